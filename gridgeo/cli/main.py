@@ -1,0 +1,45 @@
+"""Entry point of the ``gridgeo`` command: assembles the sub-commands of each concern."""
+
+from __future__ import annotations
+
+import typer
+
+from gridgeo import __version__
+from gridgeo.cli import db as db_cli
+from gridgeo.cli._common import setup_logging
+
+app = typer.Typer(
+    name="gridgeo",
+    help="Grid-based community governance: partition, validate, register, locate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gridgeo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress at INFO level."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    setup_logging(verbose)
+
+
+# Each concern registers its commands here (one line each).
+app.add_typer(db_cli.app, name="db")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Partition profiles: the thresholds of one jurisdiction's regulation, read from data files.
+
+Thresholds never live in code. Each shipped profile is a TOML file in
+``gridgeo/profiles/`` named after the seed regulation it encodes; a user can
+pass the path of an own TOML file instead of a name.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gridgeo.errors import ProfileError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodeScheme(_Strict):
+    """How community and grid codes look."""
+
+    community_pattern: str = Field(
+        default=r"\d{12}", description="Regular expression a community code must fully match."
+    )
+    grid_sequence_digits: int = Field(default=3, ge=1, le=6)
+    urban_range: tuple[int, int] | None = Field(
+        default=(1, 199),
+        description="Last three digits of residents' committee codes (urban), inclusive.",
+    )
+    rural_range: tuple[int, int] | None = Field(
+        default=(200, 399),
+        description="Last three digits of villagers' committee codes (rural), inclusive.",
+    )
+
+    def matches(self, code: str) -> bool:
+        """Whether ``code`` fully matches the community pattern."""
+        return re.fullmatch(self.community_pattern, str(code)) is not None
+
+    def kind_from_code(self, code: str) -> str | None:
+        """``urban``/``rural`` from the code's last three digits, if the scheme allows."""
+        code = str(code)
+        if not code[-3:].isdigit():
+            return None
+        tail = int(code[-3:])
+        if self.urban_range and self.urban_range[0] <= tail <= self.urban_range[1]:
+            return "urban"
+        if self.rural_range and self.rural_range[0] <= tail <= self.rural_range[1]:
+            return "rural"
+        return None
+
+
+class UrbanRule(_Strict):
+    """Urban community grids (城市社区网格)."""
+
+    min_households: int = Field(default=300, ge=0)
+    max_households: int = Field(default=500, ge=1)
+    population_alternative: int | None = Field(
+        default=None, description="Alternative size in residents (e.g. gansu: ~1000)."
+    )
+
+    @model_validator(mode="after")
+    def _band(self):
+        if self.min_households > self.max_households:
+            raise ValueError("urban.min_households is larger than urban.max_households")
+        return self
+
+
+class RuralRule(_Strict):
+    """Rural grids (农村网格)."""
+
+    mode: Literal["households", "village", "villager_group"] = "households"
+    target_households: int = Field(default=200, ge=1)
+    target_population: int | None = Field(default=500)
+    tolerance: float = Field(
+        default=0.25, ge=0, le=1, description="Allowed relative deviation from the target."
+    )
+    whole_village_max_households: int = Field(
+        default=250, description="A village up to this size is one grid."
+    )
+
+    @property
+    def min_households(self) -> int:
+        return int(round(self.target_households * (1 - self.tolerance)))
+
+    @property
+    def max_households(self) -> int:
+        return int(round(self.target_households * (1 + self.tolerance)))
+
+
+class DedicatedRule(_Strict):
+    """Dedicated (专属) and unit/compound (单位型/小区型) grids."""
+
+    categories: list[str] = Field(
+        default_factory=lambda: [
+            "school",
+            "hospital",
+            "industrial_park",
+            "office_building",
+            "market",
+            "park",
+            "scenic_area",
+            "government",
+            "research_institute",
+        ]
+    )
+    min_households: int | None = Field(
+        default=200, description="A unit/compound with at least this many households may stand alone."
+    )
+    min_population: int | None = Field(default=700)
+
+
+class QualityRule(_Strict):
+    """Geometric quality thresholds used by the partitioner and the validator."""
+
+    road_tolerance_m: float = Field(default=5.0, gt=0)
+    sliver_min_area_m2: float = Field(default=100.0, ge=0)
+    sliver_min_width_m: float = Field(default=5.0, ge=0)
+    seam_tolerance_m2: float = Field(default=1.0, ge=0)
+    near_border_m: float = Field(default=10.0, ge=0)
+
+
+class Profile(_Strict):
+    """A jurisdiction's grid rules."""
+
+    name: str
+    title: str = ""
+    seed: str = ""
+    note: str = ""
+    codes: CodeScheme = Field(default_factory=CodeScheme)
+    urban: UrbanRule = Field(default_factory=UrbanRule)
+    rural: RuralRule = Field(default_factory=RuralRule)
+    dedicated: DedicatedRule = Field(default_factory=DedicatedRule)
+    quality: QualityRule = Field(default_factory=QualityRule)
+
+    def with_code_pattern(self, pattern: str | None) -> Profile:
+        """A copy whose community code pattern is ``pattern`` (for one run)."""
+        if not pattern:
+            return self
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ProfileError(f"--code-pattern {pattern!r} is not a valid regex: {exc}") from exc
+        codes = self.codes.model_copy(update={"community_pattern": pattern})
+        return self.model_copy(update={"codes": codes})
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles shipped with gridgeo."""
+    folder = resources.files("gridgeo") / "profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_profile(name_or_path: str | Path | Profile) -> Profile:
+    """Load a shipped profile by name, or an own profile from a TOML file.
+
+    Parameters
+    ----------
+    name_or_path
+        ``"yongzhou"``, ``"gansu"`` … or the path of a ``.toml`` file.
+
+    Returns
+    -------
+    Profile
+
+    Raises
+    ------
+    ProfileError
+        When the profile does not exist or a field is wrong; the message names
+        the file and the field.
+    """
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    text_name = str(name_or_path)
+    path = Path(text_name)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ProfileError(f"profile file {path} does not exist")
+        source, raw = str(path), path.read_bytes()
+    else:
+        res = resources.files("gridgeo") / "profiles" / f"{text_name}.toml"
+        if not res.is_file():
+            raise ProfileError(
+                f"unknown profile {text_name!r}; shipped profiles: {', '.join(available_profiles())}"
+                " (or give the path of a .toml file)"
+            )
+        source, raw = f"gridgeo/profiles/{text_name}.toml", res.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"{source}: not a UTF-8 TOML file: {exc}") from exc
+    data.setdefault("name", path.stem)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ProfileError(f"{source}: {details}") from exc

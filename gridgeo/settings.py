@@ -1,0 +1,63 @@
+"""Settings: one pydantic-settings object, read from ``GRIDGEO_*`` variables.
+
+No module-level instance exists; call :func:`get_settings` (cached) or build
+``Settings(...)`` explicitly, e.g. in tests.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def project_root() -> Path | None:
+    """The source checkout holding this package, or ``None`` when installed elsewhere."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "sql").is_dir() else None
+
+
+def _default_home() -> Path:
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / ".gridgeo"
+
+
+class Settings(BaseSettings):
+    """All of gridgeo's settings; each field is read from ``GRIDGEO_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDGEO_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Where the private PostGIS instance and generated files live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Use this PostgreSQL/PostGIS server instead of starting a private one.",
+    )
+    pg_port: int | None = Field(
+        default=None, description="Preferred port of the private PostGIS (default: a free one)."
+    )
+    pg_user: str = Field(default="gridgeo", description="Database role of the private instance.")
+    pg_dbname: str = Field(default="gridgeo", description="Main database name.")
+    pg_os_user: str = Field(
+        default="gridgeo",
+        description="Unprivileged system user that owns the instance when run as root.",
+    )
+    pg_start_timeout: float = Field(default=60.0, description="Seconds to wait for startup.")
+    api_host: str = Field(default="127.0.0.1", description="Address the map service binds.")
+    api_port: int = Field(default=8000, description="Port the map service binds.")
+    profile: str = Field(default="yongzhou", description="Default partition profile.")
+
+    @property
+    def pg_dir(self) -> Path:
+        """Data directory of the private instance."""
+        return self.home / "pg"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached); tests build their own ``Settings``."""
+    return Settings()
