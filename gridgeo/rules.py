@@ -110,7 +110,8 @@ class DedicatedRule(_Strict):
         ]
     )
     min_households: int | None = Field(
-        default=200, description="A unit/compound with at least this many households may stand alone."
+        default=200,
+        description="A unit/compound with at least this many households may stand alone.",
     )
     min_population: int | None = Field(default=700)
 

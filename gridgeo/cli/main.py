@@ -6,6 +6,7 @@ import typer
 
 from gridgeo import __version__
 from gridgeo.cli import db as db_cli
+from gridgeo.cli import serve as serve_cli
 from gridgeo.cli._common import setup_logging
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ def _root(
 
 # Each concern registers its commands here (one line each).
 app.add_typer(db_cli.app, name="db")
+app.command("serve")(serve_cli.serve)
 
 
 def main() -> None:

@@ -1,0 +1,57 @@
+# gridgeo — two commands: `make demo` (set up everything, build the demo, serve it) and
+# `make test` (set up the same way, run the tests). Everything else here serves those two.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+GG := $(BIN)/gridgeo
+STAMP := $(VENV)/.installed
+export GRIDGEO_HOME ?= $(CURDIR)/.gridgeo
+# Debian packages beyond PostgreSQL/PostGIS that the tests need (browser tests, CJK fonts).
+TEST_DEBS ?=
+
+.PHONY: demo test lint format bench sysdeps venv db clean help
+
+help:
+	@echo "make demo   set up everything, build and partition the demo district, serve it on :8000"
+	@echo "make test   set up everything and run the test suite"
+	@echo "make lint   ruff check + format check;  make bench   run benchmarks/ side by side"
+
+sysdeps:
+	@GRIDGEO_EXTRA_DEBS="$(TEST_DEBS)" bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (first run takes a few minutes)…"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+db: sysdeps venv
+	@$(GG) db up
+
+demo: db
+	@$(GG) demo run
+	@$(GG) serve --no-start-db
+
+test: db
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	 if [ $$rc -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; exit $$rc
+
+lint: venv
+	@$(BIN)/ruff check gridgeo tests benchmarks data scripts
+	@$(BIN)/ruff format --check gridgeo tests benchmarks data scripts
+
+format: venv
+	@$(BIN)/ruff check --fix gridgeo tests benchmarks data scripts
+	@$(BIN)/ruff format gridgeo tests benchmarks data scripts
+
+bench: db
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	@$(BIN)/python benchmarks/run_all.py
+
+clean:
+	-@test -x $(GG) && $(GG) db down
+	rm -rf $(VENV) .gridgeo data/build

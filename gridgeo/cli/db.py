@@ -1,0 +1,100 @@
+"""``gridgeo db``: the project's private PostGIS instance."""
+
+from __future__ import annotations
+
+import typer
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.database import PrivateInstance, check_connection, database_url
+from gridgeo.database.connect import redact
+from gridgeo.database.lifecycle import ensure_ready
+from gridgeo.settings import get_settings
+
+app = typer.Typer(
+    help="Start, stop and inspect the database (a private PostGIS unless GRIDGEO_DATABASE_URL is set).",
+    no_args_is_help=True,
+)
+
+
+def _external_note(action: str) -> bool:
+    if get_settings().database_url:
+        console.print(f"GRIDGEO_DATABASE_URL is set: gridgeo does not {action} that server.")
+        return True
+    return False
+
+
+@app.command()
+@handle_errors
+def up(
+    migrate: bool = typer.Option(True, help="Apply pending schema migrations."),
+) -> None:
+    """Start the private PostGIS (initialising it the first time) and apply the schema.
+
+    Idempotent: a running instance is reused. With GRIDGEO_DATABASE_URL set, only
+    checks that server and migrates it.
+    """
+    ready = ensure_ready(get_settings(), migrate=migrate)
+    where = "external server" if ready.external else "private PostGIS"
+    console.print(
+        f"{where} ready: {redact(ready.url)} — PostgreSQL {ready.versions['postgresql']}, "
+        f"PostGIS {ready.versions['postgis']}"
+    )
+    if ready.applied:
+        console.print(f"applied migrations: {', '.join(ready.applied)}")
+
+
+@app.command()
+@handle_errors
+def down() -> None:
+    """Stop the private PostGIS (data is kept)."""
+    if _external_note("stop"):
+        return
+    stopped = PrivateInstance(get_settings()).stop()
+    console.print("stopped" if stopped else "not running")
+
+
+@app.command()
+@handle_errors
+def status() -> None:
+    """Say whether the database runs, where, and its versions."""
+    settings = get_settings()
+    if settings.database_url:
+        url = database_url(settings)
+        versions = check_connection(url)
+        console.print(
+            f"external server {redact(url)}: PostgreSQL {versions['postgresql']}, "
+            f"PostGIS {versions['postgis']}"
+        )
+        return
+    st = PrivateInstance(settings).status()
+    console.print(f"private PostGIS: {st.describe()}")
+    if not st.running:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@handle_errors
+def url(
+    sqlalchemy: bool = typer.Option(
+        False, "--sqlalchemy", help="Print the postgresql+psycopg:// form."
+    ),
+) -> None:
+    """Print the database URL (for psql, QGIS or other tools)."""
+    from gridgeo.database import sqlalchemy_url
+
+    value = database_url(get_settings())
+    typer.echo(sqlalchemy_url(value) if sqlalchemy else value)
+
+
+@app.command()
+@handle_errors
+def reset(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Stop the private PostGIS and delete all its data."""
+    if _external_note("reset"):
+        raise typer.Exit(code=1)
+    if not yes:
+        typer.confirm("Delete the private PostGIS and all its data?", abort=True)
+    PrivateInstance(get_settings()).reset()
+    console.print("private PostGIS deleted; `gridgeo db up` creates a new one")

@@ -1,0 +1,101 @@
+"""Database URLs and connection checks."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from gridgeo.errors import DatabaseError
+from gridgeo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def libpq_url(url: str) -> str:
+    """``postgresql://…`` form of a URL (drops a SQLAlchemy driver suffix)."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql+psycopg://…`` form of a URL for SQLAlchemy 2 with psycopg 3."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", url)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def database_url(settings: Settings, *, dbname: str | None = None) -> str:
+    """The libpq URL of the main database: ``GRIDGEO_DATABASE_URL`` or the private instance.
+
+    Does not start anything; see :meth:`PrivateInstance.start`.
+    """
+    if settings.database_url:
+        url = libpq_url(settings.database_url)
+        return with_database(url, dbname) if dbname else url
+    from gridgeo.database.instance import PrivateInstance
+
+    return PrivateInstance(settings).url(dbname=dbname or settings.pg_dbname)
+
+
+def check_connection(url: str, *, timeout: float = 5.0) -> dict[str, str]:
+    """Connect once and return server and PostGIS versions.
+
+    Raises
+    ------
+    DatabaseError
+        With the redacted URL and the server's reason when the connection fails.
+    """
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=max(1, int(timeout))) as conn:
+            server = conn.execute("SHOW server_version").fetchone()[0]
+            row = conn.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
+            ).fetchone()
+            postgis = None
+            if row:
+                postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+    except psycopg.OperationalError as exc:
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        reason = reason or type(exc).__name__
+        raise DatabaseError(f"cannot connect to {redact(url)}: {reason}") from None
+    return {"postgresql": server, "postgis": postgis or "not installed in this database"}
+
+
+def ensure_database(server_url: str, dbname: str, *, template: str | None = None) -> bool:
+    """Create ``dbname`` on the server unless it exists; returns whether it was created."""
+    admin = with_database(libpq_url(server_url), "postgres")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)
+            ).fetchone()
+            if exists:
+                return False
+            stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
+            if template:
+                stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(template)
+                )
+            conn.execute(stmt)
+            log.info("created database %s", dbname)
+            return True
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to {redact(admin)}: {exc}".strip()) from None
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot create database {dbname}: {exc}".strip()) from None

@@ -1,0 +1,107 @@
+"""Shared fixtures: the project's own PostGIS, a template database, a fresh database per module."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from gridgeo.database import PrivateInstance, apply_migrations, migrations_dir
+from gridgeo.database.connect import libpq_url, with_database
+from gridgeo.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def pg_server(settings: Settings) -> str:
+    """URL of the ``postgres`` database on the project's PostGIS (started if needed).
+
+    Uses ``GRIDGEO_DATABASE_URL`` when set. Never skips: a test that needs the
+    database fails when it cannot be had.
+    """
+    if settings.database_url:
+        return with_database(libpq_url(settings.database_url), "postgres")
+    instance = PrivateInstance(settings)
+    instance.start()
+    return instance.url(dbname="postgres")
+
+
+def _schema_hash() -> str:
+    digest = hashlib.sha1()
+    for path in sorted(migrations_dir().glob("*.sql")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> str:
+    """A template database with every migration applied, named after the schema's hash."""
+    name = f"gridgeo_tpl_{_schema_hash()}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(727001)")
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                try:
+                    apply_migrations(with_database(pg_server, name))
+                except Exception:
+                    conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+                    raise
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(727001)")
+    return name
+
+
+def _fresh_database(pg_server: str, template: str, label: str) -> Iterator[str]:
+    safe = re.sub(r"[^a-z0-9_]", "_", label.lower())[-30:]
+    name = f"t_{safe}_{os.getpid()}"
+    ident = sql.Identifier(name)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(727001)")
+        try:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template))
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(727001)")
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@pytest.fixture(scope="module")
+def db_url(pg_server: str, pg_template: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated database for this test module (libpq URL); dropped afterwards."""
+    yield from _fresh_database(pg_server, pg_template, request.module.__name__)
+
+
+@pytest.fixture
+def fresh_db_url(pg_server: str, pg_template: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    yield from _fresh_database(pg_server, pg_template, request.node.name)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data shipped beside the project (read-only)."""
+    return SHARED_DATA
