@@ -1,0 +1,631 @@
+"""Seeded sample data for the demo: what has no open source, visibly marked as sample.
+
+Grid workers and heads with phones, a department list per incident category, incidents
+and GPS patrol tracks cannot be published for real. These functions generate them from
+the real communities and grids, with a seed, and mark every record:
+
+- a column ``is_sample`` that is always ``True``;
+- names 示例网格员001 / 示例网格长01, departments 示例区…, reporters 示例居民;
+- phones ``100-0000-xxxx`` (11 digits beginning 100: a block no mainland subscriber has;
+  mobiles begin 13–19, landlines 0);
+- incident descriptions starting with 【示例】, ids starting ``SAMPLE-``;
+- files written only by :func:`write_samples` / :func:`write_tracks`, whose names must
+  contain ``sample``; GPX files say "SAMPLE DATA" in their metadata.
+
+Sample data is never written into the real data files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gridgeo.errors import InputError, Problem
+
+log = logging.getLogger(__name__)
+
+SAMPLE_MARK = "示例"
+DESCRIPTION_MARK = "【示例】"
+PHONE_PREFIX = "100-0000-"
+TIMEZONE = "Asia/Shanghai"
+DEFAULT_START = "2025-03-03"
+
+_DEPARTMENTS = [
+    # category, code, department, deadline (working days), complex-case deadline — per seed 000
+    ("环境卫生", "sanitation", "示例区城市管理局（环境卫生科）", 5, 10),
+    ("市政设施", "municipal_facilities", "示例区住房和城乡建设局（市政设施科）", 5, 10),
+    ("违章建筑", "illegal_construction", "示例区城市管理综合执法局", 5, 10),
+    ("市场监管", "market_supervision", "示例区市场监督管理局", 5, 10),
+    ("噪声扰民", "noise", "示例区生态环境分局", 5, 10),
+    ("园林绿化", "greenery", "示例区园林绿化局", 5, 10),
+    ("消防安全", "fire_safety", "示例区消防救援大队", 5, 10),
+]
+
+_INCIDENT_TEXT = {
+    "sanitation": ["垃圾桶满溢未及时清运", "路边堆放建筑垃圾", "楼道杂物堆积", "公厕卫生差"],
+    "municipal_facilities": ["路灯不亮", "井盖缺失", "人行道地砖破损", "排水口堵塞积水"],
+    "illegal_construction": ["楼顶搭建彩钢棚", "占用绿地私搭乱建", "阳台外扩违建"],
+    "market_supervision": ["流动摊贩占道经营", "商铺出售过期食品", "价格标示不清"],
+    "noise": ["夜间施工噪声扰民", "商铺高音喇叭招揽", "广场舞音响过响"],
+    "greenery": ["行道树倒伏", "绿地被踩踏损毁", "树枝遮挡路灯"],
+    "fire_safety": ["消防通道被占用", "电动自行车楼道充电", "灭火器过期"],
+}
+# relative frequency of each category among sample incidents
+_CATEGORY_WEIGHTS = np.array([0.28, 0.22, 0.1, 0.12, 0.12, 0.08, 0.08])
+
+
+def _require(gdf: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise InputError(
+            f"{what} lacks required fields: {', '.join(missing)}",
+            [
+                Problem("field is missing", layer=what, field=c, rule="sample.field")
+                for c in missing
+            ],
+        )
+    if len(gdf) == 0:
+        raise InputError(f"{what} is empty", [Problem("no rows", layer=what, rule="sample.empty")])
+
+
+def _metric(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        raise InputError(
+            f"{what} has no CRS", [Problem("no CRS", layer=what, rule="crs.missing")]
+        )
+    return gdf if gdf.crs.is_projected else gdf.to_crs(gdf.estimate_utm_crs())
+
+
+def _phone(i: int, *, limit: int = 9899) -> str:
+    """Sample phone number ``i``; 9900–9999 are kept for the sample departments."""
+    if not 0 < i <= limit:
+        raise InputError(
+            f"sample phone numbers run out at {limit:,} people (asked for number {i})",
+            [Problem("too many sample staff", rule="sample.phone_range")],
+        )
+    return f"{PHONE_PREFIX}{i:04d}"
+
+
+def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
+    """Sample grid workers and grid heads, one row per person and grid they serve.
+
+    Each grid gets a grid worker (full-time, or part-time in about a quarter of grids),
+    sometimes a second part-time worker and sometimes a professional one; each community
+    gets one grid head (示例网格长NN), listed once for every grid of the community.
+
+    Parameters
+    ----------
+    grids
+        Grids with ``grid_code`` and ``community_code`` (the partitioner's output).
+    seed
+        Seed of the random choices; the same seed gives the same table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``staff_id``, ``name``, ``position`` (``grid_worker``/``grid_head``), ``position_zh``,
+        ``role`` (``full_time``/``part_time``/``professional``), ``grid_code``,
+        ``community_code``, ``phone`` (``100-0000-xxxx``), ``is_sample`` (always True).
+    """
+    _require(grids, ["grid_code", "community_code"], "grids")
+    rng = np.random.default_rng(seed)
+    g = (
+        pd.DataFrame(
+            {
+                "grid_code": grids["grid_code"].astype(str),
+                "community_code": grids["community_code"].astype(str),
+            }
+        )
+        .drop_duplicates("grid_code")
+        .sort_values(["community_code", "grid_code"], kind="stable")
+        .reset_index(drop=True)
+    )
+    communities = sorted(g["community_code"].unique())
+    head_width = max(2, len(str(len(communities))))
+    rows = []
+    phone_no = 0
+    heads = {}
+    for k, code in enumerate(communities, start=1):
+        phone_no += 1
+        label = f"{k:0{head_width}d}"
+        heads[code] = (f"SAMPLE-H{label}", f"{SAMPLE_MARK}网格长{label}", _phone(phone_no))
+    draws = rng.random((len(g), 3))
+    workers = []
+    for i, grid in enumerate(g.itertuples(index=False)):
+        workers.append((grid, "full_time" if draws[i, 0] >= 0.25 else "part_time"))
+        if draws[i, 1] < 0.25:
+            workers.append((grid, "part_time"))
+        if draws[i, 2] < 0.1:
+            workers.append((grid, "professional"))
+    worker_width = max(3, len(str(len(workers))))
+    for n, (grid, role) in enumerate(workers, start=1):
+        phone_no += 1
+        rows.append(
+            {
+                "staff_id": f"SAMPLE-W{n:0{worker_width}d}",
+                "name": f"{SAMPLE_MARK}网格员{n:0{worker_width}d}",
+                "position": "grid_worker",
+                "position_zh": "网格员",
+                "role": role,
+                "grid_code": grid.grid_code,
+                "community_code": grid.community_code,
+                "phone": _phone(phone_no),
+            }
+        )
+    for grid in g.itertuples(index=False):
+        staff_id, name, phone = heads[grid.community_code]
+        rows.append(
+            {
+                "staff_id": staff_id,
+                "name": name,
+                "position": "grid_head",
+                "position_zh": "网格长",
+                "role": "full_time",
+                "grid_code": grid.grid_code,
+                "community_code": grid.community_code,
+                "phone": phone,
+            }
+        )
+    staff = pd.DataFrame(rows)
+    staff["is_sample"] = True
+    log.info(
+        "sample staff: %d grid workers and %d grid heads for %d grids (seed %d)",
+        len(workers),
+        len(heads),
+        len(g),
+        seed,
+    )
+    return staff
+
+
+def sample_departments() -> pd.DataFrame:
+    """A small sample matter list: incident category → responsible department.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``category`` (e.g. 环境卫生), ``category_code``, ``department`` (示例区…),
+        ``department_code``, ``deadline_days``, ``complex_deadline_days`` (working days,
+        seed 000), ``phone`` (``100-0000-9xxx``), ``is_sample`` (always True).
+    """
+    rows = [
+        {
+            "category": cat,
+            "category_code": code,
+            "department": dept,
+            "department_code": f"SAMPLE-D{i:02d}",
+            "deadline_days": days,
+            "complex_deadline_days": complex_days,
+            "phone": _phone(9900 + i, limit=9999),
+            "is_sample": True,
+        }
+        for i, (cat, code, dept, days, complex_days) in enumerate(_DEPARTMENTS, start=1)
+    ]
+    log.info("sample departments: %d categories", len(rows))
+    return pd.DataFrame(rows)
+
+
+def _points_in(polygons: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``counts[i]`` uniform random points inside ``polygons[i]`` (rejection sampling)."""
+    out = []
+    for poly, k in zip(polygons, counts, strict=True):
+        if k == 0:
+            continue
+        xmin, ymin, xmax, ymax = poly.bounds
+        got: list[np.ndarray] = []
+        have = 0
+        while have < k:
+            xy = rng.uniform((xmin, ymin), (xmax, ymax), size=(max(16, 4 * (k - have)), 2))
+            xy = xy[shapely.contains_xy(poly, xy[:, 0], xy[:, 1])]
+            got.append(xy)
+            have += len(xy)
+        out.append(np.concatenate(got)[:k])
+    return np.concatenate(out) if out else np.empty((0, 2))
+
+
+def sample_incidents(
+    communities: gpd.GeoDataFrame,
+    n: int,
+    *,
+    seed: int = 0,
+    start: str = DEFAULT_START,
+    days: int = 28,
+) -> gpd.GeoDataFrame:
+    """Sample incidents: points inside the communities with a category and report time.
+
+    Communities are drawn in proportion to their ``households`` when the field exists
+    (else to their area); the point is uniform inside the drawn community.
+
+    Parameters
+    ----------
+    communities
+        Community polygons with ``code`` (and optionally ``name``, ``households``).
+    n
+        Number of incidents.
+    seed
+        Seed of the random choices; the same seed gives the same incidents.
+    start, days
+        Reports fall on ``days`` days from ``start`` (local time, UTC+8), mostly 07–21 h.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``incident_id`` (SAMPLE-INC-…), ``category``, ``category_code``, ``community_code``,
+        ``reported_at`` (tz-aware), ``reporter``, ``description`` (starts with 【示例】),
+        ``is_sample``, point geometry in the communities' CRS.
+    """
+    _require(communities, ["code"], "communities")
+    if n < 0:
+        raise InputError("n must be ≥ 0", [Problem(f"n = {n}", field="n", rule="sample.n")])
+    if communities.crs is None:
+        raise InputError(
+            "communities have no CRS", [Problem("no CRS", layer="communities", rule="crs.missing")]
+        )
+    rng = np.random.default_rng(seed)
+    comm = communities.sort_values("code", kind="stable").reset_index(drop=True)
+    if "households" in comm.columns and comm["households"].fillna(0).sum() > 0:
+        weights = comm["households"].fillna(0).to_numpy(dtype=float)
+    else:
+        weights = comm.to_crs(_metric(comm, "communities").crs).area.to_numpy()
+    picks = rng.choice(len(comm), size=n, p=weights / weights.sum())
+    counts = np.bincount(picks, minlength=len(comm))
+    xy = _points_in(comm.geometry.to_numpy(), counts, rng)
+    comm_idx = np.repeat(np.arange(len(comm)), counts)
+    cats = rng.choice(len(_DEPARTMENTS), size=n, p=_CATEGORY_WEIGHTS / _CATEGORY_WEIGHTS.sum())
+    day = rng.integers(0, days, size=n)
+    minute = np.clip(rng.normal(14 * 60, 3.5 * 60, size=n), 7 * 60, 21 * 60 + 59).astype(int)
+    t0 = pd.Timestamp(start, tz=TIMEZONE)
+    reported = t0 + pd.to_timedelta(day, unit="D") + pd.to_timedelta(minute, unit="min")
+    reported = reported + pd.to_timedelta(rng.integers(0, 60, size=n), unit="s")
+    names = comm["name"].astype(str) if "name" in comm.columns else comm["code"].astype(str)
+    text_pick = rng.random(n)
+    desc = []
+    for c, ci, r in zip(cats, comm_idx, text_pick, strict=True):
+        choices = _INCIDENT_TEXT[_DEPARTMENTS[c][1]]
+        desc.append(f"{DESCRIPTION_MARK}{names.iloc[ci]}：{choices[int(r * len(choices))]}")
+    inc = gpd.GeoDataFrame(
+        {
+            "category": [_DEPARTMENTS[c][0] for c in cats],
+            "category_code": [_DEPARTMENTS[c][1] for c in cats],
+            "community_code": comm["code"].astype(str).to_numpy()[comm_idx],
+            "reported_at": reported,
+            "reporter": f"{SAMPLE_MARK}居民",
+            "description": desc,
+            "is_sample": True,
+        },
+        geometry=shapely.points(xy) if n else shapely.points(np.empty((0, 2))),
+        crs=comm.crs,
+    )
+    inc = inc.sort_values("reported_at", kind="stable").reset_index(drop=True)
+    inc.insert(0, "incident_id", [f"SAMPLE-INC-{i:05d}" for i in range(1, len(inc) + 1)])
+    log.info("sample incidents: %d in %d communities (seed %d)", len(inc), len(comm), seed)
+    return inc
+
+
+def _one_track(poly, rng: np.random.Generator, interval_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (n, 2) and seconds since midnight of one worker's patrol day."""
+    if poly.geom_type == "MultiPolygon":
+        poly = max(poly.geoms, key=lambda p: p.area)
+    inner = poly.buffer(-6.0)
+    if inner.is_empty:
+        inner = poly
+    if inner.geom_type == "MultiPolygon":
+        inner = max(inner.geoms, key=lambda p: p.area)
+    ring = inner.exterior
+    length = ring.length
+    short_day = rng.random() < 0.2
+    if short_day:
+        sessions = [(rng.uniform(8.0, 10.0), rng.uniform(0.5, 1.8))]
+    elif rng.random() < 0.5:
+        total = rng.uniform(2.2, 4.0)
+        first = total * rng.uniform(0.4, 0.6)
+        sessions = [(rng.uniform(8.0, 9.5), first), (rng.uniform(14.0, 15.5), total - first)]
+    else:
+        sessions = [(rng.uniform(8.0, 10.0), rng.uniform(2.2, 4.0))]
+    excursion_session = int(rng.integers(0, len(sessions))) if rng.random() < 0.35 else -1
+    all_xy, all_t = [], []
+    s = rng.uniform(0, length)
+    for k, (hour, dur) in enumerate(sessions):
+        n = max(2, int(dur * 3600 / interval_s))
+        t = int(round(hour * 3600)) + np.arange(n) * interval_s
+        # walk (speed > 0) or stop (speed 0) in alternating spells of a few minutes
+        speed = np.empty(n)
+        i = 0
+        walking = True
+        while i < n:
+            spell = int(rng.uniform(5, 20) * 60 / interval_s) if walking else 0
+            spell = spell or max(1, int(rng.uniform(2, 10) * 60 / interval_s))
+            speed[i : i + spell] = rng.uniform(0.9, 1.4) if walking else 0.0
+            i += spell
+            walking = not walking
+        excursion = k == excursion_session and n > 10
+        if excursion:
+            # leave the grid: walk out 80–300 m beyond the boundary, stay, come back
+            a = int(rng.integers(1, n // 2))
+            m = min(n - a - 1, max(4, int(rng.uniform(10, 40) * 60 / interval_s)))
+            speed[a : a + m] = 0.0  # progress along the boundary pauses meanwhile
+        dist = s + np.concatenate([[0.0], np.cumsum(speed[:-1] * interval_s)])
+        s = dist[-1]
+        xy = shapely.get_coordinates(shapely.line_interpolate_point(ring, dist % length))
+        if excursion:
+            centre = np.array(inner.centroid.coords[0])
+            out_dir = xy[a] - centre
+            out_dir = out_dir / (np.linalg.norm(out_dir) or 1.0)
+            target = xy[a] + out_dir * rng.uniform(80, 300)
+            frac = np.minimum(1.0, np.minimum(np.arange(m), m - 1 - np.arange(m)) / max(1, m // 4))
+            xy[a : a + m] = xy[a] + np.outer(frac, target - xy[a])
+        xy = xy + rng.normal(0, 4.0, size=xy.shape)  # GPS noise
+        all_xy.append(xy)
+        all_t.append(t)
+    return np.concatenate(all_xy), np.concatenate(all_t)
+
+
+def sample_tracks(
+    grids: gpd.GeoDataFrame,
+    staff: pd.DataFrame,
+    *,
+    days: int,
+    seed: int = 0,
+    start: str = DEFAULT_START,
+    interval_s: int = 60,
+) -> gpd.GeoDataFrame:
+    """Sample GPS patrol tracks: one track per grid worker and day, as timestamped points.
+
+    A worker walks along the inside of their own grid's boundary (grids are bounded by
+    road centrelines) with stops, at 0.9–1.4 m/s, with 4 m GPS noise. About a fifth of the
+    days last under 2 hours; on about a third one spell goes 80–300 m outside the grid.
+
+    Parameters
+    ----------
+    grids
+        Grids with ``grid_code`` and polygon geometry.
+    staff
+        Output of :func:`sample_staff`; rows with ``position == "grid_worker"`` patrol.
+    days
+        Number of days from ``start``.
+    seed
+        Seed; the same seed gives the same tracks (each track has its own stream, so a
+        track does not change when other workers are added).
+    start
+        First day (local time, UTC+8).
+    interval_s
+        Seconds between fixes.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``track_id``, ``staff_id``, ``name``, ``grid_code``, ``day``, ``seq``, ``time``
+        (tz-aware), ``is_sample``, point geometry in the grids' CRS (projected first if
+        the grids are geographic, then back).
+    """
+    _require(grids, ["grid_code"], "grids")
+    _require(staff, ["staff_id", "name", "position", "grid_code"], "staff")
+    if days < 1 or interval_s < 1:
+        raise InputError(
+            "days and interval_s must be ≥ 1",
+            [Problem(f"days={days}, interval_s={interval_s}", rule="sample.range")],
+        )
+    metric = _metric(grids, "grids")
+    by_code = dict(zip(metric["grid_code"].astype(str), metric.geometry, strict=True))
+    workers = staff[staff["position"] == "grid_worker"].sort_values("staff_id", kind="stable")
+    unknown = sorted(set(workers["grid_code"].astype(str)) - set(by_code))
+    if unknown:
+        raise InputError(
+            f"{len(unknown)} staff grid codes are not among the grids",
+            [
+                Problem(f"grid {c} not found", layer="staff", field="grid_code", rule="sample.grid")
+                for c in unknown
+            ],
+        )
+    t0 = pd.Timestamp(start, tz=TIMEZONE)
+    frames = []
+    for w_idx, w in enumerate(workers.itertuples(index=False)):
+        poly = by_code[str(w.grid_code)]
+        for d in range(days):
+            rng = np.random.default_rng([seed, w_idx, d])
+            day0 = t0 + pd.Timedelta(days=d)
+            xy, secs = _one_track(poly, rng, interval_s)
+            label = day0.strftime("%Y%m%d")
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "track_id": f"SAMPLE-TRK-{w.staff_id.removeprefix('SAMPLE-')}-{label}",
+                        "staff_id": w.staff_id,
+                        "name": w.name,
+                        "grid_code": str(w.grid_code),
+                        "day": day0.strftime("%Y-%m-%d"),
+                        "seq": np.arange(len(secs)),
+                        "time": day0 + pd.to_timedelta(secs, unit="s"),
+                        "x": xy[:, 0],
+                        "y": xy[:, 1],
+                    }
+                )
+            )
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    tracks = gpd.GeoDataFrame(
+        df.drop(columns=["x", "y"]).assign(is_sample=True),
+        geometry=gpd.points_from_xy(df["x"], df["y"]),
+        crs=metric.crs,
+    ).to_crs(grids.crs)
+    log.info(
+        "sample tracks: %d tracks, %d points for %d workers over %d days (seed %d)",
+        len(frames),
+        len(tracks),
+        len(workers),
+        days,
+        seed,
+    )
+    return tracks
+
+
+def _check_name(path: Path) -> None:
+    if "sample" not in path.name.lower():
+        raise InputError(
+            f"sample data must go to a file whose name contains 'sample': {path}",
+            [Problem("name lacks 'sample'", file=str(path), rule="sample.file_name")],
+        )
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def _write_gpx(tracks: gpd.GeoDataFrame, path: Path) -> None:
+    ns = "http://www.topografix.com/GPX/1/1"
+    ET.register_namespace("", ns)
+    root = ET.Element(f"{{{ns}}}gpx", version="1.1", creator="gridgeo.demo.sample")
+    meta = ET.SubElement(root, f"{{{ns}}}metadata")
+    ET.SubElement(meta, f"{{{ns}}}name").text = "SAMPLE DATA 示例数据"
+    ET.SubElement(meta, f"{{{ns}}}desc").text = (
+        "SAMPLE DATA generated by gridgeo.demo.sample: not real people or movements."
+    )
+    wgs = tracks.to_crs(4326)
+    lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
+    utc = wgs["time"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+    for track_id, idx in wgs.groupby("track_id", sort=True).indices.items():
+        first = wgs.iloc[idx[0]]
+        trk = ET.SubElement(root, f"{{{ns}}}trk")
+        ET.SubElement(trk, f"{{{ns}}}name").text = track_id
+        ET.SubElement(trk, f"{{{ns}}}desc").text = (
+            f"{SAMPLE_MARK} staff={first['staff_id']} grid={first['grid_code']}"
+        )
+        seg = ET.SubElement(trk, f"{{{ns}}}trkseg")
+        for i in idx:
+            pt = ET.SubElement(seg, f"{{{ns}}}trkpt", lat=f"{lat[i]:.7f}", lon=f"{lon[i]:.7f}")
+            ET.SubElement(pt, f"{{{ns}}}time").text = utc[i]
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def write_tracks(
+    tracks: gpd.GeoDataFrame,
+    directory: Path,
+    *,
+    stem: str = "sample_tracks",
+    formats: Iterable[str] = ("csv", "gpx", "geojson"),
+) -> list[Path]:
+    """Write sample tracks as CSV (lon/lat, WGS 84), GPX 1.1 and/or GeoJSON (WGS 84).
+
+    Parameters
+    ----------
+    tracks
+        Output of :func:`sample_tracks`.
+    directory
+        Output folder (created).
+    stem
+        File name without suffix; must contain ``sample``.
+    formats
+        Any of ``csv``, ``gpx``, ``geojson``.
+
+    Returns
+    -------
+    list of Path
+        The files written (each written to a temporary name, then renamed).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    wrote = []
+    for fmt in formats:
+        if fmt not in {"csv", "gpx", "geojson"}:
+            raise InputError(
+                f"unknown track format {fmt!r}",
+                [Problem(f"format {fmt!r}", field="formats", rule="sample.format")],
+            )
+        path = directory / f"{stem}.{fmt}"
+        _check_name(path)
+        tmp = _tmp(path)
+        try:
+            if fmt == "csv":
+                wgs = tracks.to_crs(4326)
+                df = pd.DataFrame(wgs.drop(columns="geometry"))
+                df["time"] = df["time"].map(lambda t: t.isoformat())
+                df["lon"] = wgs.geometry.x.round(7)
+                df["lat"] = wgs.geometry.y.round(7)
+                df.to_csv(tmp, index=False)
+            elif fmt == "gpx":
+                _write_gpx(tracks, tmp)
+            else:
+                pyogrio.write_dataframe(tracks.to_crs(4326), tmp, driver="GeoJSON")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        wrote.append(path)
+    log.info("wrote %d sample track files (%d points) to %s", len(wrote), len(tracks), directory)
+    return wrote
+
+
+def _write_table(df: pd.DataFrame, path: Path) -> Path:
+    _check_name(path)
+    tmp = _tmp(path)
+    try:
+        if isinstance(df, gpd.GeoDataFrame):
+            driver = "GeoJSON" if path.suffix == ".geojson" else "GPKG"
+            out = df.to_crs(4326) if driver == "GeoJSON" else df
+            pyogrio.write_dataframe(out, tmp, driver=driver, layer=path.stem)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_samples(
+    directory: Path,
+    communities: gpd.GeoDataFrame,
+    *,
+    grids: gpd.GeoDataFrame | None = None,
+    prefix: str = "daan",
+    seed: int = 0,
+    n_incidents: int = 200,
+    days: int = 7,
+    start: str = DEFAULT_START,
+) -> dict[str, list[Path]]:
+    """Generate and write every sample data set of a demo district.
+
+    Writes ``{prefix}_sample_departments.csv`` and ``{prefix}_sample_incidents.gpkg``
+    (+ ``.geojson``); with ``grids`` also ``{prefix}_sample_staff.csv`` and
+    ``{prefix}_sample_tracks.{csv,gpx,geojson}``.
+
+    Parameters
+    ----------
+    directory
+        Output folder, e.g. ``data/build/sample``.
+    communities
+        Community polygons (``code``, ``name``, ``households``).
+    grids
+        Grid polygons (``grid_code``, ``community_code``); without them no staff or tracks.
+    prefix, seed, n_incidents, days, start
+        File-name prefix and generator options.
+
+    Returns
+    -------
+    dict
+        Data set name → files written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[Path]] = {}
+    out["departments"] = [
+        _write_table(sample_departments(), directory / f"{prefix}_sample_departments.csv")
+    ]
+    inc = sample_incidents(communities, n_incidents, seed=seed, start=start)
+    out["incidents"] = [
+        _write_table(inc, directory / f"{prefix}_sample_incidents.gpkg"),
+        _write_table(inc, directory / f"{prefix}_sample_incidents.geojson"),
+    ]
+    if grids is not None:
+        staff = sample_staff(grids, seed=seed)
+        out["staff"] = [_write_table(staff, directory / f"{prefix}_sample_staff.csv")]
+        tracks = sample_tracks(grids, staff, days=days, seed=seed, start=start)
+        out["tracks"] = write_tracks(tracks, directory, stem=f"{prefix}_sample_tracks")
+    log.info("wrote %d sample data sets to %s", len(out), directory)
+    return out
