@@ -448,7 +448,7 @@ def _write_atomic(layers: dict[str, gpd.GeoDataFrame], out: Path, metadata: dict
                 tmp,
                 layer=name,
                 driver="GPKG",
-                dataset_metadata=metadata if name == LAYERS[0] else None,
+                layer_metadata=metadata if name == LAYERS[0] else None,
             )
         os.replace(tmp, out)
     finally:

@@ -21,6 +21,7 @@ import logging
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -465,6 +466,14 @@ def sample_tracks(
     return tracks
 
 
+@dataclass(frozen=True)
+class SampleFiles:
+    """One written sample data set: its number of rows (points for tracks) and files."""
+
+    rows: int
+    paths: list[Path]
+
+
 def _check_name(path: Path) -> None:
     if "sample" not in path.name.lower():
         raise InputError(
@@ -586,7 +595,7 @@ def write_samples(
     n_incidents: int = 200,
     days: int = 7,
     start: str = DEFAULT_START,
-) -> dict[str, list[Path]]:
+) -> dict[str, SampleFiles]:
     """Generate and write every sample data set of a demo district.
 
     Writes ``{prefix}_sample_departments.csv`` and ``{prefix}_sample_incidents.gpkg``
@@ -607,23 +616,33 @@ def write_samples(
     Returns
     -------
     dict
-        Data set name → files written.
+        Data set name (``departments``, ``incidents``, ``staff``, ``tracks``) →
+        :class:`SampleFiles` (rows generated, files written).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    out: dict[str, list[Path]] = {}
-    out["departments"] = [
-        _write_table(sample_departments(), directory / f"{prefix}_sample_departments.csv")
-    ]
+    out: dict[str, SampleFiles] = {}
+    departments = sample_departments()
+    out["departments"] = SampleFiles(
+        len(departments),
+        [_write_table(departments, directory / f"{prefix}_sample_departments.csv")],
+    )
     inc = sample_incidents(communities, n_incidents, seed=seed, start=start)
-    out["incidents"] = [
-        _write_table(inc, directory / f"{prefix}_sample_incidents.gpkg"),
-        _write_table(inc, directory / f"{prefix}_sample_incidents.geojson"),
-    ]
+    out["incidents"] = SampleFiles(
+        len(inc),
+        [
+            _write_table(inc, directory / f"{prefix}_sample_incidents.gpkg"),
+            _write_table(inc, directory / f"{prefix}_sample_incidents.geojson"),
+        ],
+    )
     if grids is not None:
         staff = sample_staff(grids, seed=seed)
-        out["staff"] = [_write_table(staff, directory / f"{prefix}_sample_staff.csv")]
+        out["staff"] = SampleFiles(
+            len(staff), [_write_table(staff, directory / f"{prefix}_sample_staff.csv")]
+        )
         tracks = sample_tracks(grids, staff, days=days, seed=seed, start=start)
-        out["tracks"] = write_tracks(tracks, directory, stem=f"{prefix}_sample_tracks")
+        out["tracks"] = SampleFiles(
+            len(tracks), write_tracks(tracks, directory, stem=f"{prefix}_sample_tracks")
+        )
     log.info("wrote %d sample data sets to %s", len(out), directory)
     return out

@@ -1,0 +1,131 @@
+"""``gridgeo data``: verify the shipped raw data, build the demo districts, write sample data."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import typer
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.demo import build as demo_build
+from gridgeo.demo import sample as demo_sample
+from gridgeo.errors import InputError, Problem
+
+app = typer.Typer(
+    help="Demo data: verify data/raw, build the demo districts, generate sample data.",
+    no_args_is_help=True,
+)
+
+_CHOICES = [*demo_build.DISTRICTS, "all"]
+
+
+def _check_district(name: str, choices: list[str]) -> None:
+    if name not in choices:
+        raise InputError(
+            f"unknown district {name!r}; choose one of {', '.join(choices)}",
+            [Problem(f"unknown district {name!r}", field="district", rule="demo.district")],
+        )
+
+
+@app.command()
+@handle_errors
+def verify(
+    raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw data folder (default data/raw)."),
+) -> None:
+    """Check every raw file against data/raw/SHA256SUMS."""
+    verified = demo_build.verify_raw(raw_dir=raw_dir)
+    for name in verified:
+        console.print(f"ok  {name}")
+    console.print(f"{len(verified)} raw files verified")
+
+
+@app.command()
+@handle_errors
+def build(
+    district: str = typer.Argument("all", help=f"One of: {', '.join(_CHOICES)}."),
+    out: Path = typer.Option(
+        None, "--out", help="Output folder (default data/build); writes <district>.gpkg."
+    ),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the output is current."),
+    raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw data folder (default data/raw)."),
+) -> None:
+    """Build demo districts into the partitioner's input (communities, households, units, roads).
+
+    Idempotent: an output newer than its raw file, the checksum list and the build script
+    is reused unless --force.
+    """
+    _check_district(district, _CHOICES)
+    names = list(demo_build.DISTRICTS) if district == "all" else [district]
+    for name in names:
+        target = (Path(out) / f"{name}.gpkg") if out is not None else None
+        res = demo_build.build_district(name, target, raw_dir=raw_dir, force=force)
+        c = res.counts
+        verb = "up to date" if res.skipped else "built"
+        console.print(
+            f"{name}: {verb} {res.path} — {c['communities']} communities, "
+            f"{c['households']} household points ({res.households:,} households, "
+            f"{res.population:,} people), {c['units']} small areas, "
+            f"{c['roads']} road stand-in lines — {res.seconds:.1f} s"
+        )
+
+
+def _read_grids(path: Path) -> gpd.GeoDataFrame:
+    if not path.is_file():
+        raise InputError(
+            f"grids file not found: {path}",
+            [Problem("file not found", file=str(path), rule="file.missing")],
+        )
+    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    layer = "grids" if "grids" in layers else (layers[0] if len(layers) == 1 else None)
+    if layer is None:
+        raise InputError(
+            f"{path} has no layer 'grids' (layers: {', '.join(layers)})",
+            [Problem("layer 'grids' is missing", file=str(path), layer="grids", rule="layer")],
+        )
+    return gpd.read_file(path, layer=layer)
+
+
+@app.command()
+@handle_errors
+def sample(
+    district: str = typer.Option("daan", "--district", help="Demo district (file-name prefix)."),
+    grids: Path = typer.Option(
+        None, "--grids", help="Partitioned grids (layer 'grids'); without it no staff or tracks."
+    ),
+    communities: Path = typer.Option(
+        None,
+        "--communities",
+        help="GeoPackage with layer 'communities' (default: the built district, built if needed).",
+    ),
+    out: Path = typer.Option(None, "--out", help="Output folder (default data/build/sample)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same data."),
+    incidents: int = typer.Option(200, "--incidents", help="Number of sample incidents."),
+    days: int = typer.Option(7, "--days", help="Days of patrol tracks."),
+    start: str = typer.Option(demo_sample.DEFAULT_START, "--start", help="First day (local)."),
+) -> None:
+    """Generate sample data (marked as sample) for a demo district into data/build/sample/."""
+    t0 = time.perf_counter()
+    _check_district(district, list(demo_build.DISTRICTS))
+    if communities is None:
+        communities = demo_build.build_district(district).path
+    comm = gpd.read_file(communities, layer="communities")
+    grid_gdf = _read_grids(grids) if grids is not None else None
+    out = Path(out) if out is not None else demo_build.default_build_dir() / "sample"
+    written = demo_sample.write_samples(
+        out,
+        comm,
+        grids=grid_gdf,
+        prefix=district,
+        seed=seed,
+        n_incidents=incidents,
+        days=days,
+        start=start,
+    )
+    for name, files in written.items():
+        console.print(f"{name}: {files.rows:,} rows → {', '.join(p.name for p in files.paths)}")
+    if grid_gdf is None:
+        console.print("no --grids given: sample staff and patrol tracks were not generated")
+    console.print(f"sample data written to {out} in {time.perf_counter() - t0:.1f} s")
