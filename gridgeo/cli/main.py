@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridgeo import __version__
+from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import serve as serve_cli
 from gridgeo.cli._common import setup_logging
@@ -36,6 +37,7 @@ def _root(
 
 # Each concern registers its commands here (one line each).
 app.add_typer(db_cli.app, name="db")
+app.add_typer(data_cli.app, name="data")
 app.command("serve")(serve_cli.serve)
 
 
