@@ -68,7 +68,8 @@ def build(
             f"{name}: {verb} {res.path} — {c['communities']} communities, "
             f"{c['households']} household points ({res.households:,} households, "
             f"{res.population:,} people), {c['units']} small areas, "
-            f"{c['roads']} road stand-in lines — {res.seconds:.1f} s"
+            f"{c['roads']} road stand-in lines — {res.seconds:.1f} s",
+            soft_wrap=True,
         )
 
 
@@ -125,7 +126,8 @@ def sample(
         start=start,
     )
     for name, files in written.items():
-        console.print(f"{name}: {files.rows:,} rows → {', '.join(p.name for p in files.paths)}")
+        names = ", ".join(p.name for p in files.paths)
+        console.print(f"{name}: {files.rows:,} rows → {names}", soft_wrap=True)
     if grid_gdf is None:
         console.print("no --grids given: sample staff and patrol tracks were not generated")
     console.print(f"sample data written to {out} in {time.perf_counter() - t0:.1f} s")
