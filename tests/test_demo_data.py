@@ -331,3 +331,20 @@ def test_write_samples_names_files_sample(built, daan_grids, tmp_path):
     assert files and all("sample" in p.name for p in files)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files)
     assert written["incidents"].rows == 10
+
+
+def test_cli_sample_with_and_without_grids(built, daan_grids, tmp_path):
+    grids_file = tmp_path / "grids.gpkg"
+    daan_grids.iloc[:4].to_file(grids_file, layer="grids")
+    runner = CliRunner()
+    args = ["sample", "--communities", str(built["daan"]), "--incidents", "5", "--days", "1"]
+    res = runner.invoke(data_app, [*args, "--out", str(tmp_path / "a"), "--grids", str(grids_file)])
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert "daan_sample_staff.csv" in names and "daan_sample_tracks.gpx" in names
+    res = runner.invoke(data_app, [*args, "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "no --grids given" in " ".join(res.output.split())
+    assert not any("staff" in p.name for p in (tmp_path / "b").iterdir())
+    res = runner.invoke(data_app, [*args, "--grids", str(tmp_path / "nope.gpkg")])
+    assert res.exit_code == 2 and "grids file not found" in res.output
