@@ -1,0 +1,576 @@
+"""Checking a layer against the data contract (SPEC §3): every problem at once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgeo.crs import sanity_problems
+from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.io._read import split_layer_spec
+
+log = logging.getLogger(__name__)
+
+FieldKind = Literal["code", "text", "int", "number", "choice", "any"]
+
+DEFAULT_CODE_PATTERN = r"\d{12}"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One attribute field of a layer contract.
+
+    Parameters
+    ----------
+    name
+        Column name.
+    kind
+        ``code`` (division code matching the code pattern), ``text``, ``int``
+        (non-negative whole number), ``number`` (non-negative), ``choice`` (one of
+        ``choices``) or ``any``.
+    required
+        Whether the column must exist and every row must have a value.
+    unique
+        Whether values must be unique in the layer.
+    choices
+        Allowed values for ``choice`` fields.
+    level
+        For ``code`` fields with 12-digit mainland codes: which committee level the
+        code must be (``community``: digits 10–12 in 001–399, ``village``: 200–399).
+    """
+
+    name: str
+    kind: FieldKind = "text"
+    required: bool = False
+    unique: bool = False
+    choices: tuple[str, ...] = ()
+    level: Literal["community", "village"] | None = None
+
+
+@dataclass(frozen=True)
+class LayerSchema:
+    """What a layer must look like: geometry types and fields."""
+
+    name: str
+    geometry_types: tuple[str, ...] = ()
+    fields: tuple[FieldSpec, ...] = field(default_factory=tuple)
+
+    def field_named(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+_POLY = ("Polygon", "MultiPolygon")
+
+#: The layer contracts of SPEC §3, by name.
+SCHEMAS: dict[str, LayerSchema] = {
+    "communities": LayerSchema(
+        "communities",
+        _POLY,
+        (
+            FieldSpec("code", "code", required=True, unique=True, level="community"),
+            FieldSpec("name", "text", required=True),
+            FieldSpec("kind", "choice", choices=("urban", "rural")),
+        ),
+    ),
+    "roads": LayerSchema(
+        "roads",
+        ("LineString", "MultiLineString"),
+        (FieldSpec("name", "text"), FieldSpec("class", "text")),
+    ),
+    "households": LayerSchema(
+        "households",
+        ("Point",),
+        (
+            FieldSpec("households", "int"),
+            FieldSpec("population", "int"),
+            FieldSpec("compound_id", "any"),
+        ),
+    ),
+    "dedicated": LayerSchema(
+        "dedicated",
+        _POLY,
+        (
+            FieldSpec("name", "text", required=True),
+            FieldSpec("category", "text", required=True),
+            FieldSpec("households", "int"),
+            FieldSpec("population", "int"),
+        ),
+    ),
+    "villager_groups": LayerSchema(
+        "villager_groups",
+        _POLY,
+        (
+            FieldSpec("name", "text", required=True),
+            FieldSpec("village_code", "code", required=True, level="village"),
+        ),
+    ),
+    # No attribute contract: geometry, CRS and sanity checks only (used by `inspect`).
+    "any": LayerSchema("any"),
+}
+
+_FAMILY = {
+    "Point": "point",
+    "MultiPoint": "point",
+    "LineString": "line",
+    "LinearRing": "line",
+    "MultiLineString": "line",
+    "Polygon": "polygon",
+    "MultiPolygon": "polygon",
+    "GeometryCollection": "collection",
+}
+
+
+def get_schema(schema: str | LayerSchema) -> LayerSchema:
+    """Look up a :class:`LayerSchema` by name (``communities``, ``roads`` …)."""
+    if isinstance(schema, LayerSchema):
+        return schema
+    try:
+        return SCHEMAS[str(schema)]
+    except KeyError:
+        raise ValueError(
+            f"unknown layer schema {schema!r}; expected one of {', '.join(SCHEMAS)}"
+        ) from None
+
+
+class _Collector:
+    def __init__(self, file: str | None, layer: str | None):
+        self.file = file
+        self.layer = layer
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        message: str,
+        rule: str,
+        *,
+        row: Any = None,
+        field: str | None = None,
+        severity: str = "error",
+    ) -> None:
+        if isinstance(row, np.integer):
+            row = int(row)
+        elif row is not None and not isinstance(row, int | str):
+            row = str(row)
+        self.problems.append(Problem(message, self.file, self.layer, row, field, rule, severity))
+
+
+def check_layer(
+    gdf: gpd.GeoDataFrame,
+    schema: str | LayerSchema,
+    *,
+    code_pattern: str = DEFAULT_CODE_PATTERN,
+    repair: bool = False,
+    source: str | None = None,
+) -> list[Problem]:
+    """Check a layer against its contract and return every problem found.
+
+    Checks: CRS present and plausible (swapped lon/lat, outside China); required
+    fields present and filled; field types; division codes (pattern, and for
+    12-digit codes the level: digits 7–9 not ``000``, digits 10–12 in 001–399, or
+    200–399 for ``village_code``); duplicate codes; geometry missing, empty, with NaN
+    coordinates, of the wrong type, mixed types, invalid (self-intersection …).
+    Problems recorded while reading (``gdf.attrs["read_problems"]``) come first.
+
+    Parameters
+    ----------
+    gdf
+        The layer, as returned by :func:`read_layer`; row = the index value (feature id).
+    schema
+        ``"communities"``, ``"roads"``, ``"households"``, ``"dedicated"``,
+        ``"villager_groups"``, ``"any"`` or a :class:`LayerSchema`.
+    code_pattern
+        Regular expression a division code must fully match (from the profile's
+        code scheme; Taiwan's 11-digit village codes need ``r"\\d{11}"``).
+    repair
+        Fix invalid geometries in place with :func:`shapely.make_valid` (reported as
+        warnings ``geometry.repaired``) instead of reporting them as errors.
+    source
+        ``"<file>[:layer]"`` for the problems (default ``gdf.attrs["source"]``).
+
+    Returns
+    -------
+    list of Problem
+        Errors and warnings; empty when the layer is fine.
+    """
+    sch = get_schema(schema)
+    source = source or gdf.attrs.get("source")
+    file, layer = (None, None)
+    if source:
+        path, layer = split_layer_spec(str(source))
+        file = str(path)
+    col = _Collector(file, layer)
+    for p in gdf.attrs.get("read_problems", []) or []:
+        col.problems.append(
+            Problem(p.message, p.file or file, p.layer or layer, p.row, p.field, p.rule, p.severity)
+        )
+    crs_problems = sanity_problems(gdf, source=file, layer=layer)
+    col.problems.extend(crs_problems)
+    _check_fields(gdf, sch, col, code_pattern)
+    _check_geometry(gdf, sch, col, repair=repair)
+    n_err = sum(p.severity == "error" for p in col.problems)
+    log.info(
+        "checked %d features of %s against %s: %d errors, %d warnings",
+        len(gdf),
+        source or "layer",
+        sch.name,
+        n_err,
+        len(col.problems) - n_err,
+    )
+    return col.problems
+
+
+def raise_for_problems(problems: Iterable[Problem], what: str) -> None:
+    """Raise :class:`InputError` (or :class:`CRSError`) if any problem is an error.
+
+    Parameters
+    ----------
+    problems
+        As returned by :func:`check_layer` (several lists may be concatenated).
+    what
+        What was checked, for the message (e.g. ``"communities layer"``).
+
+    Raises
+    ------
+    CRSError
+        If all errors are CRS problems (``crs.*`` rules).
+    InputError
+        Otherwise, when at least one problem has severity ``error``; it carries
+        every problem, errors first.
+    """
+    problems = list(problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        return
+    warnings_ = [p for p in problems if p.severity != "error"]
+    summary = f"{what}: {len(errors)} error(s)"
+    if warnings_:
+        summary += f", {len(warnings_)} warning(s)"
+    cls = CRSError if all((p.rule or "").startswith("crs.") for p in errors) else InputError
+    raise cls(summary, errors + warnings_)
+
+
+# ---------------------------------------------------------------------------
+# fields
+# ---------------------------------------------------------------------------
+
+
+def _is_blank(values: pd.Series) -> np.ndarray:
+    blank = values.isna().to_numpy().copy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        text = values.astype("string").str.strip()
+        blank |= (text == "").fillna(False).to_numpy(dtype=bool)
+    return blank
+
+
+def _code_text(values: pd.Series) -> tuple[pd.Series, bool]:
+    """Codes as text; True if they were stored as numbers."""
+    if pd.api.types.is_numeric_dtype(values):
+        out = values.map(
+            lambda v: None if pd.isna(v) else f"{int(v)}" if float(v) == int(v) else str(v)
+        )
+        return out, True
+    return values.map(
+        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()
+    ), False
+
+
+def _check_fields(gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, pattern: str) -> None:
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    index = gdf.index.to_numpy()
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid code pattern {pattern!r}: {exc}") from exc
+    for spec in sch.fields:
+        if spec.name not in gdf.columns:
+            if spec.required:
+                hint = [c for c in columns if str(c).lower() == spec.name.lower()]
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                col.add(
+                    f"required field {spec.name!r} is missing; the layer has: "
+                    f"{', '.join(map(str, columns)) or 'no fields'}{extra}",
+                    "field.missing",
+                    field=spec.name,
+                )
+            continue
+        values = gdf[spec.name]
+        blank = _is_blank(values)
+        if spec.required:
+            for i in np.flatnonzero(blank):
+                col.add(f"{spec.name} is empty", "field.null", row=index[i], field=spec.name)
+        if spec.kind == "code":
+            _check_codes(values, blank, index, spec, col, regex, pattern)
+        elif spec.kind in ("int", "number"):
+            _check_numbers(values, blank, index, spec, col)
+        elif spec.kind == "choice":
+            allowed = set(spec.choices)
+            for i in np.flatnonzero(~blank):
+                v = values.iloc[i]
+                if str(v).strip() not in allowed:
+                    col.add(
+                        f"{spec.name} is {v!r}; expected one of {', '.join(spec.choices)}",
+                        "field.choice",
+                        row=index[i],
+                        field=spec.name,
+                    )
+        elif spec.kind == "text" and pd.api.types.is_numeric_dtype(values):
+            col.add(
+                f"{spec.name} holds numbers; text is expected",
+                "field.type",
+                field=spec.name,
+                severity="warning",
+            )
+    # kind vs. code (communities)
+    if (
+        "kind" in gdf.columns
+        and "code" in gdf.columns
+        and sch.field_named("kind")
+        and pattern == DEFAULT_CODE_PATTERN
+    ):
+        _check_kind(gdf, index, col)
+
+
+def _check_kind(gdf: gpd.GeoDataFrame, index: np.ndarray, col: _Collector) -> None:
+    codes, _ = _code_text(gdf["code"])
+    for i, (code, kind) in enumerate(zip(codes, gdf["kind"], strict=True)):
+        if not code or not isinstance(kind, str) or not re.fullmatch(r"\d{12}", code):
+            continue
+        from_code = _kind_from_code(code)
+        if from_code and kind.strip() in ("urban", "rural") and from_code != kind.strip():
+            col.add(
+                f"kind is {kind!r} but code {code} is a "
+                f"{'residents' if from_code == 'urban' else 'villagers'}' committee code "
+                f"({from_code})",
+                "code.kind_mismatch",
+                row=index[i],
+                field="kind",
+                severity="warning",
+            )
+
+
+def _kind_from_code(code: str) -> str | None:
+    tail = int(code[-3:])
+    if 1 <= tail <= 199:
+        return "urban"
+    if 200 <= tail <= 399:
+        return "rural"
+    return None
+
+
+def _check_codes(
+    values: pd.Series,
+    blank: np.ndarray,
+    index: np.ndarray,
+    spec: FieldSpec,
+    col: _Collector,
+    regex: re.Pattern[str],
+    pattern: str,
+) -> None:
+    codes, numeric = _code_text(values)
+    if numeric:
+        col.add(
+            f"{spec.name} is stored as a number; store codes as text (leading zeros are lost "
+            "in numbers)",
+            "field.type",
+            field=spec.name,
+            severity="warning",
+        )
+    check_level = pattern == DEFAULT_CODE_PATTERN and spec.level is not None
+    seen: dict[str, list[int]] = {}
+    for i in np.flatnonzero(~blank):
+        code = codes.iloc[i]
+        if not regex.fullmatch(code):
+            digits = f" ({len(code)} digits)" if code.isdigit() else ""
+            col.add(
+                f"{spec.name} {code!r}{digits} does not match the code pattern {pattern}"
+                + (
+                    " (12-digit statistical division code)"
+                    if pattern == DEFAULT_CODE_PATTERN
+                    else ""
+                ),
+                "code.format",
+                row=index[i],
+                field=spec.name,
+            )
+            continue
+        if check_level:
+            msg = _level_problem(code, spec.level)
+            if msg:
+                col.add(msg, "code.level", row=index[i], field=spec.name)
+        if spec.unique:
+            seen.setdefault(code, []).append(i)
+    for code, rows in seen.items():
+        if len(rows) < 2:
+            continue
+        ids = ", ".join(str(_plain(index[r])) for r in rows)
+        for r in rows[1:]:
+            col.add(
+                f"{spec.name} {code} is used by {len(rows)} features (rows {ids}); codes must "
+                "be unique",
+                "code.duplicate",
+                row=index[r],
+                field=spec.name,
+            )
+
+
+def _plain(v: Any) -> Any:
+    return int(v) if isinstance(v, np.integer) else v
+
+
+def _level_problem(code: str, level: str) -> str | None:
+    if code[6:9] == "000":
+        return (
+            f"code {code} is a county-level code (digits 7–9 are 000), not a "
+            f"{'community/village' if level == 'community' else 'village'} committee code"
+        )
+    tail = int(code[9:12])
+    if tail == 0:
+        return (
+            f"code {code} is a township/street-level code (ends in 000), not a "
+            "community/village committee code"
+        )
+    if level == "village" and not 200 <= tail <= 399:
+        return (
+            f"code {code} is not a villagers' committee code (digits 10–12 must be 200–399, "
+            f"got {tail:03d})"
+        )
+    if level == "community" and not 1 <= tail <= 399:
+        return (
+            f"code {code}: digits 10–12 ({tail:03d}) are outside 001–199 (residents' "
+            "committees) and 200–399 (villagers' committees)"
+        )
+    return None
+
+
+def _check_numbers(
+    values: pd.Series, blank: np.ndarray, index: np.ndarray, spec: FieldSpec, col: _Collector
+) -> None:
+    nums = pd.to_numeric(values, errors="coerce")
+    for i in np.flatnonzero(~blank):
+        v = nums.iloc[i]
+        raw = values.iloc[i]
+        if pd.isna(v):
+            col.add(
+                f"{spec.name} {raw!r} is not a number", "field.type", row=index[i], field=spec.name
+            )
+        elif v < 0:
+            col.add(
+                f"{spec.name} is negative ({raw})", "field.range", row=index[i], field=spec.name
+            )
+        elif spec.kind == "int" and float(v) != int(v):
+            col.add(
+                f"{spec.name} {raw} is not a whole number",
+                "field.type",
+                row=index[i],
+                field=spec.name,
+                severity="warning",
+            )
+
+
+# ---------------------------------------------------------------------------
+# geometry
+# ---------------------------------------------------------------------------
+
+
+def _check_geometry(
+    gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, *, repair: bool
+) -> None:
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    index = gdf.index.to_numpy()
+    gcol = gdf.geometry.name
+    missing = shapely.is_missing(geoms)
+    present = ~missing
+    empty = np.zeros(len(geoms), dtype=bool)
+    empty[present] = shapely.is_empty(geoms[present])
+    for i in np.flatnonzero(missing):
+        col.add("geometry is missing", "geometry.missing", row=index[i], field=gcol)
+    for i in np.flatnonzero(empty):
+        col.add("geometry is empty", "geometry.empty", row=index[i], field=gcol)
+    usable = present & ~empty
+    nan = np.zeros(len(geoms), dtype=bool)
+    if usable.any():
+        coords, owner = shapely.get_coordinates(geoms[usable], return_index=True)
+        bad = ~np.isfinite(coords).all(axis=1)
+        if bad.any():
+            nan[np.flatnonzero(usable)[np.unique(owner[bad])]] = True
+    for i in np.flatnonzero(nan):
+        col.add(
+            "geometry has NaN/infinite coordinates",
+            "geometry.nan_coordinates",
+            row=index[i],
+            field=gcol,
+        )
+    usable &= ~nan
+
+    types = np.full(len(geoms), None, dtype=object)
+    types[usable] = [g.geom_type for g in geoms[usable]]
+    counts = pd.Series(types[usable]).value_counts()
+    families = {_FAMILY.get(t, t) for t in counts.index}
+    if len(families) > 1:
+        listing = ", ".join(f"{t} ×{n}" for t, n in counts.items())
+        col.add(
+            f"the layer mixes geometry types ({listing})",
+            "geometry.mixed",
+            field=gcol,
+            severity="error" if sch.geometry_types else "warning",
+        )
+    if sch.geometry_types:
+        allowed = set(sch.geometry_types)
+        for i in np.flatnonzero(usable):
+            if types[i] not in allowed:
+                col.add(
+                    f"geometry is a {types[i]}; the {sch.name} layer needs "
+                    f"{' or '.join(sch.geometry_types)}",
+                    "geometry.type",
+                    row=index[i],
+                    field=gcol,
+                )
+    valid = np.ones(len(geoms), dtype=bool)
+    valid[usable] = shapely.is_valid(geoms[usable])
+    invalid = np.flatnonzero(~valid)
+    if not len(invalid):
+        return
+    reasons = shapely.is_valid_reason(geoms[invalid])
+    if not repair:
+        for i, reason in zip(invalid, reasons, strict=True):
+            col.add(
+                f"geometry is invalid: {reason} (repair=True fixes it with make_valid)",
+                "geometry.invalid",
+                row=index[i],
+                field=gcol,
+            )
+        return
+    polygonal = set(sch.geometry_types) <= set(_POLY) and bool(sch.geometry_types)
+    fixed = (
+        shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+        if polygonal
+        else shapely.make_valid(geoms[invalid])
+    )
+    values = gdf.geometry.values.copy()
+    for k, (i, reason) in enumerate(zip(invalid, reasons, strict=True)):
+        g = fixed[k]
+        if g is None or g.is_empty:
+            col.add(
+                f"geometry is invalid ({reason}) and collapses to nothing when repaired",
+                "geometry.invalid",
+                row=index[i],
+                field=gcol,
+            )
+            continue
+        values[i] = g
+        col.add(
+            f"invalid geometry repaired with make_valid ({reason}; now a {g.geom_type})",
+            "geometry.repaired",
+            row=index[i],
+            field=gcol,
+            severity="warning",
+        )
+    gdf[gcol] = gpd.GeoSeries(values, index=gdf.index, crs=gdf.crs)

@@ -1,0 +1,540 @@
+"""Reading layers from any format county centres use, into one GeoDataFrame shape."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import unicodedata
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from gridgeo.crs import crs_label, resolve_crs, to_wgs84
+from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.io._encoding import EncodingGuess, guess_file_encoding, guess_shapefile_encoding
+
+log = logging.getLogger(__name__)
+
+#: Column names recognised as longitude / latitude in tables (compared case-insensitively,
+#: in order of preference).
+LON_NAMES = ("lon", "lng", "longitude", "long", "经度", "x")
+LAT_NAMES = ("lat", "latitude", "纬度", "y")
+
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+# Formats that hold several named layers: the layer name is part of "source".
+MULTI_LAYER_SUFFIXES = {".gpkg", ".sqlite", ".xlsx", ".xlsm"}
+
+_CODE_COLUMN = re.compile(r"(code|代码|编码|编号)", re.IGNORECASE)
+
+
+def split_layer_spec(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """Split ``"file.gpkg:layer"`` into ``(Path("file.gpkg"), "layer")``.
+
+    A path that exists as written, a :class:`~pathlib.Path` object, or a spec
+    without a layer part gives ``(path, None)``. Windows drive letters
+    (``C:\\data.gpkg``) are not mistaken for layers.
+
+    Parameters
+    ----------
+    spec
+        A path, optionally followed by ``:`` and a layer name.
+
+    Returns
+    -------
+    tuple
+        ``(path, layer or None)``.
+    """
+    if isinstance(spec, os.PathLike):
+        return Path(spec), None
+    text = str(spec)
+    if os.path.exists(text):
+        return Path(text), None
+    head, sep, tail = text.rpartition(":")
+    if sep and tail and len(head) > 1 and not re.search(r"[/\\]", tail):
+        return Path(head), tail
+    return Path(text), None
+
+
+def list_layers(path: str | os.PathLike[str]) -> list[tuple[str, str | None]]:
+    """The layers of a file as ``(name, geometry type or None)``.
+
+    CSV and Parquet files have one layer named after the file; Excel workbooks one
+    per sheet.
+
+    Raises
+    ------
+    InputError
+        If the file does not exist or cannot be opened.
+    """
+    path = Path(path)
+    _must_exist(path)
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return [(path.stem, "Point")]
+    if suffix in EXCEL_SUFFIXES:
+        return [(name, "Point") for name in _excel_sheets(path)]
+    if suffix in PARQUET_SUFFIXES:
+        return [(path.stem, None)]
+    try:
+        layers = pyogrio.list_layers(path)
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise _unreadable(path, None, exc) from exc
+    return [(str(name), None if gtype is None else str(gtype)) for name, gtype in layers]
+
+
+def read_layer(
+    path: str | os.PathLike[str],
+    layer: str | None = None,
+    *,
+    crs: Any = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read one layer of a geodata file into a GeoDataFrame.
+
+    Supports GeoPackage, Shapefile (DBF encoding from ``.cpg`` or detected: UTF-8,
+    then GBK/GB18030), GeoJSON, FlatGeobuf, GeoParquet, and CSV/XLSX tables with
+    lon/lat columns (names: ``lon/lng/longitude/long/x/经度`` and
+    ``lat/latitude/y/纬度``).
+
+    Parameters
+    ----------
+    path
+        The file, or ``"file.gpkg:layer"``.
+    layer
+        The layer (GeoPackage) or sheet (Excel). Required when the file has
+        several layers.
+    crs
+        The CRS of the coordinates in the file (anything
+        :func:`gridgeo.crs.resolve_crs` accepts). Needed when the file has none
+        (Shapefile without ``.prj``, CSV, Excel); overrides a geographic CRS in the
+        file (GeoJSON always claims WGS 84). ``"gcj02"`` and ``"bd09"`` are converted
+        to WGS 84 (EPSG:4326).
+    encoding
+        Text encoding of the attributes (default: detected).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Geometry column ``geometry``; index = feature id (GeoPackage fid, else 0-based
+        position). ``attrs``: ``source`` (``"<file>[:layer]"``), ``layer``,
+        ``encoding``, ``source_crs`` and ``read_problems`` (row-level problems found
+        while reading, e.g. unparseable coordinates; :func:`check_layer` reports them).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable, or the layer is missing/ambiguous.
+    CRSError
+        If the layer has no CRS and ``crs`` is not given, or ``crs`` contradicts a
+        projected CRS in the file.
+    """
+    if isinstance(path, str):
+        path, spec_layer = split_layer_spec(path)
+        if spec_layer is not None:
+            if layer is not None and layer != spec_layer:
+                raise InputError(
+                    f"two different layers asked for: {spec_layer!r} (in the path) and {layer!r}"
+                )
+            layer = spec_layer
+    path = Path(path)
+    _must_exist(path)
+    target = resolve_crs(crs) if crs is not None else None
+    suffix = path.suffix.lower()
+    read_problems: list[Problem] = []
+    if suffix in TABLE_SUFFIXES or suffix in EXCEL_SUFFIXES:
+        gdf, layer, enc = _read_table(path, layer, encoding, read_problems)
+    elif suffix in PARQUET_SUFFIXES:
+        gdf, layer, enc = _read_parquet(path, layer, read_problems)
+    else:
+        gdf, layer, enc = _read_ogr(path, layer, encoding, read_problems)
+
+    source = str(path)
+    if layer is not None and (suffix in MULTI_LAYER_SUFFIXES or len(_safe_layers(path)) > 1):
+        source = f"{path}:{layer}"
+    shown_layer = layer if source != str(path) else None
+    for i, p in enumerate(read_problems):
+        read_problems[i] = Problem(
+            p.message, source_file(source), shown_layer, p.row, p.field, p.rule, p.severity
+        )
+
+    gdf, source_crs = _apply_crs(gdf, target, path=str(path), layer=shown_layer)
+    gdf.attrs.update(
+        source=source,
+        layer=layer,
+        encoding=enc.encoding if enc else None,
+        source_crs=source_crs,
+        read_problems=read_problems,
+    )
+    log.info(
+        "read %d features from %s (CRS %s, encoding %s, %d read problems)",
+        len(gdf),
+        source,
+        source_crs,
+        (enc.encoding or "ascii") if enc else "n/a",
+        len(read_problems),
+    )
+    return gdf
+
+
+def source_file(source: str) -> str:
+    """The file part of a ``"<file>[:layer]"`` source string."""
+    path, _ = split_layer_spec(source)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def _must_exist(path: Path) -> None:
+    if not path.exists():
+        raise InputError(
+            f"cannot read {path}",
+            [Problem("file not found", file=str(path), rule="file.not_found")],
+        )
+
+
+def _unreadable(path: Path, layer: str | None, exc: BaseException) -> InputError:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(
+        f"cannot read {path}",
+        [
+            Problem(
+                f"not a readable geodata file: {msg}",
+                file=str(path),
+                layer=layer,
+                rule="file.unreadable",
+            )
+        ],
+    )
+
+
+def _safe_layers(path: Path) -> list[tuple[str, str | None]]:
+    try:
+        return list_layers(path)
+    except InputError:
+        return []
+
+
+def _choose_layer(path: Path, layer: str | None, names: list[str], what: str = "layer") -> str:
+    if layer is not None:
+        if layer in names:
+            return layer
+        raise InputError(
+            f"cannot read {path}",
+            [
+                Problem(
+                    f"no {what} {layer!r}; the file has: {', '.join(names) or 'none'}",
+                    file=str(path),
+                    layer=layer,
+                    rule="layer.not_found",
+                )
+            ],
+        )
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InputError(
+            f"cannot read {path}",
+            [Problem(f"the file has no {what}s", file=str(path), rule="layer.none")],
+        )
+    raise InputError(
+        f"cannot read {path}",
+        [
+            Problem(
+                f"the file has {len(names)} {what}s ({', '.join(names)}); choose one "
+                f"(layer=... or '{path.name}:<{what}>')",
+                file=str(path),
+                rule="layer.ambiguous",
+            )
+        ],
+    )
+
+
+def _read_ogr(
+    path: Path, layer: str | None, encoding: str | None, problems: list[Problem]
+) -> tuple[gpd.GeoDataFrame, str | None, EncodingGuess | None]:
+    try:
+        layers = pyogrio.list_layers(path)
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise _unreadable(path, layer, exc) from exc
+    names = [str(n) for n in layers[:, 0]] if len(layers) else []
+    chosen = _choose_layer(path, layer, names)
+    enc: EncodingGuess | None = None
+    info = pyogrio.read_info(path, layer=chosen)
+    if info.get("driver") == "ESRI Shapefile":
+        shp = path if path.suffix.lower() == ".shp" else path / f"{chosen}.shp"
+        try:
+            enc = guess_shapefile_encoding(shp, encoding)
+        except LookupError as exc:
+            raise InputError(f"unknown encoding {encoding!r}") from exc
+        if enc.note:
+            problems.append(
+                Problem(enc.note, field=None, rule="encoding.guess", severity="warning")
+            )
+    elif encoding:
+        enc = EncodingGuess(encoding, "given")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gdf = pyogrio.read_dataframe(
+                path,
+                layer=chosen,
+                encoding=enc.encoding if enc else None,
+                fid_as_index=True,
+                on_invalid="ignore",
+            )
+    except (DataSourceError, DataLayerError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, chosen, exc) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputError(
+            f"cannot read {path}",
+            [
+                Problem(
+                    "the layer has no geometry column",
+                    file=str(path),
+                    layer=chosen,
+                    rule="geometry.none",
+                )
+            ],
+        )
+    gdf.index.name = None
+    return gdf, chosen, enc
+
+
+def _read_parquet(
+    path: Path, layer: str | None, problems: list[Problem]
+) -> tuple[gpd.GeoDataFrame, str | None, EncodingGuess | None]:
+    try:
+        gdf = gpd.read_parquet(path)
+    except ValueError as exc:
+        if "geo" not in str(exc).lower():
+            raise _unreadable(path, layer, exc) from exc
+        # A plain Parquet table: look for lon/lat columns.
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc2:  # pyarrow raises many types
+            raise _unreadable(path, layer, exc2) from exc2
+        df = df.astype({c: "string" for c in df.columns if df[c].dtype == object})
+        gdf = _points_from_table(df.astype(str).where(df.notna()), path, problems)
+        return gdf, None, None
+    except Exception as exc:  # pyarrow.ArrowInvalid and friends
+        raise _unreadable(path, layer, exc) from exc
+    if gdf.geometry.name != "geometry" and "geometry" not in gdf.columns:
+        gdf = gdf.rename_geometry("geometry")
+    return gdf, None, None
+
+
+def _excel_sheets(path: Path) -> list[str]:
+    try:
+        with pd.ExcelFile(path, engine="openpyxl") as xl:
+            return [str(s) for s in xl.sheet_names]
+    except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException
+        raise _unreadable(path, None, exc) from exc
+
+
+def _detect_delimiter(path: Path, encoding: str | None) -> str:
+    with open(path, encoding=encoding or "utf-8", errors="replace") as fh:
+        first = fh.readline()
+    counts = {d: first.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+def _read_table(
+    path: Path, layer: str | None, encoding: str | None, problems: list[Problem]
+) -> tuple[gpd.GeoDataFrame, str | None, EncodingGuess | None]:
+    suffix = path.suffix.lower()
+    if suffix in EXCEL_SUFFIXES:
+        sheet = _choose_layer(path, layer, _excel_sheets(path), what="sheet")
+        try:
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl")
+        except Exception as exc:
+            raise _unreadable(path, sheet, exc) from exc
+        enc = None
+        chosen: str | None = sheet
+    else:
+        try:
+            enc = guess_file_encoding(path, encoding)
+        except LookupError as exc:
+            raise InputError(f"unknown encoding {encoding!r}") from exc
+        if enc.note:
+            problems.append(Problem(enc.note, rule="encoding.guess", severity="warning"))
+        codec = enc.encoding or "utf-8"
+        try:
+            df = pd.read_csv(
+                path,
+                dtype=str,
+                encoding=codec,
+                encoding_errors="replace",
+                sep=_detect_delimiter(path, codec),
+                skipinitialspace=True,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+            raise _unreadable(path, None, exc) from exc
+        chosen = None
+    df.columns = [str(c).strip() for c in df.columns]
+    gdf = _points_from_table(df, path, problems)
+    return gdf, chosen, enc
+
+
+def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
+    lowered = {unicodedata.normalize("NFKC", c).strip().lower(): c for c in columns}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) -> gpd.GeoDataFrame:
+    """Build points from lon/lat text columns; unparseable values become read problems."""
+    columns = list(df.columns)
+    xcol = _find_column(columns, LON_NAMES)
+    ycol = _find_column(columns, LAT_NAMES)
+    if xcol is None or ycol is None:
+        missing = "longitude" if xcol is None else "latitude"
+        raise InputError(
+            f"cannot read {path}",
+            [
+                Problem(
+                    f"no {missing} column found among {', '.join(columns)}; name the columns "
+                    f"{'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)}",
+                    file=str(path),
+                    rule="table.no_coordinates",
+                )
+            ],
+        )
+    df = df.reset_index(drop=True)
+    coords = {}
+    for col in (xcol, ycol):
+        raw = df[col]
+        text = raw.astype("string").str.normalize("NFKC").str.strip().str.rstrip("°")
+        values = pd.to_numeric(text, errors="coerce").astype(float)
+        bad = values.isna() & text.notna() & (text != "") & (text.str.lower() != "nan")
+        for i in np.flatnonzero(bad.to_numpy()):
+            problems.append(
+                Problem(
+                    f"{col} value {raw.iloc[i]!r} is not a number",
+                    row=int(i),
+                    field=col,
+                    rule="table.bad_coordinate",
+                )
+            )
+        coords[col] = values.to_numpy(dtype=float)
+    x, y = coords[xcol], coords[ycol]
+    finite = np.isfinite(x) & np.isfinite(y)
+    for i in np.flatnonzero(~finite):
+        if any(p.row == int(i) and p.rule == "table.bad_coordinate" for p in problems):
+            continue
+        problems.append(
+            Problem(
+                f"{xcol}/{ycol} is empty or NaN",
+                row=int(i),
+                field=xcol if not np.isfinite(x[i]) else ycol,
+                rule="geometry.nan_coordinates",
+            )
+        )
+    geoms = np.full(len(df), None, dtype=object)
+    if finite.any():
+        geoms[finite] = shapely.points(x[finite], y[finite])
+    out = df.copy()
+    out[xcol] = x
+    out[ycol] = y
+    for col in columns:
+        if col in (xcol, ycol):
+            continue
+        out[col] = _maybe_numeric(col, df[col])
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, index=out.index), crs=None)
+
+
+def _maybe_numeric(name: str, col: pd.Series) -> pd.Series:
+    """Convert a text column to numbers if every value is one (codes stay text)."""
+    if _CODE_COLUMN.search(name):
+        text = col.astype("string").str.strip()
+        # Excel may hand over 12-digit codes as "310101002001.0".
+        return (
+            text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+            .astype(object)
+            .where(text.notna(), None)
+        )
+    text = col.astype("string").str.strip()
+    nonnull = text.dropna()
+    if nonnull.empty:
+        return col
+    if nonnull.str.match(r"^0\d").any():  # leading zeros: an identifier, keep as text
+        return col
+    nums = pd.to_numeric(nonnull, errors="coerce")
+    if nums.isna().any():
+        return col
+    values = pd.to_numeric(text, errors="coerce")
+    if (values.dropna() % 1 == 0).all() and not text.str.contains(r"[.eE]", na=False).any():
+        return values.astype("Int64")
+    return values.astype(float)
+
+
+def _apply_crs(
+    gdf: gpd.GeoDataFrame, target: Any, *, path: str, layer: str | None
+) -> tuple[gpd.GeoDataFrame, str]:
+    """Attach/convert the CRS as :func:`read_layer` documents; returns (gdf, source label)."""
+    if target is None:
+        if gdf.crs is None:
+            raise CRSError(
+                f"cannot use {path}",
+                [
+                    Problem(
+                        "the layer has no CRS (missing .prj, or a table with lon/lat); say which "
+                        "one the coordinates are in, e.g. crs='cgcs2000', 'wgs84', 'EPSG:4528', "
+                        "or 'gcj02' (Gaode/Tencent/phone apps) / 'bd09' (Baidu)",
+                        file=path,
+                        layer=layer,
+                        rule="crs.missing",
+                    )
+                ],
+            )
+        return gdf, crs_label(gdf.crs)
+    file_crs = pyproj.CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
+    if isinstance(target, str):  # gcj02 / bd09
+        if file_crs is not None and not file_crs.is_geographic:
+            raise CRSError(
+                f"cannot use {path}",
+                [
+                    Problem(
+                        f"crs={target!r} means lon/lat degrees, but the file is in the "
+                        f"projected CRS {crs_label(file_crs)}",
+                        file=path,
+                        layer=layer,
+                        rule="crs.conflict",
+                    )
+                ],
+            )
+        return to_wgs84(gdf, target), target
+    if file_crs is not None and not file_crs.equals(target, ignore_axis_order=True):
+        if not (file_crs.is_geographic and target.is_geographic):
+            raise CRSError(
+                f"cannot use {path}",
+                [
+                    Problem(
+                        f"the file says its CRS is {crs_label(file_crs)} but crs= says "
+                        f"{crs_label(target)}; reproject the file or drop crs=",
+                        file=path,
+                        layer=layer,
+                        rule="crs.conflict",
+                    )
+                ],
+            )
+        log.warning(
+            "%s: file CRS %s overridden by crs=%s", path, crs_label(file_crs), crs_label(target)
+        )
+    return gdf.set_crs(target, allow_override=True), crs_label(target)
