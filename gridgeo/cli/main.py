@@ -7,6 +7,7 @@ import typer
 from gridgeo import __version__
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
+from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import serve as serve_cli
 from gridgeo.cli._common import setup_logging
 
@@ -39,6 +40,7 @@ def _root(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(data_cli.app, name="data")
 app.command("serve")(serve_cli.serve)
+app.command("inspect")(inspect_cli.inspect)
 
 
 def main() -> None:

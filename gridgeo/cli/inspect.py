@@ -1,0 +1,201 @@
+"""``gridgeo inspect FILE``: what is in a geodata file and whether gridgeo can use it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import typer
+from rich.table import Table
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.crs import crs_label, metric_crs
+from gridgeo.errors import CRSError, GridgeoError, InputError, Problem
+from gridgeo.io import SCHEMAS, check_layer, list_layers, read_layer, split_layer_spec
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+@dataclass
+class LayerReport:
+    """What ``inspect`` found about one layer."""
+
+    name: str
+    geometry_type: str | None
+    gdf: gpd.GeoDataFrame | None = None
+    schema: str = "any"
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.gdf is not None and not any(p.severity == "error" for p in self.problems)
+
+
+def inspect_file(
+    path: Path,
+    layer: str | None = None,
+    *,
+    crs: str | None = None,
+    schema: str | None = None,
+    code_pattern: str = r"\d{12}",
+) -> list[LayerReport]:
+    """Read and check every layer of ``path`` (or only ``layer``).
+
+    The schema of a layer is ``schema`` if given, else the layer's name when it is
+    one of the SPEC §3 layers (``communities``, ``roads`` …), else ``any``
+    (geometry, CRS and sanity checks only). Read errors become problems of the
+    layer instead of exceptions.
+    """
+    layers = list_layers(path)
+    if layer is not None:
+        known = dict(layers)
+        layers = [(layer, known.get(layer))]
+    reports = []
+    for name, gtype in layers:
+        sch = schema or (name if name in SCHEMAS else "any")
+        report = LayerReport(name, gtype, schema=sch)
+        try:
+            gdf = read_layer(path, name, crs=crs)
+        except InputError as exc:
+            report.problems = exc.problems or [Problem(str(exc), file=str(path), layer=name)]
+        except GridgeoError as exc:
+            report.problems = [Problem(str(exc), file=str(path), layer=name)]
+        else:
+            report.gdf = gdf
+            report.problems = check_layer(gdf, sch, code_pattern=code_pattern)
+        reports.append(report)
+    return reports
+
+
+def _bounds_text(gdf: gpd.GeoDataFrame) -> tuple[str, str | None]:
+    geoms = gdf.geometry
+    ok = geoms.notna() & ~geoms.is_empty
+    if not ok.any():
+        return "—", None
+    minx, miny, maxx, maxy = geoms[ok].total_bounds
+    native = f"{minx:.6g}, {miny:.6g} – {maxx:.6g}, {maxy:.6g}"
+    lonlat = None
+    if gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
+        t = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True)
+        lo, la = t.transform(np.array([minx, maxx]), np.array([miny, maxy]))
+        if np.isfinite(lo).all() and np.isfinite(la).all():
+            lonlat = f"{lo[0]:.5f}, {la[0]:.5f} – {lo[1]:.5f}, {la[1]:.5f} (lon/lat)"
+    return native, lonlat
+
+
+def _print_layer(report: LayerReport, max_problems: int) -> None:
+    gdf = report.gdf
+    title = f"[bold]{report.name}[/]"
+    info = Table(show_header=False, box=None, pad_edge=False, title=title, title_justify="left")
+    info.add_column(style="dim")
+    info.add_column()
+    if gdf is not None:
+        types = Counter(t for t in gdf.geometry.geom_type if t is not None)
+        missing = int(gdf.geometry.isna().sum())
+        info.add_row("features", f"{len(gdf):,}")
+        geom_text = ", ".join(f"{t} ×{n:,}" for t, n in types.most_common()) or "none"
+        if missing:
+            geom_text += f", missing ×{missing:,}"
+        info.add_row("geometry", geom_text)
+        source_crs = gdf.attrs.get("source_crs")
+        crs_text = crs_label(gdf.crs)
+        if source_crs and source_crs != crs_text:
+            crs_text += f" (from {source_crs})"
+        info.add_row("CRS", crs_text)
+        try:
+            info.add_row("metric CRS", crs_label(metric_crs(gdf)))
+        except CRSError as exc:
+            info.add_row("metric CRS", f"[red]{exc.summary}[/]")
+        native, lonlat = _bounds_text(gdf)
+        info.add_row("bounds", native)
+        if lonlat:
+            info.add_row("", lonlat)
+        if gdf.attrs.get("encoding"):
+            info.add_row("encoding", str(gdf.attrs["encoding"]))
+        fields = [f"{c} ({gdf[c].dtype})" for c in gdf.columns if c != gdf.geometry.name]
+        info.add_row("fields", ", ".join(fields) or "none")
+        info.add_row("checked as", report.schema)
+    else:
+        info.add_row("geometry", report.geometry_type or "?")
+        info.add_row("status", "[bold red]cannot be read[/]")
+    console.print(info)
+    if not report.problems:
+        console.print("  [green]no problems found[/]\n")
+        return
+    table = Table(title=f"{len(report.problems)} problem(s)", title_justify="left")
+    for col in ("severity", "row", "field", "rule", "message"):
+        table.add_column(col, overflow="fold")
+    for p in report.problems[:max_problems]:
+        style = _SEVERITY_STYLE.get(p.severity, "")
+        table.add_row(
+            f"[{style}]{p.severity}[/]" if style else p.severity,
+            "" if p.row is None else str(p.row),
+            p.field or "",
+            p.rule or "",
+            p.message,
+        )
+    console.print(table)
+    if len(report.problems) > max_problems:
+        console.print(f"  … and {len(report.problems) - max_problems} more")
+    console.print()
+
+
+@handle_errors
+def inspect(
+    file: str = typer.Argument(
+        ...,
+        help="Geodata file (GPKG, SHP, GeoJSON, Parquet, CSV, XLSX…); "
+        "'file.gpkg:layer' selects a layer.",
+    ),
+    layer: str = typer.Option(None, "--layer", "-l", help="Only this layer (or sheet)."),
+    crs: str = typer.Option(
+        None,
+        "--crs",
+        help="CRS of the coordinates when the file has none: cgcs2000, wgs84, gcj02, bd09, "
+        "EPSG:<code>.",
+    ),
+    schema: str = typer.Option(
+        None,
+        "--schema",
+        help=f"Check against this layer contract ({', '.join(SCHEMAS)}); default: by layer name.",
+    ),
+    code_pattern: str = typer.Option(
+        r"\d{12}", "--code-pattern", help="Regular expression division codes must match."
+    ),
+    max_problems: int = typer.Option(50, "--max-problems", help="Problems shown per layer."),
+) -> None:
+    """Print layers, CRS, counts, fields, bounds and problems; exit 2 if the file is unusable."""
+    path, spec_layer = split_layer_spec(file)
+    layer = layer or spec_layer
+    if schema is not None and schema not in SCHEMAS:
+        raise InputError(
+            f"unknown schema {schema!r}; choose one of {', '.join(SCHEMAS)}",
+            [Problem(f"unknown schema {schema!r}", field="--schema", rule="cli.schema")],
+        )
+    reports = inspect_file(path, layer, crs=crs, schema=schema, code_pattern=code_pattern)
+    overview = Table(title=f"{path}", title_justify="left")
+    for col in ("layer", "geometry", "features", "CRS", "errors", "warnings"):
+        overview.add_column(col)
+    for r in reports:
+        n_err = sum(p.severity == "error" for p in r.problems)
+        overview.add_row(
+            r.name,
+            r.geometry_type or "—",
+            f"{len(r.gdf):,}" if r.gdf is not None else "—",
+            crs_label(r.gdf.crs) if r.gdf is not None else "—",
+            f"[bold red]{n_err}[/]" if n_err else "0",
+            str(len(r.problems) - n_err),
+        )
+    console.print(overview)
+    console.print()
+    for r in reports:
+        _print_layer(r, max_problems)
+    unusable = [r.name for r in reports if not r.usable]
+    if unusable:
+        console.print(f"[bold red]unusable:[/] {', '.join(unusable)}")
+        raise typer.Exit(code=InputError.exit_code)
+    console.print("[green]usable[/]")
