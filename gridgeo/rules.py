@@ -114,6 +114,13 @@ class DedicatedRule(_Strict):
         description="A unit/compound with at least this many households may stand alone.",
     )
     min_population: int | None = Field(default=700)
+    size_rule_categories: list[str] = Field(
+        default_factory=lambda: ["unit", "compound"],
+        description=(
+            "Categories that stand alone only when they reach min_households or "
+            "min_population (单位型/小区型 grids); other listed categories always stand alone."
+        ),
+    )
 
 
 class QualityRule(_Strict):
@@ -124,6 +131,27 @@ class QualityRule(_Strict):
     sliver_min_width_m: float = Field(default=5.0, ge=0)
     seam_tolerance_m2: float = Field(default=1.0, ge=0)
     near_border_m: float = Field(default=10.0, ge=0)
+    min_road_border_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Validator warns when less of a grid's internal border lies on road centrelines.",
+    )
+    road_snap_m: float = Field(
+        default=2.0, ge=0, description="A dangling road end this close to another road joins it."
+    )
+    road_extend_m: float = Field(
+        default=10.0, ge=0, description="A dangling road end is extended this far to meet a road."
+    )
+    median_max_width_m: float = Field(
+        default=30.0,
+        ge=0,
+        description="Household-free strips narrower than this (dual carriageways, slip roads) "
+        "are split down their middle between the blocks on either side.",
+    )
+    min_shared_border_m: float = Field(
+        default=0.5, ge=0, description="Blocks touching along less than this are not adjacent."
+    )
 
 
 class Profile(_Strict):

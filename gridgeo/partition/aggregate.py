@@ -1,0 +1,358 @@
+"""Blocks → grids: contiguous groups of blocks whose household totals lie in a band.
+
+The block adjacency graph of one community is cut into ``k`` connected parts by
+recursive balanced bisection on random spanning trees (the ReCom idea of
+GerryChain, made deterministic by an explicit seed), then repaired by local
+search: single boundary blocks move between neighbouring grids while that lowers
+the band penalty (ceiling excess weighs ten times more than floor deficit, so the
+ceiling is enforced whenever the blocks allow it) and finally while it shortens
+the total internal border (compactness) without leaving the band.
+
+Everything here works on plain arrays: block weights (households), an edge list
+with shared border lengths, and block centroids. No geometry.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+log = logging.getLogger(__name__)
+
+_OVER_WEIGHT = 10.0
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Block adjacency: ``edges`` (m × 2, i < j) with shared border ``lengths``."""
+
+    n: int
+    edges: np.ndarray
+    lengths: np.ndarray
+
+    def neighbours(self) -> list[dict[int, float]]:
+        nb: list[dict[int, float]] = [{} for _ in range(self.n)]
+        for (i, j), length in zip(self.edges.tolist(), self.lengths.tolist(), strict=True):
+            nb[i][j] = nb[i].get(j, 0.0) + length
+            nb[j][i] = nb[j].get(i, 0.0) + length
+        return nb
+
+
+def band_penalty(total: float, lo: float, hi: float) -> float:
+    """Distance of ``total`` from the band; ceiling excess weighs more than floor deficit."""
+    if total > hi:
+        return _OVER_WEIGHT * (total - hi)
+    if total < lo:
+        return lo - total
+    return 0.0
+
+
+def components(nodes: list[int], nb: list[dict[int, float]]) -> list[list[int]]:
+    """Connected components of the subgraph induced by ``nodes`` (sorted, deterministic)."""
+    allowed = set(nodes)
+    seen: set[int] = set()
+    out = []
+    for start in sorted(nodes):
+        if start in seen:
+            continue
+        comp = [start]
+        seen.add(start)
+        queue = deque([start])
+        while queue:
+            u = queue.popleft()
+            for v in nb[u]:
+                if v in allowed and v not in seen:
+                    seen.add(v)
+                    comp.append(v)
+                    queue.append(v)
+        out.append(sorted(comp))
+    return out
+
+
+def _is_connected_without(members: set[int], removed: int, nb: list[dict[int, float]]) -> bool:
+    rest = members - {removed}
+    if not rest:
+        return False
+    start = next(iter(rest))
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        u = queue.popleft()
+        for v in nb[u]:
+            if v in rest and v not in seen:
+                seen.add(v)
+                queue.append(v)
+    return len(seen) == len(rest)
+
+
+def choose_k(total: float, lo: float, hi: float) -> tuple[list[int], bool]:
+    """Candidate grid counts for a connected part holding ``total`` households.
+
+    Returns the counts to try (best first: mean size nearest the band's middle)
+    and whether the band can be met at all (``ceil(total/hi) <= floor(total/lo)``).
+    """
+    if total <= hi:
+        return [1], total >= lo
+    k_min = math.ceil(total / hi)
+    k_max = math.floor(total / lo) if lo > 0 else k_min + 2
+    if k_min > k_max:
+        return [k_min], False
+    mid = (lo + hi) / 2
+    ks = sorted(range(k_min, k_max + 1), key=lambda k: (abs(total / k - mid), k))
+    return ks[:3], True
+
+
+class _Solver:
+    """Partition one connected set of blocks into ``k`` contiguous parts."""
+
+    def __init__(self, nodes, weights, nb, lo, hi, rng):
+        self.nodes = nodes
+        self.w = weights
+        self.nb = nb
+        self.lo = lo
+        self.hi = hi
+        self.rng = rng
+
+    # -- bisection -------------------------------------------------------------------------
+    def bisect(self, nodes: list[int], k: int, labels: dict[int, int], next_label: list[int]):
+        if k <= 1 or len(nodes) <= 1:
+            lab = next_label[0]
+            next_label[0] += 1
+            for u in nodes:
+                labels[u] = lab
+            return
+        k1 = k // 2
+        k2 = k - k1
+        side, other = self._split(nodes, k1, k2)
+        if not side or not other:  # cannot split: keep together
+            lab = next_label[0]
+            next_label[0] += 1
+            for u in nodes:
+                labels[u] = lab
+            return
+        self.bisect(side[0], side[1], labels, next_label)
+        self.bisect(other[0], other[1], labels, next_label)
+
+    def _split(self, nodes: list[int], k1: int, k2: int):
+        n = len(nodes)
+        index = {u: i for i, u in enumerate(nodes)}
+        w = np.array([self.w[u] for u in nodes], dtype=float)
+        total = float(w.sum())
+        rows, cols, lens = [], [], []
+        for u in nodes:
+            for v, length in self.nb[u].items():
+                if v in index and index[u] < index[v]:
+                    rows.append(index[u])
+                    cols.append(index[v])
+                    lens.append(length)
+        if not rows:
+            return None, None
+        rows_a = np.array(rows)
+        cols_a = np.array(cols)
+        lens_a = np.array(lens, dtype=float)
+        ranges = {}
+        for kk, ko in ((k1, k2), (k2, k1)):
+            ranges[kk] = (
+                max(kk * self.lo, total - ko * self.hi),
+                min(kk * self.hi, total - ko * self.lo),
+            )
+        best = None
+        tries = 6 if n > 3 else 2
+        for _attempt in range(tries):
+            rnd = self.rng.random(len(rows_a)) + 0.05
+            mat = coo_matrix((rnd, (rows_a, cols_a)), shape=(n, n)).tocsr()
+            tree = minimum_spanning_tree(mat)
+            tree = tree + tree.T
+            order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+            if len(order) < n:
+                return None, None  # not connected (should not happen)
+            sub = w.copy()
+            for u in order[::-1][:-1]:
+                sub[parent[u]] += sub[u]
+            # Euler-like membership via descendants: compute tin/tout by iterative DFS on tree.
+            children: list[list[int]] = [[] for _ in range(n)]
+            for u in order[1:]:
+                children[parent[u]].append(u)
+            tin = np.zeros(n, dtype=int)
+            tout = np.zeros(n, dtype=int)
+            t = 0
+            stack = [(int(order[0]), False)]
+            while stack:
+                u, done = stack.pop()
+                if done:
+                    tout[u] = t
+                    continue
+                tin[u] = t
+                t += 1
+                stack.append((u, True))
+                for c in reversed(children[u]):
+                    stack.append((c, False))
+            for c in order[1:]:
+                s = sub[c]
+                for ks, ko in ((k1, k2), (k2, k1)):
+                    lo_r, hi_r = ranges[ks]
+                    dev = max(lo_r - s, s - hi_r, 0.0)
+                    ideal = total * ks / (ks + ko)
+                    inside_a = (tin[rows_a] >= tin[c]) & (tin[rows_a] < tout[c])
+                    inside_b = (tin[cols_a] >= tin[c]) & (tin[cols_a] < tout[c])
+                    cut = float(lens_a[inside_a != inside_b].sum())
+                    balance = abs(s - ideal) / (ks * (self.hi - self.lo) / 2 + 1.0)
+                    score = (dev, cut * (1.0 + balance))
+                    if best is None or score < best[0]:
+                        members = [nodes[i] for i in range(n) if tin[c] <= tin[i] < tout[c]]
+                        best = (score, members, ks, ko)
+                    if k1 == k2:
+                        break
+            if best is not None and best[0][0] == 0.0 and _attempt >= 1:
+                break
+        if best is None:
+            return None, None
+        _, members, ks, ko = best
+        mset = set(members)
+        rest = [u for u in nodes if u not in mset]
+        return (sorted(members), ks), (rest, ko)
+
+    # -- local search ------------------------------------------------------------------------
+    def repair(self, labels: dict[int, int], *, compact: bool) -> dict[int, int]:
+        """Move single boundary blocks between adjacent grids while that improves the plan."""
+        lo, hi, w, nb = self.lo, self.hi, self.w, self.nb
+        members: dict[int, set[int]] = {}
+        for u, lab in labels.items():
+            members.setdefault(lab, set()).add(u)
+        totals = {lab: sum(w[u] for u in m) for lab, m in members.items()}
+        for _sweep in range(60):
+            moved = False
+            for u in sorted(labels):
+                a = labels[u]
+                ta = totals[a]
+                best = None
+                for v in sorted(nb[u]):
+                    b = labels.get(v)
+                    if b is None or b == a:
+                        continue
+                    tb = totals[b]
+                    before = band_penalty(ta, lo, hi) + band_penalty(tb, lo, hi)
+                    after = band_penalty(ta - w[u], lo, hi) + band_penalty(tb + w[u], lo, hi)
+                    d_cut = sum(
+                        length for x, length in nb[u].items() if labels.get(x) == a and x != u
+                    ) - sum(length for x, length in nb[u].items() if labels.get(x) == b)
+                    gain = (before - after, -d_cut)
+                    improves = gain[0] > 1e-9 or (compact and gain[0] >= -1e-9 and -d_cut > 1e-6)
+                    if improves and (best is None or gain > best[0]):
+                        best = (gain, b)
+                if best is None:
+                    continue
+                b = best[1]
+                if len(members[a]) <= 1 or not _is_connected_without(members[a], u, nb):
+                    continue
+                members[a].discard(u)
+                members[b].add(u)
+                totals[a] -= w[u]
+                totals[b] += w[u]
+                labels[u] = b
+                moved = True
+            if not moved:
+                break
+        return labels
+
+    def penalty(self, labels: dict[int, int]) -> float:
+        totals: dict[int, float] = {}
+        for u, lab in labels.items():
+            totals[lab] = totals.get(lab, 0.0) + self.w[u]
+        return sum(band_penalty(t, self.lo, self.hi) for t in totals.values())
+
+    def cut_length(self, labels: dict[int, int]) -> float:
+        total = 0.0
+        for u, lab in labels.items():
+            for v, length in self.nb[u].items():
+                if v > u and v in labels and labels[v] != lab:
+                    total += length
+        return total
+
+
+def aggregate(
+    weights: np.ndarray,
+    graph: Graph,
+    *,
+    lo: float,
+    hi: float,
+    seed: int = 0,
+    restarts: int = 4,
+) -> np.ndarray:
+    """Group blocks into contiguous grids whose totals lie in ``[lo, hi]`` where possible.
+
+    Parameters
+    ----------
+    weights
+        Households per block (n,).
+    graph
+        Block adjacency with shared border lengths.
+    lo, hi
+        The band (floor and ceiling) of households per grid.
+    seed
+        Seed of the random spanning trees; same seed, same result.
+    restarts
+        Spanning-tree restarts per candidate grid count.
+
+    Returns
+    -------
+    numpy.ndarray
+        Grid label per block (0..g-1), numbered in order of each grid's lowest block index.
+        A block heavier than ``hi`` on its own is its own grid; every grid is connected.
+    """
+    w = np.asarray(weights, dtype=float)
+    n = len(w)
+    nb = graph.neighbours()
+    labels = np.full(n, -1, dtype=int)
+    next_label = 0
+    heavy = [u for u in range(n) if w[u] > hi]
+    for u in heavy:
+        labels[u] = next_label
+        next_label += 1
+    light = [u for u in range(n) if w[u] <= hi]
+    for comp_i, comp in enumerate(components(light, nb)):
+        total = float(w[comp].sum())
+        ks, _feasible = choose_k(total, lo, hi)
+        if ks == [1]:
+            labels[comp] = next_label
+            next_label += 1
+            continue
+        best = None
+        for k in ks:
+            for attempt in range(restarts):
+                rng = np.random.default_rng([seed, comp_i, k, attempt])
+                solver = _Solver(comp, w, nb, lo, hi, rng)
+                lab: dict[int, int] = {}
+                solver.bisect(comp, k, lab, [0])
+                lab = solver.repair(lab, compact=False)
+                pen = solver.penalty(lab)
+                if pen == 0.0:
+                    lab = solver.repair(lab, compact=True)
+                score = (pen, solver.cut_length(lab))
+                if best is None or score < best[0]:
+                    best = (score, lab)
+                if pen == 0.0:
+                    break
+            if best is not None and best[0][0] == 0.0:
+                break
+        lab = best[1]
+        remap: dict[int, int] = {}
+        for u in comp:
+            if lab[u] not in remap:
+                remap[lab[u]] = next_label
+                next_label += 1
+            labels[u] = remap[lab[u]]
+    # renumber by lowest block index for stable output
+    order: dict[int, int] = {}
+    for u in range(n):
+        if labels[u] not in order:
+            order[labels[u]] = len(order)
+    out = np.array([order[x] for x in labels], dtype=int)
+    log.debug("aggregated %d blocks into %d grids", n, len(order))
+    return out

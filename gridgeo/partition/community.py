@@ -1,0 +1,541 @@
+"""One community → its grids: dedicated sites, blocks, splits, aggregation, codes.
+
+:func:`partition_community` is a pure function of a picklable :class:`CommunityTask`
+(metric coordinates) and the profile, so communities can run in any order, in any
+process, and give the same result.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from gridgeo.partition import codes
+from gridgeo.partition.aggregate import Graph, aggregate, choose_k, components
+from gridgeo.partition.blocks import Blocks, adjacency, assign_points, explode, faces, merge_slivers
+from gridgeo.partition.dedicated import Site, stands_alone
+from gridgeo.partition.split import _units, split_block
+from gridgeo.rules import Profile
+
+
+@dataclass
+class Group:
+    """A villager group polygon (村民小组)."""
+
+    row: int | str
+    geom: object
+    name: str
+
+
+@dataclass
+class CommunityTask:
+    """Everything needed to partition one community, in metres."""
+
+    index: int
+    code: str
+    name: str
+    kind: str
+    geom: object
+    roads: np.ndarray
+    xy: np.ndarray
+    households: np.ndarray
+    population: np.ndarray
+    compound: np.ndarray | None = None
+    sites: list[Site] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+
+@dataclass
+class CommunityResult:
+    """Grids and violations of one community (metric geometries) and its statistics."""
+
+    index: int
+    code: str
+    grids: list[dict]
+    violations: list[dict]
+    stats: dict
+
+
+def band(profile: Profile, kind: str) -> tuple[int, int]:
+    """Floor and ceiling of households per grid for a community kind."""
+    if kind == "rural":
+        return profile.rural.min_households, profile.rural.max_households
+    return profile.urban.min_households, profile.urban.max_households
+
+
+def _in_alt_band(pop: float, profile: Profile, kind: str) -> bool:
+    """Whether a grid meets the profile's population alternative (e.g. gansu ~1000 residents)."""
+    if kind == "rural":
+        target, tol = profile.rural.target_population, profile.rural.tolerance
+    else:
+        target, tol = profile.urban.population_alternative, 0.25
+    if not target:
+        return False
+    return target * (1 - tol) <= pop <= target * (1 + tol)
+
+
+def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0) -> CommunityResult:
+    """Partition one community into grids.
+
+    Parameters
+    ----------
+    task
+        The community with its roads, household points, dedicated sites and villager
+        groups, all in one metric CRS.
+    profile
+        The jurisdiction's rules.
+    seed
+        Base seed; the community's code is mixed in, so the result depends only on
+        the community's own data.
+
+    Returns
+    -------
+    CommunityResult
+        Grid records (geometry in metres, codes and names assigned), violations, and
+        statistics (stage times, border lengths on roads, feasibility).
+    """
+    times = {"dedicated": 0.0, "blocks": 0.0, "split": 0.0, "aggregate": 0.0, "metrics": 0.0}
+    t0 = time.perf_counter()
+    q = profile.quality
+    kind = task.kind
+    lo, hi = band(profile, kind)
+    hh = np.asarray(task.households, dtype=float)
+    pop = np.asarray(task.population, dtype=float)
+    xy = np.asarray(task.xy, dtype=float).reshape(-1, 2)
+    n_pts = len(hh)
+    violations: list[dict] = []
+    community_rng_seed = seed_for(task.code, seed)
+
+    # 1. dedicated sites ------------------------------------------------------------------
+    remaining = task.geom
+    taken = np.zeros(n_pts, dtype=bool)
+    pts = shapely.points(xy) if n_pts else np.array([], dtype=object)
+    dedicated_grids: list[dict] = []
+    compound_geoms = []
+    for site in sorted(task.sites, key=lambda s: (s.name, str(s.row))):
+        g = shapely.intersection(site.geom, remaining)
+        g = _polygonal(g)
+        if g is None or g.area < q.sliver_min_area_m2:
+            continue
+        inside = (shapely.covers(g, pts) & ~taken) if n_pts else np.zeros(0, dtype=bool)
+        s_hh = float(hh[inside].sum()) if inside.any() else float(site.households or 0)
+        s_pop = float(pop[inside].sum()) if inside.any() else float(site.population or 0)
+        alone, why = stands_alone(site, s_hh, s_pop, profile)
+        if alone:
+            for part in _parts(g):
+                part_in = inside & shapely.covers(part, pts) if n_pts else inside
+                dedicated_grids.append(
+                    {
+                        "geometry": part,
+                        "grid_type": "dedicated",
+                        "site_name": site.name,
+                        "households": float(hh[part_in].sum()) if part_in.any() else s_hh,
+                        "population": float(pop[part_in].sum()) if part_in.any() else s_pop,
+                        "reason": why,
+                    }
+                )
+                taken |= part_in
+            remaining = shapely.difference(remaining, g)
+        else:
+            compound_geoms.append(g)
+    times["dedicated"] = time.perf_counter() - t0
+
+    # 2. blocks ---------------------------------------------------------------------------
+    t1 = time.perf_counter()
+    remaining = _polygonal(remaining)
+    free = np.flatnonzero(~taken)
+    medians: list = []
+    ordinary: list[dict] = []
+    stats_blocks = 0
+    heavy_units = 0
+    feasible = False
+    rural_mode = profile.rural.mode if kind == "rural" else None
+    if remaining is not None and remaining.area > 0:
+        roads = np.asarray(task.roads, dtype=object)
+        if compound_geoms and len(roads):
+            cu = shapely.union_all(compound_geoms)
+            roads = shapely.get_parts(shapely.difference(roads, cu))
+            roads = roads[~shapely.is_empty(roads)] if len(roads) else roads
+        extra = [shapely.boundary(g) for g in compound_geoms]
+        use_groups = rural_mode == "villager_group" and task.groups
+        if use_groups:
+            extra += [shapely.boundary(g.geom) for g in task.groups]
+        polys = faces(
+            remaining, roads, extra_lines=extra, snap_m=q.road_snap_m, extend_m=q.road_extend_m
+        )
+        where = assign_points(polys, xy[free])
+        members = [free[where == i] for i in range(len(polys))]
+        blocks = Blocks(list(polys), members)
+        blocks.recompute(hh)
+        blocks = merge_slivers(
+            blocks, hh, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
+        )
+        medians = blocks.medians
+        times["blocks"] = time.perf_counter() - t1
+
+        # 3. split blocks above the ceiling ----------------------------------------------
+        t2 = time.perf_counter()
+        total = float(blocks.weights.sum())
+        whole = kind == "rural" and (
+            rural_mode == "village" or total <= profile.rural.whole_village_max_households
+        )
+        if not whole and not use_groups:
+            geoms2, members2 = [], []
+            for g, m in zip(blocks.geoms, blocks.members, strict=True):
+                if hh[m].sum() > hi:
+                    comp = task.compound[m] if task.compound is not None else None
+                    for piece, idx in split_block(g, xy[m], hh[m], ceiling=hi, compound=comp):
+                        geoms2.append(piece)
+                        members2.append(m[idx])
+                else:
+                    geoms2.append(g)
+                    members2.append(m)
+            blocks = explode(Blocks(geoms2, members2, medians=medians), hh, xy)
+        indivisible = np.zeros(len(blocks.geoms), dtype=bool)
+        for i, m in enumerate(blocks.members):
+            if blocks.weights[i] > hi:
+                comp = task.compound[m] if task.compound is not None else None
+                indivisible[i] = len(m) > 0 and int(_units(xy[m], comp).max()) == 0
+        heavy_units = int(indivisible.sum())
+        times["split"] = time.perf_counter() - t2
+
+        # 4. aggregate ----------------------------------------------------------------------
+        t3 = time.perf_counter()
+        graph = adjacency(blocks.geoms, min_shared=q.min_shared_border_m)
+        stats_blocks = len(blocks.geoms)
+        w = blocks.weights
+        if whole:
+            labels = _component_labels(graph, len(w))
+        elif use_groups:
+            labels = _group_labels(blocks.geoms, task.groups, graph)
+        else:
+            labels = aggregate(w, graph, lo=lo, hi=hi, seed=community_rng_seed)
+            ks_ok = choose_k(total, lo, hi)[1]
+            feasible = heavy_units == 0 and ks_ok
+        times["aggregate"] = time.perf_counter() - t3
+        ordinary = _grids_from_labels(
+            blocks, labels, hh, pop, kind, graph, hi, lo, indivisible, whole, profile
+        )
+    else:
+        times["blocks"] = time.perf_counter() - t1
+
+    # 5. tidy: tiny empty grids join a neighbour ------------------------------------------
+    grids = ordinary + dedicated_grids
+    if float(hh.sum()) == 0:
+        for g in grids:
+            g["problems"] = []  # reported once as community.no_households
+    grids = _absorb_tiny(grids, q.sliver_min_area_m2)
+
+    # 6. codes and names, violations --------------------------------------------------------
+    order = codes.grid_order(
+        [g["geometry"] for g in grids],
+        [g["grid_type"] for g in grids],
+        [g.get("site_name", "") for g in grids],
+    )
+    out = []
+    n_ord = 0
+    n_ded = 0
+    digits = profile.codes.grid_sequence_digits
+    for seq, i in enumerate(order, start=1):
+        g = grids[i]
+        if g["grid_type"] == "dedicated":
+            n_ded += 1
+            name = codes.dedicated_name(g.get("site_name"), task.name, n_ded)
+        else:
+            n_ord += 1
+            name = codes.grid_name(task.name, n_ord)
+        code = codes.grid_code(task.code, seq, digits=digits)
+        rec = {
+            "grid_code": code,
+            "grid_name": name,
+            "grid_type": g["grid_type"],
+            "community_code": task.code,
+            "households": int(round(g["households"])),
+            "population": int(round(g["population"])),
+            "area_m2": round(float(g["geometry"].area), 2),
+            "geometry": g["geometry"],
+        }
+        out.append(rec)
+        for rule, reason in g.get("problems", []):
+            violations.append(
+                {
+                    "rule": rule,
+                    "reason": reason,
+                    "community_code": task.code,
+                    "grid_code": code,
+                    "geometry": g["geometry"],
+                }
+            )
+    if len(out) > 10**digits - 1:
+        violations.append(
+            {
+                "rule": "codes.sequence_overflow",
+                "reason": f"{len(out)} grids do not fit a {digits}-digit sequence",
+                "community_code": task.code,
+                "grid_code": None,
+                "geometry": task.geom,
+            }
+        )
+    total_hh = float(hh.sum())
+    if n_pts == 0 or total_hh == 0:
+        violations.append(
+            {
+                "rule": "community.no_households",
+                "reason": "no household point lies in this community; it was made one grid",
+                "community_code": task.code,
+                "grid_code": out[0]["grid_code"] if len(out) == 1 else None,
+                "geometry": task.geom,
+            }
+        )
+    elif kind != "rural" or rural_mode == "households":
+        ord_total = sum(r["households"] for r in out if r["grid_type"] != "dedicated")
+        _, ok = choose_k(ord_total, lo, hi)
+        if (
+            not ok
+            and ord_total > 0
+            and not (kind == "rural" and ord_total <= profile.rural.whole_village_max_households)
+        ):
+            violations.append(
+                {
+                    "rule": "community.band_infeasible",
+                    "reason": (
+                        f"{ord_total} households outside dedicated grids cannot be divided into "
+                        f"grids of {lo}–{hi} households (no whole number of grids fits)"
+                    ),
+                    "community_code": task.code,
+                    "grid_code": None,
+                    "geometry": task.geom,
+                }
+            )
+    # 7. border metrics -----------------------------------------------------------------------
+    t4 = time.perf_counter()
+    internal, on_road = _border_stats(
+        [r["geometry"] for r in out],
+        task.roads,
+        medians,
+        task.geom,
+        q.road_tolerance_m,
+        q.min_shared_border_m,
+    )
+    times["metrics"] = time.perf_counter() - t4
+    stats = {
+        "blocks": stats_blocks,
+        "feasible": bool(feasible),
+        "kind": kind,
+        "band": (lo, hi),
+        "banded": kind != "rural" or (rural_mode == "households"),
+        "indivisible_over_ceiling": heavy_units,
+        "internal_border_m": internal,
+        "internal_border_on_road_m": on_road,
+        "times": times,
+    }
+    return CommunityResult(task.index, task.code, out, violations, stats)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _parts(g) -> list:
+    return [p for p in shapely.get_parts(g) if p.area > 0]
+
+
+def _polygonal(g):
+    """The polygonal part of ``g`` (drops points/lines from intersections), or None."""
+    if g is None or g.is_empty:
+        return None
+    parts = shapely.get_parts(g)
+    parts = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon") and p.area > 0]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+def _component_labels(graph: Graph, n: int) -> np.ndarray:
+    nb = graph.neighbours()
+    labels = np.zeros(n, dtype=int)
+    for k, comp in enumerate(components(list(range(n)), nb)):
+        labels[comp] = k
+    return labels
+
+
+def _group_labels(geoms, groups: list[Group], graph: Graph) -> np.ndarray:
+    """Label each block by the villager group holding it; blocks outside groups join a neighbour."""
+    n = len(geoms)
+    reps = shapely.point_on_surface(np.asarray(geoms, dtype=object))
+    labels = np.full(n, -1, dtype=int)
+    gg = np.array(
+        [g.geom for g in sorted(groups, key=lambda g: (g.name, str(g.row)))], dtype=object
+    )
+    for k, g in enumerate(gg):
+        hit = shapely.covers(g, reps) & (labels < 0)
+        labels[hit] = k
+    nb = graph.neighbours()
+    changed = True
+    while (labels < 0).any() and changed:
+        changed = False
+        for u in np.flatnonzero(labels < 0):
+            cand = [(length, labels[v]) for v, length in nb[u].items() if labels[v] >= 0]
+            if cand:
+                labels[u] = max(cand)[1]
+                changed = True
+    if (labels < 0).any():
+        base = labels.max() + 1
+        for k, u in enumerate(np.flatnonzero(labels < 0)):
+            labels[u] = base + k
+    # a group's blocks may not be contiguous: split into connected pieces
+    out = np.full(n, -1, dtype=int)
+    nxt = 0
+    for lab in sorted(set(labels.tolist())):
+        nodes = np.flatnonzero(labels == lab).tolist()
+        for comp in components(nodes, nb):
+            out[comp] = nxt
+            nxt += 1
+    return out
+
+
+def _grids_from_labels(
+    blocks, labels, hh, pop, kind, graph, hi, lo, indivisible, whole, profile
+) -> list[dict]:
+    nb = graph.neighbours()
+    w = blocks.weights
+    # connected parts after removing heavy blocks, as aggregate sees them
+    light = [u for u in range(len(w)) if w[u] <= hi]
+    part_of = {}
+    part_total = {}
+    for k, comp in enumerate(components(light, nb)):
+        for u in comp:
+            part_of[u] = k
+        part_total[k] = float(w[comp].sum())
+    grids = []
+    for lab in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == lab)
+        geom = shapely.union_all([blocks.geoms[i] for i in idx])
+        geom = _single(geom)
+        m = np.concatenate([blocks.members[i] for i in idx]) if len(idx) else np.array([], int)
+        g_hh = float(hh[m].sum()) if len(m) else 0.0
+        g_pop = float(pop[m].sum()) if len(m) else 0.0
+        problems = []
+        if not whole:
+            if g_hh > hi:
+                if len(idx) == 1 and indivisible[idx[0]]:
+                    problems.append(
+                        (
+                            "size.above_ceiling",
+                            f"{g_hh:.0f} households at one indivisible point or compound exceed "
+                            f"the ceiling of {hi}; kept whole as its own grid",
+                        )
+                    )
+                else:
+                    problems.append(
+                        (
+                            "size.above_ceiling",
+                            f"{g_hh:.0f} households exceed the ceiling of {hi}: the blocks here "
+                            "could not be grouped below it",
+                        )
+                    )
+            elif g_hh < lo:
+                part = part_of.get(int(idx[0]))
+                t = part_total.get(part, g_hh)
+                if g_hh == 0:
+                    reason = "this part of the community holds no households"
+                elif t < lo:
+                    reason = (
+                        f"this connected part of the community holds only {t:.0f} households, "
+                        f"below the floor of {lo}"
+                    )
+                elif not choose_k(t, lo, hi)[1]:
+                    reason = (
+                        f"the {t:.0f} households of this connected part cannot be divided into "
+                        f"grids of {lo}–{hi}; the ceiling was kept, so grids fall below the floor"
+                    )
+                else:
+                    reason = (
+                        f"{g_hh:.0f} households, below the floor of {lo}: the block sizes and "
+                        "their adjacency did not allow a grid in band"
+                    )
+                problems.append(("size.below_floor", reason))
+            if problems and g_hh <= hi and _in_alt_band(g_pop, profile, kind):
+                problems = []  # the profile's population alternative is met
+        if geom.geom_type != "Polygon":
+            problems.append(("grid.not_contiguous", "the grid's blocks form more than one polygon"))
+        grids.append(
+            {
+                "geometry": geom,
+                "grid_type": "rural" if kind == "rural" else "urban",
+                "households": g_hh,
+                "population": g_pop,
+                "problems": problems,
+            }
+        )
+    return grids
+
+
+def _single(geom):
+    """Union of blocks as one Polygon when it is one apart from specks below 1e-6 m²."""
+    if geom.geom_type == "Polygon":
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.area > 1e-6]
+    if len(parts) == 1:
+        return parts[0]
+    return geom
+
+
+def _absorb_tiny(grids: list[dict], min_area: float) -> list[dict]:
+    """Household-free ordinary grids smaller than ``min_area`` join the neighbour with the longest border."""
+    if len(grids) < 2:
+        return grids
+    alive = [True] * len(grids)
+    for i in sorted(range(len(grids)), key=lambda i: (grids[i]["geometry"].area, i)):
+        g = grids[i]
+        if g["grid_type"] == "dedicated" or g["households"] > 0 or g["geometry"].area >= min_area:
+            continue
+        best = None
+        for j, h in enumerate(grids):
+            if j == i or not alive[j]:
+                continue
+            shared = shapely.intersection(g["geometry"].boundary, h["geometry"].boundary).length
+            if shared > 0 and (best is None or shared > best[0]):
+                best = (shared, j)
+        if best is None:
+            continue
+        j = best[1]
+        grids[j] = dict(grids[j])
+        grids[j]["geometry"] = _single(shapely.union(grids[j]["geometry"], g["geometry"]))
+        alive[i] = False
+    return [g for g, a in zip(grids, alive, strict=True) if a]
+
+
+def _border_stats(
+    geoms, roads, medians, area, tol: float, min_shared: float
+) -> tuple[float, float]:
+    """Total internal border length between grids and the part within ``tol`` of a road."""
+    if len(geoms) < 2:
+        return 0.0, 0.0
+    graph = adjacency(geoms, min_shared=min_shared)
+    if len(graph.edges) == 0:
+        return 0.0, 0.0
+    bnd = shapely.boundary(np.asarray(geoms, dtype=object))
+    lines = shapely.intersection(bnd[graph.edges[:, 0]], bnd[graph.edges[:, 1]])
+    internal = float(shapely.length(lines).sum())
+    road_lines = list(np.asarray(roads, dtype=object)) + list(medians)
+    if not road_lines:
+        return internal, 0.0
+    tree = shapely.STRtree(np.asarray(road_lines, dtype=object))
+    near_idx = tree.query(area, predicate="dwithin", distance=tol)
+    if len(near_idx) == 0:
+        return internal, 0.0
+    zone = shapely.union_all(shapely.buffer(np.asarray(road_lines, dtype=object)[near_idx], tol))
+    on = float(shapely.length(shapely.intersection(lines, zone)).sum())
+    return internal, min(on, internal)
+
+
+def seed_for(code: str, seed: int) -> int:
+    """The per-community seed derived from its code."""
+    return (zlib.crc32(code.encode()) + seed) % (2**32)
+
+
+__all__ = ["CommunityResult", "CommunityTask", "Group", "band", "partition_community"]

@@ -1,0 +1,565 @@
+"""The partitioner's entry point: layers in, grids + violations + metrics out.
+
+Pipeline (each stage a function of its own module)::
+
+    check inputs → metric CRS → clean roads → households to communities
+      → per community: dedicated sites → blocks → split → aggregate → codes
+      → grids / violations in the communities' CRS → metrics
+
+Communities are independent, so the per-community stage can run in a dask cluster
+(``workers``/``scheduler``); results are gathered in community order and are
+identical to the serial run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.partition.clean import clean_roads
+from gridgeo.partition.community import (
+    CommunityResult,
+    CommunityTask,
+    Group,
+    partition_community,
+)
+from gridgeo.partition.dedicated import Site
+from gridgeo.partition.metrics import summarise
+from gridgeo.rules import Profile, load_profile
+
+log = logging.getLogger(__name__)
+
+GRID_COLUMNS = [
+    "grid_code",
+    "grid_name",
+    "grid_type",
+    "community_code",
+    "households",
+    "population",
+    "area_m2",
+    "geometry",
+]
+VIOLATION_COLUMNS = ["rule", "reason", "community_code", "grid_code", "geometry"]
+
+_KIND_WORDS = {
+    "urban": "urban",
+    "城市": "urban",
+    "社区": "urban",
+    "居委会": "urban",
+    "rural": "rural",
+    "农村": "rural",
+    "村": "rural",
+    "村委会": "rural",
+}
+
+
+@dataclass
+class PartitionResult:
+    """What :func:`partition` returns.
+
+    Attributes
+    ----------
+    grids
+        GeoDataFrame with the columns of SPEC §3 (``grid_code``, ``grid_name``,
+        ``grid_type``, ``community_code``, ``households``, ``population``, ``area_m2``,
+        geometry) in the input communities' CRS, sorted by ``grid_code``.
+    violations
+        GeoDataFrame (``rule``, ``reason``, ``community_code``, ``grid_code``,
+        geometry): each rule a grid or community breaks, and households outside
+        every community.
+    metrics
+        Quality figures and runtime per stage (see :func:`gridgeo.partition.metrics.summarise`).
+    """
+
+    grids: gpd.GeoDataFrame
+    violations: gpd.GeoDataFrame
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _problem(msg: str, layer: str, row=None, field_=None, rule=None, severity="error") -> Problem:
+    return Problem(msg, layer=layer, row=row, field=field_, rule=rule, severity=severity)
+
+
+def _geom_problems(gdf: gpd.GeoDataFrame, layer: str, allowed: set[str]) -> list[Problem]:
+    out = []
+    geoms = gdf.geometry.to_numpy()
+    types = shapely.get_type_id(geoms)
+    names = {
+        0: "Point",
+        1: "LineString",
+        3: "Polygon",
+        4: "MultiPoint",
+        5: "MultiLineString",
+        6: "MultiPolygon",
+    }
+    for pos, (g, t) in enumerate(zip(geoms, types, strict=True)):
+        row = gdf.index[pos]
+        if g is None or shapely.is_empty(g):
+            out.append(
+                _problem("empty or missing geometry", layer, row, "geometry", "geometry.empty")
+            )
+        elif names.get(int(t)) not in allowed:
+            out.append(
+                _problem(
+                    f"geometry is {g.geom_type}, expected {'/'.join(sorted(allowed))}",
+                    layer,
+                    row,
+                    "geometry",
+                    "geometry.type",
+                )
+            )
+        elif not shapely.is_valid(g):
+            out.append(
+                _problem(
+                    f"invalid geometry: {shapely.is_valid_reason(g)}",
+                    layer,
+                    row,
+                    "geometry",
+                    "geometry.invalid",
+                )
+            )
+    return out
+
+
+def check_inputs(
+    communities: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame | None,
+    households: gpd.GeoDataFrame | None,
+    dedicated: gpd.GeoDataFrame | None,
+    villager_groups: gpd.GeoDataFrame | None,
+    profile: Profile,
+) -> list[Problem]:
+    """All problems that stop a partition, collected across the layers (none are fixed here)."""
+    problems: list[Problem] = []
+    layers = {
+        "communities": communities,
+        "roads": roads,
+        "households": households,
+        "dedicated": dedicated,
+        "villager_groups": villager_groups,
+    }
+    for name, gdf in layers.items():
+        if gdf is None:
+            continue
+        if not isinstance(gdf, gpd.GeoDataFrame):
+            problems.append(_problem("is not a GeoDataFrame", name, rule="layer.type"))
+            continue
+        if gdf.crs is None:
+            problems.append(_problem("layer has no CRS", name, rule="crs.missing"))
+    if problems:
+        return problems
+    if len(communities) == 0:
+        problems.append(_problem("layer is empty", "communities", rule="layer.empty"))
+    for col in ("code", "name"):
+        if col not in communities.columns:
+            problems.append(
+                _problem(f"missing field {col!r}", "communities", field_=col, rule="field.missing")
+            )
+    problems += _geom_problems(communities, "communities", {"Polygon", "MultiPolygon"})
+    if "code" in communities.columns:
+        seen: dict[str, Any] = {}
+        for row, code in zip(communities.index, communities["code"], strict=True):
+            text = "" if code is None or (isinstance(code, float) and np.isnan(code)) else str(code)
+            if not profile.codes.matches(text):
+                problems.append(
+                    _problem(
+                        f"code {text!r} does not match the pattern {profile.codes.community_pattern!r}"
+                        " (set --code-pattern or the profile's codes.community_pattern)",
+                        "communities",
+                        row,
+                        "code",
+                        "code.pattern",
+                    )
+                )
+            elif text in seen:
+                problems.append(
+                    _problem(
+                        f"code {text} also used by row {seen[text]}",
+                        "communities",
+                        row,
+                        "code",
+                        "code.duplicate",
+                    )
+                )
+            else:
+                seen[text] = row
+    if roads is not None:
+        problems += _geom_problems(roads, "roads", {"LineString", "MultiLineString"})
+    if households is not None:
+        problems += _geom_problems(households, "households", {"Point", "MultiPoint"})
+        for col in ("households", "population"):
+            if col in households.columns:
+                vals = pd.to_numeric(households[col], errors="coerce")
+                bad = vals.isna() & households[col].notna() | (vals < 0)
+                for row in households.index[bad.to_numpy()]:
+                    problems.append(
+                        _problem(
+                            f"{col} must be a number ≥ 0, got {households.at[row, col]!r}",
+                            "households",
+                            row,
+                            col,
+                            "field.value",
+                        )
+                    )
+    if dedicated is not None:
+        problems += _geom_problems(dedicated, "dedicated", {"Polygon", "MultiPolygon"})
+        for col in ("name", "category"):
+            if col not in dedicated.columns:
+                problems.append(
+                    _problem(
+                        f"missing field {col!r}", "dedicated", field_=col, rule="field.missing"
+                    )
+                )
+    if villager_groups is not None:
+        problems += _geom_problems(villager_groups, "villager_groups", {"Polygon", "MultiPolygon"})
+        if "name" not in villager_groups.columns:
+            problems.append(
+                _problem(
+                    "missing field 'name'", "villager_groups", field_="name", rule="field.missing"
+                )
+            )
+    return problems
+
+
+def overlap_problems(codes: list[str], geoms: np.ndarray, *, tolerance_m2: float) -> list[Problem]:
+    """Pairs of communities overlapping by more than ``tolerance_m2`` (metric geometries)."""
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    out = []
+    if len(a):
+        areas = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+        for i, j, ar in zip(a, b, areas, strict=True):
+            if ar > tolerance_m2:
+                out.append(
+                    _problem(
+                        f"communities {codes[i]} and {codes[j]} overlap by {ar:.1f} m²",
+                        "communities",
+                        row=codes[i],
+                        field_="geometry",
+                        rule="communities.overlap",
+                    )
+                )
+    return out
+
+
+def _kind(value: object, code: str, default: str | None, profile: Profile) -> str:
+    if value is not None and not (isinstance(value, float) and np.isnan(value)):
+        k = _KIND_WORDS.get(str(value).strip().lower())
+        if k:
+            return k
+    if default:
+        return default
+    return profile.codes.kind_from_code(code) or "urban"
+
+
+def _to_metric(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
+    if gdf is None:
+        return None
+    return gdf.to_crs(crs) if not pyproj.CRS(gdf.crs).equals(crs) else gdf
+
+
+def _work_crs(communities: gpd.GeoDataFrame, work_crs) -> pyproj.CRS:
+    if work_crs is not None:
+        return pyproj.CRS(work_crs)
+    try:
+        from gridgeo.crs import metric_crs
+
+        return metric_crs(communities)
+    except CRSError:
+        raise
+    except Exception:
+        return communities.estimate_utm_crs()
+
+
+def partition(
+    communities: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame | None = None,
+    households: gpd.GeoDataFrame | None = None,
+    *,
+    dedicated: gpd.GeoDataFrame | None = None,
+    villager_groups: gpd.GeoDataFrame | None = None,
+    profile: str | Profile = "yongzhou",
+    code_pattern: str | None = None,
+    kind: str | None = None,
+    seed: int = 0,
+    work_crs: Any = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PartitionResult:
+    """Partition communities into compliant urban, rural and dedicated grids.
+
+    Parameters
+    ----------
+    communities
+        Polygons with ``code`` and ``name`` (optional ``kind``: urban/rural).
+    roads
+        Road centrelines (optional); grid borders follow them.
+    households
+        Points with optional ``households`` (weight, default 1), ``population``
+        and ``compound_id``.
+    dedicated
+        Optional sites (``name``, ``category``, optional ``households``/``population``).
+    villager_groups
+        Optional villager-group polygons (``name``, ``village_code``), used when the
+        profile's rural mode is ``villager_group``.
+    profile
+        A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`.
+    code_pattern
+        Overrides the profile's community code pattern for this run.
+    kind
+        ``urban`` or ``rural`` for communities without a ``kind`` value (else the
+        code scheme decides, else urban).
+    seed
+        Base seed of the aggregation's random spanning trees.
+    work_crs
+        Metric CRS to work in; default the CGCS2000 3° Gauss–Krüger zone of the data.
+    workers, scheduler
+        Run communities on a dask LocalCluster of ``workers`` processes, or on the
+        dask scheduler at ``scheduler`` (``tcp://host:port``); same result as serial.
+    progress
+        Called as ``progress(done, total)`` after each community.
+
+    Returns
+    -------
+    PartitionResult
+
+    Raises
+    ------
+    InputError
+        Listing every problem found in the inputs (codes, geometries, fields,
+        overlapping communities).
+    """
+    t_start = time.perf_counter()
+    stage: dict[str, float] = {}
+    prof = load_profile(profile).with_code_pattern(code_pattern)
+    if kind is not None and kind not in ("urban", "rural"):
+        raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
+    problems = check_inputs(communities, roads, households, dedicated, villager_groups, prof)
+    if problems:
+        raise InputError("the partition inputs are not usable", problems)
+
+    out_crs = communities.crs
+    crs = _work_crs(communities, work_crs)
+    comm = _to_metric(communities, crs)
+    comm = comm.assign(code=comm["code"].astype(str)).sort_values("code", kind="stable")
+    geoms = comm.geometry.to_numpy()
+    codes = comm["code"].tolist()
+    problems = overlap_problems(codes, geoms, tolerance_m2=prof.quality.seam_tolerance_m2)
+    if problems:
+        raise InputError("communities overlap", problems)
+    stage["prepare"] = time.perf_counter() - t_start
+
+    # roads
+    t = time.perf_counter()
+    q = prof.quality
+    if roads is not None and len(roads):
+        rm = _to_metric(roads, crs)
+        lines = clean_roads(rm.geometry.to_numpy(), snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+    else:
+        lines = np.array([], dtype=object)
+    stage["clean"] = time.perf_counter() - t
+
+    # households → communities
+    t = time.perf_counter()
+    viol_extra: list[dict] = []
+    n_comm = len(comm)
+    if households is not None and len(households):
+        hm = _to_metric(households, crs)
+        hm = hm.explode(index_parts=False) if (hm.geom_type == "MultiPoint").any() else hm
+        hxy = shapely.get_coordinates(hm.geometry.to_numpy())
+        hw = (
+            pd.to_numeric(hm["households"], errors="coerce").fillna(1).to_numpy(float)
+            if "households" in hm.columns
+            else np.ones(len(hm))
+        )
+        hp = (
+            pd.to_numeric(hm["population"], errors="coerce").fillna(0).to_numpy(float)
+            if "population" in hm.columns
+            else np.zeros(len(hm))
+        )
+        hc = hm["compound_id"].to_numpy(object) if "compound_id" in hm.columns else None
+        hrows = hm.index.to_numpy()
+        tree = shapely.STRtree(geoms)
+        pi, ci = tree.query(shapely.points(hxy), predicate="intersects")
+        order = np.lexsort((ci, pi))
+        pi, ci = pi[order], ci[order]
+        first = np.unique(pi, return_index=True)[1]
+        owner = np.full(len(hxy), -1)
+        owner[pi[first]] = ci[first]
+        for k in np.flatnonzero(owner < 0):
+            viol_extra.append(
+                {
+                    "rule": "household.outside_community",
+                    "reason": f"household point row {hrows[k]} ({hw[k]:.0f} households) lies in no community",
+                    "community_code": None,
+                    "grid_code": None,
+                    "geometry": shapely.points(hxy[k]),
+                }
+            )
+    else:
+        hxy = np.zeros((0, 2))
+        hw = hp = np.zeros(0)
+        hc = None
+        owner = np.zeros(0, dtype=int)
+    outside_hh = float(hw[owner < 0].sum()) if len(owner) else 0.0
+    outside_n = int((owner < 0).sum()) if len(owner) else 0
+
+    # dedicated sites and villager groups
+    sites_by: dict[int, list[Site]] = {i: [] for i in range(n_comm)}
+    if dedicated is not None and len(dedicated):
+        dm = _to_metric(dedicated, crs)
+        dtree = shapely.STRtree(dm.geometry.to_numpy())
+        ci, di = dtree.query(geoms, predicate="intersects")
+        for c, d in zip(ci, di, strict=True):
+            row = dm.index[d]
+            sites_by[int(c)].append(
+                Site(
+                    row=row,
+                    geom=dm.geometry.iloc[d],
+                    name=str(dm["name"].iloc[d]) if pd.notna(dm["name"].iloc[d]) else "",
+                    category=str(dm["category"].iloc[d])
+                    if pd.notna(dm["category"].iloc[d])
+                    else "",
+                    households=_num(dm, "households", d),
+                    population=_num(dm, "population", d),
+                )
+            )
+    groups_by: dict[int, list[Group]] = {i: [] for i in range(n_comm)}
+    if villager_groups is not None and len(villager_groups):
+        gm = _to_metric(villager_groups, crs)
+        gtree = shapely.STRtree(gm.geometry.to_numpy())
+        ci, gi = gtree.query(geoms, predicate="intersects")
+        for c, g in zip(ci, gi, strict=True):
+            vc = gm["village_code"].iloc[g] if "village_code" in gm.columns else None
+            if vc is not None and pd.notna(vc) and str(vc) != codes[c]:
+                continue
+            groups_by[int(c)].append(
+                Group(gm.index[g], gm.geometry.iloc[g], str(gm["name"].iloc[g]))
+            )
+
+    rtree = shapely.STRtree(lines) if len(lines) else None
+    tasks = []
+    kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * n_comm
+    names = comm["name"].astype(str).tolist()
+    for i in range(n_comm):
+        mine = np.flatnonzero(owner == i)
+        road_idx = (
+            np.sort(rtree.query(geoms[i], predicate="intersects")) if rtree is not None else []
+        )
+        tasks.append(
+            CommunityTask(
+                index=i,
+                code=codes[i],
+                name=names[i],
+                kind=_kind(kinds_col[i], codes[i], kind, prof),
+                geom=geoms[i],
+                roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
+                xy=hxy[mine],
+                households=hw[mine],
+                population=hp[mine],
+                compound=hc[mine] if hc is not None else None,
+                sites=sites_by[i],
+                groups=groups_by[i],
+            )
+        )
+    stage["assign"] = time.perf_counter() - t
+
+    # per community
+    t = time.perf_counter()
+    results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler, progress=progress)
+    stage["communities"] = time.perf_counter() - t
+
+    # assemble
+    t = time.perf_counter()
+    grid_rows = [g for r in results for g in r.grids]
+    viol_rows = [v for r in results for v in r.violations] + viol_extra
+    grids = gpd.GeoDataFrame(
+        grid_rows if grid_rows else {c: [] for c in GRID_COLUMNS},
+        columns=GRID_COLUMNS,
+        geometry="geometry",
+        crs=crs,
+    )
+    grids = grids.to_crs(out_crs) if not pyproj.CRS(out_crs).equals(crs) else grids
+    grids = grids.sort_values("grid_code", kind="stable").reset_index(drop=True)
+    grids["households"] = grids["households"].astype("int64")
+    grids["population"] = grids["population"].astype("int64")
+    violations = gpd.GeoDataFrame(
+        viol_rows if viol_rows else {c: [] for c in VIOLATION_COLUMNS},
+        columns=VIOLATION_COLUMNS,
+        geometry="geometry",
+        crs=crs,
+    )
+    violations = violations.to_crs(out_crs) if not pyproj.CRS(out_crs).equals(crs) else violations
+    stage["assemble"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    metrics = summarise(
+        results,
+        grids_metric=gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs)
+        if grid_rows
+        else None,
+        communities_metric=comm,
+        profile=prof,
+        households_total=float(hw.sum()),
+        outside=(outside_n, outside_hh),
+    )
+    stage["metrics"] = time.perf_counter() - t
+    stage["total"] = time.perf_counter() - t_start
+    metrics["runtime_s"] = {
+        **{k: round(v, 3) for k, v in stage.items()},
+        **metrics.pop("runtime_s", {}),
+    }
+    metrics["work_crs"] = crs.to_string()
+    metrics["profile"] = prof.name
+    log.info(
+        "partitioned %d communities into %d grids (%d violations) in %.1f s",
+        n_comm,
+        len(grids),
+        len(violations),
+        stage["total"],
+    )
+    return PartitionResult(grids, violations, metrics)
+
+
+def _num(df: pd.DataFrame, col: str, pos: int) -> float | None:
+    if col not in df.columns:
+        return None
+    v = pd.to_numeric(pd.Series([df[col].iloc[pos]]), errors="coerce").iloc[0]
+    return None if pd.isna(v) else float(v)
+
+
+def _run(
+    tasks: list[CommunityTask],
+    profile: Profile,
+    *,
+    seed: int,
+    workers: int,
+    scheduler: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[CommunityResult]:
+    total = len(tasks)
+    if (workers or 1) <= 1 and not scheduler:
+        out = []
+        for k, task in enumerate(tasks, start=1):
+            out.append(partition_community(task, profile, seed=seed))
+            if progress:
+                progress(k, total)
+        return out
+    from gridgeo.partition.parallel import run_dask
+
+    return run_dask(
+        tasks, profile, seed=seed, workers=workers, scheduler=scheduler, progress=progress
+    )
