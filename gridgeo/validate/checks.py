@@ -1,0 +1,607 @@
+"""The grid rules, one small function each, all with the signature ``GridSet -> list[Issue]``.
+
+Like GerryChain's constraints, each check judges a whole plan and can be used
+alone or composed: the validator runs :data:`CHECKS`; the partitioner and the
+registry can run any subset on a set of grids (:func:`run_checks`) or ask
+whether a plan passes (:func:`passes`). Checks never mutate the :class:`GridSet`;
+what several of them need (household counts, home community…) is cached on it.
+
+Rule ids are stable (tests, reports and the registry refer to them); see
+:data:`RULES` for each id's severity and meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from gridgeo.validate.gridset import POSTING_FIELDS, GridSet, code_regex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule's stable id, default severity and one-line meaning."""
+
+    id: str
+    severity: str
+    title: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("geometry.invalid", "error", "grid geometry is missing, not a polygon or invalid"),
+        Rule("geometry.non_contiguous", "error", "grid has several parts in a one-part community"),
+        Rule("geometry.sliver", "error", "grid is smaller or narrower than the sliver thresholds"),
+        Rule(
+            "size.out_of_band", "error", "households outside the profile's band for the grid type"
+        ),
+        Rule(
+            "size.out_of_band_unavoidable",
+            "warning",
+            "households outside the band, but the community cannot meet the band",
+        ),
+        Rule("coverage.gap", "error", "part of a community is covered by no grid"),
+        Rule("coverage.overlap", "error", "two grids overlap"),
+        Rule("border.crosses_community", "error", "grid extends outside its community"),
+        Rule("code.format", "error", "grid code is not the community code plus a sequence"),
+        Rule("code.duplicate", "error", "several grids share one grid code"),
+        Rule("code.community_mismatch", "error", "grid code, community_code and location disagree"),
+        Rule("attr.grid_type", "warning", "grid_type is not urban, rural or dedicated"),
+        Rule("roads.border_share", "warning", "little of the grid's internal border is on roads"),
+        Rule("posting.missing", "error", "attributes required for public posting are missing"),
+        Rule("posting.unknown_grid", "warning", "staff table row names no grid of the layer"),
+        Rule("input.community_invalid", "warning", "community geometry was invalid and repaired"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One broken rule: which rule, how bad, which grids, where and why.
+
+    ``geometry`` is in the :class:`GridSet`'s metric CRS; ``value`` is the
+    rule's measure (households, m², share…).
+    """
+
+    rule: str
+    message: str
+    grid_codes: tuple[str, ...] = ()
+    community_code: str | None = None
+    geometry: Any = None
+    value: float | None = None
+    severity: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"unknown rule id {self.rule!r}")
+        if not self.severity:
+            object.__setattr__(self, "severity", RULES[self.rule].severity)
+
+
+Check = Callable[[GridSet], list[Issue]]
+
+_HAIR = 0.001  # metres
+
+
+def _g(gs: GridSet, i: int) -> tuple[str, ...]:
+    return (str(gs.labels[i]),)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.2g}"
+
+
+# --------------------------------------------------------------------------- geometry
+def check_invalid_geometry(gs: GridSet) -> list[Issue]:
+    """``geometry.invalid``: a grid with no geometry, a non-polygon or an invalid polygon.
+
+    The other checks use the repaired geometry (``make_valid``), so one bad ring
+    does not hide other problems.
+    """
+    raw = gs.raw_geoms
+    missing = pd.isna(raw) | shapely.is_empty(np.where(pd.isna(raw), shapely.Polygon(), raw))
+    issues = []
+    for i in np.flatnonzero(missing):
+        issues.append(Issue("geometry.invalid", f"grid {gs.labels[i]} has no geometry", _g(gs, i)))
+    ok = np.flatnonzero(~missing)
+    types = shapely.get_type_id(raw[ok])
+    for i in ok[~np.isin(types, (3, 6))]:
+        issues.append(
+            Issue(
+                "geometry.invalid",
+                f"grid {gs.labels[i]} is a {raw[i].geom_type}, not a polygon",
+                _g(gs, i),
+                gs.home_code[i],
+                raw[i],
+            )
+        )
+    poly = ok[np.isin(types, (3, 6))]
+    bad = poly[~shapely.is_valid(raw[poly])]
+    for i, reason in zip(bad, shapely.is_valid_reason(raw[bad]), strict=True):
+        issues.append(
+            Issue(
+                "geometry.invalid",
+                f"grid {gs.labels[i]} is not a valid polygon: {reason}",
+                _g(gs, i),
+                gs.home_code[i],
+                raw[i],
+            )
+        )
+    return issues
+
+
+def check_non_contiguous(gs: GridSet) -> list[Issue]:
+    """``geometry.non_contiguous``: a multi-part grid whose community has one part."""
+    tol = gs.profile.quality.seam_tolerance_m2
+    parts, owner = shapely.get_parts(gs.geoms, return_index=True)
+    areas = shapely.area(parts)
+    big = areas > tol
+    counts = np.bincount(owner[big], minlength=gs.n)
+    comm_parts = np.append(gs.community_parts, 0)[gs.home]
+    issues = []
+    for i in np.flatnonzero((counts > 1) & (comm_parts <= 1)):
+        mine = big & (owner == i)
+        part_areas = areas[mine]
+        main = np.argmax(part_areas)
+        detached = np.delete(parts[mine], main)
+        issues.append(
+            Issue(
+                "geometry.non_contiguous",
+                f"grid {gs.labels[i]} has {counts[i]} separate parts "
+                f"({', '.join(_fmt(a) for a in sorted(part_areas, reverse=True))} m²); "
+                "the map shows the parts apart from the largest",
+                _g(gs, i),
+                gs.home_code[i],
+                shapely.multipolygons(detached),
+                float(counts[i]),
+            )
+        )
+    return issues
+
+
+def check_slivers(gs: GridSet) -> list[Issue]:
+    """``geometry.sliver``: grid area below ``sliver_min_area_m2`` or width below ``sliver_min_width_m``.
+
+    The width is the diameter of the largest circle that fits in the grid.
+    """
+    q = gs.profile.quality
+    nonempty = np.flatnonzero(~shapely.is_empty(gs.geoms))
+    small = gs.areas[nonempty] < q.sliver_min_area_m2
+    width = np.full(len(nonempty), np.inf)
+    if q.sliver_min_width_m > 0 and len(nonempty):
+        tol = max(q.sliver_min_width_m / 20.0, 0.01)
+        radius = shapely.length(shapely.maximum_inscribed_circle(gs.geoms[nonempty], tol))
+        width = 2.0 * radius
+    narrow = width < q.sliver_min_width_m
+    issues = []
+    for j in np.flatnonzero(small | narrow):
+        i = nonempty[j]
+        what = []
+        if small[j]:
+            what.append(f"area {gs.areas[i]:.1f} m² < {q.sliver_min_area_m2:g} m²")
+        if narrow[j]:
+            what.append(f"width {width[j]:.1f} m < {q.sliver_min_width_m:g} m")
+        issues.append(
+            Issue(
+                "geometry.sliver",
+                f"grid {gs.labels[i]} is a sliver: {', '.join(what)}",
+                _g(gs, i),
+                gs.home_code[i],
+                gs.geoms[i],
+                float(gs.areas[i]),
+            )
+        )
+    return issues
+
+
+# --------------------------------------------------------------------------- size
+def check_size_band(gs: GridSet) -> list[Issue]:
+    """``size.out_of_band`` / ``size.out_of_band_unavoidable``: households outside the band.
+
+    Households are recounted from the points. Urban grids: ``urban.min..max``;
+    rural: ``rural.min..max`` unless the grid is its village's only grid and holds
+    at most ``rural.whole_village_max_households``; dedicated grids are exempt.
+    When the grid's community cannot meet the band at all (see
+    :attr:`GridSet.community_table`) the finding is a warning with the reason.
+    """
+    if gs.households is None:
+        return []
+    sizes = gs.size_table
+    comm = gs.community_table
+    issues = []
+    for i in np.flatnonzero(~sizes["in_band"].to_numpy(dtype=bool)):
+        row = sizes.iloc[i]
+        band = f"{row.grid_type} band {row.band_min:.0f}–{row.band_max:.0f}"
+        msg = f"grid {gs.labels[i]} has {row.households:g} households; {band}"
+        rule = "size.out_of_band"
+        if gs.home[i] >= 0 and not comm["feasible"].iat[gs.home[i]]:
+            rule = "size.out_of_band_unavoidable"
+            msg += f" cannot be met in community {comm['code'].iat[gs.home[i]]}: {comm['reason'].iat[gs.home[i]]}"
+        issues.append(
+            Issue(rule, msg, _g(gs, i), gs.home_code[i], gs.geoms[i], float(row.households))
+        )
+    return issues
+
+
+# --------------------------------------------------------------------------- coverage
+def check_gaps(gs: GridSet) -> list[Issue]:
+    """``coverage.gap``: parts of a community covered by no grid, one issue per gap polygon.
+
+    Gaps of at most ``quality.seam_tolerance_m2`` are ignored; each issue gives
+    the gap's area and the households (points) inside it.
+    """
+    tol = gs.profile.quality.seam_tolerance_m2
+    ci, gi = gs.grid_tree.query(gs.community_geoms, predicate="intersects")
+    groups = pd.Series(gi).groupby(ci).agg(list)
+    gaps, gap_comm = [], []
+    for c, geom in enumerate(gs.community_geoms):
+        if shapely.is_empty(geom):
+            continue
+        members = groups.get(c, [])
+        covered = shapely.union_all(gs.geoms[members]) if members else shapely.Polygon()
+        rest = shapely.difference(geom, covered)
+        if shapely.area(rest) <= tol:
+            continue
+        # drop hairlines (< 2 mm wide) that coordinate round-off leaves along borders
+        rest = shapely.buffer(
+            shapely.buffer(rest, -_HAIR, join_style="mitre"), _HAIR, join_style="mitre"
+        )
+        parts = shapely.get_parts(rest)
+        parts = parts[shapely.area(parts) > tol]
+        gaps.extend(parts)
+        gap_comm.extend([c] * len(parts))
+    if not gaps:
+        return []
+    gaps = np.array(gaps, dtype=object)
+    gap_comm = np.array(gap_comm)
+    households = np.zeros(len(gaps))
+    if gs.households is not None and len(gs.point_geoms):
+        free = np.flatnonzero(gs.point_grid < 0)
+        if len(free):
+            pi, gj = shapely.STRtree(gaps).query(gs.point_geoms[free], predicate="intersects")
+            first = np.unique(pi, return_index=True)[1]
+            np.add.at(households, gj[first], gs.weights[free][pi[first]])
+    near_g, near_i = gs.grid_tree.query(gaps, predicate="dwithin", distance=0.01)
+    neighbours = pd.Series(near_i).groupby(near_g).agg(list)
+    inside = shapely.get_coordinates(shapely.point_on_surface(gaps))
+    lon, lat = Transformer.from_crs(gs.crs, 4326, always_xy=True).transform(*inside.T)
+    issues = []
+    for k, gap in enumerate(gaps):
+        code = gs.community_codes[gap_comm[k]]
+        labels = tuple(sorted({str(gs.labels[i]) for i in neighbours.get(k, [])}))
+        issues.append(
+            Issue(
+                "coverage.gap",
+                f"gap of {_fmt(shapely.area(gap))} m² in community {code} at "
+                f"lon {lon[k]:.5f}, lat {lat[k]:.5f} with {households[k]:g} households"
+                + (f"; next to {', '.join(labels)}" if labels else "; no grid next to it"),
+                labels,
+                code,
+                gap,
+                float(shapely.area(gap)),
+            )
+        )
+    return issues
+
+
+def check_overlaps(gs: GridSet) -> list[Issue]:
+    """``coverage.overlap``: pairs of grids sharing more than ``seam_tolerance_m2`` of area."""
+    tol = gs.profile.quality.seam_tolerance_m2
+    a, b = gs.grid_tree.query(gs.geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a):
+        touch = shapely.touches(gs.geoms[a], gs.geoms[b])
+        a, b = a[~touch], b[~touch]
+    inter = shapely.intersection(gs.geoms[a], gs.geoms[b])
+    area = shapely.area(inter)
+    issues = []
+    for k in np.flatnonzero(area > tol):
+        i, j = a[k], b[k]
+        issues.append(
+            Issue(
+                "coverage.overlap",
+                f"grids {gs.labels[i]} and {gs.labels[j]} overlap by {_fmt(area[k])} m²",
+                (str(gs.labels[i]), str(gs.labels[j])),
+                gs.home_code[i],
+                inter[k],
+                float(area[k]),
+            )
+        )
+    return issues
+
+
+def check_crossing(gs: GridSet) -> list[Issue]:
+    """``border.crosses_community``: grid area outside its community (by code, else location).
+
+    Reports the area outside (more than ``seam_tolerance_m2``), its share of
+    the grid and the communities it enters.
+    """
+    tol = gs.profile.quality.seam_tolerance_m2
+    home = gs.home
+    has_home = home >= 0
+    nonempty = ~shapely.is_empty(gs.geoms)
+    issues = []
+    for i in np.flatnonzero(~has_home & nonempty):
+        issues.append(
+            Issue(
+                "border.crosses_community",
+                f"grid {gs.labels[i]} lies in no community",
+                _g(gs, i),
+                None,
+                gs.geoms[i],
+                float(gs.areas[i]),
+            )
+        )
+    idx = np.flatnonzero(has_home & nonempty)
+    inside = shapely.covers(gs.community_geoms[home[idx]], gs.geoms[idx])
+    idx = idx[~inside]
+    outside = shapely.difference(gs.geoms[idx], gs.community_geoms[home[idx]])
+    area = shapely.area(outside)
+    for k in np.flatnonzero(area > tol):
+        i = idx[k]
+        entered = gs.community_tree.query(outside[k], predicate="intersects")
+        others = sorted(
+            {
+                str(gs.community_codes[c])
+                for c in entered
+                if c != home[i]
+                and shapely.area(shapely.intersection(outside[k], gs.community_geoms[c])) > tol
+            }
+        )
+        share = area[k] / gs.areas[i] if gs.areas[i] else 1.0
+        issues.append(
+            Issue(
+                "border.crosses_community",
+                f"grid {gs.labels[i]} extends {_fmt(area[k])} m² ({share:.0%}) outside community "
+                f"{gs.home_code[i]}" + (f" into {', '.join(others)}" if others else ""),
+                _g(gs, i),
+                gs.home_code[i],
+                outside[k],
+                float(area[k]),
+            )
+        )
+    return issues
+
+
+# --------------------------------------------------------------------------- codes
+def check_code_format(gs: GridSet) -> list[Issue]:
+    """``code.format``: the grid code must be a community code (profile pattern) plus N digits."""
+    pattern = code_regex(gs.profile)
+    digits = gs.profile.codes.grid_sequence_digits
+    issues = []
+    for i, code in enumerate(gs.grids["grid_code"].to_numpy(dtype=object)):
+        if code is None:
+            msg = f"grid {gs.labels[i]} has no grid_code"
+        elif pattern.fullmatch(code) is None:
+            msg = (
+                f"grid code {code!r} is not a community code matching "
+                f"{gs.profile.codes.community_pattern!r} followed by {digits} digits"
+            )
+        else:
+            continue
+        issues.append(Issue("code.format", msg, _g(gs, i), gs.home_code[i], gs.geoms[i]))
+    return issues
+
+
+def check_code_unique(gs: GridSet) -> list[Issue]:
+    """``code.duplicate``: one issue per grid code used by more than one grid."""
+    codes = gs.grids["grid_code"]
+    dup = codes[codes.notna() & codes.duplicated(keep=False)]
+    issues = []
+    for code, rows in dup.groupby(dup, sort=True).groups.items():
+        rows = np.asarray(rows)
+        issues.append(
+            Issue(
+                "code.duplicate",
+                f"grid code {code} is used by {len(rows)} grids (rows {', '.join(map(str, rows))})",
+                (str(code),),
+                gs.home_code[rows[0]],
+                shapely.union_all(gs.geoms[rows]),
+                float(len(rows)),
+            )
+        )
+    return issues
+
+
+def check_code_community(gs: GridSet) -> list[Issue]:
+    """``code.community_mismatch``: code prefix, ``community_code`` and location must agree.
+
+    Flags a missing or unknown ``community_code``, a grid code that does not
+    start with it, and a grid lying mostly in another community than the one its
+    ``community_code`` names.
+    """
+    digits = gs.profile.codes.grid_sequence_digits
+    given = gs.grids["community_code"].to_numpy(dtype=object)
+    codes = gs.grids["grid_code"].to_numpy(dtype=object)
+    issues = []
+    for i in range(gs.n):
+        problems = []
+        if given[i] is None:
+            problems.append("has no community_code")
+        elif gs.coded_community[i] < 0:
+            problems.append(f"names community {given[i]}, which is not in the communities layer")
+        if given[i] is not None and codes[i] is not None and codes[i][:-digits] != given[i]:
+            problems.append(
+                f"has code {codes[i]} that does not start with community_code {given[i]}"
+            )
+        where = gs.largest_community[i]
+        if gs.coded_community[i] >= 0 and where >= 0 and where != gs.coded_community[i]:
+            problems.append(
+                f"lies mostly in community {gs.community_codes[where]}, not in {given[i]}"
+            )
+        if problems:
+            issues.append(
+                Issue(
+                    "code.community_mismatch",
+                    f"grid {gs.labels[i]} " + "; ".join(problems),
+                    _g(gs, i),
+                    given[i] if given[i] is not None else gs.home_code[i],
+                    gs.geoms[i],
+                )
+            )
+    return issues
+
+
+def check_grid_type(gs: GridSet) -> list[Issue]:
+    """``attr.grid_type``: a ``grid_type`` value that is not urban, rural or dedicated."""
+    raw = gs.grids["grid_type"].to_numpy(dtype=object)
+    bad = np.flatnonzero(pd.notna(raw) & pd.isna(gs.given_type))
+    return [
+        Issue(
+            "attr.grid_type",
+            f"grid {gs.labels[i]} has grid_type {raw[i]!r}; treated as {gs.grid_type[i]} "
+            "(from its community)",
+            _g(gs, i),
+            gs.home_code[i],
+            gs.geoms[i],
+        )
+        for i in bad
+    ]
+
+
+# --------------------------------------------------------------------------- roads
+def check_road_borders(gs: GridSet) -> list[Issue]:
+    """``roads.border_share``: share of the internal border on road centrelines below the profile minimum.
+
+    Only runs when roads are given. The share of each grid is in
+    :attr:`GridSet.road_border`; grids without internal border are skipped.
+    """
+    if gs.roads is None:
+        return []
+    table = gs.road_border
+    minimum = gs.profile.quality.min_road_border_share
+    x0, y0, x1, y1, owner = table.attrs["off_road"]
+    lines = shapely.linestrings(np.stack([x0, y0, x1, y1], 1).reshape(-1, 2, 2))
+    low = np.flatnonzero(table["share"].to_numpy() < minimum)
+    by_grid = pd.Series(np.arange(len(owner))).groupby(owner).agg(list)
+    issues = []
+    for i in low:
+        off = lines[by_grid.get(i, [])]
+        geom = shapely.line_merge(shapely.multilinestrings(off)) if len(off) else gs.geoms[i]
+        issues.append(
+            Issue(
+                "roads.border_share",
+                f"grid {gs.labels[i]}: {table['share'].iat[i]:.0%} of its "
+                f"{_fmt(table['internal_m'].iat[i])} m internal border is on road centrelines "
+                f"(minimum {minimum:.0%}); the map shows the rest",
+                _g(gs, i),
+                gs.home_code[i],
+                geom,
+                float(table["share"].iat[i]),
+            )
+        )
+    return issues
+
+
+# --------------------------------------------------------------------------- posting
+def check_posting(gs: GridSet) -> list[Issue]:
+    """``posting.missing`` / ``posting.unknown_grid``: attributes for public posting.
+
+    Only runs when a staff table is given. A field may be in the staff table or
+    in the grids layer; blanks count as missing.
+    """
+    if gs.staff is None:
+        return []
+    staff = gs.staff
+    issues = []
+    known = set(gs.grids["grid_code"].dropna())
+    for code in sorted(set(staff["grid_code"].dropna()) - known):
+        issues.append(
+            Issue(
+                "posting.unknown_grid",
+                f"staff table names grid {code}, not in the grids layer",
+                (code,),
+            )
+        )
+    first = staff.dropna(subset=["grid_code"]).drop_duplicates("grid_code").set_index("grid_code")
+    codes = gs.grids["grid_code"].to_numpy(dtype=object)
+    for i in range(gs.n):
+        missing = []
+        row = first.loc[codes[i]] if codes[i] in first.index else None
+        for name in POSTING_FIELDS:
+            value = row[name] if row is not None and name in row.index else None
+            if _blank(value) and name in gs.grids.columns:
+                value = gs.grids[name].iat[i]
+            if _blank(value):
+                missing.append(name)
+        if missing:
+            where = "" if row is not None else " (not in the staff table)"
+            issues.append(
+                Issue(
+                    "posting.missing",
+                    f"grid {gs.labels[i]}{where} lacks {', '.join(missing)}",
+                    _g(gs, i),
+                    gs.home_code[i],
+                    gs.geoms[i],
+                    float(len(missing)),
+                )
+            )
+    return issues
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip()
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+def check_community_geometry(gs: GridSet) -> list[Issue]:
+    """``input.community_invalid``: a community polygon was invalid (repaired before checking)."""
+    reasons = gs.communities["invalid_reason"].to_numpy(dtype=object)
+    return [
+        Issue(
+            "input.community_invalid",
+            f"community {gs.community_codes[c]} has an invalid polygon ({reasons[c]}); "
+            "it was repaired before the checks",
+            (),
+            gs.community_codes[c],
+            gs.community_geoms[c],
+        )
+        for c in np.flatnonzero(pd.notna(reasons))
+    ]
+
+
+# --------------------------------------------------------------------------- composition
+#: All checks in report order; each is ``GridSet -> list[Issue]``.
+CHECKS: dict[str, Check] = {
+    "input.community_invalid": check_community_geometry,
+    "geometry.invalid": check_invalid_geometry,
+    "geometry.non_contiguous": check_non_contiguous,
+    "geometry.sliver": check_slivers,
+    "size": check_size_band,
+    "coverage.gap": check_gaps,
+    "coverage.overlap": check_overlaps,
+    "border.crosses_community": check_crossing,
+    "code.format": check_code_format,
+    "code.duplicate": check_code_unique,
+    "code.community_mismatch": check_code_community,
+    "attr.grid_type": check_grid_type,
+    "roads.border_share": check_road_borders,
+    "posting": check_posting,
+}
+
+
+def run_checks(gs: GridSet, checks: Iterable[str | Check] | None = None) -> list[Issue]:
+    """Run ``checks`` (names from :data:`CHECKS` or functions; default all) on ``gs``."""
+    issues: list[Issue] = []
+    for check in CHECKS.values() if checks is None else checks:
+        fn = CHECKS[check] if isinstance(check, str) else check
+        issues.extend(fn(gs))
+    return issues
+
+
+def passes(gs: GridSet, checks: Iterable[str | Check] | None = None) -> bool:
+    """Whether ``gs`` breaks none of ``checks`` with severity ``error`` (a GerryChain-style constraint)."""
+    return not any(issue.severity == "error" for issue in run_checks(gs, checks))

@@ -1,0 +1,694 @@
+"""A set of grids with everything the checks need, computed once and cached.
+
+:class:`GridSet` plays the part of GerryChain's ``Partition``: one object that
+holds a plan (grids, their communities, households, roads, the profile) in a
+metric CRS, and derived values (household counts, home community, size band…)
+as lazily cached properties, so that every check is a small function
+``GridSet -> list[Issue]`` and no check recomputes what another already did.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from shapely import STRtree
+
+from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.rules import Profile, load_profile
+
+log = logging.getLogger(__name__)
+
+GRID_TYPES = ("urban", "rural", "dedicated")
+_TYPE_ALIASES = {
+    "urban": "urban",
+    "city": "urban",
+    "城市": "urban",
+    "城市社区网格": "urban",
+    "社区": "urban",
+    "rural": "rural",
+    "village": "rural",
+    "农村": "rural",
+    "农村网格": "rural",
+    "dedicated": "dedicated",
+    "专属": "dedicated",
+    "专属网格": "dedicated",
+    "unit": "dedicated",
+    "compound": "dedicated",
+    "单位型": "dedicated",
+    "小区型": "dedicated",
+}
+
+#: Fields a grid must have for public posting (SPEC §6; seeds 000, 001, 003).
+POSTING_FIELDS = (
+    "grid_name",
+    "grid_worker",
+    "grid_worker_phone",
+    "grid_head",
+    "grid_head_phone",
+    "supervision_phone",
+)
+
+
+def _metric_crs(gdf: gpd.GeoDataFrame) -> pyproj.CRS:
+    """The data's own CRS when it is projected in metres (no reprojection noise), else a
+    CGCS2000 Gauss–Krüger zone (:func:`gridgeo.crs.metric_crs`)."""
+    crs = pyproj.CRS.from_user_input(gdf.crs)
+    if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info[:2]):
+        return crs
+    try:
+        from gridgeo.crs import metric_crs
+    except ImportError:  # pragma: no cover - gridgeo.crs ships with the package
+        return gdf.estimate_utm_crs()
+    try:
+        return metric_crs(gdf)
+    except CRSError:
+        # outside the CGCS2000 zones (e.g. a test far from China): a UTM zone
+        return gdf.estimate_utm_crs()
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Strings with blanks and nulls as ``None`` (codes read as numbers lose nothing)."""
+
+    def one(v: Any) -> str | None:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        s = str(v).strip()
+        return s or None
+
+    return values.map(one).astype(object)
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Valid polygonal geometries (``make_valid``; lines and points dropped; None → empty)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    out[pd.isna(out)] = shapely.Polygon()
+    bad = ~shapely.is_valid(out)
+    if bad.any():
+        out[bad] = shapely.make_valid(out[bad], method="structure", keep_collapsed=False)
+    types = shapely.get_type_id(out)
+    odd = ~np.isin(types, (3, 6))  # not Polygon / MultiPolygon
+    for i in np.flatnonzero(odd):
+        parts = [p for p in shapely.get_parts(out[i]) if shapely.get_type_id(p) in (3, 6)]
+        out[i] = shapely.union_all(parts) if parts else shapely.Polygon()
+    return out
+
+
+def segments(lines: np.ndarray, *, max_length: float | None = None) -> tuple[np.ndarray, ...]:
+    """Explode lines into straight segments.
+
+    Parameters
+    ----------
+    lines
+        Array of (Multi)LineStrings (e.g. polygon boundaries).
+    max_length
+        Densify first so that no segment is longer than this.
+
+    Returns
+    -------
+    x0, y0, x1, y1, owner : numpy.ndarray
+        Segment end points and the index in ``lines`` each segment came from.
+    """
+    if max_length:
+        lines = shapely.segmentize(lines, max_length)
+    parts, owner = shapely.get_parts(lines, return_index=True)
+    coords, part = shapely.get_coordinates(parts, return_index=True)
+    same = part[1:] == part[:-1]
+    x0, y0 = coords[:-1][same].T
+    x1, y1 = coords[1:][same].T
+    return x0, y0, x1, y1, owner[part[:-1][same]]
+
+
+@dataclass(frozen=True, eq=False)
+class GridSet:
+    """Grids, communities, households and roads in one metric CRS, with cached derived values.
+
+    Build it with :meth:`GridSet.prepare` (checks and normalises the inputs);
+    the constructor takes already-normalised frames.
+
+    Attributes
+    ----------
+    grids
+        Columns ``grid_code``, ``community_code``, ``grid_type`` (may be None),
+        ``geometry`` as given (possibly invalid), plus any others; index 0..n-1.
+    communities
+        Columns ``code``, ``kind`` (may be None), ``geometry`` (repaired); index 0..m-1.
+    households
+        Points with a float ``households`` weight, or None.
+    roads
+        Road centrelines, or None.
+    profile
+        The jurisdiction's rules.
+    staff
+        Posting attributes by ``grid_code``, or None.
+    source_crs
+        CRS of the input grids (issues are reported in it).
+    """
+
+    grids: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    households: gpd.GeoDataFrame | None
+    roads: gpd.GeoSeries | None
+    profile: Profile
+    staff: pd.DataFrame | None = None
+    source_crs: Any = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def prepare(
+        cls,
+        grids: gpd.GeoDataFrame,
+        communities: gpd.GeoDataFrame,
+        households: gpd.GeoDataFrame | None = None,
+        roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+        *,
+        profile: Profile | str,
+        staff: pd.DataFrame | None = None,
+        crs: Any = None,
+    ) -> GridSet:
+        """Check and normalise the inputs and bring them into one metric CRS.
+
+        Parameters
+        ----------
+        grids, communities, households, roads
+            Layers in any CRS (each must have one). See SPEC §3 for fields:
+            grids ``grid_code``, ``community_code``, ``grid_type``; communities
+            ``code`` and optional ``kind``; households points with optional
+            ``households`` weight.
+        profile
+            A :class:`Profile` or the name/path of one.
+        staff
+            Table with ``grid_code`` and posting fields (:data:`POSTING_FIELDS`).
+        crs
+            Metric CRS to work in; default: chosen from the communities
+            (:func:`gridgeo.crs.metric_crs`).
+
+        Raises
+        ------
+        InputError
+            Listing every problem that makes the input unusable (missing CRS,
+            missing ``code`` field, non-point households, bad weights…).
+        """
+        profile = load_profile(profile)
+        problems: list[Problem] = []
+
+        def layer_name(gdf: Any, default: str) -> tuple[str | None, str]:
+            spec = getattr(gdf, "attrs", {}).get("source")
+            return (str(spec) if spec else None), default
+
+        layers = {"grids": grids, "communities": communities}
+        if households is not None:
+            layers["households"] = households
+        if roads is not None:
+            layers["roads"] = roads
+        for name, gdf in layers.items():
+            src, _ = layer_name(gdf, name)
+            if not isinstance(gdf, gpd.GeoDataFrame | gpd.GeoSeries):
+                problems.append(Problem("not a GeoDataFrame", file=src, layer=name))
+            elif gdf.crs is None:
+                problems.append(
+                    Problem(
+                        "the layer has no CRS; set one (e.g. EPSG:4490)",
+                        file=src,
+                        layer=name,
+                        rule="crs.missing",
+                    )
+                )
+        if problems:
+            raise CRSError("cannot validate: input without CRS", problems)
+
+        src = layer_name(communities, "communities")[0]
+        if "code" not in communities.columns:
+            problems.append(
+                Problem(
+                    "communities need a 'code' field (the official division code)",
+                    file=src,
+                    layer="communities",
+                    field="code",
+                )
+            )
+        if len(communities) == 0:
+            problems.append(Problem("the layer is empty", file=src, layer="communities"))
+        if len(grids) == 0:
+            problems.append(
+                Problem("the layer is empty", file=layer_name(grids, "")[0], layer="grids")
+            )
+        if households is not None:
+            problems += _household_problems(households)
+        if staff is not None and "grid_code" not in staff.columns:
+            problems.append(Problem("the staff table needs a 'grid_code' field", field="grid_code"))
+        if problems:
+            raise InputError("cannot validate: the input is unusable", problems)
+
+        work_crs = pyproj.CRS.from_user_input(crs) if crs is not None else _metric_crs(communities)
+
+        g = grids.to_crs(work_crs).reset_index(drop=True)
+        g = g.rename_geometry("geometry") if g.geometry.name != "geometry" else g
+        for col in ("grid_code", "community_code", "grid_type", "grid_name"):
+            g[col] = _text(g[col]) if col in g.columns else pd.Series([None] * len(g), dtype=object)
+
+        c = communities.to_crs(work_crs).reset_index(drop=True)
+        c = c.rename_geometry("geometry") if c.geometry.name != "geometry" else c
+        c["code"] = _text(c["code"])
+        c["kind"] = _text(c["kind"]) if "kind" in c.columns else None
+        c["invalid_reason"] = [
+            None if ok else str(reason)
+            for ok, reason in zip(
+                shapely.is_valid(c.geometry.values),
+                shapely.is_valid_reason(c.geometry.values),
+                strict=True,
+            )
+        ]
+        c = c.set_geometry(_polygonal(c.geometry.values))
+
+        h = None
+        if households is not None:
+            h = households.to_crs(work_crs).reset_index(drop=True)
+            w = (
+                pd.to_numeric(h["households"], errors="coerce").fillna(1.0)
+                if "households" in h.columns
+                else pd.Series(1.0, index=h.index)
+            )
+            h = gpd.GeoDataFrame(
+                {"households": w.astype(float).to_numpy()}, geometry=h.geometry.values, crs=work_crs
+            )
+
+        r = None
+        if roads is not None:
+            rg = roads.geometry if isinstance(roads, gpd.GeoDataFrame) else roads
+            r = rg.to_crs(work_crs).reset_index(drop=True)
+            r = r[~(r.isna() | r.is_empty)].reset_index(drop=True)
+
+        st = None
+        if staff is not None:
+            st = pd.DataFrame(staff).copy()
+            st["grid_code"] = _text(st["grid_code"])
+        gs = cls(g, c, h, r, profile, st, grids.crs)
+        log.info(
+            "grid set: %d grids, %d communities, %s household points, %s road lines in %s",
+            len(g),
+            len(c),
+            "no" if h is None else len(h),
+            "no" if r is None else len(r),
+            work_crs.name,
+        )
+        return gs
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def crs(self) -> pyproj.CRS:
+        return self.grids.crs
+
+    @property
+    def n(self) -> int:
+        return len(self.grids)
+
+    @cached_property
+    def raw_geoms(self) -> np.ndarray:
+        """Grid geometries as given (possibly invalid, empty or None)."""
+        return np.asarray(self.grids.geometry.values, dtype=object)
+
+    @cached_property
+    def geoms(self) -> np.ndarray:
+        """Grid geometries repaired to valid (Multi)Polygons (empty when unusable)."""
+        out = _polygonal(self.raw_geoms)
+        shapely.prepare(out)
+        return out
+
+    @cached_property
+    def areas(self) -> np.ndarray:
+        return shapely.area(self.geoms)
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """How each grid is named in messages: its code, else ``row N``."""
+        codes = self.grids["grid_code"].to_numpy(dtype=object)
+        return np.array(
+            [c if c is not None else f"row {i}" for i, c in enumerate(codes)], dtype=object
+        )
+
+    @cached_property
+    def grid_tree(self) -> STRtree:
+        return STRtree(self.geoms)
+
+    @cached_property
+    def community_geoms(self) -> np.ndarray:
+        out = np.asarray(self.communities.geometry.values, dtype=object)
+        shapely.prepare(out)
+        return out
+
+    @cached_property
+    def community_codes(self) -> np.ndarray:
+        return self.communities["code"].to_numpy(dtype=object)
+
+    @cached_property
+    def community_tree(self) -> STRtree:
+        return STRtree(self.community_geoms)
+
+    @cached_property
+    def community_parts(self) -> np.ndarray:
+        """Number of polygon parts (larger than the seam tolerance) of each community."""
+        return _part_counts(self.community_geoms, self.profile.quality.seam_tolerance_m2)
+
+    @cached_property
+    def community_kind(self) -> np.ndarray:
+        """``urban``/``rural`` per community: its ``kind`` field, else from its code, else its grids."""
+        kinds = []
+        for code, kind in zip(self.community_codes, self.communities["kind"], strict=True):
+            k = _TYPE_ALIASES.get(str(kind).strip().lower()) if kind is not None else None
+            if k not in ("urban", "rural"):
+                k = self.profile.codes.kind_from_code(code) if code is not None else None
+            kinds.append(k)
+        kinds = np.array(kinds, dtype=object)
+        unknown = np.flatnonzero(pd.isna(kinds))
+        if len(unknown):
+            given = self.given_type
+            home = self.home
+            for ci in unknown:
+                types = [t for t in given[home == ci] if t in ("urban", "rural")]
+                kinds[ci] = max(set(types), key=types.count) if types else "urban"
+        return kinds
+
+    # ------------------------------------------------------------------ grid ↔ community
+    @cached_property
+    def largest_community(self) -> np.ndarray:
+        """Index of the community holding the largest part of each grid (-1: none)."""
+        gi, ci = self.community_tree.query(self.geoms, predicate="intersects")
+        out = np.full(self.n, -1, dtype=np.int64)
+        if len(gi) == 0:
+            return out
+        touch = shapely.touches(self.geoms[gi], self.community_geoms[ci])
+        gi, ci = gi[~touch], ci[~touch]
+        multi = np.bincount(gi, minlength=self.n) > 1
+        single = ~multi[gi]
+        out[gi[single]] = ci[single]
+        if (~single).any():
+            g2, c2 = gi[~single], ci[~single]
+            area = shapely.area(shapely.intersection(self.geoms[g2], self.community_geoms[c2]))
+            order = np.lexsort((-area, g2))
+            g2, c2 = g2[order], c2[order]
+            first = np.r_[True, g2[1:] != g2[:-1]]
+            out[g2[first]] = c2[first]
+        return out
+
+    @cached_property
+    def coded_community(self) -> np.ndarray:
+        """Index of the community named by each grid's ``community_code`` (-1: none/unknown)."""
+        lookup = {code: i for i, code in enumerate(self.community_codes) if code is not None}
+        return np.array(
+            [lookup.get(c, -1) for c in self.grids["community_code"].to_numpy(dtype=object)],
+            dtype=np.int64,
+        )
+
+    @cached_property
+    def home(self) -> np.ndarray:
+        """The community each grid belongs to: by ``community_code``, else by location."""
+        return np.where(self.coded_community >= 0, self.coded_community, self.largest_community)
+
+    @cached_property
+    def home_code(self) -> np.ndarray:
+        codes = np.append(self.community_codes, None)
+        return codes[self.home]  # -1 picks the trailing None
+
+    # ------------------------------------------------------------------ types and sizes
+    @cached_property
+    def given_type(self) -> np.ndarray:
+        """The ``grid_type`` field normalised to urban/rural/dedicated (None when absent/unknown)."""
+        return np.array(
+            [
+                _TYPE_ALIASES.get(str(t).strip().lower()) if t is not None else None
+                for t in self.grids["grid_type"].to_numpy(dtype=object)
+            ],
+            dtype=object,
+        )
+
+    @cached_property
+    def grid_type(self) -> np.ndarray:
+        """Effective type: the ``grid_type`` field, else the home community's kind."""
+        kinds = np.append(self.community_kind, "urban")
+        fallback = kinds[self.home]
+        given = self.given_type
+        return np.where(pd.isna(given), fallback, given).astype(object)
+
+    @cached_property
+    def dedicated(self) -> np.ndarray:
+        return self.grid_type == "dedicated"
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        if self.households is None:
+            return np.zeros(0)
+        return self.households["households"].to_numpy(dtype=float)
+
+    @cached_property
+    def point_geoms(self) -> np.ndarray:
+        if self.households is None:
+            return np.empty(0, dtype=object)
+        return np.asarray(self.households.geometry.values, dtype=object)
+
+    @cached_property
+    def _point_tree(self) -> STRtree:
+        return STRtree(self.point_geoms)
+
+    def _assign_points(self, polygons: np.ndarray) -> np.ndarray:
+        """Index of the first polygon (lowest index) containing each point, -1 if none.
+
+        The polygons are the (prepared) query geometries and the points sit in the
+        tree, so each polygon is prepared once and tested only against the points
+        in its bounding box. A point on a shared border goes to one polygon only.
+        """
+        out = np.full(len(self.point_geoms), -1, dtype=np.int64)
+        if len(self.point_geoms) == 0 or len(polygons) == 0:
+            return out
+        poly, pt = self._point_tree.query(polygons, predicate="intersects")
+        if len(pt) == 0:
+            return out
+        order = np.lexsort((poly, pt))
+        pt, poly = pt[order], poly[order]
+        first = np.r_[True, pt[1:] != pt[:-1]]
+        out[pt[first]] = poly[first]
+        return out
+
+    @cached_property
+    def point_grid(self) -> np.ndarray:
+        """Grid index of each household point (-1: in no grid)."""
+        return self._assign_points(self.geoms)
+
+    @cached_property
+    def point_community(self) -> np.ndarray:
+        """Community index of each household point (-1: in no community)."""
+        return self._assign_points(self.community_geoms)
+
+    @cached_property
+    def grid_households(self) -> np.ndarray:
+        """Households per grid, recomputed from the points (weights summed)."""
+        inside = self.point_grid >= 0
+        return np.bincount(
+            self.point_grid[inside], weights=self.weights[inside], minlength=self.n
+        ).astype(float)
+
+    def band(self, kind: str) -> tuple[int, int]:
+        """``(min, max)`` households of a grid of ``kind`` (urban/rural) in this profile."""
+        rule = self.profile.rural if kind == "rural" else self.profile.urban
+        return int(rule.min_households), int(rule.max_households)
+
+    @cached_property
+    def community_table(self) -> pd.DataFrame:
+        """Per community: splittable households ``H``, largest point, feasibility and why.
+
+        ``H`` sums the household points inside the community that are not inside a
+        dedicated grid (dedicated grids are carved out before splitting). The
+        community is *feasible* when some whole number ``k >= 1`` of grids has
+        ``k*min <= H <= k*max`` -- or, for a rural community, when
+        ``H <= rural.whole_village_max_households`` (the whole village is one
+        grid) -- and no single household point weighs more than ``max``.
+        """
+        m = len(self.communities)
+        pc = self.point_community
+        in_ded = np.zeros(len(pc), dtype=bool)
+        if len(pc):
+            pg = self.point_grid
+            in_ded = (pg >= 0) & np.append(self.dedicated, False)[pg]
+        use = (pc >= 0) & ~in_ded
+        total = np.bincount(pc[use], weights=self.weights[use], minlength=m)
+        biggest = np.zeros(m)
+        if use.any():
+            np.maximum.at(biggest, pc[use], self.weights[use])
+        rows = []
+        for ci in range(m):
+            kind = self.community_kind[ci]
+            lo, hi = self.band(kind)
+            h = float(total[ci])
+            k = max(1, math.ceil(h / hi)) if hi > 0 else 1
+            split_ok = k * lo <= h <= k * hi
+            whole = kind == "rural" and h <= self.profile.rural.whole_village_max_households
+            reason = ""
+            if biggest[ci] > hi:
+                feasible = False
+                reason = (
+                    f"one household point weighs {biggest[ci]:g} households, more than the "
+                    f"{kind} maximum {hi}"
+                )
+            elif split_ok or whole:
+                feasible = True
+            else:
+                feasible = False
+                reason = f"{h:g} households cannot be split into grids of {lo}–{hi}"
+            rows.append((self.community_codes[ci], kind, h, biggest[ci], lo, hi, feasible, reason))
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "code",
+                "kind",
+                "households",
+                "largest_point",
+                "min",
+                "max",
+                "feasible",
+                "reason",
+            ],
+        )
+
+    @cached_property
+    def grids_in_community(self) -> np.ndarray:
+        """Non-dedicated grids per home community (index: community; -1 excluded)."""
+        ok = (self.home >= 0) & ~self.dedicated
+        return np.bincount(self.home[ok], minlength=len(self.communities))
+
+    @cached_property
+    def size_table(self) -> pd.DataFrame:
+        """Per grid: households, band, whether in band and whether it counts in the share."""
+        hh = self.grid_households
+        kinds = self.grid_type
+        lo = np.array([self.band(k)[0] if k != "dedicated" else 0 for k in kinds], dtype=float)
+        hi = np.array([self.band(k)[1] if k != "dedicated" else np.inf for k in kinds], dtype=float)
+        in_band = (hh >= lo) & (hh <= hi)
+        per_comm = np.append(self.grids_in_community, 0)[self.home]
+        whole_village = (
+            (kinds == "rural")
+            & (per_comm == 1)
+            & (self.home >= 0)
+            & (hh <= self.profile.rural.whole_village_max_households)
+        )
+        in_band = in_band | whole_village
+        feasible = np.append(self.community_table["feasible"].to_numpy(dtype=bool), False)[
+            self.home
+        ]
+        counted = ~self.dedicated & feasible
+        return pd.DataFrame(
+            {
+                "grid_code": self.grids["grid_code"].to_numpy(dtype=object),
+                "community_code": self.home_code,
+                "grid_type": kinds,
+                "households": hh,
+                "band_min": np.where(self.dedicated, np.nan, lo),
+                "band_max": np.where(self.dedicated, np.nan, hi),
+                "whole_village": whole_village,
+                "in_band": np.where(self.dedicated, True, in_band),
+                "counted_in_share": counted,
+                "area_m2": self.areas,
+            }
+        )
+
+    # ------------------------------------------------------------------ roads
+    @cached_property
+    def road_border(self) -> pd.DataFrame:
+        """Per grid: length of its internal border and of the part on road centrelines.
+
+        Borders are split into segments no longer than the road tolerance; a
+        segment whose midpoint lies within ``quality.road_tolerance_m`` of a
+        community border is external (the community border is given, not drawn)
+        and is left out; an internal segment is *on a road* when its midpoint lies
+        within that tolerance of a road centreline.
+        """
+        tol = float(self.profile.quality.road_tolerance_m)
+        x0, y0, x1, y1, owner = segments(shapely.boundary(self.geoms), max_length=tol)
+        length = np.hypot(x1 - x0, y1 - y0)
+        mid = shapely.points((x0 + x1) / 2, (y0 + y1) / 2)
+        cx0, cy0, cx1, cy1, _ = segments(shapely.boundary(self.community_geoms))
+        ctree = STRtree(shapely.linestrings(np.stack([cx0, cy0, cx1, cy1], 1).reshape(-1, 2, 2)))
+        hit, _ = ctree.query(mid, predicate="dwithin", distance=tol)
+        external = np.zeros(len(mid), dtype=bool)
+        external[hit] = True
+        on_road = np.zeros(len(mid), dtype=bool)
+        if self.roads is not None and len(self.roads):
+            rx0, ry0, rx1, ry1, _ = segments(np.asarray(self.roads.values, dtype=object))
+            rtree = STRtree(
+                shapely.linestrings(np.stack([rx0, ry0, rx1, ry1], 1).reshape(-1, 2, 2))
+            )
+            internal_idx = np.flatnonzero(~external)
+            hit, _ = rtree.query(mid[internal_idx], predicate="dwithin", distance=tol)
+            on_road[internal_idx[np.unique(hit)]] = True
+        internal = ~external
+        table = pd.DataFrame(
+            {
+                "internal_m": np.bincount(
+                    owner[internal], weights=length[internal], minlength=self.n
+                ),
+                "on_road_m": np.bincount(
+                    owner[internal & on_road], weights=length[internal & on_road], minlength=self.n
+                ),
+            }
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["share"] = np.where(
+                table["internal_m"] > 0, table["on_road_m"] / table["internal_m"], np.nan
+            )
+        off = internal & ~on_road
+        table.attrs["off_road"] = (x0[off], y0[off], x1[off], y1[off], owner[off])
+        return table
+
+
+def _part_counts(geoms: np.ndarray, min_area: float) -> np.ndarray:
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    big = shapely.area(parts) > min_area
+    return np.bincount(owner[big], minlength=len(geoms))
+
+
+def _household_problems(households: gpd.GeoDataFrame) -> list[Problem]:
+    src = households.attrs.get("source") if hasattr(households, "attrs") else None
+    problems = []
+    types = households.geometry.geom_type.to_numpy(dtype=object)
+    for i in np.flatnonzero(types != "Point")[:100]:
+        problems.append(
+            Problem(
+                f"household features must be points, found {types[i] or 'no geometry'}",
+                file=src,
+                layer="households",
+                row=int(i),
+                field="geometry",
+            )
+        )
+    if "households" in households.columns:
+        raw = households["households"]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = (num.isna() & raw.notna()) | (num < 0)
+        for i in np.flatnonzero(bad.to_numpy())[:100]:
+            problems.append(
+                Problem(
+                    f"household weight {raw.iloc[i]!r} is not a number >= 0",
+                    file=src,
+                    layer="households",
+                    row=int(i),
+                    field="households",
+                )
+            )
+    return problems
+
+
+def code_regex(profile: Profile) -> re.Pattern[str]:
+    """Regex of a grid code in ``profile``: the community pattern plus the sequence digits."""
+    return re.compile(
+        f"(?P<community>{profile.codes.community_pattern})(?P<seq>\\d{{{profile.codes.grid_sequence_digits}}})"
+    )
