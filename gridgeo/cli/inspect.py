@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pyproj
+import shapely
 import typer
 from rich.table import Table
 
@@ -72,11 +73,15 @@ def inspect_file(
 
 
 def _bounds_text(gdf: gpd.GeoDataFrame) -> tuple[str, str | None]:
-    geoms = gdf.geometry
-    ok = geoms.notna() & ~geoms.is_empty
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    ok = ~shapely.is_missing(geoms)
+    ok[ok] = ~shapely.is_empty(geoms[ok])
     if not ok.any():
         return "—", None
-    minx, miny, maxx, maxy = geoms[ok].total_bounds
+    with np.errstate(invalid="ignore"):
+        b = shapely.bounds(geoms[ok])
+    minx, miny = np.nanmin(b[:, 0]), np.nanmin(b[:, 1])
+    maxx, maxy = np.nanmax(b[:, 2]), np.nanmax(b[:, 3])
     native = f"{minx:.6g}, {miny:.6g} – {maxx:.6g}, {maxy:.6g}"
     lonlat = None
     if gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
@@ -94,8 +99,10 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
     info.add_column(style="dim")
     info.add_column()
     if gdf is not None:
-        types = Counter(t for t in gdf.geometry.geom_type if t is not None)
-        missing = int(gdf.geometry.isna().sum())
+        geoms = np.asarray(gdf.geometry.values, dtype=object)
+        missing_mask = shapely.is_missing(geoms)
+        types = Counter(g.geom_type for g in geoms[~missing_mask])
+        missing = int(missing_mask.sum())
         info.add_row("features", f"{len(gdf):,}")
         geom_text = ", ".join(f"{t} ×{n:,}" for t, n in types.most_common()) or "none"
         if missing:

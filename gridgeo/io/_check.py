@@ -214,7 +214,13 @@ def check_layer(
     crs_problems = sanity_problems(gdf, source=file, layer=layer)
     col.problems.extend(crs_problems)
     _check_fields(gdf, sch, col, code_pattern)
-    _check_geometry(gdf, sch, col, repair=repair)
+    # Rows whose coordinates could not be read already have a problem: no second one.
+    unread = {
+        p.row
+        for p in col.problems
+        if p.rule in ("table.bad_coordinate", "geometry.nan_coordinates") and p.row is not None
+    }
+    _check_geometry(gdf, sch, col, repair=repair, skip_missing=unread)
     n_err = sum(p.severity == "error" for p in col.problems)
     log.info(
         "checked %d features of %s against %s: %d errors, %d warnings",
@@ -481,7 +487,12 @@ def _check_numbers(
 
 
 def _check_geometry(
-    gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, *, repair: bool
+    gdf: gpd.GeoDataFrame,
+    sch: LayerSchema,
+    col: _Collector,
+    *,
+    repair: bool,
+    skip_missing: set[Any] = frozenset(),
 ) -> None:
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     index = gdf.index.to_numpy()
@@ -491,6 +502,8 @@ def _check_geometry(
     empty = np.zeros(len(geoms), dtype=bool)
     empty[present] = shapely.is_empty(geoms[present])
     for i in np.flatnonzero(missing):
+        if _plain(index[i]) in skip_missing:
+            continue
         col.add("geometry is missing", "geometry.missing", row=index[i], field=gcol)
     for i in np.flatnonzero(empty):
         col.add("geometry is empty", "geometry.empty", row=index[i], field=gcol)

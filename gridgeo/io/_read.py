@@ -273,9 +273,8 @@ def _read_ogr(
     names = [str(n) for n in layers[:, 0]] if len(layers) else []
     chosen = _choose_layer(path, layer, names)
     enc: EncodingGuess | None = None
-    info = pyogrio.read_info(path, layer=chosen)
-    if info.get("driver") == "ESRI Shapefile":
-        shp = path if path.suffix.lower() == ".shp" else path / f"{chosen}.shp"
+    shp = _shapefile_of(path, chosen)
+    if shp is not None:
         try:
             enc = guess_shapefile_encoding(shp, encoding)
         except LookupError as exc:
@@ -312,6 +311,16 @@ def _read_ogr(
         )
     gdf.index.name = None
     return gdf, chosen, enc
+
+
+def _shapefile_of(path: Path, layer: str) -> Path | None:
+    """The .shp behind ``path`` (a .shp/.dbf file or a folder of Shapefiles), if any."""
+    if path.suffix.lower() in (".shp", ".dbf"):
+        return path.with_suffix(".shp")
+    if path.is_dir():
+        cand = path / f"{layer}.shp"
+        return cand if cand.exists() else None
+    return None
 
 
 def _read_parquet(

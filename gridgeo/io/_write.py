@@ -201,9 +201,7 @@ def _write_single_file(path: Path, layers: Mapping[str, gpd.GeoDataFrame], drv: 
                 )
             elif drv == "FlatGeobuf":
                 # No spatial index: it would reorder the features (and their ids).
-                _ogr_write(
-                    gdf, tmp, layer=name, driver=drv, layer_options={"SPATIAL_INDEX": "NO"}
-                )
+                _ogr_write(gdf, tmp, layer=name, driver=drv, layer_options={"SPATIAL_INDEX": "NO"})
             else:
                 _ogr_write(gdf, tmp, layer=name, driver=drv)
         os.replace(tmp, path)
