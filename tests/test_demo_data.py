@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -311,8 +312,15 @@ def test_sample_tracks_written_as_csv_gpx_geojson(tracks, tmp_path):
     csv = pd.read_csv(tmp_path / "sample_tracks.csv")
     assert len(csv) == len(one) and csv["is_sample"].all()
     assert csv["lon"].between(121, 122).all() and csv["lat"].between(24.9, 25.1).all()
-    gj = gpd.read_file(tmp_path / "sample_tracks.geojson")
-    assert len(gj) == len(one) and gj.crs.to_epsg() == 4326
+    doc = json.loads((tmp_path / "sample_tracks.geojson").read_text(encoding="utf-8"))
+    (feature,) = doc["features"]
+    assert feature["geometry"]["type"] == "LineString" and feature["properties"]["is_sample"]
+    assert len(feature["properties"]["coordTimes"]) == len(one)
+    assert feature["properties"]["coordTimes"][0] == one["time"].iloc[0].isoformat()
+    assert len(feature["geometry"]["coordinates"]) == len(one)
+    sample.write_tracks(one, tmp_path / "pts", formats=["geojson"], geojson_layout="points")
+    gj = gpd.read_file(tmp_path / "pts" / "sample_tracks.geojson")
+    assert len(gj) == len(one) and gj.crs.to_epsg() == 4326 and gj["is_sample"].all()
     gpx = ET.parse(tmp_path / "sample_tracks.gpx").getroot()
     ns = {"g": "http://www.topografix.com/GPX/1/1"}
     assert "SAMPLE DATA" in gpx.find("g:metadata/g:name", ns).text
@@ -329,8 +337,21 @@ def test_write_samples_names_files_sample(built, daan_grids, tmp_path):
     assert set(written) == {"departments", "incidents", "staff", "tracks"}
     files = [p for w in written.values() for p in w.paths]
     assert files and all("sample" in p.name for p in files)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files)
+    manifest = tmp_path / "daan_sample_manifest.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [p.name for p in files] + [manifest.name]
+    )
     assert written["incidents"].rows == 10
+    # same inputs and options: reused; other seed: regenerated
+    mtime = manifest.stat().st_mtime_ns
+    again = sample.write_samples(tmp_path, comm, grids=daan_grids.iloc[:4], n_incidents=10, days=1)
+    assert all(w.skipped for w in again.values())
+    assert {k: w.rows for k, w in again.items()} == {k: w.rows for k, w in written.items()}
+    assert manifest.stat().st_mtime_ns == mtime
+    other = sample.write_samples(
+        tmp_path, comm, grids=daan_grids.iloc[:4], n_incidents=10, days=1, seed=1
+    )
+    assert not any(w.skipped for w in other.values())
 
 
 def test_cli_sample_with_and_without_grids(built, daan_grids, tmp_path):

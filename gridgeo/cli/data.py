@@ -104,8 +104,9 @@ def sample(
     out: Path = typer.Option(None, "--out", help="Output folder (default data/build/sample)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same data."),
     incidents: int = typer.Option(200, "--incidents", help="Number of sample incidents."),
-    days: int = typer.Option(7, "--days", help="Days of patrol tracks."),
+    days: int = typer.Option(3, "--days", help="Days of patrol tracks."),
     start: str = typer.Option(demo_sample.DEFAULT_START, "--start", help="First day (local)."),
+    force: bool = typer.Option(False, "--force", help="Regenerate even if up to date."),
 ) -> None:
     """Generate sample data (marked as sample) for a demo district into data/build/sample/."""
     t0 = time.perf_counter()
@@ -124,10 +125,12 @@ def sample(
         n_incidents=incidents,
         days=days,
         start=start,
+        force=force,
     )
     for name, files in written.items():
         names = ", ".join(p.name for p in files.paths)
-        console.print(f"{name}: {files.rows:,} rows → {names}", soft_wrap=True)
+        verb = "up to date" if files.skipped else "wrote"
+        console.print(f"{name}: {verb} {files.rows:,} rows → {names}", soft_wrap=True)
     if grid_gdf is None:
         console.print("no --grids given: sample staff and patrol tracks were not generated")
-    console.print(f"sample data written to {out} in {time.perf_counter() - t0:.1f} s")
+    console.print(f"sample data in {out} — {time.perf_counter() - t0:.1f} s")
