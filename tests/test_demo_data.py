@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from gridgeo.cli.data import app as data_app
 from gridgeo.demo import build, sample
 from gridgeo.errors import InputError
+from gridgeo.io import check_layer, read_layer
 
 RAW = build.default_raw_dir()
 
@@ -133,6 +134,13 @@ def test_codes_are_eleven_digit_strings(built, district):
         assert pd.api.types.is_string_dtype(codes)
         assert codes.str.fullmatch(r"\d{11}").all()
     assert comm["code"].is_unique
+
+
+@pytest.mark.parametrize("district", ["daan", "gongguan"])
+@pytest.mark.parametrize("layer", ["communities", "households", "roads"])
+def test_layers_meet_the_partitioner_contract(built, district, layer):
+    gdf = read_layer(built[district], layer)
+    assert check_layer(gdf, layer, code_pattern=r"\d{11}") == []
 
 
 def test_roads_are_marked_as_a_stand_in(built):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import pyogrio
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.io import write_layers
 
 log = logging.getLogger(__name__)
 
@@ -437,24 +437,6 @@ def _check_points_in_communities(households, communities, path: Path) -> None:
         raise InputError("household points do not nest in the communities", problems)
 
 
-def _write_atomic(layers: dict[str, gpd.GeoDataFrame], out: Path, metadata: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.gpkg")
-    tmp.unlink(missing_ok=True)
-    try:
-        for name in LAYERS:
-            pyogrio.write_dataframe(
-                layers[name],
-                tmp,
-                layer=name,
-                driver="GPKG",
-                layer_metadata=metadata if name == LAYERS[0] else None,
-            )
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _up_to_date(out: Path, inputs: list[Path]) -> bool:
     if not out.is_file():
         return False
@@ -517,7 +499,7 @@ def build_district(
     district = DISTRICTS[name]
     raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
     out = Path(out) if out is not None else default_build_dir() / f"{name}.gpkg"
-    digests = verify_raw([district.raw], raw_dir=raw_dir)
+    verify_raw([district.raw], raw_dir=raw_dir)
     src = raw_dir / district.raw
     inputs = [src, raw_dir / CHECKSUM_FILE, Path(__file__)]
     if not force and _up_to_date(out, inputs):
@@ -537,16 +519,7 @@ def build_district(
 
     layers = _derive(units, villages, lines, district)
     _check_points_in_communities(layers["households"], layers["communities"], src)
-    metadata = {
-        "gridgeo_demo_district": name,
-        "title": district.title,
-        "source": f"data/raw/{district.raw}",
-        "source_sha256": digests[district.raw],
-        "roads": "stand-in: outlines of the small statistical areas, not road centrelines",
-        "licence": "Taiwan Open Government Data License v1.0; attribute 內政部",
-        "attribution": "see data/README.md",
-    }
-    _write_atomic(layers, out, metadata)
+    write_layers(out, {name: layers[name] for name in LAYERS})  # atomic: temp, then rename
     counts = {k: len(v) for k, v in layers.items()}
     hh = int(layers["households"]["households"].sum())
     pop = int(layers["households"]["population"].sum())
