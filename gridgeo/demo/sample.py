@@ -33,6 +33,7 @@ import pyogrio
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.io import write_layers
 
 log = logging.getLogger(__name__)
 
@@ -645,14 +646,11 @@ def write_tracks(
 
 def _write_table(df: pd.DataFrame, path: Path) -> Path:
     _check_name(path)
+    if isinstance(df, gpd.GeoDataFrame):
+        return write_layers(path, {path.stem: df})  # atomic; GeoJSON as RFC 7946
     tmp = _tmp(path)
     try:
-        if isinstance(df, gpd.GeoDataFrame):
-            driver = "GeoJSON" if path.suffix == ".geojson" else "GPKG"
-            out = df.to_crs(4326) if driver == "GeoJSON" else df
-            pyogrio.write_dataframe(out, tmp, driver=driver, layer=path.stem)
-        else:
-            df.to_csv(tmp, index=False)
+        df.to_csv(tmp, index=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
