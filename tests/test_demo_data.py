@@ -377,3 +377,11 @@ def test_cli_sample_with_and_without_grids(built, daan_grids, tmp_path):
     assert not any("staff" in p.name for p in (tmp_path / "b").iterdir())
     res = runner.invoke(data_app, [*args, "--grids", str(tmp_path / "nope.gpkg")])
     assert res.exit_code == 2 and "grids file not found" in res.output
+
+
+def test_a_workers_track_does_not_depend_on_the_other_workers(tracks):
+    grids, staff, t = tracks
+    first = staff["staff_id"].iloc[0]
+    alone = sample.sample_tracks(grids, staff[staff["staff_id"] == first], days=3, seed=0)
+    mine = t[t["staff_id"] == first].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(alone), pd.DataFrame(mine))

@@ -102,9 +102,11 @@ def sample(
         help="GeoPackage with layer 'communities' (default: the built district, built if needed).",
     ),
     out: Path = typer.Option(None, "--out", help="Output folder (default data/build/sample)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same data."),
-    incidents: int = typer.Option(200, "--incidents", help="Number of sample incidents."),
-    days: int = typer.Option(3, "--days", help="Days of patrol tracks."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Random seed; the same seed gives the same data."
+    ),
+    incidents: int = typer.Option(200, "--incidents", min=0, help="Number of sample incidents."),
+    days: int = typer.Option(3, "--days", min=1, help="Days of patrol tracks."),
     start: str = typer.Option(demo_sample.DEFAULT_START, "--start", help="First day (local)."),
     force: bool = typer.Option(False, "--force", help="Regenerate even if up to date."),
 ) -> None:

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,10 +431,11 @@ def sample_tracks(
         )
     t0 = pd.Timestamp(start, tz=TIMEZONE)
     frames = []
-    for w_idx, w in enumerate(workers.itertuples(index=False)):
+    for w in workers.itertuples(index=False):
+        stream = zlib.crc32(str(w.staff_id).encode())  # per worker, independent of the others
         poly = by_code[str(w.grid_code)]
         for d in range(days):
-            rng = np.random.default_rng([seed, w_idx, d])
+            rng = np.random.default_rng([seed, stream, d])
             day0 = t0 + pd.Timedelta(days=d)
             xy, secs = _one_track(poly, rng, interval_s)
             label = day0.strftime("%Y%m%d")
