@@ -9,6 +9,7 @@ from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import serve as serve_cli
+from gridgeo.cli import validate as validate_cli
 from gridgeo.cli._common import setup_logging
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(data_cli.app, name="data")
 app.command("serve")(serve_cli.serve)
 app.command("inspect")(inspect_cli.inspect)
+app.command("validate")(validate_cli.validate)
 
 
 def main() -> None:

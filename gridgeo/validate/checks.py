@@ -208,11 +208,12 @@ def check_slivers(gs: GridSet) -> list[Issue]:
 def check_size_band(gs: GridSet) -> list[Issue]:
     """``size.out_of_band`` / ``size.out_of_band_unavoidable``: households outside the band.
 
-    Households are recounted from the points. Urban grids: ``urban.min..max``;
-    rural: ``rural.min..max`` unless the grid is its village's only grid and holds
-    at most ``rural.whole_village_max_households``; dedicated grids are exempt.
-    When the grid's community cannot meet the band at all (see
-    :attr:`GridSet.community_table`) the finding is a warning with the reason.
+    Households are recounted from the points; the band is that of the grid's type
+    (see :attr:`GridSet.size_table` for exemptions: dedicated grids, whole-village
+    grids, villager-group mode). When the grid's community cannot meet the band at
+    all (``attainable`` in :attr:`GridSet.community_table`: too few households for
+    one grid, or an indivisible unit above the maximum) the finding is a warning
+    with the reason.
     """
     if gs.households is None:
         return []
@@ -224,7 +225,7 @@ def check_size_band(gs: GridSet) -> list[Issue]:
         band = f"{row.grid_type} band {row.band_min:.0f}–{row.band_max:.0f}"
         msg = f"grid {gs.labels[i]} has {row.households:g} households; {band}"
         rule = "size.out_of_band"
-        if gs.home[i] >= 0 and not comm["feasible"].iat[gs.home[i]]:
+        if gs.home[i] >= 0 and not comm["attainable"].iat[gs.home[i]]:
             rule = "size.out_of_band_unavoidable"
             msg += f" cannot be met in community {comm['code'].iat[gs.home[i]]}: {comm['reason'].iat[gs.home[i]]}"
         issues.append(

@@ -2,30 +2,30 @@
 
 In-band share
 -------------
-The validator computes the share of grids in band on its own, from the
-household points, with the definition the partitioner documents:
+The validator recomputes the share of grids in band on its own, from the
+household points, with the partitioner's definition
+(:mod:`gridgeo.partition.metrics`), so the two can be compared:
 
-    *in-band share* = (non-dedicated grids of feasible communities whose
-    household count is in band) / (non-dedicated grids of feasible communities)
+    *in-band share* = (ordinary grids of feasible communities with
+    ``min <= households <= max``) / (ordinary grids of feasible communities)
 
-* A grid's household count is the sum of the ``households`` weights (default 1)
-  of the household points inside it (point-in-polygon; a point on a shared
-  border counts once, for the grid listed first).
-* In band: urban grids ``urban.min_households <= n <= urban.max_households``;
-  rural grids ``rural.min_households <= n <= rural.max_households``, or the
-  village's only (non-dedicated) grid with ``n <= rural.whole_village_max_households``.
-  Dedicated grids are exempt and left out of the share. A grid's type is its
-  ``grid_type``, else its community's kind (``kind`` field, else from the code
-  by the profile's code ranges, else urban).
-* A community is *feasible* when ``H``, the households of its points that are
-  not inside a dedicated grid, admits a whole number ``k >= 1`` of grids with
-  ``k*min <= H <= k*max`` (for a rural community also ``H <=
-  whole_village_max_households``), and no single household point weighs more
-  than ``max``. The band is that of the community's kind.
+* Ordinary = not dedicated. A grid's households are the summed ``households``
+  weights (default 1) of the points inside it (point in polygon; a point on a
+  shared border counts once, for the grid listed first).
 * A grid belongs to the community named by its ``community_code``, else to the
-  one holding most of its area.
+  one holding most of its area. ``min``/``max`` are the band of that
+  community's kind (``kind`` field, else from the code by the profile's code
+  ranges, else the majority of its grids' types, else urban).
+* A community is *banded* when it is urban, or rural with ``rural.mode =
+  "households"``. It is *feasible* when it is banded, is not a whole-village
+  case (rural with ``mode = "village"`` or ``T <= whole_village_max_households``),
+  no indivisible unit (points at one location, to 1 cm, or sharing a
+  ``compound_id``) holds more than ``max`` households, and ``T`` -- the households
+  of its points that are not inside a dedicated grid -- admits a whole number of
+  grids in band: ``ceil(T/max) <= floor(T/min)`` (for ``T <= max``: ``T >= min``).
 
-``share`` is ``None`` when no grid counts.
+``share`` is ``None`` when no grid counts. ``share_all_banded`` is the same
+over the grids of every banded community, feasible or not.
 """
 
 from __future__ import annotations
@@ -48,6 +48,14 @@ from gridgeo.validate.checks import CHECKS, RULES, Check, Issue, run_checks
 from gridgeo.validate.gridset import GridSet
 
 log = logging.getLogger(__name__)
+
+IN_BAND_DEFINITION = (
+    "ordinary (non-dedicated) grids of feasible communities with min <= households <= max "
+    "(band of the community's kind) / all ordinary grids of feasible communities; feasible = "
+    "banded (urban, or rural in households mode), not a whole village, no indivisible unit "
+    "(one location or compound) above max, and ceil(T/max) <= floor(T/min) for T = households "
+    "outside dedicated grids"
+)
 
 ISSUE_COLUMNS = ["rule", "severity", "grid_codes", "community_code", "value", "message"]
 
@@ -227,23 +235,26 @@ def in_band_summary(gs: GridSet) -> dict[str, Any]:
     if gs.households is None:
         return {"share": None, "in_band": 0, "counted": 0, "note": "no household points given"}
     sizes = gs.size_table
+    in_band = sizes["in_community_band"].to_numpy(dtype=bool)
     counted = sizes["counted_in_share"].to_numpy(dtype=bool)
-    in_band = sizes["in_band"].to_numpy(dtype=bool) & counted
+    banded = sizes["counted_in_all_banded"].to_numpy(dtype=bool)
     comm = gs.community_table
-    n = int(counted.sum())
+    n, n_all = int(counted.sum()), int(banded.sum())
+    k, k_all = int((in_band & counted).sum()), int((in_band & banded).sum())
     return {
-        "share": float(in_band.sum() / n) if n else None,
-        "in_band": int(in_band.sum()),
+        "share": k / n if n else None,
+        "in_band": k,
         "counted": n,
+        "share_all_banded": k_all / n_all if n_all else None,
+        "in_band_all_banded": k_all,
+        "counted_all_banded": n_all,
         "dedicated_grids": int(gs.dedicated.sum()),
-        "grids_in_infeasible_communities": int((~gs.dedicated & ~counted & (gs.home >= 0)).sum()),
         "feasible_communities": int(comm["feasible"].sum()),
         "infeasible_communities": int((~comm["feasible"]).sum()),
-        "definition": (
-            "non-dedicated grids in band / non-dedicated grids, both among grids of feasible "
-            "communities (H admits k>=1 with k*min<=H<=k*max, or rural H<=whole_village_max; "
-            "no household point heavier than max)"
-        ),
+        "infeasible_banded_communities": comm.loc[
+            comm["banded"] & ~comm["feasible"], "code"
+        ].tolist(),
+        "definition": IN_BAND_DEFINITION,
     }
 
 

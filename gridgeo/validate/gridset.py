@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 
 from gridgeo.errors import CRSError, InputError, Problem
@@ -280,8 +282,18 @@ class GridSet:
                 if "households" in h.columns
                 else pd.Series(1.0, index=h.index)
             )
+            comp = (
+                _text(h["compound_id"])
+                if "compound_id" in h.columns
+                else pd.Series([None] * len(h), dtype=object)
+            )
             h = gpd.GeoDataFrame(
-                {"households": w.astype(float).to_numpy()}, geometry=h.geometry.values, crs=work_crs
+                {
+                    "households": w.astype(float).to_numpy(),
+                    "compound_id": comp.to_numpy(dtype=object),
+                },
+                geometry=h.geometry.values,
+                crs=work_crs,
             )
 
         r = None
@@ -504,15 +516,43 @@ class GridSet:
         return int(rule.min_households), int(rule.max_households)
 
     @cached_property
-    def community_table(self) -> pd.DataFrame:
-        """Per community: splittable households ``H``, largest point, feasibility and why.
+    def point_units(self) -> np.ndarray:
+        """Indivisible unit per household point: points at one location (to 1 cm) or in
+        one compound (``compound_id``) form one unit (as the partitioner's ``_units``)."""
+        n = len(self.point_geoms)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        xy = np.round(shapely.get_coordinates(self.point_geoms), 2)
+        _, loc = np.unique(xy, axis=0, return_inverse=True)
+        loc = loc.ravel()
+        comp = self.households["compound_id"].to_numpy(dtype=object)
+        has = pd.notna(comp) & (comp != "")
+        if not has.any():
+            return loc
+        _, cid = np.unique(comp[has].astype(str), return_inverse=True)
+        n_loc = int(loc.max()) + 1
+        # bipartite graph location—compound; its components are the units
+        rows = loc[has]
+        cols = n_loc + cid
+        size = n_loc + int(cid.max()) + 1
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+        _, label = connected_components(graph, directed=False)
+        return label[loc]
 
-        ``H`` sums the household points inside the community that are not inside a
-        dedicated grid (dedicated grids are carved out before splitting). The
-        community is *feasible* when some whole number ``k >= 1`` of grids has
-        ``k*min <= H <= k*max`` -- or, for a rural community, when
-        ``H <= rural.whole_village_max_households`` (the whole village is one
-        grid) -- and no single household point weighs more than ``max``.
+    @cached_property
+    def community_table(self) -> pd.DataFrame:
+        """Per community: splittable households ``T``, feasibility (as the partitioner) and why.
+
+        * ``households`` (``T``): weights of the household points inside the
+          community that are not inside a dedicated grid.
+        * ``banded``: urban, or rural with ``rural.mode = "households"``.
+        * ``whole_village``: rural and (``mode = "village"`` or ``T <=
+          rural.whole_village_max_households``): one grid for the whole village.
+        * ``feasible`` (counts in the in-band share): banded, not whole village,
+          no indivisible unit heavier than ``max`` and ``ceil(T/max) <= floor(T/min)``
+          (for ``T <= max``: ``T >= min``).
+        * ``attainable`` (decides error vs warning for out-of-band grids): feasible,
+          or a whole village, or not banded.
         """
         m = len(self.communities)
         pc = self.point_community
@@ -522,40 +562,74 @@ class GridSet:
             in_ded = (pg >= 0) & np.append(self.dedicated, False)[pg]
         use = (pc >= 0) & ~in_ded
         total = np.bincount(pc[use], weights=self.weights[use], minlength=m)
-        biggest = np.zeros(m)
+        heaviest = np.zeros(m)
         if use.any():
-            np.maximum.at(biggest, pc[use], self.weights[use])
+            units = self.point_units[use]
+            key = pc[use].astype(np.int64) * (int(units.max()) + 1) + units
+            uniq, inv = np.unique(key, return_inverse=True)
+            unit_w = np.bincount(inv.ravel(), weights=self.weights[use])
+            np.maximum.at(heaviest, uniq // (int(units.max()) + 1), unit_w)
+        mode = self.profile.rural.mode
+        whole_max = self.profile.rural.whole_village_max_households
         rows = []
         for ci in range(m):
             kind = self.community_kind[ci]
             lo, hi = self.band(kind)
-            h = float(total[ci])
-            k = max(1, math.ceil(h / hi)) if hi > 0 else 1
-            split_ok = k * lo <= h <= k * hi
-            whole = kind == "rural" and h <= self.profile.rural.whole_village_max_households
-            reason = ""
-            if biggest[ci] > hi:
-                feasible = False
+            t = float(total[ci])
+            banded = kind != "rural" or mode == "households"
+            whole = kind == "rural" and (mode == "village" or t <= whole_max)
+            k_ok = (
+                (t >= lo)
+                if t <= hi
+                else math.ceil(t / hi) <= (math.floor(t / lo) if lo > 0 else math.inf)
+            )
+            heavy = heaviest[ci] > hi
+            feasible = banded and not whole and not heavy and k_ok
+            if feasible:
+                reason = ""
+            elif not banded:
+                reason = f"rural mode {mode!r}: grids follow villager groups, not a household band"
+            elif whole:
                 reason = (
-                    f"one household point weighs {biggest[ci]:g} households, more than the "
-                    f"{kind} maximum {hi}"
+                    "one grid per village (rural mode 'village')"
+                    if mode == "village"
+                    else f"{t:g} households <= {whole_max}: the whole village is one grid"
                 )
-            elif split_ok or whole:
-                feasible = True
+            elif heavy:
+                reason = (
+                    f"one indivisible unit (a point location or compound) holds "
+                    f"{heaviest[ci]:g} households, more than the {kind} maximum {hi}"
+                )
             else:
-                feasible = False
-                reason = f"{h:g} households cannot be split into grids of {lo}–{hi}"
-            rows.append((self.community_codes[ci], kind, h, biggest[ci], lo, hi, feasible, reason))
+                reason = f"{t:g} households cannot be split into grids of {lo}–{hi}"
+            rows.append(
+                (
+                    self.community_codes[ci],
+                    kind,
+                    t,
+                    heaviest[ci],
+                    lo,
+                    hi,
+                    banded,
+                    whole,
+                    feasible,
+                    feasible or whole or not banded,
+                    reason,
+                )
+            )
         return pd.DataFrame(
             rows,
             columns=[
                 "code",
                 "kind",
                 "households",
-                "largest_point",
+                "heaviest_unit",
                 "min",
                 "max",
+                "banded",
+                "whole_village",
                 "feasible",
+                "attainable",
                 "reason",
             ],
         )
@@ -568,35 +642,51 @@ class GridSet:
 
     @cached_property
     def size_table(self) -> pd.DataFrame:
-        """Per grid: households, band, whether in band and whether it counts in the share."""
+        """Per grid: households, the band that applies, ``in_band`` and ``counted_in_share``.
+
+        The size rule: dedicated grids are exempt; rural grids in ``villager_group``
+        mode are exempt (no household band); a whole-village grid (its village's
+        only grid, in ``village`` mode or with at most ``whole_village_max_households``)
+        is in band; otherwise ``min <= households <= max`` of the grid's type.
+        The share (:func:`gridgeo.validate.core.in_band_summary`) counts the
+        non-dedicated grids of feasible communities, with the community's band.
+        """
         hh = self.grid_households
         kinds = self.grid_type
-        lo = np.array([self.band(k)[0] if k != "dedicated" else 0 for k in kinds], dtype=float)
-        hi = np.array([self.band(k)[1] if k != "dedicated" else np.inf for k in kinds], dtype=float)
-        in_band = (hh >= lo) & (hh <= hi)
+        comm = self.community_table
+        lo = np.array([self.band(k)[0] if k != "dedicated" else np.nan for k in kinds])
+        hi = np.array([self.band(k)[1] if k != "dedicated" else np.nan for k in kinds])
+        home_ok = self.home >= 0
         per_comm = np.append(self.grids_in_community, 0)[self.home]
+        mode = self.profile.rural.mode
         whole_village = (
             (kinds == "rural")
+            & home_ok
             & (per_comm == 1)
-            & (self.home >= 0)
-            & (hh <= self.profile.rural.whole_village_max_households)
+            & ((mode == "village") | (hh <= self.profile.rural.whole_village_max_households))
         )
-        in_band = in_band | whole_village
-        feasible = np.append(self.community_table["feasible"].to_numpy(dtype=bool), False)[
-            self.home
-        ]
-        counted = ~self.dedicated & feasible
+        exempt = self.dedicated | ((kinds == "rural") & (mode == "villager_group"))
+        with np.errstate(invalid="ignore"):
+            in_band = exempt | whole_village | ((hh >= lo) & (hh <= hi))
+        feasible = np.append(comm["feasible"].to_numpy(dtype=bool), False)[self.home]
+        banded = np.append(comm["banded"].to_numpy(dtype=bool), False)[self.home]
+        c_lo = np.append(comm["min"].to_numpy(dtype=float), np.nan)[self.home]
+        c_hi = np.append(comm["max"].to_numpy(dtype=float), np.nan)[self.home]
+        with np.errstate(invalid="ignore"):
+            in_community_band = (hh >= c_lo) & (hh <= c_hi)
         return pd.DataFrame(
             {
                 "grid_code": self.grids["grid_code"].to_numpy(dtype=object),
                 "community_code": self.home_code,
                 "grid_type": kinds,
                 "households": hh,
-                "band_min": np.where(self.dedicated, np.nan, lo),
-                "band_max": np.where(self.dedicated, np.nan, hi),
+                "band_min": np.where(exempt, np.nan, lo),
+                "band_max": np.where(exempt, np.nan, hi),
                 "whole_village": whole_village,
-                "in_band": np.where(self.dedicated, True, in_band),
-                "counted_in_share": counted,
+                "in_band": in_band,
+                "counted_in_share": ~self.dedicated & feasible,
+                "counted_in_all_banded": ~self.dedicated & banded,
+                "in_community_band": in_community_band,
                 "area_m2": self.areas,
             }
         )

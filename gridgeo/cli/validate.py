@@ -1,0 +1,147 @@
+"""``gridgeo validate GRIDS``: audit a grid layer against a profile's rules.
+
+Exit status: 0 no rule errors (warnings allowed), 1 rule errors, 2 unusable input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import typer
+from rich.table import Table
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.errors import InputError, Problem
+from gridgeo.io import check_layer, list_layers, raise_for_problems, read_layer, split_layer_spec
+from gridgeo.rules import load_profile
+from gridgeo.validate import validate as run_validate
+
+_STYLE = {"error": "bold red", "warning": "yellow"}
+_SHOWN = 20
+
+
+def _read_grids(spec: str, crs: str | None):
+    path, layer = split_layer_spec(spec)
+    if layer is None:
+        names = [name for name, _ in list_layers(path)]
+        if len(names) > 1 and "grids" in names:
+            layer = "grids"
+    return read_layer(path, layer, crs=crs)
+
+
+def _read_staff(spec: str) -> pd.DataFrame:
+    path, layer = split_layer_spec(spec)
+    if not path.exists():
+        raise InputError("cannot read the staff table", [Problem("file not found", file=str(path))])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt"):
+            try:
+                return pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                return pd.read_csv(path, dtype=str, encoding="gb18030")
+        if suffix in (".xlsx", ".xlsm"):
+            return pd.read_excel(path, sheet_name=layer or 0, dtype=str)
+        return pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+    except (OSError, ValueError, pyogrio.errors.DataSourceError) as exc:
+        raise InputError(
+            "cannot read the staff table",
+            [Problem(f"unreadable: {exc}", file=str(path), layer=layer)],
+        ) from exc
+
+
+@handle_errors
+def validate(
+    grids: str = typer.Argument(
+        ..., help="Grid layer: FILE or FILE:LAYER (default layer 'grids')."
+    ),
+    communities: str = typer.Option(
+        ..., "--communities", help="Community/village polygons: FILE[:LAYER] with a 'code' field."
+    ),
+    households: str | None = typer.Option(
+        None, "--households", help="Household points FILE[:LAYER]; sizes are recounted from them."
+    ),
+    roads: str | None = typer.Option(
+        None, "--roads", help="Road centrelines FILE[:LAYER]: share of grid borders on roads."
+    ),
+    staff: str | None = typer.Option(
+        None,
+        "--staff",
+        help="Table (CSV/XLSX/layer) with grid_code and grid_name, grid_worker, "
+        "grid_worker_phone, grid_head, grid_head_phone, supervision_phone.",
+    ),
+    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+    code_pattern: str | None = typer.Option(
+        None, "--code-pattern", help="Regex of a community code (overrides the profile's)."
+    ),
+    report: list[Path] = typer.Option(
+        [], "--report", help="Write the report: out.json, out.html or out.gpkg (repeatable)."
+    ),
+    crs: str | None = typer.Option(
+        None, "--crs", help="CRS of input files that have none (e.g. cgcs2000, gcj02)."
+    ),
+) -> None:
+    """Check grids against the rules: size band (recounted), gaps, overlaps, borders,
+    contiguity, geometry, slivers, codes, roads, posting attributes."""
+    for out in report:
+        if out.suffix.lower() not in (".json", ".html", ".htm", ".gpkg"):
+            raise InputError(
+                "unsupported report format",
+                [Problem("use a .json, .html or .gpkg file name", file=str(out))],
+            )
+        if not out.parent.exists():
+            raise InputError(
+                "cannot write the report", [Problem("folder does not exist", file=str(out))]
+            )
+    prof = load_profile(profile).with_code_pattern(code_pattern)
+    grid_gdf = _read_grids(grids, crs)
+    comm_gdf = read_layer(communities, crs=crs)
+    problems: list[Problem] = []
+    hh_gdf = road_gdf = None
+    if households:
+        hh_gdf = read_layer(households, crs=crs)
+        problems += check_layer(hh_gdf, "households")
+    if roads:
+        road_gdf = read_layer(roads, crs=crs)
+        problems += check_layer(road_gdf, "roads")
+    raise_for_problems(problems, "input layers")
+    staff_df = _read_staff(staff) if staff else None
+
+    result = run_validate(grid_gdf, comm_gdf, hh_gdf, road_gdf, profile=prof, staff=staff_df)
+    _print(result)
+    for out in report:
+        result.write(out)
+        console.print(f"wrote {out}")
+    raise typer.Exit(code=result.exit_code)
+
+
+def _print(result) -> None:
+    s = result.summary
+    band = s["in_band"]
+    share = "n/a" if band["share"] is None else f"{band['share']:.1%}"
+    console.print(
+        f"{s['grids']} grids in {s['communities']} communities (profile {s['profile']}): "
+        f"[bold red]{s['errors']} errors[/], [yellow]{s['warnings']} warnings[/]; "
+        f"in-band share {share} ({band.get('in_band', 0)}/{band.get('counted', 0)} grids of "
+        "feasible communities)",
+        markup=True,
+    )
+    if s.get("road_border") and s["road_border"]["share"] is not None:
+        console.print(f"internal border on roads: {s['road_border']['share']:.1%}")
+    if not s["by_rule"]:
+        return
+    table = Table("rule", "severity", "count", "meaning")
+    for rule, v in s["by_rule"].items():
+        table.add_row(
+            rule, f"[{_STYLE[v['severity']]}]{v['severity']}[/]", str(v["count"]), v["title"]
+        )
+    console.print(table)
+    issues = result.issues
+    for row in issues.head(_SHOWN).itertuples(index=False):
+        console.print(
+            f"[{_STYLE[row.severity]}]{row.rule}[/] {row.message}", markup=True, soft_wrap=True
+        )
+    if len(issues) > _SHOWN:
+        console.print(f"… and {len(issues) - _SHOWN} more (use --report for all)")
