@@ -245,6 +245,7 @@ def test_sample_staff_deterministic_and_marked(daan_grids):
     assert set(workers["role"]) <= {"full_time", "part_time", "professional"}
     assert workers["name"].str.fullmatch(r"示例网格员\d{3,}").all()
     assert heads["name"].str.fullmatch(r"示例网格长\d{2,}").all()
+    assert set(heads["role"]) == {"head"}
     # every grid has at least one worker and exactly one head; one head per community
     assert set(workers["grid_code"]) == set(daan_grids["grid_code"])
     assert (heads.groupby("grid_code").size() == 1).all()

@@ -116,7 +116,8 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``staff_id``, ``name``, ``position`` (``grid_worker``/``grid_head``), ``position_zh``,
-        ``role`` (``full_time``/``part_time``/``professional``), ``grid_code``,
+        ``role`` (workers ``full_time``/``part_time``/``professional``, heads ``head``, as in
+        ``registry.staff_assignment.role``), ``grid_code``,
         ``community_code``, ``phone`` (``100-0000-xxxx``), ``is_sample`` (always True).
     """
     _require(grids, ["grid_code", "community_code"], "grids")
@@ -172,7 +173,7 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
                 "name": name,
                 "position": "grid_head",
                 "position_zh": "网格长",
-                "role": "full_time",
+                "role": "head",
                 "grid_code": grid.grid_code,
                 "community_code": grid.community_code,
                 "phone": phone,
