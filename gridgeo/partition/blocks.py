@@ -93,6 +93,18 @@ def faces(
     polys = polys[shapely.area(polys) > 0]
     inside = shapely.covered_by(shapely.point_on_surface(polys), area)
     polys = polys[inside]
+    # faces polygonize could not close (invalid rings from numerical noding): keep the gap too
+    gap = shapely.difference(area, shapely.union_all(polys))
+    if not gap.is_empty:
+        extra = shapely.get_parts(gap)
+        extra = extra[(shapely.get_type_id(extra) == 3) & (shapely.area(extra) > 1e-9)]
+        if len(extra):
+            polys = np.concatenate([polys, extra])
+    bad = ~shapely.is_valid(polys)
+    if bad.any():
+        fixed = shapely.get_parts(shapely.make_valid(polys[bad]))
+        fixed = fixed[(shapely.get_type_id(fixed) == 3) & (shapely.area(fixed) > 1e-9)]
+        polys = np.concatenate([polys[~bad], fixed])
     cen = shapely.get_coordinates(shapely.centroid(polys))
     order = np.lexsort((np.round(cen[:, 0], 3), -np.round(cen[:, 1], 3)))
     return polys[order]
@@ -134,6 +146,22 @@ def adjacency(polys, *, min_shared: float = 0.5) -> Graph:
     lengths = shapely.length(shapely.intersection(bnd[a], bnd[b]))
     ok = lengths >= min_shared
     return Graph(n, np.column_stack([a[ok], b[ok]]).astype(int), lengths[ok])
+
+
+def polygonal(g):
+    """Only the polygonal part of ``g`` (drops points and lines left by overlay noise)."""
+    if g is None or g.is_empty:
+        return g
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = shapely.get_parts(g)
+    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(parts) if len(parts) else shapely.Polygon()
+
+
+def poly_union(a, b):
+    """Union of two polygonal geometries, polygonal."""
+    return polygonal(shapely.union(a, b))
 
 
 def _width(poly) -> float:
@@ -187,7 +215,7 @@ def merge_slivers(
     owners: dict[int, list[int]] = {}
     for i in order:
         g = geoms[i]
-        cand = [int(j) for j in tree.query(g.buffer(0.01), predicate="intersects") if j != i]
+        cand = [int(j) for j in tree.query(g, predicate="dwithin", distance=0.01) if j != i]
         # geometries in the tree are the originals: check live neighbours by current geometry
         nbrs = []
         for j in sorted(set(_resolve(cand, owners))):
@@ -206,19 +234,19 @@ def merge_slivers(
         solid = [x for x in nbrs if not kinds[x[1]]] or nbrs
         if kinds[i] == "tiny" or len(solid) == 1:
             _, j = max(solid, key=lambda x: (x[0], -x[1]))
-            geoms[j] = shapely.union(geoms[j], g)
+            geoms[j] = poly_union(geoms[j], g)
             alive[i] = False
             owners[i] = [j]
             continue
         pieces = _split_medial(g, [(j, geoms[j]) for _, j in solid], segment_m)
         if pieces is None:
             _, j = max(solid, key=lambda x: (x[0], -x[1]))
-            geoms[j] = shapely.union(geoms[j], g)
+            geoms[j] = poly_union(geoms[j], g)
             alive[i] = False
             owners[i] = [j]
             continue
         for j, piece in pieces.items():
-            geoms[j] = shapely.union(geoms[j], piece)
+            geoms[j] = poly_union(geoms[j], piece)
         labs = sorted(pieces)
         for a in range(len(labs)):
             for b in range(a + 1, len(labs)):
@@ -233,9 +261,32 @@ def merge_slivers(
         if alive[i]:
             out_geoms.append(g)
             out_members.append(members[i])
+    if len(medians) > len(blocks.medians):
+        new = shapely.line_merge(shapely.union_all(medians[len(blocks.medians) :]))
+        medians = list(blocks.medians) + [
+            p for p in shapely.get_parts(new) if p.geom_type == "LineString"
+        ]
     res = Blocks(out_geoms, out_members, medians=medians)
     res = explode(res, hh, xy)
     return res
+
+
+def tidy_blocks(
+    blocks: Blocks,
+    hh: np.ndarray,
+    xy: np.ndarray,
+    *,
+    min_area: float,
+    median_width: float,
+    passes: int = 3,
+) -> Blocks:
+    """Run :func:`merge_slivers` until nothing changes (parallel strips merge pairwise per pass)."""
+    for _ in range(passes):
+        before = len(blocks.geoms)
+        blocks = merge_slivers(blocks, hh, xy, min_area=min_area, median_width=median_width)
+        if len(blocks.geoms) == before:
+            break
+    return blocks
 
 
 def _resolve(cand, owners: dict[int, list[int]]) -> list[int]:

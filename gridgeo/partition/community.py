@@ -16,7 +16,16 @@ import shapely
 
 from gridgeo.partition import codes
 from gridgeo.partition.aggregate import Graph, aggregate, choose_k, components
-from gridgeo.partition.blocks import Blocks, adjacency, assign_points, explode, faces, merge_slivers
+from gridgeo.partition.blocks import (
+    Blocks,
+    adjacency,
+    assign_points,
+    explode,
+    faces,
+    poly_union,
+    polygonal,
+    tidy_blocks,
+)
 from gridgeo.partition.dedicated import Site, stands_alone
 from gridgeo.partition.split import _units, split_block
 from gridgeo.rules import Profile
@@ -154,6 +163,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     heavy_units = 0
     feasible = False
     rural_mode = profile.rural.mode if kind == "rural" else None
+    banded = False
     if remaining is not None and remaining.area > 0:
         roads = np.asarray(task.roads, dtype=object)
         if compound_geoms and len(roads):
@@ -171,7 +181,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         members = [free[where == i] for i in range(len(polys))]
         blocks = Blocks(list(polys), members)
         blocks.recompute(hh)
-        blocks = merge_slivers(
+        blocks = tidy_blocks(
             blocks, hh, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
         )
         medians = blocks.medians
@@ -214,6 +224,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
             labels = _group_labels(blocks.geoms, task.groups, graph)
         else:
             labels = aggregate(w, graph, lo=lo, hi=hi, seed=community_rng_seed)
+            banded = True
             ks_ok = choose_k(total, lo, hi)[1]
             feasible = heavy_units == 0 and ks_ok
         times["aggregate"] = time.perf_counter() - t3
@@ -291,7 +302,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
                 "geometry": task.geom,
             }
         )
-    elif kind != "rural" or rural_mode == "households":
+    elif banded:
         ord_total = sum(r["households"] for r in out if r["grid_type"] != "dedicated")
         _, ok = choose_k(ord_total, lo, hi)
         if (
@@ -327,7 +338,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         "feasible": bool(feasible),
         "kind": kind,
         "band": (lo, hi),
-        "banded": kind != "rural" or (rural_mode == "households"),
+        "banded": banded,
         "indivisible_over_ceiling": heavy_units,
         "internal_border_m": internal,
         "internal_border_on_road_m": on_road,
@@ -413,7 +424,7 @@ def _grids_from_labels(
     grids = []
     for lab in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == lab)
-        geom = shapely.union_all([blocks.geoms[i] for i in idx])
+        geom = polygonal(shapely.union_all([blocks.geoms[i] for i in idx]))
         geom = _single(geom)
         m = np.concatenate([blocks.members[i] for i in idx]) if len(idx) else np.array([], int)
         g_hh = float(hh[m].sum()) if len(m) else 0.0
@@ -501,10 +512,17 @@ def _absorb_tiny(grids: list[dict], min_area: float) -> list[dict]:
             if shared > 0 and (best is None or shared > best[0]):
                 best = (shared, j)
         if best is None:
-            continue
+            dist = [
+                (shapely.distance(g["geometry"], h["geometry"]), j)
+                for j, h in enumerate(grids)
+                if j != i and alive[j]
+            ]
+            if not dist or min(dist)[0] > 0.01:
+                continue
+            best = (0.0, min(dist)[1])
         j = best[1]
         grids[j] = dict(grids[j])
-        grids[j]["geometry"] = _single(shapely.union(grids[j]["geometry"], g["geometry"]))
+        grids[j]["geometry"] = _single(poly_union(grids[j]["geometry"], g["geometry"]))
         alive[i] = False
     return [g for g, a in zip(grids, alive, strict=True) if a]
 

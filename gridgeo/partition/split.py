@@ -19,6 +19,8 @@ import numpy as np
 import shapely
 from shapely import MultiPoint
 
+from gridgeo.partition.blocks import poly_union
+
 log = logging.getLogger(__name__)
 
 
@@ -193,5 +195,5 @@ def split_block(
     for frag in empty_parts:
         shared = [shapely.intersection(frag.boundary, p.boundary).length for p, _ in pieces]
         j = int(np.argmax(shared))
-        pieces[j] = (shapely.union(pieces[j][0], frag), pieces[j][1])
+        pieces[j] = (poly_union(pieces[j][0], frag), pieces[j][1])
     return pieces
