@@ -1,0 +1,464 @@
+"""Compiled kernels of the locate index (numba; no Python objects inside).
+
+Geometry layout (all grids packed, one flat coordinate array):
+
+* ``xs, ys`` – ring vertices, each ring closed (first == last vertex);
+* ``ring_off[r] .. ring_off[r+1]`` – vertices of ring ``r``;
+* ``part_off[p] .. part_off[p+1]`` – rings of polygon part ``p`` (first = exterior);
+* ``geom_off[g] .. geom_off[g+1]`` – parts of grid ``g``.
+
+Each ring has horizontal bands (``ring_band0``, ``ring_nband``, ``ring_y0``,
+``ring_invh``) listing the segments whose y-range meets the band
+(``band_ptr``/``band_seg``, a segment is named by the index of its first vertex).
+
+The point-in-polygon test reproduces PostGIS 3's ``ST_Covers(polygon, point)``
+short cut (``point_in_multipolygon_rtree`` / ``point_in_ring_rtree`` in
+``postgis/lwgeom_rtree.c``) operation for operation in IEEE double arithmetic: the
+winding number with ``determineSide`` and the ``side == 0.0`` boundary test, so
+points on or within rounding distance of an edge get the same answer as PostGIS.
+The bands only skip segments whose y-range does not contain the point's y, which
+contribute nothing there (exactly as PostGIS's interval tree skips them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+OUTSIDE = -1
+_MIXED = -2
+
+
+# ---------------------------------------------------------------------------
+# exact point-in-polygon (PostGIS semantics)
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _band_of(py, y0, invh, nb):
+    t = (py - y0) * invh
+    if not (t > 0.0):  # also NaN
+        return 0
+    if t >= nb:
+        return nb - 1
+    return int(t)
+
+
+@njit(cache=True)
+def ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg):
+    """-1 outside, 0 on the ring, 1 inside (PostGIS ``point_in_ring_rtree``)."""
+    b = ring_band0[r] + _band_of(py, ring_y0[r], ring_invh[r], ring_nband[r])
+    wn = 0
+    for k in range(band_ptr[b], band_ptr[b + 1]):
+        j = band_seg[k]
+        x1 = xs[j]
+        y1 = ys[j]
+        x2 = xs[j + 1]
+        y2 = ys[j + 1]
+        side = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
+        if (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1) < 1e-24:
+            continue
+        if side == 0.0:
+            # isOnSegment: inside the segment's bounding box
+            if (
+                min(x1, x2) <= px <= max(x1, x2)
+                and min(y1, y2) <= py <= max(y1, y2)
+            ):
+                return 0
+        if y1 <= py and py < y2 and side > 0:
+            wn += 1
+        elif y2 <= py and py < y1 and side < 0:
+            wn -= 1
+    if wn == 0:
+        return -1
+    return 1
+
+
+@njit(cache=True)
+def grid_pip(px, py, g, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
+             ring_y0, ring_invh, band_ptr, band_seg):
+    """-1 outside, 0 on the boundary, 1 inside (PostGIS ``point_in_multipolygon_rtree``)."""
+    result = -1
+    for p in range(geom_off[g], geom_off[g + 1]):
+        r0 = part_off[p]
+        r1 = part_off[p + 1]
+        if r1 == r0:
+            continue
+        in_ring = ring_pip(px, py, r0, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh,
+                           band_ptr, band_seg)
+        if in_ring == -1:
+            pass
+        elif in_ring == 0:
+            return 0
+        else:
+            result = in_ring
+            for r in range(r0 + 1, r1):
+                in_ring = ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0,
+                                   ring_invh, band_ptr, band_seg)
+                if in_ring == 1:
+                    result = -1
+                    break
+                if in_ring == 0:
+                    return 0
+            if result != -1:
+                return result
+    return result
+
+
+# ---------------------------------------------------------------------------
+# ring bands
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def build_bands(xs, ys, ring_off, seg_per_band):
+    """Per ring: band origin, count and inverse height; CSR of segments per band."""
+    nring = ring_off.size - 1
+    ring_band0 = np.empty(nring, np.int64)
+    ring_nband = np.empty(nring, np.int64)
+    ring_y0 = np.empty(nring, np.float64)
+    ring_invh = np.empty(nring, np.float64)
+    total = 0
+    nentries = 0
+    for r in range(nring):
+        a = ring_off[r]
+        e = ring_off[r + 1]
+        nseg = max(e - a - 1, 0)
+        nb = max(1, nseg // seg_per_band)
+        ymin = np.inf
+        ymax = -np.inf
+        for i in range(a, e):
+            ymin = min(ymin, ys[i])
+            ymax = max(ymax, ys[i])
+        h = (ymax - ymin) / nb if nseg > 0 else 1.0
+        ring_band0[r] = total
+        ring_nband[r] = nb
+        ring_y0[r] = ymin if nseg > 0 else 0.0
+        ring_invh[r] = 1.0 / h if h > 0 else 0.0
+        total += nb
+        for j in range(a, e - 1):
+            lo = _band_of(min(ys[j], ys[j + 1]), ring_y0[r], ring_invh[r], nb)
+            hi = _band_of(max(ys[j], ys[j + 1]), ring_y0[r], ring_invh[r], nb)
+            nentries += hi - lo + 1
+    counts = np.zeros(total + 1, np.int64)
+    for r in range(nring):
+        a = ring_off[r]
+        e = ring_off[r + 1]
+        for j in range(a, e - 1):
+            lo = _band_of(min(ys[j], ys[j + 1]), ring_y0[r], ring_invh[r], ring_nband[r])
+            hi = _band_of(max(ys[j], ys[j + 1]), ring_y0[r], ring_invh[r], ring_nband[r])
+            for b in range(lo, hi + 1):
+                counts[ring_band0[r] + b + 1] += 1
+    band_ptr = np.cumsum(counts)
+    fill = band_ptr[:-1].copy()
+    band_seg = np.empty(nentries, np.int64)
+    for r in range(nring):
+        a = ring_off[r]
+        e = ring_off[r + 1]
+        for j in range(a, e - 1):
+            lo = _band_of(min(ys[j], ys[j + 1]), ring_y0[r], ring_invh[r], ring_nband[r])
+            hi = _band_of(max(ys[j], ys[j + 1]), ring_y0[r], ring_invh[r], ring_nband[r])
+            for b in range(lo, hi + 1):
+                k = ring_band0[r] + b
+                band_seg[fill[k]] = j
+                fill[k] += 1
+    return ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg
+
+
+# ---------------------------------------------------------------------------
+# cell classification
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _seg_touches_box(x1, y1, x2, y2, bx0, by0, bx1, by1):
+    """Whether segment (x1,y1)-(x2,y2) meets the closed box (conservative by the caller's margin)."""
+    if max(x1, x2) < bx0 or min(x1, x2) > bx1 or max(y1, y2) < by0 or min(y1, y2) > by1:
+        return False
+    dx = x2 - x1
+    dy = y2 - y1
+    s0 = dx * (by0 - y1) - dy * (bx0 - x1)
+    s1 = dx * (by0 - y1) - dy * (bx1 - x1)
+    s2 = dx * (by1 - y1) - dy * (bx0 - x1)
+    s3 = dx * (by1 - y1) - dy * (bx1 - x1)
+    if s0 > 0 and s1 > 0 and s2 > 0 and s3 > 0:
+        return False
+    if s0 < 0 and s1 < 0 and s2 < 0 and s3 < 0:
+        return False
+    return True
+
+
+@njit(cache=True)
+def _classify(bx0, by0, bx1, by1, eps, cands, segs, seg_grid, nseg, xs, ys, ring_off,
+              part_off, geom_off, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr,
+              band_seg, out):
+    """Label of a box: grid index, OUTSIDE, or _MIXED with its candidates written to ``out``.
+
+    ``segs[:nseg]`` are the segments (first-vertex indices) that may touch the box,
+    ``seg_grid`` their grids; ``cands`` the grids whose bounding box meets it (ascending).
+    Returns ``(label, n_out)``.
+    """
+    ex0 = bx0 - eps
+    ey0 = by0 - eps
+    ex1 = bx1 + eps
+    ey1 = by1 + eps
+    n_out = 0
+    touched_any = False
+    for c in range(cands.size):
+        g = cands[c]
+        touched = False
+        for k in range(nseg):
+            if seg_grid[k] != g:
+                continue
+            j = segs[k]
+            if _seg_touches_box(xs[j], ys[j], xs[j + 1], ys[j + 1], ex0, ey0, ex1, ey1):
+                touched = True
+                break
+        if touched:
+            out[n_out] = g
+            n_out += 1
+            touched_any = True
+        else:
+            # no edge of g near the box: the whole box is inside or outside g
+            cx = 0.5 * (bx0 + bx1)
+            cy = 0.5 * (by0 + by1)
+            if grid_pip(cx, cy, g, xs, ys, ring_off, part_off, geom_off, ring_band0,
+                        ring_nband, ring_y0, ring_invh, band_ptr, band_seg) >= 0:
+                out[n_out] = g
+                n_out += 1
+    if n_out == 0:
+        return OUTSIDE, 0
+    if n_out == 1 and not touched_any:
+        return out[0], 1
+    return _MIXED, n_out
+
+
+@njit(cache=True)
+def _cell_segments(bx0, by0, bx1, by1, cands, xs, ys, ring_off, part_off, geom_off, segs,
+                   seg_grid):
+    """Segments of the candidate grids whose bounding box meets the box; returns the count."""
+    n = 0
+    for c in range(cands.size):
+        g = cands[c]
+        for p in range(geom_off[g], geom_off[g + 1]):
+            for r in range(part_off[p], part_off[p + 1]):
+                for j in range(ring_off[r], ring_off[r + 1] - 1):
+                    if (
+                        max(xs[j], xs[j + 1]) < bx0
+                        or min(xs[j], xs[j + 1]) > bx1
+                        or max(ys[j], ys[j + 1]) < by0
+                        or min(ys[j], ys[j + 1]) > by1
+                    ):
+                        continue
+                    if n < segs.size:
+                        segs[n] = j
+                        seg_grid[n] = g
+                    n += 1
+    return n
+
+
+@njit(cache=True, parallel=True)
+def classify_cells(x0, y0, c0, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, xs, ys,
+                   ring_off, part_off, geom_off, ring_band0, ring_nband, ring_y0, ring_invh,
+                   band_ptr, band_seg):
+    """Label of each listed coarse cell: a grid index, OUTSIDE or _MIXED."""
+    ncell = cell_ids.size
+    label = np.empty(ncell, np.int32)
+    for i in prange(ncell):
+        cid = cell_ids[i]
+        ix = cid % nx
+        iy = cid // nx
+        cands = cand_idx[cand_ptr[i]:cand_ptr[i + 1]]
+        nmax = 0
+        for c in range(cands.size):
+            nmax += geom_nseg[cands[c]]
+        segs = np.empty(nmax, np.int64)
+        seg_grid = np.empty(nmax, np.int64)
+        out = np.empty(cands.size, np.int64)
+        bx0 = x0 + ix * c0
+        by0 = y0 + iy * c0
+        bx1 = bx0 + c0
+        by1 = by0 + c0
+        nseg = _cell_segments(bx0 - eps, by0 - eps, bx1 + eps, by1 + eps, cands, xs, ys,
+                              ring_off, part_off, geom_off, segs, seg_grid)
+        lab, _n = _classify(bx0, by0, bx1, by1, eps, cands, segs, seg_grid, nseg, xs, ys,
+                            ring_off, part_off, geom_off, ring_band0, ring_nband, ring_y0,
+                            ring_invh, band_ptr, band_seg, out)
+        label[i] = lab
+    return label
+
+
+@njit(cache=True, parallel=True)
+def classify_subcells(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom_nseg,
+                      mixed_rows, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
+                      ring_y0, ring_invh, band_ptr, band_seg):
+    """Labels and candidate counts of the ``k × k`` sub-cells of each mixed coarse cell."""
+    kk = k * k
+    sub_label = np.empty((mixed_rows.size, kk), np.int32)
+    sub_count = np.zeros((mixed_rows.size, kk), np.int32)
+    cs = c0 / k
+    for m in prange(mixed_rows.size):
+        i = mixed_rows[m]
+        cid = cell_ids[i]
+        ix = cid % nx
+        iy = cid // nx
+        cands = cand_idx[cand_ptr[i]:cand_ptr[i + 1]]
+        nmax = 0
+        for c in range(cands.size):
+            nmax += geom_nseg[cands[c]]
+        segs = np.empty(nmax, np.int64)
+        seg_grid = np.empty(nmax, np.int64)
+        out = np.empty(cands.size, np.int64)
+        bx0 = x0 + ix * c0
+        by0 = y0 + iy * c0
+        nseg = _cell_segments(bx0 - eps, by0 - eps, bx0 + c0 + eps, by0 + c0 + eps, cands, xs,
+                              ys, ring_off, part_off, geom_off, segs, seg_grid)
+        for sy in range(k):
+            for sx in range(k):
+                sbx0 = bx0 + sx * cs
+                sby0 = by0 + sy * cs
+                slab, sn = _classify(sbx0, sby0, sbx0 + cs, sby0 + cs, eps, cands, segs,
+                                     seg_grid, nseg, xs, ys, ring_off, part_off, geom_off,
+                                     ring_band0, ring_nband, ring_y0, ring_invh, band_ptr,
+                                     band_seg, out)
+                sub_label[m, sy * k + sx] = slab
+                sub_count[m, sy * k + sx] = sn
+    return sub_label, sub_count
+
+
+@njit(cache=True, parallel=True)
+def fill_border_candidates(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom_nseg,
+                           mixed_rows, sub_label, border_ptr_block, xs, ys, ring_off,
+                           part_off, geom_off, ring_band0, ring_nband, ring_y0, ring_invh,
+                           band_ptr, band_seg, border_idx):
+    """Write the candidate grids of every border sub-cell into ``border_idx``."""
+    cs = c0 / k
+    for m in prange(mixed_rows.size):
+        i = mixed_rows[m]
+        cid = cell_ids[i]
+        ix = cid % nx
+        iy = cid // nx
+        cands = cand_idx[cand_ptr[i]:cand_ptr[i + 1]]
+        nmax = 0
+        for c in range(cands.size):
+            nmax += geom_nseg[cands[c]]
+        segs = np.empty(nmax, np.int64)
+        seg_grid = np.empty(nmax, np.int64)
+        out = np.empty(cands.size, np.int64)
+        bx0 = x0 + ix * c0
+        by0 = y0 + iy * c0
+        nseg = _cell_segments(bx0 - eps, by0 - eps, bx0 + c0 + eps, by0 + c0 + eps, cands, xs,
+                              ys, ring_off, part_off, geom_off, segs, seg_grid)
+        pos = border_ptr_block[m]
+        for sy in range(k):
+            for sx in range(k):
+                if sub_label[m, sy * k + sx] != _MIXED:
+                    continue
+                sbx0 = bx0 + sx * cs
+                sby0 = by0 + sy * cs
+                _lab, sn = _classify(sbx0, sby0, sbx0 + cs, sby0 + cs, eps, cands, segs,
+                                     seg_grid, nseg, xs, ys, ring_off, part_off, geom_off,
+                                     ring_band0, ring_nband, ring_y0, ring_invh, band_ptr,
+                                     band_seg, out)
+                for q in range(sn):
+                    border_idx[pos + q] = out[q]
+                pos += sn
+
+
+# ---------------------------------------------------------------------------
+# queries
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def locate_points(px, py, x0, y0, inv_c0, nx, ny, k, table0, table1, border_ptr, border_idx,
+                  xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband, ring_y0,
+                  ring_invh, band_ptr, band_seg):
+    """Grid index per point (smallest index among the covering grids), -1 when none."""
+    n = px.size
+    out = np.empty(n, np.int32)
+    kk = k * k
+    for i in prange(n):
+        x = px[i]
+        y = py[i]
+        fx = (x - x0) * inv_c0
+        fy = (y - y0) * inv_c0
+        if not (fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny):  # NaN lands here too
+            out[i] = OUTSIDE
+            continue
+        ix = int(fx)
+        iy = int(fy)
+        v = table0[iy * nx + ix]
+        if v >= OUTSIDE:
+            out[i] = v
+            continue
+        blk = -(v + 2)
+        sx = int((fx - ix) * k)
+        sy = int((fy - iy) * k)
+        if sx >= k:
+            sx = k - 1
+        if sy >= k:
+            sy = k - 1
+        w = table1[blk * kk + sy * k + sx]
+        if w >= OUTSIDE:
+            out[i] = w
+            continue
+        b = -(w + 2)
+        res = OUTSIDE
+        for q in range(border_ptr[b], border_ptr[b + 1]):
+            g = border_idx[q]
+            if grid_pip(x, y, g, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
+                        ring_y0, ring_invh, band_ptr, band_seg) >= 0:
+                res = g
+                break
+        out[i] = res
+    return out
+
+
+@njit(cache=True, parallel=True)
+def covers_pairs(px, py, grid, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
+                 ring_y0, ring_invh, band_ptr, band_seg):
+    """PostGIS-equal ``ST_Covers(grid, point)`` per (point, grid) pair (brute force)."""
+    n = px.size
+    out = np.empty(n, np.bool_)
+    for i in prange(n):
+        out[i] = grid_pip(px[i], py[i], grid[i], xs, ys, ring_off, part_off, geom_off,
+                          ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg) >= 0
+    return out
+
+
+@njit(cache=True, parallel=True)
+def border_distance(px, py, grid, xs, ys, ring_off, part_off, geom_off):
+    """Euclidean distance from each point to the boundary of its grid (NaN when grid < 0)."""
+    n = px.size
+    out = np.empty(n, np.float64)
+    for i in prange(n):
+        g = grid[i]
+        if g < 0:
+            out[i] = np.nan
+            continue
+        x = px[i]
+        y = py[i]
+        best = np.inf
+        for p in range(geom_off[g], geom_off[g + 1]):
+            for r in range(part_off[p], part_off[p + 1]):
+                for j in range(ring_off[r], ring_off[r + 1] - 1):
+                    ax = xs[j]
+                    ay = ys[j]
+                    dx = xs[j + 1] - ax
+                    dy = ys[j + 1] - ay
+                    ll = dx * dx + dy * dy
+                    t = 0.0
+                    if ll > 0.0:
+                        t = ((x - ax) * dx + (y - ay) * dy) / ll
+                        if t < 0.0:
+                            t = 0.0
+                        elif t > 1.0:
+                            t = 1.0
+                    qx = ax + t * dx - x
+                    qy = ay + t * dy - y
+                    d2 = qx * qx + qy * qy
+                    if d2 < best:
+                        best = d2
+        out[i] = np.sqrt(best)
+    return out
