@@ -98,7 +98,7 @@ def sample_points(
     ne = int(n * share_on_edges)
     nu = n - nv - ne
     v = coords[rng.integers(0, len(coords), nv)]
-    rings = shapely.get_exterior_ring(geoms)
+    rings = shapely.get_exterior_ring(shapely.get_geometry(geoms, 0))
     pick = rng.integers(0, len(rings), ne)
     e = shapely.get_coordinates(
         shapely.line_interpolate_point(rings[pick], rng.uniform(0, 1, ne), normalized=True)
