@@ -129,7 +129,7 @@ def _as_arrays(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray, bool]:
 
 def _ret(x: np.ndarray, y: np.ndarray, scalar: bool) -> tuple[Any, Any]:
     if scalar:
-        return float(x), float(y)
+        return float(np.asarray(x).reshape(-1)[0]), float(np.asarray(y).reshape(-1)[0])
     return x, y
 
 
@@ -149,6 +149,7 @@ def _gcj_offset(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     per point instead of 12, and the arrays are processed in cache-sized blocks.
     The difference to the direct formula is below 1e-10 m.
     """
+    shape = np.shape(x)
     x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     dlon = np.empty_like(x)
@@ -156,7 +157,7 @@ def _gcj_offset(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i in range(0, x.size, _CHUNK):
         sl = slice(i, i + _CHUNK)
         dlon[sl], dlat[sl] = _gcj_offset_block(x[sl], y[sl])
-    return dlon, dlat
+    return dlon.reshape(shape), dlat.reshape(shape)
 
 
 def _angles(w: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -87,7 +87,7 @@ def list_layers(path: str | os.PathLike[str]) -> list[tuple[str, str | None]]:
     if suffix in PARQUET_SUFFIXES:
         return [(path.stem, None)]
     try:
-        layers = pyogrio.list_layers(path)
+        layers = _ogr_layers(path)
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise _unreadable(path, None, exc) from exc
     return [(str(name), None if gtype is None else str(gtype)) for name, gtype in layers]
@@ -267,7 +267,7 @@ def _read_ogr(
     path: Path, layer: str | None, encoding: str | None, problems: list[Problem]
 ) -> tuple[gpd.GeoDataFrame, str | None, EncodingGuess | None]:
     try:
-        layers = pyogrio.list_layers(path)
+        layers = _ogr_layers(path)
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise _unreadable(path, layer, exc) from exc
     names = [str(n) for n in layers[:, 0]] if len(layers) else []
@@ -311,6 +311,12 @@ def _read_ogr(
         )
     gdf.index.name = None
     return gdf, chosen, enc
+
+
+def _ogr_layers(path: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # e.g. "non conformant file extension"
+        return pyogrio.list_layers(path)
 
 
 def _shapefile_of(path: Path, layer: str) -> Path | None:

@@ -201,9 +201,17 @@ def _write_single_file(path: Path, layers: Mapping[str, gpd.GeoDataFrame], drv: 
                 )
             elif drv == "FlatGeobuf":
                 # No spatial index: it would reorder the features (and their ids).
-                _ogr_write(gdf, tmp, layer=name, driver=drv, layer_options={"SPATIAL_INDEX": "NO"})
+                _ogr_write(
+                    gdf,
+                    tmp,
+                    layer=name,
+                    driver=drv,
+                    promote_to_multi=False,
+                    layer_options={"SPATIAL_INDEX": "NO"},
+                )
             else:
-                _ogr_write(gdf, tmp, layer=name, driver=drv)
+                # Keep Polygon and MultiPolygon as they are (no promotion to multi).
+                _ogr_write(gdf, tmp, layer=name, driver=drv, promote_to_multi=False)
         os.replace(tmp, path)
     except Exception as exc:
         _remove(tmp)
