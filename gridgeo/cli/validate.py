@@ -127,6 +127,7 @@ def _print(result) -> None:
         f"in-band share {share} ({band.get('in_band', 0)}/{band.get('counted', 0)} grids of "
         "feasible communities)",
         markup=True,
+        soft_wrap=True,
     )
     if s.get("road_border") and s["road_border"]["share"] is not None:
         console.print(f"internal border on roads: {s['road_border']['share']:.1%}")

@@ -92,6 +92,8 @@ def asset_text(name: str) -> str:
             f"no vendored asset named {name!r}; known: {sorted(ASSETS)}"
         ) from None
     text = _static(relpath).decode("utf-8")
+    # a source map would be fetched (from beside the page) when devtools open
+    text = re.sub(r"^\s*(//|/\*)# sourceMappingURL=.*$", "", text, flags=re.M)
     if kind == "css":
         folder = relpath.rsplit("/", 1)[0]
 

@@ -1,0 +1,365 @@
+"""One case per validator rule that triggers it, and the passing case next to it.
+
+The base case is a real-looking urban community (residents' committee code
+431102001001, 1000 m × 600 m in CGCS2000 / 3° GK CM 114E) split into two
+500-m grids with 400 households each, along a road.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Polygon, box
+
+from gridgeo.rules import load_profile
+from gridgeo.validate import RULES, GridSet, passes, run_checks, validate
+
+CRS = "EPSG:4547"
+X, Y = 500_000.0, 3_000_000.0
+COMM = "431102001001"
+VILLAGE = "431102001201"
+
+
+def lattice(x0: float, y0: float, x1: float, y1: float, n: int) -> list:
+    """``n`` household points on a regular lattice strictly inside the box."""
+    side = int(np.ceil(np.sqrt(n)))
+    xs = np.linspace(x0, x1, side + 2)[1:-1]
+    ys = np.linspace(y0, y1, side + 2)[1:-1]
+    xy = np.array([(x, y) for x in xs for y in ys])[:n]
+    return list(shapely.points(xy))
+
+
+def case(
+    *,
+    geoms=None,
+    codes=("431102001001001", "431102001001002"),
+    community_codes=None,
+    types=None,
+    counts=(400, 400),
+    community=None,
+    community_code=COMM,
+    extra_communities=(),
+    households=None,
+):
+    geoms = geoms or [box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 1000, Y + 600)]
+    n = len(geoms)
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_code": list(codes)[:n],
+            "community_code": list(community_codes or [community_code] * n),
+            "grid_type": list(types or ["urban"] * n),
+        },
+        geometry=geoms,
+        crs=CRS,
+    )
+    comm_geom = community if community is not None else box(X, Y, X + 1000, Y + 600)
+    comms = gpd.GeoDataFrame(
+        {"code": [community_code, *[c for c, _ in extra_communities]]},
+        geometry=[comm_geom, *[g for _, g in extra_communities]],
+        crs=CRS,
+    )
+    if households is None:
+        pts = []
+        for cells, count in zip(
+            [box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 1000, Y + 600)], counts, strict=False
+        ):
+            pts += lattice(*cells.bounds, count)
+        households = gpd.GeoDataFrame(geometry=pts, crs=CRS)
+    return grids, comms, households
+
+
+def rules_of(report) -> set[str]:
+    return set(report.issues["rule"])
+
+
+def run(grids, comms, hh, roads=None, staff=None, profile="yongzhou"):
+    return validate(grids, comms, hh, roads, profile=profile, staff=staff)
+
+
+def test_base_case_passes():
+    report = run(*case())
+    assert report.issues.empty, report.issues["message"].tolist()
+    assert report.exit_code == 0
+    assert report.grids["households"].tolist() == [400, 400]
+    assert report.summary["in_band"]["share"] == 1.0
+
+
+# --------------------------------------------------------------------------- each rule
+BOWTIE = Polygon([(X + 500, Y), (X + 1000, Y + 600), (X + 1000, Y), (X + 500, Y + 600)])
+
+
+def _cases():
+    """(rule, triggering case kwargs, passing case kwargs)."""
+    base = [box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 1000, Y + 600)]
+    return [
+        ("geometry.invalid", {"geoms": [base[0], BOWTIE]}, {}),
+        (
+            "geometry.non_contiguous",
+            {
+                "geoms": [
+                    MultiPolygon(
+                        [box(X, Y, X + 500, Y + 300), box(X + 500, Y + 300, X + 1000, Y + 600)]
+                    ),
+                    MultiPolygon(
+                        [box(X + 500, Y, X + 1000, Y + 300), box(X, Y + 300, X + 500, Y + 600)]
+                    ),
+                ]
+            },
+            {"geoms": [box(X, Y, X + 1000, Y + 300), box(X, Y + 300, X + 1000, Y + 600)]},
+        ),
+        (
+            "geometry.sliver",
+            {
+                "geoms": [
+                    *base[:1],
+                    box(X + 500, Y, X + 997, Y + 600),
+                    box(X + 997, Y, X + 1000, Y + 600),
+                ],
+                "codes": ("431102001001001", "431102001001002", "431102001001003"),
+            },
+            {},
+        ),
+        ("size.out_of_band", {"counts": (600, 200)}, {"counts": (300, 500)}),
+        ("coverage.gap", {"geoms": [base[0], box(X + 500, Y, X + 990, Y + 600)]}, {}),
+        ("coverage.overlap", {"geoms": [base[0], box(X + 480, Y, X + 1000, Y + 600)]}, {}),
+        (
+            "border.crosses_community",
+            {"geoms": [base[0], box(X + 500, Y, X + 1100, Y + 600)]},
+            {},
+        ),
+        ("code.format", {"codes": ("431102001001001", "4311020010012")}, {}),
+        ("code.duplicate", {"codes": ("431102001001001", "431102001001001")}, {}),
+        (
+            "code.community_mismatch",
+            {"codes": ("431102001001001", "431102001002002")},
+            {},
+        ),
+        ("attr.grid_type", {"types": ["urban", "downtown"]}, {"types": ["urban", "城市社区网格"]}),
+        (
+            "input.community_invalid",
+            {"community": Polygon([(X, Y), (X + 1000, Y + 600), (X + 1000, Y), (X, Y + 600)])},
+            {},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("rule", "trigger", "ok"), _cases(), ids=[c[0] for c in _cases()])
+def test_rule_triggers_and_passes(rule, trigger, ok):
+    bad = run(*case(**trigger))
+    assert rule in rules_of(bad), bad.issues[["rule", "message"]].to_string()
+    hit = bad.issues[bad.issues["rule"] == rule].iloc[0]
+    assert hit["severity"] == RULES[rule].severity
+    assert hit["message"]
+    good = run(*case(**ok))
+    assert rule not in rules_of(good), good.issues[["rule", "message"]].to_string()
+
+
+def test_size_band_reports_recounted_households_not_attributes():
+    grids, comms, hh = case(counts=(600, 200))
+    grids["households"] = [400, 400]  # stale attribute: must be ignored
+    report = run(grids, comms, hh)
+    sizes = report.issues[report.issues["rule"] == "size.out_of_band"]
+    assert sorted(sizes["value"]) == [200, 600]
+    assert report.exit_code == 1
+    assert report.summary["in_band"]["share"] == 0.0
+
+
+def test_household_weights_and_border_points_count_once():
+    grids, comms, _ = case()
+    pts = [*lattice(X, Y, X + 500, Y + 600, 10), shapely.Point(X + 500, Y + 300)]
+    hh = gpd.GeoDataFrame({"households": [30] * 10 + [5]}, geometry=pts, crs=CRS)
+    report = run(grids, comms, hh)
+    assert report.grids["households"].sum() == 305  # the border point is not counted twice
+    assert report.summary["households"]["total"] == 305
+
+
+def test_gap_reports_area_location_and_households():
+    grids, comms, _ = case(geoms=[box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 990, Y + 600)])
+    hh = gpd.GeoDataFrame(
+        geometry=[
+            *lattice(X, Y, X + 990, Y + 600, 800),
+            *lattice(X + 990, Y, X + 1000, Y + 600, 3),
+        ],
+        crs=CRS,
+    )
+    report = run(grids, comms, hh)
+    gap = report.issues[report.issues["rule"] == "coverage.gap"].iloc[0]
+    assert gap["value"] == pytest.approx(6000)
+    assert "3 households" in gap["message"]
+    assert gap["grid_codes"] == "431102001001002"
+    assert gap.geometry.area == pytest.approx(6000)  # in the input CRS (metres here)
+
+
+def test_crossing_names_the_community_entered_and_the_area():
+    neighbour = ("431102001002", box(X + 1000, Y, X + 2000, Y + 600))
+    grids, comms, hh = case(
+        geoms=[box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 1100, Y + 600)],
+        extra_communities=[neighbour],
+    )
+    report = run(grids, comms, hh)
+    cross = report.issues[report.issues["rule"] == "border.crosses_community"].iloc[0]
+    assert cross["value"] == pytest.approx(60_000)
+    assert "431102001002" in cross["message"]
+    assert "17%" in cross["message"]
+
+
+def test_overlap_geometry_is_the_shared_area():
+    report = run(*case(geoms=[box(X, Y, X + 500, Y + 600), box(X + 480, Y, X + 1000, Y + 600)]))
+    ov = report.issues[report.issues["rule"] == "coverage.overlap"].iloc[0]
+    assert ov["grid_codes"] == "431102001001001,431102001001002"
+    assert ov.geometry.area == pytest.approx(20 * 600)
+
+
+def test_unavoidable_out_of_band_is_a_warning():
+    """A community of 120 households cannot meet 300–500: the grid is made, the report says why."""
+    grids, comms, _ = case(geoms=[box(X, Y, X + 1000, Y + 600)], codes=("431102001001001",))
+    hh = gpd.GeoDataFrame(geometry=lattice(X, Y, X + 1000, Y + 600, 120), crs=CRS)
+    report = run(grids, comms, hh)
+    assert rules_of(report) == {"size.out_of_band_unavoidable"}
+    assert "cannot be split" in report.issues["message"].iloc[0]
+    assert report.exit_code == 0
+    assert report.summary["in_band"]["share"] is None  # no feasible community
+
+
+def test_heavy_compound_makes_the_community_infeasible():
+    grids, comms, _ = case(counts=(400, 400))
+    pts = lattice(X, Y, X + 500, Y + 600, 300) + lattice(X + 500, Y, X + 1000, Y + 600, 2)
+    hh = gpd.GeoDataFrame(
+        {"households": [1] * 300 + [300, 300], "compound_id": [None] * 300 + ["c1", "c1"]},
+        geometry=pts,
+        crs=CRS,
+    )
+    report = run(grids, comms, hh)
+    row = report.communities.iloc[0]
+    assert not row["feasible"] and row["heaviest_unit"] == 600
+    assert "indivisible" in row["reason"]
+    assert "size.out_of_band_unavoidable" in rules_of(report)
+
+
+@pytest.mark.parametrize(
+    ("households", "n_grids", "expected"),
+    [(180, 1, set()), (180, 2, {"size.out_of_band"}), (400, 2, set())],
+)
+def test_rural_whole_village_exemption(households, n_grids, expected):
+    geoms = (
+        [box(X, Y, X + 1000, Y + 600)]
+        if n_grids == 1
+        else [box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 1000, Y + 600)]
+    )
+    codes = ("431102001201001", "431102001201002")[:n_grids]
+    grids, comms, _ = case(
+        geoms=geoms, codes=codes, types=["rural"] * n_grids, community_code=VILLAGE
+    )
+    hh = gpd.GeoDataFrame(geometry=lattice(X, Y, X + 1000, Y + 600, households), crs=CRS)
+    report = run(grids, comms, hh)
+    assert rules_of(report) == expected
+
+
+def test_dedicated_grids_are_exempt_and_not_counted():
+    geoms = [
+        box(X, Y, X + 500, Y + 600),
+        box(X + 500, Y, X + 900, Y + 600),
+        box(X + 900, Y, X + 1000, Y + 600),
+    ]
+    grids, comms, _ = case(
+        geoms=geoms,
+        codes=("431102001001001", "431102001001002", "431102001001003"),
+        types=["urban", "urban", "dedicated"],
+    )
+    hh = gpd.GeoDataFrame(
+        geometry=lattice(X, Y, X + 500, Y + 600, 350)
+        + lattice(X + 500, Y, X + 900, Y + 600, 350)
+        + lattice(X + 900, Y, X + 1000, Y + 600, 40),
+        crs=CRS,
+    )
+    report = run(grids, comms, hh)
+    assert report.issues.empty
+    band = report.summary["in_band"]
+    assert (band["in_band"], band["counted"], band["dedicated_grids"]) == (2, 2, 1)
+    assert report.communities.iloc[0]["households"] == 700  # dedicated households carved out
+
+
+def test_code_pattern_from_profile_accepts_taiwan_village_codes():
+    prof = load_profile("yongzhou").with_code_pattern(r"\d{11}")
+    grids, comms, hh = case(
+        codes=("63000030001001", "63000030001002"), community_code="63000030001"
+    )
+    assert "code.format" not in rules_of(run(grids, comms, hh, profile=prof))
+    assert "code.format" in rules_of(run(grids, comms, hh))  # 12-digit default pattern
+
+
+@pytest.mark.parametrize(
+    ("road_x", "warned"),
+    [(X + 500, False), (X + 503, False), (X + 520, True)],
+    ids=["on", "within-tolerance", "off"],
+)
+def test_road_border_share(road_x, warned):
+    grids, comms, hh = case()
+    roads = gpd.GeoDataFrame(geometry=[LineString([(road_x, Y - 50), (road_x, Y + 650)])], crs=CRS)
+    report = run(grids, comms, hh, roads)
+    assert ("roads.border_share" in rules_of(report)) is warned
+    share = report.summary["road_border"]["share"]
+    assert share == (pytest.approx(0.0) if warned else pytest.approx(1.0))
+    if warned:
+        issue = report.issues[report.issues["rule"] == "roads.border_share"].iloc[0]
+        assert issue.geometry.geom_type in ("LineString", "MultiLineString")
+        assert issue["severity"] == "warning"
+
+
+STAFF_FULL = {
+    "grid_name": ["一网格", "二网格"],
+    "grid_worker": ["张三", "李四"],
+    "grid_worker_phone": ["13800000001", "13800000002"],
+    "grid_head": ["王五", "王五"],
+    "grid_head_phone": ["13800000003", "13800000003"],
+    "supervision_phone": ["0746-12345", "0746-12345"],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "missing"),
+    [
+        ({}, None),
+        ({"grid_head_phone": ["13800000003", " "]}, "grid_head_phone"),
+        ({"grid_code": ["431102001001001", "431102001001999"]}, "not in the staff table"),
+    ],
+)
+def test_posting_attributes(change, missing):
+    staff = pd.DataFrame(
+        {"grid_code": ["431102001001001", "431102001001002"], **STAFF_FULL} | change
+    )
+    report = run(*case(), staff=staff)
+    posting = report.issues[report.issues["rule"] == "posting.missing"]
+    if missing is None:
+        assert posting.empty
+    else:
+        assert len(posting) == 1 and missing in posting["message"].iloc[0]
+        assert posting["grid_codes"].iloc[0] == "431102001001002"
+
+
+def test_no_staff_table_means_no_posting_check():
+    assert not any(r.startswith("posting") for r in rules_of(run(*case())))
+
+
+# --------------------------------------------------------------------------- composition
+def test_checks_compose_on_a_grid_set():
+    grids, comms, hh = case(geoms=[box(X, Y, X + 500, Y + 600), box(X + 480, Y, X + 1000, Y + 600)])
+    gs = GridSet.prepare(grids, comms, hh, profile="yongzhou")
+    only = run_checks(gs, ["coverage.overlap"])
+    assert {i.rule for i in only} == {"coverage.overlap"}
+    assert not passes(gs, ["coverage.overlap"])
+    assert passes(gs, ["code.format", "code.duplicate"])
+    # the household count is computed once and shared by the checks
+    assert gs.grid_households is gs.grid_households
+
+
+def test_geographic_input_is_worked_in_metres_and_reported_in_input_crs():
+    grids, comms, hh = case(geoms=[box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 990, Y + 600)])
+    report = run(grids.to_crs(4490), comms.to_crs(4490), hh.to_crs(4490))
+    gap = report.issues[report.issues["rule"] == "coverage.gap"].iloc[0]
+    assert gap["value"] == pytest.approx(6000, rel=1e-3)
+    assert report.issues.crs.to_epsg() == 4490
+    assert report.summary["metric_crs"].startswith("EPSG:45")  # a CGCS2000 GK zone

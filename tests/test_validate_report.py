@@ -1,0 +1,179 @@
+"""The validator's outputs (JSON, offline HTML, GeoPackage) and the ``gridgeo validate`` CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import pyogrio
+import pytest
+from shapely.geometry import LineString, box
+from test_validate import CRS, X, Y, case
+from typer.testing import CliRunner
+
+from gridgeo.cli.main import app
+from gridgeo.validate import validate
+
+EXTERNAL = re.compile(
+    r"<script[^>]*\bsrc\s*=\s*[\"']?\s*(https?:)?//|<link[^>]*\bhref\s*=\s*[\"']?\s*(https?:)?//",
+    re.IGNORECASE,
+)
+
+
+@pytest.fixture(scope="module")
+def broken():
+    """Two grids with a gap, an off-road border and a bad code: errors and a warning."""
+    grids, comms, hh = case(
+        geoms=[box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 990, Y + 600)],
+        codes=("431102001001001", "43110200100102"),
+    )
+    roads = gpd.GeoDataFrame(
+        geometry=[LineString([(X + 700, Y - 50), (X + 700, Y + 650)])], crs=CRS
+    )
+    return grids, comms, hh, roads
+
+
+@pytest.fixture(scope="module")
+def report(broken):
+    grids, comms, hh, roads = broken
+    return validate(grids, comms, hh, roads, profile="yongzhou")
+
+
+def test_json_report(report, tmp_path):
+    path = tmp_path / "r.json"
+    report.to_json(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["summary"]["errors"] == report.errors > 0
+    assert data["summary"]["in_band"]["share"] == 1.0
+    rules = {i["rule"] for i in data["issues"]}
+    assert {"coverage.gap", "code.format", "roads.border_share"} <= rules
+    gap = next(i for i in data["issues"] if i["rule"] == "coverage.gap")
+    lon, lat = gap["geometry"]["coordinates"][0][0]
+    assert 113.9 < lon < 114.1 and 27 < lat < 27.2  # GeoJSON in WGS 84
+    assert gap["grid_codes"] == ["43110200100102"]
+    assert len(data["grids"]) == 2 and data["grids"][0]["households"] == 400
+
+
+def test_html_report_is_offline_with_a_map_per_problem(report, tmp_path):
+    path = report.to_html(tmp_path / "r.html")
+    html = path.read_text(encoding="utf-8")
+    assert not EXTERNAL.search(html), EXTERNAL.search(html).group(0)
+    assert "Leaflet 1.9.4" in html  # inlined, not linked
+    assert html.count('class="folium-map"') == len(report.issues)
+    for message in report.issues["message"]:
+        assert message.replace("'", "&#x27;") in html
+    assert "in-band share" in html and "100.0%" in html
+    # each map's container sits inside its problem's card (not piled up at the end)
+    first_map = html.index('class="folium-map"')
+    assert html.index('id="issue-1"') < first_map < html.index('id="issue-2"')
+
+
+def test_html_report_caps_the_number_of_maps(report, tmp_path):
+    html = report.to_html(tmp_path / "r.html", max_maps=1).read_text(encoding="utf-8")
+    assert html.count('class="folium-map"') == 1
+    assert "Maps are shown for the first 1 problems" in html
+
+
+def test_geopackage_layers_open_with_one_geometry_type_each(report, tmp_path):
+    path = report.to_geopackage(tmp_path / "problems.gpkg")
+    layers = dict(pyogrio.list_layers(path))
+    assert layers == {"problems": "MultiPolygon", "problems_lines": "MultiLineString"}
+    polys = gpd.read_file(path, layer="problems")
+    lines = gpd.read_file(path, layer="problems_lines")
+    assert len(polys) + len(lines) == len(report.issues)
+    assert set(lines["rule"]) == {"roads.border_share"}
+    assert polys.crs.equals(CRS)
+    assert {"rule", "severity", "grid_codes", "message"} <= set(polys.columns)
+
+
+def test_clean_grids_have_exit_code_zero():
+    assert validate(*case(), profile="yongzhou").exit_code == 0
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def files(broken, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("validate_cli")
+    grids, comms, hh, roads = broken
+    district = folder / "district.gpkg"
+    comms.to_file(district, layer="communities")
+    hh.to_file(district, layer="households")
+    roads.to_file(district, layer="roads")
+    grids.to_file(folder / "grids.gpkg", layer="grids")
+    good, _, _ = case()
+    good.to_file(folder / "good.gpkg", layer="grids")
+    comms.drop(columns="code").to_file(folder / "nocode.gpkg", layer="communities")
+    return folder
+
+
+def _run(*args):
+    result = CliRunner().invoke(app, ["validate", *map(str, args)])
+    result.text = " ".join(result.output.split())  # rich wraps long lines
+    return result
+
+
+def test_cli_exit_1_and_writes_every_report(files):
+    outs = [files / "out.json", files / "out.html", files / "out.gpkg"]
+    result = _run(
+        files / "grids.gpkg",
+        "--communities",
+        f"{files / 'district.gpkg'}:communities",
+        "--households",
+        f"{files / 'district.gpkg'}:households",
+        "--roads",
+        f"{files / 'district.gpkg'}:roads",
+        "--profile",
+        "yongzhou",
+        *[a for out in outs for a in ("--report", out)],
+    )
+    assert result.exit_code == 1, result.text
+    assert "coverage.gap" in result.text and "in-band share 100.0%" in result.text
+    assert all(out.exists() for out in outs)
+
+
+def test_cli_exit_0_on_clean_grids(files):
+    result = _run(
+        files / "good.gpkg",
+        "--communities",
+        f"{files / 'district.gpkg'}:communities",
+        "--households",
+        f"{files / 'district.gpkg'}:households",
+    )
+    assert result.exit_code == 0, result.text
+    assert "0 errors" in result.text
+
+
+def test_cli_code_pattern_changes_the_verdict(files):
+    args = [
+        files / "good.gpkg",
+        "--communities",
+        f"{files / 'district.gpkg'}:communities",
+    ]
+    assert _run(*args).exit_code == 0
+    result = _run(*args, "--code-pattern", r"\d{11}")
+    assert result.exit_code == 1 and "code.format" in result.text
+
+
+@pytest.mark.parametrize(
+    ("communities", "expect"),
+    [
+        ("missing.gpkg:communities", "file not found"),
+        ("nocode.gpkg", "'code' field"),
+    ],
+)
+def test_cli_exit_2_on_unusable_input(files, communities, expect):
+    result = _run(files / "good.gpkg", "--communities", files / communities)
+    assert result.exit_code == 2, result.text
+    assert expect in result.text
+
+
+def test_cli_rejects_an_unknown_report_format_before_working(files):
+    result = _run(
+        files / "good.gpkg",
+        "--communities",
+        f"{files / 'district.gpkg'}:communities",
+        "--report",
+        files / "out.pdf",
+    )
+    assert result.exit_code == 2 and ".json, .html or .gpkg" in result.text
