@@ -111,7 +111,8 @@ def choose_k(total: float, lo: float, hi: float) -> tuple[list[int], bool]:
 class _Solver:
     """Partition one connected set of blocks into ``k`` contiguous parts."""
 
-    def __init__(self, nodes, weights, nb, lo, hi, rng):
+    def __init__(self, nodes, weights, nb, lo, hi, rng, *, explore: bool = False):
+        self.explore = explore
         self.nodes = nodes
         self.w = weights
         self.nb = nb
@@ -162,7 +163,7 @@ class _Solver:
                 max(kk * self.lo, total - ko * self.hi),
                 min(kk * self.hi, total - ko * self.lo),
             )
-        best = None
+        cands: list[tuple] = []  # (score, members, ks, ko)
         tries = 6 if n > 3 else 2
         for _attempt in range(tries):
             rnd = self.rng.random(len(rows_a)) + 0.05
@@ -175,7 +176,7 @@ class _Solver:
             sub = w.copy()
             for u in order[::-1][:-1]:
                 sub[parent[u]] += sub[u]
-            # Euler-like membership via descendants: compute tin/tout by iterative DFS on tree.
+            # subtree membership by DFS entry/exit times on the tree
             children: list[list[int]] = [[] for _ in range(n)]
             for u in order[1:]:
                 children[parent[u]].append(u)
@@ -195,25 +196,33 @@ class _Solver:
                     stack.append((c, False))
             for c in order[1:]:
                 s = sub[c]
+                inside_a = (tin[rows_a] >= tin[c]) & (tin[rows_a] < tout[c])
+                inside_b = (tin[cols_a] >= tin[c]) & (tin[cols_a] < tout[c])
+                cut = float(lens_a[inside_a != inside_b].sum())
                 for ks, ko in ((k1, k2), (k2, k1)):
                     lo_r, hi_r = ranges[ks]
                     dev = max(lo_r - s, s - hi_r, 0.0)
                     ideal = total * ks / (ks + ko)
-                    inside_a = (tin[rows_a] >= tin[c]) & (tin[rows_a] < tout[c])
-                    inside_b = (tin[cols_a] >= tin[c]) & (tin[cols_a] < tout[c])
-                    cut = float(lens_a[inside_a != inside_b].sum())
                     balance = abs(s - ideal) / (ks * (self.hi - self.lo) / 2 + 1.0)
                     score = (dev, cut * (1.0 + balance))
-                    if best is None or score < best[0]:
-                        members = [nodes[i] for i in range(n) if tin[c] <= tin[i] < tout[c]]
-                        best = (score, members, ks, ko)
+                    if len(cands) < 8 or score < cands[-1][0]:
+                        members = tuple(sorted(nodes[i] for i in range(n) if tin[c] <= tin[i] < tout[c]))
+                        if not any(x[1] == members and x[2] == ks for x in cands):
+                            cands.append((score, members, ks, ko))
+                            cands.sort(key=lambda x: (x[0], x[1]))
+                            del cands[8:]
                     if k1 == k2:
                         break
-            if best is not None and best[0][0] == 0.0 and _attempt >= 1:
+            if cands and cands[0][0][0] == 0.0 and _attempt >= 1:
                 break
-        if best is None:
+        if not cands:
             return None, None
-        _, members, ks, ko = best
+        feasible = [x for x in cands if x[0][0] == 0.0]
+        if self.explore and len(feasible) > 1:
+            pick = feasible[int(self.rng.integers(len(feasible)))]
+        else:
+            pick = cands[0]
+        _, members, ks, ko = pick
         mset = set(members)
         rest = [u for u in nodes if u not in mset]
         return (sorted(members), ks), (rest, ko)
@@ -283,7 +292,7 @@ def aggregate(
     lo: float,
     hi: float,
     seed: int = 0,
-    restarts: int = 4,
+    restarts: int = 8,
 ) -> np.ndarray:
     """Group blocks into contiguous grids whose totals lie in ``[lo, hi]`` where possible.
 
@@ -327,7 +336,7 @@ def aggregate(
         for k in ks:
             for attempt in range(restarts):
                 rng = np.random.default_rng([seed, comp_i, k, attempt])
-                solver = _Solver(comp, w, nb, lo, hi, rng)
+                solver = _Solver(comp, w, nb, lo, hi, rng, explore=attempt > 0)
                 lab: dict[int, int] = {}
                 solver.bisect(comp, k, lab, [0])
                 lab = solver.repair(lab, compact=False)
