@@ -105,7 +105,11 @@ def _make(out: Path) -> list[str]:
     # 5. NaN coordinates: a polygon vertex in a GeoPackage, and blank/NaN cells in a CSV.
     nan = _communities()
     x0, y0, x1, y1 = _square(2).bounds
-    nan.loc[2, "geometry"] = shapely.Polygon([(x0, y0), (x1, np.nan), (x1, y1), (x0, y1), (x0, y0)])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nan.loc[2, "geometry"] = shapely.Polygon(
+            [(x0, y0), (x1, np.nan), (x1, y1), (x0, y1), (x0, y0)]
+        )
     _write(nan, out / "nan_coordinates.gpkg", layer="communities")
     (out / "nan_coordinates.csv").write_text(
         "id,lon,lat,households\n1,121.47,31.23,3\n2,,31.231,2\n3,121.472,NaN,1\n4,abc,31.233,1\n",
