@@ -9,6 +9,7 @@ from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import partition as partition_cli
+from gridgeo.cli import registry as registry_cli
 from gridgeo.cli import serve as serve_cli
 from gridgeo.cli import validate as validate_cli
 from gridgeo.cli._common import setup_logging
@@ -45,6 +46,10 @@ app.command("serve")(serve_cli.serve)
 app.command("inspect")(inspect_cli.inspect)
 app.command("validate")(validate_cli.validate)
 app.command("partition")(partition_cli.partition)
+app.command("load")(registry_cli.load)
+app.add_typer(registry_cli.change_app, name="change")
+app.add_typer(registry_cli.city_app, name="city")
+app.add_typer(registry_cli.history_app, name="history")
 
 
 def main() -> None:

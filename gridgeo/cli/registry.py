@@ -1,0 +1,450 @@
+"""``gridgeo load``, ``gridgeo change …``, ``gridgeo city …``, ``gridgeo history …``: the registry.
+
+Identity: ``--user`` (default ``$GRIDGEO_USER``, else the login name) goes into the
+audit log; a county editor names the own county with ``--county``; a city reviewer
+may name the own city code with ``--city``. The database is the private PostGIS
+(started and migrated on demand) or ``GRIDGEO_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from gridgeo import registry
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.database.lifecycle import ensure_ready
+from gridgeo.errors import InputError, Problem
+from gridgeo.settings import get_settings
+
+change_app = typer.Typer(
+    help="Change sets: list, show, diff, validate, file, export.", no_args_is_help=True
+)
+city_app = typer.Typer(
+    help="City review: accept or return filed change sets.", no_args_is_help=True
+)
+history_app = typer.Typer(
+    help="History: the registry at a date, the grid at a point, a grid's versions.",
+    no_args_is_help=True,
+)
+
+
+def _url() -> str:
+    return ensure_ready(get_settings()).url
+
+
+def _user(user: str | None) -> str:
+    return user or os.environ.get("GRIDGEO_USER") or getpass.getuser()
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"--at {value!r} is not a date or time (use 2025-06-30 or 2025-06-30T14:00+08:00)",
+            [Problem("not an ISO date/time", field="at", rule="cli.at")],
+        ) from None
+    return dt if dt.tzinfo else dt.astimezone()
+
+
+_USER = typer.Option(None, "--user", help="Your name for the audit log (default $GRIDGEO_USER).")
+_ADMIN = typer.Option(False, "--admin", help="Act as administrator (any county, any decision).")
+
+
+@handle_errors
+def load(
+    path: str = typer.Argument(
+        ..., help="Grid layer: a partition result or a hand-drawn layer (file[:layer])."
+    ),
+    county: str = typer.Option(
+        ..., "--county", help="Your county code; every community must be in it."
+    ),
+    layer: str = typer.Option(
+        None, "--layer", help="Layer of the file (default: 'grids' if present)."
+    ),
+    communities: str = typer.Option(
+        None,
+        "--communities",
+        help="Community polygons (file[:layer]) for communities the registry does not know yet.",
+    ),
+    profile: str = typer.Option(
+        "yongzhou", "--profile", help="Profile name or .toml path (code scheme)."
+    ),
+    code_pattern: str = typer.Option(
+        None, "--code-pattern", help=r"Regex of a community code for this run, e.g. '\d{11}'."
+    ),
+    title: str = typer.Option("", "--title", help="Title of the change set."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Repair invalid geometries with make_valid instead of refusing them.",
+    ),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Load grids as a draft change set against the current registry (only their communities change)."""
+    _load(
+        path, county, layer, communities, profile, code_pattern, title, reason, user, admin, repair
+    )
+
+
+def _layer_names(path: str) -> list[str]:
+    from gridgeo.io import list_layers, split_layer_spec
+
+    file, spec = split_layer_spec(path)
+    if spec:
+        return [spec]
+    try:
+        return [name for name, _ in list_layers(file)]
+    except Exception:  # not a multi-layer file: read_layer reports problems
+        return []
+
+
+def _load(
+    path, county, layer, communities, profile, code_pattern, title, reason, user, admin, repair
+):
+    from gridgeo.io import read_layer
+
+    names = _layer_names(path)
+    if layer is None and "grids" in names and ":" not in str(path)[2:]:
+        layer = "grids"
+    grids = read_layer(path, layer)
+    comm = None
+    if communities:
+        comm = read_layer(communities)
+    elif "communities" in names and ":" not in str(path)[2:]:
+        comm = read_layer(path, "communities")
+    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    result = registry.load_grids(
+        _url(),
+        grids,
+        county=county,
+        actor=actor,
+        communities=comm,
+        profile=profile,
+        code_pattern=code_pattern,
+        title=title,
+        reason=reason,
+        repair=repair,
+    )
+    for w in result.warnings:
+        console.print(f"warning: {w}")
+    if result.changeset_id is None:
+        console.print(f"no change: all {result.unchanged} grids equal the current registry")
+        return
+    acts = ", ".join(f"{k} {v}" for k, v in sorted(result.actions.items()))
+    console.print(
+        f"draft change set {result.changeset_id}: {acts}; {result.unchanged} grids unchanged; "
+        f"{len(result.new_codes)} new codes, {len(result.retired_codes)} codes to retire"
+    )
+    if result.retired_codes:
+        console.print("codes to retire: " + ", ".join(result.retired_codes))
+    console.print(
+        f"next: gridgeo change show {result.changeset_id} · gridgeo change file {result.changeset_id} --county {county}"
+    )
+
+
+@change_app.command("list")
+@handle_errors
+def list_(
+    status: str = typer.Option(None, "--status", help="draft, filed, accepted or returned."),
+    county: str = typer.Option(None, "--county", help="Only this county (code prefix)."),
+) -> None:
+    """List change sets, newest first."""
+    df = registry.list_changesets(_url(), status=status, county=county)
+    table = Table("id", "county", "status", "items", "title", "by", "created", "decided")
+    for r in df.itertuples():
+        table.add_row(
+            str(r.changeset_id),
+            r.county_code,
+            r.status,
+            str(r.items),
+            r.title,
+            r.created_by,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            ""
+            if r.decided_at is None or pd.isna(r.decided_at)
+            else f"{r.decided_by} {r.decided_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+def _codes(values) -> str:
+    values = list(values or [])
+    return ", ".join(values[:4]) + (f" … (+{len(values) - 4})" if len(values) > 4 else "")
+
+
+@change_app.command()
+@handle_errors
+def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None:
+    """Show a change set: header and items (old → new codes)."""
+    url = _url()
+    cs = registry.get_changeset(url, changeset_id)
+    console.print(
+        f"change set {cs.changeset_id} · county {cs.county_code} · [bold]{cs.status}[/] · "
+        f"drafted by {cs.created_by} {cs.created_at:%Y-%m-%d %H:%M}"
+    )
+    if cs.title or cs.reason:
+        console.print(f"{cs.title} {cs.reason}".strip())
+    if cs.decided_by:
+        console.print(
+            f"decided by {cs.decided_by} {cs.decided_at:%Y-%m-%d %H:%M}: {cs.decision_reason or ''}"
+        )
+    items = registry.changeset_items(url, changeset_id)
+    table = Table("#", "action", "community", "old codes", "new codes", "retired", "note")
+    for r in items.itertuples():
+        table.add_row(
+            str(r.seq),
+            r.action,
+            str(r.community_code or ""),
+            _codes(r.old_codes),
+            _codes(r.new_codes),
+            _codes(r.retired_codes),
+            r.note,
+        )
+    console.print(table)
+
+
+@change_app.command()
+@handle_errors
+def diff(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    out: Path = typer.Option(None, "--out", help="Also write the code changes as CSV."),
+) -> None:
+    """Before/after per code: kept, new or retired, with households and area."""
+    from gridgeo.registry.export import code_changes
+
+    url = _url()
+    items = registry.changeset_items(url, changeset_id)
+    old, new = registry.changeset_grids(url, changeset_id)
+    changes = code_changes(items, old, new)
+    area_old = dict(zip(old["grid_code"], old["area_m2"], strict=True))
+    area_new = dict(zip(new["grid_code"], new["area_m2"], strict=True))
+    table = Table(
+        "#",
+        "action",
+        "old code",
+        "new code",
+        "change",
+        "hh before",
+        "hh after",
+        "m² before",
+        "m² after",
+    )
+    for r in changes.itertuples():
+        table.add_row(
+            str(r.item),
+            r.action,
+            r.old_code,
+            r.new_code,
+            r.change,
+            "" if pd.isna(r.households_before) else str(r.households_before),
+            "" if pd.isna(r.households_after) else str(r.households_after),
+            f"{area_old[r.old_code]:.0f}" if r.old_code in area_old else "",
+            f"{area_new[r.new_code]:.0f}" if r.new_code in area_new else "",
+        )
+    console.print(table)
+    if out:
+        changes.to_csv(out, index=False, encoding="utf-8-sig")
+        console.print(f"wrote {out}")
+
+
+def _print_problems(problems) -> None:
+    for p in problems:
+        console.print(f"  {p.severity}: {p}")
+
+
+@change_app.command()
+@handle_errors
+def validate(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    profile: str = typer.Option("yongzhou", "--profile", help="Profile for the rule checks."),
+    code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
+) -> None:
+    """Check what accepting would break (database checks) and the profile's rules (validator)."""
+    problems = registry.validate_changeset(
+        _url(), changeset_id, profile=profile, code_pattern=code_pattern
+    )
+    errors = [p for p in problems if p.severity == "error"]
+    _print_problems(problems)
+    console.print(
+        f"change set {changeset_id}: {len(errors)} errors, {len(problems) - len(errors)} warnings"
+    )
+    if errors:
+        raise typer.Exit(code=1)
+
+
+@change_app.command("file")
+@handle_errors
+def file_(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    county: str = typer.Option(..., "--county", help="Your county code."),
+    profile: str = typer.Option("yongzhou", "--profile", help="Profile for the rule checks."),
+    code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
+    note: str = typer.Option("", "--note", help="A note for the city."),
+    force: bool = typer.Option(
+        False, "--force", help="File despite rule errors of the validator (they are recorded)."
+    ),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Validate a draft and file it with the city (备案)."""
+    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    cs = registry.file_changeset(
+        _url(),
+        changeset_id,
+        actor=actor,
+        note=note,
+        profile=profile,
+        code_pattern=code_pattern,
+        force=force,
+    )
+    console.print(f"change set {cs.changeset_id} filed with the city by {cs.filed_by}")
+
+
+@change_app.command()
+@handle_errors
+def export(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    out: Path = typer.Option(..., "--out", help="The filing package (.zip) to write."),
+) -> None:
+    """Write the filing package: GeoPackage of old/new grids, code changes CSV, summary and maps."""
+    from gridgeo.registry.export import export_changeset
+
+    path = export_changeset(_url(), changeset_id, out)
+    console.print(f"wrote {path}")
+
+
+_CITY = typer.Option(None, "--city", help="Your city code (prefix of the counties you review).")
+
+
+@city_app.command()
+@handle_errors
+def accept(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    reason: str = typer.Option(None, "--reason", help="A note kept in the audit log."),
+    city: str = _CITY,
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Accept a filed change set: it becomes the current registry, all items or none."""
+    actor = registry.Actor(_user(user), "admin" if admin else "city", city or "")
+    s = registry.accept_changeset(_url(), changeset_id, actor=actor, reason=reason)
+    console.print(
+        f"change set {changeset_id} accepted at {s['accepted_at']}: {s['closed']} grid versions closed, "
+        f"{s['opened']} opened; {len(s['new_codes'])} new codes, {len(s['retired_codes'])} retired"
+    )
+    if s["retired_codes"]:
+        console.print("retired codes: " + ", ".join(s["retired_codes"]))
+
+
+@city_app.command("return")
+@handle_errors
+def return_(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    reason: str = typer.Option(..., "--reason", help="Why it goes back to the county."),
+    city: str = _CITY,
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Return a filed change set to the county with a reason (its reserved codes become void)."""
+    actor = registry.Actor(_user(user), "admin" if admin else "city", city or "")
+    s = registry.return_changeset(_url(), changeset_id, actor=actor, reason=reason)
+    console.print(f"change set {changeset_id} returned; {len(s['void_codes'])} reserved codes void")
+
+
+@history_app.command("at")
+@handle_errors
+def at_(
+    at: str = typer.Option(None, "--at", help="Date or time (ISO; default now)."),
+    community: str = typer.Option(
+        None, "--community", help="Only communities with this code prefix."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Write the grids to this file (.gpkg, .geojson …)."
+    ),
+) -> None:
+    """The registry as it was at a date."""
+    gdf = registry.grids_at(_url(), _when(at), community=community)
+    if out:
+        from gridgeo.io import write_layers
+
+        write_layers(
+            out,
+            {
+                "grids": gdf.drop(columns=["valid_from", "valid_to"]).assign(
+                    valid_from=gdf["valid_from"].astype(str), valid_to=gdf["valid_to"].astype(str)
+                )
+            },
+        )
+        console.print(f"wrote {len(gdf)} grids to {out}")
+        return
+    table = Table("code", "name", "type", "community", "households", "valid from")
+    for r in gdf.head(200).itertuples():
+        table.add_row(
+            r.grid_code,
+            r.grid_name,
+            r.grid_type,
+            r.community_code,
+            str(r.households),
+            f"{r.valid_from:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+    console.print(f"{len(gdf)} grids" + (" (first 200 shown; use --out)" if len(gdf) > 200 else ""))
+
+
+@history_app.command()
+@handle_errors
+def point(
+    x: float = typer.Argument(..., help="x (easting, or longitude with --crs EPSG:4326)."),
+    y: float = typer.Argument(..., help="y (northing, or latitude)."),
+    at: str = typer.Option(None, "--at", help="Date or time (ISO; default now)."),
+    crs: str = typer.Option(None, "--crs", help="CRS of x/y (default: the registry's)."),
+) -> None:
+    """Which grid covered a point on a date."""
+    hits = registry.grid_at_point(_url(), x, y, at=_when(at), crs=crs)
+    if not hits:
+        console.print("no grid covered that point then")
+        raise typer.Exit(code=4)
+    for h in hits:
+        until = h["valid_to"].strftime("%Y-%m-%d %H:%M") if h["valid_to"] else "now"
+        console.print(
+            f"{h['grid_code']} {h['grid_name']} (community {h['community_code']}), "
+            f"valid {h['valid_from']:%Y-%m-%d %H:%M} – {until}"
+        )
+
+
+@history_app.command()
+@handle_errors
+def grid(code: str = typer.Argument(..., help="Grid code.")) -> None:
+    """Every version of a grid code."""
+    df = registry.grid_history(_url(), code)
+    if df.empty:
+        console.print(f"grid code {code} was never issued")
+        raise typer.Exit(code=4)
+    table = Table(
+        "version", "name", "households", "m²", "valid from", "valid to", "opened by", "closed by"
+    )
+    for r in df.itertuples():
+        table.add_row(
+            str(r.version),
+            r.grid_name,
+            str(r.households),
+            f"{r.area_m2:.0f}",
+            f"{r.valid_from:%Y-%m-%d %H:%M}",
+            "" if r.valid_to is None or pd.isna(r.valid_to) else f"{r.valid_to:%Y-%m-%d %H:%M}",
+            str(r.opened_by),
+            "" if r.closed_by is None or pd.isna(r.closed_by) else str(r.closed_by),
+        )
+    console.print(table)
+    console.print(f"code status: {df['code_status'].iloc[0]}")

@@ -1,0 +1,51 @@
+"""The PostGIS grid registry: versioned grids, change sets and filing with the city.
+
+Schema and database-side rules live in ``sql/migrations/0002_registry.sql`` and
+``0003_registry_workflow.sql`` (schema ``registry``). Functions here take a
+database (SQLAlchemy engine or connection, or a URL) and plain data.
+"""
+
+from gridgeo.registry._db import Bind, SpatialIntegrityError, engine_for
+from gridgeo.registry.actors import ROLES, Actor
+from gridgeo.registry.diff import OldRef, PlannedItem, plan_changes
+from gridgeo.registry.history import grid_at_point, grid_history, grids_at
+from gridgeo.registry.load import LoadResult, load_grids, registry_srid
+from gridgeo.registry.workflow import (
+    ChangeSet,
+    accept_changeset,
+    audit_log,
+    changeset_grids,
+    changeset_items,
+    file_changeset,
+    get_changeset,
+    list_changesets,
+    return_changeset,
+    validate_changeset,
+)
+
+__all__ = [
+    "ROLES",
+    "Actor",
+    "Bind",
+    "ChangeSet",
+    "LoadResult",
+    "OldRef",
+    "PlannedItem",
+    "SpatialIntegrityError",
+    "accept_changeset",
+    "audit_log",
+    "changeset_grids",
+    "changeset_items",
+    "engine_for",
+    "file_changeset",
+    "get_changeset",
+    "grid_at_point",
+    "grid_history",
+    "grids_at",
+    "list_changesets",
+    "load_grids",
+    "plan_changes",
+    "registry_srid",
+    "return_changeset",
+    "validate_changeset",
+]

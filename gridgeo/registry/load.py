@@ -1,0 +1,570 @@
+"""Load a grid layer (partition result or hand-drawn) as a draft change set.
+
+Bulk writes use PostgreSQL COPY with hex EWKB geometries; everything happens in one
+transaction, so a bad input or a crash leaves no partial draft.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from gridgeo.crs import metric_crs
+from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.io import FieldSpec, LayerSchema, check_layer
+from gridgeo.registry._db import Bind, raw, transaction
+from gridgeo.registry.actors import Actor
+from gridgeo.registry.diff import ATTRIBUTES, PlannedItem, plan_changes
+from gridgeo.rules import Profile, load_profile
+
+log = logging.getLogger(__name__)
+
+GRID_TYPES = ("urban", "rural", "dedicated")
+
+GRIDS_SCHEMA = LayerSchema(
+    "grids",
+    ("Polygon", "MultiPolygon"),
+    (
+        FieldSpec("community_code", "code", required=True),
+        FieldSpec("grid_name", "text"),
+        FieldSpec("grid_type", "choice", choices=GRID_TYPES),
+        FieldSpec("households", "int"),
+        FieldSpec("population", "int"),
+    ),
+)
+COMMUNITIES_SCHEMA = LayerSchema(
+    "communities",
+    ("Polygon", "MultiPolygon"),
+    (
+        FieldSpec("code", "code", required=True, unique=True),
+        FieldSpec("name", "text", required=True),
+        FieldSpec("kind", "choice", choices=("urban", "rural")),
+    ),
+)
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load_grids` drafted.
+
+    Attributes
+    ----------
+    changeset_id
+        The draft change set, or ``None`` when the layer equals the registry.
+    actions
+        Number of items per action.
+    new_codes, retired_codes
+        Codes the draft would issue and retire.
+    unchanged
+        Proposed grids identical to current ones (they keep their codes).
+    srid
+        The registry SRID the layer was transformed into.
+    warnings
+        Problems that did not stop the load (e.g. repaired geometries).
+    """
+
+    changeset_id: int | None
+    actions: dict[str, int] = field(default_factory=dict)
+    new_codes: list[str] = field(default_factory=list)
+    retired_codes: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    srid: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+
+
+# -- SRID -------------------------------------------------------------------------------
+def registry_srid(conn: Connection) -> int | None:
+    """The registry SRID (``registry.meta`` key ``srid``), or ``None`` before the first load."""
+    value = conn.execute(text("SELECT registry.srid()")).scalar()
+    return int(value) if value is not None else None
+
+
+def _fix_srid(conn: Connection, gdf: gpd.GeoDataFrame, source: str | None) -> int:
+    srid = registry_srid(conn)
+    if srid is None:
+        crs = gdf.crs
+        wanted = crs if crs is not None and crs.is_projected else metric_crs(gdf)
+        epsg = pyproj.CRS(wanted).to_epsg()
+        if epsg is None:
+            raise CRSError(
+                f"{source or 'layer'}: its projected CRS has no EPSG code; "
+                "reproject it to a CGCS2000 Gauss–Krüger zone (EPSG:4513–4533) first"
+            )
+        conn.execute(
+            text(
+                "INSERT INTO registry.meta (key, value) VALUES ('srid', :v) ON CONFLICT DO NOTHING"
+            ),
+            {"v": str(epsg)},
+        )
+        srid = registry_srid(conn)
+        log.info("registry SRID fixed to EPSG:%s by the first load", srid)
+    return int(srid)
+
+
+def _to_srid(gdf: gpd.GeoDataFrame, srid: int) -> gpd.GeoDataFrame:
+    if gdf.crs is not None and pyproj.CRS(gdf.crs).to_epsg() == srid:
+        return gdf
+    return gdf.to_crs(epsg=srid)
+
+
+def ewkb_hex(geoms: np.ndarray, srid: int) -> list[str]:
+    """Hex EWKB of (multi)polygons with ``srid`` (PostGIS accepts it as geometry text)."""
+    geoms = shapely.force_2d(np.asarray(geoms))
+    geoms = shapely.set_srid(geoms, srid)
+    return list(shapely.to_wkb(geoms, hex=True, include_srid=True))
+
+
+# -- checks -----------------------------------------------------------------------------
+def _prepare(
+    grids: gpd.GeoDataFrame, profile: Profile, source: str | None, repair: bool
+) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    g = grids.copy()
+    g.attrs = dict(grids.attrs)
+    problems = check_layer(
+        g, GRIDS_SCHEMA, code_pattern=profile.codes.community_pattern, source=source, repair=repair
+    )
+    g["community_code"] = (
+        g["community_code"].astype("string").str.strip() if "community_code" in g else ""
+    )
+    for name in ("households", "population"):  # absent = keep the current value (else 0)
+        if name not in g:
+            g[name] = pd.NA
+        g[name] = pd.to_numeric(g[name], errors="coerce").round().astype("Int64")
+    if "grid_name" not in g:
+        g["grid_name"] = pd.NA
+    g["grid_name"] = g["grid_name"].astype("string").str.strip()
+    if "grid_type" not in g:
+        g["grid_type"] = pd.NA
+    g["grid_type"] = g["grid_type"].astype("string").str.strip()
+    if "grid_code" in g:
+        g["grid_code"] = g["grid_code"].astype("string").str.strip()
+    return g, problems
+
+
+def _check_communities(
+    conn: Connection,
+    g: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame | None,
+    county: str,
+    profile: Profile,
+    source: str | None,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Known communities (code, name, kind), inserting new ones from ``communities``."""
+    srid = registry_srid(conn)
+    problems: list[Problem] = []
+    wanted = sorted(set(g["community_code"].dropna().astype(str)))
+    known = pd.DataFrame(
+        conn.execute(
+            text(
+                "SELECT code, name, kind FROM registry.divisions "
+                "WHERE level = 'community' AND code = ANY(:codes)"
+            ),
+            {"codes": wanted},
+        ).all(),
+        columns=["code", "name", "kind"],
+    )
+    missing = [c for c in wanted if c not in set(known["code"])]
+    if missing and communities is not None:
+        csource = communities.attrs.get("source")
+        cproblems = [
+            p
+            for p in check_layer(
+                communities,
+                COMMUNITIES_SCHEMA,
+                code_pattern=profile.codes.community_pattern,
+                source=csource,
+            )
+            if p.severity == "error"
+        ]
+        if cproblems:
+            raise InputError(f"{csource or 'communities layer'} cannot be used", cproblems)
+        c = _to_srid(communities, srid)
+        c = c[c["code"].astype(str).isin(missing)]
+        if len(c):
+            _insert_county(conn, county)
+            kinds = [
+                k
+                if isinstance(k, str) and k in ("urban", "rural")
+                else profile.codes.kind_from_code(code)
+                for code, k in zip(
+                    c["code"].astype(str), c.get("kind", pd.Series([None] * len(c))), strict=True
+                )
+            ]
+            rows = [
+                {"code": code, "name": str(name), "parent": county, "kind": kind, "geom": geom}
+                for code, name, kind, geom in zip(
+                    c["code"].astype(str),
+                    c["name"],
+                    kinds,
+                    ewkb_hex(_multi(c.geometry.values), srid),
+                    strict=True,
+                )
+            ]
+            conn.execute(
+                text(
+                    "INSERT INTO registry.divisions (code, name, level, parent_code, kind, geom) "
+                    "VALUES (:code, :name, 'community', :parent, :kind, :geom) "
+                    "ON CONFLICT (code) DO NOTHING"
+                ),
+                rows,
+            )
+            log.info("registered %d communities of county %s", len(rows), county)
+            known = pd.concat(
+                [
+                    known,
+                    pd.DataFrame(
+                        [(r["code"], r["name"], r["kind"]) for r in rows], columns=known.columns
+                    ),
+                ]
+            )
+            missing = [c for c in missing if c not in set(known["code"])]
+    for code in missing:
+        rows = np.flatnonzero((g["community_code"] == code).to_numpy())
+        problems.append(
+            Problem(
+                f"community {code} is not in the registry; give its polygon with --communities",
+                file=source,
+                row=int(g.index[rows[0]]) if len(rows) else None,
+                field="community_code",
+                rule="registry.community_unknown",
+            )
+        )
+    return known, problems
+
+
+def _multi(geoms: np.ndarray) -> np.ndarray:
+    geoms = np.asarray(geoms)
+    single = shapely.get_type_id(geoms) == 3
+    out = geoms.copy()
+    out[single] = [shapely.MultiPolygon([p]) for p in geoms[single]]
+    return out
+
+
+def _insert_county(conn: Connection, county: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO registry.divisions (code, name, level) VALUES (:c, :c, 'county') "
+            "ON CONFLICT (code) DO NOTHING"
+        ),
+        {"c": county},
+    )
+
+
+def _current(conn: Connection, communities: list[str], srid: int) -> gpd.GeoDataFrame:
+    rows = conn.execute(
+        text(
+            "SELECT grid_code, version, grid_name, grid_type, community_code, households, "
+            "population, ST_AsBinary(geom) AS wkb FROM registry.grid "
+            "WHERE valid_to IS NULL AND community_code = ANY(:c) ORDER BY grid_code"
+        ),
+        {"c": communities},
+    ).all()
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "grid_code",
+            "version",
+            "grid_name",
+            "grid_type",
+            "community_code",
+            "households",
+            "population",
+            "wkb",
+        ],
+    )
+    geoms = shapely.from_wkb(df.pop("wkb").map(bytes).to_numpy()) if len(df) else []
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=f"EPSG:{srid}"))
+
+
+# -- codes ------------------------------------------------------------------------------
+def _allocate_codes(
+    conn: Connection,
+    items: list[PlannedItem],
+    g: gpd.GeoDataFrame,
+    profile: Profile,
+) -> tuple[dict[int, str], list[tuple[str, str, int]]]:
+    """Codes of the proposed grids: kept codes, input codes on a community's first
+    registration, else the next unused sequence numbers of the community."""
+    digits = profile.codes.grid_sequence_digits
+    needs = [(i, it.community_code) for it in items if it.keep_code is None for i in it.new]
+    codes: dict[int, str] = {i: it.keep_code for it in items if it.keep_code for i in it.new}
+    communities = sorted({c for _, c in needs})
+    for c in communities:  # sorted: concurrent drafts take the locks in the same order
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('gridgeo.ledger.' || :c))"), {"c": c}
+        )
+    used = dict(
+        conn.execute(
+            text(
+                "SELECT community_code, max(seq) FROM registry.code_ledger "
+                "WHERE community_code = ANY(:c) GROUP BY community_code"
+            ),
+            {"c": communities},
+        ).all()
+    )
+    reserved: list[tuple[str, str, int]] = []
+    taken: set[str] = set()
+    given = g["grid_code"] if "grid_code" in g else pd.Series(pd.NA, index=g.index)
+    for c in communities:
+        mine = [i for i, cc in needs if cc == c]
+        first = c not in used
+        seqs: dict[int, int] = {}
+        if first:  # a community's first registration keeps well-formed input codes
+            pat = re.compile(re.escape(c) + rf"(\d{{{digits}}})")
+            for i in mine:
+                code = given.iloc[i]
+                m = pat.fullmatch(str(code)) if not pd.isna(code) else None
+                if m and int(m.group(1)) > 0 and code not in taken:
+                    seqs[i] = int(m.group(1))
+                    taken.add(code)
+        nxt = max([used.get(c) or 0, *seqs.values()]) + 1
+        for i in mine:
+            if i not in seqs:
+                seqs[i] = nxt
+                nxt += 1
+        top = max(seqs.values(), default=0)
+        if top >= 10**digits:
+            raise InputError(
+                f"community {c} would need grid sequence {top}, more than {digits} digits allow",
+                [Problem("grid sequence overflow", field="grid_code", rule="code.overflow")],
+            )
+        for i in mine:
+            code = f"{c}{seqs[i]:0{digits}d}"
+            codes[i] = code
+            reserved.append((code, c, seqs[i]))
+    return codes, reserved
+
+
+def _fill_missing(
+    g: gpd.GeoDataFrame,
+    items: list[PlannedItem],
+    current: gpd.GeoDataFrame,
+    codes: dict[int, str],
+    kinds: dict[str, str | None],
+    profile: Profile,
+) -> None:
+    """Values the layer left out: a kept code's current values, else defaults (the code as
+    name, the community's kind as type, 0 households and residents)."""
+    by_code = current.set_index("grid_code") if len(current) else None
+    for it in items:
+        for i in it.new:
+            old = by_code.loc[it.keep_code] if it.keep_code and by_code is not None else None
+            c = str(g.at[i, "community_code"])
+            kind = kinds.get(c) or profile.codes.kind_from_code(c) or "urban"
+            defaults = (
+                ("grid_name", codes[i]),
+                ("grid_type", kind),
+                ("households", 0),
+                ("population", 0),
+            )
+            for col, default in defaults:
+                value = g.at[i, col]
+                if pd.isna(value) or (col == "grid_name" and str(value) == ""):
+                    g.at[i, col] = old[col] if old is not None else default
+
+
+# -- main -------------------------------------------------------------------------------
+def load_grids(
+    bind: Bind,
+    grids: gpd.GeoDataFrame,
+    *,
+    county: str,
+    actor: Actor,
+    communities: gpd.GeoDataFrame | None = None,
+    profile: str | Profile | None = None,
+    code_pattern: str | None = None,
+    title: str = "",
+    reason: str = "",
+    tolerance_m2: float | None = None,
+    repair: bool = False,
+) -> LoadResult:
+    """Draft a change set that turns the current grids of the layer's communities into it.
+
+    Parameters
+    ----------
+    bind
+        Database (engine, connection or URL).
+    grids
+        Proposed grids with ``community_code`` and optionally ``grid_code``,
+        ``grid_name``, ``grid_type``, ``households``, ``population``; any CRS.
+    county
+        The county code every community code must start with.
+    actor
+        A county editor of ``county`` (or an admin).
+    communities
+        Community polygons (``code``, ``name``, optional ``kind``) to register the
+        communities the registry does not know yet.
+    profile
+        Profile name/path/object for the code scheme (default ``yongzhou``).
+    code_pattern
+        Regular expression community codes must match, overriding the profile's
+        (e.g. ``r"\\d{11}"`` for Taiwan's village codes).
+    title, reason
+        Kept with the change set and in the audit log.
+    tolerance_m2
+        Geometry equality tolerance (default: the registry's overlap tolerance).
+    repair
+        Repair invalid geometries with ``make_valid`` (listed as warnings in the
+        result) instead of refusing them.
+
+    Returns
+    -------
+    LoadResult
+
+    Raises
+    ------
+    PermissionDeniedError
+        When ``actor`` may not draft in ``county`` or a community is outside it.
+    InputError
+        Listing every bad row, field and unknown community.
+    """
+    prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
+    source = grids.attrs.get("source")
+    county = str(county).strip()
+    g, problems = _prepare(grids, prof, source, repair)
+    actor.require_drafting(county, list(g["community_code"].dropna().astype(str).unique()))
+    warnings = [p for p in problems if p.severity != "error"]
+    problems = [p for p in problems if p.severity == "error"]
+    if problems:
+        raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
+    for p in warnings:
+        log.warning("%s", p)
+    if len(g) == 0:
+        raise InputError(f"{source or 'the grid layer'} has no grids")
+
+    with transaction(bind) as conn:
+        srid = _fix_srid(conn, g, source)
+        g = _to_srid(g, srid).reset_index(drop=True)
+        known, problems = _check_communities(conn, g, communities, county, prof, source)
+        if problems:
+            raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
+        kinds = dict(zip(known["code"], known["kind"], strict=True))
+        g["geometry"] = _multi(shapely.force_2d(g.geometry.values))
+        tol = tolerance_m2
+        if tol is None:
+            tol = float(
+                conn.execute(
+                    text("SELECT registry.meta_float('overlap_tolerance_m2', 1.0)")
+                ).scalar()
+            )
+        comm = sorted(set(g["community_code"].astype(str)))
+        current = _current(conn, comm, srid)
+        current["geometry"] = _multi(current.geometry.values) if len(current) else current.geometry
+        items = plan_changes(current, g, tolerance_m2=tol)
+        unchanged = len(g) - sum(len(it.new) for it in items)
+        if not items:
+            log.info("loaded %d grids: all equal to the registry, nothing drafted", len(g))
+            return LoadResult(None, {}, [], [], unchanged, srid, warnings)
+        codes, reserved = _allocate_codes(conn, items, g, prof)
+        _fill_missing(g, items, current, codes, kinds, prof)
+
+        cs_id = conn.execute(
+            text(
+                "INSERT INTO registry.changeset (county_code, title, reason, source, created_by) "
+                "VALUES (:county, :title, :reason, :source, :by) RETURNING changeset_id"
+            ),
+            {
+                "county": county,
+                "title": title,
+                "reason": reason,
+                "source": source,
+                "by": actor.name,
+            },
+        ).scalar_one()
+        item_ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT nextval('registry.changeset_item_item_id_seq') FROM generate_series(1, :n)"
+                ),
+                {"n": len(items)},
+            ).all()
+        ]
+        pg = raw(conn)
+        with pg.cursor() as cur:
+            with cur.copy(
+                "COPY registry.changeset_item (item_id, changeset_id, seq, action, note) FROM STDIN"
+            ) as cp:
+                for seq, (iid, it) in enumerate(zip(item_ids, items, strict=True), start=1):
+                    cp.write_row((iid, cs_id, seq, it.action, it.note))
+            if reserved:
+                with cur.copy(
+                    "COPY registry.code_ledger (code, community_code, seq, status, changeset_id) FROM STDIN"
+                ) as cp:
+                    for code, c, s in reserved:
+                        cp.write_row((code, c, s, "reserved", cs_id))
+            with cur.copy(
+                "COPY registry.changeset_old (item_id, changeset_id, grid_code, base_version, retire) FROM STDIN"
+            ) as cp:
+                for iid, it in zip(item_ids, items, strict=True):
+                    for o in it.old:
+                        cp.write_row((iid, cs_id, o.grid_code, o.version, o.retire))
+            new_rows = [(iid, i) for iid, it in zip(item_ids, items, strict=True) for i in it.new]
+            if new_rows:
+                idx = np.array([i for _, i in new_rows])
+                wkb = ewkb_hex(g.geometry.values[idx], srid)
+                with cur.copy(
+                    "COPY registry.changeset_new (item_id, changeset_id, grid_code, grid_name, grid_type, "
+                    "community_code, households, population, geom) FROM STDIN"
+                ) as cp:
+                    for (iid, i), hexwkb in zip(new_rows, wkb, strict=True):
+                        row = g.iloc[i]
+                        cp.write_row(
+                            (
+                                iid,
+                                cs_id,
+                                codes[i],
+                                row["grid_name"],
+                                row["grid_type"],
+                                row["community_code"],
+                                int(row["households"]),
+                                int(row["population"]),
+                                hexwkb,
+                            )
+                        )
+        actions = dict(Counter(it.action for it in items))
+        new_codes = sorted(code for code, _, _ in reserved)
+        retired = sorted(o.grid_code for it in items for o in it.old if o.retire)
+        conn.execute(
+            text(
+                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
+                "VALUES (:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"
+            ),
+            {
+                "a": actor.name,
+                "r": actor.role,
+                "cs": cs_id,
+                "why": reason,
+                "d": pd.Series(
+                    {
+                        "source": source,
+                        "actions": actions,
+                        "new_codes": len(new_codes),
+                        "retired": retired,
+                    }
+                ).to_json(force_ascii=False),
+            },
+        )
+    log.info(
+        "drafted change set %s for county %s: %d grids loaded, %d items %s, %d unchanged",
+        cs_id,
+        county,
+        len(g),
+        len(items),
+        actions,
+        unchanged,
+    )
+    return LoadResult(int(cs_id), actions, new_codes, retired, unchanged, srid, warnings)
+
+
+__all__ = ["ATTRIBUTES", "GRIDS_SCHEMA", "LoadResult", "load_grids", "registry_srid"]
