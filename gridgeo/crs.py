@@ -491,6 +491,15 @@ def _transform_xy_func(source: CRSLike) -> Callable[[np.ndarray], np.ndarray]:
     return _proj
 
 
+def _transform_geoms(geoms: np.ndarray, func: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply ``func`` to every vertex; pure point layers take a faster path."""
+    if len(geoms) and (shapely.get_type_id(geoms) == 0).all():
+        coords = shapely.get_coordinates(geoms)
+        if len(coords) == len(geoms):  # no empty points
+            return shapely.points(func(coords))
+    return shapely.transform(geoms, func)
+
+
 def _check_special_source(gdf: gpd.GeoDataFrame, source: str) -> None:
     if gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
         raise CRSError(
@@ -528,18 +537,14 @@ def to_wgs84(data: Any, source_crs: Any = None) -> Any:
             _check_special_source(data, src)
             func = _transform_xy_func(src)
             if isinstance(data, gpd.GeoDataFrame):
-                out = data.copy()
-                geom_col = out.geometry.name
-                out[geom_col] = gpd.GeoSeries(
-                    shapely.transform(out.geometry.values, func), index=out.index, crs=4326
-                )
-                out = out.set_geometry(geom_col, crs=4326, inplace=False)
-                # set_geometry keeps the frame's CRS; make sure it is EPSG:4326.
-                out = out.set_crs(4326, allow_override=True)
+                geom_col = data.geometry.name
+                values = _transform_geoms(np.asarray(data.geometry.values, dtype=object), func)
+                out = data.copy(deep=False)  # copy-on-write: the input stays untouched
+                out[geom_col] = gpd.GeoSeries(values, index=out.index, crs=4326)
+                out = out.set_geometry(geom_col).set_crs(4326, allow_override=True)
             else:
-                out = gpd.GeoSeries(
-                    shapely.transform(data.values, func), index=data.index, crs=4326
-                )
+                values = _transform_geoms(np.asarray(data.values, dtype=object), func)
+                out = gpd.GeoSeries(values, index=data.index, crs=4326)
             log.info("converted %d features from %s to EPSG:4326", len(data), src)
             return out
         if data.crs is None or source_crs is not None:
