@@ -208,6 +208,15 @@ CASES = [
         "'gcj02' (Gaode/Tencent/phone apps)",
     ),
     (
+        "gbk-geojson",
+        "gbk.geojson",
+        {},
+        "households",
+        "encoding.guess",
+        None,
+        "the GeoJSON is not UTF-8 (RFC 7946 requires it); read as GB18030",
+    ),
+    (
         "not-geodata",
         "not_geodata.gpkg",
         {},
@@ -251,6 +260,17 @@ def test_gbk_dbf_with_chinese_field_names_reads_cleanly(corpus, name):
     ]
     assert gdf["备注"].tolist() == ["老城区", "商业区", "居住区", "外滩附近"]
     assert gdf.attrs["encoding"] == "GB18030"
+
+
+def test_gbk_geojson_reads_cleanly(corpus):
+    gdf = read_layer(corpus / "gbk.geojson")
+    assert gdf["名称"].tolist() == [
+        "云南中路居委会",
+        "龙泉园路居委会",
+        "贵州路居委会",
+        "宁波路居委会",
+    ]
+    assert gdf["户数"].tolist() == [10, 11, 12, 13]
 
 
 @pytest.mark.parametrize("name", ["chinese_columns_gbk.csv", "chinese_columns_utf8.csv"])

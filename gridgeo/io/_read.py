@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ LAT_NAMES = ("lat", "latitude", "纬度", "y")
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+JSON_SUFFIXES = {".geojson", ".json"}
 # Formats that hold several named layers: the layer name is part of "source".
 MULTI_LAYER_SUFFIXES = {".gpkg", ".sqlite", ".xlsx", ".xlsm"}
 
@@ -283,6 +285,8 @@ def _read_ogr(
             problems.append(
                 Problem(enc.note, field=None, rule="encoding.guess", severity="warning")
             )
+    elif path.suffix.lower() in JSON_SUFFIXES:
+        return _read_geojson(path, chosen, encoding, problems)
     elif encoding:
         enc = EncodingGuess(encoding, "given")
     try:
@@ -311,6 +315,46 @@ def _read_ogr(
         )
     gdf.index.name = None
     return gdf, chosen, enc
+
+
+def _read_geojson(
+    path: Path, layer: str, encoding: str | None, problems: list[Problem]
+) -> tuple[gpd.GeoDataFrame, str | None, EncodingGuess | None]:
+    """GeoJSON must be UTF-8 (RFC 7946), but Chinese tools sometimes write GBK: transcode."""
+    try:
+        enc = guess_file_encoding(path, encoding)
+    except LookupError as exc:
+        raise InputError(f"unknown encoding {encoding!r}") from exc
+    source: Path | io.BytesIO = path
+    if enc.encoding and enc.encoding.replace("-", "").lower() not in ("utf8", "utf8sig"):
+        text = path.read_bytes().decode(enc.encoding, errors="replace")
+        source = io.BytesIO(text.encode("utf-8"))
+        if enc.how != "given":
+            problems.append(
+                Problem(
+                    f"the GeoJSON is not UTF-8 (RFC 7946 requires it); read as {enc.encoding}",
+                    rule="encoding.guess",
+                    severity="warning",
+                )
+            )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gdf = pyogrio.read_dataframe(
+                source,
+                layer=layer if source is path else None,
+                fid_as_index=True,
+                on_invalid="ignore",
+            )
+    except (DataSourceError, DataLayerError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, layer, exc) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputError(
+            f"cannot read {path}",
+            [Problem("no geometry", file=str(path), layer=layer, rule="geometry.none")],
+        )
+    gdf.index.name = None
+    return gdf, layer, enc
 
 
 def _ogr_layers(path: Path) -> np.ndarray:

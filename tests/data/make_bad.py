@@ -17,6 +17,7 @@ Coordinates are small synthetic squares in central Shanghai (around 121.47°E,
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -184,6 +185,21 @@ def _make(out: Path) -> list[str]:
     with pd.ExcelWriter(out / "households.xlsx", engine="openpyxl") as xl:
         df.to_excel(xl, sheet_name="户", index=False)
     made.append("households.xlsx")
+
+    # 10c. GeoJSON saved in GBK by a Chinese desktop tool (RFC 7946 demands UTF-8).
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"名称": name, "户数": k + 10},
+                "geometry": {"type": "Point", "coordinates": [121.47 + k * 0.001, 31.23]},
+            }
+            for k, name in enumerate(NAMES)
+        ],
+    }
+    (out / "gbk.geojson").write_bytes(json.dumps(doc, ensure_ascii=False).encode("gbk"))
+    made.append("gbk.geojson")
 
     # 11. A CSV without coordinate columns, a file that is not geodata, and an
     #     ambiguous multi-layer GeoPackage.
