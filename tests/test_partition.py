@@ -91,7 +91,9 @@ def test_street_grid_community_in_band_on_roads():
     assert res.metrics["road_border_share"] == pytest.approx(1.0)
     assert len(res.violations) == 0
     assert res.grids["grid_code"].str.len().eq(15).all()
-    assert res.grids["grid_name"].tolist() == [f"东风社区第{i}网格" for i in range(1, len(res.grids) + 1)]
+    assert res.grids["grid_name"].tolist() == [
+        f"东风社区第{i}网格" for i in range(1, len(res.grids) + 1)
+    ]
 
 
 def test_same_input_twice_gives_identical_grids():
@@ -233,8 +235,13 @@ def test_dedicated_sites(category, households, alone):
     d = res.grids[res.grids["grid_type"] == "dedicated"]
     if alone:
         assert d["grid_name"].tolist() == ["第一中学"]
-        assert d.geometry.iloc[0].equals_exact(site, 1e-6) or d.geometry.iloc[0].symmetric_difference(site).area < 1
-        assert d["grid_code"].iloc[0] == res.grids["grid_code"].max()  # numbered after ordinary grids
+        assert (
+            d.geometry.iloc[0].equals_exact(site, 1e-6)
+            or d.geometry.iloc[0].symmetric_difference(site).area < 1
+        )
+        assert (
+            d["grid_code"].iloc[0] == res.grids["grid_code"].max()
+        )  # numbered after ordinary grids
     else:
         assert len(d) == 0
         # the compound is not cut: one grid covers it
@@ -247,7 +254,9 @@ def test_rural_whole_village_and_band():
     res = partition(small, roads, hh, profile="yongzhou")
     assert len(res.grids) == 1 and res.grids["grid_type"].iloc[0] == "rural"
     assert len(res.violations) == 0
-    big, roads, hh = district(n_households=1000, size=600, code="430102001202", name="杏花村", per_point=5)
+    big, roads, hh = district(
+        n_households=1000, size=600, code="430102001202", name="杏花村", per_point=5
+    )
     res = partition(big, roads, hh, profile="yongzhou")
     assert_rules(res, big, hh)
     assert res.grids["households"].between(150, 250).all()
@@ -327,7 +336,8 @@ def test_split_block_respects_ceiling_and_compounds():
 
 
 @pytest.mark.parametrize(
-    ("total", "ks", "ok"), [(120, [1], False), (560, [2], False), (900, [2, 3], True), (450, [1], True)]
+    ("total", "ks", "ok"),
+    [(120, [1], False), (560, [2], False), (900, [2, 3], True), (450, [1], True)],
 )
 def test_choose_k(total, ks, ok):
     got, feasible = choose_k(total, 300, 500)

@@ -206,7 +206,9 @@ class _Solver:
                     balance = abs(s - ideal) / (ks * (self.hi - self.lo) / 2 + 1.0)
                     score = (dev, cut * (1.0 + balance))
                     if len(cands) < 8 or score < cands[-1][0]:
-                        members = tuple(sorted(nodes[i] for i in range(n) if tin[c] <= tin[i] < tout[c]))
+                        members = tuple(
+                            sorted(nodes[i] for i in range(n) if tin[c] <= tin[i] < tout[c])
+                        )
                         if not any(x[1] == members and x[2] == ks for x in cands):
                             cands.append((score, members, ks, ko))
                             cands.sort(key=lambda x: (x[0], x[1]))

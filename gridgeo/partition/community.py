@@ -240,6 +240,12 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         for g in grids:
             g["problems"] = []  # reported once as community.no_households
     grids = _absorb_tiny(grids, q.sliver_min_area_m2)
+    for g in grids:
+        g["geometry"] = clean_polygon(g["geometry"], speck_m2=q.seam_tolerance_m2 / 2)
+        if g["geometry"].geom_type != "Polygon":
+            g.setdefault("problems", []).append(
+                ("grid.not_contiguous", "the grid is made of more than one polygon")
+            )
 
     # 6. codes and names, violations --------------------------------------------------------
     order = codes.grid_order(
@@ -471,8 +477,6 @@ def _grids_from_labels(
                 problems.append(("size.below_floor", reason))
             if problems and g_hh <= hi and _in_alt_band(g_pop, profile, kind):
                 problems = []  # the profile's population alternative is met
-        if geom.geom_type != "Polygon":
-            problems.append(("grid.not_contiguous", "the grid's blocks form more than one polygon"))
         grids.append(
             {
                 "geometry": geom,
@@ -483,6 +487,36 @@ def _grids_from_labels(
             }
         )
     return grids
+
+
+def clean_polygon(geom, *, speck_m2: float = 0.01):
+    """A valid polygon: repaired if invalid, without parts smaller than ``speck_m2``.
+
+    Overlay noise leaves specks and hair-thin slivers (mm² to dm²) detached from a
+    grid; they are dropped (the caller uses half the seam tolerance) so that a grid
+    stays one Polygon. The seam-error metric still counts what they leave out.
+    """
+    if not geom.is_valid:
+        geom = polygonal(shapely.make_valid(geom))
+    if geom.geom_type == "Polygon":
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+    big = [p for p in parts if p.area >= speck_m2] or [max(parts, key=lambda p: p.area)]
+    if len(big) == 1:
+        return big[0]
+    # parts touching the main body at a point (or within 5 cm) are joined by a hair bridge
+    big.sort(key=lambda p: -p.area)
+    main, rest = big[0], []
+    for p in big[1:]:
+        d = main.distance(p)
+        if d <= 0.05:
+            bridge = shapely.shortest_line(main, p).buffer(max(d, 0.001), quad_segs=2)
+            joined = polygonal(shapely.union_all([main, p, bridge]))
+            if joined.geom_type == "Polygon":
+                main = joined
+                continue
+        rest.append(p)
+    return main if not rest else shapely.MultiPolygon([main, *rest])
 
 
 def _single(geom):
@@ -542,13 +576,24 @@ def _border_stats(
     road_lines = list(np.asarray(roads, dtype=object)) + list(medians)
     if not road_lines:
         return internal, 0.0
-    tree = shapely.STRtree(np.asarray(road_lines, dtype=object))
-    near_idx = tree.query(area, predicate="dwithin", distance=tol)
-    if len(near_idx) == 0:
-        return internal, 0.0
-    zone = shapely.union_all(shapely.buffer(np.asarray(road_lines, dtype=object)[near_idx], tol))
-    on = float(shapely.length(shapely.intersection(lines, zone)).sum())
-    return internal, min(on, internal)
+    return internal, min(length_near(lines, road_lines, tol), internal)
+
+
+def length_near(lines, targets, tol: float, *, piece_m: float = 2.0) -> float:
+    """Length of ``lines`` within ``tol`` of ``targets``, measured on pieces of at most ``piece_m``."""
+    parts = shapely.get_parts(np.asarray(lines, dtype=object))
+    parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
+    if len(parts) == 0:
+        return 0.0
+    dense = shapely.segmentize(parts, piece_m)
+    coords, which = shapely.get_coordinates(dense, return_index=True)
+    same = which[1:] == which[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    seg_len = np.hypot(*(b - a).T)
+    mids = shapely.points((a + b) / 2)
+    tree = shapely.STRtree(np.asarray(targets, dtype=object))
+    hit = np.unique(tree.query(mids, predicate="dwithin", distance=tol)[0])
+    return float(seg_len[hit].sum())
 
 
 def seed_for(code: str, seed: int) -> int:

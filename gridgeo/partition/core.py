@@ -492,7 +492,9 @@ def partition(
         geometry="geometry",
         crs=crs,
     )
-    grids = grids.to_crs(out_crs) if not pyproj.CRS(out_crs).equals(crs) else grids
+    if not pyproj.CRS(out_crs).equals(crs):
+        grids = grids.to_crs(out_crs)
+        grids["geometry"] = _valid_after_transform(grids.geometry.to_numpy())
     grids = grids.sort_values("grid_code", kind="stable").reset_index(drop=True)
     grids["households"] = grids["households"].astype("int64")
     grids["population"] = grids["population"].astype("int64")
@@ -532,6 +534,21 @@ def partition(
         stage["total"],
     )
     return PartitionResult(grids, violations, metrics)
+
+
+def _valid_after_transform(geoms: np.ndarray) -> np.ndarray:
+    """Repair the rare polygon a reprojection makes self-touching; keep one Polygon."""
+    out = geoms.copy()
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    for i in bad:
+        fixed = shapely.make_valid(geoms[i])
+        parts = [p for p in shapely.get_parts(fixed) if p.geom_type == "Polygon"]
+        if not parts:
+            continue
+        biggest = max(parts, key=lambda p: p.area)
+        keep = [p for p in parts if p.area >= biggest.area * 1e-7]
+        out[i] = keep[0] if len(keep) == 1 else shapely.union_all(keep)
+    return out
 
 
 def _num(df: pd.DataFrame, col: str, pos: int) -> float | None:

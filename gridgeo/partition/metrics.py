@@ -19,7 +19,8 @@ in-band share (all banded)
 road border share
     Length of internal borders between grids of the same community lying within
     ``quality.road_tolerance_m`` of a cleaned road centreline (incl. the medial
-    lines found in dual-carriageway strips), divided by all internal border length.
+    lines found in dual-carriageway strips), divided by all internal border length;
+    measured on border pieces of at most 2 m.
 Polsby–Popper
     ``4 π area / perimeter²`` per grid (1 for a circle), in the metric CRS.
 seam error
