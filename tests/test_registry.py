@@ -1,0 +1,551 @@
+"""The grid registry on the project's real PostGIS: workflow, history, codes, roles, integrity."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import pyogrio
+import pytest
+import shapely
+
+from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from gridgeo.registry import (
+    Actor,
+    SpatialIntegrityError,
+    accept_changeset,
+    audit_log,
+    changeset_items,
+    file_changeset,
+    get_changeset,
+    grid_at_point,
+    grid_history,
+    grids_at,
+    load_grids,
+    return_changeset,
+    validate_changeset,
+)
+from gridgeo.registry.export import export_changeset
+
+ROOT = Path(__file__).resolve().parent.parent
+DAAN = ROOT / "data" / "build" / "daan.gpkg"
+COUNTY = "63000030"  # Da'an district, Taipei: 11-digit village codes, so grid codes have 14 digits
+PATTERN = r"\d{11}"
+
+
+@functools.lru_cache(maxsize=1)
+def _daan() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    if not DAAN.is_file():
+        pytest.fail(f"{DAAN} is missing: run `gridgeo data build daan` first")
+    return gpd.read_file(DAAN, layer="communities"), gpd.read_file(DAAN, layer="units")
+
+
+def communities_of(n: int) -> gpd.GeoDataFrame:
+    """The first ``n`` real Da'an villages."""
+    communities, _ = _daan()
+    return communities.sort_values("code").head(n).reset_index(drop=True)
+
+
+def grids_of(n: int, per_grid: int = 4) -> gpd.GeoDataFrame:
+    """Grids of the first ``n`` villages: their small statistical areas, ``per_grid`` at a time."""
+    codes = set(communities_of(n)["code"])
+    _, units = _daan()
+    units = units[units["community_code"].isin(codes)].sort_values(["community_code", "unit_id"])
+    units = units.reset_index(drop=True).assign(grp=-1)
+    tree = shapely.STRtree(units.geometry.values)
+    for code in sorted(codes):  # grow contiguous groups of neighbouring areas
+        todo = set(np.flatnonzero(units["community_code"].to_numpy() == code))
+        grp = 0
+        while todo:
+            members, frontier = [], [min(todo)]
+            while frontier and len(members) < per_grid:
+                i = frontier.pop(0)
+                if i not in todo:
+                    continue
+                todo.discard(i)
+                members.append(i)
+                near = tree.query(units.geometry.values[i].buffer(0.5), predicate="intersects")
+                frontier += sorted(int(j) for j in near if j in todo)
+            units.loc[members, "grp"] = grp
+            grp += 1
+    grids = units.dissolve(
+        by=["community_code", "grp"], aggfunc={"households": "sum", "population": "sum"}
+    ).reset_index()
+    grids["grid_code"] = grids["community_code"] + (grids["grp"] + 1).map("{:03d}".format)
+    grids["grid_name"] = "第" + (grids["grp"] + 1).astype(str) + "网格"
+    return grids.drop(columns=["grp"])
+
+
+EDITOR = Actor("county-editor", "county", COUNTY)
+REVIEWER = Actor("city-reviewer", "city", "63000")
+
+
+def _load(url, grids, communities, **kw):
+    return load_grids(
+        url, grids, county=COUNTY, actor=EDITOR, communities=communities, code_pattern=PATTERN, **kw
+    )
+
+
+def _register(url, grids, communities) -> int:
+    """Load, file and accept: the registry then holds ``grids``."""
+    result = _load(url, grids, communities, title="first registration")
+    file_changeset(url, result.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    accept_changeset(url, result.changeset_id, actor=REVIEWER)
+    return result.changeset_id
+
+
+@pytest.fixture(scope="module")
+def base():
+    """Three real Da'an villages and grids of about four small statistical areas each."""
+    return grids_of(3), communities_of(3)
+
+
+def test_workflow_from_draft_to_current(fresh_db_url, base):
+    grids, communities = base
+    result = _load(fresh_db_url, grids, communities, title="first", reason="new system")
+    assert result.actions == {"create": len(grids)}
+    assert result.srid == 3826
+    assert all(len(c) == 14 and c.startswith(COUNTY) for c in result.new_codes)
+    cs = get_changeset(fresh_db_url, result.changeset_id)
+    assert cs.status == "draft"
+    assert grids_at(fresh_db_url).empty  # a draft is not current
+
+    assert validate_changeset(fresh_db_url, cs.changeset_id, code_pattern=PATTERN) == []
+    filed = file_changeset(fresh_db_url, cs.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    assert filed.status == "filed" and filed.filed_by == EDITOR.name
+    assert grids_at(fresh_db_url).empty  # filed is not current either
+
+    with psycopg.connect(fresh_db_url, autocommit=True) as listener:
+        listener.execute("LISTEN gridgeo_registry")
+        summary = accept_changeset(fresh_db_url, cs.changeset_id, actor=REVIEWER, reason="ok")
+        events = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
+    assert {"event": "changeset_accepted", "changeset": cs.changeset_id} in events
+    assert summary["opened"] == len(grids) and summary["retired_codes"] == []
+
+    current = grids_at(fresh_db_url)
+    assert sorted(current["grid_code"]) == result.new_codes
+    assert current["households"].sum() == grids["households"].sum()
+    assert get_changeset(fresh_db_url, cs.changeset_id).status == "accepted"
+    log = audit_log(fresh_db_url, changeset_id=cs.changeset_id)
+    assert list(log["action"]) == ["draft", "file", "accept"]
+    assert list(log["actor"]) == [EDITOR.name, EDITOR.name, REVIEWER.name]
+
+    again = _load(fresh_db_url, grids, communities)
+    assert again.changeset_id is None and again.unchanged == len(grids)
+
+
+def test_repartition_one_community_keeps_untouched_codes(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    before = grids_at(fresh_db_url)
+    t_before = datetime.now(UTC)
+    target = sorted(set(grids["community_code"]))[0]
+    mine = grids[grids["community_code"] == target].sort_values("grid_code").reset_index(drop=True)
+    assert len(mine) >= 5
+    codes = list(mine["grid_code"])
+
+    # New housing: grids 1 and 2 merge, grid 3 splits in two, grid 4 is renamed.
+    merged = mine.iloc[[0]].copy()
+    merged["geometry"] = [shapely.union(mine.geometry.iloc[0], mine.geometry.iloc[1])]
+    merged["households"] = int(mine["households"].iloc[:2].sum())
+    g3 = mine.geometry.iloc[2]
+    minx, miny, maxx, maxy = g3.bounds
+    left = shapely.intersection(g3, shapely.box(minx - 1, miny - 1, (minx + maxx) / 2, maxy + 1))
+    right = shapely.difference(g3, left)
+    split = gpd.GeoDataFrame(
+        {"community_code": [target] * 2, "households": [100, 150], "grid_name": ["甲", "乙"]},
+        geometry=[left, right],
+        crs=grids.crs,
+    )
+    renamed = mine.iloc[[3]].copy()
+    renamed["grid_name"] = "新名字"
+    new_layer = gpd.GeoDataFrame(
+        pd.concat([merged, split, renamed, mine.iloc[4:]], ignore_index=True),
+        crs=grids.crs,
+    ).drop(columns=["grid_code"])
+
+    result = _load(fresh_db_url, new_layer, None, reason="new housing")
+    assert result.actions == {"merge": 1, "split": 1, "rename": 1}
+    assert result.retired_codes == sorted(codes[:3])
+    top = max(int(c[-3:]) for c in before["grid_code"] if c.startswith(target))
+    assert result.new_codes == [f"{target}{top + k:03d}" for k in (1, 2, 3)]
+    assert result.unchanged == len(mine) - 4
+    items = changeset_items(fresh_db_url, result.changeset_id)
+    assert set(items["community_code"]) == {target}
+
+    file_changeset(fresh_db_url, result.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    summary = accept_changeset(fresh_db_url, result.changeset_id, actor=REVIEWER)
+    assert summary["retired_codes"] == sorted(codes[:3])
+
+    after = grids_at(fresh_db_url)
+    untouched = before[~before["community_code"].eq(target)]
+    kept = after.set_index("grid_code").loc[untouched["grid_code"]]
+    assert (kept["valid_from"] == untouched.set_index("grid_code")["valid_from"]).all()
+    assert set(codes[4:]) <= set(after["grid_code"])
+    assert not set(codes[:3]) & set(after["grid_code"])
+    assert after.set_index("grid_code").loc[codes[3], "grid_name"] == "新名字"
+    history = grid_history(fresh_db_url, codes[3])
+    assert list(history["version"]) == [1, 2] and history["valid_to"].iloc[0] is not None
+    assert grid_history(fresh_db_url, codes[0])["code_status"].iloc[0] == "retired"
+
+    # As of a time before the change the old registry answers, afterwards the new one.
+    assert sorted(grids_at(fresh_db_url, t_before)["grid_code"]) == sorted(before["grid_code"])
+    p = shapely.point_on_surface(mine.geometry.iloc[0])
+    old_hit = grid_at_point(fresh_db_url, p.x, p.y, at=t_before)
+    new_hit = grid_at_point(fresh_db_url, p.x, p.y)
+    assert [h["grid_code"] for h in old_hit] == [codes[0]]
+    assert [h["grid_code"] for h in new_hit] == [result.new_codes[0]]
+    lonlat = gpd.GeoSeries([p], crs=grids.crs).to_crs(4326).iloc[0]
+    assert grid_at_point(fresh_db_url, lonlat.x, lonlat.y, crs="EPSG:4326") == new_hit
+
+
+def test_retired_codes_are_never_reused(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    target = sorted(set(grids["community_code"]))[0]
+    mine = grids[grids["community_code"] == target]
+    retired = sorted(mine["grid_code"])[-1]
+    # Retire the last grid by merging it into its neighbour; then split the merged grid again.
+    last, prev = (mine.set_index("grid_code").loc[c] for c in sorted(mine["grid_code"])[-1:-3:-1])
+    merged = grids[grids["grid_code"] != retired].copy()
+    keep = sorted(mine["grid_code"])[-2]
+    merged.loc[merged["grid_code"] == keep, "geometry"] = shapely.union(
+        last.geometry, prev.geometry
+    )
+    r1 = _load(fresh_db_url, merged.drop(columns=["grid_code"]), None)
+    assert r1.actions == {"merge": 1}
+    file_changeset(fresh_db_url, r1.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    accept_changeset(fresh_db_url, r1.changeset_id, actor=REVIEWER)
+
+    r2 = _load(fresh_db_url, grids.assign(grid_code=None), None)  # the original layout again
+    assert r2.actions == {"split": 1}
+    assert retired not in r2.new_codes and keep not in r2.new_codes
+    with psycopg.connect(fresh_db_url) as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                "INSERT INTO registry.code_ledger (code, community_code, seq, status) "
+                "VALUES (%s, %s, %s, 'reserved')",
+                (retired, target, int(retired[-3:]) + 500),
+            )
+        conn.rollback()
+        with pytest.raises(psycopg.Error, match="never"):
+            conn.execute("DELETE FROM registry.code_ledger WHERE code = %s", (retired,))
+        conn.rollback()
+        with pytest.raises(psycopg.Error, match="never be used again"):
+            conn.execute(
+                "UPDATE registry.code_ledger SET status = 'active' WHERE code = %s", (retired,)
+            )
+
+
+def test_second_acceptance_touching_same_grid_conflicts(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    code = sorted(grids["grid_code"])[0]
+    drafts = []
+    for name in ("甲方案", "乙方案"):  # two editors rename the same grid
+        layer = grids.copy()
+        layer.loc[layer["grid_code"] == code, "grid_name"] = name
+        r = _load(fresh_db_url, layer, None)
+        assert r.actions == {"rename": 1}
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+        drafts.append(r.changeset_id)
+    accept_changeset(fresh_db_url, drafts[0], actor=REVIEWER)
+    state = grids_at(fresh_db_url)
+    with pytest.raises(ConflictError, match="drafted against version 1, now version 2"):
+        accept_changeset(fresh_db_url, drafts[1], actor=REVIEWER)
+    assert get_changeset(fresh_db_url, drafts[1]).status == "filed"
+    after = grids_at(fresh_db_url)
+    assert after.set_index("grid_code").loc[code, "grid_name"] == "甲方案"
+    assert after[["grid_id", "grid_code"]].equals(state[["grid_id", "grid_code"]])
+    assert any(
+        p.rule == "registry.version.stale"
+        for p in validate_changeset(fresh_db_url, drafts[1], rules=False)
+    )
+    with pytest.raises(ConflictError, match="only a filed"):
+        accept_changeset(fresh_db_url, drafts[0], actor=REVIEWER)
+
+
+@pytest.mark.parametrize(
+    ("actor", "county", "message"),
+    [
+        (Actor("other", "county", "63000031"), COUNTY, "may not draft changes for county"),
+        (Actor("city-reviewer", "city", "63000"), COUNTY, "only county editors draft"),
+        (Actor("sneaky", "county", "63000031"), "63000031", "not in county 63000031"),
+    ],
+    ids=["other-county-editor", "city-reviewer", "communities-outside-county"],
+)
+def test_drafting_outside_own_county_is_refused(fresh_db_url, base, actor, county, message):
+    grids, communities = base
+    with pytest.raises(PermissionDeniedError, match=message):
+        load_grids(
+            fresh_db_url,
+            grids,
+            county=county,
+            actor=actor,
+            communities=communities,
+            code_pattern=PATTERN,
+        )
+    with psycopg.connect(fresh_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM registry.changeset").fetchone()[0] == 0
+
+
+def test_only_a_city_reviewer_decides(fresh_db_url, base):
+    grids, communities = base
+    r = _load(fresh_db_url, grids, communities)
+    with pytest.raises(PermissionDeniedError):
+        file_changeset(fresh_db_url, r.changeset_id, actor=Actor("x", "county", "63000031"))
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    for actor, message in [
+        (EDITOR, "only a city reviewer"),
+        (Actor("other-city", "city", "65000"), "may not decide on county"),
+        (Actor(EDITOR.name, "city", ""), "cannot also decide"),
+    ]:
+        with pytest.raises(PermissionDeniedError, match=message):
+            accept_changeset(fresh_db_url, r.changeset_id, actor=actor)
+    assert grids_at(fresh_db_url).empty
+    with pytest.raises(NotFoundError):
+        accept_changeset(fresh_db_url, 999, actor=REVIEWER)
+
+
+def _force_filed(url: str, changeset_id: int) -> None:
+    """Skip the county's validation (as a buggy or hostile client could) to test the database."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE registry.changeset SET status = 'filed' WHERE changeset_id = %s",
+            (changeset_id,),
+        )
+
+
+@pytest.mark.parametrize("defect", ["overlap", "outside-community"])
+def test_database_refuses_overlap_and_leaving_the_community(fresh_db_url, base, defect):
+    grids, communities = base
+    target = sorted(set(grids["community_code"]))[0]
+    layer = grids[grids["community_code"] == target].copy()
+    _register(fresh_db_url, layer, communities)
+    first, second = layer.index[:2]
+    if defect == "overlap":  # grid 1 grows 10 m into grid 2
+        layer.loc[first, "geometry"] = shapely.union(
+            layer.loc[first, "geometry"],
+            shapely.intersection(
+                layer.loc[second, "geometry"], layer.loc[first, "geometry"].buffer(10)
+            ),
+        )
+        rule, pattern = "registry.overlap", "overlap"
+    else:  # grid 1 grows 30 m beyond the community border
+        outline = communities.set_index("code").loc[target, "geometry"]
+        layer.loc[first, "geometry"] = shapely.union(
+            layer.loc[first, "geometry"],
+            shapely.difference(layer.loc[first, "geometry"].buffer(30), outline),
+        )
+        rule, pattern = "registry.containment", "outside community|leave their community"
+    r = _load(fresh_db_url, layer.drop(columns=["grid_code"]), None)
+    problems = validate_changeset(fresh_db_url, r.changeset_id, rules=False)
+    assert rule in {p.rule for p in problems}
+    with pytest.raises(InputError):
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    _force_filed(fresh_db_url, r.changeset_id)
+    before = grids_at(fresh_db_url)
+    with pytest.raises(SpatialIntegrityError, match=pattern):
+        accept_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER)
+    after = grids_at(fresh_db_url)
+    assert after[["grid_id", "grid_code"]].equals(before[["grid_id", "grid_code"]])
+    assert get_changeset(fresh_db_url, r.changeset_id).status == "filed"
+
+
+def test_return_with_reason_voids_reserved_codes(fresh_db_url, base):
+    grids, communities = base
+    r = _load(fresh_db_url, grids, communities)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    with pytest.raises(ConflictError, match="reason"):
+        return_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER, reason=" ")
+    out = return_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER, reason="网格边界未沿道路")
+    assert sorted(out["void_codes"]) == r.new_codes
+    cs = get_changeset(fresh_db_url, r.changeset_id)
+    assert (cs.status, cs.decision_reason) == ("returned", "网格边界未沿道路")
+    with pytest.raises(ConflictError):
+        accept_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER)
+    again = _load(fresh_db_url, grids, communities)
+    assert not set(again.new_codes) & set(r.new_codes)  # void codes are not reused either
+
+
+def test_history_and_audit_are_append_only(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    statements = [
+        ("UPDATE registry.grid SET grid_name = 'x'", "never updated in place"),
+        ("UPDATE registry.grid SET valid_to = NULL", "never updated in place"),
+        ("DELETE FROM registry.grid", "never deleted"),
+        ("UPDATE registry.audit_log SET actor = 'x'", "append-only"),
+        ("DELETE FROM registry.audit_log", "append-only"),
+        ("TRUNCATE registry.audit_log CASCADE", "append-only"),
+    ]
+    with psycopg.connect(fresh_db_url) as conn:
+        for stmt, message in statements:
+            with pytest.raises(psycopg.Error, match=message):
+                conn.execute(stmt)
+            conn.rollback()
+
+
+def test_filing_package(fresh_db_url, base, tmp_path):
+    grids, communities = base
+    cs = _register(fresh_db_url, grids, communities)
+    target = sorted(set(grids["community_code"]))[0]
+    layer = grids[grids["community_code"] == target].copy()
+    a, b = layer.index[:2]
+    layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
+    r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    out = export_changeset(fresh_db_url, r.changeset_id, tmp_path / "filing.zip")
+    with zipfile.ZipFile(out) as zf:
+        assert sorted(zf.namelist()) == [
+            "code_changes.csv",
+            "grids.gpkg",
+            "map.html",
+            "summary.html",
+        ]
+        zf.extractall(tmp_path / "x")
+        summary = zf.read("summary.html").decode()
+        csv = zf.read("code_changes.csv").decode("utf-8-sig").splitlines()
+    layers = dict(pyogrio.list_layers(tmp_path / "x" / "grids.gpkg"))
+    assert {"old_grids", "new_grids", "communities"} <= set(layers)
+    old = gpd.read_file(tmp_path / "x" / "grids.gpkg", layer="old_grids")
+    assert sorted(old["grid_code"]) == sorted(grids.loc[[a, b], "grid_code"])
+    assert csv[0].startswith("item,action,community_code,old_code,new_code,change")
+    assert (
+        sum(",retired," in line for line in csv) == 2 and sum(",new," in line for line in csv) == 1
+    )
+    assert "<svg" in summary and "filed" in summary
+    assert "<script" not in summary and "http://" not in summary.replace(
+        "http://www.w3.org/2000/svg", ""
+    )
+    from gridgeo.maps.offline import external_references
+
+    assert external_references((tmp_path / "x" / "map.html").read_text()) == []
+    assert export_changeset(fresh_db_url, cs, tmp_path / "first.zip").is_file()  # creates only
+
+
+def test_bad_layers_list_every_problem(fresh_db_url, base):
+    grids, communities = base
+    bad = grids.copy()
+    bad.loc[bad.index[0], "community_code"] = "12345"
+    bad.loc[bad.index[1], "households"] = -3
+    bad.loc[bad.index[2], "geometry"] = shapely.Point(0, 0)
+    with pytest.raises(InputError) as err:
+        load_grids(
+            fresh_db_url,
+            bad,
+            county=COUNTY,
+            actor=Actor("a", "admin"),
+            communities=communities,
+            code_pattern=PATTERN,
+        )
+    fields = {p.field for p in err.value.problems}
+    assert {"community_code", "households"} <= fields and len(err.value.problems) >= 3
+    unknown = grids.copy()
+    unknown["community_code"] = COUNTY + "999"
+    with pytest.raises(InputError, match="not in the registry"):
+        _load(fresh_db_url, unknown, None)
+    with psycopg.connect(fresh_db_url) as conn:  # nothing half-written
+        assert conn.execute("SELECT count(*) FROM registry.changeset").fetchone()[0] == 0
+
+
+_ACCEPT_SCRIPT = """
+import sys
+from gridgeo.registry import Actor, accept_changeset
+accept_changeset(sys.argv[1], int(sys.argv[2]), actor=Actor("city-reviewer", "city", "63000"))
+print("committed")
+"""
+
+
+def _backend_in_accept(conn: psycopg.Connection, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+            "AND query LIKE '%accept_changeset%' AND datname = current_database()"
+        ).fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.05)
+    pytest.fail("the acceptance never reached the slow step")
+
+
+def _wait_gone(conn: psycopg.Connection, pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"backend {pid} is still there")
+
+
+@pytest.mark.parametrize("kill", ["client-process", "server-backend"])
+def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, base, kill):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    target = sorted(set(grids["community_code"]))[0]
+    layer = grids[grids["community_code"] == target].copy()
+    a, b = layer.index[:2]
+    layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
+    r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    before = grids_at(fresh_db_url)
+
+    with psycopg.connect(fresh_db_url, autocommit=True) as admin:
+        # A slow step late in acceptance: after grids were closed and opened, before the status.
+        admin.execute(
+            "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$"
+        )
+        admin.execute(
+            "CREATE TRIGGER slow AFTER UPDATE ON registry.changeset "
+            "FOR EACH STATEMENT EXECUTE FUNCTION public.slow()"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _ACCEPT_SCRIPT, fresh_db_url, str(r.changeset_id)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            pid = _backend_in_accept(admin)
+            if kill == "client-process":
+                proc.send_signal(signal.SIGKILL)
+            else:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert b"committed" not in proc.stdout.read()
+        _wait_gone(admin, pid)
+        admin.execute("DROP TRIGGER slow ON registry.changeset")
+
+    after = grids_at(fresh_db_url)
+    assert after[["grid_id", "grid_code", "valid_to"]].equals(
+        before[["grid_id", "grid_code", "valid_to"]]
+    )
+    assert get_changeset(fresh_db_url, r.changeset_id).status == "filed"
+    with psycopg.connect(fresh_db_url) as conn:
+        statuses = dict(
+            conn.execute(
+                "SELECT code, status FROM registry.code_ledger WHERE code = ANY(%s)",
+                (r.new_codes + r.retired_codes,),
+            ).fetchall()
+        )
+    assert {statuses[c] for c in r.new_codes} == {"reserved"}
+    assert {statuses[c] for c in r.retired_codes} == {"active"}
+    # The interrupted acceptance can simply be repeated.
+    summary = accept_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER)
+    assert summary["retired_codes"] == r.retired_codes
