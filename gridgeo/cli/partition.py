@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gridgeo.cli._common import console, handle_errors
-from gridgeo.errors import InputError, Problem
+from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io import (
     check_layer,
     list_layers,
@@ -82,6 +82,19 @@ def _specs(source: str | None, given: dict[str, str | None]) -> dict[str, str]:
     return specs
 
 
+def _read(path: Path, layer: str | None, crs: str | None):
+    """Read a layer; ``--crs`` applies to files without a CRS or with a geographic one."""
+    if crs is None:
+        return read_layer(path, layer)
+    try:
+        gdf = read_layer(path, layer)
+    except CRSError:
+        return read_layer(path, layer, crs=crs)
+    if gdf.crs is not None and gdf.crs.is_projected:
+        return gdf
+    return read_layer(path, layer, crs=crs)
+
+
 @handle_errors
 def partition(
     source: str | None = typer.Argument(
@@ -114,7 +127,10 @@ def partition(
         None, "--kind", help="urban or rural for communities without a 'kind' value."
     ),
     crs: str | None = typer.Option(
-        None, "--crs", help="CRS of input files that carry none (e.g. EPSG:4490, gcj02)."
+        None,
+        "--crs",
+        help="CRS of input files that carry none or a geographic one to replace (e.g. gcj02); "
+        "files in a projected CRS keep theirs.",
     ),
     repair: bool = typer.Option(
         False, "--repair", help="Repair invalid geometries (reported as warnings)."
@@ -151,7 +167,7 @@ def partition(
     problems: list[Problem] = []
     for name, spec in specs.items():
         path, layer = split_layer_spec(spec)
-        gdf = read_layer(path, layer, crs=crs)
+        gdf = _read(path, layer, crs)
         problems += check_layer(
             gdf, name, code_pattern=prof.codes.community_pattern, repair=repair, source=spec
         )
