@@ -652,8 +652,8 @@ def sanity_problems(
     -------
     list of Problem
         ``crs.swapped_lonlat`` (error) when most features only fall inside the
-        bounds after swapping x and y; ``crs.outside_china`` per feature outside
-        the bounds (error if all features are outside, else warning);
+        bounds after swapping x and y; ``crs.outside_china``: one error when all
+        features are outside the bounds (a wrong CRS), else a warning per feature;
         ``crs.missing`` (error) when the layer has no CRS.
     """
     if source is None and isinstance(gdf, gpd.GeoDataFrame):
@@ -697,7 +697,20 @@ def sanity_problems(
             )
         )
         return problems
-    all_out = bool(outside.sum() == n)
+    if outside.sum() == n:
+        lo, la = lon[finite], lat[finite]
+        problems.append(
+            Problem(
+                f"all {n} features lie outside China's bounds (lon {lo.min():.4f}–{lo.max():.4f}, "
+                f"lat {la.min():.4f}–{la.max():.4f} after conversion from {crs_label(gdf.crs)}): "
+                "the CRS is probably wrong",
+                file=source,
+                layer=layer,
+                field="geometry",
+                rule="crs.outside_china",
+            )
+        )
+        return problems
     for i in np.flatnonzero(outside):
         problems.append(
             Problem(
@@ -708,7 +721,7 @@ def sanity_problems(
                 row=_row_id(index[i]),
                 field="geometry",
                 rule="crs.outside_china",
-                severity="error" if all_out else "warning",
+                severity="warning",
             )
         )
     return problems

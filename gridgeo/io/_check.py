@@ -128,6 +128,22 @@ _FAMILY = {
 }
 
 
+# shapely type ids → names (0 Point … 7 GeometryCollection)
+_TYPE_NAMES = np.array(
+    [
+        "Point",
+        "LineString",
+        "LinearRing",
+        "Polygon",
+        "MultiPoint",
+        "MultiLineString",
+        "MultiPolygon",
+        "GeometryCollection",
+    ],
+    dtype=object,
+)
+
+
 def get_schema(schema: str | LayerSchema) -> LayerSchema:
     """Look up a :class:`LayerSchema` by name (``communities``, ``roads`` …)."""
     if isinstance(schema, LayerSchema):
@@ -317,16 +333,15 @@ def _check_fields(gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, patt
         elif spec.kind in ("int", "number"):
             _check_numbers(values, blank, index, spec, col)
         elif spec.kind == "choice":
-            allowed = set(spec.choices)
-            for i in np.flatnonzero(~blank):
-                v = values.iloc[i]
-                if str(v).strip() not in allowed:
-                    col.add(
-                        f"{spec.name} is {v!r}; expected one of {', '.join(spec.choices)}",
-                        "field.choice",
-                        row=index[i],
-                        field=spec.name,
-                    )
+            text = values.astype("string").str.strip()
+            bad = ~blank & ~text.isin(spec.choices).fillna(False).to_numpy(dtype=bool)
+            for i in np.flatnonzero(bad):
+                col.add(
+                    f"{spec.name} is {values.iloc[i]!r}; expected one of {', '.join(spec.choices)}",
+                    "field.choice",
+                    row=index[i],
+                    field=spec.name,
+                )
         elif spec.kind == "text" and pd.api.types.is_numeric_dtype(values):
             col.add(
                 f"{spec.name} holds numbers; text is expected",
@@ -391,8 +406,9 @@ def _check_codes(
         )
     check_level = pattern == DEFAULT_CODE_PATTERN and spec.level is not None
     seen: dict[str, list[int]] = {}
+    code_list = codes.tolist()
     for i in np.flatnonzero(~blank):
-        code = codes.iloc[i]
+        code = code_list[i]
         if not regex.fullmatch(code):
             digits = f" ({len(code)} digits)" if code.isdigit() else ""
             col.add(
@@ -459,21 +475,30 @@ def _level_problem(code: str, level: str) -> str | None:
 def _check_numbers(
     values: pd.Series, blank: np.ndarray, index: np.ndarray, spec: FieldSpec, col: _Collector
 ) -> None:
-    nums = pd.to_numeric(values, errors="coerce")
-    for i in np.flatnonzero(~blank):
-        v = nums.iloc[i]
-        raw = values.iloc[i]
-        if pd.isna(v):
+    nums = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    filled = ~blank
+    not_number = filled & np.isnan(nums)
+    with np.errstate(invalid="ignore"):
+        negative = filled & (nums < 0)
+        fractional = filled & ~not_number & ~negative & (nums % 1 != 0)
+    for i in np.flatnonzero(not_number):
+        col.add(
+            f"{spec.name} {values.iloc[i]!r} is not a number",
+            "field.type",
+            row=index[i],
+            field=spec.name,
+        )
+    for i in np.flatnonzero(negative):
+        col.add(
+            f"{spec.name} is negative ({values.iloc[i]})",
+            "field.range",
+            row=index[i],
+            field=spec.name,
+        )
+    if spec.kind == "int":
+        for i in np.flatnonzero(fractional):
             col.add(
-                f"{spec.name} {raw!r} is not a number", "field.type", row=index[i], field=spec.name
-            )
-        elif v < 0:
-            col.add(
-                f"{spec.name} is negative ({raw})", "field.range", row=index[i], field=spec.name
-            )
-        elif spec.kind == "int" and float(v) != int(v):
-            col.add(
-                f"{spec.name} {raw} is not a whole number",
+                f"{spec.name} {values.iloc[i]} is not a whole number",
                 "field.type",
                 row=index[i],
                 field=spec.name,
@@ -524,7 +549,7 @@ def _check_geometry(
     usable &= ~nan
 
     types = np.full(len(geoms), None, dtype=object)
-    types[usable] = [g.geom_type for g in geoms[usable]]
+    types[usable] = _TYPE_NAMES[shapely.get_type_id(geoms[usable])]
     counts = pd.Series(types[usable]).value_counts()
     families = {_FAMILY.get(t, t) for t in counts.index}
     if len(families) > 1:
