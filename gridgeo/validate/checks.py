@@ -219,17 +219,23 @@ def check_size_band(gs: GridSet) -> list[Issue]:
         return []
     sizes = gs.size_table
     comm = gs.community_table
+    kinds = sizes["grid_type"].to_numpy(dtype=object)
+    households = sizes["households"].to_numpy(dtype=float)
+    lo, hi = sizes["band_min"].to_numpy(), sizes["band_max"].to_numpy()
+    attainable = np.append(comm["attainable"].to_numpy(dtype=bool), True)[gs.home]
+    reasons = comm["reason"].to_numpy(dtype=object)
     issues = []
     for i in np.flatnonzero(~sizes["in_band"].to_numpy(dtype=bool)):
-        row = sizes.iloc[i]
-        band = f"{row.grid_type} band {row.band_min:.0f}–{row.band_max:.0f}"
-        msg = f"grid {gs.labels[i]} has {row.households:g} households; {band}"
+        msg = (
+            f"grid {gs.labels[i]} has {households[i]:g} households; "
+            f"{kinds[i]} band {lo[i]:.0f}–{hi[i]:.0f}"
+        )
         rule = "size.out_of_band"
-        if gs.home[i] >= 0 and not comm["attainable"].iat[gs.home[i]]:
+        if not attainable[i]:
             rule = "size.out_of_band_unavoidable"
-            msg += f" cannot be met in community {comm['code'].iat[gs.home[i]]}: {comm['reason'].iat[gs.home[i]]}"
+            msg += f" cannot be met in community {gs.home_code[i]}: {reasons[gs.home[i]]}"
         issues.append(
-            Issue(rule, msg, _g(gs, i), gs.home_code[i], gs.geoms[i], float(row.households))
+            Issue(rule, msg, _g(gs, i), gs.home_code[i], gs.geoms[i], float(households[i]))
         )
     return issues
 
@@ -482,24 +488,27 @@ def check_road_borders(gs: GridSet) -> list[Issue]:
         return []
     table = gs.road_border
     minimum = gs.profile.quality.min_road_border_share
-    x0, y0, x1, y1, owner = table.attrs["off_road"]
+    x0, y0, x1, y1, owner = gs.off_road_segments
+    shares = table["share"].to_numpy()
+    internal = table["internal_m"].to_numpy()
     lines = shapely.linestrings(np.stack([x0, y0, x1, y1], 1).reshape(-1, 2, 2))
-    low = np.flatnonzero(table["share"].to_numpy() < minimum)
-    by_grid = pd.Series(np.arange(len(owner))).groupby(owner).agg(list)
+    low = np.flatnonzero(shares < minimum)
+    order = np.argsort(owner, kind="stable")
+    starts = np.searchsorted(owner[order], np.arange(gs.n + 1))
     issues = []
     for i in low:
-        off = lines[by_grid.get(i, [])]
+        off = lines[order[starts[i] : starts[i + 1]]]
         geom = shapely.line_merge(shapely.multilinestrings(off)) if len(off) else gs.geoms[i]
         issues.append(
             Issue(
                 "roads.border_share",
-                f"grid {gs.labels[i]}: {table['share'].iat[i]:.0%} of its "
-                f"{_fmt(table['internal_m'].iat[i])} m internal border is on road centrelines "
+                f"grid {gs.labels[i]}: {shares[i]:.0%} of its "
+                f"{_fmt(internal[i])} m internal border is on road centrelines "
                 f"(minimum {minimum:.0%}); the map shows the rest",
                 _g(gs, i),
                 gs.home_code[i],
                 geom,
-                float(table["share"].iat[i]),
+                float(shares[i]),
             )
         )
     return issues

@@ -16,10 +16,10 @@ household points, with the partitioner's definition
   one holding most of its area. ``min``/``max`` are the band of that
   community's kind (``kind`` field, else from the code by the profile's code
   ranges, else the majority of its grids' types, else urban).
-* A community is *banded* when it is urban, or rural with ``rural.mode =
-  "households"``. It is *feasible* when it is banded, is not a whole-village
-  case (rural with ``mode = "village"`` or ``T <= whole_village_max_households``),
-  no indivisible unit (points at one location, to 1 cm, or sharing a
+* A community is *banded* (split by household band) when it is urban, or rural
+  with ``rural.mode = "households"``, and not a whole village (rural with
+  ``mode = "village"`` or ``T <= whole_village_max_households``). It is
+  *feasible* when it is banded, no indivisible unit (points at one location, to 1 cm, or sharing a
   ``compound_id``) holds more than ``max`` households, and ``T`` -- the households
   of its points that are not inside a dedicated grid -- admits a whole number of
   grids in band: ``ceil(T/max) <= floor(T/min)`` (for ``T <= max``: ``T >= min``).
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 IN_BAND_DEFINITION = (
     "ordinary (non-dedicated) grids of feasible communities with min <= households <= max "
     "(band of the community's kind) / all ordinary grids of feasible communities; feasible = "
-    "banded (urban, or rural in households mode), not a whole village, no indivisible unit "
+    "banded (urban, or rural in households mode, and not a whole village), no indivisible unit "
     "(one location or compound) above max, and ceil(T/max) <= floor(T/min) for T = households "
     "outside dedicated grids"
 )

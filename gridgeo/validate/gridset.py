@@ -483,13 +483,14 @@ class GridSet:
         out = np.full(len(self.point_geoms), -1, dtype=np.int64)
         if len(self.point_geoms) == 0 or len(polygons) == 0:
             return out
-        poly, pt = self._point_tree.query(polygons, predicate="intersects")
+        poly, pt = self._point_tree.query(polygons, predicate="covers")
         if len(pt) == 0:
             return out
-        order = np.lexsort((poly, pt))
-        pt, poly = pt[order], poly[order]
-        first = np.r_[True, pt[1:] != pt[:-1]]
-        out[pt[first]] = poly[first]
+        none = np.iinfo(np.int64).max
+        first = np.full(len(out), none, dtype=np.int64)
+        np.minimum.at(first, pt, poly.astype(np.int64))
+        hit = first != none
+        out[hit] = first[hit]
         return out
 
     @cached_property
@@ -545,12 +546,13 @@ class GridSet:
 
         * ``households`` (``T``): weights of the household points inside the
           community that are not inside a dedicated grid.
-        * ``banded``: urban, or rural with ``rural.mode = "households"``.
         * ``whole_village``: rural and (``mode = "village"`` or ``T <=
           rural.whole_village_max_households``): one grid for the whole village.
-        * ``feasible`` (counts in the in-band share): banded, not whole village,
-          no indivisible unit heavier than ``max`` and ``ceil(T/max) <= floor(T/min)``
-          (for ``T <= max``: ``T >= min``).
+        * ``banded`` (split by household band): urban, or rural with
+          ``rural.mode = "households"``, and not a whole village.
+        * ``feasible`` (counts in the in-band share): banded, no indivisible unit
+          heavier than ``max`` and ``ceil(T/max) <= floor(T/min)`` (for
+          ``T <= max``: ``T >= min``).
         * ``attainable`` (decides error vs warning for out-of-band grids): feasible,
           or a whole village, or not banded.
         """
@@ -576,18 +578,19 @@ class GridSet:
             kind = self.community_kind[ci]
             lo, hi = self.band(kind)
             t = float(total[ci])
-            banded = kind != "rural" or mode == "households"
+            by_band = kind != "rural" or mode == "households"
             whole = kind == "rural" and (mode == "village" or t <= whole_max)
+            banded = by_band and not whole
             k_ok = (
                 (t >= lo)
                 if t <= hi
                 else math.ceil(t / hi) <= (math.floor(t / lo) if lo > 0 else math.inf)
             )
             heavy = heaviest[ci] > hi
-            feasible = banded and not whole and not heavy and k_ok
+            feasible = banded and not heavy and k_ok
             if feasible:
                 reason = ""
-            elif not banded:
+            elif not by_band:
                 reason = f"rural mode {mode!r}: grids follow villager groups, not a household band"
             elif whole:
                 reason = (
@@ -613,7 +616,7 @@ class GridSet:
                     banded,
                     whole,
                     feasible,
-                    feasible or whole or not banded,
+                    feasible or whole or not by_band,
                     reason,
                 )
             )
@@ -736,8 +739,16 @@ class GridSet:
                 table["internal_m"] > 0, table["on_road_m"] / table["internal_m"], np.nan
             )
         off = internal & ~on_road
-        table.attrs["off_road"] = (x0[off], y0[off], x1[off], y1[off], owner[off])
+        # not in table.attrs: pandas deep-copies attrs on every column access
+        self.__dict__["off_road_segments"] = (x0[off], y0[off], x1[off], y1[off], owner[off])
         return table
+
+    @property
+    def off_road_segments(self) -> tuple[np.ndarray, ...]:
+        """Internal border segments not on a road: ``x0, y0, x1, y1, grid index``."""
+        if "off_road_segments" not in self.__dict__:
+            _ = self.road_border
+        return self.__dict__["off_road_segments"]
 
 
 def _part_counts(geoms: np.ndarray, min_area: float) -> np.ndarray:
