@@ -248,7 +248,9 @@ def test_bad_file_gives_the_right_message(corpus, case, name, kwargs, schema, ru
     assert all(p.file and Path(p.file).name == Path(name).name for p in hits)
 
 
-@pytest.mark.parametrize("name", ["gbk_dbf/communities.shp", "gbk_wrong_cpg/communities.shp"])
+@pytest.mark.parametrize(
+    "name", ["gbk_dbf/communities.shp", "gbk_wrong_cpg/communities.shp", "gbk_shapefile.zip"]
+)
 def test_gbk_dbf_with_chinese_field_names_reads_cleanly(corpus, name):
     gdf = read_layer(corpus / name)
     assert list(gdf.columns[:4]) == ["code", "名称", "kind", "备注"]
@@ -310,7 +312,9 @@ def test_good_file_is_clean(corpus):
 
 def _corpus_files(corpus: Path) -> list[Path]:
     return sorted(
-        p for p in corpus.rglob("*") if p.suffix in {".gpkg", ".shp", ".csv", ".geojson", ".xlsx"}
+        p
+        for p in corpus.rglob("*")
+        if p.suffix in {".gpkg", ".shp", ".csv", ".geojson", ".xlsx", ".zip"}
     )
 
 

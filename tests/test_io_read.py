@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -336,3 +337,25 @@ def test_real_roads_file():
     roads = read_layer(path)
     assert len(roads) == 796 and roads.crs.to_epsg() == 4326
     assert roads.attrs["source"].endswith(".gpkg:roads")
+
+
+@pytest.mark.parametrize("folder", ["", "边界/"])
+def test_zipped_shapefile_gbk_at_root_or_in_a_folder(tmp_path, communities, folder):
+    _write(communities, tmp_path / "c.shp", encoding="GBK")
+    (tmp_path / "c.cpg").unlink()
+    archive = tmp_path / "c.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for ext in ("shp", "shx", "dbf", "prj"):
+            zf.write(tmp_path / f"c.{ext}", f"{folder}c.{ext}")
+    out = read_layer(archive)
+    assert out["name"].tolist() == NAMES
+    assert out.crs.to_epsg() == 4490
+    assert list_layers(archive) == [("c", "Polygon")]
+
+
+def test_zipped_geopackage(tmp_path, communities):
+    _write(communities, tmp_path / "t.gpkg", layer="communities")
+    archive = tmp_path / "t.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(tmp_path / "t.gpkg", "export/t.gpkg")
+    assert read_layer(archive)["name"].tolist() == NAMES

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import codecs
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 # Names found in .cpg files, mapped to a Python/iconv codec.
 _CPG_NAMES = {
@@ -96,41 +98,64 @@ def guess_bytes(data: bytes) -> EncodingGuess:
     )
 
 
-def dbf_text_bytes(path: Path, *, max_bytes: int = _MAX_SAMPLE_BYTES) -> bytes:
+def dbf_text_bytes(source: Path | BinaryIO, *, max_bytes: int = _MAX_SAMPLE_BYTES) -> bytes:
     """Concatenate the raw bytes of a DBF's field names and character fields.
 
     Reads the dBASE III header (record count, header/record length, field
-    descriptors) and then at most ``max_bytes`` of records.
+    descriptors) and then at most ``max_bytes`` of records. ``source`` is a path or
+    an open binary file (e.g. a member of a zip archive).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(32)
-        if len(head) < 32:
-            return b""
-        n_records, header_len, record_len = struct.unpack("<IHH", head[4:12])
-        desc = fh.read(max(0, header_len - 32))
-        names = []
-        fields = []  # (offset in record, length) of character fields
-        offset = 1  # deletion flag
-        for i in range(0, len(desc) - 31, 32):
-            d = desc[i : i + 32]
-            if d[0] == 0x0D:
-                break
-            names.append(d[:11].split(b"\x00", 1)[0])
-            ftype = chr(d[11])
-            flen = d[16]
-            if ftype == "C":
-                fields.append((offset, flen))
-            offset += flen
-        chunks = list(names)
-        if fields and record_len > 0 and n_records > 0:
-            fh.seek(header_len)
-            n = min(n_records, max(1, max_bytes // record_len))
-            raw = fh.read(n * record_len)
-            for r in range(0, len(raw) - record_len + 1, record_len):
-                rec = raw[r : r + record_len]
-                for off, flen in fields:
-                    chunks.append(rec[off : off + flen].rstrip(b" \x00"))
+    if isinstance(source, Path | str):
+        with open(source, "rb") as fh:
+            return dbf_text_bytes(fh, max_bytes=max_bytes)
+    fh = source
+    head = fh.read(32)
+    if len(head) < 32:
+        return b""
+    n_records, header_len, record_len = struct.unpack("<IHH", head[4:12])
+    desc = fh.read(max(0, header_len - 32))
+    names = []
+    fields = []  # (offset in record, length) of character fields
+    offset = 1  # deletion flag
+    for i in range(0, len(desc) - 31, 32):
+        d = desc[i : i + 32]
+        if d[0] == 0x0D:
+            break
+        names.append(d[:11].split(b"\x00", 1)[0])
+        flen = d[16]
+        if chr(d[11]) == "C":
+            fields.append((offset, flen))
+        offset += flen
+    chunks = list(names)
+    if fields and record_len > 0 and n_records > 0:
+        n = min(n_records, max(1, max_bytes // record_len))
+        raw = fh.read(n * record_len)  # records follow the header's 0x0D terminator
+        for r in range(0, len(raw) - record_len + 1, record_len):
+            rec = raw[r : r + record_len]
+            for off, flen in fields:
+                chunks.append(rec[off : off + flen].rstrip(b" \x00"))
     return b"\n".join(chunks)
+
+
+def guess_dbf_encoding(
+    data: bytes, cpg_text: str | None = None, cpg_name: str = ".cpg"
+) -> EncodingGuess:
+    """Decide from DBF text bytes and an optional ``.cpg`` content (trusted if the bytes agree)."""
+    note = None
+    if cpg_text is not None:
+        declared = cpg_text.strip()
+        try:
+            codec = normalise_encoding(declared)
+        except LookupError:
+            note = f"{cpg_name} names an unknown encoding {declared!r}; detected from the data"
+        else:
+            if data.isascii() or _decodes(data, codec):
+                return EncodingGuess(codec, "cpg")
+            note = f"{cpg_name} says {declared!r} but the text is not valid {codec}"
+    guess = guess_bytes(data)
+    if note:
+        return EncodingGuess(guess.encoding, guess.how, note)
+    return guess
 
 
 def guess_shapefile_encoding(shp: Path, given: str | None = None) -> EncodingGuess:
@@ -140,23 +165,33 @@ def guess_shapefile_encoding(shp: Path, given: str | None = None) -> EncodingGue
     dbf = _sidecar(shp, ".dbf")
     if dbf is None:
         return EncodingGuess(None, "ascii")
-    data = dbf_text_bytes(dbf)
     cpg = _sidecar(shp, ".cpg")
-    note = None
-    if cpg is not None:
-        declared = cpg.read_text(encoding="ascii", errors="replace").strip()
-        try:
-            codec = normalise_encoding(declared)
-        except LookupError:
-            note = f"{cpg.name} names an unknown encoding {declared!r}; detected from the data"
-        else:
-            if data.isascii() or _decodes(data, codec):
-                return EncodingGuess(codec, "cpg")
-            note = f"{cpg.name} says {declared!r} but the text is not valid {codec}"
-    guess = guess_bytes(data)
-    if note:
-        return EncodingGuess(guess.encoding, guess.how, note)
-    return guess
+    cpg_text = cpg.read_text(encoding="ascii", errors="replace") if cpg else None
+    return guess_dbf_encoding(dbf_text_bytes(dbf), cpg_text, cpg.name if cpg else ".cpg")
+
+
+def guess_zipped_shapefile_encoding(
+    archive: Path, layer: str, given: str | None = None
+) -> EncodingGuess | None:
+    """Like :func:`guess_shapefile_encoding` for ``layer.shp`` inside a zip archive.
+
+    Returns None if the archive holds no DBF for that layer (not a zipped Shapefile).
+    """
+    if given:
+        return EncodingGuess(normalise_encoding(given), "given")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = {Path(n).name.lower(): n for n in zf.namelist()}
+            dbf = members.get(f"{layer.lower()}.dbf")
+            if dbf is None:
+                return None
+            with zf.open(dbf) as fh:
+                data = dbf_text_bytes(fh)
+            cpg = members.get(f"{layer.lower()}.cpg")
+            cpg_text = zf.read(cpg).decode("ascii", errors="replace") if cpg else None
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return guess_dbf_encoding(data, cpg_text, Path(cpg).name if cpg else ".cpg")
 
 
 def guess_file_encoding(path: Path, given: str | None = None) -> EncodingGuess:

@@ -8,6 +8,7 @@ import os
 import re
 import unicodedata
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,12 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from gridgeo.crs import crs_label, resolve_crs, to_wgs84
 from gridgeo.errors import CRSError, InputError, Problem
-from gridgeo.io._encoding import EncodingGuess, guess_file_encoding, guess_shapefile_encoding
+from gridgeo.io._encoding import (
+    EncodingGuess,
+    guess_file_encoding,
+    guess_shapefile_encoding,
+    guess_zipped_shapefile_encoding,
+)
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +291,15 @@ def _read_ogr(
             problems.append(
                 Problem(enc.note, field=None, rule="encoding.guess", severity="warning")
             )
+    elif path.suffix.lower() == ".zip":
+        try:
+            enc = guess_zipped_shapefile_encoding(path, chosen, encoding)
+        except LookupError as exc:
+            raise InputError(f"unknown encoding {encoding!r}") from exc
+        if enc is not None and enc.note:
+            problems.append(Problem(enc.note, rule="encoding.guess", severity="warning"))
+        if enc is None and encoding:
+            enc = EncodingGuess(encoding, "given")
     elif path.suffix.lower() in JSON_SUFFIXES:
         return _read_geojson(path, chosen, encoding, problems)
     elif encoding:
@@ -293,7 +308,7 @@ def _read_ogr(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             gdf = pyogrio.read_dataframe(
-                path,
+                _ogr_source(path),
                 layer=chosen,
                 encoding=enc.encoding if enc else None,
                 fid_as_index=True,
@@ -360,7 +375,33 @@ def _read_geojson(
 def _ogr_layers(path: Path) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # e.g. "non conformant file extension"
-        return pyogrio.list_layers(path)
+        return pyogrio.list_layers(_ogr_source(path))
+
+
+_ZIPPED = (".shp", ".gpkg", ".geojson", ".json", ".fgb")
+
+
+def _ogr_source(path: Path) -> str | Path:
+    """What to hand GDAL: zip archives are opened at the folder holding the data.
+
+    A zip with Shapefiles in a sub-folder (``data/roads.shp``), or one GeoPackage /
+    GeoJSON / FlatGeobuf inside, is opened through ``/vsizip/`` at that place.
+    """
+    if path.suffix.lower() != ".zip":
+        return path
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if Path(n).suffix.lower() in _ZIPPED]
+    except (zipfile.BadZipFile, OSError):
+        return path
+    shp_dirs = sorted({str(Path(n).parent) for n in names if n.lower().endswith(".shp")})
+    if shp_dirs:
+        if shp_dirs == ["."]:
+            return path
+        return f"/vsizip/{path.resolve()}/{shp_dirs[0]}"
+    if len(names) == 1:
+        return f"/vsizip/{path.resolve()}/{names[0]}"
+    return path
 
 
 def _shapefile_of(path: Path, layer: str) -> Path | None:

@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -88,6 +89,12 @@ def _make(out: Path) -> list[str]:
     _write(gbk, d / "communities.shp", encoding="GBK")
     (d / "communities.cpg").write_text("UTF-8", encoding="ascii")
     made.append("gbk_wrong_cpg/communities.shp")
+
+    # 2c. The GBK Shapefile as it arrives by e-mail: zipped, in a sub-folder.
+    with zipfile.ZipFile(out / "gbk_shapefile.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for part in sorted((out / "gbk_dbf").iterdir()):
+            zf.write(part, f"社区边界/{part.name}")
+    made.append("gbk_shapefile.zip")
 
     # 3. Bow-tie (self-intersecting) polygon.
     bow = _communities()
