@@ -7,8 +7,11 @@ and through ``gridgeo inspect`` — and none may raise anything but a GridgeoErr
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
+import pandas as pd
+import pyogrio
 import pytest
 from typer.testing import CliRunner
 
@@ -390,3 +393,12 @@ def test_inspect_missing_file_exit_code(tmp_path):
 def test_inspect_unknown_schema(corpus):
     result = runner.invoke(app, ["inspect", str(corpus / "good.gpkg"), "--schema", "parks"])
     assert result.exit_code == 2
+
+
+def test_inspect_tolerates_attribute_tables(tmp_path, corpus):
+    path = tmp_path / "qgis.gpkg"
+    shutil.copy(corpus / "good.gpkg", path)
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["s"]}), path, layer="layer_styles")
+    result = runner.invoke(app, ["inspect", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "attribute table without geometry" in result.output

@@ -359,3 +359,15 @@ def test_zipped_geopackage(tmp_path, communities):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(tmp_path / "t.gpkg", "export/t.gpkg")
     assert read_layer(archive)["name"].tolist() == NAMES
+
+
+def test_only_spatial_layer_is_picked_next_to_an_attribute_table(tmp_path, communities):
+    path = tmp_path / "qgis.gpkg"
+    _write(communities, path, layer="communities")
+    _write(pd.DataFrame({"styleName": ["默认"]}), path, layer="layer_styles")
+    out = read_layer(path)
+    assert out.attrs["layer"] == "communities"
+    assert out.attrs["source"] == f"{path}:communities"
+    with pytest.raises(InputError) as err:
+        read_layer(path, "layer_styles")
+    assert _rule(err.value) == ["geometry.none"]

@@ -33,7 +33,7 @@ class LayerReport:
 
     @property
     def usable(self) -> bool:
-        return self.gdf is not None and not any(p.severity == "error" for p in self.problems)
+        return not any(p.severity == "error" for p in self.problems)
 
 
 def inspect_file(
@@ -63,6 +63,17 @@ def inspect_file(
             gdf = read_layer(path, name, crs=crs)
         except InputError as exc:
             report.problems = exc.problems or [Problem(str(exc), file=str(path), layer=name)]
+            if layer is None and [p.rule for p in report.problems] == ["geometry.none"]:
+                # An attribute table next to the spatial layers (e.g. QGIS layer_styles).
+                report.problems = [
+                    Problem(
+                        "attribute table without geometry (not a map layer)",
+                        file=str(path),
+                        layer=name,
+                        rule="geometry.none",
+                        severity="warning",
+                    )
+                ]
         except GridgeoError as exc:
             report.problems = [Problem(str(exc), file=str(path), layer=name)]
         else:

@@ -236,7 +236,14 @@ def _safe_layers(path: Path) -> list[tuple[str, str | None]]:
         return []
 
 
-def _choose_layer(path: Path, layer: str | None, names: list[str], what: str = "layer") -> str:
+def _choose_layer(
+    path: Path,
+    layer: str | None,
+    names: list[str],
+    what: str = "layer",
+    candidates: list[str] | None = None,
+) -> str:
+    """The layer asked for, or the only candidate (default: all names) when none was."""
     if layer is not None:
         if layer in names:
             return layer
@@ -251,6 +258,8 @@ def _choose_layer(path: Path, layer: str | None, names: list[str], what: str = "
                 )
             ],
         )
+    if candidates is not None and len(candidates) == 1:
+        return candidates[0]  # e.g. one spatial layer next to QGIS's layer_styles table
     if len(names) == 1:
         return names[0]
     if not names:
@@ -279,7 +288,8 @@ def _read_ogr(
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise _unreadable(path, layer, exc) from exc
     names = [str(n) for n in layers[:, 0]] if len(layers) else []
-    chosen = _choose_layer(path, layer, names)
+    spatial = [str(n) for n, g in layers if g is not None] if len(layers) else []
+    chosen = _choose_layer(path, layer, names, candidates=spatial)
     enc: EncodingGuess | None = None
     shp = _shapefile_of(path, chosen)
     if shp is not None:
