@@ -69,6 +69,13 @@ def test_html_report_is_offline_with_a_map_per_problem(report, tmp_path):
     assert html.index('id="issue-1"') < first_map < html.index('id="issue-2"')
 
 
+def test_html_report_shows_attribute_text_literally(tmp_path):
+    grids, comms, hh = case(codes=("431102001001001", "{{ 7*7 }}<b>"))
+    html = validate(grids, comms, hh, profile="yongzhou").to_html(tmp_path / "r.html")
+    text = html.read_text(encoding="utf-8")
+    assert "{{ 7*7 }}&lt;b&gt;" in text and "49&lt;b&gt;" not in text
+
+
 def test_html_report_caps_the_number_of_maps(report, tmp_path):
     html = report.to_html(tmp_path / "r.html", max_maps=1).read_text(encoding="utf-8")
     assert html.count('class="folium-map"') == 1

@@ -6,6 +6,7 @@ Public helpers live in :mod:`gridgeo.maps.offline`.
 from gridgeo.maps.offline import (
     OfflineAssetError,
     OfflineMap,
+    RawHtml,
     add_geodataframe,
     external_references,
     offline_map,
@@ -16,6 +17,7 @@ from gridgeo.maps.offline import (
 __all__ = [
     "OfflineAssetError",
     "OfflineMap",
+    "RawHtml",
     "add_geodataframe",
     "external_references",
     "offline_map",

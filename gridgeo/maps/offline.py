@@ -74,6 +74,18 @@ _EXTERNAL_REF = re.compile(
 )
 
 
+class RawHtml(Element):
+    """HTML inserted as is (a plain :class:`~branca.element.Element` would compile its
+    text as a Jinja template: slow for large scripts, and wrong for text with ``{{``)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._html = html
+
+    def render(self, **kwargs: Any) -> str:
+        return self._html
+
+
 class OfflineAssetError(GridgeoError, RuntimeError):
     """A map needs a script or stylesheet from the internet that gridgeo does not vendor."""
 
@@ -131,8 +143,8 @@ def _inline_element(name: str) -> Element:
     kind, _ = ASSETS[name]
     if kind == "js":
         extra = _leaflet_icon_fix() if name == "leaflet" else ""
-        return Element(f"<script>{asset_text(name)}\n{extra}</script>")
-    return Element(f"<style>{asset_text(name)}</style>")
+        return RawHtml(f"<script>{asset_text(name)}\n{extra}</script>")
+    return RawHtml(f"<style>{asset_text(name)}</style>")
 
 
 def _uses_icons(element: Element) -> bool:
@@ -151,13 +163,14 @@ def _is_external(url: str) -> bool:
     return bool(re.match(r"^\s*(?:https?:)?//", str(url), re.IGNORECASE))
 
 
-def make_figure_offline(figure: Figure) -> None:
+def make_figure_offline(figure: Figure, *, scope: Element | None = None) -> None:
     """Replace the external script/stylesheet links in ``figure``'s head by inline copies.
 
     Folium's own links that a plain map does not need are dropped; a link to an
-    asset gridgeo does not vendor raises :class:`OfflineAssetError`.
+    asset gridgeo does not vendor raises :class:`OfflineAssetError`, and so does a
+    ``folium.Icon`` anywhere in ``scope`` (default: the whole figure).
     """
-    if _uses_icons(figure):
+    if _uses_icons(scope if scope is not None else figure):
         raise OfflineAssetError(
             "folium.Icon needs Bootstrap and Font Awesome, which are not vendored; "
             "use folium.CircleMarker, a DivIcon or the default marker instead"
@@ -202,7 +215,7 @@ class OfflineMap(folium.Map):
                     figure.header.add_child(_inline_element(name), name=name)
         super().render(**kwargs)
         if isinstance(figure, Figure):
-            make_figure_offline(figure)
+            make_figure_offline(figure, scope=self)
 
 
 def _bounds_wgs84(data: Any, crs: Any) -> tuple[float, float, float, float]:

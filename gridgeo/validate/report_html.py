@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 import shapely
-from branca.element import Element, Figure
+from branca.element import Figure
 
-from gridgeo.maps.offline import add_geodataframe, offline_map, save_offline
+from gridgeo.maps.offline import RawHtml, add_geodataframe, offline_map, save_offline
 
 if TYPE_CHECKING:
     from gridgeo.validate.core import ValidationReport
@@ -150,15 +150,15 @@ def build_figure(
 ) -> Figure:
     """The report page as a :class:`branca.element.Figure` (maps not yet rendered)."""
     fig = Figure(title=f"gridgeo validation — {report.summary['profile']}")
-    fig.header.add_child(Element(_CSS), name="report_css")
+    fig.header.add_child(RawHtml(_CSS), name="report_css")
     add = fig.html.add_child
-    add(Element(f"<h1>Grid validation report ({_e(report.summary['profile'])})</h1>"))
-    add(Element(_summary_html(report)))
+    add(RawHtml(f"<h1>Grid validation report ({_e(report.summary['profile'])})</h1>"))
+    add(RawHtml(_summary_html(report)))
     issues = report.issues
     if not len(issues):
         return fig
     shown = 0
-    add(Element(f"<h2>Problems ({len(issues)})</h2>"))
+    add(RawHtml(f"<h2>Problems ({len(issues)})</h2>"))
     for k, row in enumerate(issues.itertuples(index=False)):
         value = "" if row.value != row.value else f" · value {row.value:,.3g}"
         text = (
@@ -171,19 +171,19 @@ def build_figure(
         )
         has_geom = row.geometry is not None and not shapely.is_empty(row.geometry)
         if has_geom and shown < max_maps:
-            add(Element(text + '<div class="map">'))
+            add(RawHtml(text + '<div class="map">'))
             m = _issue_map(report, row, *map_size)
             # The map writes its <div> into fig.html under its own name when it
             # renders; a placeholder with that name keeps the div in this place.
-            fig.html.add_child(Element(""), name=m.get_name())
+            fig.html.add_child(RawHtml(""), name=m.get_name())
             m.add_to(fig)
-            add(Element("</div></div>"))
+            add(RawHtml("</div></div>"))
             shown += 1
         else:
-            add(Element(text + "</div>"))
+            add(RawHtml(text + "</div>"))
     if shown < len(issues):
         add(
-            Element(
+            RawHtml(
                 f'<p class="small">Maps are shown for the first {shown} problems with a geometry; '
                 "all geometries are in the GeoPackage output.</p>"
             )
