@@ -27,12 +27,15 @@ from gridgeo.registry import (
     accept_changeset,
     audit_log,
     changeset_items,
+    contacts_at,
+    draft_assignments,
     file_changeset,
     get_changeset,
     grid_at_point,
     grid_history,
     grids_at,
     load_grids,
+    register_departments,
     return_changeset,
     validate_changeset,
 )
@@ -549,3 +552,103 @@ def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, b
     # The interrupted acceptance can simply be repeated.
     summary = accept_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER)
     assert summary["retired_codes"] == r.retired_codes
+
+
+def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    codes = sorted(grids["grid_code"])
+    register_departments(
+        fresh_db_url,
+        pd.DataFrame(
+            {"department": ["示例区城市管理局"], "phone": ["100-0000-9901"], "is_sample": [True]}
+        ),
+        actor=REVIEWER,
+    )
+    with pytest.raises(PermissionDeniedError):
+        register_departments(fresh_db_url, pd.DataFrame({"department": ["x"]}), actor=EDITOR)
+    staff = pd.DataFrame(
+        {
+            "grid_code": [codes[0], codes[0], codes[1]],
+            "role": ["head", "full_time", "full_time"],
+            "name": ["示例网格长01", "示例网格员001", "示例网格员002"],
+            "phone": ["100-0000-0001", "100-0000-0002", "100-0000-0003"],
+        }
+    )
+    coverage = pd.DataFrame({"category": ["环境卫生"], "department": ["示例区城市管理局"]})
+    t0 = datetime.now(UTC)
+    cs = draft_assignments(
+        fresh_db_url, county=COUNTY, actor=EDITOR, staff=staff, coverage=coverage
+    )
+    assert contacts_at(fresh_db_url).empty  # drafts change nothing
+    file_changeset(fresh_db_url, cs, actor=EDITOR)
+    accept_changeset(fresh_db_url, cs, actor=REVIEWER)
+    contacts = contacts_at(fresh_db_url)
+    assert list(contacts[contacts["grid_code"] == codes[0]]["role"]) == ["head", "full_time"]
+    with psycopg.connect(fresh_db_url) as conn:
+        covered = conn.execute(
+            "SELECT count(DISTINCT grid_code) FROM registry.department_coverage "
+            "WHERE category = '环境卫生' AND valid_to IS NULL"
+        ).fetchone()[0]
+    assert covered == len(codes)  # no grid_code: every current grid of the county
+
+    # A new worker replaces the old one in grid 2; the history keeps both.
+    t1 = datetime.now(UTC)
+    swap = pd.DataFrame({"grid_code": [codes[1]], "role": ["full_time"], "name": ["示例网格员003"]})
+    cs2 = draft_assignments(fresh_db_url, county=COUNTY, actor=EDITOR, staff=swap)
+    file_changeset(fresh_db_url, cs2, actor=EDITOR)
+    accept_changeset(fresh_db_url, cs2, actor=REVIEWER)
+    now = contacts_at(fresh_db_url)
+    assert list(now[now["grid_code"] == codes[1]]["person_name"]) == ["示例网格员003"]
+    then = contacts_at(fresh_db_url, t1)
+    assert list(then[then["grid_code"] == codes[1]]["person_name"]) == ["示例网格员002"]
+    assert contacts_at(fresh_db_url, t0).empty
+
+    bad = pd.DataFrame(
+        {"grid_code": ["63000031001001", codes[0]], "role": ["head", "boss"], "name": ["a", "b"]}
+    )
+    with pytest.raises(InputError) as err:
+        draft_assignments(fresh_db_url, county=COUNTY, actor=EDITOR, staff=bad)
+    assert {p.rule for p in err.value.problems} == {"staff.role", "assignment.grid"}
+
+
+def test_contract_objects_for_the_service(db_url):
+    """The service reads only these objects (registry ↔ service contract)."""
+    expected = {
+        "grids_at": [
+            "grid_id",
+            "grid_code",
+            "grid_name",
+            "grid_type",
+            "community_code",
+            "community_name",
+            "households",
+            "population",
+            "valid_from",
+            "valid_to",
+            "geom",
+        ],
+        "current_grid": None,
+        "grid_contacts_at": ["grid_code", "role", "person_name", "phone", "posted"],
+        "divisions": ["code", "name", "level", "parent_code", "kind", "geom"],
+        "department": ["department_id", "name", "phone", "is_sample"],
+        "department_coverage": [
+            "department_id",
+            "category",
+            "grid_code",
+            "geom",
+            "lead",
+            "valid_from",
+            "valid_to",
+        ],
+    }
+    with psycopg.connect(db_url) as conn:
+        for name, columns in expected.items():
+            call = f"registry.{name}()" if name.endswith("_at") else f"registry.{name}"
+            cur = conn.execute(f"SELECT * FROM {call} LIMIT 0")
+            got = [d.name for d in cur.description]
+            if columns is not None:
+                assert set(columns) <= set(got), name
+        assert [
+            d.name for d in conn.execute("SELECT * FROM registry.current_grid LIMIT 0").description
+        ] == (expected["grids_at"])

@@ -325,6 +325,45 @@ def export(
     console.print(f"wrote {path}")
 
 
+def _table(path: Path) -> pd.DataFrame:
+    from gridgeo.io import read_layer
+
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+    return pd.DataFrame(read_layer(str(path)).drop(columns="geometry", errors="ignore"))
+
+
+@change_app.command()
+@handle_errors
+def assign(
+    county: str = typer.Option(..., "--county", help="Your county code."),
+    staff: Path = typer.Option(
+        None,
+        "--staff",
+        help="CSV: grid_code, role (head/full_time/part_time/professional), name, phone.",
+    ),
+    coverage: Path = typer.Option(
+        None, "--coverage", help="CSV: category, department, optional grid_code (empty: all grids)."
+    ),
+    title: str = typer.Option("", "--title", help="Title of the change set."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Draft a change set assigning grid heads/workers and departments (包片) to grids."""
+    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    cs = registry.draft_assignments(
+        _url(),
+        county=county,
+        actor=actor,
+        staff=_table(staff) if staff else None,
+        coverage=_table(coverage) if coverage else None,
+        title=title,
+        reason=reason,
+    )
+    console.print(f"draft change set {cs}: next gridgeo change file {cs} --county {county}")
+
+
 _CITY = typer.Option(None, "--city", help="Your city code (prefix of the counties you review).")
 
 
@@ -448,3 +487,16 @@ def grid(code: str = typer.Argument(..., help="Grid code.")) -> None:
         )
     console.print(table)
     console.print(f"code status: {df['code_status'].iloc[0]}")
+
+
+@city_app.command()
+@handle_errors
+def departments(
+    path: Path = typer.Argument(..., help="CSV with department (or name), phone, is_sample."),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Register departments (reference data for department coverage)."""
+    actor = registry.Actor(_user(user), "admin" if admin else "city", "")
+    n = registry.register_departments(_url(), _table(path), actor=actor)
+    console.print(f"{n} departments registered")

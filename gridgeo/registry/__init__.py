@@ -7,6 +7,7 @@ database (SQLAlchemy engine or connection, or a URL) and plain data.
 
 from gridgeo.registry._db import Bind, SpatialIntegrityError, engine_for
 from gridgeo.registry.actors import ROLES, Actor
+from gridgeo.registry.assignments import contacts_at, draft_assignments, register_departments
 from gridgeo.registry.diff import OldRef, PlannedItem, plan_changes
 from gridgeo.registry.history import grid_at_point, grid_history, grids_at
 from gridgeo.registry.load import LoadResult, load_grids, registry_srid
@@ -36,6 +37,8 @@ __all__ = [
     "audit_log",
     "changeset_grids",
     "changeset_items",
+    "contacts_at",
+    "draft_assignments",
     "engine_for",
     "file_changeset",
     "get_changeset",
@@ -45,6 +48,7 @@ __all__ = [
     "list_changesets",
     "load_grids",
     "plan_changes",
+    "register_departments",
     "registry_srid",
     "return_changeset",
     "validate_changeset",

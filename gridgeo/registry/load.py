@@ -432,7 +432,9 @@ def load_grids(
     source = grids.attrs.get("source")
     county = str(county).strip()
     g, problems = _prepare(grids, prof, source, repair)
-    well_formed = [c for c in g["community_code"].dropna().astype(str).unique() if prof.codes.matches(c)]
+    well_formed = [
+        c for c in g["community_code"].dropna().astype(str).unique() if prof.codes.matches(c)
+    ]
     actor.require_drafting(county, well_formed)  # malformed codes are input problems below
     warnings = [p for p in problems if p.severity != "error"]
     problems = [p for p in problems if p.severity == "error"]
