@@ -530,10 +530,8 @@ def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) ->
     coords = {}
     for col in (xcol, ycol):
         raw = df[col]
-        text = raw.astype("string").str.normalize("NFKC").str.strip().str.rstrip("°")
-        values = pd.to_numeric(text, errors="coerce").astype(float)
-        bad = values.isna() & text.notna() & (text != "") & (text.str.lower() != "nan")
-        for i in np.flatnonzero(bad.to_numpy()):
+        values, bad = _parse_numbers(raw)
+        for i in np.flatnonzero(bad):
             problems.append(
                 Problem(
                     f"{col} value {raw.iloc[i]!r} is not a number",
@@ -542,11 +540,12 @@ def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) ->
                     rule="table.bad_coordinate",
                 )
             )
-        coords[col] = values.to_numpy(dtype=float)
+        coords[col] = values
     x, y = coords[xcol], coords[ycol]
     finite = np.isfinite(x) & np.isfinite(y)
+    unparsed = {p.row for p in problems if p.rule == "table.bad_coordinate"}
     for i in np.flatnonzero(~finite):
-        if any(p.row == int(i) and p.rule == "table.bad_coordinate" for p in problems):
+        if int(i) in unparsed:
             continue
         problems.append(
             Problem(
@@ -569,29 +568,49 @@ def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) ->
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, index=out.index), crs=None)
 
 
+def _parse_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Floats from a text column, and a mask of filled cells that are not numbers.
+
+    The fast path is a plain cast; only when it fails are the cells cleaned
+    (full-width digits → ASCII by NFKC, surrounding blanks, a trailing ``°``).
+    """
+    try:
+        values = raw.astype("float64").to_numpy(dtype=float)
+        return values, np.zeros(len(values), dtype=bool)
+    except (ValueError, TypeError):
+        pass
+    text = raw.astype("string").str.strip()
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    filled = (text.notna() & (text != "")).to_numpy(dtype=bool)
+    retry = np.isnan(values.to_numpy()) & filled
+    if retry.any():
+        cleaned = text[retry].str.normalize("NFKC").str.strip().str.rstrip("°").str.strip()
+        values[retry] = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    values = values.to_numpy(dtype=float)
+    literal_nan = (text.str.lower() == "nan").fillna(False).to_numpy(dtype=bool)
+    return values, np.isnan(values) & filled & ~literal_nan
+
+
 def _maybe_numeric(name: str, col: pd.Series) -> pd.Series:
     """Convert a text column to numbers if every value is one (codes stay text)."""
-    if _CODE_COLUMN.search(name):
-        text = col.astype("string").str.strip()
-        # Excel may hand over 12-digit codes as "310101002001.0".
-        return (
-            text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
-            .astype(object)
-            .where(text.notna(), None)
-        )
     text = col.astype("string").str.strip()
+    if _CODE_COLUMN.search(name):
+        if text.str.endswith(".0").any():  # Excel may hand over "310101002001.0"
+            text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+        return text.astype(object).where(text.notna(), None)
     nonnull = text.dropna()
     if nonnull.empty:
         return col
     if nonnull.str.match(r"^0\d").any():  # leading zeros: an identifier, keep as text
         return col
-    nums = pd.to_numeric(nonnull, errors="coerce")
-    if nums.isna().any():
+    try:
+        values = text.astype("float64")
+    except (ValueError, TypeError):
         return col
-    values = pd.to_numeric(text, errors="coerce")
-    if (values.dropna() % 1 == 0).all() and not text.str.contains(r"[.eE]", na=False).any():
+    integral = (values.dropna() % 1 == 0).all()
+    if integral and not text.str.contains(r"[.eE]", na=False).any():
         return values.astype("Int64")
-    return values.astype(float)
+    return values
 
 
 def _apply_crs(
