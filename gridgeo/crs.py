@@ -61,6 +61,7 @@ __all__ = [
     "GCJ02",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "from_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "metric_crs",
@@ -563,6 +564,51 @@ def to_wgs84(data: Any, source_crs: Any = None) -> Any:
         transformer = pyproj.Transformer.from_crs(src, 4326, always_xy=True)
         return transformer.transform(x, y)
     raise TypeError("to_wgs84 expects a GeoDataFrame, a GeoSeries or an (x, y) tuple")
+
+
+def from_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries, target: str) -> Any:
+    """Shift a layer into GCJ-02 or BD-09 lon/lat, e.g. to overlay it on Gaode or Baidu tiles.
+
+    Parameters
+    ----------
+    data
+        A GeoDataFrame or GeoSeries with a CRS (reprojected to WGS 84 first).
+    target
+        ``"gcj02"`` or ``"bd09"`` (or an alias :func:`resolve_crs` knows).
+
+    Returns
+    -------
+    GeoDataFrame or GeoSeries
+        Coordinates in the target system. There is no EPSG code for it, so the CRS
+        stays labelled EPSG:4326 and ``attrs["coordinate_system"]`` names the target;
+        do not mix such layers with true WGS 84 data.
+
+    Raises
+    ------
+    CRSError
+        If ``target`` is not GCJ-02/BD-09 or the layer has no CRS.
+    """
+    tgt = resolve_crs(target)
+    if not isinstance(tgt, str):
+        raise CRSError(f"from_wgs84 converts to 'gcj02' or 'bd09', not {crs_label(tgt)}")
+    if data.crs is None:
+        raise CRSError("the layer has no CRS")
+    wgs = data.to_crs(4326)
+    forward = wgs84_to_gcj02 if tgt == GCJ02 else wgs84_to_bd09
+
+    def func(coords: np.ndarray) -> np.ndarray:
+        x, y = forward(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    geoms = _transform_geoms(np.asarray(wgs.geometry.values, dtype=object), func)
+    if isinstance(wgs, gpd.GeoDataFrame):
+        out = wgs.copy(deep=False)
+        out[wgs.geometry.name] = gpd.GeoSeries(geoms, index=wgs.index, crs=4326)
+    else:
+        out = gpd.GeoSeries(geoms, index=wgs.index, crs=4326)
+    out.attrs["coordinate_system"] = tgt
+    log.info("shifted %d features from WGS 84 to %s", len(data), tgt)
+    return out
 
 
 def _lonlat_points(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:

@@ -346,3 +346,23 @@ def test_sanity_accepts_projected_data_in_china_and_taiwan():
 def test_sanity_reports_missing_crs():
     problems = gcrs.sanity_problems(gpd.GeoDataFrame(geometry=[shapely.Point(121, 31)]))
     assert [p.rule for p in problems] == ["crs.missing"]
+
+
+@pytest.mark.parametrize("target", ["gcj02", "bd09"])
+def test_from_wgs84_shifts_for_web_maps_and_back(target):
+    gdf = _points([(121.47, 31.23), (116.40, 39.91)], 4490).to_crs(4528)
+    shifted = gcrs.from_wgs84(gdf, target)
+    assert shifted.attrs["coordinate_system"] == target
+    assert shifted["名称"].tolist() == ["点0", "点1"]
+    back = gcrs.to_wgs84(shifted, target)
+    d = np.asarray(GEOD.inv(back.geometry.x, back.geometry.y, [121.47, 116.40], [31.23, 39.91])[2])
+    assert d.max() < 0.01
+    moved = np.asarray(
+        GEOD.inv(shifted.geometry.x, shifted.geometry.y, [121.47, 116.40], [31.23, 39.91])[2]
+    )
+    assert (moved > 100).all()
+
+
+def test_from_wgs84_refuses_ordinary_crs():
+    with pytest.raises(CRSError, match="gcj02"):
+        gcrs.from_wgs84(_points([(121.47, 31.23)], 4326), "EPSG:4528")
