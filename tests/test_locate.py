@@ -116,7 +116,9 @@ def test_identical_to_postgis_st_covers_on_100k_points(db_url):
     codes = np.append(codes, ["Z-donut", "A-island"]).astype(object)
     geoms = np.append(geoms, [donut, parts]).astype(object)
     idx = GridIndex.build(codes, geoms)
-    x, y = sample_points(codes, geoms, 120_000, seed=12, share_on_vertices=0.08, share_on_edges=0.08)
+    x, y = sample_points(
+        codes, geoms, 120_000, seed=12, share_on_vertices=0.08, share_on_edges=0.08
+    )
     # grid centres of lattice: points on vertices shared by 3-4 grids are included above
     got = idx.locate(x, y)
     with psycopg.connect(db_url) as conn:

@@ -58,13 +58,9 @@ def ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band
         side = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
         if (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1) < 1e-24:
             continue
-        if side == 0.0:
-            # isOnSegment: inside the segment's bounding box
-            if (
-                min(x1, x2) <= px <= max(x1, x2)
-                and min(y1, y2) <= py <= max(y1, y2)
-            ):
-                return 0
+        # on the line and inside the segment's bounding box (isOnSegment)
+        if side == 0.0 and min(x1, x2) <= px <= max(x1, x2) and min(y1, y2) <= py <= max(y1, y2):
+            return 0
         if y1 <= py and py < y2 and side > 0:
             wn += 1
         elif y2 <= py and py < y1 and side < 0:
@@ -75,8 +71,22 @@ def ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band
 
 
 @njit(cache=True)
-def grid_pip(px, py, g, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
-             ring_y0, ring_invh, band_ptr, band_seg):
+def grid_pip(
+    px,
+    py,
+    g,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
     """-1 outside, 0 on the boundary, 1 inside (PostGIS ``point_in_multipolygon_rtree``)."""
     result = -1
     for p in range(geom_off[g], geom_off[g + 1]):
@@ -84,8 +94,9 @@ def grid_pip(px, py, g, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_n
         r1 = part_off[p + 1]
         if r1 == r0:
             continue
-        in_ring = ring_pip(px, py, r0, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh,
-                           band_ptr, band_seg)
+        in_ring = ring_pip(
+            px, py, r0, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg
+        )
         if in_ring == -1:
             pass
         elif in_ring == 0:
@@ -93,8 +104,19 @@ def grid_pip(px, py, g, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_n
         else:
             result = in_ring
             for r in range(r0 + 1, r1):
-                in_ring = ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0,
-                                   ring_invh, band_ptr, band_seg)
+                in_ring = ring_pip(
+                    px,
+                    py,
+                    r,
+                    xs,
+                    ys,
+                    ring_band0,
+                    ring_nband,
+                    ring_y0,
+                    ring_invh,
+                    band_ptr,
+                    band_seg,
+                )
                 if in_ring == 1:
                     result = -1
                     break
@@ -183,15 +205,33 @@ def _seg_touches_box(x1, y1, x2, y2, bx0, by0, bx1, by1):
     s3 = dx * (by1 - y1) - dy * (bx1 - x1)
     if s0 > 0 and s1 > 0 and s2 > 0 and s3 > 0:
         return False
-    if s0 < 0 and s1 < 0 and s2 < 0 and s3 < 0:
-        return False
-    return True
+    return not (s0 < 0 and s1 < 0 and s2 < 0 and s3 < 0)
 
 
 @njit(cache=True)
-def _classify(bx0, by0, bx1, by1, eps, cands, segs, seg_grid, nseg, xs, ys, ring_off,
-              part_off, geom_off, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr,
-              band_seg, out):
+def _classify(
+    bx0,
+    by0,
+    bx1,
+    by1,
+    eps,
+    cands,
+    segs,
+    seg_grid,
+    nseg,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    out,
+):
     """Label of a box: grid index, OUTSIDE, or _MIXED with its candidates written to ``out``.
 
     ``segs[:nseg]`` are the segments (first-vertex indices) that may touch the box,
@@ -222,8 +262,25 @@ def _classify(bx0, by0, bx1, by1, eps, cands, segs, seg_grid, nseg, xs, ys, ring
             # no edge of g near the box: the whole box is inside or outside g
             cx = 0.5 * (bx0 + bx1)
             cy = 0.5 * (by0 + by1)
-            if grid_pip(cx, cy, g, xs, ys, ring_off, part_off, geom_off, ring_band0,
-                        ring_nband, ring_y0, ring_invh, band_ptr, band_seg) >= 0:
+            if (
+                grid_pip(
+                    cx,
+                    cy,
+                    g,
+                    xs,
+                    ys,
+                    ring_off,
+                    part_off,
+                    geom_off,
+                    ring_band0,
+                    ring_nband,
+                    ring_y0,
+                    ring_invh,
+                    band_ptr,
+                    band_seg,
+                )
+                >= 0
+            ):
                 out[n_out] = g
                 n_out += 1
     if n_out == 0:
@@ -234,8 +291,7 @@ def _classify(bx0, by0, bx1, by1, eps, cands, segs, seg_grid, nseg, xs, ys, ring
 
 
 @njit(cache=True)
-def _cell_segments(bx0, by0, bx1, by1, cands, xs, ys, ring_off, part_off, geom_off, segs,
-                   seg_grid):
+def _cell_segments(bx0, by0, bx1, by1, cands, xs, ys, ring_off, part_off, geom_off, segs, seg_grid):
     """Segments of the candidate grids whose bounding box meets the box; returns the count."""
     n = 0
     for c in range(cands.size):
@@ -258,9 +314,28 @@ def _cell_segments(bx0, by0, bx1, by1, cands, xs, ys, ring_off, part_off, geom_o
 
 
 @njit(cache=True, parallel=True)
-def classify_cells(x0, y0, c0, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, xs, ys,
-                   ring_off, part_off, geom_off, ring_band0, ring_nband, ring_y0, ring_invh,
-                   band_ptr, band_seg):
+def classify_cells(
+    x0,
+    y0,
+    c0,
+    nx,
+    eps,
+    cell_ids,
+    cand_ptr,
+    cand_idx,
+    geom_nseg,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
     """Label of each listed coarse cell: a grid index, OUTSIDE or _MIXED."""
     ncell = cell_ids.size
     label = np.empty(ncell, np.int32)
@@ -268,7 +343,7 @@ def classify_cells(x0, y0, c0, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg,
         cid = cell_ids[i]
         ix = cid % nx
         iy = cid // nx
-        cands = cand_idx[cand_ptr[i]:cand_ptr[i + 1]]
+        cands = cand_idx[cand_ptr[i] : cand_ptr[i + 1]]
         nmax = 0
         for c in range(cands.size):
             nmax += geom_nseg[cands[c]]
@@ -279,19 +354,72 @@ def classify_cells(x0, y0, c0, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg,
         by0 = y0 + iy * c0
         bx1 = bx0 + c0
         by1 = by0 + c0
-        nseg = _cell_segments(bx0 - eps, by0 - eps, bx1 + eps, by1 + eps, cands, xs, ys,
-                              ring_off, part_off, geom_off, segs, seg_grid)
-        lab, _n = _classify(bx0, by0, bx1, by1, eps, cands, segs, seg_grid, nseg, xs, ys,
-                            ring_off, part_off, geom_off, ring_band0, ring_nband, ring_y0,
-                            ring_invh, band_ptr, band_seg, out)
+        nseg = _cell_segments(
+            bx0 - eps,
+            by0 - eps,
+            bx1 + eps,
+            by1 + eps,
+            cands,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            segs,
+            seg_grid,
+        )
+        lab, _n = _classify(
+            bx0,
+            by0,
+            bx1,
+            by1,
+            eps,
+            cands,
+            segs,
+            seg_grid,
+            nseg,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+            out,
+        )
         label[i] = lab
     return label
 
 
 @njit(cache=True, parallel=True)
-def classify_subcells(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom_nseg,
-                      mixed_rows, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
-                      ring_y0, ring_invh, band_ptr, band_seg):
+def classify_subcells(
+    x0,
+    y0,
+    c0,
+    nx,
+    k,
+    eps,
+    cell_ids,
+    cand_ptr,
+    cand_idx,
+    geom_nseg,
+    mixed_rows,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
     """Labels and candidate counts of the ``k × k`` sub-cells of each mixed coarse cell."""
     kk = k * k
     sub_label = np.empty((mixed_rows.size, kk), np.int32)
@@ -302,7 +430,7 @@ def classify_subcells(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom
         cid = cell_ids[i]
         ix = cid % nx
         iy = cid // nx
-        cands = cand_idx[cand_ptr[i]:cand_ptr[i + 1]]
+        cands = cand_idx[cand_ptr[i] : cand_ptr[i + 1]]
         nmax = 0
         for c in range(cands.size):
             nmax += geom_nseg[cands[c]]
@@ -311,26 +439,80 @@ def classify_subcells(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom
         out = np.empty(cands.size, np.int64)
         bx0 = x0 + ix * c0
         by0 = y0 + iy * c0
-        nseg = _cell_segments(bx0 - eps, by0 - eps, bx0 + c0 + eps, by0 + c0 + eps, cands, xs,
-                              ys, ring_off, part_off, geom_off, segs, seg_grid)
+        nseg = _cell_segments(
+            bx0 - eps,
+            by0 - eps,
+            bx0 + c0 + eps,
+            by0 + c0 + eps,
+            cands,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            segs,
+            seg_grid,
+        )
         for sy in range(k):
             for sx in range(k):
                 sbx0 = bx0 + sx * cs
                 sby0 = by0 + sy * cs
-                slab, sn = _classify(sbx0, sby0, sbx0 + cs, sby0 + cs, eps, cands, segs,
-                                     seg_grid, nseg, xs, ys, ring_off, part_off, geom_off,
-                                     ring_band0, ring_nband, ring_y0, ring_invh, band_ptr,
-                                     band_seg, out)
+                slab, sn = _classify(
+                    sbx0,
+                    sby0,
+                    sbx0 + cs,
+                    sby0 + cs,
+                    eps,
+                    cands,
+                    segs,
+                    seg_grid,
+                    nseg,
+                    xs,
+                    ys,
+                    ring_off,
+                    part_off,
+                    geom_off,
+                    ring_band0,
+                    ring_nband,
+                    ring_y0,
+                    ring_invh,
+                    band_ptr,
+                    band_seg,
+                    out,
+                )
                 sub_label[m, sy * k + sx] = slab
                 sub_count[m, sy * k + sx] = sn
     return sub_label, sub_count
 
 
 @njit(cache=True, parallel=True)
-def fill_border_candidates(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom_nseg,
-                           mixed_rows, sub_label, border_ptr_block, xs, ys, ring_off,
-                           part_off, geom_off, ring_band0, ring_nband, ring_y0, ring_invh,
-                           band_ptr, band_seg, border_idx):
+def fill_border_candidates(
+    x0,
+    y0,
+    c0,
+    nx,
+    k,
+    eps,
+    cell_ids,
+    cand_ptr,
+    cand_idx,
+    geom_nseg,
+    mixed_rows,
+    sub_label,
+    border_ptr_block,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    border_idx,
+):
     """Write the candidate grids of every border sub-cell into ``border_idx``."""
     cs = c0 / k
     for m in prange(mixed_rows.size):
@@ -338,7 +520,7 @@ def fill_border_candidates(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx,
         cid = cell_ids[i]
         ix = cid % nx
         iy = cid // nx
-        cands = cand_idx[cand_ptr[i]:cand_ptr[i + 1]]
+        cands = cand_idx[cand_ptr[i] : cand_ptr[i + 1]]
         nmax = 0
         for c in range(cands.size):
             nmax += geom_nseg[cands[c]]
@@ -347,8 +529,20 @@ def fill_border_candidates(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx,
         out = np.empty(cands.size, np.int64)
         bx0 = x0 + ix * c0
         by0 = y0 + iy * c0
-        nseg = _cell_segments(bx0 - eps, by0 - eps, bx0 + c0 + eps, by0 + c0 + eps, cands, xs,
-                              ys, ring_off, part_off, geom_off, segs, seg_grid)
+        nseg = _cell_segments(
+            bx0 - eps,
+            by0 - eps,
+            bx0 + c0 + eps,
+            by0 + c0 + eps,
+            cands,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            segs,
+            seg_grid,
+        )
         pos = border_ptr_block[m]
         for sy in range(k):
             for sx in range(k):
@@ -356,10 +550,29 @@ def fill_border_candidates(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx,
                     continue
                 sbx0 = bx0 + sx * cs
                 sby0 = by0 + sy * cs
-                _lab, sn = _classify(sbx0, sby0, sbx0 + cs, sby0 + cs, eps, cands, segs,
-                                     seg_grid, nseg, xs, ys, ring_off, part_off, geom_off,
-                                     ring_band0, ring_nband, ring_y0, ring_invh, band_ptr,
-                                     band_seg, out)
+                _lab, sn = _classify(
+                    sbx0,
+                    sby0,
+                    sbx0 + cs,
+                    sby0 + cs,
+                    eps,
+                    cands,
+                    segs,
+                    seg_grid,
+                    nseg,
+                    xs,
+                    ys,
+                    ring_off,
+                    part_off,
+                    geom_off,
+                    ring_band0,
+                    ring_nband,
+                    ring_y0,
+                    ring_invh,
+                    band_ptr,
+                    band_seg,
+                    out,
+                )
                 for q in range(sn):
                     border_idx[pos + q] = out[q]
                 pos += sn
@@ -371,9 +584,31 @@ def fill_border_candidates(x0, y0, c0, nx, k, eps, cell_ids, cand_ptr, cand_idx,
 
 
 @njit(cache=True, parallel=True)
-def locate_points(px, py, x0, y0, inv_c0, nx, ny, k, table0, table1, border_ptr, border_idx,
-                  xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband, ring_y0,
-                  ring_invh, band_ptr, band_seg):
+def locate_points(
+    px,
+    py,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
     """Grid index per point (smallest index among the covering grids), -1 when none."""
     n = px.size
     out = np.empty(n, np.int32)
@@ -407,8 +642,25 @@ def locate_points(px, py, x0, y0, inv_c0, nx, ny, k, table0, table1, border_ptr,
         res = OUTSIDE
         for q in range(border_ptr[b], border_ptr[b + 1]):
             g = border_idx[q]
-            if grid_pip(x, y, g, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
-                        ring_y0, ring_invh, band_ptr, band_seg) >= 0:
+            if (
+                grid_pip(
+                    x,
+                    y,
+                    g,
+                    xs,
+                    ys,
+                    ring_off,
+                    part_off,
+                    geom_off,
+                    ring_band0,
+                    ring_nband,
+                    ring_y0,
+                    ring_invh,
+                    band_ptr,
+                    band_seg,
+                )
+                >= 0
+            ):
                 res = g
                 break
         out[i] = res
@@ -416,14 +668,45 @@ def locate_points(px, py, x0, y0, inv_c0, nx, ny, k, table0, table1, border_ptr,
 
 
 @njit(cache=True, parallel=True)
-def covers_pairs(px, py, grid, xs, ys, ring_off, part_off, geom_off, ring_band0, ring_nband,
-                 ring_y0, ring_invh, band_ptr, band_seg):
+def covers_pairs(
+    px,
+    py,
+    grid,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
     """PostGIS-equal ``ST_Covers(grid, point)`` per (point, grid) pair (brute force)."""
     n = px.size
     out = np.empty(n, np.bool_)
     for i in prange(n):
-        out[i] = grid_pip(px[i], py[i], grid[i], xs, ys, ring_off, part_off, geom_off,
-                          ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg) >= 0
+        out[i] = (
+            grid_pip(
+                px[i],
+                py[i],
+                grid[i],
+                xs,
+                ys,
+                ring_off,
+                part_off,
+                geom_off,
+                ring_band0,
+                ring_nband,
+                ring_y0,
+                ring_invh,
+                band_ptr,
+                band_seg,
+            )
+            >= 0
+        )
     return out
 
 

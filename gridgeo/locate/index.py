@@ -49,11 +49,11 @@ import numpy as np
 import shapely
 
 from gridgeo.errors import InputError, Problem
-from gridgeo.locate import _kernels as K
+from gridgeo.locate import _kernels as kern
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GridIndex", "TIE_RULE"]
+__all__ = ["TIE_RULE", "GridIndex"]
 
 TIE_RULE = (
     "a point covered by several grids (shared border, shared vertex, overlap) belongs to the "
@@ -164,7 +164,7 @@ class GridIndex:
         ring_off = ring_off.astype(np.int64)
         part_off = part_off.astype(np.int64)
         geom_off = geom_off.astype(np.int64)
-        bands = K.build_bands(xs, ys, ring_off, _SEG_PER_BAND)
+        bands = kern.build_bands(xs, ys, ring_off, _SEG_PER_BAND)
         geo = (xs, ys, ring_off, part_off, geom_off)
 
         # segments per grid (for sizing per-cell buffers)
@@ -181,7 +181,9 @@ class GridIndex:
             cell_size = math.sqrt(max(mean_area, 1e-18) / cells_per_grid)
         cell_size = float(cell_size)
         width, height = maxx - minx, maxy - miny
-        while (math.floor(width / cell_size) + 2) * (math.floor(height / cell_size) + 2) > max_cells:
+        while (math.floor(width / cell_size) + 2) * (
+            math.floor(height / cell_size) + 2
+        ) > max_cells:
             cell_size *= 1.25
         # Safety margin: far above the rounding error of coordinates of this size, far
         # below the cell size.
@@ -205,18 +207,29 @@ class GridIndex:
         cand_idx = grid_of.astype(np.int64)
 
         k = int(subdivisions)
-        label = K.classify_cells(
+        label = kern.classify_cells(
             x0, y0, cell_size, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, *geo, *bands
         )
-        table0 = np.full(nx * ny, K.OUTSIDE, dtype=np.int32)
-        mixed_rows = np.flatnonzero(label == K._MIXED).astype(np.int64)
+        table0 = np.full(nx * ny, kern.OUTSIDE, dtype=np.int32)
+        mixed_rows = np.flatnonzero(label == kern._MIXED).astype(np.int64)
         table0[cell_ids] = label
         table0[cell_ids[mixed_rows]] = (-2 - np.arange(mixed_rows.size)).astype(np.int32)
-        sub_label, sub_count = K.classify_subcells(
-            x0, y0, cell_size, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, mixed_rows,
-            *geo, *bands,
+        sub_label, sub_count = kern.classify_subcells(
+            x0,
+            y0,
+            cell_size,
+            nx,
+            k,
+            eps,
+            cell_ids,
+            cand_ptr,
+            cand_idx,
+            geom_nseg,
+            mixed_rows,
+            *geo,
+            *bands,
         )
-        is_border = sub_label == K._MIXED
+        is_border = sub_label == kern._MIXED
         border_counts = np.where(is_border, sub_count, 0).astype(np.int64)
         nborder = int(is_border.sum())
         table1 = sub_label.ravel().copy()
@@ -225,9 +238,23 @@ class GridIndex:
         border_ptr[1:] = np.cumsum(border_counts.ravel()[is_border.ravel()])
         block_start = np.concatenate([[0], np.cumsum(border_counts.sum(axis=1))])[:-1]
         border_idx = np.empty(int(border_ptr[-1]), dtype=np.int64)
-        K.fill_border_candidates(
-            x0, y0, cell_size, nx, k, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, mixed_rows,
-            sub_label, block_start.astype(np.int64), *geo, *bands, border_idx,
+        kern.fill_border_candidates(
+            x0,
+            y0,
+            cell_size,
+            nx,
+            k,
+            eps,
+            cell_ids,
+            cand_ptr,
+            cand_idx,
+            geom_nseg,
+            mixed_rows,
+            sub_label,
+            block_start.astype(np.int64),
+            *geo,
+            *bands,
+            border_idx,
         )
         index = cls(
             codes=codes_arr,
@@ -249,22 +276,43 @@ class GridIndex:
         )
         log.info(
             "built locate index: %d grids, %d×%d cells of %.1f, %d mixed, %d border sub-cells",
-            n, nx, ny, cell_size, mixed_rows.size, nborder,
+            n,
+            nx,
+            ny,
+            cell_size,
+            mixed_rows.size,
+            nborder,
         )
         return index
 
     @classmethod
     def _empty(cls) -> GridIndex:
         z = np.zeros(0, np.int64)
-        geo = (np.zeros(0), np.zeros(0), np.zeros(1, np.int64), np.zeros(1, np.int64),
-               np.zeros(1, np.int64))
+        geo = (
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(1, np.int64),
+            np.zeros(1, np.int64),
+            np.zeros(1, np.int64),
+        )
         bands = (z, z, np.zeros(0), np.zeros(0), np.zeros(1, np.int64), z)
         return cls(
-            codes=np.zeros(0, dtype=object), geoms=np.zeros(0, dtype=object), order=z,
-            cell_size=1.0, subdivisions=1, eps=0.0, _x0=0.0, _y0=0.0, _nx=1, _ny=1,
-            _table0=np.full(1, K.OUTSIDE, np.int32), _table1=np.zeros(0, np.int32),
-            _border_ptr=np.zeros(1, np.int64), _border_idx=np.zeros(0, np.int32),
-            _geo=geo, _bands=bands,
+            codes=np.zeros(0, dtype=object),
+            geoms=np.zeros(0, dtype=object),
+            order=z,
+            cell_size=1.0,
+            subdivisions=1,
+            eps=0.0,
+            _x0=0.0,
+            _y0=0.0,
+            _nx=1,
+            _ny=1,
+            _table0=np.full(1, kern.OUTSIDE, np.int32),
+            _table1=np.zeros(0, np.int32),
+            _border_ptr=np.zeros(1, np.int64),
+            _border_idx=np.zeros(0, np.int32),
+            _geo=geo,
+            _bands=bands,
         )
 
     # -- queries -------------------------------------------------------------------------
@@ -288,10 +336,21 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         if px.size != py.size:
             raise ValueError(f"x has {px.size} values but y has {py.size}")
-        return K.locate_points(
-            px, py, self._x0, self._y0, 1.0 / self.cell_size, self._nx, self._ny,
-            self.subdivisions, self._table0, self._table1, self._border_ptr, self._border_idx,
-            *self._geo, *self._bands,
+        return kern.locate_points(
+            px,
+            py,
+            self._x0,
+            self._y0,
+            1.0 / self.cell_size,
+            self._nx,
+            self._ny,
+            self.subdivisions,
+            self._table0,
+            self._table1,
+            self._border_ptr,
+            self._border_idx,
+            *self._geo,
+            *self._bands,
         )
 
     def locate_codes(self, x: Any, y: Any) -> np.ndarray:
@@ -307,7 +366,7 @@ class GridIndex:
         px = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
-        return K.covers_pairs(px, py, g, *self._geo, *self._bands)
+        return kern.covers_pairs(px, py, g, *self._geo, *self._bands)
 
     def border_distance(self, x: Any, y: Any, grid: Any) -> np.ndarray:
         """Distance from each point to the boundary of grid ``grid[i]`` (NaN where grid < 0)."""
@@ -315,7 +374,7 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
         xs, ys, ring_off, part_off, geom_off = self._geo
-        return K.border_distance(px, py, g, xs, ys, ring_off, part_off, geom_off)
+        return kern.border_distance(px, py, g, xs, ys, ring_off, part_off, geom_off)
 
     def stats(self) -> dict[str, float]:
         """Table sizes: coarse cells, mixed cells, border sub-cells and their share of area."""
@@ -356,7 +415,9 @@ def _check_grids(codes: np.ndarray, geoms: np.ndarray) -> None:
     seen: dict[str, int] = {}
     for i, (code, geom) in enumerate(zip(codes, geoms, strict=True)):
         if not code:
-            problems.append(Problem("empty grid code", row=i, field="grid_code", rule="locate.code"))
+            problems.append(
+                Problem("empty grid code", row=i, field="grid_code", rule="locate.code")
+            )
         elif code in seen:
             problems.append(
                 Problem(

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from gridgeo import __version__
 from gridgeo.database.connect import database_url, libpq_url
 from gridgeo.errors import GridgeoError
+from gridgeo.service.auth import TokenCache
+from gridgeo.service.settings import ServiceSettings
+from gridgeo.service.state import ServiceState
 from gridgeo.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None, service_settings: ServiceSettings | None = None
+) -> FastAPI:
     """Build the map service.
 
     Parameters
@@ -23,29 +32,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings
         Defaults to :func:`gridgeo.settings.get_settings`; the database must be up
         (``gridgeo db up``) before the app starts serving.
+    service_settings
+        Service options (tokens, tolerances, limits); default from ``GRIDGEO_*``.
     """
     settings = settings or get_settings()
+    service_settings = service_settings or ServiceSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = ConnectionPool(
-            libpq_url(database_url(settings)), min_size=1, max_size=8, open=False, name="gridgeo"
-        )
+        url = libpq_url(database_url(settings))
+        pool = ConnectionPool(url, min_size=1, max_size=8, open=False, name="gridgeo")
         pool.open(wait=False)
         app.state.pool = pool
+        state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
+        app.state.registry_state = state
+        try:
+            await run_in_threadpool(state.refresh)
+        except GridgeoError as exc:  # serve /health anyway; locate retries on first use
+            log.error("could not load the registry at start-up: %s", exc)
+        if service_settings.listen:
+            state.start_listener()
         try:
             yield
         finally:
+            state.stop()
             pool.close()
 
     app = FastAPI(
         title="gridgeo map service",
         version=__version__,
-        description="Locate incidents and patrols on grids, grid workers and departments.",
+        description=(
+            "Locate incidents on grids, grid workers and responsible departments; grids and "
+            "divisions as OGC API – Features and vector tiles. Roles: public (no token), "
+            "dispatcher, county_editor, city_reviewer, admin (bearer tokens)."
+        ),
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.service_settings = service_settings
+    app.state.token_cache = TokenCache(service_settings.token_cache_s)
 
+    # The one place where gridgeo errors become HTTP responses.
     @app.exception_handler(GridgeoError)
     async def _gridgeo_error(request: Request, exc: GridgeoError) -> JSONResponse:
         body = {"error": type(exc).__name__, "detail": str(exc)}
@@ -54,7 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body["problems"] = [p.to_dict() for p in problems]
         return JSONResponse(status_code=exc.http_status, content=body)
 
+    from gridgeo.service.routes_admin import router as admin_router
+    from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
+    from gridgeo.service.routes_locate import router as locate_router
+    from gridgeo.service.routes_matters import router as matters_router
 
     app.include_router(health_router)
+    app.include_router(locate_router)
+    app.include_router(matters_router)
+    app.include_router(features_router)
+    app.include_router(admin_router)
     return app

@@ -1,0 +1,406 @@
+"""Read incident points (CSV, GeoJSON, Arrow IPC) and bring them into the grids' CRS.
+
+Pure functions: bytes or a path in, arrays out. Every bad row is collected and
+reported at once (:class:`~gridgeo.errors.InputError` naming file, row and field).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyproj
+
+from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
+from gridgeo.errors import CRSError, InputError, Problem
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FORMATS", "PointTable", "detect_format", "read_points", "to_srid"]
+
+FORMATS = ("csv", "geojson", "arrow")
+X_NAMES = ("lon", "lng", "longitude", "x")
+Y_NAMES = ("lat", "latitude", "y")
+_MAX_SHOWN = 50
+
+
+@dataclass
+class PointTable:
+    """Points read from a file: coordinates and optional ids and categories.
+
+    Attributes
+    ----------
+    x, y
+        Coordinates as given (float64).
+    ids
+        Per-point id (object array of str); the 0-based row number when absent.
+    category
+        Per-point incident category (object array, ``None`` where empty) or ``None``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+    category: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.size)
+
+
+def detect_format(name: str | None = None, content_type: str | None = None) -> str:
+    """``csv``, ``geojson`` or ``arrow`` from a file name or an HTTP content type.
+
+    Raises
+    ------
+    InputError
+        When neither says which format it is.
+    """
+    ct = (content_type or "").split(";")[0].strip().lower()
+    if ct in ("text/csv", "application/csv"):
+        return "csv"
+    if ct in ("application/geo+json", "application/json"):
+        return "geojson"
+    if ct in (
+        "application/vnd.apache.arrow.stream",
+        "application/vnd.apache.arrow.file",
+        "application/x-arrow",
+    ):
+        return "arrow"
+    suffix = Path(name or "").suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".geojson", ".json"):
+        return "geojson"
+    if suffix in (".arrow", ".feather", ".ipc", ".arrows"):
+        return "arrow"
+    raise InputError(
+        f"cannot tell the format of {name or 'the request body'}"
+        + (f" (content type {content_type!r})" if content_type else "")
+        + ": use CSV (text/csv), GeoJSON (application/geo+json) or Arrow IPC "
+        "(application/vnd.apache.arrow.stream)",
+        [Problem("unknown format", file=name, rule="points.format")],
+    )
+
+
+def read_points(
+    data: bytes | str | Path,
+    *,
+    fmt: str | None = None,
+    source: str | None = None,
+) -> PointTable:
+    """Read points from CSV, GeoJSON or Arrow IPC.
+
+    CSV and Arrow tables need a longitude/x column (``lon``, ``lng``, ``longitude`` or
+    ``x``) and a latitude/y column (``lat``, ``latitude`` or ``y``); optional ``id``
+    and ``category`` columns are kept. GeoJSON needs a FeatureCollection of Point
+    features; ``id`` (feature id or property) and ``category`` properties are kept.
+
+    Parameters
+    ----------
+    data
+        File content (bytes) or a path.
+    fmt
+        ``csv``, ``geojson`` or ``arrow``; default from the file name.
+    source
+        Name used in messages (default: the path).
+
+    Returns
+    -------
+    PointTable
+
+    Raises
+    ------
+    InputError
+        Listing every row with a missing or non-numeric coordinate, a non-point
+        geometry, and missing columns.
+    """
+    if isinstance(data, str | Path):
+        path = Path(data)
+        source = source or str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(
+                f"cannot read {path}: {exc.strerror or exc}",
+                [Problem("cannot read the file", file=str(path), rule="points.read")],
+            ) from None
+        fmt = fmt or detect_format(path.name)
+    else:
+        raw = bytes(data)
+        if fmt is None:
+            fmt = detect_format(source)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown point format {fmt!r}; use one of {', '.join(FORMATS)}")
+    table = _read_geojson(raw, source) if fmt == "geojson" else _read_table(raw, fmt, source)
+    log.info("read %d points from %s (%s)", len(table), source or "request body", fmt)
+    return table
+
+
+def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
+    try:
+        if fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(
+                io.BytesIO(raw),
+                convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+            )
+        else:
+            table = _read_arrow(raw)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
+        raise InputError(
+            f"{source or 'the request body'} is not a readable {fmt.upper()} table: {exc}",
+            [Problem(f"not a readable {fmt} table", file=source, rule="points.parse")],
+        ) from None
+    names = {n.strip().lower(): n for n in table.column_names}
+    xcol = next((names[n] for n in X_NAMES if n in names), None)
+    ycol = next((names[n] for n in Y_NAMES if n in names), None)
+    problems = []
+    if xcol is None:
+        problems.append(
+            Problem(
+                f"no longitude/x column (one of {', '.join(X_NAMES)}); columns are "
+                f"{', '.join(table.column_names) or 'none'}",
+                file=source,
+                field="lon",
+                rule="points.column",
+            )
+        )
+    if ycol is None:
+        problems.append(
+            Problem(
+                f"no latitude/y column (one of {', '.join(Y_NAMES)})",
+                file=source,
+                field="lat",
+                rule="points.column",
+            )
+        )
+    if problems:
+        raise InputError(f"{source or 'the request body'} lacks coordinate columns", problems)
+    x, px = _numeric(table.column(xcol), xcol, source)
+    y, py = _numeric(table.column(ycol), ycol, source)
+    problems = px + py
+    if problems:
+        raise InputError(
+            f"{source or 'the request body'}: {len(problems)} bad coordinate values", problems
+        )
+    n = table.num_rows
+    idcol = names.get("id")
+    ids = _strings(table.column(idcol)) if idcol else np.arange(n).astype(str).astype(object)
+    catcol = names.get("category")
+    category = _strings(table.column(catcol)) if catcol else None
+    return PointTable(x=x, y=y, ids=ids, category=category)
+
+
+def _read_arrow(raw: bytes) -> pa.Table:
+    import pyarrow.ipc as ipc
+
+    buf = pa.py_buffer(raw)
+    try:
+        return ipc.open_file(buf).read_all()
+    except pa.ArrowInvalid:
+        return ipc.open_stream(buf).read_all()
+
+
+def _strings(col: pa.ChunkedArray) -> np.ndarray:
+    values = pc.cast(col, pa.string()).to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=object)
+
+
+def _numeric(
+    col: pa.ChunkedArray, name: str, source: str | None
+) -> tuple[np.ndarray, list[Problem]]:
+    problems: list[Problem] = []
+    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+        arr = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        arr = np.asarray(arr, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(arr))
+    else:
+        import pandas as pd
+
+        text = pc.cast(col, pa.string()).to_pandas()
+        arr = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(arr))
+    for i in bad[:_MAX_SHOWN]:
+        problems.append(
+            Problem(
+                "missing or not a number",
+                file=source,
+                row=int(i),
+                field=name,
+                rule="points.coordinate",
+            )
+        )
+    if bad.size > _MAX_SHOWN:
+        problems.append(
+            Problem(
+                f"… and {bad.size - _MAX_SHOWN} more rows",
+                file=source,
+                field=name,
+                rule="points.coordinate",
+            )
+        )
+    return arr, problems
+
+
+def _read_geojson(raw: bytes, source: str | None) -> PointTable:
+    where = source or "the request body"
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{where} is not valid JSON: {exc}",
+            [Problem("not valid JSON", file=source, rule="points.parse")],
+        ) from None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "FeatureCollection"
+        or not isinstance(doc.get("features"), list)
+    ):
+        raise InputError(
+            f"{where} is not a GeoJSON FeatureCollection",
+            [
+                Problem(
+                    'expected {"type": "FeatureCollection", "features": [...]}',
+                    file=source,
+                    rule="points.geojson",
+                )
+            ],
+        )
+    feats = doc["features"]
+    n = len(feats)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    ids = np.empty(n, dtype=object)
+    cats = np.full(n, None, dtype=object)
+    problems: list[Problem] = []
+    has_cat = False
+    for i, f in enumerate(feats):
+        geom = f.get("geometry") if isinstance(f, dict) else None
+        props = (f.get("properties") if isinstance(f, dict) else None) or {}
+        fid = f.get("id") if isinstance(f, dict) else None
+        if fid is None and isinstance(props, dict):
+            fid = props.get("id")
+        ids[i] = str(fid) if fid is not None else str(i)
+        if isinstance(props, dict) and props.get("category") is not None:
+            cats[i] = str(props["category"])
+            has_cat = True
+        coords = geom.get("coordinates") if isinstance(geom, dict) else None
+        if not isinstance(geom, dict) or geom.get("type") != "Point":
+            kind = geom.get("type") if isinstance(geom, dict) else "no geometry"
+            problems.append(
+                Problem(
+                    f"{kind} is not a Point",
+                    file=source,
+                    row=i,
+                    field="geometry",
+                    rule="points.geometry",
+                )
+            )
+            continue
+        try:
+            x[i] = float(coords[0])
+            y[i] = float(coords[1])
+        except (TypeError, ValueError, IndexError):
+            problems.append(
+                Problem(
+                    "coordinates are not two numbers",
+                    file=source,
+                    row=i,
+                    field="geometry",
+                    rule="points.coordinate",
+                )
+            )
+            continue
+        if not (np.isfinite(x[i]) and np.isfinite(y[i])):
+            problems.append(
+                Problem(
+                    "coordinates are not finite",
+                    file=source,
+                    row=i,
+                    field="geometry",
+                    rule="points.coordinate",
+                )
+            )
+    if problems:
+        shown = problems[:_MAX_SHOWN]
+        if len(problems) > _MAX_SHOWN:
+            shown.append(
+                Problem(
+                    f"… and {len(problems) - _MAX_SHOWN} more features",
+                    file=source,
+                    rule="points.geometry",
+                )
+            )
+        raise InputError(f"{where}: {len(problems)} unusable features", shown)
+    return PointTable(x=x, y=y, ids=ids, category=cats if has_cat else None)
+
+
+@lru_cache(maxsize=32)
+def _transformer(src: str, srid: int) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(src), srid, always_xy=True)
+
+
+def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Transform coordinates given in ``crs`` into EPSG ``srid`` (the registry's).
+
+    Parameters
+    ----------
+    x, y
+        Longitudes/latitudes (or projected coordinates when ``crs`` is projected).
+    crs
+        Anything :func:`gridgeo.crs.resolve_crs` accepts: ``wgs84``, ``cgcs2000``,
+        ``gcj02``, ``bd09``, ``EPSG:…``.
+    srid
+        Target EPSG code.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``x, y`` in ``srid``; non-finite where the input was.
+
+    Raises
+    ------
+    CRSError
+        For an unknown CRS.
+    """
+    src = resolve_crs(crs)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if isinstance(src, str):
+        if src == GCJ02:
+            x, y = gcj02_to_wgs84(x, y)
+        elif src == BD09:
+            x, y = bd09_to_wgs84(x, y)
+        else:  # pragma: no cover - resolve_crs returns only these strings
+            raise CRSError(f"unsupported CRS {src!r}")
+        key = "EPSG:4326"
+    else:
+        if src.is_geographic:
+            bad = (np.abs(x) > 180) | (np.abs(y) > 90)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(
+                    f"{int(bad.sum())} points have longitude/latitude out of range "
+                    f"(first: row {i}: {x[i]}, {y[i]}); are lon and lat swapped or is the "
+                    "CRS projected?",
+                    [
+                        Problem(
+                            "longitude/latitude out of range",
+                            row=i,
+                            field="lon",
+                            rule="points.range",
+                        )
+                    ],
+                )
+        key = src.to_wkt()
+    tx, ty = _transformer(key, int(srid)).transform(x, y)
+    return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)

@@ -1,0 +1,87 @@
+"""Admin: API tokens, index status and a forced refresh."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from gridgeo.errors import NotFoundError
+from gridgeo.service.auth import CallerDep, new_token, token_digest
+from gridgeo.service.deps import db_errors
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class TokenIn(BaseModel):
+    role: Literal["public", "dispatcher", "county_editor", "city_reviewer", "admin"]
+    division_code: str = Field(
+        default="",
+        max_length=20,
+        description="County code (county_editor, required) or city code prefix (city_reviewer)",
+    )
+    label: str = Field(default="", max_length=200, description="Who holds the token")
+
+
+@router.post("/tokens", status_code=201, summary="Create a bearer token (shown once)")
+def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str, Any]:
+    caller.require("token_admin", "managing tokens")
+    token = new_token()
+    with request.app.state.pool.connection(timeout=10) as conn, db_errors("token"):
+        token_id = conn.execute(
+            "INSERT INTO service.api_token (token_sha256, role, division_code, label, created_by) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING token_id",
+            (token_digest(token), body.role, body.division_code, body.label, caller.label),
+        ).fetchone()[0]
+    return {"token_id": token_id, "token": token, **body.model_dump()}
+
+
+@router.get("/tokens", summary="List tokens (without secrets)")
+def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
+    caller.require("token_admin", "managing tokens")
+    with request.app.state.pool.connection(timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT token_id, role, division_code, label, created_by, created_at, revoked_at "
+            "FROM service.api_token ORDER BY token_id"
+        ).fetchall()
+    keys = ["token_id", "role", "division_code", "label", "created_by", "created_at", "revoked_at"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
+def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response:
+    caller.require("token_admin", "managing tokens")
+    with request.app.state.pool.connection(timeout=10) as conn:
+        cur = conn.execute(
+            "UPDATE service.api_token SET revoked_at = clock_timestamp() "
+            "WHERE token_id = %s AND revoked_at IS NULL",
+            (token_id,),
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"no active token {token_id}")
+    request.app.state.token_cache.clear()
+    return Response(status_code=204)
+
+
+@router.get("/index", summary="State of the in-memory locate index")
+def index_status(request: Request, caller: CallerDep) -> dict[str, Any]:
+    caller.require("token_admin", "index status")
+    st = request.app.state.registry_state
+    snap = st.current()
+    return {
+        "generation": st.generation,
+        "listening": st.listening.is_set(),
+        "last_event": st.last_event,
+        "loaded_at": snap.loaded_at,
+        "build_seconds": snap.build_seconds,
+        "srid": snap.srid,
+        **snap.index.stats(),
+    }
+
+
+@router.post("/refresh", summary="Reload the locate index from PostGIS now")
+def refresh(request: Request, caller: CallerDep) -> dict[str, Any]:
+    caller.require("token_admin", "refreshing the index")
+    snap = request.app.state.registry_state.refresh()
+    return {"grids": len(snap.index), "build_seconds": snap.build_seconds}

@@ -1,0 +1,238 @@
+"""``/locate`` and ``/locate/batch``: which grid, community, contacts and department."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from gridgeo.errors import InputError, Problem
+from gridgeo.locate.points import detect_format, read_points
+from gridgeo.service.auth import CallerDep
+from gridgeo.service.deps import check_lonlat, parse_at, service_settings, state
+from gridgeo.service.locating import BATCH_COLUMNS, locate_batch, locate_one
+
+router = APIRouter(tags=["locate"])
+
+CrsParam = Annotated[
+    str,
+    Query(
+        description="CRS of lon/lat: wgs84, cgcs2000, gcj02 (Gaode/Tencent/phone apps), "
+        "bd09 (Baidu), or an EPSG code",
+        examples=["wgs84", "gcj02"],
+    ),
+]
+AtParam = Annotated[
+    str | None,
+    Query(
+        description="Answer for this time: ISO date (= end of that day) or date-time; "
+        "naive times are in GRIDGEO_TIMEZONE (Asia/Shanghai)",
+        examples=["2024-05-01"],
+    ),
+]
+CategoryParam = Annotated[
+    str | None, Query(description="Incident category code (GET /categories)", max_length=64)
+]
+
+
+@router.get("/locate", summary="Locate one point")
+def locate(
+    request: Request,
+    caller: CallerDep,
+    lon: Annotated[float, Query(description="Longitude (or x)")],
+    lat: Annotated[float, Query(description="Latitude (or y)")],
+    crs: CrsParam = "wgs84",
+    category: CategoryParam = None,
+    at: AtParam = None,
+) -> dict[str, Any]:
+    """Community, grid (code, name, type), contacts (public: posted only), the department
+    responsible for ``category`` there (lead first), the distance to the grid's border and
+    ``near_border``; ``located: false`` with a ``reason`` outside every grid.
+
+    A point on a border shared by several grids belongs to the grid with the smallest
+    code (``tie_rule``), as ``ST_Covers`` + ``ORDER BY grid_code`` would answer.
+    """
+    check_lonlat(lon, lat)
+    settings = service_settings(request)
+    when = parse_at(at, settings.timezone)
+    snap = state(request).at(when)
+    result = locate_one(
+        snap,
+        lon,
+        lat,
+        crs=crs,
+        category=category,
+        private=caller.can("private_contacts"),
+        near_border_m=settings.near_border_m,
+    )
+    result["query"] = {
+        "lon": lon,
+        "lat": lat,
+        "crs": crs,
+        "category": category,
+        "at": when.isoformat() if when else None,
+    }
+    return result
+
+
+_BATCH_DOC = (
+    "Body: CSV with `lon,lat` (or `x,y`) and optional `id`, `category` columns "
+    "(`Content-Type: text/csv`); a GeoJSON FeatureCollection of Points "
+    "(`application/geo+json`; `id` and `category` from properties); or an Arrow IPC "
+    "stream/file with the CSV's columns (`application/vnd.apache.arrow.stream`). "
+    "Rows keep the input order; `category=` applies to rows without their own. "
+    "Needs role dispatcher or above. Columns: " + ", ".join(BATCH_COLUMNS) + "."
+)
+
+_MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+    "arrow": "application/vnd.apache.arrow.stream",
+}
+
+
+@router.post(
+    "/locate/batch",
+    summary="Locate many points (CSV, GeoJSON or Arrow IPC in; streamed out)",
+    description=_BATCH_DOC,
+    responses={
+        200: {
+            "content": {m: {} for m in _MEDIA.values()},
+            "description": "One row/feature per input point, in input order",
+        },
+        401: {"description": "No token"},
+        403: {"description": "Role may not batch"},
+        413: {"description": "Too many points or bytes"},
+    },
+)
+async def locate_batch_endpoint(
+    request: Request,
+    caller: CallerDep,
+    crs: CrsParam = "wgs84",
+    category: CategoryParam = None,
+    at: AtParam = None,
+    format: Annotated[
+        Literal["csv", "geojson", "arrow"] | None,
+        Query(description="Output format (default: the input's)"),
+    ] = None,
+    distance: Annotated[bool, Query(description="Compute distance_to_border_m/near_border")] = True,
+) -> StreamingResponse:
+    caller.require("batch", "batch locate")
+    settings = service_settings(request)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.batch_max_bytes:
+        raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
+    chunks = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > settings.batch_max_bytes:
+            raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
+        chunks.append(part)
+    body = b"".join(chunks)
+    if not body:
+        raise InputError(
+            "the request body is empty: send CSV, GeoJSON or Arrow points",
+            [Problem("empty body", rule="points.empty")],
+        )
+    fmt_in = detect_format(None, request.headers.get("content-type"))
+    when = parse_at(at, settings.timezone)
+    fmt_out = format or fmt_in
+
+    def work() -> pd.DataFrame:
+        pts = read_points(body, fmt=fmt_in, source="request body")
+        if len(pts) > settings.batch_max_points:
+            raise HTTPException(
+                413, f"{len(pts)} points; at most {settings.batch_max_points} per batch"
+            )
+        cats: Any = category
+        if pts.category is not None:
+            cats = np.where(pd.isna(pts.category), category, pts.category)
+        snap = state(request).at(when)
+        return locate_batch(
+            snap,
+            pts.x,
+            pts.y,
+            ids=pts.ids,
+            crs=crs,
+            category=cats,
+            private=caller.can("private_contacts"),
+            near_border_m=settings.near_border_m,
+            distance=distance,
+        )
+
+    frame = await run_in_threadpool(work)
+    stream = _STREAMERS[fmt_out](frame, settings.batch_chunk)
+    return StreamingResponse(
+        stream,
+        media_type=_MEDIA[fmt_out],
+        headers={
+            "X-Points": str(len(frame)),
+            "X-Located": str(int(frame["grid_code"].notna().sum())),
+        },
+    )
+
+
+def _csv_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
+    yield (",".join(frame.columns) + "\n").encode()
+    for start in range(0, len(frame), chunk):
+        buf = io.StringIO()
+        frame.iloc[start : start + chunk].to_csv(buf, header=False, index=False)
+        yield buf.getvalue().encode("utf-8")
+
+
+def _clean(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _geojson_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
+    yield b'{"type":"FeatureCollection","features":['
+    props = [c for c in frame.columns if c not in ("lon", "lat")]
+    first = True
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        out = []
+        for rec in part.itertuples(index=False):
+            d = rec._asdict()
+            feat = {
+                "type": "Feature",
+                "id": d["id"],
+                "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]},
+                "properties": {k: _clean(d[k]) for k in props},
+            }
+            out.append(json.dumps(feat, ensure_ascii=False))
+        text = ",".join(out)
+        if text:
+            yield (text if first else "," + text).encode("utf-8")
+            first = False
+    yield b"]}"
+
+
+def _arrow_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
+    table = pa.Table.from_pandas(frame.astype({"near_border": "object"}), preserve_index=False)
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=chunk):
+            writer.write_batch(batch)
+            yield sink.getvalue()
+            sink.seek(0)
+            sink.truncate()
+    yield sink.getvalue()
+
+
+_STREAMERS = {"csv": _csv_stream, "geojson": _geojson_stream, "arrow": _arrow_stream}

@@ -1,0 +1,42 @@
+"""Settings of the map service (``GRIDGEO_*`` variables), apart from the database ones."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Map-service settings; each field is read from ``GRIDGEO_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDGEO_", extra="ignore")
+
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bootstrap bearer token with the admin role (create further tokens with "
+        "POST /admin/tokens). Unset: only tokens stored in the database are accepted.",
+    )
+    near_border_m: float = Field(
+        default=20.0,
+        ge=0,
+        description="A located point this close to its grid's border is near_border.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Time zone of dates and naive times given in at= (a date means the end of that day).",
+    )
+    batch_max_points: int = Field(default=5_000_000, gt=0, description="Largest batch accepted.")
+    batch_max_bytes: int = Field(
+        default=512 * 1024 * 1024, gt=0, description="Largest batch request body in bytes."
+    )
+    batch_chunk: int = Field(default=100_000, gt=0, description="Rows per streamed chunk.")
+    past_snapshots: int = Field(
+        default=4, ge=1, description="How many past-date locate indexes to keep in memory."
+    )
+    listen: bool = Field(
+        default=True, description="Refresh the in-memory index on NOTIFY gridgeo_registry."
+    )
+    token_cache_s: float = Field(
+        default=30.0, ge=0, description="Seconds a token lookup is cached."
+    )
+    features_max_limit: int = Field(default=10_000, gt=0, description="Largest items page.")

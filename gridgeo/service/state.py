@@ -1,0 +1,155 @@
+"""The service's in-memory registry snapshots and their refresh on ``NOTIFY gridgeo_registry``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from datetime import datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from gridgeo.errors import DatabaseError
+from gridgeo.service.snapshot import Snapshot, load_snapshot
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "gridgeo_registry"
+
+
+class ServiceState:
+    """Current snapshot (swapped atomically), a few past-date snapshots, and a listener.
+
+    Parameters
+    ----------
+    pool
+        Connection pool of the service.
+    conninfo
+        libpq URL for the dedicated LISTEN connection.
+    past_snapshots
+        How many past-date snapshots to keep (least recently used are dropped).
+    """
+
+    def __init__(self, pool: ConnectionPool, conninfo: str, *, past_snapshots: int = 4):
+        self.pool = pool
+        self.conninfo = conninfo
+        self._current: Snapshot | None = None
+        self._past: OrderedDict[str, Snapshot] = OrderedDict()
+        self._past_max = past_snapshots
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.generation = 0
+        self.last_event: dict | None = None
+        self.listening = threading.Event()
+
+    # -- snapshots -------------------------------------------------------------------
+    def refresh(self) -> Snapshot:
+        """Reload the current snapshot from PostGIS and drop the past-date ones."""
+        with self._refresh_lock:
+            try:
+                with self.pool.connection(timeout=30) as conn:
+                    snap = load_snapshot(conn)
+            except psycopg.Error as exc:
+                raise DatabaseError(f"cannot read the registry: {exc}") from None
+            except TimeoutError as exc:  # pool timeout
+                raise DatabaseError(f"the database does not answer: {exc}") from None
+            with self._lock:
+                self._current = snap
+                self._past.clear()
+                self.generation += 1
+            return snap
+
+    def current(self) -> Snapshot:
+        """The current snapshot (loaded on first use)."""
+        snap = self._current
+        if snap is None:
+            snap = self.refresh()
+        return snap
+
+    def at(self, when: datetime | None) -> Snapshot:
+        """The snapshot valid at ``when`` (``None``: current); past ones are cached by content."""
+        if when is None:
+            return self.current()
+        try:
+            with self.pool.connection(timeout=30) as conn:
+                key = conn.execute(
+                    "SELECT md5(coalesce(string_agg(grid_id::text, ',' ORDER BY grid_id), '')) "
+                    "FROM registry.grids_at(%s)",
+                    (when,),
+                ).fetchone()[0]
+                conn.commit()  # load_snapshot opens its own repeatable-read transaction
+                key = f"{key}|{when.isoformat()}"
+                with self._lock:
+                    hit = self._past.get(key)
+                    if hit is not None:
+                        self._past.move_to_end(key)
+                        return hit
+                snap = load_snapshot(conn, at=when)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot read the registry: {exc}") from None
+        with self._lock:
+            self._past[key] = snap
+            while len(self._past) > self._past_max:
+                self._past.popitem(last=False)
+        return snap
+
+    # -- LISTEN / NOTIFY -------------------------------------------------------------
+    def start_listener(self) -> None:
+        """Start the background thread that refreshes on ``NOTIFY gridgeo_registry``."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._listen, name="gridgeo-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the listener thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _listen(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    # changes made while we were not listening
+                    self._safe_refresh({"event": "listen_started"})
+                    backoff = 0.5
+                    while not self._stop.is_set():
+                        events = list(conn.notifies(timeout=0.5, stop_after=None))
+                        if events:
+                            # one refresh for a burst of notifications
+                            with contextlib.suppress(Exception):
+                                more = list(conn.notifies(timeout=0.05))
+                                events.extend(more)
+                            payload = _parse(events[-1].payload)
+                            self._safe_refresh(payload | {"count": len(events)})
+            except psycopg.Error as exc:
+                self.listening.clear()
+                log.warning("registry listener lost its connection (%s); retrying", exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _safe_refresh(self, event: dict) -> None:
+        try:
+            snap = self.refresh()
+            self.last_event = event
+            log.info("refreshed the locate index after %s: %d grids", event, len(snap.index))
+        except Exception as exc:  # keep the last good snapshot; the next event retries
+            log.error("refresh after %s failed: %s", event, exc)
+
+
+def _parse(payload: str) -> dict:
+    try:
+        value = json.loads(payload)
+        return value if isinstance(value, dict) else {"event": str(value)}
+    except ValueError:
+        return {"event": payload}

@@ -1,0 +1,719 @@
+"""The map service against the real PostGIS: locate, batch, matters, features, tiles, roles."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyproj
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from gridgeo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.service import create_app
+from gridgeo.service.settings import ServiceSettings
+from gridgeo.service.synthetic import seed_registry
+from gridgeo.settings import Settings
+
+pytestmark = pytest.mark.db
+
+ADMIN = "test-admin-token"
+TO_WGS = pyproj.Transformer.from_crs(3826, 4326, always_xy=True)
+
+
+def _grids(url: str, at: datetime | None = None) -> list[tuple[str, shapely.Geometry]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT grid_code, ST_AsBinary(geom) FROM registry.grids_at(coalesce(%s, now())) "
+            "ORDER BY grid_code",
+            (at,),
+        ).fetchall()
+    return [(c, shapely.from_wkb(bytes(g))) for c, g in rows]
+
+
+def _pg_locate(url: str, x: float, y: float, at: datetime | None = None) -> str | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT grid_code FROM registry.grids_at(coalesce(%s, now())) "
+            "WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), registry.srid())) "
+            'ORDER BY grid_code COLLATE "C" LIMIT 1',
+            (at, x, y),
+        ).fetchone()
+    return row[0] if row else None
+
+
+@pytest.fixture(scope="module")
+def world(db_url):
+    communities, grids, _cs = seed_registry(db_url, 6, 4, seed=7, block=(3, 2))
+    before_reshape = datetime.now(UTC)
+    time.sleep(0.05)
+    # staff: head (posted), full-time worker (posted), part-time worker (not posted)
+    with psycopg.connect(db_url) as conn:
+        for i, (code, _g) in enumerate(_grids(db_url)):
+            for role, posted in (("head", True), ("full_time", True), ("part_time", False)):
+                sid = conn.execute(
+                    "INSERT INTO registry.staff (person_name, phone, is_sample) "
+                    "VALUES (%s, %s, true) RETURNING staff_id",
+                    (f"示例{role}{i:03d}", f"100-0000-{i:02d}{len(role):02d}"),
+                ).fetchone()[0]
+                conn.execute(
+                    "INSERT INTO registry.staff_assignment (staff_id, grid_code, role, posted, "
+                    "valid_from) VALUES (%s, %s, %s, %s, '2000-01-01')",
+                    (sid, code, role, posted),
+                )
+    # reshape: merge the first two grids of the first community
+    first = grids["community_code"].iloc[0]
+    comm = grids[grids["community_code"] == first].reset_index(drop=True)
+    merged = comm.iloc[1:].copy()
+    merged.loc[merged.index[0], "geometry"] = shapely.union_all(comm.geometry.iloc[:2].values)
+    admin = Actor("test", "admin")
+    res = load_grids(db_url, merged, county="110101", actor=admin, code_pattern=r"\d{12}")
+    file_changeset(db_url, res.changeset_id, actor=admin)
+    accept_changeset(db_url, res.changeset_id, actor=admin)
+    app = create_app(
+        Settings(database_url=db_url),
+        ServiceSettings(admin_token=ADMIN, near_border_m=20.0, token_cache_s=0.0),
+    )
+    with TestClient(app) as client:
+        h = {"Authorization": f"Bearer {ADMIN}"}
+        tokens = {"admin": ADMIN}
+        for role, div in (
+            ("public", ""),
+            ("dispatcher", ""),
+            ("county_editor", "110101"),
+            ("city_reviewer", "1101"),
+        ):
+            r = client.post(
+                "/admin/tokens", json={"role": role, "division_code": div, "label": role}, headers=h
+            )
+            assert r.status_code == 201, r.text
+            tokens[role] = r.json()["token"]
+        other = client.post(
+            "/admin/tokens", json={"role": "county_editor", "division_code": "999999"}, headers=h
+        )
+        tokens["other_county"] = other.json()["token"]
+        for code, name in (
+            ("sanitation", "环境卫生"),
+            ("noise", "噪声扰民"),
+            ("orphan", "无人认领"),
+        ):
+            assert (
+                client.post(
+                    "/categories", json={"code": code, "name": name, "is_sample": True}, headers=h
+                ).status_code
+                == 201
+            )
+        dep_a = client.post(
+            "/departments",
+            json={"name": "示例区城市管理局", "phone": "100-0000-9001", "is_sample": True},
+            headers=h,
+        ).json()
+        dep_b = client.post(
+            "/departments",
+            json={"name": "示例区住建局", "phone": "100-0000-9002", "is_sample": True},
+            headers=h,
+        ).json()
+        codes = [c for c, _ in _grids(db_url)]
+        r = client.post(
+            "/coverage",
+            json={
+                "department_id": dep_a["department_id"],
+                "category": "sanitation",
+                "grid_codes": codes,
+            },
+            headers={"Authorization": f"Bearer {tokens['county_editor']}"},
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            "/coverage",
+            json={
+                "department_id": dep_b["department_id"],
+                "category": "sanitation",
+                "grid_codes": codes[:1],
+                "lead": False,
+            },
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        yield {
+            "client": client,
+            "url": db_url,
+            "tokens": tokens,
+            "before": before_reshape,
+            "codes": codes,
+            "deps": (dep_a, dep_b),
+            "grids_frame": grids,
+        }
+
+
+def auth(world, role):
+    return {"Authorization": f"Bearer {world['tokens'][role]}"} if role else {}
+
+
+def _inner_point(geom) -> tuple[float, float]:
+    p = (
+        geom.buffer(-30).representative_point()
+        if geom.buffer(-30).area > 0
+        else geom.representative_point()
+    )
+    return p.x, p.y
+
+
+# -- locate ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "cgcs2000", "gcj02", "bd09"])
+def test_locate_each_crs_gives_the_postgis_grid(world, crs):
+    client = world["client"]
+    for code, geom in _grids(world["url"])[::5]:
+        x, y = _inner_point(geom)
+        lon, lat = TO_WGS.transform(x, y)
+        if crs == "gcj02":
+            lon, lat = wgs84_to_gcj02(lon, lat)
+        elif crs == "bd09":
+            lon, lat = wgs84_to_bd09(lon, lat)
+        r = client.get("/locate", params={"lon": lon, "lat": lat, "crs": crs})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["located"] is True
+        assert body["grid"]["code"] == code
+        assert body["community"]["code"] == code[:12]
+        assert body["distance_to_border_m"] > 0
+
+
+def test_locate_on_shared_vertex_follows_tie_rule(world):
+    client = world["client"]
+    grids = _grids(world["url"])
+    # a vertex shared by at least three grids
+    coords = np.vstack([shapely.get_coordinates(g) for _, g in grids])
+    uniq, counts = np.unique(coords, axis=0, return_counts=True)
+    vx, vy = uniq[np.argmax(counts)]
+    r = client.get("/locate", params={"lon": vx, "lat": vy, "crs": "EPSG:3826"})
+    body = r.json()
+    covering = sorted(c for c, g in grids if g.covers(shapely.Point(vx, vy)))
+    assert len(covering) >= 2
+    assert body["grid"]["code"] == covering[0] == _pg_locate(world["url"], vx, vy)
+    assert body["near_border"] is True
+    assert body["distance_to_border_m"] == 0
+
+
+def test_outside_every_grid_says_why(world):
+    r = world["client"].get("/locate", params={"lon": 100.0, "lat": 30.0})
+    body = r.json()
+    assert r.status_code == 200
+    assert body["located"] is False and body["grid"] is None
+    assert "outside every grid" in body["reason"]
+
+
+def test_near_border_flag_within_tolerance(world):
+    _code, geom = _grids(world["url"])[3]
+    ring = geom.exterior if geom.geom_type == "Polygon" else geom.geoms[0].exterior
+    a, b = np.asarray(ring.coords[0]), np.asarray(ring.coords[1])
+    mid = (a + b) / 2
+    normal = np.array([-(b - a)[1], (b - a)[0]]) / np.hypot(*(b - a))
+    for d, near in ((5.0, True), (60.0, False)):
+        for sign in (1, -1):
+            p = mid + sign * d * normal
+            if geom.contains(shapely.Point(p)):
+                break
+        body = (
+            world["client"]
+            .get("/locate", params={"lon": p[0], "lat": p[1], "crs": "EPSG:3826"})
+            .json()
+        )
+        assert body["near_border"] is near
+        assert body["distance_to_border_m"] == pytest.approx(
+            geom.boundary.distance(shapely.Point(p)), abs=1e-3
+        )
+
+
+def test_past_date_answers_with_the_grids_valid_then(world):
+    url, client = world["url"], world["client"]
+    before = world["before"]
+    old = dict(_grids(url, before))
+    new = dict(_grids(url))
+    gone = sorted(set(old) - set(new))
+    assert gone  # the reshape closed grids
+    x, y = _inner_point(old[gone[0]])
+    lon, lat = TO_WGS.transform(x, y)
+    now_body = client.get("/locate", params={"lon": lon, "lat": lat}).json()
+    then_body = client.get(
+        "/locate", params={"lon": lon, "lat": lat, "at": before.isoformat()}
+    ).json()
+    assert "grid" in then_body, then_body
+    assert then_body["grid"]["code"] == gone[0] == _pg_locate(url, x, y, before)
+    assert now_body["grid"]["code"] != gone[0]
+    assert now_body["grid"]["code"] == _pg_locate(url, x, y)
+    # a date before any grid existed
+    early = client.get("/locate", params={"lon": lon, "lat": lat, "at": "1999-01-01"}).json()
+    assert early["located"] is False and "no grids" in early["reason"]
+
+
+@pytest.mark.parametrize(
+    ("role", "n_contacts"), [(None, 2), ("public", 2), ("dispatcher", 3), ("admin", 3)]
+)
+def test_contacts_public_sees_only_posted(world, role, n_contacts):
+    code, geom = _grids(world["url"])[-1]
+    lon, lat = TO_WGS.transform(*_inner_point(geom))
+    body = (
+        world["client"]
+        .get("/locate", params={"lon": lon, "lat": lat}, headers=auth(world, role))
+        .json()
+    )
+    assert body["grid"]["code"] == code
+    assert len(body["contacts"]) == n_contacts
+    assert [c["role"] for c in body["contacts"]][:2] == ["head", "full_time"]
+
+
+def test_department_for_category(world):
+    client = world["client"]
+    dep_a, dep_b = world["deps"]
+    code0, geom0 = _grids(world["url"])[0]
+    lon, lat = TO_WGS.transform(*_inner_point(geom0))
+    body = client.get("/locate", params={"lon": lon, "lat": lat, "category": "sanitation"}).json()
+    assert body["department"]["name"] == dep_a["name"]
+    names = [d["name"] for d in body["departments"]]
+    if code0 == world["codes"][0]:
+        assert names == [dep_a["name"], dep_b["name"]]
+    orphan = client.get("/locate", params={"lon": lon, "lat": lat, "category": "orphan"}).json()
+    assert orphan["department"] is None and "no department" in orphan["department_reason"]
+    unknown = client.get("/locate", params={"lon": lon, "lat": lat, "category": "zzz"}).json()
+    assert unknown["department"] is None and "unknown category" in unknown["department_reason"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"lon": "abc", "lat": 1}, 422),
+        ({"lat": 25.0}, 422),
+        ({"lon": 121.5, "lat": 25.0, "crs": "nonsense"}, 400),
+        ({"lon": 121.5, "lat": 25.0, "at": "yesterday"}, 400),
+        ({"lon": 250.0, "lat": 25.0}, 400),
+        ({"lon": "nan", "lat": 25.0}, 400),
+    ],
+)
+def test_malformed_locate_is_4xx_with_message(world, params, status):
+    r = world["client"].get("/locate", params=params)
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+# -- batch -------------------------------------------------------------------------
+
+
+def _batch_points(world, n=400, seed=1):
+    grids = _grids(world["url"])
+    b = shapely.total_bounds(np.array([g for _, g in grids]))
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(b[0] - 200, b[2] + 200, n)
+    y = rng.uniform(b[1] - 200, b[3] + 200, n)
+    lon, lat = TO_WGS.transform(x, y)
+    return np.asarray(lon), np.asarray(lat)
+
+
+def _expected(world, lon, lat):
+    tx = pyproj.Transformer.from_crs(4326, 3826, always_xy=True)
+    x, y = tx.transform(lon, lat)
+    return [_pg_locate(world["url"], a, b) for a, b in zip(x, y, strict=True)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "arrow"])
+def test_batch_formats_match_postgis(world, fmt):
+    lon, lat = _batch_points(world, 120, seed=3)
+    if fmt == "csv":
+        body = "id,lon,lat,category\n" + "".join(
+            f"p{i},{float(a)!r},{float(b)!r},{'sanitation' if i % 2 else ''}\n"
+            for i, (a, b) in enumerate(zip(lon, lat, strict=True))
+        )
+        ctype = "text/csv"
+    elif fmt == "geojson":
+        body = json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "id": f"p{i}",
+                        "geometry": {"type": "Point", "coordinates": [a, b]},
+                        "properties": {"category": "sanitation" if i % 2 else None},
+                    }
+                    for i, (a, b) in enumerate(zip(lon, lat, strict=True))
+                ],
+            }
+        )
+        ctype = "application/geo+json"
+    else:
+        table = pa.table(
+            {
+                "id": [f"p{i}" for i in range(len(lon))],
+                "lon": lon,
+                "lat": lat,
+                "category": ["sanitation" if i % 2 else None for i in range(len(lon))],
+            }
+        )
+        sink = io.BytesIO()
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        body = sink.getvalue()
+        ctype = "application/vnd.apache.arrow.stream"
+    r = world["client"].post(
+        "/locate/batch", content=body, headers={"Content-Type": ctype, **auth(world, "dispatcher")}
+    )
+    assert r.status_code == 200, r.text
+    if fmt == "csv":
+        import pandas as pd
+
+        out = pd.read_csv(io.StringIO(r.text), dtype={"grid_code": str})
+        codes = [None if pd.isna(c) else c for c in out["grid_code"]]
+        deps = out["department"]
+    elif fmt == "geojson":
+        feats = r.json()["features"]
+        codes = [f["properties"]["grid_code"] for f in feats]
+        deps = [f["properties"]["department"] for f in feats]
+    else:
+        t = ipc.open_stream(r.content).read_all()
+        codes = t.column("grid_code").to_pylist()
+        deps = t.column("department").to_pylist()
+    assert codes == _expected(world, lon, lat)
+    dep_a = world["deps"][0]["name"]
+    for i, (c, d) in enumerate(zip(codes, deps, strict=True)):
+        if c is not None and i % 2:
+            assert d == dep_a
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 401), ("public", 403)])
+def test_batch_forbidden_without_role(world, role, status):
+    r = world["client"].post(
+        "/locate/batch",
+        content="lon,lat\n121.5,25.0\n",
+        headers={"Content-Type": "text/csv", **auth(world, role)},
+    )
+    assert r.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "needle"),
+    [
+        ("lon,lat\n121.5,abc\n121.6,\n", "text/csv", "bad coordinate"),
+        ("x1,y1\n1,2\n", "text/csv", "coordinate columns"),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": '
+            '{"type": "LineString", "coordinates": [[0, 0], [1, 1]]}}]}',
+            "application/geo+json",
+            "unusable features",
+        ),
+        ("{not json", "application/geo+json", "not valid JSON"),
+        ("lon,lat\n1,2\n", "application/pdf", "cannot tell the format"),
+        ("", "text/csv", "empty"),
+    ],
+)
+def test_batch_malformed_is_400_listing_rows(world, body, ctype, needle):
+    r = world["client"].post(
+        "/locate/batch", content=body, headers={"Content-Type": ctype, **auth(world, "dispatcher")}
+    )
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["detail"]
+
+
+def test_batch_gives_grid_head_and_worker(world):
+    lon, lat = _batch_points(world, 50, seed=9)
+    body = "lon,lat\n" + "".join(
+        f"{float(a)!r},{float(b)!r}\n" for a, b in zip(lon, lat, strict=True)
+    )
+    r = world["client"].post(
+        "/locate/batch?format=geojson",
+        content=body,
+        headers={"Content-Type": "text/csv", **auth(world, "dispatcher")},
+    )
+    props = [f["properties"] for f in r.json()["features"] if f["properties"]["head_name"]]
+    assert len(props) > 10 and all(p["head_name"].startswith("示例head") for p in props)
+    assert all(p["worker_name"].startswith("示例full_time") for p in props)
+
+
+# -- matters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("post", "/categories", {"code": "x1", "name": "x1"}),
+        ("patch", "/categories/noise", {"name": "噪声"}),
+        ("delete", "/categories/orphan", None),
+        ("post", "/departments", {"name": "d"}),
+        ("patch", "/departments/1", {"phone": "1"}),
+        ("delete", "/departments/1", None),
+        ("post", "/admin/tokens", {"role": "admin"}),
+        ("get", "/admin/tokens", None),
+        ("post", "/admin/refresh", None),
+    ],
+)
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        (None, 401),
+        ("public", 403),
+        ("dispatcher", 403),
+        ("county_editor", 403),
+        ("city_reviewer", 403),
+    ],
+)
+def test_admin_calls_are_refused_for_other_roles(world, method, path, payload, role, status):
+    kwargs = {"headers": auth(world, role)}
+    if payload is not None:
+        kwargs["json"] = payload
+    r = getattr(world["client"], method)(path, **kwargs)
+    assert r.status_code == status, r.text
+
+
+def test_unknown_token_is_401(world):
+    r = world["client"].get(
+        "/locate", params={"lon": 121.5, "lat": 25.0}, headers={"Authorization": "Bearer nope"}
+    )
+    assert r.status_code == 401
+
+
+def test_category_and_department_crud(world):
+    c, h = world["client"], auth(world, "admin")
+    assert (
+        c.post("/categories", json={"code": "greenery", "name": "园林绿化"}, headers=h).status_code
+        == 201
+    )
+    assert (
+        c.post("/categories", json={"code": "greenery", "name": "again"}, headers=h).status_code
+        == 409
+    )
+    assert (
+        c.post("/categories", json={"code": "Bad Code", "name": "x"}, headers=h).status_code == 422
+    )
+    r = c.patch("/categories/greenery", json={"deadline_days": 3}, headers=h)
+    assert r.status_code == 200 and r.json()["deadline_days"] == 3
+    assert c.patch("/categories/nothing", json={"name": "n"}, headers=h).status_code == 404
+    cats = {x["code"]: x for x in c.get("/categories").json()}
+    assert cats["sanitation"]["departments"] == 2 and cats["orphan"]["departments"] == 0
+    dep = c.post("/departments", json={"name": "示例区园林局"}, headers=h).json()
+    assert (
+        c.patch(
+            f"/departments/{dep['department_id']}", json={"phone": "100-0000-7777"}, headers=h
+        ).json()["phone"]
+        == "100-0000-7777"
+    )
+    cov = c.post(
+        "/coverage",
+        json={
+            "department_id": dep["department_id"],
+            "category": "greenery",
+            "grid_codes": world["codes"][:2],
+        },
+        headers=h,
+    )
+    assert cov.status_code == 201 and len(cov.json()) == 2
+    assert c.delete(f"/departments/{dep['department_id']}", headers=h).status_code == 409
+    assert c.delete("/categories/greenery", headers=h).status_code == 409
+    for row in cov.json():
+        assert c.delete(f"/coverage/{row['coverage_id']}", headers=h).status_code == 204
+    assert c.delete(f"/coverage/{cov.json()[0]['coverage_id']}", headers=h).status_code == 409
+    assert c.delete("/categories/greenery", headers=h).status_code == 204
+    assert c.get(f"/departments/{dep['department_id']}").json()["coverage"] == []
+    assert c.delete("/departments/999999", headers=h).status_code == 404
+
+
+def test_coverage_scope_of_county_editor(world):
+    c = world["client"]
+    dep_a = world["deps"][0]
+    other = {"Authorization": f"Bearer {world['tokens']['other_county']}"}
+    r = c.post(
+        "/coverage",
+        json={
+            "department_id": dep_a["department_id"],
+            "category": "noise",
+            "grid_codes": world["codes"][:1],
+        },
+        headers=other,
+    )
+    assert r.status_code == 403 and "outside county" in r.json()["detail"]
+    square = {"type": "Polygon", "coordinates": [[[121, 24], [122, 24], [122, 25], [121, 24]]]}
+    r = c.post(
+        "/coverage",
+        json={"department_id": dep_a["department_id"], "category": "noise", "geometry": square},
+        headers=auth(world, "county_editor"),
+    )
+    assert r.status_code == 403
+    r = c.post(
+        "/coverage",
+        json={
+            "department_id": dep_a["department_id"],
+            "category": "noise",
+            "grid_codes": ["110101999999999"],
+        },
+        headers=auth(world, "admin"),
+    )
+    assert r.status_code == 400 and "not current grids" in r.json()["detail"]
+
+
+def test_polygon_coverage_by_city_reviewer_is_used_by_locate(world):
+    c = world["client"]
+    dep_b = world["deps"][1]
+    code, geom = _grids(world["url"])[5]
+    x, y = _inner_point(geom)
+    lon, lat = TO_WGS.transform(x, y)
+    d = 0.0005
+    poly = {
+        "type": "Polygon",
+        "coordinates": [
+            [
+                [lon - d, lat - d],
+                [lon + d, lat - d],
+                [lon + d, lat + d],
+                [lon - d, lat + d],
+                [lon - d, lat - d],
+            ]
+        ],
+    }
+    r = c.post(
+        "/coverage",
+        json={"department_id": dep_b["department_id"], "category": "noise", "geometry": poly},
+        headers=auth(world, "city_reviewer"),
+    )
+    assert r.status_code == 201, r.text
+    inside = c.get("/locate", params={"lon": lon, "lat": lat, "category": "noise"}).json()
+    assert inside["department"]["name"] == dep_b["name"]
+    far = c.get("/locate", params={"lon": lon + 0.01, "lat": lat, "category": "noise"}).json()
+    assert far["department"] is None
+
+
+# -- features and tiles -------------------------------------------------------------------
+
+
+def test_collections_and_items(world):
+    c = world["client"]
+    cols = c.get("/collections").json()
+    assert {x["id"] for x in cols["collections"]} == {"grids", "divisions"}
+    meta = c.get("/collections/grids").json()
+    minx, miny, maxx, maxy = meta["extent"]["spatial"]["bbox"][0]
+    assert 119 < minx < maxx < 123 and 21 < miny < maxy < 26
+    page = c.get("/collections/grids/items", params={"limit": 5}).json()
+    assert page["numberMatched"] == len(world["codes"]) and page["numberReturned"] == 5
+    assert any(link["rel"] == "next" for link in page["links"])
+    assert "households" not in page["features"][0]["properties"]
+    lon0, lat0 = page["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 119 < lon0 < 123
+    box = f"{minx},{miny},{(minx + maxx) / 2},{(miny + maxy) / 2}"
+    part = c.get("/collections/grids/items", params={"bbox": box, "limit": 1000}).json()
+    assert 0 < part["numberMatched"] < len(world["codes"])
+    ed = c.get(
+        "/collections/grids/items", params={"limit": 1}, headers=auth(world, "county_editor")
+    ).json()
+    assert ed["features"][0]["properties"]["households"] > 0
+    merc = c.get(
+        "/collections/grids/items",
+        params={"limit": 1, "crs": "http://www.opengis.net/def/crs/EPSG/0/3857"},
+    )
+    assert merc.headers["content-crs"].endswith("3857>")
+    assert merc.json()["features"][0]["geometry"]["coordinates"][0][0][0][0] > 1e7
+    past = c.get(
+        "/collections/grids/items", params={"datetime": world["before"].isoformat(), "limit": 1000}
+    ).json()
+    assert past["numberMatched"] == len(world["codes"]) + 1
+    one = c.get(f"/collections/grids/items/{world['codes'][0]}").json()
+    assert one["id"] == world["codes"][0]
+    divs = c.get("/collections/divisions/items").json()
+    assert {f["properties"]["level"] for f in divs["features"]} >= {"community"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/collections/nothing", {}, 404),
+        ("/collections/nothing/items", {}, 404),
+        ("/collections/grids/items", {"bbox": "1,2,3"}, 400),
+        ("/collections/grids/items", {"bbox": "5,5,1,1"}, 400),
+        ("/collections/grids/items", {"crs": "EPSG:2000"}, 400),
+        ("/collections/grids/items", {"limit": 0}, 422),
+        ("/collections/grids/items/none", {}, 404),
+        ("/tiles/30/0/0.mvt", {}, 400),
+        ("/tiles/3/9/0.mvt", {}, 400),
+    ],
+)
+def test_features_and_tiles_bad_requests(world, path, params, status):
+    r = world["client"].get(path, params=params)
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+def _tile_of(lon, lat, z):
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    lat_r = np.radians(lat)
+    y = int((1 - np.log(np.tan(lat_r) + 1 / np.cos(lat_r)) / np.pi) / 2 * n)
+    return x, y
+
+
+@pytest.mark.parametrize(("role", "with_counts"), [(None, False), ("county_editor", True)])
+def test_vector_tile(world, role, with_counts):
+    _code, geom = _grids(world["url"])[0]
+    lon, lat = TO_WGS.transform(*_inner_point(geom))
+    x, y = _tile_of(lon, lat, 14)
+    r = world["client"].get(f"/tiles/14/{x}/{y}.mvt", headers=auth(world, role))
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert b"grids" in r.content and b"divisions" in r.content
+    assert (b"households" in r.content) is with_counts
+    empty = world["client"].get("/tiles/14/0/0.mvt")
+    assert empty.status_code == 200 and empty.content == b""
+
+
+# -- refresh on NOTIFY -----------------------------------------------------------------
+
+
+def test_index_refreshes_on_notify(world):
+    c, url = world["client"], world["url"]
+    code, geom = _grids(url)[2]
+    lon, lat = TO_WGS.transform(*_inner_point(geom))
+    gen = c.get("/admin/index", headers=auth(world, "admin")).json()["generation"]
+    with psycopg.connect(url) as conn:
+        sid = conn.execute(
+            "INSERT INTO registry.staff (person_name, phone, is_sample) "
+            "VALUES ('示例新网格员', '100-0000-5555', true) RETURNING staff_id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO registry.staff_assignment (staff_id, grid_code, role, posted, "
+            "valid_from) VALUES (%s, %s, 'professional', true, '2000-01-01')",
+            (sid, code),
+        )
+    deadline = time.monotonic() + 15
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        names = [
+            x["name"] for x in c.get("/locate", params={"lon": lon, "lat": lat}).json()["contacts"]
+        ]
+        if "示例新网格员" in names:
+            break
+        time.sleep(0.2)
+    assert "示例新网格员" in names
+    status = c.get("/admin/index", headers=auth(world, "admin")).json()
+    assert status["generation"] > gen and status["listening"] is True
+    assert status["grids"] == len(world["codes"])
+
+
+def test_health_and_openapi(world):
+    c = world["client"]
+    assert c.get("/health").json()["status"] == "ok"
+    paths = c.get("/openapi.json").json()["paths"]
+    for p in (
+        "/locate",
+        "/locate/batch",
+        "/collections/{collection_id}/items",
+        "/tiles/{z}/{x}/{y}.mvt",
+        "/departments",
+        "/categories",
+        "/coverage",
+    ):
+        assert p in paths
