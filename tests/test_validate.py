@@ -363,3 +363,72 @@ def test_geographic_input_is_worked_in_metres_and_reported_in_input_crs():
     assert gap["value"] == pytest.approx(6000, rel=1e-3)
     assert report.issues.crs.to_epsg() == 4490
     assert report.summary["metric_crs"].startswith("EPSG:45")  # a CGCS2000 GK zone
+
+
+def test_gansu_village_mode_keeps_a_whole_village_of_any_size():
+    grids, comms, _ = case(
+        geoms=[box(X, Y, X + 1000, Y + 600)],
+        codes=("431102001201001",),
+        types=["rural"],
+        community_code=VILLAGE,
+    )
+    hh = gpd.GeoDataFrame(geometry=lattice(X, Y, X + 1000, Y + 600, 800), crs=CRS)
+    assert run(grids, comms, hh, profile="gansu").issues.empty
+    assert rules_of(run(grids, comms, hh, profile="yongzhou")) == {"size.out_of_band"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recount_matches_a_point_by_point_count(seed):
+    """Irregular grids (Voronoi cells) and random weighted points, some on borders."""
+    rng = np.random.default_rng(seed)
+    community = box(X, Y, X + 1000, Y + 600)
+    seeds = shapely.multipoints(rng.uniform((X, Y), (X + 1000, Y + 600), (12, 2)))
+    cells = shapely.intersection(
+        shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=community)), community
+    )
+    codes = [f"{COMM}{k + 1:03d}" for k in range(len(cells))]
+    pts = list(shapely.points(rng.uniform((X, Y), (X + 1000, Y + 600), (2000, 2))))
+    pts += list(shapely.get_parts(shapely.boundary(cells[0]).interpolate([0.1, 0.5])))
+    weights = rng.integers(1, 5, len(pts))
+    grids = gpd.GeoDataFrame({"grid_code": codes, "community_code": COMM}, geometry=cells, crs=CRS)
+    comms = gpd.GeoDataFrame({"code": [COMM]}, geometry=[community], crs=CRS)
+    hh = gpd.GeoDataFrame({"households": weights}, geometry=pts, crs=CRS)
+    report = run(grids, comms, hh)
+    expected = np.zeros(len(cells))
+    for p, w in zip(pts, weights, strict=True):
+        first = next(k for k, c in enumerate(cells) if c.covers(p))
+        expected[first] += w
+    assert report.grids["households"].tolist() == expected.tolist()
+    assert report.grids["households"].sum() == weights.sum()
+
+
+def _break(what, grids, comms, hh):
+    if what == "no code field":
+        comms = comms.drop(columns="code")
+    elif what == "no grids":
+        grids = grids.iloc[0:0]
+    elif what == "line household":
+        hh.loc[3, "geometry"] = LineString([(X, Y), (X + 1, Y + 1)])
+    elif what == "bad weight":
+        hh["households"] = ["x"] + [1] * (len(hh) - 1)
+    elif what == "no CRS":
+        hh = hh.set_crs(None, allow_override=True)
+    return grids, comms, hh
+
+
+@pytest.mark.parametrize(
+    ("what", "expect"),
+    [
+        ("no code field", "field code"),
+        ("no grids", "layer grids: the layer is empty"),
+        ("line household", "row 3, field geometry"),
+        ("bad weight", "row 0, field households"),
+        ("no CRS", "layer households: the layer has no CRS"),
+    ],
+)
+def test_unusable_input_raises_one_error_naming_where(what, expect):
+    from gridgeo.errors import InputError
+
+    with pytest.raises(InputError, match=expect) as info:
+        run(*_break(what, *case()))
+    assert info.value.exit_code == 2

@@ -193,8 +193,9 @@ class GridSet:
         staff
             Table with ``grid_code`` and posting fields (:data:`POSTING_FIELDS`).
         crs
-            Metric CRS to work in; default: chosen from the communities
-            (:func:`gridgeo.crs.metric_crs`).
+            Metric CRS to work in; default: the communities' CRS when it is
+            projected in metres (no reprojection, no round-off), else the
+            CGCS2000 Gauss–Krüger zone of the data (:func:`gridgeo.crs.metric_crs`).
 
         Raises
         ------
@@ -204,48 +205,43 @@ class GridSet:
         """
         profile = load_profile(profile)
         problems: list[Problem] = []
-
-        def layer_name(gdf: Any, default: str) -> tuple[str | None, str]:
-            spec = getattr(gdf, "attrs", {}).get("source")
-            return (str(spec) if spec else None), default
-
         layers = {"grids": grids, "communities": communities}
         if households is not None:
             layers["households"] = households
         if roads is not None:
             layers["roads"] = roads
         for name, gdf in layers.items():
-            src, _ = layer_name(gdf, name)
             if not isinstance(gdf, gpd.GeoDataFrame | gpd.GeoSeries):
-                problems.append(Problem("not a GeoDataFrame", file=src, layer=name))
+                problems.append(
+                    Problem(f"expected a GeoDataFrame, got {type(gdf).__name__}", layer=name)
+                )
             elif gdf.crs is None:
                 problems.append(
                     Problem(
                         "the layer has no CRS; set one (e.g. EPSG:4490)",
-                        file=src,
+                        file=_source(gdf),
                         layer=name,
                         rule="crs.missing",
                     )
                 )
         if problems:
-            raise CRSError("cannot validate: input without CRS", problems)
+            cls_ = CRSError if all(p.rule == "crs.missing" for p in problems) else InputError
+            raise cls_("cannot validate: the input is unusable", problems)
 
-        src = layer_name(communities, "communities")[0]
         if "code" not in communities.columns:
             problems.append(
                 Problem(
                     "communities need a 'code' field (the official division code)",
-                    file=src,
+                    file=_source(communities),
                     layer="communities",
                     field="code",
                 )
             )
-        if len(communities) == 0:
-            problems.append(Problem("the layer is empty", file=src, layer="communities"))
-        if len(grids) == 0:
-            problems.append(
-                Problem("the layer is empty", file=layer_name(grids, "")[0], layer="grids")
-            )
+        for name in ("communities", "grids"):
+            if len(layers[name]) == 0:
+                problems.append(
+                    Problem("the layer is empty", file=_source(layers[name]), layer=name)
+                )
         if households is not None:
             problems += _household_problems(households)
         if staff is not None and "grid_code" not in staff.columns:
@@ -757,8 +753,18 @@ def _part_counts(geoms: np.ndarray, min_area: float) -> np.ndarray:
     return np.bincount(owner[big], minlength=len(geoms))
 
 
+def _source(gdf: Any) -> str | None:
+    """The file a layer was read from (``attrs["source"]`` set by :func:`gridgeo.io.read_layer`)."""
+    spec = getattr(gdf, "attrs", {}).get("source")
+    if not spec:
+        return None
+    from gridgeo.io import split_layer_spec
+
+    return str(split_layer_spec(str(spec))[0])
+
+
 def _household_problems(households: gpd.GeoDataFrame) -> list[Problem]:
-    src = households.attrs.get("source") if hasattr(households, "attrs") else None
+    src = _source(households)
     problems = []
     types = households.geometry.geom_type.to_numpy(dtype=object)
     for i in np.flatnonzero(types != "Point")[:100]:
