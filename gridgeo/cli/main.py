@@ -8,6 +8,7 @@ from gridgeo import __version__
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import inspect as inspect_cli
+from gridgeo.cli import locate as locate_cli
 from gridgeo.cli import partition as partition_cli
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli import serve as serve_cli
@@ -43,6 +44,7 @@ def _root(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(data_cli.app, name="data")
 app.command("serve")(serve_cli.serve)
+app.command("locate")(locate_cli.locate)
 app.command("inspect")(inspect_cli.inspect)
 app.command("validate")(validate_cli.validate)
 app.command("partition")(partition_cli.partition)
