@@ -70,7 +70,7 @@ def test_equals_geos_on_random_and_border_points(tiling, subdivisions, cells_per
 
 
 def test_codes_are_sorted_and_order_maps_back(tiling):
-    codes, geoms, idx = tiling
+    codes, _geoms, idx = tiling
     assert list(idx.codes) == sorted(codes)
     assert list(codes[idx.order]) == list(idx.codes)
 

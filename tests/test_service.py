@@ -52,7 +52,7 @@ def _pg_locate(url: str, x: float, y: float, at: datetime | None = None) -> str 
 
 @pytest.fixture(scope="module")
 def world(db_url):
-    communities, grids, _cs = seed_registry(db_url, 6, 4, seed=7, block=(3, 2))
+    _communities, grids, _cs = seed_registry(db_url, 6, 4, seed=7, block=(3, 2))
     before_reshape = datetime.now(UTC)
     time.sleep(0.05)
     # staff: head (posted), full-time worker (posted), part-time worker (not posted)
@@ -561,7 +561,7 @@ def test_coverage_scope_of_county_editor(world):
 def test_polygon_coverage_by_city_reviewer_is_used_by_locate(world):
     c = world["client"]
     dep_b = world["deps"][1]
-    code, geom = _grids(world["url"])[5]
+    _code, geom = _grids(world["url"])[5]
     x, y = _inner_point(geom)
     lon, lat = TO_WGS.transform(x, y)
     d = 0.0005
@@ -603,7 +603,7 @@ def test_collections_and_items(world):
     assert page["numberMatched"] == len(world["codes"]) and page["numberReturned"] == 5
     assert any(link["rel"] == "next" for link in page["links"])
     assert "households" not in page["features"][0]["properties"]
-    lon0, lat0 = page["features"][0]["geometry"]["coordinates"][0][0][0]
+    lon0, _lat0 = page["features"][0]["geometry"]["coordinates"][0][0][0]
     assert 119 < lon0 < 123
     box = f"{minx},{miny},{(minx + maxx) / 2},{(miny + maxy) / 2}"
     part = c.get("/collections/grids/items", params={"bbox": box, "limit": 1000}).json()
