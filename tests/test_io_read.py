@@ -371,3 +371,16 @@ def test_only_spatial_layer_is_picked_next_to_an_attribute_table(tmp_path, commu
     with pytest.raises(InputError) as err:
         read_layer(path, "layer_styles")
     assert _rule(err.value) == ["geometry.none"]
+
+
+def test_geojson_with_metres_despite_claiming_wgs84(tmp_path, communities):
+    metres = tmp_path / "old_export.geojson"
+    _write(communities.to_crs(4528).set_crs(4326, allow_override=True), metres, driver="GeoJSON")
+    out = read_layer(metres, crs="EPSG:4528")  # the numbers are metres: the claim is wrong
+    assert out.crs.to_epsg() == 4528
+    assert out.total_bounds[0] > 40_000_000
+    degrees = tmp_path / "lonlat.geojson"
+    _write(communities.to_crs(4326), degrees, driver="GeoJSON")
+    with pytest.raises(CRSError) as err:
+        read_layer(degrees, crs="EPSG:4528")  # plausible lon/lat: a projected crs= conflicts
+    assert _rule(err.value) == ["crs.conflict"]

@@ -126,8 +126,9 @@ def read_layer(
         The CRS of the coordinates in the file (anything
         :func:`gridgeo.crs.resolve_crs` accepts). Needed when the file has none
         (Shapefile without ``.prj``, CSV, Excel); overrides a geographic CRS in the
-        file (GeoJSON always claims WGS 84). ``"gcj02"`` and ``"bd09"`` are converted
-        to WGS 84 (EPSG:4326).
+        file (GeoJSON always claims WGS 84), or a geographic one whose coordinates are
+        clearly not degrees (old GeoJSON exports holding Gauss–Krüger metres).
+        ``"gcj02"`` and ``"bd09"`` are converted to WGS 84 (EPSG:4326).
     encoding
         Text encoding of the attributes (default: detected).
 
@@ -613,6 +614,21 @@ def _maybe_numeric(name: str, col: pd.Series) -> pd.Series:
     return values
 
 
+def _looks_like_degrees(gdf: gpd.GeoDataFrame) -> bool:
+    """Whether the coordinates fit lon/lat ranges (a GeoJSON claiming WGS 84 may hold metres)."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    ok = ~shapely.is_missing(geoms)
+    if not ok.any():
+        return True
+    with np.errstate(invalid="ignore"):
+        b = shapely.bounds(geoms[ok])
+    minx, miny = np.nanmin(b[:, 0]), np.nanmin(b[:, 1])
+    maxx, maxy = np.nanmax(b[:, 2]), np.nanmax(b[:, 3])
+    if not np.isfinite([minx, miny, maxx, maxy]).all():
+        return True
+    return minx >= -180 and maxx <= 360 and miny >= -90 and maxy <= 90
+
+
 def _apply_crs(
     gdf: gpd.GeoDataFrame, target: Any, *, path: str, layer: str | None
 ) -> tuple[gpd.GeoDataFrame, str]:
@@ -650,7 +666,10 @@ def _apply_crs(
             )
         return to_wgs84(gdf, target), target
     if file_crs is not None and not file_crs.equals(target, ignore_axis_order=True):
-        if not (file_crs.is_geographic and target.is_geographic):
+        overridable = file_crs.is_geographic and (
+            target.is_geographic or not _looks_like_degrees(gdf)
+        )
+        if not overridable:
             raise CRSError(
                 f"cannot use {path}",
                 [
