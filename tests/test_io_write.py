@@ -251,3 +251,16 @@ def test_driver_overrides_suffix(tmp_path):
     path = tmp_path / "x.data"
     write_layers(path, {"grids": _grids()}, driver="GPKG")
     assert read_layer(path, "grids")["grid_name"].tolist() == NAMES
+
+
+def test_gbk_refuses_characters_it_cannot_hold_and_gb18030_keeps_them(tmp_path):
+    gdf = _grids()
+    gdf.loc[1, "grid_name"] = "𠀾村网格"  # CJK extension B: not in GBK
+    with pytest.raises(InputError) as err:
+        write_layers(tmp_path / "g.shp", {"grids": gdf}, encoding="GBK")
+    (p,) = err.value.problems
+    assert (p.rule, p.row, p.field) == ("write.encoding", 1, "grid_name")
+    assert list(tmp_path.iterdir()) == []
+    write_layers(tmp_path / "g.shp", {"grids": gdf}, encoding="GB18030")
+    assert (tmp_path / "g.cpg").read_text().strip() == "GB18030"
+    assert read_layer(tmp_path / "g.shp")["grid_name"].tolist()[1] == "𠀾村网格"

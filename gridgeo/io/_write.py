@@ -100,7 +100,9 @@ def write_layers(
         ``"GeoJSON"``, ``"Parquet"``, ``"FlatGeobuf"``).
     encoding
         Shapefile only: DBF text encoding, ``"UTF-8"`` (default) or ``"GBK"`` for old
-        desktop GIS (writes a ``.cpg`` and the DBF code-page byte for code page 936).
+        desktop GIS (writes a ``.cpg`` and the DBF code-page byte for code page 936;
+        text GBK cannot hold, e.g. rare characters in names, is refused rather than
+        silently dropped — use ``"GB18030"``, its lossless superset, for those).
         Field names longer than 10 bytes are shortened by GDAL (a warning is logged).
 
     Returns
@@ -250,9 +252,12 @@ def _write_shapefiles(
     else:
         targets = {name: path / f"{name}.shp" for name in layers}
     codec = normalise_encoding(encoding) if encoding else "UTF-8"
-    gbk = codec == "GB18030"
-    cpg_name = "GBK" if gbk else codec
+    chinese_ansi = codec == "GB18030"  # GBK, GB2312, CP936 or GB18030 asked for
+    strict_gbk = chinese_ansi and encoding.strip().lower() != "gb18030"
+    cpg_name = ("GBK" if strict_gbk else "GB18030") if chinese_ansi else codec
     for name, gdf in layers.items():
+        if strict_gbk:
+            _check_gbk(gdf, targets[name], name)
         families = {
             {"MultiPolygon": "Polygon", "MultiLineString": "LineString", "MultiPoint": "Point"}.get(
                 t, t
@@ -279,7 +284,7 @@ def _write_shapefiles(
             current = name
             tmp = staging / targets[name].name
             _ogr_write(_prepare(gdf), tmp, layer=name, driver="ESRI Shapefile", encoding=cpg_name)
-            if gbk:
+            if chinese_ansi:
                 _set_dbf_ldid(tmp.with_suffix(".dbf"), _LDID_CP936)
         if path.suffix.lower() != ".shp":
             path.mkdir(parents=True, exist_ok=True)
@@ -297,6 +302,49 @@ def _write_shapefiles(
         raise _fail(path, current, exc) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
+    """Refuse text GBK cannot hold (GDAL would silently drop those characters)."""
+    problems = []
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        if not _gbk_ok(str(col)):
+            problems.append(
+                Problem(
+                    f"field name {col!r} has characters GBK cannot encode",
+                    file=str(target),
+                    layer=layer,
+                    field=str(col),
+                    rule="write.encoding",
+                )
+            )
+        if not (gdf[col].dtype == object or pd.api.types.is_string_dtype(gdf[col])):
+            continue
+        for row, value in gdf[col].items():
+            if isinstance(value, str) and not _gbk_ok(value):
+                problems.append(
+                    Problem(
+                        f"{value!r} has characters GBK cannot encode; write with "
+                        "encoding='GB18030' or 'UTF-8', or use GeoPackage",
+                        file=str(target),
+                        layer=layer,
+                        row=row if isinstance(row, int | str) else str(row),
+                        field=str(col),
+                        rule="write.encoding",
+                    )
+                )
+    if problems:
+        raise InputError(f"cannot write {target} in GBK", problems)
+
+
+def _gbk_ok(text: str) -> bool:
+    try:
+        text.encode("gbk")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _set_dbf_ldid(dbf: Path, ldid: int) -> None:
