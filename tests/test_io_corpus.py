@@ -353,6 +353,9 @@ INSPECT = [
     ("not_geodata.gpkg", [], 2, "not a readable geodata file"),
     ("nan_coordinates.csv", ["--crs", "wgs84", "--schema", "households"], 2, "abc"),
     ("outside_china.gpkg", [], 0, "warning"),
+    ("good.gpkg", ["--profile", "yongzhou"], 0, "usable"),
+    ("good.gpkg", ["--profile", "atlantis"], 2, "unknown profile"),
+    ("good.gpkg", ["--code-pattern", r"\d{11}"], 2, "does not match the code pattern"),
 ]
 
 

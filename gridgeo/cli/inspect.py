@@ -17,6 +17,7 @@ from gridgeo.cli._common import console, handle_errors
 from gridgeo.crs import crs_label, metric_crs
 from gridgeo.errors import CRSError, GridgeoError, InputError, Problem
 from gridgeo.io import SCHEMAS, check_layer, list_layers, read_layer, split_layer_spec
+from gridgeo.rules import load_profile
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 
@@ -182,7 +183,13 @@ def inspect(
         help=f"Check against this layer contract ({', '.join(SCHEMAS)}); default: by layer name.",
     ),
     code_pattern: str = typer.Option(
-        r"\d{12}", "--code-pattern", help="Regular expression division codes must match."
+        None,
+        "--code-pattern",
+        help="Regular expression division codes must match (default: from --profile, "
+        "else 12 digits).",
+    ),
+    profile: str = typer.Option(
+        None, "--profile", help="Partition profile (name or TOML path) giving the code scheme."
     ),
     max_problems: int = typer.Option(50, "--max-problems", help="Problems shown per layer."),
 ) -> None:
@@ -194,6 +201,8 @@ def inspect(
             f"unknown schema {schema!r}; choose one of {', '.join(SCHEMAS)}",
             [Problem(f"unknown schema {schema!r}", field="--schema", rule="cli.schema")],
         )
+    if code_pattern is None:
+        code_pattern = load_profile(profile).codes.community_pattern if profile else r"\d{12}"
     reports = inspect_file(path, layer, crs=crs, schema=schema, code_pattern=code_pattern)
     overview = Table(title=f"{path}", title_justify="left")
     for col in ("layer", "geometry", "features", "CRS", "errors", "warnings"):
