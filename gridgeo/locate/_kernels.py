@@ -583,6 +583,73 @@ def fill_border_candidates(
 # ---------------------------------------------------------------------------
 
 
+@njit(cache=True)
+def _locate_one(
+    x,
+    y,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
+    fx = (x - x0) * inv_c0
+    fy = (y - y0) * inv_c0
+    if not (fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny):  # NaN lands here too
+        return OUTSIDE
+    ix = int(fx)
+    iy = int(fy)
+    v = table0[iy * nx + ix]
+    if v >= OUTSIDE:
+        return v
+    blk = -(v + 2)
+    sx = min(int((fx - ix) * k), k - 1)
+    sy = min(int((fy - iy) * k), k - 1)
+    w = table1[blk * k * k + sy * k + sx]
+    if w >= OUTSIDE:
+        return w
+    b = -(w + 2)
+    for q in range(border_ptr[b], border_ptr[b + 1]):
+        g = border_idx[q]
+        if (
+            grid_pip(
+                x,
+                y,
+                g,
+                xs,
+                ys,
+                ring_off,
+                part_off,
+                geom_off,
+                ring_band0,
+                ring_nband,
+                ring_y0,
+                ring_invh,
+                band_ptr,
+                band_seg,
+            )
+            >= 0
+        ):
+            return g
+    return OUTSIDE
+
+
 @njit(cache=True, parallel=True)
 def locate_points(
     px,
@@ -612,58 +679,90 @@ def locate_points(
     """Grid index per point (smallest index among the covering grids), -1 when none."""
     n = px.size
     out = np.empty(n, np.int32)
-    kk = k * k
     for i in prange(n):
-        x = px[i]
-        y = py[i]
-        fx = (x - x0) * inv_c0
-        fy = (y - y0) * inv_c0
-        if not (fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny):  # NaN lands here too
-            out[i] = OUTSIDE
-            continue
-        ix = int(fx)
-        iy = int(fy)
-        v = table0[iy * nx + ix]
-        if v >= OUTSIDE:
-            out[i] = v
-            continue
-        blk = -(v + 2)
-        sx = int((fx - ix) * k)
-        sy = int((fy - iy) * k)
-        if sx >= k:
-            sx = k - 1
-        if sy >= k:
-            sy = k - 1
-        w = table1[blk * kk + sy * k + sx]
-        if w >= OUTSIDE:
-            out[i] = w
-            continue
-        b = -(w + 2)
-        res = OUTSIDE
-        for q in range(border_ptr[b], border_ptr[b + 1]):
-            g = border_idx[q]
-            if (
-                grid_pip(
-                    x,
-                    y,
-                    g,
-                    xs,
-                    ys,
-                    ring_off,
-                    part_off,
-                    geom_off,
-                    ring_band0,
-                    ring_nband,
-                    ring_y0,
-                    ring_invh,
-                    band_ptr,
-                    band_seg,
-                )
-                >= 0
-            ):
-                res = g
-                break
-        out[i] = res
+        out[i] = _locate_one(
+            px[i],
+            py[i],
+            x0,
+            y0,
+            inv_c0,
+            nx,
+            ny,
+            k,
+            table0,
+            table1,
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+        )
+    return out
+
+
+@njit(cache=True)
+def locate_points_serial(
+    px,
+    py,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+):
+    """:func:`locate_points` on one thread (no thread start-up cost for a few points)."""
+    n = px.size
+    out = np.empty(n, np.int32)
+    for i in range(n):
+        out[i] = _locate_one(
+            px[i],
+            py[i],
+            x0,
+            y0,
+            inv_c0,
+            nx,
+            ny,
+            k,
+            table0,
+            table1,
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+        )
     return out
 
 
@@ -710,38 +809,49 @@ def covers_pairs(
     return out
 
 
+@njit(cache=True)
+def _distance_one(x, y, g, xs, ys, ring_off, part_off, geom_off):
+    best = np.inf
+    for p in range(geom_off[g], geom_off[g + 1]):
+        for r in range(part_off[p], part_off[p + 1]):
+            for j in range(ring_off[r], ring_off[r + 1] - 1):
+                ax = xs[j]
+                ay = ys[j]
+                dx = xs[j + 1] - ax
+                dy = ys[j + 1] - ay
+                ll = dx * dx + dy * dy
+                t = 0.0
+                if ll > 0.0:
+                    t = min(max(((x - ax) * dx + (y - ay) * dy) / ll, 0.0), 1.0)
+                qx = ax + t * dx - x
+                qy = ay + t * dy - y
+                best = min(best, qx * qx + qy * qy)
+    return np.sqrt(best)
+
+
 @njit(cache=True, parallel=True)
 def border_distance(px, py, grid, xs, ys, ring_off, part_off, geom_off):
     """Euclidean distance from each point to the boundary of its grid (NaN when grid < 0)."""
     n = px.size
     out = np.empty(n, np.float64)
     for i in prange(n):
-        g = grid[i]
-        if g < 0:
-            out[i] = np.nan
-            continue
-        x = px[i]
-        y = py[i]
-        best = np.inf
-        for p in range(geom_off[g], geom_off[g + 1]):
-            for r in range(part_off[p], part_off[p + 1]):
-                for j in range(ring_off[r], ring_off[r + 1] - 1):
-                    ax = xs[j]
-                    ay = ys[j]
-                    dx = xs[j + 1] - ax
-                    dy = ys[j + 1] - ay
-                    ll = dx * dx + dy * dy
-                    t = 0.0
-                    if ll > 0.0:
-                        t = ((x - ax) * dx + (y - ay) * dy) / ll
-                        if t < 0.0:
-                            t = 0.0
-                        elif t > 1.0:
-                            t = 1.0
-                    qx = ax + t * dx - x
-                    qy = ay + t * dy - y
-                    d2 = qx * qx + qy * qy
-                    if d2 < best:
-                        best = d2
-        out[i] = np.sqrt(best)
+        out[i] = (
+            np.nan
+            if grid[i] < 0
+            else _distance_one(px[i], py[i], grid[i], xs, ys, ring_off, part_off, geom_off)
+        )
+    return out
+
+
+@njit(cache=True)
+def border_distance_serial(px, py, grid, xs, ys, ring_off, part_off, geom_off):
+    """:func:`border_distance` on one thread."""
+    n = px.size
+    out = np.empty(n, np.float64)
+    for i in range(n):
+        out[i] = (
+            np.nan
+            if grid[i] < 0
+            else _distance_one(px[i], py[i], grid[i], xs, ys, ring_off, part_off, geom_off)
+        )
     return out

@@ -61,6 +61,8 @@ TIE_RULE = (
 )
 
 _SEG_PER_BAND = 4
+# below this many points the kernels run on one thread (thread start-up costs more)
+_PARALLEL_FROM = 20_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -336,7 +338,8 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         if px.size != py.size:
             raise ValueError(f"x has {px.size} values but y has {py.size}")
-        return kern.locate_points(
+        kernel = kern.locate_points if px.size >= _PARALLEL_FROM else kern.locate_points_serial
+        return kernel(
             px,
             py,
             self._x0,
@@ -374,7 +377,8 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
         xs, ys, ring_off, part_off, geom_off = self._geo
-        return kern.border_distance(px, py, g, xs, ys, ring_off, part_off, geom_off)
+        kernel = kern.border_distance if px.size >= _PARALLEL_FROM else kern.border_distance_serial
+        return kernel(px, py, g, xs, ys, ring_off, part_off, geom_off)
 
     def stats(self) -> dict[str, float]:
         """Table sizes: coarse cells, mixed cells, border sub-cells and their share of area."""
