@@ -7,6 +7,7 @@ import typer
 from gridgeo import __version__
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
+from gridgeo.cli import demo as demo_cli
 from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import locate as locate_cli
 from gridgeo.cli import partition as partition_cli
@@ -42,6 +43,7 @@ def _root(
 
 # Each concern registers its commands here (one line each).
 app.add_typer(db_cli.app, name="db")
+app.add_typer(demo_cli.app, name="demo")
 app.add_typer(data_cli.app, name="data")
 app.command("serve")(serve_cli.serve)
 app.command("locate")(locate_cli.locate)

@@ -1,0 +1,62 @@
+"""``gridgeo demo``: the end-to-end demo behind ``make demo``."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.settings import get_settings
+
+app = typer.Typer(help="Run the demo district end to end.", no_args_is_help=True)
+
+_STYLE = {"done": "green", "reused": "cyan", "skipped": "yellow"}
+
+
+@app.command("run")
+@handle_errors
+def run(
+    district: str = typer.Option("daan", help="Demo district: daan (urban) or gongguan (rural)."),
+) -> None:
+    """Build data, partition, load the registry, add sample staff; prints what to try next.
+
+    Idempotent: a second run reuses every step whose inputs did not change. Serving is
+    separate (`gridgeo serve`; `make demo` runs both).
+    """
+    from gridgeo.demo.pipeline import run_demo
+
+    settings = get_settings()
+
+    def report(step) -> None:
+        colour = _STYLE.get(step.status, "white")
+        console.print(
+            f"[bold]{step.name:<20}[/] [{colour}]{step.status:<8}[/] {step.detail} "
+            f"[dim]({step.seconds:.1f} s)[/]"
+        )
+
+    with Progress(
+        TextColumn("partition"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("communities"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("partition", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = run_demo(settings, district=district, report=report, progress=progress)
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    ex = result.example or {}
+    console.print("\n[bold]Try:[/]")
+    console.print(f"  {base}/docs             the API (OpenAPI)")
+    console.print(f"  {base}/health           database and PostGIS versions")
+    if ex:
+        console.print(
+            f"  curl '{base}/locate?lon={ex['lon']}&lat={ex['lat']}&crs=wgs84'"
+            f"   → grid {ex['grid_code']}"
+        )
+    console.print(f"  grids: {result.grids_path}  (open in QGIS)")
