@@ -9,6 +9,8 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from gridgeo import crs as gcrs
@@ -366,3 +368,30 @@ def test_from_wgs84_shifts_for_web_maps_and_back(target):
 def test_from_wgs84_refuses_ordinary_crs():
     with pytest.raises(CRSError, match="gcj02"):
         gcrs.from_wgs84(_points([(121.47, 31.23)], 4326), "EPSG:4528")
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"),
+    [
+        (np.linspace(134.95, 135.1, 301), np.full(301, 48.0)),  # east edge (Heilongjiang)
+        (np.full(301, 100.0), np.linspace(53.45, 53.6, 301)),  # north edge (Mohe)
+    ],
+    ids=["east-edge", "north-edge"],
+)
+def test_inverse_at_the_rectangle_edges_reproduces_the_input(lon, lat):
+    # The published transform jumps at its rectangle's edges; the inverse still
+    # returns a point that maps back onto the input where one exists.
+    fx, fy = gcrs.wgs84_to_gcj02(*gcrs.gcj02_to_wgs84(lon, lat))
+    assert np.asarray(GEOD.inv(lon, lat, fx, fy)[2]).max() < 0.01
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lon=st.floats(min_value=74.0, max_value=134.5),
+    lat=st.floats(min_value=18.0, max_value=53.0),
+)
+def test_gcj02_round_trip_property(lon, lat):
+    w = gcrs.gcj02_to_wgs84(*gcrs.wgs84_to_gcj02(lon, lat))
+    assert GEOD.inv(lon, lat, *w)[2] < 0.5
+    g = gcrs.wgs84_to_gcj02(*gcrs.gcj02_to_wgs84(lon, lat))
+    assert GEOD.inv(lon, lat, *g)[2] < 0.5
