@@ -698,7 +698,14 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     finite = np.isfinite(lon) & np.isfinite(lat)
     if not finite.any():
         raise CRSError("cannot choose a metric CRS: the layer has no usable geometry")
-    central = (np.nanmin(lon[finite]) + np.nanmax(lon[finite])) / 2.0
+    west, east = np.nanmin(lon[finite]), np.nanmax(lon[finite])
+    central = (west + east) / 2.0
+    if east - west > 3.0:
+        log.warning(
+            "the data spans %.1f° of longitude (more than one 3° zone); lengths and areas "
+            "far from the central meridian are distorted more (about 1/1000 at 3° off)",
+            east - west,
+        )
     zone = round(central / 3.0)
     if not 25 <= zone <= 45:
         raise CRSError(
