@@ -27,6 +27,7 @@ SIDE = 1200.0
 NX, NY = 20, 10
 PER_COMMUNITY = 25
 N_POINTS = 300_000
+REPEAT = 5
 
 
 def district(seed: int):
@@ -95,17 +96,30 @@ def main() -> None:
     # household recount: gridgeo vs sjoin + groupby ------------------------------------
     gs = GridSet.prepare(grids, communities, households, profile="yongzhou")
 
+    # Fresh inputs for every run: geopandas caches a frame's spatial index, and a
+    # user's one sjoin call pays for building it, as GridSet pays for its tree.
+    # Runs alternate (ours, sjoin, ours, …) so that load from other processes on a
+    # shared machine hits both alike; the best of REPEAT is reported.
+    fresh_sets = iter(
+        [GridSet(gs.grids, gs.communities, gs.households, None, gs.profile) for _ in range(REPEAT)]
+    )
+    fresh_frames = iter([(households.copy(), grids[["geometry"]].copy()) for _ in range(REPEAT)])
+
     def ours():
-        fresh = GridSet(gs.grids, gs.communities, gs.households, None, gs.profile)
-        return fresh.grid_households
+        return next(fresh_sets).grid_households
 
     def sjoin():
-        joined = gpd.sjoin(households, grids[["geometry"]], how="inner", predicate="within")
+        points, polygons = next(fresh_frames)
+        joined = gpd.sjoin(points, polygons, how="inner", predicate="within")
         per_grid = joined.groupby("index_right")["households"].sum()
         return per_grid.reindex(range(len(grids)), fill_value=0)
 
-    t_ours, counts = best_of(ours)
-    t_sjoin, counts_sj = best_of(sjoin)
+    t_ours = t_sjoin = float("inf")
+    for _ in range(REPEAT):
+        t, counts = best_of(ours, 1)
+        t_ours = min(t_ours, t)
+        t, counts_sj = best_of(sjoin, 1)
+        t_sjoin = min(t_sjoin, t)
     same = np.array_equal(np.asarray(counts, dtype=int), counts_sj.to_numpy(dtype=int))
     print()
     print(f"{'household recount':<38}{'seconds':>10}{'ratio':>8}")

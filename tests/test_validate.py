@@ -432,3 +432,27 @@ def test_unusable_input_raises_one_error_naming_where(what, expect):
     with pytest.raises(InputError, match=expect) as info:
         run(*_break(what, *case()))
     assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "road",
+    [
+        LineString([(X + 500, Y + 100), (X + 500, Y + 450)]),  # covers part of the border
+        LineString([(X + 300, Y - 10), (X + 700, Y + 610)]),  # crosses it diagonally
+        LineString([(X + 498, Y - 10), (X + 502, Y + 610), (X + 900, Y + 610)]),  # slanted
+    ],
+    ids=["partial", "diagonal", "slanted"],
+)
+def test_road_share_matches_exact_geometry(road):
+    grids, comms, hh = case()
+    roads = gpd.GeoDataFrame(geometry=[road], crs=CRS)
+    report = run(grids, comms, hh, roads)
+    tol = load_profile("yongzhou").quality.road_tolerance_m
+    # exact: the shared border x = X+500 minus the parts near the community border
+    internal = LineString([(X + 500, Y), (X + 500, Y + 600)]).difference(
+        comms.geometry.iloc[0].exterior.buffer(tol)
+    )
+    on_road = internal.intersection(road.buffer(tol))
+    expected = on_road.length / internal.length
+    got = report.grids["road_border_share"].to_numpy()
+    assert got == pytest.approx([expected, expected], abs=tol / internal.length)

@@ -695,38 +695,33 @@ class GridSet:
     def road_border(self) -> pd.DataFrame:
         """Per grid: length of its internal border and of the part on road centrelines.
 
-        Borders are split into segments no longer than the road tolerance; a
-        segment whose midpoint lies within ``quality.road_tolerance_m`` of a
-        community border is external (the community border is given, not drawn)
-        and is left out; an internal segment is *on a road* when its midpoint lies
-        within that tolerance of a road centreline.
+        Each border segment is cut into pieces no longer than the road tolerance
+        ``quality.road_tolerance_m``; a piece whose midpoint lies within that
+        tolerance of a community border is external (the community border is
+        given, not drawn) and left out; an internal piece is *on a road* when its
+        midpoint lies within the tolerance of a road centreline. Only segments
+        that come within the tolerance of a road or community border at all are
+        cut (found with an STRtree); the distances are computed with numpy.
         """
         tol = float(self.profile.quality.road_tolerance_m)
-        x0, y0, x1, y1, owner = segments(shapely.boundary(self.geoms), max_length=tol)
-        length = np.hypot(x1 - x0, y1 - y0)
-        mid = shapely.points((x0 + x1) / 2, (y0 + y1) / 2)
-        cx0, cy0, cx1, cy1, _ = segments(shapely.boundary(self.community_geoms))
-        ctree = STRtree(shapely.linestrings(np.stack([cx0, cy0, cx1, cy1], 1).reshape(-1, 2, 2)))
-        hit, _ = ctree.query(mid, predicate="dwithin", distance=tol)
-        external = np.zeros(len(mid), dtype=bool)
-        external[hit] = True
-        on_road = np.zeros(len(mid), dtype=bool)
+        seg = segments(shapely.boundary(self.geoms))
+        x0, y0, x1, y1, owner = seg
+        lines = [segments(shapely.boundary(self.community_geoms), max_length=100.0)]
         if self.roads is not None and len(self.roads):
-            rx0, ry0, rx1, ry1, _ = segments(np.asarray(self.roads.values, dtype=object))
-            rtree = STRtree(
-                shapely.linestrings(np.stack([rx0, ry0, rx1, ry1], 1).reshape(-1, 2, 2))
-            )
-            internal_idx = np.flatnonzero(~external)
-            hit, _ = rtree.query(mid[internal_idx], predicate="dwithin", distance=tol)
-            on_road[internal_idx[np.unique(hit)]] = True
+            lines.append(segments(np.asarray(self.roads.values, dtype=object), max_length=100.0))
+        pieces = _Pieces(x0, y0, x1, y1, tol, [_near_pairs(seg, other, tol) for other in lines])
+        external = pieces.near(0, lines[0], tol)
+        on_road = pieces.near(1, lines[1], tol) if len(lines) > 1 else np.zeros_like(external)
         internal = ~external
+        p_owner = owner[pieces.parent]
+        plen = pieces.length
         table = pd.DataFrame(
             {
                 "internal_m": np.bincount(
-                    owner[internal], weights=length[internal], minlength=self.n
+                    p_owner[internal], weights=plen[internal], minlength=self.n
                 ),
                 "on_road_m": np.bincount(
-                    owner[internal & on_road], weights=length[internal & on_road], minlength=self.n
+                    p_owner[internal & on_road], weights=plen[internal & on_road], minlength=self.n
                 ),
             }
         )
@@ -735,16 +730,90 @@ class GridSet:
                 table["internal_m"] > 0, table["on_road_m"] / table["internal_m"], np.nan
             )
         off = internal & ~on_road
+        px0, py0, px1, py1 = pieces.coords(off)
         # not in table.attrs: pandas deep-copies attrs on every column access
-        self.__dict__["off_road_segments"] = (x0[off], y0[off], x1[off], y1[off], owner[off])
+        self.__dict__["off_road_segments"] = (px0, py0, px1, py1, p_owner[off])
         return table
 
     @property
     def off_road_segments(self) -> tuple[np.ndarray, ...]:
-        """Internal border segments not on a road: ``x0, y0, x1, y1, grid index``."""
+        """Internal border pieces not on a road: ``x0, y0, x1, y1, grid index``."""
         if "off_road_segments" not in self.__dict__:
             _ = self.road_border
         return self.__dict__["off_road_segments"]
+
+
+def _linestrings(x0, y0, x1, y1) -> np.ndarray:
+    return shapely.linestrings(np.stack([x0, y0, x1, y1], 1).reshape(-1, 2, 2))
+
+
+def _near_pairs(seg: tuple[np.ndarray, ...], other: tuple[np.ndarray, ...], tol: float):
+    """Pairs (segment of ``seg``, segment of ``other``) that come within ``tol``."""
+    if len(other[0]) == 0 or len(seg[0]) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    tree = STRtree(_linestrings(*other[:4]))
+    a, b = tree.query(_linestrings(*seg[:4]), predicate="dwithin", distance=tol)
+    return a, b
+
+
+def _point_segment_distance(px, py, x0, y0, x1, y1) -> np.ndarray:
+    dx, dy = x1 - x0, y1 - y0
+    dd = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(dd > 0, ((px - x0) * dx + (py - y0) * dy) / dd, 0.0)
+    t = np.clip(t, 0.0, 1.0)
+    return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
+
+
+class _Pieces:
+    """Border segments, those near other lines cut into pieces of at most ``tol``."""
+
+    def __init__(self, x0, y0, x1, y1, tol: float, pairs: list[tuple[np.ndarray, np.ndarray]]):
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
+        self.pairs = pairs
+        seg_len = np.hypot(x1 - x0, y1 - y0)
+        cut = np.zeros(len(x0), dtype=bool)
+        for a, _ in pairs:
+            cut[a] = True
+        self.count = np.where(cut, np.maximum(1, np.ceil(seg_len / tol)), 1).astype(np.int64)
+        self.start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
+        total = int(self.count.sum())
+        self.parent = np.repeat(np.arange(len(x0)), self.count)
+        self.k = np.arange(total) - self.start[self.parent]
+        self.length = seg_len[self.parent] / self.count[self.parent]
+
+    def _at(self, t: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            self.x0[seg] + t * (self.x1[seg] - self.x0[seg]),
+            self.y0[seg] + t * (self.y1[seg] - self.y0[seg]),
+        )
+
+    def near(self, which: int, other: tuple[np.ndarray, ...], tol: float) -> np.ndarray:
+        """Per piece: is its midpoint within ``tol`` of a segment of ``other``?"""
+        a, b = self.pairs[which]
+        flags = np.zeros(len(self.parent), dtype=bool)
+        if len(a) == 0:
+            return flags
+        reps = self.count[a]
+        seg = np.repeat(a, reps)
+        oth = np.repeat(b, reps)
+        piece = np.repeat(self.start[a], reps) + (
+            np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+        )
+        t = (self.k[piece] + 0.5) / self.count[seg]
+        mx, my = self._at(t, seg)
+        ox0, oy0, ox1, oy1 = other[:4]
+        d = _point_segment_distance(mx, my, ox0[oth], oy0[oth], ox1[oth], oy1[oth])
+        flags[piece[d <= tol]] = True
+        return flags
+
+    def coords(self, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        """End points of the pieces selected by ``mask``."""
+        seg = self.parent[mask]
+        k, n = self.k[mask], self.count[seg]
+        sx, sy = self._at(k / n, seg)
+        ex, ey = self._at((k + 1) / n, seg)
+        return sx, sy, ex, ey
 
 
 def _part_counts(geoms: np.ndarray, min_area: float) -> np.ndarray:
