@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from datetime import UTC, datetime
@@ -133,7 +134,7 @@ def test_workflow_from_draft_to_current(fresh_db_url, base):
         listener.execute("LISTEN gridgeo_registry")
         summary = accept_changeset(fresh_db_url, cs.changeset_id, actor=REVIEWER, reason="ok")
         events = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
-    assert {"event": "changeset_accepted", "changeset": cs.changeset_id} in events
+    assert events == [{"event": "changeset_accepted", "changeset": cs.changeset_id}]
     assert summary["opened"] == len(grids) and summary["retired_codes"] == []
 
     current = grids_at(fresh_db_url)
@@ -652,3 +653,66 @@ def test_contract_objects_for_the_service(db_url):
         assert [
             d.name for d in conn.execute("SELECT * FROM registry.current_grid LIMIT 0").description
         ] == (expected["grids_at"])
+
+
+def test_simultaneous_acceptances_never_lose_an_update(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    code = sorted(grids["grid_code"])[1]
+    drafts = []
+    for k in range(2):
+        layer = grids.copy()
+        layer.loc[layer["grid_code"] == code, "households"] = 1000 + k
+        r = _load(fresh_db_url, layer, None)
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+        drafts.append(r.changeset_id)
+    barrier = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def accept(cs: int) -> None:
+        barrier.wait()
+        try:
+            accept_changeset(fresh_db_url, cs, actor=REVIEWER)
+            outcomes[cs] = "accepted"
+        except ConflictError:
+            outcomes[cs] = "conflict"
+
+    threads = [threading.Thread(target=accept, args=(cs,)) for cs in drafts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes.values()) == ["accepted", "conflict"]
+    winner = next(cs for cs, o in outcomes.items() if o == "accepted")
+    history = grid_history(fresh_db_url, code)
+    assert list(history["version"]) == [1, 2]
+    assert history["households"].iloc[1] == 1000 + drafts.index(winner)
+
+
+def test_parallel_drafts_get_distinct_new_codes(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    target = sorted(set(grids["community_code"]))[0]
+    layer = grids[grids["community_code"] == target].copy()
+    first = layer.index[0]
+    g = layer.loc[first, "geometry"]
+    x0, y0, x1, y1 = g.bounds
+    left = shapely.intersection(g, shapely.box(x0, y0, (x0 + x1) / 2, y1))
+    layer.loc[first, "geometry"] = left
+    extra = layer.loc[[first]].assign(geometry=[shapely.difference(g, left)])
+    split = gpd.GeoDataFrame(pd.concat([layer, extra]), crs=grids.crs).drop(columns=["grid_code"])
+    results = []
+    barrier = threading.Barrier(2)
+
+    def draft() -> None:
+        barrier.wait()
+        results.append(_load(fresh_db_url, split, None))
+
+    threads = [threading.Thread(target=draft) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 2
+    new = [set(r.new_codes) for r in results]
+    assert len(new[0]) == len(new[1]) == 2 and not new[0] & new[1]
