@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +40,17 @@ _CPG_NAMES = {
     "iso88591": "ISO-8859-1",
     "latin1": "ISO-8859-1",
 }
+
+#: What a damaged zip archive can raise while being listed or read.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    UnicodeDecodeError,
+    ValueError,
+    NotImplementedError,
+)
 
 # Codecs tried, in order, when nothing says which encoding the bytes are in.
 CANDIDATES = ("UTF-8", "GB18030")
@@ -189,7 +201,7 @@ def guess_zipped_shapefile_encoding(
                 data = dbf_text_bytes(fh)
             cpg = members.get(f"{layer.lower()}.cpg")
             cpg_text = zf.read(cpg).decode("ascii", errors="replace") if cpg else None
-    except (zipfile.BadZipFile, OSError):
+    except ZIP_ERRORS:
         return None
     return guess_dbf_encoding(data, cpg_text, Path(cpg).name if cpg else ".cpg")
 

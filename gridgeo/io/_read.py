@@ -23,6 +23,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from gridgeo.crs import crs_label, resolve_crs, to_wgs84
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io._encoding import (
+    ZIP_ERRORS,
     EncodingGuess,
     guess_file_encoding,
     guess_shapefile_encoding,
@@ -96,7 +97,7 @@ def list_layers(path: str | os.PathLike[str]) -> list[tuple[str, str | None]]:
         return [(path.stem, None)]
     try:
         layers = _ogr_layers(path)
-    except (DataSourceError, DataLayerError, OSError) as exc:
+    except (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise _unreadable(path, None, exc) from exc
     return [(str(name), None if gtype is None else str(gtype)) for name, gtype in layers]
 
@@ -286,7 +287,7 @@ def _read_ogr(
 ) -> tuple[gpd.GeoDataFrame, str | None, EncodingGuess | None]:
     try:
         layers = _ogr_layers(path)
-    except (DataSourceError, DataLayerError, OSError) as exc:
+    except (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise _unreadable(path, layer, exc) from exc
     names = [str(n) for n in layers[:, 0]] if len(layers) else []
     spatial = [str(n) for n, g in layers if g is not None] if len(layers) else []
@@ -403,7 +404,7 @@ def _ogr_source(path: Path) -> str | Path:
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if Path(n).suffix.lower() in _ZIPPED]
-    except (zipfile.BadZipFile, OSError):
+    except ZIP_ERRORS:
         return path
     shp_dirs = sorted({str(Path(n).parent) for n in names if n.lower().endswith(".shp")})
     if shp_dirs:
