@@ -384,3 +384,12 @@ def test_geojson_with_metres_despite_claiming_wgs84(tmp_path, communities):
     with pytest.raises(CRSError) as err:
         read_layer(degrees, crs="EPSG:4528")  # plausible lon/lat: a projected crs= conflicts
     assert _rule(err.value) == ["crs.conflict"]
+
+
+def test_old_excel_is_refused_with_advice(tmp_path):
+    path = tmp_path / "old.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0" + b"\x00" * 100)
+    with pytest.raises(InputError) as err:
+        read_layer(path, crs="wgs84")
+    assert _rule(err.value) == ["file.format"]
+    assert ".xlsx" in str(err.value)

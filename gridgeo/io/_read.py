@@ -162,6 +162,17 @@ def read_layer(
     target = resolve_crs(crs) if crs is not None else None
     suffix = path.suffix.lower()
     read_problems: list[Problem] = []
+    if suffix == ".xls":
+        raise InputError(
+            f"cannot read {path}",
+            [
+                Problem(
+                    "old Excel 97–2003 workbooks (.xls) are not supported; save it as .xlsx or CSV",
+                    file=str(path),
+                    rule="file.format",
+                )
+            ],
+        )
     if suffix in TABLE_SUFFIXES or suffix in EXCEL_SUFFIXES:
         gdf, layer, enc = _read_table(path, layer, encoding, read_problems)
     elif suffix in PARQUET_SUFFIXES:
