@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
-from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -344,9 +344,13 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
     return PointTable(x=x, y=y, ids=ids, category=cats if has_cat else None)
 
 
-@lru_cache(maxsize=32)
-def _transformer(src: str, srid: int) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(src), srid, always_xy=True)
+@lru_cache(maxsize=64)
+def _plan(crs: Any, srid: int) -> tuple[str | None, bool, pyproj.Transformer]:
+    """(special datum or None, whether lon/lat, transformer to ``srid``) for a CRS, cached."""
+    src = resolve_crs(crs)
+    if isinstance(src, str):
+        return src, True, pyproj.Transformer.from_crs(4326, srid, always_xy=True)
+    return None, bool(src.is_geographic), pyproj.Transformer.from_crs(src, srid, always_xy=True)
 
 
 def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray]:
@@ -372,35 +376,29 @@ def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray
     CRSError
         For an unknown CRS.
     """
-    src = resolve_crs(crs)
+    try:
+        special, geographic, transformer = _plan(crs, int(srid))
+    except TypeError:  # unhashable CRS object
+        special, geographic, transformer = _plan.__wrapped__(crs, int(srid))
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    if isinstance(src, str):
-        if src == GCJ02:
-            x, y = gcj02_to_wgs84(x, y)
-        elif src == BD09:
-            x, y = bd09_to_wgs84(x, y)
-        else:  # pragma: no cover - resolve_crs returns only these strings
-            raise CRSError(f"unsupported CRS {src!r}")
-        key = "EPSG:4326"
-    else:
-        if src.is_geographic:
-            bad = (np.abs(x) > 180) | (np.abs(y) > 90)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise InputError(
-                    f"{int(bad.sum())} points have longitude/latitude out of range "
-                    f"(first: row {i}: {x[i]}, {y[i]}); are lon and lat swapped or is the "
-                    "CRS projected?",
-                    [
-                        Problem(
-                            "longitude/latitude out of range",
-                            row=i,
-                            field="lon",
-                            rule="points.range",
-                        )
-                    ],
-                )
-        key = src.to_wkt()
-    tx, ty = _transformer(key, int(srid)).transform(x, y)
+    if geographic:
+        bad = (np.abs(x) > 180) | (np.abs(y) > 90)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{int(bad.sum())} points have longitude/latitude out of range "
+                f"(first: row {i}: {x[i]}, {y[i]}); are lon and lat swapped or is the "
+                "CRS projected?",
+                [
+                    Problem(
+                        "longitude/latitude out of range", row=i, field="lon", rule="points.range"
+                    )
+                ],
+            )
+    if special == GCJ02:
+        x, y = gcj02_to_wgs84(x, y)
+    elif special == BD09:
+        x, y = bd09_to_wgs84(x, y)
+    tx, ty = transformer.transform(x, y)
     return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)

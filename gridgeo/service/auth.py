@@ -28,6 +28,7 @@ from typing import Annotated
 
 import psycopg
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridgeo.errors import DatabaseError
@@ -142,7 +143,7 @@ def _lookup(request: Request, token: str) -> Caller | None:
     return caller
 
 
-def get_caller(
+async def get_caller(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
@@ -153,7 +154,7 @@ def get_caller(
         raise HTTPException(
             401, "use 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
         )
-    caller = _lookup(request, creds.credentials)
+    caller = await run_in_threadpool(_lookup, request, creds.credentials)
     if caller is None:
         raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     return caller

@@ -124,23 +124,17 @@ def locate_one(
         base["reason"] = OUTSIDE_REASON
         base.update(department_answer(snap, category, None, float(x[0]), float(y[0])))
         return base
-    row = snap.grids.iloc[g]
+    rec = snap.records[g]
     dist = float(snap.index.border_distance(x, y, [g])[0])
     base.update(
         located=True,
-        grid={
-            "code": row.grid_code,
-            "name": row.grid_name,
-            "type": row.grid_type,
-            "valid_from": row.valid_from.isoformat() if row.valid_from is not None else None,
-            "valid_to": row.valid_to.isoformat() if pd.notna(row.valid_to) else None,
-        },
-        community={"code": row.community_code, "name": row.community_name},
-        contacts=_visible(snap.contacts.get(row.grid_code, []), private),
+        grid={k: rec[k] for k in ("code", "name", "type", "valid_from", "valid_to")},
+        community={"code": rec["community_code"], "name": rec["community_name"]},
+        contacts=_visible(snap.contacts.get(rec["code"], []), private),
         distance_to_border_m=round(dist, 3),
         near_border=bool(dist <= near_border_m),
     )
-    base.update(department_answer(snap, category, row.grid_code, float(x[0]), float(y[0])))
+    base.update(department_answer(snap, category, rec["code"], float(x[0]), float(y[0])))
     return base
 
 

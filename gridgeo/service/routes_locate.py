@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.locate.points import detect_format, read_points
@@ -41,7 +41,7 @@ CategoryParam = Annotated[
 
 
 @router.get("/locate", summary="Locate one point")
-def locate(
+async def locate(
     request: Request,
     caller: CallerDep,
     lon: Annotated[float, Query(description="Longitude (or x)")],
@@ -49,7 +49,7 @@ def locate(
     crs: CrsParam = "wgs84",
     category: CategoryParam = None,
     at: AtParam = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Community, grid (code, name, type), contacts (public: posted only), the department
     responsible for ``category`` there (lead first), the distance to the grid's border and
     ``near_border``; ``located: false`` with a ``reason`` outside every grid.

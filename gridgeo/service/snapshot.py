@@ -73,6 +73,7 @@ class Snapshot:
     grid_coverage: dict[tuple[str, str], list[tuple[int, bool]]]
     area_coverage: dict[str, list[tuple[Any, int, bool]]]
     categories: dict[str, dict[str, Any]]
+    records: list[dict[str, Any]] = field(default_factory=list)
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
 
@@ -195,6 +196,7 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
         grid_coverage=grid_cov,
         area_coverage=area_cov,
         categories=categories,
+        records=_records(grids),
         build_seconds=time.perf_counter() - t0,
     )
     log.info(
@@ -208,3 +210,21 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
         snap.build_seconds,
     )
     return snap
+
+
+def _records(grids: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per grid (index order) the JSON-ready attributes a locate answer shows."""
+    out = []
+    for r in grids.itertuples(index=False):
+        out.append(
+            {
+                "code": r.grid_code,
+                "name": r.grid_name,
+                "type": r.grid_type,
+                "community_code": r.community_code,
+                "community_name": r.community_name,
+                "valid_from": r.valid_from.isoformat() if pd.notna(r.valid_from) else None,
+                "valid_to": r.valid_to.isoformat() if pd.notna(r.valid_to) else None,
+            }
+        )
+    return out

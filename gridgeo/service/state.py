@@ -64,6 +64,11 @@ class ServiceState:
                 self.generation += 1
             return snap
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a current snapshot is in memory."""
+        return self._current is not None
+
     def current(self) -> Snapshot:
         """The current snapshot (loaded on first use)."""
         snap = self._current

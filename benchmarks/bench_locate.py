@@ -1,0 +1,358 @@
+"""Batch locate throughput (gridgeo vs geopandas sjoin vs PostGIS) and /locate latency.
+
+Run: ``.venv/bin/python benchmarks/bench_locate.py`` (needs the private PostGIS:
+``gridgeo db up``). Options: ``--side 71`` (71² = 5,041 grids), ``--points 4000000``,
+``--compare-points N`` (points given to sjoin and PostGIS; default all), ``--rate 500``
+and ``--requests 5000`` for the latency test, ``--skip sjoin,postgis,http``.
+
+All three batch methods answer the same question on the same points: the grid whose
+``ST_Covers(geom, point)`` is true, the smallest code when several are (borders). The
+script checks that their answers agree and prints mismatches.
+
+The latency test starts ``uvicorn`` with the service on 127.0.0.1 (a free port),
+seeds a benchmark database ``gridgeo_bench_locate`` through the registry API, and sends
+a bounded number of ``GET /locate`` requests at a fixed rate from a local asyncio client
+(open loop: latency is measured from each request's scheduled send time, so queueing
+counts). No traffic leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import shapely
+
+from gridgeo.locate import GridIndex
+from gridgeo.locate.synthetic import jittered_tiling, sample_points
+
+CRS = 3826
+
+
+def _best(fn, repeat=3):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def _machine() -> str:
+    import numba
+
+    load = os.getloadavg()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, "
+        f"numba threads {numba.get_num_threads()}, load average {load[0]:.1f} "
+        f"(other work on the machine slows every figure), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def bench_gridgeo(codes, geoms, x, y):
+    t = time.perf_counter()
+    index = GridIndex.build(codes, geoms)
+    build = time.perf_counter() - t
+    index.locate(x[:1000], y[:1000])  # load compiled kernels
+    index.locate(x[:50_000], y[:50_000])
+    secs, got = _best(lambda: index.locate(x, y))
+    index.border_distance(x[:50_000], y[:50_000], got[:50_000])
+    dsecs, _ = _best(lambda: index.border_distance(x, y, got), repeat=1)
+    st = index.stats()
+    print(
+        f"gridgeo index: {len(codes):,} grids built in {build:.2f} s; "
+        f"{st['cells']:,} cells of {st['cell_size']:.0f} m, border sub-cells cover "
+        f"{st['border_share_of_covered']:.1%} of the covered area"
+    )
+    return index, got, secs, dsecs
+
+
+def bench_sjoin(index, x, y):
+    import geopandas as gpd
+    import pandas as pd
+
+    grids = gpd.GeoDataFrame({"code": index.codes}, geometry=list(index.geoms), crs=CRS)
+
+    def run():
+        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=CRS)
+        j = gpd.sjoin(pts, grids, predicate="intersects", how="left")
+        # tie rule: smallest code per point
+        j = j.sort_values("code").loc[~j.sort_values("code").index.duplicated(keep="first")]
+        codes = j.sort_index()["code"].to_numpy(dtype=object)
+        return np.where(pd.isna(codes), None, codes)
+
+    secs, codes = _best(run, repeat=1)
+    return secs, codes
+
+
+def bench_postgis(index, x, y):
+    import psycopg
+
+    from gridgeo.database import PrivateInstance
+    from gridgeo.database.connect import ensure_database, with_database
+    from gridgeo.settings import get_settings
+
+    server = PrivateInstance(get_settings()).url(dbname="postgres")
+    ensure_database(server, "gridgeo_bench_pg")
+    url = with_database(server, "gridgeo_bench_pg")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute("DROP TABLE IF EXISTS g, p")
+        conn.execute("CREATE TABLE g (code text, geom geometry)")
+        with conn.cursor().copy("COPY g (code, geom) FROM STDIN") as cp:
+            for c, w in zip(index.codes, shapely.to_wkb(index.geoms, hex=True), strict=True):
+                cp.write_row((c, w))
+        conn.execute("CREATE INDEX ON g USING gist (geom)")
+        conn.execute("CREATE TABLE p (id int, x float8, y float8)")
+        t = time.perf_counter()
+        with conn.cursor().copy("COPY p (id, x, y) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(["int4", "float8", "float8"])
+            for i, (a, b) in enumerate(zip(x.tolist(), y.tolist(), strict=True)):
+                cp.write_row((i, a, b))
+        conn.execute("ALTER TABLE p ADD COLUMN geom geometry")
+        conn.execute("UPDATE p SET geom = ST_MakePoint(x, y)")
+        conn.execute("VACUUM ANALYZE p")
+        conn.execute("ANALYZE g")
+        load = time.perf_counter() - t
+        t = time.perf_counter()
+        rows = conn.execute(
+            """
+            SELECT p.id, (SELECT g.code FROM g WHERE ST_Covers(g.geom, p.geom)
+                           ORDER BY g.code COLLATE "C" LIMIT 1)
+              FROM p
+            """
+        ).fetchall()
+        secs = time.perf_counter() - t
+    codes = np.full(len(x), None, dtype=object)
+    for i, c in rows:
+        codes[i] = c
+    return secs, load, codes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_http(side: int, rate: float, requests: int, seed: int) -> dict:
+    import httpx
+    import psycopg
+
+    from gridgeo.database import PrivateInstance, apply_migrations
+    from gridgeo.database.connect import ensure_database, with_database
+    from gridgeo.service.synthetic import seed_registry
+    from gridgeo.settings import get_settings
+
+    server = PrivateInstance(get_settings()).url(dbname="postgres")
+    name = f"gridgeo_bench_locate_{side}"
+    ensure_database(server, name)
+    url = with_database(server, name)
+    apply_migrations(url)
+    with psycopg.connect(url) as conn:
+        n = conn.execute("SELECT count(*) FROM registry.current_grid").fetchone()[0]
+    if n != side * side:
+        t = time.perf_counter()
+        seed_registry(url, side, side, seed=seed)
+        print(
+            f"seeded {side * side:,} grids through the registry API in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+    with psycopg.connect(url) as conn:
+        b = conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Transform("
+            "ST_SetSRID(ST_Extent(geom)::geometry, registry.srid()), 4326) e "
+            "FROM registry.current_grid) s"
+        ).fetchone()
+    port = _free_port()
+    env = dict(os.environ, GRIDGEO_DATABASE_URL=url, GRIDGEO_LISTEN="true")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gridgeo.service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if (
+                    httpx.get(
+                        f"{base}/locate",
+                        params={"lon": (b[0] + b[2]) / 2, "lat": (b[1] + b[3]) / 2},
+                    ).status_code
+                    == 200
+                ):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("the service did not come up")
+        rng = np.random.default_rng(seed)
+        lon = rng.uniform(b[0], b[2], requests).tolist()
+        lat = rng.uniform(b[1], b[3], requests).tolist()
+        try:
+            import uvloop
+
+            return uvloop.run(_load(base, lon, lat, rate))
+        except ImportError:
+            return asyncio.run(_load(base, lon, lat, rate))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _load(base: str, lon, lat, rate: float, connections: int = 32) -> dict:
+    """Open-loop load: request i is due at t0 + i/rate; latency counts from the due time.
+
+    A minimal HTTP/1.1 keep-alive client on raw asyncio streams (so the client, which
+    shares the machine with the server, costs little CPU); requests wait for a free
+    connection from a fixed pool, and that wait counts as latency.
+    """
+    host, port = base.removeprefix("http://").split(":")
+    n = len(lon)
+    lat_ms = np.full(n, np.nan)
+    status = np.zeros(n, dtype=int)
+    pool: asyncio.Queue = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection(host, int(port)))
+
+    async def get(i: int) -> int:
+        reader, writer = await pool.get()
+        try:
+            writer.write(
+                f"GET /locate?lon={lon[i]!r}&lat={lat[i]!r} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            code = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            return code
+        finally:
+            pool.put_nowait((reader, writer))
+
+    for i in range(min(100, n)):  # warm-up, not measured
+        await get(i)
+    t0 = time.perf_counter() + 0.1
+
+    async def one(i: int) -> None:
+        due = t0 + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        status[i] = await get(i)
+        lat_ms[i] = (time.perf_counter() - due) * 1000
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    wall = time.perf_counter() - t0
+    while not pool.empty():
+        _r, w = pool.get_nowait()
+        w.close()
+    ok = status == 200
+    return {
+        "requests": n,
+        "ok": int(ok.sum()),
+        "rate": rate,
+        "achieved": n / wall,
+        "p50": float(np.nanpercentile(lat_ms, 50)),
+        "p90": float(np.nanpercentile(lat_ms, 90)),
+        "p99": float(np.nanpercentile(lat_ms, 99)),
+        "max": float(np.nanmax(lat_ms)),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--side", type=int, default=71, help="grids per side (71 → 5,041 grids)")
+    ap.add_argument("--points", type=int, default=4_000_000)
+    ap.add_argument(
+        "--compare-points",
+        type=int,
+        default=None,
+        help="points given to sjoin and PostGIS (default: all)",
+    )
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--skip", default="", help="comma list of sjoin,postgis,http")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    print(f"machine: {_machine()}")
+    codes, geoms = jittered_tiling(args.side, args.side, seed=args.seed)
+    x, y = sample_points(
+        codes,
+        geoms,
+        args.points,
+        seed=args.seed + 1,
+        share_on_vertices=0.01,
+        share_on_edges=0.01,
+        margin=0.02,
+    )
+    print(
+        f"{len(codes):,} grids (jittered tiling with shared borders, EPSG:{CRS}), "
+        f"{len(x):,} points (1% on vertices, 1% on edges, 2% margin outside)"
+    )
+    index, got, secs, dsecs = bench_gridgeo(codes, geoms, x, y)
+    rows = [("gridgeo GridIndex.locate", len(x), secs)]
+    print(f"  + distance to border for all points: {len(x) / dsecs / 1e6:.1f} M points/s")
+    m = args.compare_points or len(x)
+    mine = np.full(m, None, dtype=object)
+    sub = got[:m]
+    mine[sub >= 0] = index.codes[sub[sub >= 0]]
+    if "sjoin" not in skip:
+        s, codes_s = bench_sjoin(index, x[:m], y[:m])
+        rows.append(("geopandas sjoin (intersects) + smallest code", m, s))
+        print(f"  sjoin vs gridgeo: {int(np.sum(codes_s != mine))} of {m:,} points differ")
+    if "postgis" not in skip:
+        s, load, codes_p = bench_postgis(index, x[:m], y[:m])
+        rows.append(("PostGIS ST_Covers join (gist, LIMIT 1)", m, s))
+        print(
+            f"  PostGIS vs gridgeo: {int(np.sum(codes_p != mine))} of {m:,} points differ "
+            f"(loading the points took {load:.1f} s more)"
+        )
+    base = len(x) / secs
+    print(
+        f"\n{'method':46s} {'points':>10s} {'seconds':>9s} {'M points/s':>11s} {'gridgeo ×':>10s}"
+    )
+    for name, n, s in rows:
+        rate = n / s
+        print(f"{name:46s} {n:>10,} {s:>9.3f} {rate / 1e6:>11.2f} {base / rate:>10.1f}")
+    if "http" not in skip:
+        r = bench_http(args.side, args.rate, args.requests, args.seed)
+        print(
+            f"\nGET /locate on 127.0.0.1, {r['requests']:,} requests at {r['rate']:.0f}/s "
+            f"(achieved {r['achieved']:.0f}/s, {r['ok']:,} OK): p50 {r['p50']:.2f} ms, "
+            f"p90 {r['p90']:.2f} ms, p99 {r['p99']:.2f} ms, max {r['max']:.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
