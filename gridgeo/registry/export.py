@@ -94,6 +94,17 @@ def _communities(bind: Bind, codes: Iterable[str], srid: int | None) -> gpd.GeoD
     )
 
 
+def _context(bind: Bind, communities: set[str], exclude: set[str], crs) -> gpd.GeoDataFrame:
+    """Current grids of the communities that the change set does not touch."""
+    from gridgeo.registry.history import grids_at
+
+    if not communities:
+        return gpd.GeoDataFrame(geometry=[], crs=crs)
+    now = grids_at(bind)
+    keep = now["community_code"].isin(communities) & ~now["grid_code"].isin(exclude)
+    return now[keep]
+
+
 # -- static SVG map ---------------------------------------------------------------------
 def _svg_paths(geoms: Iterable, to_px) -> list[str]:
     out = []
@@ -114,10 +125,16 @@ def svg_map(
     width: int = 340,
     height: int = 300,
     title: str = "",
+    max_labels: int = 60,
 ) -> str:
-    """A static SVG map: ``layers`` are (frame, stroke, fill, label column or None)."""
+    """A static SVG map: ``layers`` are (frame, stroke, fill, label column or None).
+
+    Labels (the last four characters, i.e. the grid sequence) are drawn only when a
+    layer has at most ``max_labels`` features.
+    """
     minx, miny, maxx, maxy = bounds
     scale = min((width - 20) / max(maxx - minx, 1e-9), (height - 40) / max(maxy - miny, 1e-9))
+    simplify = 0.5 / scale  # half a pixel
     ox = 10 + ((width - 20) - scale * (maxx - minx)) / 2
     oy = 30 + ((height - 40) - scale * (maxy - miny)) / 2
 
@@ -133,11 +150,11 @@ def svg_map(
     for frame, stroke, fill, label in layers:
         if frame is None or len(frame) == 0:
             continue
-        for d in _svg_paths(frame.geometry.values, to_px):
+        for d in _svg_paths(shapely.simplify(frame.geometry.values, simplify), to_px):
             parts.append(
                 f'<path d="{d}" fill="{fill}" stroke="{stroke}" stroke-width="1" fill-rule="evenodd"/>'
             )
-        if label:
+        if label and len(frame) <= max_labels:
             pts = shapely.point_on_surface(frame.geometry.values)
             xy = to_px(np.column_stack([shapely.get_x(pts), shapely.get_y(pts)]))
             for (x, y), value in zip(xy, frame[label].astype(str), strict=True):
@@ -156,22 +173,23 @@ def summary_html(
     old: gpd.GeoDataFrame,
     new: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
+    context: gpd.GeoDataFrame | None = None,
 ) -> str:
-    """The one-page HTML summary with a before/after map."""
+    """The one-page HTML summary with a before/after map (``context``: unchanged grids)."""
     frames = [f for f in (old, new) if len(f)]
     if frames:
-        b = np.array([f.total_bounds for f in frames])
+        b = np.array([f.total_bounds for f in [*frames, communities] if len(f)])
         bounds = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
         pad = 0.05 * max(bounds[2] - bounds[0], bounds[3] - bounds[1], 1.0)
         bounds = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
-        outline = (communities, "#555", "none", None)
+        base = [(context, "#aaa", "#f2f2f2", None), (communities, "#555", "none", None)]
         before = svg_map(
-            [outline, (old, "#b2182b", "#f4a58255", "grid_code")],
+            [*base, (old, "#b2182b", "#f4a58255", "grid_code")],
             bounds=bounds,
             title="Before / 调整前",
         )
         after = svg_map(
-            [outline, (new, "#2166ac", "#92c5de55", "grid_code")],
+            [*base, (new, "#2166ac", "#92c5de55", "grid_code")],
             bounds=bounds,
             title="After / 调整后",
         )
@@ -180,7 +198,7 @@ def summary_html(
     counts = items["action"].value_counts().to_dict() if len(items) else {}
     n_new = int((changes["change"] == "new").sum()) if len(changes) else 0
     n_ret = int((changes["change"] == "retired").sum()) if len(changes) else 0
-    shown = changes.head(40)
+    shown = changes.head(25)
     rows = "\n".join(
         "<tr>"
         + "".join(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for v in r)
@@ -274,7 +292,8 @@ def export_changeset(bind: Bind, changeset_id: int, out: str | os.PathLike[str])
     comm_codes = set(old["community_code"]) | set(new["community_code"])
     communities = _communities(bind, comm_codes, crs.to_epsg() if crs else None)
     changes = code_changes(items, old, new)
-    page = summary_html(cs, items, changes, old, new, communities)
+    context = _context(bind, comm_codes, set(old["grid_code"]) | set(new["grid_code"]), crs)
+    page = summary_html(cs, items, changes, old, new, communities, context)
     interactive = _interactive_map(old, new, communities)
 
     out.parent.mkdir(parents=True, exist_ok=True)
