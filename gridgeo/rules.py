@@ -130,6 +130,12 @@ class QualityRule(_Strict):
     sliver_min_area_m2: float = Field(default=100.0, ge=0)
     sliver_min_width_m: float = Field(default=5.0, ge=0)
     seam_tolerance_m2: float = Field(default=1.0, ge=0)
+    seam_width_m: float = Field(
+        default=0.01,
+        ge=0,
+        description="Gaps, overlaps and border crossings nowhere wider than this are "
+        "coordinate round-off (e.g. from reprojection), not rule breaches.",
+    )
     near_border_m: float = Field(default=10.0, ge=0)
     min_road_border_share: float = Field(
         default=0.5,
