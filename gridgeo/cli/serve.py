@@ -15,12 +15,16 @@ def serve(
     host: str = typer.Option(None, help="Address to bind (default GRIDGEO_API_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default GRIDGEO_API_PORT, 8000)."),
     start_db: bool = typer.Option(True, help="Start the private PostGIS and migrate first."),
+    listen: bool = typer.Option(
+        True, help="Refresh the in-memory locate index on NOTIFY gridgeo_registry."
+    ),
 ) -> None:
     """Serve the map API (OpenAPI docs at /docs). Ctrl-C stops it."""
     import uvicorn
 
     from gridgeo.database.lifecycle import ensure_ready
     from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
 
     settings = get_settings()
     host = host or settings.api_host
@@ -32,10 +36,18 @@ def serve(
             f"port {port} on {host} is already in use (another `gridgeo serve` or `make demo`?); "
             "stop it or choose another with --port / GRIDGEO_API_PORT"
         )
+    service_settings = ServiceSettings(listen=listen)
     console.print(
         f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C stops)"
     )
+    if service_settings.admin_token is None:
+        console.print(
+            "no GRIDGEO_ADMIN_TOKEN set: only public calls and tokens already in the database "
+            "work (set it to create tokens with POST /admin/tokens)"
+        )
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(settings, service_settings), host=host, port=port, log_level="warning"
+        )
     except KeyboardInterrupt:
         err_console.print("stopped")

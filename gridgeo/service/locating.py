@@ -225,9 +225,13 @@ def locate_batch(
     has_cat = np.array([c is not None and c != "" for c in cats], dtype=bool)
     if has_cat.any():
         codes = out["grid_code"].to_numpy(dtype=object)
-        pairs = pd.DataFrame({"c": cats[has_cat], "g": codes[has_cat]}).drop_duplicates()
-        lookup: dict[tuple[Any, Any], tuple[str | None, str | None, str | None]] = {}
-        for c, gc in pairs.itertuples(index=False):
+        sel = np.flatnonzero(has_cat)
+        keys = pd.DataFrame({"c": cats[sel], "g": codes[sel]})
+        # one lookup per distinct (category, grid), then a vectorised join back
+        pair_id, pairs = pd.MultiIndex.from_frame(keys.fillna("\0")).factorize()
+        answers = []
+        for c, gc in pairs:
+            gc = None if gc == "\0" else gc
             deps = (
                 [
                     snap.departments[d] | {"lead": lead}
@@ -237,13 +241,13 @@ def locate_batch(
                 if gc is not None
                 else []
             )
-            lookup[(c, gc)] = _pick(deps, snap, c)
-        sel = np.flatnonzero(has_cat)
-        for i in sel:
-            name, phone, why = lookup[(cats[i], codes[i])]
-            dep_name[i], dep_phone[i] = name, phone
-            if why and reason[i] is None:
-                reason[i] = why
+            answers.append(_pick(deps, snap, c))
+        ans = np.array(answers, dtype=object).reshape(-1, 3)
+        dep_name[sel] = ans[pair_id, 0]
+        dep_phone[sel] = ans[pair_id, 1]
+        why = ans[pair_id, 2]
+        fill = (why != None) & (reason[sel] == None)  # noqa: E711
+        reason[sel[fill]] = why[fill]
         # coverage by polygons (few rows): vectorised per category and polygon
         for c, areas in snap.area_coverage.items():
             rows = sel[(cats[sel] == c) & (dep_name[sel] == None)]  # noqa: E711
