@@ -456,3 +456,18 @@ def test_road_share_matches_exact_geometry(road):
     expected = on_road.length / internal.length
     got = report.grids["road_border_share"].to_numpy()
     assert got == pytest.approx([expected, expected], abs=tol / internal.length)
+
+
+@pytest.mark.parametrize(
+    ("extra", "flagged"),
+    [(0.0005, False), (0.1, True)],
+    ids=["round-off 0.5 mm", "real 10 cm"],
+)
+def test_round_off_slivers_are_not_breaches(extra, flagged):
+    """A grid that pokes ``extra`` metres past its neighbour and the community border."""
+    grids, comms, hh = case(
+        geoms=[box(X, Y, X + 500 + extra, Y + 600), box(X + 500, Y, X + 1000 + extra, Y + 600)]
+    )
+    found = rules_of(run(grids, comms, hh))
+    assert ("coverage.overlap" in found) is flagged
+    assert ("border.crosses_community" in found) is flagged
