@@ -1,0 +1,113 @@
+"""The browser console (``/console/``): the static files of ``webmap/`` and the vendored Leaflet.
+
+The console is plain HTML, CSS and an ES module (no build step). It only talks to
+this service (``/locate``, ``/collections``, ``/categories``, ``/departments``) and
+loads Leaflet from ``gridgeo/maps/static`` under ``/console/vendor/leaflet/``, so it
+works on an intranet with no internet at all. ``/`` redirects to the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, RedirectResponse
+
+from gridgeo.errors import NotFoundError
+from gridgeo.maps.offline import LEAFLET_VERSION
+from gridgeo.settings import project_root
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+
+#: The files of ``webmap/`` that are served (nothing else in the folder is).
+CONSOLE_FILES = ("index.html", "app.js", "style.css")
+
+_MEDIA = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+}
+# The console files change with the checkout: let browsers revalidate them.
+_NO_CACHE = {"Cache-Control": "no-cache"}
+_LEAFLET_FILES = {
+    "leaflet.js": "leaflet.js",
+    "leaflet.css": "leaflet.css",
+    **{
+        f"images/{n}": f"images/{n}"
+        for n in (
+            "layers.png",
+            "layers-2x.png",
+            "marker-icon.png",
+            "marker-icon-2x.png",
+            "marker-shadow.png",
+        )
+    },
+}
+
+
+def webmap_dir() -> Path | None:
+    """``webmap/`` of the source checkout, or ``None`` when gridgeo runs from an installed copy."""
+    root = project_root()
+    return root / "webmap" if root is not None else None
+
+
+def leaflet_dir() -> Path:
+    """The vendored Leaflet release inside the package."""
+    return Path(__file__).resolve().parent.parent / "maps" / "static" / f"leaflet-{LEAFLET_VERSION}"
+
+
+def _console_file(name: str) -> Path:
+    folder = webmap_dir()
+    if folder is None:
+        raise NotFoundError(
+            "the web console is not available: its files (webmap/) live in the gridgeo source "
+            "checkout, and this gridgeo runs from an installed copy; run `gridgeo serve` from "
+            "a checkout (git clone) to get /console/"
+        )
+    path = folder / name
+    if not path.is_file():
+        raise NotFoundError(
+            f"the web console file {path} is missing; the checkout is incomplete "
+            "(restore webmap/ with `git checkout -- webmap`)"
+        )
+    return path
+
+
+@router.get("/", summary="Redirect to the web console")
+def root() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=307)
+
+
+@router.get("/console", summary="Redirect to the web console")
+def console_no_slash() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=307)
+
+
+@router.get("/console/", summary="The web console")
+def console_index() -> FileResponse:
+    return FileResponse(_console_file("index.html"), media_type=_MEDIA[".html"], headers=_NO_CACHE)
+
+
+@router.get("/console/vendor/leaflet/{name:path}", summary="Vendored Leaflet")
+def leaflet_asset(name: str) -> FileResponse:
+    if name not in _LEAFLET_FILES:
+        raise NotFoundError(
+            f"no Leaflet asset {name!r}; the console serves {sorted(_LEAFLET_FILES)}"
+        )
+    path = leaflet_dir() / _LEAFLET_FILES[name]
+    if not path.is_file():
+        raise NotFoundError(f"the vendored Leaflet file {path} is missing from the gridgeo package")
+    return FileResponse(
+        path,
+        media_type=_MEDIA[path.suffix],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/console/{name}", summary="A web console file")
+def console_file(name: str) -> FileResponse:
+    if name not in CONSOLE_FILES:
+        raise NotFoundError(f"no console file {name!r}; the console has {', '.join(CONSOLE_FILES)}")
+    path = _console_file(name)
+    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_NO_CACHE)
