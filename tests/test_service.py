@@ -453,6 +453,8 @@ def test_batch_gives_grid_head_and_worker(world):
         ("post", "/admin/tokens", {"role": "admin"}),
         ("get", "/admin/tokens", None),
         ("post", "/admin/refresh", None),
+        ("get", "/admin/index", None),
+        ("delete", "/admin/tokens/1", None),
     ],
 )
 @pytest.mark.parametrize(
@@ -471,6 +473,21 @@ def test_admin_calls_are_refused_for_other_roles(world, method, path, payload, r
         kwargs["json"] = payload
     r = getattr(world["client"], method)(path, **kwargs)
     assert r.status_code == status, r.text
+
+
+def test_revoked_token_is_401(world):
+    c, h = world["client"], auth(world, "admin")
+    made = c.post("/admin/tokens", json={"role": "dispatcher", "label": "temp"}, headers=h).json()
+    mine = {"Authorization": f"Bearer {made['token']}"}
+    batch = {"content": "lon,lat\n121.5,25.0\n", "headers": {"Content-Type": "text/csv", **mine}}
+    assert c.post("/locate/batch", **batch).status_code == 200
+    listed = {t["token_id"]: t for t in c.get("/admin/tokens", headers=h).json()}
+    assert (
+        listed[made["token_id"]]["role"] == "dispatcher" and "token" not in listed[made["token_id"]]
+    )
+    assert c.delete(f"/admin/tokens/{made['token_id']}", headers=h).status_code == 204
+    assert c.post("/locate/batch", **batch).status_code == 401
+    assert c.delete(f"/admin/tokens/{made['token_id']}", headers=h).status_code == 404
 
 
 def test_unknown_token_is_401(world):
