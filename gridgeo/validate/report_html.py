@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 _CSS = """
 <style>
+ /* !important: each folium map adds "html, body {height: 100%; margin: 0}" */
+ html, body { height: auto !important; }
  body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif;
-        margin: 1.5em auto; max-width: 1100px; color: #222; height: auto; }
+        margin: 1.5em auto !important; padding: 0 1em !important; max-width: 1100px; color: #222; }
  h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
  table { border-collapse: collapse; margin: .5em 0; font-size: .9em; }
  th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
@@ -46,6 +48,10 @@ _CSS = """
 
 def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
+
+
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def _summary_html(report: ValidationReport) -> str:
@@ -160,7 +166,7 @@ def build_figure(
     shown = 0
     add(RawHtml(f"<h2>Problems ({len(issues)})</h2>"))
     for k, row in enumerate(issues.itertuples(index=False)):
-        value = "" if row.value != row.value else f" · value {row.value:,.3g}"
+        value = "" if row.value != row.value else f" · value {_number(row.value)}"
         text = (
             f'<div class="issue" id="issue-{k + 1}"><div class="text">'
             f'<div><b>#{k + 1}</b> <span class="{_e(row.severity)}">{_e(row.severity)}</span> '
