@@ -252,6 +252,13 @@ def test_past_date_answers_with_the_grids_valid_then(world):
     assert then_body["grid"]["code"] == gone[0] == _pg_locate(url, x, y, before)
     assert now_body["grid"]["code"] != gone[0]
     assert now_body["grid"]["code"] == _pg_locate(url, x, y)
+    batch = client.post(
+        "/locate/batch",
+        params={"at": before.isoformat(), "format": "geojson"},
+        content=f"lon,lat\n{float(lon)!r},{float(lat)!r}\n",
+        headers={"Content-Type": "text/csv", **auth(world, "dispatcher")},
+    ).json()
+    assert batch["features"][0]["properties"]["grid_code"] == gone[0]
     # a date before any grid existed
     early = client.get("/locate", params={"lon": lon, "lat": lat, "at": "1999-01-01"}).json()
     assert early["located"] is False and "no grids" in early["reason"]

@@ -19,6 +19,17 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "gridgeo_registry"
 
+_CONTENT_KEY_SQL = """
+SELECT md5(concat_ws('|',
+    (SELECT string_agg(grid_id::text, ',' ORDER BY grid_id) FROM registry.grids_at(%(at)s)),
+    (SELECT string_agg(concat_ws(':', grid_code, role, person_name, phone, posted), ','
+                       ORDER BY grid_code, role, person_name, phone)
+       FROM registry.grid_contacts_at(%(at)s)),
+    (SELECT string_agg(coverage_id::text, ',' ORDER BY coverage_id)
+       FROM registry.department_coverage
+      WHERE valid_from <= %(at)s AND %(at)s < coalesce(valid_to, 'infinity'::timestamptz))))
+"""
+
 
 class ServiceState:
     """Current snapshot (swapped atomically), a few past-date snapshots, and a listener.
@@ -82,13 +93,10 @@ class ServiceState:
             return self.current()
         try:
             with self.pool.connection(timeout=30) as conn:
-                key = conn.execute(
-                    "SELECT md5(coalesce(string_agg(grid_id::text, ',' ORDER BY grid_id), '')) "
-                    "FROM registry.grids_at(%s)",
-                    (when,),
-                ).fetchone()[0]
+                # past snapshots are shared by content: the same grid versions, contacts
+                # and coverage give the same answers whatever the exact time asked for
+                key = conn.execute(_CONTENT_KEY_SQL, {"at": when}).fetchone()[0]
                 conn.commit()  # load_snapshot opens its own repeatable-read transaction
-                key = f"{key}|{when.isoformat()}"
                 with self._lock:
                     hit = self._past.get(key)
                     if hit is not None:
