@@ -716,3 +716,60 @@ def test_parallel_drafts_get_distinct_new_codes(fresh_db_url, base):
     assert len(results) == 2
     new = [set(r.new_codes) for r in results]
     assert len(new[0]) == len(new[1]) == 2 and not new[0] & new[1]
+
+
+def test_repartition_after_new_housing_redraws_only_the_grid_over_the_band(fresh_db_url):
+    from gridgeo.partition import partition
+    from gridgeo.registry import repartition_community
+
+    communities = communities_of(2)
+    households = gpd.read_file(DAAN, layer="households")
+    households = households[households["community_code"].isin(communities["code"])]
+    roads = gpd.read_file(DAAN, layer="roads", bbox=tuple(communities.total_bounds))
+    base = partition(communities, roads, households, profile="yongzhou", code_pattern=PATTERN).grids
+    _register(fresh_db_url, base, communities)
+    before = grids_at(fresh_db_url)
+    target = before.iloc[0]
+    # 300 new households in 30 buildings inside the first grid: it leaves the 300–500 band.
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = target.geometry.bounds
+    pts = []
+    while len(pts) < 30:
+        p = shapely.Point(rng.uniform(x0, x1), rng.uniform(y0, y1))
+        if target.geometry.contains(p):
+            pts.append(p)
+    new = gpd.GeoDataFrame(
+        {"households": [10] * 30, "population": [25] * 30}, geometry=pts, crs=before.crs
+    )
+    now = gpd.GeoDataFrame(
+        pd.concat([households.to_crs(before.crs), new], ignore_index=True), crs=before.crs
+    )
+
+    result = repartition_community(
+        fresh_db_url,
+        target["community_code"],
+        now,
+        county=COUNTY,
+        actor=EDITOR,
+        roads=roads,
+        code_pattern=PATTERN,
+    )
+    assert result.redrawn == [target["grid_code"]]
+    assert result.load.retired_codes == [target["grid_code"]]
+    same = before[
+        (before["community_code"] == target["community_code"])
+        & (before["grid_code"] != target["grid_code"])
+    ]
+    assert result.kept == sorted(same["grid_code"])
+    top = max(int(c[-3:]) for c in [*same["grid_code"], target["grid_code"]])
+    assert result.load.new_codes[0] == f"{target['community_code']}{top + 1:03d}"
+    file_changeset(fresh_db_url, result.load.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    accept_changeset(fresh_db_url, result.load.changeset_id, actor=REVIEWER)
+    after = grids_at(fresh_db_url)
+    untouched = before[before["grid_code"] != target["grid_code"]].set_index("grid_code")
+    assert (
+        after.set_index("grid_code").loc[untouched.index, "valid_from"] == untouched["valid_from"]
+    ).all()
+    redrawn = after[after["grid_code"].isin(result.load.new_codes)]
+    assert redrawn["households"].sum() == int(result.counts["households_now"].iloc[0])
+    assert abs(redrawn.geometry.union_all().area - target.geometry.area) < 1.0

@@ -364,6 +364,51 @@ def assign(
     console.print(f"draft change set {cs}: next gridgeo change file {cs} --county {county}")
 
 
+@change_app.command()
+@handle_errors
+def repartition(
+    community: str = typer.Argument(..., help="Code of the community to re-partition."),
+    households: str = typer.Option(
+        ..., "--households", help="Household points (file[:layer]), with the new housing."
+    ),
+    county: str = typer.Option(..., "--county", help="Your county code."),
+    roads: str = typer.Option(None, "--roads", help="Road centrelines (file[:layer])."),
+    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+    code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the partitioner."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Redraw only the grids of one community that left the band; draft the change."""
+    from gridgeo.io import read_layer
+
+    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    result = registry.repartition_community(
+        _url(),
+        community,
+        read_layer(households),
+        county=county,
+        actor=actor,
+        roads=read_layer(roads) if roads else None,
+        profile=profile,
+        code_pattern=code_pattern,
+        seed=seed,
+        reason=reason,
+    )
+    console.print(
+        f"kept {len(result.kept)} grids (in band); redrawn: {', '.join(result.redrawn) or 'none'}"
+    )
+    load = result.load
+    if load.changeset_id is None:
+        console.print("no change: the registry already matches")
+        return
+    console.print(
+        f"draft change set {load.changeset_id}: {load.actions}; new codes {', '.join(load.new_codes) or '—'}; "
+        f"retired {', '.join(load.retired_codes) or '—'}"
+    )
+
+
 _CITY = typer.Option(None, "--city", help="Your city code (prefix of the counties you review).")
 
 

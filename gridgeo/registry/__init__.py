@@ -11,6 +11,7 @@ from gridgeo.registry.assignments import contacts_at, draft_assignments, registe
 from gridgeo.registry.diff import OldRef, PlannedItem, plan_changes
 from gridgeo.registry.history import grid_at_point, grid_history, grids_at
 from gridgeo.registry.load import LoadResult, load_grids, registry_srid
+from gridgeo.registry.repartition import RepartitionResult, repartition_community
 from gridgeo.registry.workflow import (
     ChangeSet,
     accept_changeset,
@@ -32,6 +33,7 @@ __all__ = [
     "LoadResult",
     "OldRef",
     "PlannedItem",
+    "RepartitionResult",
     "SpatialIntegrityError",
     "accept_changeset",
     "audit_log",
@@ -50,6 +52,7 @@ __all__ = [
     "plan_changes",
     "register_departments",
     "registry_srid",
+    "repartition_community",
     "return_changeset",
     "validate_changeset",
 ]

@@ -351,18 +351,22 @@ def _fill_missing(
     current: gpd.GeoDataFrame,
     codes: dict[int, str],
     kinds: dict[str, str | None],
+    names: dict[str, str],
     profile: Profile,
 ) -> None:
-    """Values the layer left out: a kept code's current values, else defaults (the code as
-    name, the community's kind as type, 0 households and residents)."""
+    """Values the layer left out: a kept code's current values, else defaults (name
+    ``<community>第N网格`` after the code's sequence N, the community's kind as type,
+    0 households and residents)."""
     by_code = current.set_index("grid_code") if len(current) else None
     for it in items:
         for i in it.new:
             old = by_code.loc[it.keep_code] if it.keep_code and by_code is not None else None
             c = str(g.at[i, "community_code"])
             kind = kinds.get(c) or profile.codes.kind_from_code(c) or "urban"
+            seq = codes[i][len(c) :]
+            name = f"{names[c]}第{int(seq)}网格" if names.get(c) and seq.isdigit() else codes[i]
             defaults = (
-                ("grid_name", codes[i]),
+                ("grid_name", name),
                 ("grid_type", kind),
                 ("households", 0),
                 ("population", 0),
@@ -452,6 +456,7 @@ def load_grids(
         if problems:
             raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
         kinds = dict(zip(known["code"], known["kind"], strict=True))
+        names = dict(zip(known["code"], known["name"], strict=True))
         g["geometry"] = _multi(shapely.force_2d(g.geometry.values))
         tol = tolerance_m2
         if tol is None:
@@ -469,7 +474,7 @@ def load_grids(
             log.info("loaded %d grids: all equal to the registry, nothing drafted", len(g))
             return LoadResult(None, {}, [], [], unchanged, srid, warnings)
         codes, reserved = _allocate_codes(conn, items, g, prof)
-        _fill_missing(g, items, current, codes, kinds, prof)
+        _fill_missing(g, items, current, codes, kinds, names, prof)
 
         cs_id = conn.execute(
             text(
