@@ -287,6 +287,61 @@ class _Solver:
         return total
 
 
+def enforce_ceiling(labels: dict[int, int], w, nb, hi: float) -> dict[int, int]:
+    """Cut every multi-block group above ``hi`` into connected groups at or below it.
+
+    The last resort when the search could not find a plan within the ceiling: blocks
+    are taken in breadth-first order (a BFS prefix is connected) until the next would
+    exceed ``hi``; what is left is split into its connected parts and treated the same
+    way. Each block is at most ``hi`` (heavier ones are grids of their own), so the
+    result always respects the ceiling.
+    """
+    groups: dict[int, list[int]] = {}
+    for u, lab in labels.items():
+        groups.setdefault(lab, []).append(u)
+    out = dict(labels)
+    next_label = max(labels.values()) + 1 if labels else 0
+    todo = [
+        sorted(g) for _, g in sorted(groups.items()) if sum(w[u] for u in g) > hi and len(g) > 1
+    ]
+    while todo:
+        group = todo.pop()
+        if sum(w[u] for u in group) <= hi or len(group) == 1:
+            for u in group:
+                out[u] = next_label
+            next_label += 1
+            continue
+        allowed = set(group)
+        # start from the block farthest (in hops) from the group's first block: a "corner"
+        start = _bfs_order(group[0], allowed, nb)[-1]
+        taken, total = [], 0.0
+        for u in _bfs_order(start, allowed, nb):
+            if total + w[u] > hi:
+                break
+            taken.append(u)
+            total += w[u]
+        for u in taken:
+            out[u] = next_label
+        next_label += 1
+        rest = [u for u in group if u not in set(taken)]
+        todo.extend(components(rest, nb))
+    return out
+
+
+def _bfs_order(start: int, allowed: set[int], nb) -> list[int]:
+    seen = {start}
+    order = [start]
+    queue = deque([start])
+    while queue:
+        u = queue.popleft()
+        for v in sorted(nb[u]):
+            if v in allowed and v not in seen:
+                seen.add(v)
+                order.append(v)
+                queue.append(v)
+    return order
+
+
 def aggregate(
     weights: np.ndarray,
     graph: Graph,
@@ -352,7 +407,7 @@ def aggregate(
                     break
             if best is not None and best[0][0] == 0.0:
                 break
-        lab = best[1]
+        lab = enforce_ceiling(best[1], w, nb, hi)
         remap: dict[int, int] = {}
         for u in comp:
             if lab[u] not in remap:

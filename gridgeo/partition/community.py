@@ -241,6 +241,11 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
             g["problems"] = []  # reported once as community.no_households
     grids = _absorb_tiny(grids, q.sliver_min_area_m2)
     for g in grids:
+        # snap-round to 0.01 mm: shared vertices of neighbours snap alike (no new gaps) and
+        # hair-thin spikes left by overlays collapse, so a reprojection cannot twist them
+        snapped = polygonal(shapely.set_precision(g["geometry"], 1e-5))
+        if snapped is not None and not snapped.is_empty:
+            g["geometry"] = snapped
         g["geometry"] = clean_polygon(g["geometry"], speck_m2=q.seam_tolerance_m2 / 2)
         if g["geometry"].geom_type != "Polygon":
             g.setdefault("problems", []).append(
@@ -489,7 +494,7 @@ def _grids_from_labels(
     return grids
 
 
-def clean_polygon(geom, *, speck_m2: float = 0.01):
+def clean_polygon(geom, *, speck_m2: float = 0.01, bridge: float = 0.001, join: float = 0.05):
     """A valid polygon: repaired if invalid, without parts smaller than ``speck_m2``.
 
     Overlay noise leaves specks and hair-thin slivers (mm² to dm²) detached from a
@@ -498,7 +503,7 @@ def clean_polygon(geom, *, speck_m2: float = 0.01):
     """
     if not geom.is_valid:
         geom = polygonal(shapely.make_valid(geom))
-    if geom.geom_type == "Polygon":
+    if geom.geom_type == "Polygon" or geom.is_empty:
         return geom
     parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
     big = [p for p in parts if p.area >= speck_m2] or [max(parts, key=lambda p: p.area)]
@@ -509,9 +514,9 @@ def clean_polygon(geom, *, speck_m2: float = 0.01):
     main, rest = big[0], []
     for p in big[1:]:
         d = main.distance(p)
-        if d <= 0.05:
-            bridge = shapely.shortest_line(main, p).buffer(max(d, 0.001), quad_segs=2)
-            joined = polygonal(shapely.union_all([main, p, bridge]))
+        if d <= join:
+            link = shapely.shortest_line(main, p).buffer(max(d, bridge), quad_segs=2)
+            joined = polygonal(shapely.union_all([main, p, link]))
             if joined.geom_type == "Polygon":
                 main = joined
                 continue

@@ -270,9 +270,31 @@ def _to_metric(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
     return gdf.to_crs(crs) if not pyproj.CRS(gdf.crs).equals(crs) else gdf
 
 
+_CONFORMAL_OR_EQUAL_AREA = (
+    "Transverse Mercator",
+    "Lambert Conic Conformal",
+    "Albers Equal Area",
+    "Lambert Azimuthal Equal Area",
+)
+
+
 def _work_crs(communities: gpd.GeoDataFrame, work_crs) -> pyproj.CRS:
+    """The metric CRS to work in.
+
+    ``work_crs`` if given; else the communities' own CRS when it is already a
+    projected CRS in metres of a local kind (Gauss–Krüger/UTM/TM, Lambert, Albers:
+    no round trip, grid borders keep the input's exact coordinates); else the
+    CGCS2000 3° Gauss–Krüger zone of the data (:func:`gridgeo.crs.metric_crs`).
+    Web Mercator is never used (areas off by 1/cos²φ).
+    """
     if work_crs is not None:
         return pyproj.CRS(work_crs)
+    own = pyproj.CRS(communities.crs)
+    if own.is_projected and own.axis_info and own.axis_info[0].unit_name in ("metre", "meter"):
+        op = own.coordinate_operation
+        method = op.method_name if op is not None else ""
+        if any(method.startswith(m) for m in _CONFORMAL_OR_EQUAL_AREA):
+            return own
     try:
         from gridgeo.crs import metric_crs
 
@@ -494,7 +516,9 @@ def partition(
     )
     if not pyproj.CRS(out_crs).equals(crs):
         grids = grids.to_crs(out_crs)
-        grids["geometry"] = _valid_after_transform(grids.geometry.to_numpy())
+        grids["geometry"] = _valid_after_transform(
+            grids.geometry.to_numpy(), geographic=pyproj.CRS(out_crs).is_geographic
+        )
     grids = grids.sort_values("grid_code", kind="stable").reset_index(drop=True)
     grids["households"] = grids["households"].astype("int64")
     grids["population"] = grids["population"].astype("int64")
@@ -536,18 +560,18 @@ def partition(
     return PartitionResult(grids, violations, metrics)
 
 
-def _valid_after_transform(geoms: np.ndarray) -> np.ndarray:
+def _valid_after_transform(geoms: np.ndarray, *, geographic: bool) -> np.ndarray:
     """Repair the rare polygon a reprojection makes self-touching; keep one Polygon."""
+    from gridgeo.partition.community import clean_polygon
+
     out = geoms.copy()
     bad = np.flatnonzero(~shapely.is_valid(geoms))
     for i in bad:
-        fixed = shapely.make_valid(geoms[i])
-        parts = [p for p in shapely.get_parts(fixed) if p.geom_type == "Polygon"]
-        if not parts:
-            continue
-        biggest = max(parts, key=lambda p: p.area)
-        keep = [p for p in parts if p.area >= biggest.area * 1e-7]
-        out[i] = keep[0] if len(keep) == 1 else shapely.union_all(keep)
+        if geographic:  # degrees: ~1 mm bridges, parts below 1e-7 of the grid dropped
+            area = abs(shapely.area(geoms[i])) or 1.0
+            out[i] = clean_polygon(geoms[i], speck_m2=area * 1e-7, bridge=1e-8, join=5e-7)
+        else:
+            out[i] = clean_polygon(geoms[i], speck_m2=0.5)
     return out
 
 
