@@ -504,17 +504,13 @@ def check_road_borders(gs: GridSet) -> list[Issue]:
         return []
     table = gs.road_border
     minimum = gs.profile.quality.min_road_border_share
-    x0, y0, x1, y1, owner = gs.off_road_segments
     shares = table["share"].to_numpy()
     internal = table["internal_m"].to_numpy()
-    lines = shapely.linestrings(np.stack([x0, y0, x1, y1], 1).reshape(-1, 2, 2))
     low = np.flatnonzero(shares < minimum)
-    order = np.argsort(owner, kind="stable")
-    starts = np.searchsorted(owner[order], np.arange(gs.n + 1))
+    off_road = _polylines_by_grid(*gs.off_road_segments, wanted=low)
     issues = []
     for i in low:
-        off = lines[order[starts[i] : starts[i + 1]]]
-        geom = shapely.line_merge(shapely.multilinestrings(off)) if len(off) else gs.geoms[i]
+        geom = off_road.get(i, gs.geoms[i])
         issues.append(
             Issue(
                 "roads.border_share",
@@ -528,6 +524,36 @@ def check_road_borders(gs: GridSet) -> list[Issue]:
             )
         )
     return issues
+
+
+def _polylines_by_grid(x0, y0, x1, y1, owner, *, wanted: np.ndarray) -> dict[int, Any]:
+    """Join consecutive pieces (in border order) into lines; one MultiLineString per grid."""
+    keep = np.isin(owner, wanted)
+    x0, y0, x1, y1, owner = x0[keep], y0[keep], x1[keep], y1[keep], owner[keep]
+    if len(owner) == 0:
+        return {}
+    joined = np.r_[
+        False,
+        (owner[1:] == owner[:-1])
+        & np.isclose(x0[1:], x1[:-1], rtol=0, atol=1e-6)
+        & np.isclose(y0[1:], y1[:-1], rtol=0, atol=1e-6),
+    ]
+    run = np.cumsum(~joined) - 1
+    n_runs = int(run[-1]) + 1
+    last = np.r_[run[1:] != run[:-1], True]
+    coords = np.empty((len(run) + n_runs, 2))
+    line_of = np.empty(len(run) + n_runs, dtype=np.int64)
+    pos = np.arange(len(run)) + run  # start point of each piece
+    coords[pos] = np.c_[x0, y0]
+    line_of[pos] = run
+    end = np.flatnonzero(last)
+    coords[pos[end] + 1] = np.c_[x1[end], y1[end]]
+    line_of[pos[end] + 1] = run[end]
+    lines = shapely.linestrings(coords, indices=line_of)
+    grid_of_run = owner[end]
+    grids, compact = np.unique(grid_of_run, return_inverse=True)
+    multi = shapely.multilinestrings(lines, indices=compact.ravel())
+    return dict(zip(grids.tolist(), multi, strict=True))
 
 
 # --------------------------------------------------------------------------- posting
