@@ -170,7 +170,8 @@ function drawCommunities(features) {
   }).addTo(map);
 }
 
-function highlight(code) {
+/** Outline the located grid; ``focus`` (typed points) also zooms to it. */
+function highlight(code, focus = false) {
   if (highlighted) {
     highlighted.layer.setStyle(gridStyle(highlighted.type));
     highlighted = null;
@@ -179,8 +180,8 @@ function highlight(code) {
   if (!layer) return;
   highlighted = { layer, type: layer.feature.properties.grid_type };
   layer.setStyle(HIGHLIGHT).bringToFront();
-  if (!map.getBounds().intersects(layer.getBounds())) {
-    map.fitBounds(layer.getBounds(), { maxZoom: Math.max(map.getZoom(), LABEL_ZOOM) });
+  if (focus || !map.getBounds().intersects(layer.getBounds())) {
+    map.fitBounds(layer.getBounds(), { maxZoom: 17, padding: [40, 40] });
   }
 }
 
@@ -272,10 +273,11 @@ async function locate({ lon, lat, crs, fromMap }) {
   try {
     const res = await api("/locate", params);
     showResult(res);
-    highlight(res.located ? res.grid.code : null);
+    highlight(res.located ? res.grid.code : null, !fromMap);
     // the map is drawn in WGS 84 (CGCS2000 is within centimetres of it)
     if (fromMap || crs === "wgs84" || crs === "cgcs2000") markPoint(Number(lat), Number(lon));
     else markPoint(NaN, NaN);
+    if (!fromMap && !res.located && pointMarker) map.panTo(pointMarker.getLatLng());
   } catch (err) {
     $("result").replaceChildren();
     highlight(null);
