@@ -314,7 +314,7 @@ def _allocate_codes(
     )
     reserved: list[tuple[str, str, int]] = []
     taken: set[str] = set()
-    given = g["grid_code"] if "grid_code" in g else pd.Series(pd.NA, index=g.index)
+    given = g["grid_code"].astype(object).tolist() if "grid_code" in g else [None] * len(g)
     for c in communities:
         mine = [i for i, cc in needs if cc == c]
         first = c not in used
@@ -322,7 +322,7 @@ def _allocate_codes(
         if first:  # a community's first registration keeps well-formed input codes
             pat = re.compile(re.escape(c) + rf"(\d{{{digits}}})")
             for i in mine:
-                code = given.iloc[i]
+                code = given[i]
                 m = pat.fullmatch(str(code)) if not pd.isna(code) else None
                 if m and int(m.group(1)) > 0 and code not in taken:
                     seqs[i] = int(m.group(1))
@@ -353,28 +353,39 @@ def _fill_missing(
     kinds: dict[str, str | None],
     names: dict[str, str],
     profile: Profile,
-) -> None:
-    """Values the layer left out: a kept code's current values, else defaults (name
-    ``<community>第N网格`` after the code's sequence N, the community's kind as type,
-    0 households and residents)."""
-    by_code = current.set_index("grid_code") if len(current) else None
+) -> dict[str, list]:
+    """Attribute columns of the proposed grids as plain lists, with what the layer left
+    out filled in: a kept code's current values, else defaults (name ``<community>第N网格``
+    after the code's sequence N, the community's kind as type, 0 households and residents)."""
+    cols = ("grid_name", "grid_type", "households", "population")
+    out = {c: g[c].astype(object).tolist() for c in (*cols, "community_code")}
+    olds = (
+        {c: dict(zip(current["grid_code"], current[c], strict=True)) for c in cols}
+        if len(current)
+        else {}
+    )
     for it in items:
         for i in it.new:
-            old = by_code.loc[it.keep_code] if it.keep_code and by_code is not None else None
-            c = str(g.at[i, "community_code"])
-            kind = kinds.get(c) or profile.codes.kind_from_code(c) or "urban"
+            c = str(out["community_code"][i])
             seq = codes[i][len(c) :]
-            name = f"{names[c]}第{int(seq)}网格" if names.get(c) and seq.isdigit() else codes[i]
-            defaults = (
-                ("grid_name", name),
-                ("grid_type", kind),
-                ("households", 0),
-                ("population", 0),
-            )
-            for col, default in defaults:
-                value = g.at[i, col]
-                if pd.isna(value) or (col == "grid_name" and str(value) == ""):
-                    g.at[i, col] = old[col] if old is not None else default
+            defaults = {
+                "grid_name": f"{names[c]}第{int(seq)}网格"
+                if names.get(c) and seq.isdigit()
+                else codes[i],
+                "grid_type": kinds.get(c) or profile.codes.kind_from_code(c) or "urban",
+                "households": 0,
+                "population": 0,
+            }
+            for col in cols:
+                value = out[col][i]
+                if (
+                    value is None
+                    or value is pd.NA
+                    or (not isinstance(value, str) and pd.isna(value))
+                    or value == ""
+                ):
+                    out[col][i] = olds[col][it.keep_code] if it.keep_code else defaults[col]
+    return out
 
 
 # -- main -------------------------------------------------------------------------------
@@ -474,7 +485,7 @@ def load_grids(
             log.info("loaded %d grids: all equal to the registry, nothing drafted", len(g))
             return LoadResult(None, {}, [], [], unchanged, srid, warnings)
         codes, reserved = _allocate_codes(conn, items, g, prof)
-        _fill_missing(g, items, current, codes, kinds, names, prof)
+        values = _fill_missing(g, items, current, codes, kinds, names, prof)
 
         cs_id = conn.execute(
             text(
@@ -526,17 +537,16 @@ def load_grids(
                     "community_code, households, population, geom) FROM STDIN"
                 ) as cp:
                     for (iid, i), hexwkb in zip(new_rows, wkb, strict=True):
-                        row = g.iloc[i]
                         cp.write_row(
                             (
                                 iid,
                                 cs_id,
                                 codes[i],
-                                row["grid_name"],
-                                row["grid_type"],
-                                row["community_code"],
-                                int(row["households"]),
-                                int(row["population"]),
+                                str(values["grid_name"][i]),
+                                str(values["grid_type"][i]),
+                                str(values["community_code"][i]),
+                                int(values["households"][i]),
+                                int(values["population"][i]),
                                 hexwkb,
                             )
                         )
