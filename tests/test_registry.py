@@ -773,3 +773,19 @@ def test_repartition_after_new_housing_redraws_only_the_grid_over_the_band(fresh
     redrawn = after[after["grid_code"].isin(result.load.new_codes)]
     assert redrawn["households"].sum() == int(result.counts["households_now"].iloc[0])
     assert abs(redrawn.geometry.union_all().area - target.geometry.area) < 1.0
+
+
+def test_given_community_polygons_never_silently_replace_the_registry(fresh_db_url, base):
+    grids, communities = base
+    _register(fresh_db_url, grids, communities)
+    moved = communities.copy()
+    moved.loc[0, "geometry"] = moved.loc[0, "geometry"].buffer(20)
+    result = _load(fresh_db_url, grids, moved)
+    assert result.changeset_id is None
+    assert [p.rule for p in result.warnings] == ["registry.community_differs"]
+    with psycopg.connect(fresh_db_url) as conn:
+        area = conn.execute(
+            "SELECT ST_Area(geom) FROM registry.divisions WHERE code = %s",
+            (communities.loc[0, "code"],),
+        ).fetchone()[0]
+    assert abs(area - communities.loc[0, "geometry"].area) < 1.0

@@ -174,6 +174,8 @@ def _check_communities(
         columns=["code", "name", "kind"],
     )
     missing = [c for c in wanted if c not in set(known["code"])]
+    if communities is not None and len(known):
+        problems += _differing_divisions(conn, communities, list(known["code"]), srid)
     if missing and communities is not None:
         csource = communities.attrs.get("source")
         cproblems = [
@@ -240,6 +242,39 @@ def _check_communities(
             )
         )
     return known, problems
+
+
+def _differing_divisions(
+    conn: Connection, communities: gpd.GeoDataFrame, codes: list[str], srid: int
+) -> list[Problem]:
+    """Warnings for given community polygons that differ from the registry's (kept as they are)."""
+    if "code" not in communities:
+        return []
+    given = _to_srid(communities, srid)
+    given = given[given["code"].astype(str).isin(codes)]
+    rows = conn.execute(
+        text("SELECT code, ST_AsBinary(geom) FROM registry.divisions WHERE code = ANY(:c)"),
+        {"c": list(given["code"].astype(str))},
+    ).all()
+    stored = {code: shapely.from_wkb(bytes(wkb)) for code, wkb in rows if wkb is not None}
+    out = []
+    for code, geom in zip(given["code"].astype(str), given.geometry.values, strict=True):
+        old = stored.get(code)
+        if old is None or geom is None:
+            continue
+        diff = shapely.area(shapely.symmetric_difference(old, geom))
+        if diff > 1.0:
+            out.append(
+                Problem(
+                    f"community {code}: the given polygon differs from the registry's by {diff:,.0f} m²; "
+                    "the registry's is kept (changing a community's boundary is an admin task)",
+                    layer=communities.attrs.get("source"),
+                    row=code,
+                    rule="registry.community_differs",
+                    severity="warning",
+                )
+            )
+    return out
 
 
 def _multi(geoms: np.ndarray) -> np.ndarray:
@@ -464,6 +499,8 @@ def load_grids(
         srid = _fix_srid(conn, g, source)
         g = _to_srid(g, srid).reset_index(drop=True)
         known, problems = _check_communities(conn, g, communities, county, prof, source)
+        warnings += [p for p in problems if p.severity != "error"]
+        problems = [p for p in problems if p.severity == "error"]
         if problems:
             raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
         kinds = dict(zip(known["code"], known["kind"], strict=True))
