@@ -82,9 +82,9 @@ def locate(
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    located = int(frame["grid_code"].notna().sum())
+    located = frame.num_rows - frame.column("grid_code").null_count
     console.print(
-        f"located {located:,} of {len(frame):,} points "
-        f"({len(frame) - located:,} outside every grid) in {time.perf_counter() - t0:.1f} s "
+        f"located {located:,} of {frame.num_rows:,} points "
+        f"({frame.num_rows - located:,} outside every grid) in {time.perf_counter() - t0:.1f} s "
         f"→ {out}"
     )

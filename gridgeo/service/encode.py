@@ -1,4 +1,4 @@
-"""Encode located points as CSV, GeoJSON or Arrow IPC, chunk by chunk (for streaming)."""
+"""Encode located points (a pyarrow Table) as CSV, GeoJSON or Arrow IPC, chunk by chunk."""
 
 from __future__ import annotations
 
@@ -8,38 +8,32 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 
-def _csv_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
-    yield (",".join(frame.columns) + "\n").encode()
-    for start in range(0, len(frame), chunk):
-        buf = io.StringIO()
-        frame.iloc[start : start + chunk].to_csv(buf, header=False, index=False)
-        yield buf.getvalue().encode("utf-8")
+def _csv_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
+    yield (",".join(table.column_names) + "\n").encode()
+    opts = pacsv.WriteOptions(include_header=False)
+    for batch in table.to_batches(max_chunksize=chunk):
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, write_options=opts)
+        yield buf.getvalue()
 
 
 def _clean(v: Any) -> Any:
-    if v is None:
-        return None
     if isinstance(v, float) and math.isnan(v):
         return None
-    if isinstance(v, np.generic):
-        return v.item()
     return v
 
 
-def _geojson_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
+def _geojson_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
     yield b'{"type":"FeatureCollection","features":['
-    props = [c for c in frame.columns if c not in ("lon", "lat")]
+    props = [c for c in table.column_names if c not in ("lon", "lat")]
     first = True
-    for start in range(0, len(frame), chunk):
-        part = frame.iloc[start : start + chunk]
+    for batch in table.to_batches(max_chunksize=chunk):
         out = []
-        for rec in part.itertuples(index=False):
-            d = rec._asdict()
+        for d in batch.to_pylist():
             feat = {
                 "type": "Feature",
                 "id": d["id"],
@@ -54,8 +48,7 @@ def _geojson_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
     yield b"]}"
 
 
-def _arrow_stream(frame: pd.DataFrame, chunk: int) -> Iterator[bytes]:
-    table = pa.Table.from_pandas(frame.astype({"near_border": "object"}), preserve_index=False)
+def _arrow_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         for batch in table.to_batches(max_chunksize=chunk):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from gridgeo.locate import TIE_RULE
@@ -138,20 +139,32 @@ def locate_one(
     return base
 
 
-def _contact_columns(snap: Snapshot, private: bool) -> pd.DataFrame:
+def _contact_columns(snap: Snapshot, private: bool) -> dict[str, list[str | None]]:
     """Per grid (index order): first head and first grid worker visible to the caller."""
-    head_n, head_p, work_n, work_p = [], [], [], []
+    cols: dict[str, list[str | None]] = {
+        "head_name": [],
+        "head_phone": [],
+        "worker_name": [],
+        "worker_phone": [],
+    }
     for code in snap.index.codes:
         cs = _visible(snap.contacts.get(code, []), private)
         h = next((c for c in cs if c["role"] == "head"), None)
         w = next((c for c in cs if c["role"] != "head"), None)
-        head_n.append(h["name"] if h else None)
-        head_p.append(h["phone"] if h else None)
-        work_n.append(w["name"] if w else None)
-        work_p.append(w["phone"] if w else None)
-    return pd.DataFrame(
-        {"head_name": head_n, "head_phone": head_p, "worker_name": work_n, "worker_phone": work_p}
-    )
+        cols["head_name"].append(h["name"] if h else None)
+        cols["head_phone"].append(h["phone"] if h else None)
+        cols["worker_name"].append(w["name"] if w else None)
+        cols["worker_phone"].append(w["phone"] if w else None)
+    return cols
+
+
+def _take(values: list[Any], idx: np.ndarray) -> pa.Array:
+    """``values[idx]`` as a dictionary-encoded string array, null where ``idx < 0``."""
+    if not values:
+        return pa.nulls(idx.size, pa.string())
+    ind = pa.array(np.where(idx < 0, 0, idx).astype(np.int32), mask=idx < 0)
+    dictionary = pa.array(values, type=pa.string())
+    return pa.DictionaryArray.from_arrays(ind, dictionary)
 
 
 def locate_batch(
@@ -165,7 +178,7 @@ def locate_batch(
     private: bool = False,
     near_border_m: float = 20.0,
     distance: bool = True,
-) -> pd.DataFrame:
+) -> pa.Table:
     """Locate many points at once (vectorised); one row per point, columns :data:`BATCH_COLUMNS`.
 
     Parameters
@@ -189,18 +202,12 @@ def locate_batch(
 
     Returns
     -------
-    pandas.DataFrame
+    pyarrow.Table
+        In input order; text columns are null where there is no value.
     """
     lon = np.asarray(lon, dtype=np.float64)
     lat = np.asarray(lat, dtype=np.float64)
     n = lon.size
-    if ids is None:
-        ids = np.arange(n).astype(str).astype(object)
-    if category is None or isinstance(category, str):
-        cats = np.full(n, category, dtype=object)
-    else:
-        cats = np.asarray(category, dtype=object)
-    out = pd.DataFrame({"id": ids, "lon": lon, "lat": lat})
     if snap.srid is None or len(snap.index) == 0:
         g = np.full(n, -1, dtype=np.int32)
         x = y = np.full(n, np.nan)
@@ -208,80 +215,107 @@ def locate_batch(
         x, y = to_srid(lon, lat, crs, snap.srid)
         g = snap.index.locate(x, y)
     hit = g >= 0
-    gi = np.where(hit, g, 0)
-    attrs = snap.grids[["grid_code", "grid_name", "grid_type", "community_code", "community_name"]]
-    contacts = _contact_columns(snap, private)
-    for col in attrs.columns:
-        vals = attrs[col].to_numpy(dtype=object)
-        out[col] = np.where(hit, vals[gi], None) if len(vals) else None
-    for col in contacts.columns:
-        vals = contacts[col].to_numpy(dtype=object)
-        out[col] = np.where(hit, vals[gi], None) if len(vals) else None
-    out["category"] = cats
-    dep_name = np.full(n, None, dtype=object)
-    dep_phone = np.full(n, None, dtype=object)
-    reason = np.where(hit, None, EMPTY_REASON if len(snap.index) == 0 else OUTSIDE_REASON)
-    reason = reason.astype(object)
-    has_cat = np.array([c is not None and c != "" for c in cats], dtype=bool)
-    if has_cat.any():
-        codes = out["grid_code"].to_numpy(dtype=object)
-        sel = np.flatnonzero(has_cat)
-        keys = pd.DataFrame({"c": cats[sel], "g": codes[sel]})
-        # one lookup per distinct (category, grid), then a vectorised join back
-        pair_id, pairs = pd.MultiIndex.from_frame(keys.fillna("\0")).factorize()
-        answers = []
-        for c, gc in pairs:
-            gc = None if gc == "\0" else gc
+    cols: dict[str, pa.Array] = {
+        "id": pa.array(np.arange(n)).cast(pa.string())
+        if ids is None
+        else pa.array(np.asarray(ids, dtype=object), type=pa.string()),
+        "lon": pa.array(lon),
+        "lat": pa.array(lat),
+    }
+    recs = snap.records
+    for col, key in (
+        ("grid_code", "code"),
+        ("grid_name", "name"),
+        ("grid_type", "type"),
+        ("community_code", "community_code"),
+        ("community_name", "community_name"),
+    ):
+        cols[col] = _take([r[key] for r in recs], g)
+    for col, values in _contact_columns(snap, private).items():
+        cols[col] = _take(values, g)
+
+    # categories → departments: one lookup per distinct (category, grid)
+    if category is None or isinstance(category, str):
+        cats = np.full(n, category or None, dtype=object)
+    else:
+        cats = np.asarray(category, dtype=object)
+    cat_idx, cat_values = pd.factorize(cats, use_na_sentinel=True)
+    cat_idx = np.asarray(cat_idx)
+    cat_values = np.asarray(cat_values, dtype=object)
+    empty = np.flatnonzero(cat_values == "")
+    if empty.size:
+        cat_idx[cat_idx == empty[0]] = -1
+    dep_of = np.full(n, -1, dtype=np.int64)
+    reasons = [OUTSIDE_REASON if len(snap.index) else EMPTY_REASON]
+    reason_of = np.where(hit, -1, 0)
+    sel = np.flatnonzero(cat_idx >= 0)
+    dep_ids = sorted(snap.departments)
+    dep_pos = {d: i for i, d in enumerate(dep_ids)}
+    if sel.size:
+        key = cat_idx[sel].astype(np.int64) * (len(recs) + 1) + (g[sel] + 1)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        ans_dep = np.full(uniq.size, -1, dtype=np.int64)
+        ans_why = np.full(uniq.size, -1, dtype=np.int64)
+        for u, k in enumerate(uniq.tolist()):
+            c = str(cat_values[k // (len(recs) + 1)])
+            gi = k % (len(recs) + 1) - 1
+            code = recs[gi]["code"] if gi >= 0 else None
             deps = (
                 [
                     snap.departments[d] | {"lead": lead}
-                    for d, lead in snap.grid_coverage.get((c, gc), ())
+                    for d, lead in snap.grid_coverage.get((c, code), ())
                     if d in snap.departments
                 ]
-                if gc is not None
+                if code is not None
                 else []
             )
-            answers.append(_pick(deps, snap, c))
-        ans = np.array(answers, dtype=object).reshape(-1, 3)
-        dep_name[sel] = ans[pair_id, 0]
-        dep_phone[sel] = ans[pair_id, 1]
-        why = ans[pair_id, 2]
-        fill = (why != None) & (reason[sel] == None)  # noqa: E711
-        reason[sel[fill]] = why[fill]
-        # coverage by polygons (few rows): vectorised per category and polygon
+            dep, why = _pick(deps, snap, c)
+            ans_dep[u] = dep_pos[dep] if dep is not None else -1
+            if why is not None:
+                if why not in reasons:
+                    reasons.append(why)
+                ans_why[u] = reasons.index(why)
+        dep_of[sel] = ans_dep[inverse]
+        why = ans_why[inverse]
+        fill = (why >= 0) & (reason_of[sel] < 0)
+        reason_of[sel[fill]] = why[fill]
+        # coverage by own polygons (few rows): vectorised per category and polygon
         for c, areas in snap.area_coverage.items():
-            rows = sel[(cats[sel] == c) & (dep_name[sel] == None)]  # noqa: E711
+            found = np.flatnonzero(cat_values == c)
+            if found.size == 0:
+                continue
+            ci = int(found[0])
+            rows = sel[(cat_idx[sel] == ci) & (dep_of[sel] < 0)]
             if rows.size == 0:
                 continue
             pts = shapely.points(x[rows], y[rows])
             for geom, dep, _lead in sorted(areas, key=lambda a: (not a[2], a[1])):
-                inside = shapely.covers(geom, pts) & (dep_name[rows] == None)  # noqa: E711
+                inside = shapely.covers(geom, pts) & (dep_of[rows] < 0)
                 r = rows[inside]
-                dep_name[r] = snap.departments[dep]["name"]
-                dep_phone[r] = snap.departments[dep]["phone"]
-                reason[r] = np.where(hit[r], None, reason[r])
-    out["department"] = dep_name
-    out["department_phone"] = dep_phone
+                dep_of[r] = dep_pos[dep]
+                reason_of[r] = np.where(hit[r], -1, reason_of[r])
+    cols["category"] = pa.array(cats, type=pa.string())
+    cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of)
+    cols["department_phone"] = _take([snap.departments[d]["phone"] for d in dep_ids], dep_of)
     if distance and hit.any():
         d = snap.index.border_distance(x, y, g)
-        out["distance_to_border_m"] = np.round(d, 3)
-        out["near_border"] = np.where(hit, d <= near_border_m, None)
+        cols["distance_to_border_m"] = pa.array(np.round(d, 3), mask=~hit)
+        cols["near_border"] = pa.array(d <= near_border_m, mask=~hit)
     else:
-        out["distance_to_border_m"] = np.nan
-        out["near_border"] = None
-    out["reason"] = reason
+        cols["distance_to_border_m"] = pa.nulls(n, pa.float64())
+        cols["near_border"] = pa.nulls(n, pa.bool_())
+    cols["reason"] = _take(reasons, reason_of)
     log.info("located %d points: %d inside a grid", n, int(hit.sum()))
-    return out[BATCH_COLUMNS]
+    return pa.table([cols[c] for c in BATCH_COLUMNS], names=BATCH_COLUMNS)
 
 
 def _pick(
     deps: list[dict[str, Any]], snap: Snapshot, category: str
-) -> tuple[str | None, str | None, str | None]:
+) -> tuple[int | None, str | None]:
+    """(department id, None) of the lead department, or (None, why not)."""
     if deps:
         lead = next((d for d in deps if d["lead"]), deps[0])
-        return lead["name"], lead["phone"], None
-    if snap.area_coverage.get(category):
-        return None, None, f"no department is assigned category {category!r} at this point"
-    if not snap.known_category(category):
-        return None, None, f"unknown category {category!r}"
-    return None, None, f"no department is assigned category {category!r} at this point"
+        return lead["department_id"], None
+    if not snap.area_coverage.get(category) and not snap.known_category(category):
+        return None, f"unknown category {category!r}"
+    return None, f"no department is assigned category {category!r} at this point"

@@ -76,14 +76,13 @@ class Snapshot:
     records: list[dict[str, Any]] = field(default_factory=list)
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
+    _covered_categories: set[str] | None = field(default=None, repr=False)
 
     def known_category(self, category: str) -> bool:
         """Whether the category is in the matter list or has any coverage."""
-        return (
-            category in self.categories
-            or any(c == category for c, _ in self.grid_coverage)
-            or category in self.area_coverage
-        )
+        if self._covered_categories is None:
+            self._covered_categories = {c for c, _ in self.grid_coverage} | set(self.area_coverage)
+        return category in self.categories or category in self._covered_categories
 
     def departments_for(
         self, category: str, grid_code: str | None, x: float, y: float
