@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 GG := $(BIN)/gridgeo
 STAMP := $(VENV)/.installed
 export GRIDGEO_HOME ?= $(CURDIR)/.gridgeo
-# Debian packages beyond PostgreSQL/PostGIS that the tests need (browser tests, CJK fonts).
-TEST_DEBS ?=
+# Debian packages beyond PostgreSQL/PostGIS: headless Chromium for the browser tests and CJK
+# fonts for maps and screenshots (Playwright drives the system Chromium; it never downloads one).
+TEST_DEBS ?= chromium fonts-noto-cjk
+DEMO_DEBS ?= fonts-noto-cjk
 
 .PHONY: demo test lint format bench sysdeps venv db clean help
 
@@ -18,7 +20,10 @@ help:
 	@echo "make lint   ruff check + format check;  make bench   run benchmarks/ side by side"
 
 sysdeps:
-	@GRIDGEO_EXTRA_DEBS="$(TEST_DEBS)" bash scripts/system-deps.sh
+	@GRIDGEO_EXTRA_DEBS="$(EXTRA_DEBS)" bash scripts/system-deps.sh
+
+demo: EXTRA_DEBS = $(DEMO_DEBS)
+test: EXTRA_DEBS = $(TEST_DEBS)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
