@@ -161,6 +161,19 @@ def main() -> None:
     print("per check (with roads):")
     for name, sec in sorted(per_check.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<34}{sec:>8.3f}")
+    import tempfile
+    from pathlib import Path
+
+    print()
+    print(f"{'writing the report':<38}{'seconds':>10}{'MB':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("report.json", "report.gpkg", "report.html"):
+            path = Path(tmp) / name
+            t0 = time.perf_counter()
+            report_roads.write(path)
+            took = time.perf_counter() - t0
+            note = " (maps for the first 200 problems)" if name.endswith("html") else ""
+            print(f"{name + note:<38}{took:>10.2f}{path.stat().st_size / 2**20:>8.1f}")
     by_rule = pd.Series({k: v["count"] for k, v in report_roads.summary["by_rule"].items()})
     print()
     print("issues by rule:", ", ".join(f"{k} {v}" for k, v in by_rule.items()))

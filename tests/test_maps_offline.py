@@ -136,3 +136,18 @@ def test_page_javascript_parses(grids, tmp_path):
         js.write_text(code, encoding="utf-8")
         done = subprocess.run(["node", "--check", str(js)], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+
+
+def test_one_layer_styled_by_a_column(grids):
+    grids = grids.assign(role=["problem", "context"])
+    m = offline_map(grids)
+    add_geodataframe(
+        m,
+        grids,
+        tooltip=["grid_code"],
+        style_by="role",
+        styles={"problem": {"color": "#d93025"}, "context": {"color": "#999999"}},
+    )
+    html = render_offline(m)
+    assert "#d93025" in html and "#999999" in html
+    assert html.count("L.geoJson(") == 1

@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -303,6 +303,8 @@ def add_geodataframe(
     fill_color: str | None = None,
     fill_opacity: float = 0.15,
     tooltip: Sequence[str] | None = None,
+    style_by: str | None = None,
+    styles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> folium.GeoJson:
     """Draw ``gdf`` on ``m`` as a GeoJSON layer (reprojected to WGS 84).
 
@@ -320,6 +322,11 @@ def add_geodataframe(
         Leaflet path style.
     tooltip
         Columns to show when hovering.
+    style_by, styles
+        Style features by the value of column ``style_by``: ``styles[value]``
+        holds Leaflet path options (``color``, ``weight``, ``fillOpacity`` …)
+        that override the defaults above. One layer with several looks is much
+        cheaper to render than one layer per look.
 
     Returns
     -------
@@ -330,19 +337,27 @@ def add_geodataframe(
     if gdf.crs is None:
         raise OfflineAssetError("add_geodataframe: the GeoDataFrame has no CRS; set one first")
     cols = list(tooltip or [])
-    data = gdf[[*cols, gdf.geometry.name]].to_crs(4326)
-    for col in cols:
+    keep = [*cols, *([style_by] if style_by and style_by not in cols else [])]
+    data = gdf[[*keep, gdf.geometry.name]].to_crs(4326)
+    for col in keep:
         data[col] = data[col].astype(str)
-    style = {
+    base = {
         "color": color,
         "weight": weight,
         "fillColor": fill_color or color,
         "fillOpacity": fill_opacity,
     }
+    looks = {key: {**base, **dict(value)} for key, value in (styles or {}).items()}
+
+    def style(feature: dict) -> dict:
+        if style_by is None:
+            return base
+        return looks.get(feature["properties"].get(style_by), base)
+
     layer = folium.GeoJson(
         data.__geo_interface__,
         name=name,
-        style_function=lambda _feature: style,
+        style_function=style,
         tooltip=folium.GeoJsonTooltip(fields=cols) if cols else None,
     )
     layer.add_to(m)

@@ -105,21 +105,26 @@ class ValidationReport:
     def in_band_share(self) -> float | None:
         return self.summary["in_band"]["share"]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Summary, issues (geometry as GeoJSON in WGS 84) and per-grid/community tables."""
+    def _issue_records(self) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """Issue attributes as plain dicts, and their geometries in WGS 84."""
         issues = self.issues
         geo = issues.to_crs(4326) if len(issues) and issues.crs is not None else issues
         records = []
-        for row, geom in zip(
-            issues[ISSUE_COLUMNS].itertuples(index=False), geo.geometry.values, strict=True
-        ):
+        for row in issues[ISSUE_COLUMNS].itertuples(index=False):
             rec = row._asdict()
             rec["grid_codes"] = [c for c in str(rec["grid_codes"] or "").split(",") if c]
             rec["value"] = None if pd.isna(rec["value"]) else float(rec["value"])
+            records.append(rec)
+        geoms = np.asarray(geo.geometry.values, dtype=object)
+        return records, geoms
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary, issues (geometry as GeoJSON in WGS 84) and per-grid/community tables."""
+        records, geoms = self._issue_records()
+        for rec, geom in zip(records, geoms, strict=True):
             rec["geometry"] = (
                 None if geom is None or shapely.is_empty(geom) else shapely.geometry.mapping(geom)
             )
-            records.append(rec)
         return {
             "summary": self.summary,
             "issues": records,
@@ -127,9 +132,40 @@ class ValidationReport:
             "communities": _records(self.communities),
         }
 
-    def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 1) -> str:
-        """The report as JSON (see :meth:`to_dict`); also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=_jsonable)
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The report as JSON (see :meth:`to_dict`); also written to ``path`` when given.
+
+        One issue, grid or community per line; geometries are GeoJSON (RFC 7946,
+        WGS 84) written by GEOS.
+        """
+        records, geoms = self._issue_records()
+        missing = pd.isna(geoms)
+        missing[~missing] = shapely.is_empty(geoms[~missing].astype(object))
+        geojson = np.full(len(geoms), "null", dtype=object)
+        if (~missing).any():
+            geojson[~missing] = shapely.to_geojson(geoms[~missing])
+
+        def dumps(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False, default=_jsonable)
+
+        def lines(items: list[str]) -> str:
+            return "[\n  " + ",\n  ".join(items) + "\n ]" if items else "[]"
+
+        issues = [
+            dumps(rec)[:-1] + ', "geometry": ' + g + "}"
+            for rec, g in zip(records, geojson, strict=True)
+        ]
+        text = (
+            '{\n "summary": '
+            + json.dumps(self.summary, ensure_ascii=False, indent=1, default=_jsonable)
+            + ',\n "issues": '
+            + lines(issues)
+            + ',\n "grids": '
+            + lines([dumps(r) for r in _records(self.grids)])
+            + ',\n "communities": '
+            + lines([dumps(r) for r in _records(self.communities)])
+            + "\n}\n"
+        )
         if path is not None:
             from gridgeo.maps.offline import write_text_atomic
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import Figure
 
@@ -129,26 +130,37 @@ def _issue_map(report: ValidationReport, row, width: int, height: int):
         [shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)], crs=metric.crs
     )
     m = offline_map(view, width=width, height=height, padding=0.0, zoom_control=False)
-    shapes = report.grid_shapes
-    near = _context(shapes, geom, pad) if shapes is not None else None
+    # one GeoJSON layer, drawn in this order: community, other grids, named grids, problem
+    parts = []
     comm = report.community_shapes
     if comm is not None and row.community_code is not None:
         own = comm[comm["code"] == row.community_code]
-        if len(own):
-            add_geodataframe(m, own, color="#777777", weight=2, fill_opacity=0.0, tooltip=["code"])
+        parts.append(_layer(own, own["code"], "community"))
+    near = _context(report.grid_shapes, geom, pad)
     if near is not None and len(near):
-        named = set(str(row.grid_codes).split(","))
-        mine = near["grid_code"].astype(str).isin(named)
-        if (~mine).any():
-            add_geodataframe(
-                m, near[~mine], color="#999999", weight=1, fill_opacity=0.03, tooltip=["grid_code"]
-            )
-        if mine.any():
-            add_geodataframe(
-                m, near[mine], color="#3367d6", weight=2, fill_opacity=0.08, tooltip=["grid_code"]
-            )
-    add_geodataframe(m, frame, color="#d93025", weight=3, fill_opacity=0.45, tooltip=["rule"])
+        named = near["grid_code"].astype(str).isin(set(str(row.grid_codes).split(",")))
+        parts.append(_layer(near[~named], near.loc[~named, "grid_code"], "grid"))
+        parts.append(_layer(near[named], near.loc[named, "grid_code"], "named"))
+    parts.append(_layer(frame, frame["rule"], "problem"))
+    layer = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    add_geodataframe(m, layer, tooltip=["label"], style_by="role", styles=_LOOKS)
     return m
+
+
+_LOOKS = {
+    "community": {"color": "#777777", "weight": 2, "fillOpacity": 0.0},
+    "grid": {"color": "#999999", "weight": 1, "fillOpacity": 0.03},
+    "named": {"color": "#3367d6", "weight": 2, "fillOpacity": 0.08},
+    "problem": {"color": "#d93025", "weight": 3, "fillOpacity": 0.45},
+}
+
+
+def _layer(gdf: gpd.GeoDataFrame, labels, role: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"label": labels.astype(str).to_numpy(), "role": role},
+        geometry=gdf.geometry.to_numpy(),
+        crs=gdf.crs,
+    )
 
 
 def build_figure(
