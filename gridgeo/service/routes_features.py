@@ -224,7 +224,6 @@ def items(
                 "properties": props,
             }
         )
-    base = f"{_base(request)}/collections/{collection_id}/items"
     links = [{"href": str(request.url), "rel": "self", "type": "application/geo+json"}]
     if offset + len(feats) < matched:
         nxt = request.url.include_query_params(offset=offset + len(feats), limit=limit)
@@ -240,7 +239,6 @@ def items(
         "links": links,
     }
     crs_uri = CRS84 if out_srid == 4326 else _EPSG_URI.format(out_srid)
-    del base
     return JSONResponse(
         body, media_type="application/geo+json", headers={"Content-Crs": f"<{crs_uri}>"}
     )

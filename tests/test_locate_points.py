@@ -1,0 +1,117 @@
+"""Reading incident points and bringing them into the registry CRS."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyproj
+import pytest
+
+from gridgeo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gridgeo.errors import CRSError, InputError
+from gridgeo.locate.points import detect_format, read_points, to_srid
+
+
+@pytest.mark.parametrize(
+    ("name", "ctype", "fmt"),
+    [
+        ("a.csv", None, "csv"),
+        ("a.GeoJSON", None, "geojson"),
+        ("a.arrow", None, "arrow"),
+        (None, "text/csv; charset=utf-8", "csv"),
+        (None, "application/geo+json", "geojson"),
+        (None, "application/vnd.apache.arrow.stream", "arrow"),
+    ],
+)
+def test_detect_format(name, ctype, fmt):
+    assert detect_format(name, ctype) == fmt
+
+
+def test_detect_format_unknown():
+    with pytest.raises(InputError, match="cannot tell the format"):
+        detect_format("a.xlsx")
+
+
+@pytest.mark.parametrize("header", ["lon,lat", "LNG,Latitude", "x,y"])
+def test_csv_column_names(header):
+    pts = read_points(
+        f"id,{header},category\na,121.5,25.0,noise\nb,121.6,25.1,\n".encode(), fmt="csv"
+    )
+    assert list(pts.ids) == ["a", "b"]
+    assert pts.x.tolist() == [121.5, 121.6] and pts.y.tolist() == [25.0, 25.1]
+    assert pts.category[0] == "noise" and pts.category[1] is None
+
+
+def test_csv_bad_values_are_all_listed():
+    with pytest.raises(InputError) as err:
+        read_points(b"lon,lat\n121.5,x\n,25\n121.5,25\n", fmt="csv", source="p.csv")
+    where = sorted((p.row, p.field) for p in err.value.problems)
+    assert where == [(0, "lat"), (1, "lon")]
+    assert all(p.file == "p.csv" for p in err.value.problems)
+
+
+def test_geojson_ids_and_categories():
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": 7,
+                "geometry": {"type": "Point", "coordinates": [121.5, 25.0]},
+                "properties": {"category": "noise"},
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [121.6, 25.1]},
+                "properties": {"id": "x"},
+            },
+        ],
+    }
+    pts = read_points(json.dumps(doc).encode(), fmt="geojson")
+    assert list(pts.ids) == ["7", "x"]
+    assert list(pts.category) == ["noise", None]
+
+
+@pytest.mark.parametrize("kind", ["stream", "file"])
+def test_arrow_stream_and_file(kind):
+    table = pa.table({"lon": [121.5, 121.6], "lat": [25.0, 25.1]})
+    sink = io.BytesIO()
+    opener = ipc.new_stream if kind == "stream" else ipc.new_file
+    with opener(sink, table.schema) as w:
+        w.write_table(table)
+    pts = read_points(sink.getvalue(), fmt="arrow")
+    assert pts.x.tolist() == [121.5, 121.6] and list(pts.ids) == ["0", "1"]
+
+
+def test_read_missing_file(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        read_points(tmp_path / "nothing.csv")
+
+
+@pytest.mark.parametrize(("crs", "forward"), [("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)])
+def test_to_srid_special_datums_agree_with_wgs84(crs, forward):
+    lon = np.array([121.50, 121.55, 113.3])
+    lat = np.array([25.03, 25.01, 23.1])
+    x0, y0 = to_srid(lon, lat, "wgs84", 3826)
+    fx, fy = forward(lon, lat)
+    x1, y1 = to_srid(fx, fy, crs, 3826)
+    assert np.allclose(x0, x1, atol=0.01) and np.allclose(y0, y1, atol=0.01)
+
+
+def test_to_srid_cgcs2000_and_epsg():
+    x0, y0 = to_srid([121.5], [25.0], "cgcs2000", 3826)
+    want = pyproj.Transformer.from_crs(4490, 3826, always_xy=True).transform(121.5, 25.0)
+    assert np.allclose([x0[0], y0[0]], want)
+    x1, y1 = to_srid(x0, y0, "EPSG:3826", 3826)
+    assert np.allclose(x1, x0) and np.allclose(y1, y0)
+
+
+def test_to_srid_errors():
+    with pytest.raises(CRSError):
+        to_srid([1.0], [2.0], "mars-2", 3826)
+    with pytest.raises(InputError, match="out of range"):
+        to_srid([25.0, 250.0], [121.0, 25.0], "wgs84", 3826)
