@@ -184,3 +184,24 @@ def test_cli_rejects_an_unknown_report_format_before_working(files):
         files / "out.pdf",
     )
     assert result.exit_code == 2 and ".json, .html or .gpkg" in result.text
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gbk"])
+def test_cli_staff_table_csv(files, encoding):
+    staff = files / f"staff_{encoding}.csv"
+    staff.write_text(
+        "grid_code,grid_name,grid_worker,grid_worker_phone,grid_head,grid_head_phone,supervision_phone\n"
+        "431102001001001,一网格,张三,13800000001,王五,13800000003,0746-12345\n"
+        "431102001001002,二网格,李四,13800000002,王五,,0746-12345\n",
+        encoding=encoding,
+    )
+    result = _run(
+        files / "good.gpkg",
+        "--communities",
+        f"{files / 'district.gpkg'}:communities",
+        "--staff",
+        staff,
+    )
+    assert result.exit_code == 1, result.text
+    assert "posting.missing" in result.text
+    assert "grid 431102001001002 lacks grid_head_phone" in result.text
