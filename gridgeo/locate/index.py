@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,9 @@ TIE_RULE = (
 _SEG_PER_BAND = 4
 # below this many points the kernels run on one thread (thread start-up costs more)
 _PARALLEL_FROM = 20_000
+# Multi-threaded kernels already use every core; run one at a time (numba's fallback
+# "workqueue" threading layer must not be entered from two threads at once).
+_PARALLEL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,28 +213,30 @@ class GridIndex:
         cand_idx = grid_of.astype(np.int64)
 
         k = int(subdivisions)
-        label = kern.classify_cells(
-            x0, y0, cell_size, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, *geo, *bands
-        )
+        with _PARALLEL_LOCK:
+            label = kern.classify_cells(
+                x0, y0, cell_size, nx, eps, cell_ids, cand_ptr, cand_idx, geom_nseg, *geo, *bands
+            )
         table0 = np.full(nx * ny, kern.OUTSIDE, dtype=np.int32)
         mixed_rows = np.flatnonzero(label == kern._MIXED).astype(np.int64)
         table0[cell_ids] = label
         table0[cell_ids[mixed_rows]] = (-2 - np.arange(mixed_rows.size)).astype(np.int32)
-        sub_label, sub_count = kern.classify_subcells(
-            x0,
-            y0,
-            cell_size,
-            nx,
-            k,
-            eps,
-            cell_ids,
-            cand_ptr,
-            cand_idx,
-            geom_nseg,
-            mixed_rows,
-            *geo,
-            *bands,
-        )
+        with _PARALLEL_LOCK:
+            sub_label, sub_count = kern.classify_subcells(
+                x0,
+                y0,
+                cell_size,
+                nx,
+                k,
+                eps,
+                cell_ids,
+                cand_ptr,
+                cand_idx,
+                geom_nseg,
+                mixed_rows,
+                *geo,
+                *bands,
+            )
         is_border = sub_label == kern._MIXED
         border_counts = np.where(is_border, sub_count, 0).astype(np.int64)
         nborder = int(is_border.sum())
@@ -240,24 +246,25 @@ class GridIndex:
         border_ptr[1:] = np.cumsum(border_counts.ravel()[is_border.ravel()])
         block_start = np.concatenate([[0], np.cumsum(border_counts.sum(axis=1))])[:-1]
         border_idx = np.empty(int(border_ptr[-1]), dtype=np.int64)
-        kern.fill_border_candidates(
-            x0,
-            y0,
-            cell_size,
-            nx,
-            k,
-            eps,
-            cell_ids,
-            cand_ptr,
-            cand_idx,
-            geom_nseg,
-            mixed_rows,
-            sub_label,
-            block_start.astype(np.int64),
-            *geo,
-            *bands,
-            border_idx,
-        )
+        with _PARALLEL_LOCK:
+            kern.fill_border_candidates(
+                x0,
+                y0,
+                cell_size,
+                nx,
+                k,
+                eps,
+                cell_ids,
+                cand_ptr,
+                cand_idx,
+                geom_nseg,
+                mixed_rows,
+                sub_label,
+                block_start.astype(np.int64),
+                *geo,
+                *bands,
+                border_idx,
+            )
         index = cls(
             codes=codes_arr,
             geoms=geoms_arr,
@@ -338,7 +345,12 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         if px.size != py.size:
             raise ValueError(f"x has {px.size} values but y has {py.size}")
-        kernel = kern.locate_points if px.size >= _PARALLEL_FROM else kern.locate_points_serial
+        if px.size >= _PARALLEL_FROM:
+            with _PARALLEL_LOCK:
+                return self._locate(kern.locate_points, px, py)
+        return self._locate(kern.locate_points_serial, px, py)
+
+    def _locate(self, kernel: Any, px: np.ndarray, py: np.ndarray) -> np.ndarray:
         return kernel(
             px,
             py,
@@ -369,7 +381,8 @@ class GridIndex:
         px = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
-        return kern.covers_pairs(px, py, g, *self._geo, *self._bands)
+        with _PARALLEL_LOCK:
+            return kern.covers_pairs(px, py, g, *self._geo, *self._bands)
 
     def border_distance(self, x: Any, y: Any, grid: Any) -> np.ndarray:
         """Distance from each point to the boundary of grid ``grid[i]`` (NaN where grid < 0)."""
@@ -377,8 +390,10 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
         xs, ys, ring_off, part_off, geom_off = self._geo
-        kernel = kern.border_distance if px.size >= _PARALLEL_FROM else kern.border_distance_serial
-        return kernel(px, py, g, xs, ys, ring_off, part_off, geom_off)
+        if px.size >= _PARALLEL_FROM:
+            with _PARALLEL_LOCK:
+                return kern.border_distance(px, py, g, xs, ys, ring_off, part_off, geom_off)
+        return kern.border_distance_serial(px, py, g, xs, ys, ring_off, part_off, geom_off)
 
     def stats(self) -> dict[str, float]:
         """Table sizes: coarse cells, mixed cells, border sub-cells and their share of area."""
