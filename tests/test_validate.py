@@ -471,3 +471,13 @@ def test_round_off_slivers_are_not_breaches(extra, flagged):
     found = rules_of(run(grids, comms, hh))
     assert ("coverage.overlap" in found) is flagged
     assert ("border.crosses_community" in found) is flagged
+
+
+@pytest.mark.parametrize(("crs", "kept"), [(CRS, True), ("EPSG:3857", False), ("EPSG:32649", True)])
+def test_work_crs_keeps_true_area_projections_only(crs, kept):
+    """Web Mercator is in metres but ~27 % too large here: the gap must still be 6,000 m²."""
+    grids, comms, hh = case(geoms=[box(X, Y, X + 500, Y + 600), box(X + 500, Y, X + 990, Y + 600)])
+    report = run(grids.to_crs(crs), comms.to_crs(crs), hh.to_crs(crs))
+    assert (report.summary["metric_crs"] == crs) is kept
+    gap = report.issues[report.issues["rule"] == "coverage.gap"].iloc[0]
+    assert gap["value"] == pytest.approx(6000, rel=2e-3)

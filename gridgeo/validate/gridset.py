@@ -62,11 +62,19 @@ POSTING_FIELDS = (
 
 
 def _metric_crs(gdf: gpd.GeoDataFrame) -> pyproj.CRS:
-    """The data's own CRS when it is projected in metres (no reprojection noise), else a
-    CGCS2000 Gauss–Krüger zone (:func:`gridgeo.crs.metric_crs`)."""
+    """The data's own CRS when it is projected in metres with true areas (within 1 %)
+    at the data, so nothing is reprojected (no round-off); else a CGCS2000
+    Gauss–Krüger zone (:func:`gridgeo.crs.metric_crs`). Web Mercator (areas ~27 %
+    too large in southern China) is not kept."""
     crs = pyproj.CRS.from_user_input(gdf.crs)
     if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info[:2]):
-        return crs
+        try:
+            lon, lat = _centre_lonlat(gdf)
+            scale = pyproj.Proj(crs).get_factors(lon, lat).areal_scale
+        except (pyproj.exceptions.ProjError, ValueError):
+            scale = float("nan")
+        if abs(scale - 1.0) < 0.01:
+            return crs
     try:
         from gridgeo.crs import metric_crs
     except ImportError:  # pragma: no cover - gridgeo.crs ships with the package
@@ -76,6 +84,13 @@ def _metric_crs(gdf: gpd.GeoDataFrame) -> pyproj.CRS:
     except CRSError:
         # outside the CGCS2000 zones (e.g. a test far from China): a UTM zone
         return gdf.estimate_utm_crs()
+
+
+def _centre_lonlat(gdf: gpd.GeoDataFrame) -> tuple[float, float]:
+    minx, miny, maxx, maxy = gdf.total_bounds
+    to_lonlat = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True)
+    lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
+    return float(lon), float(lat)
 
 
 def _text(values: pd.Series) -> pd.Series:
