@@ -20,8 +20,6 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +139,25 @@ class _Solver:
         self.bisect(other[0], other[1], labels, next_label)
 
     def _split(self, nodes: list[int], k1: int, k2: int):
+        """Best tree edge to cut ``nodes`` into parts for ``k1`` and ``k2`` grids.
+
+        For each of a few random spanning trees, every tree edge is scored at once:
+        subtree weights by accumulation in reverse BFS order, and the border length a
+        cut would create by the LCA trick (an edge's length is added at both ends and
+        removed twice at their lowest common ancestor, then summed over subtrees).
+        """
         n = len(nodes)
         index = {u: i for i, u in enumerate(nodes)}
         w = np.array([self.w[u] for u in nodes], dtype=float)
         total = float(w.sum())
         rows, cols, lens = [], [], []
         for u in nodes:
+            iu = index[u]
             for v, length in self.nb[u].items():
-                if v in index and index[u] < index[v]:
-                    rows.append(index[u])
-                    cols.append(index[v])
+                iv = index.get(v)
+                if iv is not None and iu < iv:
+                    rows.append(iu)
+                    cols.append(iv)
                     lens.append(length)
         if not rows:
             return None, None
@@ -163,59 +170,47 @@ class _Solver:
                 max(kk * self.lo, total - ko * self.hi),
                 min(kk * self.hi, total - ko * self.lo),
             )
-        cands: list[tuple] = []  # (score, members, ks, ko)
+        cands: list[tuple] = []  # (score, tree id, node c, ks, ko)
+        trees = []
         tries = 6 if n > 3 else 2
-        for _attempt in range(tries):
-            rnd = self.rng.random(len(rows_a)) + 0.05
-            mat = coo_matrix((rnd, (rows_a, cols_a)), shape=(n, n)).tocsr()
-            tree = minimum_spanning_tree(mat)
-            tree = tree + tree.T
-            order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
-            if len(order) < n:
+        for attempt in range(tries):
+            rnd = self.rng.random(len(rows_a))
+            got = _random_tree(n, rows_a, cols_a, rnd)
+            if got is None:
                 return None, None  # not connected (should not happen)
+            order, parent = got
             sub = w.copy()
-            for u in order[::-1][:-1]:
+            rev = order[::-1][:-1]
+            for u in rev:
                 sub[parent[u]] += sub[u]
-            # subtree membership by DFS entry/exit times on the tree
-            children: list[list[int]] = [[] for _ in range(n)]
+            depth = np.zeros(n, dtype=int)
             for u in order[1:]:
-                children[parent[u]].append(u)
-            tin = np.zeros(n, dtype=int)
-            tout = np.zeros(n, dtype=int)
-            t = 0
-            stack = [(int(order[0]), False)]
-            while stack:
-                u, done = stack.pop()
-                if done:
-                    tout[u] = t
-                    continue
-                tin[u] = t
-                t += 1
-                stack.append((u, True))
-                for c in reversed(children[u]):
-                    stack.append((c, False))
-            for c in order[1:]:
-                s = sub[c]
-                inside_a = (tin[rows_a] >= tin[c]) & (tin[rows_a] < tout[c])
-                inside_b = (tin[cols_a] >= tin[c]) & (tin[cols_a] < tout[c])
-                cut = float(lens_a[inside_a != inside_b].sum())
-                for ks, ko in ((k1, k2), (k2, k1)):
-                    lo_r, hi_r = ranges[ks]
-                    dev = max(lo_r - s, s - hi_r, 0.0)
-                    ideal = total * ks / (ks + ko)
-                    balance = abs(s - ideal) / (ks * (self.hi - self.lo) / 2 + 1.0)
-                    score = (dev, cut * (1.0 + balance))
-                    if len(cands) < 8 or score < cands[-1][0]:
-                        members = tuple(
-                            sorted(nodes[i] for i in range(n) if tin[c] <= tin[i] < tout[c])
-                        )
-                        if not any(x[1] == members and x[2] == ks for x in cands):
-                            cands.append((score, members, ks, ko))
-                            cands.sort(key=lambda x: (x[0], x[1]))
-                            del cands[8:]
-                    if k1 == k2:
-                        break
-            if cands and cands[0][0][0] == 0.0 and _attempt >= 1:
+                depth[u] = depth[parent[u]] + 1
+            lca = _lca(parent, depth, rows_a, cols_a)
+            val = np.zeros(n)
+            np.add.at(val, rows_a, lens_a)
+            np.add.at(val, cols_a, lens_a)
+            np.add.at(val, lca, -2.0 * lens_a)
+            for u in rev:
+                val[parent[u]] += val[u]
+            cut = val  # border length created by cutting the edge above each node
+            trees.append(parent)
+            cs = np.asarray(order[1:])
+            for ks, ko in ((k1, k2), (k2, k1)):
+                lo_r, hi_r = ranges[ks]
+                s_ = sub[cs]
+                dev = np.maximum(np.maximum(lo_r - s_, s_ - hi_r), 0.0)
+                ideal = total * ks / (ks + ko)
+                balance = np.abs(s_ - ideal) / (ks * (self.hi - self.lo) / 2 + 1.0)
+                score2 = cut[cs] * (1.0 + balance)
+                best = np.lexsort((cs, score2, dev))[:8]
+                for b in best:
+                    cands.append(((float(dev[b]), float(score2[b])), attempt, int(cs[b]), ks, ko))
+                if k1 == k2:
+                    break
+            cands.sort(key=lambda x: (x[0], x[1], x[2]))
+            del cands[8:]
+            if cands and cands[0][0][0] == 0.0 and attempt >= 1:
                 break
         if not cands:
             return None, None
@@ -224,10 +219,12 @@ class _Solver:
             pick = feasible[int(self.rng.integers(len(feasible)))]
         else:
             pick = cands[0]
-        _, members, ks, ko = pick
-        mset = set(members)
-        rest = [u for u in nodes if u not in mset]
-        return (sorted(members), ks), (rest, ko)
+        _, tid, c, ks, ko = pick
+        parent = trees[tid]
+        inside = _subtree_mask(parent, c)
+        members = [nodes[i] for i in range(n) if inside[i]]
+        rest = [nodes[i] for i in range(n) if not inside[i]]
+        return (members, ks), (rest, ko)
 
     # -- local search ------------------------------------------------------------------------
     def repair(self, labels: dict[int, int], *, compact: bool) -> dict[int, int]:
@@ -272,6 +269,71 @@ class _Solver:
                 break
         return labels
 
+    def recombine(self, labels: dict[int, int], *, rounds: int = 400) -> dict[int, int]:
+        """Merge an out-of-band grid with a neighbour and re-cut the pair (ReCom-style).
+
+        For every grid outside the band, its neighbours are tried in order of shared
+        border length: the two grids' blocks are pooled and bisected again on fresh
+        random spanning trees into as many grids as fit their total; the new grids
+        replace the pair when that lowers the band penalty.
+        """
+        lo, hi, w, nb = self.lo, self.hi, self.w, self.nb
+        members: dict[int, set[int]] = {}
+        for u, lab in labels.items():
+            members.setdefault(lab, set()).add(u)
+        totals = {lab: sum(w[u] for u in m) for lab, m in members.items()}
+        next_id = max(members) + 1 if members else 0
+        for _ in range(rounds):
+            bad = sorted(
+                (r for r in members if band_penalty(totals[r], lo, hi) > 0),
+                key=lambda r: (-band_penalty(totals[r], lo, hi), r),
+            )
+            changed = False
+            for r in bad:
+                shared: dict[int, float] = {}
+                for u in members[r]:
+                    for v, length in nb[u].items():
+                        q = labels.get(v)
+                        if q is not None and q != r:
+                            shared[q] = shared.get(q, 0.0) + length
+                old_r = band_penalty(totals[r], lo, hi)
+                near = sorted(shared, key=lambda q: (-shared[q], q))
+                groups = [(q,) for q in near]
+                top = near[:4]
+                groups += [(a, b) for i, a in enumerate(top) for b in top[i + 1 :]]
+                for grp in groups:
+                    pool = sorted(set(members[r]).union(*(members[q] for q in grp)))
+                    total = totals[r] + sum(totals[q] for q in grp)
+                    old = old_r + sum(band_penalty(totals[q], lo, hi) for q in grp)
+                    best = None
+                    for k in choose_k(total, lo, hi)[0][:2]:
+                        sub: dict[int, int] = {}
+                        self.bisect(pool, k, sub, [0])
+                        sub = self.repair(sub, compact=False)
+                        pen = self.penalty(sub)
+                        if best is None or pen < best[0]:
+                            best = (pen, sub)
+                    if best is not None and best[0] < old - 1e-9:
+                        for x in (r, *grp):
+                            del members[x], totals[x]
+                        remap: dict[int, int] = {}
+                        for u, lab in sorted(best[1].items()):
+                            if lab not in remap:
+                                remap[lab] = next_id
+                                next_id += 1
+                                members[remap[lab]] = set()
+                                totals[remap[lab]] = 0.0
+                            labels[u] = remap[lab]
+                            members[remap[lab]].add(u)
+                            totals[remap[lab]] += w[u]
+                        changed = True
+                        break
+                if changed:
+                    break
+            if not changed:
+                break
+        return labels
+
     def penalty(self, labels: dict[int, int]) -> float:
         totals: dict[int, float] = {}
         for u, lab in labels.items():
@@ -285,6 +347,95 @@ class _Solver:
                 if v > u and v in labels and labels[v] != lab:
                     total += length
         return total
+
+
+def _random_tree(n: int, rows: np.ndarray, cols: np.ndarray, keys: np.ndarray):
+    """Minimum spanning tree for random edge keys (Kruskal), rooted at node 0.
+
+    Returns ``(bfs_order, parent)`` with ``parent[root] == root``, or None when the
+    graph is not connected.
+    """
+    parent_uf = list(range(n))
+
+    def find(a: int) -> int:
+        while parent_uf[a] != a:
+            parent_uf[a] = parent_uf[parent_uf[a]]
+            a = parent_uf[a]
+        return a
+
+    adj: list[list[int]] = [[] for _ in range(n)]
+    used = 0
+    for e in np.argsort(keys, kind="stable").tolist():
+        a, b = int(rows[e]), int(cols[e])
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent_uf[ra] = rb
+            adj[a].append(b)
+            adj[b].append(a)
+            used += 1
+            if used == n - 1:
+                break
+    if used < n - 1:
+        return None
+    parent = np.zeros(n, dtype=int)
+    order = [0]
+    seen = [False] * n
+    seen[0] = True
+    i = 0
+    while i < len(order):
+        u = order[i]
+        i += 1
+        for v in adj[u]:
+            if not seen[v]:
+                seen[v] = True
+                parent[v] = u
+                order.append(v)
+    return np.array(order), parent
+
+
+def _lca(parent: np.ndarray, depth: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Lowest common ancestors of node pairs in a rooted tree (binary lifting, vectorised)."""
+    levels = max(1, int(depth.max()).bit_length())
+    up = [parent]
+    for _ in range(levels - 1):
+        up.append(up[-1][up[-1]])
+    a = a.copy()
+    b = b.copy()
+    swap = depth[a] < depth[b]
+    a[swap], b[swap] = b[swap], a[swap]
+    diff = depth[a] - depth[b]
+    for k in range(levels):
+        bit = (diff >> k) & 1 == 1
+        a[bit] = up[k][a[bit]]
+    for k in range(levels - 1, -1, -1):
+        differ = up[k][a] != up[k][b]
+        a[differ] = up[k][a[differ]]
+        b[differ] = up[k][b[differ]]
+    return np.where(a == b, a, parent[a])
+
+
+def _subtree_mask(parent: np.ndarray, c: int) -> np.ndarray:
+    """Nodes in the subtree of ``c`` (root's parent is itself)."""
+    n = len(parent)
+    inside = np.zeros(n, dtype=bool)
+    inside[c] = True
+    # walk up from each node until reaching c or the root; memoised
+    state = np.full(n, -1, dtype=int)  # -1 unknown, 0 outside, 1 inside
+    state[c] = 1
+    for u in range(n):
+        path = []
+        x = u
+        while state[x] < 0:
+            path.append(x)
+            px = parent[x]
+            if px == x:  # root
+                state[x] = 0
+                break
+            x = px
+        res = state[x]
+        for y in path:
+            state[y] = res
+    return state == 1
 
 
 def enforce_ceiling(labels: dict[int, int], w, nb, hi: float) -> dict[int, int]:
@@ -390,14 +541,19 @@ def aggregate(
             next_label += 1
             continue
         best = None
+        tries = max(2, min(restarts, 1600 // max(len(comp), 1)))
         for k in ks:
-            for attempt in range(restarts):
+            for attempt in range(tries):
                 rng = np.random.default_rng([seed, comp_i, k, attempt])
                 solver = _Solver(comp, w, nb, lo, hi, rng, explore=attempt > 0)
                 lab: dict[int, int] = {}
                 solver.bisect(comp, k, lab, [0])
                 lab = solver.repair(lab, compact=False)
                 pen = solver.penalty(lab)
+                if pen > 0.0:
+                    lab = solver.recombine(lab)
+                    lab = solver.repair(lab, compact=False)
+                    pen = solver.penalty(lab)
                 if pen == 0.0:
                     lab = solver.repair(lab, compact=True)
                 score = (pen, solver.cut_length(lab))
