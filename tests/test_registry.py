@@ -789,3 +789,23 @@ def test_given_community_polygons_never_silently_replace_the_registry(fresh_db_u
             (communities.loc[0, "code"],),
         ).fetchone()[0]
     assert abs(area - communities.loc[0, "geometry"].area) < 1.0
+
+
+def test_county_withdraws_its_own_draft(fresh_db_url, base):
+    from gridgeo.registry import withdraw_changeset
+
+    grids, communities = base
+    r = _load(fresh_db_url, grids, communities)
+    with pytest.raises(PermissionDeniedError):
+        withdraw_changeset(fresh_db_url, r.changeset_id, actor=Actor("x", "county", "63000031"))
+    out = withdraw_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, reason="重新划分")
+    assert sorted(out["void_codes"]) == r.new_codes
+    assert get_changeset(fresh_db_url, r.changeset_id).status == "withdrawn"
+    with pytest.raises(ConflictError, match="only a draft or filed"):
+        withdraw_changeset(fresh_db_url, r.changeset_id, actor=EDITOR)
+    with pytest.raises(ConflictError):
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR)
+    assert list(audit_log(fresh_db_url, changeset_id=r.changeset_id)["action"]) == [
+        "draft",
+        "withdraw",
+    ]

@@ -157,7 +157,9 @@ def _load(
 @change_app.command("list")
 @handle_errors
 def list_(
-    status: str = typer.Option(None, "--status", help="draft, filed, accepted or returned."),
+    status: str = typer.Option(
+        None, "--status", help="draft, filed, accepted, returned or withdrawn."
+    ),
     county: str = typer.Option(None, "--county", help="Only this county (code prefix)."),
 ) -> None:
     """List change sets, newest first."""
@@ -310,6 +312,23 @@ def file_(
         force=force,
     )
     console.print(f"change set {cs.changeset_id} filed with the city by {cs.filed_by}")
+
+
+@change_app.command()
+@handle_errors
+def withdraw(
+    changeset_id: int = typer.Argument(..., help="Change set id."),
+    county: str = typer.Option(..., "--county", help="Your county code."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Withdraw your draft or filed change set (its reserved codes become void, never reused)."""
+    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    s = registry.withdraw_changeset(_url(), changeset_id, actor=actor, reason=reason)
+    console.print(
+        f"change set {changeset_id} withdrawn; {len(s['void_codes'])} reserved codes void"
+    )
 
 
 @change_app.command()

@@ -23,6 +23,7 @@ from gridgeo.registry.workflow import (
     list_changesets,
     return_changeset,
     validate_changeset,
+    withdraw_changeset,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "repartition_community",
     "return_changeset",
     "validate_changeset",
+    "withdraw_changeset",
 ]

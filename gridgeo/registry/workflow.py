@@ -505,6 +505,31 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
     return summary
 
 
+def withdraw_changeset(
+    bind: Bind, changeset_id: int, *, actor: Actor, reason: str = ""
+) -> dict[str, Any]:
+    """Withdraw the county's own draft or filed change set; its reserved codes become void.
+
+    Raises
+    ------
+    PermissionDeniedError
+        Unless ``actor`` is an editor of the change set's county (or an admin).
+    ConflictError
+        When the change set was already accepted, returned or withdrawn.
+    """
+    with transaction(bind) as conn:
+        cs = _get(conn, changeset_id)
+        actor.require_drafting(cs.county_code)
+        summary = conn.execute(
+            text("SELECT registry.withdraw_changeset(:id, :by, :why, :role)"),
+            {"id": int(changeset_id), "by": actor.name, "why": reason or None, "role": actor.role},
+        ).scalar_one()
+    log.info(
+        "withdrew change set %s: %d reserved codes void", changeset_id, len(summary["void_codes"])
+    )
+    return summary
+
+
 def audit_log(bind: Bind, *, changeset_id: int | None = None) -> pd.DataFrame:
     """The audit log (oldest first), optionally of one change set."""
     with transaction(bind) as conn:
