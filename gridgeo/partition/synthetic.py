@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import LineString, box
 
@@ -50,3 +51,22 @@ def district(
         crs=CRS,
     )
     return comm, roads, hh
+
+
+def tiled_district(nx: int = 2, ny: int = 2, *, seed: int = 0, size: float = 600.0, **kwargs):
+    """``nx × ny`` adjacent square communities (codes ``430102001001``…), each from :func:`district`."""
+    comms, roads, hhs = [], [], []
+    k = 0
+    for i in range(nx):
+        for j in range(ny):
+            k += 1
+            c, r, h = district(
+                seed=seed + k, size=size, code=f"430102001{k:03d}", name=f"社区{k}", **kwargs
+            )
+            dx, dy = i * size, j * size
+            for gdf, out in ((c, comms), (r, roads), (h, hhs)):
+                g = gdf.copy()
+                g["geometry"] = g.geometry.translate(dx, dy)
+                out.append(g)
+    cat = lambda parts: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=CRS)  # noqa: E731
+    return cat(comms), cat(roads), cat(hhs)
