@@ -315,3 +315,10 @@ def test_aggregate_enforces_ceiling_on_a_path():
     for lab in set(labels.tolist()):  # contiguous on the path
         idx = np.flatnonzero(labels == lab)
         assert idx.max() - idx.min() + 1 == len(idx)
+
+
+def test_package_is_callable_like_the_function():
+    import gridgeo.partition as gp
+
+    comm, roads, hh = district()
+    assert gp(comm, roads, hh).grids.equals(partition(comm, roads, hh).grids)
