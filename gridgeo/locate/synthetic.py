@@ -12,7 +12,7 @@ def jittered_tiling(
     *,
     size: float = 300.0,
     origin: tuple[float, float] = (300_000.0, 2_760_000.0),
-    jitter: float = 0.3,
+    jitter: float = 0.25,
     seed: int = 0,
     vertices_per_edge: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +73,14 @@ def jittered_tiling(
             ring = np.vstack([*ring, ring[0][:1]])
             codes.append(f"G{j * nx + i:06d}")
             geoms.append(shapely.Polygon(ring))
-    return np.asarray(codes, dtype=object), np.asarray(geoms, dtype=object)
+    geoms_arr = np.asarray(geoms, dtype=object)
+    bad = np.flatnonzero(~shapely.is_valid(geoms_arr))
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} generated grids self-intersect (first: {codes[bad[0]]}); "
+            f"use a smaller jitter than {jitter}"
+        )
+    return np.asarray(codes, dtype=object), geoms_arr
 
 
 def sample_points(
