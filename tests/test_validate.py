@@ -481,3 +481,19 @@ def test_work_crs_keeps_true_area_projections_only(crs, kept):
     assert (report.summary["metric_crs"] == crs) is kept
     gap = report.issues[report.issues["rule"] == "coverage.gap"].iloc[0]
     assert gap["value"] == pytest.approx(6000, rel=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("profile", "population", "flagged"),
+    [("gansu", 1000, False), ("gansu", 600, True), ("yongzhou", 1000, True)],
+)
+def test_population_alternative(profile, population, flagged):
+    """Gansu: 300–500 households *or* ~1000 residents (±25 %) per urban grid."""
+    grids, comms, _ = case(geoms=[box(X, Y, X + 1000, Y + 600)], codes=("431102001001001",))
+    pts = lattice(X, Y, X + 1000, Y + 600, 250)
+    hh = gpd.GeoDataFrame(
+        {"households": [1] * 250, "population": [population / 250] * 250}, geometry=pts, crs=CRS
+    )
+    report = run(grids, comms, hh, profile=profile)
+    assert ("size.out_of_band_unavoidable" in rules_of(report)) is flagged
+    assert report.grids["population"].iloc[0] == pytest.approx(population)

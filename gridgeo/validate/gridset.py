@@ -301,6 +301,11 @@ class GridSet:
             h = gpd.GeoDataFrame(
                 {
                     "households": w.astype(float).to_numpy(),
+                    "population": (
+                        pd.to_numeric(h["population"], errors="coerce").to_numpy(dtype=float)
+                        if "population" in h.columns
+                        else np.full(len(h), np.nan)
+                    ),
                     "compound_id": comp.to_numpy(dtype=object),
                 },
                 geometry=h.geometry.values,
@@ -522,6 +527,29 @@ class GridSet:
             self.point_grid[inside], weights=self.weights[inside], minlength=self.n
         ).astype(float)
 
+    @cached_property
+    def grid_population(self) -> np.ndarray:
+        """Residents per grid from the points' ``population`` (NaN when no point has one)."""
+        if self.households is None:
+            return np.full(self.n, np.nan)
+        pop = self.households["population"].to_numpy(dtype=float)
+        inside = (self.point_grid >= 0) & ~np.isnan(pop)
+        total = np.bincount(self.point_grid[inside], weights=pop[inside], minlength=self.n)
+        known = np.bincount(self.point_grid[inside], minlength=self.n) > 0
+        return np.where(known, total, np.nan)
+
+    def population_band(self, kind: str) -> tuple[float, float] | None:
+        """The profile's population alternative for ``kind`` as ``(min, max)``, if any
+        (urban: ``population_alternative`` ± 25 %; rural: ``target_population`` ± tolerance),
+        as the partitioner applies it."""
+        if kind == "rural":
+            target, tol = self.profile.rural.target_population, self.profile.rural.tolerance
+        else:
+            target, tol = self.profile.urban.population_alternative, 0.25
+        if not target:
+            return None
+        return target * (1 - tol), target * (1 + tol)
+
     def band(self, kind: str) -> tuple[int, int]:
         """``(min, max)`` households of a grid of ``kind`` (urban/rural) in this profile."""
         rule = self.profile.rural if kind == "rural" else self.profile.urban
@@ -661,8 +689,10 @@ class GridSet:
         The size rule: dedicated grids are exempt; rural grids in ``villager_group``
         mode are exempt (no household band); a whole-village grid (its village's
         only grid, in ``village`` mode or with at most ``whole_village_max_households``)
-        is in band; otherwise ``min <= households <= max`` of the grid's type.
-        The share (:func:`gridgeo.validate.core.in_band_summary`) counts the
+        is in band; otherwise ``min <= households <= max`` of the grid's type, or
+        -- the profile's population alternative, as the partitioner applies it --
+        ``households <= max`` and the residents (``population`` of the points)
+        within :meth:`population_band`. The share (:func:`gridgeo.validate.core.in_band_summary`) counts the
         non-dedicated grids of feasible communities, with the community's band.
         """
         hh = self.grid_households
@@ -680,8 +710,18 @@ class GridSet:
             & ((mode == "village") | (hh <= self.profile.rural.whole_village_max_households))
         )
         exempt = self.dedicated | ((kinds == "rural") & (mode == "villager_group"))
+        # below the floor but meeting the population alternative (e.g. gansu ~1000
+        # residents) is not a breach; it does not count as in band for the share
+        pop = self.grid_population
+        p_lo = np.full(self.n, np.nan)
+        p_hi = np.full(self.n, np.nan)
+        for kind in ("urban", "rural"):
+            alt = self.population_band(kind)
+            if alt is not None:
+                p_lo[kinds == kind], p_hi[kinds == kind] = alt
         with np.errstate(invalid="ignore"):
-            in_band = exempt | whole_village | ((hh >= lo) & (hh <= hi))
+            by_population = (hh <= hi) & (pop >= p_lo) & (pop <= p_hi)
+            in_band = exempt | whole_village | ((hh >= lo) & (hh <= hi)) | by_population
         feasible = np.append(comm["feasible"].to_numpy(dtype=bool), False)[self.home]
         banded = np.append(comm["banded"].to_numpy(dtype=bool), False)[self.home]
         c_lo = np.append(comm["min"].to_numpy(dtype=float), np.nan)[self.home]
@@ -696,7 +736,9 @@ class GridSet:
                 "households": hh,
                 "band_min": np.where(exempt, np.nan, lo),
                 "band_max": np.where(exempt, np.nan, hi),
+                "population": pop,
                 "whole_village": whole_village,
+                "by_population": by_population & ~((hh >= lo) & (hh <= hi)),
                 "in_band": in_band,
                 "counted_in_share": ~self.dedicated & feasible,
                 "counted_in_all_banded": ~self.dedicated & banded,
