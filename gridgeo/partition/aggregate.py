@@ -283,9 +283,10 @@ class _Solver:
             members.setdefault(lab, set()).add(u)
         totals = {lab: sum(w[u] for u in m) for lab, m in members.items()}
         next_id = max(members) + 1 if members else 0
+        failed: set[int] = set()  # grids for which no pooling helped (not retried)
         for _ in range(rounds):
             bad = sorted(
-                (r for r in members if band_penalty(totals[r], lo, hi) > 0),
+                (r for r in members if band_penalty(totals[r], lo, hi) > 0 and r not in failed),
                 key=lambda r: (-band_penalty(totals[r], lo, hi), r),
             )
             changed = False
@@ -330,6 +331,7 @@ class _Solver:
                         break
                 if changed:
                     break
+                failed.add(r)
             if not changed:
                 break
         return labels

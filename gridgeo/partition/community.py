@@ -218,6 +218,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         graph = adjacency(blocks.geoms, min_shared=q.min_shared_border_m)
         stats_blocks = len(blocks.geoms)
         w = blocks.weights
+        graph = _link_small_parts(graph, blocks.geoms, w, lo)
         if whole:
             labels = _component_labels(graph, len(w))
         elif use_groups:
@@ -374,6 +375,34 @@ def _polygonal(g):
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+def _link_small_parts(graph: Graph, geoms, w: np.ndarray, lo: float) -> Graph:
+    """Join parts below the floor to a neighbour they touch along any length of border.
+
+    Blocks sharing less than ``min_shared_border_m`` are not adjacent, which can leave
+    a pocket (a few blocks cut off by a slip road) as a part of its own, below the
+    floor. Such a part is linked to the blocks it touches along a shorter border or
+    at a point, so it can join a grid; :func:`clean_polygon` joins a part touching
+    at a point with a hair-thin bridge, so the grid stays one polygon.
+    """
+    nb = graph.neighbours()
+    parts = components(list(range(len(w))), nb)
+    small = [p for p in parts if w[p].sum() < lo]
+    if len(parts) < 2 or not small:
+        return graph
+    weak = adjacency(geoms, min_shared=0.0)  # incl. parts touching at a point only
+    in_small = np.zeros(len(w), dtype=bool)
+    for p in small:
+        in_small[p] = True
+    keep = in_small[weak.edges[:, 0]] | in_small[weak.edges[:, 1]] if len(weak.edges) else []
+    if not np.any(keep):
+        return graph
+    edges = np.vstack([graph.edges, weak.edges[keep]])
+    lengths = np.concatenate([graph.lengths, weak.lengths[keep]])
+    _, first = np.unique(edges, axis=0, return_index=True)
+    first = np.sort(first)
+    return Graph(graph.n, edges[first], lengths[first])
 
 
 def _component_labels(graph: Graph, n: int) -> np.ndarray:
