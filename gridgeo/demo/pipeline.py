@@ -139,6 +139,7 @@ def register_baseline(
         engine_for,
         file_changeset,
         load_grids,
+        withdraw_changeset,
     )
 
     engine = engine_for(url)
@@ -158,18 +159,24 @@ def register_baseline(
         )
         if loaded.changeset_id is None:
             return "reused", {}
-        # Rule errors the partition could not avoid (e.g. one household point above the
-        # ceiling) are filed with the change set for the city to see, as the seeds ask.
-        file_changeset(
-            engine,
-            loaded.changeset_id,
-            actor=editor,
-            note="demo baseline",
-            profile=profile,
-            code_pattern=code_pattern,
-            force=True,
-        )
-        accepted = accept_changeset(engine, loaded.changeset_id, actor=reviewer, reason="demo")
+        try:
+            # Rule errors the partition could not avoid (e.g. one household point above
+            # the ceiling) are filed with the change set for the city to see, as the
+            # seeds ask.
+            file_changeset(
+                engine,
+                loaded.changeset_id,
+                actor=editor,
+                note="demo baseline",
+                profile=profile,
+                code_pattern=code_pattern,
+                force=True,
+            )
+            accepted = accept_changeset(engine, loaded.changeset_id, actor=reviewer, reason="demo")
+        except Exception:
+            # leave no half-done draft behind (its reserved codes become void)
+            withdraw_changeset(engine, loaded.changeset_id, actor=editor, reason="demo step failed")
+            raise
         return "done", accepted
     finally:
         engine.dispose()
@@ -326,6 +333,16 @@ def run_demo(
         else f"change set {accepted.get('changeset')} accepted, {accepted.get('opened')} grids current"
     )
     step("registry", status, detail, t0)
+
+    from gridgeo.registry import engine_for, grids_at
+
+    engine = engine_for(ready.url)
+    try:
+        current = grids_at(engine)  # the registry issues the codes: use its grids from here on
+    finally:
+        engine.dispose()
+    current = current[current["community_code"].isin(communities["code"].astype(str))]
+    grids = current.to_crs(communities.crs)
 
     t0 = time.perf_counter()
     samples = write_samples(

@@ -1,0 +1,103 @@
+"""The demo pipeline end to end (without serving) into a fresh database, and the notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import psycopg
+import pytest
+from nbclient import NotebookClient
+
+from gridgeo.demo.build import build_district
+from gridgeo.demo.pipeline import run_demo
+from gridgeo.io import read_layer
+from gridgeo.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo(db_url: str, tmp_path_factory: pytest.TempPathFactory):
+    settings = Settings(database_url=db_url, home=tmp_path_factory.mktemp("home"))
+    first = run_demo(settings)
+    second = run_demo(settings)
+    return settings, first, second
+
+
+def test_every_step_reports_and_nothing_is_faked(demo):
+    _, first, _ = demo
+    names = [s.name for s in first.steps]
+    assert names[:5] == ["database", "data", "partition", "registry", "sample contacts"]
+    assert all(s.status in {"done", "reused", "skipped"} for s in first.steps)
+    skipped = [s for s in first.steps if s.status == "skipped"]
+    assert all("not delivered" in s.detail or "waits" in s.detail for s in skipped)
+
+
+def test_second_run_reuses_everything(demo):
+    _, _, second = demo
+    by_name = {s.name: s.status for s in second.steps}
+    assert by_name["data"] == "reused"
+    assert by_name["partition"] == "reused"
+    assert by_name["registry"] == "reused"
+    assert by_name["sample contacts"] == "reused"
+
+
+def test_registry_holds_the_district_and_every_household_once(demo, db_url):
+    built = build_district("daan")
+    households = read_layer(built.path, "households")
+    with psycopg.connect(db_url) as conn:
+        n_comm = conn.execute(
+            "SELECT count(*) FROM registry.divisions WHERE level = 'community'"
+        ).fetchone()[0]
+        srid = conn.execute("SELECT registry.srid()").fetchone()[0]
+        pts = households.to_crs(srid)
+        conn.execute(f"CREATE TEMP TABLE hh (i int, w int, geom geometry(Point, {int(srid)}))")
+        with conn.cursor().copy("COPY hh (i, w, geom) FROM STDIN") as copy:
+            for i, (w, g) in enumerate(zip(pts["households"], pts.geometry, strict=True)):
+                copy.write_row((i, int(w), f"SRID={srid};{g.wkt}"))
+        per_point = conn.execute(
+            "SELECT hh.i, hh.w, count(g.grid_code) FROM hh "
+            "LEFT JOIN registry.current_grid g ON ST_Covers(g.geom, hh.geom) GROUP BY hh.i, hh.w"
+        ).fetchall()
+    assert n_comm == 53
+    counts = [c for _, _, c in per_point]
+    assert len(per_point) == len(households)
+    assert min(counts) == 1 and max(counts) == 1, "every household point in exactly one grid"
+    assert sum(w for _, w, _ in per_point) == 120_675
+
+
+def test_example_point_locates_to_the_printed_grid(demo):
+    settings, first, _ = demo
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service import create_app
+
+    ex = first.example
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/locate", params={"lon": ex["lon"], "lat": ex["lat"], "crs": "wgs84"})
+    assert body.status_code == 200
+    assert body.json()["grid"]["code"] == ex["grid_code"]
+
+
+@pytest.mark.parametrize("name", ["01_partition_a_district.ipynb", "02_locate_and_dispatch.ipynb"])
+def test_notebook_runs_top_to_bottom(name, fresh_db_url, tmp_path, monkeypatch):
+    path = ROOT / "notebooks" / name
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        "notebooks are committed with outputs stripped"
+    )
+    monkeypatch.setenv("GRIDGEO_DATABASE_URL", fresh_db_url)
+    monkeypatch.setenv("GRIDGEO_HOME", str(tmp_path))
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    assert not errors
