@@ -61,16 +61,22 @@ async def locate(
     check_lonlat(lon, lat)
     settings = service_settings(request)
     when = parse_at(at, settings.timezone)
-    snap = state(request).at(when)
-    result = locate_one(
-        snap,
-        lon,
-        lat,
-        crs=crs,
-        category=category,
-        private=caller.can("private_contacts"),
-        near_border_m=settings.near_border_m,
-    )
+    st = state(request)
+
+    def work() -> dict[str, Any]:
+        return locate_one(
+            st.at(when),
+            lon,
+            lat,
+            crs=crs,
+            category=category,
+            private=caller.can("private_contacts"),
+            near_border_m=settings.near_border_m,
+        )
+
+    # The hot path (current snapshot in memory) is ~0.1 ms of CPU: answer on the event
+    # loop. Anything that may touch the database runs in the thread pool.
+    result = work() if when is None and st.loaded else await run_in_threadpool(work)
     result["query"] = {
         "lon": lon,
         "lat": lat,
@@ -78,7 +84,7 @@ async def locate(
         "category": category,
         "at": when.isoformat() if when else None,
     }
-    return result
+    return JSONResponse(result)
 
 
 _BATCH_DOC = (
