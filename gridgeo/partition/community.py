@@ -171,8 +171,10 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
             roads = shapely.get_parts(shapely.difference(roads, cu))
             roads = roads[~shapely.is_empty(roads)] if len(roads) else roads
         extra = [shapely.boundary(g) for g in compound_geoms]
-        use_groups = rural_mode == "villager_group" and task.groups
-        if use_groups:
+        use_groups = rural_mode == "villager_group" and bool(task.groups)
+        if kind == "rural" and task.groups:
+            # villager-group outlines are borders: one grid per group in villager_group
+            # mode, else the band grids are built from blocks that never straddle a group
             extra += [shapely.boundary(g.geom) for g in task.groups]
         polys = faces(
             remaining, roads, extra_lines=extra, snap_m=q.road_snap_m, extend_m=q.road_extend_m
@@ -293,6 +295,19 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
                     "geometry": g["geometry"],
                 }
             )
+    if rural_mode == "villager_group" and not task.groups:
+        violations.append(
+            {
+                "rule": "rural.no_villager_groups",
+                "reason": (
+                    f"profile {profile.name} divides villages by villager group, but no villager "
+                    "group lies in this village; its grids were formed by household counts"
+                ),
+                "community_code": task.code,
+                "grid_code": None,
+                "geometry": task.geom,
+            }
+        )
     if len(out) > 10**digits - 1:
         violations.append(
             {
