@@ -83,6 +83,12 @@ class RuralRule(_Strict):
     whole_village_max_households: int = Field(
         default=250, description="A village up to this size is one grid."
     )
+    hamlet_eps_m: float | None = Field(
+        default=150.0,
+        ge=0,
+        description="Household points closer than this (chained) form a hamlet (DBSCAN); a "
+        "rural block above the ceiling is cut between hamlets before cutting inside one.",
+    )
 
     @property
     def min_households(self) -> int:

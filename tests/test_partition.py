@@ -322,3 +322,26 @@ def test_package_is_callable_like_the_function():
 
     comm, roads, hh = district()
     assert gp(comm, roads, hh).grids.equals(partition(comm, roads, hh).grids)
+
+
+def test_rural_block_is_cut_between_hamlets():
+    rng = np.random.default_rng(5)
+    x0, y0 = 500000.0, 3000000.0
+    comm = gpd.GeoDataFrame(
+        {"code": ["430102001203"], "name": ["两塘村"]},
+        geometry=[box(x0, y0, x0 + 2000, y0 + 1000)],
+        crs=CRS,
+    )
+    # three hamlets of 20 houses × 7 households (140 each) along a valley, no roads
+    centres = [(x0 + 300, y0 + 500), (x0 + 1000, y0 + 450), (x0 + 1700, y0 + 550)]
+    xy = np.vstack([rng.normal(c, 40, size=(20, 2)) for c in centres])
+    hh = gpd.GeoDataFrame(
+        {"households": np.full(60, 7), "hamlet": np.repeat([0, 1, 2], 20)},
+        geometry=shapely.points(xy),
+        crs=CRS,
+    )
+    res = partition(comm, None, hh, profile="yongzhou")
+    assert_rules(res, comm, hh)
+    joined = gpd.sjoin(hh, res.grids, predicate="within")
+    assert (joined.groupby("hamlet")["grid_code"].nunique() == 1).all()  # no hamlet is cut
+    assert res.grids["households"].max() <= 250

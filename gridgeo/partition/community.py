@@ -200,7 +200,15 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
             for g, m in zip(blocks.geoms, blocks.members, strict=True):
                 if hh[m].sum() > hi:
                     comp = task.compound[m] if task.compound is not None else None
-                    for piece, idx in split_block(g, xy[m], hh[m], ceiling=hi, compound=comp):
+                    pieces = split_block(
+                        g,
+                        xy[m],
+                        hh[m],
+                        ceiling=hi,
+                        compound=comp,
+                        hamlet_eps_m=profile.rural.hamlet_eps_m if kind == "rural" else None,
+                    )
+                    for piece, idx in pieces:
                         geoms2.append(piece)
                         members2.append(m[idx])
                 else:

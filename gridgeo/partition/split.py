@@ -60,6 +60,31 @@ def _units(xy: np.ndarray, compound: np.ndarray | None) -> np.ndarray:
     return inv
 
 
+def _hamlets(unit: np.ndarray, uw: np.ndarray, uxy: np.ndarray, *, eps: float, ceiling: float):
+    """Merge units into hamlets (DBSCAN) where a hamlet stays at or below the ceiling."""
+    from sklearn.cluster import DBSCAN
+
+    if len(uw) < 2:
+        return unit, uw, uxy
+    ham = DBSCAN(eps=eps, min_samples=1).fit_predict(uxy)
+    hw = np.bincount(ham, weights=uw)
+    # a hamlet above the ceiling keeps its units separate
+    key = np.where(hw[ham] <= ceiling, ham, ham.max() + 1 + np.arange(len(uw)))
+    _, new = np.unique(key, return_inverse=True)
+    n = int(new.max()) + 1
+    w2 = np.bincount(new, weights=uw, minlength=n)
+    xy2 = (
+        np.column_stack(
+            [
+                np.bincount(new, weights=uxy[:, 0] * uw, minlength=n),
+                np.bincount(new, weights=uxy[:, 1] * uw, minlength=n),
+            ]
+        )
+        / np.maximum(w2, 1e-9)[:, None]
+    )
+    return new[unit], w2, xy2
+
+
 def cluster_units(uxy: np.ndarray, uw: np.ndarray, *, ceiling: float) -> np.ndarray:
     """Cluster label per unit such that every cluster weighs at most ``ceiling`` when possible."""
     labels = np.zeros(len(uw), dtype=int)
@@ -105,6 +130,7 @@ def split_block(
     *,
     ceiling: float,
     compound: np.ndarray | None = None,
+    hamlet_eps_m: float | None = None,
 ) -> list[tuple[object, np.ndarray]]:
     """Cut ``poly`` between household clusters so each piece holds at most ``ceiling``.
 
@@ -118,6 +144,9 @@ def split_block(
         Maximum households per piece.
     compound
         Optional compound id per point; a compound is never split.
+    hamlet_eps_m
+        Rural villages: points chained within this distance form a hamlet (DBSCAN with
+        ``min_samples=1``); a hamlet at or below the ceiling is kept whole.
 
     Returns
     -------
@@ -145,6 +174,9 @@ def split_block(
         )
         / cnt[:, None]
     )
+    if hamlet_eps_m:
+        unit, uw, uxy = _hamlets(unit, uw, uxy, eps=hamlet_eps_m, ceiling=ceiling)
+        nu = len(uw)
     ulab = cluster_units(uxy, uw, ceiling=ceiling)
     plab = ulab[unit]
     if len(set(plab.tolist())) == 1:
