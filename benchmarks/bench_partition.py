@@ -15,7 +15,7 @@ and a county-size run end to end.
    written to a GeoPackage and partitioned end to end with the CLI path (read, check,
    partition, write), serial and with ``--workers 2``.
 
-Usage: ``.venv/bin/python benchmarks/bench_partition.py [--skip-spopt] [--tiles 3]``
+Usage: ``.venv/bin/python benchmarks/bench_partition.py [--skip-spopt] [--spopt-timeout 300] [--tiles 3]``
 Needs the bench extras: ``pip install spopt pygeoda libpysal``.
 """
 
@@ -129,6 +129,30 @@ def run_spopt(units: gpd.GeoDataFrame, *, per_region: pd.DataFrame | None = None
     return sizes, t
 
 
+def _spopt_child(units, per_region, queue) -> None:
+    sizes, t = run_spopt(units, per_region=per_region)
+    queue.put((sizes, t))
+
+
+def run_spopt_limited(units, *, per_region=None, timeout: float = 300.0):
+    """spopt in a child process; ``None`` when it does not finish within ``timeout`` s."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_spopt_child, args=(units, per_region, queue))
+    t0 = time.perf_counter()
+    proc.start()
+    try:
+        sizes, t = queue.get(timeout=timeout)
+    except Exception:
+        proc.terminate()
+        proc.join()
+        return None, time.perf_counter() - t0
+    proc.join()
+    return sizes, t
+
+
 def print_table(rows: list[dict], ref: str = "gridgeo aggregate") -> None:
     base = next(r for r in rows if r["solver"] == ref)
     print(
@@ -142,7 +166,7 @@ def print_table(rows: list[dict], ref: str = "gridgeo aggregate") -> None:
         )
 
 
-def same_blocks(units: gpd.GeoDataFrame, skip_spopt: bool) -> None:
+def same_blocks(units: gpd.GeoDataFrame, skip_spopt: bool, spopt_timeout: float) -> None:
     heavy = set(units.loc[units["households"] > HI, "community_code"])
     feasible = {
         c
@@ -159,12 +183,17 @@ def same_blocks(units: gpd.GeoDataFrame, skip_spopt: bool) -> None:
     sizes, t = run_pygeoda(units)
     rows.append(summary("pygeoda maxp_greedy", sizes, feasible, t))
     if not skip_spopt:
-        sizes, t = run_spopt(units)
-        rows.append(summary("spopt MaxPHeuristic", sizes, feasible, t))
+        sizes, t = run_spopt_limited(units, timeout=spopt_timeout)
+        if sizes is None:
+            print(f"spopt MaxPHeuristic did not finish within {spopt_timeout:.0f} s")
+        else:
+            rows.append(summary("spopt MaxPHeuristic", sizes, feasible, t))
     print_table(rows)
 
 
-def one_region(units: gpd.GeoDataFrame, skip_spopt: bool, n_blocks: int = 800) -> None:
+def one_region(
+    units: gpd.GeoDataFrame, skip_spopt: bool, spopt_timeout: float, n_blocks: int = 800
+) -> None:
     codes = units["community_code"].drop_duplicates().tolist()
     take, count = [], 0
     for c in codes:
@@ -185,8 +214,11 @@ def one_region(units: gpd.GeoDataFrame, skip_spopt: bool, n_blocks: int = 800) -
     sizes, t = run_pygeoda(region)
     rows.append(summary("pygeoda maxp_greedy", sizes, {"region"}, t))
     if not skip_spopt:
-        sizes, t = run_spopt(region)
-        rows.append(summary("spopt MaxPHeuristic", sizes, {"region"}, t))
+        sizes, t = run_spopt_limited(region, timeout=spopt_timeout)
+        if sizes is None:
+            print(f"spopt MaxPHeuristic did not finish within {spopt_timeout:.0f} s")
+        else:
+            rows.append(summary("spopt MaxPHeuristic", sizes, {"region"}, t))
     print_table(rows)
 
 
@@ -267,6 +299,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--skip-spopt", action="store_true", help="spopt takes minutes")
     ap.add_argument("--tiles", type=int, default=3)
+    ap.add_argument(
+        "--spopt-timeout", type=float, default=300.0, help="give up on spopt after this many s"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -284,8 +319,8 @@ def main() -> None:
             f"{m['polsby_popper']['mean']:.3f}/{m['polsby_popper']['min']:.3f}, "
             f"households/grid {m['households_per_grid']}\n"
         )
-        same_blocks(units, args.skip_spopt)
-        one_region(units, args.skip_spopt)
+        same_blocks(units, args.skip_spopt, args.spopt_timeout)
+        one_region(units, args.skip_spopt, args.spopt_timeout)
         county(path, tmp, args.tiles)
 
 
