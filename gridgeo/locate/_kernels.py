@@ -44,7 +44,7 @@ def _band_of(py, y0, invh, nb):
     return int(t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg):
     """-1 outside, 0 on the ring, 1 inside (PostGIS ``point_in_ring_rtree``)."""
     b = ring_band0[r] + _band_of(py, ring_y0[r], ring_invh[r], ring_nband[r])
@@ -70,7 +70,7 @@ def ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def grid_pip(
     px,
     py,
@@ -583,7 +583,7 @@ def fill_border_candidates(
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _locate_one(
     x,
     y,
@@ -809,7 +809,7 @@ def covers_pairs(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _distance_one(x, y, g, xs, ys, ring_off, part_off, geom_off):
     best = np.inf
     for p in range(geom_off[g], geom_off[g + 1]):
