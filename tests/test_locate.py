@@ -156,3 +156,55 @@ def test_identical_to_postgis_st_covers_on_100k_points(db_url):
     # the test really has points that several grids cover (shared borders and vertices)
     assert shared > 5_000
     assert 0 < int(np.sum(got < 0)) < len(x) // 2
+
+
+def _postgis_codes(db_url, codes, geoms, x, y):
+    """ST_Covers + smallest code per point, computed by PostGIS on the same coordinates."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("CREATE TEMP TABLE g (code text, geom geometry)")
+        with conn.cursor().copy("COPY g (code, geom) FROM STDIN") as cp:
+            for c, wkb in zip(codes, shapely.to_wkb(geoms, hex=True), strict=True):
+                cp.write_row((c, wkb))
+        conn.execute("CREATE INDEX ON g USING gist (geom)")
+        conn.execute("CREATE TEMP TABLE p (id int, x float8, y float8)")
+        with conn.cursor().copy("COPY p (id, x, y) FROM STDIN") as cp:
+            for i, (a, b) in enumerate(zip(x.tolist(), y.tolist(), strict=True)):
+                cp.write_row((i, a, b))
+        rows = conn.execute(
+            """
+            SELECT p.id, (SELECT g.code FROM g WHERE ST_Covers(g.geom, ST_MakePoint(p.x, p.y))
+                           ORDER BY g.code COLLATE "C" LIMIT 1)
+              FROM p
+            """
+        ).fetchall()
+    out = np.full(len(x), None, dtype=object)
+    for i, c in rows:
+        out[i] = c
+    return out
+
+
+@pytest.mark.db
+def test_identical_to_postgis_on_real_daan_statistical_areas(db_url, shared_data):
+    """The 1,270 real small statistical areas of Da'an (shared borders from real data)."""
+    import pyogrio
+
+    path = shared_data / "daan" / "taipei_daan_segis_2017.gpkg"
+    df = pyogrio.read_dataframe(path, layer="basecode_min_stat_area", columns=["CODEBASE"])
+    codes = df["CODEBASE"].astype(str).to_numpy(dtype=object)
+    geoms = np.asarray(df.geometry.values, dtype=object)
+    idx = GridIndex.build(codes, geoms)
+    x, y = sample_points(
+        codes, geoms, 100_000, seed=21, share_on_vertices=0.1, share_on_edges=0.1, margin=0.02
+    )
+    got = idx.locate_codes(x, y)
+    pg = _postgis_codes(db_url, codes, geoms, x, y)
+    mismatch = np.flatnonzero(pg != got)
+    assert mismatch.size == 0, [(x[i], y[i], pg[i], got[i]) for i in mismatch[:5]]
+    # several areas cover the shared vertices: the tie rule was exercised
+    multi = np.array(
+        [
+            len(idx.geoms[shapely.covers(idx.geoms, shapely.Point(a, b))]) > 1
+            for a, b in zip(x[:3000], y[:3000], strict=True)
+        ]
+    )
+    assert multi.sum() > 50
