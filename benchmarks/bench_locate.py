@@ -288,6 +288,54 @@ async def _load(base: str, lon, lat, rate: float, connections: int = 32) -> dict
     }
 
 
+def bench_real(n: int, compare: int | None, skip: set[str], seed: int) -> None:
+    """The same on real polygons: Da'an's 1,270 small statistical areas (shared data)."""
+    from pathlib import Path
+
+    import pyogrio
+
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "shared"
+        / "data"
+        / "daan"
+        / ("taipei_daan_segis_2017.gpkg")
+    )
+    if not path.is_file():
+        print(f"\n(real-data section skipped: {path} not found)")
+        return
+    df = pyogrio.read_dataframe(path, layer="basecode_min_stat_area", columns=["CODEBASE"])
+    codes = df["CODEBASE"].astype(str).to_numpy(dtype=object)
+    geoms = np.asarray(df.geometry.values, dtype=object)
+    x, y = sample_points(
+        codes, geoms, n, seed=seed + 2, share_on_vertices=0.01, share_on_edges=0.01, margin=0.02
+    )
+    print(
+        f"\nreal data: Da'an, {len(codes):,} small statistical areas "
+        f"(median {int(np.median(shapely.get_num_coordinates(geoms)))} vertices), "
+        f"{n:,} points"
+    )
+    index, got, secs, _d = bench_gridgeo(codes, geoms, x, y)
+    rows = [("gridgeo GridIndex.locate", n, secs)]
+    m = compare or n
+    mine = np.full(m, None, dtype=object)
+    sub = got[:m]
+    mine[sub >= 0] = index.codes[sub[sub >= 0]]
+    if "sjoin" not in skip:
+        s, codes_s = bench_sjoin(index, x[:m], y[:m])
+        rows.append(("geopandas sjoin (intersects) + smallest code", m, s))
+        print(f"  sjoin vs gridgeo: {int(np.sum(codes_s != mine))} of {m:,} points differ")
+    _table(rows)
+
+
+def _table(rows: list[tuple[str, int, float]]) -> None:
+    base = rows[0][1] / rows[0][2]
+    print(f"{'method':46s} {'points':>10s} {'seconds':>9s} {'M points/s':>11s} {'gridgeo ×':>10s}")
+    for name, n, s in rows:
+        rate = n / s
+        print(f"{name:46s} {n:>10,} {s:>9.3f} {rate / 1e6:>11.2f} {base / rate:>10.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--side", type=int, default=71, help="grids per side (71 → 5,041 grids)")
@@ -300,7 +348,7 @@ def main() -> None:
     )
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--requests", type=int, default=5000)
-    ap.add_argument("--skip", default="", help="comma list of sjoin,postgis,http")
+    ap.add_argument("--skip", default="", help="comma list of sjoin,postgis,real,http")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -338,13 +386,10 @@ def main() -> None:
             f"  PostGIS vs gridgeo: {int(np.sum(codes_p != mine))} of {m:,} points differ "
             f"(loading the points took {load:.1f} s more)"
         )
-    base = len(x) / secs
-    print(
-        f"\n{'method':46s} {'points':>10s} {'seconds':>9s} {'M points/s':>11s} {'gridgeo ×':>10s}"
-    )
-    for name, n, s in rows:
-        rate = n / s
-        print(f"{name:46s} {n:>10,} {s:>9.3f} {rate / 1e6:>11.2f} {base / rate:>10.1f}")
+    print()
+    _table(rows)
+    if "real" not in skip:
+        bench_real(args.points, args.compare_points, skip, args.seed)
     if "http" not in skip:
         r = bench_http(args.side, args.rate, args.requests, args.seed)
         print(
