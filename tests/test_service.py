@@ -80,7 +80,13 @@ def world(db_url):
     accept_changeset(db_url, res.changeset_id, actor=admin)
     app = create_app(
         Settings(database_url=db_url),
-        ServiceSettings(admin_token=ADMIN, near_border_m=20.0, token_cache_s=0.0),
+        ServiceSettings(
+            admin_token=ADMIN,
+            near_border_m=20.0,
+            token_cache_s=0.0,
+            batch_max_bytes=1_000_000,
+            batch_max_points=20_000,
+        ),
     )
     with TestClient(app) as client:
         h = {"Authorization": f"Bearer {ADMIN}"}
@@ -428,6 +434,18 @@ def test_batch_malformed_is_400_listing_rows(world, body, ctype, needle):
     )
     assert r.status_code == 400, r.text
     assert needle in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("rows", "row"), [(60_000, "121.5,25.0\n"), (25_000, "1,2\n")])
+def test_batch_too_large_is_413(world, rows, row):
+    body = "lon,lat\n" + row * rows
+    r = world["client"].post(
+        "/locate/batch",
+        content=body,
+        headers={"Content-Type": "text/csv", **auth(world, "dispatcher")},
+    )
+    assert r.status_code == 413
+    assert "at most" in r.json()["detail"] or "larger than" in r.json()["detail"]
 
 
 def test_batch_gives_grid_head_and_worker(world):
