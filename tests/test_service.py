@@ -745,6 +745,45 @@ def test_index_refreshes_on_notify(world):
     assert status["grids"] == len(world["codes"])
 
 
+def test_index_refreshes_after_an_accepted_changeset(world):
+    import geopandas as gpd
+
+    c, url = world["client"], world["url"]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT grid_code, grid_name, grid_type, community_code, households, population, "
+            "ST_AsBinary(geom) FROM registry.current_grid WHERE community_code = "
+            "(SELECT max(community_code) FROM registry.current_grid) ORDER BY grid_code"
+        ).fetchall()
+    frame = gpd.GeoDataFrame(
+        [r[:-1] for r in rows],
+        columns=[
+            "grid_code",
+            "grid_name",
+            "grid_type",
+            "community_code",
+            "households",
+            "population",
+        ],
+        geometry=[shapely.from_wkb(bytes(r[-1])) for r in rows],
+        crs=3826,
+    )
+    frame.loc[0, "grid_name"] = "改名后的网格"
+    admin = Actor("test", "admin")
+    res = load_grids(url, frame, county="110101", actor=admin, code_pattern=r"\d{12}")
+    file_changeset(url, res.changeset_id, actor=admin)
+    lon, lat = TO_WGS.transform(*_inner_point(frame.geometry.iloc[0]))
+    before = c.get("/locate", params={"lon": lon, "lat": lat}).json()["grid"]["name"]
+    accept_changeset(url, res.changeset_id, actor=admin)
+    deadline = time.monotonic() + 15
+    name = before
+    while time.monotonic() < deadline and name == before:
+        time.sleep(0.2)
+        name = c.get("/locate", params={"lon": lon, "lat": lat}).json()["grid"]["name"]
+    assert before != "改名后的网格"
+    assert name == "改名后的网格"
+
+
 def test_health_and_openapi(world):
     c = world["client"]
     assert c.get("/health").json()["status"] == "ok"
