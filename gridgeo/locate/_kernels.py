@@ -44,7 +44,7 @@ def _band_of(py, y0, invh, nb):
     return int(t)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def ring_pip(px, py, r, xs, ys, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg):
     """-1 outside, 0 on the ring, 1 inside (PostGIS ``point_in_ring_rtree``)."""
     b = ring_band0[r] + _band_of(py, ring_y0[r], ring_invh[r], ring_nband[r])
@@ -584,17 +584,28 @@ def fill_border_candidates(
 
 
 @njit(cache=True, inline="always")
-def _locate_one(
+def _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1):
+    """Table answer for a point: grid, OUTSIDE, or -(2 + border sub-cell id)."""
+    fx = (x - x0) * inv_c0
+    fy = (y - y0) * inv_c0
+    if not (fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny):  # NaN lands here too
+        return OUTSIDE
+    ix = int(fx)
+    iy = int(fy)
+    v = table0[iy * nx + ix]
+    if v >= OUTSIDE:
+        return v
+    blk = -(v + 2)
+    sx = min(int((fx - ix) * k), k - 1)
+    sy = min(int((fy - iy) * k), k - 1)
+    return table1[blk * k * k + sy * k + sx]
+
+
+@njit(cache=True, inline="always")
+def _exact(
     x,
     y,
-    x0,
-    y0,
-    inv_c0,
-    nx,
-    ny,
-    k,
-    table0,
-    table1,
+    b,
     border_ptr,
     border_idx,
     xs,
@@ -609,22 +620,7 @@ def _locate_one(
     band_ptr,
     band_seg,
 ):
-    fx = (x - x0) * inv_c0
-    fy = (y - y0) * inv_c0
-    if not (fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny):  # NaN lands here too
-        return OUTSIDE
-    ix = int(fx)
-    iy = int(fy)
-    v = table0[iy * nx + ix]
-    if v >= OUTSIDE:
-        return v
-    blk = -(v + 2)
-    sx = min(int((fx - ix) * k), k - 1)
-    sy = min(int((fy - iy) * k), k - 1)
-    w = table1[blk * k * k + sy * k + sx]
-    if w >= OUTSIDE:
-        return w
-    b = -(w + 2)
+    """Smallest candidate grid of border sub-cell ``b`` that covers the point, or OUTSIDE."""
     for q in range(border_ptr[b], border_ptr[b + 1]):
         g = border_idx[q]
         if (
@@ -651,17 +647,20 @@ def _locate_one(
 
 
 @njit(cache=True, parallel=True)
-def locate_points(
-    px,
-    py,
-    x0,
-    y0,
-    inv_c0,
-    nx,
-    ny,
-    k,
-    table0,
-    table1,
+def lookup_points(px, py, x0, y0, inv_c0, nx, ny, k, table0, table1):
+    """Table answers for many points (border points get -(2 + sub-cell id))."""
+    n = px.size
+    out = np.empty(n, np.int32)
+    for i in prange(n):
+        out[i] = _lookup(px[i], py[i], x0, y0, inv_c0, nx, ny, k, table0, table1)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def resolve_border(
+    bx,
+    by,
+    bsub,
     border_ptr,
     border_idx,
     xs,
@@ -676,21 +675,14 @@ def locate_points(
     band_ptr,
     band_seg,
 ):
-    """Grid index per point (smallest index among the covering grids), -1 when none."""
-    n = px.size
+    """Exact answers for border points given contiguously with their sub-cell ids."""
+    n = bx.size
     out = np.empty(n, np.int32)
-    for i in prange(n):
-        out[i] = _locate_one(
-            px[i],
-            py[i],
-            x0,
-            y0,
-            inv_c0,
-            nx,
-            ny,
-            k,
-            table0,
-            table1,
+    for j in prange(n):
+        out[j] = _exact(
+            bx[j],
+            by[j],
+            bsub[j],
             border_ptr,
             border_idx,
             xs,
@@ -734,35 +726,31 @@ def locate_points_serial(
     band_ptr,
     band_seg,
 ):
-    """:func:`locate_points` on one thread (no thread start-up cost for a few points)."""
+    """Grid index per point on one thread (for a few points: no thread start-up)."""
     n = px.size
     out = np.empty(n, np.int32)
     for i in range(n):
-        out[i] = _locate_one(
-            px[i],
-            py[i],
-            x0,
-            y0,
-            inv_c0,
-            nx,
-            ny,
-            k,
-            table0,
-            table1,
-            border_ptr,
-            border_idx,
-            xs,
-            ys,
-            ring_off,
-            part_off,
-            geom_off,
-            ring_band0,
-            ring_nband,
-            ring_y0,
-            ring_invh,
-            band_ptr,
-            band_seg,
-        )
+        v = _lookup(px[i], py[i], x0, y0, inv_c0, nx, ny, k, table0, table1)
+        if v <= -2:
+            v = _exact(
+                px[i],
+                py[i],
+                -(v + 2),
+                border_ptr,
+                border_idx,
+                xs,
+                ys,
+                ring_off,
+                part_off,
+                geom_off,
+                ring_band0,
+                ring_nband,
+                ring_y0,
+                ring_invh,
+                band_ptr,
+                band_seg,
+            )
+        out[i] = v
     return out
 
 

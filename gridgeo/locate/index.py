@@ -345,15 +345,24 @@ class GridIndex:
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         if px.size != py.size:
             raise ValueError(f"x has {px.size} values but y has {py.size}")
-        if px.size >= _PARALLEL_FROM:
-            with _PARALLEL_LOCK:
-                return self._locate(kern.locate_points, px, py)
-        return self._locate(kern.locate_points_serial, px, py)
+        if px.size < _PARALLEL_FROM:
+            return kern.locate_points_serial(px, py, *self._table_args(), *self._exact_args())
+        with _PARALLEL_LOCK:
+            out = kern.lookup_points(px, py, *self._table_args())
+            border = np.flatnonzero(out <= -2)
+            if border.size:
+                # Exact tests on contiguous copies, grouped by sub-cell (border ids follow
+                # space), so neighbouring tests find their polygons in cache; a 16-bit key
+                # sorts in linear time.
+                sub = -(out[border] + 2)
+                shift = max(0, int(self._border_ptr.size - 1).bit_length() - 16)
+                order = np.argsort((sub >> shift).astype(np.uint16), kind="stable")
+                border, sub = border[order], sub[order]
+                out[border] = kern.resolve_border(px[border], py[border], sub, *self._exact_args())
+        return out
 
-    def _locate(self, kernel: Any, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-        return kernel(
-            px,
-            py,
+    def _table_args(self) -> tuple:
+        return (
             self._x0,
             self._y0,
             1.0 / self.cell_size,
@@ -362,11 +371,10 @@ class GridIndex:
             self.subdivisions,
             self._table0,
             self._table1,
-            self._border_ptr,
-            self._border_idx,
-            *self._geo,
-            *self._bands,
         )
+
+    def _exact_args(self) -> tuple:
+        return (self._border_ptr, self._border_idx, *self._geo, *self._bands)
 
     def locate_codes(self, x: Any, y: Any) -> np.ndarray:
         """Grid code per point (``None`` outside every grid)."""
