@@ -14,7 +14,10 @@ once when the index is built:
 
 A point is answered by one or two table look-ups; only points in border sub-cells
 (a few per cent of an area) run the exact test against their few candidate grids.
-Everything runs in compiled, multi-threaded loops (numba) over whole arrays.
+Large queries run in two compiled, multi-threaded passes (numba): the table pass over
+all points, then the exact tests over the border points only, copied contiguously and
+grouped by sub-cell so that neighbouring tests find their polygons in the CPU cache.
+Small queries (a single ``/locate``) run one pass on one thread.
 
 Exactness and the tie rule
 --------------------------
