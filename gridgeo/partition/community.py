@@ -22,12 +22,13 @@ from gridgeo.partition.blocks import (
     assign_points,
     explode,
     faces,
-    poly_union,
     polygonal,
     tidy_blocks,
 )
 from gridgeo.partition.dedicated import Site, stands_alone
+from gridgeo.partition.metrics import border_stats
 from gridgeo.partition.split import _units, split_block
+from gridgeo.partition.tidy import absorb_tiny, clean_polygon, single
 from gridgeo.rules import Profile
 
 
@@ -250,7 +251,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     if float(hh.sum()) == 0:
         for g in grids:
             g["problems"] = []  # reported once as community.no_households
-    grids = _absorb_tiny(grids, q.sliver_min_area_m2)
+    grids = absorb_tiny(grids, q.sliver_min_area_m2)
     for g in grids:
         # snap-round to 0.01 mm: shared vertices of neighbours snap alike (no new gaps) and
         # hair-thin spikes left by overlays collapse, so a reprojection cannot twist them
@@ -359,7 +360,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
             )
     # 7. border metrics -----------------------------------------------------------------------
     t4 = time.perf_counter()
-    internal, on_road = _border_stats(
+    internal, on_road = border_stats(
         [r["geometry"] for r in out],
         task.roads,
         medians,
@@ -488,7 +489,7 @@ def _grids_from_labels(
     for lab in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == lab)
         geom = polygonal(shapely.union_all([blocks.geoms[i] for i in idx]))
-        geom = _single(geom)
+        geom = single(geom)
         m = np.concatenate([blocks.members[i] for i in idx]) if len(idx) else np.array([], int)
         g_hh = float(hh[m].sum()) if len(m) else 0.0
         g_pop = float(pop[m].sum()) if len(m) else 0.0
@@ -544,113 +545,6 @@ def _grids_from_labels(
             }
         )
     return grids
-
-
-def clean_polygon(geom, *, speck_m2: float = 0.01, bridge: float = 0.001, join: float = 0.05):
-    """A valid polygon: repaired if invalid, without parts smaller than ``speck_m2``.
-
-    Overlay noise leaves specks and hair-thin slivers (mm² to dm²) detached from a
-    grid; they are dropped (the caller uses half the seam tolerance) so that a grid
-    stays one Polygon. The seam-error metric still counts what they leave out.
-    """
-    if not geom.is_valid:
-        geom = polygonal(shapely.make_valid(geom))
-    if geom.geom_type == "Polygon" or geom.is_empty:
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
-    big = [p for p in parts if p.area >= speck_m2] or [max(parts, key=lambda p: p.area)]
-    if len(big) == 1:
-        return big[0]
-    # parts touching the main body at a point (or within 5 cm) are joined by a hair bridge
-    big.sort(key=lambda p: -p.area)
-    main, rest = big[0], []
-    for p in big[1:]:
-        d = main.distance(p)
-        if d <= join:
-            link = shapely.shortest_line(main, p).buffer(max(d, bridge), quad_segs=2)
-            joined = polygonal(shapely.union_all([main, p, link]))
-            if joined.geom_type == "Polygon":
-                main = joined
-                continue
-        rest.append(p)
-    return main if not rest else shapely.MultiPolygon([main, *rest])
-
-
-def _single(geom):
-    """Union of blocks as one Polygon when it is one apart from specks below 1e-6 m²."""
-    if geom.geom_type == "Polygon":
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if p.area > 1e-6]
-    if len(parts) == 1:
-        return parts[0]
-    return geom
-
-
-def _absorb_tiny(grids: list[dict], min_area: float) -> list[dict]:
-    """Household-free ordinary grids smaller than ``min_area`` join the neighbour with the longest border."""
-    if len(grids) < 2:
-        return grids
-    alive = [True] * len(grids)
-    for i in sorted(range(len(grids)), key=lambda i: (grids[i]["geometry"].area, i)):
-        g = grids[i]
-        if g["grid_type"] == "dedicated" or g["households"] > 0 or g["geometry"].area >= min_area:
-            continue
-        best = None
-        for j, h in enumerate(grids):
-            if j == i or not alive[j]:
-                continue
-            shared = shapely.intersection(g["geometry"].boundary, h["geometry"].boundary).length
-            if shared > 0 and (best is None or shared > best[0]):
-                best = (shared, j)
-        if best is None:
-            dist = [
-                (shapely.distance(g["geometry"], h["geometry"]), j)
-                for j, h in enumerate(grids)
-                if j != i and alive[j]
-            ]
-            if not dist or min(dist)[0] > 0.01:
-                continue
-            best = (0.0, min(dist)[1])
-        j = best[1]
-        grids[j] = dict(grids[j])
-        grids[j]["geometry"] = _single(poly_union(grids[j]["geometry"], g["geometry"]))
-        alive[i] = False
-    return [g for g, a in zip(grids, alive, strict=True) if a]
-
-
-def _border_stats(
-    geoms, roads, medians, area, tol: float, min_shared: float
-) -> tuple[float, float]:
-    """Total internal border length between grids and the part within ``tol`` of a road."""
-    if len(geoms) < 2:
-        return 0.0, 0.0
-    graph = adjacency(geoms, min_shared=min_shared)
-    if len(graph.edges) == 0:
-        return 0.0, 0.0
-    bnd = shapely.boundary(np.asarray(geoms, dtype=object))
-    lines = shapely.intersection(bnd[graph.edges[:, 0]], bnd[graph.edges[:, 1]])
-    internal = float(shapely.length(lines).sum())
-    road_lines = list(np.asarray(roads, dtype=object)) + list(medians)
-    if not road_lines:
-        return internal, 0.0
-    return internal, min(length_near(lines, road_lines, tol), internal)
-
-
-def length_near(lines, targets, tol: float, *, piece_m: float = 2.0) -> float:
-    """Length of ``lines`` within ``tol`` of ``targets``, measured on pieces of at most ``piece_m``."""
-    parts = shapely.get_parts(np.asarray(lines, dtype=object))
-    parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
-    if len(parts) == 0:
-        return 0.0
-    dense = shapely.segmentize(parts, piece_m)
-    coords, which = shapely.get_coordinates(dense, return_index=True)
-    same = which[1:] == which[:-1]
-    a, b = coords[:-1][same], coords[1:][same]
-    seg_len = np.hypot(*(b - a).T)
-    mids = shapely.points((a + b) / 2)
-    tree = shapely.STRtree(np.asarray(targets, dtype=object))
-    hit = np.unique(tree.query(mids, predicate="dwithin", distance=tol)[0])
-    return float(seg_len[hit].sum())
 
 
 def seed_for(code: str, seed: int) -> int:

@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from gridgeo.partition.blocks import adjacency
+
 DEFINITIONS = __doc__.split("Definitions\n-----------\n", 1)[1].strip()
 
 
@@ -140,3 +142,36 @@ def summarise(
         "runtime_s": {f"community.{k}": round(v, 3) for k, v in stage.items()},
         "definitions": DEFINITIONS,
     }
+
+
+def border_stats(geoms, roads, medians, area, tol: float, min_shared: float) -> tuple[float, float]:
+    """Total internal border length between grids and the part within ``tol`` of a road."""
+    if len(geoms) < 2:
+        return 0.0, 0.0
+    graph = adjacency(geoms, min_shared=min_shared)
+    if len(graph.edges) == 0:
+        return 0.0, 0.0
+    bnd = shapely.boundary(np.asarray(geoms, dtype=object))
+    lines = shapely.intersection(bnd[graph.edges[:, 0]], bnd[graph.edges[:, 1]])
+    internal = float(shapely.length(lines).sum())
+    road_lines = list(np.asarray(roads, dtype=object)) + list(medians)
+    if not road_lines:
+        return internal, 0.0
+    return internal, min(length_near(lines, road_lines, tol), internal)
+
+
+def length_near(lines, targets, tol: float, *, piece_m: float = 2.0) -> float:
+    """Length of ``lines`` within ``tol`` of ``targets``, measured on pieces of at most ``piece_m``."""
+    parts = shapely.get_parts(np.asarray(lines, dtype=object))
+    parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
+    if len(parts) == 0:
+        return 0.0
+    dense = shapely.segmentize(parts, piece_m)
+    coords, which = shapely.get_coordinates(dense, return_index=True)
+    same = which[1:] == which[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    seg_len = np.hypot(*(b - a).T)
+    mids = shapely.points((a + b) / 2)
+    tree = shapely.STRtree(np.asarray(targets, dtype=object))
+    hit = np.unique(tree.query(mids, predicate="dwithin", distance=tol)[0])
+    return float(seg_len[hit].sum())
