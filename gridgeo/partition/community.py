@@ -25,7 +25,7 @@ from gridgeo.partition.blocks import (
     polygonal,
     tidy_blocks,
 )
-from gridgeo.partition.dedicated import Site, stands_alone
+from gridgeo.partition.dedicated import Site, take_sites
 from gridgeo.partition.metrics import border_stats
 from gridgeo.partition.split import _units, split_block
 from gridgeo.partition.tidy import absorb_tiny, clean_polygon, single
@@ -121,37 +121,9 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     community_rng_seed = seed_for(task.code, seed)
 
     # 1. dedicated sites ------------------------------------------------------------------
-    remaining = task.geom
-    taken = np.zeros(n_pts, dtype=bool)
-    pts = shapely.points(xy) if n_pts else np.array([], dtype=object)
-    dedicated_grids: list[dict] = []
-    compound_geoms = []
-    for site in sorted(task.sites, key=lambda s: (s.name, str(s.row))):
-        g = shapely.intersection(site.geom, remaining)
-        g = _polygonal(g)
-        if g is None or g.area < q.sliver_min_area_m2:
-            continue
-        inside = (shapely.covers(g, pts) & ~taken) if n_pts else np.zeros(0, dtype=bool)
-        s_hh = float(hh[inside].sum()) if inside.any() else float(site.households or 0)
-        s_pop = float(pop[inside].sum()) if inside.any() else float(site.population or 0)
-        alone, why = stands_alone(site, s_hh, s_pop, profile)
-        if alone:
-            for part in _parts(g):
-                part_in = inside & shapely.covers(part, pts) if n_pts else inside
-                dedicated_grids.append(
-                    {
-                        "geometry": part,
-                        "grid_type": "dedicated",
-                        "site_name": site.name,
-                        "households": float(hh[part_in].sum()) if part_in.any() else s_hh,
-                        "population": float(pop[part_in].sum()) if part_in.any() else s_pop,
-                        "reason": why,
-                    }
-                )
-                taken |= part_in
-            remaining = shapely.difference(remaining, g)
-        else:
-            compound_geoms.append(g)
+    dedicated_grids, compound_geoms, remaining, taken = take_sites(
+        task.geom, task.sites, xy, hh, pop, profile
+    )
     times["dedicated"] = time.perf_counter() - t0
 
     # 2. blocks ---------------------------------------------------------------------------

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import shapely
+
+from gridgeo.partition.blocks import polygonal
 from gridgeo.rules import Profile
 
 
@@ -70,3 +74,65 @@ def stands_alone(
         f"{cat} with {households:.0f} households / {population:.0f} residents is below "
         f"{rule.min_households} households and {rule.min_population} residents"
     )
+
+
+def take_sites(
+    area, sites: list[Site], xy: np.ndarray, hh: np.ndarray, pop: np.ndarray, profile: Profile
+):
+    """Dedicated grids cut out of ``area``, and the closed compounds left in it.
+
+    Parameters
+    ----------
+    area
+        The community polygon (metres).
+    sites
+        Sites intersecting it; processed by name (then row) so overlaps resolve the
+        same way every run: a later site only gets what earlier ones left.
+    xy, hh, pop
+        Household points of the community with households and residents.
+    profile
+        The rules.
+
+    Returns
+    -------
+    tuple
+        ``(dedicated, compounds, remaining, taken)``: dedicated grid records
+        (geometry, ``grid_type``, ``site_name``, households, population, reason),
+        compound polygons, the community area left for ordinary grids, and a mask of
+        the household points counted in dedicated grids.
+    """
+    q = profile.quality
+    n_pts = len(hh)
+    remaining = area
+    taken = np.zeros(n_pts, dtype=bool)
+    pts = shapely.points(xy) if n_pts else np.array([], dtype=object)
+    dedicated: list[dict] = []
+    compounds = []
+    for site in sorted(sites, key=lambda s: (s.name, str(s.row))):
+        g = polygonal(shapely.intersection(site.geom, remaining))
+        if g is None or g.is_empty or g.area < q.sliver_min_area_m2:
+            continue
+        inside = (shapely.covers(g, pts) & ~taken) if n_pts else np.zeros(0, dtype=bool)
+        s_hh = float(hh[inside].sum()) if inside.any() else float(site.households or 0)
+        s_pop = float(pop[inside].sum()) if inside.any() else float(site.population or 0)
+        alone, why = stands_alone(site, s_hh, s_pop, profile)
+        if not alone:
+            compounds.append(g)
+            continue
+        for part in shapely.get_parts(g):
+            if part.area <= 0:
+                continue
+            part_in = inside & shapely.covers(part, pts) if n_pts else inside
+            dedicated.append(
+                {
+                    "geometry": part,
+                    "grid_type": "dedicated",
+                    "site_name": site.name,
+                    "households": float(hh[part_in].sum()) if part_in.any() else s_hh,
+                    "population": float(pop[part_in].sum()) if part_in.any() else s_pop,
+                    "reason": why,
+                }
+            )
+            taken |= part_in
+        remaining = shapely.difference(remaining, g)
+    return dedicated, compounds, remaining, taken
