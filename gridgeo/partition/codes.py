@@ -36,3 +36,40 @@ def dedicated_name(site_name: str | None, community_name: str, n: int) -> str:
     """Name of a dedicated grid: the site's own name (``<community>专属网格N`` if it has none)."""
     site_name = (site_name or "").strip()
     return site_name if site_name else f"{community_name}专属网格{n}"
+
+
+def name_and_number(
+    grids: list[dict], community_code: str, community_name: str, *, digits: int = 3
+) -> list[dict]:
+    """Output records (SPEC §3 fields) for a community's grids, in the order of ``grids``.
+
+    ``grids`` carry ``geometry``, ``grid_type``, ``households``, ``population`` and,
+    for dedicated grids, ``site_name``. Sequence numbers follow :func:`grid_order`;
+    ordinary grids are named ``<community>第N网格`` with N counting ordinary grids only.
+    """
+    order = grid_order(
+        [g["geometry"] for g in grids],
+        [g["grid_type"] for g in grids],
+        [g.get("site_name", "") for g in grids],
+    )
+    out: list[dict] = [{} for _ in grids]
+    n_ord = n_ded = 0
+    for seq, i in enumerate(order, start=1):
+        g = grids[i]
+        if g["grid_type"] == "dedicated":
+            n_ded += 1
+            name = dedicated_name(g.get("site_name"), community_name, n_ded)
+        else:
+            n_ord += 1
+            name = grid_name(community_name, n_ord)
+        out[i] = {
+            "grid_code": grid_code(community_code, seq, digits=digits),
+            "grid_name": name,
+            "grid_type": g["grid_type"],
+            "community_code": community_code,
+            "households": int(round(g["households"])),
+            "population": int(round(g["population"])),
+            "area_m2": round(float(g["geometry"].area), 2),
+            "geometry": g["geometry"],
+        }
+    return out

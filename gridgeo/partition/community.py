@@ -237,45 +237,22 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
             )
 
     # 6. codes and names, violations --------------------------------------------------------
-    order = codes.grid_order(
-        [g["geometry"] for g in grids],
-        [g["grid_type"] for g in grids],
-        [g.get("site_name", "") for g in grids],
+    out = codes.name_and_number(
+        grids, task.code, task.name, digits=profile.codes.grid_sequence_digits
     )
-    out = []
-    n_ord = 0
-    n_ded = 0
     digits = profile.codes.grid_sequence_digits
-    for seq, i in enumerate(order, start=1):
-        g = grids[i]
-        if g["grid_type"] == "dedicated":
-            n_ded += 1
-            name = codes.dedicated_name(g.get("site_name"), task.name, n_ded)
-        else:
-            n_ord += 1
-            name = codes.grid_name(task.name, n_ord)
-        code = codes.grid_code(task.code, seq, digits=digits)
-        rec = {
-            "grid_code": code,
-            "grid_name": name,
-            "grid_type": g["grid_type"],
-            "community_code": task.code,
-            "households": int(round(g["households"])),
-            "population": int(round(g["population"])),
-            "area_m2": round(float(g["geometry"].area), 2),
-            "geometry": g["geometry"],
-        }
-        out.append(rec)
+    for g, rec in zip(grids, out, strict=True):
         for rule, reason in g.get("problems", []):
             violations.append(
                 {
                     "rule": rule,
                     "reason": reason,
                     "community_code": task.code,
-                    "grid_code": code,
-                    "geometry": g["geometry"],
+                    "grid_code": rec["grid_code"],
+                    "geometry": rec["geometry"],
                 }
             )
+    out.sort(key=lambda r: r["grid_code"])
     if rural_mode == "villager_group" and not task.groups:
         violations.append(
             {
