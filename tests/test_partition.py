@@ -345,3 +345,17 @@ def test_rural_block_is_cut_between_hamlets():
     joined = gpd.sjoin(hh, res.grids, predicate="within")
     assert (joined.groupby("hamlet")["grid_code"].nunique() == 1).all()  # no hamlet is cut
     assert res.grids["households"].max() <= 250
+
+
+def test_multipart_community_small_part_is_its_own_flagged_grid():
+    comm, roads, hh = district(n_households=1600, size=400, per_point=5)
+    far = box(501000, 3000000, 501100, 3000100)
+    comm["geometry"] = [shapely.MultiPolygon([comm.geometry.iloc[0], far])]
+    extra = gpd.GeoDataFrame({"households": [40]}, geometry=[Point(501050, 3000050)], crs=CRS)
+    allh = gpd.GeoDataFrame(gpd.pd.concat([hh, extra], ignore_index=True), crs=CRS)
+    res = partition(comm, roads, allh)
+    assert_rules(res, comm, allh)
+    small = res.grids[res.grids.intersects(far)]
+    assert small["households"].tolist() == [40]
+    reason = res.violations.loc[res.violations["grid_code"] == small["grid_code"].iloc[0], "reason"]
+    assert "only 40 households" in reason.iloc[0]
