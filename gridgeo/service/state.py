@@ -69,6 +69,7 @@ class ServiceState:
                 raise DatabaseError(f"cannot read the registry: {exc}") from None
             except TimeoutError as exc:  # pool timeout
                 raise DatabaseError(f"the database does not answer: {exc}") from None
+            _warm_up(snap)
             with self._lock:
                 self._current = snap
                 self._past.clear()
@@ -166,3 +167,11 @@ def _parse(payload: str) -> dict:
         return value if isinstance(value, dict) else {"event": str(value)}
     except ValueError:
         return {"event": payload}
+
+
+def _warm_up(snap: Snapshot) -> None:
+    """Load the compiled single-point kernels now, not on the first request."""
+    if len(snap.index):
+        x = snap.index.geoms[0].representative_point()
+        g = snap.index.locate([x.x], [x.y])
+        snap.index.border_distance([x.x], [x.y], g)
