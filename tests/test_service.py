@@ -664,6 +664,9 @@ def test_collections_and_items(world):
         "/collections/grids/items", params={"datetime": world["before"].isoformat(), "limit": 1000}
     ).json()
     assert past["numberMatched"] == len(world["codes"]) + 1
+    beyond = c.get("/collections/grids/items", params={"offset": 10_000}).json()
+    assert beyond["numberMatched"] == len(world["codes"]) and beyond["features"] == []
+    assert any(link["rel"] == "prev" for link in beyond["links"])
     one = c.get(f"/collections/grids/items/{world['codes'][0]}").json()
     assert one["id"] == world["codes"][0]
     divs = c.get("/collections/divisions/items").json()

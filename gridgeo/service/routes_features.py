@@ -170,6 +170,7 @@ def items(
     box = parse_bbox(bbox)
     params: dict[str, Any] = {"out": out_srid, "limit": limit, "offset": offset}
     where = "true"
+    matched_past_end = 0
     if box is not None:
         params.update(
             minx=box[0],
@@ -194,11 +195,14 @@ def items(
         try:
             with request.app.state.pool.connection(timeout=10) as conn:
                 rows = conn.execute(sql, params).fetchall()
+                if not rows and offset > 0:  # past the end: still say how many match
+                    first = conn.execute(sql, params | {"offset": 0, "limit": 1}).fetchone()
+                    matched_past_end = int(first[-1]) if first else 0
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot read {collection_id}: {exc}") from None
     show_counts = caller.can("population")
     feats = []
-    matched = int(rows[0][-1]) if rows else 0
+    matched = int(rows[0][-1]) if rows else matched_past_end
     for r in rows:
         if collection_id == "grids":
             props = {
