@@ -567,6 +567,28 @@ def test_category_and_department_crud(world):
     assert c.delete("/departments/999999", headers=h).status_code == 404
 
 
+def test_department_and_coverage_listings(world):
+    c = world["client"]
+    dep_a, dep_b = world["deps"]
+    deps = {d["department_id"]: d for d in c.get("/departments").json()}
+    assert "sanitation" in deps[dep_a["department_id"]]["categories"]
+    cov = c.get("/coverage", params={"category": "sanitation"}).json()
+    assert {r["department"] for r in cov} == {dep_a["name"], dep_b["name"]}
+    one = c.get("/coverage", params={"grid_code": world["codes"][0]}).json()
+    assert all(r["grid_code"] == world["codes"][0] for r in one) and one
+    early = c.get("/coverage", params={"at": "2001-01-01"}).json()
+    assert early == []
+    assert c.get("/coverage", params={"at": "not a date"}).status_code == 400
+    assert c.get("/departments/999999").status_code == 404
+
+
+def test_conformance_and_admin_refresh(world):
+    c = world["client"]
+    assert any("ogcapi-features-1" in x for x in c.get("/conformance").json()["conformsTo"])
+    r = c.post("/admin/refresh", headers=auth(world, "admin"))
+    assert r.status_code == 200 and r.json()["grids"] == len(world["codes"])
+
+
 def test_coverage_scope_of_county_editor(world):
     c = world["client"]
     dep_a = world["deps"][0]
