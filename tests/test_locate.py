@@ -6,6 +6,8 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridgeo.errors import InputError
 from gridgeo.locate import GridIndex
@@ -67,6 +69,35 @@ def test_equals_geos_on_random_and_border_points(tiling, subdivisions, cells_per
     got = idx.locate(x, y)
     ref = _reference(idx.geoms, x, y)
     assert np.array_equal(got, ref)
+
+
+def test_points_on_cell_and_subcell_lines(tiling):
+    _codes, _geoms, idx = tiling
+    k = idx.subdivisions
+    step = idx.cell_size / k
+    gx = idx._x0 + step * np.arange(idx._nx * k + 1)
+    gy = idx._y0 + step * np.arange(idx._ny * k + 1)
+    rng = np.random.default_rng(4)
+    b = shapely.total_bounds(idx.geoms)
+    # on vertical lines, on horizontal lines, and on line crossings
+    x = np.concatenate([rng.choice(gx, 4000), rng.uniform(b[0], b[2], 4000), rng.choice(gx, 4000)])
+    y = np.concatenate([rng.uniform(b[1], b[3], 4000), rng.choice(gy, 4000), rng.choice(gy, 4000)])
+    assert np.array_equal(idx.locate(x, y), _reference(idx.geoms, x, y))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    nx=st.integers(1, 6),
+    ny=st.integers(1, 6),
+    cells_per_grid=st.sampled_from([0.3, 1.0, 4.0, 20.0]),
+    subdivisions=st.integers(1, 12),
+)
+def test_random_tilings_equal_geos(seed, nx, ny, cells_per_grid, subdivisions):
+    codes, geoms = jittered_tiling(nx, ny, seed=seed, size=50.0 + seed % 7)
+    idx = GridIndex.build(codes, geoms, cells_per_grid=cells_per_grid, subdivisions=subdivisions)
+    x, y = sample_points(codes, geoms, 3000, seed=seed, share_on_vertices=0.2, share_on_edges=0.2)
+    assert np.array_equal(idx.locate(x, y), _reference(idx.geoms, x, y))
 
 
 def test_codes_are_sorted_and_order_maps_back(tiling):
