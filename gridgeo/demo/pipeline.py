@@ -196,7 +196,7 @@ def register_sample_contacts(
     The departments are registered by the city; the staff and the department
     coverage (every grid of the county, per category) are drafted by the county,
     filed and accepted like any other change. A second call finds the contacts
-    and does nothing.
+    and does nothing; after a re-partition it staffs only the grids that have nobody.
     """
     from gridgeo.registry import Actor, accept_changeset, engine_for, file_changeset
     from gridgeo.registry.assignments import contacts_at, draft_assignments, register_departments
@@ -204,12 +204,19 @@ def register_sample_contacts(
     engine = engine_for(url)
     try:
         have = contacts_at(engine)
-        if len(have):
-            return "reused", f"registry already has {len(have)} posted contacts"
+        staffed = set(have["grid_code"])
+        missing = staff[~staff["grid_code"].isin(staffed)]
+        if staffed and missing.empty:
+            return "reused", f"every grid has contacts ({len(have)} posted)"
+        # first run: everyone; after a re-partition: only the grids that have nobody yet
+        staff = missing
         editor = Actor("示例区县编辑 (demo)", "county", county)
         reviewer = Actor("示例市审核 (demo)", "city", city)
         n_dept = register_departments(engine, departments, actor=reviewer)
         coverage = departments[["category", "department"]].assign(lead=True)
+        if staffed:  # re-run: cover only the new grids (a blank grid_code means every grid)
+            codes = pd.DataFrame({"grid_code": sorted(staff["grid_code"].unique())})
+            coverage = coverage.merge(codes, how="cross")
         cs = draft_assignments(
             engine,
             county=county,
