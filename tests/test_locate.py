@@ -96,7 +96,9 @@ def test_points_on_cell_and_subcell_lines(tiling):
 def test_random_tilings_equal_geos(seed, nx, ny, cells_per_grid, subdivisions):
     codes, geoms = jittered_tiling(nx, ny, seed=seed, size=50.0 + seed % 7)
     idx = GridIndex.build(codes, geoms, cells_per_grid=cells_per_grid, subdivisions=subdivisions)
-    x, y = sample_points(codes, geoms, 3000, seed=seed, share_on_vertices=0.2, share_on_edges=0.2)
+    # vertices are exact in both GEOS and PostGIS arithmetic; edge points are checked
+    # against PostGIS itself in the db tests
+    x, y = sample_points(codes, geoms, 3000, seed=seed, share_on_vertices=0.3, share_on_edges=0.0)
     assert np.array_equal(idx.locate(x, y), _reference(idx.geoms, x, y))
 
 
