@@ -145,7 +145,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_http(side: int, rate: float, requests: int, seed: int) -> dict:
+def bench_http(side: int, rate: float, requests: int, seed: int, batch_points: int) -> dict:
     import httpx
     import psycopg
 
@@ -175,7 +175,10 @@ def bench_http(side: int, rate: float, requests: int, seed: int) -> dict:
             "FROM registry.current_grid) s"
         ).fetchone()
     port = _free_port()
-    env = dict(os.environ, GRIDGEO_DATABASE_URL=url, GRIDGEO_LISTEN="true")
+    token = "bench-" + os.urandom(8).hex()
+    env = dict(
+        os.environ, GRIDGEO_DATABASE_URL=url, GRIDGEO_LISTEN="true", GRIDGEO_ADMIN_TOKEN=token
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -217,9 +220,28 @@ def bench_http(side: int, rate: float, requests: int, seed: int) -> dict:
         try:
             import uvloop
 
-            return uvloop.run(_load(base, lon, lat, rate))
+            result = uvloop.run(_load(base, lon, lat, rate))
         except ImportError:
-            return asyncio.run(_load(base, lon, lat, rate))
+            result = asyncio.run(_load(base, lon, lat, rate))
+        # one batch request end to end: upload CSV, locate, stream CSV back
+        n = batch_points
+        blon = rng.uniform(b[0], b[2], n)
+        blat = rng.uniform(b[1], b[3], n)
+        body = "lon,lat\n" + "\n".join(
+            f"{a:.7f},{c:.7f}" for a, c in zip(blon.tolist(), blat.tolist(), strict=True)
+        )
+        t = time.perf_counter()
+        r = httpx.post(
+            f"{base}/locate/batch",
+            content=body.encode(),
+            timeout=600,
+            headers={"Content-Type": "text/csv", "Authorization": f"Bearer {token}"},
+        )
+        result["batch_seconds"] = time.perf_counter() - t
+        result["batch_points"] = n
+        result["batch_status"] = r.status_code
+        result["batch_mb"] = (len(body) + len(r.content)) / 1e6
+        return result
     finally:
         proc.terminate()
         try:
@@ -348,6 +370,12 @@ def main() -> None:
     )
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument(
+        "--batch-points",
+        type=int,
+        default=1_000_000,
+        help="points in the end-to-end /locate/batch request",
+    )
     ap.add_argument("--skip", default="", help="comma list of sjoin,postgis,real,http")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
@@ -391,11 +419,16 @@ def main() -> None:
     if "real" not in skip:
         bench_real(args.points, args.compare_points, skip, args.seed)
     if "http" not in skip:
-        r = bench_http(args.side, args.rate, args.requests, args.seed)
+        r = bench_http(args.side, args.rate, args.requests, args.seed, args.batch_points)
         print(
             f"\nGET /locate on 127.0.0.1, {r['requests']:,} requests at {r['rate']:.0f}/s "
             f"(achieved {r['achieved']:.0f}/s, {r['ok']:,} OK): p50 {r['p50']:.2f} ms, "
             f"p90 {r['p90']:.2f} ms, p99 {r['p99']:.2f} ms, max {r['max']:.1f} ms"
+        )
+        print(
+            f"POST /locate/batch, {r['batch_points']:,} points as CSV in and out "
+            f"({r['batch_mb']:.0f} MB, HTTP {r['batch_status']}): {r['batch_seconds']:.1f} s, "
+            f"{r['batch_points'] / r['batch_seconds'] / 1e6:.2f} M points/s end to end"
         )
 
 
