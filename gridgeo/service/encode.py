@@ -13,11 +13,13 @@ import pyarrow.csv as pacsv
 
 
 def _csv_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
-    yield (",".join(table.column_names) + "\n").encode()
-    opts = pacsv.WriteOptions(include_header=False)
-    for batch in table.to_batches(max_chunksize=chunk):
+    for i, batch in enumerate(table.to_batches(max_chunksize=chunk)):
         buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, write_options=opts)
+        pacsv.write_csv(batch, buf, write_options=pacsv.WriteOptions(include_header=i == 0))
+        yield buf.getvalue()
+    if table.num_rows == 0:
+        buf = io.BytesIO()
+        pacsv.write_csv(table.schema.empty_table(), buf)
         yield buf.getvalue()
 
 
