@@ -173,8 +173,10 @@ def partition(
         )
         layers[name] = gdf
     raise_for_problems(problems, "partition inputs")
-    for p in problems:
-        console.print(f"[yellow]warning:[/] {p}")
+    for p in problems[:20]:
+        console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
+    if len(problems) > 20:
+        console.print(f"[yellow]… and {len(problems) - 20} more warnings[/]")
 
     with Progress(
         TextColumn("partitioning"),
