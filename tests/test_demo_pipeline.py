@@ -75,9 +75,18 @@ def test_example_point_locates_to_the_printed_grid(demo):
 
     ex = first.example
     with TestClient(create_app(settings)) as client:
-        body = client.get("/locate", params={"lon": ex["lon"], "lat": ex["lat"], "crs": "wgs84"})
+        body = client.get(
+            "/locate",
+            params={"lon": ex["lon"], "lat": ex["lat"], "crs": "wgs84", "category": "sanitation"},
+        )
+        categories = client.get("/categories").json()
     assert body.status_code == 200
-    assert body.json()["grid"]["code"] == ex["grid_code"]
+    answer = body.json()
+    assert answer["grid"]["code"] == ex["grid_code"]
+    assert {c["name"] for c in categories} >= {"环境卫生", "消防安全"}
+    assert answer["department"]["name"] == "示例区城市管理局（环境卫生科）"
+    roles = {c["role"] for c in answer["contacts"]}
+    assert "head" in roles and roles & {"full_time", "part_time"}
 
 
 @pytest.mark.parametrize("name", ["01_partition_a_district.ipynb", "02_locate_and_dispatch.ipynb"])

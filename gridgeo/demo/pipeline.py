@@ -182,6 +182,32 @@ def register_baseline(
         engine.dispose()
 
 
+def register_sample_categories(url: str, departments: pd.DataFrame) -> int:
+    """Put the sample matter list (category code, name, deadlines) into ``service.category``.
+
+    Existing codes are left as they are; returns how many were added.
+    """
+    import psycopg
+
+    from gridgeo.database.connect import libpq_url
+
+    rows = [
+        (r.category_code, r.category, r.deadline_days, r.complex_deadline_days)
+        for r in departments.drop_duplicates("category_code").itertuples(index=False)
+    ]
+    with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cur:
+        added = 0
+        for row in rows:
+            cur.execute(
+                "INSERT INTO service.category (code, name, description, deadline_days, "
+                "complex_deadline_days, is_sample) VALUES (%s, %s, '示例 sample matter', %s, %s, true) "
+                "ON CONFLICT DO NOTHING",
+                row,
+            )
+            added += cur.rowcount
+    return added
+
+
 def register_sample_contacts(
     url: str,
     staff: pd.DataFrame,
@@ -213,7 +239,12 @@ def register_sample_contacts(
         editor = Actor("示例区县编辑 (demo)", "county", county)
         reviewer = Actor("示例市审核 (demo)", "city", city)
         n_dept = register_departments(engine, departments, actor=reviewer)
-        coverage = departments[["category", "department"]].assign(lead=True)
+        register_sample_categories(url, departments)
+        # coverage is keyed by the matter list's category code
+        coverage = departments[["category_code", "department"]].rename(
+            columns={"category_code": "category"}
+        )
+        coverage = coverage.assign(lead=True)
         if staffed:  # re-run: cover only the new grids (a blank grid_code means every grid)
             codes = pd.DataFrame({"grid_code": sorted(staff["grid_code"].unique())})
             coverage = coverage.merge(codes, how="cross")
