@@ -147,3 +147,21 @@ def test_health_is_503_when_the_database_is_down(tmp_path):
         with TestClient(create_app(Settings(database_url=url))) as client:
             res = client.get("/health")
     assert res.status_code == 503 and res.json()["status"] == "unavailable"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_nothing_from_the_internet(db_url, page):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service import create_app
+
+    with TestClient(create_app(Settings(database_url=db_url))) as client:
+        html = client.get(page).text
+        assert client.get("/openapi.json").status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, "the docs page references its scripts"
+        for asset in assets:
+            assert not asset.startswith(("http://", "https://", "//")), asset
+            assert client.get(asset).status_code == 200, asset

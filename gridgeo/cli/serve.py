@@ -37,8 +37,9 @@ def serve(
             "stop it or choose another with --port / GRIDGEO_API_PORT"
         )
     service_settings = ServiceSettings(listen=listen)
+    base = f"http://{host}:{port}"
     console.print(
-        f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C stops)"
+        f"serving on {base} — web console {base}/console/, API docs {base}/docs; Ctrl-C stops"
     )
     if service_settings.admin_token is None:
         console.print(

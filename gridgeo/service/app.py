@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import ConnectionPool
 
 from gridgeo import __version__
@@ -58,7 +59,8 @@ def create_app(
             state.stop()
             pool.close()
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works on an intranet.
+    app = FastAPIOffline(
         title="gridgeo map service",
         version=__version__,
         description=(
