@@ -48,7 +48,8 @@ def create_app(
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
         app.state.registry_state = state
         try:
-            await run_in_threadpool(state.refresh)
+            # a short wait: with the database down, /health must answer 503 promptly
+            await run_in_threadpool(lambda: state.refresh(timeout=5.0))
         except GridgeoError as exc:  # serve /health anyway; locate retries on first use
             log.error("could not load the registry at start-up: %s", exc)
         if service_settings.listen:

@@ -59,11 +59,14 @@ class ServiceState:
         self.listening = threading.Event()
 
     # -- snapshots -------------------------------------------------------------------
-    def refresh(self) -> Snapshot:
-        """Reload the current snapshot from PostGIS and drop the past-date ones."""
+    def refresh(self, *, timeout: float = 30.0) -> Snapshot:
+        """Reload the current snapshot from PostGIS and drop the past-date ones.
+
+        ``timeout`` bounds the wait for a database connection (seconds).
+        """
         with self._refresh_lock:
             try:
-                with self.pool.connection(timeout=30) as conn:
+                with self.pool.connection(timeout=timeout) as conn:
                     snap = load_snapshot(conn)
             except psycopg.Error as exc:
                 raise DatabaseError(f"cannot read the registry: {exc}") from None
