@@ -41,19 +41,20 @@ def _root(
     setup_logging(verbose)
 
 
-# Each concern registers its commands here (one line each).
-app.add_typer(db_cli.app, name="db")
-app.add_typer(demo_cli.app, name="demo")
-app.add_typer(data_cli.app, name="data")
-app.command("serve")(serve_cli.serve)
-app.command("locate")(locate_cli.locate)
-app.command("inspect")(inspect_cli.inspect)
-app.command("validate")(validate_cli.validate)
-app.command("partition")(partition_cli.partition)
-app.command("load")(registry_cli.load)
-app.add_typer(registry_cli.change_app, name="change")
-app.add_typer(registry_cli.city_app, name="city")
-app.add_typer(registry_cli.history_app, name="history")
+# Each concern registers its commands here (one line each), grouped in the help by panel.
+_DATA, _REG, _SVC, _SETUP = "Data and grids", "Registry and filing", "Map service", "Set-up"
+app.command("inspect", rich_help_panel=_DATA)(inspect_cli.inspect)
+app.command("partition", rich_help_panel=_DATA)(partition_cli.partition)
+app.command("validate", rich_help_panel=_DATA)(validate_cli.validate)
+app.add_typer(data_cli.app, name="data", rich_help_panel=_DATA)
+app.command("load", rich_help_panel=_REG)(registry_cli.load)
+app.add_typer(registry_cli.change_app, name="change", rich_help_panel=_REG)
+app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
+app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
+app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
+app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
+app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)
+app.add_typer(demo_cli.app, name="demo", rich_help_panel=_SETUP)
 
 
 def main() -> None:
