@@ -22,6 +22,7 @@ import shapely
 
 from gridgeo.errors import DatabaseError
 from gridgeo.locate import GridIndex
+from gridgeo.registry.history import GRID_COLUMNS  # the contract's grid columns
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +141,7 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
             cat_rows = conn.execute(_CATEGORIES_SQL).fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read the registry: {exc}".strip()) from None
-    cols = [
-        "grid_id",
-        "grid_code",
-        "grid_name",
-        "grid_type",
-        "community_code",
-        "community_name",
-        "households",
-        "population",
-        "valid_from",
-        "valid_to",
-    ]
-    frame = pd.DataFrame([r[:-1] for r in rows], columns=cols)
+    frame = pd.DataFrame([r[:-1] for r in rows], columns=GRID_COLUMNS)
     geoms = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.zeros(0, object)
     index = GridIndex.build(frame["grid_code"].to_numpy(dtype=object), geoms)
     grids = frame.iloc[index.order].reset_index(drop=True)
