@@ -161,6 +161,12 @@ class QualityRule(_Strict):
         description="Household-free strips narrower than this (dual carriageways, slip roads) "
         "are split down their middle between the blocks on either side.",
     )
+    split_road_extend_m: float = Field(
+        default=150.0,
+        ge=0,
+        description="A block above the ceiling is first cut along dead-end roads inside it, "
+        "each extended by up to this much to the next road or the block's edge.",
+    )
     min_shared_border_m: float = Field(
         default=0.5, ge=0, description="Blocks touching along less than this are not adjacent."
     )

@@ -107,6 +107,7 @@ cases = st.fixed_dictionaries(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases)
 def test_rules_hold_on_generated_districts(case):
+    case = dict(case)  # hypothesis prints the original on failure
     kind = case.pop("kind")
     geographic = case.pop("geographic")
     comm, roads, hh, ded = generate(**case)
@@ -182,6 +183,7 @@ def test_rules_hold_on_generated_districts(case):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases)
 def test_same_input_twice_is_identical(case):
+    case = dict(case)
     kind = case.pop("kind")
     case.pop("geographic")
     comm, roads, hh, ded = generate(**case)

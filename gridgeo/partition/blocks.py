@@ -90,20 +90,22 @@ def faces(
             if area.geom_type == "Polygon"
             else shapely.get_parts(area)
         )
-    polys = polys[shapely.area(polys) > 0]
+    # hair-thin faces between near-coincident lines (area below 1 cm²) are dropped: merged
+    # into a block they would hang off it as a zero-width corridor that fakes contiguity
+    polys = polys[shapely.area(polys) > 0.01]
     inside = shapely.covered_by(shapely.point_on_surface(polys), area)
     polys = polys[inside]
     # faces polygonize could not close (invalid rings from numerical noding): keep the gap too
     gap = shapely.difference(area, shapely.union_all(polys))
     if not gap.is_empty:
         extra = shapely.get_parts(gap)
-        extra = extra[(shapely.get_type_id(extra) == 3) & (shapely.area(extra) > 1e-9)]
+        extra = extra[(shapely.get_type_id(extra) == 3) & (shapely.area(extra) > 0.01)]
         if len(extra):
             polys = np.concatenate([polys, extra])
     bad = ~shapely.is_valid(polys)
     if bad.any():
         fixed = shapely.get_parts(shapely.make_valid(polys[bad]))
-        fixed = fixed[(shapely.get_type_id(fixed) == 3) & (shapely.area(fixed) > 1e-9)]
+        fixed = fixed[(shapely.get_type_id(fixed) == 3) & (shapely.area(fixed) > 0.01)]
         polys = np.concatenate([polys[~bad], fixed])
     cen = shapely.get_coordinates(shapely.centroid(polys))
     order = np.lexsort((np.round(cen[:, 0], 3), -np.round(cen[:, 1], 3)))

@@ -101,6 +101,13 @@ def clean_roads(
 def node_lines(lines) -> np.ndarray:
     """Node line parts (every crossing a vertex); falls back to 1 µm snap-rounding if GEOS fails."""
     arr = shapely.get_parts(np.asarray(lines, dtype=object))
+    # collapsed parts (all vertices equal, e.g. after snapping) can crash GEOS noding
+    arr = arr[~shapely.is_empty(arr)]
+    arr = arr[np.isin(shapely.get_type_id(arr), [1, 2])]
+    arr = arr[shapely.length(arr) > 0]
+    if len(arr) == 0:
+        return arr
+    arr = shapely.remove_repeated_points(arr, 0.0)
     try:
         noded = shapely.node(shapely.multilinestrings(arr))
     except shapely.errors.GEOSException:

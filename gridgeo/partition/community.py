@@ -170,24 +170,40 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         )
         if not whole and not use_groups:
             geoms2, members2 = [], []
-            for g, m in zip(blocks.geoms, blocks.members, strict=True):
-                if hh[m].sum() > hi:
-                    comp = task.compound[m] if task.compound is not None else None
+            todo = list(zip(blocks.geoms, blocks.members, strict=True))
+            for g, m in todo:
+                if hh[m].sum() <= hi:
+                    geoms2.append(g)
+                    members2.append(m)
+                    continue
+                # first along dead-end roads inside the block, extended to the next line
+                sub = faces(g, roads, snap_m=q.road_snap_m, extend_m=q.split_road_extend_m)
+                if len(sub) > 1:
+                    where_sub = assign_points(sub, xy[m])
+                    parts = [(p, m[where_sub == k]) for k, p in enumerate(sub)]
+                else:
+                    parts = [(g, m)]
+                for g2, m2 in parts:
+                    if hh[m2].sum() <= hi:
+                        geoms2.append(g2)
+                        members2.append(m2)
+                        continue
+                    comp = task.compound[m2] if task.compound is not None else None
                     pieces = split_block(
-                        g,
-                        xy[m],
-                        hh[m],
+                        g2,
+                        xy[m2],
+                        hh[m2],
                         ceiling=hi,
                         compound=comp,
                         hamlet_eps_m=profile.rural.hamlet_eps_m if kind == "rural" else None,
                     )
                     for piece, idx in pieces:
                         geoms2.append(piece)
-                        members2.append(m[idx])
-                else:
-                    geoms2.append(g)
-                    members2.append(m)
+                        members2.append(m2[idx])
             blocks = explode(Blocks(geoms2, members2, medians=medians), hh, xy)
+            blocks = tidy_blocks(
+                blocks, hh, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
+            )
         indivisible = np.zeros(len(blocks.geoms), dtype=bool)
         for i, m in enumerate(blocks.members):
             if blocks.weights[i] > hi:
@@ -228,7 +244,12 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         # snap-round to 0.01 mm: shared vertices of neighbours snap alike (no new gaps) and
         # hair-thin spikes left by overlays collapse, so a reprojection cannot twist them
         snapped = polygonal(shapely.set_precision(g["geometry"], 1e-5))
-        if snapped is not None and not snapped.is_empty:
+        n_before = shapely.get_num_geometries(g["geometry"])
+        if (
+            snapped is not None
+            and not snapped.is_empty
+            and shapely.get_num_geometries(snapped) <= n_before
+        ):
             g["geometry"] = snapped
         g["geometry"] = clean_polygon(g["geometry"], speck_m2=q.seam_tolerance_m2 / 2)
         if g["geometry"].geom_type != "Polygon":
