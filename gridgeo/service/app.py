@@ -3,24 +3,60 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import ConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgeo import __version__
 from gridgeo.database.connect import database_url, libpq_url
 from gridgeo.errors import GridgeoError
 from gridgeo.service.auth import TokenCache
+from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
 from gridgeo.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every documented method at ``path`` (Starlette's 405 lists only the first route's)."""
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"), ops)
+            for p, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allowed_methods = table
+    return sorted({m.upper() for rx, ops in table if rx.match(path) for m in ops})
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document; the bearer token is optional (no token = role public)."""
+    if app.openapi_schema is None:
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                security = op.get("security")
+                if security and {} not in security:
+                    op["security"] = [{}, *security]
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def create_app(
@@ -70,19 +106,36 @@ def create_app(
             "dispatcher, county_editor, city_reviewer, admin (bearer tokens)."
         ),
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.service_settings = service_settings
     app.state.token_cache = TokenCache(service_settings.token_cache_s)
 
-    # The one place where gridgeo errors become HTTP responses.
+    # The one place where errors become HTTP responses, all with an ErrorBody.
     @app.exception_handler(GridgeoError)
     async def _gridgeo_error(request: Request, exc: GridgeoError) -> JSONResponse:
-        body = {"error": type(exc).__name__, "detail": str(exc)}
+        body: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
         problems = getattr(exc, "problems", None)
         if problems:
             body["problems"] = [p.to_dict() for p in problems]
         return JSONResponse(status_code=exc.http_status, content=body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (allowed := _allowed_methods(app, request.url.path)):
+            headers["Allow"] = ", ".join(allowed)
+        try:
+            name = HTTPStatus(exc.status_code).phrase.replace(" ", "")
+        except ValueError:
+            name = f"HTTP{exc.status_code}"
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error": name, "detail": str(exc.detail)},
+            headers=headers,
+        )
 
     from gridgeo.service.routes_admin import router as admin_router
     from gridgeo.service.routes_features import router as features_router

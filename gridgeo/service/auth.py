@@ -149,6 +149,14 @@ async def get_caller(
 ) -> Caller:
     """The caller of a request: ``public`` without a token, 401 for an unknown token."""
     if creds is None:
+        # HTTPBearer(auto_error=False) also says None for "Basic …" or a bare word: only a
+        # request without any Authorization header is public; a malformed one is a 401.
+        if request.headers.get("authorization", "").strip():
+            raise HTTPException(
+                401,
+                "malformed Authorization header: use 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Caller()
     if creds.scheme.lower() != "bearer" or not creds.credentials:
         raise HTTPException(

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import Request
 
-from gridgeo.errors import ConflictError, DatabaseError, InputError, NotFoundError, Problem
+from gridgeo.crs import resolve_crs
+from gridgeo.errors import (
+    ConflictError,
+    CRSError,
+    DatabaseError,
+    InputError,
+    NotFoundError,
+    Problem,
+)
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
 
@@ -24,8 +33,11 @@ def service_settings(request: Request) -> ServiceSettings:
     return request.app.state.service_settings
 
 
-def parse_at(value: str | None, tz: str) -> datetime | None:
-    """``at=``: an ISO date (the end of that day) or date-time (naive: in ``tz``)."""
+def parse_at(value: str | None, tz: str, *, name: str = "at") -> datetime | None:
+    """``at=``: an ISO date (the end of that day) or date-time (naive: in ``tz``).
+
+    ``name`` is the query parameter named in the error.
+    """
     if value is None or not value.strip():
         return None
     text = value.strip()
@@ -37,17 +49,61 @@ def parse_at(value: str | None, tz: str) -> datetime | None:
                 microseconds=1
             )
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        when = when if when.tzinfo else when.replace(tzinfo=zone)
+        when.astimezone(UTC)  # 0001-01-01T00:00+08:00 is before year 1 in UTC
+    except (ValueError, OverflowError):
         raise InputError(
-            f"at={value!r} is not a date or time; use e.g. 2024-05-01 or 2024-05-01T08:30:00+08:00",
-            [Problem("not an ISO 8601 date or date-time", field="at", rule="query.at")],
+            f"{name}={value!r} is not a usable date or time; use e.g. 2024-05-01 or "
+            "2024-05-01T08:30:00+08:00 (years 1 to 9998)",
+            [Problem("not an ISO 8601 date or date-time", field=name, rule="query.at")],
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=zone)
+    return when
 
 
-def check_lonlat(lon: float, lat: float) -> None:
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise InputError("lon and lat must be finite numbers", [Problem("not finite", field="lon")])
+@functools.lru_cache(maxsize=256)
+def crs_is_lonlat(value: str) -> bool:
+    """Check ``crs=`` and say whether it takes longitude/latitude in degrees (cached).
+
+    ``gcj02``/``bd09`` and geographic CRSs take degrees; projected CRSs take x/y.
+    Vertical, geocentric and engineering CRSs are refused: they give no map position.
+    """
+    try:
+        crs = resolve_crs(value)
+    except CRSError as exc:
+        raise InputError(
+            str(exc), [Problem("unknown CRS", field="crs", rule="query.crs")]
+        ) from None
+    if isinstance(crs, str):
+        return True
+    if not (crs.is_geographic or crs.is_projected) or crs.is_geocentric:
+        raise InputError(
+            f"crs={value!r} ({crs.name}) is not a horizontal CRS: give lon/lat or x/y in e.g. "
+            "wgs84, cgcs2000, gcj02, bd09 or a projected EPSG code",
+            [Problem("not a horizontal CRS", field="crs", rule="query.crs")],
+        )
+    return bool(crs.is_geographic)
+
+
+def check_lonlat(lon: float, lat: float, *, degrees: bool = True) -> None:
+    """``lon``/``lat`` of one point: finite, and within ±180/±90 when in degrees."""
+    problems = [
+        Problem(f"{name}={value!r} is not a finite number", field=name, rule="query.coordinate")
+        for name, value in (("lon", lon), ("lat", lat))
+        if not math.isfinite(value)
+    ]
+    if degrees and not problems:
+        problems = [
+            Problem(
+                f"{name}={value!r} is outside -{limit}..{limit}; are lon and lat swapped, or is "
+                "the CRS projected?",
+                field=name,
+                rule="query.range",
+            )
+            for name, value, limit in (("lon", lon, 180), ("lat", lat, 90))
+            if abs(value) > limit
+        ]
+    if problems:
+        raise InputError("lon/lat cannot be located", problems)
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -74,7 +130,11 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 @contextlib.contextmanager
 def db_errors(what: str) -> Iterator[None]:
-    """Map database errors of a write to gridgeo errors (409, 400, 404, 503)."""
+    """Map database errors to gridgeo errors (409, 400, 404, 503).
+
+    A value the database refuses (out of range, NUL character …) is the caller's 400,
+    never a 5xx; only an unreachable or failing database is a 503.
+    """
     try:
         yield
     except psycopg.errors.UniqueViolation as exc:
@@ -84,10 +144,14 @@ def db_errors(what: str) -> Iterator[None]:
     except (
         psycopg.errors.CheckViolation,
         psycopg.errors.NotNullViolation,
-        psycopg.errors.InvalidTextRepresentation,
-        psycopg.errors.DataException,
+        # every SQLSTATE class 22 error (integer out of range, bad text representation …)
+        # and psycopg's own refusals to send a value (a NUL character in a string)
+        psycopg.DataError,
     ) as exc:
-        raise InputError(f"{what}: {exc.diag.message_primary or exc}") from None
+        raise InputError(
+            f"{what}: {exc.diag.message_primary or exc}",
+            [Problem(str(exc.diag.message_primary or exc), rule="request.value")],
+        ) from None
     except psycopg.errors.RaiseException as exc:
         raise ConflictError(f"{what}: {exc.diag.message_primary or exc}") from None
     except psycopg.Error as exc:

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from gridgeo.errors import InputError, Problem
 from gridgeo.locate import TIE_RULE
 from gridgeo.locate.points import to_srid
 from gridgeo.service.snapshot import Snapshot
@@ -119,6 +120,11 @@ def locate_one(
         base.update(department_answer(snap, category, None, np.nan, np.nan))
         return base
     x, y = to_srid([lon], [lat], crs, snap.srid)
+    if not (np.isfinite(x[0]) and np.isfinite(y[0])):
+        raise InputError(
+            f"({lon}, {lat}) in {crs} has no position in the registry's CRS (EPSG:{snap.srid})",
+            [Problem("cannot be transformed", field="lon", rule="points.transform")],
+        )
     base["point"] = {"x": float(x[0]), "y": float(y[0]), "srid": snap.srid}
     g = int(snap.index.locate(x, y)[0])
     if g < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import NotFoundError
 from gridgeo.service.auth import CallerDep, new_token, token_digest
@@ -15,6 +15,8 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 class TokenIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     role: Literal["public", "dispatcher", "county_editor", "city_reviewer", "admin"]
     division_code: str = Field(
         default="",
@@ -28,7 +30,7 @@ class TokenIn(BaseModel):
 def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str, Any]:
     caller.require("token_admin", "managing tokens")
     token = new_token()
-    with request.app.state.pool.connection(timeout=10) as conn, db_errors("token"):
+    with db_errors("token"), request.app.state.pool.connection(timeout=10) as conn:
         token_id = conn.execute(
             "INSERT INTO service.api_token (token_sha256, role, division_code, label, created_by) "
             "VALUES (%s, %s, %s, %s, %s) RETURNING token_id",
@@ -40,7 +42,7 @@ def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str
 @router.get("/tokens", summary="List tokens (without secrets)")
 def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
     caller.require("token_admin", "managing tokens")
-    with request.app.state.pool.connection(timeout=10) as conn:
+    with db_errors("listing tokens"), request.app.state.pool.connection(timeout=10) as conn:
         rows = conn.execute(
             "SELECT token_id, role, division_code, label, created_by, created_at, revoked_at "
             "FROM service.api_token ORDER BY token_id"
@@ -52,7 +54,7 @@ def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
 def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response:
     caller.require("token_admin", "managing tokens")
-    with request.app.state.pool.connection(timeout=10) as conn:
+    with db_errors(f"token {token_id}"), request.app.state.pool.connection(timeout=10) as conn:
         cur = conn.execute(
             "UPDATE service.api_token SET revoked_at = clock_timestamp() "
             "WHERE token_id = %s AND revoked_at IS NULL",

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 from typing import Annotated, Any
 
-import psycopg
+import pyproj
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from gridgeo.errors import DatabaseError, InputError, NotFoundError, Problem
+from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import parse_at, parse_bbox, service_settings
+from gridgeo.service.deps import db_errors, parse_at, parse_bbox, service_settings
 
 router = APIRouter(tags=["features"])
 
@@ -130,15 +132,15 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
         raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
     out = _collection(collection_id, _base(request), _registry_srid(request))
     table = "registry.current_grid" if collection_id == "grids" else "registry.divisions"
-    try:
-        with request.app.state.pool.connection(timeout=10) as conn:
-            row = conn.execute(
-                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                f"(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, registry.srid()), 4326) e "
-                f"FROM {table}) s"
-            ).fetchone()
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read {collection_id}: {exc}") from None
+    with (
+        db_errors(f"reading {collection_id}"),
+        request.app.state.pool.connection(timeout=10) as conn,
+    ):
+        row = conn.execute(
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            f"(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, registry.srid()), 4326) e "
+            f"FROM {table}) s"
+        ).fetchone()
     if row and row[0] is not None:
         out["extent"] = {"spatial": {"bbox": [list(row)], "crs": CRS84}}
     return out
@@ -158,7 +160,7 @@ def items(
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
     crs: Annotated[str | None, Query(description="Output CRS URI (default CRS84, lon/lat)")] = None,
     limit: Annotated[int, Query(ge=1, description="Page size")] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62, description="Features to skip")] = 0,
     datetime: Annotated[str | None, Query(description="grids only: valid at this instant")] = None,
 ) -> Response:
     settings = service_settings(request)
@@ -181,7 +183,7 @@ def items(
         )
         where = _BBOX_WHERE
     if collection_id == "grids":
-        when = parse_at(datetime, settings.timezone)
+        when = parse_at(datetime, settings.timezone, name="datetime")
         params["at"] = when
         sql = _GRID_ITEMS.format(where=where).replace(
             "registry.grids_at(%(at)s)",
@@ -192,14 +194,14 @@ def items(
     if srid is None:
         rows = []
     else:
-        try:
-            with request.app.state.pool.connection(timeout=10) as conn:
-                rows = conn.execute(sql, params).fetchall()
-                if not rows and offset > 0:  # past the end: still say how many match
-                    first = conn.execute(sql, params | {"offset": 0, "limit": 1}).fetchone()
-                    matched_past_end = int(first[-1]) if first else 0
-        except psycopg.Error as exc:
-            raise DatabaseError(f"cannot read {collection_id}: {exc}") from None
+        with (
+            db_errors(f"reading {collection_id}"),
+            request.app.state.pool.connection(timeout=10) as conn,
+        ):
+            rows = conn.execute(sql, params).fetchall()
+            if not rows and offset > 0:  # past the end: still say how many match
+                first = conn.execute(sql, params | {"offset": 0, "limit": 1}).fetchone()
+                matched_past_end = int(first[-1]) if first else 0
     show_counts = caller.can("population")
     feats = []
     matched = int(rows[0][-1]) if rows else matched_past_end
@@ -262,17 +264,17 @@ def item(
         .format(where=f"{key} = %(fid)s")
         .replace("registry.grids_at(%(at)s)", "registry.grids_at(now())")
     )
-    try:
-        with request.app.state.pool.connection(timeout=10) as conn:
-            rows = (
-                conn.execute(
-                    sql, {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
-                ).fetchall()
-                if srid
-                else []
-            )
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read {collection_id}: {exc}") from None
+    with (
+        db_errors(f"reading {collection_id}"),
+        request.app.state.pool.connection(timeout=10) as conn,
+    ):
+        rows = (
+            conn.execute(
+                sql, {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
+            ).fetchall()
+            if srid
+            else []
+        )
     if not rows:
         raise NotFoundError(f"no feature {feature_id!r} in {collection_id}")
     r = rows[0]
@@ -301,6 +303,70 @@ def item(
     )
 
 
+# Vector tiles. The tile envelope (Web Mercator) is clipped to where the registry's CRS is
+# usable before it is transformed into that CRS: a transverse Mercator registry CRS cannot
+# take points 90° from its central meridian (PostGIS: "Point outside of projection domain"),
+# and Web Mercator tiles at low zoom reach there. Features are still cut by the full tile.
+_TILE_LAYER = """
+SELECT ST_AsMVT(t.*, '{layer}', 4096, 'geom') FROM (
+    SELECT {columns},
+           ST_AsMVTGeom(ST_Transform(g.geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
+                        4096, 64, true) AS geom
+      FROM {source} g
+     WHERE {extra} g.geom && ST_Transform(ST_Segmentize(ST_Intersection(
+               ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
+               ST_Transform(ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326), 3857)),
+               (%(e)s - %(w)s) / 64.0 * 111320.0), registry.srid())
+) t WHERE t.geom IS NOT NULL
+"""
+_GRID_COLUMNS = "g.grid_code, g.grid_name, g.grid_type, g.community_code, g.community_name"
+_TILE_SQL = {
+    detail: "SELECT coalesce(({grids}), ''::bytea) || coalesce(({divs}), ''::bytea)".format(
+        grids=_TILE_LAYER.format(
+            layer="grids",
+            columns=_GRID_COLUMNS + (", g.households, g.population" if detail else ""),
+            source="registry.current_grid",
+            extra="",
+        ),
+        divs=_TILE_LAYER.format(
+            layer="divisions",
+            columns="g.code, g.name, g.level",
+            source="registry.divisions",
+            extra="g.geom IS NOT NULL AND",
+        ),
+    )
+    for detail in (False, True)
+}
+#: How far beyond its declared area of use a registry CRS is still trusted, in degrees.
+_CRS_MARGIN_DEG = 20.0
+
+
+@functools.lru_cache(maxsize=16)
+def _usable_lonlat(srid: int) -> tuple[float, float, float, float]:
+    """Lon/lat box where EPSG ``srid`` transforms reliably: its area of use plus a margin."""
+    try:
+        area = pyproj.CRS.from_epsg(srid).area_of_use
+    except pyproj.exceptions.CRSError:
+        area = None
+    if area is None:
+        return -180.0, -85.0, 180.0, 85.0
+    w, s, e, n = area.bounds
+    if e < w:  # crosses the antimeridian: keep it simple
+        w, e = -180.0, 180.0
+    m = _CRS_MARGIN_DEG
+    return max(w - m, -180.0), max(s - m, -85.0), min(e + m, 180.0), min(n + m, 85.0)
+
+
+def _tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """Lon/lat bounds (west, south, east, north) of a Web Mercator tile."""
+    n = 2.0**z
+
+    def lat(row: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y)
+
+
 @router.get(
     "/tiles/{z}/{x}/{y}.mvt",
     summary="Vector tile (layers grids, divisions) in Web Mercator",
@@ -314,15 +380,19 @@ def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Respons
             f"tile {z}/{x}/{y} does not exist: need 0 <= z <= 22 and 0 <= x, y < 2^z",
             [Problem("no such tile", field="z/x/y", rule="query.tile")],
         )
-    try:
-        with request.app.state.pool.connection(timeout=10) as conn:
-            data = conn.execute(
-                "SELECT service.tile(%s, %s, %s, %s)", (z, x, y, caller.can("population"))
-            ).fetchone()[0]
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot make tile {z}/{x}/{y}: {exc}") from None
-    return Response(
-        content=bytes(data or b""),
-        media_type="application/vnd.mapbox-vector-tile",
-        headers={"Cache-Control": "public, max-age=60" if not caller.authenticated else "private"},
-    )
+    headers = {"Cache-Control": "public, max-age=60" if not caller.authenticated else "private"}
+    srid = _registry_srid(request)
+    data = b""
+    if srid is not None:
+        uw, us, ue, un = _usable_lonlat(srid)
+        tw, ts, te, tn = _tile_lonlat(z, x, y)
+        w, s, e, n = max(uw, tw), max(us, ts), min(ue, te), min(un, tn)
+        if w < e and s < n:  # else the tile lies where the registry can hold nothing
+            params = {"z": z, "x": x, "y": y, "w": w, "s": s, "e": e, "n": n}
+            with (
+                db_errors(f"making tile {z}/{x}/{y}"),
+                request.app.state.pool.connection(timeout=10) as conn,
+            ):
+                row = conn.execute(_TILE_SQL[caller.can("population")], params).fetchone()
+            data = bytes(row[0] or b"")
+    return Response(content=data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

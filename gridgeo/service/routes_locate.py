@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -12,11 +13,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gridgeo.errors import InputError, Problem
-from gridgeo.locate.points import detect_format, read_points
+from gridgeo.locate.points import PointTable, detect_format, read_points
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import check_lonlat, parse_at, service_settings, state
+from gridgeo.service.deps import check_lonlat, crs_is_lonlat, parse_at, service_settings, state
 from gridgeo.service.encode import STREAMERS
 from gridgeo.service.locating import BATCH_COLUMNS, locate_batch, locate_one
+from gridgeo.service.responses import ErrorBody
 
 router = APIRouter(tags=["locate"])
 
@@ -58,7 +60,7 @@ async def locate(
     A point on a border shared by several grids belongs to the grid with the smallest
     code (``tie_rule``), as ``ST_Covers`` + ``ORDER BY grid_code`` would answer.
     """
-    check_lonlat(lon, lat)
+    check_lonlat(lon, lat, degrees=crs_is_lonlat(crs))
     settings = service_settings(request)
     when = parse_at(at, settings.timezone)
     st = state(request)
@@ -96,11 +98,121 @@ _BATCH_DOC = (
     "Needs role dispatcher or above. Columns: " + ", ".join(BATCH_COLUMNS) + "."
 )
 
+_POINT_FEATURE = {
+    "type": "object",
+    "required": ["type", "geometry"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        "geometry": {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Point"]},
+                "coordinates": {
+                    "type": "array",
+                    "items": {"type": "number"},
+                    "minItems": 2,
+                    "maxItems": 3,
+                },
+            },
+        },
+        "properties": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"id": {"type": "string"}, "category": {"type": "string"}},
+                },
+                {"type": "null"},
+            ]
+        },
+    },
+}
+#: The request body of ``POST /locate/batch`` as documented in OpenAPI.
+BATCH_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string", "description": "lon,lat[,id][,category] with a header"},
+            "example": "id,lon,lat,category\nr1,116.397,39.909,sanitation\n",
+        },
+        "application/geo+json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "features"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["FeatureCollection"]},
+                    "features": {"type": "array", "items": _POINT_FEATURE},
+                },
+            }
+        },
+        "application/vnd.apache.arrow.stream": {
+            "schema": {"type": "string", "format": "binary", "description": "Arrow IPC stream"}
+        },
+    },
+}
+
 _MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "geojson": "application/geo+json",
     "arrow": "application/vnd.apache.arrow.stream",
 }
+
+
+def _check_utf8(body: bytes) -> None:
+    """CSV bodies are UTF-8: say which row is not (GBK/GB18030 exports are common)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    step = 8 << 20
+    try:
+        for start in range(0, len(body), step):  # bounded memory: 8 MiB at a time
+            decoder.decode(body[start : start + step], final=start + step >= len(body))
+    except UnicodeDecodeError:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = body.count(b"\n", 0, exc.start)
+            raise InputError(
+                f"the CSV body is not UTF-8 text (line {line + 1}, byte {exc.start}); "
+                "save it as UTF-8 (Excel: CSV UTF-8) instead of GBK/GB18030",
+                [
+                    Problem(
+                        "not UTF-8 text",
+                        file="request body",
+                        row=line - 1 if line else None,  # data rows count from 0 after the header
+                        field=None if line else "header",
+                        rule="points.encoding",
+                    )
+                ],
+            ) from None
+
+
+def _read_body(body: bytes, fmt: str) -> PointTable:
+    """Points of a batch request body; every unreadable body is a 400 naming the problem."""
+    if fmt == "csv":
+        _check_utf8(body)
+    try:
+        return read_points(body, fmt=fmt, source="request body")
+    except MemoryError:
+        raise
+    except (pa.ArrowException, UnicodeDecodeError) as exc:  # deep in a column, e.g. bad UTF-8
+        raise InputError(
+            f"the request body is not a readable {fmt.upper()} table: {exc}",
+            [Problem(f"not a readable {fmt} table", file="request body", rule="points.parse")],
+        ) from None
+    except (KeyError, TypeError, IndexError) as exc:
+        # gridgeo.locate.points reads GeoJSON coordinates with coords[0]; an object there
+        # ({"coordinates": {}}) raises KeyError, which it does not turn into a Problem yet.
+        raise InputError(
+            f"the request body has a feature whose coordinates are not [lon, lat] ({exc!r})",
+            [
+                Problem(
+                    "coordinates are not two numbers",
+                    file="request body",
+                    field="geometry",
+                    rule="points.coordinate",
+                )
+            ],
+        ) from None
 
 
 @router.post(
@@ -112,10 +224,11 @@ _MEDIA = {
             "content": {m: {} for m in _MEDIA.values()},
             "description": "One row/feature per input point, in input order",
         },
-        401: {"description": "No token"},
-        403: {"description": "Role may not batch"},
-        413: {"description": "Too many points or bytes"},
+        401: {"model": ErrorBody, "description": "No token"},
+        403: {"model": ErrorBody, "description": "Role may not batch"},
+        413: {"model": ErrorBody, "description": "Too many points or bytes"},
     },
+    openapi_extra={"requestBody": BATCH_BODY},
 )
 async def locate_batch_endpoint(
     request: Request,
@@ -130,6 +243,7 @@ async def locate_batch_endpoint(
     distance: Annotated[bool, Query(description="Compute distance_to_border_m/near_border")] = True,
 ) -> StreamingResponse:
     caller.require("batch", "batch locate")
+    crs_is_lonlat(crs)  # a bad crs= is refused before the body is read
     settings = service_settings(request)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
@@ -152,7 +266,7 @@ async def locate_batch_endpoint(
     fmt_out = format or fmt_in
 
     def work() -> pa.Table:
-        pts = read_points(body, fmt=fmt_in, source="request body")
+        pts = _read_body(body, fmt_in)
         if len(pts) > settings.batch_max_points:
             raise HTTPException(
                 413, f"{len(pts)} points; at most {settings.batch_max_points} per batch"

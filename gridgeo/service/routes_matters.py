@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
 from gridgeo.service.auth import CallerDep
@@ -16,7 +16,13 @@ from gridgeo.service.deps import db_errors, parse_at, service_settings
 router = APIRouter(tags=["matters"])
 
 
-class CategoryIn(BaseModel):
+class _Body(BaseModel):
+    """Request bodies are JSON with the documented types: no 0 for false, no "5" for 5."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class CategoryIn(_Body):
     code: str = Field(pattern=r"^[a-z0-9_]{1,64}$", examples=["sanitation"])
     name: str = Field(min_length=1, max_length=200, examples=["环境卫生"])
     description: str = ""
@@ -25,25 +31,25 @@ class CategoryIn(BaseModel):
     is_sample: bool = False
 
 
-class CategoryPatch(BaseModel):
+class CategoryPatch(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     deadline_days: int | None = Field(default=None, gt=0)
     complex_deadline_days: int | None = Field(default=None, gt=0)
 
 
-class DepartmentIn(BaseModel):
+class DepartmentIn(_Body):
     name: str = Field(min_length=1, max_length=200, examples=["区城市管理局"])
     phone: str | None = Field(default=None, max_length=40)
     is_sample: bool = False
 
 
-class DepartmentPatch(BaseModel):
+class DepartmentPatch(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=40)
 
 
-class CoverageIn(BaseModel):
+class CoverageIn(_Body):
     department_id: int
     category: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
     grid_codes: list[str] = Field(default_factory=list, max_length=100_000)
@@ -67,7 +73,7 @@ def _refresh(request: Request) -> None:
 
 @router.get("/categories", summary="The matter list: incident categories and deadlines")
 def list_categories(request: Request) -> list[dict[str, Any]]:
-    with _pool(request).connection(timeout=10) as conn, db_errors("listing categories"):
+    with db_errors("listing categories"), _pool(request).connection(timeout=10) as conn:
         rows = conn.execute(
             """
             SELECT c.code, c.name, c.description, c.deadline_days, c.complex_deadline_days,
@@ -92,7 +98,7 @@ def list_categories(request: Request) -> list[dict[str, Any]]:
 @router.post("/categories", status_code=201, summary="Add a category (admin)")
 def create_category(request: Request, caller: CallerDep, body: CategoryIn) -> dict[str, Any]:
     caller.require("matter_admin", "changing the matter list")
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"category {body.code}"):
+    with db_errors(f"category {body.code}"), _pool(request).connection(timeout=10) as conn:
         conn.execute(
             "INSERT INTO service.category (code, name, description, deadline_days, "
             "complex_deadline_days, is_sample) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -115,7 +121,7 @@ def update_category(
 ) -> dict[str, Any]:
     caller.require("matter_admin", "changing the matter list")
     changes = body.model_dump(exclude_none=True)
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"category {code}"):
+    with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
         if changes:
             sets = ", ".join(f"{k} = %({k})s" for k in changes)  # keys are model fields
             cur = conn.execute(
@@ -139,7 +145,7 @@ def update_category(
 @router.delete("/categories/{code}", status_code=204, summary="Remove a category (admin)")
 def delete_category(request: Request, caller: CallerDep, code: str) -> Response:
     caller.require("matter_admin", "changing the matter list")
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"category {code}"):
+    with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
         used = conn.execute(
             "SELECT count(*) FROM registry.department_coverage WHERE category = %s "
             "AND valid_to IS NULL",
@@ -164,7 +170,7 @@ _DEP_KEYS = ["department_id", "name", "phone", "is_sample"]
 
 @router.get("/departments", summary="Departments with their current coverage")
 def list_departments(request: Request) -> list[dict[str, Any]]:
-    with _pool(request).connection(timeout=10) as conn, db_errors("listing departments"):
+    with db_errors("listing departments"), _pool(request).connection(timeout=10) as conn:
         rows = conn.execute(
             """
             SELECT d.department_id, d.name, d.phone, d.is_sample,
@@ -181,7 +187,7 @@ def list_departments(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/departments/{department_id}", summary="One department and its coverage")
 def get_department(request: Request, department_id: int) -> dict[str, Any]:
-    with _pool(request).connection(timeout=10) as conn, db_errors("reading department"):
+    with db_errors("reading department"), _pool(request).connection(timeout=10) as conn:
         row = conn.execute(
             "SELECT department_id, name, phone, is_sample FROM registry.department "
             "WHERE department_id = %s",
@@ -198,7 +204,7 @@ def get_department(request: Request, department_id: int) -> dict[str, Any]:
 @router.post("/departments", status_code=201, summary="Add a department (admin)")
 def create_department(request: Request, caller: CallerDep, body: DepartmentIn) -> dict[str, Any]:
     caller.require("matter_admin", "changing departments")
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"department {body.name}"):
+    with db_errors(f"department {body.name}"), _pool(request).connection(timeout=10) as conn:
         dep_id = conn.execute(
             "INSERT INTO registry.department (name, phone, is_sample) VALUES (%s, %s, %s) "
             "RETURNING department_id",
@@ -214,7 +220,7 @@ def update_department(
 ) -> dict[str, Any]:
     caller.require("matter_admin", "changing departments")
     changes = body.model_dump(exclude_unset=True)
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"department {department_id}"):
+    with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
         if changes:
             sets = ", ".join(f"{k} = %({k})s" for k in changes)
             conn.execute(
@@ -239,7 +245,7 @@ def update_department(
 )
 def delete_department(request: Request, caller: CallerDep, department_id: int) -> Response:
     caller.require("matter_admin", "changing departments")
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"department {department_id}"):
+    with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
         n = conn.execute(
             "SELECT count(*) FROM registry.department_coverage WHERE department_id = %s",
             (department_id,),
@@ -305,7 +311,7 @@ def list_coverage(
     if grid_code:
         where.append("v.grid_code = %(grid_code)s")
         params["grid_code"] = grid_code
-    with _pool(request).connection(timeout=10) as conn, db_errors("listing coverage"):
+    with db_errors("listing coverage"), _pool(request).connection(timeout=10) as conn:
         return _coverage_rows(conn, " AND ".join(where), params)
 
 
@@ -328,7 +334,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
             )
     for code in body.grid_codes:
         caller.require_grid_scope(code)
-    with _pool(request).connection(timeout=30) as conn, db_errors("coverage"):
+    with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
         if not conn.execute(
             "SELECT 1 FROM registry.department WHERE department_id = %s", (body.department_id,)
         ).fetchone():
@@ -396,7 +402,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
 )
 def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Response:
     caller.require("coverage_edit", "assigning departments")
-    with _pool(request).connection(timeout=10) as conn, db_errors(f"coverage {coverage_id}"):
+    with db_errors(f"coverage {coverage_id}"), _pool(request).connection(timeout=10) as conn:
         row = conn.execute(
             "SELECT grid_code, geom IS NOT NULL, valid_to FROM registry.department_coverage "
             "WHERE coverage_id = %s",

@@ -1,0 +1,417 @@
+"""The map service never answers a malformed request with a 5xx: property-based fuzzing of
+every operation of its OpenAPI document (schemathesis, in-process ASGI, real PostGIS), and
+hand-written malformed requests that must get a 4xx naming the parameter or row.
+
+Checks run on every fuzzed response: all of schemathesis' defaults (no 5xx, status code,
+content type, headers and body as documented, malformed requests rejected, missing or
+invalid authentication answered 401/403, ``Allow`` on 405) except:
+
+- ``positive_data_acceptance``: several parameters are free text with a grammar OpenAPI
+  cannot express (``at=`` ISO dates, ``crs=`` names/EPSG codes/WKT, ``bbox=`` number lists,
+  CSV bodies), so a schema-valid request is often rightly a 400.
+- ``negative_data_rejection`` on ``POST /locate/batch`` only: the GeoJSON reader
+  (``gridgeo.locate.points``) reads any ``id``/``category`` property value as text, so a
+  GeoJSON body with e.g. ``"category": {}`` is answered 200 (category ``"{}"``), not 400.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pytest
+import schemathesis
+import test_service
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.python import asgi as st_asgi
+from test_service import ADMIN, TO_WGS, _grids, _inner_point
+
+from gridgeo.service import create_app
+from gridgeo.service.settings import ServiceSettings
+from gridgeo.settings import Settings
+
+pytestmark = pytest.mark.db
+
+#: The seeded registry of tests/test_service.py (grids, staff, matters, tokens), on this
+#: module's own database.
+world = test_service.world
+
+#: Examples per operation and role; 27 operations × 2 roles × this stays well under 60 s.
+MAX_EXAMPLES = 30
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+
+
+def _as_bytes(_ctx, value) -> bytes:
+    """Request body of the text/csv and Arrow operations as generated (negative cases: anything)."""
+    if isinstance(value, bytes):
+        return value
+    return (value if isinstance(value, str) else str(value)).encode("utf-8")
+
+
+schemathesis.serializer("text/csv")(_as_bytes)
+schemathesis.serializer("application/vnd.apache.arrow.stream")(_as_bytes)
+schemathesis.serializer.alias("application/geo+json", "application/json")
+
+# schemathesis parametrises at import time, from the app's own OpenAPI document; the app's
+# database is filled in by the fuzz_app fixture before the app starts (the lifespan reads
+# the settings object only then).
+_SETTINGS = Settings(database_url="postgresql://set-by-the-fuzz_app-fixture/none")
+APP = create_app(
+    _SETTINGS,
+    ServiceSettings(
+        admin_token=ADMIN,
+        token_cache_s=0.0,
+        batch_max_bytes=1_000_000,
+        batch_max_points=20_000,
+        listen=False,
+    ),
+)
+schema = schemathesis.openapi.from_dict(APP.openapi())
+schema.app = APP
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(world, db_url):
+    """APP on this module's database, seeded by ``world`` (grids, staff, matters, tokens)."""
+    _SETTINGS.database_url = db_url
+    with st_asgi.get_client(APP):  # starts the lifespan; it stays up for the module
+        pass
+    yield APP
+    st_asgi.shutdown_lifespans()
+
+
+def _dispatch(world):
+    return {"Authorization": f"Bearer {world['tokens']['dispatcher']}"}
+
+
+def _lonlat_inside(world) -> tuple[float, float]:
+    _code, geom = _grids(world["url"])[0]
+    return TO_WGS.transform(*_inner_point(geom))
+
+
+def _assert_4xx_names(r, status: int, where: str | int) -> None:
+    """A JSON 4xx whose problems/validation errors name the parameter (or row) ``where``."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["detail"], body
+    if status == 422:  # FastAPI's validation: detail is a list with the parameter's location
+        assert any(where in e["loc"] for e in body["detail"]), body
+    elif where is None:  # a plain "no such object"
+        return
+    elif isinstance(where, int):
+        assert any(p["row"] == where for p in body["problems"]), body
+    else:
+        assert any(p.get("field") == where or p.get("rule") == where for p in body["problems"]), (
+            body
+        )
+
+
+# -- batch: malformed bodies --------------------------------------------------------
+
+
+def _arrow_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+_GOOD_ARROW = _arrow_bytes(pa.table({"lon": [121.5] * 50, "lat": [25.0] * 50}))
+
+
+def _features(*geoms) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [{"type": "Feature", "geometry": g, "properties": {}} for g in geoms],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "where"),
+    [
+        pytest.param(b"", "text/csv", 400, "points.empty", id="empty-body"),
+        pytest.param(b"lon,lat\n1,2\n", "application/pdf", 400, "points.format", id="pdf"),
+        pytest.param(b"lon,lat\n1,2\n", None, 400, "points.format", id="no-content-type"),
+        pytest.param(b"lat,id\n25.0,a\n", "text/csv", 400, "lon", id="csv-no-lon-column"),
+        pytest.param(
+            "id,lon,lat,category\n甲,121.5,25.0,环境卫生\n".encode("gbk"),
+            "text/csv",
+            400,
+            "points.encoding",
+            id="csv-gbk",
+        ),
+        pytest.param(b"lon,lat\n121.5,25.0\n1e300,1e300\n", "text/csv", 400, 1, id="csv-huge"),
+        pytest.param(b"lon,lat\n121.5,25.0\nnan,25.0\n", "text/csv", 400, 1, id="csv-nan"),
+        pytest.param(b"lon,lat\n121.5,25.0\n121.5,inf\n", "text/csv", 400, 1, id="csv-inf"),
+        pytest.param(b"lon,lat\n121.5,25.0\n-inf,1\n", "text/csv", 400, 1, id="csv-minus-inf"),
+        pytest.param(
+            _GOOD_ARROW[: len(_GOOD_ARROW) // 2],
+            "application/vnd.apache.arrow.stream",
+            400,
+            "points.parse",
+            id="arrow-truncated",
+        ),
+        pytest.param(
+            b"\xff\xff\xff\xff garbage",
+            "application/vnd.apache.arrow.stream",
+            400,
+            "points.parse",
+            id="arrow-garbage",
+        ),
+        pytest.param(
+            _arrow_bytes(pa.table({"lon": [121.5, float("nan")], "lat": [25.0, 25.0]})),
+            "application/vnd.apache.arrow.stream",
+            400,
+            1,
+            id="arrow-nan",
+        ),
+        pytest.param(
+            _features(
+                {"type": "Point", "coordinates": [121.5, 25.0]},
+                {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+            ),
+            "application/geo+json",
+            400,
+            1,
+            id="geojson-polygon",
+        ),
+        pytest.param(
+            _features(
+                {"type": "Point", "coordinates": [121.5, 25.0]},
+                {"type": "Point", "coordinates": [121.5, 25.0]},
+                {"type": "MultiPoint", "coordinates": [[121.5, 25.0]]},
+            ),
+            "application/geo+json",
+            400,
+            2,
+            id="geojson-multipoint",
+        ),
+        pytest.param(
+            _features({"type": "Point", "coordinates": ["a", "b"]}),
+            "application/geo+json",
+            400,
+            0,
+            id="geojson-text-coordinates",
+        ),
+        pytest.param(
+            _features({"type": "Point", "coordinates": {}}),
+            "application/geo+json",
+            400,
+            "geometry",
+            id="geojson-object-coordinates",
+        ),
+        pytest.param(
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": '
+            '{"type": "Point", "coordinates": [NaN, 25.0]}}]}',
+            "application/geo+json",
+            400,
+            0,
+            id="geojson-nan",
+        ),
+        pytest.param(
+            _features({"type": "Point", "coordinates": [1e300, 25.0]}),
+            "application/geo+json",
+            400,
+            0,
+            id="geojson-huge",
+        ),
+        pytest.param(
+            '{"type": "Feature"}', "application/geo+json", 400, "points.geojson", id="not-fc"
+        ),
+        pytest.param(b"\x00\x01\x02", "application/geo+json", 400, "points.parse", id="binary"),
+    ],
+)
+def test_batch_malformed_body_is_4xx_naming_row_or_field(world, body, ctype, status, where):
+    headers = {**_dispatch(world), **({"Content-Type": ctype} if ctype else {})}
+    r = world["client"].post("/locate/batch", content=body, headers=headers)
+    _assert_4xx_names(r, status, where)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "where"),
+    [
+        ({"crs": "unknown"}, 400, "crs"),
+        ({"crs": "EPSG:5773"}, 400, "crs"),  # a vertical CRS: no lon/lat
+        ({"crs": "EPSG:999999"}, 400, "crs"),
+        ({"at": "not-a-date"}, 400, "at"),
+        ({"at": "9999-12-31"}, 400, "at"),
+        ({"format": "xlsx"}, 422, "format"),
+        ({"distance": "perhaps"}, 422, "distance"),
+        ({"category": "x" * 65}, 422, "category"),
+    ],
+)
+def test_batch_malformed_query_is_4xx_naming_parameter(world, params, status, where):
+    r = world["client"].post(
+        "/locate/batch",
+        params=params,
+        content=b"lon,lat\n121.5,25.0\n",
+        headers={"Content-Type": "text/csv", **_dispatch(world)},
+    )
+    _assert_4xx_names(r, status, where)
+
+
+def test_projected_crs_with_huge_coordinates_is_outside(world):
+    """Finite but absurd projected coordinates are located (outside), not a crash."""
+    r = world["client"].post(
+        "/locate/batch",
+        params={"crs": "EPSG:3826", "format": "geojson"},
+        content=b"x,y\n1e300,1e300\n250000,2700000\n",
+        headers={"Content-Type": "text/csv", **_dispatch(world)},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["features"][0]["properties"]["grid_code"] is None
+    one = world["client"].get("/locate", params={"lon": 1e300, "lat": 1e300, "crs": "EPSG:3826"})
+    assert one.status_code == 200 and one.json()["located"] is False
+
+
+# -- single locate and the other query parameters -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "where"),
+    [
+        ({"lon": 181.0, "lat": 25.0}, 400, "lon"),
+        ({"lon": 121.5, "lat": 90.5}, 400, "lat"),
+        ({"lon": -1e300, "lat": 25.0}, 400, "lon"),
+        ({"lon": "inf", "lat": 25.0}, 400, "lon"),
+        ({"lon": 121.5, "lat": "-inf"}, 400, "lat"),
+        ({"lon": 121.5, "lat": "nan"}, 400, "lat"),
+        ({"lon": 121.5, "lat": 25.0, "crs": "unknown"}, 400, "crs"),
+        ({"lon": 121.5, "lat": 25.0, "crs": "EPSG:5773"}, 400, "crs"),
+        ({"lon": 121.5, "lat": 25.0, "crs": "EPSG:4978"}, 400, "crs"),  # geocentric
+        ({"lon": 121.5, "lat": 25.0, "at": "not-a-date"}, 400, "at"),
+        ({"lon": 121.5, "lat": 25.0, "at": "9999-12-31"}, 400, "at"),
+        ({"lon": 121.5, "lat": 25.0, "at": "0001-01-01T00:00:00+08:00"}, 400, "at"),
+        ({"lon": "east", "lat": 25.0}, 422, "lon"),
+        ({"lat": 25.0}, 422, "lon"),
+    ],
+)
+def test_locate_malformed_query_is_4xx_naming_parameter(world, params, status, where):
+    _assert_4xx_names(world["client"].get("/locate", params=params), status, where)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "where"),
+    [
+        ("/collections/grids/items", {"bbox": "1,2,3"}, 400, "bbox"),
+        ("/collections/grids/items", {"bbox": "1,2,3,nan"}, 400, "bbox"),
+        ("/collections/grids/items", {"bbox": "a,b,c,d"}, 400, "bbox"),
+        ("/collections/grids/items", {"bbox-crs": "EPSG:5773", "bbox": "0,0,1,1"}, 400, "bbox-crs"),
+        ("/collections/grids/items", {"crs": "unknown"}, 400, "crs"),
+        ("/collections/grids/items", {"limit": -1}, 422, "limit"),
+        ("/collections/grids/items", {"offset": -5}, 422, "offset"),
+        ("/collections/grids/items", {"offset": 2**63}, 422, "offset"),
+        ("/collections/grids/items", {"datetime": "not-a-date"}, 400, "datetime"),
+        ("/collections/grids/items", {"datetime": "9999-12-31"}, 400, "datetime"),
+        ("/collections/grids/items/a%00b", {}, 400, "request.value"),
+        ("/coverage", {"at": "not-a-date"}, 400, "at"),
+        ("/coverage", {"grid_code": "a\x00b"}, 400, "request.value"),
+        ("/tiles/40/0/0.mvt", {}, 400, "z/x/y"),
+        ("/tiles/-1/0/0.mvt", {}, 400, "z/x/y"),
+        ("/tiles/3/8/0.mvt", {}, 400, "z/x/y"),
+        ("/tiles/3/0/8.mvt", {}, 400, "z/x/y"),
+        ("/tiles/3/-1/0.mvt", {}, 400, "z/x/y"),
+        (f"/tiles/3/{2**70}/0.mvt", {}, 400, "z/x/y"),
+        ("/tiles/3/x/0.mvt", {}, 422, "x"),
+        ("/departments/abc", {}, 422, "department_id"),
+    ],
+)
+def test_get_malformed_is_4xx_naming_parameter(world, path, params, status, where):
+    _assert_4xx_names(world["client"].get(path, params=params), status, where)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "where"),
+    [
+        ("post", "/departments", {"name": "x", "is_sample": 0}, 422, "is_sample"),
+        (
+            "post",
+            "/categories",
+            {"code": "ok", "name": "x", "deadline_days": "5"},
+            422,
+            "deadline_days",
+        ),
+        ("patch", "/categories/sanitation", {"deadline_days": 2**40}, 400, "request.value"),
+        ("post", "/departments", {"name": "a\x00b"}, 400, "request.value"),
+        ("patch", "/departments/1", {"phone": "\x00"}, 400, "request.value"),
+        ("delete", f"/departments/{2**70}", None, 404, None),
+        ("delete", f"/coverage/{2**70}", None, 404, None),
+        ("delete", f"/admin/tokens/{2**70}", None, 404, None),
+    ],
+)
+def test_admin_malformed_is_4xx_naming_field(world, method, path, body, status, where):
+    kwargs = {"json": body} if body is not None else {}
+    r = world["client"].request(method.upper(), path, headers=ADMIN_HEADERS, **kwargs)
+    _assert_4xx_names(r, status, where)
+
+
+@pytest.mark.parametrize("value", ["Basic dXNlcjpwdw==", "Bearer", "token-without-scheme"])
+def test_malformed_authorization_is_401_not_public(world, value):
+    lon, lat = _lonlat_inside(world)
+    r = world["client"].get(
+        "/locate", params={"lon": lon, "lat": lat}, headers={"Authorization": value}
+    )
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] == "Unauthorized" and "Bearer" in r.json()["detail"]
+
+
+def test_wrong_method_lists_every_allowed_method(world):
+    r = world["client"].put("/categories")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+    assert r.json() == {"error": "MethodNotAllowed", "detail": "Method Not Allowed"}
+
+
+def test_every_low_zoom_tile_is_answered(world):
+    """Tiles far from the registry's CRS (90° from a TM central meridian) are empty, not 5xx."""
+    client = world["client"]
+    for z in range(5):
+        for x in range(2**z):
+            for y in range(2**z):
+                r = client.get(f"/tiles/{z}/{x}/{y}.mvt")
+                assert r.status_code == 200, (z, x, y, r.text)
+    lon, lat = _lonlat_inside(world)
+    for z in (4, 10):
+        n = 2**z
+        x = int((lon + 180) / 360 * n)
+        y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        assert b"grids" in client.get(f"/tiles/{z}/{x}/{y}.mvt").content
+
+
+# -- property-based fuzzing of every operation ---------------------------------------
+
+
+@pytest.mark.parametrize("role", ["public", "admin"])
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_fuzz_every_operation(fuzz_app, case, role):
+    excluded = [positive_data_acceptance]
+    if case.operation.path == "/locate/batch":
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(
+        headers=ADMIN_HEADERS if role == "admin" else {}, excluded_checks=excluded
+    )
+
+
+def test_fuzzed_app_still_serves_after_the_fuzzing(fuzz_app, world):
+    """The fuzzing (also as admin: random deletes and patches) leaves a working service."""
+    lon, lat = _lonlat_inside(world)
+    with st_asgi.get_client(fuzz_app) as client:
+        r = client.get("/locate", params={"lon": lon, "lat": lat})
+        assert r.status_code == 200 and r.json()["located"] is True
+        assert client.get("/health").json()["status"] == "ok"
+    assert np.isfinite(lon)
