@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorBody(BaseModel):
@@ -30,3 +30,69 @@ _ERRORS = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in _ERRORS.items()
 }
+
+
+# -- success bodies, documented so clients (and the fuzz tests) can check them -------------
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class GridRef(_Open):
+    code: str
+    name: str | None
+    type: str | None
+    valid_from: str | None
+    valid_to: str | None
+
+
+class CommunityRef(_Open):
+    code: str
+    name: str | None
+
+
+class Contact(_Open):
+    role: str
+    name: str | None
+    phone: str | None
+    posted: bool
+
+
+class DepartmentRef(_Open):
+    department_id: int
+    name: str
+    phone: str | None
+    lead: bool
+
+
+class RegistryPoint(_Open):
+    x: float
+    y: float
+    srid: int
+
+
+class LocateQuery(_Open):
+    lon: float
+    lat: float
+    crs: str
+    category: str | None
+    at: str | None
+
+
+class LocateAnswer(_Open):
+    """Answer of ``GET /locate``; ``located: false`` comes with a ``reason``."""
+
+    located: bool
+    reason: str | None
+    grid: GridRef | None
+    community: CommunityRef | None
+    contacts: list[Contact]
+    department: DepartmentRef | None
+    departments: list[DepartmentRef]
+    department_reason: str | None
+    distance_to_border_m: float | None = Field(ge=0)
+    near_border: bool | None
+    point: RegistryPoint | None
+    tie_rule: str
+    query: LocateQuery

@@ -18,7 +18,7 @@ from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import check_lonlat, crs_is_lonlat, parse_at, service_settings, state
 from gridgeo.service.encode import STREAMERS
 from gridgeo.service.locating import BATCH_COLUMNS, locate_batch, locate_one
-from gridgeo.service.responses import ErrorBody
+from gridgeo.service.responses import ErrorBody, LocateAnswer
 
 router = APIRouter(tags=["locate"])
 
@@ -43,7 +43,7 @@ CategoryParam = Annotated[
 ]
 
 
-@router.get("/locate", summary="Locate one point")
+@router.get("/locate", summary="Locate one point", responses={200: {"model": LocateAnswer}})
 async def locate(
     request: Request,
     caller: CallerDep,
