@@ -116,7 +116,7 @@ def server(db_url, district):
     # a category in the matter list that no department covers
     r = httpx.post(
         f"{base}/categories",
-        json={"code": "noise", "name": "噪声扰民", "is_sample": True},
+        json={"code": "stray_animals", "name": "流浪动物", "is_sample": True},
         headers={"Authorization": f"Bearer {ADMIN}"},
     )
     assert r.status_code == 201, r.text
@@ -245,8 +245,11 @@ def test_chinese_labels_are_in_the_page(console, district):
     labels = page.locator(".grid-label:visible").all_inner_texts()
     assert labels and all(re.fullmatch(r".+里第\d+网格", t) for t in labels)
     options = page.locator("#category option").all_inner_texts()
-    assert "噪声扰民 (noise)" in options
-    assert set(district["departments"]["category"]) <= set(options)
+    assert "流浪动物 (stray_animals)" in options
+    deps = district["departments"]
+    assert {
+        f"{n} ({c})" for n, c in zip(deps["category"], deps["category_code"], strict=True)
+    } <= set(options)
 
 
 @pytest.mark.browser
@@ -255,7 +258,7 @@ def test_click_inside_a_grid_shows_grid_worker_department_and_highlight(console,
     grids = district["grids"]
     row = grids.iloc[len(grids) // 2]
     lon, lat = _inside(row.geometry)
-    page.select_option("#category", "环境卫生")
+    page.select_option("#category", "sanitation")
     _click(console, lon, lat)
     page.wait_for_selector("#grid-code")
     assert page.inner_text("#grid-code") == row.grid_code
@@ -299,10 +302,10 @@ def test_typed_point_in_each_crs_finds_its_grid(console, district, crs):
 def test_category_without_department_says_so(console, district):
     page = console.page
     row = district["grids"].iloc[0]
-    page.select_option("#category", "noise")
+    page.select_option("#category", "stray_animals")
     _type(console, *(f"{v:.7f}" for v in _inside(row.geometry)))
     page.wait_for_selector("#grid-code")
-    assert "no department is assigned category 'noise'" in page.inner_text("#department")
+    assert "no department is assigned category 'stray_animals'" in page.inner_text("#department")
 
 
 @pytest.mark.browser
@@ -336,7 +339,7 @@ def test_screenshot(console, district):
     """One screenshot of a located grid with labels, for a human to look at."""
     page = console.page
     row = district["grids"].iloc[len(district["grids"]) // 2]
-    page.select_option("#category", "环境卫生")
+    page.select_option("#category", "sanitation")
     _click(console, *_inside(row.geometry))
     page.wait_for_selector("#grid-code")
     page.evaluate("window.gridgeo.map.setZoom(16)")
