@@ -36,6 +36,8 @@ from gridgeo.settings import Settings
 log = logging.getLogger(__name__)
 
 FIRST_PORT = 55432
+#: Where data directories go when the owner cannot reach $GRIDGEO_HOME (e.g. under /root).
+FALLBACK_BASE = Path("/var/tmp/gridgeo-pg")
 
 
 def _pg_bindir() -> Path:
@@ -205,7 +207,7 @@ class PrivateInstance:
         if self._owner_can_use(wanted.parent):
             return wanted
         digest = hashlib.sha1(str(wanted).encode()).hexdigest()[:12]
-        base = Path("/var/tmp/gridgeo-pg")
+        base = FALLBACK_BASE
         base.mkdir(parents=True, exist_ok=True)
         base.chmod(0o755)
         log.info("%s is not reachable by %s; using %s", wanted, self.settings.pg_os_user, base)
@@ -384,5 +386,7 @@ class PrivateInstance:
             shutil.rmtree(data_dir)
         with contextlib.suppress(OSError):
             self.log_file.unlink()
+        if data_dir.parent.parent == FALLBACK_BASE:  # our own folder under /var/tmp
+            shutil.rmtree(data_dir.parent, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.state_file.unlink()
