@@ -115,3 +115,44 @@ def test_to_srid_errors():
         to_srid([1.0], [2.0], "mars-2", 3826)
     with pytest.raises(InputError, match="out of range"):
         to_srid([25.0, 250.0], [121.0, 25.0], "wgs84", 3826)
+
+
+@pytest.mark.parametrize(
+    ("feature", "field", "rule"),
+    [
+        ({"geometry": {"type": "Point", "coordinates": {}}}, "geometry", "points.coordinate"),
+        ({"geometry": {"type": "Point", "coordinates": "121,25"}}, "geometry", "points.coordinate"),
+        ({"geometry": {"type": "Point", "coordinates": [121.5]}}, "geometry", "points.coordinate"),
+        ({"geometry": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}}, "geometry", None),
+        ({"id": {"a": 1}, "geometry": {"type": "Point", "coordinates": [121.5, 25]}}, "id", None),
+        (
+            {"properties": {"category": {}}, "geometry": {"type": "Point", "coordinates": [1, 2]}},
+            "category",
+            "points.category",
+        ),
+        (
+            {
+                "properties": {"category": True},
+                "geometry": {"type": "Point", "coordinates": [1, 2]},
+            },
+            "category",
+            "points.category",
+        ),
+    ],
+)
+def test_unusable_geojson_features_name_the_row_and_field(feature, field, rule):
+    good = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.5, 25.0]}}
+    doc = {"type": "FeatureCollection", "features": [good, {"type": "Feature", **feature}]}
+    with pytest.raises(InputError) as err:
+        read_points(json.dumps(doc).encode(), fmt="geojson")
+    (problem,) = err.value.problems
+    assert problem.row == 1 and problem.field == field
+    if rule:
+        assert problem.rule == rule
+
+
+@pytest.mark.parametrize(("x", "y", "field"), [(250.0, 25.0, "lon"), (121.0, 95.0, "lat")])
+def test_out_of_range_names_the_coordinate(x, y, field):
+    with pytest.raises(InputError) as err:
+        to_srid([121.0, x], [25.0, y], "wgs84", 3826)
+    assert err.value.problems[0].field == field and err.value.problems[0].row == 1

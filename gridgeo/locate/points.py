@@ -251,6 +251,11 @@ def _numeric(
     return arr, problems
 
 
+def _scalar(value: Any) -> bool:
+    """Text or a number (not a list, object or boolean)."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
 def _read_geojson(raw: bytes, source: str | None) -> PointTable:
     where = source or "the request body"
     try:
@@ -284,13 +289,49 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
     problems: list[Problem] = []
     has_cat = False
     for i, f in enumerate(feats):
-        geom = f.get("geometry") if isinstance(f, dict) else None
-        props = (f.get("properties") if isinstance(f, dict) else None) or {}
+        if not isinstance(f, dict) or f.get("type") != "Feature":
+            problems.append(
+                Problem("not a GeoJSON Feature", file=source, row=i, rule="points.feature")
+            )
+            continue
+        geom = f.get("geometry")
+        props = f.get("properties")
+        if props is not None and not isinstance(props, dict):
+            problems.append(
+                Problem(
+                    "properties is not an object",
+                    file=source,
+                    row=i,
+                    field="properties",
+                    rule="points.properties",
+                )
+            )
+            continue
+        props = props or {}
         fid = f.get("id") if isinstance(f, dict) else None
-        if fid is None and isinstance(props, dict):
-            fid = props.get("id")
+        prop_id = props.get("id") if isinstance(props, dict) else None
+        if fid is None:
+            fid = prop_id
+        if any(v is not None and not _scalar(v) for v in (fid, prop_id)):
+            problems.append(
+                Problem(
+                    "id is not text or a number", file=source, row=i, field="id", rule="points.id"
+                )
+            )
+            continue
         ids[i] = str(fid) if fid is not None else str(i)
         if isinstance(props, dict) and props.get("category") is not None:
+            if not isinstance(props["category"], str):
+                problems.append(
+                    Problem(
+                        "category is not text",
+                        file=source,
+                        row=i,
+                        field="category",
+                        rule="points.category",
+                    )
+                )
+                continue
             cats[i] = str(props["category"])
             has_cat = True
         coords = geom.get("coordinates") if isinstance(geom, dict) else None
@@ -307,6 +348,11 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
             )
             continue
         try:
+            # a position is 2 or 3 numbers (RFC 7946 §3.1.1); not {}, "121,25" or [1, 2, 3, 4]
+            if not isinstance(coords, list | tuple) or len(coords) not in (2, 3):
+                raise TypeError("not a position")
+            if not all(_scalar(c) and not isinstance(c, str) for c in coords):
+                raise TypeError("not numbers")
             x[i] = float(coords[0])
             y[i] = float(coords[1])
         except (TypeError, ValueError, IndexError):
@@ -383,16 +429,18 @@ def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if geographic:
-        bad = (np.abs(x) > 180) | (np.abs(y) > 90)
+        bad_x, bad_y = np.abs(x) > 180, np.abs(y) > 90
+        bad = bad_x | bad_y
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
+            field = "lon" if bad_x[i] else "lat"
             raise InputError(
                 f"{int(bad.sum())} points have longitude/latitude out of range "
                 f"(first: row {i}: {x[i]}, {y[i]}); are lon and lat swapped or is the "
                 "CRS projected?",
                 [
                     Problem(
-                        "longitude/latitude out of range", row=i, field="lon", rule="points.range"
+                        "longitude/latitude out of range", row=i, field=field, rule="points.range"
                     )
                 ],
             )
