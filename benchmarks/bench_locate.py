@@ -311,17 +311,17 @@ async def _load(base: str, lon, lat, rate: float, connections: int = 32) -> dict
 
 
 def bench_real(n: int, compare: int | None, skip: set[str], seed: int) -> None:
-    """The same on real polygons: Da'an's 1,270 small statistical areas (shared data)."""
+    """The same on real polygons: Da'an's 1,270 small statistical areas (data/raw)."""
     from pathlib import Path
 
     import pyogrio
 
     path = (
-        Path(__file__).resolve().parents[2]
-        / "shared"
+        Path(__file__).resolve().parents[1]
         / "data"
+        / "raw"
         / "daan"
-        / ("taipei_daan_segis_2017.gpkg")
+        / "taipei_daan_segis_2017.gpkg"
     )
     if not path.is_file():
         print(f"\n(real-data section skipped: {path} not found)")

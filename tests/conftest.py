@@ -17,7 +17,7 @@ from gridgeo.database.connect import libpq_url, with_database
 from gridgeo.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+RAW_DATA = ROOT / "data" / "raw"
 
 
 @pytest.fixture(scope="session")
@@ -103,5 +103,8 @@ def fresh_db_url(pg_server: str, pg_template: str, request: pytest.FixtureReques
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real data shipped beside the project (read-only)."""
-    return SHARED_DATA
+    """The real data shipped inside the project (``data/raw``, checksummed; read-only)."""
+    from gridgeo.demo.build import verify_raw
+
+    verify_raw()
+    return RAW_DATA

@@ -330,11 +330,8 @@ def test_flatgeobuf(tmp_path, communities):
     assert out.attrs["source"] == str(path)
 
 
-def test_real_roads_file():
-    path = Path("/work/shared/data/huangpu/shanghai_huangpu_core_roads_osm.gpkg")
-    if not path.exists():
-        pytest.skip("shared data not available")
-    roads = read_layer(path)
+def test_real_roads_file(shared_data):
+    roads = read_layer(shared_data / "huangpu" / "shanghai_huangpu_core_roads_osm.gpkg")
     assert len(roads) == 796 and roads.crs.to_epsg() == 4326
     assert roads.attrs["source"].endswith(".gpkg:roads")
 
