@@ -237,3 +237,28 @@ def test_raise_for_problems():
     assert "row 3, field code: bad code" in str(err.value)
     with pytest.raises(CRSError):
         raise_for_problems([Problem("no crs", rule="crs.missing")], "x")
+
+
+def test_real_nbs_codes_of_huangpu_and_jingan(shared_data):
+    """The 437 real 12-digit residents' committee codes (NBS 2023) pass; damaged ones are named."""
+    import pandas as pd
+
+    from gridgeo.rules import load_profile
+
+    table = pd.read_csv(
+        shared_data / "huangpu" / "shanghai_huangpu_jingan_village_codes.csv", dtype=str
+    )
+    assert len(table) == 437
+    gdf = communities(len(table), code=table["village_code"].tolist(), name=table["village_name"])
+    assert check_layer(gdf, "communities") == []
+    scheme = load_profile("yongzhou").codes
+    kinds = {c: scheme.kind_from_code(c) for c in table["village_code"]}
+    # 436 residents' committees (001-199) and one villagers' committee, 彭浦村 (201)
+    assert [c for c, k in kinds.items() if k == "rural"] == ["310106101201"]
+    assert sum(k == "urban" for k in kinds.values()) == 436
+    gdf.loc[5, "code"] = gdf.loc[5, "code"][:-1]  # 11 digits
+    gdf.loc[9, "code"] = gdf.loc[9, "code"] + "0"  # 13 digits
+    gdf.loc[12, "code"] = gdf.loc[11, "code"]  # duplicate
+    got = {(p.rule, p.row) for p in check_layer(gdf, "communities")}
+    assert ("code.format", 5) in got and ("code.format", 9) in got
+    assert any(rule == "code.duplicate" for rule, _ in got)
