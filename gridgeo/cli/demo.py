@@ -52,6 +52,7 @@ def run(
     base = f"http://{settings.api_host}:{settings.api_port}"
     ex = result.example or {}
     console.print("\n[bold]Try:[/]")
+    console.print(f"  {base}/console/         the web console (click the map to locate)")
     console.print(f"  {base}/docs             the API (OpenAPI)")
     console.print(f"  {base}/health           database and PostGIS versions")
     if ex:
