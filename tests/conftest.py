@@ -108,3 +108,38 @@ def shared_data() -> Path:
 
     verify_raw()
     return RAW_DATA
+
+
+# Debian's chromium package (GRIDGEO_TEST_CHROMIUM: another binary)
+CHROMIUM = os.environ.get("GRIDGEO_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright; fails (never skips) when it cannot run."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install the Debian package `chromium` "
+            "(apt-get install chromium fonts-noto-cjk)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: .venv/bin/pip install playwright")
+    with sync_playwright() as pw:
+        try:
+            chromium = pw.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+        except Exception as exc:
+            pytest.fail(f"cannot launch {CHROMIUM} headless: {exc}")
+        yield chromium
+        chromium.close()

@@ -205,3 +205,26 @@ def test_cli_staff_table_csv(files, encoding):
     assert result.exit_code == 1, result.text
     assert "posting.missing" in result.text
     assert "grid 431102001001002 lacks grid_head_phone" in result.text
+
+
+@pytest.mark.browser
+def test_html_report_maps_render_offline_in_chromium(report, tmp_path, browser):
+    """Open the report from disk in headless Chromium: every map draws, nothing is fetched."""
+    path = report.to_html(tmp_path / "r.html")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    n_maps = page.locator(".folium-map.leaflet-container").count()
+    n_shapes = page.locator(".leaflet-overlay-pane path").count()
+    context.close()
+    assert not errors, errors
+    fetched = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
+    assert not fetched, f"the report fetched {fetched}"
+    assert n_maps == len(report.issues), "one initialised Leaflet map per problem"
+    assert n_shapes >= len(report.issues), "each map draws its problem"

@@ -10,7 +10,6 @@ tests fail saying what is missing.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import socket
 import threading
@@ -36,16 +35,6 @@ from gridgeo.settings import Settings
 
 pytestmark = pytest.mark.db
 
-# Debian's chromium package (GRIDGEO_TEST_CHROMIUM: another binary)
-CHROMIUM = os.environ.get("GRIDGEO_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ADMIN = "webmap-admin-token"
 COUNTY, CITY, CODES = "63000030", "63000", r"\d{11}"
 SCREENSHOT = Path("/tmp/webmap.png")
@@ -124,29 +113,6 @@ def server(db_url, district):
     srv.should_exit = True
     thread.join(timeout=10)
     sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium through Playwright; fails (never skips) when it cannot run."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install the Debian package `chromium` "
-            "(apt-get install chromium fonts-noto-cjk)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright for Python is missing: .venv/bin/pip install playwright")
-    with sync_playwright() as pw:
-        try:
-            chromium = pw.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-        except Exception as exc:
-            pytest.fail(f"cannot launch {CHROMIUM} headless: {exc}")
-        yield chromium
-        chromium.close()
 
 
 @dataclass
