@@ -395,6 +395,53 @@ def classify_cells(
     return label
 
 
+@njit(cache=True)
+def _mixed_cell(
+    i,
+    x0,
+    y0,
+    c0,
+    nx,
+    eps,
+    cell_ids,
+    cand_ptr,
+    cand_idx,
+    geom_nseg,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+):
+    """Candidates and the edge segments touching mixed coarse cell ``i`` (both sub-cell passes)."""
+    cid = cell_ids[i]
+    ix = cid % nx
+    iy = cid // nx
+    cands = cand_idx[cand_ptr[i] : cand_ptr[i + 1]]
+    nmax = 0
+    for c in range(cands.size):
+        nmax += geom_nseg[cands[c]]
+    segs = np.empty(nmax, np.int64)
+    seg_grid = np.empty(nmax, np.int64)
+    bx0 = x0 + ix * c0
+    by0 = y0 + iy * c0
+    nseg = _cell_segments(
+        bx0 - eps,
+        by0 - eps,
+        bx0 + c0 + eps,
+        by0 + c0 + eps,
+        cands,
+        xs,
+        ys,
+        ring_off,
+        part_off,
+        geom_off,
+        segs,
+        seg_grid,
+    )
+    return cands, segs, seg_grid, nseg, bx0, by0
+
+
 @njit(cache=True, parallel=True)
 def classify_subcells(
     x0,
@@ -426,33 +473,24 @@ def classify_subcells(
     sub_count = np.zeros((mixed_rows.size, kk), np.int32)
     cs = c0 / k
     for m in prange(mixed_rows.size):
-        i = mixed_rows[m]
-        cid = cell_ids[i]
-        ix = cid % nx
-        iy = cid // nx
-        cands = cand_idx[cand_ptr[i] : cand_ptr[i + 1]]
-        nmax = 0
-        for c in range(cands.size):
-            nmax += geom_nseg[cands[c]]
-        segs = np.empty(nmax, np.int64)
-        seg_grid = np.empty(nmax, np.int64)
-        out = np.empty(cands.size, np.int64)
-        bx0 = x0 + ix * c0
-        by0 = y0 + iy * c0
-        nseg = _cell_segments(
-            bx0 - eps,
-            by0 - eps,
-            bx0 + c0 + eps,
-            by0 + c0 + eps,
-            cands,
+        cands, segs, seg_grid, nseg, bx0, by0 = _mixed_cell(
+            mixed_rows[m],
+            x0,
+            y0,
+            c0,
+            nx,
+            eps,
+            cell_ids,
+            cand_ptr,
+            cand_idx,
+            geom_nseg,
             xs,
             ys,
             ring_off,
             part_off,
             geom_off,
-            segs,
-            seg_grid,
         )
+        out = np.empty(cands.size, np.int64)
         for sy in range(k):
             for sx in range(k):
                 sbx0 = bx0 + sx * cs
@@ -516,33 +554,24 @@ def fill_border_candidates(
     """Write the candidate grids of every border sub-cell into ``border_idx``."""
     cs = c0 / k
     for m in prange(mixed_rows.size):
-        i = mixed_rows[m]
-        cid = cell_ids[i]
-        ix = cid % nx
-        iy = cid // nx
-        cands = cand_idx[cand_ptr[i] : cand_ptr[i + 1]]
-        nmax = 0
-        for c in range(cands.size):
-            nmax += geom_nseg[cands[c]]
-        segs = np.empty(nmax, np.int64)
-        seg_grid = np.empty(nmax, np.int64)
-        out = np.empty(cands.size, np.int64)
-        bx0 = x0 + ix * c0
-        by0 = y0 + iy * c0
-        nseg = _cell_segments(
-            bx0 - eps,
-            by0 - eps,
-            bx0 + c0 + eps,
-            by0 + c0 + eps,
-            cands,
+        cands, segs, seg_grid, nseg, bx0, by0 = _mixed_cell(
+            mixed_rows[m],
+            x0,
+            y0,
+            c0,
+            nx,
+            eps,
+            cell_ids,
+            cand_ptr,
+            cand_idx,
+            geom_nseg,
             xs,
             ys,
             ring_off,
             part_off,
             geom_off,
-            segs,
-            seg_grid,
         )
+        out = np.empty(cands.size, np.int64)
         pos = border_ptr_block[m]
         for sy in range(k):
             for sx in range(k):
