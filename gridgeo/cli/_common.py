@@ -9,8 +9,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from gridgeo.errors import GridgeoError
+from gridgeo.errors import GridgeoError, Problem
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -38,3 +39,15 @@ def setup_logging(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+
+
+def print_warnings(problems: list[Problem], shown: int = 20) -> None:
+    """Warnings, the silent-guess ones (no count field) first and in bold."""
+    loud = [p for p in problems if p.rule == "households.no_count_field"]
+    rest = [p for p in problems if p.rule != "households.no_count_field"]
+    for p in loud:
+        console.print(f"[bold red]WARNING:[/] {escape(str(p))}", soft_wrap=True)
+    for p in rest[:shown]:
+        console.print(f"[yellow]warning:[/] {escape(str(p))}", soft_wrap=True)
+    if len(rest) > shown:
+        console.print(f"[yellow]… and {len(rest) - shown} more warnings[/]")

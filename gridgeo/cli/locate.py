@@ -15,8 +15,10 @@ from gridgeo.settings import get_settings
 
 @handle_errors
 def locate(
-    points: Path = typer.Argument(
-        ..., help="CSV (lon,lat[,id][,category]), GeoJSON or Arrow file."
+    points: str = typer.Argument(
+        ...,
+        help="CSV (lon,lat[,id][,category]), GeoJSON or Arrow file; FILE@CRS (e.g. "
+        "incidents.csv@gcj02) gives the file's CRS.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output .csv, .geojson or .arrow file."),
     crs: str = typer.Option(
@@ -37,16 +39,21 @@ def locate(
     import psycopg
 
     from gridgeo.database.connect import database_url
+    from gridgeo.io.layer_crs import split_crs_spec
     from gridgeo.locate.points import detect_format, read_points
     from gridgeo.service.deps import parse_at
     from gridgeo.service.encode import STREAMERS
     from gridgeo.service.locating import locate_batch
     from gridgeo.service.snapshot import load_snapshot
 
+    spec, at_crs = split_crs_spec(points)
+    if at_crs is not None:
+        crs = at_crs
+    points_path = Path(spec)
     fmt_out = detect_format(out.name)
     when = parse_at(at, tz)
     t0 = time.perf_counter()
-    pts = read_points(points)
+    pts = read_points(points_path)
     try:
         with psycopg.connect(database_url(get_settings()), connect_timeout=5) as conn:
             snap = load_snapshot(conn, at=when)

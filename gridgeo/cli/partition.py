@@ -19,16 +19,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridgeo.cli._common import console, handle_errors
-from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.errors import InputError, Problem
 from gridgeo.io import (
     check_layer,
     list_layers,
     raise_for_problems,
-    read_layer,
     split_layer_spec,
     write_layers,
 )
+from gridgeo.io.fields import resolve_count_fields
+from gridgeo.io.layer_crs import read_input
 from gridgeo.partition import partition as run_partition
 from gridgeo.rules import load_profile
 
@@ -82,19 +83,6 @@ def _specs(source: str | None, given: dict[str, str | None]) -> dict[str, str]:
     return specs
 
 
-def _read(path: Path, layer: str | None, crs: str | None):
-    """Read a layer; ``--crs`` applies to files without a CRS or with a geographic one."""
-    if crs is None:
-        return read_layer(path, layer)
-    try:
-        gdf = read_layer(path, layer)
-    except CRSError:
-        return read_layer(path, layer, crs=crs)
-    if gdf.crs is not None and gdf.crs.is_projected:
-        return gdf
-    return read_layer(path, layer, crs=crs)
-
-
 @handle_errors
 def partition(
     source: str | None = typer.Argument(
@@ -129,8 +117,38 @@ def partition(
     crs: str | None = typer.Option(
         None,
         "--crs",
-        help="CRS of input files that carry none or a geographic one to replace (e.g. gcj02); "
-        "files in a projected CRS keep theirs.",
+        help="CRS of input layers that declare none (CSV, XLSX, Shapefile without .prj), "
+        "e.g. bd09, gcj02, cgcs2000; layers with a CRS keep theirs.",
+    ),
+    communities_crs: str | None = typer.Option(
+        None, "--communities-crs", help="CRS of the communities layer (replaces a declared one)."
+    ),
+    roads_crs: str | None = typer.Option(
+        None, "--roads-crs", help="CRS of the roads layer (replaces a declared one)."
+    ),
+    households_crs: str | None = typer.Option(
+        None,
+        "--households-crs",
+        help="CRS of the households layer, e.g. bd09 (replaces a declared one; "
+        "FILE[:LAYER]@CRS does the same).",
+    ),
+    dedicated_crs: str | None = typer.Option(
+        None, "--dedicated-crs", help="CRS of the dedicated layer (replaces a declared one)."
+    ),
+    villager_groups_crs: str | None = typer.Option(
+        None, "--villager-groups-crs", help="CRS of the villager-group layer."
+    ),
+    households_field: str | None = typer.Option(
+        None,
+        "--households-field",
+        help="Field holding the household count, e.g. 户数 (default: households/户数/总户数/"
+        "住户数/户籍户数…); '1' = every point is one household.",
+    ),
+    population_field: str | None = typer.Option(
+        None,
+        "--population-field",
+        help="Field holding the residents, e.g. 常住人口 (default: population/人口/人口数/"
+        "常住人口/户籍人口…).",
     ),
     repair: bool = typer.Option(
         False, "--repair", help="Repair invalid geometries (reported as warnings)."
@@ -163,20 +181,32 @@ def partition(
             "villager_groups": villager_groups,
         },
     )
+    layer_crs = {
+        "communities": communities_crs,
+        "roads": roads_crs,
+        "households": households_crs,
+        "dedicated": dedicated_crs,
+        "villager_groups": villager_groups_crs,
+    }
     layers = {}
     problems: list[Problem] = []
     for name, spec in specs.items():
-        path, layer = split_layer_spec(spec)
-        gdf = _read(path, layer, crs)
+        gdf = read_input(spec, crs=crs, layer_crs=layer_crs[name], what=name)
+        if name in ("households", "dedicated"):
+            gdf, found = resolve_count_fields(
+                gdf,
+                households_field=households_field if name == "households" else None,
+                population_field=population_field if name == "households" else None,
+                layer=name,
+                warn_missing=name == "households",
+            )
+            problems += found
         problems += check_layer(
             gdf, name, code_pattern=prof.codes.community_pattern, repair=repair, source=spec
         )
         layers[name] = gdf
     raise_for_problems(problems, "partition inputs")
-    for p in problems[:20]:
-        console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
-    if len(problems) > 20:
-        console.print(f"[yellow]… and {len(problems) - 20} more warnings[/]")
+    print_warnings(problems)
 
     with Progress(
         TextColumn("partitioning"),

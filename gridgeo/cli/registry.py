@@ -89,12 +89,29 @@ def load(
         "--repair",
         help="Repair invalid geometries with make_valid instead of refusing them.",
     ),
+    crs: str = typer.Option(
+        None,
+        "--crs",
+        help="CRS of layers that declare none (e.g. cgcs2000); FILE[:LAYER]@CRS sets one "
+        "layer's CRS, replacing a declared one.",
+    ),
     user: str = _USER,
     admin: bool = _ADMIN,
 ) -> None:
     """Load grids as a draft change set against the current registry (only their communities change)."""
     _load(
-        path, county, layer, communities, profile, code_pattern, title, reason, user, admin, repair
+        path,
+        county,
+        layer,
+        communities,
+        profile,
+        code_pattern,
+        title,
+        reason,
+        user,
+        admin,
+        repair,
+        crs,
     )
 
 
@@ -111,19 +128,20 @@ def _layer_names(path: str) -> list[str]:
 
 
 def _load(
-    path, county, layer, communities, profile, code_pattern, title, reason, user, admin, repair
+    path, county, layer, communities, profile, code_pattern, title, reason, user, admin, repair, crs
 ):
-    from gridgeo.io import read_layer
+    from gridgeo.io.layer_crs import read_input, split_crs_spec
 
+    path, at_crs = split_crs_spec(path)
     names = _layer_names(path)
     if layer is None and "grids" in names and ":" not in str(path)[2:]:
         layer = "grids"
-    grids = read_layer(path, layer)
+    grids = read_input(path, layer, crs=crs, layer_crs=at_crs, what="grids")
     comm = None
     if communities:
-        comm = read_layer(communities)
+        comm = read_input(communities, crs=crs, what="communities")
     elif "communities" in names and ":" not in str(path)[2:]:
-        comm = read_layer(path, "communities")
+        comm = read_input(path, "communities", crs=crs, layer_crs=at_crs, what="communities")
     actor = registry.Actor(_user(user), "admin" if admin else "county", county)
     result = registry.load_grids(
         _url(),

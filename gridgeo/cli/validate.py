@@ -12,9 +12,11 @@ import pyogrio
 import typer
 from rich.table import Table
 
-from gridgeo.cli._common import console, handle_errors
+from gridgeo.cli._common import console, handle_errors, print_warnings
 from gridgeo.errors import InputError, Problem
-from gridgeo.io import check_layer, list_layers, raise_for_problems, read_layer, split_layer_spec
+from gridgeo.io import check_layer, list_layers, raise_for_problems, split_layer_spec
+from gridgeo.io.fields import resolve_count_fields
+from gridgeo.io.layer_crs import read_input, split_crs_spec
 from gridgeo.rules import load_profile
 from gridgeo.validate import validate as run_validate
 
@@ -23,12 +25,13 @@ _SHOWN = 20
 
 
 def _read_grids(spec: str, crs: str | None):
+    spec, at_crs = split_crs_spec(spec)
     path, layer = split_layer_spec(spec)
     if layer is None:
         names = [name for name, _ in list_layers(path)]
         if len(names) > 1 and "grids" in names:
             layer = "grids"
-    return read_layer(path, layer, crs=crs)
+    return read_input(path, layer, crs=crs, layer_crs=at_crs, what="grids")
 
 
 def _read_staff(spec: str) -> pd.DataFrame:
@@ -80,7 +83,20 @@ def validate(
         [], "--report", help="Write the report: out.json, out.html or out.gpkg (repeatable)."
     ),
     crs: str | None = typer.Option(
-        None, "--crs", help="CRS of input files that have none (e.g. cgcs2000, gcj02)."
+        None,
+        "--crs",
+        help="CRS of input layers that declare none (e.g. cgcs2000, gcj02, bd09); "
+        "FILE[:LAYER]@CRS sets one layer's CRS.",
+    ),
+    communities_crs: str | None = typer.Option(
+        None, "--communities-crs", help="CRS of the communities layer (replaces a declared one)."
+    ),
+    households_crs: str | None = typer.Option(
+        None, "--households-crs", help="CRS of the households layer, e.g. bd09."
+    ),
+    roads_crs: str | None = typer.Option(None, "--roads-crs", help="CRS of the roads layer."),
+    households_field: str | None = typer.Option(
+        None, "--households-field", help="Field holding the household count, e.g. 户数."
     ),
 ) -> None:
     """Check grids against the rules: size band (recounted), gaps, overlaps, borders,
@@ -97,16 +113,18 @@ def validate(
             )
     prof = load_profile(profile).with_code_pattern(code_pattern)
     grid_gdf = _read_grids(grids, crs)
-    comm_gdf = read_layer(communities, crs=crs)
+    comm_gdf = read_input(communities, crs=crs, layer_crs=communities_crs, what="communities")
     problems: list[Problem] = []
     hh_gdf = road_gdf = None
     if households:
-        hh_gdf = read_layer(households, crs=crs)
-        problems += check_layer(hh_gdf, "households")
+        hh_gdf = read_input(households, crs=crs, layer_crs=households_crs, what="households")
+        hh_gdf, found = resolve_count_fields(hh_gdf, households_field=households_field)
+        problems += found + check_layer(hh_gdf, "households")
     if roads:
-        road_gdf = read_layer(roads, crs=crs)
+        road_gdf = read_input(roads, crs=crs, layer_crs=roads_crs, what="roads")
         problems += check_layer(road_gdf, "roads")
     raise_for_problems(problems, "input layers")
+    print_warnings(problems)
     staff_df = _read_staff(staff) if staff else None
 
     result = run_validate(grid_gdf, comm_gdf, hh_gdf, road_gdf, profile=prof, staff=staff_df)

@@ -108,6 +108,7 @@ def read_layer(
     *,
     crs: Any = None,
     encoding: str | None = None,
+    default_crs: Any = None,
 ) -> gpd.GeoDataFrame:
     """Read one layer of a geodata file into a GeoDataFrame.
 
@@ -132,6 +133,10 @@ def read_layer(
         ``"gcj02"`` and ``"bd09"`` are converted to WGS 84 (EPSG:4326).
     encoding
         Text encoding of the attributes (default: detected).
+    default_crs
+        The CRS of a layer that declares none (CSV, Shapefile without ``.prj``), or
+        declares a geographic one while holding metres; a declared CRS is kept. Ignored
+        when ``crs`` is given. See :mod:`gridgeo.io.layer_crs` for the command-line rules.
 
     Returns
     -------
@@ -160,6 +165,7 @@ def read_layer(
     path = Path(path)
     _must_exist(path)
     target = resolve_crs(crs) if crs is not None else None
+    default = resolve_crs(default_crs) if crs is None and default_crs is not None else None
     suffix = path.suffix.lower()
     read_problems: list[Problem] = []
     if suffix == ".xls":
@@ -189,6 +195,9 @@ def read_layer(
             p.message, source_file(source), shown_layer, p.row, p.field, p.rule, p.severity
         )
 
+    used_default = target is None and default is not None and _lacks_crs(gdf)
+    if used_default:
+        target = default
     gdf, source_crs = _apply_crs(gdf, target, path=str(path), layer=shown_layer)
     gdf.attrs.update(
         source=source,
@@ -196,6 +205,7 @@ def read_layer(
         encoding=enc.encoding if enc else None,
         source_crs=source_crs,
         read_problems=read_problems,
+        crs_defaulted=bool(used_default),
     )
     log.info(
         "read %d features from %s (CRS %s, encoding %s, %d read problems)",
@@ -639,6 +649,13 @@ def _looks_like_degrees(gdf: gpd.GeoDataFrame) -> bool:
     if not np.isfinite([minx, miny, maxx, maxy]).all():
         return True
     return minx >= -180 and maxx <= 360 and miny >= -90 and maxy <= 90
+
+
+def _lacks_crs(gdf: gpd.GeoDataFrame) -> bool:
+    """No CRS, or a geographic one over coordinates that are clearly not degrees."""
+    if gdf.crs is None:
+        return True
+    return pyproj.CRS.from_user_input(gdf.crs).is_geographic and not _looks_like_degrees(gdf)
 
 
 def _apply_crs(

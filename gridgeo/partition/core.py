@@ -26,6 +26,7 @@ import pyproj
 import shapely
 
 from gridgeo.errors import CRSError, InputError
+from gridgeo.io.fields import resolve_count_fields
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.community import (
     CommunityResult,
@@ -202,6 +203,8 @@ def partition(
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
+    if isinstance(households, gpd.GeoDataFrame):  # 户数, 常住人口 … → households, population (warns if none)
+        households = resolve_count_fields(households)[0]
     problems = check_inputs(communities, roads, households, dedicated, villager_groups, prof)
     if problems:
         raise InputError("the partition inputs are not usable", problems)
