@@ -17,6 +17,8 @@ from gridgeo.cli._common import console, handle_errors
 from gridgeo.crs import crs_label, metric_crs
 from gridgeo.errors import CRSError, GridgeoError, InputError, Problem
 from gridgeo.io import SCHEMAS, check_layer, list_layers, read_layer, split_layer_spec
+from gridgeo.io.layer_crs import read_input, split_crs_spec
+from gridgeo.io.outliers import outlier_problems
 from gridgeo.rules import load_profile
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
@@ -44,13 +46,19 @@ def inspect_file(
     crs: str | None = None,
     schema: str | None = None,
     code_pattern: str = r"\d{12}",
+    communities: gpd.GeoDataFrame | None = None,
+    outside_m: float = 1_000.0,
+    layer_crs: str | None = None,
 ) -> list[LayerReport]:
     """Read and check every layer of ``path`` (or only ``layer``).
 
     The schema of a layer is ``schema`` if given, else the layer's name when it is
     one of the SPEC §3 layers (``communities``, ``roads`` …), else ``any``
     (geometry, CRS and sanity checks only). Read errors become problems of the
-    layer instead of exceptions.
+    layer instead of exceptions. Spatial outliers (:mod:`gridgeo.io.outliers`) are
+    warnings: features far from the rest of their layer, and — against
+    ``communities``, or the file's own ``communities`` layer — features more than
+    ``outside_m`` metres outside every community.
     """
     layers = list_layers(path)
     if layer is not None:
@@ -61,7 +69,7 @@ def inspect_file(
         sch = schema or (name if name in SCHEMAS else "any")
         report = LayerReport(name, gtype, schema=sch)
         try:
-            gdf = read_layer(path, name, crs=crs)
+            gdf = read_layer(path, name, crs=layer_crs, default_crs=crs)
         except InputError as exc:
             report.problems = exc.problems or [Problem(str(exc), file=str(path), layer=name)]
             if layer is None and [p.rule for p in report.problems] == ["geometry.none"]:
@@ -81,6 +89,12 @@ def inspect_file(
             report.gdf = gdf
             report.problems = check_layer(gdf, sch, code_pattern=code_pattern)
         reports.append(report)
+    if communities is None:
+        communities = next((r.gdf for r in reports if r.name == "communities"), None)
+    for r in reports:
+        if r.gdf is not None:
+            against = communities if r.name != "communities" else None
+            r.problems += outlier_problems(r.gdf, communities=against, outside_m=outside_m)
     return reports
 
 
@@ -192,8 +206,20 @@ def inspect(
         None, "--profile", help="Partition profile (name or TOML path) giving the code scheme."
     ),
     max_problems: int = typer.Option(50, "--max-problems", help="Problems shown per layer."),
+    communities: str = typer.Option(
+        None,
+        "--communities",
+        help="Community polygons FILE[:LAYER][@CRS]: flag features far outside them "
+        "(default: the file's own communities layer).",
+    ),
+    outside_m: float = typer.Option(
+        1000.0,
+        "--outside-m",
+        help="Metres outside every community above which a feature is flagged.",
+    ),
 ) -> None:
     """Print layers, CRS, counts, fields, bounds and problems; exit 2 if the file is unusable."""
+    file, at_crs = split_crs_spec(file)
     path, spec_layer = split_layer_spec(file)
     layer = layer or spec_layer
     if schema is not None and schema not in SCHEMAS:
@@ -203,7 +229,17 @@ def inspect(
         )
     if code_pattern is None:
         code_pattern = load_profile(profile).codes.community_pattern if profile else r"\d{12}"
-    reports = inspect_file(path, layer, crs=crs, schema=schema, code_pattern=code_pattern)
+    comm = read_input(communities, crs=crs, what="communities") if communities else None
+    reports = inspect_file(
+        path,
+        layer,
+        crs=crs,
+        schema=schema,
+        code_pattern=code_pattern,
+        communities=comm,
+        outside_m=outside_m,
+        layer_crs=at_crs,
+    )
     overview = Table(title=f"{path}", title_justify="left")
     for col in ("layer", "geometry", "features", "CRS", "errors", "warnings"):
         overview.add_column(col)
