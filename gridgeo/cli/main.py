@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridgeo import __version__
+from gridgeo.cli import communities as communities_cli
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import demo as demo_cli
@@ -47,6 +48,7 @@ app.command("inspect", rich_help_panel=_DATA)(inspect_cli.inspect)
 app.command("partition", rich_help_panel=_DATA)(partition_cli.partition)
 app.command("validate", rich_help_panel=_DATA)(validate_cli.validate)
 app.add_typer(data_cli.app, name="data", rich_help_panel=_DATA)
+app.add_typer(communities_cli.app, name="communities", rich_help_panel=_DATA)
 app.command("load", rich_help_panel=_REG)(registry_cli.load)
 app.add_typer(registry_cli.change_app, name="change", rich_help_panel=_REG)
 app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)

@@ -203,7 +203,9 @@ def partition(
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
-    if isinstance(households, gpd.GeoDataFrame):  # 户数, 常住人口 … → households, population (warns if none)
+    if isinstance(
+        households, gpd.GeoDataFrame
+    ):  # 户数, 常住人口 … → households, population (warns if none)
         households = resolve_count_fields(households)[0]
     problems = check_inputs(communities, roads, households, dedicated, villager_groups, prof)
     if problems:

@@ -1,0 +1,72 @@
+"""``gridgeo communities fix IN --out OUT``: resolve small overlaps and gaps of a community layer.
+
+Exit status: 0 written (every fix listed), 2 overlaps above the tolerance (nothing written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.io import write_layers
+from gridgeo.io.layer_crs import read_input
+from gridgeo.topology import fix_communities
+
+app = typer.Typer(help="Community and village layers: topology repair.", no_args_is_help=True)
+
+
+@app.command("fix")
+@handle_errors
+def fix(
+    source: str = typer.Argument(..., help="Community polygons FILE[:LAYER][@CRS]."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="GeoPackage to write: layers communities and topology_fixes."
+    ),
+    max_area_m2: float = typer.Option(
+        500.0, "--max-area-m2", help="Largest overlap or gap fixed (m²)."
+    ),
+    max_width_m: float = typer.Option(
+        5.0,
+        "--max-width-m",
+        help="Widest overlap or gap fixed (m; diameter of the largest circle inside it).",
+    ),
+    crs: str | None = typer.Option(None, "--crs", help="CRS when the layer declares none."),
+    code_field: str = typer.Option("code", "--code-field", help="Field naming communities."),
+) -> None:
+    """Give each small overlap to the larger community and each small enclosed gap to the
+    neighbour with the longest shared border; refuse overlaps above the tolerance."""
+    gdf = read_input(source, crs=crs, what="communities")
+    result = fix_communities(
+        gdf, max_area_m2=max_area_m2, max_width_m=max_width_m, code_field=code_field
+    )
+    layers = {"communities": result.communities, "topology_fixes": result.fixes}
+    if len(result.left):
+        layers["topology_left"] = result.left
+    write_layers(out, layers)
+    _print(result.fixes, f"{len(result.fixes)} fix(es) written to {out}")
+    if len(result.left):
+        _print(
+            result.left,
+            f"{len(result.left)} gap(s) above the tolerance left as they are (layer topology_left)",
+        )
+
+
+def _print(frame, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in ("kind", "given to", "taken from", "area m²", "width m", "lon, lat"):
+        table.add_column(col)
+    for r in frame.itertuples(index=False):
+        table.add_row(
+            r.kind,
+            r.given_to or "—",
+            r.taken_from or "—",
+            f"{r.area_m2:,.1f}",
+            f"{r.width_m:.2f}",
+            f"{r.lon:.6f}, {r.lat:.6f}",
+        )
+    console.print(table)
+    if len(frame):
+        console.print(f"rule: {'; '.join(sorted(set(frame['rule'])))}")
