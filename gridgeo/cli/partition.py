@@ -31,6 +31,7 @@ from gridgeo.io import (
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input
 from gridgeo.partition import partition as run_partition
+from gridgeo.partition.buildings import spread_over_buildings
 from gridgeo.rules import load_profile
 
 _LAYERS = ("communities", "roads", "households", "dedicated", "villager_groups")
@@ -138,6 +139,20 @@ def partition(
     villager_groups_crs: str | None = typer.Option(
         None, "--villager-groups-crs", help="CRS of the villager-group layer."
     ),
+    buildings: str | None = typer.Option(
+        None,
+        "--buildings",
+        help="Building footprints or 楼栋 points FILE[:LAYER][@CRS] (optional 户数, 层数, "
+        "小区名称): compounds above the ceiling are spread over their buildings.",
+    ),
+    buildings_crs: str | None = typer.Option(
+        None, "--buildings-crs", help="CRS of the buildings layer (replaces a declared one)."
+    ),
+    spread_by: str = typer.Option(
+        "floor_area",
+        "--spread-by",
+        help="Without per-building counts: floor_area (footprint × floors) or building_count.",
+    ),
     households_field: str | None = typer.Option(
         None,
         "--households-field",
@@ -207,6 +222,9 @@ def partition(
         layers[name] = gdf
     raise_for_problems(problems, "partition inputs")
     print_warnings(problems)
+    spread = None
+    if buildings:
+        spread = _spread(layers, buildings, crs, buildings_crs, spread_by, prof)
 
     with Progress(
         TextColumn("partitioning"),
@@ -237,17 +255,56 @@ def partition(
         )
     write_layers(out, {"grids": result.grids, "violations": result.violations})
     if report is not None:
-        _write_report(report, result, specs)
+        _write_report(report, result, specs, spread)
     _print_summary(result, out, report)
 
 
-def _write_report(path: Path, result, specs: dict[str, str]) -> None:
+def _spread(layers: dict, spec: str, crs, buildings_crs, spread_by: str, prof):
+    """Spread compounds above the ceiling over their buildings; print what cannot be split."""
+    if spread_by not in ("floor_area", "building_count"):
+        raise InputError(
+            "--spread-by must be floor_area or building_count",
+            [Problem(f"got {spread_by!r}", field="spread_by", rule="cli.option")],
+        )
+    if "households" not in layers:
+        raise InputError(
+            "--buildings needs a households layer",
+            [Problem("give --households with the compound points", rule="layer.missing")],
+        )
+    bld = read_input(spec, crs=crs, layer_crs=buildings_crs, what="buildings")
+    raise_for_problems(check_layer(bld, "any", source=spec), "buildings")
+    spread = spread_over_buildings(
+        layers["households"], bld, ceiling=prof.urban.max_households, method=spread_by
+    )
+    layers["households"] = spread.households
+    rep = spread.report
+    if len(rep):
+        t = Table(title=f"{len(rep)} compound(s) above the ceiling of {prof.urban.max_households}")
+        for col in ("compound", "households", "buildings", "split", "advice"):
+            t.add_column(col, overflow="fold")
+        for r in rep.itertuples(index=False):
+            t.add_row(
+                str(r.compound),
+                str(r.households),
+                str(r.buildings),
+                "[green]yes[/]" if r.can_split else "[bold red]no[/]",
+                r.advice,
+            )
+        console.print(t)
+    return spread
+
+
+def _write_report(path: Path, result, specs: dict[str, str], spread=None) -> None:
     viol = result.violations.drop(columns="geometry")
     doc = {
         "inputs": specs,
         "metrics": result.metrics,
         "violations": json.loads(viol.to_json(orient="records", force_ascii=False)),
     }
+    if spread is not None:
+        doc["compounds_above_ceiling"] = json.loads(
+            spread.report.to_json(orient="records", force_ascii=False)
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")

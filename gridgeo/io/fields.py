@@ -61,7 +61,8 @@ def _norm(name: object) -> str:
     return unicodedata.normalize("NFKC", str(name)).strip().lower()
 
 
-def _find(columns: list[str], aliases: tuple[str, ...]) -> str | None:
+def find_field(columns: list[str], aliases: tuple[str, ...]) -> str | None:
+    """The first column whose normalised name (NFKC, trimmed, lower case) is in ``aliases``."""
     by_norm: dict[str, str] = {}
     for c in columns:
         by_norm.setdefault(_norm(c), c)
@@ -142,7 +143,7 @@ def resolve_count_fields(
     for target, given in explicit.items():
         if given is None or (target == "households" and given == ONE_PER_POINT):
             continue
-        found = _find(columns, (_norm(given),))
+        found = find_field(columns, (_norm(given),))
         if found is None:
             raise InputError(
                 f"no field {given!r} in {source or layer}",
@@ -160,7 +161,7 @@ def resolve_count_fields(
     for target, aliases in _CANONICAL.items():
         if target in renames.values() or (target == "households" and households_field):
             continue
-        found = _find(columns, aliases)
+        found = find_field(columns, aliases)
         if found is not None and found not in renames:
             renames[found] = target
     changed = households_field == ONE_PER_POINT or any(s != t for s, t in renames.items())
