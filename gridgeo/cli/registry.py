@@ -418,16 +418,20 @@ def repartition(
     admin: bool = _ADMIN,
 ) -> None:
     """Redraw only the grids of one community that left the band; draft the change."""
-    from gridgeo.io import read_layer
+    from gridgeo.cli._common import print_warnings
+    from gridgeo.io.fields import resolve_count_fields
+    from gridgeo.io.layer_crs import read_input
 
     actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    hh, warned = resolve_count_fields(read_input(households, what="households"))
+    print_warnings(warned)
     result = registry.repartition_community(
         _url(),
         community,
-        read_layer(households),
+        hh,
         county=county,
         actor=actor,
-        roads=read_layer(roads) if roads else None,
+        roads=read_input(roads, what="roads") if roads else None,
         profile=profile,
         code_pattern=code_pattern,
         seed=seed,

@@ -24,7 +24,7 @@ from typing import Any
 import geopandas as gpd
 
 from gridgeo.crs import crs_label, resolve_crs
-from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.errors import InputError, Problem
 from gridgeo.io._read import read_layer
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,9 @@ def read_input(
                 crs,
             )
         return gdf
-    try:
-        declared_gdf = read_layer(path, layer, encoding=encoding)
-    except CRSError:
-        declared_gdf = None
-    if declared_gdf is not None and declared_gdf.crs is not None:
-        before = crs_label(declared_gdf.crs)
+    gdf = read_layer(path, layer, default_crs=explicit, encoding=encoding)
+    if not gdf.attrs.get("crs_defaulted"):  # the layer declares a CRS: replace it, say so
+        before = gdf.attrs.get("source_crs")
         gdf = read_layer(path, layer, crs=explicit, encoding=encoding)
         if before != gdf.attrs.get("source_crs"):
             log.warning(
@@ -136,7 +133,5 @@ def read_input(
                 gdf.attrs.get("source_crs"),
             )
             gdf.attrs["crs_replaced"] = before
-    else:
-        gdf = read_layer(path, layer, crs=explicit, encoding=encoding)
     gdf.attrs["crs_from"] = source
     return gdf
