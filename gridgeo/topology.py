@@ -113,8 +113,8 @@ def fix_communities(
     refused = [p for p in pieces if not p["fixable"]]
     if refused:
         raise InputError(
-            f"{len(refused)} overlap(s) above the tolerance ({max_area_m2:g} m², "
-            f"{max_width_m:g} m wide); nothing changed",
+            f"{len(refused)} 处重叠超过容差（{max_area_m2:g} 平方米、宽 {max_width_m:g} 米），"
+            "未作任何修改",
             [_problem(p, max_area_m2, max_width_m) for p in refused],
         )
     rows = []
@@ -144,12 +144,12 @@ def fix_communities(
 def _check(gdf: gpd.GeoDataFrame, code_field: str) -> None:
     problems = []
     if gdf.crs is None:
-        problems.append(Problem("the layer has no CRS", field="geometry", rule="crs.missing"))
+        problems.append(Problem("图层没有坐标系", field="geometry", rule="crs.missing"))
     if code_field not in gdf.columns:
         problems.append(
             Problem(
-                f"missing field {code_field!r}; the layer has: "
-                f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}",
+                f"缺少字段“{code_field}”；图层字段有："
+                f"{'、'.join(str(c) for c in gdf.columns if c != gdf.geometry.name)}",
                 field=code_field,
                 rule="field.missing",
             )
@@ -159,7 +159,7 @@ def _check(gdf: gpd.GeoDataFrame, code_field: str) -> None:
     for i in bad:
         problems.append(
             Problem(
-                "geometry is missing or invalid; repair it first (gridgeo partition --repair)",
+                "几何缺失或无效；请先修复（例如 gridgeo partition --repair）",
                 row=_plain(gdf.index[i]),
                 field="geometry",
                 rule="geometry.invalid",
@@ -167,7 +167,7 @@ def _check(gdf: gpd.GeoDataFrame, code_field: str) -> None:
         )
     if problems:
         source = gdf.attrs.get("source")
-        raise InputError(f"cannot fix {source or 'the communities'}", problems)
+        raise InputError(f"无法修正 {source or '社区图层'}", problems)
 
 
 def _transformer(src, dst):
@@ -218,7 +218,7 @@ def _overlaps(geoms, codes, areas, to_m, to_ll, max_area, max_width) -> list[dic
                     "width_m": round(width, 2),
                     "lon": lon,
                     "lat": lat,
-                    "rule": "overlap kept by the larger community, cut from the smaller",
+                    "rule": "重叠部分归面积较大的社区，从较小的社区中扣除",
                     "geom": part,
                     "fixable": area <= max_area and width <= max_width,
                 }
@@ -258,7 +258,7 @@ def _gaps(geoms, codes, to_m, to_ll, max_area, max_width) -> list[dict]:
                 "width_m": round(width, 2),
                 "lon": lon,
                 "lat": lat,
-                "rule": "gap given to the neighbour sharing the longest border with it",
+                "rule": "缝隙归与其共享边界最长的相邻社区",
                 "geom": hole,
                 "fixable": area <= max_area and width <= max_width,
             }
@@ -288,9 +288,9 @@ def _frame(rows: list[dict], crs) -> gpd.GeoDataFrame:
 
 def _problem(p: dict, max_area: float, max_width: float) -> Problem:
     return Problem(
-        f"communities {p['given_to']} and {p['taken_from']} overlap by {p['area_m2']:,.1f} m² "
-        f"({p['width_m']:.1f} m wide) at {p['lon']:.6f}, {p['lat']:.6f}: above the tolerance "
-        f"({max_area:g} m², {max_width:g} m); fix it by hand or raise the tolerance",
+        f"社区 {p['given_to']} 与 {p['taken_from']} 重叠 {p['area_m2']:,.1f} 平方米"
+        f"（宽 {p['width_m']:.1f} 米），位于 {p['lon']:.6f}, {p['lat']:.6f}：超过容差"
+        f"（{max_area:g} 平方米、{max_width:g} 米）；请手工修正或放宽容差",
         layer="communities",
         row=p["taken_from"],
         field="geometry",

@@ -88,7 +88,7 @@ def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(coun
     with caplog.at_level("WARNING"):
         moved = read_input(f"{geojson}@bd09", what="communities")
     assert moved.attrs["crs_from"] == "@CRS" and moved.attrs["crs_replaced"].startswith("EPSG:4326")
-    assert "replaced" in caplog.text
+    assert "替换为" in caplog.text
     shift = gpd.GeoSeries(
         [plain.geometry.iloc[0].centroid, moved.geometry.iloc[0].centroid], crs=4326
     )
@@ -96,7 +96,7 @@ def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(coun
     assert 500 < d < 1500  # BD-09 read onto WGS 84 polygons: the ~1 km shift, on purpose
     same = read_input(geojson, layer_crs="bd09", what="communities")
     assert same.attrs["crs_from"] == "--communities-crs"
-    with pytest.raises(InputError, match="two CRSs"):
+    with pytest.raises(InputError, match="两个不同的坐标系"):
         read_input(f"{geojson}@gcj02", layer_crs="bd09", what="communities")
 
 
@@ -129,8 +129,8 @@ def test_chinese_count_header_gives_the_right_counts(county, header):
     assert (
         grids["households"].sum() == hh["households"].sum()
     )  # not one per point counted as 200 households
-    assert f"field '{header}' read as 'households'" in res.output
-    assert "EVERY POINT" not in res.output
+    assert f"字段“{header}”按 households 读取" in res.output
+    assert "未找到户数字段" not in res.output
 
 
 def test_named_count_field_and_missing_field(county):
@@ -143,7 +143,7 @@ def test_named_count_field_and_missing_field(county):
     assert gpd.read_file(out, layer="grids")["households"].sum() == hh["households"].sum()
     res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09", "--households-field", "户")
     assert res.exit_code == 2
-    assert "'户' is not a field" in res.output and "登记户数量" in res.output
+    assert "“户”不是该图层的字段" in res.output and "登记户数量" in res.output
 
 
 def test_layer_without_count_field_warns_loudly_with_the_fields_and_a_suggestion(county):
@@ -152,11 +152,11 @@ def test_layer_without_count_field_warns_loudly_with_the_fields_and_a_suggestion
     res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09")
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    assert "EVERY POINT COUNTS AS ONE HOUSEHOLD" in text
-    assert "Fields present: 小区名称, 经度, 纬度, 住房套数" in text
-    assert "the likely one is '住房套数'" in text
+    assert "未找到户数字段，每个点都将按一户计算" in text
+    assert "现有字段：小区名称、经度、纬度、住房套数" in text
+    assert "最可能的是“住房套数”：请加 --households-field 住房套数" in text
     res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09", "--households-field", "1")
-    assert res.exit_code == 0 and "EVERY POINT" not in res.output
+    assert res.exit_code == 0 and "未找到户数字段" not in res.output
 
 
 def test_count_aliases_in_the_python_api():
@@ -188,7 +188,7 @@ def test_a_hainan_point_in_a_beijing_file_is_flagged_with_its_row(tmp_path):
     reports = inspect_file(path, crs="wgs84")
     found = [p for p in reports[0].problems if p.rule == "outlier.far_from_layer"]
     assert [p.row for p in found] == [17]
-    assert "km from its median position" in found[0].message
+    assert "公里" in found[0].message and "远离本图层其余要素" in found[0].message
     res = runner.invoke(app, ["inspect", str(path), "--crs", "wgs84"])
     assert "outlier.far_from_layer" in res.output
     assert "no problems found" not in res.output

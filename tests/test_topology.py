@@ -66,7 +66,7 @@ def test_overlap_above_the_tolerance_is_refused_with_its_place_and_area():
         fix_communities(layer, max_area_m2=500, max_width_m=5)
     (p,) = exc.value.problems
     assert p.rule == "topology.overlap_above_tolerance"
-    assert "9,000.0 m²" in p.message and "30.0 m wide" in p.message
+    assert "重叠 9,000.0 平方米" in p.message and "宽 30.0 米" in p.message
 
 
 def test_cli_writes_the_fixed_layer_and_the_list_or_refuses(tmp_path):
@@ -76,10 +76,10 @@ def test_cli_writes_the_fixed_layer_and_the_list_or_refuses(tmp_path):
     res = runner.invoke(app, ["communities", "fix", str(src), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert {"communities", "topology_fixes"} <= {n for n, _ in pyogrio.list_layers(out)}
-    assert "overlap" in res.output and "gap" in res.output and "300.0" in res.output
+    assert "重叠" in res.output and "缝隙" in res.output and "300.0" in res.output
     big = tmp_path / "big.geojson"
     _traced(overlap=box(100, 600, 400, 630)).to_file(big)
     out2 = tmp_path / "refused.gpkg"
     res = runner.invoke(app, ["communities", "fix", str(big), "--out", str(out2)])
     assert res.exit_code == 2 and not out2.exists()
-    assert "above the tolerance" in res.output
+    assert "超过容差" in res.output

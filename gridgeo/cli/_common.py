@@ -46,7 +46,7 @@ def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     loud = [p for p in problems if p.rule == "households.no_count_field"]
     rest = [p for p in problems if p.rule != "households.no_count_field"]
     for p in loud:
-        console.print(f"[bold red]WARNING:[/] {escape(str(p))}", soft_wrap=True)
+        console.print(f"[bold red]注意：[/] {escape(str(p))}", soft_wrap=True)
     for p in rest[:shown]:
         console.print(f"[yellow]warning:[/] {escape(str(p))}", soft_wrap=True)
     if len(rest) > shown:

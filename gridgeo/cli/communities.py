@@ -15,6 +15,8 @@ from gridgeo.io import write_layers
 from gridgeo.io.layer_crs import read_input
 from gridgeo.topology import fix_communities
 
+_KIND = {"overlap": "重叠", "gap": "缝隙"}
+
 app = typer.Typer(help="Community and village layers: topology repair.", no_args_is_help=True)
 
 
@@ -46,21 +48,18 @@ def fix(
     if len(result.left):
         layers["topology_left"] = result.left
     write_layers(out, layers)
-    _print(result.fixes, f"{len(result.fixes)} fix(es) written to {out}")
+    _print(result.fixes, f"已修正 {len(result.fixes)} 处，写入 {out}")
     if len(result.left):
-        _print(
-            result.left,
-            f"{len(result.left)} gap(s) above the tolerance left as they are (layer topology_left)",
-        )
+        _print(result.left, f"{len(result.left)} 处缝隙超过容差，保持原样（图层 topology_left）")
 
 
 def _print(frame, title: str) -> None:
     table = Table(title=title, title_justify="left")
-    for col in ("kind", "given to", "taken from", "area m²", "width m", "lon, lat"):
+    for col in ("类型", "归入", "扣自", "面积（平方米）", "宽度（米）", "经度, 纬度"):
         table.add_column(col)
     for r in frame.itertuples(index=False):
         table.add_row(
-            r.kind,
+            _KIND.get(r.kind, r.kind),
             r.given_to or "—",
             r.taken_from or "—",
             f"{r.area_m2:,.1f}",
@@ -69,4 +68,4 @@ def _print(frame, title: str) -> None:
         )
     console.print(table)
     if len(frame):
-        console.print(f"rule: {'; '.join(sorted(set(frame['rule'])))}")
+        console.print(f"规则：{'；'.join(sorted(set(frame['rule'])))}")

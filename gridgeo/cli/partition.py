@@ -279,15 +279,15 @@ def _spread(layers: dict, spec: str, crs, buildings_crs, spread_by: str, prof):
     layers["households"] = spread.households
     rep = spread.report
     if len(rep):
-        t = Table(title=f"{len(rep)} compound(s) above the ceiling of {prof.urban.max_households}")
-        for col in ("compound", "households", "buildings", "split", "advice"):
+        t = Table(title=f"{len(rep)} 个小区超过每格户数上限 {prof.urban.max_households}")
+        for col in ("小区", "户数", "楼栋数", "可拆分", "说明"):
             t.add_column(col, overflow="fold")
         for r in rep.itertuples(index=False):
             t.add_row(
                 str(r.compound),
                 str(r.households),
                 str(r.buildings),
-                "[green]yes[/]" if r.can_split else "[bold red]no[/]",
+                "[green]是[/]" if r.can_split else "[bold red]否[/]",
                 r.advice,
             )
         console.print(t)

@@ -136,7 +136,7 @@ def resolve_count_fields(
     """
     source = source or gdf.attrs.get("source")
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    listing = ", ".join(columns) or "no fields"
+    listing = "、".join(columns) or "无字段"
     problems: list[Problem] = []
     renames: dict[str, str] = {}
     explicit = {"households": households_field, "population": population_field}
@@ -146,10 +146,10 @@ def resolve_count_fields(
         found = find_field(columns, (_norm(given),))
         if found is None:
             raise InputError(
-                f"no field {given!r} in {source or layer}",
+                f"{source or layer} 中没有字段“{given}”",
                 [
                     Problem(
-                        f"--{target}-field {given!r} is not a field of the layer; it has: {listing}",
+                        f"--{target}-field 指定的“{given}”不是该图层的字段；图层字段有：{listing}",
                         file=source,
                         layer=layer,
                         field=given,
@@ -174,7 +174,7 @@ def resolve_count_fields(
         out = out.rename(columns={src: target})
         problems.append(
             Problem(
-                f"field {src!r} read as {target!r}",
+                f"字段“{src}”按 {target} 读取",
                 file=source,
                 layer=layer,
                 field=src,
@@ -188,15 +188,14 @@ def resolve_count_fields(
     elif "households" not in renames.values() and warn_missing:
         likely = _likely_count(gdf, [c for c in columns if c not in renames])
         hint = (
-            f"; the likely one is {likely!r}: add --households-field {likely}"
+            f"；最可能的是“{likely}”：请加 --households-field {likely}"
             if likely
-            else "; name it with --households-field FIELD"
+            else "；请用 --households-field 字段名 指定"
         )
         problems.append(
             Problem(
-                f"no household count field found, so EVERY POINT COUNTS AS ONE HOUSEHOLD. "
-                f"Fields present: {listing}{hint} (or --households-field 1 if each point "
-                "really is one household)",
+                f"未找到户数字段，每个点都将按一户计算！现有字段：{listing}{hint}"
+                "（若每个点确为一户，请加 --households-field 1）",
                 file=source,
                 layer=layer,
                 rule="households.no_count_field",

@@ -97,10 +97,10 @@ def read_input(
         a, b = resolve_crs(at_crs), resolve_crs(layer_crs)
         if crs_label(a) != crs_label(b):
             raise InputError(
-                f"two CRSs given for the {what} layer",
+                f"{what} 图层给了两个不同的坐标系",
                 [
                     Problem(
-                        f"{spec}@{at_crs} says {crs_label(a)} but {option} says {crs_label(b)}",
+                        f"{spec}@{at_crs} 为 {crs_label(a)}，而 {option} 为 {crs_label(b)}",
                         file=str(spec),
                         rule="crs.conflict",
                     )
@@ -114,7 +114,7 @@ def read_input(
         gdf.attrs["crs_from"] = "declared" if declared else "--crs"
         if crs is not None and declared:
             log.info(
-                "%s: keeps its declared CRS %s (--crs %s applies only to layers without one)",
+                "%s：保留其声明的坐标系 %s（--crs %s 只用于未声明坐标系的图层）",
                 gdf.attrs.get("source"),
                 gdf.attrs.get("source_crs"),
                 crs,
@@ -126,7 +126,7 @@ def read_input(
         gdf = read_layer(path, layer, crs=explicit, encoding=encoding)
         if before != gdf.attrs.get("source_crs"):
             log.warning(
-                "%s: declared CRS %s replaced by %s %s",
+                "%s：声明的坐标系 %s 已按 %s 替换为 %s",
                 gdf.attrs.get("source"),
                 before,
                 source,

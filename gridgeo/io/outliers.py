@@ -95,9 +95,9 @@ def outlier_problems(
             flagged.add(int(pos[k]))
             problems.append(
                 Problem(
-                    f"far from the rest of the layer: {dist[k] / 1000:,.0f} km from its median "
-                    f"position ({mlon:.4f}, {mlat:.4f}); the typical feature is "
-                    f"{med / 1000:,.1f} km from it (at {lon[k]:.5f}, {lat[k]:.5f})",
+                    f"远离本图层其余要素：距图层中位位置（{mlon:.4f}, {mlat:.4f}）"
+                    f"{dist[k] / 1000:,.0f} 公里，一般要素距其仅 {med / 1000:,.1f} 公里"
+                    f"（该点位于 {lon[k]:.5f}, {lat[k]:.5f}）",
                     file=file,
                     layer=layer,
                     row=_plain(index[pos[k]]),
@@ -127,8 +127,8 @@ def _outside(gdf, communities, outside_m, lon, lat, pos, flagged, file, layer) -
             continue
         out.append(
             Problem(
-                f"{dist[k]:,.0f} m outside every community (more than {outside_m:,.0f} m; "
-                f"at {lon[k]:.5f}, {lat[k]:.5f})",
+                f"位于所有社区之外 {dist[k]:,.0f} 米（超过 {outside_m:,.0f} 米；"
+                f"该点位于 {lon[k]:.5f}, {lat[k]:.5f}）",
                 file=file,
                 layer=layer,
                 row=_plain(index[pos[k]]),

@@ -230,20 +230,18 @@ def _row(name, row, total, n, how, largest, ceiling, max_distance_m) -> dict:
     can = n >= 2 and largest <= ceiling
     if n == 0:
         advice = (
-            f"no building within {max_distance_m:.0f} m: add its building footprints (e.g. "
-            "OSM buildings) or 楼栋 addresses with 户数 (一标三实), or give the buildings "
-            "the compound's name"
+            f"{max_distance_m:.0f} 米内没有楼栋：请补充其楼栋轮廓（如 OSM 建筑）或带户数的"
+            "楼栋地址（一标三实），或在楼栋图层中注明小区名称"
         )
     elif largest > ceiling:
         advice = (
-            f"one building holds {largest:.0f} households, above the ceiling of {ceiling:.0f}: "
-            "a building is not cut; unit (单元) level addresses would split it, or make it "
-            "a compound grid of its own"
+            f"单栋楼有 {largest:.0f} 户，超过上限 {ceiling:.0f}：楼栋不拆分；需要单元级地址"
+            "才能再分，或将其单独划为小区型网格"
         )
     else:
-        advice = "can be split between its buildings"
+        advice = "可按楼栋拆分"
         if how in ("floor_area", "building_count"):
-            advice += f" (households per building estimated by {how.replace('_', ' ')})"
+            advice += f"（每栋户数按{'建筑面积' if how == 'floor_area' else '楼栋数'}估算）"
     return {
         "compound": name,
         "row": row,
