@@ -23,7 +23,7 @@ app = typer.Typer(help="Community and village layers: topology repair.", no_args
 @app.command("fix")
 @handle_errors
 def fix(
-    source: str = typer.Argument(..., help="Community polygons FILE[:LAYER][@CRS]."),
+    source: str = typer.Argument(..., help="Community polygons FILE[:LAYER] or FILE[:LAYER]@CRS."),
     out: Path = typer.Option(
         ..., "--out", "-o", help="GeoPackage to write: layers communities and topology_fixes."
     ),

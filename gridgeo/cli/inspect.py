@@ -209,7 +209,7 @@ def inspect(
     communities: str = typer.Option(
         None,
         "--communities",
-        help="Community polygons FILE[:LAYER][@CRS]: flag features far outside them "
+        help="Community polygons FILE[:LAYER] or FILE[:LAYER]@CRS: flag features far outside them "
         "(default: the file's own communities layer).",
     ),
     outside_m: float = typer.Option(

@@ -142,7 +142,7 @@ def partition(
     buildings: str | None = typer.Option(
         None,
         "--buildings",
-        help="Building footprints or 楼栋 points FILE[:LAYER][@CRS] (optional 户数, 层数, "
+        help="Building footprints or 楼栋 points FILE[:LAYER] or FILE[:LAYER]@CRS (optional 户数, 层数, "
         "小区名称): compounds above the ceiling are spread over their buildings.",
     ),
     buildings_crs: str | None = typer.Option(
