@@ -220,7 +220,8 @@ def _overlaps(geoms, codes, areas, to_m, to_ll, max_area, max_width) -> list[dic
                     "lat": lat,
                     "rule": "重叠部分归面积较大的社区，从较小的社区中扣除",
                     "geom": part,
-                    "fixable": area <= max_area and width <= max_width,
+                    # never cut a community down to half its size or less
+                    "fixable": area <= max_area and width <= max_width and area < areas[small] / 2,
                 }
             )
     return out
@@ -290,7 +291,8 @@ def _problem(p: dict, max_area: float, max_width: float) -> Problem:
     return Problem(
         f"社区 {p['given_to']} 与 {p['taken_from']} 重叠 {p['area_m2']:,.1f} 平方米"
         f"（宽 {p['width_m']:.1f} 米），位于 {p['lon']:.6f}, {p['lat']:.6f}：超过容差"
-        f"（{max_area:g} 平方米、{max_width:g} 米）；请手工修正或放宽容差",
+        f"（{max_area:g} 平方米、{max_width:g} 米），或会使较小的社区失去一半以上面积；"
+        "请手工修正或放宽容差",
         layer="communities",
         row=p["taken_from"],
         field="geometry",
