@@ -83,3 +83,15 @@ def test_cli_writes_the_fixed_layer_and_the_list_or_refuses(tmp_path):
     res = runner.invoke(app, ["communities", "fix", str(big), "--out", str(out2)])
     assert res.exit_code == 2 and not out2.exists()
     assert "超过容差" in res.output
+
+
+def test_partition_repair_topology_lets_a_traced_layer_through(tmp_path):
+    src = tmp_path / "streets.geojson"
+    _traced().to_file(src)
+    args = ["partition", "--communities", str(src), "--out", str(tmp_path / "g.gpkg")]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "overlap" in refused.output
+    res = runner.invoke(app, [*args, "--repair-topology"])
+    assert res.exit_code == 0, res.output
+    assert "社区图层已修正" in res.output
+    assert len(gpd.read_file(tmp_path / "g.gpkg", layer="grids")) >= 4

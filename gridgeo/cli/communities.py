@@ -48,12 +48,15 @@ def fix(
     if len(result.left):
         layers["topology_left"] = result.left
     write_layers(out, layers)
-    _print(result.fixes, f"已修正 {len(result.fixes)} 处，写入 {out}")
+    print_fixes(result.fixes, f"已修正 {len(result.fixes)} 处，写入 {out}")
     if len(result.left):
-        _print(result.left, f"{len(result.left)} 处缝隙超过容差，保持原样（图层 topology_left）")
+        print_fixes(
+            result.left, f"{len(result.left)} 处缝隙超过容差，保持原样（图层 topology_left）"
+        )
 
 
-def _print(frame, title: str) -> None:
+def print_fixes(frame, title: str) -> None:
+    """The fixes (or the gaps left) as a table, with the rules applied."""
     table = Table(title=title, title_justify="left")
     for col in ("类型", "归入", "扣自", "面积（平方米）", "宽度（米）", "经度, 纬度"):
         table.add_column(col)

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.cli.communities import print_fixes
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import (
     check_layer,
@@ -33,6 +34,7 @@ from gridgeo.io.layer_crs import read_input
 from gridgeo.partition import partition as run_partition
 from gridgeo.partition.buildings import spread_over_buildings
 from gridgeo.rules import load_profile
+from gridgeo.topology import fix_communities
 
 _LAYERS = ("communities", "roads", "households", "dedicated", "villager_groups")
 _REQUIRED = ("communities",)
@@ -168,6 +170,12 @@ def partition(
     repair: bool = typer.Option(
         False, "--repair", help="Repair invalid geometries (reported as warnings)."
     ),
+    repair_topology: bool = typer.Option(
+        False,
+        "--repair-topology",
+        help="Resolve community overlaps/gaps below 500 m² and 5 m wide first, as "
+        "`gridgeo communities fix` does (each fix listed); larger overlaps are refused.",
+    ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output GeoPackage (layers grids, violations)."
     ),
@@ -222,6 +230,10 @@ def partition(
         layers[name] = gdf
     raise_for_problems(problems, "partition inputs")
     print_warnings(problems)
+    if repair_topology:
+        fixed = fix_communities(layers["communities"])
+        layers["communities"] = fixed.communities
+        print_fixes(fixed.fixes, f"社区图层已修正 {len(fixed.fixes)} 处（--repair-topology）")
     spread = None
     if buildings:
         spread = _spread(layers, buildings, crs, buildings_crs, spread_by, prof)
