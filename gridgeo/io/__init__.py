@@ -9,20 +9,21 @@
   GeoJSON (RFC 7946), GeoParquet, FlatGeobuf; atomic.
 """
 
-from gridgeo.io._check import (
+from gridgeo.io._check import check_layer, raise_for_problems
+from gridgeo.io._read import LAT_NAMES, LON_NAMES, list_layers, read_layer, split_layer_spec
+from gridgeo.io._write import resolve_driver, write_layers
+from gridgeo.io.schemas import (
     DEFAULT_CODE_PATTERN,
+    GRID_TYPES,
     SCHEMAS,
     FieldSpec,
     LayerSchema,
-    check_layer,
     get_schema,
-    raise_for_problems,
 )
-from gridgeo.io._read import LAT_NAMES, LON_NAMES, list_layers, read_layer, split_layer_spec
-from gridgeo.io._write import resolve_driver, write_layers
 
 __all__ = [
     "DEFAULT_CODE_PATTERN",
+    "GRID_TYPES",
     "LAT_NAMES",
     "LON_NAMES",
     "SCHEMAS",

@@ -70,23 +70,6 @@ class CommunityResult:
     stats: dict
 
 
-def band(profile: Profile, kind: str) -> tuple[int, int]:
-    """Floor and ceiling of households per grid for a community kind."""
-    if kind == "rural":
-        return profile.rural.min_households, profile.rural.max_households
-    return profile.urban.min_households, profile.urban.max_households
-
-
-def _in_alt_band(pop: float, profile: Profile, kind: str) -> bool:
-    """Whether a grid meets the profile's population alternative (e.g. gansu ~1000 residents)."""
-    if kind == "rural":
-        target, tol = profile.rural.target_population, profile.rural.tolerance
-    else:
-        target, tol = profile.urban.population_alternative, 0.25
-    if not target:
-        return False
-    return target * (1 - tol) <= pop <= target * (1 + tol)
-
 
 def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0) -> CommunityResult:
     """Partition one community into grids.
@@ -112,7 +95,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     t0 = time.perf_counter()
     q = profile.quality
     kind = task.kind
-    lo, hi = band(profile, kind)
+    lo, hi = profile.household_band(kind)
     hh = np.asarray(task.households, dtype=float)
     pop = np.asarray(task.population, dtype=float)
     xy = np.asarray(task.xy, dtype=float).reshape(-1, 2)
@@ -503,7 +486,8 @@ def _grids_from_labels(
                         "their adjacency did not allow a grid in band"
                     )
                 problems.append(("size.below_floor", reason))
-            if problems and g_hh <= hi and _in_alt_band(g_pop, profile, kind):
+            alt = profile.population_band(kind)
+            if problems and g_hh <= hi and alt and alt[0] <= g_pop <= alt[1]:
                 problems = []  # the profile's population alternative is met
         grids.append(
             {
@@ -522,4 +506,4 @@ def seed_for(code: str, seed: int) -> int:
     return (zlib.crc32(code.encode()) + seed) % (2**32)
 
 
-__all__ = ["CommunityResult", "CommunityTask", "Group", "band", "partition_community"]
+__all__ = ["CommunityResult", "CommunityTask", "Group", "partition_community"]

@@ -25,7 +25,8 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridgeo.errors import CRSError, InputError
+from gridgeo.crs import work_crs as work_crs_for
+from gridgeo.errors import InputError
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.community import (
     CommunityResult,
@@ -52,17 +53,6 @@ GRID_COLUMNS = [
 ]
 VIOLATION_COLUMNS = ["rule", "reason", "community_code", "grid_code", "geometry"]
 
-_KIND_WORDS = {
-    "urban": "urban",
-    "城市": "urban",
-    "社区": "urban",
-    "居委会": "urban",
-    "rural": "rural",
-    "农村": "rural",
-    "村": "rural",
-    "村委会": "rural",
-}
-
 
 @dataclass
 class PartitionResult:
@@ -87,55 +77,10 @@ class PartitionResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _kind(value: object, code: str, default: str | None, profile: Profile) -> str:
-    if value is not None and not (isinstance(value, float) and np.isnan(value)):
-        k = _KIND_WORDS.get(str(value).strip().lower())
-        if k:
-            return k
-    if default:
-        return default
-    return profile.codes.kind_from_code(code) or "urban"
-
-
 def _to_metric(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
     if gdf is None:
         return None
     return gdf.to_crs(crs) if not pyproj.CRS(gdf.crs).equals(crs) else gdf
-
-
-_CONFORMAL_OR_EQUAL_AREA = (
-    "Transverse Mercator",
-    "Lambert Conic Conformal",
-    "Albers Equal Area",
-    "Lambert Azimuthal Equal Area",
-)
-
-
-def _work_crs(communities: gpd.GeoDataFrame, work_crs) -> pyproj.CRS:
-    """The metric CRS to work in.
-
-    ``work_crs`` if given; else the communities' own CRS when it is already a
-    projected CRS in metres of a local kind (Gauss–Krüger/UTM/TM, Lambert, Albers:
-    no round trip, grid borders keep the input's exact coordinates); else the
-    CGCS2000 3° Gauss–Krüger zone of the data (:func:`gridgeo.crs.metric_crs`).
-    Web Mercator is never used (areas off by 1/cos²φ).
-    """
-    if work_crs is not None:
-        return pyproj.CRS(work_crs)
-    own = pyproj.CRS(communities.crs)
-    if own.is_projected and own.axis_info and own.axis_info[0].unit_name in ("metre", "meter"):
-        op = own.coordinate_operation
-        method = op.method_name if op is not None else ""
-        if any(method.startswith(m) for m in _CONFORMAL_OR_EQUAL_AREA):
-            return own
-    try:
-        from gridgeo.crs import metric_crs
-
-        return metric_crs(communities)
-    except CRSError:
-        raise
-    except Exception:
-        return communities.estimate_utm_crs()
 
 
 def partition(
@@ -207,7 +152,7 @@ def partition(
         raise InputError("the partition inputs are not usable", problems)
 
     out_crs = communities.crs
-    crs = _work_crs(communities, work_crs)
+    crs = work_crs_for(communities, work_crs)
     comm = _to_metric(communities, crs)
     comm = comm.assign(code=comm["code"].astype(str)).sort_values("code", kind="stable")
     geoms = comm.geometry.to_numpy()
@@ -319,7 +264,7 @@ def partition(
                 index=i,
                 code=codes[i],
                 name=names[i],
-                kind=_kind(kinds_col[i], codes[i], kind, prof),
+                kind=prof.community_kind(kinds_col[i], codes[i], default=kind) or "urban",
                 geom=geoms[i],
                 roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
                 xy=hxy[mine],
