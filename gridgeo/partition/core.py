@@ -37,6 +37,7 @@ from gridgeo.partition.community import (
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
 from gridgeo.partition.metrics import summarise
+from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ GRID_COLUMNS = [
     "area_m2",
     "geometry",
 ]
-VIOLATION_COLUMNS = ["rule", "reason", "community_code", "grid_code", "geometry"]
 
 
 @dataclass
@@ -90,7 +90,7 @@ def partition(
     *,
     dedicated: gpd.GeoDataFrame | None = None,
     villager_groups: gpd.GeoDataFrame | None = None,
-    profile: str | Profile = "yongzhou",
+    profile: str | Profile | None = None,
     code_pattern: str | None = None,
     kind: str | None = None,
     seed: int = 0,
@@ -116,7 +116,8 @@ def partition(
         Optional villager-group polygons (``name``, ``village_code``), used when the
         profile's rural mode is ``villager_group``.
     profile
-        A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`.
+        A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`; default
+        the setting ``GRIDGEO_PROFILE`` (:func:`~gridgeo.rules.default_profile_name`).
     code_pattern
         Overrides the profile's community code pattern for this run.
     kind
@@ -144,118 +145,197 @@ def partition(
     """
     t_start = time.perf_counter()
     stage: dict[str, float] = {}
+    prof, crs, comm = _prepare(
+        communities, roads, households, dedicated, villager_groups, profile, code_pattern, kind,
+        work_crs,
+    )  # fmt: skip
+    stage["prepare"] = time.perf_counter() - t_start
+
+    t = time.perf_counter()
+    lines = _road_lines(roads, crs, prof)
+    stage["clean"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    geoms = comm.geometry.to_numpy()
+    pts = _assign_households(households, crs, geoms)
+    sites = _sites_by_community(dedicated, crs, geoms)
+    groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
+    tasks = _tasks(comm, lines, pts, sites, groups, prof, kind)
+    stage["assign"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler, progress=progress)
+    stage["communities"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    grid_rows = [g for r in results for g in r.grids]
+    viol_rows = [v for r in results for v in r.violations] + pts.violations
+    grids, violations = _assemble(grid_rows, viol_rows, crs, communities.crs)
+    stage["assemble"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    metrics = summarise(
+        results,
+        grids_metric=gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs)
+        if grid_rows
+        else None,
+        communities_metric=comm,
+        profile=prof,
+        households_total=float(pts.households.sum()),
+        outside=pts.outside(),
+    )
+    stage["metrics"] = time.perf_counter() - t
+    stage["total"] = time.perf_counter() - t_start
+    metrics["runtime_s"] = {
+        **{k: round(v, 3) for k, v in stage.items()},
+        **metrics.pop("runtime_s", {}),
+    }
+    metrics["work_crs"] = crs.to_string()
+    metrics["profile"] = prof.name
+    log.info(
+        "partitioned %d communities into %d grids (%d violations) in %.1f s",
+        len(comm),
+        len(grids),
+        len(violations),
+        stage["total"],
+    )
+    return PartitionResult(grids, violations, metrics)
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def _prepare(
+    communities, roads, households, dedicated, villager_groups, profile, code_pattern, kind,
+    work_crs,
+) -> tuple[Profile, pyproj.CRS, gpd.GeoDataFrame]:  # fmt: skip
+    """Profile, work CRS and the communities in it (sorted by code); raises on bad inputs."""
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
     problems = check_inputs(communities, roads, households, dedicated, villager_groups, prof)
     if problems:
         raise InputError("the partition inputs are not usable", problems)
-
-    out_crs = communities.crs
     crs = work_crs_for(communities, work_crs)
     comm = _to_metric(communities, crs)
     comm = comm.assign(code=comm["code"].astype(str)).sort_values("code", kind="stable")
-    geoms = comm.geometry.to_numpy()
-    codes = comm["code"].tolist()
-    problems = overlap_problems(codes, geoms, tolerance_m2=prof.quality.seam_tolerance_m2)
+    problems = overlap_problems(
+        comm["code"].tolist(), comm.geometry.to_numpy(), tolerance_m2=prof.quality.seam_tolerance_m2
+    )
     if problems:
         raise InputError("communities overlap", problems)
-    stage["prepare"] = time.perf_counter() - t_start
+    return prof, crs, comm
 
-    # roads
-    t = time.perf_counter()
+
+def _road_lines(roads: gpd.GeoDataFrame | None, crs, prof: Profile) -> np.ndarray:
+    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended)."""
+    if roads is None or not len(roads):
+        return np.array([], dtype=object)
     q = prof.quality
-    if roads is not None and len(roads):
-        rm = _to_metric(roads, crs)
-        lines = clean_roads(rm.geometry.to_numpy(), snap_m=q.road_snap_m, extend_m=q.road_extend_m)
-    else:
-        lines = np.array([], dtype=object)
-    stage["clean"] = time.perf_counter() - t
+    rm = _to_metric(roads, crs)
+    return clean_roads(rm.geometry.to_numpy(), snap_m=q.road_snap_m, extend_m=q.road_extend_m)
 
-    # households → communities
-    t = time.perf_counter()
-    viol_extra: list[dict] = []
-    n_comm = len(comm)
-    if households is not None and len(households):
-        hm = _to_metric(households, crs)
-        hm = hm.explode(index_parts=False) if (hm.geom_type == "MultiPoint").any() else hm
-        hxy = shapely.get_coordinates(hm.geometry.to_numpy())
-        hw = (
-            pd.to_numeric(hm["households"], errors="coerce").fillna(1).to_numpy(float)
-            if "households" in hm.columns
-            else np.ones(len(hm))
+
+@dataclass
+class _Points:
+    """Household points in the work CRS and the community each lies in (-1: none)."""
+
+    xy: np.ndarray
+    households: np.ndarray
+    population: np.ndarray
+    compound: np.ndarray | None
+    owner: np.ndarray
+    violations: list[dict]
+
+    def outside(self) -> tuple[int, float]:
+        """Points and households lying in no community."""
+        out = self.owner < 0
+        return int(out.sum()), float(self.households[out].sum())
+
+
+def _column(df: pd.DataFrame, col: str, default: float) -> np.ndarray:
+    if col not in df.columns:
+        return np.full(len(df), default, dtype=float)
+    return pd.to_numeric(df[col], errors="coerce").fillna(default).to_numpy(float)
+
+
+def _assign_households(households, crs, geoms: np.ndarray) -> _Points:
+    """Each household point to the first community (by code order) holding it."""
+    if households is None or not len(households):
+        z = np.zeros(0)
+        return _Points(np.zeros((0, 2)), z, z, None, np.zeros(0, dtype=int), [])
+    hm = _to_metric(households, crs)
+    hm = hm.explode(index_parts=False) if (hm.geom_type == "MultiPoint").any() else hm
+    hxy = shapely.get_coordinates(hm.geometry.to_numpy())
+    hw = _column(hm, "households", 1.0)
+    hp = _column(hm, "population", 0.0)
+    hc = hm["compound_id"].to_numpy(object) if "compound_id" in hm.columns else None
+    hrows = hm.index.to_numpy()
+    pi, ci = shapely.STRtree(geoms).query(shapely.points(hxy), predicate="intersects")
+    order = np.lexsort((ci, pi))
+    pi, ci = pi[order], ci[order]
+    first = np.unique(pi, return_index=True)[1]
+    owner = np.full(len(hxy), -1)
+    owner[pi[first]] = ci[first]
+    lost = [
+        violation(
+            "household.outside_community",
+            f"household point row {hrows[k]} ({hw[k]:.0f} households) lies in no community",
+            community_code=None,
+            geometry=shapely.points(hxy[k]),
         )
-        hp = (
-            pd.to_numeric(hm["population"], errors="coerce").fillna(0).to_numpy(float)
-            if "population" in hm.columns
-            else np.zeros(len(hm))
+        for k in np.flatnonzero(owner < 0)
+    ]
+    return _Points(hxy, hw, hp, hc, owner, lost)
+
+
+def _sites_by_community(dedicated, crs, geoms: np.ndarray) -> dict[int, list[Site]]:
+    """Dedicated sites per community (a site touching two communities is offered to both)."""
+    sites_by: dict[int, list[Site]] = {i: [] for i in range(len(geoms))}
+    if dedicated is None or not len(dedicated):
+        return sites_by
+    dm = _to_metric(dedicated, crs)
+    ci, di = shapely.STRtree(dm.geometry.to_numpy()).query(geoms, predicate="intersects")
+    for c, d in zip(ci, di, strict=True):
+        name, category = dm["name"].iloc[d], dm["category"].iloc[d]
+        sites_by[int(c)].append(
+            Site(
+                row=dm.index[d],
+                geom=dm.geometry.iloc[d],
+                name=str(name) if pd.notna(name) else "",
+                category=str(category) if pd.notna(category) else "",
+                households=_num(dm, "households", d),
+                population=_num(dm, "population", d),
+            )
         )
-        hc = hm["compound_id"].to_numpy(object) if "compound_id" in hm.columns else None
-        hrows = hm.index.to_numpy()
-        tree = shapely.STRtree(geoms)
-        pi, ci = tree.query(shapely.points(hxy), predicate="intersects")
-        order = np.lexsort((ci, pi))
-        pi, ci = pi[order], ci[order]
-        first = np.unique(pi, return_index=True)[1]
-        owner = np.full(len(hxy), -1)
-        owner[pi[first]] = ci[first]
-        for k in np.flatnonzero(owner < 0):
-            viol_extra.append(
-                {
-                    "rule": "household.outside_community",
-                    "reason": f"household point row {hrows[k]} ({hw[k]:.0f} households) lies in no community",
-                    "community_code": None,
-                    "grid_code": None,
-                    "geometry": shapely.points(hxy[k]),
-                }
-            )
-    else:
-        hxy = np.zeros((0, 2))
-        hw = hp = np.zeros(0)
-        hc = None
-        owner = np.zeros(0, dtype=int)
-    outside_hh = float(hw[owner < 0].sum()) if len(owner) else 0.0
-    outside_n = int((owner < 0).sum()) if len(owner) else 0
+    return sites_by
 
-    # dedicated sites and villager groups
-    sites_by: dict[int, list[Site]] = {i: [] for i in range(n_comm)}
-    if dedicated is not None and len(dedicated):
-        dm = _to_metric(dedicated, crs)
-        dtree = shapely.STRtree(dm.geometry.to_numpy())
-        ci, di = dtree.query(geoms, predicate="intersects")
-        for c, d in zip(ci, di, strict=True):
-            row = dm.index[d]
-            sites_by[int(c)].append(
-                Site(
-                    row=row,
-                    geom=dm.geometry.iloc[d],
-                    name=str(dm["name"].iloc[d]) if pd.notna(dm["name"].iloc[d]) else "",
-                    category=str(dm["category"].iloc[d])
-                    if pd.notna(dm["category"].iloc[d])
-                    else "",
-                    households=_num(dm, "households", d),
-                    population=_num(dm, "population", d),
-                )
-            )
-    groups_by: dict[int, list[Group]] = {i: [] for i in range(n_comm)}
-    if villager_groups is not None and len(villager_groups):
-        gm = _to_metric(villager_groups, crs)
-        gtree = shapely.STRtree(gm.geometry.to_numpy())
-        ci, gi = gtree.query(geoms, predicate="intersects")
-        for c, g in zip(ci, gi, strict=True):
-            vc = gm["village_code"].iloc[g] if "village_code" in gm.columns else None
-            if vc is not None and pd.notna(vc) and str(vc) != codes[c]:
-                continue
-            groups_by[int(c)].append(
-                Group(gm.index[g], gm.geometry.iloc[g], str(gm["name"].iloc[g]))
-            )
 
+def _groups_by_community(villager_groups, crs, geoms, codes: list[str]) -> dict[int, list[Group]]:
+    """Villager groups per village (a group naming another village's code is left out)."""
+    groups_by: dict[int, list[Group]] = {i: [] for i in range(len(geoms))}
+    if villager_groups is None or not len(villager_groups):
+        return groups_by
+    gm = _to_metric(villager_groups, crs)
+    ci, gi = shapely.STRtree(gm.geometry.to_numpy()).query(geoms, predicate="intersects")
+    for c, g in zip(ci, gi, strict=True):
+        vc = gm["village_code"].iloc[g] if "village_code" in gm.columns else None
+        if vc is not None and pd.notna(vc) and str(vc) != codes[c]:
+            continue
+        groups_by[int(c)].append(Group(gm.index[g], gm.geometry.iloc[g], str(gm["name"].iloc[g])))
+    return groups_by
+
+
+def _tasks(comm, lines, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
+    """One picklable task per community: its kind, roads, points, sites and groups."""
+    geoms = comm.geometry.to_numpy()
+    codes = comm["code"].tolist()
+    names = comm["name"].astype(str).tolist()
+    kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * len(comm)
     rtree = shapely.STRtree(lines) if len(lines) else None
     tasks = []
-    kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * n_comm
-    names = comm["name"].astype(str).tolist()
-    for i in range(n_comm):
-        mine = np.flatnonzero(owner == i)
+    for i in range(len(comm)):
+        mine = np.flatnonzero(pts.owner == i)
         road_idx = (
             np.sort(rtree.query(geoms[i], predicate="intersects")) if rtree is not None else []
         )
@@ -267,32 +347,29 @@ def partition(
                 kind=prof.community_kind(kinds_col[i], codes[i], default=kind) or "urban",
                 geom=geoms[i],
                 roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
-                xy=hxy[mine],
-                households=hw[mine],
-                population=hp[mine],
-                compound=hc[mine] if hc is not None else None,
-                sites=sites_by[i],
-                groups=groups_by[i],
+                xy=pts.xy[mine],
+                households=pts.households[mine],
+                population=pts.population[mine],
+                compound=pts.compound[mine] if pts.compound is not None else None,
+                sites=sites[i],
+                groups=groups[i],
             )
         )
-    stage["assign"] = time.perf_counter() - t
+    return tasks
 
-    # per community
-    t = time.perf_counter()
-    results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler, progress=progress)
-    stage["communities"] = time.perf_counter() - t
 
-    # assemble
-    t = time.perf_counter()
-    grid_rows = [g for r in results for g in r.grids]
-    viol_rows = [v for r in results for v in r.violations] + viol_extra
+def _assemble(
+    grid_rows: list[dict], viol_rows: list[dict], crs, out_crs
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Grid and violation layers in the communities' CRS, grids sorted by code."""
     grids = gpd.GeoDataFrame(
         grid_rows if grid_rows else {c: [] for c in GRID_COLUMNS},
         columns=GRID_COLUMNS,
         geometry="geometry",
         crs=crs,
     )
-    if not pyproj.CRS(out_crs).equals(crs):
+    back = not pyproj.CRS(out_crs).equals(crs)
+    if back:
         grids = grids.to_crs(out_crs)
         grids["geometry"] = _valid_after_transform(
             grids.geometry.to_numpy(), geographic=pyproj.CRS(out_crs).is_geographic
@@ -306,36 +383,7 @@ def partition(
         geometry="geometry",
         crs=crs,
     )
-    violations = violations.to_crs(out_crs) if not pyproj.CRS(out_crs).equals(crs) else violations
-    stage["assemble"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    metrics = summarise(
-        results,
-        grids_metric=gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs)
-        if grid_rows
-        else None,
-        communities_metric=comm,
-        profile=prof,
-        households_total=float(hw.sum()),
-        outside=(outside_n, outside_hh),
-    )
-    stage["metrics"] = time.perf_counter() - t
-    stage["total"] = time.perf_counter() - t_start
-    metrics["runtime_s"] = {
-        **{k: round(v, 3) for k, v in stage.items()},
-        **metrics.pop("runtime_s", {}),
-    }
-    metrics["work_crs"] = crs.to_string()
-    metrics["profile"] = prof.name
-    log.info(
-        "partitioned %d communities into %d grids (%d violations) in %.1f s",
-        n_comm,
-        len(grids),
-        len(violations),
-        stage["total"],
-    )
-    return PartitionResult(grids, violations, metrics)
+    return grids, violations.to_crs(out_crs) if back else violations
 
 
 def _valid_after_transform(geoms: np.ndarray, *, geographic: bool) -> np.ndarray:
