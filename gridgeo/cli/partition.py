@@ -22,9 +22,7 @@ from rich.table import Table
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io import (
-    check_layer,
     list_layers,
-    raise_for_problems,
     read_layer,
     split_layer_spec,
     write_layers,
@@ -117,8 +115,10 @@ def partition(
     villager_groups: str | None = typer.Option(
         None, "--villager-groups", help="Villager-group polygons FILE[:LAYER] (name, village_code)."
     ),
-    profile: str = typer.Option(
-        "yongzhou", "--profile", help="Profile name or path of a .toml file."
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or path of a .toml file (default: GRIDGEO_PROFILE, else yongzhou).",
     ),
     code_pattern: str | None = typer.Option(
         None, "--code-pattern", help=r"Regex of a community code for this run, e.g. '\d{11}'."
@@ -164,19 +164,10 @@ def partition(
         },
     )
     layers = {}
-    problems: list[Problem] = []
     for name, spec in specs.items():
         path, layer = split_layer_spec(spec)
-        gdf = _read(path, layer, crs)
-        problems += check_layer(
-            gdf, name, code_pattern=prof.codes.community_pattern, repair=repair, source=spec
-        )
-        layers[name] = gdf
-    raise_for_problems(problems, "partition inputs")
-    for p in problems[:20]:
-        console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
-    if len(problems) > 20:
-        console.print(f"[yellow]… and {len(problems) - 20} more warnings[/]")
+        layers[name] = _read(path, layer, crs)
+    # the layer contracts are checked once, inside partition (gridgeo.io.schemas)
 
     with Progress(
         TextColumn("partitioning"),
@@ -201,10 +192,15 @@ def partition(
             profile=prof,
             kind=kind,
             seed=seed,
+            repair=repair,
             workers=workers,
             scheduler=scheduler,
             progress=progress,
         )
+    for p in result.warnings[:20]:
+        console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
+    if len(result.warnings) > 20:
+        console.print(f"[yellow]… and {len(result.warnings) - 20} more warnings[/]")
     write_layers(out, {"grids": result.grids, "violations": result.violations})
     if report is not None:
         _write_report(report, result, specs)

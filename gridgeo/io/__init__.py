@@ -10,11 +10,13 @@
 """
 
 from gridgeo.io._check import check_layer, raise_for_problems
-from gridgeo.io._read import LAT_NAMES, LON_NAMES, list_layers, read_layer, split_layer_spec
+from gridgeo.io._read import list_layers, read_layer, split_layer_spec
 from gridgeo.io._write import resolve_driver, write_layers
 from gridgeo.io.schemas import (
     DEFAULT_CODE_PATTERN,
     GRID_TYPES,
+    LAT_NAMES,
+    LON_NAMES,
     SCHEMAS,
     FieldSpec,
     LayerSchema,

@@ -8,6 +8,8 @@ entry point accepts what another rejects.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -125,6 +127,22 @@ SCHEMAS: dict[str, LayerSchema] = {
 }
 
 
+#: Column names recognised as longitude / latitude in point tables (compared after NFKC
+#: normalisation, case-insensitively, in order of preference): the one list read_layer
+#: and the locate service both use.
+LON_NAMES = ("lon", "lng", "longitude", "long", "经度", "x")
+LAT_NAMES = ("lat", "latitude", "纬度", "y")
+
+
+def find_column(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
+    """The first of ``columns`` that spells one of ``names`` (NFKC, case and spaces ignored)."""
+    lowered = {unicodedata.normalize("NFKC", str(c)).strip().lower(): c for c in columns}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
 def get_schema(schema: str | LayerSchema) -> LayerSchema:
     """Look up a :class:`LayerSchema` by name (``communities``, ``roads`` …)."""
     if isinstance(schema, LayerSchema):
@@ -140,10 +158,13 @@ def get_schema(schema: str | LayerSchema) -> LayerSchema:
 __all__ = [
     "DEFAULT_CODE_PATTERN",
     "GRID_TYPES",
+    "LAT_NAMES",
+    "LON_NAMES",
     "POLYGONAL",
     "SCHEMAS",
     "FieldKind",
     "FieldSpec",
     "LayerSchema",
+    "find_column",
     "get_schema",
 ]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,8 @@ import pyproj
 import shapely
 
 from gridgeo.crs import work_crs as work_crs_for
-from gridgeo.errors import InputError
+from gridgeo.errors import InputError, Problem
+from gridgeo.io import raise_for_problems
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.community import (
     CommunityResult,
@@ -70,11 +72,15 @@ class PartitionResult:
         every community.
     metrics
         Quality figures and runtime per stage (see :func:`gridgeo.partition.metrics.summarise`).
+    warnings
+        Input problems that did not stop the run (:func:`gridgeo.io.check_layer` warnings,
+        e.g. repaired geometries, features outside China).
     """
 
     grids: gpd.GeoDataFrame
     violations: gpd.GeoDataFrame
     metrics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def _to_metric(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
@@ -95,6 +101,7 @@ def partition(
     kind: str | None = None,
     seed: int = 0,
     work_crs: Any = None,
+    repair: bool = False,
     workers: int = 1,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -104,32 +111,32 @@ def partition(
     Parameters
     ----------
     communities
-        Polygons with ``code`` and ``name`` (optional ``kind``: urban/rural).
+        Polygons with ``code`` and ``name`` (optional ``kind``: urban/rural, any spelling
+        of :data:`gridgeo.rules.KIND_WORDS`).
     roads
         Road centrelines (optional); grid borders follow them.
     households
-        Points with optional ``households`` (weight, default 1), ``population``
-        and ``compound_id``.
-    dedicated
-        Optional sites (``name``, ``category``, optional ``households``/``population``).
-    villager_groups
-        Optional villager-group polygons (``name``, ``village_code``), used when the
-        profile's rural mode is ``villager_group``.
+        Points with optional ``households`` (weight, default 1), ``population``, ``compound_id``.
+    dedicated, villager_groups
+        Optional sites (``name``, ``category``, optional ``households``/``population``) and
+        villager-group polygons (``name``, ``village_code``; used in ``villager_group`` mode).
     profile
         A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`; default
         the setting ``GRIDGEO_PROFILE`` (:func:`~gridgeo.rules.default_profile_name`).
     code_pattern
         Overrides the profile's community code pattern for this run.
     kind
-        ``urban`` or ``rural`` for communities without a ``kind`` value (else the
-        code scheme decides, else urban).
+        ``urban`` or ``rural`` for communities without a ``kind`` value (else the code
+        scheme decides, else urban).
     seed
         Base seed of the aggregation's random spanning trees.
     work_crs
-        Metric CRS to work in; default the CGCS2000 3° Gauss–Krüger zone of the data.
+        Metric CRS to work in; default :func:`gridgeo.crs.work_crs` of the communities.
+    repair
+        Repair invalid input geometries (reported in ``warnings``) instead of refusing them.
     workers, scheduler
-        Run communities on a dask LocalCluster of ``workers`` processes, or on the
-        dask scheduler at ``scheduler`` (``tcp://host:port``); same result as serial.
+        Run communities on a dask LocalCluster of ``workers`` processes, or on the dask
+        scheduler at ``scheduler`` (``tcp://host:port``); same result as serial.
     progress
         Called as ``progress(done, total)`` after each community.
 
@@ -140,91 +147,90 @@ def partition(
     Raises
     ------
     InputError
-        Listing every problem found in the inputs (codes, geometries, fields,
-        overlapping communities).
+        Listing every problem of the inputs against the layer contracts
+        (:mod:`gridgeo.io.schemas`) and overlapping communities.
     """
-    t_start = time.perf_counter()
-    stage: dict[str, float] = {}
-    prof, crs, comm = _prepare(
-        communities, roads, households, dedicated, villager_groups, profile, code_pattern, kind,
-        work_crs,
-    )  # fmt: skip
-    stage["prepare"] = time.perf_counter() - t_start
-
-    t = time.perf_counter()
-    lines = _road_lines(roads, crs, prof)
-    stage["clean"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    geoms = comm.geometry.to_numpy()
-    pts = _assign_households(households, crs, geoms)
-    sites = _sites_by_community(dedicated, crs, geoms)
-    groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
-    tasks = _tasks(comm, lines, pts, sites, groups, prof, kind)
-    stage["assign"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler, progress=progress)
-    stage["communities"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    grid_rows = [g for r in results for g in r.grids]
-    viol_rows = [v for r in results for v in r.violations] + pts.violations
-    grids, violations = _assemble(grid_rows, viol_rows, crs, communities.crs)
-    stage["assemble"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    metrics = summarise(
-        results,
-        grids_metric=gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs)
-        if grid_rows
-        else None,
-        communities_metric=comm,
-        profile=prof,
-        households_total=float(pts.households.sum()),
-        outside=pts.outside(),
-    )
-    stage["metrics"] = time.perf_counter() - t
-    stage["total"] = time.perf_counter() - t_start
-    metrics["runtime_s"] = {
-        **{k: round(v, 3) for k, v in stage.items()},
-        **metrics.pop("runtime_s", {}),
-    }
+    clock = _Clock()
+    with clock("prepare"):
+        layers = {"communities": communities, "roads": roads, "households": households,
+                  "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
+        prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
+    with clock("clean"):
+        lines = _road_lines(roads, crs, prof)
+    with clock("assign"):
+        geoms = comm.geometry.to_numpy()
+        pts = _assign_households(households, crs, geoms)
+        sites = _sites_by_community(dedicated, crs, geoms)
+        groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
+        tasks = _tasks(comm, lines, pts, sites, groups, prof, kind)
+    with clock("communities"):
+        results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
+                       progress=progress)  # fmt: skip
+    with clock("assemble"):
+        grid_rows = [g for r in results for g in r.grids]
+        viol_rows = [v for r in results for v in r.violations] + pts.violations
+        grids, violations = _assemble(grid_rows, viol_rows, crs, communities.crs)
+    with clock("metrics"):
+        metric_grids = (
+            gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs) if grid_rows else None
+        )
+        metrics = summarise(results, grids_metric=metric_grids, communities_metric=comm,
+                            profile=prof, households_total=float(pts.households.sum()),
+                            outside=pts.outside())  # fmt: skip
+    metrics["runtime_s"] = {**clock.rounded(), **metrics.pop("runtime_s", {})}
     metrics["work_crs"] = crs.to_string()
     metrics["profile"] = prof.name
-    log.info(
-        "partitioned %d communities into %d grids (%d violations) in %.1f s",
-        len(comm),
-        len(grids),
-        len(violations),
-        stage["total"],
-    )
-    return PartitionResult(grids, violations, metrics)
+    log.info("partitioned %d communities into %d grids (%d violations) in %.1f s",
+             len(comm), len(grids), len(violations), clock.total())  # fmt: skip
+    return PartitionResult(grids, violations, metrics, warnings)
+
+
+class _Clock:
+    """Wall time per named stage: ``with clock("name"): ...``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        self.stages[name] = time.perf_counter() - t
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in {**self.stages, "total": self.total()}.items()}
 
 
 # -- stages ------------------------------------------------------------------------------------
 
 
 def _prepare(
-    communities, roads, households, dedicated, villager_groups, profile, code_pattern, kind,
-    work_crs,
-) -> tuple[Profile, pyproj.CRS, gpd.GeoDataFrame]:  # fmt: skip
-    """Profile, work CRS and the communities in it (sorted by code); raises on bad inputs."""
+    layers: dict, profile, code_pattern, kind, work_crs, repair: bool
+) -> tuple[Profile, pyproj.CRS, gpd.GeoDataFrame, list[Problem]]:
+    """Profile, work CRS, the communities in it (sorted by code) and input warnings.
+
+    Raises :class:`InputError` listing every error of the layers against their contracts,
+    or the overlapping communities.
+    """
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
-    problems = check_inputs(communities, roads, households, dedicated, villager_groups, prof)
-    if problems:
-        raise InputError("the partition inputs are not usable", problems)
+    problems = check_inputs(*layers.values(), prof, repair=repair)
+    raise_for_problems(problems, "the partition inputs are not usable")
+    communities = layers["communities"]
     crs = work_crs_for(communities, work_crs)
     comm = _to_metric(communities, crs)
     comm = comm.assign(code=comm["code"].astype(str)).sort_values("code", kind="stable")
-    problems = overlap_problems(
+    overlaps = overlap_problems(
         comm["code"].tolist(), comm.geometry.to_numpy(), tolerance_m2=prof.quality.seam_tolerance_m2
     )
-    if problems:
-        raise InputError("communities overlap", problems)
-    return prof, crs, comm
+    if overlaps:
+        raise InputError("communities overlap", overlaps)
+    return prof, crs, comm, problems
 
 
 def _road_lines(roads: gpd.GeoDataFrame | None, crs, prof: Profile) -> np.ndarray:
@@ -265,7 +271,6 @@ def _assign_households(households, crs, geoms: np.ndarray) -> _Points:
         z = np.zeros(0)
         return _Points(np.zeros((0, 2)), z, z, None, np.zeros(0, dtype=int), [])
     hm = _to_metric(households, crs)
-    hm = hm.explode(index_parts=False) if (hm.geom_type == "MultiPoint").any() else hm
     hxy = shapely.get_coordinates(hm.geometry.to_numpy())
     hw = _column(hm, "households", 1.0)
     hp = _column(hm, "population", 0.0)

@@ -59,7 +59,6 @@ class RepartitionResult:
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-
 def recount(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> pd.DataFrame:
     """Households and residents per grid from points (weights ``households``/``population``;
     a point on a shared border counts for the first grid)."""

@@ -482,7 +482,6 @@ class GridSet:
         known = np.bincount(self.point_grid[inside], minlength=self.n) > 0
         return np.where(known, total, np.nan)
 
-
     @cached_property
     def point_units(self) -> np.ndarray:
         """Indivisible unit per household point: points at one location (to 1 cm) or in
