@@ -9,6 +9,7 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from gridgeo.errors import InputError
+from gridgeo.io import check_layer
 from gridgeo.partition import partition
 from gridgeo.partition.aggregate import Graph, aggregate, choose_k
 from gridgeo.partition.blocks import Blocks, faces, tidy_blocks
@@ -144,6 +145,31 @@ def test_code_not_matching_the_pattern_names_the_row():
     assert exc.value.problems[0].field == "code"
     res = partition(comm, roads, hh, code_pattern=r"\d{11}")
     assert res.grids["grid_code"].str.len().eq(14).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "field"),
+    [
+        ({"code": "430102000000"}, "code.level", "code"),  # a county code, not a committee
+        ({"kind": "郊区"}, "field.choice", "kind"),  # not a spelling of urban/rural
+        ({"name": ""}, "field.null", "name"),
+    ],
+)
+def test_partition_refuses_what_io_refuses(change, rule, field):
+    """The partitioner checks the same layer contracts as gridgeo.io.check_layer."""
+    comm, roads, hh = district()
+    comm = comm.assign(**change)
+    expected = [(p.rule, p.field) for p in check_layer(comm, "communities") if p.severity == "error"]
+    assert (rule, field) in expected
+    with pytest.raises(InputError) as exc:
+        partition(comm, roads, hh)
+    assert [(p.rule, p.field) for p in exc.value.problems if p.severity == "error"] == expected
+
+
+def test_partition_accepts_every_kind_spelling():
+    comm, roads, hh = district(code="430102001001")
+    res = partition(comm.assign(kind="村民委员会"), roads, hh)
+    assert set(res.grids["grid_type"]) == {"rural"}
 
 
 def test_block_above_ceiling_is_cut_between_points_not_through_them():

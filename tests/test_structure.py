@@ -61,7 +61,7 @@ def test_default_profile_name_is_not_hard_coded():
         for p in PACKAGE.rglob("*.py")
         for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
         if re.search(
-            r"""(profile\s*(:[^=]*)?=\s*|profile or |typer\.Option\(\s*)["']yongzhou["']""", line
+            r"""(profile\s*:[^=]*=\s*|profile or |typer\.Option\(\s*)["']yongzhou["']""", line
         )
     ]
     assert hits == []

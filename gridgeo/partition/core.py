@@ -110,33 +110,27 @@ def partition(
 
     Parameters
     ----------
-    communities
-        Polygons with ``code`` and ``name`` (optional ``kind``: urban/rural, any spelling
-        of :data:`gridgeo.rules.KIND_WORDS`).
-    roads
-        Road centrelines (optional); grid borders follow them.
-    households
-        Points with optional ``households`` (weight, default 1), ``population``, ``compound_id``.
-    dedicated, villager_groups
-        Optional sites (``name``, ``category``, optional ``households``/``population``) and
-        villager-group polygons (``name``, ``village_code``; used in ``villager_group`` mode).
+    communities, roads, households, dedicated, villager_groups
+        The layers of SPEC §3 (contracts in :mod:`gridgeo.io.schemas`): community
+        polygons (``code``, ``name``, optional ``kind`` in any spelling of
+        :data:`gridgeo.rules.KIND_WORDS`); road centrelines that grid borders follow;
+        household points (optional ``households`` weight, ``population``,
+        ``compound_id``); dedicated sites (``name``, ``category``); villager groups
+        (``name``, ``village_code``). Only ``communities`` is required.
     profile
         A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`; default
         the setting ``GRIDGEO_PROFILE`` (:func:`~gridgeo.rules.default_profile_name`).
-    code_pattern
-        Overrides the profile's community code pattern for this run.
-    kind
-        ``urban`` or ``rural`` for communities without a ``kind`` value (else the code
-        scheme decides, else urban).
-    seed
-        Base seed of the aggregation's random spanning trees.
-    work_crs
-        Metric CRS to work in; default :func:`gridgeo.crs.work_crs` of the communities.
+    code_pattern, kind
+        This run's community code pattern (overrides the profile's); ``urban``/``rural``
+        for communities without a ``kind`` value (else the code scheme decides, else urban).
+    seed, work_crs
+        Base seed of the aggregation's random spanning trees; metric CRS to work in
+        (default :func:`gridgeo.crs.work_crs` of the communities).
     repair
         Repair invalid input geometries (reported in ``warnings``) instead of refusing them.
     workers, scheduler
-        Run communities on a dask LocalCluster of ``workers`` processes, or on the dask
-        scheduler at ``scheduler`` (``tcp://host:port``); same result as serial.
+        Run on a dask LocalCluster of ``workers`` processes, or on the dask scheduler at
+        ``scheduler`` (``tcp://host:port``); same result as serial.
     progress
         Called as ``progress(done, total)`` after each community.
 
@@ -147,8 +141,7 @@ def partition(
     Raises
     ------
     InputError
-        Listing every problem of the inputs against the layer contracts
-        (:mod:`gridgeo.io.schemas`) and overlapping communities.
+        Every error of the inputs against the layer contracts, or overlapping communities.
     """
     clock = _Clock()
     with clock("prepare"):
@@ -171,18 +164,25 @@ def partition(
         viol_rows = [v for r in results for v in r.violations] + pts.violations
         grids, violations = _assemble(grid_rows, viol_rows, crs, communities.crs)
     with clock("metrics"):
-        metric_grids = (
-            gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs) if grid_rows else None
-        )
-        metrics = summarise(results, grids_metric=metric_grids, communities_metric=comm,
-                            profile=prof, households_total=float(pts.households.sum()),
-                            outside=pts.outside())  # fmt: skip
+        metrics = _metrics(results, grid_rows, comm, prof, pts, crs)
     metrics["runtime_s"] = {**clock.rounded(), **metrics.pop("runtime_s", {})}
-    metrics["work_crs"] = crs.to_string()
-    metrics["profile"] = prof.name
     log.info("partitioned %d communities into %d grids (%d violations) in %.1f s",
              len(comm), len(grids), len(violations), clock.total())  # fmt: skip
     return PartitionResult(grids, violations, metrics, warnings)
+
+
+def _metrics(results, grid_rows, comm, prof: Profile, pts: _Points, crs) -> dict[str, Any]:
+    """Quality figures of the run (:func:`gridgeo.partition.metrics.summarise`)."""
+    grids = gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs) if grid_rows else None
+    metrics = summarise(
+        results,
+        grids_metric=grids,
+        communities_metric=comm,
+        profile=prof,
+        households_total=float(pts.households.sum()),
+        outside=pts.outside(),
+    )
+    return {**metrics, "work_crs": crs.to_string(), "profile": prof.name}
 
 
 class _Clock:

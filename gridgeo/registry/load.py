@@ -433,7 +433,7 @@ def load_grids(
         Community polygons (``code``, ``name``, optional ``kind``) to register the
         communities the registry does not know yet.
     profile
-        Profile name/path/object for the code scheme (default ``yongzhou``).
+        Profile name/path/object for the code scheme (default: setting ``GRIDGEO_PROFILE``).
     code_pattern
         Regular expression community codes must match, overriding the profile's
         (e.g. ``r"\\d{11}"`` for Taiwan's village codes).
@@ -456,7 +456,7 @@ def load_grids(
     InputError
         Listing every bad row, field and unknown community.
     """
-    prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     source = grids.attrs.get("source")
     county = str(county).strip()
     g, problems = _prepare(grids, prof, source, repair)

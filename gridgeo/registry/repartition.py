@@ -124,7 +124,7 @@ def repartition_community(
     """
     from gridgeo.partition import partition
 
-    prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     actor.require_drafting(county, [community_code])
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)

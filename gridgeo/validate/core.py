@@ -210,7 +210,7 @@ def validate(
     households: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     *,
-    profile: Profile | str,
+    profile: Profile | str | None = None,
     staff: pd.DataFrame | None = None,
     checks: list[str | Check] | None = None,
     crs: Any = None,
@@ -230,7 +230,8 @@ def validate(
     roads
         Road centrelines; enables ``roads.border_share``.
     profile
-        A :class:`~gridgeo.rules.Profile` or a profile name/path.
+        A :class:`~gridgeo.rules.Profile` or a profile name/path; default the setting
+        ``GRIDGEO_PROFILE``.
     staff
         Table of posting attributes by ``grid_code``; enables ``posting.*``.
     checks
