@@ -13,15 +13,16 @@ from gridgeo.io import check_layer
 from gridgeo.partition import partition
 from gridgeo.partition.aggregate import Graph, aggregate, choose_k
 from gridgeo.partition.blocks import Blocks, faces, tidy_blocks
-from gridgeo.partition.checks import (
+from gridgeo.partition.clean import clean_roads
+from gridgeo.partition.split import split_block
+from gridgeo.testing import (
+    CRS,
     code_problems,
     contiguity_problems,
+    district,
     household_problems,
     seam_problems,
 )
-from gridgeo.partition.clean import clean_roads
-from gridgeo.partition.split import split_block
-from gridgeo.partition.synthetic import CRS, district
 
 
 def assert_rules(result, comm, hh=None, *, digits: int = 3):
@@ -159,7 +160,9 @@ def test_partition_refuses_what_io_refuses(change, rule, field):
     """The partitioner checks the same layer contracts as gridgeo.io.check_layer."""
     comm, roads, hh = district()
     comm = comm.assign(**change)
-    expected = [(p.rule, p.field) for p in check_layer(comm, "communities") if p.severity == "error"]
+    expected = [
+        (p.rule, p.field) for p in check_layer(comm, "communities") if p.severity == "error"
+    ]
     assert (rule, field) in expected
     with pytest.raises(InputError) as exc:
         partition(comm, roads, hh)

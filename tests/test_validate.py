@@ -163,7 +163,7 @@ def test_size_band_reports_recounted_households_not_attributes():
     grids["households"] = [400, 400]  # stale attribute: must be ignored
     report = run(grids, comms, hh)
     sizes = report.issues[report.issues["rule"].str.startswith("size.")]
-    assert sorted(zip(sizes["rule"], sizes["value"])) == [
+    assert sorted(zip(sizes["rule"], sizes["value"], strict=True)) == [
         ("size.above_ceiling", 600),
         ("size.below_floor", 200),
     ]

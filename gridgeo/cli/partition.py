@@ -27,6 +27,7 @@ from gridgeo.io import (
     split_layer_spec,
     write_layers,
 )
+from gridgeo.io.atomic import write_text_atomic
 from gridgeo.partition import partition as run_partition
 from gridgeo.rules import load_profile
 
@@ -214,10 +215,7 @@ def _write_report(path: Path, result, specs: dict[str, str]) -> None:
         "metrics": result.metrics,
         "violations": json.loads(viol.to_json(orient="records", force_ascii=False)),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(doc, ensure_ascii=False, indent=2, default=str))
 
 
 def _fmt(v) -> str:

@@ -167,7 +167,7 @@ class ValidationReport:
             + "\n}\n"
         )
         if path is not None:
-            from gridgeo.maps.offline import write_text_atomic
+            from gridgeo.io.atomic import write_text_atomic
 
             write_text_atomic(Path(path), text)
             log.info("wrote validation report %s (%d issues)", path, len(self.issues))
