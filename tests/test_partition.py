@@ -175,6 +175,22 @@ def test_partition_accepts_every_kind_spelling():
     assert set(res.grids["grid_type"]) == {"rural"}
 
 
+def test_population_drives_grid_size_when_household_counts_are_missing():
+    """甘肃: 300–500 households *or* ~1000 residents. A household layer with residents but
+    no household counts is grouped into grids of 750–1250 residents (1000 ± 25 %)."""
+    comm, roads, hh = district(n_households=3000, per_point=10)  # ~9,000 residents
+    residents = hh.drop(columns="households")
+    res = partition(comm, roads, residents, profile="gansu")
+    assert_rules(res, comm)
+    assert res.grids["population"].between(750, 1250).all()
+    assert res.grids["population"].sum() == residents["population"].sum()
+    assert res.metrics["in_band_share_feasible"] == 1.0
+    # without a population figure (yongzhou urban) each point counts as one household
+    one_each = partition(comm, roads, residents, profile="yongzhou")
+    assert len(one_each.grids) == 1
+    assert one_each.grids["households"].iloc[0] == len(residents)
+
+
 def test_block_above_ceiling_is_cut_between_points_not_through_them():
     comm, _, hh = district(n_households=1800, size=300, per_point=6)
     res = partition(comm, None, hh)  # no roads: one block of ~1800 households

@@ -58,6 +58,7 @@ class CommunityTask:
     compound: np.ndarray | None = None
     sites: list[Site] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    households_counted: bool = True
 
 
 @dataclass
@@ -126,6 +127,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         "feasible": bool(plan.feasible),
         "kind": ctx.kind,
         "band": (ctx.lo, ctx.hi),
+        "measure": ctx.measure,
         "banded": plan.banded,
         "indivisible_over_ceiling": plan.heavy_units,
         "internal_border_m": internal,
@@ -137,7 +139,13 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
 
 @dataclass
 class _Context:
-    """What every stage of one community reads: task, profile, kind, band, point arrays."""
+    """What every stage of one community reads: task, profile, kind, band, point arrays.
+
+    ``w`` is what grid size is measured in: the households, or — when the household
+    layer carries no household counts and the profile gives a population figure for
+    the kind (:meth:`~gridgeo.rules.Profile.population_band`) — the residents, with
+    ``lo``/``hi`` the population band.
+    """
 
     task: CommunityTask
     profile: Profile
@@ -147,20 +155,32 @@ class _Context:
     hh: np.ndarray
     pop: np.ndarray
     xy: np.ndarray
+    w: np.ndarray
+    measure: str = "households"
 
     @classmethod
     def of(cls, task: CommunityTask, profile: Profile) -> _Context:
+        hh = np.asarray(task.households, dtype=float)
+        pop = np.asarray(task.population, dtype=float)
+        xy = np.asarray(task.xy, dtype=float).reshape(-1, 2)
+        pop_band = profile.population_band(task.kind)
+        if not task.households_counted and pop_band is not None and pop.sum() > 0:
+            lo, hi = round(pop_band[0]), round(pop_band[1])
+            return cls(task, profile, task.kind, lo, hi, hh, pop, xy, pop, "population")
         lo, hi = profile.household_band(task.kind)
-        return cls(
-            task,
-            profile,
-            task.kind,
-            lo,
-            hi,
-            np.asarray(task.households, dtype=float),
-            np.asarray(task.population, dtype=float),
-            np.asarray(task.xy, dtype=float).reshape(-1, 2),
-        )
+        return cls(task, profile, task.kind, lo, hi, hh, pop, xy, hh)
+
+    @property
+    def unit(self) -> str:
+        """The unit of the band in messages."""
+        return "residents" if self.measure == "population" else "households"
+
+    @property
+    def whole_village_max(self) -> float:
+        """A village up to this size (in ``w``) is one grid (by residents: the ceiling)."""
+        if self.measure == "population":
+            return self.hi
+        return self.profile.rural.whole_village_max_households
 
     @property
     def rural_mode(self) -> str | None:
@@ -193,9 +213,7 @@ def _plan_ordinary(
     times["blocks"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     total = float(blocks.weights.sum())
-    whole = ctx.kind == "rural" and (
-        ctx.rural_mode == "village" or total <= ctx.profile.rural.whole_village_max_households
-    )
+    whole = ctx.kind == "rural" and (ctx.rural_mode == "village" or total <= ctx.whole_village_max)
     if not whole and not ctx.use_groups:
         blocks = _split_heavy(ctx, blocks, roads)
     indivisible = _indivisible(ctx, blocks)
@@ -239,16 +257,16 @@ def _blocks(ctx: _Context, remaining, compound_geoms: list, free: np.ndarray):
     where = assign_points(polys, ctx.xy[free])
     members = [free[where == i] for i in range(len(polys))]
     blocks = Blocks(list(polys), members)
-    blocks.recompute(ctx.hh)
+    blocks.recompute(ctx.w)
     blocks = tidy_blocks(
-        blocks, ctx.hh, ctx.xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
+        blocks, ctx.w, ctx.xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
     )
     return blocks, roads
 
 
 def _split_heavy(ctx: _Context, blocks: Blocks, roads: np.ndarray) -> Blocks:
     """Cut blocks above the ceiling: first along dead-end roads, then between points."""
-    q, hh, xy, hi = ctx.profile.quality, ctx.hh, ctx.xy, ctx.hi
+    q, hh, xy, hi = ctx.profile.quality, ctx.w, ctx.xy, ctx.hi
     compound = ctx.task.compound
     eps = ctx.profile.rural.hamlet_eps_m if ctx.kind == "rural" else None
     geoms2, members2 = [], []
@@ -364,18 +382,16 @@ def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) 
 def _band_unattainable(out: list[dict], ctx: _Context, here: dict) -> list[dict]:
     """``size.band_unattainable`` when no whole number of grids fits the band."""
     lo, hi = ctx.lo, ctx.hi
-    ord_total = sum(r["households"] for r in out if r["grid_type"] != "dedicated")
+    ord_total = sum(r[ctx.measure] for r in out if r["grid_type"] != "dedicated")
     _, ok = choose_k(ord_total, lo, hi)
-    small_village = (
-        ctx.kind == "rural" and ord_total <= ctx.profile.rural.whole_village_max_households
-    )
+    small_village = ctx.kind == "rural" and ord_total <= ctx.whole_village_max
     if ok or ord_total <= 0 or small_village:
         return []
     return [
         violation(
             "size.band_unattainable",
-            f"{ord_total} households outside dedicated grids cannot be divided into "
-            f"grids of {lo}–{hi} households (no whole number of grids fits)",
+            f"{ord_total} {ctx.unit} outside dedicated grids cannot be divided into "
+            f"grids of {lo}–{hi} {ctx.unit} (no whole number of grids fits)",
             **here,
         )
     ]
@@ -474,7 +490,7 @@ def _grids_from_labels(
     blocks: Blocks, labels: np.ndarray, ctx: _Context, graph: Graph, indivisible, whole: bool
 ) -> list[dict]:
     """One grid record per label: union of its blocks, households, residents, problems."""
-    hh, pop = ctx.hh, ctx.pop
+    hh, pop, w = ctx.hh, ctx.pop, ctx.w
     parts = _light_parts(blocks.weights, graph, ctx.hi)
     grids = []
     for lab in sorted(set(labels.tolist())):
@@ -483,7 +499,8 @@ def _grids_from_labels(
         m = np.concatenate([blocks.members[i] for i in idx]) if len(idx) else np.array([], int)
         g_hh = float(hh[m].sum()) if len(m) else 0.0
         g_pop = float(pop[m].sum()) if len(m) else 0.0
-        problems = [] if whole else _size_problems(g_hh, g_pop, idx, ctx, indivisible, parts)
+        g_w = float(w[m].sum()) if len(m) else 0.0
+        problems = [] if whole else _size_problems(g_w, g_pop, idx, ctx, indivisible, parts)
         grids.append(
             {
                 "geometry": geom,
@@ -510,19 +527,19 @@ def _light_parts(w: np.ndarray, graph: Graph, hi: float) -> tuple[dict, dict]:
 
 
 def _size_problems(g_hh, g_pop, idx, ctx: _Context, indivisible, parts) -> list[tuple[str, str]]:
-    """``size.above_ceiling`` / ``size.below_floor`` of one grid, with the reason; none
-    when the profile's population band is met instead."""
-    lo, hi = ctx.lo, ctx.hi
+    """``size.above_ceiling`` / ``size.below_floor`` of one grid (``g_hh`` in the band's
+    unit), with the reason; none when the profile's population band is met instead."""
+    lo, hi, unit = ctx.lo, ctx.hi, ctx.unit
     problems = []
     if g_hh > hi:
         if len(idx) == 1 and indivisible[idx[0]]:
             why = (
-                f"{g_hh:.0f} households at one indivisible point or compound exceed "
+                f"{g_hh:.0f} {unit} at one indivisible point or compound exceed "
                 f"the ceiling of {hi}; kept whole as its own grid"
             )
         else:
             why = (
-                f"{g_hh:.0f} households exceed the ceiling of {hi}: the blocks here "
+                f"{g_hh:.0f} {unit} exceed the ceiling of {hi}: the blocks here "
                 "could not be grouped below it"
             )
         problems.append(("size.above_ceiling", why))
@@ -530,24 +547,24 @@ def _size_problems(g_hh, g_pop, idx, ctx: _Context, indivisible, parts) -> list[
         part_of, part_total = parts
         t = part_total.get(part_of.get(int(idx[0])), g_hh)
         if g_hh == 0:
-            why = "this part of the community holds no households"
+            why = f"this part of the community holds no {unit}"
         elif t < lo:
             why = (
-                f"this connected part of the community holds only {t:.0f} households, "
+                f"this connected part of the community holds only {t:.0f} {unit}, "
                 f"below the floor of {lo}"
             )
         elif not choose_k(t, lo, hi)[1]:
             why = (
-                f"the {t:.0f} households of this connected part cannot be divided into "
+                f"the {t:.0f} {unit} of this connected part cannot be divided into "
                 f"grids of {lo}–{hi}; the ceiling was kept, so grids fall below the floor"
             )
         else:
             why = (
-                f"{g_hh:.0f} households, below the floor of {lo}: the block sizes and "
+                f"{g_hh:.0f} {unit}, below the floor of {lo}: the block sizes and "
                 "their adjacency did not allow a grid in band"
             )
         problems.append(("size.below_floor", why))
-    alt = ctx.profile.population_band(ctx.kind)
+    alt = ctx.profile.population_band(ctx.kind) if ctx.measure == "households" else None
     if problems and g_hh <= hi and alt and alt[0] <= g_pop <= alt[1]:
         return []  # the profile's population alternative is met
     return problems

@@ -252,6 +252,7 @@ class _Points:
     compound: np.ndarray | None
     owner: np.ndarray
     violations: list[dict]
+    counted: bool = True  # the layer carries household counts
 
     def outside(self) -> tuple[int, float]:
         """Points and households lying in no community."""
@@ -291,7 +292,8 @@ def _assign_households(households, crs, geoms: np.ndarray) -> _Points:
         )
         for k in np.flatnonzero(owner < 0)
     ]
-    return _Points(hxy, hw, hp, hc, owner, lost)
+    counted = "households" in hm.columns and bool(hm["households"].notna().any())
+    return _Points(hxy, hw, hp, hc, owner, lost, counted)
 
 
 def _sites_by_community(dedicated, crs, geoms: np.ndarray) -> dict[int, list[Site]]:
@@ -358,6 +360,7 @@ def _tasks(comm, lines, pts: _Points, sites, groups, prof: Profile, kind) -> lis
                 compound=pts.compound[mine] if pts.compound is not None else None,
                 sites=sites[i],
                 groups=groups[i],
+                households_counted=pts.counted,
             )
         )
     return tasks
