@@ -32,7 +32,7 @@ import numpy as np
 import shapely
 
 from gridgeo.locate import GridIndex
-from gridgeo.locate.synthetic import jittered_tiling, sample_points
+from gridgeo.testing import jittered_tiling, sample_points
 
 CRS = 3826
 
@@ -151,8 +151,8 @@ def bench_http(side: int, rate: float, requests: int, seed: int, batch_points: i
 
     from gridgeo.database import PrivateInstance, apply_migrations
     from gridgeo.database.connect import ensure_database, with_database
-    from gridgeo.service.synthetic import seed_registry
     from gridgeo.settings import get_settings
+    from gridgeo.testing import seed_registry
 
     server = PrivateInstance(get_settings()).url(dbname="postgres")
     name = f"gridgeo_bench_locate_{side}"

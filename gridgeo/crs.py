@@ -44,6 +44,7 @@ Everything else (EPSG codes, WKT, PROJ strings) is handled by :mod:`pyproj`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -74,6 +75,7 @@ __all__ = [
     "to_wgs84",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
+    "work_crs",
 ]
 
 GCJ02: Literal["gcj02"] = "gcj02"
@@ -715,6 +717,57 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     crs = pyproj.CRS.from_epsg(4513 + zone - 25)
     log.info("metric CRS for %d features at %.3f°E: %s", len(gdf), central, crs.name)
     return crs
+
+
+def work_crs(data: gpd.GeoDataFrame | gpd.GeoSeries, given: Any = None) -> pyproj.CRS:
+    """The metric CRS the partitioner and the validator work in — the one rule.
+
+    1. ``given`` (e.g. ``--work-crs``), if any;
+    2. else the data's own CRS when it is projected in metres with true areas at the
+       data (areal scale within 1 % at the centre of its extent: Gauss–Krüger, UTM,
+       Albers, a Lambert zone near its standard parallels …), so nothing is reprojected
+       and borders keep the input's exact coordinates;
+    3. else the CGCS2000 3° Gauss–Krüger zone of the data (:func:`metric_crs`);
+    4. else (data outside the CGCS2000 zones, e.g. abroad) the data's UTM zone.
+
+    Web Mercator is never kept: in metres, but areas ~27 % too large in southern China.
+
+    Parameters
+    ----------
+    data
+        The layer the work CRS is chosen for (usually the communities).
+    given
+        A CRS to use as is (anything :class:`pyproj.CRS` accepts).
+
+    Returns
+    -------
+    pyproj.CRS
+    """
+    if given is not None:
+        return pyproj.CRS.from_user_input(given)
+    if data.crs is None:
+        raise CRSError("cannot choose a metric CRS: the layer has no CRS")
+    own = pyproj.CRS.from_user_input(data.crs)
+    if own.is_projected and all(a.unit_name in ("metre", "meter") for a in own.axis_info[:2]):
+        lon, lat = _lonlat_points(data)
+        ok = np.isfinite(lon) & np.isfinite(lat)
+        scale = float("nan")
+        if ok.any():
+            centre = (
+                (np.nanmin(lon[ok]) + np.nanmax(lon[ok])) / 2,
+                (np.nanmin(lat[ok]) + np.nanmax(lat[ok])) / 2,
+            )
+            with contextlib.suppress(pyproj.exceptions.ProjError, ValueError):
+                scale = pyproj.Proj(own).get_factors(*centre).areal_scale
+        if abs(scale - 1.0) < 0.01:
+            return own
+    try:
+        return metric_crs(data)
+    except CRSError as exc:
+        try:
+            return data.estimate_utm_crs()
+        except Exception:
+            raise exc from None
 
 
 def sanity_problems(

@@ -17,6 +17,84 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gridgeo.errors import ProfileError
 
+Kind = Literal["urban", "rural", "dedicated"]
+
+#: Every spelling of a community or grid kind counties use, normalised (lower case, no
+#: spaces) → the kind. The one table of these words: partition, validate, io and the
+#: registry all call :func:`kind_from_word` / :meth:`Profile.community_kind`.
+KIND_WORDS: dict[str, Kind] = {
+    **dict.fromkeys(
+        (
+            "urban",
+            "city",
+            "community",
+            "residents",
+            "城市",
+            "城镇",
+            "城区",
+            "城市社区",
+            "城市社区网格",
+            "社区",
+            "社区网格",
+            "居委会",
+            "居民委员会",
+            "社区居委会",
+            "社区居民委员会",
+        ),
+        "urban",
+    ),
+    **dict.fromkeys(
+        (
+            "rural",
+            "village",
+            "countryside",
+            "农村",
+            "乡村",
+            "村",
+            "行政村",
+            "村委会",
+            "村民委员会",
+            "农村网格",
+            "村网格",
+        ),
+        "rural",
+    ),
+    **dict.fromkeys(
+        (
+            "dedicated",
+            "unit",
+            "compound",
+            "专属",
+            "专属网格",
+            "单位",
+            "单位型",
+            "单位型网格",
+            "小区",
+            "小区型",
+            "小区型网格",
+            "封闭小区",
+        ),
+        "dedicated",
+    ),
+}
+
+
+def kind_from_word(value: object) -> Kind | None:
+    """The kind (urban/rural/dedicated) a kind or type field spells, or ``None``.
+
+    Case and spaces (also full-width) make no difference; blanks and unknown words
+    give ``None``.
+
+    Examples
+    --------
+    >>> kind_from_word(" 村民委员会 "), kind_from_word("Urban"), kind_from_word("专属网格")
+    ('rural', 'urban', 'dedicated')
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    word = re.sub(r"[\s\u3000]+", "", str(value)).lower()
+    return KIND_WORDS.get(word)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -42,10 +120,16 @@ class CodeScheme(_Strict):
         """Whether ``code`` fully matches the community pattern."""
         return re.fullmatch(self.community_pattern, str(code)) is not None
 
-    def kind_from_code(self, code: str) -> str | None:
-        """``urban``/``rural`` from the code's last three digits, if the scheme allows."""
-        code = str(code)
-        if not code[-3:].isdigit():
+    def kind_from_code(self, code: object) -> Kind | None:
+        """``urban``/``rural`` from the code's last three digits, if the scheme allows.
+
+        The ranges are profile data (``urban_range``/``rural_range``); a code that does
+        not match ``community_pattern`` says nothing.
+        """
+        if code is None or (isinstance(code, float) and code != code):
+            return None
+        code = str(code).strip()
+        if not self.matches(code) or not code[-3:].isdigit():
             return None
         tail = int(code[-3:])
         if self.urban_range and self.urban_range[0] <= tail <= self.urban_range[1]:
@@ -62,6 +146,14 @@ class UrbanRule(_Strict):
     max_households: int = Field(default=500, ge=1)
     population_alternative: int | None = Field(
         default=None, description="Alternative size in residents (e.g. gansu: ~1000)."
+    )
+    population_tolerance: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Allowed relative deviation from population_alternative: the seeds say "
+        "'about' (左右) 1000 residents; ±25 % is the same latitude the rural target gets, and "
+        "1000 ± 25 % spans what 300–500 households hold at 2.5–3.3 residents each.",
     )
 
     @model_validator(mode="after")
@@ -185,6 +277,51 @@ class Profile(_Strict):
     dedicated: DedicatedRule = Field(default_factory=DedicatedRule)
     quality: QualityRule = Field(default_factory=QualityRule)
 
+    def community_kind(
+        self, value: object = None, code: object = None, *, default: str | None = None
+    ) -> Kind | None:
+        """The kind of a community: urban or rural.
+
+        Decided by the ``kind`` field when it spells urban or rural
+        (:func:`kind_from_word`), else by ``default`` (e.g. ``--kind`` on the command
+        line), else by the code under this profile's code scheme
+        (:meth:`CodeScheme.kind_from_code`), else ``None`` (the caller decides).
+        """
+        word = kind_from_word(value)
+        if word in ("urban", "rural"):
+            return word
+        if default in ("urban", "rural"):
+            return default  # type: ignore[return-value]
+        return self.codes.kind_from_code(code)
+
+    def household_band(self, kind: str) -> tuple[int, int] | None:
+        """``(floor, ceiling)`` households per grid of ``kind``, inclusive.
+
+        Urban: ``urban.min_households``–``urban.max_households``; rural:
+        ``rural.target_households`` ± ``rural.tolerance`` (rounded); dedicated grids
+        have no household band (``None``).
+        """
+        if kind == "dedicated":
+            return None
+        rule = self.rural if kind == "rural" else self.urban
+        return int(rule.min_households), int(rule.max_households)
+
+    def population_band(self, kind: str) -> tuple[float, float] | None:
+        """``(floor, ceiling)`` residents per grid of ``kind``, if the profile gives a figure.
+
+        Urban: ``urban.population_alternative`` ± ``urban.population_tolerance``; rural:
+        ``rural.target_population`` ± ``rural.tolerance``; else ``None``.
+        """
+        if kind == "rural":
+            target, tol = self.rural.target_population, self.rural.tolerance
+        elif kind == "urban":
+            target, tol = self.urban.population_alternative, self.urban.population_tolerance
+        else:
+            return None
+        if not target:
+            return None
+        return target * (1 - tol), target * (1 + tol)
+
     def with_code_pattern(self, pattern: str | None) -> Profile:
         """A copy whose community code pattern is ``pattern`` (for one run)."""
         if not pattern:
@@ -203,13 +340,21 @@ def available_profiles() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_profile(name_or_path: str | Path | Profile) -> Profile:
+def default_profile_name() -> str:
+    """The profile used when none is given: ``GRIDGEO_PROFILE`` (default ``yongzhou``)."""
+    from gridgeo.settings import get_settings
+
+    return get_settings().profile
+
+
+def load_profile(name_or_path: str | Path | Profile | None = None) -> Profile:
     """Load a shipped profile by name, or an own profile from a TOML file.
 
     Parameters
     ----------
     name_or_path
-        ``"yongzhou"``, ``"gansu"`` … or the path of a ``.toml`` file.
+        ``"yongzhou"``, ``"gansu"`` … or the path of a ``.toml`` file; ``None``: the
+        default profile (:func:`default_profile_name`, setting ``GRIDGEO_PROFILE``).
 
     Returns
     -------
@@ -223,6 +368,8 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
     """
     if isinstance(name_or_path, Profile):
         return name_or_path
+    if name_or_path is None or str(name_or_path) == "":
+        name_or_path = default_profile_name()
     text_name = str(name_or_path)
     path = Path(text_name)
     if path.suffix == ".toml" or path.exists():

@@ -119,10 +119,27 @@ def test_duplicate_message_lists_all_rows():
 
 
 def test_kind_choice_and_mismatch_with_code():
-    gdf = communities(3, kind=["urban", "village", "rural"])
+    gdf = communities(3, kind=["urban", "郊区", "村委会"])
     got = rules(check_layer(gdf, "communities"))
-    assert ("field.choice", 2, "kind", "error") in got
+    assert ("field.choice", 2, "kind", "error") in got  # not a spelling of urban/rural
     assert ("code.kind_mismatch", 3, "kind", "warning") in got  # 001–199 is urban
+    assert [r for r in got if r[1] == 1] == []
+
+
+@pytest.mark.parametrize("word", ["城市社区", "居民委员会", " Urban ", "社区居委会"])
+def test_kind_accepts_every_spelling_the_partitioner_accepts(word):
+    """io and the partitioner share one word list (gridgeo.rules.KIND_WORDS)."""
+    assert check_layer(communities(1, kind=[word]), "communities") == []
+
+
+def test_kind_vs_code_uses_the_profiles_code_ranges():
+    """The 001–199 urban range is profile data: a scheme with other ranges decides."""
+    from gridgeo.rules import CodeScheme
+
+    gdf = communities(1, kind=["rural"])  # code ends in 001
+    assert rules(check_layer(gdf, "communities")) == [("code.kind_mismatch", 1, "kind", "warning")]
+    scheme = CodeScheme(urban_range=(500, 599), rural_range=(1, 399))
+    assert check_layer(gdf, "communities", code_scheme=scheme) == []
 
 
 def test_households_schema():

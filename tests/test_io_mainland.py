@@ -21,7 +21,7 @@ from gridgeo.errors import InputError
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input, split_crs_spec
 from gridgeo.io.outliers import outlier_problems
-from gridgeo.partition.synthetic import CRS, district
+from gridgeo.testing import CRS, district
 
 runner = CliRunner()
 

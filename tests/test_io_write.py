@@ -264,3 +264,19 @@ def test_gbk_refuses_characters_it_cannot_hold_and_gb18030_keeps_them(tmp_path):
     write_layers(tmp_path / "g.shp", {"grids": gdf}, encoding="GB18030")
     assert (tmp_path / "g.cpg").read_text().strip() == "GB18030"
     assert read_layer(tmp_path / "g.shp")["grid_name"].tolist()[1] == "𠀾村网格"
+
+
+def test_atomic_write_keeps_the_old_file_and_no_temporary_on_failure(tmp_path):
+    """gridgeo.io.atomic: the one temp-file-then-rename helper every writer uses."""
+    from gridgeo.io.atomic import atomic_path, write_text_atomic
+
+    target = tmp_path / "report.json"
+    write_text_atomic(target, "旧")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half", encoding="utf-8")
+        raise RuntimeError("disk full")
+    assert target.read_text(encoding="utf-8") == "旧"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    write_text_atomic(target, "新")
+    assert target.read_text(encoding="utf-8") == "新"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]

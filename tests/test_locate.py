@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gridgeo.errors import InputError
 from gridgeo.locate import GridIndex
-from gridgeo.locate.synthetic import jittered_tiling, sample_points
+from gridgeo.testing import jittered_tiling, sample_points
 
 
 def _reference(geoms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

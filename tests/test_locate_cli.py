@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gridgeo.cli.main import app
-from gridgeo.service.synthetic import seed_registry
 from gridgeo.settings import get_settings
+from gridgeo.testing import seed_registry
 
 pytestmark = pytest.mark.db
 

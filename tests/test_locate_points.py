@@ -36,8 +36,11 @@ def test_detect_format_unknown():
         detect_format("a.xlsx")
 
 
-@pytest.mark.parametrize("header", ["lon,lat", "LNG,Latitude", "x,y"])
+@pytest.mark.parametrize(
+    "header", ["lon,lat", "LNG,Latitude", "x,y", "经度,纬度", "long,lat", " Longitude , LAT "]
+)
 def test_csv_column_names(header):
+    """The same lon/lat names as gridgeo.io.read_layer (gridgeo.io.schemas.LON_NAMES)."""
     pts = read_points(
         f"id,{header},category\na,121.5,25.0,noise\nb,121.6,25.1,\n".encode(), fmt="csv"
     )

@@ -9,18 +9,20 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from gridgeo.errors import InputError
+from gridgeo.io import check_layer
 from gridgeo.partition import partition
 from gridgeo.partition.aggregate import Graph, aggregate, choose_k
 from gridgeo.partition.blocks import Blocks, faces, tidy_blocks
-from gridgeo.partition.checks import (
+from gridgeo.partition.clean import clean_roads
+from gridgeo.partition.split import split_block
+from gridgeo.testing import (
+    CRS,
     code_problems,
     contiguity_problems,
+    district,
     household_problems,
     seam_problems,
 )
-from gridgeo.partition.clean import clean_roads
-from gridgeo.partition.split import split_block
-from gridgeo.partition.synthetic import CRS, district
 
 
 def assert_rules(result, comm, hh=None, *, digits: int = 3):
@@ -90,7 +92,7 @@ def test_infeasible_totals_still_get_grids_and_a_reason(total, n_grids, rule):
     assert res.grids["households"].max() <= 500
     if rule:
         assert rule in set(res.violations["rule"])
-        assert "community.band_infeasible" in set(res.violations["rule"])
+        assert "size.band_unattainable" in set(res.violations["rule"])
         assert res.violations["reason"].str.len().gt(20).all()
     else:
         assert len(res.violations) == 0
@@ -146,6 +148,49 @@ def test_code_not_matching_the_pattern_names_the_row():
     assert res.grids["grid_code"].str.len().eq(14).all()
 
 
+@pytest.mark.parametrize(
+    ("change", "rule", "field"),
+    [
+        ({"code": "430102000000"}, "code.level", "code"),  # a county code, not a committee
+        ({"kind": "郊区"}, "field.choice", "kind"),  # not a spelling of urban/rural
+        ({"name": ""}, "field.null", "name"),
+    ],
+)
+def test_partition_refuses_what_io_refuses(change, rule, field):
+    """The partitioner checks the same layer contracts as gridgeo.io.check_layer."""
+    comm, roads, hh = district()
+    comm = comm.assign(**change)
+    expected = [
+        (p.rule, p.field) for p in check_layer(comm, "communities") if p.severity == "error"
+    ]
+    assert (rule, field) in expected
+    with pytest.raises(InputError) as exc:
+        partition(comm, roads, hh)
+    assert [(p.rule, p.field) for p in exc.value.problems if p.severity == "error"] == expected
+
+
+def test_partition_accepts_every_kind_spelling():
+    comm, roads, hh = district(code="430102001001")
+    res = partition(comm.assign(kind="村民委员会"), roads, hh)
+    assert set(res.grids["grid_type"]) == {"rural"}
+
+
+def test_population_drives_grid_size_when_household_counts_are_missing():
+    """甘肃: 300–500 households *or* ~1000 residents. A household layer with residents but
+    no household counts is grouped into grids of 750–1250 residents (1000 ± 25 %)."""
+    comm, roads, hh = district(n_households=3000, per_point=10)  # ~9,000 residents
+    residents = hh.drop(columns="households")
+    res = partition(comm, roads, residents, profile="gansu")
+    assert_rules(res, comm)
+    assert res.grids["population"].between(750, 1250).all()
+    assert res.grids["population"].sum() == residents["population"].sum()
+    assert res.metrics["in_band_share_feasible"] == 1.0
+    # without a population figure (yongzhou urban) each point counts as one household
+    one_each = partition(comm, roads, residents, profile="yongzhou")
+    assert len(one_each.grids) == 1
+    assert one_each.grids["households"].iloc[0] == len(residents)
+
+
 def test_block_above_ceiling_is_cut_between_points_not_through_them():
     comm, _, hh = district(n_households=1800, size=300, per_point=6)
     res = partition(comm, None, hh)  # no roads: one block of ~1800 households
@@ -180,10 +225,19 @@ def test_compound_is_never_split():
 
 
 @pytest.mark.parametrize(
-    ("category", "households", "alone"),
-    [("school", 0, True), ("unit", 250, True), ("unit", 50, False), ("farm", 400, False)],
+    ("profile", "category", "households", "alone"),
+    [
+        # 新乡条例第八条: schools are a dedicated category, no size figure
+        ("xinxiang", "school", 0, True),
+        # 永州条例第九条: a unit (schools included) stands alone only at >= 200 households
+        ("yongzhou", "school", 0, False),
+        ("yongzhou", "school", 250, True),
+        ("yongzhou", "unit", 250, True),
+        ("yongzhou", "unit", 50, False),
+        ("yongzhou", "farm", 400, False),
+    ],
 )
-def test_dedicated_sites(category, households, alone):
+def test_dedicated_sites(profile, category, households, alone):
     comm, roads, hh = district()
     site = box(500210, 3000210, 500290, 3000290)
     extra = gpd.GeoDataFrame(
@@ -191,7 +245,7 @@ def test_dedicated_sites(category, households, alone):
     )
     allh = gpd.GeoDataFrame(gpd.pd.concat([hh, extra], ignore_index=True), crs=CRS)
     ded = gpd.GeoDataFrame({"name": ["第一中学"], "category": [category]}, geometry=[site], crs=CRS)
-    res = partition(comm, roads, allh, dedicated=ded, profile="yongzhou")
+    res = partition(comm, roads, allh, dedicated=ded, profile=profile)
     assert_rules(res, comm, allh)
     d = res.grids[res.grids["grid_type"] == "dedicated"]
     if alone:
@@ -224,11 +278,40 @@ def test_rural_whole_village_and_band():
     assert res.grids["grid_name"].iloc[0] == "杏花村第1网格"
 
 
-def test_rural_village_mode_one_grid_per_village():
+def test_gansu_one_grid_per_village_only_within_the_urban_standard():
+    """甘肃省办法一（一）2: one grid per administrative village, but a village's grids follow
+    the urban standard (300–500 households): a larger village is split, not kept whole."""
+    small, roads, hh = district(n_households=450, size=400, code="620102001202", name="白杨村")
+    res = partition(small, roads, hh, profile="gansu")
+    assert len(res.grids) == 1 and len(res.violations) == 0
     comm, roads, hh = district(code="620102001201", name="红星村")
+    assert hh["households"].sum() > 500
     res = partition(comm, roads, hh, profile="gansu")
+    assert_rules(res, comm, hh)
+    assert len(res.grids) > 1
+    assert res.grids["households"].between(300, 500).all()
+
+
+def test_village_mode_keeps_each_village_whole():
+    from gridgeo.rules import load_profile
+
+    prof = load_profile("gansu")
+    prof = prof.model_copy(update={"rural": prof.rural.model_copy(update={"mode": "village"})})
+    comm, roads, hh = district(code="620102001201", name="红星村")
+    res = partition(comm, roads, hh, profile=prof)
     assert len(res.grids) == 1
     assert res.grids["households"].iloc[0] == hh["households"].sum()
+
+
+def test_population_band_exempts_a_grid_below_the_household_floor():
+    """Gansu: 300–500 households *or* ~1000 residents (Profile.population_band): a grid of
+    240 households and 1000 residents is not below the floor; under yongzhou it is."""
+    comm, roads, hh = district(n_households=240, size=400, code="620102001001", name="东岗社区")
+    hh = hh.assign(population=1000 / len(hh))
+    gansu = partition(comm, roads, hh, profile="gansu").violations
+    assert "size.below_floor" not in set(gansu["rule"])
+    flagged = partition(comm, roads, hh, profile="yongzhou").violations
+    assert "size.below_floor" in set(flagged["rule"])
 
 
 def test_rural_villager_groups_become_grids():

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from gridgeo.cli.main import app
 from gridgeo.partition import partition
 from gridgeo.partition.buildings import spread_over_buildings
-from gridgeo.partition.synthetic import CRS
+from gridgeo.testing import CRS
 
 runner = CliRunner()
 X0, Y0 = 500000.0, 3000000.0

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gridgeo.cli.main import app
-from gridgeo.partition.synthetic import CRS, district
+from gridgeo.testing import CRS, district
 
 runner = CliRunner()
 

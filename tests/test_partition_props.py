@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Polygon
 
 from gridgeo.partition import partition
-from gridgeo.partition.checks import (
+from gridgeo.rules import load_profile
+from gridgeo.testing import (
     code_problems,
     contiguity_problems,
     household_problems,
     seam_problems,
 )
-from gridgeo.rules import load_profile
 
 CRS = "EPSG:4547"
 X0, Y0 = 500000.0, 3000000.0

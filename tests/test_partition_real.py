@@ -12,8 +12,8 @@ import shapely
 from gridgeo.demo.build import build_daan, build_gongguan, raw_file
 from gridgeo.partition import partition
 from gridgeo.partition.blocks import Blocks, _pp, _width, faces, tidy_blocks
-from gridgeo.partition.checks import code_problems, contiguity_problems, seam_problems
 from gridgeo.partition.clean import clean_roads
+from gridgeo.testing import code_problems, contiguity_problems, seam_problems
 
 
 def _layers(path: Path):

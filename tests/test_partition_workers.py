@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gridgeo.partition import partition
-from gridgeo.partition.synthetic import tiled_district
+from gridgeo.testing import tiled_district
 
 
 def test_dask_workers_match_serial():

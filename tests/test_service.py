@@ -20,8 +20,8 @@ from gridgeo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
-from gridgeo.service.synthetic import seed_registry
 from gridgeo.settings import Settings
+from gridgeo.testing import seed_registry
 
 pytestmark = pytest.mark.db
 

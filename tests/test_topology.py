@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from gridgeo.cli.main import app
 from gridgeo.errors import InputError
 from gridgeo.partition.inputs import overlap_problems
-from gridgeo.partition.synthetic import CRS
+from gridgeo.testing import CRS
 from gridgeo.topology import fix_communities
 
 runner = CliRunner()

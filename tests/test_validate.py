@@ -97,7 +97,7 @@ def _cases():
     return [
         ("geometry.invalid", {"geoms": [base[0], BOWTIE]}, {}),
         (
-            "geometry.non_contiguous",
+            "geometry.not_contiguous",
             {
                 "geoms": [
                     MultiPolygon(
@@ -122,7 +122,8 @@ def _cases():
             },
             {},
         ),
-        ("size.out_of_band", {"counts": (600, 200)}, {"counts": (300, 500)}),
+        ("size.above_ceiling", {"counts": (600, 200)}, {"counts": (300, 500)}),
+        ("size.below_floor", {"counts": (600, 200)}, {"counts": (300, 500)}),
         ("coverage.gap", {"geoms": [base[0], box(X + 500, Y, X + 990, Y + 600)]}, {}),
         ("coverage.overlap", {"geoms": [base[0], box(X + 480, Y, X + 1000, Y + 600)]}, {}),
         (
@@ -161,8 +162,11 @@ def test_size_band_reports_recounted_households_not_attributes():
     grids, comms, hh = case(counts=(600, 200))
     grids["households"] = [400, 400]  # stale attribute: must be ignored
     report = run(grids, comms, hh)
-    sizes = report.issues[report.issues["rule"] == "size.out_of_band"]
-    assert sorted(sizes["value"]) == [200, 600]
+    sizes = report.issues[report.issues["rule"].str.startswith("size.")]
+    assert sorted(zip(sizes["rule"], sizes["value"], strict=True)) == [
+        ("size.above_ceiling", 600),
+        ("size.below_floor", 200),
+    ]
     assert report.exit_code == 1
     assert report.summary["in_band"]["share"] == 0.0
 
@@ -218,7 +222,7 @@ def test_unavoidable_out_of_band_is_a_warning():
     grids, comms, _ = case(geoms=[box(X, Y, X + 1000, Y + 600)], codes=("431102001001001",))
     hh = gpd.GeoDataFrame(geometry=lattice(X, Y, X + 1000, Y + 600, 120), crs=CRS)
     report = run(grids, comms, hh)
-    assert rules_of(report) == {"size.out_of_band_unavoidable"}
+    assert rules_of(report) == {"size.band_unattainable"}
     assert "cannot be split" in report.issues["message"].iloc[0]
     assert report.exit_code == 0
     assert report.summary["in_band"]["share"] is None  # no feasible community
@@ -236,12 +240,12 @@ def test_heavy_compound_makes_the_community_infeasible():
     row = report.communities.iloc[0]
     assert not row["feasible"] and row["heaviest_unit"] == 600
     assert "indivisible" in row["reason"]
-    assert "size.out_of_band_unavoidable" in rules_of(report)
+    assert "size.band_unattainable" in rules_of(report)
 
 
 @pytest.mark.parametrize(
     ("households", "n_grids", "expected"),
-    [(180, 1, set()), (180, 2, {"size.out_of_band"}), (400, 2, set())],
+    [(180, 1, set()), (180, 2, {"size.below_floor"}), (400, 2, set())],
 )
 def test_rural_whole_village_exemption(households, n_grids, expected):
     geoms = (
@@ -365,7 +369,9 @@ def test_geographic_input_is_worked_in_metres_and_reported_in_input_crs():
     assert report.summary["metric_crs"].startswith("EPSG:45")  # a CGCS2000 GK zone
 
 
-def test_gansu_village_mode_keeps_a_whole_village_of_any_size():
+def test_gansu_keeps_a_village_whole_only_within_the_urban_standard():
+    """甘肃省办法: one grid per village, but its population follows the urban standard
+    (300–500 households): a village of 800 households in one grid is flagged."""
     grids, comms, _ = case(
         geoms=[box(X, Y, X + 1000, Y + 600)],
         codes=("431102001201001",),
@@ -373,8 +379,10 @@ def test_gansu_village_mode_keeps_a_whole_village_of_any_size():
         community_code=VILLAGE,
     )
     hh = gpd.GeoDataFrame(geometry=lattice(X, Y, X + 1000, Y + 600, 800), crs=CRS)
-    assert run(grids, comms, hh, profile="gansu").issues.empty
-    assert rules_of(run(grids, comms, hh, profile="yongzhou")) == {"size.out_of_band"}
+    assert rules_of(run(grids, comms, hh, profile="gansu")) == {"size.above_ceiling"}
+    assert rules_of(run(grids, comms, hh, profile="yongzhou")) == {"size.above_ceiling"}
+    small = hh.iloc[:450]
+    assert run(grids, comms, small, profile="gansu").issues.empty
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -495,5 +503,5 @@ def test_population_alternative(profile, population, flagged):
         {"households": [1] * 250, "population": [population / 250] * 250}, geometry=pts, crs=CRS
     )
     report = run(grids, comms, hh, profile=profile)
-    assert ("size.out_of_band_unavoidable" in rules_of(report)) is flagged
+    assert ("size.band_unattainable" in rules_of(report)) is flagged
     assert report.grids["population"].iloc[0] == pytest.approx(population)

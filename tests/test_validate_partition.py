@@ -54,7 +54,7 @@ def test_partitioner_output_has_no_rule_errors(district):
     name, _, report = district
     assert report.errors == 0, report.issues[["rule", "message"]].head(10).to_string()
     # Da'an has two small areas above 500 households: reported, but unavoidable
-    expected = {"daan": {"size.out_of_band_unavoidable"}, "gongguan": set()}[name]
+    expected = {"daan": {"size.band_unattainable"}, "gongguan": set()}[name]
     assert set(report.issues["rule"]) == expected
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import typer
 
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import DatabaseError, InputError, Problem
+from gridgeo.io.atomic import atomic_path
 from gridgeo.settings import get_settings
 
 
@@ -80,15 +80,9 @@ def locate(
         near_border_m=near_border_m,
         distance=distance,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            for chunk in STREAMERS[fmt_out](frame, 100_000):
-                fh.write(chunk)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out) as tmp, tmp.open("wb") as fh:
+        for chunk in STREAMERS[fmt_out](frame, 100_000):
+            fh.write(chunk)
     located = frame.num_rows - frame.column("grid_code").null_count
     console.print(
         f"located {located:,} of {frame.num_rows:,} points "

@@ -29,6 +29,7 @@ from gridgeo.io import (
     split_layer_spec,
     write_layers,
 )
+from gridgeo.io.atomic import write_text_atomic
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input
 from gridgeo.partition import partition as run_partition
@@ -108,8 +109,10 @@ def partition(
     villager_groups: str | None = typer.Option(
         None, "--villager-groups", help="Villager-group polygons FILE[:LAYER] (name, village_code)."
     ),
-    profile: str = typer.Option(
-        "yongzhou", "--profile", help="Profile name or path of a .toml file."
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or path of a .toml file (default: GRIDGEO_PROFILE, else yongzhou).",
     ),
     code_pattern: str | None = typer.Option(
         None, "--code-pattern", help=r"Regex of a community code for this run, e.g. '\d{11}'."
@@ -224,10 +227,9 @@ def partition(
                 warn_missing=name == "households",
             )
             problems += found
-        problems += check_layer(
-            gdf, name, code_pattern=prof.codes.community_pattern, repair=repair, source=spec
-        )
         layers[name] = gdf
+    # the layer contracts are checked once, inside partition (gridgeo.io.schemas); here only
+    # what the count-field choice found
     raise_for_problems(problems, "partition inputs")
     print_warnings(problems)
     if repair_topology:
@@ -261,10 +263,15 @@ def partition(
             profile=prof,
             kind=kind,
             seed=seed,
+            repair=repair,
             workers=workers,
             scheduler=scheduler,
             progress=progress,
         )
+    for p in result.warnings[:20]:
+        console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
+    if len(result.warnings) > 20:
+        console.print(f"[yellow]… and {len(result.warnings) - 20} more warnings[/]")
     write_layers(out, {"grids": result.grids, "violations": result.violations})
     if report is not None:
         _write_report(report, result, specs, spread)
@@ -317,10 +324,7 @@ def _write_report(path: Path, result, specs: dict[str, str], spread=None) -> Non
         doc["compounds_above_ceiling"] = json.loads(
             spread.report.to_json(orient="records", force_ascii=False)
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(doc, ensure_ascii=False, indent=2, default=str))
 
 
 def _fmt(v) -> str:

@@ -76,8 +76,10 @@ def load(
         "--communities",
         help="Community polygons (file[:layer]) for communities the registry does not know yet.",
     ),
-    profile: str = typer.Option(
-        "yongzhou", "--profile", help="Profile name or .toml path (code scheme)."
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or .toml path (code scheme) (default: GRIDGEO_PROFILE, else yongzhou).",
     ),
     code_pattern: str = typer.Option(
         None, "--code-pattern", help=r"Regex of a community code for this run, e.g. '\d{11}'."
@@ -288,7 +290,11 @@ def _print_problems(problems) -> None:
 @handle_errors
 def validate(
     changeset_id: int = typer.Argument(..., help="Change set id."),
-    profile: str = typer.Option("yongzhou", "--profile", help="Profile for the rule checks."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile for the rule checks (default: GRIDGEO_PROFILE, else yongzhou).",
+    ),
     code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
 ) -> None:
     """Check what accepting would break (database checks) and the profile's rules (validator)."""
@@ -309,7 +315,11 @@ def validate(
 def file_(
     changeset_id: int = typer.Argument(..., help="Change set id."),
     county: str = typer.Option(..., "--county", help="Your county code."),
-    profile: str = typer.Option("yongzhou", "--profile", help="Profile for the rule checks."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile for the rule checks (default: GRIDGEO_PROFILE, else yongzhou).",
+    ),
     code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
     note: str = typer.Option("", "--note", help="A note for the city."),
     force: bool = typer.Option(
@@ -410,7 +420,11 @@ def repartition(
     ),
     county: str = typer.Option(..., "--county", help="Your county code."),
     roads: str = typer.Option(None, "--roads", help="Road centrelines (file[:layer])."),
-    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or .toml path (default: GRIDGEO_PROFILE, else yongzhou).",
+    ),
     code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
     seed: int = typer.Option(0, "--seed", help="Seed of the partitioner."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),

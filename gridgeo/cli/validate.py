@@ -75,7 +75,11 @@ def validate(
         help="Table (CSV/XLSX/layer) with grid_code and grid_name, grid_worker, "
         "grid_worker_phone, grid_head, grid_head_phone, supervision_phone.",
     ),
-    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or .toml path (default: GRIDGEO_PROFILE, else yongzhou).",
+    ),
     code_pattern: str | None = typer.Option(
         None, "--code-pattern", help="Regex of a community code (overrides the profile's)."
     ),

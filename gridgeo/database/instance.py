@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridgeo.errors import DatabaseError
+from gridgeo.io.atomic import write_text_atomic
 from gridgeo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,10 +132,7 @@ class PrivateInstance:
 
     def _save_state(self, **values) -> None:
         state = self._state() | values
-        self.home.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, default=str))
-        tmp.replace(self.state_file)
+        write_text_atomic(self.state_file, json.dumps(state, indent=2, default=str))
 
     @property
     def as_root(self) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from gridgeo.io.atomic import write_text_atomic
 from gridgeo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,9 @@ def partition_district(
         progress=progress,
     )
     write_layers(out, {"grids": result.grids, "violations": result.violations})
-    tmp = stamp.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps({"fingerprint": key, "metrics": result.metrics}, default=str, indent=1)
+    write_text_atomic(
+        stamp, json.dumps({"fingerprint": key, "metrics": result.metrics}, default=str, indent=1)
     )
-    tmp.replace(stamp)
     return result.grids, result.metrics, False
 
 

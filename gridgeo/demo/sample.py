@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ import shapely
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import write_layers
+from gridgeo.io.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -492,10 +492,6 @@ def _check_name(path: Path) -> None:
         )
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-
-
 def _write_gpx(tracks: gpd.GeoDataFrame, path: Path) -> None:
     ns = "http://www.topografix.com/GPX/1/1"
     ET.register_namespace("", ns)
@@ -619,8 +615,7 @@ def write_tracks(
     wrote = []
     for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        tmp = _tmp(path)
-        try:
+        with atomic_path(path, create=False) as tmp:
             if fmt == "csv":
                 df = slim.assign(
                     time=_iso(slim["time"]),
@@ -639,9 +634,6 @@ def write_tracks(
                 )
             else:
                 _write_geojson_lines(wgs, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         wrote.append(path)
     log.info("wrote %d sample track files (%d points) to %s", len(wrote), len(tracks), directory)
     return wrote
@@ -651,12 +643,8 @@ def _write_table(df: pd.DataFrame, path: Path) -> Path:
     _check_name(path)
     if isinstance(df, gpd.GeoDataFrame):
         return write_layers(path, {path.stem: df})  # atomic; GeoJSON as RFC 7946
-    tmp = _tmp(path)
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -776,8 +764,6 @@ def write_samples(
             k: {"rows": v.rows, "files": [p.name for p in v.paths]} for k, v in out.items()
         },
     }
-    tmp = _tmp(manifest)
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, manifest)
+    write_text_atomic(manifest, json.dumps(doc, ensure_ascii=False, indent=1))
     log.info("wrote %d sample data sets to %s", len(out), directory)
     return out

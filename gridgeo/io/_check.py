@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,105 +15,16 @@ import shapely
 from gridgeo.crs import sanity_problems
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io._read import split_layer_spec
+from gridgeo.io.schemas import (
+    DEFAULT_CODE_PATTERN,
+    POLYGONAL,
+    FieldSpec,
+    LayerSchema,
+    get_schema,
+)
+from gridgeo.rules import CodeScheme, kind_from_word
 
 log = logging.getLogger(__name__)
-
-FieldKind = Literal["code", "text", "int", "number", "choice", "any"]
-
-DEFAULT_CODE_PATTERN = r"\d{12}"
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One attribute field of a layer contract.
-
-    Parameters
-    ----------
-    name
-        Column name.
-    kind
-        ``code`` (division code matching the code pattern), ``text``, ``int``
-        (non-negative whole number), ``number`` (non-negative), ``choice`` (one of
-        ``choices``) or ``any``.
-    required
-        Whether the column must exist and every row must have a value.
-    unique
-        Whether values must be unique in the layer.
-    choices
-        Allowed values for ``choice`` fields.
-    level
-        For ``code`` fields with 12-digit mainland codes: which committee level the
-        code must be (``community``: digits 10–12 in 001–399, ``village``: 200–399).
-    """
-
-    name: str
-    kind: FieldKind = "text"
-    required: bool = False
-    unique: bool = False
-    choices: tuple[str, ...] = ()
-    level: Literal["community", "village"] | None = None
-
-
-@dataclass(frozen=True)
-class LayerSchema:
-    """What a layer must look like: geometry types and fields."""
-
-    name: str
-    geometry_types: tuple[str, ...] = ()
-    fields: tuple[FieldSpec, ...] = field(default_factory=tuple)
-
-    def field_named(self, name: str) -> FieldSpec | None:
-        return next((f for f in self.fields if f.name == name), None)
-
-
-_POLY = ("Polygon", "MultiPolygon")
-
-#: The layer contracts of SPEC §3, by name.
-SCHEMAS: dict[str, LayerSchema] = {
-    "communities": LayerSchema(
-        "communities",
-        _POLY,
-        (
-            FieldSpec("code", "code", required=True, unique=True, level="community"),
-            FieldSpec("name", "text", required=True),
-            FieldSpec("kind", "choice", choices=("urban", "rural")),
-        ),
-    ),
-    "roads": LayerSchema(
-        "roads",
-        ("LineString", "MultiLineString"),
-        (FieldSpec("name", "text"), FieldSpec("class", "text")),
-    ),
-    "households": LayerSchema(
-        "households",
-        ("Point",),
-        (
-            FieldSpec("households", "int"),
-            FieldSpec("population", "int"),
-            FieldSpec("compound_id", "any"),
-        ),
-    ),
-    "dedicated": LayerSchema(
-        "dedicated",
-        _POLY,
-        (
-            FieldSpec("name", "text", required=True),
-            FieldSpec("category", "text", required=True),
-            FieldSpec("households", "int"),
-            FieldSpec("population", "int"),
-        ),
-    ),
-    "villager_groups": LayerSchema(
-        "villager_groups",
-        _POLY,
-        (
-            FieldSpec("name", "text", required=True),
-            FieldSpec("village_code", "code", required=True, level="village"),
-        ),
-    ),
-    # No attribute contract: geometry, CRS and sanity checks only (used by `inspect`).
-    "any": LayerSchema("any"),
-}
 
 _FAMILY = {
     "Point": "point",
@@ -144,18 +54,6 @@ _TYPE_NAMES = np.array(
 )
 
 
-def get_schema(schema: str | LayerSchema) -> LayerSchema:
-    """Look up a :class:`LayerSchema` by name (``communities``, ``roads`` …)."""
-    if isinstance(schema, LayerSchema):
-        return schema
-    try:
-        return SCHEMAS[str(schema)]
-    except KeyError:
-        raise ValueError(
-            f"unknown layer schema {schema!r}; expected one of {', '.join(SCHEMAS)}"
-        ) from None
-
-
 class _Collector:
     def __init__(self, file: str | None, layer: str | None):
         self.file = file
@@ -182,7 +80,8 @@ def check_layer(
     gdf: gpd.GeoDataFrame,
     schema: str | LayerSchema,
     *,
-    code_pattern: str = DEFAULT_CODE_PATTERN,
+    code_pattern: str | None = None,
+    code_scheme: CodeScheme | None = None,
     repair: bool = False,
     source: str | None = None,
 ) -> list[Problem]:
@@ -204,7 +103,11 @@ def check_layer(
         ``"villager_groups"``, ``"any"`` or a :class:`LayerSchema`.
     code_pattern
         Regular expression a division code must fully match (from the profile's
-        code scheme; Taiwan's 11-digit village codes need ``r"\\d{11}"``).
+        code scheme; Taiwan's 11-digit village codes need ``r"\\d{11}"``); overrides
+        ``code_scheme.community_pattern``.
+    code_scheme
+        The profile's code scheme (pattern and the urban/rural code ranges used for
+        the committee level and the kind-vs-code check); default: 12-digit NBS codes.
     repair
         Fix invalid geometries in place with :func:`shapely.make_valid` (reported as
         warnings ``geometry.repaired``) instead of reporting them as errors.
@@ -217,6 +120,9 @@ def check_layer(
         Errors and warnings; empty when the layer is fine.
     """
     sch = get_schema(schema)
+    scheme = code_scheme or CodeScheme()
+    if code_pattern:
+        scheme = scheme.model_copy(update={"community_pattern": code_pattern})
     source = source or gdf.attrs.get("source")
     file, layer = (None, None)
     if source:
@@ -229,7 +135,7 @@ def check_layer(
         )
     crs_problems = sanity_problems(gdf, source=file, layer=layer)
     col.problems.extend(crs_problems)
-    _check_fields(gdf, sch, col, code_pattern)
+    _check_fields(gdf, sch, col, scheme)
     # Rows whose coordinates could not be read already have a problem: no second one.
     unread = {
         p.row
@@ -304,7 +210,10 @@ def _code_text(values: pd.Series) -> tuple[pd.Series, bool]:
     ), False
 
 
-def _check_fields(gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, pattern: str) -> None:
+def _check_fields(
+    gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, scheme: CodeScheme
+) -> None:
+    pattern = scheme.community_pattern
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
     index = gdf.index.to_numpy()
     try:
@@ -329,12 +238,16 @@ def _check_fields(gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, patt
             for i in np.flatnonzero(blank):
                 col.add(f"{spec.name} is empty", "field.null", row=index[i], field=spec.name)
         if spec.kind == "code":
-            _check_codes(values, blank, index, spec, col, regex, pattern)
+            _check_codes(values, blank, index, spec, col, regex, scheme)
         elif spec.kind in ("int", "number"):
             _check_numbers(values, blank, index, spec, col)
-        elif spec.kind == "choice":
-            text = values.astype("string").str.strip()
-            bad = ~blank & ~text.isin(spec.choices).fillna(False).to_numpy(dtype=bool)
+        elif spec.kind in ("choice", "kind"):
+            if spec.kind == "kind":
+                ok = np.array([kind_from_word(v) in spec.choices for v in values], dtype=bool)
+            else:
+                text = values.astype("string").str.strip()
+                ok = text.isin(spec.choices).fillna(False).to_numpy(dtype=bool)
+            bad = ~blank & ~ok
             for i in np.flatnonzero(bad):
                 col.add(
                     f"{spec.name} is {values.iloc[i]!r}; expected one of {', '.join(spec.choices)}",
@@ -350,22 +263,18 @@ def _check_fields(gdf: gpd.GeoDataFrame, sch: LayerSchema, col: _Collector, patt
                 severity="warning",
             )
     # kind vs. code (communities)
-    if (
-        "kind" in gdf.columns
-        and "code" in gdf.columns
-        and sch.field_named("kind")
-        and pattern == DEFAULT_CODE_PATTERN
-    ):
-        _check_kind(gdf, index, col)
+    if "kind" in gdf.columns and "code" in gdf.columns and sch.field_named("kind"):
+        _check_kind(gdf, index, col, scheme)
 
 
-def _check_kind(gdf: gpd.GeoDataFrame, index: np.ndarray, col: _Collector) -> None:
+def _check_kind(
+    gdf: gpd.GeoDataFrame, index: np.ndarray, col: _Collector, scheme: CodeScheme
+) -> None:
     codes, _ = _code_text(gdf["code"])
     for i, (code, kind) in enumerate(zip(codes, gdf["kind"], strict=True)):
-        if not code or not isinstance(kind, str) or not re.fullmatch(r"\d{12}", code):
-            continue
-        from_code = _kind_from_code(code)
-        if from_code and kind.strip() in ("urban", "rural") and from_code != kind.strip():
+        from_code = scheme.kind_from_code(code)
+        said = kind_from_word(kind)
+        if from_code and said in ("urban", "rural") and from_code != said:
             col.add(
                 f"kind is {kind!r} but code {code} is a "
                 f"{'residents' if from_code == 'urban' else 'villagers'}' committee code "
@@ -377,15 +286,6 @@ def _check_kind(gdf: gpd.GeoDataFrame, index: np.ndarray, col: _Collector) -> No
             )
 
 
-def _kind_from_code(code: str) -> str | None:
-    tail = int(code[-3:])
-    if 1 <= tail <= 199:
-        return "urban"
-    if 200 <= tail <= 399:
-        return "rural"
-    return None
-
-
 def _check_codes(
     values: pd.Series,
     blank: np.ndarray,
@@ -393,8 +293,9 @@ def _check_codes(
     spec: FieldSpec,
     col: _Collector,
     regex: re.Pattern[str],
-    pattern: str,
+    scheme: CodeScheme,
 ) -> None:
+    pattern = scheme.community_pattern
     codes, numeric = _code_text(values)
     if numeric:
         col.add(
@@ -404,7 +305,12 @@ def _check_codes(
             field=spec.name,
             severity="warning",
         )
-    check_level = pattern == DEFAULT_CODE_PATTERN and spec.level is not None
+    check_level = (
+        pattern == DEFAULT_CODE_PATTERN
+        and spec.level is not None
+        and scheme.urban_range is not None
+        and scheme.rural_range is not None
+    )
     seen: dict[str, list[int]] = {}
     code_list = codes.tolist()
     for i in np.flatnonzero(~blank):
@@ -424,7 +330,7 @@ def _check_codes(
             )
             continue
         if check_level:
-            msg = _level_problem(code, spec.level)
+            msg = _level_problem(code, spec.level, scheme)
             if msg:
                 col.add(msg, "code.level", row=index[i], field=spec.name)
         if spec.unique:
@@ -447,7 +353,8 @@ def _plain(v: Any) -> Any:
     return int(v) if isinstance(v, np.integer) else v
 
 
-def _level_problem(code: str, level: str) -> str | None:
+def _level_problem(code: str, level: str, scheme: CodeScheme) -> str | None:
+    (u_lo, u_hi), (r_lo, r_hi) = scheme.urban_range, scheme.rural_range
     if code[6:9] == "000":
         return (
             f"code {code} is a county-level code (digits 7–9 are 000), not a "
@@ -459,15 +366,15 @@ def _level_problem(code: str, level: str) -> str | None:
             f"code {code} is a township/street-level code (ends in 000), not a "
             "community/village committee code"
         )
-    if level == "village" and not 200 <= tail <= 399:
+    if level == "village" and not r_lo <= tail <= r_hi:
         return (
-            f"code {code} is not a villagers' committee code (digits 10–12 must be 200–399, "
-            f"got {tail:03d})"
+            f"code {code} is not a villagers' committee code (digits 10–12 must be "
+            f"{r_lo:03d}–{r_hi:03d}, got {tail:03d})"
         )
-    if level == "community" and not 1 <= tail <= 399:
+    if level == "community" and not (u_lo <= tail <= u_hi or r_lo <= tail <= r_hi):
         return (
-            f"code {code}: digits 10–12 ({tail:03d}) are outside 001–199 (residents' "
-            "committees) and 200–399 (villagers' committees)"
+            f"code {code}: digits 10–12 ({tail:03d}) are outside {u_lo:03d}–{u_hi:03d} "
+            f"(residents' committees) and {r_lo:03d}–{r_hi:03d} (villagers' committees)"
         )
     return None
 
@@ -586,7 +493,7 @@ def _check_geometry(
                 field=gcol,
             )
         return
-    polygonal = set(sch.geometry_types) <= set(_POLY) and bool(sch.geometry_types)
+    polygonal = set(sch.geometry_types) <= set(POLYGONAL) and bool(sch.geometry_types)
     fixed = (
         shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
         if polygonal

@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import re
-import unicodedata
 import warnings
 import zipfile
 from pathlib import Path
@@ -29,13 +28,10 @@ from gridgeo.io._encoding import (
     guess_shapefile_encoding,
     guess_zipped_shapefile_encoding,
 )
+from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
 
 log = logging.getLogger(__name__)
 
-#: Column names recognised as longitude / latitude in tables (compared case-insensitively,
-#: in order of preference).
-LON_NAMES = ("lon", "lng", "longitude", "long", "经度", "x")
-LAT_NAMES = ("lat", "latitude", "纬度", "y")
 
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -523,19 +519,11 @@ def _read_table(
     return gdf, chosen, enc
 
 
-def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
-    lowered = {unicodedata.normalize("NFKC", c).strip().lower(): c for c in columns}
-    for name in names:
-        if name in lowered:
-            return lowered[name]
-    return None
-
-
 def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) -> gpd.GeoDataFrame:
     """Build points from lon/lat text columns; unparseable values become read problems."""
     columns = list(df.columns)
-    xcol = _find_column(columns, LON_NAMES)
-    ycol = _find_column(columns, LAT_NAMES)
+    xcol = find_column(columns, LON_NAMES)
+    ycol = find_column(columns, LAT_NAMES)
     if xcol is None or ycol is None:
         missing = "longitude" if xcol is None else "latitude"
         raise InputError(

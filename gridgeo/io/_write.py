@@ -21,6 +21,7 @@ import pyogrio
 
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io._encoding import normalise_encoding
+from gridgeo.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -175,50 +176,41 @@ def _prepare(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _write_single_file(path: Path, layers: Mapping[str, gpd.GeoDataFrame], drv: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # GDAL wants to create the file itself
     current: str | None = None
     try:
-        for name, gdf in layers.items():
-            current = name
-            gdf = _prepare(gdf)
-            if drv == "Parquet":
-                gdf.to_parquet(tmp, index=False)
-            elif drv == "GeoJSON":
-                out = gdf.to_crs(4326) if not gdf.crs.equals(4326) else gdf
-                _ogr_write(
-                    out,
-                    tmp,
-                    layer=name,
-                    driver="GeoJSON",
-                    layer_options={
-                        "RFC7946": "YES",
-                        "COORDINATE_PRECISION": str(GEOJSON_PRECISION),
-                        "WRITE_NAME": "NO",
-                    },
-                )
-            elif drv == "FlatGeobuf":
-                # No spatial index: it would reorder the features (and their ids).
-                _ogr_write(
-                    gdf,
-                    tmp,
-                    layer=name,
-                    driver=drv,
-                    promote_to_multi=False,
-                    layer_options={"SPATIAL_INDEX": "NO"},
-                )
-            else:
-                # Keep Polygon and MultiPolygon as they are (no promotion to multi).
-                _ogr_write(gdf, tmp, layer=name, driver=drv, promote_to_multi=False)
-        os.replace(tmp, path)
+        with atomic_path(path, create=False) as tmp:  # GDAL wants to create the file itself
+            for name, gdf in layers.items():
+                current = name
+                gdf = _prepare(gdf)
+                if drv == "Parquet":
+                    gdf.to_parquet(tmp, index=False)
+                elif drv == "GeoJSON":
+                    out = gdf.to_crs(4326) if not gdf.crs.equals(4326) else gdf
+                    _ogr_write(
+                        out,
+                        tmp,
+                        layer=name,
+                        driver="GeoJSON",
+                        layer_options={
+                            "RFC7946": "YES",
+                            "COORDINATE_PRECISION": str(GEOJSON_PRECISION),
+                            "WRITE_NAME": "NO",
+                        },
+                    )
+                elif drv == "FlatGeobuf":
+                    # No spatial index: it would reorder the features (and their ids).
+                    _ogr_write(
+                        gdf,
+                        tmp,
+                        layer=name,
+                        driver=drv,
+                        promote_to_multi=False,
+                        layer_options={"SPATIAL_INDEX": "NO"},
+                    )
+                else:
+                    # Keep Polygon and MultiPolygon as they are (no promotion to multi).
+                    _ogr_write(gdf, tmp, layer=name, driver=drv, promote_to_multi=False)
     except Exception as exc:
-        _remove(tmp)
-        for extra in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
-            _remove(extra)
         if isinstance(exc, InputError):
             raise
         raise _fail(path, current, exc) from exc

@@ -3,7 +3,7 @@
 :class:`GridIndex` answers "which grid covers this point" for millions of points per
 second with results equal to PostGIS ``ST_Covers`` plus the tie rule
 :data:`TIE_RULE`; :mod:`gridgeo.locate.points` reads point files;
-:mod:`gridgeo.locate.synthetic` generates tilings for tests and benchmarks.
+:mod:`gridgeo.testing` generates tilings for tests and benchmarks.
 """
 
 from gridgeo.locate.index import TIE_RULE, GridIndex

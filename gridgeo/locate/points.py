@@ -21,14 +21,13 @@ import pyproj
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import InputError, Problem
+from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FORMATS", "PointTable", "detect_format", "read_points", "to_srid"]
 
 FORMATS = ("csv", "geojson", "arrow")
-X_NAMES = ("lon", "lng", "longitude", "x")
-Y_NAMES = ("lat", "latitude", "y")
 _MAX_SHOWN = 50
 
 
@@ -98,8 +97,9 @@ def read_points(
 ) -> PointTable:
     """Read points from CSV, GeoJSON or Arrow IPC.
 
-    CSV and Arrow tables need a longitude/x column (``lon``, ``lng``, ``longitude`` or
-    ``x``) and a latitude/y column (``lat``, ``latitude`` or ``y``); optional ``id``
+    CSV and Arrow tables need a longitude and a latitude column (names as in
+    :data:`gridgeo.io.schemas.LON_NAMES` / ``LAT_NAMES``: ``lon``/``lng``/``longitude``/
+    ``long``/``经度``/``x`` and ``lat``/``latitude``/``纬度``/``y``); optional ``id``
     and ``category`` columns are kept. GeoJSON needs a FeatureCollection of Point
     features; ``id`` (feature id or property) and ``category`` properties are kept.
 
@@ -160,14 +160,13 @@ def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
             f"{source or 'the request body'} is not a readable {fmt.upper()} table: {exc}",
             [Problem(f"not a readable {fmt} table", file=source, rule="points.parse")],
         ) from None
-    names = {n.strip().lower(): n for n in table.column_names}
-    xcol = next((names[n] for n in X_NAMES if n in names), None)
-    ycol = next((names[n] for n in Y_NAMES if n in names), None)
+    xcol = find_column(table.column_names, LON_NAMES)
+    ycol = find_column(table.column_names, LAT_NAMES)
     problems = []
     if xcol is None:
         problems.append(
             Problem(
-                f"no longitude/x column (one of {', '.join(X_NAMES)}); columns are "
+                f"no longitude/x column (one of {', '.join(LON_NAMES)}); columns are "
                 f"{', '.join(table.column_names) or 'none'}",
                 file=source,
                 field="lon",
@@ -177,7 +176,7 @@ def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
     if ycol is None:
         problems.append(
             Problem(
-                f"no latitude/y column (one of {', '.join(Y_NAMES)})",
+                f"no latitude/y column (one of {', '.join(LAT_NAMES)})",
                 file=source,
                 field="lat",
                 rule="points.column",
@@ -193,9 +192,9 @@ def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
             f"{source or 'the request body'}: {len(problems)} bad coordinate values", problems
         )
     n = table.num_rows
-    idcol = names.get("id")
+    idcol = find_column(table.column_names, ("id",))
     ids = _strings(table.column(idcol)) if idcol else np.arange(n).astype(str).astype(object)
-    catcol = names.get("category")
+    catcol = find_column(table.column_names, ("category",))
     category = _strings(table.column(catcol)) if catcol else None
     return PointTable(x=x, y=y, ids=ids, category=category)
 

@@ -27,7 +27,6 @@ import functools
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -38,6 +37,7 @@ import geopandas as gpd
 from branca.element import CssLink, Element, Figure, JavascriptLink
 
 from gridgeo.errors import GridgeoError
+from gridgeo.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -415,16 +415,3 @@ def save_offline(item: folium.Map | Figure, path: str | os.PathLike[str]) -> Pat
     write_text_atomic(path, html)
     log.info("wrote offline map %s (%d bytes)", path, len(html.encode("utf-8")))
     return path
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

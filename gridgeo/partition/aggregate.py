@@ -138,18 +138,9 @@ class _Solver:
         self.bisect(side[0], side[1], labels, next_label)
         self.bisect(other[0], other[1], labels, next_label)
 
-    def _split(self, nodes: list[int], k1: int, k2: int):
-        """Best tree edge to cut ``nodes`` into parts for ``k1`` and ``k2`` grids.
-
-        For each of a few random spanning trees, every tree edge is scored at once:
-        subtree weights by accumulation in reverse BFS order, and the border length a
-        cut would create by the LCA trick (an edge's length is added at both ends and
-        removed twice at their lowest common ancestor, then summed over subtrees).
-        """
-        n = len(nodes)
+    def _local_edges(self, nodes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges among ``nodes`` as local indices (``i < j``) and their border lengths."""
         index = {u: i for i, u in enumerate(nodes)}
-        w = np.array([self.w[u] for u in nodes], dtype=float)
-        total = float(w.sum())
         rows, cols, lens = [], [], []
         for u in nodes:
             iu = index[u]
@@ -159,11 +150,22 @@ class _Solver:
                     rows.append(iu)
                     cols.append(iv)
                     lens.append(length)
-        if not rows:
+        return np.array(rows, dtype=int), np.array(cols, dtype=int), np.array(lens, dtype=float)
+
+    def _split(self, nodes: list[int], k1: int, k2: int):
+        """Best tree edge to cut ``nodes`` into parts for ``k1`` and ``k2`` grids.
+
+        For each of a few random spanning trees, every tree edge is scored at once:
+        subtree weights by accumulation in reverse BFS order, and the border length a
+        cut would create by the LCA trick (an edge's length is added at both ends and
+        removed twice at their lowest common ancestor, then summed over subtrees).
+        """
+        n = len(nodes)
+        w = np.array([self.w[u] for u in nodes], dtype=float)
+        total = float(w.sum())
+        rows_a, cols_a, lens_a = self._local_edges(nodes)
+        if not len(rows_a):
             return None, None
-        rows_a = np.array(rows)
-        cols_a = np.array(cols)
-        lens_a = np.array(lens, dtype=float)
         ranges = {}
         for kk, ko in ((k1, k2), (k2, k1)):
             ranges[kk] = (
@@ -179,21 +181,7 @@ class _Solver:
             if got is None:
                 return None, None  # not connected (should not happen)
             order, parent = got
-            sub = w.copy()
-            rev = order[::-1][:-1]
-            for u in rev:
-                sub[parent[u]] += sub[u]
-            depth = np.zeros(n, dtype=int)
-            for u in order[1:]:
-                depth[u] = depth[parent[u]] + 1
-            lca = _lca(parent, depth, rows_a, cols_a)
-            val = np.zeros(n)
-            np.add.at(val, rows_a, lens_a)
-            np.add.at(val, cols_a, lens_a)
-            np.add.at(val, lca, -2.0 * lens_a)
-            for u in rev:
-                val[parent[u]] += val[u]
-            cut = val  # border length created by cutting the edge above each node
+            sub, cut = _subtree_sums(order, parent, w, rows_a, cols_a, lens_a)
             trees.append(parent)
             cs = np.asarray(order[1:])
             for ks, ko in ((k1, k2), (k2, k1)):
@@ -351,6 +339,28 @@ class _Solver:
         return total
 
 
+def _subtree_sums(order, parent, w, rows_a, cols_a, lens_a) -> tuple[np.ndarray, np.ndarray]:
+    """Per node of a spanning tree: the weight below it and the border length that
+    cutting the edge above it would create (LCA trick: an edge's length is added at both
+    ends and removed twice at their lowest common ancestor, then summed over subtrees)."""
+    n = len(w)
+    sub = w.copy()
+    rev = order[::-1][:-1]
+    for u in rev:
+        sub[parent[u]] += sub[u]
+    depth = np.zeros(n, dtype=int)
+    for u in order[1:]:
+        depth[u] = depth[parent[u]] + 1
+    lca = _lca(parent, depth, rows_a, cols_a)
+    val = np.zeros(n)
+    np.add.at(val, rows_a, lens_a)
+    np.add.at(val, cols_a, lens_a)
+    np.add.at(val, lca, -2.0 * lens_a)
+    for u in rev:
+        val[parent[u]] += val[u]
+    return sub, val
+
+
 def _random_tree(n: int, rows: np.ndarray, cols: np.ndarray, keys: np.ndarray):
     """Minimum spanning tree for random edge keys (Kruskal), rooted at node 0.
 
@@ -495,6 +505,34 @@ def _bfs_order(start: int, allowed: set[int], nb) -> list[int]:
     return order
 
 
+def _best_labels(comp, comp_i, ks, w, nb, lo, hi, *, seed: int, tries: int) -> dict[int, int]:
+    """The best of ``tries`` spanning-tree solutions per grid count in ``ks`` (the first
+    count with an in-band solution wins): lowest band penalty, then shortest cut."""
+    best = None
+    for k in ks:
+        for attempt in range(tries):
+            rng = np.random.default_rng([seed, comp_i, k, attempt])
+            solver = _Solver(comp, w, nb, lo, hi, rng, explore=attempt > 0)
+            lab: dict[int, int] = {}
+            solver.bisect(comp, k, lab, [0])
+            lab = solver.repair(lab, compact=False)
+            pen = solver.penalty(lab)
+            if pen > 0.0:
+                lab = solver.recombine(lab)
+                lab = solver.repair(lab, compact=False)
+                pen = solver.penalty(lab)
+            if pen == 0.0:
+                lab = solver.repair(lab, compact=True)
+            score = (pen, solver.cut_length(lab))
+            if best is None or score < best[0]:
+                best = (score, lab)
+            if pen == 0.0:
+                break
+        if best is not None and best[0][0] == 0.0:
+            break
+    return best[1]
+
+
 def aggregate(
     weights: np.ndarray,
     graph: Graph,
@@ -542,30 +580,9 @@ def aggregate(
             labels[comp] = next_label
             next_label += 1
             continue
-        best = None
         tries = max(2, min(restarts, 1600 // max(len(comp), 1)))
-        for k in ks:
-            for attempt in range(tries):
-                rng = np.random.default_rng([seed, comp_i, k, attempt])
-                solver = _Solver(comp, w, nb, lo, hi, rng, explore=attempt > 0)
-                lab: dict[int, int] = {}
-                solver.bisect(comp, k, lab, [0])
-                lab = solver.repair(lab, compact=False)
-                pen = solver.penalty(lab)
-                if pen > 0.0:
-                    lab = solver.recombine(lab)
-                    lab = solver.repair(lab, compact=False)
-                    pen = solver.penalty(lab)
-                if pen == 0.0:
-                    lab = solver.repair(lab, compact=True)
-                score = (pen, solver.cut_length(lab))
-                if best is None or score < best[0]:
-                    best = (score, lab)
-                if pen == 0.0:
-                    break
-            if best is not None and best[0][0] == 0.0:
-                break
-        lab = enforce_ceiling(best[1], w, nb, hi)
+        lab = _best_labels(comp, comp_i, ks, w, nb, lo, hi, seed=seed, tries=tries)
+        lab = enforce_ceiling(lab, w, nb, hi)
         remap: dict[int, int] = {}
         for u in comp:
             if lab[u] not in remap:

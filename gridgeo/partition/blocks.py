@@ -176,6 +176,39 @@ def _pp(poly) -> float:
     return 4 * np.pi * poly.area / per**2 if per > 0 else 0.0
 
 
+def _sliver_neighbours(i, g, tree, geoms, alive, kinds, owners) -> list[tuple[float, int]]:
+    """Live neighbours of sliver ``i`` as ``(shared border, index)``; a tiny sliver
+    touching none falls back to its nearest block."""
+    cand = [int(j) for j in tree.query(g, predicate="dwithin", distance=0.01) if j != i]
+    # geometries in the tree are the originals: check live neighbours by current geometry
+    nbrs = []
+    for j in sorted(set(_resolve(cand, owners))):
+        if j == i or not alive[j]:
+            continue
+        shared = shapely.intersection(g.boundary, geoms[j].boundary).length
+        if shared >= 0.5 or (kinds[i] == "tiny" and shared > 0):
+            nbrs.append((shared, j))
+    if not nbrs and kinds[i] == "tiny":
+        near = [j for j in sorted(set(_resolve(cand, owners))) if j != i]
+        if near:
+            dist = [shapely.distance(g, geoms[j]) for j in near]
+            nbrs = [(0.0, near[int(np.argmin(dist))])]
+    return nbrs
+
+
+def _medial_lines(pieces: dict) -> list:
+    """The lines where the pieces of a split strip meet (the road's middle)."""
+    labs = sorted(pieces)
+    out = []
+    for a in range(len(labs)):
+        for b in range(a + 1, len(labs)):
+            line = shapely.intersection(pieces[labs[a]].boundary, pieces[labs[b]].boundary)
+            parts = shapely.get_parts(line)
+            parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
+            out.extend(parts.tolist())
+    return out
+
+
 def merge_slivers(
     blocks: Blocks,
     hh: np.ndarray,
@@ -217,20 +250,7 @@ def merge_slivers(
     owners: dict[int, list[int]] = {}
     for i in order:
         g = geoms[i]
-        cand = [int(j) for j in tree.query(g, predicate="dwithin", distance=0.01) if j != i]
-        # geometries in the tree are the originals: check live neighbours by current geometry
-        nbrs = []
-        for j in sorted(set(_resolve(cand, owners))):
-            if j == i or not alive[j]:
-                continue
-            shared = shapely.intersection(g.boundary, geoms[j].boundary).length
-            if shared >= 0.5 or (kinds[i] == "tiny" and shared > 0):
-                nbrs.append((shared, j))
-        if not nbrs and kinds[i] == "tiny":
-            near = [j for j in sorted(set(_resolve(cand, owners))) if j != i]
-            if near:
-                dist = [shapely.distance(g, geoms[j]) for j in near]
-                nbrs = [(0.0, near[int(np.argmin(dist))])]
+        nbrs = _sliver_neighbours(i, g, tree, geoms, alive, kinds, owners)
         if not nbrs:
             continue
         solid = [x for x in nbrs if not kinds[x[1]]] or nbrs
@@ -250,12 +270,7 @@ def merge_slivers(
         for j, piece in pieces.items():
             geoms[j] = poly_union(geoms[j], piece)
         labs = sorted(pieces)
-        for a in range(len(labs)):
-            for b in range(a + 1, len(labs)):
-                line = shapely.intersection(pieces[labs[a]].boundary, pieces[labs[b]].boundary)
-                parts = shapely.get_parts(line)
-                parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
-                medians.extend(parts.tolist())
+        medians.extend(_medial_lines(pieces))
         alive[i] = False
         owners[i] = labs
     out_geoms, out_members = [], []

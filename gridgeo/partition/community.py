@@ -29,6 +29,7 @@ from gridgeo.partition.dedicated import Site, take_sites
 from gridgeo.partition.metrics import border_stats
 from gridgeo.partition.split import _units, split_block
 from gridgeo.partition.tidy import absorb_tiny, clean_polygon, single
+from gridgeo.partition.violations import violation
 from gridgeo.rules import Profile
 
 
@@ -57,6 +58,7 @@ class CommunityTask:
     compound: np.ndarray | None = None
     sites: list[Site] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    households_counted: bool = True
 
 
 @dataclass
@@ -70,26 +72,11 @@ class CommunityResult:
     stats: dict
 
 
-def band(profile: Profile, kind: str) -> tuple[int, int]:
-    """Floor and ceiling of households per grid for a community kind."""
-    if kind == "rural":
-        return profile.rural.min_households, profile.rural.max_households
-    return profile.urban.min_households, profile.urban.max_households
-
-
-def _in_alt_band(pop: float, profile: Profile, kind: str) -> bool:
-    """Whether a grid meets the profile's population alternative (e.g. gansu ~1000 residents)."""
-    if kind == "rural":
-        target, tol = profile.rural.target_population, profile.rural.tolerance
-    else:
-        target, tol = profile.urban.population_alternative, 0.25
-    if not target:
-        return False
-    return target * (1 - tol) <= pop <= target * (1 + tol)
-
-
 def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0) -> CommunityResult:
     """Partition one community into grids.
+
+    Stages: dedicated sites → blocks → split blocks above the ceiling → aggregate →
+    tidy → codes and violations → border metrics.
 
     Parameters
     ----------
@@ -110,133 +97,222 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     """
     times = {"dedicated": 0.0, "blocks": 0.0, "split": 0.0, "aggregate": 0.0, "metrics": 0.0}
     t0 = time.perf_counter()
-    q = profile.quality
-    kind = task.kind
-    lo, hi = band(profile, kind)
-    hh = np.asarray(task.households, dtype=float)
-    pop = np.asarray(task.population, dtype=float)
-    xy = np.asarray(task.xy, dtype=float).reshape(-1, 2)
-    n_pts = len(hh)
-    violations: list[dict] = []
-    community_rng_seed = seed_for(task.code, seed)
-
-    # 1. dedicated sites ------------------------------------------------------------------
+    ctx = _Context.of(task, profile)
     dedicated_grids, compound_geoms, remaining, taken = take_sites(
-        task.geom, task.sites, xy, hh, pop, profile
+        task.geom, task.sites, ctx.xy, ctx.hh, ctx.pop, profile
     )
     times["dedicated"] = time.perf_counter() - t0
-
-    # 2. blocks ---------------------------------------------------------------------------
-    t1 = time.perf_counter()
     remaining = _polygonal(remaining)
-    free = np.flatnonzero(~taken)
-    medians: list = []
-    ordinary: list[dict] = []
-    stats_blocks = 0
-    heavy_units = 0
-    feasible = False
-    rural_mode = profile.rural.mode if kind == "rural" else None
-    banded = False
+    plan = _Plan()
     if remaining is not None and remaining.area > 0:
-        roads = np.asarray(task.roads, dtype=object)
-        if compound_geoms and len(roads):
-            cu = shapely.union_all(compound_geoms)
-            roads = shapely.get_parts(shapely.difference(roads, cu))
-            roads = roads[~shapely.is_empty(roads)] if len(roads) else roads
-        extra = [shapely.boundary(g) for g in compound_geoms]
-        use_groups = rural_mode == "villager_group" and bool(task.groups)
-        if kind == "rural" and task.groups:
-            # villager-group outlines are borders: one grid per group in villager_group
-            # mode, else the band grids are built from blocks that never straddle a group
-            extra += [shapely.boundary(g.geom) for g in task.groups]
-        polys = faces(
-            remaining, roads, extra_lines=extra, snap_m=q.road_snap_m, extend_m=q.road_extend_m
-        )
-        where = assign_points(polys, xy[free])
-        members = [free[where == i] for i in range(len(polys))]
-        blocks = Blocks(list(polys), members)
-        blocks.recompute(hh)
-        blocks = tidy_blocks(
-            blocks, hh, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
-        )
-        medians = blocks.medians
-        times["blocks"] = time.perf_counter() - t1
+        plan = _plan_ordinary(ctx, remaining, compound_geoms, np.flatnonzero(~taken), seed, times)
+    grids = _tidy_grids(plan.grids + dedicated_grids, ctx)
+    out = codes.name_and_number(
+        grids, task.code, task.name, digits=profile.codes.grid_sequence_digits
+    )
+    violations = _violations(grids, out, ctx, plan)
+    t4 = time.perf_counter()
+    q = profile.quality
+    internal, on_road = border_stats(
+        [r["geometry"] for r in out],
+        task.roads,
+        plan.medians,
+        task.geom,
+        q.road_tolerance_m,
+        q.min_shared_border_m,
+    )
+    times["metrics"] = time.perf_counter() - t4
+    stats = {
+        "blocks": plan.n_blocks,
+        "feasible": bool(plan.feasible),
+        "kind": ctx.kind,
+        "band": (ctx.lo, ctx.hi),
+        "measure": ctx.measure,
+        "banded": plan.banded,
+        "indivisible_over_ceiling": plan.heavy_units,
+        "internal_border_m": internal,
+        "internal_border_on_road_m": on_road,
+        "times": times,
+    }
+    return CommunityResult(task.index, task.code, out, violations, stats)
 
-        # 3. split blocks above the ceiling ----------------------------------------------
-        t2 = time.perf_counter()
-        total = float(blocks.weights.sum())
-        whole = kind == "rural" and (
-            rural_mode == "village" or total <= profile.rural.whole_village_max_households
-        )
-        if not whole and not use_groups:
-            geoms2, members2 = [], []
-            todo = list(zip(blocks.geoms, blocks.members, strict=True))
-            for g, m in todo:
-                if hh[m].sum() <= hi:
-                    geoms2.append(g)
-                    members2.append(m)
-                    continue
-                # first along dead-end roads inside the block, extended to the next line
-                sub = faces(g, roads, snap_m=q.road_snap_m, extend_m=q.split_road_extend_m)
-                if len(sub) > 1:
-                    where_sub = assign_points(sub, xy[m])
-                    parts = [(p, m[where_sub == k]) for k, p in enumerate(sub)]
-                else:
-                    parts = [(g, m)]
-                for g2, m2 in parts:
-                    if hh[m2].sum() <= hi:
-                        geoms2.append(g2)
-                        members2.append(m2)
-                        continue
-                    comp = task.compound[m2] if task.compound is not None else None
-                    pieces = split_block(
-                        g2,
-                        xy[m2],
-                        hh[m2],
-                        ceiling=hi,
-                        compound=comp,
-                        hamlet_eps_m=profile.rural.hamlet_eps_m if kind == "rural" else None,
-                    )
-                    for piece, idx in pieces:
-                        geoms2.append(piece)
-                        members2.append(m2[idx])
-            blocks = explode(Blocks(geoms2, members2, medians=medians), hh, xy)
-            blocks = tidy_blocks(
-                blocks, hh, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
-            )
-        indivisible = np.zeros(len(blocks.geoms), dtype=bool)
-        for i, m in enumerate(blocks.members):
-            if blocks.weights[i] > hi:
-                comp = task.compound[m] if task.compound is not None else None
-                indivisible[i] = len(m) > 0 and int(_units(xy[m], comp).max()) == 0
-        heavy_units = int(indivisible.sum())
-        times["split"] = time.perf_counter() - t2
 
-        # 4. aggregate ----------------------------------------------------------------------
-        t3 = time.perf_counter()
-        graph = adjacency(blocks.geoms, min_shared=q.min_shared_border_m)
-        stats_blocks = len(blocks.geoms)
-        w = blocks.weights
-        graph = _link_small_parts(graph, blocks.geoms, w, lo)
-        if whole:
-            labels = _component_labels(graph, len(w))
-        elif use_groups:
-            labels = _group_labels(blocks.geoms, task.groups, graph)
-        else:
-            labels = aggregate(w, graph, lo=lo, hi=hi, seed=community_rng_seed)
-            banded = True
-            ks_ok = choose_k(total, lo, hi)[1]
-            feasible = heavy_units == 0 and ks_ok
-        times["aggregate"] = time.perf_counter() - t3
-        ordinary = _grids_from_labels(
-            blocks, labels, hh, pop, kind, graph, hi, lo, indivisible, whole, profile
-        )
+@dataclass
+class _Context:
+    """What every stage of one community reads: task, profile, kind, band, point arrays.
+
+    ``w`` is what grid size is measured in: the households, or — when the household
+    layer carries no household counts and the profile gives a population figure for
+    the kind (:meth:`~gridgeo.rules.Profile.population_band`) — the residents, with
+    ``lo``/``hi`` the population band.
+    """
+
+    task: CommunityTask
+    profile: Profile
+    kind: str
+    lo: int
+    hi: int
+    hh: np.ndarray
+    pop: np.ndarray
+    xy: np.ndarray
+    w: np.ndarray
+    measure: str = "households"
+
+    @classmethod
+    def of(cls, task: CommunityTask, profile: Profile) -> _Context:
+        hh = np.asarray(task.households, dtype=float)
+        pop = np.asarray(task.population, dtype=float)
+        xy = np.asarray(task.xy, dtype=float).reshape(-1, 2)
+        pop_band = profile.population_band(task.kind)
+        if not task.households_counted and pop_band is not None and pop.sum() > 0:
+            lo, hi = round(pop_band[0]), round(pop_band[1])
+            return cls(task, profile, task.kind, lo, hi, hh, pop, xy, pop, "population")
+        lo, hi = profile.household_band(task.kind)
+        return cls(task, profile, task.kind, lo, hi, hh, pop, xy, hh)
+
+    @property
+    def unit(self) -> str:
+        """The unit of the band in messages."""
+        return "residents" if self.measure == "population" else "households"
+
+    @property
+    def whole_village_max(self) -> float:
+        """A village up to this size (in ``w``) is one grid (by residents: the ceiling)."""
+        if self.measure == "population":
+            return self.hi
+        return self.profile.rural.whole_village_max_households
+
+    @property
+    def rural_mode(self) -> str | None:
+        return self.profile.rural.mode if self.kind == "rural" else None
+
+    @property
+    def use_groups(self) -> bool:
+        return self.rural_mode == "villager_group" and bool(self.task.groups)
+
+
+@dataclass
+class _Plan:
+    """The ordinary (non-dedicated) grids of a community and how they were formed."""
+
+    grids: list[dict] = field(default_factory=list)
+    medians: list = field(default_factory=list)
+    n_blocks: int = 0
+    heavy_units: int = 0
+    banded: bool = False
+    feasible: bool = False
+
+
+def _plan_ordinary(
+    ctx: _Context, remaining, compound_geoms: list, free: np.ndarray, seed: int, times: dict
+) -> _Plan:
+    """Blocks → split → aggregate → grid records for the area outside dedicated grids."""
+    t1 = time.perf_counter()
+    blocks, roads = _blocks(ctx, remaining, compound_geoms, free)
+    medians = blocks.medians
+    times["blocks"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    total = float(blocks.weights.sum())
+    whole = ctx.kind == "rural" and (ctx.rural_mode == "village" or total <= ctx.whole_village_max)
+    if not whole and not ctx.use_groups:
+        blocks = _split_heavy(ctx, blocks, roads)
+    indivisible = _indivisible(ctx, blocks)
+    times["split"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    q = ctx.profile.quality
+    graph = adjacency(blocks.geoms, min_shared=q.min_shared_border_m)
+    w = blocks.weights
+    graph = _link_small_parts(graph, blocks.geoms, w, ctx.lo)
+    banded = feasible = False
+    if whole:
+        labels = _component_labels(graph, len(w))
+    elif ctx.use_groups:
+        labels = _group_labels(blocks.geoms, ctx.task.groups, graph)
     else:
-        times["blocks"] = time.perf_counter() - t1
+        seed_c = seed_for(ctx.task.code, seed)
+        labels = aggregate(w, graph, lo=ctx.lo, hi=ctx.hi, seed=seed_c)
+        banded = True
+        feasible = not indivisible.any() and choose_k(total, ctx.lo, ctx.hi)[1]
+    times["aggregate"] = time.perf_counter() - t3
+    grids = _grids_from_labels(blocks, labels, ctx, graph, indivisible, whole)
+    return _Plan(grids, medians, len(blocks.geoms), int(indivisible.sum()), banded, feasible)
 
-    # 5. tidy: tiny empty grids join a neighbour ------------------------------------------
-    grids = ordinary + dedicated_grids
-    if float(hh.sum()) == 0:
+
+def _blocks(ctx: _Context, remaining, compound_geoms: list, free: np.ndarray):
+    """Faces of roads (minus compounds), compound outlines and villager-group outlines."""
+    task, q = ctx.task, ctx.profile.quality
+    roads = np.asarray(task.roads, dtype=object)
+    if compound_geoms and len(roads):
+        cu = shapely.union_all(compound_geoms)
+        roads = shapely.get_parts(shapely.difference(roads, cu))
+        roads = roads[~shapely.is_empty(roads)] if len(roads) else roads
+    extra = [shapely.boundary(g) for g in compound_geoms]
+    if ctx.kind == "rural" and task.groups:
+        # villager-group outlines are borders: one grid per group in villager_group
+        # mode, else the band grids are built from blocks that never straddle a group
+        extra += [shapely.boundary(g.geom) for g in task.groups]
+    polys = faces(
+        remaining, roads, extra_lines=extra, snap_m=q.road_snap_m, extend_m=q.road_extend_m
+    )
+    where = assign_points(polys, ctx.xy[free])
+    members = [free[where == i] for i in range(len(polys))]
+    blocks = Blocks(list(polys), members)
+    blocks.recompute(ctx.w)
+    blocks = tidy_blocks(
+        blocks, ctx.w, ctx.xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
+    )
+    return blocks, roads
+
+
+def _split_heavy(ctx: _Context, blocks: Blocks, roads: np.ndarray) -> Blocks:
+    """Cut blocks above the ceiling: first along dead-end roads, then between points."""
+    q, hh, xy, hi = ctx.profile.quality, ctx.w, ctx.xy, ctx.hi
+    compound = ctx.task.compound
+    eps = ctx.profile.rural.hamlet_eps_m if ctx.kind == "rural" else None
+    geoms2, members2 = [], []
+    for g, m in zip(blocks.geoms, blocks.members, strict=True):
+        if hh[m].sum() <= hi:
+            geoms2.append(g)
+            members2.append(m)
+            continue
+        # first along dead-end roads inside the block, extended to the next line
+        sub = faces(g, roads, snap_m=q.road_snap_m, extend_m=q.split_road_extend_m)
+        if len(sub) > 1:
+            where_sub = assign_points(sub, xy[m])
+            parts = [(p, m[where_sub == k]) for k, p in enumerate(sub)]
+        else:
+            parts = [(g, m)]
+        for g2, m2 in parts:
+            if hh[m2].sum() <= hi:
+                geoms2.append(g2)
+                members2.append(m2)
+                continue
+            comp = compound[m2] if compound is not None else None
+            pieces = split_block(g2, xy[m2], hh[m2], ceiling=hi, compound=comp, hamlet_eps_m=eps)
+            for piece, idx in pieces:
+                geoms2.append(piece)
+                members2.append(m2[idx])
+    out = explode(Blocks(geoms2, members2, medians=blocks.medians), hh, xy)
+    return tidy_blocks(
+        out, hh, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m
+    )
+
+
+def _indivisible(ctx: _Context, blocks: Blocks) -> np.ndarray:
+    """Blocks above the ceiling made of one point location or compound (cannot be cut)."""
+    out = np.zeros(len(blocks.geoms), dtype=bool)
+    compound = ctx.task.compound
+    for i, m in enumerate(blocks.members):
+        if blocks.weights[i] > ctx.hi:
+            comp = compound[m] if compound is not None else None
+            out[i] = len(m) > 0 and int(_units(ctx.xy[m], comp).max()) == 0
+    return out
+
+
+def _tidy_grids(grids: list[dict], ctx: _Context) -> list[dict]:
+    """Tiny empty grids join a neighbour; geometries snap-rounded and made one polygon."""
+    q = ctx.profile.quality
+    if float(ctx.hh.sum()) == 0:
         for g in grids:
             g["problems"] = []  # reported once as community.no_households
     grids = absorb_tiny(grids, q.sliver_min_area_m2)
@@ -254,103 +330,71 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         g["geometry"] = clean_polygon(g["geometry"], speck_m2=q.seam_tolerance_m2 / 2)
         if g["geometry"].geom_type != "Polygon":
             g.setdefault("problems", []).append(
-                ("grid.not_contiguous", "the grid is made of more than one polygon")
+                ("geometry.not_contiguous", "the grid is made of more than one polygon")
             )
+    return grids
 
-    # 6. codes and names, violations --------------------------------------------------------
-    out = codes.name_and_number(
-        grids, task.code, task.name, digits=profile.codes.grid_sequence_digits
-    )
-    digits = profile.codes.grid_sequence_digits
-    for g, rec in zip(grids, out, strict=True):
-        for rule, reason in g.get("problems", []):
-            violations.append(
-                {
-                    "rule": rule,
-                    "reason": reason,
-                    "community_code": task.code,
-                    "grid_code": rec["grid_code"],
-                    "geometry": rec["geometry"],
-                }
-            )
+
+def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) -> list[dict]:
+    """The grids' own problems, then the community's (sorts ``out`` by grid code)."""
+    task, profile = ctx.task, ctx.profile
+    here = {"community_code": task.code, "geometry": task.geom}
+    found = [
+        violation(rule, reason, community_code=task.code, grid_code=rec["grid_code"],
+                  geometry=rec["geometry"])
+        for g, rec in zip(grids, out, strict=True)
+        for rule, reason in g.get("problems", [])
+    ]  # fmt: skip
     out.sort(key=lambda r: r["grid_code"])
-    if rural_mode == "villager_group" and not task.groups:
-        violations.append(
-            {
-                "rule": "rural.no_villager_groups",
-                "reason": (
-                    f"profile {profile.name} divides villages by villager group, but no villager "
-                    "group lies in this village; its grids were formed by household counts"
-                ),
-                "community_code": task.code,
-                "grid_code": None,
-                "geometry": task.geom,
-            }
-        )
-    if len(out) > 10**digits - 1:
-        violations.append(
-            {
-                "rule": "codes.sequence_overflow",
-                "reason": f"{len(out)} grids do not fit a {digits}-digit sequence",
-                "community_code": task.code,
-                "grid_code": None,
-                "geometry": task.geom,
-            }
-        )
-    total_hh = float(hh.sum())
-    if n_pts == 0 or total_hh == 0:
-        violations.append(
-            {
-                "rule": "community.no_households",
-                "reason": "no household point lies in this community; it was made one grid",
-                "community_code": task.code,
-                "grid_code": out[0]["grid_code"] if len(out) == 1 else None,
-                "geometry": task.geom,
-            }
-        )
-    elif banded:
-        ord_total = sum(r["households"] for r in out if r["grid_type"] != "dedicated")
-        _, ok = choose_k(ord_total, lo, hi)
-        if (
-            not ok
-            and ord_total > 0
-            and not (kind == "rural" and ord_total <= profile.rural.whole_village_max_households)
-        ):
-            violations.append(
-                {
-                    "rule": "community.band_infeasible",
-                    "reason": (
-                        f"{ord_total} households outside dedicated grids cannot be divided into "
-                        f"grids of {lo}–{hi} households (no whole number of grids fits)"
-                    ),
-                    "community_code": task.code,
-                    "grid_code": None,
-                    "geometry": task.geom,
-                }
+    if ctx.rural_mode == "villager_group" and not task.groups:
+        found.append(
+            violation(
+                "rural.no_villager_groups",
+                f"profile {profile.name} divides villages by villager group, but no villager "
+                "group lies in this village; its grids were formed by household counts",
+                **here,
             )
-    # 7. border metrics -----------------------------------------------------------------------
-    t4 = time.perf_counter()
-    internal, on_road = border_stats(
-        [r["geometry"] for r in out],
-        task.roads,
-        medians,
-        task.geom,
-        q.road_tolerance_m,
-        q.min_shared_border_m,
-    )
-    times["metrics"] = time.perf_counter() - t4
-    stats = {
-        "blocks": stats_blocks,
-        "feasible": bool(feasible),
-        "kind": kind,
-        "band": (lo, hi),
-        "banded": banded,
-        "indivisible_over_ceiling": heavy_units,
-        "internal_border_m": internal,
-        "internal_border_on_road_m": on_road,
-        "times": times,
-    }
-    return CommunityResult(task.index, task.code, out, violations, stats)
+        )
+    digits = profile.codes.grid_sequence_digits
+    if len(out) > 10**digits - 1:
+        found.append(
+            violation(
+                "code.sequence_overflow",
+                f"{len(out)} grids do not fit a {digits}-digit sequence",
+                **here,
+            )
+        )
+    if len(ctx.hh) == 0 or float(ctx.hh.sum()) == 0:
+        found.append(
+            violation(
+                "community.no_households",
+                "no household point lies in this community; it was made one grid",
+                community_code=task.code,
+                grid_code=out[0]["grid_code"] if len(out) == 1 else None,
+                geometry=task.geom,
+            )
+        )
+    elif plan.banded:
+        found += _band_unattainable(out, ctx, here)
+    return found
+
+
+def _band_unattainable(out: list[dict], ctx: _Context, here: dict) -> list[dict]:
+    """``size.band_unattainable`` when no whole number of grids fits the band."""
+    lo, hi = ctx.lo, ctx.hi
+    ord_total = sum(r[ctx.measure] for r in out if r["grid_type"] != "dedicated")
+    _, ok = choose_k(ord_total, lo, hi)
+    small_village = ctx.kind == "rural" and ord_total <= ctx.whole_village_max
+    if ok or ord_total <= 0 or small_village:
+        return []
+    return [
+        violation(
+            "size.band_unattainable",
+            f"{ord_total} {ctx.unit} outside dedicated grids cannot be divided into "
+            f"grids of {lo}–{hi} {ctx.unit} (no whole number of grids fits)",
+            **here,
+        )
+    ]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -443,72 +487,24 @@ def _group_labels(geoms, groups: list[Group], graph: Graph) -> np.ndarray:
 
 
 def _grids_from_labels(
-    blocks, labels, hh, pop, kind, graph, hi, lo, indivisible, whole, profile
+    blocks: Blocks, labels: np.ndarray, ctx: _Context, graph: Graph, indivisible, whole: bool
 ) -> list[dict]:
-    nb = graph.neighbours()
-    w = blocks.weights
-    # connected parts after removing heavy blocks, as aggregate sees them
-    light = [u for u in range(len(w)) if w[u] <= hi]
-    part_of = {}
-    part_total = {}
-    for k, comp in enumerate(components(light, nb)):
-        for u in comp:
-            part_of[u] = k
-        part_total[k] = float(w[comp].sum())
+    """One grid record per label: union of its blocks, households, residents, problems."""
+    hh, pop, w = ctx.hh, ctx.pop, ctx.w
+    parts = _light_parts(blocks.weights, graph, ctx.hi)
     grids = []
     for lab in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == lab)
-        geom = polygonal(shapely.union_all([blocks.geoms[i] for i in idx]))
-        geom = single(geom)
+        geom = single(polygonal(shapely.union_all([blocks.geoms[i] for i in idx])))
         m = np.concatenate([blocks.members[i] for i in idx]) if len(idx) else np.array([], int)
         g_hh = float(hh[m].sum()) if len(m) else 0.0
         g_pop = float(pop[m].sum()) if len(m) else 0.0
-        problems = []
-        if not whole:
-            if g_hh > hi:
-                if len(idx) == 1 and indivisible[idx[0]]:
-                    problems.append(
-                        (
-                            "size.above_ceiling",
-                            f"{g_hh:.0f} households at one indivisible point or compound exceed "
-                            f"the ceiling of {hi}; kept whole as its own grid",
-                        )
-                    )
-                else:
-                    problems.append(
-                        (
-                            "size.above_ceiling",
-                            f"{g_hh:.0f} households exceed the ceiling of {hi}: the blocks here "
-                            "could not be grouped below it",
-                        )
-                    )
-            elif g_hh < lo:
-                part = part_of.get(int(idx[0]))
-                t = part_total.get(part, g_hh)
-                if g_hh == 0:
-                    reason = "this part of the community holds no households"
-                elif t < lo:
-                    reason = (
-                        f"this connected part of the community holds only {t:.0f} households, "
-                        f"below the floor of {lo}"
-                    )
-                elif not choose_k(t, lo, hi)[1]:
-                    reason = (
-                        f"the {t:.0f} households of this connected part cannot be divided into "
-                        f"grids of {lo}–{hi}; the ceiling was kept, so grids fall below the floor"
-                    )
-                else:
-                    reason = (
-                        f"{g_hh:.0f} households, below the floor of {lo}: the block sizes and "
-                        "their adjacency did not allow a grid in band"
-                    )
-                problems.append(("size.below_floor", reason))
-            if problems and g_hh <= hi and _in_alt_band(g_pop, profile, kind):
-                problems = []  # the profile's population alternative is met
+        g_w = float(w[m].sum()) if len(m) else 0.0
+        problems = [] if whole else _size_problems(g_w, g_pop, idx, ctx, indivisible, parts)
         grids.append(
             {
                 "geometry": geom,
-                "grid_type": "rural" if kind == "rural" else "urban",
+                "grid_type": "rural" if ctx.kind == "rural" else "urban",
                 "households": g_hh,
                 "population": g_pop,
                 "problems": problems,
@@ -517,9 +513,66 @@ def _grids_from_labels(
     return grids
 
 
+def _light_parts(w: np.ndarray, graph: Graph, hi: float) -> tuple[dict, dict]:
+    """Connected parts after removing heavy blocks, as aggregate sees them: block → part,
+    part → households."""
+    part_of, part_total = {}, {}
+    for k, comp in enumerate(
+        components([u for u in range(len(w)) if w[u] <= hi], graph.neighbours())
+    ):
+        for u in comp:
+            part_of[u] = k
+        part_total[k] = float(w[comp].sum())
+    return part_of, part_total
+
+
+def _size_problems(g_hh, g_pop, idx, ctx: _Context, indivisible, parts) -> list[tuple[str, str]]:
+    """``size.above_ceiling`` / ``size.below_floor`` of one grid (``g_hh`` in the band's
+    unit), with the reason; none when the profile's population band is met instead."""
+    lo, hi, unit = ctx.lo, ctx.hi, ctx.unit
+    problems = []
+    if g_hh > hi:
+        if len(idx) == 1 and indivisible[idx[0]]:
+            why = (
+                f"{g_hh:.0f} {unit} at one indivisible point or compound exceed "
+                f"the ceiling of {hi}; kept whole as its own grid"
+            )
+        else:
+            why = (
+                f"{g_hh:.0f} {unit} exceed the ceiling of {hi}: the blocks here "
+                "could not be grouped below it"
+            )
+        problems.append(("size.above_ceiling", why))
+    elif g_hh < lo:
+        part_of, part_total = parts
+        t = part_total.get(part_of.get(int(idx[0])), g_hh)
+        if g_hh == 0:
+            why = f"this part of the community holds no {unit}"
+        elif t < lo:
+            why = (
+                f"this connected part of the community holds only {t:.0f} {unit}, "
+                f"below the floor of {lo}"
+            )
+        elif not choose_k(t, lo, hi)[1]:
+            why = (
+                f"the {t:.0f} {unit} of this connected part cannot be divided into "
+                f"grids of {lo}–{hi}; the ceiling was kept, so grids fall below the floor"
+            )
+        else:
+            why = (
+                f"{g_hh:.0f} {unit}, below the floor of {lo}: the block sizes and "
+                "their adjacency did not allow a grid in band"
+            )
+        problems.append(("size.below_floor", why))
+    alt = ctx.profile.population_band(ctx.kind) if ctx.measure == "households" else None
+    if problems and g_hh <= hi and alt and alt[0] <= g_pop <= alt[1]:
+        return []  # the profile's population alternative is met
+    return problems
+
+
 def seed_for(code: str, seed: int) -> int:
     """The per-community seed derived from its code."""
     return (zlib.crc32(code.encode()) + seed) % (2**32)
 
 
-__all__ = ["CommunityResult", "CommunityTask", "Group", "band", "partition_community"]
+__all__ = ["CommunityResult", "CommunityTask", "Group", "partition_community"]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,9 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridgeo.errors import CRSError, InputError
+from gridgeo.crs import work_crs as work_crs_for
+from gridgeo.errors import InputError, Problem
+from gridgeo.io import raise_for_problems
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.community import (
@@ -37,6 +40,7 @@ from gridgeo.partition.community import (
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
 from gridgeo.partition.metrics import summarise
+from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -51,18 +55,6 @@ GRID_COLUMNS = [
     "area_m2",
     "geometry",
 ]
-VIOLATION_COLUMNS = ["rule", "reason", "community_code", "grid_code", "geometry"]
-
-_KIND_WORDS = {
-    "urban": "urban",
-    "城市": "urban",
-    "社区": "urban",
-    "居委会": "urban",
-    "rural": "rural",
-    "农村": "rural",
-    "村": "rural",
-    "村委会": "rural",
-}
 
 
 @dataclass
@@ -81,62 +73,21 @@ class PartitionResult:
         every community.
     metrics
         Quality figures and runtime per stage (see :func:`gridgeo.partition.metrics.summarise`).
+    warnings
+        Input problems that did not stop the run (:func:`gridgeo.io.check_layer` warnings,
+        e.g. repaired geometries, features outside China).
     """
 
     grids: gpd.GeoDataFrame
     violations: gpd.GeoDataFrame
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def _kind(value: object, code: str, default: str | None, profile: Profile) -> str:
-    if value is not None and not (isinstance(value, float) and np.isnan(value)):
-        k = _KIND_WORDS.get(str(value).strip().lower())
-        if k:
-            return k
-    if default:
-        return default
-    return profile.codes.kind_from_code(code) or "urban"
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def _to_metric(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
     if gdf is None:
         return None
     return gdf.to_crs(crs) if not pyproj.CRS(gdf.crs).equals(crs) else gdf
-
-
-_CONFORMAL_OR_EQUAL_AREA = (
-    "Transverse Mercator",
-    "Lambert Conic Conformal",
-    "Albers Equal Area",
-    "Lambert Azimuthal Equal Area",
-)
-
-
-def _work_crs(communities: gpd.GeoDataFrame, work_crs) -> pyproj.CRS:
-    """The metric CRS to work in.
-
-    ``work_crs`` if given; else the communities' own CRS when it is already a
-    projected CRS in metres of a local kind (Gauss–Krüger/UTM/TM, Lambert, Albers:
-    no round trip, grid borders keep the input's exact coordinates); else the
-    CGCS2000 3° Gauss–Krüger zone of the data (:func:`gridgeo.crs.metric_crs`).
-    Web Mercator is never used (areas off by 1/cos²φ).
-    """
-    if work_crs is not None:
-        return pyproj.CRS(work_crs)
-    own = pyproj.CRS(communities.crs)
-    if own.is_projected and own.axis_info and own.axis_info[0].unit_name in ("metre", "meter"):
-        op = own.coordinate_operation
-        method = op.method_name if op is not None else ""
-        if any(method.startswith(m) for m in _CONFORMAL_OR_EQUAL_AREA):
-            return own
-    try:
-        from gridgeo.crs import metric_crs
-
-        return metric_crs(communities)
-    except CRSError:
-        raise
-    except Exception:
-        return communities.estimate_utm_crs()
 
 
 def partition(
@@ -146,11 +97,12 @@ def partition(
     *,
     dedicated: gpd.GeoDataFrame | None = None,
     villager_groups: gpd.GeoDataFrame | None = None,
-    profile: str | Profile = "yongzhou",
+    profile: str | Profile | None = None,
     code_pattern: str | None = None,
     kind: str | None = None,
     seed: int = 0,
     work_crs: Any = None,
+    repair: bool = False,
     workers: int = 1,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -159,32 +111,27 @@ def partition(
 
     Parameters
     ----------
-    communities
-        Polygons with ``code`` and ``name`` (optional ``kind``: urban/rural).
-    roads
-        Road centrelines (optional); grid borders follow them.
-    households
-        Points with optional ``households`` (weight, default 1), ``population``
-        and ``compound_id``.
-    dedicated
-        Optional sites (``name``, ``category``, optional ``households``/``population``).
-    villager_groups
-        Optional villager-group polygons (``name``, ``village_code``), used when the
-        profile's rural mode is ``villager_group``.
+    communities, roads, households, dedicated, villager_groups
+        The layers of SPEC §3 (contracts in :mod:`gridgeo.io.schemas`): community
+        polygons (``code``, ``name``, optional ``kind`` in any spelling of
+        :data:`gridgeo.rules.KIND_WORDS`); road centrelines that grid borders follow;
+        household points (optional ``households`` weight, ``population``,
+        ``compound_id``); dedicated sites (``name``, ``category``); villager groups
+        (``name``, ``village_code``). Only ``communities`` is required.
     profile
-        A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`.
-    code_pattern
-        Overrides the profile's community code pattern for this run.
-    kind
-        ``urban`` or ``rural`` for communities without a ``kind`` value (else the
-        code scheme decides, else urban).
-    seed
-        Base seed of the aggregation's random spanning trees.
-    work_crs
-        Metric CRS to work in; default the CGCS2000 3° Gauss–Krüger zone of the data.
+        A shipped profile name, a TOML path or a :class:`~gridgeo.rules.Profile`; default
+        the setting ``GRIDGEO_PROFILE`` (:func:`~gridgeo.rules.default_profile_name`).
+    code_pattern, kind
+        This run's community code pattern (overrides the profile's); ``urban``/``rural``
+        for communities without a ``kind`` value (else the code scheme decides, else urban).
+    seed, work_crs
+        Base seed of the aggregation's random spanning trees; metric CRS to work in
+        (default :func:`gridgeo.crs.work_crs` of the communities).
+    repair
+        Repair invalid input geometries (reported in ``warnings``) instead of refusing them.
     workers, scheduler
-        Run communities on a dask LocalCluster of ``workers`` processes, or on the
-        dask scheduler at ``scheduler`` (``tcp://host:port``); same result as serial.
+        Run on a dask LocalCluster of ``workers`` processes, or on the dask scheduler at
+        ``scheduler`` (``tcp://host:port``); same result as serial.
     progress
         Called as ``progress(done, total)`` after each community.
 
@@ -195,127 +142,211 @@ def partition(
     Raises
     ------
     InputError
-        Listing every problem found in the inputs (codes, geometries, fields,
-        overlapping communities).
+        Every error of the inputs against the layer contracts, or overlapping communities.
     """
-    t_start = time.perf_counter()
-    stage: dict[str, float] = {}
+    clock = _Clock()
+    with clock("prepare"):
+        if isinstance(households, gpd.GeoDataFrame):
+            # 户数, 常住人口 … → households, population (warns when there is none)
+            households = resolve_count_fields(households)[0]
+        layers = {"communities": communities, "roads": roads, "households": households,
+                  "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
+        prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
+    with clock("clean"):
+        lines = _road_lines(roads, crs, prof)
+    with clock("assign"):
+        geoms = comm.geometry.to_numpy()
+        pts = _assign_households(households, crs, geoms)
+        sites = _sites_by_community(dedicated, crs, geoms)
+        groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
+        tasks = _tasks(comm, lines, pts, sites, groups, prof, kind)
+    with clock("communities"):
+        results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
+                       progress=progress)  # fmt: skip
+    with clock("assemble"):
+        grid_rows = [g for r in results for g in r.grids]
+        viol_rows = [v for r in results for v in r.violations] + pts.violations
+        grids, violations = _assemble(grid_rows, viol_rows, crs, communities.crs)
+    with clock("metrics"):
+        metrics = _metrics(results, grid_rows, comm, prof, pts, crs)
+    metrics["runtime_s"] = {**clock.rounded(), **metrics.pop("runtime_s", {})}
+    log.info("partitioned %d communities into %d grids (%d violations) in %.1f s",
+             len(comm), len(grids), len(violations), clock.total())  # fmt: skip
+    return PartitionResult(grids, violations, metrics, warnings)
+
+
+def _metrics(results, grid_rows, comm, prof: Profile, pts: _Points, crs) -> dict[str, Any]:
+    """Quality figures of the run (:func:`gridgeo.partition.metrics.summarise`)."""
+    grids = gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs) if grid_rows else None
+    metrics = summarise(
+        results,
+        grids_metric=grids,
+        communities_metric=comm,
+        profile=prof,
+        households_total=float(pts.households.sum()),
+        outside=pts.outside(),
+    )
+    return {**metrics, "work_crs": crs.to_string(), "profile": prof.name}
+
+
+class _Clock:
+    """Wall time per named stage: ``with clock("name"): ...``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        self.stages[name] = time.perf_counter() - t
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in {**self.stages, "total": self.total()}.items()}
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def _prepare(
+    layers: dict, profile, code_pattern, kind, work_crs, repair: bool
+) -> tuple[Profile, pyproj.CRS, gpd.GeoDataFrame, list[Problem]]:
+    """Profile, work CRS, the communities in it (sorted by code) and input warnings.
+
+    Raises :class:`InputError` listing every error of the layers against their contracts,
+    or the overlapping communities.
+    """
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
-    if isinstance(
-        households, gpd.GeoDataFrame
-    ):  # 户数, 常住人口 … → households, population (warns if none)
-        households = resolve_count_fields(households)[0]
-    problems = check_inputs(communities, roads, households, dedicated, villager_groups, prof)
-    if problems:
-        raise InputError("the partition inputs are not usable", problems)
-
-    out_crs = communities.crs
-    crs = _work_crs(communities, work_crs)
+    problems = check_inputs(*layers.values(), prof, repair=repair)
+    raise_for_problems(problems, "the partition inputs are not usable")
+    communities = layers["communities"]
+    crs = work_crs_for(communities, work_crs)
     comm = _to_metric(communities, crs)
     comm = comm.assign(code=comm["code"].astype(str)).sort_values("code", kind="stable")
+    overlaps = overlap_problems(
+        comm["code"].tolist(), comm.geometry.to_numpy(), tolerance_m2=prof.quality.seam_tolerance_m2
+    )
+    if overlaps:
+        raise InputError("communities overlap", overlaps)
+    return prof, crs, comm, problems
+
+
+def _road_lines(roads: gpd.GeoDataFrame | None, crs, prof: Profile) -> np.ndarray:
+    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended)."""
+    if roads is None or not len(roads):
+        return np.array([], dtype=object)
+    q = prof.quality
+    rm = _to_metric(roads, crs)
+    return clean_roads(rm.geometry.to_numpy(), snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+
+
+@dataclass
+class _Points:
+    """Household points in the work CRS and the community each lies in (-1: none)."""
+
+    xy: np.ndarray
+    households: np.ndarray
+    population: np.ndarray
+    compound: np.ndarray | None
+    owner: np.ndarray
+    violations: list[dict]
+    counted: bool = True  # the layer carries household counts
+
+    def outside(self) -> tuple[int, float]:
+        """Points and households lying in no community."""
+        out = self.owner < 0
+        return int(out.sum()), float(self.households[out].sum())
+
+
+def _column(df: pd.DataFrame, col: str, default: float) -> np.ndarray:
+    if col not in df.columns:
+        return np.full(len(df), default, dtype=float)
+    return pd.to_numeric(df[col], errors="coerce").fillna(default).to_numpy(float)
+
+
+def _assign_households(households, crs, geoms: np.ndarray) -> _Points:
+    """Each household point to the first community (by code order) holding it."""
+    if households is None or not len(households):
+        z = np.zeros(0)
+        return _Points(np.zeros((0, 2)), z, z, None, np.zeros(0, dtype=int), [])
+    hm = _to_metric(households, crs)
+    hxy = shapely.get_coordinates(hm.geometry.to_numpy())
+    hw = _column(hm, "households", 1.0)
+    hp = _column(hm, "population", 0.0)
+    hc = hm["compound_id"].to_numpy(object) if "compound_id" in hm.columns else None
+    hrows = hm.index.to_numpy()
+    pi, ci = shapely.STRtree(geoms).query(shapely.points(hxy), predicate="intersects")
+    order = np.lexsort((ci, pi))
+    pi, ci = pi[order], ci[order]
+    first = np.unique(pi, return_index=True)[1]
+    owner = np.full(len(hxy), -1)
+    owner[pi[first]] = ci[first]
+    lost = [
+        violation(
+            "household.outside_community",
+            f"household point row {hrows[k]} ({hw[k]:.0f} households) lies in no community",
+            community_code=None,
+            geometry=shapely.points(hxy[k]),
+        )
+        for k in np.flatnonzero(owner < 0)
+    ]
+    counted = "households" in hm.columns and bool(hm["households"].notna().any())
+    return _Points(hxy, hw, hp, hc, owner, lost, counted)
+
+
+def _sites_by_community(dedicated, crs, geoms: np.ndarray) -> dict[int, list[Site]]:
+    """Dedicated sites per community (a site touching two communities is offered to both)."""
+    sites_by: dict[int, list[Site]] = {i: [] for i in range(len(geoms))}
+    if dedicated is None or not len(dedicated):
+        return sites_by
+    dm = _to_metric(dedicated, crs)
+    ci, di = shapely.STRtree(dm.geometry.to_numpy()).query(geoms, predicate="intersects")
+    for c, d in zip(ci, di, strict=True):
+        name, category = dm["name"].iloc[d], dm["category"].iloc[d]
+        sites_by[int(c)].append(
+            Site(
+                row=dm.index[d],
+                geom=dm.geometry.iloc[d],
+                name=str(name) if pd.notna(name) else "",
+                category=str(category) if pd.notna(category) else "",
+                households=_num(dm, "households", d),
+                population=_num(dm, "population", d),
+            )
+        )
+    return sites_by
+
+
+def _groups_by_community(villager_groups, crs, geoms, codes: list[str]) -> dict[int, list[Group]]:
+    """Villager groups per village (a group naming another village's code is left out)."""
+    groups_by: dict[int, list[Group]] = {i: [] for i in range(len(geoms))}
+    if villager_groups is None or not len(villager_groups):
+        return groups_by
+    gm = _to_metric(villager_groups, crs)
+    ci, gi = shapely.STRtree(gm.geometry.to_numpy()).query(geoms, predicate="intersects")
+    for c, g in zip(ci, gi, strict=True):
+        vc = gm["village_code"].iloc[g] if "village_code" in gm.columns else None
+        if vc is not None and pd.notna(vc) and str(vc) != codes[c]:
+            continue
+        groups_by[int(c)].append(Group(gm.index[g], gm.geometry.iloc[g], str(gm["name"].iloc[g])))
+    return groups_by
+
+
+def _tasks(comm, lines, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
+    """One picklable task per community: its kind, roads, points, sites and groups."""
     geoms = comm.geometry.to_numpy()
     codes = comm["code"].tolist()
-    problems = overlap_problems(codes, geoms, tolerance_m2=prof.quality.seam_tolerance_m2)
-    if problems:
-        raise InputError("communities overlap", problems)
-    stage["prepare"] = time.perf_counter() - t_start
-
-    # roads
-    t = time.perf_counter()
-    q = prof.quality
-    if roads is not None and len(roads):
-        rm = _to_metric(roads, crs)
-        lines = clean_roads(rm.geometry.to_numpy(), snap_m=q.road_snap_m, extend_m=q.road_extend_m)
-    else:
-        lines = np.array([], dtype=object)
-    stage["clean"] = time.perf_counter() - t
-
-    # households → communities
-    t = time.perf_counter()
-    viol_extra: list[dict] = []
-    n_comm = len(comm)
-    if households is not None and len(households):
-        hm = _to_metric(households, crs)
-        hm = hm.explode(index_parts=False) if (hm.geom_type == "MultiPoint").any() else hm
-        hxy = shapely.get_coordinates(hm.geometry.to_numpy())
-        hw = (
-            pd.to_numeric(hm["households"], errors="coerce").fillna(1).to_numpy(float)
-            if "households" in hm.columns
-            else np.ones(len(hm))
-        )
-        hp = (
-            pd.to_numeric(hm["population"], errors="coerce").fillna(0).to_numpy(float)
-            if "population" in hm.columns
-            else np.zeros(len(hm))
-        )
-        hc = hm["compound_id"].to_numpy(object) if "compound_id" in hm.columns else None
-        hrows = hm.index.to_numpy()
-        tree = shapely.STRtree(geoms)
-        pi, ci = tree.query(shapely.points(hxy), predicate="intersects")
-        order = np.lexsort((ci, pi))
-        pi, ci = pi[order], ci[order]
-        first = np.unique(pi, return_index=True)[1]
-        owner = np.full(len(hxy), -1)
-        owner[pi[first]] = ci[first]
-        for k in np.flatnonzero(owner < 0):
-            viol_extra.append(
-                {
-                    "rule": "household.outside_community",
-                    "reason": f"household point row {hrows[k]} ({hw[k]:.0f} households) lies in no community",
-                    "community_code": None,
-                    "grid_code": None,
-                    "geometry": shapely.points(hxy[k]),
-                }
-            )
-    else:
-        hxy = np.zeros((0, 2))
-        hw = hp = np.zeros(0)
-        hc = None
-        owner = np.zeros(0, dtype=int)
-    outside_hh = float(hw[owner < 0].sum()) if len(owner) else 0.0
-    outside_n = int((owner < 0).sum()) if len(owner) else 0
-
-    # dedicated sites and villager groups
-    sites_by: dict[int, list[Site]] = {i: [] for i in range(n_comm)}
-    if dedicated is not None and len(dedicated):
-        dm = _to_metric(dedicated, crs)
-        dtree = shapely.STRtree(dm.geometry.to_numpy())
-        ci, di = dtree.query(geoms, predicate="intersects")
-        for c, d in zip(ci, di, strict=True):
-            row = dm.index[d]
-            sites_by[int(c)].append(
-                Site(
-                    row=row,
-                    geom=dm.geometry.iloc[d],
-                    name=str(dm["name"].iloc[d]) if pd.notna(dm["name"].iloc[d]) else "",
-                    category=str(dm["category"].iloc[d])
-                    if pd.notna(dm["category"].iloc[d])
-                    else "",
-                    households=_num(dm, "households", d),
-                    population=_num(dm, "population", d),
-                )
-            )
-    groups_by: dict[int, list[Group]] = {i: [] for i in range(n_comm)}
-    if villager_groups is not None and len(villager_groups):
-        gm = _to_metric(villager_groups, crs)
-        gtree = shapely.STRtree(gm.geometry.to_numpy())
-        ci, gi = gtree.query(geoms, predicate="intersects")
-        for c, g in zip(ci, gi, strict=True):
-            vc = gm["village_code"].iloc[g] if "village_code" in gm.columns else None
-            if vc is not None and pd.notna(vc) and str(vc) != codes[c]:
-                continue
-            groups_by[int(c)].append(
-                Group(gm.index[g], gm.geometry.iloc[g], str(gm["name"].iloc[g]))
-            )
-
+    names = comm["name"].astype(str).tolist()
+    kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * len(comm)
     rtree = shapely.STRtree(lines) if len(lines) else None
     tasks = []
-    kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * n_comm
-    names = comm["name"].astype(str).tolist()
-    for i in range(n_comm):
-        mine = np.flatnonzero(owner == i)
+    for i in range(len(comm)):
+        mine = np.flatnonzero(pts.owner == i)
         road_idx = (
             np.sort(rtree.query(geoms[i], predicate="intersects")) if rtree is not None else []
         )
@@ -324,35 +355,33 @@ def partition(
                 index=i,
                 code=codes[i],
                 name=names[i],
-                kind=_kind(kinds_col[i], codes[i], kind, prof),
+                kind=prof.community_kind(kinds_col[i], codes[i], default=kind) or "urban",
                 geom=geoms[i],
                 roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
-                xy=hxy[mine],
-                households=hw[mine],
-                population=hp[mine],
-                compound=hc[mine] if hc is not None else None,
-                sites=sites_by[i],
-                groups=groups_by[i],
+                xy=pts.xy[mine],
+                households=pts.households[mine],
+                population=pts.population[mine],
+                compound=pts.compound[mine] if pts.compound is not None else None,
+                sites=sites[i],
+                groups=groups[i],
+                households_counted=pts.counted,
             )
         )
-    stage["assign"] = time.perf_counter() - t
+    return tasks
 
-    # per community
-    t = time.perf_counter()
-    results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler, progress=progress)
-    stage["communities"] = time.perf_counter() - t
 
-    # assemble
-    t = time.perf_counter()
-    grid_rows = [g for r in results for g in r.grids]
-    viol_rows = [v for r in results for v in r.violations] + viol_extra
+def _assemble(
+    grid_rows: list[dict], viol_rows: list[dict], crs, out_crs
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Grid and violation layers in the communities' CRS, grids sorted by code."""
     grids = gpd.GeoDataFrame(
         grid_rows if grid_rows else {c: [] for c in GRID_COLUMNS},
         columns=GRID_COLUMNS,
         geometry="geometry",
         crs=crs,
     )
-    if not pyproj.CRS(out_crs).equals(crs):
+    back = not pyproj.CRS(out_crs).equals(crs)
+    if back:
         grids = grids.to_crs(out_crs)
         grids["geometry"] = _valid_after_transform(
             grids.geometry.to_numpy(), geographic=pyproj.CRS(out_crs).is_geographic
@@ -366,36 +395,7 @@ def partition(
         geometry="geometry",
         crs=crs,
     )
-    violations = violations.to_crs(out_crs) if not pyproj.CRS(out_crs).equals(crs) else violations
-    stage["assemble"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    metrics = summarise(
-        results,
-        grids_metric=gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=crs)
-        if grid_rows
-        else None,
-        communities_metric=comm,
-        profile=prof,
-        households_total=float(hw.sum()),
-        outside=(outside_n, outside_hh),
-    )
-    stage["metrics"] = time.perf_counter() - t
-    stage["total"] = time.perf_counter() - t_start
-    metrics["runtime_s"] = {
-        **{k: round(v, 3) for k, v in stage.items()},
-        **metrics.pop("runtime_s", {}),
-    }
-    metrics["work_crs"] = crs.to_string()
-    metrics["profile"] = prof.name
-    log.info(
-        "partitioned %d communities into %d grids (%d violations) in %.1f s",
-        n_comm,
-        len(grids),
-        len(violations),
-        stage["total"],
-    )
-    return PartitionResult(grids, violations, metrics)
+    return grids, violations.to_crs(out_crs) if back else violations
 
 
 def _valid_after_transform(geoms: np.ndarray, *, geographic: bool) -> np.ndarray:

@@ -96,7 +96,8 @@ def summarise(
             continue
         lo, hi = st["band"]
         ordinary = [g for g in r.grids if g["grid_type"] != "dedicated"]
-        n_in = sum(1 for g in ordinary if lo <= g["households"] <= hi)
+        measure = st.get("measure", "households")
+        n_in = sum(1 for g in ordinary if lo <= g[measure] <= hi)
         all_total += len(ordinary)
         all_in += n_in
         if st["feasible"]:

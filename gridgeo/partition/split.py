@@ -163,17 +163,7 @@ def split_block(
     nu = int(unit.max()) + 1
     if nu == 1:
         return [(poly, allidx)]
-    uw = np.bincount(unit, weights=weights, minlength=nu)
-    cnt = np.bincount(unit, minlength=nu)
-    uxy = (
-        np.column_stack(
-            [
-                np.bincount(unit, weights=xy[:, 0], minlength=nu),
-                np.bincount(unit, weights=xy[:, 1], minlength=nu),
-            ]
-        )
-        / cnt[:, None]
-    )
+    uw, uxy = _unit_weights_and_centres(unit, nu, xy, weights)
     if hamlet_eps_m:
         unit, uw, uxy = _hamlets(unit, uw, uxy, eps=hamlet_eps_m, ceiling=ceiling)
         nu = len(uw)
@@ -198,6 +188,29 @@ def split_block(
         )
         return [(poly, allidx)]
     cells = shapely.intersection(cells, poly)
+    return _pieces_from_cells(cells, loc_lab, plab, allidx, xy)
+
+
+def _unit_weights_and_centres(unit, nu, xy, weights) -> tuple[np.ndarray, np.ndarray]:
+    """Households and mean point location of each indivisible unit."""
+    uw = np.bincount(unit, weights=weights, minlength=nu)
+    cnt = np.bincount(unit, minlength=nu)
+    uxy = (
+        np.column_stack(
+            [
+                np.bincount(unit, weights=xy[:, 0], minlength=nu),
+                np.bincount(unit, weights=xy[:, 1], minlength=nu),
+            ]
+        )
+        / cnt[:, None]
+    )
+    return uw, uxy
+
+
+def _pieces_from_cells(cells, loc_lab, plab, allidx, xy) -> list[tuple[object, np.ndarray]]:
+    """Union the Voronoi cells of each cluster into pieces; a piece falling apart keeps
+    each part that holds households, and household-free fragments join the piece with
+    which they share the longest border."""
     pieces: list[tuple[object, np.ndarray]] = []
     empty_parts = []
     for lab in sorted(set(loc_lab.tolist())):
@@ -223,7 +236,6 @@ def split_block(
                 pieces.append((p, mine))
             else:
                 empty_parts.append(p)
-    # merge household-free fragments into the piece with the longest shared border
     for frag in empty_parts:
         shared = [shapely.intersection(frag.boundary, p.boundary).length for p, _ in pieces]
         j = int(np.argmax(shared))

@@ -32,6 +32,7 @@ import shapely
 from sqlalchemy import text
 
 from gridgeo.io import write_layers
+from gridgeo.io.atomic import atomic_path
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.workflow import (
     ChangeSet,
@@ -306,14 +307,15 @@ def export_changeset(bind: Bind, changeset_id: int, out: str | os.PathLike[str])
         write_layers(gpkg, layers)
         buf = io.StringIO()
         changes.to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
-        part = Path(tmp) / (out.name + ".part")
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with (
+            atomic_path(out) as part,
+            zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        ):
             zf.write(gpkg, "grids.gpkg")
             zf.writestr("code_changes.csv", "\ufeff" + buf.getvalue())
             zf.writestr("summary.html", page)
             if interactive:
                 zf.writestr("map.html", interactive)
-        part.replace(out)
     log.info(
         "exported change set %s to %s: %d old and %d new grids, %d code changes",
         changeset_id,

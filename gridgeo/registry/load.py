@@ -21,36 +21,13 @@ from sqlalchemy.engine import Connection
 
 from gridgeo.crs import metric_crs
 from gridgeo.errors import CRSError, InputError, Problem
-from gridgeo.io import FieldSpec, LayerSchema, check_layer
+from gridgeo.io import SCHEMAS, check_layer
 from gridgeo.registry._db import Bind, raw, transaction
 from gridgeo.registry.actors import Actor
 from gridgeo.registry.diff import ATTRIBUTES, PlannedItem, plan_changes
-from gridgeo.rules import Profile, load_profile
+from gridgeo.rules import Profile, kind_from_word, load_profile
 
 log = logging.getLogger(__name__)
-
-GRID_TYPES = ("urban", "rural", "dedicated")
-
-GRIDS_SCHEMA = LayerSchema(
-    "grids",
-    ("Polygon", "MultiPolygon"),
-    (
-        FieldSpec("community_code", "code", required=True),
-        FieldSpec("grid_name", "text"),
-        FieldSpec("grid_type", "choice", choices=GRID_TYPES),
-        FieldSpec("households", "int"),
-        FieldSpec("population", "int"),
-    ),
-)
-COMMUNITIES_SCHEMA = LayerSchema(
-    "communities",
-    ("Polygon", "MultiPolygon"),
-    (
-        FieldSpec("code", "code", required=True, unique=True),
-        FieldSpec("name", "text", required=True),
-        FieldSpec("kind", "choice", choices=("urban", "rural")),
-    ),
-)
 
 
 @dataclass
@@ -131,7 +108,7 @@ def _prepare(
     g = grids.copy()
     g.attrs = dict(grids.attrs)
     problems = check_layer(
-        g, GRIDS_SCHEMA, code_pattern=profile.codes.community_pattern, source=source, repair=repair
+        g, SCHEMAS["grids"], code_scheme=profile.codes, source=source, repair=repair
     )
     g["community_code"] = (
         g["community_code"].astype("string").str.strip() if "community_code" in g else ""
@@ -145,7 +122,10 @@ def _prepare(
     g["grid_name"] = g["grid_name"].astype("string").str.strip()
     if "grid_type" not in g:
         g["grid_type"] = pd.NA
-    g["grid_type"] = g["grid_type"].astype("string").str.strip()
+    g["grid_type"] = pd.array(
+        [kind_from_word(t) or (None if pd.isna(t) else str(t).strip()) for t in g["grid_type"]],
+        dtype="string",
+    )
     if "grid_code" in g:
         g["grid_code"] = g["grid_code"].astype("string").str.strip()
     return g, problems
@@ -182,8 +162,8 @@ def _check_communities(
             p
             for p in check_layer(
                 communities,
-                COMMUNITIES_SCHEMA,
-                code_pattern=profile.codes.community_pattern,
+                SCHEMAS["communities"],
+                code_scheme=profile.codes,
                 source=csource,
             )
             if p.severity == "error"
@@ -195,9 +175,7 @@ def _check_communities(
         if len(c):
             _insert_county(conn, county)
             kinds = [
-                k
-                if isinstance(k, str) and k in ("urban", "rural")
-                else profile.codes.kind_from_code(code)
+                profile.community_kind(k, code)
                 for code, k in zip(
                     c["code"].astype(str), c.get("kind", pd.Series([None] * len(c))), strict=True
                 )
@@ -455,7 +433,7 @@ def load_grids(
         Community polygons (``code``, ``name``, optional ``kind``) to register the
         communities the registry does not know yet.
     profile
-        Profile name/path/object for the code scheme (default ``yongzhou``).
+        Profile name/path/object for the code scheme (default: setting ``GRIDGEO_PROFILE``).
     code_pattern
         Regular expression community codes must match, overriding the profile's
         (e.g. ``r"\\d{11}"`` for Taiwan's village codes).
@@ -478,7 +456,7 @@ def load_grids(
     InputError
         Listing every bad row, field and unknown community.
     """
-    prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     source = grids.attrs.get("source")
     county = str(county).strip()
     g, problems = _prepare(grids, prof, source, repair)
@@ -622,4 +600,4 @@ def load_grids(
     return LoadResult(int(cs_id), actions, new_codes, retired, unchanged, srid, warnings)
 
 
-__all__ = ["ATTRIBUTES", "GRIDS_SCHEMA", "LoadResult", "load_grids", "registry_srid"]
+__all__ = ["ATTRIBUTES", "LoadResult", "load_grids", "registry_srid"]

@@ -59,14 +59,6 @@ class RepartitionResult:
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _band(grid_type: str, profile: Profile) -> tuple[float, float]:
-    if grid_type == "rural":
-        return profile.rural.min_households, profile.rural.max_households
-    if grid_type == "dedicated":
-        return 0, np.inf
-    return profile.urban.min_households, profile.urban.max_households
-
-
 def recount(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> pd.DataFrame:
     """Households and residents per grid from points (weights ``households``/``population``;
     a point on a shared border counts for the first grid)."""
@@ -132,7 +124,7 @@ def repartition_community(
     """
     from gridgeo.partition import partition
 
-    prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     actor.require_drafting(county, [community_code])
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)
@@ -152,7 +144,7 @@ def repartition_community(
     pts = households.to_crs(current.crs)
     pts = pts[shapely.intersects(outline, pts.geometry.values)]
     counts = recount(current, pts)
-    bands = np.array([_band(t, prof) for t in current["grid_type"]])
+    bands = np.array([prof.household_band(t) or (0, np.inf) for t in current["grid_type"]])
     in_band = (counts["households"].to_numpy() >= bands[:, 0]) & (
         counts["households"].to_numpy() <= bands[:, 1]
     )

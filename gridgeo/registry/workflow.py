@@ -276,7 +276,7 @@ def _validator_problems(
     """
     from gridgeo.validate import validate
 
-    prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     grids, communities = _result_layers(conn, changeset_id)
     if grids.empty:
         return [], {"validator": "gridgeo.validate", "profile": prof.name, "issues": 0}

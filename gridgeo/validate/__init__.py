@@ -7,7 +7,8 @@ Each rule is a small check ``GridSet -> list[Issue]`` in :mod:`.checks`, usable
 alone by the partitioner and the registry (:func:`run_checks`, :func:`passes`).
 """
 
-from gridgeo.validate.checks import CHECKS, RULES, Issue, Rule, passes, run_checks
+from gridgeo.rule_ids import RULES, Rule
+from gridgeo.validate.checks import CHECKS, Issue, passes, run_checks
 from gridgeo.validate.core import ValidationReport, build_report, in_band_summary, validate
 from gridgeo.validate.gridset import POSTING_FIELDS, GridSet
 

@@ -6,8 +6,9 @@ registry can run any subset on a set of grids (:func:`run_checks`) or ask
 whether a plan passes (:func:`passes`). Checks never mutate the :class:`GridSet`;
 what several of them need (household counts, home community…) is cached on it.
 
-Rule ids are stable (tests, reports and the registry refer to them); see
-:data:`RULES` for each id's severity and meaning.
+Rule ids are stable (tests, reports and the registry refer to them) and come from the
+one catalogue :data:`gridgeo.rule_ids.RULES` (severity, meaning, the article each rests
+on), which the partitioner's violations use too.
 """
 
 from __future__ import annotations
@@ -22,47 +23,10 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from gridgeo.rule_ids import RULES
 from gridgeo.validate.gridset import POSTING_FIELDS, GridSet, code_regex
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A rule's stable id, default severity and one-line meaning."""
-
-    id: str
-    severity: str
-    title: str
-
-
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in (
-        Rule("geometry.invalid", "error", "grid geometry is missing, not a polygon or invalid"),
-        Rule("geometry.non_contiguous", "error", "grid has several parts in a one-part community"),
-        Rule("geometry.sliver", "error", "grid is smaller or narrower than the sliver thresholds"),
-        Rule(
-            "size.out_of_band", "error", "households outside the profile's band for the grid type"
-        ),
-        Rule(
-            "size.out_of_band_unavoidable",
-            "warning",
-            "households outside the band, but the community cannot meet the band",
-        ),
-        Rule("coverage.gap", "error", "part of a community is covered by no grid"),
-        Rule("coverage.overlap", "error", "two grids overlap"),
-        Rule("border.crosses_community", "error", "grid extends outside its community"),
-        Rule("code.format", "error", "grid code is not the community code plus a sequence"),
-        Rule("code.duplicate", "error", "several grids share one grid code"),
-        Rule("code.community_mismatch", "error", "grid code, community_code and location disagree"),
-        Rule("attr.grid_type", "warning", "grid_type is not urban, rural or dedicated"),
-        Rule("roads.border_share", "warning", "little of the grid's internal border is on roads"),
-        Rule("posting.missing", "error", "attributes required for public posting are missing"),
-        Rule("posting.unknown_grid", "warning", "staff table row names no grid of the layer"),
-        Rule("input.community_invalid", "warning", "community geometry was invalid and repaired"),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -152,7 +116,7 @@ def check_invalid_geometry(gs: GridSet) -> list[Issue]:
 
 
 def check_non_contiguous(gs: GridSet) -> list[Issue]:
-    """``geometry.non_contiguous``: a multi-part grid whose community has one part."""
+    """``geometry.not_contiguous``: a multi-part grid whose community has one part."""
     tol = gs.profile.quality.seam_tolerance_m2
     parts, owner = shapely.get_parts(gs.geoms, return_index=True)
     areas = shapely.area(parts)
@@ -167,7 +131,7 @@ def check_non_contiguous(gs: GridSet) -> list[Issue]:
         detached = np.delete(parts[mine], main)
         issues.append(
             Issue(
-                "geometry.non_contiguous",
+                "geometry.not_contiguous",
                 f"grid {gs.labels[i]} has {counts[i]} separate parts "
                 f"({', '.join(_fmt(a) for a in sorted(part_areas, reverse=True))} m²); "
                 "the map shows the parts apart from the largest",
@@ -217,7 +181,7 @@ def check_slivers(gs: GridSet) -> list[Issue]:
 
 # --------------------------------------------------------------------------- size
 def check_size_band(gs: GridSet) -> list[Issue]:
-    """``size.out_of_band`` / ``size.out_of_band_unavoidable``: households outside the band.
+    """``size.below_floor`` / ``size.above_ceiling`` / ``size.band_unattainable``.
 
     Households are recounted from the points; the band is that of the grid's type
     (see :attr:`GridSet.size_table` for exemptions: dedicated grids, whole-village
@@ -241,9 +205,9 @@ def check_size_band(gs: GridSet) -> list[Issue]:
             f"grid {gs.labels[i]} has {households[i]:g} households; "
             f"{kinds[i]} band {lo[i]:.0f}–{hi[i]:.0f}"
         )
-        rule = "size.out_of_band"
+        rule = "size.below_floor" if households[i] < lo[i] else "size.above_ceiling"
         if not attainable[i]:
-            rule = "size.out_of_band_unavoidable"
+            rule = "size.band_unattainable"
             msg += f" cannot be met in community {gs.home_code[i]}: {reasons[gs.home[i]]}"
         issues.append(
             Issue(rule, msg, _g(gs, i), gs.home_code[i], gs.geoms[i], float(households[i]))
@@ -630,7 +594,7 @@ def check_community_geometry(gs: GridSet) -> list[Issue]:
 CHECKS: dict[str, Check] = {
     "input.community_invalid": check_community_geometry,
     "geometry.invalid": check_invalid_geometry,
-    "geometry.non_contiguous": check_non_contiguous,
+    "geometry.not_contiguous": check_non_contiguous,
     "geometry.sliver": check_slivers,
     "size": check_size_band,
     "coverage.gap": check_gaps,

@@ -167,7 +167,7 @@ class ValidationReport:
             + "\n}\n"
         )
         if path is not None:
-            from gridgeo.maps.offline import write_text_atomic
+            from gridgeo.io.atomic import write_text_atomic
 
             write_text_atomic(Path(path), text)
             log.info("wrote validation report %s (%d issues)", path, len(self.issues))
@@ -210,7 +210,7 @@ def validate(
     households: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     *,
-    profile: Profile | str,
+    profile: Profile | str | None = None,
     staff: pd.DataFrame | None = None,
     checks: list[str | Check] | None = None,
     crs: Any = None,
@@ -230,7 +230,8 @@ def validate(
     roads
         Road centrelines; enables ``roads.border_share``.
     profile
-        A :class:`~gridgeo.rules.Profile` or a profile name/path.
+        A :class:`~gridgeo.rules.Profile` or a profile name/path; default the setting
+        ``GRIDGEO_PROFILE``.
     staff
         Table of posting attributes by ``grid_code``; enables ``posting.*``.
     checks

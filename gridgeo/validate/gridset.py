@@ -25,30 +25,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 
+from gridgeo.crs import work_crs as crs_work
 from gridgeo.errors import CRSError, InputError, Problem
-from gridgeo.rules import Profile, load_profile
+from gridgeo.rules import Profile, kind_from_word, load_profile
 
 log = logging.getLogger(__name__)
 
-GRID_TYPES = ("urban", "rural", "dedicated")
-_TYPE_ALIASES = {
-    "urban": "urban",
-    "city": "urban",
-    "城市": "urban",
-    "城市社区网格": "urban",
-    "社区": "urban",
-    "rural": "rural",
-    "village": "rural",
-    "农村": "rural",
-    "农村网格": "rural",
-    "dedicated": "dedicated",
-    "专属": "dedicated",
-    "专属网格": "dedicated",
-    "unit": "dedicated",
-    "compound": "dedicated",
-    "单位型": "dedicated",
-    "小区型": "dedicated",
-}
 
 #: Fields a grid must have for public posting (SPEC §6; seeds 000, 001, 003).
 POSTING_FIELDS = (
@@ -59,38 +41,6 @@ POSTING_FIELDS = (
     "grid_head_phone",
     "supervision_phone",
 )
-
-
-def _metric_crs(gdf: gpd.GeoDataFrame) -> pyproj.CRS:
-    """The data's own CRS when it is projected in metres with true areas (within 1 %)
-    at the data, so nothing is reprojected (no round-off); else a CGCS2000
-    Gauss–Krüger zone (:func:`gridgeo.crs.metric_crs`). Web Mercator (areas ~27 %
-    too large in southern China) is not kept."""
-    crs = pyproj.CRS.from_user_input(gdf.crs)
-    if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info[:2]):
-        try:
-            lon, lat = _centre_lonlat(gdf)
-            scale = pyproj.Proj(crs).get_factors(lon, lat).areal_scale
-        except (pyproj.exceptions.ProjError, ValueError):
-            scale = float("nan")
-        if abs(scale - 1.0) < 0.01:
-            return crs
-    try:
-        from gridgeo.crs import metric_crs
-    except ImportError:  # pragma: no cover - gridgeo.crs ships with the package
-        return gdf.estimate_utm_crs()
-    try:
-        return metric_crs(gdf)
-    except CRSError:
-        # outside the CGCS2000 zones (e.g. a test far from China): a UTM zone
-        return gdf.estimate_utm_crs()
-
-
-def _centre_lonlat(gdf: gpd.GeoDataFrame) -> tuple[float, float]:
-    minx, miny, maxx, maxy = gdf.total_bounds
-    to_lonlat = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True)
-    lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
-    return float(lon), float(lat)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -264,7 +214,7 @@ class GridSet:
         if problems:
             raise InputError("cannot validate: the input is unusable", problems)
 
-        work_crs = pyproj.CRS.from_user_input(crs) if crs is not None else _metric_crs(communities)
+        work_crs = crs_work(communities, crs)
 
         g = grids.to_crs(work_crs).reset_index(drop=True)
         g = g.rename_geometry("geometry") if g.geometry.name != "geometry" else g
@@ -394,10 +344,7 @@ class GridSet:
         """``urban``/``rural`` per community: its ``kind`` field, else from its code, else its grids."""
         kinds = []
         for code, kind in zip(self.community_codes, self.communities["kind"], strict=True):
-            k = _TYPE_ALIASES.get(str(kind).strip().lower()) if kind is not None else None
-            if k not in ("urban", "rural"):
-                k = self.profile.codes.kind_from_code(code) if code is not None else None
-            kinds.append(k)
+            kinds.append(self.profile.community_kind(kind, code))
         kinds = np.array(kinds, dtype=object)
         unknown = np.flatnonzero(pd.isna(kinds))
         if len(unknown):
@@ -454,10 +401,7 @@ class GridSet:
     def given_type(self) -> np.ndarray:
         """The ``grid_type`` field normalised to urban/rural/dedicated (None when absent/unknown)."""
         return np.array(
-            [
-                _TYPE_ALIASES.get(str(t).strip().lower()) if t is not None else None
-                for t in self.grids["grid_type"].to_numpy(dtype=object)
-            ],
+            [kind_from_word(t) for t in self.grids["grid_type"].to_numpy(dtype=object)],
             dtype=object,
         )
 
@@ -538,23 +482,6 @@ class GridSet:
         known = np.bincount(self.point_grid[inside], minlength=self.n) > 0
         return np.where(known, total, np.nan)
 
-    def population_band(self, kind: str) -> tuple[float, float] | None:
-        """The profile's population alternative for ``kind`` as ``(min, max)``, if any
-        (urban: ``population_alternative`` ± 25 %; rural: ``target_population`` ± tolerance),
-        as the partitioner applies it."""
-        if kind == "rural":
-            target, tol = self.profile.rural.target_population, self.profile.rural.tolerance
-        else:
-            target, tol = self.profile.urban.population_alternative, 0.25
-        if not target:
-            return None
-        return target * (1 - tol), target * (1 + tol)
-
-    def band(self, kind: str) -> tuple[int, int]:
-        """``(min, max)`` households of a grid of ``kind`` (urban/rural) in this profile."""
-        rule = self.profile.rural if kind == "rural" else self.profile.urban
-        return int(rule.min_households), int(rule.max_households)
-
     @cached_property
     def point_units(self) -> np.ndarray:
         """Indivisible unit per household point: points at one location (to 1 cm) or in
@@ -615,7 +542,7 @@ class GridSet:
         rows = []
         for ci in range(m):
             kind = self.community_kind[ci]
-            lo, hi = self.band(kind)
+            lo, hi = self.profile.household_band(kind)
             t = float(total[ci])
             by_band = kind != "rural" or mode == "households"
             whole = kind == "rural" and (mode == "village" or t <= whole_max)
@@ -692,14 +619,15 @@ class GridSet:
         is in band; otherwise ``min <= households <= max`` of the grid's type, or
         -- the profile's population alternative, as the partitioner applies it --
         ``households <= max`` and the residents (``population`` of the points)
-        within :meth:`population_band`. The share (:func:`gridgeo.validate.core.in_band_summary`) counts the
+        within :meth:`~gridgeo.rules.Profile.population_band`. The share (:func:`gridgeo.validate.core.in_band_summary`) counts the
         non-dedicated grids of feasible communities, with the community's band.
         """
         hh = self.grid_households
         kinds = self.grid_type
         comm = self.community_table
-        lo = np.array([self.band(k)[0] if k != "dedicated" else np.nan for k in kinds])
-        hi = np.array([self.band(k)[1] if k != "dedicated" else np.nan for k in kinds])
+        bands = [self.profile.household_band(k) or (np.nan, np.nan) for k in kinds]
+        lo = np.array([b[0] for b in bands], dtype=float)
+        hi = np.array([b[1] for b in bands], dtype=float)
         home_ok = self.home >= 0
         per_comm = np.append(self.grids_in_community, 0)[self.home]
         mode = self.profile.rural.mode
@@ -716,7 +644,7 @@ class GridSet:
         p_lo = np.full(self.n, np.nan)
         p_hi = np.full(self.n, np.nan)
         for kind in ("urban", "rural"):
-            alt = self.population_band(kind)
+            alt = self.profile.population_band(kind)
             if alt is not None:
                 p_lo[kinds == kind], p_hi[kinds == kind] = alt
         with np.errstate(invalid="ignore"):
