@@ -137,7 +137,9 @@ def test_workflow_from_draft_to_current(fresh_db_url, base):
 
     problems = validate_changeset(fresh_db_url, cs.changeset_id)
     assert {p.rule for p in problems if p.severity == "error"} == {"validate.size.out_of_band"}
-    filed = file_changeset(fresh_db_url, cs.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
+    filed = file_changeset(
+        fresh_db_url, cs.changeset_id, actor=EDITOR, force=True, force_reason=FIRST
+    )
     assert filed.status == "filed" and filed.filed_by == EDITOR.name
     assert grids_at(fresh_db_url).empty  # filed is not current either
 
@@ -774,7 +776,9 @@ def test_repartition_after_new_housing_redraws_only_the_grid_over_the_band(fresh
     assert result.kept == sorted(same["grid_code"])
     top = max(int(c[-3:]) for c in [*same["grid_code"], target["grid_code"]])
     assert result.load.new_codes[0] == f"{target['community_code']}{top + 1:03d}"
-    file_changeset(fresh_db_url, result.load.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
+    file_changeset(
+        fresh_db_url, result.load.changeset_id, actor=EDITOR, force=True, force_reason=FIRST
+    )
     accept_changeset(fresh_db_url, result.load.changeset_id, actor=REVIEWER)
     after = grids_at(fresh_db_url)
     untouched = before[before["grid_code"] != target["grid_code"]].set_index("grid_code")

@@ -39,9 +39,30 @@ def test_cli_walkthrough(cli, tmp_path):
     assert f"draft change set 1: create {len(grids)}" in out
     assert "首次登记" in cli("change", "list")
     assert "create" in cli("change", "show", "1")
-    assert "0 errors" in cli("change", "validate", "1", "--code-pattern", PATTERN)
-    cli("change", "file", "1", "--county", "63000031", "--code-pattern", PATTERN, code=6)
-    assert "filed" in cli("change", "file", "1", "--county", COUNTY, "--code-pattern", PATTERN)
+    cli("change", "file", "1", "--county", COUNTY, code=5)  # no profile bound: refused
+    cli("city", "profile", COUNTY, "yongzhou", "--code-pattern", PATTERN, code=6)  # not an admin
+    out = cli(
+        "city",
+        "profile",
+        COUNTY,
+        "yongzhou",
+        "--code-pattern",
+        PATTERN,
+        "--receiver",
+        "63000",
+        "--admin",
+        user="admin",
+    )
+    assert "bound to profile yongzhou" in out
+    assert "size.out_of_band" in cli("change", "validate", "1", code=1)
+    cli("change", "file", "1", "--county", "63000031", code=6)
+    out = cli("change", "file", "1", "--county", COUNTY, code=2)  # declared sizes out of band
+    assert "size.out_of_band" in out
+    cli("change", "file", "1", "--county", COUNTY, "--force", code=2)  # force needs a reason
+    out = cli(
+        "change", "file", "1", "--county", COUNTY, "--force", "--force-reason", "现状网格先行登记"
+    )
+    assert "filed with 63000" in out and "forced: validate.size.out_of_band" in out
     cli("city", "accept", "1", code=6)  # the drafter cannot accept
     out = cli("city", "accept", "1", "--city", "63000", user="li")
     assert f"{len(grids)} opened" in out
@@ -62,7 +83,7 @@ def test_cli_walkthrough(cli, tmp_path):
     out = cli("load", str(tmp_path / "merge.gpkg"), "--county", COUNTY, "--code-pattern", PATTERN)
     assert "merge 1" in out and "codes to retire" in out
     assert "retired" in cli("change", "diff", "2", "--out", str(tmp_path / "diff.csv"))
-    cli("change", "file", "2", "--county", COUNTY, "--code-pattern", PATTERN)
+    cli("change", "file", "2", "--county", COUNTY, "--force", "--force-reason", "现状网格先行登记")
     cli("city", "return", "2", "--reason", "请沿道路中线调整", user="li")
     assert "returned" in cli("change", "list", "--status", "returned")
     cli("city", "accept", "2", user="li", code=5)
