@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import signal
 import subprocess
@@ -42,6 +43,7 @@ from gridgeo.registry import (
 )
 from gridgeo.registry.bindings import bind_profile
 from gridgeo.registry.export import export_changeset
+from gridgeo.registry.outbox import mark_read, notifications
 
 ROOT = Path(__file__).resolve().parent.parent
 DAAN = ROOT / "data" / "build" / "daan.gpkg"
@@ -427,10 +429,12 @@ def test_filing_package(fresh_db_url, base, tmp_path):
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == [
             "code_changes.csv",
+            "forced_breaks.json",  # the merged grid (836 households) was filed with force
             "grids.gpkg",
             "map.html",
             "summary.html",
         ]
+        forced = json.loads(zf.read("forced_breaks.json"))
         zf.extractall(tmp_path / "x")
         summary = zf.read("summary.html").decode()
         csv = zf.read("code_changes.csv").decode("utf-8-sig").splitlines()
@@ -443,6 +447,10 @@ def test_filing_package(fresh_db_url, base, tmp_path):
         sum(",retired," in line for line in csv) == 2 and sum(",new," in line for line in csv) == 1
     )
     assert "<svg" in summary and "filed" in summary
+    assert forced["reason"] == FIRST and "validate.size.out_of_band" in {
+        b["rule"] for b in forced["breaks"]
+    }
+    assert summary.index("Forced rule breaks") < summary.index("<svg") and FIRST in summary
     assert "<script" not in summary and "http://" not in summary.replace(
         "http://www.w3.org/2000/svg", ""
     )
@@ -568,7 +576,7 @@ def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, b
     assert summary["retired_codes"] == r.retired_codes
 
 
-def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base):
+def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base, tmp_path):
     grids, communities = base
     _register(fresh_db_url, grids, communities)
     codes = sorted(grids["grid_code"])
@@ -617,6 +625,22 @@ def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base
     then = contacts_at(fresh_db_url, t1)
     assert list(then[then["grid_code"] == codes[1]]["person_name"]) == ["示例网格员002"]
     assert contacts_at(fresh_db_url, t0).empty
+
+    # The filing package names who moved where, not only how many.
+    with zipfile.ZipFile(export_changeset(fresh_db_url, cs2, tmp_path / "cs2.zip")) as zf:
+        moves = pd.read_csv(
+            io.BytesIO(zf.read("reassignments.csv")), encoding="utf-8-sig", dtype=str
+        )
+        assert "示例网格员002" in zf.read("summary.html").decode()
+    assert moves[["kind", "grid_code", "what", "before", "after"]].values.tolist() == [
+        ["staff", codes[1], "full_time", "示例网格员002", "示例网格员003"]
+    ]
+    # The department was notified of the change that named it (通报相关部门), once.
+    box = notifications(fresh_db_url, department="示例区城市管理局", unread=True)
+    assert list(box["changeset_id"]) == [cs] and box["package_path"].iloc[0].endswith("/package")
+    mark_read(fresh_db_url, int(box["notification_id"].iloc[0]), reader="示例区城市管理局值班员")
+    assert notifications(fresh_db_url, department="示例区城市管理局", unread=True).empty
+    assert notifications(fresh_db_url)["read_by"].iloc[0] == "示例区城市管理局值班员"
 
     bad = pd.DataFrame(
         {"grid_code": ["63000031001001", codes[0]], "role": ["head", "boss"], "name": ["a", "b"]}

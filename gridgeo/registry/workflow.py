@@ -33,6 +33,7 @@ from gridgeo.errors import (
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.actors import Actor
 from gridgeo.registry.bindings import Binding, _bound, require_binding_message
+from gridgeo.registry.outbox import notify_departments
 from gridgeo.registry.rulecheck import rule_report
 from gridgeo.rules import Profile
 
@@ -548,6 +549,7 @@ def accept_changeset(
             text("SELECT registry.accept_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason, "role": actor.role},
         ).scalar_one()
+        summary["notified_departments"] = notify_departments(conn, changeset_id)
     log.info(
         "accepted change set %s: %d grid versions closed, %d opened, %d codes retired",
         changeset_id,
