@@ -356,7 +356,7 @@ def _audit(
 
 
 @contextlib.contextmanager
-def _refusals_audited(
+def refusals_audited(
     bind: Bind, actor: Actor, action: str, changeset_id: int | None
 ) -> Iterator[None]:
     """Record a refused attempt in the audit log (its own transaction), then re-raise."""
@@ -418,7 +418,7 @@ def file_changeset(
     InputError
         With every problem found (the draft stays a draft), or ``force`` without a reason.
     """
-    with _refusals_audited(bind, actor, "file", changeset_id), transaction(bind) as conn:
+    with refusals_audited(bind, actor, "file", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id, lock=True)
         actor.require_drafting(cs.county_code)
         if cs.status != "draft":
@@ -540,7 +540,7 @@ def accept_changeset(
         (a :class:`ConflictError`) when the result would have overlapping grids or
         grids outside their community.
     """
-    with _refusals_audited(bind, actor, "accept", changeset_id), transaction(bind) as conn:
+    with refusals_audited(bind, actor, "accept", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
         actor.require_review(cs.county_code)
         _require_receiver(actor, cs)
@@ -572,7 +572,7 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
     """
     if not (reason or "").strip():
         raise ConflictError(f"returning change set {changeset_id} needs a reason")
-    with _refusals_audited(bind, actor, "return", changeset_id), transaction(bind) as conn:
+    with refusals_audited(bind, actor, "return", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
         actor.require_review(cs.county_code)
         _require_receiver(actor, cs)
@@ -598,7 +598,7 @@ def withdraw_changeset(
     ConflictError
         When the change set was already accepted, returned or withdrawn.
     """
-    with _refusals_audited(bind, actor, "withdraw", changeset_id), transaction(bind) as conn:
+    with refusals_audited(bind, actor, "withdraw", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
         actor.require_drafting(cs.county_code)
         summary = conn.execute(
