@@ -124,19 +124,22 @@ def _load(
         comm = read_layer(communities)
     elif "communities" in names and ":" not in str(path)[2:]:
         comm = read_layer(path, "communities")
+    from gridgeo.registry.workflow import refusals_audited
+
     actor = registry.Actor(_user(user), "admin" if admin else "county", county)
-    result = registry.load_grids(
-        _url(),
-        grids,
-        county=county,
-        actor=actor,
-        communities=comm,
-        profile=profile,
-        code_pattern=code_pattern,
-        title=title,
-        reason=reason,
-        repair=repair,
-    )
+    with refusals_audited(_url(), actor, "load", None):
+        result = registry.load_grids(
+            _url(),
+            grids,
+            county=county,
+            actor=actor,
+            communities=comm,
+            profile=profile,
+            code_pattern=code_pattern,
+            title=title,
+            reason=reason,
+            repair=repair,
+        )
     for w in result.warnings:
         console.print(f"warning: {w}")
     if result.changeset_id is None:

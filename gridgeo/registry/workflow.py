@@ -570,9 +570,9 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
     ConflictError
         When the change set is not filed or ``reason`` is empty.
     """
-    if not (reason or "").strip():
-        raise ConflictError(f"returning change set {changeset_id} needs a reason")
     with refusals_audited(bind, actor, "return", changeset_id), transaction(bind) as conn:
+        if not (reason or "").strip():
+            raise ConflictError(f"returning change set {changeset_id} needs a reason")
         cs = _get(conn, changeset_id)
         actor.require_review(cs.county_code)
         _require_receiver(actor, cs)
