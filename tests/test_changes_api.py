@@ -80,6 +80,8 @@ def test_whole_workflow_over_http(api, db_url):
     assert _upload(client, tokens, "reviewer", base).status_code == 403
     r = _upload(client, tokens, "other", base)
     assert r.status_code == 403 and "63000031" in r.json()["detail"]
+    refused = audit_log(db_url)
+    assert refused["action"].iloc[-1] == "load_refused" and refused["actor"].iloc[-1] == "other"
     r = _upload(client, tokens, "editor", b"not a geopackage")
     assert r.status_code == 400
     assert client.get("/changes", headers=_h(tokens, "editor")).json() == []  # nothing half-written
@@ -151,6 +153,10 @@ def test_whole_workflow_over_http(api, db_url):
 
     r = client.post(f"/changes/{cs}/accept", headers=_h(tokens, "reviewer"), json={"x": 1})
     assert r.status_code == 400  # unknown body field
+
+    # the household layer is restricted: no collection serves it
+    ids = {c["id"] for c in client.get("/collections").json()["collections"]}
+    assert not any("household" in i for i in ids)
 
     spec = client.get("/openapi.json").json()
     for path in ("/changes", "/changes/{changeset_id}/file", "/changes/{changeset_id}/accept"):

@@ -144,7 +144,10 @@ def test_filing_needs_a_bound_profile_set_by_an_administrator(fresh_db_url):
         file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     with pytest.raises(PermissionDeniedError, match="administrator"):
         bind_profile(fresh_db_url, COUNTY, "panjin", actor=EDITOR)
+    bind_profile(fresh_db_url, "63000", "jiangmen", actor=ADMIN, code_pattern=r"\d{11}")
+    assert bound_profile(fresh_db_url, COUNTY).division_code == "63000"  # the city's binding
     bind_profile(fresh_db_url, COUNTY, "panjin", actor=ADMIN, code_pattern=r"\d{11}")
+    assert bound_profile(fresh_db_url, COUNTY).profile == "panjin"  # the county's own wins
     bind_profile(
         fresh_db_url, COUNTY, "gansu", actor=ADMIN, code_pattern=r"\d{11}", receiver_code="63"
     )

@@ -34,6 +34,7 @@ from starlette.background import BackgroundTask
 from gridgeo.database.connect import database_url
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
 from gridgeo.registry.actors import Actor
+from gridgeo.registry.workflow import refusals_audited
 from gridgeo.service.auth import Caller, CallerDep
 from gridgeo.service.deps import service_settings
 
@@ -151,7 +152,6 @@ async def _spool(request: Request, suffix: str, limit: int, tmp: Path) -> Path:
 def _load(url: str, path: Path, filename: str, county: str, actor: Actor, title: str, reason: str):
     from gridgeo.io import list_layers, read_layer
     from gridgeo.registry import load_grids
-    from gridgeo.registry.workflow import refusals_audited
 
     with refusals_audited(url, actor, "load", None):
         try:
@@ -211,7 +211,10 @@ async def upload_changes(
     the draft is filed separately (``POST /changes/{id}/file``)."""
     _allow(caller, _EDIT, "uploading a grid layer")
     actor = _actor(caller)
-    actor.require_drafting(county)  # wrong county: 403 before a byte is read
+    url = _bind(request)
+    # wrong county: 403 before a byte is read, and the attempt is in the audit log
+    with refusals_audited(url, actor, "load", None):
+        actor.require_drafting(county)
     suffix = Path(filename).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(
@@ -219,7 +222,6 @@ async def upload_changes(
             [Problem("unsupported format", field="filename", rule="upload.format")],
         )
     limit = service_settings(request).upload_max_bytes
-    url = _bind(request)
     with tempfile.TemporaryDirectory(prefix="gridgeo-upload-") as tmp:
         path = await _spool(request, suffix, limit, Path(tmp))
         res = await run_in_threadpool(_load, url, path, filename, county, actor, title, reason)
