@@ -41,7 +41,7 @@ from gridgeo.registry import (
     return_changeset,
     validate_changeset,
 )
-from gridgeo.registry.bindings import bind_profile
+from gridgeo.registry.bindings import bind_profile, binding_history
 from gridgeo.registry.export import export_changeset
 from gridgeo.registry.outbox import mark_read, notifications
 
@@ -102,8 +102,11 @@ FIRST = "沿用现状网格，规模超出部分列入下一轮调整"  # force 
 
 
 def bind_daan(url) -> None:
-    """Bind Da'an to the yongzhou profile with its 11-digit village codes, filed with Taipei."""
-    bind_profile(url, COUNTY, "yongzhou", actor=ADMIN, code_pattern=PATTERN, receiver_code="63000")
+    """Bind Da'an (once) to the yongzhou profile with its 11-digit village codes, filed with Taipei."""
+    if binding_history(url, COUNTY).empty:
+        bind_profile(
+            url, COUNTY, "yongzhou", actor=ADMIN, code_pattern=PATTERN, receiver_code="63000"
+        )
 
 
 def _load(url, grids, communities, **kw):

@@ -78,6 +78,11 @@ def bind_profile(
     if receiver_code:
         receiving_division(code, prof.filing_level, override=receiver_code)
     with transaction(bind) as conn:
+        # concurrent bindings of one division take turns (one current binding each)
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('gridgeo.profile_binding:' || :c))"),
+            {"c": code},
+        )
         conn.execute(
             text(
                 "UPDATE registry.profile_binding SET valid_to = clock_timestamp() "
