@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli.main import app
 from gridgeo.io import write_layers
+from gridgeo.registry import audit_log
 
 runner = CliRunner()
 
@@ -28,11 +29,14 @@ def cli(fresh_db_url, monkeypatch):
     return run
 
 
-def test_cli_walkthrough(cli, tmp_path):
+def test_cli_walkthrough(cli, tmp_path, fresh_db_url):
     grids, communities = grids_of(2), communities_of(2)
     src = tmp_path / "grids.gpkg"
     write_layers(src, {"grids": grids, "communities": communities})
 
+    # another county's communities: refused (exit 6), nothing drafted, the attempt audited
+    cli("load", str(src), "--county", "63000031", "--code-pattern", PATTERN, code=6)
+    assert "load_refused" in set(audit_log(fresh_db_url)["action"])
     out = cli(
         "load", str(src), "--county", COUNTY, "--code-pattern", PATTERN, "--title", "首次登记"
     )
@@ -63,6 +67,12 @@ def test_cli_walkthrough(cli, tmp_path):
         "change", "file", "1", "--county", COUNTY, "--force", "--force-reason", "现状网格先行登记"
     )
     assert "filed with 63000" in out and "forced: validate.size.out_of_band" in out
+    out = cli("change", "show", "1")
+    assert (
+        out.index("forced rule breaks") < out.index("change set 1 ·") and "现状网格先行登记" in out
+    )
+    assert "declared counts" in out
+    cli("change", "file", "1", "--county", COUNTY, "--force", "--force-reason", "再次", code=5)
     cli("city", "accept", "1", code=6)  # the drafter cannot accept
     out = cli("city", "accept", "1", "--city", "63000", user="li")
     assert f"{len(grids)} opened" in out

@@ -195,6 +195,19 @@ def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None
     """Show a change set: header and items (old → new codes)."""
     url = _url()
     cs = registry.get_changeset(url, changeset_id)
+    if cs.forced_breaks:
+        console.print(
+            f"[bold red]forced rule breaks ({len(cs.forced_breaks)}), reason:[/] "
+            + (cs.force_reason or "").replace("[", r"\[")
+        )
+        for b in cs.forced_breaks:
+            console.print(f"  {b['rule']} {b['grids'] or ''} — {b['message']}", markup=False)
+    if cs.profile:
+        source = {"points": "recounted from the household layer", "declared": "declared counts"}
+        console.print(
+            f"profile {cs.profile} · filed with {cs.receiver_code} · households "
+            f"{source.get(cs.household_source or '', '—')}"
+        )
     console.print(
         f"change set {cs.changeset_id} · county {cs.county_code} · [bold]{cs.status}[/] · "
         f"drafted by {cs.created_by} {cs.created_at:%Y-%m-%d %H:%M}"
