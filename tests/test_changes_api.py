@@ -180,3 +180,44 @@ def test_departments_read_their_notifications(api, db_url):
     assert (
         client.post("/notifications/999/read", headers=_h(tokens, "dispatcher")).status_code == 404
     )
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "shapefile"])
+def test_geojson_and_zipped_shapefile_uploads_become_drafts(api, db_url, fmt):
+    client, tokens, tmp = api
+    current = grids_at(db_url)
+    last = sorted(set(current["community_code"]))[-1]
+    layer = current[current["community_code"] == last].copy()
+    layer = layer[
+        [
+            "grid_code",
+            "grid_name",
+            "grid_type",
+            "community_code",
+            "households",
+            "population",
+            "geometry",
+        ]
+    ]
+    layer.loc[layer.index[0], "grid_name"] = f"改名网格（{fmt}）"
+    if fmt == "geojson":
+        path = tmp / "rename.geojson"
+        layer.to_crs(4326).to_file(path, driver="GeoJSON")
+        body, name = path.read_bytes(), "rename.geojson"
+    else:
+        folder = tmp / "shp"
+        folder.mkdir(exist_ok=True)
+        layer.to_file(folder / "grids.shp", encoding="utf-8")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for f in folder.iterdir():
+                zf.write(f, f.name)
+        body, name = buf.getvalue(), "rename.zip"
+    r = _upload(client, tokens, "editor", body, filename=name)
+    assert r.status_code == 201, r.text
+    assert r.json()["actions"] == {"rename": 1}
+    cs = r.json()["changeset_id"]
+    r = client.post(
+        f"/changes/{cs}/withdraw", headers=_h(tokens, "editor"), json={"reason": "测试"}
+    )
+    assert r.status_code == 200 and get_changeset(db_url, cs).status == "withdrawn"

@@ -159,6 +159,11 @@ def _load(url: str, path: Path, filename: str, county: str, actor: Actor, title:
         except Exception:  # a single-layer format: read_layer reports real problems
             names = []
         grids = read_layer(str(path), "grids" if "grids" in names else None)
+        grids = (
+            grids.rename(columns=_shapefile_names(grids.columns))
+            if path.suffix == ".zip"
+            else grids
+        )
         grids.attrs["source"] = filename
         communities = read_layer(str(path), "communities") if "communities" in names else None
         return load_grids(
@@ -171,6 +176,14 @@ def _load(url: str, path: Path, filename: str, county: str, actor: Actor, title:
             title=title,
             reason=reason,
         )
+
+
+def _shapefile_names(columns) -> dict[str, str]:
+    """DBF field names are cut to 10 characters: ``community_`` is ``community_code``."""
+    from gridgeo.registry.load import GRIDS_SCHEMA
+
+    full = [f.name for f in GRIDS_SCHEMA.fields]
+    return {c: f for f in full for c in columns if len(f) > 10 and c == f[:10] and f not in columns}
 
 
 def _pattern(url: str, county: str) -> str | None:
