@@ -336,6 +336,23 @@ def naive_accept(url: str, changeset_id: int) -> None:
 
 
 # -- scenarios --------------------------------------------------------------------------
+FORCE = {"force": True, "force_reason": "benchmark data"}
+
+
+def _bind(eng, county: str, pattern: str) -> None:
+    """Bind the county to yongzhou (filing refuses unbound counties), received by the reviewer's city."""
+    from gridgeo.registry.bindings import bind_profile
+
+    bind_profile(
+        eng,
+        county,
+        "yongzhou",
+        actor=Actor("bench-admin", "admin"),
+        code_pattern=pattern,
+        receiver_code=county,  # the bench reviewer has no division: any receiver will do
+    )
+
+
 def scenario_load(server: str, name: str, grids, communities, pattern, county, repeat: int) -> dict:
     editor = Actor("bench-county", "county", county)
     bulk, naive, file_t, accept_t = [], [], [], []
@@ -353,9 +370,8 @@ def scenario_load(server: str, name: str, grids, communities, pattern, county, r
                 repair=True,
             )
             bulk.append(t)
-            file_t.append(
-                timed(file_changeset, eng, res.changeset_id, actor=editor, code_pattern=pattern)[0]
-            )
+            _bind(eng, county, pattern)
+            file_t.append(timed(file_changeset, eng, res.changeset_id, actor=editor, **FORCE)[0])
             accept_t.append(timed(accept_changeset, eng, res.changeset_id, actor=REVIEWER)[0])
         drop_db(server, f"bench_reg_{os.getpid()}_{r}")
         url = create_db(server, f"bench_reg_{os.getpid()}_n{r}")
@@ -385,13 +401,14 @@ def scenario_accept(server: str, grids, communities, pattern, county, repeat: in
         res = load_grids(
             eng, grids, county=county, actor=editor, communities=communities, code_pattern=pattern
         )
-        file_changeset(eng, res.changeset_id, actor=editor, code_pattern=pattern)
+        _bind(eng, county, pattern)
+        file_changeset(eng, res.changeset_id, actor=editor, **FORCE)
         accept_changeset(eng, res.changeset_id, actor=REVIEWER)
         current = grids_at(eng)
         change = fifty_items(current)
         r2 = load_grids(eng, change, county=county, actor=editor, code_pattern=pattern)
         items = sum(r2.actions.values())
-        file_changeset(eng, r2.changeset_id, actor=editor, code_pattern=pattern)
+        file_changeset(eng, r2.changeset_id, actor=editor, **FORCE)
     bulk, naive = [], []
     for r in range(repeat):
         for kind in ("bulk", "naive"):

@@ -357,6 +357,7 @@ def seed_registry(
         The generated layers (grids without codes: the registry assigns them).
     """
     from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+    from gridgeo.registry.bindings import bind_profile
 
     communities, grids = synthetic_district(nx, ny, seed=seed, county=county, crs=crs, **tiling)
     admin = Actor("gridgeo-synthetic", "admin")
@@ -370,7 +371,10 @@ def seed_registry(
         title="synthetic district",
         reason="test data",
     )
-    file_changeset(url, res.changeset_id, actor=admin)
+    bind_profile(url, county, "yongzhou", actor=admin, code_pattern=r"\d{12}", reason="test data")
+    file_changeset(
+        url, res.changeset_id, actor=admin, force=True, force_reason="synthetic test data"
+    )
     accept_changeset(url, res.changeset_id, actor=admin, reason="test data")
     log.info("seeded the registry with %d synthetic grids", len(grids))
     return communities, grids, int(res.changeset_id)

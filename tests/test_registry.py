@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import signal
 import subprocess
@@ -40,7 +41,9 @@ from gridgeo.registry import (
     return_changeset,
     validate_changeset,
 )
+from gridgeo.registry.bindings import bind_profile, binding_history
 from gridgeo.registry.export import export_changeset
+from gridgeo.registry.outbox import mark_read, notifications
 
 ROOT = Path(__file__).resolve().parent.parent
 DAAN = ROOT / "data" / "build" / "daan.gpkg"
@@ -94,9 +97,20 @@ def grids_of(n: int, per_grid: int = 4) -> gpd.GeoDataFrame:
 
 EDITOR = Actor("county-editor", "county", COUNTY)
 REVIEWER = Actor("city-reviewer", "city", "63000")
+ADMIN = Actor("admin", "admin")
+FIRST = "沿用现状网格，规模超出部分列入下一轮调整"  # force reason: the base data is out of band
+
+
+def bind_daan(url) -> None:
+    """Bind Da'an (once) to the yongzhou profile with its 11-digit village codes, filed with Taipei."""
+    if binding_history(url, COUNTY).empty:
+        bind_profile(
+            url, COUNTY, "yongzhou", actor=ADMIN, code_pattern=PATTERN, receiver_code="63000"
+        )
 
 
 def _load(url, grids, communities, **kw):
+    bind_daan(url)
     return load_grids(
         url, grids, county=COUNTY, actor=EDITOR, communities=communities, code_pattern=PATTERN, **kw
     )
@@ -105,7 +119,7 @@ def _load(url, grids, communities, **kw):
 def _register(url, grids, communities) -> int:
     """Load, file and accept: the registry then holds ``grids``."""
     result = _load(url, grids, communities, title="first registration")
-    file_changeset(url, result.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(url, result.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     accept_changeset(url, result.changeset_id, actor=REVIEWER)
     return result.changeset_id
 
@@ -126,8 +140,12 @@ def test_workflow_from_draft_to_current(fresh_db_url, base):
     assert cs.status == "draft"
     assert grids_at(fresh_db_url).empty  # a draft is not current
 
-    assert validate_changeset(fresh_db_url, cs.changeset_id, code_pattern=PATTERN) == []
-    filed = file_changeset(fresh_db_url, cs.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    problems = validate_changeset(fresh_db_url, cs.changeset_id)
+    errors = {p.rule for p in problems if p.severity == "error"}
+    assert errors and errors <= {"validate.size.below_floor", "validate.size.above_ceiling"}
+    filed = file_changeset(
+        fresh_db_url, cs.changeset_id, actor=EDITOR, force=True, force_reason=FIRST
+    )
     assert filed.status == "filed" and filed.filed_by == EDITOR.name
     assert grids_at(fresh_db_url).empty  # filed is not current either
 
@@ -189,7 +207,7 @@ def test_repartition_one_community_keeps_untouched_codes(fresh_db_url, base):
     items = changeset_items(fresh_db_url, result.changeset_id)
     assert set(items["community_code"]) == {target}
 
-    file_changeset(fresh_db_url, result.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(fresh_db_url, result.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     summary = accept_changeset(fresh_db_url, result.changeset_id, actor=REVIEWER)
     assert summary["retired_codes"] == sorted(codes[:3])
 
@@ -230,7 +248,7 @@ def test_retired_codes_are_never_reused(fresh_db_url, base):
     )
     r1 = _load(fresh_db_url, merged.drop(columns=["grid_code"]), None)
     assert r1.actions == {"merge": 1}
-    file_changeset(fresh_db_url, r1.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(fresh_db_url, r1.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     accept_changeset(fresh_db_url, r1.changeset_id, actor=REVIEWER)
 
     r2 = _load(fresh_db_url, grids.assign(grid_code=None), None)  # the original layout again
@@ -263,7 +281,7 @@ def test_second_acceptance_touching_same_grid_conflicts(fresh_db_url, base):
         layer.loc[layer["grid_code"] == code, "grid_name"] = name
         r = _load(fresh_db_url, layer, None)
         assert r.actions == {"rename": 1}
-        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
         drafts.append(r.changeset_id)
     accept_changeset(fresh_db_url, drafts[0], actor=REVIEWER)
     state = grids_at(fresh_db_url)
@@ -310,7 +328,7 @@ def test_only_a_city_reviewer_decides(fresh_db_url, base):
     r = _load(fresh_db_url, grids, communities)
     with pytest.raises(PermissionDeniedError):
         file_changeset(fresh_db_url, r.changeset_id, actor=Actor("x", "county", "63000031"))
-    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     for actor, message in [
         (EDITOR, "only a city reviewer"),
         (Actor("other-city", "city", "65000"), "may not decide on county"),
@@ -358,7 +376,7 @@ def test_database_refuses_overlap_and_leaving_the_community(fresh_db_url, base, 
     problems = validate_changeset(fresh_db_url, r.changeset_id, rules=False)
     assert rule in {p.rule for p in problems}
     with pytest.raises(InputError):
-        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     _force_filed(fresh_db_url, r.changeset_id)
     before = grids_at(fresh_db_url)
     with pytest.raises(SpatialIntegrityError, match=pattern):
@@ -371,7 +389,7 @@ def test_database_refuses_overlap_and_leaving_the_community(fresh_db_url, base, 
 def test_return_with_reason_voids_reserved_codes(fresh_db_url, base):
     grids, communities = base
     r = _load(fresh_db_url, grids, communities)
-    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     with pytest.raises(ConflictError, match="reason"):
         return_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER, reason=" ")
     out = return_changeset(fresh_db_url, r.changeset_id, actor=REVIEWER, reason="网格边界未沿道路")
@@ -410,15 +428,17 @@ def test_filing_package(fresh_db_url, base, tmp_path):
     a, b = layer.index[:2]
     layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
     r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
-    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     out = export_changeset(fresh_db_url, r.changeset_id, tmp_path / "filing.zip")
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == [
             "code_changes.csv",
+            "forced_breaks.json",  # the merged grid (836 households) was filed with force
             "grids.gpkg",
             "map.html",
             "summary.html",
         ]
+        forced = json.loads(zf.read("forced_breaks.json"))
         zf.extractall(tmp_path / "x")
         summary = zf.read("summary.html").decode()
         csv = zf.read("code_changes.csv").decode("utf-8-sig").splitlines()
@@ -431,6 +451,11 @@ def test_filing_package(fresh_db_url, base, tmp_path):
         sum(",retired," in line for line in csv) == 2 and sum(",new," in line for line in csv) == 1
     )
     assert "<svg" in summary and "filed" in summary
+    assert forced["reason"] == FIRST and any(
+        b["rule"] in {"validate.size.below_floor", "validate.size.above_ceiling"}
+        for b in forced["breaks"]
+    )
+    assert summary.index("Forced rule breaks") < summary.index("<svg") and FIRST in summary
     assert "<script" not in summary and "http://" not in summary.replace(
         "http://www.w3.org/2000/svg", ""
     )
@@ -504,7 +529,7 @@ def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, b
     a, b = layer.index[:2]
     layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
     r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
-    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     before = grids_at(fresh_db_url)
 
     with psycopg.connect(fresh_db_url, autocommit=True) as admin:
@@ -556,7 +581,7 @@ def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, b
     assert summary["retired_codes"] == r.retired_codes
 
 
-def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base):
+def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base, tmp_path):
     grids, communities = base
     _register(fresh_db_url, grids, communities)
     codes = sorted(grids["grid_code"])
@@ -605,6 +630,22 @@ def test_staff_and_department_assignments_through_change_sets(fresh_db_url, base
     then = contacts_at(fresh_db_url, t1)
     assert list(then[then["grid_code"] == codes[1]]["person_name"]) == ["示例网格员002"]
     assert contacts_at(fresh_db_url, t0).empty
+
+    # The filing package names who moved where, not only how many.
+    with zipfile.ZipFile(export_changeset(fresh_db_url, cs2, tmp_path / "cs2.zip")) as zf:
+        moves = pd.read_csv(
+            io.BytesIO(zf.read("reassignments.csv")), encoding="utf-8-sig", dtype=str
+        )
+        assert "示例网格员002" in zf.read("summary.html").decode()
+    assert moves[["kind", "grid_code", "what", "before", "after"]].values.tolist() == [
+        ["staff", codes[1], "full_time", "示例网格员002", "示例网格员003"]
+    ]
+    # The department was notified of the change that named it (通报相关部门), once.
+    box = notifications(fresh_db_url, department="示例区城市管理局", unread=True)
+    assert list(box["changeset_id"]) == [cs] and box["package_path"].iloc[0].endswith("/package")
+    mark_read(fresh_db_url, int(box["notification_id"].iloc[0]), reader="示例区城市管理局值班员")
+    assert notifications(fresh_db_url, department="示例区城市管理局", unread=True).empty
+    assert notifications(fresh_db_url)["read_by"].iloc[0] == "示例区城市管理局值班员"
 
     bad = pd.DataFrame(
         {"grid_code": ["63000031001001", codes[0]], "role": ["head", "boss"], "name": ["a", "b"]}
@@ -665,7 +706,7 @@ def test_simultaneous_acceptances_never_lose_an_update(fresh_db_url, base):
         layer = grids.copy()
         layer.loc[layer["grid_code"] == code, "households"] = 1000 + k
         r = _load(fresh_db_url, layer, None)
-        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
         drafts.append(r.changeset_id)
     barrier = threading.Barrier(2)
     outcomes: dict[int, str] = {}
@@ -764,7 +805,9 @@ def test_repartition_after_new_housing_redraws_only_the_grid_over_the_band(fresh
     assert result.kept == sorted(same["grid_code"])
     top = max(int(c[-3:]) for c in [*same["grid_code"], target["grid_code"]])
     assert result.load.new_codes[0] == f"{target['community_code']}{top + 1:03d}"
-    file_changeset(fresh_db_url, result.load.changeset_id, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(
+        fresh_db_url, result.load.changeset_id, actor=EDITOR, force=True, force_reason=FIRST
+    )
     accept_changeset(fresh_db_url, result.load.changeset_id, actor=REVIEWER)
     after = grids_at(fresh_db_url)
     untouched = before[before["grid_code"] != target["grid_code"]].set_index("grid_code")
@@ -806,7 +849,13 @@ def test_county_withdraws_its_own_draft(fresh_db_url, base):
         withdraw_changeset(fresh_db_url, r.changeset_id, actor=EDITOR)
     with pytest.raises(ConflictError):
         file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR)
-    assert list(audit_log(fresh_db_url, changeset_id=r.changeset_id)["action"]) == [
+    # every refused attempt is in the audit log too, with the reason it was refused
+    log = audit_log(fresh_db_url, changeset_id=r.changeset_id)
+    assert list(log["action"]) == [
         "draft",
+        "withdraw_refused",
         "withdraw",
+        "withdraw_refused",
+        "file_refused",
     ]
+    assert "63000031" in log["reason"].iloc[1] and "only a draft" in log["reason"].iloc[4]

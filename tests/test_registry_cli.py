@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli.main import app
 from gridgeo.io import write_layers
+from gridgeo.registry import audit_log
 
 runner = CliRunner()
 
@@ -28,20 +29,50 @@ def cli(fresh_db_url, monkeypatch):
     return run
 
 
-def test_cli_walkthrough(cli, tmp_path):
+def test_cli_walkthrough(cli, tmp_path, fresh_db_url):
     grids, communities = grids_of(2), communities_of(2)
     src = tmp_path / "grids.gpkg"
     write_layers(src, {"grids": grids, "communities": communities})
 
+    # another county's communities: refused (exit 6), nothing drafted, the attempt audited
+    cli("load", str(src), "--county", "63000031", "--code-pattern", PATTERN, code=6)
+    assert "load_refused" in set(audit_log(fresh_db_url)["action"])
     out = cli(
         "load", str(src), "--county", COUNTY, "--code-pattern", PATTERN, "--title", "首次登记"
     )
     assert f"draft change set 1: create {len(grids)}" in out
     assert "首次登记" in cli("change", "list")
     assert "create" in cli("change", "show", "1")
-    assert "0 errors" in cli("change", "validate", "1", "--code-pattern", PATTERN)
-    cli("change", "file", "1", "--county", "63000031", "--code-pattern", PATTERN, code=6)
-    assert "filed" in cli("change", "file", "1", "--county", COUNTY, "--code-pattern", PATTERN)
+    cli("change", "file", "1", "--county", COUNTY, code=5)  # no profile bound: refused
+    cli("city", "profile", COUNTY, "yongzhou", "--code-pattern", PATTERN, code=6)  # not an admin
+    out = cli(
+        "city",
+        "profile",
+        COUNTY,
+        "yongzhou",
+        "--code-pattern",
+        PATTERN,
+        "--receiver",
+        "63000",
+        "--admin",
+        user="admin",
+    )
+    assert "bound to profile yongzhou" in out
+    assert "validate.size." in cli("change", "validate", "1", code=1)
+    cli("change", "file", "1", "--county", "63000031", code=6)
+    out = cli("change", "file", "1", "--county", COUNTY, code=2)  # declared sizes out of band
+    assert "validate.size." in out
+    cli("change", "file", "1", "--county", COUNTY, "--force", code=2)  # force needs a reason
+    out = cli(
+        "change", "file", "1", "--county", COUNTY, "--force", "--force-reason", "现状网格先行登记"
+    )
+    assert "filed with 63000" in out and "forced: validate.size." in out
+    out = cli("change", "show", "1")
+    assert (
+        out.index("forced rule breaks") < out.index("change set 1 ·") and "现状网格先行登记" in out
+    )
+    assert "declared counts" in out
+    cli("change", "file", "1", "--county", COUNTY, "--force", "--force-reason", "再次", code=5)
     cli("city", "accept", "1", code=6)  # the drafter cannot accept
     out = cli("city", "accept", "1", "--city", "63000", user="li")
     assert f"{len(grids)} opened" in out
@@ -62,7 +93,7 @@ def test_cli_walkthrough(cli, tmp_path):
     out = cli("load", str(tmp_path / "merge.gpkg"), "--county", COUNTY, "--code-pattern", PATTERN)
     assert "merge 1" in out and "codes to retire" in out
     assert "retired" in cli("change", "diff", "2", "--out", str(tmp_path / "diff.csv"))
-    cli("change", "file", "2", "--county", COUNTY, "--code-pattern", PATTERN)
+    cli("change", "file", "2", "--county", COUNTY, "--force", "--force-reason", "现状网格先行登记")
     cli("city", "return", "2", "--reason", "请沿道路中线调整", user="li")
     assert "returned" in cli("change", "list", "--status", "returned")
     cli("city", "accept", "2", user="li", code=5)

@@ -76,7 +76,7 @@ def world(db_url):
     merged.loc[merged.index[0], "geometry"] = shapely.union_all(comm.geometry.iloc[:2].values)
     admin = Actor("test", "admin")
     res = load_grids(db_url, merged, county="110101", actor=admin, code_pattern=r"\d{12}")
-    file_changeset(db_url, res.changeset_id, actor=admin)
+    file_changeset(db_url, res.changeset_id, actor=admin, force=True, force_reason="test data")
     accept_changeset(db_url, res.changeset_id, actor=admin)
     app = create_app(
         Settings(database_url=db_url),
@@ -796,7 +796,7 @@ def test_index_refreshes_after_an_accepted_changeset(world):
     frame.loc[0, "grid_name"] = "改名后的网格"
     admin = Actor("test", "admin")
     res = load_grids(url, frame, county="110101", actor=admin, code_pattern=r"\d{12}")
-    file_changeset(url, res.changeset_id, actor=admin)
+    file_changeset(url, res.changeset_id, actor=admin, force=True, force_reason="test data")
     lon, lat = TO_WGS.transform(*_inner_point(frame.geometry.iloc[0]))
     before = c.get("/locate", params={"lon": lon, "lat": lat}).json()["grid"]["name"]
     accept_changeset(url, res.changeset_id, actor=admin)

@@ -28,6 +28,7 @@ from gridgeo.demo.sample import sample_departments, sample_staff
 from gridgeo.io import read_layer
 from gridgeo.partition import partition
 from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.registry.bindings import bind_profile
 from gridgeo.service import create_app, routes_webmap
 from gridgeo.service.routes_webmap import router as webmap_router
 from gridgeo.service.settings import ServiceSettings
@@ -69,7 +70,17 @@ def district(db_url, tmp_path_factory):
         profile="yongzhou",
         code_pattern=CODES,
     )
-    file_changeset(db_url, loaded.changeset_id, actor=editor, code_pattern=CODES)
+    bind_profile(
+        db_url,
+        COUNTY,
+        "yongzhou",
+        actor=Actor("admin", "admin"),
+        code_pattern=CODES,
+        receiver_code=CITY,
+    )
+    file_changeset(
+        db_url, loaded.changeset_id, actor=editor, force=True, force_reason="示例数据 (test)"
+    )
     accept_changeset(db_url, loaded.changeset_id, actor=reviewer)
     staff = sample_staff(result.grids)
     register_sample_contacts(db_url, staff, sample_departments(), county=COUNTY, city=CITY)

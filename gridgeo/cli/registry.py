@@ -144,19 +144,22 @@ def _load(
         comm = read_input(communities, crs=crs, what="communities")
     elif "communities" in names and ":" not in str(path)[2:]:
         comm = read_input(path, "communities", crs=crs, layer_crs=at_crs, what="communities")
+    from gridgeo.registry.workflow import refusals_audited
+
     actor = registry.Actor(_user(user), "admin" if admin else "county", county)
-    result = registry.load_grids(
-        _url(),
-        grids,
-        county=county,
-        actor=actor,
-        communities=comm,
-        profile=profile,
-        code_pattern=code_pattern,
-        title=title,
-        reason=reason,
-        repair=repair,
-    )
+    with refusals_audited(_url(), actor, "load", None):
+        result = registry.load_grids(
+            _url(),
+            grids,
+            county=county,
+            actor=actor,
+            communities=comm,
+            profile=profile,
+            code_pattern=code_pattern,
+            title=title,
+            reason=reason,
+            repair=repair,
+        )
     for w in result.warnings:
         console.print(f"warning: {w}")
     if result.changeset_id is None:
@@ -212,6 +215,19 @@ def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None
     """Show a change set: header and items (old → new codes)."""
     url = _url()
     cs = registry.get_changeset(url, changeset_id)
+    if cs.forced_breaks:
+        console.print(
+            f"[bold red]forced rule breaks ({len(cs.forced_breaks)}), reason:[/] "
+            + (cs.force_reason or "").replace("[", r"\[")
+        )
+        for b in cs.forced_breaks:
+            console.print(f"  {b['rule']} {b['grids'] or ''} — {b['message']}", markup=False)
+    if cs.profile:
+        source = {"points": "recounted from the household layer", "declared": "declared counts"}
+        console.print(
+            f"profile {cs.profile} · filed with {cs.receiver_code} · households "
+            f"{source.get(cs.household_source or '', '—')}"
+        )
     console.print(
         f"change set {cs.changeset_id} · county {cs.county_code} · [bold]{cs.status}[/] · "
         f"drafted by {cs.created_by} {cs.created_at:%Y-%m-%d %H:%M}"
@@ -283,7 +299,7 @@ def diff(
 
 def _print_problems(problems) -> None:
     for p in problems:
-        console.print(f"  {p.severity}: {p}")
+        console.print(f"  {p.severity}: {p}", markup=False)
 
 
 @change_app.command()
@@ -291,13 +307,11 @@ def _print_problems(problems) -> None:
 def validate(
     changeset_id: int = typer.Argument(..., help="Change set id."),
     profile: str | None = typer.Option(
-        None,
-        "--profile",
-        help="Profile for the rule checks (default: GRIDGEO_PROFILE, else yongzhou).",
+        None, "--profile", help="What-if: another profile (default: the county's bound one)."
     ),
     code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
 ) -> None:
-    """Check what accepting would break (database checks) and the profile's rules (validator)."""
+    """Check what accepting would break (database checks) and the county's rules (validator)."""
     problems = registry.validate_changeset(
         _url(), changeset_id, profile=profile, code_pattern=code_pattern
     )
@@ -315,31 +329,33 @@ def validate(
 def file_(
     changeset_id: int = typer.Argument(..., help="Change set id."),
     county: str = typer.Option(..., "--county", help="Your county code."),
-    profile: str | None = typer.Option(
-        None,
-        "--profile",
-        help="Profile for the rule checks (default: GRIDGEO_PROFILE, else yongzhou).",
-    ),
-    code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
-    note: str = typer.Option("", "--note", help="A note for the city."),
+    note: str = typer.Option("", "--note", help="A note for the reviewer."),
     force: bool = typer.Option(
-        False, "--force", help="File despite rule errors of the validator (they are recorded)."
+        False,
+        "--force",
+        help="File despite rule errors of the validator; needs --force-reason (shown to the reviewer).",
+    ),
+    force_reason: str = typer.Option(
+        "", "--force-reason", help="Why the rule errors cannot be fixed (required with --force)."
     ),
     user: str = _USER,
     admin: bool = _ADMIN,
 ) -> None:
-    """Validate a draft and file it with the city (备案)."""
+    """Validate a draft with the county's bound profile and file it (备案)."""
     actor = registry.Actor(_user(user), "admin" if admin else "county", county)
-    cs = registry.file_changeset(
-        _url(),
-        changeset_id,
-        actor=actor,
-        note=note,
-        profile=profile,
-        code_pattern=code_pattern,
-        force=force,
+    try:
+        cs = registry.file_changeset(
+            _url(), changeset_id, actor=actor, note=note, force=force, force_reason=force_reason
+        )
+    except InputError as exc:
+        _print_problems(exc.problems)
+        raise
+    console.print(
+        f"change set {cs.changeset_id} filed with {cs.receiver_code} by {cs.filed_by} "
+        f"(profile {cs.profile}, households {cs.household_source})"
     )
-    console.print(f"change set {cs.changeset_id} filed with the city by {cs.filed_by}")
+    for b in cs.forced_breaks or []:
+        console.print(f"  forced: {b['rule']} {b['grids'] or ''} — {b['message']}", markup=False)
 
 
 @change_app.command()
@@ -587,6 +603,59 @@ def grid(code: str = typer.Argument(..., help="Grid code.")) -> None:
         )
     console.print(table)
     console.print(f"code status: {df['code_status'].iloc[0]}")
+
+
+@handle_errors
+def households(
+    path: str = typer.Argument(
+        ..., help="Household points (file[:layer]) with a households count."
+    ),
+    county: str = typer.Option(..., "--county", help="Your county code."),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Replace the county's household layer (restricted; used to recount households at filing)."""
+    from gridgeo.io import read_layer
+    from gridgeo.registry.households import load_households
+
+    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    n = load_households(_url(), read_layer(path), county=county, actor=actor, source=str(path))
+    console.print(f"{n} household points stored for county {county}")
+
+
+@city_app.command()
+@handle_errors
+def profile(
+    division: str = typer.Argument(..., help="County code (or a prefix covering counties)."),
+    name: str = typer.Argument(
+        ..., help="Profile name (yongzhou, xinxiang, gansu, jiangmen, panjin)."
+    ),
+    code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
+    receiver: str = typer.Option(
+        None,
+        "--receiver",
+        help="Code of the division receiving filings (default: by filing level).",
+    ),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    user: str = _USER,
+    admin: bool = _ADMIN,
+) -> None:
+    """Bind a county to its profile from now on (administrators only; versioned)."""
+    from gridgeo.registry.bindings import bind_profile
+
+    actor = registry.Actor(_user(user), "admin" if admin else "city", "")
+    b = bind_profile(
+        _url(),
+        division,
+        name,
+        actor=actor,
+        code_pattern=code_pattern,
+        receiver_code=receiver,
+        reason=reason,
+    )
+    console.print(
+        f"division {b.division_code} bound to profile {b.profile} from {b.valid_from:%Y-%m-%d %H:%M}"
+    )
 
 
 @city_app.command()

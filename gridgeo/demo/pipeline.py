@@ -162,14 +162,14 @@ def register_baseline(
             # Rule errors the partition could not avoid (e.g. one household point above
             # the ceiling) are filed with the change set for the city to see, as the
             # seeds ask.
+            _bind_demo_profile(engine, county, city, profile, code_pattern)
             file_changeset(
                 engine,
                 loaded.changeset_id,
                 actor=editor,
                 note="demo baseline",
-                profile=profile,
-                code_pattern=code_pattern,
                 force=True,
+                force_reason="示例数据：分区无法避免的规则违反随备案提交 (demo baseline)",
             )
             accepted = accept_changeset(engine, loaded.changeset_id, actor=reviewer, reason="demo")
         except Exception:
@@ -256,9 +256,7 @@ def register_sample_contacts(
             title="demo sample staff and departments",
             reason="make demo: sample contacts (示例, not real people)",
         )
-        file_changeset(
-            engine, cs, actor=editor, note="demo sample contacts", code_pattern=code_pattern
-        )
+        file_changeset(engine, cs, actor=editor, note="demo sample contacts")
         accept_changeset(engine, cs, actor=reviewer, reason="demo")
         people = staff["staff_id"].nunique()
         return "done", (
@@ -267,6 +265,26 @@ def register_sample_contacts(
         )
     finally:
         engine.dispose()
+
+
+def _bind_demo_profile(engine, county: str, city: str, profile, code_pattern) -> None:
+    """Bind the demo county to its profile (as the administrator would), once."""
+    from gridgeo.errors import ConflictError
+    from gridgeo.registry import Actor
+    from gridgeo.registry.bindings import bind_profile, bound_profile
+
+    try:
+        bound_profile(engine, county)
+    except ConflictError:
+        bind_profile(
+            engine,
+            county,
+            getattr(profile, "name", profile) or "yongzhou",
+            actor=Actor("示例管理员 (demo)", "admin"),
+            code_pattern=code_pattern,
+            receiver_code=city or None,
+            reason="make demo",
+        )
 
 
 def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict[str, Any]:

@@ -131,29 +131,11 @@ def spread_over_buildings(
                 report.append(_row(name, hm.index[i], total, 0, "", 0, ceiling, max_distance_m))
             continue
         shares, how = _shares(total, counted[mine], area[mine] * floors[mine], method)
-        for k, b in enumerate(mine):
-            rec = hm.iloc[i].to_dict()
-            rec["geometry"] = shapely.point_on_surface(bm.geometry.iloc[b])
-            rec["households"] = int(shares[k])
-            if "population" in hm.columns and pd.notna(rec.get("population")) and total > 0:
-                rec["population"] = round(float(rec["population"]) * shares[k] / total)
-            rec["compound_id"] = f"{name}/{bm.index[b]}"
-            rec["building"] = str(bm.index[b])
-            rec["households_estimated"] = how != "counted"
-            new_rows.append(rec)
+        new_rows += _units(hm.iloc[i], bm, mine, shares, how, name, total)
         report.append(
             _row(name, hm.index[i], total, len(mine), how, shares.max(), ceiling, max_distance_m)
         )
-    kept = hm.iloc[keep_rows].copy()
-    kept["building"] = ""
-    kept["households_estimated"] = False
-    if cid_col is None and new_rows:
-        kept["compound_id"] = None
-    parts = [kept]
-    if new_rows:
-        parts.append(gpd.GeoDataFrame(new_rows, geometry="geometry", crs=work))
-    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=work)
-    out = out.to_crs(hh.crs)
+    out = _assemble(hm.iloc[keep_rows], new_rows, cid_col is None, work).to_crs(hh.crs)
     out.attrs = dict(households.attrs)
     rep = pd.DataFrame(report, columns=REPORT_COLUMNS)
     log.info(
@@ -165,6 +147,35 @@ def spread_over_buildings(
         int((~rep["can_split"].astype(bool)).sum()) if len(rep) else 0,
     )
     return BuildingSpread(out, rep)
+
+
+def _units(compound: pd.Series, bm, mine, shares, how: str, name: str, total: float) -> list[dict]:
+    """One unit per building of a compound, carrying its share of households (and residents)."""
+    rows = []
+    for k, b in enumerate(mine):
+        rec = compound.to_dict()
+        rec["geometry"] = shapely.point_on_surface(bm.geometry.iloc[b])
+        rec["households"] = int(shares[k])
+        if "population" in compound.index and pd.notna(rec.get("population")) and total > 0:
+            rec["population"] = round(float(rec["population"]) * shares[k] / total)
+        rec["compound_id"] = f"{name}/{bm.index[b]}"
+        rec["building"] = str(bm.index[b])
+        rec["households_estimated"] = how != "counted"
+        rows.append(rec)
+    return rows
+
+
+def _assemble(kept: gpd.GeoDataFrame, new_rows: list[dict], no_cid: bool, work) -> gpd.GeoDataFrame:
+    """The points kept as they were, plus the building units, in the work CRS."""
+    kept = kept.copy()
+    kept["building"] = ""
+    kept["households_estimated"] = False
+    if no_cid and new_rows:
+        kept["compound_id"] = None
+    parts = [kept]
+    if new_rows:
+        parts.append(gpd.GeoDataFrame(new_rows, geometry="geometry", crs=work))
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=work)
 
 
 def _num(gdf: gpd.GeoDataFrame, col: str, default: float) -> np.ndarray:

@@ -146,9 +146,6 @@ def partition(
     """
     clock = _Clock()
     with clock("prepare"):
-        if isinstance(households, gpd.GeoDataFrame):
-            # 户数, 常住人口 … → households, population (warns when there is none)
-            households = resolve_count_fields(households)[0]
         layers = {"communities": communities, "roads": roads, "households": households,
                   "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
         prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
@@ -156,7 +153,7 @@ def partition(
         lines = _road_lines(roads, crs, prof)
     with clock("assign"):
         geoms = comm.geometry.to_numpy()
-        pts = _assign_households(households, crs, geoms)
+        pts = _assign_households(layers["households"], crs, geoms)
         sites = _sites_by_community(dedicated, crs, geoms)
         groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
         tasks = _tasks(comm, lines, pts, sites, groups, prof, kind)
@@ -223,6 +220,9 @@ def _prepare(
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
+    if isinstance(layers["households"], gpd.GeoDataFrame):
+        # 户数, 常住人口 … → households, population (warns when there is none)
+        layers["households"] = resolve_count_fields(layers["households"])[0]
     problems = check_inputs(*layers.values(), prof, repair=repair)
     raise_for_problems(problems, "the partition inputs are not usable")
     communities = layers["communities"]

@@ -9,6 +9,10 @@
   with BOM so that Excel shows Chinese text);
 * ``summary.html`` — one printable page: header, counts, code changes and a static
   before/after map (inline SVG: no script, nothing loaded from anywhere);
+* ``reassignments.csv`` — staff and department reassignments: who, which grid,
+  before → after (when there are any);
+* ``forced_breaks.json`` — rule errors filed anyway, with the written reason (also
+  at the top of ``summary.html``);
 * ``map.html`` — an interactive map of old and new grids made with
   :mod:`gridgeo.maps.offline` (vendored Leaflet inlined, no CDN, no basemap).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import logging
 import os
 import tempfile
@@ -34,6 +39,7 @@ from sqlalchemy import text
 from gridgeo.io import write_layers
 from gridgeo.io.atomic import atomic_path
 from gridgeo.registry._db import Bind, transaction
+from gridgeo.registry.reassignments import reassignments
 from gridgeo.registry.workflow import (
     ChangeSet,
     changeset_grids,
@@ -175,8 +181,13 @@ def summary_html(
     new: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
     context: gpd.GeoDataFrame | None = None,
+    moves: pd.DataFrame | None = None,
 ) -> str:
-    """The one-page HTML summary with a before/after map (``context``: unchanged grids)."""
+    """The one-page HTML summary with a before/after map (``context``: unchanged grids).
+
+    Forced rule breaks (filed with a written reason) come first; ``moves`` lists the
+    staff and department reassignments (who, which grid, before → after).
+    """
     frames = [f for f in (old, new) if len(f)]
     if frames:
         b = np.array([f.total_bounds for f in [*frames, communities] if len(f)])
@@ -212,6 +223,8 @@ def summary_html(
         else ""
     )
     esc = html.escape
+    forced = _forced_html(cs)
+    moves_html = _moves_html(moves)
 
     def when(t) -> str:
         return t.strftime("%Y-%m-%d %H:%M %Z") if t is not None else "—"
@@ -228,6 +241,7 @@ td, th {{ border: 1px solid #ccc; padding: 1px 4px; text-align: left; }}
 .maps {{ display: flex; gap: 8px; justify-content: center; }} .meta td:first-child {{ width: 25%; }}
 </style></head><body>
 <h1>网格划分调整备案 · Grid change filing — change set {cs.changeset_id}</h1>
+{forced}
 <table class="meta">
 <tr><td>County 县区</td><td>{esc(cs.county_code)}</td></tr>
 <tr><td>Title / reason 事由</td><td>{esc(cs.title)} {esc(cs.reason)}</td></tr>
@@ -237,12 +251,51 @@ td, th {{ border: 1px solid #ccc; padding: 1px 4px; text-align: left; }}
 <tr><td>Decided 审核</td><td>{esc(cs.decided_by or "—")}, {when(cs.decided_at)}</td></tr>
 <tr><td>Items 事项</td><td>{esc(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))}</td></tr>
 <tr><td>Codes 编码</td><td>{n_new} new 新增, {n_ret} retired 注销 (retired codes are never reused)</td></tr>
+<tr><td>Profile 规则</td><td>{esc(cs.profile or "—")}; households 户数: {esc(_HH_SOURCE.get(cs.household_source or "", "—"))}</td></tr>
+<tr><td>Filed with 备案机关</td><td>{esc(cs.receiver_code or "—")}</td></tr>
 </table>
 <div class="maps">{before}{after}</div>
 <table><tr>{"".join(f"<th>{c}</th>" for c in CSV_COLUMNS)}</tr>
 {rows}</table>{more}
+{moves_html}
 </body></html>
 """
+
+
+_HH_SOURCE = {
+    "points": "按本县户籍点位重新统计 (recounted from the household layer)",
+    "declared": "本县未上传户籍点位，采用网格申报户数 (declared counts: no household layer)",
+}
+
+
+def _forced_html(cs: ChangeSet) -> str:
+    breaks = cs.forced_breaks or []
+    if not breaks:
+        return ""
+    esc = html.escape
+    items = "".join(
+        f"<li>{esc(str(b.get('rule')))} {esc(str(b.get('grids') or ''))}: {esc(str(b.get('message')))}</li>"
+        for b in breaks
+    )
+    return (
+        '<div class="forced" style="border:2px solid #b2182b;padding:4px;margin:6px 0">'
+        f"<b>强制报备的规则违反 · Forced rule breaks ({len(breaks)})</b>"
+        f"<p>理由 Reason: {esc(cs.force_reason or '')}</p><ul>{items}</ul></div>"
+    )
+
+
+def _moves_html(moves: pd.DataFrame | None) -> str:
+    if moves is None or moves.empty:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{esc('' if v is None or pd.isna(v) else str(v))}</td>" for v in r)
+        + "</tr>"
+        for r in moves.itertuples(index=False)
+    )
+    head = "".join(f"<th>{c}</th>" for c in moves.columns)
+    return f"<h2>人员与包片部门调整 · Reassignments ({len(moves)})</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 def _interactive_map(
@@ -294,7 +347,8 @@ def export_changeset(bind: Bind, changeset_id: int, out: str | os.PathLike[str])
     communities = _communities(bind, comm_codes, crs.to_epsg() if crs else None)
     changes = code_changes(items, old, new)
     context = _context(bind, comm_codes, set(old["grid_code"]) | set(new["grid_code"]), crs)
-    page = summary_html(cs, items, changes, old, new, communities, context)
+    moves = reassignments(bind, changeset_id)
+    page = summary_html(cs, items, changes, old, new, communities, context, moves)
     interactive = _interactive_map(old, new, communities)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -314,6 +368,17 @@ def export_changeset(bind: Bind, changeset_id: int, out: str | os.PathLike[str])
             zf.write(gpkg, "grids.gpkg")
             zf.writestr("code_changes.csv", "\ufeff" + buf.getvalue())
             zf.writestr("summary.html", page)
+            if len(moves):
+                zf.writestr("reassignments.csv", "\ufeff" + moves.to_csv(index=False))
+            if cs.forced_breaks:
+                zf.writestr(
+                    "forced_breaks.json",
+                    json.dumps(
+                        {"reason": cs.force_reason, "breaks": cs.forced_breaks},
+                        ensure_ascii=False,
+                        indent=1,
+                    ),
+                )
             if interactive:
                 zf.writestr("map.html", interactive)
     log.info(

@@ -8,10 +8,12 @@ the audit log and the notification either all happen or none does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import geopandas as gpd
@@ -20,10 +22,20 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
+from gridgeo.errors import (
+    ConflictError,
+    GridgeoError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    Problem,
+)
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.actors import Actor
-from gridgeo.rules import Profile, load_profile
+from gridgeo.registry.bindings import Binding, _bound, require_binding_message
+from gridgeo.registry.outbox import notify_departments
+from gridgeo.registry.rulecheck import rule_report
+from gridgeo.rules import Profile
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,11 @@ class ChangeSet:
     decision_reason: str | None
     validation: Any
     lock_version: int
+    profile: str | None = None
+    household_source: str | None = None
+    receiver_code: str | None = None
+    force_reason: str | None = None
+    forced_breaks: Any = None
 
 
 _HEADER = ", ".join(ChangeSet.__dataclass_fields__)
@@ -266,43 +283,25 @@ def _frame_plain(rows: list, columns: list[str], srid: int | None) -> gpd.GeoDat
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=f"EPSG:{srid}" if srid else None))
 
 
+def _binding_for(
+    conn: Connection, cs: ChangeSet, profile: str | Profile | None, code_pattern: str | None
+) -> Binding:
+    """The county's bound profile, or (for a what-if check only) the one given."""
+    if profile is not None:
+        return Binding("", profile, code_pattern, None, datetime.now(UTC), "what-if")  # type: ignore[arg-type]
+    found = _bound(conn, cs.county_code)
+    if found is None:
+        raise ConflictError(require_binding_message(cs.county_code))
+    return found
+
+
 def _validator_problems(
-    conn: Connection, changeset_id: int, profile: str | Profile | None, code_pattern: str | None
+    conn: Connection, cs: ChangeSet, binding: Binding
 ) -> tuple[list[Problem], dict[str, Any]]:
-    """The profile's rules (gridgeo.validate) on the affected communities after acceptance.
-
-    Household points are not in the registry, so the validator's size rules that need
-    them are skipped; it checks geometry, coverage, overlaps, borders and codes.
-    """
-    from gridgeo.validate import validate
-
-    prof = load_profile(profile).with_code_pattern(code_pattern)
-    grids, communities = _result_layers(conn, changeset_id)
-    if grids.empty:
-        return [], {"validator": "gridgeo.validate", "profile": prof.name, "issues": 0}
-    report = validate(grids, communities, profile=prof)
-    problems = [
-        Problem(
-            str(r.message),
-            layer=f"change set {changeset_id} (result)",
-            row=str(r.grid_codes or r.community_code or "") or None,
-            rule=f"validate.{r.rule}",
-            severity=str(r.severity),
-        )
-        for r in report.issues.itertuples()
-    ]
-    summary = {
-        "validator": "gridgeo.validate",
-        "profile": prof.name,
-        "code_pattern": prof.codes.community_pattern,
-        "errors": report.errors,
-        "warnings": report.warnings,
-        "issues": [
-            {"rule": p.rule, "severity": p.severity, "grids": p.row, "message": p.message}
-            for p in problems[:200]
-        ],
-    }
-    return problems, summary
+    """The bound profile's rules (gridgeo.validate) on the affected communities after
+    acceptance, households recounted from the county's layer (or declared counts)."""
+    grids, communities = _result_layers(conn, cs.changeset_id)
+    return rule_report(conn, cs.changeset_id, cs.county_code, binding, grids, communities)
 
 
 def validate_changeset(
@@ -328,10 +327,11 @@ def validate_changeset(
         warnings; empty when there is nothing to report.
     """
     with transaction(bind) as conn:
-        _get(conn, changeset_id)
+        cs = _get(conn, changeset_id)
         problems = _db_problems(conn, changeset_id)
         if rules:
-            problems += _validator_problems(conn, changeset_id, profile, code_pattern)[0]
+            binding = _binding_for(conn, cs, profile, code_pattern)
+            problems += _validator_problems(conn, cs, binding)[0]
     log.info("validated change set %s: %d problems", changeset_id, len(problems))
     return problems
 
@@ -355,67 +355,128 @@ def _audit(
     )
 
 
+@contextlib.contextmanager
+def refusals_audited(
+    bind: Bind, actor: Actor, action: str, changeset_id: int | None
+) -> Iterator[None]:
+    """Record a refused attempt in the audit log (its own transaction), then re-raise."""
+    try:
+        yield
+    except GridgeoError as exc:
+        detail = {"error": type(exc).__name__, "message": str(exc)}
+        with contextlib.suppress(GridgeoError), transaction(as_engine_of(bind)) as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
+                    "VALUES (:a, :r, :act, (SELECT changeset_id FROM registry.changeset "
+                    "WHERE changeset_id = :cs), :why, CAST(:d AS jsonb))"
+                ),
+                {
+                    "a": actor.name,
+                    "r": actor.role,
+                    "act": f"{action}_refused",
+                    "cs": None if changeset_id is None else int(changeset_id),
+                    "why": str(exc)[:1000],
+                    "d": json.dumps(detail, ensure_ascii=False),
+                },
+            )
+        raise
+
+
+def as_engine_of(bind: Bind) -> Bind:
+    """The engine behind ``bind`` (a refusal is recorded even when the caller's
+    transaction rolls back)."""
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
 def file_changeset(
     bind: Bind,
     changeset_id: int,
     *,
     actor: Actor,
     note: str = "",
-    profile: str | Profile | None = None,
-    code_pattern: str | None = None,
     force: bool = False,
+    force_reason: str = "",
 ) -> ChangeSet:
-    """File a draft with the city, after validating it (备案).
+    """File a draft with the receiving division, after validating it (备案).
 
-    The database checks (see :func:`validate_changeset`) must pass. The validator's
-    rule errors block filing too unless ``force`` (then they are recorded with the
-    change set for the city to see); warnings never block.
+    The county's bound profile (:func:`gridgeo.registry.bindings.bind_profile`) sets
+    the rules and who receives the filing (its ``filing_level``); households are
+    recounted from the county's household layer, or taken as declared when it has
+    none (the report says so). The database checks must pass. The validator's rule
+    errors refuse the filing too unless ``force`` with a written ``force_reason``:
+    then each forced break is stored with the change set for the reviewer.
+    Warnings never block. Every refusal is recorded in the audit log.
 
     Raises
     ------
     PermissionDeniedError
         Unless ``actor`` is an editor of the change set's county (or an admin).
     ConflictError
-        When the change set is not a draft (or changed concurrently).
+        When the change set is not a draft (or changed concurrently), or the county is
+        bound to no profile.
     InputError
-        With every problem :func:`validate_changeset` found; the draft stays a draft.
+        With every problem found (the draft stays a draft), or ``force`` without a reason.
     """
-    with transaction(bind) as conn:
+    with refusals_audited(bind, actor, "file", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id, lock=True)
         actor.require_drafting(cs.county_code)
         if cs.status != "draft":
             raise ConflictError(
                 f"change set {changeset_id} is {cs.status}: only a draft can be filed"
             )
+        if force and not (force_reason or "").strip():
+            raise InputError(
+                f"filing change set {changeset_id} with force needs a written reason",
+                [Problem("missing", field="force_reason", rule="filing.force_reason")],
+            )
+        binding = _binding_for(conn, cs, None, None)
+        receiver = binding.receiver(cs.county_code)
         problems = _db_problems(conn, changeset_id)
         if problems:
             raise InputError(
                 f"change set {changeset_id} cannot be filed: {len(problems)} problem(s)", problems
             )
-        rule_problems, rule_report = _validator_problems(conn, changeset_id, profile, code_pattern)
+        rule_problems, rule_report_ = _validator_problems(conn, cs, binding)
         errors = [p for p in rule_problems if p.severity == "error"]
         if errors and not force:
+            rules = ", ".join(sorted({p.rule for p in errors}))
             raise InputError(
                 f"change set {changeset_id} breaks {len(errors)} rule(s) of profile "
-                f"{rule_report['profile']}; fix the draft or file with force",
+                f"{rule_report_['profile']} ({rules}); fix the draft or file with force "
+                "and a written reason",
                 rule_problems,
             )
+        forced = (
+            [{"rule": p.rule, "grids": p.row, "message": p.message} for p in errors]
+            if force
+            else []
+        )
         report = {
             "database": "registry.check_changeset: no problems",
-            "rules": rule_report,
-            "forced": bool(errors and force),
+            "rules": rule_report_,
+            "forced": bool(forced),
+            "force_reason": force_reason.strip() if forced else None,
+            "receiver": receiver,
             "note": note,
         }
         updated = conn.execute(
             text(
                 "UPDATE registry.changeset SET status = 'filed', filed_by = :by, "
                 "filed_at = clock_timestamp(), validation = CAST(:v AS jsonb), "
+                "profile = :p, household_source = :hs, receiver_code = :rc, "
+                "force_reason = :fr, forced_breaks = CAST(:fb AS jsonb), "
                 "lock_version = lock_version + 1 "
                 "WHERE changeset_id = :id AND status = 'draft' AND lock_version = :lv"
             ),
             {
                 "by": actor.name,
-                "v": json.dumps(report),
+                "v": json.dumps(report, ensure_ascii=False, default=str),
+                "p": rule_report_["profile"],
+                "hs": rule_report_["household_source"],
+                "rc": receiver,
+                "fr": force_reason.strip() if forced else None,
+                "fb": json.dumps(forced, ensure_ascii=False),
                 "id": cs.changeset_id,
                 "lv": cs.lock_version,
             },
@@ -428,8 +489,25 @@ def file_changeset(
             {"p": json.dumps({"event": "changeset_filed", "changeset": int(changeset_id)})},
         )
         result = _get(conn, changeset_id)
-    log.info("filed change set %s of county %s", changeset_id, result.county_code)
+    log.info(
+        "filed change set %s of county %s with %s (%d forced breaks)",
+        changeset_id,
+        result.county_code,
+        receiver,
+        len(forced),
+    )
     return result
+
+
+def _require_receiver(actor: Actor, cs: ChangeSet) -> None:
+    """Refuse a reviewer who is not at the division the filing was routed to."""
+    if actor.role == "admin" or not cs.receiver_code or not actor.division_code:
+        return
+    if actor.division_code.rstrip("0") != cs.receiver_code.rstrip("0"):
+        raise PermissionDeniedError(
+            f"change set {cs.changeset_id} is filed with division {cs.receiver_code} "
+            f"(profile {cs.profile}); reviewer {actor.name} of {actor.division_code} may not decide on it"
+        )
 
 
 def _four_eyes(actor: Actor, cs: ChangeSet) -> None:
@@ -462,14 +540,16 @@ def accept_changeset(
         (a :class:`ConflictError`) when the result would have overlapping grids or
         grids outside their community.
     """
-    with transaction(bind) as conn:
+    with refusals_audited(bind, actor, "accept", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
         actor.require_review(cs.county_code)
+        _require_receiver(actor, cs)
         _four_eyes(actor, cs)
         summary = conn.execute(
             text("SELECT registry.accept_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason, "role": actor.role},
         ).scalar_one()
+        summary["notified_departments"] = notify_departments(conn, changeset_id)
     log.info(
         "accepted change set %s: %d grid versions closed, %d opened, %d codes retired",
         changeset_id,
@@ -490,11 +570,12 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
     ConflictError
         When the change set is not filed or ``reason`` is empty.
     """
-    if not (reason or "").strip():
-        raise ConflictError(f"returning change set {changeset_id} needs a reason")
-    with transaction(bind) as conn:
+    with refusals_audited(bind, actor, "return", changeset_id), transaction(bind) as conn:
+        if not (reason or "").strip():
+            raise ConflictError(f"returning change set {changeset_id} needs a reason")
         cs = _get(conn, changeset_id)
         actor.require_review(cs.county_code)
+        _require_receiver(actor, cs)
         summary = conn.execute(
             text("SELECT registry.return_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason, "role": actor.role},
@@ -517,7 +598,7 @@ def withdraw_changeset(
     ConflictError
         When the change set was already accepted, returned or withdrawn.
     """
-    with transaction(bind) as conn:
+    with refusals_audited(bind, actor, "withdraw", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
         actor.require_drafting(cs.county_code)
         summary = conn.execute(

@@ -138,6 +138,7 @@ def create_app(
         )
 
     from gridgeo.service.routes_admin import router as admin_router
+    from gridgeo.service.routes_changes import router as changes_router
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
     from gridgeo.service.routes_locate import router as locate_router
@@ -150,4 +151,5 @@ def create_app(
     app.include_router(features_router)
     app.include_router(admin_router)
     app.include_router(webmap_router)
+    app.include_router(changes_router)
     return app

@@ -40,3 +40,8 @@ class ServiceSettings(BaseSettings):
         default=30.0, ge=0, description="Seconds a token lookup is cached."
     )
     features_max_limit: int = Field(default=10_000, gt=0, description="Largest items page.")
+    upload_max_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        gt=0,
+        description="Largest grid layer accepted by POST /changes (GeoPackage, GeoJSON, zipped Shapefile).",
+    )
