@@ -180,9 +180,9 @@ def _load(url: str, path: Path, filename: str, county: str, actor: Actor, title:
 
 def _shapefile_names(columns) -> dict[str, str]:
     """DBF field names are cut to 10 characters: ``community_`` is ``community_code``."""
-    from gridgeo.registry.load import GRIDS_SCHEMA
+    from gridgeo.io.schemas import get_schema
 
-    full = [f.name for f in GRIDS_SCHEMA.fields]
+    full = [f.name for f in get_schema("grids").fields]
     return {c: f for f in full for c in columns if len(f) > 10 and c == f[:10] and f not in columns}
 
 
