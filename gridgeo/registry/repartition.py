@@ -28,9 +28,9 @@ from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.load import LoadResult, load_grids
+from gridgeo.registry.users import Principal
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def repartition_community(
     households: gpd.GeoDataFrame,
     *,
     county: str,
-    actor: Actor,
+    actor: Principal,
     roads: gpd.GeoDataFrame | None = None,
     profile: str | Profile | None = None,
     code_pattern: str | None = None,
@@ -133,7 +133,7 @@ def repartition_community(
     from gridgeo.partition import partition
 
     prof = load_profile(profile or "yongzhou").with_code_pattern(code_pattern)
-    actor.require_drafting(county, [community_code])
+    actor.require("changeset.draft", county)
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)
     if current.empty:

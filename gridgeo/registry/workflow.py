@@ -20,9 +20,9 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
+from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
+from gridgeo.registry.users import Principal
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -337,7 +337,7 @@ def validate_changeset(
 
 
 def _audit(
-    conn: Connection, actor: Actor, action: str, cs: int, reason: str | None, detail: Any
+    conn: Connection, actor: Principal, action: str, cs: int, reason: str | None, detail: Any
 ) -> None:
     conn.execute(
         text(
@@ -359,7 +359,7 @@ def file_changeset(
     bind: Bind,
     changeset_id: int,
     *,
-    actor: Actor,
+    actor: Principal,
     note: str = "",
     profile: str | Profile | None = None,
     code_pattern: str | None = None,
@@ -382,7 +382,7 @@ def file_changeset(
     """
     with transaction(bind) as conn:
         cs = _get(conn, changeset_id, lock=True)
-        actor.require_drafting(cs.county_code)
+        actor.require("changeset.draft", cs.county_code)
         if cs.status != "draft":
             raise ConflictError(
                 f"change set {changeset_id} is {cs.status}: only a draft can be filed"
@@ -432,15 +432,12 @@ def file_changeset(
     return result
 
 
-def _four_eyes(actor: Actor, cs: ChangeSet) -> None:
-    if actor.role != "admin" and actor.name in (cs.created_by, cs.filed_by):
-        raise PermissionDeniedError(
-            f"{actor.name} drafted or filed change set {cs.changeset_id} and cannot also decide on it"
-        )
+def _four_eyes(actor: Principal, cs: ChangeSet) -> None:
+    actor.require_not_author(cs.changeset_id, (cs.created_by, cs.filed_by))
 
 
 def accept_changeset(
-    bind: Bind, changeset_id: int, *, actor: Actor, reason: str | None = None
+    bind: Bind, changeset_id: int, *, actor: Principal, reason: str | None = None
 ) -> dict[str, Any]:
     """Accept a filed change set: it becomes the current registry, atomically.
 
@@ -464,7 +461,7 @@ def accept_changeset(
     """
     with transaction(bind) as conn:
         cs = _get(conn, changeset_id)
-        actor.require_review(cs.county_code)
+        actor.require("changeset.review", cs.county_code)
         _four_eyes(actor, cs)
         summary = conn.execute(
             text("SELECT registry.accept_changeset(:id, :by, :why, :role)"),
@@ -480,7 +477,9 @@ def accept_changeset(
     return summary
 
 
-def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str) -> dict[str, Any]:
+def return_changeset(
+    bind: Bind, changeset_id: int, *, actor: Principal, reason: str
+) -> dict[str, Any]:
     """Return a filed change set to its county with a reason; its reserved codes become void.
 
     Raises
@@ -494,7 +493,8 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
         raise ConflictError(f"returning change set {changeset_id} needs a reason")
     with transaction(bind) as conn:
         cs = _get(conn, changeset_id)
-        actor.require_review(cs.county_code)
+        actor.require("changeset.review", cs.county_code)
+        _four_eyes(actor, cs)
         summary = conn.execute(
             text("SELECT registry.return_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason, "role": actor.role},
@@ -506,7 +506,7 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
 
 
 def withdraw_changeset(
-    bind: Bind, changeset_id: int, *, actor: Actor, reason: str = ""
+    bind: Bind, changeset_id: int, *, actor: Principal, reason: str = ""
 ) -> dict[str, Any]:
     """Withdraw the county's own draft or filed change set; its reserved codes become void.
 
@@ -519,7 +519,7 @@ def withdraw_changeset(
     """
     with transaction(bind) as conn:
         cs = _get(conn, changeset_id)
-        actor.require_drafting(cs.county_code)
+        actor.require("changeset.draft", cs.county_code)
         summary = conn.execute(
             text("SELECT registry.withdraw_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason or None, "role": actor.role},

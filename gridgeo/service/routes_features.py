@@ -202,7 +202,7 @@ def items(
             if not rows and offset > 0:  # past the end: still say how many match
                 first = conn.execute(sql, params | {"offset": 0, "limit": 1}).fetchone()
                 matched_past_end = int(first[-1]) if first else 0
-    show_counts = caller.can("population")
+    show_counts = caller.can("counts.read")  # and, per grid, the caller's division below
     feats = []
     matched = int(rows[0][-1]) if rows else matched_past_end
     for r in rows:
@@ -216,7 +216,7 @@ def items(
                 "valid_from": r[7].isoformat() if r[7] else None,
                 "valid_to": r[8].isoformat() if r[8] else None,
             }
-            if show_counts:
+            if show_counts and caller.covers(r[3]):
                 props |= {"households": r[5], "population": r[6]}
             fid, geom = r[0], r[9]
         else:
@@ -286,7 +286,7 @@ def item(
             "community_code": r[3],
             "community_name": r[4],
         }
-        if caller.can("population"):
+        if caller.can("counts.read", r[3]):
             props |= {"households": r[5], "population": r[6]}
         geom = r[9]
     else:
@@ -393,6 +393,9 @@ def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Respons
                 db_errors(f"making tile {z}/{x}/{y}"),
                 request.app.state.pool.connection(timeout=10) as conn,
             ):
-                row = conn.execute(_TILE_SQL[caller.can("population")], params).fetchone()
+                # counts in tiles only for callers without a division scope (tiles mix
+                # divisions); scoped callers read their grids' counts from /collections
+                detail = caller.can("counts.read") and caller.scope is None
+                row = conn.execute(_TILE_SQL[detail], params).fetchone()
             data = bytes(row[0] or b"")
     return Response(content=data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

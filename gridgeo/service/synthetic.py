@@ -32,10 +32,11 @@ def seed_registry(
     communities, grids, changeset_id
         The generated layers (grids without codes: the registry assigns them).
     """
-    from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+    from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
 
     communities, grids = synthetic_district(nx, ny, seed=seed, county=county, crs=crs, **tiling)
-    admin = Actor("gridgeo-synthetic", "admin")
+    admin = Principal("gridgeo-synthetic", "admin")
+    reviewer = Principal("gridgeo-synthetic reviewer", "admin")  # four eyes
     res = load_grids(
         url,
         grids,
@@ -47,6 +48,6 @@ def seed_registry(
         reason="test data",
     )
     file_changeset(url, res.changeset_id, actor=admin)
-    accept_changeset(url, res.changeset_id, actor=admin, reason="test data")
+    accept_changeset(url, res.changeset_id, actor=reviewer, reason="test data")
     log.info("seeded the registry with %d synthetic grids", len(grids))
     return communities, grids, int(res.changeset_id)
