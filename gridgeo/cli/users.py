@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 from datetime import datetime
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -132,7 +133,7 @@ def list_(token: str = _TOKEN) -> None:
             r.name,
             r.user,
             r.role,
-            r.division_code or "",
+            r.division_code if isinstance(r.division_code, str) else "",
             f"{r.created_at:%Y-%m-%d %H:%M}",
             ""
             if r.expires_at is None or str(r.expires_at) == "NaT"
