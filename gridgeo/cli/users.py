@@ -135,9 +135,7 @@ def list_(token: str = _TOKEN) -> None:
             r.role,
             r.division_code if isinstance(r.division_code, str) else "",
             f"{r.created_at:%Y-%m-%d %H:%M}",
-            ""
-            if r.expires_at is None or str(r.expires_at) == "NaT"
-            else f"{r.expires_at:%Y-%m-%d %H:%M}",
+            f"{r.expires_at:%Y-%m-%d %H:%M}" if pd.notna(r.expires_at) else "",
             r.state,
         )
     console.print(table)
