@@ -379,7 +379,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
             )
             for code, community in known.items():
                 _require_scope(caller, code, community)
-            missing = sorted(set(body.grid_codes) - known)
+            missing = sorted(set(body.grid_codes) - set(known))
             if missing:
                 raise InputError(
                     f"{len(missing)} grid codes are not current grids",
