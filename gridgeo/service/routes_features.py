@@ -320,11 +320,18 @@ SELECT ST_AsMVT(t.*, '{layer}', 4096, 'geom') FROM (
 ) t WHERE t.geom IS NOT NULL
 """
 _GRID_COLUMNS = "g.grid_code, g.grid_name, g.grid_type, g.community_code, g.community_name"
+#: counts only of grids inside the caller's division (%(scope)s NULL: no division scope);
+#: ST_AsMVT leaves NULL properties out
+_SCOPED_COUNTS = "".join(
+    f", CASE WHEN %(scope)s::text[] IS NULL OR g.community_code = ANY(%(scope)s::text[]) "
+    f"THEN g.{col} END AS {col}"
+    for col in ("households", "population")
+)
 _TILE_SQL = {
     detail: "SELECT coalesce(({grids}), ''::bytea) || coalesce(({divs}), ''::bytea)".format(
         grids=_TILE_LAYER.format(
             layer="grids",
-            columns=_GRID_COLUMNS + (", g.households, g.population" if detail else ""),
+            columns=_GRID_COLUMNS + (_SCOPED_COUNTS if detail else ""),
             source="registry.current_grid",
             extra="",
         ),
@@ -393,9 +400,9 @@ def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Respons
                 db_errors(f"making tile {z}/{x}/{y}"),
                 request.app.state.pool.connection(timeout=10) as conn,
             ):
-                # counts in tiles only for callers without a division scope (tiles mix
-                # divisions); scoped callers read their grids' counts from /collections
-                detail = caller.can("counts.read") and caller.scope is None
+                detail = caller.can("counts.read")
+                if detail:
+                    params["scope"] = None if caller.scope is None else sorted(caller.scope)
                 row = conn.execute(_TILE_SQL[detail], params).fetchone()
             data = bytes(row[0] or b"")
     return Response(content=data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
