@@ -131,7 +131,10 @@ def test_cli_four_eyes_three_people(cli, tmp_path, fresh_db_url):
     cli("city", "accept", "1", user="zhang", code=6)  # nor A
     cli("city", "accept", "1", user="li")  # C accepts
     log = audit_log(fresh_db_url, changeset_id=1)
-    assert list(log["actor"]) == ["zhang", "wang", "li"]  # the authenticated users
+    done = log[~log["action"].str.startswith("refused_")]
+    assert list(done["actor"]) == ["zhang", "wang", "li"]  # the authenticated users
+    refused = log[log["action"].str.startswith("refused_")]
+    assert list(refused["action"]) == ["refused_return", "refused_accept", "refused_accept"]
 
 
 def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):

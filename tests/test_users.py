@@ -93,7 +93,12 @@ def test_four_eyes_with_three_people(fresh_db_url, people, a, b, refusal):
     assert get_changeset(fresh_db_url, cs).status == "filed"
     accept_changeset(fresh_db_url, cs, actor=people["C"])  # C accepts
     assert get_changeset(fresh_db_url, cs).decided_by == "C"
-    assert list(audit_log(fresh_db_url, changeset_id=cs)["actor"]) == [a, b, "C"]
+    log = audit_log(fresh_db_url, changeset_id=cs)
+    done = log[~log["action"].str.startswith("refused_")]
+    assert list(done["actor"]) == [a, b, "C"]  # the authenticated people
+    refused = log[log["action"].str.startswith("refused_")]
+    assert list(refused["actor"]) == [b, b, a, a]  # every refused attempt, with the reason
+    assert refused["reason"].str.contains(refusal).all()
     assert not grids_at(fresh_db_url).empty
 
 

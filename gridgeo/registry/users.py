@@ -471,6 +471,26 @@ def authenticate(bind: Bind, token: str) -> Principal:
     raise AuthenticationError(reason)
 
 
+def audit_refusal(
+    bind: Bind, actor: Principal, action: str, changeset_id: int | None, reason: str
+) -> None:
+    """Write a refused attempt (permission denied) to the audit log, in its own transaction."""
+    with transaction(bind) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason) "
+                "VALUES (:a, :r, :act, :cs, :why)"
+            ),
+            {
+                "a": actor.name,
+                "r": actor.role,
+                "act": f"refused_{action}",
+                "cs": changeset_id,
+                "why": reason,
+            },
+        )
+
+
 def is_database_owner(bind: Bind) -> bool:
     """Whether this connection's database role owns the registry (may bootstrap users)."""
     with transaction(bind) as conn:

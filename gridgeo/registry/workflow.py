@@ -8,8 +8,10 @@ the audit log and the notification either all happen or none does.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,9 +22,9 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.users import Principal
+from gridgeo.registry.users import Principal, audit_refusal
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -355,6 +357,24 @@ def _audit(
     )
 
 
+def _refusals_audited(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Write every refused attempt (who, what, why) to the audit log, then refuse."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def checked(bind: Bind, changeset_id: int, *args: Any, actor: Principal, **kw: Any) -> Any:
+            try:
+                return func(bind, changeset_id, *args, actor=actor, **kw)
+            except PermissionDeniedError as exc:
+                audit_refusal(bind, actor, action, int(changeset_id), str(exc))
+                raise
+
+        return checked
+
+    return wrap
+
+
+@_refusals_audited("file")
 def file_changeset(
     bind: Bind,
     changeset_id: int,
@@ -436,6 +456,7 @@ def _four_eyes(actor: Principal, cs: ChangeSet) -> None:
     actor.require_not_author(cs.changeset_id, (cs.created_by, cs.filed_by))
 
 
+@_refusals_audited("accept")
 def accept_changeset(
     bind: Bind, changeset_id: int, *, actor: Principal, reason: str | None = None
 ) -> dict[str, Any]:
@@ -477,6 +498,7 @@ def accept_changeset(
     return summary
 
 
+@_refusals_audited("return")
 def return_changeset(
     bind: Bind, changeset_id: int, *, actor: Principal, reason: str
 ) -> dict[str, Any]:
@@ -505,6 +527,7 @@ def return_changeset(
     return summary
 
 
+@_refusals_audited("withdraw")
 def withdraw_changeset(
     bind: Bind, changeset_id: int, *, actor: Principal, reason: str = ""
 ) -> dict[str, Any]:
