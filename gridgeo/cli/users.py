@@ -17,7 +17,7 @@ from rich.table import Table
 from gridgeo import registry
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import AuthenticationError, InputError, PermissionDeniedError, Problem
-from gridgeo.registry import users
+from gridgeo.registry import tokens, users
 from gridgeo.settings import get_settings
 
 tokens_app = typer.Typer(
@@ -55,7 +55,7 @@ def principal(url: str, token: str | None) -> registry.Principal:
         raise AuthenticationError(
             "需要令牌：设置 GRIDGEO_TOKEN 或使用 --token（管理员用 gridgeo tokens create 发放）"
         )
-    return users.authenticate(url, token)
+    return tokens.authenticate(url, token)
 
 
 def _admin_or_owner(url: str, token: str | None) -> str:
@@ -100,7 +100,7 @@ def create(
     """Create a token for a user (the secret is printed once; only its hash is stored)."""
     url = _url()
     by = _admin_or_owner(url, token)
-    issued = users.issue_token(
+    issued = tokens.issue_token(
         url,
         user,
         name=name,
@@ -125,7 +125,7 @@ def list_(token: str = _TOKEN) -> None:
     """List tokens: id, name, user, role, division, expiry and state (never the secret)."""
     url = _url()
     _admin_or_owner(url, token)
-    df = users.list_tokens(url)
+    df = tokens.list_tokens(url)
     table = Table("id", "名称", "用户", "角色", "区划", "创建", "过期", "状态")
     for r in df.itertuples():
         table.add_row(
@@ -149,7 +149,7 @@ def revoke(
 ) -> None:
     """Revoke a token: it is refused from now on (the API within its token cache time)."""
     url = _url()
-    users.revoke_token(url, token_id, by=_admin_or_owner(url, token))
+    tokens.revoke_token(url, token_id, by=_admin_or_owner(url, token))
     console.print(f"令牌 {token_id} 已吊销")
 
 

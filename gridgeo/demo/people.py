@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from gridgeo.errors import AuthenticationError, NotFoundError
-from gridgeo.registry import users
+from gridgeo.registry import tokens, users
 from gridgeo.registry._db import Bind
 from gridgeo.registry.divisions import register_division
 
@@ -51,11 +51,11 @@ def dispatcher_token(bind: Bind, home: Path) -> str:
     if path.is_file():
         token = path.read_text(encoding="utf-8").strip()
         try:
-            users.authenticate(bind, token)
+            tokens.authenticate(bind, token)
             return token
         except AuthenticationError:
             log.info("the stored demo dispatcher token no longer works: issuing a new one")
-    issued = users.issue_token(bind, DISPATCHER, name="demo (local)", by=_BY, role="dispatcher")
+    issued = tokens.issue_token(bind, DISPATCHER, name="demo (local)", by=_BY, role="dispatcher")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -12,16 +12,8 @@ from gridgeo.registry.divisions import register_division
 from gridgeo.registry.history import grid_at_point, grid_history, grids_at
 from gridgeo.registry.load import LoadResult, load_grids, registry_srid
 from gridgeo.registry.repartition import RepartitionResult, repartition_community
-from gridgeo.registry.users import (
-    ROLES,
-    Principal,
-    authenticate,
-    create_user,
-    get_principal,
-    issue_token,
-    list_tokens,
-    revoke_token,
-)
+from gridgeo.registry.tokens import authenticate, issue_token, list_tokens, revoke_token
+from gridgeo.registry.users import ROLES, Principal, create_user, get_principal
 from gridgeo.registry.workflow import (
     ChangeSet,
     accept_changeset,

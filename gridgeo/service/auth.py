@@ -17,7 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridgeo.errors import AuthenticationError
-from gridgeo.registry.users import PUBLIC, Principal, authenticate, token_digest
+from gridgeo.registry.tokens import authenticate, token_digest
+from gridgeo.registry.users import PUBLIC, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="API token (gridgeo tokens create)")
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import NotFoundError
-from gridgeo.registry import users
+from gridgeo.registry import tokens
 from gridgeo.registry.users import ROLES
 from gridgeo.service.auth import CallerDep
 
@@ -47,7 +47,7 @@ def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str
     caller.require("tokens.admin")
     name = body.name or body.label
     user = body.user or name or body.role or ""
-    issued = users.issue_token(
+    issued = tokens.issue_token(
         request.app.state.db_url,
         user,
         name=name,
@@ -62,7 +62,7 @@ def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str
 @router.get("/tokens", summary="List tokens (without secrets)")
 def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
     caller.require("tokens.admin")
-    df = users.list_tokens(request.app.state.db_url)
+    df = tokens.list_tokens(request.app.state.db_url)
     return [
         {k: (None if v is None or v is pd.NaT else v) for k, v in r.items()}
         for r in df.astype(object).to_dict("records")
@@ -74,7 +74,7 @@ def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response
     caller.require("tokens.admin")
     if token_id > 2**62:
         raise NotFoundError(f"no active token {token_id}")
-    users.revoke_token(request.app.state.db_url, token_id, by=caller.name)
+    tokens.revoke_token(request.app.state.db_url, token_id, by=caller.name)
     request.app.state.token_cache.clear()
     return Response(status_code=204)
 
