@@ -311,7 +311,9 @@ def test_only_a_city_reviewer_decides(fresh_db_url, base):
     grids, communities = base
     r = _load(fresh_db_url, grids, communities)
     with pytest.raises(PermissionDeniedError):
-        file_changeset(fresh_db_url, r.changeset_id, actor=Principal("x", "county_editor", "63000031"))
+        file_changeset(
+            fresh_db_url, r.changeset_id, actor=Principal("x", "county_editor", "63000031")
+        )
     file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, code_pattern=PATTERN)
     for actor, message in [
         (EDITOR, "无权接受或退回"),
@@ -800,7 +802,9 @@ def test_county_withdraws_its_own_draft(fresh_db_url, base):
     grids, communities = base
     r = _load(fresh_db_url, grids, communities)
     with pytest.raises(PermissionDeniedError):
-        withdraw_changeset(fresh_db_url, r.changeset_id, actor=Principal("x", "county_editor", "63000031"))
+        withdraw_changeset(
+            fresh_db_url, r.changeset_id, actor=Principal("x", "county_editor", "63000031")
+        )
     out = withdraw_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, reason="重新划分")
     assert sorted(out["void_codes"]) == r.new_codes
     assert get_changeset(fresh_db_url, r.changeset_id).status == "withdrawn"
@@ -810,5 +814,6 @@ def test_county_withdraws_its_own_draft(fresh_db_url, base):
         file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR)
     assert list(audit_log(fresh_db_url, changeset_id=r.changeset_id)["action"]) == [
         "draft",
+        "refused_withdraw",  # the neighbouring county's attempt, with its reason
         "withdraw",
     ]
