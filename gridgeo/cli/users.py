@@ -126,7 +126,9 @@ def list_(token: str = _TOKEN) -> None:
     url = _url()
     _admin_or_owner(url, token)
     df = tokens.list_tokens(url)
-    table = Table("id", "名称", "用户", "角色", "区划", "创建", "过期", "状态")
+    table = Table()
+    for header in ("id", "名称", "用户", "角色", "区划", "创建", "过期", "状态"):
+        table.add_column(header, overflow="fold")  # codes and names never truncated
     for r in df.itertuples():
         table.add_row(
             str(r.token_id),
@@ -134,8 +136,8 @@ def list_(token: str = _TOKEN) -> None:
             r.user,
             r.role,
             r.division_code if isinstance(r.division_code, str) else "",
-            f"{r.created_at:%Y-%m-%d %H:%M}",
-            f"{r.expires_at:%Y-%m-%d %H:%M}" if pd.notna(r.expires_at) else "",
+            f"{r.created_at:%Y-%m-%d}",
+            f"{r.expires_at:%Y-%m-%d}" if pd.notna(r.expires_at) else "",
             r.state,
         )
     console.print(table)
