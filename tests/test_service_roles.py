@@ -275,3 +275,25 @@ def test_revoked_and_expired_tokens_are_401_with_reason(world):
 def test_tokens_only_for_real_divisions_of_the_right_level(world, body, message):
     r = world["client"].post("/admin/tokens", json=body, headers=_h(world, "admin"))
     assert r.status_code == 400 and message in r.json()["detail"]
+
+
+def test_cli_and_api_share_users_and_tokens(world):
+    from gridgeo.registry import authenticate, issue_token
+
+    c = world["client"]
+    # a token made as `gridgeo tokens create` does works on the API …
+    made = issue_token(world["url"], "共用调度员", name="命令行", by="test", role="dispatcher")
+    batch = c.post(
+        "/locate/batch",
+        content="lon,lat\n{},{}\n".format(*_point(world)),
+        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {made.token}"},
+    )
+    assert batch.status_code == 200, batch.text
+    # … and one made through the API authenticates the same user for the CLI
+    api = c.post(
+        "/admin/tokens",
+        json={"user": "county_editor", "name": "第二把"},
+        headers=_h(world, "admin"),
+    ).json()
+    who = authenticate(world["url"], api["token"])
+    assert (who.name, who.role, who.division_code) == ("county_editor", "county_editor", "110101")
