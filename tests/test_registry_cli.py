@@ -203,3 +203,21 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
         code=2,
     )
     assert "county 级" in out
+
+
+def test_cli_reads_gridgeo_token(cli, tmp_path):
+    from gridgeo.settings import get_settings
+
+    grids, communities = grids_of(1), communities_of(1)
+    write_layers(tmp_path / "g.gpkg", {"grids": grids, "communities": communities})
+    get_settings.cache_clear()
+    try:
+        out = runner.invoke(
+            app,
+            ["load", str(tmp_path / "g.gpkg"), "--code-pattern", PATTERN],
+            env={"GRIDGEO_TOKEN": cli.tokens["zhang"], "COLUMNS": "200"},
+        )
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    assert "zhang" in cli("change", "list")
