@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from gridgeo.database import PrivateInstance, apply_migrations
 from gridgeo.database.connect import libpq_url, sqlalchemy_url, with_database
-from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
 from gridgeo.registry import models as m
 from gridgeo.registry.diff import plan_changes
 from gridgeo.registry.load import _multi
@@ -48,7 +48,7 @@ from gridgeo.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DAAN = ROOT / "data" / "build" / "daan.gpkg"
-REVIEWER = Actor("bench-city", "city", "")
+REVIEWER = Principal("bench-city", "admin")  # unscoped reviewer (not the drafter)
 
 
 # -- databases --------------------------------------------------------------------------
@@ -354,7 +354,7 @@ def _bind(eng, county: str, pattern: str) -> None:
 
 
 def scenario_load(server: str, name: str, grids, communities, pattern, county, repeat: int) -> dict:
-    editor = Actor("bench-county", "county", county)
+    editor = Principal("bench-county", "county_editor", county)
     bulk, naive, file_t, accept_t = [], [], [], []
     for r in range(repeat):
         url = create_db(server, f"bench_reg_{os.getpid()}_{r}")
@@ -392,7 +392,7 @@ def scenario_load(server: str, name: str, grids, communities, pattern, county, r
 
 
 def scenario_accept(server: str, grids, communities, pattern, county, repeat: int) -> dict:
-    editor = Actor("bench-county", "county", county)
+    editor = Principal("bench-county", "county_editor", county)
     base = f"bench_reg_{os.getpid()}_base"
     from gridgeo.registry import grids_at
 

@@ -113,3 +113,10 @@ class PermissionDeniedError(GridgeoError, PermissionError):
 
     exit_code = 6
     http_status = 403
+
+
+class AuthenticationError(PermissionDeniedError):
+    """No usable identity: no token, or an unknown, revoked or expired one."""
+
+    exit_code = 7
+    http_status = 401

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address the map service binds.")
     api_port: int = Field(default=8000, description="Port the map service binds.")
     profile: str = Field(default="yongzhou", description="Default partition profile.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="Your token: the CLI acts as the user it authenticates (gridgeo tokens create).",
+    )
 
     @property
     def pg_dir(self) -> Path:

@@ -356,11 +356,12 @@ def seed_registry(
     communities, grids, changeset_id
         The generated layers (grids without codes: the registry assigns them).
     """
-    from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+    from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
     from gridgeo.registry.bindings import bind_profile
 
     communities, grids = synthetic_district(nx, ny, seed=seed, county=county, crs=crs, **tiling)
-    admin = Actor("gridgeo-synthetic", "admin")
+    admin = Principal("gridgeo-synthetic", "admin")
+    reviewer = Principal("gridgeo-synthetic reviewer", "admin")  # four eyes
     res = load_grids(
         url,
         grids,
@@ -375,6 +376,6 @@ def seed_registry(
     file_changeset(
         url, res.changeset_id, actor=admin, force=True, force_reason="synthetic test data"
     )
-    accept_changeset(url, res.changeset_id, actor=admin, reason="test data")
+    accept_changeset(url, res.changeset_id, actor=reviewer, reason="test data")
     log.info("seeded the registry with %d synthetic grids", len(grids))
     return communities, grids, int(res.changeset_id)

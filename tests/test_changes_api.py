@@ -13,9 +13,9 @@ from test_registry import COUNTY, PATTERN, communities_of, grids_of
 
 from gridgeo.io import write_layers
 from gridgeo.registry import audit_log, get_changeset, grids_at
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.bindings import bind_profile
 from gridgeo.registry.households import load_households
+from gridgeo.registry.users import Principal
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
@@ -103,7 +103,7 @@ def test_whole_workflow_over_http(api, db_url):
     assert len(grids_at(db_url)) == len(grids)
 
     # the acceptance scenario: a merged grid of 700+ households, recounted from points
-    load_households(db_url, _households(), county=COUNTY, actor=Actor("e", "county", COUNTY))
+    load_households(db_url, _households(), county=COUNTY, actor=Principal("e", "county_editor", COUNTY))
     merged, total = _merge_first_two(grids)
     r = _upload(client, tokens, "editor", _gpkg(tmp, "merged.gpkg", {"grids": merged}))
     assert r.status_code == 201, r.text

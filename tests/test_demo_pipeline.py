@@ -110,3 +110,21 @@ def test_notebook_runs_top_to_bottom(name, fresh_db_url, tmp_path, monkeypatch):
         if o.get("output_type") == "error"
     ]
     assert not errors
+
+
+def test_demo_dispatcher_token_for_local_use(demo, db_url):
+    from gridgeo.demo.people import dispatcher_token
+    from gridgeo.registry import audit_log, authenticate
+
+    settings, _first, _ = demo
+    token = dispatcher_token(db_url, settings.home)
+    assert dispatcher_token(db_url, settings.home) == token  # kept, not re-issued
+    who = authenticate(db_url, token)
+    assert who.role == "dispatcher" and who.token_name == "demo (local)"
+    path = Path(settings.home) / "demo" / "dispatcher.token"
+    assert path.stat().st_mode & 0o777 == 0o600
+    # the demo's baseline was drafted, filed and accepted by two different registered people
+    log = audit_log(db_url)
+    decided = log[log["action"] == "accept"]
+    filed = log[log["action"] == "file"]
+    assert not decided.empty and set(decided["actor"]).isdisjoint(filed["actor"])

@@ -23,7 +23,7 @@ from test_registry import (
 
 from gridgeo.errors import ConflictError, InputError, PermissionDeniedError
 from gridgeo.registry import (
-    Actor,
+    Principal,
     accept_changeset,
     audit_log,
     file_changeset,
@@ -161,24 +161,24 @@ def test_filing_needs_a_bound_profile_set_by_an_administrator(fresh_db_url):
 
 def test_a_gansu_countys_filing_goes_to_the_province_not_the_city(fresh_db_url):
     _c, _grids, _cs = seed_registry(fresh_db_url, 3, 2, seed=3, county="620102")
-    admin = Actor("admin", "admin")
+    admin = Principal("admin", "admin")
     bind_profile(fresh_db_url, "620102", "gansu", actor=admin, code_pattern=r"\d{12}")
     current = grids_at(fresh_db_url)
     current.loc[current.index[0], "grid_name"] = "改名网格"
-    editor = Actor("county", "county", "620102")
+    editor = Principal("county", "county_editor", "620102")
     r = load_grids(fresh_db_url, current, county="620102", actor=editor, code_pattern=r"\d{12}")
     cs = file_changeset(fresh_db_url, r.changeset_id, actor=editor, force=True, force_reason=FIRST)
     assert cs.receiver_code == "620000"
     with pytest.raises(PermissionDeniedError, match="filed with division 620000"):
-        accept_changeset(fresh_db_url, r.changeset_id, actor=Actor("lz", "city", "6201"))
-    accept_changeset(fresh_db_url, r.changeset_id, actor=Actor("gs", "city", "62"))
+        accept_changeset(fresh_db_url, r.changeset_id, actor=Principal("lz", "city_reviewer", "6201", scope=frozenset({"6201", "620102"}))
+    accept_changeset(fresh_db_url, r.changeset_id, actor=Principal("gs", "province_reviewer", "62", scope=frozenset({"62", "620102"}))
     log = audit_log(fresh_db_url, changeset_id=r.changeset_id)
     assert list(log["action"])[-2:] == ["accept_refused", "accept"]
 
 
 def test_a_layer_of_another_countys_communities_is_refused(fresh_db_url):
     grids, communities = grids_of(1), communities_of(1)
-    other = Actor("other", "county", "63000031")
+    other = Principal("other", "county_editor", "63000031")
     with pytest.raises(PermissionDeniedError, match="not in county 63000031"):
         load_grids(
             fresh_db_url,

@@ -24,7 +24,7 @@ import shapely
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from gridgeo.registry import (
-    Actor,
+    Principal,
     SpatialIntegrityError,
     accept_changeset,
     audit_log,
@@ -95,9 +95,11 @@ def grids_of(n: int, per_grid: int = 4) -> gpd.GeoDataFrame:
     return grids.drop(columns=["grp"])
 
 
-EDITOR = Actor("county-editor", "county", COUNTY)
-REVIEWER = Actor("city-reviewer", "city", "63000")
-ADMIN = Actor("admin", "admin")
+# Library callers are trusted local code: principals with explicit scopes (the scopes
+# built from the registry's division hierarchy are tested in tests/test_users.py).
+EDITOR = Principal("county-editor", "county_editor", COUNTY)
+REVIEWER = Principal("city-reviewer", "city_reviewer", "63000", scope=frozenset({"63000", COUNTY}))
+ADMIN = Principal("admin", "admin")
 FIRST = "沿用现状网格，规模超出部分列入下一轮调整"  # force reason: the base data is out of band
 
 
@@ -302,9 +304,9 @@ def test_second_acceptance_touching_same_grid_conflicts(fresh_db_url, base):
 @pytest.mark.parametrize(
     ("actor", "county", "message"),
     [
-        (Actor("other", "county", "63000031"), COUNTY, "may not draft changes for county"),
-        (Actor("city-reviewer", "city", "63000"), COUNTY, "only county editors draft"),
-        (Actor("sneaky", "county", "63000031"), "63000031", "not in county 63000031"),
+        (Principal("other", "county_editor", "63000031"), COUNTY, "不在其辖区 63000031 内"),
+        (REVIEWER, COUNTY, "无权起草"),
+        (Principal("sneaky", "county_editor", "63000031"), "63000031", "不属于县（区）63000031"),
     ],
     ids=["other-county-editor", "city-reviewer", "communities-outside-county"],
 )
@@ -327,12 +329,14 @@ def test_only_a_city_reviewer_decides(fresh_db_url, base):
     grids, communities = base
     r = _load(fresh_db_url, grids, communities)
     with pytest.raises(PermissionDeniedError):
-        file_changeset(fresh_db_url, r.changeset_id, actor=Actor("x", "county", "63000031"))
+        file_changeset(
+            fresh_db_url, r.changeset_id, actor=Principal("x", "county_editor", "63000031")
+        )
     file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     for actor, message in [
-        (EDITOR, "only a city reviewer"),
-        (Actor("other-city", "city", "65000"), "may not decide on county"),
-        (Actor(EDITOR.name, "city", ""), "cannot also decide"),
+        (EDITOR, "无权接受或退回"),
+        (Principal("other-city", "city_reviewer", "65000"), "不在其辖区 65000 内"),
+        (Principal(EDITOR.name, "admin"), "双人审核"),
     ]:
         with pytest.raises(PermissionDeniedError, match=message):
             accept_changeset(fresh_db_url, r.changeset_id, actor=actor)
@@ -476,7 +480,7 @@ def test_bad_layers_list_every_problem(fresh_db_url, base):
             fresh_db_url,
             bad,
             county=COUNTY,
-            actor=Actor("a", "admin"),
+            actor=Principal("a", "admin"),
             communities=communities,
             code_pattern=PATTERN,
         )
@@ -492,8 +496,8 @@ def test_bad_layers_list_every_problem(fresh_db_url, base):
 
 _ACCEPT_SCRIPT = """
 import sys
-from gridgeo.registry import Actor, accept_changeset
-accept_changeset(sys.argv[1], int(sys.argv[2]), actor=Actor("city-reviewer", "city", "63000"))
+from gridgeo.registry import Principal, accept_changeset
+accept_changeset(sys.argv[1], int(sys.argv[2]), actor=Principal("city-reviewer", "admin"))
 print("committed")
 """
 
@@ -841,7 +845,9 @@ def test_county_withdraws_its_own_draft(fresh_db_url, base):
     grids, communities = base
     r = _load(fresh_db_url, grids, communities)
     with pytest.raises(PermissionDeniedError):
-        withdraw_changeset(fresh_db_url, r.changeset_id, actor=Actor("x", "county", "63000031"))
+        withdraw_changeset(
+            fresh_db_url, r.changeset_id, actor=Principal("x", "county_editor", "63000031")
+        )
     out = withdraw_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, reason="重新划分")
     assert sorted(out["void_codes"]) == r.new_codes
     assert get_changeset(fresh_db_url, r.changeset_id).status == "withdrawn"

@@ -17,7 +17,13 @@ import shapely
 from fastapi.testclient import TestClient
 
 from gridgeo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.registry import (
+    Principal,
+    accept_changeset,
+    file_changeset,
+    load_grids,
+    register_division,
+)
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
@@ -26,6 +32,26 @@ from gridgeo.testing import seed_registry
 pytestmark = pytest.mark.db
 
 ADMIN = "test-admin-token"
+DIVISIONS = (
+    ("11", "示例省", "province", None),
+    ("1101", "示例甲市", "city", "11"),
+    ("1102", "示例乙市", "city", "11"),
+    ("110101", "示例甲区", "county", "1101"),
+    ("110102", "示例乙区", "county", "1101"),
+    ("110201", "示例丙区", "county", "1102"),
+)
+#: token key, role, division: own and neighbouring county / city / province of the grids
+PEOPLE = (
+    ("public", "public", None),
+    ("dispatcher", "dispatcher", None),
+    ("county_editor", "county_editor", "110101"),
+    ("other_county", "county_editor", "110102"),
+    ("city_reviewer", "city_reviewer", "1101"),
+    ("other_city", "city_reviewer", "1102"),
+    ("province_reviewer", "province_reviewer", "11"),
+    ("centre_reviewer", "centre_reviewer", "110101"),
+    ("other_centre", "centre_reviewer", "110201"),
+)
 TO_WGS = pyproj.Transformer.from_crs(3826, 4326, always_xy=True)
 
 
@@ -74,10 +100,14 @@ def world(db_url):
     comm = grids[grids["community_code"] == first].reset_index(drop=True)
     merged = comm.iloc[1:].copy()
     merged.loc[merged.index[0], "geometry"] = shapely.union_all(comm.geometry.iloc[:2].values)
-    admin = Actor("test", "admin")
+    admin = Principal("test", "admin")
     res = load_grids(db_url, merged, county="110101", actor=admin, code_pattern=r"\d{12}")
     file_changeset(db_url, res.changeset_id, actor=admin, force=True, force_reason="test data")
-    accept_changeset(db_url, res.changeset_id, actor=admin)
+    accept_changeset(db_url, res.changeset_id, actor=Principal("test reviewer", "admin"))
+    # the division hierarchy: province 11 with cities 1101 and 1102; county 110101 (the
+    # grids) and its neighbour 110102 in city 1101; county 110201 in the neighbour city
+    for code, name, level, parent in DIVISIONS:
+        register_division(db_url, code, name, level=level, parent_code=parent)
     app = create_app(
         Settings(database_url=db_url),
         ServiceSettings(
@@ -91,21 +121,14 @@ def world(db_url):
     with TestClient(app) as client:
         h = {"Authorization": f"Bearer {ADMIN}"}
         tokens = {"admin": ADMIN}
-        for role, div in (
-            ("public", ""),
-            ("dispatcher", ""),
-            ("county_editor", "110101"),
-            ("city_reviewer", "1101"),
-        ):
+        for key, role, div in PEOPLE:
             r = client.post(
-                "/admin/tokens", json={"role": role, "division_code": div, "label": role}, headers=h
+                "/admin/tokens",
+                json={"user": key, "role": role, "division_code": div, "name": f"{key} token"},
+                headers=h,
             )
             assert r.status_code == 201, r.text
-            tokens[role] = r.json()["token"]
-        other = client.post(
-            "/admin/tokens", json={"role": "county_editor", "division_code": "999999"}, headers=h
-        )
-        tokens["other_county"] = other.json()["token"]
+            tokens[key] = r.json()["token"]
         for code, name in (
             ("sanitation", "环境卫生"),
             ("noise", "噪声扰民"),
@@ -602,7 +625,7 @@ def test_coverage_scope_of_county_editor(world):
         },
         headers=other,
     )
-    assert r.status_code == 403 and "outside county" in r.json()["detail"]
+    assert r.status_code == 403 and "outside division" in r.json()["detail"]
     square = {"type": "Polygon", "coordinates": [[[121, 24], [122, 24], [122, 25], [121, 24]]]}
     r = c.post(
         "/coverage",
@@ -723,7 +746,10 @@ def _tile_of(lon, lat, z):
     return x, y
 
 
-@pytest.mark.parametrize(("role", "with_counts"), [(None, False), ("county_editor", True)])
+@pytest.mark.parametrize(
+    ("role", "with_counts"),
+    [(None, False), ("county_editor", True), ("other_county", False), ("other_city", False)],
+)
 def test_vector_tile(world, role, with_counts):
     _code, geom = _grids(world["url"])[0]
     lon, lat = TO_WGS.transform(*_inner_point(geom))
@@ -732,7 +758,10 @@ def test_vector_tile(world, role, with_counts):
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert b"grids" in r.content and b"divisions" in r.content
-    assert (b"households" in r.content) is with_counts
+    import mapbox_vector_tile
+
+    grids = mapbox_vector_tile.decode(r.content)["grids"]["features"]
+    assert any("households" in f["properties"] for f in grids) is with_counts
     empty = world["client"].get("/tiles/14/0/0.mvt")
     assert empty.status_code == 200 and empty.content == b""
 
@@ -794,12 +823,12 @@ def test_index_refreshes_after_an_accepted_changeset(world):
         crs=3826,
     )
     frame.loc[0, "grid_name"] = "改名后的网格"
-    admin = Actor("test", "admin")
+    admin = Principal("test", "admin")
     res = load_grids(url, frame, county="110101", actor=admin, code_pattern=r"\d{12}")
     file_changeset(url, res.changeset_id, actor=admin, force=True, force_reason="test data")
     lon, lat = TO_WGS.transform(*_inner_point(frame.geometry.iloc[0]))
     before = c.get("/locate", params={"lon": lon, "lat": lat}).json()["grid"]["name"]
-    accept_changeset(url, res.changeset_id, actor=admin)
+    accept_changeset(url, res.changeset_id, actor=Principal("test reviewer", "admin"))
     deadline = time.monotonic() + 15
     name = before
     while time.monotonic() < deadline and name == before:

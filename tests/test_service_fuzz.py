@@ -365,7 +365,7 @@ def test_malformed_authorization_is_401_not_public(world, value):
         "/locate", params={"lon": lon, "lat": lat}, headers={"Authorization": value}
     )
     assert r.status_code == 401, r.text
-    assert r.json()["error"] == "Unauthorized" and "Bearer" in r.json()["detail"]
+    assert r.json()["error"] == "AuthenticationError" and "Bearer" in r.json()["detail"]
 
 
 def test_wrong_method_lists_every_allowed_method(world):

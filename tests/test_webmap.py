@@ -24,10 +24,11 @@ import uvicorn
 
 from gridgeo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridgeo.demo.build import build_district
+from gridgeo.demo.people import demo_people
 from gridgeo.demo.sample import sample_departments, sample_staff
 from gridgeo.io import read_layer
 from gridgeo.partition import partition
-from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
 from gridgeo.registry.bindings import bind_profile
 from gridgeo.service import create_app, routes_webmap
 from gridgeo.service.routes_webmap import router as webmap_router
@@ -59,8 +60,7 @@ def district(db_url, tmp_path_factory):
         profile="yongzhou",
         code_pattern=CODES,
     )
-    editor = Actor("示例区县编辑 (test)", "county", COUNTY)
-    reviewer = Actor("示例市审核 (test)", "city", CITY)
+    editor, reviewer = demo_people(db_url, county=COUNTY, city=CITY)
     loaded = load_grids(
         db_url,
         result.grids,
@@ -74,7 +74,7 @@ def district(db_url, tmp_path_factory):
         db_url,
         COUNTY,
         "yongzhou",
-        actor=Actor("admin", "admin"),
+        actor=Principal("admin", "admin"),
         code_pattern=CODES,
         receiver_code=CITY,
     )

@@ -61,3 +61,17 @@ def run(
             f"   → grid {ex['grid_code']}"
         )
     console.print(f"  grids: {result.grids_path}  (open in QGIS)")
+    if result.database_url:
+        from gridgeo.demo.people import dispatcher_token
+
+        token = dispatcher_token(result.database_url, settings.home)
+        console.print(
+            f"  调度员令牌（仅限本机，保存在 {settings.home}/demo/dispatcher.token）：",
+            soft_wrap=True,
+        )
+        console.print(f"  {token}", soft_wrap=True)
+        console.print(
+            f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: text/csv' "
+            f"--data-binary @points.csv {base}/locate/batch",
+            soft_wrap=True,
+        )

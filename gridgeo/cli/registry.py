@@ -1,15 +1,13 @@
 """``gridgeo load``, ``gridgeo change …``, ``gridgeo city …``, ``gridgeo history …``: the registry.
 
-Identity: ``--user`` (default ``$GRIDGEO_USER``, else the login name) goes into the
-audit log; a county editor names the own county with ``--county``; a city reviewer
-may name the own city code with ``--city``. The database is the private PostGIS
+Identity: every command that changes the registry acts as the user of a token
+(``--token`` or ``GRIDGEO_TOKEN``; see ``gridgeo tokens``), never a name it is told;
+the token's role and division decide what it may do. The database is the private PostGIS
 (started and migrated on demand) or ``GRIDGEO_DATABASE_URL``.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import typer
 from rich.table import Table
 
 from gridgeo import registry
-from gridgeo.cli._common import console, handle_errors
+from gridgeo.cli._common import console, handle_errors, print_warnings
 from gridgeo.database.lifecycle import ensure_ready
 from gridgeo.errors import InputError, Problem
 from gridgeo.settings import get_settings
@@ -39,8 +37,23 @@ def _url() -> str:
     return ensure_ready(get_settings()).url
 
 
-def _user(user: str | None) -> str:
-    return user or os.environ.get("GRIDGEO_USER") or getpass.getuser()
+def _me(token: str | None) -> registry.Principal:
+    """The user the token (``--token``, else ``GRIDGEO_TOKEN``) authenticates."""
+    from gridgeo.cli.users import principal
+
+    return principal(_url(), token)
+
+
+def _county(me: registry.Principal, county: str | None) -> str:
+    """The county to draft in: ``--county``, else a county editor's own county."""
+    if county:
+        return county
+    if me.role == "county_editor" and me.division_code:
+        return me.division_code
+    raise InputError(
+        "--county is needed (only a county editor's token implies the county)",
+        [Problem("missing county", field="county", rule="cli.county")],
+    )
 
 
 def _when(value: str | None) -> datetime | None:
@@ -56,8 +69,12 @@ def _when(value: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.astimezone()
 
 
-_USER = typer.Option(None, "--user", help="Your name for the audit log (default $GRIDGEO_USER).")
-_ADMIN = typer.Option(False, "--admin", help="Act as administrator (any county, any decision).")
+_TOKEN = typer.Option(
+    None, "--token", help="Your token (default $GRIDGEO_TOKEN); you act as its user."
+)
+_COUNTY = typer.Option(
+    None, "--county", help="County code (default: the county of your county-editor token)."
+)
 
 
 @handle_errors
@@ -65,9 +82,7 @@ def load(
     path: str = typer.Argument(
         ..., help="Grid layer: a partition result or a hand-drawn layer (file[:layer])."
     ),
-    county: str = typer.Option(
-        ..., "--county", help="Your county code; every community must be in it."
-    ),
+    county: str = _COUNTY,
     layer: str = typer.Option(
         None, "--layer", help="Layer of the file (default: 'grids' if present)."
     ),
@@ -97,8 +112,7 @@ def load(
         help="CRS of layers that declare none (e.g. cgcs2000); FILE[:LAYER]@CRS sets one "
         "layer's CRS, replacing a declared one.",
     ),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Load grids as a draft change set against the current registry (only their communities change)."""
     _load(
@@ -110,8 +124,7 @@ def load(
         code_pattern,
         title,
         reason,
-        user,
-        admin,
+        token,
         repair,
         crs,
     )
@@ -130,7 +143,7 @@ def _layer_names(path: str) -> list[str]:
 
 
 def _load(
-    path, county, layer, communities, profile, code_pattern, title, reason, user, admin, repair, crs
+    path, county, layer, communities, profile, code_pattern, title, reason, token, repair, crs
 ):
     from gridgeo.io.layer_crs import read_input, split_crs_spec
 
@@ -146,7 +159,8 @@ def _load(
         comm = read_input(path, "communities", crs=crs, layer_crs=at_crs, what="communities")
     from gridgeo.registry.workflow import refusals_audited
 
-    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    actor = _me(token)
+    county = _county(actor, county)
     with refusals_audited(_url(), actor, "load", None):
         result = registry.load_grids(
             _url(),
@@ -173,7 +187,7 @@ def _load(
     if result.retired_codes:
         console.print("codes to retire: " + ", ".join(result.retired_codes))
     console.print(
-        f"next: gridgeo change show {result.changeset_id} · gridgeo change file {result.changeset_id} --county {county}"
+        f"next: gridgeo change show {result.changeset_id} · gridgeo change file {result.changeset_id}"
     )
 
 
@@ -328,7 +342,6 @@ def validate(
 @handle_errors
 def file_(
     changeset_id: int = typer.Argument(..., help="Change set id."),
-    county: str = typer.Option(..., "--county", help="Your county code."),
     note: str = typer.Option("", "--note", help="A note for the reviewer."),
     force: bool = typer.Option(
         False,
@@ -338,11 +351,10 @@ def file_(
     force_reason: str = typer.Option(
         "", "--force-reason", help="Why the rule errors cannot be fixed (required with --force)."
     ),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Validate a draft with the county's bound profile and file it (备案)."""
-    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    actor = _me(token)
     try:
         cs = registry.file_changeset(
             _url(), changeset_id, actor=actor, note=note, force=force, force_reason=force_reason
@@ -362,13 +374,11 @@ def file_(
 @handle_errors
 def withdraw(
     changeset_id: int = typer.Argument(..., help="Change set id."),
-    county: str = typer.Option(..., "--county", help="Your county code."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Withdraw your draft or filed change set (its reserved codes become void, never reused)."""
-    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    actor = _me(token)
     s = registry.withdraw_changeset(_url(), changeset_id, actor=actor, reason=reason)
     console.print(
         f"change set {changeset_id} withdrawn; {len(s['void_codes'])} reserved codes void"
@@ -399,7 +409,7 @@ def _table(path: Path) -> pd.DataFrame:
 @change_app.command()
 @handle_errors
 def assign(
-    county: str = typer.Option(..., "--county", help="Your county code."),
+    county: str = _COUNTY,
     staff: Path = typer.Option(
         None,
         "--staff",
@@ -410,11 +420,11 @@ def assign(
     ),
     title: str = typer.Option("", "--title", help="Title of the change set."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Draft a change set assigning grid heads/workers and departments (包片) to grids."""
-    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    actor = _me(token)
+    county = _county(actor, county)
     cs = registry.draft_assignments(
         _url(),
         county=county,
@@ -424,7 +434,7 @@ def assign(
         title=title,
         reason=reason,
     )
-    console.print(f"draft change set {cs}: next gridgeo change file {cs} --county {county}")
+    console.print(f"draft change set {cs}: next gridgeo change file {cs}")
 
 
 @change_app.command()
@@ -434,7 +444,7 @@ def repartition(
     households: str = typer.Option(
         ..., "--households", help="Household points (file[:layer]), with the new housing."
     ),
-    county: str = typer.Option(..., "--county", help="Your county code."),
+    county: str = _COUNTY,
     roads: str = typer.Option(None, "--roads", help="Road centrelines (file[:layer])."),
     profile: str | None = typer.Option(
         None,
@@ -444,15 +454,14 @@ def repartition(
     code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
     seed: int = typer.Option(0, "--seed", help="Seed of the partitioner."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Redraw only the grids of one community that left the band; draft the change."""
-    from gridgeo.cli._common import print_warnings
     from gridgeo.io.fields import resolve_count_fields
     from gridgeo.io.layer_crs import read_input
 
-    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
+    actor = _me(token)
+    county = _county(actor, county)
     hh, warned = resolve_count_fields(read_input(households, what="households"))
     print_warnings(warned)
     result = registry.repartition_community(
@@ -480,20 +489,15 @@ def repartition(
     )
 
 
-_CITY = typer.Option(None, "--city", help="Your city code (prefix of the counties you review).")
-
-
 @city_app.command()
 @handle_errors
 def accept(
     changeset_id: int = typer.Argument(..., help="Change set id."),
     reason: str = typer.Option(None, "--reason", help="A note kept in the audit log."),
-    city: str = _CITY,
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Accept a filed change set: it becomes the current registry, all items or none."""
-    actor = registry.Actor(_user(user), "admin" if admin else "city", city or "")
+    actor = _me(token)
     s = registry.accept_changeset(_url(), changeset_id, actor=actor, reason=reason)
     console.print(
         f"change set {changeset_id} accepted at {s['accepted_at']}: {s['closed']} grid versions closed, "
@@ -508,12 +512,10 @@ def accept(
 def return_(
     changeset_id: int = typer.Argument(..., help="Change set id."),
     reason: str = typer.Option(..., "--reason", help="Why it goes back to the county."),
-    city: str = _CITY,
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Return a filed change set to the county with a reason (its reserved codes become void)."""
-    actor = registry.Actor(_user(user), "admin" if admin else "city", city or "")
+    actor = _me(token)
     s = registry.return_changeset(_url(), changeset_id, actor=actor, reason=reason)
     console.print(f"change set {changeset_id} returned; {len(s['void_codes'])} reserved codes void")
 
@@ -610,16 +612,19 @@ def households(
     path: str = typer.Argument(
         ..., help="Household points (file[:layer]) with a households count."
     ),
-    county: str = typer.Option(..., "--county", help="Your county code."),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    county: str = _COUNTY,
+    token: str = _TOKEN,
 ) -> None:
     """Replace the county's household layer (restricted; used to recount households at filing)."""
-    from gridgeo.io import read_layer
+    from gridgeo.io.fields import resolve_count_fields
+    from gridgeo.io.layer_crs import read_input
     from gridgeo.registry.households import load_households
 
-    actor = registry.Actor(_user(user), "admin" if admin else "county", county)
-    n = load_households(_url(), read_layer(path), county=county, actor=actor, source=str(path))
+    actor = _me(token)
+    county = _county(actor, county)
+    hh, warned = resolve_count_fields(read_input(path, what="households"))
+    print_warnings(warned)
+    n = load_households(_url(), hh, county=county, actor=actor, source=str(path))
     console.print(f"{n} household points stored for county {county}")
 
 
@@ -637,13 +642,12 @@ def profile(
         help="Code of the division receiving filings (default: by filing level).",
     ),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Bind a county to its profile from now on (administrators only; versioned)."""
     from gridgeo.registry.bindings import bind_profile
 
-    actor = registry.Actor(_user(user), "admin" if admin else "city", "")
+    actor = _me(token)
     b = bind_profile(
         _url(),
         division,
@@ -662,10 +666,9 @@ def profile(
 @handle_errors
 def departments(
     path: Path = typer.Argument(..., help="CSV with department (or name), phone, is_sample."),
-    user: str = _USER,
-    admin: bool = _ADMIN,
+    token: str = _TOKEN,
 ) -> None:
     """Register departments (reference data for department coverage)."""
-    actor = registry.Actor(_user(user), "admin" if admin else "city", "")
+    actor = _me(token)
     n = registry.register_departments(_url(), _table(path), actor=actor)
     console.print(f"{n} departments registered")

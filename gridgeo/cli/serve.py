@@ -43,8 +43,7 @@ def serve(
     )
     if service_settings.admin_token is None:
         console.print(
-            "no GRIDGEO_ADMIN_TOKEN set: only public calls and tokens already in the database "
-            "work (set it to create tokens with POST /admin/tokens)"
+            "令牌由 gridgeo tokens create 发放（第一个管理员令牌：在数据库所在机器上不带令牌运行）"
         )
     try:
         uvicorn.run(

@@ -132,8 +132,8 @@ def register_baseline(
 
     Returns ``("reused", {})`` when the registry already holds exactly these grids.
     """
+    from gridgeo.demo.people import demo_people
     from gridgeo.registry import (
-        Actor,
         accept_changeset,
         engine_for,
         file_changeset,
@@ -143,8 +143,7 @@ def register_baseline(
 
     engine = engine_for(url)
     try:
-        editor = Actor("示例区县编辑 (demo)", "county", county)
-        reviewer = Actor("示例市审核 (demo)", "city", city)
+        editor, reviewer = demo_people(engine, county=county, city=city)
         loaded = load_grids(
             engine,
             grids,
@@ -223,7 +222,8 @@ def register_sample_contacts(
     filed and accepted like any other change. A second call finds the contacts
     and does nothing; after a re-partition it staffs only the grids that have nobody.
     """
-    from gridgeo.registry import Actor, accept_changeset, engine_for, file_changeset
+    from gridgeo.demo.people import demo_people
+    from gridgeo.registry import accept_changeset, engine_for, file_changeset
     from gridgeo.registry.assignments import contacts_at, draft_assignments, register_departments
 
     engine = engine_for(url)
@@ -235,8 +235,7 @@ def register_sample_contacts(
             return "reused", f"every grid has contacts ({len(have)} posted)"
         # first run: everyone; after a re-partition: only the grids that have nobody yet
         staff = missing
-        editor = Actor("示例区县编辑 (demo)", "county", county)
-        reviewer = Actor("示例市审核 (demo)", "city", city)
+        editor, reviewer = demo_people(engine, county=county, city=city)
         n_dept = register_departments(engine, departments, actor=reviewer)
         register_sample_categories(url, departments)
         # coverage is keyed by the matter list's category code
@@ -270,7 +269,7 @@ def register_sample_contacts(
 def _bind_demo_profile(engine, county: str, city: str, profile, code_pattern) -> None:
     """Bind the demo county to its profile (as the administrator would), once."""
     from gridgeo.errors import ConflictError
-    from gridgeo.registry import Actor
+    from gridgeo.registry import Principal
     from gridgeo.registry.bindings import bind_profile, bound_profile
 
     try:
@@ -280,7 +279,7 @@ def _bind_demo_profile(engine, county: str, city: str, profile, code_pattern) ->
             engine,
             county,
             getattr(profile, "name", profile) or "yongzhou",
-            actor=Actor("示例管理员 (demo)", "admin"),
+            actor=Principal("示例管理员 (demo)", "admin"),
             code_pattern=code_pattern,
             receiver_code=city or None,
             reason="make demo",

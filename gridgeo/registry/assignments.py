@@ -14,9 +14,10 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import text
 
-from gridgeo.errors import InputError, PermissionDeniedError, Problem
+from gridgeo.errors import InputError, Problem
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
+from gridgeo.registry.divisions import descendants
+from gridgeo.registry.users import Principal
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _truthy(value, default: bool) -> bool:
     return bool(value)
 
 
-def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Actor) -> int:
+def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Principal) -> int:
     """Add departments (``department`` or ``name``, optional ``phone``, ``is_sample``); existing
     names get the new phone. Returns how many rows were written.
 
@@ -42,8 +43,7 @@ def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Actor)
     InputError
         When names are missing.
     """
-    if actor.role == "county":
-        raise PermissionDeniedError("departments are set up by a city reviewer or an admin")
+    actor.require("departments.edit")
     col = "department" if "department" in departments else "name"
     if col not in departments:
         raise InputError("the department table needs a 'department' (or 'name') column")
@@ -161,7 +161,7 @@ def draft_assignments(
     bind: Bind,
     *,
     county: str,
-    actor: Actor,
+    actor: Principal,
     staff: pd.DataFrame | None = None,
     coverage: pd.DataFrame | None = None,
     title: str = "",
@@ -193,15 +193,15 @@ def draft_assignments(
         Listing unknown or non-current grids, bad roles, unknown departments.
     """
     with transaction(bind) as conn:
-        actor.require_drafting(county)
+        actor.require("changeset.draft", county)
         current = [
             r[0]
             for r in conn.execute(
                 text(
                     "SELECT grid_code FROM registry.grid WHERE valid_to IS NULL "
-                    "AND community_code LIKE :c || '%' ORDER BY grid_code"
+                    "AND community_code = ANY(:c) ORDER BY grid_code"
                 ),
-                {"c": county},
+                {"c": sorted(descendants(conn, county))},
             ).all()
         ]
         staff_items, problems = _staff_payloads(staff) if staff is not None else ([], [])

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 
 from gridgeo.errors import ConflictError, PermissionDeniedError
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.routing import receiving_division
+from gridgeo.registry.users import Principal
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def bind_profile(
     division_code: str,
     profile: str,
     *,
-    actor: Actor,
+    actor: Principal,
     code_pattern: str | None = None,
     receiver_code: str | None = None,
     reason: str = "",

@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.registry._db import Bind, raw, transaction
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.load import registry_srid
+from gridgeo.registry.users import Principal
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _counts(
 
 
 def load_households(
-    bind: Bind, points: gpd.GeoDataFrame, *, county: str, actor: Actor, source: str = ""
+    bind: Bind, points: gpd.GeoDataFrame, *, county: str, actor: Principal, source: str = ""
 ) -> int:
     """Replace ``county``'s household layer with ``points``.
 
@@ -70,7 +70,7 @@ def load_households(
     CRSError
         When the layer has no CRS or the registry has none yet (load grids first).
     """
-    actor.require_drafting(str(county))
+    actor.require("changeset.draft", str(county))
     source = source or str(points.attrs.get("source") or "household layer")
     if points.crs is None:
         raise CRSError(f"{source}: the household layer has no CRS")

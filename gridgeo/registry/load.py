@@ -23,8 +23,9 @@ from gridgeo.crs import metric_crs
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io import SCHEMAS, check_layer
 from gridgeo.registry._db import Bind, raw, transaction
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.diff import ATTRIBUTES, PlannedItem, plan_changes
+from gridgeo.registry.divisions import require_within
+from gridgeo.registry.users import Principal
 from gridgeo.rules import Profile, kind_from_word, load_profile
 
 log = logging.getLogger(__name__)
@@ -407,7 +408,7 @@ def load_grids(
     grids: gpd.GeoDataFrame,
     *,
     county: str,
-    actor: Actor,
+    actor: Principal,
     communities: gpd.GeoDataFrame | None = None,
     profile: str | Profile | None = None,
     code_pattern: str | None = None,
@@ -463,7 +464,7 @@ def load_grids(
     well_formed = [
         c for c in g["community_code"].dropna().astype(str).unique() if prof.codes.matches(c)
     ]
-    actor.require_drafting(county, well_formed)  # malformed codes are input problems below
+    actor.require("changeset.draft", county)
     warnings = [p for p in problems if p.severity != "error"]
     problems = [p for p in problems if p.severity == "error"]
     if problems:
@@ -474,6 +475,7 @@ def load_grids(
         raise InputError(f"{source or 'the grid layer'} has no grids")
 
     with transaction(bind) as conn:
+        require_within(conn, county, well_formed)  # malformed codes are input problems below
         srid = _fix_srid(conn, g, source)
         g = _to_srid(g, srid).reset_index(drop=True)
         known, problems = _check_communities(conn, g, communities, county, prof, source)

@@ -28,9 +28,10 @@ from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
+from gridgeo.registry.divisions import require_within
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.load import LoadResult, load_grids
+from gridgeo.registry.users import Principal
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def repartition_community(
     households: gpd.GeoDataFrame,
     *,
     county: str,
-    actor: Actor,
+    actor: Principal,
     roads: gpd.GeoDataFrame | None = None,
     profile: str | Profile | None = None,
     code_pattern: str | None = None,
@@ -125,7 +126,7 @@ def repartition_community(
     from gridgeo.partition import partition
 
     prof = load_profile(profile).with_code_pattern(code_pattern)
-    actor.require_drafting(county, [community_code])
+    actor.require("changeset.draft", county)
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)
     if current.empty:
@@ -136,6 +137,7 @@ def repartition_community(
             [Problem("no CRS", layer="households", rule="crs.missing")],
         )
     with transaction(bind) as conn:
+        require_within(conn, county, [community_code])
         name, kind, wkb = conn.execute(
             text("SELECT name, kind, ST_AsBinary(geom) FROM registry.divisions WHERE code = :c"),
             {"c": community_code},

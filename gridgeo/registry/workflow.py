@@ -31,10 +31,10 @@ from gridgeo.errors import (
     Problem,
 )
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.bindings import Binding, _bound, require_binding_message
 from gridgeo.registry.outbox import notify_departments
 from gridgeo.registry.rulecheck import rule_report
+from gridgeo.registry.users import Principal, audit_refusal
 from gridgeo.rules import Profile
 
 log = logging.getLogger(__name__)
@@ -337,7 +337,7 @@ def validate_changeset(
 
 
 def _audit(
-    conn: Connection, actor: Actor, action: str, cs: int, reason: str | None, detail: Any
+    conn: Connection, actor: Principal, action: str, cs: int, reason: str | None, detail: Any
 ) -> None:
     conn.execute(
         text(
@@ -357,28 +357,24 @@ def _audit(
 
 @contextlib.contextmanager
 def refusals_audited(
-    bind: Bind, actor: Actor, action: str, changeset_id: int | None
+    bind: Bind, actor: Principal, action: str, changeset_id: int | None
 ) -> Iterator[None]:
-    """Record a refused attempt in the audit log (its own transaction), then re-raise."""
+    """Record a refused attempt (who, what, why) in the audit log, then re-raise.
+
+    The record is written in a transaction of its own, so it stays when the caller's
+    transaction rolls back.
+    """
     try:
         yield
     except GridgeoError as exc:
-        detail = {"error": type(exc).__name__, "message": str(exc)}
-        with contextlib.suppress(GridgeoError), transaction(as_engine_of(bind)) as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
-                    "VALUES (:a, :r, :act, (SELECT changeset_id FROM registry.changeset "
-                    "WHERE changeset_id = :cs), :why, CAST(:d AS jsonb))"
-                ),
-                {
-                    "a": actor.name,
-                    "r": actor.role,
-                    "act": f"{action}_refused",
-                    "cs": None if changeset_id is None else int(changeset_id),
-                    "why": str(exc)[:1000],
-                    "d": json.dumps(detail, ensure_ascii=False),
-                },
+        with contextlib.suppress(GridgeoError):
+            audit_refusal(
+                as_engine_of(bind),
+                actor,
+                action,
+                changeset_id,
+                str(exc)[:1000],
+                detail={"error": type(exc).__name__, "message": str(exc)},
             )
         raise
 
@@ -393,7 +389,7 @@ def file_changeset(
     bind: Bind,
     changeset_id: int,
     *,
-    actor: Actor,
+    actor: Principal,
     note: str = "",
     force: bool = False,
     force_reason: str = "",
@@ -420,7 +416,7 @@ def file_changeset(
     """
     with refusals_audited(bind, actor, "file", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id, lock=True)
-        actor.require_drafting(cs.county_code)
+        actor.require("changeset.draft", cs.county_code)
         if cs.status != "draft":
             raise ConflictError(
                 f"change set {changeset_id} is {cs.status}: only a draft can be filed"
@@ -499,7 +495,7 @@ def file_changeset(
     return result
 
 
-def _require_receiver(actor: Actor, cs: ChangeSet) -> None:
+def _require_receiver(actor: Principal, cs: ChangeSet) -> None:
     """Refuse a reviewer who is not at the division the filing was routed to."""
     if actor.role == "admin" or not cs.receiver_code or not actor.division_code:
         return
@@ -510,15 +506,12 @@ def _require_receiver(actor: Actor, cs: ChangeSet) -> None:
         )
 
 
-def _four_eyes(actor: Actor, cs: ChangeSet) -> None:
-    if actor.role != "admin" and actor.name in (cs.created_by, cs.filed_by):
-        raise PermissionDeniedError(
-            f"{actor.name} drafted or filed change set {cs.changeset_id} and cannot also decide on it"
-        )
+def _four_eyes(actor: Principal, cs: ChangeSet) -> None:
+    actor.require_not_author(cs.changeset_id, (cs.created_by, cs.filed_by))
 
 
 def accept_changeset(
-    bind: Bind, changeset_id: int, *, actor: Actor, reason: str | None = None
+    bind: Bind, changeset_id: int, *, actor: Principal, reason: str | None = None
 ) -> dict[str, Any]:
     """Accept a filed change set: it becomes the current registry, atomically.
 
@@ -542,7 +535,7 @@ def accept_changeset(
     """
     with refusals_audited(bind, actor, "accept", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
-        actor.require_review(cs.county_code)
+        actor.require("changeset.review", cs.county_code)
         _require_receiver(actor, cs)
         _four_eyes(actor, cs)
         summary = conn.execute(
@@ -560,7 +553,9 @@ def accept_changeset(
     return summary
 
 
-def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str) -> dict[str, Any]:
+def return_changeset(
+    bind: Bind, changeset_id: int, *, actor: Principal, reason: str
+) -> dict[str, Any]:
     """Return a filed change set to its county with a reason; its reserved codes become void.
 
     Raises
@@ -574,8 +569,9 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
         if not (reason or "").strip():
             raise ConflictError(f"returning change set {changeset_id} needs a reason")
         cs = _get(conn, changeset_id)
-        actor.require_review(cs.county_code)
+        actor.require("changeset.review", cs.county_code)
         _require_receiver(actor, cs)
+        _four_eyes(actor, cs)
         summary = conn.execute(
             text("SELECT registry.return_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason, "role": actor.role},
@@ -587,7 +583,7 @@ def return_changeset(bind: Bind, changeset_id: int, *, actor: Actor, reason: str
 
 
 def withdraw_changeset(
-    bind: Bind, changeset_id: int, *, actor: Actor, reason: str = ""
+    bind: Bind, changeset_id: int, *, actor: Principal, reason: str = ""
 ) -> dict[str, Any]:
     """Withdraw the county's own draft or filed change set; its reserved codes become void.
 
@@ -600,7 +596,7 @@ def withdraw_changeset(
     """
     with refusals_audited(bind, actor, "withdraw", changeset_id), transaction(bind) as conn:
         cs = _get(conn, changeset_id)
-        actor.require_drafting(cs.county_code)
+        actor.require("changeset.draft", cs.county_code)
         summary = conn.execute(
             text("SELECT registry.withdraw_changeset(:id, :by, :why, :role)"),
             {"id": int(changeset_id), "by": actor.name, "why": reason or None, "role": actor.role},

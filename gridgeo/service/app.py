@@ -81,6 +81,7 @@ def create_app(
         pool = ConnectionPool(url, min_size=1, max_size=8, open=False, name="gridgeo")
         pool.open(wait=False)
         app.state.pool = pool
+        app.state.db_url = url
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
         app.state.registry_state = state
         try:
@@ -120,7 +121,8 @@ def create_app(
         problems = getattr(exc, "problems", None)
         if problems:
             body["problems"] = [p.to_dict() for p in problems]
-        return JSONResponse(status_code=exc.http_status, content=body)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(status_code=exc.http_status, content=body, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import NotFoundError
-from gridgeo.service.auth import CallerDep, new_token, token_digest
-from gridgeo.service.deps import db_errors
+from gridgeo.registry import tokens
+from gridgeo.registry.users import ROLES
+from gridgeo.service.auth import CallerDep
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -17,58 +21,67 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 class TokenIn(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    role: Literal["public", "dispatcher", "county_editor", "city_reviewer", "admin"]
-    division_code: str = Field(
-        default="",
-        max_length=20,
-        description="County code (county_editor, required) or city code prefix (city_reviewer)",
+    user: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who holds the token (a registered user, or a new one with role)",
     )
-    label: str = Field(default="", max_length=200, description="Who holds the token")
+    role: Literal[ROLES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="Role of a new user (must match an existing user's)"
+    )
+    division_code: str | None = Field(
+        default=None,
+        max_length=20,
+        description="Registered division of a new user: county (county_editor, "
+        "centre_reviewer), city (city_reviewer), province (province_reviewer)",
+    )
+    name: str = Field(default="", max_length=200, description="What the token is for")
+    label: str = Field(default="", max_length=200, description="Old name of `name`")
+    expires_at: datetime | None = Field(
+        default=None, strict=False, description="When it stops working (ISO 8601)"
+    )
 
 
 @router.post("/tokens", status_code=201, summary="Create a bearer token (shown once)")
 def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str, Any]:
-    caller.require("token_admin", "managing tokens")
-    token = new_token()
-    with db_errors("token"), request.app.state.pool.connection(timeout=10) as conn:
-        token_id = conn.execute(
-            "INSERT INTO service.api_token (token_sha256, role, division_code, label, created_by) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING token_id",
-            (token_digest(token), body.role, body.division_code, body.label, caller.label),
-        ).fetchone()[0]
-    return {"token_id": token_id, "token": token, **body.model_dump()}
+    caller.require("tokens.admin")
+    name = body.name or body.label
+    user = body.user or name or body.role or ""
+    issued = tokens.issue_token(
+        request.app.state.db_url,
+        user,
+        name=name,
+        by=caller.name,
+        role=body.role,
+        division_code=body.division_code or None,
+        expires_at=body.expires_at,
+    )
+    return asdict(issued)
 
 
 @router.get("/tokens", summary="List tokens (without secrets)")
 def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
-    caller.require("token_admin", "managing tokens")
-    with db_errors("listing tokens"), request.app.state.pool.connection(timeout=10) as conn:
-        rows = conn.execute(
-            "SELECT token_id, role, division_code, label, created_by, created_at, revoked_at "
-            "FROM service.api_token ORDER BY token_id"
-        ).fetchall()
-    keys = ["token_id", "role", "division_code", "label", "created_by", "created_at", "revoked_at"]
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    caller.require("tokens.admin")
+    df = tokens.list_tokens(request.app.state.db_url)
+    return [
+        {k: (None if v is None or v is pd.NaT else v) for k, v in r.items()}
+        for r in df.astype(object).to_dict("records")
+    ]
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
 def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response:
-    caller.require("token_admin", "managing tokens")
-    with db_errors(f"token {token_id}"), request.app.state.pool.connection(timeout=10) as conn:
-        cur = conn.execute(
-            "UPDATE service.api_token SET revoked_at = clock_timestamp() "
-            "WHERE token_id = %s AND revoked_at IS NULL",
-            (token_id,),
-        )
-        if cur.rowcount == 0:
-            raise NotFoundError(f"no active token {token_id}")
+    caller.require("tokens.admin")
+    if token_id > 2**62:
+        raise NotFoundError(f"no active token {token_id}")
+    tokens.revoke_token(request.app.state.db_url, token_id, by=caller.name)
     request.app.state.token_cache.clear()
     return Response(status_code=204)
 
 
 @router.get("/index", summary="State of the in-memory locate index")
 def index_status(request: Request, caller: CallerDep) -> dict[str, Any]:
-    caller.require("token_admin", "index status")
+    caller.require("index.admin")
     st = request.app.state.registry_state
     snap = st.current()
     return {
@@ -84,6 +97,6 @@ def index_status(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 @router.post("/refresh", summary="Reload the locate index from PostGIS now")
 def refresh(request: Request, caller: CallerDep) -> dict[str, Any]:
-    caller.require("token_admin", "refreshing the index")
+    caller.require("index.admin")
     snap = request.app.state.registry_state.refresh()
     return {"grids": len(snap.index), "build_seconds": snap.build_seconds}

@@ -33,17 +33,17 @@ from starlette.background import BackgroundTask
 
 from gridgeo.database.connect import database_url
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
-from gridgeo.registry.actors import Actor
+from gridgeo.registry.users import REVIEWER_ROLES, Principal
 from gridgeo.registry.workflow import refusals_audited
-from gridgeo.service.auth import Caller, CallerDep
+from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import service_settings
 
 router = APIRouter(tags=["changes"])
 
 _SUFFIXES = {".gpkg", ".geojson", ".json", ".zip"}
 _EDIT = ("county_editor", "admin")
-_READ = ("county_editor", "city_reviewer", "admin")
-_REVIEW = ("city_reviewer", "admin")
+_READ = ("county_editor", *REVIEWER_ROLES, "admin")
+_REVIEW = (*REVIEWER_ROLES, "admin")
 
 
 # -- bodies -----------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def _bind(request: Request) -> str:
     return database_url(request.app.state.settings)
 
 
-def _allow(caller: Caller, roles: tuple[str, ...], what: str) -> None:
+def _allow(caller: Principal, roles: tuple[str, ...], what: str) -> None:
     """401 without a token, 403 for a role that may not ``what``."""
     if caller.role in roles:
         return
@@ -109,16 +109,11 @@ def _allow(caller: Caller, roles: tuple[str, ...], what: str) -> None:
     )
 
 
-def _actor(caller: Caller) -> Actor:
-    role = {"county_editor": "county", "city_reviewer": "city", "admin": "admin"}[caller.role]
-    return Actor(caller.label or caller.role, role, caller.division_code)  # type: ignore[arg-type]
-
-
-def _scope(caller: Caller, county_code: str) -> None:
-    """County editors see only their own county's change sets."""
-    if caller.role == "county_editor" and str(county_code) != caller.division_code:
+def _scope(caller: Principal, county_code: str) -> None:
+    """Callers see only the change sets of counties inside their own division."""
+    if not caller.covers(str(county_code)):
         raise PermissionDeniedError(
-            f"the token is for county {caller.division_code}, not county {county_code}"
+            f"{caller.label} 的辖区 {caller.division_code} 不含县区 {county_code}"
         )
 
 
@@ -149,7 +144,7 @@ async def _spool(request: Request, suffix: str, limit: int, tmp: Path) -> Path:
     return path
 
 
-def _load(url: str, path: Path, filename: str, county: str, actor: Actor, title: str, reason: str):
+def _load(url: str, path: Path, filename: str, county: str, actor: Principal, title: str, reason: str):
     from gridgeo.io import list_layers, read_layer
     from gridgeo.registry import load_grids
 
@@ -223,7 +218,7 @@ async def upload_changes(
     """The body is the file itself. Only the grids of the layer's communities change;
     the draft is filed separately (``POST /changes/{id}/file``)."""
     _allow(caller, _EDIT, "uploading a grid layer")
-    actor = _actor(caller)
+    actor = caller
     url = _bind(request)
     # wrong county: 403 before a byte is read, and the attempt is in the audit log
     with refusals_audited(url, actor, "load", None):
@@ -267,7 +262,7 @@ def list_changes(
     return _records(df)
 
 
-def _visible(request: Request, caller: Caller, changeset_id: int):
+def _visible(request: Request, caller: Principal, changeset_id: int):
     from gridgeo.registry import get_changeset
 
     _allow(caller, _READ, "reading change sets")
@@ -351,7 +346,7 @@ async def file_change(request: Request, caller: CallerDep, changeset_id: int) ->
         file_changeset,
         _bind(request),
         changeset_id,
-        actor=_actor(caller),
+        actor=caller,
         note=body.note,
         force=body.force,
         force_reason=body.force_reason,
@@ -370,7 +365,7 @@ async def withdraw_change(request: Request, caller: CallerDep, changeset_id: int
     _allow(caller, _EDIT, "withdrawing a change set")
     body = await _json(request, ReasonIn)
     return await run_in_threadpool(
-        withdraw_changeset, _bind(request), changeset_id, actor=_actor(caller), reason=body.reason
+        withdraw_changeset, _bind(request), changeset_id, actor=caller, reason=body.reason
     )
 
 
@@ -388,7 +383,7 @@ async def accept_change(request: Request, caller: CallerDep, changeset_id: int) 
         accept_changeset,
         _bind(request),
         changeset_id,
-        actor=_actor(caller),
+        actor=caller,
         reason=body.reason or None,
     )
     await run_in_threadpool(request.app.state.registry_state.refresh)
@@ -406,12 +401,12 @@ async def return_change(request: Request, caller: CallerDep, changeset_id: int) 
     _allow(caller, _REVIEW, "returning a change set")
     body = await _json(request, ReasonIn)
     return await run_in_threadpool(
-        return_changeset, _bind(request), changeset_id, actor=_actor(caller), reason=body.reason
+        return_changeset, _bind(request), changeset_id, actor=caller, reason=body.reason
     )
 
 
 # -- notifications ----------------------------------------------------------------------
-_ANY = ("dispatcher", "county_editor", "city_reviewer", "admin")
+_ANY = ("dispatcher", "county_editor", *REVIEWER_ROLES, "admin")
 
 
 @router.get("/notifications", summary="Departments' notifications of accepted division changes")

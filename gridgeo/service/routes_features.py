@@ -202,7 +202,7 @@ def items(
             if not rows and offset > 0:  # past the end: still say how many match
                 first = conn.execute(sql, params | {"offset": 0, "limit": 1}).fetchone()
                 matched_past_end = int(first[-1]) if first else 0
-    show_counts = caller.can("population")
+    show_counts = caller.can("counts.read")  # and, per grid, the caller's division below
     feats = []
     matched = int(rows[0][-1]) if rows else matched_past_end
     for r in rows:
@@ -216,7 +216,7 @@ def items(
                 "valid_from": r[7].isoformat() if r[7] else None,
                 "valid_to": r[8].isoformat() if r[8] else None,
             }
-            if show_counts:
+            if show_counts and caller.covers(r[3]):
                 props |= {"households": r[5], "population": r[6]}
             fid, geom = r[0], r[9]
         else:
@@ -286,7 +286,7 @@ def item(
             "community_code": r[3],
             "community_name": r[4],
         }
-        if caller.can("population"):
+        if caller.can("counts.read", r[3]):
             props |= {"households": r[5], "population": r[6]}
         geom = r[9]
     else:
@@ -320,11 +320,18 @@ SELECT ST_AsMVT(t.*, '{layer}', 4096, 'geom') FROM (
 ) t WHERE t.geom IS NOT NULL
 """
 _GRID_COLUMNS = "g.grid_code, g.grid_name, g.grid_type, g.community_code, g.community_name"
+#: counts only of grids inside the caller's division (%(scope)s NULL: no division scope);
+#: ST_AsMVT leaves NULL properties out
+_SCOPED_COUNTS = "".join(
+    f", CASE WHEN %(scope)s::text[] IS NULL OR g.community_code = ANY(%(scope)s::text[]) "
+    f"THEN g.{col} END AS {col}"
+    for col in ("households", "population")
+)
 _TILE_SQL = {
     detail: "SELECT coalesce(({grids}), ''::bytea) || coalesce(({divs}), ''::bytea)".format(
         grids=_TILE_LAYER.format(
             layer="grids",
-            columns=_GRID_COLUMNS + (", g.households, g.population" if detail else ""),
+            columns=_GRID_COLUMNS + (_SCOPED_COUNTS if detail else ""),
             source="registry.current_grid",
             extra="",
         ),
@@ -393,6 +400,9 @@ def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Respons
                 db_errors(f"making tile {z}/{x}/{y}"),
                 request.app.state.pool.connection(timeout=10) as conn,
             ):
-                row = conn.execute(_TILE_SQL[caller.can("population")], params).fetchone()
+                detail = caller.can("counts.read")
+                if detail:
+                    params["scope"] = None if caller.scope is None else sorted(caller.scope)
+                row = conn.execute(_TILE_SQL[detail], params).fetchone()
             data = bytes(row[0] or b"")
     return Response(content=data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

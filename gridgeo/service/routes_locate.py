@@ -72,7 +72,7 @@ async def locate(
             lat,
             crs=crs,
             category=category,
-            private=caller.can("private_contacts"),
+            private=caller.can("contacts.private"),
             near_border_m=settings.near_border_m,
         )
 
@@ -231,7 +231,7 @@ async def locate_batch_endpoint(
     ] = None,
     distance: Annotated[bool, Query(description="Compute distance_to_border_m/near_border")] = True,
 ) -> StreamingResponse:
-    caller.require("batch", "batch locate")
+    caller.require("locate.batch")
     crs_is_lonlat(crs)  # a bad crs= is refused before the body is read
     settings = service_settings(request)
     length = request.headers.get("content-length")
@@ -271,7 +271,7 @@ async def locate_batch_endpoint(
             ids=pts.ids,
             crs=crs,
             category=cats,
-            private=caller.can("private_contacts"),
+            private=caller.can("contacts.private"),
             near_border_m=settings.near_border_m,
             distance=distance,
         )

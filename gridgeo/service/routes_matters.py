@@ -9,7 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+from gridgeo.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    Problem,
+)
+from gridgeo.registry.users import Principal
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import db_errors, parse_at, service_settings
 
@@ -97,7 +104,7 @@ def list_categories(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/categories", status_code=201, summary="Add a category (admin)")
 def create_category(request: Request, caller: CallerDep, body: CategoryIn) -> dict[str, Any]:
-    caller.require("matter_admin", "changing the matter list")
+    caller.require("matters.admin")
     with db_errors(f"category {body.code}"), _pool(request).connection(timeout=10) as conn:
         conn.execute(
             "INSERT INTO service.category (code, name, description, deadline_days, "
@@ -119,7 +126,7 @@ def create_category(request: Request, caller: CallerDep, body: CategoryIn) -> di
 def update_category(
     request: Request, caller: CallerDep, code: str, body: CategoryPatch
 ) -> dict[str, Any]:
-    caller.require("matter_admin", "changing the matter list")
+    caller.require("matters.admin")
     changes = body.model_dump(exclude_none=True)
     with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
         if changes:
@@ -144,7 +151,7 @@ def update_category(
 
 @router.delete("/categories/{code}", status_code=204, summary="Remove a category (admin)")
 def delete_category(request: Request, caller: CallerDep, code: str) -> Response:
-    caller.require("matter_admin", "changing the matter list")
+    caller.require("matters.admin")
     with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
         used = conn.execute(
             "SELECT count(*) FROM registry.department_coverage WHERE category = %s "
@@ -203,7 +210,7 @@ def get_department(request: Request, department_id: int) -> dict[str, Any]:
 
 @router.post("/departments", status_code=201, summary="Add a department (admin)")
 def create_department(request: Request, caller: CallerDep, body: DepartmentIn) -> dict[str, Any]:
-    caller.require("matter_admin", "changing departments")
+    caller.require("matters.admin")
     with db_errors(f"department {body.name}"), _pool(request).connection(timeout=10) as conn:
         dep_id = conn.execute(
             "INSERT INTO registry.department (name, phone, is_sample) VALUES (%s, %s, %s) "
@@ -218,7 +225,7 @@ def create_department(request: Request, caller: CallerDep, body: DepartmentIn) -
 def update_department(
     request: Request, caller: CallerDep, department_id: int, body: DepartmentPatch
 ) -> dict[str, Any]:
-    caller.require("matter_admin", "changing departments")
+    caller.require("matters.admin")
     changes = body.model_dump(exclude_unset=True)
     with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
         if changes:
@@ -244,7 +251,7 @@ def update_department(
     summary="Remove a department without coverage history (admin)",
 )
 def delete_department(request: Request, caller: CallerDep, department_id: int) -> Response:
-    caller.require("matter_admin", "changing departments")
+    caller.require("matters.admin")
     with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
         n = conn.execute(
             "SELECT count(*) FROM registry.department_coverage WHERE department_id = %s",
@@ -315,25 +322,42 @@ def list_coverage(
         return _coverage_rows(conn, " AND ".join(where), params)
 
 
+def _require_scope(caller: Principal, grid_code: str, community: str | None) -> None:
+    """The grid's community must be inside the caller's division (whole codes, hierarchy)."""
+    if not caller.covers(community):
+        raise PermissionDeniedError(
+            f"grid {grid_code} is outside division {caller.division_code} of this token"
+        )
+
+
+def _require_polygon_scope(caller: Principal, conn: Any, geojson: str) -> None:
+    """Every current grid a coverage polygon touches must be inside the caller's division."""
+    rows = conn.execute(
+        "SELECT grid_code, community_code FROM registry.current_grid WHERE ST_Intersects(geom, "
+        "ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326), registry.srid()))",
+        (geojson,),
+    ).fetchall()
+    for code, community in rows:
+        _require_scope(caller, code, community)
+
+
 @router.post(
     "/coverage", status_code=201, summary="Assign a department to a category on grids or a polygon"
 )
 def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> list[dict[str, Any]]:
-    caller.require("coverage_edit", "assigning departments")
+    caller.require("coverage.edit")
     if not body.grid_codes and body.geometry is None:
         raise InputError(
             "give grid_codes or a geometry",
             [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
         )
     if body.geometry is not None:
-        caller.require("coverage_polygon", "coverage by polygon")
+        caller.require("coverage.polygon")
         if body.geometry.get("type") not in ("Polygon", "MultiPolygon"):
             raise InputError(
                 "geometry must be a GeoJSON Polygon or MultiPolygon",
                 [Problem("not a polygon", field="geometry", rule="coverage.geometry")],
             )
-    for code in body.grid_codes:
-        caller.require_grid_scope(code)
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
         if not conn.execute(
             "SELECT 1 FROM registry.department WHERE department_id = %s", (body.department_id,)
@@ -346,14 +370,16 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
                 f"no category {body.category!r} in the matter list (POST /categories)"
             )
         if body.grid_codes:
-            known = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT grid_code FROM registry.current_grid WHERE grid_code = ANY(%s)",
+            known = dict(
+                conn.execute(
+                    "SELECT grid_code, community_code FROM registry.current_grid "
+                    "WHERE grid_code = ANY(%s)",
                     (body.grid_codes,),
                 ).fetchall()
-            }
-            missing = sorted(set(body.grid_codes) - known)
+            )
+            for code, community in known.items():
+                _require_scope(caller, code, community)
+            missing = sorted(set(body.grid_codes) - set(known))
             if missing:
                 raise InputError(
                     f"{len(missing)} grid codes are not current grids",
@@ -384,6 +410,8 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
                     "the coverage polygon is not valid (self-intersecting?)",
                     [Problem("invalid polygon", field="geometry", rule="coverage.geometry")],
                 )
+            if caller.scope is not None:
+                _require_polygon_scope(caller, conn, json.dumps(body.geometry))
             ids.append(
                 conn.execute(
                     "INSERT INTO registry.department_coverage (department_id, category, geom, lead) "
@@ -401,19 +429,23 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
     "/coverage/{coverage_id}", status_code=204, summary="End a coverage row (kept as history)"
 )
 def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Response:
-    caller.require("coverage_edit", "assigning departments")
+    caller.require("coverage.edit")
     with db_errors(f"coverage {coverage_id}"), _pool(request).connection(timeout=10) as conn:
         row = conn.execute(
-            "SELECT grid_code, geom IS NOT NULL, valid_to FROM registry.department_coverage "
-            "WHERE coverage_id = %s",
+            "SELECT c.grid_code, c.geom IS NOT NULL, c.valid_to, g.community_code, "
+            "ST_AsGeoJSON(ST_Transform(c.geom, 4326)) FROM registry.department_coverage c "
+            "LEFT JOIN registry.current_grid g ON g.grid_code = c.grid_code "
+            "WHERE c.coverage_id = %s",
             (coverage_id,),
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no coverage row {coverage_id}")
         if row[1]:
-            caller.require("coverage_polygon", "coverage by polygon")
+            caller.require("coverage.polygon")
+            if caller.scope is not None:
+                _require_polygon_scope(caller, conn, row[4])
         if row[0] is not None:
-            caller.require_grid_scope(row[0])
+            _require_scope(caller, row[0], row[3])
         if row[2] is not None:
             raise ConflictError(f"coverage row {coverage_id} already ended at {row[2].isoformat()}")
         conn.execute(

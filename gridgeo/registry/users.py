@@ -1,0 +1,335 @@
+"""People, roles and tokens: the one permission system of the registry, the CLI and the API.
+
+=================  ==============  ==============================================
+role               division        may
+=================  ==============  ==============================================
+public             —               (no token) what anyone sees
+dispatcher         — (optional)    + all contacts, batch locate
+county_editor      a county        + draft, file and withdraw the county's change
+                                   sets; household counts and department coverage
+                                   of the county's grids
+city_reviewer      a city          + accept or return filings of the city's
+                                   counties; counts and coverage (also by polygon)
+                                   in the city
+province_reviewer  a province      the same for the province's counties
+centre_reviewer    a district      the same for a district grid centre
+admin              — (optional)    everything: departments, matters, tokens
+=================  ==============  ==============================================
+
+Tokens live in :mod:`gridgeo.registry.tokens`. A division is a whole registered division and everything below it by ``parent_code``
+(:mod:`gridgeo.registry.divisions`): a county editor of one county never reaches the
+neighbouring county of the same city. Whoever drafted or filed a change set may not
+accept or return it (four eyes), administrators included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from gridgeo.errors import (
+    AuthenticationError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    Problem,
+)
+from gridgeo.registry._db import Bind, transaction
+from gridgeo.registry.divisions import descendants, division_level
+
+log = logging.getLogger(__name__)
+
+REVIEWER_ROLES: tuple[str, ...] = ("city_reviewer", "province_reviewer", "centre_reviewer")
+ROLES: tuple[str, ...] = ("public", "dispatcher", "county_editor", *REVIEWER_ROLES, "admin")
+
+#: role → the division levels it may be scoped to (empty tuple: no division allowed…
+#: ``None``: optional, any level).
+ROLE_LEVELS: dict[str, tuple[str, ...] | None] = {
+    "public": (),
+    "dispatcher": None,
+    "county_editor": ("county",),
+    "city_reviewer": ("city",),
+    "province_reviewer": ("province",),
+    "centre_reviewer": ("county",),
+    "admin": None,
+}
+
+_STAFF = frozenset({"dispatcher", "county_editor", *REVIEWER_ROLES, "admin"})
+_EDITORS = frozenset({"county_editor", *REVIEWER_ROLES, "admin"})
+_REVIEWERS = frozenset({*REVIEWER_ROLES, "admin"})
+
+
+@dataclass(frozen=True)
+class Action:
+    """What may be done, by which roles, and whether a division scope applies."""
+
+    roles: frozenset[str]
+    scoped: bool
+    label: str
+
+
+#: Every action the registry, the CLI and the API check, in one table.
+ACTIONS: dict[str, Action] = {
+    "contacts.private": Action(_STAFF, False, "查看未公示的联系人"),
+    "locate.batch": Action(_STAFF, False, "批量定位"),
+    "counts.read": Action(_EDITORS, True, "查看户数和人口"),
+    "coverage.edit": Action(_EDITORS, True, "指派网格的责任部门"),
+    "coverage.polygon": Action(_REVIEWERS, True, "按多边形指派责任部门"),
+    "departments.edit": Action(_REVIEWERS, False, "登记部门"),
+    "matters.admin": Action(frozenset({"admin"}), False, "修改事项清单和部门"),
+    "tokens.admin": Action(frozenset({"admin"}), False, "管理用户和令牌"),
+    "index.admin": Action(frozenset({"admin"}), False, "管理定位索引"),
+    "changeset.draft": Action(frozenset({"county_editor", "admin"}), True, "起草、报备、撤回变更"),
+    "changeset.review": Action(_REVIEWERS, True, "接受或退回报备"),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated person (or the anonymous public) and what they may reach.
+
+    Parameters
+    ----------
+    name
+        The user's unique name (written to the audit log).
+    role
+        One of :data:`ROLES`.
+    division_code
+        The user's division (``None`` for unscoped roles).
+    scope
+        The division and all divisions below it; ``None`` for an unscoped user. Built
+        from the registry by :func:`get_principal` and :func:`gridgeo.registry.tokens.authenticate`; when
+        omitted it is just ``division_code``.
+    token_id, token_name
+        The token that authenticated the call, if any.
+    authenticated
+        ``False`` only for the anonymous public.
+    """
+
+    name: str
+    role: str
+    division_code: str | None = None
+    scope: frozenset[str] | None = field(default=None, repr=False)
+    user_id: int | None = None
+    token_id: int | None = None
+    token_name: str = ""
+    authenticated: bool = True
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise PermissionDeniedError(f"未知角色 {self.role!r}（可用：{', '.join(ROLES)}）")
+        if not str(self.name).strip():
+            raise PermissionDeniedError("用户需要名字（写入审计日志）")
+        if self.division_code and self.scope is None:
+            object.__setattr__(self, "scope", frozenset({self.division_code}))
+
+    @property
+    def label(self) -> str:
+        """How the user is shown: name, role and division."""
+        where = f" {self.division_code}" if self.division_code else ""
+        return f"{self.name}（{self.role}{where}）"
+
+    def covers(self, division: str | None) -> bool:
+        """Whether ``division`` (a whole registered code) is inside this user's scope."""
+        return self.scope is None or (division is not None and str(division) in self.scope)
+
+    def can(self, action: str, division: str | None = None) -> bool:
+        """Whether the role has ``action`` and, for a scoped action, ``division`` is covered.
+
+        With ``division=None`` only the role is checked (the caller then filters per item
+        with :meth:`covers`).
+        """
+        act = ACTIONS[action]
+        if self.role not in act.roles:
+            return False
+        return not (act.scoped and division is not None and not self.covers(division))
+
+    def require(self, action: str, division: str | None = None) -> None:
+        """Refuse unless this user may do ``action`` (in ``division``).
+
+        Raises
+        ------
+        AuthenticationError
+            For the anonymous public when a token would be needed (HTTP 401).
+        PermissionDeniedError
+            When the role lacks the action or ``division`` is outside the user's scope.
+        """
+        act = ACTIONS[action]
+        if self.role not in act.roles:
+            allowed = ", ".join(r for r in ROLES if r in act.roles)
+            if not self.authenticated:
+                raise AuthenticationError(f"{act.label}需要以下角色的令牌：{allowed}")
+            raise PermissionDeniedError(f"{self.label} 无权{act.label}（需要角色：{allowed}）")
+        if act.scoped and division is not None and not self.covers(division):
+            raise PermissionDeniedError(
+                f"{self.label} 无权{act.label}：{division} 不在其辖区 {self.division_code} 内"
+            )
+
+    def require_not_author(self, changeset_id: int, authors: tuple[str | None, ...]) -> None:
+        """Four eyes: whoever drafted or filed a change set may not decide on it.
+
+        Raises
+        ------
+        PermissionDeniedError
+            When this user's name is among ``authors``.
+        """
+        if self.name in authors:
+            raise PermissionDeniedError(
+                f"{self.name} 起草或报备了变更集 {changeset_id}，不能再审核它（双人审核）"
+            )
+
+
+#: The anonymous caller of the API.
+PUBLIC = Principal("anonymous", "public", authenticated=False)
+
+
+# -- users ------------------------------------------------------------------------------
+def _check_division(conn: Connection, role: str, division: str | None) -> None:
+    levels = ROLE_LEVELS[role]
+    if levels == () and division:
+        raise InputError(
+            f"角色 {role} 不属于任何区划",
+            [Problem("此角色不能有区划", field="division_code", rule="user.division")],
+        )
+    if not division:
+        if levels:
+            raise InputError(
+                f"角色 {role} 需要一个区划（{'/'.join(levels)}）",
+                [Problem("缺少区划", field="division_code", rule="user.division")],
+            )
+        return
+    try:
+        level = division_level(conn, division)
+    except NotFoundError:
+        raise InputError(
+            f"区划 {division!r} 不在登记库中：用户只能属于已登记的完整区划",
+            [Problem("未登记的区划", field="division_code", rule="user.division")],
+        ) from None
+    if levels and level not in levels:
+        raise InputError(
+            f"角色 {role} 的区划应为 {'/'.join(levels)} 级，{division} 是 {level} 级",
+            [Problem("区划层级不符", field="division_code", rule="user.division")],
+        )
+
+
+def principal_of(conn: Connection, row: Any, **token: Any) -> Principal:
+    user_id, name, role, division = row
+    scope = descendants(conn, division) if division else None
+    return Principal(name, role, division or None, scope=scope, user_id=int(user_id), **token)
+
+
+def get_principal(bind: Bind, name: str) -> Principal:
+    """The registered user ``name`` with the scope of their division.
+
+    For trusted local code (tests, the demo, scripts run by the database owner); people
+    authenticate with a token (:func:`gridgeo.registry.tokens.authenticate`).
+
+    Raises
+    ------
+    NotFoundError
+        When no such user exists.
+    """
+    with transaction(bind) as conn:
+        row = conn.execute(
+            text(
+                "SELECT user_id, name, role, division_code FROM registry.app_user WHERE name = :n"
+            ),
+            {"n": str(name)},
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"没有用户 {name!r}")
+        return principal_of(conn, row)
+
+
+def create_user(
+    bind: Bind, name: str, *, role: str, division_code: str | None = None, by: str
+) -> Principal:
+    """Register a person with a role and a division of the registry.
+
+    Raises
+    ------
+    InputError
+        For an empty name, an unknown role, or a division that is missing, unknown to
+        the registry or of the wrong level for the role (e.g. ``"6"``).
+    ConflictError
+        When the name is taken.
+    """
+    name = str(name).strip()
+    if not name:
+        raise InputError("用户名为空", [Problem("用户名为空", field="user", rule="user.name")])
+    if role not in ROLES:
+        raise InputError(
+            f"未知角色 {role!r}（可用：{', '.join(ROLES)}）",
+            [Problem("未知角色", field="role", rule="user.role")],
+        )
+    division_code = str(division_code).strip() if division_code else None
+    with transaction(bind) as conn:
+        _check_division(conn, role, division_code)
+        conn.execute(
+            text(
+                "INSERT INTO registry.app_user (name, role, division_code, created_by) "
+                "VALUES (:n, :r, :d, :by)"
+            ),
+            {"n": name, "r": role, "d": division_code, "by": by},
+        )
+        audit_event(
+            conn, by, "user_create", {"user": name, "role": role, "division": division_code}
+        )
+    log.info("registered user %s as %s of %s", name, role, division_code)
+    return get_principal(bind, name)
+
+
+def audit_refusal(
+    bind: Bind,
+    actor: Principal,
+    action: str,
+    changeset_id: int | None,
+    reason: str,
+    *,
+    detail: dict | None = None,
+) -> None:
+    """Write a refused attempt to the audit log as ``<action>_refused``, in its own transaction."""
+    with transaction(bind) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
+                "VALUES (:a, :r, :act, (SELECT changeset_id FROM registry.changeset "
+                "WHERE changeset_id = :cs), :why, CAST(:d AS jsonb))"
+            ),
+            {
+                "a": actor.name,
+                "r": actor.role,
+                "act": f"{action}_refused",
+                "cs": None if changeset_id is None else int(changeset_id),
+                "why": reason,
+                "d": json.dumps(detail or {}, ensure_ascii=False),
+            },
+        )
+
+
+def is_database_owner(bind: Bind) -> bool:
+    """Whether this connection's database role owns the registry (may bootstrap users)."""
+    with transaction(bind) as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT pg_has_role(current_user, n.nspowner, 'USAGE') "
+                    "FROM pg_namespace n WHERE n.nspname = 'registry'"
+                )
+            ).scalar()
+        )
+
+
+def audit_event(conn: Connection, actor: str, action: str, detail: dict[str, Any]) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO registry.audit_log (actor, role, action, detail) "
+            "VALUES (:a, NULL, :act, CAST(:d AS jsonb))"
+        ),
+        {"a": actor, "act": action, "d": json.dumps(detail, ensure_ascii=False, default=str)},
+    )

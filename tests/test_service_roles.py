@@ -1,0 +1,299 @@
+"""The role × route × division matrix of the map service, over every route in its OpenAPI.
+
+People (tests/test_service.py ``PEOPLE``): the public without and with a token, a
+dispatcher, the county editor of the grids' county 110101 and of its neighbour 110102
+(same city), the city reviewer of city 1101 and of the neighbouring city 1102 (same
+province), a province reviewer, the district-centre reviewer of 110101 and of 110201,
+and an administrator. Every route the service documents must be in ``ROUTES``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import test_service
+from test_service import ADMIN, PEOPLE, TO_WGS, _grids, _inner_point
+
+pytestmark = pytest.mark.db
+
+world = test_service.world
+
+ROLES = [None, *(key for key, _role, _div in PEOPLE), "admin"]
+ANYONE = set(ROLES)
+STAFF = ANYONE - {None, "public"}
+#: may edit coverage of the grids of county 110101 (whole divisions by the hierarchy)
+OWN_SCOPE = {"county_editor", "city_reviewer", "province_reviewer", "centre_reviewer", "admin"}
+ADMIN_ONLY = {"admin"}
+
+
+def _h(world, role):
+    if role is None:
+        return {}
+    token = ADMIN if role == "admin" else world["tokens"][role]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _coverage_row(world) -> int:
+    """A fresh coverage row on a grid of county 110101 (made by the admin)."""
+    r = world["client"].post(
+        "/coverage",
+        json={
+            "department_id": world["deps"][0]["department_id"],
+            "category": "noise",
+            "grid_codes": world["codes"][:1],
+        },
+        headers=_h(world, "admin"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()[0]["coverage_id"]
+
+
+def _point(world):
+    return TO_WGS.transform(*_inner_point(_grids(world["url"])[0][1]))
+
+
+_counter = itertools.count()
+
+#: (method, OpenAPI path) → (request builder, roles allowed, success statuses)
+ROUTES = {
+    ("GET", "/health"): (lambda w, r: ("/health", {}), ANYONE, {200}),
+    ("GET", "/locate"): (
+        lambda w, r: ("/locate", {"params": dict(zip(("lon", "lat"), _point(w), strict=True))}),
+        ANYONE,
+        {200},
+    ),
+    ("POST", "/locate/batch"): (
+        lambda w, r: (
+            "/locate/batch",
+            {
+                "content": "lon,lat\n{},{}\n".format(*_point(w)),
+                "headers": {"Content-Type": "text/csv"},
+            },
+        ),
+        STAFF - {"public"},
+        {200},
+    ),
+    ("GET", "/categories"): (lambda w, r: ("/categories", {}), ANYONE, {200}),
+    ("POST", "/categories"): (
+        lambda w, r: ("/categories", {"json": {"code": f"m{next(_counter)}", "name": f"事项{r}"}}),
+        ADMIN_ONLY,
+        {201},
+    ),
+    ("PATCH", "/categories/{code}"): (
+        lambda w, r: ("/categories/noise", {"json": {"description": "矩阵"}}),
+        ADMIN_ONLY,
+        {200},
+    ),
+    ("DELETE", "/categories/{code}"): (
+        lambda w, r: ("/categories/no_such_matter", {}),
+        ADMIN_ONLY,
+        {404},
+    ),
+    ("GET", "/departments"): (lambda w, r: ("/departments", {}), ANYONE, {200}),
+    ("POST", "/departments"): (
+        lambda w, r: ("/departments", {"json": {"name": f"矩阵部门{next(_counter)}"}}),
+        ADMIN_ONLY,
+        {201},
+    ),
+    ("GET", "/departments/{department_id}"): (
+        lambda w, r: (f"/departments/{w['deps'][0]['department_id']}", {}),
+        ANYONE,
+        {200},
+    ),
+    ("PATCH", "/departments/{department_id}"): (
+        lambda w, r: (f"/departments/{w['deps'][0]['department_id']}", {"json": {"phone": "1"}}),
+        ADMIN_ONLY,
+        {200},
+    ),
+    ("DELETE", "/departments/{department_id}"): (
+        lambda w, r: ("/departments/999999", {}),
+        ADMIN_ONLY,
+        {404},
+    ),
+    ("GET", "/coverage"): (lambda w, r: ("/coverage", {}), ANYONE, {200}),
+    ("POST", "/coverage"): (
+        lambda w, r: (
+            "/coverage",
+            {
+                "json": {
+                    "department_id": w["deps"][0]["department_id"],
+                    "category": "noise",
+                    "grid_codes": w["codes"][:2],
+                }
+            },
+        ),
+        OWN_SCOPE,
+        {201},
+    ),
+    ("DELETE", "/coverage/{coverage_id}"): (
+        lambda w, r: (f"/coverage/{_coverage_row(w)}", {}),
+        OWN_SCOPE,
+        {204},
+    ),
+    ("GET", "/conformance"): (lambda w, r: ("/conformance", {}), ANYONE, {200}),
+    ("GET", "/collections"): (lambda w, r: ("/collections", {}), ANYONE, {200}),
+    ("GET", "/collections/{collection_id}"): (
+        lambda w, r: ("/collections/grids", {}),
+        ANYONE,
+        {200},
+    ),
+    ("GET", "/collections/{collection_id}/items"): (
+        lambda w, r: ("/collections/grids/items", {}),
+        ANYONE,
+        {200},
+    ),
+    ("GET", "/collections/{collection_id}/items/{feature_id}"): (
+        lambda w, r: (f"/collections/grids/items/{w['codes'][0]}", {}),
+        ANYONE,
+        {200},
+    ),
+    ("GET", "/tiles/{z}/{x}/{y}.mvt"): (lambda w, r: ("/tiles/0/0/0.mvt", {}), ANYONE, {200}),
+    ("GET", "/admin/tokens"): (lambda w, r: ("/admin/tokens", {}), ADMIN_ONLY, {200}),
+    ("POST", "/admin/tokens"): (
+        lambda w, r: (
+            "/admin/tokens",
+            {"json": {"user": f"矩阵调度员{next(_counter)}", "role": "dispatcher"}},
+        ),
+        ADMIN_ONLY,
+        {201},
+    ),
+    ("DELETE", "/admin/tokens/{token_id}"): (
+        lambda w, r: ("/admin/tokens/999999", {}),
+        ADMIN_ONLY,
+        {404},
+    ),
+    ("GET", "/admin/index"): (lambda w, r: ("/admin/index", {}), ADMIN_ONLY, {200}),
+    ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
+}
+
+
+def test_every_documented_route_is_in_the_matrix(world):
+    documented = {
+        (method.upper(), path)
+        for path, ops in world["client"].app.openapi()["paths"].items()
+        for method in ops
+    }
+    assert documented == set(ROUTES), "add the new routes to ROUTES with their roles"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "no-token")
+@pytest.mark.parametrize("route", list(ROUTES), ids=lambda k: f"{k[0]} {k[1]}")
+def test_role_route_division_matrix(world, route, role):
+    build, allowed, ok = ROUTES[route]
+    path, kwargs = build(world, role)
+    kwargs["headers"] = {**kwargs.get("headers", {}), **_h(world, role)}
+    r = world["client"].request(route[0], path, **kwargs)
+    if role in allowed:
+        assert r.status_code in ok, r.text
+    else:
+        assert r.status_code == (401 if role is None else 403), r.text
+        assert r.json()["detail"]  # the reason is given
+
+
+#: who sees household and population counts of the grids of county 110101
+SEES_COUNTS = OWN_SCOPE
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "no-token")
+def test_household_counts_only_within_the_division(world, role):
+    c, code = world["client"], world["codes"][0]
+    items = c.get("/collections/grids/items", headers=_h(world, role)).json()["features"]
+    one = c.get(f"/collections/grids/items/{code}", headers=_h(world, role)).json()
+    shown = {"households" in f["properties"] for f in items} | {"households" in one["properties"]}
+    assert shown == {role in SEES_COUNTS}
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("city_reviewer", 201),
+        ("province_reviewer", 201),
+        ("other_city", 403),
+        ("other_centre", 403),
+        ("county_editor", 403),  # polygons: reviewers only
+    ],
+)
+def test_polygon_coverage_within_the_reviewers_division(world, role, status):
+    lon, lat = _point(world)
+    d = 0.0002
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat - d]]
+    r = world["client"].post(
+        "/coverage",
+        json={
+            "department_id": world["deps"][1]["department_id"],
+            "category": "noise",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        },
+        headers=_h(world, role),
+    )
+    assert r.status_code == status, r.text
+
+
+def test_revoked_and_expired_tokens_are_401_with_reason(world):
+    from datetime import UTC, datetime, timedelta
+
+    from gridgeo.registry import audit_log
+
+    c, h = world["client"], _h(world, "admin")
+    made = c.post(
+        "/admin/tokens",
+        json={"user": "临时调度员", "role": "dispatcher", "name": "临时"},
+        headers=h,
+    ).json()
+    assert made["name"] == "临时" and made["user"] == "临时调度员"
+    listed = {t["token_id"]: t for t in c.get("/admin/tokens", headers=h).json()}
+    assert listed[made["token_id"]]["name"] == "临时"
+    assert c.delete(f"/admin/tokens/{made['token_id']}", headers=h).status_code == 204
+    r = c.get("/locate?lon=121&lat=25", headers={"Authorization": f"Bearer {made['token']}"})
+    assert r.status_code == 401 and "吊销" in r.json()["detail"]
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    made = c.post(
+        "/admin/tokens",
+        json={"user": "临时调度员", "name": "一秒", "expires_at": soon},
+        headers=h,
+    ).json()
+    import time
+
+    time.sleep(1.2)
+    r = c.get("/locate?lon=121&lat=25", headers={"Authorization": f"Bearer {made['token']}"})
+    assert r.status_code == 401 and "过期" in r.json()["detail"]
+    refused = audit_log(world["url"]).query("action == 'token_refused'")
+    assert list(refused["actor"]) == ["临时调度员", "临时调度员"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"user": "x6", "role": "county_editor", "division_code": "6"}, "不在登记库中"),
+        ({"user": "x7", "role": "county_editor", "division_code": "1101"}, "county 级"),
+        ({"user": "x8", "role": "city_reviewer", "division_code": "110101"}, "city 级"),
+        ({"user": "x9", "role": "county_editor"}, "需要一个区划"),
+    ],
+)
+def test_tokens_only_for_real_divisions_of_the_right_level(world, body, message):
+    r = world["client"].post("/admin/tokens", json=body, headers=_h(world, "admin"))
+    assert r.status_code == 400 and message in r.json()["detail"]
+
+
+def test_cli_and_api_share_users_and_tokens(world):
+    from gridgeo.registry import authenticate, issue_token
+
+    c = world["client"]
+    # a token made as `gridgeo tokens create` does works on the API …
+    made = issue_token(world["url"], "共用调度员", name="命令行", by="test", role="dispatcher")
+    batch = c.post(
+        "/locate/batch",
+        content="lon,lat\n{},{}\n".format(*_point(world)),
+        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {made.token}"},
+    )
+    assert batch.status_code == 200, batch.text
+    # … and one made through the API authenticates the same user for the CLI
+    api = c.post(
+        "/admin/tokens",
+        json={"user": "county_editor", "name": "第二把"},
+        headers=_h(world, "admin"),
+    ).json()
+    who = authenticate(world["url"], api["token"])
+    assert (who.name, who.role, who.division_code) == ("county_editor", "county_editor", "110101")

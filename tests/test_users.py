@@ -1,0 +1,209 @@
+"""People, roles, divisions and tokens in the registry (library level, real PostGIS).
+
+Division hierarchy used here: province 63 with cities 63000 (counties 63000030 — the
+real Da'an villages — and its neighbour 63000031) and 65000 (county 65000010).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from test_registry import COUNTY, PATTERN, communities_of, grids_of
+
+from gridgeo.errors import AuthenticationError, InputError, PermissionDeniedError
+from gridgeo.registry import (
+    accept_changeset,
+    audit_log,
+    authenticate,
+    create_user,
+    file_changeset,
+    get_changeset,
+    get_principal,
+    grids_at,
+    issue_token,
+    list_tokens,
+    load_grids,
+    register_division,
+    return_changeset,
+    revoke_token,
+    withdraw_changeset,
+)
+
+pytestmark = pytest.mark.db
+
+DIVISIONS = (
+    ("63", "台湾省", "province", None),
+    ("63000", "臺北市", "city", "63"),
+    ("65000", "高雄市", "city", "63"),
+    (COUNTY, "大安區", "county", "63000"),
+    ("63000031", "信義區", "county", "63000"),
+    ("65000010", "鹽埕區", "county", "65000"),
+)
+PEOPLE = (
+    ("A", "county_editor", COUNTY),
+    ("B", "county_editor", COUNTY),
+    ("C", "city_reviewer", "63000"),
+    ("neighbour-county", "county_editor", "63000031"),
+    ("neighbour-city", "city_reviewer", "65000"),
+    ("province", "province_reviewer", "63"),
+    ("centre", "centre_reviewer", COUNTY),
+    ("neighbour-centre", "centre_reviewer", "63000031"),
+    ("dispatcher", "dispatcher", None),
+    ("admin", "admin", None),
+    ("admin-B", "admin", None),
+)
+
+
+@pytest.fixture
+def people(fresh_db_url):
+    for code, name, level, parent in DIVISIONS:
+        register_division(fresh_db_url, code, name, level=level, parent_code=parent)
+    for name, role, division in PEOPLE:
+        create_user(fresh_db_url, name, role=role, division_code=division, by="test")
+    return {name: get_principal(fresh_db_url, name) for name, _r, _d in PEOPLE}
+
+
+def _draft(url, who):
+    return load_grids(
+        url,
+        grids_of(1),
+        county=COUNTY,
+        actor=who,
+        communities=communities_of(1),
+        code_pattern=PATTERN,
+    ).changeset_id
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "refusal"),
+    [
+        ("A", "B", "无权接受"),  # county editors: never reviewers
+        ("admin", "admin-B", "双人审核"),  # administrators: four eyes still holds
+    ],
+)
+def test_four_eyes_with_three_people(fresh_db_url, people, a, b, refusal):
+    cs = _draft(fresh_db_url, people[a])  # A drafts
+    file_changeset(fresh_db_url, cs, actor=people[b], code_pattern=PATTERN)  # B files
+    for who in (b, a):  # neither may decide
+        for decide, kw in ((accept_changeset, {}), (return_changeset, {"reason": "x"})):
+            with pytest.raises(PermissionDeniedError, match=refusal):
+                decide(fresh_db_url, cs, actor=people[who], **kw)
+    assert get_changeset(fresh_db_url, cs).status == "filed"
+    accept_changeset(fresh_db_url, cs, actor=people["C"])  # C accepts
+    assert get_changeset(fresh_db_url, cs).decided_by == "C"
+    log = audit_log(fresh_db_url, changeset_id=cs)
+    done = log[~log["action"].str.endswith("_refused")]
+    assert list(done["actor"]) == [a, b, "C"]  # the authenticated people
+    refused = log[log["action"].str.endswith("_refused")]
+    assert list(refused["actor"]) == [b, b, a, a]  # every refused attempt, with the reason
+    assert refused["reason"].str.contains(refusal).all()
+    assert not grids_at(fresh_db_url).empty
+
+
+@pytest.mark.parametrize(
+    ("who", "may_draft", "may_review"),
+    [
+        ("A", True, False),
+        ("neighbour-county", False, False),  # same city, other county
+        ("C", False, True),
+        ("neighbour-city", False, False),  # same province, other city
+        ("province", False, True),
+        ("centre", False, True),
+        ("neighbour-centre", False, False),
+        ("dispatcher", False, False),
+        ("admin", True, True),
+    ],
+)
+def test_every_role_by_the_division_hierarchy(fresh_db_url, people, who, may_draft, may_review):
+    actor = people[who]
+    if may_draft:
+        cs = _draft(fresh_db_url, actor)
+    else:
+        with pytest.raises(PermissionDeniedError):
+            _draft(fresh_db_url, actor)
+        cs = _draft(fresh_db_url, people["A"])
+    if actor.name != "A":
+        if may_draft:
+            withdraw_changeset(fresh_db_url, cs, actor=actor)
+            cs = _draft(fresh_db_url, people["A"])
+        else:
+            with pytest.raises(PermissionDeniedError):
+                withdraw_changeset(fresh_db_url, cs, actor=actor)
+    file_changeset(fresh_db_url, cs, actor=people["B"], code_pattern=PATTERN)
+    if may_review:
+        return_changeset(fresh_db_url, cs, actor=actor, reason="请调整")
+        assert get_changeset(fresh_db_url, cs).status == "returned"
+    else:
+        for decide in (accept_changeset, return_changeset):
+            kw = {"reason": "x"} if decide is return_changeset else {}
+            with pytest.raises(PermissionDeniedError):
+                decide(fresh_db_url, cs, actor=actor, **kw)
+        assert get_changeset(fresh_db_url, cs).status == "filed"
+
+
+@pytest.mark.parametrize(
+    ("role", "division", "message"),
+    [
+        ("county_editor", "6", "不在登记库中"),
+        ("county_editor", "630", "不在登记库中"),
+        ("county_editor", "63000", "county 级"),
+        ("city_reviewer", COUNTY, "city 级"),
+        ("province_reviewer", "63000", "province 级"),
+        ("city_reviewer", None, "需要一个区划"),
+        ("public", "63", "不能有区划"),
+        ("nobody", None, "未知角色"),
+    ],
+)
+def test_users_belong_to_real_divisions(fresh_db_url, people, role, division, message):
+    with pytest.raises(InputError, match=message):
+        create_user(fresh_db_url, "x", role=role, division_code=division, by="test")
+    with psycopg.connect(fresh_db_url) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM registry.app_user WHERE name = 'x'"
+        ).fetchone() == (0,)
+
+
+def test_token_lifecycle(fresh_db_url, people):
+    issued = issue_token(fresh_db_url, "A", name="笔记本", by="admin")
+    me = authenticate(fresh_db_url, issued.token)
+    assert (me.name, me.role, me.division_code, me.token_name) == (
+        "A",
+        "county_editor",
+        COUNTY,
+        "笔记本",
+    )
+    assert me.covers(COUNTY) and not me.covers("63000031") and not me.covers("63000")
+    row = list_tokens(fresh_db_url).set_index("token_id").loc[issued.token_id]
+    assert (row["name"], row["user"], row["state"]) == ("笔记本", "A", "active")
+    with psycopg.connect(fresh_db_url) as conn:  # only the digest is stored
+        assert conn.execute(
+            "SELECT count(*) FROM registry.user_token WHERE token_sha256 = %s", (issued.token,)
+        ).fetchone() == (0,)
+    revoke_token(fresh_db_url, issued.token_id, by="admin")
+    with pytest.raises(AuthenticationError, match="吊销"):
+        authenticate(fresh_db_url, issued.token)
+    with pytest.raises(AuthenticationError, match="未知的令牌"):
+        authenticate(fresh_db_url, "gg_not-a-token")
+    with pytest.raises(InputError, match="已过"):
+        issue_token(
+            fresh_db_url, "A", name="过去", by="admin", expires_at=datetime(2000, 1, 1, tzinfo=UTC)
+        )
+    with pytest.raises(InputError, match="不随令牌改变"):
+        issue_token(fresh_db_url, "A", name="升级", by="admin", role="admin")
+    short = issue_token(
+        fresh_db_url,
+        "C",
+        name="一秒",
+        by="admin",
+        expires_at=datetime.now(UTC) + timedelta(seconds=1),
+    )
+    import time
+
+    time.sleep(1.2)
+    with pytest.raises(AuthenticationError, match="过期"):
+        authenticate(fresh_db_url, short.token)
+    log = audit_log(fresh_db_url)
+    assert list(log.loc[log["action"] == "token_refused", "actor"]) == ["A", "C"]
+    assert {"token_create", "token_revoke", "user_create"} <= set(log["action"])
