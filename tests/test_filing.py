@@ -170,8 +170,16 @@ def test_a_gansu_countys_filing_goes_to_the_province_not_the_city(fresh_db_url):
     cs = file_changeset(fresh_db_url, r.changeset_id, actor=editor, force=True, force_reason=FIRST)
     assert cs.receiver_code == "620000"
     with pytest.raises(PermissionDeniedError, match="filed with division 620000"):
-        accept_changeset(fresh_db_url, r.changeset_id, actor=Principal("lz", "city_reviewer", "6201", scope=frozenset({"6201", "620102"}))
-    accept_changeset(fresh_db_url, r.changeset_id, actor=Principal("gs", "province_reviewer", "62", scope=frozenset({"62", "620102"}))
+        accept_changeset(
+            fresh_db_url,
+            r.changeset_id,
+            actor=Principal("lz", "city_reviewer", "6201", scope=frozenset({"6201", "620102"})),
+        )
+    accept_changeset(
+        fresh_db_url,
+        r.changeset_id,
+        actor=Principal("gs", "province_reviewer", "62", scope=frozenset({"62", "620102"})),
+    )
     log = audit_log(fresh_db_url, changeset_id=r.changeset_id)
     assert list(log["action"])[-2:] == ["accept_refused", "accept"]
 
