@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, parse_at, parse_bbox, service_settings
+from gridgeo.service.deps import db_errors, parse_bbox, service_settings
+from gridgeo.times import parse_at
 
 router = APIRouter(tags=["features"])
 

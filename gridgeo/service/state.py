@@ -13,7 +13,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from gridgeo.errors import DatabaseError
-from gridgeo.service.snapshot import Snapshot, load_snapshot
+from gridgeo.locate.snapshot import Snapshot
+from gridgeo.registry.snapshot import load_snapshot
 
 log = logging.getLogger(__name__)
 
