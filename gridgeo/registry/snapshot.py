@@ -17,12 +17,28 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
+from psycopg import sql
 
 from gridgeo.errors import DatabaseError
 from gridgeo.locate.snapshot import Snapshot, build_snapshot
 from gridgeo.registry.history import GRID_COLUMNS  # the contract's grid columns
 
 log = logging.getLogger(__name__)
+
+#: The channel the registry's triggers notify on any change locating depends on.
+CHANNEL = "gridgeo_registry"
+
+_CONTENT_KEY_SQL = """
+SELECT md5(concat_ws('|',
+    (SELECT string_agg(grid_id::text, ',' ORDER BY grid_id) FROM registry.grids_at(%(at)s)),
+    (SELECT string_agg(concat_ws(':', grid_code, role, person_name, phone, posted), ','
+                       ORDER BY grid_code, role, person_name, phone)
+       FROM registry.grid_contacts_at(%(at)s)),
+    (SELECT string_agg(coverage_id::text, ',' ORDER BY coverage_id)
+       FROM registry.department_coverage
+      WHERE valid_from <= %(at)s AND %(at)s < coalesce(valid_to, 'infinity'::timestamptz))))
+"""
+
 
 _GRIDS_SQL = """
 SELECT grid_id, grid_code, grid_name, grid_type, community_code, community_name,
@@ -103,3 +119,14 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
         snap.build_seconds,
     )
     return snap
+
+
+def content_key(conn: psycopg.Connection, at: datetime) -> str:
+    """A digest of what a snapshot at ``at`` would hold (grid versions, contacts, coverage):
+    equal keys give equal answers, so past snapshots can be shared."""
+    return conn.execute(_CONTENT_KEY_SQL, {"at": at}).fetchone()[0]
+
+
+def listen_for_changes(conn: psycopg.Connection) -> None:
+    """``LISTEN`` on :data:`CHANNEL` (an autocommit connection then receives notifies)."""
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
