@@ -53,3 +53,13 @@ def test_listed_help_is_the_commands_own(spec):
     first = inspect.cleandoc(cmd.help or "").split("\n\n")[0].replace("\n", " ")
     assert spec.help == first
     assert cmd.name == spec.name
+
+
+def test_a_mistyped_command_gets_a_suggestion():
+    from typer.testing import CliRunner
+
+    from gridgeo.cli.main import app
+
+    res = CliRunner().invoke(app, ["partiton"])
+    assert res.exit_code == 2
+    assert "Did you mean 'partition'?" in res.output

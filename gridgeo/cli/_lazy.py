@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from difflib import get_close_matches
 from typing import Any, ClassVar
 
 import typer
@@ -59,7 +60,16 @@ class LazyGroup(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
-        name, cmd, rest = super().resolve_command(ctx, args)
+        try:
+            name, cmd, rest = super().resolve_command(ctx, args)
+        except Exception as exc:  # click's UsageError: suggest lazy names too
+            message = getattr(exc, "message", None)
+            close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if message and close and "Did you mean" not in message:
+                exc.message = (  # type: ignore[attr-defined]
+                    f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, close))}?"
+                )
+            raise
         if name in self.lazy:
             cmd = self.lazy[name].load()
         return name, cmd, rest
