@@ -90,7 +90,9 @@ def test_whole_workflow_over_http(api, db_url):
     assert r.status_code == 201, r.text
     first = r.json()["changeset_id"]
     r = client.post(f"/changes/{first}/file", headers=_h(tokens, "editor"), json={})
-    assert r.status_code == 400 and "validate.size." in r.text  # declared sizes out of band (floor or ceiling)
+    assert (
+        r.status_code == 400 and "validate.size." in r.text
+    )  # declared sizes out of band (floor or ceiling)
     r = client.post(
         f"/changes/{first}/file",
         headers=_h(tokens, "editor"),
@@ -103,7 +105,9 @@ def test_whole_workflow_over_http(api, db_url):
     assert len(grids_at(db_url)) == len(grids)
 
     # the acceptance scenario: a merged grid of 700+ households, recounted from points
-    load_households(db_url, _households(), county=COUNTY, actor=Principal("e", "county_editor", COUNTY))
+    load_households(
+        db_url, _households(), county=COUNTY, actor=Principal("e", "county_editor", COUNTY)
+    )
     merged, total = _merge_first_two(grids)
     r = _upload(client, tokens, "editor", _gpkg(tmp, "merged.gpkg", {"grids": merged}))
     assert r.status_code == 201, r.text

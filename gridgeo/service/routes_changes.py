@@ -144,7 +144,9 @@ async def _spool(request: Request, suffix: str, limit: int, tmp: Path) -> Path:
     return path
 
 
-def _load(url: str, path: Path, filename: str, county: str, actor: Principal, title: str, reason: str):
+def _load(
+    url: str, path: Path, filename: str, county: str, actor: Principal, title: str, reason: str
+):
     from gridgeo.io import list_layers, read_layer
     from gridgeo.registry import load_grids
 
