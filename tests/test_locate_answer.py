@@ -15,7 +15,6 @@ import pyproj
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from gridgeo.service.synthetic import seed_registry
 from typer.testing import CliRunner
 
 from gridgeo.cli.main import app as cli
@@ -23,6 +22,7 @@ from gridgeo.registry import matters
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings, get_settings
+from gridgeo.testing import seed_registry
 
 pytestmark = pytest.mark.db
 
