@@ -13,6 +13,7 @@ from gridgeo.cli import locate as locate_cli
 from gridgeo.cli import partition as partition_cli
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli import serve as serve_cli
+from gridgeo.cli import staff as staff_cli
 from gridgeo.cli import validate as validate_cli
 from gridgeo.cli._common import setup_logging
 
@@ -51,6 +52,7 @@ app.command("load", rich_help_panel=_REG)(registry_cli.load)
 app.add_typer(registry_cli.change_app, name="change", rich_help_panel=_REG)
 app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
 app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
+app.add_typer(staff_cli.app, name="staff", rich_help_panel=_REG)
 app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
 app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
 app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)

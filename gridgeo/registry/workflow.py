@@ -24,6 +24,7 @@ from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionD
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.actors import Actor
 from gridgeo.rules import Profile, load_profile
+from gridgeo.registry.staff import changeset_staff_problems
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +333,7 @@ def validate_changeset(
         problems = _db_problems(conn, changeset_id)
         if rules:
             problems += _validator_problems(conn, changeset_id, profile, code_pattern)[0]
+            problems += changeset_staff_problems(conn, changeset_id, profile or "yongzhou")
     log.info("validated change set %s: %d problems", changeset_id, len(problems))
     return problems
 
@@ -369,7 +371,9 @@ def file_changeset(
 
     The database checks (see :func:`validate_changeset`) must pass. The validator's
     rule errors block filing too unless ``force`` (then they are recorded with the
-    change set for the city to see); warnings never block.
+    change set for the city to see); warnings never block. The staffing rules of
+    the profile (:func:`gridgeo.registry.staff.changeset_staff_problems`) on the
+    grids the change set staffs are recorded as warnings under ``staff``.
 
     Raises
     ------
@@ -400,9 +404,13 @@ def file_changeset(
                 f"{rule_report['profile']}; fix the draft or file with force",
                 rule_problems,
             )
+        staff_warnings = changeset_staff_problems(conn, changeset_id, profile or "yongzhou")
         report = {
             "database": "registry.check_changeset: no problems",
             "rules": rule_report,
+            "staff": [
+                {"rule": p.rule, "grid": p.row, "message": p.message} for p in staff_warnings
+            ],
             "forced": bool(errors and force),
             "note": note,
         }
