@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from gridgeo import registry
-from gridgeo.cli._common import console, handle_errors
 from gridgeo.cli import registry as registry_cli
+from gridgeo.cli._common import console, handle_errors
 from gridgeo.cli.registry import _ADMIN, _USER, _user
 from gridgeo.registry.staff import check_staff, import_roster, read_roster
 

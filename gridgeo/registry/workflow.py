@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection
 from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.actors import Actor
-from gridgeo.rules import Profile, load_profile
 from gridgeo.registry.staff import changeset_staff_problems
+from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
 
