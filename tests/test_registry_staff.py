@@ -115,3 +115,33 @@ def test_roster_import_filing_and_the_check(staffed, tmp_path, db_url, monkeypat
     assert result.exit_code == 1, result.output
     assert g[1] in result.output and "staff.professional_limit" in result.output
     json.dumps(validation)  # the filing record is plain JSON for the city's package
+
+
+def test_staff_check_over_the_api(staffed, db_url):
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service.app import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    g, _rows = staffed
+    admin = "test-admin-token-staff"
+    app = create_app(
+        Settings(database_url=db_url), ServiceSettings(admin_token=admin, listen=False)
+    )
+    with TestClient(app) as client:
+        assert client.get("/staff/check").status_code == 401  # public: no
+        r = client.get(
+            "/staff/check",
+            params={"profile": "jiangmen", "county": COUNTY},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert r.status_code == 200, r.text
+        rules = {(b["rule"], b["grid_code"]) for b in r.json()}
+        assert ("staff.head", g[1]) in rules and ("staff.professional_limit", g[0]) in rules
+        bad = client.get(
+            "/staff/check",
+            params={"profile": "nowhere"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert bad.status_code == 400 and "nowhere" in bad.json()["detail"]
