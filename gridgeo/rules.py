@@ -209,6 +209,25 @@ class StaffRule(_Strict):
     basis: dict[StaffRuleId, str] = Field(default_factory=dict)
 
 
+class MatterRule(_Strict):
+    """Which matter categories every grid needs a responsible department for (包片)."""
+
+    core_categories: list[str] = Field(
+        default_factory=lambda: [
+            "sanitation",
+            "municipal_facilities",
+            "illegal_construction",
+            "market_supervision",
+        ],
+        description="Category codes (the matter list's) that each grid needs a lead "
+        "department for; `gridgeo departments check` lists the grids without one.",
+    )
+    basis: str = Field(
+        default="盘锦兴隆台 第四条：住建、市政、综合执法、环卫、市场监管等五个单位实行包片负责制，"
+        "保证每个网格中都有职能部门",
+    )
+
+
 class Profile(_Strict):
     """A jurisdiction's grid rules."""
 
@@ -222,6 +241,7 @@ class Profile(_Strict):
     dedicated: DedicatedRule = Field(default_factory=DedicatedRule)
     quality: QualityRule = Field(default_factory=QualityRule)
     staff: StaffRule = Field(default_factory=StaffRule)
+    matters: MatterRule = Field(default_factory=MatterRule)
 
     def with_code_pattern(self, pattern: str | None) -> Profile:
         """A copy whose community code pattern is ``pattern`` (for one run)."""
