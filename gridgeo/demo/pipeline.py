@@ -266,6 +266,44 @@ def register_sample_contacts(
         engine.dispose()
 
 
+def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) -> str:
+    """The profile's staffing and coverage checks on the demo county, in one line.
+
+    The sample breaks one staffing rule on purpose
+    (:func:`gridgeo.demo.sample.deliberate_breach_grid`); the line says whether that is
+    the only breach, and names any other.
+    """
+    from gridgeo.demo.sample import deliberate_breach_grid
+    from gridgeo.registry.coverage import check_departments
+    from gridgeo.registry.staff import check_staff
+
+    breaches = check_staff(url, profile=conf["profile"], county=conf["county"])
+    gaps = check_departments(url, profile=conf["profile"], county=conf["county"])
+    expected = deliberate_breach_grid(grids)
+    planned = breaches[
+        (breaches["grid_code"] == expected) & (breaches["rule"] == "staff.full_time")
+    ]
+    others = breaches.drop(planned.index)
+    parts = [
+        f"{len(planned)} deliberate sample breach: grid {expected} {planned['message'].iloc[0]} "
+        f"({planned['rule'].iloc[0]}; {planned['basis'].iloc[0]})"
+        if len(planned)
+        else "the deliberate sample breach is gone"
+    ]
+    parts.append(
+        f"{others['grid_code'].nunique()} other grids break staffing rules: "
+        + "; ".join(f"{b.grid_code} {b.message}" for b in others.head(5).itertuples())
+        if len(others)
+        else "every other grid keeps every staffing rule"
+    )
+    parts.append(
+        f"{gaps['grid_code'].nunique()} grids lack a department for a core category"
+        if len(gaps)
+        else "every grid has a department for each core category"
+    )
+    return "; ".join(parts)
+
+
 def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict[str, Any]:
     """A household point well inside a grid, in WGS 84, with the grid it must locate to."""
     pts = households.to_crs(grids.crs)
@@ -390,6 +428,9 @@ def run_demo(
         city=conf["city"],
     )
     step("sample contacts", status, f"{contacts}; sample files: {len(samples)} sets", t0)
+
+    t0 = time.perf_counter()
+    step("staff rules", "done", check_sample_rules(ready.url, grids, conf), t0)
 
     t0 = time.perf_counter()
     step("noticeboards", "skipped", "not delivered yet (noticeboards issue, SPEC §6)", t0)
