@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.registry import matters
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, parse_at, service_settings
+from gridgeo.service.deps import db_errors, service_settings
+from gridgeo.times import parse_at
 
 router = APIRouter(tags=["matters"])
 
