@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridgeo import __version__
+from gridgeo.cli import components as components_cli
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import demo as demo_cli
@@ -55,6 +56,7 @@ app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
 app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
 app.add_typer(staff_cli.app, name="staff", rich_help_panel=_REG)
 app.add_typer(departments_cli.app, name="departments", rich_help_panel=_REG)
+app.add_typer(components_cli.app, name="components", rich_help_panel=_REG)
 app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
 app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
 app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)
