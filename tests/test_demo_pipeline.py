@@ -128,8 +128,18 @@ def test_demo_reports_exactly_the_one_deliberate_staff_breach(demo, db_url):
     assert "every other grid keeps every staffing rule" in step.detail
     assert "every grid has a department for each core category" in step.detail
     assert {s.name: s for s in second.steps}["staff rules"].detail == step.detail
-    breaches = check_staff(db_url, profile="yongzhou")
-    assert list(breaches["rule"]) == ["staff.full_time"]
-    assert "只有兼职网格员" in breaches["message"].iloc[0]
+    for profile in ("yongzhou", "xinxiang", "gansu"):  # a full-time worker per grid
+        breaches = check_staff(db_url, profile=profile)
+        assert list(breaches["rule"]) == ["staff.full_time"], (profile, breaches)
+        assert "只有兼职网格员" in breaches["message"].iloc[0]
     for profile in ("jiangmen", "panjin"):  # no full-time rule there: nothing to report
         assert check_staff(db_url, profile=profile).empty, profile
+
+
+def test_demo_matter_list_admits_the_sample_categories(demo, db_url):
+    from gridgeo.registry.matter_lists import admission_list, may_dispatch_to_grid_worker
+
+    county = "63000030"
+    assert "sanitation" in admission_list(db_url, county)
+    with psycopg.connect(db_url) as conn:
+        assert may_dispatch_to_grid_worker(conn, "sanitation", county=county).allowed

@@ -178,3 +178,15 @@ def test_catalogue_changes_keep_history(world, db_url):
         assert then["sanitation"]["default_department"] == DEPTS[0]
         with pytest.raises(InputError, match="not registered"):
             set_catalogue(conn, [{"code": "x", "name": "x", "default_department": "无"}], actor="a")
+
+
+def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_url, monkeypatch):
+    monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
+    runner = CliRunner()
+    env = {"GRIDGEO_USER": "county-editor", "COLUMNS": "200"}
+    out = runner.invoke(
+        app, ["matters", "admit", "market_supervision", "--county", COUNTY], env=env
+    )
+    assert out.exit_code == 0 and "草稿变更集" in out.output, out.output
+    bad = runner.invoke(app, ["matters", "admit", "admin_penalty", "--county", COUNTY], env=env)
+    assert bad.exit_code == 2 and "negative list" in " ".join(bad.output.split()), bad.output

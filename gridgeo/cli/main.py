@@ -12,6 +12,7 @@ from gridgeo.cli import demo as demo_cli
 from gridgeo.cli import departments as departments_cli
 from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import locate as locate_cli
+from gridgeo.cli import matters as matters_cli
 from gridgeo.cli import partition as partition_cli
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli import serve as serve_cli
@@ -57,6 +58,7 @@ app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
 app.add_typer(staff_cli.app, name="staff", rich_help_panel=_REG)
 app.add_typer(departments_cli.app, name="departments", rich_help_panel=_REG)
 app.add_typer(components_cli.app, name="components", rich_help_panel=_REG)
+app.add_typer(matters_cli.app, name="matters", rich_help_panel=_REG)
 app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
 app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
 app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)

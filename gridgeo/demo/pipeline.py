@@ -222,6 +222,7 @@ def register_sample_contacts(
     """
     from gridgeo.registry import Actor, accept_changeset, engine_for, file_changeset
     from gridgeo.registry.assignments import contacts_at, draft_assignments, register_departments
+    from gridgeo.registry.staff import store_people
 
     engine = engine_for(url)
     try:
@@ -257,13 +258,52 @@ def register_sample_contacts(
             engine, cs, actor=editor, note="demo sample contacts", code_pattern=code_pattern
         )
         accept_changeset(engine, cs, actor=reviewer, reason="demo")
+        store_people(engine, staff)  # dedicated grids' 选配单位 / 备案乡镇（街道）
+        admitted = register_sample_matters(url, departments, editor=editor, reviewer=reviewer)
         people = staff["staff_id"].nunique()
         return "done", (
             f"{people} sample staff on {staff['grid_code'].nunique()} grids, "
-            f"{n_dept} departments for {len(coverage)} categories (change set {cs})"
+            f"{n_dept} departments for {len(coverage)} categories (change set {cs}), "
+            f"{admitted} matters admitted"
         )
     finally:
         engine.dispose()
+
+
+def register_sample_matters(url: str, departments: pd.DataFrame, *, editor, reviewer) -> int:
+    """The sample categories' default departments in the city catalogue, and their
+    admission to the demo county's matter list through a filed and accepted change set.
+    Returns how many categories were admitted (0 when all already are)."""
+    from gridgeo.registry import accept_changeset, engine_for, file_changeset
+    from gridgeo.registry.matter_lists import (
+        admission_list,
+        draft_matter_changes,
+        set_catalogue_at,
+    )
+
+    rows = [
+        {
+            "code": r.category_code,
+            "name": r.category,
+            "deadline_days": int(r.deadline_days),
+            "complex_deadline_days": int(r.complex_deadline_days),
+            "default_department": r.department,
+            "is_sample": True,
+        }
+        for r in departments.itertuples()
+    ]
+    set_catalogue_at(url, rows, actor=reviewer.name)
+    engine = engine_for(url)
+    county = editor.division_code
+    todo = sorted(set(departments["category_code"]) - set(admission_list(engine, county)))
+    if not todo:
+        return 0
+    cs = draft_matter_changes(
+        engine, county=county, actor=editor, admit=todo, reason="make demo: 示例事项准入"
+    )
+    file_changeset(engine, cs, actor=editor, note="demo sample matter list")
+    accept_changeset(engine, cs, actor=reviewer, reason="demo")
+    return len(todo)
 
 
 def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) -> str:

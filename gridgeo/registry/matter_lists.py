@@ -129,6 +129,14 @@ def set_catalogue(
     return len(rows)
 
 
+def set_catalogue_at(url: str, rows: Iterable[Mapping[str, Any]], *, actor: str) -> int:
+    """:func:`set_catalogue` in its own transaction at database ``url``."""
+    from gridgeo.database.connect import libpq_url
+
+    with psycopg.connect(libpq_url(url)) as conn:
+        return set_catalogue(conn, rows, actor=actor)
+
+
 def catalogue(conn: psycopg.Connection, *, at: datetime | None = None) -> list[dict[str, Any]]:
     """The city catalogue as it was at ``at`` (default now), from its history."""
     rows = conn.execute(

@@ -192,13 +192,6 @@ def import_roster(
     staff.loc[staff["posted"] == "", "posted"] = "是"
     staff.loc[staff["is_sample"] == "", "is_sample"] = "否"
     staff = staff.reset_index(drop=True)
-    people = (
-        df.drop_duplicates(["person_name", "phone"])[
-            ["person_name", "phone", "id_number", "unit", "filed_with", "is_sample"]
-        ]
-        .assign(is_sample=lambda d: d["is_sample"].map(lambda v: _norm(v) in _YES))
-        .to_dict("records")
-    )
     with transaction(bind) as conn:
         cs = draft_assignments(
             conn,
@@ -208,6 +201,26 @@ def import_roster(
             title=title or "staff roster",
             reason=reason or "gridgeo staff import",
         )
+        n = store_people(conn, df)
+    log.info("imported roster: %d people, change set %s", n, cs)
+    return cs
+
+
+def store_people(bind: Bind, people: pd.DataFrame) -> int:
+    """Add or update the people of a roster (``person_name`` or ``name``, ``phone``,
+    optional ``id_number``, ``unit``, ``filed_with``, ``is_sample``), keyed by name and
+    phone; an empty 身份证号 keeps the stored one. Returns how many people."""
+    df = people.rename(columns={"name": "person_name"}) if "person_name" not in people else people
+    df = df.reindex(
+        columns=["person_name", "phone", "id_number", "unit", "filed_with", "is_sample"]
+    )
+    df = df.apply(lambda s: s.map(lambda v: "" if v is None or pd.isna(v) else str(v).strip()))
+    rows = (
+        df.drop_duplicates(["person_name", "phone"])
+        .assign(is_sample=lambda d: d["is_sample"].map(lambda v: _norm(v) in _YES))
+        .to_dict("records")
+    )
+    with transaction(bind) as conn:
         conn.execute(
             text(
                 "INSERT INTO registry.staff (person_name, phone, id_number, unit, filed_with, "
@@ -217,10 +230,9 @@ def import_roster(
                 "unit = EXCLUDED.unit, filed_with = EXCLUDED.filed_with, "
                 "updated_at = clock_timestamp()"
             ),
-            people,
+            rows,
         )
-    log.info("imported roster: %d people, change set %s", len(people), cs)
-    return cs
+    return len(rows)
 
 
 _YES = {"1", "true", "yes", "y", "t", "是"}
