@@ -190,3 +190,29 @@ def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_ur
     assert out.exit_code == 0 and "草稿变更集" in out.output, out.output
     bad = runner.invoke(app, ["matters", "admit", "admin_penalty", "--county", COUNTY], env=env)
     assert bad.exit_code == 2 and "negative list" in " ".join(bad.output.split()), bad.output
+
+
+def test_dispatch_check_and_history_over_the_api(world, db_url):
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service.app import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    admin = "test-admin-token-matters"
+    app_ = create_app(
+        Settings(database_url=db_url), ServiceSettings(admin_token=admin, listen=False)
+    )
+    h = {"Authorization": f"Bearer {admin}"}
+    with TestClient(app_) as client:
+        assert client.get("/matters/dispatch-check", params={"category": "x"}).status_code == 401
+        r = client.get(
+            "/matters/dispatch-check",
+            params={"category": "admin_penalty", "county": COUNTY},
+            headers=h,
+        )
+        assert r.status_code == 200 and r.json()["allowed"] is False
+        assert "负面清单" in r.json()["reason"]
+        hist = client.get("/categories/sanitation/history")
+        assert hist.status_code == 200 and hist.json()[0]["code"] == "sanitation"
+        assert client.get("/categories/nope/history").status_code == 404

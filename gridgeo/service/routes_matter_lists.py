@@ -1,0 +1,36 @@
+"""Matter lists over the API: a category's history and the dispatch check (negative list)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from gridgeo.registry import matter_lists
+from gridgeo.service.auth import CallerDep
+from gridgeo.service.deps import db_errors
+
+router = APIRouter(tags=["matters"])
+
+
+@router.get("/categories/{code}/history", summary="Every version of a category (事项目录历史)")
+def category_history(request: Request, code: str) -> list[dict[str, Any]]:
+    with db_errors(f"category {code}"), request.app.state.pool.connection(timeout=10) as conn:
+        return matter_lists.catalogue_history(conn, code)
+
+
+@router.get(
+    "/matters/dispatch-check",
+    summary="May a matter be dispatched to grid workers? (negative list, admission list)",
+)
+def dispatch_check(
+    request: Request,
+    caller: CallerDep,
+    category: Annotated[str, Query(pattern=r"^[a-z0-9_]{1,64}$")],
+    county: Annotated[str | None, Query(pattern=r"^\d{1,20}$")] = None,
+) -> dict[str, Any]:
+    """``allowed``, and when not, ``reason`` and the article (``basis``)."""
+    caller.require("private_contacts", "the dispatch check")
+    with db_errors(f"category {category}"), request.app.state.pool.connection(timeout=10) as conn:
+        d = matter_lists.may_dispatch_to_grid_worker(conn, category, county=county)
+    return {"category": category, "allowed": d.allowed, "reason": d.reason, "basis": d.basis}
