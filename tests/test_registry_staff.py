@@ -145,3 +145,11 @@ def test_staff_check_over_the_api(staffed, db_url):
             headers={"Authorization": f"Bearer {admin}"},
         )
         assert bad.status_code == 400 and "nowhere" in bad.json()["detail"]
+        h = {"Authorization": f"Bearer {admin}"}
+        r = client.post("/admin/tokens", json={"role": "dispatcher", "label": "d"}, headers=h)
+        dispatcher = {"Authorization": f"Bearer {r.json()['token']}"}
+        real = client.get("/staff/roster", params={"county": COUNTY}, headers=h).json()
+        assert "110101199001011234" in {p["id_number"] for p in real}
+        masked = client.get("/staff/roster", params={"county": COUNTY}, headers=dispatcher)
+        assert masked.status_code == 200 and {p["id_number"] for p in masked.json()} == {""}
+        assert client.get("/staff/roster").status_code == 401
