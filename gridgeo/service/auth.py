@@ -9,7 +9,7 @@ public         (no token) locate one point; grid names, extents, types and *post
 dispatcher     + all contacts (also unposted), batch locate
 county_editor  + household/population figures; assign departments to categories on the
                grids of the own county (token's ``division_code`` is the county code)
-city_reviewer  + the same for every county, and coverage by polygons
+city_reviewer  + the same for every county (coverage by polygons is refused: issue 15)
 admin          + create/change/delete departments and categories, manage tokens
 =============  ==========================================================================
 

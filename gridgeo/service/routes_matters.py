@@ -58,7 +58,9 @@ class CoverageIn(_Body):
     category: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
     grid_codes: list[str] = Field(default_factory=list, max_length=100_000)
     geometry: dict[str, Any] | None = Field(
-        default=None, description="GeoJSON Polygon/MultiPolygon in lon/lat (WGS 84)"
+        default=None,
+        description="Refused (400, coverage.polygon): coverage is a set of grids, never a "
+        "polygon a department draws",
     )
     lead: bool = True
 
