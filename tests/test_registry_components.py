@@ -124,3 +124,28 @@ def test_component_problem_goes_to_its_owner_before_the_category_default(world, 
         db_url, category="municipal_facilities", grid_code=grids["grid_code"][0]
     )
     assert (default.department, default.rule) == (DEFAULT, "category_default")
+
+
+def test_routing_over_the_api(world, db_url):
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service.app import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    admin = "test-admin-token-route"
+    app = create_app(
+        Settings(database_url=db_url), ServiceSettings(admin_token=admin, listen=False)
+    )
+    params = {"category": "municipal_facilities", "component_id": "SAMPLE-C001"}
+    with TestClient(app) as client:
+        assert client.get("/route", params=params).status_code == 401
+        r = client.get("/route", params=params, headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["department"] == OWNER and r.json()["rule"] == "component_owner"
+        missing = client.get(
+            "/route",
+            params={"category": "municipal_facilities", "component_id": "NOPE"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert missing.status_code == 404

@@ -153,3 +153,22 @@ def test_staff_check_over_the_api(staffed, db_url):
         masked = client.get("/staff/roster", params={"county": COUNTY}, headers=dispatcher)
         assert masked.status_code == 200 and {p["id_number"] for p in masked.json()} == {""}
         assert client.get("/staff/roster").status_code == 401
+
+
+def test_xlsx_roster_with_chinese_role_words(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "名册.xlsx"
+    pd.DataFrame(
+        {
+            "网格编码": ["63000030001001", "63000030001001"],
+            "岗位": ["网格长", "专业"],
+            "姓名": ["示例甲", "示例乙"],
+            "联系电话": ["100-0000-0001", None],
+            "选配单位": [None, "示例区住建局"],
+        }
+    ).to_excel(path, index=False)
+    roster_ = read_roster(path)
+    assert list(roster_["role"]) == ["head", "professional"]
+    assert list(roster_.index) == [2, 3]  # rows as a spreadsheet numbers them
+    assert list(roster_["unit"]) == ["", "示例区住建局"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from gridgeo.registry import matter_lists
+from gridgeo.registry.components import route_problem
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import db_errors
 
@@ -34,3 +36,24 @@ def dispatch_check(
     with db_errors(f"category {category}"), request.app.state.pool.connection(timeout=10) as conn:
         d = matter_lists.may_dispatch_to_grid_worker(conn, category, county=county)
     return {"category": category, "allowed": d.allowed, "reason": d.reason, "basis": d.basis}
+
+
+@router.get(
+    "/route",
+    summary="Which department a problem goes to: component owner, grid coverage, category default",
+)
+async def route(
+    request: Request,
+    caller: CallerDep,
+    category: Annotated[str, Query(pattern=r"^[a-z0-9_]{1,64}$")],
+    component_id: Annotated[str | None, Query(max_length=100)] = None,
+    grid_code: Annotated[str | None, Query(pattern=r"^\d{1,30}$")] = None,
+) -> dict[str, Any]:
+    """``department``, ``rule`` (component_owner, grid_coverage, category_default, none)
+    and ``grid_code``."""
+    caller.require("private_contacts", "routing a problem")
+    url = request.app.state.registry_state.conninfo
+    r = await run_in_threadpool(
+        route_problem, url, category=category, component_id=component_id, grid_code=grid_code
+    )
+    return {"department": r.department, "rule": r.rule, "grid_code": r.grid_code}
