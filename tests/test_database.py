@@ -125,6 +125,14 @@ def test_each_module_gets_a_fresh_migrated_database(db_url, fresh_db_url):
         assert seen is None, "databases of different tests must not share rows or tables"
 
 
+def test_migrations_drop_the_unused_tile_function(db_url):
+    with psycopg.connect(db_url) as conn:
+        gone = conn.execute(
+            "SELECT to_regprocedure('service.tile(integer, integer, integer, boolean)')"
+        ).fetchone()[0]
+    assert gone is None  # 0051: tiles come from gridgeo/registry/features.py
+
+
 def test_health_reports_database_versions(db_url):
     from fastapi.testclient import TestClient
 
