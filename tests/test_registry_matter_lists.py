@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import geopandas as gpd
 import pandas as pd
 import psycopg
@@ -120,7 +122,7 @@ def test_coverage_given_as_a_polygon_is_refused(world, db_url):
         draft_assignments(db_url, county=COUNTY, actor=EDITOR, coverage=wkt)
 
 
-def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url):
+def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url, tmp_path):
     with psycopg.connect(db_url) as conn:
         # before admission: in the catalogue but not on the county's list
         no = may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY)
@@ -134,6 +136,16 @@ def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url
     assert admission_list(db_url, COUNTY) == []  # a draft changes nothing
     _accept(db_url, cs)
     assert get_changeset(db_url, cs).status == "accepted"
+    from gridgeo.registry.export import export_changeset  # the city's filing package
+
+    pkg = export_changeset(db_url, cs, tmp_path / "filing.zip")
+    with zipfile.ZipFile(pkg) as z:
+        text = " ".join(
+            z.read(n).decode("utf-8", "replace")
+            for n in z.namelist()
+            if n.endswith((".html", ".json"))
+        )
+    assert "admit_matter: 2" in text  # the summary counts the items for the city
     assert admission_list(db_url, COUNTY) == ["municipal_facilities", "sanitation"]
     with psycopg.connect(db_url) as conn:
         assert may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY).allowed
