@@ -228,3 +228,24 @@ def test_dispatch_check_and_history_over_the_api(world, db_url):
         hist = client.get("/categories/sanitation/history")
         assert hist.status_code == 200 and hist.json()[0]["code"] == "sanitation"
         assert client.get("/categories/nope/history").status_code == 404
+
+
+def test_catalogue_file_with_chinese_headers(world, db_url, monkeypatch, tmp_path):
+    path = tmp_path / "目录.csv"
+    path.write_text(
+        "事项编码,事项名称,默认责任部门,时限类别,办理时限,负面清单,依据\n"
+        f"greenery,园林绿化,{DEPTS[0]},一般,5,否,\n"
+        "admin_licence,行政许可,,复杂,10,是,新乡 第十四条\n",
+        encoding="gbk",
+    )
+    monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
+    runner = CliRunner()
+    out = runner.invoke(app, ["matters", "catalogue", str(path)], env={"GRIDGEO_USER": "市审核员"})
+    assert out.exit_code == 0 and "admin_licence" in out.output, out.output
+    with psycopg.connect(db_url) as conn:
+        assert not may_dispatch_to_grid_worker(conn, "admin_licence").allowed
+        assert catalogue_history(conn, "greenery")[0]["default_department"] == DEPTS[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("事项编码,事项名称,时限类别\nx,某事,很急\n", encoding="utf-8")
+    res = runner.invoke(app, ["matters", "catalogue", str(bad)], env={"COLUMNS": "200"})
+    assert res.exit_code == 2 and "row 2" in res.output and "时限类别" in res.output, res.output

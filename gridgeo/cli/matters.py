@@ -8,7 +8,12 @@ from gridgeo import registry
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.cli.registry import _ADMIN, _USER, _user
-from gridgeo.registry.matter_lists import admission_list, draft_matter_changes
+from gridgeo.registry.matter_lists import (
+    admission_list,
+    draft_matter_changes,
+    read_catalogue,
+    set_catalogue_at,
+)
 
 app = typer.Typer(
     help="Matter lists (事项清单): admit matters to a county's list or remove them, as change sets.",
@@ -61,3 +66,20 @@ def list_(county: str = typer.Option(..., "--county", help="County code.")) -> N
     """The county's current admission list."""
     codes = admission_list(registry_cli._url(), county)
     console.print("\n".join(codes) if codes else f"{county} 的准入清单为空")
+
+
+@app.command("catalogue")
+@handle_errors
+def catalogue_(
+    path: str = typer.Argument(
+        ...,
+        help="CSV/XLSX: 事项编码, 事项名称, 默认责任部门, 时限类别 (一般/复杂/紧急), 办理时限, "
+        "复杂案件时限, 负面清单 (是/否), 依据.",
+    ),
+    user: str = _USER,
+) -> None:
+    """Write the city's matter catalogue (kept with history; the city's reviewers)."""
+    rows = read_catalogue(path)
+    n = set_catalogue_at(registry_cli._url(), rows, actor=_user(user))
+    negative = [r["code"] for r in rows if r["negative"]]
+    console.print(f"{n} 个事项写入市网格事项目录；负面清单：{'、'.join(negative) or '无'}")

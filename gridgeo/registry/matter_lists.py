@@ -129,6 +129,95 @@ def set_catalogue(
     return len(rows)
 
 
+#: Catalogue file column → accepted headers (Chinese first).
+CATALOGUE_HEADERS: dict[str, tuple[str, ...]] = {
+    "code": ("事项编码", "类别编码", "code"),
+    "name": ("事项名称", "类别名称", "name"),
+    "default_department": ("默认责任部门", "责任部门", "default_department"),
+    "deadline_class": ("时限类别", "deadline_class"),
+    "deadline_days": ("办理时限", "时限（工作日）", "deadline_days"),
+    "complex_deadline_days": ("复杂案件时限", "complex_deadline_days"),
+    "negative": ("负面清单", "禁入", "negative"),
+    "basis": ("依据", "basis"),
+    "description": ("说明", "description"),
+}
+_CLASS_WORDS = {"一般": "routine", "复杂": "complex", "紧急": "urgent"}
+_YES = {"1", "true", "yes", "y", "t", "是"}
+
+
+def read_catalogue(path: str) -> list[dict[str, Any]]:
+    """Read the city catalogue from CSV (UTF-8/GBK) or XLSX with Chinese or English headers
+    (:data:`CATALOGUE_HEADERS`; 时限类别 一般/复杂/紧急, 负面清单 是/否).
+
+    Raises
+    ------
+    InputError
+        Naming the file, row (as a spreadsheet numbers it) and field of every problem.
+    """
+    import pandas as pd
+
+    from gridgeo.registry.staff import read_table
+
+    raw = read_table(path)
+    lookup = {str(c).strip().lower(): c for c in raw.columns}
+    cols = {
+        f: next((lookup[n.lower()] for n in names if n.lower() in lookup), None)
+        for f, names in CATALOGUE_HEADERS.items()
+    }
+    problems = [
+        Problem(f"column {CATALOGUE_HEADERS[f][0]} is missing", file=path, rule="catalogue.column")
+        for f in ("code", "name")
+        if cols[f] is None
+    ]
+    if problems:
+        raise InputError(f"catalogue {path} cannot be used", problems)
+    rows = []
+    for i, r in raw.iterrows():
+        row: dict[str, Any] = {}
+        for f, c in cols.items():
+            v = r[c] if c is not None else None
+            row[f] = "" if v is None or pd.isna(v) else str(v).strip()
+        where = {"file": path, "row": int(i) + 2}
+        row["deadline_class"] = _CLASS_WORDS.get(
+            row["deadline_class"], row["deadline_class"] or "routine"
+        )
+        if row["deadline_class"] not in ("routine", "complex", "urgent"):
+            problems.append(
+                Problem(
+                    "时限类别 must be 一般、复杂 or 紧急",
+                    field=cols["deadline_class"],
+                    rule="catalogue.class",
+                    **where,
+                )
+            )
+        for f, default in (("deadline_days", 5), ("complex_deadline_days", 10)):
+            if not row[f]:
+                row[f] = default
+            elif not row[f].isdigit() or int(row[f]) < 1:
+                problems.append(
+                    Problem(
+                        "must be a whole number of working days ≥ 1",
+                        field=cols[f],
+                        rule="catalogue.deadline",
+                        **where,
+                    )
+                )
+        if not row["code"] or not row["name"]:
+            problems.append(
+                Problem(
+                    "事项编码 and 事项名称 are required",
+                    field=cols["code"],
+                    rule="catalogue.empty",
+                    **where,
+                )
+            )
+        row["negative"] = row["negative"].lower() in _YES
+        rows.append(row)
+    if problems:
+        raise InputError(f"catalogue {path}: {len(problems)} problem(s)", problems)
+    return rows
+
+
 def set_catalogue_at(url: str, rows: Iterable[Mapping[str, Any]], *, actor: str) -> int:
     """:func:`set_catalogue` in its own transaction at database ``url``."""
     from gridgeo.database.connect import libpq_url

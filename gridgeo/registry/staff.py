@@ -63,6 +63,28 @@ def _norm(s: object) -> str:
     return unicodedata.normalize("NFKC", str(s)).strip().lower()
 
 
+def read_table(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.DataFrame:
+    """A plain table (no geometry): CSV in UTF-8 or GBK/GB18030, or a sheet of an XLSX file.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file {path} does not exist")
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            return pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="openpyxl")
+        from gridgeo.io._encoding import guess_file_encoding
+
+        enc = guess_file_encoding(path, None).encoding or "utf-8"
+        return pd.read_csv(path, dtype=str, encoding=enc, skipinitialspace=True)
+    except Exception as exc:  # pandas/openpyxl raise many kinds
+        raise InputError(f"cannot read {path}: {exc}") from exc
+
+
 def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.DataFrame:
     """Read a roster (CSV in UTF-8 or GBK, or XLSX) with Chinese or English headers.
 
@@ -82,18 +104,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         role, empty name or grid code, malformed 身份证号); nothing is returned.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"roster file {path} does not exist")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            raw = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="openpyxl")
-        else:
-            from gridgeo.io._encoding import guess_file_encoding
-
-            enc = guess_file_encoding(path, None).encoding or "utf-8"
-            raw = pd.read_csv(path, dtype=str, encoding=enc, skipinitialspace=True)
-    except Exception as exc:  # pandas/openpyxl raise many kinds
-        raise InputError(f"cannot read roster {path}: {exc}") from exc
+    raw = read_table(path, sheet=sheet)
     lookup = {_norm(c): c for c in raw.columns}
     cols = {}
     for field, names in HEADERS.items():
