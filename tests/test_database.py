@@ -16,6 +16,8 @@ import pytest
 from gridgeo.database import PrivateInstance
 from gridgeo.settings import Settings
 
+pytestmark = pytest.mark.db  # every test here starts, stops or asks a PostGIS
+
 GG = [sys.executable, "-m", "gridgeo.cli.main"]
 
 
