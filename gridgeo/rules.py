@@ -264,6 +264,62 @@ class QualityRule(_Strict):
     )
 
 
+StaffRuleId = Literal[
+    "staff.head", "staff.full_time", "staff.worker", "staff.professional_limit", "staff.dedicated"
+]
+
+
+class StaffRule(_Strict):
+    """Who must serve each grid (网格员配置): the profile's staffing rules.
+
+    ``basis`` names the article each rule rests on (rule id → article), so a
+    breach report can cite it; a rule the regulation does not make is switched off
+    here rather than in code.
+    """
+
+    head_scope: Literal["grid", "community", "none"] = Field(
+        default="grid",
+        description="One grid head (网格长) per grid, or one per community/village whose "
+        "grids all share that head, or no head rule.",
+    )
+    full_time_grid_types: list[Literal["urban", "rural", "dedicated"]] = Field(
+        default_factory=lambda: ["urban"],
+        description="Grid types that need at least one full-time (专职) grid worker; "
+        "part-time workers are enough in the others.",
+    )
+    min_workers: int = Field(
+        default=1, ge=0, description="Grid workers (any kind, heads not counted) per grid."
+    )
+    professional_max_grids: int | None = Field(
+        default=None, ge=1, description="Grids one professional (专业) grid worker may serve."
+    )
+    dedicated_unit_filed: bool = Field(
+        default=False,
+        description="Staff of a dedicated grid are chosen by its unit (选配单位) and filed "
+        "with the township/street (备案乡镇街道): both must be on the roster.",
+    )
+    basis: dict[StaffRuleId, str] = Field(default_factory=dict)
+
+
+class MatterRule(_Strict):
+    """Which matter categories every grid needs a responsible department for (包片)."""
+
+    core_categories: list[str] = Field(
+        default_factory=lambda: [
+            "sanitation",
+            "municipal_facilities",
+            "illegal_construction",
+            "market_supervision",
+        ],
+        description="Category codes (the matter list's) that each grid needs a lead "
+        "department for; `gridgeo departments check` lists the grids without one.",
+    )
+    basis: str = Field(
+        default="盘锦兴隆台 第四条：住建、市政、综合执法、环卫、市场监管等五个单位实行包片负责制，"
+        "保证每个网格中都有职能部门",
+    )
+
+
 class Profile(_Strict):
     """A jurisdiction's grid rules."""
 
@@ -281,6 +337,8 @@ class Profile(_Strict):
     rural: RuralRule = Field(default_factory=RuralRule)
     dedicated: DedicatedRule = Field(default_factory=DedicatedRule)
     quality: QualityRule = Field(default_factory=QualityRule)
+    staff: StaffRule = Field(default_factory=StaffRule)
+    matters: MatterRule = Field(default_factory=MatterRule)
 
     def community_kind(
         self, value: object = None, code: object = None, *, default: str | None = None

@@ -28,7 +28,14 @@ def demo(db_url: str, tmp_path_factory: pytest.TempPathFactory):
 def test_every_step_reports_and_nothing_is_faked(demo):
     _, first, _ = demo
     names = [s.name for s in first.steps]
-    assert names[:5] == ["database", "data", "partition", "registry", "sample contacts"]
+    assert names[:6] == [
+        "database",
+        "data",
+        "partition",
+        "registry",
+        "sample contacts",
+        "staff rules",
+    ]
     assert all(s.status in {"done", "reused", "skipped"} for s in first.steps)
     skipped = [s for s in first.steps if s.status == "skipped"]
     assert all("not delivered" in s.detail or "waits" in s.detail for s in skipped)
@@ -128,3 +135,29 @@ def test_demo_dispatcher_token_for_local_use(demo, db_url):
     decided = log[log["action"] == "accept"]
     filed = log[log["action"] == "file"]
     assert not decided.empty and set(decided["actor"]).isdisjoint(filed["actor"])
+
+
+def test_demo_reports_exactly_the_one_deliberate_staff_breach(demo, db_url):
+    from gridgeo.registry.staff import check_staff
+
+    _, first, second = demo
+    step = {s.name: s for s in first.steps}["staff rules"]
+    assert "1 deliberate sample breach" in step.detail and "staff.full_time" in step.detail
+    assert "every other grid keeps every staffing rule" in step.detail
+    assert "every grid has a department for each core category" in step.detail
+    assert {s.name: s for s in second.steps}["staff rules"].detail == step.detail
+    for profile in ("yongzhou", "xinxiang", "gansu"):  # a full-time worker per grid
+        breaches = check_staff(db_url, profile=profile)
+        assert list(breaches["rule"]) == ["staff.full_time"], (profile, breaches)
+        assert "只有兼职网格员" in breaches["message"].iloc[0]
+    for profile in ("jiangmen", "panjin"):  # no full-time rule there: nothing to report
+        assert check_staff(db_url, profile=profile).empty, profile
+
+
+def test_demo_matter_list_admits_the_sample_categories(demo, db_url):
+    from gridgeo.registry.matter_lists import admission_list, may_dispatch_to_grid_worker
+
+    county = "63000030"
+    assert "sanitation" in admission_list(db_url, county)
+    with psycopg.connect(db_url) as conn:
+        assert may_dispatch_to_grid_worker(conn, "sanitation", county=county).allowed

@@ -1,7 +1,7 @@
 """One locate answer: single /locate, /locate/batch and `gridgeo locate` agree, point by point.
 
-Pins the department rule (lead first, then the lowest id; grid and polygon coverage alike)
-and the reasons given when no department answers.
+Pins the department rule (lead first, then the lowest id; coverage is by grids — a polygon
+is refused, issue 15) and the reasons given when no department answers.
 """
 
 from __future__ import annotations
@@ -56,16 +56,14 @@ def world(db_url):
         a = matters.add_department(conn, "示例甲局")
         b = matters.add_department(conn, "示例乙局")
         c = matters.add_department(conn, "示例丙局")
-        # sanitation: B (not lead) on every grid; C (lead) by its own polygon over half the
-        # district — C wins where its polygon reaches, B elsewhere
+        # sanitation: B (not lead) on every grid; C (lead) on half of the grids — C wins
+        # in its grids, B elsewhere
         matters.add_coverage(
             conn, department_id=b, category="sanitation", grid_codes=codes, lead=False
         )
+        c_grids = codes[: len(codes) // 2]
+        matters.add_coverage(conn, department_id=c, category="sanitation", grid_codes=c_grids)
         x0, y0, x1, y1 = shapely.union_all(list(geoms.values())).bounds
-        half = shapely.box(x0 - 50, y0 - 50, (x0 + x1) / 2, y1 + 50)
-        lon, lat = TO_WGS.transform(*np.asarray(half.exterior.coords).T)
-        poly = {"type": "Polygon", "coordinates": [list(map(list, zip(lon, lat, strict=True)))]}
-        matters.add_coverage(conn, department_id=c, category="sanitation", geometry=poly)
         # roads: C lead on the first grids, A lead on every grid → A (lowest id) everywhere
         matters.add_coverage(conn, department_id=c, category="roads", grid_codes=codes[:3])
         matters.add_coverage(conn, department_id=a, category="roads", grid_codes=codes)
@@ -82,7 +80,7 @@ def world(db_url):
             "category": [CATEGORIES[i % len(CATEGORIES)] for i in range(n)],
         }
     )
-    return db_url, points, half
+    return db_url, points, set(c_grids)
 
 
 def _single(client, points: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +111,7 @@ def _table(text: str) -> pd.DataFrame:
 
 
 def test_single_batch_and_cli_give_one_answer(world, tmp_path, monkeypatch):
-    url, points, half = world
+    url, points, c_grids = world
     csv = points.to_csv(index=False, float_format="%.17g")
     settings = ServiceSettings(admin_token=ADMIN, token_cache_s=0.0)
     with TestClient(create_app(Settings(database_url=url), settings)) as client:
@@ -143,13 +141,11 @@ def test_single_batch_and_cli_give_one_answer(world, tmp_path, monkeypatch):
     # and the answer is the documented rule
     inside = single["grid_code"].notna()
     cats = points["category"]
-    in_half = np.array(
-        [half.covers(shapely.Point(x, y)) for x, y in zip(*_xy(points), strict=True)]
-    )
+    in_c = single["grid_code"].isin(c_grids).to_numpy()
     san = inside & (cats == "sanitation")
-    assert san.sum() > 4 and in_half[san].any() and (~in_half[san]).any()
-    assert (single.loc[san & in_half, "department"] == "示例丙局").all()  # lead polygon
-    assert (single.loc[san & ~in_half, "department"] == "示例乙局").all()  # non-lead grid
+    assert san.sum() > 4 and in_c[san].any() and (~in_c[san]).any()
+    assert (single.loc[san & in_c, "department"] == "示例丙局").all()  # lead
+    assert (single.loc[san & ~in_c, "department"] == "示例乙局").all()  # non-lead
     assert (single.loc[inside & (cats == "roads"), "department"] == "示例甲局").all()
     orphan = single.loc[inside & (cats == "orphan"), "reason"]
     assert (orphan == "no department is assigned category 'orphan' at this point").all()
@@ -166,8 +162,3 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         {k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
-
-
-def _xy(points: pd.DataFrame):
-    back = pyproj.Transformer.from_crs(4326, 3826, always_xy=True)
-    return back.transform(points["lon"].to_numpy(), points["lat"].to_numpy())

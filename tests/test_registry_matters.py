@@ -41,7 +41,7 @@ def test_category_lifecycle(conn):
     assert matters.list_categories(conn) == []
 
 
-def test_polygon_coverage_is_ended_not_deleted(conn):
+def test_polygon_coverage_is_refused_and_coverage_is_ended_not_deleted(conn):
     matters.add_categories(conn, [{"code": "roads", "name": "道路"}], skip_existing=False)
     dep = matters.add_department(conn, "区城市管理局", phone="0746-1")
     with pytest.raises(InputError, match="grid_codes or a geometry"):
@@ -49,13 +49,24 @@ def test_polygon_coverage_is_ended_not_deleted(conn):
     with pytest.raises(InputError) as err:
         matters.add_coverage(conn, department_id=dep, category="roads", grid_codes=["431102001001"])
     assert err.value.problems[0].rule == "coverage.grid"
-    with pytest.raises(NotFoundError, match="no category"):
-        matters.add_coverage(conn, department_id=dep, category="x", geometry=SQUARE)
-    with pytest.raises(ConflictError, match="first grid load"):
+    with pytest.raises(InputError, match="never a polygon") as err:
         matters.add_coverage(conn, department_id=dep, category="roads", geometry=SQUARE)
+    assert err.value.problems[0].rule == "coverage.polygon"
     conn.execute("INSERT INTO registry.meta (key, value) VALUES ('srid', '4547')")
-    [row] = matters.add_coverage(conn, department_id=dep, category="roads", geometry=SQUARE)
-    assert row["by_polygon"] and row["department"] == "区城市管理局"
+    # the database refuses one too
+    with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
+        conn.execute(
+            "INSERT INTO registry.department_coverage (department_id, category, geom) "
+            "VALUES (%s, 'roads', ST_MakeEnvelope(0, 0, 1, 1, 4547))",
+            (dep,),
+        )
+    # a grid-based row (a grid registered by hand here) is ended, never deleted
+    conn.execute(
+        "INSERT INTO registry.code_ledger (code, community_code, seq, status) "
+        "VALUES ('431102001001', '431102001', 1, 'reserved')"
+    )
+    [row] = _coverage_of_grid(conn, dep)
+    assert row["department"] == "区城市管理局" and not row["by_polygon"]
     assert matters.list_departments(conn)[0]["categories"] == ["roads"]
     with pytest.raises(ConflictError, match="still assigned"):
         matters.delete_category(conn, "roads")
@@ -66,3 +77,12 @@ def test_polygon_coverage_is_ended_not_deleted(conn):
     with pytest.raises(ConflictError, match="history"):
         matters.delete_department(conn, dep)
     assert matters.coverage_row(conn, row["coverage_id"])["valid_to"] is not None
+
+
+def _coverage_of_grid(conn, dep):
+    cid = conn.execute(
+        "INSERT INTO registry.department_coverage (department_id, category, grid_code) "
+        "VALUES (%s, 'roads', '431102001001') RETURNING coverage_id",
+        (dep,),
+    ).fetchone()[0]
+    return [matters.coverage_row(conn, cid)]

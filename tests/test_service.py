@@ -645,7 +645,8 @@ def test_coverage_scope_of_county_editor(world):
     assert r.status_code == 400 and "not current grids" in r.json()["detail"]
 
 
-def test_polygon_coverage_by_city_reviewer_is_used_by_locate(world):
+def test_polygon_coverage_is_refused(world):
+    """Coverage is a set of grids, never a department's own polygon (issue 15)."""
     c = world["client"]
     dep_b = world["deps"][1]
     _code, geom = _grids(world["url"])[5]
@@ -669,11 +670,11 @@ def test_polygon_coverage_by_city_reviewer_is_used_by_locate(world):
         json={"department_id": dep_b["department_id"], "category": "noise", "geometry": poly},
         headers=auth(world, "city_reviewer"),
     )
-    assert r.status_code == 201, r.text
+    assert r.status_code == 400, r.text
+    assert "never a polygon" in r.json()["detail"]
+    assert r.json()["problems"][0]["rule"] == "coverage.polygon"
     inside = c.get("/locate", params={"lon": lon, "lat": lat, "category": "noise"}).json()
-    assert inside["department"]["name"] == dep_b["name"]
-    far = c.get("/locate", params={"lon": lon + 0.01, "lat": lat, "category": "noise"}).json()
-    assert far["department"] is None
+    assert inside["department"] is None or inside["department"]["name"] != dep_b["name"]
 
 
 # -- features and tiles -------------------------------------------------------------------

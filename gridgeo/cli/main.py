@@ -90,6 +90,30 @@ LAZY = [
         "Divisions: register a province, city, county or street (the scopes of users).",
     ),
     LazyCommand(
+        "staff",
+        "gridgeo.cli.staff:app",
+        _REG,
+        "Grid staff: import a roster (网格员名册), check the profile's staffing rules.",
+    ),
+    LazyCommand(
+        "departments",
+        "gridgeo.cli.departments:app",
+        _REG,
+        "Departments' coverage (包片): which grids lack a department per core category.",
+    ),
+    LazyCommand(
+        "matters",
+        "gridgeo.cli.matters:app",
+        _REG,
+        "Matter lists (事项清单): admit matters to a county's list or remove them, as change sets.",
+    ),
+    LazyCommand(
+        "components",
+        "gridgeo.cli.components:app",
+        _REG,
+        "City components (城市部件): import the inventory.",
+    ),
+    LazyCommand(
         "serve",
         "gridgeo.cli.serve:serve",
         _SVC,

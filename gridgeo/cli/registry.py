@@ -416,7 +416,10 @@ def assign(
         help="CSV: grid_code, role (head/full_time/part_time/professional), name, phone.",
     ),
     coverage: Path = typer.Option(
-        None, "--coverage", help="CSV: category, department, optional grid_code (empty: all grids)."
+        None,
+        "--coverage",
+        help="CSV: category, department, optional grid_code or division_code (a whole "
+        "community/street; both empty: all grids). Never a polygon.",
     ),
     title: str = typer.Option("", "--title", help="Title of the change set."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),

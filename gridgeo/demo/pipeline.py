@@ -221,6 +221,7 @@ def register_sample_contacts(
     from gridgeo.demo.people import demo_people
     from gridgeo.registry import accept_changeset, engine_for, file_changeset
     from gridgeo.registry.assignments import contacts_at, draft_assignments, register_departments
+    from gridgeo.registry.staff import store_people
 
     engine = engine_for(url)
     try:
@@ -253,10 +254,13 @@ def register_sample_contacts(
         )
         file_changeset(engine, cs, actor=editor, note="demo sample contacts")
         accept_changeset(engine, cs, actor=reviewer, reason="demo")
+        store_people(engine, staff)  # dedicated grids' 选配单位 / 备案乡镇（街道）
+        admitted = register_sample_matters(url, departments, editor=editor, reviewer=reviewer)
         people = staff["staff_id"].nunique()
         return "done", (
             f"{people} sample staff on {staff['grid_code'].nunique()} grids, "
-            f"{n_dept} departments for {len(coverage)} categories (change set {cs})"
+            f"{n_dept} departments for {len(coverage)} categories (change set {cs}), "
+            f"{admitted} matters admitted"
         )
     finally:
         engine.dispose()
@@ -280,6 +284,80 @@ def _bind_demo_profile(engine, county: str, city: str, profile, code_pattern) ->
             receiver_code=city or None,
             reason="make demo",
         )
+
+
+def register_sample_matters(url: str, departments: pd.DataFrame, *, editor, reviewer) -> int:
+    """The sample categories' default departments in the city catalogue, and their
+    admission to the demo county's matter list through a filed and accepted change set.
+    Returns how many categories were admitted (0 when all already are)."""
+    from gridgeo.registry import accept_changeset, engine_for, file_changeset
+    from gridgeo.registry.matter_lists import (
+        admission_list,
+        draft_matter_changes,
+        set_catalogue_at,
+    )
+
+    rows = [
+        {
+            "code": r.category_code,
+            "name": r.category,
+            "deadline_days": int(r.deadline_days),
+            "complex_deadline_days": int(r.complex_deadline_days),
+            "default_department": r.department,
+            "is_sample": True,
+        }
+        for r in departments.itertuples()
+    ]
+    set_catalogue_at(url, rows, actor=reviewer.name)
+    engine = engine_for(url)
+    county = editor.division_code
+    todo = sorted(set(departments["category_code"]) - set(admission_list(engine, county)))
+    if not todo:
+        return 0
+    cs = draft_matter_changes(
+        engine, county=county, actor=editor, admit=todo, reason="make demo: 示例事项准入"
+    )
+    file_changeset(engine, cs, actor=editor, note="demo sample matter list")
+    accept_changeset(engine, cs, actor=reviewer, reason="demo")
+    return len(todo)
+
+
+def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) -> str:
+    """The profile's staffing and coverage checks on the demo county, in one line.
+
+    The sample breaks one staffing rule on purpose
+    (:func:`gridgeo.demo.sample.deliberate_breach_grid`); the line says whether that is
+    the only breach, and names any other.
+    """
+    from gridgeo.demo.sample import deliberate_breach_grid
+    from gridgeo.registry.coverage import check_departments
+    from gridgeo.registry.staff import check_staff
+
+    breaches = check_staff(url, profile=conf["profile"], county=conf["county"])
+    gaps = check_departments(url, profile=conf["profile"], county=conf["county"])
+    expected = deliberate_breach_grid(grids)
+    planned = breaches[
+        (breaches["grid_code"] == expected) & (breaches["rule"] == "staff.full_time")
+    ]
+    others = breaches.drop(planned.index)
+    parts = [
+        f"{len(planned)} deliberate sample breach: grid {expected} {planned['message'].iloc[0]} "
+        f"({planned['rule'].iloc[0]}; {planned['basis'].iloc[0]})"
+        if len(planned)
+        else "the deliberate sample breach is gone"
+    ]
+    parts.append(
+        f"{others['grid_code'].nunique()} other grids break staffing rules: "
+        + "; ".join(f"{b.grid_code} {b.message}" for b in others.head(5).itertuples())
+        if len(others)
+        else "every other grid keeps every staffing rule"
+    )
+    parts.append(
+        f"{gaps['grid_code'].nunique()} grids lack a department for a core category"
+        if len(gaps)
+        else "every grid has a department for each core category"
+    )
+    return "; ".join(parts)
 
 
 def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -406,6 +484,9 @@ def run_demo(
         city=conf["city"],
     )
     step("sample contacts", status, f"{contacts}; sample files: {len(samples)} sets", t0)
+
+    t0 = time.perf_counter()
+    step("staff rules", "done", check_sample_rules(ready.url, grids, conf), t0)
 
     t0 = time.perf_counter()
     step("noticeboards", "skipped", "not delivered yet (noticeboards issue, SPEC §6)", t0)

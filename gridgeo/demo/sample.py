@@ -98,12 +98,27 @@ def _phone(i: int, *, limit: int = 9899) -> str:
     return f"{PHONE_PREFIX}{i:04d}"
 
 
+def deliberate_breach_grid(grids: pd.DataFrame) -> str | None:
+    """The grid where the sample staff break a rule on purpose: the first urban grid
+    (by code) gets only a part-time worker, so ``gridgeo staff check`` and the demo have
+    one documented ``staff.full_time`` breach to show. None when there is no urban grid.
+    """
+    types = grids["grid_type"].astype(str) if "grid_type" in grids else None
+    codes = grids["grid_code"].astype(str)
+    urban = sorted(codes[types == "urban"]) if types is not None else sorted(codes)
+    return urban[0] if urban else None
+
+
 def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
     """Sample grid workers and grid heads, one row per person and grid they serve.
 
-    Each grid gets a grid worker (full-time, or part-time in about a quarter of grids),
-    sometimes a second part-time worker and sometimes a professional one; each community
-    gets one grid head (示例网格长NN), listed once for every grid of the community.
+    Each grid gets a full-time grid worker, sometimes a second part-time worker and
+    sometimes a professional one (each serving one grid); each community gets one grid
+    head (示例网格长NN), listed once for every grid of the community. Staff of dedicated
+    grids carry ``unit`` (选配单位) and ``filed_with`` (备案乡镇街道), Gansu 一(二)3.
+    So the sample keeps every staffing rule of every shipped profile but one, on
+    purpose: the grid :func:`deliberate_breach_grid` names (the first urban grid) has
+    only a part-time worker, which ``gridgeo demo run`` reports (``staff.full_time``).
 
     Parameters
     ----------
@@ -118,7 +133,8 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
         ``staff_id``, ``name``, ``position`` (``grid_worker``/``grid_head``), ``position_zh``,
         ``role`` (workers ``full_time``/``part_time``/``professional``, heads ``head``, as in
         ``registry.staff_assignment.role``), ``grid_code``,
-        ``community_code``, ``phone`` (``100-0000-xxxx``), ``is_sample`` (always True).
+        ``community_code``, ``phone`` (``100-0000-xxxx``), ``unit`` and ``filed_with``
+        (dedicated grids' workers; else empty), ``is_sample`` (always True).
     """
     _require(grids, ["grid_code", "community_code"], "grids")
     rng = np.random.default_rng(seed)
@@ -127,6 +143,7 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
             {
                 "grid_code": grids["grid_code"].astype(str),
                 "community_code": grids["community_code"].astype(str),
+                "grid_type": grids["grid_type"].astype(str) if "grid_type" in grids else "urban",
             }
         )
         .drop_duplicates("grid_code")
@@ -143,9 +160,10 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
         label = f"{k:0{head_width}d}"
         heads[code] = (f"SAMPLE-H{label}", f"{SAMPLE_MARK}网格长{label}", _phone(phone_no))
     draws = rng.random((len(g), 3))
+    breach = deliberate_breach_grid(grids)
     workers = []
     for i, grid in enumerate(g.itertuples(index=False)):
-        workers.append((grid, "full_time" if draws[i, 0] >= 0.25 else "part_time"))
+        workers.append((grid, "part_time" if grid.grid_code == breach else "full_time"))
         if draws[i, 1] < 0.25:
             workers.append((grid, "part_time"))
         if draws[i, 2] < 0.1:
@@ -153,6 +171,7 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
     worker_width = max(3, len(str(len(workers))))
     for n, (grid, role) in enumerate(workers, start=1):
         phone_no += 1
+        dedicated = grid.grid_type == "dedicated"
         rows.append(
             {
                 "staff_id": f"SAMPLE-W{n:0{worker_width}d}",
@@ -163,6 +182,8 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
                 "grid_code": grid.grid_code,
                 "community_code": grid.community_code,
                 "phone": _phone(phone_no),
+                "unit": f"{SAMPLE_MARK}选配单位（{grid.grid_code}）" if dedicated else "",
+                "filed_with": f"{SAMPLE_MARK}街道综治中心" if dedicated else "",
             }
         )
     for grid in g.itertuples(index=False):
@@ -177,6 +198,8 @@ def sample_staff(grids: gpd.GeoDataFrame, *, seed: int = 0) -> pd.DataFrame:
                 "grid_code": grid.grid_code,
                 "community_code": grid.community_code,
                 "phone": phone,
+                "unit": "",
+                "filed_with": "",
             }
         )
     staff = pd.DataFrame(rows)

@@ -20,8 +20,8 @@ import shapely
 from gridgeo.locate.index import GridIndex
 
 DEPARTMENT_RULE = (
-    "lead department first, then the lowest department id; coverage by grid and by "
-    "polygon count alike"
+    "lead department first, then the lowest department id; coverage is by grid (polygon "
+    "rows remain only as history from before migration 0067 and count alike at past dates)"
 )
 
 

@@ -129,10 +129,36 @@ def _staff_payloads(staff: pd.DataFrame) -> tuple[list[dict], list[Problem]]:
     return out, problems
 
 
+POLYGON_COLUMNS = ("geometry", "geom", "wkt", "polygon", "shape")
+COVERAGE_BASIS = (
+    "包片以综合网格或整个社区、街道为单位，部门不得自行划定网格"
+    "（永州 第九条、新乡 第七条、甘肃 一（一）3、江门 第八条；盘锦兴隆台 第四条）"
+)
+
+
+def refuse_polygon_coverage(field: str = "geometry") -> InputError:
+    """The error for coverage given as a polygon: a department never draws its own area."""
+    return InputError(
+        "department coverage is a set of grids (grid_code) or whole communities/streets "
+        f"(division_code), never a polygon: {COVERAGE_BASIS}",
+        [
+            Problem(
+                "coverage given as a polygon",
+                layer="coverage",
+                field=field,
+                rule="coverage.polygon",
+            )
+        ],
+    )
+
+
 def _coverage_payloads(
     coverage: pd.DataFrame, grids: list[str]
 ) -> tuple[list[dict], list[Problem]]:
     problems, out = [], []
+    drawn = [c for c in coverage.columns if str(c).lower() in POLYGON_COLUMNS]
+    if drawn or hasattr(coverage, "geometry"):
+        raise refuse_polygon_coverage(drawn[0] if drawn else "geometry")
     for col in ("category", "department"):
         if col not in coverage:
             problems.append(
@@ -140,11 +166,37 @@ def _coverage_payloads(
             )
     if problems:
         return [], problems
-    for _, r in coverage.iterrows():
-        code = r.get("grid_code")
-        targets = (
-            grids if code is None or pd.isna(code) or not str(code).strip() else [str(code).strip()]
-        )
+    for i, r in coverage.iterrows():
+        code, division = r.get("grid_code"), r.get("division_code")
+        if division is not None and not pd.isna(division) and str(division).strip():
+            # a whole community or street (division code prefix): its current grids
+            targets = [g for g in grids if g.startswith(str(division).strip())]
+            if not targets:
+                problems.append(
+                    Problem(
+                        f"division {division} has no current grid in this county",
+                        layer="coverage",
+                        row=int(i) if isinstance(i, int) else str(i),
+                        field="division_code",
+                        rule="coverage.division",
+                    )
+                )
+            if code is not None and not pd.isna(code) and str(code).strip():
+                problems.append(
+                    Problem(
+                        "give grid_code or division_code, not both",
+                        layer="coverage",
+                        row=int(i) if isinstance(i, int) else str(i),
+                        field="division_code",
+                        rule="coverage.target",
+                    )
+                )
+        else:
+            targets = (
+                grids
+                if code is None or pd.isna(code) or not str(code).strip()
+                else [str(code).strip()]
+            )
         for g in targets:
             out.append(
                 {
@@ -177,8 +229,10 @@ def draft_assignments(
         ``posted`` (default true), ``is_sample``. On acceptance the listed people
         replace whoever held that role in that grid.
     coverage
-        ``category``, ``department`` (a registered name), optional ``grid_code`` (empty:
-        every current grid of the county) and ``lead`` (default true).
+        ``category``, ``department`` (a registered name), optional ``grid_code`` or
+        ``division_code`` (a community's or street's code: all its current grids; both
+        empty: every current grid of the county) and ``lead`` (default true). Coverage
+        is never a polygon: a geometry column is refused (``coverage.polygon``).
 
     Returns
     -------

@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+from gridgeo.registry.assignments import refuse_polygon_coverage
 
 CATEGORY_KEYS = (
     "code",
@@ -352,13 +353,16 @@ def add_coverage(
     grid_codes
         Current grids the department answers for (one row each, duplicates dropped).
     geometry
-        A GeoJSON Polygon/MultiPolygon in WGS 84 lon/lat: the department's own area.
+        Refused (``coverage.polygon``, issue 15): a department's coverage is a set of
+        grids, never a polygon it draws; the parameter stays so callers get that answer.
 
     Returns
     -------
     list of dict
         The new rows (:data:`COVERAGE_KEYS`).
     """
+    if geometry is not None:
+        raise refuse_polygon_coverage("geometry")
     codes = list(dict.fromkeys(grid_codes))
     if not codes and geometry is None:
         raise InputError(

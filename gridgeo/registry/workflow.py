@@ -34,6 +34,7 @@ from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.bindings import Binding, _bound, require_binding_message
 from gridgeo.registry.outbox import notify_departments
 from gridgeo.registry.rulecheck import rule_report
+from gridgeo.registry.staff import changeset_staff_problems
 from gridgeo.registry.users import Principal, audit_refusal
 from gridgeo.rules import Profile
 
@@ -332,6 +333,7 @@ def validate_changeset(
         if rules:
             binding = _binding_for(conn, cs, profile, code_pattern)
             problems += _validator_problems(conn, cs, binding)[0]
+            problems += changeset_staff_problems(conn, changeset_id, binding.load())
     log.info("validated change set %s: %d problems", changeset_id, len(problems))
     return problems
 
@@ -403,6 +405,9 @@ def file_changeset(
     errors refuse the filing too unless ``force`` with a written ``force_reason``:
     then each forced break is stored with the change set for the reviewer.
     Warnings never block. Every refusal is recorded in the audit log.
+    The staffing rules of the bound profile
+    (:func:`gridgeo.registry.staff.changeset_staff_problems`) on the grids the change set
+    staffs are recorded as warnings under ``staff``.
 
     Raises
     ------
@@ -448,9 +453,13 @@ def file_changeset(
             if force
             else []
         )
+        staff_warnings = changeset_staff_problems(conn, changeset_id, binding.load())
         report = {
             "database": "registry.check_changeset: no problems",
             "rules": rule_report_,
+            "staff": [
+                {"rule": p.rule, "grid": p.row, "message": p.message} for p in staff_warnings
+            ],
             "forced": bool(forced),
             "force_reason": force_reason.strip() if forced else None,
             "receiver": receiver,

@@ -144,12 +144,16 @@ def create_app(
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
     from gridgeo.service.routes_locate import router as locate_router
+    from gridgeo.service.routes_matter_lists import router as matter_lists_router
     from gridgeo.service.routes_matters import router as matters_router
+    from gridgeo.service.routes_staff import router as staff_router
     from gridgeo.service.routes_webmap import router as webmap_router
 
     app.include_router(health_router)
     app.include_router(locate_router)
     app.include_router(matters_router)
+    app.include_router(staff_router)
+    app.include_router(matter_lists_router)
     app.include_router(features_router)
     app.include_router(admin_router)
     app.include_router(webmap_router)

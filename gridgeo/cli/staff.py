@@ -1,0 +1,67 @@
+"""``gridgeo staff import`` and ``gridgeo staff check``: the roster and the staffing rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from gridgeo.cli import registry as registry_cli
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.cli.registry import _COUNTY, _TOKEN, _county, _me
+from gridgeo.registry.staff import check_staff, import_roster, read_roster
+
+app = typer.Typer(
+    help="Grid staff: import a roster (网格员名册), check the profile's staffing rules.",
+    no_args_is_help=True,
+)
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    path: Path = typer.Argument(
+        ...,
+        help="Roster CSV/XLSX with headers 网格编码, 岗位, 姓名, 联系电话, 身份证号, "
+        "选配单位, 备案乡镇（街道）.",
+    ),
+    county: str = _COUNTY,
+    sheet: str = typer.Option(None, "--sheet", help="Sheet of an XLSX file (default: first)."),
+    title: str = typer.Option("", "--title", help="Title of the change set."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    token: str = _TOKEN,
+) -> None:
+    """Store the roster's people and draft their grid assignments as a change set."""
+    actor = _me(token)
+    county = _county(actor, county)
+    roster = read_roster(path, sheet=sheet)
+    cs = import_roster(
+        registry_cli._url(), roster, county=county, actor=actor, title=title, reason=reason
+    )
+    console.print(
+        f"{roster['person_name'].nunique()} 人、{len(roster)} 条任职：草稿变更集 {cs}；"
+        f"下一步 gridgeo change file {cs}"
+    )
+
+
+@app.command("check")
+@handle_errors
+def check(
+    county: str = typer.Option("", "--county", help="Only this county's grids (default: all)."),
+    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+) -> None:
+    """List every current grid that breaks the profile's staffing rules; exit 1 if any."""
+    breaches = check_staff(registry_cli._url(), profile=profile, county=county)
+    if breaches.empty:
+        console.print("所有网格符合人员配置规则。")
+        return
+    table = Table("网格", "规则", "问题", "依据")
+    for b in breaches.itertuples():
+        table.add_row(*(Text(str(v)) for v in (b.grid_code, b.rule, b.message, b.basis)))
+    console.print(table)
+    console.print(
+        f"{breaches['grid_code'].nunique()} 个网格不符合人员配置规则（{len(breaches)} 项）"
+    )
+    raise typer.Exit(1)
