@@ -7,6 +7,7 @@ import json
 import time
 from datetime import UTC, datetime
 
+import mapbox_vector_tile
 import numpy as np
 import psycopg
 import pyarrow as pa
@@ -731,8 +732,18 @@ def test_vector_tile(world, role, with_counts):
     r = world["client"].get(f"/tiles/14/{x}/{y}.mvt", headers=auth(world, role))
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
-    assert b"grids" in r.content and b"divisions" in r.content
-    assert (b"households" in r.content) is with_counts
+    tile = mapbox_vector_tile.decode(r.content)
+    assert {"grids", "divisions"} <= set(tile)
+    grids = tile["grids"]["features"]
+    codes = {f["properties"]["grid_code"] for f in grids}
+    assert _code in codes  # the grid under the tile's centre point is drawn
+    assert all(f["geometry"]["type"] in {"Polygon", "MultiPolygon"} for f in grids)
+    current = {c for c, _ in _grids(world["url"])}
+    assert codes <= current  # only current grids, never retired ones
+    for f in grids:
+        assert f["properties"]["grid_name"]
+        assert ("households" in f["properties"]) is with_counts
+    assert tile["divisions"]["features"]
     empty = world["client"].get("/tiles/14/0/0.mvt")
     assert empty.status_code == 200 and empty.content == b""
 
