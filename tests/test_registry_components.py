@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 import psycopg
 import pytest
-from test_registry import COUNTY, EDITOR, PATTERN, REVIEWER, _register, communities_of, grids_of
+from test_registry import COUNTY, EDITOR, REVIEWER, _register, communities_of, grids_of
 
 from gridgeo.errors import InputError, PermissionDeniedError
 from gridgeo.registry import (
@@ -107,7 +107,7 @@ def test_component_problem_goes_to_its_owner_before_the_category_default(world, 
             }
         ),
     )
-    file_changeset(db_url, cs, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(db_url, cs, actor=EDITOR)
     accept_changeset(db_url, cs, actor=REVIEWER)
     owner = route_problem(db_url, category="municipal_facilities", component_id="SAMPLE-C001")
     assert (owner.department, owner.rule, owner.grid_code) == (

@@ -9,7 +9,7 @@ import pandas as pd
 import psycopg
 import pytest
 import shapely
-from test_registry import COUNTY, EDITOR, PATTERN, REVIEWER, _register, communities_of, grids_of
+from test_registry import COUNTY, EDITOR, REVIEWER, _register, communities_of, grids_of
 from typer.testing import CliRunner
 
 from gridgeo.cli import registry as registry_cli
@@ -68,7 +68,7 @@ def world(db_url):
 
 
 def _accept(url, cs):
-    file_changeset(url, cs, actor=EDITOR, code_pattern=PATTERN)
+    file_changeset(url, cs, actor=EDITOR)
     accept_changeset(url, cs, actor=REVIEWER)
 
 

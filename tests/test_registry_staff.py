@@ -6,13 +6,23 @@ import json
 
 import psycopg
 import pytest
-from test_registry import COUNTY, EDITOR, PATTERN, REVIEWER, _register, communities_of, grids_of
+from test_registry import (
+    ADMIN,
+    COUNTY,
+    EDITOR,
+    PATTERN,
+    REVIEWER,
+    _register,
+    communities_of,
+    grids_of,
+)
 from typer.testing import CliRunner
 
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli.main import app
 from gridgeo.errors import InputError
 from gridgeo.registry import accept_changeset, contacts_at, file_changeset, validate_changeset
+from gridgeo.registry.bindings import bind_profile
 from gridgeo.registry.staff import check_staff, import_roster, read_roster, roster
 
 HEADER = "网格编码,岗位,姓名,联系电话,身份证号\n"
@@ -77,7 +87,10 @@ def test_roster_import_filing_and_the_check(staffed, tmp_path, db_url, monkeypat
     # Filing reports the breaches of the profile to the city (warnings, not a block).
     warnings = validate_changeset(db_url, cs, code_pattern=PATTERN, profile="jiangmen")
     assert {(p.rule, p.row) for p in warnings} >= {("staff.head", g[1])}
-    file_changeset(db_url, cs, actor=EDITOR, code_pattern=PATTERN, profile="jiangmen")
+    bind_profile(
+        db_url, COUNTY, "jiangmen", actor=ADMIN, code_pattern=PATTERN, receiver_code="63000"
+    )
+    file_changeset(db_url, cs, actor=EDITOR)
     with psycopg.connect(db_url) as conn:
         validation = conn.execute(
             "SELECT validation FROM registry.changeset WHERE changeset_id = %s", (cs,)

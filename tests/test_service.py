@@ -7,6 +7,7 @@ import json
 import time
 from datetime import UTC, datetime
 
+import mapbox_vector_tile
 import numpy as np
 import psycopg
 import pyarrow as pa
@@ -758,11 +759,18 @@ def test_vector_tile(world, role, with_counts):
     r = world["client"].get(f"/tiles/14/{x}/{y}.mvt", headers=auth(world, role))
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
-    assert b"grids" in r.content and b"divisions" in r.content
-    import mapbox_vector_tile
-
-    grids = mapbox_vector_tile.decode(r.content)["grids"]["features"]
+    tile = mapbox_vector_tile.decode(r.content)
+    assert {"grids", "divisions"} <= set(tile)
+    grids = tile["grids"]["features"]
+    codes = {f["properties"]["grid_code"] for f in grids}
+    assert _code in codes  # the grid under the tile's centre point is drawn
+    assert all(f["geometry"]["type"] in {"Polygon", "MultiPolygon"} for f in grids)
+    current = {c for c, _ in _grids(world["url"])}
+    assert codes <= current  # only current grids, never retired ones
+    assert all(f["properties"]["grid_name"] for f in grids)
+    # counts only for callers who may read them (and only inside their division)
     assert any("households" in f["properties"] for f in grids) is with_counts
+    assert tile["divisions"]["features"]
     empty = world["client"].get("/tiles/14/0/0.mvt")
     assert empty.status_code == 200 and empty.content == b""
 
