@@ -155,7 +155,17 @@ def test_cli_four_eyes_three_people(cli, tmp_path, fresh_db_url):
     grids, communities = grids_of(1), communities_of(1)
     write_layers(tmp_path / "g.gpkg", {"grids": grids, "communities": communities})
     cli("load", str(tmp_path / "g.gpkg"), "--code-pattern", PATTERN, user="zhang")  # A drafts
-    cli("city", "profile", COUNTY, "yongzhou", "--code-pattern", PATTERN, user="admin")
+    cli(
+        "city",
+        "profile",
+        COUNTY,
+        "yongzhou",
+        "--code-pattern",
+        PATTERN,
+        "--receiver",
+        "63000",
+        user="admin",
+    )
     cli("change", "file", "1", "--force", "--force-reason", "现状先行", user="wang")  # B files
     cli("city", "return", "1", "--reason", "x", user="wang", code=6)  # B may not decide
     cli("city", "accept", "1", user="wang", code=6)

@@ -32,6 +32,7 @@ from gridgeo.registry.matter_lists import (
     require_grid_worker_dispatch,
     set_catalogue,
 )
+from gridgeo.registry.tokens import issue_token
 
 CORE = ["sanitation", "municipal_facilities", "illegal_construction", "market_supervision"]
 DEPTS = ["示例区城市管理局", "示例区住房和城乡建设局", "示例区综合执法局", "示例区市场监督管理局"]
@@ -195,7 +196,10 @@ def test_catalogue_changes_keep_history(world, db_url):
 def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_url, monkeypatch):
     monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
     runner = CliRunner()
-    env = {"GRIDGEO_USER": "county-editor", "COLUMNS": "200"}
+    token = issue_token(
+        db_url, "county-editor", name="test", by="test", role="county_editor", division_code=COUNTY
+    ).token
+    env = {"GRIDGEO_TOKEN": token, "COLUMNS": "200"}
     out = runner.invoke(
         app, ["matters", "admit", "market_supervision", "--county", COUNTY], env=env
     )
@@ -240,12 +244,15 @@ def test_catalogue_file_with_chinese_headers(world, db_url, monkeypatch, tmp_pat
     )
     monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
     runner = CliRunner()
-    out = runner.invoke(app, ["matters", "catalogue", str(path)], env={"GRIDGEO_USER": "市审核员"})
+    admin = issue_token(db_url, "市网格中心管理员", name="test", by="test", role="admin").token
+    out = runner.invoke(app, ["matters", "catalogue", str(path)], env={"GRIDGEO_TOKEN": admin})
     assert out.exit_code == 0 and "admin_licence" in out.output, out.output
     with psycopg.connect(db_url) as conn:
         assert not may_dispatch_to_grid_worker(conn, "admin_licence").allowed
         assert catalogue_history(conn, "greenery")[0]["default_department"] == DEPTS[0]
     bad = tmp_path / "bad.csv"
     bad.write_text("事项编码,事项名称,时限类别\nx,某事,很急\n", encoding="utf-8")
-    res = runner.invoke(app, ["matters", "catalogue", str(bad)], env={"COLUMNS": "200"})
+    res = runner.invoke(
+        app, ["matters", "catalogue", str(bad)], env={"COLUMNS": "200", "GRIDGEO_TOKEN": admin}
+    )
     assert res.exit_code == 2 and "row 2" in res.output and "时限类别" in res.output, res.output

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from test_registry import COUNTY, PATTERN, communities_of, grids_of
+from test_registry import COUNTY, FIRST, PATTERN, bind_daan, communities_of, grids_of
 
 from gridgeo.errors import AuthenticationError, InputError, PermissionDeniedError
 from gridgeo.registry import (
@@ -85,7 +85,8 @@ def _draft(url, who):
 )
 def test_four_eyes_with_three_people(fresh_db_url, people, a, b, refusal):
     cs = _draft(fresh_db_url, people[a])  # A drafts
-    file_changeset(fresh_db_url, cs, actor=people[b], code_pattern=PATTERN)  # B files
+    bind_daan(fresh_db_url)
+    file_changeset(fresh_db_url, cs, actor=people[b], force=True, force_reason=FIRST)  # B files
     for who in (b, a):  # neither may decide
         for decide, kw in ((accept_changeset, {}), (return_changeset, {"reason": "x"})):
             with pytest.raises(PermissionDeniedError, match=refusal):
@@ -131,7 +132,8 @@ def test_every_role_by_the_division_hierarchy(fresh_db_url, people, who, may_dra
         else:
             with pytest.raises(PermissionDeniedError):
                 withdraw_changeset(fresh_db_url, cs, actor=actor)
-    file_changeset(fresh_db_url, cs, actor=people["B"], code_pattern=PATTERN)
+    bind_daan(fresh_db_url)
+    file_changeset(fresh_db_url, cs, actor=people["B"], force=True, force_reason=FIRST)
     if may_review:
         return_changeset(fresh_db_url, cs, actor=actor, reason="请调整")
         assert get_changeset(fresh_db_url, cs).status == "returned"
