@@ -45,8 +45,10 @@ Everything else (EPSG codes, WKT, PROJ strings) is handled by :mod:`pyproj`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -647,6 +649,13 @@ def from_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries, target: str) -> Any:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _to_lonlat(crs: pyproj.CRS, thread: int) -> pyproj.Transformer:
+    """A cached transformer to WGS 84 lon/lat (one per thread: transformers are not
+    thread-safe); building one costs ~50 ms, and every layer check needs one."""
+    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+
+
 def _lonlat_points(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     """Representative lon/lat per feature (NaN for empty/missing geometries)."""
     geoms = gdf.geometry.values if isinstance(gdf, gpd.GeoDataFrame) else gdf.values
@@ -662,7 +671,7 @@ def _lonlat_points(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[np.ndarray, n
         lat[ok] = (b[:, 1] + b[:, 3]) / 2
     crs = gdf.crs
     if crs is not None and not pyproj.CRS.from_user_input(crs).is_geographic:
-        transformer = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+        transformer = _to_lonlat(pyproj.CRS.from_user_input(crs), threading.get_ident())
         finite = np.isfinite(lon) & np.isfinite(lat)
         if finite.any():
             lon[finite], lat[finite] = transformer.transform(lon[finite], lat[finite])

@@ -116,6 +116,19 @@ class CodeScheme(_Strict):
         description="Last three digits of villagers' committee codes (rural), inclusive.",
     )
 
+    def with_pattern(self, pattern: str | None) -> CodeScheme:
+        """This scheme with another community code pattern (e.g. ``--code-pattern``).
+
+        The urban/rural ranges belong to the pattern they were written for: with a
+        different pattern (Taiwan's 11-digit village codes …) the code says nothing about
+        the kind, so the ranges are dropped.
+        """
+        if not pattern or pattern == self.community_pattern:
+            return self
+        return self.model_copy(
+            update={"community_pattern": pattern, "urban_range": None, "rural_range": None}
+        )
+
     def matches(self, code: str) -> bool:
         """Whether ``code`` fully matches the community pattern."""
         return re.fullmatch(self.community_pattern, str(code)) is not None
@@ -393,8 +406,7 @@ class Profile(_Strict):
             re.compile(pattern)
         except re.error as exc:
             raise ProfileError(f"--code-pattern {pattern!r} is not a valid regex: {exc}") from exc
-        codes = self.codes.model_copy(update={"community_pattern": pattern})
-        return self.model_copy(update={"codes": codes})
+        return self.model_copy(update={"codes": self.codes.with_pattern(pattern)})
 
 
 def available_profiles() -> list[str]:

@@ -295,7 +295,8 @@ def synthetic_district(
     """Communities and grids (GeoDataFrames) of a generated district, registry-ready.
 
     Grids come from :func:`jittered_tiling`; each ``block`` of grids forms a community
-    (their union) with a 12-digit code ``county + street (001) + 3-digit sequence``.
+    (their union) with a 12-digit code ``county + street + sequence`` (sequence 001–199,
+    residents' committees; street 001, then 002 from the 200th community).
 
     Returns
     -------
@@ -311,7 +312,11 @@ def synthetic_district(
     row = np.arange(nx * ny) // nx // block[1]
     ncol = (nx + block[0] - 1) // block[0]
     comm_no = row * ncol + col + 1
-    comm_codes = np.array([f"{county}001{n:03d}" for n in comm_no], dtype=object)
+    # residents' committees are 001–199 within a street (profile code ranges): the 200th
+    # community opens the next street
+    comm_codes = np.array(
+        [f"{county}{(n - 1) // 199 + 1:03d}{(n - 1) % 199 + 1:03d}" for n in comm_no], dtype=object
+    )
     grids = gpd.GeoDataFrame(
         {
             "community_code": comm_codes,

@@ -118,3 +118,22 @@ def test_missing_communities_and_unknown_profile_exit_2(tmp_path, district_gpkg)
         ],
     )
     assert res.exit_code == 2 and "profile" in res.output
+
+
+def test_profile_defaults_to_the_gridgeo_profile_setting(district_gpkg, tmp_path, monkeypatch):
+    """Without --profile the setting GRIDGEO_PROFILE decides (one default, not 'yongzhou')."""
+    from gridgeo.settings import get_settings
+
+    monkeypatch.setenv("GRIDGEO_PROFILE", "gansu")
+    get_settings.cache_clear()
+    report = tmp_path / "report.json"
+    try:
+        res = runner.invoke(
+            app,
+            ["partition", str(district_gpkg), "--out", str(tmp_path / "g.gpkg"),
+             "--report", str(report)],
+        )  # fmt: skip
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    assert json.loads(report.read_text(encoding="utf-8"))["metrics"]["profile"] == "gansu"

@@ -158,17 +158,23 @@ def test_rules_hold_on_generated_districts(case):
         bnd = shapely.union_all(shapely.boundary(grids.geometry.to_numpy()))
         assert shapely.distance(bnd, inside.geometry.to_numpy()).min() > 0
 
-    # rule 4: a school stands alone and is named after the site; a farm does not
+    # rule 4: a farm never stands alone; a school (a unit under yongzhou 第九条) stands alone
+    # in a community where it holds >= 200 households or >= 700 residents, named after the site
     ded_grids = grids[grids["grid_type"] == "dedicated"]
     if ded is not None and case["site"] == "farm":
         assert len(ded_grids) == 0
     if ded is not None and case["site"] == "school":
-        inside_site = shapely.intersection(
-            ded.geometry.iloc[0], shapely.union_all(comm.geometry.to_numpy())
-        )
-        if inside_site.area > PROFILE.quality.sliver_min_area_m2 * 2:
-            assert len(ded_grids) >= 1
-            assert set(ded_grids["grid_name"]) == {"实验小学"}
+        assert set(ded_grids["grid_name"]) <= {"实验小学"}
+        site, rule = ded.geometry.iloc[0], PROFILE.dedicated
+        for code, cgeom in zip(comm["code"], comm.geometry, strict=True):
+            part = shapely.intersection(site, cgeom)
+            pts = inside[inside.covered_by(part)] if part.area > 0 else inside.iloc[:0]
+            big = (
+                pts["households"].sum() >= rule.min_households
+                or pts["population"].sum() >= rule.min_population
+            )
+            if big and part.area > PROFILE.quality.sliver_min_area_m2 * 2:
+                assert (ded_grids["community_code"] == code).any(), code
 
     # rule 5: codes and names
     assert code_problems(grids) == []

@@ -77,11 +77,27 @@ def test_gongguan_rural_grids(tmp_path):
         else:
             assert mine["households"].le(250).all()
     assert res.metrics["in_band_share_feasible"] >= 0.95
-    # gansu: one grid per administrative village
-    g2 = partition(
+    # gansu: one grid per administrative village while it is within the urban standard
+    # (<= 500 households); a larger village is split at urban size (300–500)
+    res2 = partition(
         lay["communities"], lay["roads"], lay["households"], profile="gansu", code_pattern=r"\d{11}"
-    ).grids
-    assert len(g2) == len(lay["communities"])
+    )
+    g2, v2 = res2.grids, res2.violations
+    for code, total in totals.items():
+        mine = g2[g2["community_code"] == code]
+        if total <= 500:
+            assert len(mine) == 1
+        else:
+            assert len(mine) > 1
+            flagged = set(v2.loc[v2["community_code"] == code, "grid_code"].dropna())
+            # out of band, unless its residents meet the ~1000 (750–1250) alternative
+            over = mine[
+                ~mine["households"].between(300, 500) & ~mine["population"].between(750, 1250)
+            ]
+            assert (
+                set(over["grid_code"]) <= flagged
+                or (v2["community_code"].eq(code) & v2["grid_code"].isna()).any()
+            )
 
 
 @pytest.fixture(scope="module")

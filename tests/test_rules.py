@@ -129,3 +129,11 @@ def test_work_crs_choice(crs, x, y, size, chosen):
 
 def test_work_crs_given_wins():
     assert work_crs(_square("EPSG:4490", 111.6, 26.4, 0.01), "EPSG:4547").to_epsg() == 4547
+
+
+def test_another_code_pattern_drops_the_mainland_ranges():
+    """Taiwan's 11-digit codes (``--code-pattern '\\d{11}'``) say nothing about the kind."""
+    prof = load_profile("yongzhou").with_code_pattern(r"\d{11}")
+    assert prof.community_kind(None, "10005090001") is None
+    assert prof.community_kind("rural", "10005090001") == "rural"
+    assert load_profile("yongzhou").with_code_pattern(r"\d{12}").codes.urban_range == (1, 199)

@@ -120,9 +120,7 @@ def check_layer(
         Errors and warnings; empty when the layer is fine.
     """
     sch = get_schema(schema)
-    scheme = code_scheme or CodeScheme()
-    if code_pattern:
-        scheme = scheme.model_copy(update={"community_pattern": code_pattern})
+    scheme = (code_scheme or CodeScheme()).with_pattern(code_pattern)
     source = source or gdf.attrs.get("source")
     file, layer = (None, None)
     if source:

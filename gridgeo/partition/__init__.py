@@ -8,7 +8,7 @@ A chain of pure functions (no database, no web framework)::
 Method, per community (:mod:`.community`):
 
 1. **Dedicated sites** (:mod:`.dedicated`): sites whose category the profile lists
-   (and, for ``unit``/``compound``, that reach the size rule) become grids named
+   (and, for the profile's ``size_rule_categories``, that reach the size rule) become grids named
    after the site; other sites are closed compounds whose outline is a block border
    and which roads inside them do not cut.
 2. **Blocks** (:mod:`.clean`, :mod:`.blocks`): roads are noded, near misses joined,
@@ -32,8 +32,11 @@ Seeds come from the community code, so the result is the same in any order, seri
 or on dask workers (:mod:`.parallel`). Quality figures and their definitions
 ("feasible community", in-band share, road border share …) are in :mod:`.metrics`.
 
-:func:`partition` runs the chain; :class:`PartitionResult` holds ``grids``,
-``violations`` and ``metrics``. The package itself is callable:
+:func:`partition` checks the inputs against the layer contracts
+(:mod:`gridgeo.io.schemas`) and runs the chain as named stages; :class:`PartitionResult`
+holds ``grids``, ``violations`` (rule ids from :mod:`gridgeo.rule_ids`, built by
+:func:`.violations.violation`), ``metrics`` and input ``warnings``. Size bands, the
+community kind and the work CRS come from :mod:`gridgeo.rules` and :func:`gridgeo.crs.work_crs`. The package itself is callable:
 ``gridgeo.partition(communities, roads, households, profile="yongzhou")`` is
 ``gridgeo.partition.partition(...)``.
 """

@@ -128,7 +128,7 @@ def partition(
         Base seed of the aggregation's random spanning trees; metric CRS to work in
         (default :func:`gridgeo.crs.work_crs` of the communities).
     repair
-        Repair invalid input geometries (reported in ``warnings``) instead of refusing them.
+        Repair invalid input geometries in place (reported in ``warnings``), not refuse them.
     workers, scheduler
         Run on a dask LocalCluster of ``workers`` processes, or on the dask scheduler at
         ``scheduler`` (``tcp://host:port``); same result as serial.
