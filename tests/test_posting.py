@@ -59,9 +59,11 @@ def test_board_as_it_stood_on_a_date(db_url, seeded):
     assert [d.text for d in new.duties if d.role == "head"] == ["新的网格长职责"]
     assert [d.edited for d in old.duties if d.role == "head"] == [False]
     # rows are never changed in place
-    with pytest.raises(Exception, match="never updated in place|never deleted"):
-        with engine_for(db_url).begin() as conn:
-            conn.execute(text("DELETE FROM registry.supervision_phone"))
+    with (
+        pytest.raises(Exception, match=r"never deleted"),
+        engine_for(db_url).begin() as conn,
+    ):
+        conn.execute(text("DELETE FROM registry.supervision_phone"))
     set_supervision_phone(db_url, COUNTY, SUPERVISION, actor=EDITOR)
 
 
@@ -69,15 +71,27 @@ def test_board_as_it_stood_on_a_date(db_url, seeded):
     ("call", "error", "message"),
     [
         (lambda u: set_supervision_phone(u, COUNTY, "call me", actor=EDITOR), InputError, "phone"),
-        (lambda u: set_supervision_phone(u, "99999", "12345", actor=EDITOR), PermissionDeniedError, "may not"),
+        (
+            lambda u: set_supervision_phone(u, "99999", "12345", actor=EDITOR),
+            PermissionDeniedError,
+            "may not",
+        ),
         (
             lambda u: set_supervision_phone(u, "6300", "12345", actor=Actor("管理员", "admin")),
             InputError,
             None,
         ),
         (lambda u: set_duties(u, "yongzhou", "boss", "x", actor=REVIEWER), InputError, "role"),
-        (lambda u: set_duties(u, "yongzhou", "head", "x", actor=EDITOR), PermissionDeniedError, "city"),
-        (lambda u: record_posting(u, ["63000030999"], dt.date.today(), actor=EDITOR), NotFoundError, "63000030999"),
+        (
+            lambda u: set_duties(u, "yongzhou", "head", "x", actor=EDITOR),
+            PermissionDeniedError,
+            "city",
+        ),
+        (
+            lambda u: record_posting(u, ["63000030999"], dt.date.today(), actor=EDITOR),
+            NotFoundError,
+            "63000030999",
+        ),
         (lambda u: board_facts(u, ["63000030999"]), NotFoundError, "63000030999"),
     ],
 )
