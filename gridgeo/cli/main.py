@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridgeo import __version__
+from gridgeo.cli import boards as boards_cli
 from gridgeo.cli import communities as communities_cli
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
@@ -53,6 +54,9 @@ app.command("load", rich_help_panel=_REG)(registry_cli.load)
 app.add_typer(registry_cli.change_app, name="change", rich_help_panel=_REG)
 app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
 app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
+app.command("noticeboard", rich_help_panel=_REG)(boards_cli.noticeboard)
+app.command("publish", rich_help_panel=_REG)(boards_cli.publish)
+app.add_typer(boards_cli.posting_app, name="posting", rich_help_panel=_REG)
 app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
 app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
 app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)
