@@ -146,6 +146,7 @@ def _head(title: str, prefix: str) -> str:
         '<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n"
+        '<link rel="icon" href="data:,">\n'
         f'<link rel="stylesheet" href="{prefix}assets/leaflet/leaflet.css">\n'
         f'<link rel="stylesheet" href="{prefix}assets/public.css">\n</head>\n'
     )
