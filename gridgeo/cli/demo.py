@@ -61,3 +61,8 @@ def run(
             f"   → grid {ex['grid_code']}"
         )
     console.print(f"  grids: {result.grids_path}  (open in QGIS)")
+    if result.public_dir:
+        console.print(
+            f"  {base}/public/          public grid pages (网格公示), also in {result.public_dir}"
+        )
+        console.print(f"  boards: {result.public_dir / 'boards'}  (printable PDF noticeboards)")

@@ -61,6 +61,7 @@ class DemoRun:
     grids_path: Path | None = None
     database_url: str | None = None
     example: dict[str, Any] | None = None
+    public_dir: Path | None = None
 
 
 def _fingerprint(*paths: Path, extra: str = "") -> str:
@@ -270,6 +271,45 @@ def register_sample_contacts(
         engine.dispose()
 
 
+#: The demo's supervision phone: clearly not a real number, like the sample staff's.
+SAMPLE_SUPERVISION_PHONE = "100-0000-0000"
+
+
+def publish_public(
+    url: str, settings: Settings, *, county: str, profile: str
+) -> tuple[str, str, Path]:
+    """Write the noticeboards and the public site of the demo county.
+
+    A sample supervision phone is set for the county when it has none. Returns the
+    status, the detail line and the site's folder.
+    """
+    from gridgeo.publish import basemap_from_settings, publish_site
+    from gridgeo.registry import Actor
+    from gridgeo.registry.posting import current_supervision_phone, set_supervision_phone
+
+    if current_supervision_phone(url, county) is None:
+        editor = Actor("示例区县编辑 (demo)", "county", county)
+        set_supervision_phone(
+            url, county, SAMPLE_SUPERVISION_PHONE, actor=editor, label="示例监督电话（非真实号码）"
+        )
+    site = settings.public_site_dir
+    result = publish_site(
+        url,
+        site,
+        prefix=county,
+        profile=profile,
+        basemap=basemap_from_settings(settings),
+        boards=True,
+        base_url=settings.public_base_url,
+        workers=2,
+    )
+    detail = (
+        f"{result.boards} boards (PDF) → {site / 'boards'}; {len(result.pages)} public pages → "
+        f"{site / 'index.html'} (served at /public/)"
+    )
+    return "done", detail, site
+
+
 def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict[str, Any]:
     """A household point well inside a grid, in WGS 84, with the grid it must locate to."""
     pts = households.to_crs(grids.crs)
@@ -396,7 +436,10 @@ def run_demo(
     step("sample contacts", status, f"{contacts}; sample files: {len(samples)} sets", t0)
 
     t0 = time.perf_counter()
-    step("noticeboards", "skipped", "not delivered yet (noticeboards issue, SPEC §6)", t0)
+    status, detail, run.public_dir = publish_public(
+        ready.url, settings, county=conf["county"], profile=conf["profile"]
+    )
+    step("noticeboards", status, detail, t0)
     step(
         "incidents & tracks",
         "skipped",

@@ -175,6 +175,18 @@ def set_supervision_phone(
     log.info("supervision phone of %s set (%d communities)", code, known)
 
 
+def current_supervision_phone(bind: Bind, division_code: str) -> str | None:
+    """The supervision phone set for exactly ``division_code`` now, or ``None``."""
+    with transaction(bind) as conn:
+        return conn.execute(
+            text(
+                "SELECT phone FROM registry.supervision_phone "
+                "WHERE division_code = :c AND valid_to IS NULL"
+            ),
+            {"c": str(division_code)},
+        ).scalar()
+
+
 def set_duties(
     bind: Bind, profile: str, role: str, duties: str, *, actor: Actor, source: str = ""
 ) -> None:
