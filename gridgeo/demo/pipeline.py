@@ -292,7 +292,24 @@ def publish_public(
         set_supervision_phone(
             url, county, SAMPLE_SUPERVISION_PHONE, actor=editor, label="示例监督电话（非真实号码）"
         )
+    import gridgeo.maps.boards as boards_pkg
+    import gridgeo.publish as publish_pkg
+    from gridgeo.registry.posting import registry_stamp
+
     site = settings.public_site_dir
+    sources = sorted(Path(boards_pkg.__file__).parent.glob("*.py")) + sorted(
+        Path(publish_pkg.__file__).parent.rglob("*.*")
+    )
+    key = _fingerprint(
+        *sources,
+        extra=f"{registry_stamp(url)}|{county}|{profile}|{settings.public_base_url}|"
+        f"{settings.public_basemap}|{settings.public_tile_url}",
+    )
+    stamp = site / ".published.json"
+    if stamp.is_file() and (site / "index.html").is_file():
+        meta = json.loads(stamp.read_text())
+        if meta.get("fingerprint") == key:
+            return "reused", meta.get("detail", ""), site
     result = publish_site(
         url,
         site,
@@ -307,6 +324,7 @@ def publish_public(
         f"{result.boards} boards (PDF) → {site / 'boards'}; {len(result.pages)} public pages → "
         f"{site / 'index.html'} (served at /public/)"
     )
+    stamp.write_text(json.dumps({"fingerprint": key, "detail": detail}, ensure_ascii=False))
     return "done", detail, site
 
 

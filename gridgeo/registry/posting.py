@@ -187,6 +187,14 @@ def current_supervision_phone(bind: Bind, division_code: str) -> str | None:
         ).scalar()
 
 
+def registry_stamp(bind: Bind) -> str:
+    """A value that changes whenever anything a board shows may have changed (the last
+    audit log entry: every accepted change set, staff change and posting setter writes one)."""
+    with transaction(bind) as conn:
+        last = conn.execute(text("SELECT max(audit_id) FROM registry.audit_log")).scalar()
+    return str(last or 0)
+
+
 def set_duties(
     bind: Bind, profile: str, role: str, duties: str, *, actor: Actor, source: str = ""
 ) -> None:

@@ -10,6 +10,7 @@ extents in words :mod:`.extent`, the embedded CJK font :mod:`.fonts`.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import shutil
 import subprocess
 import time
@@ -158,7 +159,9 @@ def make_boards(
         for f in facts
     ]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # fork: the workers inherit the parsed font (seconds to parse) and the facts
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             results = list(
                 pool.map(_render_one, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
             )

@@ -8,7 +8,6 @@ is used — WenQuanYi Micro Hei from ``fonts-wqy-microhei`` (in the Makefile's d
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import subprocess
@@ -57,7 +56,9 @@ def _try(path: str):
         return None
 
 
-@functools.lru_cache(maxsize=4)
+_registered: list[str] = []  # the font file registered in this process (inherited on fork)
+
+
 def register_cjk_font(path: str | None = None) -> str:
     """Register the CJK font with reportlab (once) and return the font file used.
 
@@ -74,6 +75,10 @@ def register_cjk_font(path: str | None = None) -> str:
     """
     from reportlab.pdfbase import pdfmetrics
 
+    # parsing a CJK font takes seconds: do it once per process (workers forked after it
+    # inherit it)
+    if _registered and (path is None or path == _registered[0]):
+        return _registered[0]
     tried = [path] if path else _candidates()
     for candidate in tried:
         if candidate and Path(candidate).is_file():
@@ -89,6 +94,7 @@ def register_cjk_font(path: str | None = None) -> str:
                     boldItalic=FONT_NAME,
                 )
                 log.info("board font: %s", candidate)
+                _registered[:] = [candidate]
                 return candidate
     raise FontMissingError(
         "no CJK TrueType font to embed in the boards "

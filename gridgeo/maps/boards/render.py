@@ -288,8 +288,10 @@ def _story(facts: BoardFacts, extents: dict[str, str], u: float, width: float) -
     head = ParagraphStyle("h", parent=body, fontSize=8 * u, textColor=colors.white)
     note = ParagraphStyle("n", parent=body, fontSize=7 * u, leading=9 * u)
     rows = [[Paragraph(t, head) for t in ("网格（编号）", "区域范围 · 面积", "网格长", "网格员")]]
+    by_grid = dict(tuple(facts.contacts.groupby("grid_code", sort=False)))
+    empty = facts.contacts.iloc[:0]
     for g in facts.grids.itertuples(index=False):
-        contacts = facts.contacts[facts.contacts["grid_code"] == g.grid_code]
+        contacts = by_grid.get(g.grid_code, empty)
         rows.append(
             [
                 Paragraph(f"<b>{_esc(g.grid_name)}</b><br/>{_esc(g.grid_code)}", body),
