@@ -164,3 +164,49 @@ def test_a4_board_as_it_stood_before_a_change(db_url, boards, tmp_path):
 
     assert SUPERVISION in flat(old.boards[0].path)
     assert "0746-5550000" in flat(new.boards[0].path)
+
+
+def test_command_line(db_url, boards, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gridgeo.cli import registry as registry_cli
+    from gridgeo.cli.main import app
+
+    monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args), env={"GRIDGEO_USER": "li", "COLUMNS": "200"})
+        assert result.exit_code == code, result.output
+        return result.output
+
+    codes, _ = boards
+    one = tmp_path / "one" / "board.pdf"
+    run("noticeboard", "--community", codes[0], "--out", str(one), "--png", "--size", "a4")
+    box = PdfReader(one).pages[0].mediabox
+    assert (float(box.width), float(box.height)) == pytest.approx(landscape(A4), abs=1)
+    assert one.with_suffix(".png").is_file()
+    assert sorted(p.name for p in one.parent.iterdir()) == ["board.pdf", "board.png"]
+    out = run("noticeboard", "--county", COUNTY, "--out", str(tmp_path / "all"), "--workers", "1")
+    assert "2 board(s)" in out
+    names = sorted(p.name for p in (tmp_path / "all").iterdir())
+    assert names == [*(f"board_{c}.pdf" for c in codes), f"boards_{COUNTY}.pdf"]
+    assert "exactly one of" in run("noticeboard", "--out", str(tmp_path / "x.pdf"), code=2)
+    bad_size = run(
+        "noticeboard",
+        "--community",
+        codes[0],
+        "--size",
+        "B5",
+        "--out",
+        str(tmp_path / "b5.pdf"),
+        code=2,
+    )
+    assert "B5" in bad_size and not (tmp_path / "b5.pdf").exists()
+    assert "63000030999" in run(
+        "noticeboard", "--community", "63000030999", "--out", str(tmp_path / "n.pdf"), code=4
+    )
+    assert "phone" in run("posting", "phone", COUNTY, "call-me", code=2)
+    site = tmp_path / "site"
+    run("publish", "--out", str(site), "--no-boards", "--under", COUNTY)
+    assert (site / "index.html").is_file() and len(list((site / "c").glob("*.html"))) == 2

@@ -125,6 +125,9 @@ def test_service_serves_the_site_and_nothing_else(server):
         "/public/../../etc/passwd",
         "/public/%2e%2e/%2e%2e/etc/passwd",
         "/public/c/nope.html",
+        "/public/%00",
+        "/public/" + "a" * 5000,
+        "/public/c/%2e%2e/%2e%2e/pyproject.toml",
     ):
         r = httpx.get(f"{server}{bad}")
         assert r.status_code == 404, (bad, r.status_code)

@@ -44,8 +44,12 @@ def public_no_slash() -> RedirectResponse:
 @router.get("/public/{path:path}", summary="A file of the public site")
 def public_file(path: str, request: Request) -> FileResponse:
     site = _site(request)
-    target = (site / (path or "index.html")).resolve()
-    if not target.is_relative_to(site) or not target.is_file() or target.suffix not in _MEDIA:
+    try:
+        target = (site / (path or "index.html")).resolve()
+        found = target.is_relative_to(site) and target.is_file() and target.suffix in _MEDIA
+    except (OSError, ValueError):  # NUL bytes, names too long …
+        found = False
+    if not found:
         raise NotFoundError(f"no public page {path!r}")
     return FileResponse(
         target, media_type=_MEDIA[target.suffix], headers={"Cache-Control": "no-cache"}
