@@ -65,13 +65,16 @@ def _qr(c, url: str, x: float, y: float, size: float) -> None:
                 c.rect(x + (k + 4) * cell, y + size - (r + 5) * cell, cell, cell, fill=1, stroke=0)
 
 
-def _people(contacts: pd.DataFrame, roles: tuple[str, ...], style) -> Paragraph:
-    rows = contacts[contacts["role"].isin(roles)]
-    parts = []
-    for r in rows.itertuples(index=False):
-        who = _esc(r.person_name)
-        role = "" if r.role == "head" else f"（{ROLE_NAMES.get(r.role, r.role)}）"
-        parts.append(f"{who}{role}<br/>{_esc(r.phone)}" if r.phone else f"{who}{role}")
+#: Short role names for the table (the duties below spell them out).
+SHORT_ROLES = {"head": "网格长", "full_time": "专职", "part_time": "兼职", "professional": "专业"}
+
+
+def _people(contacts: pd.DataFrame, style) -> Paragraph:
+    """One line per person: role, name, phone (grid head first, as registered)."""
+    parts = [
+        f"<b>{SHORT_ROLES.get(r.role, _esc(r.role))}</b> {_esc(r.person_name)}  {_esc(r.phone)}"
+        for r in contacts.itertuples(index=False)
+    ]
     return Paragraph("<br/>".join(parts) or "—", style)
 
 
@@ -87,7 +90,8 @@ def _story(facts: BoardFacts, extents: dict[str, str], u: float, width: float) -
     )
     head = ParagraphStyle("h", parent=body, fontSize=8 * u, textColor=colors.white)
     note = ParagraphStyle("n", parent=body, fontSize=7 * u, leading=9 * u)
-    rows = [[Paragraph(t, head) for t in ("网格（编号）", "区域范围 · 面积", "网格长", "网格员")]]
+    titles = ("网格（编号）", "区域范围 · 面积", "网格长 · 网格员 · 电话")
+    rows = [[Paragraph(t, head) for t in titles]]
     by_grid = dict(tuple(facts.contacts.groupby("grid_code", sort=False)))
     empty = facts.contacts.iloc[:0]
     for g in facts.grids.itertuples(index=False):
@@ -98,12 +102,11 @@ def _story(facts: BoardFacts, extents: dict[str, str], u: float, width: float) -
                 Paragraph(
                     f"{_esc(extents.get(g.grid_code, ''))}<br/>{area_words(g.geometry.area)}", body
                 ),
-                _people(contacts, ("head",), body),
-                _people(contacts, ("full_time", "part_time", "professional"), body),
+                _people(contacts, body),
             ]
         )
-    widths = [w * width for w in (0.22, 0.36, 0.18, 0.24)]
-    table = Table(rows, colWidths=widths, repeatRows=1)
+    widths = [w * width for w in (0.2, 0.36, 0.44)]
+    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
