@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from boards_seed import COUNTY, SUPERVISION, seed_registry
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A3, A4, landscape
 
 from gridgeo.maps.boards import make_boards, overlaps, page_url
 from gridgeo.registry.posting import board_facts, communities
-from tests.boards_seed import COUNTY, SUPERVISION, seed_registry
 
 pytestmark = pytest.mark.db
 
@@ -141,11 +141,11 @@ def test_qr_code_decodes_to_the_public_page(boards):
 
 
 def test_a4_board_as_it_stood_before_a_change(db_url, boards, tmp_path):
+    from boards_seed import EDITOR
     from sqlalchemy import text
 
     from gridgeo.registry import engine_for
     from gridgeo.registry.posting import set_supervision_phone
-    from tests.boards_seed import EDITOR
 
     codes, _ = boards
     with engine_for(db_url).connect() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from boards_seed import COUNTY, EDITOR, REVIEWER, SUPERVISION, seed_registry
 from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, PermissionDeniedError
@@ -17,7 +18,6 @@ from gridgeo.registry.posting import (
     set_duties,
     set_supervision_phone,
 )
-from tests.boards_seed import COUNTY, EDITOR, REVIEWER, SUPERVISION, seed_registry
 
 pytestmark = pytest.mark.db
 

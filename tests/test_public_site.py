@@ -19,6 +19,7 @@ import httpx
 import pytest
 import shapely
 import uvicorn
+from boards_seed import COUNTY, SUPERVISION, seed_registry
 
 from gridgeo.crs import wgs84_to_gcj02
 from gridgeo.publish import Basemap, publish_site
@@ -27,7 +28,6 @@ from gridgeo.registry.posting import BoardFacts, board_facts, communities
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
-from tests.boards_seed import COUNTY, SUPERVISION, seed_registry
 
 pytestmark = pytest.mark.db
 
