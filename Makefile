@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 export GRIDGEO_HOME ?= $(CURDIR)/.gridgeo
 # Debian packages beyond PostgreSQL/PostGIS: headless Chromium for the browser tests and CJK
 # fonts for maps and screenshots (Playwright drives the system Chromium; it never downloads one).
-TEST_DEBS ?= chromium fonts-noto-cjk
-DEMO_DEBS ?= fonts-noto-cjk
+TEST_DEBS ?= chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils zbar-tools
+DEMO_DEBS ?= fonts-noto-cjk fonts-wqy-microhei poppler-utils
 
 .PHONY: demo test lint format bench sysdeps venv db clean help
 

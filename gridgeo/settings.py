@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,36 @@ class Settings(BaseSettings):
         default=None,
         description="Your token: the CLI acts as the user it authenticates (gridgeo tokens create).",
     )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000/public",
+        description="Where the public grid pages are published (the boards' QR codes point there).",
+    )
+    public_dir: Path | None = Field(
+        default=None,
+        description="Folder `gridgeo publish` writes and the service serves at /public/ "
+        "(default: $GRIDGEO_HOME/public).",
+    )
+    public_basemap: Literal["none", "tianditu", "gcj02"] = Field(
+        default="none",
+        description="Basemap of the public pages: none (offline), tianditu (needs "
+        "GRIDGEO_TIANDITU_KEY) or gcj02 (a GCJ-02 tile service in GRIDGEO_PUBLIC_TILE_URL; "
+        "the grids are shifted to GCJ-02).",
+    )
+    public_tile_url: str | None = Field(
+        default=None,
+        description="Tile URL template ({z}/{x}/{y}) of the basemap (an intranet mirror, or "
+        "a GCJ-02 service such as Gaode's).",
+    )
+    tianditu_key: str | None = Field(default=None, description="Tianditu key (tk) for its tiles.")
+    board_font: str | None = Field(
+        default=None,
+        description="A TrueType CJK font (.ttf/.ttc) for the boards (default: found by fc-list).",
+    )
+
+    @property
+    def public_site_dir(self) -> Path:
+        """Where the public site is written and served from."""
+        return self.public_dir or self.home / "public"
 
     @property
     def pg_dir(self) -> Path:

@@ -50,6 +50,16 @@ def test_second_run_reuses_everything(demo):
     assert by_name["sample contacts"] == "reused"
 
 
+def test_noticeboards_and_public_site_are_written_then_reused(demo):
+    _, first, second = demo
+    assert {s.name: s.status for s in first.steps}["noticeboards"] == "done"
+    site = first.public_dir
+    assert (site / "index.html").is_file()
+    assert len(list((site / "boards").glob("board_*.pdf"))) == 53
+    assert len(list((site / "c").glob("*.html"))) == 53
+    assert {s.name: s.status for s in second.steps}["noticeboards"] == "reused"
+
+
 def test_registry_holds_the_district_and_every_household_once(demo, db_url):
     built = build_district("daan")
     households = read_layer(built.path, "households")

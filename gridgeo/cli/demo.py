@@ -75,3 +75,8 @@ def run(
             f"--data-binary @points.csv {base}/locate/batch",
             soft_wrap=True,
         )
+    if result.public_dir:
+        console.print(
+            f"  {base}/public/          public grid pages (网格公示), also in {result.public_dir}"
+        )
+        console.print(f"  boards: {result.public_dir / 'boards'}  (printable PDF noticeboards)")

@@ -114,6 +114,24 @@ LAZY = [
         "City components (城市部件): import the inventory.",
     ),
     LazyCommand(
+        "noticeboard",
+        "gridgeo.cli.boards:noticeboard",
+        _REG,
+        "Printable noticeboards (网格公示牌): map, grid table, supervision phone, QR code.",
+    ),
+    LazyCommand(
+        "publish",
+        "gridgeo.cli.boards:publish",
+        _REG,
+        "The public grid pages: a static site (index by street, one page per community).",
+    ),
+    LazyCommand(
+        "posting",
+        "gridgeo.cli.boards:posting_app",
+        _REG,
+        "What the noticeboards post: supervision phone, duties, posting date.",
+    ),
+    LazyCommand(
         "serve",
         "gridgeo.cli.serve:serve",
         _SVC,

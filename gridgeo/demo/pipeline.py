@@ -62,6 +62,7 @@ class DemoRun:
     grids_path: Path | None = None
     database_url: str | None = None
     example: dict[str, Any] | None = None
+    public_dir: Path | None = None
 
 
 def _fingerprint(*paths: Path, extra: str = "") -> str:
@@ -358,6 +359,61 @@ def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) 
         else "every grid has a department for each core category"
     )
     return "; ".join(parts)
+#: The demo's supervision phone: clearly not a real number, like the sample staff's.
+SAMPLE_SUPERVISION_PHONE = "100-0000-0000"
+
+
+def publish_public(
+    url: str, settings: Settings, *, county: str, profile: str
+) -> tuple[str, str, Path]:
+    """Write the noticeboards and the public site of the demo county.
+
+    A sample supervision phone is set for the county when it has none. Returns the
+    status, the detail line and the site's folder.
+    """
+    from gridgeo.publish import basemap_from_settings, publish_site
+    from gridgeo.registry import Actor
+    from gridgeo.registry.posting import current_supervision_phone, set_supervision_phone
+
+    if current_supervision_phone(url, county) is None:
+        editor = Actor("示例区县编辑 (demo)", "county", county)
+        set_supervision_phone(
+            url, county, SAMPLE_SUPERVISION_PHONE, actor=editor, label="示例监督电话（非真实号码）"
+        )
+    import gridgeo.maps.boards as boards_pkg
+    import gridgeo.publish as publish_pkg
+    from gridgeo.registry.posting import registry_stamp
+
+    site = settings.public_site_dir
+    sources = sorted(Path(boards_pkg.__file__).parent.glob("*.py")) + sorted(
+        Path(publish_pkg.__file__).parent.rglob("*.*")
+    )
+    key = _fingerprint(
+        *sources,
+        extra=f"{registry_stamp(url)}|{county}|{profile}|{settings.public_base_url}|"
+        f"{settings.public_basemap}|{settings.public_tile_url}",
+    )
+    stamp = site / ".published.json"
+    if stamp.is_file() and (site / "index.html").is_file():
+        meta = json.loads(stamp.read_text())
+        if meta.get("fingerprint") == key:
+            return "reused", meta.get("detail", ""), site
+    result = publish_site(
+        url,
+        site,
+        prefix=county,
+        profile=profile,
+        basemap=basemap_from_settings(settings),
+        boards=True,
+        base_url=settings.public_base_url,
+        workers=2,
+    )
+    detail = (
+        f"{result.boards} boards (PDF) → {site / 'boards'}; {len(result.pages)} public pages → "
+        f"{site / 'index.html'} (served at /public/)"
+    )
+    stamp.write_text(json.dumps({"fingerprint": key, "detail": detail}, ensure_ascii=False))
+    return "done", detail, site
 
 
 def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -486,10 +542,10 @@ def run_demo(
     step("sample contacts", status, f"{contacts}; sample files: {len(samples)} sets", t0)
 
     t0 = time.perf_counter()
-    step("staff rules", "done", check_sample_rules(ready.url, grids, conf), t0)
-
-    t0 = time.perf_counter()
-    step("noticeboards", "skipped", "not delivered yet (noticeboards issue, SPEC §6)", t0)
+    status, detail, run.public_dir = publish_public(
+        ready.url, settings, county=conf["county"], profile=conf["profile"]
+    )
+    step("noticeboards", status, detail, t0)
     step(
         "incidents & tracks",
         "skipped",

@@ -146,6 +146,7 @@ def create_app(
     from gridgeo.service.routes_locate import router as locate_router
     from gridgeo.service.routes_matter_lists import router as matter_lists_router
     from gridgeo.service.routes_matters import router as matters_router
+    from gridgeo.service.routes_public import router as public_router
     from gridgeo.service.routes_staff import router as staff_router
     from gridgeo.service.routes_webmap import router as webmap_router
 
@@ -158,4 +159,5 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.include_router(changes_router)
+    app.include_router(public_router)
     return app

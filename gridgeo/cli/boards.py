@@ -1,0 +1,220 @@
+"""``gridgeo noticeboard``, ``gridgeo publish`` and ``gridgeo posting``: the public side.
+
+Boards (printable PDF/PNG) and the public site are made from the registry as it stood at
+``--at``; ``posting`` sets what a board posts besides grids and staff (supervision
+phone, duties, posting date).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from gridgeo.cli._common import console, handle_errors
+from gridgeo.errors import InputError, Problem
+
+posting_app = typer.Typer(
+    help="What the noticeboards post: supervision phone, duties, posting date.",
+    no_args_is_help=True,
+)
+
+_AT = typer.Option(None, "--at", help="The registry as it stood on this date (ISO; default now).")
+_PROFILE = typer.Option(
+    None, "--profile", help="Profile whose duties are posted (default setting)."
+)
+_USER = typer.Option(None, "--user", help="Your name for the audit log (default $GRIDGEO_USER).")
+
+
+def _registry():
+    from gridgeo.cli.registry import _url, _user, _when
+
+    return _url, _user, _when
+
+
+def _codes(url: str, community: list[str] | None, street: str | None, county: str | None):
+    from gridgeo.registry.posting import communities
+
+    chosen = [x for x in (bool(community), bool(street), bool(county)) if x]
+    if len(chosen) != 1:
+        raise InputError(
+            "give exactly one of --community CODE (repeatable), --street CODE or --county CODE",
+            [Problem("choose the communities", field="community/street/county", rule="cli.board")],
+        )
+    if community:
+        return list(community), None
+    prefix = street or county
+    codes = list(communities(url, prefix)["code"])
+    if not codes:
+        raise InputError(f"no community of the registry belongs to {prefix}")
+    return codes, prefix
+
+
+@handle_errors
+def noticeboard(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="board.pdf for one community; a folder for several."
+    ),
+    community: list[str] = typer.Option(None, "--community", help="Community code (repeatable)."),
+    street: str = typer.Option(None, "--street", help="Every community of this street."),
+    county: str = typer.Option(None, "--county", help="Every community of this county."),
+    size: str = typer.Option("A3", "--size", help="A4, A3 or A2 (landscape)."),
+    png: bool = typer.Option(False, "--png", help="Also write page 1 as PNG."),
+    at: str = _AT,
+    profile: str = _PROFILE,
+    roads: Path = typer.Option(
+        None, "--roads", help="Roads with a 'name' field: drawn, and naming the grids' borders."
+    ),
+    workers: int = typer.Option(
+        min(2, os.cpu_count() or 1), "--workers", help="Processes rendering boards."
+    ),
+) -> None:
+    """Printable noticeboards (网格公示牌): map, grid table, supervision phone, QR code."""
+    from gridgeo.maps.boards import board_file, make_boards
+    from gridgeo.settings import get_settings
+
+    url_of, _, when_of = _registry()
+    settings = get_settings()
+    url = url_of()
+    codes, prefix = _codes(url, community, street, county)
+    road_layer = None
+    if roads is not None:
+        from gridgeo.io import read_layer
+
+        road_layer = read_layer(roads)
+    single = len(codes) == 1 and out.suffix.lower() == ".pdf"
+    if single:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(dir=out.parent, prefix=".board.")) if single else out
+    try:
+        made = make_boards(
+            url,
+            codes,
+            target,
+            base_url=settings.public_base_url,
+            size=size.upper(),
+            at=when_of(at),
+            profile=profile or settings.profile,
+            png=png,
+            combined_name=f"boards_{prefix or 'all'}.pdf",
+            roads=road_layer,
+            font=settings.board_font,
+            workers=workers,
+        )
+        if single:
+            (target / board_file(codes[0])).replace(out)
+            if png:
+                (target / board_file(codes[0])).with_suffix(".png").replace(out.with_suffix(".png"))
+    finally:
+        if single:
+            shutil.rmtree(target, ignore_errors=True)
+    where = out if single else out.resolve()
+    console.print(
+        f"{len(made.boards)} board(s), {size.upper()}, {sum(b.pages for b in made.boards)} page(s) "
+        f"in {made.seconds:.1f} s → {escape(str(where))}"
+        + (f" (combined: {escape(made.combined.name)})" if made.combined else "")
+    )
+
+
+@handle_errors
+def publish(
+    out: Path = typer.Option(None, "--out", "-o", help="Site folder (default GRIDGEO_PUBLIC_DIR)."),
+    prefix: str = typer.Option(None, "--under", help="Only communities of this county/street."),
+    at: str = _AT,
+    profile: str = _PROFILE,
+    boards: bool = typer.Option(True, "--boards/--no-boards", help="Also write the PDF boards."),
+    size: str = typer.Option("A3", "--size", help="Board size: A4, A3 or A2."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers"),
+) -> None:
+    """The public grid pages: a static site (index by street, one page per community)."""
+    from gridgeo.publish import basemap_from_settings, publish_site
+    from gridgeo.settings import get_settings
+
+    url_of, _, when_of = _registry()
+    settings = get_settings()
+    target = out or settings.public_site_dir
+    result = publish_site(
+        url_of(),
+        target,
+        prefix=prefix,
+        at=when_of(at),
+        profile=profile or settings.profile,
+        basemap=basemap_from_settings(settings),
+        boards=boards,
+        base_url=settings.public_base_url,
+        size=size.upper(),
+        workers=workers,
+    )
+    console.print(
+        f"{len(result.pages)} community pages, {result.boards} boards in {result.seconds:.1f} s "
+        f"→ {escape(str(target.resolve()))}/index.html (served at /public/ when it is "
+        "GRIDGEO_PUBLIC_DIR)"
+    )
+
+
+@posting_app.command("phone")
+@handle_errors
+def phone(
+    division: str = typer.Argument(..., help="County or street code."),
+    number: str = typer.Argument(..., help="The supervision phone, e.g. 0746-12345678."),
+    label: str = typer.Option("", "--label", help="Who answers, e.g. 区网格化服务管理中心."),
+    county: str = typer.Option(None, "--county", help="Your county (default: DIVISION itself)."),
+    user: str = _USER,
+    admin: bool = typer.Option(False, "--admin", help="Act as administrator."),
+) -> None:
+    """Set the supervision phone (监督电话) of a county or street from now on."""
+    from gridgeo.registry import Actor
+    from gridgeo.registry.posting import set_supervision_phone
+
+    url_of, user_of, _ = _registry()
+    actor = Actor(user_of(user), "admin" if admin else "county", county or division)
+    set_supervision_phone(url_of(), division, number, actor=actor, label=label)
+    console.print(f"supervision phone of {escape(division)}: {escape(number)}")
+
+
+@posting_app.command("duties")
+@handle_errors
+def duties(
+    role: str = typer.Argument(..., help="head, full_time, part_time or professional."),
+    text: str = typer.Argument(..., help="The duties text posted for the role."),
+    profile: str = _PROFILE,
+    source: str = typer.Option("", "--source", help="The rule or notice it rests on."),
+    user: str = _USER,
+) -> None:
+    """Replace a role's posted duties (职责) under a profile from now on (city reviewer)."""
+    from gridgeo.registry import Actor
+    from gridgeo.registry.posting import set_duties
+    from gridgeo.settings import get_settings
+
+    url_of, user_of, _ = _registry()
+    name = profile or get_settings().profile
+    set_duties(url_of(), name, role, text, actor=Actor(user_of(user), "city"), source=source)
+    console.print(f"duties of {escape(role)} under {escape(name)} set")
+
+
+@posting_app.command("date")
+@handle_errors
+def posted(
+    communities: list[str] = typer.Argument(..., help="Community codes."),
+    on: str = typer.Option(None, "--on", help="Posting date (ISO; default today)."),
+    county: str = typer.Option(None, "--county", help="Your county code (county editors)."),
+    user: str = _USER,
+    admin: bool = typer.Option(False, "--admin", help="Act as administrator."),
+) -> None:
+    """Record the date the communities' boards are posted (公示日期)."""
+    from gridgeo.registry import Actor
+    from gridgeo.registry.posting import record_posting
+
+    url_of, user_of, _ = _registry()
+    try:
+        day = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        raise InputError(f"--on {on!r} is not a date (use 2026-11-29)") from None
+    actor = Actor(user_of(user), "admin" if admin else "county", county or "")
+    n = record_posting(url_of(), communities, day, actor=actor)
+    console.print(f"posting date {day} recorded for {n} communities")
