@@ -199,12 +199,16 @@ def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_ur
     token = issue_token(
         db_url, "county-editor", name="test", by="test", role="county_editor", division_code=COUNTY
     ).token
-    env = {"GRIDGEO_TOKEN": token, "COLUMNS": "200"}
+    env = {"COLUMNS": "200"}
     out = runner.invoke(
-        app, ["matters", "admit", "market_supervision", "--county", COUNTY], env=env
+        app,
+        ["matters", "admit", "market_supervision", "--county", COUNTY, "--token", token],
+        env=env,
     )
     assert out.exit_code == 0 and "草稿变更集" in out.output, out.output
-    bad = runner.invoke(app, ["matters", "admit", "admin_penalty", "--county", COUNTY], env=env)
+    bad = runner.invoke(
+        app, ["matters", "admit", "admin_penalty", "--county", COUNTY, "--token", token], env=env
+    )
     assert bad.exit_code == 2 and "negative list" in " ".join(bad.output.split()), bad.output
 
 
@@ -245,7 +249,7 @@ def test_catalogue_file_with_chinese_headers(world, db_url, monkeypatch, tmp_pat
     monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
     runner = CliRunner()
     admin = issue_token(db_url, "市网格中心管理员", name="test", by="test", role="admin").token
-    out = runner.invoke(app, ["matters", "catalogue", str(path)], env={"GRIDGEO_TOKEN": admin})
+    out = runner.invoke(app, ["matters", "catalogue", str(path), "--token", admin])
     assert out.exit_code == 0 and "admin_licence" in out.output, out.output
     with psycopg.connect(db_url) as conn:
         assert not may_dispatch_to_grid_worker(conn, "admin_licence").allowed
@@ -253,6 +257,6 @@ def test_catalogue_file_with_chinese_headers(world, db_url, monkeypatch, tmp_pat
     bad = tmp_path / "bad.csv"
     bad.write_text("事项编码,事项名称,时限类别\nx,某事,很急\n", encoding="utf-8")
     res = runner.invoke(
-        app, ["matters", "catalogue", str(bad)], env={"COLUMNS": "200", "GRIDGEO_TOKEN": admin}
+        app, ["matters", "catalogue", str(bad), "--token", admin], env={"COLUMNS": "200"}
     )
     assert res.exit_code == 2 and "row 2" in res.output and "时限类别" in res.output, res.output

@@ -14,6 +14,7 @@ from test_registry import COUNTY, FIRST, PATTERN, bind_daan, communities_of, gri
 
 from gridgeo.errors import AuthenticationError, InputError, PermissionDeniedError
 from gridgeo.registry import (
+    Principal,
     accept_changeset,
     audit_log,
     authenticate,
@@ -30,6 +31,7 @@ from gridgeo.registry import (
     revoke_token,
     withdraw_changeset,
 )
+from gridgeo.registry.bindings import bind_profile
 
 pytestmark = pytest.mark.db
 
@@ -132,7 +134,17 @@ def test_every_role_by_the_division_hierarchy(fresh_db_url, people, who, may_dra
         else:
             with pytest.raises(PermissionDeniedError):
                 withdraw_changeset(fresh_db_url, cs, actor=actor)
-    bind_daan(fresh_db_url)
+    if who.endswith("centre"):  # a district centre receives the filings (Panjin's level)
+        bind_profile(
+            fresh_db_url,
+            COUNTY,
+            "panjin",
+            actor=Principal("admin", "admin"),
+            code_pattern=PATTERN,
+            receiver_code=COUNTY,
+        )
+    else:
+        bind_daan(fresh_db_url)
     file_changeset(fresh_db_url, cs, actor=people["B"], force=True, force_reason=FIRST)
     if may_review:
         return_changeset(fresh_db_url, cs, actor=actor, reason="请调整")
