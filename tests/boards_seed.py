@@ -15,13 +15,15 @@ from gridgeo.demo.build import build_district
 from gridgeo.demo.sample import sample_departments, sample_staff
 from gridgeo.io import read_layer
 from gridgeo.partition import partition
-from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
+from gridgeo.registry.bindings import bind_profile
 from gridgeo.registry.posting import set_supervision_phone
 
 COUNTY, CITY, CODES = "63000030", "63000", r"\d{11}"
 SUPERVISION = "0746-8123456"
-EDITOR = Actor("示例区县编辑 (test)", "county", COUNTY)
-REVIEWER = Actor("示例市审核 (test)", "city", CITY)
+EDITOR = Principal("示例区县编辑 (test)", "county_editor", COUNTY)
+REVIEWER = Principal("示例市审核 (test)", "city_reviewer", CITY, scope=frozenset({CITY, COUNTY}))
+ADMIN = Principal("管理员 (test)", "admin")
 
 
 def seed_registry(db_url: str, workdir: Path, n: int = 2) -> dict:
@@ -51,7 +53,10 @@ def seed_registry(db_url: str, workdir: Path, n: int = 2) -> dict:
         profile="yongzhou",
         code_pattern=CODES,
     )
-    file_changeset(db_url, loaded.changeset_id, actor=EDITOR, code_pattern=CODES)
+    bind_profile(db_url, COUNTY, "yongzhou", actor=ADMIN, code_pattern=CODES, receiver_code=CITY)
+    file_changeset(
+        db_url, loaded.changeset_id, actor=EDITOR, force=True, force_reason="示例数据 (test)"
+    )
     accept_changeset(db_url, loaded.changeset_id, actor=REVIEWER)
     staff = sample_staff(result.grids)
     register_sample_contacts(db_url, staff, sample_departments(), county=COUNTY, city=CITY)

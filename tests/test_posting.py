@@ -9,7 +9,7 @@ from boards_seed import COUNTY, EDITOR, REVIEWER, SUPERVISION, seed_registry
 from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, PermissionDeniedError
-from gridgeo.registry import Actor, engine_for
+from gridgeo.registry import Principal, engine_for
 from gridgeo.registry.posting import (
     board_facts,
     communities,
@@ -77,7 +77,7 @@ def test_board_as_it_stood_on_a_date(db_url, seeded):
             "may not",
         ),
         (
-            lambda u: set_supervision_phone(u, "6300", "12345", actor=Actor("管理员", "admin")),
+            lambda u: set_supervision_phone(u, "6300", "12345", actor=Principal("管理员", "admin")),
             InputError,
             None,
         ),

@@ -28,7 +28,9 @@ _AT = typer.Option(None, "--at", help="The registry as it stood on this date (IS
 _PROFILE = typer.Option(
     None, "--profile", help="Profile whose duties are posted (default setting)."
 )
-_USER = typer.Option(None, "--user", help="Your name for the audit log (default $GRIDGEO_USER).")
+_TOKEN = typer.Option(
+    None, "--token", help="Your token (default $GRIDGEO_TOKEN); you act as its user."
+)
 
 
 def _registry():
@@ -163,17 +165,13 @@ def phone(
     division: str = typer.Argument(..., help="County or street code."),
     number: str = typer.Argument(..., help="The supervision phone, e.g. 0746-12345678."),
     label: str = typer.Option("", "--label", help="Who answers, e.g. 区网格化服务管理中心."),
-    county: str = typer.Option(None, "--county", help="Your county (default: DIVISION itself)."),
-    user: str = _USER,
-    admin: bool = typer.Option(False, "--admin", help="Act as administrator."),
+    token: str = _TOKEN,
 ) -> None:
     """Set the supervision phone (监督电话) of a county or street from now on."""
-    from gridgeo.registry import Actor
+    from gridgeo.cli.registry import _me, _url
     from gridgeo.registry.posting import set_supervision_phone
 
-    url_of, user_of, _ = _registry()
-    actor = Actor(user_of(user), "admin" if admin else "county", county or division)
-    set_supervision_phone(url_of(), division, number, actor=actor, label=label)
+    set_supervision_phone(_url(), division, number, actor=_me(token), label=label)
     console.print(f"supervision phone of {escape(division)}: {escape(number)}")
 
 
@@ -184,16 +182,15 @@ def duties(
     text: str = typer.Argument(..., help="The duties text posted for the role."),
     profile: str = _PROFILE,
     source: str = typer.Option("", "--source", help="The rule or notice it rests on."),
-    user: str = _USER,
+    token: str = _TOKEN,
 ) -> None:
     """Replace a role's posted duties (职责) under a profile from now on (city reviewer)."""
-    from gridgeo.registry import Actor
+    from gridgeo.cli.registry import _me, _url
     from gridgeo.registry.posting import set_duties
     from gridgeo.settings import get_settings
 
-    url_of, user_of, _ = _registry()
     name = profile or get_settings().profile
-    set_duties(url_of(), name, role, text, actor=Actor(user_of(user), "city"), source=source)
+    set_duties(_url(), name, role, text, actor=_me(token), source=source)
     console.print(f"duties of {escape(role)} under {escape(name)} set")
 
 
@@ -202,19 +199,15 @@ def duties(
 def posted(
     communities: list[str] = typer.Argument(..., help="Community codes."),
     on: str = typer.Option(None, "--on", help="Posting date (ISO; default today)."),
-    county: str = typer.Option(None, "--county", help="Your county code (county editors)."),
-    user: str = _USER,
-    admin: bool = typer.Option(False, "--admin", help="Act as administrator."),
+    token: str = _TOKEN,
 ) -> None:
     """Record the date the communities' boards are posted (公示日期)."""
-    from gridgeo.registry import Actor
+    from gridgeo.cli.registry import _me, _url
     from gridgeo.registry.posting import record_posting
 
-    url_of, user_of, _ = _registry()
     try:
         day = date.fromisoformat(on) if on else date.today()
     except ValueError:
         raise InputError(f"--on {on!r} is not a date (use 2026-11-29)") from None
-    actor = Actor(user_of(user), "admin" if admin else "county", county or "")
-    n = record_posting(url_of(), communities, day, actor=actor)
+    n = record_posting(_url(), communities, day, actor=_me(token))
     console.print(f"posting date {day} recorded for {n} communities")

@@ -359,6 +359,8 @@ def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) 
         else "every grid has a department for each core category"
     )
     return "; ".join(parts)
+
+
 #: The demo's supervision phone: clearly not a real number, like the sample staff's.
 SAMPLE_SUPERVISION_PHONE = "100-0000-0000"
 
@@ -372,11 +374,11 @@ def publish_public(
     status, the detail line and the site's folder.
     """
     from gridgeo.publish import basemap_from_settings, publish_site
-    from gridgeo.registry import Actor
+    from gridgeo.registry import Principal
     from gridgeo.registry.posting import current_supervision_phone, set_supervision_phone
 
     if current_supervision_phone(url, county) is None:
-        editor = Actor("示例区县编辑 (demo)", "county", county)
+        editor = Principal("示例区县编辑 (demo)", "county_editor", county)
         set_supervision_phone(
             url, county, SAMPLE_SUPERVISION_PHONE, actor=editor, label="示例监督电话（非真实号码）"
         )

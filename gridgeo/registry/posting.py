@@ -25,11 +25,11 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import text
 
-from gridgeo.errors import InputError, NotFoundError, PermissionDeniedError, ProfileError
+from gridgeo.errors import InputError, NotFoundError, ProfileError
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.actors import Actor
 from gridgeo.registry.assignments import STAFF_ROLES, contacts_at
 from gridgeo.registry.history import grids_at
+from gridgeo.registry.users import Principal
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +95,12 @@ def default_duties(profile: str) -> tuple[dict[str, str], str]:
     return duties, str(data.get("source", ""))
 
 
-def _require_division_editor(actor: Actor, code: str) -> None:
-    if actor.role == "county" and not code.startswith(actor.division_code or "\0"):
-        raise PermissionDeniedError(
-            f"county editor {actor.name} of {actor.division_code} may not post for {code}"
-        )
-    if actor.role == "city" and actor.division_code and not code.startswith(actor.division_code):
-        raise PermissionDeniedError(f"city reviewer {actor.name} may not post for {code}")
+def _require_division_editor(actor: Principal, code: str) -> None:
+    """Posting data of a division is set by editors and reviewers whose division holds it."""
+    actor.require("posting.edit", code)
 
 
-def _audit(conn, actor: Actor, action: str, detail: dict[str, Any]) -> None:
+def _audit(conn, actor: Principal, action: str, detail: dict[str, Any]) -> None:
     conn.execute(
         text(
             "INSERT INTO registry.audit_log (actor, role, action, detail) "
@@ -120,7 +116,7 @@ def _audit(conn, actor: Actor, action: str, detail: dict[str, Any]) -> None:
 
 
 def set_supervision_phone(
-    bind: Bind, division_code: str, phone: str, *, actor: Actor, label: str = ""
+    bind: Bind, division_code: str, phone: str, *, actor: Principal, label: str = ""
 ) -> None:
     """Set the supervision phone of a county or street from now on.
 
@@ -196,7 +192,7 @@ def registry_stamp(bind: Bind) -> str:
 
 
 def set_duties(
-    bind: Bind, profile: str, role: str, duties: str, *, actor: Actor, source: str = ""
+    bind: Bind, profile: str, role: str, duties: str, *, actor: Principal, source: str = ""
 ) -> None:
     """Replace the posted duties of a role under a profile from now on (city or admin).
 
@@ -213,8 +209,7 @@ def set_duties(
     if not body:
         raise InputError("the duties text is empty")
     default_duties(profile)  # the profile must exist
-    if actor.role == "county":
-        raise PermissionDeniedError("duties are set by a city reviewer or an admin")
+    actor.require("posting.duties")
     with transaction(bind) as conn:
         conn.execute(
             text(
@@ -234,7 +229,7 @@ def set_duties(
 
 
 def record_posting(
-    bind: Bind, community_codes: list[str], posted_on: date, *, actor: Actor, note: str = ""
+    bind: Bind, community_codes: list[str], posted_on: date, *, actor: Principal, note: str = ""
 ) -> int:
     """Record the posting date of communities' boards from now on; returns how many.
 

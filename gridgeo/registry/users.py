@@ -86,6 +86,8 @@ ACTIONS: dict[str, Action] = {
     "index.admin": Action(frozenset({"admin"}), False, "管理定位索引"),
     "changeset.draft": Action(frozenset({"county_editor", "admin"}), True, "起草、报备、撤回变更"),
     "changeset.review": Action(_REVIEWERS, True, "接受或退回报备"),
+    "posting.edit": Action(_EDITORS, True, "设置监督电话和公示日期"),
+    "posting.duties": Action(_REVIEWERS, False, "修改网格员职责文本"),
 }
 
 
