@@ -28,6 +28,7 @@ from sqlalchemy import text
 from gridgeo.errors import InputError, NotFoundError, ProfileError
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.assignments import STAFF_ROLES, contacts_at
+from gridgeo.registry.divisions import require_within
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.users import Principal
 
@@ -95,9 +96,13 @@ def default_duties(profile: str) -> tuple[dict[str, str], str]:
     return duties, str(data.get("source", ""))
 
 
-def _require_division_editor(actor: Principal, code: str) -> None:
-    """Posting data of a division is set by editors and reviewers whose division holds it."""
-    actor.require("posting.edit", code)
+def _require_division_editor(conn, actor: Principal, codes: list[str]) -> None:
+    """Posting data of a division is set by editors and reviewers whose division holds it
+    (by the registry's hierarchy; a community not registered yet by its code's prefix)."""
+    actor.require("posting.edit")
+    outside = [c for c in codes if not actor.covers(c)]
+    if outside and actor.division_code:
+        require_within(conn, actor.division_code, outside)
 
 
 def _audit(conn, actor: Principal, action: str, detail: dict[str, Any]) -> None:
@@ -142,8 +147,8 @@ def set_supervision_phone(
         raise InputError(f"division code {code!r} is not a county or street code")
     if not _PHONE.match(phone):
         raise InputError(f"supervision phone {phone!r} is not a phone number (digits, + - ( ) )")
-    _require_division_editor(actor, code)
     with transaction(bind) as conn:
+        _require_division_editor(conn, actor, [code])
         known = conn.execute(
             text(
                 "SELECT count(*) FROM registry.divisions WHERE level = 'community' "
@@ -239,9 +244,8 @@ def record_posting(
         When a code is not a community of the registry (nothing is written).
     """
     codes = sorted({str(c) for c in community_codes})
-    for c in codes:
-        _require_division_editor(actor, c)
     with transaction(bind) as conn:
+        _require_division_editor(conn, actor, codes)
         found = set(
             conn.execute(
                 text(
