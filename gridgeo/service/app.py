@@ -21,6 +21,7 @@ from gridgeo import __version__
 from gridgeo.database.connect import database_url, libpq_url
 from gridgeo.errors import GridgeoError
 from gridgeo.service.auth import TokenCache
+from gridgeo.service.headers import SecurityHeaders
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
@@ -150,4 +151,5 @@ def create_app(
     app.include_router(features_router)
     app.include_router(admin_router)
     app.include_router(webmap_router)
+    app.add_middleware(SecurityHeaders)
     return app
