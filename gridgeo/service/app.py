@@ -123,6 +123,14 @@ def create_app(
             body["problems"] = [p.to_dict() for p in problems]
         return JSONResponse(status_code=exc.http_status, content=body)
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # json.loads of e.g. 100k "[" in a request body: the caller's 400, not a 500
+        return JSONResponse(
+            status_code=400,
+            content={"error": "InputError", "detail": "the request body is nested too deeply"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})

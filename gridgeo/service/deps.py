@@ -7,6 +7,7 @@ import functools
 import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -21,6 +22,7 @@ from gridgeo.errors import (
     NotFoundError,
     Problem,
 )
+from gridgeo.locate.points import check_transformable
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
 
@@ -81,6 +83,7 @@ def crs_is_lonlat(value: str) -> bool:
             "wgs84, cgcs2000, gcj02, bd09 or a projected EPSG code",
             [Problem("not a horizontal CRS", field="crs", rule="query.crs")],
         )
+    check_transformable(value)  # known to PROJ but not transformable: EPSG:2218, 22300 …
     return bool(crs.is_geographic)
 
 
@@ -126,6 +129,51 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
             [Problem("bad bbox", field="bbox", rule="query.bbox")],
         )
     return nums[0], nums[1], nums[2], nums[3]
+
+
+def parse_polygon(geometry: dict[str, Any], *, max_vertices: int, field: str = "geometry"):
+    """A GeoJSON Polygon/MultiPolygon in lon/lat from a request, checked before the database.
+
+    Refuses (400, naming ``field``) what is not a polygon, coordinates that are not
+    numbers, longitudes/latitudes outside ±180/±90, empty and invalid polygons, and more
+    than ``max_vertices`` vertices.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+    """
+    import shapely
+    from shapely.geometry import shape
+
+    def refuse(what: str, rule: str = "geometry.shape") -> InputError:
+        return InputError(f"{field}: {what}", [Problem(what, field=field, rule=rule)])
+
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise refuse("must be a GeoJSON Polygon or MultiPolygon")
+    try:
+        geom = shape(geometry)
+        n = int(shapely.get_num_coordinates(geom))
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, RecursionError):
+        raise refuse("coordinates are not rings of [lon, lat] number pairs") from None
+    except shapely.errors.ShapelyError as exc:
+        raise refuse(f"coordinates are not usable rings ({exc})") from None
+    if geom.is_empty:
+        raise refuse("the polygon is empty", "geometry.empty")
+    if n > max_vertices:
+        raise refuse(f"{n} vertices; at most {max_vertices} per polygon", "geometry.vertices")
+    minx, miny, maxx, maxy = geom.bounds
+    if not all(math.isfinite(v) for v in geom.bounds):
+        raise refuse("coordinates are not finite numbers", "geometry.range")
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise refuse(
+            "longitude/latitude outside -180..180/-90..90 (give WGS 84 lon/lat)",
+            "geometry.range",
+        )
+    if not geom.is_valid:
+        raise refuse(
+            f"the polygon is not valid ({shapely.is_valid_reason(geom)})", "geometry.invalid"
+        )
+    return geom
 
 
 @contextlib.contextmanager
