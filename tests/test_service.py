@@ -696,6 +696,28 @@ def test_collections_and_items(world):
 
 
 @pytest.mark.parametrize(
+    ("bbox", "bbox_crs"),
+    [
+        ("-180,-90,180,90", None),
+        ("-180,-85,180,85", "http://www.opengis.net/def/crs/EPSG/0/3857"),
+        ("0,-90,180,90", None),
+        ("60,0,160,60", None),
+    ],
+)
+def test_whole_world_bbox_returns_every_grid(world, bbox, bbox_crs):
+    params = {"bbox": bbox, "limit": 1000}
+    if bbox_crs:
+        lo = pyproj.Transformer.from_crs(4326, 3857, always_xy=True)
+        a, b, c_, d = (float(v) for v in bbox.split(","))
+        params["bbox"] = ",".join(str(v) for v in (*lo.transform(a, b), *lo.transform(c_, d)))
+        params["bbox-crs"] = bbox_crs
+    got = world["client"].get("/collections/grids/items", params=params).json()
+    assert got["numberMatched"] == len(world["codes"])
+    none = world["client"].get("/collections/grids/items", params={"bbox": "-80,-60,-70,-50"})
+    assert none.json()["numberMatched"] == 0
+
+
+@pytest.mark.parametrize(
     ("path", "params", "status"),
     [
         ("/collections/nothing", {}, 404),

@@ -80,6 +80,41 @@ def _srid_of(value: str | None, registry_srid: int | None, what: str) -> int:
     return int(m.group(1))
 
 
+@functools.lru_cache(maxsize=16)
+def _to_registry(bsrid: int, srid: int) -> tuple[pyproj.Transformer, tuple[float, ...] | None]:
+    """Transformer from the bbox CRS to the registry's, and the registry CRS's area of use
+    in the bbox CRS (``None``: the same CRS or unknown area)."""
+    to_reg = pyproj.Transformer.from_crs(bsrid, srid, always_xy=True)
+    area = pyproj.CRS.from_epsg(srid).area_of_use
+    if bsrid == srid or area is None:
+        return to_reg, None
+    # 3° of margin: grids near a Gauss–Krüger zone's edge may reach a little beyond it
+    w, s, e, n = area.bounds
+    widened = (max(w - 3, -180), max(s - 3, -85), min(e + 3, 180), min(n + 3, 85))
+    ll_to_b = pyproj.Transformer.from_crs(4326, bsrid, always_xy=True)
+    return to_reg, tuple(ll_to_b.transform_bounds(*widened, densify_pts=21))
+
+
+def _box_in_registry(
+    box: tuple[float, float, float, float], bsrid: int, srid: int
+) -> tuple[float, ...] | None:
+    """``box`` (in ``bsrid``) as a box in the registry CRS, clipped first to where that CRS
+    is usable: a whole-world box transformed as is into a transverse Mercator folds onto
+    itself and matches nothing."""
+    to_reg, area = _to_registry(bsrid, srid)
+    if area is not None:
+        box = (
+            max(box[0], area[0]),
+            max(box[1], area[1]),
+            min(box[2], area[2]),
+            min(box[3], area[3]),
+        )
+        if box[0] > box[2] or box[1] > box[3]:
+            return None
+    out = to_reg.transform_bounds(*box, densify_pts=21)
+    return out if all(math.isfinite(v) for v in out) else None
+
+
 def _crs_list(registry_srid: int | None) -> list[str]:
     codes = [4490, 3857] + ([registry_srid] if registry_srid else [])
     return [CRS84, *(_EPSG_URI.format(c) for c in codes)]
@@ -174,14 +209,15 @@ def items(
     where = "true"
     matched_past_end = 0
     if box is not None:
-        params.update(
-            minx=box[0],
-            miny=box[1],
-            maxx=box[2],
-            maxy=box[3],
-            bsrid=_srid_of(bbox_crs, srid, "bbox-crs"),
-        )
-        where = _BBOX_WHERE
+        bsrid = _srid_of(bbox_crs, srid, "bbox-crs")
+        inside = _box_in_registry(box, bsrid, srid) if srid else box
+        if inside is None:  # the box misses the registry CRS's whole area of use
+            where = "false"
+        else:
+            params.update(
+                minx=inside[0], miny=inside[1], maxx=inside[2], maxy=inside[3], bsrid=srid
+            )
+            where = _BBOX_WHERE
     if collection_id == "grids":
         when = parse_at(datetime, settings.timezone, name="datetime")
         params["at"] = when
