@@ -51,7 +51,9 @@ def _pg_locate(url: str, x: float, y: float, at: datetime | None = None) -> str 
 
 
 @pytest.fixture(scope="module")
-def world(db_url):
+def world(db_url, app_db_url):
+    """The seeded registry; everything runs as the application role, not the owner."""
+    db_url, owner_url = app_db_url, db_url
     _communities, grids, _cs = seed_registry(db_url, 6, 4, seed=7, block=(3, 2))
     before_reshape = datetime.now(UTC)
     time.sleep(0.05)
@@ -79,7 +81,7 @@ def world(db_url):
     file_changeset(db_url, res.changeset_id, actor=admin)
     accept_changeset(db_url, res.changeset_id, actor=admin)
     app = create_app(
-        Settings(database_url=db_url),
+        Settings(database_url=owner_url, app_database_url=db_url),
         ServiceSettings(
             admin_token=ADMIN,
             near_border_m=20.0,

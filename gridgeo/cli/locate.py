@@ -36,7 +36,7 @@ def locate(
     import pandas as pd
     import psycopg
 
-    from gridgeo.database.connect import database_url
+    from gridgeo.database.connect import app_database_url
     from gridgeo.locate.points import detect_format, read_points
     from gridgeo.service.deps import parse_at
     from gridgeo.service.encode import STREAMERS
@@ -48,7 +48,7 @@ def locate(
     t0 = time.perf_counter()
     pts = read_points(points)
     try:
-        with psycopg.connect(database_url(get_settings()), connect_timeout=5) as conn:
+        with psycopg.connect(app_database_url(get_settings()), connect_timeout=5) as conn:
             snap = load_snapshot(conn, at=when)
     except psycopg.OperationalError as exc:
         raise DatabaseError(

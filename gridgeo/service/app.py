@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgeo import __version__
-from gridgeo.database.connect import database_url, libpq_url
+from gridgeo.database.connect import app_database_url, libpq_url
 from gridgeo.errors import GridgeoError
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
@@ -78,7 +78,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = libpq_url(database_url(settings))
+        url = libpq_url(app_database_url(settings))  # the application role, not the owner
         pool = ConnectionPool(url, min_size=1, max_size=8, open=False, name="gridgeo")
         pool.open(wait=False)
         app.state.pool = pool
