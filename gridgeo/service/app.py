@@ -79,7 +79,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = libpq_url(app_database_url(settings))  # the application role, not the owner
-        pool = ConnectionPool(url, min_size=1, max_size=8, open=False, name="gridgeo")
+        # check=: a connection is tested before it is handed out, so after the database
+        # restarts no request gets one of the dead connections of before
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=8,
+            open=False,
+            name="gridgeo",
+            check=ConnectionPool.check_connection,
+        )
         pool.open(wait=False)
         app.state.pool = pool
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)

@@ -57,6 +57,8 @@ class ServiceState:
         self.generation = 0
         self.last_event: dict | None = None
         self.listening = threading.Event()
+        #: Successful re-snapshots after the listener (re)connected.
+        self.reconnects = 0
 
     # -- snapshots -------------------------------------------------------------------
     def refresh(self, *, timeout: float = 30.0) -> Snapshot:
@@ -137,8 +139,14 @@ class ServiceState:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
-                    # changes made while we were not listening
-                    self._safe_refresh({"event": "listen_started"})
+                    # changes made while we were not listening: re-snapshot on every
+                    # (re)connect, retrying until it succeeds (the pool may still be
+                    # dropping connections of the server that went away)
+                    retry = 0.2
+                    while not self._safe_refresh({"event": "listen_started"}):
+                        if self._stop.wait(retry):
+                            return
+                        retry = min(retry * 2, 5.0)
                     backoff = 0.5
                     while not self._stop.is_set():
                         events = list(conn.notifies(timeout=0.5, stop_after=None))
@@ -153,15 +161,19 @@ class ServiceState:
                 self.listening.clear()
                 log.warning("registry listener lost its connection (%s); retrying", exc)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, 2.0)  # back within seconds of the database
 
-    def _safe_refresh(self, event: dict) -> None:
+    def _safe_refresh(self, event: dict) -> bool:
+        """Refresh; ``False`` (logged, last good snapshot kept) when it failed."""
         try:
-            snap = self.refresh()
+            snap = self.refresh(timeout=10.0)
             self.last_event = event
+            self.reconnects += event.get("event") == "listen_started"
             log.info("refreshed the locate index after %s: %d grids", event, len(snap.index))
+            return True
         except Exception as exc:  # keep the last good snapshot; the next event retries
             log.error("refresh after %s failed: %s", event, exc)
+            return False
 
 
 def _parse(payload: str) -> dict:
