@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -22,6 +23,7 @@ from gridgeo.database.connect import app_database_url, libpq_url
 from gridgeo.errors import GridgeoError
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
+from gridgeo.service.limits import BodyLimits
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
@@ -132,6 +134,14 @@ def create_app(
             body["problems"] = [p.to_dict() for p in problems]
         return JSONResponse(status_code=exc.http_status, content=body)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # where and what, never the input itself (it may be large, or someone's data)
+        detail = [
+            {k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
         # json.loads of e.g. 100k "[" in a request body: the caller's 400, not a 500
@@ -168,5 +178,6 @@ def create_app(
     app.include_router(features_router)
     app.include_router(admin_router)
     app.include_router(webmap_router)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimits, max_bytes=service_settings.json_max_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: also on the limits' own answers
     return app

@@ -237,25 +237,38 @@ async def locate_batch_endpoint(
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
         raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
-    chunks = []
-    size = 0
+    fmt_in = detect_format(None, request.headers.get("content-type"))
+    # count points as the body arrives: a body with too many is refused before it is parsed
+    # (CSV: lines; GeoJSON: "coordinates" keys; Arrow: the byte cap only)
+    marker = {"csv": b"\n", "geojson": b'"coordinates"'}.get(fmt_in)
+    limit = settings.batch_max_points + (1 if fmt_in == "csv" else 0)  # + the CSV header
+    body = bytearray()
+    counted = 0
     async for part in request.stream():
-        size += len(part)
-        if size > settings.batch_max_bytes:
+        if len(body) + len(part) > settings.batch_max_bytes:
             raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
-        chunks.append(part)
-    body = b"".join(chunks)
+        if marker is not None:
+            start = max(len(body) - len(marker) + 1, 0)  # a marker split across chunks
+            body += part
+            counted += body.count(marker, start)
+            if counted > limit:
+                raise HTTPException(
+                    413,
+                    f"more than {settings.batch_max_points} points; at most "
+                    f"{settings.batch_max_points} per batch (counted while receiving)",
+                )
+        else:
+            body += part
     if not body:
         raise InputError(
             "the request body is empty: send CSV, GeoJSON or Arrow points",
             [Problem("empty body", rule="points.empty")],
         )
-    fmt_in = detect_format(None, request.headers.get("content-type"))
     when = parse_at(at, settings.timezone)
     fmt_out = format or fmt_in
 
     def work() -> pa.Table:
-        pts = _read_body(body, fmt_in)
+        pts = _read_body(body, fmt_in)  # type: ignore[arg-type]  # bytearray: no copy here
         if len(pts) > settings.batch_max_points:
             raise HTTPException(
                 413, f"{len(pts)} points; at most {settings.batch_max_points} per batch"
