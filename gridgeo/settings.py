@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address the map service binds.")
     api_port: int = Field(default=8000, description="Port the map service binds.")
     profile: str = Field(default="yongzhou", description="Default partition profile.")
+    max_vertices: int = Field(
+        default=100_000,
+        gt=3,
+        description="Most vertices one grid or coverage polygon may have (API and CLI loads).",
+    )
 
     @property
     def pg_dir(self) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -24,6 +25,15 @@ async def _answer(send: Send, status: int, error: str, detail: str, **headers: s
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route of the app takes this method at this path."""
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    if router is None:
+        return True
+    return any(route.matches(scope)[0] == Match.FULL for route in router.routes)
 
 
 class BodyLimits:
@@ -43,6 +53,9 @@ class BodyLimits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if not _routed(scope):  # no such operation: the app's own 404/405
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

@@ -41,7 +41,8 @@ _COLLECTIONS = {
 _GRID_ITEMS = """
 SELECT grid_code, grid_name, grid_type, community_code, community_name, households,
        population, valid_from, valid_to,
-       ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9), count(*) OVER ()
+       ST_AsGeoJSON(ST_Transform(registry.served_geom(geom, %(tol)s, %(maxv)s), %(out)s), 9),
+       count(*) OVER ()
   FROM registry.grids_at(%(at)s)
  WHERE {where}
  ORDER BY grid_code COLLATE "C"
@@ -49,7 +50,8 @@ SELECT grid_code, grid_name, grid_type, community_code, community_name, househol
 """
 _DIV_ITEMS = """
 SELECT code, name, level, parent_code, kind,
-       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9) END,
+       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(
+           registry.served_geom(geom, %(tol)s, %(maxv)s), %(out)s), 9) END,
        count(*) OVER ()
   FROM registry.divisions
  WHERE {where}
@@ -113,6 +115,23 @@ def _box_in_registry(
             return None
     out = to_reg.transform_bounds(*box, densify_pts=21)
     return out if all(math.isfinite(v) for v in out) else None
+
+
+ZoomParam = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=24,
+        description="Web map zoom the geometry is drawn at: simplified to half a pixel there",
+    ),
+]
+
+
+def _served(request: Request, caller: Any, zoom: int | None) -> dict[str, Any]:
+    """``tol``/``maxv`` of registry.served_geom: per ``zoom``; public callers capped."""
+    tol = 40_075_016.686 / (256 * 2**zoom) / 2 if zoom is not None else 0.0
+    public = not caller.can("population")
+    return {"tol": tol, "maxv": service_settings(request).public_max_vertices if public else None}
 
 
 def _crs_list(registry_srid: int | None) -> list[str]:
@@ -197,6 +216,7 @@ def items(
     limit: Annotated[int, Query(ge=1, description="Page size")] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62, description="Features to skip")] = 0,
     datetime: Annotated[str | None, Query(description="grids only: valid at this instant")] = None,
+    zoom: ZoomParam = None,
 ) -> Response:
     settings = service_settings(request)
     if collection_id not in _COLLECTIONS:
@@ -206,6 +226,7 @@ def items(
     out_srid = _srid_of(crs, srid, "crs")
     box = parse_bbox(bbox)
     params: dict[str, Any] = {"out": out_srid, "limit": limit, "offset": offset}
+    params |= _served(request, caller, zoom)
     where = "true"
     matched_past_end = 0
     if box is not None:
@@ -288,7 +309,12 @@ def items(
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
 def item(
-    request: Request, caller: CallerDep, collection_id: str, feature_id: str, crs: str | None = None
+    request: Request,
+    caller: CallerDep,
+    collection_id: str,
+    feature_id: str,
+    crs: str | None = None,
+    zoom: ZoomParam = None,
 ) -> Response:
     if collection_id not in _COLLECTIONS:
         raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
@@ -306,7 +332,9 @@ def item(
     ):
         rows = (
             conn.execute(
-                sql, {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
+                sql,
+                {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
+                | _served(request, caller, zoom),
             ).fetchall()
             if srid
             else []

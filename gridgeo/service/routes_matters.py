@@ -327,7 +327,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
         )
     if body.geometry is not None:
         caller.require("coverage_polygon", "coverage by polygon")
-        parse_polygon(body.geometry, max_vertices=service_settings(request).max_vertices)
+        parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
     for code in body.grid_codes:
         caller.require_grid_scope(code)
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:

@@ -40,13 +40,13 @@ class ServiceSettings(BaseSettings):
         default=30.0, ge=0, description="Seconds a token lookup is cached."
     )
     features_max_limit: int = Field(default=10_000, gt=0, description="Largest items page.")
-    max_vertices: int = Field(
-        default=100_000,
-        gt=3,
-        description="Most vertices one polygon sent to the API may have (coverage polygons).",
-    )
     json_max_bytes: int = Field(
         default=2 * 1024 * 1024,
         gt=0,
         description="Largest JSON request body of the write endpoints, in bytes (413 above).",
+    )
+    public_max_vertices: int = Field(
+        default=5_000,
+        gt=3,
+        description="Most vertices of one feature served to public callers (simplified above).",
     )

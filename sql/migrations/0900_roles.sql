@@ -43,6 +43,7 @@ GRANT EXECUTE ON FUNCTION
     registry.meta_float(text, double precision),
     registry.grids_at(timestamptz),
     registry.grid_contacts_at(timestamptz),
+    registry.served_geom(geometry, double precision, integer),
     service.tile(integer, integer, integer, boolean)
 TO gridgeo_read;
 DO $$
