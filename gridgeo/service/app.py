@@ -24,6 +24,7 @@ from gridgeo.errors import GridgeoError
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
 from gridgeo.service.limits import BodyLimits
+from gridgeo.service.ratelimit import RateLimit
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
@@ -179,5 +180,12 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.add_middleware(BodyLimits, max_bytes=service_settings.json_max_bytes)
+    app.add_middleware(
+        RateLimit,
+        per_s=service_settings.rate_limit_per_s,
+        burst=service_settings.rate_limit_burst,
+        failures_per_min=service_settings.auth_failures_per_min,
+        failures_burst=service_settings.auth_failures_burst,
+    )
     app.add_middleware(SecurityHeaders)  # outermost: also on the limits' own answers
     return app

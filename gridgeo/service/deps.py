@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +26,8 @@ from gridgeo.errors import (
 from gridgeo.locate.points import check_transformable
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
+
+log = logging.getLogger(__name__)
 
 
 def state(request: Request) -> ServiceState:
@@ -189,13 +192,22 @@ def db_errors(what: str) -> Iterator[None]:
         raise ConflictError(f"{what}: already exists ({exc.diag.message_detail or exc})") from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise NotFoundError(f"{what}: {exc.diag.message_detail or exc}") from None
-    except (
-        psycopg.errors.CheckViolation,
-        psycopg.errors.NotNullViolation,
+    except psycopg.errors.CheckViolation as exc:
+        # the constraint's name is the schema's business, not the caller's
+        column = exc.diag.column_name
+        text = f"{column}: value not allowed" if column else "a value is not allowed"
+        raise InputError(
+            f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
+        ) from None
+    except psycopg.errors.NotNullViolation as exc:
+        column = exc.diag.column_name
+        text = f"{column} is required" if column else "a required value is missing"
+        raise InputError(
+            f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
+        ) from None
+    except psycopg.DataError as exc:
         # every SQLSTATE class 22 error (integer out of range, bad text representation …)
         # and psycopg's own refusals to send a value (a NUL character in a string)
-        psycopg.DataError,
-    ) as exc:
         raise InputError(
             f"{what}: {exc.diag.message_primary or exc}",
             [Problem(str(exc.diag.message_primary or exc), rule="request.value")],
@@ -205,4 +217,7 @@ def db_errors(what: str) -> Iterator[None]:
     except psycopg.Error as exc:
         if exc.sqlstate and exc.sqlstate.startswith("GG"):
             raise ConflictError(f"{what}: {exc.diag.message_primary or exc}") from None
-        raise DatabaseError(f"{what}: {exc}") from None
+        log.error("%s: database error %s: %s", what, exc.sqlstate, exc)
+        raise DatabaseError(
+            f"{what}: 数据库暂不可用 the database failed (SQLSTATE {exc.sqlstate or 'none'})"
+        ) from None

@@ -52,6 +52,8 @@ class ServiceState:
         self._past_max = past_snapshots
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
+        #: Past-date snapshots built at the same time, at most.
+        self._builds = threading.BoundedSemaphore(2)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.generation = 0
@@ -103,12 +105,21 @@ class ServiceState:
                 # and coverage give the same answers whatever the exact time asked for
                 key = conn.execute(_CONTENT_KEY_SQL, {"at": when}).fetchone()[0]
                 conn.commit()  # load_snapshot opens its own repeatable-read transaction
-                with self._lock:
-                    hit = self._past.get(key)
+                hit = self._cached(key)
+                if hit is not None:
+                    return hit
+                # at most a few past snapshots are built at once (each takes 100-200 ms of
+                # CPU); the others wait here, in their worker thread, and usually find the
+                # snapshot built by the time it is their turn
+                if not self._builds.acquire(timeout=30):
+                    raise DatabaseError("too many past-date indexes being built; try again")
+                try:
+                    hit = self._cached(key)
                     if hit is not None:
-                        self._past.move_to_end(key)
                         return hit
-                snap = load_snapshot(conn, at=when)
+                    snap = load_snapshot(conn, at=when)
+                finally:
+                    self._builds.release()
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot read the registry: {exc}") from None
         with self._lock:
@@ -116,6 +127,13 @@ class ServiceState:
             while len(self._past) > self._past_max:
                 self._past.popitem(last=False)
         return snap
+
+    def _cached(self, key: str) -> Snapshot | None:
+        with self._lock:
+            hit = self._past.get(key)
+            if hit is not None:
+                self._past.move_to_end(key)
+            return hit
 
     # -- LISTEN / NOTIFY -------------------------------------------------------------
     def start_listener(self) -> None:
