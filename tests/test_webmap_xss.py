@@ -121,3 +121,22 @@ def test_offline_map_tooltips_escape_names(hostile, tmp_path):
         assert name not in html  # only its escaped form is in the page
     # folium writes the JSON with "&" as \\u0026: the value is "&lt;img …&gt;"
     assert "\\u0026lt;img src=x onerror=window.__pwned=1\\u0026gt;" in html
+
+
+def test_filing_package_shows_hostile_names_as_text(db_url, hostile, tmp_path):
+    """summary.html and map.html of a filing package escape names (tags never survive)."""
+    import zipfile
+
+    import psycopg
+
+    from gridgeo.registry.export import export_changeset
+
+    with psycopg.connect(db_url) as conn:
+        cs = conn.execute("SELECT max(changeset_id) FROM registry.changeset").fetchone()[0]
+    out = export_changeset(db_url, cs, tmp_path / "filing.zip")
+    with zipfile.ZipFile(out) as zf:
+        pages = {n: zf.read(n).decode("utf-8") for n in zf.namelist() if n.endswith(".html")}
+    assert "summary.html" in pages
+    for name, page in pages.items():
+        for hostile_name in HOSTILE:
+            assert hostile_name not in page, (name, hostile_name)
