@@ -179,6 +179,13 @@ def parse_polygon(geometry: dict[str, Any], *, max_vertices: int, field: str = "
     return geom
 
 
+def _checked_column(diag: Any) -> str | None:
+    table, name = diag.table_name or "", diag.constraint_name or ""
+    if table and name.startswith(table + "_") and name.endswith("_check"):
+        return name[len(table) + 1 : -len("_check")] or None
+    return None
+
+
 @contextlib.contextmanager
 def db_errors(what: str) -> Iterator[None]:
     """Map database errors to gridgeo errors (409, 400, 404, 503).
@@ -193,8 +200,9 @@ def db_errors(what: str) -> Iterator[None]:
     except psycopg.errors.ForeignKeyViolation as exc:
         raise NotFoundError(f"{what}: {exc.diag.message_detail or exc}") from None
     except psycopg.errors.CheckViolation as exc:
-        # the constraint's name is the schema's business, not the caller's
-        column = exc.diag.column_name
+        # the constraint's name is the schema's business, not the caller's: name the
+        # column (PostgreSQL calls a column's check "<table>_<column>_check")
+        column = exc.diag.column_name or _checked_column(exc.diag)
         text = f"{column}: value not allowed" if column else "a value is not allowed"
         raise InputError(
             f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
