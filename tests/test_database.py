@@ -129,7 +129,6 @@ def test_health_reports_database_versions(db_url):
     from fastapi.testclient import TestClient
 
     from gridgeo.service import create_app
-
     from gridgeo.service.settings import ServiceSettings
 
     app = create_app(Settings(database_url=db_url), ServiceSettings(admin_token="h" * 20))
