@@ -37,6 +37,9 @@ def audited(db_url):
         "UPDATE registry.audit_log SET actor = 'nobody'",
         "DELETE FROM registry.audit_log",
         "TRUNCATE registry.audit_log",
+        # a forged or back-dated entry straight into the table
+        "INSERT INTO registry.audit_log (at, actor, role, action) "
+        "VALUES ('2000-01-01', 'someone else', 'city', 'accept')",
         "DROP TABLE registry.grid",
         "ALTER TABLE registry.grid ADD COLUMN x int",
         "DELETE FROM registry.code_ledger",
@@ -55,11 +58,14 @@ def test_application_role_reads_writes_rows_and_appends_to_the_audit_log(audited
         conn.execute("INSERT INTO service.category (code, name) VALUES ('roles_ok', '测试')")
         conn.execute("UPDATE service.category SET name = '测试2' WHERE code = 'roles_ok'")
         conn.execute("DELETE FROM service.category WHERE code = 'roles_ok'")
-        conn.execute(
-            "INSERT INTO registry.audit_log (actor, role, action, detail) "
-            "VALUES ('app', 'admin', 'test', '{}'::jsonb)"
-        )
+        # only through the owner's function, which stamps the database's own time
+        conn.execute("SELECT registry.append_audit('app', 'admin', 'test')")
         assert conn.execute("SELECT count(*) FROM registry.audit_log").fetchone()[0] == 2
+        last = conn.execute(
+            "SELECT at > now() - interval '1 minute' FROM registry.audit_log "
+            "ORDER BY audit_id DESC LIMIT 1"
+        ).fetchone()[0]
+        assert last
         assert conn.execute("SELECT registry.srid()").fetchone() is not None
 
 
@@ -69,6 +75,7 @@ def test_application_role_reads_writes_rows_and_appends_to_the_audit_log(audited
         "SELECT registry.accept_changeset(1, 'someone else')",
         "SELECT registry.return_changeset(1, 'someone else', 'no')",
         "SELECT registry.withdraw_changeset(1, 'someone else', 'no')",
+        "SELECT registry.append_audit('someone else', 'city', 'accept')",
         "INSERT INTO registry.audit_log (actor, role, action) VALUES ('x', 'admin', 'forged')",
         "INSERT INTO service.category (code, name) VALUES ('x', 'x')",
         "UPDATE registry.grid SET grid_name = 'x'",

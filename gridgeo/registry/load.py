@@ -637,10 +637,7 @@ def load_grids(
         new_codes = sorted(code for code, _, _ in reserved)
         retired = sorted(o.grid_code for it in items for o in it.old if o.retire)
         conn.execute(
-            text(
-                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
-                "VALUES (:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"
-            ),
+            text("SELECT registry.append_audit(:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"),
             {
                 "a": actor.name,
                 "r": actor.role,

@@ -4,8 +4,9 @@
 -- can ALTER tables or disable triggers. Two group roles are granted to login roles:
 --
 --   gridgeo_app   the service and the CLI: reads and writes registry and service rows, calls
---                 the workflow functions; may append to the audit log but never UPDATE,
---                 DELETE or TRUNCATE it; not an owner, so no ALTER TABLE / DISABLE TRIGGER.
+--                 the workflow functions; writes the audit log only through them and
+--                 registry.append_audit, never UPDATE/DELETE/TRUNCATE; not an owner, so no
+--                 ALTER TABLE / DISABLE TRIGGER.
 --   gridgeo_read  the service's public paths: SELECT on the registry and the matter list,
 --                 the read-only functions; no tokens, no writes, no workflow functions.
 --
@@ -29,9 +30,36 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA registry, service TO gridgeo_app, gridgeo_read;
 
+-- The audit log is written only by the owner's functions: registry.append_audit (the
+-- registry's Python code calls it; the time is the database's, never the caller's) and the
+-- workflow functions, which run as the owner (SECURITY DEFINER, fixed search_path).
+CREATE OR REPLACE FUNCTION registry.append_audit(p_actor text, p_role text, p_action text,
+                                                 p_changeset bigint DEFAULT NULL,
+                                                 p_reason text DEFAULT NULL,
+                                                 p_detail jsonb DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO registry.audit_log (at, actor, role, action, changeset_id, reason, detail)
+    VALUES (clock_timestamp(), p_actor, p_role, p_action, p_changeset, p_reason, p_detail)
+    RETURNING audit_id
+$$;
+ALTER FUNCTION registry.accept_changeset(bigint, text, text, text)
+    SECURITY DEFINER SET search_path = public, pg_temp;
+ALTER FUNCTION registry.return_changeset(bigint, text, text, text)
+    SECURITY DEFINER SET search_path = public, pg_temp;
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'registry'::regnamespace AND p.proname = 'withdraw_changeset'
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = public, pg_temp', f);
+    END LOOP;
+END
+$$;
+
 -- the application role: rows, not structure
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA registry, service TO gridgeo_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON registry.audit_log FROM gridgeo_app;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON registry.audit_log FROM gridgeo_app;
 REVOKE DELETE, TRUNCATE ON registry.code_ledger FROM gridgeo_app;  -- codes are for good
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA registry, service TO gridgeo_app;
 
