@@ -73,8 +73,7 @@ def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Princi
         )
         conn.execute(
             text(
-                "INSERT INTO registry.audit_log (actor, role, action, detail) "
-                "VALUES (:a, :r, 'departments', CAST(:d AS jsonb))"
+                "SELECT registry.append_audit(:a, :r, 'departments', NULL, NULL, CAST(:d AS jsonb))"
             ),
             {
                 "a": actor.name,
@@ -315,10 +314,7 @@ def draft_assignments(
             ],
         )
         conn.execute(
-            text(
-                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
-                "VALUES (:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"
-            ),
+            text("SELECT registry.append_audit(:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"),
             {
                 "a": actor.name,
                 "r": actor.role,

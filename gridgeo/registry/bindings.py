@@ -107,8 +107,7 @@ def bind_profile(
         )
         conn.execute(
             text(
-                "INSERT INTO registry.audit_log (actor, role, action, reason, detail) "
-                "VALUES (:a, :r, 'bind_profile', :why, "
+                "SELECT registry.append_audit(:a, :r, 'bind_profile', NULL, :why, "
                 "jsonb_build_object('division', CAST(:c AS text), 'profile', CAST(:p AS text)))"
             ),
             {"a": actor.name, "r": actor.role, "why": reason or None, "c": code, "p": prof.name},

@@ -17,7 +17,8 @@ from psycopg import sql
 _GRID_ITEMS = """
 SELECT grid_code, grid_name, grid_type, community_code, community_name, households,
        population, valid_from, valid_to,
-       ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9), count(*) OVER ()
+       ST_AsGeoJSON(ST_Transform(registry.served_geom(geom, %(tol)s, %(maxv)s), %(out)s), 9),
+       count(*) OVER ()
   FROM registry.grids_at(coalesce(%(at)s::timestamptz, now()))
  WHERE {where}
  ORDER BY grid_code COLLATE "C"
@@ -25,7 +26,8 @@ SELECT grid_code, grid_name, grid_type, community_code, community_name, househol
 """
 _DIV_ITEMS = """
 SELECT code, name, level, parent_code, kind,
-       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9) END,
+       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(
+           registry.served_geom(geom, %(tol)s, %(maxv)s), %(out)s), 9) END,
        count(*) OVER ()
   FROM registry.divisions
  WHERE {where}
@@ -108,6 +110,7 @@ def feature_rows(
     bbox: tuple[float, float, float, float] | None = None,
     bbox_srid: int | None = None,
     feature_id: str | None = None,
+    served: dict[str, Any] | None = None,
 ) -> tuple[list[tuple], int]:
     """A page of features and how many match in all.
 
@@ -115,8 +118,11 @@ def feature_rows(
     households, population, valid_from, valid_to, GeoJSON geometry, matched count; of
     ``divisions``: code, name, level, parent_code, kind, GeoJSON geometry, matched count.
     Geometries are in ``out_srid``; grids are those valid at ``at`` (default now).
+    ``served``: ``tol`` (simplification, registry units) and ``maxv`` (most vertices, or
+    ``None``) of ``registry.served_geom``; default: as stored.
     """
     params: dict[str, Any] = {"out": out_srid, "limit": limit, "offset": offset, "at": at}
+    params |= {"tol": 0.0, "maxv": None} | (served or {})
     where = "true"
     if bbox is not None:
         params.update(minx=bbox[0], miny=bbox[1], maxx=bbox[2], maxy=bbox[3], bsrid=bbox_srid)

@@ -136,8 +136,8 @@ def load_households(
         )
         conn.execute(
             text(
-                "INSERT INTO registry.audit_log (actor, role, action, detail) VALUES "
-                "(:a, :r, 'load_households', jsonb_build_object('county', CAST(:c AS text), "
+                "SELECT registry.append_audit(:a, :r, 'load_households', NULL, NULL, "
+                "jsonb_build_object('county', CAST(:c AS text), "
                 "'points', CAST(:n AS integer), 'source', CAST(:s AS text)))"
             ),
             {"a": actor.name, "r": actor.role, "c": str(county), "n": len(pts), "s": source},

@@ -436,10 +436,7 @@ def draft_matter_changes(
             ],
         )
         conn.execute(
-            text(
-                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
-                "VALUES (:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"
-            ),
+            text("SELECT registry.append_audit(:a, :r, 'draft', :cs, :why, CAST(:d AS jsonb))"),
             {
                 "a": actor.name,
                 "r": actor.role,

@@ -107,10 +107,7 @@ def _require_division_editor(conn, actor: Principal, codes: list[str]) -> None:
 
 def _audit(conn, actor: Principal, action: str, detail: dict[str, Any]) -> None:
     conn.execute(
-        text(
-            "INSERT INTO registry.audit_log (actor, role, action, detail) "
-            "VALUES (:a, :r, :act, CAST(:d AS jsonb))"
-        ),
+        text("SELECT registry.append_audit(:a, :r, :act, NULL, NULL, CAST(:d AS jsonb))"),
         {
             "a": actor.name,
             "r": actor.role,

@@ -299,9 +299,8 @@ def audit_refusal(
     with transaction(bind) as conn:
         conn.execute(
             text(
-                "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
-                "VALUES (:a, :r, :act, (SELECT changeset_id FROM registry.changeset "
-                "WHERE changeset_id = :cs), :why, CAST(:d AS jsonb))"
+                "SELECT registry.append_audit(:a, :r, :act, (SELECT changeset_id FROM "
+                "registry.changeset WHERE changeset_id = :cs), :why, CAST(:d AS jsonb))"
             ),
             {
                 "a": actor.name,
@@ -329,9 +328,6 @@ def is_database_owner(bind: Bind) -> bool:
 
 def audit_event(conn: Connection, actor: str, action: str, detail: dict[str, Any]) -> None:
     conn.execute(
-        text(
-            "INSERT INTO registry.audit_log (actor, role, action, detail) "
-            "VALUES (:a, NULL, :act, CAST(:d AS jsonb))"
-        ),
+        text("SELECT registry.append_audit(:a, NULL, :act, NULL, NULL, CAST(:d AS jsonb))"),
         {"a": actor, "act": action, "d": json.dumps(detail, ensure_ascii=False, default=str)},
     )

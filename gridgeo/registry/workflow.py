@@ -342,10 +342,7 @@ def _audit(
     conn: Connection, actor: Principal, action: str, cs: int, reason: str | None, detail: Any
 ) -> None:
     conn.execute(
-        text(
-            "INSERT INTO registry.audit_log (actor, role, action, changeset_id, reason, detail) "
-            "VALUES (:a, :r, :act, :cs, :why, CAST(:d AS jsonb))"
-        ),
+        text("SELECT registry.append_audit(:a, :r, :act, :cs, :why, CAST(:d AS jsonb))"),
         {
             "a": actor.name,
             "r": actor.role,

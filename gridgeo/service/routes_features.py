@@ -58,6 +58,58 @@ def _srid_of(value: str | None, registry_srid: int | None, what: str) -> int:
     return int(m.group(1))
 
 
+@functools.lru_cache(maxsize=16)
+def _to_registry(bsrid: int, srid: int) -> tuple[pyproj.Transformer, tuple[float, ...] | None]:
+    """Transformer from the bbox CRS to the registry's, and the registry CRS's area of use
+    in the bbox CRS (``None``: the same CRS or unknown area)."""
+    to_reg = pyproj.Transformer.from_crs(bsrid, srid, always_xy=True)
+    area = pyproj.CRS.from_epsg(srid).area_of_use
+    if bsrid == srid or area is None:
+        return to_reg, None
+    # 3° of margin: grids near a Gauss–Krüger zone's edge may reach a little beyond it
+    w, s, e, n = area.bounds
+    widened = (max(w - 3, -180), max(s - 3, -85), min(e + 3, 180), min(n + 3, 85))
+    ll_to_b = pyproj.Transformer.from_crs(4326, bsrid, always_xy=True)
+    return to_reg, tuple(ll_to_b.transform_bounds(*widened, densify_pts=21))
+
+
+def _box_in_registry(
+    box: tuple[float, float, float, float], bsrid: int, srid: int
+) -> tuple[float, ...] | None:
+    """``box`` (in ``bsrid``) as a box in the registry CRS, clipped first to where that CRS
+    is usable: a whole-world box transformed as is into a transverse Mercator folds onto
+    itself and matches nothing."""
+    to_reg, area = _to_registry(bsrid, srid)
+    if area is not None:
+        box = (
+            max(box[0], area[0]),
+            max(box[1], area[1]),
+            min(box[2], area[2]),
+            min(box[3], area[3]),
+        )
+        if box[0] > box[2] or box[1] > box[3]:
+            return None
+    out = to_reg.transform_bounds(*box, densify_pts=21)
+    return out if all(math.isfinite(v) for v in out) else None
+
+
+ZoomParam = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=24,
+        description="Web map zoom the geometry is drawn at: simplified to half a pixel there",
+    ),
+]
+
+
+def _served(request: Request, caller: Any, zoom: int | None) -> dict[str, Any]:
+    """``tol``/``maxv`` of registry.served_geom: per ``zoom``; public callers capped."""
+    tol = 40_075_016.686 / (256 * 2**zoom) / 2 if zoom is not None else 0.0
+    public = not caller.can("counts.read")
+    return {"tol": tol, "maxv": service_settings(request).public_max_vertices if public else None}
+
+
 def _crs_list(registry_srid: int | None) -> list[str]:
     codes = [4490, 3857] + ([registry_srid] if registry_srid else [])
     return [CRS84, *(_EPSG_URI.format(c) for c in codes)]
@@ -135,6 +187,7 @@ def items(
     limit: Annotated[int, Query(ge=1, description="Page size")] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62, description="Features to skip")] = 0,
     datetime: Annotated[str | None, Query(description="grids only: valid at this instant")] = None,
+    zoom: ZoomParam = None,
 ) -> Response:
     settings = service_settings(request)
     if collection_id not in _COLLECTIONS:
@@ -149,7 +202,11 @@ def items(
     )
     rows: list[tuple] = []
     matched = 0
-    if srid is not None:
+    if box is not None and srid is not None:
+        # clipped to where the registry CRS is usable: a whole-world box folds onto itself
+        box = _box_in_registry(box, bsrid, srid)
+        bsrid = srid
+    if srid is not None and not (bbox is not None and box is None):
         with (
             db_errors(f"reading {collection_id}"),
             request.app.state.pool.connection(timeout=10) as conn,
@@ -163,6 +220,7 @@ def items(
                 at=when,
                 bbox=box,
                 bbox_srid=bsrid,
+                served=_served(request, caller, zoom),
             )
     show_counts = caller.can("counts.read")  # and, per grid, the caller's division below
     feats = []
@@ -213,7 +271,12 @@ def items(
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
 def item(
-    request: Request, caller: CallerDep, collection_id: str, feature_id: str, crs: str | None = None
+    request: Request,
+    caller: CallerDep,
+    collection_id: str,
+    feature_id: str,
+    crs: str | None = None,
+    zoom: ZoomParam = None,
 ) -> Response:
     if collection_id not in _COLLECTIONS:
         raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
@@ -226,7 +289,13 @@ def item(
             request.app.state.pool.connection(timeout=10) as conn,
         ):
             rows, _ = features.feature_rows(
-                conn, collection_id, out_srid=out_srid, limit=1, offset=0, feature_id=feature_id
+                conn,
+                collection_id,
+                out_srid=out_srid,
+                limit=1,
+                offset=0,
+                feature_id=feature_id,
+                served=_served(request, caller, zoom),
             )
     if not rows:
         raise NotFoundError(f"no feature {feature_id!r} in {collection_id}")

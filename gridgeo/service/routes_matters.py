@@ -16,7 +16,7 @@ from gridgeo.errors import PermissionDeniedError
 from gridgeo.registry import matters
 from gridgeo.registry.users import Principal
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, service_settings
+from gridgeo.service.deps import db_errors, parse_polygon, service_settings
 from gridgeo.times import parse_at
 
 router = APIRouter(tags=["matters"])
@@ -195,6 +195,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
     caller.require("coverage.edit")
     if body.geometry is not None:
         caller.require("coverage.polygon")
+        parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
         _require_scope(caller, matters.grid_communities(conn, body.grid_codes))
         rows = matters.add_coverage(
