@@ -16,8 +16,16 @@ from rich.table import Table
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.crs import crs_label, metric_crs
 from gridgeo.errors import CRSError, GridgeoError, InputError, Problem
-from gridgeo.io import SCHEMAS, check_layer, list_layers, read_layer, split_layer_spec
+from gridgeo.io import (
+    DEFAULT_CODE_PATTERN,
+    SCHEMAS,
+    check_layer,
+    list_layers,
+    read_layer,
+    split_layer_spec,
+)
 from gridgeo.io.layer_crs import read_input, split_crs_spec
+from gridgeo.io.metadata import declared_code_pattern
 from gridgeo.io.outliers import outlier_problems
 from gridgeo.rules import load_profile
 
@@ -227,8 +235,10 @@ def inspect(
             f"unknown schema {schema!r}; choose one of {', '.join(SCHEMAS)}",
             [Problem(f"unknown schema {schema!r}", field="--schema", rule="cli.schema")],
         )
-    if code_pattern is None:
-        code_pattern = load_profile(profile).codes.community_pattern if profile else r"\d{12}"
+    if code_pattern is None:  # the file's own scheme, else the profile's
+        code_pattern = declared_code_pattern(file) or (
+            load_profile(profile).codes.community_pattern if profile else DEFAULT_CODE_PATTERN
+        )
     comm = read_input(communities, crs=crs, what="communities") if communities else None
     reports = inspect_file(
         path,

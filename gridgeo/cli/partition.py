@@ -32,6 +32,7 @@ from gridgeo.io import (
 from gridgeo.io.atomic import write_text_atomic
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input
+from gridgeo.io.metadata import code_pattern_metadata, first_declared
 from gridgeo.partition import partition as run_partition
 from gridgeo.partition.buildings import spread_over_buildings
 from gridgeo.rules import load_profile
@@ -196,7 +197,6 @@ def partition(
     """Partition communities and villages into urban, rural and dedicated grids."""
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError("--kind must be urban or rural", [Problem(f"got {kind!r}", field="kind")])
-    prof = load_profile(profile).with_code_pattern(code_pattern)
     specs = _specs(
         source,
         {
@@ -207,6 +207,9 @@ def partition(
             "villager_groups": villager_groups,
         },
     )
+    # the code scheme: --code-pattern, else the one the communities file declares
+    code_pattern = code_pattern or first_declared(specs["communities"])
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     layer_crs = {
         "communities": communities_crs,
         "roads": roads_crs,
@@ -272,7 +275,11 @@ def partition(
         console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
     if len(result.warnings) > 20:
         console.print(f"[yellow]… and {len(result.warnings) - 20} more warnings[/]")
-    write_layers(out, {"grids": result.grids, "violations": result.violations})
+    write_layers(
+        out,
+        {"grids": result.grids, "violations": result.violations},
+        layer_metadata={"grids": code_pattern_metadata(code_pattern)},
+    )
     if report is not None:
         _write_report(report, result, specs, spread)
     _print_summary(result, out, report)

@@ -17,6 +17,7 @@ from gridgeo.errors import InputError, Problem
 from gridgeo.io import check_layer, list_layers, raise_for_problems, split_layer_spec
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input, split_crs_spec
+from gridgeo.io.metadata import first_declared
 from gridgeo.rules import load_profile
 from gridgeo.validate import validate as run_validate
 
@@ -115,6 +116,8 @@ def validate(
             raise InputError(
                 "cannot write the report", [Problem("folder does not exist", file=str(out))]
             )
+    # the code scheme: --code-pattern, else the one the input files declare
+    code_pattern = code_pattern or first_declared(communities, grids)
     prof = load_profile(profile).with_code_pattern(code_pattern)
     grid_gdf = _read_grids(grids, crs)
     comm_gdf = read_input(communities, crs=crs, layer_crs=communities_crs, what="communities")

@@ -15,6 +15,7 @@ import shapely
 from gridgeo.crs import sanity_problems
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io._read import split_layer_spec
+from gridgeo.io.metadata import CODE_PATTERN_HINT
 from gridgeo.io.schemas import (
     DEFAULT_CODE_PATTERN,
     POLYGONAL,
@@ -323,7 +324,8 @@ def _check_codes(
                     " (12-digit statistical division code)"
                     if pattern == DEFAULT_CODE_PATTERN
                     else ""
-                ),
+                )
+                + CODE_PATTERN_HINT,
                 "code.format",
                 row=index[i],
                 field=spec.name,

@@ -29,9 +29,10 @@ from sqlalchemy import text
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.actors import Actor
+from gridgeo.registry.bindings import drafting_profile
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.load import LoadResult, load_grids
-from gridgeo.rules import Profile, load_profile
+from gridgeo.rules import Profile
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def repartition_community(
     """
     from gridgeo.partition import partition
 
-    prof = load_profile(profile).with_code_pattern(code_pattern)
+    prof = drafting_profile(bind, county, profile=profile, code_pattern=code_pattern)
     actor.require_drafting(county, [community_code])
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)
