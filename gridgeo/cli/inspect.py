@@ -61,7 +61,7 @@ def inspect_file(
     """Read and check every layer of ``path`` (or only ``layer``).
 
     The schema of a layer is ``schema`` if given, else the layer's name when it is
-    one of the SPEC §3 layers (``communities``, ``roads`` …), else ``any``
+    one of the contract layers (``communities``, ``roads`` …), else ``any``
     (geometry, CRS and sanity checks only). Read errors become problems of the
     layer instead of exceptions. Spatial outliers (:mod:`gridgeo.io.outliers`) are
     warnings: features far from the rest of their layer, and — against

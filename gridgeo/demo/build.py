@@ -2,7 +2,7 @@
 
 The raw files are real published data (see ``data/README.md``), verified against
 ``data/raw/SHA256SUMS`` before use. A build writes one GeoPackage in the partitioner's input
-contract (SPEC §3), keeping the source CRS (EPSG:3826):
+contract, keeping the source CRS (EPSG:3826):
 
 ``communities``
     villages rebuilt from the small statistical areas (they nest exactly): ``code`` (11-digit

@@ -1,4 +1,4 @@
-"""Checking a layer against the data contract (SPEC §3): every problem at once."""
+"""Checking a layer against the data contract: every problem at once."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def dedicated_name(site_name: str | None, community_name: str, n: int) -> str:
 def name_and_number(
     grids: list[dict], community_code: str, community_name: str, *, digits: int = 3
 ) -> list[dict]:
-    """Output records (SPEC §3 fields) for a community's grids, in the order of ``grids``.
+    """Output records (the output contract's fields) for a community's grids, in the order of ``grids``.
 
     ``grids`` carry ``geometry``, ``grid_type``, ``households``, ``population`` and,
     for dedicated grids, ``site_name``. Sequence numbers follow :func:`grid_order`;
