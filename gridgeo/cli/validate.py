@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import typer
-from rich.table import Table
 
-from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.cli._common import code_table, console, handle_errors, print_warnings
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import check_layer, list_layers, raise_for_problems, split_layer_spec
 from gridgeo.io.fields import resolve_count_fields
@@ -158,7 +157,7 @@ def _print(result) -> None:
         console.print(f"internal border on roads: {s['road_border']['share']:.1%}")
     if not s["by_rule"]:
         return
-    table = Table("rule", "severity", "count", "meaning")
+    table = code_table("rule", "severity", "count", "meaning", codes={"rule"})
     for rule, v in s["by_rule"].items():
         table.add_row(
             rule, f"[{_STYLE[v['severity']]}]{v['severity']}[/]", str(v["count"]), v["title"]

@@ -91,6 +91,7 @@ def repartition_community(
     profile: str | Profile | None = None,
     code_pattern: str | None = None,
     seed: int = 0,
+    force: bool = False,
     title: str = "",
     reason: str = "",
 ) -> RepartitionResult:
@@ -110,7 +111,11 @@ def repartition_community(
     roads
         Road centrelines for the partitioner (optional).
     profile, code_pattern, seed
-        Partition rules, community code pattern and the partitioner's seed.
+        Partition rules (default: the county's binding), community code pattern (default:
+        the binding's) and the partitioner's seed.
+    force
+        Redraw every grid of the community except its dedicated grids, in band or not
+        (e.g. after new roads changed its layout).
 
     Returns
     -------
@@ -160,6 +165,8 @@ def repartition_community(
         }
     )
     redraw = set(np.flatnonzero(~in_band))
+    if force:
+        redraw = set(np.flatnonzero(current["grid_type"].to_numpy() != "dedicated"))
     geoms = current.geometry.values
     for i in np.flatnonzero(~in_band & (counts["households"].to_numpy() < bands[:, 0])):
         shared = [

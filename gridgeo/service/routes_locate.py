@@ -60,7 +60,7 @@ async def locate(
     A point on a border shared by several grids belongs to the grid with the smallest
     code (``tie_rule``), as ``ST_Covers`` + ``ORDER BY grid_code`` would answer.
     """
-    check_lonlat(lon, lat, degrees=crs_is_lonlat(crs))
+    warnings = check_lonlat(lon, lat, crs=crs)
     settings = service_settings(request)
     when = parse_at(at, settings.timezone)
     st = state(request)
@@ -86,6 +86,8 @@ async def locate(
         "category": category,
         "at": when.isoformat() if when else None,
     }
+    if warnings:
+        result["warnings"] = warnings
     return JSONResponse(result)
 
 
