@@ -6,6 +6,7 @@ No module-level instance exists; call :func:`get_settings` (cached) or build
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,6 +51,14 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address the map service binds.")
     api_port: int = Field(default=8000, description="Port the map service binds.")
     profile: str = Field(default="yongzhou", description="Default partition profile.")
+    lang: str = Field(
+        default="zh_CN",
+        description="Language of messages, tables and reports: zh_CN (default) or en.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Time zone of the times shown in reports and filing packages.",
+    )
 
     @property
     def pg_dir(self) -> Path:
@@ -61,3 +70,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached); tests build their own ``Settings``."""
     return Settings()
+
+
+def language_setting() -> str:
+    """``GRIDGEO_LANG`` as set now (read on every call: the CLI's ``--lang`` and tests change it)."""
+    return os.environ.get("GRIDGEO_LANG") or str(Settings.model_fields["lang"].default)
+
+
+def timezone_setting() -> str:
+    """``GRIDGEO_TIMEZONE`` as set now (default Asia/Shanghai)."""
+    return os.environ.get("GRIDGEO_TIMEZONE") or str(Settings.model_fields["timezone"].default)

@@ -16,9 +16,11 @@ from gridgeo.cli import registry as registry_cli
 from gridgeo.cli import serve as serve_cli
 from gridgeo.cli import validate as validate_cli
 from gridgeo.cli._common import setup_logging
+from gridgeo.cli._lang import TranslatedGroup
 
 app = typer.Typer(
     name="gridgeo",
+    cls=TranslatedGroup,
     help="Grid-based community governance: partition, validate, register, locate.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,7 +40,13 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    lang: str = typer.Option(
+        None,
+        "--lang",
+        help="Language of messages and tables: zh_CN (default) or en (setting GRIDGEO_LANG).",
+    ),
 ) -> None:
+    # the language itself was chosen before parsing (TranslatedGroup), from --lang or the setting
     setup_logging(verbose)
 
 

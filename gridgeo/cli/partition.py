@@ -22,6 +22,7 @@ from rich.table import Table
 from gridgeo.cli._common import console, handle_errors, print_warnings
 from gridgeo.cli.communities import print_fixes
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import (
     check_layer,
     list_layers,
@@ -344,30 +345,37 @@ def _fmt(v) -> str:
 
 def _print_summary(result, out: Path, report: Path | None) -> None:
     m = result.metrics
-    t = Table(title=f"grids written to {out}", show_header=False)
-    t.add_row("communities", str(m["communities"]))
-    t.add_row(
-        "grids", f"{m['grids']} ({', '.join(f'{k} {v}' for k, v in m['grids_by_type'].items())})"
-    )
+    t = Table(title=_("grids written to {path}").format(path=out), show_header=False)
+    t.add_column(overflow="fold")
+    t.add_column(overflow="fold")
+    t.add_row(_("communities"), str(m["communities"]))
+    by_type = ", ".join(f"{k} {v}" for k, v in m["grids_by_type"].items())
+    t.add_row(_("grids"), f"{m['grids']} ({by_type})")
     feas = m["in_band_grids_feasible"]
     t.add_row(
-        "in band (feasible communities)",
-        f"{_fmt(m['in_band_share_feasible'])} ({feas[0]}/{feas[1]} grids, {m['feasible_communities']} communities)",
+        _("in band (feasible communities)"),
+        _("{share} ({ok}/{total} grids, {n} communities)").format(
+            share=_fmt(m["in_band_share_feasible"]),
+            ok=feas[0],
+            total=feas[1],
+            n=m["feasible_communities"],
+        ),
     )
-    t.add_row("in band (all banded)", _fmt(m["in_band_share_all_banded"]))
-    t.add_row("internal borders on roads", _fmt(m["road_border_share"]))
+    t.add_row(_("in band (all banded)"), _fmt(m["in_band_share_all_banded"]))
+    t.add_row(_("internal borders on roads"), _fmt(m["road_border_share"]))
     pp = m["polsby_popper"]
-    t.add_row("Polsby–Popper mean / min", f"{pp['mean']} / {pp['min']}")
+    t.add_row(_("Polsby–Popper mean / min"), f"{pp['mean']} / {pp['min']}")
     hh = m["households_per_grid"]
     t.add_row(
-        "households per grid min / median / max", f"{hh['min']} / {hh['median']} / {hh['max']}"
+        _("households per grid min / median / max"), f"{hh['min']} / {hh['median']} / {hh['max']}"
     )
-    t.add_row("households outside communities", str(m["households_outside"]["households"]))
-    t.add_row("seam error (max m²)", str(m["seam_error"]["max_m2"]))
+    t.add_row(_("households outside communities"), str(m["households_outside"]["households"]))
+    t.add_row(_("seam error (max m²)"), str(m["seam_error"]["max_m2"]))
     t.add_row(
-        "violations", ", ".join(f"{k} {v}" for k, v in m["violations_by_rule"].items()) or "none"
+        _("violations"),
+        ", ".join(f"{k} {v}" for k, v in m["violations_by_rule"].items()) or _("none"),
     )
-    t.add_row("runtime", f"{m['runtime_s']['total']:.1f} s")
+    t.add_row(_("runtime"), f"{m['runtime_s']['total']:.1f} s")
     console.print(t)
     if report is not None:
-        console.print(f"report: {report}")
+        console.print(_("report: {path}").format(path=report))

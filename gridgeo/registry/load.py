@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from gridgeo.crs import metric_crs
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io import SCHEMAS, check_layer
+from gridgeo.partition.codes import grid_name
 from gridgeo.registry._db import Bind, raw, transaction
 from gridgeo.registry.actors import Actor
 from gridgeo.registry.bindings import drafting_profile
@@ -383,7 +384,7 @@ def _fill_missing(
             c = str(out["community_code"][i])
             seq = codes[i][len(c) :]
             defaults = {
-                "grid_name": f"{names[c]}第{int(seq)}网格"
+                "grid_name": grid_name(names[c], int(seq))
                 if names.get(c) and seq.isdigit()
                 else codes[i],
                 "grid_type": kinds.get(c) or profile.codes.kind_from_code(c) or "urban",
