@@ -11,6 +11,8 @@ export GRIDGEO_HOME ?= $(CURDIR)/.gridgeo
 # fonts for maps and screenshots (Playwright drives the system Chromium; it never downloads one).
 TEST_DEBS ?= chromium fonts-noto-cjk
 DEMO_DEBS ?= fonts-noto-cjk
+# wrk drives the bounded load test (benchmarks/load_service.py)
+BENCH_DEBS ?= wrk
 
 .PHONY: demo test lint format bench sysdeps venv db clean help
 
@@ -24,6 +26,7 @@ sysdeps:
 
 demo: EXTRA_DEBS = $(DEMO_DEBS)
 test: EXTRA_DEBS = $(TEST_DEBS)
+bench: EXTRA_DEBS = $(BENCH_DEBS)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

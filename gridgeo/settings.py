@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         default=None,
         description="Use this PostgreSQL/PostGIS server instead of starting a private one.",
     )
+    app_database_url: str | None = Field(
+        default=None,
+        description="The application role's URL (member of gridgeo_app, see "
+        "sql/migrations/0900_roles.sql): the service and the CLI connect with it; "
+        "GRIDGEO_DATABASE_URL (the owner) is then used only for migrations. Unset with the "
+        "private instance: its own application login.",
+    )
     pg_port: int | None = Field(
         default=None, description="Preferred port of the private PostGIS (default: a free one)."
     )
@@ -58,6 +65,11 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="Asia/Shanghai",
         description="Time zone of the times shown in reports and filing packages.",
+    )
+    max_vertices: int = Field(
+        default=100_000,
+        gt=3,
+        description="Most vertices one grid or coverage polygon may have (API and CLI loads).",
     )
 
     @property

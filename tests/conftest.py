@@ -105,6 +105,35 @@ def fresh_db_url(pg_server: str, pg_template: str, request: pytest.FixtureReques
     yield from _fresh_database(pg_server, pg_template, request.node.name)
 
 
+#: A login of the least-privilege application role (sql/migrations/0900_roles.sql) for tests.
+TEST_APP_LOGIN, TEST_APP_PASSWORD = "gridgeo_test_app", "gridgeo-test-app-password"
+
+
+@pytest.fixture(scope="module")
+def app_db_url(pg_server: str, db_url: str) -> str:
+    """``db_url`` as the application role (not the owner): what the service and CLI use."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(727002)")
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (TEST_APP_LOGIN,)
+            ).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(TEST_APP_LOGIN), sql.Literal(TEST_APP_PASSWORD)
+                )
+            )
+            conn.execute(sql.SQL("GRANT gridgeo_app TO {}").format(sql.Identifier(TEST_APP_LOGIN)))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(727002)")
+    parts = urlsplit(db_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{TEST_APP_LOGIN}:{TEST_APP_PASSWORD}@{host}"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data shipped inside the project (``data/raw``, checksummed; read-only)."""

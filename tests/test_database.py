@@ -129,11 +129,16 @@ def test_health_reports_database_versions(db_url):
     from fastapi.testclient import TestClient
 
     from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
 
-    with TestClient(create_app(Settings(database_url=db_url))) as client:
-        body = client.get("/health").json()
+    app = create_app(Settings(database_url=db_url), ServiceSettings(admin_token="h" * 20))
+    with TestClient(app) as client:
+        body = client.get("/health", headers={"Authorization": "Bearer " + "h" * 20}).json()
+        anonymous = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["postgis"].startswith("3") and body["postgresql"].startswith("15")
+    # anonymous callers learn up or down, no versions of anything
+    assert anonymous == {"status": "ok"}
 
 
 def test_health_is_503_when_the_database_is_down(tmp_path):

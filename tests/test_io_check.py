@@ -279,3 +279,10 @@ def test_real_nbs_codes_of_huangpu_and_jingan(shared_data):
     got = {(p.rule, p.row) for p in check_layer(gdf, "communities")}
     assert ("code.format", 5) in got and ("code.format", 9) in got
     assert any(rule == "code.duplicate" for rule, _ in got)
+
+
+@pytest.mark.parametrize("schema", ["communities", "roads", "households", "any"])
+def test_empty_layer_is_an_error(schema):
+    got = check_layer(communities(0), schema)
+    assert ("layer.empty", None, None, "error") in rules(got)
+    assert any("空图层" in p.message for p in got)

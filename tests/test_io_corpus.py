@@ -433,3 +433,20 @@ def test_damaged_files_never_raise_unhandled_exceptions(corpus, tmp_path):
             else:
                 check_layer(gdf, "communities", repair=True)
             shutil.rmtree(work)
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg"])
+def test_inspect_empty_layer_is_a_problem(tmp_path, suffix):
+    import geopandas as gpd
+
+    path = tmp_path / f"empty{suffix}"
+    empty = gpd.GeoDataFrame({"code": [], "name": []}, geometry=[], crs=4490)
+    if suffix == ".geojson":
+        path.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    else:
+        empty.to_file(path, layer="communities")
+    result = runner.invoke(app, ["inspect", str(path)], env={"COLUMNS": "200"})
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 2, output
+    assert "空图层" in output and "layer.empty" in output
+    assert "no problems found" not in output and "Traceback" not in output

@@ -51,7 +51,9 @@ def _pg_locate(url: str, x: float, y: float, at: datetime | None = None) -> str 
 
 
 @pytest.fixture(scope="module")
-def world(db_url):
+def world(db_url, app_db_url):
+    """The seeded registry; everything runs as the application role, not the owner."""
+    db_url, owner_url = app_db_url, db_url
     _communities, grids, _cs = seed_registry(db_url, 6, 4, seed=7, block=(3, 2))
     before_reshape = datetime.now(UTC)
     time.sleep(0.05)
@@ -79,7 +81,7 @@ def world(db_url):
     file_changeset(db_url, res.changeset_id, actor=admin, force=True, force_reason="test data")
     accept_changeset(db_url, res.changeset_id, actor=admin)
     app = create_app(
-        Settings(database_url=db_url),
+        Settings(database_url=owner_url, app_database_url=db_url),
         ServiceSettings(
             admin_token=ADMIN,
             near_border_m=20.0,
@@ -693,6 +695,28 @@ def test_collections_and_items(world):
     assert one["id"] == world["codes"][0]
     divs = c.get("/collections/divisions/items").json()
     assert {f["properties"]["level"] for f in divs["features"]} >= {"community"}
+
+
+@pytest.mark.parametrize(
+    ("bbox", "bbox_crs"),
+    [
+        ("-180,-90,180,90", None),
+        ("-180,-85,180,85", "http://www.opengis.net/def/crs/EPSG/0/3857"),
+        ("0,-90,180,90", None),
+        ("60,0,160,60", None),
+    ],
+)
+def test_whole_world_bbox_returns_every_grid(world, bbox, bbox_crs):
+    params = {"bbox": bbox, "limit": 1000}
+    if bbox_crs:
+        lo = pyproj.Transformer.from_crs(4326, 3857, always_xy=True)
+        a, b, c_, d = (float(v) for v in bbox.split(","))
+        params["bbox"] = ",".join(str(v) for v in (*lo.transform(a, b), *lo.transform(c_, d)))
+        params["bbox-crs"] = bbox_crs
+    got = world["client"].get("/collections/grids/items", params=params).json()
+    assert got["numberMatched"] == len(world["codes"])
+    none = world["client"].get("/collections/grids/items", params={"bbox": "-80,-60,-70,-50"})
+    assert none.json()["numberMatched"] == 0
 
 
 @pytest.mark.parametrize(

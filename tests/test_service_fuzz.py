@@ -68,6 +68,10 @@ APP = create_app(
         batch_max_bytes=1_000_000,
         batch_max_points=20_000,
         listen=False,
+        # the fuzzer is one client sending thousands of requests, many with bad tokens:
+        # rate limits (tested in test_service_limits.py) would answer it 429
+        rate_limit_per_s=0,
+        auth_failures_per_min=0,
     ),
 )
 schema = schemathesis.openapi.from_dict(APP.openapi())
@@ -417,3 +421,145 @@ def test_fuzzed_app_still_serves_after_the_fuzzing(fuzz_app, world):
         r = client.get("/locate", params={"lon": lon, "lat": lat})
         assert r.status_code == 200 and r.json()["located"] is True
         assert client.get("/health").json()["status"] == "ok"
+
+
+# -- generated classes of bad input (issue 14): each must be a 400 naming the problem ----
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FEW = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.mark.parametrize("code", [2218, 2221, 22300, 22700])
+def test_crs_pyproj_cannot_transform_is_400(world, code):
+    r = world["client"].get(
+        "/locate", params={"lon": 500000, "lat": 2800000, "crs": f"EPSG:{code}"}
+    )
+    _assert_4xx_names(r, 400, "crs")
+    assert "cannot be transformed" in r.json()["detail"]
+
+
+@_FEW
+@given(code=st.integers(min_value=2000, max_value=32767))
+def test_generated_epsg_codes_never_5xx(world, code):
+    r = world["client"].get(
+        "/locate", params={"lon": 500000, "lat": 2800000, "crs": f"EPSG:{code}"}
+    )
+    assert r.status_code in (200, 400), (code, r.text)
+    if r.status_code == 400:
+        assert any(
+            p.get("field") == "crs" or p.get("field") in ("lon", "lat")
+            for p in r.json()["problems"]
+        ), r.text
+
+
+_COLUMNS = ["lon", "lat", "x", "y", "id", "category", "LON", " lat", "name"]
+
+
+@_FEW
+@given(
+    cols=st.lists(st.sampled_from(_COLUMNS), min_size=2, max_size=6).filter(
+        lambda c: len({n.strip().lower() for n in c}) < len(c)
+    )
+)
+def test_generated_duplicate_csv_columns_are_400(world, cols):
+    body = ",".join(cols) + "\n" + ",".join(["1"] * len(cols)) + "\n"
+    r = world["client"].post(
+        "/locate/batch",
+        content=body.encode(),
+        headers={"Content-Type": "text/csv", **_dispatch(world)},
+    )
+    assert r.status_code == 400, (cols, r.text)
+    assert any(p["message"] == "duplicate column" for p in r.json()["problems"]), r.text
+
+
+@pytest.mark.parametrize("header", ["lon,lon,lat", "id,id,lon,lat", "category,category,lon,lat"])
+def test_duplicate_csv_columns_named(world, header):
+    body = header + "\n" + ",".join(["1"] * len(header.split(","))) + "\n"
+    r = world["client"].post(
+        "/locate/batch",
+        content=body.encode(),
+        headers={"Content-Type": "text/csv", **_dispatch(world)},
+    )
+    _assert_4xx_names(r, 400, header.split(",")[0])
+
+
+@_FEW
+@given(
+    depth=st.integers(min_value=2_000, max_value=100_000), opener=st.sampled_from(["[", '{"a":'])
+)
+def test_generated_deep_nesting_is_400(world, depth, opener):
+    body = (opener * depth).encode()
+    r = world["client"].post(
+        "/locate/batch",
+        content=body,
+        headers={"Content-Type": "application/geo+json", **_dispatch(world)},
+    )
+    assert r.status_code == 400, r.text[:300]
+    r = world["client"].post(
+        "/coverage",
+        content=body,
+        headers={"Content-Type": "application/json", **ADMIN_HEADERS},
+    )
+    assert r.status_code in (400, 413, 422), r.text[:300]
+
+
+_BAD_COORDS = st.one_of(
+    st.text(max_size=5),
+    st.integers(),
+    st.none(),
+    st.lists(st.text(max_size=3), max_size=3),
+    st.lists(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=3), max_size=4),
+    st.lists(st.lists(st.lists(st.text(max_size=2), max_size=3), max_size=3), max_size=2),
+)
+
+
+@_FEW
+@given(coords=_BAD_COORDS, kind=st.sampled_from(["Polygon", "MultiPolygon"]))
+def test_generated_bad_coverage_geometry_is_400(world, coords, kind):
+    body = {
+        "department_id": 1,
+        "category": "sanitation",
+        "geometry": {"type": kind, "coordinates": coords},
+    }
+    r = world["client"].post("/coverage", json=body, headers=ADMIN_HEADERS)
+    _assert_4xx_names(r, 400, "geometry")
+
+
+@_FEW
+@given(
+    lon=st.floats(min_value=-1e6, max_value=1e6),
+    lat=st.floats(min_value=-1e6, max_value=1e6),
+)
+def test_generated_out_of_range_coverage_is_400(world, lon, lat):
+    if abs(lon) <= 180 and abs(lat) <= 90:
+        lon = 200.0
+    ring = [[lon, lat], [lon + 0.01, lat], [lon + 0.01, lat + 0.01], [lon, lat]]
+    body = {
+        "department_id": 1,
+        "category": "sanitation",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    r = world["client"].post("/coverage", json=body, headers=ADMIN_HEADERS)
+    _assert_4xx_names(r, 400, "geometry")
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"type": "Polygon", "coordinates": "x"},
+        {"type": "Polygon", "coordinates": [[[121, 95], [121.1, 95], [121.1, 95.1], [121, 95]]]},
+        {"type": "Polygon", "coordinates": []},  # empty
+    ],
+)
+def test_issue_coverage_bodies_are_400(world, geometry):
+    body = {"department_id": 1, "category": "sanitation", "geometry": geometry}
+    r = world["client"].post("/coverage", json=body, headers=ADMIN_HEADERS)
+    _assert_4xx_names(r, 400, "geometry")

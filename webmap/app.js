@@ -106,6 +106,13 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** A span holding ``value`` as text (never parsed as HTML), for Leaflet tooltips. */
+function textNode(value) {
+  const span = document.createElement("span");
+  span.textContent = value === null || value === undefined ? "" : String(value);
+  return span;
+}
+
 function phone(number) {
   return number ? el("a", { href: `tel:${number.replace(/[^\d+]/g, "")}` }, number) : "—";
 }
@@ -146,7 +153,8 @@ function drawGrids(features) {
     style: (f) => gridStyle(f.properties.grid_type),
     onEachFeature: (f, lyr) => {
       gridLayers.set(f.properties.grid_code, lyr);
-      lyr.bindTooltip(f.properties.grid_name || f.properties.grid_code, {
+      // a DOM node, not a string: Leaflet puts strings in as HTML, names are text
+      lyr.bindTooltip(textNode(f.properties.grid_name || f.properties.grid_code), {
         permanent: true,
         direction: "center",
         className: "grid-label",
@@ -162,7 +170,7 @@ function drawCommunities(features) {
     interactive: false,
     style: { color: "#7c2d12", weight: 2.5, fill: false, dashArray: "6 3" },
     onEachFeature: (f, lyr) =>
-      lyr.bindTooltip(f.properties.name || f.properties.code, {
+      lyr.bindTooltip(textNode(f.properties.name || f.properties.code), {
         permanent: true,
         direction: "center",
         className: "community-label",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from gridgeo.cli._common import console, handle_errors
@@ -98,3 +100,34 @@ def reset(
         typer.confirm("Delete the private PostGIS and all its data?", abort=True)
     PrivateInstance(get_settings()).reset()
     console.print("private PostGIS deleted; `gridgeo db up` creates a new one")
+
+
+@app.command()
+@handle_errors
+def backup(
+    file: Path = typer.Argument(..., help="Backup file to write (pg_dump custom format)."),
+) -> None:
+    """Back up the whole database to FILE (pg_dump --format=custom)."""
+    from gridgeo.database.backup import backup as run_backup
+
+    url = ensure_ready(get_settings(), migrate=False).url
+    out = run_backup(url, file)
+    console.print(f"备份完成 backed up {redact(url)} to {out} ({out.stat().st_size:,} bytes)")
+
+
+@app.command()
+@handle_errors
+def restore(
+    file: Path = typer.Argument(..., help="Backup made by `gridgeo db backup`."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Replace the database with the backup FILE (its current data is lost)."""
+    from gridgeo.database.backup import restore as run_restore
+
+    settings = get_settings()
+    url = ensure_ready(settings, migrate=False).url
+    if not yes:
+        typer.confirm(f"Replace {redact(url)} and all its data with {file}?", abort=True)
+    run_restore(url, file)
+    ready = ensure_ready(settings)  # migrations newer than the backup; the app login
+    console.print(f"恢复完成 restored {file} into {redact(ready.url)}")

@@ -38,7 +38,7 @@ def locate(
     import pandas as pd
     import psycopg
 
-    from gridgeo.database.connect import database_url
+    from gridgeo.database.connect import app_database_url
     from gridgeo.io.layer_crs import split_crs_spec
     from gridgeo.locate.points import detect_format, read_points
     from gridgeo.service.deps import parse_at
@@ -55,7 +55,7 @@ def locate(
     t0 = time.perf_counter()
     pts = read_points(points_path)
     try:
-        with psycopg.connect(database_url(get_settings()), connect_timeout=5) as conn:
+        with psycopg.connect(app_database_url(get_settings()), connect_timeout=5) as conn:
             snap = load_snapshot(conn, at=when)
     except psycopg.OperationalError as exc:
         raise DatabaseError(

@@ -36,7 +36,7 @@ history_app = typer.Typer(
 
 
 def _url() -> str:
-    return ensure_ready(get_settings()).url
+    return ensure_ready(get_settings()).app_url
 
 
 def _user(user: str | None) -> str:

@@ -53,6 +53,22 @@ def database_url(settings: Settings, *, dbname: str | None = None) -> str:
     return PrivateInstance(settings).url(dbname=dbname or settings.pg_dbname)
 
 
+def app_database_url(settings: Settings, *, dbname: str | None = None) -> str:
+    """The libpq URL the service and the CLI use: the application role, not the owner.
+
+    ``GRIDGEO_APP_DATABASE_URL``, else the private instance's application login, else
+    (an external server without an application URL) ``GRIDGEO_DATABASE_URL``.
+    """
+    if settings.app_database_url:
+        url = libpq_url(settings.app_database_url)
+        return with_database(url, dbname) if dbname else url
+    if settings.database_url:
+        return database_url(settings, dbname=dbname)
+    from gridgeo.database.instance import PrivateInstance
+
+    return PrivateInstance(settings).url(dbname=dbname or settings.pg_dbname, role="app")
+
+
 def check_connection(url: str, *, timeout: float = 5.0) -> dict[str, str]:
     """Connect once and return server and PostGIS versions.
 

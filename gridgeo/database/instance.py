@@ -3,9 +3,12 @@
 ``gridgeo db up`` (and ``make demo`` / ``make test``) start a PostgreSQL server
 whose data directory lives under ``$GRIDGEO_HOME/pg`` (default ``.gridgeo/`` in
 the checkout), listening on 127.0.0.1 only, on a free port remembered in
-``$GRIDGEO_HOME/pg-state.json``. It trusts local connections: it is a
-development and demo server, not a production one (set
-``GRIDGEO_DATABASE_URL`` to use a real server).
+``$GRIDGEO_HOME/pg-state.json``. Connections need a password (SCRAM-SHA-256):
+the owner role's and the application role's passwords are generated on first
+start and kept in the state file (mode 0600); an instance made by an older
+gridgeo with trust authentication is switched over on its next start. It is a
+development and demo server, not a production one (set ``GRIDGEO_DATABASE_URL``
+and ``GRIDGEO_APP_DATABASE_URL`` to use a real server).
 
 PostgreSQL refuses to run as root, so when gridgeo runs as root the instance is
 owned by an unprivileged system user (``GRIDGEO_PG_OS_USER``, default
@@ -23,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -37,6 +41,14 @@ from gridgeo.settings import Settings
 log = logging.getLogger(__name__)
 
 FIRST_PORT = 55432
+#: Login role of the service and the CLI on the private instance (member of gridgeo_app).
+APP_LOGIN = "gridgeo_service"
+#: Host-based authentication of the private instance: passwords only, 127.0.0.1 only.
+PG_HBA = (
+    "# written by gridgeo: SCRAM passwords over TCP on 127.0.0.1 only\n"
+    "local all all peer\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+)
 #: Where data directories go when the owner cannot reach $GRIDGEO_HOME (e.g. under /root).
 FALLBACK_BASE = Path("/var/tmp/gridgeo-pg")
 
@@ -152,15 +164,84 @@ class PrivateInstance:
         port = self._state().get("port")
         return int(port) if port else None
 
-    def url(self, *, dbname: str | None = None) -> str:
-        """libpq URL of a database on this instance (the port must be known)."""
+    def url(self, *, dbname: str | None = None, role: str = "owner") -> str:
+        """libpq URL of a database on this instance (the port must be known).
+
+        ``role="owner"`` (migrations, administration) or ``"app"`` (the service and the
+        CLI; falls back to the owner until the application login exists).
+        """
         port = self.port or self.settings.pg_port
         if port is None:
             raise DatabaseError(
                 "the private PostGIS instance has not been started: run `gridgeo db up`"
             )
         db = dbname or self.settings.pg_dbname
-        return f"postgresql://{self.settings.pg_user}@127.0.0.1:{port}/{db}"
+        state = self._state()
+        user, password = self.settings.pg_user, state.get("password")
+        if role == "app" and state.get("app_password"):
+            user, password = APP_LOGIN, state["app_password"]
+        auth = f"{user}:{password}" if password else user
+        return f"postgresql://{auth}@127.0.0.1:{port}/{db}"
+
+    # -- authentication --------------------------------------------------------------
+    def _save_secret(self, **values: str) -> None:
+        self._save_state(**values)
+        self.state_file.chmod(0o600)
+
+    def _use_passwords(self) -> None:
+        """Give the owner a password and switch the server to SCRAM (idempotent).
+
+        Runs on the started server; the old trust rule still lets this first connection in.
+        """
+        import psycopg
+        from psycopg import sql
+
+        hba = self.data_dir / "pg_hba.conf"
+        state = self._state()
+        if state.get("password") and self._read_owned(hba) == PG_HBA:
+            return
+        password = state.get("password") or secrets.token_urlsafe(24)
+        with psycopg.connect(self.url(dbname="postgres"), autocommit=True) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(self.settings.pg_user), sql.Literal(password)
+                )
+            )
+        self._save_secret(password=password)
+        self._run(["sh", "-c", f"cat > '{hba}' <<'EOF'\n{PG_HBA}EOF"])
+        self._run([str(_pg_bindir() / "pg_ctl"), "reload", "-D", str(self.data_dir)])
+        log.info("the private PostGIS now requires passwords (SCRAM-SHA-256)")
+
+    def _read_owned(self, path: Path) -> str:
+        proc = self._run(["cat", str(path)], check=False)
+        return proc.stdout if proc.returncode == 0 else ""
+
+    def ensure_app_login(self, url: str) -> str:
+        """Create (or re-key) the application login in role ``gridgeo_app``; its URL.
+
+        Needs the migrated database at ``url`` (migration 0900 makes the role).
+        """
+        import psycopg
+        from psycopg import sql
+
+        password = self._state().get("app_password") or secrets.token_urlsafe(24)
+        with psycopg.connect(url, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gridgeo_app'").fetchone():
+                return url  # not migrated: stay the owner
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            exists = conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_LOGIN,)
+            ).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(
+                    verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
+                ).format(sql.Identifier(APP_LOGIN), sql.Literal(password))
+            )
+            conn.execute(sql.SQL("GRANT gridgeo_app TO {}").format(sql.Identifier(APP_LOGIN)))
+        self._save_secret(app_password=password)
+        return self.url(role="app", dbname=url.rsplit("/", 1)[-1].split("?")[0])
 
     # -- running commands as the owner -------------------------------------------------
     def _owner_cmd(self, args: list[str]) -> list[str]:
@@ -300,6 +381,7 @@ class PrivateInstance:
         st = self.status()
         if st.running:
             self._wait_ready(st.port)
+            self._use_passwords()
             return st
         bindir = _pg_bindir()
         explicit = self.settings.pg_port
@@ -345,6 +427,7 @@ class PrivateInstance:
                 f"{(proc.stderr or proc.stdout).strip()}\n{tail}".strip()
             )
         self._wait_ready(port)
+        self._use_passwords()
         from gridgeo.database.connect import ensure_database
 
         ensure_database(self.url(dbname="postgres"), self.settings.pg_dbname)

@@ -92,8 +92,8 @@ def check_layer(
     fields present and filled; field types; division codes (pattern, and for
     12-digit codes the level: digits 7–9 not ``000``, digits 10–12 in 001–399, or
     200–399 for ``village_code``); duplicate codes; geometry missing, empty, with NaN
-    coordinates, of the wrong type, mixed types, invalid (self-intersection …).
-    Problems recorded while reading (``gdf.attrs["read_problems"]``) come first.
+    coordinates, of the wrong type, mixed types, invalid (self-intersection …); an empty
+    layer (0 features). Problems recorded while reading (``gdf.attrs["read_problems"]``) come first.
 
     Parameters
     ----------
@@ -133,6 +133,10 @@ def check_layer(
     for p in gdf.attrs.get("read_problems", []) or []:
         col.problems.append(
             Problem(p.message, p.file or file, p.layer or layer, p.row, p.field, p.rule, p.severity)
+        )
+    if len(gdf) == 0:  # nothing to partition, validate, load or locate against
+        col.problems.append(
+            Problem("空图层：没有要素 (empty layer: 0 features)", file, layer, rule="layer.empty")
         )
     crs_problems = sanity_problems(gdf, source=file, layer=layer)
     col.problems.extend(crs_problems)

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
-from gridgeo.errors import InputError, Problem
+from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,18 @@ def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
             f"{source or 'the request body'} is not a readable {fmt.upper()} table: {exc}",
             [Problem(f"not a readable {fmt} table", file=source, rule="points.parse")],
         ) from None
+    seen: dict[str, int] = {}
+    for n in table.column_names:
+        seen[n.strip().lower()] = seen.get(n.strip().lower(), 0) + 1
+    twice = sorted(n for n, k in seen.items() if k > 1)
+    if twice:
+        raise InputError(
+            f"{source or 'the request body'} has duplicate columns: {', '.join(twice)}",
+            [
+                Problem("duplicate column", file=source, field=n, rule="points.column")
+                for n in twice
+            ],
+        )
     xcol = find_column(table.column_names, LON_NAMES)
     ycol = find_column(table.column_names, LAT_NAMES)
     problems = []
@@ -259,6 +271,11 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
     where = source or "the request body"
     try:
         doc = json.loads(raw)
+    except RecursionError:
+        raise InputError(
+            f"{where} is nested too deeply to be GeoJSON",
+            [Problem("JSON nested too deeply", file=source, rule="points.parse")],
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(
             f"{where} is not valid JSON: {exc}",
@@ -395,7 +412,27 @@ def _plan(crs: Any, srid: int) -> tuple[str | None, bool, pyproj.Transformer]:
     src = resolve_crs(crs)
     if isinstance(src, str):
         return src, True, pyproj.Transformer.from_crs(4326, srid, always_xy=True)
-    return None, bool(src.is_geographic), pyproj.Transformer.from_crs(src, srid, always_xy=True)
+    try:
+        transformer = pyproj.Transformer.from_crs(src, srid, always_xy=True)
+    except pyproj.exceptions.ProjError as exc:
+        # e.g. EPSG:2218, 22300: known to PROJ but with no usable operation to the target
+        raise CRSError(
+            f"crs={crs!r} ({src.name}) cannot be transformed to EPSG:{srid} by PROJ ({exc}); "
+            "give the coordinates in wgs84, cgcs2000, gcj02, bd09 or another EPSG code",
+            [Problem("CRS cannot be transformed", field="crs", rule="query.crs")],
+        ) from None
+    return None, bool(src.is_geographic), transformer
+
+
+def check_transformable(crs: Any) -> None:
+    """Refuse a CRS that PROJ knows but cannot transform (cached with the transformers).
+
+    Raises
+    ------
+    CRSError
+        Unknown CRS, or no operation from it to WGS 84.
+    """
+    _plan(crs, 4326)
 
 
 def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html
 import logging
 import os
 import re
@@ -340,14 +341,17 @@ def add_geodataframe(
     keep = [*cols, *([style_by] if style_by and style_by not in cols else [])]
     data = gdf[[*keep, gdf.geometry.name]].to_crs(4326)
     for col in keep:
-        data[col] = data[col].astype(str)
+        # folium's tooltip writes values with innerHTML: escape them so names show as text
+        data[col] = data[col].astype(str).map(html.escape)
     base = {
         "color": color,
         "weight": weight,
         "fillColor": fill_color or color,
         "fillOpacity": fill_opacity,
     }
-    looks = {key: {**base, **dict(value)} for key, value in (styles or {}).items()}
+    looks = {
+        html.escape(str(key)): {**base, **dict(value)} for key, value in (styles or {}).items()
+    }
 
     def style(feature: dict) -> dict:
         if style_by is None:

@@ -104,6 +104,43 @@ def ewkb_hex(geoms: np.ndarray, srid: int) -> list[str]:
 
 
 # -- checks -----------------------------------------------------------------------------
+def geometry_limits(
+    g: gpd.GeoDataFrame, source: str | None, *, max_vertices: int | None = None
+) -> list[Problem]:
+    """Problems of grids as they will be stored (after transformation to the registry CRS).
+
+    A polygon valid in lon/lat may not be after projection (a world-sized one folds onto
+    itself in a Gauss–Krüger zone); an empty one says nothing; a huge one is served to
+    everyone. ``max_vertices`` defaults to ``GRIDGEO_MAX_VERTICES``.
+    """
+    if max_vertices is None:
+        from gridgeo.settings import get_settings
+
+        max_vertices = get_settings().max_vertices
+    geoms = np.asarray(g.geometry.values, dtype=object)
+    problems: list[Problem] = []
+    present = ~shapely.is_missing(geoms)
+    counts = np.zeros(len(geoms), dtype=np.int64)
+    counts[present] = shapely.get_num_coordinates(geoms[present])
+    for i in np.flatnonzero(present):
+        geom, row = geoms[i], g.index[i]
+        if geom.is_empty:
+            what, rule = "geometry is empty", "geometry.empty"
+        elif counts[i] > max_vertices:
+            what = f"{counts[i]} vertices; at most {max_vertices} per grid (GRIDGEO_MAX_VERTICES)"
+            rule = "geometry.vertices"
+        elif not np.isfinite(shapely.bounds(geom)).all():
+            what, rule = "coordinates not finite after transformation", "geometry.transform"
+        elif not shapely.is_valid(geom):
+            reason = shapely.is_valid_reason(geom)
+            what = f"not valid after transformation to the registry CRS ({reason})"
+            rule = "geometry.invalid_transformed"
+        else:
+            continue
+        problems.append(Problem(what, file=source, row=row, field="geometry", rule=rule))
+    return problems
+
+
 def _prepare(
     grids: gpd.GeoDataFrame, profile: Profile, source: str | None, repair: bool
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -417,6 +454,7 @@ def load_grids(
     reason: str = "",
     tolerance_m2: float | None = None,
     repair: bool = False,
+    max_vertices: int | None = None,
 ) -> LoadResult:
     """Draft a change set that turns the current grids of the layer's communities into it.
 
@@ -442,6 +480,9 @@ def load_grids(
         else the profile's), e.g. ``r"\\d{11}"`` for Taiwan's village codes.
     title, reason
         Kept with the change set and in the audit log.
+    max_vertices
+        Most vertices per grid (default ``GRIDGEO_MAX_VERTICES``); grids are also
+        refused when empty or invalid once transformed to the registry CRS.
     tolerance_m2
         Geometry equality tolerance (default: the registry's overlap tolerance).
     repair
@@ -479,6 +520,11 @@ def load_grids(
     with transaction(bind) as conn:
         srid = _fix_srid(conn, g, source)
         g = _to_srid(g, srid).reset_index(drop=True)
+        problems = geometry_limits(g, source, max_vertices=max_vertices)
+        if problems:
+            raise InputError(
+                f"{source or 'the grid layer'} cannot be loaded (in EPSG:{srid})", problems
+            )
         known, problems = _check_communities(conn, g, communities, county, prof, source)
         warnings += [p for p in problems if p.severity != "error"]
         problems = [p for p in problems if p.severity == "error"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -18,9 +19,12 @@ from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgeo import __version__
-from gridgeo.database.connect import database_url, libpq_url
+from gridgeo.database.connect import app_database_url, libpq_url
 from gridgeo.errors import GridgeoError
 from gridgeo.service.auth import TokenCache
+from gridgeo.service.headers import SecurityHeaders
+from gridgeo.service.limits import BodyLimits
+from gridgeo.service.ratelimit import RateLimit
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
@@ -77,8 +81,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = libpq_url(database_url(settings))
-        pool = ConnectionPool(url, min_size=1, max_size=8, open=False, name="gridgeo")
+        url = libpq_url(app_database_url(settings))  # the application role, not the owner
+        # check=: a connection is tested before it is handed out, so after the database
+        # restarts no request gets one of the dead connections of before
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=8,
+            open=False,
+            name="gridgeo",
+            check=ConnectionPool.check_connection,
+        )
         pool.open(wait=False)
         app.state.pool = pool
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
@@ -122,6 +135,22 @@ def create_app(
             body["problems"] = [p.to_dict() for p in problems]
         return JSONResponse(status_code=exc.http_status, content=body)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # where and what, never the input itself (it may be large, or someone's data)
+        detail = [
+            {k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # json.loads of e.g. 100k "[" in a request body: the caller's 400, not a 500
+        return JSONResponse(
+            status_code=400,
+            content={"error": "InputError", "detail": "the request body is nested too deeply"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
@@ -152,4 +181,13 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.include_router(changes_router)
+    app.add_middleware(BodyLimits, max_bytes=service_settings.json_max_bytes)
+    app.add_middleware(
+        RateLimit,
+        per_s=service_settings.rate_limit_per_s,
+        burst=service_settings.rate_limit_burst,
+        failures_per_min=service_settings.auth_failures_per_min,
+        failures_burst=service_settings.auth_failures_burst,
+    )
+    app.add_middleware(SecurityHeaders)  # outermost: also on the limits' own answers
     return app

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -21,8 +23,11 @@ from gridgeo.errors import (
     NotFoundError,
     Problem,
 )
+from gridgeo.locate.points import check_transformable
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
+
+log = logging.getLogger(__name__)
 
 
 def state(request: Request) -> ServiceState:
@@ -81,6 +86,7 @@ def crs_is_lonlat(value: str) -> bool:
             "wgs84, cgcs2000, gcj02, bd09 or a projected EPSG code",
             [Problem("not a horizontal CRS", field="crs", rule="query.crs")],
         )
+    check_transformable(value)  # known to PROJ but not transformable: EPSG:2218, 22300 …
     return bool(crs.is_geographic)
 
 
@@ -127,6 +133,58 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return nums[0], nums[1], nums[2], nums[3]
 
 
+def parse_polygon(geometry: dict[str, Any], *, max_vertices: int, field: str = "geometry"):
+    """A GeoJSON Polygon/MultiPolygon in lon/lat from a request, checked before the database.
+
+    Refuses (400, naming ``field``) what is not a polygon, coordinates that are not
+    numbers, longitudes/latitudes outside ±180/±90, empty and invalid polygons, and more
+    than ``max_vertices`` vertices.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+    """
+    import shapely
+    from shapely.geometry import shape
+
+    def refuse(what: str, rule: str = "geometry.shape") -> InputError:
+        return InputError(f"{field}: {what}", [Problem(what, field=field, rule=rule)])
+
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise refuse("must be a GeoJSON Polygon or MultiPolygon")
+    try:
+        geom = shape(geometry)
+        n = int(shapely.get_num_coordinates(geom))
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, RecursionError):
+        raise refuse("coordinates are not rings of [lon, lat] number pairs") from None
+    except shapely.errors.ShapelyError as exc:
+        raise refuse(f"coordinates are not usable rings ({exc})") from None
+    if geom.is_empty:
+        raise refuse("the polygon is empty", "geometry.empty")
+    if n > max_vertices:
+        raise refuse(f"{n} vertices; at most {max_vertices} per polygon", "geometry.vertices")
+    minx, miny, maxx, maxy = geom.bounds
+    if not all(math.isfinite(v) for v in geom.bounds):
+        raise refuse("coordinates are not finite numbers", "geometry.range")
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise refuse(
+            "longitude/latitude outside -180..180/-90..90 (give WGS 84 lon/lat)",
+            "geometry.range",
+        )
+    if not geom.is_valid:
+        raise refuse(
+            f"the polygon is not valid ({shapely.is_valid_reason(geom)})", "geometry.invalid"
+        )
+    return geom
+
+
+def _checked_column(diag: Any) -> str | None:
+    table, name = diag.table_name or "", diag.constraint_name or ""
+    if table and name.startswith(table + "_") and name.endswith("_check"):
+        return name[len(table) + 1 : -len("_check")] or None
+    return None
+
+
 @contextlib.contextmanager
 def db_errors(what: str) -> Iterator[None]:
     """Map database errors to gridgeo errors (409, 400, 404, 503).
@@ -140,13 +198,23 @@ def db_errors(what: str) -> Iterator[None]:
         raise ConflictError(f"{what}: already exists ({exc.diag.message_detail or exc})") from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise NotFoundError(f"{what}: {exc.diag.message_detail or exc}") from None
-    except (
-        psycopg.errors.CheckViolation,
-        psycopg.errors.NotNullViolation,
+    except psycopg.errors.CheckViolation as exc:
+        # the constraint's name is the schema's business, not the caller's: name the
+        # column (PostgreSQL calls a column's check "<table>_<column>_check")
+        column = exc.diag.column_name or _checked_column(exc.diag)
+        text = f"{column}: value not allowed" if column else "a value is not allowed"
+        raise InputError(
+            f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
+        ) from None
+    except psycopg.errors.NotNullViolation as exc:
+        column = exc.diag.column_name
+        text = f"{column} is required" if column else "a required value is missing"
+        raise InputError(
+            f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
+        ) from None
+    except psycopg.DataError as exc:
         # every SQLSTATE class 22 error (integer out of range, bad text representation …)
         # and psycopg's own refusals to send a value (a NUL character in a string)
-        psycopg.DataError,
-    ) as exc:
         raise InputError(
             f"{what}: {exc.diag.message_primary or exc}",
             [Problem(str(exc.diag.message_primary or exc), rule="request.value")],
@@ -156,4 +224,7 @@ def db_errors(what: str) -> Iterator[None]:
     except psycopg.Error as exc:
         if exc.sqlstate and exc.sqlstate.startswith("GG"):
             raise ConflictError(f"{what}: {exc.diag.message_primary or exc}") from None
-        raise DatabaseError(f"{what}: {exc}") from None
+        log.error("%s: database error %s: %s", what, exc.sqlstate, exc)
+        raise DatabaseError(
+            f"{what}: 数据库暂不可用 the database failed (SQLSTATE {exc.sqlstate or 'none'})"
+        ) from None

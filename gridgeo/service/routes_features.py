@@ -41,7 +41,8 @@ _COLLECTIONS = {
 _GRID_ITEMS = """
 SELECT grid_code, grid_name, grid_type, community_code, community_name, households,
        population, valid_from, valid_to,
-       ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9), count(*) OVER ()
+       ST_AsGeoJSON(ST_Transform(registry.served_geom(geom, %(tol)s, %(maxv)s), %(out)s), 9),
+       count(*) OVER ()
   FROM registry.grids_at(%(at)s)
  WHERE {where}
  ORDER BY grid_code COLLATE "C"
@@ -49,7 +50,8 @@ SELECT grid_code, grid_name, grid_type, community_code, community_name, househol
 """
 _DIV_ITEMS = """
 SELECT code, name, level, parent_code, kind,
-       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9) END,
+       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(
+           registry.served_geom(geom, %(tol)s, %(maxv)s), %(out)s), 9) END,
        count(*) OVER ()
   FROM registry.divisions
  WHERE {where}
@@ -78,6 +80,58 @@ def _srid_of(value: str | None, registry_srid: int | None, what: str) -> int:
             [Problem("unsupported CRS", field=what, rule="query.crs")],
         )
     return int(m.group(1))
+
+
+@functools.lru_cache(maxsize=16)
+def _to_registry(bsrid: int, srid: int) -> tuple[pyproj.Transformer, tuple[float, ...] | None]:
+    """Transformer from the bbox CRS to the registry's, and the registry CRS's area of use
+    in the bbox CRS (``None``: the same CRS or unknown area)."""
+    to_reg = pyproj.Transformer.from_crs(bsrid, srid, always_xy=True)
+    area = pyproj.CRS.from_epsg(srid).area_of_use
+    if bsrid == srid or area is None:
+        return to_reg, None
+    # 3° of margin: grids near a Gauss–Krüger zone's edge may reach a little beyond it
+    w, s, e, n = area.bounds
+    widened = (max(w - 3, -180), max(s - 3, -85), min(e + 3, 180), min(n + 3, 85))
+    ll_to_b = pyproj.Transformer.from_crs(4326, bsrid, always_xy=True)
+    return to_reg, tuple(ll_to_b.transform_bounds(*widened, densify_pts=21))
+
+
+def _box_in_registry(
+    box: tuple[float, float, float, float], bsrid: int, srid: int
+) -> tuple[float, ...] | None:
+    """``box`` (in ``bsrid``) as a box in the registry CRS, clipped first to where that CRS
+    is usable: a whole-world box transformed as is into a transverse Mercator folds onto
+    itself and matches nothing."""
+    to_reg, area = _to_registry(bsrid, srid)
+    if area is not None:
+        box = (
+            max(box[0], area[0]),
+            max(box[1], area[1]),
+            min(box[2], area[2]),
+            min(box[3], area[3]),
+        )
+        if box[0] > box[2] or box[1] > box[3]:
+            return None
+    out = to_reg.transform_bounds(*box, densify_pts=21)
+    return out if all(math.isfinite(v) for v in out) else None
+
+
+ZoomParam = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=24,
+        description="Web map zoom the geometry is drawn at: simplified to half a pixel there",
+    ),
+]
+
+
+def _served(request: Request, caller: Any, zoom: int | None) -> dict[str, Any]:
+    """``tol``/``maxv`` of registry.served_geom: per ``zoom``; public callers capped."""
+    tol = 40_075_016.686 / (256 * 2**zoom) / 2 if zoom is not None else 0.0
+    public = not caller.can("population")
+    return {"tol": tol, "maxv": service_settings(request).public_max_vertices if public else None}
 
 
 def _crs_list(registry_srid: int | None) -> list[str]:
@@ -162,6 +216,7 @@ def items(
     limit: Annotated[int, Query(ge=1, description="Page size")] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62, description="Features to skip")] = 0,
     datetime: Annotated[str | None, Query(description="grids only: valid at this instant")] = None,
+    zoom: ZoomParam = None,
 ) -> Response:
     settings = service_settings(request)
     if collection_id not in _COLLECTIONS:
@@ -171,17 +226,19 @@ def items(
     out_srid = _srid_of(crs, srid, "crs")
     box = parse_bbox(bbox)
     params: dict[str, Any] = {"out": out_srid, "limit": limit, "offset": offset}
+    params |= _served(request, caller, zoom)
     where = "true"
     matched_past_end = 0
     if box is not None:
-        params.update(
-            minx=box[0],
-            miny=box[1],
-            maxx=box[2],
-            maxy=box[3],
-            bsrid=_srid_of(bbox_crs, srid, "bbox-crs"),
-        )
-        where = _BBOX_WHERE
+        bsrid = _srid_of(bbox_crs, srid, "bbox-crs")
+        inside = _box_in_registry(box, bsrid, srid) if srid else box
+        if inside is None:  # the box misses the registry CRS's whole area of use
+            where = "false"
+        else:
+            params.update(
+                minx=inside[0], miny=inside[1], maxx=inside[2], maxy=inside[3], bsrid=srid
+            )
+            where = _BBOX_WHERE
     if collection_id == "grids":
         when = parse_at(datetime, settings.timezone, name="datetime")
         params["at"] = when
@@ -252,7 +309,12 @@ def items(
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
 def item(
-    request: Request, caller: CallerDep, collection_id: str, feature_id: str, crs: str | None = None
+    request: Request,
+    caller: CallerDep,
+    collection_id: str,
+    feature_id: str,
+    crs: str | None = None,
+    zoom: ZoomParam = None,
 ) -> Response:
     if collection_id not in _COLLECTIONS:
         raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
@@ -270,7 +332,9 @@ def item(
     ):
         rows = (
             conn.execute(
-                sql, {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
+                sql,
+                {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
+                | _served(request, caller, zoom),
             ).fetchall()
             if srid
             else []

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gridgeo.errors import InputError, Problem
-from gridgeo.locate.points import PointTable, detect_format, read_points
+from gridgeo.locate.points import PointTable, detect_format, read_points, to_srid
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import check_lonlat, crs_is_lonlat, parse_at, service_settings, state
 from gridgeo.service.encode import STREAMERS
@@ -43,6 +43,21 @@ CategoryParam = Annotated[
 ]
 
 
+#: CRSs whose transformers are built and cached (checked on the event loop without cost).
+_READY_CRS: set[str] = set()
+_READY_MAX = 1024
+
+
+def _prepare(crs: str, st: Any) -> bool:
+    """Check ``crs`` and build its transformers (to WGS 84 and to the registry's CRS)."""
+    degrees = crs_is_lonlat(crs)
+    if st.loaded and st.current().srid:
+        to_srid(np.empty(0), np.empty(0), crs, st.current().srid)
+    if len(_READY_CRS) < _READY_MAX:
+        _READY_CRS.add(crs)
+    return degrees
+
+
 @router.get("/locate", summary="Locate one point", responses={200: {"model": LocateAnswer}})
 async def locate(
     request: Request,
@@ -60,10 +75,13 @@ async def locate(
     A point on a border shared by several grids belongs to the grid with the smallest
     code (``tie_rule``), as ``ST_Covers`` + ``ORDER BY grid_code`` would answer.
     """
-    warnings = check_lonlat(lon, lat, crs=crs)
+    st = state(request)
+    # a CRS seen for the first time costs ~90 ms of PROJ set-up: never on the event loop
+    if crs not in _READY_CRS:
+        await run_in_threadpool(_prepare, crs, st)
+    warnings = check_lonlat(lon, lat, crs=crs)  # crs_is_lonlat is cached by now
     settings = service_settings(request)
     when = parse_at(at, settings.timezone)
-    st = state(request)
 
     def work() -> dict[str, Any]:
         return locate_one(
@@ -239,25 +257,38 @@ async def locate_batch_endpoint(
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
         raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
-    chunks = []
-    size = 0
+    fmt_in = detect_format(None, request.headers.get("content-type"))
+    # count points as the body arrives: a body with too many is refused before it is parsed
+    # (CSV: lines; GeoJSON: "coordinates" keys; Arrow: the byte cap only)
+    marker = {"csv": b"\n", "geojson": b'"coordinates"'}.get(fmt_in)
+    limit = settings.batch_max_points + (1 if fmt_in == "csv" else 0)  # + the CSV header
+    body = bytearray()
+    counted = 0
     async for part in request.stream():
-        size += len(part)
-        if size > settings.batch_max_bytes:
+        if len(body) + len(part) > settings.batch_max_bytes:
             raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
-        chunks.append(part)
-    body = b"".join(chunks)
+        if marker is not None:
+            start = max(len(body) - len(marker) + 1, 0)  # a marker split across chunks
+            body += part
+            counted += body.count(marker, start)
+            if counted > limit:
+                raise HTTPException(
+                    413,
+                    f"more than {settings.batch_max_points} points; at most "
+                    f"{settings.batch_max_points} per batch (counted while receiving)",
+                )
+        else:
+            body += part
     if not body:
         raise InputError(
             "the request body is empty: send CSV, GeoJSON or Arrow points",
             [Problem("empty body", rule="points.empty")],
         )
-    fmt_in = detect_format(None, request.headers.get("content-type"))
     when = parse_at(at, settings.timezone)
     fmt_out = format or fmt_in
 
     def work() -> pa.Table:
-        pts = _read_body(body, fmt_in)
+        pts = _read_body(body, fmt_in)  # type: ignore[arg-type]  # bytearray: no copy here
         if len(pts) > settings.batch_max_points:
             raise HTTPException(
                 413, f"{len(pts)} points; at most {settings.batch_max_points} per batch"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, parse_at, service_settings
+from gridgeo.service.deps import db_errors, parse_at, parse_polygon, service_settings
 
 router = APIRouter(tags=["matters"])
 
@@ -327,11 +327,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
         )
     if body.geometry is not None:
         caller.require("coverage_polygon", "coverage by polygon")
-        if body.geometry.get("type") not in ("Polygon", "MultiPolygon"):
-            raise InputError(
-                "geometry must be a GeoJSON Polygon or MultiPolygon",
-                [Problem("not a polygon", field="geometry", rule="coverage.geometry")],
-            )
+        parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
     for code in body.grid_codes:
         caller.require_grid_scope(code)
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
@@ -376,12 +372,16 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> li
                 ).fetchone()[0]
             )
         if body.geometry is not None:
+            # valid in lon/lat is not enough: check it where it is stored (the registry's CRS)
             ok = conn.execute(
-                "SELECT ST_IsValid(ST_GeomFromGeoJSON(%s))", (json.dumps(body.geometry),)
+                "SELECT ST_IsValid(g) AND NOT ST_IsEmpty(g) FROM ST_Transform("
+                "ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326), registry.srid()) AS g",
+                (json.dumps(body.geometry),),
             ).fetchone()[0]
             if not ok:
                 raise InputError(
-                    "the coverage polygon is not valid (self-intersecting?)",
+                    "the coverage polygon is not valid in the registry's CRS "
+                    "(self-intersecting, or too large to transform?)",
                     [Problem("invalid polygon", field="geometry", rule="coverage.geometry")],
                 )
             ids.append(

@@ -45,3 +45,29 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="Largest grid layer accepted by POST /changes (GeoPackage, GeoJSON, zipped Shapefile).",
     )
+    json_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        gt=0,
+        description="Largest JSON request body of the write endpoints, in bytes (413 above).",
+    )
+    public_max_vertices: int = Field(
+        default=5_000,
+        gt=3,
+        description="Most vertices of one feature served to public callers (simplified above).",
+    )
+    rate_limit_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        description="Anonymous requests per second per client address (0: no limit).",
+    )
+    rate_limit_burst: float = Field(
+        default=1000.0, gt=0, description="Anonymous requests a client may send at once."
+    )
+    auth_failures_per_min: float = Field(
+        default=10.0,
+        ge=0,
+        description="Failed tokens (401) per minute per address before 429 (0: no limit).",
+    )
+    auth_failures_burst: float = Field(
+        default=20.0, gt=0, description="Failed tokens an address may try at once."
+    )

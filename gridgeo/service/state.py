@@ -52,11 +52,15 @@ class ServiceState:
         self._past_max = past_snapshots
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
+        #: Past-date snapshots built at the same time, at most.
+        self._builds = threading.BoundedSemaphore(2)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.generation = 0
         self.last_event: dict | None = None
         self.listening = threading.Event()
+        #: Successful re-snapshots after the listener (re)connected.
+        self.reconnects = 0
 
     # -- snapshots -------------------------------------------------------------------
     def refresh(self, *, timeout: float = 30.0) -> Snapshot:
@@ -101,12 +105,21 @@ class ServiceState:
                 # and coverage give the same answers whatever the exact time asked for
                 key = conn.execute(_CONTENT_KEY_SQL, {"at": when}).fetchone()[0]
                 conn.commit()  # load_snapshot opens its own repeatable-read transaction
-                with self._lock:
-                    hit = self._past.get(key)
+                hit = self._cached(key)
+                if hit is not None:
+                    return hit
+                # at most a few past snapshots are built at once (each takes 100-200 ms of
+                # CPU); the others wait here, in their worker thread, and usually find the
+                # snapshot built by the time it is their turn
+                if not self._builds.acquire(timeout=30):
+                    raise DatabaseError("too many past-date indexes being built; try again")
+                try:
+                    hit = self._cached(key)
                     if hit is not None:
-                        self._past.move_to_end(key)
                         return hit
-                snap = load_snapshot(conn, at=when)
+                    snap = load_snapshot(conn, at=when)
+                finally:
+                    self._builds.release()
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot read the registry: {exc}") from None
         with self._lock:
@@ -114,6 +127,13 @@ class ServiceState:
             while len(self._past) > self._past_max:
                 self._past.popitem(last=False)
         return snap
+
+    def _cached(self, key: str) -> Snapshot | None:
+        with self._lock:
+            hit = self._past.get(key)
+            if hit is not None:
+                self._past.move_to_end(key)
+            return hit
 
     # -- LISTEN / NOTIFY -------------------------------------------------------------
     def start_listener(self) -> None:
@@ -137,8 +157,14 @@ class ServiceState:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
-                    # changes made while we were not listening
-                    self._safe_refresh({"event": "listen_started"})
+                    # changes made while we were not listening: re-snapshot on every
+                    # (re)connect, retrying until it succeeds (the pool may still be
+                    # dropping connections of the server that went away)
+                    retry = 0.2
+                    while not self._safe_refresh({"event": "listen_started"}):
+                        if self._stop.wait(retry):
+                            return
+                        retry = min(retry * 2, 5.0)
                     backoff = 0.5
                     while not self._stop.is_set():
                         events = list(conn.notifies(timeout=0.5, stop_after=None))
@@ -153,15 +179,19 @@ class ServiceState:
                 self.listening.clear()
                 log.warning("registry listener lost its connection (%s); retrying", exc)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, 2.0)  # back within seconds of the database
 
-    def _safe_refresh(self, event: dict) -> None:
+    def _safe_refresh(self, event: dict) -> bool:
+        """Refresh; ``False`` (logged, last good snapshot kept) when it failed."""
         try:
-            snap = self.refresh()
+            snap = self.refresh(timeout=10.0)
             self.last_event = event
+            self.reconnects += event.get("event") == "listen_started"
             log.info("refreshed the locate index after %s: %d grids", event, len(snap.index))
+            return True
         except Exception as exc:  # keep the last good snapshot; the next event retries
             log.error("refresh after %s failed: %s", event, exc)
+            return False
 
 
 def _parse(payload: str) -> dict:

@@ -1,0 +1,106 @@
+"""Request-body limits of the map service (a small ASGI middleware).
+
+Every write (POST, PUT, PATCH, DELETE) needs a bearer token: without one the answer
+is 401 before a byte of the body is read. A write body other than a batch of points
+(``/locate/batch`` streams and counts its own, up to ``batch_max_bytes``) is capped at
+``json_max_bytes``: a ``Content-Length`` above it is refused at once, a chunked body
+as soon as it passes the cap. The body is never kept beyond the cap.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Paths that read their own (large, streamed) bodies.
+STREAMED_PATHS = ("/locate/batch",)
+
+
+async def _answer(send: Send, status: int, error: str, detail: str, **headers: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}, ensure_ascii=False).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route of the app takes this method at this path."""
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    if router is None:
+        return True
+    return any(route.matches(scope)[0] == Match.FULL for route in router.routes)
+
+
+class BodyLimits:
+    """Refuse anonymous writes unread and cap write bodies.
+
+    Parameters
+    ----------
+    app
+        The ASGI application to wrap.
+    max_bytes
+        Largest body of a write other than ``/locate/batch`` (``json_max_bytes``).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if not _routed(scope):  # no such operation: the app's own 404/405
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if not headers.get(b"authorization"):
+            await _answer(
+                send,
+                401,
+                "Unauthorized",
+                "写操作需要令牌 a write needs 'Authorization: Bearer <token>'",
+                **{"WWW-Authenticate": "Bearer", "Connection": "close"},
+            )
+            return
+        if scope.get("path", "").startswith(STREAMED_PATHS):
+            await self.app(scope, receive, send)
+            return
+        too_big = (
+            f"请求体超过 {self.max_bytes} 字节 request body larger than {self.max_bytes} bytes"
+        )
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await _answer(send, 413, "PayloadTooLarge", too_big, Connection="close")
+            return
+        # read up to the cap, then hand the body on as one message
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            part = message.get("body", b"")
+            size += len(part)
+            if size > self.max_bytes:
+                await _answer(send, 413, "PayloadTooLarge", too_big, Connection="close")
+                return
+            chunks.append(part)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

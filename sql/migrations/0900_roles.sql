@@ -1,0 +1,71 @@
+-- gridgeo schema 0900: least-privilege database roles (sorts last on purpose).
+--
+-- The role that runs the migrations owns every table and function (the "owner"); only it
+-- can ALTER tables or disable triggers. Two group roles are granted to login roles:
+--
+--   gridgeo_app   the service and the CLI: reads and writes registry and service rows, calls
+--                 the workflow functions; may append to the audit log but never UPDATE,
+--                 DELETE or TRUNCATE it; not an owner, so no ALTER TABLE / DISABLE TRIGGER.
+--   gridgeo_read  the service's public paths: SELECT on the registry and the matter list,
+--                 the read-only functions; no tokens, no writes, no workflow functions.
+--
+-- ALTER DEFAULT PRIVILEGES gives tables, sequences and functions that later migrations create
+-- (as the same owner) the same grants. Roles are cluster-wide: created once, re-used by every
+-- gridgeo database on the server.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gridgeo_app') THEN
+        CREATE ROLE gridgeo_app NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gridgeo_read') THEN
+        CREATE ROLE gridgeo_read NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+    END IF;
+END
+$$;
+
+-- nobody but the owner creates objects in the public schema (PostgreSQL < 15 allowed it)
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA registry, service TO gridgeo_app, gridgeo_read;
+
+-- the application role: rows, not structure
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA registry, service TO gridgeo_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON registry.audit_log FROM gridgeo_app;
+REVOKE DELETE, TRUNCATE ON registry.code_ledger FROM gridgeo_app;  -- codes are for good
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA registry, service TO gridgeo_app;
+
+-- functions: none for PUBLIC; all for the application; the read-only ones for readers
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA registry, service FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA registry, service TO gridgeo_app;
+GRANT EXECUTE ON FUNCTION
+    registry.srid(),
+    registry.meta_float(text, double precision),
+    registry.grids_at(timestamptz),
+    registry.grid_contacts_at(timestamptz),
+    registry.served_geom(geometry, double precision, integer),
+    service.tile(integer, integer, integer, boolean)
+TO gridgeo_read;
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'registry'::regnamespace AND p.proname = 'grid_at_point'
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO gridgeo_read', f);
+    END LOOP;
+END
+$$;
+
+-- the read-only role: the registry and the matter list, never the token table
+GRANT SELECT ON ALL TABLES IN SCHEMA registry TO gridgeo_read;
+GRANT SELECT ON service.category TO gridgeo_read;
+
+-- objects later migrations create get the same grants
+ALTER DEFAULT PRIVILEGES IN SCHEMA registry, service
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO gridgeo_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA registry, service
+    GRANT USAGE, SELECT ON SEQUENCES TO gridgeo_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA registry, service REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES IN SCHEMA registry, service GRANT EXECUTE ON FUNCTIONS TO gridgeo_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA registry GRANT SELECT ON TABLES TO gridgeo_read;
