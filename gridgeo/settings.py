@@ -89,6 +89,11 @@ def language_setting() -> str:
     return os.environ.get("GRIDGEO_LANG") or str(Settings.model_fields["lang"].default)
 
 
+def language_chosen() -> str | None:
+    """``GRIDGEO_LANG`` when set explicitly (None: let the browser's language decide)."""
+    return os.environ.get("GRIDGEO_LANG") or None
+
+
 def timezone_setting() -> str:
     """``GRIDGEO_TIMEZONE`` as set now (default Asia/Shanghai)."""
     return os.environ.get("GRIDGEO_TIMEZONE") or str(Settings.model_fields["timezone"].default)
