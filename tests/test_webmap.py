@@ -220,7 +220,7 @@ def test_chinese_labels_are_in_the_page(console, district):
     page.evaluate("window.gridgeo.map.setZoom(16)")
     page.wait_for_function("document.querySelector('#map').classList.contains('show-grid-labels')")
     labels = page.locator(".grid-label:visible").all_inner_texts()
-    assert labels and all(re.fullmatch(r".+里第\d+网格", t) for t in labels)
+    assert labels and all(re.fullmatch(r".+里第\d+[网網]格", t) for t in labels)
     options = page.locator("#category option").all_inner_texts()
     assert "流浪动物 (stray_animals)" in options
     deps = district["departments"]
