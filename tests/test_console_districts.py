@@ -184,3 +184,24 @@ def test_language_follows_the_setting_then_the_browser(
     page.wait_for_selector("body[data-ready=true]", timeout=30_000)
     assert page.locator("h1").inner_text() == heading
     context.close()
+
+
+@pytest.mark.browser
+def test_screenshot(console, server, tmp_path):
+    """The console with its basemap of registry outlines; GRIDGEO_SCREENSHOT_DIR keeps it
+    (the README's docs/img/console.png is taken this way)."""
+    import os
+    from pathlib import Path
+
+    _base, codes = server
+    page = console.page
+    county, _villages = codes["daan"]
+    page.select_option("#place", f"d:{county}")
+    page.wait_for_timeout(400)
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#result h2", timeout=10_000)
+    folder = Path(os.environ.get("GRIDGEO_SCREENSHOT_DIR") or tmp_path)
+    page.screenshot(path=str(folder / "console.png"))
+    assert (folder / "console.png").stat().st_size > 10_000
+    assert console.errors == [] and console.foreign() == []
