@@ -19,6 +19,10 @@ const OTHER_TYPE = { color: "#64748b" };
 // -- language: a small JSON catalogue (i18n.json), zh_CN by default ------------------------
 
 const LANG_KEY = "gridgeo.lang";
+// the service's settings for the console: {lang, basemap: {url, crs, subdomains, attribution} | null}
+let config = { lang: null, basemap: null };
+/** The datum the map is drawn in: wgs84, or gcj02 under a GCJ-02 online basemap. */
+const mapDatum = () => (config.basemap && config.basemap.crs === "gcj02" ? "gcj02" : "wgs84");
 let catalogue = { zh_CN: {}, en: {} };
 let lang = "zh_CN";
 
@@ -51,7 +55,8 @@ async function loadLanguage() {
   }
   let configured = null;
   try {
-    configured = (await api("/console/config.json")).lang;
+    config = await api("/console/config.json");
+    configured = config.lang;
   } catch {
     configured = null;
   }
@@ -121,7 +126,9 @@ async function api(path, params = {}) {
 /** Every feature of a collection, page by page (next links kept on this origin). */
 async function allItems(collection) {
   const features = [];
-  let next = `/collections/${collection}/items?limit=${PAGE}`;
+  // under a GCJ-02 basemap the service shifts the outlines to GCJ-02 (gridgeo.crs)
+  const shift = mapDatum() === "gcj02" ? "&shift=gcj02" : "";
+  let next = `/collections/${collection}/items?limit=${PAGE}${shift}`;
   while (next) {
     const page = await api(next);
     features.push(...(page.features || []));
@@ -355,7 +362,8 @@ async function locate({ lon, lat, crs, fromMap }) {
     showResult(res);
     highlight(res.located ? res.grid.code : null, !fromMap);
     // the map is drawn in WGS 84 (CGCS2000 is within centimetres of it)
-    if (fromMap || crs === "wgs84" || crs === "cgcs2000") markPoint(Number(lat), Number(lon));
+    const sameDatum = mapDatum() === "gcj02" ? crs === "gcj02" : crs === "wgs84" || crs === "cgcs2000";
+    if (fromMap || sameDatum) markPoint(Number(lat), Number(lon));
     else markPoint(NaN, NaN);
     if (!fromMap && !res.located && pointMarker) map.panTo(pointMarker.getLatLng());
   } catch (err) {
@@ -370,11 +378,24 @@ async function locate({ lon, lat, crs, fromMap }) {
 map.on("click", (e) => {
   const lon = e.latlng.lng.toFixed(6);
   const lat = e.latlng.lat.toFixed(6);
+  const crs = mapDatum(); // the map shows WGS 84, or GCJ-02 under a GCJ-02 basemap
   $("lon").value = lon;
   $("lat").value = lat;
-  $("crs").value = "wgs84"; // the map shows WGS 84
-  locate({ lon, lat, crs: "wgs84", fromMap: true });
+  $("crs").value = crs;
+  locate({ lon, lat, crs, fromMap: true });
 });
+
+/** The optional online basemap (GRIDGEO_BASEMAP_URL); by default none: the outlines are the map. */
+function addBasemap() {
+  const b = config.basemap;
+  if (!b || !b.url) return;
+  L.tileLayer(b.url, {
+    subdomains: b.subdomains || "abc",
+    attribution: b.attribution || "",
+    maxZoom: 20,
+  }).addTo(map);
+  $("offline-note").hidden = true;
+}
 
 $("locate-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -467,6 +488,7 @@ $("lang-switch").addEventListener("click", () => {
 });
 
 await loadLanguage();
+addBasemap();
 updateLabels();
 const failures = [];
 await Promise.all([

@@ -101,12 +101,13 @@ def console_index() -> FileResponse:
 
 @router.get("/console/config.json", summary="The console's settings")
 def console_config() -> JSONResponse:
-    """The language set by GRIDGEO_LANG (None: the browser's language decides)."""
+    """The language set by GRIDGEO_LANG (None: the browser's language decides) and the
+    online basemap (None: the console draws the registry's own outlines, offline)."""
     try:
         lang = normalise_language(language_chosen()) if language_chosen() else None
     except ValueError:
         lang = None  # an unavailable language: the browser's decides
-    return JSONResponse({"lang": lang}, headers=_NO_CACHE)
+    return JSONResponse({"lang": lang, "basemap": None}, headers=_NO_CACHE)
 
 
 @router.get("/console/vendor/leaflet/{name:path}", summary="Vendored Leaflet")
