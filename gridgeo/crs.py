@@ -72,6 +72,7 @@ __all__ = [
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "metric_crs",
+    "point_problems",
     "resolve_crs",
     "sanity_problems",
     "to_wgs84",
@@ -887,3 +888,61 @@ def _row_id(value: Any) -> int | str:
     if isinstance(value, int | str):
         return value
     return str(value)
+
+
+def point_problems(
+    x: float, y: float, crs: Any | None, *, names: tuple[str, str] = ("lon", "lat")
+) -> list[Problem]:
+    """Sanity checks of one point typed by a person, shared by ``/locate`` and the CLI.
+
+    Parameters
+    ----------
+    x, y
+        The coordinates as given (lon/lat or easting/northing).
+    crs
+        What the caller says they are in (anything :func:`resolve_crs` takes); None means
+        a metric CRS the caller did not name (e.g. the registry's).
+    names
+        How the two values are called where the caller typed them.
+
+    Returns
+    -------
+    list of Problem
+        Errors: a value that is not finite; degrees outside ±180/±90 (swapped, or the CRS
+        is projected). Warning (rule ``point.lonlat_in_metric``): numbers that look like
+        lon/lat in China while the CRS is metric — metres that small are a few metres from
+        the projection's origin, far from any county.
+    """
+    problems = [
+        Problem(f"{n}={v!r} is not a finite number", field=n, rule="point.coordinate")
+        for n, v in zip(names, (x, y), strict=True)
+        if not np.isfinite(v)
+    ]
+    if problems:
+        return problems
+    resolved = resolve_crs(crs) if crs is not None else None
+    degrees = isinstance(resolved, str) or (resolved is not None and resolved.is_geographic)
+    if degrees:
+        return [
+            Problem(
+                f"{n}={v!r} is outside -{limit}..{limit}; are {names[0]} and {names[1]} "
+                "swapped, or is the CRS projected?",
+                field=n,
+                rule="point.range",
+            )
+            for n, v, limit in zip(names, (x, y), (180, 90), strict=True)
+            if abs(v) > limit
+        ]
+    lo_lon, lo_lat, hi_lon, hi_lat = CHINA_BOUNDS
+    if lo_lon <= x <= hi_lon and lo_lat <= y <= hi_lat:
+        label = "a metric CRS" if resolved is None else f"{resolved.name} (metres)"
+        return [
+            Problem(
+                f"{names[0]}/{names[1]} {x}, {y} look like longitude/latitude but are read in "
+                f"{label}; give the CRS of the numbers (e.g. --crs wgs84, or crs=wgs84)",
+                field="crs",
+                rule="point.lonlat_in_metric",
+                severity="warning",
+            )
+        ]
+    return []

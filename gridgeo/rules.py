@@ -342,8 +342,8 @@ class Profile(_Strict):
     note: str = ""
     filing_level: Literal["city", "province", "district"] = Field(
         default="city",
-        description="Who receives the county's filings (备案): the city (000, 001, 003), the "
-        "province (002) or the district grid centre (004); see gridgeo.registry.routing.",
+        description="Who receives the county's filings (备案): the city (Yongzhou, Xinxiang, "
+        "Jiangmen), the province (Gansu) or the district grid centre (Panjin Xinglongtai); see gridgeo.registry.routing.",
     )
     codes: CodeScheme = Field(default_factory=CodeScheme)
     urban: UrbanRule = Field(default_factory=UrbanRule)

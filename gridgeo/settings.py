@@ -6,6 +6,7 @@ No module-level instance exists; call :func:`get_settings` (cached) or build
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,14 @@ class Settings(BaseSettings):
         """Where the public site is written and served from."""
         return self.public_dir or self.home / "public"
 
+    lang: str = Field(
+        default="zh_CN",
+        description="Language of messages, tables and reports: zh_CN (default) or en.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Time zone of the times shown in reports and filing packages.",
+    )
     max_vertices: int = Field(
         default=100_000,
         gt=3,
@@ -109,3 +118,18 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached); tests build their own ``Settings``."""
     return Settings()
+
+
+def language_setting() -> str:
+    """``GRIDGEO_LANG`` as set now (read on every call: the CLI's ``--lang`` and tests change it)."""
+    return os.environ.get("GRIDGEO_LANG") or str(Settings.model_fields["lang"].default)
+
+
+def language_chosen() -> str | None:
+    """``GRIDGEO_LANG`` when set explicitly (None: let the browser's language decide)."""
+    return os.environ.get("GRIDGEO_LANG") or None
+
+
+def timezone_setting() -> str:
+    """``GRIDGEO_TIMEZONE`` as set now (default Asia/Shanghai)."""
+    return os.environ.get("GRIDGEO_TIMEZONE") or str(Settings.model_fields["timezone"].default)

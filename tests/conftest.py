@@ -16,6 +16,10 @@ from gridgeo.database import PrivateInstance, apply_migrations, migrations_dir
 from gridgeo.database.connect import libpq_url, with_database
 from gridgeo.settings import Settings, get_settings
 
+# Users get Simplified Chinese by default (GRIDGEO_LANG=zh_CN); the suite asserts the English
+# texts unless a test asks for a language itself (tests/test_i18n.py checks both).
+os.environ.setdefault("GRIDGEO_LANG", "en")
+
 ROOT = Path(__file__).resolve().parent.parent
 RAW_DATA = ROOT / "data" / "raw"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -424,6 +425,12 @@ def test_history_and_audit_are_append_only(fresh_db_url, base):
             conn.rollback()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def test_filing_package(fresh_db_url, base, tmp_path):
     grids, communities = base
     cs = _register(fresh_db_url, grids, communities)
@@ -432,17 +439,36 @@ def test_filing_package(fresh_db_url, base, tmp_path):
     a, b = layer.index[:2]
     layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
     r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
-    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
+    file_changeset(
+        fresh_db_url,
+        r.changeset_id,
+        actor=EDITOR,
+        force=True,
+        force_reason=FIRST,
+        note="两格合并，请市中心备案",
+    )
     out = export_changeset(fresh_db_url, r.changeset_id, tmp_path / "filing.zip")
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()  # 0644 like any other output
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == [
             "code_changes.csv",
+            "filing.json",
             "forced_breaks.json",  # the merged grid (836 households) was filed with force
             "grids.gpkg",
             "map.html",
             "summary.html",
         ]
         forced = json.loads(zf.read("forced_breaks.json"))
+        filing = json.loads(zf.read("filing.json"))
+        page = zf.read("summary.html").decode()
+    # the county's note, the validator's result and the partition metrics travel with it
+    assert filing["note"] == "两格合并，请市中心备案" and "两格合并，请市中心备案" in page
+    assert filing["validator"]["errors"] >= 1 and filing["metrics"]["grids"] == 1  # the merged grid
+    assert filing["metrics"]["households"]["max"] > 0 and "新网格" in page
+    # times in the configured zone (Asia/Shanghai), not UTC
+    assert filing["timezone"] == "Asia/Shanghai" and filing["filed_at"].endswith("CST")
+    assert "UTC" not in page
+    with zipfile.ZipFile(out) as zf:
         zf.extractall(tmp_path / "x")
         summary = zf.read("summary.html").decode()
         csv = zf.read("code_changes.csv").decode("utf-8-sig").splitlines()

@@ -136,7 +136,8 @@ def test_cli_walkthrough(cli, tmp_path, fresh_db_url):
     a, b = layer.index[:2]
     layer.loc[a, "geometry"] = layer.loc[a, "geometry"].union(layer.loc[b, "geometry"])
     write_layers(tmp_path / "merge.gpkg", {"grids": layer.drop(index=b).drop(columns="grid_code")})
-    out = cli("load", str(tmp_path / "merge.gpkg"), "--code-pattern", PATTERN)
+    # the county is bound (with its code pattern): load needs no --code-pattern any more
+    out = cli("load", str(tmp_path / "merge.gpkg"))
     assert "merge 1" in out and "codes to retire" in out
     assert "retired" in cli("change", "diff", "2", "--out", str(tmp_path / "diff.csv"))
     cli("change", "file", "2", "--force", "--force-reason", "现状网格先行登记")

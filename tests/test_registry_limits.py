@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from gridgeo.service.synthetic import seed_registry
 
 from gridgeo.errors import InputError
-from gridgeo.registry import Actor, load_grids
+from gridgeo.registry import Principal, load_grids
 from gridgeo.service import create_app
 from gridgeo.service.deps import parse_polygon
 from gridgeo.service.settings import ServiceSettings
@@ -23,7 +23,7 @@ from gridgeo.settings import Settings
 
 pytestmark = pytest.mark.db
 
-ADMIN = Actor("limits-test", "admin")
+ADMIN = Principal("limits-test", "admin")
 TOKEN = "limits-test-admin-token"
 
 

@@ -885,3 +885,14 @@ def test_health_and_openapi(world):
         "/coverage",
     ):
         assert p in paths
+
+
+def test_locate_warns_when_lonlat_numbers_come_with_a_metric_crs(world):
+    client = world["client"]
+    r = client.get("/locate", params={"lon": 121.54, "lat": 25.03, "crs": "epsg:3826"})
+    assert r.status_code == 200, r.text
+    assert "look like longitude/latitude" in " ".join(r.json()["warnings"])
+    _code, geom = _grids(world["url"])[0]
+    x, y = _inner_point(geom)
+    lon, lat = TO_WGS.transform(x, y)
+    assert "warnings" not in client.get("/locate", params={"lon": lon, "lat": lat}).json()

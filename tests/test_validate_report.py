@@ -55,18 +55,50 @@ def test_json_report(report, tmp_path):
     assert len(data["grids"]) == 2 and data["grids"][0]["households"] == 400
 
 
-def test_html_report_is_offline_with_a_map_per_problem(report, tmp_path):
+def test_html_report_is_offline_with_one_map_and_a_closeup_per_problem(report, tmp_path):
     path = report.to_html(tmp_path / "r.html")
     html = path.read_text(encoding="utf-8")
     assert not EXTERNAL.search(html), EXTERNAL.search(html).group(0)
     assert "Leaflet 1.9.4" in html  # inlined, not linked
-    assert html.count('class="folium-map"') == len(report.issues)
+    assert html.count('class="folium-map"') == 1  # one map of the grids, shared
+    assert html.count('class="closeup"') == len(report.issues)
     for message in report.issues["message"]:
         assert message.replace("'", "&#x27;") in html
     assert "in-band share" in html and "100.0%" in html
-    # each map's container sits inside its problem's card (not piled up at the end)
-    first_map = html.index('class="folium-map"')
-    assert html.index('id="issue-1"') < first_map < html.index('id="issue-2"')
+    # each close-up sits inside its problem's card (not piled up at the end)
+    first = html.index('class="closeup"')
+    assert html.index('id="issue-1"') < first < html.index('id="issue-2"')
+    assert path.stat().st_mode & 0o077 == 0o044  # readable by others, like any output
+
+
+def test_clean_report_still_shows_the_grids(tmp_path):
+    result = validate(*case(), profile="yongzhou")
+    assert result.exit_code == 0
+    html = result.to_html(tmp_path / "clean.html").read_text(encoding="utf-8")
+    assert html.count('class="folium-map"') == 1 and "431102001001001" in html
+
+
+def test_report_headings_follow_the_language(report, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")
+    html = report.to_html(tmp_path / "zh.html").read_text(encoding="utf-8")
+    assert "网格校验报告" in html and "网格总图" in html and "未满足的规则" in html
+    assert " CST" in html and "UTC" not in html  # written in Asia/Shanghai time
+
+
+def test_report_of_many_problems_stays_small(tmp_path):
+    """Every grid with a bad code: the geometry is embedded once, not once per problem."""
+    from shapely.geometry import box
+
+    n = 60
+    geoms = [box(X + 100 * i, Y, X + 100 * (i + 1), Y + 600) for i in range(n)]
+    grids, comms, hh = case(
+        geoms=geoms, codes=tuple(f"bad{i}" for i in range(n)), counts=(400,) * n
+    )
+    result = validate(grids, comms, hh, profile="yongzhou")
+    assert len(result.issues) >= n
+    path = result.to_html(tmp_path / "many.html")
+    assert path.stat().st_size < 1_000_000
+    assert path.read_text(encoding="utf-8").count('class="closeup"') >= n
 
 
 def test_html_report_shows_attribute_text_literally(tmp_path):
@@ -74,12 +106,13 @@ def test_html_report_shows_attribute_text_literally(tmp_path):
     html = validate(grids, comms, hh, profile="yongzhou").to_html(tmp_path / "r.html")
     text = html.read_text(encoding="utf-8")
     assert "{{ 7*7 }}&lt;b&gt;" in text and "49&lt;b&gt;" not in text
+    assert "{{ 7*7 }}\\u003cb>" in text  # in the data block, "<" can never close the script
 
 
-def test_html_report_caps_the_number_of_maps(report, tmp_path):
+def test_html_report_caps_the_number_of_closeups(report, tmp_path):
     html = report.to_html(tmp_path / "r.html", max_maps=1).read_text(encoding="utf-8")
-    assert html.count('class="folium-map"') == 1
-    assert "Maps are shown for the first 1 problems" in html
+    assert html.count('class="closeup"') == 1
+    assert "Close-ups are drawn for the first 1 problems" in html
 
 
 def test_geopackage_layers_open_with_one_geometry_type_each(report, tmp_path):
@@ -222,9 +255,11 @@ def test_html_report_maps_render_offline_in_chromium(report, tmp_path, browser):
     page.wait_for_load_state("load")
     n_maps = page.locator(".folium-map.leaflet-container").count()
     n_shapes = page.locator(".leaflet-overlay-pane path").count()
+    n_drawn = page.locator("svg.closeup path.problem").count()
     context.close()
     assert not errors, errors
     fetched = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
     assert not fetched, f"the report fetched {fetched}"
-    assert n_maps == len(report.issues), "one initialised Leaflet map per problem"
-    assert n_shapes >= len(report.issues), "each map draws its problem"
+    assert n_maps == 1, "one initialised Leaflet map of the grids"
+    assert n_shapes >= len(report.issues), "the map draws the grids and the problems"
+    assert n_drawn == sum(not g.is_empty for g in report.issues.geometry), "a close-up each"

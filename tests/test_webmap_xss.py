@@ -18,7 +18,8 @@ import uvicorn
 from gridgeo.locate.synthetic import synthetic_district
 
 from gridgeo.maps.offline import add_geodataframe, offline_map, render_offline
-from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
+from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
+from gridgeo.registry.bindings import bind_profile
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
@@ -40,12 +41,14 @@ def hostile(db_url):
     grids["grid_name"] = [HOSTILE[i % len(HOSTILE)] for i in range(len(grids))]
     communities = communities.copy()
     communities["name"] = [HOSTILE[(i + 1) % len(HOSTILE)] for i in range(len(communities))]
-    admin = Actor("xss-test", "admin")
+    admin = Principal("xss-test", "admin")
+    reviewer = Principal("xss-test reviewer", "admin")  # four eyes
     res = load_grids(
         db_url, grids, county="110101", actor=admin, communities=communities, code_pattern=r"\d{12}"
     )
-    file_changeset(db_url, res.changeset_id, actor=admin)
-    accept_changeset(db_url, res.changeset_id, actor=admin)
+    bind_profile(db_url, "110101", "yongzhou", actor=admin, code_pattern=r"\d{12}")
+    file_changeset(db_url, res.changeset_id, actor=admin, force=True, force_reason="test data")
+    accept_changeset(db_url, res.changeset_id, actor=reviewer)
     return grids, communities
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from gridgeo.errors import GridgeoError, Problem
 
@@ -51,3 +52,26 @@ def print_warnings(problems: list[Problem], shown: int = 20) -> None:
         console.print(f"[yellow]warning:[/] {escape(str(p))}", soft_wrap=True)
     if len(rest) > shown:
         console.print(f"[yellow]… and {len(rest) - shown} more warnings[/]")
+
+
+def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Table:
+    """A rich table that never cuts a code, however narrow the terminal.
+
+    Parameters
+    ----------
+    *headers
+        Column headers, in order.
+    codes
+        Headers of the columns holding codes: printed whole (no wrap, no ellipsis, one code
+        per line); the other columns fold onto more lines instead of being cut with "…".
+    **kwargs
+        Passed to :class:`rich.table.Table` (title, show_header …).
+
+    Returns
+    -------
+    rich.table.Table
+    """
+    table = Table(**kwargs)
+    for h in headers:
+        table.add_column(h, no_wrap=h in codes, overflow="fold")
+    return table

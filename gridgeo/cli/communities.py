@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from gridgeo.cli._common import console, handle_errors
+from gridgeo.cli._common import code_table, console, handle_errors
 from gridgeo.io import write_layers
 from gridgeo.io.layer_crs import read_input
 from gridgeo.topology import fix_communities
@@ -57,9 +56,17 @@ def fix(
 
 def print_fixes(frame, title: str) -> None:
     """The fixes (or the gaps left) as a table, with the rules applied."""
-    table = Table(title=title, title_justify="left")
-    for col in ("类型", "归入", "扣自", "面积（平方米）", "宽度（米）", "经度, 纬度"):
-        table.add_column(col)
+    table = code_table(
+        "类型",
+        "归入",
+        "扣自",
+        "面积（平方米）",
+        "宽度（米）",
+        "经度, 纬度",
+        codes={"归入", "扣自"},
+        title=title,
+        title_justify="left",
+    )
     for r in frame.itertuples(index=False):
         table.add_row(
             _KIND.get(r.kind, r.kind),

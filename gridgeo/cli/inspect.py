@@ -16,8 +16,17 @@ from rich.table import Table
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.crs import crs_label, metric_crs
 from gridgeo.errors import CRSError, GridgeoError, InputError, Problem
-from gridgeo.io import SCHEMAS, check_layer, list_layers, read_layer, split_layer_spec
+from gridgeo.i18n import _
+from gridgeo.io import (
+    DEFAULT_CODE_PATTERN,
+    SCHEMAS,
+    check_layer,
+    list_layers,
+    read_layer,
+    split_layer_spec,
+)
 from gridgeo.io.layer_crs import read_input, split_crs_spec
+from gridgeo.io.metadata import declared_code_pattern
 from gridgeo.io.outliers import outlier_problems
 from gridgeo.rules import load_profile
 
@@ -53,7 +62,7 @@ def inspect_file(
     """Read and check every layer of ``path`` (or only ``layer``).
 
     The schema of a layer is ``schema`` if given, else the layer's name when it is
-    one of the SPEC §3 layers (``communities``, ``roads`` …), else ``any``
+    one of the contract layers (``communities``, ``roads`` …), else ``any``
     (geometry, CRS and sanity checks only). Read errors become problems of the
     layer instead of exceptions. Spatial outliers (:mod:`gridgeo.io.outliers`) are
     warnings: features far from the rest of their layer, and — against
@@ -129,43 +138,43 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
         missing_mask = shapely.is_missing(geoms)
         types = Counter(g.geom_type for g in geoms[~missing_mask])
         missing = int(missing_mask.sum())
-        info.add_row("features", f"{len(gdf):,}")
+        info.add_row(_("features"), f"{len(gdf):,}")
         geom_text = ", ".join(f"{t} ×{n:,}" for t, n in types.most_common()) or "none"
         if missing:
             geom_text += f", missing ×{missing:,}"
-        info.add_row("geometry", geom_text)
+        info.add_row(_("geometry"), geom_text)
         source_crs = gdf.attrs.get("source_crs")
         crs_text = crs_label(gdf.crs)
         if source_crs and source_crs != crs_text:
             crs_text += f" (from {source_crs})"
-        info.add_row("CRS", crs_text)
+        info.add_row(_("CRS"), crs_text)
         try:
-            info.add_row("metric CRS", crs_label(metric_crs(gdf)))
+            info.add_row(_("metric CRS"), crs_label(metric_crs(gdf)))
         except CRSError as exc:
-            info.add_row("metric CRS", f"[red]{exc.summary}[/]")
+            info.add_row(_("metric CRS"), f"[red]{exc.summary}[/]")
         native, lonlat = _bounds_text(gdf)
-        info.add_row("bounds", native)
+        info.add_row(_("bounds"), native)
         if lonlat:
             info.add_row("", lonlat)
         if gdf.attrs.get("encoding"):
-            info.add_row("encoding", str(gdf.attrs["encoding"]))
+            info.add_row(_("encoding"), str(gdf.attrs["encoding"]))
         fields = [f"{c} ({gdf[c].dtype})" for c in gdf.columns if c != gdf.geometry.name]
-        info.add_row("fields", ", ".join(fields) or "none")
-        info.add_row("checked as", report.schema)
+        info.add_row(_("fields"), ", ".join(fields) or _("none"))
+        info.add_row(_("checked as"), report.schema)
     else:
-        info.add_row("geometry", report.geometry_type or "?")
-        info.add_row("status", "[bold red]cannot be read[/]")
+        info.add_row(_("geometry"), report.geometry_type or "?")
+        info.add_row(_("status"), f"[bold red]{_('cannot be read')}[/]")
     console.print(info)
     if not report.problems:
-        console.print("  [green]no problems found[/]\n")
+        console.print(f"  [green]{_('no problems found')}[/]\n")
         return
-    table = Table(title=f"{len(report.problems)} problem(s)", title_justify="left")
+    table = Table(title=_("{n} problem(s)").format(n=len(report.problems)), title_justify="left")
     for col in ("severity", "row", "field", "rule", "message"):
-        table.add_column(col, overflow="fold")
+        table.add_column(_(col), overflow="fold", no_wrap=col == "rule")
     for p in report.problems[:max_problems]:
         style = _SEVERITY_STYLE.get(p.severity, "")
         table.add_row(
-            f"[{style}]{p.severity}[/]" if style else p.severity,
+            f"[{style}]{_(p.severity)}[/]" if style else _(p.severity),
             "" if p.row is None else str(p.row),
             p.field or "",
             p.rule or "",
@@ -227,8 +236,10 @@ def inspect(
             f"unknown schema {schema!r}; choose one of {', '.join(SCHEMAS)}",
             [Problem(f"unknown schema {schema!r}", field="--schema", rule="cli.schema")],
         )
-    if code_pattern is None:
-        code_pattern = load_profile(profile).codes.community_pattern if profile else r"\d{12}"
+    if code_pattern is None:  # the file's own scheme, else the profile's
+        code_pattern = declared_code_pattern(file) or (
+            load_profile(profile).codes.community_pattern if profile else DEFAULT_CODE_PATTERN
+        )
     comm = read_input(communities, crs=crs, what="communities") if communities else None
     reports = inspect_file(
         path,
@@ -242,7 +253,7 @@ def inspect(
     )
     overview = Table(title=f"{path}", title_justify="left")
     for col in ("layer", "geometry", "features", "CRS", "errors", "warnings"):
-        overview.add_column(col)
+        overview.add_column(_(col), overflow="fold")
     for r in reports:
         n_err = sum(p.severity == "error" for p in r.problems)
         overview.add_row(
@@ -259,6 +270,6 @@ def inspect(
         _print_layer(r, max_problems)
     unusable = [r.name for r in reports if not r.usable]
     if unusable:
-        console.print(f"[bold red]unusable:[/] {', '.join(unusable)}")
+        console.print(f"[bold red]{_('unusable:')}[/] {', '.join(unusable)}")
         raise typer.Exit(code=InputError.exit_code)
-    console.print("[green]usable[/]")
+    console.print(f"[green]{_('usable')}[/]")

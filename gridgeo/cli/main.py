@@ -8,6 +8,7 @@ import typer
 
 from gridgeo import __version__
 from gridgeo.cli._common import setup_logging
+from gridgeo.cli._lang import TranslatedGroup
 from gridgeo.cli._lazy import LazyCommand, LazyGroup
 
 # Each concern registers its commands here (one line each), grouped in the help by panel.
@@ -154,7 +155,9 @@ LAZY = [
 ]
 
 
-class _Group(LazyGroup):
+class _Group(TranslatedGroup, LazyGroup):
+    """The root: chooses the language (``--lang``), then lists commands without importing them."""
+
     lazy: ClassVar[dict[str, LazyCommand]] = {c.name: c for c in LAZY}
 
 
@@ -180,7 +183,13 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    lang: str = typer.Option(
+        None,
+        "--lang",
+        help="Language of messages and tables: zh_CN (default) or en (setting GRIDGEO_LANG).",
+    ),
 ) -> None:
+    # the language itself was chosen before parsing (TranslatedGroup), from --lang or the setting
     setup_logging(verbose)
 
 

@@ -22,6 +22,7 @@ from rich.table import Table
 from gridgeo.cli._common import console, handle_errors, print_warnings
 from gridgeo.cli.communities import print_fixes
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import (
     check_layer,
     list_layers,
@@ -32,6 +33,7 @@ from gridgeo.io import (
 from gridgeo.io.atomic import write_text_atomic
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input
+from gridgeo.io.metadata import code_pattern_metadata, first_declared
 from gridgeo.partition import partition as run_partition
 from gridgeo.partition.buildings import spread_over_buildings
 from gridgeo.rules import load_profile
@@ -196,7 +198,6 @@ def partition(
     """Partition communities and villages into urban, rural and dedicated grids."""
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError("--kind must be urban or rural", [Problem(f"got {kind!r}", field="kind")])
-    prof = load_profile(profile).with_code_pattern(code_pattern)
     specs = _specs(
         source,
         {
@@ -207,6 +208,9 @@ def partition(
             "villager_groups": villager_groups,
         },
     )
+    # the code scheme: --code-pattern, else the one the communities file declares
+    code_pattern = code_pattern or first_declared(specs["communities"])
+    prof = load_profile(profile).with_code_pattern(code_pattern)
     layer_crs = {
         "communities": communities_crs,
         "roads": roads_crs,
@@ -272,7 +276,11 @@ def partition(
         console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
     if len(result.warnings) > 20:
         console.print(f"[yellow]… and {len(result.warnings) - 20} more warnings[/]")
-    write_layers(out, {"grids": result.grids, "violations": result.violations})
+    write_layers(
+        out,
+        {"grids": result.grids, "violations": result.violations},
+        layer_metadata={"grids": code_pattern_metadata(code_pattern)},
+    )
     if report is not None:
         _write_report(report, result, specs, spread)
     _print_summary(result, out, report)
@@ -337,30 +345,37 @@ def _fmt(v) -> str:
 
 def _print_summary(result, out: Path, report: Path | None) -> None:
     m = result.metrics
-    t = Table(title=f"grids written to {out}", show_header=False)
-    t.add_row("communities", str(m["communities"]))
-    t.add_row(
-        "grids", f"{m['grids']} ({', '.join(f'{k} {v}' for k, v in m['grids_by_type'].items())})"
-    )
+    t = Table(title=_("grids written to {path}").format(path=out), show_header=False)
+    t.add_column(overflow="fold")
+    t.add_column(overflow="fold")
+    t.add_row(_("communities"), str(m["communities"]))
+    by_type = ", ".join(f"{k} {v}" for k, v in m["grids_by_type"].items())
+    t.add_row(_("grids"), f"{m['grids']} ({by_type})")
     feas = m["in_band_grids_feasible"]
     t.add_row(
-        "in band (feasible communities)",
-        f"{_fmt(m['in_band_share_feasible'])} ({feas[0]}/{feas[1]} grids, {m['feasible_communities']} communities)",
+        _("in band (feasible communities)"),
+        _("{share} ({ok}/{total} grids, {n} communities)").format(
+            share=_fmt(m["in_band_share_feasible"]),
+            ok=feas[0],
+            total=feas[1],
+            n=m["feasible_communities"],
+        ),
     )
-    t.add_row("in band (all banded)", _fmt(m["in_band_share_all_banded"]))
-    t.add_row("internal borders on roads", _fmt(m["road_border_share"]))
+    t.add_row(_("in band (all banded)"), _fmt(m["in_band_share_all_banded"]))
+    t.add_row(_("internal borders on roads"), _fmt(m["road_border_share"]))
     pp = m["polsby_popper"]
-    t.add_row("Polsby–Popper mean / min", f"{pp['mean']} / {pp['min']}")
+    t.add_row(_("Polsby–Popper mean / min"), f"{pp['mean']} / {pp['min']}")
     hh = m["households_per_grid"]
     t.add_row(
-        "households per grid min / median / max", f"{hh['min']} / {hh['median']} / {hh['max']}"
+        _("households per grid min / median / max"), f"{hh['min']} / {hh['median']} / {hh['max']}"
     )
-    t.add_row("households outside communities", str(m["households_outside"]["households"]))
-    t.add_row("seam error (max m²)", str(m["seam_error"]["max_m2"]))
+    t.add_row(_("households outside communities"), str(m["households_outside"]["households"]))
+    t.add_row(_("seam error (max m²)"), str(m["seam_error"]["max_m2"]))
     t.add_row(
-        "violations", ", ".join(f"{k} {v}" for k, v in m["violations_by_rule"].items()) or "none"
+        _("violations"),
+        ", ".join(f"{k} {v}" for k, v in m["violations_by_rule"].items()) or _("none"),
     )
-    t.add_row("runtime", f"{m['runtime_s']['total']:.1f} s")
+    t.add_row(_("runtime"), f"{m['runtime_s']['total']:.1f} s")
     console.print(t)
     if report is not None:
-        console.print(f"report: {report}")
+        console.print(_("report: {path}").format(path=report))

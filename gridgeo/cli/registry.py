@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from gridgeo import registry
-from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.cli._common import code_table, console, handle_errors, print_warnings
 from gridgeo.database.lifecycle import ensure_ready
 from gridgeo.errors import InputError, Problem
 from gridgeo.settings import get_settings
@@ -179,7 +179,7 @@ def _load(
     if result.changeset_id is None:
         console.print(f"no change: all {result.unchanged} grids equal the current registry")
         return
-    acts = ", ".join(f"{k} {v}" for k, v in sorted(result.actions.items()))
+    acts = _actions(result.actions)
     console.print(
         f"draft change set {result.changeset_id}: {acts}; {result.unchanged} grids unchanged; "
         f"{len(result.new_codes)} new codes, {len(result.retired_codes)} codes to retire"
@@ -201,7 +201,9 @@ def list_(
 ) -> None:
     """List change sets, newest first."""
     df = registry.list_changesets(_url(), status=status, county=county)
-    table = Table("id", "county", "status", "items", "title", "by", "created", "decided")
+    table = code_table(
+        "id", "county", "status", "items", "title", "by", "created", "decided", codes={"county"}
+    )
     for r in df.itertuples():
         table.add_row(
             str(r.changeset_id),
@@ -218,9 +220,14 @@ def list_(
     console.print(table)
 
 
+def _actions(actions: dict[str, int]) -> str:
+    """``{"split": 1, "create": 2}`` → ``create 2, split 1`` (never a raw dict)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(actions.items())) or "none"
+
+
 def _codes(values) -> str:
     values = list(values or [])
-    return ", ".join(values[:4]) + (f" … (+{len(values) - 4})" if len(values) > 4 else "")
+    return "\n".join(values[:4]) + (f"\n… (+{len(values) - 4})" if len(values) > 4 else "")
 
 
 @change_app.command()
@@ -253,7 +260,16 @@ def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None
             f"decided by {cs.decided_by} {cs.decided_at:%Y-%m-%d %H:%M}: {cs.decision_reason or ''}"
         )
     items = registry.changeset_items(url, changeset_id)
-    table = Table("#", "action", "community", "old codes", "new codes", "retired", "note")
+    table = code_table(
+        "#",
+        "action",
+        "community",
+        "old codes",
+        "new codes",
+        "retired",
+        "note",
+        codes={"community", "old codes", "new codes", "retired"},
+    )
     for r in items.itertuples():
         table.add_row(
             str(r.seq),
@@ -282,7 +298,7 @@ def diff(
     changes = code_changes(items, old, new)
     area_old = dict(zip(old["grid_code"], old["area_m2"], strict=True))
     area_new = dict(zip(new["grid_code"], new["area_m2"], strict=True))
-    table = Table(
+    table = code_table(
         "#",
         "action",
         "old code",
@@ -292,6 +308,7 @@ def diff(
         "hh after",
         "m² before",
         "m² after",
+        codes={"old code", "new code"},
     )
     for r in changes.itertuples():
         table.add_row(
@@ -367,7 +384,9 @@ def file_(
         f"(profile {cs.profile}, households {cs.household_source})"
     )
     for b in cs.forced_breaks or []:
-        console.print(f"  forced: {b['rule']} {b['grids'] or ''} — {b['message']}", markup=False)
+        grids = b.get("grids") or []
+        where = ", ".join(map(str, grids)) if isinstance(grids, list | tuple) else str(grids)
+        console.print(f"  forced: {b['rule']} {where} — {b['message']}", markup=False)
 
 
 @change_app.command()
@@ -456,10 +475,15 @@ def repartition(
     ),
     code_pattern: str = typer.Option(None, "--code-pattern", help="Regex of a community code."),
     seed: int = typer.Option(0, "--seed", help="Seed of the partitioner."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Redraw every grid of the community (dedicated grids stay), in band or not.",
+    ),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
     token: str = _TOKEN,
 ) -> None:
-    """Redraw only the grids of one community that left the band; draft the change."""
+    """Redraw the grids of one community that left the band (all with --force); draft the change."""
     from gridgeo.io.fields import resolve_count_fields
     from gridgeo.io.layer_crs import read_input
 
@@ -477,6 +501,7 @@ def repartition(
         profile=profile,
         code_pattern=code_pattern,
         seed=seed,
+        force=force,
         reason=reason,
     )
     console.print(
@@ -487,7 +512,7 @@ def repartition(
         console.print("no change: the registry already matches")
         return
     console.print(
-        f"draft change set {load.changeset_id}: {load.actions}; new codes {', '.join(load.new_codes) or '—'}; "
+        f"draft change set {load.changeset_id}: {_actions(load.actions)}; new codes {', '.join(load.new_codes) or '—'}; "
         f"retired {', '.join(load.retired_codes) or '—'}"
     )
 
@@ -549,7 +574,9 @@ def at_(
         )
         console.print(f"wrote {len(gdf)} grids to {out}")
         return
-    table = Table("code", "name", "type", "community", "households", "valid from")
+    table = code_table(
+        "code", "name", "type", "community", "households", "valid from", codes={"code", "community"}
+    )
     for r in gdf.head(200).itertuples():
         table.add_row(
             r.grid_code,
@@ -569,9 +596,18 @@ def point(
     x: float = typer.Argument(..., help="x (easting, or longitude with --crs EPSG:4326)."),
     y: float = typer.Argument(..., help="y (northing, or latitude)."),
     at: str = typer.Option(None, "--at", help="Date or time (ISO; default now)."),
-    crs: str = typer.Option(None, "--crs", help="CRS of x/y (default: the registry's)."),
+    crs: str = typer.Option(
+        None, "--crs", help="CRS of x/y, e.g. wgs84 for lon/lat (default: the registry's, metres)."
+    ),
 ) -> None:
     """Which grid covered a point on a date."""
+    from gridgeo.crs import point_problems
+
+    # the same sanity checks as /locate; lon/lat read as metres is refused here (a CLI user
+    # can always add --crs), where /locate only warns
+    problems = point_problems(x, y, crs, names=("x", "y"))
+    if problems:
+        raise InputError(f"point {x}, {y} cannot be looked up", problems)
     hits = registry.grid_at_point(_url(), x, y, at=_when(at), crs=crs)
     if not hits:
         console.print("no grid covered that point then")

@@ -10,13 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.cli._common import code_table, console, handle_errors, print_warnings
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import check_layer, list_layers, raise_for_problems, split_layer_spec
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input, split_crs_spec
+from gridgeo.io.metadata import first_declared
 from gridgeo.rules import load_profile
 from gridgeo.validate import validate as run_validate
 
@@ -115,6 +117,8 @@ def validate(
             raise InputError(
                 "cannot write the report", [Problem("folder does not exist", file=str(out))]
             )
+    # the code scheme: --code-pattern, else the one the input files declare
+    code_pattern = code_pattern or first_declared(communities, grids)
     prof = load_profile(profile).with_code_pattern(code_pattern)
     grid_gdf = _read_grids(grids, crs)
     comm_gdf = read_input(communities, crs=crs, layer_crs=communities_crs, what="communities")
@@ -135,7 +139,7 @@ def validate(
     _print(result)
     for out in report:
         result.write(out)
-        console.print(f"wrote {out}")
+        console.print(_("wrote {path}").format(path=out))
     raise typer.Exit(code=result.exit_code)
 
 
@@ -143,28 +147,40 @@ def _print(result) -> None:
     s = result.summary
     band = s["in_band"]
     share = "n/a" if band["share"] is None else f"{band['share']:.1%}"
-    console.print(
-        f"{s['grids']} grids in {s['communities']} communities (profile {s['profile']}): "
-        f"[bold red]{s['errors']} errors[/], [yellow]{s['warnings']} warnings[/]; "
-        f"in-band share {share} ({band.get('in_band', 0)}/{band.get('counted', 0)} grids of "
-        "feasible communities)",
-        markup=True,
-        soft_wrap=True,
+    line = _(
+        "{grids} grids in {communities} communities (profile {profile}): {errors} errors, "
+        "{warnings} warnings; in-band share {share} ({in_band}/{counted} grids of "
+        "feasible communities)"
+    ).format(
+        grids=s["grids"],
+        communities=s["communities"],
+        profile=s["profile"],
+        errors=s["errors"],
+        warnings=s["warnings"],
+        share=share,
+        in_band=band.get("in_band", 0),
+        counted=band.get("counted", 0),
     )
+    console.print(line, style="bold red" if s["errors"] else None, markup=False, soft_wrap=True)
     if s.get("road_border") and s["road_border"]["share"] is not None:
-        console.print(f"internal border on roads: {s['road_border']['share']:.1%}")
+        road = f"{s['road_border']['share']:.1%}"
+        console.print(_("internal border on roads: {share}").format(share=road))
     if not s["by_rule"]:
         return
-    table = Table("rule", "severity", "count", "meaning")
-    for rule, v in s["by_rule"].items():
+    rule = _("rule")
+    table = code_table(rule, _("severity"), _("count"), _("meaning"), codes={rule})
+    for rid, v in s["by_rule"].items():
+        sev = v["severity"]
         table.add_row(
-            rule, f"[{_STYLE[v['severity']]}]{v['severity']}[/]", str(v["count"]), v["title"]
+            rid, f"[{_STYLE[sev]}]{escape(_(sev))}[/]", str(v["count"]), escape(v["title"])
         )
     console.print(table)
     issues = result.issues
     for row in issues.head(_SHOWN).itertuples(index=False):
         console.print(
-            f"[{_STYLE[row.severity]}]{row.rule}[/] {row.message}", markup=True, soft_wrap=True
+            f"[{_STYLE[row.severity]}]{row.rule}[/] {escape(row.message)}",
+            markup=True,
+            soft_wrap=True,
         )
     if len(issues) > _SHOWN:
-        console.print(f"… and {len(issues) - _SHOWN} more (use --report for all)")
+        console.print(_("… and {n} more (use --report for all)").format(n=len(issues) - _SHOWN))

@@ -2,7 +2,7 @@
 
 The raw files are real published data (see ``data/README.md``), verified against
 ``data/raw/SHA256SUMS`` before use. A build writes one GeoPackage in the partitioner's input
-contract (SPEC §3), keeping the source CRS (EPSG:3826):
+contract, keeping the source CRS (EPSG:3826):
 
 ``communities``
     villages rebuilt from the small statistical areas (they nest exactly): ``code`` (11-digit
@@ -37,6 +37,7 @@ import shapely
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import write_layers
+from gridgeo.io.metadata import code_pattern_metadata
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ _LINES_LAYER = "basecode_boundary_lines"
 _UNIT_FIELDS = ("CODEBASE", "CODE1", "VILLCODE", "H_CNT", "P_CNT")
 _VILLAGE_FIELDS = ("VILLCODE", "VILLNAME", "HH_2017_06_official")
 _VILLAGE_CODE_DIGITS = 11
+#: The villages' code scheme, declared in the built GeoPackage (layer metadata of
+#: ``communities``) so that partition, inspect and validate need no ``--code-pattern``.
+CODE_PATTERN = rf"\d{{{_VILLAGE_CODE_DIGITS}}}"
 
 
 @dataclass
@@ -519,7 +523,11 @@ def build_district(
 
     layers = _derive(units, villages, lines, district)
     _check_points_in_communities(layers["households"], layers["communities"], src)
-    write_layers(out, {name: layers[name] for name in LAYERS})  # atomic: temp, then rename
+    write_layers(  # atomic: temp, then rename
+        out,
+        {name: layers[name] for name in LAYERS},
+        layer_metadata={"communities": code_pattern_metadata(CODE_PATTERN)},
+    )
     counts = {k: len(v) for k, v in layers.items()}
     hh = int(layers["households"]["households"].sum())
     pop = int(layers["households"]["population"].sum())

@@ -45,7 +45,7 @@ TIMEZONE = "Asia/Shanghai"
 DEFAULT_START = "2025-03-03"
 
 _DEPARTMENTS = [
-    # category, code, department, deadline (working days), complex-case deadline — per seed 000
+    # category, code, department, deadline (working days), complex-case deadline — per the Yongzhou regulation
     ("环境卫生", "sanitation", "示例区城市管理局（环境卫生科）", 5, 10),
     ("市政设施", "municipal_facilities", "示例区住房和城乡建设局（市政设施科）", 5, 10),
     ("违章建筑", "illegal_construction", "示例区城市管理综合执法局", 5, 10),
@@ -222,7 +222,7 @@ def sample_departments() -> pd.DataFrame:
     pandas.DataFrame
         ``category`` (e.g. 环境卫生), ``category_code``, ``department`` (示例区…),
         ``department_code``, ``deadline_days``, ``complex_deadline_days`` (working days,
-        seed 000), ``phone`` (``100-0000-9xxx``), ``is_sample`` (always True).
+        the Yongzhou regulation), ``phone`` (``100-0000-9xxx``), ``is_sample`` (always True).
     """
     rows = [
         {

@@ -3,7 +3,7 @@
 * :func:`read_layer` — GeoPackage, Shapefile (GBK/UTF-8 DBFs, detected), GeoJSON,
   FlatGeobuf, GeoParquet, CSV/XLSX with lon/lat columns; CRS required, GCJ-02 and
   BD-09 converted to WGS 84.
-* :func:`check_layer` / :func:`raise_for_problems` — the layer contracts of SPEC §3
+* :func:`check_layer` / :func:`raise_for_problems` — the layer contracts
   (defined in :mod:`gridgeo.io.schemas`), every problem at once with file, layer, row
   and field.
 * :func:`write_layers` — GeoPackage (several layers), Shapefile (UTF-8 or GBK),
@@ -29,6 +29,10 @@ _HOMES = {
     "atomic_path": "atomic",
     "write_bytes_atomic": "atomic",
     "write_text_atomic": "atomic",
+    "CODE_PATTERN_KEY": "metadata",
+    "code_pattern_metadata": "metadata",
+    "declared_code_pattern": "metadata",
+    "first_declared": "metadata",
     "DEFAULT_CODE_PATTERN": "schemas",
     "GRID_TYPES": "schemas",
     "LAT_NAMES": "schemas",

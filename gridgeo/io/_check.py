@@ -1,4 +1,4 @@
-"""Checking a layer against the data contract (SPEC §3): every problem at once."""
+"""Checking a layer against the data contract: every problem at once."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import shapely
 from gridgeo.crs import sanity_problems
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io._read import split_layer_spec
+from gridgeo.io.metadata import CODE_PATTERN_HINT
 from gridgeo.io.schemas import (
     DEFAULT_CODE_PATTERN,
     POLYGONAL,
@@ -325,7 +326,8 @@ def _check_codes(
                     " (12-digit statistical division code)"
                     if pattern == DEFAULT_CODE_PATTERN
                     else ""
-                ),
+                )
+                + CODE_PATTERN_HINT,
                 "code.format",
                 row=index[i],
                 field=spec.name,

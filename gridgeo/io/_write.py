@@ -82,6 +82,7 @@ def write_layers(
     *,
     driver: str | None = None,
     encoding: str | None = None,
+    layer_metadata: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
     """Write one or more named layers, atomically.
 
@@ -105,6 +106,9 @@ def write_layers(
         text GBK cannot hold, e.g. rare characters in names, is refused rather than
         silently dropped — use ``"GB18030"``, its lossless superset, for those).
         Field names longer than 10 bytes are shortened by GDAL (a warning is logged).
+    layer_metadata
+        GeoPackage only: layer name → metadata items kept with the layer (e.g. the code
+        scheme, :mod:`gridgeo.io.metadata`); ignored by the other formats.
 
     Returns
     -------
@@ -154,7 +158,7 @@ def write_layers(
     if drv == "ESRI Shapefile":
         _write_shapefiles(path, layers, encoding)
     else:
-        _write_single_file(path, layers, drv)
+        _write_single_file(path, layers, drv, layer_metadata or {})
     n = sum(len(g) for g in layers.values())
     log.info("wrote %d layers (%d features) to %s (%s)", len(layers), n, path, drv)
     return path
@@ -175,7 +179,12 @@ def _prepare(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _write_single_file(path: Path, layers: Mapping[str, gpd.GeoDataFrame], drv: str) -> None:
+def _write_single_file(
+    path: Path,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    drv: str,
+    metadata: Mapping[str, Mapping[str, str]],
+) -> None:
     current: str | None = None
     try:
         with atomic_path(path, create=False) as tmp:  # GDAL wants to create the file itself
@@ -209,7 +218,15 @@ def _write_single_file(path: Path, layers: Mapping[str, gpd.GeoDataFrame], drv: 
                     )
                 else:
                     # Keep Polygon and MultiPolygon as they are (no promotion to multi).
-                    _ogr_write(gdf, tmp, layer=name, driver=drv, promote_to_multi=False)
+                    meta = dict(metadata.get(name) or {}) or None
+                    _ogr_write(
+                        gdf,
+                        tmp,
+                        layer=name,
+                        driver=drv,
+                        promote_to_multi=False,
+                        layer_metadata=meta,
+                    )
     except Exception as exc:
         if isinstance(exc, InputError):
             raise

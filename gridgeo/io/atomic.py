@@ -42,11 +42,28 @@ def atomic_path(path: str | os.PathLike[str], *, create: bool = True) -> Iterato
         tmp.unlink()
     try:
         yield tmp
+        _as_ordinary_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         for extra in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
             extra.unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _as_ordinary_file(tmp: Path) -> None:
+    """Give the finished file the mode any other output gets (0644 under the usual umask).
+
+    ``mkstemp`` creates 0600 files; reports and filing packages are handed on to other
+    people and services, so they must not stay readable by their writer alone.
+    """
+    if tmp.is_file():
+        os.chmod(tmp, 0o666 & ~_current_umask())
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:

@@ -2,7 +2,7 @@
 
 Mainland tables name their count fields in Chinese (户数, 总户数, 常住人口 …). This
 module maps them onto the contract's ``households``, ``population`` and
-``compound_id`` (SPEC §3), takes an explicit ``--households-field``, and when no count
+``compound_id``, takes an explicit ``--households-field``, and when no count
 field can be found says so — listing the fields present and the likely one — instead
 of silently counting each point as one household.
 """

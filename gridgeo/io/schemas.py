@@ -1,4 +1,4 @@
-"""The layer contracts (SPEC §3): required fields, field types and geometry kinds.
+"""The layer contracts: required fields, field types and geometry kinds.
 
 The one home of these contracts: :func:`gridgeo.io.check_layer` checks a layer against
 them, and the partitioner (:mod:`gridgeo.partition.inputs`), the validator and the
@@ -67,7 +67,7 @@ class LayerSchema:
 POLYGONAL = ("Polygon", "MultiPolygon")
 GRID_TYPES = ("urban", "rural", "dedicated")
 
-#: The layer contracts of SPEC §3 (and the registry's ``grids`` layer), by name.
+#: The layer contracts (and the registry's ``grids`` layer), by name.
 SCHEMAS: dict[str, LayerSchema] = {
     "communities": LayerSchema(
         "communities",

@@ -1,6 +1,6 @@
 """Folium maps that render with no internet: vendored Leaflet, inlined, and no online tiles.
 
-Government intranets cannot reach a CDN (SPEC §6). Folium's :class:`folium.Map`
+Government intranets cannot reach a CDN. Folium's :class:`folium.Map`
 links Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; :class:`OfflineMap`
 links nothing. When it renders, it puts the vendored Leaflet (``static/``, see its
 README for version and licence) inline into the page head, with Leaflet's images as

@@ -27,21 +27,50 @@ def grid_code(community_code: str, seq: int, *, digits: int = 3) -> str:
     return f"{community_code}{seq:0{digits}d}"
 
 
+def is_traditional(text: str) -> bool:
+    """Whether ``text`` is written in traditional characters.
+
+    A character outside GB 2312 (the simplified national set) that Big5 (the traditional
+    set) holds is traditional: 學, 區, 鄉, 網 … Characters both scripts share (大, 里) say
+    nothing, so a name of shared characters counts as simplified.
+    """
+    for ch in text or "":
+        if ord(ch) < 0x3400:
+            continue
+        try:
+            ch.encode("gb2312")
+        except UnicodeEncodeError:
+            try:
+                ch.encode("big5")
+            except UnicodeEncodeError:
+                continue
+            return True
+    return False
+
+
+def grid_word(community_name: str, word: str = "网格") -> str:
+    """``网格`` (or ``专属网格``) in the script of the community's name: 網格 for 大學里."""
+    if not is_traditional(community_name):
+        return word
+    return word.replace("网", "網").replace("专属", "專屬")
+
+
 def grid_name(community_name: str, n: int) -> str:
-    """Name of the ``n``-th ordinary grid of a community: ``<name>第N网格``."""
-    return f"{community_name}第{n}网格"
+    """Name of the ``n``-th ordinary grid of a community: ``<name>第N网格`` (網格 in the
+    script of a traditional name: 大學里第5網格, never 大學里第5网格)."""
+    return f"{community_name}第{n}{grid_word(community_name)}"
 
 
 def dedicated_name(site_name: str | None, community_name: str, n: int) -> str:
     """Name of a dedicated grid: the site's own name (``<community>专属网格N`` if it has none)."""
     site_name = (site_name or "").strip()
-    return site_name if site_name else f"{community_name}专属网格{n}"
+    return site_name if site_name else f"{community_name}{grid_word(community_name, '专属网格')}{n}"
 
 
 def name_and_number(
     grids: list[dict], community_code: str, community_name: str, *, digits: int = 3
 ) -> list[dict]:
-    """Output records (SPEC §3 fields) for a community's grids, in the order of ``grids``.
+    """Output records (the output contract's fields) for a community's grids, in the order of ``grids``.
 
     ``grids`` carry ``geometry``, ``grid_type``, ``households``, ``population`` and,
     for dedicated grids, ``site_name``. Sequence numbers follow :func:`grid_order`;

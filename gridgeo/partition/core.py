@@ -64,7 +64,7 @@ class PartitionResult:
     Attributes
     ----------
     grids
-        GeoDataFrame with the columns of SPEC §3 (``grid_code``, ``grid_name``,
+        GeoDataFrame with the columns of the output contract (``grid_code``, ``grid_name``,
         ``grid_type``, ``community_code``, ``households``, ``population``, ``area_m2``,
         geometry) in the input communities' CRS, sorted by ``grid_code``.
     violations
@@ -112,7 +112,7 @@ def partition(
     Parameters
     ----------
     communities, roads, households, dedicated, villager_groups
-        The layers of SPEC §3 (contracts in :mod:`gridgeo.io.schemas`): community
+        The input layers (contracts in :mod:`gridgeo.io.schemas`): community
         polygons (``code``, ``name``, optional ``kind`` in any spelling of
         :data:`gridgeo.rules.KIND_WORDS`); road centrelines that grid borders follow;
         household points (optional ``households`` weight, ``population``,

@@ -6,7 +6,7 @@ from typing import Any
 
 from gridgeo.rule_ids import rule
 
-#: Columns of the ``violations`` layer (SPEC §3).
+#: Columns of the ``violations`` layer.
 VIOLATION_COLUMNS = ["rule", "reason", "community_code", "grid_code", "geometry"]
 
 

@@ -149,6 +149,42 @@ def bound_profile(bind: Bind, county_code: str, *, at: datetime | None = None) -
     return found
 
 
+def drafting_profile(
+    bind: Bind,
+    county_code: str,
+    *,
+    profile: str | Profile | None = None,
+    code_pattern: str | None = None,
+) -> Profile:
+    """The profile and code scheme a county drafts with (load, repartition).
+
+    The county's binding decides, so no command needs ``--code-pattern``: an explicit
+    ``profile`` replaces the bound profile, an explicit ``code_pattern`` the bound
+    pattern; a county without a binding drafts with the default profile
+    (``GRIDGEO_PROFILE``) and its 12-digit codes (filing still needs a binding).
+
+    Parameters
+    ----------
+    bind
+        Database.
+    county_code
+        The drafting county.
+    profile, code_pattern
+        Explicit choices for this run (None: the binding's).
+
+    Returns
+    -------
+    Profile
+    """
+    with transaction(bind) as conn:
+        found = _bound(conn, str(county_code).strip())
+    if isinstance(profile, Profile) and code_pattern is None:
+        return profile
+    name = profile if profile is not None else (found.profile if found else None)
+    pattern = code_pattern or (found.code_pattern if found else None)
+    return load_profile(name).with_code_pattern(pattern)
+
+
 def require_binding_message(county_code: str) -> str:
     return (
         f"county {county_code} is bound to no profile: an administrator binds it first "

@@ -29,6 +29,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -46,6 +47,7 @@ from gridgeo.registry.workflow import (
     changeset_items,
     get_changeset,
 )
+from gridgeo.settings import timezone_setting
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +229,24 @@ def summary_html(
     moves_html = _moves_html(moves)
 
     def when(t) -> str:
-        return t.strftime("%Y-%m-%d %H:%M %Z") if t is not None else "—"
+        return local_time(t)
+
+    filing = cs.validation or {}
+    rules = filing.get("rules") or {}
+    checked = (
+        f"{rules.get('errors', 0)} errors 错误, {rules.get('warnings', 0)} warnings 警告 "
+        f"(profile {rules.get('profile', '—')}){' — forced 强制报备' if filing.get('forced') else ''}"
+        if rules
+        else "not filed yet 尚未报备"
+    )
+    metrics = grid_metrics(new)
+    sizes = (
+        f"{metrics['grids']} grids 个网格; households per grid 每格户数 "
+        f"{metrics['households']['min']} / {metrics['households']['median']} / "
+        f"{metrics['households']['max']} (min / median / max)"
+        if metrics["grids"]
+        else "—"
+    )
 
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
@@ -253,6 +272,10 @@ td, th {{ border: 1px solid #ccc; padding: 1px 4px; text-align: left; }}
 <tr><td>Codes 编码</td><td>{n_new} new 新增, {n_ret} retired 注销 (retired codes are never reused)</td></tr>
 <tr><td>Profile 规则</td><td>{esc(cs.profile or "—")}; households 户数: {esc(_HH_SOURCE.get(cs.household_source or "", "—"))}</td></tr>
 <tr><td>Filed with 备案机关</td><td>{esc(cs.receiver_code or "—")}</td></tr>
+<tr><td>County's note 县区说明</td><td>{esc(filing.get("note") or "—")}</td></tr>
+<tr><td>Validator 校验结果</td><td>{esc(checked)}</td></tr>
+<tr><td>New grids 新网格</td><td>{esc(sizes)}</td></tr>
+<tr><td>Times 时间</td><td>{esc(timezone_setting())}</td></tr>
 </table>
 <div class="maps">{before}{after}</div>
 <table><tr>{"".join(f"<th>{c}</th>" for c in CSV_COLUMNS)}</tr>
@@ -260,6 +283,39 @@ td, th {{ border: 1px solid #ccc; padding: 1px 4px; text-align: left; }}
 {moves_html}
 </body></html>
 """
+
+
+def local_time(t) -> str:
+    """A registry time in the configured time zone (``GRIDGEO_TIMEZONE``), or "—"."""
+    if t is None:
+        return "—"
+    zone = ZoneInfo(timezone_setting())
+    return t.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def grid_metrics(grids: gpd.GeoDataFrame) -> dict:
+    """Figures of a set of grids for the city: count per type, households and area spread."""
+    if grids.empty:
+        return {"grids": 0}
+    hh = pd.to_numeric(grids["households"], errors="coerce").fillna(0)
+    area = grids.geometry.area if grids.crs is not None and grids.crs.is_projected else None
+    out = {
+        "grids": len(grids),
+        "by_type": {str(k): int(v) for k, v in grids["grid_type"].value_counts().items()},
+        "households": {
+            "total": int(hh.sum()),
+            "min": int(hh.min()),
+            "median": float(hh.median()),
+            "max": int(hh.max()),
+        },
+    }
+    if area is not None:
+        out["area_m2"] = {
+            "min": round(float(area.min())),
+            "median": round(float(area.median())),
+            "max": round(float(area.max())),
+        }
+    return out
 
 
 _HH_SOURCE = {
@@ -368,6 +424,23 @@ def export_changeset(bind: Bind, changeset_id: int, out: str | os.PathLike[str])
             zf.write(gpkg, "grids.gpkg")
             zf.writestr("code_changes.csv", "\ufeff" + buf.getvalue())
             zf.writestr("summary.html", page)
+            zf.writestr(
+                "filing.json",
+                json.dumps(
+                    {
+                        "changeset": cs.changeset_id,
+                        "county": cs.county_code,
+                        "note": (cs.validation or {}).get("note"),
+                        "validator": (cs.validation or {}).get("rules"),
+                        "metrics": grid_metrics(new),
+                        "timezone": timezone_setting(),
+                        "filed_at": local_time(cs.filed_at),
+                    },
+                    ensure_ascii=False,
+                    indent=1,
+                    default=str,
+                ),
+            )
             if len(moves):
                 zf.writestr("reassignments.csv", "\ufeff" + moves.to_csv(index=False))
             if cs.forced_breaks:

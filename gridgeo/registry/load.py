@@ -22,11 +22,13 @@ from sqlalchemy.engine import Connection
 from gridgeo.crs import metric_crs
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io import SCHEMAS, check_layer
+from gridgeo.partition.codes import grid_name
 from gridgeo.registry._db import Bind, raw, transaction
+from gridgeo.registry.bindings import drafting_profile
 from gridgeo.registry.diff import ATTRIBUTES, PlannedItem, plan_changes
 from gridgeo.registry.divisions import require_within
 from gridgeo.registry.users import Principal
-from gridgeo.rules import Profile, kind_from_word, load_profile
+from gridgeo.rules import Profile, kind_from_word
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +422,7 @@ def _fill_missing(
             c = str(out["community_code"][i])
             seq = codes[i][len(c) :]
             defaults = {
-                "grid_name": f"{names[c]}第{int(seq)}网格"
+                "grid_name": grid_name(names[c], int(seq))
                 if names.get(c) and seq.isdigit()
                 else codes[i],
                 "grid_type": kinds.get(c) or profile.codes.kind_from_code(c) or "urban",
@@ -472,10 +474,11 @@ def load_grids(
         Community polygons (``code``, ``name``, optional ``kind``) to register the
         communities the registry does not know yet.
     profile
-        Profile name/path/object for the code scheme (default: setting ``GRIDGEO_PROFILE``).
+        Profile name/path/object for the code scheme (default: the county's binding,
+        else setting ``GRIDGEO_PROFILE``).
     code_pattern
-        Regular expression community codes must match, overriding the profile's
-        (e.g. ``r"\\d{11}"`` for Taiwan's village codes).
+        Regular expression community codes must match (default: the county's binding,
+        else the profile's), e.g. ``r"\\d{11}"`` for Taiwan's village codes.
     title, reason
         Kept with the change set and in the audit log.
     max_vertices
@@ -498,9 +501,9 @@ def load_grids(
     InputError
         Listing every bad row, field and unknown community.
     """
-    prof = load_profile(profile).with_code_pattern(code_pattern)
-    source = grids.attrs.get("source")
     county = str(county).strip()
+    prof = drafting_profile(bind, county, profile=profile, code_pattern=code_pattern)
+    source = grids.attrs.get("source")
     g, problems = _prepare(grids, prof, source, repair)
     well_formed = [
         c for c in g["community_code"].dropna().astype(str).unique() if prof.codes.matches(c)

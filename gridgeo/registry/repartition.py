@@ -28,11 +28,12 @@ from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry._db import Bind, transaction
+from gridgeo.registry.bindings import drafting_profile
 from gridgeo.registry.divisions import require_within
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.load import LoadResult, load_grids
 from gridgeo.registry.users import Principal
-from gridgeo.rules import Profile, load_profile
+from gridgeo.rules import Profile
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def repartition_community(
     profile: str | Profile | None = None,
     code_pattern: str | None = None,
     seed: int = 0,
+    force: bool = False,
     title: str = "",
     reason: str = "",
 ) -> RepartitionResult:
@@ -110,7 +112,11 @@ def repartition_community(
     roads
         Road centrelines for the partitioner (optional).
     profile, code_pattern, seed
-        Partition rules, community code pattern and the partitioner's seed.
+        Partition rules (default: the county's binding), community code pattern (default:
+        the binding's) and the partitioner's seed.
+    force
+        Redraw every grid of the community except its dedicated grids, in band or not
+        (e.g. after new roads changed its layout).
 
     Returns
     -------
@@ -125,7 +131,7 @@ def repartition_community(
     """
     from gridgeo.partition import partition
 
-    prof = load_profile(profile).with_code_pattern(code_pattern)
+    prof = drafting_profile(bind, county, profile=profile, code_pattern=code_pattern)
     actor.require("changeset.draft", county)
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)
@@ -161,6 +167,8 @@ def repartition_community(
         }
     )
     redraw = set(np.flatnonzero(~in_band))
+    if force:
+        redraw = set(np.flatnonzero(current["grid_type"].to_numpy() != "dedicated"))
     geoms = current.geometry.values
     for i in np.flatnonzero(~in_band & (counts["households"].to_numpy() < bands[:, 0])):
         shared = [

@@ -1,7 +1,7 @@
 """Who receives a county's filings (备案): the division at the profile's filing level.
 
-Yongzhou (000), Xinxiang (001) and Jiangmen (003) file with the city; Gansu (002)
-with the province; Panjin Xinglongtai (004) with the district grid centre, i.e. the
+Yongzhou, Xinxiang and Jiangmen file with the city; Gansu
+with the province; Panjin Xinglongtai with the district grid centre, i.e. the
 district (county-level) itself (docs/rules.md). A pure function of the codes: the
 registry stores its result with the filed change set and checks the reviewer's
 division against it.

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from fastapi import Request
 
-from gridgeo.crs import resolve_crs
+from gridgeo.crs import point_problems, resolve_crs
 from gridgeo.errors import (
     ConflictError,
     CRSError,
@@ -61,26 +61,25 @@ def crs_is_lonlat(value: str) -> bool:
     return bool(crs.is_geographic)
 
 
-def check_lonlat(lon: float, lat: float, *, degrees: bool = True) -> None:
-    """``lon``/``lat`` of one point: finite, and within ±180/±90 when in degrees."""
-    problems = [
-        Problem(f"{name}={value!r} is not a finite number", field=name, rule="query.coordinate")
-        for name, value in (("lon", lon), ("lat", lat))
-        if not math.isfinite(value)
-    ]
-    if degrees and not problems:
-        problems = [
-            Problem(
-                f"{name}={value!r} is outside -{limit}..{limit}; are lon and lat swapped, or is "
-                "the CRS projected?",
-                field=name,
-                rule="query.range",
-            )
-            for name, value, limit in (("lon", lon, 180), ("lat", lat, 90))
-            if abs(value) > limit
-        ]
-    if problems:
-        raise InputError("lon/lat cannot be located", problems)
+def check_lonlat(lon: float, lat: float, *, crs: str) -> list[str]:
+    """Sanity checks of one ``lon``/``lat`` in ``crs=`` (:func:`gridgeo.crs.point_problems`).
+
+    Returns
+    -------
+    list of str
+        Warnings for the answer (e.g. lon/lat-looking numbers with a metric CRS).
+
+    Raises
+    ------
+    InputError
+        Not finite, or degrees outside ±180/±90.
+    """
+    crs_is_lonlat(crs)  # refuses unknown and non-horizontal CRSs first
+    problems = point_problems(lon, lat, crs)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InputError("lon/lat cannot be located", errors)
+    return [p.message for p in problems]
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

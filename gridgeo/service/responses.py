@@ -96,3 +96,6 @@ class LocateAnswer(_Open):
     point: RegistryPoint | None
     tie_rule: str
     query: LocateQuery
+    warnings: list[str] | None = Field(
+        default=None, description="Doubts about the query, e.g. lon/lat numbers with a metric crs"
+    )

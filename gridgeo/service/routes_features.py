@@ -6,12 +6,16 @@ import functools
 import json
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import numpy as np
 import pyproj
+import shapely
+import shapely.geometry
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from gridgeo.crs import wgs84_to_gcj02
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry import features
 from gridgeo.service.auth import CallerDep
@@ -188,6 +192,10 @@ def items(
     offset: Annotated[int, Query(ge=0, le=2**62, description="Features to skip")] = 0,
     datetime: Annotated[str | None, Query(description="grids only: valid at this instant")] = None,
     zoom: ZoomParam = None,
+    shift: Annotated[
+        Literal["gcj02"] | None,
+        Query(description="Shift lon/lat output to GCJ-02, to overlay Gaode/Tencent tiles"),
+    ] = None,
 ) -> Response:
     settings = service_settings(request)
     if collection_id not in _COLLECTIONS:
@@ -263,10 +271,31 @@ def items(
         "numberReturned": len(feats),
         "links": links,
     }
+    if shift == "gcj02":
+        if out_srid != 4326:
+            raise InputError(
+                "shift=gcj02 applies to lon/lat output only",
+                [Problem("give no crs= with shift=gcj02", field="shift", rule="query.shift")],
+            )
+        for f in feats:
+            f["geometry"] = shifted_to_gcj02(f["geometry"])
     crs_uri = CRS84 if out_srid == 4326 else _EPSG_URI.format(out_srid)
     return JSONResponse(
         body, media_type="application/geo+json", headers={"Content-Crs": f"<{crs_uri}>"}
     )
+
+
+def shifted_to_gcj02(geometry: dict | None) -> dict | None:
+    """A GeoJSON geometry in WGS 84 moved to GCJ-02 (:func:`gridgeo.crs.wgs84_to_gcj02`)."""
+    if geometry is None:
+        return None
+    geom = shapely.geometry.shape(geometry)
+
+    def move(coords: np.ndarray) -> np.ndarray:
+        lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.geometry.mapping(shapely.transform(geom, move))
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")

@@ -78,10 +78,9 @@ async def locate(
     """
     st = state(request)
     # a CRS seen for the first time costs ~90 ms of PROJ set-up: never on the event loop
-    degrees = (
-        crs_is_lonlat(crs) if crs in _READY_CRS else await run_in_threadpool(_prepare, crs, st)
-    )
-    check_lonlat(lon, lat, degrees=degrees)
+    if crs not in _READY_CRS:
+        await run_in_threadpool(_prepare, crs, st)
+    warnings = check_lonlat(lon, lat, crs=crs)  # crs_is_lonlat is cached by now
     settings = service_settings(request)
     when = parse_at(at, settings.timezone)
 
@@ -106,6 +105,8 @@ async def locate(
         "category": category,
         "at": when.isoformat() if when else None,
     }
+    if warnings:
+        result["warnings"] = warnings
     return JSONResponse(result)
 
 

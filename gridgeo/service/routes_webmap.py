@@ -11,21 +11,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from gridgeo.errors import NotFoundError
+from gridgeo.i18n import normalise_language
 from gridgeo.maps.offline import LEAFLET_VERSION
-from gridgeo.settings import project_root
+from gridgeo.settings import language_chosen, project_root
 
 router = APIRouter(tags=["console"], include_in_schema=False)
 
 #: The files of ``webmap/`` that are served (nothing else in the folder is).
-CONSOLE_FILES = ("index.html", "app.js", "style.css", "review.html", "review.js", "review.css")
+CONSOLE_FILES = (
+    "index.html",
+    "app.js",
+    "style.css",
+    "i18n.json",
+    "review.html",
+    "review.js",
+    "review.css",
+)
 
 _MEDIA = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
     ".png": "image/png",
 }
 # The console files change with the checkout: let browsers revalidate them.
@@ -92,6 +102,17 @@ def console_no_slash() -> RedirectResponse:
 @router.get("/console/", summary="The web console")
 def console_index() -> FileResponse:
     return FileResponse(_console_file("index.html"), media_type=_MEDIA[".html"], headers=_NO_CACHE)
+
+
+@router.get("/console/config.json", summary="The console's settings")
+def console_config() -> JSONResponse:
+    """The language set by GRIDGEO_LANG (None: the browser's language decides) and the
+    online basemap (None: the console draws the registry's own outlines, offline)."""
+    try:
+        lang = normalise_language(language_chosen()) if language_chosen() else None
+    except ValueError:
+        lang = None  # an unavailable language: the browser's decides
+    return JSONResponse({"lang": lang, "basemap": None}, headers=_NO_CACHE)
 
 
 @router.get("/console/vendor/leaflet/{name:path}", summary="Vendored Leaflet")

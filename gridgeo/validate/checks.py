@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from gridgeo.io.metadata import CODE_PATTERN_HINT
 from gridgeo.rule_ids import RULES
 from gridgeo.validate.gridset import POSTING_FIELDS, GridSet, code_regex
 
@@ -373,7 +374,8 @@ def check_code_format(gs: GridSet) -> list[Issue]:
         elif pattern.fullmatch(code) is None:
             msg = (
                 f"grid code {code!r} is not a community code matching "
-                f"{gs.profile.codes.community_pattern!r} followed by {digits} digits"
+                f"{gs.profile.codes.community_pattern} followed by {digits} digits"
+                + CODE_PATTERN_HINT
             )
         else:
             continue

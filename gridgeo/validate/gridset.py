@@ -32,7 +32,7 @@ from gridgeo.rules import Profile, kind_from_word, load_profile
 log = logging.getLogger(__name__)
 
 
-#: Fields a grid must have for public posting (SPEC §6; seeds 000, 001, 003).
+#: Fields a grid must have for public posting (public posting: Yongzhou, Xinxiang and Jiangmen regulations).
 POSTING_FIELDS = (
     "grid_name",
     "grid_worker",
@@ -149,7 +149,7 @@ class GridSet:
         Parameters
         ----------
         grids, communities, households, roads
-            Layers in any CRS (each must have one). See SPEC §3 for fields:
+            Layers in any CRS (each must have one). Fields as in :mod:`gridgeo.io.schemas`:
             grids ``grid_code``, ``community_code``, ``grid_type``; communities
             ``code`` and optional ``kind``; households points with optional
             ``households`` weight.

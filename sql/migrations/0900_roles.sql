@@ -62,6 +62,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA registry, service T
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON registry.audit_log FROM gridgeo_app;
 REVOKE DELETE, TRUNCATE ON registry.code_ledger FROM gridgeo_app;  -- codes are for good
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA registry, service TO gridgeo_app;
+-- the counties' household layers (schema restricted, filing): the application only, never
+-- the read-only role
+GRANT USAGE ON SCHEMA restricted TO gridgeo_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA restricted TO gridgeo_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA restricted TO gridgeo_app;
 
 -- functions: none for PUBLIC; all for the application; the read-only ones for readers
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA registry, service FROM PUBLIC;

@@ -1,0 +1,96 @@
+"""Languages: Simplified Chinese by default, English on request, through gettext catalogues.
+
+Messages are written in English in the code and wrapped in :func:`_`; the translations
+live in standard gettext catalogues, ``gridgeo/locale/<lang>/LC_MESSAGES/gridgeo.po``
+(edit them with any PO editor; ``pybabel extract`` finds new messages). The ``.po`` files
+ship inside the package and are read at run time with Babel, so a wheel needs no build
+step. The language is ``GRIDGEO_LANG`` (``zh_CN`` default, ``en``), or ``--lang`` on the
+command line for one run (:func:`use_language`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from gridgeo.settings import language_setting
+
+log = logging.getLogger(__name__)
+
+#: Languages with a catalogue (English is the language of the code: no catalogue needed).
+LANGUAGES = ("zh_CN", "en")
+DOMAIN = "gridgeo"
+_LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+_ACTIVE: contextvars.ContextVar[str | None] = contextvars.ContextVar("gridgeo_lang", default=None)
+
+
+def normalise_language(value: str | None) -> str:
+    """``zh``, ``zh-CN``, ``zh_CN.UTF-8``, ``zh-Hans`` → ``zh_CN``; ``en``, ``en-US`` → ``en``.
+
+    Raises
+    ------
+    ValueError
+        For a language without a catalogue (the message names GRIDGEO_LANG and --lang).
+    """
+    key = (value or "").strip().split(".")[0].replace("-", "_").lower()
+    if key.startswith("zh"):
+        return "zh_CN"
+    if key.startswith("en") or key in ("c", "posix"):
+        return "en"
+    raise ValueError(
+        f"language {value!r} is not available; set GRIDGEO_LANG or --lang to one of "
+        f"{', '.join(LANGUAGES)}"
+    )
+
+
+def _setting_language() -> str:
+    try:
+        return normalise_language(language_setting())
+    except ValueError:
+        log.warning("GRIDGEO_LANG=%r is not available; using zh_CN", language_setting())
+        return "zh_CN"
+
+
+def language() -> str:
+    """The language in use: ``--lang`` of this run, else ``GRIDGEO_LANG``, else zh_CN."""
+    return _ACTIVE.get() or _setting_language()
+
+
+def use_language(value: str | None) -> str:
+    """Use ``value`` (None: ``GRIDGEO_LANG``) from now on in this context; returns it normalised.
+
+    Raises
+    ------
+    ValueError
+        For a language without a catalogue.
+    """
+    lang = normalise_language(value) if value else _setting_language()
+    _ACTIVE.set(lang)
+    return lang
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def catalogue(lang: str) -> dict[str, str]:
+    """msgid → translation of one language (empty for English and untranslated entries)."""
+    if lang == "en":
+        return {}
+    from babel.messages.pofile import read_po
+
+    path = _LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as fh:
+        cat = read_po(fh, locale=lang, domain=DOMAIN)
+    return {
+        str(m.id): str(m.string)
+        for m in cat
+        if m.id and isinstance(m.id, str) and m.string and not m.fuzzy
+    }
+
+
+def gettext(message: str, lang: str | None = None) -> str:
+    """``message`` in ``lang`` (default: :func:`language`); itself when untranslated."""
+    return catalogue(lang or language()).get(message, message)
+
+
+_ = gettext

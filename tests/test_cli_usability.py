@@ -1,0 +1,76 @@
+"""CLI rough edges a county centre meets first: codes cut at 80 columns, raw dicts, lon/lat
+read as metres, a re-partition that cannot be forced, a code scheme typed on every command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_registry import COUNTY, DAAN, _register, communities_of, grids_of
+from typer.testing import CliRunner
+
+from gridgeo.cli import registry as registry_cli
+from gridgeo.cli.main import app
+from gridgeo.registry import grids_at
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def registered(db_url):
+    grids, communities = grids_of(2), communities_of(2)
+    _register(db_url, grids, communities)
+    return db_url
+
+
+@pytest.fixture
+def cli(registered, monkeypatch):
+    monkeypatch.setattr(registry_cli, "_url", lambda: registered)
+
+    def run(*args: str, code: int = 0) -> str:
+        res = runner.invoke(app, list(args), env={"GRIDGEO_USER": "zhang", "COLUMNS": "80"})
+        assert res.exit_code == code, res.output
+        return res.output
+
+    return run
+
+
+def test_codes_are_never_cut_at_80_columns(cli, registered):
+    codes = sorted(grids_at(registered)["grid_code"])
+    out = cli("history", "at")
+    assert max(len(line) for line in out.splitlines()) <= 80
+    shown = set(re.findall(r"\b\d{14}\b", out))
+    assert set(codes) <= shown
+    assert "…" not in "".join(line for line in out.splitlines() if re.search(r"\d{6}", line))
+    show = cli("change", "show", "1")
+    assert {c[:11] for c in codes} <= set(re.findall(r"\b\d{11}\b", show))
+
+
+def test_history_point_refuses_lonlat_read_as_metres(cli):
+    out = cli("history", "point", "121.54", "25.03", code=2)
+    assert "look like longitude/latitude" in out and "--crs" in out
+
+
+def test_repartition_can_be_forced_and_uses_the_bound_code_scheme(registered, monkeypatch):
+    """--force redraws every grid of the community; no --code-pattern: the binding has it."""
+    before = grids_at(registered)
+    community = sorted(before["community_code"])[0]
+    monkeypatch.setattr(registry_cli, "_url", lambda: registered)
+    res = runner.invoke(
+        app,
+        [
+            "change",
+            "repartition",
+            community,
+            "--households",
+            f"{DAAN}:households",
+            "--county",
+            COUNTY,
+            "--force",
+        ],
+        env={"GRIDGEO_USER": "zhang", "COLUMNS": "80"},
+    )
+    assert res.exit_code == 0, res.output
+    mine = before[before["community_code"] == community]
+    assert f"redrawn: {', '.join(sorted(mine['grid_code']))}" in res.output.replace("\n", " ")
+    assert "{" not in res.output  # no raw Python dicts
