@@ -48,11 +48,10 @@ def _free_port() -> int:
 
 
 def _database(side: int) -> str:
-    from gridgeo.service.synthetic import seed_registry
-
     from gridgeo.database import PrivateInstance, apply_migrations
     from gridgeo.database.connect import ensure_database, with_database
     from gridgeo.settings import get_settings
+    from gridgeo.testing import seed_registry
 
     instance = PrivateInstance(get_settings())
     instance.start()

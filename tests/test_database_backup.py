@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from gridgeo.service.synthetic import seed_registry
 
 from gridgeo.database.backup import backup, restore
 from gridgeo.errors import InputError
+from gridgeo.testing import seed_registry
 
 pytestmark = pytest.mark.db
 

@@ -16,7 +16,6 @@ import time
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from gridgeo.service.synthetic import seed_registry
 
 from gridgeo.database.connect import app_database_url
 from gridgeo.database.instance import APP_LOGIN, PrivateInstance
@@ -24,6 +23,7 @@ from gridgeo.database.lifecycle import ensure_ready
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
+from gridgeo.testing import seed_registry
 
 pytestmark = pytest.mark.db
 

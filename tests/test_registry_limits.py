@@ -12,7 +12,6 @@ import psycopg
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from gridgeo.service.synthetic import seed_registry
 
 from gridgeo.errors import InputError
 from gridgeo.registry import Principal, load_grids
@@ -20,6 +19,7 @@ from gridgeo.service import create_app
 from gridgeo.service.deps import parse_polygon
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
+from gridgeo.testing import seed_registry
 
 pytestmark = pytest.mark.db
 

@@ -15,7 +15,6 @@ import time
 import httpx
 import pytest
 import uvicorn
-from gridgeo.locate.synthetic import synthetic_district
 
 from gridgeo.maps.offline import add_geodataframe, offline_map, render_offline
 from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
@@ -23,6 +22,7 @@ from gridgeo.registry.bindings import bind_profile
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
+from gridgeo.testing import synthetic_district
 
 pytestmark = pytest.mark.db
 

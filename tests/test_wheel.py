@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gridgeo.partition.synthetic import district
+
+from gridgeo.testing import district
 
 pytestmark = [pytest.mark.slow, pytest.mark.db]
 
