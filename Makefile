@@ -14,7 +14,7 @@ DEMO_DEBS ?= fonts-noto-cjk fonts-wqy-microhei poppler-utils
 # wrk drives the bounded load test (benchmarks/load_service.py)
 BENCH_DEBS ?= wrk
 
-.PHONY: demo test lint format bench sysdeps venv db clean help
+.PHONY: demo test lint format bench mutate sysdeps venv db clean help
 
 help:
 	@echo "make demo   set up everything, build and partition the demo district, serve it on :8000"
@@ -63,3 +63,11 @@ bench: db
 clean:
 	-@test -x $(GG) && $(GG) db down
 	rm -rf $(VENV) .gridgeo data/build
+
+# Mutation testing of the rule modules ([tool.mutmut] in pyproject.toml), bounded in time:
+# what is not reached in MUTATE_SECONDS is reported as not run, never as killed.
+MUTATE_SECONDS ?= 1800
+mutate: venv
+	@rm -rf mutants
+	@timeout $(MUTATE_SECONDS) $(BIN)/mutmut run --max-children 2 >/dev/null 2>&1; \
+	 $(BIN)/mutmut export-cicd-stats >/dev/null 2>&1; $(BIN)/python scripts/mutation_score.py
