@@ -264,6 +264,17 @@ class QualityRule(_Strict):
     )
 
 
+class PatrolRule(_Strict):
+    """Daily patrol duty of a full-time grid worker in the own grid (issue 20)."""
+
+    min_daily_hours: float | None = Field(
+        default=None,
+        ge=0,
+        description="Hours a worker must patrol the own grid each day; None: no rule.",
+    )
+    article: str = Field(default="", description="The article the figure rests on.")
+
+
 class Profile(_Strict):
     """A jurisdiction's grid rules."""
 
@@ -281,6 +292,7 @@ class Profile(_Strict):
     rural: RuralRule = Field(default_factory=RuralRule)
     dedicated: DedicatedRule = Field(default_factory=DedicatedRule)
     quality: QualityRule = Field(default_factory=QualityRule)
+    patrol: PatrolRule = Field(default_factory=PatrolRule)
 
     def community_kind(
         self, value: object = None, code: object = None, *, default: str | None = None
