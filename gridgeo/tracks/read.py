@@ -363,15 +363,16 @@ def _times(col: pd.Series) -> np.ndarray:
     if isinstance(ts.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(ts.dtype):
         if not isinstance(ts.dtype, pd.DatetimeTZDtype):
             ts = ts.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT")
-        ns = ts.dt.tz_convert("UTC").astype("int64").to_numpy()
-        out = ns / 1e9
-        out[ts.isna().to_numpy()] = np.nan
-        return out
+        epoch = pd.Timestamp(0, tz="UTC")
+        out = ((ts.dt.tz_convert("UTC") - epoch) / pd.Timedelta(seconds=1)).to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        return np.array(out, dtype=np.float64)
     out = np.full(len(col), np.nan)
     for i, v in enumerate(ts):
         if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
             continue
         stamp = pd.Timestamp(v)
         stamp = stamp.tz_localize(LOCAL_TZ) if stamp.tzinfo is None else stamp
-        out[i] = stamp.value / 1e9
+        out[i] = (stamp - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
     return out
