@@ -170,3 +170,27 @@ def test_assignment_ending_the_day_before(grids):
     res = patrol_days(fixes("W1", [(100, 100), (110, 100)], [0, 10]), grids, asg)
     assert res.days["own_grids"].iloc[0] == "" and res.days["own_s"].iloc[0] == 0
     assert [p.rule for p in res.problems] == ["tracks.no_grid"]
+
+
+def test_rankings_per_street_week_and_month():
+    from gridgeo.tracks.rank import rankings
+
+    days = pd.DataFrame(
+        {
+            "worker": ["W1", "W1", "W2", "W3"],
+            "date": pd.to_datetime(["2026-11-02", "2026-11-03", "2026-11-02", "2026-11-09"]),
+            "own_grids": [A, A, B, "620102002001001"],
+            "own_s": [7200.0, 3600.0, 9000.0, 100.0],
+            "own_m": [5000.0, 2000.0, 6000.0, 50.0],
+            "meets_rule": [True, False, True, False],
+        }
+    )
+    week = rankings(days, period="week", scope="street")
+    first = week[week["period"] == "2026-11-02/2026-11-08"]
+    # W1: 2 h + 1 h = 3 h in street 620102001; W2: 2.5 h; W3 is in another street
+    assert list(first["worker"]) == ["W1", "W2"] and list(first["rank"]) == [1, 2]
+    assert list(first["own_hours"]) == [3.0, 2.5]
+    w1 = first.set_index("worker").loc["W1"]
+    assert (w1["days"], w1["days_meeting_rule"], w1["mean_daily_hours"]) == (2, 1, 1.5)
+    month = rankings(days, period="month", scope="county")
+    assert list(month["worker"]) == ["W1", "W2", "W3"] and list(month["rank"]) == [1, 2, 3]
