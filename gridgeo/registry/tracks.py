@@ -1,0 +1,275 @@
+"""Patrol tracks in PostGIS: imported files, raw and cleaned fixes (by month), and reading back.
+
+A file is identified by its SHA-256: importing the same bytes again changes nothing.
+An import is one transaction (the file row, the raw fixes and the cleaned fixes via
+COPY), so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+
+from gridgeo.registry._db import Bind, raw, transaction
+from gridgeo.tracks.clean import Cleaned
+from gridgeo.tracks.daily import day_of
+from gridgeo.tracks.read import LOCAL_TZ, TrackPoints
+
+log = logging.getLogger(__name__)
+
+__all__ = ["file_sha256", "import_tracks", "load_fixes", "staff_assignments"]
+
+
+def file_sha256(path: str | Path | bytes) -> str:
+    """Hex SHA-256 of a file's bytes (or of ``bytes``)."""
+    h = hashlib.sha256()
+    if isinstance(path, bytes | bytearray):
+        h.update(path)
+        return h.hexdigest()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _iso(t: np.ndarray) -> np.ndarray:
+    """Epoch seconds → ISO-8601 UTC text (millisecond precision) for COPY."""
+    ms = np.round(np.asarray(t, dtype=np.float64) * 1000).astype("datetime64[ms]")
+    return np.char.add(np.datetime_as_string(ms, unit="ms"), "Z")
+
+
+def _copy_frame(conn, table: str, columns: list[str], frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False, na_rep="")
+    with (
+        raw(conn).cursor() as cur,
+        cur.copy(
+            f"COPY restricted.{table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+        ) as cp,
+    ):
+        cp.write(buf.getvalue())
+
+
+def import_tracks(
+    bind: Bind,
+    points: TrackPoints,
+    cleaned: Cleaned,
+    *,
+    sha256: str,
+    name: str,
+    crs: str,
+    by: str,
+    sample: bool = False,
+) -> dict:
+    """Store one file's fixes (raw and cleaned); a no-op when its hash is already stored.
+
+    Parameters
+    ----------
+    points
+        The fixes as read (:func:`gridgeo.tracks.read_tracks`), rows left out in
+        ``points.problems``.
+    cleaned
+        ``clean_tracks(points)``.
+    sha256
+        :func:`file_sha256` of the file.
+    name, crs, by
+        File name, CRS it was read in, and who imports it (audit).
+    sample
+        Marks demo data.
+
+    Returns
+    -------
+    dict
+        ``file_id``, ``created`` (False when the file was already imported), ``fixes_read``
+        and ``fixes_kept``.
+    """
+    with transaction(bind) as conn:
+        row = conn.execute(
+            text(
+                "SELECT file_id, fixes_read, fixes_kept FROM restricted.track_file "
+                "WHERE sha256 = :h"
+            ),
+            {"h": sha256},
+        ).first()
+        if row is not None:
+            log.info("track file %s already imported as %d", name, row[0])
+            return {"file_id": row[0], "created": False, "fixes_read": row[1], "fixes_kept": row[2]}
+        file_id = conn.execute(
+            text(
+                "INSERT INTO restricted.track_file (sha256, name, crs, fixes_read, fixes_kept, "
+                "counts, problems, is_sample, imported_by) VALUES (:h, :n, :c, :r, :k, "
+                "CAST(:counts AS jsonb), CAST(:p AS jsonb), :s, :by) RETURNING file_id"
+            ),
+            {
+                "h": sha256,
+                "n": name,
+                "c": crs,
+                "r": len(points),
+                "k": len(cleaned.points),
+                "counts": json.dumps(cleaned.counts),
+                "p": json.dumps([p.to_dict() for p in points.problems], ensure_ascii=False),
+                "s": sample,
+                "by": by,
+            },
+        ).scalar_one()
+        months = np.unique(day_of(points.t).astype("datetime64[M]"))
+        for m in months:
+            conn.execute(text("SELECT restricted.track_month(:d)"), {"d": pd.Timestamp(m).date()})
+        rawf = pd.DataFrame(
+            {
+                "file_id": file_id,
+                "row_no": points.row,
+                "worker": points.worker,
+                "t": _iso(points.t),
+                "lon": points.lon,
+                "lat": points.lat,
+                "accuracy": points.accuracy,
+                "speed": points.speed,
+            }
+        )
+        _copy_frame(conn, "track_fix_raw", list(rawf.columns), rawf)
+        c = cleaned.points
+        clean = pd.DataFrame(
+            {
+                "file_id": file_id,
+                "row_no": c.row,
+                "worker": c.worker,
+                "t": _iso(c.t),
+                "lon": c.lon,
+                "lat": c.lat,
+                "piece": cleaned.piece,
+            }
+        )
+        _copy_frame(conn, "track_fix", list(clean.columns), clean)
+    log.info("imported track file %s as %d: %d fixes, %d kept", name, file_id, len(points), len(c))
+    return {"file_id": file_id, "created": True, "fixes_read": len(points), "fixes_kept": len(c)}
+
+
+def load_fixes(
+    bind: Bind, start: date, end: date, *, workers: list[str] | None = None
+) -> TrackPoints:
+    """Cleaned fixes of local days ``start``..``end`` (inclusive), as :class:`TrackPoints`."""
+    t0 = pd.Timestamp(start).tz_localize(LOCAL_TZ)
+    t1 = pd.Timestamp(end + timedelta(days=1)).tz_localize(LOCAL_TZ)
+    with transaction(bind) as conn:
+        rows = conn.execute(
+            text(
+                "SELECT worker, extract(epoch FROM t)::float8, lon, lat, row_no "
+                "FROM restricted.track_fix WHERE t >= :a AND t < :b "
+                "AND (CAST(:w AS text[]) IS NULL OR worker = ANY(CAST(:w AS text[]))) "
+                "ORDER BY worker, t"
+            ),
+            {"a": t0.to_pydatetime(), "b": t1.to_pydatetime(), "w": workers},
+        ).all()
+    df = pd.DataFrame(rows, columns=["worker", "t", "lon", "lat", "row"])
+    df = df.drop_duplicates(["worker", "t"])  # the same fix in two files counts once
+    return TrackPoints.from_frame(df, file="registry")
+
+
+def staff_assignments(bind: Bind) -> pd.DataFrame:
+    """Who serves which grid when: ``worker`` (the staff id as text), ``grid_code``,
+    ``valid_from``, ``valid_to`` (local dates; ``valid_to`` exclusive, empty if open)."""
+    with transaction(bind) as conn:
+        rows = conn.execute(
+            text(
+                "SELECT staff_id::text, grid_code, "
+                "(valid_from AT TIME ZONE 'Asia/Shanghai')::date, "
+                "(valid_to AT TIME ZONE 'Asia/Shanghai')::date "
+                "FROM registry.staff_assignment WHERE role <> 'head'"
+            )
+        ).all()
+    return pd.DataFrame(rows, columns=["worker", "grid_code", "valid_from", "valid_to"])
+
+
+def day_end(day: date) -> datetime:
+    """The last second of local ``day``: the grids of a day are those valid then."""
+    return (
+        (pd.Timestamp(day) + pd.Timedelta(days=1, seconds=-1)).tz_localize(LOCAL_TZ).to_pydatetime()
+    )
+
+
+def import_file(
+    bind: Bind,
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    worker_field: str | None = None,
+    by: str,
+    options=None,
+    sample: bool = False,
+) -> dict:
+    """Read, clean and store one track file (a no-op when the same bytes were imported).
+
+    Returns
+    -------
+    dict
+        As :func:`import_tracks`, plus ``counts`` (cleaning) and ``problems`` (rows left
+        out, as dicts with file and row).
+    """
+    from gridgeo.tracks import clean_tracks, read_tracks
+
+    path = Path(path)
+    digest = file_sha256(path)
+    pts = read_tracks(path, crs=crs, worker_field=worker_field)
+    cleaned = clean_tracks(pts, options)
+    out = import_tracks(
+        bind, pts, cleaned, sha256=digest, name=path.name, crs=crs or "wgs84", by=by, sample=sample
+    )
+    out["counts"] = cleaned.counts
+    out["problems"] = [p.to_dict() for p in pts.problems]
+    return out
+
+
+def patrol_stats(
+    bind: Bind,
+    start: date,
+    end: date,
+    *,
+    profile=None,
+    roads=None,
+    options=None,
+):
+    """Daily patrol statistics of local days ``start``..``end`` from the stored fixes.
+
+    Each day is measured against the grids as they were that day (``grids_at`` at the local
+    day's end) and the staff assignments of that day.
+
+    Returns
+    -------
+    tuple
+        ``(days, per_grid, problems)`` as in :class:`gridgeo.tracks.Patrol`.
+    """
+    from gridgeo.registry.history import grids_at
+    from gridgeo.tracks.pipeline import GridSnapshot, patrol_days
+
+    pts = load_fixes(bind, start, end)
+    asg = staff_assignments(bind)
+    if not len(pts):
+        return _empty_days(), pd.DataFrame(), []
+    day = day_of(pts.t)
+    snapshots: dict[tuple, GridSnapshot] = {}
+    days, grids, problems = [], [], []
+    for d in np.unique(day):
+        g = grids_at(bind, day_end(pd.Timestamp(d).date()))
+        key = tuple(zip(g["grid_code"], g["valid_from"].astype(str), strict=True))
+        if key not in snapshots:
+            snapshots[key] = GridSnapshot.from_frame(g, roads=roads)
+        res = patrol_days(pts.take(day == d), snapshots[key], asg, profile=profile, options=options)
+        days.append(res.days)
+        grids.append(res.per_grid)
+        problems += res.problems
+    return (pd.concat(days, ignore_index=True), pd.concat(grids, ignore_index=True), problems)
+
+
+def _empty_days() -> pd.DataFrame:
+    from gridgeo.tracks.daily import DAY_COLUMNS
+
+    return pd.DataFrame(columns=DAY_COLUMNS)

@@ -1,0 +1,79 @@
+"""Patrol tracks in PostGIS: import once (hash), month partitions, stats from stored fixes."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+from sqlalchemy import create_engine, text
+
+from gridgeo.database.connect import sqlalchemy_url
+from gridgeo.registry.history import grids_at
+from gridgeo.registry.tracks import import_file, patrol_stats
+from gridgeo.testing import seed_registry
+
+DAY = date.today() + timedelta(days=1)  # after the seeded grids became valid
+
+
+@pytest.fixture(scope="module")
+def district(db_url):
+    seed_registry(db_url, 2, 2)
+    grids = grids_at(db_url)
+    eng = create_engine(sqlalchemy_url(db_url))
+    with eng.begin() as conn:
+        sid = conn.execute(
+            text(
+                "INSERT INTO registry.staff (person_name, is_sample) VALUES ('示例网格员', true) "
+                "RETURNING staff_id"
+            )
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO registry.staff_assignment (staff_id, grid_code, role, valid_from) "
+                "VALUES (:s, :g, 'full_time', '2020-01-01')"
+            ),
+            {"s": sid, "g": grids["grid_code"].iloc[0]},
+        )
+    return db_url, grids, str(sid), eng
+
+
+def walk_csv(path, grids, worker, minutes):
+    """1 fix / 10 s around a 40 m square centred inside the worker's grid, at 1 m/s."""
+    c = shapely.get_coordinates(grids.geometry.iloc[0].point_on_surface())[0]
+    s = np.arange(0, minutes * 60 + 1, 10.0)
+    off = s % 160
+    side = (off // 40).astype(int)
+    u = off % 40
+    dx = np.choose(side, [u - 20, 20 + 0 * u, 20 - u, -20 + 0 * u])
+    dy = np.choose(side, [-20 + 0 * u, u - 20, 20 + 0 * u, 20 - u])
+    tr = pyproj.Transformer.from_crs(grids.crs, 4326, always_xy=True)
+    lon, lat = tr.transform(c[0] + dx, c[1] + dy)
+    t0 = pd.Timestamp(DAY).tz_localize("Asia/Shanghai") + pd.Timedelta(hours=9)
+    times = (t0 + pd.to_timedelta(s, unit="s")).strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"网格员编号": worker, "时间": times, "经度": lon, "纬度": lat}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_import_is_once_and_stats_come_from_the_stored_fixes(district, tmp_path):
+    url, grids, worker, eng = district
+    path = walk_csv(tmp_path / "walk.csv", grids, worker, 30)
+    first = import_file(url, path, by="test")
+    again = import_file(url, path, by="test")
+    assert first["created"] and not again["created"]
+    assert first["file_id"] == again["file_id"] and first["fixes_kept"] == 181
+    month = f"y{DAY:%Y}m{DAY:%m}"
+    with eng.connect() as conn:
+        n_raw = conn.execute(text(f"SELECT count(*) FROM restricted.track_fix_raw_{month}"))
+        n_clean = conn.execute(text("SELECT count(*) FROM restricted.track_fix"))
+        assert (n_raw.scalar(), n_clean.scalar()) == (181, 181)
+    days, per_grid, problems = patrol_stats(url, DAY, DAY)
+    row = days.set_index("worker").loc[worker]
+    assert row["own_s"] == pytest.approx(1800) and row["other_s"] == 0
+    assert row["own_grids"] == grids["grid_code"].iloc[0]
+    assert problems == []
