@@ -194,3 +194,14 @@ def test_rankings_per_street_week_and_month():
     assert (w1["days"], w1["days_meeting_rule"], w1["mean_daily_hours"]) == (2, 1, 1.5)
     month = rankings(days, period="month", scope="county")
     assert list(month["worker"]) == ["W1", "W2", "W3"] and list(month["rank"]) == [1, 2, 3]
+
+
+def test_day_map_png(grids, tmp_path):
+    from gridgeo.tracks.plot import plot_day
+
+    t = np.r_[np.arange(0, 1801, 10), 2100]
+    xy = np.r_[square_walk(t[:-1]), [[1100, 500]]]  # last leg leaves grid A for B
+    res = patrol_days(fixes("W1", xy, t), grids, ASSIGN, profile="gansu")
+    out = plot_day(res, grids, "W1", tmp_path / "day.png")
+    head = out.read_bytes()[:8]
+    assert head == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

@@ -73,7 +73,39 @@ def test_import_is_once_and_stats_come_from_the_stored_fixes(district, tmp_path)
         n_clean = conn.execute(text("SELECT count(*) FROM restricted.track_fix"))
         assert (n_raw.scalar(), n_clean.scalar()) == (181, 181)
     days, per_grid, problems = patrol_stats(url, DAY, DAY)
+    assert per_grid["seconds"].sum() == pytest.approx(1800)
     row = days.set_index("worker").loc[worker]
     assert row["own_s"] == pytest.approx(1800) and row["other_s"] == 0
     assert row["own_grids"] == grids["grid_code"].iloc[0]
     assert problems == []
+
+
+def test_cli_import_stats_rank_and_map(district, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gridgeo.cli import tracks as tracks_cli
+    from gridgeo.cli.main import app
+
+    url, grids, worker, _eng = district
+    monkeypatch.setattr(tracks_cli, "_url", lambda: url)
+    runner = CliRunner()
+
+    def run(*args):
+        res = runner.invoke(app, ["tracks", *args], env={"GRIDGEO_USER": "t", "COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    path = walk_csv(tmp_path / "cli.csv", grids, worker, 130)  # 2 h 10 min, no gap
+    assert "保留 781" in run("import", str(path))
+    assert "未重复导入" in run("import", str(path))
+    out = tmp_path / "days.xlsx"
+    run("stats", "--date", DAY.isoformat(), "--out", str(out))
+    days = pd.read_excel(out, dtype={"worker": str})
+    row = days.set_index("worker").loc[worker]
+    assert row["own_s"] == pytest.approx(130 * 60)  # this file's walk overlaps the first one
+    assert "第1名" in run("rank", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    png = tmp_path / "day.png"
+    run("map", worker, DAY.isoformat(), "--out", str(png))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    bad = runner.invoke(app, ["tracks", "stats", "--date", "昨天"])
+    assert bad.exit_code == 2 and "not a date" in bad.output

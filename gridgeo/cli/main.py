@@ -14,6 +14,7 @@ from gridgeo.cli import locate as locate_cli
 from gridgeo.cli import partition as partition_cli
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli import serve as serve_cli
+from gridgeo.cli import tracks as tracks_cli
 from gridgeo.cli import validate as validate_cli
 from gridgeo.cli._common import setup_logging
 
@@ -56,6 +57,7 @@ app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
 app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
 app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
 app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
+app.add_typer(tracks_cli.app, name="tracks", rich_help_panel=_SVC)
 app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)
 app.add_typer(demo_cli.app, name="demo", rich_help_panel=_SETUP)
 

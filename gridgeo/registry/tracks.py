@@ -262,14 +262,50 @@ def patrol_stats(
         key = tuple(zip(g["grid_code"], g["valid_from"].astype(str), strict=True))
         if key not in snapshots:
             snapshots[key] = GridSnapshot.from_frame(g, roads=roads)
-        res = patrol_days(pts.take(day == d), snapshots[key], asg, profile=profile, options=options)
+        prof = profile if profile is not None else _county_profile(bind, g, d)
+        res = patrol_days(pts.take(day == d), snapshots[key], asg, profile=prof, options=options)
         days.append(res.days)
         grids.append(res.per_grid)
         problems += res.problems
     return (pd.concat(days, ignore_index=True), pd.concat(grids, ignore_index=True), problems)
 
 
+def _county_profile(bind: Bind, grids, d) -> str | None:
+    """The profile bound to the grids' county that day (``None``: the default profile)."""
+    from gridgeo.errors import ConflictError
+    from gridgeo.registry.bindings import bound_profile
+
+    if not len(grids):
+        return None
+    county = str(grids["community_code"].iloc[0])[:6]
+    try:
+        return bound_profile(bind, county, at=day_end(pd.Timestamp(d).date())).profile
+    except ConflictError:
+        return None
+
+
 def _empty_days() -> pd.DataFrame:
     from gridgeo.tracks.daily import DAY_COLUMNS
 
     return pd.DataFrame(columns=DAY_COLUMNS)
+
+
+def worker_day(bind: Bind, worker: str, day: date, *, roads=None, profile=None):
+    """One worker's day from the stored fixes: ``(Patrol, GridSnapshot)`` for a day map.
+
+    Raises
+    ------
+    NotFoundError
+        When the worker has no stored fix that day.
+    """
+    from gridgeo.errors import NotFoundError
+    from gridgeo.registry.history import grids_at
+    from gridgeo.tracks.pipeline import GridSnapshot, patrol_days
+
+    pts = load_fixes(bind, day, day, workers=[str(worker)])
+    if not len(pts):
+        raise NotFoundError(f"网格员 {worker} 在 {day:%Y-%m-%d} 没有轨迹")
+    g = grids_at(bind, day_end(day))
+    snap = GridSnapshot.from_frame(g, roads=roads)
+    prof = profile if profile is not None else _county_profile(bind, g, day)
+    return patrol_days(pts, snap, staff_assignments(bind), profile=prof), snap
