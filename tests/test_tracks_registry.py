@@ -109,3 +109,57 @@ def test_cli_import_stats_rank_and_map(district, tmp_path, monkeypatch):
     assert png.read_bytes()[:4] == b"\x89PNG"
     bad = runner.invoke(app, ["tracks", "stats", "--date", "昨天"])
     assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_http_upload_and_summary_are_role_checked(district, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    url, grids, worker, _eng = district
+    admin = "tracks-admin-token"
+    app = create_app(
+        Settings(database_url=url), ServiceSettings(admin_token=admin, token_cache_s=0.0)
+    )
+    body = walk_csv(tmp_path / "http.csv", grids, worker, 140).read_bytes()
+    with TestClient(app) as client:
+        tokens = {}
+        for name, role, div in (
+            ("ed", "county_editor", "110101"),
+            ("other", "county_editor", "999999"),
+            ("disp", "dispatcher", ""),
+        ):
+            r = client.post(
+                "/admin/tokens",
+                json={"role": role, "division_code": div, "label": name},
+                headers={"Authorization": f"Bearer {admin}"},
+            )
+            tokens[name] = {"Authorization": f"Bearer {r.json()['token']}"}
+        params = {"filename": "http.csv"}
+        assert client.post("/tracks", params=params, content=body).status_code == 401
+        assert (
+            client.post("/tracks", params=params, content=body, headers=tokens["disp"]).status_code
+            == 403
+        )
+        r = client.post("/tracks", params=params, content=body, headers=tokens["ed"])
+        assert r.status_code == 201 and r.json()["created"], r.text
+        r = client.post("/tracks", params=params, content=body, headers=tokens["ed"])
+        assert r.status_code == 201 and not r.json()["created"]
+        bad = client.post(
+            "/tracks", params={"filename": "x.csv"}, content=b"a,b\n1,2\n", headers=tokens["ed"]
+        )
+        assert bad.status_code == 400 and "经度" in bad.text
+        q = {"from": DAY.isoformat(), "to": DAY.isoformat()}
+        assert client.get("/tracks/summary", params=q).status_code == 401
+        r = client.get("/tracks/summary", params=q, headers=tokens["ed"])
+        [row] = r.json()["rows"]
+        assert row["worker"] == worker and row["own_s"] == pytest.approx(140 * 60)
+        assert client.get("/tracks/summary", params=q, headers=tokens["other"]).json()["rows"] == []
+        r = client.get("/tracks/summary", params={**q, "period": "week"}, headers=tokens["ed"])
+        assert r.json()["rows"][0]["rank"] == 1
+        assert (
+            client.get("/tracks/summary", params={**q, "to": "x"}, headers=tokens["ed"]).status_code
+            == 400
+        )

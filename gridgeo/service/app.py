@@ -143,6 +143,7 @@ def create_app(
     from gridgeo.service.routes_health import router as health_router
     from gridgeo.service.routes_locate import router as locate_router
     from gridgeo.service.routes_matters import router as matters_router
+    from gridgeo.service.routes_tracks import router as tracks_router
     from gridgeo.service.routes_webmap import router as webmap_router
 
     app.include_router(health_router)
@@ -152,4 +153,5 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.include_router(changes_router)
+    app.include_router(tracks_router)
     return app
