@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.tracks.read import TrackPoints
@@ -74,11 +75,15 @@ class Cleaned:
     counts
         Fixes dropped per reason (``unsorted`` counts fixes that came out of order; they
         are kept, sorted) and ``gaps`` (pauses cut).
+    worker_code, worker_names
+        Worker per fix as an integer code into the sorted ``worker_names``.
     """
 
     points: TrackPoints
     piece: np.ndarray
     counts: dict[str, int] = field(default_factory=dict)
+    worker_code: np.ndarray | None = None
+    worker_names: np.ndarray | None = None
 
     def segment_ok(self) -> np.ndarray:
         """``True`` at ``i`` when the leg from fix ``i`` to ``i + 1`` is patrol (same piece)."""
@@ -115,50 +120,74 @@ def clean_tracks(points: TrackPoints, options: CleanOptions | None = None) -> Cl
     opt = options or CleanOptions()
     vmax = opt.max_speed_ms
     counts = {"input": len(points)}
-    order = np.lexsort((points.t, points.worker.astype(str)))
-    same_w = np.zeros(order.size, dtype=bool)
-    same_w[1:] = points.worker[order][1:] == points.worker[order][:-1]
-    counts["unsorted"] = int(np.sum((np.diff(order) < 0) & same_w[1:])) if order.size else 0
-    pts = points.take(order)
-    keep = ~(np.isfinite(pts.accuracy) & (pts.accuracy > opt.max_accuracy_m))
-    counts["poor_accuracy"] = int((~keep).sum())
-    pts = pts.take(keep)
-    dup = np.zeros(len(pts), dtype=bool)
-    dup[1:] = (pts.worker[1:] == pts.worker[:-1]) & (pts.t[1:] == pts.t[:-1])
+    codes, names = pd.factorize(points.worker, sort=True)
+    codes = codes.astype(np.int64)
+    t = points.t
+    dc = np.diff(codes)
+    in_order = bool(np.all(dc >= 0) and np.all((dc > 0) | (np.diff(t) >= 0)))
+    sel = np.arange(len(points)) if in_order else np.lexsort((t, codes))
+    counts["unsorted"] = (
+        0 if in_order else int(np.sum((np.diff(sel) < 0) & (codes[sel][1:] == codes[sel][:-1])))
+    )
+    acc = points.accuracy[sel]
+    poor = np.isfinite(acc) & (acc > opt.max_accuracy_m)
+    counts["poor_accuracy"] = int(poor.sum())
+    sel = sel[~poor]
+    w, ts = codes[sel], t[sel]
+    dup = np.zeros(sel.size, dtype=bool)
+    dup[1:] = (w[1:] == w[:-1]) & (ts[1:] == ts[:-1])
     counts["duplicate_time"] = int(dup.sum())
-    pts = pts.take(~dup)
+    sel = sel[~dup]
     counts["gps_jump"] = counts["impossible_speed"] = 0
     for _ in range(10):
-        drop_jump, drop_fast = _speed_outliers(pts, vmax, opt.max_gap_s)
+        drop_jump, drop_fast = _speed_outliers(
+            codes[sel], t[sel], points.lon[sel], points.lat[sel], vmax, opt.max_gap_s
+        )
         if not (drop_jump.any() or drop_fast.any()):
             break
         counts["gps_jump"] += int(drop_jump.sum())
         counts["impossible_speed"] += int(drop_fast.sum())
-        pts = pts.take(~(drop_jump | drop_fast))
-    new = np.ones(len(pts), dtype=bool)
-    if len(pts):
-        new[1:] = (pts.worker[1:] != pts.worker[:-1]) | (np.diff(pts.t) > opt.max_gap_s)
-    counts["gaps"] = int(np.sum(new[1:] & (pts.worker[1:] == pts.worker[:-1])))
-    counts["kept"] = len(pts)
+        sel = sel[~(drop_jump | drop_fast)]
+    w, ts = codes[sel], t[sel]
+    new = np.ones(sel.size, dtype=bool)
+    same = w[1:] == w[:-1]
+    new[1:] = ~same | (np.diff(ts) > opt.max_gap_s)
+    counts["gaps"] = int(np.sum(new[1:] & same))
+    counts["kept"] = int(sel.size)
+    pts = TrackPoints(
+        np.asarray(names, dtype=object)[w],
+        ts,
+        points.lon[sel],
+        points.lat[sel],
+        points.accuracy[sel],
+        points.speed[sel],
+        points.row[sel],
+        points.file,
+        list(points.problems),
+    )
     log.info("cleaned %d fixes: %s", counts["input"], counts)
-    return Cleaned(pts, np.cumsum(new) - 1, counts)
+    return Cleaned(pts, np.cumsum(new) - 1, counts, w, np.asarray(names, dtype=object))
 
 
-def _speed_outliers(pts: TrackPoints, vmax: float, max_gap: float) -> tuple[np.ndarray, ...]:
+def _speed_outliers(
+    w: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, vmax: float, max_gap: float
+) -> tuple[np.ndarray, ...]:
     """(jump, too-fast) masks: a jump is a lone fix reached and left impossibly fast."""
-    n = len(pts)
+    n = t.size
     jump = np.zeros(n, dtype=bool)
     fast = np.zeros(n, dtype=bool)
     if n < 2:
         return jump, fast
-    d = haversine_m(pts.lon[:-1], pts.lat[:-1], pts.lon[1:], pts.lat[1:])
-    dt = np.diff(pts.t)
-    leg = (pts.worker[1:] == pts.worker[:-1]) & (dt <= max_gap)
+    d = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    dt = np.diff(t)
+    leg = (w[1:] == w[:-1]) & (dt <= max_gap)
     too_fast = leg & (d > vmax * dt)
+    if not too_fast.any():
+        return jump, fast
     if n >= 3:
-        d2 = haversine_m(pts.lon[:-2], pts.lat[:-2], pts.lon[2:], pts.lat[2:])
-        bridge_ok = d2 <= vmax * (pts.t[2:] - pts.t[:-2])
-        jump[1:-1] = too_fast[:-1] & too_fast[1:] & bridge_ok
+        k = np.flatnonzero(too_fast[:-1] & too_fast[1:])  # fix k + 1 reached and left fast
+        d2 = haversine_m(lon[k], lat[k], lon[k + 2], lat[k + 2])
+        jump[k[d2 <= vmax * (t[k + 2] - t[k])] + 1] = True
     # A fast leg not explained by a jump: drop its later fix (the first after a good one).
     first_fast = too_fast & ~np.r_[False, too_fast[:-1]]
     fast[1:] = first_fast & ~jump[:-1] & ~jump[1:]

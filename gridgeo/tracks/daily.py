@@ -64,27 +64,40 @@ def own_grids_on(assignments: pd.DataFrame, worker: np.ndarray, date: np.ndarray
     return m.loc[ok, ["worker", "date", "grid_code"]].reset_index(drop=True)
 
 
-def grid_days(legs: Legs, worker: np.ndarray, index: GridIndex, own: pd.DataFrame) -> pd.DataFrame:
-    """Time and distance per worker, day and grid (``grid_code`` empty: outside all grids)."""
-    day = day_of(legs.t0)
-    code = np.where(legs.grid >= 0, index.codes[np.maximum(legs.grid, 0)], "")
+def grid_days(
+    legs: Legs, worker_code: np.ndarray, names: np.ndarray, index: GridIndex, own: pd.DataFrame
+) -> pd.DataFrame:
+    """Time and distance per worker, day and grid (``grid_code`` empty: outside all grids).
+
+    Sums over integer keys (worker code, day number, grid position), so it stays fast at
+    tens of millions of leg parts; names and codes are attached to the small result.
+    """
+    day = np.floor((legs.t0 + _TZ_OFFSET_S) / 86400).astype(np.int64)
     df = pd.DataFrame(
         {
-            "worker": worker[legs.fix],
-            "date": day,
-            "grid_code": code.astype(str),
+            "w": worker_code[legs.fix],
+            "d": day,
+            "g": legs.grid,
             "seconds": legs.t1 - legs.t0,
             "metres": legs.length,
             "first": legs.t0,
             "last": legs.t1,
         }
     )
-    out = df.groupby(["worker", "date", "grid_code"], sort=True, as_index=False).agg(
-        seconds=("seconds", "sum"),
-        metres=("metres", "sum"),
-        first=("first", "min"),
-        last=("last", "max"),
+    out = (
+        df.groupby(["w", "d", "g"], sort=True)
+        .agg(
+            seconds=("seconds", "sum"),
+            metres=("metres", "sum"),
+            first=("first", "min"),
+            last=("last", "max"),
+        )
+        .reset_index()
     )
+    codes = np.append(index.codes.astype(str), "")
+    out.insert(0, "worker", np.asarray(names, dtype=object)[out["w"].to_numpy()])
+    out.insert(1, "date", out["d"].to_numpy().astype("datetime64[D]"))
+    out.insert(2, "grid_code", codes[out["g"].to_numpy()])  # -1 → ""
     key = own.assign(own=True)
     out = out.merge(key, on=["worker", "date", "grid_code"], how="left")
     out["own"] = out["own"].fillna(False).astype(bool)

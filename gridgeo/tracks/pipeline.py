@@ -17,7 +17,6 @@ from gridgeo.rules import Profile, load_profile
 from gridgeo.tracks.attribute import BorderTree, Legs, attribute_legs
 from gridgeo.tracks.clean import Cleaned, CleanOptions, clean_tracks
 from gridgeo.tracks.daily import (
-    day_of,
     day_problems,
     grid_days,
     own_grids_on,
@@ -121,9 +120,13 @@ def patrol_days(
     legs = attribute_legs(
         x, y, pts.t, cleaned.segment_ok(), grids.index, borders=grids.borders, point_grid=g
     )
-    day = day_of(pts.t)
-    own = own_grids_on(assignments, pts.worker, day)
-    per_grid = grid_days(legs, pts.worker, grids.index, own)
+    wc, names = cleaned.worker_code, cleaned.worker_names
+    dnum = np.floor((pts.t + 8 * 3600) / 86400).astype(np.int64)
+    pairs = np.unique(wc * 1_000_000 + dnum)  # worker × day, for the assignments
+    own = own_grids_on(
+        assignments, names[pairs // 1_000_000], (pairs % 1_000_000).astype("datetime64[D]")
+    )
+    per_grid = grid_days(legs, wc, names, grids.index, own)
     share = None
     if grids.roads is not None:
         share = road_coverage(
@@ -137,10 +140,12 @@ def patrol_days(
             tolerance=prof.quality.road_tolerance_m,
         )
     days = worker_days(per_grid, own, prof.patrol, road_share=share)
-    fixes = pd.DataFrame({"worker": pts.worker, "date": day, "row": pts.row, "in": g >= 0})
-    first = fixes.groupby(["worker", "date"], as_index=False).agg(
+    fixes = pd.DataFrame({"w": wc, "d": dnum, "row": pts.row, "in": g >= 0})
+    first = fixes.groupby(["w", "d"], as_index=False).agg(
         row=("row", "min"), inside_s=("in", "sum")
     )
+    first["worker"] = names[first["w"].to_numpy()]
+    first["date"] = first["d"].to_numpy().astype("datetime64[D]")
     probs = list(points.problems) + day_problems(days, first, points.file)
     log.info(
         "patrol: %d fixes → %d legs parts, %d worker-days, %d problems",
