@@ -8,7 +8,6 @@ COPY), so a failure leaves nothing half-written.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 from datetime import date, datetime, timedelta
@@ -40,22 +39,65 @@ def file_sha256(path: str | Path | bytes) -> str:
     return h.hexdigest()
 
 
-def _iso(t: np.ndarray) -> np.ndarray:
-    """Epoch seconds → ISO-8601 UTC text (millisecond precision) for COPY."""
-    ms = np.round(np.asarray(t, dtype=np.float64) * 1000).astype("datetime64[ms]")
-    return np.char.add(np.datetime_as_string(ms, unit="ms"), "Z")
+_PG_EPOCH_S = 946_684_800  # 2000-01-01 UTC, PostgreSQL's timestamp zero
 
 
-def _copy_frame(conn, table: str, columns: list[str], frame: pd.DataFrame) -> None:
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="")
+def _binary_copy(conn, table: str, columns: list[str], arrays: list[np.ndarray]) -> None:
+    """COPY fixed-width columns in PostgreSQL's binary format, built by numpy in one go.
+
+    ``arrays`` are int64 (bigint or timestamptz as microseconds since 2000), int32
+    (integer), float64 (double precision) or float32 (real): no row loop in Python.
+    """
+    n = arrays[0].size
+    spec = [("nf", ">i2")]
+    for k, arr in enumerate(arrays):
+        spec += [(f"l{k}", ">i4"), (f"v{k}", ">" + arr.dtype.str[1:])]
+    rows = np.empty(n, dtype=np.dtype(spec))
+    rows["nf"] = len(arrays)
+    for k, arr in enumerate(arrays):
+        rows[f"l{k}"] = arr.dtype.itemsize
+        rows[f"v{k}"] = arr
+    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+    view = rows.view(np.uint8)
     with (
         raw(conn).cursor() as cur,
         cur.copy(
-            f"COPY restricted.{table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+            f"COPY restricted.{table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)"
         ) as cp,
     ):
-        cp.write(buf.getvalue())
+        cp.write(header)
+        step = 1 << 24
+        for s in range(0, view.size, step):
+            cp.write(view[s : s + step].tobytes())
+        cp.write(b"\xff\xff")
+
+
+def _pg_time(t: np.ndarray) -> np.ndarray:
+    """Epoch seconds → microseconds since 2000-01-01 (binary timestamptz)."""
+    return np.round((np.asarray(t, dtype=np.float64) - _PG_EPOCH_S) * 1e6).astype(np.int64)
+
+
+def _worker_numbers(conn, workers: np.ndarray) -> np.ndarray:
+    """``worker_no`` per fix (registering new worker ids)."""
+    codes, names = pd.factorize(workers)
+    names = [str(v) for v in names]
+    conn.execute(
+        text(
+            "INSERT INTO restricted.track_worker (worker) SELECT unnest(CAST(:w AS text[])) "
+            "ON CONFLICT (worker) DO NOTHING"
+        ),
+        {"w": names},
+    )
+    got = dict(
+        conn.execute(
+            text(
+                "SELECT worker, worker_no FROM restricted.track_worker "
+                "WHERE worker = ANY(CAST(:w AS text[]))"
+            ),
+            {"w": names},
+        ).all()
+    )
+    return np.asarray([got[v] for v in names], dtype=np.int32)[codes]
 
 
 def import_tracks(
@@ -123,32 +165,38 @@ def import_tracks(
         months = np.unique(day_of(points.t).astype("datetime64[M]"))
         for m in months:
             conn.execute(text("SELECT restricted.track_month(:d)"), {"d": pd.Timestamp(m).date()})
-        rawf = pd.DataFrame(
-            {
-                "file_id": file_id,
-                "row_no": points.row,
-                "worker": points.worker,
-                "t": _iso(points.t),
-                "lon": points.lon,
-                "lat": points.lat,
-                "accuracy": points.accuracy,
-                "speed": points.speed,
-            }
+        wno = _worker_numbers(conn, points.worker)
+        fid = np.full(len(points), file_id, dtype=np.int64)
+        _binary_copy(
+            conn,
+            "track_fix_raw",
+            ["file_id", "row_no", "worker_no", "t", "lon", "lat", "accuracy", "speed"],
+            [
+                fid,
+                points.row.astype(np.int32),
+                wno,
+                _pg_time(points.t),
+                points.lon.astype(np.float64),
+                points.lat.astype(np.float64),
+                points.accuracy.astype(np.float32),
+                points.speed.astype(np.float32),
+            ],
         )
-        _copy_frame(conn, "track_fix_raw", list(rawf.columns), rawf)
         c = cleaned.points
-        clean = pd.DataFrame(
-            {
-                "file_id": file_id,
-                "row_no": c.row,
-                "worker": c.worker,
-                "t": _iso(c.t),
-                "lon": c.lon,
-                "lat": c.lat,
-                "piece": cleaned.piece,
-            }
+        _binary_copy(
+            conn,
+            "track_fix",
+            ["file_id", "row_no", "worker_no", "t", "lon", "lat", "piece"],
+            [
+                fid[: len(c)],
+                c.row.astype(np.int32),
+                _worker_numbers(conn, c.worker),
+                _pg_time(c.t),
+                c.lon.astype(np.float64),
+                c.lat.astype(np.float64),
+                cleaned.piece.astype(np.int32),
+            ],
         )
-        _copy_frame(conn, "track_fix", list(clean.columns), clean)
     log.info("imported track file %s as %d: %d fixes, %d kept", name, file_id, len(points), len(c))
     return {"file_id": file_id, "created": True, "fixes_read": len(points), "fixes_kept": len(c)}
 
@@ -162,10 +210,11 @@ def load_fixes(
     with transaction(bind) as conn:
         rows = conn.execute(
             text(
-                "SELECT worker, extract(epoch FROM t)::float8, lon, lat, row_no "
-                "FROM restricted.track_fix WHERE t >= :a AND t < :b "
-                "AND (CAST(:w AS text[]) IS NULL OR worker = ANY(CAST(:w AS text[]))) "
-                "ORDER BY worker, t"
+                "SELECT w.worker, extract(epoch FROM f.t)::float8, f.lon, f.lat, f.row_no "
+                "FROM restricted.track_fix f JOIN restricted.track_worker w USING (worker_no) "
+                "WHERE f.t >= :a AND f.t < :b "
+                "AND (CAST(:w AS text[]) IS NULL OR w.worker = ANY(CAST(:w AS text[]))) "
+                "ORDER BY w.worker, f.t"
             ),
             {"a": t0.to_pydatetime(), "b": t1.to_pydatetime(), "w": workers},
         ).all()

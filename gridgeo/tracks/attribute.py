@@ -107,13 +107,13 @@ def attribute_legs(
     dx, dy = x[b] - x[a], y[b] - y[a]
     length = np.hypot(dx, dy)
     ga, gb = g[a], g[b]
-    inside = (ga == gb) & (ga >= 0)
+    # A leg within one coarse cell of the index that lies wholly in one grid or wholly
+    # outside every grid cannot cross a border (cells are convex).
+    stays = _same_plain_cell(x[a], y[a], x[b], y[b], index)
+    inside = ~stays & (ga == gb) & (ga >= 0)
     if inside.any():
         bd = index.border_distance(x[a[inside]], y[a[inside]], ga[inside])
-        stays = np.zeros(a.size, dtype=bool)
         stays[inside] = length[inside] < bd
-    else:
-        stays = inside
     whole = _parts(
         a[stays], ga[stays], t, length[stays], np.zeros(stays.sum()), np.ones(stays.sum())
     )
@@ -125,6 +125,23 @@ def attribute_legs(
     crossing = _split(a[cut], x, y, t, index, borders or BorderTree(index))
     out = _concat([whole, standing, crossing])
     log.debug("attributed %d legs: %d split at borders", a.size, int(cut.sum()))
+    return out
+
+
+def _same_plain_cell(
+    xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, index: GridIndex
+) -> np.ndarray:
+    """Both ends in the same coarse cell, and that cell is one grid's or no grid's."""
+    if len(index) == 0:
+        return np.ones(xa.size, dtype=bool)
+    inv = 1.0 / index.cell_size
+    ia = np.floor((xa - index._x0) * inv)
+    ja = np.floor((ya - index._y0) * inv)
+    same = (ia == np.floor((xb - index._x0) * inv)) & (ja == np.floor((yb - index._y0) * inv))
+    ok = same & (ia >= 0) & (ja >= 0) & (ia < index._nx) & (ja < index._ny)
+    out = ~ok & same  # both ends in the same cell beyond the table: outside every grid
+    cell = (ja[ok] * index._nx + ia[ok]).astype(np.int64)
+    out[ok] = index._table0[cell] >= -1  # -1 outside, ≥ 0 one grid, ≤ -2 mixed
     return out
 
 
@@ -189,7 +206,6 @@ def _split(
 
 
 def _concat(parts: list[Legs]) -> Legs:
+    """Parts of all legs (not sorted: sums do not need an order; sort by ``fix`` to draw)."""
     fields = ("fix", "grid", "t0", "t1", "f0", "f1", "length")
-    out = Legs(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
-    order = np.lexsort((out.f0, out.fix))
-    return Legs(*(getattr(out, f)[order] for f in fields))
+    return Legs(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))

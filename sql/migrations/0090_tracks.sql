@@ -20,10 +20,17 @@ CREATE TABLE restricted.track_file (
     imported_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
+-- Worker ids as written in track files (网格员编号; the registry's staff_id where they match).
+CREATE TABLE restricted.track_worker (
+    worker_no serial PRIMARY KEY,
+    worker    text NOT NULL UNIQUE
+);
+
+-- accuracy/speed: NaN where the device reported none (binary COPY writes floats as is).
 CREATE TABLE restricted.track_fix_raw (
     file_id  bigint NOT NULL,
     row_no   integer NOT NULL,
-    worker   text NOT NULL,
+    worker_no integer NOT NULL,
     t        timestamptz NOT NULL,
     lon      double precision NOT NULL,
     lat      double precision NOT NULL,
@@ -34,7 +41,7 @@ CREATE TABLE restricted.track_fix_raw (
 CREATE TABLE restricted.track_fix (
     file_id  bigint NOT NULL,
     row_no   integer NOT NULL,
-    worker   text NOT NULL,
+    worker_no integer NOT NULL,
     t        timestamptz NOT NULL,
     lon      double precision NOT NULL,
     lat      double precision NOT NULL,
@@ -57,7 +64,7 @@ BEGIN
                 tbl || '_' || suffix, tbl,
                 (m0::timestamp AT TIME ZONE 'Asia/Shanghai'),
                 (m1::timestamp AT TIME ZONE 'Asia/Shanghai'));
-            EXECUTE format('CREATE INDEX ON restricted.%I (worker, t)', tbl || '_' || suffix);
+            EXECUTE format('CREATE INDEX ON restricted.%I (worker_no, t)', tbl || '_' || suffix);
         END IF;
     END LOOP;
 END $$;
