@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     t_snap, snap = timed(GridSnapshot.from_frame, grids)
     cores = os.cpu_count() or 1
+    patrol_days(pts.take(np.arange(20_000)), snap, asg)  # compile the numba kernels first
     total, t_proj, t_attr, res, legs = run_gridgeo(pts, snap, asg)
     print(f"grid index: {t_snap:.2f} s")
     print(f"gridgeo per-grid daily statistics: {total:.2f} s ({n / total / 1e6:.2f} M fixes/s)")

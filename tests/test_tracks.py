@@ -205,3 +205,30 @@ def test_day_map_png(grids, tmp_path):
     out = plot_day(res, grids, "W1", tmp_path / "day.png")
     head = out.read_bytes()[:8]
     assert head == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_dask_over_monthly_partitions_equals_the_single_run(tmp_path):
+    from gridgeo.tracks.parallel import patrol_partitions, write_month_partitions
+
+    frame = gpd.GeoDataFrame(
+        {"grid_code": [A, B]},
+        geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)],
+        crs=4547,
+    )
+    parts = []
+    for k, day in enumerate([0, 1, 29, 30, 31]):  # 2 Nov … 3 Dec: two months
+        t = day * 86400 + np.arange(0, 1800, 10.0) + 600 * k
+        parts.append(fixes("W1", square_walk(t), t))
+        parts.append(fixes("W2", square_walk(t) + [900, 0], t))  # crosses into B
+    pts = join(*parts)
+    paths = write_month_partitions(pts, tmp_path)
+    assert [p.name for p in paths] == ["tracks-2026-11.parquet", "tracks-2026-12.parquet"]
+    serial = patrol_days(pts, GridSnapshot.from_frame(frame), ASSIGN, profile="gansu")
+    days, per_grid = patrol_partitions(paths, frame, ASSIGN, profile="gansu", scheduler="threads")
+    want = serial.days.sort_values(["worker", "date"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(days, want)
+    assert len(days) == 10 and days["own_s"].sum() > 0
+    pd.testing.assert_frame_equal(
+        per_grid,
+        serial.per_grid.sort_values(["worker", "date", "grid_code"]).reset_index(drop=True),
+    )

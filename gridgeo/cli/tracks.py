@@ -200,3 +200,30 @@ def map_(
     patrol, snapshot = worker_day(_url(), worker, d, roads=road_frame, profile=profile)
     plot_day(patrol, snapshot, worker, out)
     console.print(f"wrote {out}")
+
+
+@app.command("stats-files")
+@handle_errors
+def stats_files(
+    files: list[Path] = typer.Argument(..., help="Monthly GeoParquet partitions of fixes."),
+    grids: str = typer.Option(..., "--grids", help="Grid layer (file[:layer], grid_code)."),
+    assignments: Path = typer.Option(
+        ..., "--assignments", help="CSV: worker, grid_code, valid_from[, valid_to]."
+    ),
+    out: Path = typer.Option(..., "--out", help="Daily table, .csv or .xlsx."),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="dask scheduler: tcp://host:port, threads or processes."
+    ),
+    profile: str = _PROFILE,
+) -> None:
+    """Daily statistics straight from track files (no database), one dask task per month."""
+    import pandas as pd
+
+    from gridgeo.io import read_layer
+    from gridgeo.tracks.parallel import patrol_partitions
+
+    asg = pd.read_csv(assignments, dtype=str)
+    days, _grids = patrol_partitions(
+        files, read_layer(grids), asg, profile=profile, scheduler=scheduler
+    )
+    _write(days, out)
