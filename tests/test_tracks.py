@@ -219,7 +219,7 @@ def test_dask_over_monthly_partitions_equals_the_single_run(tmp_path):
     for k, day in enumerate([0, 1, 29, 30, 31]):  # 2 Nov … 3 Dec: two months
         t = day * 86400 + np.arange(0, 1800, 10.0) + 600 * k
         parts.append(fixes("W1", square_walk(t), t))
-        parts.append(fixes("W2", square_walk(t) + [900, 0], t))  # crosses into B
+        parts.append(fixes("W2", square_walk(t) + np.array([900.0, 0.0]), t))  # into B
     pts = join(*parts)
     paths = write_month_partitions(pts, tmp_path)
     assert [p.name for p in paths] == ["tracks-2026-11.parquet", "tracks-2026-12.parquet"]
