@@ -163,3 +163,40 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
             client.get("/tracks/summary", params={**q, "to": "x"}, headers=tokens["ed"]).status_code
             == 400
         )
+
+
+def test_demo_step_imports_sample_tracks_once_and_ranks(district):
+    from gridgeo.demo.sample import sample_staff
+    from gridgeo.demo.tracks import demo_tracks
+
+    url, grids, _worker, eng = district
+    staff = sample_staff(grids)
+    workers = staff[staff["position"] == "grid_worker"]
+    with eng.begin() as conn:
+        for r in workers.itertuples(index=False):
+            sid = conn.execute(
+                text(
+                    "INSERT INTO registry.staff (person_name, is_sample) VALUES (:n, true) "
+                    "ON CONFLICT (person_name, phone) DO UPDATE SET is_sample = true "
+                    "RETURNING staff_id"
+                ),
+                {"n": r.name},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO registry.staff_assignment (staff_id, grid_code, role, "
+                    "valid_from) VALUES (:s, :g, :r, now() - interval '1 day')"
+                ),
+                {"s": sid, "g": r.grid_code, "r": r.role},
+            )
+    status, detail = demo_tracks(url, grids, staff)
+    assert status == "done" and "第1名" in detail, detail
+    status2, _ = demo_tracks(url, grids, staff)
+    assert status2 == "reused"
+    with eng.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM restricted.track_file WHERE is_sample")
+            ).scalar()
+            == 1
+        )

@@ -224,15 +224,24 @@ def load_fixes(
 
 
 def staff_assignments(bind: Bind) -> pd.DataFrame:
-    """Who serves which grid when: ``worker`` (the staff id as text), ``grid_code``,
-    ``valid_from``, ``valid_to`` (local dates; ``valid_to`` exclusive, empty if open)."""
+    """Who serves which grid when, keyed by what track files carry as the worker id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``worker``, ``grid_code``, ``valid_from``, ``valid_to`` (local dates; ``valid_to``
+        exclusive, empty if open). Each assignment appears twice: keyed by the registry's
+        staff id and by the person's name (网格员编号 or 姓名 in a track file).
+    """
     with transaction(bind) as conn:
         rows = conn.execute(
             text(
-                "SELECT staff_id::text, grid_code, "
-                "(valid_from AT TIME ZONE 'Asia/Shanghai')::date, "
-                "(valid_to AT TIME ZONE 'Asia/Shanghai')::date "
-                "FROM registry.staff_assignment WHERE role <> 'head'"
+                "SELECT k.worker, a.grid_code, "
+                "(a.valid_from AT TIME ZONE 'Asia/Shanghai')::date, "
+                "(a.valid_to AT TIME ZONE 'Asia/Shanghai')::date "
+                "FROM registry.staff_assignment a JOIN registry.staff s USING (staff_id) "
+                "CROSS JOIN LATERAL (VALUES (s.staff_id::text), (s.person_name)) k (worker) "
+                "WHERE a.role <> 'head'"
             )
         ).all()
     return pd.DataFrame(rows, columns=["worker", "grid_code", "valid_from", "valid_to"])
