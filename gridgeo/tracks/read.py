@@ -214,11 +214,21 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
         raise InputError(f"{path}: not GeoJSON", [Problem(str(exc), file=str(path))]) from exc
     feats = doc.get("features", []) if isinstance(doc, dict) else []
     rows, problems = [], []
+    if not isinstance(feats, list):
+        feats = []
     for i, f in enumerate(feats):
-        props = dict((f or {}).get("properties") or {})
-        geom = (f or {}).get("geometry") or {}
+        f = f if isinstance(f, dict) else {}
+        props = f.get("properties")
+        props = dict(props) if isinstance(props, dict) else {}
+        geom = f.get("geometry")
+        geom = geom if isinstance(geom, dict) else {}
         coords = geom.get("coordinates") if geom.get("type") == "Point" else None
-        if not isinstance(coords, list) or len(coords) < 2:
+        num = (int, float)
+        if (
+            not isinstance(coords, list)
+            or len(coords) < 2
+            or not all(isinstance(v, num) and not isinstance(v, bool) for v in coords[:2])
+        ):
             problems.append(
                 Problem(
                     "not a Point feature",
@@ -240,7 +250,21 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
     import geopandas as gpd
 
-    gdf = gpd.read_parquet(path)
+    try:
+        gdf = gpd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's fault
+        raise InputError(
+            f"{path}: not a GeoParquet file", [Problem(str(exc), file=str(path))]
+        ) from exc
+    if gdf.geometry.geom_type.ne("Point").any():
+        raise InputError(
+            f"{path}: fixes must be points",
+            [
+                Problem(
+                    "not a Point geometry", file=str(path), field="geometry", rule="tracks.geometry"
+                )
+            ],
+        )
     table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     table["lon"] = gdf.geometry.x.to_numpy()
     table["lat"] = gdf.geometry.y.to_numpy()
