@@ -252,7 +252,7 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
 
     try:
         gdf = gpd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's fault
+    except Exception as exc:
         raise InputError(
             f"{path}: not a GeoParquet file", [Problem(str(exc), file=str(path))]
         ) from exc
