@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 
 from gridgeo.locate.index import GridIndex
+from gridgeo.tracks import _kernels
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +104,11 @@ def attribute_legs(
     """
     g = index.locate(x, y) if point_grid is None else point_grid
     a = np.flatnonzero(leg_ok)
-    b = a + 1
-    dx, dy = x[b] - x[a], y[b] - y[a]
-    length = np.hypot(dx, dy)
-    ga, gb = g[a], g[b]
+    ga = g[a]
     # A leg within one coarse cell of the index that lies wholly in one grid or wholly
     # outside every grid cannot cross a border (cells are convex).
-    stays = _same_plain_cell(x[a], y[a], x[b], y[b], index)
-    inside = ~stays & (ga == gb) & (ga >= 0)
+    length, stays = _leg_pass(x, y, a, index)
+    inside = ~stays & (ga == g[a + 1]) & (ga >= 0)
     if inside.any():
         bd = index.border_distance(x[a[inside]], y[a[inside]], ga[inside])
         stays[inside] = length[inside] < bd
@@ -128,21 +126,24 @@ def attribute_legs(
     return out
 
 
-def _same_plain_cell(
-    xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, index: GridIndex
-) -> np.ndarray:
-    """Both ends in the same coarse cell, and that cell is one grid's or no grid's."""
+def _leg_pass(
+    x: np.ndarray, y: np.ndarray, a: np.ndarray, index: GridIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """(length, both ends in one coarse cell that is one grid's or no grid's) per leg."""
     if len(index) == 0:
-        return np.ones(xa.size, dtype=bool)
-    inv = 1.0 / index.cell_size
-    ia = np.floor((xa - index._x0) * inv)
-    ja = np.floor((ya - index._y0) * inv)
-    same = (ia == np.floor((xb - index._x0) * inv)) & (ja == np.floor((yb - index._y0) * inv))
-    ok = same & (ia >= 0) & (ja >= 0) & (ia < index._nx) & (ja < index._ny)
-    out = ~ok & same  # both ends in the same cell beyond the table: outside every grid
-    cell = (ja[ok] * index._nx + ia[ok]).astype(np.int64)
-    out[ok] = index._table0[cell] >= -1  # -1 outside, ≥ 0 one grid, ≤ -2 mixed
-    return out
+        b = a + 1
+        return np.hypot(x[b] - x[a], y[b] - y[a]), np.ones(a.size, dtype=bool)
+    return _kernels.leg_pass(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        a.astype(np.int64),
+        float(index._x0),
+        float(index._y0),
+        1.0 / index.cell_size,
+        int(index._nx),
+        int(index._ny),
+        index._table0,
+    )
 
 
 def _parts(
