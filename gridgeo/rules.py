@@ -333,6 +333,17 @@ class MatterRule(_Strict):
     )
 
 
+class PatrolRule(_Strict):
+    """Daily patrol duty of a full-time grid worker in the own grid."""
+
+    min_daily_hours: float | None = Field(
+        default=None,
+        ge=0,
+        description="Hours a worker must patrol the own grid each day; None: no rule.",
+    )
+    article: str = Field(default="", description="The article the figure rests on.")
+
+
 class Profile(_Strict):
     """A jurisdiction's grid rules."""
 
@@ -352,6 +363,7 @@ class Profile(_Strict):
     quality: QualityRule = Field(default_factory=QualityRule)
     staff: StaffRule = Field(default_factory=StaffRule)
     matters: MatterRule = Field(default_factory=MatterRule)
+    patrol: PatrolRule = Field(default_factory=PatrolRule)
 
     def community_kind(
         self, value: object = None, code: object = None, *, default: str | None = None

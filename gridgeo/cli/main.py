@@ -145,6 +145,12 @@ LAZY = [
         "Locate every point on the registry's grids (same answers as the /locate/batch API).",
     ),
     LazyCommand(
+        "tracks",
+        "gridgeo.cli.tracks:app",
+        _SVC,
+        "Patrol tracks of grid workers: import, daily stats, rankings, day map.",
+    ),
+    LazyCommand(
         "db",
         "gridgeo.cli.db:app",
         _SETUP,

@@ -548,5 +548,10 @@ def run_demo(
         ready.url, settings, county=conf["county"], profile=conf["profile"]
     )
     step("noticeboards", status, detail, t0)
+    t0 = time.perf_counter()
+    from gridgeo.demo.tracks import demo_tracks
+
+    status, detail = demo_tracks(ready.url, grids, sample_staff(grids))
+    step("patrol tracks", status, detail, t0)
     run.example = example_point(grids, households)
     return run

@@ -177,6 +177,7 @@ def create_app(
     from gridgeo.service.routes_matters import router as matters_router
     from gridgeo.service.routes_public import router as public_router
     from gridgeo.service.routes_staff import router as staff_router
+    from gridgeo.service.routes_tracks import router as tracks_router
     from gridgeo.service.routes_webmap import router as webmap_router
 
     app.include_router(health_router)
@@ -188,6 +189,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.include_router(changes_router)
+    app.include_router(tracks_router)
     app.include_router(public_router)
     app.add_middleware(BodyLimits, max_bytes=service_settings.json_max_bytes)
     app.add_middleware(

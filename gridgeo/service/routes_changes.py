@@ -31,7 +31,6 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
-from gridgeo.database.connect import database_url
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
 from gridgeo.registry.users import REVIEWER_ROLES, Principal
 from gridgeo.registry.workflow import refusals_audited
@@ -91,7 +90,7 @@ async def _json(request: Request, model: type[_Body]) -> Any:
 
 # -- callers ----------------------------------------------------------------------------
 def _bind(request: Request) -> str:
-    return database_url(request.app.state.settings)
+    return request.app.state.db_url  # the application role, not the owner
 
 
 def _allow(caller: Principal, roles: tuple[str, ...], what: str) -> None:

@@ -1,0 +1,213 @@
+"""Patrol tracks: fixes → per-grid daily statistics (gridgeo vs geopandas sjoin + groupby), COPY.
+
+Run: ``.venv/bin/python benchmarks/bench_tracks.py --points 10000000`` (``--skip
+sjoin,copy``; ``--compare-points N`` gives geopandas a subset, scaled in the ratio).
+
+Data: a generated district of ``--side``² jittered grids (300 m, EPSG:3826) and
+``--workers`` grid workers, each assigned one grid, walking a smooth random walk at
+about 1.2 m/s with one fix per second, starting in their grid and free to leave it.
+
+* **gridgeo**: :func:`gridgeo.tracks.patrol_days` — clean (sort check, duplicates,
+  speeds), project, locate every fix with the in-memory index, split each leg at the
+  grid borders it crosses, sum time and distance per worker, day and grid, own grid,
+  the 2-hour rule. *Attribution* is the locate + leg-splitting step alone.
+* **geopandas**: what a user would write: points → ``sjoin(grids, predicate="within")``
+  → each leg's time to the grid of its start fix → ``groupby(worker, day, grid).sum()``.
+  Cheaper in kind (no border splitting, no cleaning), so the ratio flatters geopandas.
+* **COPY**: :func:`gridgeo.registry.tracks.import_tracks` (raw and cleaned fixes into
+  the month partitions) into a scratch database ``gridgeo_bench_tracks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pyproj
+
+from gridgeo.testing import jittered_tiling
+from gridgeo.tracks import GridSnapshot, TrackPoints, clean_tracks, patrol_days
+from gridgeo.tracks.attribute import attribute_legs
+
+CRS = 3826
+T0 = pd.Timestamp("2026-11-02 08:00", tz="Asia/Shanghai").value / 1e9
+
+
+def district(side: int):
+    import geopandas as gpd
+
+    codes, geoms = jittered_tiling(side, side, seed=1)
+    codes = np.array(
+        [
+            f"110101001{int(i):03d}{j:03d}"
+            for i, j in zip(
+                np.arange(codes.size) // 1000, np.arange(codes.size) % 1000, strict=True
+            )
+        ],
+        dtype=object,
+    )
+    return gpd.GeoDataFrame({"grid_code": codes}, geometry=list(geoms), crs=CRS)
+
+
+def walks(grids, workers: int, seconds: int, seed: int = 0) -> tuple[TrackPoints, pd.DataFrame]:
+    """``workers × seconds`` fixes (1 Hz), WGS 84, and the worker → grid assignments."""
+    rng = np.random.default_rng(seed)
+    home = np.arange(workers) % len(grids)
+    start = np.asarray([g.centroid.coords[0] for g in grids.geometry.values[home]])
+    turn = rng.normal(0, 0.08, (workers, seconds)).cumsum(axis=1)
+    heading = turn + rng.uniform(0, 2 * np.pi, (workers, 1))
+    speed = 1.2
+    x = start[:, :1] + np.cumsum(speed * np.cos(heading), axis=1)
+    y = start[:, 1:] + np.cumsum(speed * np.sin(heading), axis=1)
+    tr = pyproj.Transformer.from_crs(CRS, 4326, always_xy=True)
+    lon, lat = tr.transform(x.ravel(), y.ravel())
+    n = workers * seconds
+    t = np.tile(T0 + np.arange(seconds, dtype=np.float64), workers)
+    names = np.array([f"W{w:05d}" for w in range(workers)], dtype=object)
+    pts = TrackPoints(
+        np.repeat(names, seconds),
+        t,
+        np.asarray(lon),
+        np.asarray(lat),
+        np.full(n, 5.0),
+        np.full(n, np.nan),
+        np.arange(n),
+        "bench",
+    )
+    asg = pd.DataFrame(
+        {
+            "worker": names,
+            "grid_code": grids["grid_code"].to_numpy()[home],
+            "valid_from": "2026-01-01",
+            "valid_to": None,
+        }
+    )
+    return pts, asg
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return time.perf_counter() - t, out
+
+
+def run_gridgeo(pts, snap, asg):
+    dt, res = timed(patrol_days, pts, snap, asg, profile="gansu")
+    cleaned = res.cleaned
+    p = cleaned.points
+    t_proj, (x, y) = timed(snap.project, p.lon, p.lat)
+    t_attr, legs = timed(
+        attribute_legs, x, y, p.t, cleaned.segment_ok(), snap.index, borders=snap.borders
+    )
+    return dt, t_proj, t_attr, res, legs
+
+
+def run_sjoin(pts, grids, n: int):
+    import geopandas as gpd
+
+    sub = slice(0, n)
+    t = time.perf_counter()
+    g = gpd.GeoDataFrame(
+        {"worker": pts.worker[sub], "t": pts.t[sub]},
+        geometry=gpd.points_from_xy(pts.lon[sub], pts.lat[sub]),
+        crs=4326,
+    ).to_crs(CRS)
+    j = gpd.sjoin(g, grids[["grid_code", "geometry"]], how="left", predicate="within")
+    j = j[~j.index.duplicated()]
+    j["dt"] = j.groupby("worker")["t"].diff().shift(-1).where(lambda s: s <= 300, 0.0)
+    j["day"] = pd.to_datetime(j["t"], unit="s", utc=True).dt.tz_convert("Asia/Shanghai").dt.date
+    out = j.groupby(["worker", "day", "grid_code"], dropna=False)["dt"].sum()
+    return time.perf_counter() - t, out
+
+
+def run_copy(pts, n: int) -> float:
+    sys.path.insert(0, os.path.dirname(__file__))
+    from bench_registry import create_db, drop_db, server_url
+
+    server = server_url()
+    url = create_db(server, "gridgeo_bench_tracks")
+    try:
+        from gridgeo.registry.tracks import import_tracks
+
+        sub = pts.take(np.arange(n))
+        cleaned = clean_tracks(sub)
+        dt, _ = timed(
+            import_tracks, url, sub, cleaned, sha256="0" * 64, name="bench", crs="wgs84", by="bench"
+        )
+        return dt
+    finally:
+        drop_db(server, "gridgeo_bench_tracks")
+
+
+def machine() -> str:
+    import numba
+
+    load = os.getloadavg()
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, numba threads "
+        f"{numba.get_num_threads()}, load average {load[0]:.1f}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=10_000_000)
+    ap.add_argument("--workers", type=int, default=1000)
+    ap.add_argument("--side", type=int, default=40, help="side² grids (default 1,600)")
+    ap.add_argument("--compare-points", type=int, default=2_000_000)
+    ap.add_argument("--copy-points", type=int, default=1_000_000)
+    ap.add_argument("--skip", default="", help="comma list of: sjoin, copy")
+    a = ap.parse_args(argv)
+    skip = set(filter(None, a.skip.split(",")))
+    print(machine())
+    grids = district(a.side)
+    seconds = a.points // a.workers
+    t_gen, (pts, asg) = timed(walks, grids, a.workers, seconds)
+    n = len(pts)
+    print(
+        f"{len(grids)} grids, {a.workers} workers × {seconds} s at 1 Hz = {n:,} fixes "
+        f"(generated in {t_gen:.1f} s)"
+    )
+    t_snap, snap = timed(GridSnapshot.from_frame, grids)
+    cores = os.cpu_count() or 1
+    patrol_days(pts.take(np.arange(20_000)), snap, asg)  # compile the numba kernels first
+    total, t_proj, t_attr, res, legs = run_gridgeo(pts, snap, asg)
+    print(f"grid index: {t_snap:.2f} s")
+    print(f"gridgeo per-grid daily statistics: {total:.2f} s ({n / total / 1e6:.2f} M fixes/s)")
+    print(
+        f"  attribution (locate + split legs at borders): {t_attr:.2f} s = "
+        f"{n / t_attr / 1e6:.2f} M fixes/s, {n / t_attr / cores / 1e6:.2f} M/s per core; "
+        f"{len(legs):,} leg parts, {int((legs.f0 > 0).sum()):,} split at borders; "
+        f"projection {t_proj:.2f} s"
+    )
+    print(
+        f"  {len(res.days):,} worker-days, {len(res.per_grid):,} worker-day-grid rows, "
+        f"{int(res.days['meets_rule'].sum()):,} meet the 2-hour rule"
+    )
+    if "sjoin" not in skip:
+        m = min(a.compare_points, n)
+        t_sj, _ = run_sjoin(pts, grids, m)
+        scaled = t_sj * n / m
+        print(
+            f"geopandas sjoin + groupby on {m:,} fixes: {t_sj:.2f} s "
+            f"(scaled to {n:,}: {scaled:.1f} s) → gridgeo {scaled / total:.1f}× faster"
+        )
+    if "copy" not in skip:
+        m = min(a.copy_points, n)
+        t_cp = run_copy(pts, m)
+        print(
+            f"COPY ingest of {m:,} fixes (raw + cleaned, month partitions): {t_cp:.2f} s = "
+            f"{m / t_cp / 1e3:.0f} k fixes/s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

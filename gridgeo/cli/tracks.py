@@ -1,0 +1,229 @@
+"""``gridgeo tracks …``: import patrol tracks, daily statistics, rankings, a worker's day map."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.errors import InputError, Problem
+
+app = typer.Typer(
+    help="Patrol tracks of grid workers: import, daily stats, rankings, day map.",
+    no_args_is_help=True,
+)
+
+_PROFILE = typer.Option(
+    None, "--profile", help="Profile with the daily patrol rule (default: the county's bound one)."
+)
+
+
+def _url() -> str:
+    from gridgeo.database.lifecycle import ensure_ready
+    from gridgeo.settings import get_settings
+
+    return ensure_ready(get_settings()).url
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{name} {value!r} is not a date (use 2026-11-02)",
+            [Problem("not an ISO date", field=name, rule="cli.date")],
+        ) from None
+
+
+def _range(day: str | None, start: str | None, end: str | None) -> tuple[date, date]:
+    d = _day(day, "--date")
+    a, b = _day(start, "--from"), _day(end, "--to")
+    if d is not None:
+        return d, d
+    if a is None or b is None:
+        raise InputError(
+            "give --date D or both --from and --to",
+            [Problem("missing date", field="--date", rule="cli.date")],
+        )
+    return a, b
+
+
+def _write(frame, out: Path) -> None:
+    """CSV (UTF-8 with BOM, opens in Excel) or XLSX; time zones become local text."""
+    from gridgeo.io.atomic import atomic_path
+
+    frame = frame.copy()
+    for col in frame.columns:
+        if hasattr(frame[col], "dt") and getattr(frame[col].dt, "tz", None) is not None:
+            frame[col] = frame[col].dt.strftime("%Y-%m-%d %H:%M:%S")
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise InputError(f"--out {out}: use .csv or .xlsx", [Problem("format", field="--out")])
+    with atomic_path(out) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+        else:
+            frame.to_excel(tmp, index=False)
+    console.print(f"wrote {len(frame)} rows to {out}")
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    files: list[Path] = typer.Argument(..., help="GPX, GeoJSON, CSV/XLSX or GeoParquet files."),
+    crs: str = typer.Option(None, "--crs", help="CRS of the fixes: wgs84, cgcs2000, gcj02, bd09."),
+    worker_field: str = typer.Option(None, "--worker-field", help="Column of the worker id."),
+    mode: str = typer.Option("foot", "--mode", help="foot, bike, ebike or car (speed limit)."),
+    user: str = typer.Option(None, "--user", help="Your name for the audit log."),
+    sample: bool = typer.Option(False, "--sample", help="Mark the tracks as demo samples."),
+) -> None:
+    """Store track files (raw and cleaned fixes); importing the same file again does nothing."""
+    from gridgeo.registry.tracks import import_file
+    from gridgeo.tracks import CleanOptions
+
+    url = _url()
+    by = user or os.environ.get("GRIDGEO_USER") or getpass.getuser()
+    for f in files:
+        res = import_file(
+            url,
+            f,
+            crs=crs,
+            worker_field=worker_field,
+            by=by,
+            options=CleanOptions(mode=mode),
+            sample=sample,
+        )
+        if not res["created"]:
+            console.print(f"{f}: 已导入过（文件 {res['file_id']}），未重复导入")
+            continue
+        c = res["counts"]
+        console.print(
+            f"{f}: 文件 {res['file_id']}，读入 {res['fixes_read']} 个定位点，保留 "
+            f"{res['fixes_kept']}（重复时间 {c['duplicate_time']}，精度差 {c['poor_accuracy']}，"
+            f"跳点 {c['gps_jump']}，超速 {c['impossible_speed']}，时间乱序 {c['unsorted']}，"
+            f"中断 {c['gaps']}）"
+        )
+        print_warnings([Problem(**p) for p in res["problems"]])
+
+
+def _stats(start: date, end: date, profile: str | None, roads: str | None):
+    from gridgeo.registry.tracks import patrol_stats
+
+    road_frame = None
+    if roads:
+        from gridgeo.io import read_layer
+
+        road_frame = read_layer(roads)
+    return patrol_stats(_url(), start, end, profile=profile, roads=road_frame)
+
+
+@app.command("stats")
+@handle_errors
+def stats(
+    day: str = typer.Option(None, "--date", help="One local day (2026-11-02)."),
+    start: str = typer.Option(None, "--from", help="First day."),
+    end: str = typer.Option(None, "--to", help="Last day."),
+    out: Path = typer.Option(None, "--out", help="Write the table to .csv or .xlsx."),
+    profile: str = _PROFILE,
+    roads: str = typer.Option(None, "--roads", help="Road centrelines for road coverage."),
+) -> None:
+    """Per worker and day: time and distance in the own grid and elsewhere, the 2-hour rule."""
+    import pandas as pd
+
+    a, b = _range(day, start, end)
+    days, _grids, problems = _stats(a, b, profile, roads)
+    print_warnings(problems)
+    if out:
+        _write(days, out)
+        return
+    for r in days.itertuples(index=False):
+        rule = "" if pd.isna(r.meets_rule) else (" 达标" if r.meets_rule else " 未达标")
+        console.print(
+            f"{r.date:%Y-%m-%d} {r.worker} 网格 {r.own_grids or '—'}：本网格 "
+            f"{r.own_s / 3600:.2f} 小时 {r.own_m / 1000:.2f} 公里，网格外 "
+            f"{r.other_s / 3600:.2f} 小时{rule}"
+        )
+
+
+@app.command("rank")
+@handle_errors
+def rank(
+    start: str = typer.Option(..., "--from", help="First day."),
+    end: str = typer.Option(..., "--to", help="Last day."),
+    period: str = typer.Option("week", "--period", help="week or month."),
+    scope: str = typer.Option("street", "--scope", help="street (乡镇/街道) or county."),
+    out: Path = typer.Option(None, "--out", help="Write the ranking to .csv or .xlsx."),
+    profile: str = _PROFILE,
+) -> None:
+    """Rank workers by patrol time in their own grid per week or month and street or county."""
+    from gridgeo.tracks.rank import rankings
+
+    a, b = _range(None, start, end)
+    days, _grids, problems = _stats(a, b, profile, None)
+    print_warnings(problems)
+    table = rankings(days, period=period, scope=scope)
+    if out:
+        _write(table, out)
+        return
+    for r in table.itertuples(index=False):
+        console.print(
+            f"{r.period} {r.scope_code} 第{r.rank}名 {r.worker}：本网格 {r.own_hours} 小时 "
+            f"（{r.days} 天，达标 {r.days_meeting_rule} 天）"
+        )
+
+
+@app.command("map")
+@handle_errors
+def map_(
+    worker: str = typer.Argument(..., help="Worker id."),
+    day: str = typer.Argument(..., help="Local day (2026-11-02)."),
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    roads: str = typer.Option(None, "--roads", help="Road centrelines to show coverage on."),
+    profile: str = _PROFILE,
+) -> None:
+    """A PNG of a worker's day: the track in and out of the own grid, roads covered."""
+    from gridgeo.registry.tracks import worker_day
+    from gridgeo.tracks.plot import plot_day
+
+    d = _day(day, "DATE")
+    road_frame = None
+    if roads:
+        from gridgeo.io import read_layer
+
+        road_frame = read_layer(roads)
+    patrol, snapshot = worker_day(_url(), worker, d, roads=road_frame, profile=profile)
+    plot_day(patrol, snapshot, worker, out)
+    console.print(f"wrote {out}")
+
+
+@app.command("stats-files")
+@handle_errors
+def stats_files(
+    files: list[Path] = typer.Argument(..., help="Monthly GeoParquet partitions of fixes."),
+    grids: str = typer.Option(..., "--grids", help="Grid layer (file[:layer], grid_code)."),
+    assignments: Path = typer.Option(
+        ..., "--assignments", help="CSV: worker, grid_code, valid_from[, valid_to]."
+    ),
+    out: Path = typer.Option(..., "--out", help="Daily table, .csv or .xlsx."),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="dask scheduler: tcp://host:port, threads or processes."
+    ),
+    profile: str = _PROFILE,
+) -> None:
+    """Daily statistics straight from track files (no database), one dask task per month."""
+    import pandas as pd
+
+    from gridgeo.io import read_layer
+    from gridgeo.tracks.parallel import patrol_partitions
+
+    asg = pd.read_csv(assignments, dtype=str)
+    days, _grids = patrol_partitions(
+        files, read_layer(grids), asg, profile=profile, scheduler=scheduler
+    )
+    _write(days, out)

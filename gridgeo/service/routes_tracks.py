@@ -1,0 +1,157 @@
+"""Patrol tracks over HTTP: upload a track file, daily statistics and rankings (issue 20).
+
+Grid workers' tracks are personal data: nothing here is public. The role check is in one
+place (:func:`_allow`), before the request body is read.
+
+==========================  ==========================================================
+operation                   roles
+==========================  ==========================================================
+``POST /tracks`` (upload)   county_editor, admin
+``GET /tracks/summary``     county_editor (own county's grids only), city_reviewer, admin
+==========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from gridgeo.errors import InputError, Problem
+from gridgeo.registry.users import REVIEWER_ROLES, Principal
+from gridgeo.service.auth import CallerDep
+from gridgeo.service.deps import service_settings
+
+router = APIRouter(tags=["tracks"])
+
+_SUFFIXES = {".gpx", ".geojson", ".json", ".csv", ".xlsx", ".parquet"}
+_UPLOAD = ("county_editor", "admin")
+_READ = ("county_editor", *REVIEWER_ROLES, "admin")
+
+
+def _allow(caller: Principal, roles: tuple[str, ...], what: str) -> None:
+    """401 without a token, 403 for a role that may not ``what`` (the one role check)."""
+    if caller.role in roles:
+        return
+    if not caller.authenticated:
+        raise HTTPException(
+            401,
+            f"{what} needs a bearer token of role {', '.join(roles)}",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    raise HTTPException(403, f"{what} is not allowed for role {caller.role}")
+
+
+async def _spool(request: Request, suffix: str, limit: int, tmp: Path) -> Path:
+    path = tmp / f"tracks{suffix}"
+    size = 0
+    with path.open("wb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"the track file is larger than {limit} bytes")
+            fh.write(chunk)
+    if size == 0:
+        raise InputError("the request body is empty: send the track file as the body")
+    return path
+
+
+@router.post(
+    "/tracks",
+    status_code=201,
+    summary="Upload a patrol track file (GPX, GeoJSON, CSV/XLSX, GeoParquet)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_tracks(
+    request: Request,
+    caller: CallerDep,
+    filename: Annotated[str, Query(max_length=200, description="Its suffix names the format")],
+    crs: Annotated[str | None, Query(max_length=40, description="wgs84, gcj02, bd09 …")] = None,
+    worker_field: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """The body is the file. Re-sending the same file stores nothing new (``created``
+    false). Rows left out are listed with their row number under ``problems``."""
+    _allow(caller, _UPLOAD, "uploading patrol tracks")
+    suffix = Path(filename).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise InputError(
+            f"filename {filename!r}: send .gpx, .geojson, .csv, .xlsx or .parquet",
+            [Problem("unsupported format", field="filename", rule="tracks.format")],
+        )
+    from gridgeo.registry.tracks import import_file
+
+    url = request.app.state.db_url  # the application role
+    limit = service_settings(request).upload_max_bytes
+    with tempfile.TemporaryDirectory(prefix="gridgeo-tracks-") as tmp:
+        path = await _spool(request, suffix, limit, Path(tmp))
+        named = path.with_name(Path(filename).name)
+        path.rename(named)
+        return await run_in_threadpool(
+            import_file,
+            url,
+            named,
+            crs=crs,
+            worker_field=worker_field,
+            by=caller.name,
+        )
+
+
+def _day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{name}={value!r} is not a date (use 2026-11-02)",
+            [Problem("not an ISO date", field=name, rule="tracks.date")],
+        ) from None
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    frame = frame.copy()
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            frame[col] = frame[col].map(lambda v: v.isoformat() if pd.notna(v) else None)
+        elif pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = frame[col].dt.strftime("%Y-%m-%d")
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict(orient="records")
+
+
+@router.get("/tracks/summary", summary="Daily patrol statistics or weekly/monthly rankings")
+def tracks_summary(
+    request: Request,
+    caller: CallerDep,
+    start: Annotated[str, Query(alias="from", description="First local day")],
+    end: Annotated[str, Query(alias="to", description="Last local day")],
+    period: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
+    scope: Annotated[str, Query(pattern="^(street|county)$")] = "street",
+) -> dict[str, Any]:
+    """``period=day``: one row per worker and day; ``week``/``month``: rankings per
+    street or county. County editors see only workers serving their county's grids."""
+    _allow(caller, _READ, "patrol statistics")
+    from gridgeo.registry.tracks import patrol_stats
+    from gridgeo.tracks.rank import rankings
+
+    a, b = _day(start, "from"), _day(end, "to")
+    if (b - a).days > 62 or b < a:
+        raise InputError(
+            "from..to must be a range of at most 62 days",
+            [Problem("range", field="to", rule="tracks.range")],
+        )
+    days, _grids, problems = patrol_stats(request.app.state.db_url, a, b)
+    if caller.division_code:  # editors and reviewers: workers serving grids of their division
+        days = days[days["own_grids"].str.startswith(caller.division_code)]
+    rows = days if period == "day" else rankings(days, period=period, scope=scope)
+    return {"rows": _records(rows), "warnings": len(problems)}

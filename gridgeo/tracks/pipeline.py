@@ -1,0 +1,157 @@
+"""From GPS fixes to per-worker daily patrol statistics: clean → locate → split → sum."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from gridgeo.crs import work_crs
+from gridgeo.errors import Problem
+from gridgeo.locate.index import GridIndex
+from gridgeo.rules import Profile, load_profile
+from gridgeo.tracks.attribute import BorderTree, Legs, attribute_legs
+from gridgeo.tracks.clean import Cleaned, CleanOptions, clean_tracks
+from gridgeo.tracks.daily import (
+    day_problems,
+    grid_days,
+    own_grids_on,
+    road_coverage,
+    worker_days,
+)
+from gridgeo.tracks.read import TrackPoints
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GridSnapshot", "Patrol", "patrol_days"]
+
+
+@dataclass
+class GridSnapshot:
+    """Grids of one date in a metric CRS, indexed for locating (build once, reuse)."""
+
+    index: GridIndex
+    crs: pyproj.CRS
+    borders: BorderTree
+    roads: np.ndarray | None = None
+
+    @classmethod
+    def from_frame(
+        cls, grids: gpd.GeoDataFrame, *, roads: gpd.GeoDataFrame | None = None
+    ) -> GridSnapshot:
+        """Index ``grids`` (columns ``grid_code``, geometry; any CRS) in their work CRS."""
+        crs = work_crs(grids)
+        metric = grids.to_crs(crs)
+        index = GridIndex.build(metric["grid_code"].astype(str).to_numpy(), metric.geometry.values)
+        road_geoms = None
+        if roads is not None and len(roads):
+            road_geoms = np.asarray(roads.to_crs(crs).geometry.values, dtype=object)
+        return cls(index, crs, BorderTree(index), road_geoms)
+
+    def project(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """WGS 84 → the snapshot's metric CRS."""
+        tr = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
+        x, y = tr.transform(lon, lat)
+        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+@dataclass
+class Patrol:
+    """Result of :func:`patrol_days`.
+
+    Attributes
+    ----------
+    days
+        One row per worker and day (:data:`gridgeo.tracks.daily.DAY_COLUMNS`).
+    per_grid
+        One row per worker, day and grid.
+    cleaned, legs, x, y
+        The cleaned fixes, their legs split at borders, and fix coordinates (metric).
+    problems
+        Rows left out on reading, and warnings (no grid that day, wholly outside).
+    """
+
+    days: pd.DataFrame
+    per_grid: pd.DataFrame
+    cleaned: Cleaned
+    legs: Legs
+    x: np.ndarray
+    y: np.ndarray
+    problems: list[Problem] = field(default_factory=list)
+
+
+def patrol_days(
+    points: TrackPoints,
+    grids: GridSnapshot,
+    assignments: pd.DataFrame,
+    *,
+    profile: Profile | str | None = None,
+    options: CleanOptions | None = None,
+) -> Patrol:
+    """Daily patrol statistics of every worker in ``points``.
+
+    Parameters
+    ----------
+    points
+        Fixes as read (:func:`gridgeo.tracks.read.read_tracks`).
+    grids
+        The grids as they were on the days of the fixes.
+    assignments
+        Which worker serves which grid when: ``worker``, ``grid_code``, ``valid_from``,
+        ``valid_to``.
+    profile
+        Gives the daily patrol rule (``[patrol]``) and the road tolerance.
+    options
+        Cleaning thresholds.
+
+    Returns
+    -------
+    Patrol
+    """
+    prof = load_profile(profile)
+    cleaned = clean_tracks(points, options)
+    pts = cleaned.points
+    x, y = grids.project(pts.lon, pts.lat)
+    g = grids.index.locate(x, y)
+    legs = attribute_legs(
+        x, y, pts.t, cleaned.segment_ok(), grids.index, borders=grids.borders, point_grid=g
+    )
+    wc, names = cleaned.worker_code, cleaned.worker_names
+    dnum = np.floor((pts.t + 8 * 3600) / 86400).astype(np.int64)
+    pairs = np.unique(wc * 1_000_000 + dnum)  # worker × day, for the assignments
+    own = own_grids_on(
+        assignments, names[pairs // 1_000_000], (pairs % 1_000_000).astype("datetime64[D]")
+    )
+    per_grid = grid_days(legs, wc, names, grids.index, own)
+    share = None
+    if grids.roads is not None:
+        share = road_coverage(
+            legs,
+            pts.worker,
+            x,
+            y,
+            own,
+            grids.index,
+            grids.roads,
+            tolerance=prof.quality.road_tolerance_m,
+        )
+    days = worker_days(per_grid, own, prof.patrol, road_share=share)
+    fixes = pd.DataFrame({"w": wc, "d": dnum, "row": pts.row, "in": g >= 0})
+    first = fixes.groupby(["w", "d"], as_index=False).agg(
+        row=("row", "min"), inside_s=("in", "sum")
+    )
+    first["worker"] = names[first["w"].to_numpy()]
+    first["date"] = first["d"].to_numpy().astype("datetime64[D]")
+    probs = list(points.problems) + day_problems(days, first, points.file)
+    log.info(
+        "patrol: %d fixes → %d legs parts, %d worker-days, %d problems",
+        len(pts),
+        len(legs),
+        len(days),
+        len(probs),
+    )
+    return Patrol(days, per_grid, cleaned, legs, x, y, probs)
