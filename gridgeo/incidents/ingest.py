@@ -185,6 +185,7 @@ def report_one(
     int
         The new case id (or the existing one for a known ``external_id``).
     """
+    report = {k: v for k, v in report.items() if not (k == "reported_at" and v is None)}
     frame = normalise(pd.DataFrame([report]), tz=tz, default_source=report.get("source") or "app")
     now = pd.Timestamp.now(tz="UTC").to_pydatetime()
     cases, problems = prepare(frame, snap, catalog, crs=crs, now=now)

@@ -140,6 +140,7 @@ def create_app(
     from gridgeo.service.routes_admin import router as admin_router
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
+    from gridgeo.service.routes_incidents import router as incidents_router
     from gridgeo.service.routes_locate import router as locate_router
     from gridgeo.service.routes_matters import router as matters_router
     from gridgeo.service.routes_webmap import router as webmap_router
@@ -150,4 +151,5 @@ def create_app(
     app.include_router(features_router)
     app.include_router(admin_router)
     app.include_router(webmap_router)
+    app.include_router(incidents_router)
     return app

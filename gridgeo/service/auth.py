@@ -11,6 +11,8 @@ county_editor  + household/population figures; assign departments to categories 
                grids of the own county (token's ``division_code`` is the county code)
 city_reviewer  + the same for every county, and coverage by polygons
 admin          + create/change/delete departments and categories, manage tokens
+department     incidents: read and act on the cases of its department (division_code = id)
+grid_worker    incidents: report, read and verify cases in its grids (division_code prefix)
 =============  ==========================================================================
 
 Calls without a token act as ``public``; a call the role may not make gets 401 when no
@@ -33,7 +35,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridgeo.errors import DatabaseError
 
-ROLES = ("public", "dispatcher", "county_editor", "city_reviewer", "admin")
+ROLES = (
+    "public",
+    "dispatcher",
+    "county_editor",
+    "city_reviewer",
+    "admin",
+    "department",  # incidents: division_code = department id
+    "grid_worker",  # incidents: division_code = grid-code prefix
+)
 
 # capability → roles that have it
 CAPABILITIES: dict[str, frozenset[str]] = {

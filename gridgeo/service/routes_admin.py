@@ -17,7 +17,15 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 class TokenIn(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    role: Literal["public", "dispatcher", "county_editor", "city_reviewer", "admin"]
+    role: Literal[
+        "public",
+        "dispatcher",
+        "county_editor",
+        "city_reviewer",
+        "admin",
+        "department",
+        "grid_worker",
+    ]
     division_code: str = Field(
         default="",
         max_length=20,

@@ -1,0 +1,57 @@
+"""What the API shows of a case: deadline flags, the caller's actions, public-safe fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gridgeo.incidents.deadlines import WorkingCalendar, status
+from gridgeo.incidents.intake import QUEUE_NAMES
+from gridgeo.incidents.states import ROLES, CaseFacts, allowed_actions
+
+#: service token roles → roles of the case loop (others act as the public)
+READ_ROLES = frozenset(
+    {"dispatcher", "admin", "department", "grid_worker", "county_editor", "city_reviewer"}
+)
+
+
+def loop_role(service_role: str) -> str:
+    """The case-loop role of a service token role (``county_editor`` etc. act as public)."""
+    return service_role if service_role in ROLES else "public"
+
+
+def with_flags(
+    case: dict[str, Any], cal: WorkingCalendar, now: datetime, *, soon_fraction: float
+) -> dict[str, Any]:
+    """The case with ``overdue``, ``soon_overdue``, ``left_working_hours`` and queue text."""
+    out = dict(case)
+    out["queue_name"] = QUEUE_NAMES.get(case.get("queue_reason") or "", None)
+    out["overdue"] = out["soon_overdue"] = False
+    out["left_working_hours"] = None
+    if case.get("due_at") is not None and case.get("dispatched_at") is not None:
+        finished = (
+            case.get("handled_at") if case["state"] not in ("dispatched", "returned") else None
+        )
+        st = status(
+            cal,
+            case["dispatched_at"],
+            case["due_at"],
+            now,
+            soon_fraction=soon_fraction,
+            finished=finished,
+        )
+        out["overdue"], out["soon_overdue"] = st.overdue, st.soon_overdue
+        out["left_working_hours"] = round(st.left_working_seconds / 3600, 2)
+    return out
+
+
+def actions_for(case: dict[str, Any], role: str) -> list[str]:
+    """The actions the caller's role may take on the case now."""
+    facts = CaseFacts(
+        state=case["state"],
+        departments=tuple(case["departments"]),
+        returned_by=tuple(case["returned_by"]),
+        designated=case["designated"],
+        level=case["level"],
+    )
+    return allowed_actions(facts, role)
