@@ -394,3 +394,42 @@ def test_overdue_feedback_needs_a_written_explanation(world):
             at=late,
         )
         assert store.get_case(conn, cid)["overdue_explanation"] == "节假日人手不足"
+
+
+def test_cli_import_reports_lines_and_is_idempotent(world, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gridgeo.cli import incidents as incidents_cli
+    from gridgeo.cli.main import app
+
+    monkeypatch.setattr(incidents_cli, "_connect", lambda: psycopg.connect(world["url"]))
+    lon, lat = lonlat(world["grids"][6][1])
+    path = _write_csv(
+        tmp_path / "cli.csv",
+        [
+            {
+                "案件编号": "C1",
+                "经度": lon,
+                "纬度": lat,
+                "类别": "sanitation",
+                "上报时间": "2025-11-03 09:00",
+            },
+            {
+                "案件编号": "C2",
+                "经度": lon,
+                "纬度": "",
+                "类别": "sanitation",
+                "上报时间": "2025-11-03 09:00",
+            },
+        ],
+    )
+    runner = CliRunner()
+    errors = tmp_path / "errors.csv"
+    res = runner.invoke(
+        app, ["incidents", "import", str(path), "--errors", str(errors)], env={"COLUMNS": "200"}
+    )
+    assert res.exit_code == 1, res.output
+    assert "新存 1 件" in res.output and "问题行 1 行" in res.output
+    assert "row 3" in res.output and "纬度" in errors.read_text(encoding="utf-8-sig")
+    res = runner.invoke(app, ["incidents", "import", str(path)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "跳过" in res.output

@@ -8,6 +8,7 @@ from gridgeo import __version__
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import demo as demo_cli
+from gridgeo.cli import incidents as incidents_cli
 from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import locate as locate_cli
 from gridgeo.cli import partition as partition_cli
@@ -53,6 +54,7 @@ app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
 app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
 app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
 app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
+app.add_typer(incidents_cli.app, name="incidents", rich_help_panel=_SVC)
 app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)
 app.add_typer(demo_cli.app, name="demo", rich_help_panel=_SETUP)
 
