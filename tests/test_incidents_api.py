@@ -210,3 +210,27 @@ def test_list_filters(api):
     assert r.status_code == 200
     mine = c.get("/incidents", headers=H(api, "department")).json()
     assert all(api["deps"]["cg"] in i["departments"] for i in mine["items"])
+
+
+def test_stats_json_csv_xlsx(api):
+    c = api["client"]
+    assert c.get("/incidents/stats").status_code == 401
+    r = c.get("/incidents/stats", params={"by": "department"}, headers=H(api, "dispatcher"))
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    cg = next(x for x in rows if x["department_id"] == api["deps"]["cg"])
+    assert cg["evaluated"] >= 1 and cg["rebound_rate"] > 0 and cg["satisfaction_rate"] == 1.0
+    r = c.get(
+        "/incidents/stats",
+        params={"by": "grid,category", "period": "week", "format": "csv"},
+        headers=H(api, "dispatcher"),
+    )
+    assert r.status_code == 200 and "grid_code" in r.content.decode("utf-8-sig").splitlines()[0]
+    r = c.get(
+        "/incidents/stats", params={"by": "street", "format": "xlsx"}, headers=H(api, "dispatcher")
+    )
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    assert (
+        c.get("/incidents/stats", params={"by": "planet"}, headers=H(api, "dispatcher")).status_code
+        == 400
+    )

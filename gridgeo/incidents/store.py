@@ -482,3 +482,44 @@ def add_photo(
             (case_id, sha256),
         ).fetchone()
     return int(row[0])
+
+
+STATS_COLUMNS = [
+    "case_id",
+    "category",
+    "state",
+    "grid_code",
+    "grid_name",
+    "community_code",
+    "community_name",
+    "department_id",
+    "department",
+    "reported_at",
+    "dispatched_at",
+    "handled_at",
+    "closed_at",
+    "due_at",
+    "returned",
+    "satisfaction",
+    "is_sample",
+]
+
+
+def stats_rows(
+    conn: psycopg.Connection, *, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """One row per case reported in [since, until) with what statistics need."""
+    rows = conn.execute(
+        """
+        SELECT c.case_id, c.category, c.state, c.grid_code, c.grid_name, c.community_code,
+               c.community_name, c.departments[1], d.name, c.reported_at, c.dispatched_at,
+               c.handled_at, c.closed_at, c.due_at, cardinality(c.returned_by) > 0,
+               c.satisfaction, c.is_sample
+          FROM incidents.case c
+          LEFT JOIN registry.department d ON d.department_id = c.departments[1]
+         WHERE c.reported_at >= coalesce(%(since)s, '-infinity'::timestamptz)
+           AND c.reported_at < coalesce(%(until)s, 'infinity'::timestamptz)
+        """,
+        {"since": since, "until": until},
+    ).fetchall()
+    return pd.DataFrame(rows, columns=STATS_COLUMNS)

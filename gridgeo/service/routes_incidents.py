@@ -7,10 +7,12 @@ Roles are checked before a request body is read; bodies are bounded. SQL lives i
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,8 +25,9 @@ from gridgeo.incidents.ingest import report_one
 from gridgeo.incidents.photos import photo_path, store_photo
 from gridgeo.incidents.service import READ_ROLES, actions_for, loop_role, with_flags
 from gridgeo.incidents.states import ACTIONS, STATES, check_role
+from gridgeo.incidents.stats import compute, write_table
 from gridgeo.service.auth import Caller, CallerDep
-from gridgeo.service.deps import crs_is_lonlat, db_errors, state
+from gridgeo.service.deps import crs_is_lonlat, db_errors, parse_at, state
 
 router = APIRouter(tags=["incidents"])
 
@@ -209,6 +212,56 @@ def list_incidents(
     for it in items:
         it.pop("locate_answer", None)
     return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get(
+    "/incidents/stats",
+    summary="Statistics: counts, handling times, on-time, rebound and the three rates",
+)
+def incident_stats(
+    request: Request,
+    caller: CallerDep,
+    by: Annotated[
+        str,
+        Query(
+            max_length=100,
+            description="grid, community, street, department, category (comma separated)",
+        ),
+    ] = "department",
+    period: Annotated[Literal["day", "week", "month"] | None, Query()] = None,
+    since: Annotated[
+        str | None, Query(description="Reported at or after (date or date-time)")
+    ] = None,
+    until: Annotated[str | None, Query(description="Reported before")] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+) -> Any:
+    _require_read(caller)
+    s = _settings(request)
+    keys = [b.strip() for b in by.split(",") if b.strip()]
+    start = parse_at(since, s.incident_timezone, name="since")
+    end = parse_at(until, s.incident_timezone, name="until")
+    with db_errors("案件统计"), request.app.state.pool.connection(timeout=30) as conn:
+        rows = store.stats_rows(conn, since=start, until=end)
+    table = compute(rows, by=keys, period=period, calendar=_calendar(request), now=_now())
+    if format == "json":
+        return {
+            "by": keys,
+            "period": period,
+            "rows": json.loads(table.to_json(orient="records", force_ascii=False)),
+        }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_table(table, Path(tmp) / f"incident_stats.{format}")
+        data = path.read_bytes()
+    media = (
+        "text/csv; charset=utf-8"
+        if format == "csv"
+        else ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )
+    return Response(
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="incident_stats.{format}"'},
+    )
 
 
 @router.get("/incidents/{case_id}", summary="One case with its timeline, photos and your actions")
