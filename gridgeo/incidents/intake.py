@@ -9,14 +9,12 @@ without a responsible department is kept with a ``queue_reason`` for the centre.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import shapely
 
 from gridgeo.errors import Problem
 from gridgeo.incidents.catalog import Catalog
@@ -159,9 +157,16 @@ def check_reports(
     return ~bad, problems
 
 
-def _answer_rows(table: pa.Table) -> list[dict[str, Any]]:
+def _answer_json(table: pa.Table) -> list[str]:
+    """Each row of a batch answer as a JSON object (without the input lon/lat)."""
     keep = [c for c in table.column_names if c not in ("lon", "lat")]
-    return table.select(keep).to_pylist()
+    if table.num_rows == 0:
+        return []
+    cols = [table.column(c) for c in keep]
+    cols = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in cols]
+    frame = pa.table(cols, names=keep).to_pandas()
+    text = frame.to_json(orient="records", lines=True, force_ascii=False)
+    return text.splitlines()
 
 
 def build_cases(
@@ -223,12 +228,6 @@ def build_cases(
         for g, k, d in zip(grid, known, department_ids, strict=True)
     ]
     limits = [catalog.limit(c, complex_case=cx) for c, cx in zip(cats, complex_, strict=True)]
-    if srid is not None:
-        geom = shapely.to_wkb(
-            shapely.set_srid(shapely.points(x, y), srid), hex=True, include_srid=True
-        )
-    else:
-        geom = np.full(n, None, dtype=object)
     out = pd.DataFrame(
         {
             "external_id": frame["external_id"]
@@ -238,11 +237,13 @@ def build_cases(
             "category": cats,
             "description": frame["description"].fillna("").astype(str).str.slice(0, 4000).tolist(),
             "reporter": frame["reporter"].fillna("").astype(str).str.slice(0, 200).tolist(),
-            "reported_at": frame["reported_at"].to_numpy(dtype=object),
+            "reported_at": frame["reported_at"].to_numpy(),
             "lon": frame["lon"].astype(float).to_numpy(),
             "lat": frame["lat"].astype(float).to_numpy(),
             "crs": crs,
-            "geom": geom,
+            "x": x if srid is not None else np.full(n, np.nan),
+            "y": y if srid is not None else np.full(n, np.nan),
+            "srid": srid,
             "located": [g is not None for g in grid],
             "located_as_of": located_as_of,
             "grid_code": grid,
@@ -250,10 +251,8 @@ def build_cases(
             "grid_valid_from": [grid_valid_from.get(g) for g in grid],
             "community_code": answers.column("community_code").to_pylist(),
             "community_name": answers.column("community_name").to_pylist(),
-            "locate_answer": [
-                json.dumps(r, ensure_ascii=False, default=str) for r in _answer_rows(answers)
-            ],
-            "routed_department": department_ids,
+            "locate_answer": _answer_json(answers),
+            "routed_department": np.array(department_ids, dtype=object),
             "queue_reason": queue,
             "is_complex": complex_,
             "limit_amount": [lim.amount for lim in limits],
@@ -275,7 +274,9 @@ CASE_COLUMNS = [
     "lon",
     "lat",
     "crs",
-    "geom",
+    "x",
+    "y",
+    "srid",
     "located",
     "located_as_of",
     "grid_code",

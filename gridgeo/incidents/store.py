@@ -75,6 +75,15 @@ def _wrap(exc: psycopg.Error) -> DatabaseError:
     return DatabaseError(f"案件库操作失败: {exc}".strip())
 
 
+_STAGE_TYPES = {"x": "float8", "y": "float8", "srid": "integer"}
+_NOT_NULL_TEXT = ("category", "description", "reporter")
+_STORED = [c for c in CASE_COLUMNS if c not in _STAGE_TYPES] + ["geom"]
+
+
+def _stage_columns() -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS)
+
+
 def insert_cases(
     conn: psycopg.Connection,
     cases: pd.DataFrame,
@@ -102,19 +111,27 @@ def insert_cases(
     list of int
         Ids of the cases stored now (empty when ``stage``).
     """
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS)
+    import io
+
+    stored = [c for c in CASE_COLUMNS if c not in _STAGE_TYPES]
     try:
         conn.execute(
             sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS incident_stage ON COMMIT DROP AS "
-                "SELECT {} FROM incidents.case WITH NO DATA"
-            ).format(cols)
+                "SELECT {}, NULL::float8 AS x, NULL::float8 AS y, NULL::integer AS srid "
+                "FROM incidents.case WITH NO DATA"
+            ).format(sql.SQL(", ").join(sql.Identifier(c) for c in stored))
+        )
+        buf = io.StringIO()
+        cases[CASE_COLUMNS].to_csv(
+            buf, header=False, index=False, date_format="%Y-%m-%d %H:%M:%S.%f%z"
         )
         with conn.cursor().copy(
-            sql.SQL("COPY incident_stage ({}) FROM STDIN").format(cols)
+            sql.SQL("COPY incident_stage ({}) FROM STDIN WITH (FORMAT csv)").format(
+                _stage_columns()
+            )
         ) as copy:
-            for row in cases[CASE_COLUMNS].itertuples(index=False, name=None):
-                copy.write_row(row)
+            copy.write(buf.getvalue())
         if stage:
             return []
         return flush_staged(conn, role=role, actor=actor)
@@ -124,12 +141,21 @@ def insert_cases(
 
 def flush_staged(conn: psycopg.Connection, *, role: str, actor: str) -> list[int]:
     """Move the staged cases into ``incidents.case`` (skipping known external ids), with events."""
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS)
+    src = [
+        sql.SQL("coalesce({}, '')").format(sql.Identifier(c))
+        if c in _NOT_NULL_TEXT
+        else sql.Identifier(c)
+        for c in CASE_COLUMNS
+        if c not in _STAGE_TYPES
+    ]
+    src.append(
+        sql.SQL("CASE WHEN srid IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(x, y), srid) END")
+    )
     query = sql.SQL(
         """
         WITH ins AS (
             INSERT INTO incidents.case ({cols})
-            SELECT {cols} FROM incident_stage
+            SELECT {src} FROM incident_stage
             ON CONFLICT (external_id) DO NOTHING
             RETURNING case_id, reported_at, source, queue_reason
         ), ev AS (
@@ -140,7 +166,9 @@ def flush_staged(conn: psycopg.Connection, *, role: str, actor: str) -> list[int
         )
         SELECT case_id FROM ins ORDER BY case_id
         """
-    ).format(cols=cols)
+    ).format(
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in _STORED), src=sql.SQL(", ").join(src)
+    )
     try:
         ids = [r[0] for r in conn.execute(query, {"role": role, "actor": actor}).fetchall()]
         conn.execute("DROP TABLE IF EXISTS incident_stage")
