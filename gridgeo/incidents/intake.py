@@ -157,9 +157,22 @@ def check_reports(
     return ~bad, problems
 
 
+# columns of a batch answer that the case stores in its own columns
+_STORED_APART = (
+    "id",
+    "lon",
+    "lat",
+    "grid_code",
+    "grid_name",
+    "community_code",
+    "community_name",
+    "category",
+)
+
+
 def _answer_json(table: pa.Table) -> list[str]:
     """Each row of a batch answer as a JSON object (without the input lon/lat)."""
-    keep = [c for c in table.column_names if c not in ("lon", "lat")]
+    keep = [c for c in table.column_names if c not in _STORED_APART]
     if table.num_rows == 0:
         return []
     cols = [table.column(c) for c in keep]
@@ -227,7 +240,11 @@ def build_cases(
         else None
         for g, k, d in zip(grid, known, department_ids, strict=True)
     ]
-    limits = [catalog.limit(c, complex_case=cx) for c, cx in zip(cats, complex_, strict=True)]
+    found: dict[tuple[str, bool], object] = {}
+    limits = [
+        found.get((c, cx)) or found.setdefault((c, cx), catalog.limit(c, complex_case=cx))
+        for c, cx in zip(cats, complex_, strict=True)
+    ]
     out = pd.DataFrame(
         {
             "external_id": frame["external_id"]

@@ -76,6 +76,7 @@ def _wrap(exc: psycopg.Error) -> DatabaseError:
 
 
 _STAGE_TYPES = {"x": "float8", "y": "float8", "srid": "integer"}
+_EPOCH = ("reported_at", "located_as_of")
 _NOT_NULL_TEXT = ("category", "description", "reporter")
 _STORED = [c for c in CASE_COLUMNS if c not in _STAGE_TYPES] + ["geom"]
 
@@ -120,12 +121,21 @@ def insert_cases(
                 "CREATE TEMP TABLE IF NOT EXISTS incident_stage ON COMMIT DROP AS "
                 "SELECT {}, NULL::float8 AS x, NULL::float8 AS y, NULL::integer AS srid "
                 "FROM incidents.case WITH NO DATA"
-            ).format(sql.SQL(", ").join(sql.Identifier(c) for c in stored))
+            ).format(
+                sql.SQL(", ").join(
+                    sql.SQL("NULL::float8 AS {}").format(sql.Identifier(c))
+                    if c in _EPOCH
+                    else sql.Identifier(c)
+                    for c in stored
+                )
+            )
         )
+        rows = cases[CASE_COLUMNS].copy()
+        for c in _EPOCH:  # formatting datetimes is slow: send epoch seconds
+            when = pd.to_datetime(rows[c], utc=True)
+            rows[c] = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
         buf = io.StringIO()
-        cases[CASE_COLUMNS].to_csv(
-            buf, header=False, index=False, date_format="%Y-%m-%d %H:%M:%S.%f%z"
-        )
+        rows.to_csv(buf, header=False, index=False)
         with conn.cursor().copy(
             sql.SQL("COPY incident_stage ({}) FROM STDIN WITH (FORMAT csv)").format(
                 _stage_columns()
@@ -144,6 +154,8 @@ def flush_staged(conn: psycopg.Connection, *, role: str, actor: str) -> list[int
     src = [
         sql.SQL("coalesce({}, '')").format(sql.Identifier(c))
         if c in _NOT_NULL_TEXT
+        else sql.SQL("to_timestamp({})").format(sql.Identifier(c))
+        if c in _EPOCH
         else sql.Identifier(c)
         for c in CASE_COLUMNS
         if c not in _STAGE_TYPES
