@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg import sql
 
 from gridgeo.errors import DatabaseError, InputError, NotFoundError, Problem
@@ -134,8 +136,13 @@ def insert_cases(
         for c in _EPOCH:  # formatting datetimes is slow: send epoch seconds
             when = pd.to_datetime(rows[c], utc=True)
             rows[c] = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-        buf = io.StringIO()
-        rows.to_csv(buf, header=False, index=False)
+        for c in rows.columns:  # text columns: None stays NULL, numbers as numbers
+            if rows[c].dtype == object and c not in ("routed_department",):
+                rows[c] = rows[c].astype("string")
+        rows["routed_department"] = pd.array(rows["routed_department"].tolist(), dtype="Int64")
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        buf = io.BytesIO()
+        pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
         with conn.cursor().copy(
             sql.SQL("COPY incident_stage ({}) FROM STDIN WITH (FORMAT csv)").format(
                 _stage_columns()
