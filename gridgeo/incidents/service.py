@@ -8,6 +8,7 @@ from typing import Any
 from gridgeo.incidents.deadlines import WorkingCalendar, status
 from gridgeo.incidents.intake import QUEUE_NAMES
 from gridgeo.incidents.states import ROLES, CaseFacts, allowed_actions
+from gridgeo.locate.points import to_srid
 
 #: service token roles → roles of the case loop (others act as the public)
 READ_ROLES = frozenset(
@@ -28,6 +29,11 @@ def with_flags(
     out["queue_name"] = QUEUE_NAMES.get(case.get("queue_reason") or "", None)
     out["overdue"] = out["soon_overdue"] = False
     out["left_working_hours"] = None
+    pt = case.get("point")
+    out["point_wgs84"] = None
+    if pt and pt.get("srid"):
+        lon, lat = to_srid([pt["x"]], [pt["y"]], f"EPSG:{pt['srid']}", 4326)
+        out["point_wgs84"] = {"lon": float(lon[0]), "lat": float(lat[0])}
     if case.get("due_at") is not None and case.get("dispatched_at") is not None:
         finished = (
             case.get("handled_at") if case["state"] not in ("dispatched", "returned") else None
