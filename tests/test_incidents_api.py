@@ -234,3 +234,17 @@ def test_stats_json_csv_xlsx(api):
         c.get("/incidents/stats", params={"by": "planet"}, headers=H(api, "dispatcher")).status_code
         == 400
     )
+
+
+def test_values_the_database_refuses_are_400_not_5xx(api):
+    c = api["client"]
+    lon, lat = lonlat(api["grids"][0][1])
+    r = c.post("/incidents", json={"lon": lon, "lat": lat, "description": "a\u0000b"})
+    assert r.status_code == 400, r.text
+    huge = 2**70
+    assert c.get(f"/incidents/{huge}", headers=H(api, "dispatcher")).status_code == 404
+    r = c.post(f"/incidents/{huge}/actions/accept", json={}, headers=H(api, "dispatcher"))
+    assert r.status_code == 404
+    assert c.get("/incidents/999999", headers=H(api, "dispatcher")).status_code == 404
+    r = c.post("/incidents/1/actions/fly", json={}, headers=H(api, "dispatcher"))
+    assert r.status_code == 400

@@ -18,7 +18,14 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
-from gridgeo.errors import DatabaseError, InputError, NotFoundError, Problem
+from gridgeo.errors import (
+    ConflictError,
+    DatabaseError,
+    GridgeoError,
+    InputError,
+    NotFoundError,
+    Problem,
+)
 from gridgeo.incidents.deadlines import Limit, WorkingCalendar
 from gridgeo.incidents.intake import CASE_COLUMNS
 from gridgeo.incidents.states import STATE_NAMES, CaseFacts, IllegalTransitionError, apply
@@ -73,7 +80,16 @@ _SELECT = sql.SQL("SELECT {}, ST_X(geom), ST_Y(geom), ST_SRID(geom) FROM inciden
 )
 
 
-def _wrap(exc: psycopg.Error) -> DatabaseError:
+def _wrap(exc: psycopg.Error) -> GridgeoError:
+    """A value the database refuses is the caller's 400; a failing database is a 503."""
+    if isinstance(
+        exc,
+        psycopg.DataError | psycopg.errors.CheckViolation | psycopg.errors.NotNullViolation,
+    ):
+        msg = str(exc.diag.message_primary or exc)
+        return InputError(f"案件数据无效: {msg}", [Problem(msg, rule="incident.value")])
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return ConflictError(f"案件已存在: {exc.diag.message_detail or exc}")
     return DatabaseError(f"案件库操作失败: {exc}".strip())
 
 
