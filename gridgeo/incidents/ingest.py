@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -345,37 +346,43 @@ def import_file(
             log.info("%s was imported before (sha256 %s): skipped", path, sha[:12])
             return rep
         seen: set[str] = set()
-        staged = False
-        for raw, lines in read_chunks(path, chunk_rows=chunk_rows):
-            frame = normalise(raw, tz=tz)
-            rep.total += len(frame)
-            cases, problems = prepare(
-                frame,
-                snap,
-                catalog,
-                crs=crs,
-                now=now,
-                file=path.name,
-                lines=lines,
-                seen_ids=seen,
-                is_sample=is_sample,
-            )
-            rep.bad += len({p.row for p in problems})
-            room = MAX_PROBLEMS - len(rep.problems)
-            rep.problems.extend(problems[: max(room, 0)])
-            if cases.empty:
-                continue
-            ids = [i for i in cases["external_id"] if i is not None]
-            known = store.known_external_ids(conn, ids)
-            if known:
-                keep = ~cases["external_id"].isin(known)
-                rep.known += int((~keep).sum())
-                cases = cases[keep]
-            rep.queued += int(cases["queue_reason"].notna().sum())
-            store.insert_cases(conn, cases, role="dispatcher", actor=actor, stage=True)
-            staged = True
+        staged = 0
+        # the database copies chunk k while Python checks and locates chunk k + 1
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident-copy") as pool:
+            copying: Future | None = None
+            for raw, lines in read_chunks(path, chunk_rows=chunk_rows):
+                frame = normalise(raw, tz=tz)
+                rep.total += len(frame)
+                cases, problems = prepare(
+                    frame,
+                    snap,
+                    catalog,
+                    crs=crs,
+                    now=now,
+                    file=path.name,
+                    lines=lines,
+                    seen_ids=seen,
+                    is_sample=is_sample,
+                )
+                rep.bad += len({p.row for p in problems})
+                room = MAX_PROBLEMS - len(rep.problems)
+                rep.problems.extend(problems[: max(room, 0)])
+                if copying is not None:
+                    copying.result()
+                    copying = None
+                if cases.empty:
+                    continue
+                staged += len(cases)
+                copying = pool.submit(
+                    store.insert_cases, conn, cases, role="dispatcher", actor=actor, stage=True
+                )
+            if copying is not None:
+                copying.result()
+        # rows whose external id is stored already are skipped by the insert (ON CONFLICT)
         rep.case_ids = store.flush_staged(conn, role="dispatcher", actor=actor) if staged else []
         rep.stored = len(rep.case_ids)
+        rep.known = staged - rep.stored
+        rep.queued = store.count_queued(conn, rep.case_ids)
         store.record_import(conn, sha, path.name, actor, rep.counts())
     log.info(
         "imported %s: %d rows, %d stored (%d queued for the centre), %d known, %d bad",

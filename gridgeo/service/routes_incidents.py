@@ -32,6 +32,7 @@ from gridgeo.service.deps import crs_is_lonlat, db_errors, parse_at, state
 router = APIRouter(tags=["incidents"])
 
 MAX_JSON_BYTES = 64 * 1024
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ReportIn(BaseModel):
@@ -217,6 +218,12 @@ def list_incidents(
 @router.get(
     "/incidents/stats",
     summary="Statistics: counts, handling times, on-time, rebound and the three rates",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/csv": {}, _XLSX: {}},
+            "description": "Statistics as JSON, CSV (UTF-8 with BOM) or XLSX",
+        }
+    },
 )
 def incident_stats(
     request: Request,
@@ -252,11 +259,7 @@ def incident_stats(
     with tempfile.TemporaryDirectory() as tmp:
         path = write_table(table, Path(tmp) / f"incident_stats.{format}")
         data = path.read_bytes()
-    media = (
-        "text/csv; charset=utf-8"
-        if format == "csv"
-        else ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    )
+    media = "text/csv; charset=utf-8" if format == "csv" else _XLSX
     return Response(
         data,
         media_type=media,
@@ -342,7 +345,11 @@ async def add_incident_photo(request: Request, caller: CallerDep, case_id: int) 
     return await run_in_threadpool(work)
 
 
-@router.get("/incidents/{case_id}/photos/{photo_id}", summary="A photo of a case")
+@router.get(
+    "/incidents/{case_id}/photos/{photo_id}",
+    summary="A photo of a case",
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+)
 def get_incident_photo(
     request: Request, caller: CallerDep, case_id: int, photo_id: int
 ) -> FileResponse:
