@@ -57,7 +57,7 @@ class ImportReport:
     queued: int = 0
     skipped_file: bool = False
     problems: list[Problem] = field(default_factory=list)
-    case_ids: list[int] = field(default_factory=list)
+    case_ids: list[int] = field(default_factory=list)  # the first 100,000
 
     def counts(self) -> dict[str, int]:
         return {"total": self.total, "stored": self.stored, "bad": self.bad, "known": self.known}
@@ -379,8 +379,8 @@ def import_file(
             if copying is not None:
                 copying.result()
         # rows whose external id is stored already are skipped by the insert (ON CONFLICT)
-        rep.case_ids = store.flush_staged(conn, role="dispatcher", actor=actor) if staged else []
-        rep.stored = len(rep.case_ids)
+        if staged:
+            rep.stored, rep.case_ids = store.flush_staged(conn, role="dispatcher", actor=actor)
         rep.known = staged - rep.stored
         rep.queued = store.count_queued(conn, rep.case_ids)
         store.record_import(conn, sha, path.name, actor, rep.counts())

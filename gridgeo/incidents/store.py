@@ -167,13 +167,19 @@ def insert_cases(
             copy.write(buf.getvalue())
         if stage:
             return []
-        return flush_staged(conn, role=role, actor=actor)
+        return flush_staged(conn, role=role, actor=actor)[1]
     except psycopg.Error as exc:
         raise _wrap(exc) from None
 
 
-def flush_staged(conn: psycopg.Connection, *, role: str, actor: str) -> list[int]:
-    """Move the staged cases into ``incidents.case`` (skipping known external ids), with events."""
+def flush_staged(
+    conn: psycopg.Connection, *, role: str, actor: str, keep_ids: int = 100_000
+) -> tuple[int, list[int]]:
+    """Move the staged cases into ``incidents.case`` (skipping known external ids), with events.
+
+    Returns the number stored and the first ``keep_ids`` new ids (memory stays bounded
+    for huge files).
+    """
     src = [
         sql.SQL("coalesce({}, '')").format(sql.Identifier(c))
         if c in _NOT_NULL_TEXT
@@ -199,18 +205,19 @@ def flush_staged(conn: psycopg.Connection, *, role: str, actor: str) -> list[int
                    jsonb_build_object('source', source, 'queue_reason', queue_reason)
               FROM ins
         )
-        SELECT case_id FROM ins ORDER BY case_id
+        SELECT count(*), (array_agg(case_id ORDER BY case_id))[1:%(keep)s] FROM ins
         """
     ).format(
         cols=sql.SQL(", ").join(sql.Identifier(c) for c in _STORED), src=sql.SQL(", ").join(src)
     )
     try:
-        ids = [r[0] for r in conn.execute(query, {"role": role, "actor": actor}).fetchall()]
+        n, ids = conn.execute(query, {"role": role, "actor": actor, "keep": keep_ids}).fetchone()
+        ids = list(ids or [])
         conn.execute("DROP TABLE IF EXISTS incident_stage")
     except psycopg.Error as exc:
         raise _wrap(exc) from None
-    log.info("stored %d new cases", len(ids))
-    return ids
+    log.info("stored %d new cases", n)
+    return int(n), ids
 
 
 def known_external_ids(conn: psycopg.Connection, ids: list[str]) -> set[str]:
