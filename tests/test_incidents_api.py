@@ -248,3 +248,13 @@ def test_values_the_database_refuses_are_400_not_5xx(api):
     assert c.get("/incidents/999999", headers=H(api, "dispatcher")).status_code == 404
     r = c.post("/incidents/1/actions/fly", json={}, headers=H(api, "dispatcher"))
     assert r.status_code == 400
+
+
+def test_department_notifications(api):
+    c = api["client"]
+    r = c.get("/incidents/notifications", headers=H(api, "department"))
+    assert r.status_code == 200
+    kinds = {n["kind"] for n in r.json()}
+    assert {"dispatch", "designate"} <= kinds
+    assert c.get("/incidents/notifications", headers=H(api, "dispatcher")).status_code == 403
+    assert c.get("/incidents/notifications").status_code == 401

@@ -216,6 +216,17 @@ def list_incidents(
 
 
 @router.get(
+    "/incidents/notifications", summary="A department's notices: dispatch, designation, supervision"
+)
+def incident_notifications(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
+    dep = _department_of(caller)
+    if dep is None:
+        raise _deny(caller, "通知只对带部门编号的 department 令牌开放")
+    with db_errors("查询通知"), request.app.state.pool.connection(timeout=10) as conn:
+        return store.notifications(conn, dep)
+
+
+@router.get(
     "/incidents/stats",
     summary="Statistics: counts, handling times, on-time, rebound and the three rates",
     responses={
