@@ -103,6 +103,11 @@ def test_case_list_filters_and_charts(page_as, server):
     assert page.locator("#status").inner_text() == "共 3 件，显示 3 件"
     assert page.locator("#chart-weeks svg circle").count() >= 1
     assert page.locator("#chart-departments svg rect").count() >= 1
+    # heat map: every grid drawn, the three grids with a case darker than the rest
+    cells = page.locator("#heatmap path.leaflet-interactive")
+    assert cells.count() == len(server["world"]["grids"])
+    counts = sorted(int(c.get_attribute("data-cases")) for c in cells.all())
+    assert counts[-3:] == [1, 1, 1] and sum(counts) == 3
     page.select_option("#state", "accepted")
     page.click("#search")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('共 0 件')")

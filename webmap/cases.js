@@ -52,6 +52,56 @@ async function load() {
   document.body.dataset.ready = "true";
 }
 
+const HEAT = ["#fff7ec", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000"];
+let heat = null;
+
+/** Every grid of the registry, page by page (next links kept on this origin). */
+async function allGrids() {
+  const features = [];
+  let next = "/collections/grids/items?limit=2000";
+  while (next) {
+    const page = await api(next);
+    features.push(...(page.features || []));
+    const link = (page.links || []).find((l) => l.rel === "next");
+    const u = link ? new URL(link.href, window.location.origin) : null;
+    next = u ? u.pathname + u.search : null;
+  }
+  return features;
+}
+
+/** Grids coloured by their number of cases (five classes up to the largest count). */
+async function heatmap() {
+  const L = window.L;
+  const [grids, stats] = await Promise.all([
+    allGrids(),
+    api("/incidents/stats", { params: { by: "grid" } }),
+  ]);
+  const count = new Map(stats.rows.map((r) => [r.grid_code, r.cases]));
+  const max = Math.max(1, ...count.values());
+  const cls = (n) => (n ? Math.min(HEAT.length - 1, Math.ceil((n / max) * (HEAT.length - 1))) : 0);
+  if (!heat) heat = L.map("heatmap", { zoomSnap: 0.25 }).setView([35, 105], 4);
+  heat.eachLayer((l) => heat.removeLayer(l));
+  const layer = L.geoJSON(
+    { type: "FeatureCollection", features: grids },
+    {
+      style: (f) => {
+        const n = count.get(f.properties.grid_code) || 0;
+        return { color: "#64748b", weight: 0.6, fillColor: HEAT[cls(n)], fillOpacity: 0.85 };
+      },
+      onEachFeature: (f, l) => {
+        const n = count.get(f.properties.grid_code) || 0;
+        l.bindTooltip(`${f.properties.grid_name || f.properties.grid_code}：${n} 件`);
+      },
+    },
+  ).addTo(heat);
+  if (grids.length) heat.fitBounds(layer.getBounds());
+  layer.eachLayer((l) => {
+    const n = count.get(l.feature.properties.grid_code) || 0;
+    l.getElement().dataset.cases = String(n);
+  });
+  $("heat-legend").textContent = `颜色由浅到深：0 至 ${max} 件`;
+}
+
 async function charts() {
   const weeks = await api("/incidents/stats", { params: { by: "", period: "week" } });
   $("chart-weeks").replaceChildren(
@@ -61,6 +111,7 @@ async function charts() {
   $("chart-departments").replaceChildren(
     barChart(deps.rows.map((r) => ({ label: String(r.department), value: r.cases }))),
   );
+  await heatmap();
 }
 
 $("filters").addEventListener("submit", (ev) => {
