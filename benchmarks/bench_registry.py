@@ -29,6 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import _naive_orm as m  # the ORM baseline, next to this script
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -41,7 +42,6 @@ from sqlalchemy.orm import Session
 from gridgeo.database import PrivateInstance, apply_migrations
 from gridgeo.database.connect import libpq_url, sqlalchemy_url, with_database
 from gridgeo.registry import Actor, accept_changeset, file_changeset, load_grids
-from gridgeo.registry import models as m
 from gridgeo.registry.diff import plan_changes
 from gridgeo.registry.load import _multi
 from gridgeo.settings import get_settings

@@ -143,3 +143,14 @@ def browser():
             pytest.fail(f"cannot launch {CHROMIUM} headless: {exc}")
         yield chromium
         chromium.close()
+
+
+#: Fixtures that reach the project's PostGIS: a test using any of them is a `db` test.
+DB_FIXTURES = frozenset({"pg_server", "pg_template", "db_url", "fresh_db_url"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses the database (through any fixture) with ``db``."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)

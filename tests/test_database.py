@@ -16,6 +16,8 @@ import pytest
 from gridgeo.database import PrivateInstance
 from gridgeo.settings import Settings
 
+pytestmark = pytest.mark.db  # every test here starts, stops or asks a PostGIS
+
 GG = [sys.executable, "-m", "gridgeo.cli.main"]
 
 
@@ -123,6 +125,14 @@ def test_each_module_gets_a_fresh_migrated_database(db_url, fresh_db_url):
         assert ext is not None
         seen = conn.execute("SELECT to_regclass('public.scratch')").fetchone()[0]
         assert seen is None, "databases of different tests must not share rows or tables"
+
+
+def test_migrations_drop_the_unused_tile_function(db_url):
+    with psycopg.connect(db_url) as conn:
+        gone = conn.execute(
+            "SELECT to_regprocedure('service.tile(integer, integer, integer, boolean)')"
+        ).fetchone()[0]
+    assert gone is None  # 0051: tiles come from gridgeo/registry/features.py
 
 
 def test_health_reports_database_versions(db_url):

@@ -367,7 +367,10 @@ def test_console_files_missing_is_a_clear_404(server, monkeypatch, tmp_path):
     r = httpx.get(f"{server}/console/")
     assert r.status_code == 404
     assert r.json()["detail"].startswith(f"the web console file {tmp_path}/webmap/index.html")
-    monkeypatch.setattr(routes_webmap, "project_root", lambda: None)
+    monkeypatch.setattr(routes_webmap, "project_root", lambda: None)  # an installed copy
+    r = httpx.get(f"{server}/console/app.js")
+    assert r.status_code == 200, "the package ships the console (gridgeo/_webmap)"
+    monkeypatch.setattr(routes_webmap, "SHIPPED_WEBMAP", tmp_path / "gone")
     r = httpx.get(f"{server}/console/app.js")
     assert r.status_code == 404
-    assert "installed copy" in r.json()["detail"]
+    assert "neither the checkout's webmap/ nor the package's _webmap/" in r.json()["detail"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from gridgeo.cli._common import console, handle_errors
-from gridgeo.database import PrivateInstance, check_connection, database_url
-from gridgeo.database.connect import redact
-from gridgeo.database.lifecycle import ensure_ready
 from gridgeo.settings import get_settings
+
+# The database modules are imported inside each command: `gridgeo db status` on the private
+# instance then never loads the PostgreSQL driver or the migration tool (CLI start-up).
 
 app = typer.Typer(
     help="Start, stop and inspect the database (a private PostGIS unless GRIDGEO_DATABASE_URL is set).",
@@ -33,6 +33,9 @@ def up(
     Idempotent: a running instance is reused. With GRIDGEO_DATABASE_URL set, only
     checks that server and migrates it.
     """
+    from gridgeo.database.connect import redact
+    from gridgeo.database.lifecycle import ensure_ready
+
     ready = ensure_ready(get_settings(), migrate=migrate)
     where = "external server" if ready.external else "private PostGIS"
     console.print(
@@ -47,6 +50,8 @@ def up(
 @handle_errors
 def down() -> None:
     """Stop the private PostGIS (data is kept)."""
+    from gridgeo.database.instance import PrivateInstance
+
     if _external_note("stop"):
         return
     stopped = PrivateInstance(get_settings()).stop()
@@ -57,8 +62,12 @@ def down() -> None:
 @handle_errors
 def status() -> None:
     """Say whether the database runs, where, and its versions."""
+    from gridgeo.database.instance import PrivateInstance
+
     settings = get_settings()
     if settings.database_url:
+        from gridgeo.database.connect import check_connection, database_url, redact
+
         url = database_url(settings)
         versions = check_connection(url)
         console.print(
@@ -80,7 +89,7 @@ def url(
     ),
 ) -> None:
     """Print the database URL (for psql, QGIS or other tools)."""
-    from gridgeo.database import sqlalchemy_url
+    from gridgeo.database.connect import database_url, sqlalchemy_url
 
     value = database_url(get_settings())
     typer.echo(sqlalchemy_url(value) if sqlalchemy else value)
@@ -92,6 +101,8 @@ def reset(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Stop the private PostGIS and delete all its data."""
+    from gridgeo.database.instance import PrivateInstance
+
     if _external_note("reset"):
         raise typer.Exit(code=1)
     if not yes:

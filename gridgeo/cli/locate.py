@@ -37,11 +37,11 @@ def locate(
     import psycopg
 
     from gridgeo.database.connect import database_url
+    from gridgeo.locate.answer import locate_batch
+    from gridgeo.locate.encode import STREAMERS
     from gridgeo.locate.points import detect_format, read_points
-    from gridgeo.service.deps import parse_at
-    from gridgeo.service.encode import STREAMERS
-    from gridgeo.service.locating import locate_batch
-    from gridgeo.service.snapshot import load_snapshot
+    from gridgeo.registry.snapshot import load_snapshot
+    from gridgeo.times import parse_at
 
     fmt_out = detect_format(out.name)
     when = parse_at(at, tz)

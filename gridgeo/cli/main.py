@@ -2,22 +2,104 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import typer
 
 from gridgeo import __version__
-from gridgeo.cli import data as data_cli
-from gridgeo.cli import db as db_cli
-from gridgeo.cli import demo as demo_cli
-from gridgeo.cli import incidents as incidents_cli
-from gridgeo.cli import inspect as inspect_cli
-from gridgeo.cli import locate as locate_cli
-from gridgeo.cli import partition as partition_cli
-from gridgeo.cli import registry as registry_cli
-from gridgeo.cli import serve as serve_cli
-from gridgeo.cli import validate as validate_cli
 from gridgeo.cli._common import setup_logging
+from gridgeo.cli._lazy import LazyCommand, LazyGroup
+
+# Each concern registers its commands here (one line each), grouped in the help by panel.
+# They are imported when they run, not at start-up (`gridgeo --help` stays fast); a module
+# registered eagerly with app.command(...) still works.
+_DATA, _REG, _SVC, _SETUP = "Data and grids", "Registry and filing", "Map service", "Set-up"
+LAZY = [
+    LazyCommand(
+        "inspect",
+        "gridgeo.cli.inspect:inspect",
+        _DATA,
+        "Print layers, CRS, counts, fields, bounds and problems; exit 2 if the file is unusable.",
+    ),
+    LazyCommand(
+        "partition",
+        "gridgeo.cli.partition:partition",
+        _DATA,
+        "Partition communities and villages into urban, rural and dedicated grids.",
+    ),
+    LazyCommand(
+        "validate",
+        "gridgeo.cli.validate:validate",
+        _DATA,
+        "Check grids against the rules: size band (recounted), gaps, overlaps, borders, "
+        "contiguity, geometry, slivers, codes, roads, posting attributes.",
+    ),
+    LazyCommand(
+        "data",
+        "gridgeo.cli.data:app",
+        _DATA,
+        "Demo data: verify data/raw, build the demo districts, generate sample data.",
+    ),
+    LazyCommand(
+        "load",
+        "gridgeo.cli.registry:load",
+        _REG,
+        "Load grids as a draft change set against the current registry (only their "
+        "communities change).",
+    ),
+    LazyCommand(
+        "change",
+        "gridgeo.cli.registry:change_app",
+        _REG,
+        "Change sets: list, show, diff, validate, file, export.",
+    ),
+    LazyCommand(
+        "city",
+        "gridgeo.cli.registry:city_app",
+        _REG,
+        "City review: accept or return filed change sets.",
+    ),
+    LazyCommand(
+        "history",
+        "gridgeo.cli.registry:history_app",
+        _REG,
+        "History: the registry at a date, the grid at a point, a grid's versions.",
+    ),
+    LazyCommand(
+        "serve",
+        "gridgeo.cli.serve:serve",
+        _SVC,
+        "Serve the map API (OpenAPI docs at /docs). Ctrl-C stops it.",
+    ),
+    LazyCommand(
+        "locate",
+        "gridgeo.cli.locate:locate",
+        _SVC,
+        "Locate every point on the registry's grids (same answers as the /locate/batch API).",
+    ),
+    LazyCommand(
+        "incidents",
+        "gridgeo.cli.incidents:app",
+        _SVC,
+        "Incidents (案件): import reports from CSV/XLSX/GeoJSON, export statistics.",
+    ),
+    LazyCommand(
+        "db",
+        "gridgeo.cli.db:app",
+        _SETUP,
+        "Start, stop and inspect the database (a private PostGIS unless "
+        "GRIDGEO_DATABASE_URL is set).",
+    ),
+    LazyCommand("demo", "gridgeo.cli.demo:app", _SETUP, "Run the demo district end to end."),
+]
+
+
+class _Group(LazyGroup):
+    lazy: ClassVar[dict[str, LazyCommand]] = {c.name: c for c in LAZY}
+
 
 app = typer.Typer(
+    cls=_Group,
     name="gridgeo",
     help="Grid-based community governance: partition, validate, register, locate.",
     no_args_is_help=True,
@@ -40,23 +122,6 @@ def _root(
     ),
 ) -> None:
     setup_logging(verbose)
-
-
-# Each concern registers its commands here (one line each), grouped in the help by panel.
-_DATA, _REG, _SVC, _SETUP = "Data and grids", "Registry and filing", "Map service", "Set-up"
-app.command("inspect", rich_help_panel=_DATA)(inspect_cli.inspect)
-app.command("partition", rich_help_panel=_DATA)(partition_cli.partition)
-app.command("validate", rich_help_panel=_DATA)(validate_cli.validate)
-app.add_typer(data_cli.app, name="data", rich_help_panel=_DATA)
-app.command("load", rich_help_panel=_REG)(registry_cli.load)
-app.add_typer(registry_cli.change_app, name="change", rich_help_panel=_REG)
-app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
-app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
-app.command("serve", rich_help_panel=_SVC)(serve_cli.serve)
-app.command("locate", rich_help_panel=_SVC)(locate_cli.locate)
-app.add_typer(incidents_cli.app, name="incidents", rich_help_panel=_SVC)
-app.add_typer(db_cli.app, name="db", rich_help_panel=_SETUP)
-app.add_typer(demo_cli.app, name="demo", rich_help_panel=_SETUP)
 
 
 def main() -> None:

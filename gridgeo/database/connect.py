@@ -53,6 +53,14 @@ def database_url(settings: Settings, *, dbname: str | None = None) -> str:
     return PrivateInstance(settings).url(dbname=dbname or settings.pg_dbname)
 
 
+def server_versions(conn: psycopg.Connection) -> dict[str, str]:
+    """PostgreSQL and PostGIS versions seen through an open connection."""
+    server = conn.execute("SHOW server_version").fetchone()[0]
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
+    postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0] if row else None
+    return {"postgresql": server, "postgis": postgis or "not installed in this database"}
+
+
 def check_connection(url: str, *, timeout: float = 5.0) -> dict[str, str]:
     """Connect once and return server and PostGIS versions.
 
@@ -63,18 +71,11 @@ def check_connection(url: str, *, timeout: float = 5.0) -> dict[str, str]:
     """
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=max(1, int(timeout))) as conn:
-            server = conn.execute("SHOW server_version").fetchone()[0]
-            row = conn.execute(
-                "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
-            ).fetchone()
-            postgis = None
-            if row:
-                postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+            return server_versions(conn)
     except psycopg.OperationalError as exc:
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         reason = reason or type(exc).__name__
         raise DatabaseError(f"cannot connect to {redact(url)}: {reason}") from None
-    return {"postgresql": server, "postgis": postgis or "not installed in this database"}
 
 
 def ensure_database(server_url: str, dbname: str, *, template: str | None = None) -> bool:

@@ -187,25 +187,21 @@ def register_sample_categories(url: str, departments: pd.DataFrame) -> int:
 
     Existing codes are left as they are; returns how many were added.
     """
-    import psycopg
+    from gridgeo.registry.matters import add_sample_categories
 
-    from gridgeo.database.connect import libpq_url
-
-    rows = [
-        (r.category_code, r.category, r.deadline_days, r.complex_deadline_days)
-        for r in departments.drop_duplicates("category_code").itertuples(index=False)
-    ]
-    with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cur:
-        added = 0
-        for row in rows:
-            cur.execute(
-                "INSERT INTO service.category (code, name, description, deadline_days, "
-                "complex_deadline_days, is_sample) VALUES (%s, %s, '示例 sample matter', %s, %s, true) "
-                "ON CONFLICT DO NOTHING",
-                row,
-            )
-            added += cur.rowcount
-    return added
+    return add_sample_categories(
+        url,
+        (
+            {
+                "code": r.category_code,
+                "name": r.category,
+                "description": "示例 sample matter",
+                "deadline_days": r.deadline_days,
+                "complex_deadline_days": r.complex_deadline_days,
+            }
+            for r in departments.drop_duplicates("category_code").itertuples(index=False)
+        ),
+    )
 
 
 def register_sample_contacts(

@@ -1,8 +1,7 @@
 """Locate and route cases through the shared locate answer — the one adapter.
 
 Every case is located by the same code that answers ``/locate`` (one rule for grids,
-contacts and the responsible department). When the locate answer moves to
-``gridgeo.locate.answer`` only the import below changes.
+contacts and the responsible department), ``gridgeo.locate.answer``.
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from gridgeo.service.locating import locate_batch  # → gridgeo.locate.answer
-from gridgeo.service.snapshot import Snapshot, load_snapshot
+from gridgeo.locate.answer import locate_batch
+from gridgeo.locate.snapshot import Snapshot
+from gridgeo.registry.snapshot import load_snapshot
 
 __all__ = ["Snapshot", "as_of", "department_ids", "load_snapshot", "locate_many"]
 

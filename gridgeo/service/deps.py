@@ -6,8 +6,6 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import Request
@@ -31,33 +29,6 @@ def state(request: Request) -> ServiceState:
 
 def service_settings(request: Request) -> ServiceSettings:
     return request.app.state.service_settings
-
-
-def parse_at(value: str | None, tz: str, *, name: str = "at") -> datetime | None:
-    """``at=``: an ISO date (the end of that day) or date-time (naive: in ``tz``).
-
-    ``name`` is the query parameter named in the error.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    zone = ZoneInfo(tz)
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1), time(0), zone) - timedelta(
-                microseconds=1
-            )
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        when = when if when.tzinfo else when.replace(tzinfo=zone)
-        when.astimezone(UTC)  # 0001-01-01T00:00+08:00 is before year 1 in UTC
-    except (ValueError, OverflowError):
-        raise InputError(
-            f"{name}={value!r} is not a usable date or time; use e.g. 2024-05-01 or "
-            "2024-05-01T08:30:00+08:00 (years 1 to 9998)",
-            [Problem("not an ISO 8601 date or date-time", field=name, rule="query.at")],
-        ) from None
-    return when
 
 
 @functools.lru_cache(maxsize=256)

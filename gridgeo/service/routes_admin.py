@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridgeo.errors import NotFoundError
+from gridgeo.registry import tokens
 from gridgeo.service.auth import CallerDep, new_token, token_digest
 from gridgeo.service.deps import db_errors
 
@@ -39,11 +39,14 @@ def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str
     caller.require("token_admin", "managing tokens")
     token = new_token()
     with db_errors("token"), request.app.state.pool.connection(timeout=10) as conn:
-        token_id = conn.execute(
-            "INSERT INTO service.api_token (token_sha256, role, division_code, label, created_by) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING token_id",
-            (token_digest(token), body.role, body.division_code, body.label, caller.label),
-        ).fetchone()[0]
+        token_id = tokens.add_token(
+            conn,
+            token_digest(token),
+            role=body.role,
+            division_code=body.division_code,
+            label=body.label,
+            created_by=caller.label,
+        )
     return {"token_id": token_id, "token": token, **body.model_dump()}
 
 
@@ -51,25 +54,14 @@ def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str
 def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
     caller.require("token_admin", "managing tokens")
     with db_errors("listing tokens"), request.app.state.pool.connection(timeout=10) as conn:
-        rows = conn.execute(
-            "SELECT token_id, role, division_code, label, created_by, created_at, revoked_at "
-            "FROM service.api_token ORDER BY token_id"
-        ).fetchall()
-    keys = ["token_id", "role", "division_code", "label", "created_by", "created_at", "revoked_at"]
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+        return tokens.list_tokens(conn)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
 def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response:
     caller.require("token_admin", "managing tokens")
     with db_errors(f"token {token_id}"), request.app.state.pool.connection(timeout=10) as conn:
-        cur = conn.execute(
-            "UPDATE service.api_token SET revoked_at = clock_timestamp() "
-            "WHERE token_id = %s AND revoked_at IS NULL",
-            (token_id,),
-        )
-        if cur.rowcount == 0:
-            raise NotFoundError(f"no active token {token_id}")
+        tokens.revoke_token(conn, token_id)
     request.app.state.token_cache.clear()
     return Response(status_code=204)
 

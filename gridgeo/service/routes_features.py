@@ -13,8 +13,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gridgeo.errors import InputError, NotFoundError, Problem
+from gridgeo.registry import features
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, parse_at, parse_bbox, service_settings
+from gridgeo.service.deps import db_errors, parse_bbox, service_settings
+from gridgeo.times import parse_at
 
 router = APIRouter(tags=["features"])
 
@@ -37,30 +39,6 @@ _COLLECTIONS = {
         "description": "Counties, streets and communities/villages known to the registry.",
     },
 }
-
-_GRID_ITEMS = """
-SELECT grid_code, grid_name, grid_type, community_code, community_name, households,
-       population, valid_from, valid_to,
-       ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9), count(*) OVER ()
-  FROM registry.grids_at(%(at)s)
- WHERE {where}
- ORDER BY grid_code COLLATE "C"
- LIMIT %(limit)s OFFSET %(offset)s
-"""
-_DIV_ITEMS = """
-SELECT code, name, level, parent_code, kind,
-       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_Transform(geom, %(out)s), 9) END,
-       count(*) OVER ()
-  FROM registry.divisions
- WHERE {where}
- ORDER BY code COLLATE "C"
- LIMIT %(limit)s OFFSET %(offset)s
-"""
-_BBOX_WHERE = (
-    "geom && ST_Transform(ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, %(bsrid)s),"
-    " registry.srid()) AND ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(%(minx)s,"
-    " %(miny)s, %(maxx)s, %(maxy)s, %(bsrid)s), registry.srid()))"
-)
 
 
 def _srid_of(value: str | None, registry_srid: int | None, what: str) -> int:
@@ -131,18 +109,13 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
     if collection_id not in _COLLECTIONS:
         raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
     out = _collection(collection_id, _base(request), _registry_srid(request))
-    table = "registry.current_grid" if collection_id == "grids" else "registry.divisions"
     with (
         db_errors(f"reading {collection_id}"),
         request.app.state.pool.connection(timeout=10) as conn,
     ):
-        row = conn.execute(
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            f"(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, registry.srid()), 4326) e "
-            f"FROM {table}) s"
-        ).fetchone()
-    if row and row[0] is not None:
-        out["extent"] = {"spatial": {"bbox": [list(row)], "crs": CRS84}}
+        bbox = features.extent_lonlat(conn, collection_id)
+    if bbox is not None:
+        out["extent"] = {"spatial": {"bbox": [list(bbox)], "crs": CRS84}}
     return out
 
 
@@ -170,41 +143,29 @@ def items(
     srid = _registry_srid(request)
     out_srid = _srid_of(crs, srid, "crs")
     box = parse_bbox(bbox)
-    params: dict[str, Any] = {"out": out_srid, "limit": limit, "offset": offset}
-    where = "true"
-    matched_past_end = 0
-    if box is not None:
-        params.update(
-            minx=box[0],
-            miny=box[1],
-            maxx=box[2],
-            maxy=box[3],
-            bsrid=_srid_of(bbox_crs, srid, "bbox-crs"),
-        )
-        where = _BBOX_WHERE
-    if collection_id == "grids":
-        when = parse_at(datetime, settings.timezone, name="datetime")
-        params["at"] = when
-        sql = _GRID_ITEMS.format(where=where).replace(
-            "registry.grids_at(%(at)s)",
-            "registry.grids_at(coalesce(%(at)s::timestamptz, now()))",
-        )
-    else:
-        sql = _DIV_ITEMS.format(where=where)
-    if srid is None:
-        rows = []
-    else:
+    bsrid = _srid_of(bbox_crs, srid, "bbox-crs") if box is not None else None
+    when = (
+        parse_at(datetime, settings.timezone, name="datetime") if collection_id == "grids" else None
+    )
+    rows: list[tuple] = []
+    matched = 0
+    if srid is not None:
         with (
             db_errors(f"reading {collection_id}"),
             request.app.state.pool.connection(timeout=10) as conn,
         ):
-            rows = conn.execute(sql, params).fetchall()
-            if not rows and offset > 0:  # past the end: still say how many match
-                first = conn.execute(sql, params | {"offset": 0, "limit": 1}).fetchone()
-                matched_past_end = int(first[-1]) if first else 0
+            rows, matched = features.feature_rows(
+                conn,
+                collection_id,
+                out_srid=out_srid,
+                limit=limit,
+                offset=offset,
+                at=when,
+                bbox=box,
+                bbox_srid=bsrid,
+            )
     show_counts = caller.can("population")
     feats = []
-    matched = int(rows[0][-1]) if rows else matched_past_end
     for r in rows:
         if collection_id == "grids":
             props = {
@@ -258,23 +219,15 @@ def item(
         raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
     srid = _registry_srid(request)
     out_srid = _srid_of(crs, srid, "crs")
-    key = "grid_code" if collection_id == "grids" else "code"
-    sql = (
-        (_GRID_ITEMS if collection_id == "grids" else _DIV_ITEMS)
-        .format(where=f"{key} = %(fid)s")
-        .replace("registry.grids_at(%(at)s)", "registry.grids_at(now())")
-    )
-    with (
-        db_errors(f"reading {collection_id}"),
-        request.app.state.pool.connection(timeout=10) as conn,
-    ):
-        rows = (
-            conn.execute(
-                sql, {"out": out_srid, "fid": feature_id, "limit": 1, "offset": 0}
-            ).fetchall()
-            if srid
-            else []
-        )
+    rows: list[tuple] = []
+    if srid:
+        with (
+            db_errors(f"reading {collection_id}"),
+            request.app.state.pool.connection(timeout=10) as conn,
+        ):
+            rows, _ = features.feature_rows(
+                conn, collection_id, out_srid=out_srid, limit=1, offset=0, feature_id=feature_id
+            )
     if not rows:
         raise NotFoundError(f"no feature {feature_id!r} in {collection_id}")
     r = rows[0]
@@ -303,40 +256,6 @@ def item(
     )
 
 
-# Vector tiles. The tile envelope (Web Mercator) is clipped to where the registry's CRS is
-# usable before it is transformed into that CRS: a transverse Mercator registry CRS cannot
-# take points 90° from its central meridian (PostGIS: "Point outside of projection domain"),
-# and Web Mercator tiles at low zoom reach there. Features are still cut by the full tile.
-_TILE_LAYER = """
-SELECT ST_AsMVT(t.*, '{layer}', 4096, 'geom') FROM (
-    SELECT {columns},
-           ST_AsMVTGeom(ST_Transform(g.geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
-                        4096, 64, true) AS geom
-      FROM {source} g
-     WHERE {extra} g.geom && ST_Transform(ST_Segmentize(ST_Intersection(
-               ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
-               ST_Transform(ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326), 3857)),
-               (%(e)s - %(w)s) / 64.0 * 111320.0), registry.srid())
-) t WHERE t.geom IS NOT NULL
-"""
-_GRID_COLUMNS = "g.grid_code, g.grid_name, g.grid_type, g.community_code, g.community_name"
-_TILE_SQL = {
-    detail: "SELECT coalesce(({grids}), ''::bytea) || coalesce(({divs}), ''::bytea)".format(
-        grids=_TILE_LAYER.format(
-            layer="grids",
-            columns=_GRID_COLUMNS + (", g.households, g.population" if detail else ""),
-            source="registry.current_grid",
-            extra="",
-        ),
-        divs=_TILE_LAYER.format(
-            layer="divisions",
-            columns="g.code, g.name, g.level",
-            source="registry.divisions",
-            extra="g.geom IS NOT NULL AND",
-        ),
-    )
-    for detail in (False, True)
-}
 #: How far beyond its declared area of use a registry CRS is still trusted, in degrees.
 _CRS_MARGIN_DEG = 20.0
 
@@ -393,6 +312,5 @@ def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Respons
                 db_errors(f"making tile {z}/{x}/{y}"),
                 request.app.state.pool.connection(timeout=10) as conn,
             ):
-                row = conn.execute(_TILE_SQL[caller.can("population")], params).fetchone()
-            data = bytes(row[0] or b"")
+                data = features.tile(conn, params, detail=caller.can("population"))
     return Response(content=data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gridgeo import __version__
+from gridgeo.database.connect import server_versions
 
 router = APIRouter(tags=["health"])
 
@@ -17,13 +18,10 @@ def health(request: Request) -> JSONResponse:
     pool = request.app.state.pool
     try:
         with pool.connection(timeout=5) as conn:
-            pg = conn.execute("SHOW server_version").fetchone()[0]
-            postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+            versions = server_versions(conn)
     except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg.Error subclasses
         return JSONResponse(
             status_code=503,
             content={"status": "unavailable", "gridgeo": __version__, "detail": str(exc)},
         )
-    return JSONResponse(
-        {"status": "ok", "gridgeo": __version__, "postgresql": pg, "postgis": postgis}
-    )
+    return JSONResponse({"status": "ok", "gridgeo": __version__, **versions})

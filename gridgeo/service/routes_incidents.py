@@ -27,7 +27,8 @@ from gridgeo.incidents.service import READ_ROLES, actions_for, loop_role, with_f
 from gridgeo.incidents.states import ACTIONS, STATES, check_role
 from gridgeo.incidents.stats import compute, write_table
 from gridgeo.service.auth import Caller, CallerDep
-from gridgeo.service.deps import crs_is_lonlat, db_errors, parse_at, state
+from gridgeo.service.deps import crs_is_lonlat, db_errors, state
+from gridgeo.times import parse_at
 
 router = APIRouter(tags=["incidents"])
 

@@ -13,12 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.locate.answer import BATCH_COLUMNS, locate_batch, locate_one
+from gridgeo.locate.encode import STREAMERS
 from gridgeo.locate.points import PointTable, detect_format, read_points
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import check_lonlat, crs_is_lonlat, parse_at, service_settings, state
-from gridgeo.service.encode import STREAMERS
-from gridgeo.service.locating import BATCH_COLUMNS, locate_batch, locate_one
+from gridgeo.service.deps import check_lonlat, crs_is_lonlat, service_settings, state
 from gridgeo.service.responses import ErrorBody, LocateAnswer
+from gridgeo.times import parse_at
 
 router = APIRouter(tags=["locate"])
 

@@ -57,10 +57,16 @@ _LEAFLET_FILES = {
 }
 
 
+#: The console files shipped inside the package (a symlink to ``webmap/`` in the checkout).
+SHIPPED_WEBMAP = Path(__file__).resolve().parent.parent / "_webmap"
+
+
 def webmap_dir() -> Path | None:
-    """``webmap/`` of the source checkout, or ``None`` when gridgeo runs from an installed copy."""
+    """``webmap/`` of the source checkout, else the copy shipped in an installed package."""
     root = project_root()
-    return root / "webmap" if root is not None else None
+    if root is not None:
+        return root / "webmap"
+    return SHIPPED_WEBMAP if SHIPPED_WEBMAP.is_dir() else None
 
 
 def leaflet_dir() -> Path:
@@ -72,9 +78,8 @@ def _console_file(name: str) -> Path:
     folder = webmap_dir()
     if folder is None:
         raise NotFoundError(
-            "the web console is not available: its files (webmap/) live in the gridgeo source "
-            "checkout, and this gridgeo runs from an installed copy; run `gridgeo serve` from "
-            "a checkout (git clone) to get /console/"
+            "the web console is not available: neither the checkout's webmap/ nor the "
+            "package's _webmap/ is there; reinstall gridgeo or run `gridgeo serve` from a checkout"
         )
     path = folder / name
     if not path.is_file():

@@ -13,22 +13,10 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from gridgeo.errors import DatabaseError
-from gridgeo.service.snapshot import Snapshot, load_snapshot
+from gridgeo.locate.snapshot import Snapshot
+from gridgeo.registry.snapshot import content_key, listen_for_changes, load_snapshot
 
 log = logging.getLogger(__name__)
-
-CHANNEL = "gridgeo_registry"
-
-_CONTENT_KEY_SQL = """
-SELECT md5(concat_ws('|',
-    (SELECT string_agg(grid_id::text, ',' ORDER BY grid_id) FROM registry.grids_at(%(at)s)),
-    (SELECT string_agg(concat_ws(':', grid_code, role, person_name, phone, posted), ','
-                       ORDER BY grid_code, role, person_name, phone)
-       FROM registry.grid_contacts_at(%(at)s)),
-    (SELECT string_agg(coverage_id::text, ',' ORDER BY coverage_id)
-       FROM registry.department_coverage
-      WHERE valid_from <= %(at)s AND %(at)s < coalesce(valid_to, 'infinity'::timestamptz))))
-"""
 
 
 class ServiceState:
@@ -99,7 +87,7 @@ class ServiceState:
             with self.pool.connection(timeout=30) as conn:
                 # past snapshots are shared by content: the same grid versions, contacts
                 # and coverage give the same answers whatever the exact time asked for
-                key = conn.execute(_CONTENT_KEY_SQL, {"at": when}).fetchone()[0]
+                key = content_key(conn, when)
                 conn.commit()  # load_snapshot opens its own repeatable-read transaction
                 with self._lock:
                     hit = self._past.get(key)
@@ -135,7 +123,7 @@ class ServiceState:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    listen_for_changes(conn)
                     self.listening.set()
                     # changes made while we were not listening
                     self._safe_refresh({"event": "listen_started"})

@@ -1,6 +1,7 @@
-"""SQLAlchemy 2 / GeoAlchemy2 mappings of the registry tables.
+"""SQLAlchemy 2 / GeoAlchemy2 mappings of the registry tables: the naive ORM baseline that
+``bench_registry.py`` compares the registry with (not part of the package).
 
-For reading and for tools; the registry's own writes use bulk SQL (COPY, set-based
+The registry's own writes use bulk SQL (COPY, set-based
 functions), see :mod:`gridgeo.registry.load` and ``registry.accept_changeset``.
 The geometry columns carry the registry SRID (``registry.meta`` key ``srid``), so
 they are mapped without a fixed SRID.

@@ -1,6 +1,12 @@
-"""Answer locate questions from a :class:`~gridgeo.service.snapshot.Snapshot` (no web, no SQL).
+"""The locate answer for a point: community, grid, contacts and department (no web, no SQL).
 
-Used by the ``/locate`` endpoints and by ``gridgeo locate``.
+Answers from a :class:`~gridgeo.locate.snapshot.Snapshot`; used alike by ``GET /locate``,
+``/locate/batch`` and ``gridgeo locate``, so the three give one answer.
+
+The department rule (:data:`~gridgeo.locate.snapshot.DEPARTMENT_RULE`): among the departments covering the
+category at the point — by the point's grid or by their own polygon, alike — the lead
+one, then the lowest department id. When there is none, the reason says whether the
+category is unknown or merely unassigned there (:func:`no_department_reason`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import shapely
 from gridgeo.errors import InputError, Problem
 from gridgeo.locate import TIE_RULE
 from gridgeo.locate.points import to_srid
-from gridgeo.service.snapshot import Snapshot
+from gridgeo.locate.snapshot import Snapshot, department_rank, ranked_department
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +65,18 @@ def department_answer(
     """``department``, ``departments`` and ``department_reason`` for a category at a point."""
     if not category:
         return {"department": None, "departments": [], "department_reason": None}
-    deps = snap.departments_for(category, grid_code, x, y)
+    deps = snap.departments_for(category, grid_code, x, y)  # ordered by the rule
     if deps:
-        lead = next((d for d in deps if d["lead"]), deps[0])
-        return {"department": lead, "departments": deps, "department_reason": None}
-    if not snap.known_category(category):
-        reason = f"unknown category {category!r}: it is not in the matter list (GET /categories)"
-    else:
-        reason = f"no department is assigned category {category!r} at this point"
+        return {"department": deps[0], "departments": deps, "department_reason": None}
+    reason = no_department_reason(snap, category)
     return {"department": None, "departments": [], "department_reason": reason}
+
+
+def no_department_reason(snap: Snapshot, category: str) -> str:
+    """Why no department answers for ``category`` at a point."""
+    if not snap.known_category(category):
+        return f"unknown category {category!r}: it is not in the matter list (GET /categories)"
+    return f"no department is assigned category {category!r} at this point"
 
 
 def locate_one(
@@ -251,55 +260,53 @@ def locate_batch(
     empty = np.flatnonzero(cat_values == "")
     if empty.size:
         cat_idx[cat_idx == empty[0]] = -1
-    dep_of = np.full(n, -1, dtype=np.int64)
+    # the department rule, vectorised: the best rank over grid and polygon coverage
+    best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     reasons = [OUTSIDE_REASON if len(snap.index) else EMPTY_REASON]
     reason_of = np.where(hit, -1, 0)
     sel = np.flatnonzero(cat_idx >= 0)
-    dep_ids = sorted(snap.departments)
-    dep_pos = {d: i for i, d in enumerate(dep_ids)}
+    width = len(recs) + 1
     if sel.size:
-        key = cat_idx[sel].astype(np.int64) * (len(recs) + 1) + (g[sel] + 1)
+        key = cat_idx[sel].astype(np.int64) * width + (g[sel] + 1)
         uniq, inverse = np.unique(key, return_inverse=True)
-        ans_dep = np.full(uniq.size, -1, dtype=np.int64)
-        ans_why = np.full(uniq.size, -1, dtype=np.int64)
+        ans = np.full(uniq.size, np.iinfo(np.int64).max, dtype=np.int64)
         for u, k in enumerate(uniq.tolist()):
-            c = str(cat_values[k // (len(recs) + 1)])
-            gi = k % (len(recs) + 1) - 1
-            code = recs[gi]["code"] if gi >= 0 else None
-            deps = (
-                [
-                    snap.departments[d] | {"lead": lead}
-                    for d, lead in snap.grid_coverage.get((c, code), ())
+            c = str(cat_values[k // width])
+            gi = k % width - 1
+            if gi >= 0:
+                ranks = [
+                    department_rank(d, lead)
+                    for d, lead in snap.grid_coverage.get((c, recs[gi]["code"]), ())
                     if d in snap.departments
                 ]
-                if code is not None
-                else []
-            )
-            dep, why = _pick(deps, snap, c)
-            ans_dep[u] = dep_pos[dep] if dep is not None else -1
-            if why is not None:
-                if why not in reasons:
-                    reasons.append(why)
-                ans_why[u] = reasons.index(why)
-        dep_of[sel] = ans_dep[inverse]
-        why = ans_why[inverse]
-        fill = (why >= 0) & (reason_of[sel] < 0)
-        reason_of[sel[fill]] = why[fill]
+                ans[u] = min(ranks, default=ans[u])
+        best[sel] = ans[inverse]
         # coverage by own polygons (few rows): vectorised per category and polygon
         for c, areas in snap.area_coverage.items():
             found = np.flatnonzero(cat_values == c)
             if found.size == 0:
                 continue
-            ci = int(found[0])
-            rows = sel[(cat_idx[sel] == ci) & (dep_of[sel] < 0)]
+            rows = sel[cat_idx[sel] == int(found[0])]
             if rows.size == 0:
                 continue
             pts = shapely.points(x[rows], y[rows])
-            for geom, dep, _lead in sorted(areas, key=lambda a: (not a[2], a[1])):
-                inside = shapely.covers(geom, pts) & (dep_of[rows] < 0)
-                r = rows[inside]
-                dep_of[r] = dep_pos[dep]
-                reason_of[r] = np.where(hit[r], -1, reason_of[r])
+            for geom, dep, lead in areas:
+                if dep not in snap.departments:
+                    continue
+                r = department_rank(dep, lead)
+                better = shapely.covers(geom, pts) & (r < best[rows])
+                best[rows[better]] = r
+        # points with a category and no department: say why (after outside/empty)
+        none = sel[(best[sel] == np.iinfo(np.int64).max) & hit[sel]]
+        for ci in np.unique(cat_idx[none]).tolist():
+            why = no_department_reason(snap, str(cat_values[ci]))
+            reasons.append(why)
+            reason_of[none[cat_idx[none] == ci]] = len(reasons) - 1
+    dep_ids = sorted(snap.departments)
+    dep_pos = {d: i for i, d in enumerate(dep_ids)}
+    has = best < np.iinfo(np.int64).max
+    dep_of = np.full(n, -1, dtype=np.int64)
+    dep_of[has] = [dep_pos[ranked_department(v)] for v in best[has].tolist()]
     cols["category"] = pa.array(cats, type=pa.string())
     cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of)
     cols["department_phone"] = _take([snap.departments[d]["phone"] for d in dep_ids], dep_of)
@@ -313,15 +320,3 @@ def locate_batch(
     cols["reason"] = _take(reasons, reason_of)
     log.info("located %d points: %d inside a grid", n, int(hit.sum()))
     return pa.table([cols[c] for c in BATCH_COLUMNS], names=BATCH_COLUMNS)
-
-
-def _pick(
-    deps: list[dict[str, Any]], snap: Snapshot, category: str
-) -> tuple[int | None, str | None]:
-    """(department id, None) of the lead department, or (None, why not)."""
-    if deps:
-        lead = next((d for d in deps if d["lead"]), deps[0])
-        return lead["department_id"], None
-    if not snap.area_coverage.get(category) and not snap.known_category(category):
-        return None, f"unknown category {category!r}"
-    return None, f"no department is assigned category {category!r} at this point"

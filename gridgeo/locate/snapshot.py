@@ -1,15 +1,13 @@
-"""A consistent in-memory copy of what locating needs, read through the registry contract.
+"""What locating needs at one time, in memory: grids with their index, contacts,
+departments, coverage and the matter list (no database, no web framework).
 
-:func:`load_snapshot` reads, in one repeatable-read transaction, the grids valid at a
-time (``registry.grids_at``), their contacts (``registry.grid_contacts_at``), the
-departments and their coverage valid then, and the matter list (``service.category``),
-and builds a :class:`~gridgeo.locate.GridIndex`. PostGIS stays the source of truth:
-the service rebuilds the snapshot on start-up and on ``NOTIFY gridgeo_registry``.
+:func:`build_snapshot` turns plain rows (as :func:`gridgeo.registry.snapshot.load_snapshot`
+reads them from PostGIS) into a :class:`Snapshot`; :mod:`gridgeo.locate.answer` answers
+from it.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,35 +15,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
 
-from gridgeo.errors import DatabaseError
-from gridgeo.locate import GridIndex
-from gridgeo.registry.history import GRID_COLUMNS  # the contract's grid columns
+from gridgeo.locate.index import GridIndex
 
-log = logging.getLogger(__name__)
+DEPARTMENT_RULE = (
+    "lead department first, then the lowest department id; coverage by grid and by "
+    "polygon count alike"
+)
 
-_GRIDS_SQL = """
-SELECT grid_id, grid_code, grid_name, grid_type, community_code, community_name,
-       households, population, valid_from, valid_to, ST_AsBinary(geom)
-  FROM registry.grids_at(%(at)s)
-"""
-_CONTACTS_SQL = """
-SELECT grid_code, role, person_name, phone, posted FROM registry.grid_contacts_at(%(at)s)
-"""
-_DEPARTMENTS_SQL = "SELECT department_id, name, phone, is_sample FROM registry.department"
-_COVERAGE_SQL = """
-SELECT coverage_id, department_id, category, grid_code,
-       CASE WHEN geom IS NULL THEN NULL ELSE ST_AsBinary(geom) END, lead
-  FROM registry.department_coverage
- WHERE valid_from <= %(at)s AND %(at)s < coalesce(valid_to, 'infinity'::timestamptz)
- ORDER BY category, NOT lead, department_id
-"""
-_CATEGORIES_SQL = """
-SELECT code, name, description, deadline_days, complex_deadline_days, is_sample
-  FROM service.category ORDER BY code
-"""
+
+_NOT_LEAD = 1 << 48
+
+
+def department_rank(department_id: int, lead: bool) -> int:
+    """The order of :data:`DEPARTMENT_RULE` as one integer: smaller is chosen first."""
+    return (0 if lead else _NOT_LEAD) + int(department_id)
+
+
+def ranked_department(rank: int) -> int:
+    """The department id in a :func:`department_rank`."""
+    return int(rank) % _NOT_LEAD
 
 
 @dataclass
@@ -104,59 +94,54 @@ class Snapshot:
             for d, lead in found.items()
             if d in self.departments
         ]
-        out.sort(key=lambda d: (not d["lead"], d["department_id"]))
+        out.sort(key=lambda d: department_rank(d["department_id"], d["lead"]))
         return out
 
 
-def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Snapshot:
-    """Read everything locating needs at ``at`` (default: now) and build the index.
+def build_snapshot(
+    *,
+    srid: int | None,
+    at: datetime | None,
+    grids: pd.DataFrame,
+    geoms: np.ndarray,
+    contact_rows: list[tuple],
+    department_rows: list[tuple],
+    coverage_rows: list[tuple],
+    category_rows: list[tuple],
+) -> Snapshot:
+    """A :class:`Snapshot` from plain rows and the index over the grids.
 
     Parameters
     ----------
-    conn
-        An open psycopg connection (not in a transaction).
-    at
-        The time to answer for; ``None`` for the current registry.
-
-    Returns
-    -------
-    Snapshot
-
-    Raises
-    ------
-    DatabaseError
-        When the registry's contract objects are missing or the query fails.
+    grids
+        Grid attributes (``grid_code``, ``grid_name``, ``grid_type``, ``community_code``,
+        ``community_name``, ``valid_from``, ``valid_to`` …), one row per polygon.
+    geoms
+        The grid polygons (shapely), aligned with ``grids``, in the registry CRS.
+    contact_rows
+        ``(grid_code, role, person_name, phone, posted)``.
+    department_rows
+        ``(department_id, name, phone, is_sample)``.
+    coverage_rows
+        ``(coverage_id, department_id, category, grid_code, WKB or None, lead)``.
+    category_rows
+        ``(code, name, description, deadline_days, complex_deadline_days, is_sample)``.
     """
     t0 = time.perf_counter()
-    try:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            when = at if at is not None else conn.execute("SELECT now()").fetchone()[0]
-            params = {"at": when}
-            srid = conn.execute("SELECT registry.srid()").fetchone()[0]
-            rows = conn.execute(_GRIDS_SQL, params).fetchall()
-            contacts_rows = conn.execute(_CONTACTS_SQL, params).fetchall()
-            dep_rows = conn.execute(_DEPARTMENTS_SQL).fetchall()
-            cov_rows = conn.execute(_COVERAGE_SQL, params).fetchall()
-            cat_rows = conn.execute(_CATEGORIES_SQL).fetchall()
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read the registry: {exc}".strip()) from None
-    frame = pd.DataFrame([r[:-1] for r in rows], columns=GRID_COLUMNS)
-    geoms = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.zeros(0, object)
-    index = GridIndex.build(frame["grid_code"].to_numpy(dtype=object), geoms)
-    grids = frame.iloc[index.order].reset_index(drop=True)
+    index = GridIndex.build(grids["grid_code"].to_numpy(dtype=object), geoms)
+    grids = grids.iloc[index.order].reset_index(drop=True)
     contacts: dict[str, list[dict[str, Any]]] = {}
-    for code, role, name, phone, posted in contacts_rows:
+    for code, role, name, phone, posted in contact_rows:
         contacts.setdefault(code, []).append(
             {"role": role, "name": name, "phone": phone, "posted": bool(posted)}
         )
     departments = {
         int(d): {"department_id": int(d), "name": n, "phone": p, "is_sample": bool(s)}
-        for d, n, p, s in dep_rows
+        for d, n, p, s in department_rows
     }
     grid_cov: dict[tuple[str, str], list[tuple[int, bool]]] = {}
     area_cov: dict[str, list[tuple[Any, int, bool]]] = {}
-    for _cid, dep, cat, gcode, wkb, lead in cov_rows:
+    for _cid, dep, cat, gcode, wkb, lead in coverage_rows:
         if gcode is not None:
             grid_cov.setdefault((cat, gcode), []).append((int(dep), bool(lead)))
         if wkb is not None:
@@ -172,9 +157,9 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
             "complex_deadline_days": cdl,
             "is_sample": bool(s),
         }
-        for c, n, d, dl, cdl, s in cat_rows
+        for c, n, d, dl, cdl, s in category_rows
     }
-    snap = Snapshot(
+    return Snapshot(
         index=index,
         grids=grids,
         srid=int(srid) if srid is not None else None,
@@ -187,17 +172,6 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
         records=_records(grids),
         build_seconds=time.perf_counter() - t0,
     )
-    log.info(
-        "loaded registry snapshot%s: %d grids, %d contacts, %d departments, %d coverage rows "
-        "in %.2f s",
-        f" at {at.isoformat()}" if at else "",
-        len(grids),
-        len(contacts_rows),
-        len(departments),
-        len(cov_rows),
-        snap.build_seconds,
-    )
-    return snap
 
 
 def _records(grids: pd.DataFrame) -> list[dict[str, Any]]:

@@ -1,0 +1,75 @@
+"""Sub-commands loaded on first use, so that ``gridgeo --help`` imports none of them.
+
+Each command is named by ``"module:attribute"`` (a command function or a ``typer.Typer``
+sub-app) with its help panel and one-line help; the module is imported only when the
+command runs or its own ``--help`` is asked for. ``tests/test_cli_startup.py`` checks that
+each one-line help matches the command's docstring, so the listing stays true.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Any, ClassVar
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a sub-command lives and how ``gridgeo --help`` lists it."""
+
+    name: str
+    target: str
+    panel: str
+    help: str
+
+    def load(self) -> Any:
+        """Import the module and build the click command (or group)."""
+        module, attr = self.target.split(":")
+        obj: Any = getattr(importlib.import_module(module), attr)
+        if isinstance(obj, typer.Typer):
+            cmd = typer.main.get_group(obj)
+        else:
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            single.command(self.name)(obj)
+            cmd = typer.main.get_command(single)
+        cmd.name = self.name
+        cmd.rich_help_panel = self.panel
+        return cmd
+
+    def stub(self) -> TyperCommand:
+        """A placeholder with the listing's name, panel and help (nothing imported)."""
+        return TyperCommand(self.name, help=self.help, rich_help_panel=self.panel)
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group whose :data:`lazy` commands are imported only when resolved."""
+
+    lazy: ClassVar[dict[str, LazyCommand]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*self.lazy, *(n for n in super().list_commands(ctx) if n not in self.lazy)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        spec = self.lazy.get(cmd_name)
+        if spec is not None:
+            return spec.stub()
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        try:
+            name, cmd, rest = super().resolve_command(ctx, args)
+        except Exception as exc:  # click's UsageError: suggest lazy names too
+            message = getattr(exc, "message", None)
+            close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if message and close and "Did you mean" not in message:
+                exc.message = (  # type: ignore[attr-defined]
+                    f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, close))}?"
+                )
+            raise
+        if name in self.lazy:
+            cmd = self.lazy[name].load()
+        return name, cmd, rest

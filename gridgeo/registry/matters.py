@@ -1,0 +1,416 @@
+"""The matter list (事项清单): categories, departments and their coverage (包片).
+
+The one home of the SQL that reads and writes ``service.category``,
+``registry.department`` and ``registry.department_coverage``. Functions take an open
+psycopg connection (the service's pool hands one out; the caller owns the transaction)
+and plain values, and raise :mod:`gridgeo.errors`; they check no permissions — the caller
+(route or CLI) decides who may call them.
+
+Which edits are change-set items
+--------------------------------
+* **Categories** and the **department list** are reference data: added, changed and
+  removed directly (here), never filed with the city.
+* **Coverage by grid** (a department answering for a category in a grid) is a change-set
+  item, ``reassign_department``: counties draft it with
+  :func:`gridgeo.registry.assignments.draft_assignments`, the city accepts it, and the
+  database closes the previous lead row and opens the new one at acceptance. A department
+  never draws or edits grids.
+* **Direct coverage rows** (:func:`add_coverage`, :func:`end_coverage`) remain for the
+  service's ``POST /coverage`` / ``DELETE /coverage/{id}``: a department's own polygon
+  (city reviewers and admins only) and quick grid-code assignments by a county editor
+  inside its own county. They are versioned in time (``valid_from``/``valid_to``, ended
+  not deleted) but not filed. Routing the grid-code form through a change set is the
+  remaining step of issue 12 (it changes the API's answer from rows to a draft).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+
+CATEGORY_KEYS = (
+    "code",
+    "name",
+    "description",
+    "deadline_days",
+    "complex_deadline_days",
+    "is_sample",
+)
+#: The category fields :func:`update_category` may change.
+CATEGORY_EDITABLE = ("name", "description", "deadline_days", "complex_deadline_days")
+DEPARTMENT_KEYS = ("department_id", "name", "phone", "is_sample")
+#: The department fields :func:`update_department` may change.
+DEPARTMENT_EDITABLE = ("name", "phone")
+COVERAGE_KEYS = (
+    "coverage_id",
+    "department_id",
+    "department",
+    "category",
+    "grid_code",
+    "by_polygon",
+    "lead",
+    "valid_from",
+    "valid_to",
+)
+
+
+def _row(keys: Iterable[str], values: Iterable[Any]) -> dict[str, Any]:
+    return dict(zip(keys, values, strict=True))
+
+
+def _set_clause(changes: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> sql.Composed:
+    unknown = sorted(set(changes) - set(allowed))
+    if unknown:
+        raise InputError(
+            f"{what}: cannot change {', '.join(unknown)}",
+            [Problem("not an editable field", field=k, rule="matters.field") for k in unknown],
+        )
+    return sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes
+    )
+
+
+# -- categories ------------------------------------------------------------------------
+
+
+def list_categories(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every category with how many departments currently cover it, by code."""
+    rows = conn.execute(
+        """
+        SELECT c.code, c.name, c.description, c.deadline_days, c.complex_deadline_days,
+               c.is_sample,
+               (SELECT count(DISTINCT v.department_id) FROM registry.department_coverage v
+                 WHERE v.category = c.code AND v.valid_to IS NULL)
+          FROM service.category c ORDER BY c.code
+        """
+    ).fetchall()
+    return [_row((*CATEGORY_KEYS, "departments"), r) for r in rows]
+
+
+def get_category(conn: psycopg.Connection, code: str) -> dict[str, Any]:
+    """One category; :class:`NotFoundError` when there is none with ``code``."""
+    row = conn.execute(
+        "SELECT code, name, description, deadline_days, complex_deadline_days, is_sample "
+        "FROM service.category WHERE code = %s",
+        (code,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no category {code!r}")
+    return _row(CATEGORY_KEYS, row)
+
+
+def add_categories(
+    conn: psycopg.Connection, categories: Iterable[Mapping[str, Any]], *, skip_existing: bool
+) -> int:
+    """Add categories (mappings with :data:`CATEGORY_KEYS`; description, deadlines and
+    ``is_sample`` optional). Returns how many were added.
+
+    With ``skip_existing`` a code already in the list is left as it is; otherwise it is
+    a unique violation (the caller maps it to a conflict).
+    """
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
+    added = 0
+    with conn.cursor() as cur:
+        for c in categories:
+            cur.execute(
+                "INSERT INTO service.category (code, name, description, deadline_days, "
+                "complex_deadline_days, is_sample) VALUES (%s, %s, %s, %s, %s, %s)" + conflict,
+                (
+                    c["code"],
+                    c["name"],
+                    c.get("description", ""),
+                    c.get("deadline_days", 5),
+                    c.get("complex_deadline_days", 10),
+                    bool(c.get("is_sample", False)),
+                ),
+            )
+            added += cur.rowcount
+    return added
+
+
+def update_category(
+    conn: psycopg.Connection, code: str, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Change fields of a category (:data:`CATEGORY_EDITABLE`); returns the category."""
+    if changes:
+        cur = conn.execute(
+            sql.SQL("UPDATE service.category SET {} WHERE code = %(code)s").format(
+                _set_clause(changes, CATEGORY_EDITABLE, f"category {code}")
+            ),
+            dict(changes) | {"code": code},
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"no category {code!r}")
+    return get_category(conn, code)
+
+
+def delete_category(conn: psycopg.Connection, code: str) -> None:
+    """Remove a category that no current coverage row uses."""
+    used = conn.execute(
+        "SELECT count(*) FROM registry.department_coverage WHERE category = %s "
+        "AND valid_to IS NULL",
+        (code,),
+    ).fetchone()[0]
+    if used:
+        raise ConflictError(
+            f"category {code!r} is still assigned to departments ({used} coverage rows); "
+            "close them first (DELETE /coverage/{id})"
+        )
+    cur = conn.execute("DELETE FROM service.category WHERE code = %s", (code,))
+    if cur.rowcount == 0:
+        raise NotFoundError(f"no category {code!r}")
+
+
+def add_sample_categories(url: str, categories: Iterable[Mapping[str, Any]]) -> int:
+    """The demo's sample matter list (``is_sample``), in its own transaction at ``url``;
+    existing codes are left as they are. Returns how many were added."""
+    from gridgeo.database.connect import libpq_url
+
+    rows = [dict(c) | {"is_sample": True} for c in categories]
+    with psycopg.connect(libpq_url(url)) as conn:
+        return add_categories(conn, rows, skip_existing=True)
+
+
+# -- departments -----------------------------------------------------------------------
+
+
+def list_departments(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every department with the categories it currently covers, by id."""
+    rows = conn.execute(
+        """
+        SELECT d.department_id, d.name, d.phone, d.is_sample,
+               coalesce(array_agg(DISTINCT v.category) FILTER (WHERE v.category IS NOT NULL),
+                        '{}')
+          FROM registry.department d
+          LEFT JOIN registry.department_coverage v
+            ON v.department_id = d.department_id AND v.valid_to IS NULL
+         GROUP BY d.department_id ORDER BY d.department_id
+        """
+    ).fetchall()
+    return [_row((*DEPARTMENT_KEYS, "categories"), r) for r in rows]
+
+
+def get_department(conn: psycopg.Connection, department_id: int) -> dict[str, Any]:
+    """One department; :class:`NotFoundError` when there is none."""
+    row = conn.execute(
+        "SELECT department_id, name, phone, is_sample FROM registry.department "
+        "WHERE department_id = %s",
+        (department_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no department {department_id}")
+    return _row(DEPARTMENT_KEYS, row)
+
+
+def add_department(
+    conn: psycopg.Connection, name: str, *, phone: str | None = None, is_sample: bool = False
+) -> int:
+    """Add a department; returns its id (a name already used is a unique violation)."""
+    return int(
+        conn.execute(
+            "INSERT INTO registry.department (name, phone, is_sample) VALUES (%s, %s, %s) "
+            "RETURNING department_id",
+            (name, phone, is_sample),
+        ).fetchone()[0]
+    )
+
+
+def update_department(
+    conn: psycopg.Connection, department_id: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Rename or re-phone a department (:data:`DEPARTMENT_EDITABLE`); returns it."""
+    if changes:
+        conn.execute(
+            sql.SQL("UPDATE registry.department SET {} WHERE department_id = %(id)s").format(
+                _set_clause(changes, DEPARTMENT_EDITABLE, f"department {department_id}")
+            ),
+            dict(changes) | {"id": department_id},
+        )
+    return get_department(conn, department_id)
+
+
+def delete_department(conn: psycopg.Connection, department_id: int) -> None:
+    """Remove a department that has no coverage rows, current or past (history stays)."""
+    n = conn.execute(
+        "SELECT count(*) FROM registry.department_coverage WHERE department_id = %s",
+        (department_id,),
+    ).fetchone()[0]
+    if n:
+        raise ConflictError(
+            f"department {department_id} has {n} coverage rows kept as history (locating "
+            "at past dates uses them); close its coverage instead (DELETE /coverage/{id})"
+        )
+    cur = conn.execute("DELETE FROM registry.department WHERE department_id = %s", (department_id,))
+    if cur.rowcount == 0:
+        raise NotFoundError(f"no department {department_id}")
+
+
+# -- coverage --------------------------------------------------------------------------
+
+
+def _coverage(conn: psycopg.Connection, where: sql.Composable, params: Mapping[str, Any]):
+    rows = conn.execute(
+        sql.SQL(
+            """
+            SELECT v.coverage_id, v.department_id, d.name, v.category, v.grid_code,
+                   v.geom IS NOT NULL, v.lead, v.valid_from, v.valid_to
+              FROM registry.department_coverage v JOIN registry.department d USING (department_id)
+             WHERE {}
+             ORDER BY v.category, v.grid_code, v.coverage_id
+            """
+        ).format(where),
+        params,
+    ).fetchall()
+    return [_row(COVERAGE_KEYS, r) for r in rows]
+
+
+def list_coverage(
+    conn: psycopg.Connection,
+    *,
+    at: datetime | None = None,
+    category: str | None = None,
+    grid_code: str | None = None,
+    department_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Coverage rows valid at ``at`` (default now), optionally of one category, grid or
+    department."""
+    where = [
+        sql.SQL("v.valid_from <= coalesce(%(at)s::timestamptz, now())"),
+        sql.SQL("coalesce(%(at)s::timestamptz, now()) < coalesce(v.valid_to, 'infinity')"),
+    ]
+    params: dict[str, Any] = {"at": at}
+    for field, value in (
+        ("category", category),
+        ("grid_code", grid_code),
+        ("department_id", department_id),
+    ):
+        if value is not None and value != "":
+            where.append(
+                sql.SQL("{} = {}").format(sql.Identifier("v", field), sql.Placeholder(field))
+            )
+            params[field] = value
+    return _coverage(conn, sql.SQL(" AND ").join(where), params)
+
+
+def coverage_row(conn: psycopg.Connection, coverage_id: int) -> dict[str, Any]:
+    """One coverage row (current or ended); :class:`NotFoundError` when there is none."""
+    rows = _coverage(conn, sql.SQL("v.coverage_id = %(id)s"), {"id": coverage_id})
+    if not rows:
+        raise NotFoundError(f"no coverage row {coverage_id}")
+    return rows[0]
+
+
+def _check_coverage_targets(
+    conn: psycopg.Connection, department_id: int, category: str, grid_codes: list[str]
+) -> None:
+    if not conn.execute(
+        "SELECT 1 FROM registry.department WHERE department_id = %s", (department_id,)
+    ).fetchone():
+        raise NotFoundError(f"no department {department_id}")
+    if not conn.execute("SELECT 1 FROM service.category WHERE code = %s", (category,)).fetchone():
+        raise NotFoundError(f"no category {category!r} in the matter list (POST /categories)")
+    if not grid_codes:
+        return
+    known = {
+        r[0]
+        for r in conn.execute(
+            "SELECT grid_code FROM registry.current_grid WHERE grid_code = ANY(%s)",
+            (grid_codes,),
+        ).fetchall()
+    }
+    missing = sorted(set(grid_codes) - known)
+    if missing:
+        raise InputError(
+            f"{len(missing)} grid codes are not current grids",
+            [
+                Problem(f"grid {c} is not a current grid", field="grid_codes", rule="coverage.grid")
+                for c in missing
+            ],
+        )
+
+
+def add_coverage(
+    conn: psycopg.Connection,
+    *,
+    department_id: int,
+    category: str,
+    grid_codes: Iterable[str] = (),
+    geometry: Mapping[str, Any] | None = None,
+    lead: bool = True,
+) -> list[dict[str, Any]]:
+    """Open coverage rows directly (not a change set; see the module docstring).
+
+    Parameters
+    ----------
+    grid_codes
+        Current grids the department answers for (one row each, duplicates dropped).
+    geometry
+        A GeoJSON Polygon/MultiPolygon in WGS 84 lon/lat: the department's own area.
+
+    Returns
+    -------
+    list of dict
+        The new rows (:data:`COVERAGE_KEYS`).
+    """
+    codes = list(dict.fromkeys(grid_codes))
+    if not codes and geometry is None:
+        raise InputError(
+            "give grid_codes or a geometry",
+            [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
+        )
+    if geometry is not None and geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise InputError(
+            "geometry must be a GeoJSON Polygon or MultiPolygon",
+            [Problem("not a polygon", field="geometry", rule="coverage.geometry")],
+        )
+    _check_coverage_targets(conn, department_id, category, codes)
+    ids = [
+        conn.execute(
+            "INSERT INTO registry.department_coverage (department_id, category, grid_code, lead) "
+            "VALUES (%s, %s, %s, %s) RETURNING coverage_id",
+            (department_id, category, code, lead),
+        ).fetchone()[0]
+        for code in codes
+    ]
+    if geometry is not None:
+        if conn.execute("SELECT registry.srid()").fetchone()[0] is None:
+            raise ConflictError(
+                "coverage by polygon needs the registry's CRS, set by the first grid load "
+                "(gridgeo registry load)"
+            )
+        text = json.dumps(geometry)
+        if not conn.execute("SELECT ST_IsValid(ST_GeomFromGeoJSON(%s))", (text,)).fetchone()[0]:
+            raise InputError(
+                "the coverage polygon is not valid (self-intersecting?)",
+                [Problem("invalid polygon", field="geometry", rule="coverage.geometry")],
+            )
+        ids.append(
+            conn.execute(
+                "INSERT INTO registry.department_coverage (department_id, category, geom, lead) "
+                "VALUES (%s, %s, ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326), "
+                "registry.srid()), %s) RETURNING coverage_id",
+                (department_id, category, text, lead),
+            ).fetchone()[0]
+        )
+    return _coverage(conn, sql.SQL("v.coverage_id = ANY(%(ids)s)"), {"ids": ids})
+
+
+def end_coverage(conn: psycopg.Connection, coverage_id: int) -> None:
+    """End a current coverage row now (kept as history)."""
+    row = coverage_row(conn, coverage_id)
+    if row["valid_to"] is not None:
+        raise ConflictError(
+            f"coverage row {coverage_id} already ended at {row['valid_to'].isoformat()}"
+        )
+    conn.execute(
+        "UPDATE registry.department_coverage SET valid_to = clock_timestamp() "
+        "WHERE coverage_id = %s",
+        (coverage_id,),
+    )
