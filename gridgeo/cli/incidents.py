@@ -11,7 +11,11 @@ from gridgeo.cli._common import console, err_console, handle_errors
 from gridgeo.errors import DatabaseError
 from gridgeo.settings import get_settings
 
-app = typer.Typer(help="Incidents (案件): import reports, statistics.", no_args_is_help=True)
+app = typer.Typer(
+    name="incidents",
+    help="Incidents (案件): import reports from CSV/XLSX/GeoJSON, export statistics.",
+    no_args_is_help=True,
+)
 
 
 def _connect():
