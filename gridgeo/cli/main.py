@@ -144,6 +144,12 @@ LAZY = [
         "Locate every point on the registry's grids (same answers as the /locate/batch API).",
     ),
     LazyCommand(
+        "incidents",
+        "gridgeo.cli.incidents:app",
+        _SVC,
+        "Incidents (案件): import reports from CSV/XLSX/GeoJSON, export statistics.",
+    ),
+    LazyCommand(
         "db",
         "gridgeo.cli.db:app",
         _SETUP,

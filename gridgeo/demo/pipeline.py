@@ -359,6 +359,8 @@ def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) 
         else "every grid has a department for each core category"
     )
     return "; ".join(parts)
+
+
 #: The demo's supervision phone: clearly not a real number, like the sample staff's.
 SAMPLE_SUPERVISION_PHONE = "100-0000-0000"
 
@@ -424,6 +426,18 @@ def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict
     row = joined.iloc[len(joined) // 3]
     wgs = gpd.GeoSeries([row.geometry], crs=grids.crs).to_crs(4326).iloc[0]
     return {"lon": round(wgs.x, 6), "lat": round(wgs.y, 6), "grid_code": row["grid_code"]}
+
+
+def _sample_cases(
+    settings: Settings, url: str, communities: gpd.GeoDataFrame
+) -> tuple[int, dict[str, int]]:
+    """Sample incidents reported and taken through the case loop (issue 16)."""
+    from gridgeo.demo.sample import sample_incidents
+    from gridgeo.incidents.deadlines import WorkingCalendar
+    from gridgeo.incidents.samples import seed_sample_cases
+
+    cal = WorkingCalendar(settings.incident_work_hours, settings.incident_timezone)
+    return seed_sample_cases(url, sample_incidents(communities, 200), calendar=cal)
 
 
 def run_demo(
@@ -546,10 +560,19 @@ def run_demo(
         ready.url, settings, county=conf["county"], profile=conf["profile"]
     )
     step("noticeboards", status, detail, t0)
+    t0 = time.perf_counter()
+    new, by_state = _sample_cases(settings, ready.url, communities)
     step(
-        "incidents & tracks",
+        "incidents",
+        "done" if new else "reused",
+        f"{sum(by_state.values())} sample cases (示例): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())),
+        t0,
+    )
+    step(
+        "patrol tracks",
         "skipped",
-        "sample files written, import waits for the incidents/patrol issue (SPEC §5)",
+        "sample files written, import waits for the patrol issue (SPEC §5)",
         t0,
     )
     run.example = example_point(grids, households)

@@ -143,6 +143,7 @@ def create_app(
     from gridgeo.service.routes_changes import router as changes_router
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
+    from gridgeo.service.routes_incidents import router as incidents_router
     from gridgeo.service.routes_locate import router as locate_router
     from gridgeo.service.routes_matter_lists import router as matter_lists_router
     from gridgeo.service.routes_matters import router as matters_router
@@ -160,4 +161,5 @@ def create_app(
     app.include_router(webmap_router)
     app.include_router(changes_router)
     app.include_router(public_router)
+    app.include_router(incidents_router)
     return app

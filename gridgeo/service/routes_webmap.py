@@ -20,7 +20,21 @@ from gridgeo.settings import project_root
 router = APIRouter(tags=["console"], include_in_schema=False)
 
 #: The files of ``webmap/`` that are served (nothing else in the folder is).
-CONSOLE_FILES = ("index.html", "app.js", "style.css", "review.html", "review.js", "review.css")
+CONSOLE_FILES = (
+    "index.html",
+    "app.js",
+    "style.css",
+    "review.html",
+    "review.js",
+    "review.css",
+    # the case console (issue 16)
+    "cases.html",
+    "cases.js",
+    "case.html",
+    "case.js",
+    "incidents.js",
+    "incidents.css",
+)
 
 _MEDIA = {
     ".html": "text/html; charset=utf-8",
