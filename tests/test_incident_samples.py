@@ -46,3 +46,15 @@ def test_samples_reach_every_state_once(db_url):
             ).fetchone()[0]
             == 0
         )
+        # every step is taken by a registered user of the registry (one identity model)
+        acting = conn.execute(
+            "SELECT DISTINCT e.role, u.role, u.department_id IS NOT NULL "
+            "FROM incidents.event e JOIN registry.app_user u "
+            "ON e.actor LIKE u.name || '（%' WHERE e.role <> 'public'"
+        ).fetchall()
+        assert {(r, u) for r, u, _ in acting} == {
+            ("dispatcher", "dispatcher"),
+            ("department", "department"),
+            ("grid_worker", "grid_worker"),
+        }
+        assert all(has_dep == (r == "department") for r, _, has_dep in acting)

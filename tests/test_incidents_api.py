@@ -263,3 +263,31 @@ def test_department_notifications(api):
     assert {"dispatch", "designate"} <= kinds
     assert c.get("/incidents/notifications", headers=H(api, "dispatcher")).status_code == 403
     assert c.get("/incidents/notifications").status_code == 401
+
+
+def test_grid_workers_and_departments_reach_their_own_cases_only(api):
+    """A grid worker's division is a community; a department user reaches its department's."""
+    c = api["client"]
+    first, last = api["grids"][0], api["grids"][-1]
+    assert api["community"][first[0]] != api["community"][last[0]]
+    lon, lat = lonlat(first[1])
+    cid = c.post("/incidents", json={"lon": lon, "lat": lat, "category": "sanitation"}).json()[
+        "case_id"
+    ]
+    assert c.get(f"/incidents/{cid}", headers=H(api, "grid_worker")).status_code == 200
+    r = c.get(f"/incidents/{cid}", headers=H(api, "other_worker"))
+    assert r.status_code == 403 and api["community"][first[0]] in r.json()["detail"]
+    mine = c.get("/incidents", headers=H(api, "other_worker")).json()["items"]
+    assert all(i["community_code"] == api["community"][last[0]] for i in mine)
+    ours = c.get("/incidents", headers=H(api, "grid_worker")).json()["items"]
+    assert cid in {i["case_id"] for i in ours}
+    # a department user names a registered department; nobody else has one
+    h = {"Authorization": f"Bearer {ADMIN}"}
+    for body in (
+        {"user": "无部门", "role": "department"},
+        {"user": "假部门", "role": "department", "department_id": 999999},
+        {"user": "调度带部门", "role": "dispatcher", "department_id": api["deps"]["cg"]},
+        {"user": "社区外网格员", "role": "grid_worker", "division_code": "110101"},
+    ):
+        r = c.post("/admin/tokens", json=body, headers=h)
+        assert r.status_code == 400, (body, r.text)

@@ -405,14 +405,11 @@ def test_cli_import_reports_lines_and_is_idempotent(world, tmp_path, monkeypatch
 
     from gridgeo.cli import incidents as incidents_cli
     from gridgeo.cli.main import app
-
     from gridgeo.registry.tokens import issue_token
 
     monkeypatch.setattr(incidents_cli, "_connect", lambda: psycopg.connect(world["url"]))
     monkeypatch.setattr(incidents_cli, "_url", lambda: world["url"])
-    secret = issue_token(
-        world["url"], "导入调度员", name="cli", by="test", role="dispatcher"
-    ).token
+    secret = issue_token(world["url"], "导入调度员", name="cli", by="test", role="dispatcher").token
     lon, lat = lonlat(world["grids"][6][1])
     path = _write_csv(
         tmp_path / "cli.csv",

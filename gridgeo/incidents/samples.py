@@ -11,7 +11,9 @@ external ids ``SAMPLE-INC-…`` are reported once; a second run adds nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -22,6 +24,8 @@ from gridgeo.incidents.catalog import SnapshotCatalog
 from gridgeo.incidents.deadlines import WorkingCalendar
 from gridgeo.incidents.ingest import normalise, prepare
 from gridgeo.incidents.routing import load_snapshot
+from gridgeo.incidents.service import loop_role
+from gridgeo.registry.users import Principal
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +103,16 @@ SCENARIOS: list[tuple[str, list[tuple[str, str, dict]]]] = [
 ]
 
 
+People = Callable[[str, dict[str, Any]], Principal]
+
+
 def seed_sample_cases(
-    url: str, incidents: gpd.GeoDataFrame, *, calendar: WorkingCalendar, tz: str = "Asia/Shanghai"
+    url: str,
+    incidents: gpd.GeoDataFrame,
+    *,
+    calendar: WorkingCalendar,
+    tz: str = "Asia/Shanghai",
+    people: People | None = None,
 ) -> tuple[int, dict[str, int]]:
     """Report the sample incidents and take them through the loop.
 
@@ -114,6 +126,10 @@ def seed_sample_cases(
         Working time of deadlines.
     tz
         Time zone of the sample times.
+    people
+        Who takes a step: ``(role, case) → Principal`` (default: the demo's registered
+        people, :func:`gridgeo.demo.people.case_people`). Each step is checked like an
+        API call (:data:`gridgeo.registry.users.ACTIONS`) and logged under the user.
 
     Returns
     -------
@@ -121,6 +137,10 @@ def seed_sample_cases(
         The number of new cases, and the number of sample cases per state after seeding
         (all sample cases, not only the new ones).
     """
+    if people is None:
+        from gridgeo.demo.people import case_people
+
+        people = case_people(url)
     wgs = incidents.to_crs(4326)
     raw = pd.DataFrame(
         {
@@ -152,7 +172,7 @@ def seed_sample_cases(
                 else []
             )
         for n, cid in enumerate(ids):
-            _flow(conn, cid, SCENARIOS[n % len(SCENARIOS)][1], calendar)
+            _flow(conn, cid, SCENARIOS[n % len(SCENARIOS)][1], calendar, people)
         rows = conn.execute(
             "SELECT state, count(*) FROM incidents.case WHERE is_sample GROUP BY state"
         ).fetchall()
@@ -161,13 +181,21 @@ def seed_sample_cases(
     return len(ids), counts
 
 
-def _flow(conn: psycopg.Connection, case_id: int, steps: list[tuple[str, str, dict]], cal) -> None:
+def _flow(
+    conn: psycopg.Connection,
+    case_id: int,
+    steps: list[tuple[str, str, dict]],
+    cal: WorkingCalendar,
+    people: People,
+) -> None:
     case = store.get_case(conn, case_id)
     dep = case["routed_department"]
     if dep is None:
         return  # outside every grid, unknown category or no department: stays queued
     at = case["reported_at"]
     for role, action, body in steps:
+        who = people(role, case)
+        who.require("incidents.evaluate" if action == "evaluate" else "incidents.act")
         at = at + timedelta(hours=5)
         if action in ("dispatch", "designate"):
             body = {"department": dep}
@@ -177,10 +205,10 @@ def _flow(conn: psycopg.Connection, case_id: int, steps: list[tuple[str, str, di
             conn,
             case_id,
             action,
-            role=role,
-            actor=f"示例{role} (demo)",
+            role=loop_role(who.role),
+            actor=who.label,
             body=body,
-            actor_department=dep if role == "department" else None,
+            actor_department=who.department_id,
             calendar=cal,
             at=at,
         )
