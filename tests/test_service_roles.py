@@ -54,6 +54,30 @@ def _point(world):
 
 
 _counter = itertools.count()
+#: may read the cases located in county 110101 (incidents.read within the division)
+READS_CASES = OWN_SCOPE | {"dispatcher"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _case(w, *, fresh: bool = False) -> int:
+    """A case reported in a grid of county 110101 (a fresh one per call when ``fresh``)."""
+    if fresh or "case_id" not in w:
+        lon, lat = _point(w)
+        r = w["client"].post("/incidents", json={"lon": lon, "lat": lat, "category": "noise"})
+        assert r.status_code == 201, r.text
+        if not fresh:
+            w["case_id"] = r.json()["case_id"]
+        return r.json()["case_id"]
+    return w["case_id"]
+
+
+def _photo(w) -> tuple[int, int]:
+    """A photo of :func:`_case` (added by the admin once)."""
+    if "photo_id" not in w:
+        r = w["client"].post(f"/incidents/{_case(w)}/photos", content=PNG, headers=_h(w, "admin"))
+        assert r.status_code == 201, r.text
+        w["photo_id"] = r.json()["photo_id"]
+    return _case(w), w["photo_id"]
 
 #: (method, OpenAPI path) → (request builder, roles allowed, success statuses)
 ROUTES = {
@@ -164,6 +188,40 @@ ROUTES = {
         {404},
     ),
     ("GET", "/admin/index"): (lambda w, r: ("/admin/index", {}), ADMIN_ONLY, {200}),
+    # incidents (issue 16): anyone reports and evaluates; staff read the cases of their
+    # division; dispatchers and admins act; notices are for department users only
+    ("POST", "/incidents"): (
+        lambda w, r: ("/incidents", {"json": dict(zip(("lon", "lat"), _point(w), strict=True))}),
+        ANYONE,
+        {201},
+    ),
+    ("GET", "/incidents"): (lambda w, r: ("/incidents", {}), STAFF, {200}),
+    ("GET", "/incidents/notifications"): (
+        lambda w, r: ("/incidents/notifications", {}),
+        set(),
+        {200},
+    ),
+    ("GET", "/incidents/stats"): (lambda w, r: ("/incidents/stats", {}), STAFF, {200}),
+    ("GET", "/incidents/{case_id}"): (
+        lambda w, r: (f"/incidents/{_case(w)}", {}),
+        READS_CASES,
+        {200},
+    ),
+    ("POST", "/incidents/{case_id}/actions/{action}"): (
+        lambda w, r: (f"/incidents/{_case(w, fresh=True)}/actions/accept", {"json": {}}),
+        {"dispatcher", "admin"},
+        {200},
+    ),
+    ("POST", "/incidents/{case_id}/photos"): (
+        lambda w, r: (f"/incidents/{_case(w)}/photos", {"content": PNG}),
+        {"dispatcher", "admin"},
+        {201},
+    ),
+    ("GET", "/incidents/{case_id}/photos/{photo_id}"): (
+        lambda w, r: ("/incidents/{}/photos/{}".format(*_photo(w)), {}),
+        READS_CASES,
+        {200},
+    ),
     ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
 }
 
