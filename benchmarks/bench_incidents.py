@@ -57,7 +57,7 @@ def fresh_database(name: str) -> str:
 
 def seed(url: str, side: int, rng: np.random.Generator) -> None:
     """Grids, the matter list and coverage: two departments per category, split by grid."""
-    from gridgeo.service.synthetic import seed_registry
+    from gridgeo.testing import seed_registry
 
     seed_registry(url, side, side, seed=int(rng.integers(1 << 30)))
     with psycopg.connect(url) as conn:
