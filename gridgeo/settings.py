@@ -107,6 +107,22 @@ class Settings(BaseSettings):
         gt=3,
         description="Most vertices one grid or coverage polygon may have (API and CLI loads).",
     )
+    incident_work_hours: str = Field(
+        default="08:30-12:00,14:00-17:30",
+        description="Working hours of incident deadlines (HH:MM-HH:MM, comma separated).",
+    )
+    incident_timezone: str = Field(
+        default="Asia/Shanghai", description="Time zone of incident working hours."
+    )
+    incident_soon_fraction: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="A case is soon overdue when less than this share of its working time is left.",
+    )
+    incident_max_photo_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest incident photo accepted."
+    )
 
     @property
     def pg_dir(self) -> Path:

@@ -54,6 +54,53 @@ def _point(world):
 
 
 _counter = itertools.count()
+#: may read the cases located in county 110101 (incidents.read within the division)
+READS_CASES = OWN_SCOPE | {"dispatcher"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _case(w, *, fresh: bool = False) -> int:
+    """A case reported in a grid of county 110101 (a fresh one per call when ``fresh``)."""
+    if fresh or "case_id" not in w:
+        lon, lat = _point(w)
+        r = w["client"].post("/incidents", json={"lon": lon, "lat": lat, "category": "noise"})
+        assert r.status_code == 201, r.text
+        if not fresh:
+            w["case_id"] = r.json()["case_id"]
+        return r.json()["case_id"]
+    return w["case_id"]
+
+
+#: read change sets (of the counties in their division) / draft and file / review
+READS_CHANGES = OWN_SCOPE | {"other_county", "other_city", "other_centre"}
+EDITS_CHANGES = {"county_editor", "other_county", "admin"}
+REVIEWS_CHANGES = {
+    "city_reviewer",
+    "other_city",
+    "province_reviewer",
+    "centre_reviewer",
+    "other_centre",
+    "admin",
+}
+
+
+def _cs(w) -> int:
+    """An accepted change set of county 110101 (the world's reshape)."""
+    if "changeset_id" not in w:
+        r = w["client"].get("/changes", headers=_h(w, "admin"))
+        assert r.status_code == 200, r.text
+        w["changeset_id"] = r.json()[0]["changeset_id"]
+    return w["changeset_id"]
+
+
+def _photo(w) -> tuple[int, int]:
+    """A photo of :func:`_case` (added by the admin once)."""
+    if "photo_id" not in w:
+        r = w["client"].post(f"/incidents/{_case(w)}/photos", content=PNG, headers=_h(w, "admin"))
+        assert r.status_code == 201, r.text
+        w["photo_id"] = r.json()["photo_id"]
+    return _case(w), w["photo_id"]
+
 
 #: (method, OpenAPI path) → (request builder, roles allowed, success statuses)
 ROUTES = {
@@ -164,6 +211,114 @@ ROUTES = {
         {404},
     ),
     ("GET", "/admin/index"): (lambda w, r: ("/admin/index", {}), ADMIN_ONLY, {200}),
+    # the filing workflow (issue 13): acts on a change set that does not exist → 404
+    ("POST", "/changes"): (
+        lambda w, r: (
+            "/changes",
+            {"params": {"county": "110101", "filename": "grids.txt"}, "content": b"x"},
+        ),
+        {"county_editor", "admin"},  # other_county: 403 for county 110101
+        {400},  # the role and the county pass; the format is refused
+    ),
+    ("GET", "/changes"): (lambda w, r: ("/changes", {}), READS_CHANGES, {200}),
+    ("GET", "/changes/{changeset_id}"): (
+        lambda w, r: (f"/changes/{_cs(w)}", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("GET", "/changes/{changeset_id}/diff"): (
+        lambda w, r: (f"/changes/{_cs(w)}/diff", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("GET", "/changes/{changeset_id}/grids"): (
+        lambda w, r: (f"/changes/{_cs(w)}/grids", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("GET", "/changes/{changeset_id}/package"): (
+        lambda w, r: (f"/changes/{_cs(w)}/package", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("POST", "/changes/{changeset_id}/file"): (
+        lambda w, r: ("/changes/999999/file", {"json": {}}),
+        EDITS_CHANGES,
+        {404},
+    ),
+    ("POST", "/changes/{changeset_id}/withdraw"): (
+        lambda w, r: ("/changes/999999/withdraw", {"json": {"reason": "矩阵"}}),
+        EDITS_CHANGES,
+        {404},
+    ),
+    ("POST", "/changes/{changeset_id}/accept"): (
+        lambda w, r: ("/changes/999999/accept", {"json": {"reason": "矩阵"}}),
+        REVIEWS_CHANGES,
+        {404},
+    ),
+    ("POST", "/changes/{changeset_id}/return"): (
+        lambda w, r: ("/changes/999999/return", {"json": {"reason": "矩阵"}}),
+        REVIEWS_CHANGES,
+        {404},
+    ),
+    ("GET", "/notifications"): (lambda w, r: ("/notifications", {}), STAFF, {200}),
+    ("POST", "/notifications/{notification_id}/read"): (
+        lambda w, r: ("/notifications/999999/read", {}),
+        STAFF,
+        {404},
+    ),
+    # staffing and matter lists (issue 15)
+    ("GET", "/categories/{code}/history"): (
+        lambda w, r: ("/categories/noise/history", {}),
+        ANYONE,
+        {200},
+    ),
+    ("GET", "/matters/dispatch-check"): (
+        lambda w, r: ("/matters/dispatch-check", {"params": {"category": "noise"}}),
+        STAFF,
+        {200},
+    ),
+    ("GET", "/route"): (
+        lambda w, r: ("/route", {"params": {"category": "noise", "grid_code": w["codes"][0]}}),
+        STAFF,
+        {200},
+    ),
+    ("GET", "/staff/check"): (lambda w, r: ("/staff/check", {}), STAFF, {200}),
+    ("GET", "/staff/roster"): (lambda w, r: ("/staff/roster", {}), STAFF, {200}),
+    # incidents (issue 16): anyone reports and evaluates; staff read the cases of their
+    # division; dispatchers and admins act; notices are for department users only
+    ("POST", "/incidents"): (
+        lambda w, r: ("/incidents", {"json": dict(zip(("lon", "lat"), _point(w), strict=True))}),
+        ANYONE,
+        {201},
+    ),
+    ("GET", "/incidents"): (lambda w, r: ("/incidents", {}), STAFF, {200}),
+    ("GET", "/incidents/notifications"): (
+        lambda w, r: ("/incidents/notifications", {}),
+        set(),
+        {200},
+    ),
+    ("GET", "/incidents/stats"): (lambda w, r: ("/incidents/stats", {}), STAFF, {200}),
+    ("GET", "/incidents/{case_id}"): (
+        lambda w, r: (f"/incidents/{_case(w)}", {}),
+        READS_CASES,
+        {200},
+    ),
+    ("POST", "/incidents/{case_id}/actions/{action}"): (
+        lambda w, r: (f"/incidents/{_case(w, fresh=True)}/actions/accept", {"json": {}}),
+        {"dispatcher", "admin"},
+        {200},
+    ),
+    ("POST", "/incidents/{case_id}/photos"): (
+        lambda w, r: (f"/incidents/{_case(w)}/photos", {"content": PNG}),
+        {"dispatcher", "admin"},
+        {201},
+    ),
+    ("GET", "/incidents/{case_id}/photos/{photo_id}"): (
+        lambda w, r: ("/incidents/{}/photos/{}".format(*_photo(w)), {}),
+        READS_CASES,
+        {200},
+    ),
     ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
 }
 
@@ -207,14 +362,16 @@ def test_household_counts_only_within_the_division(world, role):
 @pytest.mark.parametrize(
     ("role", "status"),
     [
-        ("city_reviewer", 201),
-        ("province_reviewer", 201),
-        ("other_city", 403),
-        ("other_centre", 403),
-        ("county_editor", 403),  # polygons: reviewers only
+        # coverage is by grids or whole divisions only, never a polygon (docs/architecture.md;
+        # Yongzhou art. 9): refused with the rule for reviewers, by role for county editors
+        ("city_reviewer", 400),
+        ("province_reviewer", 400),
+        ("other_city", 400),
+        ("other_centre", 400),
+        ("county_editor", 403),
     ],
 )
-def test_polygon_coverage_within_the_reviewers_division(world, role, status):
+def test_polygon_coverage_is_refused(world, role, status):
     lon, lat = _point(world)
     d = 0.0002
     ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat - d]]
@@ -228,6 +385,8 @@ def test_polygon_coverage_within_the_reviewers_division(world, role, status):
         headers=_h(world, role),
     )
     assert r.status_code == status, r.text
+    if status == 400:
+        assert r.json()["problems"][0]["rule"] == "coverage.polygon"
 
 
 def test_revoked_and_expired_tokens_are_401_with_reason(world):

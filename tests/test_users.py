@@ -168,6 +168,10 @@ def test_every_role_by_the_division_hierarchy(fresh_db_url, people, who, may_dra
         ("city_reviewer", None, "需要一个区划"),
         ("public", "63", "不能有区划"),
         ("nobody", None, "未知角色"),
+        ("grid_worker", COUNTY, "community 级"),
+        ("grid_worker", None, "需要一个区划"),
+        ("department", "63000", "county 级"),
+        ("department", COUNTY, "部门编号"),
     ],
 )
 def test_users_belong_to_real_divisions(fresh_db_url, people, role, division, message):
@@ -221,3 +225,35 @@ def test_token_lifecycle(fresh_db_url, people):
     log = audit_log(fresh_db_url)
     assert list(log.loc[log["action"] == "token_refused", "actor"]) == ["A", "C"]
     assert {"token_create", "token_revoke", "user_create"} <= set(log["action"])
+
+
+def test_department_users_carry_their_department(fresh_db_url, people):
+    """A department user names a registered department; the token authenticates it."""
+    with psycopg.connect(fresh_db_url) as conn:
+        dep = conn.execute(
+            "INSERT INTO registry.department (name) VALUES ('大安區環保局') RETURNING department_id"
+        ).fetchone()[0]
+    with pytest.raises(InputError, match="不在部门名录中"):
+        create_user(fresh_db_url, "y", role="department", department_id=dep + 1, by="test")
+    with pytest.raises(InputError, match="不能有部门编号"):
+        create_user(fresh_db_url, "y", role="dispatcher", department_id=dep, by="test")
+    issued = issue_token(
+        fresh_db_url, "環保承办人", name="t", by="test", role="department", department_id=dep
+    )
+    assert issued.department_id == dep and issued.division_code is None
+    who = authenticate(fresh_db_url, issued.token)
+    assert (who.role, who.department_id, who.division_code) == ("department", dep, None)
+    assert not who.covers(COUNTY)  # no county: only its department's cases
+    assert who.can("incidents.act") and not who.can("counts.read")
+    listed = list_tokens(fresh_db_url).set_index("token_id")
+    assert listed.loc[issued.token_id, "department_id"] == dep
+    scoped = issue_token(
+        fresh_db_url,
+        "大安環保",
+        name="t",
+        by="test",
+        role="department",
+        department_id=dep,
+        division_code=COUNTY,
+    )
+    assert authenticate(fresh_db_url, scoped.token).covers(COUNTY)

@@ -151,6 +151,12 @@ LAZY = [
         "Patrol tracks of grid workers: import, daily stats, rankings, day map.",
     ),
     LazyCommand(
+        "incidents",
+        "gridgeo.cli.incidents:app",
+        _SVC,
+        "Incidents (案件): import reports from CSV/XLSX/GeoJSON, export statistics.",
+    ),
+    LazyCommand(
         "db",
         "gridgeo.cli.db:app",
         _SETUP,

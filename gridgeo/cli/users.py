@@ -91,7 +91,13 @@ def create(
     user: str = typer.Option(..., "--user", help="Who holds the token (registered or new)."),
     role: str = typer.Option(None, "--role", help=f"Role of a new user: {', '.join(users.ROLES)}."),
     division: str = typer.Option(
-        None, "--division", help="Registered division of a new user (county, city, province)."
+        None,
+        "--division",
+        help="Registered division of a new user (county, city, province; a grid worker's "
+        "community; a department user's county, optional).",
+    ),
+    department_id: int = typer.Option(
+        None, "--department-id", help="A new department user's department (gridgeo departments)."
     ),
     name: str = typer.Option("", "--name", help="What the token is for (kept and listed)."),
     expires: str = typer.Option(None, "--expires", help="Expiry date/time (default: never)."),
@@ -107,9 +113,12 @@ def create(
         by=by,
         role=role,
         division_code=division,
+        department_id=department_id,
         expires_at=_when(expires),
     )
     where = f" {issued.division_code}" if issued.division_code else ""
+    if issued.department_id is not None:
+        where += f" 部门 {issued.department_id}"
     console.print(
         f"令牌 {issued.token_id}（{issued.name or '未命名'}）发给 {issued.user}"
         f"（{issued.role}{where}），"
@@ -135,7 +144,8 @@ def list_(token: str = _TOKEN) -> None:
             r.name,
             r.user,
             r.role,
-            r.division_code if isinstance(r.division_code, str) else "",
+            (r.division_code if isinstance(r.division_code, str) else "")
+            + (f" 部门 {int(r.department_id)}" if pd.notna(r.department_id) else ""),
             f"{r.created_at:%Y-%m-%d}",
             f"{r.expires_at:%Y-%m-%d}" if pd.notna(r.expires_at) else "",
             r.state,

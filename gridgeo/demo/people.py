@@ -1,4 +1,5 @@
-"""The demo's people: a county editor, a city reviewer and a dispatcher token for local use.
+"""The demo's people: a county editor, a city reviewer, a dispatcher token for local use,
+and the case loop's dispatcher, department users and grid workers (:func:`case_people`).
 
 Real users of the registry (``registry.app_user``) scoped to the demo's real divisions,
 so the demo walks the same permission checks as a county would.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gridgeo.errors import AuthenticationError, NotFoundError
 from gridgeo.registry import tokens, users
@@ -40,6 +43,44 @@ def demo_people(bind: Bind, *, county: str, city: str) -> tuple[users.Principal,
     return _user(bind, EDITOR, "county_editor", county), _user(
         bind, REVIEWER, "city_reviewer", city
     )
+
+
+def case_people(bind: Bind) -> Callable[[str, dict[str, Any]], users.Principal]:
+    """Who takes a loop step on a sample case, as registered users of the registry.
+
+    Returns a function ``(role, case) → Principal``: the demo dispatcher; for role
+    ``department`` a user of the case's routed department (``department_id``); for
+    ``grid_worker`` a grid worker of the case's community (their division); for
+    ``public`` the anonymous public. Users are registered on first use, once.
+    """
+    known: dict[tuple[str, Any], users.Principal] = {}
+    public = users.Principal("示例居民 (demo)", "public", authenticated=False)
+
+    def get(name: str, role: str, **kw: Any) -> users.Principal:
+        try:
+            return users.get_principal(bind, name)
+        except NotFoundError:
+            return users.create_user(bind, name, role=role, by=_BY, **kw)
+
+    def who(role: str, case: dict[str, Any]) -> users.Principal:
+        if role == "public":
+            return public
+        key: Any = None
+        if role == "department":
+            key = int(case["routed_department"])
+        elif role == "grid_worker":
+            key = case["community_code"]
+        if (role, key) not in known:
+            if role == "department":
+                p = get(f"示例承办人 部门{key} (demo)", role, department_id=key)
+            elif role == "grid_worker":
+                p = get(f"示例网格员 {key} (demo)", role, division_code=key)
+            else:
+                p = _user(bind, DISPATCHER, role, None)
+            known[(role, key)] = p
+        return known[(role, key)]
+
+    return who
 
 
 def dispatcher_token(bind: Bind, home: Path) -> str:

@@ -428,6 +428,18 @@ def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict
     return {"lon": round(wgs.x, 6), "lat": round(wgs.y, 6), "grid_code": row["grid_code"]}
 
 
+def _sample_cases(
+    settings: Settings, url: str, communities: gpd.GeoDataFrame
+) -> tuple[int, dict[str, int]]:
+    """Sample incidents reported and taken through the case loop (issue 16)."""
+    from gridgeo.demo.sample import sample_incidents
+    from gridgeo.incidents.deadlines import WorkingCalendar
+    from gridgeo.incidents.samples import seed_sample_cases
+
+    cal = WorkingCalendar(settings.incident_work_hours, settings.incident_timezone)
+    return seed_sample_cases(url, sample_incidents(communities, 200), calendar=cal)
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -548,6 +560,15 @@ def run_demo(
         ready.url, settings, county=conf["county"], profile=conf["profile"]
     )
     step("noticeboards", status, detail, t0)
+    t0 = time.perf_counter()
+    new, by_state = _sample_cases(settings, ready.url, communities)
+    step(
+        "incidents",
+        "done" if new else "reused",
+        f"{sum(by_state.values())} sample cases (示例): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())),
+        t0,
+    )
     t0 = time.perf_counter()
     from gridgeo.demo.tracks import demo_tracks
 

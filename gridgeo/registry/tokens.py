@@ -18,7 +18,13 @@ from sqlalchemy import text
 
 from gridgeo.errors import AuthenticationError, InputError, NotFoundError, Problem
 from gridgeo.registry._db import Bind, transaction
-from gridgeo.registry.users import Principal, audit_event, create_user, get_principal, principal_of
+from gridgeo.registry.users import (
+    Principal,
+    audit_event,
+    create_user,
+    get_principal,
+    principal_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ class IssuedToken:
     role: str
     division_code: str | None
     expires_at: datetime | None
+    department_id: int | None = None
 
 
 def issue_token(
@@ -54,6 +61,7 @@ def issue_token(
     by: str,
     role: str | None = None,
     division_code: str | None = None,
+    department_id: int | None = None,
     expires_at: datetime | None = None,
 ) -> IssuedToken:
     """Create a token for ``user``, registering the user first when ``role`` is given.
@@ -66,9 +74,9 @@ def issue_token(
         What the token is for (kept and listed), e.g. ``"笔记本电脑"``.
     by
         Who creates it (audit log).
-    role, division_code
-        For a new user: their role and division. For an existing user they must match
-        (or be omitted).
+    role, division_code, department_id
+        For a new user: their role, division and (role ``department``) department. For
+        an existing user they must match (or be omitted).
     expires_at
         When the token stops working (default: never).
 
@@ -96,9 +104,18 @@ def issue_token(
                 raise NotFoundError(
                     f"没有用户 {user!r}：新用户需要 --role（和 --division）"
                 ) from None
-            who = create_user(conn, user, role=role, division_code=division_code, by=by)
-        if (role and role != who.role) or (
-            division_code and str(division_code).strip() != who.division_code
+            who = create_user(
+                conn,
+                user,
+                role=role,
+                division_code=division_code,
+                department_id=department_id,
+                by=by,
+            )
+        if (
+            (role and role != who.role)
+            or (division_code and str(division_code).strip() != who.division_code)
+            or (department_id is not None and int(department_id) != who.department_id)
         ):
             raise InputError(
                 f"用户 {who.name} 已是 {who.role} {who.division_code or ''}；"
@@ -118,7 +135,14 @@ def issue_token(
         )
     log.info("issued token %s (%s) for %s", token_id, name, who.name)
     return IssuedToken(
-        int(token_id), secret, name, who.name, who.role, who.division_code, expires_at
+        int(token_id),
+        secret,
+        name,
+        who.name,
+        who.role,
+        who.division_code,
+        expires_at,
+        who.department_id,
     )
 
 
@@ -130,6 +154,7 @@ def list_tokens(bind: Bind) -> pd.DataFrame:
         "user",
         "role",
         "division_code",
+        "department_id",
         "created_by",
         "created_at",
         "expires_at",
@@ -139,7 +164,8 @@ def list_tokens(bind: Bind) -> pd.DataFrame:
     with transaction(bind) as conn:
         rows = conn.execute(
             text(
-                "SELECT t.token_id, t.name, u.name, u.role, u.division_code, t.created_by, "
+                "SELECT t.token_id, t.name, u.name, u.role, u.division_code, u.department_id, "
+                "t.created_by, "
                 "t.created_at, t.expires_at, t.revoked_at, "
                 "CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked' "
                 "WHEN t.expires_at <= now() THEN 'expired' ELSE 'active' END "
@@ -147,7 +173,9 @@ def list_tokens(bind: Bind) -> pd.DataFrame:
                 "ORDER BY t.token_id"
             )
         ).all()
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=cols)
+    df["department_id"] = df["department_id"].astype("Int64")
+    return df
 
 
 def revoke_token(bind: Bind, token_id: int, *, by: str) -> None:
@@ -187,7 +215,7 @@ def authenticate(bind: Bind, token: str) -> Principal:
         row = conn.execute(
             text(
                 "SELECT t.token_id, t.name, t.revoked_at, t.expires_at, now(), "
-                "u.user_id, u.name, u.role, u.division_code "
+                "u.user_id, u.name, u.role, u.division_code, u.department_id "
                 "FROM registry.user_token t JOIN registry.app_user u USING (user_id) "
                 "WHERE t.token_sha256 = :h"
             ),

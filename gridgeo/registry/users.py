@@ -14,6 +14,10 @@ city_reviewer      a city          + accept or return filings of the city's
 province_reviewer  a province      the same for the province's counties
 centre_reviewer    a district      the same for a district grid centre
 admin              — (optional)    everything: departments, matters, tokens
+department         a county        incidents: read and act on its department's
+                   (optional)      cases (the user's ``department_id``)
+grid_worker        a community     incidents: report, read and verify the cases of
+                                   the community's grids
 =================  ==============  ==============================================
 
 Tokens live in :mod:`gridgeo.registry.tokens`. A division is a whole registered division and everything below it by ``parent_code``
@@ -45,7 +49,15 @@ from gridgeo.registry.divisions import descendants, division_level
 log = logging.getLogger(__name__)
 
 REVIEWER_ROLES: tuple[str, ...] = ("city_reviewer", "province_reviewer", "centre_reviewer")
-ROLES: tuple[str, ...] = ("public", "dispatcher", "county_editor", *REVIEWER_ROLES, "admin")
+ROLES: tuple[str, ...] = (
+    "public",
+    "dispatcher",
+    "county_editor",
+    *REVIEWER_ROLES,
+    "admin",
+    "department",  # 承办部门: department_id names the department
+    "grid_worker",  # 网格员: division is the community whose grids they serve
+)
 
 #: role → the division levels it may be scoped to (empty tuple: no division allowed…
 #: ``None``: optional, any level).
@@ -57,11 +69,16 @@ ROLE_LEVELS: dict[str, tuple[str, ...] | None] = {
     "province_reviewer": ("province",),
     "centre_reviewer": ("county",),
     "admin": None,
+    "department": ("county",),
+    "grid_worker": ("community",),
 }
+#: roles whose division (of the levels above) may be left out
+DIVISION_OPTIONAL: frozenset[str] = frozenset({"department"})
 
 _STAFF = frozenset({"dispatcher", "county_editor", *REVIEWER_ROLES, "admin"})
 _EDITORS = frozenset({"county_editor", *REVIEWER_ROLES, "admin"})
 _REVIEWERS = frozenset({*REVIEWER_ROLES, "admin"})
+_CASE_WORKERS = frozenset({"dispatcher", "admin", "department", "grid_worker"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,13 @@ ACTIONS: dict[str, Action] = {
     "changeset.review": Action(_REVIEWERS, True, "接受或退回报备"),
     "posting.edit": Action(_EDITORS, True, "设置监督电话和公示日期"),
     "posting.duties": Action(_REVIEWERS, False, "修改网格员职责文本"),
+    # the case loop; which loop step a role may take is gridgeo.incidents.states
+    "incidents.report": Action(frozenset(ROLES), False, "上报案件"),
+    "incidents.evaluate": Action(frozenset(ROLES), False, "评价案件"),
+    "incidents.read": Action(_STAFF | _CASE_WORKERS, True, "查看案件"),
+    "incidents.act": Action(_CASE_WORKERS, True, "办理案件"),
+    "incidents.notices": Action(frozenset({"department"}), False, "查看部门的案件通知"),
+    "incidents.import": Action(frozenset({"dispatcher", "admin"}), False, "批量导入案件"),
 }
 
 
@@ -107,6 +131,8 @@ class Principal:
         The division and all divisions below it; ``None`` for an unscoped user. Built
         from the registry by :func:`get_principal` and :func:`gridgeo.registry.tokens.authenticate`; when
         omitted it is just ``division_code``.
+    department_id
+        A ``department`` user's department (``registry.department``), else ``None``.
     token_id, token_name
         The token that authenticated the call, if any.
     authenticated
@@ -118,6 +144,7 @@ class Principal:
     division_code: str | None = None
     scope: frozenset[str] | None = field(default=None, repr=False)
     user_id: int | None = None
+    department_id: int | None = None
     token_id: int | None = None
     token_name: str = ""
     authenticated: bool = True
@@ -199,7 +226,7 @@ def _check_division(conn: Connection, role: str, division: str | None) -> None:
             [Problem("此角色不能有区划", field="division_code", rule="user.division")],
         )
     if not division:
-        if levels:
+        if levels and role not in DIVISION_OPTIONAL:
             raise InputError(
                 f"角色 {role} 需要一个区划（{'/'.join(levels)}）",
                 [Problem("缺少区划", field="division_code", rule="user.division")],
@@ -219,10 +246,48 @@ def _check_division(conn: Connection, role: str, division: str | None) -> None:
         )
 
 
+#: the columns of registry.app_user that :func:`principal_of` reads, in its order
+USER_COLUMNS = "user_id, name, role, division_code, department_id"
+
+
+def _check_department(conn: Connection, role: str, department_id: int | None) -> None:
+    if role != "department":
+        if department_id is not None:
+            raise InputError(
+                f"只有 department 角色的用户属于部门（{role} 不能有部门编号）",
+                [Problem("此角色不能有部门", field="department_id", rule="user.department")],
+            )
+        return
+    if department_id is None:
+        raise InputError(
+            "department 角色需要部门编号（--department-id）",
+            [Problem("缺少部门编号", field="department_id", rule="user.department")],
+        )
+    known = conn.execute(
+        text("SELECT 1 FROM registry.department WHERE department_id = :d"),
+        {"d": int(department_id)},
+    ).scalar()
+    if known is None:
+        raise InputError(
+            f"部门 {department_id} 不在部门名录中",
+            [Problem("未登记的部门", field="department_id", rule="user.department")],
+        )
+
+
 def principal_of(conn: Connection, row: Any, **token: Any) -> Principal:
-    user_id, name, role, division = row
+    user_id, name, role, division, department = row
     scope = descendants(conn, division) if division else None
-    return Principal(name, role, division or None, scope=scope, user_id=int(user_id), **token)
+    if role == "department" and scope is None:
+        scope = frozenset()  # a department without a county reaches its own cases only
+    return Principal(
+        name,
+        role,
+        division or None,
+        scope=scope,
+        user_id=int(user_id),
+        department_id=None if department is None else int(department),
+        **token,
+    )
 
 
 def get_principal(bind: Bind, name: str) -> Principal:
@@ -238,9 +303,7 @@ def get_principal(bind: Bind, name: str) -> Principal:
     """
     with transaction(bind) as conn:
         row = conn.execute(
-            text(
-                "SELECT user_id, name, role, division_code FROM registry.app_user WHERE name = :n"
-            ),
+            text(f"SELECT {USER_COLUMNS} FROM registry.app_user WHERE name = :n"),
             {"n": str(name)},
         ).one_or_none()
         if row is None:
@@ -249,15 +312,25 @@ def get_principal(bind: Bind, name: str) -> Principal:
 
 
 def create_user(
-    bind: Bind, name: str, *, role: str, division_code: str | None = None, by: str
+    bind: Bind,
+    name: str,
+    *,
+    role: str,
+    division_code: str | None = None,
+    department_id: int | None = None,
+    by: str,
 ) -> Principal:
     """Register a person with a role and a division of the registry.
+
+    ``department_id`` is required for (and only allowed with) role ``department``: the
+    registered department whose cases the user handles.
 
     Raises
     ------
     InputError
-        For an empty name, an unknown role, or a division that is missing, unknown to
-        the registry or of the wrong level for the role (e.g. ``"6"``).
+        For an empty name, an unknown role, a division that is missing, unknown to
+        the registry or of the wrong level for the role (e.g. ``"6"``), or a department
+        that is missing, unknown or given to another role.
     ConflictError
         When the name is taken.
     """
@@ -272,15 +345,24 @@ def create_user(
     division_code = str(division_code).strip() if division_code else None
     with transaction(bind) as conn:
         _check_division(conn, role, division_code)
+        _check_department(conn, role, department_id)
         conn.execute(
             text(
-                "INSERT INTO registry.app_user (name, role, division_code, created_by) "
-                "VALUES (:n, :r, :d, :by)"
+                "INSERT INTO registry.app_user (name, role, division_code, department_id, "
+                "created_by) VALUES (:n, :r, :d, :dep, :by)"
             ),
-            {"n": name, "r": role, "d": division_code, "by": by},
+            {"n": name, "r": role, "d": division_code, "dep": department_id, "by": by},
         )
         audit_event(
-            conn, by, "user_create", {"user": name, "role": role, "division": division_code}
+            conn,
+            by,
+            "user_create",
+            {
+                "user": name,
+                "role": role,
+                "division": division_code,
+                "department_id": department_id,
+            },
         )
     log.info("registered user %s as %s of %s", name, role, division_code)
     return get_principal(bind, name)

@@ -172,6 +172,7 @@ def create_app(
     from gridgeo.service.routes_changes import router as changes_router
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
+    from gridgeo.service.routes_incidents import router as incidents_router
     from gridgeo.service.routes_locate import router as locate_router
     from gridgeo.service.routes_matter_lists import router as matter_lists_router
     from gridgeo.service.routes_matters import router as matters_router
@@ -191,6 +192,7 @@ def create_app(
     app.include_router(changes_router)
     app.include_router(tracks_router)
     app.include_router(public_router)
+    app.include_router(incidents_router)
     app.add_middleware(BodyLimits, max_bytes=service_settings.json_max_bytes)
     app.add_middleware(
         RateLimit,

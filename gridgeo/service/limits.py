@@ -20,6 +20,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STREAMED_PATHS = ("/locate/batch",)
 #: uploads that stream their body to a file under a limit of their own (GRIDGEO_UPLOAD_MAX_BYTES
 #: for grid layers; photos and tracks likewise), so the JSON cap does not apply to them
+#: writes the public may make without a token (still capped): reporting an incident and
+#: evaluating its handling (满意度评价)
+PUBLIC_WRITES = re.compile(r"^/incidents(/\d+/actions/evaluate)?$")
 UPLOAD_PATHS = re.compile(r"^/(changes|tracks|incidents/\d+/photos)$")
 
 
@@ -63,7 +66,8 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if not headers.get(b"authorization"):
+        path = scope.get("path", "")
+        if not headers.get(b"authorization") and not PUBLIC_WRITES.match(path):
             await _answer(
                 send,
                 401,
@@ -72,7 +76,6 @@ class BodyLimits:
                 **{"WWW-Authenticate": "Bearer", "Connection": "close"},
             )
             return
-        path = scope.get("path", "")
         if path.startswith(STREAMED_PATHS) or UPLOAD_PATHS.match(path):
             await self.app(scope, receive, send)
             return

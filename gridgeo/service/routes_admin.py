@@ -33,7 +33,11 @@ class TokenIn(BaseModel):
         default=None,
         max_length=20,
         description="Registered division of a new user: county (county_editor, "
-        "centre_reviewer), city (city_reviewer), province (province_reviewer)",
+        "centre_reviewer; optional for department), city (city_reviewer), province "
+        "(province_reviewer), community (grid_worker)",
+    )
+    department_id: int | None = Field(
+        default=None, description="A new department user's department (role department)"
     )
     name: str = Field(default="", max_length=200, description="What the token is for")
     label: str = Field(default="", max_length=200, description="Old name of `name`")
@@ -54,6 +58,7 @@ def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str
         by=caller.name,
         role=body.role,
         division_code=body.division_code or None,
+        department_id=body.department_id,
         expires_at=body.expires_at,
     )
     return asdict(issued)
@@ -64,7 +69,7 @@ def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
     caller.require("tokens.admin")
     df = tokens.list_tokens(request.app.state.db_url)
     return [
-        {k: (None if v is None or v is pd.NaT else v) for k, v in r.items()}
+        {k: (None if v is None or v is pd.NaT or v is pd.NA else v) for k, v in r.items()}
         for r in df.astype(object).to_dict("records")
     ]
 

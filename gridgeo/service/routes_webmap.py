@@ -29,6 +29,13 @@ CONSOLE_FILES = (
     "review.html",
     "review.js",
     "review.css",
+    # the case console
+    "cases.html",
+    "cases.js",
+    "case.html",
+    "case.js",
+    "incidents.js",
+    "incidents.css",
 )
 
 _MEDIA = {

@@ -1,0 +1,1 @@
+"""Incidents: the case loop from report to evaluation (Yongzhou art. 14–16)."""

@@ -1,0 +1,418 @@
+"""The case loop as a pure state machine (no database, no web).
+
+Yongzhou art. 14 names the six steps (发现上报、受理派遣、处置反馈、任务核查、事件归档、
+考核评价); Jiangmen art. 24–26 add the return of a wrongly dispatched case (一次回弹)
+and the centre's designation (指定) of a department that may not return it again.
+
+=============  ==============  ============  =========================================
+action         from            to            roles
+=============  ==============  ============  =========================================
+report         (new)           reported      public, dispatcher, grid_worker, admin
+accept 立案     reported        accepted      dispatcher, admin
+reject         reported        rejected      dispatcher, admin (reason required)
+dispatch 派遣   accepted        dispatched    dispatcher, admin (department required)
+return 回弹     dispatched      returned      department (reason; once; not if designated)
+designate 指定  returned        dispatched    dispatcher, admin (department required)
+handle 处置     dispatched      handled       department (feedback required)
+verify_pass    handled         closed 结案    grid_worker
+verify_fail    handled         dispatched    grid_worker (reason required)
+archive 归档    closed          archived      dispatcher, admin
+evaluate 评价   archived        evaluated     public, dispatcher, admin (satisfaction 1–5)
+supervise 督办  accepted…handled (same)      dispatcher, admin (raises the level)
+explain        dispatched…handled (same)     department (overdue explanation)
+=============  ==============  ============  =========================================
+
+:func:`apply` returns a new :class:`CaseFacts`; it never mutates. An action the role
+may not take raises :class:`~gridgeo.errors.PermissionDeniedError` (403); an action the
+case's state or history forbids raises :class:`IllegalTransitionError` (409) whose
+message names the state and the rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gridgeo.errors import ConflictError, InputError, PermissionDeniedError, Problem
+
+ROLES = ("public", "dispatcher", "department", "grid_worker", "admin")
+
+STATES = (
+    "reported",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "returned",
+    "handled",
+    "closed",
+    "archived",
+    "evaluated",
+)
+
+STATE_NAMES = {
+    "reported": "已上报",
+    "accepted": "已立案",
+    "rejected": "不予立案",
+    "dispatched": "处置中",
+    "returned": "已回弹",
+    "handled": "待核查",
+    "closed": "已结案",
+    "archived": "已归档",
+    "evaluated": "已评价",
+}
+
+# states in which the handling clock runs (the case is the centre's or a department's)
+OPEN_STATES = frozenset({"reported", "accepted", "dispatched", "returned", "handled"})
+
+CENTRE = frozenset({"dispatcher", "admin"})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of the loop.
+
+    Attributes
+    ----------
+    name, label
+        Stable id and its Chinese name.
+    sources
+        States the action may start from (empty: creates the case).
+    target
+        State after the action (``None``: the state does not change).
+    roles
+        Roles allowed to take it.
+    needs
+        Fields of the action's body that must be given.
+    rule
+        The rule in words, quoted by errors.
+    """
+
+    name: str
+    label: str
+    sources: frozenset[str]
+    target: str | None
+    roles: frozenset[str]
+    needs: tuple[str, ...] = ()
+    rule: str = ""
+
+
+def _a(name, label, sources, target, roles, needs=(), rule=""):
+    return Action(name, label, frozenset(sources), target, frozenset(roles), tuple(needs), rule)
+
+
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        _a(
+            "report",
+            "上报",
+            (),
+            "reported",
+            {"public", "dispatcher", "grid_worker", "admin"},
+            rule="案件由上报产生",
+        ),
+        _a("accept", "立案", {"reported"}, "accepted", CENTRE, rule="只有已上报的案件可以立案"),
+        _a(
+            "reject",
+            "不予立案",
+            {"reported"},
+            "rejected",
+            CENTRE,
+            ("reason",),
+            "只有已上报的案件可以不予立案，且须说明理由",
+        ),
+        _a(
+            "dispatch",
+            "派遣",
+            {"accepted"},
+            "dispatched",
+            CENTRE,
+            ("department",),
+            "只有已立案的案件可以派遣",
+        ),
+        _a(
+            "return",
+            "回弹",
+            {"dispatched"},
+            "returned",
+            {"department"},
+            ("reason",),
+            "承办部门只能回弹一次，指定承办的案件不得再回弹（一次回弹）",
+        ),
+        _a(
+            "designate",
+            "指定",
+            {"returned"},
+            "dispatched",
+            CENTRE,
+            ("department",),
+            "只有已回弹的案件由中心指定承办部门",
+        ),
+        _a(
+            "handle",
+            "处置反馈",
+            {"dispatched"},
+            "handled",
+            {"department"},
+            ("feedback",),
+            "只有处置中的案件可以反馈处置结果",
+        ),
+        _a(
+            "verify_pass",
+            "核查通过",
+            {"handled"},
+            "closed",
+            {"grid_worker"},
+            rule="只有待核查的案件可以核查",
+        ),
+        _a(
+            "verify_fail",
+            "核查不通过",
+            {"handled"},
+            "dispatched",
+            {"grid_worker"},
+            ("reason",),
+            "只有待核查的案件可以核查，不通过须说明理由",
+        ),
+        _a("archive", "归档", {"closed"}, "archived", CENTRE, rule="只有已结案的案件可以归档"),
+        _a(
+            "evaluate",
+            "评价",
+            {"archived"},
+            "evaluated",
+            {"public", "dispatcher", "admin"},
+            ("satisfaction",),
+            "只有已归档的案件可以评价，且只评价一次",
+        ),
+        _a(
+            "supervise",
+            "督办",
+            {"accepted", "dispatched", "returned", "handled"},
+            None,
+            CENTRE,
+            ("reason",),
+            "只有未结案的案件可以督办",
+        ),
+        _a(
+            "explain",
+            "超期说明",
+            {"dispatched", "handled"},
+            None,
+            {"department"},
+            ("reason",),
+            "承办部门对办理中的案件作超期说明",
+        ),
+    )
+}
+
+
+class IllegalTransitionError(ConflictError):
+    """An action the case's state or history forbids (HTTP 409)."""
+
+    def __init__(self, message: str, *, state: str | None, action: str, rule: str):
+        self.state = state
+        self.action = action
+        self.rule = rule
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the machine needs to know about a case.
+
+    Attributes
+    ----------
+    state
+        Current state (one of :data:`STATES`).
+    departments
+        Department ids now responsible; the first is the lead (牵头).
+    returned_by
+        Departments that have already returned the case (each may return once).
+    designated
+        Whether the centre has designated the department (no further return).
+    level
+        Supervision (督办) level, 0 = none.
+    satisfaction
+        1–5 once evaluated.
+    """
+
+    state: str = "reported"
+    departments: tuple[int, ...] = ()
+    returned_by: tuple[int, ...] = ()
+    designated: bool = False
+    level: int = 0
+    satisfaction: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def lead(self) -> int | None:
+        """The lead department (牵头), if any."""
+        return self.departments[0] if self.departments else None
+
+
+def check_role(action: str, role: str) -> Action:
+    """The :class:`Action` named ``action`` if ``role`` may take it.
+
+    Raises
+    ------
+    InputError
+        ``action`` is not an action of the loop.
+    PermissionDeniedError
+        ``role`` may not take it (whatever the case's state).
+    """
+    act = ACTIONS.get(action)
+    if act is None:
+        raise InputError(
+            f"未知的操作 {action!r}",
+            [Problem(f"可用操作：{', '.join(ACTIONS)}", field="action", rule="incident.action")],
+        )
+    if role not in act.roles:
+        allowed = "、".join(r for r in ROLES if r in act.roles)
+        raise PermissionDeniedError(
+            f"角色 {role} 不能执行「{act.label}」({act.name})，需要角色：{allowed}"
+        )
+    return act
+
+
+def _illegal(act: Action, facts: CaseFacts, why: str) -> IllegalTransitionError:
+    name = STATE_NAMES.get(facts.state, facts.state)
+    return IllegalTransitionError(
+        f"案件处于「{name}」({facts.state})状态，不能执行「{act.label}」({act.name})：{why}"
+        f" [规则 incident.{act.name}]",
+        state=facts.state,
+        action=act.name,
+        rule=act.rule,
+    )
+
+
+def _need(act: Action, body: dict[str, Any]) -> None:
+    missing = [n for n in act.needs if body.get(n) in (None, "", [], ())]
+    if missing:
+        raise InputError(
+            f"「{act.label}」缺少必填内容",
+            [Problem("必须填写", field=n, rule=f"incident.{act.name}.{n}") for n in missing],
+        )
+
+
+def _departments(body: dict[str, Any]) -> tuple[int, ...]:
+    raw = body.get("department")
+    deps = list(raw) if isinstance(raw, list | tuple) else [raw]
+    lead = body.get("lead")
+    try:
+        ids = [int(d) for d in deps]
+        if lead is not None:
+            lead = int(lead)
+    except (TypeError, ValueError):
+        raise InputError(
+            "承办部门编号必须是整数",
+            [Problem(f"{raw!r} 不是部门编号", field="department", rule="incident.department")],
+        ) from None
+    ids = list(dict.fromkeys(ids))
+    if lead is not None:
+        if lead not in ids:
+            raise InputError(
+                "牵头部门必须是承办部门之一",
+                [Problem(f"{lead} 不在 {ids} 中", field="lead", rule="incident.lead")],
+            )
+        ids.remove(lead)
+        ids.insert(0, lead)
+    return tuple(ids)
+
+
+def apply(
+    facts: CaseFacts,
+    action: str,
+    role: str,
+    body: dict[str, Any] | None = None,
+    *,
+    actor_department: int | None = None,
+) -> CaseFacts:
+    """Take ``action`` on a case as ``role``; the facts after it.
+
+    Parameters
+    ----------
+    facts
+        The case now.
+    action
+        One of :data:`ACTIONS`.
+    role
+        The caller's role (one of :data:`ROLES`).
+    body
+        The action's fields: ``reason``, ``department`` (id or list; ``lead`` picks the
+        lead department), ``feedback``, ``satisfaction`` (1–5).
+    actor_department
+        For role ``department``: the caller's department (``None``: not scoped).
+
+    Returns
+    -------
+    CaseFacts
+        New facts; ``facts`` is unchanged.
+
+    Raises
+    ------
+    PermissionDeniedError
+        The role may not take this action, or a department acts on another's case.
+    IllegalTransitionError
+        The state or the case's history forbids it (the one-rebound rule, designation).
+    InputError
+        A required field is missing or malformed.
+    """
+    body = body or {}
+    act = check_role(action, role)
+    if facts.state not in act.sources:
+        allowed = "、".join(STATE_NAMES[s] for s in STATES if s in act.sources) or "（新案件）"
+        raise _illegal(act, facts, f"{act.rule}（允许的状态：{allowed}）")
+    if (
+        role == "department"
+        and actor_department is not None
+        and actor_department not in facts.departments
+    ):
+        raise PermissionDeniedError(
+            f"部门 {actor_department} 不是本案承办部门（{list(facts.departments)}），不能执行「{act.label}」"
+        )
+    if act.name == "return":
+        if facts.designated:
+            raise _illegal(act, facts, "本案由中心指定承办，不得再回弹")
+        who = actor_department if actor_department is not None else facts.lead
+        if facts.returned_by:
+            raise _illegal(act, facts, "本案已回弹过一次，只能回弹一次")
+        _need(act, body)
+        return replace(facts, state="returned", returned_by=(*facts.returned_by, who))
+    _need(act, body)
+    if act.name in ("dispatch", "designate"):
+        deps = _departments(body)
+        return replace(
+            facts, state=act.target, departments=deps, designated=act.name == "designate"
+        )
+    if act.name == "supervise":
+        return replace(facts, level=facts.level + 1)
+    if act.name == "evaluate":
+        try:
+            score = int(body["satisfaction"])
+        except (TypeError, ValueError):
+            score = 0
+        if not 1 <= score <= 5:
+            raise InputError(
+                "满意度须为 1–5 的整数",
+                [
+                    Problem(
+                        f"{body['satisfaction']!r}", field="satisfaction", rule="incident.evaluate"
+                    )
+                ],
+            )
+        return replace(facts, state="evaluated", satisfaction=score)
+    if act.target is None:
+        return facts
+    return replace(facts, state=act.target)
+
+
+def allowed_actions(facts: CaseFacts, role: str) -> list[str]:
+    """Actions ``role`` may take on the case now (for the console's buttons)."""
+    out = []
+    for act in ACTIONS.values():
+        if role not in act.roles or facts.state not in act.sources:
+            continue
+        if act.name == "return" and (facts.designated or facts.returned_by):
+            continue
+        out.append(act.name)
+    return out

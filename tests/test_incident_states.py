@@ -1,0 +1,142 @@
+"""The case loop's state machine: every action × state × role, the one-rebound rule, designation."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from gridgeo.errors import ConflictError, InputError, PermissionDeniedError
+from gridgeo.incidents.states import (
+    ACTIONS,
+    ROLES,
+    STATES,
+    CaseFacts,
+    IllegalTransitionError,
+    allowed_actions,
+    apply,
+)
+
+# written out by hand from Yongzhou art. 14 and Jiangmen art. 24–26 (not derived from the code)
+LEGAL = {
+    ("reported", "accept"): "accepted",
+    ("reported", "reject"): "rejected",
+    ("accepted", "dispatch"): "dispatched",
+    ("dispatched", "return"): "returned",
+    ("returned", "designate"): "dispatched",
+    ("dispatched", "handle"): "handled",
+    ("handled", "verify_pass"): "closed",
+    ("handled", "verify_fail"): "dispatched",
+    ("closed", "archive"): "archived",
+    ("archived", "evaluate"): "evaluated",
+    ("accepted", "supervise"): "accepted",
+    ("dispatched", "supervise"): "dispatched",
+    ("returned", "supervise"): "returned",
+    ("handled", "supervise"): "handled",
+    ("dispatched", "explain"): "dispatched",
+    ("handled", "explain"): "handled",
+}
+WHO = {
+    "accept": {"dispatcher", "admin"},
+    "reject": {"dispatcher", "admin"},
+    "dispatch": {"dispatcher", "admin"},
+    "designate": {"dispatcher", "admin"},
+    "archive": {"dispatcher", "admin"},
+    "supervise": {"dispatcher", "admin"},
+    "return": {"department"},
+    "handle": {"department"},
+    "explain": {"department"},
+    "verify_pass": {"grid_worker"},
+    "verify_fail": {"grid_worker"},
+    "evaluate": {"public", "dispatcher", "admin"},
+}
+BODY = {"reason": "理由", "department": 7, "feedback": "已清理", "satisfaction": 5}
+CASES = [(s, a, r) for s, a, r in itertools.product(STATES, sorted(WHO), ROLES)]
+
+
+def test_table_covers_every_action():
+    assert set(WHO) == set(ACTIONS) - {"report"}
+
+
+@pytest.mark.parametrize(("state", "action", "role"), CASES)
+def test_every_transition_per_role(state, action, role):
+    facts = CaseFacts(state=state, departments=(7,))
+    if role not in WHO[action]:
+        with pytest.raises(PermissionDeniedError) as err:
+            apply(facts, action, role, BODY)
+        assert role in str(err.value)
+        return
+    if (state, action) not in LEGAL:
+        with pytest.raises(IllegalTransitionError) as err:
+            apply(facts, action, role, BODY)
+        assert err.value.http_status == 409
+        assert f"({state})" in str(err.value) and f"incident.{action}" in str(err.value)
+        return
+    after = apply(facts, action, role, BODY)
+    assert after.state == LEGAL[(state, action)]
+    assert facts.state == state  # not mutated
+    assert (action in allowed_actions(facts, role)) is True
+
+
+def test_report_is_not_an_action_on_an_existing_case():
+    with pytest.raises(IllegalTransitionError):
+        apply(CaseFacts(state="reported"), "report", "public")
+
+
+def test_unknown_action_and_role_is_input_or_permission_error():
+    with pytest.raises(InputError):
+        apply(CaseFacts(), "delete", "admin")
+    with pytest.raises(PermissionDeniedError):
+        apply(CaseFacts(), "accept", "hacker")
+
+
+def test_one_rebound_then_designation_cannot_be_returned():
+    f = apply(CaseFacts(state="accepted"), "dispatch", "dispatcher", {"department": 3})
+    f = apply(f, "return", "department", {"reason": "不属本部门职责"}, actor_department=3)
+    assert f.state == "returned" and f.returned_by == (3,)
+    f = apply(f, "designate", "dispatcher", {"department": 4})
+    assert f.state == "dispatched" and f.designated and f.departments == (4,)
+    assert "return" not in allowed_actions(f, "department")
+    with pytest.raises(IllegalTransitionError) as err:
+        apply(f, "return", "department", {"reason": "again"}, actor_department=4)
+    assert "指定" in str(err.value) and "(dispatched)" in str(err.value)
+
+
+def test_second_rebound_refused_even_without_designation():
+    f = CaseFacts(state="dispatched", departments=(3,), returned_by=(2,))
+    with pytest.raises(ConflictError) as err:
+        apply(f, "return", "department", {"reason": "x"})
+    assert "一次" in str(err.value)
+
+
+def test_return_needs_a_reason_and_own_department():
+    f = CaseFacts(state="dispatched", departments=(3,))
+    with pytest.raises(InputError) as err:
+        apply(f, "return", "department", {})
+    assert err.value.problems[0].field == "reason"
+    with pytest.raises(PermissionDeniedError):
+        apply(f, "return", "department", {"reason": "x"}, actor_department=9)
+
+
+def test_lead_department_is_first():
+    f = apply(
+        CaseFacts(state="accepted"), "dispatch", "dispatcher", {"department": [3, 5, 8], "lead": 5}
+    )
+    assert f.departments == (5, 3, 8) and f.lead == 5
+    with pytest.raises(InputError):
+        apply(CaseFacts(state="accepted"), "dispatch", "dispatcher", {"department": [3], "lead": 9})
+
+
+def test_verify_fail_goes_back_to_handling_and_supervision_raises_level():
+    f = CaseFacts(state="handled", departments=(3,))
+    f = apply(f, "verify_fail", "grid_worker", {"reason": "垃圾未清"})
+    assert f.state == "dispatched"
+    f = apply(f, "supervise", "dispatcher", {"reason": "催办"})
+    f = apply(f, "supervise", "dispatcher", {"reason": "再次催办"})
+    assert f.level == 2 and f.state == "dispatched"
+
+
+@pytest.mark.parametrize("score", [0, 6, "good", None])
+def test_satisfaction_is_1_to_5(score):
+    with pytest.raises(InputError):
+        apply(CaseFacts(state="archived"), "evaluate", "public", {"satisfaction": score})
