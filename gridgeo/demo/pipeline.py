@@ -431,7 +431,7 @@ def example_point(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame) -> dict
 def _sample_cases(
     settings: Settings, url: str, communities: gpd.GeoDataFrame
 ) -> tuple[int, dict[str, int]]:
-    """Sample incidents reported and taken through the case loop (issue 16)."""
+    """Sample incidents reported and taken through the case loop."""
     from gridgeo.demo.sample import sample_incidents
     from gridgeo.incidents.deadlines import WorkingCalendar
     from gridgeo.incidents.samples import seed_sample_cases

@@ -1,4 +1,4 @@
-"""The public grid pages (SPEC §6): a static site any web server or intranet can host.
+"""The public grid pages: a static site any web server or intranet can host.
 
 :func:`publish_site` writes one page per community (interactive map with the grids,
 their labels and posted contacts; the same facts as an HTML table; a link to the

@@ -20,7 +20,7 @@ Which edits are change-set items
   (city reviewers and admins only) and quick grid-code assignments by a county editor
   inside its own county. They are versioned in time (``valid_from``/``valid_to``, ended
   not deleted) but not filed. Routing the grid-code form through a change set is the
-  remaining step of issue 12 (it changes the API's answer from rows to a draft).
+  remaining step (it changes the API's answer from rows to a draft).
 """
 
 from __future__ import annotations
@@ -353,7 +353,7 @@ def add_coverage(
     grid_codes
         Current grids the department answers for (one row each, duplicates dropped).
     geometry
-        Refused (``coverage.polygon``, issue 15): a department's coverage is a set of
+        Refused (``coverage.polygon``): a department's coverage is a set of
         grids, never a polygon it draws; the parameter stays so callers get that answer.
 
     Returns

@@ -1,4 +1,4 @@
-"""What a public noticeboard posts, as it stood on any date (SPEC §6).
+"""What a public noticeboard posts, as it stood on any date.
 
 The registry keeps, versioned in time like the grids (``sql/migrations/0085_posting.sql``):
 the supervision phone (监督电话) of a county or street, each role's duties (职责) per

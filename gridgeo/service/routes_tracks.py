@@ -1,4 +1,4 @@
-"""Patrol tracks over HTTP: upload a track file, daily statistics and rankings (issue 20).
+"""Patrol tracks over HTTP: upload a track file, daily statistics and rankings.
 
 Grid workers' tracks are personal data: nothing here is public. The role check is in one
 place (:func:`_allow`), before the request body is read.

@@ -1,4 +1,4 @@
-"""Patrol tracks of grid workers (issue 20): read, clean, attribute to grids, daily stats, ranks.
+"""Patrol tracks of grid workers: read, clean, attribute to grids, daily stats, ranks.
 
 Pure core: imports neither the database nor the web framework. Storage lives in
 :mod:`gridgeo.registry.tracks`.

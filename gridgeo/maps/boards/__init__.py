@@ -1,4 +1,4 @@
-"""Printable noticeboards (网格公示牌) of communities, from the registry (SPEC §6).
+"""Printable noticeboards (网格公示牌) of communities, from the registry.
 
 :func:`make_boards` reads what the registry posts at a date
 (:func:`gridgeo.registry.posting.board_facts`) and writes one PDF per community, a
