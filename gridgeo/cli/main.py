@@ -9,6 +9,7 @@ from gridgeo.cli import communities as communities_cli
 from gridgeo.cli import data as data_cli
 from gridgeo.cli import db as db_cli
 from gridgeo.cli import demo as demo_cli
+from gridgeo.cli import edit as edit_cli
 from gridgeo.cli import inspect as inspect_cli
 from gridgeo.cli import locate as locate_cli
 from gridgeo.cli import partition as partition_cli
@@ -53,6 +54,8 @@ app.add_typer(communities_cli.app, name="communities", rich_help_panel=_DATA)
 app.command("load", rich_help_panel=_REG)(registry_cli.load)
 app.command("households", rich_help_panel=_REG)(registry_cli.households)
 app.add_typer(registry_cli.change_app, name="change", rich_help_panel=_REG)
+registry_cli.change_app.command("export-edit")(edit_cli.export_edit)
+registry_cli.change_app.command("import")(edit_cli.import_edit)
 app.add_typer(registry_cli.city_app, name="city", rich_help_panel=_REG)
 app.add_typer(registry_cli.history_app, name="history", rich_help_panel=_REG)
 app.add_typer(users_cli.tokens_app, name="tokens", rich_help_panel=_REG)
