@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 from sqlalchemy import text
@@ -51,8 +52,8 @@ def community_plan(bind: Bind, community_code: str, *, roads=None) -> EditSessio
     community_code
         A community in the registry with current grids.
     roads
-        Optional road centrelines (GeoDataFrame, any CRS) to cut blocks along, besides
-        the grids' own borders.
+        Road centrelines (GeoDataFrame, any CRS) to cut blocks along, besides the grids'
+        own borders; default: the county's roads in the registry (:func:`load_roads`).
 
     Raises
     ------
@@ -78,8 +79,9 @@ def community_plan(bind: Bind, community_code: str, *, roads=None) -> EditSessio
             raise NotFoundError(f"community {code} has no current grids")
         outline = shapely.from_wkb(bytes(wkb))
         points = household_points(conn, str(county), within=outline)
+        stored = _county_roads(conn, outline) if roads is None else None
     crs = pyproj.CRS.from_epsg(int(srid))
-    lines = []
+    lines = list(stored) if stored is not None else []
     if roads is not None and len(roads):
         lines = list(shapely.get_parts(roads.to_crs(crs).geometry.values))
     xy = hh = pop = None
@@ -98,6 +100,57 @@ def community_plan(bind: Bind, community_code: str, *, roads=None) -> EditSessio
     profile = binding.load() if binding is not None else load_profile(None)
     log.info("community %s: %d grids, %d blocks for editing", code, len(items), blocks.n)
     return EditSession(plan, outline, crs, str(county), str(name), profile)
+
+
+def _county_roads(conn, outline) -> np.ndarray:
+    rows = conn.execute(
+        text(
+            "SELECT ST_AsBinary(geom) FROM registry.road "
+            "WHERE ST_Intersects(geom, ST_GeomFromWKB(decode(:w, 'hex'), registry.srid()))"
+        ),
+        {"w": shapely.to_wkb(outline, hex=True)},
+    ).all()
+    return shapely.get_parts(shapely.from_wkb([bytes(r[0]) for r in rows])) if rows else np.empty(0)
+
+
+def load_roads(bind: Bind, roads: gpd.GeoDataFrame, *, county: str, actor: Principal) -> int:
+    """Replace ``county``'s road centrelines (cut into blocks for editing).
+
+    Raises
+    ------
+    InputError
+        Listing rows that are not lines, or a layer without CRS; nothing is stored.
+    """
+    actor.require("changeset.draft", str(county))
+    source = str(roads.attrs.get("source") or "roads")
+    kinds = shapely.get_type_id(roads.geometry.values)
+    problems = [
+        Problem("not a line", file=source, row=int(i), field="geometry", rule="roads.line")
+        for i in np.flatnonzero(~np.isin(kinds, [1, 5]))[:20]
+    ]
+    if roads.crs is None:
+        problems.append(Problem("the road layer has no CRS", file=source, rule="input.crs"))
+    if problems:
+        raise InputError(f"{source} cannot be loaded as roads", problems)
+    names = roads["name"].astype("string") if "name" in roads.columns else [None] * len(roads)
+    with transaction(bind) as conn:
+        srid = conn.execute(text("SELECT registry.srid()")).scalar()
+        if srid is None:
+            raise InputError("the registry has no CRS yet: load the county's grids first")
+        geoms = shapely.force_2d(roads.to_crs(epsg=int(srid)).geometry.values)
+        conn.execute(text("DELETE FROM registry.road WHERE county_code = :c"), {"c": str(county)})
+        conn.execute(
+            text(
+                "INSERT INTO registry.road (county_code, name, geom) VALUES "
+                "(:c, :n, ST_GeomFromWKB(decode(:w, 'hex'), registry.srid()))"
+            ),
+            [
+                {"c": str(county), "n": None if pd.isna(n) else str(n), "w": w}
+                for n, w in zip(names, shapely.to_wkb(geoms, hex=True), strict=True)
+            ],
+        )
+    log.info("loaded %d road lines for county %s", len(geoms), county)
+    return len(geoms)
 
 
 def plan_frame(plan: Plan, crs) -> gpd.GeoDataFrame:
@@ -138,9 +191,6 @@ def draft_plan(
         title=title,
         reason=reason,
     )
-
-
-__all__ = ["EditSession", "community_plan", "draft_plan", "plan_frame"]
 
 
 def import_package(
@@ -202,3 +252,30 @@ def _same_blocks(plan: Plan, blocks: gpd.GeoDataFrame) -> bool:
         )
     )
     return bool((sym < 1.0).all())
+
+
+def editable_communities(bind: Bind, county: str | None) -> pd.DataFrame:
+    """Communities with current grids (of ``county``, or all): code, name, grids."""
+    with transaction(bind) as conn:
+        rows = conn.execute(
+            text(
+                "SELECT d.code, d.name, d.parent_code AS county, count(g.grid_code) AS grids "
+                "FROM registry.divisions d JOIN registry.grid g "
+                "ON g.community_code = d.code AND g.valid_to IS NULL "
+                "WHERE d.level = 'community' AND (CAST(:c AS text) IS NULL OR d.parent_code = :c) "
+                "GROUP BY d.code, d.name, d.parent_code ORDER BY d.code"
+            ),
+            {"c": county},
+        ).all()
+    return pd.DataFrame(rows, columns=["code", "name", "county", "grids"])
+
+
+__all__ = [
+    "EditSession",
+    "community_plan",
+    "draft_plan",
+    "editable_communities",
+    "import_package",
+    "load_roads",
+    "plan_frame",
+]

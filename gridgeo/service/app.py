@@ -141,6 +141,7 @@ def create_app(
 
     from gridgeo.service.routes_admin import router as admin_router
     from gridgeo.service.routes_changes import router as changes_router
+    from gridgeo.service.routes_edit import router as edit_router
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
     from gridgeo.service.routes_locate import router as locate_router
@@ -154,4 +155,5 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.include_router(changes_router)
+    app.include_router(edit_router)
     return app

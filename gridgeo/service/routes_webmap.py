@@ -20,7 +20,17 @@ from gridgeo.settings import project_root
 router = APIRouter(tags=["console"], include_in_schema=False)
 
 #: The files of ``webmap/`` that are served (nothing else in the folder is).
-CONSOLE_FILES = ("index.html", "app.js", "style.css", "review.html", "review.js", "review.css")
+CONSOLE_FILES = (
+    "index.html",
+    "app.js",
+    "style.css",
+    "review.html",
+    "review.js",
+    "review.css",
+    "editor.html",
+    "editor.js",
+    "editor.css",
+)
 
 _MEDIA = {
     ".html": "text/html; charset=utf-8",
