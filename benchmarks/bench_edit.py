@@ -5,7 +5,7 @@ Run: ``.venv/bin/python benchmarks/bench_edit.py [--nx 60 --ny 50] [--repeat 5]`
 A generated district of ``nx × ny`` grids (300 m, jittered borders; communities of
 4 × 3 grids, so 250 communities for the default 3,000 grids) is loaded and accepted in
 a scratch database, with a road every 100 m (``registry.road``) and a household every
-25 m (``restricted.household``). For one community, timed separately:
+15 m (``restricted.household``). For one community, timed separately:
 
 1. open — :func:`gridgeo.registry.edits.community_plan`: grids, roads and households
    from the registry, cut into blocks;
