@@ -127,3 +127,42 @@ def test_an_edit_leaving_a_gap_is_reported_with_area_and_location(fresh_db_url, 
     assert p.rule == "edit.gap"
     assert f"{shapely.area(hole):,.0f} m²" in p.message and "°E" in p.message
     assert len(list_changesets(url)) == 1  # nothing drafted: only the first plan
+
+
+def test_cli_export_edit_and_import(fresh_db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gridgeo.cli import registry as registry_cli
+    from gridgeo.cli import users as users_cli
+    from gridgeo.cli.main import app
+    from gridgeo.registry import create_user, issue_token
+    from gridgeo.registry.edits import load_roads
+
+    url = fresh_db_url
+    _, roads, _ = registered(url)
+    load_roads(url, roads, county=COUNTY, actor=ADMIN)
+    monkeypatch.setattr(registry_cli, "_url", lambda: url)
+    monkeypatch.setattr(users_cli, "_url", lambda: url)
+    create_user(url, "张编辑", role="county_editor", division_code=COUNTY, by="admin")
+    token = issue_token(url, "张编辑", name="cli", by="admin").token
+    runner = CliRunner()
+    out = tmp_path / "edit.gpkg"
+    r = runner.invoke(app, ["change", "export-edit", COMMUNITY, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "blocks" in r.output and out.is_file()
+    _, blocks, grids = read_edit_package(out)
+    bid, src, dst = neighbours(blocks)
+    blocks.loc[blocks["block_id"] == bid, "grid_code"] = dst
+    rewrite(out, blocks, grids)
+    r = runner.invoke(app, ["change", "import", str(out), "--token", token], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "1 blocks moved" in r.output and "draft change set" in r.output
+    assert src in r.output and dst in r.output and "validator:" in r.output
+    # a package with a gap: refused with the area, exit code of an input error, no draft
+    keep = blocks[(blocks["grid_code"] == src) & (blocks["block_id"] != bid)]
+    hole = keep.geometry.iloc[0]
+    row = grids.index[grids["grid_code"] == src][0]
+    grids.loc[row, "geometry"] = shapely.difference(grids.geometry.loc[row], hole)
+    rewrite(out, blocks, grids)
+    r = runner.invoke(app, ["change", "import", str(out), "--token", token], env={"COLUMNS": "200"})
+    assert r.exit_code != 0 and "gap of" in r.output
