@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from test_edit_qgis import ADMIN, COMMUNITY, COUNTY, registered
 
-from gridgeo.registry import changeset_items, get_changeset
+from gridgeo.registry import changeset_items, get_changeset, register_division
 from gridgeo.registry.edits import community_plan, load_roads
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
@@ -138,3 +138,33 @@ def test_move_undo_redo_save_file(browser, server, db_url):
     assert get_changeset(db_url, cs).status == "filed"
     assert not errors, errors
     context.close()
+
+
+def test_api_refuses_bad_drafts_and_other_counties(server, db_url):
+    base, token = server
+    me = {"Authorization": f"Bearer {token}"}
+    r = httpx.get(f"{base}/edit/communities/{COMMUNITY}", headers=me, timeout=60)
+    assert r.status_code == 200
+    plan = r.json()
+    assert len(plan["blocks"]["features"]) == len(plan["blocks"]["features"][0:]) > 0
+    grids = [{k: g[k] for k in ("key", "code", "name", "grid_type")} for g in plan["grids"]]
+    owner = [f["properties"]["grid"] for f in plan["blocks"]["features"]]
+    # too few owners, an invented code: 4xx naming the field, nothing drafted
+    bad = {"owner": owner[:-1], "grids": [*grids[:-1], {**grids[-1], "code": "430102001001999"}]}
+    r = httpx.post(f"{base}/edit/communities/{COMMUNITY}/draft", json=bad, headers=me, timeout=60)
+    assert 400 <= r.status_code < 500, r.text
+    assert "owner" in r.text and "430102001001999" in r.text
+    # no token: 401; an editor of another county: 403; an unknown community: 404
+    assert httpx.get(f"{base}/edit/communities/{COMMUNITY}", timeout=60).status_code == 401
+    register_division(db_url, "430103", "别区", level="county")
+    r = httpx.post(
+        f"{base}/admin/tokens",
+        json={"role": "county_editor", "division_code": "430103", "label": "别区编辑"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert r.status_code == 201, r.text
+    other = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = httpx.get(f"{base}/edit/communities/{COMMUNITY}", headers=other, timeout=60)
+    assert r.status_code == 403, r.text
+    r = httpx.get(f"{base}/edit/communities/430102001099", headers=me, timeout=60)
+    assert r.status_code == 404, r.text
