@@ -136,16 +136,18 @@ def test_cli_export_edit_and_import(fresh_db_url, tmp_path, monkeypatch):
     from gridgeo.cli import users as users_cli
     from gridgeo.cli.main import app
     from gridgeo.registry import create_user, issue_token
-    from gridgeo.registry.edits import load_roads
 
     url = fresh_db_url
     _, roads, _ = registered(url)
-    load_roads(url, roads, county=COUNTY, actor=ADMIN)
     monkeypatch.setattr(registry_cli, "_url", lambda: url)
     monkeypatch.setattr(users_cli, "_url", lambda: url)
     create_user(url, "张编辑", role="county_editor", division_code=COUNTY, by="admin")
     token = issue_token(url, "张编辑", name="cli", by="admin").token
     runner = CliRunner()
+    roads_file = tmp_path / "roads.gpkg"
+    roads.to_file(roads_file, driver="GPKG")
+    r = runner.invoke(app, ["change", "load-roads", str(roads_file), "--token", token])
+    assert r.exit_code == 0 and f"stored {len(roads)} road lines" in r.output, r.output
     out = tmp_path / "edit.gpkg"
     r = runner.invoke(app, ["change", "export-edit", COMMUNITY, "--out", str(out)])
     assert r.exit_code == 0, r.output

@@ -68,3 +68,23 @@ def import_edit(
     findings = registry.validate_changeset(_url(), result.changeset_id)
     console.print(f"validator: {len(findings)} findings")
     _print_problems(findings)
+
+
+@handle_errors
+def load_roads(
+    path: str = typer.Argument(..., help="Road centrelines (file[:layer]), any CRS."),
+    county: str = typer.Option(
+        None, "--county", help="County code (default: a county editor's own county)."
+    ),
+    token: str = typer.Option(
+        None, "--token", envvar="GRIDGEO_TOKEN", help="API token (default: GRIDGEO_TOKEN)."
+    ),
+) -> None:
+    """Replace the county's road centrelines (the editor cuts blocks along them)."""
+    from gridgeo.cli.registry import _county, _me, _url
+    from gridgeo.io.layer_crs import read_input
+    from gridgeo.registry.edits import load_roads as load
+
+    actor = _me(token)
+    n = load(_url(), read_input(path, what="roads"), county=_county(actor, county), actor=actor)
+    console.print(f"stored {n} road lines; blocks for editing are cut along them")
