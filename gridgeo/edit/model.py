@@ -144,12 +144,14 @@ class Plan:
 
     def merge(self, a: str, b: str) -> Plan:
         """Merge grid ``b`` into ``a``: one grid, a new code at filing (``code`` cleared)."""
-        ga, gb = self._grid(a, unlocked=True), self._grid(b, unlocked=True)
+        if a == b:
+            raise EditError(f"cannot merge grid {a} with itself")
+        ga = self._grid(a, unlocked=True)
+        self._grid(b, unlocked=True)
         owner = self.owner.copy()
         owner[owner == b] = a
         grids = {k: v for k, v in self.grids.items() if k != b}
-        grids[a] = replace(ga, code=None, name=ga.name)
-        del gb
+        grids[a] = replace(ga, code=None)
         return self._child(owner, grids, [a])
 
     def split(self, key: str, k: int, *, lo: float, hi: float, seed: int = 0) -> Plan:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 
@@ -65,7 +66,7 @@ def _block_codes(
     owner = plan.owner.copy()
     seen = set()
     for row, (bid, code) in enumerate(zip(blocks["block_id"], blocks["grid_code"], strict=True)):
-        if bid is None or not 0 <= int(bid) < plan.blocks.n:
+        if bid is None or pd.isna(bid) or not 0 <= int(bid) < plan.blocks.n:
             problems.append(
                 Problem(
                     f"unknown block_id {bid!r}",
@@ -78,7 +79,7 @@ def _block_codes(
             )
             continue
         seen.add(int(bid))
-        if code is None or str(code) in ("", "<NA>"):
+        if code is None or pd.isna(code) or str(code).strip() == "":
             problems.append(
                 Problem(
                     f"block {bid} has no grid_code",
