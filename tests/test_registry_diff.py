@@ -63,9 +63,9 @@ THREE = (_box(0, 100), _box(100, 200), _box(200, 300))
             _proposed(*THREE, households=[100, 100, 180]),
             [("amend", ["003"], [2], "003")],
         ),
-        (
+        (  # 002 gives half its area to 003: both only gained or lost, both keep codes
             _proposed(_box(0, 100), _box(100, 150), _box(150, 300)),
-            [("reshape", ["002", "003"], [1, 2], None)],
+            [("reshape", ["002"], [1], "002"), ("reshape", ["003"], [2], "003")],
         ),
         (
             _proposed(
@@ -83,6 +83,10 @@ THREE = (_box(0, 100), _box(100, 200), _box(200, 300))
         ),
         (
             _proposed(_box(0, 100), _box(100, 210), _box(210, 300)),
+            [("reshape", ["002"], [1], "002"), ("reshape", ["003"], [2], "003")],
+        ),
+        (  # 002 and 003 redrawn across (north / south halves): new codes
+            _proposed(_box(0, 100), _box(100, 300, 0, 50), _box(100, 300, 50, 100)),
             [("reshape", ["002", "003"], [1, 2], None)],
         ),
         (_proposed(_box(0, 100), _box(100, 200)), [("retire", ["003"], [], None)]),
@@ -100,6 +104,7 @@ THREE = (_box(0, 100), _box(100, 200), _box(200, 300))
         "split",
         "merge",
         "border-moves",
+        "redrawn-across",
         "retire",
         "create",
     ],

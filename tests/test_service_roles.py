@@ -102,6 +102,17 @@ def _photo(w) -> tuple[int, int]:
     return _case(w), w["photo_id"]
 
 
+
+def _unchanged(world) -> dict:
+    """The editor's draft body of a community as it is (drafts nothing)."""
+    code = world["codes"][0][:12]
+    plan = world["client"].get(f"/edit/communities/{code}", headers=_h(world, "admin")).json()
+    return {
+        "owner": [f["properties"]["grid"] for f in plan["blocks"]["features"]],
+        "grids": [{k: g[k] for k in ("key", "code", "name", "grid_type")} for g in plan["grids"]],
+    }
+
+
 #: (method, OpenAPI path) → (request builder, roles allowed, success statuses)
 ROUTES = {
     ("GET", "/health"): (lambda w, r: ("/health", {}), ANYONE, {200}),
@@ -320,6 +331,22 @@ ROUTES = {
         {200},
     ),
     ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
+    # the grid editor (issue 19): county editors of their own county, admins
+    ("GET", "/edit/communities"): (
+        lambda w, r: ("/edit/communities", {}),
+        {"county_editor", "other_county", "admin"},
+        {200},
+    ),
+    ("GET", "/edit/communities/{code}"): (
+        lambda w, r: (f"/edit/communities/{w['codes'][0][:12]}", {}),
+        {"county_editor", "admin"},
+        {200},
+    ),
+    ("POST", "/edit/communities/{code}/draft"): (
+        lambda w, r: (f"/edit/communities/{w['codes'][0][:12]}/draft", {"json": _unchanged(w)}),
+        {"county_editor", "admin"},
+        {200},
+    ),
 }
 
 

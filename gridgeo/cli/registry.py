@@ -711,3 +711,16 @@ def departments(
     actor = _me(token)
     n = registry.register_departments(_url(), _table(path), actor=actor)
     console.print(f"{n} departments registered")
+
+
+# The editor's round trip (gridgeo/cli/edit.py) belongs to change sets: registered here, so it
+# loads with `gridgeo change` and not at start-up.
+def _register_edit_commands() -> None:
+    from gridgeo.cli import edit as edit_cli
+
+    change_app.command("export-edit")(edit_cli.export_edit)
+    change_app.command("import")(edit_cli.import_edit)
+    change_app.command("load-roads")(edit_cli.load_roads)
+
+
+_register_edit_commands()

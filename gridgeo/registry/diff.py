@@ -14,6 +14,11 @@ the proposal (other communities are never touched):
    kept, a new version opens); 1 → k ``split``; k → 1 ``merge``; k → m ``reshape``
    with all old codes retired. Retired codes and the grids needing new codes are
    listed on each item.
+3. Within a group of several old and several new grids, pairs matched one-to-one by
+   largest overlap, each holding at least half of both grids (more than half of one),
+   are the same grid that
+   gained or lost blocks: a ``reshape`` keeping its code. Only the rest are split,
+   merged or redrawn with new codes.
 """
 
 from __future__ import annotations
@@ -92,6 +97,44 @@ def _same(a, b) -> bool:
     if isinstance(a, float | np.floating) or isinstance(b, float | np.floating):
         return bool(np.isclose(float(a), float(b)))
     return str(a) == str(b)
+
+
+def _reshape_pairs(
+    news: list[int],
+    olds: list[int],
+    overlap: dict[tuple[int, int], float],
+    area_new: np.ndarray,
+    area_old: np.ndarray,
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Pairs (new, old) of a linked group that are one grid reshaped, and the rest.
+
+    Only a group of several old and several new grids is matched (1 → k stays a split,
+    k → 1 a merge): pairs are taken one-to-one by largest overlap, and a pair is the
+    same grid when the overlap holds at least half of both the old and the new grid
+    (blocks moved between neighbours) and more than half of one of them. Grids left over keep the split/merge rules.
+    """
+    if len(news) < 2 or len(olds) < 2:
+        return [], news, olds
+    cand = sorted(
+        ((overlap.get((i, j), 0.0), i, j) for i in news for j in olds),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    pairs: list[tuple[int, int]] = []
+    used_new: set[int] = set()
+    used_old: set[int] = set()
+    for a, i, j in cand:
+        if a <= 0:
+            break
+        if i in used_new or j in used_old:
+            continue
+        share_new, share_old = a / area_new[i], a / area_old[j]
+        if min(share_new, share_old) >= 0.5 and max(share_new, share_old) > 0.5:
+            pairs.append((i, j))
+            used_new.add(i)
+            used_old.add(j)
+    rest_new = [i for i in news if i not in used_new]
+    rest_old = [j for j in olds if j not in used_old]
+    return pairs, rest_new, rest_old
 
 
 def plan_changes(
@@ -186,7 +229,28 @@ def plan_changes(
         if j not in matched_old:
             groups.setdefault(find(n_new + j), ([], []))[1].append(j)
 
+    overlap = {
+        (int(i), int(j)): float(a) for i, j, a in zip(pairs_new, pairs_old, inter, strict=True)
+    }
+    split_groups: list[tuple[list[int], list[int]]] = []
     for news, olds in groups.values():
+        pairs, news, olds = _reshape_pairs(news, olds, overlap, area_new, area_old)
+        for i, j in pairs:
+            code = str(cur["grid_code"].iloc[j])
+            items.append(
+                PlannedItem(
+                    "reshape",
+                    new_comm[i],
+                    [OldRef(code, int(cur["version"].iloc[j]), retire=False)],
+                    [i],
+                    keep_code=code,
+                    note=f"{code}: gained or lost area (reshape)",
+                )
+            )
+        if news or olds:
+            split_groups.append((news, olds))
+
+    for news, olds in split_groups:
         codes = [str(cur["grid_code"].iloc[j]) for j in olds]
         community = new_comm[news[0]] if news else old_comm[olds[0]]
         if not olds:

@@ -441,6 +441,42 @@ def _fill_missing(
     return out
 
 
+def _recount(
+    conn: Connection,
+    county: str,
+    g: gpd.GeoDataFrame,
+    items: list[PlannedItem],
+    values: dict[str, list],
+) -> list[Problem]:
+    """Recount households and residents of every drafted grid from the county's
+    household layer (in place in ``values``); a warning when the county has none."""
+    from gridgeo.registry.households import household_points
+    from gridgeo.registry.repartition import recount
+
+    idx = sorted(i for it in items for i in it.new)
+    if not idx:
+        return []
+    drafted = g.iloc[idx]
+    points = household_points(conn, county, within=shapely.union_all(drafted.geometry.values))
+    if points is None:
+        return [
+            Problem(
+                f"county {county} has no household layer: households of the {len(idx)} drafted "
+                "grids are taken from the layer or kept from the grids they replace, not "
+                "recounted (load it with `gridgeo registry households`)",
+                rule="households.not_recounted",
+                severity="warning",
+            )
+        ]
+    counts = recount(drafted.reset_index(drop=True), points) if len(points) else None
+    for pos, i in enumerate(idx):
+        values["households"][i] = 0 if counts is None else int(counts["households"].iloc[pos])
+        if counts is not None and points["population"].notna().any():
+            values["population"][i] = int(counts["population"].iloc[pos])
+    log.info("recounted households of %d drafted grids from %d points", len(idx), len(points))
+    return []
+
+
 # -- main -------------------------------------------------------------------------------
 def load_grids(
     bind: Bind,
@@ -552,6 +588,7 @@ def load_grids(
             return LoadResult(None, {}, [], [], unchanged, srid, warnings)
         codes, reserved = _allocate_codes(conn, items, g, prof)
         values = _fill_missing(g, items, current, codes, kinds, names, prof)
+        warnings += _recount(conn, county, g, items, values)
 
         cs_id = conn.execute(
             text(

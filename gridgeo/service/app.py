@@ -170,6 +170,7 @@ def create_app(
 
     from gridgeo.service.routes_admin import router as admin_router
     from gridgeo.service.routes_changes import router as changes_router
+    from gridgeo.service.routes_edit import router as edit_router
     from gridgeo.service.routes_features import router as features_router
     from gridgeo.service.routes_health import router as health_router
     from gridgeo.service.routes_incidents import router as incidents_router
@@ -190,6 +191,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(webmap_router)
     app.include_router(changes_router)
+    app.include_router(edit_router)
     app.include_router(tracks_router)
     app.include_router(public_router)
     app.include_router(incidents_router)

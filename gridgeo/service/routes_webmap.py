@@ -36,6 +36,10 @@ CONSOLE_FILES = (
     "case.js",
     "incidents.js",
     "incidents.css",
+    # the grid editor
+    "editor.html",
+    "editor.js",
+    "editor.css",
 )
 
 _MEDIA = {
