@@ -119,6 +119,9 @@ def world(db_url, app_db_url):
             token_cache_s=0.0,
             batch_max_bytes=1_000_000,
             batch_max_points=20_000,
+            # the role matrix answers many anonymous 401s from one address; the
+            # failed-token limit has its own tests (test_service_limits.py)
+            auth_failures_per_min=0,
         ),
     )
     with TestClient(app) as client:

@@ -25,6 +25,19 @@ STAFF = ANYONE - {None, "public"}
 #: may edit coverage of the grids of county 110101 (whole divisions by the hierarchy)
 OWN_SCOPE = {"county_editor", "city_reviewer", "province_reviewer", "centre_reviewer", "admin"}
 ADMIN_ONLY = {"admin"}
+#: may read change sets (any division: the route filters or refuses per change set)
+READS_CHANGES = STAFF - {"dispatcher"}
+#: may upload, file and withdraw (the county check comes from the registry)
+DRAFTS = {"county_editor", "other_county", "admin"}
+#: may accept and return a filed change set
+REVIEWS = {
+    "city_reviewer",
+    "other_city",
+    "province_reviewer",
+    "centre_reviewer",
+    "other_centre",
+    "admin",
+}
 
 
 def _h(world, role):
@@ -47,6 +60,13 @@ def _coverage_row(world) -> int:
     )
     assert r.status_code == 201, r.text
     return r.json()[0]["coverage_id"]
+
+
+def _changeset(world) -> int:
+    """The newest change set of county 110101 (listed by the admin)."""
+    r = world["client"].get("/changes", headers=_h(world, "admin"))
+    assert r.status_code == 200, r.text
+    return next(c["changeset_id"] for c in r.json() if c["county_code"] == "110101")
 
 
 def _point(world):
@@ -165,6 +185,79 @@ ROUTES = {
     ),
     ("GET", "/admin/index"): (lambda w, r: ("/admin/index", {}), ADMIN_ONLY, {200}),
     ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
+    ("GET", "/categories/{code}/history"): (
+        lambda w, r: ("/categories/noise/history", {}),
+        ANYONE,
+        {200},
+    ),
+    ("GET", "/matters/dispatch-check"): (
+        lambda w, r: ("/matters/dispatch-check", {"params": {"category": "noise"}}),
+        STAFF,
+        {200},
+    ),
+    ("GET", "/route"): (
+        lambda w, r: ("/route", {"params": {"category": "noise", "grid_code": w["codes"][0]}}),
+        STAFF,
+        {200},
+    ),
+    ("GET", "/staff/check"): (lambda w, r: ("/staff/check", {}), STAFF, {200}),
+    ("GET", "/staff/roster"): (lambda w, r: ("/staff/roster", {}), STAFF, {200}),
+    # an unsupported file name: an allowed caller gets as far as the format check
+    ("POST", "/changes"): (
+        lambda w, r: (
+            "/changes",
+            {"params": {"county": "110101", "filename": "grids.txt"}, "content": b"x"},
+        ),
+        {"county_editor", "admin"},
+        {400},
+    ),
+    ("GET", "/changes"): (lambda w, r: ("/changes", {}), READS_CHANGES, {200}),
+    ("GET", "/changes/{changeset_id}"): (
+        lambda w, r: (f"/changes/{_changeset(w)}", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("GET", "/changes/{changeset_id}/diff"): (
+        lambda w, r: (f"/changes/{_changeset(w)}/diff", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("GET", "/changes/{changeset_id}/grids"): (
+        lambda w, r: (f"/changes/{_changeset(w)}/grids", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("GET", "/changes/{changeset_id}/package"): (
+        lambda w, r: (f"/changes/{_changeset(w)}/package", {}),
+        OWN_SCOPE,
+        {200},
+    ),
+    ("POST", "/changes/{changeset_id}/file"): (
+        lambda w, r: ("/changes/999999/file", {}),
+        DRAFTS,
+        {404},
+    ),
+    ("POST", "/changes/{changeset_id}/withdraw"): (
+        lambda w, r: ("/changes/999999/withdraw", {}),
+        DRAFTS,
+        {404},
+    ),
+    ("POST", "/changes/{changeset_id}/accept"): (
+        lambda w, r: ("/changes/999999/accept", {}),
+        REVIEWS,
+        {404},
+    ),
+    ("POST", "/changes/{changeset_id}/return"): (
+        lambda w, r: ("/changes/999999/return", {"json": {"reason": "矩阵"}}),
+        REVIEWS,
+        {404},
+    ),
+    ("GET", "/notifications"): (lambda w, r: ("/notifications", {}), STAFF, {200}),
+    ("POST", "/notifications/{notification_id}/read"): (
+        lambda w, r: ("/notifications/999999/read", {}),
+        STAFF,
+        {404},
+    ),
 }
 
 
@@ -204,21 +297,21 @@ def test_household_counts_only_within_the_division(world, role):
     assert shown == {role in SEES_COUNTS}
 
 
-@pytest.mark.parametrize(
-    ("role", "status"),
-    [
-        ("city_reviewer", 201),
-        ("province_reviewer", 201),
-        ("other_city", 403),
-        ("other_centre", 403),
-        ("county_editor", 403),  # polygons: reviewers only
-    ],
-)
-def test_polygon_coverage_within_the_reviewers_division(world, role, status):
+#: who may edit coverage at all; a polygon is refused even for them (issue 15)
+EDITS_COVERAGE = STAFF - {"dispatcher"}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "no-token")
+def test_polygon_coverage_is_refused_for_every_role(world, role):
+    """Departments never draw their own area: in or out of the division, reviewer or
+    admin, a coverage polygon is a 4xx and nothing is stored (docs/rules.md "Who serves
+    which grid")."""
+    c = world["client"]
+    before = c.get("/coverage", headers=_h(world, "admin")).json()
     lon, lat = _point(world)
     d = 0.0002
     ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat - d]]
-    r = world["client"].post(
+    r = c.post(
         "/coverage",
         json={
             "department_id": world["deps"][1]["department_id"],
@@ -227,7 +320,13 @@ def test_polygon_coverage_within_the_reviewers_division(world, role, status):
         },
         headers=_h(world, role),
     )
-    assert r.status_code == status, r.text
+    if role in EDITS_COVERAGE:
+        assert r.status_code == 400, r.text
+        assert "never a polygon" in r.json()["detail"]
+        assert [p["rule"] for p in r.json()["problems"]] == ["coverage.polygon"]
+    else:  # may not edit coverage at all
+        assert r.status_code == (401 if role is None else 403), r.text
+    assert c.get("/coverage", headers=_h(world, "admin")).json() == before
 
 
 def test_revoked_and_expired_tokens_are_401_with_reason(world):

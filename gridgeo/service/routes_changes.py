@@ -224,7 +224,7 @@ async def upload_changes(
     url = _bind(request)
     # wrong county: 403 before a byte is read, and the attempt is in the audit log
     with refusals_audited(url, actor, "load", None):
-        actor.require_drafting(county)
+        actor.require("changeset.draft", county)
     suffix = Path(filename).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(
