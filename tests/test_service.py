@@ -638,7 +638,8 @@ def test_coverage_scope_of_county_editor(world):
         json={"department_id": dep_a["department_id"], "category": "noise", "geometry": square},
         headers=auth(world, "county_editor"),
     )
-    assert r.status_code == 403
+    # a polygon is refused for every role (issue 15), not only for county editors
+    assert r.status_code == 400 and r.json()["problems"][0]["rule"] == "coverage.polygon"
     r = c.post(
         "/coverage",
         json={
