@@ -14,6 +14,7 @@ from test_registry import COUNTY, PATTERN, communities_of, grids_of
 from gridgeo.io import write_layers
 from gridgeo.registry import audit_log, get_changeset, grids_at
 from gridgeo.registry.bindings import bind_profile
+from gridgeo.registry.divisions import register_division
 from gridgeo.registry.households import load_households
 from gridgeo.registry.users import Principal
 from gridgeo.service import create_app
@@ -21,6 +22,12 @@ from gridgeo.service.settings import ServiceSettings
 from gridgeo.settings import Settings
 
 ADMIN = "test-admin-token"
+#: the city that receives the filings, Da'an (COUNTY) and a neighbouring district
+DIVISIONS = (
+    ("63000", "台北市", "city", None),
+    (COUNTY, "大安区", "county", "63000"),
+    ("63000031", "邻区", "county", "63000"),
+)
 
 
 def _gpkg(tmp_path, name, layers) -> bytes:
@@ -31,6 +38,9 @@ def _gpkg(tmp_path, name, layers) -> bytes:
 
 @pytest.fixture(scope="module")
 def api(db_url, tmp_path_factory):
+    # a token's division must be registered (registry.user_token → registry.divisions)
+    for code, name, level, parent in DIVISIONS:
+        register_division(db_url, code, name, level=level, parent_code=parent)
     bind_profile(
         db_url, COUNTY, "yongzhou", actor=ADMIN_ACTOR, code_pattern=PATTERN, receiver_code="63000"
     )

