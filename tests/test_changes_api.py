@@ -235,3 +235,41 @@ def test_geojson_and_zipped_shapefile_uploads_become_drafts(api, db_url, fmt):
         f"/changes/{cs}/withdraw", headers=_h(tokens, "editor"), json={"reason": "测试"}
     )
     assert r.status_code == 200 and get_changeset(db_url, cs).status == "withdrawn"
+
+
+def test_four_eyes_over_http_with_three_people(api, db_url):
+    """A drafts, B files, then B and A are refused the decision and C accepts — over HTTP,
+    with administrators (who may both draft and review) as A and B."""
+    client, tokens, tmp = api
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    for user in ("管理员甲", "管理员乙"):
+        r = client.post(
+            "/admin/tokens", json={"user": user, "role": "admin", "name": "双人审核"}, headers=admin
+        )
+        assert r.status_code == 201, r.text
+        tokens[user] = r.json()["token"]
+    current = grids_at(db_url)
+    first = sorted(set(current["community_code"]))[0]
+    layer = current[current["community_code"] == first].copy()
+    columns = ["grid_code", "grid_name", "grid_type", "community_code", "households"]
+    layer = layer[[*columns, "population", "geometry"]]
+    layer.loc[layer.index[0], "grid_name"] = "双人审核网格"
+    r = _upload(client, tokens, "管理员甲", _gpkg(tmp, "four-eyes.gpkg", {"grids": layer}))
+    assert r.status_code == 201, r.text
+    cs = r.json()["changeset_id"]
+    r = client.post(
+        f"/changes/{cs}/file",
+        headers=_h(tokens, "管理员乙"),
+        json={"force": True, "force_reason": "测试双人审核"},
+    )
+    assert r.status_code == 200, r.text
+    for who in ("管理员乙", "管理员甲"):  # the filer, then the drafter
+        r = client.post(f"/changes/{cs}/accept", headers=_h(tokens, who), json={})
+        assert r.status_code == 403, r.text
+        assert "双人审核" in r.json()["detail"]
+    assert get_changeset(db_url, cs).status == "filed"
+    r = client.post(f"/changes/{cs}/accept", headers=_h(tokens, "reviewer"), json={})
+    assert r.status_code == 200, r.text
+    log = audit_log(db_url, changeset_id=cs)
+    assert list(log["action"]) == ["draft", "file", "accept_refused", "accept_refused", "accept"]
+    assert list(log["actor"])[:4] == ["管理员甲", "管理员乙", "管理员乙", "管理员甲"]
