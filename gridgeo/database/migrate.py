@@ -56,5 +56,22 @@ def apply_migrations(url: str) -> list[str]:
     finally:
         backend.connection.close()
     if ids:
+        _regrant(url)
         log.info("applied %d migration(s): %s", len(ids), ", ".join(ids))
     return ids
+
+
+def _regrant(url: str) -> None:
+    """Re-run the application role's grants (``registry.grant_app_roles``, migration 0901).
+
+    A migration applied after 0900 on an existing database may create schemas or tables the
+    roles' default privileges do not reach (a new schema); the grants are idempotent.
+    """
+    import psycopg
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT to_regprocedure('registry.grant_app_roles()') IS NOT NULL"
+        ).fetchone()[0]
+        if exists:
+            conn.execute("SELECT registry.grant_app_roles()")
