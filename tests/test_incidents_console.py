@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -12,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from incident_world import lonlat, seed_world
+from playwright.sync_api import expect
 
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
@@ -118,7 +120,7 @@ def test_case_list_filters_and_charts(page_as, server):
     assert counts[-3:] == [1, 1, 1] and sum(counts) == 3
     page.select_option("#state", "accepted")
     page.click("#search")
-    page.wait_for_function("document.querySelector('#status').textContent.startsWith('共 0 件')")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^共 0 件"))
     assert not page.errors and not _offline(page)
 
 

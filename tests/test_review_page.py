@@ -10,10 +10,12 @@ import time
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 from test_filing import _households, _merge_first_two
 from test_registry import COUNTY, EDITOR, FIRST, _load, _register, communities_of, grids_of
 
 from gridgeo.registry import audit_log, file_changeset, get_changeset, grids_at
+from gridgeo.registry.divisions import register_division
 from gridgeo.registry.households import load_households
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
@@ -49,6 +51,9 @@ def filed(db_url):
 
 @pytest.fixture(scope="module")
 def server(db_url, filed):
+    # a token's division must be registered (registry.user_token → registry.divisions)
+    register_division(db_url, "63000", "台北市", level="city")
+    register_division(db_url, COUNTY, "大安区", level="county", parent_code="63000")
     app = create_app(
         Settings(database_url=db_url),
         ServiceSettings(admin_token=ADMIN, listen=False, token_cache_s=0.0),
@@ -67,7 +72,12 @@ def server(db_url, filed):
     base = f"http://127.0.0.1:{port}"
     r = httpx.post(
         f"{base}/admin/tokens",
-        json={"role": "city_reviewer", "division_code": "63000", "label": "市网格中心审核员"},
+        json={
+            "user": "市网格中心审核员",
+            "role": "city_reviewer",
+            "division_code": "63000",
+            "name": "审核页面",
+        },
         headers={"Authorization": f"Bearer {ADMIN}"},
     )
     assert r.status_code == 201, r.text
@@ -108,7 +118,7 @@ def test_reviewer_accepts_one_and_returns_another(browser, server, filed, db_url
     assert page.locator("#map-before path.leaflet-interactive").count() == 2
     assert page.locator("#map-after path.leaflet-interactive").count() == 1
     page.click("#accept-btn")
-    page.wait_for_function("document.querySelectorAll('#list button').length === 1")
+    expect(page.locator("#list button")).to_have_count(1)
 
     # the rename: its name is shown as text, and it goes back with a reason
     page.click(f"#list button[data-changeset='{filed['rename']}']")
@@ -119,7 +129,7 @@ def test_reviewer_accepts_one_and_returns_another(browser, server, filed, db_url
     assert "理由" in page.locator("#error").inner_text()
     page.fill("#return-reason", "网格名称应为“第N网格”")
     page.click("#return-btn")
-    page.wait_for_function("document.querySelectorAll('#list button').length === 0")
+    expect(page.locator("#list button")).to_have_count(0)
     assert errors == []
     assert all(u.startswith(base) or u.startswith("data:") for u in requests)
     context.close()

@@ -122,7 +122,6 @@ def _photo(w) -> tuple[int, int]:
     return _case(w), w["photo_id"]
 
 
-
 def _unchanged(world) -> dict:
     """The editor's draft body of a community as it is (drafts nothing)."""
     code = world["codes"][0][:12]
@@ -351,6 +350,28 @@ ROUTES = {
         {200},
     ),
     ("POST", "/admin/refresh"): (lambda w, r: ("/admin/refresh", {}), ADMIN_ONLY, {200}),
+    # patrol tracks (routes_tracks._allow, before the body is read): county editors and
+    # admins upload (an empty body is then the 400); county editors, reviewers and admins
+    # read the statistics (filtered to their division, never refused for it)
+    ("POST", "/tracks"): (
+        lambda w, r: ("/tracks", {"params": {"filename": "t.csv"}, "content": b""}),
+        {"county_editor", "other_county", "admin"},
+        {400},
+    ),
+    ("GET", "/tracks/summary"): (
+        lambda w, r: ("/tracks/summary", {"params": {"from": "2026-11-02", "to": "2026-11-08"}}),
+        {
+            "county_editor",
+            "other_county",
+            "city_reviewer",
+            "other_city",
+            "province_reviewer",
+            "centre_reviewer",
+            "other_centre",
+            "admin",
+        },
+        {200},
+    ),
     # the grid editor: county editors of their own county, admins
     ("GET", "/edit/communities"): (
         lambda w, r: ("/edit/communities", {}),

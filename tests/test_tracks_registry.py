@@ -114,12 +114,19 @@ def test_cli_import_stats_rank_and_map(district, tmp_path, monkeypatch):
 def test_http_upload_and_summary_are_role_checked(district, tmp_path):
     from fastapi.testclient import TestClient
 
+    from gridgeo.registry.divisions import register_division
     from gridgeo.service import create_app
     from gridgeo.service.settings import ServiceSettings
     from gridgeo.settings import Settings
 
-    url, grids, worker, _eng = district
+    url, grids, worker, eng = district
     admin = "tracks-admin-token"
+    # a token's division must be registered (registry.user_token → registry.divisions)
+    with eng.connect() as conn:
+        known = set(conn.execute(text("SELECT code FROM registry.divisions")).scalars())
+    for code, name in (("110101", "东城区"), ("999999", "别的区县")):
+        if code not in known:
+            register_division(url, code, name, level="county")
     app = create_app(
         Settings(database_url=url), ServiceSettings(admin_token=admin, token_cache_s=0.0)
     )
@@ -133,9 +140,15 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
         ):
             r = client.post(
                 "/admin/tokens",
-                json={"role": role, "division_code": div, "label": name},
+                json={
+                    "user": f"轨迹{name}",
+                    "role": role,
+                    "division_code": div or None,
+                    "name": name,
+                },
                 headers={"Authorization": f"Bearer {admin}"},
             )
+            assert r.status_code == 201, r.text
             tokens[name] = {"Authorization": f"Bearer {r.json()['token']}"}
         params = {"filename": "http.csv"}
         assert client.post("/tracks", params=params, content=body).status_code == 401

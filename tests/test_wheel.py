@@ -98,6 +98,10 @@ def test_installed_copy_runs_outside_the_checkout(installed, tmp_path):
     hh.to_file(src, layer="households")
     grids = tmp_path / "grids.gpkg"
     _gg(installed, "partition", str(src), "--out", str(grids))
+    # the database owner (no token) bootstraps the administrator, who registers the county
+    made = _gg(installed, "tokens", "create", "--user", "管理员", "--role", "admin")
+    token = made.strip().splitlines()[-1].strip()
+    _gg(installed, "divisions", "add", "430102", "芙蓉区", "--level", "county", "--token", token)
     out = _gg(
         installed,
         "load",
@@ -106,7 +110,8 @@ def test_installed_copy_runs_outside_the_checkout(installed, tmp_path):
         "430102",
         "--communities",
         f"{src}:communities",
-        "--admin",
+        "--token",
+        token,
     )
     assert "draft change set 1" in out
 

@@ -556,6 +556,9 @@ def run_demo(
     step("sample contacts", status, f"{contacts}; sample files: {len(samples)} sets", t0)
 
     t0 = time.perf_counter()
+    step("staff rules", "done", check_sample_rules(ready.url, grids, conf), t0)
+
+    t0 = time.perf_counter()
     status, detail, run.public_dir = publish_public(
         ready.url, settings, county=conf["county"], profile=conf["profile"]
     )

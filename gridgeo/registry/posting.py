@@ -187,9 +187,19 @@ def current_supervision_phone(bind: Bind, division_code: str) -> str | None:
 
 def registry_stamp(bind: Bind) -> str:
     """A value that changes whenever anything a board shows may have changed (the last
-    audit log entry: every accepted change set, staff change and posting setter writes one)."""
+    audit log entry: every accepted change set, staff change and posting setter writes one).
+
+    Entries no board shows are left out: tokens and user accounts being issued or revoked
+    and refused attempts (the demo's incidents, patrol tracks and people steps write those).
+    """
     with transaction(bind) as conn:
-        last = conn.execute(text("SELECT max(audit_id) FROM registry.audit_log")).scalar()
+        last = conn.execute(
+            text(
+                "SELECT max(audit_id) FROM registry.audit_log "
+                "WHERE action NOT LIKE 'token\\_%' AND action NOT LIKE 'user\\_%' "
+                "AND action NOT LIKE '%\\_refused'"
+            )
+        ).scalar()
     return str(last or 0)
 
 
