@@ -122,7 +122,6 @@ def _photo(w) -> tuple[int, int]:
     return _case(w), w["photo_id"]
 
 
-
 def _unchanged(world) -> dict:
     """The editor's draft body of a community as it is (drafts nothing)."""
     code = world["codes"][0][:12]
