@@ -66,7 +66,11 @@ def use_language(value: str | None) -> str:
     ValueError
         For a language without a catalogue.
     """
-    lang = normalise_language(value) if value else _setting_language()
+    if not value:
+        # No choice of its own: follow GRIDGEO_LANG (a previous run's --lang must not stick).
+        _ACTIVE.set(None)
+        return _setting_language()
+    lang = normalise_language(value)
     _ACTIVE.set(lang)
     return lang
 

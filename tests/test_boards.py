@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from boards_seed import COUNTY, SUPERVISION, seed_registry
+from boards_seed import CITY, COUNTY, SUPERVISION, seed_registry
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A3, A4, landscape
 
@@ -171,12 +171,19 @@ def test_command_line(db_url, boards, tmp_path, monkeypatch):
 
     from gridgeo.cli import registry as registry_cli
     from gridgeo.cli.main import app
+    from gridgeo.registry.divisions import register_division
+    from gridgeo.registry.tokens import issue_token
 
     monkeypatch.setattr(registry_cli, "_url", lambda: db_url)
     runner = CliRunner()
+    register_division(db_url, CITY, "示例市", level="city")
+    register_division(db_url, COUNTY, "示例区县", level="county", parent_code=CITY)
+    token = issue_token(
+        db_url, "li", name="cli", by="test", role="county_editor", division_code=COUNTY
+    ).token
 
     def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env={"GRIDGEO_USER": "li", "COLUMNS": "200"})
+        result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
         assert result.exit_code == code, result.output
         return result.output
 
@@ -206,7 +213,7 @@ def test_command_line(db_url, boards, tmp_path, monkeypatch):
     assert "63000030999" in run(
         "noticeboard", "--community", "63000030999", "--out", str(tmp_path / "n.pdf"), code=4
     )
-    assert "phone" in run("posting", "phone", COUNTY, "call-me", code=2)
+    assert "phone" in run("posting", "phone", COUNTY, "call-me", "--token", token, code=2)
     site = tmp_path / "site"
     run("publish", "--out", str(site), "--no-boards", "--under", COUNTY)
     assert (site / "index.html").is_file() and len(list((site / "c").glob("*.html"))) == 2

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli.main import app
 from gridgeo.registry import grids_at
+from gridgeo.registry.divisions import register_division
+from gridgeo.registry.tokens import issue_token
 
 runner = CliRunner()
 
@@ -20,7 +22,16 @@ runner = CliRunner()
 def registered(db_url):
     grids, communities = grids_of(2), communities_of(2)
     _register(db_url, grids, communities)
+    register_division(db_url, COUNTY, "大安区", level="county")
     return db_url
+
+
+@pytest.fixture(scope="module")
+def token(registered):
+    """A county editor's token: the registry commands act as its user."""
+    return issue_token(
+        registered, "zhang", name="cli", by="test", role="county_editor", division_code=COUNTY
+    ).token
 
 
 @pytest.fixture
@@ -51,7 +62,7 @@ def test_history_point_refuses_lonlat_read_as_metres(cli):
     assert "look like longitude/latitude" in out and "--crs" in out
 
 
-def test_repartition_can_be_forced_and_uses_the_bound_code_scheme(registered, monkeypatch):
+def test_repartition_can_be_forced_and_uses_the_bound_code_scheme(registered, token, monkeypatch):
     """--force redraws every grid of the community; no --code-pattern: the binding has it."""
     before = grids_at(registered)
     community = sorted(before["community_code"])[0]
@@ -67,8 +78,10 @@ def test_repartition_can_be_forced_and_uses_the_bound_code_scheme(registered, mo
             "--county",
             COUNTY,
             "--force",
+            "--token",
+            token,
         ],
-        env={"GRIDGEO_USER": "zhang", "COLUMNS": "80"},
+        env={"COLUMNS": "80"},
     )
     assert res.exit_code == 0, res.output
     mine = before[before["community_code"] == community]

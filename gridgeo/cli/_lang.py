@@ -54,6 +54,14 @@ def translate_tree(command: click.Command, lang: str) -> None:
 class TranslatedGroup(TyperGroup):
     """The root group: chooses the language, then translates the help of the whole tree."""
 
+    def main(self, *args: object, **kwargs: object) -> object:
+        # --lang is for this run only: afterwards GRIDGEO_LANG applies again (in-process
+        # callers, e.g. a test runner, must not inherit the previous run's language)
+        try:
+            return super().main(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            use_language(None)
+
     def make_context(
         self,
         info_name: str | None,

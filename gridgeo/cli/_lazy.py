@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from gridgeo.i18n import gettext
+
 
 @dataclass(frozen=True)
 class LazyCommand:
@@ -41,8 +43,11 @@ class LazyCommand:
         return cmd
 
     def stub(self) -> TyperCommand:
-        """A placeholder with the listing's name, panel and help (nothing imported)."""
-        return TyperCommand(self.name, help=self.help, rich_help_panel=self.panel)
+        """A placeholder with the listing's name, panel and help (nothing imported).
+
+        The help and panel are in the language in use (:func:`gridgeo.i18n.gettext`).
+        """
+        return TyperCommand(self.name, help=gettext(self.help), rich_help_panel=gettext(self.panel))
 
 
 class LazyGroup(TyperGroup):

@@ -34,9 +34,9 @@ _TOKEN = typer.Option(
 
 
 def _registry():
-    from gridgeo.cli.registry import _url, _user, _when
+    from gridgeo.cli.registry import _url, _when
 
-    return _url, _user, _when
+    return _url, _when
 
 
 def _codes(url: str, community: list[str] | None, street: str | None, county: str | None):
@@ -80,7 +80,7 @@ def noticeboard(
     from gridgeo.maps.boards import board_file, make_boards
     from gridgeo.settings import get_settings
 
-    url_of, _, when_of = _registry()
+    url_of, when_of = _registry()
     settings = get_settings()
     url = url_of()
     codes, prefix = _codes(url, community, street, county)
@@ -137,7 +137,7 @@ def publish(
     from gridgeo.publish import basemap_from_settings, publish_site
     from gridgeo.settings import get_settings
 
-    url_of, _, when_of = _registry()
+    url_of, when_of = _registry()
     settings = get_settings()
     target = out or settings.public_site_dir
     result = publish_site(

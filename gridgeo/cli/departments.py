@@ -20,7 +20,11 @@ app = typer.Typer(
 @handle_errors
 def check(
     county: str = typer.Option("", "--county", help="Only this county's grids (default: all)."),
-    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or .toml path (default: the county's bound profile, else GRIDGEO_PROFILE).",
+    ),
 ) -> None:
     """List every grid without a lead department for a core category; exit 1 if any."""
     gaps = check_departments(registry_cli._url(), profile=profile, county=county)

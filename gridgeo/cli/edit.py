@@ -1,4 +1,4 @@
-"""``gridgeo change export-edit`` / ``gridgeo change import``: the QGIS round trip (issue 19)."""
+"""``gridgeo change export-edit`` / ``gridgeo change import``: the QGIS round trip."""
 
 from __future__ import annotations
 

@@ -50,7 +50,11 @@ def import_(
 @handle_errors
 def check(
     county: str = typer.Option("", "--county", help="Only this county's grids (default: all)."),
-    profile: str = typer.Option("yongzhou", "--profile", help="Profile name or .toml path."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Profile name or .toml path (default: the county's bound profile, else GRIDGEO_PROFILE).",
+    ),
 ) -> None:
     """List every current grid that breaks the profile's staffing rules; exit 1 if any."""
     breaches = check_staff(registry_cli._url(), profile=profile, county=county)

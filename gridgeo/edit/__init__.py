@@ -1,4 +1,4 @@
-"""Adjusting grids (issue 19): a community's blocks, grids as sets of blocks, edits.
+"""Adjusting grids: a community's blocks, grids as sets of blocks, edits.
 
 Pure: imports neither the database nor the web framework. Grids are unions of the
 community's blocks (road-bounded faces), so every edit keeps exact, seamless borders

@@ -85,6 +85,7 @@ def check_layer(
     code_scheme: CodeScheme | None = None,
     repair: bool = False,
     source: str | None = None,
+    allow_empty: bool = False,
 ) -> list[Problem]:
     """Check a layer against its contract and return every problem found.
 
@@ -114,6 +115,10 @@ def check_layer(
         warnings ``geometry.repaired``) instead of reporting them as errors.
     source
         ``"<file>[:layer]"`` for the problems (default ``gdf.attrs["source"]``).
+    allow_empty
+        Accept a layer with 0 features (no ``layer.empty`` error). For optional
+        partition inputs (households, roads, …): a community without households is
+        one flagged grid. ``gridgeo inspect`` and the communities layer keep the error.
 
     Returns
     -------
@@ -132,7 +137,7 @@ def check_layer(
         col.problems.append(
             Problem(p.message, p.file or file, p.layer or layer, p.row, p.field, p.rule, p.severity)
         )
-    if len(gdf) == 0:  # nothing to partition, validate, load or locate against
+    if len(gdf) == 0 and not allow_empty:  # nothing to partition, validate, load or locate against
         col.problems.append(
             Problem("空图层：没有要素 (empty layer: 0 features)", file, layer, rule="layer.empty")
         )

@@ -63,7 +63,10 @@ def check_inputs(
         if name == "communities" and len(gdf) == 0:
             problems.append(Problem("layer is empty", layer=name, rule="layer.empty"))
             continue
-        found = check_layer(gdf, name, code_scheme=profile.codes, repair=repair)
+        # An empty optional layer is legitimate (e.g. a community without households).
+        found = check_layer(
+            gdf, name, code_scheme=profile.codes, repair=repair, allow_empty=name != "communities"
+        )
         problems += [p if p.layer else replace(p, layer=name) for p in found]
     return problems
 

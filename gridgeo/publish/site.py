@@ -249,7 +249,7 @@ def publish_site(
     *,
     prefix: str | None = None,
     at: datetime | None = None,
-    profile: str = "yongzhou",
+    profile: str | None = None,
     basemap: Basemap | None = None,
     boards: bool = True,
     base_url: str = "",

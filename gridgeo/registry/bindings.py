@@ -21,7 +21,7 @@ from gridgeo.errors import ConflictError, PermissionDeniedError
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.routing import receiving_division
 from gridgeo.registry.users import Principal
-from gridgeo.rules import Profile, load_profile
+from gridgeo.rules import Profile, default_profile_name, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,25 @@ def bound_profile(bind: Bind, county_code: str, *, at: datetime | None = None) -
     if found is None:
         raise ConflictError(require_binding_message(county_code))
     return found
+
+
+def profile_for(
+    bind: Bind, county_code: str | None, profile: str | Profile | None = None
+) -> str | Profile:
+    """The profile to check ``county_code`` against.
+
+    ``profile`` when given; else the county's bound profile (with its code pattern);
+    else (no county, or none bound) the default profile
+    (:func:`gridgeo.rules.default_profile_name`, setting ``GRIDGEO_PROFILE``).
+    """
+    if profile:
+        return profile
+    if county_code:
+        with transaction(bind) as conn:
+            found = _bound(conn, county_code)
+        if found is not None:
+            return found.load()
+    return default_profile_name()
 
 
 def drafting_profile(

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.registry._db import Bind, transaction
+from gridgeo.registry.bindings import profile_for
 from gridgeo.rules import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ COLUMNS = ["grid_code", "community_code", "category", "message", "basis"]
 
 
 def check_departments(
-    bind: Bind, *, profile: str | Profile = "yongzhou", county: str = ""
+    bind: Bind, *, profile: str | Profile | None = None, county: str = ""
 ) -> pd.DataFrame:
     """Every (current grid, core category) without a current lead department.
 
@@ -33,7 +34,7 @@ def check_departments(
         ``grid_code``, ``community_code``, ``category``, ``message`` (Chinese),
         ``basis``; empty when every grid is covered.
     """
-    prof = load_profile(profile)
+    prof = load_profile(profile_for(bind, county, profile))
     cats = list(prof.matters.core_categories)
     with transaction(bind) as conn:
         rows = conn.execute(

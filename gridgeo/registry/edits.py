@@ -1,4 +1,4 @@
-"""The registry side of grid adjustment (issue 19): a community's editable plan, and a
+"""The registry side of grid adjustment: a community's editable plan, and a
 plan drafted as a change set.
 
 The plan's blocks are cut from the community's registered outline along its current

@@ -31,6 +31,7 @@ from gridgeo.registry.assignments import STAFF_ROLES, contacts_at
 from gridgeo.registry.divisions import require_within
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.users import Principal
+from gridgeo.rules import default_profile_name
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ def board_facts(
     community_codes: list[str],
     *,
     at: datetime | None = None,
-    profile: str = "yongzhou",
+    profile: str | None = None,
 ) -> list[BoardFacts]:
     """The facts each community's board posts, as the registry stood at ``at``.
 
@@ -374,7 +375,7 @@ def board_facts(
                 {"c": codes, "at": at},
             ).all()
         )
-        duties = _duties_at(conn, profile, at)
+        duties = _duties_at(conn, profile or default_profile_name(), at)
         grids = grids_at(conn, at)
         contacts = contacts_at(conn, at)
     contacts = contacts[contacts["posted"].astype(bool)].drop(columns="posted")

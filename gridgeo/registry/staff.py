@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from gridgeo.errors import InputError, Problem
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.assignments import STAFF_ROLES, draft_assignments
+from gridgeo.registry.bindings import profile_for
 from gridgeo.registry.users import Principal
 from gridgeo.rules import Profile
 from gridgeo.validate.staffing import check_staffing
@@ -307,7 +308,7 @@ def _assignments(conn: Connection) -> pd.DataFrame:
 
 
 def check_staff(
-    bind: Bind, *, profile: str | Profile = "yongzhou", county: str = ""
+    bind: Bind, *, profile: str | Profile | None = None, county: str = ""
 ) -> pd.DataFrame:
     """Every current grid (of ``county``) that breaks the profile's staffing rules.
 
@@ -319,7 +320,7 @@ def check_staff(
     """
     with transaction(bind) as conn:
         grids, staff = _grids(conn, county), _assignments(conn)
-    return check_staffing(grids, staff, profile=profile)
+    return check_staffing(grids, staff, profile=profile_for(bind, county, profile))
 
 
 def changeset_staff_problems(

@@ -1,4 +1,4 @@
-"""The grid editor over HTTP (issue 19): a community's blocks and grids, and a draft.
+"""The grid editor over HTTP: a community's blocks and grids, and a draft.
 
 =======================================  ==========================================
 operation                                roles

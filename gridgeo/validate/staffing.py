@@ -117,7 +117,7 @@ CHECKS: dict[str, Check] = {
 
 
 def check_staffing(
-    grids: pd.DataFrame, staff: pd.DataFrame, *, profile: str | Profile = "yongzhou"
+    grids: pd.DataFrame, staff: pd.DataFrame, *, profile: str | Profile | None = None
 ) -> pd.DataFrame:
     """Every breach of the profile's staffing rules, one row per grid and rule breached.
 

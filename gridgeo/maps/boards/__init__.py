@@ -98,7 +98,7 @@ def make_boards(
     base_url: str,
     size: str = "A3",
     at: datetime | None = None,
-    profile: str = "yongzhou",
+    profile: str | None = None,
     png: bool = False,
     combined_name: str | None = None,
     roads: gpd.GeoDataFrame | None = None,
