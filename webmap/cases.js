@@ -90,7 +90,10 @@ async function heatmap() {
       },
       onEachFeature: (f, l) => {
         const n = count.get(f.properties.grid_code) || 0;
-        l.bindTooltip(`${f.properties.grid_name || f.properties.grid_code}：${n} 件`);
+        // a text node: a grid name from the registry is never read as HTML
+        l.bindTooltip(
+          document.createTextNode(`${f.properties.grid_name || f.properties.grid_code}：${n} 件`),
+        );
       },
     },
   ).addTo(heat);
