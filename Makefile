@@ -20,6 +20,7 @@ help:
 	@echo "make demo   set up everything, build and partition the demo district, serve it on :8000"
 	@echo "make test   set up everything and run the test suite"
 	@echo "make lint   ruff check + format check;  make bench   run benchmarks/ side by side"
+	@echo "make mutate mutation testing of the rule modules (MUTATE_SECONDS budget)"
 
 sysdeps:
 	@GRIDGEO_EXTRA_DEBS="$(EXTRA_DEBS)" bash scripts/system-deps.sh
