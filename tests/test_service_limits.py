@@ -27,10 +27,14 @@ def _app(db_url, **kw):
 def test_anonymous_requests_are_rate_limited_per_client(db_url):
     app = _app(db_url, rate_limit_per_s=1.0, rate_limit_burst=5)
     with TestClient(app) as c:
-        codes = [c.get("/conformance").status_code for _ in range(8)]
-        assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
-        r = c.get("/conformance")
-        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        t0 = time.monotonic()
+        answers = [c.get("/conformance") for _ in range(8)]
+        refilled = int(time.monotonic() - t0)  # 1 request per second comes back meanwhile
+        codes = [a.status_code for a in answers]
+        assert codes[:5] == [200] * 5  # the burst
+        assert 5 <= codes.count(200) <= 5 + refilled and 429 in codes
+        r = next(a for a in answers if a.status_code == 429)
+        assert int(r.headers["retry-after"]) >= 1
         assert "请求过于频繁" in r.json()["detail"]
         # a caller with a token is not slowed by the anonymous bucket
         ok = c.get("/conformance", headers={"Authorization": f"Bearer {TOKEN}"})
