@@ -224,7 +224,7 @@ function declutter() {
 
 /** Label a feature with its name as text; its area decides who wins a clash. */
 function label(lyr, text, className) {
-  lyr.bindTooltip(textNode(text), { permanent: true, direction: "center", className });
+  lyr.bindTooltip(textNode(text), { permanent: true, direction: "center", className }); // createTextNode
   const b = lyr.getBounds();
   const area = Math.abs((b.getEast() - b.getWest()) * (b.getNorth() - b.getSouth()));
   lyr.on("tooltipopen", (e) => {

@@ -90,10 +90,8 @@ async function heatmap() {
       },
       onEachFeature: (f, l) => {
         const n = count.get(f.properties.grid_code) || 0;
-        // a text node: a grid name from the registry is never read as HTML
-        l.bindTooltip(
-          document.createTextNode(`${f.properties.grid_name || f.properties.grid_code}：${n} 件`),
-        );
+        const label = `${f.properties.grid_name || f.properties.grid_code}：${n} 件`;
+        l.bindTooltip(document.createTextNode(label)); // text, never HTML
       },
     },
   ).addTo(heat);

@@ -117,7 +117,7 @@ function drawMap() {
     layer.on("click", () => clickBlock(i));
     const tip = document.createElement("span");
     tip.textContent = `地块 ${i} · ${f.properties.households} 户`;
-    layer.bindTooltip(tip);
+    layer.bindTooltip(tip); // a span filled with textContent
     layer.addTo(state.map);
     layer.eachLayer((p) => p.getElement && p.getElement()?.setAttribute("data-block", String(i)));
     state.layers.push(layer);

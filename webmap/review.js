@@ -95,7 +95,7 @@ function drawMap(id, collection, color, bounds) {
   state.maps[id] = map;
   const layer = L.geoJSON(collection, {
     style: { color, weight: 2, fillOpacity: 0.25 },
-    onEachFeature: (f, l) => l.bindTooltip(tooltip(f.properties), { sticky: true }),
+    onEachFeature: (f, l) => l.bindTooltip(tooltip(f.properties), { sticky: true }), // textContent node
   }).addTo(map);
   const b = bounds || layer.getBounds();
   if (b.isValid()) map.fitBounds(b, { padding: [10, 10] });
