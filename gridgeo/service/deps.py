@@ -7,10 +7,11 @@ import functools
 import logging
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
-from fastapi import Request
+from fastapi import HTTPException, Request
 
 from gridgeo.crs import point_problems, resolve_crs
 from gridgeo.errors import (
@@ -199,3 +200,31 @@ def db_errors(what: str) -> Iterator[None]:
         raise DatabaseError(
             f"{what}: 数据库暂不可用 the database failed (SQLSTATE {exc.sqlstate or 'none'})"
         ) from None
+
+
+async def spool_body(request: Request, path: Path, limit: int, what: str) -> Path:
+    """Stream a request body (an uploaded file) to ``path``, refusing more than ``limit`` bytes.
+
+    ``what`` names the upload in the messages (e.g. ``"the grid layer"``). A declared
+    Content-Length above the limit is refused before anything is read.
+
+    Raises
+    ------
+    HTTPException
+        413 above the limit.
+    InputError
+        For an empty body.
+    """
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"{what} is {declared} bytes; the limit is {limit}")
+    size = 0
+    with path.open("wb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"{what} is larger than the limit of {limit} bytes")
+            fh.write(chunk)
+    if size == 0:
+        raise InputError(f"the request body is empty: send {what} as the body")
+    return path

@@ -35,7 +35,7 @@ from gridgeo.errors import InputError, PermissionDeniedError, Problem
 from gridgeo.registry.users import REVIEWER_ROLES, Principal
 from gridgeo.registry.workflow import refusals_audited
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import service_settings
+from gridgeo.service.deps import service_settings, spool_body
 
 router = APIRouter(tags=["changes"])
 
@@ -126,21 +126,6 @@ def _header(cs) -> dict[str, Any]:
 
 
 # -- upload -----------------------------------------------------------------------------
-async def _spool(request: Request, suffix: str, limit: int, tmp: Path) -> Path:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the layer is {declared} bytes; the limit is {limit}")
-    path = tmp / f"upload{suffix}"
-    size = 0
-    with path.open("wb") as fh:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"the layer is larger than the limit of {limit} bytes")
-            fh.write(chunk)
-    if size == 0:
-        raise InputError("the request body is empty: send the grid layer file as the body")
-    return path
 
 
 def _load(
@@ -232,7 +217,9 @@ async def upload_changes(
         )
     limit = service_settings(request).upload_max_bytes
     with tempfile.TemporaryDirectory(prefix="gridgeo-upload-") as tmp:
-        path = await _spool(request, suffix, limit, Path(tmp))
+        path = await spool_body(
+            request, Path(tmp) / f"upload{suffix}", limit, "the grid layer file"
+        )
         res = await run_in_threadpool(_load, url, path, filename, county, actor, title, reason)
     return {
         "changeset_id": res.changeset_id,

@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from gridgeo.errors import InputError, Problem
 from gridgeo.registry.users import REVIEWER_ROLES, Principal
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import service_settings
+from gridgeo.service.deps import service_settings, spool_body
 
 router = APIRouter(tags=["tracks"])
 
@@ -45,20 +45,6 @@ def _allow(caller: Principal, roles: tuple[str, ...], what: str) -> None:
             headers={"WWW-Authenticate": "Bearer"},
         )
     raise HTTPException(403, f"{what} is not allowed for role {caller.role}")
-
-
-async def _spool(request: Request, suffix: str, limit: int, tmp: Path) -> Path:
-    path = tmp / f"tracks{suffix}"
-    size = 0
-    with path.open("wb") as fh:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"the track file is larger than {limit} bytes")
-            fh.write(chunk)
-    if size == 0:
-        raise InputError("the request body is empty: send the track file as the body")
-    return path
 
 
 @router.post(
@@ -95,7 +81,7 @@ async def upload_tracks(
     url = request.app.state.db_url  # the application role
     limit = service_settings(request).upload_max_bytes
     with tempfile.TemporaryDirectory(prefix="gridgeo-tracks-") as tmp:
-        path = await _spool(request, suffix, limit, Path(tmp))
+        path = await spool_body(request, Path(tmp) / f"tracks{suffix}", limit, "the track file")
         named = path.with_name(Path(filename).name)
         path.rename(named)
         return await run_in_threadpool(
