@@ -12,7 +12,7 @@ import hmac
 import time
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -80,3 +80,19 @@ async def get_caller(
 
 
 CallerDep = Annotated[Principal, Depends(get_caller)]
+
+
+def require_role(caller: Principal, roles: tuple[str, ...], what: str) -> None:
+    """Refuse ``caller`` unless its role is one of ``roles``: 401 without a token (with
+    ``WWW-Authenticate``), 403 otherwise; ``what`` names the action in the message."""
+    if caller.role in roles:
+        return
+    if not caller.authenticated:
+        raise HTTPException(
+            401,
+            f"{what} needs a bearer token of role {', '.join(roles)}",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    raise HTTPException(
+        403, f"{what} is not allowed for role {caller.role} (needs {', '.join(roles)})"
+    )

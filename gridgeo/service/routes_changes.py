@@ -34,7 +34,7 @@ from starlette.background import BackgroundTask
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
 from gridgeo.registry.users import REVIEWER_ROLES, Principal
 from gridgeo.registry.workflow import refusals_audited
-from gridgeo.service.auth import CallerDep
+from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.deps import service_settings, spool_body
 
 router = APIRouter(tags=["changes"])
@@ -91,21 +91,6 @@ async def _json(request: Request, model: type[_Body]) -> Any:
 # -- callers ----------------------------------------------------------------------------
 def _bind(request: Request) -> str:
     return request.app.state.db_url  # the application role, not the owner
-
-
-def _allow(caller: Principal, roles: tuple[str, ...], what: str) -> None:
-    """401 without a token, 403 for a role that may not ``what``."""
-    if caller.role in roles:
-        return
-    if not caller.authenticated:
-        raise HTTPException(
-            401,
-            f"{what} needs a bearer token of role {', '.join(roles)}",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    raise HTTPException(
-        403, f"{what} is not allowed for role {caller.role} (needs {', '.join(roles)})"
-    )
 
 
 def _scope(caller: Principal, county_code: str) -> None:
@@ -203,7 +188,7 @@ async def upload_changes(
 ) -> dict[str, Any]:
     """The body is the file itself. Only the grids of the layer's communities change;
     the draft is filed separately (``POST /changes/{id}/file``)."""
-    _allow(caller, _EDIT, "uploading a grid layer")
+    require_role(caller, _EDIT, "uploading a grid layer")
     actor = caller
     url = _bind(request)
     # wrong county: 403 before a byte is read, and the attempt is in the audit log
@@ -242,7 +227,7 @@ def list_changes(
 ) -> list[dict[str, Any]]:
     from gridgeo.registry import list_changesets
 
-    _allow(caller, _READ, "listing change sets")
+    require_role(caller, _READ, "listing change sets")
     county = caller.division_code if caller.role == "county_editor" else None
     df = list_changesets(_bind(request), status=status, county=county)
     if caller.role == "county_editor":
@@ -253,7 +238,7 @@ def list_changes(
 def _visible(request: Request, caller: Principal, changeset_id: int):
     from gridgeo.registry import get_changeset
 
-    _allow(caller, _READ, "reading change sets")
+    require_role(caller, _READ, "reading change sets")
     cs = get_changeset(_bind(request), changeset_id)
     _scope(caller, cs.county_code)
     return cs
@@ -328,7 +313,7 @@ def change_package(request: Request, caller: CallerDep, changeset_id: int) -> Fi
 async def file_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import file_changeset
 
-    _allow(caller, _EDIT, "filing a change set")
+    require_role(caller, _EDIT, "filing a change set")
     body = await _json(request, FileIn)
     cs = await run_in_threadpool(
         file_changeset,
@@ -350,7 +335,7 @@ async def file_change(request: Request, caller: CallerDep, changeset_id: int) ->
 async def withdraw_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import withdraw_changeset
 
-    _allow(caller, _EDIT, "withdrawing a change set")
+    require_role(caller, _EDIT, "withdrawing a change set")
     body = await _json(request, ReasonIn)
     return await run_in_threadpool(
         withdraw_changeset, _bind(request), changeset_id, actor=caller, reason=body.reason
@@ -365,7 +350,7 @@ async def withdraw_change(request: Request, caller: CallerDep, changeset_id: int
 async def accept_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import accept_changeset
 
-    _allow(caller, _REVIEW, "accepting a change set")
+    require_role(caller, _REVIEW, "accepting a change set")
     body = await _json(request, ReasonIn)
     summary = await run_in_threadpool(
         accept_changeset,
@@ -386,7 +371,7 @@ async def accept_change(request: Request, caller: CallerDep, changeset_id: int) 
 async def return_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import return_changeset
 
-    _allow(caller, _REVIEW, "returning a change set")
+    require_role(caller, _REVIEW, "returning a change set")
     body = await _json(request, ReasonIn)
     return await run_in_threadpool(
         return_changeset, _bind(request), changeset_id, actor=caller, reason=body.reason
@@ -406,7 +391,7 @@ def list_notifications(
 ) -> list[dict[str, Any]]:
     from gridgeo.registry.outbox import notifications
 
-    _allow(caller, _ANY, "reading notifications")
+    require_role(caller, _ANY, "reading notifications")
     return _records(notifications(_bind(request), department=department, unread=unread))
 
 
@@ -414,6 +399,6 @@ def list_notifications(
 def read_notification(request: Request, caller: CallerDep, notification_id: int) -> dict[str, Any]:
     from gridgeo.registry.outbox import mark_read
 
-    _allow(caller, _ANY, "marking a notification read")
+    require_role(caller, _ANY, "marking a notification read")
     at = mark_read(_bind(request), notification_id, reader=caller.label or caller.role)
     return {"notification_id": notification_id, "read_at": at.isoformat(), "read_by": caller.label}

@@ -1,7 +1,7 @@
 """Patrol tracks over HTTP: upload a track file, daily statistics and rankings.
 
 Grid workers' tracks are personal data: nothing here is public. The role check is in one
-place (:func:`_allow`), before the request body is read.
+place (:func:`gridgeo.service.auth.require_role`), before the request body is read.
 
 ==========================  ==========================================================
 operation                   roles
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from gridgeo.errors import InputError, Problem
-from gridgeo.registry.users import REVIEWER_ROLES, Principal
-from gridgeo.service.auth import CallerDep
+from gridgeo.registry.users import REVIEWER_ROLES
+from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.deps import service_settings, spool_body
 
 router = APIRouter(tags=["tracks"])
@@ -32,19 +32,6 @@ router = APIRouter(tags=["tracks"])
 _SUFFIXES = {".gpx", ".geojson", ".json", ".csv", ".xlsx", ".parquet"}
 _UPLOAD = ("county_editor", "admin")
 _READ = ("county_editor", *REVIEWER_ROLES, "admin")
-
-
-def _allow(caller: Principal, roles: tuple[str, ...], what: str) -> None:
-    """401 without a token, 403 for a role that may not ``what`` (the one role check)."""
-    if caller.role in roles:
-        return
-    if not caller.authenticated:
-        raise HTTPException(
-            401,
-            f"{what} needs a bearer token of role {', '.join(roles)}",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    raise HTTPException(403, f"{what} is not allowed for role {caller.role}")
 
 
 @router.post(
@@ -69,7 +56,7 @@ async def upload_tracks(
 ) -> dict[str, Any]:
     """The body is the file. Re-sending the same file stores nothing new (``created``
     false). Rows left out are listed with their row number under ``problems``."""
-    _allow(caller, _UPLOAD, "uploading patrol tracks")
+    require_role(caller, _UPLOAD, "uploading patrol tracks")
     suffix = Path(filename).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(
@@ -126,7 +113,7 @@ def tracks_summary(
 ) -> dict[str, Any]:
     """``period=day``: one row per worker and day; ``week``/``month``: rankings per
     street or county. County editors see only workers serving their county's grids."""
-    _allow(caller, _READ, "patrol statistics")
+    require_role(caller, _READ, "patrol statistics")
     from gridgeo.registry.tracks import patrol_stats
     from gridgeo.tracks.rank import rankings
 
