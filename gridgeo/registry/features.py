@@ -8,6 +8,7 @@ documented on each function.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -45,11 +46,13 @@ _BBOX_WHERE = (
 # usable before it is transformed into that CRS: a transverse Mercator registry CRS cannot
 # take points 90° from its central meridian (PostGIS: "Point outside of projection domain"),
 # and Web Mercator tiles at low zoom reach there. Features are still cut by the full tile.
+# Geometries are simplified per zoom first (%(tol)s, registry units: half a tile unit), so a
+# county outline at zoom 8 is not transformed vertex by vertex to be snapped away after.
 _TILE_LAYER = """
 SELECT ST_AsMVT(t.*, '{layer}', 4096, 'geom') FROM (
     SELECT {columns},
-           ST_AsMVTGeom(ST_Transform(g.geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
-                        4096, 64, true) AS geom
+           ST_AsMVTGeom(ST_Transform(ST_SimplifyPreserveTopology(g.geom, %(tol)s), 3857),
+                        ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom
       FROM {source} g
      WHERE {extra} g.geom && ST_Transform(ST_Segmentize(ST_Intersection(
                ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
@@ -143,10 +146,26 @@ def feature_rows(
 def tile(conn: psycopg.Connection, params: dict[str, Any], *, detail: bool) -> bytes:
     """One Mapbox vector tile (layers ``grids`` and ``divisions``).
 
-    ``params``: ``z``, ``x``, ``y`` and the lon/lat box ``w``, ``s``, ``e``, ``n`` where the
-    registry CRS is usable; ``detail`` adds households and population per grid, for the
+    ``params``: ``z``, ``x``, ``y``, the lon/lat box ``w``, ``s``, ``e``, ``n`` where the
+    registry CRS is usable, and ``tol``, the simplification tolerance in registry units
+    (0: as stored; :func:`tile_tolerance`); ``detail`` adds households and population per grid, for the
     grids whose community is in ``params["scope"]`` (a list of division codes, or ``None``
     for every grid).
     """
-    row = conn.execute(_TILE_SQL[detail], params).fetchone()
+    row = conn.execute(_TILE_SQL[detail], {"tol": 0.0} | params).fetchone()
     return bytes(row[0] or b"")
+
+
+#: Web Mercator's equator length, metres.
+_EQUATOR_M = 40_075_016.686
+
+
+def tile_tolerance(z: int, lat: float, *, geographic: bool) -> float:
+    """Simplification tolerance of tile zoom ``z`` at latitude ``lat``, in registry units.
+
+    Half a tile unit (a tile is 4096 units wide): below what the tile can show. Web
+    Mercator metres are ``1 / cos(lat)`` ground metres, so the ground size is smaller by
+    ``cos(lat)``; for a geographic registry CRS the size is given in degrees of latitude.
+    """
+    ground = _EQUATOR_M / (4096 * 2**z) / 2 * math.cos(math.radians(lat))
+    return ground / 111_320.0 if geographic else ground

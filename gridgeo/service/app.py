@@ -28,6 +28,7 @@ from gridgeo.service.ratelimit import RateLimit
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
+from gridgeo.service.tilecache import TileCache, TileService
 from gridgeo.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,19 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     op["security"] = [{}, *security]
         app.openapi_schema = doc
     return app.openapi_schema
+
+
+def _tile_service(pool: ConnectionPool, settings: ServiceSettings) -> TileService:
+    """The vector tiles of the service, cached and rendered ahead as ``settings`` say."""
+    return TileService(
+        pool,
+        TileCache(settings.tile_cache_bytes),
+        prerender=(
+            settings.tile_prerender_min_zoom,
+            settings.tile_prerender_max_zoom,
+            settings.tile_prerender_max_tiles,
+        ),
+    )
 
 
 def create_app(
@@ -97,6 +111,8 @@ def create_app(
         app.state.db_url = url
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
         app.state.registry_state = state
+        app.state.tiles = tiles = _tile_service(pool, service_settings)
+        state.on_refresh.append(tiles.refreshed)
         try:
             # a short wait: with the database down, /health must answer 503 promptly
             await run_in_threadpool(lambda: state.refresh(timeout=5.0))
@@ -108,6 +124,7 @@ def create_app(
             yield
         finally:
             state.stop()
+            tiles.close()
             pool.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works on an intranet.

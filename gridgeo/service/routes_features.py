@@ -13,6 +13,7 @@ import pyproj
 import shapely
 import shapely.geometry
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gridgeo.crs import wgs84_to_gcj02
@@ -20,6 +21,7 @@ from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry import features
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import db_errors, parse_bbox, service_settings
+from gridgeo.service.tilecache import PUBLIC, Level, Tile, TileService, etag_matches
 from gridgeo.times import parse_at
 
 router = APIRouter(tags=["features"])
@@ -354,64 +356,52 @@ def item(
     )
 
 
-#: How far beyond its declared area of use a registry CRS is still trusted, in degrees.
-_CRS_MARGIN_DEG = 20.0
-
-
-@functools.lru_cache(maxsize=16)
-def _usable_lonlat(srid: int) -> tuple[float, float, float, float]:
-    """Lon/lat box where EPSG ``srid`` transforms reliably: its area of use plus a margin."""
-    try:
-        area = pyproj.CRS.from_epsg(srid).area_of_use
-    except pyproj.exceptions.CRSError:
-        area = None
-    if area is None:
-        return -180.0, -85.0, 180.0, 85.0
-    w, s, e, n = area.bounds
-    if e < w:  # crosses the antimeridian: keep it simple
-        w, e = -180.0, 180.0
-    m = _CRS_MARGIN_DEG
-    return max(w - m, -180.0), max(s - m, -85.0), min(e + m, 180.0), min(n + m, 85.0)
-
-
-def _tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """Lon/lat bounds (west, south, east, north) of a Web Mercator tile."""
-    n = 2.0**z
-
-    def lat(row: float) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
-
-    return x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y)
-
-
 @router.get(
     "/tiles/{z}/{x}/{y}.mvt",
     summary="Vector tile (layers grids, divisions) in Web Mercator",
     response_class=Response,
-    responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+    responses={
+        200: {"content": {"application/vnd.mapbox-vector-tile": {}}},
+        304: {"description": "Not modified: the If-None-Match ETag is still current"},
+    },
     tags=["tiles"],
 )
-def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Response:
+async def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> Response:
+    """One tile, cached per registry version and caller level; ``ETag`` and ``304``.
+
+    Served from memory on the event loop when cached; rendered in a worker thread
+    (one render per tile however many ask at once) when not.
+    """
     if not 0 <= z <= 22 or not (0 <= x < 2**z and 0 <= y < 2**z):
         raise InputError(
             f"tile {z}/{x}/{y} does not exist: need 0 <= z <= 22 and 0 <= x, y < 2^z",
             [Problem("no such tile", field="z/x/y", rule="query.tile")],
         )
-    headers = {"Cache-Control": "public, max-age=60" if not caller.authenticated else "private"}
-    srid = _registry_srid(request)
-    data = b""
-    if srid is not None:
-        uw, us, ue, un = _usable_lonlat(srid)
-        tw, ts, te, tn = _tile_lonlat(z, x, y)
-        w, s, e, n = max(uw, tw), max(us, ts), min(ue, te), min(un, tn)
-        if w < e and s < n:  # else the tile lies where the registry can hold nothing
-            params = {"z": z, "x": x, "y": y, "w": w, "s": s, "e": e, "n": n}
-            with (
-                db_errors(f"making tile {z}/{x}/{y}"),
-                request.app.state.pool.connection(timeout=10) as conn,
-            ):
-                detail = caller.can("counts.read")
-                if detail:
-                    params["scope"] = None if caller.scope is None else sorted(caller.scope)
-                data = features.tile(conn, params, detail=detail)
-    return Response(content=data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
+    tiles: TileService = request.app.state.tiles
+    state = request.app.state.registry_state
+    # the version first: a tile rendered after it is at least as new as its key
+    generation = state.generation
+    if caller.can("counts.read"):
+        level: Level = ("counts", None if caller.scope is None else tuple(sorted(caller.scope)))
+    else:
+        level = PUBLIC
+    found = tiles.cached(generation, level, z, x, y)
+    if found is None:
+
+        def render() -> Tile:
+            with db_errors(f"making tile {z}/{x}/{y}"):
+                srid = state.current().srid
+                return tiles.tile(generation, srid, level, z, x, y)
+
+        found = await run_in_threadpool(render)
+    max_age = service_settings(request).tile_cache_max_age_s
+    headers = {
+        "Cache-Control": f"{'private' if caller.authenticated else 'public'}, max-age={max_age}",
+        "ETag": found.etag,
+        "Vary": "Authorization",
+    }
+    if etag_matches(request.headers.get("if-none-match"), found.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(
+        content=found.data, media_type="application/vnd.mapbox-vector-tile", headers=headers
+    )

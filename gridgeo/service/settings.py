@@ -55,6 +55,30 @@ class ServiceSettings(BaseSettings):
         gt=3,
         description="Most vertices of one feature served to public callers (simplified above).",
     )
+    tile_cache_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Memory for vector tiles cached per registry version, in bytes "
+        "(least recently used dropped first; 0: every tile rendered on request).",
+    )
+    tile_cache_max_age_s: int = Field(
+        default=60,
+        ge=0,
+        description="Cache-Control max-age of vector tiles, in seconds (clients then revalidate "
+        "with the ETag).",
+    )
+    tile_prerender_max_tiles: int = Field(
+        default=2_000,
+        ge=0,
+        description="Most public tiles rendered ahead over the district after each registry "
+        "change (0: none ahead).",
+    )
+    tile_prerender_min_zoom: int = Field(
+        default=10, ge=0, le=22, description="Lowest zoom rendered ahead."
+    )
+    tile_prerender_max_zoom: int = Field(
+        default=16, ge=0, le=22, description="Highest zoom rendered ahead."
+    )
     rate_limit_per_s: float = Field(
         default=100.0,
         ge=0,

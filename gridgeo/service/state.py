@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
@@ -49,6 +50,9 @@ class ServiceState:
         self.listening = threading.Event()
         #: Successful re-snapshots after the listener (re)connected.
         self.reconnects = 0
+        #: Called with (generation, snapshot) after every refresh (e.g. the tile cache);
+        #: must return promptly (hand long work to a thread).
+        self.on_refresh: list[Callable[[int, Snapshot], None]] = []
 
     # -- snapshots -------------------------------------------------------------------
     def refresh(self, *, timeout: float = 30.0) -> Snapshot:
@@ -69,6 +73,12 @@ class ServiceState:
                 self._current = snap
                 self._past.clear()
                 self.generation += 1
+                generation = self.generation
+            for hook in self.on_refresh:
+                try:
+                    hook(generation, snap)
+                except Exception as exc:  # a hook never fails the refresh
+                    log.error("after refreshing: %s", exc)
             return snap
 
     @property
