@@ -119,6 +119,9 @@ def test_cache_hit_gives_identical_bytes(world):
     assert _props(first.content)  # a real tile with grids in it
     assert first.headers["cache-control"].startswith("public, max-age=")
     assert "Authorization" in first.headers["vary"]
+    # a hit skips routing but not the security headers
+    assert "content-security-policy" in again.headers
+    assert again.headers["x-content-type-options"] == "nosniff"
 
 
 def test_district_is_rendered_ahead(world):
@@ -254,6 +257,14 @@ def test_cache_off_still_serves_etags(db_url, app_db_url, world):
         assert client.get(path, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
         assert app.state.tiles.cache.stats()["entries"] == 0
         assert app.state.tiles.prerenderer.last_run == {}
+
+
+def test_cached_tiles_stay_rate_limited(db_url, app_db_url, world):
+    app = _app(db_url, app_db_url, rate_limit_per_s=0.01, rate_limit_burst=3, listen=False)
+    with TestClient(app) as client:
+        path = _tile_path(app_db_url)
+        codes = [client.get(path).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]  # the last two were cache hits
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from gridgeo.service.ratelimit import RateLimit
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
-from gridgeo.service.tilecache import TileCache, TileService
+from gridgeo.service.tilecache import CachedPublicTiles, TileCache, TileService
 from gridgeo.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,8 @@ def create_app(
     app.include_router(tracks_router)
     app.include_router(public_router)
     app.include_router(incidents_router)
+    # innermost: a cached public tile skips routing, still inside the limits and headers
+    app.add_middleware(CachedPublicTiles)
     app.add_middleware(BodyLimits, max_bytes=service_settings.json_max_bytes)
     app.add_middleware(
         RateLimit,

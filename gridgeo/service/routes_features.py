@@ -21,7 +21,15 @@ from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry import features
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import db_errors, parse_bbox, service_settings
-from gridgeo.service.tilecache import PUBLIC, Level, Tile, TileService, etag_matches
+from gridgeo.service.tilecache import (
+    MEDIA_TYPE,
+    PUBLIC,
+    Level,
+    Tile,
+    TileService,
+    etag_matches,
+    tile_headers,
+)
 from gridgeo.times import parse_at
 
 router = APIRouter(tags=["features"])
@@ -394,14 +402,11 @@ async def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> R
                 return tiles.tile(generation, srid, level, z, x, y)
 
         found = await run_in_threadpool(render)
-    max_age = service_settings(request).tile_cache_max_age_s
-    headers = {
-        "Cache-Control": f"{'private' if caller.authenticated else 'public'}, max-age={max_age}",
-        "ETag": found.etag,
-        "Vary": "Authorization",
-    }
+    headers = tile_headers(
+        found,
+        public=not caller.authenticated,
+        max_age=service_settings(request).tile_cache_max_age_s,
+    )
     if etag_matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
-    return Response(
-        content=found.data, media_type="application/vnd.mapbox-vector-tile", headers=headers
-    )
+    return Response(content=found.data, media_type=MEDIA_TYPE, headers=headers)

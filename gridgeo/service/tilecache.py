@@ -20,6 +20,7 @@ import functools
 import hashlib
 import logging
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -29,6 +30,7 @@ import numpy as np
 import psycopg_pool
 import pyproj
 import shapely
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgeo.registry import features
 
@@ -435,3 +437,75 @@ class TileService:
     def close(self) -> None:
         """Stop pre-rendering."""
         self.prerenderer.close()
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+def tile_headers(tile: Tile, *, public: bool, max_age: int) -> dict[str, str]:
+    """Cache headers of a tile answer: ``ETag``, ``Cache-Control`` (``private`` for callers
+    with a token), ``Vary: Authorization`` (the content depends on the caller)."""
+    return {
+        "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}",
+        "ETag": tile.etag,
+        "Vary": "Authorization",
+    }
+
+
+_TILE_PATH = re.compile(r"/tiles/(\d{1,2})/(\d{1,7})/(\d{1,7})\.mvt")
+
+
+class CachedPublicTiles:
+    """ASGI middleware: answer a public ``GET /tiles/z/x/y.mvt`` from the cache directly.
+
+    Only a request without ``Authorization`` whose tile is cached for the current registry
+    version is answered here (200, or 304 on a matching ``If-None-Match``), with the
+    route's headers; everything else goes on to the route, which renders, caches and
+    checks the tile numbers. Routing and dependency resolution cost ten times the cache
+    look-up, so the hot path skips them. Install it inside the rate limit and the security
+    headers, so both still apply.
+
+    Parameters
+    ----------
+    app
+        The ASGI application to wrap (its ``state`` holds ``tiles``, ``registry_state`` and
+        ``service_settings`` once the lifespan has started).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        m = None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            m = _TILE_PATH.fullmatch(scope["path"])
+        if m is None:
+            await self.app(scope, receive, send)
+            return
+        inm = None
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                await self.app(scope, receive, send)
+                return
+            if k == b"if-none-match":
+                inm = v.decode("latin-1")
+        state = scope["app"].state
+        tiles: TileService | None = getattr(state, "tiles", None)
+        tile = None
+        if tiles is not None:
+            generation = state.registry_state.generation
+            z, x, y = int(m[1]), int(m[2]), int(m[3])
+            tile = tiles.cached(generation, PUBLIC, z, x, y)
+        if tile is None:
+            await self.app(scope, receive, send)
+            return
+        headers = tile_headers(
+            tile, public=True, max_age=state.service_settings.tile_cache_max_age_s
+        )
+        status, body = (304, b"") if etag_matches(inm, tile.etag) else (200, tile.data)
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if status == 200:
+            raw += [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
