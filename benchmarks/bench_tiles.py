@@ -15,6 +15,10 @@ two wrk threads, at 10 and 100 connections, ``--seconds`` per run, side by side:
 * **warm** — cache on, the district rendered ahead at start-up (zooms 13–16), the same
   tiles requested over and over.
 
+Then, when ``data/build/daan.gpkg`` is there (``gridgeo data build daan``), the tile SQL
+alone on Da'an's partition (real street-block outlines, ``gridgeo_bench_tiles_daan``):
+simplified per zoom vs as stored, same tiles (z10–16), same run, ms and bytes per tile.
+
 Prints requests/s, latency percentiles, failed requests (socket errors, non-2xx/3xx: a
 503 counts) and the server process's CPU seconds per 1,000 tiles (PostgreSQL's CPU not
 included). Exits 1 if any request failed. No traffic leaves the machine.
@@ -95,6 +99,64 @@ def _tiles(url: str, zooms: range) -> list[str]:
                 for y in range(y0, y1 + 1):
                     out[f"/tiles/{z}/{x}/{y}.mvt"] = None
     return list(out)
+
+
+def _daan_database(path: Path) -> str:
+    """Da'an's partition loaded and accepted into ``gridgeo_bench_tiles_daan``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_registry as reg  # its Da'an partition and binding, next to this script
+
+    from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
+
+    reg.DAAN = path
+    server = reg.server_url()
+    url = reg.create_db(server, "gridgeo_bench_tiles_daan")
+    grids, communities, pattern = reg.daan_partition()
+    county = "63000030"
+    editor = Principal("bench-county", "county_editor", county)
+    with reg.engine(url) as eng:
+        res = load_grids(
+            eng,
+            grids,
+            county=county,
+            actor=editor,
+            communities=communities,
+            code_pattern=pattern,
+            repair=True,
+        )
+        reg._bind(eng, county, pattern)
+        file_changeset(eng, res.changeset_id, actor=editor, **reg.FORCE)
+        accept_changeset(eng, res.changeset_id, actor=reg.REVIEWER)
+    return url
+
+
+def _simplify_side_by_side(url: str, rounds: int = 2) -> None:
+    """Per-tile SQL time and size with and without the per-zoom simplification."""
+    from gridgeo.registry import features
+    from gridgeo.service.tilecache import tile_params
+
+    paths = _tiles(url, range(10, 17))
+    tiles = [tuple(int(v) for v in p[len("/tiles/") : -len(".mvt")].split("/")) for p in paths]
+    with psycopg.connect(url) as conn:
+        srid = conn.execute("SELECT registry.srid()").fetchone()[0]
+        n, pts = conn.execute(
+            "SELECT count(*), sum(ST_NPoints(geom)) FROM registry.current_grid"
+        ).fetchone()
+        print(f"Da'an partition: {n} grids, {pts} vertices; {len(tiles)} tiles z10–16, public")
+        for r in range(rounds):  # alternate, so that neither gets the warmer cache
+            for label, simplify in (("simplified", True), ("as stored", False)):
+                t0, size = time.perf_counter(), 0
+                for z, x, y in tiles:
+                    params = tile_params(srid, z, x, y)
+                    if params is None:
+                        continue
+                    params["tol"] = params["tol"] if simplify else 0.0
+                    size += len(features.tile(conn, params, detail=False))
+                ms = (time.perf_counter() - t0) / len(tiles) * 1000
+                print(
+                    f"  {label:10} round {r + 1}: {ms:6.1f} ms/tile, "
+                    f"{size / len(tiles):7.0f} bytes/tile ({_load()})"
+                )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -196,6 +258,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=8, help="Seconds per wrk run (6 runs).")
     ap.add_argument("--side", type=int, default=20, help="Grids per side of the district.")
+    ap.add_argument(
+        "--daan",
+        type=Path,
+        default=ROOT / "data" / "build" / "daan.gpkg",
+        help="Da'an GeoPackage for the simplification side by side (skipped when missing).",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
@@ -259,6 +327,10 @@ def main() -> int:
         f"goal warm at 10 connections (>= 2,000 tiles/s, p99 <= 50 ms): "
         f"{'met' if met else 'NOT met'}; failed requests (503 included) in all runs: {failed}"
     )
+    if args.daan.is_file():
+        _simplify_side_by_side(_daan_database(args.daan))
+    else:
+        print(f"{args.daan} missing (gridgeo data build daan): simplification side by side skipped")
     return 1 if failed else 0
 
 
