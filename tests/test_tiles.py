@@ -219,6 +219,22 @@ def test_accepted_changeset_gives_new_tiles(world):
     assert c.get(path, headers={"If-None-Match": before.headers["etag"]}).status_code == 200
 
 
+def test_staff_tiles_in_use_are_rendered_again_after_a_change(world):
+    c, auth = world["client"], world["auth"]
+    tiles = c.app.state.tiles
+    path = _tile_path(world["url"], z=19)  # above the district's zoom range
+    assert c.get(path, headers=auth["county_editor"]).status_code == 200
+    before = tiles.generation
+    with psycopg.connect(world["url"]) as conn:  # any change the registry notifies
+        conn.execute('NOTIFY gridgeo_registry, \'{"event": "test"}\'')
+    assert _wait_for(lambda: tiles.prerenderer.last_run.get("generation", 0) > before)
+    assert tiles.prerenderer.last_run["others"] >= 1
+    hits = _stats(world)["hits"]
+    r = c.get(path, headers=auth["county_editor"])
+    assert r.status_code == 200 and all("households" in p for p in _props(r.content).values())
+    assert _stats(world)["hits"] == hits + 1  # rendered again before it was asked for
+
+
 def test_renamed_division_gives_new_tiles(world):
     c, url = world["client"], world["url"]
     community = _current(url)[0][3]

@@ -71,7 +71,7 @@ class ServiceSettings(BaseSettings):
         default=2_000,
         ge=0,
         description="Most public tiles rendered ahead over the district after each registry "
-        "change (0: none ahead).",
+        "change, plus a quarter as many of the staff tiles in use before it (0: none ahead).",
     )
     tile_prerender_min_zoom: int = Field(
         default=10, ge=0, le=22, description="Lowest zoom rendered ahead."

@@ -11,7 +11,8 @@ only fresher, never staler, and is discarded with that generation.
 
 After each re-snapshot the public tiles over the district are rendered again in one
 background thread, one database connection at a time, lowest zoom first, at most
-``tile_prerender_max_tiles`` tiles (:class:`Prerenderer`).
+``tile_prerender_max_tiles`` tiles; then the staff tiles that were in the cache before the
+change, most recently used first, at most a quarter of that bound (:class:`Prerenderer`).
 """
 
 from __future__ import annotations
@@ -141,6 +142,17 @@ class TileCache:
                 self._inflight.pop(key, None)
             event.set()
 
+    def recent(self, pick: Callable[[Hashable], bool], limit: int) -> list[Hashable]:
+        """Up to ``limit`` keys that ``pick`` accepts, most recently used first."""
+        out: list[Hashable] = []
+        with self._lock:
+            for key in reversed(self._data):
+                if len(out) >= limit:
+                    break
+                if pick(key):
+                    out.append(key)
+        return out
+
     def retain(self, keep: Callable[[Hashable], bool]) -> int:
         """Drop every entry whose key ``keep`` refuses; how many were dropped."""
         with self._lock:
@@ -234,12 +246,13 @@ def _touching(
 
 
 class Prerenderer:
-    """Renders the public tiles of the district after each re-snapshot, in one thread.
+    """Renders the public tiles of the district after each re-snapshot, in one thread;
+    then the tiles of other caller levels that were in use before (staff maps).
 
     Parameters
     ----------
     render
-        ``render(generation, z, x, y)`` renders and caches one public tile (blocking).
+        ``render(generation, level, z, x, y)`` renders and caches one tile (blocking).
     current_generation
         The registry version now: a run stops as soon as it moved on.
     min_zoom, max_zoom, max_tiles
@@ -248,7 +261,7 @@ class Prerenderer:
 
     def __init__(
         self,
-        render: Callable[[int, int, int, int], object],
+        render: Callable[[int, Level, int, int, int], object],
         current_generation: Callable[[], int],
         *,
         min_zoom: int,
@@ -259,21 +272,28 @@ class Prerenderer:
         self._generation = current_generation
         self._zooms = (min_zoom, max_zoom)
         self._max_tiles = max_tiles
-        self._wanted: tuple[int, np.ndarray, int] | None = None
+        self._wanted: tuple[int, np.ndarray, int, list] | None = None
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
         #: Tiles rendered by the last finished run, and its generation.
         self.last_run: dict[str, int] = {}
 
-    def request(self, generation: int, geoms: np.ndarray, srid: int | None) -> None:
-        """Ask for the tiles of ``generation`` (replaces any run not yet started)."""
+    def request(
+        self,
+        generation: int,
+        geoms: np.ndarray,
+        srid: int | None,
+        extra: list[tuple[Level, int, int, int]] = (),
+    ) -> None:
+        """Ask for the tiles of ``generation`` (replaces any run not yet started);
+        ``extra``: ``(level, z, x, y)`` to render after the district's public tiles."""
         if self._max_tiles <= 0 or srid is None or len(geoms) == 0:
             return
         with self._cond:
             if self._stop:
                 return
-            self._wanted = (generation, geoms, srid)
+            self._wanted = (generation, geoms, srid, list(extra))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name="gridgeo-tiles", daemon=True
@@ -296,14 +316,14 @@ class Prerenderer:
                     self._cond.wait()
                 if self._stop:
                     return
-                generation, geoms, srid = self._wanted
+                generation, geoms, srid, extra = self._wanted
                 self._wanted = None
             try:
-                self._run(generation, geoms, srid)
+                self._run(generation, geoms, srid, extra)
             except Exception as exc:  # the next re-snapshot tries again
                 log.warning("pre-rendering the tiles of version %d stopped: %s", generation, exc)
 
-    def _run(self, generation: int, geoms: np.ndarray, srid: int) -> None:
+    def _run(self, generation: int, geoms: np.ndarray, srid: int, extra: list) -> None:
         tiles = district_tiles(
             geoms,
             srid,
@@ -311,13 +331,19 @@ class Prerenderer:
             max_zoom=self._zooms[1],
             max_tiles=self._max_tiles,
         )
+        planned = [(PUBLIC, *t) for t in tiles] + extra
         done = 0
-        for z, x, y in tiles:
+        for level, z, x, y in planned:
             if self._stop or self._wanted is not None or self._generation() != generation:
                 break
-            self._render(generation, z, x, y)
+            self._render(generation, level, z, x, y)
             done += 1
-        self.last_run = {"generation": generation, "tiles": done, "planned": len(tiles)}
+        self.last_run = {
+            "generation": generation,
+            "tiles": done,
+            "planned": len(planned),
+            "others": len(extra),
+        }
         log.info("pre-rendered %d of %d tiles of registry version %d", done, len(tiles), generation)
 
 
@@ -392,25 +418,31 @@ class TileService:
         self.generation = 0
         lo, hi, most = prerender
         self.prerenderer = Prerenderer(
-            lambda gen, z, x, y: self.tile(gen, self._srid, PUBLIC, z, x, y),
+            lambda gen, level, z, x, y: self.tile(gen, self._srid, level, z, x, y),
             lambda: self.generation,
             min_zoom=lo,
             max_zoom=hi,
             max_tiles=most if cache.enabled else 0,
         )
         self._srid: int | None = None
+        #: Tiles of other levels than the public (staff), most recently used first,
+        #: rendered again after a change: at most a quarter of the pre-render bound.
+        self._others = most // 4
 
     def refreshed(self, generation: int, snap: object) -> None:
         """Hook of :attr:`ServiceState.on_refresh`: forget older versions, render ahead."""
         self.generation = generation
         self._srid = getattr(snap, "srid", None)
+        # the staff tiles in use before the change, to be rendered again after the public
+        in_use = self.cache.recent(lambda key: key[1] != PUBLIC, self._others)
+        extra = list(dict.fromkeys(key[1:] for key in in_use))
         dropped = self.cache.retain(lambda key: key[0] >= generation)
         if dropped:
             log.info("dropped %d tiles of older registry versions", dropped)
         index = getattr(snap, "index", None)
         geoms = getattr(index, "geoms", None)
         if geoms is not None:
-            self.prerenderer.request(generation, np.asarray(geoms, dtype=object), self._srid)
+            self.prerenderer.request(generation, np.asarray(geoms, dtype=object), self._srid, extra)
 
     def cached(self, generation: int, level: Level, z: int, x: int, y: int) -> Tile | None:
         """The cached tile, without touching the database (safe on the event loop)."""
