@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["GridSnapshot", "Patrol", "patrol_days"]
 
+_PROJECT_SLICE = 500_000  # fewer fixes than this per core: one thread
+
 
 @dataclass
 class GridSnapshot:
@@ -53,10 +58,35 @@ class GridSnapshot:
         return cls(index, crs, BorderTree(index), road_geoms)
 
     def project(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """WGS 84 → the snapshot's metric CRS."""
-        tr = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
-        x, y = tr.transform(lon, lat)
-        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        """WGS 84 → the snapshot's metric CRS.
+
+        The transformers are built once per snapshot; large inputs are projected in one
+        slice per core, each on its own thread and transformer (PROJ releases the GIL;
+        one transformer must not be shared between threads).
+        """
+        x = np.array(lon, dtype=np.float64, copy=True).reshape(-1)
+        y = np.array(lat, dtype=np.float64, copy=True).reshape(-1)
+        n = x.size
+        k = min(len(self._transformers), max(1, n // _PROJECT_SLICE))
+        bounds = np.linspace(0, n, k + 1).astype(np.int64)
+
+        def one(j: int) -> None:
+            s = slice(bounds[j], bounds[j + 1])
+            self._transformers[j].transform(x[s], y[s], inplace=True)
+
+        if k == 1:
+            one(0)
+        else:
+            with ThreadPoolExecutor(k) as pool:
+                list(pool.map(one, range(k)))
+        return x, y
+
+    @cached_property
+    def _transformers(self) -> list[pyproj.Transformer]:
+        return [
+            pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
+            for _ in range(max(1, os.cpu_count() or 1))
+        ]
 
 
 @dataclass
