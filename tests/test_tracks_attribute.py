@@ -58,11 +58,15 @@ def test_fast_attribution_equals_geos_on_random_legs(tiling):
     rng = np.random.default_rng(7)
     x0, y0 = 300_000.0, 2_760_000.0
     n = 4000
-    # a walk with long and short steps, some outside the district, some along a vertex
-    steps = rng.normal(0, 1, (n, 2)) * rng.choice([2.0, 30.0, 200.0], size=(n, 1))
-    xy = np.array([x0 + 900.0, y0 + 700.0]) + np.cumsum(steps, axis=0)
-    xy[:, 0] = np.clip(xy[:, 0], x0 - 300, x0 + 6 * 300 + 300)
-    xy[:, 1] = np.clip(xy[:, 1], y0 - 300, y0 + 5 * 300 + 300)
+    # long legs across many grids, short ones near where they start, some fixes on vertices
+    xy = rng.uniform([x0 - 200, y0 - 200], [x0 + 2000, y0 + 1700], size=(n, 2))
+    short = np.flatnonzero(rng.random(n) < 0.5)
+    short = short[short > 0]
+    xy[short] = xy[short - 1] + rng.normal(0, 15, (short.size, 2))
+    xs, ys = index.boundary_arrays()[:2]
+    on = rng.choice(n, 300, replace=False)
+    pick = rng.choice(xs.size, on.size)
+    xy[on] = np.c_[xs[pick], ys[pick]]
     x, y = xy[:, 0].copy(), xy[:, 1].copy()
     t = np.arange(n, dtype=float)
     ok = np.ones(n, dtype=bool)

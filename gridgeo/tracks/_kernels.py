@@ -5,7 +5,9 @@
   cell or sub-cell that is one grid's or no grid's; or both ends in one grid and the leg
   shorter than its start's distance to the grid's border, or meeting none of the grid's
   edges). Only the rest (legs that may cross a border) go to GEOS.
-* :func:`whole_parts` — the leg parts of the legs that stay in one grid, in fix order.
+* :func:`leg_cuts` — where the remaining legs meet grid rings (exact segment–edge
+  meets; the candidate grids come from an STR-tree on bounding boxes).
+* :func:`assemble_parts` — all leg parts, in fix order, in one pass.
 * :func:`day_runs` — consecutive leg parts of one worker, day and grid summed into one
   row, so that the final group-by sees thousands of rows instead of millions.
 """
@@ -133,9 +135,14 @@ def classify_legs(
 
 
 @njit(cache=True)
-def whole_parts(status, g, t, length):  # pragma: no cover - compiled
-    """``(fix, grid, t0, t1, length)`` of the WHOLE legs, in fix order."""
-    m = 0
+def assemble_parts(status, g, t, length, cfix, cgrid, cf0, cf1, clen):  # pragma: no cover
+    """All leg parts in fix order: WHOLE legs from the arrays, CROSSES legs' parts given.
+
+    ``cfix, cgrid, cf0, cf1, clen`` are the cut legs' parts, sorted by ``cfix`` then
+    ``cf0`` (``clen`` is the whole leg's length). Returns ``(fix, grid, t0, t1, f0, f1,
+    length)``.
+    """
+    m = cfix.size
     for i in range(status.size):
         if status[i] == WHOLE:
             m += 1
@@ -143,17 +150,34 @@ def whole_parts(status, g, t, length):  # pragma: no cover - compiled
     grid = np.empty(m, np.int32)
     t0 = np.empty(m, np.float64)
     t1 = np.empty(m, np.float64)
+    f0 = np.empty(m, np.float64)
+    f1 = np.empty(m, np.float64)
     ln = np.empty(m, np.float64)
     j = 0
+    c = 0
     for i in range(status.size):
         if status[i] == WHOLE:
             fix[j] = i
             grid[j] = g[i]
             t0[j] = t[i]
             t1[j] = t[i + 1]
+            f0[j] = 0.0
+            f1[j] = 1.0
             ln[j] = length[i]
             j += 1
-    return fix, grid, t0, t1, ln
+        elif status[i] == CROSSES:
+            while c < cfix.size and cfix[c] == i:
+                dt = t[i + 1] - t[i]
+                fix[j] = i
+                grid[j] = cgrid[c]
+                t0[j] = t[i] + cf0[c] * dt
+                t1[j] = t[i] + cf1[c] * dt
+                f0[j] = cf0[c]
+                f1[j] = cf1[c]
+                ln[j] = (cf1[c] - cf0[c]) * clen[c]
+                j += 1
+                c += 1
+    return fix, grid, t0, t1, f0, f1, ln
 
 
 @njit(cache=True)
@@ -255,3 +279,48 @@ def leg_cuts(pair_leg, pair_grid, x0, y0, x1, y1, xs, ys, ring_off, part_off, ge
                         frac[m] = buf[q]
                         m += 1
     return leg[:m], frac[:m]
+
+
+@njit(cache=True, parallel=True)
+def too_fast(w, t, lon, lat, vmax, max_gap, earth_r):  # pragma: no cover - compiled
+    """Per leg ``i → i + 1`` (``n - 1`` of them): one worker, no gap, faster than ``vmax``.
+
+    The distance is the haversine great-circle distance of :func:`gridgeo.tracks.clean.haversine_m`.
+    """
+    n = t.size
+    out = np.zeros(max(n - 1, 0), np.bool_)
+    for i in prange(n - 1):
+        dt = t[i + 1] - t[i]
+        if w[i + 1] != w[i] or dt > max_gap:
+            continue
+        p0 = math.radians(lat[i])
+        p1 = math.radians(lat[i + 1])
+        dl = math.radians(lon[i + 1] - lon[i])
+        a = math.sin((p1 - p0) / 2) ** 2 + math.cos(p0) * math.cos(p1) * math.sin(dl / 2) ** 2
+        d = 2 * earth_r * math.asin(math.sqrt(min(a, 1.0)))
+        out[i] = d > vmax * dt
+    return out
+
+
+@njit(cache=True)
+def fix_days(w, t, g, row, tz_offset):  # pragma: no cover - compiled
+    """Per run of fixes of one worker and local day: ``(w, day, first row, fixes in a grid)``.
+
+    Fixes sorted by worker and time give one run per worker-day.
+    """
+    n = t.size
+    rw = np.empty(n, np.int64)
+    rd = np.empty(n, np.int64)
+    rrow = np.empty(n, np.int64)
+    rin = np.empty(n, np.int64)
+    r = -1
+    for i in range(n):
+        d = np.int64(math.floor((t[i] + tz_offset) / _DAY_S))
+        if r < 0 or w[i] != rw[r] or d != rd[r]:
+            r += 1
+            rw[r], rd[r], rrow[r], rin[r] = w[i], d, row[i], 0
+        rrow[r] = min(rrow[r], row[i])
+        if g[i] >= 0:
+            rin[r] += 1
+    r += 1
+    return rw[:r], rd[:r], rrow[:r], rin[:r]

@@ -32,7 +32,8 @@ __all__ = ["BorderTree", "Legs", "attribute_legs"]
 
 @dataclass
 class Legs:
-    """Parts of legs, each inside one grid (or outside every grid: ``grid == -1``).
+    """Parts of legs, each inside one grid (or outside every grid: ``grid == -1``), in fix
+    order (the parts of one leg by ``f0``).
 
     Attributes
     ----------
@@ -113,13 +114,22 @@ def attribute_legs(
     py = np.ascontiguousarray(y, dtype=np.float64)
     pt = np.ascontiguousarray(t, dtype=np.float64)
     length, status = _classify(px, py, np.ascontiguousarray(g), leg_ok, index)
-    fix, grid, t0, t1, ln = _kernels.whole_parts(status, g, pt, length)
-    ones = np.ones(fix.size)
-    whole = Legs(fix, grid, t0, t1, np.zeros(fix.size), ones, ln)
     cut = np.flatnonzero(status == _kernels.CROSSES)
-    crossing = _split(cut, px, py, pt, index, borders or BorderTree(index))
-    out = _concat([whole, crossing])
-    log.debug("attributed %d legs: %d split at borders", fix.size + cut.size, cut.size)
+    leg, grid, f0, f1 = _split(cut, px, py, index, borders or BorderTree(index))
+    out = Legs(
+        *_kernels.assemble_parts(
+            status,
+            np.ascontiguousarray(g, dtype=np.int32),
+            pt,
+            length,
+            cut[leg],
+            grid,
+            f0,
+            f1,
+            length[cut[leg]],
+        )
+    )
+    log.debug("attributed %d leg parts: %d legs cut at borders", len(out), cut.size)
     return out
 
 
@@ -151,41 +161,24 @@ def _classify(
     )
 
 
-def _parts(
-    fix: np.ndarray,
-    grid: np.ndarray,
-    t: np.ndarray,
-    leg_len: np.ndarray,
-    f0: np.ndarray,
-    f1: np.ndarray,
-) -> Legs:
-    dt = t[fix + 1] - t[fix]
-    return Legs(
-        fix.astype(np.int64),
-        grid.astype(np.int32),
-        t[fix] + f0 * dt,
-        t[fix] + f1 * dt,
-        f0,
-        f1,
-        (f1 - f0) * leg_len,
-    )
-
-
 def _split(
     a: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    t: np.ndarray,
     index: GridIndex,
     borders: BorderTree,
-) -> Legs:
-    """Cut legs ``a → a + 1`` where they meet any grid boundary; each part's grid is the
-    grid of its middle point (touching a vertex without crossing leaves one part)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut legs ``a → a + 1`` where they meet any grid boundary.
+
+    Returns ``(k, grid, f0, f1)`` per part of leg ``a[k]``, sorted by ``k`` then ``f0``;
+    each part's grid is the grid of its middle point (a vertex touched, not crossed,
+    leaves one part).
+    """
     if a.size == 0:
-        return _parts(a, a.astype(np.int32), t, np.zeros(0), np.zeros(0), np.zeros(0))
+        z = np.zeros(0)
+        return np.zeros(0, np.int64), np.zeros(0, np.int32), z, z
     x0, y0, x1, y1 = x[a], y[a], x[a + 1], y[a + 1]
     dx, dy = x1 - x0, y1 - y0
-    l2 = dx * dx + dy * dy
     lines = shapely.linestrings(np.column_stack([x0, y0, x1, y1]).reshape(-1, 2, 2))
     # candidate grids by bounding box (STR-tree), then exact leg × ring-edge meets (compiled)
     leg_i, grid_i = borders.tree.query(lines)
@@ -208,11 +201,4 @@ def _split(
     start[1:] = (leg[1:] != leg[:-1]) | (grid[1:] != grid[:-1])
     first = np.flatnonzero(start)
     last = np.r_[first[1:], leg.size] - 1
-    leg, grid, f0, f1 = leg[first], grid[first], f0[first], f1[last]
-    return _parts(a[leg], grid, t, np.sqrt(l2[leg]), f0, f1)
-
-
-def _concat(parts: list[Legs]) -> Legs:
-    """Parts of all legs (not sorted: sums do not need an order; sort by ``fix`` to draw)."""
-    fields = ("fix", "grid", "t0", "t1", "f0", "f1", "length")
-    return Legs(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+    return leg[first], grid[first].astype(np.int32), f0[first], f1[last]

@@ -17,6 +17,7 @@ from gridgeo.crs import work_crs
 from gridgeo.errors import Problem
 from gridgeo.locate.index import GridIndex
 from gridgeo.rules import Profile, load_profile
+from gridgeo.tracks import _kernels
 from gridgeo.tracks.attribute import BorderTree, Legs, attribute_legs
 from gridgeo.tracks.clean import Cleaned, CleanOptions, clean_tracks
 from gridgeo.tracks.daily import (
@@ -151,8 +152,15 @@ def patrol_days(
         x, y, pts.t, cleaned.segment_ok(), grids.index, borders=grids.borders, point_grid=g
     )
     wc, names = cleaned.worker_code, cleaned.worker_names
-    dnum = np.floor((pts.t + 8 * 3600) / 86400).astype(np.int64)
-    pairs = np.unique(wc * 1_000_000 + dnum)  # worker × day, for the assignments
+    # one run per worker-day (fixes are sorted by worker and time); the sums pool runs
+    rw, rd, rrow, rin = _kernels.fix_days(
+        np.ascontiguousarray(wc, dtype=np.int64),
+        pts.t,
+        g,
+        np.ascontiguousarray(pts.row, dtype=np.int64),
+        float(8 * 3600),
+    )
+    pairs = np.unique(rw * 1_000_000 + rd)  # worker × day, for the assignments
     own = own_grids_on(
         assignments, names[pairs // 1_000_000], (pairs % 1_000_000).astype("datetime64[D]")
     )
@@ -170,7 +178,7 @@ def patrol_days(
             tolerance=prof.quality.road_tolerance_m,
         )
     days = worker_days(per_grid, own, prof.patrol, road_share=share)
-    fixes = pd.DataFrame({"w": wc, "d": dnum, "row": pts.row, "in": g >= 0})
+    fixes = pd.DataFrame({"w": rw, "d": rd, "row": rrow, "in": rin})
     first = fixes.groupby(["w", "d"], as_index=False).agg(
         row=("row", "min"), inside_s=("in", "sum")
     )
