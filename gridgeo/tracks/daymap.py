@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 
@@ -59,11 +60,11 @@ def _feature(geom: shapely.Geometry, to_ll: pyproj.Transformer, **props: Any) ->
 
 
 def _plain(v: Any) -> Any:
-    """A JSON-ready scalar (NaN and NaT → None, numpy → Python, times → ISO text)."""
-    if v is None:
+    """A JSON-ready scalar (NaN, NA and NaT → None, numpy → Python, times → ISO text)."""
+    if v is None or ((np.isscalar(v) or v is pd.NA or v is pd.NaT) and pd.isna(v)):
         return None
     if hasattr(v, "isoformat"):
-        return None if v != v else v.isoformat()
+        return v.isoformat()
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and math.isnan(v):
