@@ -131,4 +131,5 @@ def day_geojson(
         if len(pts) >= 2:
             features.append(_feature(shapely.LineString(pts), to_ll, kind="track", in_own=flag))
     props = {k: _plain(v) for k, v in row.items()}
+    props["date"] = f"{row['date']:%Y-%m-%d}"
     return {"type": "FeatureCollection", "features": features, "properties": props}
