@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 __all__ = ["GridSnapshot", "Patrol", "patrol_days"]
 
 _PROJECT_SLICE = 500_000  # fewer fixes than this per core: one thread
+# A transformer must not be used by two threads at once (dask's threads may share a snapshot);
+# a projection already uses every core, so projections simply take turns.
+_PROJECT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -75,11 +79,12 @@ class GridSnapshot:
             s = slice(bounds[j], bounds[j + 1])
             self._transformers[j].transform(x[s], y[s], inplace=True)
 
-        if k == 1:
-            one(0)
-        else:
-            with ThreadPoolExecutor(k) as pool:
-                list(pool.map(one, range(k)))
+        with _PROJECT_LOCK:  # the transformers are this snapshot's, one per slice
+            if k == 1:
+                one(0)
+            else:
+                with ThreadPoolExecutor(k) as pool:
+                    list(pool.map(one, range(k)))
         return x, y
 
     @cached_property
