@@ -59,7 +59,13 @@ async function show(worker, date) {
     if (drawn) drawn.forEach((l) => l.remove());
     drawn = ORDER.map((kind) => {
       const layer = L.geoJSON(
-        { type: "FeatureCollection", features: fc.features.filter((f) => f.properties.kind === kind) },
+        {
+          type: "FeatureCollection",
+          // own grids last, so their outline is drawn over the neighbours' shared edges
+          features: fc.features
+            .filter((f) => f.properties.kind === kind)
+            .sort((a, b) => Number(Boolean(a.properties.own)) - Number(Boolean(b.properties.own))),
+        },
         {
           style: (f) => STYLE[kind](f.properties),
           onEachFeature: (f, l) => l.bindTooltip(tooltip(f.properties), { sticky: true }),
