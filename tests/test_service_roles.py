@@ -372,6 +372,21 @@ ROUTES = {
         },
         {200},
     ),
+    # a worker's day map: the readers of the statistics; no fixes stored here, so 404
+    ("GET", "/tracks/day"): (
+        lambda w, r: ("/tracks/day", {"params": {"worker": "W1", "date": "2026-11-02"}}),
+        {
+            "county_editor",
+            "other_county",
+            "city_reviewer",
+            "other_city",
+            "province_reviewer",
+            "centre_reviewer",
+            "other_centre",
+            "admin",
+        },
+        {404},
+    ),
     # the grid editor: county editors of their own county, admins
     ("GET", "/edit/communities"): (
         lambda w, r: ("/edit/communities", {}),

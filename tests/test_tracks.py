@@ -232,3 +232,33 @@ def test_dask_over_monthly_partitions_equals_the_single_run(tmp_path):
         per_grid,
         serial.per_grid.sort_values(["worker", "date", "grid_code"]).reset_index(drop=True),
     )
+
+
+def test_day_map_geojson_track_in_and_out_grids_and_roads(grids):
+    import json
+
+    from gridgeo.tracks.daymap import day_geojson
+
+    t = np.r_[np.arange(0, 1801, 10), 2100]
+    xy = np.r_[square_walk(t[:-1]), [[1100, 500]]]  # last leg leaves grid A for B
+    res = patrol_days(fixes("W1", xy, t), grids, ASSIGN, profile="gansu")
+    fc = json.loads(json.dumps(day_geojson(res, grids, "W1")))  # JSON-ready
+    kinds = [f["properties"]["kind"] for f in fc["features"]]
+    assert kinds.count("grid") == 2 and {"road", "road_covered", "track"} <= set(kinds)
+    own = {
+        f["properties"]["grid_code"]: f["properties"]["own"]
+        for f in fc["features"]
+        if f["properties"]["kind"] == "grid"
+    }
+    assert own == {A: True, B: False}
+    track = [f for f in fc["features"] if f["properties"]["kind"] == "track"]
+    # one run inside A (the square walk and the last leg up to the border), one outside
+    assert [f["properties"]["in_own"] for f in track] == [True, False]
+    last_in, first_out = (
+        track[0]["geometry"]["coordinates"][-1],
+        track[1]["geometry"]["coordinates"][0],
+    )
+    assert last_in == first_out  # the border crossing
+    x, _ = pyproj.Transformer.from_crs(4326, 4547, always_xy=True).transform(*first_out)
+    assert x == pytest.approx(X0 + 1000, abs=0.05)
+    assert fc["properties"]["worker"] == "W1" and fc["properties"]["own_s"] > 0

@@ -72,6 +72,16 @@ def test_import_is_once_and_stats_come_from_the_stored_fixes(district, tmp_path)
         n_raw = conn.execute(text(f"SELECT count(*) FROM restricted.track_fix_raw_{month}"))
         n_clean = conn.execute(text("SELECT count(*) FROM restricted.track_fix"))
         assert (n_raw.scalar(), n_clean.scalar()) == (181, 181)
+        # the month's partitions were loaded bare, then indexed once (worker_no, t)
+        idx = conn.execute(
+            text(
+                "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'restricted' "
+                "AND tablename IN (:a, :b)"
+            ),
+            {"a": f"track_fix_raw_{month}", "b": f"track_fix_{month}"},
+        ).all()
+        assert sorted(t for t, _ in idx) == [f"track_fix_raw_{month}", f"track_fix_{month}"]
+        assert all("(worker_no, t)" in d for _, d in idx)
     days, per_grid, problems = patrol_stats(url, DAY, DAY)
     assert per_grid["seconds"].sum() == pytest.approx(1800)
     row = days.set_index("worker").loc[worker]
@@ -174,6 +184,29 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
         assert r.json()["rows"][0]["rank"] == 1
         assert (
             client.get("/tracks/summary", params={**q, "to": "x"}, headers=tokens["ed"]).status_code
+            == 400
+        )
+        # the console's day map: role-checked, the editor's own county only
+        dq = {"worker": worker, "date": DAY.isoformat()}
+        assert client.get("/tracks/day", params=dq).status_code == 401
+        assert client.get("/tracks/day", params=dq, headers=tokens["disp"]).status_code == 403
+        assert client.get("/tracks/day", params=dq, headers=tokens["other"]).status_code == 404
+        r = client.get("/tracks/day", params=dq, headers=tokens["ed"])
+        assert r.status_code == 200, r.text
+        fc = r.json()
+        kinds = {f["properties"]["kind"] for f in fc["features"]}
+        assert {"grid", "track"} <= kinds and fc["properties"]["worker"] == worker
+        assert all(
+            f["properties"]["in_own"] for f in fc["features"] if f["properties"]["kind"] == "track"
+        )
+        assert (
+            client.get(
+                "/tracks/day", params={**dq, "worker": "nobody"}, headers=tokens["ed"]
+            ).status_code
+            == 404
+        )
+        assert (
+            client.get("/tracks/day", params={**dq, "date": "x"}, headers=tokens["ed"]).status_code
             == 400
         )
 

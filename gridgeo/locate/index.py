@@ -57,7 +57,7 @@ from gridgeo.locate import _kernels as kern
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TIE_RULE", "GridIndex"]
+__all__ = ["TIE_RULE", "CellTable", "GridIndex"]
 
 TIE_RULE = (
     "a point covered by several grids (shared border, shared vertex, overlap) belongs to the "
@@ -70,6 +70,41 @@ _PARALLEL_FROM = 20_000
 # Multi-threaded kernels already use every core; run one at a time (numba's fallback
 # "workqueue" threading layer must not be entered from two threads at once).
 _PARALLEL_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
+class CellTable:
+    """The index's lookup tables, read-only, for compiled callers (see :meth:`GridIndex.cell_table`).
+
+    Coarse cell ``(i, j)`` (column ``i = floor((x - x0) / cell_size)``, row ``j``) has
+    ``cells[j * nx + i]``: a grid position (``>= 0``: the whole cell is in that grid),
+    ``-1`` (no grid touches it) or ``<= -2`` (mixed: ``-(v + 2)`` is its block in
+    ``subcells``). A mixed cell's ``k × k`` sub-cells (``k = subdivisions``) sit at
+    ``subcells[block * k * k + sj * k + si]`` with the same meaning, except that
+    ``<= -2`` there marks a border sub-cell whose answer needs the exact test.
+
+    Attributes
+    ----------
+    x0, y0
+        Lower-left corner of cell ``(0, 0)``.
+    cell_size
+        Side of a coarse cell.
+    nx, ny
+        Columns and rows of coarse cells.
+    subdivisions
+        ``k``: sub-cells per side of a mixed cell.
+    cells, subcells
+        The coarse table (``nx * ny`` ``int32``) and the sub-cell blocks (read-only views).
+    """
+
+    x0: float
+    y0: float
+    cell_size: float
+    nx: int
+    ny: int
+    subdivisions: int
+    cells: np.ndarray
+    subcells: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -363,6 +398,44 @@ class GridIndex:
                 border, sub = border[order], sub[order]
                 out[border] = kern.resolve_border(px[border], py[border], sub, *self._exact_args())
         return out
+
+    def cell_table(self) -> CellTable:
+        """The lookup tables, read-only, for compiled kernels outside this module.
+
+        Returns
+        -------
+        CellTable
+            Cell origin, size, shape and the two tables (views that cannot be written).
+        """
+        cells = self._table0.view()
+        subcells = self._table1.view()
+        cells.flags.writeable = False
+        subcells.flags.writeable = False
+        return CellTable(
+            float(self._x0),
+            float(self._y0),
+            float(self.cell_size),
+            int(self._nx),
+            int(self._ny),
+            int(self.subdivisions),
+            cells,
+            subcells,
+        )
+
+    def boundary_arrays(self) -> tuple[np.ndarray, ...]:
+        """The grids' rings as flat arrays ``(xs, ys, ring_off, part_off, geom_off)``.
+
+        Grid ``g``'s parts are ``geom_off[g]:geom_off[g + 1]``, part ``p``'s rings
+        ``part_off[p]:part_off[p + 1]``, ring ``r``'s closed vertex list
+        ``xs[ring_off[r]:ring_off[r + 1]]`` (and ``ys``). Read-only views, for compiled
+        callers (e.g. distance to a grid's border).
+        """
+        out = []
+        for a in self._geo:
+            v = a.view()
+            v.flags.writeable = False
+            out.append(v)
+        return tuple(out)
 
     def _table_args(self) -> tuple:
         return (

@@ -8,6 +8,7 @@ operation                   roles
 ==========================  ==========================================================
 ``POST /tracks`` (upload)   county_editor, admin
 ``GET /tracks/summary``     county_editor (own county's grids only), city_reviewer, admin
+``GET /tracks/day``         as the summary (a worker of the caller's division only)
 ==========================  ==========================================================
 """
 
@@ -22,7 +23,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from gridgeo.errors import InputError, Problem
+from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry.users import REVIEWER_ROLES
 from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.deps import service_settings, spool_body
@@ -128,3 +129,26 @@ def tracks_summary(
         days = days[days["own_grids"].str.startswith(caller.division_code)]
     rows = days if period == "day" else rankings(days, period=period, scope=scope)
     return {"rows": _records(rows), "warnings": len(problems)}
+
+
+@router.get("/tracks/day", summary="A worker's day as GeoJSON (track in/out of own grid, roads)")
+def tracks_day(
+    request: Request,
+    caller: CallerDep,
+    worker: Annotated[str, Query(min_length=1, max_length=100, description="Worker id")],
+    day: Annotated[str, Query(alias="date", description="Local day (2026-11-02)")],
+) -> dict[str, Any]:
+    """For the console's day map: the grids near the track (own ones flagged), the own
+    grids' roads with the covered pieces, and the track in runs inside and outside the
+    own grids (WGS 84). ``properties`` holds the day's figures."""
+    require_role(caller, _READ, "patrol day maps")
+    from gridgeo.registry.tracks import day_map
+
+    d = _day(day, "date")
+    out = day_map(request.app.state.db_url, worker, d)
+    own = str(out["properties"].get("own_grids") or "")
+    if caller.division_code and not any(
+        c.startswith(caller.division_code) for c in own.split(",") if c
+    ):
+        raise NotFoundError(f"网格员 {worker} 在 {d:%Y-%m-%d} 没有轨迹")
+    return out

@@ -1,7 +1,8 @@
 """The browser console (``/console/``): the static files of ``webmap/`` and the vendored Leaflet.
 
 The console is plain HTML, CSS and an ES module (no build step). It only talks to
-this service (``/locate``, ``/collections``, ``/categories``, ``/departments``) and
+this service (``/locate``, ``/collections``, ``/categories``, ``/departments``,
+``/tracks/day``) and
 loads Leaflet from ``gridgeo/maps/static`` under ``/console/vendor/leaflet/``, so it
 works on an intranet with no internet at all. ``/`` redirects to the console.
 """
@@ -40,6 +41,10 @@ CONSOLE_FILES = (
     "editor.html",
     "editor.js",
     "editor.css",
+    # a grid worker's day (patrol track over the grids)
+    "trackday.html",
+    "trackday.js",
+    "trackday.css",
 )
 
 _MEDIA = {

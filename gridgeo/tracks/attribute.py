@@ -4,7 +4,13 @@ A *leg* is the straight move from fix ``i`` to fix ``i + 1`` of the same piece. 
 and length go to the grid it runs through; a leg that crosses grid borders is cut at
 each crossing (the leg intersected with the grids' boundaries, shapely vectorised) and
 each part gets the time the worker, moving evenly, spent on it. Everything is arrays:
-no per-track pandas objects.
+no per-track pandas objects, no Python loop per leg.
+
+One compiled pass (:func:`gridgeo.tracks._kernels.classify_legs`) settles almost every
+leg without geometry: a leg with both ends in one table cell (or sub-cell) of the locate
+index that lies wholly in one grid or outside all, or shorter than its start's distance
+to its grid's border, cannot cross a border. Only the remaining few (typically < 1 %)
+are cut with GEOS.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ __all__ = ["BorderTree", "Legs", "attribute_legs"]
 
 @dataclass
 class Legs:
-    """Parts of legs, each inside one grid (or outside every grid: ``grid == -1``).
+    """Parts of legs, each inside one grid (or outside every grid: ``grid == -1``), in fix
+    order (the parts of one leg by ``f0``).
 
     Attributes
     ----------
@@ -103,66 +110,54 @@ def attribute_legs(
         One part per leg that stays in one grid, several for a leg crossing borders.
     """
     g = index.locate(x, y) if point_grid is None else point_grid
-    a = np.flatnonzero(leg_ok)
-    ga = g[a]
-    # A leg within one coarse cell of the index that lies wholly in one grid or wholly
-    # outside every grid cannot cross a border (cells are convex).
-    length, stays = _leg_pass(x, y, a, index)
-    inside = ~stays & (ga == g[a + 1]) & (ga >= 0)
-    if inside.any():
-        bd = index.border_distance(x[a[inside]], y[a[inside]], ga[inside])
-        stays[inside] = length[inside] < bd
-    whole = _parts(
-        a[stays], ga[stays], t, length[stays], np.zeros(stays.sum()), np.ones(stays.sum())
+    px = np.ascontiguousarray(x, dtype=np.float64)
+    py = np.ascontiguousarray(y, dtype=np.float64)
+    pt = np.ascontiguousarray(t, dtype=np.float64)
+    length, status = _classify(px, py, np.ascontiguousarray(g), leg_ok, index)
+    cut = np.flatnonzero(status == _kernels.CROSSES)
+    leg, grid, f0, f1 = _split(cut, px, py, index, borders or BorderTree(index))
+    out = Legs(
+        *_kernels.assemble_parts(
+            status,
+            np.ascontiguousarray(g, dtype=np.int32),
+            pt,
+            length,
+            cut[leg],
+            grid,
+            f0,
+            f1,
+            length[cut[leg]],
+        )
     )
-    cut = ~stays & (length > 0)
-    still = ~stays & (length == 0)  # no move: the fix's own grid
-    standing = _parts(
-        a[still], ga[still], t, length[still], np.zeros(still.sum()), np.ones(still.sum())
-    )
-    crossing = _split(a[cut], x, y, t, index, borders or BorderTree(index))
-    out = _concat([whole, standing, crossing])
-    log.debug("attributed %d legs: %d split at borders", a.size, int(cut.sum()))
+    log.debug("attributed %d leg parts: %d legs cut at borders", len(out), cut.size)
     return out
 
 
-def _leg_pass(
-    x: np.ndarray, y: np.ndarray, a: np.ndarray, index: GridIndex
+def _classify(
+    x: np.ndarray, y: np.ndarray, g: np.ndarray, leg_ok: np.ndarray, index: GridIndex
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(length, both ends in one coarse cell that is one grid's or no grid's) per leg."""
+    """(length, status) per fix's leg: :data:`gridgeo.tracks._kernels.WHOLE` or ``CROSSES``."""
+    ok = np.ascontiguousarray(leg_ok, dtype=np.bool_)
     if len(index) == 0:
-        b = a + 1
-        return np.hypot(x[b] - x[a], y[b] - y[a]), np.ones(a.size, dtype=bool)
-    return _kernels.leg_pass(
-        np.ascontiguousarray(x, dtype=np.float64),
-        np.ascontiguousarray(y, dtype=np.float64),
-        a.astype(np.int64),
-        float(index._x0),
-        float(index._y0),
-        1.0 / index.cell_size,
-        int(index._nx),
-        int(index._ny),
-        index._table0,
-    )
-
-
-def _parts(
-    fix: np.ndarray,
-    grid: np.ndarray,
-    t: np.ndarray,
-    leg_len: np.ndarray,
-    f0: np.ndarray,
-    f1: np.ndarray,
-) -> Legs:
-    dt = t[fix + 1] - t[fix]
-    return Legs(
-        fix.astype(np.int64),
-        grid.astype(np.int32),
-        t[fix] + f0 * dt,
-        t[fix] + f1 * dt,
-        f0,
-        f1,
-        (f1 - f0) * leg_len,
+        length = np.zeros(x.size)
+        length[:-1] = np.hypot(np.diff(x), np.diff(y))
+        length[~ok] = 0.0
+        return length, np.where(ok, _kernels.WHOLE, _kernels.NO_LEG).astype(np.int8)
+    tab = index.cell_table()
+    return _kernels.classify_legs(
+        x,
+        y,
+        g,
+        ok,
+        tab.x0,
+        tab.y0,
+        1.0 / tab.cell_size,
+        tab.nx,
+        tab.ny,
+        tab.subdivisions,
+        tab.cells,
+        tab.subcells,
+        *index.boundary_arrays(),
     )
 
 
@@ -170,22 +165,26 @@ def _split(
     a: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    t: np.ndarray,
     index: GridIndex,
     borders: BorderTree,
-) -> Legs:
-    """Cut legs ``a → a + 1`` where they cross any grid boundary."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut legs ``a → a + 1`` where they meet any grid boundary.
+
+    Returns ``(k, grid, f0, f1)`` per part of leg ``a[k]``, sorted by ``k`` then ``f0``;
+    each part's grid is the grid of its middle point (a vertex touched, not crossed,
+    leaves one part).
+    """
     if a.size == 0:
-        return _parts(a, a.astype(np.int32), t, np.zeros(0), np.zeros(0), np.zeros(0))
+        z = np.zeros(0)
+        return np.zeros(0, np.int64), np.zeros(0, np.int32), z, z
     x0, y0, x1, y1 = x[a], y[a], x[a + 1], y[a + 1]
     dx, dy = x1 - x0, y1 - y0
-    l2 = dx * dx + dy * dy
     lines = shapely.linestrings(np.column_stack([x0, y0, x1, y1]).reshape(-1, 2, 2))
-    leg_i, bnd_i = borders.tree.query(lines, predicate="intersects")
-    hits = shapely.intersection(lines[leg_i], borders.boundaries[bnd_i])
-    pxy, which = shapely.get_coordinates(hits, return_index=True)
-    owner = leg_i[which]
-    frac = ((pxy[:, 0] - x0[owner]) * dx[owner] + (pxy[:, 1] - y0[owner]) * dy[owner]) / l2[owner]
+    # candidate grids by bounding box (STR-tree), then exact leg × ring-edge meets (compiled)
+    leg_i, grid_i = borders.tree.query(lines)
+    owner, frac = _kernels.leg_cuts(
+        leg_i.astype(np.int64), grid_i.astype(np.int64), x0, y0, x1, y1, *index.boundary_arrays()
+    )
     k = np.arange(a.size)
     cuts_leg = np.concatenate([k, k, owner])
     cuts_f = np.concatenate([np.zeros(a.size), np.ones(a.size), np.clip(frac, 0.0, 1.0)])
@@ -202,11 +201,4 @@ def _split(
     start[1:] = (leg[1:] != leg[:-1]) | (grid[1:] != grid[:-1])
     first = np.flatnonzero(start)
     last = np.r_[first[1:], leg.size] - 1
-    leg, grid, f0, f1 = leg[first], grid[first], f0[first], f1[last]
-    return _parts(a[leg], grid, t, np.sqrt(l2[leg]), f0, f1)
-
-
-def _concat(parts: list[Legs]) -> Legs:
-    """Parts of all legs (not sorted: sums do not need an order; sort by ``fix`` to draw)."""
-    fields = ("fix", "grid", "t0", "t1", "f0", "f1", "length")
-    return Legs(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+    return leg[first], grid[first].astype(np.int32), f0[first], f1[last]

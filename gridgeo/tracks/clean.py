@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.tracks import _kernels
 from gridgeo.tracks.read import TrackPoints
 
 log = logging.getLogger(__name__)
@@ -140,28 +141,40 @@ def clean_tracks(points: TrackPoints, options: CleanOptions | None = None) -> Cl
     sel = sel[~dup]
     counts["gps_jump"] = counts["impossible_speed"] = 0
     for _ in range(10):
+        whole = in_order and sel.size == len(points)  # nothing moved or dropped: no copies
         drop_jump, drop_fast = _speed_outliers(
-            codes[sel], t[sel], points.lon[sel], points.lat[sel], vmax, opt.max_gap_s
+            *(
+                (codes, t, points.lon, points.lat)
+                if whole
+                else (codes[sel], t[sel], points.lon[sel], points.lat[sel])
+            ),
+            vmax,
+            opt.max_gap_s,
         )
         if not (drop_jump.any() or drop_fast.any()):
             break
         counts["gps_jump"] += int(drop_jump.sum())
         counts["impossible_speed"] += int(drop_fast.sum())
         sel = sel[~(drop_jump | drop_fast)]
-    w, ts = codes[sel], t[sel]
+    whole = in_order and sel.size == len(points)
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a if whole else a[sel]
+
+    w, ts = take(codes), take(t)
     new = np.ones(sel.size, dtype=bool)
     same = w[1:] == w[:-1]
     new[1:] = ~same | (np.diff(ts) > opt.max_gap_s)
     counts["gaps"] = int(np.sum(new[1:] & same))
     counts["kept"] = int(sel.size)
     pts = TrackPoints(
-        np.asarray(names, dtype=object)[w],
+        np.asarray(points.worker, dtype=object) if whole else np.asarray(names, dtype=object)[w],
         ts,
-        points.lon[sel],
-        points.lat[sel],
-        points.accuracy[sel],
-        points.speed[sel],
-        points.row[sel],
+        take(points.lon),
+        take(points.lat),
+        take(points.accuracy),
+        take(points.speed),
+        take(points.row),
         points.file,
         list(points.problems),
     )
@@ -178,10 +191,15 @@ def _speed_outliers(
     fast = np.zeros(n, dtype=bool)
     if n < 2:
         return jump, fast
-    d = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
-    dt = np.diff(t)
-    leg = (w[1:] == w[:-1]) & (dt <= max_gap)
-    too_fast = leg & (d > vmax * dt)
+    too_fast = _kernels.too_fast(
+        np.ascontiguousarray(w, dtype=np.int64),
+        np.ascontiguousarray(t, dtype=np.float64),
+        np.ascontiguousarray(lon, dtype=np.float64),
+        np.ascontiguousarray(lat, dtype=np.float64),
+        float(vmax),
+        float(max_gap),
+        _EARTH_R,
+    )
     if not too_fast.any():
         return jump, fast
     if n >= 3:

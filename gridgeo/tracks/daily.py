@@ -14,6 +14,7 @@ import shapely
 from gridgeo.errors import Problem
 from gridgeo.locate.index import GridIndex
 from gridgeo.rules import PatrolRule
+from gridgeo.tracks import _kernels
 from gridgeo.tracks.attribute import Legs
 from gridgeo.tracks.read import LOCAL_TZ
 
@@ -69,20 +70,21 @@ def grid_days(
 ) -> pd.DataFrame:
     """Time and distance per worker, day and grid (``grid_code`` empty: outside all grids).
 
-    Sums over integer keys (worker code, day number, grid position), so it stays fast at
-    tens of millions of leg parts; names and codes are attached to the small result.
+    Consecutive parts of one worker, day and grid are first summed in one compiled pass
+    (:func:`gridgeo.tracks._kernels.day_runs`); the group-by then sees a few rows per
+    worker-day and grid; names and codes are attached to the small result.
     """
-    day = np.floor((legs.t0 + _TZ_OFFSET_S) / 86400).astype(np.int64)
+    w, d, g, secs, metres, first, last = _kernels.day_runs(
+        np.ascontiguousarray(worker_code, dtype=np.int64),
+        legs.fix,
+        legs.grid,
+        legs.t0,
+        legs.t1,
+        legs.length,
+        float(_TZ_OFFSET_S),
+    )
     df = pd.DataFrame(
-        {
-            "w": worker_code[legs.fix],
-            "d": day,
-            "g": legs.grid,
-            "seconds": legs.t1 - legs.t0,
-            "metres": legs.length,
-            "first": legs.t0,
-            "last": legs.t1,
-        }
+        {"w": w, "d": d, "g": g, "seconds": secs, "metres": metres, "first": first, "last": last}
     )
     out = (
         df.groupby(["w", "d", "g"], sort=True)

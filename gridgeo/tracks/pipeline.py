@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -14,6 +18,7 @@ from gridgeo.crs import work_crs
 from gridgeo.errors import Problem
 from gridgeo.locate.index import GridIndex
 from gridgeo.rules import Profile, load_profile
+from gridgeo.tracks import _kernels
 from gridgeo.tracks.attribute import BorderTree, Legs, attribute_legs
 from gridgeo.tracks.clean import Cleaned, CleanOptions, clean_tracks
 from gridgeo.tracks.daily import (
@@ -28,6 +33,11 @@ from gridgeo.tracks.read import TrackPoints
 log = logging.getLogger(__name__)
 
 __all__ = ["GridSnapshot", "Patrol", "patrol_days"]
+
+_PROJECT_SLICE = 500_000  # fewer fixes than this per core: one thread
+# A transformer must not be used by two threads at once (dask's threads may share a snapshot);
+# a projection already uses every core, so projections simply take turns.
+_PROJECT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -53,10 +63,36 @@ class GridSnapshot:
         return cls(index, crs, BorderTree(index), road_geoms)
 
     def project(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """WGS 84 → the snapshot's metric CRS."""
-        tr = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
-        x, y = tr.transform(lon, lat)
-        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        """WGS 84 → the snapshot's metric CRS.
+
+        The transformers are built once per snapshot; large inputs are projected in one
+        slice per core, each on its own thread and transformer (PROJ releases the GIL;
+        one transformer must not be shared between threads).
+        """
+        x = np.array(lon, dtype=np.float64, copy=True).reshape(-1)
+        y = np.array(lat, dtype=np.float64, copy=True).reshape(-1)
+        n = x.size
+        k = min(len(self._transformers), max(1, n // _PROJECT_SLICE))
+        bounds = np.linspace(0, n, k + 1).astype(np.int64)
+
+        def one(j: int) -> None:
+            s = slice(bounds[j], bounds[j + 1])
+            self._transformers[j].transform(x[s], y[s], inplace=True)
+
+        with _PROJECT_LOCK:  # the transformers are this snapshot's, one per slice
+            if k == 1:
+                one(0)
+            else:
+                with ThreadPoolExecutor(k) as pool:
+                    list(pool.map(one, range(k)))
+        return x, y
+
+    @cached_property
+    def _transformers(self) -> list[pyproj.Transformer]:
+        return [
+            pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
+            for _ in range(max(1, os.cpu_count() or 1))
+        ]
 
 
 @dataclass
@@ -121,8 +157,15 @@ def patrol_days(
         x, y, pts.t, cleaned.segment_ok(), grids.index, borders=grids.borders, point_grid=g
     )
     wc, names = cleaned.worker_code, cleaned.worker_names
-    dnum = np.floor((pts.t + 8 * 3600) / 86400).astype(np.int64)
-    pairs = np.unique(wc * 1_000_000 + dnum)  # worker × day, for the assignments
+    # one run per worker-day (fixes are sorted by worker and time); the sums pool runs
+    rw, rd, rrow, rin = _kernels.fix_days(
+        np.ascontiguousarray(wc, dtype=np.int64),
+        pts.t,
+        g,
+        np.ascontiguousarray(pts.row, dtype=np.int64),
+        float(8 * 3600),
+    )
+    pairs = np.unique(rw * 1_000_000 + rd)  # worker × day, for the assignments
     own = own_grids_on(
         assignments, names[pairs // 1_000_000], (pairs % 1_000_000).astype("datetime64[D]")
     )
@@ -140,7 +183,7 @@ def patrol_days(
             tolerance=prof.quality.road_tolerance_m,
         )
     days = worker_days(per_grid, own, prof.patrol, road_share=share)
-    fixes = pd.DataFrame({"w": wc, "d": dnum, "row": pts.row, "in": g >= 0})
+    fixes = pd.DataFrame({"w": rw, "d": rd, "row": rrow, "in": rin})
     first = fixes.groupby(["w", "d"], as_index=False).agg(
         row=("row", "min"), inside_s=("in", "sum")
     )
