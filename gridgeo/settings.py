@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "GRIDGEO_DATABASE_URL (the owner) is then used only for migrations. Unset with the "
         "private instance: its own application login.",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="A login of the read-only role (gridgeo_read, sql/migrations/0900_roles.sql) "
+        "for the service's anonymous read routes. Unset: the application's URL; its sessions "
+        "then switch to gridgeo_read (migration 0120) and are read-only either way.",
+    )
     pg_port: int | None = Field(
         default=None, description="Preferred port of the private PostGIS (default: a free one)."
     )

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridgeo import __version__
 from gridgeo.database.connect import app_database_url, libpq_url
 from gridgeo.errors import GridgeoError
+from gridgeo.registry.users import read_only_session
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
 from gridgeo.service.limits import BodyLimits
@@ -95,6 +96,20 @@ def create_app(
         pool.open(wait=False)
         app.state.pool = pool
         app.state.db_url = url
+        # anonymous read routes: sessions as the read-only role (deps.read_pool)
+        read_url = libpq_url(settings.read_database_url) if settings.read_database_url else url
+        read_pool = ConnectionPool(
+            read_url,
+            min_size=1,
+            max_size=4,
+            open=False,
+            name="gridgeo-read",
+            check=ConnectionPool.check_connection,
+            configure=read_only_session,
+        )
+        read_pool.open(wait=False)
+        app.state.read_pool = read_pool
+        app.state.read_url = read_url
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
         app.state.registry_state = state
         try:
@@ -108,6 +123,7 @@ def create_app(
             yield
         finally:
             state.stop()
+            read_pool.close()
             pool.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works on an intranet.
