@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 EAGER = (
     "import gridgeo.cli.main, gridgeo.cli.inspect, gridgeo.cli.partition, gridgeo.cli.validate,"
@@ -34,6 +35,9 @@ CASES = [
 ]
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def _run(args: list[str], pythonpath: str | None = None) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -41,7 +45,8 @@ def _run(args: list[str], pythonpath: str | None = None) -> tuple[float, float]:
         [sys.executable, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=os.environ | {"COLUMNS": "100"} | ({"PYTHONPATH": pythonpath} if pythonpath else {}),
+        env=os.environ | {"COLUMNS": "100", "PYTHONPATH": pythonpath or str(ROOT)},
+        cwd=pythonpath or ROOT,  # `python -m` imports from the working folder first
         check=False,
     )
     wall = time.perf_counter() - t0

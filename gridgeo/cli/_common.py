@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI modules: console, error mapping."""
+"""Helpers shared by the CLI modules: console, error mapping, findings tables, input layers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gridgeo.errors import GridgeoError, Problem
 
@@ -75,3 +76,78 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
     for h in headers:
         table.add_column(h, no_wrap=h in codes, overflow="fold")
     return table
+
+
+def print_findings(
+    findings: Any,
+    columns: dict[str, str],
+    *,
+    none: str,
+    summary: Callable[[Any], str],
+) -> None:
+    """Print a registry check's findings as a table and exit 1, or say ``none`` and return.
+
+    Parameters
+    ----------
+    findings
+        A :class:`pandas.DataFrame`, one finding a row.
+    columns
+        Column of ``findings`` → header, in order (the ``grid_code`` column is never cut).
+    none
+        What to print when there are no findings.
+    summary
+        The line under the table, from the findings.
+
+    Raises
+    ------
+    typer.Exit
+        With code 1 when there are findings.
+    """
+    if findings.empty:
+        console.print(none)
+        return
+    codes = [h for c, h in columns.items() if c == "grid_code"]
+    table = code_table(*columns.values(), codes=codes)
+    for row in findings[list(columns)].itertuples(index=False):
+        table.add_row(*(Text(str(v)) for v in row))  # names from files: text, never markup
+    console.print(table)
+    console.print(summary(findings))
+    raise typer.Exit(1)
+
+
+def read_layers(
+    specs: dict[str, str],
+    *,
+    crs: Any,
+    layer_crs: dict[str, Any],
+    households_field: str | None = None,
+    population_field: str | None = None,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Read the named input layers with the command line's CRS rules (:func:`read_input`).
+
+    ``households`` and ``dedicated`` get their count fields resolved (the field options
+    apply to ``households``; a missing count field is a warning there).
+
+    Returns
+    -------
+    tuple
+        Layer name → GeoDataFrame, and the warnings found.
+    """
+    from gridgeo.io.fields import resolve_count_fields
+    from gridgeo.io.layer_crs import read_input
+
+    layers: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, spec in specs.items():
+        gdf = read_input(spec, crs=crs, layer_crs=layer_crs.get(name), what=name)
+        if name in ("households", "dedicated"):
+            gdf, found = resolve_count_fields(
+                gdf,
+                households_field=households_field if name == "households" else None,
+                population_field=population_field if name == "households" else None,
+                layer=name,
+                warn_missing=name == "households",
+            )
+            problems += found
+        layers[name] = gdf
+    return layers, problems
