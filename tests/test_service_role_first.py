@@ -1,5 +1,6 @@
-"""The service checks a token's role before it reads a request body, reads public paths
-as the read-only database role, and counts only wrong tokens as failed ones."""
+"""The service checks a token's role before it reads a request body, files coverage as a
+change set, reads public paths as the read-only database role, and counts only wrong
+tokens as failed ones."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import psycopg
 import pytest
 import test_service
 from fastapi.testclient import TestClient
-from test_service import ADMIN
+from test_service import ADMIN, auth
 
 from gridgeo.service import create_app
 from gridgeo.service.settings import ServiceSettings
@@ -83,6 +84,45 @@ def test_right_role_reads_the_body(world):
         headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
     )
     assert r.status_code in (400, 422), r.text
+
+
+def test_coverage_is_a_change_set_filed_and_accepted_by_another_person(world):
+    c = world["client"]
+    dep = world["deps"][1]
+    grid = world["codes"][3]
+    editor, reviewer = auth(world, "county_editor"), auth(world, "city_reviewer")
+
+    def listed() -> bool:
+        rows = c.get("/coverage", params={"category": "noise", "grid_code": grid}).json()
+        return any(r["department_id"] == dep["department_id"] for r in rows)
+
+    body = {"department_id": dep["department_id"], "category": "noise", "grid_codes": [grid]}
+    r = c.post("/coverage", json=body, headers=editor)
+    assert r.status_code == 202, r.text
+    draft = r.json()
+    assert draft["status"] == "draft" and draft["county_code"] == "110101"
+    assert draft["items"] == 1 and draft["next"] == f"/changes/{draft['changeset_id']}/file"
+    assert not listed()  # a draft writes no coverage
+    cs = draft["changeset_id"]
+    items = c.get(f"/changes/{cs}", headers=editor).json()
+    assert "reassign_department" in str(items)
+    assert c.post(f"/changes/{cs}/file", json={}, headers=editor).status_code == 200
+    assert not listed()  # nor does a filing
+    # a county editor files, it never accepts: that is the city's (another person)
+    assert c.post(f"/changes/{cs}/accept", json={}, headers=editor).status_code == 403
+    r = c.post(f"/changes/{cs}/accept", json={}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    assert listed()
+
+
+def test_reviewers_accept_coverage_but_do_not_draft_it(world):
+    body = {
+        "department_id": world["deps"][0]["department_id"],
+        "category": "noise",
+        "grid_codes": world["codes"][:1],
+    }
+    r = world["client"].post("/coverage", json=body, headers=auth(world, "city_reviewer"))
+    assert r.status_code == 403, r.text
 
 
 def test_public_reads_use_a_read_only_session(world):

@@ -64,6 +64,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def _open_pool(url: str, name: str, size: int, **kw: Any) -> ConnectionPool:
+    """A pool opened in the background; ``check=``: a connection is tested before it is
+    handed out, so after the database restarts no request gets a dead one."""
+    pool = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        name=name,
+        check=ConnectionPool.check_connection,
+        **kw,
+    )
+    pool.open(wait=False)
+    return pool
+
+
 def create_app(
     settings: Settings | None = None, service_settings: ServiceSettings | None = None
 ) -> FastAPI:
@@ -83,31 +99,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = libpq_url(app_database_url(settings))  # the application role, not the owner
-        # check=: a connection is tested before it is handed out, so after the database
-        # restarts no request gets one of the dead connections of before
-        pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=8,
-            open=False,
-            name="gridgeo",
-            check=ConnectionPool.check_connection,
-        )
-        pool.open(wait=False)
+        pool = _open_pool(url, "gridgeo", 8)
         app.state.pool = pool
         app.state.db_url = url
         # anonymous read routes: sessions as the read-only role (deps.read_pool)
         read_url = libpq_url(settings.read_database_url) if settings.read_database_url else url
-        read_pool = ConnectionPool(
-            read_url,
-            min_size=1,
-            max_size=4,
-            open=False,
-            name="gridgeo-read",
-            check=ConnectionPool.check_connection,
-            configure=read_only_session,
-        )
-        read_pool.open(wait=False)
+        read_pool = _open_pool(read_url, "gridgeo-read", 4, configure=read_only_session)
         app.state.read_pool = read_pool
         app.state.read_url = read_url
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
