@@ -20,8 +20,10 @@ HEAVY = (
     "numba",
     "yoyo",
     "psycopg",
-    # rich's help formatter (typer.rich_utils → rich.markdown → markdown_it), pydantic and
-    # pydantic-settings (the settings object, typer's coercion) and Babel: ≈0.5 s together
+    # rich (its help formatter typer.rich_utils → rich.markdown → markdown_it, its console),
+    # pydantic and pydantic-settings (the settings object, typer's coercion) and Babel:
+    # ≈0.5 s together
+    "rich",
     "markdown_it",
     "pydantic",
     "pydantic_settings",

@@ -5,18 +5,36 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from gridgeo.errors import GridgeoError, Problem
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+_CONSOLES: dict[bool, Console] = {}
+
+
+def _console(stderr: bool = False) -> Console:
+    """The rich console of stdout (or stderr), made on first use."""
+    if stderr not in _CONSOLES:
+        from rich.console import Console
+
+        _CONSOLES[stderr] = Console(stderr=stderr, highlight=False)
+    return _CONSOLES[stderr]
+
+
+def __getattr__(name: str) -> Any:
+    # `console` and `err_console` are made when first asked for: importing rich costs
+    # start-up time that `gridgeo db status` does not spend (tests/test_cli_startup.py)
+    if name == "console":
+        return _console()
+    if name == "err_console":
+        return _console(stderr=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,10 +45,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except GridgeoError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            _console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted")
+            _console(stderr=True).print("interrupted")
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -45,6 +63,9 @@ def setup_logging(verbose: bool) -> None:
 
 def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     """Warnings, the silent-guess ones (no count field) first and in bold."""
+    from rich.markup import escape
+
+    console = _console()
     loud = [p for p in problems if p.rule == "households.no_count_field"]
     rest = [p for p in problems if p.rule != "households.no_count_field"]
     for p in loud:
@@ -72,6 +93,8 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
     -------
     rich.table.Table
     """
+    from rich.table import Table
+
     table = Table(**kwargs)
     for h in headers:
         table.add_column(h, no_wrap=h in codes, overflow="fold")
@@ -103,6 +126,9 @@ def print_findings(
     typer.Exit
         With code 1 when there are findings.
     """
+    from rich.text import Text
+
+    console = _console()
     if findings.empty:
         console.print(none)
         return
