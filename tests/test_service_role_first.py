@@ -67,7 +67,12 @@ def _post_partly(app, path: str, token: str, declared: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize(
     ("path", "role"),
-    [("/categories", "dispatcher"), ("/departments", "county_editor"), ("/coverage", "public")],
+    [
+        ("/categories", "dispatcher"),
+        ("/departments", "county_editor"),
+        ("/coverage", "public"),
+        ("/admin/tokens", "city_reviewer"),
+    ],
 )
 def test_wrong_role_gets_403_before_the_body_is_read(world, path, role):
     app = world["client"].app
