@@ -6,7 +6,6 @@ No module-level instance exists; call :func:`get_settings` (cached) or build
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,16 +13,25 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# read without pydantic at start-up (gridgeo/_env.py); re-exported here for callers
+from gridgeo._env import (
+    DEFAULT_LANG,
+    DEFAULT_TIMEZONE,
+    default_home,
+    language_chosen,
+    language_setting,
+    project_root,
+    timezone_setting,
+)
 
-def project_root() -> Path | None:
-    """The source checkout holding this package, or ``None`` when installed elsewhere."""
-    root = Path(__file__).resolve().parent.parent
-    return root if (root / "pyproject.toml").is_file() and (root / "sql").is_dir() else None
-
-
-def _default_home() -> Path:
-    root = project_root()
-    return (root if root is not None else Path.cwd()) / ".gridgeo"
+__all__ = [
+    "Settings",
+    "get_settings",
+    "language_chosen",
+    "language_setting",
+    "project_root",
+    "timezone_setting",
+]
 
 
 class Settings(BaseSettings):
@@ -32,7 +40,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGEO_", extra="ignore")
 
     home: Path = Field(
-        default_factory=_default_home,
+        default_factory=default_home,
         description="Where the private PostGIS instance and generated files live.",
     )
     database_url: str | None = Field(
@@ -45,6 +53,12 @@ class Settings(BaseSettings):
         "sql/migrations/0900_roles.sql): the service and the CLI connect with it; "
         "GRIDGEO_DATABASE_URL (the owner) is then used only for migrations. Unset with the "
         "private instance: its own application login.",
+    )
+    read_database_url: str | None = Field(
+        default=None,
+        description="A login of the read-only role (gridgeo_read, sql/migrations/0900_roles.sql) "
+        "for the service's anonymous read routes. Unset: the application's URL; its sessions "
+        "then switch to gridgeo_read (migration 0120) and are read-only either way.",
     )
     pg_port: int | None = Field(
         default=None, description="Preferred port of the private PostGIS (default: a free one)."
@@ -95,11 +109,11 @@ class Settings(BaseSettings):
         return self.public_dir or self.home / "public"
 
     lang: str = Field(
-        default="zh_CN",
+        default=DEFAULT_LANG,
         description="Language of messages, tables and reports: zh_CN (default) or en.",
     )
     timezone: str = Field(
-        default="Asia/Shanghai",
+        default=DEFAULT_TIMEZONE,
         description="Time zone of the times shown in reports and filing packages.",
     )
     max_vertices: int = Field(
@@ -134,18 +148,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached); tests build their own ``Settings``."""
     return Settings()
-
-
-def language_setting() -> str:
-    """``GRIDGEO_LANG`` as set now (read on every call: the CLI's ``--lang`` and tests change it)."""
-    return os.environ.get("GRIDGEO_LANG") or str(Settings.model_fields["lang"].default)
-
-
-def language_chosen() -> str | None:
-    """``GRIDGEO_LANG`` when set explicitly (None: let the browser's language decide)."""
-    return os.environ.get("GRIDGEO_LANG") or None
-
-
-def timezone_setting() -> str:
-    """``GRIDGEO_TIMEZONE`` as set now (default Asia/Shanghai)."""
-    return os.environ.get("GRIDGEO_TIMEZONE") or str(Settings.model_fields["timezone"].default)

@@ -157,27 +157,14 @@ def world(db_url, app_db_url):
             headers=h,
         ).json()
         codes = [c for c, _ in _grids(db_url)]
-        r = client.post(
-            "/coverage",
-            json={
-                "department_id": dep_a["department_id"],
-                "category": "sanitation",
-                "grid_codes": codes,
-            },
-            headers={"Authorization": f"Bearer {tokens['county_editor']}"},
-        )
-        assert r.status_code == 201, r.text
-        r = client.post(
-            "/coverage",
-            json={
-                "department_id": dep_b["department_id"],
-                "category": "sanitation",
-                "grid_codes": codes[:1],
-                "lead": False,
-            },
-            headers=h,
-        )
-        assert r.status_code == 201, r.text
+        # coverage is a change-set item: the county drafts and files, the city accepts
+        editor = {"Authorization": f"Bearer {tokens['county_editor']}"}
+        reviewer = {"Authorization": f"Bearer {tokens['city_reviewer']}"}
+        for body, drafter in (
+            ({"department_id": dep_a["department_id"], "grid_codes": codes}, editor),
+            ({"department_id": dep_b["department_id"], "grid_codes": codes[:1], "lead": False}, h),
+        ):
+            accept_coverage(client, {**body, "category": "sanitation"}, drafter, reviewer)
         yield {
             "client": client,
             "url": db_url,
@@ -187,6 +174,19 @@ def world(db_url, app_db_url):
             "deps": (dep_a, dep_b),
             "grids_frame": grids,
         }
+
+
+def accept_coverage(client, body, drafter, reviewer) -> int:
+    """POST /coverage (a draft), file it as the drafter, accept it as the reviewer; its id."""
+    r = client.post("/coverage", json=body, headers=drafter)
+    assert r.status_code == 202, r.text
+    cs = r.json()["changeset_id"]
+    assert r.json()["next"] == f"/changes/{cs}/file"
+    r = client.post(f"/changes/{cs}/file", json={}, headers=drafter)
+    assert r.status_code == 200, r.text
+    r = client.post(f"/changes/{cs}/accept", json={}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    return cs
 
 
 def auth(world, role):
@@ -576,21 +576,19 @@ def test_category_and_department_crud(world):
         ).json()["phone"]
         == "100-0000-7777"
     )
-    cov = c.post(
-        "/coverage",
-        json={
-            "department_id": dep["department_id"],
-            "category": "greenery",
-            "grid_codes": world["codes"][:2],
-        },
-        headers=h,
-    )
-    assert cov.status_code == 201 and len(cov.json()) == 2
+    body = {
+        "department_id": dep["department_id"],
+        "category": "greenery",
+        "grid_codes": world["codes"][:2],
+    }
+    accept_coverage(c, body, h, auth(world, "city_reviewer"))
+    cov = c.get(f"/departments/{dep['department_id']}").json()["coverage"]
+    assert len(cov) == 2
     assert c.delete(f"/departments/{dep['department_id']}", headers=h).status_code == 409
     assert c.delete("/categories/greenery", headers=h).status_code == 409
-    for row in cov.json():
+    for row in cov:
         assert c.delete(f"/coverage/{row['coverage_id']}", headers=h).status_code == 204
-    assert c.delete(f"/coverage/{cov.json()[0]['coverage_id']}", headers=h).status_code == 409
+    assert c.delete(f"/coverage/{cov[0]['coverage_id']}", headers=h).status_code == 409
     assert c.delete("/categories/greenery", headers=h).status_code == 204
     assert c.get(f"/departments/{dep['department_id']}").json()["coverage"] == []
     assert c.delete("/departments/999999", headers=h).status_code == 404

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import itertools
 
+import psycopg
 import pytest
 import test_service
 from test_service import ADMIN, PEOPLE, TO_WGS, _grids, _inner_point
+
+from gridgeo.registry import matters
 
 pytestmark = pytest.mark.db
 
@@ -48,18 +51,16 @@ def _h(world, role):
 
 
 def _coverage_row(world) -> int:
-    """A fresh coverage row on a grid of county 110101 (made by the admin)."""
-    r = world["client"].post(
-        "/coverage",
-        json={
-            "department_id": world["deps"][0]["department_id"],
-            "category": "noise",
-            "grid_codes": world["codes"][:1],
-        },
-        headers=_h(world, "admin"),
-    )
-    assert r.status_code == 201, r.text
-    return r.json()[0]["coverage_id"]
+    """A fresh coverage row on a grid of county 110101 (seeded in the registry: over the API,
+    coverage is a change set, tests/test_service.py ``accept_coverage``)."""
+    with psycopg.connect(world["url"]) as conn:
+        rows = matters.add_coverage(
+            conn,
+            department_id=world["deps"][0]["department_id"],
+            category="noise",
+            grid_codes=world["codes"][:1],
+        )
+    return rows[0]["coverage_id"]
 
 
 def _changeset(world) -> int:
@@ -200,8 +201,8 @@ ROUTES = {
                 }
             },
         ),
-        OWN_SCOPE,
-        {201},
+        {"county_editor", "admin"},  # drafts a change set; reviewers accept, never draft
+        {202},
     ),
     ("DELETE", "/coverage/{coverage_id}"): (
         lambda w, r: (f"/coverage/{_coverage_row(w)}", {}),

@@ -1,21 +1,40 @@
-"""Helpers shared by the CLI modules: console, error mapping."""
+"""Helpers shared by the CLI modules: console, error mapping, findings tables, input layers."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from gridgeo.errors import GridgeoError, Problem
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+_CONSOLES: dict[bool, Console] = {}
+
+
+def _console(stderr: bool = False) -> Console:
+    """The rich console of stdout (or stderr), made on first use."""
+    if stderr not in _CONSOLES:
+        from rich.console import Console
+
+        _CONSOLES[stderr] = Console(stderr=stderr, highlight=False)
+    return _CONSOLES[stderr]
+
+
+def __getattr__(name: str) -> Any:
+    # `console` and `err_console` are made when first asked for: importing rich costs
+    # start-up time that `gridgeo db status` does not spend (tests/test_cli_startup.py)
+    if name == "console":
+        return _console()
+    if name == "err_console":
+        return _console(stderr=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,10 +45,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except GridgeoError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            _console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted")
+            _console(stderr=True).print("interrupted")
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -44,6 +63,9 @@ def setup_logging(verbose: bool) -> None:
 
 def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     """Warnings, the silent-guess ones (no count field) first and in bold."""
+    from rich.markup import escape
+
+    console = _console()
     loud = [p for p in problems if p.rule == "households.no_count_field"]
     rest = [p for p in problems if p.rule != "households.no_count_field"]
     for p in loud:
@@ -71,7 +93,87 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
     -------
     rich.table.Table
     """
+    from rich.table import Table
+
     table = Table(**kwargs)
     for h in headers:
         table.add_column(h, no_wrap=h in codes, overflow="fold")
     return table
+
+
+def print_findings(
+    findings: Any,
+    columns: dict[str, str],
+    *,
+    none: str,
+    summary: Callable[[Any], str],
+) -> None:
+    """Print a registry check's findings as a table and exit 1, or say ``none`` and return.
+
+    Parameters
+    ----------
+    findings
+        A :class:`pandas.DataFrame`, one finding a row.
+    columns
+        Column of ``findings`` → header, in order (the ``grid_code`` column is never cut).
+    none
+        What to print when there are no findings.
+    summary
+        The line under the table, from the findings.
+
+    Raises
+    ------
+    typer.Exit
+        With code 1 when there are findings.
+    """
+    from rich.text import Text
+
+    console = _console()
+    if findings.empty:
+        console.print(none)
+        return
+    codes = [h for c, h in columns.items() if c == "grid_code"]
+    table = code_table(*columns.values(), codes=codes)
+    for row in findings[list(columns)].itertuples(index=False):
+        table.add_row(*(Text(str(v)) for v in row))  # names from files: text, never markup
+    console.print(table)
+    console.print(summary(findings))
+    raise typer.Exit(1)
+
+
+def read_layers(
+    specs: dict[str, str],
+    *,
+    crs: Any,
+    layer_crs: dict[str, Any],
+    households_field: str | None = None,
+    population_field: str | None = None,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Read the named input layers with the command line's CRS rules (:func:`read_input`).
+
+    ``households`` and ``dedicated`` get their count fields resolved (the field options
+    apply to ``households``; a missing count field is a warning there).
+
+    Returns
+    -------
+    tuple
+        Layer name → GeoDataFrame, and the warnings found.
+    """
+    from gridgeo.io.fields import resolve_count_fields
+    from gridgeo.io.layer_crs import read_input
+
+    layers: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, spec in specs.items():
+        gdf = read_input(spec, crs=crs, layer_crs=layer_crs.get(name), what=name)
+        if name in ("households", "dedicated"):
+            gdf, found = resolve_count_fields(
+                gdf,
+                households_field=households_field if name == "households" else None,
+                population_field=population_field if name == "households" else None,
+                layer=name,
+                warn_missing=name == "households",
+            )
+            problems += found
+        layers[name] = gdf
+    return layers, problems

@@ -4,18 +4,26 @@ Help texts are English in the code. :class:`TranslatedGroup` (the root command's
 picks the language before anything is parsed — so ``gridgeo --lang en --help`` is English
 and a bare ``gridgeo --help`` follows ``GRIDGEO_LANG`` (default Simplified Chinese) — and
 translates every command's and option's help in the click tree.
+
+The root's own help is plain text (:meth:`gridgeo.cli._lazy.LazyGroup.format_help`): rich's
+help formatter (``typer.rich_utils``, which imports a Markdown parser) is loaded only when a
+sub-command's help is shown, and only then are its panel titles translated
+(:func:`translate_rich_panels`).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
-from typer import rich_utils
 from typer.core import TyperGroup
 
-from gridgeo.i18n import gettext, use_language
+from gridgeo.i18n import gettext, language, use_language
+
+if TYPE_CHECKING:
+    import click
 
 _TEXTS = ("help", "short_help", "rich_help_panel")
 _PANELS = {
@@ -25,16 +33,52 @@ _PANELS = {
 }
 
 
-def lang_from_args(args: Sequence[str]) -> str | None:
-    """The value of ``--lang X`` / ``--lang=X`` among the root's arguments, if any."""
-    for i, arg in enumerate(args):
-        if arg == "--lang" and i + 1 < len(args):
-            return args[i + 1]
+#: The root's ``--lang`` option (handled by :class:`TranslatedGroup`, not by typer).
+LANG_HELP = "Language of messages and tables: zh_CN (default) or en (setting GRIDGEO_LANG)."
+
+
+def split_lang(args: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The value of ``--lang X`` / ``--lang=X`` among the root's arguments, and the others.
+
+    Raises
+    ------
+    typer.BadParameter
+        ``--lang`` without a value.
+    """
+    rest = list(args)
+    for i, arg in enumerate(rest):
+        if arg == "--lang":
+            if i + 1 >= len(rest):
+                raise typer.BadParameter("needs a value: zh_CN or en", param_hint="--lang")
+            return rest[i + 1], rest[:i] + rest[i + 2 :]
         if arg.startswith("--lang="):
-            return arg.split("=", 1)[1]
+            return arg.split("=", 1)[1], rest[:i] + rest[i + 1 :]
         if not arg.startswith("-"):
             break  # a sub-command: its options are its own
-    return None
+    return None, rest
+
+
+def help_may_show(command: Any, args: Sequence[str]) -> bool:
+    """Whether running ``command`` with ``args`` may print a help page.
+
+    ``--help`` anywhere, or a group (``no_args_is_help``) reached without a sub-command.
+    """
+    if "--help" in args:
+        return True
+    words = [a for a in args if not a.startswith("-")]
+    while isinstance(command, TyperGroup):
+        if not words:
+            return True
+        command = command.commands.get(words.pop(0))
+    return False
+
+
+def translate_rich_panels(lang: str | None = None) -> None:
+    """Translate the default panel titles of typer's rich help (imports ``typer.rich_utils``)."""
+    from typer import rich_utils
+
+    for name, text in _PANELS.items():
+        setattr(rich_utils, name, gettext(text, lang or language()))
 
 
 def translate_tree(command: click.Command, lang: str) -> None:
@@ -52,7 +96,16 @@ def translate_tree(command: click.Command, lang: str) -> None:
 
 
 class TranslatedGroup(TyperGroup):
-    """The root group: chooses the language, then translates the help of the whole tree."""
+    """The root group: chooses the language, then translates the help of the whole tree.
+
+    ``--lang`` is read and removed here, before click parses the rest: as a typer option
+    (a ``str``) it would load pydantic for its coercion on every run (typer ≥ 0.29).
+    """
+
+    def option_rows(self, ctx: click.Context) -> list[tuple[str, str]]:
+        """The root's options for its help page, ``--lang`` among them."""
+        rows = [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx))]
+        return [*rows[:-1], ("--lang <zh_CN|en>", gettext(LANG_HELP)), *rows[-1:]]
 
     def main(self, *args: object, **kwargs: object) -> object:
         # --lang is for this run only: afterwards GRIDGEO_LANG applies again (in-process
@@ -70,11 +123,12 @@ class TranslatedGroup(TyperGroup):
         **extra: object,
     ) -> click.Context:
         if parent is None:
+            chosen, args = split_lang(args)
             try:
-                lang = use_language(lang_from_args(args))
+                lang = use_language(chosen)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--lang") from None
             translate_tree(self, lang)
-            for name, text in _PANELS.items():
-                setattr(rich_utils, name, gettext(text, lang))
+            if "typer.rich_utils" in sys.modules:  # loaded by an earlier run in this process
+                translate_rich_panels(lang)
         return super().make_context(info_name, args, parent=parent, **extra)

@@ -2,7 +2,9 @@
 
 Each command is named by ``"module:attribute"`` (a command function or a ``typer.Typer``
 sub-app) with its help panel and one-line help; the module is imported only when the
-command runs or its own ``--help`` is asked for. ``tests/test_cli_startup.py`` checks that
+command runs or its own ``--help`` is asked for. The group's own help is plain text,
+grouped by panel (:meth:`LazyGroup.format_help`), so that ``gridgeo --help`` loads neither
+rich's help formatter nor any command module. ``tests/test_cli_startup.py`` checks that
 each one-line help matches the command's docstring, so the listing stays true.
 """
 
@@ -16,6 +18,7 @@ from typing import Any, ClassVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from gridgeo.cli._lang import help_may_show, translate_rich_panels
 from gridgeo.i18n import gettext
 
 
@@ -50,6 +53,19 @@ class LazyCommand:
         return TyperCommand(self.name, help=gettext(self.help), rich_help_panel=gettext(self.panel))
 
 
+def help_flags_false(command: Any, ctx: Any) -> None:
+    """Give the ``--help`` flag of ``command`` and its sub-commands the default ``False``.
+
+    typer (0.29) makes it without a default and coerces the ``None`` it then gets on every
+    run through a pydantic adapter: about 0.15 s of imports for a command that needs none.
+    """
+    option = command.get_help_option(ctx)
+    if option is not None and option.default is None:
+        option.default = False
+    for sub in getattr(command, "commands", {}).values():
+        help_flags_false(sub, ctx)
+
+
 class LazyGroup(TyperGroup):
     """A Typer group whose :data:`lazy` commands are imported only when resolved."""
 
@@ -77,4 +93,41 @@ class LazyGroup(TyperGroup):
             raise
         if name in self.lazy:
             cmd = self.lazy[name].load()
+            help_flags_false(cmd, ctx)
+        if help_may_show(cmd, rest):
+            translate_rich_panels()
         return name, cmd, rest
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False  # see help_flags_false
+        return option
+
+    def option_rows(self, ctx: Any) -> list[tuple[str, str]]:
+        """``(option, help)`` rows of this group's help page."""
+        return [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx))]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """Plain-text help (no rich): usage, text, options, then the commands by panel.
+
+        Rich's help formatter imports a Markdown parser (about 0.15 s); the root's help
+        needs none of it. Titles and texts are in the language in use.
+        """
+        self.format_usage(ctx, formatter)
+        self.format_help_text(ctx, formatter)
+        options = self.option_rows(ctx)
+        if options:
+            with formatter.section(gettext("Options")):
+                formatter.write_dl(options)
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            panel = cmd.rich_help_panel or gettext("Commands")
+            panels.setdefault(panel, []).append((name, (cmd.help or "").split("\n\n")[0]))
+        for panel, rows in panels.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
+        self.format_epilog(ctx, formatter)

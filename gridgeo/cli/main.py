@@ -7,7 +7,6 @@ from typing import ClassVar
 import typer
 
 from gridgeo import __version__
-from gridgeo.cli._common import setup_logging
 from gridgeo.cli._lang import TranslatedGroup
 from gridgeo.cli._lazy import LazyCommand, LazyGroup
 
@@ -195,13 +194,10 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
-    lang: str = typer.Option(
-        None,
-        "--lang",
-        help="Language of messages and tables: zh_CN (default) or en (setting GRIDGEO_LANG).",
-    ),
+    # --lang LANG: read (and removed) before parsing by TranslatedGroup, which lists it in the help
 ) -> None:
-    # the language itself was chosen before parsing (TranslatedGroup), from --lang or the setting
+    from gridgeo.cli._common import setup_logging  # not at start-up: it loads rich
+
     setup_logging(verbose)
 
 

@@ -19,7 +19,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridgeo.cli._common import console, handle_errors, print_warnings
+from gridgeo.cli._common import console, handle_errors, print_warnings, read_layers
 from gridgeo.cli.communities import print_fixes
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
@@ -31,7 +31,6 @@ from gridgeo.io import (
     write_layers,
 )
 from gridgeo.io.atomic import write_text_atomic
-from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input
 from gridgeo.io.metadata import code_pattern_metadata, first_declared
 from gridgeo.partition import partition as run_partition
@@ -218,20 +217,13 @@ def partition(
         "dedicated": dedicated_crs,
         "villager_groups": villager_groups_crs,
     }
-    layers = {}
-    problems: list[Problem] = []
-    for name, spec in specs.items():
-        gdf = read_input(spec, crs=crs, layer_crs=layer_crs[name], what=name)
-        if name in ("households", "dedicated"):
-            gdf, found = resolve_count_fields(
-                gdf,
-                households_field=households_field if name == "households" else None,
-                population_field=population_field if name == "households" else None,
-                layer=name,
-                warn_missing=name == "households",
-            )
-            problems += found
-        layers[name] = gdf
+    layers, problems = read_layers(
+        specs,
+        crs=crs,
+        layer_crs=layer_crs,
+        households_field=households_field,
+        population_field=population_field,
+    )
     # the layer contracts are checked once, inside partition (gridgeo.io.schemas); here only
     # what the count-field choice found
     raise_for_problems(problems, "partition inputs")

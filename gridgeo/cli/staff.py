@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from gridgeo.cli import registry as registry_cli
-from gridgeo.cli._common import console, handle_errors
+from gridgeo.cli._common import console, handle_errors, print_findings
 from gridgeo.cli.registry import _COUNTY, _TOKEN, _county, _me
 from gridgeo.registry.staff import check_staff, import_roster, read_roster
 
@@ -58,14 +56,9 @@ def check(
 ) -> None:
     """List every current grid that breaks the profile's staffing rules; exit 1 if any."""
     breaches = check_staff(registry_cli._url(), profile=profile, county=county)
-    if breaches.empty:
-        console.print("所有网格符合人员配置规则。")
-        return
-    table = Table("网格", "规则", "问题", "依据")
-    for b in breaches.itertuples():
-        table.add_row(*(Text(str(v)) for v in (b.grid_code, b.rule, b.message, b.basis)))
-    console.print(table)
-    console.print(
-        f"{breaches['grid_code'].nunique()} 个网格不符合人员配置规则（{len(breaches)} 项）"
+    print_findings(
+        breaches,
+        {"grid_code": "网格", "rule": "规则", "message": "问题", "basis": "依据"},
+        none="所有网格符合人员配置规则。",
+        summary=lambda b: f"{b['grid_code'].nunique()} 个网格不符合人员配置规则（{len(b)} 项）",
     )
-    raise typer.Exit(1)

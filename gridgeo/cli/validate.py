@@ -12,11 +12,10 @@ import pyogrio
 import typer
 from rich.markup import escape
 
-from gridgeo.cli._common import code_table, console, handle_errors, print_warnings
+from gridgeo.cli._common import code_table, console, handle_errors, print_warnings, read_layers
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.io import check_layer, list_layers, raise_for_problems, split_layer_spec
-from gridgeo.io.fields import resolve_count_fields
 from gridgeo.io.layer_crs import read_input, split_crs_spec
 from gridgeo.io.metadata import first_declared
 from gridgeo.rules import load_profile
@@ -121,16 +120,21 @@ def validate(
     code_pattern = code_pattern or first_declared(communities, grids)
     prof = load_profile(profile).with_code_pattern(code_pattern)
     grid_gdf = _read_grids(grids, crs)
-    comm_gdf = read_input(communities, crs=crs, layer_crs=communities_crs, what="communities")
-    problems: list[Problem] = []
-    hh_gdf = road_gdf = None
-    if households:
-        hh_gdf = read_input(households, crs=crs, layer_crs=households_crs, what="households")
-        hh_gdf, found = resolve_count_fields(hh_gdf, households_field=households_field)
-        problems += found + check_layer(hh_gdf, "households")
-    if roads:
-        road_gdf = read_input(roads, crs=crs, layer_crs=roads_crs, what="roads")
-        problems += check_layer(road_gdf, "roads")
+    specs = {"communities": communities, "households": households, "roads": roads}
+    layers, problems = read_layers(
+        {name: spec for name, spec in specs.items() if spec},
+        crs=crs,
+        layer_crs={
+            "communities": communities_crs,
+            "households": households_crs,
+            "roads": roads_crs,
+        },
+        households_field=households_field,
+    )
+    comm_gdf, hh_gdf, road_gdf = (layers.get(n) for n in ("communities", "households", "roads"))
+    for name in ("households", "roads"):
+        if layers.get(name) is not None:
+            problems += check_layer(layers[name], name)
     raise_for_problems(problems, "input layers")
     print_warnings(problems)
     staff_df = _read_staff(staff) if staff else None

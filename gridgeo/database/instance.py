@@ -33,10 +33,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gridgeo.errors import DatabaseError
 from gridgeo.io.atomic import write_text_atomic
-from gridgeo.settings import Settings
+
+if TYPE_CHECKING:  # not at run time: `gridgeo db status` starts without pydantic
+    from gridgeo.settings import Settings
 
 log = logging.getLogger(__name__)
 

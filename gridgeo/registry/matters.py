@@ -15,12 +15,12 @@ Which edits are change-set items
   :func:`gridgeo.registry.assignments.draft_assignments`, the city accepts it, and the
   database closes the previous lead row and opens the new one at acceptance. A department
   never draws or edits grids.
-* **Direct coverage rows** (:func:`add_coverage`, :func:`end_coverage`) remain for the
-  service's ``POST /coverage`` / ``DELETE /coverage/{id}``: a department's own polygon
-  (city reviewers and admins only) and quick grid-code assignments by a county editor
-  inside its own county. They are versioned in time (``valid_from``/``valid_to``, ended
-  not deleted) but not filed. Routing the grid-code form through a change set is the
-  remaining step (it changes the API's answer from rows to a draft).
+  The service's ``POST /coverage`` drafts that change set too (:func:`coverage_draft_target`
+  checks the request, then ``draft_assignments``), so the county files it and another
+  person at the city accepts it, like every other change-set item.
+* **Direct coverage rows** (:func:`add_coverage`) are for seeding a registry and tests
+  only; :func:`end_coverage` backs ``DELETE /coverage/{id}`` (ending a row, kept as
+  history; not yet a change-set item). A polygon is refused everywhere.
 """
 
 from __future__ import annotations
@@ -337,6 +337,69 @@ def _check_coverage_targets(
         )
 
 
+def coverage_draft_target(
+    conn: psycopg.Connection,
+    *,
+    department_id: int,
+    category: str,
+    grid_codes: Iterable[str],
+    county: str | None = None,
+) -> tuple[str, str]:
+    """Check a coverage request before it is drafted; the county and the department's name.
+
+    Parameters
+    ----------
+    county
+        The county drafting (a county editor's own); ``None``: the one county of the grids.
+
+    Returns
+    -------
+    tuple of str
+        ``(county_code, department_name)`` for
+        :func:`gridgeo.registry.assignments.draft_assignments`.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown department or category.
+    InputError
+        No grid codes, codes that are not current grids, or grids of several counties
+        (the counties whose accepted change sets opened them) when ``county`` is not given.
+    """
+    codes = list(dict.fromkeys(grid_codes))
+    if not codes:
+        raise InputError(
+            "give grid_codes: the grids the department answers for",
+            [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
+        )
+    _check_coverage_targets(conn, department_id, category, codes)
+    name = conn.execute(
+        "SELECT name FROM registry.department WHERE department_id = %s", (department_id,)
+    ).fetchone()[0]
+    if county is not None:
+        return county, str(name)
+    counties = conn.execute(
+        "SELECT g.grid_code, c.county_code FROM registry.grid g "
+        "JOIN registry.changeset c ON c.changeset_id = g.opened_by "
+        "WHERE g.valid_to IS NULL AND g.grid_code = ANY(%s)",
+        (codes,),
+    ).fetchall()
+    found = dict(counties)
+    if len(set(found.values())) != 1 or len(found) != len(codes):
+        raise InputError(
+            "the grids must lie in one registered county (one change set per county)",
+            [
+                Problem(
+                    f"grid {c} is in county {found.get(c) or 'unknown'}",
+                    field="grid_codes",
+                    rule="coverage.county",
+                )
+                for c in codes
+            ][:20],
+        )
+    return next(iter(found.values())), str(name)
+
+
 def add_coverage(
     conn: psycopg.Connection,
     *,
@@ -346,7 +409,9 @@ def add_coverage(
     geometry: Mapping[str, Any] | None = None,
     lead: bool = True,
 ) -> list[dict[str, Any]]:
-    """Open coverage rows directly (not a change set; see the module docstring).
+    """Open coverage rows directly, not filed: for seeding a registry and tests only.
+
+    The service and the CLI draft coverage as a change set instead (module docstring).
 
     Parameters
     ----------

@@ -103,6 +103,10 @@ ACTIONS: dict[str, Action] = {
     "index.admin": Action(frozenset({"admin"}), False, "管理定位索引"),
     "changeset.draft": Action(frozenset({"county_editor", "admin"}), True, "起草、报备、撤回变更"),
     "changeset.review": Action(_REVIEWERS, True, "接受或退回报备"),
+    "changeset.read": Action(_EDITORS, True, "查看变更集"),
+    "notifications.read": Action(_STAFF, False, "查看通知"),
+    "tracks.upload": Action(frozenset({"county_editor", "admin"}), True, "上传巡查轨迹"),
+    "tracks.read": Action(_EDITORS, True, "查看巡查统计"),
     "posting.edit": Action(_EDITORS, True, "设置监督电话和公示日期"),
     "posting.duties": Action(_REVIEWERS, False, "修改网格员职责文本"),
     # the case loop; which loop step a role may take is gridgeo.incidents.states
@@ -413,3 +417,19 @@ def audit_event(conn: Connection, actor: str, action: str, detail: dict[str, Any
         text("SELECT registry.append_audit(:a, NULL, :act, NULL, NULL, CAST(:d AS jsonb))"),
         {"a": actor, "act": action, "d": json.dumps(detail, ensure_ascii=False, default=str)},
     )
+
+
+#: The database role of the service's anonymous read routes (sql/migrations/0900_roles.sql).
+READ_ROLE = "gridgeo_read"
+
+
+def read_only_session(conn: Any) -> None:
+    """Make a psycopg connection a read-only :data:`READ_ROLE` session (a pool's ``configure``).
+
+    ``SET ROLE gridgeo_read`` (the login must be a member: the application role is, by
+    migration 0120) and ``default_transaction_read_only``: its queries can read the public
+    registry and nothing else — no users or tokens, no writes, no workflow functions.
+    """
+    conn.execute(f"SET ROLE {READ_ROLE}")
+    conn.execute("SET default_transaction_read_only = on")
+    conn.commit()

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridgeo import __version__
 from gridgeo.database.connect import app_database_url, libpq_url
 from gridgeo.errors import GridgeoError
+from gridgeo.registry.users import read_only_session
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
 from gridgeo.service.limits import BodyLimits
@@ -77,6 +78,22 @@ def _tile_service(pool: ConnectionPool, settings: ServiceSettings) -> TileServic
     )
 
 
+def _open_pool(url: str, name: str, size: int, **kw: Any) -> ConnectionPool:
+    """A pool opened in the background; ``check=``: a connection is tested before it is
+    handed out, so after the database restarts no request gets a dead one."""
+    pool = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        name=name,
+        check=ConnectionPool.check_connection,
+        **kw,
+    )
+    pool.open(wait=False)
+    return pool
+
+
 def create_app(
     settings: Settings | None = None, service_settings: ServiceSettings | None = None
 ) -> FastAPI:
@@ -96,19 +113,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = libpq_url(app_database_url(settings))  # the application role, not the owner
-        # check=: a connection is tested before it is handed out, so after the database
-        # restarts no request gets one of the dead connections of before
-        pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=8,
-            open=False,
-            name="gridgeo",
-            check=ConnectionPool.check_connection,
-        )
-        pool.open(wait=False)
+        pool = _open_pool(url, "gridgeo", 8)
         app.state.pool = pool
         app.state.db_url = url
+        # anonymous read routes: sessions as the read-only role (deps.read_pool)
+        read_url = libpq_url(settings.read_database_url) if settings.read_database_url else url
+        read_pool = _open_pool(read_url, "gridgeo-read", 4, configure=read_only_session)
+        app.state.read_pool = read_pool
+        app.state.read_url = read_url
         state = ServiceState(pool, url, past_snapshots=service_settings.past_snapshots)
         app.state.registry_state = state
         app.state.tiles = tiles = _tile_service(pool, service_settings)
@@ -125,6 +137,7 @@ def create_app(
         finally:
             state.stop()
             tiles.close()
+            read_pool.close()
             pool.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works on an intranet.

@@ -4,16 +4,23 @@ Roles, actions and division scopes are those of the registry
 (:mod:`gridgeo.registry.users`), the same for the CLI and the API. Calls without a
 token act as the anonymous public; an unknown, revoked or expired token is a 401 with
 the reason; an action the role may not take is 401 without a token and 403 otherwise.
+
+Write routes name their action with :func:`needs` on a router whose ``route_class`` is
+:class:`RoleFirst`: the token is looked up and the role checked before the request body
+is read (FastAPI parses a declared body before any dependency runs), so a caller of the
+wrong role gets its 401/403 without sending, or the server reading, a large body.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridgeo.errors import AuthenticationError
@@ -61,38 +68,82 @@ def _lookup(request: Request, token: str) -> Principal:
     return principal
 
 
+async def caller_of(request: Request) -> Principal:
+    """The caller of a request, from its ``Authorization`` header (looked up once per request).
+
+    The public without the header; 401 for a malformed header or a bad token.
+    """
+    known = getattr(request.state, "gridgeo_caller", None)
+    if known is not None:
+        return known
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        principal = PUBLIC
+    else:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            raise AuthenticationError(
+                "malformed Authorization header: use 'Authorization: Bearer <token>'"
+            )
+        if not token.strip():
+            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        principal = await run_in_threadpool(_lookup, request, token.strip())
+    request.state.gridgeo_caller = principal
+    return principal
+
+
 async def get_caller(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller of a request: the public without a token, 401 for a bad token."""
-    if creds is None:
-        # HTTPBearer(auto_error=False) also says None for "Basic …" or a bare word: only a
-        # request without any Authorization header is public; a malformed one is a 401.
-        if request.headers.get("authorization", "").strip():
-            raise AuthenticationError(
-                "malformed Authorization header: use 'Authorization: Bearer <token>'"
-            )
-        return PUBLIC
-    if creds.scheme.lower() != "bearer" or not creds.credentials:
-        raise AuthenticationError("use 'Authorization: Bearer <token>'")
-    return await run_in_threadpool(_lookup, request, creds.credentials)
+    """The caller of a request: the public without a token, 401 for a bad token.
+
+    ``creds`` only documents the bearer scheme in OpenAPI; :func:`caller_of` reads the header.
+    """
+    return await caller_of(request)
 
 
 CallerDep = Annotated[Principal, Depends(get_caller)]
 
 
-def require_role(caller: Principal, roles: tuple[str, ...], what: str) -> None:
-    """Refuse ``caller`` unless its role is one of ``roles``: 401 without a token (with
-    ``WWW-Authenticate``), 403 otherwise; ``what`` names the action in the message."""
-    if caller.role in roles:
-        return
-    if not caller.authenticated:
-        raise HTTPException(
-            401,
-            f"{what} needs a bearer token of role {', '.join(roles)}",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    raise HTTPException(
-        403, f"{what} is not allowed for role {caller.role} (needs {', '.join(roles)})"
-    )
+def require_role(caller: Principal, action: str) -> None:
+    """Refuse ``caller`` unless its role may take ``action`` (:data:`~gridgeo.registry.users.ACTIONS`).
+
+    401 without a token (with ``WWW-Authenticate``), 403 otherwise; the message names the
+    action and the roles that may take it. Division scopes are the route's to check.
+    """
+    caller.require(action)
+
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def needs(action: str) -> Callable[[_Endpoint], _Endpoint]:
+    """Mark an endpoint: its caller's role must allow ``action``, checked by :class:`RoleFirst`
+    before the request body is read."""
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        endpoint.__gridgeo_action__ = action  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+class RoleFirst(APIRoute):
+    """A route that checks the role of a :func:`needs`-marked endpoint before its body is read.
+
+    FastAPI reads and parses a declared JSON body before any dependency runs; this check
+    runs first, in front of FastAPI's own handler.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        action = getattr(self.endpoint, "__gridgeo_action__", None)
+        if action is None:
+            return handler
+
+        async def role_first(request: Request) -> Response:
+            require_role(await caller_of(request), action)
+            return await handler(request)
+
+        return role_first

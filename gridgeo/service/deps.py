@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from fastapi import HTTPException, Request
+from psycopg_pool import ConnectionPool
 
 from gridgeo.crs import point_problems, resolve_crs
 from gridgeo.errors import (
@@ -35,6 +36,15 @@ def state(request: Request) -> ServiceState:
 
 def service_settings(request: Request) -> ServiceSettings:
     return request.app.state.service_settings
+
+
+def read_pool(request: Request) -> ConnectionPool:
+    """The pool of anonymous read routes: read-only sessions of the role ``gridgeo_read``.
+
+    Routes that answer the public without a token read through it; writes, and reads of
+    what a token unlocks, use ``request.app.state.pool`` (the application role).
+    """
+    return request.app.state.read_pool
 
 
 @functools.lru_cache(maxsize=256)

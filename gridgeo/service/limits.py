@@ -4,7 +4,8 @@ Every write (POST, PUT, PATCH, DELETE) needs a bearer token: without one the ans
 is 401 before a byte of the body is read. A write body other than a batch of points
 (``/locate/batch`` streams and counts its own, up to ``batch_max_bytes``) is capped at
 ``json_max_bytes``: a ``Content-Length`` above it is refused at once, a chunked body
-as soon as it passes the cap. The body is never kept beyond the cap.
+as soon as the route's reading passes the cap (413). The body is counted as the route
+reads it, never read ahead: a token of the wrong role is refused before any of it is read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,28 +89,17 @@ class BodyLimits:
             await _answer(send, 413, "PayloadTooLarge", too_big, Connection="close")
             return
         # read up to the cap, then hand the body on as one message
-        chunks: list[bytes] = []
+        # counted as the app reads it, not read ahead: a route may refuse the caller (its
+        # role, service.auth.RoleFirst) before asking for a byte of the body
         size = 0
-        while True:
+
+        async def capped() -> Message:
+            nonlocal size
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            part = message.get("body", b"")
-            size += len(part)
-            if size > self.max_bytes:
-                await _answer(send, 413, "PayloadTooLarge", too_big, Connection="close")
-                return
-            chunks.append(part)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > self.max_bytes:
+                    raise HTTPException(413, too_big, headers={"Connection": "close"})
+            return message
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, capped, send)

@@ -4,9 +4,11 @@ Two buckets per client address:
 
 - anonymous requests (no ``Authorization`` header) spend from a bucket refilled at
   ``rate_limit_per_s`` up to ``rate_limit_burst``; callers with a token are not slowed;
-- every 401 answer spends from a second, small bucket (``auth_failures_per_min``, burst
+- every 401 answer to a request *with* an ``Authorization`` header (a wrong, revoked or
+  malformed token) spends from a second, small bucket (``auth_failures_per_min``, burst
   ``auth_failures_burst``): once it is empty, requests with a token from that address get
-  429 without a token lookup, so guessing tokens costs minutes, not milliseconds.
+  429 without a token lookup, so guessing tokens costs minutes, not milliseconds. A 401
+  without any token ("this needs a token") guesses nothing and is not counted.
 
 A 429 says when to come back (``Retry-After``). The buckets live in memory, per process;
 at most ``max_clients`` addresses are tracked (the least recently seen are dropped).
@@ -96,7 +98,7 @@ class RateLimit:
     per_s, burst
         Anonymous requests per second and burst; ``per_s <= 0`` turns the limit off.
     failures_per_min, failures_burst
-        401 answers per minute and burst before token-bearing requests get 429;
+        401 answers to token-bearing requests per minute and burst before they get 429;
         ``failures_per_min <= 0`` turns this off.
     max_clients
         Addresses tracked at most.
@@ -145,7 +147,7 @@ class RateLimit:
                     "请求过于频繁，请稍后再试 too many requests from this address",
                 )
                 return
-        if self.failures is None:
+        if self.failures is None or not has_token:  # only wrong tokens are failures
             await self.app(scope, receive, send)
             return
 

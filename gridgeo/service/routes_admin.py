@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gridgeo.errors import NotFoundError
 from gridgeo.registry import tokens
 from gridgeo.registry.users import ROLES
-from gridgeo.service.auth import CallerDep
+from gridgeo.service.auth import CallerDep, RoleFirst, needs
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+# RoleFirst: a write's role is checked before its body is read (service.auth)
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=RoleFirst)
 
 
 class TokenIn(BaseModel):
@@ -47,6 +48,7 @@ class TokenIn(BaseModel):
 
 
 @router.post("/tokens", status_code=201, summary="Create a bearer token (shown once)")
+@needs("tokens.admin")
 def create_token(request: Request, caller: CallerDep, body: TokenIn) -> dict[str, Any]:
     caller.require("tokens.admin")
     name = body.name or body.label
@@ -75,6 +77,7 @@ def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
+@needs("tokens.admin")
 def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response:
     caller.require("tokens.admin")
     if token_id > 2**62:
@@ -101,6 +104,7 @@ def index_status(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 
 @router.post("/refresh", summary="Reload the locate index from PostGIS now")
+@needs("index.admin")
 def refresh(request: Request, caller: CallerDep) -> dict[str, Any]:
     caller.require("index.admin")
     snap = request.app.state.registry_state.refresh()

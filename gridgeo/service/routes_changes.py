@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
-from gridgeo.registry.users import REVIEWER_ROLES, Principal
+from gridgeo.registry.users import Principal
 from gridgeo.registry.workflow import refusals_audited
 from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.deps import service_settings, spool_body
@@ -40,9 +40,6 @@ from gridgeo.service.deps import service_settings, spool_body
 router = APIRouter(tags=["changes"])
 
 _SUFFIXES = {".gpkg", ".geojson", ".json", ".zip"}
-_EDIT = ("county_editor", "admin")
-_READ = ("county_editor", *REVIEWER_ROLES, "admin")
-_REVIEW = (*REVIEWER_ROLES, "admin")
 
 
 # -- bodies -----------------------------------------------------------------------------
@@ -188,7 +185,7 @@ async def upload_changes(
 ) -> dict[str, Any]:
     """The body is the file itself. Only the grids of the layer's communities change;
     the draft is filed separately (``POST /changes/{id}/file``)."""
-    require_role(caller, _EDIT, "uploading a grid layer")
+    require_role(caller, "changeset.draft")
     actor = caller
     url = _bind(request)
     # wrong county: 403 before a byte is read, and the attempt is in the audit log
@@ -227,7 +224,7 @@ def list_changes(
 ) -> list[dict[str, Any]]:
     from gridgeo.registry import list_changesets
 
-    require_role(caller, _READ, "listing change sets")
+    require_role(caller, "changeset.read")
     county = caller.division_code if caller.role == "county_editor" else None
     df = list_changesets(_bind(request), status=status, county=county)
     if caller.role == "county_editor":
@@ -238,7 +235,7 @@ def list_changes(
 def _visible(request: Request, caller: Principal, changeset_id: int):
     from gridgeo.registry import get_changeset
 
-    require_role(caller, _READ, "reading change sets")
+    require_role(caller, "changeset.read")
     cs = get_changeset(_bind(request), changeset_id)
     _scope(caller, cs.county_code)
     return cs
@@ -313,7 +310,7 @@ def change_package(request: Request, caller: CallerDep, changeset_id: int) -> Fi
 async def file_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import file_changeset
 
-    require_role(caller, _EDIT, "filing a change set")
+    require_role(caller, "changeset.draft")
     body = await _json(request, FileIn)
     cs = await run_in_threadpool(
         file_changeset,
@@ -335,7 +332,7 @@ async def file_change(request: Request, caller: CallerDep, changeset_id: int) ->
 async def withdraw_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import withdraw_changeset
 
-    require_role(caller, _EDIT, "withdrawing a change set")
+    require_role(caller, "changeset.draft")
     body = await _json(request, ReasonIn)
     return await run_in_threadpool(
         withdraw_changeset, _bind(request), changeset_id, actor=caller, reason=body.reason
@@ -350,7 +347,7 @@ async def withdraw_change(request: Request, caller: CallerDep, changeset_id: int
 async def accept_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import accept_changeset
 
-    require_role(caller, _REVIEW, "accepting a change set")
+    require_role(caller, "changeset.review")
     body = await _json(request, ReasonIn)
     summary = await run_in_threadpool(
         accept_changeset,
@@ -371,7 +368,7 @@ async def accept_change(request: Request, caller: CallerDep, changeset_id: int) 
 async def return_change(request: Request, caller: CallerDep, changeset_id: int) -> dict[str, Any]:
     from gridgeo.registry import return_changeset
 
-    require_role(caller, _REVIEW, "returning a change set")
+    require_role(caller, "changeset.review")
     body = await _json(request, ReasonIn)
     return await run_in_threadpool(
         return_changeset, _bind(request), changeset_id, actor=caller, reason=body.reason
@@ -379,7 +376,6 @@ async def return_change(request: Request, caller: CallerDep, changeset_id: int) 
 
 
 # -- notifications ----------------------------------------------------------------------
-_ANY = ("dispatcher", "county_editor", *REVIEWER_ROLES, "admin")
 
 
 @router.get("/notifications", summary="Departments' notifications of accepted division changes")
@@ -391,7 +387,7 @@ def list_notifications(
 ) -> list[dict[str, Any]]:
     from gridgeo.registry.outbox import notifications
 
-    require_role(caller, _ANY, "reading notifications")
+    require_role(caller, "notifications.read")
     return _records(notifications(_bind(request), department=department, unread=unread))
 
 
@@ -399,6 +395,6 @@ def list_notifications(
 def read_notification(request: Request, caller: CallerDep, notification_id: int) -> dict[str, Any]:
     from gridgeo.registry.outbox import mark_read
 
-    require_role(caller, _ANY, "marking a notification read")
+    require_role(caller, "notifications.read")
     at = mark_read(_bind(request), notification_id, reader=caller.label or caller.role)
     return {"notification_id": notification_id, "read_at": at.isoformat(), "read_by": caller.label}

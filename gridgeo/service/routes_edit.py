@@ -32,7 +32,6 @@ from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.routes_changes import _bind, _json, _records
 
 router = APIRouter(tags=["edit"])
-_EDIT = ("county_editor", "admin")
 
 
 class GridIn(BaseModel):
@@ -97,14 +96,14 @@ def _plan_json(session) -> dict[str, Any]:
 def list_communities(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
     from gridgeo.registry.edits import editable_communities
 
-    require_role(caller, _EDIT, "editing grids")
+    require_role(caller, "changeset.draft")
     county = caller.division_code if caller.role == "county_editor" else None
     return _records(editable_communities(_bind(request), county))
 
 
 @router.get("/edit/communities/{code}", summary="A community's blocks and grids for editing")
 def get_plan(request: Request, caller: CallerDep, code: str) -> dict[str, Any]:
-    require_role(caller, _EDIT, "editing grids")
+    require_role(caller, "changeset.draft")
     return _plan_json(_session(_bind(request), caller, code))
 
 
@@ -152,7 +151,7 @@ async def draft(request: Request, caller: CallerDep, code: str) -> dict[str, Any
     from gridgeo.registry import changeset_items, validate_changeset
     from gridgeo.registry.edits import draft_plan
 
-    require_role(caller, _EDIT, "drafting grid edits")
+    require_role(caller, "changeset.draft")
     body = await _json(request, DraftIn)
     url = _bind(request)
 

@@ -1,7 +1,13 @@
 """The matter list (事项清单): categories, departments and their coverage (包片).
 
 Routes parse, check the caller and call :mod:`gridgeo.registry.matters`, which owns
-the SQL and says which edits are change-set items.
+the SQL and says which edits are change-set items. Write routes name their action with
+:func:`~gridgeo.service.auth.needs`: the role is checked before the JSON body is read.
+
+Coverage (包片) by grid is a change-set item: ``POST /coverage`` drafts a change set
+(202, its id and the next step); the county files it (``POST /changes/{id}/file``) and a
+reviewer who did not draft it accepts it (``POST /changes/{id}/accept``). Only then does
+``GET /coverage`` list the rows.
 """
 
 from __future__ import annotations
@@ -9,17 +15,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import PermissionDeniedError
 from gridgeo.registry import matters
+from gridgeo.registry.assignments import draft_assignments, refuse_polygon_coverage
 from gridgeo.registry.users import Principal
-from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, parse_polygon, service_settings
+from gridgeo.service.auth import CallerDep, RoleFirst, needs
+from gridgeo.service.deps import db_errors, parse_polygon, read_pool, service_settings
 from gridgeo.times import parse_at
 
-router = APIRouter(tags=["matters"])
+router = APIRouter(tags=["matters"], route_class=RoleFirst)
 
 
 class _Body(BaseModel):
@@ -65,6 +73,8 @@ class CoverageIn(_Body):
         "polygon a department draws",
     )
     lead: bool = True
+    title: str = Field(default="", max_length=200, description="Title of the drafted change set")
+    reason: str = Field(default="", max_length=4000, description="Why (kept in the audit log)")
 
 
 def _pool(request: Request):
@@ -81,11 +91,12 @@ def _refresh(request: Request) -> None:
 
 @router.get("/categories", summary="The matter list: incident categories and deadlines")
 def list_categories(request: Request) -> list[dict[str, Any]]:
-    with db_errors("listing categories"), _pool(request).connection(timeout=10) as conn:
+    with db_errors("listing categories"), read_pool(request).connection(timeout=10) as conn:
         return matters.list_categories(conn)
 
 
 @router.post("/categories", status_code=201, summary="Add a category (admin)")
+@needs("matters.admin")
 def create_category(request: Request, caller: CallerDep, body: CategoryIn) -> dict[str, Any]:
     caller.require("matters.admin")
     with db_errors(f"category {body.code}"), _pool(request).connection(timeout=10) as conn:
@@ -95,6 +106,7 @@ def create_category(request: Request, caller: CallerDep, body: CategoryIn) -> di
 
 
 @router.patch("/categories/{code}", summary="Change a category (admin)")
+@needs("matters.admin")
 def update_category(
     request: Request, caller: CallerDep, code: str, body: CategoryPatch
 ) -> dict[str, Any]:
@@ -106,6 +118,7 @@ def update_category(
 
 
 @router.delete("/categories/{code}", status_code=204, summary="Remove a category (admin)")
+@needs("matters.admin")
 def delete_category(request: Request, caller: CallerDep, code: str) -> Response:
     caller.require("matters.admin")
     with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
@@ -119,19 +132,20 @@ def delete_category(request: Request, caller: CallerDep, code: str) -> Response:
 
 @router.get("/departments", summary="Departments with their current coverage")
 def list_departments(request: Request) -> list[dict[str, Any]]:
-    with db_errors("listing departments"), _pool(request).connection(timeout=10) as conn:
+    with db_errors("listing departments"), read_pool(request).connection(timeout=10) as conn:
         return matters.list_departments(conn)
 
 
 @router.get("/departments/{department_id}", summary="One department and its coverage")
 def get_department(request: Request, department_id: int) -> dict[str, Any]:
-    with db_errors("reading department"), _pool(request).connection(timeout=10) as conn:
+    with db_errors("reading department"), read_pool(request).connection(timeout=10) as conn:
         dep = matters.get_department(conn, department_id)
         cov = matters.list_coverage(conn, department_id=department_id)
     return dep | {"coverage": cov}
 
 
 @router.post("/departments", status_code=201, summary="Add a department (admin)")
+@needs("matters.admin")
 def create_department(request: Request, caller: CallerDep, body: DepartmentIn) -> dict[str, Any]:
     caller.require("matters.admin")
     with db_errors(f"department {body.name}"), _pool(request).connection(timeout=10) as conn:
@@ -141,6 +155,7 @@ def create_department(request: Request, caller: CallerDep, body: DepartmentIn) -
 
 
 @router.patch("/departments/{department_id}", summary="Rename or re-phone a department (admin)")
+@needs("matters.admin")
 def update_department(
     request: Request, caller: CallerDep, department_id: int, body: DepartmentPatch
 ) -> dict[str, Any]:
@@ -156,6 +171,7 @@ def update_department(
     status_code=204,
     summary="Remove a department without coverage history (admin)",
 )
+@needs("matters.admin")
 def delete_department(request: Request, caller: CallerDep, department_id: int) -> Response:
     caller.require("matters.admin")
     with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
@@ -175,7 +191,7 @@ def list_coverage(
     at: Annotated[str | None, Query(description="valid at (default now)")] = None,
 ) -> list[dict[str, Any]]:
     when: datetime | None = parse_at(at, service_settings(request).timezone)
-    with db_errors("listing coverage"), _pool(request).connection(timeout=10) as conn:
+    with db_errors("listing coverage"), read_pool(request).connection(timeout=10) as conn:
         return matters.list_coverage(conn, at=when, category=category, grid_code=grid_code)
 
 
@@ -189,29 +205,52 @@ def _require_scope(caller: Principal, communities: dict[str, str | None]) -> Non
 
 
 @router.post(
-    "/coverage", status_code=201, summary="Assign a department to a category on grids or a polygon"
+    "/coverage",
+    status_code=202,
+    summary="Draft a change set assigning a department to a category on grids (包片)",
+    response_description="The draft change set: file it, then a reviewer accepts it",
 )
-def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> list[dict[str, Any]]:
-    caller.require("coverage.edit")
-    if body.geometry is not None:  # refused by the registry for everyone (coverage.polygon)
+@needs("coverage.edit")
+def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> dict[str, Any]:
+    if body.geometry is not None:  # refused for every role (coverage.polygon)
         parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
+        raise refuse_polygon_coverage("geometry")
+    caller.require("changeset.draft")  # a change set: county editors (own county), admins
+    own = caller.division_code if caller.role == "county_editor" else None
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
         _require_scope(caller, matters.grid_communities(conn, body.grid_codes))
-        rows = matters.add_coverage(
+        county, department = matters.coverage_draft_target(
             conn,
             department_id=body.department_id,
             category=body.category,
             grid_codes=body.grid_codes,
-            geometry=body.geometry,
-            lead=body.lead,
+            county=own,
         )
-    _refresh(request)
-    return rows
+    rows = [
+        {"grid_code": g, "category": body.category, "department": department, "lead": body.lead}
+        for g in dict.fromkeys(body.grid_codes)
+    ]
+    cs = draft_assignments(
+        request.app.state.db_url,
+        county=county,
+        actor=caller,
+        coverage=pd.DataFrame(rows, columns=["grid_code", "category", "department", "lead"]),
+        title=body.title or f"包片 {body.category}: {department}",
+        reason=body.reason,
+    )
+    return {
+        "changeset_id": cs,
+        "status": "draft",
+        "county_code": county,
+        "items": len(rows),
+        "next": f"/changes/{cs}/file",
+    }
 
 
 @router.delete(
     "/coverage/{coverage_id}", status_code=204, summary="End a coverage row (kept as history)"
 )
+@needs("coverage.edit")
 def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Response:
     caller.require("coverage.edit")
     with db_errors(f"coverage {coverage_id}"), _pool(request).connection(timeout=10) as conn:

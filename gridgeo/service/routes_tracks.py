@@ -24,15 +24,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from gridgeo.errors import InputError, NotFoundError, Problem
-from gridgeo.registry.users import REVIEWER_ROLES
 from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.deps import service_settings, spool_body
 
 router = APIRouter(tags=["tracks"])
 
 _SUFFIXES = {".gpx", ".geojson", ".json", ".csv", ".xlsx", ".parquet"}
-_UPLOAD = ("county_editor", "admin")
-_READ = ("county_editor", *REVIEWER_ROLES, "admin")
 
 
 @router.post(
@@ -57,7 +54,7 @@ async def upload_tracks(
 ) -> dict[str, Any]:
     """The body is the file. Re-sending the same file stores nothing new (``created``
     false). Rows left out are listed with their row number under ``problems``."""
-    require_role(caller, _UPLOAD, "uploading patrol tracks")
+    require_role(caller, "tracks.upload")
     suffix = Path(filename).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(
@@ -114,7 +111,7 @@ def tracks_summary(
 ) -> dict[str, Any]:
     """``period=day``: one row per worker and day; ``week``/``month``: rankings per
     street or county. County editors see only workers serving their county's grids."""
-    require_role(caller, _READ, "patrol statistics")
+    require_role(caller, "tracks.read")
     from gridgeo.registry.tracks import patrol_stats
     from gridgeo.tracks.rank import rankings
 
@@ -141,7 +138,7 @@ def tracks_day(
     """For the console's day map: the grids near the track (own ones flagged), the own
     grids' roads with the covered pieces, and the track in runs inside and outside the
     own grids (WGS 84). ``properties`` holds the day's figures."""
-    require_role(caller, _READ, "patrol day maps")
+    require_role(caller, "tracks.read")
     from gridgeo.registry.tracks import day_map
 
     d = _day(day, "date")

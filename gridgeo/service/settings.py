@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridgeo.settings import timezone_setting
+
 
 class ServiceSettings(BaseSettings):
     """Map-service settings; each field is read from ``GRIDGEO_<NAME>``."""
@@ -20,10 +22,6 @@ class ServiceSettings(BaseSettings):
         default=20.0,
         ge=0,
         description="A located point this close to its grid's border is near_border.",
-    )
-    timezone: str = Field(
-        default="Asia/Shanghai",
-        description="Time zone of dates and naive times given in at= (a date means the end of that day).",
     )
     batch_max_points: int = Field(default=5_000_000, gt=0, description="Largest batch accepted.")
     batch_max_bytes: int = Field(
@@ -95,3 +93,9 @@ class ServiceSettings(BaseSettings):
     auth_failures_burst: float = Field(
         default=20.0, gt=0, description="Failed tokens an address may try at once."
     )
+
+    @property
+    def timezone(self) -> str:
+        """Time zone of dates and naive times given in ``at=`` (a date means the end of that
+        day): the one ``GRIDGEO_TIMEZONE`` setting (:attr:`gridgeo.settings.Settings.timezone`)."""
+        return timezone_setting()
