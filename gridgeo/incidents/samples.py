@@ -18,6 +18,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridgeo.incidents import store
 from gridgeo.incidents.catalog import SnapshotCatalog
@@ -164,11 +166,20 @@ def seed_sample_cases(
         for p in problems:
             log.warning("sample incident left out: %s", p)
         with conn.transaction():
-            known = store.known_external_ids(conn, [i for i in cases["external_id"] if i])
-            new = cases[~cases["external_id"].isin(known)]
+            ext = cases.column("external_id") if cases is not None else pa.array([], pa.string())
+            known = store.known_external_ids(conn, [i for i in ext.to_pylist() if i])
+            new = (
+                cases.filter(
+                    pc.invert(
+                        pc.fill_null(pc.is_in(ext, pa.array(sorted(known), pa.string())), False)
+                    )
+                )
+                if cases is not None
+                else None
+            )
             ids = (
                 store.insert_cases(conn, new, role="public", actor="示例居民 (demo)")
-                if len(new)
+                if new is not None and new.num_rows
                 else []
             )
         for n, cid in enumerate(ids):
