@@ -268,6 +268,7 @@ def test_full_loop_with_rebound_designation_and_append_only_log(world):
             tz="Asia/Shanghai",
             role="grid_worker",
             actor="网格员",
+            evaluation_key="key-F1",
         )
         start = datetime(2025, 11, 3, 0, 0, tzinfo=UTC)
         _flow(
@@ -311,7 +312,7 @@ def test_full_loop_with_rebound_designation_and_append_only_log(world):
                 ("department", "handle", {"feedback": "再次清理"}, zj),
                 ("grid_worker", "verify_pass", {}, None),
                 ("dispatcher", "archive", {}, None),
-                ("public", "evaluate", {"satisfaction": 4}, None),
+                ("public", "evaluate", {"satisfaction": 4, "evaluation_key": "key-F1"}, None),
             ],
             at,
         )

@@ -203,8 +203,12 @@ def report_one(
     tz: str,
     role: str,
     actor: str,
+    evaluation_key: str | None = None,
 ) -> int:
     """Store one report (API); raises :class:`InputError` naming every bad field.
+
+    ``evaluation_key``: the key handed to the reporter; its SHA-256 is stored with a
+    new case (not with a case already known by its ``external_id``).
 
     Returns
     -------
@@ -226,6 +230,8 @@ def report_one(
             if row:
                 return int(row[0])
         ids = store.insert_cases(conn, cases, role=role, actor=actor)
+        if evaluation_key:
+            store.set_evaluation_key(conn, ids[0], evaluation_key)
     return ids[0]
 
 

@@ -11,6 +11,7 @@ external ids ``SAMPLE-INC-…`` are reported once; a second run adds nothing.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -99,7 +100,7 @@ SCENARIOS: list[tuple[str, list[tuple[str, str, dict]]]] = [
             (_D, "handle", {"feedback": "【示例】已处置"}),
             (_W, "verify_pass", {}),
             (_C, "archive", {}),
-            (_P, "evaluate", {"satisfaction": 3}),
+            (_C, "evaluate", {"satisfaction": 3, "callback": "phone"}),  # 电话回访
         ],
     ),
 ]
@@ -210,6 +211,10 @@ def _flow(
         at = at + timedelta(hours=5)
         if action in ("dispatch", "designate"):
             body = {"department": dep}
+        if action == "evaluate" and role == _P:  # the sample reporter kept their key
+            key = secrets.token_urlsafe(12)
+            store.set_evaluation_key(conn, case_id, key)
+            body = body | {"evaluation_key": key}
         if action == "handle" and case.get("due_at") is not None and at > case["due_at"]:
             body = body | {"explanation": "【示例】节假日人手不足，超期办结"}
         case = store.record_action(

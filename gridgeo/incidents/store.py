@@ -30,7 +30,14 @@ from gridgeo.errors import (
 )
 from gridgeo.incidents.deadlines import Limit, WorkingCalendar
 from gridgeo.incidents.intake import CASE_COLUMNS
-from gridgeo.incidents.states import STATE_NAMES, CaseFacts, IllegalTransitionError, apply
+from gridgeo.incidents.states import (
+    CENTRE,
+    STATE_NAMES,
+    CaseFacts,
+    IllegalTransitionError,
+    apply,
+    evaluation_key_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +325,23 @@ def flush_staged(
     return out
 
 
+def set_evaluation_key(conn: psycopg.Connection, case_id: int, key: str) -> None:
+    """Keep the SHA-256 of the evaluation key handed to a case's reporter (once)."""
+    conn.execute(
+        "UPDATE incidents.case SET evaluation_key_sha256 = %s "
+        "WHERE case_id = %s AND evaluation_key_sha256 IS NULL",
+        (evaluation_key_hash(key), case_id),
+    )
+
+
+def evaluation_key_sha256(conn: psycopg.Connection, case_id: int) -> str | None:
+    """The stored SHA-256 of a case's evaluation key (``None``: it has none)."""
+    row = conn.execute(
+        "SELECT evaluation_key_sha256 FROM incidents.case WHERE case_id = %s", (case_id,)
+    ).fetchone()
+    return row[0] if row else None
+
+
 def known_external_ids(conn: psycopg.Connection, ids: list[str]) -> set[str]:
     """Which of ``ids`` are already stored."""
     if not ids:
@@ -494,7 +518,16 @@ _STAMP = {
     "archive": "archived_at",
     "evaluate": "evaluated_at",
 }
-_BODY_KEYS = ("reason", "feedback", "department", "lead", "satisfaction", "explanation", "photos")
+_BODY_KEYS = (
+    "reason",
+    "feedback",
+    "department",
+    "lead",
+    "satisfaction",
+    "explanation",
+    "photos",
+    "callback",
+)
 
 
 def record_action(
@@ -530,6 +563,9 @@ def record_action(
                 designated=case["designated"],
                 level=case["level"],
                 satisfaction=case["satisfaction"],
+                evaluation_key_sha256=evaluation_key_sha256(conn, case_id)
+                if action == "evaluate"
+                else None,
             )
             new = apply(facts, action, role, body, actor_department=actor_department)
             sets: dict[str, Any] = {
@@ -579,6 +615,8 @@ def record_action(
             kept = {k: body[k] for k in _BODY_KEYS if body.get(k) not in (None, "")}
             if action == "supervise":
                 kept["level"] = new.level
+            if action == "evaluate":  # who gave the rating (the key itself is never kept)
+                kept["by"] = "callback" if role in CENTRE else "reporter"
             event_id = conn.execute(
                 "INSERT INTO incidents.event (case_id, action, from_state, to_state, role, actor, "
                 "at, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING event_id",
