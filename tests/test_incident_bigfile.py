@@ -3,8 +3,8 @@
 The import runs in a subprocess on a generated CSV of ~115 MB (chunks of 1,000 rows); its
 peak RSS may grow by less than three quarters of the file's size while importing. The rows
 are mostly ASCII, so a reader holding the file as Python strings would grow by more than
-the file. Measured 2026-11-29: ~41 MiB fixed + ~18 KiB per row of a chunk in flight
-(~59 MiB here), the same for files of 57 and 115 MiB. No timing is asserted.
+the file. Measured 2026-11-29 (same chunks and rows): +59 MiB for a 57 MiB file, +56 MiB
+for a 114 MiB file — it follows the chunk, not the file. No timing is asserted.
 """
 
 from __future__ import annotations
