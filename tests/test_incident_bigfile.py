@@ -93,4 +93,20 @@ def test_a_big_csv_is_imported_with_bounded_memory(db_url, tmp_path):
             "LEFT JOIN incidents.event e ON e.case_id = c.case_id AND e.action = 'report' "
             "WHERE c.external_id LIKE 'M%'"
         ).fetchone()
+        indexes = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'incidents' "
+                "AND tablename = 'case'"
+            )
+        }
     assert stored == (ROWS - bad, 0)  # every stored case has its report event
+    # the import doubled the table: its secondary indexes were rebuilt, not lost
+    assert indexes >= {
+        "case_state_idx",
+        "case_grid_idx",
+        "case_category_idx",
+        "case_reported_idx",
+        "case_queue_idx",
+        "case_external_id_key",
+    }
