@@ -352,17 +352,6 @@ def known_external_ids(conn: psycopg.Connection, ids: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def count_queued(conn: psycopg.Connection, case_ids: list[int]) -> int:
-    """How many of the cases wait for the centre (outside every grid, unknown category …)."""
-    if not case_ids:
-        return 0
-    row = conn.execute(
-        "SELECT count(*) FROM incidents.case WHERE case_id = ANY(%s) AND queue_reason IS NOT NULL",
-        (case_ids,),
-    ).fetchone()
-    return int(row[0])
-
-
 def imported_file(conn: psycopg.Connection, sha256: str) -> dict[str, Any] | None:
     """The record of a file imported before (same SHA-256), or ``None``."""
     row = conn.execute(
