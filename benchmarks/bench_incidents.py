@@ -3,6 +3,11 @@
 Run: ``.venv/bin/python benchmarks/bench_incidents.py`` (needs the private PostGIS:
 ``gridgeo db up``). Options: ``--rows 100000``, ``--side 30`` (30² grids), ``--seed 1``.
 
+``--csv-mib 2048``: instead, the big-file run — a generated CSV of about that size
+(written in blocks, ~90 bytes a row, 0.1 % bad rows) imported in chunks; prints rows,
+time, CPU time and the peak RSS growth of the import (bounded memory: it must not grow
+with the file). Check ``df -h /tmp`` first: the CSV and the database need ~3× its size.
+
 gridgeo: ``gridgeo.incidents.ingest.import_file`` on a CSV with Chinese headers (checked,
 located and routed through the shared locate answer in chunks, stored with the event
 log in one transaction). PostGIS: the same CSV copied into a table, then one
@@ -130,18 +135,32 @@ def bench_gridgeo(url: str, path: Path) -> tuple[float, float, int]:
     with psycopg.connect(url) as conn:
         snap = load_snapshot(conn)
         t1 = time.perf_counter()
+        c0, b0 = time.process_time(), backend_cpu(conn)
         rep = import_file(conn, path, snap, SnapshotCatalog(snap.categories), chunk_rows=50_000)
+        c1, b1 = time.process_time(), backend_cpu(conn)
     t2 = time.perf_counter()
     assert rep.bad == 0, rep.problems[:5]
     print(
-        f"gridgeo: snapshot {t1 - t0:.2f} s; import {t2 - t1:.2f} s: {rep.stored:,} stored, {rep.queued:,} queued"
+        f"gridgeo: snapshot {t1 - t0:.2f} s; import {t2 - t1:.2f} s: {rep.stored:,} stored, {rep.queued:,} queued; "
+        f"CPU: Python {c1 - c0:.1f} s + database backend {b1 - b0:.1f} s"
     )
     return t1 - t0, t2 - t1, rep.stored
+
+
+def backend_cpu(conn: psycopg.Connection) -> float:
+    """CPU seconds the connection's server process has used (Linux, server on this host)."""
+    try:
+        with open(f"/proc/{conn.info.backend_pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_postgis(url: str, path: Path) -> float:
     t0 = time.perf_counter()
     with psycopg.connect(url) as conn:
+        b0 = backend_cpu(conn)
         conn.execute(
             "CREATE TABLE bench_pts (ext text, lon float8, lat float8, category text, reported text, descr text)"
         )
@@ -166,6 +185,7 @@ def bench_postgis(url: str, path: Path) -> float:
             """
         )
         conn.commit()
+        print(f"PostGIS join: database backend CPU {backend_cpu(conn) - b0:.1f} s")
     return time.perf_counter() - t0
 
 
@@ -182,11 +202,67 @@ def agreement(url: str) -> tuple[int, int, int]:
     return total, same_grid, same_dep
 
 
+def write_big(url: str, path: Path, mib: int, rng: np.random.Generator) -> int:
+    """A CSV of about ``mib`` MiB of reports, written in blocks of 100,000 rows."""
+    with psycopg.connect(url) as conn:
+        xmin, ymin, xmax, ymax = conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
+            "FROM registry.current_grid) s"
+        ).fetchone()
+    to_wgs = pyproj.Transformer.from_crs(3826, 4326, always_xy=True)
+    rows, block = 0, 100_000
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("编号,经度,纬度,事项类别,上报时间,问题描述\n")
+        while fh.tell() < mib * 2**20:
+            lon, lat = to_wgs.transform(
+                rng.uniform(xmin, xmax, block), rng.uniform(ymin, ymax, block)
+            )
+            cats = rng.choice(CATEGORIES, block)
+            lines = [
+                f"G{rows + i:09d},{'' if (rows + i) % 1000 == 999 else f'{lon[i]:.7f}'},"
+                f"{lat[i]:.7f},{cats[i]},2025-10-09 09:00,基准测试大文件\n"
+                for i in range(block)
+            ]
+            fh.write("".join(lines))
+            rows += block
+    return rows
+
+
+def bench_big(url: str, mib: int, chunk_rows: int, rng: np.random.Generator) -> None:
+    import resource
+
+    from gridgeo.incidents.catalog import SnapshotCatalog
+    from gridgeo.incidents.ingest import import_file
+    from gridgeo.incidents.routing import load_snapshot
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.csv"
+        rows = write_big(url, path, mib, rng)
+        size = path.stat().st_size
+        print(f"{rows:,} reports, {size / 2**20:,.0f} MiB CSV")
+        with psycopg.connect(url) as conn:
+            snap = load_snapshot(conn)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            t0, c0 = time.perf_counter(), time.process_time()
+            rep = import_file(
+                conn, path, snap, SnapshotCatalog(snap.categories), chunk_rows=chunk_rows
+            )
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(
+        f"| {size / 2**20:,.0f} MiB, {rows:,} rows | {wall:.0f} s (Python CPU {cpu:.0f} s) | "
+        f"stored {rep.stored:,}, bad {rep.bad:,} | peak RSS +{grew:.0f} MiB | "
+        f"load average {os.getloadavg()[0]:.1f} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--side", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--csv-mib", type=int, default=0, help="big-file run of about this size")
+    ap.add_argument("--chunk-rows", type=int, default=50_000)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     print(machine())
@@ -196,6 +272,9 @@ def main() -> None:
     print(
         f"seeded {args.side**2:,} grids, {len(CATEGORIES)} categories in {time.perf_counter() - t:.1f} s"
     )
+    if args.csv_mib:
+        bench_big(url, args.csv_mib, args.chunk_rows, rng)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reports.csv"
         write_reports(url, path, args.rows, rng)

@@ -15,6 +15,7 @@ from gridgeo.incidents.states import (
     IllegalTransitionError,
     allowed_actions,
     apply,
+    evaluation_key_hash,
 )
 
 # written out by hand from Yongzhou art. 14 and Jiangmen art. 24–26 (not derived from the code)
@@ -50,7 +51,16 @@ WHO = {
     "verify_fail": {"grid_worker"},
     "evaluate": {"public", "dispatcher", "admin"},
 }
-BODY = {"reason": "理由", "department": 7, "feedback": "已清理", "satisfaction": 5}
+# evaluate: public only as the reporter (the key), the centre only after a callback
+KEY = "reporter-key"
+BODY = {
+    "reason": "理由",
+    "department": 7,
+    "feedback": "已清理",
+    "satisfaction": 5,
+    "evaluation_key": KEY,
+    "callback": "hotline",
+}
 CASES = [(s, a, r) for s, a, r in itertools.product(STATES, sorted(WHO), ROLES)]
 
 
@@ -60,7 +70,7 @@ def test_table_covers_every_action():
 
 @pytest.mark.parametrize(("state", "action", "role"), CASES)
 def test_every_transition_per_role(state, action, role):
-    facts = CaseFacts(state=state, departments=(7,))
+    facts = CaseFacts(state=state, departments=(7,), evaluation_key_sha256=evaluation_key_hash(KEY))
     if role not in WHO[action]:
         with pytest.raises(PermissionDeniedError) as err:
             apply(facts, action, role, BODY)
@@ -139,4 +149,55 @@ def test_verify_fail_goes_back_to_handling_and_supervision_raises_level():
 @pytest.mark.parametrize("score", [0, 6, "good", None])
 def test_satisfaction_is_1_to_5(score):
     with pytest.raises(InputError):
-        apply(CaseFacts(state="archived"), "evaluate", "public", {"satisfaction": score})
+        apply(
+            CaseFacts(state="archived", evaluation_key_sha256=evaluation_key_hash(KEY)),
+            "evaluate",
+            "public",
+            {"satisfaction": score, "evaluation_key": KEY},
+        )
+
+
+ARCHIVED = CaseFacts(
+    state="archived", departments=(7,), evaluation_key_sha256=evaluation_key_hash(KEY)
+)
+
+
+@pytest.mark.parametrize(
+    ("role", "body", "outcome"),
+    [
+        # the reporter, with the key handed out at reporting
+        ("public", {"satisfaction": 4, "evaluation_key": KEY}, 4),
+        ("public", {"satisfaction": 4, "evaluation_key": f"  {KEY} "}, 4),
+        # anyone else of the public: no key, a wrong key
+        ("public", {"satisfaction": 4}, PermissionDeniedError),
+        ("public", {"satisfaction": 4, "evaluation_key": "guess"}, PermissionDeniedError),
+        # the centre on the reporter's behalf: only with the callback channel
+        ("dispatcher", {"satisfaction": 2, "callback": "hotline"}, 2),
+        ("admin", {"satisfaction": 3, "callback": "visit"}, 3),
+        ("dispatcher", {"satisfaction": 2}, InputError),
+        ("dispatcher", {"satisfaction": 2, "callback": "telepathy"}, InputError),
+        # the centre's key is no callback
+        ("admin", {"satisfaction": 2, "evaluation_key": KEY}, InputError),
+        # those who handled or checked the case never rate it
+        ("department", {"satisfaction": 5, "evaluation_key": KEY}, PermissionDeniedError),
+        ("grid_worker", {"satisfaction": 5, "evaluation_key": KEY}, PermissionDeniedError),
+    ],
+)
+def test_evaluation_is_the_reporters(role, body, outcome):
+    if isinstance(outcome, int):
+        after = apply(ARCHIVED, "evaluate", role, body, actor_department=7)
+        assert (after.state, after.satisfaction) == ("evaluated", outcome)
+        return
+    with pytest.raises(outcome) as err:
+        apply(ARCHIVED, "evaluate", role, body, actor_department=7)
+    if outcome is InputError:
+        assert err.value.problems[0].field == "callback"
+
+
+def test_a_case_without_key_is_rated_by_callback_only():
+    imported = CaseFacts(state="archived")  # imported from another channel: no key
+    with pytest.raises(PermissionDeniedError) as err:
+        apply(imported, "evaluate", "public", {"satisfaction": 5, "evaluation_key": "any"})
+    assert "回访" in str(err.value)
+    after = apply(imported, "evaluate", "dispatcher", {"satisfaction": 5, "callback": "phone"})
+    assert after.satisfaction == 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from incident_world import lonlat, outside_lonlat, seed_world
@@ -102,9 +104,9 @@ def test_outside_grid_is_kept_and_queued(api):
 def test_roles_are_checked_before_the_body_and_409_names_the_state(api):
     c = api["client"]
     lon, lat = lonlat(api["grids"][0][1])
-    cid = c.post("/incidents", json={"lon": lon, "lat": lat, "category": "sanitation"}).json()[
-        "case_id"
-    ]
+    reported = c.post("/incidents", json={"lon": lon, "lat": lat, "category": "sanitation"}).json()
+    cid, key = reported["case_id"], reported["evaluation_key"]
+    assert key  # the reporter's evaluation key, handed out once
     # role refused before a (huge) body is read
     r = c.post(f"/incidents/{cid}/actions/accept", content=b"x" * 200_000)
     assert r.status_code == 401
@@ -173,13 +175,22 @@ def test_roles_are_checked_before_the_body_and_409_names_the_state(api):
     for role, action, body in (
         ("grid_worker", "verify_pass", {}),
         ("dispatcher", "archive", {}),
-        (None, "evaluate", {"satisfaction": 5}),
     ):
         r = c.post(f"/incidents/{cid}/actions/{action}", json=body, headers=H(api, role))
         assert r.status_code == 200, r.text
+    # the rating is the reporter's: without their key, or with another's, it is refused
+    for body in ({"satisfaction": 1}, {"satisfaction": 1, "evaluation_key": "guess"}):
+        r = c.post(f"/incidents/{cid}/actions/evaluate", json=body)
+        assert r.status_code == 403 and "evaluation_key" in r.json()["detail"]
+    r = c.post(
+        f"/incidents/{cid}/actions/evaluate", json={"satisfaction": 5, "evaluation_key": key}
+    )
+    assert r.status_code == 200, r.text
     r = c.get(f"/incidents/{cid}", headers=H(api, "dispatcher"))
     case = r.json()
     assert case["state"] == "evaluated" and case["satisfaction"] == 5
+    assert case["events"][-1]["body"]["by"] == "reporter"
+    assert key not in json.dumps(case, ensure_ascii=False)  # the key is never shown again
     assert [e["action"] for e in case["events"]] == [
         "report",
         "accept",

@@ -150,7 +150,11 @@ def test_import_csv_with_chinese_headers_keeps_good_rows_and_reports_bad_lines(w
         other = _write_csv(tmp_path / "again.csv", [rows[0], rows[5]])
         rep2 = import_file(conn, other, world["snap"], world["catalog"])
         assert (rep2.stored, rep2.known) == (0, 2)
-        assert conn.execute("SELECT count(*) FROM incidents.case").fetchone()[0] == 4
+        n = conn.execute(  # other tests of the module (any order) store cases too
+            "SELECT count(*) FROM incidents.case WHERE external_id = ANY(%s)",
+            ([f"A{i}" for i in range(1, 8)],),
+        ).fetchone()[0]
+        assert n == 4
 
 
 def test_xlsx_and_geojson_imports(world, tmp_path):
@@ -264,6 +268,7 @@ def test_full_loop_with_rebound_designation_and_append_only_log(world):
             tz="Asia/Shanghai",
             role="grid_worker",
             actor="网格员",
+            evaluation_key="key-F1",
         )
         start = datetime(2025, 11, 3, 0, 0, tzinfo=UTC)
         _flow(
@@ -307,7 +312,7 @@ def test_full_loop_with_rebound_designation_and_append_only_log(world):
                 ("department", "handle", {"feedback": "再次清理"}, zj),
                 ("grid_worker", "verify_pass", {}, None),
                 ("dispatcher", "archive", {}, None),
-                ("public", "evaluate", {"satisfaction": 4}, None),
+                ("public", "evaluate", {"satisfaction": 4, "evaluation_key": "key-F1"}, None),
             ],
             at,
         )

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.incidents import store
@@ -88,17 +89,11 @@ def normalise(raw: pd.DataFrame, *, tz: str, default_source: str = "import") -> 
     for col in ("external_id", "category", "description", "reporter"):
         if col not in frame:
             frame[col] = None
-    frame["external_id"] = frame["external_id"].map(
-        lambda v: (
-            None
-            if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
-            else str(v).strip()
-        )
-    )
+    ext = frame["external_id"]
+    ext = ext.where(ext.isna(), ext.astype(str).str.strip())
+    frame["external_id"] = ext.where(ext.notna() & (ext != ""), None).astype(object)
     src = frame["source"] if "source" in frame else pd.Series(default_source, index=frame.index)
-    frame["source"] = (
-        src.fillna(default_source).astype(str).str.strip().map(lambda s: SOURCE_NAMES.get(s, s))
-    )
+    frame["source"] = src.fillna(default_source).astype(str).str.strip().replace(SOURCE_NAMES)
     if "reported_at" in frame:
         when = pd.to_datetime(frame["reported_at"], errors="coerce", utc=False, format="mixed")
         if getattr(when.dt, "tz", None) is None:
@@ -107,7 +102,7 @@ def normalise(raw: pd.DataFrame, *, tz: str, default_source: str = "import") -> 
     else:
         frame["reported_at"] = pd.Timestamp.now(tz="UTC")
     cx = frame["is_complex"] if "is_complex" in frame else pd.Series(False, index=frame.index)
-    frame["is_complex"] = cx.map(lambda v: str(v).strip().lower() in _TRUE)
+    frame["is_complex"] = cx.astype(str).str.strip().str.lower().isin(_TRUE).to_numpy(dtype=bool)
     return frame
 
 
@@ -124,6 +119,16 @@ def _geographic(crs: str) -> bool:
     )
 
 
+def _department_ids(snap: Snapshot, names: pa.ChunkedArray) -> pa.Array:
+    """Department id of each answer's department name (null: none), one lookup per name."""
+    arr = names.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(pa.string())
+    enc = arr.dictionary_encode()
+    ids = department_ids(snap, enc.dictionary.to_pylist())
+    return pa.array(ids, type=pa.int64()).take(enc.indices)
+
+
 def prepare(
     frame: pd.DataFrame,
     snap: Snapshot,
@@ -135,14 +140,35 @@ def prepare(
     lines: np.ndarray | None = None,
     seen_ids: set[str] | None = None,
     is_sample: bool = False,
-) -> tuple[pd.DataFrame, list[Problem]]:
-    """Check, locate and route a normalised chunk: case rows of the good reports and problems."""
+) -> tuple[pa.Table | None, list[Problem]]:
+    """Check, locate and route a normalised chunk: case rows of the good reports and problems.
+
+    Returns
+    -------
+    tuple
+        The case rows (a :class:`pyarrow.Table` of
+        :data:`~gridgeo.incidents.intake.CASE_COLUMNS`, ``None`` if no row is good) and
+        the problems of the bad rows.
+    """
     good, problems = check_reports(
         frame, now=now, geographic=_geographic(crs), file=file, lines=lines, seen_ids=seen_ids
     )
     ok = frame.loc[good].reset_index(drop=True)
+    return route(ok, snap, catalog, crs=crs, is_sample=is_sample, file=file), problems
+
+
+def route(
+    ok: pd.DataFrame,
+    snap: Snapshot,
+    catalog: Catalog,
+    *,
+    crs: str,
+    is_sample: bool = False,
+    file: str | None = None,
+) -> pa.Table | None:
+    """Locate and route checked reports: their case rows (``None`` if there are none)."""
     if ok.empty:
-        return pd.DataFrame(), problems
+        return None
     lon = ok["lon"].astype(float).to_numpy()
     lat = ok["lat"].astype(float).to_numpy()
     cats = ok["category"].fillna("").astype(str).str.strip().to_numpy(dtype=object)
@@ -151,13 +177,13 @@ def prepare(
         x, y = to_srid(lon, lat, crs, snap.srid)
     else:
         x = y = np.full(len(ok), np.nan)
-    cases = build_cases(
+    return build_cases(
         ok,
         answers,
         x=x,
         y=y,
         srid=snap.srid,
-        department_ids=department_ids(snap, answers.column("department").to_pylist()),
+        department_ids=_department_ids(snap, answers.column("department")),
         grid_valid_from={r["code"]: r["valid_from"] for r in snap.records},
         catalog=catalog,
         crs=crs,
@@ -165,7 +191,6 @@ def prepare(
         is_sample=is_sample,
         import_file=file,
     )
-    return cases, problems
 
 
 def report_one(
@@ -178,8 +203,12 @@ def report_one(
     tz: str,
     role: str,
     actor: str,
+    evaluation_key: str | None = None,
 ) -> int:
     """Store one report (API); raises :class:`InputError` naming every bad field.
+
+    ``evaluation_key``: the key handed to the reporter; its SHA-256 is stored with a
+    new case (not with a case already known by its ``external_id``).
 
     Returns
     -------
@@ -193,7 +222,7 @@ def report_one(
     if problems:
         raise InputError("上报内容有误", problems)
     with conn.transaction():
-        ext = cases["external_id"].iloc[0]
+        ext = cases.column("external_id")[0].as_py()
         if ext is not None:
             row = conn.execute(
                 "SELECT case_id FROM incidents.case WHERE external_id = %s", (ext,)
@@ -201,6 +230,8 @@ def report_one(
             if row:
                 return int(row[0])
         ids = store.insert_cases(conn, cases, role=role, actor=actor)
+        if evaluation_key:
+            store.set_evaluation_key(conn, ids[0], evaluation_key)
     return ids[0]
 
 
@@ -290,6 +321,37 @@ def read_chunks(path: Path, *, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, 
         )
 
 
+def _keep_problems(rep: ImportReport, problems: list[Problem]) -> None:
+    room = MAX_PROBLEMS - len(rep.problems)
+    rep.problems.extend(problems[: max(room, 0)])
+
+
+def _prepare_lines(
+    frame: pd.DataFrame,
+    snap: Snapshot,
+    catalog: Catalog,
+    *,
+    crs: str,
+    now: datetime,
+    file: str,
+    lines: np.ndarray,
+    is_sample: bool,
+) -> tuple[tuple[pa.Table | None, np.ndarray], list[Problem]]:
+    """:func:`prepare` for a chunk of a file, with the line numbers of the good rows."""
+    good, problems = check_reports(
+        frame, now=now, geographic=_geographic(crs), file=file, lines=lines
+    )
+    cases = route(
+        frame.loc[good].reset_index(drop=True),
+        snap,
+        catalog,
+        crs=crs,
+        is_sample=is_sample,
+        file=file,
+    )
+    return (cases, np.asarray(lines)[good]), problems
+
+
 def import_file(
     conn: psycopg.Connection,
     path: Path,
@@ -345,15 +407,16 @@ def import_file(
             rep.skipped_file = True
             log.info("%s was imported before (sha256 %s): skipped", path, sha[:12])
             return rep
-        seen: set[str] = set()
         staged = 0
-        # the database copies chunk k while Python checks and locates chunk k + 1
+        # the database copies chunk k while Python checks and locates chunk k + 1;
+        # duplicates of an external id across chunks are found by the database at the
+        # end (no set of every id in memory)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident-copy") as pool:
             copying: Future | None = None
             for raw, lines in read_chunks(path, chunk_rows=chunk_rows):
                 frame = normalise(raw, tz=tz)
                 rep.total += len(frame)
-                cases, problems = prepare(
+                good, problems = _prepare_lines(
                     frame,
                     snap,
                     catalog,
@@ -361,28 +424,51 @@ def import_file(
                     now=now,
                     file=path.name,
                     lines=lines,
-                    seen_ids=seen,
                     is_sample=is_sample,
                 )
+                cases, good_lines = good
                 rep.bad += len({p.row for p in problems})
-                room = MAX_PROBLEMS - len(rep.problems)
-                rep.problems.extend(problems[: max(room, 0)])
+                _keep_problems(rep, problems)
                 if copying is not None:
                     copying.result()
                     copying = None
-                if cases.empty:
+                if cases is None:
                     continue
-                staged += len(cases)
+                staged += cases.num_rows
                 copying = pool.submit(
-                    store.insert_cases, conn, cases, role="dispatcher", actor=actor, stage=True
+                    store.insert_cases,
+                    conn,
+                    cases,
+                    role="dispatcher",
+                    actor=actor,
+                    stage=True,
+                    lines=good_lines,
                 )
+                del raw, frame, cases
             if copying is not None:
                 copying.result()
         # rows whose external id is stored already are skipped by the insert (ON CONFLICT)
         if staged:
-            rep.stored, rep.case_ids = store.flush_staged(conn, role="dispatcher", actor=actor)
+            done = store.flush_staged(
+                conn, role="dispatcher", actor=actor, keep_problems=MAX_PROBLEMS
+            )
+            rep.stored, rep.queued, rep.case_ids = done.stored, done.queued, done.case_ids
+            rep.bad += done.duplicates
+            _keep_problems(
+                rep,
+                [
+                    Problem(
+                        f"编号 {ext} 在文件中重复",
+                        file=path.name,
+                        row=line,
+                        field="external_id",
+                        rule="incident.external_id.duplicate",
+                    )
+                    for line, ext in done.duplicate_rows
+                ],
+            )
+            staged -= done.duplicates
         rep.known = staged - rep.stored
-        rep.queued = store.count_queued(conn, rep.case_ids)
         store.record_import(conn, sha, path.name, actor, rep.counts())
     log.info(
         "imported %s: %d rows, %d stored (%d queued for the centre), %d known, %d bad",

@@ -9,12 +9,14 @@ without a responsible department is kept with a ``queue_reason`` for the centre.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridgeo.errors import Problem
 from gridgeo.incidents.catalog import Catalog
@@ -145,15 +147,18 @@ def check_reports(
         ids = frame["external_id"].astype(object)
         has = ids.notna().to_numpy() & (ids.astype(str).str.strip() != "").to_numpy()
         dup_in_chunk = ids.duplicated(keep="first").to_numpy() & has
-        seen = seen_ids if seen_ids is not None else set()
-        dup_before = ids.isin(seen).to_numpy() & has
+        # across chunks: ``seen_ids`` here, or the database at the end of a file import
+        dup_before = (
+            ids.isin(seen_ids).to_numpy() & has if seen_ids is not None else np.zeros(n, bool)
+        )
         flag(
             dup_in_chunk | dup_before,
             "external_id",
             "incident.external_id.duplicate",
             lambda i: f"编号 {ids.iloc[i]} 在文件中重复",
         )
-        seen.update(ids[has & ~bad].astype(str))
+        if seen_ids is not None:
+            seen_ids.update(ids[has & ~bad].astype(str))
     return ~bad, problems
 
 
@@ -170,16 +175,54 @@ _STORED_APART = (
 )
 
 
-def _answer_json(table: pa.Table) -> list[str]:
-    """Each row of a batch answer as a JSON object (without the input lon/lat)."""
+def _json_literals(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Each value of a column as a JSON literal (text), vectorised; null → ``null``."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        enc = arr.dictionary_encode()  # few distinct names and phones: escape each once
+        words = [json.dumps(v, ensure_ascii=False) for v in enc.dictionary.to_pylist()]
+        out = pa.array(words, type=pa.string()).take(enc.indices)
+    elif pa.types.is_boolean(arr.type):
+        out = pc.if_else(arr, "true", "false")
+    elif pa.types.is_floating(arr.type):
+        out = pc.cast(pc.if_else(pc.is_finite(arr), arr, None), pa.string())
+    elif pa.types.is_integer(arr.type):
+        out = pc.cast(arr, pa.string())
+    else:
+        words = [json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()]
+        out = pa.array(words, type=pa.string())
+    return pc.fill_null(out, "null")
+
+
+def _answer_json(table: pa.Table) -> pa.Array:
+    """Each row of a batch answer as a JSON object (without what the case stores apart).
+
+    Built column-wise with Arrow kernels (no per-row Python objects).
+    """
     keep = [c for c in table.column_names if c not in _STORED_APART]
     if table.num_rows == 0:
-        return []
-    cols = [table.column(c) for c in keep]
-    cols = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in cols]
-    frame = pa.table(cols, names=keep).to_pandas()
-    text = frame.to_json(orient="records", lines=True, force_ascii=False)
-    return text.splitlines()
+        return pa.array([], type=pa.string())
+    if not keep:
+        return pa.array(["{}"] * table.num_rows, type=pa.string())
+    parts: list[Any] = []
+    for i, name in enumerate(keep):
+        parts.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
+        parts.append(_json_literals(table.column(name)))
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _text(frame: pd.DataFrame, col: str, limit: int) -> pa.Array:
+    """A text column as Arrow strings: missing → ``""``, cut to ``limit`` characters."""
+    values = frame[col]
+    try:
+        arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers from a spreadsheet: as text
+        text = values.astype(object).where(values.isna(), values.astype(str))
+        arr = pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    return pc.utf8_slice_codeunits(pc.fill_null(arr, ""), 0, limit)
 
 
 def build_cases(
@@ -189,15 +232,18 @@ def build_cases(
     x: np.ndarray,
     y: np.ndarray,
     srid: int | None,
-    department_ids: list[int | None],
+    department_ids: pa.Array | list[int | None],
     grid_valid_from: dict[str, Any],
     catalog: Catalog,
     crs: str,
     located_as_of: datetime,
     is_sample: bool = False,
     import_file: str | None = None,
-) -> pd.DataFrame:
+) -> pa.Table:
     """Rows of ``incidents.case`` for good reports and their batch locate answers.
+
+    Vectorised: per-row work runs in Arrow/numpy kernels; Python touches only the
+    distinct categories, grids and names.
 
     Parameters
     ----------
@@ -208,7 +254,7 @@ def build_cases(
     x, y, srid
         The points in the registry CRS (``srid`` ``None``: the registry is empty).
     department_ids
-        Department id of each answer's department (``None``: none found).
+        Department id of each answer's department (null: none found).
     grid_valid_from
         ``valid_from`` of each current grid version.
     catalog
@@ -222,63 +268,83 @@ def build_cases(
 
     Returns
     -------
-    pandas.DataFrame
+    pyarrow.Table
         Columns of :data:`CASE_COLUMNS`.
     """
     n = len(frame)
-    grid = answers.column("grid_code").to_pylist()
-    cats = frame["category"].fillna("").astype(str).str.strip().tolist()
-    complex_ = frame["is_complex"].fillna(False).astype(bool).tolist()
-    known = [catalog.known(c) for c in cats]
-    queue = [
-        QUEUE_OUTSIDE
-        if g is None
-        else QUEUE_CATEGORY
-        if not k
-        else QUEUE_DEPARTMENT
-        if d is None
-        else None
-        for g, k, d in zip(grid, known, department_ids, strict=True)
-    ]
-    found: dict[tuple[str, bool], object] = {}
-    limits = [
-        found.get((c, cx)) or found.setdefault((c, cx), catalog.limit(c, complex_case=cx))
-        for c, cx in zip(cats, complex_, strict=True)
-    ]
-    out = pd.DataFrame(
-        {
-            "external_id": frame["external_id"]
-            .where(frame["external_id"].notna(), None)
-            .astype(object),
-            "source": frame["source"].to_numpy(dtype=object),
-            "category": cats,
-            "description": frame["description"].fillna("").astype(str).str.slice(0, 4000).tolist(),
-            "reporter": frame["reporter"].fillna("").astype(str).str.slice(0, 200).tolist(),
-            "reported_at": frame["reported_at"].to_numpy(),
-            "lon": frame["lon"].astype(float).to_numpy(),
-            "lat": frame["lat"].astype(float).to_numpy(),
-            "crs": crs,
-            "x": x if srid is not None else np.full(n, np.nan),
-            "y": y if srid is not None else np.full(n, np.nan),
-            "srid": srid,
-            "located": [g is not None for g in grid],
-            "located_as_of": located_as_of,
-            "grid_code": grid,
-            "grid_name": answers.column("grid_name").to_pylist(),
-            "grid_valid_from": [grid_valid_from.get(g) for g in grid],
-            "community_code": answers.column("community_code").to_pylist(),
-            "community_name": answers.column("community_name").to_pylist(),
-            "locate_answer": _answer_json(answers),
-            "routed_department": np.array(department_ids, dtype=object),
-            "queue_reason": queue,
-            "is_complex": complex_,
-            "limit_amount": [lim.amount for lim in limits],
-            "limit_unit": [lim.unit for lim in limits],
-            "is_sample": is_sample,
-            "import_file": import_file,
-        }
+    grid = answers.column("grid_code").combine_chunks()
+    if pa.types.is_dictionary(grid.type):
+        grid = grid.cast(pa.string())
+    located = pc.is_valid(grid)
+    cats = pc.utf8_trim_whitespace(_text(frame, "category", 1 << 30))
+    cat_enc = cats.dictionary_encode()
+    cat_idx = cat_enc.indices.to_numpy(zero_copy_only=False)
+    cat_values = cat_enc.dictionary.to_pylist()
+    known = np.array([catalog.known(c) for c in cat_values], dtype=bool)[cat_idx]
+    complex_ = frame["is_complex"].fillna(False).astype(bool).to_numpy()
+    limits = [[catalog.limit(c, complex_case=cx) for cx in (False, True)] for c in cat_values]
+    pick = (cat_idx, complex_.astype(np.int64))
+    amount = np.array([[lim.amount for lim in two] for two in limits], dtype=np.float64)
+    unit_of = {u: i for i, u in enumerate(sorted({lim.unit for two in limits for lim in two}))}
+    unit_idx = np.array([[unit_of[lim.unit] for lim in two] for two in limits], dtype=np.int32)
+    deps = (
+        department_ids
+        if isinstance(department_ids, pa.Array)
+        else pa.array(department_ids, type=pa.int64())
+    ).cast(pa.int64())
+    outside = ~located.to_numpy(zero_copy_only=False)
+    no_dep = ~pc.is_valid(deps).to_numpy(zero_copy_only=False)
+    queue_idx = np.select([outside, ~known, no_dep], [1, 2, 3], default=0).astype(np.int32)
+    queue = pa.array([None, QUEUE_OUTSIDE, QUEUE_CATEGORY, QUEUE_DEPARTMENT], pa.string())
+    grid_enc = grid.dictionary_encode()
+    starts = pd.to_datetime(  # datetimes or ISO text, one per distinct grid
+        pd.Series([grid_valid_from.get(g) for g in grid_enc.dictionary.to_pylist()], dtype=object),
+        utc=True,
+        format="mixed",
     )
-    return out
+    valid_from = pa.array(starts, type=pa.timestamp("us", tz="UTC")).take(grid_enc.indices)
+    when = pa.array(frame["reported_at"]).cast(pa.timestamp("us", tz="UTC"))
+    ext = _text(frame, "external_id", 1 << 30)
+    ext = pc.if_else(pc.equal(ext, ""), None, ext)
+    nan = np.full(n, np.nan)
+    cols: dict[str, Any] = {
+        "external_id": ext,
+        "source": _text(frame, "source", 1 << 30),
+        "category": cats,
+        "description": _text(frame, "description", 4000),
+        "reporter": _text(frame, "reporter", 200),
+        "reported_at": when,
+        "lon": pa.array(frame["lon"].astype(float).to_numpy()),
+        "lat": pa.array(frame["lat"].astype(float).to_numpy()),
+        "crs": pa.array(np.full(n, crs, dtype=object), pa.string()),
+        "x": pa.array(x if srid is not None else nan, pa.float64()),
+        "y": pa.array(y if srid is not None else nan, pa.float64()),
+        "srid": pa.nulls(n, pa.int32()) if srid is None else pa.array(np.full(n, srid, np.int32)),
+        "located": located,
+        "located_as_of": pa.array([located_as_of], pa.timestamp("us", tz="UTC")).take(
+            np.zeros(n, dtype=np.int64)
+        ),
+        "grid_code": grid,
+        "grid_name": _plain(answers.column("grid_name")),
+        "grid_valid_from": valid_from,
+        "community_code": _plain(answers.column("community_code")),
+        "community_name": _plain(answers.column("community_name")),
+        "locate_answer": _answer_json(answers),
+        "routed_department": deps,
+        "queue_reason": queue.take(pa.array(queue_idx)),
+        "is_complex": pa.array(complex_),
+        "limit_amount": pa.array(amount[pick]),
+        "limit_unit": pa.array(list(unit_of), pa.string()).take(pa.array(unit_idx[pick])),
+        "is_sample": pa.array(np.full(n, bool(is_sample))),
+        "import_file": pa.array([import_file] * n, pa.string()),
+    }
+    return pa.table([cols[c] for c in CASE_COLUMNS], names=CASE_COLUMNS)
+
+
+def _plain(col: pa.ChunkedArray) -> pa.Array:
+    """A text column of the answer as plain strings (not dictionary-encoded)."""
+    arr = col.combine_chunks()
+    return arr.cast(pa.string()) if pa.types.is_dictionary(arr.type) else arr
 
 
 CASE_COLUMNS = [

@@ -11,6 +11,7 @@ external ids ``SAMPLE-INC-…`` are reported once; a second run adds nothing.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridgeo.incidents import store
 from gridgeo.incidents.catalog import SnapshotCatalog
@@ -97,7 +100,7 @@ SCENARIOS: list[tuple[str, list[tuple[str, str, dict]]]] = [
             (_D, "handle", {"feedback": "【示例】已处置"}),
             (_W, "verify_pass", {}),
             (_C, "archive", {}),
-            (_P, "evaluate", {"satisfaction": 3}),
+            (_C, "evaluate", {"satisfaction": 3, "callback": "phone"}),  # 电话回访
         ],
     ),
 ]
@@ -164,11 +167,20 @@ def seed_sample_cases(
         for p in problems:
             log.warning("sample incident left out: %s", p)
         with conn.transaction():
-            known = store.known_external_ids(conn, [i for i in cases["external_id"] if i])
-            new = cases[~cases["external_id"].isin(known)]
+            ext = cases.column("external_id") if cases is not None else pa.array([], pa.string())
+            known = store.known_external_ids(conn, [i for i in ext.to_pylist() if i])
+            new = (
+                cases.filter(
+                    pc.invert(
+                        pc.fill_null(pc.is_in(ext, pa.array(sorted(known), pa.string())), False)
+                    )
+                )
+                if cases is not None
+                else None
+            )
             ids = (
                 store.insert_cases(conn, new, role="public", actor="示例居民 (demo)")
-                if len(new)
+                if new is not None and new.num_rows
                 else []
             )
         for n, cid in enumerate(ids):
@@ -199,6 +211,10 @@ def _flow(
         at = at + timedelta(hours=5)
         if action in ("dispatch", "designate"):
             body = {"department": dep}
+        if action == "evaluate" and role == _P:  # the sample reporter kept their key
+            key = secrets.token_urlsafe(12)
+            store.set_evaluation_key(conn, case_id, key)
+            body = body | {"evaluation_key": key}
         if action == "handle" and case.get("due_at") is not None and at > case["due_at"]:
             body = body | {"explanation": "【示例】节假日人手不足，超期办结"}
         case = store.record_action(

@@ -17,10 +17,21 @@ handle 处置     dispatched      handled       department (feedback required)
 verify_pass    handled         closed 结案    grid_worker
 verify_fail    handled         dispatched    grid_worker (reason required)
 archive 归档    closed          archived      dispatcher, admin
-evaluate 评价   archived        evaluated     public, dispatcher, admin (satisfaction 1–5)
+evaluate 评价   archived        evaluated     public: the reporter only (evaluation key);
+                                             dispatcher, admin: on the reporter's
+                                             behalf, callback channel required
+                                             (satisfaction 1–5)
 supervise 督办  accepted…handled (same)      dispatcher, admin (raises the level)
 explain        dispatched…handled (same)     department (overdue explanation)
 =============  ==============  ============  =========================================
+
+Evaluation belongs to the person who reported (Yongzhou art. 14: 谁办理、谁答复 and the
+last step 考核评价; Gansu 办结反馈: the result is fed back to the people and their opinion
+heard). A public caller proves being the reporter with the evaluation key (评价码) handed
+out once when the case was reported; the centre may record the reporter's rating on their
+behalf — a hotline or visit callback (回访) — and must name the channel (``callback``),
+which the event log keeps. Cases without a key (imported from other channels) are rated
+by callback only. A department or grid worker never rates a case.
 
 :func:`apply` returns a new :class:`CaseFacts`; it never mutates. An action the role
 may not take raises :class:`~gridgeo.errors.PermissionDeniedError` (403); an action the
@@ -30,6 +41,8 @@ message names the state and the rule.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -182,7 +195,7 @@ ACTIONS: dict[str, Action] = {
             "evaluated",
             {"public", "dispatcher", "admin"},
             ("satisfaction",),
-            "只有已归档的案件可以评价，且只评价一次",
+            "只有已归档的案件可以评价，且只评价一次；由上报人评价（评价码），或中心回访代为记录",
         ),
         _a(
             "supervise",
@@ -234,6 +247,9 @@ class CaseFacts:
         Supervision (督办) level, 0 = none.
     satisfaction
         1–5 once evaluated.
+    evaluation_key_sha256
+        SHA-256 (hex) of the evaluation key given to the reporter (``None``: the case
+        has none, e.g. imported; only a callback by the centre can rate it).
     """
 
     state: str = "reported"
@@ -242,6 +258,7 @@ class CaseFacts:
     designated: bool = False
     level: int = 0
     satisfaction: int | None = None
+    evaluation_key_sha256: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -387,6 +404,7 @@ def apply(
     if act.name == "supervise":
         return replace(facts, level=facts.level + 1)
     if act.name == "evaluate":
+        _check_evaluator(act, facts, role, body)
         try:
             score = int(body["satisfaction"])
         except (TypeError, ValueError):
@@ -404,6 +422,53 @@ def apply(
     if act.target is None:
         return facts
     return replace(facts, state=act.target)
+
+
+CALLBACK_CHANNELS = ("hotline", "phone", "visit", "sms", "app")
+
+
+def evaluation_key_hash(key: str) -> str:
+    """SHA-256 (hex) of an evaluation key, as stored with the case."""
+    return hashlib.sha256(str(key).strip().encode("utf-8")).hexdigest()
+
+
+def _check_evaluator(act: Action, facts: CaseFacts, role: str, body: dict[str, Any]) -> None:
+    """Only the reporter rates a case: by their key, or through the centre's callback."""
+    if role in CENTRE:
+        channel = body.get("callback")
+        if channel in (None, ""):
+            raise InputError(
+                "中心代为评价须注明回访方式",
+                [
+                    Problem(
+                        f"回访方式（callback）：{', '.join(CALLBACK_CHANNELS)}",
+                        field="callback",
+                        rule="incident.evaluate.callback",
+                    )
+                ],
+            )
+        if channel not in CALLBACK_CHANNELS:
+            raise InputError(
+                "回访方式无效",
+                [
+                    Problem(
+                        f"{channel!r} 不是回访方式（可用：{', '.join(CALLBACK_CHANNELS)}）",
+                        field="callback",
+                        rule="incident.evaluate.callback",
+                    )
+                ],
+            )
+        return
+    key = body.get("evaluation_key")
+    stored = facts.evaluation_key_sha256
+    if stored is None:
+        raise PermissionDeniedError(
+            f"本案没有评价码，只能由中心回访上报人后代为评价「{act.label}」"
+        )
+    if not key or not hmac.compare_digest(evaluation_key_hash(str(key)), stored):
+        raise PermissionDeniedError(
+            f"只有本案上报人可以评价：请填写上报时取得的评价码（evaluation_key），不能执行「{act.label}」"
+        )
 
 
 def allowed_actions(facts: CaseFacts, role: str) -> list[str]:

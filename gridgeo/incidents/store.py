@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
@@ -28,7 +30,14 @@ from gridgeo.errors import (
 )
 from gridgeo.incidents.deadlines import Limit, WorkingCalendar
 from gridgeo.incidents.intake import CASE_COLUMNS
-from gridgeo.incidents.states import STATE_NAMES, CaseFacts, IllegalTransitionError, apply
+from gridgeo.incidents.states import (
+    CENTRE,
+    STATE_NAMES,
+    CaseFacts,
+    IllegalTransitionError,
+    apply,
+    evaluation_key_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +103,42 @@ def _wrap(exc: psycopg.Error) -> GridgeoError:
 
 
 _STAGE_TYPES = {"x": "float8", "y": "float8", "srid": "integer"}
-_EPOCH = ("reported_at", "located_as_of")
 _NOT_NULL_TEXT = ("category", "description", "reporter")
 _STORED = [c for c in CASE_COLUMNS if c not in _STAGE_TYPES] + ["geom"]
+# secondary indexes of the case table: rebuilt instead of maintained row by row when
+# an import at least doubles the table (see :func:`flush_staged`)
+_SECONDARY_INDEXES = {
+    "case_state_idx": "incidents.case (state, due_at)",
+    "case_grid_idx": "incidents.case (grid_code)",
+    "case_category_idx": "incidents.case (category)",
+    "case_reported_idx": "incidents.case (reported_at)",
+    "case_queue_idx": "incidents.case (case_id) WHERE queue_reason IS NOT NULL",
+}
 
 
 def _stage_columns() -> sql.Composable:
-    return sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS)
+    return sql.SQL(", ").join(sql.Identifier(c) for c in [*CASE_COLUMNS, "line"])
+
+
+def _as_table(cases: pa.Table | pd.DataFrame) -> pa.Table:
+    if isinstance(cases, pa.Table):
+        return cases.select(CASE_COLUMNS)
+    rows = cases[CASE_COLUMNS].copy()  # a DataFrame (callers outside the import path)
+    for c in rows.columns:
+        if rows[c].dtype == object and c != "routed_department":
+            rows[c] = rows[c].astype("string")
+    rows["routed_department"] = pd.array(rows["routed_department"].tolist(), dtype="Int64")
+    return pa.Table.from_pandas(rows, preserve_index=False)
 
 
 def insert_cases(
     conn: psycopg.Connection,
-    cases: pd.DataFrame,
+    cases: pa.Table | pd.DataFrame,
     *,
     role: str,
     actor: str,
     stage: bool = False,
+    lines: np.ndarray | None = None,
 ) -> list[int]:
     """Store new cases with their ``report`` events; cases whose external id is known are skipped.
 
@@ -118,106 +147,199 @@ def insert_cases(
     conn
         An open connection; the caller commits (so that a whole file is one transaction).
     cases
-        Rows with :data:`~gridgeo.incidents.intake.CASE_COLUMNS`.
+        Rows with :data:`~gridgeo.incidents.intake.CASE_COLUMNS` (an Arrow table as
+        :func:`~gridgeo.incidents.intake.build_cases` gives, or a DataFrame).
     role, actor
         Who reported (role of the loop, label of the token or the CLI user).
     stage
         Only copy into the session's staging table; :func:`flush_staged` stores them
         (used to import a file chunk by chunk in one statement at the end).
+    lines
+        Line numbers of the rows in their file (to report duplicates across chunks).
 
     Returns
     -------
     list of int
         Ids of the cases stored now (empty when ``stage``).
     """
-    import io
-
-    stored = [c for c in CASE_COLUMNS if c not in _STAGE_TYPES]
+    table = _as_table(cases)
+    n = table.num_rows
+    line = pa.nulls(n, pa.int64()) if lines is None else pa.array(np.asarray(lines), pa.int64())
+    table = table.append_column("line", line)
     try:
         conn.execute(
             sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS incident_stage ON COMMIT DROP AS "
-                "SELECT {}, NULL::float8 AS x, NULL::float8 AS y, NULL::integer AS srid "
-                "FROM incidents.case WITH NO DATA"
+                "SELECT {}, NULL::float8 AS x, NULL::float8 AS y, NULL::integer AS srid, "
+                "NULL::bigint AS line FROM incidents.case WITH NO DATA"
             ).format(
-                sql.SQL(", ").join(
-                    sql.SQL("NULL::float8 AS {}").format(sql.Identifier(c))
-                    if c in _EPOCH
-                    else sql.Identifier(c)
-                    for c in stored
-                )
+                sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS if c not in _STAGE_TYPES)
             )
         )
-        rows = cases[CASE_COLUMNS].copy()
-        for c in _EPOCH:  # formatting datetimes is slow: send epoch seconds
-            when = pd.to_datetime(rows[c], utc=True)
-            rows[c] = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-        for c in rows.columns:  # text columns: None stays NULL, numbers as numbers
-            if rows[c].dtype == object and c not in ("routed_department",):
-                rows[c] = rows[c].astype("string")
-        rows["routed_department"] = pd.array(rows["routed_department"].tolist(), dtype="Int64")
-        table = pa.Table.from_pandas(rows, preserve_index=False)
-        buf = io.BytesIO()
+        # Arrow writes the CSV in C (timestamps as ISO text with "Z"); no per-row Python
+        buf = pa.BufferOutputStream()
         pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
         with conn.cursor().copy(
             sql.SQL("COPY incident_stage ({}) FROM STDIN WITH (FORMAT csv)").format(
                 _stage_columns()
             )
         ) as copy:
-            copy.write(buf.getvalue())
+            copy.write(memoryview(buf.getvalue()))
         if stage:
             return []
-        return flush_staged(conn, role=role, actor=actor)[1]
+        return flush_staged(conn, role=role, actor=actor).case_ids
     except psycopg.Error as exc:
         raise _wrap(exc) from None
+
+
+@dataclass
+class Flushed:
+    """What :func:`flush_staged` stored."""
+
+    stored: int = 0
+    queued: int = 0
+    case_ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    duplicate_rows: list[tuple[int | None, str]] = field(default_factory=list)
+
+
+def _drop_duplicates(conn: psycopg.Connection, keep: int) -> tuple[int, list[tuple]]:
+    """Remove staged rows repeating an external id of an earlier line of the file."""
+    dup = conn.execute(
+        "SELECT EXISTS (SELECT FROM incident_stage WHERE external_id IS NOT NULL "
+        "GROUP BY external_id HAVING count(*) > 1)"
+    ).fetchone()[0]
+    if not dup:
+        return 0, []
+    conn.execute(
+        """
+        CREATE TEMP TABLE IF NOT EXISTS incident_dup (line bigint, external_id text)
+            ON COMMIT DROP;
+        WITH ranked AS (
+            SELECT ctid AS row_ref, row_number() OVER (PARTITION BY external_id ORDER BY line) AS k
+              FROM incident_stage WHERE external_id IS NOT NULL
+        ), gone AS (
+            DELETE FROM incident_stage s USING ranked r
+             WHERE s.ctid = r.row_ref AND r.k > 1
+            RETURNING s.line, s.external_id
+        )
+        INSERT INTO incident_dup SELECT line, external_id FROM gone
+        """
+    )
+    n = conn.execute("SELECT count(*) FROM incident_dup").fetchone()[0]
+    rows = conn.execute(
+        "SELECT line, external_id FROM incident_dup ORDER BY line LIMIT %s", (keep,)
+    ).fetchall()
+    conn.execute("DROP TABLE incident_dup")
+    return int(n), [tuple(r) for r in rows]
+
+
+def _rebuild_indexes(conn: psycopg.Connection, staged: int) -> bool:
+    """Drop the secondary case indexes when the import at least doubles the table.
+
+    Rebuilding them once after the insert costs less than maintaining them row by row
+    for that many rows; it locks the case table until the import commits (the lock is
+    taken only for the final insert, never while the file is read and located).
+    """
+    existing = conn.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = 'incidents.case'::regclass"
+    ).fetchone()[0]
+    if staged < 10_000 or staged < max(float(existing), 0.0):
+        return False
+    conn.execute(
+        sql.SQL("DROP INDEX {}").format(
+            sql.SQL(", ").join(sql.Identifier("incidents", i) for i in _SECONDARY_INDEXES)
+        )
+    )
+    return True
 
 
 def flush_staged(
-    conn: psycopg.Connection, *, role: str, actor: str, keep_ids: int = 100_000
-) -> tuple[int, list[int]]:
+    conn: psycopg.Connection,
+    *,
+    role: str,
+    actor: str,
+    keep_ids: int = 100_000,
+    keep_problems: int = 10_000,
+) -> Flushed:
     """Move the staged cases into ``incidents.case`` (skipping known external ids), with events.
 
-    Returns the number stored and the first ``keep_ids`` new ids (memory stays bounded
+    Staged rows repeating an external id of an earlier line are not stored; they come
+    back in ``duplicates`` (the first ``keep_problems`` with their lines). Returns the
+    number stored and queued and the first ``keep_ids`` new ids (memory stays bounded
     for huge files).
     """
-    src = [
-        sql.SQL("coalesce({}, '')").format(sql.Identifier(c))
-        if c in _NOT_NULL_TEXT
-        else sql.SQL("to_timestamp({})").format(sql.Identifier(c))
-        if c in _EPOCH
-        else sql.Identifier(c)
-        for c in CASE_COLUMNS
-        if c not in _STAGE_TYPES
-    ]
-    src.append(
-        sql.SQL("CASE WHEN srid IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(x, y), srid) END")
-    )
-    query = sql.SQL(
-        """
-        WITH ins AS (
-            INSERT INTO incidents.case ({cols})
-            SELECT {src} FROM incident_stage
-            ON CONFLICT (external_id) DO NOTHING
-            RETURNING case_id, reported_at, source, queue_reason
-        ), ev AS (
-            INSERT INTO incidents.event (case_id, action, from_state, to_state, role, actor, at, body)
-            SELECT case_id, 'report', NULL, 'reported', %(role)s, %(actor)s, reported_at,
-                   jsonb_build_object('source', source, 'queue_reason', queue_reason)
-              FROM ins
-        )
-        SELECT count(*), (array_agg(case_id ORDER BY case_id))[1:%(keep)s] FROM ins
-        """
-    ).format(
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in _STORED), src=sql.SQL(", ").join(src)
-    )
+    out = Flushed()
     try:
-        n, ids = conn.execute(query, {"role": role, "actor": actor, "keep": keep_ids}).fetchone()
-        ids = list(ids or [])
+        out.duplicates, out.duplicate_rows = _drop_duplicates(conn, keep_problems)
+        staged = conn.execute("SELECT count(*) FROM incident_stage").fetchone()[0]
+        rebuilt = _rebuild_indexes(conn, staged)
+        src = [
+            sql.SQL("coalesce({}, '')").format(sql.Identifier(c))
+            if c in _NOT_NULL_TEXT
+            else sql.Identifier(c)
+            for c in CASE_COLUMNS
+            if c not in _STAGE_TYPES
+        ]
+        src.append(
+            sql.SQL(
+                "CASE WHEN srid IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(x, y), srid) END"
+            )
+        )
+        query = sql.SQL(
+            """
+            WITH ins AS (
+                INSERT INTO incidents.case ({cols})
+                SELECT {src} FROM incident_stage
+                ON CONFLICT (external_id) DO NOTHING
+                RETURNING case_id, reported_at, source, queue_reason
+            ), ev AS (
+                INSERT INTO incidents.event (case_id, action, from_state, to_state, role, actor,
+                                             at, body)
+                SELECT case_id, 'report', NULL, 'reported', %(role)s, %(actor)s, reported_at,
+                       jsonb_build_object('source', source, 'queue_reason', queue_reason)
+                  FROM ins
+            )
+            SELECT count(*), count(*) FILTER (WHERE queue_reason IS NOT NULL),
+                   (SELECT array_agg(case_id) FROM (SELECT case_id FROM ins
+                     ORDER BY case_id LIMIT %(keep)s) k)
+              FROM ins
+            """
+        ).format(
+            cols=sql.SQL(", ").join(sql.Identifier(c) for c in _STORED),
+            src=sql.SQL(", ").join(src),
+        )
+        n, queued, ids = conn.execute(
+            query, {"role": role, "actor": actor, "keep": keep_ids}
+        ).fetchone()
+        if rebuilt:
+            for name, spec in _SECONDARY_INDEXES.items():
+                conn.execute(
+                    sql.SQL("CREATE INDEX {} ON ").format(sql.Identifier(name)) + sql.SQL(spec)
+                )
         conn.execute("DROP TABLE IF EXISTS incident_stage")
     except psycopg.Error as exc:
         raise _wrap(exc) from None
-    log.info("stored %d new cases", n)
-    return int(n), ids
+    out.stored, out.queued, out.case_ids = int(n), int(queued), sorted(ids or [])
+    log.info("stored %d new cases (%d queued for the centre)", n, queued)
+    return out
+
+
+def set_evaluation_key(conn: psycopg.Connection, case_id: int, key: str) -> None:
+    """Keep the SHA-256 of the evaluation key handed to a case's reporter (once)."""
+    conn.execute(
+        "UPDATE incidents.case SET evaluation_key_sha256 = %s "
+        "WHERE case_id = %s AND evaluation_key_sha256 IS NULL",
+        (evaluation_key_hash(key), case_id),
+    )
+
+
+def evaluation_key_sha256(conn: psycopg.Connection, case_id: int) -> str | None:
+    """The stored SHA-256 of a case's evaluation key (``None``: it has none)."""
+    row = conn.execute(
+        "SELECT evaluation_key_sha256 FROM incidents.case WHERE case_id = %s", (case_id,)
+    ).fetchone()
+    return row[0] if row else None
 
 
 def known_external_ids(conn: psycopg.Connection, ids: list[str]) -> set[str]:
@@ -228,17 +350,6 @@ def known_external_ids(conn: psycopg.Connection, ids: list[str]) -> set[str]:
         "SELECT external_id FROM incidents.case WHERE external_id = ANY(%s)", (ids,)
     ).fetchall()
     return {r[0] for r in rows}
-
-
-def count_queued(conn: psycopg.Connection, case_ids: list[int]) -> int:
-    """How many of the cases wait for the centre (outside every grid, unknown category …)."""
-    if not case_ids:
-        return 0
-    row = conn.execute(
-        "SELECT count(*) FROM incidents.case WHERE case_id = ANY(%s) AND queue_reason IS NOT NULL",
-        (case_ids,),
-    ).fetchone()
-    return int(row[0])
 
 
 def imported_file(conn: psycopg.Connection, sha256: str) -> dict[str, Any] | None:
@@ -396,7 +507,16 @@ _STAMP = {
     "archive": "archived_at",
     "evaluate": "evaluated_at",
 }
-_BODY_KEYS = ("reason", "feedback", "department", "lead", "satisfaction", "explanation", "photos")
+_BODY_KEYS = (
+    "reason",
+    "feedback",
+    "department",
+    "lead",
+    "satisfaction",
+    "explanation",
+    "photos",
+    "callback",
+)
 
 
 def record_action(
@@ -432,6 +552,9 @@ def record_action(
                 designated=case["designated"],
                 level=case["level"],
                 satisfaction=case["satisfaction"],
+                evaluation_key_sha256=evaluation_key_sha256(conn, case_id)
+                if action == "evaluate"
+                else None,
             )
             new = apply(facts, action, role, body, actor_department=actor_department)
             sets: dict[str, Any] = {
@@ -481,6 +604,8 @@ def record_action(
             kept = {k: body[k] for k in _BODY_KEYS if body.get(k) not in (None, "")}
             if action == "supervise":
                 kept["level"] = new.level
+            if action == "evaluate":  # who gave the rating (the key itself is never kept)
+                kept["by"] = "callback" if role in CENTRE else "reporter"
             event_id = conn.execute(
                 "INSERT INTO incidents.event (case_id, action, from_state, to_state, role, actor, "
                 "at, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING event_id",

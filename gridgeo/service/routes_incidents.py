@@ -13,6 +13,7 @@ before a request body is read; bodies are bounded. SQL lives in
 from __future__ import annotations
 
 import json
+import secrets
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from gridgeo.incidents.deadlines import WorkingCalendar
 from gridgeo.incidents.ingest import report_one
 from gridgeo.incidents.photos import photo_path, store_photo
 from gridgeo.incidents.service import actions_for, loop_role, visible_rows, with_flags
-from gridgeo.incidents.states import ACTIONS, STATES, check_role
+from gridgeo.incidents.states import ACTIONS, STATES, check_role, evaluation_key_hash
 from gridgeo.incidents.stats import compute, write_table
 from gridgeo.registry.users import ACTIONS as USER_ACTIONS
 from gridgeo.registry.users import Principal
@@ -79,6 +80,8 @@ class ActionIn(BaseModel):
     lead: int | None = None
     satisfaction: int | None = None
     photos: list[int] | None = Field(default=None, max_length=20)
+    evaluation_key: str | None = Field(default=None, max_length=100)
+    callback: str | None = Field(default=None, max_length=20)
 
 
 def _settings(request: Request):
@@ -175,6 +178,8 @@ async def report_incident(request: Request, caller: CallerDep) -> dict[str, Any]
     crs_is_lonlat(body.crs)
     s = _settings(request)
 
+    key = secrets.token_urlsafe(12)  # the reporter's evaluation key, shown once
+
     def work() -> dict[str, Any]:
         snap = state(request).current()
         raw = body.model_dump()
@@ -188,8 +193,10 @@ async def report_incident(request: Request, caller: CallerDep) -> dict[str, Any]
                 tz=s.incident_timezone,
                 role=loop_role(caller.role),
                 actor=caller.label,
+                evaluation_key=key,
             )
             case = store.get_case(conn, cid)
+            case["_key_is_new"] = store.evaluation_key_sha256(conn, cid) == evaluation_key_hash(key)
         return case
 
     case = await run_in_threadpool(work)
@@ -198,8 +205,11 @@ async def report_incident(request: Request, caller: CallerDep) -> dict[str, Any]
         for k in ("case_id", "state", "grid_code", "grid_name", "community_name", "queue_reason")
     }
     out["state_name"] = case["state_name"]
+    new_key = case.pop("_key_is_new")
     if caller.can("incidents.read") and _reaches(caller, case):
         out = _shown(request, case, loop_role(caller.role))
+    # only the reporter of a new case gets its key (a known external id gets none)
+    out["evaluation_key"] = key if new_key else None
     return out
 
 
