@@ -127,7 +127,8 @@ def test_cache_hit_gives_identical_bytes(world):
 def test_district_is_rendered_ahead(world):
     tiles = world["client"].app.state.tiles
     deadline = time.monotonic() + 30
-    while not tiles.prerenderer.last_run and time.monotonic() < deadline:
+    # a run cut short by a newer registry version reports 0 tiles; the next one renders
+    while not tiles.prerenderer.last_run.get("tiles") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert tiles.prerenderer.last_run["tiles"] > 0
     hits = _stats(world)["hits"]
