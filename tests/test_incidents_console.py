@@ -48,6 +48,7 @@ def server(db_url, tmp_path_factory):
     for role, extra in (
         ("dispatcher", {}),
         ("department", {"department_id": world["deps"]["cg"]}),
+        ("grid_worker", {"division_code": world["community"][world["codes"][0]]}),
     ):
         r = httpx.post(
             f"{base}/admin/tokens",
@@ -154,3 +155,42 @@ def test_case_page_flow_per_role_and_text_not_html(page_as, server):
     dep.wait_for_selector("body[data-state=handled]")
     assert "已清理完毕" in dep.locator("#timeline").inner_text()
     assert not page.errors and not dep.errors and not _offline(page) and not _offline(dep)
+
+
+def test_dispatcher_records_a_callback_rating(page_as, server):
+    """The centre rates on the reporter's behalf only by naming the callback channel."""
+    base, tok = server["base"], server["tokens"]
+    lon, lat = lonlat(server["world"]["grids"][0][1])
+    cid = httpx.post(
+        f"{base}/incidents", json={"lon": lon, "lat": lat, "category": "sanitation"}
+    ).json()["case_id"]
+    dep = server["world"]["deps"]["cg"]
+    for role, action, body in (
+        ("dispatcher", "accept", {}),
+        ("dispatcher", "dispatch", {"department": [dep], "lead": dep}),
+        ("department", "handle", {"feedback": "已处理"}),
+        ("grid_worker", "verify_pass", {}),
+        ("dispatcher", "archive", {}),
+    ):
+        r = httpx.post(
+            f"{base}/incidents/{cid}/actions/{action}",
+            json=body,
+            headers={"Authorization": f"Bearer {tok[role]}"},
+        )
+        assert r.status_code == 200, r.text
+    page = page_as("dispatcher", f"case.html?id={cid}")
+    assert page.locator("#case-state").inner_text() == "已归档"
+    page.fill("#satisfaction", "4")
+    page.click("#actions button[data-action=evaluate]")  # no channel: refused, shown
+    page.wait_for_selector("#error:not([hidden])")
+    assert "callback" in page.locator("#error").inner_text()
+    page.select_option("#callback", "phone")
+    page.click("#actions button[data-action=evaluate]")
+    page.wait_for_selector("body[data-state=evaluated]")
+    case = httpx.get(
+        f"{base}/incidents/{cid}", headers={"Authorization": f"Bearer {tok['dispatcher']}"}
+    ).json()
+    assert case["satisfaction"] == 4
+    assert case["events"][-1]["body"]["by"] == "callback"
+    assert case["events"][-1]["body"]["callback"] == "phone"
+    assert not page.errors and not _offline(page)

@@ -27,6 +27,10 @@ function body() {
     out.lead = deps[0];
   }
   if (sat) out.satisfaction = Number(sat);
+  const callback = $("callback").value;
+  const key = $("evaluation-key").value.trim();
+  if (callback) out.callback = callback;
+  if (key) out.evaluation_key = key;
   return out;
 }
 
