@@ -41,8 +41,9 @@ def district(db_url):
     return db_url, grids, str(sid), eng
 
 
-def walk_csv(path, grids, worker, minutes):
-    """1 fix / 10 s around a 40 m square centred inside the worker's grid, at 1 m/s."""
+def walk_csv(path, grids, worker, minutes, day=DAY):
+    """1 fix / 10 s around a 40 m square centred inside the worker's grid, at 1 m/s, on ``day``
+    (each test walks on a day of its own, so that tests do not depend on their order)."""
     c = shapely.get_coordinates(grids.geometry.iloc[0].point_on_surface())[0]
     s = np.arange(0, minutes * 60 + 1, 10.0)
     off = s % 160
@@ -52,7 +53,7 @@ def walk_csv(path, grids, worker, minutes):
     dy = np.choose(side, [-20 + 0 * u, u - 20, 20 + 0 * u, 20 - u])
     tr = pyproj.Transformer.from_crs(grids.crs, 4326, always_xy=True)
     lon, lat = tr.transform(c[0] + dx, c[1] + dy)
-    t0 = pd.Timestamp(DAY).tz_localize("Asia/Shanghai") + pd.Timedelta(hours=9)
+    t0 = pd.Timestamp(day).tz_localize("Asia/Shanghai") + pd.Timedelta(hours=9)
     times = (t0 + pd.to_timedelta(s, unit="s")).strftime("%Y-%m-%d %H:%M:%S")
     pd.DataFrame({"网格员编号": worker, "时间": times, "经度": lon, "纬度": lat}).to_csv(
         path, index=False
@@ -69,8 +70,13 @@ def test_import_is_once_and_stats_come_from_the_stored_fixes(district, tmp_path)
     assert first["file_id"] == again["file_id"] and first["fixes_kept"] == 181
     month = f"y{DAY:%Y}m{DAY:%m}"
     with eng.connect() as conn:
-        n_raw = conn.execute(text(f"SELECT count(*) FROM restricted.track_fix_raw_{month}"))
-        n_clean = conn.execute(text("SELECT count(*) FROM restricted.track_fix"))
+        f = {"f": first["file_id"]}  # other tests' files may share the month
+        n_raw = conn.execute(
+            text(f"SELECT count(*) FROM restricted.track_fix_raw_{month} WHERE file_id = :f"), f
+        )
+        n_clean = conn.execute(
+            text("SELECT count(*) FROM restricted.track_fix WHERE file_id = :f"), f
+        )
         assert (n_raw.scalar(), n_clean.scalar()) == (181, 181)
         # the month's partitions were loaded bare, then indexed once (worker_no, t)
         idx = conn.execute(
@@ -97,6 +103,7 @@ def test_cli_import_stats_rank_and_map(district, tmp_path, monkeypatch):
     from gridgeo.cli.main import app
 
     url, grids, worker, _eng = district
+    day = DAY + timedelta(days=1)
     monkeypatch.setattr(tracks_cli, "_url", lambda: url)
     runner = CliRunner()
 
@@ -105,17 +112,17 @@ def test_cli_import_stats_rank_and_map(district, tmp_path, monkeypatch):
         assert res.exit_code == 0, res.output
         return res.output
 
-    path = walk_csv(tmp_path / "cli.csv", grids, worker, 130)  # 2 h 10 min, no gap
+    path = walk_csv(tmp_path / "cli.csv", grids, worker, 130, day)  # 2 h 10 min, no gap
     assert "保留 781" in run("import", str(path))
     assert "未重复导入" in run("import", str(path))
     out = tmp_path / "days.xlsx"
-    run("stats", "--date", DAY.isoformat(), "--out", str(out))
+    run("stats", "--date", day.isoformat(), "--out", str(out))
     days = pd.read_excel(out, dtype={"worker": str})
     row = days.set_index("worker").loc[worker]
-    assert row["own_s"] == pytest.approx(130 * 60)  # this file's walk overlaps the first one
-    assert "第1名" in run("rank", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert row["own_s"] == pytest.approx(130 * 60)
+    assert "第1名" in run("rank", "--from", day.isoformat(), "--to", day.isoformat())
     png = tmp_path / "day.png"
-    run("map", worker, DAY.isoformat(), "--out", str(png))
+    run("map", worker, day.isoformat(), "--out", str(png))
     assert png.read_bytes()[:4] == b"\x89PNG"
     bad = runner.invoke(app, ["tracks", "stats", "--date", "昨天"])
     assert bad.exit_code == 2 and "not a date" in bad.output
@@ -130,6 +137,7 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
     from gridgeo.settings import Settings
 
     url, grids, worker, eng = district
+    day = DAY + timedelta(days=2)
     admin = "tracks-admin-token"
     # a token's division must be registered (registry.user_token → registry.divisions)
     with eng.connect() as conn:
@@ -140,7 +148,7 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
     app = create_app(
         Settings(database_url=url), ServiceSettings(admin_token=admin, token_cache_s=0.0)
     )
-    body = walk_csv(tmp_path / "http.csv", grids, worker, 140).read_bytes()
+    body = walk_csv(tmp_path / "http.csv", grids, worker, 140, day).read_bytes()
     with TestClient(app) as client:
         tokens = {}
         for name, role, div in (
@@ -174,7 +182,7 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
             "/tracks", params={"filename": "x.csv"}, content=b"a,b\n1,2\n", headers=tokens["ed"]
         )
         assert bad.status_code == 400 and "经度" in bad.text
-        q = {"from": DAY.isoformat(), "to": DAY.isoformat()}
+        q = {"from": day.isoformat(), "to": day.isoformat()}
         assert client.get("/tracks/summary", params=q).status_code == 401
         r = client.get("/tracks/summary", params=q, headers=tokens["ed"])
         [row] = r.json()["rows"]
@@ -187,7 +195,7 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
             == 400
         )
         # the console's day map: role-checked, the editor's own county only
-        dq = {"worker": worker, "date": DAY.isoformat()}
+        dq = {"worker": worker, "date": day.isoformat()}
         assert client.get("/tracks/day", params=dq).status_code == 401
         assert client.get("/tracks/day", params=dq, headers=tokens["disp"]).status_code == 403
         assert client.get("/tracks/day", params=dq, headers=tokens["other"]).status_code == 404
