@@ -1,15 +1,18 @@
-"""The sliver merge as it was before it was batched (one GEOS call per pair, per sliver).
+"""The sliver merge and dangle connection as they were before they were batched (loops).
 
 Kept verbatim as a reference: ``tests/test_blocks_slivers.py`` checks the batched
-:func:`gridgeo.partition.blocks.merge_slivers` against it, and
+:func:`gridgeo.partition.blocks.merge_slivers` and
+:func:`gridgeo.partition.clean._connect_dangles` against them, and
 ``benchmarks/bench_partition.py`` times both on the same blocks.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import shapely
-from shapely import MultiPoint
+from shapely import LineString, MultiPoint
 
 from gridgeo.partition.blocks import Blocks, _pp, _width, explode, poly_union
 
@@ -193,3 +196,67 @@ def _split_medial(strip, neighbours, segment_m: float):
         if not piece.is_empty and piece.area > 0:
             out[j] = piece
     return out if len(out) >= 2 else None
+
+
+def connect_dangles_loop(
+    lines: np.ndarray, *, snap_m: float, extend_m: float, precision: float
+) -> list[LineString]:
+    """Segments that connect dangling line ends to the nearest road they point at."""
+    if extend_m <= 0 and snap_m <= 0:
+        return []
+    coords = [shapely.get_coordinates(g) for g in lines]
+    ends = Counter()
+    for c in coords:
+        ends[tuple(np.round(c[0], 3))] += 1
+        ends[tuple(np.round(c[-1], 3))] += 1
+    tree = shapely.STRtree(lines)
+    out: list[LineString] = []
+    for i, c in enumerate(coords):
+        if len(c) < 2:
+            continue
+        for end, prev in ((c[-1], c[-2]), (c[0], c[1])):
+            if ends[tuple(np.round(end, 3))] != 1:
+                continue
+            d = end - prev
+            norm = float(np.hypot(*d))
+            if norm == 0:
+                continue
+            d = d / norm
+            target = None
+            if extend_m > 0:
+                ray = LineString([end + d * precision * 2, end + d * extend_m])
+                hits = tree.query(ray, predicate="intersects")
+                best = None
+                for j in hits:
+                    if j == i:
+                        continue
+                    inter = shapely.intersection(ray, lines[j])
+                    if inter.is_empty:
+                        continue
+                    dist = shapely.distance(shapely.points(end), inter)
+                    if best is None or dist < best[0]:
+                        pts = shapely.get_coordinates(inter)
+                        k = int(np.argmin(np.hypot(*(pts - end).T)))
+                        best = (dist, pts[k])
+                if best is not None:
+                    target = best[1]
+            if target is None and snap_m > 0:
+                p = shapely.points(end)
+                hits = tree.query(p, predicate="dwithin", distance=snap_m)
+                best = None
+                for j in hits:
+                    if j == i:
+                        continue
+                    dist = shapely.distance(p, lines[j])
+                    if dist <= precision:
+                        continue
+                    if best is None or dist < best[0]:
+                        q = shapely.line_interpolate_point(
+                            lines[j], shapely.line_locate_point(lines[j], p)
+                        )
+                        best = (dist, shapely.get_coordinates(q)[0])
+                if best is not None:
+                    target = best[1]
+            if target is not None:
+                out.append(LineString([end, target]))
+    return out
