@@ -420,8 +420,8 @@ def _split_medial(strip, borders, segment_m: float):
 
     ``borders`` lists ``(neighbour, border it shares with strip)``. The strip's shared
     borders are sampled every ``segment_m``; the Voronoi cells of the samples are clipped
-    to the strip in one batch and joined per neighbour. (Joining the cells before the
-    clip is cheaper but leaves sub-m² bits that split blocks on real roads: Huangpu.)
+    to the strip in one batch and joined per neighbour (joining them before the clip is
+    cheaper but leaves sub-m² bits that split blocks on real roads: Huangpu).
     """
     pts, labels = [], []
     for j, shared in borders:
@@ -434,7 +434,7 @@ def _split_medial(strip, borders, segment_m: float):
     if not pts:
         return None
     xy = np.vstack(pts)
-    _, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
+    _, first = np.unique(np.round(xy, 3).view(np.complex128), return_index=True)
     first = np.sort(first)
     xy = xy[first]
     labels = np.concatenate(labels)[first]
@@ -449,7 +449,20 @@ def _split_medial(strip, borders, segment_m: float):
     cells = shapely.intersection(cells, strip)
     out = {}
     for j in labs.tolist():
-        piece = shapely.union_all(cells[labels == j])
+        piece = _join_cells(cells[labels == j])
         if not piece.is_empty and piece.area > 0:
             out[j] = piece
     return out if len(out) >= 2 else None
+
+
+def _join_cells(cells: np.ndarray):
+    """Union of clipped Voronoi cells: a coverage union (the cells share their edges, and
+    it is about 5× cheaper), or a full union where the clip left them degenerate."""
+    if len(cells) > 1:
+        try:
+            out = shapely.coverage_union_all(cells)
+        except shapely.errors.GEOSException:
+            out = None
+        if out is not None and out.geom_type in ("Polygon", "MultiPolygon"):
+            return out
+    return shapely.union_all(cells)
