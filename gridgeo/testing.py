@@ -3,7 +3,8 @@
 Used by the tests, the benchmarks and the notebooks; nothing in the library imports
 this module. All generators are seeded (same seed, same data).
 
-* Partition inputs: :func:`district`, :func:`tiled_district`, :func:`street_grid` (in
+* Partition inputs: :func:`district`, :func:`tiled_district`, :func:`street_grid`,
+  :func:`dual_carriageway_city` (in
   :data:`CRS`, CGCS2000 / 3° GK CM 114°E, metres).
 * Checks of a finished partition: :func:`seam_problems`, :func:`contiguity_problems`,
   :func:`code_problems`, :func:`household_problems` (rules 1 and 5; sizes are judged
@@ -92,6 +93,87 @@ def tiled_district(nx: int = 2, ny: int = 2, *, seed: int = 0, size: float = 600
                 out.append(g)
     cat = lambda parts: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=CRS)  # noqa: E731
     return cat(comms), cat(roads), cat(hhs)
+
+
+def _carriageway(fixed: float, lo: float, hi: float, *, vertical: bool, rng, step: float = 25.0):
+    """One slightly wavy road line at ``fixed`` (x if ``vertical`` else y) from ``lo`` to ``hi``."""
+    t = np.append(np.arange(lo, hi, step), hi)
+    off = fixed + np.clip(rng.normal(0, 0.15, len(t)), -0.3, 0.3)
+    return LineString(np.column_stack([off, t] if vertical else [t, off]))
+
+
+def dual_carriageway_city(
+    nx: int = 5,
+    ny: int = 3,
+    *,
+    size: float = 900.0,
+    avenue_step: float = 150.0,
+    n_households: int = 71_000,
+    per_point: int = 10,
+    seed: int = 0,
+):
+    """``nx × ny`` square communities crossed by dual carriageways: many thin medians.
+
+    Every ``avenue_step`` metres in both directions an avenue runs as two parallel,
+    slightly wavy carriageways 6–16 m apart, so the faces include a thin median strip
+    along every avenue segment and a small square where two avenues cross. Between the
+    avenues, local streets stop 0.3–1.8 m short of the carriageways (dangles to connect).
+    Household points (``per_point`` households on average) are kept 3 m off every road.
+    The defaults give a 15-community city of about 71,000 households and thousands of
+    road segments; everything random comes from ``seed``.
+
+    Returns
+    -------
+    tuple of geopandas.GeoDataFrame
+        ``(communities, roads, households)`` in :data:`CRS` (metres).
+    """
+    rng = np.random.default_rng(seed)
+    x0, y0 = 500000.0, 3000000.0
+    w, h = nx * size, ny * size
+    comms = [
+        box(x0 + i * size, y0 + j * size, x0 + (i + 1) * size, y0 + (j + 1) * size)
+        for j in range(ny)
+        for i in range(nx)
+    ]
+    codes = [f"430102001{k + 1:03d}" for k in range(len(comms))]
+    comm = gpd.GeoDataFrame(
+        {"code": codes, "name": [f"社区{k + 1}" for k in range(len(comms))]},
+        geometry=comms,
+        crs=CRS,
+    )
+    xs = np.arange(avenue_step / 2, w, avenue_step)
+    ys = np.arange(avenue_step / 2, h, avenue_step)
+    gx, gy = rng.uniform(6, 16, len(xs)) / 2, rng.uniform(6, 16, len(ys)) / 2
+    lines = []
+    for x, g in zip(xs, gx, strict=True):
+        for s in (-g, g):
+            lines.append(_carriageway(x0 + x + s, y0 - 20, y0 + h + 20, vertical=True, rng=rng))
+    for y, g in zip(ys, gy, strict=True):
+        for s in (-g, g):
+            lines.append(_carriageway(y0 + y + s, x0 - 20, x0 + w + 20, vertical=False, rng=rng))
+    # local streets across each avenue cell, stopping just short of the carriageways
+    for i in range(len(xs) - 1):
+        for j in range(len(ys) - 1):
+            short = rng.uniform(0.3, 1.8, 4)
+            mid_y = y0 + (ys[j] + ys[j + 1]) / 2 + rng.uniform(-20, 20)
+            a, b = x0 + xs[i] + gx[i] + short[0], x0 + xs[i + 1] - gx[i + 1] - short[1]
+            lines.append(LineString([(a, mid_y), (b, mid_y)]))
+            if rng.uniform() < 0.5:
+                mid_x = x0 + (xs[i] + xs[i + 1]) / 2 + rng.uniform(-20, 20)
+                a, b = y0 + ys[j] + gy[j] + short[2], y0 + ys[j + 1] - gy[j + 1] - short[3]
+                lines.append(LineString([(mid_x, a), (mid_x, b)]))
+    roads = gpd.GeoDataFrame(geometry=lines, crs=CRS)
+    n_pts = int(n_households / per_point * 1.25)
+    xy = rng.uniform([x0 + 3, y0 + 3], [x0 + w - 3, y0 + h - 3], size=(n_pts, 2))
+    tree = shapely.STRtree(np.asarray(lines, dtype=object))
+    near = np.unique(tree.query(shapely.points(xy), predicate="dwithin", distance=3.0)[0])
+    xy = np.delete(xy, near, axis=0)
+    xy = xy[: int(n_households / per_point)]
+    hh = rng.integers(1, 2 * per_point, len(xy))
+    hh = gpd.GeoDataFrame(
+        {"households": hh, "population": hh * 3}, geometry=shapely.points(xy), crs=CRS
+    )
+    return comm, roads, hh
 
 
 # -- checks of a finished partition ------------------------------------------------------

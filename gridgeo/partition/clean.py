@@ -17,7 +17,6 @@ enclose are split down their middle by :func:`gridgeo.partition.blocks.merge_sli
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 import numpy as np
 import shapely
@@ -121,62 +120,86 @@ def node_lines(lines) -> np.ndarray:
 def _connect_dangles(
     lines: np.ndarray, *, snap_m: float, extend_m: float, precision: float
 ) -> list[LineString]:
-    """Segments that connect dangling line ends to the nearest road they point at."""
-    if extend_m <= 0 and snap_m <= 0:
+    """Segments that connect dangling line ends to the nearest road they point at.
+
+    All dangling ends are handled at once: one STRtree query for all their rays (each
+    end extended along its last segment by ``extend_m``) with one batched intersection,
+    then one ``dwithin`` query for the ends no ray connects (snapped within ``snap_m``).
+    """
+    if (extend_m <= 0 and snap_m <= 0) or len(lines) == 0:
         return []
-    coords = [shapely.get_coordinates(g) for g in lines]
-    ends = Counter()
-    for c in coords:
-        ends[tuple(np.round(c[0], 3))] += 1
-        ends[tuple(np.round(c[-1], 3))] += 1
+    lines = np.asarray(lines, dtype=object)
+    line, end, d = _dangling_ends(lines)
+    if len(line) == 0:
+        return []
+    target = np.full((len(line), 2), np.nan)
     tree = shapely.STRtree(lines)
-    out: list[LineString] = []
-    for i, c in enumerate(coords):
-        if len(c) < 2:
-            continue
-        for end, prev in ((c[-1], c[-2]), (c[0], c[1])):
-            if ends[tuple(np.round(end, 3))] != 1:
-                continue
-            d = end - prev
-            norm = float(np.hypot(*d))
-            if norm == 0:
-                continue
-            d = d / norm
-            target = None
-            if extend_m > 0:
-                ray = LineString([end + d * precision * 2, end + d * extend_m])
-                hits = tree.query(ray, predicate="intersects")
-                best = None
-                for j in hits:
-                    if j == i:
-                        continue
-                    inter = shapely.intersection(ray, lines[j])
-                    if inter.is_empty:
-                        continue
-                    dist = shapely.distance(shapely.points(end), inter)
-                    if best is None or dist < best[0]:
-                        pts = shapely.get_coordinates(inter)
-                        k = int(np.argmin(np.hypot(*(pts - end).T)))
-                        best = (dist, pts[k])
-                if best is not None:
-                    target = best[1]
-            if target is None and snap_m > 0:
-                p = shapely.points(end)
-                hits = tree.query(p, predicate="dwithin", distance=snap_m)
-                best = None
-                for j in hits:
-                    if j == i:
-                        continue
-                    dist = shapely.distance(p, lines[j])
-                    if dist <= precision:
-                        continue
-                    if best is None or dist < best[0]:
-                        q = shapely.line_interpolate_point(
-                            lines[j], shapely.line_locate_point(lines[j], p)
-                        )
-                        best = (dist, shapely.get_coordinates(q)[0])
-                if best is not None:
-                    target = best[1]
-            if target is not None:
-                out.append(LineString([end, target]))
-    return out
+    if extend_m > 0:
+        rays = shapely.linestrings(np.stack([end + d * precision * 2, end + d * extend_m], axis=1))
+        k, j = tree.query(rays, predicate="intersects")
+        keep = j != line[k]
+        k, j = k[keep], j[keep]
+        inter = shapely.intersection(rays[k], lines[j])
+        ok = ~shapely.is_empty(inter)
+        k, inter = k[ok], inter[ok]
+        dist = shapely.distance(shapely.points(end[k]), inter)
+        xy, at = shapely.get_coordinates(inter, return_index=True)
+        gap = np.hypot(*(xy - end[k[at]]).T)
+        for kk, _, g in _first_best(k, dist):
+            sel = np.flatnonzero(at == g)
+            target[kk] = xy[sel[int(np.argmin(gap[sel]))]]
+    todo = np.flatnonzero(np.isnan(target[:, 0]))
+    if snap_m > 0 and len(todo):
+        pts = shapely.points(end[todo])
+        k, j = tree.query(pts, predicate="dwithin", distance=snap_m)
+        keep = j != line[todo[k]]
+        k, j = k[keep], j[keep]
+        dist = shapely.distance(pts[k], lines[j])
+        ok = dist > precision
+        k, j, dist = k[ok], j[ok], dist[ok]
+        for kk, _, g in _first_best(k, dist):
+            q = shapely.line_interpolate_point(
+                lines[j[g]], shapely.line_locate_point(lines[j[g]], pts[kk])
+            )
+            target[todo[kk]] = shapely.get_coordinates(q)[0]
+    found = np.flatnonzero(~np.isnan(target[:, 0]))
+    return list(shapely.linestrings(np.stack([end[found], target[found]], axis=1)))
+
+
+def _first_best(k: np.ndarray, dist: np.ndarray):
+    """For each query index in ``k`` (grouped), ``(index, distance, position)`` of the first
+    smallest distance in query order."""
+    if len(k) == 0:
+        return []
+    order = np.lexsort((np.arange(len(k)), dist, k))
+    k_sorted = k[order]
+    first = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+    return [(int(k_sorted[f]), float(dist[order[f]]), int(order[f])) for f in first]
+
+
+def _dangling_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(line index, end point, unit direction)`` of every end no other line end shares,
+    in line order, the last end of a line before its first."""
+    xy, at = shapely.get_coordinates(lines, return_index=True)
+    start = np.searchsorted(at, np.arange(len(lines)))
+    stop = np.r_[start[1:], len(xy)] - 1
+    n = stop - start + 1
+    ok = n >= 2
+    idx = np.flatnonzero(ok)
+    # for each line: (last, second last) then (first, second)
+    line = np.repeat(idx, 2)
+    end_i = np.column_stack([stop[idx], start[idx]]).ravel()
+    prev_i = np.column_stack([stop[idx] - 1, start[idx] + 1]).ravel()
+    keys = np.round(np.vstack([xy[start[ok]], xy[stop[ok]]]), 3)
+    mine = np.round(xy[end_i], 3)
+    _, pos = np.unique(np.vstack([keys, mine]), axis=0, return_inverse=True)
+    pos = pos.ravel()
+    cnt_by_key = np.zeros(pos.max() + 1, dtype=int)
+    np.add.at(cnt_by_key, pos[: len(keys)], 1)
+    single = cnt_by_key[pos[len(keys) :]] == 1
+    end, prev = xy[end_i], xy[prev_i]
+    d = end - prev
+    norm = np.hypot(*d.T)
+    keep = single & (norm > 0)
+    d = d[keep] / norm[keep, None]
+    return line[keep], end[keep], d
