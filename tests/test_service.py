@@ -900,3 +900,42 @@ def test_locate_warns_when_lonlat_numbers_come_with_a_metric_crs(world):
     x, y = _inner_point(geom)
     lon, lat = TO_WGS.transform(x, y)
     assert "warnings" not in client.get("/locate", params={"lon": lon, "lat": lat}).json()
+
+
+def test_locate_fast_path_answers_as_the_route(world):
+    """The common GET /locate (public, lon/lat/crs/category) is answered before FastAPI's
+    routing (LocateFastPath); an extra parameter sends it through the route: same answer."""
+    c = world["client"]
+    lon, lat = _batch_points(world, 12, seed=11)
+    cases = [{"lon": float(a), "lat": float(b)} for a, b in zip(lon, lat, strict=True)]
+    cases += [
+        {"lon": float(lon[0]), "lat": float(lat[0]), "category": "sanitation"},
+        {"lon": float(lon[1]), "lat": float(lat[1]), "category": "no-such-category"},
+        {"lon": float(lon[2]), "lat": float(lat[2]), "category": ""},
+        {"lon": float(lon[3]), "lat": float(lat[3]), "crs": "gcj02"},
+        {"lon": 250.0, "lat": 25.0},  # an error: the route says what is wrong
+        {"lon": 121.5, "lat": 25.0, "crs": "EPSG:3826"},  # a warning
+    ]
+    for params in cases:
+        fast = c.get("/locate", params=params)
+        routed = c.get("/locate", params={**params, "via": "route"})
+        assert fast.status_code == routed.status_code, params
+        assert fast.json() == routed.json(), params
+        assert fast.headers["content-type"] == routed.headers["content-type"]
+        assert fast.headers["content-security-policy"] == routed.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 401), ("dispatcher", 403), ("admin", 200)])
+def test_admin_metrics_has_handler_times(world, role, status):
+    c = world["client"]
+    for _ in range(3):
+        c.get("/locate", params={"lon": 121.5, "lat": 25.0})
+    r = c.get("/admin/metrics", headers=auth(world, role))
+    assert r.status_code == status, r.text
+    if status == 200:
+        m = r.json()
+        h = m["handler_time"]["/locate"]
+        assert h["count"] >= 3 and h["p50_ms"] > 0 and h["max_ms"] >= h["p99_ms"]
+        assert sum(h["buckets_ms"].values()) == h["count"]
+        assert set(m["gc_pauses"]) == {"generation_0", "generation_1", "generation_2"}
+        assert m["snapshot_reloads"]["count"] >= 1

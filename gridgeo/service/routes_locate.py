@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import json
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -11,6 +14,7 @@ import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.locate.answer import BATCH_COLUMNS, locate_batch, locate_one
@@ -108,6 +112,98 @@ async def locate(
     if warnings:
         result["warnings"] = warnings
     return JSONResponse(result)
+
+
+#: A plain decimal number as a client sends it (anything else takes the full route).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+_FAST_KEYS = frozenset({"lon", "lat", "crs", "category"})
+
+
+def _fast_answer(scope: Scope) -> bytes | None:
+    """The JSON body of ``GET /locate`` for the common case, or ``None`` to take the route.
+
+    The common case: no ``Authorization`` header (the public), only ``lon``, ``lat``,
+    ``crs`` (one already prepared) and ``category``, each once, coordinates as plain
+    numbers, the current snapshot in memory. Everything else — tokens, ``at=``, bad or
+    repeated parameters, any error — goes through the FastAPI route, which gives the same
+    answer and every error message.
+    """
+    for name, _value in scope.get("headers") or ():
+        if name == b"authorization":
+            return None
+    try:
+        pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        return None
+    query = dict(pairs)
+    if len(query) != len(pairs) or not query.keys() <= _FAST_KEYS:
+        return None
+    lon_s, lat_s = query.get("lon"), query.get("lat")
+    if (
+        lon_s is None
+        or lat_s is None
+        or not (_NUMBER.fullmatch(lon_s) and _NUMBER.fullmatch(lat_s))
+    ):
+        return None
+    crs = query.get("crs", "wgs84")
+    category = query.get("category")
+    if crs not in _READY_CRS or (category is not None and len(category) > 64):
+        return None
+    app = scope.get("app")
+    st = getattr(getattr(app, "state", None), "registry_state", None)
+    if st is None or not st.loaded:
+        return None
+    lon, lat = float(lon_s), float(lat_s)
+    try:
+        warnings = check_lonlat(lon, lat, crs=crs)
+        result = locate_one(
+            st.current(),
+            lon,
+            lat,
+            crs=crs,
+            category=category,
+            private=False,
+            near_border_m=app.state.service_settings.near_border_m,
+        )
+    except Exception:
+        return None
+    result["query"] = {"lon": lon, "lat": lat, "crs": crs, "category": category, "at": None}
+    if warnings:
+        result["warnings"] = warnings
+    # as JSONResponse renders it
+    return json.dumps(
+        result, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+class LocateFastPath:
+    """ASGI middleware answering the common ``GET /locate`` without FastAPI's machinery.
+
+    Request validation and dependency solving cost about twice the locate itself; the
+    answer is the route's (:func:`_fast_answer` says when it applies; otherwise the
+    request goes on to the route). Sits inside the rate limit and the security headers.
+
+    Parameters
+    ----------
+    app
+        The ASGI application to wrap.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/locate":
+            body = _fast_answer(scope)
+            if body is not None:
+                headers = [
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    (b"content-type", b"application/json"),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 _BATCH_DOC = (
