@@ -187,7 +187,7 @@ def locate_batch(
     lon: np.ndarray,
     lat: np.ndarray,
     *,
-    ids: np.ndarray | None = None,
+    ids: np.ndarray | pa.Array | None = None,
     crs: str = "wgs84",
     category: np.ndarray | str | None = None,
     private: bool = False,
@@ -203,7 +203,7 @@ def locate_batch(
     lon, lat
         Coordinates in ``crs``.
     ids
-        Per-point ids (default: row numbers).
+        Per-point ids (default: row numbers); an Arrow array is taken as it is.
     crs
         CRS of the coordinates.
     category
@@ -233,6 +233,8 @@ def locate_batch(
     cols: dict[str, pa.Array] = {
         "id": pa.array(np.arange(n)).cast(pa.string())
         if ids is None
+        else ids.cast(pa.string())
+        if isinstance(ids, pa.Array | pa.ChunkedArray)
         else pa.array(np.asarray(ids, dtype=object), type=pa.string()),
         "lon": pa.array(lon),
         "lat": pa.array(lat),
