@@ -25,6 +25,7 @@ No traffic leaves the machine. Figures go into docs/benchmarks.md ("Locate") by 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import shutil
@@ -354,6 +355,144 @@ def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
     print(_hist_line("reload (load + build + swap)", m["snapshot_reloads"]))
 
 
+def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import _geo_metadata, wkb_points
+
+    table = pa.table({"lon": lon, "lat": lat})
+    csv = io.BytesIO()
+    pacsv.write_csv(table, csv)
+    arrow = io.BytesIO()
+    with pa.ipc.new_stream(arrow, table.schema) as w:
+        w.write_table(table, max_chunksize=500_000)
+    import pyproj
+
+    geo = pa.table({"geometry": wkb_points(lon, lat)}).replace_schema_metadata(
+        {b"geo": _geo_metadata(pyproj.CRS.from_epsg(4326))}
+    )
+    parquet = io.BytesIO()
+    pq.write_table(geo, parquet, row_group_size=500_000)
+    return {
+        "csv": (csv.getvalue(), "text/csv"),
+        "arrow": (arrow.getvalue(), "application/vnd.apache.arrow.stream"),
+        "parquet": (parquet.getvalue(), "application/vnd.apache.parquet"),
+    }
+
+
+def _post(base: str, token: str, body: bytes, ctype: str, rss_of: Server | None = None) -> dict:
+    """One batch request; wall seconds from first byte sent to last byte received."""
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], rss_of.rss_mb())
+
+    if rss_of is not None:
+        threading.Thread(target=sample, daemon=True).start()
+    got = 0
+    t = time.perf_counter()
+    with httpx.stream(
+        "POST",
+        base + "/locate/batch",
+        content=body,
+        headers={"Content-Type": ctype, "Authorization": f"Bearer {token}"},
+        timeout=900,
+    ) as r:
+        for part in r.iter_raw(1 << 20):
+            got += len(part)
+        status = r.status_code
+    secs = time.perf_counter() - t
+    stop.set()
+    return {
+        "status": status,
+        "seconds": secs,
+        "mb_in": len(body) / 1e6,
+        "mb_out": got / 1e6,
+        "peak_rss_mb": peak[0],
+    }
+
+
+def _geopandas(url: str, bodies: dict, n: int) -> dict[str, float]:
+    """What one would do without the service: read the points, sjoin with the grids."""
+    import geopandas as gpd
+    import pandas as pd
+
+    with psycopg.connect(url) as conn:
+        srid = conn.execute("SELECT registry.srid()").fetchone()[0]
+    grids = gpd.read_postgis(
+        "SELECT grid_code, geom FROM registry.current_grid", psycopg.connect(url), geom_col="geom"
+    ).set_crs(srid, allow_override=True)
+    out = {}
+    for fmt in ("csv", "parquet"):
+        body = bodies[fmt][0]
+        t = time.perf_counter()
+        if fmt == "csv":
+            df = pd.read_csv(io.BytesIO(body))
+            pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(df.lon, df.lat), crs=4326)
+        else:
+            pts = gpd.read_parquet(io.BytesIO(body))
+        pts = pts.to_crs(srid)
+        j = gpd.sjoin(pts, grids, how="left", predicate="intersects")
+        j = j[~j.index.duplicated(keep="first")]
+        assert len(j) == n
+        out[fmt] = time.perf_counter() - t
+    return out
+
+
+def bulk(url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str]) -> None:
+    """POST /locate/batch per format, beside geopandas read + sjoin."""
+    token = "bench-" + os.urandom(8).hex()
+    lon, lat = _points(bounds, n, seed + 2)
+    bodies = _bodies(lon, lat)
+    srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    try:
+        srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+        small = _bodies(lon[:1000], lat[:1000])
+        for body, ctype in small.values():  # warm-up
+            _post(srv.base, token, body, ctype)
+        print(
+            f"\nPOST /locate/batch, {n:,} points, the same format in and out, server not "
+            f"pinned (both cores), client on the same machine; {_load()}"
+        )
+        print(f"{'format':26s} {'MB in':>7s} {'MB out':>7s} {'seconds':>8s} {'M points/s':>11s}")
+        results = {}
+        for fmt, (body, ctype) in bodies.items():
+            r = _post(srv.base, token, body, ctype)
+            assert r["status"] == 200, r
+            results[fmt] = r["seconds"]
+            print(
+                f"{fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} {r['seconds']:8.2f} "
+                f"{n / r['seconds'] / 1e6:11.2f}",
+                flush=True,
+            )
+        if "sjoin" not in skip:
+            gp = _geopandas(url, bodies, n)
+            for fmt, secs in gp.items():
+                print(
+                    f"{'geopandas read+sjoin ' + fmt:26s} {'':7s} {'':7s} {secs:8.2f} "
+                    f"{n / secs / 1e6:11.2f}   (service {secs / results[fmt]:.1f}x)"
+                )
+        print(f"({_load()})")
+        if "rss" not in skip:
+            lon, lat = _points(bounds, rss_points, seed + 3)
+            big = _bodies(lon, lat)
+            base_rss = srv.rss_mb()
+            print(f"\nserver memory (VmRSS sampled every 50 ms), {rss_points:,} points:")
+            for fmt in ("arrow", "csv"):
+                body, ctype = big[fmt]
+                r = _post(srv.base, token, body, ctype, rss_of=srv)
+                print(
+                    f"  {fmt:6s} {r['mb_in']:7.1f} MB in, {r['mb_out']:7.1f} MB out, "
+                    f"{r['seconds']:.1f} s: RSS {base_rss:.0f} MB before, peak {r['peak_rss_mb']:.0f} MB"
+                )
+    finally:
+        srv.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=71, help="grids per side (71: 5,041 grids)")
@@ -361,7 +500,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--batch-points", type=int, default=1_000_000)
     ap.add_argument("--rss-points", type=int, default=5_000_000)
-    ap.add_argument("--skip", default="", help="comma list of tail,swap,bulk,rss")
+    ap.add_argument("--skip", default="", help="comma list of tail,swap,bulk,sjoin,rss")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -374,6 +513,8 @@ def main() -> int:
         tail(url, bounds, args.rate, args.seconds, args.seed)
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
+    if "bulk" not in skip:
+        bulk(url, bounds, args.batch_points, args.rss_points, args.seed, skip)
     return 0
 
 
