@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS and
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
-``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,rss``.
+``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
+``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow run too).
 
 Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
 on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 connections
@@ -443,7 +444,9 @@ def _geopandas(url: str, bodies: dict, n: int) -> dict[str, float]:
     return out
 
 
-def bulk(url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str]) -> None:
+def bulk(
+    url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str], baseline: Path | None
+) -> None:
     """POST /locate/batch per format, beside geopandas read + sjoin."""
     token = "bench-" + os.urandom(8).hex()
     lon, lat = _points(bounds, n, seed + 2)
@@ -469,6 +472,23 @@ def bulk(url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str]) -
                 f"{n / r['seconds'] / 1e6:11.2f}",
                 flush=True,
             )
+        if baseline is not None:  # the previous version, same bodies (no GeoParquet there)
+            env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
+            old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+            try:
+                old.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+                for fmt in ("csv", "arrow"):
+                    body, ctype = bodies[fmt]
+                    _post(old.base, token, small[fmt][0], ctype)
+                    r = _post(old.base, token, body, ctype)
+                    print(
+                        f"{'previous ' + fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} "
+                        f"{r['seconds']:8.2f} {n / r['seconds'] / 1e6:11.2f}   "
+                        f"(service {r['seconds'] / results[fmt]:.1f}x)",
+                        flush=True,
+                    )
+            finally:
+                old.stop()
         if "sjoin" not in skip:
             gp = _geopandas(url, bodies, n)
             for fmt, secs in gp.items():
@@ -502,6 +522,12 @@ def main() -> int:
     ap.add_argument("--rss-points", type=int, default=5_000_000)
     ap.add_argument("--skip", default="", help="comma list of tail,swap,bulk,sjoin,rss")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of the previous version (e.g. a git worktree) to run bulk against too",
+    )
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
@@ -514,7 +540,7 @@ def main() -> int:
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
     if "bulk" not in skip:
-        bulk(url, bounds, args.batch_points, args.rss_points, args.seed, skip)
+        bulk(url, bounds, args.batch_points, args.rss_points, args.seed, skip, args.baseline)
     return 0
 
 

@@ -163,7 +163,7 @@ class _ParquetEncoder:
             {b"geo": _geo_metadata(crs)}
         )
         self.sink = io.BytesIO()
-        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd")
+        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="snappy")
 
     def _drain(self) -> bytes:
         out = self.sink.getvalue()

@@ -567,6 +567,32 @@ def _float_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
 
 
+_WKB_POINT = np.dtype([("o", "u1"), ("t", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def _wkb_xy(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of a WKB point column: read straight from the buffer when every value is a
+    21-byte little-endian 2D point (what GeoParquet writers give), else through shapely;
+    NaN for nulls and empty points."""
+    if pa.types.is_binary(col.type) and col.null_count == 0 and len(col):
+        offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[
+            col.offset : col.offset + len(col) + 1
+        ]
+        if offsets[-1] - offsets[0] == 21 * len(col) and np.all(np.diff(offsets) == 21):
+            raw = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+            rec = raw.view(_WKB_POINT)
+            if np.all(rec["o"] == 1) and np.all(rec["t"] == 1):
+                return rec["x"].astype(np.float64), rec["y"].astype(np.float64)
+    import shapely
+
+    geoms = shapely.from_wkb(col.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    kind = shapely.get_type_id(geoms)
+    point = kind == shapely.GeometryType.POINT
+    x = np.where(point, shapely.get_x(geoms), np.nan)
+    y = np.where(point, shapely.get_y(geoms), np.nan)
+    return x, y
+
+
 class PointFile:
     """A CSV, Arrow IPC or (Geo)Parquet point file read in chunks of bounded size.
 
@@ -709,10 +735,7 @@ class PointFile:
     def _xy(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         cols = self._cols
         if cols["geometry"] is not None:
-            import shapely
-
-            geoms = shapely.from_wkb(batch.column(cols["geometry"]).to_numpy(zero_copy_only=False))
-            return shapely.get_x(geoms), shapely.get_y(geoms)
+            return _wkb_xy(batch.column(cols["geometry"]))
         return _float_column(batch.column(cols["x"])), _float_column(batch.column(cols["y"]))
 
     # -- the two passes -------------------------------------------------------------------
