@@ -747,8 +747,18 @@ class PointFile:
         InputError
             As :func:`read_points` would, with row numbers over the whole file.
         """
-        cols = self._columns()
         where = self.source or "the request body"
+        try:
+            cols = self._columns()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:  # not Arrow/Parquet at all
+            raise InputError(
+                f"{where} is not a readable {self.fmt.upper()} table: {exc}",
+                [
+                    Problem(
+                        f"not a readable {self.fmt} table", file=self.source, rule="points.parse"
+                    )
+                ],
+            ) from None
         xname = cols["x"] or cols["geometry"] or "lon"
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
@@ -759,6 +769,8 @@ class PointFile:
                 bad_x.add(rows, x)
                 bad_y.add(rows, y)
                 rows += batch.num_rows
+        except InputError:
+            raise
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
             if self.fmt == "csv" and "conversion error" in str(exc):
                 return self._check_text()  # a non-number in a coordinate column: find its rows
