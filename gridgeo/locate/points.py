@@ -750,7 +750,7 @@ class PointFile:
         where = self.source or "the request body"
         try:
             cols = self._columns()
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:  # not Arrow/Parquet at all
+        except (pa.ArrowException, OSError) as exc:  # not Arrow/Parquet at all
             raise InputError(
                 f"{where} is not a readable {self.fmt.upper()} table: {exc}",
                 [
@@ -766,12 +766,15 @@ class PointFile:
         try:
             for batch in self._batches():
                 x, y = self._xy(batch)
+                for c in (cols["id"], cols["category"]):
+                    if c is not None and not pa.types.is_string(batch.column(c).type):
+                        pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
                 bad_x.add(rows, x)
                 bad_y.add(rows, y)
                 rows += batch.num_rows
         except InputError:
             raise
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
+        except (pa.ArrowException, OSError, ValueError) as exc:
             if self.fmt == "csv" and "conversion error" in str(exc):
                 return self._check_text()  # a non-number in a coordinate column: find its rows
             raise InputError(
