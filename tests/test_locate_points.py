@@ -159,3 +159,35 @@ def test_out_of_range_names_the_coordinate(x, y, field):
     with pytest.raises(InputError) as err:
         to_srid([121.0, x], [25.0, y], "wgs84", 3826)
     assert err.value.problems[0].field == field and err.value.problems[0].row == 1
+
+
+def test_point_file_reads_chunks_and_wkb_points(tmp_path):
+    """PointFile (streamed batches): chunks of bounded size, GeoParquet WKB points read
+    from the buffer or through shapely, bad rows numbered over the whole file."""
+    import pyarrow.parquet as pq
+    import shapely
+
+    from gridgeo.locate.encode import wkb_points
+    from gridgeo.locate.points import PointFile
+
+    lon = np.linspace(121.0, 122.0, 25)
+    lat = np.linspace(25.0, 25.5, 25)
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"geometry": wkb_points(lon, lat)}), path)
+    pf = PointFile(path, "parquet", chunk=10)
+    assert pf.check() == 25
+    parts = list(pf.chunks())
+    assert [s for s, _ in parts] == [0, 10, 20] and [len(p) for _, p in parts] == [10, 10, 5]
+    assert np.allclose(np.concatenate([p.x for _, p in parts]), lon)
+    assert parts[1][1].ids.to_pylist()[0] == "10"
+    # big-endian WKB from shapely: the slow path gives the same coordinates
+    wkb = shapely.to_wkb(shapely.points(lon, lat), byte_order=0)
+    pq.write_table(pa.table({"geometry": pa.array(wkb, pa.binary())}), path)
+    pf = PointFile(path, "parquet", chunk=10)
+    assert pf.check() == 25
+    assert np.allclose(np.concatenate([p.y for _, p in pf.chunks()]), lat)
+    csv = tmp_path / "p.csv"
+    csv.write_text("lon,lat\n" + "121.5,25.0\n" * 30 + "121.5,\n" + "x,25\n")
+    with pytest.raises(InputError) as err:
+        PointFile(csv, "csv", chunk=7).check()
+    assert {(p.row, p.field) for p in err.value.problems} == {(30, "lat"), (31, "lon")}

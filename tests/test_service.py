@@ -898,3 +898,167 @@ def test_locate_warns_when_lonlat_numbers_come_with_a_metric_crs(world):
     x, y = _inner_point(geom)
     lon, lat = TO_WGS.transform(x, y)
     assert "warnings" not in client.get("/locate", params={"lon": lon, "lat": lat}).json()
+
+
+def test_locate_fast_path_answers_as_the_route(world):
+    """The common GET /locate (public, lon/lat/crs/category) is answered before FastAPI's
+    routing (LocateFastPath); an extra parameter sends it through the route: same answer."""
+    c = world["client"]
+    lon, lat = _batch_points(world, 12, seed=11)
+    cases = [{"lon": float(a), "lat": float(b)} for a, b in zip(lon, lat, strict=True)]
+    cases += [
+        {"lon": float(lon[0]), "lat": float(lat[0]), "category": "sanitation"},
+        {"lon": float(lon[1]), "lat": float(lat[1]), "category": "no-such-category"},
+        {"lon": float(lon[2]), "lat": float(lat[2]), "category": ""},
+        {"lon": float(lon[3]), "lat": float(lat[3]), "crs": "gcj02"},
+        {"lon": 250.0, "lat": 25.0},  # an error: the route says what is wrong
+        {"lon": 121.5, "lat": 25.0, "crs": "EPSG:3826"},  # a warning
+    ]
+    for params in cases:
+        fast = c.get("/locate", params=params)
+        routed = c.get("/locate", params={**params, "via": "route"})
+        assert fast.status_code == routed.status_code, params
+        assert fast.json() == routed.json(), params
+        assert fast.headers["content-type"] == routed.headers["content-type"]
+        assert fast.headers["content-security-policy"] == routed.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 401), ("dispatcher", 403), ("admin", 200)])
+def test_admin_metrics_has_handler_times(world, role, status):
+    c = world["client"]
+    for _ in range(3):
+        c.get("/locate", params={"lon": 121.5, "lat": 25.0})
+    r = c.get("/admin/metrics", headers=auth(world, role))
+    assert r.status_code == status, r.text
+    if status == 200:
+        m = r.json()
+        h = m["handler_time"]["/locate"]
+        assert h["count"] >= 3 and h["p50_ms"] > 0 and h["max_ms"] >= h["p99_ms"]
+        assert sum(h["buckets_ms"].values()) == h["count"]
+        assert set(m["gc_pauses"]) == {"generation_0", "generation_1", "generation_2"}
+        assert m["snapshot_reloads"]["count"] >= 1
+
+
+@pytest.fixture
+def small_chunks(world):
+    """Answer /locate/batch in chunks of 50 rows (streamed path) for one test."""
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_chunk
+    settings.batch_chunk = 50
+    yield
+    settings.batch_chunk = before
+
+
+def _bodies(lon, lat):
+    """The same 120 points as CSV, Arrow IPC and GeoParquet bodies."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+
+    n = len(lon)
+    cats = ["sanitation" if i % 2 else None for i in range(n)]
+    table = pa.table({"id": [f"p{i}" for i in range(n)], "lon": lon, "lat": lat, "category": cats})
+    csv = "id,lon,lat,category\n" + "".join(
+        f"p{i},{float(a)!r},{float(b)!r},{c or ''}\n"
+        for i, (a, b, c) in enumerate(zip(lon, lat, cats, strict=True))
+    )
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    geo = pa.table(
+        {"id": table["id"], "category": table["category"], "geometry": wkb_points(lon, lat)}
+    )
+    pbuf = io.BytesIO()
+    pq.write_table(geo, pbuf)
+    return {
+        "csv": (csv.encode(), "text/csv"),
+        "arrow": (sink.getvalue(), "application/vnd.apache.arrow.stream"),
+        "parquet": (pbuf.getvalue(), "application/vnd.apache.parquet"),
+    }
+
+
+def _answer_table(fmt, content):
+    import pyarrow.parquet as pq
+
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        return pacsv.read_csv(io.BytesIO(content))
+    if fmt == "parquet":
+        return pq.read_table(io.BytesIO(content))
+    return ipc.open_stream(content).read_all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_batch_streamed_in_chunks_gives_the_whole_answer(world, fmt, small_chunks):
+    lon, lat = _batch_points(world, 120, seed=5)
+    body, ctype = _bodies(lon, lat)[fmt]
+    r = world["client"].post(
+        "/locate/batch", content=body, headers={"Content-Type": ctype, **auth(world, "dispatcher")}
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-points"] == "120" and "x-located" not in r.headers
+    t = _answer_table(fmt, r.content)
+    assert t.column("grid_code").to_pylist() == [
+        None if c is None else int(c) if fmt == "csv" else c for c in _expected(world, lon, lat)
+    ]
+    assert t.column("id").to_pylist() == [f"p{i}" for i in range(120)]
+    dep_a = world["deps"][0]["name"]
+    deps = t.column("department").to_pylist()
+    codes = t.column("grid_code").to_pylist()
+    assert all(deps[i] == dep_a for i in range(1, 120, 2) if codes[i] is not None)
+    if fmt == "parquet":  # GeoParquet: a point geometry with its CRS
+        import geopandas as gpd
+
+        g = gpd.read_parquet(io.BytesIO(r.content))
+        assert g.crs.to_epsg() == 4326
+        assert np.allclose(g.geometry.x, lon) and np.allclose(g.geometry.y, lat)
+
+
+def test_batch_streamed_equals_whole(world, small_chunks):
+    """Chunked CSV out is byte for byte the one-piece answer (here: row numbers as ids)."""
+    lon, lat = _batch_points(world, 130, seed=6)
+    body = "lon,lat\n" + "".join(
+        f"{float(a)!r},{float(b)!r}\n" for a, b in zip(lon, lat, strict=True)
+    )
+    h = {"Content-Type": "text/csv", **auth(world, "dispatcher")}
+    streamed = world["client"].post("/locate/batch", content=body, headers=h)
+    settings = world["client"].app.state.service_settings
+    settings.batch_chunk = 100_000
+    whole = world["client"].post("/locate/batch", content=body, headers=h)
+    assert streamed.status_code == whole.status_code == 200
+    assert "x-located" in whole.headers
+    assert streamed.content == whole.content
+
+
+def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks):
+    lon, lat = _batch_points(world, 150, seed=7)
+    rows = [f"{float(a)!r},{float(b)!r}" for a, b in zip(lon, lat, strict=True)]
+    rows[3] = f"{float(lon[3])!r},"
+    rows[131] = f"abc,{float(lat[131])!r}"
+    r = world["client"].post(
+        "/locate/batch",
+        content="lon,lat\n" + "\n".join(rows) + "\n",
+        headers={"Content-Type": "text/csv", **auth(world, "dispatcher")},
+    )
+    assert r.status_code == 400, r.text
+    assert "bad coordinate" in r.json()["detail"]
+    got = {(p["row"], p["field"]) for p in r.json()["problems"]}
+    assert got == {(3, "lat"), (131, "lon")}
+
+
+def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):
+    settings = world["client"].app.state.service_settings
+    lon, lat = _batch_points(world, 120, seed=8)
+    body, ctype = _bodies(lon, lat)["arrow"]
+    before = settings.batch_max_points
+    settings.batch_max_points = 100
+    try:
+        r = world["client"].post(
+            "/locate/batch",
+            content=body,
+            headers={"Content-Type": ctype, **auth(world, "dispatcher")},
+        )
+    finally:
+        settings.batch_max_points = before
+    assert r.status_code == 413 and "at most 100" in r.json()["detail"]

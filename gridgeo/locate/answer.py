@@ -173,13 +173,38 @@ def _contact_columns(snap: Snapshot, private: bool) -> dict[str, list[str | None
     return cols
 
 
-def _take(values: list[Any], idx: np.ndarray) -> pa.Array:
+def _take(values: list[Any] | pa.Array, idx: np.ndarray) -> pa.Array:
     """``values[idx]`` as a dictionary-encoded string array, null where ``idx < 0``."""
-    if not values:
+    if len(values) == 0:
         return pa.nulls(idx.size, pa.string())
     ind = pa.array(np.where(idx < 0, 0, idx).astype(np.int32), mask=idx < 0)
-    dictionary = pa.array(values, type=pa.string())
+    dictionary = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     return pa.DictionaryArray.from_arrays(ind, dictionary)
+
+
+def _grid_columns(snap: Snapshot, private: bool) -> dict[str, pa.Array]:
+    """Per grid (index order) the text columns of a batch answer, built once per snapshot.
+
+    A streamed batch locates chunk by chunk: without this, every chunk rebuilt them
+    (~0.1 s for 5,000 grids)."""
+    cached = snap.batch_columns.get(private)
+    if cached is not None:
+        return cached
+    recs = snap.records
+    cols: dict[str, list[Any]] = {
+        col: [r[key] for r in recs]
+        for col, key in (
+            ("grid_code", "code"),
+            ("grid_name", "name"),
+            ("grid_type", "type"),
+            ("community_code", "community_code"),
+            ("community_name", "community_name"),
+        )
+    }
+    cols.update(_contact_columns(snap, private))
+    out = {c: pa.array(v, type=pa.string()) for c, v in cols.items()}
+    snap.batch_columns[private] = out
+    return out
 
 
 def locate_batch(
@@ -187,7 +212,7 @@ def locate_batch(
     lon: np.ndarray,
     lat: np.ndarray,
     *,
-    ids: np.ndarray | None = None,
+    ids: np.ndarray | pa.Array | None = None,
     crs: str = "wgs84",
     category: np.ndarray | str | None = None,
     private: bool = False,
@@ -203,7 +228,7 @@ def locate_batch(
     lon, lat
         Coordinates in ``crs``.
     ids
-        Per-point ids (default: row numbers).
+        Per-point ids (default: row numbers); an Arrow array is taken as it is.
     crs
         CRS of the coordinates.
     category
@@ -233,20 +258,14 @@ def locate_batch(
     cols: dict[str, pa.Array] = {
         "id": pa.array(np.arange(n)).cast(pa.string())
         if ids is None
+        else ids.cast(pa.string())
+        if isinstance(ids, pa.Array | pa.ChunkedArray)
         else pa.array(np.asarray(ids, dtype=object), type=pa.string()),
         "lon": pa.array(lon),
         "lat": pa.array(lat),
     }
     recs = snap.records
-    for col, key in (
-        ("grid_code", "code"),
-        ("grid_name", "name"),
-        ("grid_type", "type"),
-        ("community_code", "community_code"),
-        ("community_name", "community_name"),
-    ):
-        cols[col] = _take([r[key] for r in recs], g)
-    for col, values in _contact_columns(snap, private).items():
+    for col, values in _grid_columns(snap, private).items():
         cols[col] = _take(values, g)
 
     # categories → departments: one lookup per distinct (category, grid)

@@ -68,6 +68,10 @@ class Snapshot:
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
     _covered_categories: set[str] | None = field(default=None, repr=False)
+    #: Per-grid text columns of batch answers as Arrow arrays, by ``private`` (built once).
+    batch_columns: dict[bool, dict[str, Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def known_category(self, category: str) -> bool:
         """Whether the category is in the matter list or has any coverage."""

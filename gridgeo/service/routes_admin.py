@@ -1,4 +1,4 @@
-"""Admin: API tokens, index status and a forced refresh."""
+"""Admin: API tokens, index status, a forced refresh and the server's timings."""
 
 from __future__ import annotations
 
@@ -109,3 +109,13 @@ def refresh(request: Request, caller: CallerDep) -> dict[str, Any]:
     caller.require("index.admin")
     snap = request.app.state.registry_state.refresh()
     return {"grids": len(snap.index), "build_seconds": snap.build_seconds}
+
+
+@router.get("/metrics", summary="Handler-time histograms, GC pauses and index reloads")
+def metrics(request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Server-side timings of this process since it started: per route group the request
+    count, mean, p50/p90/p99/p99.9 and max handler time (first call to last byte sent) and
+    the histogram buckets (upper edge in ms → count); the garbage collector's pauses per
+    generation; the durations of the index reloads (after every registry change)."""
+    caller.require("index.admin")
+    return request.app.state.metrics.report()

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import codecs
+import io
+import json
+import os
+import re
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.locate.answer import BATCH_COLUMNS, locate_batch, locate_one
-from gridgeo.locate.encode import STREAMERS
-from gridgeo.locate.points import PointTable, detect_format, read_points, to_srid
+from gridgeo.locate.encode import STREAMERS, encoder
+from gridgeo.locate.points import PointFile, PointTable, detect_format, read_points, to_srid
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import check_lonlat, crs_is_lonlat, service_settings, state
 from gridgeo.service.responses import ErrorBody, LocateAnswer
@@ -110,12 +123,109 @@ async def locate(
     return JSONResponse(result)
 
 
+#: A plain decimal number as a client sends it (anything else takes the full route).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+_FAST_KEYS = frozenset({"lon", "lat", "crs", "category"})
+
+
+def _fast_answer(scope: Scope) -> bytes | None:
+    """The JSON body of ``GET /locate`` for the common case, or ``None`` to take the route.
+
+    The common case: no ``Authorization`` header (the public), only ``lon``, ``lat``,
+    ``crs`` (one already prepared) and ``category``, each once, coordinates as plain
+    numbers, the current snapshot in memory. Everything else — tokens, ``at=``, bad or
+    repeated parameters, any error — goes through the FastAPI route, which gives the same
+    answer and every error message.
+    """
+    for name, _value in scope.get("headers") or ():
+        if name == b"authorization":
+            return None
+    try:
+        pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        return None
+    query = dict(pairs)
+    if len(query) != len(pairs) or not query.keys() <= _FAST_KEYS:
+        return None
+    lon_s, lat_s = query.get("lon"), query.get("lat")
+    if (
+        lon_s is None
+        or lat_s is None
+        or not (_NUMBER.fullmatch(lon_s) and _NUMBER.fullmatch(lat_s))
+    ):
+        return None
+    crs = query.get("crs", "wgs84")
+    category = query.get("category")
+    if crs not in _READY_CRS or (category is not None and len(category) > 64):
+        return None
+    app = scope.get("app")
+    st = getattr(getattr(app, "state", None), "registry_state", None)
+    if st is None or not st.loaded:
+        return None
+    lon, lat = float(lon_s), float(lat_s)
+    try:
+        warnings = check_lonlat(lon, lat, crs=crs)
+        result = locate_one(
+            st.current(),
+            lon,
+            lat,
+            crs=crs,
+            category=category,
+            private=False,
+            near_border_m=app.state.service_settings.near_border_m,
+        )
+    except Exception:
+        return None
+    result["query"] = {"lon": lon, "lat": lat, "crs": crs, "category": category, "at": None}
+    if warnings:
+        result["warnings"] = warnings
+    # as JSONResponse renders it
+    return json.dumps(
+        result, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+class LocateFastPath:
+    """ASGI middleware answering the common ``GET /locate`` without FastAPI's machinery.
+
+    Request validation and dependency solving cost about twice the locate itself; the
+    answer is the route's (:func:`_fast_answer` says when it applies; otherwise the
+    request goes on to the route). Sits inside the rate limit and the security headers.
+
+    Parameters
+    ----------
+    app
+        The ASGI application to wrap.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/locate":
+            body = _fast_answer(scope)
+            if body is not None:
+                headers = [
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    (b"content-type", b"application/json"),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 _BATCH_DOC = (
     "Body: CSV with `lon,lat` (or `x,y`) and optional `id`, `category` columns "
     "(`Content-Type: text/csv`); a GeoJSON FeatureCollection of Points "
     "(`application/geo+json`; `id` and `category` from properties); or an Arrow IPC "
-    "stream/file with the CSV's columns (`application/vnd.apache.arrow.stream`). "
-    "Rows keep the input order; `category=` applies to rows without their own. "
+    "stream/file with the CSV's columns (`application/vnd.apache.arrow.stream`); or "
+    "(Geo)Parquet with those columns or a WKB point `geometry` (`application/vnd.apache."
+    "parquet`; GeoParquet out adds `geometry`). Rows keep the input order; `category=` "
+    "applies to rows without their own. CSV, Arrow and Parquet bodies are checked whole "
+    "(every bad row listed, nothing sent), then located and sent in chunks of "
+    "GRIDGEO_BATCH_CHUNK rows, so memory stays bounded; `X-Located` is only sent when the "
+    "answer fits in one chunk. "
     "Needs role dispatcher or above. Columns: " + ", ".join(BATCH_COLUMNS) + "."
 )
 
@@ -173,6 +283,13 @@ BATCH_BODY = {
         "application/vnd.apache.arrow.stream": {
             "schema": {"type": "string", "format": "binary", "description": "Arrow IPC stream"}
         },
+        "application/vnd.apache.parquet": {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "(Geo)Parquet: lon/lat columns or a WKB point geometry",
+            }
+        },
     },
 }
 
@@ -180,11 +297,14 @@ _MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "geojson": "application/geo+json",
     "arrow": "application/vnd.apache.arrow.stream",
+    "parquet": "application/vnd.apache.parquet",
 }
 
 
-def _check_utf8(body: bytes) -> None:
-    """CSV bodies are UTF-8: say which row is not (GBK/GB18030 exports are common)."""
+def _check_utf8(body: bytes, *, line_offset: int = 0, byte_offset: int = 0) -> None:
+    """CSV bodies are UTF-8: say which row is not (GBK/GB18030 exports are common).
+
+    ``line_offset``/``byte_offset``: where ``body`` starts in a longer file."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     step = 8 << 20
     try:
@@ -194,9 +314,9 @@ def _check_utf8(body: bytes) -> None:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = body.count(b"\n", 0, exc.start)
+            line = line_offset + body.count(b"\n", 0, exc.start)
             raise InputError(
-                f"the CSV body is not UTF-8 text (line {line + 1}, byte {exc.start}); "
+                f"the CSV body is not UTF-8 text (line {line + 1}, byte {byte_offset + exc.start}); "
                 "save it as UTF-8 (Excel: CSV UTF-8) instead of GBK/GB18030",
                 [
                     Problem(
@@ -227,7 +347,7 @@ def _read_body(body: bytes, fmt: str) -> PointTable:
 
 @router.post(
     "/locate/batch",
-    summary="Locate many points (CSV, GeoJSON or Arrow IPC in; streamed out)",
+    summary="Locate many points (CSV, GeoJSON, Arrow IPC or GeoParquet in; streamed out)",
     description=_BATCH_DOC,
     responses={
         200: {
@@ -247,7 +367,7 @@ async def locate_batch_endpoint(
     category: CategoryParam = None,
     at: AtParam = None,
     format: Annotated[
-        Literal["csv", "geojson", "arrow"] | None,
+        Literal["csv", "geojson", "arrow", "parquet"] | None,
         Query(description="Output format (default: the input's)"),
     ] = None,
     distance: Annotated[bool, Query(description="Compute distance_to_border_m/near_border")] = True,
@@ -259,64 +379,224 @@ async def locate_batch_endpoint(
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
         raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
     fmt_in = detect_format(None, request.headers.get("content-type"))
-    # count points as the body arrives: a body with too many is refused before it is parsed
-    # (CSV: lines; GeoJSON: "coordinates" keys; Arrow: the byte cap only)
+    fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
+    os.close(fd)
+    path = Path(name)
+    try:
+        if not await _spool(request, path, fmt_in, settings):
+            raise InputError(
+                "the request body is empty: send CSV, GeoJSON, Arrow or GeoParquet points",
+                [Problem("empty body", rule="points.empty")],
+            )
+        when = parse_at(at, settings.timezone)
+        fmt_out = format or fmt_in
+        job = _BatchJob(
+            request, caller, crs, category, settings, distance, fmt_out, when, path, fmt_in
+        )
+        await run_in_threadpool(job.check)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if job.frame is not None:  # small (one chunk) or GeoJSON: answered whole
+        path.unlink(missing_ok=True)
+        frame = job.frame
+        return StreamingResponse(
+            STREAMERS[fmt_out](frame, settings.batch_chunk),
+            media_type=_MEDIA[fmt_out],
+            headers={
+                "X-Points": str(len(frame)),
+                "X-Located": str(frame.num_rows - frame.column("grid_code").null_count),
+            },
+        )
+    return StreamingResponse(
+        job.stream(),
+        media_type=_MEDIA[fmt_out],
+        headers={"X-Points": str(job.rows)},
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+async def _spool(request: Request, path: Path, fmt_in: str, settings: Any) -> int:
+    """Write the body to ``path`` counting points as it arrives; the number of bytes.
+
+    A body with too many points is refused before it is parsed (CSV: lines; GeoJSON:
+    ``"coordinates"`` keys; Arrow and Parquet: the byte cap only).
+    """
     marker = {"csv": b"\n", "geojson": b'"coordinates"'}.get(fmt_in)
     limit = settings.batch_max_points + (1 if fmt_in == "csv" else 0)  # + the CSV header
-    body = bytearray()
-    counted = 0
-    async for part in request.stream():
-        if len(body) + len(part) > settings.batch_max_bytes:
-            raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
-        if marker is not None:
-            start = max(len(body) - len(marker) + 1, 0)  # a marker split across chunks
-            body += part
-            counted += body.count(marker, start)
-            if counted > limit:
+    size = counted = 0
+    tail = b""
+    pending: list[bytes] = []
+    with path.open("wb") as fh:
+        async for part in request.stream():
+            size += len(part)
+            if size > settings.batch_max_bytes:
                 raise HTTPException(
-                    413,
-                    f"more than {settings.batch_max_points} points; at most "
-                    f"{settings.batch_max_points} per batch (counted while receiving)",
+                    413, f"request body larger than {settings.batch_max_bytes} bytes"
                 )
-        else:
-            body += part
-    if not body:
-        raise InputError(
-            "the request body is empty: send CSV, GeoJSON or Arrow points",
-            [Problem("empty body", rule="points.empty")],
-        )
-    when = parse_at(at, settings.timezone)
-    fmt_out = format or fmt_in
+            if marker is not None:
+                joined = tail + part  # a marker split across chunks
+                counted += joined.count(marker) - tail.count(marker)
+                tail = joined[-(len(marker) - 1) :] if len(marker) > 1 else b""
+                if counted > limit:
+                    raise HTTPException(
+                        413,
+                        f"more than {settings.batch_max_points} points; at most "
+                        f"{settings.batch_max_points} per batch (counted while receiving)",
+                    )
+            pending.append(part)
+            if len(pending) >= 64:
+                fh.write(b"".join(pending))
+                pending.clear()
+        fh.write(b"".join(pending))
+    return size
 
-    def work() -> pa.Table:
-        pts = _read_body(body, fmt_in)  # type: ignore[arg-type]  # bytearray: no copy here
-        if len(pts) > settings.batch_max_points:
-            raise HTTPException(
-                413, f"{len(pts)} points; at most {settings.batch_max_points} per batch"
-            )
-        cats: Any = category
+
+class _BatchJob:
+    """One ``/locate/batch`` request after its body is on disk: check, then locate."""
+
+    def __init__(
+        self,
+        request: Request,
+        caller: Any,
+        crs: str,
+        category: str | None,
+        settings: Any,
+        distance: bool,
+        fmt_out: str,
+        when: Any,
+        path: Path,
+        fmt_in: str,
+    ) -> None:
+        self.request, self.caller, self.crs, self.category = request, caller, crs, category
+        self.settings, self.distance, self.fmt_out, self.when = settings, distance, fmt_out, when
+        self.path, self.fmt_in = path, fmt_in
+        self.frame: pa.Table | None = None
+        self.rows = 0
+        self.snap: Any = None
+        self.points: PointFile | None = None
+
+    def _too_many(self, n: int) -> None:
+        limit = self.settings.batch_max_points
+        if n > limit:
+            raise HTTPException(413, f"{n} points; at most {limit} per batch")
+
+    def locate(self, pts: PointTable) -> pa.Table:
+        """The answer table of some points (any chunk)."""
+        cats: Any = self.category
         if pts.category is not None:
-            cats = np.where(pd.isna(pts.category), category, pts.category)
-        snap = state(request).at(when)
+            cats = np.where(pd.isna(pts.category), self.category, pts.category)
         return locate_batch(
-            snap,
+            self.snap,
             pts.x,
             pts.y,
             ids=pts.ids,
-            crs=crs,
+            crs=self.crs,
             category=cats,
-            private=caller.can("contacts.private"),
-            near_border_m=settings.near_border_m,
-            distance=distance,
+            private=self.caller.can("contacts.private"),
+            near_border_m=self.settings.near_border_m,
+            distance=self.distance,
         )
 
-    frame = await run_in_threadpool(work)
-    stream = STREAMERS[fmt_out](frame, settings.batch_chunk)
-    return StreamingResponse(
-        stream,
-        media_type=_MEDIA[fmt_out],
-        headers={
-            "X-Points": str(len(frame)),
-            "X-Located": str(frame.num_rows - frame.column("grid_code").null_count),
-        },
-    )
+    def check(self) -> None:
+        """Read and check the whole body (every error before the answer starts)."""
+        if self.fmt_in == "geojson":
+            pts = _read_body(self.path.read_bytes(), "geojson")
+            self._too_many(len(pts))
+            self.snap = state(self.request).at(self.when)
+            self.frame = self.locate(pts)
+            return
+        if self.fmt_in == "csv":
+            _check_utf8_file(self.path)
+        self.points = PointFile(
+            self.path, self.fmt_in, chunk=self.settings.batch_chunk, source="request body"
+        )
+        self.rows = self.points.check()
+        self._too_many(self.rows)
+        self.snap = state(self.request).at(self.when)
+        if self.rows <= self.settings.batch_chunk:
+            parts = [self.locate(pts) for _start, pts in self.points.chunks()]
+            self.frame = pa.concat_tables(parts) if parts else self.locate(_EMPTY_POINTS)
+
+    def _work(self, pts: PointTable, first: bool) -> pa.Table | bytes:
+        table = self.locate(pts).cast(_BATCH_SCHEMA)
+        if self.fmt_out == "csv":  # stateless: encoded here, on both cores
+            buf = io.BytesIO()
+            pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=first))
+            return buf.getvalue()
+        return table
+
+    def stream(self) -> Iterator[bytes]:
+        """The answer chunk by chunk: two chunks located at once, sent in input order."""
+        assert self.points is not None
+        enc = encoder(self.fmt_out, _BATCH_SCHEMA, crs=_crs_or_none(self.crs))
+        queue: deque[Future] = deque()
+        with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch") as pool:
+            try:
+                for start, pts in self.points.chunks():
+                    queue.append(pool.submit(self._work, pts, start == 0))
+                    if len(queue) >= 2:
+                        yield self._encoded(enc, queue.popleft().result())
+                while queue:
+                    yield self._encoded(enc, queue.popleft().result())
+                if self.fmt_out != "csv":
+                    yield enc.close()
+            finally:
+                for f in queue:
+                    f.cancel()
+                self.path.unlink(missing_ok=True)
+
+    def _encoded(self, enc: Any, out: pa.Table | bytes) -> bytes:
+        if isinstance(out, bytes):
+            return out
+        return b"".join(enc.chunk(b) for b in out.to_batches())
+
+
+_EMPTY_POINTS = PointTable(
+    x=np.empty(0), y=np.empty(0), ids=np.empty(0, dtype=object), category=None
+)
+_DICT = pa.dictionary(pa.int32(), pa.string())
+_PLAIN = {
+    "id": pa.string(),
+    "lon": pa.float64(),
+    "lat": pa.float64(),
+    "category": pa.string(),
+    "distance_to_border_m": pa.float64(),
+    "near_border": pa.bool_(),
+}
+#: One schema for every chunk of a streamed answer (Arrow/Parquet need one).
+_BATCH_SCHEMA = pa.schema([pa.field(c, _PLAIN.get(c, _DICT)) for c in BATCH_COLUMNS])
+
+
+def _crs_or_none(crs: str) -> Any:
+    """The pyproj CRS of ``crs=`` for GeoParquet metadata; None for GCJ-02/BD-09."""
+    from gridgeo.crs import resolve_crs
+
+    resolved = resolve_crs(crs)
+    return None if isinstance(resolved, str) else resolved
+
+
+def _check_utf8_file(path: Path) -> None:
+    """:func:`_check_utf8` over a file, 8 MiB at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    step = 8 << 20
+    lines = 0
+    offset = 0
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(step)
+            final = len(block) < step
+            try:
+                decoder.decode(block, final=final)
+            except UnicodeDecodeError:
+                _check_utf8(block, line_offset=lines, byte_offset=offset)
+                # the bad sequence began at the end of the block before
+                raise InputError(
+                    f"the CSV body is not UTF-8 text (line {lines + 1}, byte {offset}); "
+                    "save it as UTF-8 (Excel: CSV UTF-8) instead of GBK/GB18030",
+                    [Problem("not UTF-8 text", file="request body", rule="points.encoding")],
+                ) from None
+            lines += block.count(b"\n")
+            offset += len(block)
+            if final:
+                return

@@ -31,6 +31,12 @@ class ServiceSettings(BaseSettings):
     past_snapshots: int = Field(
         default=4, ge=1, description="How many past-date locate indexes to keep in memory."
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="Move the objects alive after start-up and after each index reload out of "
+        "the garbage collector's reach (gc.freeze): a full collection then takes well under "
+        "1 ms instead of ~130 ms, a pause every request waiting at that moment would share.",
+    )
     listen: bool = Field(
         default=True, description="Refresh the in-memory index on NOTIFY gridgeo_registry."
     )

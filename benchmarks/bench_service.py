@@ -1,0 +1,548 @@
+"""The served locate API end to end: the ``GET /locate`` tail and ``POST /locate/batch`` per format.
+
+Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS and
+Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
+``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
+``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow run too).
+
+Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
+on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 connections
+with a different point in every request (Debian has no ``wrk2``; wrk's latencies count from
+each request's send, so this is a paced closed loop, not a strict open loop). The same
+run against a plain uvicorn echo app (no FastAPI, a fixed 800-byte JSON answer) gives the
+floor of uvicorn + loopback + wrk on this machine. The server's own handler-time histogram
+comes from ``GET /admin/metrics``. The swap run repeats the load while the registry
+snapshot is reloaded every second (``NOTIFY gridgeo_registry``, as after every accepted
+change) and reports the slowest request.
+
+Bulk: one ``POST /locate/batch`` per format (CSV, Arrow IPC stream, GeoParquet in and
+out), timed from the first byte sent to the last byte received; beside it geopandas reading
+the same CSV / GeoParquet and ``sjoin`` with the grids (what one would do without the
+service). The RSS run sends 5 M points and samples the server's resident memory.
+
+No traffic leaves the machine. Figures go into docs/benchmarks.md ("Locate") by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTIONS = 20
+
+#: wrk script: a different point per request, paced per connection by delay().
+LUA = """
+local xs = {%(xs)s}
+local ys = {%(ys)s}
+local n = #xs
+local i = 0
+local pause = %(pause)f
+function setup(thread) thread:set("id", tostring(math.random(1, n))) end
+function init(args) i = tonumber(id) end
+function request()
+  i = i %% n + 1
+  return wrk.format("GET", string.format("/locate?lon=%%.6f&lat=%%.6f%(extra)s", xs[i], ys[i]))
+end
+function delay() return pause * (0.5 + math.random()) end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9), latency.max,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write, summary.errors.timeout))
+end
+"""
+
+#: The floor: uvicorn with a raw ASGI app answering a fixed JSON body (no FastAPI).
+ECHO_APP = """
+BODY = b'{"located": true, "pad": "%s"}' % (b"x" * 760)
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pin(core: int) -> list[str]:
+    """``taskset -c core`` when there are two cores or more (else nothing)."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+def _database(side: int, seed: int) -> str:
+    from gridgeo.database import PrivateInstance, apply_migrations
+    from gridgeo.database.connect import ensure_database, with_database
+    from gridgeo.settings import get_settings
+    from gridgeo.testing import seed_registry
+
+    instance = PrivateInstance(get_settings())
+    instance.start()
+    server = instance.url(dbname="postgres")
+    name = f"gridgeo_bench_locate_{side}"
+    ensure_database(server, name)
+    url = with_database(server, name)
+    apply_migrations(url)
+    with psycopg.connect(url) as conn:
+        n = conn.execute("SELECT count(*) FROM registry.current_grid").fetchone()[0]
+    if n != side * side:
+        t = time.perf_counter()
+        seed_registry(url, side, side, seed=seed)
+        print(f"seeded {side * side:,} grids in {time.perf_counter() - t:.1f} s")
+    return url
+
+
+def _bounds(url: str) -> tuple[float, float, float, float]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Transform("
+            "ST_SetSRID(ST_Extent(geom)::geometry, registry.srid()), 4326) e "
+            "FROM registry.current_grid) s"
+        ).fetchone()
+
+
+class Server:
+    """A uvicorn process pinned to core 0; ``app`` is a factory path or a module:attr."""
+
+    def __init__(self, app: str, env: dict[str, str], *, factory: bool, cwd: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cmd = [*_pin(0), sys.executable, "-m", "uvicorn", app]
+        cmd += ["--factory"] if factory else []
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        cmd += ["--log-level", "warning", "--no-access-log"]
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd)
+
+    def wait(self, path: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base + path, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        raise RuntimeError(f"the server did not come up ({self.base}{path})")
+
+    def rss_mb(self) -> float:
+        pid = self.proc.pid
+        # taskset execs the interpreter: the pid is uvicorn's
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def wrk(
+    base: str, lon: np.ndarray, lat: np.ndarray, rate: float, seconds: int, extra: str = ""
+) -> dict:
+    """Paced wrk run on core 1: requests, achieved rate, p50/p99/p99.9/max in ms, errors."""
+    pause = CONNECTIONS / rate * 1000.0  # ms between requests of one connection (mean)
+    script = LUA % {
+        "xs": ",".join(f"{v:.6f}" for v in lon),
+        "ys": ",".join(f"{v:.6f}" for v in lat),
+        "pause": pause,
+        "extra": extra,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    try:
+        out = subprocess.run(
+            [
+                *_pin(1),
+                "wrk",
+                "-t2",
+                f"-c{CONNECTIONS}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "-s",
+                fh.name,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(fh.name)
+    m = re.search(r"^RESULT (.*)$", out, re.M)
+    if m is None:
+        raise RuntimeError(f"wrk gave no result:\n{out}")
+    req, dur, p50, p99, p999, mx, errors, timeouts = (int(v) for v in m.group(1).split())
+    return {
+        "requests": req,
+        "rps": req / (dur / 1e6),
+        "p50": p50 / 1000,
+        "p99": p99 / 1000,
+        "p999": p999 / 1000,
+        "max": mx / 1000,
+        "errors": errors + timeouts,
+    }
+
+
+def _row(name: str, r: dict) -> None:
+    print(
+        f"{name:34s} {r['rps']:7.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['p999']:8.2f} "
+        f"{r['max']:8.1f} {r['errors']:6d}",
+        flush=True,
+    )
+
+
+def _header() -> None:
+    print(
+        f"{'run':34s} {'req/s':>7s} {'p50 ms':>8s} {'p99 ms':>8s} {'p99.9':>8s} "
+        f"{'max ms':>8s} {'errors':>6s}"
+    )
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f}"
+
+
+def _points(bounds, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(bounds[0], bounds[2], n), rng.uniform(bounds[1], bounds[3], n)
+
+
+def _service_env(url: str, token: str) -> dict[str, str]:
+    return dict(
+        os.environ,
+        GRIDGEO_DATABASE_URL=url,
+        GRIDGEO_LISTEN="true",
+        GRIDGEO_ADMIN_TOKEN=token,
+        GRIDGEO_RATE_LIMIT_PER_S="0",
+    )
+
+
+def _swapper(url: str, stop: threading.Event, every: float, count: list[int]) -> None:
+    """``NOTIFY gridgeo_registry`` every ``every`` s: the service reloads its snapshot."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.wait(every):
+            conn.execute('NOTIFY gridgeo_registry, \'{"event": "bench"}\'')
+            count[0] += 1
+
+
+def _metrics(base: str, token: str) -> dict:
+    r = httpx.get(base + "/admin/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def _hist_line(name: str, h: dict) -> str:
+    return (
+        f"  {name:30s} n={h['count']:<7d} mean {h['mean_ms'] or 0:.3f} ms, p50 {h['p50_ms']} ms, "
+        f"p99 {h['p99_ms']} ms, p99.9 {h['p99_9_ms']} ms, max {h['max_ms']} ms"
+    )
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tail(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
+    """GET /locate at ``rate``: floor, the FastAPI route without gc.freeze, the service."""
+    lon, lat = _points(bounds, 20_000, seed)
+    token = "bench-" + os.urandom(8).hex()
+    print(
+        f"\nGET /locate, paced wrk (2 threads, {CONNECTIONS} connections, core 1) against one "
+        f"uvicorn worker (core 0), {seconds} s per run, target {rate:.0f} req/s; {_load()}"
+    )
+    _header()
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "bench_echo_app.py").write_text(ECHO_APP)
+        echo = Server("bench_echo_app:app", dict(os.environ), factory=False, cwd=Path(tmp))
+        try:
+            echo.wait("/")
+            wrk(echo.base, lon, lat, rate, 2)
+            c0 = _cpu_s(echo.proc.pid)
+            r = wrk(echo.base, lon, lat, rate, seconds)
+            r["cpu"] = (_cpu_s(echo.proc.pid) - c0) / r["requests"] * 1000
+            _row("floor: uvicorn echo app", r)
+        finally:
+            echo.stop()
+    runs = (
+        ("FastAPI route, no gc.freeze", "&route=1", {"GRIDGEO_GC_FREEZE": "false"}),
+        ("service (fast path, gc.freeze)", "", {}),
+    )
+    cpu = {"floor: uvicorn echo app": r["cpu"]}
+    hists = {}
+    for name, extra, env in runs:
+        srv = Server(
+            "gridgeo.service.app:create_app", _service_env(url, token) | env, factory=True, cwd=ROOT
+        )
+        try:
+            srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+            wrk(srv.base, lon, lat, rate, 2, extra)  # warm-up
+            c0 = _cpu_s(srv.proc.pid)
+            r = wrk(srv.base, lon, lat, rate, seconds, extra)
+            cpu[name] = (_cpu_s(srv.proc.pid) - c0) / r["requests"] * 1000
+            _row(name, r)
+            hists[name] = _metrics(srv.base, token)
+        finally:
+            srv.stop()
+    print("server CPU per request (user+sys of the uvicorn process / requests):")
+    for name, ms in cpu.items():
+        print(f"  {name:34s} {ms:.3f} ms")
+    print("server-side handler time (GET /admin/metrics; includes warm-up):")
+    for name, m in hists.items():
+        print(_hist_line(name, m["handler_time"]["/locate"]))
+        gc2 = m["gc_pauses"]["generation_2"]
+        print(f"    gc: full collections {gc2['count']}, longest {gc2['max_ms']} ms")
+    print(f"({_load()})")
+
+
+def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
+    """GET /locate at ``rate`` while the snapshot is reloaded every second."""
+    lon, lat = _points(bounds, 20_000, seed + 1)
+    token = "bench-" + os.urandom(8).hex()
+    srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    try:
+        srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+        wrk(srv.base, lon, lat, rate, 2)
+        stop = threading.Event()
+        count = [0]
+        t = threading.Thread(target=_swapper, args=(url, stop, 1.0, count))
+        t.start()
+        try:
+            r = wrk(srv.base, lon, lat, rate, seconds)
+        finally:
+            stop.set()
+            t.join()
+        time.sleep(3)  # the last reload
+        m = _metrics(srv.base, token)
+    finally:
+        srv.stop()
+    print(f"\nthe same at {rate:.0f} req/s while the index is reloaded every second; {_load()}")
+    _header()
+    _row(f"service, {count[0]} reloads", r)
+    print(_hist_line("handler time", m["handler_time"]["/locate"]))
+    print(_hist_line("reload (load + build + swap)", m["snapshot_reloads"]))
+
+
+def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import _geo_metadata, wkb_points
+
+    table = pa.table({"lon": lon, "lat": lat})
+    csv = io.BytesIO()
+    pacsv.write_csv(table, csv)
+    arrow = io.BytesIO()
+    with pa.ipc.new_stream(arrow, table.schema) as w:
+        w.write_table(table, max_chunksize=500_000)
+    import pyproj
+
+    geo = pa.table({"geometry": wkb_points(lon, lat)}).replace_schema_metadata(
+        {b"geo": _geo_metadata(pyproj.CRS.from_epsg(4326))}
+    )
+    parquet = io.BytesIO()
+    pq.write_table(geo, parquet, row_group_size=500_000)
+    return {
+        "csv": (csv.getvalue(), "text/csv"),
+        "arrow": (arrow.getvalue(), "application/vnd.apache.arrow.stream"),
+        "parquet": (parquet.getvalue(), "application/vnd.apache.parquet"),
+    }
+
+
+def _post(base: str, token: str, body: bytes, ctype: str, rss_of: Server | None = None) -> dict:
+    """One batch request; wall seconds from first byte sent to last byte received."""
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], rss_of.rss_mb())
+
+    if rss_of is not None:
+        threading.Thread(target=sample, daemon=True).start()
+    got = 0
+    t = time.perf_counter()
+    with httpx.stream(
+        "POST",
+        base + "/locate/batch",
+        content=body,
+        headers={"Content-Type": ctype, "Authorization": f"Bearer {token}"},
+        timeout=900,
+    ) as r:
+        for part in r.iter_raw(1 << 20):
+            got += len(part)
+        status = r.status_code
+    secs = time.perf_counter() - t
+    stop.set()
+    return {
+        "status": status,
+        "seconds": secs,
+        "mb_in": len(body) / 1e6,
+        "mb_out": got / 1e6,
+        "peak_rss_mb": peak[0],
+    }
+
+
+def _geopandas(url: str, bodies: dict, n: int) -> dict[str, float]:
+    """What one would do without the service: read the points, sjoin with the grids."""
+    import geopandas as gpd
+    import pandas as pd
+
+    with psycopg.connect(url) as conn:
+        srid = conn.execute("SELECT registry.srid()").fetchone()[0]
+    grids = gpd.read_postgis(
+        "SELECT grid_code, geom FROM registry.current_grid", psycopg.connect(url), geom_col="geom"
+    ).set_crs(srid, allow_override=True)
+    out = {}
+    for fmt in ("csv", "parquet"):
+        body = bodies[fmt][0]
+        t = time.perf_counter()
+        if fmt == "csv":
+            df = pd.read_csv(io.BytesIO(body))
+            pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(df.lon, df.lat), crs=4326)
+        else:
+            pts = gpd.read_parquet(io.BytesIO(body))
+        pts = pts.to_crs(srid)
+        j = gpd.sjoin(pts, grids, how="left", predicate="intersects")
+        j = j[~j.index.duplicated(keep="first")]
+        assert len(j) == n
+        out[fmt] = time.perf_counter() - t
+    return out
+
+
+def bulk(
+    url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str], baseline: Path | None
+) -> None:
+    """POST /locate/batch per format, beside geopandas read + sjoin."""
+    token = "bench-" + os.urandom(8).hex()
+    lon, lat = _points(bounds, n, seed + 2)
+    bodies = _bodies(lon, lat)
+    srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    try:
+        srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+        small = _bodies(lon[:1000], lat[:1000])
+        for body, ctype in small.values():  # warm-up
+            _post(srv.base, token, body, ctype)
+        print(
+            f"\nPOST /locate/batch, {n:,} points, the same format in and out, server not "
+            f"pinned (both cores), client on the same machine; {_load()}"
+        )
+        print(f"{'format':26s} {'MB in':>7s} {'MB out':>7s} {'seconds':>8s} {'M points/s':>11s}")
+        results = {}
+        for fmt, (body, ctype) in bodies.items():
+            r = _post(srv.base, token, body, ctype)
+            assert r["status"] == 200, r
+            results[fmt] = r["seconds"]
+            print(
+                f"{fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} {r['seconds']:8.2f} "
+                f"{n / r['seconds'] / 1e6:11.2f}",
+                flush=True,
+            )
+        if baseline is not None:  # the previous version, same bodies (no GeoParquet there)
+            env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
+            old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+            try:
+                old.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+                for fmt in ("csv", "arrow"):
+                    body, ctype = bodies[fmt]
+                    _post(old.base, token, small[fmt][0], ctype)
+                    r = _post(old.base, token, body, ctype)
+                    print(
+                        f"{'previous ' + fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} "
+                        f"{r['seconds']:8.2f} {n / r['seconds'] / 1e6:11.2f}   "
+                        f"(service {r['seconds'] / results[fmt]:.1f}x)",
+                        flush=True,
+                    )
+            finally:
+                old.stop()
+        if "sjoin" not in skip:
+            gp = _geopandas(url, bodies, n)
+            for fmt, secs in gp.items():
+                print(
+                    f"{'geopandas read+sjoin ' + fmt:26s} {'':7s} {'':7s} {secs:8.2f} "
+                    f"{n / secs / 1e6:11.2f}   (service {secs / results[fmt]:.1f}x)"
+                )
+        print(f"({_load()})")
+        if "rss" not in skip:
+            lon, lat = _points(bounds, rss_points, seed + 3)
+            big = _bodies(lon, lat)
+            base_rss = srv.rss_mb()
+            print(f"\nserver memory (VmRSS sampled every 50 ms), {rss_points:,} points:")
+            for fmt in ("arrow", "csv"):
+                body, ctype = big[fmt]
+                r = _post(srv.base, token, body, ctype, rss_of=srv)
+                print(
+                    f"  {fmt:6s} {r['mb_in']:7.1f} MB in, {r['mb_out']:7.1f} MB out, "
+                    f"{r['seconds']:.1f} s: RSS {base_rss:.0f} MB before, peak {r['peak_rss_mb']:.0f} MB"
+                )
+    finally:
+        srv.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--side", type=int, default=71, help="grids per side (71: 5,041 grids)")
+    ap.add_argument("--rate", type=float, default=1000.0, help="GET /locate requests per second")
+    ap.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--batch-points", type=int, default=1_000_000)
+    ap.add_argument("--rss-points", type=int, default=5_000_000)
+    ap.add_argument("--skip", default="", help="comma list of tail,swap,bulk,sjoin,rss")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of the previous version (e.g. a git worktree) to run bulk against too",
+    )
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
+        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    url = _database(args.side, args.seed)
+    bounds = _bounds(url)
+    if "tail" not in skip:
+        tail(url, bounds, args.rate, args.seconds, args.seed)
+    if "swap" not in skip:
+        swap(url, bounds, args.rate, args.seconds, args.seed)
+    if "bulk" not in skip:
+        bulk(url, bounds, args.batch_points, args.rss_points, args.seed, skip, args.baseline)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
