@@ -6,7 +6,7 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from gridgeo.errors import InputError
@@ -94,7 +94,10 @@ def test_points_on_cell_and_subcell_lines(tiling):
     subdivisions=st.integers(1, 12),
 )
 def test_random_tilings_equal_geos(seed, nx, ny, cells_per_grid, subdivisions):
-    codes, geoms = jittered_tiling(nx, ny, seed=seed, size=50.0 + seed % 7)
+    try:
+        codes, geoms = jittered_tiling(nx, ny, seed=seed, size=50.0 + seed % 7)
+    except ValueError:  # the generator refuses the rare draw whose jitter folds a grid
+        reject()
     idx = GridIndex.build(codes, geoms, cells_per_grid=cells_per_grid, subdivisions=subdivisions)
     # vertices are exact in both GEOS and PostGIS arithmetic; edge points are checked
     # against PostGIS itself in the db tests
