@@ -1,8 +1,8 @@
 """Property-based fuzzing of every operation of the map service's OpenAPI document.
 
-Shared by ``tests/test_service_fuzz_roles.py`` (the anonymous caller and a token of every
-role of :data:`gridgeo.registry.users.ROLES` but ``admin``) and
-``tests/test_service_fuzz_admin.py`` (the admin token). Each module has its own database
+Shared by ``tests/test_service_fuzz_roles.py`` (a token of every role of
+:data:`gridgeo.registry.users.ROLES` but ``admin``) and ``tests/test_service_fuzz_admin.py``
+(no token, and the admin token). Each module has its own database
 (the ``world`` of tests/test_service.py), so the admin's random deletes (departments,
 tokens, coverage) never reach another module's tokens or data, in any test order.
 

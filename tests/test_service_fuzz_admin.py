@@ -1,4 +1,4 @@
-"""Fuzzing every operation of the map service with the admin token.
+"""Fuzzing every operation of the map service without a token and with the admin token.
 
 On a database of its own (the ``world`` of tests/test_service.py): the admin's generated
 deletes and patches (departments, categories, coverage, tokens) reach no other module's
@@ -42,6 +42,12 @@ def fuzz_app(world, db_url):
         _still_serves(APP, world)
     finally:
         st_asgi.shutdown_lifespans()
+
+
+@schema.parametrize()
+@fuzz_settings(MAX_EXAMPLES)
+def test_fuzz_every_operation_without_a_token(fuzz_app, case):
+    fuzz_one(case, None, None)
 
 
 @schema.parametrize()

@@ -1,7 +1,7 @@
-"""Fuzzing every operation of the map service as every role but the admin.
+"""Fuzzing every operation of the map service with a token of every role but the admin.
 
-The anonymous caller and a token of each role of :data:`gridgeo.registry.users.ROLES`
-(``admin``: tests/test_service_fuzz_admin.py), each scoped to a real division of the seeded
+A token of each role of :data:`gridgeo.registry.users.ROLES` (no token and ``admin``:
+tests/test_service_fuzz_admin.py), each scoped to a real division of the seeded
 registry: the dispatcher unscoped, the county editor and the district-centre reviewer of
 county 110101 (the grids' county), the city reviewer of 1101, the province reviewer of 11,
 a department user of a registered department in 110101 and a grid worker of the first
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import test_service
 from schemathesis.python import asgi as st_asgi
-from service_fuzzing import MAX_EXAMPLES, ROLE_EXAMPLES, fuzz_one, fuzz_schema, fuzz_settings
+from service_fuzzing import ROLE_EXAMPLES, fuzz_one, fuzz_schema, fuzz_settings
 from test_service import ADMIN
 
 from gridgeo.registry.users import ROLES
@@ -65,12 +65,6 @@ def fuzz_app(world, db_url, role_tokens):
         pass
     yield APP
     st_asgi.shutdown_lifespans()
-
-
-@schema.parametrize()
-@fuzz_settings(MAX_EXAMPLES)
-def test_fuzz_every_operation_without_a_token(fuzz_app, case):
-    fuzz_one(case, None, None)
 
 
 @pytest.mark.parametrize("role", FUZZ_ROLES)
