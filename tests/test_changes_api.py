@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 
@@ -9,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_filing import _households, _merge_first_two
 from test_registry import ADMIN as ADMIN_ACTOR
-from test_registry import COUNTY, PATTERN, communities_of, grids_of
+from test_registry import COUNTY, PATTERN, _register, communities_of, grids_of
 
 from gridgeo.io import write_layers
 from gridgeo.registry import audit_log, get_changeset, grids_at
@@ -30,22 +31,28 @@ DIVISIONS = (
 )
 
 
+def _where(r) -> list[tuple[str | None, str | None]]:
+    """(rule, field) of every problem of an HTTP 4xx answer."""
+    return [(p["rule"], p["field"]) for p in r.json()["problems"]]
+
+
 def _gpkg(tmp_path, name, layers) -> bytes:
     path = tmp_path / name
     write_layers(path, layers)
     return path.read_bytes()
 
 
-@pytest.fixture(scope="module")
-def api(db_url, tmp_path_factory):
+@contextlib.contextmanager
+def _service(url, tmp):
+    """The service on ``url`` (divisions, bound profile) and a token per person."""
     # a token's division must be registered (registry.user_token → registry.divisions)
     for code, name, level, parent in DIVISIONS:
-        register_division(db_url, code, name, level=level, parent_code=parent)
+        register_division(url, code, name, level=level, parent_code=parent)
     bind_profile(
-        db_url, COUNTY, "yongzhou", actor=ADMIN_ACTOR, code_pattern=PATTERN, receiver_code="63000"
+        url, COUNTY, "yongzhou", actor=ADMIN_ACTOR, code_pattern=PATTERN, receiver_code="63000"
     )
     app = create_app(
-        Settings(database_url=db_url),
+        Settings(database_url=url),
         ServiceSettings(admin_token=ADMIN, token_cache_s=0.0, upload_max_bytes=5_000_000),
     )
     with TestClient(app) as client:
@@ -64,7 +71,23 @@ def api(db_url, tmp_path_factory):
             )
             assert r.status_code == 201, r.text
             tokens[name] = r.json()["token"]
-        yield client, tokens, tmp_path_factory.mktemp("api")
+        yield client, tokens, tmp
+
+
+@pytest.fixture(scope="module")
+def api(db_url, tmp_path_factory):
+    """The service on this module's database, whose registry holds three villages' grids
+    (registered here, so that every test may run first)."""
+    with _service(db_url, tmp_path_factory.mktemp("api")) as a:
+        _register(db_url, grids_of(3), communities_of(3))
+        yield a
+
+
+@pytest.fixture
+def fresh_api(fresh_db_url, tmp_path):
+    """The service on an empty registry of its own (the whole workflow starts from nothing)."""
+    with _service(fresh_db_url, tmp_path) as a:
+        yield a
 
 
 def _h(tokens, who):
@@ -80,8 +103,9 @@ def _upload(client, tokens, who, body, **params):
     )
 
 
-def test_whole_workflow_over_http(api, db_url):
-    client, tokens, tmp = api
+def test_whole_workflow_over_http(fresh_api, fresh_db_url):
+    client, tokens, tmp = fresh_api
+    db_url = fresh_db_url
     grids, communities = grids_of(3), communities_of(3)
     base = _gpkg(tmp, "base.gpkg", {"grids": grids, "communities": communities})
 
@@ -127,6 +151,7 @@ def test_whole_workflow_over_http(api, db_url):
     assert any(p["rule"] == "validate.size.above_ceiling" for p in r.json()["problems"])
     r = client.post(f"/changes/{cs}/file", headers=_h(tokens, "editor"), json={"force": True})
     assert r.status_code == 400 and "written reason" in r.json()["detail"]
+    assert _where(r) == [("filing.force_reason", "force_reason")]
     r = client.post(
         f"/changes/{cs}/file",
         headers=_h(tokens, "editor"),
@@ -183,7 +208,7 @@ def test_too_large_uploads_are_refused(api):
     r = _upload(client, tokens, "editor", b"\0" * 5_000_001)
     assert r.status_code == 413
     r = _upload(client, tokens, "editor", b"x", filename="grids.dxf")
-    assert r.status_code == 400 and "filename" in r.json()["detail"]
+    assert r.status_code == 400 and _where(r) == [("upload.format", "filename")]
 
 
 def test_departments_read_their_notifications(api, db_url):

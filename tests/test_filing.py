@@ -54,14 +54,22 @@ def test_each_profile_names_who_receives_filings(profile, county, receiver):
     assert receiving_division(county, load_profile(profile).filing_level) == receiver
 
 
+def _where(err: pytest.ExceptionInfo) -> list[tuple[str | None, str | None]]:
+    """(rule, field) of every problem of a raised InputError."""
+    return [(p.rule, p.field) for p in err.value.problems]
+
+
 def test_routing_refuses_what_it_cannot_derive():
     assert receiving_division(COUNTY, "city", override="63000") == "63000"
-    with pytest.raises(InputError, match="not a 6-digit mainland county code"):
+    with pytest.raises(InputError, match="not a 6-digit mainland county code") as err:
         receiving_division(COUNTY, "city")
-    with pytest.raises(InputError, match="does not contain"):
+    assert _where(err) == [("routing.scheme", "county_code")]
+    with pytest.raises(InputError, match="does not contain") as err:
         receiving_division("431102", "city", override="4302")
-    with pytest.raises(InputError, match="filing level"):
+    assert _where(err) == [("routing.receiver", "receiver_code")]
+    with pytest.raises(InputError, match="filing level") as err:
         receiving_division("431102", "nation")
+    assert _where(err) == [("routing.level", "filing_level")]
 
 
 # -- the acceptance scenario on real Da'an data ------------------------------------------
@@ -97,8 +105,9 @@ def test_merged_grid_of_700_households_is_refused_then_forced_with_reason(fresh_
     sized = [p for p in err.value.problems if p.rule == "validate.size.above_ceiling"]
     assert any(f"has {total} households" in p.message for p in sized)  # recounted from points
     assert get_changeset(fresh_db_url, r.changeset_id).status == "draft"  # nothing written
-    with pytest.raises(InputError, match="written reason"):
+    with pytest.raises(InputError, match="written reason") as err:
         file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True)
+    assert _where(err) == [("filing.force_reason", "force_reason")]
 
     reason = "小区封闭管理，暂无法沿道路拆分；下季度重新划分"
     cs = file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=reason)
@@ -123,8 +132,14 @@ def test_declared_counts_are_checked_when_the_county_has_no_household_layer(fres
     _register(fresh_db_url, grids, communities)
     merged, _total = _merge_first_two(grids)
     r = _load(fresh_db_url, merged, None)
-    with pytest.raises(InputError, match=r"size\.above_ceiling"):
+    with pytest.raises(InputError, match=r"size\.above_ceiling") as err:
         file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR)
+    # the merged grid (row: its grid code, in the merged community) is too big by the
+    # declared counts
+    assert any(
+        p.rule == "validate.size.above_ceiling" and str(p.row)[:-3] in set(merged["community_code"])
+        for p in err.value.problems
+    ), err.value.problems
     cs = file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     assert cs.household_source == "declared"
     assert "declared counts" in cs.validation["rules"]["household_note"]

@@ -96,8 +96,9 @@ def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(coun
     assert 500 < d < 1500  # BD-09 read onto WGS 84 polygons: the ~1 km shift, on purpose
     same = read_input(geojson, layer_crs="bd09", what="communities")
     assert same.attrs["crs_from"] == "--communities-crs"
-    with pytest.raises(InputError, match="两个不同的坐标系"):
+    with pytest.raises(InputError, match="两个不同的坐标系") as err:
         read_input(f"{geojson}@gcj02", layer_crs="bd09", what="communities")
+    assert [p.rule for p in err.value.problems] == ["crs.conflict"]
 
 
 def test_split_crs_spec():

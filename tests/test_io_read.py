@@ -259,6 +259,7 @@ def test_csv_needs_crs_and_gcj02_is_converted(tmp_path):
     path.write_text("lng,lat\n121.48,31.23\n", encoding="utf-8")
     with pytest.raises(CRSError) as err:
         read_layer(path)
+    assert _rule(err.value) == ["crs.missing"]
     assert "gcj02" in str(err.value)
     out = read_layer(path, crs="gcj02")
     ex, ey = gcj02_to_wgs84(121.48, 31.23)

@@ -64,7 +64,10 @@ def test_board_as_it_stood_on_a_date(db_url, seeded):
         engine_for(db_url).begin() as conn,
     ):
         conn.execute(text("DELETE FROM registry.supervision_phone"))
+    # back to the phone and duties the other tests of the module expect (any order)
     set_supervision_phone(db_url, COUNTY, SUPERVISION, actor=EDITOR)
+    defaults, source = default_duties("yongzhou")
+    set_duties(db_url, "yongzhou", "head", defaults["head"], actor=REVIEWER, source=source)
 
 
 @pytest.mark.parametrize(

@@ -514,8 +514,11 @@ def test_bad_layers_list_every_problem(fresh_db_url, base):
     assert {"community_code", "households"} <= fields and len(err.value.problems) >= 3
     unknown = grids.copy()
     unknown["community_code"] = COUNTY + "999"
-    with pytest.raises(InputError, match="not in the registry"):
+    with pytest.raises(InputError, match="not in the registry") as err:
         _load(fresh_db_url, unknown, None)
+    assert [(p.rule, p.field, p.row) for p in err.value.problems] == [
+        ("registry.community_unknown", "community_code", 0)
+    ]
     with psycopg.connect(fresh_db_url) as conn:  # nothing half-written
         assert conn.execute("SELECT count(*) FROM registry.changeset").fetchone()[0] == 0
 

@@ -51,24 +51,37 @@ def world(db_url, tmp_path_factory):
     return grids, path
 
 
+def _versions(db_url: str) -> tuple[int, int]:
+    """(versions, current versions) of component SAMPLE-C001."""
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM registry.component "
+            "WHERE component_id = 'SAMPLE-C001'"
+        ).fetchone()
+
+
+@pytest.fixture(scope="module")
+def imported(world, db_url):
+    """The inventory imported once (the routing tests need it, in any test order)."""
+    _grids, path = world
+    import_components(db_url, read_components(path, crs="wgs84"), actor=REVIEWER, is_sample=True)
+    return world
+
+
 def test_inventory_import_locates_each_component(world, db_url):
     grids, path = world
     comps = read_components(path, crs="wgs84")
     assert list(comps["class"]) == ["public_facilities", "traffic"]
     with pytest.raises(PermissionDeniedError):
         import_components(db_url, comps, actor=EDITOR)
+    before, _ = _versions(db_url)
     located = import_components(db_url, comps, actor=REVIEWER, is_sample=True)
     assert dict(zip(located["component_id"], located["grid_code"], strict=True)) == {
         "SAMPLE-C001": grids["grid_code"][0],
         "SAMPLE-C002": grids["grid_code"][1],
     }
     import_components(db_url, comps.iloc[:1], actor=REVIEWER)  # a new version, history kept
-    with psycopg.connect(db_url) as conn:
-        versions = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM registry.component "
-            "WHERE component_id = 'SAMPLE-C001'"
-        ).fetchone()
-    assert versions == (2, 1)
+    assert _versions(db_url) == (before + 2, 1)
 
 
 def test_bad_inventory_names_row_and_field(world, db_url, tmp_path):
@@ -86,15 +99,16 @@ def test_bad_inventory_names_row_and_field(world, db_url, tmp_path):
         geometry=gpd.points_from_xy([121.5], [25.0]),
         crs=4326,
     )
-    with pytest.raises(InputError, match="not registered"):
+    with pytest.raises(InputError, match="not registered") as err:
         import_components(db_url, comps, actor=REVIEWER)
+    assert [(p.rule, p.field) for p in err.value.problems] == [("component.owner", "owner")]
     with psycopg.connect(db_url) as conn:  # nothing written
         n = conn.execute("SELECT count(*) FROM registry.component WHERE component_id = 'C9'")
         assert n.fetchone()[0] == 0
 
 
-def test_component_problem_goes_to_its_owner_before_the_category_default(world, db_url):
-    grids, _ = world
+def test_component_problem_goes_to_its_owner_before_the_category_default(imported, db_url):
+    grids, _ = imported
     cs = draft_assignments(
         db_url,
         county=COUNTY,
@@ -126,7 +140,7 @@ def test_component_problem_goes_to_its_owner_before_the_category_default(world, 
     assert (default.department, default.rule) == (DEFAULT, "category_default")
 
 
-def test_routing_over_the_api(world, db_url):
+def test_routing_over_the_api(imported, db_url):
     from fastapi.testclient import TestClient
 
     from gridgeo.service.app import create_app

@@ -117,10 +117,11 @@ def test_coverage_given_as_a_polygon_is_refused(world, db_url):
     )
     with pytest.raises(InputError, match="never a polygon") as err:
         draft_assignments(db_url, county=COUNTY, actor=EDITOR, coverage=drawn)
-    assert err.value.problems[0].rule == "coverage.polygon"
+    assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.polygon", "geometry")]
     wkt = pd.DataFrame({"category": ["sanitation"], "department": [DEPTS[0]], "wkt": [square.wkt]})
-    with pytest.raises(InputError, match="never a polygon"):
+    with pytest.raises(InputError, match="never a polygon") as err:
         draft_assignments(db_url, county=COUNTY, actor=EDITOR, coverage=wkt)
+    assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.polygon", "wkt")]
 
 
 def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url, tmp_path):
@@ -189,8 +190,11 @@ def test_catalogue_changes_keep_history(world, db_url):
         assert versions[1]["changed_by"] == "市审核员"
         then = {c["code"]: c for c in catalogue(conn, at=versions[0]["valid_from"])}
         assert then["sanitation"]["default_department"] == DEPTS[0]
-        with pytest.raises(InputError, match="not registered"):
+        with pytest.raises(InputError, match="not registered") as err:
             set_catalogue(conn, [{"code": "x", "name": "x", "default_department": "无"}], actor="a")
+        assert [(p.rule, p.field, p.row) for p in err.value.problems] == [
+            ("catalogue.department", "default_department", 0)
+        ]
 
 
 def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_url, monkeypatch):

@@ -33,8 +33,9 @@ def test_category_lifecycle(conn):
     assert (
         row["name"] == "道路" and row["deadline_days"] == 3 and row["complex_deadline_days"] == 10
     )
-    with pytest.raises(InputError, match="code"):
+    with pytest.raises(InputError, match="code") as err:
         matters.update_category(conn, "roads", {"code": "x; DROP TABLE service.category"})
+    assert [(p.rule, p.field) for p in err.value.problems] == [("matters.field", "code")]
     with pytest.raises(NotFoundError):
         matters.update_category(conn, "nope", {"name": "x"})
     matters.delete_category(conn, "roads")
@@ -44,14 +45,15 @@ def test_category_lifecycle(conn):
 def test_polygon_coverage_is_refused_and_coverage_is_ended_not_deleted(conn):
     matters.add_categories(conn, [{"code": "roads", "name": "道路"}], skip_existing=False)
     dep = matters.add_department(conn, "区城市管理局", phone="0746-1")
-    with pytest.raises(InputError, match="grid_codes or a geometry"):
+    with pytest.raises(InputError, match="grid_codes or a geometry") as err:
         matters.add_coverage(conn, department_id=dep, category="roads")
+    assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.empty", "grid_codes")]
     with pytest.raises(InputError) as err:
         matters.add_coverage(conn, department_id=dep, category="roads", grid_codes=["431102001001"])
-    assert err.value.problems[0].rule == "coverage.grid"
+    assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.grid", "grid_codes")]
     with pytest.raises(InputError, match="never a polygon") as err:
         matters.add_coverage(conn, department_id=dep, category="roads", geometry=SQUARE)
-    assert err.value.problems[0].rule == "coverage.polygon"
+    assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.polygon", "geometry")]
     conn.execute("INSERT INTO registry.meta (key, value) VALUES ('srid', '4547')")
     # the database refuses one too
     with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():

@@ -468,8 +468,9 @@ def test_polygon_coverage_is_refused_for_every_role(world, role):
     )
     if role in EDITS_COVERAGE:
         assert r.status_code == 400, r.text
-        assert "never a polygon" in r.json()["detail"]
-        assert [p["rule"] for p in r.json()["problems"]] == ["coverage.polygon"]
+        assert [(p["rule"], p["field"]) for p in r.json()["problems"]] == [
+            ("coverage.polygon", "geometry")
+        ]
     else:  # may not edit coverage at all
         assert r.status_code == (401 if role is None else 403), r.text
     assert c.get("/coverage", headers=_h(world, "admin")).json() == before
@@ -520,6 +521,9 @@ def test_revoked_and_expired_tokens_are_401_with_reason(world):
 def test_tokens_only_for_real_divisions_of_the_right_level(world, body, message):
     r = world["client"].post("/admin/tokens", json=body, headers=_h(world, "admin"))
     assert r.status_code == 400 and message in r.json()["detail"]
+    assert [(p["rule"], p["field"]) for p in r.json()["problems"]] == [
+        ("user.division", "division_code")
+    ]
 
 
 def test_cli_and_api_share_users_and_tokens(world):

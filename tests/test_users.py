@@ -157,26 +157,30 @@ def test_every_role_by_the_division_hierarchy(fresh_db_url, people, who, may_dra
         assert get_changeset(fresh_db_url, cs).status == "filed"
 
 
+_DIVISION = ("user.division", "division_code")
+
+
 @pytest.mark.parametrize(
-    ("role", "division", "message"),
+    ("role", "division", "message", "where"),
     [
-        ("county_editor", "6", "不在登记库中"),
-        ("county_editor", "630", "不在登记库中"),
-        ("county_editor", "63000", "county 级"),
-        ("city_reviewer", COUNTY, "city 级"),
-        ("province_reviewer", "63000", "province 级"),
-        ("city_reviewer", None, "需要一个区划"),
-        ("public", "63", "不能有区划"),
-        ("nobody", None, "未知角色"),
-        ("grid_worker", COUNTY, "community 级"),
-        ("grid_worker", None, "需要一个区划"),
-        ("department", "63000", "county 级"),
-        ("department", COUNTY, "部门编号"),
+        ("county_editor", "6", "不在登记库中", _DIVISION),
+        ("county_editor", "630", "不在登记库中", _DIVISION),
+        ("county_editor", "63000", "county 级", _DIVISION),
+        ("city_reviewer", COUNTY, "city 级", _DIVISION),
+        ("province_reviewer", "63000", "province 级", _DIVISION),
+        ("city_reviewer", None, "需要一个区划", _DIVISION),
+        ("public", "63", "不能有区划", _DIVISION),
+        ("nobody", None, "未知角色", ("user.role", "role")),
+        ("grid_worker", COUNTY, "community 级", _DIVISION),
+        ("grid_worker", None, "需要一个区划", _DIVISION),
+        ("department", "63000", "county 级", _DIVISION),
+        ("department", COUNTY, "部门编号", ("user.department", "department_id")),
     ],
 )
-def test_users_belong_to_real_divisions(fresh_db_url, people, role, division, message):
-    with pytest.raises(InputError, match=message):
+def test_users_belong_to_real_divisions(fresh_db_url, people, role, division, message, where):
+    with pytest.raises(InputError, match=message) as err:
         create_user(fresh_db_url, "x", role=role, division_code=division, by="test")
+    assert [(p.rule, p.field) for p in err.value.problems] == [where]
     with psycopg.connect(fresh_db_url) as conn:
         assert conn.execute(
             "SELECT count(*) FROM registry.app_user WHERE name = 'x'"
@@ -204,12 +208,14 @@ def test_token_lifecycle(fresh_db_url, people):
         authenticate(fresh_db_url, issued.token)
     with pytest.raises(AuthenticationError, match="未知的令牌"):
         authenticate(fresh_db_url, "gg_not-a-token")
-    with pytest.raises(InputError, match="已过"):
+    with pytest.raises(InputError, match="已过") as err:
         issue_token(
             fresh_db_url, "A", name="过去", by="admin", expires_at=datetime(2000, 1, 1, tzinfo=UTC)
         )
-    with pytest.raises(InputError, match="不随令牌改变"):
+    assert [(p.rule, p.field) for p in err.value.problems] == [("token.expiry", "expires_at")]
+    with pytest.raises(InputError, match="不随令牌改变") as err:
         issue_token(fresh_db_url, "A", name="升级", by="admin", role="admin")
+    assert [(p.rule, p.field) for p in err.value.problems] == [("token.user", "role")]
     short = issue_token(
         fresh_db_url,
         "C",
@@ -233,10 +239,12 @@ def test_department_users_carry_their_department(fresh_db_url, people):
         dep = conn.execute(
             "INSERT INTO registry.department (name) VALUES ('大安區環保局') RETURNING department_id"
         ).fetchone()[0]
-    with pytest.raises(InputError, match="不在部门名录中"):
+    with pytest.raises(InputError, match="不在部门名录中") as err:
         create_user(fresh_db_url, "y", role="department", department_id=dep + 1, by="test")
-    with pytest.raises(InputError, match="不能有部门编号"):
+    assert [(p.rule, p.field) for p in err.value.problems] == [("user.department", "department_id")]
+    with pytest.raises(InputError, match="不能有部门编号") as err:
         create_user(fresh_db_url, "y", role="dispatcher", department_id=dep, by="test")
+    assert [(p.rule, p.field) for p in err.value.problems] == [("user.department", "department_id")]
     issued = issue_token(
         fresh_db_url, "環保承办人", name="t", by="test", role="department", department_id=dep
     )

@@ -425,21 +425,22 @@ def _break(what, grids, comms, hh):
 
 
 @pytest.mark.parametrize(
-    ("what", "expect"),
+    ("what", "expect", "where"),
     [
-        ("no code field", "field code"),
-        ("no grids", "layer grids: the layer is empty"),
-        ("line household", "row 3, field geometry"),
-        ("bad weight", "row 0, field households"),
-        ("no CRS", "layer households: the layer has no CRS"),
+        ("no code field", "field code", (None, None, "code")),
+        ("no grids", "layer grids: the layer is empty", (None, None, None)),
+        ("line household", "row 3, field geometry", (None, 3, "geometry")),
+        ("bad weight", "row 0, field households", (None, 0, "households")),
+        ("no CRS", "layer households: the layer has no CRS", ("crs.missing", None, None)),
     ],
 )
-def test_unusable_input_raises_one_error_naming_where(what, expect):
+def test_unusable_input_raises_one_error_naming_where(what, expect, where):
     from gridgeo.errors import InputError
 
     with pytest.raises(InputError, match=expect) as info:
         run(*_break(what, *case()))
     assert info.value.exit_code == 2
+    assert [(p.rule, p.row, p.field) for p in info.value.problems] == [where]
 
 
 @pytest.mark.parametrize(
