@@ -77,8 +77,10 @@ def test_output_in_the_communities_crs():
 @pytest.mark.parametrize(
     ("total", "n_grids", "rule"),
     [
-        (120, 1, "size.below_floor"),  # below the floor: one grid, flagged
-        (560, 2, "size.below_floor"),  # 560 cannot be cut into 300–500: ceiling kept, 2 × ~280
+        # below the floor: one grid, flagged (the band cannot be met: a warning)
+        (120, 1, "size.band_unattainable"),
+        # 560 cannot be cut into 300–500: ceiling kept, 2 × ~280, flagged likewise
+        (560, 2, "size.band_unattainable"),
         (450, 1, None),
         (900, 2, None),
     ],
@@ -91,7 +93,7 @@ def test_infeasible_totals_still_get_grids_and_a_reason(total, n_grids, rule):
     assert len(res.grids) == n_grids
     assert res.grids["households"].max() <= 500
     if rule:
-        assert rule in set(res.violations["rule"])
+        assert rule in set(res.violations.loc[res.violations["grid_code"].notna(), "rule"])
         assert "size.band_unattainable" in set(res.violations["rule"])
         assert res.violations["reason"].str.len().gt(20).all()
     else:
@@ -207,7 +209,9 @@ def test_single_indivisible_point_over_ceiling_is_its_own_grid():
     allh = gpd.GeoDataFrame(gpd.pd.concat([hh, big], ignore_index=True), crs=CRS)
     res = partition(comm, roads, allh)
     assert_rules(res, comm, allh)
-    over = res.violations[res.violations["rule"] == "size.above_ceiling"]
+    # the band cannot be met (one indivisible unit above the ceiling): the grid's warning
+    v = res.violations
+    over = v[(v["rule"] == "size.band_unattainable") & v["reason"].str.contains("exceed")]
     assert len(over) == 1 and "indivisible" in over["reason"].iloc[0]
     assert res.grids["households"].max() >= 900
     assert res.metrics["feasible_communities"] == 0
@@ -311,7 +315,8 @@ def test_population_band_exempts_a_grid_below_the_household_floor():
     gansu = partition(comm, roads, hh, profile="gansu").violations
     assert "size.below_floor" not in set(gansu["rule"])
     flagged = partition(comm, roads, hh, profile="yongzhou").violations
-    assert "size.below_floor" in set(flagged["rule"])
+    # 240 households cannot make a grid of 300–500: flagged as the band being unattainable
+    assert "size.band_unattainable" in set(flagged.loc[flagged["grid_code"].notna(), "rule"])
 
 
 def test_rural_villager_groups_become_grids():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pytest
 import shapely
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -98,14 +97,6 @@ districts = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the partitioner names a grid out of band in a community that cannot meet the band "
-    "size.below_floor/size.above_ceiling where the validator says size.band_unattainable, and "
-    "calls a community feasible when a compound above the ceiling was cut by roads; fixed on "
-    "branch edges2-agree (gridgeo/partition/community.py), which also updates the expectations "
-    "of tests/test_partition*.py",
-)
 @settings(
     max_examples=60,
     deadline=None,

@@ -232,7 +232,7 @@ def _plan_ordinary(
         seed_c = seed_for(ctx.task.code, seed)
         labels = aggregate(w, graph, lo=ctx.lo, hi=ctx.hi, seed=seed_c)
         banded = True
-        feasible = not indivisible.any() and choose_k(total, ctx.lo, ctx.hi)[1]
+        feasible = _heaviest_unit(ctx, free) <= ctx.hi and choose_k(total, ctx.lo, ctx.hi)[1]
     times["aggregate"] = time.perf_counter() - t3
     grids = _grids_from_labels(blocks, labels, ctx, graph, indivisible, whole)
     return _Plan(grids, medians, len(blocks.geoms), int(indivisible.sum()), banded, feasible)
@@ -298,6 +298,16 @@ def _split_heavy(ctx: _Context, blocks: Blocks, roads: np.ndarray) -> Blocks:
     )
 
 
+def _heaviest_unit(ctx: _Context, free: np.ndarray) -> float:
+    """Weight of the heaviest point location or compound among the points ``free`` (as the
+    validator's ``GridSet.community_table``: a compound is one unit wherever its points lie)."""
+    if len(free) == 0:
+        return 0.0
+    compound = ctx.task.compound
+    units = _units(ctx.xy[free], compound[free] if compound is not None else None)
+    return float(np.bincount(units, weights=ctx.w[free]).max())
+
+
 def _indivisible(ctx: _Context, blocks: Blocks) -> np.ndarray:
     """Blocks above the ceiling made of one point location or compound (cannot be cut)."""
     out = np.zeros(len(blocks.geoms), dtype=bool)
@@ -339,9 +349,12 @@ def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) 
     """The grids' own problems, then the community's (sorts ``out`` by grid code)."""
     task, profile = ctx.task, ctx.profile
     here = {"community_code": task.code, "geometry": task.geom}
+    # as the validator: a grid out of band in a community that cannot meet the band is
+    # size.band_unattainable (a warning), not an error of its own
+    unattainable = plan.banded and not plan.feasible
     found = [
-        violation(rule, reason, community_code=task.code, grid_code=rec["grid_code"],
-                  geometry=rec["geometry"])
+        violation(_band_rule(rule, unattainable), reason, community_code=task.code,
+                  grid_code=rec["grid_code"], geometry=rec["geometry"])
         for g, rec in zip(grids, out, strict=True)
         for rule, reason in g.get("problems", [])
     ]  # fmt: skip
@@ -377,6 +390,13 @@ def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) 
     elif plan.banded:
         found += _band_unattainable(out, ctx, here)
     return found
+
+
+def _band_rule(rule: str, unattainable: bool) -> str:
+    """``rule``, or ``size.band_unattainable`` for a size rule when the band cannot be met."""
+    if unattainable and rule in ("size.below_floor", "size.above_ceiling"):
+        return "size.band_unattainable"
+    return rule
 
 
 def _band_unattainable(out: list[dict], ctx: _Context, here: dict) -> list[dict]:
