@@ -3,12 +3,8 @@ view, a language switch; nothing requested beyond 127.0.0.1 (headless Chromium).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
-import uvicorn
+from live_server import live_server
 from test_webmap import Console
 
 from gridgeo.demo.build import CODE_PATTERN, build_district
@@ -64,20 +60,8 @@ def server(db_url, tmp_path_factory):
         Settings(database_url=db_url), ServiceSettings(listen=False, token_cache_s=0.0)
     )
     app.include_router(webmap_router)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the gridgeo service (see the log above)")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", codes
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield base, codes
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,7 +13,7 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
-import uvicorn
+from live_server import live_server
 from sqlalchemy import create_engine, text
 from test_tracks_registry import DAY
 
@@ -92,22 +89,8 @@ def server(db_url, tmp_path_factory):
         Settings(database_url=db_url, home=tmp / "home"),
         ServiceSettings(admin_token=ADMIN, listen=False, token_cache_s=0.0),
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    yield {"base": base, "worker": str(sid), "own": grids["grid_code"].iloc[0]}
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield {"base": base, "worker": str(sid), "own": grids["grid_code"].iloc[0]}
 
 
 def _open(browser, server, query: str, token: str = ADMIN):

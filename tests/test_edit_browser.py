@@ -5,13 +5,9 @@ recounted; then files it from the same page."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import pytest
-import uvicorn
+from live_server import live_server
 from test_edit_qgis import ADMIN, COMMUNITY, COUNTY, registered
 
 from gridgeo.registry import changeset_items, get_changeset, register_division
@@ -31,28 +27,14 @@ def server(db_url):
         Settings(database_url=db_url),
         ServiceSettings(admin_token=ADMIN_TOKEN, listen=False, token_cache_s=0.0),
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the gridgeo service")
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    r = httpx.post(
-        f"{base}/admin/tokens",
-        json={"role": "county_editor", "division_code": COUNTY, "label": "区网格中心编辑"},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    )
-    assert r.status_code == 201, r.text
-    yield base, r.json()["token"]
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        r = httpx.post(
+            f"{base}/admin/tokens",
+            json={"role": "county_editor", "division_code": COUNTY, "label": "区网格中心编辑"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert r.status_code == 201, r.text
+        yield base, r.json()["token"]
 
 
 def a_move_out_of_band(plan, lo=300, hi=500):

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import shapely
-import uvicorn
 from boards_seed import COUNTY, SUPERVISION, seed_registry
+from live_server import live_server
 
 from gridgeo.crs import wgs84_to_gcj02
 from gridgeo.publish import Basemap, publish_site
@@ -50,20 +47,8 @@ def server(db_url, site):
         Settings(database_url=db_url, public_dir=site),
         ServiceSettings(listen=False, token_cache_s=0.0),
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 90
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail(f"uvicorn did not start the gridgeo service (alive: {thread.is_alive()})")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield base
 
 
 def test_site_has_an_index_a_page_a_board_and_local_assets_only(db_url, site):

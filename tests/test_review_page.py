@@ -3,13 +3,9 @@ a reviewer accepts one filed change set and returns another with a reason."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import pytest
-import uvicorn
+from live_server import live_server
 from playwright.sync_api import expect
 from test_filing import _households, _merge_first_two
 from test_registry import COUNTY, EDITOR, FIRST, _load, _register, communities_of, grids_of
@@ -58,33 +54,19 @@ def server(db_url, filed):
         Settings(database_url=db_url),
         ServiceSettings(admin_token=ADMIN, listen=False, token_cache_s=0.0),
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the gridgeo service")
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    r = httpx.post(
-        f"{base}/admin/tokens",
-        json={
-            "user": "市网格中心审核员",
-            "role": "city_reviewer",
-            "division_code": "63000",
-            "name": "审核页面",
-        },
-        headers={"Authorization": f"Bearer {ADMIN}"},
-    )
-    assert r.status_code == 201, r.text
-    yield base, r.json()["token"]
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        r = httpx.post(
+            f"{base}/admin/tokens",
+            json={
+                "user": "市网格中心审核员",
+                "role": "city_reviewer",
+                "division_code": "63000",
+                "name": "审核页面",
+            },
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert r.status_code == 201, r.text
+        yield base, r.json()["token"]
 
 
 @pytest.mark.browser

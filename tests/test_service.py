@@ -778,6 +778,18 @@ def test_features_and_tiles_bad_requests(world, path, params, status):
     assert r.json()["detail"]
 
 
+def test_a_nul_character_in_a_query_is_400_not_5xx(world):
+    """psycopg refuses NUL in text before the query reaches PostgreSQL: the caller's input
+    (found by the fuzzing as admin: it was a 503)."""
+    r = world["client"].get(
+        "/notifications",
+        params={"department": ["cg", "y\x00"]},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert r.status_code == 400, r.text
+    assert "NUL" in r.json()["detail"]
+
+
 def _tile_of(lon, lat, z):
     n = 2**z
     x = int((lon + 180) / 360 * n)

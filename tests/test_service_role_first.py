@@ -5,6 +5,7 @@ tokens as failed ones."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -60,7 +61,9 @@ def _post_partly(app, path: str, token: str, declared: int) -> tuple[int, int]:
         "client": ("192.0.2.7", 50000),
         "server": ("testserver", 80),
     }
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=60))
+    # a loop of its own in a thread of its own: a browser test's loop may be running here
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(app(scope, receive, send), timeout=60)).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     return start["status"], asks
 

@@ -242,6 +242,7 @@ ROUTES = {
         {404},
     ),
     ("GET", "/admin/index"): (lambda w, r: ("/admin/index", {}), ADMIN_ONLY, {200}),
+    ("GET", "/admin/metrics"): (lambda w, r: ("/admin/metrics", {}), ADMIN_ONLY, {200}),
     # the filing workflow (issue 13): acts on a change set that does not exist → 404
     ("POST", "/changes"): (
         lambda w, r: (

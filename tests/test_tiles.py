@@ -8,7 +8,6 @@ server answers 100 concurrent requests for cold tiles without a 503.
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +19,8 @@ import psycopg
 import pyproj
 import pytest
 import shapely
-import uvicorn
 from fastapi.testclient import TestClient
+from live_server import live_server
 
 from gridgeo.registry import (
     Principal,
@@ -288,21 +287,8 @@ def test_cached_tiles_stay_rate_limited(db_url, app_db_url, world):
 def real_server(db_url, app_db_url, world):
     """The app in uvicorn on 127.0.0.1, cache on, nothing rendered ahead (all cold)."""
     app = _app(db_url, app_db_url, tile_prerender_max_tiles=0, rate_limit_per_s=0, listen=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the gridgeo service")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield base
 
 
 def test_hundred_concurrent_requests_never_503(real_server, world):

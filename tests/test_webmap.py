@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
+from live_server import live_server
 
 from gridgeo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridgeo.demo.build import build_district
@@ -101,29 +98,15 @@ def server(db_url, district):
         ServiceSettings(admin_token=ADMIN, listen=False, token_cache_s=0.0),
     )
     app.include_router(webmap_router)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the gridgeo service (see the log above)")
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    # a category in the matter list that no department covers
-    r = httpx.post(
-        f"{base}/categories",
-        json={"code": "stray_animals", "name": "流浪动物", "is_sample": True},
-        headers={"Authorization": f"Bearer {ADMIN}"},
-    )
-    assert r.status_code == 201, r.text
-    yield base
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        # a category in the matter list that no department covers
+        r = httpx.post(
+            f"{base}/categories",
+            json={"code": "stray_animals", "name": "流浪动物", "is_sample": True},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert r.status_code == 201, r.text
+        yield base
 
 
 @dataclass

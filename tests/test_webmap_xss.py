@@ -8,13 +8,9 @@ and the names must show literally. The service sends a CSP with no inline script
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import pytest
-import uvicorn
+from live_server import live_server
 
 from gridgeo.maps.offline import add_geodataframe, offline_map, render_offline
 from gridgeo.registry import Principal, accept_changeset, file_changeset, load_grids
@@ -57,20 +53,8 @@ def server(db_url, hostile):
     app = create_app(
         Settings(database_url=db_url), ServiceSettings(admin_token="x" * 20, listen=False)
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the gridgeo service")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield base
 
 
 @pytest.mark.browser

@@ -15,6 +15,7 @@ from gridgeo.errors import (
     ConflictError,
     DatabaseError,
     GridgeoError,
+    InputError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -68,6 +69,8 @@ def translate(exc: BaseException) -> GridgeoError | None:
         return cls(_message(orig))
     if isinstance(orig, psycopg.OperationalError):
         return DatabaseError(f"database unavailable: {_message(orig)}")
+    if isinstance(orig, psycopg.DataError):  # a value the database cannot hold: the input's
+        return InputError(f"值无法存入数据库 a value cannot be stored: {_message(orig)}")
     return DatabaseError(f"registry database error [{state}]: {_message(orig)}")
 
 
