@@ -154,6 +154,24 @@ def test_public_reads_use_a_read_only_session(world):
         conn.execute("SELECT * FROM registry.user_token")
 
 
+def test_public_features_read_through_the_read_only_pool(world):
+    """The anonymous feature routes take their sessions from the read-only pool, a caller
+    with a token from the application role's; both answer the same public outline."""
+    from types import SimpleNamespace
+
+    from gridgeo.service.deps import pool_for
+
+    app = world["client"].app
+    req = SimpleNamespace(app=app)
+    assert pool_for(req, SimpleNamespace(authenticated=False)) is app.state.read_pool
+    assert pool_for(req, SimpleNamespace(authenticated=True)) is app.state.pool
+    before = app.state.read_pool.get_stats().get("requests_num", 0)
+    r = world["client"].get("/collections/grids/items", params={"limit": 5})
+    assert r.status_code == 200 and r.json()["features"], r.text
+    assert "households" not in r.json()["features"][0]["properties"]
+    assert app.state.read_pool.get_stats().get("requests_num", 0) > before
+
+
 def test_anonymous_401s_do_not_count_as_failed_tokens(db_url):
     app = create_app(
         Settings(database_url=db_url),

@@ -47,6 +47,12 @@ def read_pool(request: Request) -> ConnectionPool:
     return request.app.state.read_pool
 
 
+def pool_for(request: Request, caller: Any) -> ConnectionPool:
+    """The pool of a read route that serves both: read-only sessions (``gridgeo_read``) for the
+    anonymous public, the application role's pool for a caller with a token."""
+    return request.app.state.pool if getattr(caller, "authenticated", False) else read_pool(request)
+
+
 @functools.lru_cache(maxsize=256)
 def crs_is_lonlat(value: str) -> bool:
     """Check ``crs=`` and say whether it takes longitude/latitude in degrees (cached).

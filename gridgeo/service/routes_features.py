@@ -20,7 +20,7 @@ from gridgeo.crs import wgs84_to_gcj02
 from gridgeo.errors import InputError, NotFoundError, Problem
 from gridgeo.registry import features
 from gridgeo.service.auth import CallerDep
-from gridgeo.service.deps import db_errors, parse_bbox, service_settings
+from gridgeo.service.deps import db_errors, parse_bbox, pool_for, read_pool, service_settings
 from gridgeo.service.tilecache import (
     MEDIA_TYPE,
     PUBLIC,
@@ -177,7 +177,7 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
     out = _collection(collection_id, _base(request), _registry_srid(request))
     with (
         db_errors(f"reading {collection_id}"),
-        request.app.state.pool.connection(timeout=10) as conn,
+        read_pool(request).connection(timeout=10) as conn,  # public facts only
     ):
         bbox = features.extent_lonlat(conn, collection_id)
     if bbox is not None:
@@ -227,7 +227,7 @@ def items(
     if srid is not None and not (bbox is not None and box is None):
         with (
             db_errors(f"reading {collection_id}"),
-            request.app.state.pool.connection(timeout=10) as conn,
+            pool_for(request, caller).connection(timeout=10) as conn,
         ):
             rows, matched = features.feature_rows(
                 conn,
@@ -325,7 +325,7 @@ def item(
     if srid:
         with (
             db_errors(f"reading {collection_id}"),
-            request.app.state.pool.connection(timeout=10) as conn,
+            pool_for(request, caller).connection(timeout=10) as conn,
         ):
             rows, _ = features.feature_rows(
                 conn,
