@@ -31,6 +31,10 @@ HEADER = "网格编码,岗位,姓名,联系电话,身份证号\n"
 @pytest.fixture(scope="module")
 def staffed(db_url):
     """Four registered grids; a roster breaking one rule in each of grids 2–4."""
+    return _staffed(db_url)
+
+
+def _staffed(db_url):
     grids, communities = grids_of(2), communities_of(2)
     _register(db_url, grids, communities)
     g = sorted(grids["grid_code"])[:4]
@@ -135,14 +139,24 @@ def test_roster_import_filing_and_the_check(staffed, tmp_path, db_url, monkeypat
     json.dumps(validation)  # the filing record is plain JSON for the city's package
 
 
-def test_staff_check_over_the_api(staffed, db_url):
+def test_staff_check_over_the_api(fresh_db_url, tmp_path):
     from fastapi.testclient import TestClient
 
     from gridgeo.service.app import create_app
     from gridgeo.service.settings import ServiceSettings
     from gridgeo.settings import Settings
 
-    g, _rows = staffed
+    # a database of its own with the roster accepted: independent of the module's order
+    db_url = fresh_db_url
+    g, rows = _staffed(db_url)
+    cs = import_roster(
+        db_url, read_roster(_roster_file(tmp_path, rows)), county=COUNTY, actor=EDITOR
+    )
+    bind_profile(
+        db_url, COUNTY, "jiangmen", actor=ADMIN, code_pattern=PATTERN, receiver_code="63000"
+    )
+    file_changeset(db_url, cs, actor=EDITOR)
+    accept_changeset(db_url, cs, actor=REVIEWER)
     admin = "test-admin-token-staff"
     app = create_app(
         Settings(database_url=db_url), ServiceSettings(admin_token=admin, listen=False)

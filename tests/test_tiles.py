@@ -133,7 +133,8 @@ def test_district_is_rendered_ahead(world):
     hits = _stats(world)["hits"]
     r = world["client"].get(_tile_path(world["url"], z=14, index=1))
     assert r.status_code == 200 and _props(r.content)
-    assert _stats(world)["hits"] == hits + 1  # rendered before anyone asked
+    # rendered before anyone asked: a hit (a pre-render pass still running may add its own)
+    assert _stats(world)["hits"] >= hits + 1
 
 
 def test_etag_and_if_none_match(world):
