@@ -19,6 +19,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from gridgeo.locate._kernels import _distance_one  # distance to a grid's boundary
+
 #: :func:`classify_legs` status: not a patrol leg / wholly in one grid (or none) / may cross.
 NO_LEG, WHOLE, CROSSES = 0, 1, 2
 _DAY_S = 86400.0
@@ -49,27 +51,6 @@ def _one_owner(fxa, fya, fxb, fyb, nx, ny, k, cells, subcells):  # pragma: no co
     if sa != sb or ta != tb:
         return False
     return subcells[-(v + 2) * k * k + ta * k + sa] >= -1
-
-
-@njit(cache=True, inline="always")
-def _border_distance(x, y, g, xs, ys, ring_off, part_off, geom_off):  # pragma: no cover
-    """Euclidean distance from a point to the boundary of grid ``g``."""
-    best = np.inf
-    for p in range(geom_off[g], geom_off[g + 1]):
-        for r in range(part_off[p], part_off[p + 1]):
-            for j in range(ring_off[r], ring_off[r + 1] - 1):
-                ax = xs[j]
-                ay = ys[j]
-                dx = xs[j + 1] - ax
-                dy = ys[j + 1] - ay
-                ll = dx * dx + dy * dy
-                s = 0.0
-                if ll > 0.0:
-                    s = min(max(((x - ax) * dx + (y - ay) * dy) / ll, 0.0), 1.0)
-                qx = ax + s * dx - x
-                qy = ay + s * dy - y
-                best = min(best, qx * qx + qy * qy)
-    return math.sqrt(best)
 
 
 @njit(cache=True, inline="always")
@@ -125,7 +106,7 @@ def classify_legs(
             status[i] = WHOLE  # a square wholly in one grid or in none is convex
             continue
         if ga >= 0 and (
-            d < _border_distance(xa, ya, ga, xs, ys, ring_off, part_off, geom_off)
+            d < _distance_one(xa, ya, ga, xs, ys, ring_off, part_off, geom_off)
             or not _touches_border(xa, ya, xb, yb, ga, xs, ys, ring_off, part_off, geom_off)
         ):
             status[i] = WHOLE  # both ends in grid ga and no edge of it met: wholly inside
