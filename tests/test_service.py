@@ -189,6 +189,17 @@ def accept_coverage(client, body, drafter, reviewer) -> int:
     return cs
 
 
+def end_coverage(client, coverage_id, drafter, reviewer) -> int:
+    """DELETE /coverage/{id} (a draft ending the row), file it, accept it; the change set's id."""
+    r = client.delete(f"/coverage/{coverage_id}", headers=drafter)
+    assert r.status_code == 202, r.text
+    cs = r.json()["changeset_id"]
+    assert client.post(f"/changes/{cs}/file", json={}, headers=drafter).status_code == 200
+    r = client.post(f"/changes/{cs}/accept", json={}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    return cs
+
+
 def auth(world, role):
     return {"Authorization": f"Bearer {world['tokens'][role]}"} if role else {}
 
@@ -595,7 +606,7 @@ def test_category_and_department_crud(world):
     assert c.delete(f"/departments/{dep['department_id']}", headers=h).status_code == 409
     assert c.delete("/categories/greenery", headers=h).status_code == 409
     for row in cov:
-        assert c.delete(f"/coverage/{row['coverage_id']}", headers=h).status_code == 204
+        end_coverage(c, row["coverage_id"], h, auth(world, "city_reviewer"))
     assert c.delete(f"/coverage/{cov[0]['coverage_id']}", headers=h).status_code == 409
     assert c.delete("/categories/greenery", headers=h).status_code == 204
     assert c.get(f"/departments/{dep['department_id']}").json()["coverage"] == []

@@ -123,6 +123,52 @@ def test_coverage_is_a_change_set_filed_and_accepted_by_another_person(world):
     assert listed()
 
 
+def test_ending_coverage_is_a_change_set_too(world):
+    c = world["client"]
+    dep = world["deps"][1]
+    grid = world["codes"][4]
+    editor, reviewer = auth(world, "county_editor"), auth(world, "city_reviewer")
+    test_service.accept_coverage(
+        c,
+        {"department_id": dep["department_id"], "category": "noise", "grid_codes": [grid]},
+        editor,
+        reviewer,
+    )
+
+    def rows(**at) -> list[dict]:
+        got = c.get("/coverage", params={"category": "noise", "grid_code": grid, **at}).json()
+        return [r for r in got if r["department_id"] == dep["department_id"]]
+
+    (row,) = rows()
+    # reviewers accept endings, they do not draft them
+    assert c.delete(f"/coverage/{row['coverage_id']}", headers=reviewer).status_code == 403
+    r = c.delete(f"/coverage/{row['coverage_id']}", headers=editor)
+    assert r.status_code == 202, r.text
+    cs = r.json()["changeset_id"]
+    assert r.json()["next"] == f"/changes/{cs}/file" and r.json()["items"] == 1
+    assert rows(), "a draft ends nothing"
+    items = c.get(f"/changes/{cs}", headers=editor).json()
+    assert "end_department" in str(items)
+    assert c.post(f"/changes/{cs}/file", json={}, headers=editor).status_code == 200
+    assert rows(), "nor does a filing"
+    diff = c.get(f"/changes/{cs}/diff", headers=editor)
+    assert diff.status_code == 200, diff.text
+    # who answers before → after: nobody after the ending
+    (moved,) = [m for m in diff.json()["reassignments"] if m["grid_code"] == grid]
+    assert moved["before"] == dep["name"] and moved["after"] is None
+    r = c.post(f"/changes/{cs}/accept", json={}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    assert rows() == []
+    # kept as history: the row is there at a time before the acceptance
+    assert rows(at=row["valid_from"]) and rows(at=row["valid_from"])[0]["valid_to"] is not None
+    # the department hears of it (通报相关部门)
+    notes = c.get("/notifications", params={"department": dep["name"]}, headers=reviewer)
+    assert notes.status_code == 200, notes.text
+    assert any(n["changeset_id"] == cs and grid in n["grid_codes"] for n in notes.json())
+    # ending it again: already ended
+    assert c.delete(f"/coverage/{row['coverage_id']}", headers=editor).status_code == 409
+
+
 def test_reviewers_accept_coverage_but_do_not_draft_it(world):
     body = {
         "department_id": world["deps"][0]["department_id"],

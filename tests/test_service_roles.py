@@ -206,8 +206,8 @@ ROUTES = {
     ),
     ("DELETE", "/coverage/{coverage_id}"): (
         lambda w, r: (f"/coverage/{_coverage_row(w)}", {}),
-        OWN_SCOPE,
-        {204},
+        {"county_editor", "admin"},  # drafts a change set ending the row, like POST /coverage
+        {202},
     ),
     ("GET", "/conformance"): (lambda w, r: ("/conformance", {}), ANYONE, {200}),
     ("GET", "/collections"): (lambda w, r: ("/collections", {}), ANYONE, {200}),

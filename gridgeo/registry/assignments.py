@@ -1,7 +1,8 @@
 """Staff and departments: who serves each grid, which department covers it per category.
 
-Assignments change through change sets like grids do (items ``reassign_staff`` and
-``reassign_department``), so they are filed with the city and versioned in time;
+Assignments change through change sets like grids do (items ``reassign_staff``,
+``reassign_department`` and ``end_department``), so they are filed with the city and
+versioned in time;
 the department list itself is reference data (:func:`register_departments`).
 """
 
@@ -208,6 +209,57 @@ def _coverage_payloads(
     return out, problems
 
 
+def _end_payloads(conn, coverage_ids: list[int]) -> tuple[list[dict], list[Problem]]:
+    """Items ending coverage rows: each must exist, be current and name a grid."""
+    ids = list(dict.fromkeys(int(i) for i in coverage_ids))
+    if not ids:
+        return [], []
+    found = {
+        r[0]: r
+        for r in conn.execute(
+            text(
+                "SELECT c.coverage_id, c.grid_code, c.category, d.name, c.lead, c.valid_to "
+                "FROM registry.department_coverage c JOIN registry.department d "
+                "USING (department_id) WHERE c.coverage_id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        ).all()
+    }
+    out, problems = [], []
+    for i in ids:
+        r = found.get(i)
+        why = (
+            "does not exist"
+            if r is None
+            else f"already ended at {r[5].isoformat()}"
+            if r[5] is not None
+            else "is a drawn area, not a set of grids"
+            if r[1] is None
+            else None
+        )
+        if why:
+            problems.append(
+                Problem(
+                    f"coverage row {i} {why}",
+                    layer="coverage",
+                    row=i,
+                    field="coverage_id",
+                    rule="coverage.end",
+                )
+            )
+            continue
+        out.append(
+            {
+                "coverage_id": i,
+                "grid_code": r[1],
+                "category": r[2],
+                "department": r[3],
+                "lead": r[4],
+            }
+        )
+    return out, problems
+
+
 def draft_assignments(
     bind: Bind,
     *,
@@ -215,6 +267,7 @@ def draft_assignments(
     actor: Principal,
     staff: pd.DataFrame | None = None,
     coverage: pd.DataFrame | None = None,
+    end_coverage: list[int] | None = None,
     title: str = "",
     reason: str = "",
 ) -> int:
@@ -232,6 +285,9 @@ def draft_assignments(
         ``division_code`` (a community's or street's code: all its current grids; both
         empty: every current grid of the county) and ``lead`` (default true). Coverage
         is never a polygon: a geometry column is refused (``coverage.polygon``).
+    end_coverage
+        Ids of current, grid-based coverage rows of the county to end when the change
+        set is accepted (items ``end_department``; the rows stay as history).
 
     Returns
     -------
@@ -262,8 +318,10 @@ def draft_assignments(
             _coverage_payloads(coverage, current) if coverage is not None else ([], [])
         )
         problems += more
+        end_items, more = _end_payloads(conn, end_coverage or [])
+        problems += more
         known = set(current)
-        outside = sorted({p["grid_code"] for p in staff_items + cov_items} - known)
+        outside = sorted({p["grid_code"] for p in staff_items + cov_items + end_items} - known)
         problems += [
             Problem(
                 f"grid {c} is not a current grid of county {county}",
@@ -286,7 +344,7 @@ def draft_assignments(
         ]
         if problems:
             raise InputError("the assignments cannot be drafted", problems)
-        if not staff_items and not cov_items:
+        if not staff_items and not cov_items and not end_items:
             raise InputError("no assignments given")
         cs_id = conn.execute(
             text(
@@ -302,6 +360,10 @@ def draft_assignments(
         rows += [
             ("reassign_department", p, f"{p['grid_code']} {p['category']}: {p['department']}")
             for p in cov_items
+        ]
+        rows += [
+            ("end_department", p, f"{p['grid_code']} {p['category']}: {p['department']} 结束")
+            for p in end_items
         ]
         conn.execute(
             text(
@@ -320,7 +382,9 @@ def draft_assignments(
                 "r": actor.role,
                 "cs": cs_id,
                 "why": reason,
-                "d": json.dumps({"staff": len(staff_items), "coverage": len(cov_items)}),
+                "d": json.dumps(
+                    {"staff": len(staff_items), "coverage": len(cov_items), "end": len(end_items)}
+                ),
             },
         )
     log.info(

@@ -18,9 +18,12 @@ Which edits are change-set items
   The service's ``POST /coverage`` drafts that change set too (:func:`coverage_draft_target`
   checks the request, then ``draft_assignments``), so the county files it and another
   person at the city accepts it, like every other change-set item.
+* **Ending coverage** is a change-set item too, ``end_department`` (``DELETE
+  /coverage/{id}`` drafts it with ``draft_assignments(end_coverage=…)``); the row ends at
+  acceptance and stays as history.
 * **Direct coverage rows** (:func:`add_coverage`) are for seeding a registry and tests
-  only; :func:`end_coverage` backs ``DELETE /coverage/{id}`` (ending a row, kept as
-  history; not yet a change-set item). A polygon is refused everywhere.
+  only; :func:`end_coverage` ends the polygon rows of old data (no grid item can name
+  them) and serves tests. A polygon is refused everywhere.
 """
 
 from __future__ import annotations

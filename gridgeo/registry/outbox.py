@@ -3,7 +3,7 @@
 When a change set is accepted, one notification per concerned department is written
 in the same transaction: the departments covering (包片) any grid the change set
 closes or opens — by grid code or by polygon — and those a department reassignment
-names. A change set that only moves staff notifies no department. Each carries the
+or an ended coverage names. A change set that only moves staff notifies no department. Each carries the
 affected grid codes and the link to the filing package; a department reads its
 notifications and marks them read (read receipt: who, when).
 """
@@ -35,7 +35,8 @@ def notify_departments(conn: Connection, changeset_id: int) -> int:
                 SELECT grid_code FROM registry.changeset_old WHERE changeset_id = :id
                 UNION SELECT grid_code FROM registry.changeset_new WHERE changeset_id = :id
                 UNION SELECT payload->>'grid_code' FROM registry.changeset_item
-                       WHERE changeset_id = :id AND action = 'reassign_department'),
+                       WHERE changeset_id = :id
+                         AND action IN ('reassign_department', 'end_department')),
             shapes AS (
                 SELECT ST_Union(geom) AS geom FROM registry.changeset_new WHERE changeset_id = :id),
             depts AS (
@@ -47,7 +48,8 @@ def notify_departments(conn: Connection, changeset_id: int) -> int:
                 UNION
                 SELECT d.department_id FROM registry.changeset_item i
                   JOIN registry.department d ON d.name = i.payload->>'department'
-                 WHERE i.changeset_id = :id AND i.action = 'reassign_department')
+                 WHERE i.changeset_id = :id
+                   AND i.action IN ('reassign_department', 'end_department'))
             INSERT INTO registry.notification (department_id, changeset_id, grid_codes, package_path)
             SELECT department_id, :id,
                    (SELECT coalesce(array_agg(grid_code ORDER BY grid_code), '{}') FROM codes),

@@ -15,7 +15,7 @@ def reassignments(bind: Bind, changeset_id: int) -> pd.DataFrame:
     (staff role or incident category), ``before`` and ``after`` (names).
 
     ``before`` is who held the post just before acceptance (for an accepted change
-    set) or now (otherwise).
+    set) or now (otherwise); ``after`` is empty for an ended coverage (``end_department``).
     """
     with transaction(bind) as conn:
         rows = conn.execute(
@@ -43,10 +43,11 @@ def reassignments(bind: Bind, changeset_id: int) -> pd.DataFrame:
                                AND c.category = i.payload->>'category'
                                AND c.valid_from < cs.t AND coalesce(c.valid_to, 'infinity') >= cs.t)
                        END,
-                       coalesce(i.payload->>'person_name', i.payload->>'department')
+                       CASE WHEN i.action = 'end_department' THEN NULL
+                            ELSE coalesce(i.payload->>'person_name', i.payload->>'department') END
                   FROM registry.changeset_item i
                  WHERE i.changeset_id = :id
-                   AND i.action IN ('reassign_staff', 'reassign_department')
+                   AND i.action IN ('reassign_staff', 'reassign_department', 'end_department')
                  ORDER BY i.seq
                 """
             ),

@@ -7,7 +7,7 @@ the SQL and says which edits are change-set items. Write routes name their actio
 Coverage (包片) by grid is a change-set item: ``POST /coverage`` drafts a change set
 (202, its id and the next step); the county files it (``POST /changes/{id}/file``) and a
 reviewer who did not draft it accepts it (``POST /changes/{id}/accept``). Only then does
-``GET /coverage`` list the rows.
+``GET /coverage`` list the rows. ``DELETE /coverage/{id}`` drafts the ending the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridgeo.errors import PermissionDeniedError
+from gridgeo.errors import ConflictError, PermissionDeniedError
 from gridgeo.registry import matters
 from gridgeo.registry.assignments import draft_assignments, refuse_polygon_coverage
 from gridgeo.registry.users import Principal
@@ -248,17 +248,53 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> di
 
 
 @router.delete(
-    "/coverage/{coverage_id}", status_code=204, summary="End a coverage row (kept as history)"
+    "/coverage/{coverage_id}",
+    status_code=202,
+    summary="Draft a change set ending a coverage row (kept as history once accepted)",
+    response_description="The draft change set: file it, then a reviewer accepts it",
+    responses={204: {"description": "A drawn (polygon) row of old data, ended at once"}},
 )
 @needs("coverage.edit")
-def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Response:
+def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Any:
     caller.require("coverage.edit")
     with db_errors(f"coverage {coverage_id}"), _pool(request).connection(timeout=10) as conn:
         row = matters.coverage_row(conn, coverage_id)
+        if row["valid_to"] is not None:
+            raise ConflictError(
+                f"coverage row {coverage_id} already ended at {row['valid_to'].isoformat()}"
+            )
         if row["by_polygon"]:
+            # drawn areas are old data no change set can name; reviewers end them directly
             caller.require("coverage.polygon")
-        if row["grid_code"] is not None:
-            _require_scope(caller, matters.grid_communities(conn, [row["grid_code"]]))
-        matters.end_coverage(conn, coverage_id)
-    _refresh(request)
-    return Response(status_code=204)
+            matters.end_coverage(conn, coverage_id)
+            polygon = True
+        else:
+            polygon = False
+            caller.require("changeset.draft")
+            communities = matters.grid_communities(conn, [row["grid_code"]])
+            _require_scope(caller, communities)
+            own = caller.division_code if caller.role == "county_editor" else None
+            county, _ = matters.coverage_draft_target(
+                conn,
+                department_id=row["department_id"],
+                category=row["category"],
+                grid_codes=[row["grid_code"]],
+                county=own,
+            )
+    if polygon:
+        _refresh(request)
+        return Response(status_code=204)
+    cs = draft_assignments(
+        request.app.state.db_url,
+        county=county,
+        actor=caller,
+        end_coverage=[coverage_id],
+        title=f"结束包片 {row['category']}: {row['department']} {row['grid_code']}",
+    )
+    return {
+        "changeset_id": cs,
+        "status": "draft",
+        "county_code": county,
+        "items": 1,
+        "next": f"/changes/{cs}/file",
+    }
