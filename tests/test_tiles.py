@@ -124,12 +124,23 @@ def test_cache_hit_gives_identical_bytes(world):
 
 
 def test_district_is_rendered_ahead(world):
-    tiles = world["client"].app.state.tiles
-    deadline = time.monotonic() + 30
-    # a run cut short by a newer registry version reports 0 tiles; the next one renders
-    while not tiles.prerenderer.last_run.get("tiles") and time.monotonic() < deadline:
+    app = world["client"].app
+    tiles = app.state.tiles
+    deadline = time.monotonic() + 60
+
+    def done() -> bool:
+        # a whole run of the version being served: one cut short by a newer version (or a
+        # finished run of an older one, whose tiles a refresh dropped) does not count
+        last = tiles.prerenderer.last_run
+        return (
+            last.get("generation") == app.state.registry_state.generation
+            and last.get("tiles", 0) > 0
+            and last["tiles"] == last["planned"]
+        )
+
+    while not done() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert tiles.prerenderer.last_run["tiles"] > 0
+    assert done(), tiles.prerenderer.last_run
     hits = _stats(world)["hits"]
     r = world["client"].get(_tile_path(world["url"], z=14, index=1))
     assert r.status_code == 200 and _props(r.content)
@@ -308,3 +319,28 @@ def test_hundred_concurrent_requests_never_503(real_server, world):
     with ThreadPoolExecutor(100) as pool:
         codes = list(pool.map(get, paths))
     assert codes == [200] * 100
+
+
+def test_public_tiles_are_rendered_by_read_only_sessions(world, monkeypatch):
+    from gridgeo.service import tilecache
+
+    app = world["client"].app
+    tiles = app.state.tiles
+    assert tiles.read_pool is app.state.read_pool and tiles.pool is app.state.pool
+    users: list[str] = []
+    render = tilecache.features.tile
+    me = threading.get_ident()
+
+    def spy(conn, params, *, detail):
+        if threading.get_ident() == me:  # not the pre-render thread
+            users.append(conn.execute("SELECT current_user").fetchone()[0])
+        return render(conn, params, detail=detail)
+
+    monkeypatch.setattr(tilecache.features, "tile", spy)
+    srid = app.state.registry_state.current().srid
+    _, _, z, x, y = _tile_path(world["url"], z=19, index=2).removesuffix(".mvt").split("/")
+    data = tiles.render(srid, tilecache.PUBLIC, int(z), int(x), int(y))
+    assert _props(data)  # the grids are there for the public
+    tiles.render(srid, ("counts", None), int(z), int(x), int(y))  # staff: with counts
+    assert users[0] == "gridgeo_read" and len(users) == 2
+    assert users[1] != "gridgeo_read"  # the application's login (member of gridgeo_app)

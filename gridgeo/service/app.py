@@ -67,11 +67,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def _tile_service(pool: ConnectionPool, settings: ServiceSettings) -> TileService:
-    """The vector tiles of the service, cached and rendered ahead as ``settings`` say."""
+def _tile_service(
+    pool: ConnectionPool, read_pool: ConnectionPool, settings: ServiceSettings
+) -> TileService:
+    """The vector tiles of the service, cached and rendered ahead as ``settings`` say; public
+    tiles are rendered by read-only sessions."""
     return TileService(
         pool,
         TileCache(settings.tile_cache_bytes),
+        read_pool=read_pool,
         prerender=(
             settings.tile_prerender_min_zoom,
             settings.tile_prerender_max_zoom,
@@ -132,7 +136,7 @@ def create_app(
         )
         app.state.registry_state = state
         state.refresh_observer = metrics.add_swap
-        app.state.tiles = tiles = _tile_service(pool, service_settings)
+        app.state.tiles = tiles = _tile_service(pool, read_pool, service_settings)
         state.on_refresh.append(tiles.refreshed)
         try:
             # a short wait: with the database down, /health must answer 503 promptly

@@ -399,11 +399,14 @@ class TileService:
     Parameters
     ----------
     pool
-        The service's connection pool.
+        The service's connection pool (the application role): staff tiles with counts.
     cache
         Where tiles are kept (``max_bytes`` 0: none kept, none pre-rendered).
     prerender
         ``(min_zoom, max_zoom, max_tiles)`` of the tiles rendered ahead after each refresh.
+    read_pool
+        Read-only sessions (``gridgeo_read``) for the public tiles, the ones anybody may
+        fetch; default ``pool``.
     """
 
     def __init__(
@@ -412,8 +415,10 @@ class TileService:
         cache: TileCache,
         *,
         prerender: tuple[int, int, int] = (10, 16, 2_000),
+        read_pool: psycopg_pool.ConnectionPool | None = None,
     ) -> None:
         self.pool = pool
+        self.read_pool = read_pool or pool
         self.cache = cache
         self.generation = 0
         lo, hi, most = prerender
@@ -463,7 +468,8 @@ class TileService:
         if detail:
             scope = level[1]
             params["scope"] = None if scope is None else list(scope)
-        with self.pool.connection(timeout=10) as conn:
+        pool = self.pool if detail else self.read_pool
+        with pool.connection(timeout=10) as conn:
             return features.tile(conn, params, detail=detail)
 
     def close(self) -> None:
