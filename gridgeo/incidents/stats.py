@@ -25,6 +25,7 @@ import pandas as pd
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.incidents.deadlines import WorkingCalendar
+from gridgeo.incidents.states import STATES
 
 GROUPS = {
     "grid": ["grid_code", "grid_name"],
@@ -47,17 +48,8 @@ _ANSWERED = {
 _ACCEPTED = _ANSWERED - {"rejected"}
 _DISPATCHED = {"dispatched", "returned", "handled", "closed", "archived", "evaluated"}
 _CLOSED = {"closed", "archived", "evaluated"}
-STATE_ORDER = [
-    "reported",
-    "accepted",
-    "rejected",
-    "dispatched",
-    "returned",
-    "handled",
-    "closed",
-    "archived",
-    "evaluated",
-]
+#: Columns of the per-state counts, in the order of the state machine.
+STATE_ORDER = list(STATES)
 
 
 def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
