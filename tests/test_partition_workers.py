@@ -36,6 +36,25 @@ def test_local_processes_match_serial(district):
     assert seen[-1] == (4, 4)
 
 
+def test_local_processes_with_another_thread_running_match_serial(district):
+    # a progress bar's thread (the CLI) makes the pool start its workers by forkserver
+    import threading
+
+    from gridgeo.partition.parallel import _start_method
+
+    comm, roads, hh, serial = district
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        assert _start_method() in ("forkserver", "spawn")
+        parallel = partition(comm, roads, hh, workers=2)
+    finally:
+        stop.set()
+        t.join()
+    _same(serial, parallel)
+
+
 def test_dask_scheduler_matches_serial(district):
     from dask.distributed import LocalCluster
 

@@ -3,15 +3,16 @@
 Each community is one task; results are put back in community order, so the output
 is identical to the serial run (the per-community function depends only on its own
 inputs and a seed derived from the community code). On one machine a plain process
-pool (forked workers: no interpreter start-up, no imports to repeat) is used; dask only
-when a scheduler address is given (a LocalCluster costs seconds to start, more than a
-city's whole run on two cores).
+pool is used (forked workers when no other thread runs: no interpreter start-up, no
+imports to repeat); dask only when a scheduler address is given (a LocalCluster costs
+seconds to start, more than a city's whole run on two cores).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -40,7 +41,7 @@ def run_local(
     seed
         Base seed (as in the serial run).
     workers
-        Processes (forked where the platform allows, else spawned).
+        Processes (forked where safe, see :func:`_start_method`).
     progress
         Called as ``progress(done, total)`` as results arrive.
 
@@ -49,7 +50,7 @@ def run_local(
     list of CommunityResult
         In the order of ``tasks``, identical to the serial run.
     """
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    method = _start_method()
     # the biggest communities first, so no worker is left with one large tail
     order = sorted(range(len(tasks)), key=lambda k: (-_cost(tasks[k]), k))
     results: dict[int, CommunityResult] = {}
@@ -63,6 +64,16 @@ def run_local(
                 progress(done, len(tasks))
     log.info("ran %d communities on %d local processes (%s)", len(tasks), n, method)
     return [results[t.index] for t in tasks]
+
+
+def _start_method() -> str:
+    """``fork`` (no start-up: the workers inherit the imported modules) when this process
+    runs no other thread; else ``forkserver`` (a fork copies locks another thread may hold,
+    e.g. a progress bar writing to the terminal), else ``spawn``."""
+    methods = mp.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def _cost(task: CommunityTask) -> int:
