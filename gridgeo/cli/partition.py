@@ -187,7 +187,7 @@ def partition(
         None, "--report", help="Write metrics and violations as JSON."
     ),
     workers: int = typer.Option(
-        1, "--workers", min=1, help="Parallel processes (dask LocalCluster)."
+        1, "--workers", min=1, help="Parallel processes (local; on dask with --scheduler)."
     ),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Existing dask scheduler, e.g. tcp://host:8786."

@@ -6,8 +6,8 @@ Pipeline (each stage a function of its own module)::
       → per community: dedicated sites → blocks → split → aggregate → codes
       → grids / violations in the communities' CRS → metrics
 
-Communities are independent, so the per-community stage can run in a dask cluster
-(``workers``/``scheduler``); results are gathered in community order and are
+Communities are independent, so the per-community stage can run in local processes
+(``workers``) or a dask cluster (``scheduler``); results are gathered in community order and are
 identical to the serial run.
 """
 
@@ -130,7 +130,7 @@ def partition(
     repair
         Repair invalid input geometries in place (reported in ``warnings``), not refuse them.
     workers, scheduler
-        Run on a dask LocalCluster of ``workers`` processes, or on the dask scheduler at
+        Run on a pool of ``workers`` local processes, or on the dask scheduler at
         ``scheduler`` (``tcp://host:port``); same result as serial.
     progress
         Called as ``progress(done, total)`` after each community.
@@ -437,6 +437,10 @@ def _run(
             if progress:
                 progress(k, total)
         return out
+    if not scheduler:
+        from gridgeo.partition.parallel import run_local
+
+        return run_local(tasks, profile, seed=seed, workers=workers, progress=progress)
     from gridgeo.partition.parallel import run_dask
 
     return run_dask(
