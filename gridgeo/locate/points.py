@@ -23,6 +23,7 @@ import pyproj
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
+from gridgeo.locate.tmerc import TMParams, fast_tmerc, tm_forward
 
 log = logging.getLogger(__name__)
 
@@ -446,6 +447,17 @@ def _plan(crs: Any, srid: int) -> tuple[str | None, bool, pyproj.Transformer]:
     return None, bool(src.is_geographic), transformer
 
 
+@lru_cache(maxsize=64)
+def _fast(crs: Any, srid: int) -> TMParams | None:
+    """The compiled Transverse Mercator for ``crs`` → ``srid`` when PROJ's pipeline is one."""
+    _special, geographic, transformer = _plan(crs, srid)
+    return fast_tmerc(transformer) if geographic else None
+
+
+#: From this many points on, a plain lon/lat → Transverse Mercator runs compiled.
+FAST_FROM = 64
+
+
 def check_transformable(crs: Any) -> None:
     """Refuse a CRS that PROJ knows but cannot transform (cached with the transformers).
 
@@ -506,6 +518,13 @@ def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray
         x, y = gcj02_to_wgs84(x, y)
     elif special == BD09:
         x, y = bd09_to_wgs84(x, y)
+    if x.size >= FAST_FROM:
+        try:
+            fast = _fast(crs, int(srid))
+        except TypeError:  # unhashable CRS object
+            fast = None
+        if fast is not None:
+            return tm_forward(x, y, fast)
     tx, ty = transformer.transform(x, y)
     return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
 
