@@ -11,12 +11,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from gridgeo.locate.csvout import csv_bytes
+
 
 def _csv_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
     for i, batch in enumerate(table.to_batches(max_chunksize=chunk)):
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, write_options=pacsv.WriteOptions(include_header=i == 0))
-        yield buf.getvalue()
+        yield csv_bytes(batch, header=i == 0)
     if table.num_rows == 0:
         buf = io.BytesIO()
         pacsv.write_csv(table.schema.empty_table(), buf)
@@ -72,10 +72,9 @@ class _CsvEncoder:
         self.schema, self.first = schema, True
 
     def chunk(self, batch: pa.RecordBatch) -> bytes:
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, write_options=pacsv.WriteOptions(include_header=self.first))
+        out = csv_bytes(batch, header=self.first)
         self.first = False
-        return buf.getvalue()
+        return out
 
     def close(self) -> bytes:
         if not self.first:
