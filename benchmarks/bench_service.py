@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS and
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
 ``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
-``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow run too).
+``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too).
 
 Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
 on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 connections
@@ -472,12 +472,12 @@ def bulk(
                 f"{n / r['seconds'] / 1e6:11.2f}",
                 flush=True,
             )
-        if baseline is not None:  # the previous version, same bodies (no GeoParquet there)
+        if baseline is not None:  # the previous version, same bodies
             env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
             old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
             try:
                 old.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
-                for fmt in ("csv", "arrow"):
+                for fmt in ("csv", "arrow", "parquet"):
                     body, ctype = bodies[fmt]
                     _post(old.base, token, small[fmt][0], ctype)
                     r = _post(old.base, token, body, ctype)

@@ -92,16 +92,17 @@ def _format_floats(values, valid, raw_off, raw_data, pow10):  # pragma: no cover
         if not valid[i]:
             continue
         if use_raw:
-            a, b = raw_off[i], raw_off[i + 1]
+            a, b = np.uint64(raw_off[i]), np.uint64(raw_off[i + 1])
             plain = b > a
-            for j in range(a, b):
-                c = raw_data[j]
+            while a < b:  # unsigned indices: no negative-index checks
+                c = raw_data[a]
                 if not ((48 <= c <= 57) or c == 46 or c == 45 or c == 43 or c == 101 or c == 69):
                     plain = False
                     break
+                a += np.uint64(1)
             if plain:
                 raw[i] = True
-                lens[i] = b - a
+                lens[i] = raw_off[i + 1] - raw_off[i]
                 continue
         v = values[i]
         if v == 0.0:
@@ -122,9 +123,11 @@ def _format_floats(values, valid, raw_off, raw_data, pow10):  # pragma: no cover
             continue
         p = off[i]
         if raw[i]:
-            a = raw_off[i]
-            for j in range(lens[i]):
-                data[p + j] = raw_data[a + j]
+            a, b, q = np.uint64(raw_off[i]), np.uint64(raw_off[i + 1]), np.uint64(p)
+            while a < b:
+                data[q] = raw_data[a]
+                a += np.uint64(1)
+                q += np.uint64(1)
         elif values[i] == 0.0:
             if lens[i] == 2:
                 data[p] = 45
