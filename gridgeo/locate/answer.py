@@ -279,12 +279,16 @@ def locate_batch(
 
     # categories → departments: one lookup per distinct (category, grid)
     if category is None or isinstance(category, str):
-        cats = np.full(n, category or None, dtype=object)
+        # one category for all: no object array of n values to factorize
+        cat_values = np.array([category or None], dtype=object)
+        cat_idx = np.full(n, 0 if category else -1, dtype=np.int64)
+        cat_column = pa.repeat(pa.scalar(category or None, pa.string()), n)
     else:
         cats = np.asarray(category, dtype=object)
-    cat_idx, cat_values = pd.factorize(cats, use_na_sentinel=True)
-    cat_idx = np.asarray(cat_idx)
-    cat_values = np.asarray(cat_values, dtype=object)
+        cat_idx, cat_values = pd.factorize(cats, use_na_sentinel=True)
+        cat_idx = np.asarray(cat_idx)
+        cat_values = np.asarray(cat_values, dtype=object)
+        cat_column = pa.array(cats, type=pa.string())
     empty = np.flatnonzero(cat_values == "")
     if empty.size:
         cat_idx[cat_idx == empty[0]] = -1
@@ -335,7 +339,7 @@ def locate_batch(
     has = best < np.iinfo(np.int64).max
     dep_of = np.full(n, -1, dtype=np.int64)
     dep_of[has] = [dep_pos[ranked_department(v)] for v in best[has].tolist()]
-    cols["category"] = pa.array(cats, type=pa.string())
+    cols["category"] = cat_column
     dep_ind = _indices(dep_of)
     cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of, dep_ind)
     cols["department_phone"] = _take(

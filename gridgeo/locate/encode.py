@@ -162,7 +162,15 @@ class _ParquetEncoder:
             {b"geo": _geo_metadata(crs)}
         )
         self.sink = io.BytesIO()
-        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="snappy")
+        # plain-encoded pages without statistics: ~40 % less CPU than dictionary pages with
+        # min/max per column (the answer is a stream, not a file to filter), ~30 % more bytes
+        self.writer = pq.ParquetWriter(
+            self.sink,
+            self.schema,
+            compression="snappy",
+            use_dictionary=False,
+            write_statistics=False,
+        )
 
     def _drain(self) -> bytes:
         out = self.sink.getvalue()
