@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS and
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
 ``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
-``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow run too).
+``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too),
+``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating).
 
 Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
 on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 connections
@@ -472,12 +473,12 @@ def bulk(
                 f"{n / r['seconds'] / 1e6:11.2f}",
                 flush=True,
             )
-        if baseline is not None:  # the previous version, same bodies (no GeoParquet there)
+        if baseline is not None:  # the previous version, same bodies
             env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
             old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
             try:
                 old.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
-                for fmt in ("csv", "arrow"):
+                for fmt in ("csv", "arrow", "parquet"):
                     body, ctype = bodies[fmt]
                     _post(old.base, token, small[fmt][0], ctype)
                     r = _post(old.base, token, body, ctype)
@@ -513,6 +514,48 @@ def bulk(
         srv.stop()
 
 
+def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) -> None:
+    """Both versions up at once, requests alternating (ABBA…); best and all times per format.
+
+    On a shared machine the load swings between requests; alternating puts both versions
+    under the same swings, which one-after-the-other (``--baseline``) does not.
+    """
+    token = "bench-" + os.urandom(8).hex()
+    lon, lat = _points(bounds, n, seed + 2)
+    bodies = _bodies(lon, lat)
+    small = _bodies(lon[:1000], lat[:1000])
+    new = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
+    old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+    try:
+        for srv in (new, old):
+            srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+            for body, ctype in small.values():  # warm-up
+                _post(srv.base, token, body, ctype)
+        print(
+            f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating; "
+            f"{_load()}"
+        )
+        for fmt, (body, ctype) in bodies.items():
+            times: dict[str, list[float]] = {"new": [], "old": []}
+            for r in range(reps):
+                order = [("new", new), ("old", old)]
+                for name, srv in order if r % 2 == 0 else order[::-1]:
+                    res = _post(srv.base, token, body, ctype)
+                    assert res["status"] == 200, res
+                    times[name].append(res["seconds"])
+            bn, bo = min(times["new"]), min(times["old"])
+            print(
+                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s)  previous {bo:6.2f} s "
+                f"({n / bo / 1e6:.2f} M/s)  {bo / bn:.2f}x  (all: {times['new']!r} / "
+                f"{times['old']!r}); {_load()}",
+                flush=True,
+            )
+    finally:
+        new.stop()
+        old.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=71, help="grids per side (71: 5,041 grids)")
@@ -528,6 +571,12 @@ def main() -> int:
         default=None,
         help="a checkout of the previous version (e.g. a git worktree) to run bulk against too",
     )
+    ap.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        help="with --baseline: N requests per format and version, alternating (replaces bulk)",
+    )
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
@@ -539,7 +588,9 @@ def main() -> int:
         tail(url, bounds, args.rate, args.seconds, args.seed)
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
-    if "bulk" not in skip:
+    if args.alternate and args.baseline is not None:
+        alternate(url, bounds, args.batch_points, args.seed, args.baseline, args.alternate)
+    elif "bulk" not in skip:
         bulk(url, bounds, args.batch_points, args.rss_points, args.seed, skip, args.baseline)
     return 0
 

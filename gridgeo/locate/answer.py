@@ -173,11 +173,19 @@ def _contact_columns(snap: Snapshot, private: bool) -> dict[str, list[str | None
     return cols
 
 
-def _take(values: list[Any] | pa.Array, idx: np.ndarray) -> pa.Array:
-    """``values[idx]`` as a dictionary-encoded string array, null where ``idx < 0``."""
+def _indices(idx: np.ndarray) -> pa.Array:
+    """Dictionary indices (int32, null where ``idx < 0``), shared by the columns they pick."""
+    return pa.array(np.where(idx < 0, 0, idx).astype(np.int32), mask=idx < 0)
+
+
+def _take(values: list[Any] | pa.Array, idx: np.ndarray, ind: pa.Array | None = None) -> pa.Array:
+    """``values[idx]`` as a dictionary-encoded string array, null where ``idx < 0``.
+
+    ``ind``: :func:`_indices` of ``idx`` when already built (columns picked by one index
+    share it: no copy per column, and the CSV writer takes them together)."""
     if len(values) == 0:
         return pa.nulls(idx.size, pa.string())
-    ind = pa.array(np.where(idx < 0, 0, idx).astype(np.int32), mask=idx < 0)
+    ind = _indices(idx) if ind is None else ind
     dictionary = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     return pa.DictionaryArray.from_arrays(ind, dictionary)
 
@@ -265,17 +273,22 @@ def locate_batch(
         "lat": pa.array(lat),
     }
     recs = snap.records
+    grid_ind = _indices(g)
     for col, values in _grid_columns(snap, private).items():
-        cols[col] = _take(values, g)
+        cols[col] = _take(values, g, grid_ind)
 
     # categories → departments: one lookup per distinct (category, grid)
     if category is None or isinstance(category, str):
-        cats = np.full(n, category or None, dtype=object)
+        # one category for all: no object array of n values to factorize
+        cat_values = np.array([category or None], dtype=object)
+        cat_idx = np.full(n, 0 if category else -1, dtype=np.int64)
+        cat_column = pa.repeat(pa.scalar(category or None, pa.string()), n)
     else:
         cats = np.asarray(category, dtype=object)
-    cat_idx, cat_values = pd.factorize(cats, use_na_sentinel=True)
-    cat_idx = np.asarray(cat_idx)
-    cat_values = np.asarray(cat_values, dtype=object)
+        cat_idx, cat_values = pd.factorize(cats, use_na_sentinel=True)
+        cat_idx = np.asarray(cat_idx)
+        cat_values = np.asarray(cat_values, dtype=object)
+        cat_column = pa.array(cats, type=pa.string())
     empty = np.flatnonzero(cat_values == "")
     if empty.size:
         cat_idx[cat_idx == empty[0]] = -1
@@ -326,9 +339,12 @@ def locate_batch(
     has = best < np.iinfo(np.int64).max
     dep_of = np.full(n, -1, dtype=np.int64)
     dep_of[has] = [dep_pos[ranked_department(v)] for v in best[has].tolist()]
-    cols["category"] = pa.array(cats, type=pa.string())
-    cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of)
-    cols["department_phone"] = _take([snap.departments[d]["phone"] for d in dep_ids], dep_of)
+    cols["category"] = cat_column
+    dep_ind = _indices(dep_of)
+    cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of, dep_ind)
+    cols["department_phone"] = _take(
+        [snap.departments[d]["phone"] for d in dep_ids], dep_of, dep_ind
+    )
     if distance and hit.any():
         d = snap.index.border_distance(x, y, g)
         cols["distance_to_border_m"] = pa.array(np.round(d, 3), mask=~hit)

