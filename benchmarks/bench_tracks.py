@@ -203,6 +203,9 @@ def report_copy(rows, n: int) -> None:
             best[way, case] = (dt, cpu)
     for case in dict.fromkeys(c for _, c, _, _ in rows):
         (tp, cp), (tc, cc) = best["previous", case], best["current", case]
+        if "no-op" in case:
+            print(f"{case}: current {tc * 1e3:.1f} ms, previous {tp * 1e3:.1f} ms")
+            continue
         print(
             f"COPY ingest of {n:,} fixes (raw + cleaned), {case}: current {tc:.2f} s = "
             f"{n / tc / 1e3:.0f} k fixes/s (client CPU {cc:.2f} s) | previous ({PREVIOUS}) "

@@ -10,21 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import text
 
-from gridgeo.registry._db import Bind, raw, transaction
+from gridgeo.registry._db import Bind, as_engine, raw, transaction, translated_errors
 from gridgeo.tracks.clean import Cleaned
 from gridgeo.tracks.daily import day_of
 from gridgeo.tracks.read import LOCAL_TZ, TrackPoints
 
 log = logging.getLogger(__name__)
 
-__all__ = ["file_sha256", "import_tracks", "load_fixes", "staff_assignments"]
+__all__ = [
+    "file_sha256",
+    "import_tracks",
+    "load_fixes",
+    "resolve_in_doubt",
+    "staff_assignments",
+]
 
 
 def file_sha256(path: str | Path | bytes) -> str:
@@ -147,8 +155,8 @@ def _clean_worker_numbers(cleaned: Cleaned, known: dict[str, int]) -> np.ndarray
 def _month_groups(t: np.ndarray) -> list[tuple[date, np.ndarray | None]]:
     """The local months of fix times ``t``, each with the positions of its fixes.
 
-    ``None`` as positions: every fix (the usual one-month file, checked from the first and last
-    local day alone when ``t`` is sorted, else from every fix).
+    ``None`` as positions: every fix (the usual one-month file, found from the first and
+    last local day alone).
     """
     if not len(t):
         return []
@@ -159,24 +167,107 @@ def _month_groups(t: np.ndarray) -> list[tuple[date, np.ndarray | None]]:
     return [(pd.Timestamp(m).date(), np.flatnonzero(month == m)) for m in np.unique(month)]
 
 
-def _open_months(conn, months: list[date]) -> dict[date, dict[str, tuple[str, bool]]]:
-    """Each month's partitions (created bare when missing): parent → (partition, created)."""
-    out = {}
-    for m in months:
-        rows = conn.execute(
-            text("SELECT parent, part, created FROM restricted.track_month_open(:d)"), {"d": m}
-        ).all()
-        out[m] = {parent: (part, bool(created)) for parent, part, created in rows}
-    return out
+def _load_table(conn, parent: str, columns: list[str], arrays: list[np.ndarray], t) -> None:
+    """COPY fixes into the month partitions of ``restricted.<parent>``, in ``conn``'s transaction.
 
-
-def _copy_by_month(conn, parent, columns, arrays, month_of, parts) -> None:
-    """COPY ``arrays`` straight into each month's partition of ``parent`` (FREEZE when new)."""
-    for m, where in month_of:
-        part, created = parts[m][parent]
+    Each month's rows go straight into its partition (no routing through the parent); a
+    partition this transaction creates is loaded bare with ``COPY … FREEZE`` and then
+    indexed once, its sort in :data:`_INDEX_MEMORY`.
+    """
+    months = _month_groups(t)
+    fresh = []
+    for m, where in months:
+        part, created = conn.execute(
+            text("SELECT part, created FROM restricted.track_month_open(:d, ARRAY[:p])"),
+            {"d": m, "p": parent},
+        ).one()
         cols = arrays if where is None else [a[where] for a in arrays]
-        if len(cols[0]):
-            _binary_copy(conn, part, columns, cols, freeze=created)
+        _binary_copy(conn, part, columns, cols, freeze=bool(created))
+        if created:
+            fresh.append(part)
+    if fresh:
+        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"))
+    for part in fresh:
+        conn.execute(text("SELECT restricted.track_part_index(:p)"), {"p": part})
+
+
+#: Fixes from which an import loads the cleaned fixes on a second connection, in parallel.
+PARALLEL_MIN_FIXES = 100_000
+#: Two-phase commit id of an import's cleaned-fixes transaction: this prefix + the file id.
+_GID = "gridgeo-tracks-clean-"
+#: Advisory lock class an import's main transaction holds (with its file id) until it ends.
+_LOCK_CLASS = 727020
+
+
+def _two_phase_engine(bind: Bind, conn, n: int):
+    """The engine for a second, two-phase connection, or ``None`` to load serially.
+
+    Serial when the caller passed its own connection (it owns the commit), for small files,
+    and when the server allows no prepared transactions (``max_prepared_transactions = 0``).
+    """
+    if isinstance(bind, sa.engine.Connection) or n < PARALLEL_MIN_FIXES:
+        return None
+    if int(conn.execute(text("SHOW max_prepared_transactions")).scalar_one()) < 1:
+        return None
+    return as_engine(bind)
+
+
+def _prepare_clean(engine, gid: str, arrays: list[np.ndarray], t: np.ndarray):
+    """Load the cleaned fixes on a connection of their own and PREPARE that transaction."""
+    conn = engine.connect()
+    tx = conn.begin_twophase(gid)
+    try:
+        _load_table(conn, "track_fix", CLEAN_COLUMNS, arrays, t)
+        tx.prepare()
+    except BaseException:
+        tx.rollback()
+        conn.close()
+        raise
+    return conn, tx
+
+
+def _finish_clean(pending, *, commit: bool) -> None:
+    """COMMIT (or ROLLBACK) PREPARED the cleaned fixes' transaction and close its connection."""
+    conn, tx = pending
+    try:
+        tx.commit() if commit else tx.rollback()
+    finally:
+        conn.close()
+
+
+def resolve_in_doubt(bind: Bind) -> int:
+    """Finish cleaned-fixes transactions an interrupted import left prepared; how many.
+
+    A prepared one whose import's main transaction committed (its ``track_file`` row exists)
+    is committed, else rolled back; one whose import still runs (it holds the advisory lock
+    of its file id) is left alone. Called at the start of every import and read.
+    """
+    engine = as_engine(bind)
+    engine = engine.engine if isinstance(engine, sa.engine.Connection) else engine
+    done = 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        gids = conn.execute(
+            text(
+                "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() "
+                "AND gid LIKE :p"
+            ),
+            {"p": _GID + "%"},
+        ).scalars()
+        for gid in [g for g in gids if g[len(_GID) :].isdigit()]:
+            key = {"k": _LOCK_CLASS, "f": int(gid[len(_GID) :])}
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k, :f)"), key).scalar_one():
+                continue
+            try:
+                stored = conn.execute(
+                    text("SELECT count(*) FROM restricted.track_file WHERE file_id = :f"), key
+                ).scalar_one()
+                verb = "COMMIT" if stored else "ROLLBACK"
+                conn.exec_driver_sql(f"{verb} PREPARED '{gid}'")
+                log.warning("in-doubt track import %s: %s PREPARED", gid, verb)
+                done += 1
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k, :f)"), key)
+    return done
 
 
 def import_tracks(
@@ -192,10 +283,13 @@ def import_tracks(
 ) -> dict:
     """Store one file's fixes (raw and cleaned); a no-op when its hash is already stored.
 
-    One transaction: the file row, then per month the raw and the cleaned fixes COPYed
-    straight into that month's partitions. A month new to the store gets its partitions
-    created bare in this transaction, loaded with ``COPY … FREEZE`` (no WAL for them on a
-    server with ``wal_level = minimal``) and indexed once after the load.
+    The file row and the raw fixes are one transaction. The cleaned fixes join it, or — for
+    a file of :data:`PARALLEL_MIN_FIXES` or more on a server that allows prepared
+    transactions — are loaded at the same time on a second connection whose transaction is
+    PREPAREd, then COMMITted PREPARED after the main one commits and rolled back if anything
+    fails: the import commits or rolls back as one (an interruption between the two commits
+    is finished by :func:`resolve_in_doubt`). Fixes go straight into their month's partitions
+    (see :func:`_load_table`).
 
     Parameters
     ----------
@@ -218,55 +312,85 @@ def import_tracks(
         and ``fixes_kept``.
     """
     c = cleaned.points
-    with transaction(bind) as conn:
-        row = conn.execute(
-            text(
-                "SELECT file_id, fixes_read, fixes_kept FROM restricted.track_file "
-                "WHERE sha256 = :h"
-            ),
-            {"h": sha256},
-        ).first()
-        if row is not None:
-            log.info("track file %s already imported as %d", name, row[0])
-            return {"file_id": row[0], "created": False, "fixes_read": row[1], "fixes_kept": row[2]}
-        file_id = conn.execute(
-            text(
-                "INSERT INTO restricted.track_file (sha256, name, crs, fixes_read, fixes_kept, "
-                "counts, problems, is_sample, imported_by) VALUES (:h, :n, :c, :r, :k, "
-                "CAST(:counts AS jsonb), CAST(:p AS jsonb), :s, :by) RETURNING file_id"
-            ),
-            {
-                "h": sha256,
-                "n": name,
-                "c": crs,
-                "r": len(points),
-                "k": len(c),
-                "counts": json.dumps(cleaned.counts),
-                "p": json.dumps([p.to_dict() for p in points.problems], ensure_ascii=False),
-                "s": sample,
-                "by": by,
-            },
-        ).scalar_one()
-        raw_months, clean_months = _month_groups(points.t), _month_groups(c.t)
-        parts = _open_months(conn, sorted({m for m, _ in raw_months + clean_months}))
-        wno, known = _worker_numbers(conn, points.worker)
-        fid = np.full(len(points), file_id, dtype=np.int64)
-        f8, f4 = np.float64, np.float32
-        raw_cols = [fid, points.row.astype(np.int32), wno, _pg_time(points.t)]
-        raw_cols += [np.asarray(points.lon, f8), np.asarray(points.lat, f8)]
-        raw_cols += [points.accuracy.astype(f4), points.speed.astype(f4)]
-        _copy_by_month(conn, "track_fix_raw", RAW_COLUMNS, raw_cols, raw_months, parts)
-        clean_cols = [fid[: len(c)], c.row.astype(np.int32), _clean_worker_numbers(cleaned, known)]
-        clean_cols += [_pg_time(c.t), np.asarray(c.lon, f8), np.asarray(c.lat, f8)]
-        clean_cols += [cleaned.piece.astype(np.int32)]
-        _copy_by_month(conn, "track_fix", CLEAN_COLUMNS, clean_cols, clean_months, parts)
-        fresh = [m for m, p in parts.items() if any(created for _, created in p.values())]
-        if fresh:  # one index build per new partition, its sort in memory
-            conn.execute(text(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"))
-        for m in fresh:
-            conn.execute(text("SELECT restricted.track_month_index(:d)"), {"d": m})
+    resolve_in_doubt(bind)
+    pending = engine = job = None
+    try:
+        with transaction(bind) as conn:
+            row = conn.execute(
+                text(
+                    "SELECT file_id, fixes_read, fixes_kept FROM restricted.track_file "
+                    "WHERE sha256 = :h"
+                ),
+                {"h": sha256},
+            ).first()
+            if row is not None:
+                log.info("track file %s already imported as %d", name, row[0])
+                return {
+                    "file_id": row[0],
+                    "created": False,
+                    "fixes_read": row[1],
+                    "fixes_kept": row[2],
+                }
+            file_id = _file_row(conn, points, cleaned, sha256, name, crs, by, sample)
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k, :f)"), {"k": _LOCK_CLASS, "f": file_id}
+            )
+            wno, known = _worker_numbers(conn, points.worker)
+            fid = np.full(len(points), file_id, dtype=np.int64)
+            f8, f4 = np.float64, np.float32
+            clean_cols = [fid[: len(c)], c.row.astype(np.int32)]
+            clean_cols += [_clean_worker_numbers(cleaned, known), _pg_time(c.t)]
+            clean_cols += [np.asarray(c.lon, f8), np.asarray(c.lat, f8)]
+            clean_cols += [cleaned.piece.astype(np.int32)]
+            engine = _two_phase_engine(bind, conn, len(c))
+            if engine is not None:
+                pool = ThreadPoolExecutor(1)
+                job = pool.submit(_prepare_clean, engine, f"{_GID}{file_id}", clean_cols, c.t)
+            raw_cols = [fid, points.row.astype(np.int32), wno, _pg_time(points.t)]
+            raw_cols += [np.asarray(points.lon, f8), np.asarray(points.lat, f8)]
+            raw_cols += [points.accuracy.astype(f4), points.speed.astype(f4)]
+            try:
+                _load_table(conn, "track_fix_raw", RAW_COLUMNS, raw_cols, points.t)
+            finally:
+                if engine is not None:
+                    pool.shutdown(wait=True)
+            if engine is not None:
+                pending = job.result()
+            else:
+                _load_table(conn, "track_fix", CLEAN_COLUMNS, clean_cols, c.t)
+    except BaseException:
+        if pending is not None:
+            _finish_clean(pending, commit=False)
+        elif engine is not None and job.done() and job.exception() is None:
+            _finish_clean(job.result(), commit=False)
+        raise
+    if pending is not None:
+        with translated_errors():
+            _finish_clean(pending, commit=True)
     log.info("imported track file %s as %d: %d fixes, %d kept", name, file_id, len(points), len(c))
     return {"file_id": file_id, "created": True, "fixes_read": len(points), "fixes_kept": len(c)}
+
+
+def _file_row(conn, points, cleaned, sha256, name, crs, by, sample) -> int:
+    """Insert the file's ``track_file`` row; its ``file_id``."""
+    return conn.execute(
+        text(
+            "INSERT INTO restricted.track_file (sha256, name, crs, fixes_read, fixes_kept, "
+            "counts, problems, is_sample, imported_by) VALUES (:h, :n, :c, :r, :k, "
+            "CAST(:counts AS jsonb), CAST(:p AS jsonb), :s, :by) RETURNING file_id"
+        ),
+        {
+            "h": sha256,
+            "n": name,
+            "c": crs,
+            "r": len(points),
+            "k": len(cleaned.points),
+            "counts": json.dumps(cleaned.counts),
+            "p": json.dumps([p.to_dict() for p in points.problems], ensure_ascii=False),
+            "s": sample,
+            "by": by,
+        },
+    ).scalar_one()
 
 
 def load_fixes(
@@ -275,6 +399,7 @@ def load_fixes(
     """Cleaned fixes of local days ``start``..``end`` (inclusive), as :class:`TrackPoints`."""
     t0 = pd.Timestamp(start).tz_localize(LOCAL_TZ)
     t1 = pd.Timestamp(end + timedelta(days=1)).tz_localize(LOCAL_TZ)
+    resolve_in_doubt(bind)  # an interrupted import's cleaned fixes would block this read
     with transaction(bind) as conn:
         rows = conn.execute(
             text(
