@@ -167,12 +167,16 @@ def _month_groups(t: np.ndarray) -> list[tuple[date, np.ndarray | None]]:
     return [(pd.Timestamp(m).date(), np.flatnonzero(month == m)) for m in np.unique(month)]
 
 
-def _load_table(conn, parent: str, columns: list[str], arrays: list[np.ndarray], t) -> None:
+def _load_table(
+    conn, parent: str, columns: list[str], arrays: list[np.ndarray], t, *, alone: bool = True
+) -> None:
     """COPY fixes into the month partitions of ``restricted.<parent>``, in ``conn``'s transaction.
 
     Each month's rows go straight into its partition (no routing through the parent); a
     partition this transaction creates is loaded bare with ``COPY … FREEZE`` and then
-    indexed once, its sort in :data:`_INDEX_MEMORY`.
+    indexed once, its sort in :data:`_INDEX_MEMORY`. ``alone=False`` (the other table loads
+    at the same time on another connection): the index build takes no parallel workers,
+    the cores are busy already.
     """
     months = _month_groups(t)
     fresh = []
@@ -187,6 +191,8 @@ def _load_table(conn, parent: str, columns: list[str], arrays: list[np.ndarray],
             fresh.append(part)
     if fresh:
         conn.execute(text(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"))
+        if not alone:
+            conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 0"))
     for part in fresh:
         conn.execute(text("SELECT restricted.track_part_index(:p)"), {"p": part})
 
@@ -217,7 +223,7 @@ def _prepare_clean(engine, gid: str, arrays: list[np.ndarray], t: np.ndarray):
     conn = engine.connect()
     tx = conn.begin_twophase(gid)
     try:
-        _load_table(conn, "track_fix", CLEAN_COLUMNS, arrays, t)
+        _load_table(conn, "track_fix", CLEAN_COLUMNS, arrays, t, alone=False)
         tx.prepare()
     except BaseException:
         tx.rollback()
@@ -350,7 +356,9 @@ def import_tracks(
             raw_cols += [np.asarray(points.lon, f8), np.asarray(points.lat, f8)]
             raw_cols += [points.accuracy.astype(f4), points.speed.astype(f4)]
             try:
-                _load_table(conn, "track_fix_raw", RAW_COLUMNS, raw_cols, points.t)
+                _load_table(
+                    conn, "track_fix_raw", RAW_COLUMNS, raw_cols, points.t, alone=engine is None
+                )
             finally:
                 if engine is not None:
                     pool.shutdown(wait=True)
