@@ -164,3 +164,30 @@ def test_an_interrupted_two_phase_import_is_finished_by_its_file_row(db, monkeyp
     assert reg.resolve_in_doubt(url) == 1
     with eng.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM pg_prepared_xacts")).scalar() == 0
+
+
+def test_an_older_instance_gets_the_server_settings_it_lacks_before_its_next_start(
+    tmp_path, monkeypatch
+):
+    from gridgeo.database.instance import SERVER_SETTINGS, PrivateInstance
+    from gridgeo.settings import Settings
+
+    monkeypatch.setattr(PrivateInstance, "as_root", property(lambda self: False))
+    inst = PrivateInstance(Settings(home=tmp_path))
+    data = tmp_path / "pg"
+    data.mkdir()
+    inst._save_state(data_dir=str(data))
+    conf = data / "postgresql.auto.conf"
+    conf.write_text("# made by an older gridgeo\nfsync = off\nwal_level = 'replica'\n")
+    inst._add_server_settings()
+    inst._add_server_settings()  # idempotent
+    lines = conf.read_text().splitlines()
+    assert lines[:3] == ["# made by an older gridgeo", "fsync = off", "wal_level = 'replica'"]
+    # what the owner set is kept (a WAL level of their own keeps its WAL senders too); only
+    # the missing settings are added, once
+    assert lines[3:] == [
+        f"max_prepared_transactions = '{SERVER_SETTINGS['max_prepared_transactions']}'"
+    ]
+    conf.write_text("fsync = off\n")
+    inst._add_server_settings()
+    assert conf.read_text().splitlines()[1:] == [f"{k} = '{v}'" for k, v in SERVER_SETTINGS.items()]

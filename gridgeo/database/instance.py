@@ -457,6 +457,8 @@ class PrivateInstance:
             for line in self._read_owned(conf).splitlines()
             if "=" in line and not line.lstrip().startswith("#")
         }
+        if "wal_level" in have:  # the owner chose a WAL level (replication?): leave the senders
+            have.add("max_wal_senders")
         extra = "".join(f"{k} = '{v}'\n" for k, v in SERVER_SETTINGS.items() if k not in have)
         if extra:
             self._run(["sh", "-c", f"cat >> '{conf}' <<'EOF'\n{extra}EOF"])
