@@ -246,7 +246,9 @@ def resolve_in_doubt(bind: Bind) -> int:
 
     A prepared one whose import's main transaction committed (its ``track_file`` row exists)
     is committed, else rolled back; one whose import still runs (it holds the advisory lock
-    of its file id) is left alone. Called at the start of every import and read.
+    of its file id) is left alone, and so is one another database role prepared (only it may
+    finish it). Called at the start of every import and read; a failure here is logged,
+    not raised.
     """
     engine = as_engine(bind)
     engine = engine.engine if isinstance(engine, sa.engine.Connection) else engine
@@ -255,25 +257,33 @@ def resolve_in_doubt(bind: Bind) -> int:
         gids = conn.execute(
             text(
                 "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() "
-                "AND gid LIKE :p"
+                "AND owner = current_user AND gid LIKE :p"
             ),
             {"p": _GID + "%"},
         ).scalars()
         for gid in [g for g in gids if g[len(_GID) :].isdigit()]:
-            key = {"k": _LOCK_CLASS, "f": int(gid[len(_GID) :])}
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:k, :f)"), key).scalar_one():
-                continue
             try:
-                stored = conn.execute(
-                    text("SELECT count(*) FROM restricted.track_file WHERE file_id = :f"), key
-                ).scalar_one()
-                verb = "COMMIT" if stored else "ROLLBACK"
-                conn.exec_driver_sql(f"{verb} PREPARED '{gid}'")
-                log.warning("in-doubt track import %s: %s PREPARED", gid, verb)
-                done += 1
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k, :f)"), key)
+                done += _finish_in_doubt(conn, gid)
+            except sa.exc.DBAPIError as exc:
+                log.warning("in-doubt track import %s not finished: %s", gid, exc.orig)
     return done
+
+
+def _finish_in_doubt(conn, gid: str) -> int:
+    """COMMIT or ROLLBACK PREPARED ``gid`` by its file row unless its import still runs."""
+    key = {"k": _LOCK_CLASS, "f": int(gid[len(_GID) :])}
+    if not conn.execute(text("SELECT pg_try_advisory_lock(:k, :f)"), key).scalar_one():
+        return 0
+    try:
+        stored = conn.execute(
+            text("SELECT count(*) FROM restricted.track_file WHERE file_id = :f"), key
+        ).scalar_one()
+        verb = "COMMIT" if stored else "ROLLBACK"
+        conn.exec_driver_sql(f"{verb} PREPARED '{gid}'")
+        log.warning("in-doubt track import %s: %s PREPARED", gid, verb)
+        return 1
+    finally:
+        conn.execute(text("SELECT pg_advisory_unlock(:k, :f)"), key)
 
 
 def import_tracks(
