@@ -155,13 +155,37 @@ def previous_import():
     return mod.import_tracks
 
 
-def run_copy(pts, n: int, reps: int = 2) -> list[tuple[str, str, float, float]]:
+def server_cpu() -> float | None:
+    """CPU seconds used so far by the private PostGIS (postmaster, its live children and the
+    children it reaped), or ``None`` when the database is not the private instance here."""
+    from gridgeo.database import PrivateInstance
+    from gridgeo.settings import get_settings
+
+    settings = get_settings()
+    pid = None if settings.database_url else PrivateInstance(settings).status().pid
+    if pid is None:
+        return None
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if entry == str(pid):
+            ticks += sum(int(v) for v in f[11:15])  # utime, stime, cutime, cstime
+        elif f[1] == str(pid):
+            ticks += int(f[11]) + int(f[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_copy(pts, n: int, reps: int = 2) -> list[tuple[str, str, float, float, float | None]]:
     """Time whole ``import_tracks`` calls, the previous and the current way, same run.
 
     Per way and repetition, on a fresh database (from one migrated template): file A into a
     month new to the store, file B (the same walks a day later: the month already holds
     data) and file A again (the no-op). Reading and cleaning are outside the timing, as
-    before. Returns ``(way, case, wall s, client CPU s)`` rows.
+    before. Returns ``(way, case, wall s, client CPU s, server CPU s or None)`` rows.
     """
     sys.path.insert(0, os.path.dirname(__file__))
     from bench_registry import create_db, drop_db, server_url
@@ -186,8 +210,11 @@ def run_copy(pts, n: int, reps: int = 2) -> list[tuple[str, str, float, float]]:
                         ("month with data", b, clean_b, "b"),
                         ("re-import (no-op)", a, clean_a, "a"),
                     ):
+                        s0 = server_cpu()
                         dt, _ = timed(fn, url, p, c, sha256=h * 64, name=case, crs="wgs84", by="b")
-                        out.append((way, case, dt, CPU[fn.__name__]))
+                        s1 = server_cpu()
+                        srv = None if s0 is None or s1 is None else s1 - s0
+                        out.append((way, case, dt, CPU[fn.__name__], srv))
                 finally:
                     drop_db(server, "gridgeo_bench_tracks")
     finally:
@@ -198,19 +225,22 @@ def run_copy(pts, n: int, reps: int = 2) -> list[tuple[str, str, float, float]]:
 def report_copy(rows, n: int) -> None:
     """Best of the repetitions per way and case, fixes/s and the ratio current / previous."""
     best = {}
-    for way, case, dt, cpu in rows:
+    for way, case, dt, cpu, srv in rows:
         if (way, case) not in best or dt < best[way, case][0]:
-            best[way, case] = (dt, cpu)
-    for case in dict.fromkeys(c for _, c, _, _ in rows):
-        (tp, cp), (tc, cc) = best["previous", case], best["current", case]
+            best[way, case] = (dt, cpu, srv)
+
+    def cpu(c: float, s: float | None) -> str:
+        return f"CPU client {c:.2f} s" + ("" if s is None else f" + server {s:.2f} s")
+
+    for case in dict.fromkeys(r[1] for r in rows):
+        (tp, cp, sp), (tc, cc, sc) = best["previous", case], best["current", case]
         if "no-op" in case:
             print(f"{case}: current {tc * 1e3:.1f} ms, previous {tp * 1e3:.1f} ms")
             continue
         print(
             f"COPY ingest of {n:,} fixes (raw + cleaned), {case}: current {tc:.2f} s = "
-            f"{n / tc / 1e3:.0f} k fixes/s (client CPU {cc:.2f} s) | previous ({PREVIOUS}) "
-            f"{tp:.2f} s = {n / tp / 1e3:.0f} k fixes/s (client CPU {cp:.2f} s) | "
-            f"{tp / tc:.2f}× faster"
+            f"{n / tc / 1e3:.0f} k fixes/s ({cpu(cc, sc)}) | previous ({PREVIOUS}) "
+            f"{tp:.2f} s = {n / tp / 1e3:.0f} k fixes/s ({cpu(cp, sp)}) | {tp / tc:.2f}× faster"
         )
 
 

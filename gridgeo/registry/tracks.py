@@ -247,26 +247,31 @@ def resolve_in_doubt(bind: Bind) -> int:
     A prepared one whose import's main transaction committed (its ``track_file`` row exists)
     is committed, else rolled back; one whose import still runs (it holds the advisory lock
     of its file id) is left alone, and so is one another database role prepared (only it may
-    finish it). Called at the start of every import and read; a failure here is logged,
+    finish it). Imports and reads call it when they find one; a failure here is logged,
     not raised.
     """
     engine = as_engine(bind)
     engine = engine.engine if isinstance(engine, sa.engine.Connection) else engine
     done = 0
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        gids = conn.execute(
-            text(
-                "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() "
-                "AND owner = current_user AND gid LIKE :p"
-            ),
-            {"p": _GID + "%"},
-        ).scalars()
-        for gid in [g for g in gids if g[len(_GID) :].isdigit()]:
+        for gid in _in_doubt(conn):
             try:
                 done += _finish_in_doubt(conn, gid)
             except sa.exc.DBAPIError as exc:
                 log.warning("in-doubt track import %s not finished: %s", gid, exc.orig)
     return done
+
+
+def _in_doubt(conn) -> list[str]:
+    """Ids of this role's prepared cleaned-fixes transactions in this database."""
+    gids = conn.execute(
+        text(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() "
+            "AND owner = current_user AND gid LIKE :p"
+        ),
+        {"p": _GID + "%"},
+    ).scalars()
+    return [g for g in gids if g[len(_GID) :].isdigit()]
 
 
 def _finish_in_doubt(conn, gid: str) -> int:
@@ -328,7 +333,6 @@ def import_tracks(
         and ``fixes_kept``.
     """
     c = cleaned.points
-    resolve_in_doubt(bind)
     pending = engine = job = None
     try:
         with transaction(bind) as conn:
@@ -347,6 +351,8 @@ def import_tracks(
                     "fixes_read": row[1],
                     "fixes_kept": row[2],
                 }
+            if _in_doubt(conn):  # before touching the fixes an interrupted import may lock
+                resolve_in_doubt(bind)
             file_id = _file_row(conn, points, cleaned, sha256, name, crs, by, sample)
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:k, :f)"), {"k": _LOCK_CLASS, "f": file_id}
@@ -417,8 +423,9 @@ def load_fixes(
     """Cleaned fixes of local days ``start``..``end`` (inclusive), as :class:`TrackPoints`."""
     t0 = pd.Timestamp(start).tz_localize(LOCAL_TZ)
     t1 = pd.Timestamp(end + timedelta(days=1)).tz_localize(LOCAL_TZ)
-    resolve_in_doubt(bind)  # an interrupted import's cleaned fixes would block this read
     with transaction(bind) as conn:
+        if _in_doubt(conn):  # an interrupted import's cleaned fixes would block this read
+            resolve_in_doubt(bind)
         rows = conn.execute(
             text(
                 "SELECT w.worker, extract(epoch FROM f.t)::float8, f.lon, f.lat, f.row_no "
