@@ -73,13 +73,16 @@ def _copy_layout(arrays: list[np.ndarray]) -> tuple[np.dtype, np.ndarray]:
 
 
 def _copy_rows(arrays: list[np.ndarray], lo: int, hi: int, dtype, template) -> np.ndarray:
-    """Rows ``lo:hi`` in PostgreSQL's binary COPY format, as one ``uint8`` block (no row loop)."""
+    """Rows ``lo:hi`` in PostgreSQL's binary COPY format, as one ``uint8`` block (no row loop).
+
+    The block starts as copies of the template row; each column is then assigned to its
+    big-endian field (numpy swaps the bytes on the way).
+    """
     out = np.empty((hi - lo, dtype.itemsize), dtype=np.uint8)
     out[:] = template
+    rows = out.view(dtype).reshape(-1)
     for k, arr in enumerate(arrays):
-        off, size = dtype.fields[f"v{k}"][1], arr.dtype.itemsize
-        big = arr[lo:hi].astype(arr.dtype.newbyteorder(">"), copy=True)
-        out[:, off : off + size] = big.view(np.uint8).reshape(hi - lo, size)
+        rows[f"v{k}"] = arr[lo:hi]
     return out
 
 
