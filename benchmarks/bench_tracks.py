@@ -1,7 +1,8 @@
 """Patrol tracks: fixes → per-grid daily statistics (gridgeo vs geopandas sjoin + groupby), COPY.
 
 Run: ``.venv/bin/python benchmarks/bench_tracks.py --points 10000000`` (``--skip
-sjoin,copy``; ``--compare-points N`` gives geopandas a subset, scaled in the ratio).
+stats,sjoin,copy``; ``--compare-points N`` gives geopandas a subset, scaled in the ratio;
+the COPY figure alone: ``--points 1000000 --skip stats``).
 
 Data: a generated district of ``--side``² jittered grids (300 m, EPSG:3826) and
 ``--workers`` grid workers, each assigned one grid, walking a smooth random walk at
@@ -14,8 +15,12 @@ about 1.2 m/s with one fix per second, starting in their grid and free to leave 
 * **geopandas**: what a user would write: points → ``sjoin(grids, predicate="within")``
   → each leg's time to the grid of its start fix → ``groupby(worker, day, grid).sum()``.
   Cheaper in kind (no border splitting, no cleaning), so the ratio flatters geopandas.
-* **COPY**: :func:`gridgeo.registry.tracks.import_tracks` (raw and cleaned fixes into
-  the month partitions) into a scratch database ``gridgeo_bench_tracks``.
+* **COPY**: whole :func:`gridgeo.registry.tracks.import_tracks` calls (raw and cleaned
+  fixes into the month partitions; reading and cleaning the file are not timed) into a
+  scratch database ``gridgeo_bench_tracks``, next to the same calls of the previous
+  ``import_tracks`` (commit ``b07b9e7``, loaded from git) in the same run: a month new to
+  the store, a month already holding data, and the re-import no-op. Fixes of the input
+  per second of the call (each fix is written twice: raw and cleaned).
 """
 
 from __future__ import annotations
@@ -130,23 +135,113 @@ def run_sjoin(pts, grids, n: int):
     return time.perf_counter() - t, out
 
 
-def run_copy(pts, n: int) -> float:
+PREVIOUS = "b07b9e7"  # the import path before COPY straight into the month partitions
+
+
+def previous_import():
+    """``import_tracks`` as of commit :data:`PREVIOUS` (COPY through the parents), from git."""
+    import subprocess
+    import types
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = subprocess.run(
+        ["git", "-C", root, "show", f"{PREVIOUS}:gridgeo/registry/tracks.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    mod = types.ModuleType(f"gridgeo.registry._tracks_{PREVIOUS}")
+    exec(compile(src, mod.__name__, "exec"), mod.__dict__)
+    return mod.import_tracks
+
+
+def server_cpu() -> float | None:
+    """CPU seconds used so far by the private PostGIS (postmaster, its live children and the
+    children it reaped), or ``None`` when the database is not the private instance here."""
+    from gridgeo.database import PrivateInstance
+    from gridgeo.settings import get_settings
+
+    settings = get_settings()
+    pid = None if settings.database_url else PrivateInstance(settings).status().pid
+    if pid is None:
+        return None
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if entry == str(pid):
+            ticks += sum(int(v) for v in f[11:15])  # utime, stime, cutime, cstime
+        elif f[1] == str(pid):
+            ticks += int(f[11]) + int(f[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_copy(pts, n: int, reps: int = 2) -> list[tuple[str, str, float, float, float | None]]:
+    """Time whole ``import_tracks`` calls, the previous and the current way, same run.
+
+    Per way and repetition, on a fresh database (from one migrated template): file A into a
+    month new to the store, file B (the same walks a day later: the month already holds
+    data) and file A again (the no-op). Reading and cleaning are outside the timing, as
+    before. Returns ``(way, case, wall s, client CPU s, server CPU s or None)`` rows.
+    """
     sys.path.insert(0, os.path.dirname(__file__))
     from bench_registry import create_db, drop_db, server_url
 
-    server = server_url()
-    url = create_db(server, "gridgeo_bench_tracks")
-    try:
-        from gridgeo.registry.tracks import import_tracks
+    from gridgeo.registry.tracks import import_tracks
 
-        sub = pts.take(np.arange(n))
-        cleaned = clean_tracks(sub)
-        dt, _ = timed(
-            import_tracks, url, sub, cleaned, sha256="0" * 64, name="bench", crs="wgs84", by="bench"
-        )
-        return dt
+    server = server_url()
+    tpl = "gridgeo_bench_tracks_tpl"
+    create_db(server, tpl)
+    a = pts.take(np.arange(n))
+    b = TrackPoints(a.worker, a.t + 86400, a.lon, a.lat, a.accuracy, a.speed, a.row, "bench")
+    clean_a, clean_b = clean_tracks(a), clean_tracks(b)
+    ways = {"previous": previous_import(), "current": import_tracks}
+    out = []
+    try:
+        for _ in range(reps):
+            for way, fn in ways.items():
+                url = create_db(server, "gridgeo_bench_tracks", template=tpl)
+                try:
+                    for case, p, c, h in (
+                        ("new month", a, clean_a, "a"),
+                        ("month with data", b, clean_b, "b"),
+                        ("re-import (no-op)", a, clean_a, "a"),
+                    ):
+                        s0 = server_cpu()
+                        dt, _ = timed(fn, url, p, c, sha256=h * 64, name=case, crs="wgs84", by="b")
+                        s1 = server_cpu()
+                        srv = None if s0 is None or s1 is None else s1 - s0
+                        out.append((way, case, dt, CPU[fn.__name__], srv))
+                finally:
+                    drop_db(server, "gridgeo_bench_tracks")
     finally:
-        drop_db(server, "gridgeo_bench_tracks")
+        drop_db(server, tpl)
+    return out
+
+
+def report_copy(rows, n: int) -> None:
+    """Best of the repetitions per way and case, fixes/s and the ratio current / previous."""
+    best = {}
+    for way, case, dt, cpu, srv in rows:
+        if (way, case) not in best or dt < best[way, case][0]:
+            best[way, case] = (dt, cpu, srv)
+
+    def cpu(c: float, s: float | None) -> str:
+        return f"CPU client {c:.2f} s" + ("" if s is None else f" + server {s:.2f} s")
+
+    for case in dict.fromkeys(r[1] for r in rows):
+        (tp, cp, sp), (tc, cc, sc) = best["previous", case], best["current", case]
+        if "no-op" in case:
+            print(f"{case}: current {tc * 1e3:.1f} ms, previous {tp * 1e3:.1f} ms")
+            continue
+        print(
+            f"COPY ingest of {n:,} fixes (raw + cleaned), {case}: current {tc:.2f} s = "
+            f"{n / tc / 1e3:.0f} k fixes/s ({cpu(cc, sc)}) | previous ({PREVIOUS}) "
+            f"{tp:.2f} s = {n / tp / 1e3:.0f} k fixes/s ({cpu(cp, sp)}) | {tp / tc:.2f}× faster"
+        )
 
 
 def machine() -> str:
@@ -167,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side", type=int, default=40, help="side² grids (default 1,600)")
     ap.add_argument("--compare-points", type=int, default=2_000_000)
     ap.add_argument("--copy-points", type=int, default=1_000_000)
-    ap.add_argument("--skip", default="", help="comma list of: sjoin, copy")
+    ap.add_argument("--copy-reps", type=int, default=3, help="repetitions (best is shown)")
+    ap.add_argument("--skip", default="", help="comma list of: stats, sjoin, copy")
     a = ap.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
     print(machine())
@@ -179,27 +275,30 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(grids)} grids, {a.workers} workers × {seconds} s at 1 Hz = {n:,} fixes "
         f"(generated in {t_gen:.1f} s)"
     )
-    t_snap, snap = timed(GridSnapshot.from_frame, grids)
-    cores = os.cpu_count() or 1
-    patrol_days(pts.take(np.arange(20_000)), snap, asg)  # compile the numba kernels first
-    total, t_proj, t_attr, res, legs = run_gridgeo(pts, snap, asg)
-    print(f"grid index: {t_snap:.2f} s")
-    c_total, c_attr = CPU["patrol_days"], CPU["attribute_legs"]
-    print(
-        f"gridgeo per-grid daily statistics: {total:.2f} s wall ({n / total / 1e6:.2f} M fixes/s),"
-        f" {c_total:.2f} s CPU"
-    )
-    print(
-        f"  attribution (locate + split legs at borders): {t_attr:.2f} s = "
-        f"{n / t_attr / 1e6:.2f} M fixes/s, {n / t_attr / cores / 1e6:.2f} M/s per core; "
-        f"CPU {c_attr:.2f} s = {n / c_attr / 1e6:.2f} M fixes per CPU-second; "
-        f"{len(legs):,} leg parts, {int((legs.f0 > 0).sum()):,} split at borders; "
-        f"projection {t_proj:.2f} s ({CPU['project']:.2f} s CPU)"
-    )
-    print(
-        f"  {len(res.days):,} worker-days, {len(res.per_grid):,} worker-day-grid rows, "
-        f"{int(res.days['meets_rule'].sum()):,} meet the 2-hour rule"
-    )
+    if "stats" in skip:
+        skip.add("sjoin")  # its ratio is against the statistics
+    else:
+        t_snap, snap = timed(GridSnapshot.from_frame, grids)
+        cores = os.cpu_count() or 1
+        patrol_days(pts.take(np.arange(20_000)), snap, asg)  # compile the numba kernels first
+        total, t_proj, t_attr, res, legs = run_gridgeo(pts, snap, asg)
+        print(f"grid index: {t_snap:.2f} s")
+        c_total, c_attr = CPU["patrol_days"], CPU["attribute_legs"]
+        print(
+            f"gridgeo per-grid daily statistics: {total:.2f} s wall ({n / total / 1e6:.2f} M fixes/s),"
+            f" {c_total:.2f} s CPU"
+        )
+        print(
+            f"  attribution (locate + split legs at borders): {t_attr:.2f} s = "
+            f"{n / t_attr / 1e6:.2f} M fixes/s, {n / t_attr / cores / 1e6:.2f} M/s per core; "
+            f"CPU {c_attr:.2f} s = {n / c_attr / 1e6:.2f} M fixes per CPU-second; "
+            f"{len(legs):,} leg parts, {int((legs.f0 > 0).sum()):,} split at borders; "
+            f"projection {t_proj:.2f} s ({CPU['project']:.2f} s CPU)"
+        )
+        print(
+            f"  {len(res.days):,} worker-days, {len(res.per_grid):,} worker-day-grid rows, "
+            f"{int(res.days['meets_rule'].sum()):,} meet the 2-hour rule"
+        )
     if "sjoin" not in skip:
         m = min(a.compare_points, n)
         c = time.process_time()
@@ -213,11 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "copy" not in skip:
         m = min(a.copy_points, n)
-        t_cp = run_copy(pts, m)
-        print(
-            f"COPY ingest of {m:,} fixes (raw + cleaned, month partitions): {t_cp:.2f} s = "
-            f"{m / t_cp / 1e3:.0f} k fixes/s"
-        )
+        report_copy(run_copy(pts, m, a.copy_reps), m)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -52,6 +52,16 @@ PG_HBA = (
     "local all all peer\n"
     "host all all 127.0.0.1/32 scram-sha-256\n"
 )
+#: Server settings gridgeo adds to postgresql.auto.conf: at initdb, and to an older instance's
+#: file (the lines it lacks) before that instance is next started. wal_level = minimal (no WAL
+#: for a table created and loaded in one transaction: the patrol-track import) needs
+#: max_wal_senders = 0; max_prepared_transactions lets an import load its raw and cleaned
+#: fixes on two connections that commit as one (gridgeo.registry.tracks).
+SERVER_SETTINGS = {
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_prepared_transactions": "10",
+}
 #: Where data directories go when the owner cannot reach $GRIDGEO_HOME (e.g. under /root).
 FALLBACK_BASE = Path("/var/tmp/gridgeo-pg")
 
@@ -347,6 +357,7 @@ class PrivateInstance:
             "max_connections = 100\n"
             "shared_buffers = '256MB'\n"
         )
+        extra += "".join(f"{k} = '{v}'\n" for k, v in SERVER_SETTINGS.items())
         self._run(["sh", "-c", f"cat >> '{conf}' <<'EOF'\n{extra}EOF"])
         log.info("initialised PostgreSQL data directory %s", data_dir)
         return True
@@ -399,6 +410,7 @@ class PrivateInstance:
             log.warning("port %s is in use by another program; using %s instead", port, new_port)
             port = new_port
         self._save_state(port=port)
+        self._add_server_settings()
         stale = self.data_dir / "postmaster.pid"
         if stale.exists():
             log.info("removing stale %s left by a stopped server", stale)
@@ -436,6 +448,21 @@ class PrivateInstance:
         ensure_database(self.url(dbname="postgres"), self.settings.pg_dbname)
         log.info("private PostGIS running on 127.0.0.1:%s", port)
         return self.status()
+
+    def _add_server_settings(self) -> None:
+        """Append the :data:`SERVER_SETTINGS` an instance's postgresql.auto.conf lacks (stopped)."""
+        conf = self.data_dir / "postgresql.auto.conf"
+        have = {
+            line.split("=", 1)[0].strip()
+            for line in self._read_owned(conf).splitlines()
+            if "=" in line and not line.lstrip().startswith("#")
+        }
+        if "wal_level" in have:  # the owner chose a WAL level (replication?): leave the senders
+            have.add("max_wal_senders")
+        extra = "".join(f"{k} = '{v}'\n" for k, v in SERVER_SETTINGS.items() if k not in have)
+        if extra:
+            self._run(["sh", "-c", f"cat >> '{conf}' <<'EOF'\n{extra}EOF"])
+            log.info("added to %s: %s", conf, extra.strip().replace("\n", ", "))
 
     def _wait_ready(self, port: int | None) -> None:
         import psycopg

@@ -10,21 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import text
 
-from gridgeo.registry._db import Bind, raw, transaction
+from gridgeo.registry._db import Bind, as_engine, raw, transaction, translated_errors
 from gridgeo.tracks.clean import Cleaned
 from gridgeo.tracks.daily import day_of
 from gridgeo.tracks.read import LOCAL_TZ, TrackPoints
 
 log = logging.getLogger(__name__)
 
-__all__ = ["file_sha256", "import_tracks", "load_fixes", "staff_assignments"]
+__all__ = [
+    "file_sha256",
+    "import_tracks",
+    "load_fixes",
+    "resolve_in_doubt",
+    "staff_assignments",
+]
 
 
 def file_sha256(path: str | Path | bytes) -> str:
@@ -40,36 +48,72 @@ def file_sha256(path: str | Path | bytes) -> str:
 
 
 _PG_EPOCH_S = 946_684_800  # 2000-01-01 UTC, PostgreSQL's timestamp zero
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+_COPY_TRAILER = b"\xff\xff"
+#: Rows per COPY message batch: the client lays out the next batch while the server loads this one.
+_COPY_ROWS = 1 << 16
+#: Sort memory of the import's index builds (SET LOCAL): 1 M fixes sort in memory, not on tape.
+_INDEX_MEMORY = "256MB"
+
+RAW_COLUMNS = ["file_id", "row_no", "worker_no", "t", "lon", "lat", "accuracy", "speed"]
+CLEAN_COLUMNS = ["file_id", "row_no", "worker_no", "t", "lon", "lat", "piece"]
 
 
-def _binary_copy(conn, table: str, columns: list[str], arrays: list[np.ndarray]) -> None:
-    """COPY fixed-width columns in PostgreSQL's binary format, built by numpy in one go.
-
-    ``arrays`` are int64 (bigint or timestamptz as microseconds since 2000), int32
-    (integer), float64 (double precision) or float32 (real): no row loop in Python.
-    """
-    n = arrays[0].size
+def _copy_layout(arrays: list[np.ndarray]) -> tuple[np.dtype, np.ndarray]:
+    """The binary COPY row of fixed-width ``arrays`` and a template row (counts and lengths set)."""
     spec = [("nf", ">i2")]
     for k, arr in enumerate(arrays):
         spec += [(f"l{k}", ">i4"), (f"v{k}", ">" + arr.dtype.str[1:])]
-    rows = np.empty(n, dtype=np.dtype(spec))
-    rows["nf"] = len(arrays)
+    dtype = np.dtype(spec)
+    template = np.zeros(1, dtype=dtype)
+    template["nf"] = len(arrays)
     for k, arr in enumerate(arrays):
-        rows[f"l{k}"] = arr.dtype.itemsize
-        rows[f"v{k}"] = arr
-    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
-    view = rows.view(np.uint8)
-    with (
-        raw(conn).cursor() as cur,
-        cur.copy(
-            f"COPY restricted.{table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)"
-        ) as cp,
-    ):
-        cp.write(header)
-        step = 1 << 24
-        for s in range(0, view.size, step):
-            cp.write(view[s : s + step].tobytes())
-        cp.write(b"\xff\xff")
+        template[f"l{k}"] = arr.dtype.itemsize
+    return dtype, template.view(np.uint8)
+
+
+def _copy_rows(arrays: list[np.ndarray], lo: int, hi: int, dtype, template) -> np.ndarray:
+    """Rows ``lo:hi`` in PostgreSQL's binary COPY format, as one ``uint8`` block (no row loop).
+
+    The block starts as copies of the template row; each column is then assigned to its
+    big-endian field (numpy swaps the bytes on the way).
+    """
+    out = np.empty((hi - lo, dtype.itemsize), dtype=np.uint8)
+    out[:] = template
+    rows = out.view(dtype).reshape(-1)
+    for k, arr in enumerate(arrays):
+        rows[f"v{k}"] = arr[lo:hi]
+    return out
+
+
+def _binary_copy(
+    conn, target: str, columns: list[str], arrays: list[np.ndarray], *, freeze: bool = False
+) -> None:
+    """COPY fixed-width columns into ``restricted.<target>`` in PostgreSQL's binary format.
+
+    ``arrays`` are int64 (bigint or timestamptz as microseconds since 2000), int32
+    (integer), float64 (double precision) or float32 (real). The rows are laid out by numpy
+    in batches of :data:`_COPY_ROWS` and handed to a writer thread, so that laying out the
+    next batch overlaps with the server loading the last. ``freeze``: ``COPY … FREEZE``
+    (only for a table created in the current transaction).
+    """
+    from psycopg import sql
+    from psycopg.copy import QueuedLibpqWriter
+
+    n = arrays[0].size
+    dtype, template = _copy_layout(arrays)
+    stmt = sql.SQL("COPY restricted.{} ({}) FROM STDIN WITH (FORMAT binary{})").format(
+        sql.Identifier(target),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", FREEZE" if freeze else ""),
+    )
+    cur = raw(conn).cursor()
+    with cur, cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as cp:
+        cp.write(_COPY_HEADER)
+        for lo in range(0, n, _COPY_ROWS):
+            block = _copy_rows(arrays, lo, min(lo + _COPY_ROWS, n), dtype, template)
+            cp.write(block.reshape(-1).data)
+        cp.write(_COPY_TRAILER)
 
 
 def _pg_time(t: np.ndarray) -> np.ndarray:
@@ -77,8 +121,8 @@ def _pg_time(t: np.ndarray) -> np.ndarray:
     return np.round((np.asarray(t, dtype=np.float64) - _PG_EPOCH_S) * 1e6).astype(np.int64)
 
 
-def _worker_numbers(conn, workers: np.ndarray) -> np.ndarray:
-    """``worker_no`` per fix (registering new worker ids)."""
+def _worker_numbers(conn, workers: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """``worker_no`` per fix (registering new worker ids), and the numbers by worker id."""
     codes, names = pd.factorize(workers)
     names = [str(v) for v in names]
     conn.execute(
@@ -97,7 +141,157 @@ def _worker_numbers(conn, workers: np.ndarray) -> np.ndarray:
             {"w": names},
         ).all()
     )
-    return np.asarray([got[v] for v in names], dtype=np.int32)[codes]
+    return np.asarray([got[v] for v in names], dtype=np.int32)[codes], got
+
+
+def _clean_worker_numbers(cleaned: Cleaned, known: dict[str, int]) -> np.ndarray:
+    """``worker_no`` per cleaned fix, from the codes cleaning already made (no second factorize)."""
+    c = cleaned.points
+    if cleaned.worker_code is None or cleaned.worker_names is None:
+        codes, names = pd.factorize(c.worker)
+    else:
+        codes, names = cleaned.worker_code, cleaned.worker_names
+    lut = np.asarray([known[str(v)] for v in names], dtype=np.int32)
+    return lut[codes] if len(codes) else np.zeros(0, dtype=np.int32)
+
+
+def _month_groups(t: np.ndarray) -> list[tuple[date, np.ndarray | None]]:
+    """The local months of fix times ``t``, each with the positions of its fixes.
+
+    ``None`` as positions: every fix (the usual one-month file, found from the first and
+    last local day alone).
+    """
+    if not len(t):
+        return []
+    lo, hi = day_of(np.array([t.min(), t.max()])).astype("datetime64[M]")
+    if lo == hi:
+        return [(pd.Timestamp(lo).date(), None)]
+    month = day_of(t).astype("datetime64[M]")
+    return [(pd.Timestamp(m).date(), np.flatnonzero(month == m)) for m in np.unique(month)]
+
+
+def _load_table(
+    conn, parent: str, columns: list[str], arrays: list[np.ndarray], t, *, alone: bool = True
+) -> None:
+    """COPY fixes into the month partitions of ``restricted.<parent>``, in ``conn``'s transaction.
+
+    Each month's rows go straight into its partition (no routing through the parent); a
+    partition this transaction creates is loaded bare with ``COPY … FREEZE`` and then
+    indexed once, its sort in :data:`_INDEX_MEMORY`. ``alone=False`` (the other table loads
+    at the same time on another connection): the index build takes no parallel workers,
+    the cores are busy already.
+    """
+    months = _month_groups(t)
+    fresh = []
+    for m, where in months:
+        part, created = conn.execute(
+            text("SELECT part, created FROM restricted.track_month_open(:d, ARRAY[:p])"),
+            {"d": m, "p": parent},
+        ).one()
+        cols = arrays if where is None else [a[where] for a in arrays]
+        _binary_copy(conn, part, columns, cols, freeze=bool(created))
+        if created:
+            fresh.append(part)
+    if fresh:
+        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"))
+        if not alone:
+            conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 0"))
+    for part in fresh:
+        conn.execute(text("SELECT restricted.track_part_index(:p)"), {"p": part})
+
+
+#: Fixes from which an import loads the cleaned fixes on a second connection, in parallel.
+PARALLEL_MIN_FIXES = 100_000
+#: Two-phase commit id of an import's cleaned-fixes transaction: this prefix + the file id.
+_GID = "gridgeo-tracks-clean-"
+#: Advisory lock class an import's main transaction holds (with its file id) until it ends.
+_LOCK_CLASS = 727020
+
+
+def _two_phase_engine(bind: Bind, conn, n: int):
+    """The engine for a second, two-phase connection, or ``None`` to load serially.
+
+    Serial when the caller passed its own connection (it owns the commit), for small files,
+    and when the server allows no prepared transactions (``max_prepared_transactions = 0``).
+    """
+    if isinstance(bind, sa.engine.Connection) or n < PARALLEL_MIN_FIXES:
+        return None
+    if int(conn.execute(text("SHOW max_prepared_transactions")).scalar_one()) < 1:
+        return None
+    return as_engine(bind)
+
+
+def _prepare_clean(engine, gid: str, arrays: list[np.ndarray], t: np.ndarray):
+    """Load the cleaned fixes on a connection of their own and PREPARE that transaction."""
+    conn = engine.connect()
+    tx = conn.begin_twophase(gid)
+    try:
+        _load_table(conn, "track_fix", CLEAN_COLUMNS, arrays, t, alone=False)
+        tx.prepare()
+    except BaseException:
+        tx.rollback()
+        conn.close()
+        raise
+    return conn, tx
+
+
+def _finish_clean(pending, *, commit: bool) -> None:
+    """COMMIT (or ROLLBACK) PREPARED the cleaned fixes' transaction and close its connection."""
+    conn, tx = pending
+    try:
+        tx.commit() if commit else tx.rollback()
+    finally:
+        conn.close()
+
+
+def resolve_in_doubt(bind: Bind) -> int:
+    """Finish cleaned-fixes transactions an interrupted import left prepared; how many.
+
+    A prepared one whose import's main transaction committed (its ``track_file`` row exists)
+    is committed, else rolled back; one whose import still runs (it holds the advisory lock
+    of its file id) is left alone, and so is one another database role prepared (only it may
+    finish it). Imports and reads call it when they find one; a failure here is logged,
+    not raised.
+    """
+    engine = as_engine(bind)
+    engine = engine.engine if isinstance(engine, sa.engine.Connection) else engine
+    done = 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for gid in _in_doubt(conn):
+            try:
+                done += _finish_in_doubt(conn, gid)
+            except sa.exc.DBAPIError as exc:
+                log.warning("in-doubt track import %s not finished: %s", gid, exc.orig)
+    return done
+
+
+def _in_doubt(conn) -> list[str]:
+    """Ids of this role's prepared cleaned-fixes transactions in this database."""
+    gids = conn.execute(
+        text(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() "
+            "AND owner = current_user AND gid LIKE :p"
+        ),
+        {"p": _GID + "%"},
+    ).scalars()
+    return [g for g in gids if g[len(_GID) :].isdigit()]
+
+
+def _finish_in_doubt(conn, gid: str) -> int:
+    """COMMIT or ROLLBACK PREPARED ``gid`` by its file row unless its import still runs."""
+    key = {"k": _LOCK_CLASS, "f": int(gid[len(_GID) :])}
+    if not conn.execute(text("SELECT pg_try_advisory_lock(:k, :f)"), key).scalar_one():
+        return 0
+    try:
+        stored = conn.execute(
+            text("SELECT count(*) FROM restricted.track_file WHERE file_id = :f"), key
+        ).scalar_one()
+        verb = "COMMIT" if stored else "ROLLBACK"
+        conn.exec_driver_sql(f"{verb} PREPARED '{gid}'")
+        log.warning("in-doubt track import %s: %s PREPARED", gid, verb)
+        return 1
+    finally:
+        conn.execute(text("SELECT pg_advisory_unlock(:k, :f)"), key)
 
 
 def import_tracks(
@@ -112,6 +306,14 @@ def import_tracks(
     sample: bool = False,
 ) -> dict:
     """Store one file's fixes (raw and cleaned); a no-op when its hash is already stored.
+
+    The file row and the raw fixes are one transaction. The cleaned fixes join it, or — for
+    a file of :data:`PARALLEL_MIN_FIXES` or more on a server that allows prepared
+    transactions — are loaded at the same time on a second connection whose transaction is
+    PREPAREd, then COMMITted PREPARED after the main one commits and rolled back if anything
+    fails: the import commits or rolls back as one (an interruption between the two commits
+    is finished by :func:`resolve_in_doubt`). Fixes go straight into their month's partitions
+    (see :func:`_load_table`).
 
     Parameters
     ----------
@@ -133,81 +335,89 @@ def import_tracks(
         ``file_id``, ``created`` (False when the file was already imported), ``fixes_read``
         and ``fixes_kept``.
     """
-    with transaction(bind) as conn:
-        row = conn.execute(
-            text(
-                "SELECT file_id, fixes_read, fixes_kept FROM restricted.track_file "
-                "WHERE sha256 = :h"
-            ),
-            {"h": sha256},
-        ).first()
-        if row is not None:
-            log.info("track file %s already imported as %d", name, row[0])
-            return {"file_id": row[0], "created": False, "fixes_read": row[1], "fixes_kept": row[2]}
-        file_id = conn.execute(
-            text(
-                "INSERT INTO restricted.track_file (sha256, name, crs, fixes_read, fixes_kept, "
-                "counts, problems, is_sample, imported_by) VALUES (:h, :n, :c, :r, :k, "
-                "CAST(:counts AS jsonb), CAST(:p AS jsonb), :s, :by) RETURNING file_id"
-            ),
-            {
-                "h": sha256,
-                "n": name,
-                "c": crs,
-                "r": len(points),
-                "k": len(cleaned.points),
-                "counts": json.dumps(cleaned.counts),
-                "p": json.dumps([p.to_dict() for p in points.problems], ensure_ascii=False),
-                "s": sample,
-                "by": by,
-            },
-        ).scalar_one()
-        months = np.unique(day_of(points.t).astype("datetime64[M]"))
-        # months new to the store get their partitions bare and indexed after the COPY
-        # (one index build instead of row-by-row upkeep: about 1.8× the import speed)
-        fresh = [
-            pd.Timestamp(m).date()
-            for m in months
-            if conn.execute(
-                text("SELECT restricted.track_month_bare(:d)"), {"d": pd.Timestamp(m).date()}
-            ).scalar_one()
-        ]
-        wno = _worker_numbers(conn, points.worker)
-        fid = np.full(len(points), file_id, dtype=np.int64)
-        _binary_copy(
-            conn,
-            "track_fix_raw",
-            ["file_id", "row_no", "worker_no", "t", "lon", "lat", "accuracy", "speed"],
-            [
-                fid,
-                points.row.astype(np.int32),
-                wno,
-                _pg_time(points.t),
-                points.lon.astype(np.float64),
-                points.lat.astype(np.float64),
-                points.accuracy.astype(np.float32),
-                points.speed.astype(np.float32),
-            ],
-        )
-        c = cleaned.points
-        _binary_copy(
-            conn,
-            "track_fix",
-            ["file_id", "row_no", "worker_no", "t", "lon", "lat", "piece"],
-            [
-                fid[: len(c)],
-                c.row.astype(np.int32),
-                _worker_numbers(conn, c.worker),
-                _pg_time(c.t),
-                c.lon.astype(np.float64),
-                c.lat.astype(np.float64),
-                cleaned.piece.astype(np.int32),
-            ],
-        )
-        for m in fresh:
-            conn.execute(text("SELECT restricted.track_month_index(:d)"), {"d": m})
+    c = cleaned.points
+    pending = engine = job = None
+    try:
+        with transaction(bind) as conn:
+            row = conn.execute(
+                text(
+                    "SELECT file_id, fixes_read, fixes_kept FROM restricted.track_file "
+                    "WHERE sha256 = :h"
+                ),
+                {"h": sha256},
+            ).first()
+            if row is not None:
+                log.info("track file %s already imported as %d", name, row[0])
+                return {
+                    "file_id": row[0],
+                    "created": False,
+                    "fixes_read": row[1],
+                    "fixes_kept": row[2],
+                }
+            if _in_doubt(conn):  # before touching the fixes an interrupted import may lock
+                resolve_in_doubt(bind)
+            file_id = _file_row(conn, points, cleaned, sha256, name, crs, by, sample)
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k, :f)"), {"k": _LOCK_CLASS, "f": file_id}
+            )
+            wno, known = _worker_numbers(conn, points.worker)
+            fid = np.full(len(points), file_id, dtype=np.int64)
+            f8, f4 = np.float64, np.float32
+            clean_cols = [fid[: len(c)], c.row.astype(np.int32)]
+            clean_cols += [_clean_worker_numbers(cleaned, known), _pg_time(c.t)]
+            clean_cols += [np.asarray(c.lon, f8), np.asarray(c.lat, f8)]
+            clean_cols += [cleaned.piece.astype(np.int32)]
+            engine = _two_phase_engine(bind, conn, len(c))
+            if engine is not None:
+                pool = ThreadPoolExecutor(1)
+                job = pool.submit(_prepare_clean, engine, f"{_GID}{file_id}", clean_cols, c.t)
+            raw_cols = [fid, points.row.astype(np.int32), wno, _pg_time(points.t)]
+            raw_cols += [np.asarray(points.lon, f8), np.asarray(points.lat, f8)]
+            raw_cols += [points.accuracy.astype(f4), points.speed.astype(f4)]
+            try:
+                _load_table(
+                    conn, "track_fix_raw", RAW_COLUMNS, raw_cols, points.t, alone=engine is None
+                )
+            finally:
+                if engine is not None:
+                    pool.shutdown(wait=True)
+            if engine is not None:
+                pending = job.result()
+            else:
+                _load_table(conn, "track_fix", CLEAN_COLUMNS, clean_cols, c.t)
+    except BaseException:
+        if pending is not None:
+            _finish_clean(pending, commit=False)
+        elif engine is not None and job.done() and job.exception() is None:
+            _finish_clean(job.result(), commit=False)
+        raise
+    if pending is not None:
+        with translated_errors():
+            _finish_clean(pending, commit=True)
     log.info("imported track file %s as %d: %d fixes, %d kept", name, file_id, len(points), len(c))
     return {"file_id": file_id, "created": True, "fixes_read": len(points), "fixes_kept": len(c)}
+
+
+def _file_row(conn, points, cleaned, sha256, name, crs, by, sample) -> int:
+    """Insert the file's ``track_file`` row; its ``file_id``."""
+    return conn.execute(
+        text(
+            "INSERT INTO restricted.track_file (sha256, name, crs, fixes_read, fixes_kept, "
+            "counts, problems, is_sample, imported_by) VALUES (:h, :n, :c, :r, :k, "
+            "CAST(:counts AS jsonb), CAST(:p AS jsonb), :s, :by) RETURNING file_id"
+        ),
+        {
+            "h": sha256,
+            "n": name,
+            "c": crs,
+            "r": len(points),
+            "k": len(cleaned.points),
+            "counts": json.dumps(cleaned.counts),
+            "p": json.dumps([p.to_dict() for p in points.problems], ensure_ascii=False),
+            "s": sample,
+            "by": by,
+        },
+    ).scalar_one()
 
 
 def load_fixes(
@@ -217,6 +427,8 @@ def load_fixes(
     t0 = pd.Timestamp(start).tz_localize(LOCAL_TZ)
     t1 = pd.Timestamp(end + timedelta(days=1)).tz_localize(LOCAL_TZ)
     with transaction(bind) as conn:
+        if _in_doubt(conn):  # an interrupted import's cleaned fixes would block this read
+            resolve_in_doubt(bind)
         rows = conn.execute(
             text(
                 "SELECT w.worker, extract(epoch FROM f.t)::float8, f.lon, f.lat, f.row_no "
