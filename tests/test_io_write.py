@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import geopandas as gpd
 import numpy as np
@@ -280,3 +281,17 @@ def test_atomic_write_keeps_the_old_file_and_no_temporary_on_failure(tmp_path):
     write_text_atomic(target, "新")
     assert target.read_text(encoding="utf-8") == "新"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_private_atomic_write_stays_owner_only(tmp_path):
+    """A file holding secrets (the private instance's passwords) is 0600 after every rewrite,
+    also when it was readable by others before."""
+    from gridgeo.io.atomic import write_text_atomic
+
+    path = tmp_path / "state.json"
+    write_text_atomic(path, "{}")
+    os.chmod(path, 0o644)
+    write_text_atomic(path, '{"password": "x"}', private=True)
+    assert path.stat().st_mode & 0o777 == 0o600
+    write_text_atomic(path, '{"password": "y", "port": 5433}', private=True)
+    assert path.stat().st_mode & 0o777 == 0o600 and "5433" in path.read_text()

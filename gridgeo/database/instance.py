@@ -157,7 +157,8 @@ class PrivateInstance:
 
     def _save_state(self, **values) -> None:
         state = self._state() | values
-        write_text_atomic(self.state_file, json.dumps(state, indent=2, default=str))
+        # it holds the passwords once they exist: never readable by others, even for a moment
+        write_text_atomic(self.state_file, json.dumps(state, indent=2, default=str), private=True)
 
     @property
     def as_root(self) -> bool:

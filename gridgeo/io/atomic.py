@@ -15,7 +15,9 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike[str], *, create: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], *, create: bool = True, private: bool = False
+) -> Iterator[Path]:
     """A temporary path in ``path``'s folder that replaces ``path`` when the block succeeds.
 
     Parameters
@@ -25,6 +27,9 @@ def atomic_path(path: str | os.PathLike[str], *, create: bool = True) -> Iterato
     create
         Whether the temporary file exists when the block starts (``False`` for writers
         such as GDAL that insist on creating the file themselves).
+    private
+        Keep the file readable by its owner alone (0600: it holds secrets); otherwise
+        it gets the mode any other output gets.
 
     Yields
     ------
@@ -42,7 +47,8 @@ def atomic_path(path: str | os.PathLike[str], *, create: bool = True) -> Iterato
         tmp.unlink()
     try:
         yield tmp
-        _as_ordinary_file(tmp)
+        if not private:
+            _as_ordinary_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         for extra in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
@@ -66,9 +72,11 @@ def _as_ordinary_file(tmp: Path) -> None:
         os.chmod(tmp, 0o666 & ~_current_umask())
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically; returns ``path``."""
-    with atomic_path(path) as tmp:
+def write_text_atomic(
+    path: str | os.PathLike[str], text: str, encoding: str = "utf-8", *, private: bool = False
+) -> Path:
+    """Write ``text`` to ``path`` atomically (``private``: mode 0600); returns ``path``."""
+    with atomic_path(path, private=private) as tmp:
         tmp.write_text(text, encoding=encoding)
     return Path(path)
 
