@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
@@ -133,6 +134,7 @@ def create_app(
         app.state.registry_state = state
         state.refresh_observer = metrics.add_swap
         app.state.tiles = tiles = _tile_service(pool, service_settings)
+        tiles.prerenderer.observer = metrics.add_prerender
         state.on_refresh.append(tiles.refreshed)
         try:
             # a short wait: with the database down, /health must answer 503 promptly
@@ -145,11 +147,13 @@ def create_app(
             gc.collect()
             gc.freeze()
         metrics.install_gc()  # pauses while serving (not the collection above)
+        probe = asyncio.get_running_loop().create_task(metrics.probe_loop())
         if service_settings.listen:
             state.start_listener()
         try:
             yield
         finally:
+            probe.cancel()
             state.stop()
             tiles.close()
             read_pool.close()

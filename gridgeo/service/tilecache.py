@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import NamedTuple
@@ -278,6 +279,8 @@ class Prerenderer:
         self._thread: threading.Thread | None = None
         #: Tiles rendered by the last finished run, and its generation.
         self.last_run: dict[str, int] = {}
+        #: Called with the figures of every finished run (e.g. the service's metrics).
+        self.observer: Callable[[dict], None] | None = None
 
     def request(
         self,
@@ -324,6 +327,7 @@ class Prerenderer:
                 log.warning("pre-rendering the tiles of version %d stopped: %s", generation, exc)
 
     def _run(self, generation: int, geoms: np.ndarray, srid: int, extra: list) -> None:
+        started, t0 = time.time(), time.perf_counter()
         tiles = district_tiles(
             geoms,
             srid,
@@ -344,6 +348,11 @@ class Prerenderer:
             "planned": len(planned),
             "others": len(extra),
         }
+        if self.observer is not None:
+            self.observer(
+                self.last_run
+                | {"started": started, "seconds": time.perf_counter() - t0, "ended": time.time()}
+            )
         log.info("pre-rendered %d of %d tiles of registry version %d", done, len(tiles), generation)
 
 
