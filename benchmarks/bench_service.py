@@ -276,8 +276,31 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def tail(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
-    """GET /locate at ``rate``: floor, the FastAPI route without gc.freeze, the service."""
+def _settled(base: str, token: str, timeout: float = 300) -> float:
+    """Wait until the tile pre-render of the current registry version has finished
+    (the steady state); the seconds waited."""
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        gen = httpx.get(
+            base + "/admin/index", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ).json()["generation"]
+        if _metrics(base, token).get("last_prerender", {}).get("generation") == gen:
+            return time.monotonic() - t
+        time.sleep(0.5)
+    raise RuntimeError("the tile pre-render did not finish")
+
+
+def _overlap(m: dict, window: tuple[float, float]) -> float:
+    """Seconds of the wrk window during which a tile pre-render ran (the last run)."""
+    run = m.get("last_prerender") or {}
+    if not run:
+        return 0.0
+    return max(0.0, min(run["ended"], window[1]) - max(run["started"], window[0]))
+
+
+def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path | None) -> None:
+    """GET /locate at ``rate``: floor, the FastAPI route, the previous version, the service
+    while its start-up tile pre-render runs (unpaced and paced) and after it finished."""
     lon, lat = _points(bounds, 20_000, seed)
     token = "bench-" + os.urandom(8).hex()
     print(
@@ -297,32 +320,57 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
             _row("floor: uvicorn echo app", r)
         finally:
             echo.stop()
-    runs = (
-        ("FastAPI route, no gc.freeze", "&route=1", {"GRIDGEO_GC_FREEZE": "false"}),
-        ("service (fast path, gc.freeze)", "", {}),
-    )
+    floor = r
+    # (name, query suffix, environment, checkout, wait for the pre-render to finish)
+    runs: list[tuple[str, str, dict, Path, bool]] = [
+        ("FastAPI route, no gc.freeze", "&route=1", {"GRIDGEO_GC_FREEZE": "false"}, ROOT, True),
+    ]
+    if baseline is not None:
+        runs.append(("previous version", "", {"PYTHONPATH": str(baseline)}, baseline, False))
+    runs += [
+        ("service, pre-render unpaced", "", {"GRIDGEO_TILE_PRERENDER_SHARE": "1"}, ROOT, False),
+        ("service, pre-render paced", "", {}, ROOT, False),
+        ("service, after pre-render", "", {}, ROOT, True),
+    ]
     cpu = {"floor: uvicorn echo app": r["cpu"]}
-    hists = {}
-    for name, extra, env in runs:
+    hists, ratios, overlaps = {}, {}, {}
+    for name, extra, env, cwd, settle in runs:
         srv = Server(
-            "gridgeo.service.app:create_app", _service_env(url, token) | env, factory=True, cwd=ROOT
+            "gridgeo.service.app:create_app", _service_env(url, token) | env, factory=True, cwd=cwd
         )
         try:
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+            if settle:
+                _settled(srv.base, token)
             wrk(srv.base, lon, lat, rate, 2, extra)  # warm-up
-            c0 = _cpu_s(srv.proc.pid)
+            c0, w0 = _cpu_s(srv.proc.pid), time.time()
             r = wrk(srv.base, lon, lat, rate, seconds, extra)
+            w1 = time.time()
             cpu[name] = (_cpu_s(srv.proc.pid) - c0) / r["requests"] * 1000
             _row(name, r)
-            hists[name] = _metrics(srv.base, token)
+            hists[name] = m = _metrics(srv.base, token)
+            ratios[name] = (r["p99"] / floor["p99"], r["p999"] / floor["p999"])
+            overlaps[name] = _overlap(m, (w0, w1))
         finally:
             srv.stop()
+    print("p99 / p99.9 over the floor's, same run:")
+    for name, (a, b) in ratios.items():
+        print(f"  {name:34s} {a:5.2f}x {b:5.2f}x")
     print("server CPU per request (user+sys of the uvicorn process / requests):")
     for name, ms in cpu.items():
         print(f"  {name:34s} {ms:.3f} ms")
-    print("server-side handler time (GET /admin/metrics; includes warm-up):")
+    print("server-side (GET /admin/metrics; includes warm-up): handler time, event-loop lag,")
+    print("tile pre-render (the last run: seconds of it inside the measured window)")
     for name, m in hists.items():
         print(_hist_line(name, m["handler_time"]["/locate"]))
+        if "loop_lag" in m:
+            print(_hist_line("  event-loop lag", m["loop_lag"]))
+        run = m.get("last_prerender") or {}
+        if run:
+            print(
+                f"    pre-render: {run['tiles']} of {run['planned']} tiles in "
+                f"{run['seconds']:.1f} s, {overlaps[name]:.1f} s of it while measured"
+            )
         gc2 = m["gc_pauses"]["generation_2"]
         print(f"    gc: full collections {gc2['count']}, longest {gc2['max_ms']} ms")
     print(f"({_load()})")
@@ -526,7 +574,8 @@ def main() -> int:
         "--baseline",
         type=Path,
         default=None,
-        help="a checkout of the previous version (e.g. a git worktree) to run bulk against too",
+        help="a checkout of the previous version (e.g. a git worktree) to run tail and bulk "
+        "against too",
     )
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -536,7 +585,7 @@ def main() -> int:
     url = _database(args.side, args.seed)
     bounds = _bounds(url)
     if "tail" not in skip:
-        tail(url, bounds, args.rate, args.seconds, args.seed)
+        tail(url, bounds, args.rate, args.seconds, args.seed, args.baseline)
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
     if "bulk" not in skip:

@@ -13,6 +13,9 @@ After each re-snapshot the public tiles over the district are rendered again in 
 background thread, one database connection at a time, lowest zoom first, at most
 ``tile_prerender_max_tiles`` tiles; then the staff tiles that were in the cache before the
 change, most recently used first, at most a quarter of that bound (:class:`Prerenderer`).
+The tiles are rendered by PostgreSQL (a low-zoom tile takes it hundreds of ms of CPU), so
+the run spends at most ``tile_prerender_share`` of its wall time rendering and waits the
+rest: on a small machine the requests being served keep most of the CPU meanwhile.
 """
 
 from __future__ import annotations
@@ -258,6 +261,9 @@ class Prerenderer:
         The registry version now: a run stops as soon as it moved on.
     min_zoom, max_zoom, max_tiles
         See :func:`district_tiles`.
+    share
+        Most of its wall time a run spends rendering: after a tile that took ``t`` s it
+        waits ``t * (1 - share) / share`` s (1: no waits).
     """
 
     def __init__(
@@ -268,7 +274,11 @@ class Prerenderer:
         min_zoom: int,
         max_zoom: int,
         max_tiles: int,
+        share: float = 1.0,
     ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share}")
+        self._share = share
         self._render = render
         self._generation = current_generation
         self._zooms = (min_zoom, max_zoom)
@@ -326,6 +336,15 @@ class Prerenderer:
             except Exception as exc:  # the next re-snapshot tries again
                 log.warning("pre-rendering the tiles of version %d stopped: %s", generation, exc)
 
+    def _pause(self, spent: float) -> None:
+        """Wait so that rendering takes at most ``share`` of the run's wall time; a stop
+        or a newer version ends the wait at once."""
+        if self._share >= 1:
+            return
+        with self._cond:
+            if not self._stop and self._wanted is None:
+                self._cond.wait(min(spent * (1 - self._share) / self._share, 30.0))
+
     def _run(self, generation: int, geoms: np.ndarray, srid: int, extra: list) -> None:
         started, t0 = time.time(), time.perf_counter()
         tiles = district_tiles(
@@ -340,8 +359,10 @@ class Prerenderer:
         for level, z, x, y in planned:
             if self._stop or self._wanted is not None or self._generation() != generation:
                 break
+            t = time.perf_counter()
             self._render(generation, level, z, x, y)
             done += 1
+            self._pause(time.perf_counter() - t)
         self.last_run = {
             "generation": generation,
             "tiles": done,
@@ -413,6 +434,8 @@ class TileService:
         Where tiles are kept (``max_bytes`` 0: none kept, none pre-rendered).
     prerender
         ``(min_zoom, max_zoom, max_tiles)`` of the tiles rendered ahead after each refresh.
+    prerender_share
+        Most of its wall time the pre-render spends rendering (see :class:`Prerenderer`).
     """
 
     def __init__(
@@ -421,6 +444,7 @@ class TileService:
         cache: TileCache,
         *,
         prerender: tuple[int, int, int] = (10, 16, 2_000),
+        prerender_share: float = 1.0,
     ) -> None:
         self.pool = pool
         self.cache = cache
@@ -432,6 +456,7 @@ class TileService:
             min_zoom=lo,
             max_zoom=hi,
             max_tiles=most if cache.enabled else 0,
+            share=prerender_share,
         )
         self._srid: int | None = None
         #: Tiles of other levels than the public (staff), most recently used first,
