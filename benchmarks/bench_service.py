@@ -298,6 +298,21 @@ def _overlap(m: dict, window: tuple[float, float]) -> float:
     return max(0.0, min(run["ended"], window[1]) - max(run["started"], window[0]))
 
 
+def _sched(pid: int) -> tuple[float, int]:
+    """Seconds the process's threads waited on a run queue (ready but another task had
+    the CPU), and their involuntary context switches (``/proc/PID/task/*``)."""
+    wait, switches = 0.0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            wait += int((task / "schedstat").read_text().split()[1]) / 1e9
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    switches += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # a thread that ended meanwhile
+    return wait, switches
+
+
 def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path | None) -> None:
     """GET /locate at ``rate``: floor, the FastAPI route, the previous version, the service
     while its start-up tile pre-render runs (unpaced and paced) and after it finished."""
@@ -314,9 +329,11 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
         try:
             echo.wait("/")
             wrk(echo.base, lon, lat, rate, 2)
-            c0 = _cpu_s(echo.proc.pid)
+            c0, s0 = _cpu_s(echo.proc.pid), _sched(echo.proc.pid)
             r = wrk(echo.base, lon, lat, rate, seconds)
+            s1 = _sched(echo.proc.pid)
             r["cpu"] = (_cpu_s(echo.proc.pid) - c0) / r["requests"] * 1000
+            r["queued"] = (s1[0] - s0[0], s1[1] - s0[1])
             _row("floor: uvicorn echo app", r)
         finally:
             echo.stop()
@@ -334,6 +351,7 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
     ]
     cpu = {"floor: uvicorn echo app": r["cpu"]}
     hists, ratios, overlaps = {}, {}, {}
+    queued = {"floor: uvicorn echo app": r["queued"]}
     for name, extra, env, cwd, settle in runs:
         srv = Server(
             "gridgeo.service.app:create_app", _service_env(url, token) | env, factory=True, cwd=cwd
@@ -343,10 +361,11 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
             if settle:
                 _settled(srv.base, token)
             wrk(srv.base, lon, lat, rate, 2, extra)  # warm-up
-            c0, w0 = _cpu_s(srv.proc.pid), time.time()
+            c0, w0, s0 = _cpu_s(srv.proc.pid), time.time(), _sched(srv.proc.pid)
             r = wrk(srv.base, lon, lat, rate, seconds, extra)
-            w1 = time.time()
+            w1, s1 = time.time(), _sched(srv.proc.pid)
             cpu[name] = (_cpu_s(srv.proc.pid) - c0) / r["requests"] * 1000
+            queued[name] = (s1[0] - s0[0], s1[1] - s0[1])
             _row(name, r)
             hists[name] = m = _metrics(srv.base, token)
             ratios[name] = (r["p99"] / floor["p99"], r["p999"] / floor["p999"])
@@ -356,9 +375,15 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
     print("p99 / p99.9 over the floor's, same run:")
     for name, (a, b) in ratios.items():
         print(f"  {name:34s} {a:5.2f}x {b:5.2f}x")
-    print("server CPU per request (user+sys of the uvicorn process / requests):")
+    print(
+        "server CPU per request (user+sys of the uvicorn process / requests); time its threads"
+        " waited ready on a run queue while another task had the CPU, and involuntary switches:"
+    )
     for name, ms in cpu.items():
-        print(f"  {name:34s} {ms:.3f} ms")
+        wait, switches = queued[name]
+        print(
+            f"  {name:34s} {ms:.3f} ms   run-queue wait {wait * 1000:7.0f} ms, {switches} switches"
+        )
     print("server-side (GET /admin/metrics; includes warm-up): handler time, event-loop lag,")
     print("tile pre-render (the last run: seconds of it inside the measured window)")
     for name, m in hists.items():
