@@ -281,21 +281,46 @@ def _settled(base: str, token: str, timeout: float = 300) -> float:
     (the steady state); the seconds waited."""
     t = time.monotonic()
     while time.monotonic() - t < timeout:
-        gen = httpx.get(
-            base + "/admin/index", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ).json()["generation"]
+        gen = _generation(base, token)
         if _metrics(base, token).get("last_prerender", {}).get("generation") == gen:
             return time.monotonic() - t
         time.sleep(0.5)
     raise RuntimeError("the tile pre-render did not finish")
 
 
-def _overlap(m: dict, window: tuple[float, float]) -> float:
-    """Seconds of the wrk window during which a tile pre-render ran (the last run)."""
+def _overlap(m: dict, generation: int, window: tuple[float, float]) -> float:
+    """Seconds of the wrk window during which a tile pre-render ran (the last run; the
+    whole window when the run of the current version had not finished by its end)."""
     run = m.get("last_prerender") or {}
-    if not run:
-        return 0.0
+    if run.get("generation") != generation:
+        return window[1] - window[0]
     return max(0.0, min(run["ended"], window[1]) - max(run["started"], window[0]))
+
+
+def _window(before: dict, after: dict) -> dict:
+    """The histogram of what happened between two ``summary()`` readings of it."""
+    counts = {
+        float(edge): n - before.get("buckets_ms", {}).get(edge, 0)
+        for edge, n in after.get("buckets_ms", {}).items()
+    }
+    total = sum(counts.values())
+    out = {"count": total, "mean_ms": None}
+    if total:
+        sum_ms = after["mean_ms"] * after["count"] - (before["mean_ms"] or 0) * before["count"]
+        out["mean_ms"] = sum_ms / total
+    for q, key in ((50, "p50_ms"), (99, "p99_ms"), (99.9, "p99_9_ms"), (100, "max_ms")):
+        seen, out[key] = 0, None
+        for edge in sorted(counts):
+            seen += counts[edge]
+            if counts[edge] and seen >= q / 100 * total:
+                out[key] = edge
+                break
+    return out
+
+
+def _generation(base: str, token: str) -> int:
+    r = httpx.get(base + "/admin/index", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return r.json()["generation"]
 
 
 def _sched(pid: int) -> tuple[float, int]:
@@ -361,15 +386,20 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
             if settle:
                 _settled(srv.base, token)
             wrk(srv.base, lon, lat, rate, 2, extra)  # warm-up
+            m0 = _metrics(srv.base, token)
             c0, w0, s0 = _cpu_s(srv.proc.pid), time.time(), _sched(srv.proc.pid)
             r = wrk(srv.base, lon, lat, rate, seconds, extra)
             w1, s1 = time.time(), _sched(srv.proc.pid)
             cpu[name] = (_cpu_s(srv.proc.pid) - c0) / r["requests"] * 1000
             queued[name] = (s1[0] - s0[0], s1[1] - s0[1])
             _row(name, r)
-            hists[name] = m = _metrics(srv.base, token)
+            m = _metrics(srv.base, token)
+            hists[name] = {
+                k: _window(m0[k], m[k]) if k in m0 else m[k] for k in ("loop_lag",) if k in m
+            } | {"handler": _window(m0["handler_time"]["/locate"], m["handler_time"]["/locate"])}
+            hists[name] |= {k: m.get(k) for k in ("last_prerender", "gc_pauses")}
             ratios[name] = (r["p99"] / floor["p99"], r["p999"] / floor["p999"])
-            overlaps[name] = _overlap(m, (w0, w1))
+            overlaps[name] = _overlap(m, _generation(srv.base, token), (w0, w1))
         finally:
             srv.stop()
     print("p99 / p99.9 over the floor's, same run:")
@@ -384,20 +414,23 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
         print(
             f"  {name:34s} {ms:.3f} ms   run-queue wait {wait * 1000:7.0f} ms, {switches} switches"
         )
-    print("server-side (GET /admin/metrics; includes warm-up): handler time, event-loop lag,")
-    print("tile pre-render (the last run: seconds of it inside the measured window)")
+    print("server-side, the measured window only (GET /admin/metrics before and after):")
+    print("handler time, event-loop lag, seconds of the window with a tile pre-render running")
     for name, m in hists.items():
-        print(_hist_line(name, m["handler_time"]["/locate"]))
+        print(_hist_line(name, m["handler"]))
         if "loop_lag" in m:
             print(_hist_line("  event-loop lag", m["loop_lag"]))
-        run = m.get("last_prerender") or {}
-        if run:
-            print(
-                f"    pre-render: {run['tiles']} of {run['planned']} tiles in "
-                f"{run['seconds']:.1f} s, {overlaps[name]:.1f} s of it while measured"
+        if m.get("last_prerender") is not None or name.startswith("service"):
+            print(f"    pre-render running {overlaps[name]:.1f} s of the {seconds} s")
+        gcp = m["gc_pauses"]
+        print(
+            "    gc since start: "
+            + ", ".join(
+                f"gen {g}: {gcp[f'generation_{g}']['count']}, longest "
+                f"{gcp[f'generation_{g}']['max_ms']} ms"
+                for g in (0, 1, 2)
             )
-        gc2 = m["gc_pauses"]["generation_2"]
-        print(f"    gc: full collections {gc2['count']}, longest {gc2['max_ms']} ms")
+        )
     print(f"({_load()})")
 
 
