@@ -10,10 +10,15 @@ on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 con
 with a different point in every request (Debian has no ``wrk2``; wrk's latencies count from
 each request's send, so this is a paced closed loop, not a strict open loop). The same
 run against a plain uvicorn echo app (no FastAPI, a fixed 800-byte JSON answer) gives the
-floor of uvicorn + loopback + wrk on this machine. The server's own handler-time histogram
-comes from ``GET /admin/metrics``. The swap run repeats the load while the registry
-snapshot is reloaded every second (``NOTIFY gridgeo_registry``, as after every accepted
-change) and reports the slowest request.
+floor of uvicorn + loopback + wrk on this machine. Service rows: the FastAPI route, the
+previous version (``--baseline``), the service while its start-up tile pre-render runs
+(unpaced as before, and paced to ``GRIDGEO_TILE_PRERENDER_SHARE``) and after it finished
+(the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
+the handler time and the event-loop lag (a 10 ms probe) of the window alone, and how long
+a pre-render ran in it; from ``/proc``: server CPU per request and the time the server's
+threads waited ready on a run queue (the CPU taken by other processes). The swap run
+repeats the load while the registry snapshot is reloaded every second (``NOTIFY
+gridgeo_registry``, as after every accepted change) and reports the slowest request.
 
 Bulk: one ``POST /locate/batch`` per format (CSV, Arrow IPC stream, GeoParquet in and
 out), timed from the first byte sent to the last byte received; beside it geopandas reading
