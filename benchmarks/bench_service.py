@@ -446,6 +446,7 @@ def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
     srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
     try:
         srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+        _settled(srv.base, token)  # from the steady state: the reloads' own work only
         wrk(srv.base, lon, lat, rate, 2)
         stop = threading.Event()
         count = [0]
