@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import re
@@ -161,6 +162,8 @@ def create_app(
             yield
         finally:
             probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
             state.stop()
             tiles.close()
             read_pool.close()
