@@ -11,10 +11,15 @@ on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 con
 with a different point in every request (Debian has no ``wrk2``; wrk's latencies count from
 each request's send, so this is a paced closed loop, not a strict open loop). The same
 run against a plain uvicorn echo app (no FastAPI, a fixed 800-byte JSON answer) gives the
-floor of uvicorn + loopback + wrk on this machine. The server's own handler-time histogram
-comes from ``GET /admin/metrics``. The swap run repeats the load while the registry
-snapshot is reloaded every second (``NOTIFY gridgeo_registry``, as after every accepted
-change) and reports the slowest request.
+floor of uvicorn + loopback + wrk on this machine. Service rows: the FastAPI route, the
+previous version (``--baseline``), the service while its start-up tile pre-render runs
+(unpaced as before, and paced to ``GRIDGEO_TILE_PRERENDER_SHARE``) and after it finished
+(the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
+the handler time and the event-loop lag (a 10 ms probe) of the window alone, and how long
+a pre-render ran in it; from ``/proc``: server CPU per request and the time the server's
+threads waited ready on a run queue (the CPU taken by other processes). The swap run
+repeats the load while the registry snapshot is reloaded every second (``NOTIFY
+gridgeo_registry``, as after every accepted change) and reports the slowest request.
 
 Bulk: one ``POST /locate/batch`` per format (CSV, Arrow IPC stream, GeoParquet in and
 out), timed from the first byte sent to the last byte received; beside it geopandas reading
@@ -277,8 +282,71 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def tail(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
-    """GET /locate at ``rate``: floor, the FastAPI route without gc.freeze, the service."""
+def _settled(base: str, token: str, timeout: float = 300) -> float:
+    """Wait until the tile pre-render of the current registry version has finished
+    (the steady state); the seconds waited."""
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        gen = _generation(base, token)
+        if _metrics(base, token).get("last_prerender", {}).get("generation") == gen:
+            return time.monotonic() - t
+        time.sleep(0.5)
+    raise RuntimeError("the tile pre-render did not finish")
+
+
+def _overlap(m: dict, generation: int, window: tuple[float, float]) -> float:
+    """Seconds of the wrk window during which a tile pre-render ran (the last run; the
+    whole window when the run of the current version had not finished by its end)."""
+    run = m.get("last_prerender") or {}
+    if run.get("generation") != generation:
+        return window[1] - window[0]
+    return max(0.0, min(run["ended"], window[1]) - max(run["started"], window[0]))
+
+
+def _window(before: dict, after: dict) -> dict:
+    """The histogram of what happened between two ``summary()`` readings of it."""
+    counts = {
+        float(edge): n - before.get("buckets_ms", {}).get(edge, 0)
+        for edge, n in after.get("buckets_ms", {}).items()
+    }
+    total = sum(counts.values())
+    out = {"count": total, "mean_ms": None}
+    if total:
+        sum_ms = after["mean_ms"] * after["count"] - (before["mean_ms"] or 0) * before["count"]
+        out["mean_ms"] = sum_ms / total
+    for q, key in ((50, "p50_ms"), (99, "p99_ms"), (99.9, "p99_9_ms"), (100, "max_ms")):
+        seen, out[key] = 0, None
+        for edge in sorted(counts):
+            seen += counts[edge]
+            if counts[edge] and seen >= q / 100 * total:
+                out[key] = edge
+                break
+    return out
+
+
+def _generation(base: str, token: str) -> int:
+    r = httpx.get(base + "/admin/index", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return r.json()["generation"]
+
+
+def _sched(pid: int) -> tuple[float, int]:
+    """Seconds the process's threads waited on a run queue (ready but another task had
+    the CPU), and their involuntary context switches (``/proc/PID/task/*``)."""
+    wait, switches = 0.0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            wait += int((task / "schedstat").read_text().split()[1]) / 1e9
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    switches += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # a thread that ended meanwhile
+    return wait, switches
+
+
+def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path | None) -> None:
+    """GET /locate at ``rate``: floor, the FastAPI route, the previous version, the service
+    while its start-up tile pre-render runs (unpaced and paced) and after it finished."""
     lon, lat = _points(bounds, 20_000, seed)
     token = "bench-" + os.urandom(8).hex()
     print(
@@ -292,40 +360,83 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
         try:
             echo.wait("/")
             wrk(echo.base, lon, lat, rate, 2)
-            c0 = _cpu_s(echo.proc.pid)
+            c0, s0 = _cpu_s(echo.proc.pid), _sched(echo.proc.pid)
             r = wrk(echo.base, lon, lat, rate, seconds)
+            s1 = _sched(echo.proc.pid)
             r["cpu"] = (_cpu_s(echo.proc.pid) - c0) / r["requests"] * 1000
+            r["queued"] = (s1[0] - s0[0], s1[1] - s0[1])
             _row("floor: uvicorn echo app", r)
         finally:
             echo.stop()
-    runs = (
-        ("FastAPI route, no gc.freeze", "&route=1", {"GRIDGEO_GC_FREEZE": "false"}),
-        ("service (fast path, gc.freeze)", "", {}),
-    )
+    floor = r
+    # (name, query suffix, environment, checkout, wait for the pre-render to finish)
+    runs: list[tuple[str, str, dict, Path, bool]] = [
+        ("FastAPI route, no gc.freeze", "&route=1", {"GRIDGEO_GC_FREEZE": "false"}, ROOT, True),
+    ]
+    if baseline is not None:
+        runs.append(("previous version", "", {"PYTHONPATH": str(baseline)}, baseline, False))
+    runs += [
+        ("service, pre-render unpaced", "", {"GRIDGEO_TILE_PRERENDER_SHARE": "1"}, ROOT, False),
+        ("service, pre-render paced", "", {}, ROOT, False),
+        ("service, after pre-render", "", {}, ROOT, True),
+    ]
     cpu = {"floor: uvicorn echo app": r["cpu"]}
-    hists = {}
-    for name, extra, env in runs:
+    hists, ratios, overlaps = {}, {}, {}
+    queued = {"floor: uvicorn echo app": r["queued"]}
+    for name, extra, env, cwd, settle in runs:
         srv = Server(
-            "gridgeo.service.app:create_app", _service_env(url, token) | env, factory=True, cwd=ROOT
+            "gridgeo.service.app:create_app", _service_env(url, token) | env, factory=True, cwd=cwd
         )
         try:
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+            if settle:
+                _settled(srv.base, token)
             wrk(srv.base, lon, lat, rate, 2, extra)  # warm-up
-            c0 = _cpu_s(srv.proc.pid)
+            m0 = _metrics(srv.base, token)
+            c0, w0, s0 = _cpu_s(srv.proc.pid), time.time(), _sched(srv.proc.pid)
             r = wrk(srv.base, lon, lat, rate, seconds, extra)
+            w1, s1 = time.time(), _sched(srv.proc.pid)
             cpu[name] = (_cpu_s(srv.proc.pid) - c0) / r["requests"] * 1000
+            queued[name] = (s1[0] - s0[0], s1[1] - s0[1])
             _row(name, r)
-            hists[name] = _metrics(srv.base, token)
+            m = _metrics(srv.base, token)
+            hists[name] = {
+                k: _window(m0[k], m[k]) if k in m0 else m[k] for k in ("loop_lag",) if k in m
+            } | {"handler": _window(m0["handler_time"]["/locate"], m["handler_time"]["/locate"])}
+            hists[name] |= {k: m.get(k) for k in ("last_prerender", "gc_pauses")}
+            ratios[name] = (r["p99"] / floor["p99"], r["p999"] / floor["p999"])
+            overlaps[name] = _overlap(m, _generation(srv.base, token), (w0, w1))
         finally:
             srv.stop()
-    print("server CPU per request (user+sys of the uvicorn process / requests):")
+    print("p99 / p99.9 over the floor's, same run:")
+    for name, (a, b) in ratios.items():
+        print(f"  {name:34s} {a:5.2f}x {b:5.2f}x")
+    print(
+        "server CPU per request (user+sys of the uvicorn process / requests); time its threads"
+        " waited ready on a run queue while another task had the CPU, and involuntary switches:"
+    )
     for name, ms in cpu.items():
-        print(f"  {name:34s} {ms:.3f} ms")
-    print("server-side handler time (GET /admin/metrics; includes warm-up):")
+        wait, switches = queued[name]
+        print(
+            f"  {name:34s} {ms:.3f} ms   run-queue wait {wait * 1000:7.0f} ms, {switches} switches"
+        )
+    print("server-side, the measured window only (GET /admin/metrics before and after):")
+    print("handler time, event-loop lag, seconds of the window with a tile pre-render running")
     for name, m in hists.items():
-        print(_hist_line(name, m["handler_time"]["/locate"]))
-        gc2 = m["gc_pauses"]["generation_2"]
-        print(f"    gc: full collections {gc2['count']}, longest {gc2['max_ms']} ms")
+        print(_hist_line(name, m["handler"]))
+        if "loop_lag" in m:
+            print(_hist_line("  event-loop lag", m["loop_lag"]))
+        if m.get("last_prerender") is not None or name.startswith("service"):
+            print(f"    pre-render running {overlaps[name]:.1f} s of the {seconds} s")
+        gcp = m["gc_pauses"]
+        print(
+            "    gc since start: "
+            + ", ".join(
+                f"gen {g}: {gcp[f'generation_{g}']['count']}, longest "
+                f"{gcp[f'generation_{g}']['max_ms']} ms"
+                for g in (0, 1, 2)
+            )
+        )
     print(f"({_load()})")
 
 
@@ -336,6 +447,7 @@ def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
     srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
     try:
         srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+        _settled(srv.base, token)  # from the steady state: the reloads' own work only
         wrk(srv.base, lon, lat, rate, 2)
         stop = threading.Event()
         count = [0]
@@ -569,7 +681,8 @@ def main() -> int:
         "--baseline",
         type=Path,
         default=None,
-        help="a checkout of the previous version (e.g. a git worktree) to run bulk against too",
+        help="a checkout of the previous version (e.g. a git worktree) to run tail and bulk "
+        "against too",
     )
     ap.add_argument(
         "--alternate",
@@ -585,7 +698,7 @@ def main() -> int:
     url = _database(args.side, args.seed)
     bounds = _bounds(url)
     if "tail" not in skip:
-        tail(url, bounds, args.rate, args.seconds, args.seed)
+        tail(url, bounds, args.rate, args.seconds, args.seed, args.baseline)
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
     if args.alternate and args.baseline is not None:

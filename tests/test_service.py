@@ -1097,3 +1097,25 @@ def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):
     finally:
         settings.batch_max_points = before
     assert r.status_code == 413 and "at most 100" in r.json()["detail"]
+
+
+def test_start_up_reads_the_registry_once(db_url, app_db_url, world):
+    """LISTEN comes first, so the listener's re-snapshot on connecting is skipped: one
+    registry load (and one tile pre-render) at start-up, not two; a NOTIFY still reloads."""
+    app = create_app(
+        Settings(database_url=db_url, app_database_url=app_db_url),
+        ServiceSettings(admin_token=ADMIN, token_cache_s=0.0, auth_failures_per_min=0),
+    )
+    with TestClient(app) as c:
+        state = app.state.registry_state
+        assert state.listening.wait(10)
+        time.sleep(0.5)  # the listener is past its start (it does not block on a load)
+        assert state.generation == 1  # loaded by the listener or the start-up, not both
+        assert app.state.metrics.swaps.n == 1
+        with psycopg.connect(world["url"]) as conn:
+            conn.execute('NOTIFY gridgeo_registry, \'{"event": "test"}\'')
+        deadline = time.monotonic() + 15
+        while state.generation < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert state.generation == 2
+        assert c.get("/locate", params={"lon": 121.5, "lat": 25.0}).status_code == 200

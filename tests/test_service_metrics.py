@@ -46,3 +46,29 @@ def test_route_groups_and_gc_hook():
     assert m.gc[2].n >= 1
     m.add("/locate", 500_000)
     assert m.report()["handler_time"]["/locate"]["count"] == 1
+
+
+def test_loop_lag_probe_sees_a_blocked_loop():
+    import asyncio
+    import time
+
+    m = Metrics()
+
+    async def main() -> None:
+        probe = asyncio.get_running_loop().create_task(m.probe_loop(0.005))
+        await asyncio.sleep(0.05)
+        time.sleep(0.06)  # the loop is blocked: the probe wakes at least ~55 ms late
+        await asyncio.sleep(0.02)
+        probe.cancel()
+
+    asyncio.run(main())
+    lag = m.report()["loop_lag"]
+    assert lag["count"] >= 2 and lag["max_ms"] >= 50
+
+
+def test_prerender_runs_are_reported():
+    m = Metrics()
+    m.add_prerender({"generation": 3, "tiles": 10, "planned": 12, "seconds": 1.5})
+    r = m.report()
+    assert r["prerender_runs"]["count"] == 1 and r["prerender_runs"]["max_ms"] == 1500.0
+    assert r["last_prerender"]["generation"] == 3 and r["last_prerender"]["tiles"] == 10

@@ -127,3 +127,53 @@ def test_tolerance_halves_per_zoom():
     assert t10 == pytest.approx(2 * tile_tolerance(11, 25.0, geographic=False))
     assert 4 < t10 < 5  # half a unit of a 4096-unit tile at zoom 10, ground metres at 25°N
     assert tile_tolerance(10, 25.0, geographic=True) == pytest.approx(t10 / 111_320.0)
+
+
+def _prerenderer(monkeypatch, render_s: float, share: float, n: int = 5):
+    from gridgeo.service import tilecache
+
+    monkeypatch.setattr(tilecache, "district_tiles", lambda *a, **k: [(10, i, 0) for i in range(n)])
+    spent: list[float] = []
+
+    def render(gen, level, z, x, y) -> None:
+        t = time.perf_counter()
+        time.sleep(render_s)
+        spent.append(time.perf_counter() - t)
+
+    runs: list[dict] = []
+    pre = tilecache.Prerenderer(
+        render, lambda: 1, min_zoom=10, max_zoom=16, max_tiles=100, share=share
+    )
+    pre.observer = runs.append
+    return pre, spent, runs
+
+
+def test_prerender_waits_to_keep_to_its_share(monkeypatch):
+    pre, spent, runs = _prerenderer(monkeypatch, 0.02, share=0.5)
+    pre.request(1, np.array([shapely.box(0, 0, 1, 1)], dtype=object), 3857)
+    deadline = time.monotonic() + 30
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pre.close()
+    assert runs and runs[0]["tiles"] == 5 and len(spent) == 5
+    # rendering took at most half of the run's wall time (waits only end early on a stop)
+    assert runs[0]["seconds"] >= sum(spent) / 0.5 * 0.95
+    assert runs[0]["ended"] >= runs[0]["started"]
+
+
+def test_prerender_wait_ends_at_close(monkeypatch):
+    pre, spent, _runs = _prerenderer(monkeypatch, 0.05, share=0.001)  # ~50 s of waiting
+    pre.request(1, np.array([shapely.box(0, 0, 1, 1)], dtype=object), 3857)
+    deadline = time.monotonic() + 30
+    while not spent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pre.close(timeout=10)
+    assert pre._thread is not None and not pre._thread.is_alive()
+    assert len(spent) == 1
+
+
+def test_prerender_share_is_checked():
+    from gridgeo.service.tilecache import Prerenderer
+
+    with pytest.raises(ValueError, match="share"):
+        Prerenderer(lambda *a: None, lambda: 1, min_zoom=1, max_zoom=2, max_tiles=1, share=0)

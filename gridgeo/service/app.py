@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import re
@@ -81,6 +83,7 @@ def _tile_service(
             settings.tile_prerender_max_zoom,
             settings.tile_prerender_max_tiles,
         ),
+        prerender_share=settings.tile_prerender_share,
     )
 
 
@@ -137,10 +140,19 @@ def create_app(
         app.state.registry_state = state
         state.refresh_observer = metrics.add_swap
         app.state.tiles = tiles = _tile_service(pool, read_pool, service_settings)
+        tiles.prerenderer.observer = metrics.add_prerender
         state.on_refresh.append(tiles.refreshed)
+        if service_settings.listen:
+            # LISTEN first, then read the registry once: the listener's own re-snapshot
+            # on connecting is then skipped (it was a second load, and a second tile
+            # pre-render, in the first seconds of serving)
+            state.start_listener()
+            await run_in_threadpool(state.first_listen_attempt.wait, 5.0)
         try:
             # a short wait: with the database down, /health must answer 503 promptly
-            await run_in_threadpool(lambda: state.refresh(timeout=5.0))
+            await run_in_threadpool(
+                lambda: state.refresh(timeout=5.0, unless_read_after=state.listened_at)
+            )
         except GridgeoError as exc:  # serve /health anyway; locate retries on first use
             log.error("could not load the registry at start-up: %s", exc)
         if service_settings.gc_freeze:
@@ -149,11 +161,13 @@ def create_app(
             gc.collect()
             gc.freeze()
         metrics.install_gc()  # pauses while serving (not the collection above)
-        if service_settings.listen:
-            state.start_listener()
+        probe = asyncio.get_running_loop().create_task(metrics.probe_loop())
         try:
             yield
         finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
             state.stop()
             tiles.close()
             read_pool.close()

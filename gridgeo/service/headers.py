@@ -19,6 +19,7 @@ CSP = (
 #: The API documentation pages (FastAPI writes an inline start-up script into them).
 CSP_DOCS = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
 DOC_PATHS = ("/docs", "/redoc")
+_CSP_BYTES, _CSP_DOCS_BYTES = CSP.encode(), CSP_DOCS.encode()
 
 
 class SecurityHeaders:
@@ -38,7 +39,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        csp = CSP_DOCS if path.startswith(DOC_PATHS) else CSP
+        csp = _CSP_DOCS_BYTES if path.startswith(DOC_PATHS) else _CSP_BYTES
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -53,7 +54,7 @@ class SecurityHeaders:
                     )
                 ]
                 headers += [
-                    (b"content-security-policy", csp.encode()),
+                    (b"content-security-policy", csp),
                     (b"x-frame-options", b"DENY"),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),

@@ -5,10 +5,16 @@ increment per request. Durations go into log-spaced buckets (8 per doubling, so 
 percentile read back is within ~9 % of the true value, as in an HDR histogram), one
 histogram per route group (``/locate``, ``/locate/batch``, ``other``) and one for the
 pauses of Python's cyclic garbage collector. ``GET /admin/metrics`` shows them.
+
+Two more say *where* a slow request waited, beside the handler time: the event loop's lag
+(a probe asks to be woken every 10 ms and counts how late it was: time the loop was
+blocked, or the process was off the CPU or waited for the GIL) and the tile pre-render
+runs (start, end and seconds of each, which hold a database connection and CPU).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
@@ -100,6 +106,10 @@ class Metrics:
         self.routes: dict[str, Histogram] = {}
         self.gc = {0: Histogram(), 1: Histogram(), 2: Histogram()}
         self.swaps = Histogram()
+        self.loop_lag = Histogram()
+        self.prerenders = Histogram()
+        #: The last tile pre-render run: generation, tiles, start/end (epoch s), seconds.
+        self.last_prerender: dict[str, Any] = {}
         self._gc_start = 0
         self._lock = threading.Lock()
 
@@ -114,6 +124,21 @@ class Metrics:
         """Count one snapshot reload (load + build + swap), from any thread."""
         with self._lock:
             self.swaps.add(int(seconds * 1e9))
+
+    def add_prerender(self, run: dict[str, Any]) -> None:
+        """Count one finished tile pre-render run (``seconds`` in it), from any thread."""
+        with self._lock:
+            self.prerenders.add(int(run.get("seconds", 0.0) * 1e9))
+            self.last_prerender = dict(run)
+
+    async def probe_loop(self, interval: float = 0.01) -> None:
+        """Count, every ``interval`` s, how late the event loop woke this task (until
+        cancelled): the lag a request arriving then would have waited before its handler."""
+        want = int(interval * 1e9)
+        while True:
+            t0 = time.perf_counter_ns()
+            await asyncio.sleep(interval)
+            self.loop_lag.add(max(time.perf_counter_ns() - t0 - want, 0))
 
     def gc_callback(self, phase: str, info: dict[str, int]) -> None:
         """``gc.callbacks`` hook: time each collection by generation."""
@@ -142,6 +167,9 @@ class Metrics:
             "gc_thresholds": list(gc.get_threshold()),
             "gc_frozen_objects": gc.get_freeze_count(),
             "snapshot_reloads": self.swaps.summary(),
+            "loop_lag": self.loop_lag.summary(),
+            "prerender_runs": self.prerenders.summary(),
+            "last_prerender": self.last_prerender,
         }
 
 

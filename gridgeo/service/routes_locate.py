@@ -125,6 +125,8 @@ async def locate(
 #: A plain decimal number as a client sends it (anything else takes the full route).
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
 _FAST_KEYS = frozenset({"lon", "lat", "crs", "category"})
+#: As JSONResponse renders (``json.dumps`` with these options), built once, not per request.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
 def _fast_answer(scope: Scope) -> bytes | None:
@@ -178,10 +180,7 @@ def _fast_answer(scope: Scope) -> bytes | None:
     result["query"] = {"lon": lon, "lat": lat, "crs": crs, "category": category, "at": None}
     if warnings:
         result["warnings"] = warnings
-    # as JSONResponse renders it
-    return json.dumps(
-        result, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
+    return _ENCODER.encode(result).encode("utf-8")
 
 
 class LocateFastPath:

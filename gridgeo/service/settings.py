@@ -77,6 +77,13 @@ class ServiceSettings(BaseSettings):
         description="Most public tiles rendered ahead over the district after each registry "
         "change, plus a quarter as many of the staff tiles in use before it (0: none ahead).",
     )
+    tile_prerender_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Most of its wall time the tile pre-render spends rendering (PostgreSQL "
+        "does the work); it waits the rest, so that requests keep the CPU (1: no waits).",
+    )
     tile_prerender_min_zoom: int = Field(
         default=10, ge=0, le=22, description="Lowest zoom rendered ahead."
     )

@@ -63,6 +63,12 @@ class ServiceState:
         self.generation = 0
         self.last_event: dict | None = None
         self.listening = threading.Event()
+        #: Set once the listener's first connection attempt ended (listening or failed).
+        self.first_listen_attempt = threading.Event()
+        #: ``time.monotonic()`` when the listener's current ``LISTEN`` took effect.
+        self.listened_at: float | None = None
+        #: ``time.monotonic()`` just before the current snapshot was read.
+        self._read_at: float | None = None
         #: Successful re-snapshots after the listener (re)connected.
         self.reconnects = 0
         #: Called with (generation, snapshot) after every refresh (e.g. the tile cache);
@@ -72,12 +78,23 @@ class ServiceState:
         self.refresh_observer: Callable[[float], None] | None = None
 
     # -- snapshots -------------------------------------------------------------------
-    def refresh(self, *, timeout: float = 30.0) -> Snapshot:
+    def refresh(self, *, timeout: float = 30.0, unless_read_after: float | None = None) -> Snapshot:
         """Reload the current snapshot from PostGIS and drop the past-date ones.
 
         ``timeout`` bounds the wait for a database connection (seconds).
+        ``unless_read_after``: a ``time.monotonic()`` value; when the current snapshot was
+        read after it (e.g. after ``LISTEN`` took effect, so every later change will be
+        notified), keep it: no reload, no hooks (start-up then loads the registry once).
         """
         with self._refresh_lock:
+            if (
+                unless_read_after is not None
+                and self._current is not None
+                and self._read_at is not None
+                and self._read_at >= unless_read_after
+            ):
+                return self._current
+            read_at = time.monotonic()
             t0 = time.perf_counter()
             try:
                 with self.pool.connection(timeout=timeout) as conn:
@@ -89,6 +106,7 @@ class ServiceState:
             _warm_up(snap)
             with self._lock:
                 self._current = snap
+                self._read_at = read_at
                 self._past.clear()
                 self.generation += 1
                 generation = self.generation
@@ -176,12 +194,16 @@ class ServiceState:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                     listen_for_changes(conn)
+                    self.listened_at = listened_at = time.monotonic()
                     self.listening.set()
+                    self.first_listen_attempt.set()
                     # changes made while we were not listening: re-snapshot on every
-                    # (re)connect, retrying until it succeeds (the pool may still be
-                    # dropping connections of the server that went away)
+                    # (re)connect unless the snapshot was read after LISTEN (start-up),
+                    # retrying until it succeeds (the pool may still be dropping
+                    # connections of the server that went away)
                     retry = 0.2
-                    while not self._safe_refresh({"event": "listen_started"}):
+                    started = {"event": "listen_started"}
+                    while not self._safe_refresh(started, unless_read_after=listened_at):
                         if self._stop.wait(retry):
                             return
                         retry = min(retry * 2, 5.0)
@@ -197,14 +219,18 @@ class ServiceState:
                             self._safe_refresh(payload | {"count": len(events)})
             except psycopg.Error as exc:
                 self.listening.clear()
+                self.first_listen_attempt.set()
                 log.warning("registry listener lost its connection (%s); retrying", exc)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)  # back within seconds of the database
 
-    def _safe_refresh(self, event: dict) -> bool:
+    def _safe_refresh(self, event: dict, *, unless_read_after: float | None = None) -> bool:
         """Refresh; ``False`` (logged, last good snapshot kept) when it failed."""
         try:
-            snap = self.refresh(timeout=10.0)
+            generation = self.generation
+            snap = self.refresh(timeout=10.0, unless_read_after=unless_read_after)
+            if self.generation == generation:  # read after LISTEN already: kept
+                return True
             self.last_event = event
             self.reconnects += event.get("event") == "listen_started"
             log.info("refreshed the locate index after %s: %d grids", event, len(snap.index))

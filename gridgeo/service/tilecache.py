@@ -13,6 +13,9 @@ After each re-snapshot the public tiles over the district are rendered again in 
 background thread, one database connection at a time, lowest zoom first, at most
 ``tile_prerender_max_tiles`` tiles; then the staff tiles that were in the cache before the
 change, most recently used first, at most a quarter of that bound (:class:`Prerenderer`).
+The tiles are rendered by PostgreSQL (a low-zoom tile takes it hundreds of ms of CPU), so
+the run spends at most ``tile_prerender_share`` of its wall time rendering and waits the
+rest: on a small machine the requests being served keep most of the CPU meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import NamedTuple
@@ -257,6 +261,9 @@ class Prerenderer:
         The registry version now: a run stops as soon as it moved on.
     min_zoom, max_zoom, max_tiles
         See :func:`district_tiles`.
+    share
+        Most of its wall time a run spends rendering: after a tile that took ``t`` s it
+        waits ``t * (1 - share) / share`` s (1: no waits).
     """
 
     def __init__(
@@ -267,7 +274,11 @@ class Prerenderer:
         min_zoom: int,
         max_zoom: int,
         max_tiles: int,
+        share: float = 1.0,
     ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share}")
+        self._share = share
         self._render = render
         self._generation = current_generation
         self._zooms = (min_zoom, max_zoom)
@@ -278,6 +289,8 @@ class Prerenderer:
         self._thread: threading.Thread | None = None
         #: Tiles rendered by the last finished run, and its generation.
         self.last_run: dict[str, int] = {}
+        #: Called with the figures of every finished run (e.g. the service's metrics).
+        self.observer: Callable[[dict], None] | None = None
 
     def request(
         self,
@@ -323,7 +336,17 @@ class Prerenderer:
             except Exception as exc:  # the next re-snapshot tries again
                 log.warning("pre-rendering the tiles of version %d stopped: %s", generation, exc)
 
+    def _pause(self, spent: float) -> None:
+        """Wait so that rendering takes at most ``share`` of the run's wall time; a stop
+        or a newer version ends the wait at once."""
+        if self._share >= 1:
+            return
+        with self._cond:
+            if not self._stop and self._wanted is None:
+                self._cond.wait(min(spent * (1 - self._share) / self._share, 30.0))
+
     def _run(self, generation: int, geoms: np.ndarray, srid: int, extra: list) -> None:
+        started, t0 = time.time(), time.perf_counter()
         tiles = district_tiles(
             geoms,
             srid,
@@ -336,14 +359,21 @@ class Prerenderer:
         for level, z, x, y in planned:
             if self._stop or self._wanted is not None or self._generation() != generation:
                 break
+            t = time.perf_counter()
             self._render(generation, level, z, x, y)
             done += 1
+            self._pause(time.perf_counter() - t)
         self.last_run = {
             "generation": generation,
             "tiles": done,
             "planned": len(planned),
             "others": len(extra),
         }
+        if self.observer is not None:
+            self.observer(
+                self.last_run
+                | {"started": started, "seconds": time.perf_counter() - t0, "ended": time.time()}
+            )
         log.info("pre-rendered %d of %d tiles of registry version %d", done, len(tiles), generation)
 
 
@@ -407,6 +437,8 @@ class TileService:
     read_pool
         Read-only sessions (``gridgeo_read``) for the public tiles, the ones anybody may
         fetch; default ``pool``.
+    prerender_share
+        Most of its wall time the pre-render spends rendering (see :class:`Prerenderer`).
     """
 
     def __init__(
@@ -416,6 +448,7 @@ class TileService:
         *,
         prerender: tuple[int, int, int] = (10, 16, 2_000),
         read_pool: psycopg_pool.ConnectionPool | None = None,
+        prerender_share: float = 1.0,
     ) -> None:
         self.pool = pool
         self.read_pool = read_pool or pool
@@ -428,6 +461,7 @@ class TileService:
             min_zoom=lo,
             max_zoom=hi,
             max_tiles=most if cache.enabled else 0,
+            share=prerender_share,
         )
         self._srid: int | None = None
         #: Tiles of other levels than the public (staff), most recently used first,
