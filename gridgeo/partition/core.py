@@ -30,6 +30,7 @@ from gridgeo.crs import work_crs as work_crs_for
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import raise_for_problems
 from gridgeo.io.fields import resolve_count_fields
+from gridgeo.partition.carriageways import collapse_carriageways
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.community import (
     CommunityResult,
@@ -240,8 +241,8 @@ def _prepare(
 def _road_lines(
     roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
 ) -> np.ndarray:
-    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended, dual
-    carriageways with no household between them on one centreline)."""
+    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended, the
+    one-way halves of divided roads on their centreline)."""
     if roads is None or not len(roads):
         return np.array([], dtype=object)
     q = prof.quality
@@ -249,13 +250,8 @@ def _road_lines(
     keep = None
     if households is not None and len(households):
         keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
-    return clean_roads(
-        rm.geometry.to_numpy(),
-        snap_m=q.road_snap_m,
-        extend_m=q.road_extend_m,
-        carriageway_gap_m=q.median_max_width_m,
-        keep_xy=keep,
-    )
+    geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
+    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
 
 
 @dataclass

@@ -1,0 +1,286 @@
+"""Dual carriageways as one road: the two one-way halves of a divided road → its centreline.
+
+For a divided road the road's centreline is its median: grids bounded by road
+centrelines put their border there. OpenStreetMap draws such a road as two one-way
+ways (``oneway=yes``) with the same ``name``, digitised in opposite directions; left
+as they are, the strip between them becomes a thin face that
+:func:`gridgeo.partition.blocks.merge_slivers` has to split down its middle, which
+costs most of a city's run. :func:`collapse_carriageways` replaces each such pair by
+the midline of their overlap before the roads are cleaned.
+
+Only attributes decide what is a pair; geometry only confirms it. Two pieces pair when
+they belong to one-way ways of the same non-empty ``name`` and the same ``highway``
+level, run in opposite directions, are parallel within ``max_angle_deg``, ``min_gap``
+to ``max_gap`` apart, overlap along a run of at least ``min_run_m`` and have no
+household point between them. Bridges and tunnels (``bridge`` / ``tunnel`` set) are
+never paired: an elevated road over a ground road is two roads. A roads layer without
+``oneway`` and ``name`` columns is returned unchanged, so parallel roads and outlines
+of statistical areas are never merged by their geometry alone.
+
+Where a pair is replaced, the ends of roads that met either carriageway and would now
+dangle are joined to the centreline, so the collapse adds no dangling ends.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import shapely
+from shapely import LineString
+
+log = logging.getLogger(__name__)
+
+FORWARD = {"yes", "true", "1"}
+REVERSE = {"-1", "reverse"}
+_NO = {"", "no", "false", "0", "none", "nan"}
+
+
+def _text(col) -> np.ndarray:
+    """A column as stripped strings ('' for missing values)."""
+    vals = np.asarray(col, dtype=object)
+    return np.array(["" if v is None or v != v else str(v).strip() for v in vals], dtype=object)
+
+
+def _eligible(roads) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(mask, key, reverse)`` of the roads that may be one half of a divided road.
+
+    ``key`` groups ways that may pair (same name and highway level); ``reverse`` marks
+    ways digitised against their direction of travel (``oneway=-1``).
+    """
+    n = len(roads)
+    oneway = np.char.lower(_text(roads["oneway"]).astype(str))
+    name = _text(roads["name"])
+    level = _text(roads["highway"]) if "highway" in roads else np.full(n, "", dtype=object)
+    ok = np.isin(oneway, list(FORWARD | REVERSE)) & (name != "")
+    for col in ("bridge", "tunnel"):
+        if col in roads:
+            ok &= np.isin(np.char.lower(_text(roads[col]).astype(str)), list(_NO))
+    ok &= ~shapely.is_missing(roads.geometry.to_numpy())
+    key = np.array([f"{a}\x00{b}" for a, b in zip(name, level, strict=True)], dtype=object)
+    return ok, key, np.isin(oneway, list(REVERSE))
+
+
+def collapse_carriageways(
+    roads,
+    *,
+    keep_xy: np.ndarray | None = None,
+    precision: float = 0.01,
+    min_gap: float = 3.0,
+    max_gap: float = 40.0,
+    max_angle_deg: float = 10.0,
+    step: float = 10.0,
+    min_run_m: float = 20.0,
+    snap_m: float = 2.0,
+) -> np.ndarray:
+    """Road geometries with each pair of carriageways of a divided road on its centreline.
+
+    Parameters
+    ----------
+    roads
+        Road GeoDataFrame in metres, with ``oneway`` and ``name`` (and optionally
+        ``highway``, ``bridge``, ``tunnel``) columns as in OpenStreetMap.
+    keep_xy
+        Household points (``(n, 2)`` array) no collapse may cross, or None.
+    precision
+        Coordinate grid of the road cleaning (metres).
+    min_gap, max_gap, max_angle_deg, step, min_run_m
+        Distance between the carriageways, how parallel they must be, the length of the
+        pieces compared and the shortest overlap replaced.
+    snap_m
+        Ends of other roads this close to a replaced carriageway are joined to the
+        centreline when they would dangle.
+
+    Returns
+    -------
+    numpy.ndarray
+        Road geometries for :func:`gridgeo.partition.clean.clean_roads`: exactly
+        ``roads.geometry`` when nothing pairs or the columns are missing.
+    """
+    geoms = roads.geometry.to_numpy()
+    if "oneway" not in roads or "name" not in roads or len(roads) < 2:
+        return geoms
+    ok, key, rev = _eligible(roads)
+    if ok.sum() < 2:
+        return geoms
+    chains, chain_key, parts, part_chain = _chains(geoms[ok], key[ok], rev[ok], precision)
+    seg = _Pieces(shapely.segmentize(chains, step), chain_key)
+    part = seg.partners(max_gap=max_gap, min_gap=min_gap, max_angle_deg=max_angle_deg)
+    if keep_xy is not None and len(keep_xy) and (part >= 0).any():
+        part[seg.crossing(part, keep_xy)] = -1
+    mid, drop = seg.middles(part, min_run_m)
+    if not mid.any():
+        return geoms
+    touched = np.zeros(len(chains), dtype=bool)
+    touched[seg.line[mid | drop]] = True
+    rebuilt = seg.rebuild(part, mid, drop)
+    kept = [g for i, g in enumerate(chains) if touched[i] for g in rebuilt.get(i, [])]
+    out = np.concatenate(
+        [
+            geoms[~ok],
+            parts[~touched[part_chain]],
+            np.array(kept, dtype=object),
+        ]
+    )
+    out = shapely.set_precision(out[~shapely.is_missing(out)], precision)
+    links = _join_ends(out, seg, part, mid, drop, snap_m=snap_m, max_gap=max_gap)
+    log.info(
+        "dual carriageways: %d of %d one-way pieces onto centrelines, %d ends joined",
+        int(mid.sum()),
+        len(mid),
+        len(links),
+    )
+    return np.concatenate([out, np.array(links, dtype=object)]) if links else out
+
+
+def _chains(geoms, key, rev, precision):
+    """One-way ways in travel direction, merged per key into chains.
+
+    Returns ``(chains, chain_key, parts, part_chain)``: the merged chains with their
+    key index, and the single ways with the chain each lies on.
+    """
+    parts, at = shapely.get_parts(shapely.set_precision(geoms, precision), return_index=True)
+    good = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > precision)
+    parts, at = parts[good], at[good]
+    parts = np.where(rev[at], shapely.reverse(parts), parts)
+    keys, kidx = np.unique(key[at], return_inverse=True)
+    chains, chain_key, part_chain = [], [], np.full(len(parts), -1)
+    for k in range(len(keys)):
+        sel = np.flatnonzero(kidx == k)
+        merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts[sel]), True))
+        merged = merged[shapely.get_type_id(merged) == 1]
+        tree = shapely.STRtree(merged)
+        probe = shapely.line_interpolate_point(parts[sel], 0.5, normalized=True)
+        i, j = tree.query(probe, predicate="dwithin", distance=precision)
+        first = np.unique(i, return_index=True)[1]
+        part_chain[sel[i[first]]] = len(chains) + j[first]
+        chains.extend(merged)
+        chain_key.extend([k] * len(merged))
+    # a way no chain claims (should not happen) stays as it is
+    lone = part_chain < 0
+    if lone.any():
+        part_chain[lone] = np.arange(len(chains), len(chains) + lone.sum())
+        chains.extend(parts[lone])
+        chain_key.extend([-1 - i for i in range(int(lone.sum()))])
+    return np.array(chains, dtype=object), np.array(chain_key), parts, part_chain
+
+
+def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float) -> list:
+    """Links from road ends left dangling near a replaced carriageway to the centreline."""
+    if len(lines) == 0:
+        return []
+    paired = mid | drop
+    old = shapely.linestrings(np.stack([seg.s[paired], seg.e[paired]], axis=1))
+    k = np.flatnonzero(mid)
+    ms = (seg.s[k] + seg.project(seg.s[k], part[k])) / 2
+    me = (seg.e[k] + seg.project(seg.e[k], part[k])) / 2
+    centre = shapely.linestrings(np.stack([ms, me], axis=1))
+    ends = np.vstack([shapely.get_coordinates(shapely.get_point(lines, i)) for i in (0, -1)])
+    owner = np.r_[np.arange(len(lines)), np.arange(len(lines))]
+    pts = shapely.points(ends)
+    near_old = np.unique(shapely.STRtree(old).query(pts, predicate="dwithin", distance=snap_m)[0])
+    if len(near_old) == 0:
+        return []
+    tree = shapely.STRtree(lines)
+    i, j = tree.query(pts[near_old], predicate="dwithin", distance=1e-6)
+    touching = np.unique(i[j != owner[near_old[i]]])
+    dangling = np.setdiff1d(np.arange(len(near_old)), touching)
+    cand = near_old[dangling]
+    if len(cand) == 0:
+        return []
+    ctree = shapely.STRtree(centre)
+    c_i, c_j = ctree.query_nearest(pts[cand], max_distance=max_gap, all_matches=False)
+    links = shapely.shortest_line(pts[cand[c_i]], centre[c_j])
+    return [g for g in links if g.length > 1e-6]
+
+
+class _Pieces:
+    """The straight pieces of a set of lines, in line order, with their geometry."""
+
+    def __init__(self, lines: np.ndarray, key: np.ndarray) -> None:
+        xy, at = shapely.get_coordinates(lines, return_index=True)
+        same = at[1:] == at[:-1]
+        self.s, self.e, self.line = xy[:-1][same], xy[1:][same], at[:-1][same]
+        d = self.e - self.s
+        self.len = np.hypot(*d.T)
+        ok = self.len > 0
+        self.s, self.e, self.line, self.len = self.s[ok], self.e[ok], self.line[ok], self.len[ok]
+        self.d = (self.e - self.s) / self.len[:, None]
+        self.key = np.asarray(key)[self.line]
+
+    def partners(self, *, max_gap: float, min_gap: float, max_angle_deg: float) -> np.ndarray:
+        """Index of each piece's nearest opposite-direction partner of the same key, or -1."""
+        from scipy.spatial import cKDTree
+
+        out = np.full(len(self.len), -1)
+        if len(self.len) < 2:
+            return out
+        mids = (self.s + self.e) / 2
+        ab = cKDTree(mids).query_pairs(max_gap + self.len.max() / 2, output_type="ndarray")
+        a, b = np.r_[ab[:, 0], ab[:, 1]], np.r_[ab[:, 1], ab[:, 0]]
+        ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
+        ok &= (self.d[a] * self.d[b]).sum(axis=1) <= -np.cos(np.radians(max_angle_deg))
+        rel = mids[a] - self.s[b]
+        t = (rel * self.d[b]).sum(axis=1)
+        dist = np.abs(rel[:, 0] * self.d[b, 1] - rel[:, 1] * self.d[b, 0])
+        ok &= (t >= 0) & (t <= self.len[b]) & (dist >= min_gap) & (dist <= max_gap)
+        a, b, dist = a[ok], b[ok], dist[ok]
+        order = np.lexsort((b, dist, a))
+        a, b = a[order], b[order]
+        first = np.r_[True, a[1:] != a[:-1]] if len(a) else np.zeros(0, dtype=bool)
+        out[a[first]] = b[first]
+        return out
+
+    def middles(self, part: np.ndarray, min_run_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(mid, drop)``: pieces moved onto the centreline (of the lower-index line of a
+        pair, on runs of at least ``min_run_m``) and the partner pieces they replace."""
+        mid = part >= 0
+        mid[mid] = self.line[mid] < self.line[part[mid]]
+        mid &= self.run_length(mid) >= min_run_m
+        drop = (part >= 0) & ~mid
+        drop[drop] = mid[part[drop]] & (self.line[part[part[drop]]] == self.line[drop])
+        drop[drop] &= part[part[drop]] >= 0
+        return mid, drop
+
+    def project(self, xy: np.ndarray, onto: np.ndarray) -> np.ndarray:
+        """``xy`` projected onto the (extended) pieces ``onto``."""
+        t = ((xy - self.s[onto]) * self.d[onto]).sum(axis=1)
+        return self.s[onto] + self.d[onto] * t[:, None]
+
+    def crossing(self, part: np.ndarray, keep_xy: np.ndarray) -> np.ndarray:
+        """Paired pieces whose band to their partner holds a point of ``keep_xy``."""
+        k = np.flatnonzero(part >= 0)
+        quads = np.stack(
+            [self.s[k], self.e[k], self.project(self.e[k], part[k]), self.project(self.s[k], part[k])],
+            axis=1,
+        )
+        polys = shapely.polygons(quads)
+        hit = shapely.STRtree(shapely.points(keep_xy)).query(polys, predicate="intersects")[0]
+        out = np.zeros(len(part), dtype=bool)
+        out[k[np.unique(hit)]] = True
+        return out
+
+    def run_length(self, flag: np.ndarray) -> np.ndarray:
+        """For each piece, the length of the run of equally flagged pieces of its line it is in."""
+        brk = np.r_[True, (flag[1:] != flag[:-1]) | (self.line[1:] != self.line[:-1])]
+        run = np.cumsum(brk) - 1
+        return np.bincount(run, weights=self.len)[run]
+
+    def rebuild(self, part: np.ndarray, mid: np.ndarray, drop: np.ndarray) -> dict[int, list]:
+        """Lines again (their parts by line index): middle pieces moved halfway to their
+        partner, dropped pieces cut out."""
+        s, e = self.s.copy(), self.e.copy()
+        k = np.flatnonzero(mid)
+        s[k] = (s[k] + self.project(s[k], part[k])) / 2
+        e[k] = (e[k] + self.project(e[k], part[k])) / 2
+        out: dict[int, list] = {}
+        brk = np.r_[True, (self.line[1:] != self.line[:-1]) | drop[1:] | drop[:-1]]
+        starts = np.flatnonzero(brk)
+        for a, b in zip(starts, np.r_[starts[1:], len(s)], strict=True):
+            if drop[a]:
+                continue
+            pts = np.column_stack([s[a:b], e[a:b]]).reshape(-1, 2)
+            pts = pts[np.r_[True, np.any(np.abs(np.diff(pts, axis=0)) > 1e-9, axis=1)]]
+            if len(pts) >= 2:
+                out.setdefault(int(self.line[a]), []).append(LineString(pts))
+        return out
