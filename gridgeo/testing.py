@@ -177,7 +177,7 @@ def dual_carriageway_city(
     roads = gpd.GeoDataFrame(
         {"name": name, "highway": highway, "oneway": oneway}, geometry=lines, crs=CRS
     )
-    n_pts = int(n_households / per_point * 1.25)
+    n_pts = int(n_households / per_point * 1.5)
     xy = rng.uniform([x0 + 3, y0 + 3], [x0 + w - 3, y0 + h - 3], size=(n_pts, 2))
     tree = shapely.STRtree(np.asarray(lines, dtype=object))
     near = np.unique(tree.query(shapely.points(xy), predicate="dwithin", distance=3.0)[0])

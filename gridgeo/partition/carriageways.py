@@ -113,24 +113,31 @@ def collapse_carriageways(
         return geoms
     touched = np.zeros(len(chains), dtype=bool)
     touched[seg.line[mid | drop]] = True
-    rebuilt = seg.rebuild(part, mid, drop)
-    kept = [g for i, g in enumerate(chains) if touched[i] for g in rebuilt.get(i, [])]
-    out = np.concatenate(
-        [
-            geoms[~ok],
-            parts[~touched[part_chain]],
-            np.array(kept, dtype=object),
-        ]
-    )
-    out = shapely.set_precision(out[~shapely.is_missing(out)], precision)
-    links = _join_ends(out, seg, part, mid, drop, snap_m=snap_m, max_gap=max_gap)
+    others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
+    others = shapely.set_precision(others[~shapely.is_missing(others)], precision)
+
+    def assemble(at=None, xy=None) -> np.ndarray:
+        rebuilt = seg.rebuild(part, mid, drop, at, xy)
+        kept = [g for i in np.flatnonzero(touched) for g in rebuilt.get(int(i), [])]
+        return np.concatenate(
+            [others, shapely.set_precision(np.array(kept, dtype=object), precision)]
+        )
+
+    out = assemble()
+    ends, at, target = _join_ends(out, seg, part, mid, drop, snap_m=snap_m, max_gap=max_gap)
+    if len(ends):
+        # the centreline gets a vertex where each link meets it, so they node exactly
+        links = shapely.set_precision(
+            shapely.linestrings(np.stack([ends, target], axis=1)), precision
+        )
+        out = np.concatenate([assemble(at, target), links])
     log.info(
         "dual carriageways: %d of %d one-way pieces onto centrelines, %d ends joined",
         int(mid.sum()),
         len(mid),
-        len(links),
+        len(ends),
     )
-    return np.concatenate([out, np.array(links, dtype=object)]) if links else out
+    return out[~shapely.is_empty(out)]
 
 
 def _chains(geoms, key, rev, precision):
@@ -165,33 +172,38 @@ def _chains(geoms, key, rev, precision):
     return np.array(chains, dtype=object), np.array(chain_key), parts, part_chain
 
 
-def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float) -> list:
-    """Links from road ends left dangling near a replaced carriageway to the centreline."""
-    if len(lines) == 0:
-        return []
+def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
+    """Road ends left dangling near a replaced carriageway and where they join the centreline.
+
+    Returns ``(ends, piece, target)``: the end points, the middle piece each joins and the
+    point on it (nearest, within ``max_gap``).
+    """
+    none = (np.zeros((0, 2)), np.zeros(0, dtype=int), np.zeros((0, 2)))
     paired = mid | drop
     old = shapely.linestrings(np.stack([seg.s[paired], seg.e[paired]], axis=1))
     k = np.flatnonzero(mid)
-    ms = (seg.s[k] + seg.project(seg.s[k], part[k])) / 2
-    me = (seg.e[k] + seg.project(seg.e[k], part[k])) / 2
+    ms, me = (a[k] for a in seg.moved(part, mid))
     centre = shapely.linestrings(np.stack([ms, me], axis=1))
     ends = np.vstack([shapely.get_coordinates(shapely.get_point(lines, i)) for i in (0, -1)])
     owner = np.r_[np.arange(len(lines)), np.arange(len(lines))]
     pts = shapely.points(ends)
     near_old = np.unique(shapely.STRtree(old).query(pts, predicate="dwithin", distance=snap_m)[0])
     if len(near_old) == 0:
-        return []
-    tree = shapely.STRtree(lines)
-    i, j = tree.query(pts[near_old], predicate="dwithin", distance=1e-6)
+        return none
+    i, j = shapely.STRtree(lines).query(pts[near_old], predicate="dwithin", distance=1e-6)
     touching = np.unique(i[j != owner[near_old[i]]])
-    dangling = np.setdiff1d(np.arange(len(near_old)), touching)
-    cand = near_old[dangling]
+    cand = near_old[np.setdiff1d(np.arange(len(near_old)), touching)]
     if len(cand) == 0:
-        return []
-    ctree = shapely.STRtree(centre)
-    c_i, c_j = ctree.query_nearest(pts[cand], max_distance=max_gap, all_matches=False)
-    links = shapely.shortest_line(pts[cand[c_i]], centre[c_j])
-    return [g for g in links if g.length > 1e-6]
+        return none
+    c_i, c_j = shapely.STRtree(centre).query_nearest(
+        pts[cand], max_distance=max_gap, all_matches=False
+    )
+    a, b = ms[c_j], me[c_j]
+    d = b - a
+    t = np.clip(((ends[cand[c_i]] - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0.0, 1.0)
+    target = a + d * t[:, None]
+    far = np.hypot(*(target - ends[cand[c_i]]).T) > 1e-6
+    return ends[cand[c_i]][far], k[c_j][far], target[far]
 
 
 class _Pieces:
@@ -210,14 +222,13 @@ class _Pieces:
 
     def partners(self, *, max_gap: float, min_gap: float, max_angle_deg: float) -> np.ndarray:
         """Index of each piece's nearest opposite-direction partner of the same key, or -1."""
-        from scipy.spatial import cKDTree
-
         out = np.full(len(self.len), -1)
         if len(self.len) < 2:
             return out
         mids = (self.s + self.e) / 2
-        ab = cKDTree(mids).query_pairs(max_gap + self.len.max() / 2, output_type="ndarray")
-        a, b = np.r_[ab[:, 0], ab[:, 1]], np.r_[ab[:, 1], ab[:, 0]]
+        pts = shapely.points(mids)
+        reach = max_gap + self.len.max() / 2
+        a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=reach)
         ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
         ok &= (self.d[a] * self.d[b]).sum(axis=1) <= -np.cos(np.radians(max_angle_deg))
         rel = mids[a] - self.s[b]
@@ -251,7 +262,12 @@ class _Pieces:
         """Paired pieces whose band to their partner holds a point of ``keep_xy``."""
         k = np.flatnonzero(part >= 0)
         quads = np.stack(
-            [self.s[k], self.e[k], self.project(self.e[k], part[k]), self.project(self.s[k], part[k])],
+            [
+                self.s[k],
+                self.e[k],
+                self.project(self.e[k], part[k]),
+                self.project(self.s[k], part[k]),
+            ],
             axis=1,
         )
         polys = shapely.polygons(quads)
@@ -266,20 +282,46 @@ class _Pieces:
         run = np.cumsum(brk) - 1
         return np.bincount(run, weights=self.len)[run]
 
-    def rebuild(self, part: np.ndarray, mid: np.ndarray, drop: np.ndarray) -> dict[int, list]:
-        """Lines again (their parts by line index): middle pieces moved halfway to their
-        partner, dropped pieces cut out."""
+    def moved(self, part: np.ndarray, mid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end of every piece, the middle pieces moved halfway to their partners
+        (where two middle pieces of a line meet, both to the mean of their two positions)."""
         s, e = self.s.copy(), self.e.copy()
         k = np.flatnonzero(mid)
         s[k] = (s[k] + self.project(s[k], part[k])) / 2
         e[k] = (e[k] + self.project(e[k], part[k])) / 2
+        j = np.flatnonzero(mid[:-1] & mid[1:] & (self.line[:-1] == self.line[1:]))
+        j = j[np.all(self.e[j] == self.s[j + 1], axis=1)]
+        e[j] = s[j + 1] = (e[j] + s[j + 1]) / 2
+        return s, e
+
+    def rebuild(
+        self,
+        part: np.ndarray,
+        mid: np.ndarray,
+        drop: np.ndarray,
+        extra_at: np.ndarray | None = None,
+        extra_xy: np.ndarray | None = None,
+    ) -> dict[int, list]:
+        """Lines again (their parts by line index): middle pieces moved halfway to their
+        partner (with the vertices ``extra_xy`` added on pieces ``extra_at``), dropped
+        pieces cut out."""
+        s, e = self.moved(part, mid)
+        n = len(s)
+        at = np.zeros(0, dtype=int) if extra_at is None else np.asarray(extra_at, dtype=int)
+        xy_x = np.zeros((0, 2)) if extra_xy is None else np.asarray(extra_xy, dtype=float)
+        d = e[at] - s[at]
+        t = ((xy_x - s[at]) * d).sum(axis=1) / np.maximum((d * d).sum(axis=1), 1e-18)
+        idx = np.r_[np.arange(n), np.arange(n), at]
+        order = np.lexsort((np.r_[np.zeros(n), np.ones(n), np.clip(t, 1e-9, 1 - 1e-9)], idx))
+        idx, xy = idx[order], np.vstack([s, e, xy_x])[order]
         out: dict[int, list] = {}
         brk = np.r_[True, (self.line[1:] != self.line[:-1]) | drop[1:] | drop[:-1]]
         starts = np.flatnonzero(brk)
-        for a, b in zip(starts, np.r_[starts[1:], len(s)], strict=True):
+        bounds = np.searchsorted(idx, np.r_[starts, n])
+        for r, a in enumerate(starts):
             if drop[a]:
                 continue
-            pts = np.column_stack([s[a:b], e[a:b]]).reshape(-1, 2)
+            pts = xy[bounds[r] : bounds[r + 1]]
             pts = pts[np.r_[True, np.any(np.abs(np.diff(pts, axis=0)) > 1e-9, axis=1)]]
             if len(pts) >= 2:
                 out.setdefault(int(self.line[a]), []).append(LineString(pts))
