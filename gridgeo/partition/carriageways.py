@@ -226,9 +226,7 @@ class _Pieces:
         if len(self.len) < 2:
             return out
         mids = (self.s + self.e) / 2
-        pts = shapely.points(mids)
-        reach = max_gap + self.len.max() / 2
-        a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=reach)
+        a, b = self._opposite_near(mids, max_gap + self.len.max() / 2, max_angle_deg)
         ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
         ok &= (self.d[a] * self.d[b]).sum(axis=1) <= -np.cos(np.radians(max_angle_deg))
         rel = mids[a] - self.s[b]
@@ -241,6 +239,35 @@ class _Pieces:
         first = np.r_[True, a[1:] != a[:-1]] if len(a) else np.zeros(0, dtype=bool)
         out[a[first]] = b[first]
         return out
+
+    def _opposite_near(
+        self, mids: np.ndarray, reach: float, max_angle_deg: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of pieces with middles within ``reach`` and roughly opposite directions
+        (direction bins of ``2 × max_angle_deg``; the exact angle is checked after)."""
+        width = 2 * max(max_angle_deg, 1.0)
+        n_bins = int(np.ceil(360 / width))
+        ang = np.degrees(np.arctan2(self.d[:, 1], self.d[:, 0])) % 360
+        bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
+        pts = shapely.points(mids)
+        members = [np.flatnonzero(bins == b) for b in range(n_bins)]
+        out_a, out_b = [], []
+        half = n_bins // 2
+        for b in range(n_bins):
+            if len(members[b]) == 0:
+                continue
+            near = np.unique([(b + half + o) % n_bins for o in range(-1, 2)])
+            cand = np.concatenate([members[c] for c in near])
+            if len(cand) == 0:
+                continue
+            i, j = shapely.STRtree(pts[cand]).query(
+                pts[members[b]], predicate="dwithin", distance=reach
+            )
+            out_a.append(members[b][i])
+            out_b.append(cand[j])
+        if not out_a:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+        return np.concatenate(out_a), np.concatenate(out_b)
 
     def middles(self, part: np.ndarray, min_run_m: float) -> tuple[np.ndarray, np.ndarray]:
         """``(mid, drop)``: pieces moved onto the centreline (of the lower-index line of a
