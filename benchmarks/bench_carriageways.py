@@ -5,7 +5,9 @@
 partitioner runs as before). For each case and seed it prints CPU and wall time, grids,
 in-band share, the road share as the partitioner measures it (against the cleaned
 centrelines it used, incl. the medial lines of strips) and the road share against the
-raw road lines as given (what ``gridgeo validate`` measures against), Polsby–Popper
+raw road lines as given (border pieces within 5 m, as the partitioner measures) and
+the share ``gridgeo.validate`` reports with the raw roads (and its count of
+``roads.border_share`` warnings), Polsby–Popper
 mean/min and contiguity (multi-part grids). Da'an and Gongguan have no ``oneway``/``name``
 columns: their grids' digest is printed so that runs on two branches can be compared.
 
@@ -28,6 +30,7 @@ import shapely
 
 from gridgeo.partition import partition
 from gridgeo.partition.metrics import border_stats
+from gridgeo.validate import validate
 
 
 def _cpu() -> float:
@@ -98,10 +101,16 @@ def run(name: str, seeds: list[int]) -> None:
             m = res.metrics
             multi = int((shapely.get_num_geometries(res.grids.geometry.to_numpy()) > 1).sum())
             digest = hashlib.sha1(b"".join(res.grids.geometry.to_wkb())).hexdigest()[:12]
+            rep = validate(res.grids, comm, hh, roads)
+            warned = int((rep.issues["rule"] == "roads.border_share").sum())
+            internal = m["internal_border_m"] / 1000
             print(
                 f"{name} seed {seed} {label:6s}: {cpu:6.2f} s CPU {wall:6.2f} s wall, "
                 f"{m['grids']} grids, in band {m['in_band_share_feasible']:.2%}, on roads "
-                f"(cleaned) {m['road_border_share']:.2%}, (raw) {raw_road_share(res, comm, roads):.2%}, "
+                f"(cleaned) {m['road_border_share']:.2%} of {internal:.1f} km (off roads "
+                f"{internal * (1 - m['road_border_share']):.1f} km), (raw) "
+                f"{raw_road_share(res, comm, roads):.2%}, validate {rep.summary['road_border']['share']:.2%} "
+                f"({warned} roads.border_share warnings), "
                 f"PP {m['polsby_popper']['mean']:.3f}/{m['polsby_popper']['min']:.3f}, "
                 f"multi-part {multi}, digest {digest}, load {os.getloadavg()[0]:.2f}",
                 flush=True,
