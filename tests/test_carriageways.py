@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import LineString
@@ -132,3 +133,32 @@ def test_generated_city_collapses_deterministically():
     # the local streets that stopped short of a carriageway reach the centreline
     old = clean_roads(roads.geometry.to_numpy())
     assert len(_dangling_ends(a)[0]) <= len(_dangling_ends(old)[0])
+
+
+def test_street_ending_on_the_far_carriageway_stops_at_the_centreline():
+    # 南街 crosses the eastbound carriageway and ends on the westbound one (as OSM draws it);
+    # 中巷 runs there and back between the carriageways (as a clipped extract has it)
+    roads = _roads()
+    extra = gpd.GeoDataFrame(
+        {
+            "name": ["南街", "中巷"],
+            "highway": ["residential", "residential"],
+            "oneway": ["no", "no"],
+            "bridge": [None, None],
+            "geometry": [
+                LineString([(180, -80), (180, GAP)]),
+                LineString([(240, 0), (240, GAP), (240, 0)]),
+            ],
+        },
+        crs=CRS,
+    )
+    roads = gpd.GeoDataFrame(pd.concat([roads, extra], ignore_index=True), crs=CRS)
+    out = clean_roads(collapse_carriageways(roads))
+    xy = shapely.get_coordinates(out)
+    # nothing is left between the centreline and where either carriageway was
+    between = xy[(xy[:, 1] > 0.05) & (xy[:, 1] < GAP - 0.05) & (np.abs(xy[:, 1] - GAP / 2) > 0.05)]
+    assert len(between) == 0
+    on_180 = xy[np.abs(xy[:, 0] - 180) < 1e-6]
+    assert np.isclose(on_180[:, 1].max(), GAP / 2, atol=0.02)
+    before = len(_dangling_ends(clean_roads(roads.geometry.to_numpy()))[0])
+    assert len(_dangling_ends(out)[0]) <= before

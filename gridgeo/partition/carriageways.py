@@ -28,6 +28,7 @@ import logging
 import numpy as np
 import shapely
 from shapely import LineString
+from shapely.ops import substring
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def collapse_carriageways(
     touched = np.zeros(len(chains), dtype=bool)
     touched[seg.line[mid | drop]] = True
     others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
-    others = shapely.set_precision(others[~shapely.is_missing(others)], precision)
+    others = _unfold(shapely.set_precision(others[~shapely.is_missing(others)], precision))
 
     def assemble(at=None, xy=None) -> np.ndarray:
         rebuilt = seg.rebuild(part, mid, drop, at, xy)
@@ -124,13 +125,15 @@ def collapse_carriageways(
         )
 
     out = assemble()
-    ends, at, target = _join_ends(out, seg, part, mid, drop, snap_m=snap_m, max_gap=max_gap)
-    if len(ends):
-        # the centreline gets a vertex where each link meets it, so they node exactly
-        links = shapely.set_precision(
-            shapely.linestrings(np.stack([ends, target], axis=1)), precision
-        )
-        out = np.concatenate([assemble(at, target), links])
+    ends, at, target, cut = _join_ends(out, seg, part, mid, drop, snap_m=snap_m, max_gap=max_gap)
+    if len(ends) or cut:
+        # the centreline gets a vertex where each link or cut road meets it: they node exactly
+        at = np.r_[at, [c[3] for c in cut]].astype(int)
+        target = np.vstack([target, *[c[2][None] for c in cut]])
+        links = shapely.linestrings(np.stack([ends, target[: len(ends)]], axis=1))
+        centre = shapely.linestrings(np.stack(seg.moved(part, mid), axis=1)[mid])
+        out = np.concatenate([_apply_cuts(assemble(at, target), cut, centre, max_gap), links])
+        out = shapely.set_precision(out, precision)
     log.info(
         "dual carriageways: %d of %d one-way pieces onto centrelines, %d ends joined",
         int(mid.sum()),
@@ -175,10 +178,13 @@ def _chains(geoms, key, rev, precision):
 def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
     """Road ends left dangling near a replaced carriageway and where they join the centreline.
 
-    Returns ``(ends, piece, target)``: the end points, the middle piece each joins and the
-    point on it (nearest, within ``max_gap``).
+    A road that crosses the centreline on its way to the old carriageway is cut where it
+    crosses (no stub left beyond the centreline); any other end is linked to the nearest
+    point of the centreline within ``max_gap``. Returns ``(ends, piece, target, cut)``:
+    the linked end points, the middle piece each joins and the point on it, and the cuts
+    as ``(line index, at its start, point, piece)``.
     """
-    none = (np.zeros((0, 2)), np.zeros(0, dtype=int), np.zeros((0, 2)))
+    none = (np.zeros((0, 2)), np.zeros(0, dtype=int), np.zeros((0, 2)), [])
     paired = mid | drop
     old = shapely.linestrings(np.stack([seg.s[paired], seg.e[paired]], axis=1))
     k = np.flatnonzero(mid)
@@ -195,6 +201,9 @@ def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
     cand = near_old[np.setdiff1d(np.arange(len(near_old)), touching)]
     if len(cand) == 0:
         return none
+    cut, cand = _crossings(lines, ends, owner, cand, centre, k, max_gap)
+    if len(cand) == 0:
+        return (*none[:3], cut)
     c_i, c_j = shapely.STRtree(centre).query_nearest(
         pts[cand], max_distance=max_gap, all_matches=False
     )
@@ -203,7 +212,75 @@ def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
     t = np.clip(((ends[cand[c_i]] - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0.0, 1.0)
     target = a + d * t[:, None]
     far = np.hypot(*(target - ends[cand[c_i]]).T) > 1e-6
-    return ends[cand[c_i]][far], k[c_j][far], target[far]
+    return ends[cand[c_i]][far], k[c_j][far], target[far], cut
+
+
+def _crossings(lines, ends, owner, cand, centre, k, max_gap: float):
+    """For candidate ends whose road crosses the centreline within ``max_gap`` of the end:
+    the cuts there (see :func:`_join_ends`); and the candidates left to link."""
+    own = lines[owner[cand]]
+    ci, cj = shapely.STRtree(centre).query(own, predicate="intersects")
+    inter = shapely.intersection(own[ci], centre[cj])
+    point = np.isin(shapely.get_type_id(inter), [0, 4])
+    ci, cj, inter = ci[point], cj[point], inter[point]
+    xy, at = shapely.get_coordinates(inter, return_index=True)
+    ci, cj = ci[at], cj[at]
+    dist = np.hypot(*(xy - ends[cand[ci]]).T)
+    ok = (dist <= max_gap) & (dist > 1e-6)
+    ci, cj, xy, dist = ci[ok], cj[ok], xy[ok], dist[ok]
+    order = np.lexsort((dist, ci))
+    ci, cj, xy = ci[order], cj[order], xy[order]
+    first = np.r_[True, ci[1:] != ci[:-1]] if len(ci) else np.zeros(0, dtype=bool)
+    n = len(owner) // 2
+    cut = [
+        (int(owner[cand[c]]), bool(cand[c] < n), xy[f], int(k[cj[f]]))
+        for f, c in zip(np.flatnonzero(first), ci[first], strict=True)
+    ]
+    return cut, np.setdiff1d(cand, cand[ci[first]])
+
+
+def _unfold(lines: np.ndarray) -> np.ndarray:
+    """Lines drawn there and back (A → B → A, as clipped extracts have them) as A → B, so
+    their far end is an end again."""
+    lines = lines.copy()
+    for i in np.flatnonzero(shapely.is_closed(lines) & (shapely.get_type_id(lines) == 1)):
+        c = shapely.get_coordinates(lines[i])
+        if len(c) >= 3 and len(c) % 2 == 1 and np.array_equal(c, c[::-1]):
+            lines[i] = LineString(c[: len(c) // 2 + 1])
+    return lines
+
+
+def _apply_cuts(out: np.ndarray, cut: list, centre: np.ndarray, max_gap: float) -> np.ndarray:
+    """Lines shortened to end exactly at their cut points.
+
+    A line cut at both ends with nothing left between the cuts lies between the two
+    carriageways (a link across the median, or one drawn there and back): it is dropped
+    when every vertex of it lies within ``max_gap`` of the centreline, else kept.
+    """
+    out = out.copy()
+    by_line: dict[int, dict[bool, np.ndarray]] = {}
+    for li, at_start, xy, _ in cut:
+        by_line.setdefault(li, {})[at_start] = xy
+    tree = shapely.STRtree(centre)
+    for li, ends in by_line.items():
+        g = out[li]
+        pos = {k: float(shapely.line_locate_point(g, shapely.points(v))) for k, v in ends.items()}
+        lo, hi = pos.get(True, 0.0), pos.get(False, g.length)
+        if hi - lo <= 1e-6:
+            vert = shapely.points(shapely.get_coordinates(g))
+            near = np.unique(tree.query(vert, predicate="dwithin", distance=max_gap)[0])
+            if len(ends) == 2 and len(near) == len(vert):
+                out[li] = None
+            continue
+        c = shapely.get_coordinates(substring(g, lo, hi))
+        if len(c) < 2:
+            continue
+        if True in ends:
+            c[0] = ends[True]
+        if False in ends:
+            c[-1] = ends[False]
+        out[li] = LineString(c)
+    return out[~shapely.is_missing(out)]
 
 
 class _Pieces:
