@@ -327,10 +327,11 @@ def city_blocks(comm, roads, hh, *, tidy) -> list[tuple[str, object, np.ndarray]
     import shapely
 
     from gridgeo.partition.blocks import Blocks, assign_points, faces
+    from gridgeo.partition.carriageways import collapse_carriageways
     from gridgeo.partition.clean import clean_roads
 
-    lines = clean_roads(roads.geometry.to_numpy())
     xy = shapely.get_coordinates(hh.geometry.to_numpy())
+    lines = clean_roads(collapse_carriageways(roads, keep_xy=xy))  # as partition() does
     w = hh["households"].to_numpy(float)
     out = []
     for code, area in zip(comm["code"], comm.geometry, strict=True):

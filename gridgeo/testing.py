@@ -118,7 +118,11 @@ def dual_carriageway_city(
     slightly wavy carriageways 6–16 m apart, so the faces include a thin median strip
     along every avenue segment and a small square where two avenues cross. Between the
     avenues, local streets stop 0.3–1.8 m short of the carriageways (dangles to connect).
-    Household points (``per_point`` households on average) are kept 3 m off every road.
+    The roads carry what OpenStreetMap gives a divided road: both carriageways of an avenue
+    ``oneway="yes"``, one ``name``, ``highway="primary"``, drawn in opposite directions;
+    the local streets ``oneway="no"``, ``highway="residential"`` and names of their own.
+    Household points (``per_point`` households on average) are kept 3 m off every road
+    and out of the medians.
     The defaults give a 15-community city of about 71,000 households and thousands of
     road segments; everything random comes from ``seed``.
 
@@ -144,13 +148,18 @@ def dual_carriageway_city(
     xs = np.arange(avenue_step / 2, w, avenue_step)
     ys = np.arange(avenue_step / 2, h, avenue_step)
     gx, gy = rng.uniform(6, 16, len(xs)) / 2, rng.uniform(6, 16, len(ys)) / 2
-    lines = []
-    for x, g in zip(xs, gx, strict=True):
+    lines, attrs = [], []
+    # as OpenStreetMap draws a divided road: two one-way ways, one name, opposite directions
+    for k, (x, g) in enumerate(zip(xs, gx, strict=True)):
         for s in (-g, g):
-            lines.append(_carriageway(x0 + x + s, y0 - 20, y0 + h + 20, vertical=True, rng=rng))
-    for y, g in zip(ys, gy, strict=True):
+            c = _carriageway(x0 + x + s, y0 - 20, y0 + h + 20, vertical=True, rng=rng)
+            lines.append(c if s < 0 else c.reverse())
+            attrs.append((f"经{k + 1}路", "primary", "yes"))
+    for k, (y, g) in enumerate(zip(ys, gy, strict=True)):
         for s in (-g, g):
-            lines.append(_carriageway(y0 + y + s, x0 - 20, x0 + w + 20, vertical=False, rng=rng))
+            c = _carriageway(y0 + y + s, x0 - 20, x0 + w + 20, vertical=False, rng=rng)
+            lines.append(c if s > 0 else c.reverse())
+            attrs.append((f"纬{k + 1}路", "primary", "yes"))
     # local streets across each avenue cell, stopping just short of the carriageways
     for i in range(len(xs) - 1):
         for j in range(len(ys) - 1):
@@ -158,16 +167,27 @@ def dual_carriageway_city(
             mid_y = y0 + (ys[j] + ys[j + 1]) / 2 + rng.uniform(-20, 20)
             a, b = x0 + xs[i] + gx[i] + short[0], x0 + xs[i + 1] - gx[i + 1] - short[1]
             lines.append(LineString([(a, mid_y), (b, mid_y)]))
+            attrs.append((f"{i + 1}-{j + 1}横街", "residential", "no"))
             if rng.uniform() < 0.5:
                 mid_x = x0 + (xs[i] + xs[i + 1]) / 2 + rng.uniform(-20, 20)
                 a, b = y0 + ys[j] + gy[j] + short[2], y0 + ys[j + 1] - gy[j + 1] - short[3]
                 lines.append(LineString([(mid_x, a), (mid_x, b)]))
-    roads = gpd.GeoDataFrame(geometry=lines, crs=CRS)
-    n_pts = int(n_households / per_point * 1.25)
+                attrs.append((f"{i + 1}-{j + 1}纵街", "residential", "no"))
+    name, highway, oneway = (list(c) for c in zip(*attrs, strict=True))
+    roads = gpd.GeoDataFrame(
+        {"name": name, "highway": highway, "oneway": oneway}, geometry=lines, crs=CRS
+    )
+    n_pts = int(n_households / per_point * 1.5)
     xy = rng.uniform([x0 + 3, y0 + 3], [x0 + w - 3, y0 + h - 3], size=(n_pts, 2))
     tree = shapely.STRtree(np.asarray(lines, dtype=object))
     near = np.unique(tree.query(shapely.points(xy), predicate="dwithin", distance=3.0)[0])
-    xy = np.delete(xy, near, axis=0)
+    # nobody lives on the median between two carriageways
+    in_median = np.zeros(len(xy), dtype=bool)
+    for x, g in zip(xs, gx, strict=True):
+        in_median |= np.abs(xy[:, 0] - (x0 + x)) < g + 0.3
+    for y, g in zip(ys, gy, strict=True):
+        in_median |= np.abs(xy[:, 1] - (y0 + y)) < g + 0.3
+    xy = np.delete(xy, np.union1d(near, np.flatnonzero(in_median)), axis=0)
     xy = xy[: int(n_households / per_point)]
     hh = rng.integers(1, 2 * per_point, len(xy))
     hh = gpd.GeoDataFrame(

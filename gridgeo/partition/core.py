@@ -30,6 +30,7 @@ from gridgeo.crs import work_crs as work_crs_for
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import raise_for_problems
 from gridgeo.io.fields import resolve_count_fields
+from gridgeo.partition.carriageways import collapse_carriageways
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.community import (
     CommunityResult,
@@ -150,7 +151,7 @@ def partition(
                   "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
         prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
     with clock("clean"):
-        lines = _road_lines(roads, crs, prof)
+        lines = _road_lines(roads, crs, prof, layers["households"])
     with clock("assign"):
         geoms = comm.geometry.to_numpy()
         pts = _assign_households(layers["households"], crs, geoms)
@@ -237,13 +238,20 @@ def _prepare(
     return prof, crs, comm, problems
 
 
-def _road_lines(roads: gpd.GeoDataFrame | None, crs, prof: Profile) -> np.ndarray:
-    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended)."""
+def _road_lines(
+    roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
+) -> np.ndarray:
+    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended, the
+    one-way halves of divided roads on their centreline)."""
     if roads is None or not len(roads):
         return np.array([], dtype=object)
     q = prof.quality
     rm = _to_metric(roads, crs)
-    return clean_roads(rm.geometry.to_numpy(), snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+    keep = None
+    if households is not None and len(households):
+        keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
+    geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
+    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
 
 
 @dataclass

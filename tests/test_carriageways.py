@@ -1,0 +1,164 @@
+"""Dual carriageways collapsed by their OpenStreetMap attributes (partition/carriageways.py).
+
+Fixture: one divided road (two one-way carriageways, 12 m apart, 300 m long) crossed by two
+two-way streets and met from outside by a side street that ends on a carriageway; the
+variants change one attribute or the geometry at a time.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString
+
+from gridgeo.partition.carriageways import collapse_carriageways
+from gridgeo.partition.clean import _dangling_ends, clean_roads
+from gridgeo.testing import CRS, dual_carriageway_city
+
+GAP = 12.0
+
+
+def _roads(gap: float = GAP, **change) -> gpd.GeoDataFrame:
+    """East- and westbound carriageways of 长安路, two crossing streets and a side street."""
+    east = LineString([(0, 0), (150, 0), (300, 0)])
+    west = LineString([(300, gap), (150, gap), (0, gap)])
+    rows = {
+        "name": ["长安路", "长安路", "东街", "北巷", "西街"],
+        "highway": ["primary", "primary", "residential", "residential", "residential"],
+        "oneway": ["yes", "yes", "no", "no", "no"],
+        "bridge": [None, None, None, None, None],
+        "geometry": [
+            east,
+            west,
+            LineString([(100, -80), (100, gap + 80)]),
+            LineString([(220, gap), (220, gap + 80)]),  # ends on the westbound carriageway
+            LineString([(260, -80), (260, gap + 80)]),
+        ],
+    }
+    for col, (i, v) in change.items():
+        if col == "geometry":
+            rows[col][i] = v
+        else:
+            rows[col] = list(rows[col])
+            rows[col][i] = v
+    return gpd.GeoDataFrame(rows, crs=CRS)
+
+
+def _faces(lines) -> np.ndarray:
+    return shapely.get_parts(shapely.polygonize(clean_roads(lines)))
+
+
+def _unchanged(roads, **kw) -> bool:
+    out = collapse_carriageways(roads, **kw)
+    return list(shapely.to_wkb(out)) == list(shapely.to_wkb(roads.geometry.to_numpy()))
+
+
+def test_pair_becomes_its_centreline_without_new_dangles():
+    roads = _roads()
+    out = collapse_carriageways(roads)
+    cleaned = clean_roads(out)
+    # the median strip is gone: no face at all (the crossing streets meet one road)
+    assert len(_faces(out)) == 0
+    assert len(_faces(roads.geometry.to_numpy())) >= 1
+    # the centreline runs halfway between the carriageways
+    mid = shapely.union_all(cleaned).intersection(shapely.box(20, -5, 280, GAP + 5))
+    xy = shapely.get_coordinates(mid)
+    along = xy[(xy[:, 0] > 30) & (xy[:, 0] < 270) & (np.abs(xy[:, 0] - 100) > 1)]
+    along = along[(np.abs(along[:, 0] - 220) > 1) & (np.abs(along[:, 0] - 260) > 1)]
+    assert np.allclose(along[:, 1], GAP / 2, atol=0.05)
+    # the side street reaches the centreline; no end dangles that did not dangle before
+    assert shapely.intersects(shapely.union_all(cleaned), shapely.Point(220, GAP / 2))
+    before = len(_dangling_ends(clean_roads(roads.geometry.to_numpy()))[0])
+    assert len(_dangling_ends(cleaned)[0]) <= before
+
+
+def test_reverse_oneway_is_the_opposite_direction():
+    west_drawn_east = LineString([(0, GAP), (150, GAP), (300, GAP)])
+    roads = _roads(geometry=(1, west_drawn_east), oneway=(1, "-1"))
+    assert len(_faces(collapse_carriageways(roads))) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": (1, "长安西路")},  # another road
+        {"name": (1, "")},
+        {"highway": (1, "trunk")},  # an elevated road over a ground road
+        {"bridge": (1, "yes")},
+        {"oneway": (1, "no")},
+        {"geometry": (1, LineString([(0, GAP), (150, GAP), (300, GAP)]))},  # same direction
+    ],
+)
+def test_no_pair_without_the_attributes_of_a_divided_road(change):
+    assert _unchanged(_roads(**change))
+
+
+@pytest.mark.parametrize("gap", [2.0, 50.0])
+def test_too_close_or_too_far_is_not_a_pair(gap):
+    assert _unchanged(_roads(gap))
+
+
+def test_a_household_between_keeps_the_carriageways_apart():
+    homes = np.array([[150.0, GAP / 2]])
+    out = collapse_carriageways(_roads(), keep_xy=homes)
+    faces = _faces(out)
+    # the strip around the home stays a face; the rest of the road is collapsed
+    around = [f for f in faces if f.contains(shapely.Point(150, GAP / 2))]
+    assert len(around) == 1 and around[0].area < GAP * 160 / 2
+
+
+def test_layer_without_oneway_and_name_is_returned_as_is():
+    roads = _roads().drop(columns=["oneway", "name"])
+    out = collapse_carriageways(roads)
+    assert out is roads.geometry.to_numpy() or all(
+        a is b for a, b in zip(out, roads.geometry.to_numpy(), strict=True)
+    )
+
+
+def test_generated_city_collapses_deterministically():
+    _, roads, hh = dual_carriageway_city(2, 1, size=600.0, n_households=6000, seed=3)
+    assert set(roads["oneway"]) == {"yes", "no"}
+    xy = shapely.get_coordinates(hh.geometry.to_numpy())
+    a = clean_roads(collapse_carriageways(roads, keep_xy=xy))
+    b = clean_roads(collapse_carriageways(roads, keep_xy=xy))
+    assert list(shapely.to_wkb(a)) == list(shapely.to_wkb(b))
+    before = shapely.get_parts(shapely.polygonize(clean_roads(roads.geometry.to_numpy())))
+    after = shapely.get_parts(shapely.polygonize(a))
+    thin = lambda f: shapely.area(f) / (shapely.length(f) / 2) < 20  # noqa: E731
+    assert thin(before).sum() > 20 and thin(after).sum() < thin(before).sum() / 4
+    assert len(after) < len(before)
+    # the local streets that stopped short of a carriageway reach the centreline
+    old = clean_roads(roads.geometry.to_numpy())
+    assert len(_dangling_ends(a)[0]) <= len(_dangling_ends(old)[0])
+
+
+def test_street_ending_on_the_far_carriageway_stops_at_the_centreline():
+    # 南街 crosses the eastbound carriageway and ends on the westbound one (as OSM draws it);
+    # 中巷 runs there and back between the carriageways (as a clipped extract has it)
+    roads = _roads()
+    extra = gpd.GeoDataFrame(
+        {
+            "name": ["南街", "中巷"],
+            "highway": ["residential", "residential"],
+            "oneway": ["no", "no"],
+            "bridge": [None, None],
+            "geometry": [
+                LineString([(180, -80), (180, GAP)]),
+                LineString([(240, 0), (240, GAP), (240, 0)]),
+            ],
+        },
+        crs=CRS,
+    )
+    roads = gpd.GeoDataFrame(pd.concat([roads, extra], ignore_index=True), crs=CRS)
+    out = clean_roads(collapse_carriageways(roads))
+    xy = shapely.get_coordinates(out)
+    # nothing is left between the centreline and where either carriageway was
+    between = xy[(xy[:, 1] > 0.05) & (xy[:, 1] < GAP - 0.05) & (np.abs(xy[:, 1] - GAP / 2) > 0.05)]
+    assert len(between) == 0
+    on_180 = xy[np.abs(xy[:, 0] - 180) < 1e-6]
+    assert np.isclose(on_180[:, 1].max(), GAP / 2, atol=0.02)
+    before = len(_dangling_ends(clean_roads(roads.geometry.to_numpy()))[0])
+    assert len(_dangling_ends(out)[0]) <= before
