@@ -1,8 +1,9 @@
-"""Dual carriageways collapsed by their attributes: before/after figures in one sitting.
+"""Divided roads on their median or as drawn: before/after figures in one sitting.
 
-"Before" is the same input with the roads' ``oneway``/``name`` columns removed (then
-:func:`gridgeo.partition.carriageways.collapse_carriageways` changes nothing and the
-partitioner runs as before). For each case and seed it prints CPU and wall time, grids,
+"Before" is the default (``quality.divided_roads_on_median`` off: the carriageways as
+drawn); "after" turns it on, so that
+:func:`gridgeo.partition.carriageways.collapse_carriageways` puts each divided road's
+two one-way carriageways on their centreline. For each case and seed it prints CPU and wall time, grids,
 in-band share, the road share as the partitioner measures it (against the cleaned
 centrelines it used, incl. the medial lines of strips) and the road share against the
 raw road lines as given (border pieces within 5 m, as the partitioner measures) and
@@ -30,6 +31,7 @@ import shapely
 
 from gridgeo.partition import partition
 from gridgeo.partition.metrics import border_stats
+from gridgeo.rules import load_profile
 from gridgeo.validate import validate
 
 
@@ -89,14 +91,13 @@ def raw_road_share(res, comm, roads) -> float:
 
 def run(name: str, seeds: list[int]) -> None:
     (comm, roads, hh), kw = _case(name)
-    has = "oneway" in roads and "name" in roads
-    variants = [("after", roads)]
-    if has:
-        variants.insert(0, ("before", roads.drop(columns=["oneway", "name"])))
+    base = load_profile(kw.pop("profile", None))
+    variants = [("before", False), ("after", True)]
     for seed in seeds:
-        for label, r in variants:
+        for label, median in variants:
+            prof = base.with_divided_roads_on_median(median)
             t0, c0 = time.perf_counter(), _cpu()
-            res = partition(comm, r, hh, seed=seed, **kw)
+            res = partition(comm, roads, hh, seed=seed, profile=prof, **kw)
             wall, cpu = time.perf_counter() - t0, _cpu() - c0
             m = res.metrics
             multi = int((shapely.get_num_geometries(res.grids.geometry.to_numpy()) > 1).sum())

@@ -321,9 +321,10 @@ def county(path: Path, tmp: Path, tiles: int) -> None:
     )
 
 
-def city_blocks(comm, roads, hh, *, tidy) -> list[tuple[str, object, np.ndarray]]:
+def city_blocks(comm, roads, hh, *, tidy, median: bool) -> list[tuple[str, object, np.ndarray]]:
     """Per community: its blocks as the partitioner builds them (faces of the cleaned roads,
-    households assigned, slivers merged by ``tidy``), with their household counts."""
+    divided roads on their median when ``median``, households assigned, slivers merged by
+    ``tidy``), with their household counts."""
     import shapely
 
     from gridgeo.partition.blocks import Blocks, assign_points, faces
@@ -331,7 +332,8 @@ def city_blocks(comm, roads, hh, *, tidy) -> list[tuple[str, object, np.ndarray]
     from gridgeo.partition.clean import clean_roads
 
     xy = shapely.get_coordinates(hh.geometry.to_numpy())
-    lines = clean_roads(collapse_carriageways(roads, keep_xy=xy))  # as partition() does
+    drawn = roads.geometry.to_numpy()
+    lines = clean_roads(collapse_carriageways(roads, keep_xy=xy) if median else drawn)
     w = hh["households"].to_numpy(float)
     out = []
     for code, area in zip(comm["code"], comm.geometry, strict=True):
@@ -346,27 +348,12 @@ def city_blocks(comm, roads, hh, *, tidy) -> list[tuple[str, object, np.ndarray]
     return tidied, time.perf_counter() - t0, time.process_time() - c0
 
 
-def dual_city(skip_spopt: bool, spopt_timeout: float) -> None:
-    """The generated dual-carriageway city: whole partition run vs MaxP on its blocks."""
-    import sys
-
-    from gridgeo.partition.blocks import tidy_blocks
-    from gridgeo.testing import dual_carriageway_city
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from partition_reference import tidy_blocks_loop
-
-    comm, roads, hh = dual_carriageway_city(seed=0)
-    print(
-        f"\n4. Dual-carriageway city (generated, seed 0): {len(comm)} communities, "
-        f"{len(roads)} road lines, {len(hh)} household points, "
-        f"{int(hh['households'].sum()):,} households"
-    )
-    print(f"   load average before: {_load()}")
+def _city_runs(comm, roads, hh, prof) -> dict:
+    """The whole partition of the city serial and on 2 processes: wall, CPU, result."""
     runs = {}
     for workers in (1, 2):
         t0, c0 = time.perf_counter(), _cpu()
-        res = partition(comm, roads, hh, workers=workers)
+        res = partition(comm, roads, hh, profile=prof, workers=workers)
         runs[workers] = (time.perf_counter() - t0, _cpu() - c0, res)
         m = res.metrics
         stages = ", ".join(f"{k} {v:.2f}" for k, v in m["runtime_s"].items() if k != "total")
@@ -382,40 +369,71 @@ def dual_city(skip_spopt: bool, spopt_timeout: float) -> None:
         )
     same = list(runs[1][2].grids.geometry.to_wkb()) == list(runs[2][2].grids.geometry.to_wkb())
     print(f"   serial and 2-process grids identical: {same}")
-    wall, _, res = runs[1]
-    blocks_new, t_new, c_new = city_blocks(comm, roads, hh, tidy=tidy_blocks)
-    blocks_old, t_old, c_old = city_blocks(comm, roads, hh, tidy=tidy_blocks_loop)
-    n_new = sum(len(b.geoms) for _, b in blocks_new)
-    n_old = sum(len(b.geoms) for _, b in blocks_old)
+    return runs
+
+
+def dual_city(skip_spopt: bool, spopt_timeout: float) -> None:
+    """The generated dual-carriageway city: whole partition run vs MaxP on its blocks, with
+    divided roads as drawn (the default) and on their median."""
+    import sys
+
+    from gridgeo.partition.blocks import tidy_blocks
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from partition_reference import tidy_blocks_loop
+
+    comm, roads, hh = dual_carriageway_city(seed=0)
     print(
-        f"   sliver merge, all communities: batched {t_new:.2f} s wall / {c_new:.2f} s CPU "
-        f"({n_new} blocks), loop (before) {t_old:.2f} s / {c_old:.2f} s ({n_old} blocks): "
-        f"{c_old / max(c_new, 1e-9):.1f}× less CPU"
+        f"\n4. Dual-carriageway city (generated, seed 0): {len(comm)} communities, "
+        f"{len(roads)} road lines, {len(hh)} household points, "
+        f"{int(hh['households'].sum()):,} households"
     )
-    rows = []
-    units = _units_frame(blocks_new, hh.crs)
-    c0 = time.process_time()
-    sizes, t = run_pygeoda(units)
-    pg_cpu = time.process_time() - c0
-    feasible = set(units["community_code"])
-    rows.append(summary("pygeoda maxp_greedy", sizes, feasible, t))
-    if not skip_spopt:
-        sizes, t, late = run_spopt_limited(units, timeout=spopt_timeout)
-        rows.append(summary("spopt MaxPHeuristic", sizes, feasible, t))
-        if late:
-            print(f"   spopt: {len(late)} communities did not finish within {spopt_timeout:.0f} s")
-    grid_sizes = {
-        c: g["households"].to_numpy(float) for c, g in res.grids.groupby("community_code")
-    }
-    rows.insert(0, summary("gridgeo partition (whole)", grid_sizes, feasible, wall))
-    print(f"   MaxP on the same {len(units)} blocks (after the sliver merge), floor {LO}:")
-    print_table(rows, ref="gridgeo partition (whole)")
-    for workers, (w_s, c_s, _) in runs.items():
-        print(
-            f"   gridgeo whole run (workers={workers}) / pygeoda max-p (open + rook weights + "
-            f"maxp_greedy): {w_s / rows[1]['time_s']:.1f}× wall, {c_s / max(pg_cpu, 1e-9):.1f}× "
-            f"CPU ({c_s:.2f} s vs {pg_cpu:.2f} s; goal ≤ 2×)"
-        )
+    print(f"   load average before: {_load()}")
+    for label, median in (("as drawn (default)", False), ("on their median", True)):
+        print(f"\n   -- divided roads {label}")
+        prof = load_profile(None).with_divided_roads_on_median(median)
+        runs = _city_runs(comm, roads, hh, prof)
+        wall, _, res = runs[1]
+        blocks_new, t_new, c_new = city_blocks(comm, roads, hh, tidy=tidy_blocks, median=median)
+        if not median:
+            blocks_old, t_old, c_old = city_blocks(
+                comm, roads, hh, tidy=tidy_blocks_loop, median=median
+            )
+            n_new = sum(len(b.geoms) for _, b in blocks_new)
+            n_old = sum(len(b.geoms) for _, b in blocks_old)
+            print(
+                f"   sliver merge, all communities: batched {t_new:.2f} s wall / {c_new:.2f} s "
+                f"CPU ({n_new} blocks), loop (before) {t_old:.2f} s / {c_old:.2f} s ({n_old} "
+                f"blocks): {c_old / max(c_new, 1e-9):.1f}× less CPU"
+            )
+        rows = []
+        units = _units_frame(blocks_new, hh.crs)
+        c0 = time.process_time()
+        sizes, t = run_pygeoda(units)
+        pg_cpu = time.process_time() - c0
+        feasible = set(units["community_code"])
+        rows.append(summary("pygeoda maxp_greedy", sizes, feasible, t))
+        if not skip_spopt:
+            sizes, t, late = run_spopt_limited(units, timeout=spopt_timeout)
+            rows.append(summary("spopt MaxPHeuristic", sizes, feasible, t))
+            if late:
+                print(
+                    f"   spopt: {len(late)} communities did not finish within {spopt_timeout:.0f} s"
+                )
+        grid_sizes = {
+            c: g["households"].to_numpy(float) for c, g in res.grids.groupby("community_code")
+        }
+        rows.insert(0, summary("gridgeo partition (whole)", grid_sizes, feasible, wall))
+        print(f"   MaxP on the same {len(units)} blocks (after the sliver merge), floor {LO}:")
+        print_table(rows, ref="gridgeo partition (whole)")
+        for workers, (w_s, c_s, _) in runs.items():
+            print(
+                f"   gridgeo whole run (workers={workers}) / pygeoda max-p (open + rook weights "
+                f"+ maxp_greedy): {w_s / rows[1]['time_s']:.1f}× wall, "
+                f"{c_s / max(pg_cpu, 1e-9):.1f}× CPU ({c_s:.2f} s vs {pg_cpu:.2f} s; goal ≤ 2×)"
+            )
     print(f"   load average after: {_load()}")
 
 

@@ -257,6 +257,13 @@ class QualityRule(_Strict):
     road_snap_m: float = Field(
         default=2.0, ge=0, description="A dangling road end this close to another road joins it."
     )
+    divided_roads_on_median: bool = Field(
+        default=False,
+        description="Draw grid borders along the median of a divided road: the two one-way "
+        "carriageways of the same name and class (OpenStreetMap oneway/name/highway) are "
+        "replaced by their centreline before the blocks are built. Faster on road networks "
+        "with many dual carriageways; borders then lie between the carriageways.",
+    )
     road_extend_m: float = Field(
         default=10.0, ge=0, description="A dangling road end is extended this far to meet a road."
     )
@@ -419,6 +426,13 @@ class Profile(_Strict):
         except re.error as exc:
             raise ProfileError(f"--code-pattern {pattern!r} is not a valid regex: {exc}") from exc
         return self.model_copy(update={"codes": self.codes.with_pattern(pattern)})
+
+    def with_divided_roads_on_median(self, on: bool | None) -> Profile:
+        """A copy that does (or does not) put divided roads on their median (``None``: as is)."""
+        if on is None or on == self.quality.divided_roads_on_median:
+            return self
+        quality = self.quality.model_copy(update={"divided_roads_on_median": on})
+        return self.model_copy(update={"quality": quality})
 
 
 def available_profiles() -> list[str]:

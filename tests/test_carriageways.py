@@ -162,3 +162,21 @@ def test_street_ending_on_the_far_carriageway_stops_at_the_centreline():
     assert np.isclose(on_180[:, 1].max(), GAP / 2, atol=0.02)
     before = len(_dangling_ends(clean_roads(roads.geometry.to_numpy()))[0])
     assert len(_dangling_ends(out)[0]) <= before
+
+
+def test_partition_keeps_carriageways_as_drawn_unless_the_profile_says_median():
+    """Off by default (borders stay on the carriageways, as the shipped profiles want);
+    ``--divided-roads-on-median`` / ``quality.divided_roads_on_median`` turns it on."""
+    from gridgeo.partition import partition
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    comm, roads, hh = dual_carriageway_city(1, 1, size=450, n_households=4_000, seed=3)
+    prof = load_profile(None)
+    assert prof.quality.divided_roads_on_median is False
+    drawn = partition(comm, roads, hh, profile=prof)
+    plain = partition(comm, roads.drop(columns=["oneway", "name"]), hh, profile=prof)
+    assert list(drawn.grids.geometry.to_wkb()) == list(plain.grids.geometry.to_wkb())
+    median = partition(comm, roads, hh, profile=prof.with_divided_roads_on_median(True))
+    assert list(median.grids.geometry.to_wkb()) != list(drawn.grids.geometry.to_wkb())
+    assert median.metrics["in_band_share_feasible"] == 1.0

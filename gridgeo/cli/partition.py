@@ -193,6 +193,13 @@ def partition(
         None, "--scheduler", help="Existing dask scheduler, e.g. tcp://host:8786."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the aggregation (same seed, same grids)."),
+    divided_roads_on_median: bool | None = typer.Option(
+        None,
+        "--divided-roads-on-median/--divided-roads-as-drawn",
+        help="Borders along the median of a divided road (its two one-way carriageways with "
+        "the same name and class, as OpenStreetMap draws it) or on the carriageways as drawn "
+        "(default: the profile's quality.divided_roads_on_median, off in the shipped profiles).",
+    ),
 ) -> None:
     """Partition communities and villages into urban, rural and dedicated grids."""
     if kind is not None and kind not in ("urban", "rural"):
@@ -209,7 +216,11 @@ def partition(
     )
     # the code scheme: --code-pattern, else the one the communities file declares
     code_pattern = code_pattern or first_declared(specs["communities"])
-    prof = load_profile(profile).with_code_pattern(code_pattern)
+    prof = (
+        load_profile(profile)
+        .with_code_pattern(code_pattern)
+        .with_divided_roads_on_median(divided_roads_on_median)
+    )
     layer_crs = {
         "communities": communities_crs,
         "roads": roads_crs,

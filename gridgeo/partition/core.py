@@ -241,16 +241,18 @@ def _prepare(
 def _road_lines(
     roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
 ) -> np.ndarray:
-    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended, the
-    one-way halves of divided roads on their centreline)."""
+    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended; with
+    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their centreline)."""
     if roads is None or not len(roads):
         return np.array([], dtype=object)
     q = prof.quality
     rm = _to_metric(roads, crs)
-    keep = None
-    if households is not None and len(households):
-        keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
-    geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
+    geoms = rm.geometry.to_numpy()
+    if q.divided_roads_on_median:  # off by default: borders stay on the carriageways
+        keep = None
+        if households is not None and len(households):
+            keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
+        geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
     return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
 
 
