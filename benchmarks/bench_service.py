@@ -13,7 +13,7 @@ each request's send, so this is a paced closed loop, not a strict open loop). Th
 run against a plain uvicorn echo app (no FastAPI, a fixed 800-byte JSON answer) gives the
 floor of uvicorn + loopback + wrk on this machine. Service rows: the FastAPI route, the
 previous version (``--baseline``), the service while its start-up tile pre-render runs
-(unpaced as before, and paced to ``GRIDGEO_TILE_PRERENDER_SHARE``) and after it finished
+(unpaced as before, and paced to ``GRIDGEO_TILE_PRERENDER_SHARE=0.25``) and after it finished
 (the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
 the handler time and the event-loop lag (a 10 ms probe) of the window alone, and how long
 a pre-render ran in it; from ``/proc``: server CPU per request and the time the server's
@@ -377,7 +377,13 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
         runs.append(("previous version", "", {"PYTHONPATH": str(baseline)}, baseline, False))
     runs += [
         ("service, pre-render unpaced", "", {"GRIDGEO_TILE_PRERENDER_SHARE": "1"}, ROOT, False),
-        ("service, pre-render paced", "", {}, ROOT, False),
+        (
+            "service, pre-render paced 0.25",
+            "",
+            {"GRIDGEO_TILE_PRERENDER_SHARE": "0.25"},
+            ROOT,
+            False,
+        ),
         ("service, after pre-render", "", {}, ROOT, True),
     ]
     cpu = {"floor: uvicorn echo app": r["cpu"]}

@@ -14,8 +14,9 @@ background thread, one database connection at a time, lowest zoom first, at most
 ``tile_prerender_max_tiles`` tiles; then the staff tiles that were in the cache before the
 change, most recently used first, at most a quarter of that bound (:class:`Prerenderer`).
 The tiles are rendered by PostgreSQL (a low-zoom tile takes it hundreds of ms of CPU), so
-the run spends at most ``tile_prerender_share`` of its wall time rendering and waits the
-rest: on a small machine the requests being served keep most of the CPU meanwhile.
+the run may spend at most ``tile_prerender_share`` of its wall time rendering and wait the
+rest (default 1: no waits; pacing to 0.25 did not lower the ``/locate`` tail on 2 cores,
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
