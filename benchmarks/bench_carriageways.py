@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import shapely
 
 from gridgeo.partition import partition
 from gridgeo.partition.metrics import border_stats
 from gridgeo.rules import load_profile
+from gridgeo.testing import huangpu_core
 from gridgeo.validate import validate
 
 
@@ -41,20 +41,7 @@ def _cpu() -> float:
 
 
 def _huangpu():
-    from gridgeo.demo.build import raw_file
-
-    roads = gpd.read_file(raw_file("huangpu/shanghai_huangpu_core_roads_osm.gpkg"), layer="roads")
-    roads = roads.to_crs("EPSG:4528")
-    area = shapely.box(*roads.total_bounds).buffer(-100)
-    comm = gpd.GeoDataFrame(
-        {"code": ["310101002001"], "name": ["南京东路"]}, geometry=[area], crs=roads.crs
-    )
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(area.bounds[:2], area.bounds[2:], size=(6000, 2))
-    hh = gpd.GeoDataFrame(
-        {"households": rng.integers(1, 12, len(xy))}, geometry=shapely.points(xy), crs=roads.crs
-    )
-    return (comm, roads, hh), {}
+    return huangpu_core()
 
 
 def _demo(build):

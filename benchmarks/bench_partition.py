@@ -476,24 +476,14 @@ def _units_frame(blocks, crs) -> gpd.GeoDataFrame:
 
 def quality() -> None:
     """Quality figures on Gongguan (rural) and Huangpu (real OSM roads, generated households)."""
-    import shapely
 
-    from gridgeo.demo.build import build_gongguan, raw_file
+    from gridgeo.demo.build import build_gongguan
+    from gridgeo.testing import huangpu_core
 
     with tempfile.TemporaryDirectory() as d:
         path = build_gongguan(Path(d) / "gongguan.gpkg")
         lay = {n: gpd.read_file(path, layer=n) for n in ("communities", "roads", "households")}
-    roads = gpd.read_file(raw_file("huangpu/shanghai_huangpu_core_roads_osm.gpkg"), layer="roads")
-    roads = roads.to_crs("EPSG:4528")
-    area = shapely.box(*roads.total_bounds).buffer(-100)
-    comm = gpd.GeoDataFrame(
-        {"code": ["310101002001"], "name": ["南京东路"]}, geometry=[area], crs=roads.crs
-    )
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(area.bounds[:2], area.bounds[2:], size=(6000, 2))
-    hh = gpd.GeoDataFrame(
-        {"households": rng.integers(1, 12, len(xy))}, geometry=shapely.points(xy), crs=roads.crs
-    )
+    (comm, roads, hh), _ = huangpu_core()
     print("\n5. Quality on shipped data")
     for name, args, kw in (
         (

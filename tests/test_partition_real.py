@@ -13,7 +13,7 @@ from gridgeo.demo.build import build_daan, build_gongguan, raw_file
 from gridgeo.partition import partition
 from gridgeo.partition.blocks import Blocks, _pp, _width, faces, tidy_blocks
 from gridgeo.partition.clean import clean_roads
-from gridgeo.testing import code_problems, contiguity_problems, seam_problems
+from gridgeo.testing import code_problems, contiguity_problems, huangpu_core, seam_problems
 
 
 def _layers(path: Path):
@@ -140,17 +140,7 @@ def test_huangpu_roads_give_clean_blocks(huangpu_blocks):
 def test_huangpu_roads_with_generated_households_end_to_end():
     """Real OSM roads (dual carriageways, elevated roads, slip roads, clipped edges) with
     35,000 generated households: rules hold, borders follow roads where blocks allow."""
-    roads = gpd.read_file(raw_file("huangpu/shanghai_huangpu_core_roads_osm.gpkg"), layer="roads")
-    roads = roads.to_crs("EPSG:4528")
-    area = shapely.box(*roads.total_bounds).buffer(-100)
-    comm = gpd.GeoDataFrame(
-        {"code": ["310101002001"], "name": ["南京东路"]}, geometry=[area], crs=roads.crs
-    )
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(area.bounds[:2], area.bounds[2:], size=(6000, 2))
-    hh = gpd.GeoDataFrame(
-        {"households": rng.integers(1, 12, len(xy))}, geometry=shapely.points(xy), crs=roads.crs
-    )
+    (comm, roads, hh), _ = huangpu_core()
     res = partition(comm, roads, hh)
     assert seam_problems(res.grids, comm) == []
     assert contiguity_problems(res.grids) == []
