@@ -204,6 +204,22 @@ def _require_scope(caller: Principal, communities: dict[str, str | None]) -> Non
             )
 
 
+def _draft_target(
+    conn, caller: Principal, department_id: int, category: str, grid_codes: list[str]
+) -> tuple[str, str]:
+    """Check a coverage change set before it is drafted: the caller drafts (county editors
+    their own county, admins), the grids are in its division; the county and department."""
+    caller.require("changeset.draft")  # a change set: county editors (own county), admins
+    _require_scope(caller, matters.grid_communities(conn, grid_codes))
+    return matters.coverage_draft_target(
+        conn,
+        department_id=department_id,
+        category=category,
+        grid_codes=grid_codes,
+        county=caller.division_code if caller.role == "county_editor" else None,
+    )
+
+
 @router.post(
     "/coverage",
     status_code=202,
@@ -215,16 +231,9 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> di
     if body.geometry is not None:  # refused for every role (coverage.polygon)
         parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
         raise refuse_polygon_coverage("geometry")
-    caller.require("changeset.draft")  # a change set: county editors (own county), admins
-    own = caller.division_code if caller.role == "county_editor" else None
     with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
-        _require_scope(caller, matters.grid_communities(conn, body.grid_codes))
-        county, department = matters.coverage_draft_target(
-            conn,
-            department_id=body.department_id,
-            category=body.category,
-            grid_codes=body.grid_codes,
-            county=own,
+        county, department = _draft_target(
+            conn, caller, body.department_id, body.category, body.grid_codes
         )
     rows = [
         {"grid_code": g, "category": body.category, "department": department, "lead": body.lead}
@@ -267,21 +276,11 @@ def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Any
             # drawn areas are old data no change set can name; reviewers end them directly
             caller.require("coverage.polygon")
             matters.end_coverage(conn, coverage_id)
-            polygon = True
         else:
-            polygon = False
-            caller.require("changeset.draft")
-            communities = matters.grid_communities(conn, [row["grid_code"]])
-            _require_scope(caller, communities)
-            own = caller.division_code if caller.role == "county_editor" else None
-            county, _ = matters.coverage_draft_target(
-                conn,
-                department_id=row["department_id"],
-                category=row["category"],
-                grid_codes=[row["grid_code"]],
-                county=own,
+            county, _ = _draft_target(
+                conn, caller, row["department_id"], row["category"], [row["grid_code"]]
             )
-    if polygon:
+    if row["by_polygon"]:
         _refresh(request)
         return Response(status_code=204)
     cs = draft_assignments(
