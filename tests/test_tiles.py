@@ -344,3 +344,23 @@ def test_public_tiles_are_rendered_by_read_only_sessions(world, monkeypatch):
     tiles.render(srid, ("counts", None), int(z), int(x), int(y))  # staff: with counts
     assert users[0] == "gridgeo_read" and len(users) == 2
     assert users[1] != "gridgeo_read"  # the application's login (member of gridgeo_app)
+
+
+def test_prerender_session_is_read_only_and_low_priority(app_db_url):
+    """The pre-render's own connection: the read-only role, and (where the operating system
+    lets this process renice it: root, or the user running the server) a PostgreSQL process
+    at the lowest CPU priority, so that rendering ahead takes only what /locate leaves."""
+    import os
+
+    from gridgeo.service.app import _background_session
+
+    with _background_session(app_db_url, 19) as conn:
+        assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        assert conn.execute("SELECT current_user").fetchone()[0] == "gridgeo_read"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TEMP TABLE t (x int)")
+        pid = conn.info.backend_pid
+        if os.geteuid() == 0:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+    with _background_session(app_db_url, 0) as conn:  # 0: left as it is
+        assert os.getpriority(os.PRIO_PROCESS, conn.info.backend_pid) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -135,7 +136,7 @@ def _prerenderer(monkeypatch, render_s: float, share: float, n: int = 5):
     monkeypatch.setattr(tilecache, "district_tiles", lambda *a, **k: [(10, i, 0) for i in range(n)])
     spent: list[float] = []
 
-    def render(gen, level, z, x, y) -> None:
+    def render(gen, level, z, x, y, conn=None) -> None:
         t = time.perf_counter()
         time.sleep(render_s)
         spent.append(time.perf_counter() - t)
@@ -177,3 +178,43 @@ def test_prerender_share_is_checked():
 
     with pytest.raises(ValueError, match="share"):
         Prerenderer(lambda *a: None, lambda: 1, min_zoom=1, max_zoom=2, max_tiles=1, share=0)
+
+
+@pytest.mark.parametrize("opens", [True, False])
+def test_prerender_renders_public_tiles_with_its_own_session(monkeypatch, opens):
+    """Public tiles go through the run's own connection (opened once per run); the staff
+    tiles rendered after them, and every tile when it cannot be opened, through the pools."""
+    from gridgeo.service import tilecache
+
+    monkeypatch.setattr(tilecache, "district_tiles", lambda *a, **k: [(10, i, 0) for i in range(3)])
+    seen: list[tuple] = []
+    opened: list[str] = []
+
+    @contextlib.contextmanager
+    def session():
+        if not opens:
+            raise OSError("no free connection slot")
+        opened.append("open")
+        yield "own connection"
+        opened.append("closed")
+
+    runs: list[dict] = []
+    pre = tilecache.Prerenderer(
+        lambda gen, level, z, x, y, conn=None: seen.append((level, conn)),
+        lambda: 1,
+        min_zoom=10,
+        max_zoom=16,
+        max_tiles=100,
+        session=session,
+    )
+    pre.observer = runs.append
+    staff = (("counts", None), 12, 1, 1)
+    pre.request(1, np.array([shapely.box(0, 0, 1, 1)], dtype=object), 3857, [staff])
+    deadline = time.monotonic() + 30
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pre.close()
+    assert runs and runs[0]["tiles"] == 4
+    own = "own connection" if opens else None
+    assert seen == [(tilecache.PUBLIC, own)] * 3 + [(("counts", None), None)]
+    assert opened == (["open", "closed"] if opens else [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -116,3 +117,32 @@ def ensure_database(server_url: str, dbname: str, *, template: str | None = None
         raise DatabaseError(f"cannot connect to {redact(admin)}: {exc}".strip()) from None
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot create database {dbname}: {exc}".strip()) from None
+
+
+def lower_priority(conn: psycopg.Connection, nice: int = 19) -> bool:
+    """Lower the CPU priority of the server process behind ``conn`` (background work).
+
+    Sets the ``nice`` value of the PostgreSQL backend serving ``conn``, so that its queries
+    take only the CPU that interactive work leaves (on a small machine the tile pre-render
+    otherwise competes with ``/locate`` for the cores). Only for a server on this machine
+    (a Unix socket or a loopback address) whose process is a PostgreSQL backend, and only
+    where the operating system allows it (root, or the user that runs the server).
+
+    Returns
+    -------
+    bool
+        Whether the priority was lowered.
+    """
+    host = conn.info.host or ""
+    if not (host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")):
+        return False
+    pid = conn.info.backend_pid
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if not fh.read(8).startswith(b"postgres"):
+                return False
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:  # not Linux, another namespace, or not allowed
+        log.debug("could not lower the priority of backend %s: %s", pid, exc)
+        return False
+    return True

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +24,7 @@ from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgeo import __version__
-from gridgeo.database.connect import app_database_url, libpq_url
+from gridgeo.database.connect import app_database_url, libpq_url, lower_priority
 from gridgeo.errors import GridgeoError
 from gridgeo.registry.users import read_only_session
 from gridgeo.service.auth import TokenCache
@@ -70,10 +72,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def _tile_service(
-    pool: ConnectionPool, read_pool: ConnectionPool, settings: ServiceSettings
+    pool: ConnectionPool, read_pool: ConnectionPool, read_url: str, settings: ServiceSettings
 ) -> TileService:
     """The vector tiles of the service, cached and rendered ahead as ``settings`` say; public
-    tiles are rendered by read-only sessions."""
+    tiles are rendered by read-only sessions (``read_url``: the pre-render's own)."""
     return TileService(
         pool,
         TileCache(settings.tile_cache_bytes),
@@ -84,7 +86,20 @@ def _tile_service(
             settings.tile_prerender_max_tiles,
         ),
         prerender_share=settings.tile_prerender_share,
+        prerender_session=functools.partial(
+            _background_session, read_url, settings.tile_prerender_nice
+        ),
     )
+
+
+@contextlib.contextmanager
+def _background_session(url: str, nice: int) -> Iterator[psycopg.Connection]:
+    """A read-only connection for background work, its server process at ``nice``."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        read_only_session(conn)
+        if nice:
+            lower_priority(conn, nice)
+        yield conn
 
 
 def _open_pool(url: str, name: str, size: int, **kw: Any) -> ConnectionPool:
@@ -139,7 +154,7 @@ def create_app(
         )
         app.state.registry_state = state
         state.refresh_observer = metrics.add_swap
-        app.state.tiles = tiles = _tile_service(pool, read_pool, service_settings)
+        app.state.tiles = tiles = _tile_service(pool, read_pool, read_url, service_settings)
         tiles.prerenderer.observer = metrics.add_prerender
         state.on_refresh.append(tiles.refreshed)
         if service_settings.listen:

@@ -85,6 +85,13 @@ class ServiceSettings(BaseSettings):
         "does the work); it waits the rest (1: no waits). On 2 cores a share of 0.25 did not "
         "lower the /locate tail during the pre-render and made it last 4 times as long.",
     )
+    tile_prerender_nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="CPU priority (Unix nice, 19 lowest) of the PostgreSQL process that "
+        "renders tiles ahead, when the database runs on this machine (0: unchanged).",
+    )
     tile_prerender_min_zoom: int = Field(
         default=10, ge=0, le=22, description="Lowest zoom rendered ahead."
     )

@@ -13,14 +13,18 @@ After each re-snapshot the public tiles over the district are rendered again in 
 background thread, one database connection at a time, lowest zoom first, at most
 ``tile_prerender_max_tiles`` tiles; then the staff tiles that were in the cache before the
 change, most recently used first, at most a quarter of that bound (:class:`Prerenderer`).
-The tiles are rendered by PostgreSQL (a low-zoom tile takes it hundreds of ms of CPU), so
-the run may spend at most ``tile_prerender_share`` of its wall time rendering and wait the
-rest (default 1: no waits; pacing to 0.25 did not lower the ``/locate`` tail on 2 cores,
+The tiles are rendered by PostgreSQL (a low-zoom tile takes it hundreds of ms of CPU). The
+public ones go through a read-only connection of the run's own whose PostgreSQL process is
+given a low CPU priority (``tile_prerender_nice``, when the server runs on this machine):
+it takes the CPU that ``/locate`` leaves instead of competing with it. The run may also
+spend at most ``tile_prerender_share`` of its wall time rendering and wait the rest
+(default 1: no waits; pacing to 0.25 did not lower the ``/locate`` tail on 2 cores,
 docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -30,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg_pool
@@ -265,6 +269,11 @@ class Prerenderer:
     share
         Most of its wall time a run spends rendering: after a tile that took ``t`` s it
         waits ``t * (1 - share) / share`` s (1: no waits).
+    session
+        Opens the connection a run renders its public tiles with (a context manager; the
+        service's is a read-only session whose PostgreSQL process runs at a low CPU
+        priority), passed to ``render`` as ``conn``; ``None``, or a failure to open it:
+        ``conn=None`` (the service's pools).
     """
 
     def __init__(
@@ -276,11 +285,13 @@ class Prerenderer:
         max_zoom: int,
         max_tiles: int,
         share: float = 1.0,
+        session: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], not {share}")
         self._share = share
         self._render = render
+        self._session = session
         self._generation = current_generation
         self._zooms = (min_zoom, max_zoom)
         self._max_tiles = max_tiles
@@ -346,6 +357,18 @@ class Prerenderer:
             if not self._stop and self._wanted is None:
                 self._cond.wait(min(spent * (1 - self._share) / self._share, 30.0))
 
+    @contextlib.contextmanager
+    def _open_session(self) -> Iterator[Any]:
+        """The run's own connection, or ``None`` (the pools) when there is none to open."""
+        with contextlib.ExitStack() as stack:
+            conn = None
+            if self._session is not None:
+                try:
+                    conn = stack.enter_context(self._session())
+                except Exception as exc:  # e.g. no free connection slot: use the pools
+                    log.info("tile pre-render without a session of its own: %s", exc)
+            yield conn
+
     def _run(self, generation: int, geoms: np.ndarray, srid: int, extra: list) -> None:
         started, t0 = time.time(), time.perf_counter()
         tiles = district_tiles(
@@ -357,13 +380,14 @@ class Prerenderer:
         )
         planned = [(PUBLIC, *t) for t in tiles] + extra
         done = 0
-        for level, z, x, y in planned:
-            if self._stop or self._wanted is not None or self._generation() != generation:
-                break
-            t = time.perf_counter()
-            self._render(generation, level, z, x, y)
-            done += 1
-            self._pause(time.perf_counter() - t)
+        with self._open_session() as conn:
+            for level, z, x, y in planned:
+                if self._stop or self._wanted is not None or self._generation() != generation:
+                    break
+                t = time.perf_counter()
+                self._render(generation, level, z, x, y, conn=conn if level == PUBLIC else None)
+                done += 1
+                self._pause(time.perf_counter() - t)
         self.last_run = {
             "generation": generation,
             "tiles": done,
@@ -440,6 +464,9 @@ class TileService:
         fetch; default ``pool``.
     prerender_share
         Most of its wall time the pre-render spends rendering (see :class:`Prerenderer`).
+    prerender_session
+        Opens the connection the pre-render renders public tiles with (see
+        :class:`Prerenderer`); default: the pools.
     """
 
     def __init__(
@@ -450,6 +477,7 @@ class TileService:
         prerender: tuple[int, int, int] = (10, 16, 2_000),
         read_pool: psycopg_pool.ConnectionPool | None = None,
         prerender_share: float = 1.0,
+        prerender_session: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.pool = pool
         self.read_pool = read_pool or pool
@@ -457,12 +485,15 @@ class TileService:
         self.generation = 0
         lo, hi, most = prerender
         self.prerenderer = Prerenderer(
-            lambda gen, level, z, x, y: self.tile(gen, self._srid, level, z, x, y),
+            lambda gen, level, z, x, y, conn=None: self.tile(
+                gen, self._srid, level, z, x, y, conn=conn
+            ),
             lambda: self.generation,
             min_zoom=lo,
             max_zoom=hi,
             max_tiles=most if cache.enabled else 0,
             share=prerender_share,
+            session=prerender_session,
         )
         self._srid: int | None = None
         #: Tiles of other levels than the public (staff), most recently used first,
@@ -488,14 +519,27 @@ class TileService:
         """The cached tile, without touching the database (safe on the event loop)."""
         return self.cache.get((generation, level, z, x, y)) if self.cache.enabled else None
 
-    def tile(self, generation: int, srid: int | None, level: Level, z: int, x: int, y: int) -> Tile:
+    def tile(
+        self,
+        generation: int,
+        srid: int | None,
+        level: Level,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        conn: Any = None,
+    ) -> Tile:
         """The tile for ``level`` at registry version ``generation`` (blocking)."""
         return self.cache.fetch(
-            (generation, level, z, x, y), lambda: self.render(srid, level, z, x, y)
+            (generation, level, z, x, y), lambda: self.render(srid, level, z, x, y, conn=conn)
         )
 
-    def render(self, srid: int | None, level: Level, z: int, x: int, y: int) -> bytes:
-        """Render one tile in PostGIS now (no cache)."""
+    def render(
+        self, srid: int | None, level: Level, z: int, x: int, y: int, *, conn: Any = None
+    ) -> bytes:
+        """Render one tile in PostGIS now (no cache); ``conn``: a read-only connection to
+        render a public tile with instead of the pools."""
         params = tile_params(srid, z, x, y) if srid is not None else None
         if params is None:
             return b""
@@ -503,9 +547,11 @@ class TileService:
         if detail:
             scope = level[1]
             params["scope"] = None if scope is None else list(scope)
+        if conn is not None and not detail:
+            return features.tile(conn, params, detail=False)
         pool = self.pool if detail else self.read_pool
-        with pool.connection(timeout=10) as conn:
-            return features.tile(conn, params, detail=detail)
+        with pool.connection(timeout=10) as pooled:
+            return features.tile(pooled, params, detail=detail)
 
     def close(self) -> None:
         """Stop pre-rendering."""
