@@ -13,8 +13,8 @@ each request's send, so this is a paced closed loop, not a strict open loop). Th
 run against a plain uvicorn echo app (no FastAPI, a fixed 800-byte JSON answer) gives the
 floor of uvicorn + loopback + wrk on this machine. Service rows: the FastAPI route, the
 previous version (``--baseline``), the service while its start-up tile pre-render runs
-(unpaced as before, and paced to ``GRIDGEO_TILE_PRERENDER_SHARE=0.25``) and after it finished
-(the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
+(its PostgreSQL process at nice 19, the default, and at nice 0 as before:
+``GRIDGEO_TILE_PRERENDER_NICE=0``) and after it finished (the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
 the handler time and the event-loop lag (a 10 ms probe) of the window alone, and how long
 a pre-render ran in it; from ``/proc``: server CPU per request and the time the server's
 threads waited ready on a run queue (the CPU taken by other processes). The swap run
@@ -346,7 +346,7 @@ def _sched(pid: int) -> tuple[float, int]:
 
 def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path | None) -> None:
     """GET /locate at ``rate``: floor, the FastAPI route, the previous version, the service
-    while its start-up tile pre-render runs (unpaced and paced) and after it finished."""
+    while its start-up tile pre-render runs (its PostgreSQL process at nice 19, and at nice 0) and after it finished."""
     lon, lat = _points(bounds, 20_000, seed)
     token = "bench-" + os.urandom(8).hex()
     print(
@@ -376,14 +376,8 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
     if baseline is not None:
         runs.append(("previous version", "", {"PYTHONPATH": str(baseline)}, baseline, False))
     runs += [
-        ("service, pre-render unpaced", "", {"GRIDGEO_TILE_PRERENDER_SHARE": "1"}, ROOT, False),
-        (
-            "service, pre-render paced 0.25",
-            "",
-            {"GRIDGEO_TILE_PRERENDER_SHARE": "0.25"},
-            ROOT,
-            False,
-        ),
+        ("service, pre-render (nice 19)", "", {}, ROOT, False),
+        ("service, pre-render at nice 0", "", {"GRIDGEO_TILE_PRERENDER_NICE": "0"}, ROOT, False),
         ("service, after pre-render", "", {}, ROOT, True),
     ]
     cpu = {"floor: uvicorn echo app": r["cpu"]}
