@@ -71,7 +71,7 @@ def raw_road_share(res, comm, roads) -> float:
     internal = on = 0.0
     for code, area in zip(comm["code"], comm.geometry, strict=True):
         g = grids.geometry[grids["community_code"] == code].to_numpy()
-        i, o = border_stats(g, raw, [], area, 5.0, 0.5)
+        i, o, _ = border_stats(g, raw, [], area, 5.0, 0.5)
         internal, on = internal + i, on + o
     return on / internal if internal else float("nan")
 
