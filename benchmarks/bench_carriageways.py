@@ -4,11 +4,12 @@
 drawn); "after" turns it on, so that
 :func:`gridgeo.partition.carriageways.collapse_carriageways` puts each divided road's
 two one-way carriageways on their centreline. For each case and seed it prints CPU and wall time, grids,
-in-band share, the road share as the partitioner measures it (against the cleaned
-centrelines it used, incl. the medial lines of strips) and the road share against the
-raw road lines as given (border pieces within 5 m, as the partitioner measures) and
-the share ``gridgeo.validate`` reports with the raw roads (and its count of
-``roads.border_share`` warnings), Polsby–Popper
+in-band share, the road share as the partitioner measures it (against the roads as it
+used them: the lines as drawn, the cleaned centrelines and the medial lines of strips),
+the road share against the raw road lines as given (border pieces within 5 m, as the
+partitioner measures; the metrics' ``road_border_share_drawn`` is the same figure) and
+the shares ``gridgeo.validate`` reports (the middle of divided roads counted as on the
+road, and as drawn; with its count of ``roads.border_share`` warnings), Polsby–Popper
 mean/min and contiguity (multi-part grids). Da'an and Gongguan have no ``oneway``/``name``
 columns: their grids' digest is printed so that runs on two branches can be compared.
 
@@ -97,8 +98,10 @@ def run(name: str, seeds: list[int]) -> None:
                 f"{m['grids']} grids, in band {m['in_band_share_feasible']:.2%}, on roads "
                 f"(cleaned) {m['road_border_share']:.2%} of {internal:.1f} km (off roads "
                 f"{internal * (1 - m['road_border_share']):.1f} km), (raw) "
-                f"{raw_road_share(res, comm, roads):.2%}, validate {rep.summary['road_border']['share']:.2%} "
-                f"({warned} roads.border_share warnings), "
+                f"{raw_road_share(res, comm, roads):.2%} (metrics: {m['road_border_share_drawn']:.2%}), "
+                f"validate {rep.summary['road_border']['share']:.2%} (as drawn "
+                f"{rep.summary['road_border']['share_drawn']:.2%}; "
+                f"{warned} roads.border_share warnings), "
                 f"PP {m['polsby_popper']['mean']:.3f}/{m['polsby_popper']['min']:.3f}, "
                 f"multi-part {multi}, digest {digest}, load {os.getloadavg()[0]:.2f}",
                 flush=True,
