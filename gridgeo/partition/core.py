@@ -40,7 +40,7 @@ from gridgeo.partition.community import (
 )
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
-from gridgeo.partition.metrics import summarise
+from gridgeo.partition.metrics import straight_pieces, summarise
 from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
@@ -243,14 +243,15 @@ def _road_lines(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cleaned road centrelines in the work CRS (near misses closed, dangles extended; with
     ``quality.divided_roads_on_median`` the one-way halves of divided roads on their centreline),
-    and the road lines as drawn (single parts, in the work CRS) for the road-share metric."""
+    and the road lines as drawn (their straight segments, in the work CRS) for the road-share
+    metric."""
     none = np.array([], dtype=object)
     if roads is None or not len(roads):
         return none, none
     q = prof.quality
     rm = _to_metric(roads, crs)
     geoms = rm.geometry.to_numpy()
-    drawn = shapely.get_parts(geoms[~shapely.is_missing(geoms)])
+    drawn = straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
     if q.divided_roads_on_median:  # off by default: borders stay on the carriageways
         keep = None
         if households is not None and len(households):

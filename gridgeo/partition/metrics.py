@@ -194,15 +194,29 @@ def border_stats(
     internal = float(shapely.length(lines).sum())
     seg_len, mids = _border_pieces(lines)
     drawn = np.asarray(roads if drawn is None else drawn, dtype=object)
-    on_drawn = _near(mids, drawn, tol)
-    used = np.concatenate([np.asarray(roads, dtype=object), np.asarray(medians, dtype=object)])
-    on_road = on_drawn.copy()
-    on_road[~on_drawn] = _near(mids[~on_drawn], used, tol)
+    targets = np.concatenate(
+        [drawn, np.asarray(roads, dtype=object), np.asarray(medians, dtype=object)]
+    )
+    on_road, on_drawn = np.zeros(len(mids), dtype=bool), np.zeros(len(mids), dtype=bool)
+    if len(mids) and len(targets):
+        i, j = shapely.STRtree(targets).query(mids, predicate="dwithin", distance=tol)
+        on_road[i] = True
+        on_drawn[i[j < len(drawn)]] = True
     return (
         internal,
         min(float(seg_len[on_road].sum()), internal),
         min(float(seg_len[on_drawn].sum()), internal),
     )
+
+
+def straight_pieces(lines) -> np.ndarray:
+    """The straight segments of ``lines``, as two-point LineStrings (cheap targets for an
+    STRtree: a long winding line's envelope would match every border piece near it)."""
+    coords, which = shapely.get_coordinates(np.asarray(lines, dtype=object), return_index=True)
+    same = which[1:] == which[:-1]
+    pairs = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+    pairs = pairs[np.any(pairs[:, 0] != pairs[:, 1], axis=1)]
+    return shapely.linestrings(pairs) if len(pairs) else np.array([], dtype=object)
 
 
 def _border_pieces(lines, piece_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
