@@ -474,32 +474,84 @@ def _units_frame(blocks, crs) -> gpd.GeoDataFrame:
     return units
 
 
-def quality() -> None:
-    """Quality figures on Gongguan (rural) and Huangpu (real OSM roads, generated households)."""
+def quality(daan: tuple, seeds: list[int]) -> None:
+    """Quality figures on Da'an, Gongguan (rural) and Huangpu (real OSM roads, generated
+    households), with divided roads as drawn (the default) and on their median.
 
+    Two road shares per run, from the partitioner's metrics and from ``gridgeo validate``:
+    against the roads as the partitioner used them (the lines as drawn plus the middle of
+    divided roads: medial lines of split strips, or the centrelines the median option put
+    them on), and against the road lines as drawn alone.
+    """
     from gridgeo.demo.build import build_gongguan
+    from gridgeo.rules import load_profile
     from gridgeo.testing import huangpu_core
+    from gridgeo.validate import validate
 
     with tempfile.TemporaryDirectory() as d:
         path = build_gongguan(Path(d) / "gongguan.gpkg")
         lay = {n: gpd.read_file(path, layer=n) for n in ("communities", "roads", "households")}
     (comm, roads, hh), _ = huangpu_core()
-    print("\n5. Quality on shipped data")
-    for name, args, kw in (
+    print(f"\n5. Quality on shipped data (seeds {' '.join(map(str, seeds))}; load {_load()})")
+    cases = (
+        ("Da'an", daan, {"code_pattern": r"\d{11}"}),
         (
             "Gongguan",
             (lay["communities"], lay["roads"], lay["households"]),
             {"code_pattern": r"\d{11}"},
         ),
         ("Huangpu", (comm, roads, hh), {}),
-    ):
-        t0 = time.perf_counter()
-        m = partition(*args, **kw).metrics
-        print(
-            f"   {name}: {time.perf_counter() - t0:.2f} s, {m['grids']} grids, in band (feasible) "
-            f"{m['in_band_share_feasible']:.2%}, borders on roads {m['road_border_share']:.1%}, "
-            f"PP mean/min {m['polsby_popper']['mean']:.3f}/{m['polsby_popper']['min']:.3f}"
-        )
+    )
+    for name, args, kw in cases:
+        for label, median in (("as drawn", False), ("on median", True)):
+            prof = load_profile(None).with_code_pattern(kw.get("code_pattern"))
+            prof = prof.with_divided_roads_on_median(median)
+            rows = [_quality_row(args, prof, seed, validate) for seed in seeds]
+            for seed, r in zip(seeds, rows, strict=True):
+                print(f"   {name:9s} {label:9s} seed {seed}: " + _quality_text(r))
+            if len(seeds) > 1:
+                mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+                print(f"   {name:9s} {label:9s} mean  : " + _quality_text(mean))
+
+
+def _quality_row(args, prof, seed: int, validate) -> dict:
+    comm, roads, hh = args
+    t0, c0 = time.perf_counter(), _cpu()
+    res = partition(comm, roads, hh, profile=prof, seed=seed)
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    m = res.metrics
+    rep = validate(res.grids, comm, hh, roads, profile=prof)
+    rb = rep.summary["road_border"]
+    geoms = res.grids.geometry.to_numpy()
+    import shapely
+
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "grids": m["grids"],
+        "in_band": m["in_band_share_feasible"],
+        "in_band_all": m["in_band_share_all_banded"],
+        "road": m["road_border_share"],
+        "road_drawn": m["road_border_share_drawn"],
+        "off_km": m["internal_border_m"] * (1 - m["road_border_share"]) / 1000,
+        "v_road": rb["share"],
+        "v_road_drawn": rb["share_drawn"],
+        "warnings": int((rep.issues["rule"] == "roads.border_share").sum()),
+        "pp_mean": m["polsby_popper"]["mean"],
+        "pp_min": m["polsby_popper"]["min"],
+        "multi": int((shapely.get_num_geometries(geoms) > 1).sum()),
+    }
+
+
+def _quality_text(r: dict) -> str:
+    return (
+        f"{r['wall']:.2f} s ({r['cpu']:.2f} s CPU), {r['grids']:.1f} grids, in band (feasible) "
+        f"{r['in_band']:.2%}, all {r['in_band_all']:.2%}, borders on roads {r['road']:.2%} "
+        f"(as drawn {r['road_drawn']:.2%}; off roads {r['off_km']:.2f} km), validate "
+        f"{r['v_road']:.2%} (as drawn {r['v_road_drawn']:.2%}; {r['warnings']:.2f} "
+        f"roads.border_share), PP mean/min {r['pp_mean']:.3f}/{r['pp_min']:.3f}, "
+        f"multi-part {r['multi']:.0f}"
+    )
 
 
 def main() -> None:
@@ -517,6 +569,9 @@ def main() -> None:
         choices=["daan", "city", "quality"],
         help="run one part: Da'an (0–3), the dual-carriageway city (4), quality (0, 5)",
     )
+    ap.add_argument(
+        "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
+    )
     args = ap.parse_args()
     if args.only == "city":
         dual_city(args.skip_spopt, args.spopt_timeout)
@@ -533,16 +588,18 @@ def main() -> None:
         print(
             f"0. gridgeo end to end on Da'an (roads → blocks → grids): {took:.2f} s, {m['grids']} grids, "
             f"in band (feasible) {m['in_band_share_feasible']:.2%}, all {m['in_band_share_all_banded']:.2%}, "
-            f"borders on roads {m['road_border_share']:.1%}, PP mean/min "
+            f"borders on roads {m['road_border_share']:.1%} (as drawn "
+            f"{m['road_border_share_drawn']:.1%}), PP mean/min "
             f"{m['polsby_popper']['mean']:.3f}/{m['polsby_popper']['min']:.3f}, "
             f"households/grid {m['households_per_grid']}\n"
         )
+        daan = (layers["communities"], layers["roads"], layers["households"])
         if args.only == "quality":
-            quality()
+            quality(daan, args.seeds)
             return
         if args.only != "daan":
             dual_city(args.skip_spopt, args.spopt_timeout)
-            quality()
+            quality(daan, args.seeds)
         same_blocks(units, args.skip_spopt, args.spopt_timeout)
         one_region(units, args.skip_spopt, args.spopt_timeout)
         county(path, tmp, args.tiles)

@@ -99,19 +99,10 @@ def collapse_carriageways(
         ``roads.geometry`` when nothing pairs or the columns are missing.
     """
     geoms = roads.geometry.to_numpy()
-    if "oneway" not in roads or "name" not in roads or len(roads) < 2:
+    found = _pairs(roads, keep_xy, precision, min_gap, max_gap, max_angle_deg, step, min_run_m)
+    if found is None:
         return geoms
-    ok, key, rev = _eligible(roads)
-    if ok.sum() < 2:
-        return geoms
-    chains, chain_key, parts, part_chain = _chains(geoms[ok], key[ok], rev[ok], precision)
-    seg = _Pieces(shapely.segmentize(chains, step), chain_key)
-    part = seg.partners(max_gap=max_gap, min_gap=min_gap, max_angle_deg=max_angle_deg)
-    if keep_xy is not None and len(keep_xy) and (part >= 0).any():
-        part[seg.crossing(part, keep_xy)] = -1
-    mid, drop = seg.middles(part, min_run_m)
-    if not mid.any():
-        return geoms
+    ok, chains, parts, part_chain, seg, part, mid, drop = found
     touched = np.zeros(len(chains), dtype=bool)
     touched[seg.line[mid | drop]] = True
     others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
@@ -141,6 +132,64 @@ def collapse_carriageways(
         len(ends),
     )
     return out[~shapely.is_empty(out)]
+
+
+def divided_road_centrelines(
+    roads,
+    *,
+    keep_xy: np.ndarray | None = None,
+    precision: float = 0.01,
+    min_gap: float = 3.0,
+    max_gap: float = 40.0,
+    max_angle_deg: float = 10.0,
+    step: float = 10.0,
+    min_run_m: float = 20.0,
+) -> np.ndarray:
+    """The centrelines :func:`collapse_carriageways` puts divided roads on, and nothing else.
+
+    Same pairing rules and parameters as :func:`collapse_carriageways` (no ends joined):
+    the middle of each pair of carriageways, as lines. Used to measure a grid border on
+    the middle of a divided road as on the road, whether or not the grids were built
+    with the collapse.
+
+    Returns
+    -------
+    numpy.ndarray
+        LineStrings (empty when nothing pairs or the ``oneway``/``name`` columns are
+        missing).
+    """
+    found = _pairs(roads, keep_xy, precision, min_gap, max_gap, max_angle_deg, step, min_run_m)
+    if found is None:
+        return np.array([], dtype=object)
+    seg, part, mid = found[4], found[5], found[6]
+    s, e = seg.moved(part, mid)
+    centre = shapely.linestrings(np.stack([s[mid], e[mid]], axis=1))
+    merged = shapely.get_parts(shapely.line_merge(shapely.union_all(centre)))
+    return merged[shapely.get_type_id(merged) == 1]
+
+
+def _pairs(roads, keep_xy, precision, min_gap, max_gap, max_angle_deg, step, min_run_m):
+    """The pairing of :func:`collapse_carriageways`, or None when nothing pairs.
+
+    Returns ``(ok, chains, parts, part_chain, seg, part, mid, drop)``: the eligible ways,
+    their chains and single parts, the pieces of the chains, each piece's partner and
+    the pieces moved onto the centreline and dropped.
+    """
+    if "oneway" not in roads or "name" not in roads or len(roads) < 2:
+        return None
+    ok, key, rev = _eligible(roads)
+    if ok.sum() < 2:
+        return None
+    geoms = roads.geometry.to_numpy()
+    chains, chain_key, parts, part_chain = _chains(geoms[ok], key[ok], rev[ok], precision)
+    seg = _Pieces(shapely.segmentize(chains, step), chain_key)
+    part = seg.partners(max_gap=max_gap, min_gap=min_gap, max_angle_deg=max_angle_deg)
+    if keep_xy is not None and len(keep_xy) and (part >= 0).any():
+        part[seg.crossing(part, keep_xy)] = -1
+    mid, drop = seg.middles(part, min_run_m)
+    if not mid.any():
+        return None
+    return ok, chains, parts, part_chain, seg, part, mid, drop
 
 
 def _chains(geoms, key, rev, precision):

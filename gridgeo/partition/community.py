@@ -59,6 +59,7 @@ class CommunityTask:
     sites: list[Site] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
     households_counted: bool = True
+    drawn_roads: np.ndarray | None = None  # the road lines as drawn, for the road-share metric
 
 
 @dataclass
@@ -113,13 +114,14 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     violations = _violations(grids, out, ctx, plan)
     t4 = time.perf_counter()
     q = profile.quality
-    internal, on_road = border_stats(
+    internal, on_road, on_drawn = border_stats(
         [r["geometry"] for r in out],
         task.roads,
         plan.medians,
         task.geom,
         q.road_tolerance_m,
         q.min_shared_border_m,
+        drawn=task.drawn_roads,
     )
     times["metrics"] = time.perf_counter() - t4
     stats = {
@@ -132,6 +134,7 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
         "indivisible_over_ceiling": plan.heavy_units,
         "internal_border_m": internal,
         "internal_border_on_road_m": on_road,
+        "internal_border_on_drawn_road_m": on_drawn,
         "times": times,
     }
     return CommunityResult(task.index, task.code, out, violations, stats)

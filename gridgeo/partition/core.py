@@ -40,7 +40,7 @@ from gridgeo.partition.community import (
 )
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
-from gridgeo.partition.metrics import summarise
+from gridgeo.partition.metrics import straight_pieces, summarise
 from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
@@ -151,13 +151,13 @@ def partition(
                   "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
         prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
     with clock("clean"):
-        lines = _road_lines(roads, crs, prof, layers["households"])
+        lines, drawn = _road_lines(roads, crs, prof, layers["households"])
     with clock("assign"):
         geoms = comm.geometry.to_numpy()
         pts = _assign_households(layers["households"], crs, geoms)
         sites = _sites_by_community(dedicated, crs, geoms)
         groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
-        tasks = _tasks(comm, lines, pts, sites, groups, prof, kind)
+        tasks = _tasks(comm, (lines, drawn), pts, sites, groups, prof, kind)
     with clock("communities"):
         results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
                        progress=progress)  # fmt: skip
@@ -240,20 +240,24 @@ def _prepare(
 
 def _road_lines(
     roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Cleaned road centrelines in the work CRS (near misses closed, dangles extended; with
-    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their centreline)."""
+    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their centreline),
+    and the road lines as drawn (their straight segments, in the work CRS) for the road-share
+    metric."""
+    none = np.array([], dtype=object)
     if roads is None or not len(roads):
-        return np.array([], dtype=object)
+        return none, none
     q = prof.quality
     rm = _to_metric(roads, crs)
     geoms = rm.geometry.to_numpy()
+    drawn = straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
     if q.divided_roads_on_median:  # off by default: borders stay on the carriageways
         keep = None
         if households is not None and len(households):
             keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
         geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
-    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m), drawn
 
 
 @dataclass
@@ -347,13 +351,16 @@ def _groups_by_community(villager_groups, crs, geoms, codes: list[str]) -> dict[
     return groups_by
 
 
-def _tasks(comm, lines, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
-    """One picklable task per community: its kind, roads, points, sites and groups."""
+def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
+    """One picklable task per community: its kind, roads (cleaned, and as drawn), points,
+    sites and groups."""
+    lines, drawn = roads
     geoms = comm.geometry.to_numpy()
     codes = comm["code"].tolist()
     names = comm["name"].astype(str).tolist()
     kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * len(comm)
     rtree = shapely.STRtree(lines) if len(lines) else None
+    dtree = shapely.STRtree(drawn) if len(drawn) else None
     tasks = []
     for i in range(len(comm)):
         mine = np.flatnonzero(pts.owner == i)
@@ -368,6 +375,7 @@ def _tasks(comm, lines, pts: _Points, sites, groups, prof: Profile, kind) -> lis
                 kind=prof.community_kind(kinds_col[i], codes[i], default=kind) or "urban",
                 geom=geoms[i],
                 roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
+                drawn_roads=_within(dtree, drawn, geoms[i]),
                 xy=pts.xy[mine],
                 households=pts.households[mine],
                 population=pts.population[mine],
@@ -378,6 +386,13 @@ def _tasks(comm, lines, pts: _Points, sites, groups, prof: Profile, kind) -> lis
             )
         )
     return tasks
+
+
+def _within(tree, lines: np.ndarray, geom) -> np.ndarray:
+    """The ``lines`` (indexed by ``tree``) that meet ``geom``, in input order."""
+    if tree is None:
+        return np.array([], dtype=object)
+    return lines[np.sort(tree.query(geom, predicate="intersects"))]
 
 
 def _assemble(

@@ -18,9 +18,17 @@ in-band share (all banded)
     The same over every community partitioned by band, feasible or not.
 road border share
     Length of internal borders between grids of the same community lying within
-    ``quality.road_tolerance_m`` of a cleaned road centreline (incl. the medial
-    lines found in dual-carriageway strips), divided by all internal border length;
-    measured on border pieces of at most 2 m.
+    ``quality.road_tolerance_m`` of a road centreline as the partitioner used it,
+    divided by all internal border length; measured on border pieces of at most 2 m.
+    The roads counted are the same whether or not divided roads are put on their
+    median: the road lines as drawn (both carriageways of a divided road), the
+    cleaned lines the blocks were built from (with the median option, the
+    centrelines of divided roads) and the medial lines of road strips split
+    between blocks (the middle of a divided road drawn as two carriageways).
+road border share (as drawn)
+    The same against the road lines as drawn only (no centrelines, no medial
+    lines): a border down the middle of a road whose carriageways are more than
+    twice the tolerance apart is off road by this measure.
 Polsby–Popper
     ``4 π area / perimeter²`` per grid (1 for a circle), in the metric CRS.
 seam error
@@ -83,7 +91,7 @@ def summarise(
 ) -> dict:
     """The report's metrics from the per-community results (see the module's definitions)."""
     feas_total = feas_in = all_total = all_in = 0
-    internal = on_road = 0.0
+    internal = on_road = on_drawn = 0.0
     feasible_codes, infeasible_codes = [], []
     stage: dict[str, float] = {}
     for r in results:
@@ -92,6 +100,7 @@ def summarise(
             stage[k] = stage.get(k, 0.0) + v
         internal += st["internal_border_m"]
         on_road += st["internal_border_on_road_m"]
+        on_drawn += st.get("internal_border_on_drawn_road_m", st["internal_border_on_road_m"])
         if not st["banded"]:
             continue
         lo, hi = st["band"]
@@ -132,6 +141,7 @@ def summarise(
         "in_band_grids_feasible": [feas_in, feas_total],
         "in_band_share_all_banded": round(all_in / all_total, 4) if all_total else None,
         "road_border_share": round(on_road / internal, 4) if internal > 0 else None,
+        "road_border_share_drawn": round(on_drawn / internal, 4) if internal > 0 else None,
         "internal_border_m": round(internal, 1),
         "polsby_popper": {
             "mean": round(float(pp.mean()), 4) if len(pp) else None,
@@ -145,34 +155,95 @@ def summarise(
     }
 
 
-def border_stats(geoms, roads, medians, area, tol: float, min_shared: float) -> tuple[float, float]:
-    """Total internal border length between grids and the part within ``tol`` of a road."""
+def border_stats(
+    geoms, roads, medians, area, tol: float, min_shared: float, drawn=None
+) -> tuple[float, float, float]:
+    """Internal border length between grids and the parts of it on roads, measured two ways.
+
+    Parameters
+    ----------
+    geoms
+        The grids of one community (metres).
+    roads
+        The cleaned road centrelines the blocks were built from (with
+        ``quality.divided_roads_on_median``: divided roads on their centreline).
+    medians
+        The medial lines of the road strips split by the sliver merge.
+    area
+        The community polygon (unused; kept for the callers).
+    tol, min_shared
+        Road tolerance (m) and the shortest shared border that makes grids neighbours.
+    drawn
+        The road lines as drawn in the input (None: ``roads``).
+
+    Returns
+    -------
+    tuple of float
+        ``(internal, on_road, on_drawn)``: all internal border; the part within ``tol``
+        of a road centreline as the partitioner used it (``drawn``, ``roads`` and
+        ``medians``: the carriageways as drawn and the middle of divided roads, in
+        either mode); the part within ``tol`` of ``drawn`` alone.
+    """
     if len(geoms) < 2:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     graph = adjacency(geoms, min_shared=min_shared)
     if len(graph.edges) == 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     bnd = shapely.boundary(np.asarray(geoms, dtype=object))
     lines = shapely.intersection(bnd[graph.edges[:, 0]], bnd[graph.edges[:, 1]])
     internal = float(shapely.length(lines).sum())
-    road_lines = list(np.asarray(roads, dtype=object)) + list(medians)
-    if not road_lines:
-        return internal, 0.0
-    return internal, min(length_near(lines, road_lines, tol), internal)
+    seg_len, mids = _border_pieces(lines)
+    drawn = np.asarray(roads if drawn is None else drawn, dtype=object)
+    targets = np.concatenate(
+        [drawn, np.asarray(roads, dtype=object), np.asarray(medians, dtype=object)]
+    )
+    on_road, on_drawn = np.zeros(len(mids), dtype=bool), np.zeros(len(mids), dtype=bool)
+    if len(mids) and len(targets):
+        i, j = shapely.STRtree(targets).query(mids, predicate="dwithin", distance=tol)
+        on_road[i] = True
+        on_drawn[i[j < len(drawn)]] = True
+    return (
+        internal,
+        min(float(seg_len[on_road].sum()), internal),
+        min(float(seg_len[on_drawn].sum()), internal),
+    )
 
 
-def length_near(lines, targets, tol: float, *, piece_m: float = 2.0) -> float:
-    """Length of ``lines`` within ``tol`` of ``targets``, measured on pieces of at most ``piece_m``."""
+def straight_pieces(lines) -> np.ndarray:
+    """The straight segments of ``lines``, as two-point LineStrings (cheap targets for an
+    STRtree: a long winding line's envelope would match every border piece near it)."""
+    coords, which = shapely.get_coordinates(np.asarray(lines, dtype=object), return_index=True)
+    same = which[1:] == which[:-1]
+    pairs = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+    pairs = pairs[np.any(pairs[:, 0] != pairs[:, 1], axis=1)]
+    return shapely.linestrings(pairs) if len(pairs) else np.array([], dtype=object)
+
+
+def _border_pieces(lines, piece_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths and midpoints of ``lines`` cut into pieces of at most ``piece_m``."""
     parts = shapely.get_parts(np.asarray(lines, dtype=object))
     parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
     if len(parts) == 0:
-        return 0.0
+        return np.zeros(0), np.array([], dtype=object)
     dense = shapely.segmentize(parts, piece_m)
     coords, which = shapely.get_coordinates(dense, return_index=True)
     same = which[1:] == which[:-1]
     a, b = coords[:-1][same], coords[1:][same]
-    seg_len = np.hypot(*(b - a).T)
-    mids = shapely.points((a + b) / 2)
-    tree = shapely.STRtree(np.asarray(targets, dtype=object))
-    hit = np.unique(tree.query(mids, predicate="dwithin", distance=tol)[0])
-    return float(seg_len[hit].sum())
+    return np.hypot(*(b - a).T), shapely.points((a + b) / 2)
+
+
+def _near(points: np.ndarray, targets: np.ndarray, tol: float) -> np.ndarray:
+    """Which ``points`` lie within ``tol`` of any of ``targets``."""
+    hit = np.zeros(len(points), dtype=bool)
+    targets = targets[~shapely.is_missing(targets)] if len(targets) else targets
+    if len(points) == 0 or len(targets) == 0:
+        return hit
+    tree = shapely.STRtree(targets)
+    hit[np.unique(tree.query(points, predicate="dwithin", distance=tol)[0])] = True
+    return hit
+
+
+def length_near(lines, targets, tol: float, *, piece_m: float = 2.0) -> float:
+    """Length of ``lines`` within ``tol`` of ``targets``, measured on pieces of at most ``piece_m``."""
+    seg_len, mids = _border_pieces(lines, piece_m)
+    return float(seg_len[_near(mids, np.asarray(targets, dtype=object), tol)].sum())

@@ -463,8 +463,11 @@ def check_grid_type(gs: GridSet) -> list[Issue]:
 def check_road_borders(gs: GridSet) -> list[Issue]:
     """``roads.border_share``: share of the internal border on road centrelines below the profile minimum.
 
-    Only runs when roads are given. The share of each grid is in
-    :attr:`GridSet.road_border`; grids without internal border are skipped.
+    Only runs when roads are given. A border piece is on a road when it lies within
+    ``quality.road_tolerance_m`` of a road line as drawn or of the middle of a divided
+    road (two one-way carriageways of one name: :attr:`GridSet.road_middles`). The share
+    of each grid is in :attr:`GridSet.road_border`; grids without internal border are
+    skipped.
     """
     if gs.roads is None:
         return []
@@ -481,8 +484,9 @@ def check_road_borders(gs: GridSet) -> list[Issue]:
             Issue(
                 "roads.border_share",
                 f"grid {gs.labels[i]}: {shares[i]:.0%} of its "
-                f"{_fmt(internal[i])} m internal border is on road centrelines "
-                f"(minimum {minimum:.0%}); the map shows the rest",
+                f"{_fmt(internal[i])} m internal border is on roads (within "
+                f"{_fmt(gs.profile.quality.road_tolerance_m)} m of a road line or of the "
+                f"middle of a divided road; minimum {minimum:.0%}); the map shows the rest",
                 _g(gs, i),
                 gs.home_code[i],
                 geom,

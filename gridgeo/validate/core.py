@@ -338,8 +338,13 @@ def build_report(
         total = rb["internal_m"].sum()
         road = {
             "share": float(rb["on_road_m"].sum() / total) if total > 0 else None,
+            "share_drawn": float(rb["on_drawn_road_m"].sum() / total) if total > 0 else None,
             "internal_border_m": float(total),
             "on_road_m": float(rb["on_road_m"].sum()),
+            "on_drawn_road_m": float(rb["on_drawn_road_m"].sum()),
+            "divided_road_middles_m": float(shapely.length(gs.road_middles).sum())
+            if gs.road_middles is not None
+            else 0.0,
             "tolerance_m": gs.profile.quality.road_tolerance_m,
             "minimum_per_grid": gs.profile.quality.min_road_border_share,
         }

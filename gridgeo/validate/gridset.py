@@ -115,6 +115,10 @@ class GridSet:
         Points with a float ``households`` weight, or None.
     roads
         Road centrelines, or None.
+    road_middles
+        The centrelines of divided roads drawn as two one-way carriageways (found from
+        the roads' OpenStreetMap ``oneway``/``name``/``highway`` fields by
+        :func:`gridgeo.partition.carriageways.divided_road_centrelines`), or None.
     profile
         The jurisdiction's rules.
     staff
@@ -130,6 +134,7 @@ class GridSet:
     profile: Profile
     staff: pd.DataFrame | None = None
     source_crs: Any = None
+    road_middles: np.ndarray | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -262,17 +267,18 @@ class GridSet:
                 crs=work_crs,
             )
 
-        r = None
+        r = middles = None
         if roads is not None:
             rg = roads.geometry if isinstance(roads, gpd.GeoDataFrame) else roads
             r = rg.to_crs(work_crs).reset_index(drop=True)
             r = r[~(r.isna() | r.is_empty)].reset_index(drop=True)
+            middles = _divided_road_middles(roads, work_crs, h)
 
         st = None
         if staff is not None:
             st = pd.DataFrame(staff).copy()
             st["grid_code"] = _text(st["grid_code"])
-        gs = cls(g, c, h, r, profile, st, grids.crs)
+        gs = cls(g, c, h, r, profile, st, grids.crs, middles)
         log.info(
             "grid set: %d grids, %d communities, %s household points, %s road lines in %s",
             len(g),
@@ -678,15 +684,19 @@ class GridSet:
     # ------------------------------------------------------------------ roads
     @cached_property
     def road_border(self) -> pd.DataFrame:
-        """Per grid: length of its internal border and of the part on road centrelines.
+        """Per grid: length of its internal border and of the parts on roads.
 
         Each border segment is cut into pieces no longer than the road tolerance
         ``quality.road_tolerance_m``; a piece whose midpoint lies within that
         tolerance of a community border is external (the community border is
         given, not drawn) and left out; an internal piece is *on a road* when its
-        midpoint lies within the tolerance of a road centreline. Only segments
-        that come within the tolerance of a road or community border at all are
-        cut (found with an STRtree); the distances are computed with numpy.
+        midpoint lies within the tolerance of a road line as drawn or of the middle
+        of a divided road (:attr:`road_middles`: a border down the median of a road
+        drawn as two carriageways follows the road's centreline), and *on a drawn
+        road* (``on_drawn_road_m``) when it lies within the tolerance of a road line
+        as drawn. Only segments that come within the tolerance of a road or
+        community border at all are cut (found with an STRtree); the distances are
+        computed with numpy.
         """
         tol = float(self.profile.quality.road_tolerance_m)
         seg = segments(shapely.boundary(self.geoms))
@@ -694,20 +704,24 @@ class GridSet:
         lines = [segments(shapely.boundary(self.community_geoms), max_length=100.0)]
         if self.roads is not None and len(self.roads):
             lines.append(segments(np.asarray(self.roads.values, dtype=object), max_length=100.0))
+        if self.road_middles is not None and len(self.road_middles):
+            lines.append(segments(np.asarray(self.road_middles, dtype=object), max_length=100.0))
         pieces = _Pieces(x0, y0, x1, y1, tol, [_near_pairs(seg, other, tol) for other in lines])
         external = pieces.near(0, lines[0], tol)
-        on_road = pieces.near(1, lines[1], tol) if len(lines) > 1 else np.zeros_like(external)
+        on_drawn = pieces.near(1, lines[1], tol) if len(lines) > 1 else np.zeros_like(external)
+        on_road = (on_drawn | pieces.near(2, lines[2], tol)) if len(lines) > 2 else on_drawn
         internal = ~external
         p_owner = owner[pieces.parent]
         plen = pieces.length
+
+        def per_grid(mask: np.ndarray) -> np.ndarray:
+            return np.bincount(p_owner[mask], weights=plen[mask], minlength=self.n)
+
         table = pd.DataFrame(
             {
-                "internal_m": np.bincount(
-                    p_owner[internal], weights=plen[internal], minlength=self.n
-                ),
-                "on_road_m": np.bincount(
-                    p_owner[internal & on_road], weights=plen[internal & on_road], minlength=self.n
-                ),
+                "internal_m": per_grid(internal),
+                "on_road_m": per_grid(internal & on_road),
+                "on_drawn_road_m": per_grid(internal & on_drawn),
             }
         )
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -726,6 +740,23 @@ class GridSet:
         if "off_road_segments" not in self.__dict__:
             _ = self.road_border
         return self.__dict__["off_road_segments"]
+
+
+def _divided_road_middles(roads, crs, households: gpd.GeoDataFrame | None) -> np.ndarray | None:
+    """Centrelines of the divided roads in ``roads`` (work CRS), or None without the fields.
+
+    The same pairs as the partitioner's ``quality.divided_roads_on_median`` (household
+    points between two carriageways keep them apart).
+    """
+    if not isinstance(roads, gpd.GeoDataFrame) or not {"oneway", "name"} <= set(roads.columns):
+        return None
+    from gridgeo.partition.carriageways import divided_road_centrelines
+
+    rm = roads.to_crs(crs).reset_index(drop=True)
+    rm = rm[~(rm.geometry.isna() | rm.geometry.is_empty)].reset_index(drop=True)
+    keep = None if households is None else shapely.get_coordinates(households.geometry.values)
+    middles = divided_road_centrelines(rm, keep_xy=keep)
+    return middles if len(middles) else None
 
 
 def _linestrings(x0, y0, x1, y1) -> np.ndarray:
