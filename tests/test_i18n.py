@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -69,3 +71,60 @@ def test_grid_names_follow_the_community_names_script():
     assert grid_name("大學里", 5) == "大學里第5網格"
     assert grid_name("大学里", 5) == "大学里第5网格"
     assert grid_name("幸福社区", 12) == "幸福社区第12网格"
+
+
+def _all_help_texts() -> list[tuple[str, str]]:
+    """``(where, msgid)`` of every text a ``--help`` page shows, lazily loaded commands too."""
+    import typer
+
+    from gridgeo.cli._lang import _PANELS, LANG_HELP, help_texts
+    from gridgeo.cli.main import LAZY
+
+    texts = [*help_texts(typer.main.get_command(app))]
+    texts += [("gridgeo --lang", LANG_HELP), ("gridgeo --help", "Show this message and exit.")]
+    texts += [(f"typer's {name}", text) for name, text in _PANELS.items()]
+    for spec in LAZY:
+        texts += [(f"gridgeo {spec.name} (listing)", spec.help), ("panel", spec.panel)]
+        texts += help_texts(spec.load(), f"gridgeo {spec.name}")
+    return texts
+
+
+def test_every_help_text_has_a_chinese_translation():
+    # a new option or command needs its zh_CN entry in gridgeo/locale/zh_CN/LC_MESSAGES/gridgeo.po
+    texts = _all_help_texts()
+    assert len(texts) > 300
+    zh = catalogue("zh_CN")
+    missing = sorted({f"{where}: {text!r}" for where, text in texts if text not in zh})
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_translations_keep_the_placeholders():
+    fields = re.compile(r"\{(\w*)\}|%\((\w+)\)s")
+    wrong = [
+        msgid
+        for msgid, msgstr in catalogue("zh_CN").items()
+        if sorted(fields.findall(msgid)) != sorted(fields.findall(msgstr))
+    ]
+    assert not wrong, wrong
+
+
+def test_a_commands_help_in_chinese_and_english():
+    zh = runner.invoke(
+        app, ["partition", "--help"], env={"GRIDGEO_LANG": "zh_CN", "COLUMNS": "200"}
+    )
+    assert zh.exit_code == 0, zh.output
+    assert "路网中心线" in zh.output and "显示本帮助并退出" in zh.output and "选项" in zh.output
+    assert "Road centrelines" not in zh.output
+    en = runner.invoke(app, ["partition", "--help"], env={"GRIDGEO_LANG": "en", "COLUMNS": "200"})
+    assert en.exit_code == 0, en.output
+    assert "Road centrelines" in en.output and "Show this message and exit" in en.output
+    assert "选项" not in en.output and "路网中心线" not in en.output
+
+
+def test_a_docstring_of_several_paragraphs_is_translated_paragraph_by_paragraph():
+    res = runner.invoke(app, ["--lang", "zh_CN", "db", "up", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "启动本项目自带的 PostGIS" in res.output and "幂等" in res.output
+    assert "Idempotent" not in res.output
+    en = runner.invoke(app, ["--lang", "en", "db", "up", "--help"], env={"COLUMNS": "200"})
+    assert "Idempotent" in en.output and "幂等" not in en.output
