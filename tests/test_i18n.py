@@ -128,3 +128,70 @@ def test_a_docstring_of_several_paragraphs_is_translated_paragraph_by_paragraph(
     assert "Idempotent" not in res.output
     en = runner.invoke(app, ["--lang", "en", "db", "up", "--help"], env={"COLUMNS": "200"})
     assert "Idempotent" in en.output and "幂等" not in en.output
+
+
+def _wrapped_messages(*folders: str) -> dict[str, str]:
+    """msgid → where, of every ``_("literal")`` call in the package's ``folders``."""
+    import ast
+    from pathlib import Path
+
+    import gridgeo
+
+    root = Path(gridgeo.__file__).parent
+    found: dict[str, str] = {}
+    for folder in folders:
+        for path in sorted((root / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in ("_", "gettext")
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    found.setdefault(node.args[0].value, f"{folder}/{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_message_of_the_command_line_and_the_readers_has_a_chinese_translation():
+    found = _wrapped_messages("cli", "io")
+    assert len(found) > 150
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_printed_messages_in_chinese_and_english(tmp_path):
+    missing = tmp_path / "nope.gpkg"
+    zh = runner.invoke(
+        app,
+        [
+            "--lang",
+            "zh_CN",
+            "partition",
+            "--communities",
+            str(missing),
+            "--kind",
+            "town",
+            "--out",
+            str(tmp_path / "g.gpkg"),
+        ],
+    )
+    assert zh.exit_code != 0
+    assert "--kind 只能是 urban 或 rural" in zh.output and "错误：" in zh.output
+    en = runner.invoke(
+        app,
+        [
+            "--lang",
+            "en",
+            "partition",
+            "--communities",
+            str(missing),
+            "--kind",
+            "town",
+            "--out",
+            str(tmp_path / "g.gpkg"),
+        ],
+    )
+    assert "--kind must be urban or rural" in en.output and "error:" in en.output
