@@ -195,3 +195,19 @@ def test_printed_messages_in_chinese_and_english(tmp_path):
         ],
     )
     assert "--kind must be urban or rural" in en.output and "error:" in en.output
+
+
+def test_registry_tables_and_messages_in_chinese(fresh_db_url, monkeypatch):
+    from test_registry import _register, communities_of, grids_of
+
+    from gridgeo.cli import registry as registry_cli
+
+    _register(fresh_db_url, grids_of(1), communities_of(1))
+    monkeypatch.setattr(registry_cli, "_url", lambda: fresh_db_url)
+    zh = runner.invoke(app, ["--lang", "zh_CN", "history", "at"], env={"COLUMNS": "120"})
+    assert zh.exit_code == 0, zh.output
+    assert "编码" in zh.output and "生效时间" in zh.output and "个网格" in zh.output
+    en = runner.invoke(app, ["--lang", "en", "history", "at"], env={"COLUMNS": "120"})
+    assert "valid from" in en.output and "grids" in en.output and "编码" not in en.output
+    missing = runner.invoke(app, ["--lang", "zh_CN", "history", "grid", "999"])
+    assert missing.exit_code == 4 and "网格编码 999 从未发放" in missing.output

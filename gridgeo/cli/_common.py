@@ -90,6 +90,7 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
     codes
         Headers of the columns holding codes: printed whole (no wrap, no ellipsis, one code
         per line); the other columns fold onto more lines instead of being cut with "…".
+        Headers are shown in the language in use (:func:`gridgeo.i18n.gettext`).
     **kwargs
         Passed to :class:`rich.table.Table` (title, show_header …).
 
@@ -101,7 +102,7 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
 
     table = Table(**kwargs)
     for h in headers:
-        table.add_column(h, no_wrap=h in codes, overflow="fold")
+        table.add_column(_(h), no_wrap=h in codes, overflow="fold")
     return table
 
 

@@ -704,9 +704,8 @@ def grid(code: str = typer.Argument(..., help="Grid code.")) -> None:
     if df.empty:
         console.print(_("grid code {code} was never issued").format(code=code))
         raise typer.Exit(code=4)
-    table = Table(
-        "version", "name", "households", "m²", "valid from", "valid to", "opened by", "closed by"
-    )
+    headers = ("version", "name", "households", "m²", "valid from", "valid to", "opened by")
+    table = Table(*(_(h) for h in (*headers, "closed by")))
     for r in df.itertuples():
         table.add_row(
             str(r.version),
