@@ -82,6 +82,8 @@ _KEYWORD = re.compile(r'^(msgid|msgstr|msgctxt|msgid_plural|msgstr\[\d+\])\s+"(.
 
 
 def _unquote(body: str) -> str:
+    if "\\" not in body:
+        return body
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
@@ -97,8 +99,8 @@ def read_po_messages(text: str) -> dict[str, str]:
         key, fuzzy = "", False
         for line in block.splitlines():
             line = line.strip()
-            if line.startswith("#,") and "fuzzy" in line:
-                fuzzy = True
+            if line.startswith("#"):
+                fuzzy = fuzzy or (line.startswith("#,") and "fuzzy" in line)
             elif m := _KEYWORD.match(line):
                 key = m.group(1)
                 fields[key] = _unquote(m.group(2))

@@ -3,7 +3,15 @@
 Help texts are English in the code. :class:`TranslatedGroup` (the root command's class)
 picks the language before anything is parsed — so ``gridgeo --lang en --help`` is English
 and a bare ``gridgeo --help`` follows ``GRIDGEO_LANG`` (default Simplified Chinese) — and
-translates every command's and option's help in the click tree.
+translates every command's and option's help in the click tree — lazily registered
+commands when they are loaded (:class:`gridgeo.cli._lazy.LazyGroup`), the ``--help`` option
+included.
+
+The catalogue entry (msgid) of an option's help is its English text; a command's docstring
+is looked up paragraph by paragraph, each paragraph's line breaks joined with a space
+(:func:`paragraphs`). ``tests/test_i18n.py`` walks the whole tree (:func:`help_texts`) and
+names every help text without a zh_CN entry, so a new option needs its translation in
+``gridgeo/locale/zh_CN/LC_MESSAGES/gridgeo.po``.
 
 The root's own help is plain text (:meth:`gridgeo.cli._lazy.LazyGroup.format_help`): rich's
 help formatter (``typer.rich_utils``, which imports a Markdown parser) is loaded only when a
