@@ -211,3 +211,12 @@ def test_registry_tables_and_messages_in_chinese(fresh_db_url, monkeypatch):
     assert "valid from" in en.output and "grids" in en.output and "编码" not in en.output
     missing = runner.invoke(app, ["--lang", "zh_CN", "history", "grid", "999"])
     assert missing.exit_code == 4 and "网格编码 999 从未发放" in missing.output
+
+
+def test_the_error_box_of_a_usage_error_in_chinese_and_english():
+    zh = runner.invoke(app, ["--lang", "zh_CN", "partiton"], env={"COLUMNS": "100"})
+    assert zh.exit_code == 2
+    assert "错误" in zh.output and "查看帮助" in zh.output and "partition" in zh.output
+    en = runner.invoke(app, ["--lang", "en", "partiton"], env={"COLUMNS": "100"})
+    assert en.exit_code == 2
+    assert "Error" in en.output and "for help" in en.output and "查看帮助" not in en.output

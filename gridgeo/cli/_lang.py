@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -194,6 +195,27 @@ def help_texts(command: click.Command, path: str = "gridgeo") -> Iterator[tuple[
         yield from help_texts(sub, f"{path} {sub_name}")
 
 
+@contextmanager
+def _error_box_translated() -> Iterator[None]:
+    """Translate typer's error box (title, "Try … for help") when a usage error leaves.
+
+    typer imports its rich formatter to print the error; this imports it only then (never on
+    a run without an error, nor for ``typer.Exit``). The error texts themselves come from
+    click (typer's copy) and stay English.
+    """
+    try:
+        yield
+    except (_click_exception(), typer.Abort):
+        if language() != "en":
+            translate_rich_panels()
+        raise
+
+
+def _click_exception() -> type[Exception]:
+    """click's ``ClickException`` as typer raises it (typer ≥ 0.29 ships its own click)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 class TranslatedGroup(TyperGroup):
     """The root group: chooses the language, then translates the help of the whole tree.
 
@@ -230,4 +252,9 @@ class TranslatedGroup(TyperGroup):
             translate_tree(self, lang)
             if "typer.rich_utils" in sys.modules:  # loaded by an earlier run in this process
                 translate_rich_panels(lang)
-        return super().make_context(info_name, args, parent=parent, **extra)
+        with _error_box_translated():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _error_box_translated():
+            return super().invoke(ctx)
