@@ -65,7 +65,7 @@ def split_lang(args: Sequence[str]) -> tuple[str | None, list[str]]:
     for i, arg in enumerate(rest):
         if arg == "--lang":
             if i + 1 >= len(rest):
-                raise typer.BadParameter("needs a value: zh_CN or en", param_hint="--lang")
+                raise typer.BadParameter(gettext("needs a value: zh_CN or en"), param_hint="--lang")
             return rest[i + 1], rest[:i] + rest[i + 2 :]
         if arg.startswith("--lang="):
             return arg.split("=", 1)[1], rest[:i] + rest[i + 1 :]

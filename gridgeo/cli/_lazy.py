@@ -89,9 +89,8 @@ class LazyGroup(TyperGroup):
             message = getattr(exc, "message", None)
             close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
             if message and close and "Did you mean" not in message:
-                exc.message = (  # type: ignore[attr-defined]
-                    f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, close))}?"
-                )
+                hint = gettext("Did you mean {names}?").format(names=", ".join(map(repr, close)))
+                exc.message = f"{message.rstrip('.')}. {hint}"  # type: ignore[attr-defined]
             raise
         if name in self.lazy:
             cmd = self.lazy[name].load()
