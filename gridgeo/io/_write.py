@@ -340,7 +340,7 @@ def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
         if not _gbk_ok(str(col)):
             problems.append(
                 Problem(
-                    f"field name {col!r} has characters GBK cannot encode",
+                    _("field name {name} has characters GBK cannot encode").format(name=repr(col)),
                     file=str(target),
                     layer=layer,
                     field=str(col),
@@ -353,8 +353,10 @@ def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
             if isinstance(value, str) and not _gbk_ok(value):
                 problems.append(
                     Problem(
-                        f"{value!r} has characters GBK cannot encode; write with "
-                        "encoding='GB18030' or 'UTF-8', or use GeoPackage",
+                        _(
+                            "{value} has characters GBK cannot encode; write with "
+                            "encoding='GB18030' or 'UTF-8', or use GeoPackage"
+                        ).format(value=repr(value)),
                         file=str(target),
                         layer=layer,
                         row=row if isinstance(row, int | str) else str(row),
@@ -363,7 +365,7 @@ def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
                     )
                 )
     if problems:
-        raise InputError(f"cannot write {target} in GBK", problems)
+        raise InputError(_("cannot write {path} in GBK").format(path=target), problems)
 
 
 def _gbk_ok(text: str) -> bool:
