@@ -213,7 +213,8 @@ def _error_box_translated() -> Iterator[None]:
 
 def _click_exception() -> type[Exception]:
     """click's ``ClickException`` as typer raises it (typer ≥ 0.29 ships its own click)."""
-    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    found = (c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    return next(found, typer.BadParameter)
 
 
 class TranslatedGroup(TyperGroup):
