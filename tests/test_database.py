@@ -22,7 +22,8 @@ GG = [sys.executable, "-m", "gridgeo.cli.main"]
 
 
 def run_gg(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GRIDGEO_")} | env
+    full = {k: v for k, v in os.environ.items() if not k.startswith("GRIDGEO_")}
+    full |= {"GRIDGEO_LANG": "en"} | env  # the messages asserted are the English ones
     return subprocess.run([*GG, *args], capture_output=True, text=True, env=full, timeout=180)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -69,3 +71,152 @@ def test_grid_names_follow_the_community_names_script():
     assert grid_name("大學里", 5) == "大學里第5網格"
     assert grid_name("大学里", 5) == "大学里第5网格"
     assert grid_name("幸福社区", 12) == "幸福社区第12网格"
+
+
+def _all_help_texts() -> list[tuple[str, str]]:
+    """``(where, msgid)`` of every text a ``--help`` page shows, lazily loaded commands too."""
+    import typer
+
+    from gridgeo.cli._lang import _PANELS, LANG_HELP, help_texts
+    from gridgeo.cli.main import LAZY
+
+    texts = [*help_texts(typer.main.get_command(app))]
+    texts += [("gridgeo --lang", LANG_HELP), ("gridgeo --help", "Show this message and exit.")]
+    texts += [(f"typer's {name}", text) for name, text in _PANELS.items()]
+    for spec in LAZY:
+        texts += [(f"gridgeo {spec.name} (listing)", spec.help), ("panel", spec.panel)]
+        texts += help_texts(spec.load(), f"gridgeo {spec.name}")
+    return texts
+
+
+def test_every_help_text_has_a_chinese_translation():
+    # a new option or command needs its zh_CN entry in gridgeo/locale/zh_CN/LC_MESSAGES/gridgeo.po
+    texts = _all_help_texts()
+    assert len(texts) > 300
+    zh = catalogue("zh_CN")
+    missing = sorted({f"{where}: {text!r}" for where, text in texts if text not in zh})
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_translations_keep_the_placeholders():
+    fields = re.compile(r"\{(\w*)\}|%\((\w+)\)s")
+    wrong = [
+        msgid
+        for msgid, msgstr in catalogue("zh_CN").items()
+        if sorted(fields.findall(msgid)) != sorted(fields.findall(msgstr))
+    ]
+    assert not wrong, wrong
+
+
+def test_a_commands_help_in_chinese_and_english():
+    zh = runner.invoke(
+        app, ["partition", "--help"], env={"GRIDGEO_LANG": "zh_CN", "COLUMNS": "200"}
+    )
+    assert zh.exit_code == 0, zh.output
+    assert "路网中心线" in zh.output and "显示本帮助并退出" in zh.output and "选项" in zh.output
+    assert "Road centrelines" not in zh.output
+    en = runner.invoke(app, ["partition", "--help"], env={"GRIDGEO_LANG": "en", "COLUMNS": "200"})
+    assert en.exit_code == 0, en.output
+    assert "Road centrelines" in en.output and "Show this message and exit" in en.output
+    assert "选项" not in en.output and "路网中心线" not in en.output
+
+
+def test_a_docstring_of_several_paragraphs_is_translated_paragraph_by_paragraph():
+    res = runner.invoke(app, ["--lang", "zh_CN", "db", "up", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "启动本项目自带的 PostGIS" in res.output and "幂等" in res.output
+    assert "Idempotent" not in res.output
+    en = runner.invoke(app, ["--lang", "en", "db", "up", "--help"], env={"COLUMNS": "200"})
+    assert "Idempotent" in en.output and "幂等" not in en.output
+
+
+def _wrapped_messages(*folders: str) -> dict[str, str]:
+    """msgid → where, of every ``_("literal")`` call in the package's ``folders``."""
+    import ast
+    from pathlib import Path
+
+    import gridgeo
+
+    root = Path(gridgeo.__file__).parent
+    found: dict[str, str] = {}
+    for folder in folders:
+        for path in sorted((root / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in ("_", "gettext")
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    found.setdefault(node.args[0].value, f"{folder}/{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_message_of_the_command_line_and_the_readers_has_a_chinese_translation():
+    found = _wrapped_messages("cli", "io")
+    assert len(found) > 150
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_printed_messages_in_chinese_and_english(tmp_path):
+    missing = tmp_path / "nope.gpkg"
+    zh = runner.invoke(
+        app,
+        [
+            "--lang",
+            "zh_CN",
+            "partition",
+            "--communities",
+            str(missing),
+            "--kind",
+            "town",
+            "--out",
+            str(tmp_path / "g.gpkg"),
+        ],
+    )
+    assert zh.exit_code != 0
+    assert "--kind 只能是 urban 或 rural" in zh.output and "错误：" in zh.output
+    en = runner.invoke(
+        app,
+        [
+            "--lang",
+            "en",
+            "partition",
+            "--communities",
+            str(missing),
+            "--kind",
+            "town",
+            "--out",
+            str(tmp_path / "g.gpkg"),
+        ],
+    )
+    assert "--kind must be urban or rural" in en.output and "error:" in en.output
+
+
+def test_registry_tables_and_messages_in_chinese(fresh_db_url, monkeypatch):
+    from test_registry import _register, communities_of, grids_of
+
+    from gridgeo.cli import registry as registry_cli
+
+    _register(fresh_db_url, grids_of(1), communities_of(1))
+    monkeypatch.setattr(registry_cli, "_url", lambda: fresh_db_url)
+    zh = runner.invoke(app, ["--lang", "zh_CN", "history", "at"], env={"COLUMNS": "120"})
+    assert zh.exit_code == 0, zh.output
+    assert "编码" in zh.output and "生效时间" in zh.output and "个网格" in zh.output
+    en = runner.invoke(app, ["--lang", "en", "history", "at"], env={"COLUMNS": "120"})
+    assert "valid from" in en.output and "grids" in en.output and "编码" not in en.output
+    missing = runner.invoke(app, ["--lang", "zh_CN", "history", "grid", "999"])
+    assert missing.exit_code == 4 and "网格编码 999 从未发放" in missing.output
+
+
+def test_the_error_box_of_a_usage_error_in_chinese_and_english():
+    zh = runner.invoke(app, ["--lang", "zh_CN", "partiton"], env={"COLUMNS": "100"})
+    assert zh.exit_code == 2
+    assert "错误" in zh.output and "查看帮助" in zh.output and "partition" in zh.output
+    en = runner.invoke(app, ["--lang", "en", "partiton"], env={"COLUMNS": "100"})
+    assert en.exit_code == 2
+    assert "Error" in en.output and "for help" in en.output and "查看帮助" not in en.output

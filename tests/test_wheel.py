@@ -44,6 +44,7 @@ def installed(tmp_path_factory):
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDGEO_")}
     env |= {"PYTHONPATH": str(site), "GRIDGEO_HOME": str(home), "COLUMNS": "200"}
+    env |= {"GRIDGEO_LANG": "en"}  # the messages asserted are the English ones
     yield {"wheel": wheel, "site": site, "run": run, "env": env}
     subprocess.run(
         [sys.executable, "-m", "gridgeo.cli.main", "db", "reset", "--yes"],

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from gridgeo.errors import GridgeoError, Problem
+from gridgeo.i18n import _
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,10 +46,12 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except GridgeoError as exc:
-            _console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            _console(stderr=True).print(
+                f"[bold red]{_('error:')}[/] {exc}", markup=True, soft_wrap=True
+            )
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            _console(stderr=True).print("interrupted")
+            _console(stderr=True).print(_("interrupted"))
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -71,9 +74,10 @@ def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     for p in loud:
         console.print(f"[bold red]注意：[/] {escape(str(p))}", soft_wrap=True)
     for p in rest[:shown]:
-        console.print(f"[yellow]warning:[/] {escape(str(p))}", soft_wrap=True)
+        console.print(f"[yellow]{_('warning:')}[/] {escape(str(p))}", soft_wrap=True)
     if len(rest) > shown:
-        console.print(f"[yellow]… and {len(rest) - shown} more warnings[/]")
+        more = _("… and {n} more warnings").format(n=len(rest) - shown)
+        console.print(f"[yellow]{more}[/]")
 
 
 def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Table:
@@ -86,6 +90,7 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
     codes
         Headers of the columns holding codes: printed whole (no wrap, no ellipsis, one code
         per line); the other columns fold onto more lines instead of being cut with "…".
+        Headers are shown in the language in use (:func:`gridgeo.i18n.gettext`).
     **kwargs
         Passed to :class:`rich.table.Table` (title, show_header …).
 
@@ -97,7 +102,7 @@ def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Tab
 
     table = Table(**kwargs)
     for h in headers:
-        table.add_column(h, no_wrap=h in codes, overflow="fold")
+        table.add_column(_(h), no_wrap=h in codes, overflow="fold")
     return table
 
 

@@ -3,7 +3,15 @@
 Help texts are English in the code. :class:`TranslatedGroup` (the root command's class)
 picks the language before anything is parsed — so ``gridgeo --lang en --help`` is English
 and a bare ``gridgeo --help`` follows ``GRIDGEO_LANG`` (default Simplified Chinese) — and
-translates every command's and option's help in the click tree.
+translates every command's and option's help in the click tree — lazily registered
+commands when they are loaded (:class:`gridgeo.cli._lazy.LazyGroup`), the ``--help`` option
+included.
+
+The catalogue entry (msgid) of an option's help is its English text; a command's docstring
+is looked up paragraph by paragraph, each paragraph's line breaks joined with a space
+(:func:`paragraphs`). ``tests/test_i18n.py`` walks the whole tree (:func:`help_texts`) and
+names every help text without a zh_CN entry, so a new option needs its translation in
+``gridgeo/locale/zh_CN/LC_MESSAGES/gridgeo.po``.
 
 The root's own help is plain text (:meth:`gridgeo.cli._lazy.LazyGroup.format_help`): rich's
 help formatter (``typer.rich_utils``, which imports a Markdown parser) is loaded only when a
@@ -13,8 +21,10 @@ sub-command's help is shown, and only then are its panel titles translated
 
 from __future__ import annotations
 
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -26,10 +36,16 @@ if TYPE_CHECKING:
     import click
 
 _TEXTS = ("help", "short_help", "rich_help_panel")
+#: typer's own texts of a rich help page or error box, translated with the panel titles.
 _PANELS = {
     "ARGUMENTS_PANEL_TITLE": "Arguments",
     "OPTIONS_PANEL_TITLE": "Options",
     "COMMANDS_PANEL_TITLE": "Commands",
+    "ERRORS_PANEL_TITLE": "Error",
+    "DEFAULT_STRING": "[default: {}]",
+    "REQUIRED_LONG_STRING": "[required]",
+    "ABORTED_TEXT": "Aborted.",
+    "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help.",
 }
 
 
@@ -49,7 +65,7 @@ def split_lang(args: Sequence[str]) -> tuple[str | None, list[str]]:
     for i, arg in enumerate(rest):
         if arg == "--lang":
             if i + 1 >= len(rest):
-                raise typer.BadParameter("needs a value: zh_CN or en", param_hint="--lang")
+                raise typer.BadParameter(gettext("needs a value: zh_CN or en"), param_hint="--lang")
             return rest[i + 1], rest[:i] + rest[i + 2 :]
         if arg.startswith("--lang="):
             return arg.split("=", 1)[1], rest[:i] + rest[i + 1 :]
@@ -73,26 +89,132 @@ def help_may_show(command: Any, args: Sequence[str]) -> bool:
     return False
 
 
+def _folding(make: Any) -> Any:
+    """typer's ``_make_rich_text`` whose texts fold instead of ending in "…".
+
+    Rich breaks lines at spaces only: a Chinese help text is one long "word", which the
+    help table's column would cut with an ellipsis; folded, it wraps between characters.
+    """
+    if getattr(make, "_gridgeo_folds", False):
+        return make
+
+    def make_text(*args: Any, **kwargs: Any) -> Any:
+        out = make(*args, **kwargs)
+        if getattr(out, "overflow", "") is None:
+            out.overflow = "fold"
+        return out
+
+    make_text._gridgeo_folds = True  # type: ignore[attr-defined]
+    return make_text
+
+
 def translate_rich_panels(lang: str | None = None) -> None:
-    """Translate the default panel titles of typer's rich help (imports ``typer.rich_utils``)."""
+    """Translate the default panel titles of typer's rich help (imports ``typer.rich_utils``).
+
+    Also makes long help texts wrap instead of being cut (:func:`_folding`).
+    """
     from typer import rich_utils
 
     for name, text in _PANELS.items():
         setattr(rich_utils, name, gettext(text, lang or language()))
+    if hasattr(rich_utils, "_make_rich_text"):
+        rich_utils._make_rich_text = _folding(rich_utils._make_rich_text)
+
+
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of a help text as catalogue entries (msgids).
+
+    A command's help is its docstring: paragraphs are split at blank lines and the line
+    breaks inside one are joined with a space (rewrapping a docstring keeps its
+    translation); a ``\\b`` paragraph (printed as written) keeps its lines. Anything after
+    ``\\f`` is not shown and not translated.
+    """
+    body = inspect.cleandoc(text).partition("\f")[0].strip()
+    out = []
+    for para in body.split("\n\n"):
+        para = para.strip("\n")
+        if para and not para.startswith("\b"):
+            para = " ".join(para.split())
+        if para:
+            out.append(para)
+    return out
+
+
+def translate_help(text: str, lang: str | None = None) -> str:
+    """``text`` (a help text of one or more paragraphs) in ``lang``, paragraph by paragraph.
+
+    The whole text is looked up first; an untranslated paragraph stays in English.
+    """
+    lang = lang or language()
+    whole = gettext(text, lang)
+    if whole is not text or lang == "en":
+        return whole
+    return "\n\n".join(gettext(p, lang) for p in paragraphs(text))
+
+
+def _translate_obj(obj: Any, lang: str) -> None:
+    for attr in _TEXTS:
+        key = f"_gridgeo_{attr}"
+        if not hasattr(obj, key):
+            setattr(obj, key, getattr(obj, attr, None))
+        original = getattr(obj, key)
+        if original:
+            setattr(
+                obj,
+                attr,
+                translate_help(original, lang) if attr == "help" else gettext(original, lang),
+            )
 
 
 def translate_tree(command: click.Command, lang: str) -> None:
-    """Translate the help texts of ``command``, its parameters and sub-commands, in place."""
-    for obj in [command, *command.params]:
-        for attr in _TEXTS:
-            key = f"_gridgeo_{attr}"
-            if not hasattr(obj, key):
-                setattr(obj, key, getattr(obj, attr, None))
-            original = getattr(obj, key)
-            if original:
-                setattr(obj, attr, gettext(original, lang))
+    """Translate the help texts of ``command``, its parameters and sub-commands, in place.
+
+    The ``--help`` option is translated too once click has made it (it is made on first use).
+    """
+    params = [*command.params, getattr(command, "_help_option", None)]
+    for obj in [command, *(p for p in params if p is not None)]:
+        _translate_obj(obj, lang)
     for sub in getattr(command, "commands", {}).values():
         translate_tree(sub, lang)
+
+
+def help_texts(command: click.Command, path: str = "gridgeo") -> Iterator[tuple[str, str]]:
+    """``(where, msgid)`` of every help text shown by ``command``'s tree, in English.
+
+    ``where`` names the command path and the parameter (``gridgeo partition --roads``);
+    lazily registered commands are walked only if loaded (see ``tests/test_i18n.py``).
+    """
+    for obj in [command, *command.params]:
+        name = path if obj is command else f"{path} {(getattr(obj, 'opts', None) or [obj.name])[0]}"
+        for attr in _TEXTS:
+            text = getattr(obj, f"_gridgeo_{attr}", None) or getattr(obj, attr, None)
+            if text:
+                for msgid in paragraphs(text) if attr == "help" else [text]:
+                    yield f"{name} ({attr})", msgid
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        yield from help_texts(sub, f"{path} {sub_name}")
+
+
+@contextmanager
+def _error_box_translated() -> Iterator[None]:
+    """Translate typer's error box (title, "Try … for help") when a usage error leaves.
+
+    typer imports its rich formatter to print the error; this imports it only then (never on
+    a run without an error, nor for ``typer.Exit``). The error texts themselves come from
+    click (typer's copy) and stay English.
+    """
+    try:
+        yield
+    except (_click_exception(), typer.Abort):
+        if language() != "en":
+            translate_rich_panels()
+        raise
+
+
+def _click_exception() -> type[Exception]:
+    """click's ``ClickException`` as typer raises it (typer ≥ 0.29 ships its own click)."""
+    found = (c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    return next(found, typer.BadParameter)
 
 
 class TranslatedGroup(TyperGroup):
@@ -131,4 +253,9 @@ class TranslatedGroup(TyperGroup):
             translate_tree(self, lang)
             if "typer.rich_utils" in sys.modules:  # loaded by an earlier run in this process
                 translate_rich_panels(lang)
-        return super().make_context(info_name, args, parent=parent, **extra)
+        with _error_box_translated():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _error_box_translated():
+            return super().invoke(ctx)

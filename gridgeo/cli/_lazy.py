@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from gridgeo.cli._lang import help_may_show, translate_rich_panels
-from gridgeo.i18n import gettext
+from gridgeo.cli._lang import help_may_show, translate_help, translate_rich_panels, translate_tree
+from gridgeo.i18n import gettext, language
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ class LazyCommand:
 
         The help and panel are in the language in use (:func:`gridgeo.i18n.gettext`).
         """
-        return TyperCommand(self.name, help=gettext(self.help), rich_help_panel=gettext(self.panel))
+        return TyperCommand(
+            self.name, help=translate_help(self.help), rich_help_panel=gettext(self.panel)
+        )
 
 
 def help_flags_false(command: Any, ctx: Any) -> None:
@@ -87,13 +89,13 @@ class LazyGroup(TyperGroup):
             message = getattr(exc, "message", None)
             close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
             if message and close and "Did you mean" not in message:
-                exc.message = (  # type: ignore[attr-defined]
-                    f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, close))}?"
-                )
+                hint = gettext("Did you mean {names}?").format(names=", ".join(map(repr, close)))
+                exc.message = f"{message.rstrip('.')}. {hint}"  # type: ignore[attr-defined]
             raise
         if name in self.lazy:
             cmd = self.lazy[name].load()
             help_flags_false(cmd, ctx)
+            translate_tree(cmd, language())  # its help texts, the --help options made above
         if help_may_show(cmd, rest):
             translate_rich_panels()
         return name, cmd, rest
@@ -102,6 +104,9 @@ class LazyGroup(TyperGroup):
         option = super().get_help_option(ctx)
         if option is not None and option.default is None:
             option.default = False  # see help_flags_false
+        if option is not None:
+            option._gridgeo_help = getattr(option, "_gridgeo_help", option.help)
+            option.help = gettext(option._gridgeo_help or "")
         return option
 
     def option_rows(self, ctx: Any) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 posting_app = typer.Typer(
     help="What the noticeboards post: supervision phone, duties, posting date.",
@@ -45,15 +46,21 @@ def _codes(url: str, community: list[str] | None, street: str | None, county: st
     chosen = [x for x in (bool(community), bool(street), bool(county)) if x]
     if len(chosen) != 1:
         raise InputError(
-            "give exactly one of --community CODE (repeatable), --street CODE or --county CODE",
-            [Problem("choose the communities", field="community/street/county", rule="cli.board")],
+            _("give exactly one of --community CODE (repeatable), --street CODE or --county CODE"),
+            [
+                Problem(
+                    _("choose the communities"), field="community/street/county", rule="cli.board"
+                )
+            ],
         )
     if community:
         return list(community), None
     prefix = street or county
     codes = list(communities(url, prefix)["code"])
     if not codes:
-        raise InputError(f"no community of the registry belongs to {prefix}")
+        raise InputError(
+            _("no community of the registry belongs to {prefix}").format(prefix=prefix)
+        )
     return codes, prefix
 
 
@@ -116,10 +123,18 @@ def noticeboard(
         if single:
             shutil.rmtree(target, ignore_errors=True)
     where = out if single else out.resolve()
+    combined = (
+        _(" (combined: {name})").format(name=escape(made.combined.name)) if made.combined else ""
+    )
     console.print(
-        f"{len(made.boards)} board(s), {size.upper()}, {sum(b.pages for b in made.boards)} page(s) "
-        f"in {made.seconds:.1f} s → {escape(str(where))}"
-        + (f" (combined: {escape(made.combined.name)})" if made.combined else "")
+        _("{boards} board(s), {size}, {pages} page(s) in {seconds} s → {path}").format(
+            boards=len(made.boards),
+            size=size.upper(),
+            pages=sum(b.pages for b in made.boards),
+            seconds=f"{made.seconds:.1f}",
+            path=escape(str(where)),
+        )
+        + combined
     )
 
 
@@ -131,7 +146,9 @@ def publish(
     profile: str = _PROFILE,
     boards: bool = typer.Option(True, "--boards/--no-boards", help="Also write the PDF boards."),
     size: str = typer.Option("A3", "--size", help="Board size: A4, A3 or A2."),
-    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers"),
+    workers: int = typer.Option(
+        min(2, os.cpu_count() or 1), "--workers", help="Processes rendering boards."
+    ),
 ) -> None:
     """The public grid pages: a static site (index by street, one page per community)."""
     from gridgeo.publish import basemap_from_settings, publish_site
@@ -153,9 +170,15 @@ def publish(
         workers=workers,
     )
     console.print(
-        f"{len(result.pages)} community pages, {result.boards} boards in {result.seconds:.1f} s "
-        f"→ {escape(str(target.resolve()))}/index.html (served at /public/ when it is "
-        "GRIDGEO_PUBLIC_DIR)"
+        _(
+            "{pages} community pages, {boards} boards in {seconds} s → {path}/index.html "
+            "(served at /public/ when it is GRIDGEO_PUBLIC_DIR)"
+        ).format(
+            pages=len(result.pages),
+            boards=result.boards,
+            seconds=f"{result.seconds:.1f}",
+            path=escape(str(target.resolve())),
+        )
     )
 
 
@@ -172,7 +195,11 @@ def phone(
     from gridgeo.registry.posting import set_supervision_phone
 
     set_supervision_phone(_url(), division, number, actor=_me(token), label=label)
-    console.print(f"supervision phone of {escape(division)}: {escape(number)}")
+    console.print(
+        _("supervision phone of {division}: {number}").format(
+            division=escape(division), number=escape(number)
+        )
+    )
 
 
 @posting_app.command("duties")
@@ -191,7 +218,9 @@ def duties(
 
     name = profile or get_settings().profile
     set_duties(_url(), name, role, text, actor=_me(token), source=source)
-    console.print(f"duties of {escape(role)} under {escape(name)} set")
+    console.print(
+        _("duties of {role} under {profile} set").format(role=escape(role), profile=escape(name))
+    )
 
 
 @posting_app.command("date")
@@ -208,6 +237,8 @@ def posted(
     try:
         day = date.fromisoformat(on) if on else date.today()
     except ValueError:
-        raise InputError(f"--on {on!r} is not a date (use 2026-11-29)") from None
+        raise InputError(
+            _("--on {value} is not a date (use 2026-11-29)").format(value=repr(on))
+        ) from None
     n = record_posting(_url(), communities, day, actor=_me(token))
-    console.print(f"posting date {day} recorded for {n} communities")
+    console.print(_("posting date {day} recorded for {n} communities").format(day=day, n=n))

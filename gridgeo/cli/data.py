@@ -13,6 +13,7 @@ from gridgeo.cli._common import console, handle_errors
 from gridgeo.demo import build as demo_build
 from gridgeo.demo import sample as demo_sample
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 app = typer.Typer(
     help="Demo data: verify data/raw, build the demo districts, generate sample data.",
@@ -25,8 +26,16 @@ _CHOICES = [*demo_build.DISTRICTS, "all"]
 def _check_district(name: str, choices: list[str]) -> None:
     if name not in choices:
         raise InputError(
-            f"unknown district {name!r}; choose one of {', '.join(choices)}",
-            [Problem(f"unknown district {name!r}", field="district", rule="demo.district")],
+            _("unknown district {name}; choose one of {choices}").format(
+                name=repr(name), choices=", ".join(choices)
+            ),
+            [
+                Problem(
+                    _("unknown district {name}").format(name=repr(name)),
+                    field="district",
+                    rule="demo.district",
+                )
+            ],
         )
 
 
@@ -39,7 +48,7 @@ def verify(
     verified = demo_build.verify_raw(raw_dir=raw_dir)
     for name in verified:
         console.print(f"ok  {name}")
-    console.print(f"{len(verified)} raw files verified")
+    console.print(_("{n} raw files verified").format(n=len(verified)))
 
 
 @app.command()
@@ -63,12 +72,24 @@ def build(
         target = (Path(out) / f"{name}.gpkg") if out is not None else None
         res = demo_build.build_district(name, target, raw_dir=raw_dir, force=force)
         c = res.counts
-        verb = "up to date" if res.skipped else "built"
+        verb = _("up to date") if res.skipped else _("built")
         console.print(
-            f"{name}: {verb} {res.path} — {c['communities']} communities, "
-            f"{c['households']} household points ({res.households:,} households, "
-            f"{res.population:,} people), {c['units']} small areas, "
-            f"{c['roads']} road stand-in lines — {res.seconds:.1f} s",
+            _(
+                "{name}: {verb} {path} — {communities} communities, {points} household points "
+                "({households} households, {people} people), {units} small areas, "
+                "{roads} road stand-in lines — {seconds} s"
+            ).format(
+                name=name,
+                verb=verb,
+                path=res.path,
+                communities=c["communities"],
+                points=c["households"],
+                households=f"{res.households:,}",
+                people=f"{res.population:,}",
+                units=c["units"],
+                roads=c["roads"],
+                seconds=f"{res.seconds:.1f}",
+            ),
             soft_wrap=True,
         )
 
@@ -76,15 +97,17 @@ def build(
 def _read_grids(path: Path) -> gpd.GeoDataFrame:
     if not path.is_file():
         raise InputError(
-            f"grids file not found: {path}",
-            [Problem("file not found", file=str(path), rule="file.missing")],
+            _("grids file not found: {path}").format(path=path),
+            [Problem(_("file not found"), file=str(path), rule="file.missing")],
         )
     layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     layer = "grids" if "grids" in layers else (layers[0] if len(layers) == 1 else None)
     if layer is None:
         raise InputError(
-            f"{path} has no layer 'grids' (layers: {', '.join(layers)})",
-            [Problem("layer 'grids' is missing", file=str(path), layer="grids", rule="layer")],
+            _("{path} has no layer 'grids' (layers: {layers})").format(
+                path=path, layers=", ".join(layers)
+            ),
+            [Problem(_("layer 'grids' is missing"), file=str(path), layer="grids", rule="layer")],
         )
     return gpd.read_file(path, layer=layer)
 
@@ -131,8 +154,17 @@ def sample(
     )
     for name, files in written.items():
         names = ", ".join(p.name for p in files.paths)
-        verb = "up to date" if files.skipped else "wrote"
-        console.print(f"{name}: {verb} {files.rows:,} rows → {names}", soft_wrap=True)
+        verb = _("up to date") if files.skipped else _("wrote")
+        console.print(
+            _("{name}: {verb} {rows} rows → {files}").format(
+                name=name, verb=verb, rows=f"{files.rows:,}", files=names
+            ),
+            soft_wrap=True,
+        )
     if grid_gdf is None:
-        console.print("no --grids given: sample staff and patrol tracks were not generated")
-    console.print(f"sample data in {out} — {time.perf_counter() - t0:.1f} s")
+        console.print(_("no --grids given: sample staff and patrol tracks were not generated"))
+    console.print(
+        _("sample data in {path} — {seconds} s").format(
+            path=out, seconds=f"{time.perf_counter() - t0:.1f}"
+        )
+    )

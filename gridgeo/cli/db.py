@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 import typer
 
 from gridgeo.cli._common import handle_errors
+from gridgeo.i18n import _
 
 if TYPE_CHECKING:
     from gridgeo.settings import Settings
@@ -32,7 +33,11 @@ app = typer.Typer(
 
 def _external_note(action: str) -> bool:
     if get_settings().database_url:
-        typer.echo(f"GRIDGEO_DATABASE_URL is set: gridgeo does not {action} that server.")
+        notes = {
+            "stop": _("GRIDGEO_DATABASE_URL is set: gridgeo does not stop that server."),
+            "reset": _("GRIDGEO_DATABASE_URL is set: gridgeo does not reset that server."),
+        }
+        typer.echo(notes[action])
         return True
     return False
 
@@ -51,13 +56,20 @@ def up(
     from gridgeo.database.lifecycle import ensure_ready
 
     ready = ensure_ready(get_settings(), migrate=migrate)
-    where = "external server" if ready.external else "private PostGIS"
+    ready_text = (
+        _("external server ready: {url} — PostgreSQL {postgresql}, PostGIS {postgis}")
+        if ready.external
+        else _("private PostGIS ready: {url} — PostgreSQL {postgresql}, PostGIS {postgis}")
+    )
     typer.echo(
-        f"{where} ready: {redact(ready.url)} — PostgreSQL {ready.versions['postgresql']}, "
-        f"PostGIS {ready.versions['postgis']}"
+        ready_text.format(
+            url=redact(ready.url),
+            postgresql=ready.versions["postgresql"],
+            postgis=ready.versions["postgis"],
+        )
     )
     if ready.applied:
-        typer.echo(f"applied migrations: {', '.join(ready.applied)}")
+        typer.echo(_("applied migrations: {names}").format(names=", ".join(ready.applied)))
 
 
 @app.command()
@@ -69,7 +81,7 @@ def down() -> None:
     if _external_note("stop"):
         return
     stopped = PrivateInstance(get_settings()).stop()
-    typer.echo("stopped" if stopped else "not running")
+    typer.echo(_("stopped") if stopped else _("not running"))
 
 
 @app.command()
@@ -84,15 +96,16 @@ def status() -> None:
         url = database_url(get_settings())
         versions = check_connection(url)
         typer.echo(
-            f"external server {redact(url)}: PostgreSQL {versions['postgresql']}, "
-            f"PostGIS {versions['postgis']}"
+            _("external server {url}: PostgreSQL {postgresql}, PostGIS {postgis}").format(
+                url=redact(url), postgresql=versions["postgresql"], postgis=versions["postgis"]
+            )
         )
         return
     from gridgeo.database.instance import PrivateInstance
 
     # status() reads only home and pg_dir: HomeOnly reads them as Settings would, ~0.3 s sooner
     st = PrivateInstance(cast("Settings", HomeOnly())).status()
-    typer.echo(f"private PostGIS: {st.describe()}")
+    typer.echo(_("private PostGIS: {state}").format(state=st.describe()))
     if not st.running:
         raise typer.Exit(code=1)
 
@@ -122,9 +135,9 @@ def reset(
     if _external_note("reset"):
         raise typer.Exit(code=1)
     if not yes:
-        typer.confirm("Delete the private PostGIS and all its data?", abort=True)
+        typer.confirm(_("Delete the private PostGIS and all its data?"), abort=True)
     PrivateInstance(get_settings()).reset()
-    typer.echo("private PostGIS deleted; `gridgeo db up` creates a new one")
+    typer.echo(_("private PostGIS deleted; `gridgeo db up` creates a new one"))
 
 
 @app.command()
@@ -139,7 +152,11 @@ def backup(
 
     url = ensure_ready(get_settings(), migrate=False).url
     out = run_backup(url, file)
-    typer.echo(f"备份完成 backed up {redact(url)} to {out} ({out.stat().st_size:,} bytes)")
+    typer.echo(
+        _("备份完成 backed up {url} to {path} ({size} bytes)").format(
+            url=redact(url), path=out, size=f"{out.stat().st_size:,}"
+        )
+    )
 
 
 @app.command()
@@ -156,7 +173,10 @@ def restore(
     settings = get_settings()
     url = ensure_ready(settings, migrate=False).url
     if not yes:
-        typer.confirm(f"Replace {redact(url)} and all its data with {file}?", abort=True)
+        typer.confirm(
+            _("Replace {url} and all its data with {file}?").format(url=redact(url), file=file),
+            abort=True,
+        )
     run_restore(url, file)
     ready = ensure_ready(settings)  # migrations newer than the backup; the app login
-    typer.echo(f"恢复完成 restored {file} into {redact(ready.url)}")
+    typer.echo(_("恢复完成 restored {file} into {url}").format(file=file, url=redact(ready.url)))

@@ -6,6 +6,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridgeo.cli._common import console, handle_errors
+from gridgeo.i18n import _
 from gridgeo.settings import get_settings
 
 app = typer.Typer(help="Run the demo district end to end.", no_args_is_help=True)
@@ -35,15 +36,15 @@ def run(
         )
 
     with Progress(
-        TextColumn("partition"),
+        TextColumn(_("partition")),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("communities"),
+        TextColumn(_("communities")),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("partition", total=None)
+        task = bar.add_task(_("partition"), total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -51,16 +52,16 @@ def run(
         result = run_demo(settings, district=district, report=report, progress=progress)
     base = f"http://{settings.api_host}:{settings.api_port}"
     ex = result.example or {}
-    console.print("\n[bold]Try:[/]")
-    console.print(f"  {base}/console/         the web console (click the map to locate)")
-    console.print(f"  {base}/docs             the API (OpenAPI)")
-    console.print(f"  {base}/health           database and PostGIS versions")
+    console.print(f"\n[bold]{_('Try:')}[/]")
+    console.print(f"  {base}/console/         {_('the web console (click the map to locate)')}")
+    console.print(f"  {base}/docs             {_('the API (OpenAPI)')}")
+    console.print(f"  {base}/health           {_('database and PostGIS versions')}")
     if ex:
         console.print(
             f"  curl '{base}/locate?lon={ex['lon']}&lat={ex['lat']}&crs=wgs84'"
-            f"   → grid {ex['grid_code']}"
+            "   → " + _("grid {code}").format(code=ex["grid_code"])
         )
-    console.print(f"  grids: {result.grids_path}  (open in QGIS)")
+    console.print("  " + _("grids: {path}  (open in QGIS)").format(path=result.grids_path))
     if result.database_url:
         from gridgeo.demo.people import dispatcher_token
 
@@ -77,6 +78,12 @@ def run(
         )
     if result.public_dir:
         console.print(
-            f"  {base}/public/          public grid pages (网格公示), also in {result.public_dir}"
+            f"  {base}/public/          "
+            + _("public grid pages (网格公示), also in {path}").format(path=result.public_dir)
         )
-        console.print(f"  boards: {result.public_dir / 'boards'}  (printable PDF noticeboards)")
+        console.print(
+            "  "
+            + _("boards: {path}  (printable PDF noticeboards)").format(
+                path=result.public_dir / "boards"
+            )
+        )

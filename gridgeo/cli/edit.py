@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from gridgeo.cli._common import console, handle_errors
+from gridgeo.i18n import _
 
 
 @handle_errors
@@ -30,9 +31,16 @@ def export_edit(
     session = community_plan(_url(), community, roads=lines)
     write_edit_package(out, session.plan, session.crs)
     console.print(
-        f"wrote {out}: {len(session.plan.grids)} grids, {session.plan.blocks.n} blocks of "
-        f"{session.name} ({community}); edit the blocks' grid_code in QGIS, then "
-        f"`gridgeo change import {out}`"
+        _(
+            "wrote {path}: {grids} grids, {blocks} blocks of {name} ({community}); edit the "
+            "blocks' grid_code in QGIS, then `gridgeo change import {path}`"
+        ).format(
+            path=out,
+            grids=len(session.plan.grids),
+            blocks=session.plan.blocks.n,
+            name=session.name,
+            community=community,
+        )
     )
 
 
@@ -58,15 +66,15 @@ def import_edit(
         _url(), path, actor=actor, tolerance_m=tolerance, title=title, reason=reason
     )
     for note in snapped.notes:
-        console.print(f"snapped: {note}", markup=False)
-    console.print(f"{len(snapped.moved)} blocks moved")
+        console.print(_("snapped: {note}").format(note=note), markup=False)
+    console.print(_("{n} blocks moved").format(n=len(snapped.moved)))
     if result.changeset_id is None:
-        console.print("no change: the package equals the current registry")
+        console.print(_("no change: the package equals the current registry"))
         return
-    console.print(f"draft change set {result.changeset_id}")
+    console.print(_("draft change set {id}").format(id=result.changeset_id))
     diff(result.changeset_id, None)
     findings = registry.validate_changeset(_url(), result.changeset_id)
-    console.print(f"validator: {len(findings)} findings")
+    console.print(_("validator: {n} findings").format(n=len(findings)))
     _print_problems(findings)
 
 
@@ -87,4 +95,4 @@ def load_roads(
 
     actor = _me(token)
     n = load(_url(), read_input(path, what="roads"), county=_county(actor, county), actor=actor)
-    console.print(f"stored {n} road lines; blocks for editing are cut along them")
+    console.print(_("stored {n} road lines; blocks for editing are cut along them").format(n=n))

@@ -85,7 +85,7 @@ def inspect_file(
                 # An attribute table next to the spatial layers (e.g. QGIS layer_styles).
                 report.problems = [
                     Problem(
-                        "attribute table without geometry (not a map layer)",
+                        _("attribute table without geometry (not a map layer)"),
                         file=str(path),
                         layer=name,
                         rule="geometry.none",
@@ -139,14 +139,14 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
         types = Counter(g.geom_type for g in geoms[~missing_mask])
         missing = int(missing_mask.sum())
         info.add_row(_("features"), f"{len(gdf):,}")
-        geom_text = ", ".join(f"{t} ×{n:,}" for t, n in types.most_common()) or "none"
+        geom_text = ", ".join(f"{t} ×{n:,}" for t, n in types.most_common()) or _("none")
         if missing:
-            geom_text += f", missing ×{missing:,}"
+            geom_text += ", " + _("missing ×{n}").format(n=f"{missing:,}")
         info.add_row(_("geometry"), geom_text)
         source_crs = gdf.attrs.get("source_crs")
         crs_text = crs_label(gdf.crs)
         if source_crs and source_crs != crs_text:
-            crs_text += f" (from {source_crs})"
+            crs_text += " " + _("(from {crs})").format(crs=source_crs)
         info.add_row(_("CRS"), crs_text)
         try:
             info.add_row(_("metric CRS"), crs_label(metric_crs(gdf)))
@@ -182,7 +182,7 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
         )
     console.print(table)
     if len(report.problems) > max_problems:
-        console.print(f"  … and {len(report.problems) - max_problems} more")
+        console.print("  " + _("… and {n} more").format(n=len(report.problems) - max_problems))
     console.print()
 
 
@@ -233,8 +233,16 @@ def inspect(
     layer = layer or spec_layer
     if schema is not None and schema not in SCHEMAS:
         raise InputError(
-            f"unknown schema {schema!r}; choose one of {', '.join(SCHEMAS)}",
-            [Problem(f"unknown schema {schema!r}", field="--schema", rule="cli.schema")],
+            _("unknown schema {schema}; choose one of {choices}").format(
+                schema=repr(schema), choices=", ".join(SCHEMAS)
+            ),
+            [
+                Problem(
+                    _("unknown schema {schema}").format(schema=repr(schema)),
+                    field="--schema",
+                    rule="cli.schema",
+                )
+            ],
         )
     if code_pattern is None:  # the file's own scheme, else the profile's
         code_pattern = declared_code_pattern(file) or (

@@ -9,6 +9,7 @@ import typer
 
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import DatabaseError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io.atomic import atomic_path
 from gridgeo.settings import get_settings
 
@@ -59,12 +60,12 @@ def locate(
             snap = load_snapshot(conn, at=when)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"cannot reach the registry database ({exc}); run `gridgeo db up`"
+            _("cannot reach the registry database ({error}); run `gridgeo db up`").format(error=exc)
         ) from None
     if snap.srid is None:
         raise InputError(
-            "the registry has no grids yet: load some with `gridgeo load`",
-            [Problem("empty registry", rule="locate.registry")],
+            _("the registry has no grids yet: load some with `gridgeo load`"),
+            [Problem(_("empty registry"), rule="locate.registry")],
         )
     cats = category
     if pts.category is not None:
@@ -85,7 +86,14 @@ def locate(
             fh.write(chunk)
     located = frame.num_rows - frame.column("grid_code").null_count
     console.print(
-        f"located {located:,} of {frame.num_rows:,} points "
-        f"({frame.num_rows - located:,} outside every grid) in {time.perf_counter() - t0:.1f} s "
-        f"→ {out}"
+        _(
+            "located {located} of {total} points ({outside} outside every grid) in {seconds} s "
+            "→ {path}"
+        ).format(
+            located=f"{located:,}",
+            total=f"{frame.num_rows:,}",
+            outside=f"{frame.num_rows - located:,}",
+            seconds=f"{time.perf_counter() - t0:.1f}",
+            path=out,
+        )
     )

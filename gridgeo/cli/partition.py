@@ -49,10 +49,12 @@ def _specs(source: str | None, given: dict[str, str | None]) -> dict[str, str]:
         path, layer = split_layer_spec(source)
         if layer:
             raise InputError(
-                "give the district file without a layer",
+                _("give the district file without a layer"),
                 [
                     Problem(
-                        f"{source}: the partition reads layers {', '.join(_LAYERS)} from it",
+                        _("{source}: the partition reads layers {layers} from it").format(
+                            source=source, layers=", ".join(_LAYERS)
+                        ),
                         file=str(path),
                     )
                 ],
@@ -61,10 +63,10 @@ def _specs(source: str | None, given: dict[str, str | None]) -> dict[str, str]:
         missing = [n for n in _REQUIRED if n not in names and not given.get(n)]
         if missing:
             raise InputError(
-                f"{path} has no layer {', '.join(missing)}",
+                _("{path} has no layer {layers}").format(path=path, layers=", ".join(missing)),
                 [
                     Problem(
-                        f"layers found: {', '.join(names) or 'none'}",
+                        _("layers found: {layers}").format(layers=", ".join(names) or _("none")),
                         file=str(path),
                         rule="layer.missing",
                     )
@@ -78,10 +80,11 @@ def _specs(source: str | None, given: dict[str, str | None]) -> dict[str, str]:
             specs[n] = spec
     if "communities" not in specs:
         raise InputError(
-            "no communities given",
+            _("no communities given"),
             [
                 Problem(
-                    "give a district GeoPackage or --communities FILE[:LAYER]", rule="layer.missing"
+                    _("give a district GeoPackage or --communities FILE[:LAYER]"),
+                    rule="layer.missing",
                 )
             ],
         )
@@ -203,7 +206,10 @@ def partition(
 ) -> None:
     """Partition communities and villages into urban, rural and dedicated grids."""
     if kind is not None and kind not in ("urban", "rural"):
-        raise InputError("--kind must be urban or rural", [Problem(f"got {kind!r}", field="kind")])
+        raise InputError(
+            _("--kind must be urban or rural"),
+            [Problem(_("got {value}").format(value=repr(kind)), field="kind")],
+        )
     specs = _specs(
         source,
         {
@@ -248,10 +254,10 @@ def partition(
         spread = _spread(layers, buildings, crs, buildings_crs, spread_by, prof)
 
     with Progress(
-        TextColumn("partitioning"),
+        TextColumn(_("partitioning")),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("communities"),
+        TextColumn(_("communities")),
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -276,9 +282,10 @@ def partition(
             progress=progress,
         )
     for p in result.warnings[:20]:
-        console.print(f"[yellow]warning:[/] {p}", soft_wrap=True)
+        console.print(f"[yellow]{_('warning:')}[/] {p}", soft_wrap=True)
     if len(result.warnings) > 20:
-        console.print(f"[yellow]… and {len(result.warnings) - 20} more warnings[/]")
+        more = _("… and {n} more warnings").format(n=len(result.warnings) - 20)
+        console.print(f"[yellow]{more}[/]")
     write_layers(
         out,
         {"grids": result.grids, "violations": result.violations},
@@ -293,13 +300,19 @@ def _spread(layers: dict, spec: str, crs, buildings_crs, spread_by: str, prof):
     """Spread compounds above the ceiling over their buildings; print what cannot be split."""
     if spread_by not in ("floor_area", "building_count"):
         raise InputError(
-            "--spread-by must be floor_area or building_count",
-            [Problem(f"got {spread_by!r}", field="spread_by", rule="cli.option")],
+            _("--spread-by must be floor_area or building_count"),
+            [
+                Problem(
+                    _("got {value}").format(value=repr(spread_by)),
+                    field="spread_by",
+                    rule="cli.option",
+                )
+            ],
         )
     if "households" not in layers:
         raise InputError(
-            "--buildings needs a households layer",
-            [Problem("give --households with the compound points", rule="layer.missing")],
+            _("--buildings needs a households layer"),
+            [Problem(_("give --households with the compound points"), rule="layer.missing")],
         )
     bld = read_input(spec, crs=crs, layer_crs=buildings_crs, what="buildings")
     raise_for_problems(check_layer(bld, "any", source=spec), "buildings")

@@ -19,6 +19,7 @@ from gridgeo import registry
 from gridgeo.cli._common import code_table, console, handle_errors, print_warnings
 from gridgeo.database.lifecycle import ensure_ready
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.settings import get_settings
 
 change_app = typer.Typer(
@@ -51,8 +52,8 @@ def _county(me: registry.Principal, county: str | None) -> str:
     if me.role == "county_editor" and me.division_code:
         return me.division_code
     raise InputError(
-        "--county is needed (only a county editor's token implies the county)",
-        [Problem("missing county", field="county", rule="cli.county")],
+        _("--county is needed (only a county editor's token implies the county)"),
+        [Problem(_("missing county"), field="county", rule="cli.county")],
     )
 
 
@@ -63,8 +64,10 @@ def _when(value: str | None) -> datetime | None:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise InputError(
-            f"--at {value!r} is not a date or time (use 2025-06-30 or 2025-06-30T14:00+08:00)",
-            [Problem("not an ISO date/time", field="at", rule="cli.at")],
+            _(
+                "--at {value} is not a date or time (use 2025-06-30 or 2025-06-30T14:00+08:00)"
+            ).format(value=repr(value)),
+            [Problem(_("not an ISO date/time"), field="at", rule="cli.at")],
         ) from None
     return dt if dt.tzinfo else dt.astimezone()
 
@@ -175,19 +178,31 @@ def _load(
             repair=repair,
         )
     for w in result.warnings:
-        console.print(f"warning: {w}")
+        console.print(_("warning: {message}").format(message=w))
     if result.changeset_id is None:
-        console.print(f"no change: all {result.unchanged} grids equal the current registry")
+        console.print(
+            _("no change: all {n} grids equal the current registry").format(n=result.unchanged)
+        )
         return
     acts = _actions(result.actions)
     console.print(
-        f"draft change set {result.changeset_id}: {acts}; {result.unchanged} grids unchanged; "
-        f"{len(result.new_codes)} new codes, {len(result.retired_codes)} codes to retire"
+        _(
+            "draft change set {id}: {actions}; {unchanged} grids unchanged; {new} new codes, "
+            "{retired} codes to retire"
+        ).format(
+            id=result.changeset_id,
+            actions=acts,
+            unchanged=result.unchanged,
+            new=len(result.new_codes),
+            retired=len(result.retired_codes),
+        )
     )
     if result.retired_codes:
-        console.print("codes to retire: " + ", ".join(result.retired_codes))
+        console.print(_("codes to retire: ") + ", ".join(result.retired_codes))
     console.print(
-        f"next: gridgeo change show {result.changeset_id} · gridgeo change file {result.changeset_id}"
+        _("next: gridgeo change show {id} · gridgeo change file {id}").format(
+            id=result.changeset_id
+        )
     )
 
 
@@ -222,7 +237,7 @@ def list_(
 
 def _actions(actions: dict[str, int]) -> str:
     """``{"split": 1, "create": 2}`` → ``create 2, split 1`` (never a raw dict)."""
-    return ", ".join(f"{k} {v}" for k, v in sorted(actions.items())) or "none"
+    return ", ".join(f"{k} {v}" for k, v in sorted(actions.items())) or _("none")
 
 
 def _codes(values) -> str:
@@ -238,26 +253,43 @@ def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None
     cs = registry.get_changeset(url, changeset_id)
     if cs.forced_breaks:
         console.print(
-            f"[bold red]forced rule breaks ({len(cs.forced_breaks)}), reason:[/] "
+            "[bold red]"
+            + _("forced rule breaks ({n}), reason:").format(n=len(cs.forced_breaks))
+            + "[/] "
             + (cs.force_reason or "").replace("[", r"\[")
         )
         for b in cs.forced_breaks:
             console.print(f"  {b['rule']} {b['grids'] or ''} — {b['message']}", markup=False)
     if cs.profile:
-        source = {"points": "recounted from the household layer", "declared": "declared counts"}
+        source = {
+            "points": _("recounted from the household layer"),
+            "declared": _("declared counts"),
+        }
         console.print(
-            f"profile {cs.profile} · filed with {cs.receiver_code} · households "
-            f"{source.get(cs.household_source or '', '—')}"
+            _("profile {profile} · filed with {receiver} · households {source}").format(
+                profile=cs.profile,
+                receiver=cs.receiver_code,
+                source=source.get(cs.household_source or "", "—"),
+            )
         )
     console.print(
-        f"change set {cs.changeset_id} · county {cs.county_code} · [bold]{cs.status}[/] · "
-        f"drafted by {cs.created_by} {cs.created_at:%Y-%m-%d %H:%M}"
+        _("change set {id} · county {county} · [bold]{status}[/] · drafted by {by} {at}").format(
+            id=cs.changeset_id,
+            county=cs.county_code,
+            status=cs.status,
+            by=cs.created_by,
+            at=f"{cs.created_at:%Y-%m-%d %H:%M}",
+        )
     )
     if cs.title or cs.reason:
         console.print(f"{cs.title} {cs.reason}".strip())
     if cs.decided_by:
         console.print(
-            f"decided by {cs.decided_by} {cs.decided_at:%Y-%m-%d %H:%M}: {cs.decision_reason or ''}"
+            _("decided by {by} {at}: {reason}").format(
+                by=cs.decided_by,
+                at=f"{cs.decided_at:%Y-%m-%d %H:%M}",
+                reason=cs.decision_reason or "",
+            )
         )
     items = registry.changeset_items(url, changeset_id)
     table = code_table(
@@ -325,12 +357,12 @@ def diff(
     console.print(table)
     if out:
         changes.to_csv(out, index=False, encoding="utf-8-sig")
-        console.print(f"wrote {out}")
+        console.print(_("wrote {path}").format(path=out))
 
 
 def _print_problems(problems) -> None:
     for p in problems:
-        console.print(f"  {p.severity}: {p}", markup=False)
+        console.print(f"  {_(p.severity)}: {p}", markup=False)
 
 
 @change_app.command()
@@ -349,7 +381,9 @@ def validate(
     errors = [p for p in problems if p.severity == "error"]
     _print_problems(problems)
     console.print(
-        f"change set {changeset_id}: {len(errors)} errors, {len(problems) - len(errors)} warnings"
+        _("change set {id}: {errors} errors, {warnings} warnings").format(
+            id=changeset_id, errors=len(errors), warnings=len(problems) - len(errors)
+        )
     )
     if errors:
         raise typer.Exit(code=1)
@@ -380,13 +414,26 @@ def file_(
         _print_problems(exc.problems)
         raise
     console.print(
-        f"change set {cs.changeset_id} filed with {cs.receiver_code} by {cs.filed_by} "
-        f"(profile {cs.profile}, households {cs.household_source})"
+        _(
+            "change set {id} filed with {receiver} by {by} (profile {profile}, households {source})"
+        ).format(
+            id=cs.changeset_id,
+            receiver=cs.receiver_code,
+            by=cs.filed_by,
+            profile=cs.profile,
+            source=cs.household_source,
+        )
     )
     for b in cs.forced_breaks or []:
         grids = b.get("grids") or []
         where = ", ".join(map(str, grids)) if isinstance(grids, list | tuple) else str(grids)
-        console.print(f"  forced: {b['rule']} {where} — {b['message']}", markup=False)
+        console.print(
+            "  "
+            + _("forced: {rule} {grids} — {message}").format(
+                rule=b["rule"], grids=where, message=b["message"]
+            ),
+            markup=False,
+        )
 
 
 @change_app.command()
@@ -400,7 +447,9 @@ def withdraw(
     actor = _me(token)
     s = registry.withdraw_changeset(_url(), changeset_id, actor=actor, reason=reason)
     console.print(
-        f"change set {changeset_id} withdrawn; {len(s['void_codes'])} reserved codes void"
+        _("change set {id} withdrawn; {n} reserved codes void").format(
+            id=changeset_id, n=len(s["void_codes"])
+        )
     )
 
 
@@ -414,7 +463,7 @@ def export(
     from gridgeo.registry.export import export_changeset
 
     path = export_changeset(_url(), changeset_id, out)
-    console.print(f"wrote {path}")
+    console.print(_("wrote {path}").format(path=path))
 
 
 def _table(path: Path) -> pd.DataFrame:
@@ -456,7 +505,7 @@ def assign(
         title=title,
         reason=reason,
     )
-    console.print(f"draft change set {cs}: next gridgeo change file {cs}")
+    console.print(_("draft change set {id}: next gridgeo change file {id}").format(id=cs))
 
 
 @change_app.command()
@@ -505,15 +554,21 @@ def repartition(
         reason=reason,
     )
     console.print(
-        f"kept {len(result.kept)} grids (in band); redrawn: {', '.join(result.redrawn) or 'none'}"
+        _("kept {n} grids (in band); redrawn: {codes}").format(
+            n=len(result.kept), codes=", ".join(result.redrawn) or _("none")
+        )
     )
     load = result.load
     if load.changeset_id is None:
-        console.print("no change: the registry already matches")
+        console.print(_("no change: the registry already matches"))
         return
     console.print(
-        f"draft change set {load.changeset_id}: {_actions(load.actions)}; new codes {', '.join(load.new_codes) or '—'}; "
-        f"retired {', '.join(load.retired_codes) or '—'}"
+        _("draft change set {id}: {actions}; new codes {new}; retired {retired}").format(
+            id=load.changeset_id,
+            actions=_actions(load.actions),
+            new=", ".join(load.new_codes) or "—",
+            retired=", ".join(load.retired_codes) or "—",
+        )
     )
 
 
@@ -528,11 +583,20 @@ def accept(
     actor = _me(token)
     s = registry.accept_changeset(_url(), changeset_id, actor=actor, reason=reason)
     console.print(
-        f"change set {changeset_id} accepted at {s['accepted_at']}: {s['closed']} grid versions closed, "
-        f"{s['opened']} opened; {len(s['new_codes'])} new codes, {len(s['retired_codes'])} retired"
+        _(
+            "change set {id} accepted at {at}: {closed} grid versions closed, {opened} opened; "
+            "{new} new codes, {retired} retired"
+        ).format(
+            id=changeset_id,
+            at=s["accepted_at"],
+            closed=s["closed"],
+            opened=s["opened"],
+            new=len(s["new_codes"]),
+            retired=len(s["retired_codes"]),
+        )
     )
     if s["retired_codes"]:
-        console.print("retired codes: " + ", ".join(s["retired_codes"]))
+        console.print(_("retired codes: ") + ", ".join(s["retired_codes"]))
 
 
 @city_app.command("return")
@@ -545,7 +609,11 @@ def return_(
     """Return a filed change set to the county with a reason (its reserved codes become void)."""
     actor = _me(token)
     s = registry.return_changeset(_url(), changeset_id, actor=actor, reason=reason)
-    console.print(f"change set {changeset_id} returned; {len(s['void_codes'])} reserved codes void")
+    console.print(
+        _("change set {id} returned; {n} reserved codes void").format(
+            id=changeset_id, n=len(s["void_codes"])
+        )
+    )
 
 
 @history_app.command("at")
@@ -572,7 +640,7 @@ def at_(
                 )
             },
         )
-        console.print(f"wrote {len(gdf)} grids to {out}")
+        console.print(_("wrote {n} grids to {path}").format(n=len(gdf), path=out))
         return
     table = code_table(
         "code", "name", "type", "community", "households", "valid from", codes={"code", "community"}
@@ -587,7 +655,10 @@ def at_(
             f"{r.valid_from:%Y-%m-%d %H:%M}",
         )
     console.print(table)
-    console.print(f"{len(gdf)} grids" + (" (first 200 shown; use --out)" if len(gdf) > 200 else ""))
+    console.print(
+        _("{n} grids").format(n=len(gdf))
+        + (_(" (first 200 shown; use --out)") if len(gdf) > 200 else "")
+    )
 
 
 @history_app.command()
@@ -607,16 +678,21 @@ def point(
     # can always add --crs), where /locate only warns
     problems = point_problems(x, y, crs, names=("x", "y"))
     if problems:
-        raise InputError(f"point {x}, {y} cannot be looked up", problems)
+        raise InputError(_("point {x}, {y} cannot be looked up").format(x=x, y=y), problems)
     hits = registry.grid_at_point(_url(), x, y, at=_when(at), crs=crs)
     if not hits:
-        console.print("no grid covered that point then")
+        console.print(_("no grid covered that point then"))
         raise typer.Exit(code=4)
     for h in hits:
-        until = h["valid_to"].strftime("%Y-%m-%d %H:%M") if h["valid_to"] else "now"
+        until = h["valid_to"].strftime("%Y-%m-%d %H:%M") if h["valid_to"] else _("now")
         console.print(
-            f"{h['grid_code']} {h['grid_name']} (community {h['community_code']}), "
-            f"valid {h['valid_from']:%Y-%m-%d %H:%M} – {until}"
+            _("{code} {name} (community {community}), valid {start} – {end}").format(
+                code=h["grid_code"],
+                name=h["grid_name"],
+                community=h["community_code"],
+                start=f"{h['valid_from']:%Y-%m-%d %H:%M}",
+                end=until,
+            )
         )
 
 
@@ -626,11 +702,10 @@ def grid(code: str = typer.Argument(..., help="Grid code.")) -> None:
     """Every version of a grid code."""
     df = registry.grid_history(_url(), code)
     if df.empty:
-        console.print(f"grid code {code} was never issued")
+        console.print(_("grid code {code} was never issued").format(code=code))
         raise typer.Exit(code=4)
-    table = Table(
-        "version", "name", "households", "m²", "valid from", "valid to", "opened by", "closed by"
-    )
+    headers = ("version", "name", "households", "m²", "valid from", "valid to", "opened by")
+    table = Table(*(_(h) for h in (*headers, "closed by")))
     for r in df.itertuples():
         table.add_row(
             str(r.version),
@@ -643,7 +718,7 @@ def grid(code: str = typer.Argument(..., help="Grid code.")) -> None:
             "" if r.closed_by is None or pd.isna(r.closed_by) else str(r.closed_by),
         )
     console.print(table)
-    console.print(f"code status: {df['code_status'].iloc[0]}")
+    console.print(_("code status: {status}").format(status=df["code_status"].iloc[0]))
 
 
 @handle_errors
@@ -664,7 +739,7 @@ def households(
     hh, warned = resolve_count_fields(read_input(path, what="households"))
     print_warnings(warned)
     n = load_households(_url(), hh, county=county, actor=actor, source=str(path))
-    console.print(f"{n} household points stored for county {county}")
+    console.print(_("{n} household points stored for county {county}").format(n=n, county=county))
 
 
 @city_app.command()
@@ -697,7 +772,9 @@ def profile(
         reason=reason,
     )
     console.print(
-        f"division {b.division_code} bound to profile {b.profile} from {b.valid_from:%Y-%m-%d %H:%M}"
+        _("division {code} bound to profile {profile} from {start}").format(
+            code=b.division_code, profile=b.profile, start=f"{b.valid_from:%Y-%m-%d %H:%M}"
+        )
     )
 
 
@@ -710,7 +787,7 @@ def departments(
     """Register departments (reference data for department coverage)."""
     actor = _me(token)
     n = registry.register_departments(_url(), _table(path), actor=actor)
-    console.print(f"{n} departments registered")
+    console.print(_("{n} departments registered").format(n=n))
 
 
 # The editor's round trip (gridgeo/cli/edit.py) belongs to change sets: registered here, so it

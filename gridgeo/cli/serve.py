@@ -7,6 +7,7 @@ import typer
 from gridgeo.cli._common import console, err_console, handle_errors
 from gridgeo.database.instance import port_is_free
 from gridgeo.errors import GridgeoError
+from gridgeo.i18n import _
 from gridgeo.settings import get_settings
 
 
@@ -33,13 +34,17 @@ def serve(
         ensure_ready(settings)
     if not port_is_free(port, host):
         raise GridgeoError(
-            f"port {port} on {host} is already in use (another `gridgeo serve` or `make demo`?); "
-            "stop it or choose another with --port / GRIDGEO_API_PORT"
+            _(
+                "port {port} on {host} is already in use (another `gridgeo serve` or "
+                "`make demo`?); stop it or choose another with --port / GRIDGEO_API_PORT"
+            ).format(port=port, host=host)
         )
     service_settings = ServiceSettings(listen=listen)
     base = f"http://{host}:{port}"
     console.print(
-        f"serving on {base} — web console {base}/console/, API docs {base}/docs; Ctrl-C stops"
+        _(
+            "serving on {base} — web console {base}/console/, API docs {base}/docs; Ctrl-C stops"
+        ).format(base=base)
     )
     if service_settings.admin_token is None:
         console.print(
@@ -50,4 +55,4 @@ def serve(
             create_app(settings, service_settings), host=host, port=port, log_level="warning"
         )
     except KeyboardInterrupt:
-        err_console.print("stopped")
+        err_console.print(_("stopped"))

@@ -11,6 +11,7 @@ import typer
 
 from gridgeo.cli._common import console, handle_errors, print_warnings
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 app = typer.Typer(
     help="Patrol tracks of grid workers: import, daily stats, rankings, day map.",
@@ -36,8 +37,10 @@ def _day(value: str | None, name: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise InputError(
-            f"{name} {value!r} is not a date (use 2026-11-02)",
-            [Problem("not an ISO date", field=name, rule="cli.date")],
+            _("{option} {value} is not a date (use 2026-11-02)").format(
+                option=name, value=repr(value)
+            ),
+            [Problem(_("not an ISO date"), field=name, rule="cli.date")],
         ) from None
 
 
@@ -48,8 +51,8 @@ def _range(day: str | None, start: str | None, end: str | None) -> tuple[date, d
         return d, d
     if a is None or b is None:
         raise InputError(
-            "give --date D or both --from and --to",
-            [Problem("missing date", field="--date", rule="cli.date")],
+            _("give --date D or both --from and --to"),
+            [Problem(_("missing date"), field="--date", rule="cli.date")],
         )
     return a, b
 
@@ -64,13 +67,16 @@ def _write(frame, out: Path) -> None:
             frame[col] = frame[col].dt.strftime("%Y-%m-%d %H:%M:%S")
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise InputError(f"--out {out}: use .csv or .xlsx", [Problem("format", field="--out")])
+        raise InputError(
+            _("--out {path}: use .csv or .xlsx").format(path=out),
+            [Problem(_("format"), field="--out")],
+        )
     with atomic_path(out) as tmp:
         if suffix == ".csv":
             frame.to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
             frame.to_excel(tmp, index=False)
-    console.print(f"wrote {len(frame)} rows to {out}")
+    console.print(_("wrote {n} rows to {path}").format(n=len(frame), path=out))
 
 
 @app.command("import")
@@ -199,7 +205,7 @@ def map_(
         road_frame = read_layer(roads)
     patrol, snapshot = worker_day(_url(), worker, d, roads=road_frame, profile=profile)
     plot_day(patrol, snapshot, worker, out)
-    console.print(f"wrote {out}")
+    console.print(_("wrote {path}").format(path=out))
 
 
 @app.command("stats-files")

@@ -38,7 +38,9 @@ def _read_grids(spec: str, crs: str | None):
 def _read_staff(spec: str) -> pd.DataFrame:
     path, layer = split_layer_spec(spec)
     if not path.exists():
-        raise InputError("cannot read the staff table", [Problem("file not found", file=str(path))])
+        raise InputError(
+            _("cannot read the staff table"), [Problem(_("file not found"), file=str(path))]
+        )
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
@@ -51,8 +53,8 @@ def _read_staff(spec: str) -> pd.DataFrame:
         return pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
     except (OSError, ValueError, pyogrio.errors.DataSourceError) as exc:
         raise InputError(
-            "cannot read the staff table",
-            [Problem(f"unreadable: {exc}", file=str(path), layer=layer)],
+            _("cannot read the staff table"),
+            [Problem(_("unreadable: {error}").format(error=exc), file=str(path), layer=layer)],
         ) from exc
 
 
@@ -109,12 +111,13 @@ def validate(
     for out in report:
         if out.suffix.lower() not in (".json", ".html", ".htm", ".gpkg"):
             raise InputError(
-                "unsupported report format",
-                [Problem("use a .json, .html or .gpkg file name", file=str(out))],
+                _("unsupported report format"),
+                [Problem(_("use a .json, .html or .gpkg file name"), file=str(out))],
             )
         if not out.parent.exists():
             raise InputError(
-                "cannot write the report", [Problem("folder does not exist", file=str(out))]
+                _("cannot write the report"),
+                [Problem(_("folder does not exist"), file=str(out))],
             )
     # the code scheme: --code-pattern, else the one the input files declare
     code_pattern = code_pattern or first_declared(communities, grids)
@@ -150,7 +153,7 @@ def validate(
 def _print(result) -> None:
     s = result.summary
     band = s["in_band"]
-    share = "n/a" if band["share"] is None else f"{band['share']:.1%}"
+    share = _("n/a") if band["share"] is None else f"{band['share']:.1%}"
     line = _(
         "{grids} grids in {communities} communities (profile {profile}): {errors} errors, "
         "{warnings} warnings; in-band share {share} ({in_band}/{counted} grids of "

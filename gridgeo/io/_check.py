@@ -14,6 +14,7 @@ import shapely
 
 from gridgeo.crs import sanity_problems
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io._read import split_layer_spec
 from gridgeo.io.metadata import CODE_PATTERN_HINT
 from gridgeo.io.schemas import (
@@ -186,9 +187,9 @@ def raise_for_problems(problems: Iterable[Problem], what: str) -> None:
     if not errors:
         return
     warnings_ = [p for p in problems if p.severity != "error"]
-    summary = f"{what}: {len(errors)} error(s)"
+    summary = _("{what}: {n} error(s)").format(what=_(what), n=len(errors))
     if warnings_:
-        summary += f", {len(warnings_)} warning(s)"
+        summary += _(", {n} warning(s)").format(n=len(warnings_))
     cls = CRSError if all((p.rule or "").startswith("crs.") for p in errors) else InputError
     raise cls(summary, errors + warnings_)
 
@@ -232,10 +233,12 @@ def _check_fields(
         if spec.name not in gdf.columns:
             if spec.required:
                 hint = [c for c in columns if str(c).lower() == spec.name.lower()]
-                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                extra = _(" (did you mean {name}?)").format(name=repr(hint[0])) if hint else ""
                 col.add(
-                    f"required field {spec.name!r} is missing; the layer has: "
-                    f"{', '.join(map(str, columns)) or 'no fields'}{extra}",
+                    _("required field {name} is missing; the layer has: {fields}").format(
+                        name=repr(spec.name), fields=", ".join(map(str, columns)) or _("no fields")
+                    )
+                    + extra,
                     "field.missing",
                     field=spec.name,
                 )
@@ -244,7 +247,12 @@ def _check_fields(
         blank = _is_blank(values)
         if spec.required:
             for i in np.flatnonzero(blank):
-                col.add(f"{spec.name} is empty", "field.null", row=index[i], field=spec.name)
+                col.add(
+                    _("{field} is empty").format(field=spec.name),
+                    "field.null",
+                    row=index[i],
+                    field=spec.name,
+                )
         if spec.kind == "code":
             _check_codes(values, blank, index, spec, col, regex, scheme)
         elif spec.kind in ("int", "number"):
@@ -258,14 +266,16 @@ def _check_fields(
             bad = ~blank & ~ok
             for i in np.flatnonzero(bad):
                 col.add(
-                    f"{spec.name} is {values.iloc[i]!r}; expected one of {', '.join(spec.choices)}",
+                    _("{field} is {value}; expected one of {choices}").format(
+                        field=spec.name, value=repr(values.iloc[i]), choices=", ".join(spec.choices)
+                    ),
                     "field.choice",
                     row=index[i],
                     field=spec.name,
                 )
         elif spec.kind == "text" and pd.api.types.is_numeric_dtype(values):
             col.add(
-                f"{spec.name} holds numbers; text is expected",
+                _("{field} holds numbers; text is expected").format(field=spec.name),
                 "field.type",
                 field=spec.name,
                 severity="warning",
@@ -278,7 +288,7 @@ def _check_fields(
 def _check_kind(
     gdf: gpd.GeoDataFrame, index: np.ndarray, col: _Collector, scheme: CodeScheme
 ) -> None:
-    codes, _ = _code_text(gdf["code"])
+    codes, _numeric = _code_text(gdf["code"])
     for i, (code, kind) in enumerate(zip(codes, gdf["kind"], strict=True)):
         from_code = scheme.kind_from_code(code)
         said = kind_from_word(kind)
@@ -307,8 +317,10 @@ def _check_codes(
     codes, numeric = _code_text(values)
     if numeric:
         col.add(
-            f"{spec.name} is stored as a number; store codes as text (leading zeros are lost "
-            "in numbers)",
+            _(
+                "{field} is stored as a number; store codes as text (leading zeros are lost "
+                "in numbers)"
+            ).format(field=spec.name),
             "field.type",
             field=spec.name,
             severity="warning",
@@ -324,15 +336,17 @@ def _check_codes(
     for i in np.flatnonzero(~blank):
         code = code_list[i]
         if not regex.fullmatch(code):
-            digits = f" ({len(code)} digits)" if code.isdigit() else ""
+            digits = _(" ({n} digits)").format(n=len(code)) if code.isdigit() else ""
             col.add(
-                f"{spec.name} {code!r}{digits} does not match the code pattern {pattern}"
+                _("{field} {code}{digits} does not match the code pattern {pattern}").format(
+                    field=spec.name, code=repr(code), digits=digits, pattern=pattern
+                )
                 + (
-                    " (12-digit statistical division code)"
+                    _(" (12-digit statistical division code)")
                     if pattern == DEFAULT_CODE_PATTERN
                     else ""
                 )
-                + CODE_PATTERN_HINT,
+                + _(CODE_PATTERN_HINT),
                 "code.format",
                 row=index[i],
                 field=spec.name,
@@ -350,8 +364,9 @@ def _check_codes(
         ids = ", ".join(str(_plain(index[r])) for r in rows)
         for r in rows[1:]:
             col.add(
-                f"{spec.name} {code} is used by {len(rows)} features (rows {ids}); codes must "
-                "be unique",
+                _(
+                    "{field} {code} is used by {n} features (rows {rows}); codes must be unique"
+                ).format(field=spec.name, code=code, n=len(rows), rows=ids),
                 "code.duplicate",
                 row=index[r],
                 field=spec.name,
@@ -399,14 +414,16 @@ def _check_numbers(
         fractional = filled & ~not_number & ~negative & (nums % 1 != 0)
     for i in np.flatnonzero(not_number):
         col.add(
-            f"{spec.name} {values.iloc[i]!r} is not a number",
+            _("{field} {value} is not a number").format(
+                field=spec.name, value=repr(values.iloc[i])
+            ),
             "field.type",
             row=index[i],
             field=spec.name,
         )
     for i in np.flatnonzero(negative):
         col.add(
-            f"{spec.name} is negative ({values.iloc[i]})",
+            _("{field} is negative ({value})").format(field=spec.name, value=values.iloc[i]),
             "field.range",
             row=index[i],
             field=spec.name,
@@ -414,7 +431,9 @@ def _check_numbers(
     if spec.kind == "int":
         for i in np.flatnonzero(fractional):
             col.add(
-                f"{spec.name} {values.iloc[i]} is not a whole number",
+                _("{field} {value} is not a whole number").format(
+                    field=spec.name, value=values.iloc[i]
+                ),
                 "field.type",
                 row=index[i],
                 field=spec.name,
@@ -445,9 +464,9 @@ def _check_geometry(
     for i in np.flatnonzero(missing):
         if _plain(index[i]) in skip_missing:
             continue
-        col.add("geometry is missing", "geometry.missing", row=index[i], field=gcol)
+        col.add(_("geometry is missing"), "geometry.missing", row=index[i], field=gcol)
     for i in np.flatnonzero(empty):
-        col.add("geometry is empty", "geometry.empty", row=index[i], field=gcol)
+        col.add(_("geometry is empty"), "geometry.empty", row=index[i], field=gcol)
     usable = present & ~empty
     nan = np.zeros(len(geoms), dtype=bool)
     if usable.any():
@@ -457,7 +476,7 @@ def _check_geometry(
             nan[np.flatnonzero(usable)[np.unique(owner[bad])]] = True
     for i in np.flatnonzero(nan):
         col.add(
-            "geometry has NaN/infinite coordinates",
+            _("geometry has NaN/infinite coordinates"),
             "geometry.nan_coordinates",
             row=index[i],
             field=gcol,
@@ -471,7 +490,7 @@ def _check_geometry(
     if len(families) > 1:
         listing = ", ".join(f"{t} ×{n}" for t, n in counts.items())
         col.add(
-            f"the layer mixes geometry types ({listing})",
+            _("the layer mixes geometry types ({types})").format(types=listing),
             "geometry.mixed",
             field=gcol,
             severity="error" if sch.geometry_types else "warning",
@@ -481,8 +500,9 @@ def _check_geometry(
         for i in np.flatnonzero(usable):
             if types[i] not in allowed:
                 col.add(
-                    f"geometry is a {types[i]}; the {sch.name} layer needs "
-                    f"{' or '.join(sch.geometry_types)}",
+                    _("geometry is a {type}; the {layer} layer needs {types}").format(
+                        type=types[i], layer=sch.name, types=_(" or ").join(sch.geometry_types)
+                    ),
                     "geometry.type",
                     row=index[i],
                     field=gcol,
@@ -496,7 +516,9 @@ def _check_geometry(
     if not repair:
         for i, reason in zip(invalid, reasons, strict=True):
             col.add(
-                f"geometry is invalid: {reason} (repair=True fixes it with make_valid)",
+                _("geometry is invalid: {reason} (repair=True fixes it with make_valid)").format(
+                    reason=reason
+                ),
                 "geometry.invalid",
                 row=index[i],
                 field=gcol,
@@ -513,7 +535,9 @@ def _check_geometry(
         g = fixed[k]
         if g is None or g.is_empty:
             col.add(
-                f"geometry is invalid ({reason}) and collapses to nothing when repaired",
+                _("geometry is invalid ({reason}) and collapses to nothing when repaired").format(
+                    reason=reason
+                ),
                 "geometry.invalid",
                 row=index[i],
                 field=gcol,
@@ -521,7 +545,9 @@ def _check_geometry(
             continue
         values[i] = g
         col.add(
-            f"invalid geometry repaired with make_valid ({reason}; now a {g.geom_type})",
+            _("invalid geometry repaired with make_valid ({reason}; now a {type})").format(
+                reason=reason, type=g.geom_type
+            ),
             "geometry.repaired",
             row=index[i],
             field=gcol,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gridgeo.i18n import _
+
 # Names found in .cpg files, mapped to a Python/iconv codec.
 _CPG_NAMES = {
     "utf-8": "UTF-8",
@@ -106,7 +108,7 @@ def guess_bytes(data: bytes) -> EncodingGuess:
     return EncodingGuess(
         "GB18030",
         "fallback",
-        "text is neither valid UTF-8 nor GBK/GB18030; undecodable bytes are replaced",
+        _("text is neither valid UTF-8 nor GBK/GB18030; undecodable bytes are replaced"),
     )
 
 
@@ -159,11 +161,15 @@ def guess_dbf_encoding(
         try:
             codec = normalise_encoding(declared)
         except LookupError:
-            note = f"{cpg_name} names an unknown encoding {declared!r}; detected from the data"
+            note = _("{cpg} names an unknown encoding {name}; detected from the data").format(
+                cpg=cpg_name, name=repr(declared)
+            )
         else:
             if data.isascii() or _decodes(data, codec):
                 return EncodingGuess(codec, "cpg")
-            note = f"{cpg_name} says {declared!r} but the text is not valid {codec}"
+            note = _("{cpg} says {name} but the text is not valid {codec}").format(
+                cpg=cpg_name, name=repr(declared), codec=codec
+            )
     guess = guess_bytes(data)
     if note:
         return EncodingGuess(guess.encoding, guess.how, note)

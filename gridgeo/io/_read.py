@@ -21,6 +21,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from gridgeo.crs import crs_label, resolve_crs, to_wgs84
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io._encoding import (
     ZIP_ERRORS,
     EncodingGuess,
@@ -155,7 +156,9 @@ def read_layer(
         if spec_layer is not None:
             if layer is not None and layer != spec_layer:
                 raise InputError(
-                    f"two different layers asked for: {spec_layer!r} (in the path) and {layer!r}"
+                    _("two different layers asked for: {in_path} (in the path) and {layer}").format(
+                        in_path=repr(spec_layer), layer=repr(layer)
+                    )
                 )
             layer = spec_layer
     path = Path(path)
@@ -166,10 +169,13 @@ def read_layer(
     read_problems: list[Problem] = []
     if suffix == ".xls":
         raise InputError(
-            f"cannot read {path}",
+            _("cannot read {path}").format(path=path),
             [
                 Problem(
-                    "old Excel 97–2003 workbooks (.xls) are not supported; save it as .xlsx or CSV",
+                    _(
+                        "old Excel 97–2003 workbooks (.xls) are not supported; save it as .xlsx "
+                        "or CSV"
+                    ),
                     file=str(path),
                     rule="file.format",
                 )
@@ -216,7 +222,7 @@ def read_layer(
 
 def source_file(source: str) -> str:
     """The file part of a ``"<file>[:layer]"`` source string."""
-    path, _ = split_layer_spec(source)
+    path, _layer = split_layer_spec(source)
     return str(path)
 
 
@@ -228,18 +234,18 @@ def source_file(source: str) -> str:
 def _must_exist(path: Path) -> None:
     if not path.exists():
         raise InputError(
-            f"cannot read {path}",
-            [Problem("file not found", file=str(path), rule="file.not_found")],
+            _("cannot read {path}").format(path=path),
+            [Problem(_("file not found"), file=str(path), rule="file.not_found")],
         )
 
 
 def _unreadable(path: Path, layer: str | None, exc: BaseException) -> InputError:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return InputError(
-        f"cannot read {path}",
+        _("cannot read {path}").format(path=path),
         [
             Problem(
-                f"not a readable geodata file: {msg}",
+                _("not a readable geodata file: {error}").format(error=msg),
                 file=str(path),
                 layer=layer,
                 rule="file.unreadable",
@@ -267,10 +273,12 @@ def _choose_layer(
         if layer in names:
             return layer
         raise InputError(
-            f"cannot read {path}",
+            _("cannot read {path}").format(path=path),
             [
                 Problem(
-                    f"no {what} {layer!r}; the file has: {', '.join(names) or 'none'}",
+                    _("no {what} {name}; the file has: {names}").format(
+                        what=_(what), name=repr(layer), names=", ".join(names) or _("none")
+                    ),
                     file=str(path),
                     layer=layer,
                     rule="layer.not_found",
@@ -283,15 +291,23 @@ def _choose_layer(
         return names[0]
     if not names:
         raise InputError(
-            f"cannot read {path}",
-            [Problem(f"the file has no {what}s", file=str(path), rule="layer.none")],
+            _("cannot read {path}").format(path=path),
+            [
+                Problem(
+                    _("the file has no {what}s").format(what=_(what)),
+                    file=str(path),
+                    rule="layer.none",
+                )
+            ],
         )
     raise InputError(
-        f"cannot read {path}",
+        _("cannot read {path}").format(path=path),
         [
             Problem(
-                f"the file has {len(names)} {what}s ({', '.join(names)}); choose one "
-                f"(layer=... or '{path.name}:<{what}>')",
+                _(
+                    "the file has {n} {what}s ({names}); choose one (layer=... or "
+                    "'{file}:<{what}>')"
+                ).format(n=len(names), what=_(what), names=", ".join(names), file=path.name),
                 file=str(path),
                 rule="layer.ambiguous",
             )
@@ -315,7 +331,7 @@ def _read_ogr(
         try:
             enc = guess_shapefile_encoding(shp, encoding)
         except LookupError as exc:
-            raise InputError(f"unknown encoding {encoding!r}") from exc
+            raise InputError(_("unknown encoding {name}").format(name=repr(encoding))) from exc
         if enc.note:
             problems.append(
                 Problem(enc.note, field=None, rule="encoding.guess", severity="warning")
@@ -324,7 +340,7 @@ def _read_ogr(
         try:
             enc = guess_zipped_shapefile_encoding(path, chosen, encoding)
         except LookupError as exc:
-            raise InputError(f"unknown encoding {encoding!r}") from exc
+            raise InputError(_("unknown encoding {name}").format(name=repr(encoding))) from exc
         if enc is not None and enc.note:
             problems.append(Problem(enc.note, rule="encoding.guess", severity="warning"))
         if enc is None and encoding:
@@ -347,10 +363,10 @@ def _read_ogr(
         raise _unreadable(path, chosen, exc) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(
-            f"cannot read {path}",
+            _("cannot read {path}").format(path=path),
             [
                 Problem(
-                    "the layer has no geometry column",
+                    _("the layer has no geometry column"),
                     file=str(path),
                     layer=chosen,
                     rule="geometry.none",
@@ -368,7 +384,7 @@ def _read_geojson(
     try:
         enc = guess_file_encoding(path, encoding)
     except LookupError as exc:
-        raise InputError(f"unknown encoding {encoding!r}") from exc
+        raise InputError(_("unknown encoding {name}").format(name=repr(encoding))) from exc
     source: Path | io.BytesIO = path
     if enc.encoding and enc.encoding.replace("-", "").lower() not in ("utf8", "utf8sig"):
         text = path.read_bytes().decode(enc.encoding, errors="replace")
@@ -376,7 +392,9 @@ def _read_geojson(
         if enc.how != "given":
             problems.append(
                 Problem(
-                    f"the GeoJSON is not UTF-8 (RFC 7946 requires it); read as {enc.encoding}",
+                    _("the GeoJSON is not UTF-8 (RFC 7946 requires it); read as {encoding}").format(
+                        encoding=enc.encoding
+                    ),
                     rule="encoding.guess",
                     severity="warning",
                 )
@@ -394,8 +412,8 @@ def _read_geojson(
         raise _unreadable(path, layer, exc) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(
-            f"cannot read {path}",
-            [Problem("no geometry", file=str(path), layer=layer, rule="geometry.none")],
+            _("cannot read {path}").format(path=path),
+            [Problem(_("no geometry"), file=str(path), layer=layer, rule="geometry.none")],
         )
     gdf.index.name = None
     return gdf, layer, enc
@@ -498,7 +516,7 @@ def _read_table(
         try:
             enc = guess_file_encoding(path, encoding)
         except LookupError as exc:
-            raise InputError(f"unknown encoding {encoding!r}") from exc
+            raise InputError(_("unknown encoding {name}").format(name=repr(encoding))) from exc
         if enc.note:
             problems.append(Problem(enc.note, rule="encoding.guess", severity="warning"))
         codec = enc.encoding or "utf-8"
@@ -527,11 +545,18 @@ def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) ->
     if xcol is None or ycol is None:
         missing = "longitude" if xcol is None else "latitude"
         raise InputError(
-            f"cannot read {path}",
+            _("cannot read {path}").format(path=path),
             [
                 Problem(
-                    f"no {missing} column found among {', '.join(columns)}; name the columns "
-                    f"{'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)}",
+                    _(
+                        "no {missing} column found among {columns}; name the columns "
+                        "{lon_names} and {lat_names}"
+                    ).format(
+                        missing=_(missing),
+                        columns=", ".join(columns),
+                        lon_names="/".join(LON_NAMES),
+                        lat_names="/".join(LAT_NAMES),
+                    ),
                     file=str(path),
                     rule="table.no_coordinates",
                 )
@@ -545,7 +570,9 @@ def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) ->
         for i in np.flatnonzero(bad):
             problems.append(
                 Problem(
-                    f"{col} value {raw.iloc[i]!r} is not a number",
+                    _("{column} value {value} is not a number").format(
+                        column=col, value=repr(raw.iloc[i])
+                    ),
                     row=int(i),
                     field=col,
                     rule="table.bad_coordinate",
@@ -560,7 +587,7 @@ def _points_from_table(df: pd.DataFrame, path: Path, problems: list[Problem]) ->
             continue
         problems.append(
             Problem(
-                f"{xcol}/{ycol} is empty or NaN",
+                _("{x}/{y} is empty or NaN").format(x=xcol, y=ycol),
                 row=int(i),
                 field=xcol if not np.isfinite(x[i]) else ycol,
                 rule="geometry.nan_coordinates",
@@ -653,12 +680,14 @@ def _apply_crs(
     if target is None:
         if gdf.crs is None:
             raise CRSError(
-                f"cannot use {path}",
+                _("cannot use {path}").format(path=path),
                 [
                     Problem(
-                        "the layer has no CRS (missing .prj, or a table with lon/lat); say which "
-                        "one the coordinates are in, e.g. crs='cgcs2000', 'wgs84', 'EPSG:4528', "
-                        "or 'gcj02' (Gaode/Tencent/phone apps) / 'bd09' (Baidu)",
+                        _(
+                            "the layer has no CRS (missing .prj, or a table with lon/lat); say "
+                            "which one the coordinates are in, e.g. crs='cgcs2000', 'wgs84', "
+                            "'EPSG:4528', or 'gcj02' (Gaode/Tencent/phone apps) / 'bd09' (Baidu)"
+                        ),
                         file=path,
                         layer=layer,
                         rule="crs.missing",
@@ -670,11 +699,13 @@ def _apply_crs(
     if isinstance(target, str):  # gcj02 / bd09
         if file_crs is not None and not file_crs.is_geographic:
             raise CRSError(
-                f"cannot use {path}",
+                _("cannot use {path}").format(path=path),
                 [
                     Problem(
-                        f"crs={target!r} means lon/lat degrees, but the file is in the "
-                        f"projected CRS {crs_label(file_crs)}",
+                        _(
+                            "crs={target} means lon/lat degrees, but the file is in the "
+                            "projected CRS {file_crs}"
+                        ).format(target=repr(target), file_crs=crs_label(file_crs)),
                         file=path,
                         layer=layer,
                         rule="crs.conflict",
@@ -688,11 +719,13 @@ def _apply_crs(
         )
         if not overridable:
             raise CRSError(
-                f"cannot use {path}",
+                _("cannot use {path}").format(path=path),
                 [
                     Problem(
-                        f"the file says its CRS is {crs_label(file_crs)} but crs= says "
-                        f"{crs_label(target)}; reproject the file or drop crs=",
+                        _(
+                            "the file says its CRS is {file_crs} but crs= says {target}; "
+                            "reproject the file or drop crs="
+                        ).format(file_crs=crs_label(file_crs), target=crs_label(target)),
                         file=path,
                         layer=layer,
                         rule="crs.conflict",

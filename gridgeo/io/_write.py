@@ -20,6 +20,7 @@ import pandas as pd
 import pyogrio
 
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io._encoding import normalise_encoding
 from gridgeo.io.atomic import atomic_path
 
@@ -135,16 +136,22 @@ def write_layers(
             raise ValueError("layer names must not be empty")
         if gdf.crs is None:
             raise CRSError(
-                f"cannot write {path}",
-                [Problem("the layer has no CRS", file=str(path), layer=name, rule="crs.missing")],
+                _("cannot write {path}").format(path=path),
+                [
+                    Problem(
+                        _("the layer has no CRS"), file=str(path), layer=name, rule="crs.missing"
+                    )
+                ],
             )
     if drv in _SINGLE_LAYER and len(layers) > 1:
         raise InputError(
-            f"cannot write {path}",
+            _("cannot write {path}").format(path=path),
             [
                 Problem(
-                    f"{drv} holds one layer per file but {len(layers)} were given "
-                    f"({', '.join(layers)}); use a .gpkg or write them one by one",
+                    _(
+                        "{driver} holds one layer per file but {n} were given ({layers}); use a "
+                        ".gpkg or write them one by one"
+                    ).format(driver=drv, n=len(layers), layers=", ".join(layers)),
                     file=str(path),
                     rule="write.single_layer",
                 )
@@ -167,8 +174,15 @@ def write_layers(
 def _fail(path: Path, layer: str | None, exc: BaseException) -> InputError:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return InputError(
-        f"cannot write {path}",
-        [Problem(f"writing failed: {msg}", file=str(path), layer=layer, rule="write.failed")],
+        _("cannot write {path}").format(path=path),
+        [
+            Problem(
+                _("writing failed: {error}").format(error=msg),
+                file=str(path),
+                layer=layer,
+                rule="write.failed",
+            )
+        ],
     )
 
 
@@ -247,11 +261,13 @@ def _write_shapefiles(
     if path.suffix.lower() == ".shp":
         if len(layers) > 1:
             raise InputError(
-                f"cannot write {path}",
+                _("cannot write {path}").format(path=path),
                 [
                     Problem(
-                        f"a .shp file holds one layer but {len(layers)} were given; pass a "
-                        "folder path with driver='ESRI Shapefile' to write one file per layer",
+                        _(
+                            "a .shp file holds one layer but {n} were given; pass a folder path "
+                            "with driver='ESRI Shapefile' to write one file per layer"
+                        ).format(n=len(layers)),
                         file=str(path),
                         rule="write.single_layer",
                     )
@@ -275,11 +291,13 @@ def _write_shapefiles(
         }
         if len(families) > 1:
             raise InputError(
-                f"cannot write {path}",
+                _("cannot write {path}").format(path=path),
                 [
                     Problem(
-                        f"a Shapefile holds one geometry type but the layer mixes "
-                        f"{', '.join(sorted(families))}; use GeoPackage",
+                        _(
+                            "a Shapefile holds one geometry type but the layer mixes {types}; "
+                            "use GeoPackage"
+                        ).format(types=", ".join(sorted(families))),
                         file=str(targets[name]),
                         layer=name,
                         rule="write.mixed_geometry",
@@ -322,7 +340,7 @@ def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
         if not _gbk_ok(str(col)):
             problems.append(
                 Problem(
-                    f"field name {col!r} has characters GBK cannot encode",
+                    _("field name {name} has characters GBK cannot encode").format(name=repr(col)),
                     file=str(target),
                     layer=layer,
                     field=str(col),
@@ -335,8 +353,10 @@ def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
             if isinstance(value, str) and not _gbk_ok(value):
                 problems.append(
                     Problem(
-                        f"{value!r} has characters GBK cannot encode; write with "
-                        "encoding='GB18030' or 'UTF-8', or use GeoPackage",
+                        _(
+                            "{value} has characters GBK cannot encode; write with "
+                            "encoding='GB18030' or 'UTF-8', or use GeoPackage"
+                        ).format(value=repr(value)),
                         file=str(target),
                         layer=layer,
                         row=row if isinstance(row, int | str) else str(row),
@@ -345,7 +365,7 @@ def _check_gbk(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
                     )
                 )
     if problems:
-        raise InputError(f"cannot write {target} in GBK", problems)
+        raise InputError(_("cannot write {path} in GBK").format(path=target), problems)
 
 
 def _gbk_ok(text: str) -> bool:
