@@ -24,7 +24,9 @@ def _console(stderr: bool = False) -> Console:
     if stderr not in _CONSOLES:
         from rich.console import Console
 
-        _CONSOLES[stderr] = Console(stderr=stderr, highlight=False)
+        # markup off: printed text quotes file, layer, division and change-set names, shown
+        # as they are; lines that style themselves say markup=True and escape what they quote
+        _CONSOLES[stderr] = Console(stderr=stderr, highlight=False, markup=False)
     return _CONSOLES[stderr]
 
 
@@ -46,8 +48,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except GridgeoError as exc:
+            from rich.markup import escape
+
+            # the message quotes file names, layer names and values: text, never markup
             _console(stderr=True).print(
-                f"[bold red]{_('error:')}[/] {exc}", markup=True, soft_wrap=True
+                f"[bold red]{_('error:')}[/] {escape(str(exc))}", markup=True, soft_wrap=True
             )
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
@@ -72,12 +77,12 @@ def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     loud = [p for p in problems if p.rule == "households.no_count_field"]
     rest = [p for p in problems if p.rule != "households.no_count_field"]
     for p in loud:
-        console.print(f"[bold red]注意：[/] {escape(str(p))}", soft_wrap=True)
+        console.print(f"[bold red]注意：[/] {escape(str(p))}", soft_wrap=True, markup=True)
     for p in rest[:shown]:
-        console.print(f"[yellow]{_('warning:')}[/] {escape(str(p))}", soft_wrap=True)
+        console.print(f"[yellow]{_('warning:')}[/] {escape(str(p))}", soft_wrap=True, markup=True)
     if len(rest) > shown:
         more = _("… and {n} more warnings").format(n=len(rest) - shown)
-        console.print(f"[yellow]{more}[/]")
+        console.print(f"[yellow]{more}[/]", markup=True)
 
 
 def code_table(*headers: str, codes: Collection[str] = (), **kwargs: Any) -> Table:

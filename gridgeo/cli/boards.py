@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import InputError, Problem
@@ -123,16 +122,14 @@ def noticeboard(
         if single:
             shutil.rmtree(target, ignore_errors=True)
     where = out if single else out.resolve()
-    combined = (
-        _(" (combined: {name})").format(name=escape(made.combined.name)) if made.combined else ""
-    )
+    combined = _(" (combined: {name})").format(name=made.combined.name) if made.combined else ""
     console.print(
         _("{boards} board(s), {size}, {pages} page(s) in {seconds} s → {path}").format(
             boards=len(made.boards),
             size=size.upper(),
             pages=sum(b.pages for b in made.boards),
             seconds=f"{made.seconds:.1f}",
-            path=escape(str(where)),
+            path=str(where),
         )
         + combined
     )
@@ -177,7 +174,7 @@ def publish(
             pages=len(result.pages),
             boards=result.boards,
             seconds=f"{result.seconds:.1f}",
-            path=escape(str(target.resolve())),
+            path=str(target.resolve()),
         )
     )
 
@@ -196,9 +193,7 @@ def phone(
 
     set_supervision_phone(_url(), division, number, actor=_me(token), label=label)
     console.print(
-        _("supervision phone of {division}: {number}").format(
-            division=escape(division), number=escape(number)
-        )
+        _("supervision phone of {division}: {number}").format(division=division, number=number)
     )
 
 
@@ -218,9 +213,7 @@ def duties(
 
     name = profile or get_settings().profile
     set_duties(_url(), name, role, text, actor=_me(token), source=source)
-    console.print(
-        _("duties of {role} under {profile} set").format(role=escape(role), profile=escape(name))
-    )
+    console.print(_("duties of {role} under {profile} set").format(role=role, profile=name))
 
 
 @posting_app.command("date")

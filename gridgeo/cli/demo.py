@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridgeo.cli._common import console, handle_errors
@@ -31,8 +32,9 @@ def run(
     def report(step) -> None:
         colour = _STYLE.get(step.status, "white")
         console.print(
-            f"[bold]{step.name:<20}[/] [{colour}]{step.status:<8}[/] {step.detail} "
-            f"[dim]({step.seconds:.1f} s)[/]"
+            f"[bold]{step.name:<20}[/] [{colour}]{step.status:<8}[/] {escape(step.detail)} "
+            f"[dim]({step.seconds:.1f} s)[/]",
+            markup=True,
         )
 
     with Progress(
@@ -52,7 +54,7 @@ def run(
         result = run_demo(settings, district=district, report=report, progress=progress)
     base = f"http://{settings.api_host}:{settings.api_port}"
     ex = result.example or {}
-    console.print(f"\n[bold]{_('Try:')}[/]")
+    console.print(f"\n[bold]{_('Try:')}[/]", markup=True)
     console.print(f"  {base}/console/         {_('the web console (click the map to locate)')}")
     console.print(f"  {base}/docs             {_('the API (OpenAPI)')}")
     console.print(f"  {base}/health           {_('database and PostGIS versions')}")

@@ -11,7 +11,9 @@ import numpy as np
 import pyproj
 import shapely
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.crs import crs_label, metric_crs
@@ -129,7 +131,7 @@ def _bounds_text(gdf: gpd.GeoDataFrame) -> tuple[str, str | None]:
 
 def _print_layer(report: LayerReport, max_problems: int) -> None:
     gdf = report.gdf
-    title = f"[bold]{report.name}[/]"
+    title = Text(report.name, style="bold")
     info = Table(show_header=False, box=None, pad_edge=False, title=title, title_justify="left")
     info.add_column(style="dim")
     info.add_column()
@@ -151,7 +153,7 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
         try:
             info.add_row(_("metric CRS"), crs_label(metric_crs(gdf)))
         except CRSError as exc:
-            info.add_row(_("metric CRS"), f"[red]{exc.summary}[/]")
+            info.add_row(_("metric CRS"), Text(exc.summary, style="red"))
         native, lonlat = _bounds_text(gdf)
         info.add_row(_("bounds"), native)
         if lonlat:
@@ -163,10 +165,10 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
         info.add_row(_("checked as"), report.schema)
     else:
         info.add_row(_("geometry"), report.geometry_type or "?")
-        info.add_row(_("status"), f"[bold red]{_('cannot be read')}[/]")
+        info.add_row(_("status"), Text(_("cannot be read"), style="bold red"))
     console.print(info)
     if not report.problems:
-        console.print(f"  [green]{_('no problems found')}[/]\n")
+        console.print(f"  [green]{_('no problems found')}[/]\n", markup=True)
         return
     table = Table(title=_("{n} problem(s)").format(n=len(report.problems)), title_justify="left")
     for col in ("severity", "row", "field", "rule", "message"):
@@ -174,7 +176,7 @@ def _print_layer(report: LayerReport, max_problems: int) -> None:
     for p in report.problems[:max_problems]:
         style = _SEVERITY_STYLE.get(p.severity, "")
         table.add_row(
-            f"[{style}]{_(p.severity)}[/]" if style else _(p.severity),
+            Text(_(p.severity), style=style),
             "" if p.row is None else str(p.row),
             p.field or "",
             p.rule or "",
@@ -269,7 +271,7 @@ def inspect(
             r.geometry_type or "—",
             f"{len(r.gdf):,}" if r.gdf is not None else "—",
             crs_label(r.gdf.crs) if r.gdf is not None else "—",
-            f"[bold red]{n_err}[/]" if n_err else "0",
+            Text(str(n_err), style="bold red") if n_err else "0",
             str(len(r.problems) - n_err),
         )
     console.print(overview)
@@ -278,6 +280,6 @@ def inspect(
         _print_layer(r, max_problems)
     unusable = [r.name for r in reports if not r.usable]
     if unusable:
-        console.print(f"[bold red]{_('unusable:')}[/] {', '.join(unusable)}")
+        console.print(f"[bold red]{_('unusable:')}[/] {escape(', '.join(unusable))}", markup=True)
         raise typer.Exit(code=InputError.exit_code)
-    console.print(f"[green]{_('usable')}[/]")
+    console.print(f"[green]{_('usable')}[/]", markup=True)

@@ -16,8 +16,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from gridgeo.cli._common import console, handle_errors, print_warnings, read_layers
 from gridgeo.cli.communities import print_fixes
@@ -282,10 +284,10 @@ def partition(
             progress=progress,
         )
     for p in result.warnings[:20]:
-        console.print(f"[yellow]{_('warning:')}[/] {p}", soft_wrap=True)
+        console.print(f"[yellow]{_('warning:')}[/] {escape(str(p))}", soft_wrap=True, markup=True)
     if len(result.warnings) > 20:
         more = _("… and {n} more warnings").format(n=len(result.warnings) - 20)
-        console.print(f"[yellow]{more}[/]")
+        console.print(f"[yellow]{more}[/]", markup=True)
     write_layers(
         out,
         {"grids": result.grids, "violations": result.violations},
@@ -330,7 +332,7 @@ def _spread(layers: dict, spec: str, crs, buildings_crs, spread_by: str, prof):
                 str(r.compound),
                 str(r.households),
                 str(r.buildings),
-                "[green]是[/]" if r.can_split else "[bold red]否[/]",
+                Text("是", style="green") if r.can_split else Text("否", style="bold red"),
                 r.advice,
             )
         console.print(t)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gridgeo import registry
@@ -256,7 +257,8 @@ def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None
             "[bold red]"
             + _("forced rule breaks ({n}), reason:").format(n=len(cs.forced_breaks))
             + "[/] "
-            + (cs.force_reason or "").replace("[", r"\[")
+            + escape(cs.force_reason or ""),
+            markup=True,
         )
         for b in cs.forced_breaks:
             console.print(f"  {b['rule']} {b['grids'] or ''} — {b['message']}", markup=False)
@@ -276,10 +278,11 @@ def show(changeset_id: int = typer.Argument(..., help="Change set id.")) -> None
         _("change set {id} · county {county} · [bold]{status}[/] · drafted by {by} {at}").format(
             id=cs.changeset_id,
             county=cs.county_code,
-            status=cs.status,
-            by=cs.created_by,
+            status=escape(cs.status),
+            by=escape(cs.created_by or ""),
             at=f"{cs.created_at:%Y-%m-%d %H:%M}",
-        )
+        ),
+        markup=True,
     )
     if cs.title or cs.reason:
         console.print(f"{cs.title} {cs.reason}".strip())

@@ -11,6 +11,7 @@ import pandas as pd
 import pyogrio
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from gridgeo.cli._common import code_table, console, handle_errors, print_warnings, read_layers
 from gridgeo.errors import InputError, Problem
@@ -178,9 +179,7 @@ def _print(result) -> None:
     table = code_table(rule, _("severity"), _("count"), _("meaning"), codes={rule})
     for rid, v in s["by_rule"].items():
         sev = v["severity"]
-        table.add_row(
-            rid, f"[{_STYLE[sev]}]{escape(_(sev))}[/]", str(v["count"]), escape(v["title"])
-        )
+        table.add_row(rid, Text(_(sev), style=_STYLE[sev]), str(v["count"]), v["title"])
     console.print(table)
     issues = result.issues
     for row in issues.head(_SHOWN).itertuples(index=False):
