@@ -105,3 +105,34 @@ def test_validator_without_the_attributes_measures_the_lines_as_drawn():
     # with the attributes the same grids are on the road: no warning
     rep = validate(res.grids, comm, hh, roads)
     assert not (rep.issues["rule"] == "roads.border_share").any()
+
+
+def test_validate_command_says_how_much_of_the_share_is_on_road_middles(tmp_path):
+    from typer.testing import CliRunner
+
+    from gridgeo.cli.main import app
+
+    comm, hh = _world()
+    roads = _roads()
+    res = partition(comm, roads, hh)
+    gpkg = tmp_path / "d.gpkg"
+    res.grids.to_file(gpkg, layer="grids")
+    comm.to_file(gpkg, layer="communities")
+    hh.to_file(gpkg, layer="households")
+    roads.to_file(gpkg, layer="roads")
+    r = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            f"{gpkg}:grids",
+            "--communities",
+            f"{gpkg}:communities",
+            "--households",
+            f"{gpkg}:households",
+            "--roads",
+            f"{gpkg}:roads",
+        ],
+        env={"GRIDGEO_LANG": "en", "COLUMNS": "200"},
+    )
+    assert "internal border on roads: 100.0%" in r.output, r.output
+    assert "of which on the lines as drawn: 0.0%" in r.output, r.output

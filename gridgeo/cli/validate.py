@@ -171,8 +171,16 @@ def _print(result) -> None:
     )
     console.print(line, style="bold red" if s["errors"] else None, markup=False, soft_wrap=True)
     if s.get("road_border") and s["road_border"]["share"] is not None:
-        road = f"{s['road_border']['share']:.1%}"
+        rb = s["road_border"]
+        road = f"{rb['share']:.1%}"
         console.print(_("internal border on roads: {share}").format(share=road))
+        if rb.get("divided_road_middles_m") and rb.get("share_drawn") is not None:
+            # a border down the middle of a divided road counts as on it; say how much that adds
+            console.print(
+                _(
+                    "  of which on the lines as drawn: {share} (the rest on the middle of divided roads)"
+                ).format(share=f"{rb['share_drawn']:.1%}")
+            )
     if not s["by_rule"]:
         return
     rule = _("rule")
