@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from gridgeo.i18n import _
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -41,11 +43,11 @@ class Problem:
         if self.file:
             parts.append(str(self.file))
         if self.layer:
-            parts.append(f"layer {self.layer}")
+            parts.append(_("layer {layer}").format(layer=self.layer))
         if self.row is not None:
-            parts.append(f"row {self.row}")
+            parts.append(_("row {row}").format(row=self.row))
         if self.field:
-            parts.append(f"field {self.field}")
+            parts.append(_("field {field}").format(field=self.field))
         return ", ".join(parts)
 
     def __str__(self) -> str:

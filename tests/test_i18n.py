@@ -220,3 +220,22 @@ def test_the_error_box_of_a_usage_error_in_chinese_and_english():
     en = runner.invoke(app, ["--lang", "en", "partiton"], env={"COLUMNS": "100"})
     assert en.exit_code == 2
     assert "Error" in en.output and "for help" in en.output and "查看帮助" not in en.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "a.csv, layer pts, row 3, field 户数: bad value [field.bad]"),
+        ("zh_CN", "a.csv, 图层 pts, 第 3 行, 字段 户数: bad value [field.bad]"),
+    ],
+)
+def test_problem_location_in_the_language_in_use(lang, expected):
+    from gridgeo.errors import Problem
+    from gridgeo.i18n import use_language
+
+    p = Problem("bad value", file="a.csv", layer="pts", row=3, field="户数", rule="field.bad")
+    try:
+        use_language(lang)
+        assert str(p) == expected
+    finally:
+        use_language(None)
