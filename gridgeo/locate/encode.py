@@ -144,40 +144,49 @@ def _geo_metadata(crs: Any) -> bytes:
     ).encode()
 
 
-_NULL_FREE: dict[tuple, tuple[pa.Array, np.ndarray | None]] = {}
+_PARQUET_DICT: dict[tuple, tuple[pa.Array, np.ndarray | None, Any]] = {}
 
 
-def _null_free(dictionary: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
-    """``dictionary`` without null entries ("" instead) and which entries were null.
+def _distinct(dictionary: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """The distinct non-null entries of ``dictionary`` and each entry's position among them
+    (-1 for null); ``None`` when ``dictionary`` is that already.
 
-    Cached per dictionary buffer (a snapshot's grid columns are the same every chunk)."""
+    Parquet writes an Arrow dictionary as it is only when it has no null (else it refuses)
+    and no repeated entry (else it falls back to plain text per row: a grid's community is
+    the same for many grids). Cached per dictionary buffer (a snapshot's grid columns are
+    the same every chunk)."""
     bufs = dictionary.buffers()
     key = (*(b.address if b is not None else 0 for b in bufs), dictionary.offset, len(dictionary))
-    hit = _NULL_FREE.get(key)
+    hit = _PARQUET_DICT.get(key)
     if hit is not None:
         return hit[0], hit[1]
-    nulls = None
-    if dictionary.null_count:
-        nulls = np.asarray(dictionary.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
-        dictionary = dictionary.fill_null("")
-    if len(_NULL_FREE) >= 256:
-        _NULL_FREE.clear()
-    _NULL_FREE[key] = (dictionary, nulls, bufs)  # type: ignore[assignment]  # bufs kept alive
-    return dictionary, nulls
+    import pandas as pd
+
+    codes, uniques = pd.factorize(dictionary.to_numpy(zero_copy_only=False), use_na_sentinel=True)
+    remap: np.ndarray | None = np.asarray(codes, dtype=np.int32)
+    if len(uniques) == len(dictionary) and dictionary.null_count == 0:
+        remap = None
+    else:
+        dictionary = pa.array(np.asarray(uniques, dtype=object), type=dictionary.type)
+    if len(_PARQUET_DICT) >= 256:
+        _PARQUET_DICT.clear()
+    _PARQUET_DICT[key] = (dictionary, remap, bufs)  # the buffers kept alive: addresses unique
+    return dictionary, remap
 
 
 def _parquet_dictionary(col: pa.Array) -> pa.Array:
-    """A dictionary column Parquet can write as it is: no null among the entries (Parquet
-    refuses them), the rows that picked a null entry null instead."""
-    dictionary, nulls = _null_free(col.dictionary)
-    if nulls is None:
+    """A dictionary column Parquet writes as a dictionary page plus indices (see
+    :func:`_distinct`): the same values, null where they were."""
+    dictionary, remap = _distinct(col.dictionary)
+    if remap is None:
         return col
     ind = col.indices
-    pos = np.asarray(ind.fill_null(0).to_numpy(zero_copy_only=False))
-    valid = ~nulls[pos]
+    pos = remap[np.asarray(ind.fill_null(0).to_numpy(zero_copy_only=False))]
+    invalid = pos < 0
     if ind.null_count:
-        valid &= np.asarray(ind.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    return pa.DictionaryArray.from_arrays(pa.array(pos, mask=~valid), dictionary)
+        invalid |= ~np.asarray(ind.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    pos = np.where(invalid, 0, pos).astype(ind.type.to_pandas_dtype())
+    return pa.DictionaryArray.from_arrays(pa.array(pos, mask=invalid), dictionary)
 
 
 class _ParquetEncoder:
