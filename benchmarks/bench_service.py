@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
 ``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
 ``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too),
-``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating).
+``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating),
+``--client curl|httpx`` (the bulk client; curl when installed).
 
 Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
 on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 connections
@@ -22,7 +23,10 @@ repeats the load while the registry snapshot is reloaded every second (``NOTIFY
 gridgeo_registry``, as after every accepted change) and reports the slowest request.
 
 Bulk: one ``POST /locate/batch`` per format (CSV, Arrow IPC stream, GeoParquet in and
-out), timed from the first byte sent to the last byte received; beside it geopandas reading
+out), timed from the first byte sent to the last byte received by the client (``curl``,
+compiled, when installed: httpx in Python costs ~0.4 s more per 100 MB read), the server
+not pinned (both cores); beside it the floor (a raw ASGI app that reads the same body and
+answers as many bytes: what moving the bytes costs) and geopandas reading
 the same CSV / GeoParquet and ``sjoin`` with the grids (what one would do without the
 service). The RSS run sends 5 M points and samples the server's resident memory.
 
@@ -88,6 +92,29 @@ async def app(scope, receive, send):
 """
 
 
+#: The bulk floor: uvicorn with a raw ASGI app that reads the whole body and answers
+#: ``?bytes=N`` bytes in 9 MB pieces (what moving a batch's bytes costs, no work).
+FLOOR_APP = """
+from urllib.parse import parse_qs
+
+PIECE = b"x" * 9_000_000
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    left = int(parse_qs(scope["query_string"].decode()).get("bytes", ["0"])[0])
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream")]})
+    while left > 0:
+        await send({"type": "http.response.body", "body": PIECE[:left], "more_body": True})
+        left -= len(PIECE)
+    await send({"type": "http.response.body", "body": b""})
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,12 +160,15 @@ def _bounds(url: str) -> tuple[float, float, float, float]:
 
 
 class Server:
-    """A uvicorn process pinned to core 0; ``app`` is a factory path or a module:attr."""
+    """A uvicorn process, pinned to core 0 unless ``pin=False``; ``app`` is a factory path
+    or a module:attr."""
 
-    def __init__(self, app: str, env: dict[str, str], *, factory: bool, cwd: Path) -> None:
+    def __init__(
+        self, app: str, env: dict[str, str], *, factory: bool, cwd: Path, pin: bool = True
+    ) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [*_pin(0), sys.executable, "-m", "uvicorn", app]
+        cmd = [*(_pin(0) if pin else []), sys.executable, "-m", "uvicorn", app]
         cmd += ["--factory"] if factory else []
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--log-level", "warning", "--no-access-log"]
@@ -502,7 +532,20 @@ def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def _post(base: str, token: str, body: bytes, ctype: str, rss_of: Server | None = None) -> dict:
+#: The bulk client: ``curl`` (compiled; the body from a file, the answer to /dev/null) when
+#: installed, else httpx reading 1 MiB at a time. ``--client`` chooses.
+CLIENT = "curl" if shutil.which("curl") else "httpx"
+
+
+def _post(
+    base: str,
+    token: str,
+    body: bytes,
+    ctype: str,
+    rss_of: Server | None = None,
+    client: str | None = None,
+    path: str = "/locate/batch",
+) -> dict:
     """One batch request; wall seconds from first byte sent to last byte received."""
     peak = [0.0]
     stop = threading.Event()
@@ -513,19 +556,29 @@ def _post(base: str, token: str, body: bytes, ctype: str, rss_of: Server | None 
 
     if rss_of is not None:
         threading.Thread(target=sample, daemon=True).start()
-    got = 0
-    t = time.perf_counter()
-    with httpx.stream(
-        "POST",
-        base + "/locate/batch",
-        content=body,
-        headers={"Content-Type": ctype, "Authorization": f"Bearer {token}"},
-        timeout=900,
-    ) as r:
-        for part in r.iter_raw(1 << 20):
-            got += len(part)
-        status = r.status_code
-    secs = time.perf_counter() - t
+    if (client or CLIENT) == "curl":
+        with tempfile.NamedTemporaryFile(prefix="gridgeo-bench-") as fh:
+            fh.write(body)
+            fh.flush()
+            cmd = ["curl", "-s", "-o", "/dev/null", "--data-binary", "@" + fh.name]
+            cmd += ["-H", f"Content-Type: {ctype}", "-H", f"Authorization: Bearer {token}"]
+            cmd += ["-w", "%{http_code} %{size_download} %{time_total}", base + path]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+        status, got, secs = int(out[0]), int(out[1]), float(out[2])
+    else:
+        got = 0
+        t = time.perf_counter()
+        with httpx.stream(
+            "POST",
+            base + path,
+            content=body,
+            headers={"Content-Type": ctype, "Authorization": f"Bearer {token}"},
+            timeout=900,
+        ) as r:
+            for part in r.iter_raw(1 << 20):
+                got += len(part)
+            status = r.status_code
+        secs = time.perf_counter() - t
     stop.set()
     return {
         "status": status,
@@ -563,6 +616,27 @@ def _geopandas(url: str, bodies: dict, n: int) -> dict[str, float]:
     return out
 
 
+def _floor(bodies: dict, out_bytes: dict[str, int], reps: int = 3) -> dict[str, float]:
+    """Best of ``reps`` seconds to POST each body to :data:`FLOOR_APP` and read as many
+    bytes as the service answered (same client, same machine): the HTTP floor."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "bench_floor_app.py").write_text(FLOOR_APP)
+        srv = Server(
+            "bench_floor_app:app", dict(os.environ), factory=False, cwd=Path(tmp), pin=False
+        )
+        try:
+            srv.wait("/")
+            for fmt, (body, ctype) in bodies.items():
+                path = f"/?bytes={out_bytes[fmt]}"
+                out[fmt] = min(
+                    _post(srv.base, "-", body, ctype, path=path)["seconds"] for _ in range(reps)
+                )
+        finally:
+            srv.stop()
+    return out
+
+
 def bulk(
     url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str], baseline: Path | None
 ) -> None:
@@ -570,7 +644,13 @@ def bulk(
     token = "bench-" + os.urandom(8).hex()
     lon, lat = _points(bounds, n, seed + 2)
     bodies = _bodies(lon, lat)
-    srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    srv = Server(
+        "gridgeo.service.app:create_app",
+        _service_env(url, token),
+        factory=True,
+        cwd=ROOT,
+        pin=False,
+    )
     try:
         srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
         small = _bodies(lon[:1000], lat[:1000])
@@ -578,22 +658,32 @@ def bulk(
             _post(srv.base, token, body, ctype)
         print(
             f"\nPOST /locate/batch, {n:,} points, the same format in and out, server not "
-            f"pinned (both cores), client on the same machine; {_load()}"
+            f"pinned (both cores), client {CLIENT} on the same machine; {_load()}"
         )
         print(f"{'format':26s} {'MB in':>7s} {'MB out':>7s} {'seconds':>8s} {'M points/s':>11s}")
         results = {}
+        sizes = {}
         for fmt, (body, ctype) in bodies.items():
             r = _post(srv.base, token, body, ctype)
             assert r["status"] == 200, r
             results[fmt] = r["seconds"]
+            sizes[fmt] = int(r["mb_out"] * 1e6)
             print(
                 f"{fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} {r['seconds']:8.2f} "
                 f"{n / r['seconds'] / 1e6:11.2f}",
                 flush=True,
             )
+        for fmt, secs in _floor(bodies, sizes).items():
+            print(
+                f"{'floor (bytes only) ' + fmt:26s} {'':7s} {'':7s} {secs:8.2f} "
+                f"{n / secs / 1e6:11.2f}   (service {results[fmt] / secs:.1f}x the floor)",
+                flush=True,
+            )
         if baseline is not None:  # the previous version, same bodies
             env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
-            old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+            old = Server(
+                "gridgeo.service.app:create_app", env, factory=True, cwd=baseline, pin=False
+            )
             try:
                 old.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
                 for fmt in ("csv", "arrow", "parquet"):
@@ -642,31 +732,47 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
     lon, lat = _points(bounds, n, seed + 2)
     bodies = _bodies(lon, lat)
     small = _bodies(lon[:1000], lat[:1000])
-    new = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    new = Server(
+        "gridgeo.service.app:create_app",
+        _service_env(url, token),
+        factory=True,
+        cwd=ROOT,
+        pin=False,
+    )
     env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
-    old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+    old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline, pin=False)
     try:
         for srv in (new, old):
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
             for body, ctype in small.values():  # warm-up
                 _post(srv.base, token, body, ctype)
         print(
-            f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating; "
-            f"{_load()}"
+            f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating, "
+            f"client {CLIENT}; {_load()}"
         )
+        sizes: dict[str, int] = {}
         for fmt, (body, ctype) in bodies.items():
             times: dict[str, list[float]] = {"new": [], "old": []}
+            mb = {}
             for r in range(reps):
                 order = [("new", new), ("old", old)]
                 for name, srv in order if r % 2 == 0 else order[::-1]:
                     res = _post(srv.base, token, body, ctype)
                     assert res["status"] == 200, res
                     times[name].append(res["seconds"])
+                    mb[name] = res["mb_out"]
+            sizes[fmt] = int(mb["new"] * 1e6)
             bn, bo = min(times["new"]), min(times["old"])
             print(
-                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s)  previous {bo:6.2f} s "
-                f"({n / bo / 1e6:.2f} M/s)  {bo / bn:.2f}x  (all: {times['new']!r} / "
-                f"{times['old']!r}); {_load()}",
+                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out)  "
+                f"previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, {mb['old']:.0f} MB out)  "
+                f"{bo / bn:.2f}x  (all: {times['new']!r} / {times['old']!r}); {_load()}",
+                flush=True,
+            )
+        for fmt, secs in _floor(bodies, sizes).items():
+            print(
+                f"{fmt:8s} floor (the same bytes in and out, no work) {secs:6.2f} s "
+                f"({n / secs / 1e6:.2f} M/s); {_load()}",
                 flush=True,
             )
     finally:
@@ -696,7 +802,15 @@ def main() -> int:
         default=0,
         help="with --baseline: N requests per format and version, alternating (replaces bulk)",
     )
+    ap.add_argument(
+        "--client",
+        choices=("curl", "httpx"),
+        default=CLIENT,
+        help="bulk client: curl (compiled, default when installed) or httpx (1 MiB reads)",
+    )
     args = ap.parse_args()
+    global CLIENT
+    CLIENT = args.client
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
