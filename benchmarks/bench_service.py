@@ -805,12 +805,12 @@ def main() -> int:
     ap.add_argument(
         "--client",
         choices=("curl", "httpx"),
-        default=CLIENT,
+        default=None,
         help="bulk client: curl (compiled, default when installed) or httpx (1 MiB reads)",
     )
     args = ap.parse_args()
     global CLIENT
-    CLIENT = args.client
+    CLIENT = args.client or CLIENT
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
