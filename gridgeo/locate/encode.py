@@ -68,7 +68,18 @@ STREAMERS = {"csv": _csv_stream, "geojson": _geojson_stream, "arrow": _arrow_str
 # -- incremental encoders: one chunk in, bytes out (``POST /locate/batch`` streams them) --
 
 
-class _CsvEncoder:
+class _Plain:
+    """``prepare``/``write`` of encoders with nothing to prepare ahead (see
+    :meth:`_ParquetEncoder.prepare`)."""
+
+    def prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch
+
+    def write(self, prepared: pa.RecordBatch) -> bytes:
+        return self.chunk(prepared)  # type: ignore[attr-defined]
+
+
+class _CsvEncoder(_Plain):
     def __init__(self, schema: pa.Schema) -> None:
         self.schema, self.first = schema, True
 
@@ -85,7 +96,7 @@ class _CsvEncoder:
         return buf.getvalue()
 
 
-class _GeoJSONEncoder:
+class _GeoJSONEncoder(_Plain):
     def __init__(self, schema: pa.Schema) -> None:
         self.started = False
 
@@ -103,7 +114,7 @@ class _GeoJSONEncoder:
         return b"]}" if self.started else b'{"type":"FeatureCollection","features":[]}'
 
 
-class _ArrowEncoder:
+class _ArrowEncoder(_Plain):
     def __init__(self, schema: pa.Schema) -> None:
         self.sink = io.BytesIO()
         self.writer = pa.ipc.new_stream(self.sink, schema)
@@ -218,14 +229,23 @@ class _ParquetEncoder:
         self.sink.truncate()
         return out
 
-    def chunk(self, batch: pa.RecordBatch) -> bytes:
+    def prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The row group to write (dictionaries Parquet takes, the WKB points): stateless,
+        so a batch answer prepares its chunks on both cores, then writes them in order."""
         geom = wkb_points(batch.column("lon").to_numpy(), batch.column("lat").to_numpy())
         cols = [
             _parquet_dictionary(c) if pa.types.is_dictionary(c.type) else c for c in batch.columns
         ]
         cols.append(geom)
-        self.writer.write_batch(pa.RecordBatch.from_arrays(cols, schema=self.schema))
+        return pa.RecordBatch.from_arrays(cols, schema=self.schema)
+
+    def write(self, prepared: pa.RecordBatch) -> bytes:
+        """The bytes of a row group made by :meth:`prepare`."""
+        self.writer.write_batch(prepared)
         return self._drain()
+
+    def chunk(self, batch: pa.RecordBatch) -> bytes:
+        return self.write(self.prepare(batch))
 
     def close(self) -> bytes:
         self.writer.add_key_value_metadata({"geo": self.geo})
@@ -237,7 +257,8 @@ def encoder(fmt: str, schema: pa.Schema, *, crs: Any = None) -> Any:
     """An incremental encoder of ``fmt`` (``csv``, ``geojson``, ``arrow``, ``parquet``).
 
     ``chunk(batch)`` gives the bytes of one record batch, ``close()`` the closing bytes;
-    the concatenation is one document. ``crs`` (a :class:`pyproj.CRS` or None) is written
+    the concatenation is one document. ``chunk`` is ``write(prepare(batch))``: ``prepare``
+    holds no state (run it on any thread), ``write`` must see the batches in order. ``crs`` (a :class:`pyproj.CRS` or None) is written
     into the GeoParquet metadata.
     """
     if fmt == "parquet":

@@ -534,25 +534,26 @@ class _BatchJob:
                 self.frame.cast(self.schema), self.settings.batch_chunk
             )
 
-    def _work(self, pts: PointTable, first: bool) -> pa.Table | bytes:
+    def _work(self, enc: Any, pts: PointTable, first: bool) -> list[pa.RecordBatch] | bytes:
+        """Locate a chunk and get it ready to write (any thread; ``enc.prepare`` is stateless)."""
         table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores
             return csv_bytes(table, header=first, raw=_raw_xy(pts))
-        return table
+        return [enc.prepare(b) for b in table.to_batches()]
 
     def stream(self) -> Iterator[bytes]:
-        """The answer chunk by chunk: two chunks located at once, sent in input order."""
+        """The answer chunk by chunk: two chunks located at once, written in input order."""
         assert self.points is not None
         enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
         queue: deque[Future] = deque()
         with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch") as pool:
             try:
                 for start, pts in self.points.chunks():
-                    queue.append(pool.submit(self._work, pts, start == 0))
+                    queue.append(pool.submit(self._work, enc, pts, start == 0))
                     if len(queue) >= 2:
-                        yield self._encoded(enc, queue.popleft().result())
+                        yield self._written(enc, queue.popleft().result())
                 while queue:
-                    yield self._encoded(enc, queue.popleft().result())
+                    yield self._written(enc, queue.popleft().result())
                 if self.fmt_out != "csv":
                     yield enc.close()
             finally:
@@ -560,10 +561,10 @@ class _BatchJob:
                     f.cancel()
                 self.path.unlink(missing_ok=True)
 
-    def _encoded(self, enc: Any, out: pa.Table | bytes) -> bytes:
+    def _written(self, enc: Any, out: list[pa.RecordBatch] | bytes) -> bytes:
         if isinstance(out, bytes):
             return out
-        return b"".join(enc.chunk(b) for b in out.to_batches())
+        return b"".join(enc.write(b) for b in out)
 
 
 def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
