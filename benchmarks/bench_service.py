@@ -753,20 +753,25 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
         sizes: dict[str, int] = {}
         for fmt, (body, ctype) in bodies.items():
             times: dict[str, list[float]] = {"new": [], "old": []}
+            cpu: dict[str, list[float]] = {"new": [], "old": []}
             mb = {}
             for r in range(reps):
                 order = [("new", new), ("old", old)]
                 for name, srv in order if r % 2 == 0 else order[::-1]:
+                    c0 = _cpu_s(srv.proc.pid)
                     res = _post(srv.base, token, body, ctype)
                     assert res["status"] == 200, res
                     times[name].append(res["seconds"])
+                    cpu[name].append(_cpu_s(srv.proc.pid) - c0)
                     mb[name] = res["mb_out"]
             sizes[fmt] = int(mb["new"] * 1e6)
             bn, bo = min(times["new"]), min(times["old"])
+            cn, co = min(cpu["new"]), min(cpu["old"])
             print(
-                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out)  "
-                f"previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, {mb['old']:.0f} MB out)  "
-                f"{bo / bn:.2f}x  (all: {times['new']!r} / {times['old']!r}); {_load()}",
+                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out, "
+                f"server CPU {cn:.2f} s)  previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, "
+                f"{mb['old']:.0f} MB out, server CPU {co:.2f} s)  {bo / bn:.2f}x wall, "
+                f"{co / cn:.2f}x CPU  (all: {times['new']!r} / {times['old']!r}); {_load()}",
                 flush=True,
             )
         for fmt, secs in _floor(bodies, sizes).items():
