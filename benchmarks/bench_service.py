@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS and
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
-``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
+``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,stages,bulk,sjoin,rss``,
 ``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too),
 ``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating),
 ``--client curl|httpx`` (the bulk client; curl when installed).
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import shutil
@@ -722,6 +723,121 @@ def bulk(
         srv.stop()
 
 
+STAGES_CODE = r"""
+import json, os, sys, time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+
+from gridgeo.locate import answer
+from gridgeo.locate.csvout import csv_bytes
+from gridgeo.locate.encode import encoder
+from gridgeo.locate.points import PointFile, to_srid
+from gridgeo.registry.snapshot import load_snapshot
+
+url, folder, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+with psycopg.connect(url) as conn:
+    snap = load_snapshot(conn)
+schema = answer.batch_schema(snap) if hasattr(answer, "batch_schema") else None
+if schema is None:  # before batch_schema
+    from gridgeo.service.routes_locate import _BATCH_SCHEMA as schema
+clock = time.process_time  # every thread of the process: the parallel kernels count whole
+out = {}
+for fmt in ("arrow", "parquet", "csv"):
+    t = {}
+
+    def tick(name, t0):
+        t[name] = t.get(name, 0.0) + clock() - t0
+        return clock()
+
+    for rep in range(2):  # the first warms caches and compiled code; the second counts
+        t.clear()
+        c = clock()
+        pf = PointFile(folder / ("body." + fmt), fmt, chunk=chunk)
+        pf.check()
+        c = tick("read: check", c)
+        enc = encoder(fmt, schema)
+        for start, pts in pf.chunks():
+            c = tick("read: chunks", c)
+            x, y = to_srid(pts.x, pts.y, "wgs84", snap.srid)
+            c = tick("locate: projection", c)
+            g = snap.index.locate(x, y)
+            c = tick("locate: cell lookup + border tests", c)
+            snap.index.border_distance(x, y, g)
+            c = tick("locate: border distance", c)
+            table = answer.locate_batch(snap, pts.x, pts.y, ids=pts.ids)
+            c = clock()  # the whole locate_batch, less the three stages above (timed apart)
+            table = table.cast(schema)
+            c = tick("answer: cast to the stream schema", c)
+            if fmt == "csv":
+                raw = None if pts.x_text is None else {"lon": pts.x_text, "lat": pts.y_text}
+                csv_bytes(table, header=start == 0, raw=raw)
+            else:
+                for b in table.to_batches():
+                    enc.chunk(b)
+            c = tick("write " + fmt, c)
+        if fmt != "csv":
+            enc.close()
+        tick("write " + fmt, c)
+    out[fmt] = t
+print(json.dumps(out))
+"""
+
+
+def stages(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
+    """Server-side CPU per stage of one batch (in process, serial, no HTTP), per format.
+
+    The stages are timed apart by calling them one after the other as the service does;
+    "answer: columns" is :func:`locate_batch` less its projection, lookup and distance.
+    """
+    lon, lat = _points(bounds, n, seed + 2)
+    bodies = _bodies(lon, lat)
+    runs = [("this version", ROOT)] + ([("previous", baseline)] if baseline else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, (body, _c) in bodies.items():
+            Path(tmp, "body." + fmt).write_bytes(body)
+        Path(tmp, "stages.py").write_text(STAGES_CODE)
+        # locate_batch timed whole too, for "answer: columns"
+        Path(tmp, "whole.py").write_text(
+            STAGES_CODE.replace(
+                "            x, y = to_srid(pts.x, pts.y",
+                "            c = clock()\n            table = answer.locate_batch(snap, pts.x, "
+                "pts.y, ids=pts.ids)\n            c = tick('locate_batch', c)\n"
+                "            continue\n            x, y = to_srid(pts.x, pts.y",
+            )
+        )
+        res = {}
+        for name, root in runs:
+            env = dict(os.environ, PYTHONPATH=str(root))
+            got = {}
+            for script in ("stages.py", "whole.py"):
+                r = subprocess.run(
+                    [sys.executable, str(Path(tmp, script)), url, tmp, "100000"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                got[script] = json.loads(r.stdout.strip().splitlines()[-1])
+            for fmt, t in got["stages.py"].items():
+                whole = got["whole.py"][fmt]["locate_batch"]
+                parts = sum(v for k, v in t.items() if k.startswith("locate:"))
+                t["answer: columns (locate_batch less the three locate stages)"] = whole - parts
+            res[name] = got["stages.py"]
+    print(f"\nserver-side CPU seconds per stage, {n:,} points, in process, serial; {_load()}")
+    names = list(res)
+    print(f"{'format':8s} {'stage':62s} " + " ".join(f"{nm:>13s}" for nm in names))
+    for fmt in ("arrow", "parquet", "csv"):
+        keys = list(res[names[0]][fmt])
+        for k in keys:
+            vals = " ".join(f"{res[nm][fmt].get(k, float('nan')):13.3f}" for nm in names)
+            print(f"{fmt:8s} {k:62s} {vals}")
+        tot = " ".join(f"{sum(res[nm][fmt].values()):13.3f}" for nm in names)
+        print(f"{fmt:8s} {'total':62s} {tot}")
+
+
 def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) -> None:
     """Both versions up at once, requests alternating (ABBA…); best and all times per format.
 
@@ -792,7 +908,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--batch-points", type=int, default=1_000_000)
     ap.add_argument("--rss-points", type=int, default=5_000_000)
-    ap.add_argument("--skip", default="", help="comma list of tail,swap,bulk,sjoin,rss")
+    ap.add_argument("--skip", default="", help="comma list of tail,swap,stages,bulk,sjoin,rss")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--baseline",
@@ -826,6 +942,8 @@ def main() -> int:
         tail(url, bounds, args.rate, args.seconds, args.seed, args.baseline)
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
+    if "stages" not in skip:
+        stages(url, bounds, args.batch_points, args.seed, args.baseline)
     if args.alternate and args.baseline is not None:
         alternate(url, bounds, args.batch_points, args.seed, args.baseline, args.alternate)
     elif "bulk" not in skip:
