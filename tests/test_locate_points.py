@@ -236,3 +236,15 @@ def _small_batches(batches):
                 yield b.slice(s, 30)
 
     return wrapped
+
+
+def test_row_ids_are_the_decimal_text_arrow_gives():
+    import pyarrow.compute as pc
+
+    from gridgeo.locate.points import row_ids
+
+    for start, n in [(0, 0), (0, 1), (0, 12_345), (9, 3), (999_999, 5), (123_456_789_012, 7)]:
+        got = row_ids(start, n)
+        got.validate(full=True)
+        want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+        assert got.equals(want), (start, n)

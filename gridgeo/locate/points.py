@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
+from numba import njit
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import CRSError, InputError, Problem
@@ -887,7 +888,7 @@ class PointFile:
         ids = (
             pc.cast(batch.column(cols["id"]), pa.string())
             if cols["id"]
-            else pc.cast(pa.array(np.arange(start, start + batch.num_rows)), pa.string())
+            else row_ids(start, batch.num_rows)
         )
         cat = _strings(batch.column(cols["category"])) if cols["category"] else None
         return PointTable(x=x, y=y, ids=ids, category=cat, x_text=xt, y_text=yt)  # type: ignore[arg-type]
@@ -903,3 +904,48 @@ def _pieces(
         batch, x, y = kept.pop()
         for s in range(0, batch.num_rows, chunk):
             yield batch.slice(s, chunk), x[s : s + chunk], y[s : s + chunk]
+
+
+def row_ids(start: int, n: int) -> pa.Array:
+    """Row numbers ``start … start + n - 1`` as decimal text (the ids of points sent
+    without an id column), as ``pc.cast(pa.array(range), pa.string())`` gives them.
+
+    Parameters
+    ----------
+    start
+        First row number (≥ 0).
+    n
+        How many.
+
+    Returns
+    -------
+    pyarrow.StringArray
+    """
+    if n == 0 or start < 0 or start + n >= 1 << 53:
+        return pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+    off, data = _row_id_text(np.int64(start), np.int64(n))
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(off), pa.py_buffer(data)])
+
+
+@njit(cache=True, nogil=True)
+def _row_id_text(start, n):  # pragma: no cover - compiled
+    off = np.empty(n + 1, np.int32)
+    off[0] = 0
+    for i in range(n):
+        v = start + i
+        d = 1
+        while v >= 10:
+            v //= 10
+            d += 1
+        off[i + 1] = off[i] + d
+    data = np.empty(off[n], np.uint8)
+    for i in range(n):
+        v = start + i
+        p = off[i + 1] - 1
+        while True:
+            data[p] = 48 + v % 10
+            v //= 10
+            p -= 1
+            if v == 0:
+                break
+    return off, data
