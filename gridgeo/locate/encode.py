@@ -185,19 +185,37 @@ def _distinct(dictionary: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return dictionary, remap
 
 
-def _parquet_dictionary(col: pa.Array) -> pa.Array:
+def _parquet_dictionary(col: pa.Array, shared: dict | None = None) -> pa.Array:
     """A dictionary column Parquet writes as a dictionary page plus indices (see
-    :func:`_distinct`): the same values, null where they were."""
+    :func:`_distinct`): the same values, null where they were.
+
+    ``shared``: a dict kept over the columns of one batch: columns picked by one index
+    array (a grid's code, name, community …) read its positions and nulls once."""
     dictionary, remap = _distinct(col.dictionary)
     if remap is None:
         return col
     ind = col.indices
-    pos = remap[np.asarray(ind.fill_null(0).to_numpy(zero_copy_only=False))]
-    invalid = pos < 0
-    if ind.null_count:
-        invalid |= ~np.asarray(ind.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    pos = np.where(invalid, 0, pos).astype(ind.type.to_pandas_dtype())
-    return pa.DictionaryArray.from_arrays(pa.array(pos, mask=invalid), dictionary)
+    key = (ind.buffers()[1].address, ind.offset, len(ind))
+    got = shared.get(key) if shared is not None else None
+    if got is None:
+        pos = np.asarray(ind.fill_null(0).to_numpy(zero_copy_only=False))
+        nulls = (
+            ~np.asarray(ind.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+            if ind.null_count
+            else None
+        )
+        got = (pos, nulls)
+        if shared is not None:
+            shared[key] = got
+    pos, nulls = got
+    new = remap[pos]
+    invalid = new < 0
+    if nulls is not None:
+        invalid |= nulls
+    new[invalid] = 0
+    return pa.DictionaryArray.from_arrays(
+        pa.array(new.astype(ind.type.to_pandas_dtype(), copy=False), mask=invalid), dictionary
+    )
 
 
 class _ParquetEncoder:
@@ -233,8 +251,10 @@ class _ParquetEncoder:
         """The row group to write (dictionaries Parquet takes, the WKB points): stateless,
         so a batch answer prepares its chunks on both cores, then writes them in order."""
         geom = wkb_points(batch.column("lon").to_numpy(), batch.column("lat").to_numpy())
+        shared: dict = {}
         cols = [
-            _parquet_dictionary(c) if pa.types.is_dictionary(c.type) else c for c in batch.columns
+            _parquet_dictionary(c, shared) if pa.types.is_dictionary(c.type) else c
+            for c in batch.columns
         ]
         cols.append(geom)
         return pa.RecordBatch.from_arrays(cols, schema=self.schema)
