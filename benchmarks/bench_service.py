@@ -2,9 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS and
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
-``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,bulk,sjoin,rss``,
+``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,stages,bulk,sjoin,rss``,
 ``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too),
-``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating).
+``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating),
+``--client curl|httpx`` (the bulk client; curl when installed).
 
 Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
 on core 1, paced by a Lua ``delay()`` to about ``--rate`` requests/s over 20 connections
@@ -22,7 +23,10 @@ repeats the load while the registry snapshot is reloaded every second (``NOTIFY
 gridgeo_registry``, as after every accepted change) and reports the slowest request.
 
 Bulk: one ``POST /locate/batch`` per format (CSV, Arrow IPC stream, GeoParquet in and
-out), timed from the first byte sent to the last byte received; beside it geopandas reading
+out), timed from the first byte sent to the last byte received by the client (``curl``,
+compiled, when installed: httpx in Python costs ~0.4 s more per 100 MB read), the server
+not pinned (both cores); beside it the floor (a raw ASGI app that reads the same body and
+answers as many bytes: what moving the bytes costs) and geopandas reading
 the same CSV / GeoParquet and ``sjoin`` with the grids (what one would do without the
 service). The RSS run sends 5 M points and samples the server's resident memory.
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import shutil
@@ -88,6 +93,29 @@ async def app(scope, receive, send):
 """
 
 
+#: The bulk floor: uvicorn with a raw ASGI app that reads the whole body and answers
+#: ``?bytes=N`` bytes in 9 MB pieces (what moving a batch's bytes costs, no work).
+FLOOR_APP = """
+from urllib.parse import parse_qs
+
+PIECE = b"x" * 9_000_000
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    left = int(parse_qs(scope["query_string"].decode()).get("bytes", ["0"])[0])
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream")]})
+    while left > 0:
+        await send({"type": "http.response.body", "body": PIECE[:left], "more_body": True})
+        left -= len(PIECE)
+    await send({"type": "http.response.body", "body": b""})
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,12 +161,15 @@ def _bounds(url: str) -> tuple[float, float, float, float]:
 
 
 class Server:
-    """A uvicorn process pinned to core 0; ``app`` is a factory path or a module:attr."""
+    """A uvicorn process, pinned to core 0 unless ``pin=False``; ``app`` is a factory path
+    or a module:attr."""
 
-    def __init__(self, app: str, env: dict[str, str], *, factory: bool, cwd: Path) -> None:
+    def __init__(
+        self, app: str, env: dict[str, str], *, factory: bool, cwd: Path, pin: bool = True
+    ) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [*_pin(0), sys.executable, "-m", "uvicorn", app]
+        cmd = [*(_pin(0) if pin else []), sys.executable, "-m", "uvicorn", app]
         cmd += ["--factory"] if factory else []
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--log-level", "warning", "--no-access-log"]
@@ -496,7 +527,20 @@ def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def _post(base: str, token: str, body: bytes, ctype: str, rss_of: Server | None = None) -> dict:
+#: The bulk client: ``curl`` (compiled; the body from a file, the answer to /dev/null) when
+#: installed, else httpx reading 1 MiB at a time. ``--client`` chooses.
+CLIENT = "curl" if shutil.which("curl") else "httpx"
+
+
+def _post(
+    base: str,
+    token: str,
+    body: bytes,
+    ctype: str,
+    rss_of: Server | None = None,
+    client: str | None = None,
+    path: str = "/locate/batch",
+) -> dict:
     """One batch request; wall seconds from first byte sent to last byte received."""
     peak = [0.0]
     stop = threading.Event()
@@ -507,19 +551,29 @@ def _post(base: str, token: str, body: bytes, ctype: str, rss_of: Server | None 
 
     if rss_of is not None:
         threading.Thread(target=sample, daemon=True).start()
-    got = 0
-    t = time.perf_counter()
-    with httpx.stream(
-        "POST",
-        base + "/locate/batch",
-        content=body,
-        headers={"Content-Type": ctype, "Authorization": f"Bearer {token}"},
-        timeout=900,
-    ) as r:
-        for part in r.iter_raw(1 << 20):
-            got += len(part)
-        status = r.status_code
-    secs = time.perf_counter() - t
+    if (client or CLIENT) == "curl":
+        with tempfile.NamedTemporaryFile(prefix="gridgeo-bench-") as fh:
+            fh.write(body)
+            fh.flush()
+            cmd = ["curl", "-s", "-o", "/dev/null", "--data-binary", "@" + fh.name]
+            cmd += ["-H", f"Content-Type: {ctype}", "-H", f"Authorization: Bearer {token}"]
+            cmd += ["-w", "%{http_code} %{size_download} %{time_total}", base + path]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+        status, got, secs = int(out[0]), int(out[1]), float(out[2])
+    else:
+        got = 0
+        t = time.perf_counter()
+        with httpx.stream(
+            "POST",
+            base + path,
+            content=body,
+            headers={"Content-Type": ctype, "Authorization": f"Bearer {token}"},
+            timeout=900,
+        ) as r:
+            for part in r.iter_raw(1 << 20):
+                got += len(part)
+            status = r.status_code
+        secs = time.perf_counter() - t
     stop.set()
     return {
         "status": status,
@@ -557,6 +611,27 @@ def _geopandas(url: str, bodies: dict, n: int) -> dict[str, float]:
     return out
 
 
+def _floor(bodies: dict, out_bytes: dict[str, int], reps: int = 3) -> dict[str, float]:
+    """Best of ``reps`` seconds to POST each body to :data:`FLOOR_APP` and read as many
+    bytes as the service answered (same client, same machine): the HTTP floor."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "bench_floor_app.py").write_text(FLOOR_APP)
+        srv = Server(
+            "bench_floor_app:app", dict(os.environ), factory=False, cwd=Path(tmp), pin=False
+        )
+        try:
+            srv.wait("/")
+            for fmt, (body, ctype) in bodies.items():
+                path = f"/?bytes={out_bytes[fmt]}"
+                out[fmt] = min(
+                    _post(srv.base, "-", body, ctype, path=path)["seconds"] for _ in range(reps)
+                )
+        finally:
+            srv.stop()
+    return out
+
+
 def bulk(
     url: str, bounds, n: int, rss_points: int, seed: int, skip: set[str], baseline: Path | None
 ) -> None:
@@ -564,7 +639,13 @@ def bulk(
     token = "bench-" + os.urandom(8).hex()
     lon, lat = _points(bounds, n, seed + 2)
     bodies = _bodies(lon, lat)
-    srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    srv = Server(
+        "gridgeo.service.app:create_app",
+        _service_env(url, token),
+        factory=True,
+        cwd=ROOT,
+        pin=False,
+    )
     try:
         srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
         small = _bodies(lon[:1000], lat[:1000])
@@ -572,22 +653,32 @@ def bulk(
             _post(srv.base, token, body, ctype)
         print(
             f"\nPOST /locate/batch, {n:,} points, the same format in and out, server not "
-            f"pinned (both cores), client on the same machine; {_load()}"
+            f"pinned (both cores), client {CLIENT} on the same machine; {_load()}"
         )
         print(f"{'format':26s} {'MB in':>7s} {'MB out':>7s} {'seconds':>8s} {'M points/s':>11s}")
         results = {}
+        sizes = {}
         for fmt, (body, ctype) in bodies.items():
             r = _post(srv.base, token, body, ctype)
             assert r["status"] == 200, r
             results[fmt] = r["seconds"]
+            sizes[fmt] = int(r["mb_out"] * 1e6)
             print(
                 f"{fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} {r['seconds']:8.2f} "
                 f"{n / r['seconds'] / 1e6:11.2f}",
                 flush=True,
             )
+        for fmt, secs in _floor(bodies, sizes).items():
+            print(
+                f"{'floor (bytes only) ' + fmt:26s} {'':7s} {'':7s} {secs:8.2f} "
+                f"{n / secs / 1e6:11.2f}   (service {results[fmt] / secs:.1f}x the floor)",
+                flush=True,
+            )
         if baseline is not None:  # the previous version, same bodies
             env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
-            old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+            old = Server(
+                "gridgeo.service.app:create_app", env, factory=True, cwd=baseline, pin=False
+            )
             try:
                 old.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
                 for fmt in ("csv", "arrow", "parquet"):
@@ -626,6 +717,121 @@ def bulk(
         srv.stop()
 
 
+STAGES_CODE = r"""
+import json, os, sys, time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+
+from gridgeo.locate import answer
+from gridgeo.locate.csvout import csv_bytes
+from gridgeo.locate.encode import encoder
+from gridgeo.locate.points import PointFile, to_srid
+from gridgeo.registry.snapshot import load_snapshot
+
+url, folder, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+with psycopg.connect(url) as conn:
+    snap = load_snapshot(conn)
+schema = answer.batch_schema(snap) if hasattr(answer, "batch_schema") else None
+if schema is None:  # before batch_schema
+    from gridgeo.service.routes_locate import _BATCH_SCHEMA as schema
+clock = time.process_time  # every thread of the process: the parallel kernels count whole
+out = {}
+for fmt in ("arrow", "parquet", "csv"):
+    t = {}
+
+    def tick(name, t0):
+        t[name] = t.get(name, 0.0) + clock() - t0
+        return clock()
+
+    for rep in range(2):  # the first warms caches and compiled code; the second counts
+        t.clear()
+        c = clock()
+        pf = PointFile(folder / ("body." + fmt), fmt, chunk=chunk)
+        pf.check()
+        c = tick("read: check", c)
+        enc = encoder(fmt, schema)
+        for start, pts in pf.chunks():
+            c = tick("read: chunks", c)
+            x, y = to_srid(pts.x, pts.y, "wgs84", snap.srid)
+            c = tick("locate: projection", c)
+            g = snap.index.locate(x, y)
+            c = tick("locate: cell lookup + border tests", c)
+            snap.index.border_distance(x, y, g)
+            c = tick("locate: border distance", c)
+            table = answer.locate_batch(snap, pts.x, pts.y, ids=pts.ids)
+            c = clock()  # the whole locate_batch, less the three stages above (timed apart)
+            table = table.cast(schema)
+            c = tick("answer: cast to the stream schema", c)
+            if fmt == "csv":
+                raw = None if pts.x_text is None else {"lon": pts.x_text, "lat": pts.y_text}
+                csv_bytes(table, header=start == 0, raw=raw)
+            else:
+                for b in table.to_batches():
+                    enc.chunk(b)
+            c = tick("write " + fmt, c)
+        if fmt != "csv":
+            enc.close()
+        tick("write " + fmt, c)
+    out[fmt] = t
+print(json.dumps(out))
+"""
+
+
+def stages(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
+    """Server-side CPU per stage of one batch (in process, serial, no HTTP), per format.
+
+    The stages are timed apart by calling them one after the other as the service does;
+    "answer: columns" is :func:`locate_batch` less its projection, lookup and distance.
+    """
+    lon, lat = _points(bounds, n, seed + 2)
+    bodies = _bodies(lon, lat)
+    runs = [("this version", ROOT)] + ([("previous", baseline)] if baseline else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, (body, _c) in bodies.items():
+            Path(tmp, "body." + fmt).write_bytes(body)
+        Path(tmp, "stages.py").write_text(STAGES_CODE)
+        # locate_batch timed whole too, for "answer: columns"
+        Path(tmp, "whole.py").write_text(
+            STAGES_CODE.replace(
+                "            x, y = to_srid(pts.x, pts.y",
+                "            c = clock()\n            table = answer.locate_batch(snap, pts.x, "
+                "pts.y, ids=pts.ids)\n            c = tick('locate_batch', c)\n"
+                "            continue\n            x, y = to_srid(pts.x, pts.y",
+            )
+        )
+        res = {}
+        for name, root in runs:
+            env = dict(os.environ, PYTHONPATH=str(root))
+            got = {}
+            for script in ("stages.py", "whole.py"):
+                r = subprocess.run(
+                    [sys.executable, str(Path(tmp, script)), url, tmp, "100000"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                got[script] = json.loads(r.stdout.strip().splitlines()[-1])
+            for fmt, t in got["stages.py"].items():
+                whole = got["whole.py"][fmt]["locate_batch"]
+                parts = sum(v for k, v in t.items() if k.startswith("locate:"))
+                t["answer: columns (locate_batch less the three locate stages)"] = whole - parts
+            res[name] = got["stages.py"]
+    print(f"\nserver-side CPU seconds per stage, {n:,} points, in process, serial; {_load()}")
+    names = list(res)
+    print(f"{'format':8s} {'stage':62s} " + " ".join(f"{nm:>13s}" for nm in names))
+    for fmt in ("arrow", "parquet", "csv"):
+        keys = list(res[names[0]][fmt])
+        for k in keys:
+            vals = " ".join(f"{res[nm][fmt].get(k, float('nan')):13.3f}" for nm in names)
+            print(f"{fmt:8s} {k:62s} {vals}")
+        tot = " ".join(f"{sum(res[nm][fmt].values()):13.3f}" for nm in names)
+        print(f"{fmt:8s} {'total':62s} {tot}")
+
+
 def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) -> None:
     """Both versions up at once, requests alternating (ABBA…); best and all times per format.
 
@@ -636,31 +842,52 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
     lon, lat = _points(bounds, n, seed + 2)
     bodies = _bodies(lon, lat)
     small = _bodies(lon[:1000], lat[:1000])
-    new = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
+    new = Server(
+        "gridgeo.service.app:create_app",
+        _service_env(url, token),
+        factory=True,
+        cwd=ROOT,
+        pin=False,
+    )
     env = _service_env(url, token) | {"PYTHONPATH": str(baseline)}
-    old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline)
+    old = Server("gridgeo.service.app:create_app", env, factory=True, cwd=baseline, pin=False)
     try:
         for srv in (new, old):
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
             for body, ctype in small.values():  # warm-up
                 _post(srv.base, token, body, ctype)
         print(
-            f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating; "
-            f"{_load()}"
+            f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating, "
+            f"client {CLIENT}; {_load()}"
         )
+        sizes: dict[str, int] = {}
         for fmt, (body, ctype) in bodies.items():
             times: dict[str, list[float]] = {"new": [], "old": []}
+            cpu: dict[str, list[float]] = {"new": [], "old": []}
+            mb = {}
             for r in range(reps):
                 order = [("new", new), ("old", old)]
                 for name, srv in order if r % 2 == 0 else order[::-1]:
+                    c0 = _cpu_s(srv.proc.pid)
                     res = _post(srv.base, token, body, ctype)
                     assert res["status"] == 200, res
                     times[name].append(res["seconds"])
+                    cpu[name].append(_cpu_s(srv.proc.pid) - c0)
+                    mb[name] = res["mb_out"]
+            sizes[fmt] = int(mb["new"] * 1e6)
             bn, bo = min(times["new"]), min(times["old"])
+            cn, co = min(cpu["new"]), min(cpu["old"])
             print(
-                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s)  previous {bo:6.2f} s "
-                f"({n / bo / 1e6:.2f} M/s)  {bo / bn:.2f}x  (all: {times['new']!r} / "
-                f"{times['old']!r}); {_load()}",
+                f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out, "
+                f"server CPU {cn:.2f} s)  previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, "
+                f"{mb['old']:.0f} MB out, server CPU {co:.2f} s)  {bo / bn:.2f}x wall, "
+                f"{co / cn:.2f}x CPU  (all: {times['new']!r} / {times['old']!r}); {_load()}",
+                flush=True,
+            )
+        for fmt, secs in _floor(bodies, sizes).items():
+            print(
+                f"{fmt:8s} floor (the same bytes in and out, no work) {secs:6.2f} s "
+                f"({n / secs / 1e6:.2f} M/s); {_load()}",
                 flush=True,
             )
     finally:
@@ -675,7 +902,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--batch-points", type=int, default=1_000_000)
     ap.add_argument("--rss-points", type=int, default=5_000_000)
-    ap.add_argument("--skip", default="", help="comma list of tail,swap,bulk,sjoin,rss")
+    ap.add_argument("--skip", default="", help="comma list of tail,swap,stages,bulk,sjoin,rss")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--baseline",
@@ -690,7 +917,15 @@ def main() -> int:
         default=0,
         help="with --baseline: N requests per format and version, alternating (replaces bulk)",
     )
+    ap.add_argument(
+        "--client",
+        choices=("curl", "httpx"),
+        default=None,
+        help="bulk client: curl (compiled, default when installed) or httpx (1 MiB reads)",
+    )
     args = ap.parse_args()
+    global CLIENT
+    CLIENT = args.client or CLIENT
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
@@ -701,6 +936,8 @@ def main() -> int:
         tail(url, bounds, args.rate, args.seconds, args.seed, args.baseline)
     if "swap" not in skip:
         swap(url, bounds, args.rate, args.seconds, args.seed)
+    if "stages" not in skip:
+        stages(url, bounds, args.batch_points, args.seed, args.baseline)
     if args.alternate and args.baseline is not None:
         alternate(url, bounds, args.batch_points, args.seed, args.baseline, args.alternate)
     elif "bulk" not in skip:

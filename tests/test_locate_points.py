@@ -191,3 +191,60 @@ def test_point_file_reads_chunks_and_wkb_points(tmp_path):
     with pytest.raises(InputError) as err:
         PointFile(csv, "csv", chunk=7).check()
     assert {(p.row, p.field) for p in err.value.problems} == {(30, "lat"), (31, "lon")}
+
+
+@pytest.mark.parametrize("keep", [0, 3000, 64 << 20])
+def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
+    """PointFile keeps what check() read (up to keep_bytes) and reads only the rest again:
+    the same chunks, text and row numbers whether nothing, part or all of the file is kept;
+    bad rows are found in the one pass, with their numbers over the whole file."""
+    from gridgeo.locate.points import PointFile
+
+    n = 95
+    lines = [f"{i},{121 + i / 1000:.4f},25.{i:03d}0,c{i % 3}" for i in range(n)]
+    csv = tmp_path / "p.csv"
+    csv.write_text("id,lon,lat,category\n" + "\n".join(lines) + "\n")
+    pf = PointFile(csv, "csv", chunk=20, keep_bytes=keep)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # several batches
+    assert pf.check() == n
+    kept = len(pf._kept)
+    assert kept == {0: 0, 3000: kept, 64 << 20: 4}[keep] and (keep != 3000 or 0 < kept < 4)
+    parts = list(pf.chunks())
+    assert [s for s, _ in parts] == [0, 20, 30, 50, 60, 80, 90]  # 30-row batches in 20s
+    x = np.concatenate([p.x for _, p in parts])
+    assert np.allclose(x, [121 + i / 1000 for i in range(n)])
+    assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[:2] == [
+        "121.0000",
+        "121.0010",
+    ]
+    assert pa.concat_arrays([p.ids for _, p in parts]).to_pylist() == [str(i) for i in range(n)]
+    assert [c for _, p in parts for c in p.category][:4] == ["c0", "c1", "c2", "c0"]
+    assert sum(len(p) for _, p in pf.chunks()) == n  # a second pass reads the file again
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lon,lat\n" + "121.5,25.0\n" * 40 + "121.5,\n" + "x,25\n" + "121.5, 25.1\n")
+    with pytest.raises(InputError) as err:
+        PointFile(bad, "csv", chunk=7, keep_bytes=keep).check()
+    assert {(p.row, p.field) for p in err.value.problems} == {(40, "lat"), (41, "lon")}
+
+
+def _small_batches(batches):
+    """Wrap PointFile._batches so a small file comes in batches of 30 rows."""
+
+    def wrapped(text_xy=False):
+        for b in batches(text_xy):
+            for s in range(0, b.num_rows, 30):
+                yield b.slice(s, 30)
+
+    return wrapped
+
+
+def test_row_ids_are_the_decimal_text_arrow_gives():
+    import pyarrow.compute as pc
+
+    from gridgeo.locate.points import row_ids
+
+    for start, n in [(0, 0), (0, 1), (0, 12_345), (9, 3), (999_999, 5), (123_456_789_012, 7)]:
+        got = row_ids(start, n)
+        got.validate(full=True)
+        want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+        assert got.equals(want), (start, n)

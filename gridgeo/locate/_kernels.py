@@ -826,8 +826,46 @@ def covers_pairs(
     return out
 
 
+@njit(cache=True)
+def border_edges(xs, ys, ring_off, part_off, geom_off):
+    """Every grid's boundary edges for :func:`border_distance`, grid by grid.
+
+    Returns ``edge_off`` (grid ``g``'s edges are ``edge_off[g]:edge_off[g + 1]``) and the
+    edges as separate arrays: start ``ax, ay``, direction ``dx, dy`` and ``1 / |d|²``
+    (0 for a zero-length edge): no division and no neighbouring vertex to load per test.
+    """
+    ng = geom_off.size - 1
+    edge_off = np.zeros(ng + 1, np.int64)
+    for g in range(ng):
+        c = 0
+        for p in range(geom_off[g], geom_off[g + 1]):
+            for r in range(part_off[p], part_off[p + 1]):
+                c += ring_off[r + 1] - ring_off[r] - 1
+        edge_off[g + 1] = edge_off[g] + c
+    m = edge_off[ng]
+    ax = np.empty(m, np.float64)
+    ay = np.empty(m, np.float64)
+    dx = np.empty(m, np.float64)
+    dy = np.empty(m, np.float64)
+    inv = np.empty(m, np.float64)
+    k = 0
+    for g in range(ng):
+        for p in range(geom_off[g], geom_off[g + 1]):
+            for r in range(part_off[p], part_off[p + 1]):
+                for j in range(ring_off[r], ring_off[r + 1] - 1):
+                    ax[k] = xs[j]
+                    ay[k] = ys[j]
+                    dx[k] = xs[j + 1] - xs[j]
+                    dy[k] = ys[j + 1] - ys[j]
+                    ll = dx[k] * dx[k] + dy[k] * dy[k]
+                    inv[k] = 1.0 / ll if ll > 0.0 else 0.0
+                    k += 1
+    return edge_off, ax, ay, dx, dy, inv
+
+
 @njit(cache=True, inline="always")
 def _distance_one(x, y, g, xs, ys, ring_off, part_off, geom_off):
+    """Distance from (x, y) to grid ``g``'s boundary from the ring arrays (tracks use it)."""
     best = np.inf
     for p in range(geom_off[g], geom_off[g + 1]):
         for r in range(part_off[p], part_off[p + 1]):
@@ -846,22 +884,36 @@ def _distance_one(x, y, g, xs, ys, ring_off, part_off, geom_off):
     return np.sqrt(best)
 
 
+@njit(cache=True, inline="always")
+def _edge_distance(x, y, g, edge_off, ax, ay, dx, dy, inv):
+    """:func:`_distance_one` from :func:`border_edges` (no division per edge)."""
+    best = np.inf
+    for k in range(edge_off[g], edge_off[g + 1]):
+        t = min(max(((x - ax[k]) * dx[k] + (y - ay[k]) * dy[k]) * inv[k], 0.0), 1.0)
+        qx = ax[k] + t * dx[k] - x
+        qy = ay[k] + t * dy[k] - y
+        best = min(best, qx * qx + qy * qy)
+    return np.sqrt(best)
+
+
 @njit(cache=True, parallel=True)
-def border_distance(px, py, grid, xs, ys, ring_off, part_off, geom_off):
-    """Euclidean distance from each point to the boundary of its grid (NaN when grid < 0)."""
+def border_distance(px, py, grid, edge_off, ax, ay, dx, dy, inv):
+    """Euclidean distance from each point to the boundary of its grid (NaN when grid < 0).
+
+    The edges are :func:`border_edges`'."""
     n = px.size
     out = np.empty(n, np.float64)
     for i in prange(n):
         out[i] = (
             np.nan
             if grid[i] < 0
-            else _distance_one(px[i], py[i], grid[i], xs, ys, ring_off, part_off, geom_off)
+            else _edge_distance(px[i], py[i], grid[i], edge_off, ax, ay, dx, dy, inv)
         )
     return out
 
 
 @njit(cache=True)
-def border_distance_serial(px, py, grid, xs, ys, ring_off, part_off, geom_off):
+def border_distance_serial(px, py, grid, edge_off, ax, ay, dx, dy, inv):
     """:func:`border_distance` on one thread."""
     n = px.size
     out = np.empty(n, np.float64)
@@ -869,6 +921,6 @@ def border_distance_serial(px, py, grid, xs, ys, ring_off, part_off, geom_off):
         out[i] = (
             np.nan
             if grid[i] < 0
-            else _distance_one(px[i], py[i], grid[i], xs, ys, ring_off, part_off, geom_off)
+            else _edge_distance(px[i], py[i], grid[i], edge_off, ax, ay, dx, dy, inv)
         )
     return out

@@ -173,16 +173,52 @@ def _contact_columns(snap: Snapshot, private: bool) -> dict[str, list[str | None
     return cols
 
 
-def _indices(idx: np.ndarray) -> pa.Array:
-    """Dictionary indices (int32, null where ``idx < 0``), shared by the columns they pick."""
-    return pa.array(np.where(idx < 0, 0, idx).astype(np.int32), mask=idx < 0)
+#: Dictionaries with fewer entries than this take int16 indices (half the bytes per row).
+SMALL_DICTIONARY = 1 << 15
+
+
+def index_type(size: int) -> pa.DataType:
+    """Index type of a dictionary column of ``size`` entries: int16 when small, else int32."""
+    return pa.int16() if size < SMALL_DICTIONARY else pa.int32()
+
+
+def batch_schema(snap: Snapshot) -> pa.Schema:
+    """The schema of every :func:`locate_batch` answer from ``snap`` (one per stream).
+
+    The grid columns (one entry per grid) and the departments take int16 dictionary
+    indices when there are fewer than :data:`SMALL_DICTIONARY` of them; the reasons
+    (one per category asked for) keep int32.
+    """
+    grid = pa.dictionary(index_type(len(snap.records)), pa.string())
+    dep = pa.dictionary(index_type(len(snap.departments)), pa.string())
+    plain = {
+        "id": pa.string(),
+        "lon": pa.float64(),
+        "lat": pa.float64(),
+        "category": pa.string(),
+        "distance_to_border_m": pa.float64(),
+        "near_border": pa.bool_(),
+        "department": dep,
+        "department_phone": dep,
+        "reason": pa.dictionary(pa.int32(), pa.string()),
+    }
+    return pa.schema([pa.field(c, plain.get(c, grid)) for c in BATCH_COLUMNS])
+
+
+def _indices(idx: np.ndarray, size: int = SMALL_DICTIONARY) -> pa.Array:
+    """Dictionary indices (null where ``idx < 0``), shared by the columns they pick.
+
+    ``size``: entries in the dictionary (int16 indices below :data:`SMALL_DICTIONARY`)."""
+    dtype = np.int16 if size < SMALL_DICTIONARY else np.int32
+    return pa.array(np.where(idx < 0, 0, idx).astype(dtype), mask=idx < 0)
 
 
 def _take(values: list[Any] | pa.Array, idx: np.ndarray, ind: pa.Array | None = None) -> pa.Array:
     """``values[idx]`` as a dictionary-encoded string array, null where ``idx < 0``.
 
     ``ind``: :func:`_indices` of ``idx`` when already built (columns picked by one index
-    share it: no copy per column, and the CSV writer takes them together)."""
+    share it: no copy per column, and the CSV writer takes them together); else int32
+    indices are built."""
     if len(values) == 0:
         return pa.nulls(idx.size, pa.string())
     ind = _indices(idx) if ind is None else ind
@@ -273,7 +309,7 @@ def locate_batch(
         "lat": pa.array(lat),
     }
     recs = snap.records
-    grid_ind = _indices(g)
+    grid_ind = _indices(g, len(recs))
     for col, values in _grid_columns(snap, private).items():
         cols[col] = _take(values, g, grid_ind)
 
@@ -340,7 +376,7 @@ def locate_batch(
     dep_of = np.full(n, -1, dtype=np.int64)
     dep_of[has] = [dep_pos[ranked_department(v)] for v in best[has].tolist()]
     cols["category"] = cat_column
-    dep_ind = _indices(dep_of)
+    dep_ind = _indices(dep_of, len(dep_ids))
     cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of, dep_ind)
     cols["department_phone"] = _take(
         [snap.departments[d]["phone"] for d in dep_ids], dep_of, dep_ind

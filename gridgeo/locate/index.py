@@ -142,6 +142,7 @@ class GridIndex:
     _border_idx: np.ndarray = field(repr=False)
     _geo: tuple = field(repr=False)
     _bands: tuple = field(repr=False)
+    _edges: tuple = field(repr=False, default=())
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -320,6 +321,7 @@ class GridIndex:
             _border_idx=border_idx.astype(np.int32),
             _geo=geo,
             _bands=bands,
+            _edges=kern.border_edges(*geo),
         )
         log.info(
             "built locate index: %d grids, %d×%d cells of %.1f, %d mixed, %d border sub-cells",
@@ -360,6 +362,7 @@ class GridIndex:
             _border_idx=np.zeros(0, np.int32),
             _geo=geo,
             _bands=bands,
+            _edges=kern.border_edges(*geo),
         )
 
     # -- queries -------------------------------------------------------------------------
@@ -473,11 +476,10 @@ class GridIndex:
         px = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
-        xs, ys, ring_off, part_off, geom_off = self._geo
         if px.size >= _PARALLEL_FROM:
             with _PARALLEL_LOCK:
-                return kern.border_distance(px, py, g, xs, ys, ring_off, part_off, geom_off)
-        return kern.border_distance_serial(px, py, g, xs, ys, ring_off, part_off, geom_off)
+                return kern.border_distance(px, py, g, *self._edges)
+        return kern.border_distance_serial(px, py, g, *self._edges)
 
     def stats(self) -> dict[str, float]:
         """Table sizes: coarse cells, mixed cells, border sub-cells and their share of area."""

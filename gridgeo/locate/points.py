@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
+from numba import njit
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import CRSError, InputError, Problem
@@ -578,6 +579,11 @@ class _BadRows:
 
 def _float_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A coordinate column as float64 (NaN where null or not a number), copying only if needed."""
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        try:  # plain number text: Arrow's parser (pandas only for columns with bad values)
+            return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
         arr = pc.cast(col, pa.float64())
         if arr.null_count:
@@ -621,7 +627,10 @@ class PointFile:
     :meth:`check` reads it once and raises the same :class:`~gridgeo.errors.InputError`
     as :func:`read_points` (missing or duplicate columns; every bad coordinate by row,
     the first 50 shown); :meth:`chunks` then yields ``(first_row, PointTable)`` pieces
-    of at most ``chunk`` points. Memory stays that of one chunk whatever the file's size.
+    of at most ``chunk`` points. A CSV or Parquet file's first batches read by
+    :meth:`check` are kept, with their parsed coordinates, up to ``keep_bytes``:
+    :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once).
+    Memory stays within ``keep_bytes`` plus one chunk whatever the file's size.
 
     Parameters
     ----------
@@ -634,15 +643,29 @@ class PointFile:
         Points per chunk.
     source
         Name used in messages.
+    keep_bytes
+        Bytes of batches (and their parsed coordinates) :meth:`check` keeps for
+        :meth:`chunks` (0: read twice).
     """
 
-    def __init__(self, path: Path, fmt: str, *, chunk: int = 100_000, source: str | None = None):
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        *,
+        chunk: int = 100_000,
+        source: str | None = None,
+        keep_bytes: int = 64 << 20,
+    ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
         self.path, self.fmt, self.chunk = Path(path), fmt, chunk
         self.source = source
+        self.keep_bytes = keep_bytes if fmt != "arrow" else 0  # Arrow is mapped: no re-read cost
         self.rows: int | None = None
         self._cols: dict[str, str | None] = {}
+        self._kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
+        self._keeping = True
 
     # -- columns ------------------------------------------------------------------------
     def _names(self) -> list[str]:
@@ -750,16 +773,34 @@ class PointFile:
             else:
                 yield from reader
 
-    def _sliced(self, text_xy: bool = False) -> Iterator[pa.RecordBatch]:
+    def _sliced(self, text_xy: bool = False, skip: int = 0) -> Iterator[pa.RecordBatch]:
+        """Batches of at most ``chunk`` rows, the first ``skip`` rows left out."""
         for batch in self._batches(text_xy):
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            batch, skip = batch.slice(skip), 0
             for start in range(0, batch.num_rows, self.chunk):
                 yield batch.slice(start, self.chunk)
+
+    def _text_xy(self) -> bool:
+        """CSV coordinates are read as text (parsed here; the text echoed in CSV answers)."""
+        return self.fmt == "csv" and self._columns()["geometry"] is None
 
     def _xy(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         cols = self._cols
         if cols["geometry"] is not None:
             return _wkb_xy(batch.column(cols["geometry"]))
         return _float_column(batch.column(cols["x"])), _float_column(batch.column(cols["y"]))
+
+    def _keep(self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, kept: int) -> int:
+        """Keep a batch :meth:`check` read while within ``keep_bytes``; the bytes kept."""
+        size = batch.nbytes + x.nbytes + y.nbytes
+        if not self._keeping or kept + size > self.keep_bytes:
+            self._keeping = False  # stop keeping: the rest is read again
+            return kept
+        self._kept.append((batch, x, y))
+        return kept + size
 
     # -- the two passes -------------------------------------------------------------------
     def check(self) -> int:
@@ -785,9 +826,10 @@ class PointFile:
         xname = cols["x"] or cols["geometry"] or "lon"
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
-        rows = 0
+        rows = kept = 0
+        self._kept, self._keeping = [], True
         try:
-            for batch in self._batches():
+            for batch in self._batches(self._text_xy()):
                 x, y = self._xy(batch)
                 for c in (cols["id"], cols["category"]):
                     if c is not None and not pa.types.is_string(batch.column(c).type):
@@ -795,11 +837,12 @@ class PointFile:
                 bad_x.add(rows, x)
                 bad_y.add(rows, y)
                 rows += batch.num_rows
+                if self.keep_bytes:
+                    kept = self._keep(batch, x, y, kept)
         except InputError:
             raise
         except (pa.ArrowException, OSError, ValueError) as exc:
-            if self.fmt == "csv" and "conversion error" in str(exc):
-                return self._check_text()  # a non-number in a coordinate column: find its rows
+            self._kept = []
             raise InputError(
                 f"{where} is not a readable {self.fmt.upper()} table: {exc}",
                 [
@@ -810,65 +853,99 @@ class PointFile:
             ) from None
         problems = bad_x.problems() + bad_y.problems()
         if problems:
+            self._kept = []
             raise InputError(f"{where}: {len(problems)} bad coordinate values", problems)
         self.rows = rows
         return rows
-
-    def _check_text(self) -> int:
-        """:meth:`check` reading the coordinates as text (slower; only for files with errors)."""
-        import pyarrow.csv as pacsv
-
-        cols = self._cols
-        where = self.source or "the request body"
-        bad_x, bad_y = _BadRows(cols["x"], self.source), _BadRows(cols["y"], self.source)
-        reader = pacsv.open_csv(
-            str(self.path),
-            read_options=pacsv.ReadOptions(block_size=8 << 20),
-            convert_options=pacsv.ConvertOptions(
-                column_types={cols["x"]: pa.string(), cols["y"]: pa.string()},
-                include_columns=[cols["x"], cols["y"]],
-                strings_can_be_null=True,
-            ),
-        )
-        rows = 0
-        for batch in reader:
-            bad_x.add(rows, _float_column(batch.column(cols["x"])))
-            bad_y.add(rows, _float_column(batch.column(cols["y"])))
-            rows += batch.num_rows
-        problems = bad_x.problems() + bad_y.problems()
-        if problems:
-            raise InputError(f"{where}: {len(problems)} bad coordinate values", problems)
-        raise InputError(  # pragma: no cover - a conversion error without a bad value
-            f"{where} is not a readable CSV table",
-            [Problem("not a readable csv table", file=self.source, rule="points.parse")],
-        )
 
     def chunks(self) -> Iterator[tuple[int, PointTable]]:
         """``(first row, points)`` pieces of at most ``chunk`` points, after :meth:`check`.
 
         ``ids`` is an Arrow string array here (the row numbers over the whole file when
-        there is no id column), not an object array: no Python string per point.
+        there is no id column), not an object array: no Python string per point. The
+        batches :meth:`check` kept come first (parsed once); the rest is read again.
         """
-        cols = self._columns()
+        text_xy = self._text_xy()
         start = 0
-        text_xy = self.fmt == "csv" and cols["geometry"] is None
-        for batch in self._sliced(text_xy):
-            xt = yt = None
-            if text_xy:
-                xt, yt = batch.column(cols["x"]), batch.column(cols["y"])
-                try:  # the text as sent, parsed as check() parsed it
-                    x = pc.cast(xt, pa.float64()).to_numpy(zero_copy_only=False)
-                    y = pc.cast(yt, pa.float64()).to_numpy(zero_copy_only=False)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    x, y = _float_column(xt), _float_column(yt)
-            else:
-                x, y = self._xy(batch)
-            ids = (
-                pc.cast(batch.column(cols["id"]), pa.string())
-                if cols["id"]
-                else pc.cast(pa.array(np.arange(start, start + batch.num_rows)), pa.string())
-            )
-            cat = _strings(batch.column(cols["category"])) if cols["category"] else None
-            pts = PointTable(x=x, y=y, ids=ids, category=cat, x_text=xt, y_text=yt)  # type: ignore[arg-type]
-            yield start, pts
+        kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
+        for batch, x, y in _pieces(kept, self.chunk):
+            yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
+        if self.rows is not None and start >= self.rows:
+            return  # all kept: not read again
+        for batch in self._sliced(text_xy, skip=start):
+            x, y = self._xy(batch)
+            yield start, self._points(batch, x, y, start, text_xy)
+            start += batch.num_rows
+
+    def _points(
+        self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool
+    ) -> PointTable:
+        cols = self._cols
+        xt = yt = None
+        if text_xy:  # the text as sent, echoed in CSV answers
+            xt, yt = batch.column(cols["x"]), batch.column(cols["y"])
+        ids = (
+            pc.cast(batch.column(cols["id"]), pa.string())
+            if cols["id"]
+            else row_ids(start, batch.num_rows)
+        )
+        cat = _strings(batch.column(cols["category"])) if cols["category"] else None
+        return PointTable(x=x, y=y, ids=ids, category=cat, x_text=xt, y_text=yt)  # type: ignore[arg-type]
+
+
+def _pieces(
+    kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]], chunk: int
+) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+    """Kept batches with their coordinates in pieces of at most ``chunk`` rows (popped as
+    they go, so each is freed once answered)."""
+    kept.reverse()
+    while kept:
+        batch, x, y = kept.pop()
+        for s in range(0, batch.num_rows, chunk):
+            yield batch.slice(s, chunk), x[s : s + chunk], y[s : s + chunk]
+
+
+def row_ids(start: int, n: int) -> pa.Array:
+    """Row numbers ``start … start + n - 1`` as decimal text (the ids of points sent
+    without an id column), as ``pc.cast(pa.array(range), pa.string())`` gives them.
+
+    Parameters
+    ----------
+    start
+        First row number (≥ 0).
+    n
+        How many.
+
+    Returns
+    -------
+    pyarrow.StringArray
+    """
+    if n == 0 or start < 0 or start + n >= 1 << 53:
+        return pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+    off, data = _row_id_text(np.int64(start), np.int64(n))
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(off), pa.py_buffer(data)])
+
+
+@njit(cache=True, nogil=True)
+def _row_id_text(start, n):  # pragma: no cover - compiled
+    off = np.empty(n + 1, np.int32)
+    off[0] = 0
+    for i in range(n):
+        v = start + i
+        d = 1
+        while v >= 10:
+            v //= 10
+            d += 1
+        off[i + 1] = off[i] + d
+    data = np.empty(off[n], np.uint8)
+    for i in range(n):
+        v = start + i
+        p = off[i + 1] - 1
+        while True:
+            data[p] = 48 + v % 10
+            v //= 10
+            p -= 1
+            if v == 0:
+                break
+    return off, data

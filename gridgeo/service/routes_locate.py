@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgeo.errors import InputError, Problem
-from gridgeo.locate.answer import BATCH_COLUMNS, locate_batch, locate_one
+from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
 from gridgeo.locate.csvout import csv_bytes
 from gridgeo.locate.encode import STREAMERS, encoder
 from gridgeo.locate.points import PointFile, PointTable, detect_format, read_points, to_srid
@@ -473,6 +473,7 @@ class _BatchJob:
         self.raw: dict[str, pa.Array] | None = None
         self.rows = 0
         self.snap: Any = None
+        self.schema: pa.Schema | None = None  # one for every chunk (Arrow/Parquet need one)
         self.points: PointFile | None = None
 
     def _too_many(self, n: int) -> None:
@@ -503,6 +504,7 @@ class _BatchJob:
             pts = _read_body(self.path.read_bytes(), "geojson")
             self._too_many(len(pts))
             self.snap = state(self.request).at(self.when)
+            self.schema = batch_schema(self.snap)
             self.frame = self.locate(pts)
             return
         if self.fmt_in == "csv":
@@ -513,6 +515,7 @@ class _BatchJob:
         self.rows = self.points.check()
         self._too_many(self.rows)
         self.snap = state(self.request).at(self.when)
+        self.schema = batch_schema(self.snap)
         if self.rows <= self.settings.batch_chunk:
             pairs = [(pts, self.locate(pts)) for _start, pts in self.points.chunks()]
             parts = [t for _p, t in pairs]
@@ -525,29 +528,32 @@ class _BatchJob:
         """The answer of a small (one chunk) or GeoJSON body, located in :meth:`check`."""
         assert self.frame is not None
         if self.fmt_out == "csv":
-            yield csv_bytes(self.frame.cast(_BATCH_SCHEMA), raw=self.raw)
+            yield csv_bytes(self.frame.cast(self.schema), raw=self.raw)
         else:
-            yield from STREAMERS[self.fmt_out](self.frame, self.settings.batch_chunk)
+            yield from STREAMERS[self.fmt_out](
+                self.frame.cast(self.schema), self.settings.batch_chunk
+            )
 
-    def _work(self, pts: PointTable, first: bool) -> pa.Table | bytes:
-        table = self.locate(pts).cast(_BATCH_SCHEMA)
+    def _work(self, enc: Any, pts: PointTable, first: bool) -> list[pa.RecordBatch] | bytes:
+        """Locate a chunk and get it ready to write (any thread; ``enc.prepare`` is stateless)."""
+        table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores
             return csv_bytes(table, header=first, raw=_raw_xy(pts))
-        return table
+        return [enc.prepare(b) for b in table.to_batches()]
 
     def stream(self) -> Iterator[bytes]:
-        """The answer chunk by chunk: two chunks located at once, sent in input order."""
+        """The answer chunk by chunk: two chunks located at once, written in input order."""
         assert self.points is not None
-        enc = encoder(self.fmt_out, _BATCH_SCHEMA, crs=_crs_or_none(self.crs))
+        enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
         queue: deque[Future] = deque()
         with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch") as pool:
             try:
                 for start, pts in self.points.chunks():
-                    queue.append(pool.submit(self._work, pts, start == 0))
+                    queue.append(pool.submit(self._work, enc, pts, start == 0))
                     if len(queue) >= 2:
-                        yield self._encoded(enc, queue.popleft().result())
+                        yield self._written(enc, queue.popleft().result())
                 while queue:
-                    yield self._encoded(enc, queue.popleft().result())
+                    yield self._written(enc, queue.popleft().result())
                 if self.fmt_out != "csv":
                     yield enc.close()
             finally:
@@ -555,10 +561,10 @@ class _BatchJob:
                     f.cancel()
                 self.path.unlink(missing_ok=True)
 
-    def _encoded(self, enc: Any, out: pa.Table | bytes) -> bytes:
+    def _written(self, enc: Any, out: list[pa.RecordBatch] | bytes) -> bytes:
         if isinstance(out, bytes):
             return out
-        return b"".join(enc.chunk(b) for b in out.to_batches())
+        return b"".join(enc.write(b) for b in out)
 
 
 def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
@@ -571,17 +577,6 @@ def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
 _EMPTY_POINTS = PointTable(
     x=np.empty(0), y=np.empty(0), ids=np.empty(0, dtype=object), category=None
 )
-_DICT = pa.dictionary(pa.int32(), pa.string())
-_PLAIN = {
-    "id": pa.string(),
-    "lon": pa.float64(),
-    "lat": pa.float64(),
-    "category": pa.string(),
-    "distance_to_border_m": pa.float64(),
-    "near_border": pa.bool_(),
-}
-#: One schema for every chunk of a streamed answer (Arrow/Parquet need one).
-_BATCH_SCHEMA = pa.schema([pa.field(c, _PLAIN.get(c, _DICT)) for c in BATCH_COLUMNS])
 
 
 def _crs_or_none(crs: str) -> Any:
