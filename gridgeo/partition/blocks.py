@@ -162,8 +162,19 @@ def polygonal(g):
 
 
 def poly_union(a, b):
-    """Union of two polygonal geometries, polygonal."""
-    return polygonal(shapely.union(a, b))
+    """Union of two polygonal geometries, polygonal.
+
+    Where the two are apart by float noise only (an edge of ``b`` lies along an edge of
+    ``a`` with its ends a few nm off it, as a part clipped from a road strip does) the
+    plain union keeps them as two parts; ``a`` then takes ``b``'s vertices within 1 µm
+    (:func:`shapely.snap`) and the union is done again.
+    """
+    out = polygonal(shapely.union(a, b))
+    if out.geom_type == "MultiPolygon" and shapely.distance(a, b) < 1e-6:
+        again = polygonal(shapely.union(shapely.snap(a, b, 1e-6), b))
+        if again.is_valid and shapely.get_num_geometries(again) < shapely.get_num_geometries(out):
+            return again
+    return out
 
 
 def _width(poly) -> float:

@@ -56,8 +56,30 @@ def split_medial(
     res = _split_by_edges(strip, xy, labels, tol)
     if res is None:
         pieces = _split_by_cells(strip, xy, labels)
-        res = (pieces, medial_lines(pieces)) if pieces else None
-    return res if res is not None and len(res[0]) >= 2 else None
+        return (pieces, medial_lines(pieces)) if pieces and len(pieces) >= 2 else None
+    if len(res[0]) < 2:
+        return None
+    return _onto_borders(res[0], dict(borders)), res[1]
+
+
+def _onto_borders(pieces: dict, borders: dict, tol: float = 1e-6) -> dict:
+    """Each part with the vertices of the border it shares with its neighbour within
+    ``tol`` (:func:`shapely.snap`): its edge along that border is otherwise one segment
+    between two clipped points, a few nm off the neighbour's vertices."""
+    labs = [j for j in pieces if j in borders]
+    if not labs:
+        return pieces
+    snapped = shapely.snap(
+        np.array([pieces[j] for j in labs], dtype=object),
+        np.array([borders[j] for j in labs], dtype=object),
+        tol,
+    )
+    ok = shapely.is_valid(snapped) & np.isin(shapely.get_type_id(snapped), [3, 6])
+    out = dict(pieces)
+    for j, g, good in zip(labs, snapped, ok, strict=True):
+        if good:
+            out[j] = g
+    return out
 
 
 def medial_lines(pieces: dict) -> list:
@@ -164,9 +186,9 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
 def _split_by_edges(
     strip, xy: np.ndarray, labels: np.ndarray, simplify_m: float
 ) -> tuple[dict, list] | None:
-    """The fast path: polygonise the strip's outline with the Voronoi edges between
-    neighbours, give each face to the neighbour of its nearest sample; ``None`` when the
-    faces do not tile the strip."""
+    """The fast path: the Voronoi edges between neighbours cut the strip's bounding box
+    into faces, each face goes to the neighbour of its nearest sample, and each neighbour's
+    faces are clipped to the strip; ``None`` when the faces do not tile the box."""
     from scipy.spatial import cKDTree
 
     x0, y0, x1, y1 = strip.bounds
@@ -177,19 +199,24 @@ def _split_by_edges(
     inner = shapely.line_merge(shapely.clip_by_rect(lines, x0 - 1, y0 - 1, x1 + 1, y1 + 1))
     if simplify_m > 0:
         inner = shapely.simplify(inner, simplify_m)
-    net = shapely.union(inner, shapely.boundary(strip))
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(net)))
-    if len(faces) == 0:
-        return None
-    faces = faces[shapely.covered_by(shapely.point_on_surface(faces), strip)]
-    if abs(float(shapely.area(faces).sum()) - strip.area) > 1e-6 * max(strip.area, 1.0):
+    # faces of the box around the strip, cut by those lines (their ends lie on the box);
+    # the strip's own outline is left to one overlay per neighbour at the end, as the
+    # per-cell clip did: noding the lines into it moved its vertices by float noise and
+    # the parts then met their blocks only at points
+    box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
+    faces = shapely.get_parts(
+        shapely.polygonize(shapely.get_parts(shapely.union(inner, box.boundary)))
+    )
+    if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
         return None
     _, near = cKDTree(xy).query(shapely.get_coordinates(shapely.point_on_surface(faces)))
     flab = labels[near]
+    labs = np.unique(flab)
+    regions = [_join_cells(faces[flab == j]) for j in labs.tolist()]
+    parts = shapely.intersection(np.array(regions, dtype=object), strip)
     out = {}
-    for j in np.unique(flab).tolist():
-        f = faces[flab == j]
-        piece = f[0] if len(f) == 1 else _join_cells(f)
+    for j, piece in zip(labs.tolist(), parts, strict=True):
+        piece = _polygonal(piece)
         if not piece.is_empty and piece.area > 0:
             out[j] = piece
     mid = shapely.get_parts(shapely.intersection(inner, strip))
@@ -215,9 +242,20 @@ def _split_by_cells(strip, xy: np.ndarray, labels: np.ndarray) -> dict | None:
     return out
 
 
+def _polygonal(g):
+    """Only the polygonal part of ``g`` (overlay noise can add points and lines)."""
+    if g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = shapely.get_parts(g)
+    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(parts) if len(parts) else shapely.Polygon()
+
+
 def _join_cells(cells: np.ndarray):
     """Union of polygons that share their edges: a coverage union (about 5× cheaper), or a
     full union where they are degenerate."""
+    if len(cells) == 1:
+        return cells[0]
     if len(cells) > 1:
         try:
             out = shapely.coverage_union_all(cells)
