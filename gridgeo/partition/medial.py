@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-SIMPLIFY_M = 0.05  # tolerance on the lines between the parts (m)
+SIMPLIFY_M = 0.0  # tolerance on the lines between the parts (m); 0: as found
 
 
 def split_medial(
