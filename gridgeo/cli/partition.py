@@ -259,11 +259,14 @@ def partition(
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        # no refresh thread: with none running, the process pool forks its workers (no
+        # interpreter start-up, no imports to repeat); the bar is redrawn on each community
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task("communities", total=len(layers["communities"]))
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, refresh=True)
 
         result = run_partition(
             layers["communities"],
