@@ -38,7 +38,8 @@ def test_local_processes_match_serial(district):
 
 
 def test_local_processes_with_another_thread_running_match_serial(district):
-    # a progress bar's thread (the CLI) makes the pool start its workers by forkserver
+    # another thread running (say a progress bar refreshing itself) makes the pool start
+    # its workers by forkserver
     import threading
 
     from gridgeo.partition.parallel import _start_method

@@ -189,8 +189,6 @@ def _split_by_edges(
     """The fast path: the Voronoi edges between neighbours cut the strip's bounding box
     into faces, each face goes to the neighbour of its nearest sample, and each neighbour's
     faces are clipped to the strip; ``None`` when the faces do not tile the box."""
-    from scipy.spatial import cKDTree
-
     x0, y0, x1, y1 = strip.bounds
     segs = _bisectors(xy, labels, 4.0 * ((x1 - x0) + (y1 - y0)) + 10.0)
     if segs is None:
@@ -209,7 +207,8 @@ def _split_by_edges(
     )
     if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
         return None
-    _, near = cKDTree(xy).query(shapely.get_coordinates(shapely.point_on_surface(faces)))
+    # (a shapely tree: scipy.spatial would cost 0.3 s of import on a small run)
+    near = shapely.STRtree(shapely.points(xy)).nearest(shapely.point_on_surface(faces))
     flab = labels[near]
     labs = np.unique(flab)
     regions = [_join_cells(faces[flab == j]) for j in labs.tolist()]
