@@ -7,13 +7,15 @@ strip nearest to each neighbour is the union of the Voronoi cells of that neighb
 samples.
 
 The cells themselves are never built. The borders between neighbours' parts are the
-Voronoi edges dual to the Delaunay edges joining samples of two different neighbours
-(one GEOS triangulation; the circumcentres in numpy); those lines and the strip's outline
-are polygonised once and each face goes to the neighbour of its nearest sample. This gives
-the parts the per-cell Voronoi clip gave (to float noise) at a fraction of the cost: that
-clip was one overlay per sample against the whole strip. Where the fast path cannot vouch
-for its answer (a triangle with collinear corners, faces that do not tile the strip) the
-per-cell Voronoi clip runs instead.
+Voronoi edges dual to the Delaunay edges joining samples of two different neighbours (one
+GEOS triangulation; the circumcentres in numpy). Those lines cut the strip's bounding box
+into faces (one polygonize), each face goes to the neighbour of its nearest sample, and
+each neighbour's faces are clipped to the strip once. This gives the parts the per-cell
+Voronoi clip gave (to float noise) at a fraction of the cost: that clip was one overlay per
+sample against the whole strip. Each part is then snapped (1 µm) onto the border it shares
+with its neighbour, so that the union with the neighbour closes. Where the fast path cannot
+vouch for its answer (a flat triangle joining two neighbours, faces that do not tile the
+box) the per-cell Voronoi clip runs instead.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def split_medial(
     simplify_m
         The lines between the parts are simplified to this tolerance (0: not at all). The
         sampled borders leave a zigzag of about ``segment_m² / (8 × width)`` on them; the
-        simplified lines carry a tenth of the vertices into every later overlay.
+        lines simplified to 5 cm carry a fifth of the vertices into every later overlay.
         Default :data:`SIMPLIFY_M`.
 
     Returns
