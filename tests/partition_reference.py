@@ -3,7 +3,10 @@
 Kept verbatim as a reference: ``tests/test_blocks_slivers.py`` checks the batched
 :func:`gridgeo.partition.blocks.merge_slivers` and
 :func:`gridgeo.partition.clean._connect_dangles` against them, and
-``benchmarks/bench_partition.py`` times both on the same blocks.
+``benchmarks/bench_partition.py`` times both on the same blocks. The loop cuts a strip with
+the library's :func:`gridgeo.partition.medial.split_medial` (what is compared is the merge);
+the per-cell Voronoi split it used before is kept as :func:`split_medial_cells`, the
+reference for that split (``tests/test_blocks_medial.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import shapely
 from shapely import LineString, MultiPoint
 
 from gridgeo.partition.blocks import Blocks, _pp, _width, explode, poly_union
+from gridgeo.partition.medial import split_medial
 
 
 def _sliver_neighbours(i, g, tree, geoms, alive, kinds, owners) -> list[tuple[float, int]]:
@@ -101,17 +105,19 @@ def merge_slivers_loop(
             alive[i] = False
             owners[i] = [j]
             continue
-        pieces = _split_medial(g, [(j, geoms[j]) for _, j in solid], segment_m)
-        if pieces is None:
+        shared = [(j, shapely.intersection(g.boundary, geoms[j].boundary)) for _, j in solid]
+        split = split_medial(g, shared, segment_m)
+        if split is None:
             _, j = max(solid, key=lambda x: (x[0], -x[1]))
             geoms[j] = poly_union(geoms[j], g)
             alive[i] = False
             owners[i] = [j]
             continue
+        pieces, lines = split
         for j, piece in pieces.items():
             geoms[j] = poly_union(geoms[j], piece)
         labs = sorted(pieces)
-        medians.extend(_medial_lines(pieces))
+        medians.extend(lines)
         alive[i] = False
         owners[i] = labs
     out_geoms, out_members = [], []
@@ -163,8 +169,9 @@ def _resolve(cand, owners: dict[int, list[int]]) -> list[int]:
     return out
 
 
-def _split_medial(strip, neighbours, segment_m: float):
-    """Cut ``strip`` between its neighbours: each part goes to the neighbour it is nearest to."""
+def split_medial_cells(strip, neighbours, segment_m: float):
+    """Cut ``strip`` between its neighbours: each part goes to the neighbour it is nearest to
+    (one Voronoi cell per sample, clipped to the strip, joined per neighbour)."""
     pts, labels = [], []
     for j, ng in neighbours:
         shared = shapely.intersection(strip.boundary, ng.boundary)

@@ -137,3 +137,21 @@ def test_profile_defaults_to_the_gridgeo_profile_setting(district_gpkg, tmp_path
         get_settings.cache_clear()
     assert res.exit_code == 0, res.output
     assert json.loads(report.read_text(encoding="utf-8"))["metrics"]["profile"] == "gansu"
+
+
+def test_workers_auto_by_default_a_number_or_auto_else_exit_2(district_gpkg, tmp_path):
+    out = {w: tmp_path / f"g_{w}.gpkg" for w in ("default", "1", "auto")}
+    for w, path in out.items():
+        extra = [] if w == "default" else ["--workers", w]
+        res = runner.invoke(app, ["partition", str(district_gpkg), "--out", str(path), *extra])
+        assert res.exit_code == 0, res.output
+    first = gpd.read_file(out["1"], layer="grids")
+    for w in ("default", "auto"):
+        assert first.equals(gpd.read_file(out[w], layer="grids"))
+    for bad in ("0", "many", "-2"):
+        res = runner.invoke(
+            app,
+            ["partition", str(district_gpkg), "--out", str(tmp_path / "x.gpkg"), "--workers", bad],
+        )
+        assert res.exit_code == 2 and "auto" in res.output, res.output
+    assert not (tmp_path / "x.gpkg").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
 from gridgeo.partition import partition
@@ -37,7 +38,8 @@ def test_local_processes_match_serial(district):
 
 
 def test_local_processes_with_another_thread_running_match_serial(district):
-    # a progress bar's thread (the CLI) makes the pool start its workers by forkserver
+    # another thread running (say a progress bar refreshing itself) makes the pool start
+    # its workers by forkserver
     import threading
 
     from gridgeo.partition.parallel import _start_method
@@ -68,3 +70,31 @@ def test_dask_scheduler_matches_serial(district):
     ) as cluster:
         parallel = partition(comm, roads, hh, scheduler=cluster.scheduler_address)
     _same(serial, parallel)
+
+
+def test_auto_workers_one_per_core_and_community_serial_when_small(district, monkeypatch):
+    import gridgeo.partition.parallel as parallel
+    from gridgeo.partition.community import CommunityTask
+
+    def task(k: int, n_points: int) -> CommunityTask:
+        return CommunityTask(
+            k, f"c{k}", "", "urban", None, np.zeros(0), np.zeros((n_points, 2)),
+            np.zeros(n_points), np.zeros(n_points),
+        )  # fmt: skip
+
+    big = parallel.AUTO_MIN_COST
+    assert parallel.auto_workers([task(0, 10 * big)], cores=8) == 1  # one community
+    assert parallel.auto_workers([task(k, 10) for k in range(6)], cores=8) == 1  # small
+    assert parallel.auto_workers([task(k, big) for k in range(6)], cores=8) == 6
+    assert parallel.auto_workers([task(k, big) for k in range(6)], cores=2) == 2
+    assert parallel.auto_workers([task(k, big) for k in range(6)]) >= 1
+
+    # "auto" gives the serial result, whichever way it goes
+    comm, roads, hh, serial = district
+    chosen = []
+    real = parallel.auto_workers
+    monkeypatch.setattr(parallel, "auto_workers", lambda t: chosen.append(real(t)) or 2)
+    _same(serial, partition(comm, roads, hh, workers="auto"))
+    assert chosen == [1]  # this district is small: it would have run serially
+    with pytest.raises(ValueError, match="auto"):
+        partition(comm, roads, hh, workers="many")

@@ -191,8 +191,11 @@ def partition(
     report: Path | None = typer.Option(
         None, "--report", help="Write metrics and violations as JSON."
     ),
-    workers: int = typer.Option(
-        1, "--workers", min=1, help="Parallel processes (local; on dask with --scheduler)."
+    workers: str = typer.Option(
+        "auto",
+        "--workers",
+        help="Parallel processes (local; on dask with --scheduler), or auto: one per core and "
+        "community, one for a small input.",
     ),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Existing dask scheduler, e.g. tcp://host:8786."
@@ -207,6 +210,7 @@ def partition(
     ),
 ) -> None:
     """Partition communities and villages into urban, rural and dedicated grids."""
+    n_workers = _workers(workers)
     if kind is not None and kind not in ("urban", "rural"):
         raise InputError(
             _("--kind must be urban or rural"),
@@ -263,11 +267,14 @@ def partition(
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        # no refresh thread: with none running, the process pool forks its workers (no
+        # interpreter start-up, no imports to repeat); the bar is redrawn on each community
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task("communities", total=len(layers["communities"]))
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, refresh=True)
 
         result = run_partition(
             layers["communities"],
@@ -279,7 +286,7 @@ def partition(
             kind=kind,
             seed=seed,
             repair=repair,
-            workers=workers,
+            workers=n_workers,
             scheduler=scheduler,
             progress=progress,
         )
@@ -397,3 +404,13 @@ def _print_summary(result, out: Path, report: Path | None) -> None:
     console.print(t)
     if report is not None:
         console.print(_("report: {path}").format(path=report))
+
+
+def _workers(value: str) -> int | str:
+    """``--workers``: ``auto`` or a number of processes, 1 or more."""
+    value = value.strip().lower()
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise typer.BadParameter(_("a number of processes (1 or more) or auto"), param_hint="--workers")

@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 
 from gridgeo.partition.aggregate import Graph
+from gridgeo.partition.medial import split_medial
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,19 @@ def polygonal(g):
 
 
 def poly_union(a, b):
-    """Union of two polygonal geometries, polygonal."""
-    return polygonal(shapely.union(a, b))
+    """Union of two polygonal geometries, polygonal.
+
+    Where the two are apart by float noise only (an edge of ``b`` lies along an edge of
+    ``a`` with its ends a few nm off it, as a part clipped from a road strip does) the
+    plain union keeps them as two parts; ``a`` then takes ``b``'s vertices within 1 µm
+    (:func:`shapely.snap`) and the union is done again.
+    """
+    out = polygonal(shapely.union(a, b))
+    if out.geom_type == "MultiPolygon" and shapely.distance(a, b) < 1e-6:
+        again = polygonal(shapely.union(shapely.snap(a, b, 1e-6), b))
+        if again.is_valid and shapely.get_num_geometries(again) < shapely.get_num_geometries(out):
+            return again
+    return out
 
 
 def _width(poly) -> float:
@@ -279,15 +291,6 @@ def _sliver_neighbours(i, g, cand, geoms, alive, kinds) -> list[tuple[float, int
     return nbrs
 
 
-def _medial_lines(pieces: dict) -> list:
-    """The lines where the pieces of a split strip meet (the road's middle)."""
-    labs = sorted(pieces)
-    a, b = np.triu_indices(len(labs), 1)
-    bnd = shapely.boundary(np.array([pieces[k] for k in labs], dtype=object))
-    parts = shapely.get_parts(shapely.intersection(bnd[a], bnd[b]))
-    return parts[np.isin(shapely.get_type_id(parts), [1, 2])].tolist()
-
-
 def merge_slivers(
     blocks: Blocks,
     hh: np.ndarray,
@@ -346,7 +349,8 @@ def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict | None, segment_m: fl
         if borders is None:
             mg.flush([j for _, j in solid])
             borders = {j: shapely.intersection(g.boundary, mg.geoms[j].boundary) for _, j in solid}
-        pieces = _split_medial(g, [(j, borders[j]) for _, j in solid], segment_m)
+        split = split_medial(g, [(j, borders[j]) for _, j in solid], segment_m)
+        pieces, lines = split if split is not None else (None, [])
     mg.alive[i] = False
     if pieces is None:
         _, j = max(solid, key=lambda x: (x[0], -x[1]))
@@ -356,7 +360,7 @@ def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict | None, segment_m: fl
     for j, piece in pieces.items():
         mg.give(j, piece)
     mg.owners[i] = sorted(pieces)
-    return _medial_lines(pieces)
+    return lines
 
 
 def tidy_blocks(
@@ -413,56 +417,3 @@ def explode(blocks: Blocks, hh: np.ndarray, xy: np.ndarray | None = None) -> Blo
     res = Blocks(geoms, members, medians=list(blocks.medians))
     res.recompute(hh)
     return res
-
-
-def _split_medial(strip, borders, segment_m: float):
-    """Cut ``strip`` between its neighbours: each part goes to the neighbour it is nearest to.
-
-    ``borders`` lists ``(neighbour, border it shares with strip)``. The strip's shared
-    borders are sampled every ``segment_m``; the Voronoi cells of the samples are clipped
-    to the strip in one batch and joined per neighbour (joining them before the clip is
-    cheaper but leaves sub-m² bits that split blocks on real roads: Huangpu).
-    """
-    pts, labels = [], []
-    for j, shared in borders:
-        parts = shapely.get_parts(shared)
-        parts = parts[(shapely.get_type_id(parts) == 1) | (shapely.get_type_id(parts) == 2)]
-        if len(parts):
-            c = shapely.get_coordinates(shapely.segmentize(parts, segment_m))
-            pts.append(c)
-            labels.append(np.full(len(c), j))
-    if not pts:
-        return None
-    xy = np.vstack(pts)
-    _, first = np.unique(np.round(xy, 3).view(np.complex128), return_index=True)
-    first = np.sort(first)
-    xy = xy[first]
-    labels = np.concatenate(labels)[first]
-    labs = np.unique(labels)
-    if len(labs) < 2:
-        return None
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=strip, ordered=True)
-    )
-    if len(cells) != len(xy):
-        return None
-    cells = shapely.intersection(cells, strip)
-    out = {}
-    for j in labs.tolist():
-        piece = _join_cells(cells[labels == j])
-        if not piece.is_empty and piece.area > 0:
-            out[j] = piece
-    return out if len(out) >= 2 else None
-
-
-def _join_cells(cells: np.ndarray):
-    """Union of clipped Voronoi cells: a coverage union (the cells share their edges, and
-    it is about 5× cheaper), or a full union where the clip left them degenerate."""
-    if len(cells) > 1:
-        try:
-            out = shapely.coverage_union_all(cells)
-        except shapely.errors.GEOSException:
-            out = None
-        if out is not None and out.geom_type in ("Polygon", "MultiPolygon"):
-            return out
-    return shapely.union_all(cells)

@@ -104,7 +104,7 @@ def partition(
     seed: int = 0,
     work_crs: Any = None,
     repair: bool = False,
-    workers: int = 1,
+    workers: int | str = 1,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PartitionResult:
@@ -131,8 +131,8 @@ def partition(
     repair
         Repair invalid input geometries in place (reported in ``warnings``), not refuse them.
     workers, scheduler
-        Run on a pool of ``workers`` local processes, or on the dask scheduler at
-        ``scheduler`` (``tcp://host:port``); same result as serial.
+        ``workers`` local processes (``"auto"``: :func:`~gridgeo.partition.parallel.auto_workers`)
+        or the dask scheduler at ``scheduler`` (``tcp://host:port``); same result as serial.
     progress
         Called as ``progress(done, total)`` after each community.
 
@@ -450,11 +450,17 @@ def _run(
     profile: Profile,
     *,
     seed: int,
-    workers: int,
+    workers: int | str,
     scheduler: str | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[CommunityResult]:
     total = len(tasks)
+    if workers == "auto":
+        from gridgeo.partition.parallel import auto_workers
+
+        workers = auto_workers(tasks)
+    elif isinstance(workers, str):
+        raise ValueError(f"workers: a number of processes or 'auto', not {workers!r}")
     if (workers or 1) <= 1 and not scheduler:
         out = []
         for k, task in enumerate(tasks, start=1):

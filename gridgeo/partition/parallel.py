@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,6 +21,10 @@ from gridgeo.partition.community import CommunityResult, CommunityTask, partitio
 from gridgeo.rules import Profile
 
 log = logging.getLogger(__name__)
+
+#: below this much work (road lines + household points, all communities) ``workers="auto"``
+#: runs serially: a pool's start-up would cost more than it saves
+AUTO_MIN_COST = 5_000
 
 
 def run_local(
@@ -74,6 +79,31 @@ def _start_method() -> str:
     if "fork" in methods and threading.active_count() == 1:
         return "fork"
     return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def auto_workers(tasks: list[CommunityTask], *, cores: int | None = None) -> int:
+    """Processes for ``workers="auto"``: one per core, at most one per community, and one
+    (serial) for a small input.
+
+    Parameters
+    ----------
+    tasks
+        Per-community inputs.
+    cores
+        Cores to use (default: those this process may run on).
+
+    Returns
+    -------
+    int
+        ``1`` for fewer than two communities or less work than :data:`AUTO_MIN_COST`,
+        else ``min(cores, communities)``.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cores = cores or os.cpu_count() or 1
+    if len(tasks) < 2 or sum(_cost(t) for t in tasks) < AUTO_MIN_COST:
+        return 1
+    return max(1, min(int(cores), len(tasks)))
 
 
 def _cost(task: CommunityTask) -> int:

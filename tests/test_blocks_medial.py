@@ -1,0 +1,126 @@
+"""The medial split of road strips (partition/medial.py) against the per-cell Voronoi split.
+
+Fixture: the median strips of a small :func:`gridgeo.testing.dual_carriageway_city`, each
+with the blocks around it, as the first sliver-merge pass sees them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from partition_reference import _medial_lines, split_medial_cells
+
+import gridgeo.partition.medial as medial
+from gridgeo.partition.blocks import _pp, _width, faces
+from gridgeo.partition.clean import clean_roads
+from gridgeo.partition.medial import split_medial
+from gridgeo.testing import dual_carriageway_city
+
+SEGMENT_M = 2.0
+
+
+@pytest.fixture(scope="module")
+def strips():
+    comm, roads, _ = dual_carriageway_city(2, 1, size=600.0, n_households=6000, seed=3)
+    lines = clean_roads(roads.geometry.to_numpy())
+    out = []
+    for area in comm.geometry:
+        polys = faces(area, lines)
+        thin = np.array([_width(g) < 30.0 and _pp(g) < 0.3 for g in polys])
+        tree = shapely.STRtree(polys)
+        for i in np.flatnonzero(thin):
+            g = polys[i]
+            near = [int(j) for j in tree.query(g, predicate="dwithin", distance=0.01)]
+            nbrs = []
+            for j in sorted(set(near) - {int(i)}):
+                shared = shapely.intersection(g.boundary, polys[j].boundary)
+                if not thin[j] and shared.length >= 0.5:
+                    nbrs.append((j, polys[j], shared))
+            if len(nbrs) > 1:
+                out.append((g, nbrs))
+    assert len(out) > 40
+    return out
+
+
+def _split(strip, nbrs, **kw):
+    return split_medial(strip, [(j, shared) for j, _, shared in nbrs], SEGMENT_M, **kw)
+
+
+def test_unsimplified_split_gives_the_voronoi_cells_parts(strips, monkeypatch):
+    calls = []
+    cells = medial._split_by_cells
+    monkeypatch.setattr(medial, "_split_by_cells", lambda *a: calls.append(1) or cells(*a))
+    for strip, nbrs in strips:
+        new, lines = _split(strip, nbrs, simplify_m=0.0)
+        old = split_medial_cells(strip, [(j, ng) for j, ng, _ in nbrs], SEGMENT_M)
+        assert set(new) == set(old)
+        for j in old:
+            assert shapely.symmetric_difference(new[j], old[j]).area < 1e-4
+        # the lines returned are where the parts meet
+        meet = sum(g.length for g in _medial_lines(old))
+        assert abs(sum(g.length for g in lines) - meet) < 1e-3 * max(meet, 1.0)
+    # the Delaunay way answered for (nearly) all of them
+    assert len(calls) <= 0.05 * len(strips)
+
+
+@pytest.mark.parametrize("tol", [medial.SIMPLIFY_M, 0.05])
+def test_split_tiles_the_strip_and_stays_within_its_tolerance(strips, tol):
+    verts_new = verts_old = 0
+    for strip, nbrs in strips:
+        new, lines = _split(strip, nbrs, simplify_m=tol)
+        exact, _ = _split(strip, nbrs, simplify_m=0.0)
+        assert set(new) == set(exact)
+        parts = np.array(list(new.values()), dtype=object)
+        assert shapely.is_valid(parts).all()
+        assert abs(shapely.area(parts).sum() - strip.area) < 1e-6 * strip.area
+        assert shapely.union_all(parts).symmetric_difference(strip).area < 1e-3
+        for j in new:
+            # a border moved by at most the tolerance along its length
+            moved = shapely.symmetric_difference(new[j], exact[j]).area
+            assert moved <= tol * exact[j].boundary.length + 1e-6
+        verts_new += sum(shapely.get_num_coordinates(g) for g in lines)
+        verts_old += sum(shapely.get_num_coordinates(g) for g in _medial_lines(exact))
+    # simplified, the lines carry far fewer vertices into the later overlays
+    assert verts_new < (0.5 if tol >= 0.05 else 1.01) * verts_old
+
+
+def test_split_is_deterministic(strips):
+    for strip, nbrs in strips[:10]:
+        a, la = _split(strip, nbrs)
+        b, lb = _split(strip, nbrs)
+        assert {j: g.wkb for j, g in a.items()} == {j: g.wkb for j, g in b.items()}
+        assert [g.wkb for g in la] == [g.wkb for g in lb]
+
+
+def _box_strip():
+    # integer corners: the samples along the bottom are exactly collinear, also where the
+    # two bottom blocks meet
+    strip = shapely.box(0, 0, 100, 6)
+    nbrs = [
+        (0, shapely.box(0, -50, 50, 0)),
+        (1, shapely.box(50, -50, 100, 0)),
+        (2, shapely.box(0, 6, 100, 50)),
+    ]
+    return strip, nbrs, [(j, shapely.intersection(strip.boundary, g.boundary)) for j, g in nbrs]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_two_neighbours_on_one_straight_side(fast, monkeypatch):
+    if not fast:  # the per-cell way answers when the edges cannot
+        monkeypatch.setattr(medial, "_bisectors", lambda *a: None)
+    strip, nbrs, borders = _box_strip()
+    new, lines = split_medial(strip, borders, SEGMENT_M, simplify_m=0.0)
+    old = split_medial_cells(strip, nbrs, SEGMENT_M)
+    assert set(new) == set(old) == {0, 1, 2}
+    for j in old:
+        assert shapely.symmetric_difference(new[j], old[j]).area < 1e-6
+    assert abs(new[2].area - 300.0) < 1e-6
+    assert abs(sum(g.length for g in lines) - sum(g.length for g in _medial_lines(old))) < 1e-6
+
+
+def test_one_neighbour_is_no_split():
+    strip = shapely.box(0, 0, 100, 6)
+    border = shapely.intersection(strip.boundary, shapely.box(0, -50, 100, 0).boundary)
+    assert split_medial(strip, [(0, border)], SEGMENT_M) is None
+    assert split_medial(strip, [], SEGMENT_M) is None
