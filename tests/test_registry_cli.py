@@ -179,7 +179,7 @@ def test_cli_four_eyes_three_people(cli, tmp_path, fresh_db_url):
     assert list(refused["action"]) == ["return_refused", "accept_refused", "accept_refused"]
 
 
-def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
+def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
     from gridgeo.registry import audit_log
 
     grids, communities = grids_of(1), communities_of(1)
@@ -197,7 +197,11 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
     token_id = next(
         line.split()[1] for line in listed.splitlines() if "zhang 的电脑" in line
     ).strip("│ ")
-    assert "已吊销" in cli("tokens", "revoke", token_id, user="admin")
+    assert f"token {token_id} revoked" in cli("tokens", "revoke", token_id, user="admin")
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")  # the table's headers in Chinese
+    zh = cli("tokens", "list", user="admin")
+    assert "名称" in zh and "用户" in zh and "zhang 的电脑" in zh
+    monkeypatch.setenv("GRIDGEO_LANG", "en")
     out = cli("load", src, "--code-pattern", PATTERN, user="zhang", code=7)
     assert "吊销" in out
     assert "revoked" in cli("tokens", "list", user="admin")

@@ -101,6 +101,11 @@ def test_coverage_by_grids_and_communities_and_the_check(world, db_url, monkeypa
         app, ["departments", "check", "--county", COUNTY], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 1 and second[-1] in result.output, result.output
+    assert "grids lack a lead department" in " ".join(result.output.split())
+    zh = CliRunner().invoke(
+        app, ["--lang", "zh_CN", "departments", "check", "--county", COUNTY], env={"COLUMNS": "200"}
+    )
+    assert zh.exit_code == 1 and "个网格缺少包片部门" in zh.output, zh.output
     # a whole community is given by its code; an unknown one is named
     bad = pd.DataFrame(
         {"category": ["sanitation"], "department": [DEPTS[0]], "division_code": ["1"]}
@@ -209,7 +214,9 @@ def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_ur
         ["matters", "admit", "market_supervision", "--county", COUNTY, "--token", token],
         env=env,
     )
-    assert out.exit_code == 0 and "草稿变更集" in out.output, out.output
+    assert out.exit_code == 0 and "draft change set" in out.output, out.output
+    zh = runner.invoke(app, ["--lang", "zh_CN", "matters", "list", "--county", "000000"], env=env)
+    assert zh.exit_code == 0 and "000000 的准入清单为空" in zh.output, zh.output
     bad = runner.invoke(
         app, ["matters", "admit", "admin_penalty", "--county", COUNTY, "--token", token], env=env
     )

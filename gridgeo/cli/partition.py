@@ -254,7 +254,10 @@ def partition(
     if repair_topology:
         fixed = fix_communities(layers["communities"])
         layers["communities"] = fixed.communities
-        print_fixes(fixed.fixes, f"社区图层已修正 {len(fixed.fixes)} 处（--repair-topology）")
+        print_fixes(
+            fixed.fixes,
+            _("community layer: {n} fixes (--repair-topology)").format(n=len(fixed.fixes)),
+        )
     spread = None
     if buildings:
         spread = _spread(layers, buildings, crs, buildings_crs, spread_by, prof)
