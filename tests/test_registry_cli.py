@@ -188,7 +188,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
     out = runner.invoke(app, ["load", src, "--county", COUNTY, "--code-pattern", PATTERN])
     assert out.exit_code == 7 and "GRIDGEO_TOKEN" in out.output
     out = runner.invoke(app, ["load", src, "--code-pattern", PATTERN, "--token", "gg_guess"])
-    assert out.exit_code == 7 and "未知的令牌" in out.output
+    assert out.exit_code == 7 and "unknown token" in out.output
     for flag in ("--user", "--admin", "--city"):
         assert runner.invoke(app, ["city", "accept", "1", flag, "x"]).exit_code == 2
 
@@ -203,7 +203,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
     assert "名称" in zh and "用户" in zh and "zhang 的电脑" in zh
     monkeypatch.setenv("GRIDGEO_LANG", "en")
     out = cli("load", src, "--code-pattern", PATTERN, user="zhang", code=7)
-    assert "吊销" in out
+    assert "revoked" in out
     assert "revoked" in cli("tokens", "list", user="admin")
     # expiry: a token that expires in a second, then is refused with the reason
     import time
@@ -216,7 +216,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
     short = _token(out)
     time.sleep(1.2)
     out = runner.invoke(app, ["load", src, "--code-pattern", PATTERN, "--token", short])
-    assert out.exit_code == 7 and "过期" in out.output
+    assert out.exit_code == 7 and "expired" in out.output
     log = audit_log(fresh_db_url)
     refused = log[log["action"] == "token_refused"]
     assert set(refused["actor"]) == {"zhang", "wang"}
@@ -235,7 +235,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
         user="admin",
         code=2,
     )
-    assert "不在登记库中" in out
+    assert "is not in the registry" in out
     out = cli(
         "tokens",
         "create",
@@ -248,7 +248,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
         user="admin",
         code=2,
     )
-    assert "county 级" in out
+    assert "must be of level county" in out
 
 
 def test_cli_reads_gridgeo_token(cli, tmp_path):
