@@ -59,6 +59,7 @@ import shapely
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
 from gridgeo.errors import CRSError, Problem
+from gridgeo.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ def _invert(
     finite = np.isfinite(wx) & np.isfinite(wy)
     if not finite.all():
         idx = np.flatnonzero(finite)
-    for _ in range(_MAX_ITER):
+    for _iteration in range(_MAX_ITER):
         if idx is None:
             cx, cy, gxx, gyy = wx, wy, tx, ty
         else:
@@ -478,9 +479,11 @@ def resolve_crs(value: Any) -> CRSLike:
     if isinstance(value, pyproj.CRS):
         return value
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise CRSError("no CRS given (use e.g. 'cgcs2000', 'wgs84', 'gcj02', 'bd09', 'EPSG:4490')")
+        raise CRSError(
+            _("no CRS given (use e.g. 'cgcs2000', 'wgs84', 'gcj02', 'bd09', 'EPSG:4490')")
+        )
     if isinstance(value, bool):
-        raise CRSError(f"not a CRS: {value!r}")
+        raise CRSError(_("not a CRS: {value!r}").format(value=value))
     if isinstance(value, str):
         key = value.strip().lower()
         if key in _ALIASES:
@@ -494,8 +497,10 @@ def resolve_crs(value: Any) -> CRSLike:
         return pyproj.CRS.from_user_input(value)
     except (_PyprojCRSError, TypeError, ValueError) as exc:
         raise CRSError(
-            f"unknown CRS {value!r}: use 'cgcs2000', 'wgs84', 'gcj02', 'bd09', "
-            "'EPSG:<code>' or a WKT string"
+            _(
+                "unknown CRS {value!r}: use 'cgcs2000', 'wgs84', 'gcj02', 'bd09', "
+                "'EPSG:<code>' or a WKT string"
+            ).format(value=value)
         ) from exc
 
 
@@ -543,8 +548,10 @@ def _transform_geoms(geoms: np.ndarray, func: Callable[[np.ndarray], np.ndarray]
 def _check_special_source(gdf: gpd.GeoDataFrame, source: str) -> None:
     if gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
         raise CRSError(
-            f"{source} coordinates must be longitude/latitude in degrees, "
-            f"but the layer is in a projected CRS ({crs_label(gdf.crs)})"
+            _(
+                "{source} coordinates must be longitude/latitude in degrees, but the "
+                "layer is in a projected CRS ({value})"
+            ).format(source=source, value=crs_label(gdf.crs))
         )
 
 
@@ -594,7 +601,7 @@ def to_wgs84(data: Any, source_crs: Any = None) -> Any:
         return out
     if isinstance(data, tuple | list) and len(data) == 2:
         if source_crs is None:
-            raise CRSError("to_wgs84 needs source_crs for raw coordinates")
+            raise CRSError(_("to_wgs84 needs source_crs for raw coordinates"))
         src = resolve_crs(source_crs)
         x = np.asarray(data[0], dtype=np.float64)
         y = np.asarray(data[1], dtype=np.float64)
@@ -629,9 +636,11 @@ def from_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries, target: str) -> Any:
     """
     tgt = resolve_crs(target)
     if not isinstance(tgt, str):
-        raise CRSError(f"from_wgs84 converts to 'gcj02' or 'bd09', not {crs_label(tgt)}")
+        raise CRSError(
+            _("from_wgs84 converts to 'gcj02' or 'bd09', not {value}").format(value=crs_label(tgt))
+        )
     if data.crs is None:
-        raise CRSError("the layer has no CRS")
+        raise CRSError(_("the layer has no CRS"))
     wgs = data.to_crs(4326)
     forward = wgs84_to_gcj02 if tgt == GCJ02 else wgs84_to_bd09
 
@@ -705,11 +714,11 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
         longitudes the CGCS2000 zones cover (73.5°E–136.5°E).
     """
     if gdf.crs is None:
-        raise CRSError("cannot choose a metric CRS: the layer has no CRS")
+        raise CRSError(_("cannot choose a metric CRS: the layer has no CRS"))
     lon, lat = _lonlat_points(gdf)
     finite = np.isfinite(lon) & np.isfinite(lat)
     if not finite.any():
-        raise CRSError("cannot choose a metric CRS: the layer has no usable geometry")
+        raise CRSError(_("cannot choose a metric CRS: the layer has no usable geometry"))
     west, east = np.nanmin(lon[finite]), np.nanmax(lon[finite])
     central = (west + east) / 2.0
     if east - west > 3.0:
@@ -721,8 +730,11 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     zone = round(central / 3.0)
     if not 25 <= zone <= 45:
         raise CRSError(
-            f"cannot choose a CGCS2000 Gauss–Krüger zone: the data's central longitude "
-            f"{central:.3f}° is outside 73.5°E–136.5°E (is the CRS right, or are lon/lat swapped?)"
+            _(
+                "cannot choose a CGCS2000 Gauss–Krüger zone: the data's central "
+                "longitude {central:.3f}° is outside 73.5°E–136.5°E (is the CRS right, "
+                "or are lon/lat swapped?)"
+            ).format(central=central)
         )
     crs = pyproj.CRS.from_epsg(4513 + zone - 25)
     log.info("metric CRS for %d features at %.3f°E: %s", len(gdf), central, crs.name)
@@ -756,7 +768,7 @@ def work_crs(data: gpd.GeoDataFrame | gpd.GeoSeries, given: Any = None) -> pypro
     if given is not None:
         return pyproj.CRS.from_user_input(given)
     if data.crs is None:
-        raise CRSError("cannot choose a metric CRS: the layer has no CRS")
+        raise CRSError(_("cannot choose a metric CRS: the layer has no CRS"))
     own = pyproj.CRS.from_user_input(data.crs)
     if own.is_projected and all(a.unit_name in ("metre", "meter") for a in own.axis_info[:2]):
         lon, lat = _lonlat_points(data)

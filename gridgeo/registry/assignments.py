@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.divisions import descendants
 from gridgeo.registry.users import Principal
@@ -47,7 +48,7 @@ def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Princi
     actor.require("departments.edit")
     col = "department" if "department" in departments else "name"
     if col not in departments:
-        raise InputError("the department table needs a 'department' (or 'name') column")
+        raise InputError(_("the department table needs a 'department' (or 'name') column"))
     df = departments.drop_duplicates(col)
     problems = [
         Problem("department name is empty", row=int(i), field=col, rule="department.name")
@@ -55,7 +56,7 @@ def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Princi
         if not str(v or "").strip() or pd.isna(v)
     ]
     if problems:
-        raise InputError("the department table cannot be used", problems)
+        raise InputError(_("the department table cannot be used"), problems)
     rows = [
         {
             "name": str(r[col]).strip(),
@@ -343,9 +344,9 @@ def draft_assignments(
             for d in sorted({p["department"] for p in cov_items} - departments)
         ]
         if problems:
-            raise InputError("the assignments cannot be drafted", problems)
+            raise InputError(_("the assignments cannot be drafted"), problems)
         if not staff_items and not cov_items and not end_items:
-            raise InputError("no assignments given")
+            raise InputError(_("no assignments given"))
         cs_id = conn.execute(
             text(
                 "INSERT INTO registry.changeset (county_code, title, reason, created_by) "

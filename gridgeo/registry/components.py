@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.users import REVIEWER_ROLES, Principal
 
@@ -82,7 +83,7 @@ def read_components(
         if c is None and f != "kind"
     ]
     if problems:
-        raise InputError(f"component inventory {path} cannot be used", problems)
+        raise InputError(_("component inventory {path} cannot be used").format(path=path), problems)
     out = gpd.GeoDataFrame(
         {
             "component_id": gdf[cols["component_id"]].map(
@@ -133,7 +134,10 @@ def read_components(
         for i, v in dup.items()
     ]
     if problems:
-        raise InputError(f"component inventory {path}: {len(problems)} problem(s)", problems)
+        raise InputError(
+            _("component inventory {path}: {n} problem(s)").format(path=path, n=len(problems)),
+            problems,
+        )
     return to_wgs84(out)
 
 
@@ -156,19 +160,19 @@ def import_components(
     """
     if actor.role not in ("admin", *REVIEWER_ROLES):
         raise PermissionDeniedError(
-            "the component inventory is kept by a city reviewer or an admin"
+            _("the component inventory is kept by a city reviewer or an admin")
         )
     with transaction(bind) as conn:
         srid = conn.execute(text("SELECT registry.srid()")).scalar()
         if srid is None:
-            raise ConflictError("components need the registry's CRS, set by the first grid load")
+            raise ConflictError(_("components need the registry's CRS, set by the first grid load"))
         depts = dict(
             conn.execute(text("SELECT name, department_id FROM registry.department")).all()
         )
         unknown = sorted(set(components["owner"]) - set(depts))
         if unknown:
             raise InputError(
-                "the component inventory names departments that are not registered",
+                _("the component inventory names departments that are not registered"),
                 [
                     Problem(
                         f"department {d!r} is not registered", field="owner", rule="component.owner"
@@ -258,7 +262,9 @@ def route_problem(
                 {"id": component_id},
             ).first()
             if row is None:
-                raise NotFoundError(f"no current component {component_id!r}")
+                raise NotFoundError(
+                    _("no current component {component_id!r}").format(component_id=component_id)
+                )
             return Route(row[0], "component_owner", row[1])
         if grid_code:
             lead = conn.execute(

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gridgeo.crs import metric_crs
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import SCHEMAS, check_layer
 from gridgeo.partition.codes import grid_name
 from gridgeo.registry._db import Bind, raw, transaction
@@ -77,8 +78,10 @@ def _fix_srid(conn: Connection, gdf: gpd.GeoDataFrame, source: str | None) -> in
         epsg = pyproj.CRS(wanted).to_epsg()
         if epsg is None:
             raise CRSError(
-                f"{source or 'layer'}: its projected CRS has no EPSG code; "
-                "reproject it to a CGCS2000 Gauss–Krüger zone (EPSG:4513–4533) first"
+                _(
+                    "{value}: its projected CRS has no EPSG code; reproject it to a CGCS2000 "
+                    "Gauss–Krüger zone (EPSG:4513–4533) first"
+                ).format(value=source or "layer")
             )
         conn.execute(
             text(
@@ -209,7 +212,9 @@ def _check_communities(
             if p.severity == "error"
         ]
         if cproblems:
-            raise InputError(f"{csource or 'communities layer'} cannot be used", cproblems)
+            raise InputError(
+                _("{value} cannot be used").format(value=csource or "communities layer"), cproblems
+            )
         c = _to_srid(communities, srid)
         c = c[c["code"].astype(str).isin(missing)]
         if len(c):
@@ -388,7 +393,9 @@ def _allocate_codes(
         top = max(seqs.values(), default=0)
         if top >= 10**digits:
             raise InputError(
-                f"community {c} would need grid sequence {top}, more than {digits} digits allow",
+                _(
+                    "community {c} would need grid sequence {top}, more than {digits} digits allow"
+                ).format(c=c, top=top, digits=digits),
                 [Problem("grid sequence overflow", field="grid_code", rule="code.overflow")],
             )
         for i in mine:
@@ -548,11 +555,13 @@ def load_grids(
     warnings = [p for p in problems if p.severity != "error"]
     problems = [p for p in problems if p.severity == "error"]
     if problems:
-        raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
+        raise InputError(
+            _("{value} cannot be loaded").format(value=source or "the grid layer"), problems
+        )
     for p in warnings:
         log.warning("%s", p)
     if len(g) == 0:
-        raise InputError(f"{source or 'the grid layer'} has no grids")
+        raise InputError(_("{value} has no grids").format(value=source or "the grid layer"))
 
     with transaction(bind) as conn:
         require_within(conn, county, well_formed)  # malformed codes are input problems below
@@ -561,13 +570,18 @@ def load_grids(
         problems = geometry_limits(g, source, max_vertices=max_vertices)
         if problems:
             raise InputError(
-                f"{source or 'the grid layer'} cannot be loaded (in EPSG:{srid})", problems
+                _("{value} cannot be loaded (in EPSG:{srid})").format(
+                    value=source or "the grid layer", srid=srid
+                ),
+                problems,
             )
         known, problems = _check_communities(conn, g, communities, county, prof, source)
         warnings += [p for p in problems if p.severity != "error"]
         problems = [p for p in problems if p.severity == "error"]
         if problems:
-            raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
+            raise InputError(
+                _("{value} cannot be loaded").format(value=source or "the grid layer"), problems
+            )
         kinds = dict(zip(known["code"], known["kind"], strict=True))
         names = dict(zip(known["code"], known["name"], strict=True))
         g["geometry"] = _multi(shapely.force_2d(g.geometry.values))

@@ -29,6 +29,7 @@ import psycopg
 from sqlalchemy import text
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.users import Principal
 
@@ -86,7 +87,7 @@ def set_catalogue(
         if r.get("default_department") and r["default_department"] not in depts
     ]
     if problems:
-        raise InputError("the catalogue cannot be written", problems)
+        raise InputError(_("the catalogue cannot be written"), problems)
     conn.execute("SELECT set_config('gridgeo.actor', %s, true)", (actor,))
     with conn.cursor() as cur:
         for r in rows:
@@ -170,7 +171,7 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         if cols[f] is None
     ]
     if problems:
-        raise InputError(f"catalogue {path} cannot be used", problems)
+        raise InputError(_("catalogue {path} cannot be used").format(path=path), problems)
     rows = []
     for i, r in raw.iterrows():
         row: dict[str, Any] = {}
@@ -214,7 +215,9 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         row["negative"] = row["negative"].lower() in _YES
         rows.append(row)
     if problems:
-        raise InputError(f"catalogue {path}: {len(problems)} problem(s)", problems)
+        raise InputError(
+            _("catalogue {path}: {n} problem(s)").format(path=path, n=len(problems)), problems
+        )
     return rows
 
 
@@ -258,7 +261,7 @@ def catalogue_history(conn: psycopg.Connection, code: str) -> list[dict[str, Any
         (code,),
     ).fetchall()
     if not rows:
-        raise NotFoundError(f"no category {code!r} in the catalogue's history")
+        raise NotFoundError(_("no category {code!r} in the catalogue's history").format(code=code))
     keys = (*CATALOGUE_KEYS, "valid_from", "valid_to", "changed_by")
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
@@ -324,7 +327,9 @@ def require_grid_worker_dispatch(
     """Raise :class:`ConflictError` (409) when :func:`may_dispatch_to_grid_worker` says no."""
     decision = may_dispatch_to_grid_worker(conn, category, county=county)
     if not decision.allowed:
-        raise ConflictError(f"{decision.reason}（{decision.basis}）")
+        raise ConflictError(
+            f"{decision.reason}（{decision.basis}）"
+        )
 
 
 def draft_matter_changes(
@@ -350,7 +355,7 @@ def draft_matter_changes(
     """
     admit, leave = list(dict.fromkeys(admit)), list(dict.fromkeys(exit))
     if not admit and not leave:
-        raise InputError("no matter categories to admit or remove")
+        raise InputError(_("no matter categories to admit or remove"))
     with transaction(bind) as conn:
         actor.require("changeset.draft", county)
         known = {
@@ -409,7 +414,7 @@ def draft_matter_changes(
             if code in known and code not in current
         ]
         if problems:
-            raise InputError("the matter list change cannot be drafted", problems)
+            raise InputError(_("the matter list change cannot be drafted"), problems)
         cs = conn.execute(
             text(
                 "INSERT INTO registry.changeset (county_code, title, reason, created_by) "

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.assignments import STAFF_ROLES, draft_assignments
 from gridgeo.registry.bindings import profile_for
@@ -74,7 +75,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"file {path} does not exist")
+        raise InputError(_("file {path} does not exist").format(path=path))
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             return pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="openpyxl")
@@ -83,7 +84,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.
         enc = guess_file_encoding(path, None).encoding or "utf-8"
         return pd.read_csv(path, dtype=str, encoding=enc, skipinitialspace=True)
     except Exception as exc:  # pandas/openpyxl raise many kinds
-        raise InputError(f"cannot read {path}: {exc}") from exc
+        raise InputError(_("cannot read {path}: {exc}").format(path=path, exc=exc)) from exc
 
 
 def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.DataFrame:
@@ -123,7 +124,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         if f not in cols
     ]
     if problems:
-        raise InputError(f"roster {path} cannot be used", problems)
+        raise InputError(_("roster {path} cannot be used").format(path=path), problems)
     df = pd.DataFrame({f: raw[c] for f, c in cols.items()})
     df.index = pd.RangeIndex(2, len(df) + 2)
     df = df.apply(lambda s: s.map(lambda v: "" if pd.isna(v) else str(v).strip()))
@@ -161,7 +162,10 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
                 )
             )
     if problems:
-        raise InputError(f"roster {path} cannot be used: {len(problems)} problem(s)", problems)
+        raise InputError(
+            _("roster {path} cannot be used: {n} problem(s)").format(path=path, n=len(problems)),
+            problems,
+        )
     words = {_norm(k): v for k, v in ROLE_WORDS.items()}
     df["role"] = df["role"].map(lambda v: words[_norm(v)])
     log.info("read roster %s: %d rows, %d people", path, len(df), df["person_name"].nunique())
