@@ -164,8 +164,11 @@ def test_every_message_of_the_command_line_and_the_readers_has_a_chinese_transla
 
 
 def test_every_error_of_the_registry_the_rules_and_the_crs_has_a_chinese_translation():
+    from gridgeo.registry.users import ACTIONS
+
     found = _wrapped_messages("registry", "rules.py", "crs.py")
     assert len(found) > 120
+    found |= {a.text: f"registry/users.py ACTIONS[{k!r}]" for k, a in ACTIONS.items()}
     zh = catalogue("zh_CN")
     missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
     assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)

@@ -86,12 +86,18 @@ _CASE_WORKERS = frozenset({"dispatcher", "admin", "department", "grid_worker"})
 class Action:
     """What may be done, by which roles, and whether a division scope applies.
 
-    ``label`` is English, translated when a refusal is raised (:func:`gridgeo.i18n.gettext`).
+    ``text`` is English; :attr:`label` is it in the language in use (translated when read,
+    so a refusal is in the language of the request, not of the import).
     """
 
     roles: frozenset[str]
     scoped: bool
-    label: str
+    text: str
+
+    @property
+    def label(self) -> str:
+        """What the action is, in the language in use (:func:`gridgeo.i18n.gettext`)."""
+        return _(self.text)
 
 
 #: Every action the registry, the CLI and the API check, in one table.
@@ -212,18 +218,18 @@ class Principal:
             if not self.authenticated:
                 raise AuthenticationError(
                     _("to {action}, a token of one of these roles is needed: {roles}").format(
-                        action=_(act.label), roles=allowed
+                        action=act.label, roles=allowed
                     )
                 )
             raise PermissionDeniedError(
                 _("{user} may not {action} (roles needed: {roles})").format(
-                    user=self.label, action=_(act.label), roles=allowed
+                    user=self.label, action=act.label, roles=allowed
                 )
             )
         if act.scoped and division is not None and not self.covers(division):
             raise PermissionDeniedError(
                 _("{user} may not {action}: {division} is outside their area {area}").format(
-                    user=self.label, action=_(act.label), division=division, area=self.division_code
+                    user=self.label, action=act.label, division=division, area=self.division_code
                 )
             )
 
