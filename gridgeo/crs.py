@@ -821,12 +821,12 @@ def sanity_problems(
     if source is None and isinstance(gdf, gpd.GeoDataFrame):
         spec = gdf.attrs.get("source")
         if spec:
-            source, _, lyr = str(spec).rpartition(":") if _has_layer(spec) else (spec, "", "")
+            source, _sep, lyr = str(spec).rpartition(":") if _has_layer(spec) else (spec, "", "")
             layer = layer or (lyr or None)
     if gdf.crs is None:
         return [
             Problem(
-                "the layer has no CRS; give one (e.g. crs='cgcs2000', 'wgs84', 'gcj02')",
+                _("the layer has no CRS; give one (e.g. crs='cgcs2000', 'wgs84', 'gcj02')"),
                 file=source,
                 layer=layer,
                 rule="crs.missing",
@@ -850,8 +850,10 @@ def sanity_problems(
     if swapped.sum() > n / 2:
         problems.append(
             Problem(
-                f"{int(swapped.sum())} of {n} features lie inside China only with x and y "
-                "swapped: the columns or axis order are probably lon/lat reversed",
+                _(
+                    "{value} of {n} features lie inside China only with x and y swapped: the "
+                    "columns or axis order are probably lon/lat reversed"
+                ).format(value=int(swapped.sum()), n=n),
                 file=source,
                 layer=layer,
                 field="geometry",
@@ -863,9 +865,18 @@ def sanity_problems(
         lo, la = lon[finite], lat[finite]
         problems.append(
             Problem(
-                f"all {n} features lie outside China's bounds (lon {lo.min():.4f}–{lo.max():.4f}, "
-                f"lat {la.min():.4f}–{la.max():.4f} after conversion from {crs_label(gdf.crs)}): "
-                "the CRS is probably wrong",
+                _(
+                    "all {n} features lie outside China's bounds (lon "
+                    "{value:.4f}–{value2:.4f}, lat {value3:.4f}–{value4:.4f} after "
+                    "conversion from {value5}): the CRS is probably wrong"
+                ).format(
+                    n=n,
+                    value=lo.min(),
+                    value2=lo.max(),
+                    value3=la.min(),
+                    value4=la.max(),
+                    value5=crs_label(gdf.crs),
+                ),
                 file=source,
                 layer=layer,
                 field="geometry",
@@ -932,7 +943,9 @@ def point_problems(
         the projection's origin, far from any county.
     """
     problems = [
-        Problem(f"{n}={v!r} is not a finite number", field=n, rule="point.coordinate")
+        Problem(
+            _("{n}={v!r} is not a finite number").format(n=n, v=v), field=n, rule="point.coordinate"
+        )
         for n, v in zip(names, (x, y), strict=True)
         if not np.isfinite(v)
     ]
@@ -948,8 +961,10 @@ def point_problems(
     if degrees:
         return [
             Problem(
-                f"{n}={v!r} is outside -{limit}..{limit}; are {names[0]} and {names[1]} "
-                "swapped, or is the CRS projected?",
+                _(
+                    "{n}={v!r} is outside -{limit}..{limit}; are {value} and {value2} "
+                    "swapped, or is the CRS projected?"
+                ).format(n=n, v=v, limit=limit, value=names[0], value2=names[1]),
                 field=n,
                 rule="point.range",
             )
@@ -961,8 +976,10 @@ def point_problems(
         label = "a metric CRS" if resolved is None else f"{resolved.name} (metres)"
         return [
             Problem(
-                f"{names[0]}/{names[1]} {x}, {y} look like longitude/latitude but are read in "
-                f"{label}; give the CRS of the numbers (e.g. --crs wgs84, or crs=wgs84)",
+                _(
+                    "{value}/{value2} {x}, {y} look like longitude/latitude but are read in "
+                    "{label}; give the CRS of the numbers (e.g. --crs wgs84, or crs=wgs84)"
+                ).format(value=names[0], value2=names[1], x=x, y=y, label=label),
                 field="crs",
                 rule="point.lonlat_in_metric",
                 severity="warning",

@@ -78,7 +78,11 @@ def read_components(
         for f, names in HEADERS.items()
     }
     problems = [
-        Problem(f"column {HEADERS[f][0]} ({f}) is missing", file=str(path), rule="component.column")
+        Problem(
+            _("column {value} ({f}) is missing").format(value=HEADERS[f][0], f=f),
+            file=str(path),
+            rule="component.column",
+        )
         for f, c in cols.items()
         if c is None and f != "kind"
     ]
@@ -120,7 +124,7 @@ def read_components(
             )
         if r.geometry is None or r.geometry.is_empty or r.geometry.geom_type != "Point":
             problems.append(
-                Problem("not a point", field="geometry", rule="component.geometry", **where)
+                Problem(_("not a point"), field="geometry", rule="component.geometry", **where)
             )
     dup = out["component_id"][out["component_id"].duplicated() & (out["component_id"] != "")]
     problems += [
@@ -175,7 +179,9 @@ def import_components(
                 _("the component inventory names departments that are not registered"),
                 [
                     Problem(
-                        f"department {d!r} is not registered", field="owner", rule="component.owner"
+                        _("department {d!r} is not registered").format(d=d),
+                        field="owner",
+                        rule="component.owner",
                     )
                     for d in unknown
                 ],

@@ -126,11 +126,11 @@ def load_roads(bind: Bind, roads: gpd.GeoDataFrame, *, county: str, actor: Princ
     source = str(roads.attrs.get("source") or "roads")
     kinds = shapely.get_type_id(roads.geometry.values)
     problems = [
-        Problem("not a line", file=source, row=int(i), field="geometry", rule="roads.line")
+        Problem(_("not a line"), file=source, row=int(i), field="geometry", rule="roads.line")
         for i in np.flatnonzero(~np.isin(kinds, [1, 5]))[:20]
     ]
     if roads.crs is None:
-        problems.append(Problem("the road layer has no CRS", file=source, rule="input.crs"))
+        problems.append(Problem(_("the road layer has no CRS"), file=source, rule="input.crs"))
     if problems:
         raise InputError(_("{source} cannot be loaded as roads").format(source=source), problems)
     names = roads["name"].astype("string") if "name" in roads.columns else [None] * len(roads)
@@ -233,7 +233,11 @@ def import_package(
                 "export, or blocks were edited); export again with `gridgeo change "
                 "export-edit`"
             ).format(path=path),
-            [Problem("blocks differ", file=str(path), layer="blocks", rule="edit.blocks_changed")],
+            [
+                Problem(
+                    _("blocks differ"), file=str(path), layer="blocks", rule="edit.blocks_changed"
+                )
+            ],
         )
     snapped = apply_package(session.plan, blocks, grids, tolerance_m=tolerance_m, source=str(path))
     if snapped.problems:

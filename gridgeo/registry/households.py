@@ -34,7 +34,9 @@ def _counts(
     for i in bad[:20]:
         problems.append(
             Problem(
-                f"{field} {frame[field].iloc[i]!r} is not a count ≥ 0",
+                _("{field} {value!r} is not a count ≥ 0").format(
+                    field=field, value=frame[field].iloc[i]
+                ),
                 file=source,
                 row=int(i),
                 field=field,
@@ -80,7 +82,7 @@ def load_households(
     for i in np.flatnonzero(kinds != 0)[:20]:
         problems.append(
             Problem(
-                "not a point", file=source, row=int(i), field="geometry", rule="households.point"
+                _("not a point"), file=source, row=int(i), field="geometry", rule="households.point"
             )
         )
     households = _counts(points, "households", source, problems)

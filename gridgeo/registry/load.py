@@ -257,7 +257,9 @@ def _check_communities(
         rows = np.flatnonzero((g["community_code"] == code).to_numpy())
         problems.append(
             Problem(
-                f"community {code} is not in the registry; give its polygon with --communities",
+                _(
+                    "community {code} is not in the registry; give its polygon with --communities"
+                ).format(code=code),
                 file=source,
                 row=int(g.index[rows[0]]) if len(rows) else None,
                 field="community_code",
@@ -289,8 +291,11 @@ def _differing_divisions(
         if diff > 1.0:
             out.append(
                 Problem(
-                    f"community {code}: the given polygon differs from the registry's by {diff:,.0f} m²; "
-                    "the registry's is kept (changing a community's boundary is an admin task)",
+                    _(
+                        "community {code}: the given polygon differs from the registry's by "
+                        "{diff:,.0f} m²; the registry's is kept (changing a community's boundary "
+                        "is an admin task)"
+                    ).format(code=code, diff=diff),
                     layer=communities.attrs.get("source"),
                     row=code,
                     rule="registry.community_differs",
@@ -396,7 +401,7 @@ def _allocate_codes(
                 _(
                     "community {c} would need grid sequence {top}, more than {digits} digits allow"
                 ).format(c=c, top=top, digits=digits),
-                [Problem("grid sequence overflow", field="grid_code", rule="code.overflow")],
+                [Problem(_("grid sequence overflow"), field="grid_code", rule="code.overflow")],
             )
         for i in mine:
             code = f"{c}{seqs[i]:0{digits}d}"
@@ -468,9 +473,11 @@ def _recount(
     if points is None:
         return [
             Problem(
-                f"county {county} has no household layer: households of the {len(idx)} drafted "
-                "grids are taken from the layer or kept from the grids they replace, not "
-                "recounted (load it with `gridgeo registry households`)",
+                _(
+                    "county {county} has no household layer: households of the {n} drafted "
+                    "grids are taken from the layer or kept from the grids they replace, not "
+                    "recounted (load it with `gridgeo registry households`)"
+                ).format(county=county, n=len(idx)),
                 rule="households.not_recounted",
                 severity="warning",
             )

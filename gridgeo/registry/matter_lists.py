@@ -78,7 +78,9 @@ def set_catalogue(
     depts = dict(conn.execute("SELECT name, department_id FROM registry.department").fetchall())
     problems = [
         Problem(
-            f"department {r['default_department']!r} is not registered",
+            _("department {default_department!r} is not registered").format(
+                default_department=r["default_department"]
+            ),
             row=i,
             field="default_department",
             rule="catalogue.department",
@@ -166,7 +168,11 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         for f, names in CATALOGUE_HEADERS.items()
     }
     problems = [
-        Problem(f"column {CATALOGUE_HEADERS[f][0]} is missing", file=path, rule="catalogue.column")
+        Problem(
+            _("column {value} is missing").format(value=CATALOGUE_HEADERS[f][0]),
+            file=path,
+            rule="catalogue.column",
+        )
         for f in ("code", "name")
         if cols[f] is None
     ]
@@ -197,7 +203,7 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
             elif not row[f].isdigit() or int(row[f]) < 1:
                 problems.append(
                     Problem(
-                        "must be a whole number of working days ≥ 1",
+                        _("must be a whole number of working days ≥ 1"),
                         field=cols[f],
                         rule="catalogue.deadline",
                         **where,
@@ -327,9 +333,7 @@ def require_grid_worker_dispatch(
     """Raise :class:`ConflictError` (409) when :func:`may_dispatch_to_grid_worker` says no."""
     decision = may_dispatch_to_grid_worker(conn, category, county=county)
     if not decision.allowed:
-        raise ConflictError(
-            f"{decision.reason}（{decision.basis}）"
-        )
+        raise ConflictError(f"{decision.reason}（{decision.basis}）")
 
 
 def draft_matter_changes(
@@ -377,7 +381,7 @@ def draft_matter_changes(
             if code not in known:
                 problems.append(
                     Problem(
-                        f"category {code!r} is not in the city catalogue",
+                        _("category {code!r} is not in the city catalogue").format(code=code),
                         field="category",
                         row=code,
                         rule="matters.catalogue",
@@ -387,8 +391,10 @@ def draft_matter_changes(
             if known.get(code):
                 problems.append(
                     Problem(
-                        f"category {code!r} is on the negative list and may not be admitted "
-                        f"({NEGATIVE_BASIS})",
+                        _(
+                            "category {code!r} is on the negative list and may not be admitted "
+                            "({basis})"
+                        ).format(code=code, basis=NEGATIVE_BASIS),
                         field="category",
                         row=code,
                         rule="matters.negative",
@@ -397,7 +403,9 @@ def draft_matter_changes(
             elif code in current:
                 problems.append(
                     Problem(
-                        f"category {code!r} is already admitted in {county}",
+                        _("category {code!r} is already admitted in {county}").format(
+                            code=code, county=county
+                        ),
                         field="category",
                         row=code,
                         rule="matters.admitted",
@@ -405,7 +413,9 @@ def draft_matter_changes(
                 )
         problems += [
             Problem(
-                f"category {code!r} is not on the admission list of {county}",
+                _("category {code!r} is not on the admission list of {county}").format(
+                    code=code, county=county
+                ),
                 field="category",
                 row=code,
                 rule="matters.not_admitted",

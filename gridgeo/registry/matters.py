@@ -75,7 +75,7 @@ def _set_clause(changes: Mapping[str, Any], allowed: tuple[str, ...], what: str)
     if unknown:
         raise InputError(
             _("{what}: cannot change {value}").format(what=what, value=", ".join(unknown)),
-            [Problem("not an editable field", field=k, rule="matters.field") for k in unknown],
+            [Problem(_("not an editable field"), field=k, rule="matters.field") for k in unknown],
         )
     return sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes
@@ -344,7 +344,11 @@ def _check_coverage_targets(
         raise InputError(
             _("{n} grid codes are not current grids").format(n=len(missing)),
             [
-                Problem(f"grid {c} is not a current grid", field="grid_codes", rule="coverage.grid")
+                Problem(
+                    _("grid {c} is not a current grid").format(c=c),
+                    field="grid_codes",
+                    rule="coverage.grid",
+                )
                 for c in missing
             ],
         )
@@ -383,7 +387,7 @@ def coverage_draft_target(
     if not codes:
         raise InputError(
             _("give grid_codes: the grids the department answers for"),
-            [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
+            [Problem(_("nothing to cover"), field="grid_codes", rule="coverage.empty")],
         )
     _check_coverage_targets(conn, department_id, category, codes)
     name = conn.execute(
@@ -403,7 +407,7 @@ def coverage_draft_target(
             _("the grids must lie in one registered county (one change set per county)"),
             [
                 Problem(
-                    f"grid {c} is in county {found.get(c) or 'unknown'}",
+                    _("grid {c} is in county {value}").format(c=c, value=found.get(c) or "unknown"),
                     field="grid_codes",
                     rule="coverage.county",
                 )
@@ -445,12 +449,12 @@ def add_coverage(
     if not codes and geometry is None:
         raise InputError(
             _("give grid_codes or a geometry"),
-            [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
+            [Problem(_("nothing to cover"), field="grid_codes", rule="coverage.empty")],
         )
     if geometry is not None and geometry.get("type") not in ("Polygon", "MultiPolygon"):
         raise InputError(
             _("geometry must be a GeoJSON Polygon or MultiPolygon"),
-            [Problem("not a polygon", field="geometry", rule="coverage.geometry")],
+            [Problem(_("not a polygon"), field="geometry", rule="coverage.geometry")],
         )
     _check_coverage_targets(conn, department_id, category, codes)
     ids = [
@@ -473,7 +477,7 @@ def add_coverage(
         if not conn.execute("SELECT ST_IsValid(ST_GeomFromGeoJSON(%s))", (text,)).fetchone()[0]:
             raise InputError(
                 _("the coverage polygon is not valid (self-intersecting?)"),
-                [Problem("invalid polygon", field="geometry", rule="coverage.geometry")],
+                [Problem(_("invalid polygon"), field="geometry", rule="coverage.geometry")],
             )
         ids.append(
             conn.execute(

@@ -145,7 +145,7 @@ def repartition_community(
     if households.crs is None:
         raise InputError(
             _("the household points have no CRS"),
-            [Problem("no CRS", layer="households", rule="crs.missing")],
+            [Problem(_("no CRS"), layer="households", rule="crs.missing")],
         )
     with transaction(bind) as conn:
         require_within(conn, county, [community_code])

@@ -53,7 +53,7 @@ def receiving_division(county_code: str, level: str, *, override: str | None = N
             _("filing level {level!r} is not one of {value}").format(
                 level=level, value=", ".join(LEVELS)
             ),
-            [Problem("unknown filing level", field="filing_level", rule="routing.level")],
+            [Problem(_("unknown filing level"), field="filing_level", rule="routing.level")],
         )
     if override:
         if not code.startswith(str(override)):
@@ -61,7 +61,7 @@ def receiving_division(county_code: str, level: str, *, override: str | None = N
                 _("receiving division {override} does not contain county {code}").format(
                     override=override, code=code
                 ),
-                [Problem("receiver outside", field="receiver_code", rule="routing.receiver")],
+                [Problem(_("receiver outside"), field="receiver_code", rule="routing.receiver")],
             )
         return str(override)
     if level == "district":
@@ -73,6 +73,6 @@ def receiving_division(county_code: str, level: str, *, override: str | None = N
                 "receiving {level} cannot be derived; bind the county with an explicit "
                 "receiving division"
             ).format(code=code, level=level),
-            [Problem("unknown code scheme", field="county_code", rule="routing.scheme")],
+            [Problem(_("unknown code scheme"), field="county_code", rule="routing.scheme")],
         )
     return code[: _MAINLAND_PREFIX[level]].ljust(6, "0")

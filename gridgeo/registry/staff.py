@@ -115,7 +115,9 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
             cols[field] = found
     problems = [
         Problem(
-            f"column {HEADERS[f][0]} ({f}) is missing; columns are {', '.join(map(str, raw.columns))}",
+            _("column {value} ({f}) is missing; columns are {value2}").format(
+                value=HEADERS[f][0], f=f, value2=", ".join(map(str, raw.columns))
+            ),
             file=str(path),
             field=HEADERS[f][0],
             rule="roster.column",
@@ -134,7 +136,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
             if not r[f]:
                 problems.append(
                     Problem(
-                        "value is empty",
+                        _("value is empty"),
                         file=str(path),
                         row=row,
                         field=cols[f],

@@ -433,7 +433,7 @@ def file_changeset(
                 _("filing change set {changeset_id} with force needs a written reason").format(
                     changeset_id=changeset_id
                 ),
-                [Problem("missing", field="force_reason", rule="filing.force_reason")],
+                [Problem(_("missing"), field="force_reason", rule="filing.force_reason")],
             )
         binding = _binding_for(conn, cs, None, None)
         receiver = binding.receiver(cs.county_code)
