@@ -129,11 +129,17 @@ def test_coverage_given_as_a_polygon_is_refused(world, db_url):
     assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.polygon", "wkt")]
 
 
-def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url, tmp_path):
+def test_matter_admission_filed_and_accepted_and_the_negative_list(
+    world, db_url, tmp_path, monkeypatch
+):
     with psycopg.connect(db_url) as conn:
         # before admission: in the catalogue but not on the county's list
         no = may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY)
-        assert not no.allowed and "准入清单" in no.reason
+        assert not no.allowed and "admission list" in no.reason
+        monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")  # the reason in the language in use
+        no = may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY)
+        assert "网格事项准入清单" in no.reason
+        monkeypatch.setenv("GRIDGEO_LANG", "en")
     cs = draft_matter_changes(
         db_url, county=COUNTY, actor=EDITOR, admit=["sanitation", "municipal_facilities"]
     )
@@ -157,7 +163,7 @@ def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url
     with psycopg.connect(db_url) as conn:
         assert may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY).allowed
         neg = may_dispatch_to_grid_worker(conn, "admin_penalty", county=COUNTY)
-        assert not neg.allowed and "负面清单" in neg.reason and "新乡 第十四条" in neg.basis
+        assert not neg.allowed and "negative list" in neg.reason and "新乡 第十四条" in neg.basis
         with pytest.raises(ConflictError, match="负面清单"):
             require_grid_worker_dispatch(conn, "admin_penalty")
     # exit is filed too; the history keeps the admission
@@ -243,7 +249,7 @@ def test_dispatch_check_and_history_over_the_api(world, db_url):
             headers=h,
         )
         assert r.status_code == 200 and r.json()["allowed"] is False
-        assert "负面清单" in r.json()["reason"]
+        assert "negative list" in r.json()["reason"]
         hist = client.get("/categories/sanitation/history")
         assert hist.status_code == 200 and hist.json()[0]["code"] == "sanitation"
         assert client.get("/categories/nope/history").status_code == 404

@@ -208,10 +208,10 @@ def drafting_profile(
 
 
 def require_binding_message(county_code: str) -> str:
-    return (
-        f"county {county_code} is bound to no profile: an administrator binds it first "
-        f"(gridgeo city profile {county_code} NAME); filing never falls back to a default"
-    )
+    return _(
+        "county {county} is bound to no profile: an administrator binds it first "
+        "(gridgeo city profile {county} NAME); filing never falls back to a default"
+    ).format(county=county_code)
 
 
 def binding_history(bind: Bind, division_code: str | None = None) -> pd.DataFrame:

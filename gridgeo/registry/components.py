@@ -105,14 +105,19 @@ def read_components(
         if not r["component_id"]:
             problems.append(
                 Problem(
-                    "部件编码 is empty", field=cols["component_id"], rule="component.id", **where
+                    _("部件编码 is empty"),
+                    field=cols["component_id"],
+                    rule="component.id",
+                    **where,
                 )
             )
         if not r["class"]:
             raw = gdf.loc[i, cols["class"]]
             problems.append(
                 Problem(
-                    f"部件大类 {raw!r} is not one of 公用设施、道路交通、市容环境、园林绿化、其他设施",
+                    _(
+                        "部件大类 {value!r} is not one of 公用设施、道路交通、市容环境、园林绿化、其他设施"
+                    ).format(value=raw),
                     field=cols["class"],
                     rule="component.class",
                     **where,
@@ -120,7 +125,9 @@ def read_components(
             )
         if not r["owner"]:
             problems.append(
-                Problem("权属单位 is empty", field=cols["owner"], rule="component.owner", **where)
+                Problem(
+                    _("权属单位 is empty"), field=cols["owner"], rule="component.owner", **where
+                )
             )
         if r.geometry is None or r.geometry.is_empty or r.geometry.geom_type != "Point":
             problems.append(

@@ -191,7 +191,7 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         if row["deadline_class"] not in ("routine", "complex", "urgent"):
             problems.append(
                 Problem(
-                    "时限类别 must be 一般、复杂 or 紧急",
+                    _("时限类别 must be 一般、复杂 or 紧急"),
                     field=cols["deadline_class"],
                     rule="catalogue.class",
                     **where,
@@ -302,11 +302,22 @@ def may_dispatch_to_grid_worker(
         {"c": category, "at": at},
     ).fetchone()
     if row is None:
-        return DispatchDecision(False, f"事项类别 {category} 不在市网格事项目录中", ADMISSION_BASIS)
+        return DispatchDecision(
+            False,
+            _("matter category {category} is not in the city's grid matter catalogue").format(
+                category=category
+            ),
+            ADMISSION_BASIS,
+        )
     negative, name = row
     if negative:
         return DispatchDecision(
-            False, f"事项 {name}（{category}）在负面清单上，不得交由网格员办理", NEGATIVE_BASIS
+            False,
+            _(
+                "matter {name} ({category}) is on the negative list and may not be given to "
+                "grid workers"
+            ).format(name=name, category=category),
+            NEGATIVE_BASIS,
         )
     if county:
         admitted = conn.execute(
@@ -321,7 +332,10 @@ def may_dispatch_to_grid_worker(
         if admitted is None:
             return DispatchDecision(
                 False,
-                f"事项 {name}（{category}）不在 {county} 的网格事项准入清单中",
+                _(
+                    "matter {name} ({category}) is not on the grid matter admission list of "
+                    "{county}"
+                ).format(name=name, category=category, county=county),
                 ADMISSION_BASIS,
             )
     return DispatchDecision(True)

@@ -146,7 +146,9 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         if r["role"] and _norm(r["role"]) not in {_norm(k) for k in ROLE_WORDS}:
             problems.append(
                 Problem(
-                    f"岗位 {r['role']!r} 不是 网格长、专职网格员、兼职网格员、专业网格员 之一",
+                    _(
+                        "岗位 {role!r} is not one of 网格长、专职网格员、兼职网格员、专业网格员"
+                    ).format(role=r["role"]),
                     file=str(path),
                     row=row,
                     field=cols["role"],
@@ -156,7 +158,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         if r["id_number"] and not pd.Series([r["id_number"]]).str.match(_ID_NUMBER).iloc[0]:
             problems.append(
                 Problem(
-                    "身份证号 must be 18 characters (17 digits and a digit or X)",
+                    _("身份证号 must be 18 characters (17 digits and a digit or X)"),
                     file=str(path),
                     row=row,
                     field=cols["id_number"],
