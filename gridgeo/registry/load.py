@@ -81,7 +81,7 @@ def _fix_srid(conn: Connection, gdf: gpd.GeoDataFrame, source: str | None) -> in
                 _(
                     "{value}: its projected CRS has no EPSG code; reproject it to a CGCS2000 "
                     "Gauss–Krüger zone (EPSG:4513–4533) first"
-                ).format(value=source or "layer")
+                ).format(value=source or _("layer"))
             )
         conn.execute(
             text(
@@ -213,7 +213,8 @@ def _check_communities(
         ]
         if cproblems:
             raise InputError(
-                _("{value} cannot be used").format(value=csource or "communities layer"), cproblems
+                _("{value} cannot be used").format(value=csource or _("communities layer")),
+                cproblems,
             )
         c = _to_srid(communities, srid)
         c = c[c["code"].astype(str).isin(missing)]
@@ -563,12 +564,12 @@ def load_grids(
     problems = [p for p in problems if p.severity == "error"]
     if problems:
         raise InputError(
-            _("{value} cannot be loaded").format(value=source or "the grid layer"), problems
+            _("{value} cannot be loaded").format(value=source or _("the grid layer")), problems
         )
     for p in warnings:
         log.warning("%s", p)
     if len(g) == 0:
-        raise InputError(_("{value} has no grids").format(value=source or "the grid layer"))
+        raise InputError(_("{value} has no grids").format(value=source or _("the grid layer")))
 
     with transaction(bind) as conn:
         require_within(conn, county, well_formed)  # malformed codes are input problems below
@@ -578,7 +579,7 @@ def load_grids(
         if problems:
             raise InputError(
                 _("{value} cannot be loaded (in EPSG:{srid})").format(
-                    value=source or "the grid layer", srid=srid
+                    value=source or _("the grid layer"), srid=srid
                 ),
                 problems,
             )
@@ -587,7 +588,7 @@ def load_grids(
         problems = [p for p in problems if p.severity == "error"]
         if problems:
             raise InputError(
-                _("{value} cannot be loaded").format(value=source or "the grid layer"), problems
+                _("{value} cannot be loaded").format(value=source or _("the grid layer")), problems
             )
         kinds = dict(zip(known["code"], known["kind"], strict=True))
         names = dict(zip(known["code"], known["name"], strict=True))
