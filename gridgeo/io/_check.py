@@ -140,7 +140,7 @@ def check_layer(
         )
     if len(gdf) == 0 and not allow_empty:  # nothing to partition, validate, load or locate against
         col.problems.append(
-            Problem("空图层：没有要素 (empty layer: 0 features)", file, layer, rule="layer.empty")
+            Problem(_("empty layer: 0 features"), file, layer, rule="layer.empty")
         )
     crs_problems = sanity_problems(gdf, source=file, layer=layer)
     col.problems.extend(crs_problems)
