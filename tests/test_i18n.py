@@ -245,6 +245,9 @@ def test_registry_tables_and_messages_in_chinese(fresh_db_url, monkeypatch):
     assert "valid from" in en.output and "grids" in en.output and "编码" not in en.output
     missing = runner.invoke(app, ["--lang", "zh_CN", "history", "grid", "999"])
     assert missing.exit_code == 4 and "网格编码 999 从未发放" in missing.output
+    for lang, text in (("zh_CN", "变更集 999 不存在"), ("en", "change set 999 does not exist")):
+        res = runner.invoke(app, ["--lang", lang, "change", "show", "999"], env={"COLUMNS": "200"})
+        assert res.exit_code == 4 and text in res.output, res.output  # a registry error
 
 
 def test_the_error_box_of_a_usage_error_in_chinese_and_english():
