@@ -59,6 +59,7 @@ import shapely
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
 from gridgeo.errors import CRSError, Problem
+from gridgeo.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ def _invert(
     finite = np.isfinite(wx) & np.isfinite(wy)
     if not finite.all():
         idx = np.flatnonzero(finite)
-    for _ in range(_MAX_ITER):
+    for _iteration in range(_MAX_ITER):
         if idx is None:
             cx, cy, gxx, gyy = wx, wy, tx, ty
         else:
@@ -478,9 +479,11 @@ def resolve_crs(value: Any) -> CRSLike:
     if isinstance(value, pyproj.CRS):
         return value
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise CRSError("no CRS given (use e.g. 'cgcs2000', 'wgs84', 'gcj02', 'bd09', 'EPSG:4490')")
+        raise CRSError(
+            _("no CRS given (use e.g. 'cgcs2000', 'wgs84', 'gcj02', 'bd09', 'EPSG:4490')")
+        )
     if isinstance(value, bool):
-        raise CRSError(f"not a CRS: {value!r}")
+        raise CRSError(_("not a CRS: {value!r}").format(value=value))
     if isinstance(value, str):
         key = value.strip().lower()
         if key in _ALIASES:
@@ -494,8 +497,10 @@ def resolve_crs(value: Any) -> CRSLike:
         return pyproj.CRS.from_user_input(value)
     except (_PyprojCRSError, TypeError, ValueError) as exc:
         raise CRSError(
-            f"unknown CRS {value!r}: use 'cgcs2000', 'wgs84', 'gcj02', 'bd09', "
-            "'EPSG:<code>' or a WKT string"
+            _(
+                "unknown CRS {value!r}: use 'cgcs2000', 'wgs84', 'gcj02', 'bd09', "
+                "'EPSG:<code>' or a WKT string"
+            ).format(value=value)
         ) from exc
 
 
@@ -543,8 +548,10 @@ def _transform_geoms(geoms: np.ndarray, func: Callable[[np.ndarray], np.ndarray]
 def _check_special_source(gdf: gpd.GeoDataFrame, source: str) -> None:
     if gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
         raise CRSError(
-            f"{source} coordinates must be longitude/latitude in degrees, "
-            f"but the layer is in a projected CRS ({crs_label(gdf.crs)})"
+            _(
+                "{source} coordinates must be longitude/latitude in degrees, but the "
+                "layer is in a projected CRS ({value})"
+            ).format(source=source, value=crs_label(gdf.crs))
         )
 
 
@@ -594,7 +601,7 @@ def to_wgs84(data: Any, source_crs: Any = None) -> Any:
         return out
     if isinstance(data, tuple | list) and len(data) == 2:
         if source_crs is None:
-            raise CRSError("to_wgs84 needs source_crs for raw coordinates")
+            raise CRSError(_("to_wgs84 needs source_crs for raw coordinates"))
         src = resolve_crs(source_crs)
         x = np.asarray(data[0], dtype=np.float64)
         y = np.asarray(data[1], dtype=np.float64)
@@ -629,9 +636,11 @@ def from_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries, target: str) -> Any:
     """
     tgt = resolve_crs(target)
     if not isinstance(tgt, str):
-        raise CRSError(f"from_wgs84 converts to 'gcj02' or 'bd09', not {crs_label(tgt)}")
+        raise CRSError(
+            _("from_wgs84 converts to 'gcj02' or 'bd09', not {value}").format(value=crs_label(tgt))
+        )
     if data.crs is None:
-        raise CRSError("the layer has no CRS")
+        raise CRSError(_("the layer has no CRS"))
     wgs = data.to_crs(4326)
     forward = wgs84_to_gcj02 if tgt == GCJ02 else wgs84_to_bd09
 
@@ -705,11 +714,11 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
         longitudes the CGCS2000 zones cover (73.5°E–136.5°E).
     """
     if gdf.crs is None:
-        raise CRSError("cannot choose a metric CRS: the layer has no CRS")
+        raise CRSError(_("cannot choose a metric CRS: the layer has no CRS"))
     lon, lat = _lonlat_points(gdf)
     finite = np.isfinite(lon) & np.isfinite(lat)
     if not finite.any():
-        raise CRSError("cannot choose a metric CRS: the layer has no usable geometry")
+        raise CRSError(_("cannot choose a metric CRS: the layer has no usable geometry"))
     west, east = np.nanmin(lon[finite]), np.nanmax(lon[finite])
     central = (west + east) / 2.0
     if east - west > 3.0:
@@ -721,8 +730,11 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     zone = round(central / 3.0)
     if not 25 <= zone <= 45:
         raise CRSError(
-            f"cannot choose a CGCS2000 Gauss–Krüger zone: the data's central longitude "
-            f"{central:.3f}° is outside 73.5°E–136.5°E (is the CRS right, or are lon/lat swapped?)"
+            _(
+                "cannot choose a CGCS2000 Gauss–Krüger zone: the data's central "
+                "longitude {central:.3f}° is outside 73.5°E–136.5°E (is the CRS right, "
+                "or are lon/lat swapped?)"
+            ).format(central=central)
         )
     crs = pyproj.CRS.from_epsg(4513 + zone - 25)
     log.info("metric CRS for %d features at %.3f°E: %s", len(gdf), central, crs.name)
@@ -756,7 +768,7 @@ def work_crs(data: gpd.GeoDataFrame | gpd.GeoSeries, given: Any = None) -> pypro
     if given is not None:
         return pyproj.CRS.from_user_input(given)
     if data.crs is None:
-        raise CRSError("cannot choose a metric CRS: the layer has no CRS")
+        raise CRSError(_("cannot choose a metric CRS: the layer has no CRS"))
     own = pyproj.CRS.from_user_input(data.crs)
     if own.is_projected and all(a.unit_name in ("metre", "meter") for a in own.axis_info[:2]):
         lon, lat = _lonlat_points(data)
@@ -809,12 +821,12 @@ def sanity_problems(
     if source is None and isinstance(gdf, gpd.GeoDataFrame):
         spec = gdf.attrs.get("source")
         if spec:
-            source, _, lyr = str(spec).rpartition(":") if _has_layer(spec) else (spec, "", "")
+            source, _sep, lyr = str(spec).rpartition(":") if _has_layer(spec) else (spec, "", "")
             layer = layer or (lyr or None)
     if gdf.crs is None:
         return [
             Problem(
-                "the layer has no CRS; give one (e.g. crs='cgcs2000', 'wgs84', 'gcj02')",
+                _("the layer has no CRS; give one (e.g. crs='cgcs2000', 'wgs84', 'gcj02')"),
                 file=source,
                 layer=layer,
                 rule="crs.missing",
@@ -838,8 +850,10 @@ def sanity_problems(
     if swapped.sum() > n / 2:
         problems.append(
             Problem(
-                f"{int(swapped.sum())} of {n} features lie inside China only with x and y "
-                "swapped: the columns or axis order are probably lon/lat reversed",
+                _(
+                    "{value} of {n} features lie inside China only with x and y swapped: the "
+                    "columns or axis order are probably lon/lat reversed"
+                ).format(value=int(swapped.sum()), n=n),
                 file=source,
                 layer=layer,
                 field="geometry",
@@ -851,9 +865,18 @@ def sanity_problems(
         lo, la = lon[finite], lat[finite]
         problems.append(
             Problem(
-                f"all {n} features lie outside China's bounds (lon {lo.min():.4f}–{lo.max():.4f}, "
-                f"lat {la.min():.4f}–{la.max():.4f} after conversion from {crs_label(gdf.crs)}): "
-                "the CRS is probably wrong",
+                _(
+                    "all {n} features lie outside China's bounds (lon "
+                    "{value:.4f}–{value2:.4f}, lat {value3:.4f}–{value4:.4f} after "
+                    "conversion from {value5}): the CRS is probably wrong"
+                ).format(
+                    n=n,
+                    value=lo.min(),
+                    value2=lo.max(),
+                    value3=la.min(),
+                    value4=la.max(),
+                    value5=crs_label(gdf.crs),
+                ),
                 file=source,
                 layer=layer,
                 field="geometry",
@@ -920,7 +943,9 @@ def point_problems(
         the projection's origin, far from any county.
     """
     problems = [
-        Problem(f"{n}={v!r} is not a finite number", field=n, rule="point.coordinate")
+        Problem(
+            _("{n}={v!r} is not a finite number").format(n=n, v=v), field=n, rule="point.coordinate"
+        )
         for n, v in zip(names, (x, y), strict=True)
         if not np.isfinite(v)
     ]
@@ -936,8 +961,10 @@ def point_problems(
     if degrees:
         return [
             Problem(
-                f"{n}={v!r} is outside -{limit}..{limit}; are {names[0]} and {names[1]} "
-                "swapped, or is the CRS projected?",
+                _(
+                    "{n}={v!r} is outside -{limit}..{limit}; are {value} and {value2} "
+                    "swapped, or is the CRS projected?"
+                ).format(n=n, v=v, limit=limit, value=names[0], value2=names[1]),
                 field=n,
                 rule="point.range",
             )
@@ -949,8 +976,10 @@ def point_problems(
         label = "a metric CRS" if resolved is None else f"{resolved.name} (metres)"
         return [
             Problem(
-                f"{names[0]}/{names[1]} {x}, {y} look like longitude/latitude but are read in "
-                f"{label}; give the CRS of the numbers (e.g. --crs wgs84, or crs=wgs84)",
+                _(
+                    "{value}/{value2} {x}, {y} look like longitude/latitude but are read in "
+                    "{label}; give the CRS of the numbers (e.g. --crs wgs84, or crs=wgs84)"
+                ).format(value=names[0], value2=names[1], x=x, y=y, label=label),
                 field="crs",
                 rule="point.lonlat_in_metric",
                 severity="warning",

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridgeo.errors import ProfileError
+from gridgeo.i18n import _
 
 Kind = Literal["urban", "rural", "dedicated"]
 
@@ -424,7 +425,11 @@ class Profile(_Strict):
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ProfileError(f"--code-pattern {pattern!r} is not a valid regex: {exc}") from exc
+            raise ProfileError(
+                _("--code-pattern {pattern!r} is not a valid regex: {exc}").format(
+                    pattern=pattern, exc=exc
+                )
+            ) from exc
         return self.model_copy(update={"codes": self.codes.with_pattern(pattern)})
 
     def with_divided_roads_on_median(self, on: bool | None) -> Profile:
@@ -475,20 +480,24 @@ def load_profile(name_or_path: str | Path | Profile | None = None) -> Profile:
     path = Path(text_name)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
-            raise ProfileError(f"profile file {path} does not exist")
+            raise ProfileError(_("profile file {path} does not exist").format(path=path))
         source, raw = str(path), path.read_bytes()
     else:
         res = resources.files("gridgeo") / "profiles" / f"{text_name}.toml"
         if not res.is_file():
             raise ProfileError(
-                f"unknown profile {text_name!r}; shipped profiles: {', '.join(available_profiles())}"
-                " (or give the path of a .toml file)"
+                _(
+                    "unknown profile {name!r}; shipped profiles: {value} (or give the "
+                    "path of a .toml file)"
+                ).format(name=text_name, value=", ".join(available_profiles()))
             )
         source, raw = f"gridgeo/profiles/{text_name}.toml", res.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"{source}: not a UTF-8 TOML file: {exc}") from exc
+        raise ProfileError(
+            _("{source}: not a UTF-8 TOML file: {exc}").format(source=source, exc=exc)
+        ) from exc
     data.setdefault("name", path.stem)
     try:
         return Profile.model_validate(data)

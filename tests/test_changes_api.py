@@ -291,7 +291,7 @@ def test_four_eyes_over_http_with_three_people(api, db_url):
     for who in ("管理员乙", "管理员甲"):  # the filer, then the drafter
         r = client.post(f"/changes/{cs}/accept", headers=_h(tokens, who), json={})
         assert r.status_code == 403, r.text
-        assert "双人审核" in r.json()["detail"]
+        assert "four eyes" in r.json()["detail"]
     assert get_changeset(db_url, cs).status == "filed"
     r = client.post(f"/changes/{cs}/accept", headers=_h(tokens, "reviewer"), json={})
     assert r.status_code == 200, r.text

@@ -131,7 +131,7 @@ def test_a_docstring_of_several_paragraphs_is_translated_paragraph_by_paragraph(
 
 
 def _wrapped_messages(*folders: str) -> dict[str, str]:
-    """msgid → where, of every ``_("literal")`` call in the package's ``folders``."""
+    """msgid → where, of every ``_("literal")`` call in the package's ``folders`` (or files)."""
     import ast
     from pathlib import Path
 
@@ -140,7 +140,8 @@ def _wrapped_messages(*folders: str) -> dict[str, str]:
     root = Path(gridgeo.__file__).parent
     found: dict[str, str] = {}
     for folder in folders:
-        for path in sorted((root / folder).glob("*.py")):
+        paths = [root / folder] if folder.endswith(".py") else sorted((root / folder).glob("*.py"))
+        for path in paths:
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if (
                     isinstance(node, ast.Call)
@@ -160,6 +161,39 @@ def test_every_message_of_the_command_line_and_the_readers_has_a_chinese_transla
     zh = catalogue("zh_CN")
     missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
     assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_every_error_of_the_registry_the_rules_and_the_crs_has_a_chinese_translation():
+    from gridgeo.registry.users import ACTIONS
+
+    found = _wrapped_messages("registry", "rules.py", "crs.py")
+    assert len(found) > 120
+    found |= {a.text: f"registry/users.py ACTIONS[{k!r}]" for k, a in ACTIONS.items()}
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    ("lang", "refusal", "four_eyes", "crs"),
+    [
+        ("en", "may not accept or return filings", "(four eyes)", "unknown CRS 'EPSG:nowhere'"),
+        ("zh_CN", "无权接受或退回报备", "（双人审核）", "未知的坐标系 'EPSG:nowhere'"),
+    ],
+)
+def test_refusals_and_crs_errors_in_the_language_in_use(monkeypatch, lang, refusal, four_eyes, crs):
+    from gridgeo.crs import resolve_crs
+    from gridgeo.errors import CRSError, PermissionDeniedError
+    from gridgeo.registry.users import Principal
+
+    monkeypatch.setenv("GRIDGEO_LANG", lang)  # translated when raised, not at import
+    editor = Principal("张三", "county_editor", "441703")
+    with pytest.raises(PermissionDeniedError, match=re.escape(refusal)):
+        editor.require("changeset.review", "441703")
+    with pytest.raises(PermissionDeniedError, match=re.escape(four_eyes)):
+        editor.require_not_author(7, ("张三", None))
+    with pytest.raises(CRSError, match=re.escape(crs)):
+        resolve_crs("EPSG:nowhere")
 
 
 def test_printed_messages_in_chinese_and_english(tmp_path):
@@ -211,6 +245,9 @@ def test_registry_tables_and_messages_in_chinese(fresh_db_url, monkeypatch):
     assert "valid from" in en.output and "grids" in en.output and "编码" not in en.output
     missing = runner.invoke(app, ["--lang", "zh_CN", "history", "grid", "999"])
     assert missing.exit_code == 4 and "网格编码 999 从未发放" in missing.output
+    for lang, text in (("zh_CN", "变更集 999 不存在"), ("en", "change set 999 does not exist")):
+        res = runner.invoke(app, ["--lang", lang, "change", "show", "999"], env={"COLUMNS": "200"})
+        assert res.exit_code == 4 and text in res.output, res.output  # a registry error
 
 
 def test_the_error_box_of_a_usage_error_in_chinese_and_english():

@@ -443,11 +443,17 @@ def test_cli_import_reports_lines_and_is_idempotent(world, tmp_path, monkeypatch
         env={"COLUMNS": "200"},
     )
     assert res.exit_code == 1, res.output
-    assert "新存 1 件" in res.output and "问题行 1 行" in res.output
+    assert "1 new cases stored" in res.output and "1 bad rows" in res.output
     assert "row 3" in res.output and "纬度" in errors.read_text(encoding="utf-8-sig")
     res = runner.invoke(
         app, ["incidents", "import", str(path), "--token", secret], env={"COLUMNS": "200"}
     )
-    assert res.exit_code == 0 and "跳过" in res.output
+    assert res.exit_code == 0 and "skipped" in res.output
+    res = runner.invoke(
+        app,
+        ["--lang", "zh_CN", "incidents", "import", str(path), "--token", secret],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0 and "已导入过" in res.output and "跳过" in res.output
     res = runner.invoke(app, ["incidents", "import", str(path)], env={"COLUMNS": "200"})
     assert res.exit_code != 0  # no token: nobody to act as

@@ -282,7 +282,9 @@ def test_real_nbs_codes_of_huangpu_and_jingan(shared_data):
 
 
 @pytest.mark.parametrize("schema", ["communities", "roads", "households", "any"])
-def test_empty_layer_is_an_error(schema):
+def test_empty_layer_is_an_error(schema, monkeypatch):
     got = check_layer(communities(0), schema)
     assert ("layer.empty", None, None, "error") in rules(got)
-    assert any("空图层" in p.message for p in got)
+    assert any("empty layer: 0 features" in p.message for p in got)
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")
+    assert any("空图层：没有要素" in p.message for p in check_layer(communities(0), schema))

@@ -448,5 +448,5 @@ def test_inspect_empty_layer_is_a_problem(tmp_path, suffix):
     result = runner.invoke(app, ["inspect", str(path)], env={"COLUMNS": "200"})
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert result.exit_code == 2, output
-    assert "空图层" in output and "layer.empty" in output
+    assert "empty layer: 0 features" in output and "layer.empty" in output
     assert "no problems found" not in output and "Traceback" not in output

@@ -78,7 +78,9 @@ def test_crs_applies_only_to_the_csv_and_grids_lie_exactly_over_the_polygons(cou
     assert moved.max() < 1.0
 
 
-def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(county, caplog):
+def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(
+    county, caplog, monkeypatch
+):
     tmp_path, _, _ = county
     geojson = tmp_path / "streets.geojson"
     plain = read_input(geojson)
@@ -88,7 +90,7 @@ def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(coun
     with caplog.at_level("WARNING"):
         moved = read_input(f"{geojson}@bd09", what="communities")
     assert moved.attrs["crs_from"] == "@CRS" and moved.attrs["crs_replaced"].startswith("EPSG:4326")
-    assert "替换为" in caplog.text
+    assert "replaced by bd09 as @CRS says" in caplog.text
     shift = gpd.GeoSeries(
         [plain.geometry.iloc[0].centroid, moved.geometry.iloc[0].centroid], crs=4326
     )
@@ -96,9 +98,13 @@ def test_declared_crs_is_kept_and_only_an_explicit_layer_option_replaces_it(coun
     assert 500 < d < 1500  # BD-09 read onto WGS 84 polygons: the ~1 km shift, on purpose
     same = read_input(geojson, layer_crs="bd09", what="communities")
     assert same.attrs["crs_from"] == "--communities-crs"
-    with pytest.raises(InputError, match="两个不同的坐标系") as err:
+    with pytest.raises(InputError, match="two different CRSs") as err:
         read_input(f"{geojson}@gcj02", layer_crs="bd09", what="communities")
     assert [p.rule for p in err.value.problems] == ["crs.conflict"]
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")
+    with pytest.raises(InputError, match="两个不同的坐标系") as err:
+        read_input(f"{geojson}@gcj02", layer_crs="bd09", what="communities")
+    assert "为 " in str(err.value.problems[0])
 
 
 def test_split_crs_spec():
@@ -130,8 +136,8 @@ def test_chinese_count_header_gives_the_right_counts(county, header):
     assert (
         grids["households"].sum() == hh["households"].sum()
     )  # not one per point counted as 200 households
-    assert f"字段“{header}”按 households 读取" in res.output
-    assert "未找到户数字段" not in res.output
+    assert f"field “{header}” read as households" in res.output
+    assert "no household count field" not in res.output
 
 
 def test_named_count_field_and_missing_field(county):
@@ -144,20 +150,29 @@ def test_named_count_field_and_missing_field(county):
     assert gpd.read_file(out, layer="grids")["households"].sum() == hh["households"].sum()
     res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09", "--households-field", "户")
     assert res.exit_code == 2
-    assert "“户”不是该图层的字段" in res.output and "登记户数量" in res.output
+    assert "names “户”, which is not a field of the layer" in res.output
+    assert "登记户数量" in res.output
 
 
-def test_layer_without_count_field_warns_loudly_with_the_fields_and_a_suggestion(county):
+def test_layer_without_count_field_warns_loudly_with_the_fields_and_a_suggestion(
+    county, monkeypatch
+):
     tmp_path, _, hh = county
     _compounds_csv(tmp_path / "c.csv", hh, "住房套数")
     res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09")
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
+    assert "no household count field found, every point will count as one household" in text
+    assert "Fields present: 小区名称、经度、纬度、住房套数" in text
+    assert "most likely “住房套数”: add --households-field 住房套数" in text
+    res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09", "--households-field", "1")
+    assert res.exit_code == 0 and "no household count field" not in res.output
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")  # the same warning in Chinese
+    res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09")
+    text = " ".join(res.output.split())
     assert "未找到户数字段，每个点都将按一户计算" in text
     assert "现有字段：小区名称、经度、纬度、住房套数" in text
     assert "最可能的是“住房套数”：请加 --households-field 住房套数" in text
-    res, _ = _partition(tmp_path, f"{tmp_path / 'c.csv'}@bd09", "--households-field", "1")
-    assert res.exit_code == 0 and "未找到户数字段" not in res.output
 
 
 def test_count_aliases_in_the_python_api():
@@ -184,15 +199,18 @@ def _beijing_with_hainan(tmp_path):
     return path
 
 
-def test_a_hainan_point_in_a_beijing_file_is_flagged_with_its_row(tmp_path):
+def test_a_hainan_point_in_a_beijing_file_is_flagged_with_its_row(tmp_path, monkeypatch):
     path = _beijing_with_hainan(tmp_path)
     reports = inspect_file(path, crs="wgs84")
     found = [p for p in reports[0].problems if p.rule == "outlier.far_from_layer"]
     assert [p.row for p in found] == [17]
-    assert "公里" in found[0].message and "远离本图层其余要素" in found[0].message
+    assert " km " in found[0].message and "far from the rest of the layer" in found[0].message
     res = runner.invoke(app, ["inspect", str(path), "--crs", "wgs84"])
     assert "outlier.far_from_layer" in res.output
     assert "no problems found" not in res.output
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")
+    zh = [p for p in inspect_file(path, crs="wgs84")[0].problems if p.rule == found[0].rule]
+    assert "公里" in zh[0].message and "远离本图层其余要素" in zh[0].message
 
 
 def test_points_far_outside_the_communities_are_flagged():

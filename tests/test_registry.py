@@ -305,9 +305,13 @@ def test_second_acceptance_touching_same_grid_conflicts(fresh_db_url, base):
 @pytest.mark.parametrize(
     ("actor", "county", "message"),
     [
-        (Principal("other", "county_editor", "63000031"), COUNTY, "不在其辖区 63000031 内"),
-        (REVIEWER, COUNTY, "无权起草"),
-        (Principal("sneaky", "county_editor", "63000031"), "63000031", "不属于县（区）63000031"),
+        (Principal("other", "county_editor", "63000031"), COUNTY, "is outside their area 63000031"),
+        (REVIEWER, COUNTY, "may not draft"),
+        (
+            Principal("sneaky", "county_editor", "63000031"),
+            "63000031",
+            "do not belong to county 63000031",
+        ),
     ],
     ids=["other-county-editor", "city-reviewer", "communities-outside-county"],
 )
@@ -335,9 +339,9 @@ def test_only_a_city_reviewer_decides(fresh_db_url, base):
         )
     file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
     for actor, message in [
-        (EDITOR, "无权接受或退回"),
-        (Principal("other-city", "city_reviewer", "65000"), "不在其辖区 65000 内"),
-        (Principal(EDITOR.name, "admin"), "双人审核"),
+        (EDITOR, "may not accept or return filings"),
+        (Principal("other-city", "city_reviewer", "65000"), "is outside their area 65000"),
+        (Principal(EDITOR.name, "admin"), "four eyes"),
     ]:
         with pytest.raises(PermissionDeniedError, match=message):
             accept_changeset(fresh_db_url, r.changeset_id, actor=actor)

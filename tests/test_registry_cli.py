@@ -179,7 +179,7 @@ def test_cli_four_eyes_three_people(cli, tmp_path, fresh_db_url):
     assert list(refused["action"]) == ["return_refused", "accept_refused", "accept_refused"]
 
 
-def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
+def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url, monkeypatch):
     from gridgeo.registry import audit_log
 
     grids, communities = grids_of(1), communities_of(1)
@@ -188,7 +188,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
     out = runner.invoke(app, ["load", src, "--county", COUNTY, "--code-pattern", PATTERN])
     assert out.exit_code == 7 and "GRIDGEO_TOKEN" in out.output
     out = runner.invoke(app, ["load", src, "--code-pattern", PATTERN, "--token", "gg_guess"])
-    assert out.exit_code == 7 and "未知的令牌" in out.output
+    assert out.exit_code == 7 and "unknown token" in out.output
     for flag in ("--user", "--admin", "--city"):
         assert runner.invoke(app, ["city", "accept", "1", flag, "x"]).exit_code == 2
 
@@ -197,9 +197,13 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
     token_id = next(
         line.split()[1] for line in listed.splitlines() if "zhang 的电脑" in line
     ).strip("│ ")
-    assert "已吊销" in cli("tokens", "revoke", token_id, user="admin")
+    assert f"token {token_id} revoked" in cli("tokens", "revoke", token_id, user="admin")
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")  # the table's headers in Chinese
+    zh = cli("tokens", "list", user="admin")
+    assert "名称" in zh and "用户" in zh and "zhang 的电脑" in zh
+    monkeypatch.setenv("GRIDGEO_LANG", "en")
     out = cli("load", src, "--code-pattern", PATTERN, user="zhang", code=7)
-    assert "吊销" in out
+    assert "revoked" in out
     assert "revoked" in cli("tokens", "list", user="admin")
     # expiry: a token that expires in a second, then is refused with the reason
     import time
@@ -212,7 +216,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
     short = _token(out)
     time.sleep(1.2)
     out = runner.invoke(app, ["load", src, "--code-pattern", PATTERN, "--token", short])
-    assert out.exit_code == 7 and "过期" in out.output
+    assert out.exit_code == 7 and "expired" in out.output
     log = audit_log(fresh_db_url)
     refused = log[log["action"] == "token_refused"]
     assert set(refused["actor"]) == {"zhang", "wang"}
@@ -231,7 +235,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
         user="admin",
         code=2,
     )
-    assert "不在登记库中" in out
+    assert "is not in the registry" in out
     out = cli(
         "tokens",
         "create",
@@ -244,7 +248,7 @@ def test_cli_needs_a_working_token(cli, tmp_path, fresh_db_url):
         user="admin",
         code=2,
     )
-    assert "county 级" in out
+    assert "must be of level county" in out
 
 
 def test_cli_reads_gridgeo_token(cli, tmp_path):

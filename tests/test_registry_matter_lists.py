@@ -101,6 +101,11 @@ def test_coverage_by_grids_and_communities_and_the_check(world, db_url, monkeypa
         app, ["departments", "check", "--county", COUNTY], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 1 and second[-1] in result.output, result.output
+    assert "grids lack a lead department" in " ".join(result.output.split())
+    zh = CliRunner().invoke(
+        app, ["--lang", "zh_CN", "departments", "check", "--county", COUNTY], env={"COLUMNS": "200"}
+    )
+    assert zh.exit_code == 1 and "个网格缺少包片部门" in zh.output, zh.output
     # a whole community is given by its code; an unknown one is named
     bad = pd.DataFrame(
         {"category": ["sanitation"], "department": [DEPTS[0]], "division_code": ["1"]}
@@ -124,11 +129,17 @@ def test_coverage_given_as_a_polygon_is_refused(world, db_url):
     assert [(p.rule, p.field) for p in err.value.problems] == [("coverage.polygon", "wkt")]
 
 
-def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url, tmp_path):
+def test_matter_admission_filed_and_accepted_and_the_negative_list(
+    world, db_url, tmp_path, monkeypatch
+):
     with psycopg.connect(db_url) as conn:
         # before admission: in the catalogue but not on the county's list
         no = may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY)
-        assert not no.allowed and "准入清单" in no.reason
+        assert not no.allowed and "admission list" in no.reason
+        monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")  # the reason in the language in use
+        no = may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY)
+        assert "网格事项准入清单" in no.reason
+        monkeypatch.setenv("GRIDGEO_LANG", "en")
     cs = draft_matter_changes(
         db_url, county=COUNTY, actor=EDITOR, admit=["sanitation", "municipal_facilities"]
     )
@@ -152,7 +163,7 @@ def test_matter_admission_filed_and_accepted_and_the_negative_list(world, db_url
     with psycopg.connect(db_url) as conn:
         assert may_dispatch_to_grid_worker(conn, "sanitation", county=COUNTY).allowed
         neg = may_dispatch_to_grid_worker(conn, "admin_penalty", county=COUNTY)
-        assert not neg.allowed and "负面清单" in neg.reason and "新乡 第十四条" in neg.basis
+        assert not neg.allowed and "negative list" in neg.reason and "新乡 第十四条" in neg.basis
         with pytest.raises(ConflictError, match="负面清单"):
             require_grid_worker_dispatch(conn, "admin_penalty")
     # exit is filed too; the history keeps the admission
@@ -209,7 +220,9 @@ def test_matters_cli_drafts_admission_and_refuses_the_negative_list(world, db_ur
         ["matters", "admit", "market_supervision", "--county", COUNTY, "--token", token],
         env=env,
     )
-    assert out.exit_code == 0 and "草稿变更集" in out.output, out.output
+    assert out.exit_code == 0 and "draft change set" in out.output, out.output
+    zh = runner.invoke(app, ["--lang", "zh_CN", "matters", "list", "--county", "000000"], env=env)
+    assert zh.exit_code == 0 and "000000 的准入清单为空" in zh.output, zh.output
     bad = runner.invoke(
         app, ["matters", "admit", "admin_penalty", "--county", COUNTY, "--token", token], env=env
     )
@@ -236,7 +249,7 @@ def test_dispatch_check_and_history_over_the_api(world, db_url):
             headers=h,
         )
         assert r.status_code == 200 and r.json()["allowed"] is False
-        assert "负面清单" in r.json()["reason"]
+        assert "negative list" in r.json()["reason"]
         hist = client.get("/categories/sanitation/history")
         assert hist.status_code == 200 and hist.json()[0]["code"] == "sanitation"
         assert client.get("/categories/nope/history").status_code == 404

@@ -136,6 +136,13 @@ def test_roster_import_filing_and_the_check(staffed, tmp_path, db_url, monkeypat
     )
     assert result.exit_code == 1, result.output
     assert g[1] in result.output and "staff.professional_limit" in result.output
+    assert "grids break the staffing rules" in result.output
+    zh = runner.invoke(
+        app,
+        ["--lang", "zh_CN", "staff", "check", "--profile", "jiangmen", "--county", COUNTY],
+        env={"COLUMNS": "250"},
+    )
+    assert zh.exit_code == 1 and "个网格不符合人员配置规则" in zh.output, zh.output
     json.dumps(validation)  # the filing record is plain JSON for the city's package
 
 

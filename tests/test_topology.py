@@ -76,7 +76,10 @@ def test_cli_writes_the_fixed_layer_and_the_list_or_refuses(tmp_path):
     res = runner.invoke(app, ["communities", "fix", str(src), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert {"communities", "topology_fixes"} <= {n for n, _ in pyogrio.list_layers(out)}
-    assert "重叠" in res.output and "缝隙" in res.output and "300.0" in res.output
+    assert "overlap" in res.output and "gap" in res.output and "300.0" in res.output
+    zh = runner.invoke(app, ["--lang", "zh_CN", "communities", "fix", str(src), "--out", str(out)])
+    assert zh.exit_code == 0, zh.output
+    assert "重叠" in zh.output and "缝隙" in zh.output and "已修正 " in zh.output
     big = tmp_path / "big.geojson"
     _traced(overlap=box(100, 600, 400, 630)).to_file(big)
     out2 = tmp_path / "refused.gpkg"
@@ -93,5 +96,5 @@ def test_partition_repair_topology_lets_a_traced_layer_through(tmp_path):
     assert refused.exit_code == 2 and "overlap" in refused.output
     res = runner.invoke(app, [*args, "--repair-topology"])
     assert res.exit_code == 0, res.output
-    assert "社区图层已修正" in res.output
+    assert "fixes (--repair-topology)" in res.output
     assert len(gpd.read_file(tmp_path / "g.gpkg", layer="grids")) >= 4

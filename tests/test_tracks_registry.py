@@ -113,14 +113,18 @@ def test_cli_import_stats_rank_and_map(district, tmp_path, monkeypatch):
         return res.output
 
     path = walk_csv(tmp_path / "cli.csv", grids, worker, 130, day)  # 2 h 10 min, no gap
-    assert "保留 781" in run("import", str(path))
-    assert "未重复导入" in run("import", str(path))
+    assert "781 kept" in run("import", str(path))
+    assert "not imported again" in run("import", str(path))
+    zh = runner.invoke(
+        app, ["--lang", "zh_CN", "tracks", "import", str(path)], env={"GRIDGEO_USER": "t"}
+    )
+    assert zh.exit_code == 0 and "未重复导入" in zh.output, zh.output
     out = tmp_path / "days.xlsx"
     run("stats", "--date", day.isoformat(), "--out", str(out))
     days = pd.read_excel(out, dtype={"worker": str})
     row = days.set_index("worker").loc[worker]
     assert row["own_s"] == pytest.approx(130 * 60)
-    assert "第1名" in run("rank", "--from", day.isoformat(), "--to", day.isoformat())
+    assert "no. 1 " in run("rank", "--from", day.isoformat(), "--to", day.isoformat())
     png = tmp_path / "day.png"
     run("map", worker, day.isoformat(), "--out", str(png))
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -81,8 +81,8 @@ def _draft(url, who):
 @pytest.mark.parametrize(
     ("a", "b", "refusal"),
     [
-        ("A", "B", "无权接受"),  # county editors: never reviewers
-        ("admin", "admin-B", "双人审核"),  # administrators: four eyes still holds
+        ("A", "B", "may not accept"),  # county editors: never reviewers
+        ("admin", "admin-B", "four eyes"),  # administrators: four eyes still holds
     ],
 )
 def test_four_eyes_with_three_people(fresh_db_url, people, a, b, refusal):
@@ -163,18 +163,18 @@ _DIVISION = ("user.division", "division_code")
 @pytest.mark.parametrize(
     ("role", "division", "message", "where"),
     [
-        ("county_editor", "6", "不在登记库中", _DIVISION),
-        ("county_editor", "630", "不在登记库中", _DIVISION),
-        ("county_editor", "63000", "county 级", _DIVISION),
-        ("city_reviewer", COUNTY, "city 级", _DIVISION),
-        ("province_reviewer", "63000", "province 级", _DIVISION),
-        ("city_reviewer", None, "需要一个区划", _DIVISION),
-        ("public", "63", "不能有区划", _DIVISION),
-        ("nobody", None, "未知角色", ("user.role", "role")),
-        ("grid_worker", COUNTY, "community 级", _DIVISION),
-        ("grid_worker", None, "需要一个区划", _DIVISION),
-        ("department", "63000", "county 级", _DIVISION),
-        ("department", COUNTY, "部门编号", ("user.department", "department_id")),
+        ("county_editor", "6", "is not in the registry", _DIVISION),
+        ("county_editor", "630", "is not in the registry", _DIVISION),
+        ("county_editor", "63000", "must be of level county", _DIVISION),
+        ("city_reviewer", COUNTY, "must be of level city", _DIVISION),
+        ("province_reviewer", "63000", "must be of level province", _DIVISION),
+        ("city_reviewer", None, "needs a division", _DIVISION),
+        ("public", "63", "cannot have a division", _DIVISION),
+        ("nobody", None, "unknown role", ("user.role", "role")),
+        ("grid_worker", COUNTY, "must be of level community", _DIVISION),
+        ("grid_worker", None, "needs a division", _DIVISION),
+        ("department", "63000", "must be of level county", _DIVISION),
+        ("department", COUNTY, "department id", ("user.department", "department_id")),
     ],
 )
 def test_users_belong_to_real_divisions(fresh_db_url, people, role, division, message, where):
@@ -187,7 +187,7 @@ def test_users_belong_to_real_divisions(fresh_db_url, people, role, division, me
         ).fetchone() == (0,)
 
 
-def test_token_lifecycle(fresh_db_url, people):
+def test_token_lifecycle(fresh_db_url, people, monkeypatch):
     issued = issue_token(fresh_db_url, "A", name="笔记本", by="admin")
     me = authenticate(fresh_db_url, issued.token)
     assert (me.name, me.role, me.division_code, me.token_name) == (
@@ -204,16 +204,20 @@ def test_token_lifecycle(fresh_db_url, people):
             "SELECT count(*) FROM registry.user_token WHERE token_sha256 = %s", (issued.token,)
         ).fetchone() == (0,)
     revoke_token(fresh_db_url, issued.token_id, by="admin")
-    with pytest.raises(AuthenticationError, match="吊销"):
+    with pytest.raises(AuthenticationError, match="revoked"):
         authenticate(fresh_db_url, issued.token)
+    with pytest.raises(AuthenticationError, match="unknown token"):
+        authenticate(fresh_db_url, "gg_not-a-token")
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")  # the same refusal in Chinese
     with pytest.raises(AuthenticationError, match="未知的令牌"):
         authenticate(fresh_db_url, "gg_not-a-token")
-    with pytest.raises(InputError, match="已过") as err:
+    monkeypatch.setenv("GRIDGEO_LANG", "en")
+    with pytest.raises(InputError, match="has passed") as err:
         issue_token(
             fresh_db_url, "A", name="过去", by="admin", expires_at=datetime(2000, 1, 1, tzinfo=UTC)
         )
     assert [(p.rule, p.field) for p in err.value.problems] == [("token.expiry", "expires_at")]
-    with pytest.raises(InputError, match="不随令牌改变") as err:
+    with pytest.raises(InputError, match="do not change with a token") as err:
         issue_token(fresh_db_url, "A", name="升级", by="admin", role="admin")
     assert [(p.rule, p.field) for p in err.value.problems] == [("token.user", "role")]
     short = issue_token(
@@ -226,7 +230,7 @@ def test_token_lifecycle(fresh_db_url, people):
     import time
 
     time.sleep(1.2)
-    with pytest.raises(AuthenticationError, match="过期"):
+    with pytest.raises(AuthenticationError, match="expired"):
         authenticate(fresh_db_url, short.token)
     log = audit_log(fresh_db_url)
     assert list(log.loc[log["action"] == "token_refused", "actor"]) == ["A", "C"]
@@ -239,10 +243,10 @@ def test_department_users_carry_their_department(fresh_db_url, people):
         dep = conn.execute(
             "INSERT INTO registry.department (name) VALUES ('大安區環保局') RETURNING department_id"
         ).fetchone()[0]
-    with pytest.raises(InputError, match="不在部门名录中") as err:
+    with pytest.raises(InputError, match="is not in the department directory") as err:
         create_user(fresh_db_url, "y", role="department", department_id=dep + 1, by="test")
     assert [(p.rule, p.field) for p in err.value.problems] == [("user.department", "department_id")]
-    with pytest.raises(InputError, match="不能有部门编号") as err:
+    with pytest.raises(InputError, match="cannot have a department id") as err:
         create_user(fresh_db_url, "y", role="dispatcher", department_id=dep, by="test")
     assert [(p.rule, p.field) for p in err.value.problems] == [("user.department", "department_id")]
     issued = issue_token(

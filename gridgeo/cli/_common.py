@@ -77,7 +77,9 @@ def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     loud = [p for p in problems if p.rule == "households.no_count_field"]
     rest = [p for p in problems if p.rule != "households.no_count_field"]
     for p in loud:
-        console.print(f"[bold red]注意：[/] {escape(str(p))}", soft_wrap=True, markup=True)
+        console.print(
+            f"[bold red]{_('attention:')}[/] {escape(str(p))}", soft_wrap=True, markup=True
+        )
     for p in rest[:shown]:
         console.print(f"[yellow]{_('warning:')}[/] {escape(str(p))}", soft_wrap=True, markup=True)
     if len(rest) > shown:

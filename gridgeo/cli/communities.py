@@ -10,11 +10,13 @@ from pathlib import Path
 import typer
 
 from gridgeo.cli._common import code_table, console, handle_errors
+from gridgeo.i18n import _
 from gridgeo.io import write_layers
 from gridgeo.io.layer_crs import read_input
 from gridgeo.topology import fix_communities
 
-_KIND = {"overlap": "重叠", "gap": "缝隙"}
+#: Kinds of fix, translated when printed.
+_KIND = {"overlap": "overlap", "gap": "gap"}
 
 app = typer.Typer(help="Community and village layers: topology repair.", no_args_is_help=True)
 
@@ -47,29 +49,32 @@ def fix(
     if len(result.left):
         layers["topology_left"] = result.left
     write_layers(out, layers)
-    print_fixes(result.fixes, f"已修正 {len(result.fixes)} 处，写入 {out}")
+    print_fixes(result.fixes, _("{n} fixes, written to {out}").format(n=len(result.fixes), out=out))
     if len(result.left):
         print_fixes(
-            result.left, f"{len(result.left)} 处缝隙超过容差，保持原样（图层 topology_left）"
+            result.left,
+            _("{n} gaps above the tolerance, left as they are (layer topology_left)").format(
+                n=len(result.left)
+            ),
         )
 
 
 def print_fixes(frame, title: str) -> None:
     """The fixes (or the gaps left) as a table, with the rules applied."""
     table = code_table(
-        "类型",
-        "归入",
-        "扣自",
-        "面积（平方米）",
-        "宽度（米）",
-        "经度, 纬度",
-        codes={"归入", "扣自"},
+        "type",
+        "given to",
+        "taken from",
+        "area (m²)",
+        "width (m)",
+        "longitude, latitude",
+        codes={"given to", "taken from"},
         title=title,
         title_justify="left",
     )
     for r in frame.itertuples(index=False):
         table.add_row(
-            _KIND.get(r.kind, r.kind),
+            _(_KIND[r.kind]) if r.kind in _KIND else r.kind,
             r.given_to or "—",
             r.taken_from or "—",
             f"{r.area_m2:,.1f}",
@@ -78,4 +83,4 @@ def print_fixes(frame, title: str) -> None:
         )
     console.print(table)
     if len(frame):
-        console.print(f"规则：{'；'.join(sorted(set(frame['rule'])))}")
+        console.print(_("rules: {rules}").format(rules="；".join(sorted(set(frame["rule"])))))

@@ -7,6 +7,7 @@ import typer
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.cli.registry import _TOKEN, _me
+from gridgeo.i18n import _
 from gridgeo.registry.components import import_components, read_components
 
 app = typer.Typer(help="City components (城市部件): import the inventory.", no_args_is_help=True)
@@ -30,5 +31,7 @@ def import_(
     )
     outside = located["grid_code"].isna().sum()
     console.print(
-        f"{len(located)} 个部件已入库，{len(located) - outside} 个落在网格内，{outside} 个在所有网格之外"
+        _("{n} components stored, {inside} inside a grid, {outside} outside every grid").format(
+            n=len(located), inside=len(located) - outside, outside=outside
+        )
     )

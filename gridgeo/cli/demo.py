@@ -69,7 +69,10 @@ def run(
 
         token = dispatcher_token(result.database_url, settings.home)
         console.print(
-            f"  调度员令牌（仅限本机，保存在 {settings.home}/demo/dispatcher.token）：",
+            "  "
+            + _("dispatcher token (this machine only, kept in {path}):").format(
+                path=f"{settings.home}/demo/dispatcher.token"
+            ),
             soft_wrap=True,
         )
         console.print(f"  {token}", soft_wrap=True)

@@ -6,6 +6,7 @@ import typer
 
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli._common import handle_errors, print_findings
+from gridgeo.i18n import _
 from gridgeo.registry.coverage import check_departments
 
 app = typer.Typer(
@@ -28,9 +29,9 @@ def check(
     gaps = check_departments(registry_cli._url(), profile=profile, county=county)
     print_findings(
         gaps,
-        {"grid_code": "网格", "category": "事项类别", "message": "问题"},
-        none="每个网格的核心事项类别都有包片部门。",
-        summary=lambda g: (
-            f"{g['grid_code'].nunique()} 个网格缺少包片部门（{len(g)} 项；{g['basis'].iloc[0]}）"
+        {"grid_code": "grid", "category": "matter category", "message": "problem"},
+        none=_("Every grid has a lead department for each core matter category."),
+        summary=lambda g: _("{grids} grids lack a lead department ({n} findings; {basis})").format(
+            grids=g["grid_code"].nunique(), n=len(g), basis=g["basis"].iloc[0]
         ),
     )

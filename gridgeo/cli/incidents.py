@@ -9,6 +9,7 @@ import typer
 
 from gridgeo.cli._common import console, err_console, handle_errors
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.settings import get_settings
 
 app = typer.Typer(
@@ -35,7 +36,11 @@ def _connect():
     try:
         return psycopg.connect(_url(), connect_timeout=5)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"无法连接数据库 ({exc})；请先运行 `gridgeo db up`") from None
+        raise DatabaseError(
+            _("cannot connect to the database ({error}); run `gridgeo db up` first").format(
+                error=exc
+            )
+        ) from None
 
 
 def _me(token: str | None, action: str):
@@ -84,22 +89,37 @@ def import_cmd(
             is_sample=sample,
         )
     if rep.skipped_file:
-        console.print(f"{path.name} 已导入过（SHA-256 {rep.sha256[:12]}…），跳过")
+        console.print(
+            _("{file} was imported before (SHA-256 {sha}…), skipped").format(
+                file=path.name, sha=rep.sha256[:12]
+            )
+        )
         return
     console.print(
-        f"{path.name}: {rep.total} 行，新存 {rep.stored} 件（其中 {rep.queued} 件待中心处理），"
-        f"已存在 {rep.known} 件，问题行 {rep.bad} 行"
+        _(
+            "{file}: {total} rows, {stored} new cases stored ({queued} of them waiting for "
+            "the centre), {known} already stored, {bad} bad rows"
+        ).format(
+            file=path.name,
+            total=rep.total,
+            stored=rep.stored,
+            queued=rep.queued,
+            known=rep.known,
+            bad=rep.bad,
+        )
     )
     for p in rep.problems[:20]:
         err_console.print(f"  - {p}", markup=False)
     if len(rep.problems) > 20:
         err_console.print(
-            f"  … 另有 {len(rep.problems) - 20} 个问题" + ("（见 --errors 文件）" if errors else "")
+            "  … "
+            + _("{n} more problems").format(n=len(rep.problems) - 20)
+            + (_(" (see the --errors file)") if errors else "")
         )
     if errors is not None:
         with open(errors, "w", newline="", encoding="utf-8-sig") as fh:
             w = csv.writer(fh)
-            w.writerow(["行号", "字段", "规则", "问题"])
+            w.writerow([_("line number"), _("field"), _("rule"), _("problem")])
             for p in rep.problems:
                 w.writerow([p.row, p.field, p.rule, p.message])
     if rep.bad:
@@ -137,4 +157,8 @@ def stats_cmd(
     keys = [b.strip() for b in by.split(",") if b.strip()]
     table = compute(rows, by=keys, period=period, calendar=cal, now=datetime.now(UTC))
     write_table(table, out)
-    console.print(f"{len(rows)} 件案件，{len(table)} 行统计 → {out}")
+    console.print(
+        _("{cases} cases, {rows} rows of statistics → {out}").format(
+            cases=len(rows), rows=len(table), out=out
+        )
+    )

@@ -7,6 +7,7 @@ import typer
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.cli.registry import _COUNTY, _TOKEN, _county, _me
+from gridgeo.i18n import _
 from gridgeo.registry.matter_lists import (
     admission_list,
     draft_matter_changes,
@@ -31,7 +32,7 @@ def _draft(county: str | None, codes: list[str], *, admit: bool, reason: str, to
         exit=() if admit else codes,
         reason=reason,
     )
-    console.print(f"草稿变更集 {cs}：下一步 gridgeo change file {cs}")
+    console.print(_("draft change set {cs}: next, gridgeo change file {cs}").format(cs=cs))
 
 
 @app.command("admit")
@@ -63,7 +64,11 @@ def exit_(
 def list_(county: str = typer.Option(..., "--county", help="County code.")) -> None:
     """The county's current admission list."""
     codes = admission_list(registry_cli._url(), county)
-    console.print("\n".join(codes) if codes else f"{county} 的准入清单为空")
+    console.print(
+        "\n".join(codes)
+        if codes
+        else _("the admission list of {county} is empty").format(county=county)
+    )
 
 
 @app.command("catalogue")
@@ -82,4 +87,8 @@ def catalogue_(
     rows = read_catalogue(path)
     n = set_catalogue_at(registry_cli._url(), rows, actor=me.name)
     negative = [r["code"] for r in rows if r["negative"]]
-    console.print(f"{n} 个事项写入市网格事项目录；负面清单：{'、'.join(negative) or '无'}")
+    console.print(
+        _("{n} matters written to the city's grid matter catalogue; negative list: {codes}").format(
+            n=n, codes="、".join(negative) or _("none")
+        )
+    )

@@ -254,7 +254,10 @@ def partition(
     if repair_topology:
         fixed = fix_communities(layers["communities"])
         layers["communities"] = fixed.communities
-        print_fixes(fixed.fixes, f"社区图层已修正 {len(fixed.fixes)} 处（--repair-topology）")
+        print_fixes(
+            fixed.fixes,
+            _("community layer: {n} fixes (--repair-topology)").format(n=len(fixed.fixes)),
+        )
     spread = None
     if buildings:
         spread = _spread(layers, buildings, crs, buildings_crs, spread_by, prof)
@@ -331,15 +334,19 @@ def _spread(layers: dict, spec: str, crs, buildings_crs, spread_by: str, prof):
     layers["households"] = spread.households
     rep = spread.report
     if len(rep):
-        t = Table(title=f"{len(rep)} 个小区超过每格户数上限 {prof.urban.max_households}")
-        for col in ("小区", "户数", "楼栋数", "可拆分", "说明"):
-            t.add_column(col, overflow="fold")
+        t = Table(
+            title=_("{n} compounds above the ceiling of {ceiling} households per grid").format(
+                n=len(rep), ceiling=prof.urban.max_households
+            )
+        )
+        for col in ("compound", "households", "number of buildings", "can be split", "advice"):
+            t.add_column(_(col), overflow="fold")
         for r in rep.itertuples(index=False):
             t.add_row(
                 str(r.compound),
                 str(r.households),
                 str(r.buildings),
-                Text("是", style="green") if r.can_split else Text("否", style="bold red"),
+                Text(_("yes"), style="green") if r.can_split else Text(_("no"), style="bold red"),
                 r.advice,
             )
         console.print(t)

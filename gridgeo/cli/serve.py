@@ -48,7 +48,10 @@ def serve(
     )
     if service_settings.admin_token is None:
         console.print(
-            "令牌由 gridgeo tokens create 发放（第一个管理员令牌：在数据库所在机器上不带令牌运行）"
+            _(
+                "tokens are issued with gridgeo tokens create (the first administrator's "
+                "token: run it without a token on the machine of the database)"
+            )
         )
     try:
         uvicorn.run(

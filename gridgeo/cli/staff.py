@@ -9,6 +9,7 @@ import typer
 from gridgeo.cli import registry as registry_cli
 from gridgeo.cli._common import console, handle_errors, print_findings
 from gridgeo.cli.registry import _COUNTY, _TOKEN, _county, _me
+from gridgeo.i18n import _
 from gridgeo.registry.staff import check_staff, import_roster, read_roster
 
 app = typer.Typer(
@@ -39,8 +40,10 @@ def import_(
         registry_cli._url(), roster, county=county, actor=actor, title=title, reason=reason
     )
     console.print(
-        f"{roster['person_name'].nunique()} 人、{len(roster)} 条任职：草稿变更集 {cs}；"
-        f"下一步 gridgeo change file {cs}"
+        _(
+            "{people} people, {posts} assignments: draft change set {cs}; "
+            "next, gridgeo change file {cs}"
+        ).format(people=roster["person_name"].nunique(), posts=len(roster), cs=cs)
     )
 
 
@@ -58,7 +61,9 @@ def check(
     breaches = check_staff(registry_cli._url(), profile=profile, county=county)
     print_findings(
         breaches,
-        {"grid_code": "网格", "rule": "规则", "message": "问题", "basis": "依据"},
-        none="所有网格符合人员配置规则。",
-        summary=lambda b: f"{b['grid_code'].nunique()} 个网格不符合人员配置规则（{len(b)} 项）",
+        {"grid_code": "grid", "rule": "rule", "message": "problem", "basis": "basis"},
+        none=_("Every grid meets the staffing rules."),
+        summary=lambda b: _("{grids} grids break the staffing rules ({n} findings)").format(
+            grids=b["grid_code"].nunique(), n=len(b)
+        ),
     )

@@ -106,14 +106,30 @@ def import_(
             sample=sample,
         )
         if not res["created"]:
-            console.print(f"{f}: 已导入过（文件 {res['file_id']}），未重复导入")
+            console.print(
+                _("{path}: imported before (file {id}), not imported again").format(
+                    path=f, id=res["file_id"]
+                )
+            )
             continue
         c = res["counts"]
         console.print(
-            f"{f}: 文件 {res['file_id']}，读入 {res['fixes_read']} 个定位点，保留 "
-            f"{res['fixes_kept']}（重复时间 {c['duplicate_time']}，精度差 {c['poor_accuracy']}，"
-            f"跳点 {c['gps_jump']}，超速 {c['impossible_speed']}，时间乱序 {c['unsorted']}，"
-            f"中断 {c['gaps']}）"
+            _(
+                "{path}: file {id}, {read} fixes read, {kept} kept (duplicate time {dup}, "
+                "poor accuracy {poor}, jumps {jump}, too fast {fast}, out of order {unsorted}, "
+                "gaps {gaps})"
+            ).format(
+                path=f,
+                id=res["file_id"],
+                read=res["fixes_read"],
+                kept=res["fixes_kept"],
+                dup=c["duplicate_time"],
+                poor=c["poor_accuracy"],
+                jump=c["gps_jump"],
+                fast=c["impossible_speed"],
+                unsorted=c["unsorted"],
+                gaps=c["gaps"],
+            )
         )
         print_warnings([Problem(**p) for p in res["problems"]])
 
@@ -149,11 +165,24 @@ def stats(
         _write(days, out)
         return
     for r in days.itertuples(index=False):
-        rule = "" if pd.isna(r.meets_rule) else (" 达标" if r.meets_rule else " 未达标")
+        rule = (
+            ""
+            if pd.isna(r.meets_rule)
+            else (_(" meets the rule") if r.meets_rule else _(" below the rule"))
+        )
         console.print(
-            f"{r.date:%Y-%m-%d} {r.worker} 网格 {r.own_grids or '—'}：本网格 "
-            f"{r.own_s / 3600:.2f} 小时 {r.own_m / 1000:.2f} 公里，网格外 "
-            f"{r.other_s / 3600:.2f} 小时{rule}"
+            _(
+                "{date} {worker} grid {grids}: own grid {own_h} h {own_km} km, "
+                "outside {other_h} h{rule}"
+            ).format(
+                date=f"{r.date:%Y-%m-%d}",
+                worker=r.worker,
+                grids=r.own_grids or "—",
+                own_h=f"{r.own_s / 3600:.2f}",
+                own_km=f"{r.own_m / 1000:.2f}",
+                other_h=f"{r.other_s / 3600:.2f}",
+                rule=rule,
+            )
         )
 
 
@@ -179,8 +208,18 @@ def rank(
         return
     for r in table.itertuples(index=False):
         console.print(
-            f"{r.period} {r.scope_code} 第{r.rank}名 {r.worker}：本网格 {r.own_hours} 小时 "
-            f"（{r.days} 天，达标 {r.days_meeting_rule} 天）"
+            _(
+                "{period} {scope} no. {rank} {worker}: own grid {hours} h "
+                "({days} days, {meeting} meeting the rule)"
+            ).format(
+                period=r.period,
+                scope=r.scope_code,
+                rank=r.rank,
+                worker=r.worker,
+                hours=r.own_hours,
+                days=r.days,
+                meeting=r.days_meeting_rule,
+            )
         )
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from gridgeo import registry
 from gridgeo.cli._common import console, handle_errors
 from gridgeo.errors import AuthenticationError, InputError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry import tokens, users
 from gridgeo.settings import get_settings
 
@@ -53,7 +54,10 @@ def principal(url: str, token: str | None) -> registry.Principal:
         token = secret.get_secret_value() if secret is not None else None
     if not token:
         raise AuthenticationError(
-            "需要令牌：设置 GRIDGEO_TOKEN 或使用 --token（管理员用 gridgeo tokens create 发放）"
+            _(
+                "a token is needed: set GRIDGEO_TOKEN or use --token "
+                "(an administrator issues one with gridgeo tokens create)"
+            )
         )
     return tokens.authenticate(url, token)
 
@@ -67,7 +71,10 @@ def _admin_or_owner(url: str, token: str | None) -> str:
         return me.name
     if not users.is_database_owner(url):
         raise PermissionDeniedError(
-            "没有令牌时只有数据库所有者可以管理令牌；请使用管理员令牌（--token）"
+            _(
+                "without a token only the database owner may manage tokens; "
+                "use an administrator's token (--token)"
+            )
         )
     return f"数据库所有者 {getpass.getuser()}"
 
@@ -79,8 +86,11 @@ def _when(value: str | None) -> datetime | None:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise InputError(
-            f"--expires {value!r} 不是日期或时间（例如 2027-06-30 或 2027-06-30T18:00+08:00）",
-            [Problem("不是 ISO 日期", field="expires", rule="cli.expires")],
+            _(
+                "--expires {value} is not a date or time "
+                "(e.g. 2027-06-30 or 2027-06-30T18:00+08:00)"
+            ).format(value=repr(value)),
+            [Problem(_("not an ISO date"), field="expires", rule="cli.expires")],
         ) from None
     return dt if dt.tzinfo else dt.astimezone()
 
@@ -118,13 +128,23 @@ def create(
     )
     where = f" {issued.division_code}" if issued.division_code else ""
     if issued.department_id is not None:
-        where += f" 部门 {issued.department_id}"
-    console.print(
-        f"令牌 {issued.token_id}（{issued.name or '未命名'}）发给 {issued.user}"
-        f"（{issued.role}{where}），"
-        + (f"{issued.expires_at:%Y-%m-%d %H:%M} 过期" if issued.expires_at else "不过期")
+        where += " " + _("department {id}").format(id=issued.department_id)
+    expiry = (
+        _("expires {when}").format(when=f"{issued.expires_at:%Y-%m-%d %H:%M}")
+        if issued.expires_at
+        else _("never expires")
     )
-    console.print("只显示这一次，请妥善保存：")
+    console.print(
+        _("token {id} ({name}) issued to {user} ({role}{where}), {expiry}").format(
+            id=issued.token_id,
+            name=issued.name or _("unnamed"),
+            user=issued.user,
+            role=issued.role,
+            where=where,
+            expiry=expiry,
+        )
+    )
+    console.print(_("shown this once only, keep it safe:"))
     console.print(issued.token, soft_wrap=True)
 
 
@@ -136,8 +156,9 @@ def list_(token: str = _TOKEN) -> None:
     _admin_or_owner(url, token)
     df = tokens.list_tokens(url)
     table = Table()
-    for header in ("id", "名称", "用户", "角色", "区划", "创建", "过期", "状态"):
-        table.add_column(header, overflow="fold")  # codes and names never truncated
+    table.add_column("id", overflow="fold")
+    for header in ("name", "user", "role", "division", "created", "expires", "state"):
+        table.add_column(_(header), overflow="fold")  # codes and names never truncated
     for r in df.itertuples():
         table.add_row(
             str(r.token_id),
@@ -145,7 +166,11 @@ def list_(token: str = _TOKEN) -> None:
             r.user,
             r.role,
             (r.division_code if isinstance(r.division_code, str) else "")
-            + (f" 部门 {int(r.department_id)}" if pd.notna(r.department_id) else ""),
+            + (
+                " " + _("department {id}").format(id=int(r.department_id))
+                if pd.notna(r.department_id)
+                else ""
+            ),
             f"{r.created_at:%Y-%m-%d}",
             f"{r.expires_at:%Y-%m-%d}" if pd.notna(r.expires_at) else "",
             r.state,
@@ -162,7 +187,7 @@ def revoke(
     """Revoke a token: it is refused from now on (the API within its token cache time)."""
     url = _url()
     tokens.revoke_token(url, token_id, by=_admin_or_owner(url, token))
-    console.print(f"令牌 {token_id} 已吊销")
+    console.print(_("token {id} revoked").format(id=token_id))
 
 
 @divisions_app.command("add")
@@ -178,4 +203,7 @@ def add(
     url = _url()
     _admin_or_owner(url, token)
     registry.register_division(url, code, name, level=level, parent_code=parent)
-    console.print(f"区划 {code} {name}（{level}）已登记" + (f"，上级 {parent}" if parent else ""))
+    console.print(
+        _("division {code} {name} ({level}) registered").format(code=code, name=name, level=level)
+        + (_(", parent {parent}").format(parent=parent) if parent else "")
+    )

@@ -139,9 +139,7 @@ def check_layer(
             Problem(p.message, p.file or file, p.layer or layer, p.row, p.field, p.rule, p.severity)
         )
     if len(gdf) == 0 and not allow_empty:  # nothing to partition, validate, load or locate against
-        col.problems.append(
-            Problem("空图层：没有要素 (empty layer: 0 features)", file, layer, rule="layer.empty")
-        )
+        col.problems.append(Problem(_("empty layer: 0 features"), file, layer, rule="layer.empty"))
     crs_problems = sanity_problems(gdf, source=file, layer=layer)
     col.problems.extend(crs_problems)
     _check_fields(gdf, sch, col, scheme)

@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def resolve_count_fields(
     """
     source = source or gdf.attrs.get("source")
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    listing = "、".join(columns) or "无字段"
+    listing = "、".join(columns) or _("no fields")
     problems: list[Problem] = []
     renames: dict[str, str] = {}
     explicit = {"households": households_field, "population": population_field}
@@ -146,10 +147,13 @@ def resolve_count_fields(
         found = find_field(columns, (_norm(given),))
         if found is None:
             raise InputError(
-                f"{source or layer} 中没有字段“{given}”",
+                _("{source} has no field “{field}”").format(source=source or layer, field=given),
                 [
                     Problem(
-                        f"--{target}-field 指定的“{given}”不是该图层的字段；图层字段有：{listing}",
+                        _(
+                            "--{target}-field names “{field}”, which is not a field of the "
+                            "layer; the layer's fields: {listing}"
+                        ).format(target=target, field=given, listing=listing),
                         file=source,
                         layer=layer,
                         field=given,
@@ -174,7 +178,7 @@ def resolve_count_fields(
         out = out.rename(columns={src: target})
         problems.append(
             Problem(
-                f"字段“{src}”按 {target} 读取",
+                _("field “{field}” read as {target}").format(field=src, target=target),
                 file=source,
                 layer=layer,
                 field=src,
@@ -188,14 +192,17 @@ def resolve_count_fields(
     elif "households" not in renames.values() and warn_missing:
         likely = _likely_count(gdf, [c for c in columns if c not in renames])
         hint = (
-            f"；最可能的是“{likely}”：请加 --households-field {likely}"
+            _("; most likely “{field}”: add --households-field {field}").format(field=likely)
             if likely
-            else "；请用 --households-field 字段名 指定"
+            else _("; name it with --households-field FIELD")
         )
         problems.append(
             Problem(
-                f"未找到户数字段，每个点都将按一户计算！现有字段：{listing}{hint}"
-                "（若每个点确为一户，请加 --households-field 1）",
+                _(
+                    "no household count field found, every point will count as one "
+                    "household! Fields present: {listing}{hint} (if every point really is "
+                    "one household, add --households-field 1)"
+                ).format(listing=listing, hint=hint),
                 file=source,
                 layer=layer,
                 rule="households.no_count_field",

@@ -25,6 +25,7 @@ import geopandas as gpd
 
 from gridgeo.crs import crs_label, resolve_crs
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io._read import read_layer
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,12 @@ def read_input(
         a, b = resolve_crs(at_crs), resolve_crs(layer_crs)
         if crs_label(a) != crs_label(b):
             raise InputError(
-                f"{what} 图层给了两个不同的坐标系",
+                _("the {what} layer was given two different CRSs").format(what=what),
                 [
                     Problem(
-                        f"{spec}@{at_crs} 为 {crs_label(a)}，而 {option} 为 {crs_label(b)}",
+                        _("{spec}@{at_crs} is {a}, but {option} is {b}").format(
+                            spec=spec, at_crs=at_crs, a=crs_label(a), option=option, b=crs_label(b)
+                        ),
                         file=str(spec),
                         rule="crs.conflict",
                     )
@@ -114,10 +117,14 @@ def read_input(
         gdf.attrs["crs_from"] = "declared" if declared else "--crs"
         if crs is not None and declared:
             log.info(
-                "%s：保留其声明的坐标系 %s（--crs %s 只用于未声明坐标系的图层）",
-                gdf.attrs.get("source"),
-                gdf.attrs.get("source_crs"),
-                crs,
+                _(
+                    "{source}: keeps its declared CRS {declared} (--crs {crs} is only for "
+                    "layers that declare none)"
+                ).format(
+                    source=gdf.attrs.get("source"),
+                    declared=gdf.attrs.get("source_crs"),
+                    crs=crs,
+                )
             )
         return gdf
     gdf = read_layer(path, layer, default_crs=explicit, encoding=encoding)
@@ -126,11 +133,12 @@ def read_input(
         gdf = read_layer(path, layer, crs=explicit, encoding=encoding)
         if before != gdf.attrs.get("source_crs"):
             log.warning(
-                "%s：声明的坐标系 %s 已按 %s 替换为 %s",
-                gdf.attrs.get("source"),
-                before,
-                source,
-                gdf.attrs.get("source_crs"),
+                _("{source}: declared CRS {before} replaced by {after} as {option} says").format(
+                    source=gdf.attrs.get("source"),
+                    before=before,
+                    option=source,
+                    after=gdf.attrs.get("source_crs"),
+                )
             )
             gdf.attrs["crs_replaced"] = before
     gdf.attrs["crs_from"] = source

@@ -15,6 +15,7 @@ import pyproj
 import shapely
 
 from gridgeo.errors import Problem
+from gridgeo.i18n import _
 from gridgeo.io._read import split_layer_spec
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def outlier_problems(
     flagged: set[int] = set()
     if len(lon) >= MIN_FEATURES:
         mlon, mlat = float(np.median(lon)), float(np.median(lat))
-        _, _, dist = _GEOD.inv(np.full(len(lon), mlon), np.full(len(lat), mlat), lon, lat)
+        _fwd, _back, dist = _GEOD.inv(np.full(len(lon), mlon), np.full(len(lat), mlat), lon, lat)
         med = float(np.median(dist))
         mad = float(np.median(np.abs(dist - med)))
         limit = max(med + FAR_MADS * mad, MIN_FAR_M)
@@ -95,9 +96,18 @@ def outlier_problems(
             flagged.add(int(pos[k]))
             problems.append(
                 Problem(
-                    f"远离本图层其余要素：距图层中位位置（{mlon:.4f}, {mlat:.4f}）"
-                    f"{dist[k] / 1000:,.0f} 公里，一般要素距其仅 {med / 1000:,.1f} 公里"
-                    f"（该点位于 {lon[k]:.5f}, {lat[k]:.5f}）",
+                    _(
+                        "far from the rest of the layer: {km} km from the layer's median "
+                        "position ({mlon}, {mlat}), while a typical feature is {med} km from it "
+                        "(the point is at {lon}, {lat})"
+                    ).format(
+                        km=f"{dist[k] / 1000:,.0f}",
+                        mlon=f"{mlon:.4f}",
+                        mlat=f"{mlat:.4f}",
+                        med=f"{med / 1000:,.1f}",
+                        lon=f"{lon[k]:.5f}",
+                        lat=f"{lat[k]:.5f}",
+                    ),
                     file=file,
                     layer=layer,
                     row=_plain(index[pos[k]]),
@@ -119,7 +129,7 @@ def _outside(gdf, communities, outside_m, lon, lat, pos, flagged, file, layer) -
     comm = communities.to_crs(work).geometry.to_numpy()
     pts = gpd.GeoSeries(shapely.points(lon, lat), crs=4326).to_crs(work).to_numpy()
     tree = shapely.STRtree(comm)
-    _, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    _nearest, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
     out = []
     index = gdf.index.to_numpy()
     for k in np.flatnonzero(dist > outside_m):
@@ -127,8 +137,15 @@ def _outside(gdf, communities, outside_m, lon, lat, pos, flagged, file, layer) -
             continue
         out.append(
             Problem(
-                f"位于所有社区之外 {dist[k]:,.0f} 米（超过 {outside_m:,.0f} 米；"
-                f"该点位于 {lon[k]:.5f}, {lat[k]:.5f}）",
+                _(
+                    "{m} m outside every community (more than {limit} m; the point is at "
+                    "{lon}, {lat})"
+                ).format(
+                    m=f"{dist[k]:,.0f}",
+                    limit=f"{outside_m:,.0f}",
+                    lon=f"{lon[k]:.5f}",
+                    lat=f"{lat[k]:.5f}",
+                ),
                 file=file,
                 layer=layer,
                 row=_plain(index[pos[k]]),

@@ -19,6 +19,7 @@ from gridgeo.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from gridgeo.i18n import _
 
 #: What registry functions accept as their database: an engine, a connection
 #: (its transaction is used, or one is begun), or a database URL.
@@ -68,10 +69,12 @@ def translate(exc: BaseException) -> GridgeoError | None:
     if cls is not None:
         return cls(_message(orig))
     if isinstance(orig, psycopg.OperationalError):
-        return DatabaseError(f"database unavailable: {_message(orig)}")
+        return DatabaseError(_("database unavailable: {error}").format(error=_message(orig)))
     if isinstance(orig, psycopg.DataError):  # a value the database cannot hold: the input's
-        return InputError(f"值无法存入数据库 a value cannot be stored: {_message(orig)}")
-    return DatabaseError(f"registry database error [{state}]: {_message(orig)}")
+        return InputError(_("a value cannot be stored: {error}").format(error=_message(orig)))
+    return DatabaseError(
+        _("registry database error [{state}]: {error}").format(state=state, error=_message(orig))
+    )
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.divisions import descendants
 from gridgeo.registry.users import Principal
@@ -47,15 +48,15 @@ def register_departments(bind: Bind, departments: pd.DataFrame, *, actor: Princi
     actor.require("departments.edit")
     col = "department" if "department" in departments else "name"
     if col not in departments:
-        raise InputError("the department table needs a 'department' (or 'name') column")
+        raise InputError(_("the department table needs a 'department' (or 'name') column"))
     df = departments.drop_duplicates(col)
     problems = [
-        Problem("department name is empty", row=int(i), field=col, rule="department.name")
+        Problem(_("department name is empty"), row=int(i), field=col, rule="department.name")
         for i, v in zip(df.index, df[col], strict=True)
         if not str(v or "").strip() or pd.isna(v)
     ]
     if problems:
-        raise InputError("the department table cannot be used", problems)
+        raise InputError(_("the department table cannot be used"), problems)
     rows = [
         {
             "name": str(r[col]).strip(),
@@ -92,7 +93,7 @@ def _staff_payloads(staff: pd.DataFrame) -> tuple[list[dict], list[Problem]]:
     for col in ("grid_code", "role", name_col):
         if col not in staff:
             problems.append(
-                Problem("field is missing", layer="staff", field=col, rule="staff.field")
+                Problem(_("field is missing"), layer="staff", field=col, rule="staff.field")
             )
     if problems:
         return [], problems
@@ -101,7 +102,9 @@ def _staff_payloads(staff: pd.DataFrame) -> tuple[list[dict], list[Problem]]:
         if role not in STAFF_ROLES:
             problems.append(
                 Problem(
-                    f"role {role!r} is not one of {', '.join(STAFF_ROLES)}",
+                    _("role {role!r} is not one of {value}").format(
+                        role=role, value=", ".join(STAFF_ROLES)
+                    ),
                     layer="staff",
                     row=int(i),
                     field="role",
@@ -143,7 +146,7 @@ def refuse_polygon_coverage(field: str = "geometry") -> InputError:
         f"(division_code), never a polygon: {COVERAGE_BASIS}",
         [
             Problem(
-                "coverage given as a polygon",
+                _("coverage given as a polygon"),
                 layer="coverage",
                 field=field,
                 rule="coverage.polygon",
@@ -162,7 +165,7 @@ def _coverage_payloads(
     for col in ("category", "department"):
         if col not in coverage:
             problems.append(
-                Problem("field is missing", layer="coverage", field=col, rule="coverage.field")
+                Problem(_("field is missing"), layer="coverage", field=col, rule="coverage.field")
             )
     if problems:
         return [], problems
@@ -174,7 +177,9 @@ def _coverage_payloads(
             if not targets:
                 problems.append(
                     Problem(
-                        f"division {division} has no current grid in this county",
+                        _("division {division} has no current grid in this county").format(
+                            division=division
+                        ),
                         layer="coverage",
                         row=int(i) if isinstance(i, int) else str(i),
                         field="division_code",
@@ -184,7 +189,7 @@ def _coverage_payloads(
             if code is not None and not pd.isna(code) and str(code).strip():
                 problems.append(
                     Problem(
-                        "give grid_code or division_code, not both",
+                        _("give grid_code or division_code, not both"),
                         layer="coverage",
                         row=int(i) if isinstance(i, int) else str(i),
                         field="division_code",
@@ -240,7 +245,7 @@ def _end_payloads(conn, coverage_ids: list[int]) -> tuple[list[dict], list[Probl
         if why:
             problems.append(
                 Problem(
-                    f"coverage row {i} {why}",
+                    _("coverage row {i} {why}").format(i=i, why=why),
                     layer="coverage",
                     row=i,
                     field="coverage_id",
@@ -324,7 +329,7 @@ def draft_assignments(
         outside = sorted({p["grid_code"] for p in staff_items + cov_items + end_items} - known)
         problems += [
             Problem(
-                f"grid {c} is not a current grid of county {county}",
+                _("grid {c} is not a current grid of county {county}").format(c=c, county=county),
                 field="grid_code",
                 row=c,
                 rule="assignment.grid",
@@ -336,16 +341,16 @@ def draft_assignments(
         }
         problems += [
             Problem(
-                f"department {d!r} is not registered",
+                _("department {d!r} is not registered").format(d=d),
                 field="department",
                 rule="assignment.department",
             )
             for d in sorted({p["department"] for p in cov_items} - departments)
         ]
         if problems:
-            raise InputError("the assignments cannot be drafted", problems)
+            raise InputError(_("the assignments cannot be drafted"), problems)
         if not staff_items and not cov_items and not end_items:
-            raise InputError("no assignments given")
+            raise InputError(_("no assignments given"))
         cs_id = conn.execute(
             text(
                 "INSERT INTO registry.changeset (county_code, title, reason, created_by) "

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gridgeo.errors import ConflictError, PermissionDeniedError
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.routing import receiving_division
 from gridgeo.registry.users import Principal
@@ -71,7 +72,9 @@ def bind_profile(
     """
     if actor.role != "admin":
         raise PermissionDeniedError(
-            f"{actor.name} is not an administrator: only administrators bind profiles"
+            _("{name} is not an administrator: only administrators bind profiles").format(
+                name=actor.name
+            )
         )
     code = str(division_code).strip()
     prof = load_profile(profile).with_code_pattern(code_pattern)  # refuses unknown names
@@ -205,10 +208,10 @@ def drafting_profile(
 
 
 def require_binding_message(county_code: str) -> str:
-    return (
-        f"county {county_code} is bound to no profile: an administrator binds it first "
-        f"(gridgeo city profile {county_code} NAME); filing never falls back to a default"
-    )
+    return _(
+        "county {county} is bound to no profile: an administrator binds it first "
+        "(gridgeo city profile {county} NAME); filing never falls back to a default"
+    ).format(county=county_code)
 
 
 def binding_history(bind: Bind, division_code: str | None = None) -> pd.DataFrame:

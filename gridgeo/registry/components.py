@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.users import REVIEWER_ROLES, Principal
 
@@ -77,12 +78,16 @@ def read_components(
         for f, names in HEADERS.items()
     }
     problems = [
-        Problem(f"column {HEADERS[f][0]} ({f}) is missing", file=str(path), rule="component.column")
+        Problem(
+            _("column {value} ({f}) is missing").format(value=HEADERS[f][0], f=f),
+            file=str(path),
+            rule="component.column",
+        )
         for f, c in cols.items()
         if c is None and f != "kind"
     ]
     if problems:
-        raise InputError(f"component inventory {path} cannot be used", problems)
+        raise InputError(_("component inventory {path} cannot be used").format(path=path), problems)
     out = gpd.GeoDataFrame(
         {
             "component_id": gdf[cols["component_id"]].map(
@@ -100,14 +105,19 @@ def read_components(
         if not r["component_id"]:
             problems.append(
                 Problem(
-                    "部件编码 is empty", field=cols["component_id"], rule="component.id", **where
+                    _("部件编码 is empty"),
+                    field=cols["component_id"],
+                    rule="component.id",
+                    **where,
                 )
             )
         if not r["class"]:
             raw = gdf.loc[i, cols["class"]]
             problems.append(
                 Problem(
-                    f"部件大类 {raw!r} is not one of 公用设施、道路交通、市容环境、园林绿化、其他设施",
+                    _(
+                        "部件大类 {value!r} is not one of 公用设施、道路交通、市容环境、园林绿化、其他设施"
+                    ).format(value=raw),
                     field=cols["class"],
                     rule="component.class",
                     **where,
@@ -115,11 +125,13 @@ def read_components(
             )
         if not r["owner"]:
             problems.append(
-                Problem("权属单位 is empty", field=cols["owner"], rule="component.owner", **where)
+                Problem(
+                    _("权属单位 is empty"), field=cols["owner"], rule="component.owner", **where
+                )
             )
         if r.geometry is None or r.geometry.is_empty or r.geometry.geom_type != "Point":
             problems.append(
-                Problem("not a point", field="geometry", rule="component.geometry", **where)
+                Problem(_("not a point"), field="geometry", rule="component.geometry", **where)
             )
     dup = out["component_id"][out["component_id"].duplicated() & (out["component_id"] != "")]
     problems += [
@@ -133,7 +145,10 @@ def read_components(
         for i, v in dup.items()
     ]
     if problems:
-        raise InputError(f"component inventory {path}: {len(problems)} problem(s)", problems)
+        raise InputError(
+            _("component inventory {path}: {n} problem(s)").format(path=path, n=len(problems)),
+            problems,
+        )
     return to_wgs84(out)
 
 
@@ -156,22 +171,24 @@ def import_components(
     """
     if actor.role not in ("admin", *REVIEWER_ROLES):
         raise PermissionDeniedError(
-            "the component inventory is kept by a city reviewer or an admin"
+            _("the component inventory is kept by a city reviewer or an admin")
         )
     with transaction(bind) as conn:
         srid = conn.execute(text("SELECT registry.srid()")).scalar()
         if srid is None:
-            raise ConflictError("components need the registry's CRS, set by the first grid load")
+            raise ConflictError(_("components need the registry's CRS, set by the first grid load"))
         depts = dict(
             conn.execute(text("SELECT name, department_id FROM registry.department")).all()
         )
         unknown = sorted(set(components["owner"]) - set(depts))
         if unknown:
             raise InputError(
-                "the component inventory names departments that are not registered",
+                _("the component inventory names departments that are not registered"),
                 [
                     Problem(
-                        f"department {d!r} is not registered", field="owner", rule="component.owner"
+                        _("department {d!r} is not registered").format(d=d),
+                        field="owner",
+                        rule="component.owner",
                     )
                     for d in unknown
                 ],
@@ -258,7 +275,9 @@ def route_problem(
                 {"id": component_id},
             ).first()
             if row is None:
-                raise NotFoundError(f"no current component {component_id!r}")
+                raise NotFoundError(
+                    _("no current component {component_id!r}").format(component_id=component_id)
+                )
             return Route(row[0], "component_owner", row[1])
         if grid_code:
             lead = conn.execute(

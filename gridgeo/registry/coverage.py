@@ -14,6 +14,7 @@ import logging
 import pandas as pd
 from sqlalchemy import text
 
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.bindings import profile_for
 from gridgeo.rules import Profile, load_profile
@@ -53,7 +54,8 @@ def check_departments(
             {"cats": cats, "k": county},
         ).all()
     out = pd.DataFrame(rows, columns=["grid_code", "community_code", "category"])
-    out["message"] = [f"网格没有负责“{c}”类事项的包片部门" for c in out["category"]]
+    text_ = _("the grid has no lead department for matters of category “{category}”")
+    out["message"] = [text_.format(category=c) for c in out["category"]]
     out["basis"] = prof.matters.basis
     log.info(
         "departments (%s): %d grids lack a department for some of %d core categories",

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gridgeo.errors import InputError, NotFoundError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 
 log = logging.getLogger(__name__)
@@ -43,22 +44,39 @@ def register_division(
     code, name = str(code).strip(), str(name).strip()
     problems = []
     if not code:
-        problems.append(Problem("区划代码为空", field="code", rule="division.code"))
+        problems.append(
+            Problem(_("the division code is empty"), field="code", rule="division.code")
+        )
     if not name:
-        problems.append(Problem("区划名称为空", field="name", rule="division.name"))
+        problems.append(
+            Problem(_("the division name is empty"), field="name", rule="division.name")
+        )
     if level not in LEVELS[:-1]:
         problems.append(
-            Problem(f"层级 {level!r} 无效（应为 {', '.join(LEVELS[:-1])}）", field="level")
+            Problem(
+                _("level {level} is not valid (must be {levels})").format(
+                    level=repr(level), levels=", ".join(LEVELS[:-1])
+                ),
+                field="level",
+            )
         )
     if problems:
-        raise InputError(f"无法登记区划 {code!r}", problems)
+        raise InputError(_("cannot register division {code}").format(code=repr(code)), problems)
     with transaction(bind) as conn:
         if parent_code:
             plevel = division_level(conn, parent_code)
             if LEVELS.index(plevel) >= LEVELS.index(level):
                 raise InputError(
-                    f"上级区划 {parent_code}（{plevel}）不高于 {code}（{level}）",
-                    [Problem("上级层级不高于本级", field="parent_code", rule="division.parent")],
+                    _("parent division {parent} ({plevel}) is not above {code} ({level})").format(
+                        parent=parent_code, plevel=plevel, code=code, level=level
+                    ),
+                    [
+                        Problem(
+                            _("the parent's level is not above this one"),
+                            field="parent_code",
+                            rule="division.parent",
+                        )
+                    ],
                 )
         conn.execute(
             text(
@@ -71,8 +89,14 @@ def register_division(
         )
         if division_level(conn, code) != level:
             raise InputError(
-                f"区划 {code} 已登记为其他层级",
-                [Problem("层级与已登记的不同", field="level", rule="division.level")],
+                _("division {code} is registered with another level").format(code=code),
+                [
+                    Problem(
+                        _("the level differs from the registered one"),
+                        field="level",
+                        rule="division.level",
+                    )
+                ],
             )
     log.info("registered division %s (%s) under %s", code, level, parent_code)
 
@@ -89,7 +113,12 @@ def division_level(conn: Connection, code: str) -> str:
         text("SELECT level FROM registry.divisions WHERE code = :c"), {"c": str(code)}
     ).scalar()
     if level is None:
-        raise NotFoundError(f"区划 {code!r} 不在登记库中（先用 gridgeo divisions add 登记）")
+        raise NotFoundError(
+            _(
+                "division {code} is not in the registry (register it first with gridgeo "
+                "divisions add)"
+            ).format(code=repr(code))
+        )
     return str(level)
 
 
@@ -137,4 +166,8 @@ def require_within(conn: Connection, county: str, codes: list[str]) -> None:
     )
     if outside:
         shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
-        raise PermissionDeniedError(f"{len(outside)} 个区划不属于县（区）{county}：{shown}")
+        raise PermissionDeniedError(
+            _("{n} divisions do not belong to county {county}: {codes}").format(
+                n=len(outside), county=county, codes=shown
+            )
+        )

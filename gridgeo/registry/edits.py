@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from gridgeo.edit import Plan, PlanGrid, community_blocks
 from gridgeo.errors import InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.bindings import _bound
 from gridgeo.registry.history import grids_at
@@ -70,13 +71,13 @@ def community_plan(bind: Bind, community_code: str, *, roads=None) -> EditSessio
             {"c": code},
         ).one_or_none()
         if row is None or row[2] is None:
-            raise NotFoundError(f"community {code} is not in the registry")
+            raise NotFoundError(_("community {code} is not in the registry").format(code=code))
         name, county, wkb, srid = row
         binding = _bound(conn, str(county))
         grids = grids_at(conn, community=code)
         grids = grids[grids["community_code"] == code].reset_index(drop=True)
         if grids.empty:
-            raise NotFoundError(f"community {code} has no current grids")
+            raise NotFoundError(_("community {code} has no current grids").format(code=code))
         outline = shapely.from_wkb(bytes(wkb))
         points = household_points(conn, str(county), within=outline)
         stored = _county_roads(conn, outline) if roads is None else None
@@ -125,18 +126,18 @@ def load_roads(bind: Bind, roads: gpd.GeoDataFrame, *, county: str, actor: Princ
     source = str(roads.attrs.get("source") or "roads")
     kinds = shapely.get_type_id(roads.geometry.values)
     problems = [
-        Problem("not a line", file=source, row=int(i), field="geometry", rule="roads.line")
+        Problem(_("not a line"), file=source, row=int(i), field="geometry", rule="roads.line")
         for i in np.flatnonzero(~np.isin(kinds, [1, 5]))[:20]
     ]
     if roads.crs is None:
-        problems.append(Problem("the road layer has no CRS", file=source, rule="input.crs"))
+        problems.append(Problem(_("the road layer has no CRS"), file=source, rule="input.crs"))
     if problems:
-        raise InputError(f"{source} cannot be loaded as roads", problems)
+        raise InputError(_("{source} cannot be loaded as roads").format(source=source), problems)
     names = roads["name"].astype("string") if "name" in roads.columns else [None] * len(roads)
     with transaction(bind) as conn:
         srid = conn.execute(text("SELECT registry.srid()")).scalar()
         if srid is None:
-            raise InputError("the registry has no CRS yet: load the county's grids first")
+            raise InputError(_("the registry has no CRS yet: load the county's grids first"))
         geoms = shapely.force_2d(roads.to_crs(epsg=int(srid)).geometry.values)
         conn.execute(text("DELETE FROM registry.road WHERE county_code = :c"), {"c": str(county)})
         conn.execute(
@@ -227,14 +228,22 @@ def import_package(
         session = community_plan(bind, code, roads=cuts)
     if not _same_blocks(session.plan, blocks):
         raise InputError(
-            f"{path}: its blocks are not the community's (the grids changed since the export, "
-            "or blocks were edited); export again with `gridgeo change export-edit`",
-            [Problem("blocks differ", file=str(path), layer="blocks", rule="edit.blocks_changed")],
+            _(
+                "{path}: its blocks are not the community's (the grids changed since the "
+                "export, or blocks were edited); export again with `gridgeo change "
+                "export-edit`"
+            ).format(path=path),
+            [
+                Problem(
+                    _("blocks differ"), file=str(path), layer="blocks", rule="edit.blocks_changed"
+                )
+            ],
         )
     snapped = apply_package(session.plan, blocks, grids, tolerance_m=tolerance_m, source=str(path))
     if snapped.problems:
         raise InputError(
-            f"{path}: {len(snapped.problems)} edits cannot be applied", snapped.problems
+            _("{path}: {n} edits cannot be applied").format(path=path, n=len(snapped.problems)),
+            snapped.problems,
         )
     result = draft_plan(
         bind, session, snapped.plan, actor=actor, title=title, reason=reason, source=str(path)

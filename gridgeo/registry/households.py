@@ -16,6 +16,7 @@ import shapely
 from sqlalchemy import text
 
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, raw, transaction
 from gridgeo.registry.load import registry_srid
 from gridgeo.registry.users import Principal
@@ -33,7 +34,9 @@ def _counts(
     for i in bad[:20]:
         problems.append(
             Problem(
-                f"{field} {frame[field].iloc[i]!r} is not a count ≥ 0",
+                _("{field} {value!r} is not a count ≥ 0").format(
+                    field=field, value=frame[field].iloc[i]
+                ),
                 file=source,
                 row=int(i),
                 field=field,
@@ -73,19 +76,21 @@ def load_households(
     actor.require("changeset.draft", str(county))
     source = source or str(points.attrs.get("source") or "household layer")
     if points.crs is None:
-        raise CRSError(f"{source}: the household layer has no CRS")
+        raise CRSError(_("{source}: the household layer has no CRS").format(source=source))
     problems: list[Problem] = []
     kinds = shapely.get_type_id(points.geometry.values)
     for i in np.flatnonzero(kinds != 0)[:20]:
         problems.append(
             Problem(
-                "not a point", file=source, row=int(i), field="geometry", rule="households.point"
+                _("not a point"), file=source, row=int(i), field="geometry", rule="households.point"
             )
         )
     households = _counts(points, "households", source, problems)
     population = _counts(points, "population", source, problems)
     if problems:
-        raise InputError(f"{source} cannot be loaded as household layer", problems)
+        raise InputError(
+            _("{source} cannot be loaded as household layer").format(source=source), problems
+        )
     compound = (
         points["compound_id"].astype("string").to_numpy(dtype=object)
         if "compound_id" in points.columns
@@ -94,7 +99,7 @@ def load_households(
     with transaction(bind) as conn:
         srid = registry_srid(conn)
         if srid is None:
-            raise CRSError("the registry has no CRS yet: load the county's grids first")
+            raise CRSError(_("the registry has no CRS yet: load the county's grids first"))
         pts = points.to_crs(epsg=int(srid))
         wkb = shapely.to_wkb(shapely.force_2d(pts.geometry.values), hex=True, include_srid=False)
         conn.execute(

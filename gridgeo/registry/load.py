@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gridgeo.crs import metric_crs
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import SCHEMAS, check_layer
 from gridgeo.partition.codes import grid_name
 from gridgeo.registry._db import Bind, raw, transaction
@@ -77,8 +78,10 @@ def _fix_srid(conn: Connection, gdf: gpd.GeoDataFrame, source: str | None) -> in
         epsg = pyproj.CRS(wanted).to_epsg()
         if epsg is None:
             raise CRSError(
-                f"{source or 'layer'}: its projected CRS has no EPSG code; "
-                "reproject it to a CGCS2000 Gauss–Krüger zone (EPSG:4513–4533) first"
+                _(
+                    "{value}: its projected CRS has no EPSG code; reproject it to a CGCS2000 "
+                    "Gauss–Krüger zone (EPSG:4513–4533) first"
+                ).format(value=source or _("layer"))
             )
         conn.execute(
             text(
@@ -209,7 +212,10 @@ def _check_communities(
             if p.severity == "error"
         ]
         if cproblems:
-            raise InputError(f"{csource or 'communities layer'} cannot be used", cproblems)
+            raise InputError(
+                _("{value} cannot be used").format(value=csource or _("communities layer")),
+                cproblems,
+            )
         c = _to_srid(communities, srid)
         c = c[c["code"].astype(str).isin(missing)]
         if len(c):
@@ -252,7 +258,9 @@ def _check_communities(
         rows = np.flatnonzero((g["community_code"] == code).to_numpy())
         problems.append(
             Problem(
-                f"community {code} is not in the registry; give its polygon with --communities",
+                _(
+                    "community {code} is not in the registry; give its polygon with --communities"
+                ).format(code=code),
                 file=source,
                 row=int(g.index[rows[0]]) if len(rows) else None,
                 field="community_code",
@@ -284,8 +292,11 @@ def _differing_divisions(
         if diff > 1.0:
             out.append(
                 Problem(
-                    f"community {code}: the given polygon differs from the registry's by {diff:,.0f} m²; "
-                    "the registry's is kept (changing a community's boundary is an admin task)",
+                    _(
+                        "community {code}: the given polygon differs from the registry's by "
+                        "{diff:,.0f} m²; the registry's is kept (changing a community's boundary "
+                        "is an admin task)"
+                    ).format(code=code, diff=diff),
                     layer=communities.attrs.get("source"),
                     row=code,
                     rule="registry.community_differs",
@@ -388,8 +399,10 @@ def _allocate_codes(
         top = max(seqs.values(), default=0)
         if top >= 10**digits:
             raise InputError(
-                f"community {c} would need grid sequence {top}, more than {digits} digits allow",
-                [Problem("grid sequence overflow", field="grid_code", rule="code.overflow")],
+                _(
+                    "community {c} would need grid sequence {top}, more than {digits} digits allow"
+                ).format(c=c, top=top, digits=digits),
+                [Problem(_("grid sequence overflow"), field="grid_code", rule="code.overflow")],
             )
         for i in mine:
             code = f"{c}{seqs[i]:0{digits}d}"
@@ -461,9 +474,11 @@ def _recount(
     if points is None:
         return [
             Problem(
-                f"county {county} has no household layer: households of the {len(idx)} drafted "
-                "grids are taken from the layer or kept from the grids they replace, not "
-                "recounted (load it with `gridgeo registry households`)",
+                _(
+                    "county {county} has no household layer: households of the {n} drafted "
+                    "grids are taken from the layer or kept from the grids they replace, not "
+                    "recounted (load it with `gridgeo registry households`)"
+                ).format(county=county, n=len(idx)),
                 rule="households.not_recounted",
                 severity="warning",
             )
@@ -548,11 +563,13 @@ def load_grids(
     warnings = [p for p in problems if p.severity != "error"]
     problems = [p for p in problems if p.severity == "error"]
     if problems:
-        raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
+        raise InputError(
+            _("{value} cannot be loaded").format(value=source or _("the grid layer")), problems
+        )
     for p in warnings:
         log.warning("%s", p)
     if len(g) == 0:
-        raise InputError(f"{source or 'the grid layer'} has no grids")
+        raise InputError(_("{value} has no grids").format(value=source or _("the grid layer")))
 
     with transaction(bind) as conn:
         require_within(conn, county, well_formed)  # malformed codes are input problems below
@@ -561,13 +578,18 @@ def load_grids(
         problems = geometry_limits(g, source, max_vertices=max_vertices)
         if problems:
             raise InputError(
-                f"{source or 'the grid layer'} cannot be loaded (in EPSG:{srid})", problems
+                _("{value} cannot be loaded (in EPSG:{srid})").format(
+                    value=source or _("the grid layer"), srid=srid
+                ),
+                problems,
             )
         known, problems = _check_communities(conn, g, communities, county, prof, source)
         warnings += [p for p in problems if p.severity != "error"]
         problems = [p for p in problems if p.severity == "error"]
         if problems:
-            raise InputError(f"{source or 'the grid layer'} cannot be loaded", problems)
+            raise InputError(
+                _("{value} cannot be loaded").format(value=source or _("the grid layer")), problems
+            )
         kinds = dict(zip(known["code"], known["kind"], strict=True))
         names = dict(zip(known["code"], known["name"], strict=True))
         g["geometry"] = _multi(shapely.force_2d(g.geometry.values))

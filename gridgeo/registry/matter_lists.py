@@ -29,6 +29,7 @@ import psycopg
 from sqlalchemy import text
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.users import Principal
 
@@ -77,7 +78,9 @@ def set_catalogue(
     depts = dict(conn.execute("SELECT name, department_id FROM registry.department").fetchall())
     problems = [
         Problem(
-            f"department {r['default_department']!r} is not registered",
+            _("department {default_department!r} is not registered").format(
+                default_department=r["default_department"]
+            ),
             row=i,
             field="default_department",
             rule="catalogue.department",
@@ -86,7 +89,7 @@ def set_catalogue(
         if r.get("default_department") and r["default_department"] not in depts
     ]
     if problems:
-        raise InputError("the catalogue cannot be written", problems)
+        raise InputError(_("the catalogue cannot be written"), problems)
     conn.execute("SELECT set_config('gridgeo.actor', %s, true)", (actor,))
     with conn.cursor() as cur:
         for r in rows:
@@ -165,12 +168,16 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         for f, names in CATALOGUE_HEADERS.items()
     }
     problems = [
-        Problem(f"column {CATALOGUE_HEADERS[f][0]} is missing", file=path, rule="catalogue.column")
+        Problem(
+            _("column {value} is missing").format(value=CATALOGUE_HEADERS[f][0]),
+            file=path,
+            rule="catalogue.column",
+        )
         for f in ("code", "name")
         if cols[f] is None
     ]
     if problems:
-        raise InputError(f"catalogue {path} cannot be used", problems)
+        raise InputError(_("catalogue {path} cannot be used").format(path=path), problems)
     rows = []
     for i, r in raw.iterrows():
         row: dict[str, Any] = {}
@@ -184,7 +191,7 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         if row["deadline_class"] not in ("routine", "complex", "urgent"):
             problems.append(
                 Problem(
-                    "时限类别 must be 一般、复杂 or 紧急",
+                    _("时限类别 must be 一般、复杂 or 紧急"),
                     field=cols["deadline_class"],
                     rule="catalogue.class",
                     **where,
@@ -196,7 +203,7 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
             elif not row[f].isdigit() or int(row[f]) < 1:
                 problems.append(
                     Problem(
-                        "must be a whole number of working days ≥ 1",
+                        _("must be a whole number of working days ≥ 1"),
                         field=cols[f],
                         rule="catalogue.deadline",
                         **where,
@@ -214,7 +221,9 @@ def read_catalogue(path: str) -> list[dict[str, Any]]:
         row["negative"] = row["negative"].lower() in _YES
         rows.append(row)
     if problems:
-        raise InputError(f"catalogue {path}: {len(problems)} problem(s)", problems)
+        raise InputError(
+            _("catalogue {path}: {n} problem(s)").format(path=path, n=len(problems)), problems
+        )
     return rows
 
 
@@ -258,7 +267,7 @@ def catalogue_history(conn: psycopg.Connection, code: str) -> list[dict[str, Any
         (code,),
     ).fetchall()
     if not rows:
-        raise NotFoundError(f"no category {code!r} in the catalogue's history")
+        raise NotFoundError(_("no category {code!r} in the catalogue's history").format(code=code))
     keys = (*CATALOGUE_KEYS, "valid_from", "valid_to", "changed_by")
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
@@ -293,11 +302,22 @@ def may_dispatch_to_grid_worker(
         {"c": category, "at": at},
     ).fetchone()
     if row is None:
-        return DispatchDecision(False, f"事项类别 {category} 不在市网格事项目录中", ADMISSION_BASIS)
+        return DispatchDecision(
+            False,
+            _("matter category {category} is not in the city's grid matter catalogue").format(
+                category=category
+            ),
+            ADMISSION_BASIS,
+        )
     negative, name = row
     if negative:
         return DispatchDecision(
-            False, f"事项 {name}（{category}）在负面清单上，不得交由网格员办理", NEGATIVE_BASIS
+            False,
+            _(
+                "matter {name} ({category}) is on the negative list and may not be given to "
+                "grid workers"
+            ).format(name=name, category=category),
+            NEGATIVE_BASIS,
         )
     if county:
         admitted = conn.execute(
@@ -312,7 +332,10 @@ def may_dispatch_to_grid_worker(
         if admitted is None:
             return DispatchDecision(
                 False,
-                f"事项 {name}（{category}）不在 {county} 的网格事项准入清单中",
+                _(
+                    "matter {name} ({category}) is not on the grid matter admission list of "
+                    "{county}"
+                ).format(name=name, category=category, county=county),
                 ADMISSION_BASIS,
             )
     return DispatchDecision(True)
@@ -350,7 +373,7 @@ def draft_matter_changes(
     """
     admit, leave = list(dict.fromkeys(admit)), list(dict.fromkeys(exit))
     if not admit and not leave:
-        raise InputError("no matter categories to admit or remove")
+        raise InputError(_("no matter categories to admit or remove"))
     with transaction(bind) as conn:
         actor.require("changeset.draft", county)
         known = {
@@ -372,7 +395,7 @@ def draft_matter_changes(
             if code not in known:
                 problems.append(
                     Problem(
-                        f"category {code!r} is not in the city catalogue",
+                        _("category {code!r} is not in the city catalogue").format(code=code),
                         field="category",
                         row=code,
                         rule="matters.catalogue",
@@ -382,8 +405,10 @@ def draft_matter_changes(
             if known.get(code):
                 problems.append(
                     Problem(
-                        f"category {code!r} is on the negative list and may not be admitted "
-                        f"({NEGATIVE_BASIS})",
+                        _(
+                            "category {code!r} is on the negative list and may not be admitted "
+                            "({basis})"
+                        ).format(code=code, basis=NEGATIVE_BASIS),
                         field="category",
                         row=code,
                         rule="matters.negative",
@@ -392,7 +417,9 @@ def draft_matter_changes(
             elif code in current:
                 problems.append(
                     Problem(
-                        f"category {code!r} is already admitted in {county}",
+                        _("category {code!r} is already admitted in {county}").format(
+                            code=code, county=county
+                        ),
                         field="category",
                         row=code,
                         rule="matters.admitted",
@@ -400,7 +427,9 @@ def draft_matter_changes(
                 )
         problems += [
             Problem(
-                f"category {code!r} is not on the admission list of {county}",
+                _("category {code!r} is not on the admission list of {county}").format(
+                    code=code, county=county
+                ),
                 field="category",
                 row=code,
                 rule="matters.not_admitted",
@@ -409,7 +438,7 @@ def draft_matter_changes(
             if code in known and code not in current
         ]
         if problems:
-            raise InputError("the matter list change cannot be drafted", problems)
+            raise InputError(_("the matter list change cannot be drafted"), problems)
         cs = conn.execute(
             text(
                 "INSERT INTO registry.changeset (county_code, title, reason, created_by) "

@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 
 from gridgeo.errors import ConflictError, InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry.assignments import refuse_polygon_coverage
 
 CATEGORY_KEYS = (
@@ -73,8 +74,8 @@ def _set_clause(changes: Mapping[str, Any], allowed: tuple[str, ...], what: str)
     unknown = sorted(set(changes) - set(allowed))
     if unknown:
         raise InputError(
-            f"{what}: cannot change {', '.join(unknown)}",
-            [Problem("not an editable field", field=k, rule="matters.field") for k in unknown],
+            _("{what}: cannot change {value}").format(what=what, value=", ".join(unknown)),
+            [Problem(_("not an editable field"), field=k, rule="matters.field") for k in unknown],
         )
     return sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes
@@ -106,7 +107,7 @@ def get_category(conn: psycopg.Connection, code: str) -> dict[str, Any]:
         (code,),
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no category {code!r}")
+        raise NotFoundError(_("no category {code!r}").format(code=code))
     return _row(CATEGORY_KEYS, row)
 
 
@@ -151,7 +152,7 @@ def update_category(
             dict(changes) | {"code": code},
         )
         if cur.rowcount == 0:
-            raise NotFoundError(f"no category {code!r}")
+            raise NotFoundError(_("no category {code!r}").format(code=code))
     return get_category(conn, code)
 
 
@@ -164,12 +165,14 @@ def delete_category(conn: psycopg.Connection, code: str) -> None:
     ).fetchone()[0]
     if used:
         raise ConflictError(
-            f"category {code!r} is still assigned to departments ({used} coverage rows); "
-            "close them first (DELETE /coverage/{id})"
+            _(
+                "category {code!r} is still assigned to departments ({used} coverage "
+                "rows); close them first (DELETE /coverage/{{id}})"
+            ).format(code=code, used=used)
         )
     cur = conn.execute("DELETE FROM service.category WHERE code = %s", (code,))
     if cur.rowcount == 0:
-        raise NotFoundError(f"no category {code!r}")
+        raise NotFoundError(_("no category {code!r}").format(code=code))
 
 
 def add_sample_categories(url: str, categories: Iterable[Mapping[str, Any]]) -> int:
@@ -209,7 +212,7 @@ def get_department(conn: psycopg.Connection, department_id: int) -> dict[str, An
         (department_id,),
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no department {department_id}")
+        raise NotFoundError(_("no department {department_id}").format(department_id=department_id))
     return _row(DEPARTMENT_KEYS, row)
 
 
@@ -248,12 +251,15 @@ def delete_department(conn: psycopg.Connection, department_id: int) -> None:
     ).fetchone()[0]
     if n:
         raise ConflictError(
-            f"department {department_id} has {n} coverage rows kept as history (locating "
-            "at past dates uses them); close its coverage instead (DELETE /coverage/{id})"
+            _(
+                "department {department_id} has {n} coverage rows kept as history "
+                "(locating at past dates uses them); close its coverage instead (DELETE "
+                "/coverage/{{id}})"
+            ).format(department_id=department_id, n=n)
         )
     cur = conn.execute("DELETE FROM registry.department WHERE department_id = %s", (department_id,))
     if cur.rowcount == 0:
-        raise NotFoundError(f"no department {department_id}")
+        raise NotFoundError(_("no department {department_id}").format(department_id=department_id))
 
 
 # -- coverage --------------------------------------------------------------------------
@@ -307,7 +313,7 @@ def coverage_row(conn: psycopg.Connection, coverage_id: int) -> dict[str, Any]:
     """One coverage row (current or ended); :class:`NotFoundError` when there is none."""
     rows = _coverage(conn, sql.SQL("v.coverage_id = %(id)s"), {"id": coverage_id})
     if not rows:
-        raise NotFoundError(f"no coverage row {coverage_id}")
+        raise NotFoundError(_("no coverage row {coverage_id}").format(coverage_id=coverage_id))
     return rows[0]
 
 
@@ -317,9 +323,13 @@ def _check_coverage_targets(
     if not conn.execute(
         "SELECT 1 FROM registry.department WHERE department_id = %s", (department_id,)
     ).fetchone():
-        raise NotFoundError(f"no department {department_id}")
+        raise NotFoundError(_("no department {department_id}").format(department_id=department_id))
     if not conn.execute("SELECT 1 FROM service.category WHERE code = %s", (category,)).fetchone():
-        raise NotFoundError(f"no category {category!r} in the matter list (POST /categories)")
+        raise NotFoundError(
+            _("no category {category!r} in the matter list (POST /categories)").format(
+                category=category
+            )
+        )
     if not grid_codes:
         return
     known = {
@@ -332,9 +342,13 @@ def _check_coverage_targets(
     missing = sorted(set(grid_codes) - known)
     if missing:
         raise InputError(
-            f"{len(missing)} grid codes are not current grids",
+            _("{n} grid codes are not current grids").format(n=len(missing)),
             [
-                Problem(f"grid {c} is not a current grid", field="grid_codes", rule="coverage.grid")
+                Problem(
+                    _("grid {c} is not a current grid").format(c=c),
+                    field="grid_codes",
+                    rule="coverage.grid",
+                )
                 for c in missing
             ],
         )
@@ -372,8 +386,8 @@ def coverage_draft_target(
     codes = list(dict.fromkeys(grid_codes))
     if not codes:
         raise InputError(
-            "give grid_codes: the grids the department answers for",
-            [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
+            _("give grid_codes: the grids the department answers for"),
+            [Problem(_("nothing to cover"), field="grid_codes", rule="coverage.empty")],
         )
     _check_coverage_targets(conn, department_id, category, codes)
     name = conn.execute(
@@ -390,10 +404,10 @@ def coverage_draft_target(
     found = dict(counties)
     if len(set(found.values())) != 1 or len(found) != len(codes):
         raise InputError(
-            "the grids must lie in one registered county (one change set per county)",
+            _("the grids must lie in one registered county (one change set per county)"),
             [
                 Problem(
-                    f"grid {c} is in county {found.get(c) or 'unknown'}",
+                    _("grid {c} is in county {value}").format(c=c, value=found.get(c) or "unknown"),
                     field="grid_codes",
                     rule="coverage.county",
                 )
@@ -434,13 +448,13 @@ def add_coverage(
     codes = list(dict.fromkeys(grid_codes))
     if not codes and geometry is None:
         raise InputError(
-            "give grid_codes or a geometry",
-            [Problem("nothing to cover", field="grid_codes", rule="coverage.empty")],
+            _("give grid_codes or a geometry"),
+            [Problem(_("nothing to cover"), field="grid_codes", rule="coverage.empty")],
         )
     if geometry is not None and geometry.get("type") not in ("Polygon", "MultiPolygon"):
         raise InputError(
-            "geometry must be a GeoJSON Polygon or MultiPolygon",
-            [Problem("not a polygon", field="geometry", rule="coverage.geometry")],
+            _("geometry must be a GeoJSON Polygon or MultiPolygon"),
+            [Problem(_("not a polygon"), field="geometry", rule="coverage.geometry")],
         )
     _check_coverage_targets(conn, department_id, category, codes)
     ids = [
@@ -454,14 +468,16 @@ def add_coverage(
     if geometry is not None:
         if conn.execute("SELECT registry.srid()").fetchone()[0] is None:
             raise ConflictError(
-                "coverage by polygon needs the registry's CRS, set by the first grid load "
-                "(gridgeo registry load)"
+                _(
+                    "coverage by polygon needs the registry's CRS, set by the first grid "
+                    "load (gridgeo registry load)"
+                )
             )
         text = json.dumps(geometry)
         if not conn.execute("SELECT ST_IsValid(ST_GeomFromGeoJSON(%s))", (text,)).fetchone()[0]:
             raise InputError(
-                "the coverage polygon is not valid (self-intersecting?)",
-                [Problem("invalid polygon", field="geometry", rule="coverage.geometry")],
+                _("the coverage polygon is not valid (self-intersecting?)"),
+                [Problem(_("invalid polygon"), field="geometry", rule="coverage.geometry")],
             )
         ids.append(
             conn.execute(
@@ -479,7 +495,9 @@ def end_coverage(conn: psycopg.Connection, coverage_id: int) -> None:
     row = coverage_row(conn, coverage_id)
     if row["valid_to"] is not None:
         raise ConflictError(
-            f"coverage row {coverage_id} already ended at {row['valid_to'].isoformat()}"
+            _("coverage row {coverage_id} already ended at {value}").format(
+                coverage_id=coverage_id, value=row["valid_to"].isoformat()
+            )
         )
     conn.execute(
         "UPDATE registry.department_coverage SET valid_to = clock_timestamp() "

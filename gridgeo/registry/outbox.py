@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gridgeo.errors import ConflictError, NotFoundError
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def mark_read(bind: Bind, notification_id: int, *, reader: str) -> datetime:
         When ``reader`` is empty.
     """
     if not str(reader or "").strip():
-        raise ConflictError("a read receipt needs the reader's name")
+        raise ConflictError(_("a read receipt needs the reader's name"))
     with transaction(bind) as conn:
         row = conn.execute(
             text(
@@ -118,5 +119,9 @@ def mark_read(bind: Bind, notification_id: int, *, reader: str) -> datetime:
             {"id": int(notification_id), "r": str(reader)},
         ).one_or_none()
     if row is None:
-        raise NotFoundError(f"notification {notification_id} does not exist")
+        raise NotFoundError(
+            _("notification {notification_id} does not exist").format(
+                notification_id=notification_id
+            )
+        )
     return row[0]

@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, ProfileError
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.assignments import STAFF_ROLES, contacts_at
 from gridgeo.registry.divisions import require_within
@@ -91,7 +92,11 @@ def default_duties(profile: str) -> tuple[dict[str, str], str]:
     name = f"{profile}.toml"
     node = resources.files("gridgeo.profiles") / "posting" / name
     if not node.is_file():
-        raise ProfileError(f"profile {profile!r} has no posting defaults (profiles/posting/{name})")
+        raise ProfileError(
+            _("profile {profile!r} has no posting defaults (profiles/posting/{name})").format(
+                profile=profile, name=name
+            )
+        )
     data = tomllib.loads(node.read_text(encoding="utf-8"))
     duties = {r: str(t) for r, t in data.get("duties", {}).items() if r in STAFF_ROLES}
     return duties, str(data.get("source", ""))
@@ -142,9 +147,15 @@ def set_supervision_phone(
     """
     code, phone = str(division_code).strip(), str(phone).strip()
     if not _CODE.match(code):
-        raise InputError(f"division code {code!r} is not a county or street code")
+        raise InputError(
+            _("division code {code!r} is not a county or street code").format(code=code)
+        )
     if not _PHONE.match(phone):
-        raise InputError(f"supervision phone {phone!r} is not a phone number (digits, + - ( ) )")
+        raise InputError(
+            _("supervision phone {phone!r} is not a phone number (digits, + - ( ) )").format(
+                phone=phone
+            )
+        )
     with transaction(bind) as conn:
         _require_division_editor(conn, actor, [code])
         known = conn.execute(
@@ -155,7 +166,9 @@ def set_supervision_phone(
             {"c": code},
         ).scalar()
         if not known:
-            raise InputError(f"no community in the registry belongs to division {code}")
+            raise InputError(
+                _("no community in the registry belongs to division {code}").format(code=code)
+            )
         conn.execute(
             text(
                 "UPDATE registry.supervision_phone SET valid_to = clock_timestamp() "
@@ -217,10 +230,12 @@ def set_duties(
         For county editors (duties are set for the whole profile's area).
     """
     if role not in STAFF_ROLES:
-        raise InputError(f"role {role!r} is not one of {', '.join(STAFF_ROLES)}")
+        raise InputError(
+            _("role {role!r} is not one of {value}").format(role=role, value=", ".join(STAFF_ROLES))
+        )
     body = str(duties or "").strip()
     if not body:
-        raise InputError("the duties text is empty")
+        raise InputError(_("the duties text is empty"))
     default_duties(profile)  # the profile must exist
     actor.require("posting.duties")
     with transaction(bind) as conn:
@@ -265,7 +280,9 @@ def record_posting(
         )
         missing = [c for c in codes if c not in found]
         if missing:
-            raise NotFoundError(f"not communities of the registry: {', '.join(missing[:10])}")
+            raise NotFoundError(
+                _("not communities of the registry: {value}").format(value=", ".join(missing[:10]))
+            )
         conn.execute(
             text(
                 "UPDATE registry.posting SET valid_to = clock_timestamp() "
@@ -354,7 +371,9 @@ def board_facts(
         }
         missing = [c for c in codes if c not in divs]
         if missing:
-            raise NotFoundError(f"not communities of the registry: {', '.join(missing[:10])}")
+            raise NotFoundError(
+                _("not communities of the registry: {value}").format(value=", ".join(missing[:10]))
+            )
         phones = {
             c: conn.execute(
                 text(
@@ -384,7 +403,11 @@ def board_facts(
     for c in codes:
         g = grids[grids["community_code"] == c].reset_index(drop=True)
         if g.empty:
-            raise NotFoundError(f"community {c} has no grid in the registry at {at or 'now'}")
+            raise NotFoundError(
+                _("community {c} has no grid in the registry at {value}").format(
+                    c=c, value=at or "now"
+                )
+            )
         name, parent, parent_name = divs[c]
         near = grids.iloc[grids.sindex.query(g.geometry.union_all().buffer(2.0), "intersects")]
         near = near[near["community_code"] != c]

@@ -27,6 +27,7 @@ import shapely
 from sqlalchemy import text
 
 from gridgeo.errors import InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.bindings import drafting_profile
 from gridgeo.registry.divisions import require_within
@@ -136,11 +137,15 @@ def repartition_community(
     current = grids_at(bind, community=community_code)
     current = current[current["community_code"] == community_code].reset_index(drop=True)
     if current.empty:
-        raise NotFoundError(f"community {community_code} has no current grids in the registry")
+        raise NotFoundError(
+            _("community {community_code} has no current grids in the registry").format(
+                community_code=community_code
+            )
+        )
     if households.crs is None:
         raise InputError(
-            "the household points have no CRS",
-            [Problem("no CRS", layer="households", rule="crs.missing")],
+            _("the household points have no CRS"),
+            [Problem(_("no CRS"), layer="households", rule="crs.missing")],
         )
     with transaction(bind) as conn:
         require_within(conn, county, [community_code])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 Level = Literal["city", "province", "district"]
 LEVELS: tuple[str, ...] = ("city", "province", "district")
@@ -49,22 +50,29 @@ def receiving_division(county_code: str, level: str, *, override: str | None = N
     code = str(county_code).strip()
     if level not in LEVELS:
         raise InputError(
-            f"filing level {level!r} is not one of {', '.join(LEVELS)}",
-            [Problem("unknown filing level", field="filing_level", rule="routing.level")],
+            _("filing level {level!r} is not one of {value}").format(
+                level=level, value=", ".join(LEVELS)
+            ),
+            [Problem(_("unknown filing level"), field="filing_level", rule="routing.level")],
         )
     if override:
         if not code.startswith(str(override)):
             raise InputError(
-                f"receiving division {override} does not contain county {code}",
-                [Problem("receiver outside", field="receiver_code", rule="routing.receiver")],
+                _("receiving division {override} does not contain county {code}").format(
+                    override=override, code=code
+                ),
+                [Problem(_("receiver outside"), field="receiver_code", rule="routing.receiver")],
             )
         return str(override)
     if level == "district":
         return code
     if not (code.isdigit() and len(code) == 6):
         raise InputError(
-            f"county code {code!r} is not a 6-digit mainland county code: the receiving "
-            f"{level} cannot be derived; bind the county with an explicit receiving division",
-            [Problem("unknown code scheme", field="county_code", rule="routing.scheme")],
+            _(
+                "county code {code!r} is not a 6-digit mainland county code: the "
+                "receiving {level} cannot be derived; bind the county with an explicit "
+                "receiving division"
+            ).format(code=code, level=level),
+            [Problem(_("unknown code scheme"), field="county_code", rule="routing.scheme")],
         )
     return code[: _MAINLAND_PREFIX[level]].ljust(6, "0")

@@ -20,6 +20,7 @@ import shapely
 from psycopg import sql
 
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.locate.snapshot import Snapshot, build_snapshot
 from gridgeo.registry.history import GRID_COLUMNS  # the contract's grid columns
 
@@ -94,7 +95,9 @@ def load_snapshot(conn: psycopg.Connection, *, at: datetime | None = None) -> Sn
             cov_rows = conn.execute(_COVERAGE_SQL, params).fetchall()
             cat_rows = conn.execute(_CATEGORIES_SQL).fetchall()
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read the registry: {exc}".strip()) from None
+        raise DatabaseError(
+            _("cannot read the registry: {error}").format(error=exc).strip()
+        ) from None
     frame = pd.DataFrame([r[:-1] for r in rows], columns=GRID_COLUMNS)
     geoms = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.zeros(0, object)
     snap = build_snapshot(

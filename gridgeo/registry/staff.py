@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.assignments import STAFF_ROLES, draft_assignments
 from gridgeo.registry.bindings import profile_for
@@ -74,7 +75,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"file {path} does not exist")
+        raise InputError(_("file {path} does not exist").format(path=path))
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             return pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="openpyxl")
@@ -83,7 +84,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.
         enc = guess_file_encoding(path, None).encoding or "utf-8"
         return pd.read_csv(path, dtype=str, encoding=enc, skipinitialspace=True)
     except Exception as exc:  # pandas/openpyxl raise many kinds
-        raise InputError(f"cannot read {path}: {exc}") from exc
+        raise InputError(_("cannot read {path}: {exc}").format(path=path, exc=exc)) from exc
 
 
 def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd.DataFrame:
@@ -114,7 +115,9 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
             cols[field] = found
     problems = [
         Problem(
-            f"column {HEADERS[f][0]} ({f}) is missing; columns are {', '.join(map(str, raw.columns))}",
+            _("column {value} ({f}) is missing; columns are {value2}").format(
+                value=HEADERS[f][0], f=f, value2=", ".join(map(str, raw.columns))
+            ),
             file=str(path),
             field=HEADERS[f][0],
             rule="roster.column",
@@ -123,7 +126,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         if f not in cols
     ]
     if problems:
-        raise InputError(f"roster {path} cannot be used", problems)
+        raise InputError(_("roster {path} cannot be used").format(path=path), problems)
     df = pd.DataFrame({f: raw[c] for f, c in cols.items()})
     df.index = pd.RangeIndex(2, len(df) + 2)
     df = df.apply(lambda s: s.map(lambda v: "" if pd.isna(v) else str(v).strip()))
@@ -133,7 +136,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
             if not r[f]:
                 problems.append(
                     Problem(
-                        "value is empty",
+                        _("value is empty"),
                         file=str(path),
                         row=row,
                         field=cols[f],
@@ -143,7 +146,9 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         if r["role"] and _norm(r["role"]) not in {_norm(k) for k in ROLE_WORDS}:
             problems.append(
                 Problem(
-                    f"岗位 {r['role']!r} 不是 网格长、专职网格员、兼职网格员、专业网格员 之一",
+                    _(
+                        "岗位 {role!r} is not one of 网格长、专职网格员、兼职网格员、专业网格员"
+                    ).format(role=r["role"]),
                     file=str(path),
                     row=row,
                     field=cols["role"],
@@ -153,7 +158,7 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
         if r["id_number"] and not pd.Series([r["id_number"]]).str.match(_ID_NUMBER).iloc[0]:
             problems.append(
                 Problem(
-                    "身份证号 must be 18 characters (17 digits and a digit or X)",
+                    _("身份证号 must be 18 characters (17 digits and a digit or X)"),
                     file=str(path),
                     row=row,
                     field=cols["id_number"],
@@ -161,7 +166,10 @@ def read_roster(path: str | os.PathLike[str], *, sheet: str | None = None) -> pd
                 )
             )
     if problems:
-        raise InputError(f"roster {path} cannot be used: {len(problems)} problem(s)", problems)
+        raise InputError(
+            _("roster {path} cannot be used: {n} problem(s)").format(path=path, n=len(problems)),
+            problems,
+        )
     words = {_norm(k): v for k, v in ROLE_WORDS.items()}
     df["role"] = df["role"].map(lambda v: words[_norm(v)])
     log.info("read roster %s: %d rows, %d people", path, len(df), df["person_name"].nunique())

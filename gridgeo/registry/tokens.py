@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from gridgeo.errors import AuthenticationError, InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.users import (
     Principal,
@@ -93,8 +94,8 @@ def issue_token(
             expires_at = expires_at.astimezone()
         if expires_at <= datetime.now(UTC):
             raise InputError(
-                f"过期时间 {expires_at:%Y-%m-%d %H:%M} 已过",
-                [Problem("过期时间已过", field="expires_at", rule="token.expiry")],
+                _("the expiry time {when} has passed").format(when=f"{expires_at:%Y-%m-%d %H:%M}"),
+                [Problem(_("the expiry time has passed"), field="expires_at", rule="token.expiry")],
             )
     with transaction(bind) as conn:
         try:
@@ -102,7 +103,9 @@ def issue_token(
         except NotFoundError:
             if role is None:
                 raise NotFoundError(
-                    f"没有用户 {user!r}：新用户需要 --role（和 --division）"
+                    _("no user {name}: a new user needs --role (and --division)").format(
+                        name=repr(user)
+                    )
                 ) from None
             who = create_user(
                 conn,
@@ -118,9 +121,11 @@ def issue_token(
             or (department_id is not None and int(department_id) != who.department_id)
         ):
             raise InputError(
-                f"用户 {who.name} 已是 {who.role} {who.division_code or ''}；"
-                "角色和区划不随令牌改变",
-                [Problem("与已登记的用户不符", field="role", rule="token.user")],
+                _(
+                    "user {name} is {role} {division} already; role and division do not "
+                    "change with a token"
+                ).format(name=who.name, role=who.role, division=who.division_code or ""),
+                [Problem(_("differs from the registered user"), field="role", rule="token.user")],
             )
         secret = new_token()
         token_id = conn.execute(
@@ -195,7 +200,7 @@ def revoke_token(bind: Bind, token_id: int, *, by: str) -> None:
             {"id": int(token_id), "by": by},
         ).rowcount
         if n != 1:
-            raise NotFoundError(f"没有有效的令牌 {token_id}")
+            raise NotFoundError(_("no valid token {id}").format(id=token_id))
         audit_event(conn, by, "token_revoke", {"token_id": int(token_id)})
     log.info("revoked token %s", token_id)
 
@@ -210,7 +215,7 @@ def authenticate(bind: Bind, token: str) -> Principal:
         is written to the audit log with the user's name).
     """
     if not token or not token.strip():
-        raise AuthenticationError("需要令牌：设置 GRIDGEO_TOKEN 或使用 --token")
+        raise AuthenticationError(_("a token is needed: set GRIDGEO_TOKEN or use --token"))
     with transaction(bind) as conn:
         row = conn.execute(
             text(
@@ -222,13 +227,17 @@ def authenticate(bind: Bind, token: str) -> Principal:
             {"h": token_digest(token.strip())},
         ).one_or_none()
         if row is None:
-            raise AuthenticationError("未知的令牌")
+            raise AuthenticationError(_("unknown token"))
         token_id, token_name, revoked, expires, now, *user = row
         reason = None
         if revoked is not None:
-            reason = f"令牌 {token_id}（{token_name}）已于 {revoked:%Y-%m-%d %H:%M %Z} 吊销"
+            reason = _("token {id} ({name}) was revoked on {when}").format(
+                id=token_id, name=token_name, when=f"{revoked:%Y-%m-%d %H:%M %Z}"
+            )
         elif expires is not None and expires <= now:
-            reason = f"令牌 {token_id}（{token_name}）已于 {expires:%Y-%m-%d %H:%M %Z} 过期"
+            reason = _("token {id} ({name}) expired on {when}").format(
+                id=token_id, name=token_name, when=f"{expires:%Y-%m-%d %H:%M %Z}"
+            )
         if reason is None:
             return principal_of(conn, user, token_id=int(token_id), token_name=token_name)
         audit_event(conn, user[1], "token_refused", {"token_id": int(token_id), "reason": reason})

@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import text
 
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, as_engine, raw, transaction, translated_errors
 from gridgeo.tracks.clean import Cleaned
 from gridgeo.tracks.daily import day_of
@@ -583,7 +584,11 @@ def worker_day(bind: Bind, worker: str, day: date, *, roads=None, profile=None):
 
     pts = load_fixes(bind, day, day, workers=[str(worker)])
     if not len(pts):
-        raise NotFoundError(f"网格员 {worker} 在 {day:%Y-%m-%d} 没有轨迹")
+        raise NotFoundError(
+            _("grid worker {worker} has no track on {day}").format(
+                worker=worker, day=f"{day:%Y-%m-%d}"
+            )
+        )
     g = grids_at(bind, day_end(day))
     snap = GridSnapshot.from_frame(g, roads=roads)
     prof = profile if profile is not None else _county_profile(bind, g, day)
@@ -634,7 +639,11 @@ def day_map(bind: Bind, worker: str, day: date, *, profile=None) -> dict:
 
     pts = load_fixes(bind, day, day, workers=[str(worker)])
     if not len(pts):
-        raise NotFoundError(f"网格员 {worker} 在 {day:%Y-%m-%d} 没有轨迹")
+        raise NotFoundError(
+            _("grid worker {worker} has no track on {day}").format(
+                worker=worker, day=f"{day:%Y-%m-%d}"
+            )
+        )
     roads = _roads_near(bind, pts.lon, pts.lat)
     patrol, snap = worker_day(bind, worker, day, roads=roads, profile=profile)
     return day_geojson(patrol, snap, str(worker))

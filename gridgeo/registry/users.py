@@ -43,6 +43,7 @@ from gridgeo.errors import (
     PermissionDeniedError,
     Problem,
 )
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.divisions import descendants, division_level
 
@@ -83,39 +84,54 @@ _CASE_WORKERS = frozenset({"dispatcher", "admin", "department", "grid_worker"})
 
 @dataclass(frozen=True)
 class Action:
-    """What may be done, by which roles, and whether a division scope applies."""
+    """What may be done, by which roles, and whether a division scope applies.
+
+    ``text`` is English; :attr:`label` is it in the language in use (translated when read,
+    so a refusal is in the language of the request, not of the import).
+    """
 
     roles: frozenset[str]
     scoped: bool
-    label: str
+    text: str
+
+    @property
+    def label(self) -> str:
+        """What the action is, in the language in use (:func:`gridgeo.i18n.gettext`)."""
+        return _(self.text)
 
 
 #: Every action the registry, the CLI and the API check, in one table.
 ACTIONS: dict[str, Action] = {
-    "contacts.private": Action(_STAFF, False, "查看未公示的联系人"),
-    "locate.batch": Action(_STAFF, False, "批量定位"),
-    "counts.read": Action(_EDITORS, True, "查看户数和人口"),
-    "coverage.edit": Action(_EDITORS, True, "指派网格的责任部门"),
-    "coverage.polygon": Action(_REVIEWERS, True, "按多边形指派责任部门"),
-    "departments.edit": Action(_REVIEWERS, False, "登记部门"),
-    "matters.admin": Action(frozenset({"admin"}), False, "修改事项清单和部门"),
-    "tokens.admin": Action(frozenset({"admin"}), False, "管理用户和令牌"),
-    "index.admin": Action(frozenset({"admin"}), False, "管理定位索引"),
-    "changeset.draft": Action(frozenset({"county_editor", "admin"}), True, "起草、报备、撤回变更"),
-    "changeset.review": Action(_REVIEWERS, True, "接受或退回报备"),
-    "changeset.read": Action(_EDITORS, True, "查看变更集"),
-    "notifications.read": Action(_STAFF, False, "查看通知"),
-    "tracks.upload": Action(frozenset({"county_editor", "admin"}), True, "上传巡查轨迹"),
-    "tracks.read": Action(_EDITORS, True, "查看巡查统计"),
-    "posting.edit": Action(_EDITORS, True, "设置监督电话和公示日期"),
-    "posting.duties": Action(_REVIEWERS, False, "修改网格员职责文本"),
+    "contacts.private": Action(_STAFF, False, "see unpublished contacts"),
+    "locate.batch": Action(_STAFF, False, "locate in batches"),
+    "counts.read": Action(_EDITORS, True, "see household and population counts"),
+    "coverage.edit": Action(_EDITORS, True, "assign the responsible departments of grids"),
+    "coverage.polygon": Action(_REVIEWERS, True, "assign responsible departments by polygon"),
+    "departments.edit": Action(_REVIEWERS, False, "register departments"),
+    "matters.admin": Action(frozenset({"admin"}), False, "change the matter list and departments"),
+    "tokens.admin": Action(frozenset({"admin"}), False, "manage users and tokens"),
+    "index.admin": Action(frozenset({"admin"}), False, "manage the locator index"),
+    "changeset.draft": Action(
+        frozenset({"county_editor", "admin"}), True, "draft, file and withdraw changes"
+    ),
+    "changeset.review": Action(_REVIEWERS, True, "accept or return filings"),
+    "changeset.read": Action(_EDITORS, True, "see change sets"),
+    "notifications.read": Action(_STAFF, False, "see notifications"),
+    "tracks.upload": Action(frozenset({"county_editor", "admin"}), True, "upload patrol tracks"),
+    "tracks.read": Action(_EDITORS, True, "see patrol statistics"),
+    "posting.edit": Action(_EDITORS, True, "set supervision phones and posting dates"),
+    "posting.duties": Action(_REVIEWERS, False, "change the duty texts of grid workers"),
     # the case loop; which loop step a role may take is gridgeo.incidents.states
-    "incidents.report": Action(frozenset(ROLES), False, "上报案件"),
-    "incidents.evaluate": Action(frozenset(ROLES), False, "评价案件"),
-    "incidents.read": Action(_STAFF | _CASE_WORKERS, True, "查看案件"),
-    "incidents.act": Action(_CASE_WORKERS, True, "办理案件"),
-    "incidents.notices": Action(frozenset({"department"}), False, "查看部门的案件通知"),
-    "incidents.import": Action(frozenset({"dispatcher", "admin"}), False, "批量导入案件"),
+    "incidents.report": Action(frozenset(ROLES), False, "report cases"),
+    "incidents.evaluate": Action(frozenset(ROLES), False, "evaluate cases"),
+    "incidents.read": Action(_STAFF | _CASE_WORKERS, True, "see cases"),
+    "incidents.act": Action(_CASE_WORKERS, True, "handle cases"),
+    "incidents.notices": Action(
+        frozenset({"department"}), False, "see a department's case notices"
+    ),
+    "incidents.import": Action(
+        frozenset({"dispatcher", "admin"}), False, "import cases in batches"
+    ),
 }
 
 
@@ -155,9 +171,13 @@ class Principal:
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
-            raise PermissionDeniedError(f"未知角色 {self.role!r}（可用：{', '.join(ROLES)}）")
+            raise PermissionDeniedError(
+                _("unknown role {role} (available: {roles})").format(
+                    role=repr(self.role), roles=", ".join(ROLES)
+                )
+            )
         if not str(self.name).strip():
-            raise PermissionDeniedError("用户需要名字（写入审计日志）")
+            raise PermissionDeniedError(_("a user needs a name (written to the audit log)"))
         if self.division_code and self.scope is None:
             object.__setattr__(self, "scope", frozenset({self.division_code}))
 
@@ -196,11 +216,21 @@ class Principal:
         if self.role not in act.roles:
             allowed = ", ".join(r for r in ROLES if r in act.roles)
             if not self.authenticated:
-                raise AuthenticationError(f"{act.label}需要以下角色的令牌：{allowed}")
-            raise PermissionDeniedError(f"{self.label} 无权{act.label}（需要角色：{allowed}）")
+                raise AuthenticationError(
+                    _("to {action}, a token of one of these roles is needed: {roles}").format(
+                        action=act.label, roles=allowed
+                    )
+                )
+            raise PermissionDeniedError(
+                _("{user} may not {action} (roles needed: {roles})").format(
+                    user=self.label, action=act.label, roles=allowed
+                )
+            )
         if act.scoped and division is not None and not self.covers(division):
             raise PermissionDeniedError(
-                f"{self.label} 无权{act.label}：{division} 不在其辖区 {self.division_code} 内"
+                _("{user} may not {action}: {division} is outside their area {area}").format(
+                    user=self.label, action=act.label, division=division, area=self.division_code
+                )
             )
 
     def require_not_author(self, changeset_id: int, authors: tuple[str | None, ...]) -> None:
@@ -213,7 +243,10 @@ class Principal:
         """
         if self.name in authors:
             raise PermissionDeniedError(
-                f"{self.name} 起草或报备了变更集 {changeset_id}，不能再审核它（双人审核）"
+                _(
+                    "{user} drafted or filed change set {id} and may not review it as well "
+                    "(four eyes)"
+                ).format(user=self.name, id=changeset_id)
             )
 
 
@@ -226,27 +259,41 @@ def _check_division(conn: Connection, role: str, division: str | None) -> None:
     levels = ROLE_LEVELS[role]
     if levels == () and division:
         raise InputError(
-            f"角色 {role} 不属于任何区划",
-            [Problem("此角色不能有区划", field="division_code", rule="user.division")],
+            _("role {role} belongs to no division").format(role=role),
+            [
+                Problem(
+                    _("this role cannot have a division"),
+                    field="division_code",
+                    rule="user.division",
+                )
+            ],
         )
     if not division:
         if levels and role not in DIVISION_OPTIONAL:
             raise InputError(
-                f"角色 {role} 需要一个区划（{'/'.join(levels)}）",
-                [Problem("缺少区划", field="division_code", rule="user.division")],
+                _("role {role} needs a division ({levels})").format(
+                    role=role, levels="/".join(levels)
+                ),
+                [Problem(_("division missing"), field="division_code", rule="user.division")],
             )
         return
     try:
         level = division_level(conn, division)
     except NotFoundError:
         raise InputError(
-            f"区划 {division!r} 不在登记库中：用户只能属于已登记的完整区划",
-            [Problem("未登记的区划", field="division_code", rule="user.division")],
+            _(
+                "division {division} is not in the registry: a user can only belong to a "
+                "whole registered division"
+            ).format(division=repr(division)),
+            [Problem(_("unregistered division"), field="division_code", rule="user.division")],
         ) from None
     if levels and level not in levels:
         raise InputError(
-            f"角色 {role} 的区划应为 {'/'.join(levels)} 级，{division} 是 {level} 级",
-            [Problem("区划层级不符", field="division_code", rule="user.division")],
+            _(
+                "the division of role {role} must be of level {levels}; {division} is of "
+                "level {level}"
+            ).format(role=role, levels="/".join(levels), division=division, level=level),
+            [Problem(_("wrong division level"), field="division_code", rule="user.division")],
         )
 
 
@@ -258,14 +305,23 @@ def _check_department(conn: Connection, role: str, department_id: int | None) ->
     if role != "department":
         if department_id is not None:
             raise InputError(
-                f"只有 department 角色的用户属于部门（{role} 不能有部门编号）",
-                [Problem("此角色不能有部门", field="department_id", rule="user.department")],
+                _(
+                    "only users of role department belong to a department ({role} cannot "
+                    "have a department id)"
+                ).format(role=role),
+                [
+                    Problem(
+                        _("this role cannot have a department"),
+                        field="department_id",
+                        rule="user.department",
+                    )
+                ],
             )
         return
     if department_id is None:
         raise InputError(
-            "department 角色需要部门编号（--department-id）",
-            [Problem("缺少部门编号", field="department_id", rule="user.department")],
+            _("role department needs a department id (--department-id)"),
+            [Problem(_("department id missing"), field="department_id", rule="user.department")],
         )
     known = conn.execute(
         text("SELECT 1 FROM registry.department WHERE department_id = :d"),
@@ -273,8 +329,8 @@ def _check_department(conn: Connection, role: str, department_id: int | None) ->
     ).scalar()
     if known is None:
         raise InputError(
-            f"部门 {department_id} 不在部门名录中",
-            [Problem("未登记的部门", field="department_id", rule="user.department")],
+            _("department {id} is not in the department directory").format(id=department_id),
+            [Problem(_("unregistered department"), field="department_id", rule="user.department")],
         )
 
 
@@ -311,7 +367,7 @@ def get_principal(bind: Bind, name: str) -> Principal:
             {"n": str(name)},
         ).one_or_none()
         if row is None:
-            raise NotFoundError(f"没有用户 {name!r}")
+            raise NotFoundError(_("no user {name}").format(name=repr(name)))
         return principal_of(conn, row)
 
 
@@ -340,11 +396,14 @@ def create_user(
     """
     name = str(name).strip()
     if not name:
-        raise InputError("用户名为空", [Problem("用户名为空", field="user", rule="user.name")])
+        empty = _("the user name is empty")
+        raise InputError(empty, [Problem(empty, field="user", rule="user.name")])
     if role not in ROLES:
         raise InputError(
-            f"未知角色 {role!r}（可用：{', '.join(ROLES)}）",
-            [Problem("未知角色", field="role", rule="user.role")],
+            _("unknown role {role} (available: {roles})").format(
+                role=repr(role), roles=", ".join(ROLES)
+            ),
+            [Problem(_("unknown role"), field="role", rule="user.role")],
         )
     division_code = str(division_code).strip() if division_code else None
     with transaction(bind) as conn:

@@ -30,6 +30,7 @@ from gridgeo.errors import (
     PermissionDeniedError,
     Problem,
 )
+from gridgeo.i18n import _
 from gridgeo.registry._db import Bind, transaction
 from gridgeo.registry.bindings import Binding, _bound, require_binding_message
 from gridgeo.registry.outbox import notify_departments
@@ -79,7 +80,9 @@ def _get(conn: Connection, changeset_id: int, *, lock: bool = False) -> ChangeSe
         {"id": int(changeset_id)},
     ).one_or_none()
     if row is None:
-        raise NotFoundError(f"change set {changeset_id} does not exist")
+        raise NotFoundError(
+            _("change set {changeset_id} does not exist").format(changeset_id=changeset_id)
+        )
     return ChangeSet(*row)
 
 
@@ -421,28 +424,41 @@ def file_changeset(
         actor.require("changeset.draft", cs.county_code)
         if cs.status != "draft":
             raise ConflictError(
-                f"change set {changeset_id} is {cs.status}: only a draft can be filed"
+                _("change set {changeset_id} is {status}: only a draft can be filed").format(
+                    changeset_id=changeset_id, status=cs.status
+                )
             )
         if force and not (force_reason or "").strip():
             raise InputError(
-                f"filing change set {changeset_id} with force needs a written reason",
-                [Problem("missing", field="force_reason", rule="filing.force_reason")],
+                _("filing change set {changeset_id} with force needs a written reason").format(
+                    changeset_id=changeset_id
+                ),
+                [Problem(_("missing"), field="force_reason", rule="filing.force_reason")],
             )
         binding = _binding_for(conn, cs, None, None)
         receiver = binding.receiver(cs.county_code)
         problems = _db_problems(conn, changeset_id)
         if problems:
             raise InputError(
-                f"change set {changeset_id} cannot be filed: {len(problems)} problem(s)", problems
+                _("change set {changeset_id} cannot be filed: {n} problem(s)").format(
+                    changeset_id=changeset_id, n=len(problems)
+                ),
+                problems,
             )
         rule_problems, rule_report_ = _validator_problems(conn, cs, binding)
         errors = [p for p in rule_problems if p.severity == "error"]
         if errors and not force:
             rules = ", ".join(sorted({p.rule for p in errors}))
             raise InputError(
-                f"change set {changeset_id} breaks {len(errors)} rule(s) of profile "
-                f"{rule_report_['profile']} ({rules}); fix the draft or file with force "
-                "and a written reason",
+                _(
+                    "change set {changeset_id} breaks {n} rule(s) of profile {profile} "
+                    "({rules}); fix the draft or file with force and a written reason"
+                ).format(
+                    changeset_id=changeset_id,
+                    n=len(errors),
+                    profile=rule_report_["profile"],
+                    rules=rules,
+                ),
                 rule_problems,
             )
         forced = (
@@ -484,7 +500,11 @@ def file_changeset(
             },
         ).rowcount
         if updated != 1:
-            raise ConflictError(f"change set {changeset_id} changed while filing it; try again")
+            raise ConflictError(
+                _("change set {changeset_id} changed while filing it; try again").format(
+                    changeset_id=changeset_id
+                )
+            )
         _audit(conn, actor, "file", changeset_id, note or None, report)
         conn.execute(
             text("SELECT pg_notify('gridgeo_registry', :p)"),
@@ -507,8 +527,17 @@ def _require_receiver(actor: Principal, cs: ChangeSet) -> None:
         return
     if actor.division_code.rstrip("0") != cs.receiver_code.rstrip("0"):
         raise PermissionDeniedError(
-            f"change set {cs.changeset_id} is filed with division {cs.receiver_code} "
-            f"(profile {cs.profile}); reviewer {actor.name} of {actor.division_code} may not decide on it"
+            _(
+                "change set {changeset_id} is filed with division {receiver_code} "
+                "(profile {profile}); reviewer {name} of {division_code} may not decide "
+                "on it"
+            ).format(
+                changeset_id=cs.changeset_id,
+                receiver_code=cs.receiver_code,
+                profile=cs.profile,
+                name=actor.name,
+                division_code=actor.division_code,
+            )
         )
 
 
@@ -573,7 +602,11 @@ def return_changeset(
     """
     with refusals_audited(bind, actor, "return", changeset_id), transaction(bind) as conn:
         if not (reason or "").strip():
-            raise ConflictError(f"returning change set {changeset_id} needs a reason")
+            raise ConflictError(
+                _("returning change set {changeset_id} needs a reason").format(
+                    changeset_id=changeset_id
+                )
+            )
         cs = _get(conn, changeset_id)
         actor.require("changeset.review", cs.county_code)
         _require_receiver(actor, cs)
