@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 
 from gridgeo.partition.aggregate import Graph
-from gridgeo.partition.medial import split_medial
+from gridgeo.partition.medial import polygonal, split_medial
 
 log = logging.getLogger(__name__)
 
@@ -148,17 +148,6 @@ def adjacency(polys, *, min_shared: float = 0.5) -> Graph:
     lengths = shapely.length(shapely.intersection(bnd[a], bnd[b]))
     ok = lengths >= min_shared
     return Graph(n, np.column_stack([a[ok], b[ok]]).astype(int), lengths[ok])
-
-
-def polygonal(g):
-    """Only the polygonal part of ``g`` (drops points and lines left by overlay noise)."""
-    if g is None or g.is_empty:
-        return g
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = shapely.get_parts(g)
-    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
-    return shapely.union_all(parts) if len(parts) else shapely.Polygon()
 
 
 def poly_union(a, b):

@@ -217,7 +217,7 @@ def _split_by_edges(
     parts = shapely.intersection(np.array(regions, dtype=object), strip)
     out = {}
     for j, piece in zip(labs.tolist(), parts, strict=True):
-        piece = _polygonal(piece)
+        piece = polygonal(piece)
         if not piece.is_empty and piece.area > 0:
             out[j] = piece
     mid = shapely.get_parts(shapely.intersection(inner, strip))
@@ -243,9 +243,11 @@ def _split_by_cells(strip, xy: np.ndarray, labels: np.ndarray) -> dict | None:
     return out
 
 
-def _polygonal(g):
-    """Only the polygonal part of ``g`` (overlay noise can add points and lines)."""
-    if g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
+def polygonal(g):
+    """Only the polygonal part of ``g`` (drops points and lines left by overlay noise)."""
+    if g is None or g.is_empty:
+        return g
+    if g.geom_type in ("Polygon", "MultiPolygon"):
         return g
     parts = shapely.get_parts(g)
     parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
