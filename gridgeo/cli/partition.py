@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -293,11 +292,7 @@ def partition(
             scheduler=scheduler,
             progress=progress,
         )
-    for p in result.warnings[:20]:
-        console.print(f"[yellow]{_('warning:')}[/] {escape(str(p))}", soft_wrap=True, markup=True)
-    if len(result.warnings) > 20:
-        more = _("… and {n} more warnings").format(n=len(result.warnings) - 20)
-        console.print(f"[yellow]{more}[/]", markup=True)
+    print_warnings(result.warnings)
     write_layers(
         out,
         {"grids": result.grids, "violations": result.violations},
