@@ -276,3 +276,45 @@ def test_problem_location_in_the_language_in_use(lang, expected):
         assert str(p) == expected
     finally:
         use_language(None)
+
+
+def test_every_word_of_typers_own_errors_has_a_chinese_translation():
+    from gridgeo.cli._lang import _CLICK_ERRORS, _CLICK_LABELS, USAGE_PREFIX
+
+    zh = catalogue("zh_CN")
+    wanted = [msgid for _, msgid in _CLICK_ERRORS] + list(_CLICK_LABELS) + [USAGE_PREFIX]
+    assert [m for m in wanted if m not in zh] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "zh_text", "en_text"),
+    [
+        (["partition", "in.gpkg"], "缺少选项 '--out' / '-o'。", "Missing option '--out' / '-o'."),
+        (["locate", "--bogus"], "没有选项 --bogus（是否想用 --out？）", "No such option: --bogus"),
+        (["partition", "a", "b", "-o", "x"], "多余的参数：b", "Got unexpected extra argument"),
+        (["partition", "a", "-o"], "选项 '-o' 需要一个值。", "Option '-o' requires an argument."),
+        (
+            ["partition", "a", "-o", "x", "--seed", "abc"],
+            "'--seed' 的值无效：应为整数",
+            "valid integer",
+        ),
+        (["history", "bogus"], "没有命令 'bogus'。", "No such command 'bogus'."),
+    ],
+)
+def test_typers_own_usage_errors_in_chinese_and_english(args, zh_text, en_text):
+    zh = runner.invoke(app, ["--lang", "zh_CN", *args], env={"COLUMNS": "200"})
+    assert zh.exit_code == 2
+    assert zh_text in zh.output, zh.output
+    en = runner.invoke(app, ["--lang", "en", *args], env={"COLUMNS": "200"})
+    assert en.exit_code == 2
+    assert en_text in en.output and "用法" not in en.output, en.output
+    # the usage line (printed when typer knows the command) in the same language as the rest
+    assert ("用法：" in zh.output) == ("Usage: " in en.output) and "Usage: " not in zh.output
+
+
+def test_help_pages_start_with_the_translated_usage_line():
+    root = runner.invoke(app, ["--lang", "zh_CN", "--help"], env={"COLUMNS": "120"})
+    sub = runner.invoke(app, ["--lang", "zh_CN", "partition", "--help"], env={"COLUMNS": "120"})
+    assert "用法：gridgeo [OPTIONS]" in root.output and "用法：gridgeo partition" in sub.output
+    en = runner.invoke(app, ["--lang", "en", "partition", "--help"], env={"COLUMNS": "120"})
+    assert "Usage: gridgeo partition" in en.output and "用法" not in en.output

@@ -22,6 +22,7 @@ sub-command's help is shown, and only then are its panel titles translated
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,106 @@ _PANELS = {
     "ABORTED_TEXT": "Aborted.",
     "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help.",
 }
+
+
+#: typer's own error texts: its copy of click writes them as plain f-strings, without a
+#: catalogue. Each pattern matches a whole message; its named groups are kept in the
+#: translation (a ``message`` group is translated in turn, a ``label`` group is a word).
+_CLICK_ERRORS: tuple[tuple[str, str], ...] = (
+    (r"Missing option (?P<hint>.+)\.", "Missing option {hint}."),
+    (r"Missing argument (?P<hint>.+)\.", "Missing argument {hint}."),
+    (r"Missing parameter: (?P<hint>.+)", "Missing parameter: {hint}"),
+    (r"Invalid value for (?P<hint>[^:]+): (?P<message>.*)", "Invalid value for {hint}: {message}"),
+    (r"Invalid value: (?P<message>.*)", "Invalid value: {message}"),
+    (
+        r"No such option: (?P<name>\S+) \(Possible options: (?P<names>.*)\)",
+        "No such option: {name} (did you mean {names}?)",
+    ),
+    (r"No such option: (?P<name>.+)", "No such option: {name}"),
+    (r"No such command (?P<name>.+)\.", "No such command {name}."),
+    (r"Missing command\.", "Missing command."),
+    (r"Got unexpected extra argument\(s\) \((?P<args>.*)\)", "Unexpected extra arguments: {args}"),
+    (r"Option (?P<name>.+) requires an argument\.", "Option {name} needs a value."),
+    (r"Option (?P<name>.+) requires (?P<n>\d+) arguments\.", "Option {name} needs {n} values."),
+    (r"Option (?P<name>.+) does not take a value\.", "Option {name} takes no value."),
+    (r"Argument (?P<name>.+) takes (?P<n>\d+) values\.", "Argument {name} takes {n} values."),
+    (r"(?P<value>.+) is not one of (?P<choices>.+)\.", "{value} is not one of {choices}."),
+    (
+        r"(?P<label>File|Directory|Path) (?P<name>.+) does not exist\.",
+        "{label} {name} does not exist.",
+    ),
+    (r"(?P<label>File|Directory|Path) (?P<name>.+) is a file\.", "{label} {name} is a file."),
+    (
+        r"(?P<label>File|Directory|Path) (?P<name>.+) is a directory\.",
+        "{label} {name} is a directory.",
+    ),
+    (
+        r"(?P<label>File|Directory|Path) (?P<name>.+) is not readable\.",
+        "{label} {name} cannot be read.",
+    ),
+    (
+        r"(?P<label>File|Directory|Path) (?P<name>.+) is not writable\.",
+        "{label} {name} cannot be written.",
+    ),
+    (r"Value (?P<value>.+) is not a valid (?P<label>\w+)\.", "{value} is not a valid {label}."),
+    (r"Input should be a valid integer(?:, .*)?", "Input should be a whole number"),
+    (r"Input should be a valid number(?:, .*)?", "Input should be a number"),
+    (r"Input should be a valid boolean(?:, .*)?", "Input should be true or false"),
+    (r"Aborted!?", "Aborted."),
+)
+_CLICK_PATTERNS = tuple((re.compile(p, re.S), msgid) for p, msgid in _CLICK_ERRORS)
+#: The words put into those messages: typer's labels of paths and of value types.
+_CLICK_LABELS = ("File", "Directory", "Path", "int", "float", "bool", "str")
+#: The prefix of every usage line (help pages and error boxes).
+USAGE_PREFIX = "Usage: "
+
+
+def translate_click_message(text: str, lang: str | None = None) -> str:
+    """One of typer's own error messages (``_CLICK_ERRORS``) in ``lang``; others unchanged.
+
+    Parameters
+    ----------
+    text
+        The message as typer formats it (English).
+    lang
+        The language; default :func:`gridgeo.i18n.language`.
+    """
+    lang = lang or language()
+    if lang == "en":
+        return text
+    for pattern, msgid in _CLICK_PATTERNS:
+        m = pattern.fullmatch(text.strip())
+        if m is None:
+            continue
+        parts = m.groupdict()
+        if parts.get("message"):
+            parts["message"] = translate_click_message(parts["message"], lang)
+        if parts.get("label"):
+            parts["label"] = gettext(parts["label"], lang)
+        return gettext(msgid, lang).format(**parts)
+    return text
+
+
+def _translated_usage(write_usage: Any) -> Any:
+    """typer's ``HelpFormatter.write_usage`` whose default prefix is in the language in use."""
+    if getattr(write_usage, "_gridgeo_translated", False):
+        return write_usage
+
+    def write(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        if prefix is None:
+            prefix = gettext(USAGE_PREFIX)
+        write_usage(self, prog, args, prefix)
+
+    write._gridgeo_translated = True  # type: ignore[attr-defined]
+    return write
+
+
+def translate_usage_prefix() -> None:
+    """Make every usage line (help pages, error boxes) start with the translated "Usage:"."""
+    formatter = sys.modules.get("typer._click.formatting")
+    if formatter is not None and hasattr(formatter, "HelpFormatter"):
+        cls = formatter.HelpFormatter
+        cls.write_usage = _translated_usage(cls.write_usage)
 
 
 #: The root's ``--lang`` option (handled by :class:`TranslatedGroup`, not by typer).
@@ -117,6 +218,10 @@ def translate_rich_panels(lang: str | None = None) -> None:
 
     for name, text in _PANELS.items():
         setattr(rich_utils, name, gettext(text, lang or language()))
+    usage = gettext(USAGE_PREFIX, lang or language())
+    highlights = rich_utils.OptionHighlighter.highlights
+    if usage != USAGE_PREFIX and f"(?P<usage>{re.escape(usage)})" not in highlights:
+        highlights.append(f"(?P<usage>{re.escape(usage)})")
     if hasattr(rich_utils, "_make_rich_text"):
         rich_utils._make_rich_text = _folding(rich_utils._make_rich_text)
 
@@ -200,15 +305,28 @@ def _error_box_translated() -> Iterator[None]:
     """Translate typer's error box (title, "Try … for help") when a usage error leaves.
 
     typer imports its rich formatter to print the error; this imports it only then (never on
-    a run without an error, nor for ``typer.Exit``). The error texts themselves come from
-    click (typer's copy) and stay English.
+    a run without an error, nor for ``typer.Exit``). The error's own text, written by typer's
+    copy of click, is translated where it is one of ``_CLICK_ERRORS``.
     """
     try:
         yield
-    except (_click_exception(), typer.Abort):
+    except (_click_exception(), typer.Abort) as exc:
         if language() != "en":
             translate_rich_panels()
+            _translate_error(exc)
         raise
+
+
+def _translate_error(exc: BaseException) -> None:
+    """Make ``exc`` format its message in the language in use (typer prints it later)."""
+    format_message = getattr(exc, "format_message", None)
+    if format_message is not None and not getattr(format_message, "_gridgeo_translated", False):
+
+        def translated() -> str:
+            return translate_click_message(format_message())
+
+        translated._gridgeo_translated = True  # type: ignore[attr-defined]
+        exc.format_message = translated  # type: ignore[attr-defined]
 
 
 def _click_exception() -> type[Exception]:
@@ -251,6 +369,7 @@ class TranslatedGroup(TyperGroup):
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--lang") from None
             translate_tree(self, lang)
+            translate_usage_prefix()
             if "typer.rich_utils" in sys.modules:  # loaded by an earlier run in this process
                 translate_rich_panels(lang)
         with _error_box_translated():
