@@ -132,3 +132,54 @@ def gettext(message: str, lang: str | None = None) -> str:
 
 
 _ = gettext
+
+
+#: pydantic's error types a settings or profile file meets most, as catalogue entries; the
+#: placeholders are the error's ``ctx`` (``{error}`` for a validator's own message).
+_VALIDATION_TYPES = {
+    "missing": "required, but missing",
+    "extra_forbidden": "not a known setting",
+    "int_parsing": "should be a whole number",
+    "int_type": "should be a whole number",
+    "int_from_float": "should be a whole number",
+    "float_parsing": "should be a number",
+    "float_type": "should be a number",
+    "bool_parsing": "should be true or false",
+    "bool_type": "should be true or false",
+    "string_type": "should be text",
+    "list_type": "should be a list",
+    "dict_type": "should be a table",
+    "model_type": "should be a table",
+    "greater_than": "should be greater than {gt}",
+    "greater_than_equal": "should be at least {ge}",
+    "less_than": "should be less than {lt}",
+    "less_than_equal": "should be at most {le}",
+    "literal_error": "should be one of {expected}",
+    "string_pattern_mismatch": "should match the pattern {pattern}",
+    "too_short": "should have at least {min_length} items",
+    "too_long": "should have at most {max_length} items",
+    "value_error": "{error}",
+}
+
+
+def validation_detail(error: dict, lang: str | None = None) -> str:
+    """One error of a pydantic ``ValidationError.errors()`` as ``where: what`` in ``lang``.
+
+    ``where`` is the dotted location (``urban.max_households``); ``what`` is pydantic's own
+    message in English, and in another language the translation of its type
+    (``_VALIDATION_TYPES``) where there is one.
+    """
+    where = ".".join(str(x) for x in error.get("loc", ()))
+    template = _VALIDATION_TYPES.get(error.get("type", ""))
+    ctx = dict(error.get("ctx") or {})
+    if template is None or (lang or language()) == "en":
+        what = error.get("msg", "")
+    else:
+        ctx["error"] = str(ctx.get("error", ""))
+        if "expected" in ctx:  # pydantic joins the choices in English: 'a', 'b' or 'c'
+            ctx["expected"] = re.sub(r", | or ", "、", str(ctx["expected"]))
+        try:
+            what = gettext(template, lang).format(**ctx)
+        except (KeyError, IndexError):
+            what = error.get("msg", "")
+    return f"{where}: {what}" if where else what

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridgeo.errors import ProfileError
-from gridgeo.i18n import _
+from gridgeo.i18n import _, validation_detail
 
 Kind = Literal["urban", "rural", "dedicated"]
 
@@ -173,7 +173,7 @@ class UrbanRule(_Strict):
     @model_validator(mode="after")
     def _band(self):
         if self.min_households > self.max_households:
-            raise ValueError("urban.min_households is larger than urban.max_households")
+            raise ValueError(_("urban.min_households is larger than urban.max_households"))
         return self
 
 
@@ -502,7 +502,5 @@ def load_profile(name_or_path: str | Path | Profile | None = None) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        details = "; ".join(validation_detail(e) for e in exc.errors())
         raise ProfileError(f"{source}: {details}") from exc

@@ -318,3 +318,47 @@ def test_help_pages_start_with_the_translated_usage_line():
     assert "用法：gridgeo [OPTIONS]" in root.output and "用法：gridgeo partition" in sub.output
     en = runner.invoke(app, ["--lang", "en", "partition", "--help"], env={"COLUMNS": "120"})
     assert "Usage: gridgeo partition" in en.output and "用法" not in en.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        (
+            "zh_CN",
+            [
+                "urban.min_households 大于 urban.max_households",
+                "rural.target_households: 应不小于 1",
+                "bogus: 不是已知的设置项",
+                "rural.mode: 应为以下之一：'households'、'village'",
+            ],
+        ),
+        (
+            "en",
+            [
+                "urban.min_households is larger than urban.max_households",
+                "rural.target_households: Input should be greater than or equal to 1",
+                "bogus: Extra inputs are not permitted",
+            ],
+        ),
+    ],
+)
+def test_a_bad_profiles_details_in_the_language_in_use(tmp_path, lang, texts):
+    from gridgeo.errors import ProfileError
+    from gridgeo.i18n import use_language
+    from gridgeo.rules import load_profile
+
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        'name = "bad"\nbogus = 1\n[urban]\nmin_households = 600\nmax_households = 500\n'
+        '[rural]\nmode = "township"\ntarget_households = 0\n',
+        encoding="utf-8",
+    )
+    use_language(lang)
+    try:
+        with pytest.raises(ProfileError) as err:
+            load_profile(str(path))
+    finally:
+        use_language(None)
+    assert str(path) in str(err.value) or "bad.toml" in str(err.value)
+    for text in texts:
+        assert text in str(err.value), str(err.value)
