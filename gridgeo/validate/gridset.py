@@ -55,7 +55,8 @@ def _text(values: pd.Series) -> pd.Series:
         s = str(v).strip()
         return s or None
 
-    return values.map(one).astype(object)
+    # a list, not Series.map: pandas 3 turns the Nones of a mapped (string) column into NaN
+    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
