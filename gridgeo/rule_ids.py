@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridgeo.i18n import _
+
 YONGZHOU_9 = "永州市城乡网格化服务管理条例（草案）第九条【网格划分】"
 XINXIANG_7 = "新乡市社会治理网格化服务管理条例（草案）第七条"
 XINXIANG_8 = "新乡市社会治理网格化服务管理条例（草案）第八条"
@@ -29,12 +31,22 @@ _CODES = f"{XINXIANG_7} (统一标准编制网格编码); {GANSU_CODE} (每个�
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule's stable id, default severity, one-line meaning and the article it rests on."""
+    """A rule's stable id, default severity, one-line meaning and the article it rests on.
+
+    ``title`` is English (the language of the code); :attr:`label` is it in the language in
+    use, translated when read (a report made in Chinese shows Chinese meanings, whatever the
+    language was when this module was imported). ``basis`` is the regulation's own text.
+    """
 
     id: str
     severity: str
     title: str
     basis: str = ""
+
+    @property
+    def label(self) -> str:
+        """The rule's meaning in the language in use (:func:`gridgeo.i18n.gettext`)."""
+        return _(self.title)
 
 
 RULES: dict[str, Rule] = {

@@ -362,3 +362,181 @@ def test_a_bad_profiles_details_in_the_language_in_use(tmp_path, lang, texts):
     assert str(path) in str(err.value) or "bad.toml" in str(err.value)
     for text in texts:
         assert text in str(err.value), str(err.value)
+
+
+def _validator_texts() -> dict[str, str]:
+    """msgid → where, of every text the validator shows: its ``_()`` messages, the rule
+    meanings, and the English words it translates through a variable."""
+    from gridgeo.rule_ids import RULES
+    from gridgeo.validate.core import IN_BAND_DEFINITION
+    from gridgeo.validate.staffing import _TYPE_TEXT
+
+    found = _wrapped_messages("validate", "rule_ids.py")
+    found |= {r.title: f"rule_ids.py RULES[{k!r}].title" for k, r in RULES.items()}
+    found |= {t: "validate/staffing.py _TYPE_TEXT" for t in _TYPE_TEXT.values()}
+    found |= {k: "a grid's or community's kind" for k in ("urban", "rural", "dedicated")}
+    found[IN_BAND_DEFINITION] = "validate/core.py IN_BAND_DEFINITION"
+    return found
+
+
+def test_every_message_of_the_validator_and_every_rule_meaning_has_a_chinese_translation():
+    from gridgeo.rule_ids import RULES
+
+    found = _validator_texts()
+    assert len(found) > 100 and all(r.title in found for r in RULES.values())
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_rule_meanings_are_translated_when_read_not_at_import():
+    from gridgeo.i18n import use_language
+    from gridgeo.rule_ids import rule
+
+    dup = rule("code.duplicate")
+    try:
+        use_language("zh_CN")
+        assert dup.label == "多个网格使用同一网格编码"
+        use_language("en")
+        assert dup.label == dup.title == "several grids share one grid code"
+    finally:
+        use_language(None)
+    assert dup.id == "code.duplicate" and "编码" in dup.basis  # id and basis as they were
+
+
+@pytest.fixture
+def duplicate_code_gpkg(tmp_path):
+    """One community cut in two grids that share one grid code (and one without a type)."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    comm, _roads, hh = district(n_households=600)
+    x0, y0, x1, y1 = comm.total_bounds
+    mid = (x0 + x1) / 2
+    code = "430102001001003"
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_code": [code, code],
+            "community_code": ["430102001001"] * 2,
+            "grid_type": ["urban", "town"],
+        },
+        geometry=[box(x0, y0, mid, y1), box(mid, y0, x1, y1)],
+        crs=comm.crs,
+    )
+    path = tmp_path / "bad.gpkg"
+    grids.to_file(path, layer="grids")
+    comm.to_file(path, layer="communities")
+    hh.to_file(path, layer="households")
+    return path
+
+
+def _validate_cli(lang: str, path, *extra: str):
+    return runner.invoke(
+        app,
+        [
+            "--lang",
+            lang,
+            "validate",
+            f"{path}:grids",
+            "--communities",
+            f"{path}:communities",
+            "--households",
+            f"{path}:households",
+            *extra,
+        ],
+        env={"COLUMNS": "200"},
+    )
+
+
+def test_validate_prints_its_findings_in_chinese_and_english(duplicate_code_gpkg, tmp_path):
+    import json
+
+    zh_json, en_json = tmp_path / "zh.json", tmp_path / "en.json"
+    zh = _validate_cli("zh_CN", duplicate_code_gpkg, "--report", str(zh_json))
+    assert zh.exit_code == 1, zh.output
+    # the table: headers, severity and the rule's meaning; the ids stay as they are
+    assert "含义" in zh.output and "错误" in zh.output and "code.duplicate" in zh.output
+    assert "多个网格使用同一网格编码" in zh.output and "several grids share" not in zh.output
+    # a finding's message, and a kind word inside one
+    assert "网格编码 430102001001003 被 2 个网格使用（第 0、1 行）" in zh.output, zh.output
+    assert "按所在社区视为城市网格" in zh.output and "is used by" not in zh.output
+
+    en = _validate_cli("en", duplicate_code_gpkg, "--report", str(en_json))
+    assert en.exit_code == 1, en.output
+    assert "meaning" in en.output and "several grids share one grid code" in en.output
+    assert "grid code 430102001001003 is used by 2 grids (rows 0, 1)" in en.output
+    assert "treated as urban (from its community)" in en.output
+    assert "多个网格" not in en.output and "网格编码" not in en.output
+
+    # the stored report: texts in the language it was made in, rule ids the same in both
+    zh_report, en_report = (json.loads(p.read_text(encoding="utf-8")) for p in (zh_json, en_json))
+    assert [i["rule"] for i in zh_report["issues"]] == [i["rule"] for i in en_report["issues"]]
+    assert zh_report["summary"]["by_rule"].keys() == en_report["summary"]["by_rule"].keys()
+    assert zh_report["summary"]["by_rule"]["code.duplicate"]["title"] == "多个网格使用同一网格编码"
+    assert en_report["summary"]["by_rule"]["code.duplicate"]["title"] == (
+        "several grids share one grid code"
+    )
+
+
+def test_html_report_messages_in_the_language_in_use(duplicate_code_gpkg, tmp_path):
+    zh_html = tmp_path / "r.html"
+    res = _validate_cli("zh_CN", duplicate_code_gpkg, "--report", str(zh_html))
+    assert res.exit_code == 1, res.output
+    page = zh_html.read_text(encoding="utf-8")
+    assert "多个网格使用同一网格编码" in page and "被 2 个网格使用" in page
+    assert "个住户点" in page and "points;" not in page and "is used by" not in page
+
+
+@pytest.mark.parametrize(
+    ("lang", "unusable", "full_time", "professional"),
+    [
+        (
+            "en",
+            "cannot validate: the input is unusable",
+            "rural grid without a full-time grid worker (part-time grid workers only)",
+            "professional grid worker 李四 serves 2 grids (at most 1): g1, g2",
+        ),
+        (
+            "zh_CN",
+            "无法校验：输入数据不可用",
+            "农村网格没有专职网格员（只有兼职网格员）",
+            "专业网格员 李四 服务 2 个网格（至多 1 个）：g1、g2",
+        ),
+    ],
+)
+def test_input_errors_and_staffing_rules_in_the_language_in_use(
+    monkeypatch, lang, unusable, full_time, professional
+):
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from gridgeo.errors import InputError
+    from gridgeo.rules import load_profile
+    from gridgeo.validate import validate
+    from gridgeo.validate.staffing import check_staffing
+
+    monkeypatch.setenv("GRIDGEO_LANG", lang)  # translated when the check runs
+    no_communities = gpd.GeoDataFrame({"code": []}, geometry=gpd.GeoSeries([], crs=4547))
+    grids = gpd.GeoDataFrame({"grid_code": ["g1"]}, geometry=[box(0, 0, 1, 1)], crs=4547)
+    with pytest.raises(InputError, match=re.escape(unusable)):
+        validate(grids, no_communities)  # an empty layer
+
+    prof = load_profile("yongzhou")
+    rules = prof.staff.model_copy(
+        update={"professional_max_grids": 1, "full_time_grid_types": ("rural",)}
+    )
+    prof = prof.model_copy(update={"staff": rules})
+    grids_t = pd.DataFrame(
+        {"grid_code": ["g1", "g2"], "grid_type": ["rural", "urban"], "community_code": ["c"] * 2}
+    )
+    staff = pd.DataFrame(
+        {
+            "grid_code": ["g1", "g1", "g2", "g1", "g2"],
+            "role": ["head", "part_time", "head", "professional", "professional"],
+            "person": ["a", "b", "c", "d", "d"],
+            "name": ["甲", "乙", "丙", "李四", "李四"],
+        }
+    )
+    messages = set(check_staffing(grids_t, staff, profile=prof)["message"])
+    assert full_time in messages and professional in messages, messages

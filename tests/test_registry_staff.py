@@ -114,12 +114,12 @@ def test_roster_import_filing_and_the_check(staffed, tmp_path, db_url, monkeypat
     assert set(head["grid_code"]) >= {g[1]} and g[0] not in set(head["grid_code"])
     pro = jiangmen[jiangmen["rule"] == "staff.professional_limit"]
     assert set(pro["grid_code"]) == set(g[:3])
-    assert "服务 3 个网格（至多 2 个）" in pro["message"].iloc[0]
+    assert "serves 3 grids (at most 2)" in pro["message"].iloc[0]  # tests run in English
     assert "江门 第十条" in pro["basis"].iloc[0]
 
     yongzhou = check_staff(db_url, profile="yongzhou", county=COUNTY)
     full = yongzhou[yongzhou["rule"] == "staff.full_time"].set_index("grid_code")
-    assert g[2] in full.index and "只有兼职网格员" in full.loc[g[2], "message"]
+    assert g[2] in full.index and "part-time grid workers only" in full.loc[g[2], "message"]
     assert g[0] not in full.index and g[3] not in full.index
     assert yongzhou[yongzhou["rule"] == "staff.professional_limit"].empty  # not a yongzhou rule
 

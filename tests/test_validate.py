@@ -506,3 +506,19 @@ def test_population_alternative(profile, population, flagged):
     report = run(grids, comms, hh, profile=profile)
     assert ("size.band_unattainable" in rules_of(report)) is flagged
     assert report.grids["population"].iloc[0] == pytest.approx(population)
+
+
+def test_empty_codes_read_from_a_geopackage_are_reported_not_a_crash(tmp_path):
+    """pandas 3 reads text fields as a string dtype whose empty cells are NaN, not None."""
+    import pyogrio
+
+    grids, comms, hh = case(codes=("431102001001001", None))
+    grids.loc[0, "community_code"] = None
+    path = tmp_path / "g.gpkg"
+    pyogrio.write_dataframe(grids, path, layer="grids")
+    read = pyogrio.read_dataframe(path, layer="grids")
+    report = run(read, comms, hh)
+    found = dict(zip(report.issues["rule"], report.issues["message"], strict=False))
+    assert found["code.format"] == "grid row 1 has no grid_code"
+    assert found["code.community_mismatch"] == "grid 431102001001001 has no community_code"
+    assert "nan" not in " ".join(report.issues["message"])

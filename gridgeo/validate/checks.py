@@ -9,6 +9,10 @@ what several of them need (household counts, home community…) is cached on it.
 Rule ids are stable (tests, reports and the registry refer to them) and come from the
 one catalogue :data:`gridgeo.rule_ids.RULES` (severity, meaning, the article each rests
 on), which the partitioner's violations use too.
+
+An issue's ``message`` is written when the check runs, in the language in use
+(:mod:`gridgeo.i18n`: Simplified Chinese by default, English with ``GRIDGEO_LANG=en``);
+its ``rule`` id is the stable key for programs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from gridgeo.i18n import _
 from gridgeo.io.metadata import CODE_PATTERN_HINT
 from gridgeo.rule_ids import RULES
 from gridgeo.validate.gridset import POSTING_FIELDS, GridSet, code_regex
@@ -77,6 +82,11 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.2g}"
 
 
+def _join(items: Iterable[str]) -> str:
+    """Items listed in a message: ``a, b`` in English, ``a、b`` in Chinese."""
+    return _(", ").join(items)
+
+
 # --------------------------------------------------------------------------- geometry
 def check_invalid_geometry(gs: GridSet) -> list[Issue]:
     """``geometry.invalid``: a grid with no geometry, a non-polygon or an invalid polygon.
@@ -88,14 +98,22 @@ def check_invalid_geometry(gs: GridSet) -> list[Issue]:
     missing = pd.isna(raw) | shapely.is_empty(np.where(pd.isna(raw), shapely.Polygon(), raw))
     issues = []
     for i in np.flatnonzero(missing):
-        issues.append(Issue("geometry.invalid", f"grid {gs.labels[i]} has no geometry", _g(gs, i)))
+        issues.append(
+            Issue(
+                "geometry.invalid",
+                _("grid {grid} has no geometry").format(grid=gs.labels[i]),
+                _g(gs, i),
+            )
+        )
     ok = np.flatnonzero(~missing)
     types = shapely.get_type_id(raw[ok])
     for i in ok[~np.isin(types, (3, 6))]:
         issues.append(
             Issue(
                 "geometry.invalid",
-                f"grid {gs.labels[i]} is a {raw[i].geom_type}, not a polygon",
+                _("grid {grid} is a {type}, not a polygon").format(
+                    grid=gs.labels[i], type=raw[i].geom_type
+                ),
                 _g(gs, i),
                 gs.home_code[i],
                 raw[i],
@@ -107,7 +125,9 @@ def check_invalid_geometry(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "geometry.invalid",
-                f"grid {gs.labels[i]} is not a valid polygon: {reason}",
+                _("grid {grid} is not a valid polygon: {reason}").format(
+                    grid=gs.labels[i], reason=reason
+                ),
                 _g(gs, i),
                 gs.home_code[i],
                 raw[i],
@@ -133,9 +153,14 @@ def check_non_contiguous(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "geometry.not_contiguous",
-                f"grid {gs.labels[i]} has {counts[i]} separate parts "
-                f"({', '.join(_fmt(a) for a in sorted(part_areas, reverse=True))} m²); "
-                "the map shows the parts apart from the largest",
+                _(
+                    "grid {grid} has {n} separate parts ({areas} m²); the map shows the parts "
+                    "apart from the largest"
+                ).format(
+                    grid=gs.labels[i],
+                    n=counts[i],
+                    areas=_join(_fmt(a) for a in sorted(part_areas, reverse=True)),
+                ),
                 _g(gs, i),
                 gs.home_code[i],
                 shapely.multipolygons(detached),
@@ -164,13 +189,21 @@ def check_slivers(gs: GridSet) -> list[Issue]:
         i = nonempty[j]
         what = []
         if small[j]:
-            what.append(f"area {gs.areas[i]:.1f} m² < {q.sliver_min_area_m2:g} m²")
+            what.append(
+                _("area {area} m² < {minimum} m²").format(
+                    area=f"{gs.areas[i]:.1f}", minimum=f"{q.sliver_min_area_m2:g}"
+                )
+            )
         if narrow[j]:
-            what.append(f"width {width[j]:.1f} m < {q.sliver_min_width_m:g} m")
+            what.append(
+                _("width {width} m < {minimum} m").format(
+                    width=f"{width[j]:.1f}", minimum=f"{q.sliver_min_width_m:g}"
+                )
+            )
         issues.append(
             Issue(
                 "geometry.sliver",
-                f"grid {gs.labels[i]} is a sliver: {', '.join(what)}",
+                _("grid {grid} is a sliver: {what}").format(grid=gs.labels[i], what=_join(what)),
                 _g(gs, i),
                 gs.home_code[i],
                 gs.geoms[i],
@@ -202,14 +235,21 @@ def check_size_band(gs: GridSet) -> list[Issue]:
     reasons = comm["reason"].to_numpy(dtype=object)
     issues = []
     for i in np.flatnonzero(~sizes["in_band"].to_numpy(dtype=bool)):
-        msg = (
-            f"grid {gs.labels[i]} has {households[i]:g} households; "
-            f"{kinds[i]} band {lo[i]:.0f}–{hi[i]:.0f}"
-        )
         rule = "size.below_floor" if households[i] < lo[i] else "size.above_ceiling"
-        if not attainable[i]:
+        values = {
+            "grid": gs.labels[i],
+            "n": f"{households[i]:g}",
+            "kind": _(kinds[i]),
+            "band": f"{lo[i]:.0f}–{hi[i]:.0f}",
+        }
+        if attainable[i]:
+            msg = _("grid {grid} has {n} households; {kind} band {band}").format(**values)
+        else:
             rule = "size.band_unattainable"
-            msg += f" cannot be met in community {gs.home_code[i]}: {reasons[gs.home[i]]}"
+            msg = _(
+                "grid {grid} has {n} households; {kind} band {band} cannot be met in "
+                "community {community}: {reason}"
+            ).format(**values, community=gs.home_code[i], reason=reasons[gs.home[i]])
         issues.append(
             Issue(rule, msg, _g(gs, i), gs.home_code[i], gs.geoms[i], float(households[i]))
         )
@@ -263,9 +303,7 @@ def check_gaps(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "coverage.gap",
-                f"gap of {_fmt(shapely.area(gap))} m² in community {code} at "
-                f"lon {lon[k]:.5f}, lat {lat[k]:.5f} with {households[k]:g} households"
-                + (f"; next to {', '.join(labels)}" if labels else "; no grid next to it"),
+                _gap_message(code, shapely.area(gap), lon[k], lat[k], households[k], labels),
                 labels,
                 code,
                 gap,
@@ -273,6 +311,27 @@ def check_gaps(gs: GridSet) -> list[Issue]:
             )
         )
     return issues
+
+
+def _gap_message(
+    code: str, area: float, lon: float, lat: float, households: float, labels: tuple[str, ...]
+) -> str:
+    values = {
+        "area": _fmt(area),
+        "community": code,
+        "lon": f"{lon:.5f}",
+        "lat": f"{lat:.5f}",
+        "n": f"{households:g}",
+    }
+    if labels:
+        return _(
+            "gap of {area} m² in community {community} at lon {lon}, lat {lat} with {n} "
+            "households; next to {grids}"
+        ).format(**values, grids=_join(labels))
+    return _(
+        "gap of {area} m² in community {community} at lon {lon}, lat {lat} with {n} "
+        "households; no grid next to it"
+    ).format(**values)
 
 
 def check_overlaps(gs: GridSet) -> list[Issue]:
@@ -295,7 +354,9 @@ def check_overlaps(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "coverage.overlap",
-                f"grids {gs.labels[i]} and {gs.labels[j]} overlap by {_fmt(area[k])} m²",
+                _("grids {a} and {b} overlap by {area} m²").format(
+                    a=gs.labels[i], b=gs.labels[j], area=_fmt(area[k])
+                ),
                 (str(gs.labels[i]), str(gs.labels[j])),
                 gs.home_code[i],
                 inter[k],
@@ -321,7 +382,7 @@ def check_crossing(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "border.crosses_community",
-                f"grid {gs.labels[i]} lies in no community",
+                _("grid {grid} lies in no community").format(grid=gs.labels[i]),
                 _g(gs, i),
                 None,
                 gs.geoms[i],
@@ -351,8 +412,7 @@ def check_crossing(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "border.crosses_community",
-                f"grid {gs.labels[i]} extends {_fmt(area[k])} m² ({share:.0%}) outside community "
-                f"{gs.home_code[i]}" + (f" into {', '.join(others)}" if others else ""),
+                _crossing_message(gs.labels[i], area[k], share, gs.home_code[i], others),
                 _g(gs, i),
                 gs.home_code[i],
                 outside[k],
@@ -360,6 +420,19 @@ def check_crossing(gs: GridSet) -> list[Issue]:
             )
         )
     return issues
+
+
+def _crossing_message(
+    grid: str, area: float, share: float, community: str, others: list[str]
+) -> str:
+    values = {"grid": grid, "area": _fmt(area), "share": f"{share:.0%}", "community": community}
+    if others:
+        return _(
+            "grid {grid} extends {area} m² ({share}) outside community {community} into {others}"
+        ).format(**values, others=_join(others))
+    return _("grid {grid} extends {area} m² ({share}) outside community {community}").format(
+        **values
+    )
 
 
 # --------------------------------------------------------------------------- codes
@@ -370,13 +443,14 @@ def check_code_format(gs: GridSet) -> list[Issue]:
     issues = []
     for i, code in enumerate(gs.grids["grid_code"].to_numpy(dtype=object)):
         if code is None:
-            msg = f"grid {gs.labels[i]} has no grid_code"
+            msg = _("grid {grid} has no grid_code").format(grid=gs.labels[i])
         elif pattern.fullmatch(code) is None:
-            msg = (
-                f"grid code {code!r} is not a community code matching "
-                f"{gs.profile.codes.community_pattern} followed by {digits} digits"
-                + CODE_PATTERN_HINT
-            )
+            msg = _(
+                "grid code {code} is not a community code matching {pattern} followed by "
+                "{digits} digits"
+            ).format(
+                code=repr(code), pattern=gs.profile.codes.community_pattern, digits=digits
+            ) + _(CODE_PATTERN_HINT)
         else:
             continue
         issues.append(Issue("code.format", msg, _g(gs, i), gs.home_code[i], gs.geoms[i]))
@@ -393,7 +467,9 @@ def check_code_unique(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "code.duplicate",
-                f"grid code {code} is used by {len(rows)} grids (rows {', '.join(map(str, rows))})",
+                _("grid code {code} is used by {n} grids (rows {rows})").format(
+                    code=code, n=len(rows), rows=_join(map(str, rows))
+                ),
                 (str(code),),
                 gs.home_code[rows[0]],
                 shapely.union_all(gs.geoms[rows]),
@@ -417,23 +493,31 @@ def check_code_community(gs: GridSet) -> list[Issue]:
     for i in range(gs.n):
         problems = []
         if given[i] is None:
-            problems.append("has no community_code")
+            problems.append(_("has no community_code"))
         elif gs.coded_community[i] < 0:
-            problems.append(f"names community {given[i]}, which is not in the communities layer")
+            problems.append(_("names community {community}, which is not in the communities layer"))
         if given[i] is not None and codes[i] is not None and codes[i][:-digits] != given[i]:
             problems.append(
-                f"has code {codes[i]} that does not start with community_code {given[i]}"
+                _("has code {code} that does not start with community_code {community}")
             )
         where = gs.largest_community[i]
         if gs.coded_community[i] >= 0 and where >= 0 and where != gs.coded_community[i]:
-            problems.append(
-                f"lies mostly in community {gs.community_codes[where]}, not in {given[i]}"
-            )
+            problems.append(_("lies mostly in community {other}, not in {community}"))
         if problems:
             issues.append(
                 Issue(
                     "code.community_mismatch",
-                    f"grid {gs.labels[i]} " + "; ".join(problems),
+                    _("grid {grid} {problems}").format(
+                        grid=gs.labels[i],
+                        problems=_("; ").join(
+                            p.format(
+                                community=given[i],
+                                code=codes[i],
+                                other=gs.community_codes[where] if where >= 0 else None,
+                            )
+                            for p in problems
+                        ),
+                    ),
                     _g(gs, i),
                     given[i] if given[i] is not None else gs.home_code[i],
                     gs.geoms[i],
@@ -449,8 +533,9 @@ def check_grid_type(gs: GridSet) -> list[Issue]:
     return [
         Issue(
             "attr.grid_type",
-            f"grid {gs.labels[i]} has grid_type {raw[i]!r}; treated as {gs.grid_type[i]} "
-            "(from its community)",
+            _("grid {grid} has grid_type {value}; treated as {kind} (from its community)").format(
+                grid=gs.labels[i], value=repr(raw[i]), kind=_(gs.grid_type[i])
+            ),
             _g(gs, i),
             gs.home_code[i],
             gs.geoms[i],
@@ -483,10 +568,17 @@ def check_road_borders(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "roads.border_share",
-                f"grid {gs.labels[i]}: {shares[i]:.0%} of its "
-                f"{_fmt(internal[i])} m internal border is on roads (within "
-                f"{_fmt(gs.profile.quality.road_tolerance_m)} m of a road line or of the "
-                f"middle of a divided road; minimum {minimum:.0%}); the map shows the rest",
+                _(
+                    "grid {grid}: {share} of its {length} m internal border is on roads (within "
+                    "{tolerance} m of a road line or of the middle of a divided road; minimum "
+                    "{minimum}); the map shows the rest"
+                ).format(
+                    grid=gs.labels[i],
+                    share=f"{shares[i]:.0%}",
+                    length=_fmt(internal[i]),
+                    tolerance=_fmt(gs.profile.quality.road_tolerance_m),
+                    minimum=f"{minimum:.0%}",
+                ),
                 _g(gs, i),
                 gs.home_code[i],
                 geom,
@@ -542,7 +634,7 @@ def check_posting(gs: GridSet) -> list[Issue]:
         issues.append(
             Issue(
                 "posting.unknown_grid",
-                f"staff table names grid {code}, not in the grids layer",
+                _("staff table names grid {code}, not in the grids layer").format(code=code),
                 (code,),
             )
         )
@@ -558,11 +650,15 @@ def check_posting(gs: GridSet) -> list[Issue]:
             if _blank(value):
                 missing.append(name)
         if missing:
-            where = "" if row is not None else " (not in the staff table)"
+            msg = (
+                _("grid {grid} lacks {fields}")
+                if row is not None
+                else _("grid {grid} (not in the staff table) lacks {fields}")
+            )
             issues.append(
                 Issue(
                     "posting.missing",
-                    f"grid {gs.labels[i]}{where} lacks {', '.join(missing)}",
+                    msg.format(grid=gs.labels[i], fields=_join(missing)),
                     _g(gs, i),
                     gs.home_code[i],
                     gs.geoms[i],
@@ -585,8 +681,10 @@ def check_community_geometry(gs: GridSet) -> list[Issue]:
     return [
         Issue(
             "input.community_invalid",
-            f"community {gs.community_codes[c]} has an invalid polygon ({reasons[c]}); "
-            "it was repaired before the checks",
+            _(
+                "community {community} has an invalid polygon ({reason}); it was repaired before "
+                "the checks"
+            ).format(community=gs.community_codes[c], reason=reasons[c]),
             (),
             gs.community_codes[c],
             gs.community_geoms[c],

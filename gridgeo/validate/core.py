@@ -1,5 +1,9 @@
 """``validate()``: audit a grid layer against a profile and return a :class:`ValidationReport`.
 
+The report's texts (issue messages, rule meanings, notes) are in the language in use when
+it is made (:mod:`gridgeo.i18n`); rule ids, field names and numbers are the same in every
+language, so programs key on those.
+
 In-band share
 -------------
 The validator recomputes the share of grids in band on its own, from the
@@ -43,6 +47,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridgeo.i18n import _
 from gridgeo.rules import Profile, load_profile
 from gridgeo.validate.checks import CHECKS, RULES, Check, Issue, run_checks
 from gridgeo.validate.gridset import GridSet
@@ -200,7 +205,9 @@ class ValidationReport:
         elif suffix == ".gpkg":
             self.to_geopackage(path)
         else:
-            raise ValueError(f"report {path}: use a .json, .html or .gpkg file name")
+            raise ValueError(
+                _("report {path}: use a .json, .html or .gpkg file name").format(path=path)
+            )
         return path
 
 
@@ -270,7 +277,7 @@ def validate(
 def in_band_summary(gs: GridSet) -> dict[str, Any]:
     """The in-band share and its parts (see the module docstring for the definition)."""
     if gs.households is None:
-        return {"share": None, "in_band": 0, "counted": 0, "note": "no household points given"}
+        return {"share": None, "in_band": 0, "counted": 0, "note": _("no household points given")}
     sizes = gs.size_table
     in_band = sizes["in_community_band"].to_numpy(dtype=bool)
     counted = sizes["counted_in_share"].to_numpy(dtype=bool)
@@ -291,7 +298,7 @@ def in_band_summary(gs: GridSet) -> dict[str, Any]:
         "infeasible_banded_communities": comm.loc[
             comm["banded"] & ~comm["feasible"], "code"
         ].tolist(),
-        "definition": IN_BAND_DEFINITION,
+        "definition": _(IN_BAND_DEFINITION),
     }
 
 
@@ -380,7 +387,7 @@ def build_report(
             rule: {
                 "severity": RULES[rule].severity,
                 "count": by_rule.get(rule, 0),
-                "title": RULES[rule].title,
+                "title": RULES[rule].label,
             }
             for rule in RULES
             if by_rule.get(rule, 0)

@@ -27,6 +27,7 @@ from shapely import STRtree
 
 from gridgeo.crs import work_crs as crs_work
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.rules import Profile, kind_from_word, load_profile
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _text(values: pd.Series) -> pd.Series:
         s = str(v).strip()
         return s or None
 
-    return values.map(one).astype(object)
+    # a list, not Series.map: pandas 3 turns the Nones of a mapped (string) column into NaN
+    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -183,12 +185,15 @@ class GridSet:
         for name, gdf in layers.items():
             if not isinstance(gdf, gpd.GeoDataFrame | gpd.GeoSeries):
                 problems.append(
-                    Problem(f"expected a GeoDataFrame, got {type(gdf).__name__}", layer=name)
+                    Problem(
+                        _("expected a GeoDataFrame, got {type}").format(type=type(gdf).__name__),
+                        layer=name,
+                    )
                 )
             elif gdf.crs is None:
                 problems.append(
                     Problem(
-                        "the layer has no CRS; set one (e.g. EPSG:4490)",
+                        _("the layer has no CRS; set one (e.g. EPSG:4490)"),
                         file=_source(gdf),
                         layer=name,
                         rule="crs.missing",
@@ -196,12 +201,12 @@ class GridSet:
                 )
         if problems:
             cls_ = CRSError if all(p.rule == "crs.missing" for p in problems) else InputError
-            raise cls_("cannot validate: the input is unusable", problems)
+            raise cls_(_("cannot validate: the input is unusable"), problems)
 
         if "code" not in communities.columns:
             problems.append(
                 Problem(
-                    "communities need a 'code' field (the official division code)",
+                    _("communities need a 'code' field (the official division code)"),
                     file=_source(communities),
                     layer="communities",
                     field="code",
@@ -210,14 +215,16 @@ class GridSet:
         for name in ("communities", "grids"):
             if len(layers[name]) == 0:
                 problems.append(
-                    Problem("the layer is empty", file=_source(layers[name]), layer=name)
+                    Problem(_("the layer is empty"), file=_source(layers[name]), layer=name)
                 )
         if households is not None:
             problems += _household_problems(households)
         if staff is not None and "grid_code" not in staff.columns:
-            problems.append(Problem("the staff table needs a 'grid_code' field", field="grid_code"))
+            problems.append(
+                Problem(_("the staff table needs a 'grid_code' field"), field="grid_code")
+            )
         if problems:
-            raise InputError("cannot validate: the input is unusable", problems)
+            raise InputError(_("cannot validate: the input is unusable"), problems)
 
         work_crs = crs_work(communities, crs)
 
@@ -319,7 +326,8 @@ class GridSet:
         """How each grid is named in messages: its code, else ``row N``."""
         codes = self.grids["grid_code"].to_numpy(dtype=object)
         return np.array(
-            [c if c is not None else f"row {i}" for i, c in enumerate(codes)], dtype=object
+            [c if c is not None else _("row {row}").format(row=i) for i, c in enumerate(codes)],
+            dtype=object,
         )
 
     @cached_property
@@ -563,20 +571,26 @@ class GridSet:
             if feasible:
                 reason = ""
             elif not by_band:
-                reason = f"rural mode {mode!r}: grids follow villager groups, not a household band"
+                reason = _(
+                    "rural mode {mode}: grids follow villager groups, not a household band"
+                ).format(mode=repr(mode))
             elif whole:
                 reason = (
-                    "one grid per village (rural mode 'village')"
+                    _("one grid per village (rural mode 'village')")
                     if mode == "village"
-                    else f"{t:g} households <= {whole_max}: the whole village is one grid"
+                    else _("{n} households <= {limit}: the whole village is one grid").format(
+                        n=f"{t:g}", limit=whole_max
+                    )
                 )
             elif heavy:
-                reason = (
-                    f"one indivisible unit (a point location or compound) holds "
-                    f"{heaviest[ci]:g} households, more than the {kind} maximum {hi}"
-                )
+                reason = _(
+                    "one indivisible unit (a point location or compound) holds {n} households, "
+                    "more than the {kind} maximum {maximum}"
+                ).format(n=f"{heaviest[ci]:g}", kind=_(kind), maximum=hi)
             else:
-                reason = f"{t:g} households cannot be split into grids of {lo}–{hi}"
+                reason = _("{n} households cannot be split into grids of {band}").format(
+                    n=f"{t:g}", band=f"{lo}–{hi}"
+                )
             rows.append(
                 (
                     self.community_codes[ci],
@@ -738,7 +752,7 @@ class GridSet:
     def off_road_segments(self) -> tuple[np.ndarray, ...]:
         """Internal border pieces not on a road: ``x0, y0, x1, y1, grid index``."""
         if "off_road_segments" not in self.__dict__:
-            _ = self.road_border
+            self.road_border  # noqa: B018 (computing it stores the segments)
         return self.__dict__["off_road_segments"]
 
 
@@ -789,7 +803,7 @@ class _Pieces:
         self.pairs = pairs
         seg_len = np.hypot(x1 - x0, y1 - y0)
         cut = np.zeros(len(x0), dtype=bool)
-        for a, _ in pairs:
+        for a, _other in pairs:
             cut[a] = True
         self.count = np.where(cut, np.maximum(1, np.ceil(seg_len / tol)), 1).astype(np.int64)
         self.start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
@@ -855,7 +869,9 @@ def _household_problems(households: gpd.GeoDataFrame) -> list[Problem]:
     for i in np.flatnonzero(types != "Point")[:100]:
         problems.append(
             Problem(
-                f"household features must be points, found {types[i] or 'no geometry'}",
+                _("household features must be points, found {found}").format(
+                    found=types[i] or _("no geometry")
+                ),
                 file=src,
                 layer="households",
                 row=int(i),
@@ -869,7 +885,9 @@ def _household_problems(households: gpd.GeoDataFrame) -> list[Problem]:
         for i in np.flatnonzero(bad.to_numpy())[:100]:
             problems.append(
                 Problem(
-                    f"household weight {raw.iloc[i]!r} is not a number >= 0",
+                    _("household weight {value} is not a number >= 0").format(
+                        value=repr(raw.iloc[i])
+                    ),
                     file=src,
                     layer="households",
                     row=int(i),

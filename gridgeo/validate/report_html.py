@@ -75,7 +75,7 @@ def _summary_html(report: ValidationReport) -> str:
         else f'<span class="ok">{_e(_("no errors"))}</span>'
     )
     band = s["in_band"]
-    share = "n/a" if band["share"] is None else f"{band['share']:.1%}"
+    share = _("n/a") if band["share"] is None else f"{band['share']:.1%}"
     rows = [
         (_("profile"), s["profile"]),
         (_("grids"), s["grids"]),
@@ -85,8 +85,12 @@ def _summary_html(report: ValidationReport) -> str:
         (_("grids with errors"), s["grids_with_errors"]),
         (
             _("in-band share"),
-            f"{share} ({band.get('in_band', 0)} / {band.get('counted', 0)}; "
-            f"{band.get('infeasible_communities', 0)} × infeasible)",
+            _("{share} ({in_band} / {counted}; {n} × infeasible)").format(
+                share=share,
+                in_band=band.get("in_band", 0),
+                counted=band.get("counted", 0),
+                n=band.get("infeasible_communities", 0),
+            ),
         ),
     ]
     if s.get("households"):
@@ -94,7 +98,11 @@ def _summary_html(report: ValidationReport) -> str:
         rows.append(
             (
                 _("households"),
-                f"{h['total']:,.0f} ({h['points']:,} points; {h['outside_grids']:,.0f} in no grid)",
+                _("{total} ({points} points; {outside} in no grid)").format(
+                    total=f"{h['total']:,.0f}",
+                    points=f"{h['points']:,}",
+                    outside=f"{h['outside_grids']:,.0f}",
+                ),
             )
         )
     if s.get("road_border") and s["road_border"]["share"] is not None:
@@ -102,7 +110,11 @@ def _summary_html(report: ValidationReport) -> str:
         rows.append(
             (
                 _("internal borders on roads"),
-                f"{r['share']:.1%} / {r['internal_border_m']:,.0f} m (± {r['tolerance_m']:g} m)",
+                _("{share} / {length} m (± {tolerance} m)").format(
+                    share=f"{r['share']:.1%}",
+                    length=f"{r['internal_border_m']:,.0f}",
+                    tolerance=f"{r['tolerance_m']:g}",
+                ),
             )
         )
     rows.append((_("metric CRS"), s["metric_crs"]))

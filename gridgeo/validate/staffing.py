@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 
+from gridgeo.i18n import _
 from gridgeo.rules import Profile, StaffRule, load_profile
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ BREACH_COLUMNS = ["rule", "grid_code", "community_code", "grid_type", "message",
 GRID_COLUMNS = ["grid_code", "grid_type", "community_code"]
 STAFF_COLUMNS = ["grid_code", "role", "person", "name", "unit", "filed_with"]
 WORKER_ROLES = ("full_time", "part_time", "professional")
-_TYPE_ZH = {"urban": "城市社区网格", "rural": "农村网格", "dedicated": "专属网格"}
+#: How a grid type is named in a message (English; translated when the message is made).
+_TYPE_TEXT = {"urban": "urban community grid", "rural": "rural grid", "dedicated": "dedicated grid"}
 
 Row = tuple[str, str, str]  # rule id, grid_code, message
 Check = Callable[[pd.DataFrame, pd.DataFrame, StaffRule], Iterator[Row]]
@@ -35,9 +37,13 @@ def _heads(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Iterato
     for g in grids.itertuples(index=False):
         n = int(heads.get(g.grid_code, 0))
         if n == 0:
-            yield "staff.head", g.grid_code, "网格没有网格长"
+            yield "staff.head", g.grid_code, _("the grid has no grid head")
         elif rule.head_scope == "grid" and n > 1:
-            yield "staff.head", g.grid_code, f"网格有 {n} 名网格长（每个网格一名）"
+            yield (
+                "staff.head",
+                g.grid_code,
+                _("the grid has {n} grid heads (one per grid)").format(n=n),
+            )
     if rule.head_scope == "community":
         per = staff[staff["role"] == "head"].merge(
             grids[["grid_code", "community_code"]], on="grid_code"
@@ -45,7 +51,13 @@ def _heads(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Iterato
         counts = per.groupby("community_code")["person"].nunique()
         for code, n in counts[counts > 1].items():
             for g in grids[grids["community_code"] == code]["grid_code"]:
-                yield "staff.head", g, f"社区（村）{code} 有 {int(n)} 名网格长（每个社区、村一名）"
+                yield (
+                    "staff.head",
+                    g,
+                    _("community {code} has {n} grid heads (one per community or village)").format(
+                        code=code, n=int(n)
+                    ),
+                )
 
 
 def _workers(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Iterator[Row]:
@@ -53,7 +65,13 @@ def _workers(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Itera
     for g in grids.itertuples(index=False):
         n = int(counts.get(g.grid_code, 0))
         if n < rule.min_workers:
-            yield "staff.worker", g.grid_code, f"网格有 {n} 名网格员（至少 {rule.min_workers} 名）"
+            yield (
+                "staff.worker",
+                g.grid_code,
+                _("the grid has {n} grid workers (at least {minimum})").format(
+                    n=n, minimum=rule.min_workers
+                ),
+            )
 
 
 def _full_time(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Iterator[Row]:
@@ -61,11 +79,14 @@ def _full_time(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Ite
     for g in grids.itertuples(index=False):
         if g.grid_type in rule.full_time_grid_types and g.grid_code not in have:
             others = staff[(staff["grid_code"] == g.grid_code) & (staff["role"] == "part_time")]
-            detail = "只有兼职网格员" if len(others) else "没有网格员"
+            detail = _("part-time grid workers only") if len(others) else _("no grid workers")
+            kind = _(_TYPE_TEXT[g.grid_type]) if g.grid_type in _TYPE_TEXT else g.grid_type
             yield (
                 "staff.full_time",
                 g.grid_code,
-                f"{_TYPE_ZH.get(g.grid_type, g.grid_type)}没有专职网格员（{detail}）",
+                _("{kind} without a full-time grid worker ({detail})").format(
+                    kind=kind, detail=detail
+                ),
             )
 
 
@@ -83,8 +104,15 @@ def _professional(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> 
                     yield (
                         "staff.professional_limit",
                         code,
-                        f"专业网格员 {names[person]} 服务 {len(codes)} 个网格"
-                        f"（至多 {rule.professional_max_grids} 个）：{'、'.join(codes)}",
+                        _(
+                            "professional grid worker {name} serves {n} grids (at most "
+                            "{maximum}): {grids}"
+                        ).format(
+                            name=names[person],
+                            n=len(codes),
+                            maximum=rule.professional_max_grids,
+                            grids=_(", ").join(codes),
+                        ),
                     )
 
 
@@ -96,14 +124,19 @@ def _dedicated(grids: pd.DataFrame, staff: pd.DataFrame, rule: StaffRule) -> Ite
     for r in rows.itertuples(index=False):
         missing = [
             label
-            for label, value in (("选配单位", r.unit), ("备案乡镇（街道）", r.filed_with))
+            for label, value in (
+                (_("appointing unit"), r.unit),
+                (_("township (subdistrict) filed with"), r.filed_with),
+            )
             if not str(value or "").strip() or pd.isna(value)
         ]
         if missing:
             yield (
                 "staff.dedicated",
                 r.grid_code,
-                f"专属网格员 {r.name} 缺少{'、'.join(missing)}",
+                _("dedicated grid worker {name} lacks {fields}").format(
+                    name=r.name, fields=_(", ").join(missing)
+                ),
             )
 
 
@@ -139,7 +172,8 @@ def check_staffing(
     -------
     pandas.DataFrame
         ``rule``, ``grid_code``, ``community_code``, ``grid_type``, ``message``
-        (Chinese), ``basis`` (the article the rule rests on); empty when all is well.
+        (in the language in use, :mod:`gridgeo.i18n`), ``basis`` (the article the rule
+        rests on, the regulation's own Chinese); empty when all is well.
     """
     prof = load_profile(profile)
     g = grids[GRID_COLUMNS].drop_duplicates("grid_code").astype({"grid_code": str})
