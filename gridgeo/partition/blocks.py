@@ -240,9 +240,9 @@ class _Merger:
             for piece in self.pending.pop(j, ()):
                 self.geoms[j] = poly_union(self.geoms[j], piece)
 
-    def neighbours(self, i: int, shared: _Shared) -> tuple[list, dict | None]:
-        """``(shared border, index)`` of the live neighbours of ``i`` and, when the batch
-        figures still hold for ``i``, the shared border geometries."""
+    def neighbours(self, i: int, shared: _Shared) -> tuple[list, dict]:
+        """``(shared border, index)`` of the live neighbours of ``i`` and the border
+        geometries: the batch figures while they still hold for ``i``, else the current ones."""
         near = shared.near[i]
         if i not in self.touched and not any(j in self.owners for j in near):
             tiny = self.kinds[i] == "tiny"
@@ -254,30 +254,36 @@ class _Merger:
             if nbrs or not tiny:
                 return nbrs, {j: shared.border[i][j][1] for _, j in nbrs}
         # a neighbour was merged away before: the current geometries decide, as in a loop
-        self.flush([i])
-        hits = shared.tree.query(self.geoms[i], predicate="dwithin", distance=0.01)
-        cand = _resolve([int(j) for j in hits if j != i], self.owners)
+        # (an untouched sliver has the geometry the batch query saw: its hits stand)
+        if i in self.touched:
+            self.flush([i])
+            hits = shared.tree.query(self.geoms[i], predicate="dwithin", distance=0.01)
+            near = [int(j) for j in hits if j != i]
+        cand = _resolve(near, self.owners)
         self.flush(cand)
-        nbrs = _sliver_neighbours(i, self.geoms[i], cand, self.geoms, self.alive, self.kinds)
-        return nbrs, None
+        return _sliver_neighbours(i, self.geoms[i], cand, self.geoms, self.alive, self.kinds)
 
 
-def _sliver_neighbours(i, g, cand, geoms, alive, kinds) -> list[tuple[float, int]]:
+def _sliver_neighbours(i, g, cand, geoms, alive, kinds) -> tuple[list[tuple[float, int]], dict]:
     """Live neighbours of sliver ``i`` among ``cand`` (current geometries) as
-    ``(shared border, index)``; a tiny sliver touching none falls back to its nearest block."""
-    nbrs = []
-    for j in sorted(set(cand)):
-        if j == i or not alive[j]:
-            continue
-        shared = shapely.intersection(g.boundary, geoms[j].boundary).length
-        if shared >= 0.5 or (kinds[i] == "tiny" and shared > 0):
-            nbrs.append((shared, j))
-    if not nbrs and kinds[i] == "tiny":
+    ``(shared border, index)`` and the shared borders (one batched intersection); a tiny
+    sliver touching none falls back to its nearest block (and no border)."""
+    live = [j for j in sorted(set(cand)) if j != i and alive[j]]
+    tiny = kinds[i] == "tiny"
+    shared = shapely.intersection(
+        g.boundary, shapely.boundary(np.array([geoms[j] for j in live], dtype=object))
+    )
+    nbrs, borders = [], {}
+    for j, sh, ln in zip(live, shared, shapely.length(shared).tolist(), strict=True):
+        if ln >= 0.5 or (tiny and ln > 0):
+            nbrs.append((ln, j))
+            borders[j] = sh
+    if not nbrs and tiny:
         near = [j for j in sorted(set(cand)) if j != i]
         if near:
-            dist = [shapely.distance(g, geoms[j]) for j in near]
+            dist = shapely.distance(g, np.array([geoms[j] for j in near], dtype=object))
             nbrs = [(0.0, near[int(np.argmin(dist))])]
-    return nbrs
+    return nbrs, borders
 
 
 def merge_slivers(
@@ -329,15 +335,12 @@ def merge_slivers(
     return explode(Blocks(out_geoms, out_members, medians=medians), hh, xy)
 
 
-def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict | None, segment_m: float) -> list:
+def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict, segment_m: float) -> list:
     """Give sliver ``i`` to its neighbours (whole, or split down its middle); its medial lines."""
     kinds, g = mg.kinds, mg.geoms[i]
     solid = [x for x in nbrs if not kinds[x[1]]] or nbrs
     pieces = None
     if kinds[i] != "tiny" and len(solid) > 1:
-        if borders is None:
-            mg.flush([j for _, j in solid])
-            borders = {j: shapely.intersection(g.boundary, mg.geoms[j].boundary) for _, j in solid}
         split = split_medial(g, [(j, borders[j]) for _, j in solid], segment_m)
         pieces, lines = split if split is not None else (None, [])
     mg.alive[i] = False
@@ -389,7 +392,15 @@ def _resolve(cand, owners: dict[int, list[int]]) -> list[int]:
 def explode(blocks: Blocks, hh: np.ndarray, xy: np.ndarray | None = None) -> Blocks:
     """Split multi-part blocks into single polygons, each keeping the households it covers."""
     geoms, members = [], []
-    for g, m in zip(blocks.geoms, blocks.members, strict=True):
+    arr = np.array(blocks.geoms, dtype=object)
+    # one Polygon each is the common case: only the multi-part blocks are looked at one by one
+    single = shapely.get_type_id(arr) == 3
+    single[single] = shapely.area(arr[single]) > 0
+    for g, m, one in zip(blocks.geoms, blocks.members, single.tolist(), strict=True):
+        if one:
+            geoms.append(g)
+            members.append(m)
+            continue
         parts = shapely.get_parts(g)
         parts = parts[shapely.area(parts) > 0]
         if len(parts) <= 1:
