@@ -95,27 +95,32 @@ def faces(
     polys = polys[shapely.area(polys) > 0.01]
     inside = shapely.covered_by(shapely.point_on_surface(polys), area)
     polys = polys[inside]
-    # faces polygonize could not close (invalid rings from numerical noding): keep the gap
-    # too. Valid faces that leave less than 1 cm² of the area uncovered leave no gap part
-    # worth keeping (above 1 cm²): the union is skipped then
+    polys = _with_gaps_repaired(area, polys)
+    cen = shapely.get_coordinates(shapely.centroid(polys))
+    order = np.lexsort((np.round(cen[:, 0], 3), -np.round(cen[:, 1], 3)))
+    return polys[order]
+
+
+def _with_gaps_repaired(area, polys: np.ndarray) -> np.ndarray:
+    """``polys`` with the parts of ``area`` they leave uncovered (faces polygonize could not
+    close: invalid rings from numerical noding) and invalid faces made valid (parts above
+    1 cm² kept). Valid faces that leave less than 1 cm² uncovered can leave no such part:
+    the union is skipped then."""
     valid = shapely.is_valid(polys)
     if valid.all() and shapely.area(area) - float(shapely.area(polys).sum()) < 0.01:
-        gap = shapely.Polygon()
-    else:
-        gap = shapely.difference(area, shapely.union_all(polys))
+        return polys
+    gap = shapely.difference(area, shapely.union_all(polys))
     if not gap.is_empty:
         extra = shapely.get_parts(gap)
         extra = extra[(shapely.get_type_id(extra) == 3) & (shapely.area(extra) > 0.01)]
         if len(extra):
             polys = np.concatenate([polys, extra])
-    bad = ~shapely.is_valid(polys) if len(polys) != len(valid) else ~valid
-    if bad.any():
-        fixed = shapely.get_parts(shapely.make_valid(polys[bad]))
+            valid = shapely.is_valid(polys)
+    if not valid.all():
+        fixed = shapely.get_parts(shapely.make_valid(polys[~valid]))
         fixed = fixed[(shapely.get_type_id(fixed) == 3) & (shapely.area(fixed) > 0.01)]
-        polys = np.concatenate([polys[~bad], fixed])
-    cen = shapely.get_coordinates(shapely.centroid(polys))
-    order = np.lexsort((np.round(cen[:, 0], 3), -np.round(cen[:, 1], 3)))
-    return polys[order]
+        polys = np.concatenate([polys[valid], fixed])
+    return polys
 
 
 def assign_points(polys, xy: np.ndarray) -> np.ndarray:
