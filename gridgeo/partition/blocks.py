@@ -330,20 +330,30 @@ class _Merger:
             near = [int(j) for j in hits if j != i]
         cand = _resolve(near, self.owners)
         self.flush(cand)
-        return _sliver_neighbours(i, self.geoms[i], cand, self.geoms, self.alive, self.kinds)
+        # a border between two blocks neither of which has changed is the batch's
+        known = {} if i in self.touched else shared.border[i]
+        known = {j: v for j, v in known.items() if j not in self.touched}
+        return _sliver_neighbours(i, self.geoms[i], cand, self.geoms, self.alive, self.kinds, known)
 
 
-def _sliver_neighbours(i, g, cand, geoms, alive, kinds) -> tuple[list[tuple[float, int]], dict]:
+def _sliver_neighbours(
+    i, g, cand, geoms, alive, kinds, known: dict
+) -> tuple[list[tuple[float, int]], dict]:
     """Live neighbours of sliver ``i`` among ``cand`` (current geometries) as
-    ``(shared border, index)`` and the shared borders (one batched intersection); a tiny
-    sliver touching none falls back to its nearest block (and no border)."""
+    ``(shared border, index)`` and the shared borders (``known[j]`` where given, else one
+    batched intersection); a tiny sliver touching none falls back to its nearest block
+    (and no border)."""
     live = [j for j in sorted(set(cand)) if j != i and alive[j]]
     tiny = kinds[i] == "tiny"
-    shared = shapely.intersection(
-        g.boundary, shapely.boundary(np.array([geoms[j] for j in live], dtype=object))
+    todo = [j for j in live if j not in known]
+    new = shapely.intersection(
+        g.boundary, shapely.boundary(np.array([geoms[j] for j in todo], dtype=object))
     )
+    got = dict(zip(todo, zip(shapely.length(new).tolist(), new, strict=True), strict=True))
+    got.update(known)
     nbrs, borders = [], {}
-    for j, sh, ln in zip(live, shared, shapely.length(shared).tolist(), strict=True):
+    for j in live:
+        ln, sh = got[j]
         if ln >= 0.5 or (tiny and ln > 0):
             nbrs.append((ln, j))
             borders[j] = sh
