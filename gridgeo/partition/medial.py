@@ -213,7 +213,7 @@ def _split_by_edges(
     # the parts then met their blocks only at points
     box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
     faces = shapely.get_parts(
-        shapely.polygonize(shapely.get_parts(shapely.union(inner, box.boundary)))
+        shapely.polygonize([shapely.union(inner, box.boundary)])
     )
     if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
         return None
