@@ -176,7 +176,9 @@ def adjacency(polys, *, min_shared: float = 0.5) -> Graph:
     return Graph(n, np.column_stack([a[ok], b[ok]]).astype(int), lengths[ok])
 
 
-def _segment_lengths(polys: np.ndarray, a: np.ndarray, b: np.ndarray):
+def _segment_lengths(
+    polys: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Border length each pair ``(a[k], b[k])`` shares as segments both hold (same end
     points), and whether that is the whole shared border (neither polygon has an edge that
     :func:`shapely.coverage_invalid_edges` reports)."""
