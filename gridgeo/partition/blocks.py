@@ -95,21 +95,32 @@ def faces(
     polys = polys[shapely.area(polys) > 0.01]
     inside = shapely.covered_by(shapely.point_on_surface(polys), area)
     polys = polys[inside]
-    # faces polygonize could not close (invalid rings from numerical noding): keep the gap too
+    polys = _with_gaps_repaired(area, polys)
+    cen = shapely.get_coordinates(shapely.centroid(polys))
+    order = np.lexsort((np.round(cen[:, 0], 3), -np.round(cen[:, 1], 3)))
+    return polys[order]
+
+
+def _with_gaps_repaired(area, polys: np.ndarray) -> np.ndarray:
+    """``polys`` with the parts of ``area`` they leave uncovered (faces polygonize could not
+    close: invalid rings from numerical noding) and invalid faces made valid (parts above
+    1 cm² kept). Valid faces that leave less than 1 cm² uncovered can leave no such part:
+    the union is skipped then."""
+    valid = shapely.is_valid(polys)
+    if valid.all() and shapely.area(area) - float(shapely.area(polys).sum()) < 0.01:
+        return polys
     gap = shapely.difference(area, shapely.union_all(polys))
     if not gap.is_empty:
         extra = shapely.get_parts(gap)
         extra = extra[(shapely.get_type_id(extra) == 3) & (shapely.area(extra) > 0.01)]
         if len(extra):
             polys = np.concatenate([polys, extra])
-    bad = ~shapely.is_valid(polys)
-    if bad.any():
-        fixed = shapely.get_parts(shapely.make_valid(polys[bad]))
+            valid = shapely.is_valid(polys)
+    if not valid.all():
+        fixed = shapely.get_parts(shapely.make_valid(polys[~valid]))
         fixed = fixed[(shapely.get_type_id(fixed) == 3) & (shapely.area(fixed) > 0.01)]
-        polys = np.concatenate([polys[~bad], fixed])
-    cen = shapely.get_coordinates(shapely.centroid(polys))
-    order = np.lexsort((np.round(cen[:, 0], 3), -np.round(cen[:, 1], 3)))
-    return polys[order]
+        polys = np.concatenate([polys[valid], fixed])
+    return polys
 
 
 def assign_points(polys, xy: np.ndarray) -> np.ndarray:
@@ -133,7 +144,14 @@ def assign_points(polys, xy: np.ndarray) -> np.ndarray:
 
 
 def adjacency(polys, *, min_shared: float = 0.5) -> Graph:
-    """Adjacency of polygons sharing at least ``min_shared`` metres of border."""
+    """Adjacency of polygons sharing at least ``min_shared`` metres of border.
+
+    Faces of one polygonization share their borders vertex for vertex: the shared length
+    of a pair is then the length of the segments both hold (:func:`_segment_lengths`, one
+    numpy pass). A pair where one polygon has an edge that does not match its neighbours'
+    (GEOS's coverage check) is measured by GEOS (intersection of the two boundaries), as
+    every pair used to be.
+    """
     polys = np.asarray(polys, dtype=object)
     n = len(polys)
     if n < 2:
@@ -144,10 +162,63 @@ def adjacency(polys, *, min_shared: float = 0.5) -> Graph:
     a, b = a[keep], b[keep]
     if len(a) == 0:
         return Graph(n, np.zeros((0, 2), dtype=int), np.zeros(0))
-    bnd = shapely.boundary(polys)
-    lengths = shapely.length(shapely.intersection(bnd[a], bnd[b]))
+    lengths, exact = _segment_lengths(polys, a, b)
+    if not exact.all():
+        bnd = shapely.boundary(polys[np.union1d(a[~exact], b[~exact])])
+        at = {int(k): bnd[x] for x, k in enumerate(np.union1d(a[~exact], b[~exact]))}
+        lengths[~exact] = shapely.length(
+            shapely.intersection(
+                np.array([at[k] for k in a[~exact].tolist()], dtype=object),
+                np.array([at[k] for k in b[~exact].tolist()], dtype=object),
+            )
+        )
     ok = lengths >= min_shared
     return Graph(n, np.column_stack([a[ok], b[ok]]).astype(int), lengths[ok])
+
+
+def _segment_lengths(
+    polys: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Border length each pair ``(a[k], b[k])`` shares as segments both hold (same end
+    points), and whether that is the whole shared border (neither polygon has an edge that
+    :func:`shapely.coverage_invalid_edges` reports)."""
+    n = len(polys)
+    parts, part_of = shapely.get_parts(polys, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, at = shapely.get_coordinates(rings, return_index=True)
+    step = np.flatnonzero(at[1:] == at[:-1])
+    p, q, own = xy[step], xy[step + 1], part_of[ring_of[at[step]]]
+    ln = np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])
+    live = ln > 0
+    p, q, own, ln = p[live], q[live], own[live], ln[live]
+    swap = (p[:, 0] > q[:, 0]) | ((p[:, 0] == q[:, 0]) & (p[:, 1] > q[:, 1]))
+    key = np.where(swap[:, None], np.hstack([q, p]), np.hstack([p, q]))
+    o = np.lexsort(key.T[::-1])
+    key, own, ln = key[o], own[o], ln[o]
+    start = np.r_[True, np.any(key[1:] != key[:-1], axis=1)]
+    grp = np.cumsum(start) - 1
+    count = np.bincount(grp)[grp]
+    dirty = np.zeros(n, dtype=bool)
+    dirty[own[count > 2]] = True
+    # segments held by two polygons: their length goes to the pair
+    two = np.flatnonzero(start & (count == 2))
+    i, j = np.minimum(own[two], own[two + 1]), np.maximum(own[two], own[two + 1])
+    mine = i != j
+    pk = a.astype(np.int64) * n + b
+    po = np.argsort(pk)
+    sk = (i.astype(np.int64) * n + j)[mine]
+    pos = np.clip(np.searchsorted(pk[po], sk), 0, len(pk) - 1)
+    found = pk[po][pos] == sk
+    pair_len = np.bincount(po[pos[found]], weights=ln[two][mine][found], minlength=len(a))
+    # a polygon with an edge that does not match its neighbour's vertex for vertex (a
+    # border drawn with other vertices on its two sides, a T-junction, an overlap): GEOS's
+    # coverage check names it, and its pairs are measured the old way
+    try:
+        dirty |= ~shapely.is_empty(shapely.coverage_invalid_edges(polys))
+    except shapely.errors.GEOSException:
+        dirty[:] = True
+    exact = ~(dirty[a] | dirty[b])
+    return pair_len, exact
 
 
 def poly_union(a, b):
@@ -240,9 +311,9 @@ class _Merger:
             for piece in self.pending.pop(j, ()):
                 self.geoms[j] = poly_union(self.geoms[j], piece)
 
-    def neighbours(self, i: int, shared: _Shared) -> tuple[list, dict | None]:
-        """``(shared border, index)`` of the live neighbours of ``i`` and, when the batch
-        figures still hold for ``i``, the shared border geometries."""
+    def neighbours(self, i: int, shared: _Shared) -> tuple[list, dict]:
+        """``(shared border, index)`` of the live neighbours of ``i`` and the border
+        geometries: the batch figures while they still hold for ``i``, else the current ones."""
         near = shared.near[i]
         if i not in self.touched and not any(j in self.owners for j in near):
             tiny = self.kinds[i] == "tiny"
@@ -254,30 +325,46 @@ class _Merger:
             if nbrs or not tiny:
                 return nbrs, {j: shared.border[i][j][1] for _, j in nbrs}
         # a neighbour was merged away before: the current geometries decide, as in a loop
-        self.flush([i])
-        hits = shared.tree.query(self.geoms[i], predicate="dwithin", distance=0.01)
-        cand = _resolve([int(j) for j in hits if j != i], self.owners)
+        # (an untouched sliver has the geometry the batch query saw: its hits stand)
+        if i in self.touched:
+            self.flush([i])
+            hits = shared.tree.query(self.geoms[i], predicate="dwithin", distance=0.01)
+            near = [int(j) for j in hits if j != i]
+        cand = _resolve(near, self.owners)
         self.flush(cand)
-        nbrs = _sliver_neighbours(i, self.geoms[i], cand, self.geoms, self.alive, self.kinds)
-        return nbrs, None
+        # a border between two blocks neither of which has changed is the batch's
+        known = {} if i in self.touched else shared.border[i]
+        known = {j: v for j, v in known.items() if j not in self.touched}
+        return _sliver_neighbours(i, self.geoms[i], cand, self.geoms, self.alive, self.kinds, known)
 
 
-def _sliver_neighbours(i, g, cand, geoms, alive, kinds) -> list[tuple[float, int]]:
+def _sliver_neighbours(
+    i, g, cand, geoms, alive, kinds, known: dict
+) -> tuple[list[tuple[float, int]], dict]:
     """Live neighbours of sliver ``i`` among ``cand`` (current geometries) as
-    ``(shared border, index)``; a tiny sliver touching none falls back to its nearest block."""
-    nbrs = []
-    for j in sorted(set(cand)):
-        if j == i or not alive[j]:
-            continue
-        shared = shapely.intersection(g.boundary, geoms[j].boundary).length
-        if shared >= 0.5 or (kinds[i] == "tiny" and shared > 0):
-            nbrs.append((shared, j))
-    if not nbrs and kinds[i] == "tiny":
+    ``(shared border, index)`` and the shared borders (``known[j]`` where given, else one
+    batched intersection); a tiny sliver touching none falls back to its nearest block
+    (and no border)."""
+    live = [j for j in sorted(set(cand)) if j != i and alive[j]]
+    tiny = kinds[i] == "tiny"
+    todo = [j for j in live if j not in known]
+    new = shapely.intersection(
+        g.boundary, shapely.boundary(np.array([geoms[j] for j in todo], dtype=object))
+    )
+    got = dict(zip(todo, zip(shapely.length(new).tolist(), new, strict=True), strict=True))
+    got.update(known)
+    nbrs, borders = [], {}
+    for j in live:
+        ln, sh = got[j]
+        if ln >= 0.5 or (tiny and ln > 0):
+            nbrs.append((ln, j))
+            borders[j] = sh
+    if not nbrs and tiny:
         near = [j for j in sorted(set(cand)) if j != i]
         if near:
-            dist = [shapely.distance(g, geoms[j]) for j in near]
+            dist = shapely.distance(g, np.array([geoms[j] for j in near], dtype=object))
             nbrs = [(0.0, near[int(np.argmin(dist))])]
-    return nbrs
+    return nbrs, borders
 
 
 def merge_slivers(
@@ -329,15 +416,12 @@ def merge_slivers(
     return explode(Blocks(out_geoms, out_members, medians=medians), hh, xy)
 
 
-def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict | None, segment_m: float) -> list:
+def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict, segment_m: float) -> list:
     """Give sliver ``i`` to its neighbours (whole, or split down its middle); its medial lines."""
     kinds, g = mg.kinds, mg.geoms[i]
     solid = [x for x in nbrs if not kinds[x[1]]] or nbrs
     pieces = None
     if kinds[i] != "tiny" and len(solid) > 1:
-        if borders is None:
-            mg.flush([j for _, j in solid])
-            borders = {j: shapely.intersection(g.boundary, mg.geoms[j].boundary) for _, j in solid}
         split = split_medial(g, [(j, borders[j]) for _, j in solid], segment_m)
         pieces, lines = split if split is not None else (None, [])
     mg.alive[i] = False
@@ -389,7 +473,15 @@ def _resolve(cand, owners: dict[int, list[int]]) -> list[int]:
 def explode(blocks: Blocks, hh: np.ndarray, xy: np.ndarray | None = None) -> Blocks:
     """Split multi-part blocks into single polygons, each keeping the households it covers."""
     geoms, members = [], []
-    for g, m in zip(blocks.geoms, blocks.members, strict=True):
+    arr = np.array(blocks.geoms, dtype=object)
+    # one Polygon each is the common case: only the multi-part blocks are looked at one by one
+    single = shapely.get_type_id(arr) == 3
+    single[single] = shapely.area(arr[single]) > 0
+    for g, m, one in zip(blocks.geoms, blocks.members, single.tolist(), strict=True):
+        if one:
+            geoms.append(g)
+            members.append(m)
+            continue
         parts = shapely.get_parts(g)
         parts = parts[shapely.area(parts) > 0]
         if len(parts) <= 1:

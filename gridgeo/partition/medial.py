@@ -76,7 +76,8 @@ def _onto_borders(pieces: dict, borders: dict, tol: float = 1e-6) -> dict:
         np.array([borders[j] for j in labs], dtype=object),
         tol,
     )
-    ok = shapely.is_valid(snapped) & np.isin(shapely.get_type_id(snapped), [3, 6])
+    kind = shapely.get_type_id(snapped)
+    ok = shapely.is_valid(snapped) & ((kind == 3) | (kind == 6))
     out = dict(pieces)
     for j, g, good in zip(labs, snapped, ok, strict=True):
         if good:
@@ -95,31 +96,36 @@ def medial_lines(pieces: dict) -> list:
 
 def _samples(borders, segment_m: float) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Points every ``segment_m`` along each shared border and the neighbour of each; a
-    point two borders share (to the mm) is kept once, for the first border."""
-    pts, labels = [], []
-    for j, shared in borders:
-        parts = shapely.get_parts(shared)
-        parts = parts[(shapely.get_type_id(parts) == 1) | (shapely.get_type_id(parts) == 2)]
-        if len(parts):
-            c = shapely.get_coordinates(shapely.segmentize(parts, segment_m))
-            pts.append(c)
-            labels.append(np.full(len(c), j))
-    if not pts:
+    point two borders share (to the mm) is kept once, for the first border. All borders
+    in one batch of GEOS calls."""
+    if not borders:
         return None, None
-    xy = np.vstack(pts)
+    labs = np.array([j for j, _ in borders])
+    parts, owner = shapely.get_parts(
+        np.array([g for _, g in borders], dtype=object), return_index=True
+    )
+    kind = shapely.get_type_id(parts)
+    lines = (kind == 1) | (kind == 2)
+    if not lines.any():
+        return None, None
+    xy, at = shapely.get_coordinates(shapely.segmentize(parts[lines], segment_m), return_index=True)
+    if len(xy) == 0:
+        return None, None
     _, first = np.unique(np.round(xy, 3).view(np.complex128), return_index=True)
     first = np.sort(first)
-    return xy[first], np.concatenate(labels)[first]
+    return xy[first], labs[owner[lines][at[first]]]
 
 
 def _triangles(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Delaunay triangles of ``xy`` (GEOS) as ``(t, 3)`` point indices, and the triangle
     across the edge opposite each corner (``-1`` on the hull); ``None`` if GEOS returned a
     corner that is not one of the points."""
-    tris = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(xy)))
-    if len(tris) == 0:
+    # a LineString through the points is built without one geometry per point; GEOS
+    # triangulates the same (deduplicated, sorted) sites either way
+    corners = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(xy)))
+    if len(corners) == 0:
         return None
-    corners = shapely.get_coordinates(tris).reshape(len(tris), 4, 2)[:, :3]
+    corners = corners.reshape(-1, 4, 2)[:, :3]
     key = xy[:, 0] + 1j * xy[:, 1]
     order = np.argsort(key)
     ck = (corners[..., 0] + 1j * corners[..., 1]).ravel()
@@ -129,22 +135,21 @@ def _triangles(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     s = idx.reshape(-1, 3)
     n = len(s)
     # the edge opposite corner k joins corners k+1 and k+2; a shared edge pairs two triangles
-    u = np.concatenate([s[:, 1], s[:, 2], s[:, 0]]).astype(np.int64)
-    v = np.concatenate([s[:, 2], s[:, 0], s[:, 1]]).astype(np.int64)
-    ekey = np.minimum(u, v) * len(xy) + np.maximum(u, v)
-    owner, corner = np.tile(np.arange(n), 3), np.repeat(np.arange(3), n)
+    u, v = s[:, [1, 2, 0]].T.ravel(), s[:, [2, 0, 1]].T.ravel()
+    ekey = np.minimum(u, v).astype(np.int64) * len(xy) + np.maximum(u, v)
     o = np.argsort(ekey, kind="stable")
     pair = ekey[o][1:] == ekey[o][:-1]
     a, b = o[:-1][pair], o[1:][pair]
-    nb = np.full((n, 3), -1)
-    nb[owner[a], corner[a]] = owner[b]
-    nb[owner[b], corner[b]] = owner[a]
-    return s, nb
+    nb = np.full(3 * n, -1)
+    nb[a] = b % n
+    nb[b] = a % n
+    return s, nb.reshape(3, n).T
 
 
 def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray | None:
     """Voronoi edges between samples of different neighbours as ``(m, 2, 2)`` segments
-    (rays on the hull cut at ``reach``); ``None`` where a flat triangle joins two neighbours."""
+    (rays on the hull cut at ``reach``); ``None`` where a flat triangle joins two neighbours.
+    All triangles at once in numpy."""
     tri = _triangles(xy)
     if tri is None:
         return None
@@ -167,21 +172,24 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
         + np.column_stack([c[:, 1] * b2 - b[:, 1] * c2, b[:, 0] * c2 - c[:, 0] * b2]) / d[:, None]
     )
     cc = cc + o
-    segs, ar = [], np.arange(len(s))
-    for k in range(3):
-        u, v, w, n = s[:, (k + 1) % 3], s[:, (k + 2) % 3], s[:, k], nb[:, k]
-        diff = labels[u] != labels[v]
-        t = np.flatnonzero(diff & (n > ar))
-        segs.append(np.stack([cc[t], cc[n[t]]], axis=1))
-        t = np.flatnonzero(diff & (n < 0))
-        if len(t):
-            e = xy[v[t]] - xy[u[t]]
-            out = np.column_stack([e[:, 1], -e[:, 0]])
-            out *= -np.sign(((xy[w[t]] - xy[u[t]]) * out).sum(axis=1))[:, None]
-            out /= np.linalg.norm(out, axis=1)[:, None]
-            mid = (xy[u[t]] + xy[v[t]]) / 2.0
-            segs.append(np.stack([cc[t], mid + out * reach], axis=1))
-    segs = np.concatenate(segs)
+    # corner k of triangle t, as (k, t): its opposite edge u-v, the corner w and the
+    # triangle across; an edge between two neighbours' samples is drawn once between the
+    # two circumcentres, or as a ray out of the hull
+    u, v, w, n = s[:, [1, 2, 0]].T, s[:, [2, 0, 1]].T, s.T, nb.T
+    t = np.broadcast_to(np.arange(len(s)), u.shape)
+    diff = labels[u] != labels[v]
+    inner, hull = diff & (n > t), diff & (n < 0)
+    k, kind, ti = np.nonzero(np.stack([inner, hull], axis=1))
+    end = cc[n[k, ti]]
+    h = np.flatnonzero(kind == 1)
+    if len(h):
+        ui, vi, wi = u[k[h], ti[h]], v[k[h], ti[h]], w[k[h], ti[h]]
+        e = xy[vi] - xy[ui]
+        out = np.column_stack([e[:, 1], -e[:, 0]])
+        out *= -np.sign(((xy[wi] - xy[ui]) * out).sum(axis=1))[:, None]
+        out /= np.linalg.norm(out, axis=1)[:, None]
+        end[h] = (xy[ui] + xy[vi]) / 2.0 + out * reach
+    segs = np.stack([cc[ti], end], axis=1)
     return segs if np.isfinite(segs).all() else None
 
 
@@ -205,13 +213,13 @@ def _split_by_edges(
     # the parts then met their blocks only at points
     box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
     faces = shapely.get_parts(
-        shapely.polygonize(shapely.get_parts(shapely.union(inner, box.boundary)))
+        shapely.polygonize([shapely.union(inner, box.boundary)])
     )
     if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
         return None
-    # (a shapely tree: scipy.spatial would cost 0.3 s of import on a small run)
-    near = shapely.STRtree(shapely.points(xy)).nearest(shapely.point_on_surface(faces))
-    flab = labels[near]
+    # the sample nearest to a point inside each face (a few faces × a few hundred samples)
+    at = shapely.get_coordinates(shapely.point_on_surface(faces))
+    flab = labels[np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)]
     labs = np.unique(flab)
     regions = [_join_cells(faces[flab == j]) for j in labs.tolist()]
     parts = shapely.intersection(np.array(regions, dtype=object), strip)
@@ -221,7 +229,8 @@ def _split_by_edges(
         if not piece.is_empty and piece.area > 0:
             out[j] = piece
     mid = shapely.get_parts(shapely.intersection(inner, strip))
-    mid = mid[np.isin(shapely.get_type_id(mid), [1, 2]) & (shapely.length(mid) > 0)]
+    kind = shapely.get_type_id(mid)
+    mid = mid[((kind == 1) | (kind == 2)) & (shapely.length(mid) > 0)]
     return out, mid.tolist()
 
 
