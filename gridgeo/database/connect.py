@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ def check_connection(url: str, *, timeout: float = 5.0) -> dict[str, str]:
     except psycopg.OperationalError as exc:
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         reason = reason or type(exc).__name__
-        raise DatabaseError(f"cannot connect to {redact(url)}: {reason}") from None
+        raise DatabaseError(
+            _("cannot connect to {url}: {reason}").format(url=redact(url), reason=reason)
+        ) from None
 
 
 def ensure_database(server_url: str, dbname: str, *, template: str | None = None) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from gridgeo.i18n import _
 from gridgeo.io.atomic import write_text_atomic
 from gridgeo.settings import Settings
 
@@ -466,7 +467,11 @@ def run_demo(
     from gridgeo.io import read_layer
 
     if district not in DEMO:
-        raise ValueError(f"unknown demo district {district!r}; choose from {', '.join(DEMO)}")
+        raise ValueError(
+            _("unknown demo district {district!r}; choose from {items}").format(
+                district=district, items=", ".join(DEMO)
+            )
+        )
     conf = DEMO[district]
     run = DemoRun(district)
 

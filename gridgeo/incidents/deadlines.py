@@ -111,7 +111,7 @@ class WorkingCalendar:
         cur = self._local(start)
         left = float(seconds)
         day = cur.date()
-        for _ in range(3660):  # ten years of days at most
+        for _day in range(3660):  # ten years of days at most
             for a, b in self._spans(day):
                 a = max(a, cur)
                 if a >= b:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from gridgeo.crs import crs_label, resolve_crs
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
 from gridgeo.locate.points import to_srid
 
@@ -165,13 +166,17 @@ def read_tracks(
             table = pd.read_csv(path, dtype=str) if fmt == "csv" else pd.read_excel(path, dtype=str)
         except Exception as exc:
             raise InputError(
-                f"{path}: cannot read as {fmt}", [Problem(str(exc), file=str(path))]
+                _("{path}: cannot read as {fmt}").format(path=path, fmt=fmt),
+                [Problem(str(exc), file=str(path))],
             ) from exc
         problems = []
     out = _from_table(table, path, crs=crs, worker_field=worker_field, worker=worker)
     out.problems = problems + out.problems
     if not len(out):
-        raise InputError(f"{path}: no usable GPS fix", out.problems or [Problem("empty file")])
+        raise InputError(
+            _("{path}: no usable GPS fix").format(path=path),
+            out.problems or [Problem(_("empty file"))],
+        )
     log.info("read %d fixes from %s (%d rows left out)", len(out), path, len(out.problems))
     return out
 
@@ -182,8 +187,14 @@ def _format_of(path: Path) -> str:
     fmt = names.get(suffix, suffix)
     if fmt not in FORMATS:
         raise InputError(
-            f"{path}: unknown track format {path.suffix!r}",
-            [Problem(f"use one of {', '.join(FORMATS)}", file=str(path), rule="tracks.format")],
+            _("{path}: unknown track format {suffix!r}").format(path=path, suffix=path.suffix),
+            [
+                Problem(
+                    _("use one of {items}").format(items=", ".join(FORMATS)),
+                    file=str(path),
+                    rule="tracks.format",
+                )
+            ],
         )
     return fmt
 
@@ -195,7 +206,9 @@ def _read_gpx(path: Path, worker: str | None) -> tuple[pd.DataFrame, list[Proble
     try:
         gpx = gpxpy.parse(path.read_text(encoding="utf-8"))
     except (gpxpy.gpx.GPXException, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: not a GPX file", [Problem(str(exc), file=str(path))]) from exc
+        raise InputError(
+            _("{path}: not a GPX file").format(path=path), [Problem(str(exc), file=str(path))]
+        ) from exc
     rows = []
     for trk in gpx.tracks:
         name = worker or trk.name or path.stem
@@ -211,7 +224,9 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not GeoJSON", [Problem(str(exc), file=str(path))]) from exc
+        raise InputError(
+            _("{path}: not GeoJSON").format(path=path), [Problem(str(exc), file=str(path))]
+        ) from exc
     feats = doc.get("features", []) if isinstance(doc, dict) else []
     rows, problems = [], []
     if not isinstance(feats, list):
@@ -231,7 +246,7 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
         ):
             problems.append(
                 Problem(
-                    "not a Point feature",
+                    _("not a Point feature"),
                     file=str(path),
                     row=i,
                     field="geometry",
@@ -254,14 +269,18 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
         gdf = gpd.read_parquet(path)
     except Exception as exc:
         raise InputError(
-            f"{path}: not a GeoParquet file", [Problem(str(exc), file=str(path))]
+            _("{path}: not a GeoParquet file").format(path=path),
+            [Problem(str(exc), file=str(path))],
         ) from exc
     if gdf.geometry.geom_type.ne("Point").any():
         raise InputError(
-            f"{path}: fixes must be points",
+            _("{path}: fixes must be points").format(path=path),
             [
                 Problem(
-                    "not a Point geometry", file=str(path), field="geometry", rule="tracks.geometry"
+                    _("not a Point geometry"),
+                    file=str(path),
+                    field="geometry",
+                    rule="tracks.geometry",
                 )
             ],
         )
@@ -278,10 +297,13 @@ def _column(
     if given:
         if given not in table.columns:
             raise InputError(
-                f"{path}: no column {given!r}",
+                _("{path}: no column {given!r}").format(path=path, given=given),
                 [
                     Problem(
-                        f"{what} column missing", file=str(path), field=given, rule="tracks.field"
+                        _("{what} column missing").format(what=what),
+                        file=str(path),
+                        field=given,
+                        rule="tracks.field",
                     )
                 ],
             )
@@ -309,8 +331,11 @@ def _from_table(
     ]
     if missing:
         raise InputError(
-            f"{src}: columns missing: {', '.join(missing)}",
-            [Problem(f"no {m} column", file=src, field=m, rule="tracks.field") for m in missing],
+            _("{src}: columns missing: {items}").format(src=src, items=", ".join(missing)),
+            [
+                Problem(_("no {m} column").format(m=m), file=src, field=m, rule="tracks.field")
+                for m in missing
+            ],
         )
     n = len(table)
     problems: list[Problem] = []
