@@ -288,7 +288,9 @@ def publish_site(
     table = communities(bind, prefix)
     if table.empty:
         if prefix:
-            raise NotFoundError(_("no community in the registry under {prefix}").format(prefix=prefix))
+            raise NotFoundError(
+                _("no community in the registry under {prefix}").format(prefix=prefix)
+            )
         raise NotFoundError(_("no community in the registry"))
     facts = {
         f.community_code: f for f in board_facts(bind, list(table["code"]), at=at, profile=profile)

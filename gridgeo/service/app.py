@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridgeo import __version__
 from gridgeo.database.connect import app_database_url, libpq_url, lower_priority
 from gridgeo.errors import GridgeoError
+from gridgeo.i18n import _
 from gridgeo.registry.users import read_only_session
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
@@ -230,7 +231,7 @@ def create_app(
         # json.loads of e.g. 100k "[" in a request body: the caller's 400, not a 500
         return JSONResponse(
             status_code=400,
-            content={"error": "InputError", "detail": "the request body is nested too deeply"},
+            content={"error": "InputError", "detail": _("the request body is nested too deeply")},
         )
 
     @app.exception_handler(StarletteHTTPException)

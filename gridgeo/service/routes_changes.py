@@ -95,7 +95,9 @@ def _scope(caller: Principal, county_code: str) -> None:
     """Callers see only the change sets of counties inside their own division."""
     if not caller.covers(str(county_code)):
         raise PermissionDeniedError(
-            f"{caller.label} 的辖区 {caller.division_code} 不含县区 {county_code}"
+            _("the area {area} of {user} does not include county {county}").format(
+                user=caller.label, area=caller.division_code, county=county_code
+            )
         )
 
 

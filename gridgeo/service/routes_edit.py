@@ -57,7 +57,9 @@ def _session(url: str, caller: Principal, code: str):
     session = community_plan(url, code)
     if not caller.covers(session.county):
         raise PermissionDeniedError(
-            f"{caller.label} 的辖区不含社区 {code}（县区 {session.county}）"
+            _("the area of {user} does not include community {code} (county {county})").format(
+                user=caller.label, code=code, county=session.county
+            )
         )
     return session
 

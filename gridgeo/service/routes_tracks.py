@@ -150,5 +150,7 @@ def tracks_day(
     if caller.division_code and not any(
         c.startswith(caller.division_code) for c in own.split(",") if c
     ):
-        raise NotFoundError(f"网格员 {worker} 在 {d:%Y-%m-%d} 没有轨迹")
+        raise NotFoundError(
+            _("grid worker {worker} has no track on {day:%Y-%m-%d}").format(worker=worker, day=d)
+        )
     return out
