@@ -526,7 +526,7 @@ def build_district(
     if name not in DISTRICTS:
         raise InputError(
             _("unknown demo district {name!r}; choose one of {items}").format(
-                name=name, items=", ".join(DISTRICTS)
+                name=name, items=_(", ").join(DISTRICTS)
             ),
             [
                 Problem(

@@ -469,7 +469,7 @@ def run_demo(
     if district not in DEMO:
         raise ValueError(
             _("unknown demo district {district!r}; choose from {items}").format(
-                district=district, items=", ".join(DEMO)
+                district=district, items=_(", ").join(DEMO)
             )
         )
     conf = DEMO[district]

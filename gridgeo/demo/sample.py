@@ -73,7 +73,9 @@ def _require(gdf: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
         raise InputError(
-            _("{what} lacks required fields: {items}").format(what=what, items=", ".join(missing)),
+            _("{what} lacks required fields: {items}").format(
+                what=what, items=_(", ").join(missing)
+            ),
             [
                 Problem(_("field is missing"), layer=what, field=c, rule="sample.field")
                 for c in missing

@@ -67,7 +67,9 @@ def _srid_of(value: str | None, registry_srid: int | None, what: str) -> int:
     if not m or int(m.group(1)) not in allowed:
         raise InputError(
             _("{what}={value!r} is not offered; use CRS84 or one of {crs}").format(
-                what=what, value=value, crs=", ".join(_EPSG_URI.format(s) for s in sorted(allowed))
+                what=what,
+                value=value,
+                crs=_(", ").join(_EPSG_URI.format(s) for s in sorted(allowed)),
             ),
             [Problem(_("unsupported CRS"), field=what, rule="query.crs")],
         )

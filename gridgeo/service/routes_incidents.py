@@ -157,7 +157,7 @@ async def _read_json(request: Request, model: type[BaseModel], limit: int = MAX_
     except json.JSONDecodeError as exc:
         raise InputError(
             _("the request body is not valid JSON"),
-            [Problem(str(exc), file="request body", rule="request.json")],
+            [Problem(str(exc), file=_("request body"), rule="request.json")],
         ) from None
     except ValidationError as exc:
         raise InputError(

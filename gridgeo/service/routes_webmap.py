@@ -163,7 +163,7 @@ def console_file(name: str) -> FileResponse:
     if name not in CONSOLE_FILES:
         raise NotFoundError(
             _("no console file {name!r}; the console has {items}").format(
-                name=name, items=", ".join(CONSOLE_FILES)
+                name=name, items=_(", ").join(CONSOLE_FILES)
             )
         )
     path = _console_file(name)

@@ -57,7 +57,7 @@ class CleanOptions:
                 _("unknown patrol mode {mode!r}").format(mode=self.mode),
                 [
                     Problem(
-                        _("use one of {items}").format(items=", ".join(MAX_SPEED_KMH)),
+                        _("use one of {items}").format(items=_(", ").join(MAX_SPEED_KMH)),
                         field="mode",
                         rule="tracks.mode",
                     )

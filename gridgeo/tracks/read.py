@@ -190,7 +190,7 @@ def _format_of(path: Path) -> str:
             _("{path}: unknown track format {suffix!r}").format(path=path, suffix=path.suffix),
             [
                 Problem(
-                    _("use one of {items}").format(items=", ".join(FORMATS)),
+                    _("use one of {items}").format(items=_(", ").join(FORMATS)),
                     file=str(path),
                     rule="tracks.format",
                 )
@@ -331,7 +331,7 @@ def _from_table(
     ]
     if missing:
         raise InputError(
-            _("{src}: columns missing: {items}").format(src=src, items=", ".join(missing)),
+            _("{src}: columns missing: {items}").format(src=src, items=_(", ").join(missing)),
             [
                 Problem(_("no {m} column").format(m=m), file=src, field=m, rule="tracks.field")
                 for m in missing

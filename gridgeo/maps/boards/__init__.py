@@ -143,7 +143,7 @@ def make_boards(
     if size not in PAGE_SIZES:
         raise InputError(
             _("board size {size!r} is not one of {items}").format(
-                size=size, items=", ".join(PAGE_SIZES)
+                size=size, items=_(", ").join(PAGE_SIZES)
             )
         )
     if not community_codes:

@@ -102,7 +102,7 @@ def register_cjk_font(path: str | None = None) -> str:
             "no CJK TrueType font to embed in the boards ({tried}): apt-get install "
             "fonts-wqy-microhei (or set GRIDGEO_BOARD_FONT to a .ttf/.ttc file)"
         ).format(
-            tried=_("tried {fonts}").format(fonts=", ".join(tried[:5]))
+            tried=_("tried {fonts}").format(fonts=_(", ").join(tried[:5]))
             if tried
             else _("fc-list found none")
         )
