@@ -136,10 +136,14 @@ class Status:
 
     def describe(self) -> str:
         if not self.initialized:
-            return f"not initialised (data directory {self.data_dir} does not exist yet)"
+            return _("not initialised (data directory {data_dir} does not exist yet)").format(
+                data_dir=self.data_dir
+            )
         if not self.running:
-            return f"stopped (data directory {self.data_dir})"
-        return f"running on 127.0.0.1:{self.port}, pid {self.pid} (data directory {self.data_dir})"
+            return _("stopped (data directory {data_dir})").format(data_dir=self.data_dir)
+        return _("running on 127.0.0.1:{port}, pid {pid} (data directory {data_dir})").format(
+            port=self.port, pid=self.pid, data_dir=self.data_dir
+        )
 
 
 class PrivateInstance:
@@ -460,8 +464,10 @@ class PrivateInstance:
             with contextlib.suppress(OSError):
                 tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-8:])
             raise DatabaseError(
-                f"the private PostGIS instance did not start on port {port}: "
-                f"{(proc.stderr or proc.stdout).strip()}\n{tail}".strip()
+                _("the private PostGIS instance did not start on port {port}: {output}")
+                .format(port=port, output=(proc.stderr or proc.stdout).strip())
+                .strip()
+                + f"\n{tail}".rstrip()
             )
         self._wait_ready(port)
         self._use_passwords()

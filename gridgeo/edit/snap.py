@@ -194,12 +194,18 @@ def apply_package(
             deep = shapely.area(shapely.intersection(residual, core))
             if deep < 1.0:
                 if owner[b] != keys[win]:
-                    notes.append(f"block {b} snapped from {owner[b]} to {keys[win]} (vertex edit)")
+                    notes.append(
+                        _("block {b} snapped from {old} to {new} (vertex edit)").format(
+                            b=b, old=owner[b], new=keys[win]
+                        )
+                    )
                     owner[b] = keys[win]
                 elif shapely.area(residual) > 1.0:
                     notes.append(
-                        f"block {b} stays in {keys[win]}: {shapely.area(residual):,.0f} m² of "
-                        "the edited outline snapped back to the block's border"
+                        _(
+                            "block {b} stays in {grid}: {area:,.0f} m² of the edited outline "
+                            "snapped back to the block's border"
+                        ).format(b=b, grid=keys[win], area=shapely.area(residual))
                     )
                 continue
             uncovered = shapely.difference(blk, shapely.union_all(shapes))

@@ -349,13 +349,23 @@ def _from_table(
 
     workers = (table[wcol] if wcol else pd.Series([worker] * n, dtype=object)).astype(object)
     wstr = workers.where(workers.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
-    flag(wstr == "", "没有网格员编号", wcol or "worker", "tracks.worker")
+    flag(wstr == "", _("no grid worker id"), wcol or "worker", "tracks.worker")
     t = _times(table[tcol])
-    flag(~np.isfinite(t), "没有或无法识别的时间戳", tcol, "tracks.time")
+    flag(~np.isfinite(t), _("no time stamp, or one not recognised"), tcol, "tracks.time")
     lon = pd.to_numeric(table[xcol], errors="coerce").to_numpy(dtype=np.float64)
     lat = pd.to_numeric(table[ycol], errors="coerce").to_numpy(dtype=np.float64)
-    flag(~np.isfinite(lon) | (np.abs(lon) > 180), "经度无法识别或超出范围", xcol, "tracks.lon")
-    flag(~np.isfinite(lat) | (np.abs(lat) > 90), "纬度无法识别或超出范围", ycol, "tracks.lat")
+    flag(
+        ~np.isfinite(lon) | (np.abs(lon) > 180),
+        _("longitude not recognised or out of range"),
+        xcol,
+        "tracks.lon",
+    )
+    flag(
+        ~np.isfinite(lat) | (np.abs(lat) > 90),
+        _("latitude not recognised or out of range"),
+        ycol,
+        "tracks.lat",
+    )
     ccol = find_column(table.columns, CRS_NAMES)
     file_crs = resolve_crs(crs) if crs is not None else None
     if ccol is not None:
@@ -369,7 +379,9 @@ def _from_table(
         same = np.array([_same_crs(v, declared) for v in labels], dtype=bool)
         flag(
             ~same,
-            f"坐标系与文件的坐标系 {crs_label(declared)} 不一致（一个文件只能用一种坐标系）",
+            _("the CRS differs from the file's CRS {crs} (one file uses one CRS only)").format(
+                crs=crs_label(declared)
+            ),
             ccol,
             "tracks.mixed_crs",
         )
