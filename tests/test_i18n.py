@@ -572,6 +572,9 @@ def _service_and_more_texts() -> dict[str, str]:
         if p.name not in ("routes_locate.py", "deps.py")
     ]
     found = _wrapped_messages(*files, *_SERVICE_AND_MORE)
+    from gridgeo.service.app import STARLETTE_TEXTS
+
+    found |= {t: "service/app.py STARLETTE_TEXTS" for t in STARLETTE_TEXTS}
     for table in ("_ACTION_TEXT", "_STATE_TEXT", "_RULE_TEXT"):
         found |= {t: f"incidents/states.py {table}" for t in getattr(states, table).values()}
     return found
@@ -708,12 +711,23 @@ def test_an_incident_reports_bad_body_answers_in_the_servers_language(
             missing = client.get(
                 "/collections/nowhere", headers={"Authorization": "Bearer i18n-admin-token"}
             )
-            answers[lang] = (bad_json, bad_field, missing)
-    for lang, json_text, field_text, missing_text in (
-        ("zh_CN", "请求体不是有效的 JSON", "请求内容有误", "没有要素集 'nowhere'"),
-        ("en", "the request body is not valid JSON", "the request has errors", "no collection"),
+            nowhere = client.get("/no-such-page")
+            answers[lang] = (bad_json, bad_field, missing, nowhere)
+    for lang, json_text, field_text, missing_text, not_found in (
+        ("zh_CN", "请求体不是有效的 JSON", "请求内容有误", "没有要素集 'nowhere'", "未找到"),
+        (
+            "en",
+            "the request body is not valid JSON",
+            "the request has errors",
+            "no collection",
+            "Not Found",
+        ),
     ):
-        bad_json, bad_field, missing = answers[lang]
+        bad_json, bad_field, missing, nowhere = answers[lang]
+        assert nowhere.status_code == 404 and nowhere.json() == {
+            "error": "NotFound",
+            "detail": not_found,
+        }
         assert bad_json.status_code == 400 and bad_field.status_code == 400, bad_json.text
         assert bad_json.json()["detail"].startswith(json_text), bad_json.json()
         assert bad_field.json()["detail"].startswith(field_text), bad_field.json()

@@ -42,6 +42,10 @@ from gridgeo.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
+#: Starlette's own answers (an unknown path or method), shown in the server's language too.
+STARLETTE_TEXTS = ("Not Found", "Method Not Allowed")
+
+
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     """Every documented method at ``path`` (Starlette's 405 lists only the first route's)."""
     table = getattr(app.state, "allowed_methods", None)
@@ -245,7 +249,7 @@ def create_app(
             name = f"HTTP{exc.status_code}"
         return JSONResponse(
             status_code=exc.status_code,
-            content={"error": name, "detail": str(exc.detail)},
+            content={"error": name, "detail": _(str(exc.detail))},  # STARLETTE_TEXTS
             headers=headers,
         )
 
