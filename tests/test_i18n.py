@@ -737,3 +737,23 @@ def test_an_incident_reports_bad_body_answers_in_the_servers_language(
         assert bad_json.json()["problems"][0]["rule"] == "request.json"
         assert {p["rule"] for p in bad_field.json()["problems"]} == {"request.field"}
         assert missing.json()["error"] == "NotFoundError"
+
+
+def test_translations_keep_each_placeholders_format_and_conversion():
+    # {area:,.0f}, {due:%Y-%m-%d %H:%M}, {path!r}: a translation that drops the format or the
+    # conversion prints differently (or fails) in Chinese only
+    import string
+
+    parse = string.Formatter().parse
+
+    def fields(text: str) -> list[tuple[str, str, str | None]]:
+        return sorted((n, s or "", c) for _, n, s, c in parse(text) if n is not None)
+
+    wrong = []
+    for msgid, msgstr in catalogue("zh_CN").items():
+        try:
+            if fields(msgid) != fields(msgstr):
+                wrong.append(msgid)
+        except ValueError:  # not a str.format template (a lone brace)
+            continue
+    assert not wrong, wrong
