@@ -648,19 +648,34 @@ def _notify(conn, case_id: int, action: str, new: CaseFacts, body: dict, now: da
         targets = [
             (
                 d,
-                f"案件 {case_id} 已{'指定' if action == 'designate' else '派遣'}至本部门"
-                + ("（牵头）" if d == new.lead else ""),
+                (
+                    _("case {case_id} was designated to your department")
+                    if action == "designate"
+                    else _("case {case_id} was dispatched to your department")
+                ).format(case_id=case_id)
+                + (_(" (lead)") if d == new.lead else ""),
             )
             for d in new.departments
         ]
     elif action == "supervise":
         targets = [
-            (d, f"案件 {case_id} 被督办（第 {new.level} 级）：{body.get('reason', '')}")
+            (
+                d,
+                _("case {case_id} is supervised (level {level}): {reason}").format(
+                    case_id=case_id, level=new.level, reason=body.get("reason", "")
+                ),
+            )
             for d in new.departments
         ]
     elif action == "verify_fail":
         targets = [
-            (d, f"案件 {case_id} 核查不通过：{body.get('reason', '')}") for d in new.departments[:1]
+            (
+                d,
+                _("case {case_id} failed verification: {reason}").format(
+                    case_id=case_id, reason=body.get("reason", "")
+                ),
+            )
+            for d in new.departments[:1]
         ]
     else:
         return
