@@ -540,3 +540,220 @@ def test_input_errors_and_staffing_rules_in_the_language_in_use(
     )
     messages = set(check_staffing(grids_t, staff, profile=prof)["message"])
     assert full_time in messages and professional in messages, messages
+
+
+# -- the service's answers, incidents, tracks, the editor, boards, publishing, demo, database --
+
+#: Folders (and files) whose messages are in the catalogue; routes_locate.py and deps.py of
+#: the service are covered by the locator's own texts.
+_SERVICE_AND_MORE = (
+    "incidents",
+    "tracks",
+    "edit",
+    "maps/boards",
+    "publish",
+    "demo",
+    "database",
+)
+
+
+def _service_and_more_texts() -> dict[str, str]:
+    """msgid → where, of every ``_()`` message of the service and the folders above, and the
+    English names of the case loop's actions, states and rules."""
+    from pathlib import Path
+
+    import gridgeo
+    from gridgeo.incidents import states
+
+    service = Path(gridgeo.__file__).parent / "service"
+    files = [
+        f"service/{p.name}"
+        for p in sorted(service.glob("*.py"))
+        if p.name not in ("routes_locate.py", "deps.py")
+    ]
+    found = _wrapped_messages(*files, *_SERVICE_AND_MORE)
+    from gridgeo.service.app import STARLETTE_TEXTS
+
+    found |= {t: "service/app.py STARLETTE_TEXTS" for t in STARLETTE_TEXTS}
+    for table in ("_ACTION_TEXT", "_STATE_TEXT", "_RULE_TEXT"):
+        found |= {t: f"incidents/states.py {table}" for t in getattr(states, table).values()}
+    return found
+
+
+def test_every_message_of_the_service_incidents_tracks_editor_boards_has_a_chinese_translation():
+    found = _service_and_more_texts()
+    assert len(found) > 250
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_the_loops_actions_and_states_in_chinese_are_their_labels():
+    from gridgeo.i18n import use_language
+    from gridgeo.incidents.states import ACTIONS, STATE_NAMES, action_text, rule_text, state_text
+
+    try:
+        use_language("zh_CN")
+        assert {k: action_text(k) for k in ACTIONS} == {k: a.label for k, a in ACTIONS.items()}
+        assert {k: rule_text(k) for k in ACTIONS} == {k: a.rule for k, a in ACTIONS.items()}
+        assert {k: state_text(k) for k in STATE_NAMES} == STATE_NAMES
+        use_language("en")
+        assert action_text("accept") == "accept the case" and state_text("handled") == (
+            "awaiting verification"
+        )
+    finally:
+        use_language(None)
+
+
+@pytest.mark.parametrize(
+    ("lang", "role", "designated", "overdue"),
+    [
+        (
+            "en",
+            "role public may not accept the case (accept); roles needed: dispatcher, admin",
+            "the case is being handled (dispatched), so it is not possible to return the case "
+            "(return): the centre designated",
+            "explain the delay",
+        ),
+        (
+            "zh_CN",
+            "角色 public 不能执行「立案」(accept)，需要角色：dispatcher、admin",
+            "案件处于「处置中」(dispatched)状态，不能执行「回弹」(return)：本案由中心指定承办",
+            "超期说明",
+        ),
+    ],
+)
+def test_the_case_loops_refusals_in_the_language_in_use(
+    monkeypatch, lang, role, designated, overdue
+):
+    from gridgeo.errors import PermissionDeniedError
+    from gridgeo.incidents.states import CaseFacts, IllegalTransitionError, action_text, apply
+
+    monkeypatch.setenv("GRIDGEO_LANG", lang)
+    with pytest.raises(PermissionDeniedError, match=re.escape(role)):
+        apply(CaseFacts(state="reported"), "accept", "public")
+    facts = CaseFacts(state="dispatched", departments=(4,), designated=True)
+    with pytest.raises(IllegalTransitionError) as err:
+        apply(facts, "return", "department", {"reason": "x"}, actor_department=4)
+    assert designated in str(err.value), str(err.value)
+    assert err.value.rule == "承办部门只能回弹一次，指定承办的案件不得再回弹（一次回弹）"  # stable
+    assert err.value.action == "return"
+    assert action_text("explain") == overdue  # named so in the overdue refusal
+
+
+@pytest.mark.parametrize(
+    ("lang", "unknown", "no_fix"),
+    [
+        ("en", "unknown track format '.kml'", "use one of gpx, "),
+        ("zh_CN", "未知的轨迹格式 '.kml'", "可用：gpx、"),
+    ],
+)
+def test_a_track_file_error_in_the_language_in_use(monkeypatch, tmp_path, lang, unknown, no_fix):
+    from gridgeo.errors import InputError
+    from gridgeo.tracks.read import read_tracks
+
+    monkeypatch.setenv("GRIDGEO_LANG", lang)
+    path = tmp_path / "day.kml"
+    path.write_text("nothing", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_tracks(path)
+    assert unknown in str(err.value), str(err.value)
+    assert err.value.problems[0].rule == "tracks.format"
+    assert no_fix in err.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("lang", "size", "backup"),
+    [
+        ("en", "board size 'A9' is not one of A4, A3, A2", "is not a pg_dump custom-format backup"),
+        ("zh_CN", "公示牌尺寸 'A9' 不是 A4、A3、A2 之一", "不是 pg_dump 自定义格式的备份"),
+    ],
+)
+def test_a_board_and_a_backup_error_in_the_language_in_use(
+    monkeypatch, tmp_path, lang, size, backup
+):
+    from gridgeo.database.backup import restore
+    from gridgeo.errors import InputError
+    from gridgeo.maps.boards import make_boards
+
+    monkeypatch.setenv("GRIDGEO_LANG", lang)
+    with pytest.raises(InputError, match=re.escape(size)):
+        make_boards(None, ["430102001001"], tmp_path, base_url="http://x", size="A9")
+    fake = tmp_path / "not-a-backup.dump"
+    fake.write_bytes(b"hello")
+    with pytest.raises(InputError, match=re.escape(backup)) as err:
+        restore("postgresql://nowhere/none", fake)
+    assert err.value.problems[0].rule == "backup.format"
+
+
+@pytest.mark.db
+def test_an_incident_reports_bad_body_answers_in_the_servers_language(
+    db_url, monkeypatch, tmp_path
+):
+    from fastapi.testclient import TestClient
+
+    from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    app = create_app(
+        Settings(database_url=db_url, home=tmp_path),
+        ServiceSettings(admin_token="i18n-admin-token", token_cache_s=0.0, listen=False),
+    )
+    answers = {}
+    with TestClient(app) as client:
+        for lang in ("zh_CN", "en"):
+            monkeypatch.setenv("GRIDGEO_LANG", lang)  # the server's language, read per answer
+            bad_json = client.post(
+                "/incidents", content=b"{not json", headers={"Content-Type": "application/json"}
+            )
+            bad_field = client.post("/incidents", json={"lon": "east", "lat": 30})
+            missing = client.get(
+                "/collections/nowhere", headers={"Authorization": "Bearer i18n-admin-token"}
+            )
+            nowhere = client.get("/no-such-page")
+            answers[lang] = (bad_json, bad_field, missing, nowhere)
+    for lang, json_text, field_text, missing_text, not_found in (
+        ("zh_CN", "请求体不是有效的 JSON", "请求内容有误", "没有要素集 'nowhere'", "未找到"),
+        (
+            "en",
+            "the request body is not valid JSON",
+            "the request has errors",
+            "no collection",
+            "Not Found",
+        ),
+    ):
+        bad_json, bad_field, missing, nowhere = answers[lang]
+        assert nowhere.status_code == 404 and nowhere.json() == {
+            "error": "NotFound",
+            "detail": not_found,
+        }
+        assert bad_json.status_code == 400 and bad_field.status_code == 400, bad_json.text
+        assert bad_json.json()["detail"].startswith(json_text), bad_json.json()
+        assert bad_field.json()["detail"].startswith(field_text), bad_field.json()
+        assert missing.status_code == 404 and missing_text in missing.json()["detail"]
+        # the keys clients read stay the same in every language
+        assert bad_json.json()["error"] == bad_field.json()["error"] == "InputError"
+        assert bad_json.json()["problems"][0]["rule"] == "request.json"
+        assert {p["rule"] for p in bad_field.json()["problems"]} == {"request.field"}
+        assert missing.json()["error"] == "NotFoundError"
+
+
+def test_translations_keep_each_placeholders_format_and_conversion():
+    # {area:,.0f}, {due:%Y-%m-%d %H:%M}, {path!r}: a translation that drops the format or the
+    # conversion prints differently (or fails) in Chinese only
+    import string
+
+    parse = string.Formatter().parse
+
+    def fields(text: str) -> list[tuple[str, str, str | None]]:
+        return sorted((n, s or "", c) for _, n, s, c in parse(text) if n is not None)
+
+    wrong = []
+    for msgid, msgstr in catalogue("zh_CN").items():
+        try:
+            if fields(msgid) != fields(msgstr):
+                wrong.append(msgid)
+        except ValueError:  # not a str.format template (a lone brace)
+            continue
+    assert not wrong, wrong

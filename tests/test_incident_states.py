@@ -109,14 +109,14 @@ def test_one_rebound_then_designation_cannot_be_returned():
     assert "return" not in allowed_actions(f, "department")
     with pytest.raises(IllegalTransitionError) as err:
         apply(f, "return", "department", {"reason": "again"}, actor_department=4)
-    assert "指定" in str(err.value) and "(dispatched)" in str(err.value)
+    assert "designated" in str(err.value) and "(dispatched)" in str(err.value)
 
 
 def test_second_rebound_refused_even_without_designation():
     f = CaseFacts(state="dispatched", departments=(3,), returned_by=(2,))
     with pytest.raises(ConflictError) as err:
         apply(f, "return", "department", {"reason": "x"})
-    assert "一次" in str(err.value)
+    assert "only once" in str(err.value)
 
 
 def test_return_needs_a_reason_and_own_department():
@@ -198,6 +198,6 @@ def test_a_case_without_key_is_rated_by_callback_only():
     imported = CaseFacts(state="archived")  # imported from another channel: no key
     with pytest.raises(PermissionDeniedError) as err:
         apply(imported, "evaluate", "public", {"satisfaction": 5, "evaluation_key": "any"})
-    assert "回访" in str(err.value)
+    assert "callback" in str(err.value)
     after = apply(imported, "evaluate", "dispatcher", {"satisfaction": 5, "callback": "phone"})
     assert after.satisfaction == 5

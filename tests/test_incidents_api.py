@@ -150,7 +150,7 @@ def test_roles_are_checked_before_the_body_and_409_names_the_state(api):
         headers=H(api, "dispatcher"),
     )
     assert r.status_code == 409
-    assert "已上报" in r.json()["detail"] and "incident.dispatch" in r.json()["detail"]
+    assert "reported" in r.json()["detail"] and "incident.dispatch" in r.json()["detail"]
     r = c.post(f"/incidents/{cid}/actions/accept", json={}, headers=H(api, "dispatcher"))
     assert r.status_code == 200 and r.json()["state"] == "accepted"
     assert "dispatch" in r.json()["actions"]
@@ -188,7 +188,7 @@ def test_roles_are_checked_before_the_body_and_409_names_the_state(api):
     r = c.post(
         f"/incidents/{cid}/actions/return", json={"reason": "again"}, headers=H(api, "department")
     )
-    assert r.status_code == 409 and "指定" in r.json()["detail"]
+    assert r.status_code == 409 and "designated" in r.json()["detail"]
     r = c.post(f"/incidents/{cid}/photos", content=PNG, headers=H(api, "department"))
     assert r.status_code == 201, r.text
     pid = r.json()["photo_id"]

@@ -389,7 +389,7 @@ def test_overdue_feedback_needs_a_written_explanation(world):
                 calendar=CAL,
                 at=late,
             )
-        assert "超期说明" in str(err.value)
+        assert "explain the delay" in str(err.value)
         conn.rollback()
         store.record_action(
             conn,
@@ -444,7 +444,7 @@ def test_cli_import_reports_lines_and_is_idempotent(world, tmp_path, monkeypatch
     )
     assert res.exit_code == 1, res.output
     assert "1 new cases stored" in res.output and "1 bad rows" in res.output
-    assert "row 3" in res.output and "纬度" in errors.read_text(encoding="utf-8-sig")
+    assert "row 3" in res.output and "latitude" in errors.read_text(encoding="utf-8-sig")
     res = runner.invoke(
         app, ["incidents", "import", str(path), "--token", secret], env={"COLUMNS": "200"}
     )

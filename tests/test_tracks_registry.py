@@ -248,7 +248,7 @@ def test_demo_step_imports_sample_tracks_once_and_ranks(district):
                 {"s": sid, "g": r.grid_code, "r": r.role},
             )
     status, detail = demo_tracks(url, grids, staff)
-    assert status == "done" and "第1名" in detail, detail
+    assert status == "done" and "no. 1 " in detail, detail
     status2, _ = demo_tracks(url, grids, staff)
     assert status2 == "reused"
     with eng.connect() as conn:

@@ -21,6 +21,7 @@ from psycopg import sql
 from gridgeo.database.connect import libpq_url, redact, with_database
 from gridgeo.database.migrate import migrations_dir
 from gridgeo.errors import DatabaseError, InputError, Problem
+from gridgeo.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def _tool(name: str) -> str:
 
     path = _pg_bindir() / name
     if not path.is_file():
-        raise DatabaseError(f"{name} is not installed (apt-get install -y postgresql-client)")
+        raise DatabaseError(
+            _("{name} is not installed (apt-get install -y postgresql-client)").format(name=name)
+        )
     return str(path)
 
 
@@ -88,13 +91,17 @@ def restore(url: str, path: Path) -> None:
             magic = fh.read(5)
     except OSError as exc:
         raise InputError(
-            f"cannot read the backup {path}: {exc.strerror or exc}",
-            [Problem("cannot read the file", file=str(path), rule="backup.read")],
+            _("cannot read the backup {path}: {reason}").format(
+                path=path, reason=exc.strerror or exc
+            ),
+            [Problem(_("cannot read the file"), file=str(path), rule="backup.read")],
         ) from None
     if magic != b"PGDMP":
         raise InputError(
-            f"{path} is not a pg_dump custom-format backup (made by `gridgeo db backup`)",
-            [Problem("not a pg_dump custom-format file", file=str(path), rule="backup.format")],
+            _("{path} is not a pg_dump custom-format backup (made by `gridgeo db backup`)").format(
+                path=path
+            ),
+            [Problem(_("not a pg_dump custom-format file"), file=str(path), rule="backup.format")],
         )
     url = libpq_url(url)
     dbname = urlsplit(url).path.lstrip("/") or "gridgeo"

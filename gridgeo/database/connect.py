@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def server_versions(conn: psycopg.Connection) -> dict[str, str]:
     server = conn.execute("SHOW server_version").fetchone()[0]
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
     postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0] if row else None
-    return {"postgresql": server, "postgis": postgis or "not installed in this database"}
+    return {"postgresql": server, "postgis": postgis or _("not installed in this database")}
 
 
 def app_database_url(settings: Settings, *, dbname: str | None = None) -> str:
@@ -92,7 +93,9 @@ def check_connection(url: str, *, timeout: float = 5.0) -> dict[str, str]:
     except psycopg.OperationalError as exc:
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         reason = reason or type(exc).__name__
-        raise DatabaseError(f"cannot connect to {redact(url)}: {reason}") from None
+        raise DatabaseError(
+            _("cannot connect to {url}: {reason}").format(url=redact(url), reason=reason)
+        ) from None
 
 
 def ensure_database(server_url: str, dbname: str, *, template: str | None = None) -> bool:
@@ -114,9 +117,13 @@ def ensure_database(server_url: str, dbname: str, *, template: str | None = None
             log.info("created database %s", dbname)
             return True
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to {redact(admin)}: {exc}".strip()) from None
+        raise DatabaseError(
+            _("cannot connect to {url}: {reason}").format(url=redact(admin), reason=exc).strip()
+        ) from None
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot create database {dbname}: {exc}".strip()) from None
+        raise DatabaseError(
+            _("cannot create database {dbname}: {exc}").format(dbname=dbname, exc=exc).strip()
+        ) from None
 
 
 def lower_priority(conn: psycopg.Connection, nice: int = 19) -> bool:

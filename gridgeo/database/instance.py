@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:  # not at run time: `gridgeo db status` starts without pydantic
@@ -80,8 +81,11 @@ def _pg_bindir() -> Path:
     if which:
         return Path(os.path.realpath(which)).parent
     raise DatabaseError(
-        "PostgreSQL server programs (pg_ctl, initdb) are not installed. "
-        "Run: sudo apt-get install -y postgresql postgresql-postgis  (or `make demo`, which does it)"
+        _(
+            "PostgreSQL server programs (pg_ctl, initdb) are not installed. Run: "
+            "sudo apt-get install -y postgresql postgresql-postgis  (or `make demo`, "
+            "which does it)"
+        )
     )
 
 
@@ -113,7 +117,11 @@ def find_free_port(start: int = FIRST_PORT, *, host: str = "127.0.0.1") -> int:
     for port in range(start, start + 500):
         if port_is_free(port, host):
             return port
-    raise DatabaseError(f"no free TCP port between {start} and {start + 499} on {host}")
+    raise DatabaseError(
+        _("no free TCP port between {start} and {end} on {host}").format(
+            start=start, end=start + 499, host=host
+        )
+    )
 
 
 @dataclass
@@ -128,10 +136,14 @@ class Status:
 
     def describe(self) -> str:
         if not self.initialized:
-            return f"not initialised (data directory {self.data_dir} does not exist yet)"
+            return _("not initialised (data directory {data_dir} does not exist yet)").format(
+                data_dir=self.data_dir
+            )
         if not self.running:
-            return f"stopped (data directory {self.data_dir})"
-        return f"running on 127.0.0.1:{self.port}, pid {self.pid} (data directory {self.data_dir})"
+            return _("stopped (data directory {data_dir})").format(data_dir=self.data_dir)
+        return _("running on 127.0.0.1:{port}, pid {pid} (data directory {data_dir})").format(
+            port=self.port, pid=self.pid, data_dir=self.data_dir
+        )
 
 
 class PrivateInstance:
@@ -187,7 +199,7 @@ class PrivateInstance:
         port = self.port or self.settings.pg_port
         if port is None:
             raise DatabaseError(
-                "the private PostGIS instance has not been started: run `gridgeo db up`"
+                _("the private PostGIS instance has not been started: run `gridgeo db up`")
             )
         db = dbname or self.settings.pg_dbname
         state = self._state()
@@ -269,7 +281,9 @@ class PrivateInstance:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd="/")
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip()
-            raise DatabaseError(f"{Path(args[0]).name} failed: {detail}")
+            raise DatabaseError(
+                _("{name} failed: {detail}").format(name=Path(args[0]).name, detail=detail)
+            )
         return proc
 
     def _ensure_os_user(self) -> None:
@@ -282,7 +296,11 @@ class PrivateInstance:
             text=True,
         )
         if proc.returncode != 0 and "already exists" not in proc.stderr:
-            raise DatabaseError(f"cannot create system user {user!r}: {proc.stderr.strip()}")
+            raise DatabaseError(
+                _("cannot create system user {user!r}: {stderr}").format(
+                    user=user, stderr=proc.stderr.strip()
+                )
+            )
         log.info("created system user %s to own the private PostGIS instance", user)
 
     def _owner_can_use(self, folder: Path) -> bool:
@@ -316,8 +334,10 @@ class PrivateInstance:
         if not _postgis_available(bindir):
             major = bindir.parent.name
             raise DatabaseError(
-                f"PostGIS is not installed for PostgreSQL {major}. "
-                f"Run: sudo apt-get install -y postgresql-{major}-postgis-3  (or `make demo`)"
+                _(
+                    "PostGIS is not installed for PostgreSQL {major}. Run: sudo apt-get "
+                    "install -y postgresql-{major}-postgis-3  (or `make demo`)"
+                ).format(major=major)
             )
         if self.is_initialized():
             return False
@@ -326,8 +346,10 @@ class PrivateInstance:
         data_dir = self._choose_data_dir()
         if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / "PG_VERSION").exists():
             raise DatabaseError(
-                f"{data_dir} exists but is not a PostgreSQL data directory; move it away "
-                "or run `gridgeo db reset`"
+                _(
+                    "{data_dir} exists but is not a PostgreSQL data directory; move it away "
+                    "or run `gridgeo db reset`"
+                ).format(data_dir=data_dir)
             )
         data_dir.mkdir(parents=True, exist_ok=True)
         data_dir.chmod(0o700)
@@ -404,8 +426,11 @@ class PrivateInstance:
         if not port_is_free(port):
             if explicit:
                 raise DatabaseError(
-                    f"port {port} (GRIDGEO_PG_PORT) is already in use by another program; "
-                    "free it, set GRIDGEO_PG_PORT to a free port, or unset it to let gridgeo choose"
+                    _(
+                        "port {port} (GRIDGEO_PG_PORT) is already in use by another program; "
+                        "free it, set GRIDGEO_PG_PORT to a free port, or unset it to let gridgeo "
+                        "choose"
+                    ).format(port=port)
                 )
             new_port = find_free_port(port + 1)
             log.warning("port %s is in use by another program; using %s instead", port, new_port)
@@ -439,8 +464,10 @@ class PrivateInstance:
             with contextlib.suppress(OSError):
                 tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-8:])
             raise DatabaseError(
-                f"the private PostGIS instance did not start on port {port}: "
-                f"{(proc.stderr or proc.stdout).strip()}\n{tail}".strip()
+                _("the private PostGIS instance did not start on port {port}: {output}")
+                .format(port=port, output=(proc.stderr or proc.stdout).strip())
+                .strip()
+                + f"\n{tail}".rstrip()
             )
         self._wait_ready(port)
         self._use_passwords()
@@ -477,7 +504,11 @@ class PrivateInstance:
             except psycopg.OperationalError as exc:
                 last = exc
                 time.sleep(0.2)
-        raise DatabaseError(f"the private PostGIS on port {port} does not answer: {last}")
+        raise DatabaseError(
+            _("the private PostGIS on port {port} does not answer: {last}").format(
+                port=port, last=last
+            )
+        )
 
     def stop(self) -> bool:
         """Stop the server if it runs; returns whether it was running."""

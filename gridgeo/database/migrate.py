@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gridgeo.database.connect import libpq_url
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.settings import project_root
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def migrations_dir() -> Path:
     for folder in candidates:
         if folder.is_dir():
             return folder
-    raise DatabaseError("cannot find the SQL migrations folder (sql/migrations)")
+    raise DatabaseError(_("cannot find the SQL migrations folder (sql/migrations)"))
 
 
 def apply_migrations(url: str) -> list[str]:
@@ -38,7 +39,9 @@ def apply_migrations(url: str) -> list[str]:
     try:
         backend = get_backend(backend_url)
     except Exception as exc:  # yoyo wraps driver errors in many types
-        raise DatabaseError(f"cannot open the database for migrations: {exc}") from None
+        raise DatabaseError(
+            _("cannot open the database for migrations: {exc}").format(exc=exc)
+        ) from None
     migrations = read_migrations(str(migrations_dir()))
     try:
         with backend.lock(timeout=60):
@@ -47,12 +50,14 @@ def apply_migrations(url: str) -> list[str]:
             backend.apply_migrations(pending)
     except LockTimeout:
         raise DatabaseError(
-            "another process holds the migration lock of this database (or died holding it); "
-            "if no other gridgeo is migrating, clear it with: "
-            f".venv/bin/yoyo break-lock --database '{backend_url}'"
+            _(
+                "another process holds the migration lock of this database (or died "
+                "holding it); if no other gridgeo is migrating, clear it with: "
+                ".venv/bin/yoyo break-lock --database '{backend_url}'"
+            ).format(backend_url=backend_url)
         ) from None
     except Exception as exc:
-        raise DatabaseError(f"migration failed: {exc}") from None
+        raise DatabaseError(_("migration failed: {exc}").format(exc=exc)) from None
     finally:
         backend.connection.close()
     if ids:

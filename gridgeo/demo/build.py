@@ -36,6 +36,7 @@ import pyogrio
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import write_layers
 from gridgeo.io.metadata import code_pattern_metadata
 
@@ -136,8 +137,8 @@ def read_checksums(raw_dir: Path) -> dict[str, str]:
     sums = Path(raw_dir) / CHECKSUM_FILE
     if not sums.is_file():
         raise InputError(
-            f"no checksum list {sums}: the raw data folder is incomplete",
-            [Problem("file is missing", file=str(sums), rule="raw.checksums_missing")],
+            _("no checksum list {sums}: the raw data folder is incomplete").format(sums=sums),
+            [Problem(_("file is missing"), file=str(sums), rule="raw.checksums_missing")],
         )
     out: dict[str, str] = {}
     problems = []
@@ -149,7 +150,7 @@ def read_checksums(raw_dir: Path) -> dict[str, str]:
         if len(parts) != 2 or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             problems.append(
                 Problem(
-                    "expected '<sha256>  <relative path>'",
+                    _("expected '<sha256>  <relative path>'"),
                     file=str(sums),
                     row=lineno,
                     rule="raw.checksums_malformed",
@@ -158,7 +159,7 @@ def read_checksums(raw_dir: Path) -> dict[str, str]:
             continue
         out[parts[1].strip().lstrip("*")] = digest
     if problems:
-        raise InputError(f"malformed checksum list {sums}", problems)
+        raise InputError(_("malformed checksum list {sums}").format(sums=sums), problems)
     return out
 
 
@@ -193,19 +194,29 @@ def verify_raw(names: list[str] | None = None, *, raw_dir: Path | None = None) -
         if name not in expected:
             problems.append(
                 Problem(
-                    f"not listed in {CHECKSUM_FILE}", file=str(path), rule="raw.checksum_unlisted"
+                    _("not listed in {CHECKSUM_FILE}").format(CHECKSUM_FILE=CHECKSUM_FILE),
+                    file=str(path),
+                    rule="raw.checksum_unlisted",
                 )
             )
         elif not path.is_file():
-            problems.append(Problem("raw file is missing", file=str(path), rule="raw.file_missing"))
+            problems.append(
+                Problem(_("raw file is missing"), file=str(path), rule="raw.file_missing")
+            )
         else:
             actual = _sha256(path)
             if actual != expected[name]:
                 problems.append(
                     Problem(
-                        f"content changed: sha256 {actual[:12]}… but {CHECKSUM_FILE} says "
-                        f"{expected[name][:12]}…; raw files are published data and must not be "
-                        "edited (restore it from git)",
+                        _(
+                            "content changed: sha256 {actual}… but {CHECKSUM_FILE} says {expected}…; "
+                            "raw files are published data and must not be edited (restore it from "
+                            "git)"
+                        ).format(
+                            actual=actual[:12],
+                            CHECKSUM_FILE=CHECKSUM_FILE,
+                            expected=expected[name][:12],
+                        ),
                         file=str(path),
                         rule="raw.checksum_mismatch",
                     )
@@ -213,7 +224,9 @@ def verify_raw(names: list[str] | None = None, *, raw_dir: Path | None = None) -
             else:
                 verified[name] = actual
     if problems:
-        raise InputError(f"raw data in {raw_dir} failed verification", problems)
+        raise InputError(
+            _("raw data in {raw_dir} failed verification").format(raw_dir=raw_dir), problems
+        )
     log.info("verified %d raw files in %s", len(verified), raw_dir)
     return verified
 
@@ -240,8 +253,8 @@ def raw_file(name: str, *, raw_dir: Path | None = None, verify: bool = True) -> 
         verify_raw([name], raw_dir=raw_dir)
     elif not (raw_dir / name).is_file():
         raise InputError(
-            "raw file is missing",
-            [Problem("raw file is missing", file=str(raw_dir / name), rule="raw.file_missing")],
+            _("raw file is missing"),
+            [Problem(_("raw file is missing"), file=str(raw_dir / name), rule="raw.file_missing")],
         )
     return raw_dir / name
 
@@ -250,21 +263,27 @@ def _read(path: Path, layer: str, fields: tuple[str, ...], problems: list[Proble
     try:
         layers = {str(name) for name, _ in pyogrio.list_layers(path)}
     except Exception as exc:  # GDAL cannot open the file at all
-        problems.append(Problem(f"cannot open: {exc}", file=str(path), rule="raw.unreadable"))
+        problems.append(
+            Problem(_("cannot open: {exc}").format(exc=exc), file=str(path), rule="raw.unreadable")
+        )
         return None
     if layer not in layers:
-        problems.append(Problem("layer is missing", file=str(path), layer=layer, rule="raw.layer"))
+        problems.append(
+            Problem(_("layer is missing"), file=str(path), layer=layer, rule="raw.layer")
+        )
         return None
     gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     missing = [f for f in fields if f not in gdf.columns]
     for name in missing:
         problems.append(
-            Problem("field is missing", file=str(path), layer=layer, field=name, rule="raw.field")
+            Problem(
+                _("field is missing"), file=str(path), layer=layer, field=name, rule="raw.field"
+            )
         )
     if gdf.crs is None or not gdf.crs.is_projected:
         problems.append(
             Problem(
-                f"expected a projected metric CRS, got {gdf.crs}",
+                _("expected a projected metric CRS, got {crs}").format(crs=gdf.crs),
                 file=str(path),
                 layer=layer,
                 rule="raw.crs",
@@ -274,7 +293,7 @@ def _read(path: Path, layer: str, fields: tuple[str, ...], problems: list[Proble
     for row in bad[:20]:
         problems.append(
             Problem(
-                "geometry is missing or invalid",
+                _("geometry is missing or invalid"),
                 file=str(path),
                 layer=layer,
                 row=int(row),
@@ -291,7 +310,9 @@ def _check_codes(units, villages, path: Path, problems: list[Problem]) -> None:
     ):
         problems.append(
             Problem(
-                f"village code {codes.iloc[row]!r} is not {_VILLAGE_CODE_DIGITS} digits",
+                _("village code {code!r} is not {digits} digits").format(
+                    code=codes.iloc[row], digits=_VILLAGE_CODE_DIGITS
+                ),
                 file=str(path),
                 layer=_VILLAGES_LAYER,
                 row=int(row),
@@ -302,7 +323,7 @@ def _check_codes(units, villages, path: Path, problems: list[Problem]) -> None:
     for row in np.flatnonzero(codes.duplicated().to_numpy()):
         problems.append(
             Problem(
-                f"village code {codes.iloc[row]} repeats",
+                _("village code {code} repeats").format(code=codes.iloc[row]),
                 file=str(path),
                 layer=_VILLAGES_LAYER,
                 row=int(row),
@@ -315,7 +336,7 @@ def _check_codes(units, villages, path: Path, problems: list[Problem]) -> None:
     ):
         problems.append(
             Problem(
-                "small-area code is empty or repeats",
+                _("small-area code is empty or repeats"),
                 file=str(path),
                 layer=_UNITS_LAYER,
                 row=int(row),
@@ -326,7 +347,9 @@ def _check_codes(units, villages, path: Path, problems: list[Problem]) -> None:
     for row in np.flatnonzero(~units["VILLCODE"].isin(set(codes)).to_numpy()):
         problems.append(
             Problem(
-                f"small area's village {units['VILLCODE'].iloc[row]!r} is not a village",
+                _("small area's village {code!r} is not a village").format(
+                    code=units["VILLCODE"].iloc[row]
+                ),
                 file=str(path),
                 layer=_UNITS_LAYER,
                 row=int(row),
@@ -339,7 +362,9 @@ def _check_codes(units, villages, path: Path, problems: list[Problem]) -> None:
         for row in np.flatnonzero((values.isna() | (values < 0)).to_numpy()):
             problems.append(
                 Problem(
-                    f"count {units[col].iloc[row]!r} is not a non-negative integer",
+                    _("count {count!r} is not a non-negative integer").format(
+                        count=units[col].iloc[row]
+                    ),
                     file=str(path),
                     layer=_UNITS_LAYER,
                     row=int(row),
@@ -415,8 +440,9 @@ def _check_points_in_communities(households, communities, path: Path) -> None:
     for row in np.flatnonzero(n_hits != 1):
         problems.append(
             Problem(
-                f"household point of small area {households['unit_id'].iloc[row]} lies in "
-                f"{n_hits[row]} communities",
+                _("household point of small area {unit} lies in {n_hits} communities").format(
+                    unit=households["unit_id"].iloc[row], n_hits=n_hits[row]
+                ),
                 file=str(path),
                 layer="households",
                 row=int(row),
@@ -430,7 +456,9 @@ def _check_points_in_communities(households, communities, path: Path) -> None:
         row = int(pts[single][i])
         problems.append(
             Problem(
-                f"household point lies in community {got[i]}, its small area says {want[i]}",
+                _("household point lies in community {got}, its small area says {want}").format(
+                    got=got[i], want=want[i]
+                ),
                 file=str(path),
                 layer="households",
                 row=row,
@@ -438,7 +466,7 @@ def _check_points_in_communities(households, communities, path: Path) -> None:
             )
         )
     if problems:
-        raise InputError("household points do not nest in the communities", problems)
+        raise InputError(_("household points do not nest in the communities"), problems)
 
 
 def _up_to_date(out: Path, inputs: list[Path]) -> bool:
@@ -497,8 +525,16 @@ def build_district(
     start = time.perf_counter()
     if name not in DISTRICTS:
         raise InputError(
-            f"unknown demo district {name!r}; choose one of {', '.join(DISTRICTS)}",
-            [Problem(f"unknown district {name!r}", field="district", rule="demo.district")],
+            _("unknown demo district {name!r}; choose one of {items}").format(
+                name=name, items=_(", ").join(DISTRICTS)
+            ),
+            [
+                Problem(
+                    _("unknown district {name!r}").format(name=name),
+                    field="district",
+                    rule="demo.district",
+                )
+            ],
         )
     district = DISTRICTS[name]
     raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
@@ -519,7 +555,7 @@ def build_district(
     if units is not None and villages is not None:
         _check_codes(units, villages, src, problems)
     if problems:
-        raise InputError(f"{src} does not have the expected content", problems)
+        raise InputError(_("{src} does not have the expected content").format(src=src), problems)
 
     layers = _derive(units, villages, lines, district)
     _check_points_in_communities(layers["households"], layers["communities"], src)

@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from gridgeo.i18n import _
 from gridgeo.io.atomic import write_text_atomic
 from gridgeo.settings import Settings
 
@@ -230,7 +231,7 @@ def register_sample_contacts(
         staffed = set(have["grid_code"])
         missing = staff[~staff["grid_code"].isin(staffed)]
         if staffed and missing.empty:
-            return "reused", f"every grid has contacts ({len(have)} posted)"
+            return "reused", _("every grid has contacts ({n} posted)").format(n=len(have))
         # first run: everyone; after a re-partition: only the grids that have nobody yet
         staff = missing
         editor, reviewer = demo_people(engine, county=county, city=city)
@@ -258,10 +259,16 @@ def register_sample_contacts(
         store_people(engine, staff)  # dedicated grids' 选配单位 / 备案乡镇（街道）
         admitted = register_sample_matters(url, departments, editor=editor, reviewer=reviewer)
         people = staff["staff_id"].nunique()
-        return "done", (
-            f"{people} sample staff on {staff['grid_code'].nunique()} grids, "
-            f"{n_dept} departments for {len(coverage)} categories (change set {cs}), "
-            f"{admitted} matters admitted"
+        return "done", _(
+            "{people} sample staff on {grids} grids, {departments} departments for "
+            "{categories} categories (change set {changeset}), {admitted} matters admitted"
+        ).format(
+            people=people,
+            grids=staff["grid_code"].nunique(),
+            departments=n_dept,
+            categories=len(coverage),
+            changeset=cs,
+            admitted=admitted,
         )
     finally:
         engine.dispose()
@@ -342,23 +349,30 @@ def check_sample_rules(url: str, grids: gpd.GeoDataFrame, conf: dict[str, Any]) 
     ]
     others = breaches.drop(planned.index)
     parts = [
-        f"{len(planned)} deliberate sample breach: grid {expected} {planned['message'].iloc[0]} "
-        f"({planned['rule'].iloc[0]}; {planned['basis'].iloc[0]})"
+        _("{n} deliberate sample breach: grid {grid} {message} ({rule}; {basis})").format(
+            n=len(planned),
+            grid=expected,
+            message=planned["message"].iloc[0],
+            rule=planned["rule"].iloc[0],
+            basis=planned["basis"].iloc[0],
+        )
         if len(planned)
-        else "the deliberate sample breach is gone"
+        else _("the deliberate sample breach is gone")
     ]
     parts.append(
-        f"{others['grid_code'].nunique()} other grids break staffing rules: "
-        + "; ".join(f"{b.grid_code} {b.message}" for b in others.head(5).itertuples())
+        _("{n} other grids break staffing rules: {grids}").format(
+            n=others["grid_code"].nunique(),
+            grids=_("; ").join(f"{b.grid_code} {b.message}" for b in others.head(5).itertuples()),
+        )
         if len(others)
-        else "every other grid keeps every staffing rule"
+        else _("every other grid keeps every staffing rule")
     )
     parts.append(
-        f"{gaps['grid_code'].nunique()} grids lack a department for a core category"
+        _("{n} grids lack a department for a core category").format(n=gaps["grid_code"].nunique())
         if len(gaps)
-        else "every grid has a department for each core category"
+        else _("every grid has a department for each core category")
     )
-    return "; ".join(parts)
+    return _("; ").join(parts)
 
 
 #: The demo's supervision phone: clearly not a real number, like the sample staff's.
@@ -410,9 +424,13 @@ def publish_public(
         base_url=settings.public_base_url,
         workers=2,
     )
-    detail = (
-        f"{result.boards} boards (PDF) → {site / 'boards'}; {len(result.pages)} public pages → "
-        f"{site / 'index.html'} (served at /public/)"
+    detail = _(
+        "{boards} boards (PDF) → {folder}; {pages} public pages → {index} (served at /public/)"
+    ).format(
+        boards=result.boards,
+        folder=site / "boards",
+        pages=len(result.pages),
+        index=site / "index.html",
     )
     stamp.write_text(json.dumps({"fingerprint": key, "detail": detail}, ensure_ascii=False))
     return "done", detail, site
@@ -466,7 +484,11 @@ def run_demo(
     from gridgeo.io import read_layer
 
     if district not in DEMO:
-        raise ValueError(f"unknown demo district {district!r}; choose from {', '.join(DEMO)}")
+        raise ValueError(
+            _("unknown demo district {district!r}; choose from {items}").format(
+                district=district, items=_(", ").join(DEMO)
+            )
+        )
     conf = DEMO[district]
     run = DemoRun(district)
 
@@ -489,8 +511,9 @@ def run_demo(
     step(
         "data",
         "reused" if built.skipped else "done",
-        f"{len(communities)} communities, {int(households['households'].sum()):,} households "
-        f"→ {built.path}",
+        _("{n} communities, {households:,} households → {path}").format(
+            n=len(communities), households=int(households["households"].sum()), path=built.path
+        ),
         t0,
     )
 
@@ -506,12 +529,20 @@ def run_demo(
     run.grids_path = out
     share = metrics.get("in_band_share_feasible")
     roads = metrics.get("road_border_share")
-    share_text = f", in band {share:.1%} (feasible communities)" if share is not None else ""
-    share_text += f", internal borders on roads {roads:.1%}" if roads is not None else ""
+    share_text = (
+        _(", in band {share:.1%} (feasible communities)").format(share=share)
+        if share is not None
+        else ""
+    )
+    share_text += (
+        _(", internal borders on roads {roads:.1%}").format(roads=roads)
+        if roads is not None
+        else ""
+    )
     step(
         "partition",
         "reused" if reused else "done",
-        f"{len(grids)} grids{share_text} → {out}",
+        _("{n} grids{share} → {path}").format(n=len(grids), share=share_text, path=out),
         t0,
     )
 
@@ -526,9 +557,11 @@ def run_demo(
         code_pattern=conf["code_pattern"],
     )
     detail = (
-        "registry already holds these grids"
+        _("the registry already holds these grids")
         if status == "reused"
-        else f"change set {accepted.get('changeset')} accepted, {accepted.get('opened')} grids current"
+        else _("change set {changeset} accepted, {n} grids current").format(
+            changeset=accepted.get("changeset"), n=accepted.get("opened")
+        )
     )
     step("registry", status, detail, t0)
 
@@ -553,7 +586,12 @@ def run_demo(
         county=conf["county"],
         city=conf["city"],
     )
-    step("sample contacts", status, f"{contacts}; sample files: {len(samples)} sets", t0)
+    step(
+        "sample contacts",
+        status,
+        _("{contacts}; sample files: {n} sets").format(contacts=contacts, n=len(samples)),
+        t0,
+    )
 
     t0 = time.perf_counter()
     step("staff rules", "done", check_sample_rules(ready.url, grids, conf), t0)
@@ -568,8 +606,10 @@ def run_demo(
     step(
         "incidents",
         "done" if new else "reused",
-        f"{sum(by_state.values())} sample cases (示例): "
-        + ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())),
+        _("{n} sample cases: {states}").format(
+            n=sum(by_state.values()),
+            states=_(", ").join(f"{k} {v}" for k, v in sorted(by_state.items())),
+        ),
         t0,
     )
     t0 = time.perf_counter()

@@ -33,6 +33,7 @@ import pyogrio
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import write_layers
 from gridgeo.io.atomic import atomic_path, write_text_atomic
 
@@ -72,19 +73,27 @@ def _require(gdf: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
         raise InputError(
-            f"{what} lacks required fields: {', '.join(missing)}",
+            _("{what} lacks required fields: {items}").format(
+                what=what, items=_(", ").join(missing)
+            ),
             [
-                Problem("field is missing", layer=what, field=c, rule="sample.field")
+                Problem(_("field is missing"), layer=what, field=c, rule="sample.field")
                 for c in missing
             ],
         )
     if len(gdf) == 0:
-        raise InputError(f"{what} is empty", [Problem("no rows", layer=what, rule="sample.empty")])
+        raise InputError(
+            _("{what} is empty").format(what=what),
+            [Problem(_("no rows"), layer=what, rule="sample.empty")],
+        )
 
 
 def _metric(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     if gdf.crs is None:
-        raise InputError(f"{what} has no CRS", [Problem("no CRS", layer=what, rule="crs.missing")])
+        raise InputError(
+            _("{what} has no CRS").format(what=what),
+            [Problem(_("no CRS"), layer=what, rule="crs.missing")],
+        )
     return gdf if gdf.crs.is_projected else gdf.to_crs(gdf.estimate_utm_crs())
 
 
@@ -92,8 +101,10 @@ def _phone(i: int, *, limit: int = 9899) -> str:
     """Sample phone number ``i``; 9900–9999 are kept for the sample departments."""
     if not 0 < i <= limit:
         raise InputError(
-            f"sample phone numbers run out at {limit:,} people (asked for number {i})",
-            [Problem("too many sample staff", rule="sample.phone_range")],
+            _("sample phone numbers run out at {limit:,} people (asked for number {i})").format(
+                limit=limit, i=i
+            ),
+            [Problem(_("too many sample staff"), rule="sample.phone_range")],
         )
     return f"{PHONE_PREFIX}{i:04d}"
 
@@ -292,10 +303,11 @@ def sample_incidents(
     """
     _require(communities, ["code"], "communities")
     if n < 0:
-        raise InputError("n must be ≥ 0", [Problem(f"n = {n}", field="n", rule="sample.n")])
+        raise InputError(_("n must be ≥ 0"), [Problem(f"n = {n}", field="n", rule="sample.n")])
     if communities.crs is None:
         raise InputError(
-            "communities have no CRS", [Problem("no CRS", layer="communities", rule="crs.missing")]
+            _("communities have no CRS"),
+            [Problem(_("no CRS"), layer="communities", rule="crs.missing")],
         )
     rng = np.random.default_rng(seed)
     comm = communities.sort_values("code", kind="stable").reset_index(drop=True)
@@ -438,8 +450,15 @@ def sample_tracks(
     _require(staff, ["staff_id", "name", "position", "grid_code"], "staff")
     if days < 1 or interval_s < 1:
         raise InputError(
-            "days and interval_s must be ≥ 1",
-            [Problem(f"days={days}, interval_s={interval_s}", rule="sample.range")],
+            _("days and interval_s must be ≥ 1"),
+            [
+                Problem(
+                    _("days={days}, interval_s={interval_s}").format(
+                        days=days, interval_s=interval_s
+                    ),
+                    rule="sample.range",
+                )
+            ],
         )
     metric = _metric(grids, "grids")
     by_code = dict(zip(metric["grid_code"].astype(str), metric.geometry, strict=True))
@@ -447,9 +466,14 @@ def sample_tracks(
     unknown = sorted(set(workers["grid_code"].astype(str)) - set(by_code))
     if unknown:
         raise InputError(
-            f"{len(unknown)} staff grid codes are not among the grids",
+            _("{n} staff grid codes are not among the grids").format(n=len(unknown)),
             [
-                Problem(f"grid {c} not found", layer="staff", field="grid_code", rule="sample.grid")
+                Problem(
+                    _("grid {c} not found").format(c=c),
+                    layer="staff",
+                    field="grid_code",
+                    rule="sample.grid",
+                )
                 for c in unknown
             ],
         )
@@ -510,8 +534,10 @@ _TRACK_COLUMNS = ("track_id", "staff_id", "grid_code", "seq", "time", "is_sample
 def _check_name(path: Path) -> None:
     if "sample" not in path.name.lower():
         raise InputError(
-            f"sample data must go to a file whose name contains 'sample': {path}",
-            [Problem("name lacks 'sample'", file=str(path), rule="sample.file_name")],
+            _("sample data must go to a file whose name contains 'sample': {path}").format(
+                path=path
+            ),
+            [Problem(_("name lacks 'sample'"), file=str(path), rule="sample.file_name")],
         )
 
 
@@ -622,14 +648,22 @@ def write_tracks(
     formats = list(formats)
     if geojson_layout not in {"lines", "points"}:
         raise InputError(
-            f"unknown GeoJSON layout {geojson_layout!r}",
-            [Problem("expected 'lines' or 'points'", field="geojson_layout", rule="sample.format")],
+            _("unknown GeoJSON layout {geojson_layout!r}").format(geojson_layout=geojson_layout),
+            [
+                Problem(
+                    _("expected 'lines' or 'points'"), field="geojson_layout", rule="sample.format"
+                )
+            ],
         )
     for fmt in formats:
         if fmt not in {"csv", "gpx", "geojson"}:
             raise InputError(
-                f"unknown track format {fmt!r}",
-                [Problem(f"format {fmt!r}", field="formats", rule="sample.format")],
+                _("unknown track format {fmt!r}").format(fmt=fmt),
+                [
+                    Problem(
+                        _("format {fmt!r}").format(fmt=fmt), field="formats", rule="sample.format"
+                    )
+                ],
             )
         _check_name(directory / f"{stem}.{fmt}")
     wgs = tracks.to_crs(4326)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gridgeo.demo.sample import TIMEZONE, sample_tracks
+from gridgeo.i18n import _
 
 __all__ = ["demo_tracks"]
 
@@ -60,8 +61,17 @@ def demo_tracks(url: str, grids: gpd.GeoDataFrame, staff: pd.DataFrame, *, seed:
     )
     days, _grids, _problems = patrol_stats(url, today.date(), today.date())
     top = rankings(days, period="week", scope="county").head(3)
-    ranked = "；".join(f"第{r.rank}名 {r.worker} {r.own_hours} 小时" for r in top.itertuples())
+    ranked = _("; ").join(
+        _("no. {rank} {worker} {hours} h").format(rank=r.rank, worker=r.worker, hours=r.own_hours)
+        for r in top.itertuples()
+    )
     met = days["meets_rule"].dropna()
-    rule = f"，{int(met.sum())}/{len(met)} 人达到每日巡查时长" if len(met) else ""
+    rule = (
+        _(", {met}/{n} met the daily patrol time").format(met=int(met.sum()), n=len(met))
+        if len(met)
+        else ""
+    )
     status = "done" if res["created"] else "reused"
-    return status, f"{res['fixes_kept']} 个示例定位点，{len(days)} 名网格员{rule}；{ranked}"
+    return status, _("{fixes} sample fixes, {workers} grid workers{rule}; {ranked}").format(
+        fixes=res["fixes_kept"], workers=len(days), rule=rule, ranked=ranked
+    )

@@ -16,6 +16,7 @@ import numpy as np
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.partition.aggregate import Graph
 from gridgeo.partition.blocks import adjacency, assign_points, faces
 
@@ -112,11 +113,12 @@ def community_blocks(
     if (owner < 0).any():
         missing = np.flatnonzero(owner < 0)
         raise InputError(
-            "the grids do not cover the community",
+            _("the grids do not cover the community"),
             [
                 Problem(
-                    f"block of {shapely.area(polys[i]):,.0f} m² at "
-                    f"({reps[i].x:,.1f}, {reps[i].y:,.1f}) lies in no grid",
+                    _("block of {area:,.0f} m² at ({x:,.1f}, {y:,.1f}) lies in no grid").format(
+                        area=shapely.area(polys[i]), x=reps[i].x, y=reps[i].y
+                    ),
                     rule="coverage.gap",
                 )
                 for i in missing[:20]

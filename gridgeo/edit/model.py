@@ -15,6 +15,7 @@ import shapely
 
 from gridgeo.edit.blocks import EditBlocks
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.partition.aggregate import Graph, aggregate
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,14 @@ class Plan:
 
     def _grid(self, key: str, *, unlocked: bool = False) -> PlanGrid:
         if key not in self.grids:
-            raise EditError(f"grid {key} is not in community {self.community_code}")
+            raise EditError(
+                _("grid {key} is not in community {community_code}").format(
+                    key=key, community_code=self.community_code
+                )
+            )
         g = self.grids[key]
         if unlocked and g.locked:
-            raise EditError(f"grid {key} ({g.name}) is locked")
+            raise EditError(_("grid {key} ({name}) is locked").format(key=key, name=g.name))
         return g
 
     def _child(self, owner: np.ndarray, grids: dict[str, PlanGrid], touched) -> Plan:
@@ -120,7 +125,11 @@ class Plan:
         idx = sorted({int(b) for b in blocks})
         bad = [b for b in idx if b < 0 or b >= self.blocks.n]
         if bad:
-            raise EditError(f"no block {bad[0]} in community {self.community_code}")
+            raise EditError(
+                _("no block {bad} in community {community_code}").format(
+                    bad=bad[0], community_code=self.community_code
+                )
+            )
         for b in idx:
             self._grid(str(self.owner[b]), unlocked=True)
         nb = self.blocks.neighbour_sets
@@ -130,8 +139,8 @@ class Plan:
             ok = [b for b in todo if nb[b] & reached]
             if not ok:
                 raise EditError(
-                    f"block {todo[0]} does not border grid {to}",
-                    [Problem("moved blocks must touch the grid they join", row=todo[0])],
+                    _("block {todo} does not border grid {to}").format(todo=todo[0], to=to),
+                    [Problem(_("moved blocks must touch the grid they join"), row=todo[0])],
                 )
             reached.update(ok)
             todo = [b for b in todo if b not in ok]
@@ -145,7 +154,7 @@ class Plan:
     def merge(self, a: str, b: str) -> Plan:
         """Merge grid ``b`` into ``a``: one grid, a new code at filing (``code`` cleared)."""
         if a == b:
-            raise EditError(f"cannot merge grid {a} with itself")
+            raise EditError(_("cannot merge grid {a} with itself").format(a=a))
         ga = self._grid(a, unlocked=True)
         self._grid(b, unlocked=True)
         owner = self.owner.copy()
@@ -164,7 +173,11 @@ class Plan:
         g = self._grid(key, unlocked=True)
         members = self.members(key)
         if k < 2 or len(members) < k:
-            raise EditError(f"grid {key} has {len(members)} blocks; cannot split into {k}")
+            raise EditError(
+                _("grid {key} has {n} blocks; cannot split into {k}").format(
+                    key=key, n=len(members), k=k
+                )
+            )
         w = self.blocks.households[members].astype(float)
         total = max(float(w.sum()), 1.0)
         local = {int(b): i for i, b in enumerate(members)}
@@ -191,15 +204,17 @@ class Plan:
         g = self._grid(key)
         name = str(name).strip()
         if not name:
-            raise EditError("a grid name cannot be empty", [Problem("empty", field="grid_name")])
+            raise EditError(
+                _("a grid name cannot be empty"), [Problem(_("empty"), field="grid_name")]
+            )
         return self._child(self.owner, {**self.grids, key: replace(g, name=name)}, [key])
 
     def set_type(self, key: str, grid_type: str) -> Plan:
         """Change the type of grid ``key`` (urban, rural or dedicated)."""
         if grid_type not in ("urban", "rural", "dedicated"):
             raise EditError(
-                f"unknown grid type {grid_type!r}",
-                [Problem("use urban, rural or dedicated", field="grid_type")],
+                _("unknown grid type {grid_type!r}").format(grid_type=grid_type),
+                [Problem(_("use urban, rural or dedicated"), field="grid_type")],
             )
         g = self._grid(key)
         return self._child(self.owner, {**self.grids, key: replace(g, grid_type=grid_type)}, [key])

@@ -19,6 +19,7 @@ import numpy as np
 
 from gridgeo.edit.model import Plan
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import read_layer, write_layers
 from gridgeo.io.atomic import atomic_path
 
@@ -167,12 +168,13 @@ def read_edit_package(path: str | Path) -> tuple[str, gpd.GeoDataFrame, gpd.GeoD
             row = db.execute(f"SELECT value FROM {META} WHERE key = 'community_code'").fetchone()
     except sqlite3.Error as exc:
         raise InputError(
-            f"{path} is not a package written by `gridgeo change export-edit`",
+            _("{path} is not a package written by `gridgeo change export-edit`").format(path=path),
             [Problem(str(exc), file=str(path), layer=META, rule="edit.package")],
         ) from exc
     if row is None:
         raise InputError(
-            f"{path} names no community", [Problem("no community_code", file=str(path), layer=META)]
+            _("{path} names no community").format(path=path),
+            [Problem(_("no community_code"), file=str(path), layer=META)],
         )
     layers = {}
     for name, fields in ((BLOCKS, ("block_id", "grid_code")), (GRIDS, ("grid_code",))):
@@ -181,7 +183,7 @@ def read_edit_package(path: str | Path) -> tuple[str, gpd.GeoDataFrame, gpd.GeoD
             if f not in gdf.columns:
                 problems.append(
                     Problem(
-                        f"field {f} is missing",
+                        _("field {f} is missing").format(f=f),
                         file=str(path),
                         layer=name,
                         field=f,
@@ -190,7 +192,7 @@ def read_edit_package(path: str | Path) -> tuple[str, gpd.GeoDataFrame, gpd.GeoD
                 )
         layers[name] = gdf
     if problems:
-        raise InputError(f"{path} cannot be imported", problems)
+        raise InputError(_("{path} cannot be imported").format(path=path), problems)
     blocks = layers[BLOCKS]
     blocks["grid_code"] = blocks["grid_code"].astype("string").str.strip()
     layers[GRIDS]["grid_code"] = layers[GRIDS]["grid_code"].astype("string").str.strip()

@@ -18,6 +18,7 @@ import pyproj
 import shapely
 
 from gridgeo.edit.model import Plan
+from gridgeo.i18n import _
 from gridgeo.rule_ids import RULES
 from gridgeo.rules import Profile, load_profile
 from gridgeo.validate.checks import CHECKS
@@ -134,7 +135,9 @@ def _structural(plan: Plan) -> list[Finding]:
                 "coverage.gap",
                 RULES["coverage.gap"].severity,
                 (),
-                f"{len(unowned)} blocks ({area:,.0f} m²) belong to no grid",
+                _("{n} blocks ({area:,.0f} m²) belong to no grid").format(
+                    n=len(unowned), area=area
+                ),
             )
         )
     seen: dict[str, list[str]] = {}
@@ -148,7 +151,7 @@ def _structural(plan: Plan) -> list[Finding]:
                     "code.duplicate",
                     RULES["code.duplicate"].severity,
                     (code,),
-                    f"grid code {code} is used by {len(ks)} grids",
+                    _("grid code {code} is used by {n} grids").format(code=code, n=len(ks)),
                 )
             )
     return out

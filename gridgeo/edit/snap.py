@@ -23,6 +23,7 @@ import shapely
 
 from gridgeo.edit.model import Plan
 from gridgeo.errors import Problem
+from gridgeo.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _block_codes(
         if bid is None or pd.isna(bid) or not 0 <= int(bid) < plan.blocks.n:
             problems.append(
                 Problem(
-                    f"unknown block_id {bid!r}",
+                    _("unknown block_id {bid!r}").format(bid=bid),
                     file=source,
                     layer="blocks",
                     row=row,
@@ -82,7 +83,7 @@ def _block_codes(
         if code is None or pd.isna(code) or str(code).strip() == "":
             problems.append(
                 Problem(
-                    f"block {bid} has no grid_code",
+                    _("block {bid} has no grid_code").format(bid=bid),
                     file=source,
                     layer="blocks",
                     row=row,
@@ -93,7 +94,9 @@ def _block_codes(
         elif str(code) not in plan.grids:
             problems.append(
                 Problem(
-                    f"block {bid}: grid_code {code} is not a grid of community {plan.community_code}",
+                    _(
+                        "block {bid}: grid_code {code} is not a grid of community {community_code}"
+                    ).format(bid=bid, code=code, community_code=plan.community_code),
                     file=source,
                     layer="blocks",
                     row=row,
@@ -107,8 +110,10 @@ def _block_codes(
         geom = plan.blocks.geoms[bid]
         problems.append(
             Problem(
-                f"block {bid} ({shapely.area(geom):,.0f} m² at {_where(geom, blocks.crs)}) was deleted; "
-                "blocks are fixed — move it to a grid by its grid_code instead",
+                _(
+                    "block {bid} ({area:,.0f} m² at {where}) was deleted; blocks are fixed — "
+                    "move it to a grid by its grid_code instead"
+                ).format(bid=bid, area=shapely.area(geom), where=_where(geom, blocks.crs)),
                 file=source,
                 layer="blocks",
                 row=bid,
@@ -154,8 +159,11 @@ def apply_package(
         if key not in plan.grids:
             problems.append(
                 Problem(
-                    f"grid_code {code} is not a grid of community {plan.community_code}; new grids "
-                    "come from splitting (blocks of one grid given a new code are not supported)",
+                    _(
+                        "grid_code {code} is not a grid of community {community_code}; new grids "
+                        "come from splitting (blocks of one grid given a new code are not "
+                        "supported)"
+                    ).format(code=code, community_code=plan.community_code),
                     file=source,
                     layer="grids",
                     row=row,
@@ -186,21 +194,35 @@ def apply_package(
             deep = shapely.area(shapely.intersection(residual, core))
             if deep < 1.0:
                 if owner[b] != keys[win]:
-                    notes.append(f"block {b} snapped from {owner[b]} to {keys[win]} (vertex edit)")
+                    notes.append(
+                        _("block {b} snapped from {old} to {new} (vertex edit)").format(
+                            b=b, old=owner[b], new=keys[win]
+                        )
+                    )
                     owner[b] = keys[win]
                 elif shapely.area(residual) > 1.0:
                     notes.append(
-                        f"block {b} stays in {keys[win]}: {shapely.area(residual):,.0f} m² of "
-                        "the edited outline snapped back to the block's border"
+                        _(
+                            "block {b} stays in {grid}: {area:,.0f} m² of the edited outline "
+                            "snapped back to the block's border"
+                        ).format(b=b, grid=keys[win], area=shapely.area(residual))
                     )
                 continue
             uncovered = shapely.difference(blk, shapely.union_all(shapes))
             if shapely.area(shapely.intersection(uncovered, core)) >= 1.0:
                 problems.append(
                     Problem(
-                        f"gap of {shapely.area(uncovered):,.0f} m² at {_where(uncovered, crs)} "
-                        f"(block {b}, {shapely.area(blk):,.0f} m²) is covered by no grid; more than "
-                        f"{tolerance_m:g} m inside the block, so it cannot be snapped",
+                        _(
+                            "gap of {area:,.0f} m² at {where} (block {b}, {area2:,.0f} m²) is "
+                            "covered by no grid; more than {tolerance_m:g} m inside the block, so it "
+                            "cannot be snapped"
+                        ).format(
+                            area=shapely.area(uncovered),
+                            where=_where(uncovered, crs),
+                            b=b,
+                            area2=shapely.area(blk),
+                            tolerance_m=tolerance_m,
+                        ),
                         file=source,
                         layer="grids",
                         row=b,
@@ -213,9 +235,17 @@ def apply_package(
                 )
                 problems.append(
                     Problem(
-                        f"block {b} ({shapely.area(blk):,.0f} m² at {_where(blk, crs)}) is cut "
-                        f"between grids ({shares}) more than {tolerance_m:g} m inside; move the "
-                        "whole block by its grid_code",
+                        _(
+                            "block {b} ({area:,.0f} m² at {where}) is cut between grids ({shares}) "
+                            "more than {tolerance_m:g} m inside; move the whole block by its "
+                            "grid_code"
+                        ).format(
+                            b=b,
+                            area=shapely.area(blk),
+                            where=_where(blk, crs),
+                            shares=shares,
+                            tolerance_m=tolerance_m,
+                        ),
                         file=source,
                         layer="grids",
                         row=b,

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 LIMITS_FILE = Path(__file__).with_name("limits.toml")
 
@@ -38,7 +39,7 @@ class Limit:
     def __post_init__(self) -> None:
         if self.unit not in ("hours", "days") or not self.amount > 0:
             raise InputError(
-                "时限须为正数，单位为 hours 或 days",
+                _("a limit must be a positive number of hours or days"),
                 [Problem(f"{self.amount} {self.unit}", field="limit", rule="incident.limit")],
             )
 
@@ -61,10 +62,13 @@ def parse_work_hours(text: str) -> tuple[tuple[time, time], ...]:
     ok = ok and all(periods[i][1] <= periods[i + 1][0] for i in range(len(periods) - 1))
     if not ok:
         raise InputError(
-            "工作时间格式错误",
+            _("malformed working hours"),
             [
                 Problem(
-                    f"{text!r}: 应为 HH:MM-HH:MM，多段用逗号分隔，按时间先后且不重叠",
+                    _(
+                        "{text!r}: use HH:MM-HH:MM, several periods separated by commas, "
+                        "in order and not overlapping"
+                    ).format(text=text),
                     field="GRIDGEO_INCIDENT_WORK_HOURS",
                     rule="incident.work_hours",
                 )
@@ -111,7 +115,7 @@ class WorkingCalendar:
         cur = self._local(start)
         left = float(seconds)
         day = cur.date()
-        for _ in range(3660):  # ten years of days at most
+        for _day in range(3660):  # ten years of days at most
             for a, b in self._spans(day):
                 a = max(a, cur)
                 if a >= b:
@@ -121,7 +125,10 @@ class WorkingCalendar:
                     return a + timedelta(seconds=left)
                 left -= span
             day += timedelta(days=1)
-        raise InputError("时限超过十年", [Problem(f"{seconds} s", rule="incident.limit")])
+        raise InputError(
+            _("the limit is longer than ten years"),
+            [Problem(f"{seconds} s", rule="incident.limit")],
+        )
 
     def between(self, a: datetime, b: datetime) -> float:
         """Working seconds from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
@@ -197,7 +204,8 @@ def _limits_table(path: str) -> dict:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(
-            "时限表无法读取", [Problem(str(exc), file=path, rule="incident.limits")]
+            _("the table of limits cannot be read"),
+            [Problem(str(exc), file=path, rule="incident.limits")],
         ) from None
 
 
@@ -206,7 +214,8 @@ def _limit(raw: dict, where: str) -> Limit:
         return Limit(float(raw["amount"]), str(raw["unit"]))
     except (KeyError, TypeError, ValueError):
         raise InputError(
-            "时限表格式错误", [Problem(f"{raw!r}", field=where, rule="incident.limits")]
+            _("the table of limits is malformed"),
+            [Problem(f"{raw!r}", field=where, rule="incident.limits")],
         ) from None
 
 

@@ -26,6 +26,7 @@ import psycopg
 import pyarrow as pa
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.incidents import store
 from gridgeo.incidents.catalog import Catalog
 from gridgeo.incidents.intake import (
@@ -220,7 +221,7 @@ def report_one(
     now = pd.Timestamp.now(tz="UTC").to_pydatetime()
     cases, problems = prepare(frame, snap, catalog, crs=crs, now=now)
     if problems:
-        raise InputError("上报内容有误", problems)
+        raise InputError(_("the report has errors"), problems)
     with conn.transaction():
         ext = cases.column("external_id")[0].as_py()
         if ext is not None:
@@ -310,10 +311,10 @@ def read_chunks(path: Path, *, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, 
             yield frame, np.arange(skip + 1, skip + 1 + len(frame))
     else:
         raise InputError(
-            "不支持的文件格式",
+            _("unsupported file format"),
             [
                 Problem(
-                    f"{path.name}: 可用 CSV、XLSX、GeoJSON",
+                    _("{name}: use CSV, XLSX or GeoJSON").format(name=path.name),
                     file=str(path),
                     rule="incident.import.format",
                 )
@@ -395,7 +396,8 @@ def import_file(
     path = Path(path)
     if not path.is_file():
         raise InputError(
-            "文件不存在", [Problem(str(path), file=str(path), rule="incident.import.missing")]
+            _("the file does not exist"),
+            [Problem(str(path), file=str(path), rule="incident.import.missing")],
         )
     sha = file_sha256(path)
     rep = ImportReport(file=str(path), sha256=sha)
@@ -458,7 +460,7 @@ def import_file(
                 rep,
                 [
                     Problem(
-                        f"编号 {ext} 在文件中重复",
+                        _("id {id} repeats in the file").format(id=ext),
                         file=path.name,
                         row=line,
                         field="external_id",

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridgeo.errors import Problem
+from gridgeo.i18n import _
 from gridgeo.incidents.catalog import Catalog
 
 SOURCES = ("patrol", "hotline", "app", "walk_in", "import")
@@ -104,36 +105,48 @@ def check_reports(
 
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=np.float64)
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=np.float64)
-    flag(~np.isfinite(lon), "lon", "incident.coordinates.missing", lambda i: "缺少经度或不是数字")
-    flag(~np.isfinite(lat), "lat", "incident.coordinates.missing", lambda i: "缺少纬度或不是数字")
+    flag(
+        ~np.isfinite(lon),
+        "lon",
+        "incident.coordinates.missing",
+        lambda i: _("longitude missing or not a number"),
+    )
+    flag(
+        ~np.isfinite(lat),
+        "lat",
+        "incident.coordinates.missing",
+        lambda i: _("latitude missing or not a number"),
+    )
     if geographic:
         swapped = _in(lon, _LAT) & _in(lat, _LON) & ~(_in(lon, _LON) & _in(lat, _LAT))
         flag(
             swapped,
             "lon",
             "incident.coordinates.swapped",
-            lambda i: f"经纬度疑似颠倒（经度 {lon[i]}，纬度 {lat[i]}）",
+            lambda i: _(
+                "longitude and latitude look swapped (longitude {lon}, latitude {lat})"
+            ).format(lon=lon[i], lat=lat[i]),
         )
         outside = ~(np.abs(lon) <= 180) | ~(np.abs(lat) <= 90)
         flag(
             outside,
             "lon",
             "incident.coordinates.range",
-            lambda i: f"坐标超出范围 ({lon[i]}, {lat[i]})",
+            lambda i: _("coordinates out of range ({lon}, {lat})").format(lon=lon[i], lat=lat[i]),
         )
     when = frame["reported_at"]
     flag(
         when.isna().to_numpy(),
         "reported_at",
         "incident.reported_at.invalid",
-        lambda i: "上报时间缺失或无法识别",
+        lambda i: _("the time of report is missing or not recognised"),
     )
     future = (when > now + FUTURE_SLACK).fillna(False).to_numpy(dtype=bool)
     flag(
         future,
         "reported_at",
         "incident.reported_at.future",
-        lambda i: f"上报时间 {when.iloc[i]} 晚于当前时间",
+        lambda i: _("the time of report {when} is later than now").format(when=when.iloc[i]),
     )
     if "source" in frame:
         src = frame["source"].astype(object)
@@ -141,7 +154,9 @@ def check_reports(
             ~src.isin(SOURCES).to_numpy(),
             "source",
             "incident.source",
-            lambda i: f"来源 {src.iloc[i]!r} 无效（可用：{', '.join(SOURCES)}）",
+            lambda i: _("source {source!r} is not valid (use: {sources})").format(
+                source=src.iloc[i], sources=", ".join(SOURCES)
+            ),
         )
     if "external_id" in frame:
         ids = frame["external_id"].astype(object)
@@ -155,7 +170,7 @@ def check_reports(
             dup_in_chunk | dup_before,
             "external_id",
             "incident.external_id.duplicate",
-            lambda i: f"编号 {ids.iloc[i]} 在文件中重复",
+            lambda i: _("id {id} repeats in the file").format(id=ids.iloc[i]),
         )
         if seen_ids is not None:
             seen_ids.update(ids[has & ~bad].astype(str))

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 # magic bytes → (content type, suffix)
 _KINDS = (
@@ -24,8 +25,14 @@ def sniff(data: bytes) -> tuple[str, str]:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", ".webp"
     raise InputError(
-        "照片须为 JPEG、PNG 或 WebP 图片",
-        [Problem("文件内容不是支持的图片格式", field="photo", rule="incident.photo.type")],
+        _("a photo must be a JPEG, PNG or WebP image"),
+        [
+            Problem(
+                _("the file is not an image of a supported format"),
+                field="photo",
+                rule="incident.photo.type",
+            )
+        ],
     )
 
 
@@ -39,14 +46,17 @@ def store_photo(home: Path, data: bytes, *, max_bytes: int) -> tuple[str, int, s
     """
     if not data:
         raise InputError(
-            "照片为空", [Problem("0 字节", field="photo", rule="incident.photo.empty")]
+            _("the photo is empty"),
+            [Problem(_("0 bytes"), field="photo", rule="incident.photo.empty")],
         )
     if len(data) > max_bytes:
         raise InputError(
-            "照片过大",
+            _("the photo is too large"),
             [
                 Problem(
-                    f"{len(data)} 字节，上限 {max_bytes}", field="photo", rule="incident.photo.size"
+                    _("{n} bytes, at most {max_bytes}").format(n=len(data), max_bytes=max_bytes),
+                    field="photo",
+                    rule="incident.photo.size",
                 )
             ],
         )
@@ -71,5 +81,7 @@ def photo_path(home: Path, rel: str) -> Path:
     """The file of a stored photo (checked to lie under ``home``)."""
     path = (Path(home) / rel).resolve()
     if not path.is_relative_to(Path(home).resolve()):
-        raise InputError("照片路径无效", [Problem(rel, field="path", rule="incident.photo.path")])
+        raise InputError(
+            _("invalid photo path"), [Problem(rel, field="path", rule="incident.photo.path")]
+        )
     return path

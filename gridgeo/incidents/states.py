@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gridgeo.errors import ConflictError, InputError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 
 ROLES = ("public", "dispatcher", "department", "grid_worker", "admin")
 
@@ -219,6 +220,67 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+#: The actions, states and rules in English, the language of the code: messages show them in
+#: the language in use (their zh_CN entries are the Chinese labels above; the labels, the
+#: rules in the ``rule`` field of an error and STATE_NAMES stay as they are for clients).
+_ACTION_TEXT = {
+    "report": "report a case",
+    "accept": "accept the case",
+    "reject": "reject the case",
+    "dispatch": "dispatch the case",
+    "return": "return the case",
+    "designate": "designate the department",
+    "handle": "report the handling",
+    "verify_pass": "pass the verification",
+    "verify_fail": "fail the verification",
+    "archive": "archive the case",
+    "evaluate": "evaluate the case",
+    "supervise": "supervise the case",
+    "explain": "explain the delay",
+}
+_RULE_TEXT = {
+    "report": "a case is created by a report",
+    "accept": "only a reported case can be accepted",
+    "reject": "only a reported case can be rejected, with a reason",
+    "dispatch": "only an accepted case can be dispatched",
+    "return": "a department can return a case only once, and a designated case not at all (one return)",
+    "designate": "only a returned case gets a department designated by the centre",
+    "handle": "only a case being handled can have its handling reported",
+    "verify_pass": "only a case awaiting verification can be verified",
+    "verify_fail": "only a case awaiting verification can be verified; a failure needs a reason",
+    "archive": "only a closed case can be archived",
+    "evaluate": "only an archived case can be evaluated, and only once; by the reporter (evaluation key), or recorded by the centre after a callback",
+    "supervise": "only a case not yet closed can be supervised",
+    "explain": "the department explains the delay of a case it is handling",
+}
+_STATE_TEXT = {
+    "reported": "reported",
+    "accepted": "accepted",
+    "rejected": "rejected",
+    "dispatched": "being handled",
+    "returned": "returned",
+    "handled": "awaiting verification",
+    "closed": "closed",
+    "archived": "archived",
+    "evaluated": "evaluated",
+}
+
+
+def action_text(name: str) -> str:
+    """The name of action ``name`` in the language in use (``立案`` / ``accept the case``)."""
+    return _(_ACTION_TEXT[name]) if name in _ACTION_TEXT else name
+
+
+def state_text(state: str) -> str:
+    """The name of ``state`` in the language in use (``处置中`` / ``being handled``)."""
+    return _(_STATE_TEXT[state]) if state in _STATE_TEXT else state
+
+
+def rule_text(name: str) -> str:
+    """The rule of action ``name`` in words, in the language in use."""
+    return _(_RULE_TEXT[name]) if name in _RULE_TEXT else ""
+
+
 class IllegalTransitionError(ConflictError):
     """An action the case's state or history forbids (HTTP 409)."""
 
@@ -280,22 +342,37 @@ def check_role(action: str, role: str) -> Action:
     act = ACTIONS.get(action)
     if act is None:
         raise InputError(
-            f"未知的操作 {action!r}",
-            [Problem(f"可用操作：{', '.join(ACTIONS)}", field="action", rule="incident.action")],
+            _("unknown action {action!r}").format(action=action),
+            [
+                Problem(
+                    _("actions: {actions}").format(actions=_(", ").join(ACTIONS)),
+                    field="action",
+                    rule="incident.action",
+                )
+            ],
         )
     if role not in act.roles:
-        allowed = "、".join(r for r in ROLES if r in act.roles)
+        allowed = _(", ").join(r for r in ROLES if r in act.roles)
         raise PermissionDeniedError(
-            f"角色 {role} 不能执行「{act.label}」({act.name})，需要角色：{allowed}"
+            _("role {role} may not {label} ({action}); roles needed: {roles}").format(
+                role=role, label=action_text(act.name), action=act.name, roles=allowed
+            )
         )
     return act
 
 
 def _illegal(act: Action, facts: CaseFacts, why: str) -> IllegalTransitionError:
-    name = STATE_NAMES.get(facts.state, facts.state)
     return IllegalTransitionError(
-        f"案件处于「{name}」({facts.state})状态，不能执行「{act.label}」({act.name})：{why}"
-        f" [规则 incident.{act.name}]",
+        _(
+            "the case is {name} ({state}), so it is not possible to {label} ({action}): "
+            "{why} [rule incident.{action}]"
+        ).format(
+            name=state_text(facts.state),
+            state=facts.state,
+            label=action_text(act.name),
+            action=act.name,
+            why=why,
+        ),
         state=facts.state,
         action=act.name,
         rule=act.rule,
@@ -306,8 +383,8 @@ def _need(act: Action, body: dict[str, Any]) -> None:
     missing = [n for n in act.needs if body.get(n) in (None, "", [], ())]
     if missing:
         raise InputError(
-            f"「{act.label}」缺少必填内容",
-            [Problem("必须填写", field=n, rule=f"incident.{act.name}.{n}") for n in missing],
+            _("to {label}, required fields are missing").format(label=action_text(act.name)),
+            [Problem(_("required"), field=n, rule=f"incident.{act.name}.{n}") for n in missing],
         )
 
 
@@ -321,15 +398,27 @@ def _departments(body: dict[str, Any]) -> tuple[int, ...]:
             lead = int(lead)
     except (TypeError, ValueError):
         raise InputError(
-            "承办部门编号必须是整数",
-            [Problem(f"{raw!r} 不是部门编号", field="department", rule="incident.department")],
+            _("the handling departments' ids must be whole numbers"),
+            [
+                Problem(
+                    _("{raw!r} is not a department id").format(raw=raw),
+                    field="department",
+                    rule="incident.department",
+                )
+            ],
         ) from None
     ids = list(dict.fromkeys(ids))
     if lead is not None:
         if lead not in ids:
             raise InputError(
-                "牵头部门必须是承办部门之一",
-                [Problem(f"{lead} 不在 {ids} 中", field="lead", rule="incident.lead")],
+                _("the lead department must be one of the handling departments"),
+                [
+                    Problem(
+                        _("{lead} is not in {ids}").format(lead=lead, ids=ids),
+                        field="lead",
+                        rule="incident.lead",
+                    )
+                ],
             )
         ids.remove(lead)
         ids.insert(0, lead)
@@ -377,22 +466,39 @@ def apply(
     body = body or {}
     act = check_role(action, role)
     if facts.state not in act.sources:
-        allowed = "、".join(STATE_NAMES[s] for s in STATES if s in act.sources) or "（新案件）"
-        raise _illegal(act, facts, f"{act.rule}（允许的状态：{allowed}）")
+        allowed = _(", ").join(state_text(s) for s in STATES if s in act.sources)
+        raise _illegal(
+            act,
+            facts,
+            _("{rule} (states allowed: {states})").format(
+                rule=rule_text(act.name), states=allowed or _("(a new case)")
+            ),
+        )
     if (
         role == "department"
         and actor_department is not None
         and actor_department not in facts.departments
     ):
         raise PermissionDeniedError(
-            f"部门 {actor_department} 不是本案承办部门（{list(facts.departments)}），不能执行「{act.label}」"
+            _(
+                "department {department} is not a handling department of this case "
+                "({departments}), so it may not {label}"
+            ).format(
+                department=actor_department,
+                departments=list(facts.departments),
+                label=action_text(act.name),
+            )
         )
     if act.name == "return":
         if facts.designated:
-            raise _illegal(act, facts, "本案由中心指定承办，不得再回弹")
+            raise _illegal(
+                act, facts, _("the centre designated the department of this case: no more return")
+            )
         who = actor_department if actor_department is not None else facts.lead
         if facts.returned_by:
-            raise _illegal(act, facts, "本案已回弹过一次，只能回弹一次")
+            raise _illegal(
+                act, facts, _("this case was returned once already: it can be returned only once")
+            )
         _need(act, body)
         return replace(facts, state="returned", returned_by=(*facts.returned_by, who))
     _need(act, body)
@@ -411,7 +517,7 @@ def apply(
             score = 0
         if not 1 <= score <= 5:
             raise InputError(
-                "满意度须为 1–5 的整数",
+                _("the satisfaction must be a whole number from 1 to 5"),
                 [
                     Problem(
                         f"{body['satisfaction']!r}", field="satisfaction", rule="incident.evaluate"
@@ -438,10 +544,12 @@ def _check_evaluator(act: Action, facts: CaseFacts, role: str, body: dict[str, A
         channel = body.get("callback")
         if channel in (None, ""):
             raise InputError(
-                "中心代为评价须注明回访方式",
+                _("an evaluation recorded by the centre must name the callback channel"),
                 [
                     Problem(
-                        f"回访方式（callback）：{', '.join(CALLBACK_CHANNELS)}",
+                        _("callback channel (callback): {channels}").format(
+                            channels=", ".join(CALLBACK_CHANNELS)
+                        ),
                         field="callback",
                         rule="incident.evaluate.callback",
                     )
@@ -449,10 +557,12 @@ def _check_evaluator(act: Action, facts: CaseFacts, role: str, body: dict[str, A
             )
         if channel not in CALLBACK_CHANNELS:
             raise InputError(
-                "回访方式无效",
+                _("invalid callback channel"),
                 [
                     Problem(
-                        f"{channel!r} 不是回访方式（可用：{', '.join(CALLBACK_CHANNELS)}）",
+                        _("{channel!r} is not a callback channel (use: {channels})").format(
+                            channel=channel, channels=", ".join(CALLBACK_CHANNELS)
+                        ),
                         field="callback",
                         rule="incident.evaluate.callback",
                     )
@@ -463,11 +573,17 @@ def _check_evaluator(act: Action, facts: CaseFacts, role: str, body: dict[str, A
     stored = facts.evaluation_key_sha256
     if stored is None:
         raise PermissionDeniedError(
-            f"本案没有评价码，只能由中心回访上报人后代为评价「{act.label}」"
+            _(
+                "this case has no evaluation key: only the centre can {label}, after a callback "
+                "to the reporter"
+            ).format(label=action_text(act.name))
         )
     if not key or not hmac.compare_digest(evaluation_key_hash(str(key)), stored):
         raise PermissionDeniedError(
-            f"只有本案上报人可以评价：请填写上报时取得的评价码（evaluation_key），不能执行「{act.label}」"
+            _(
+                "only the reporter of this case may evaluate it: give the evaluation key "
+                "(evaluation_key) received with the report; not allowed to {label}"
+            ).format(label=action_text(act.name))
         )
 
 

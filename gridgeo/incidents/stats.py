@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.incidents.deadlines import WorkingCalendar
 from gridgeo.incidents.states import STATES
 
@@ -87,10 +88,12 @@ def compute(
     bad = [b for b in by if b not in GROUPS]
     if bad or (period is not None and period not in PERIODS):
         raise InputError(
-            "统计分组参数无效",
+            _("invalid grouping of the statistics"),
             [
                 Problem(
-                    f"by 可用 {', '.join(GROUPS)}；period 可用 {', '.join(PERIODS)}",
+                    _("by: use {groups}; period: use {periods}").format(
+                        groups=", ".join(GROUPS), periods=", ".join(PERIODS)
+                    ),
                     field="by",
                     rule="incident.stats",
                 )
@@ -177,7 +180,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
         frame.to_excel(path, index=False, sheet_name="案件统计")
     else:
         raise InputError(
-            "导出格式须为 .csv 或 .xlsx",
+            _("the export must be .csv or .xlsx"),
             [Problem(str(path), field="out", rule="incident.stats.format")],
         )
     return path

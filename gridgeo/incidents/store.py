@@ -28,6 +28,7 @@ from gridgeo.errors import (
     NotFoundError,
     Problem,
 )
+from gridgeo.i18n import _
 from gridgeo.incidents.deadlines import Limit, WorkingCalendar
 from gridgeo.incidents.intake import CASE_COLUMNS
 from gridgeo.incidents.states import (
@@ -35,6 +36,7 @@ from gridgeo.incidents.states import (
     STATE_NAMES,
     CaseFacts,
     IllegalTransitionError,
+    action_text,
     apply,
     evaluation_key_hash,
 )
@@ -96,10 +98,14 @@ def _wrap(exc: psycopg.Error) -> GridgeoError:
         psycopg.DataError | psycopg.errors.CheckViolation | psycopg.errors.NotNullViolation,
     ):
         msg = str(exc.diag.message_primary or exc)
-        return InputError(f"案件数据无效: {msg}", [Problem(msg, rule="incident.value")])
+        return InputError(
+            _("invalid case data: {msg}").format(msg=msg), [Problem(msg, rule="incident.value")]
+        )
     if isinstance(exc, psycopg.errors.UniqueViolation):
-        return ConflictError(f"案件已存在: {exc.diag.message_detail or exc}")
-    return DatabaseError(f"案件库操作失败: {exc}".strip())
+        return ConflictError(
+            _("the case exists already: {detail}").format(detail=exc.diag.message_detail or exc)
+        )
+    return DatabaseError(_("the case store failed: {exc}").format(exc=exc).strip())
 
 
 _STAGE_TYPES = {"x": "float8", "y": "float8", "srid": "integer"}
@@ -387,7 +393,7 @@ def get_case(conn: psycopg.Connection, case_id: int, *, lock: bool = False) -> d
     q = _SELECT + sql.SQL(" WHERE case_id = %s") + sql.SQL(" FOR UPDATE" if lock else "")
     row = conn.execute(q, (case_id,)).fetchone()
     if row is None:
-        raise NotFoundError(f"案件 {case_id} 不存在")
+        raise NotFoundError(_("case {case_id} does not exist").format(case_id=case_id))
     return _row(row)
 
 
@@ -492,9 +498,15 @@ def _check_departments(conn: psycopg.Connection, ids: tuple[int, ...]) -> None:
             missing.append(i)
     if missing:
         raise InputError(
-            "承办部门不存在",
+            _("the handling department does not exist"),
             [
-                Problem(f"部门 {m} 不在部门名录中", field="department", rule="incident.department")
+                Problem(
+                    _("department {department} is not in the list of departments").format(
+                        department=m
+                    ),
+                    field="department",
+                    rule="incident.department",
+                )
                 for m in missing
             ],
         )
@@ -586,8 +598,11 @@ def record_action(
                 and not (case["overdue_explanation"] or explanation)
             ):
                 raise IllegalTransitionError(
-                    f"案件已于 {case['due_at']:%Y-%m-%d %H:%M} 超期，反馈处置结果前须作书面超期说明"
-                    "（填写 explanation，或先执行「超期说明」） [规则 incident.handle.overdue]",
+                    _(
+                        "the case was overdue at {due:%Y-%m-%d %H:%M}: explain the delay in "
+                        "writing before reporting the handling (give explanation, or first "
+                        "{explain}) [rule incident.handle.overdue]"
+                    ).format(due=case["due_at"], explain=action_text("explain")),
                     state=case["state"],
                     action=action,
                     rule="超期案件须书面说明",
@@ -633,19 +648,34 @@ def _notify(conn, case_id: int, action: str, new: CaseFacts, body: dict, now: da
         targets = [
             (
                 d,
-                f"案件 {case_id} 已{'指定' if action == 'designate' else '派遣'}至本部门"
-                + ("（牵头）" if d == new.lead else ""),
+                (
+                    _("case {case_id} was designated to your department")
+                    if action == "designate"
+                    else _("case {case_id} was dispatched to your department")
+                ).format(case_id=case_id)
+                + (_(" (lead)") if d == new.lead else ""),
             )
             for d in new.departments
         ]
     elif action == "supervise":
         targets = [
-            (d, f"案件 {case_id} 被督办（第 {new.level} 级）：{body.get('reason', '')}")
+            (
+                d,
+                _("case {case_id} is supervised (level {level}): {reason}").format(
+                    case_id=case_id, level=new.level, reason=body.get("reason", "")
+                ),
+            )
             for d in new.departments
         ]
     elif action == "verify_fail":
         targets = [
-            (d, f"案件 {case_id} 核查不通过：{body.get('reason', '')}") for d in new.departments[:1]
+            (
+                d,
+                _("case {case_id} failed verification: {reason}").format(
+                    case_id=case_id, reason=body.get("reason", "")
+                ),
+            )
+            for d in new.departments[:1]
         ]
     else:
         return

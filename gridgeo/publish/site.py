@@ -33,6 +33,7 @@ import shapely
 
 from gridgeo.crs import wgs84_to_gcj02
 from gridgeo.errors import InputError
+from gridgeo.i18n import _
 from gridgeo.maps.boards import board_file, make_boards
 from gridgeo.maps.boards.extent import area_words, describe_extents
 from gridgeo.maps.offline import LEAFLET_VERSION, write_text_atomic
@@ -74,13 +75,13 @@ def basemap_from_settings(settings) -> Basemap:
         return Basemap()
     if kind == "tianditu":
         if not settings.tianditu_key and not settings.public_tile_url:
-            raise InputError("basemap tianditu needs GRIDGEO_TIANDITU_KEY (or a mirror's URL)")
+            raise InputError(_("basemap tianditu needs GRIDGEO_TIANDITU_KEY (or a mirror's URL)"))
         url = (settings.public_tile_url or TIANDITU_URL).replace(
             "{key}", settings.tianditu_key or ""
         )
         return Basemap("tianditu", url, "天地图")
     if not settings.public_tile_url:
-        raise InputError("basemap gcj02 needs GRIDGEO_PUBLIC_TILE_URL (a GCJ-02 tile service)")
+        raise InputError(_("basemap gcj02 needs GRIDGEO_PUBLIC_TILE_URL (a GCJ-02 tile service)"))
     return Basemap("gcj02", settings.public_tile_url, "GCJ-02 底图")
 
 
@@ -286,7 +287,11 @@ def publish_site(
     basemap = basemap or Basemap()
     table = communities(bind, prefix)
     if table.empty:
-        raise NotFoundError(f"no community in the registry{' under ' + prefix if prefix else ''}")
+        if prefix:
+            raise NotFoundError(
+                _("no community in the registry under {prefix}").format(prefix=prefix)
+            )
+        raise NotFoundError(_("no community in the registry"))
     facts = {
         f.community_code: f for f in board_facts(bind, list(table["code"]), at=at, profile=profile)
     }

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridgeo import __version__
 from gridgeo.database.connect import app_database_url, libpq_url, lower_priority
 from gridgeo.errors import GridgeoError
+from gridgeo.i18n import _
 from gridgeo.registry.users import read_only_session
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
@@ -39,6 +40,10 @@ from gridgeo.service.tilecache import CachedPublicTiles, TileCache, TileService
 from gridgeo.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+#: Starlette's own answers (an unknown path or method), shown in the server's language too.
+STARLETTE_TEXTS = ("Not Found", "Method Not Allowed")
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -230,7 +235,7 @@ def create_app(
         # json.loads of e.g. 100k "[" in a request body: the caller's 400, not a 500
         return JSONResponse(
             status_code=400,
-            content={"error": "InputError", "detail": "the request body is nested too deeply"},
+            content={"error": "InputError", "detail": _("the request body is nested too deeply")},
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -244,7 +249,7 @@ def create_app(
             name = f"HTTP{exc.status_code}"
         return JSONResponse(
             status_code=exc.status_code,
-            content={"error": name, "detail": str(exc.detail)},
+            content={"error": name, "detail": _(str(exc.detail))},  # STARLETTE_TEXTS
             headers=headers,
         )
 

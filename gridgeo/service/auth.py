@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridgeo.errors import AuthenticationError
+from gridgeo.i18n import _
 from gridgeo.registry.tokens import authenticate, token_digest
 from gridgeo.registry.users import PUBLIC, Principal
 
@@ -80,13 +81,13 @@ async def caller_of(request: Request) -> Principal:
     if not header:
         principal = PUBLIC
     else:
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer":
             raise AuthenticationError(
-                "malformed Authorization header: use 'Authorization: Bearer <token>'"
+                _("malformed Authorization header: use 'Authorization: Bearer <token>'")
             )
         if not token.strip():
-            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+            raise AuthenticationError(_("use 'Authorization: Bearer <token>'"))
         principal = await run_in_threadpool(_lookup, request, token.strip())
     request.state.gridgeo_caller = principal
     return principal

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridgeo.i18n import _
+
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Paths that read their own (large, streamed) bodies.
 STREAMED_PATHS = ("/locate/batch",)
@@ -74,16 +76,14 @@ class BodyLimits:
                 send,
                 401,
                 "Unauthorized",
-                "写操作需要令牌 a write needs 'Authorization: Bearer <token>'",
+                _("a write needs a token: 'Authorization: Bearer <token>'"),
                 **{"WWW-Authenticate": "Bearer", "Connection": "close"},
             )
             return
         if path.startswith(STREAMED_PATHS) or UPLOAD_PATHS.match(path):
             await self.app(scope, receive, send)
             return
-        too_big = (
-            f"请求体超过 {self.max_bytes} 字节 request body larger than {self.max_bytes} bytes"
-        )
+        too_big = _("the request body is larger than {n} bytes").format(n=self.max_bytes)
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
             await _answer(send, 413, "PayloadTooLarge", too_big, Connection="close")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridgeo.i18n import _
+
 
 @dataclass
 class Bucket:
@@ -135,7 +137,7 @@ class RateLimit:
                 await _too_many(
                     send,
                     failed.wait(),
-                    "令牌错误次数过多，请稍后再试 too many failed tokens from this address",
+                    _("too many failed tokens from this address; try again later"),
                 )
                 return
         elif not has_token and self.public is not None:
@@ -144,7 +146,7 @@ class RateLimit:
                 await _too_many(
                     send,
                     bucket.wait(),
-                    "请求过于频繁，请稍后再试 too many requests from this address",
+                    _("too many requests from this address; try again later"),
                 )
                 return
         if self.failures is None or not has_token:  # only wrong tokens are failures

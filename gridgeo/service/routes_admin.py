@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import NotFoundError
+from gridgeo.i18n import _
 from gridgeo.registry import tokens
 from gridgeo.registry.users import ROLES
 from gridgeo.service.auth import CallerDep, RoleFirst, needs
@@ -81,7 +82,7 @@ def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
 def revoke_token(request: Request, caller: CallerDep, token_id: int) -> Response:
     caller.require("tokens.admin")
     if token_id > 2**62:
-        raise NotFoundError(f"no active token {token_id}")
+        raise NotFoundError(_("no active token {token_id}").format(token_id=token_id))
     tokens.revoke_token(request.app.state.db_url, token_id, by=caller.name)
     request.app.state.token_cache.clear()
     return Response(status_code=204)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry.users import Principal
 from gridgeo.registry.workflow import refusals_audited
 from gridgeo.service.auth import CallerDep, require_role
@@ -72,12 +73,12 @@ async def _json(request: Request, model: type[_Body]) -> Any:
     """The JSON body as ``model`` (read only after the role check); empty = defaults."""
     raw = await request.body()
     if len(raw) > 64 * 1024:
-        raise HTTPException(413, "the request body is larger than 64 KiB")
+        raise HTTPException(413, _("the request body is larger than 64 KiB"))
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise InputError(
-            "the request body is not valid",
+            _("the request body is not valid"),
             [
                 Problem(e["msg"], field=".".join(str(x) for x in e["loc"]) or None, rule="body")
                 for e in exc.errors()
@@ -94,7 +95,9 @@ def _scope(caller: Principal, county_code: str) -> None:
     """Callers see only the change sets of counties inside their own division."""
     if not caller.covers(str(county_code)):
         raise PermissionDeniedError(
-            f"{caller.label} 的辖区 {caller.division_code} 不含县区 {county_code}"
+            _("the area {area} of {user} does not include county {county}").format(
+                user=caller.label, area=caller.division_code, county=county_code
+            )
         )
 
 
@@ -194,8 +197,10 @@ async def upload_changes(
     suffix = Path(filename).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(
-            f"filename {filename!r}: send a .gpkg, .geojson or a .zip with a Shapefile",
-            [Problem("unsupported format", field="filename", rule="upload.format")],
+            _("filename {filename!r}: send a .gpkg, .geojson or a .zip with a Shapefile").format(
+                filename=filename
+            ),
+            [Problem(_("unsupported format"), field="filename", rule="upload.format")],
         )
     limit = service_settings(request).upload_max_bytes
     with tempfile.TemporaryDirectory(prefix="gridgeo-upload-") as tmp:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.edit import Plan, PlanGrid
 from gridgeo.errors import InputError, PermissionDeniedError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry.users import Principal
 from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.routes_changes import _bind, _json, _records
@@ -56,7 +57,9 @@ def _session(url: str, caller: Principal, code: str):
     session = community_plan(url, code)
     if not caller.covers(session.county):
         raise PermissionDeniedError(
-            f"{caller.label} 的辖区不含社区 {code}（县区 {session.county}）"
+            _("the area of {user} does not include community {code} (county {county})").format(
+                user=caller.label, code=code, county=session.county
+            )
         )
     return session
 
@@ -113,7 +116,9 @@ def _plan_from(session, body: DraftIn) -> Plan:
     if len(body.owner) != base.blocks.n:
         problems.append(
             Problem(
-                f"owner has {len(body.owner)} entries; the community has {base.blocks.n} blocks",
+                _("owner has {n} entries; the community has {n2} blocks").format(
+                    n=len(body.owner), n2=base.blocks.n
+                ),
                 field="owner",
                 rule="edit.owner",
             )
@@ -124,8 +129,9 @@ def _plan_from(session, body: DraftIn) -> Plan:
         if g.code is not None and g.code not in codes:
             problems.append(
                 Problem(
-                    f"grid {g.key}: code {g.code} is not a current grid code of "
-                    f"{base.community_code}",
+                    _(
+                        "grid {key}: code {code} is not a current grid code of {community_code}"
+                    ).format(key=g.key, code=g.code, community_code=base.community_code),
                     row=i,
                     field="code",
                     rule="edit.code",
@@ -134,11 +140,16 @@ def _plan_from(session, body: DraftIn) -> Plan:
     for i, k in enumerate(body.owner[:100_000]):
         if k not in keys:
             problems.append(
-                Problem(f"block {i}: unknown grid {k}", row=i, field="owner", rule="edit.owner")
+                Problem(
+                    _("block {i}: unknown grid {k}").format(i=i, k=k),
+                    row=i,
+                    field="owner",
+                    rule="edit.owner",
+                )
             )
             break
     if problems:
-        raise InputError("the edited plan cannot be drafted", problems)
+        raise InputError(_("the edited plan cannot be drafted"), problems)
     grids = {g.key: PlanGrid(g.key, g.code, g.name.strip(), g.grid_type) for g in body.grids}
     owner = np.array(body.owner, dtype=object)
     used = set(owner.tolist())

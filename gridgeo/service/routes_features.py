@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from gridgeo.crs import wgs84_to_gcj02
 from gridgeo.errors import InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.registry import features
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import db_errors, parse_bbox, pool_for, read_pool, service_settings
@@ -65,9 +66,12 @@ def _srid_of(value: str | None, registry_srid: int | None, what: str) -> int:
     allowed = {4326, 4490, 3857} | ({registry_srid} if registry_srid else set())
     if not m or int(m.group(1)) not in allowed:
         raise InputError(
-            f"{what}={value!r} is not offered; use CRS84 or one of "
-            + ", ".join(_EPSG_URI.format(s) for s in sorted(allowed)),
-            [Problem("unsupported CRS", field=what, rule="query.crs")],
+            _("{what}={value!r} is not offered; use CRS84 or one of {crs}").format(
+                what=what,
+                value=value,
+                crs=_(", ").join(_EPSG_URI.format(s) for s in sorted(allowed)),
+            ),
+            [Problem(_("unsupported CRS"), field=what, rule="query.crs")],
         )
     return int(m.group(1))
 
@@ -173,7 +177,11 @@ def _collection(cid: str, base: str, srid: int | None) -> dict[str, Any]:
 @router.get("/collections/{collection_id}", summary="One feature collection")
 def collection(request: Request, collection_id: str) -> dict[str, Any]:
     if collection_id not in _COLLECTIONS:
-        raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
+        raise NotFoundError(
+            _("no collection {collection_id!r}; collections: grids, divisions").format(
+                collection_id=collection_id
+            )
+        )
     out = _collection(collection_id, _base(request), _registry_srid(request))
     with (
         db_errors(f"reading {collection_id}"),
@@ -209,7 +217,11 @@ def items(
 ) -> Response:
     settings = service_settings(request)
     if collection_id not in _COLLECTIONS:
-        raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
+        raise NotFoundError(
+            _("no collection {collection_id!r}; collections: grids, divisions").format(
+                collection_id=collection_id
+            )
+        )
     limit = min(limit, settings.features_max_limit)
     srid = _registry_srid(request)
     out_srid = _srid_of(crs, srid, "crs")
@@ -284,8 +296,8 @@ def items(
     if shift == "gcj02":
         if out_srid != 4326:
             raise InputError(
-                "shift=gcj02 applies to lon/lat output only",
-                [Problem("give no crs= with shift=gcj02", field="shift", rule="query.shift")],
+                _("shift=gcj02 applies to lon/lat output only"),
+                [Problem(_("give no crs= with shift=gcj02"), field="shift", rule="query.shift")],
             )
         for f in feats:
             f["geometry"] = shifted_to_gcj02(f["geometry"])
@@ -318,7 +330,11 @@ def item(
     zoom: ZoomParam = None,
 ) -> Response:
     if collection_id not in _COLLECTIONS:
-        raise NotFoundError(f"no collection {collection_id!r}; collections: grids, divisions")
+        raise NotFoundError(
+            _("no collection {collection_id!r}; collections: grids, divisions").format(
+                collection_id=collection_id
+            )
+        )
     srid = _registry_srid(request)
     out_srid = _srid_of(crs, srid, "crs")
     rows: list[tuple] = []
@@ -327,7 +343,7 @@ def item(
             db_errors(f"reading {collection_id}"),
             pool_for(request, caller).connection(timeout=10) as conn,
         ):
-            rows, _ = features.feature_rows(
+            rows, _count = features.feature_rows(
                 conn,
                 collection_id,
                 out_srid=out_srid,
@@ -337,7 +353,11 @@ def item(
                 served=_served(request, caller, zoom),
             )
     if not rows:
-        raise NotFoundError(f"no feature {feature_id!r} in {collection_id}")
+        raise NotFoundError(
+            _("no feature {feature_id!r} in {collection_id}").format(
+                feature_id=feature_id, collection_id=collection_id
+            )
+        )
     r = rows[0]
     if collection_id == "grids":
         props = {
@@ -382,8 +402,10 @@ async def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> R
     """
     if not 0 <= z <= 22 or not (0 <= x < 2**z and 0 <= y < 2**z):
         raise InputError(
-            f"tile {z}/{x}/{y} does not exist: need 0 <= z <= 22 and 0 <= x, y < 2^z",
-            [Problem("no such tile", field="z/x/y", rule="query.tile")],
+            _("tile {z}/{x}/{y} does not exist: need 0 <= z <= 22 and 0 <= x, y < 2^z").format(
+                z=z, x=x, y=y
+            ),
+            [Problem(_("no such tile"), field="z/x/y", rule="query.tile")],
         )
     tiles: TileService = request.app.state.tiles
     state = request.app.state.registry_state

@@ -31,13 +31,20 @@ from gridgeo.errors import (
     PermissionDeniedError,
     Problem,
 )
+from gridgeo.i18n import _
 from gridgeo.incidents import store
 from gridgeo.incidents.catalog import SnapshotCatalog
 from gridgeo.incidents.deadlines import WorkingCalendar
 from gridgeo.incidents.ingest import report_one
 from gridgeo.incidents.photos import photo_path, store_photo
 from gridgeo.incidents.service import actions_for, loop_role, visible_rows, with_flags
-from gridgeo.incidents.states import ACTIONS, STATES, check_role, evaluation_key_hash
+from gridgeo.incidents.states import (
+    ACTIONS,
+    STATES,
+    action_text,
+    check_role,
+    evaluation_key_hash,
+)
 from gridgeo.incidents.stats import compute, write_table
 from gridgeo.registry.users import ACTIONS as USER_ACTIONS
 from gridgeo.registry.users import Principal
@@ -103,14 +110,22 @@ def _scope(caller: Principal, action: str, case: dict[str, Any]) -> None:
     if caller.role == "department":
         if dep is None or (dep not in case["departments"] and dep not in case["returned_by"]):
             raise PermissionDeniedError(
-                f"{caller.label} 无权办理案件 {case['case_id']}：不是部门 {dep} 承办的案件"
+                _(
+                    "{user} may not handle case {case_id}: it is not a case of department "
+                    "{department}"
+                ).format(user=caller.label, case_id=case["case_id"], department=dep)
             )
         return
     if not caller.covers(case.get("community_code")):
-        where = case.get("community_code") or "网格之外"
+        where = case.get("community_code") or _("outside the grids")
         raise PermissionDeniedError(
-            f"{caller.label} 无权{USER_ACTIONS[action].label} {case['case_id']}："
-            f"{where} 不在其辖区 {caller.division_code} 内"
+            _("{user} may not {action} {case_id}: {where} is outside their area {area}").format(
+                user=caller.label,
+                action=USER_ACTIONS[action].label,
+                case_id=case["case_id"],
+                where=where,
+                area=caller.division_code,
+            )
         )
 
 
@@ -133,7 +148,7 @@ async def _read_json(request: Request, model: type[BaseModel], limit: int = MAX_
     async for part in request.stream():
         size += len(part)
         if size > limit:
-            raise HTTPException(413, f"请求体超过 {limit} 字节")
+            raise HTTPException(413, _("the request body is larger than {n} bytes").format(n=limit))
         chunks.append(part)
     raw = b"".join(chunks)
     try:
@@ -141,11 +156,12 @@ async def _read_json(request: Request, model: type[BaseModel], limit: int = MAX_
         return model.model_validate(data)
     except json.JSONDecodeError as exc:
         raise InputError(
-            "请求体不是有效的 JSON", [Problem(str(exc), file="request body", rule="request.json")]
+            _("the request body is not valid JSON"),
+            [Problem(str(exc), file=_("request body"), rule="request.json")],
         ) from None
     except ValidationError as exc:
         raise InputError(
-            "请求内容有误",
+            _("the request has errors"),
             [
                 Problem(e["msg"], field=".".join(str(x) for x in e["loc"]), rule="request.field")
                 for e in exc.errors()
@@ -183,7 +199,10 @@ async def report_incident(request: Request, caller: CallerDep) -> dict[str, Any]
     def work() -> dict[str, Any]:
         snap = state(request).current()
         raw = body.model_dump()
-        with db_errors("上报案件"), request.app.state.pool.connection(timeout=10) as conn:
+        with (
+            db_errors(_("reporting a case")),
+            request.app.state.pool.connection(timeout=10) as conn,
+        ):
             cid = report_one(
                 conn,
                 raw,
@@ -227,7 +246,7 @@ def list_incidents(
 ) -> dict[str, Any]:
     caller.require("incidents.read")
     role = loop_role(caller.role)
-    with db_errors("查询案件"), request.app.state.pool.connection(timeout=10) as conn:
+    with db_errors(_("reading cases")), request.app.state.pool.connection(timeout=10) as conn:
         total, cases = store.list_cases(
             conn,
             state=state_,
@@ -251,7 +270,7 @@ def list_incidents(
 )
 def incident_notifications(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
     caller.require("incidents.notices")
-    with db_errors("查询通知"), request.app.state.pool.connection(timeout=10) as conn:
+    with db_errors(_("reading notices")), request.app.state.pool.connection(timeout=10) as conn:
         return store.notifications(conn, caller.department_id)
 
 
@@ -287,7 +306,7 @@ def incident_stats(
     keys = [b.strip() for b in by.split(",") if b.strip()]
     start = parse_at(since, s.incident_timezone, name="since")
     end = parse_at(until, s.incident_timezone, name="until")
-    with db_errors("案件统计"), request.app.state.pool.connection(timeout=30) as conn:
+    with db_errors(_("case statistics")), request.app.state.pool.connection(timeout=30) as conn:
         rows = store.stats_rows(conn, since=start, until=end)
     rows = visible_rows(
         rows,
@@ -315,7 +334,7 @@ def incident_stats(
 @router.get("/incidents/{case_id}", summary="One case with its timeline, photos and your actions")
 def get_incident(request: Request, caller: CallerDep, case_id: int) -> dict[str, Any]:
     caller.require("incidents.read")
-    with db_errors("查询案件"), request.app.state.pool.connection(timeout=10) as conn:
+    with db_errors(_("reading cases")), request.app.state.pool.connection(timeout=10) as conn:
         case = store.get_case(conn, case_id)
         _scope(caller, "incidents.read", case)
         out = _shown(request, case, loop_role(caller.role))
@@ -341,16 +360,19 @@ async def act_on_incident(
             check_role(action, role)
         except PermissionDeniedError:
             if not caller.authenticated:
-                raise AuthenticationError(f"「{ACTIONS[action].label}」需要令牌") from None
+                raise AuthenticationError(
+                    _("to {label}, a token is needed").format(label=action_text(action))
+                ) from None
             raise
     body: ActionIn = await _read_json(request, ActionIn)
     if action == "report" or action not in ACTIONS:
         raise InputError(
-            f"未知的操作 {action!r}", [Problem(action, field="action", rule="incident.action")]
+            _("unknown action {action!r}").format(action=action),
+            [Problem(action, field="action", rule="incident.action")],
         )
 
     def work() -> dict[str, Any]:
-        with db_errors("案件操作"), request.app.state.pool.connection(timeout=10) as conn:
+        with db_errors(_("a case action")), request.app.state.pool.connection(timeout=10) as conn:
             if gate == "incidents.act":
                 _scope(caller, gate, store.get_case(conn, case_id))
             case = store.record_action(
@@ -378,12 +400,18 @@ async def add_incident_photo(request: Request, caller: CallerDep, case_id: int) 
     async for part in request.stream():
         size += len(part)
         if size > s.incident_max_photo_bytes:
-            raise HTTPException(413, f"照片超过 {s.incident_max_photo_bytes} 字节")
+            raise HTTPException(
+                413,
+                _("the photo is larger than {n} bytes").format(n=s.incident_max_photo_bytes),
+            )
         chunks.append(part)
     data = b"".join(chunks)
 
     def work() -> dict[str, Any]:
-        with db_errors("上传照片"), request.app.state.pool.connection(timeout=10) as conn:
+        with (
+            db_errors(_("uploading a photo")),
+            request.app.state.pool.connection(timeout=10) as conn,
+        ):
             _scope(caller, "incidents.act", store.get_case(conn, case_id))
             sha, n, ctype, rel = store_photo(s.home, data, max_bytes=s.incident_max_photo_bytes)
             pid = store.add_photo(
@@ -403,11 +431,13 @@ def get_incident_photo(
     request: Request, caller: CallerDep, case_id: int, photo_id: int
 ) -> FileResponse:
     caller.require("incidents.read")
-    with db_errors("读取照片"), request.app.state.pool.connection(timeout=10) as conn:
+    with db_errors(_("reading a photo")), request.app.state.pool.connection(timeout=10) as conn:
         _scope(caller, "incidents.read", store.get_case(conn, case_id))
         found = [p for p in store.photos(conn, case_id) if p["photo_id"] == photo_id]
     if not found:
-        raise NotFoundError(f"案件 {case_id} 没有照片 {photo_id}")
+        raise NotFoundError(
+            _("case {case_id} has no photo {photo_id}").format(case_id=case_id, photo_id=photo_id)
+        )
     p = found[0]
     return FileResponse(
         photo_path(_settings(request).home, p["path"]), media_type=p["content_type"]

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgeo.errors import ConflictError, PermissionDeniedError
+from gridgeo.i18n import _
 from gridgeo.registry import matters
 from gridgeo.registry.assignments import draft_assignments, refuse_polygon_coverage
 from gridgeo.registry.users import Principal
@@ -200,7 +201,9 @@ def _require_scope(caller: Principal, communities: dict[str, str | None]) -> Non
     for grid_code, community in communities.items():
         if not caller.covers(community):
             raise PermissionDeniedError(
-                f"grid {grid_code} is outside division {caller.division_code} of this token"
+                _("grid {grid_code} is outside division {division_code} of this token").format(
+                    grid_code=grid_code, division_code=caller.division_code
+                )
             )
 
 
@@ -270,14 +273,16 @@ def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Any
         row = matters.coverage_row(conn, coverage_id)
         if row["valid_to"] is not None:
             raise ConflictError(
-                f"coverage row {coverage_id} already ended at {row['valid_to'].isoformat()}"
+                _("coverage row {coverage_id} already ended at {valid_to}").format(
+                    coverage_id=coverage_id, valid_to=row["valid_to"].isoformat()
+                )
             )
         if row["by_polygon"]:
             # drawn areas are old data no change set can name; reviewers end them directly
             caller.require("coverage.polygon")
             matters.end_coverage(conn, coverage_id)
         else:
-            county, _ = _draft_target(
+            county, _department = _draft_target(
                 conn, caller, row["department_id"], row["category"], [row["grid_code"]]
             )
     if row["by_polygon"]:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
 from gridgeo.errors import NotFoundError
+from gridgeo.i18n import _
 
 router = APIRouter(tags=["public"], include_in_schema=False)
 
@@ -31,7 +32,9 @@ def _site(request: Request) -> Path:
     folder = request.app.state.settings.public_site_dir
     if not (folder / "index.html").is_file():
         raise NotFoundError(
-            f"the public site has not been published yet ({folder}): run `gridgeo publish`"
+            _(
+                "the public site has not been published yet ({folder}): run `gridgeo publish`"
+            ).format(folder=folder)
         )
     return folder.resolve()
 
@@ -50,7 +53,7 @@ def public_file(path: str, request: Request) -> FileResponse:
     except (OSError, ValueError):  # NUL bytes, names too long …
         found = False
     if not found:
-        raise NotFoundError(f"no public page {path!r}")
+        raise NotFoundError(_("no public page {path!r}").format(path=path))
     return FileResponse(
         target, media_type=_MEDIA[target.suffix], headers={"Cache-Control": "no-cache"}
     )

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from gridgeo.errors import InputError, NotFoundError, Problem
+from gridgeo.i18n import _
 from gridgeo.service.auth import CallerDep, require_role
 from gridgeo.service.deps import service_settings, spool_body
 
@@ -58,8 +59,10 @@ async def upload_tracks(
     suffix = Path(filename).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(
-            f"filename {filename!r}: send .gpx, .geojson, .csv, .xlsx or .parquet",
-            [Problem("unsupported format", field="filename", rule="tracks.format")],
+            _("filename {filename!r}: send .gpx, .geojson, .csv, .xlsx or .parquet").format(
+                filename=filename
+            ),
+            [Problem(_("unsupported format"), field="filename", rule="tracks.format")],
         )
     from gridgeo.registry.tracks import import_file
 
@@ -84,8 +87,8 @@ def _day(value: str, name: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise InputError(
-            f"{name}={value!r} is not a date (use 2026-11-02)",
-            [Problem("not an ISO date", field=name, rule="tracks.date")],
+            _("{name}={value!r} is not a date (use 2026-11-02)").format(name=name, value=value),
+            [Problem(_("not an ISO date"), field=name, rule="tracks.date")],
         ) from None
 
 
@@ -118,8 +121,8 @@ def tracks_summary(
     a, b = _day(start, "from"), _day(end, "to")
     if (b - a).days > 62 or b < a:
         raise InputError(
-            "from..to must be a range of at most 62 days",
-            [Problem("range", field="to", rule="tracks.range")],
+            _("from..to must be a range of at most 62 days"),
+            [Problem(_("range"), field="to", rule="tracks.range")],
         )
     days, _grids, problems = patrol_stats(request.app.state.db_url, a, b)
     if caller.division_code:  # editors and reviewers: workers serving grids of their division
@@ -147,5 +150,7 @@ def tracks_day(
     if caller.division_code and not any(
         c.startswith(caller.division_code) for c in own.split(",") if c
     ):
-        raise NotFoundError(f"网格员 {worker} 在 {d:%Y-%m-%d} 没有轨迹")
+        raise NotFoundError(
+            _("grid worker {worker} has no track on {day:%Y-%m-%d}").format(worker=worker, day=d)
+        )
     return out

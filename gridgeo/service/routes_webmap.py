@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from gridgeo.errors import NotFoundError
-from gridgeo.i18n import normalise_language
+from gridgeo.i18n import _, normalise_language
 from gridgeo.maps.offline import LEAFLET_VERSION
 from gridgeo.settings import language_chosen, project_root
 
@@ -93,14 +93,19 @@ def _console_file(name: str) -> Path:
     folder = webmap_dir()
     if folder is None:
         raise NotFoundError(
-            "the web console is not available: neither the checkout's webmap/ nor the "
-            "package's _webmap/ is there; reinstall gridgeo or run `gridgeo serve` from a checkout"
+            _(
+                "the web console is not available: neither the checkout's webmap/ nor "
+                "the package's _webmap/ is there; reinstall gridgeo or run `gridgeo "
+                "serve` from a checkout"
+            )
         )
     path = folder / name
     if not path.is_file():
         raise NotFoundError(
-            f"the web console file {path} is missing; the checkout is incomplete "
-            "(restore webmap/ with `git checkout -- webmap`)"
+            _(
+                "the web console file {path} is missing; the checkout is incomplete "
+                "(restore webmap/ with `git checkout -- webmap`)"
+            ).format(path=path)
         )
     return path
 
@@ -135,11 +140,17 @@ def console_config() -> JSONResponse:
 def leaflet_asset(name: str) -> FileResponse:
     if name not in _LEAFLET_FILES:
         raise NotFoundError(
-            f"no Leaflet asset {name!r}; the console serves {sorted(_LEAFLET_FILES)}"
+            _("no Leaflet asset {name!r}; the console serves {names}").format(
+                name=name, names=sorted(_LEAFLET_FILES)
+            )
         )
     path = leaflet_dir() / _LEAFLET_FILES[name]
     if not path.is_file():
-        raise NotFoundError(f"the vendored Leaflet file {path} is missing from the gridgeo package")
+        raise NotFoundError(
+            _("the vendored Leaflet file {path} is missing from the gridgeo package").format(
+                path=path
+            )
+        )
     return FileResponse(
         path,
         media_type=_MEDIA[path.suffix],
@@ -150,6 +161,10 @@ def leaflet_asset(name: str) -> FileResponse:
 @router.get("/console/{name}", summary="A web console file")
 def console_file(name: str) -> FileResponse:
     if name not in CONSOLE_FILES:
-        raise NotFoundError(f"no console file {name!r}; the console has {', '.join(CONSOLE_FILES)}")
+        raise NotFoundError(
+            _("no console file {name!r}; the console has {items}").format(
+                name=name, items=_(", ").join(CONSOLE_FILES)
+            )
+        )
     path = _console_file(name)
     return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_NO_CACHE)

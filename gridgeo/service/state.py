@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from gridgeo.errors import DatabaseError
+from gridgeo.i18n import _
 from gridgeo.locate.snapshot import Snapshot
 from gridgeo.registry.snapshot import content_key, listen_for_changes, load_snapshot
 
@@ -100,9 +101,11 @@ class ServiceState:
                 with self.pool.connection(timeout=timeout) as conn:
                     snap = load_snapshot(conn)
             except psycopg.Error as exc:
-                raise DatabaseError(f"cannot read the registry: {exc}") from None
+                raise DatabaseError(_("cannot read the registry: {exc}").format(exc=exc)) from None
             except TimeoutError as exc:  # pool timeout
-                raise DatabaseError(f"the database does not answer: {exc}") from None
+                raise DatabaseError(
+                    _("the database does not answer: {exc}").format(exc=exc)
+                ) from None
             _warm_up(snap)
             with self._lock:
                 self._current = snap
@@ -150,7 +153,7 @@ class ServiceState:
                 # CPU); the others wait here, in their worker thread, and usually find the
                 # snapshot built by the time it is their turn
                 if not self._builds.acquire(timeout=30):
-                    raise DatabaseError("too many past-date indexes being built; try again")
+                    raise DatabaseError(_("too many past-date indexes being built; try again"))
                 try:
                     hit = self._cached(key)
                     if hit is not None:
@@ -159,7 +162,7 @@ class ServiceState:
                 finally:
                     self._builds.release()
         except psycopg.Error as exc:
-            raise DatabaseError(f"cannot read the registry: {exc}") from None
+            raise DatabaseError(_("cannot read the registry: {exc}").format(exc=exc)) from None
         with self._lock:
             self._past[key] = snap
             while len(self._past) > self._past_max:

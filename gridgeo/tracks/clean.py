@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.tracks import _kernels
 from gridgeo.tracks.read import TrackPoints
 
@@ -53,10 +54,12 @@ class CleanOptions:
             return float(self.max_speed_kmh) / 3.6
         if self.mode not in MAX_SPEED_KMH:
             raise InputError(
-                f"unknown patrol mode {self.mode!r}",
+                _("unknown patrol mode {mode!r}").format(mode=self.mode),
                 [
                     Problem(
-                        f"use one of {', '.join(MAX_SPEED_KMH)}", field="mode", rule="tracks.mode"
+                        _("use one of {items}").format(items=_(", ").join(MAX_SPEED_KMH)),
+                        field="mode",
+                        rule="tracks.mode",
                     )
                 ],
             )
@@ -140,7 +143,7 @@ def clean_tracks(points: TrackPoints, options: CleanOptions | None = None) -> Cl
     counts["duplicate_time"] = int(dup.sum())
     sel = sel[~dup]
     counts["gps_jump"] = counts["impossible_speed"] = 0
-    for _ in range(10):
+    for _round in range(10):
         whole = in_order and sel.size == len(points)  # nothing moved or dropped: no copies
         drop_jump, drop_fast = _speed_outliers(
             *(

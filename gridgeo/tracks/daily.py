@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from gridgeo.errors import Problem
+from gridgeo.i18n import _
 from gridgeo.locate.index import GridIndex
 from gridgeo.rules import PatrolRule
 from gridgeo.tracks import _kernels
@@ -155,7 +156,9 @@ def day_problems(days: pd.DataFrame, first_row: pd.DataFrame, file: str) -> list
         if not r.own_grids:
             probs.append(
                 Problem(
-                    f"网格员 {r.worker} 在 {r.date:%Y-%m-%d} 没有分配网格",
+                    _("grid worker {worker} has no grid assigned on {day:%Y-%m-%d}").format(
+                        worker=r.worker, day=r.date
+                    ),
                     field="worker",
                     rule="tracks.no_grid",
                     severity="warning",
@@ -165,7 +168,10 @@ def day_problems(days: pd.DataFrame, first_row: pd.DataFrame, file: str) -> list
         if r.inside_s == 0:
             probs.append(
                 Problem(
-                    f"网格员 {r.worker} 在 {r.date:%Y-%m-%d} 的轨迹完全在辖区外",
+                    _(
+                        "the track of grid worker {worker} on {day:%Y-%m-%d} is wholly outside "
+                        "their grids"
+                    ).format(worker=r.worker, day=r.date),
                     field="geometry",
                     rule="tracks.outside",
                     severity="warning",

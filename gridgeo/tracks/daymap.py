@@ -21,6 +21,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridgeo.i18n import _
 from gridgeo.tracks.pipeline import GridSnapshot, Patrol
 
 __all__ = ["day_geojson"]
@@ -96,7 +97,7 @@ def day_geojson(
 
     days = patrol.days[patrol.days["worker"] == str(worker)]
     if not len(days):
-        raise ValueError(f"no day of worker {worker!r} in this patrol")
+        raise ValueError(_("no day of worker {worker!r} in this patrol").format(worker=worker))
     row = days.iloc[0]
     own = set(filter(None, str(row["own_grids"]).split(",")))
     codes = np.asarray(grids.index.codes).astype(str)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from gridgeo.i18n import _
+
 __all__ = ["PERIODS", "SCOPES", "rankings"]
 
 #: Digits of a 15-digit grid code (12-digit division code + 3) that name the scope.
@@ -43,7 +45,11 @@ def rankings(days: pd.DataFrame, *, period: str = "week", scope: str = "street")
         Workers without an own grid are not ranked.
     """
     if period not in PERIODS or scope not in SCOPES:
-        raise ValueError(f"period must be one of {list(PERIODS)} and scope one of {list(SCOPES)}")
+        raise ValueError(
+            _("period must be one of {PERIODS} and scope one of {SCOPES}").format(
+                PERIODS=list(PERIODS), SCOPES=list(SCOPES)
+            )
+        )
     d = days[days["own_grids"] != ""].copy()
     d["scope_code"] = d["own_grids"].str.split(",").str[0].str[: SCOPES[scope]]
     d["period"] = pd.to_datetime(d["date"]).dt.to_period(PERIODS[period]).astype(str)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from gridgeo.crs import crs_label, resolve_crs
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
 from gridgeo.locate.points import to_srid
 
@@ -165,13 +166,17 @@ def read_tracks(
             table = pd.read_csv(path, dtype=str) if fmt == "csv" else pd.read_excel(path, dtype=str)
         except Exception as exc:
             raise InputError(
-                f"{path}: cannot read as {fmt}", [Problem(str(exc), file=str(path))]
+                _("{path}: cannot read as {fmt}").format(path=path, fmt=fmt),
+                [Problem(str(exc), file=str(path))],
             ) from exc
         problems = []
     out = _from_table(table, path, crs=crs, worker_field=worker_field, worker=worker)
     out.problems = problems + out.problems
     if not len(out):
-        raise InputError(f"{path}: no usable GPS fix", out.problems or [Problem("empty file")])
+        raise InputError(
+            _("{path}: no usable GPS fix").format(path=path),
+            out.problems or [Problem(_("empty file"))],
+        )
     log.info("read %d fixes from %s (%d rows left out)", len(out), path, len(out.problems))
     return out
 
@@ -182,8 +187,14 @@ def _format_of(path: Path) -> str:
     fmt = names.get(suffix, suffix)
     if fmt not in FORMATS:
         raise InputError(
-            f"{path}: unknown track format {path.suffix!r}",
-            [Problem(f"use one of {', '.join(FORMATS)}", file=str(path), rule="tracks.format")],
+            _("{path}: unknown track format {suffix!r}").format(path=path, suffix=path.suffix),
+            [
+                Problem(
+                    _("use one of {items}").format(items=_(", ").join(FORMATS)),
+                    file=str(path),
+                    rule="tracks.format",
+                )
+            ],
         )
     return fmt
 
@@ -195,7 +206,9 @@ def _read_gpx(path: Path, worker: str | None) -> tuple[pd.DataFrame, list[Proble
     try:
         gpx = gpxpy.parse(path.read_text(encoding="utf-8"))
     except (gpxpy.gpx.GPXException, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: not a GPX file", [Problem(str(exc), file=str(path))]) from exc
+        raise InputError(
+            _("{path}: not a GPX file").format(path=path), [Problem(str(exc), file=str(path))]
+        ) from exc
     rows = []
     for trk in gpx.tracks:
         name = worker or trk.name or path.stem
@@ -211,7 +224,9 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not GeoJSON", [Problem(str(exc), file=str(path))]) from exc
+        raise InputError(
+            _("{path}: not GeoJSON").format(path=path), [Problem(str(exc), file=str(path))]
+        ) from exc
     feats = doc.get("features", []) if isinstance(doc, dict) else []
     rows, problems = [], []
     if not isinstance(feats, list):
@@ -231,7 +246,7 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
         ):
             problems.append(
                 Problem(
-                    "not a Point feature",
+                    _("not a Point feature"),
                     file=str(path),
                     row=i,
                     field="geometry",
@@ -254,14 +269,18 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
         gdf = gpd.read_parquet(path)
     except Exception as exc:
         raise InputError(
-            f"{path}: not a GeoParquet file", [Problem(str(exc), file=str(path))]
+            _("{path}: not a GeoParquet file").format(path=path),
+            [Problem(str(exc), file=str(path))],
         ) from exc
     if gdf.geometry.geom_type.ne("Point").any():
         raise InputError(
-            f"{path}: fixes must be points",
+            _("{path}: fixes must be points").format(path=path),
             [
                 Problem(
-                    "not a Point geometry", file=str(path), field="geometry", rule="tracks.geometry"
+                    _("not a Point geometry"),
+                    file=str(path),
+                    field="geometry",
+                    rule="tracks.geometry",
                 )
             ],
         )
@@ -278,10 +297,13 @@ def _column(
     if given:
         if given not in table.columns:
             raise InputError(
-                f"{path}: no column {given!r}",
+                _("{path}: no column {given!r}").format(path=path, given=given),
                 [
                     Problem(
-                        f"{what} column missing", file=str(path), field=given, rule="tracks.field"
+                        _("{what} column missing").format(what=what),
+                        file=str(path),
+                        field=given,
+                        rule="tracks.field",
                     )
                 ],
             )
@@ -309,8 +331,11 @@ def _from_table(
     ]
     if missing:
         raise InputError(
-            f"{src}: columns missing: {', '.join(missing)}",
-            [Problem(f"no {m} column", file=src, field=m, rule="tracks.field") for m in missing],
+            _("{src}: columns missing: {items}").format(src=src, items=_(", ").join(missing)),
+            [
+                Problem(_("no {m} column").format(m=m), file=src, field=m, rule="tracks.field")
+                for m in missing
+            ],
         )
     n = len(table)
     problems: list[Problem] = []
@@ -324,13 +349,23 @@ def _from_table(
 
     workers = (table[wcol] if wcol else pd.Series([worker] * n, dtype=object)).astype(object)
     wstr = workers.where(workers.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
-    flag(wstr == "", "没有网格员编号", wcol or "worker", "tracks.worker")
+    flag(wstr == "", _("no grid worker id"), wcol or "worker", "tracks.worker")
     t = _times(table[tcol])
-    flag(~np.isfinite(t), "没有或无法识别的时间戳", tcol, "tracks.time")
+    flag(~np.isfinite(t), _("no time stamp, or one not recognised"), tcol, "tracks.time")
     lon = pd.to_numeric(table[xcol], errors="coerce").to_numpy(dtype=np.float64)
     lat = pd.to_numeric(table[ycol], errors="coerce").to_numpy(dtype=np.float64)
-    flag(~np.isfinite(lon) | (np.abs(lon) > 180), "经度无法识别或超出范围", xcol, "tracks.lon")
-    flag(~np.isfinite(lat) | (np.abs(lat) > 90), "纬度无法识别或超出范围", ycol, "tracks.lat")
+    flag(
+        ~np.isfinite(lon) | (np.abs(lon) > 180),
+        _("longitude not recognised or out of range"),
+        xcol,
+        "tracks.lon",
+    )
+    flag(
+        ~np.isfinite(lat) | (np.abs(lat) > 90),
+        _("latitude not recognised or out of range"),
+        ycol,
+        "tracks.lat",
+    )
     ccol = find_column(table.columns, CRS_NAMES)
     file_crs = resolve_crs(crs) if crs is not None else None
     if ccol is not None:
@@ -344,7 +379,9 @@ def _from_table(
         same = np.array([_same_crs(v, declared) for v in labels], dtype=bool)
         flag(
             ~same,
-            f"坐标系与文件的坐标系 {crs_label(declared)} 不一致（一个文件只能用一种坐标系）",
+            _("the CRS differs from the file's CRS {crs} (one file uses one CRS only)").format(
+                crs=crs_label(declared)
+            ),
             ccol,
             "tracks.mixed_crs",
         )

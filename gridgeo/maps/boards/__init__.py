@@ -22,6 +22,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from gridgeo.errors import GridgeoError, InputError
+from gridgeo.i18n import _
 from gridgeo.maps.boards.fonts import FontMissingError, register_cjk_font
 from gridgeo.maps.boards.labels import Label, overlaps, place_labels
 from gridgeo.maps.boards.render import PAGE_SIZES, BoardResult, render_board
@@ -74,7 +75,7 @@ def to_png(pdf: Path, *, dpi: int = 110) -> Path:
     """Render page 1 of ``pdf`` to ``pdf.with_suffix('.png')`` with ``pdftoppm``."""
     exe = shutil.which("pdftoppm")
     if exe is None:
-        raise ToolMissingError("PNG boards need pdftoppm: apt-get install poppler-utils")
+        raise ToolMissingError(_("PNG boards need pdftoppm: apt-get install poppler-utils"))
     stem = pdf.with_suffix("")
     subprocess.run(
         [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
@@ -140,9 +141,13 @@ def make_boards(
     from gridgeo.registry.posting import board_facts
 
     if size not in PAGE_SIZES:
-        raise InputError(f"board size {size!r} is not one of {', '.join(PAGE_SIZES)}")
+        raise InputError(
+            _("board size {size!r} is not one of {items}").format(
+                size=size, items=_(", ").join(PAGE_SIZES)
+            )
+        )
     if not community_codes:
-        raise InputError("no community to make a board for")
+        raise InputError(_("no community to make a board for"))
     t0 = time.perf_counter()
     font_path = register_cjk_font(font)
     facts = board_facts(bind, community_codes, at=at, profile=profile)

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from gridgeo.errors import GridgeoError
+from gridgeo.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,12 @@ def register_cjk_font(path: str | None = None) -> str:
                 _registered[:] = [candidate]
                 return candidate
     raise FontMissingError(
-        "no CJK TrueType font to embed in the boards "
-        f"({'tried ' + ', '.join(tried[:5]) if tried else 'fc-list found none'}): "
-        "apt-get install fonts-wqy-microhei (or set GRIDGEO_BOARD_FONT to a .ttf/.ttc file)"
+        _(
+            "no CJK TrueType font to embed in the boards ({tried}): apt-get install "
+            "fonts-wqy-microhei (or set GRIDGEO_BOARD_FONT to a .ttf/.ttc file)"
+        ).format(
+            tried=_("tried {fonts}").format(fonts=_(", ").join(tried[:5]))
+            if tried
+            else _("fc-list found none")
+        )
     )
