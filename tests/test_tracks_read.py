@@ -128,3 +128,20 @@ def test_geojson_and_geoparquet(tmp_path):
     gdf.to_parquet(tmp_path / "t.parquet")
     pts = read_tracks(tmp_path / "t.parquet")
     assert list(pts.t - T0) == [0, 10, 20] and list(pts.worker) == ["G4"] * 3
+
+
+@pytest.mark.parametrize("name", ["nowhere.gpx", "nowhere.csv", "nowhere.parquet"])
+def test_a_missing_track_file_is_named_not_a_traceback(tmp_path, name):
+    from typer.testing import CliRunner
+
+    from gridgeo.cli.main import app
+
+    with pytest.raises(InputError) as err:
+        read_tracks(tmp_path / name)
+    assert err.value.problems[0].rule == "file.not_found" and name in str(err.value)
+    res = CliRunner().invoke(
+        app,
+        ["tracks", "import", str(tmp_path / name)],
+        env={"GRIDGEO_DATABASE_URL": "postgresql://127.0.0.1:1/none"},
+    )
+    assert res.exit_code != 0 and "Traceback" not in res.output and name in res.output, res.output

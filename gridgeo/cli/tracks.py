@@ -92,7 +92,10 @@ def import_(
     """Store track files (raw and cleaned fixes); importing the same file again does nothing."""
     from gridgeo.registry.tracks import import_file
     from gridgeo.tracks import CleanOptions
+    from gridgeo.tracks.read import check_track_path
 
+    for f in files:  # every file named before anything is stored
+        check_track_path(f)
     url = _url()
     by = user or os.environ.get("GRIDGEO_USER") or getpass.getuser()
     for f in files:

@@ -497,8 +497,8 @@ def import_file(
     from gridgeo.tracks import clean_tracks, read_tracks
 
     path = Path(path)
+    pts = read_tracks(path, crs=crs, worker_field=worker_field)  # names a missing/bad file
     digest = file_sha256(path)
-    pts = read_tracks(path, crs=crs, worker_field=worker_field)
     cleaned = clean_tracks(pts, options)
     out = import_tracks(
         bind, pts, cleaned, sha256=digest, name=path.name, crs=crs or "wgs84", by=by, sample=sample

@@ -152,7 +152,7 @@ def read_tracks(
         When the file cannot be read at all or no fix in it is usable.
     """
     path = Path(path)
-    fmt = fmt or _format_of(path)
+    fmt = fmt or check_track_path(path)
     if fmt == "gpx":
         table, problems = _read_gpx(path, worker)
     elif fmt == "geojson":
@@ -179,6 +179,24 @@ def read_tracks(
         )
     log.info("read %d fixes from %s (%d rows left out)", len(out), path, len(out.problems))
     return out
+
+
+def check_track_path(path: str | Path) -> str:
+    """The track format of ``path`` (from its suffix), once it is known to exist.
+
+    Raises
+    ------
+    InputError
+        For an unknown suffix or a missing file (rules ``tracks.format``, ``file.not_found``).
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError(
+            _("cannot read {path}").format(path=path),
+            [Problem(_("file not found"), file=str(path), rule="file.not_found")],
+        )
+    return fmt
 
 
 def _format_of(path: Path) -> str:
