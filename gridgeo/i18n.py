@@ -103,8 +103,8 @@ def read_po_messages(text: str) -> dict[str, str]:
     """msgid → msgstr of the translated, non-fuzzy, singular entries of a PO file's text.
 
     Entries with a context or plural forms are skipped (gridgeo writes none); the header
-    (empty msgid) is not a message. One regular expression per entry (the catalogue of the
-    catalogue has ~1,350: a few milliseconds of every start-up in Chinese).
+    (empty msgid) is not a message. One regular expression per entry (the catalogue has
+    ~1,350 entries: a few milliseconds of every start-up in Chinese).
     """
     out: dict[str, str] = {}
     for block in re.split(r"\n\s*\n", text):
