@@ -41,8 +41,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from gridgeo.partition.blocks import adjacency
-
 DEFINITIONS = __doc__.split("Definitions\n-----------\n", 1)[1].strip()
 
 
@@ -54,20 +52,34 @@ def polsby_popper(geoms) -> np.ndarray:
         return np.where(per > 0, 4 * np.pi * shapely.area(geoms) / per**2, 0.0)
 
 
-def seam_errors(grids_metric, communities_metric) -> dict[str, float]:
-    """Largest gap/overlap area (m²) between a community and the union of its grids."""
+def seam_error(grids, community) -> float:
+    """Gap/overlap area (m²) between ``community`` and the union of its ``grids``: the area of
+    their symmetric difference plus the area where the grids overlap."""
+    parts = np.asarray(grids, dtype=object)
+    if len(parts) == 0:
+        return float(community.area)
+    union = shapely.union_all(parts)
+    overlap = float(shapely.area(parts).sum() - union.area)
+    return float(shapely.symmetric_difference(union, community).area) + max(overlap, 0.0)
+
+
+def seam_errors(grids_metric, communities_metric, known: dict | None = None) -> dict[str, float]:
+    """Largest gap/overlap area (m²) between a community and the union of its grids.
+
+    ``known`` maps community codes to their :func:`seam_error` computed already (by the
+    per-community stage, in the workers); the others are computed here.
+    """
     worst = 0.0
     worst_code = None
+    known = known or {}
     by = grids_metric.groupby("community_code").groups if grids_metric is not None else {}
     for code, geom in zip(communities_metric["code"], communities_metric.geometry, strict=True):
-        idx = by.get(code)
-        if idx is None:
-            err = geom.area
+        if code in known:
+            err = known[code]
         else:
-            parts = grids_metric.geometry.loc[idx].to_numpy()
-            union = shapely.union_all(parts)
-            overlap = float(shapely.area(parts).sum() - union.area)
-            err = float(shapely.symmetric_difference(union, geom).area) + max(overlap, 0.0)
+            idx = by.get(code)
+            parts = grids_metric.geometry.loc[idx].to_numpy() if idx is not None else []
+            err = seam_error(parts, geom)
         if err > worst:
             worst, worst_code = err, code
     return {"max_m2": round(worst, 4), "community": worst_code}
@@ -148,7 +160,11 @@ def summarise(
             "min": round(float(pp.min()), 4) if len(pp) else None,
         },
         "households_per_grid": _stats(ordinary_hh),
-        "seam_error": seam_errors(grids_metric, communities_metric),
+        "seam_error": seam_errors(
+            grids_metric,
+            communities_metric,
+            {r.code: r.stats["seam_error_m2"] for r in results if "seam_error_m2" in r.stats},
+        ),
         "violations_by_rule": dict(sorted(rules.items())),
         "runtime_s": {f"community.{k}": round(v, 3) for k, v in stage.items()},
         "definitions": DEFINITIONS,
@@ -184,13 +200,9 @@ def border_stats(
         ``medians``: the carriageways as drawn and the middle of divided roads, in
         either mode); the part within ``tol`` of ``drawn`` alone.
     """
-    if len(geoms) < 2:
+    lines = _shared_borders(geoms, min_shared)
+    if len(lines) == 0:
         return 0.0, 0.0, 0.0
-    graph = adjacency(geoms, min_shared=min_shared)
-    if len(graph.edges) == 0:
-        return 0.0, 0.0, 0.0
-    bnd = shapely.boundary(np.asarray(geoms, dtype=object))
-    lines = shapely.intersection(bnd[graph.edges[:, 0]], bnd[graph.edges[:, 1]])
     internal = float(shapely.length(lines).sum())
     seg_len, mids = _border_pieces(lines)
     drawn = np.asarray(roads if drawn is None else drawn, dtype=object)
@@ -207,6 +219,20 @@ def border_stats(
         min(float(seg_len[on_road].sum()), internal),
         min(float(seg_len[on_drawn].sum()), internal),
     )
+
+
+def _shared_borders(geoms, min_shared: float) -> np.ndarray:
+    """The borders shared by pairs of ``geoms`` at least ``min_shared`` long, pair by pair
+    (``i < j``, in the order of :func:`gridgeo.partition.blocks.adjacency`'s edges)."""
+    polys = np.asarray(geoms, dtype=object)
+    if len(polys) < 2:
+        return np.array([], dtype=object)
+    a, b = shapely.STRtree(polys).query(polys, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    bnd = shapely.boundary(polys)
+    lines = shapely.intersection(bnd[a], bnd[b])
+    return lines[shapely.length(lines) >= min_shared]
 
 
 def straight_pieces(lines) -> np.ndarray:
