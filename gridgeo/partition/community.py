@@ -26,7 +26,7 @@ from gridgeo.partition.blocks import (
     tidy_blocks,
 )
 from gridgeo.partition.dedicated import Site, take_sites
-from gridgeo.partition.metrics import border_stats, seam_error
+from gridgeo.partition.metrics import border_stats, coverage_union, seam_error
 from gridgeo.partition.split import _units, split_block
 from gridgeo.partition.tidy import absorb_tiny, clean_polygon, single
 from gridgeo.partition.violations import violation
@@ -520,7 +520,7 @@ def _grids_from_labels(
     grids = []
     for lab in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == lab)
-        geom = single(polygonal(union_blocks([blocks.geoms[i] for i in idx])))
+        geom = single(polygonal(coverage_union([blocks.geoms[i] for i in idx])))
         m = np.concatenate([blocks.members[i] for i in idx]) if len(idx) else np.array([], int)
         g_hh = float(hh[m].sum()) if len(m) else 0.0
         g_pop = float(pop[m].sum()) if len(m) else 0.0
@@ -536,37 +536,6 @@ def _grids_from_labels(
             }
         )
     return grids
-
-
-def union_blocks(geoms: list):
-    """Union of blocks that tile their area (they share borders exactly).
-
-    A coverage union (no overlay: the shared edges are dropped, about 3× faster than
-    :func:`shapely.union_all`); where the blocks are not a clean coverage (GEOS finds them
-    not noded alike, or the result is invalid or its area is not the sum of theirs) the
-    plain union.
-
-    Parameters
-    ----------
-    geoms
-        Polygons (metres).
-
-    Returns
-    -------
-    shapely.Geometry
-        Their union (the same area as :func:`shapely.union_all`; the ring may start at
-        another vertex).
-    """
-    arr = np.asarray(geoms, dtype=object)
-    if len(arr) > 1:
-        try:
-            out = shapely.coverage_union_all(arr)
-        except shapely.errors.GEOSException:
-            out = None
-        total = float(shapely.area(arr).sum())
-        if out is not None and out.is_valid and abs(out.area - total) <= 1e-9 * max(total, 1.0):
-            return out
-    return shapely.union_all(arr)
 
 
 def _light_parts(w: np.ndarray, graph: Graph, hi: float) -> tuple[dict, dict]:

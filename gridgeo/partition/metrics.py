@@ -52,12 +52,51 @@ def polsby_popper(geoms) -> np.ndarray:
         return np.where(per > 0, 4 * np.pi * shapely.area(geoms) / per**2, 0.0)
 
 
+def coverage_union(geoms):
+    """Union of polygons that tile their area (blocks, or the grids of a community).
+
+    A coverage union (no overlay: the shared edges are dropped, 3–10× faster than
+    :func:`shapely.union_all`) when it gives one valid polygon without holes whose area is
+    the sum of theirs; else (GEOS finds them not noded alike, or a hole or a second part,
+    which may be a hairline gap the overlay would close) the plain union.
+
+    Parameters
+    ----------
+    geoms
+        Polygons (metres).
+
+    Returns
+    -------
+    shapely.Geometry
+        Their union (the same area as :func:`shapely.union_all`; the ring may start at
+        another vertex).
+    """
+    arr = np.asarray(geoms, dtype=object)
+    if len(arr) > 1:
+        try:
+            out = shapely.coverage_union_all(arr)
+        except shapely.errors.GEOSException:
+            out = None
+        total = float(shapely.area(arr).sum())
+        if (
+            out is not None
+            and out.geom_type == "Polygon"
+            and shapely.get_num_interior_rings(out) == 0
+            and out.is_valid
+            and abs(out.area - total) <= 1e-11 * max(total, 1.0)
+        ):
+            return out
+    return shapely.union_all(arr)
+
+
 def seam_error(grids, community) -> float:
     """Gap/overlap area (m²) between ``community`` and the union of its ``grids``: the area of
     their symmetric difference plus the area where the grids overlap."""
     parts = np.asarray(grids, dtype=object)
     if len(parts) == 0:
         return float(community.area)
+    # the plain union: a coverage union keeps hairline gaps the overlay closes, which
+    # made the figure larger on Da'an and Gongguan
     union = shapely.union_all(parts)
     overlap = float(shapely.area(parts).sum() - union.area)
     return float(shapely.symmetric_difference(union, community).area) + max(overlap, 0.0)
