@@ -30,7 +30,7 @@ def test_coverage_union_is_the_union_of_a_tiling():
     assert shapely.equals(got, shapely.union_all(tiles))
 
 
-def test_coverage_union_falls_back_on_overlaps_holes_and_gaps():
+def test_coverage_union_is_the_union_with_overlaps_holes_and_gaps():
     overlapping = [box(0, 0, 10, 10), box(5, 0, 15, 10)]
     assert shapely.equals(coverage_union(overlapping), box(0, 0, 15, 10))
     ring = [t for k, t in enumerate(_tiles(3)) if k != 4]  # the middle tile left out: a hole

@@ -228,11 +228,13 @@ class _Solver:
                 a = labels[u]
                 ta = totals[a]
                 best = None
-                shared = _shared_by_label(u, nb[u], labels)
+                shared = None  # border shared with each label, once u has another label near
                 for v in sorted(nb[u]):
                     b = labels.get(v)
                     if b is None or b == a:
                         continue
+                    if shared is None:
+                        shared = _shared_by_label(u, nb[u], labels)
                     tb = totals[b]
                     before = band_penalty(ta, lo, hi) + band_penalty(tb, lo, hi)
                     after = band_penalty(ta - w[u], lo, hi) + band_penalty(tb + w[u], lo, hi)

@@ -53,12 +53,13 @@ def polsby_popper(geoms) -> np.ndarray:
 
 
 def coverage_union(geoms):
-    """Union of polygons that tile their area (blocks, or the grids of a community).
+    """Union of polygons that tile their area (the blocks of a grid).
 
-    A coverage union (no overlay: the shared edges are dropped, 3–10× faster than
-    :func:`shapely.union_all`) when it gives one valid polygon without holes whose area is
-    the sum of theirs; else (GEOS finds them not noded alike, or a hole or a second part,
-    which may be a hairline gap the overlay would close) the plain union.
+    A coverage union (no overlay: the shared edges are dropped, 3–6× faster than
+    :func:`shapely.union_all`) when it gives one valid polygon whose area is the sum of
+    theirs; else (GEOS finds them not noded alike, or a second part) the plain union.
+    Like the plain union it keeps the hairline holes two blocks whose common edge is not
+    noded alike leave (the grids' snap-rounding removes them).
 
     Parameters
     ----------
@@ -68,8 +69,9 @@ def coverage_union(geoms):
     Returns
     -------
     shapely.Geometry
-        Their union (the same area as :func:`shapely.union_all`; the ring may start at
-        another vertex).
+        Their union (after :func:`shapely.set_precision` to 1e-5 m the same polygon as
+        :func:`shapely.union_all`'s on the city, Da'an, Gongguan and Huangpu; the ring may
+        start at another vertex).
     """
     arr = np.asarray(geoms, dtype=object)
     if len(arr) > 1:
@@ -81,7 +83,6 @@ def coverage_union(geoms):
         if (
             out is not None
             and out.geom_type == "Polygon"
-            and shapely.get_num_interior_rings(out) == 0
             and out.is_valid
             and abs(out.area - total) <= 1e-11 * max(total, 1.0)
         ):
