@@ -125,6 +125,8 @@ def partition_community(task: CommunityTask, profile: Profile, *, seed: int = 0)
     )
     seam = seam_error([r["geometry"] for r in out], task.geom)
     times["metrics"] = time.perf_counter() - t4
+    # the rest: grid geometry (union of blocks, tidy), codes and violations
+    times["grids"] = time.perf_counter() - t0 - sum(times.values())
     stats = {
         "blocks": plan.n_blocks,
         "feasible": bool(plan.feasible),

@@ -206,7 +206,13 @@ def summarise(
             {r.code: r.stats["seam_error_m2"] for r in results if "seam_error_m2" in r.stats},
         ),
         "violations_by_rule": dict(sorted(rules.items())),
-        "runtime_s": {f"community.{k}": round(v, 3) for k, v in stage.items()},
+        "runtime_s": {
+            **{f"community.{k}": round(v, 3) for k, v in stage.items()},
+            # the longest community: the least the stage can take on any number of processes
+            "community.longest": round(
+                max((sum(r.stats["times"].values()) for r in results), default=0.0), 3
+            ),
+        },
         "definitions": DEFINITIONS,
     }
 

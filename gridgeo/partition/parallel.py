@@ -10,6 +10,7 @@ seconds to start, more than a city's whole run on two cores).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -63,6 +64,9 @@ def run_local(
     n = max(1, min(int(workers), len(tasks)))
     if method == "fork":  # the workers inherit the tasks: only their index is sent
         _FORKED = (tasks, profile)
+        # objects made so far are left out of the workers' garbage collection, which would
+        # otherwise write to (and so copy) every page of them the fork shares
+        gc.freeze()
     try:
         with ProcessPoolExecutor(n, mp_context=mp.get_context(method)) as pool:
             if method == "fork":
@@ -77,6 +81,8 @@ def run_local(
                 if progress:
                     progress(done, len(tasks))
     finally:
+        if _FORKED is not None:
+            gc.unfreeze()
         _FORKED = None
     log.info("ran %d communities on %d local processes (%s)", len(tasks), n, method)
     return [results[t.index] for t in tasks]
