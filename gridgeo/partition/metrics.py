@@ -273,7 +273,8 @@ def _shared_borders(geoms, min_shared: float) -> np.ndarray:
     polys = np.asarray(geoms, dtype=object)
     if len(polys) < 2:
         return np.array([], dtype=object)
-    a, b = shapely.STRtree(polys).query(polys, predicate="intersects")
+    # with a positive minimum, pairs whose boxes meet suffice: apart ones share no border
+    a, b = shapely.STRtree(polys).query(polys, predicate=None if min_shared > 0 else "intersects")
     keep = a < b
     a, b = a[keep], b[keep]
     bnd = shapely.boundary(polys)
