@@ -145,11 +145,8 @@ def summarise(
     feas_total = feas_in = all_total = all_in = 0
     internal = on_road = on_drawn = 0.0
     feasible_codes, infeasible_codes = [], []
-    stage: dict[str, float] = {}
     for r in results:
         st = r.stats
-        for k, v in st["times"].items():
-            stage[k] = stage.get(k, 0.0) + v
         internal += st["internal_border_m"]
         on_road += st["internal_border_on_road_m"]
         on_drawn += st.get("internal_border_on_drawn_road_m", st["internal_border_on_road_m"])
@@ -206,14 +203,22 @@ def summarise(
             {r.code: r.stats["seam_error_m2"] for r in results if "seam_error_m2" in r.stats},
         ),
         "violations_by_rule": dict(sorted(rules.items())),
-        "runtime_s": {
-            **{f"community.{k}": round(v, 3) for k, v in stage.items()},
-            # the longest community: the least the stage can take on any number of processes
-            "community.longest": round(
-                max((sum(r.stats["times"].values()) for r in results), default=0.0), 3
-            ),
-        },
+        "runtime_s": _runtimes(results),
         "definitions": DEFINITIONS,
+    }
+
+
+def _runtimes(results) -> dict[str, float]:
+    """Time per stage of the per-community work, summed over communities, and the longest
+    community (the least the stage can take on any number of processes)."""
+    stage: dict[str, float] = {}
+    for r in results:
+        for k, v in r.stats["times"].items():
+            stage[k] = stage.get(k, 0.0) + v
+    longest = max((sum(r.stats["times"].values()) for r in results), default=0.0)
+    return {
+        **{f"community.{k}": round(v, 3) for k, v in stage.items()},
+        "community.longest": round(longest, 3),
     }
 
 
