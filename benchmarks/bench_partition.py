@@ -370,12 +370,21 @@ def _city_runs(comm, roads, hh, prof) -> dict:
         res = partition(comm, roads, hh, profile=prof, workers=workers)
         runs[workers] = (time.perf_counter() - t0, _cpu() - c0, res)
         m = res.metrics
-        stages = ", ".join(f"{k} {v:.2f}" for k, v in m["runtime_s"].items() if k != "total")
+        rt = m["runtime_s"]
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in rt.items() if k != "total")
         print(
             f"   gridgeo partition (library call), workers={workers}: {runs[workers][0]:.2f} s "
             f"wall, {runs[workers][1]:.2f} s CPU (with child processes)"
         )
         print(f"   stages (s): {stages}")
+        work = sum(
+            v for k, v in rt.items() if k.startswith("community.") and k != "community.longest"
+        )
+        print(
+            f"   parent alone (all but the communities stage) {rt['total'] - rt['communities']:.2f} s; "
+            f"communities stage {rt['communities']:.2f} s wall for {work:.2f} s of per-community "
+            f"work (longest community {rt['community.longest']:.2f} s)"
+        )
         print(
             f"   {m['grids']} grids, in band (feasible) {m['in_band_share_feasible']:.2%}, "
             f"borders on roads {m['road_border_share']:.1%}, PP mean/min "

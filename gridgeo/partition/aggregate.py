@@ -228,16 +228,17 @@ class _Solver:
                 a = labels[u]
                 ta = totals[a]
                 best = None
+                shared = None  # border shared with each label, once u has another label near
                 for v in sorted(nb[u]):
                     b = labels.get(v)
                     if b is None or b == a:
                         continue
+                    if shared is None:
+                        shared = _shared_by_label(u, nb[u], labels)
                     tb = totals[b]
                     before = band_penalty(ta, lo, hi) + band_penalty(tb, lo, hi)
                     after = band_penalty(ta - w[u], lo, hi) + band_penalty(tb + w[u], lo, hi)
-                    d_cut = sum(
-                        length for x, length in nb[u].items() if labels.get(x) == a and x != u
-                    ) - sum(length for x, length in nb[u].items() if labels.get(x) == b)
+                    d_cut = shared.get(a, 0.0) - shared[b]
                     gain = (before - after, -d_cut)
                     improves = gain[0] > 1e-9 or (compact and gain[0] >= -1e-9 and -d_cut > 1e-6)
                     if improves and (best is None or gain > best[0]):
@@ -337,6 +338,17 @@ class _Solver:
                 if v > u and v in labels and labels[v] != lab:
                     total += length
         return total
+
+
+def _shared_by_label(u: int, nbu: dict[int, float], labels: dict[int, int]) -> dict[int, float]:
+    """Border length of block ``u`` shared with each label (summed in ``nbu`` order, so each
+    total is the float the per-candidate sums gave)."""
+    shared: dict[int, float] = {}
+    for x, length in nbu.items():
+        lab = labels.get(x)
+        if lab is not None and x != u:
+            shared[lab] = shared.get(lab, 0) + length
+    return shared
 
 
 def _subtree_sums(order, parent, w, rows_a, cols_a, lens_a) -> tuple[np.ndarray, np.ndarray]:

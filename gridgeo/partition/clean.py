@@ -81,13 +81,10 @@ def clean_roads(
         allg = shapely.set_precision(allg, precision)
         noded = node_lines(allg)
         noded = noded[shapely.length(noded) > precision]
-    # deterministic order and no duplicates
+    # deterministic order (by WKB of the normalised line) and no duplicates
     norm = shapely.normalize(noded)
-    wkb = shapely.to_wkb(norm)
-    _, first = np.unique(wkb, return_index=True)
-    out = norm[np.sort(first)]
-    keys = np.array([shapely.to_wkb(g) for g in out], dtype=object)
-    out = out[np.argsort(keys, kind="stable")]
+    _, first = np.unique(shapely.to_wkb(norm), return_index=True)
+    out = norm[first]
     log.info(
         "cleaned %d road parts into %d noded segments (%d dangles connected)",
         len(lines),

@@ -10,6 +10,7 @@ seconds to start, more than a city's whole run on two cores).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -55,20 +56,47 @@ def run_local(
     list of CommunityResult
         In the order of ``tasks``, identical to the serial run.
     """
+    global _FORKED
     method = _start_method()
     # the biggest communities first, so no worker is left with one large tail
     order = sorted(range(len(tasks)), key=lambda k: (-_cost(tasks[k]), k))
     results: dict[int, CommunityResult] = {}
     n = max(1, min(int(workers), len(tasks)))
-    with ProcessPoolExecutor(n, mp_context=mp.get_context(method)) as pool:
-        futures = [pool.submit(partition_community, tasks[k], profile, seed=seed) for k in order]
-        for done, fut in enumerate(as_completed(futures), start=1):
-            res = fut.result()
-            results[res.index] = res
-            if progress:
-                progress(done, len(tasks))
+    if method == "fork":  # the workers inherit the tasks: only their index is sent
+        _FORKED = (tasks, profile)
+        # objects made so far are left out of the workers' garbage collection, which would
+        # otherwise write to (and so copy) every page of them the fork shares
+        gc.freeze()
+    try:
+        with ProcessPoolExecutor(n, mp_context=mp.get_context(method)) as pool:
+            if method == "fork":
+                futures = [pool.submit(_forked_task, k, seed) for k in order]
+            else:
+                futures = [
+                    pool.submit(partition_community, tasks[k], profile, seed=seed) for k in order
+                ]
+            for done, fut in enumerate(as_completed(futures), start=1):
+                res = fut.result()
+                results[res.index] = res
+                if progress:
+                    progress(done, len(tasks))
+    finally:
+        if _FORKED is not None:
+            gc.unfreeze()
+        _FORKED = None
     log.info("ran %d communities on %d local processes (%s)", len(tasks), n, method)
     return [results[t.index] for t in tasks]
+
+
+#: the tasks and profile of the running :func:`run_local`, inherited by forked workers
+_FORKED: tuple[list[CommunityTask], Profile] | None = None
+
+
+def _forked_task(k: int, seed: int) -> CommunityResult:
+    """Partition the ``k``-th task of the forked parent's :func:`run_local` (no pickling of
+    its geometries)."""
+    tasks, profile = _FORKED
+    return partition_community(tasks[k], profile, seed=seed)
 
 
 def _start_method() -> str:
