@@ -34,6 +34,18 @@ def _fixed_digits(v, pow10):  # pragma: no cover - compiled
     a = abs(v)
     if not (1e-4 <= a < 1e9):
         return -1, 0
+    # Fast path, integer arithmetic: at most 3 decimals (every rounded distance). When
+    # m3 / 1000 == a, the loop below stops at some k <= 3 with m3 == m * 10**(3 - k)
+    # (distinct 3-decimal numbers below 1e9 are far more than an ulp apart), so the
+    # answer is m3 without its trailing zeros: the same (m, k) without a division per k.
+    m3 = math.floor(a * 1000.0 + 0.5)
+    if m3 > 0 and m3 / 1000.0 == a:
+        m = int(m3)
+        k = 3
+        while k > 0 and m % 10 == 0:
+            m //= 10
+            k -= 1
+        return m, k
     for k in range(16):
         s = a * pow10[k]
         if s >= 1e15:
@@ -204,6 +216,10 @@ def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
     """
     n = len(values)
     valid = _valid(values)
+    if raw is not None and values.null_count == 0 and raw.null_count == 0 and n:
+        plain = _plain_text(raw)
+        if plain is not None:  # every value sent as plain number text: echoed as it is
+            return plain
     vals = np.asarray(values.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
     if raw is not None:
         roff, rdata, rvalid = _string_parts(raw)
@@ -220,6 +236,36 @@ def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
         n,
         [_validity(valid), pa.py_buffer(off), pa.py_buffer(data)],
     )
+
+
+def _plain_text(raw: pa.Array) -> pa.Array | None:
+    """``raw`` as a large string array when every entry is non-empty plain number text
+    (what :func:`_format_floats` would copy entry by entry); else None."""
+    off, data, _valid_raw = _string_parts(raw)
+    if not _all_plain(off, data, _PLAIN):
+        return None
+    if pa.types.is_large_string(raw.type):
+        return raw
+    return pa.Array.from_buffers(
+        pa.large_string(), len(raw), [None, pa.py_buffer(off), pa.py_buffer(data)]
+    )
+
+
+#: The bytes of plain number text: digits, ``.``, ``-``, ``+``, ``e``, ``E``.
+_PLAIN = np.zeros(256, np.uint8)
+_PLAIN[[*range(48, 58), 46, 45, 43, 101, 69]] = 1
+
+
+@njit(cache=True, nogil=True)
+def _all_plain(off, data, table):  # pragma: no cover - compiled
+    """Every entry non-empty and only bytes marked in ``table``."""
+    for i in range(off.size - 1):
+        if off[i + 1] <= off[i]:
+            return False
+    bad = np.uint8(0)
+    for j in range(data.size):
+        bad |= table[data[j]] ^ np.uint8(1)  # no branch per byte
+    return bad == 0
 
 
 def _validity(valid: np.ndarray) -> pa.Buffer | None:

@@ -450,6 +450,10 @@ async def _spool(request: Request, path: Path, fmt_in: str, settings: Any) -> in
     return size
 
 
+#: Chunks of a streamed batch answer in the worker pool at once (two computing, two ready).
+_AHEAD = 4
+
+
 class _BatchJob:
     """One ``/locate/batch`` request after its body is on disk: check, then locate."""
 
@@ -539,10 +543,20 @@ class _BatchJob:
         table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores
             return csv_bytes(table, header=first, raw=_raw_xy(pts))
-        return [enc.prepare(b) for b in table.to_batches()]
+        out, at = [], 0
+        for b in table.to_batches():  # the request's WKB points reused (GeoParquet in and out)
+            wkb = pts.wkb.slice(at, b.num_rows) if pts.wkb is not None else None
+            out.append(enc.prepare(b, wkb))
+            at += b.num_rows
+        return out
 
     def stream(self) -> Iterator[bytes]:
-        """The answer chunk by chunk: two chunks located at once, written in input order."""
+        """The answer chunk by chunk: two chunks located at once, written in input order.
+
+        Up to :data:`_AHEAD` chunks are in the pool: while this generator waits for the
+        event loop to send a chunk (it is suspended at ``yield``), both workers go on
+        with the next ones (with two in flight one worker sat idle during every send).
+        Memory: at most ``_AHEAD`` located chunks and their encoded bytes."""
         assert self.points is not None
         enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
         queue: deque[Future] = deque()
@@ -550,7 +564,7 @@ class _BatchJob:
             try:
                 for start, pts in self.points.chunks():
                     queue.append(pool.submit(self._work, enc, pts, start == 0))
-                    if len(queue) >= 2:
+                    if len(queue) >= _AHEAD:
                         yield self._written(enc, queue.popleft().result())
                 while queue:
                     yield self._written(enc, queue.popleft().result())
