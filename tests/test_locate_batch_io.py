@@ -132,3 +132,22 @@ def test_three_decimal_numbers_as_pyarrow_writes_them():
     )
     arr = pa.array(values)
     assert format_floats(arr).to_pylist() == pc.cast(arr, pa.large_string()).to_pylist()
+
+
+def test_csv_body_utf8_check_ascii_fast_path_and_bad_rows(tmp_path):
+    from gridgeo.service.routes_locate import _ascii_file, _check_utf8_file
+
+    ascii_body = tmp_path / "a.csv"
+    ascii_body.write_bytes(b"lon,lat\n" + b"121.5,25.0\n" * 3000)
+    assert _ascii_file(ascii_body, window=4096) and _ascii_file(ascii_body)
+    _check_utf8_file(ascii_body)
+    utf8 = tmp_path / "u.csv"
+    utf8.write_bytes(b"id,lon,lat\n" + b"r,121.5,25.0\n" * 2000 + "甲,121.5,25.0\n".encode())
+    assert not _ascii_file(utf8, window=4096)
+    _check_utf8_file(utf8)  # UTF-8, not ASCII: accepted
+    gbk = tmp_path / "g.csv"
+    gbk.write_bytes(b"id,lon,lat\n" + b"r,121.5,25.0\n" * 2000 + "甲,121.5,25.0\n".encode("gbk"))
+    with pytest.raises(InputError) as err:
+        _check_utf8_file(gbk)
+    assert "line 2002" in str(err.value)
+    assert [p.row for p in err.value.problems] == [2000]

