@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 __all__ = ["csv_buffer", "csv_bytes", "format_floats"]
 
@@ -456,6 +458,24 @@ def _assemble_cells(cells: list[Any], n: int, head: bytes) -> memoryview:
     return memoryview(out)
 
 
+@intrinsic
+def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
+    """``dst[dpos:dpos + n] = src[spos:spos + n]`` for uint8 arrays as one ``memcpy``
+    (LLVM's intrinsic: cacheable, no bounds checks; ~25 % less CPU in :func:`_assemble`
+    than a byte loop for the ~100-byte texts of a grid)."""
+    sig = types.void(dst, dpos, src, spos, n)
+
+    def codegen(context, builder, signature, args):
+        da = context.make_array(signature.args[0])(context, builder, args[0])
+        sa = context.make_array(signature.args[2])(context, builder, args[2])
+        dptr = builder.gep(da.data, [args[1]])
+        sptr = builder.gep(sa.data, [args[3]])
+        cgutils.raw_memcpy(builder, dptr, sptr, args[4], 1, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
 def _assemble(
     kinds, which, s_off, s_data, s_base, s_valid, d_idx, f_off, f_data, f_base, head
@@ -501,10 +521,14 @@ def _assemble(
                 g = d_idx[i, w] + f_base[w]
                 a = f_off[g]
                 b = f_off[g + one]
-                while a < b:
-                    out[p] = f_data[a]
-                    p += one
-                    a += one
+                if b - a > np.uint64(16):  # a grid's joined text: one memcpy
+                    _copy_at(out, p, f_data, a, b - a)
+                    p += b - a
+                else:
+                    while a < b:
+                        out[p] = f_data[a]
+                        p += one
+                        a += one
             elif s_valid[i, w]:
                 a = s_off[i, w] + s_base[w]
                 b = s_off[i + 1, w] + s_base[w]
@@ -521,6 +545,9 @@ def _assemble(
                         a += one
                     out[p] = 34
                     p += one
+                elif b - a > np.uint64(12):  # a coordinate's text
+                    _copy_at(out, p, s_data, a, b - a)
+                    p += b - a
                 else:
                     while a < b:
                         out[p] = s_data[a]
