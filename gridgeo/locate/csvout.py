@@ -304,6 +304,27 @@ def _dictionary_text(dictionary: pa.Array) -> pa.Array:
     return text
 
 
+_GROUP_CACHE: dict[tuple[int, ...], tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+
+def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_string_parts` of the per-entry texts of columns taken by one index array,
+    joined with commas; cached per tuple of (cached) dictionary texts: a snapshot's grid
+    columns are joined once, not every chunk."""
+    key = tuple(id(f) for f in frags)
+    hit = _GROUP_CACHE.get(key)
+    if hit is not None:
+        return hit[1]
+    text = frags[0]
+    for frag in frags[1:]:
+        text = pc.binary_join_element_wise(text, frag, _COMMA)
+    parts = _string_parts(text)
+    if len(_GROUP_CACHE) >= 64:
+        _GROUP_CACHE.clear()
+    _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
+    return parts
+
+
 def _header(names: list[str]) -> bytes:
     return ",".join('"' + n.replace('"', '""') + '"' for n in names).encode() + b"\n"
 
@@ -378,9 +399,9 @@ def csv_buffer(
             key = (ind.buffers()[1].address, ind.offset, ind.null_count, len(col.dictionary))
             frag = _dictionary_text(col.dictionary)
             if key == last_key:
-                cells[-1][1] = pc.binary_join_element_wise(cells[-1][1], frag, _COMMA)
+                cells[-1][1] = (*cells[-1][1], frag)  # joined once per group: _group_text
                 continue
-            cells.append([ind.fill_null(len(col.dictionary)), frag])
+            cells.append([ind.fill_null(len(col.dictionary)), (frag,)])
             last_key = key
             continue
         last_key = None
@@ -418,7 +439,7 @@ def _assemble_cells(cells: list[Any], n: int, head: bytes) -> memoryview:
             kinds.append(1)
             which.append(len(idx))
             idx.append(np.asarray(c[0].to_numpy(zero_copy_only=False), np.uint64))
-            frags.append(_string_parts(c[1]))
+            frags.append(_group_text(c[1]) if isinstance(c[1], tuple) else _string_parts(c[1]))
         else:
             kinds.append(2 if c[0] == "quote" else 0)
             which.append(len(texts))

@@ -219,8 +219,9 @@ _BATCH_DOC = (
     "(`Content-Type: text/csv`); a GeoJSON FeatureCollection of Points "
     "(`application/geo+json`; `id` and `category` from properties); or an Arrow IPC "
     "stream/file with the CSV's columns (`application/vnd.apache.arrow.stream`); or "
-    "(Geo)Parquet with those columns or a WKB point `geometry` (`application/vnd.apache."
-    "parquet`; GeoParquet out adds `geometry`). Rows keep the input order; `category=` "
+    "(Geo)Parquet with those columns or a point `geometry`, WKB or GeoArrow (a struct of "
+    "`x`, `y`) (`application/vnd.apache.parquet`; GeoParquet out adds a WKB `geometry`). "
+    "Rows keep the input order; `category=` "
     "applies to rows without their own. CSV, Arrow and Parquet bodies are checked whole "
     "(every bad row listed, nothing sent), then located and sent in chunks of "
     "GRIDGEO_BATCH_CHUNK rows, so memory stays bounded; `X-Located` is only sent when the "
@@ -286,7 +287,8 @@ BATCH_BODY = {
             "schema": {
                 "type": "string",
                 "format": "binary",
-                "description": "(Geo)Parquet: lon/lat columns or a WKB point geometry",
+                "description": "(Geo)Parquet: lon/lat columns or a point geometry "
+                "(WKB or GeoArrow x/y)",
             }
         },
     },
