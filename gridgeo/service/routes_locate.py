@@ -559,24 +559,37 @@ class _BatchJob:
         Up to :data:`_AHEAD` chunks are in the pool: while this generator waits for the
         event loop to send a chunk (it is suspended at ``yield``), both workers go on
         with the next ones (with two in flight one worker sat idle during every send).
+        A third thread writes the prepared chunks in order as they are ready (the Parquet
+        writer is serial: it no longer waits for the generator to be resumed).
         Memory: at most ``_AHEAD`` located chunks and their encoded bytes."""
         assert self.points is not None
         enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
-        queue: deque[Future] = deque()
-        with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch") as pool:
+        queue: deque[Future] = deque()  # written bytes, in order
+        works: deque[Future] = deque()  # located and prepared chunks
+        with (
+            ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="gridgeo-batch-write") as writer,
+        ):
             try:
                 for start, pts in self.points.chunks():
-                    queue.append(pool.submit(self._work, enc, pts, start == 0))
+                    works.append(pool.submit(self._work, enc, pts, start == 0))
+                    queue.append(writer.submit(self._write_when_ready, enc, works[-1]))
                     if len(queue) >= _AHEAD:
-                        yield self._written(enc, queue.popleft().result())
+                        works.popleft()
+                        yield queue.popleft().result()
                 while queue:
-                    yield self._written(enc, queue.popleft().result())
+                    works.popleft()
+                    yield queue.popleft().result()
                 if self.fmt_out != "csv":
                     yield enc.close()
             finally:
-                for f in queue:
+                for f in (*queue, *works):
                     f.cancel()
                 self.path.unlink(missing_ok=True)
+
+    def _write_when_ready(self, enc: Any, work: Future) -> bytes | memoryview:
+        """The bytes of a chunk once :meth:`_work` has it ready (the writer thread, in order)."""
+        return self._written(enc, work.result())
 
     def _written(self, enc: Any, out: list[pa.RecordBatch] | memoryview) -> bytes | memoryview:
         if isinstance(out, memoryview):
