@@ -151,3 +151,20 @@ def test_csv_body_utf8_check_ascii_fast_path_and_bad_rows(tmp_path):
         _check_utf8_file(gbk)
     assert "line 2002" in str(err.value)
     assert [p.row for p in err.value.problems] == [2000]
+
+
+@pytest.mark.parametrize(
+    "col",
+    [
+        pa.array([1, 2, 3]),
+        pa.FixedSizeListArray.from_arrays(pa.array(np.arange(6, dtype=float)), 2),
+        pa.StructArray.from_arrays([pa.array([1.0, 2.0, 3.0])], names=["a"]),
+    ],
+    ids=["numbers", "list", "struct-without-xy"],
+)
+def test_geometry_column_that_is_not_points_is_an_input_error(tmp_path, col):
+    path = _parquet(tmp_path, pa.table({"geometry": col}))
+    with pytest.raises(InputError) as err:  # was a TypeError (HTTP 500)
+        PointFile(path, "parquet", source="request body").check()
+    assert "not points" in str(err.value)
+    assert [(p.field, p.rule) for p in err.value.problems] == [("geometry", "points.geometry")]

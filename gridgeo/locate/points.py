@@ -637,6 +637,23 @@ def _wkb_records(col: pa.Array) -> np.ndarray:
     return raw.view(_WKB_POINT)
 
 
+def _point_type(t: pa.DataType) -> bool:
+    """A geometry column type :func:`_wkb_xy` reads: WKB (binary, or hex text) or a GeoArrow
+    point (a struct with ``x`` and ``y``)."""
+    if pa.types.is_struct(t):
+        names = {t.field(i).name for i in range(t.num_fields)}
+        return {"x", "y"} <= names
+    return any(
+        f(t)
+        for f in (
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_string,
+            pa.types.is_large_string,
+        )
+    )
+
+
 def _wkb_xy(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """x, y of a point column: WKB read straight from the buffer when every value is a
     21-byte little-endian 2D point (:func:`plain_wkb`), other WKB through shapely, a
@@ -832,7 +849,21 @@ class PointFile:
     def _xy(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         cols = self._cols
         if cols["geometry"] is not None:
-            return _wkb_xy(batch.column(cols["geometry"]))
+            col = batch.column(cols["geometry"])
+            if not _point_type(col.type):  # e.g. numbers or a list: not points (was a 500)
+                raise InputError(
+                    f"{self.source or 'the request body'}: the column {cols['geometry']} holds "
+                    f"{col.type}, not points: use WKB points or GeoArrow points (x, y)",
+                    [
+                        Problem(
+                            "not WKB or GeoArrow points",
+                            file=self.source,
+                            field=cols["geometry"],
+                            rule="points.geometry",
+                        )
+                    ],
+                )
+            return _wkb_xy(col)
         return _float_column(batch.column(cols["x"])), _float_column(batch.column(cols["y"]))
 
     def _keep(self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, kept: int) -> int:
