@@ -726,8 +726,9 @@ import psycopg
 import pyarrow as pa
 
 from gridgeo.locate import answer
-from gridgeo.locate.csvout import csv_bytes
+from gridgeo.locate import csvout
 from gridgeo.locate.encode import encoder
+write_csv = getattr(csvout, "csv_buffer", csvout.csv_bytes)
 from gridgeo.locate.points import PointFile, to_srid
 from gridgeo.registry.snapshot import load_snapshot
 
@@ -765,9 +766,12 @@ for fmt in ("arrow", "parquet", "csv"):
             c = clock()  # the whole locate_batch, less the three stages above (timed apart)
             table = table.cast(schema)
             c = tick("answer: cast to the stream schema", c)
-            if fmt == "csv":
+            if fmt == "csv":  # as the service does: the view of the buffer where there is one
                 raw = None if pts.x_text is None else {"lon": pts.x_text, "lat": pts.y_text}
-                csv_bytes(table, header=start == 0, raw=raw)
+                write_csv(table, header=start == 0, raw=raw)
+            elif getattr(pts, "wkb", None) is not None:  # GeoParquet: the request's points reused
+                for b in table.to_batches():
+                    enc.write(enc.prepare(b, pts.wkb))
             else:
                 for b in table.to_batches():
                     enc.chunk(b)

@@ -484,6 +484,24 @@ def test_batch_malformed_is_400_listing_rows(world, body, ctype, where):
     assert [(p["rule"], p["row"], p["field"]) for p in r.json()["problems"]] == where
 
 
+def test_batch_geoparquet_geometry_not_points_is_400(world):
+    """A (Geo)Parquet ``geometry`` column of numbers is a 400 naming it (was a 500)."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"geometry": pa.array([1, 2, 3])}), buf)
+    r = world["client"].post(
+        "/locate/batch",
+        content=buf.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.parquet", **auth(world, "dispatcher")},
+    )
+    assert r.status_code == 400, r.text
+    problems = r.json()["problems"]
+    assert [(p["rule"], p["row"], p["field"]) for p in problems] == [
+        ("points.geometry", None, "geometry")
+    ]
+
+
 @pytest.mark.parametrize(("rows", "row"), [(60_000, "121.5,25.0\n"), (25_000, "1,2\n")])
 def test_batch_too_large_is_413(world, rows, row):
     body = "lon,lat\n" + row * rows

@@ -22,8 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
-__all__ = ["csv_bytes", "format_floats"]
+__all__ = ["csv_buffer", "csv_bytes", "format_floats"]
 
 _POW10 = np.array([10.0**k for k in range(16)])
 
@@ -34,6 +36,18 @@ def _fixed_digits(v, pow10):  # pragma: no cover - compiled
     a = abs(v)
     if not (1e-4 <= a < 1e9):
         return -1, 0
+    # Fast path, integer arithmetic: at most 3 decimals (every rounded distance). When
+    # m3 / 1000 == a, the loop below stops at some k <= 3 with m3 == m * 10**(3 - k)
+    # (distinct 3-decimal numbers below 1e9 are far more than an ulp apart), so the
+    # answer is m3 without its trailing zeros: the same (m, k) without a division per k.
+    m3 = math.floor(a * 1000.0 + 0.5)
+    if m3 > 0 and m3 / 1000.0 == a:
+        m = int(m3)
+        k = 3
+        while k > 0 and m % 10 == 0:
+            m //= 10
+            k -= 1
+        return m, k
     for k in range(16):
         s = a * pow10[k]
         if s >= 1e15:
@@ -204,6 +218,10 @@ def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
     """
     n = len(values)
     valid = _valid(values)
+    if raw is not None and values.null_count == 0 and raw.null_count == 0 and n:
+        plain = _plain_text(raw)
+        if plain is not None:  # every value sent as plain number text: echoed as it is
+            return plain
     vals = np.asarray(values.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
     if raw is not None:
         roff, rdata, rvalid = _string_parts(raw)
@@ -220,6 +238,36 @@ def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
         n,
         [_validity(valid), pa.py_buffer(off), pa.py_buffer(data)],
     )
+
+
+def _plain_text(raw: pa.Array) -> pa.Array | None:
+    """``raw`` as a large string array when every entry is non-empty plain number text
+    (what :func:`_format_floats` would copy entry by entry); else None."""
+    off, data, _valid_raw = _string_parts(raw)
+    if not _all_plain(off, data, _PLAIN):
+        return None
+    if pa.types.is_large_string(raw.type):
+        return raw
+    return pa.Array.from_buffers(
+        pa.large_string(), len(raw), [None, pa.py_buffer(off), pa.py_buffer(data)]
+    )
+
+
+#: The bytes of plain number text: digits, ``.``, ``-``, ``+``, ``e``, ``E``.
+_PLAIN = np.zeros(256, np.uint8)
+_PLAIN[[*range(48, 58), 46, 45, 43, 101, 69]] = 1
+
+
+@njit(cache=True, nogil=True)
+def _all_plain(off, data, table):  # pragma: no cover - compiled
+    """Every entry non-empty and only bytes marked in ``table``."""
+    for i in range(off.size - 1):
+        if off[i + 1] <= off[i]:
+            return False
+    bad = np.uint8(0)
+    for j in range(data.size):
+        bad |= table[data[j]] ^ np.uint8(1)  # no branch per byte
+    return bad == 0
 
 
 def _validity(valid: np.ndarray) -> pa.Buffer | None:
@@ -256,6 +304,27 @@ def _dictionary_text(dictionary: pa.Array) -> pa.Array:
     return text
 
 
+_GROUP_CACHE: dict[tuple[int, ...], tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+
+def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_string_parts` of the per-entry texts of columns taken by one index array,
+    joined with commas; cached per tuple of (cached) dictionary texts: a snapshot's grid
+    columns are joined once, not every chunk."""
+    key = tuple(id(f) for f in frags)
+    hit = _GROUP_CACHE.get(key)
+    if hit is not None:
+        return hit[1]
+    text = frags[0]
+    for frag in frags[1:]:
+        text = pc.binary_join_element_wise(text, frag, _COMMA)
+    parts = _string_parts(text)
+    if len(_GROUP_CACHE) >= 64:
+        _GROUP_CACHE.clear()
+    _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
+    return parts
+
+
 def _header(names: list[str]) -> bytes:
     return ",".join('"' + n.replace('"', '""') + '"' for n in names).encode() + b"\n"
 
@@ -281,6 +350,31 @@ def csv_bytes(
     -------
     bytes
     """
+    return bytes(csv_buffer(table, header=header, raw=raw))
+
+
+def csv_buffer(
+    table: pa.Table | pa.RecordBatch,
+    *,
+    header: bool = True,
+    raw: dict[str, pa.Array] | None = None,
+) -> memoryview:
+    """:func:`csv_bytes` without the copy into ``bytes``: a view of the compiled writer's
+    buffer (a streamed answer sends it as it is; ~0.03 s less CPU per 100 MB).
+
+    Parameters
+    ----------
+    table
+        Columns of string, dictionary-of-string, float64, integer or boolean type.
+    header
+        Write the quoted header line.
+    raw
+        Per float column name, the text it was read from (echoed where plain).
+
+    Returns
+    -------
+    memoryview
+    """
     if isinstance(table, pa.Table):
         table = table.combine_chunks()
         batch = pa.RecordBatch.from_arrays(
@@ -292,7 +386,7 @@ def csv_bytes(
     n = batch.num_rows
     head = _header(batch.schema.names) if header else b""
     if n == 0:
-        return head
+        return memoryview(head)
     raw = raw or {}
     cells: list[Any] = []  # per column (group): a text per row, or [indices, texts]
     last_key: tuple | None = None
@@ -305,9 +399,9 @@ def csv_bytes(
             key = (ind.buffers()[1].address, ind.offset, ind.null_count, len(col.dictionary))
             frag = _dictionary_text(col.dictionary)
             if key == last_key:
-                cells[-1][1] = pc.binary_join_element_wise(cells[-1][1], frag, _COMMA)
+                cells[-1][1] = (*cells[-1][1], frag)  # joined once per group: _group_text
                 continue
-            cells.append([ind.fill_null(len(col.dictionary)), frag])
+            cells.append([ind.fill_null(len(col.dictionary)), (frag,)])
             last_key = key
             continue
         last_key = None
@@ -334,7 +428,7 @@ def csv_bytes(
     return _assemble_cells(cells, n, head)
 
 
-def _assemble_cells(cells: list[Any], n: int, head: bytes) -> bytes:
+def _assemble_cells(cells: list[Any], n: int, head: bytes) -> memoryview:
     """Rows from per-column texts (``(kind, array)``) and ``[indices, texts]`` groups."""
     kinds, which = [], []
     texts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -345,7 +439,7 @@ def _assemble_cells(cells: list[Any], n: int, head: bytes) -> bytes:
             kinds.append(1)
             which.append(len(idx))
             idx.append(np.asarray(c[0].to_numpy(zero_copy_only=False), np.uint64))
-            frags.append(_string_parts(c[1]))
+            frags.append(_group_text(c[1]) if isinstance(c[1], tuple) else _string_parts(c[1]))
         else:
             kinds.append(2 if c[0] == "quote" else 0)
             which.append(len(texts))
@@ -382,7 +476,25 @@ def _assemble_cells(cells: list[Any], n: int, head: bytes) -> bytes:
         f_base,
         np.frombuffer(head, np.uint8),
     )
-    return out.tobytes()
+    return memoryview(out)
+
+
+@intrinsic
+def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
+    """``dst[dpos:dpos + n] = src[spos:spos + n]`` for uint8 arrays as one ``memcpy``
+    (LLVM's intrinsic: cacheable, no bounds checks; ~25 % less CPU in :func:`_assemble`
+    than a byte loop for the ~100-byte texts of a grid)."""
+    sig = types.void(dst, dpos, src, spos, n)
+
+    def codegen(context, builder, signature, args):
+        da = context.make_array(signature.args[0])(context, builder, args[0])
+        sa = context.make_array(signature.args[2])(context, builder, args[2])
+        dptr = builder.gep(da.data, [args[1]])
+        sptr = builder.gep(sa.data, [args[3]])
+        cgutils.raw_memcpy(builder, dptr, sptr, args[4], 1, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True)
@@ -430,10 +542,14 @@ def _assemble(
                 g = d_idx[i, w] + f_base[w]
                 a = f_off[g]
                 b = f_off[g + one]
-                while a < b:
-                    out[p] = f_data[a]
-                    p += one
-                    a += one
+                if b - a > np.uint64(16):  # a grid's joined text: one memcpy
+                    _copy_at(out, p, f_data, a, b - a)
+                    p += b - a
+                else:
+                    while a < b:
+                        out[p] = f_data[a]
+                        p += one
+                        a += one
             elif s_valid[i, w]:
                 a = s_off[i, w] + s_base[w]
                 b = s_off[i + 1, w] + s_base[w]
@@ -450,6 +566,9 @@ def _assemble(
                         a += one
                     out[p] = 34
                     p += one
+                elif b - a > np.uint64(12):  # a coordinate's text
+                    _copy_at(out, p, s_data, a, b - a)
+                    p += b - a
                 else:
                     while a < b:
                         out[p] = s_data[a]

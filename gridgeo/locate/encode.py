@@ -72,7 +72,7 @@ class _Plain:
     """``prepare``/``write`` of encoders with nothing to prepare ahead (see
     :meth:`_ParquetEncoder.prepare`)."""
 
-    def prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> pa.RecordBatch:
         return batch
 
     def write(self, prepared: pa.RecordBatch) -> bytes:
@@ -247,10 +247,17 @@ class _ParquetEncoder:
         self.sink.truncate()
         return out
 
-    def prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> pa.RecordBatch:
         """The row group to write (dictionaries Parquet takes, the WKB points): stateless,
-        so a batch answer prepares its chunks on both cores, then writes them in order."""
-        geom = wkb_points(batch.column("lon").to_numpy(), batch.column("lat").to_numpy())
+        so a batch answer prepares its chunks on both cores, then writes them in order.
+
+        ``geometry``: the WKB points of ``lon``/``lat`` when the caller has them (the
+        request's own geometry column, the same bytes :func:`wkb_points` would write)."""
+        geom = (
+            geometry
+            if geometry is not None
+            else wkb_points(batch.column("lon").to_numpy(), batch.column("lat").to_numpy())
+        )
         shared: dict = {}
         cols = [
             _parquet_dictionary(c, shared) if pa.types.is_dictionary(c.type) else c

@@ -63,6 +63,9 @@ class PointTable:
     #: The coordinates' text as read from a CSV body (Arrow strings), echoed in CSV answers.
     x_text: pa.Array | None = None
     y_text: pa.Array | None = None
+    #: The request's WKB points when they are exactly what a GeoParquet answer writes
+    #: (:func:`plain_wkb`): reused as the answer's geometry, no copy.
+    wkb: pa.Array | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -598,19 +601,75 @@ def _float_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
 _WKB_POINT = np.dtype([("o", "u1"), ("t", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
+def plain_wkb(col: pa.Array) -> pa.Array | None:
+    """``col`` when it is a binary column of 21-byte little-endian 2D WKB points, no null
+    (what GeoParquet writers give, and what :func:`~gridgeo.locate.encode.wkb_points`
+    writes again from its coordinates, byte for byte); else None.
+
+    Parameters
+    ----------
+    col
+        A geometry column.
+
+    Returns
+    -------
+    pyarrow.BinaryArray or None
+    """
+    if not (pa.types.is_binary(col.type) and col.null_count == 0 and len(col)):
+        return None
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[
+        col.offset : col.offset + len(col) + 1
+    ]
+    if offsets[-1] - offsets[0] != 21 * len(col) or not np.all(np.diff(offsets) == 21):
+        return None
+    rec = _wkb_records(col)
+    if np.all(rec["o"] == 1) and np.all(rec["t"] == 1):
+        return col
+    return None
+
+
+def _wkb_records(col: pa.Array) -> np.ndarray:
+    """The values of a :func:`plain_wkb` column as a strided record view (no copy)."""
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[
+        col.offset : col.offset + len(col) + 1
+    ]
+    raw = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return raw.view(_WKB_POINT)
+
+
+def _point_type(t: pa.DataType) -> bool:
+    """A geometry column type :func:`_wkb_xy` reads: WKB (binary, or hex text) or a GeoArrow
+    point (a struct with ``x`` and ``y``)."""
+    if pa.types.is_struct(t):
+        names = {t.field(i).name for i in range(t.num_fields)}
+        return {"x", "y"} <= names
+    return any(
+        f(t)
+        for f in (
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_string,
+            pa.types.is_large_string,
+        )
+    )
+
+
 def _wkb_xy(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """x, y of a WKB point column: read straight from the buffer when every value is a
-    21-byte little-endian 2D point (what GeoParquet writers give), else through shapely;
-    NaN for nulls and empty points."""
-    if pa.types.is_binary(col.type) and col.null_count == 0 and len(col):
-        offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[
-            col.offset : col.offset + len(col) + 1
-        ]
-        if offsets[-1] - offsets[0] == 21 * len(col) and np.all(np.diff(offsets) == 21):
-            raw = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-            rec = raw.view(_WKB_POINT)
-            if np.all(rec["o"] == 1) and np.all(rec["t"] == 1):
-                return rec["x"].astype(np.float64), rec["y"].astype(np.float64)
+    """x, y of a point column: WKB read straight from the buffer when every value is a
+    21-byte little-endian 2D point (:func:`plain_wkb`), other WKB through shapely, a
+    GeoArrow ``point`` (a struct of x and y: GeoParquet 1.1's native encoding) by its
+    fields; NaN for nulls and empty points."""
+    if pa.types.is_struct(col.type):
+        names = [col.type.field(i).name for i in range(col.type.num_fields)]
+        if "x" in names and "y" in names:
+            xs, ys = col.field("x"), col.field("y")
+            if col.null_count:  # a null point: NaN, reported as a bad row
+                xs = pc.if_else(col.is_valid(), xs, None)
+                ys = pc.if_else(col.is_valid(), ys, None)
+            return _float_column(xs), _float_column(ys)
+    if plain_wkb(col) is not None:
+        rec = _wkb_records(col)
+        return rec["x"].astype(np.float64), rec["y"].astype(np.float64)
     import shapely
 
     geoms = shapely.from_wkb(col.to_numpy(zero_copy_only=False), on_invalid="ignore")
@@ -790,7 +849,21 @@ class PointFile:
     def _xy(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         cols = self._cols
         if cols["geometry"] is not None:
-            return _wkb_xy(batch.column(cols["geometry"]))
+            col = batch.column(cols["geometry"])
+            if not _point_type(col.type):  # e.g. numbers or a list: not points (was a 500)
+                raise InputError(
+                    f"{self.source or 'the request body'}: the column {cols['geometry']} holds "
+                    f"{col.type}, not points: use WKB points or GeoArrow points (x, y)",
+                    [
+                        Problem(
+                            "not WKB or GeoArrow points",
+                            file=self.source,
+                            field=cols["geometry"],
+                            rule="points.geometry",
+                        )
+                    ],
+                )
+            return _wkb_xy(col)
         return _float_column(batch.column(cols["x"])), _float_column(batch.column(cols["y"]))
 
     def _keep(self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, kept: int) -> int:
@@ -891,7 +964,16 @@ class PointFile:
             else row_ids(start, batch.num_rows)
         )
         cat = _strings(batch.column(cols["category"])) if cols["category"] else None
-        return PointTable(x=x, y=y, ids=ids, category=cat, x_text=xt, y_text=yt)  # type: ignore[arg-type]
+        wkb = plain_wkb(batch.column(cols["geometry"])) if cols["geometry"] else None
+        return PointTable(
+            x=x,
+            y=y,
+            ids=ids,
+            category=cat,
+            x_text=xt,
+            y_text=yt,
+            wkb=wkb,  # type: ignore[arg-type]
+        )
 
 
 def _pieces(

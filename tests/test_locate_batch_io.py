@@ -1,0 +1,170 @@
+"""Bulk locate bodies in and answers out: GeoParquet points read and written again, CSV
+numbers echoed or formatted — the same values and bytes as the slower paths."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from gridgeo.errors import InputError
+from gridgeo.locate.csvout import format_floats
+from gridgeo.locate.encode import _ParquetEncoder, wkb_points
+from gridgeo.locate.points import PointFile, plain_wkb
+
+
+def _lonlat(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(121.4, 121.6, n), rng.uniform(25.0, 25.2, n)
+
+
+def _parquet(tmp_path, table: pa.Table, name: str = "body.parquet"):
+    path = tmp_path / name
+    pq.write_table(table, path, row_group_size=70)
+    return path
+
+
+def test_plain_wkb_only_for_21_byte_little_endian_points():
+    lon, lat = _lonlat(50)
+    col = wkb_points(lon, lat)
+    assert plain_wkb(col) is col
+    assert plain_wkb(col.slice(7, 20)) is not None
+    big_endian = pa.array(shapely.to_wkb(shapely.points(lon, lat), byte_order=0))
+    assert plain_wkb(big_endian) is None
+    three_d = pa.array(shapely.to_wkb(shapely.points(lon, lat, np.zeros(50))))
+    assert plain_wkb(three_d) is None
+    with_null = pa.array([*col.to_pylist()[:3], None], pa.binary())
+    assert plain_wkb(with_null) is None
+    assert plain_wkb(pa.array(col.to_pylist(), pa.large_binary())) is None
+
+
+def test_geoparquet_wkb_points_read_and_kept_for_the_answer(tmp_path):
+    lon, lat = _lonlat(200)
+    path = _parquet(tmp_path, pa.table({"geometry": wkb_points(lon, lat)}))
+    pf = PointFile(path, "parquet", chunk=64)
+    assert pf.check() == 200
+    xs, ys, wkbs = [], [], []
+    for _start, pts in pf.chunks():
+        xs.append(pts.x)
+        ys.append(pts.y)
+        assert pts.wkb is not None
+        # the request's bytes are the ones the answer would write again
+        assert pts.wkb.equals(wkb_points(pts.x, pts.y))
+        wkbs.append(pts.wkb)
+    assert np.array_equal(np.concatenate(xs), lon) and np.array_equal(np.concatenate(ys), lat)
+
+
+def test_geoparquet_other_wkb_read_through_shapely_not_kept(tmp_path):
+    lon, lat = _lonlat(30)
+    geoms = shapely.to_wkb(shapely.points(lon, lat), byte_order=0)  # big endian
+    path = _parquet(tmp_path, pa.table({"geometry": pa.array(geoms)}))
+    pf = PointFile(path, "parquet", chunk=64)
+    assert pf.check() == 30
+    (_start, pts), *_rest = list(pf.chunks())
+    assert pts.wkb is None
+    assert np.allclose(pts.x, lon) and np.allclose(pts.y, lat)
+
+
+def test_geoarrow_native_points_are_read(tmp_path):
+    lon, lat = _lonlat(150)
+    geom = pa.StructArray.from_arrays([pa.array(lon), pa.array(lat)], names=["x", "y"])
+    path = _parquet(tmp_path, pa.table({"id": [f"p{i}" for i in range(150)], "geometry": geom}))
+    pf = PointFile(path, "parquet", chunk=64)
+    assert pf.check() == 150
+    got = list(pf.chunks())
+    assert np.array_equal(np.concatenate([p.x for _s, p in got]), lon)
+    assert np.array_equal(np.concatenate([p.y for _s, p in got]), lat)
+    assert all(p.wkb is None for _s, p in got)
+    ids = [i for _s, p in got for i in p.ids.to_pylist()]
+    assert ids == [f"p{i}" for i in range(150)]
+
+
+def test_geoarrow_null_point_is_a_numbered_bad_row(tmp_path):
+    lon, lat = _lonlat(100)
+    mask = np.zeros(100, bool)
+    mask[83] = True
+    geom = pa.StructArray.from_arrays(
+        [pa.array(lon), pa.array(lat)], names=["x", "y"], mask=pa.array(mask)
+    )
+    path = _parquet(tmp_path, pa.table({"geometry": geom}))
+    with pytest.raises(InputError) as err:
+        PointFile(path, "parquet", chunk=64, source="request body").check()
+    assert {(p.row, p.field) for p in err.value.problems} == {(83, "geometry")}
+
+
+def test_parquet_answer_with_the_request_geometry_is_the_same_file():
+    lon, lat = _lonlat(120)
+    batch = pa.record_batch({"id": pa.array([str(i) for i in range(120)]), "lon": lon, "lat": lat})
+    built, reused = _ParquetEncoder(batch.schema), _ParquetEncoder(batch.schema)
+    a = built.write(built.prepare(batch)) + built.close()
+    b = reused.write(reused.prepare(batch, wkb_points(lon, lat))) + reused.close()
+    assert a == b
+    assert pq.read_table(io.BytesIO(b)).column("geometry").to_pylist() == [
+        bytes(v) for v in wkb_points(lon, lat).to_pylist()
+    ]
+
+
+def test_plain_raw_text_is_echoed_and_other_text_formatted():
+    values = pa.array([121.5, 25.25, -3.0, 1e-5])
+    plain = pa.array(["121.50", "25.25", "-3", "1E-5"])
+    assert format_floats(values, plain).to_pylist() == ["121.50", "25.25", "-3", "1E-5"]
+    mixed = pa.array(["121.50", " 25.25", "-3", "1E-5"])  # a space: that one from the value
+    assert format_floats(values, mixed).to_pylist() == ["121.50", "25.25", "-3", "1E-5"]
+    empty = pa.array(["121.50", "", "-3", "1E-5"])
+    assert format_floats(values, empty).to_pylist()[1] == "25.25"
+
+
+def test_three_decimal_numbers_as_pyarrow_writes_them():
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        [
+            np.round(rng.uniform(0, 5000, 20_000), 3),
+            np.round(rng.uniform(0, 1e9, 5_000), 3),
+            np.round(rng.uniform(0, 2, 5_000), 1),
+            np.array([0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 0.0005, 999999999.999, 1e-4]),
+            -np.round(rng.uniform(0, 100, 1_000), 3),
+        ]
+    )
+    arr = pa.array(values)
+    assert format_floats(arr).to_pylist() == pc.cast(arr, pa.large_string()).to_pylist()
+
+
+def test_csv_body_utf8_check_ascii_fast_path_and_bad_rows(tmp_path):
+    from gridgeo.service.routes_locate import _ascii_file, _check_utf8_file
+
+    ascii_body = tmp_path / "a.csv"
+    ascii_body.write_bytes(b"lon,lat\n" + b"121.5,25.0\n" * 3000)
+    assert _ascii_file(ascii_body, window=4096) and _ascii_file(ascii_body)
+    _check_utf8_file(ascii_body)
+    utf8 = tmp_path / "u.csv"
+    utf8.write_bytes(b"id,lon,lat\n" + b"r,121.5,25.0\n" * 2000 + "甲,121.5,25.0\n".encode())
+    assert not _ascii_file(utf8, window=4096)
+    _check_utf8_file(utf8)  # UTF-8, not ASCII: accepted
+    gbk = tmp_path / "g.csv"
+    gbk.write_bytes(b"id,lon,lat\n" + b"r,121.5,25.0\n" * 2000 + "甲,121.5,25.0\n".encode("gbk"))
+    with pytest.raises(InputError) as err:
+        _check_utf8_file(gbk)
+    assert "line 2002" in str(err.value)
+    assert [p.row for p in err.value.problems] == [2000]
+
+
+@pytest.mark.parametrize(
+    "col",
+    [
+        pa.array([1, 2, 3]),
+        pa.FixedSizeListArray.from_arrays(pa.array(np.arange(6, dtype=float)), 2),
+        pa.StructArray.from_arrays([pa.array([1.0, 2.0, 3.0])], names=["a"]),
+    ],
+    ids=["numbers", "list", "struct-without-xy"],
+)
+def test_geometry_column_that_is_not_points_is_an_input_error(tmp_path, col):
+    path = _parquet(tmp_path, pa.table({"geometry": col}))
+    with pytest.raises(InputError) as err:  # was a TypeError (HTTP 500)
+        PointFile(path, "parquet", source="request body").check()
+    assert "not points" in str(err.value)
+    assert [(p.field, p.rule) for p in err.value.problems] == [("geometry", "points.geometry")]
