@@ -476,7 +476,13 @@ def _district_points(kind: str, n: int, seed: int):
 
 
 def bench_kernels(
-    n: int, chunk: int, reps: int, baseline: str | None, seed: int, threads: int | None
+    n: int,
+    chunk: int,
+    reps: int,
+    baseline: str | None,
+    seed: int,
+    threads: int | None,
+    omp_wait: str | None,
 ) -> None:
     """CPU per 1 M points per stage of ``locate_batch`` (no reading, writing or HTTP).
 
@@ -496,12 +502,19 @@ def bench_kernels(
         script = Path(tmp, "kernels.py")
         script.write_text(KERNEL_CODE)
         for kind in ("benchmark", "daan"):
-            codes, geoms, lon, lat = _district_points(kind, n, seed)
-            npz = Path(tmp, kind + ".npz")
-            np.savez(npz, codes=codes, geoms=shapely.to_wkb(geoms), lon=lon, lat=lat, srid=CRS)
+            # the points of a district, made once (sampling Da'an takes a minute)
+            npz = Path(tempfile.gettempdir(), f"gridgeo_bench_kernels_{kind}_{n}_{seed}.npz")
+            if not npz.is_file():
+                codes, geoms, lon, lat = _district_points(kind, n, seed)
+                np.savez(npz, codes=codes, geoms=shapely.to_wkb(geoms), lon=lon, lat=lat, srid=CRS)
+            codes = np.load(npz, allow_pickle=True)["codes"]
             res = {}
             for name, path in runs:
                 env = dict(os.environ, PYTHONPATH=path)
+                # importing gridgeo here set it: each version chooses its own (or --omp-wait)
+                env.pop("OMP_WAIT_POLICY", None)
+                if omp_wait:
+                    env["OMP_WAIT_POLICY"] = omp_wait
                 if threads:
                     env["NUMBA_NUM_THREADS"] = str(threads)
                 save = str(Path(tmp, f"{kind}-{name}.arrow"))
@@ -515,7 +528,8 @@ def bench_kernels(
             print(
                 f"\n{kind} district ({len(codes):,} grids), {n:,} lon/lat points in chunks of "
                 f"{chunk:,}: CPU seconds per 1 M points (best of {reps}), numba threads "
-                f"{threads or 'default'}; {_machine()}"
+                f"{threads or 'default'}, OMP_WAIT_POLICY {omp_wait or 'each version its own'}; "
+                f"{_machine()}"
             )
             print(f"{'stage':40s} " + " ".join(f"{nm:>10s}" for nm, _ in runs))
             for k in res["this"]:
@@ -583,10 +597,21 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="repetitions, best kept (--kernels)")
     ap.add_argument("--baseline", default=None, help="checkout to compare with (--kernels)")
     ap.add_argument("--threads", type=int, default=None, help="NUMBA_NUM_THREADS (--kernels)")
+    ap.add_argument(
+        "--omp-wait", default=None, help="OMP_WAIT_POLICY for both versions (--kernels)"
+    )
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if args.kernels:
-        bench_kernels(args.points, args.chunk, args.reps, args.baseline, args.seed, args.threads)
+        bench_kernels(
+            args.points,
+            args.chunk,
+            args.reps,
+            args.baseline,
+            args.seed,
+            args.threads,
+            args.omp_wait,
+        )
         return
 
     print(f"machine: {_machine()}")

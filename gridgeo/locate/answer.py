@@ -370,11 +370,14 @@ def _department_columns(
                 pa.int32(), n, [pa.py_buffer(inv), pa.py_buffer(np.zeros(n, np.int32))],
                 null_count=loc.inside,
             )  # fmt: skip
-            none = np.zeros(n, dtype)
+            none = pa.Array.from_buffers(
+                pa.from_numpy_dtype(dtype), n,
+                [pa.py_buffer(np.zeros((n + 7) // 8, np.uint8)), pa.py_buffer(np.zeros(n, dtype))],
+                null_count=n,
+            )  # fmt: skip
             for col, key in (("department", "name"), ("department_phone", "phone")):
-                out[col] = _dictionary(
-                    [snap.departments[d][key] for d in dep_ids], none, np.zeros(n, np.bool_)
-                )
+                names = pa.array([snap.departments[d][key] for d in dep_ids], type=pa.string())
+                out[col] = pa.DictionaryArray.from_arrays(none, names, safe=False)
             out["reason"] = pa.DictionaryArray.from_arrays(
                 reason, pa.array(reasons, type=pa.string()), safe=False
             )
