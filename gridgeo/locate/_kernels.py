@@ -972,7 +972,7 @@ def _packed_distance(x, y, g, edge_off, e):
     return np.sqrt(best)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
     """Point order by coarse cell (row by row; points outside the table first).
 
@@ -1056,7 +1056,7 @@ def _point(
     return v, _packed_distance(x, y, v, edge_off, edges)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def locate_fill(
     perm,
     px,
@@ -1151,7 +1151,7 @@ def locate_fill(
             flag[i] = 3 if distance and d <= near else 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def locate_fill_serial(
     px,
     py,
@@ -1225,7 +1225,7 @@ def locate_fill_serial(
             flag[i] = 3 if distance and d <= near else 1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def pack_flags(flag, valid, near_bits):
     """Arrow bitmaps (LSB first) of ``flag & 1`` and ``flag & 2``; returns the count of the first."""
     n = flag.size
@@ -1253,7 +1253,7 @@ def pack_flags(flag, valid, near_bits):
     return inside
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pack_flags_serial(flag, valid, near_bits):
     """:func:`pack_flags` on one thread."""
     n = flag.size
