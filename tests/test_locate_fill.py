@@ -60,3 +60,62 @@ def test_empty_index_locates_nothing():
     got = index.locate_fill(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
     assert got.inside == 0
     np.testing.assert_array_equal(got.positions(), [-1, -1])
+
+
+def _snapshot(codes, geoms, departments=()):
+    import pandas as pd
+
+    from gridgeo.locate.snapshot import build_snapshot
+
+    grids = pd.DataFrame(
+        {
+            "grid_code": codes,
+            "grid_name": [f"<b>{c}</b>" for c in codes],
+            "grid_type": "residential",
+            "community_code": codes,
+            "community_name": codes,
+            "valid_from": pd.Timestamp("2026-01-01"),
+            "valid_to": pd.NaT,
+        }
+    )
+    return build_snapshot(
+        srid=3826,
+        at=None,
+        grids=grids,
+        geoms=geoms,
+        contact_rows=[],
+        department_rows=list(departments),
+        coverage_rows=[],
+        category_rows=[],
+    )
+
+
+@pytest.mark.parametrize("n", [0, 3, 25_000])
+@pytest.mark.parametrize("category", [None, "noise"])
+def test_batch_answer_is_in_the_stream_schema_and_valid(tiling, n, category):
+    import pyproj
+
+    from gridgeo.locate.answer import batch_schema, locate_batch
+
+    _index, codes, geoms = tiling
+    snap = _snapshot(codes, geoms, [(7, "roads", "110", False)])
+    x, y = sample_points(codes, geoms, n, seed=9, margin=0.1)
+    lon, lat = pyproj.Transformer.from_crs(3826, 4326, always_xy=True).transform(x, y)
+    t = locate_batch(snap, np.asarray(lon), np.asarray(lat), category=category)
+    assert t.schema == batch_schema(snap)  # nothing to cast before streaming
+    t.validate(full=True)
+    if n:
+        from gridgeo.locate.points import to_srid
+
+        px, py = to_srid(np.asarray(lon), np.asarray(lat), "wgs84", 3826)
+        g = snap.index.locate(px, py)
+        hit = g >= 0
+        want_codes = np.where(hit, snap.index.codes[np.maximum(g, 0)], None)
+        assert t.column("grid_code").to_pylist() == want_codes.tolist()
+        d = snap.index.border_distance(px, py, g)
+        got_d = t.column("distance_to_border_m").to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(got_d[hit], np.round(d[hit], 3))
+        assert t.column("distance_to_border_m").null_count == int((~hit).sum())
+        reasons = t.column("reason").to_pylist()
+        assert all((r is None) == h for r, h in zip(reasons, hit, strict=True)) or category
+        assert t.column("department").null_count == n
