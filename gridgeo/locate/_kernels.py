@@ -872,29 +872,9 @@ def border_edges(xs, ys, ring_off, part_off, geom_off):
 
 
 @njit(cache=True, inline="always")
-def _distance_one(x, y, g, xs, ys, ring_off, part_off, geom_off):
-    """Distance from (x, y) to grid ``g``'s boundary from the ring arrays (tracks use it)."""
-    best = np.inf
-    for p in range(geom_off[g], geom_off[g + 1]):
-        for r in range(part_off[p], part_off[p + 1]):
-            for j in range(ring_off[r], ring_off[r + 1] - 1):
-                ax = xs[j]
-                ay = ys[j]
-                dx = xs[j + 1] - ax
-                dy = ys[j + 1] - ay
-                ll = dx * dx + dy * dy
-                t = 0.0
-                if ll > 0.0:
-                    t = min(max(((x - ax) * dx + (y - ay) * dy) / ll, 0.0), 1.0)
-                qx = ax + t * dx - x
-                qy = ay + t * dy - y
-                best = min(best, qx * qx + qy * qy)
-    return np.sqrt(best)
-
-
-@njit(cache=True, inline="always")
 def _edge_distance(x, y, g, edge_off, ax, ay, dx, dy, inv):
-    """:func:`_distance_one` from :func:`border_edges` (no division per edge)."""
+    """Distance from (x, y) to grid ``g``'s boundary from :func:`border_edges` (no division
+    per edge; the batch answer, ``GET /locate`` and the track attribution all use it)."""
     best = np.inf
     for k in range(edge_off[g], edge_off[g + 1]):
         t = min(max(((x - ax[k]) * dx[k] + (y - ay[k]) * dy[k]) * inv[k], 0.0), 1.0)
@@ -1056,7 +1036,7 @@ def _point(
     return v, _packed_distance(x, y, v, edge_off, edges)
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, parallel=True)
 def locate_fill(
     perm,
     px,
@@ -1152,6 +1132,92 @@ def locate_fill(
 
 
 @njit(cache=True, nogil=True)
+def locate_fill_sorted(
+    perm,
+    px,
+    py,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    distance,
+    near,
+    grid,
+    flag,
+    dist,
+):
+    """:func:`locate_fill` on one thread, without the GIL (callers that run batches in
+    several threads of their own)."""
+    n = perm.size
+    sx = np.empty(n, np.float64)
+    sy = np.empty(n, np.float64)
+    sv = np.empty(n, np.int32)
+    sd = np.empty(n, np.float64)
+    for j in range(n):
+        i = perm[j]
+        x = px[i]
+        y = py[i]
+        sx[j] = x
+        sy[j] = y
+        sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    for j in range(n):
+        v = sv[j]
+        if v <= -2:
+            v = _exact(
+                sx[j],
+                sy[j],
+                -(v + 2),
+                border_ptr,
+                border_idx,
+                xs,
+                ys,
+                ring_off,
+                part_off,
+                geom_off,
+                ring_band0,
+                ring_nband,
+                ring_y0,
+                ring_invh,
+                band_ptr,
+                band_seg,
+            )
+            sv[j] = v
+        sd[j] = _packed_distance(sx[j], sy[j], v, edge_off, edges) if v >= 0 and distance else 0.0
+    for j in range(n):
+        i = perm[j]
+        v = sv[j]
+        d = sd[j]
+        if v < 0:
+            grid[i] = 0
+            flag[i] = 0
+            dist[i] = 0.0
+        else:
+            grid[i] = v
+            # numpy's round(d, 3): multiply, round half to even, divide
+            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
+            flag[i] = 3 if distance and d <= near else 1
+
+
+@njit(cache=True, nogil=True)
 def locate_fill_serial(
     px,
     py,
@@ -1225,7 +1291,7 @@ def locate_fill_serial(
             flag[i] = 3 if distance and d <= near else 1
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, parallel=True)
 def pack_flags(flag, valid, near_bits):
     """Arrow bitmaps (LSB first) of ``flag & 1`` and ``flag & 2``; returns the count of the first."""
     n = flag.size

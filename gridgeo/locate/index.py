@@ -507,9 +507,15 @@ class GridIndex:
             perm = kern.cell_order(
                 px, py, self._x0, self._y0, 1.0 / self.cell_size, self._nx, self._ny, shift
             )
-            with _PARALLEL_LOCK:
-                kern.locate_fill(perm, *args)
-                inside = kern.pack_flags(flag, valid, near_bits)
+            if threading.current_thread() is threading.main_thread():
+                with _PARALLEL_LOCK:
+                    kern.locate_fill(perm, *args)
+                    inside = kern.pack_flags(flag, valid, near_bits)
+            else:
+                # a worker thread: its caller runs batches side by side already (the
+                # service locates two chunks at once); one thread each, GIL released
+                kern.locate_fill_sorted(perm, *args)
+                inside = kern.pack_flags_serial(flag, valid, near_bits)
         return Located(n, int(inside), grid, valid, dist, near_bits)
 
     def cell_table(self) -> CellTable:
@@ -545,6 +551,20 @@ class GridIndex:
         """
         out = []
         for a in self._geo:
+            v = a.view()
+            v.flags.writeable = False
+            out.append(v)
+        return tuple(out)
+
+    def border_edge_arrays(self) -> tuple[np.ndarray, ...]:
+        """Every grid's boundary edges ``(edge_off, ax, ay, dx, dy, inv)``, read-only views.
+
+        Grid ``g``'s edges are ``edge_off[g]:edge_off[g + 1]``: start ``ax, ay``, direction
+        ``dx, dy`` and ``1 / |d|²`` (0 for a zero-length edge), for compiled callers that
+        need the distance to a grid's border (``_kernels._edge_distance``).
+        """
+        out = []
+        for a in self._edges:
             v = a.view()
             v.flags.writeable = False
             out.append(v)
