@@ -119,3 +119,21 @@ def test_batch_answer_is_in_the_stream_schema_and_valid(tiling, n, category):
         reasons = t.column("reason").to_pylist()
         assert all((r is None) == h for r, h in zip(reasons, hit, strict=True)) or category
         assert t.column("department").null_count == n
+
+
+def test_locate_fill_in_a_worker_thread_gives_the_same(tiling):
+    """Worker threads take the one-thread kernel (the service locates chunks side by side)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index, codes, geoms = tiling
+    x, y = sample_points(codes, geoms, 30_000, seed=11, share_on_vertices=0.1)
+    here = index.locate_fill(x, y, near=20.0, dtype=np.int16)
+    with ThreadPoolExecutor(2) as pool:
+        there = [f.result() for f in [pool.submit(index.locate_fill, x, y, near=20.0,
+                                                  dtype=np.int16) for _ in range(2)]]  # fmt: skip
+    for got in there:
+        assert got.inside == here.inside
+        np.testing.assert_array_equal(got.grid, here.grid)
+        np.testing.assert_array_equal(got.valid, here.valid)
+        np.testing.assert_array_equal(got.distance, here.distance)
+        np.testing.assert_array_equal(got.near, here.near)
