@@ -190,7 +190,7 @@ class GridIndex:
         geoms: Sequence[Any] | np.ndarray,
         *,
         cell_size: float | None = None,
-        subdivisions: int = 16,
+        subdivisions: int = 8,
         cells_per_grid: float = 4.0,
         max_cells: int = 4_000_000,
     ) -> GridIndex:
