@@ -358,6 +358,216 @@ def _table(rows: list[tuple[str, int, float]]) -> None:
         print(f"{name:46s} {n:>10,} {s:>9.3f} {rate / 1e6:>11.2f} {base / rate:>10.1f}")
 
 
+KERNEL_CODE = r"""
+import json, sys, time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from gridgeo.locate import answer
+from gridgeo.locate import _kernels as kern
+from gridgeo.locate.points import to_srid
+from gridgeo.locate.snapshot import build_snapshot
+
+data, chunk, reps, save = np.load(sys.argv[1], allow_pickle=True), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+codes, geoms, lon, lat, srid = data["codes"], data["geoms"], data["lon"], data["lat"], int(data["srid"])
+import shapely
+geoms = shapely.from_wkb(geoms)
+n = len(codes)
+grids = pd.DataFrame({
+    "grid_code": codes, "grid_name": ["grid " + c for c in codes], "grid_type": "residential",
+    "community_code": [c[:6] for c in codes], "community_name": ["community " + c[:6] for c in codes],
+    "valid_from": pd.Timestamp("2026-01-01"), "valid_to": pd.NaT,
+})
+contacts = [(c, r, f"{r} {c}", "13800000000", True) for c in codes for r in ("head", "grid_worker")]
+snap = build_snapshot(srid=srid, at=None, grids=grids, geoms=geoms, contact_rows=contacts,
+                      department_rows=[], coverage_rows=[], category_rows=[])
+schema = answer.batch_schema(snap)
+index = snap.index
+cpu, wall = time.process_time, time.perf_counter
+ids = [pa.array(np.arange(s, min(s + chunk, lon.size)).astype(str)) for s in range(0, lon.size, chunk)]
+pieces = [(s, lon[s:s + chunk], lat[s:s + chunk]) for s in range(0, lon.size, chunk)]
+
+def stage_run():
+    t = {}
+    def tick(name, c):
+        t[name] = t.get(name, 0.0) + cpu() - c
+        return cpu()
+    for k, (s, lo, la) in enumerate(pieces):
+        c = cpu()
+        x, y = to_srid(lo, la, "wgs84", srid)
+        c = tick("projection", c)
+        out = kern.lookup_points(x, y, *index._table_args())
+        c = tick("cell lookup", c)
+        border = np.flatnonzero(out <= -2)
+        sub = -(out[border] + 2)
+        shift = max(0, int(index._border_ptr.size - 1).bit_length() - 16)
+        order = np.argsort((sub >> shift).astype(np.uint16), kind="stable")
+        border, sub = border[order], sub[order]
+        out[border] = kern.resolve_border(x[border], y[border], sub, *index._exact_args())
+        c = tick("exact border tests", c)
+        index.border_distance(x, y, out)
+        c = tick("border distance", c)
+        if hasattr(index, "locate_fill"):  # this branch: the three in one pass
+            index.locate_fill(x, y, distance=True, near=20.0, dtype=np.int16)
+            c = tick("one pass: lookup + border tests + distance", c)
+    return t
+
+def whole_run(keep=False):
+    tables = []
+    c, w = cpu(), wall()
+    for k, (s, lo, la) in enumerate(pieces):
+        tab = answer.locate_batch(snap, lo, la, ids=ids[k])
+        if keep:
+            tables.append(tab)
+    c1, w1 = cpu(), wall()
+    for tab in tables:
+        tab.cast(schema)
+    return c1 - c, w1 - w, cpu() - c1, tables
+
+stage_run(); whole_run()  # compile, warm caches
+best = None
+for _ in range(reps):
+    t = stage_run()
+    best = t if best is None else {k: min(v, best[k]) for k, v in t.items()}
+wc = ww = float("inf")
+for _ in range(reps):
+    c, w, _cast, _t = whole_run()
+    wc, ww = min(wc, c), min(ww, w)
+_c, _w, cast, tables = whole_run(keep=True)
+best["locate_batch whole"] = wc
+best["locate_batch whole (wall)"] = ww
+best["cast to the stream schema"] = cast
+parts = ("projection", "cell lookup", "exact border tests", "border distance")
+if "one pass: lookup + border tests + distance" in best:
+    parts = ("projection", "one pass: lookup + border tests + distance")
+best["columns (whole less the stages above)"] = wc - sum(best[k] for k in parts)
+if save:
+    import pyarrow.ipc as ipc
+    tab = pa.concat_tables([t.cast(schema) for t in tables])
+    with ipc.new_file(save, tab.schema) as f:
+        f.write_table(tab)
+print(json.dumps({"n": int(lon.size), "stages": best}))
+"""
+
+
+def _district_points(kind: str, n: int, seed: int):
+    """Codes, polygons and ``n`` lon/lat points (WGS 84) of one district for ``--kernels``."""
+    import pyproj
+
+    if kind == "benchmark":
+        codes, geoms = jittered_tiling(71, 71, seed=seed)
+    else:
+        from pathlib import Path
+
+        import pyogrio
+
+        path = Path(__file__).resolve().parents[1] / "data/raw/daan/taipei_daan_segis_2017.gpkg"
+        df = pyogrio.read_dataframe(path, layer="basecode_min_stat_area", columns=["CODEBASE"])
+        codes = df["CODEBASE"].astype(str).to_numpy(dtype=object)
+        geoms = np.asarray(df.geometry.values, dtype=object)
+    x, y = sample_points(
+        codes, geoms, n, seed=seed + 1, share_on_vertices=0.01, share_on_edges=0.01, margin=0.02
+    )
+    inv = pyproj.Transformer.from_crs(CRS, 4326, always_xy=True)
+    lon, lat = inv.transform(x, y)
+    return codes, geoms, np.asarray(lon), np.asarray(lat)
+
+
+def bench_kernels(
+    n: int,
+    chunk: int,
+    reps: int,
+    baseline: str | None,
+    seed: int,
+    threads: int | None,
+    omp_wait: str | None,
+) -> None:
+    """CPU per 1 M points per stage of ``locate_batch`` (no reading, writing or HTTP).
+
+    Runs in a subprocess per version (this checkout, and ``baseline`` when given) on the
+    same points, and checks that the two answers are equal (every column; distances to
+    1e-6 m).
+    """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow.ipc as ipc
+
+    root = Path(__file__).resolve().parents[1]
+    runs = [("this", str(root))] + ([("baseline", baseline)] if baseline else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "kernels.py")
+        script.write_text(KERNEL_CODE)
+        for kind in ("benchmark", "daan"):
+            # the points of a district, made once (sampling Da'an takes a minute)
+            npz = Path(tempfile.gettempdir(), f"gridgeo_bench_kernels_{kind}_{n}_{seed}.npz")
+            if not npz.is_file():
+                codes, geoms, lon, lat = _district_points(kind, n, seed)
+                np.savez(npz, codes=codes, geoms=shapely.to_wkb(geoms), lon=lon, lat=lat, srid=CRS)
+            codes = np.load(npz, allow_pickle=True)["codes"]
+            res = {}
+            for name, path in runs:
+                env = dict(os.environ, PYTHONPATH=path)
+                # importing gridgeo here set it: each version chooses its own (or --omp-wait)
+                env.pop("OMP_WAIT_POLICY", None)
+                if omp_wait:
+                    env["OMP_WAIT_POLICY"] = omp_wait
+                if threads:
+                    env["NUMBA_NUM_THREADS"] = str(threads)
+                save = str(Path(tmp, f"{kind}-{name}.arrow"))
+                r = subprocess.run(
+                    [sys.executable, str(script), str(npz), str(chunk), str(reps), save],
+                    env=env, capture_output=True, text=True,
+                )  # fmt: skip
+                if r.returncode:
+                    raise RuntimeError(f"{name} ({path}) failed:\n{r.stderr[-3000:]}")
+                res[name] = json.loads(r.stdout.strip().splitlines()[-1])["stages"]
+            print(
+                f"\n{kind} district ({len(codes):,} grids), {n:,} lon/lat points in chunks of "
+                f"{chunk:,}: CPU seconds per 1 M points (best of {reps}), numba threads "
+                f"{threads or 'default'}, OMP_WAIT_POLICY {omp_wait or 'each version its own'}; "
+                f"{_machine()}"
+            )
+            print(f"{'stage':40s} " + " ".join(f"{nm:>10s}" for nm, _ in runs))
+            for k in res["this"]:
+                vals = " ".join(f"{res[nm].get(k, float('nan')) * 1e6 / n:10.3f}" for nm, _ in runs)
+                print(f"{k:40s} {vals}")
+            if baseline:
+                a = ipc.open_file(Path(tmp, f"{kind}-this.arrow")).read_all()
+                b = ipc.open_file(Path(tmp, f"{kind}-baseline.arrow")).read_all()
+                _compare(a, b)
+
+
+def _compare(a, b) -> None:
+    """Print whether two answer tables are equal (distances to 1e-6 m)."""
+    import pyarrow as pa
+
+    bad = []
+    if a.schema != b.schema:
+        bad.append("schema")
+    for name in a.column_names:
+        ca, cb = a[name].combine_chunks(), b[name].combine_chunks()
+        if name == "distance_to_border_m":
+            da = ca.to_numpy(zero_copy_only=False)
+            db = cb.to_numpy(zero_copy_only=False)
+            same = np.array_equal(np.isnan(da), np.isnan(db)) and (
+                np.nanmax(np.abs(da - db), initial=0.0) <= 1e-6
+            )
+        else:
+            if pa.types.is_dictionary(ca.type):
+                ca, cb = ca.dictionary_decode(), cb.dictionary_decode()
+            same = ca.equals(cb)
+        if not same:
+            bad.append(name)
+    print(
+        f"answers vs baseline: {a.num_rows:,} rows, "
+        + ("every column equal" if not bad else f"DIFFER in {', '.join(bad)}")
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--side", type=int, default=71, help="grids per side (71 → 5,041 grids)")
@@ -378,8 +588,31 @@ def main() -> None:
     )
     ap.add_argument("--skip", default="", help="comma list of sjoin,postgis,real,http")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--kernels",
+        action="store_true",
+        help="only the CPU per stage of locate_batch (benchmark district and Da'an)",
+    )
+    ap.add_argument("--chunk", type=int, default=100_000, help="points per chunk (--kernels)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions, best kept (--kernels)")
+    ap.add_argument("--baseline", default=None, help="checkout to compare with (--kernels)")
+    ap.add_argument("--threads", type=int, default=None, help="NUMBA_NUM_THREADS (--kernels)")
+    ap.add_argument(
+        "--omp-wait", default=None, help="OMP_WAIT_POLICY for both versions (--kernels)"
+    )
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    if args.kernels:
+        bench_kernels(
+            args.points,
+            args.chunk,
+            args.reps,
+            args.baseline,
+            args.seed,
+            args.threads,
+            args.omp_wait,
+        )
+        return
 
     print(f"machine: {_machine()}")
     codes, geoms = jittered_tiling(args.side, args.side, seed=args.seed)

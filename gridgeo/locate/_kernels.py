@@ -22,6 +22,14 @@ contribute nothing there (exactly as PostGIS's interval tree skips them).
 
 from __future__ import annotations
 
+import os
+
+# Numba's OpenMP threads wait passively between parallel regions (libgomp reads this when
+# the first parallel kernel loads it): by default they spin for a while after every
+# region, which on a busy 2-core server burns the CPU the other requests' reading and
+# writing need (~30 % more CPU per batch point). An explicit setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 from numba import njit, prange
 
@@ -864,29 +872,9 @@ def border_edges(xs, ys, ring_off, part_off, geom_off):
 
 
 @njit(cache=True, inline="always")
-def _distance_one(x, y, g, xs, ys, ring_off, part_off, geom_off):
-    """Distance from (x, y) to grid ``g``'s boundary from the ring arrays (tracks use it)."""
-    best = np.inf
-    for p in range(geom_off[g], geom_off[g + 1]):
-        for r in range(part_off[p], part_off[p + 1]):
-            for j in range(ring_off[r], ring_off[r + 1] - 1):
-                ax = xs[j]
-                ay = ys[j]
-                dx = xs[j + 1] - ax
-                dy = ys[j + 1] - ay
-                ll = dx * dx + dy * dy
-                t = 0.0
-                if ll > 0.0:
-                    t = min(max(((x - ax) * dx + (y - ay) * dy) / ll, 0.0), 1.0)
-                qx = ax + t * dx - x
-                qy = ay + t * dy - y
-                best = min(best, qx * qx + qy * qy)
-    return np.sqrt(best)
-
-
-@njit(cache=True, inline="always")
 def _edge_distance(x, y, g, edge_off, ax, ay, dx, dy, inv):
-    """:func:`_distance_one` from :func:`border_edges` (no division per edge)."""
+    """Distance from (x, y) to grid ``g``'s boundary from :func:`border_edges` (no division
+    per edge; the batch answer, ``GET /locate`` and the track attribution all use it)."""
     best = np.inf
     for k in range(edge_off[g], edge_off[g + 1]):
         t = min(max(((x - ax[k]) * dx[k] + (y - ay[k]) * dy[k]) * inv[k], 0.0), 1.0)
@@ -924,3 +912,427 @@ def border_distance_serial(px, py, grid, edge_off, ax, ay, dx, dy, inv):
             else _edge_distance(px[i], py[i], grid[i], edge_off, ax, ay, dx, dy, inv)
         )
     return out
+
+
+# ---------------------------------------------------------------------------
+# one pass per point: grid, exact border test, distance to its border
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def pack_edges(ax, ay, dx, dy, inv):
+    """:func:`border_edges`' arrays side by side, one row ``(ax, ay, dx, dy, 1/|d|²)`` per edge.
+
+    A grid's edges are then one contiguous run of memory (a few cache lines) instead of
+    five runs in five arrays: a point's distance loads them in one stream."""
+    m = ax.size
+    out = np.empty((m, 5), np.float64)
+    for k in range(m):
+        out[k, 0] = ax[k]
+        out[k, 1] = ay[k]
+        out[k, 2] = dx[k]
+        out[k, 3] = dy[k]
+        out[k, 4] = inv[k]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _packed_distance(x, y, g, edge_off, e):
+    """:func:`_edge_distance` on :func:`pack_edges` rows (the same operations, same result)."""
+    best = np.inf
+    for k in range(edge_off[g], edge_off[g + 1]):
+        ax = e[k, 0]
+        ay = e[k, 1]
+        dx = e[k, 2]
+        dy = e[k, 3]
+        t = min(max(((x - ax) * dx + (y - ay) * dy) * e[k, 4], 0.0), 1.0)
+        qx = ax + t * dx - x
+        qy = ay + t * dy - y
+        best = min(best, qx * qx + qy * qy)
+    return np.sqrt(best)
+
+
+@njit(cache=True, nogil=True)
+def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
+    """Point order by coarse cell (row by row; points outside the table first).
+
+    A counting sort on ``cell >> shift`` (``shift`` keeps the buckets few): processed
+    in this order, neighbouring points find their table entries, polygons and edges in
+    the CPU cache, where in input order every point of a random batch misses it."""
+    n = px.size
+    nb = ((nx * ny) >> shift) + 2
+    key = np.empty(n, np.int32)
+    start = np.zeros(nb + 1, np.int64)
+    for i in range(n):
+        fx = (px[i] - x0) * inv_c0
+        fy = (py[i] - y0) * inv_c0
+        kk = 0
+        if fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny:
+            kk = ((int(fy) * nx + int(fx)) >> shift) + 1
+        key[i] = kk
+        start[kk + 1] += 1
+    for b in range(nb):
+        start[b + 1] += start[b]
+    perm = np.empty(n, np.int32)
+    for i in range(n):
+        kk = key[i]
+        perm[start[kk]] = i
+        start[kk] += 1
+    return perm
+
+
+@njit(cache=True, inline="always")
+def _point(
+    x,
+    y,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    distance,
+):
+    """(grid or OUTSIDE, distance to its border or 0) of one point: look-up, exact test, edges."""
+    v = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    if v <= -2:
+        v = _exact(
+            x,
+            y,
+            -(v + 2),
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+        )
+    if v < 0 or not distance:
+        return v, 0.0
+    return v, _packed_distance(x, y, v, edge_off, edges)
+
+
+@njit(cache=True, parallel=True)
+def locate_fill(
+    perm,
+    px,
+    py,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    distance,
+    near,
+    grid,
+    flag,
+    dist,
+):
+    """Grid, border distance and flags of every point, the points taken in ``perm`` order.
+
+    Writes ``grid`` (the grid position, 0 where none), ``flag`` (1: the point lies in a
+    grid, 3: also within ``near`` of its border, 0: in none) and ``dist`` (distance to
+    its grid's border rounded to the millimetre as ``numpy.round(d, 3)``; 0 where none
+    or ``not distance``).
+
+    Three passes over contiguous copies in ``perm`` order (:func:`cell_order`: by
+    cell): copy + table look-up; exact test where needed + distance; results back to
+    input order. Each pass is a tight loop whose table entries, polygons and edges are
+    those of the previous point's neighbourhood (in cache)."""
+    n = perm.size
+    sx = np.empty(n, np.float64)
+    sy = np.empty(n, np.float64)
+    sv = np.empty(n, np.int32)
+    sd = np.empty(n, np.float64)
+    for j in prange(n):
+        i = perm[j]
+        x = px[i]
+        y = py[i]
+        sx[j] = x
+        sy[j] = y
+        sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    for j in prange(n):
+        v = sv[j]
+        if v <= -2:
+            v = _exact(
+                sx[j],
+                sy[j],
+                -(v + 2),
+                border_ptr,
+                border_idx,
+                xs,
+                ys,
+                ring_off,
+                part_off,
+                geom_off,
+                ring_band0,
+                ring_nband,
+                ring_y0,
+                ring_invh,
+                band_ptr,
+                band_seg,
+            )
+            sv[j] = v
+        sd[j] = _packed_distance(sx[j], sy[j], v, edge_off, edges) if v >= 0 and distance else 0.0
+    for j in prange(n):
+        i = perm[j]
+        v = sv[j]
+        d = sd[j]
+        if v < 0:
+            grid[i] = 0
+            flag[i] = 0
+            dist[i] = 0.0
+        else:
+            grid[i] = v
+            # numpy's round(d, 3): multiply, round half to even, divide
+            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
+            flag[i] = 3 if distance and d <= near else 1
+
+
+@njit(cache=True, nogil=True)
+def locate_fill_sorted(
+    perm,
+    px,
+    py,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    distance,
+    near,
+    grid,
+    flag,
+    dist,
+):
+    """:func:`locate_fill` on one thread, without the GIL (callers that run batches in
+    several threads of their own)."""
+    n = perm.size
+    sx = np.empty(n, np.float64)
+    sy = np.empty(n, np.float64)
+    sv = np.empty(n, np.int32)
+    sd = np.empty(n, np.float64)
+    for j in range(n):
+        i = perm[j]
+        x = px[i]
+        y = py[i]
+        sx[j] = x
+        sy[j] = y
+        sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    for j in range(n):
+        v = sv[j]
+        if v <= -2:
+            v = _exact(
+                sx[j],
+                sy[j],
+                -(v + 2),
+                border_ptr,
+                border_idx,
+                xs,
+                ys,
+                ring_off,
+                part_off,
+                geom_off,
+                ring_band0,
+                ring_nband,
+                ring_y0,
+                ring_invh,
+                band_ptr,
+                band_seg,
+            )
+            sv[j] = v
+        sd[j] = _packed_distance(sx[j], sy[j], v, edge_off, edges) if v >= 0 and distance else 0.0
+    for j in range(n):
+        i = perm[j]
+        v = sv[j]
+        d = sd[j]
+        if v < 0:
+            grid[i] = 0
+            flag[i] = 0
+            dist[i] = 0.0
+        else:
+            grid[i] = v
+            # numpy's round(d, 3): multiply, round half to even, divide
+            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
+            flag[i] = 3 if distance and d <= near else 1
+
+
+@njit(cache=True, nogil=True)
+def locate_fill_serial(
+    px,
+    py,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    distance,
+    near,
+    grid,
+    flag,
+    dist,
+):
+    """:func:`locate_fill` on one thread in input order (a few points: no sort, no threads)."""
+    for i in range(px.size):
+        v, d = _point(
+            px[i],
+            py[i],
+            x0,
+            y0,
+            inv_c0,
+            nx,
+            ny,
+            k,
+            table0,
+            table1,
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+            edge_off,
+            edges,
+            distance,
+        )
+        if v < 0:
+            grid[i] = 0
+            flag[i] = 0
+            dist[i] = 0.0
+        else:
+            grid[i] = v
+            # numpy's round(d, 3): multiply, round half to even, divide
+            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
+            flag[i] = 3 if distance and d <= near else 1
+
+
+@njit(cache=True, parallel=True)
+def pack_flags(flag, valid, near_bits):
+    """Arrow bitmaps (LSB first) of ``flag & 1`` and ``flag & 2``; returns the count of the first."""
+    n = flag.size
+    inside = 0
+    for b in prange((n + 7) // 8):
+        i0 = b * 8
+        vb = 0
+        nb = 0
+        for i in range(i0, min(n, i0 + 8)):
+            f = flag[i]
+            vb |= (f & 1) << (i - i0)
+            nb |= ((f >> 1) & 1) << (i - i0)
+        valid[b] = vb
+        near_bits[b] = nb
+        inside += (
+            (vb & 1)
+            + ((vb >> 1) & 1)
+            + ((vb >> 2) & 1)
+            + ((vb >> 3) & 1)
+            + ((vb >> 4) & 1)
+            + ((vb >> 5) & 1)
+            + ((vb >> 6) & 1)
+            + ((vb >> 7) & 1)
+        )
+    return inside
+
+
+@njit(cache=True, nogil=True)
+def pack_flags_serial(flag, valid, near_bits):
+    """:func:`pack_flags` on one thread."""
+    n = flag.size
+    inside = 0
+    for b in range((n + 7) // 8):
+        i0 = b * 8
+        vb = 0
+        nb = 0
+        for i in range(i0, min(n, i0 + 8)):
+            f = flag[i]
+            vb |= (f & 1) << (i - i0)
+            nb |= ((f >> 1) & 1) << (i - i0)
+            inside += f & 1
+        valid[b] = vb
+        near_bits[b] = nb
+    return inside

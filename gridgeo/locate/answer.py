@@ -21,6 +21,7 @@ import shapely
 
 from gridgeo.errors import InputError, Problem
 from gridgeo.locate import TIE_RULE
+from gridgeo.locate.index import Located
 from gridgeo.locate.points import to_srid
 from gridgeo.locate.snapshot import Snapshot, department_rank, ranked_department
 
@@ -292,13 +293,20 @@ def locate_batch(
     lon = np.asarray(lon, dtype=np.float64)
     lat = np.asarray(lat, dtype=np.float64)
     n = lon.size
+    recs = snap.records
+    gtype = index_type(len(recs))
     if snap.srid is None or len(snap.index) == 0:
-        g = np.full(n, -1, dtype=np.int32)
         x = y = np.full(n, np.nan)
+        nb = (n + 7) // 8
+        loc = Located(n, 0, np.zeros(n, gtype.to_pandas_dtype()), np.zeros(nb, np.uint8),
+                      np.zeros(n), np.zeros(nb, np.uint8))  # fmt: skip
     else:
         x, y = to_srid(lon, lat, crs, snap.srid)
-        g = snap.index.locate(x, y)
-    hit = g >= 0
+        loc = snap.index.locate_fill(
+            x, y, distance=distance, near=near_border_m, dtype=gtype.to_pandas_dtype()
+        )
+    nulls = n - loc.inside
+    valid = pa.py_buffer(loc.valid) if nulls else None
     cols: dict[str, pa.Array] = {
         "id": pa.array(np.arange(n)).cast(pa.string())
         if ids is None
@@ -308,30 +316,86 @@ def locate_batch(
         "lon": pa.array(lon),
         "lat": pa.array(lat),
     }
-    recs = snap.records
-    grid_ind = _indices(g, len(recs))
+    grid_ind = pa.Array.from_buffers(gtype, n, [valid, pa.py_buffer(loc.grid)], null_count=nulls)
     for col, values in _grid_columns(snap, private).items():
-        cols[col] = _take(values, g, grid_ind)
+        cols[col] = pa.DictionaryArray.from_arrays(grid_ind, values, safe=False)
+    cols.update(_department_columns(snap, loc, x, y, category))
+    if distance and loc.inside:
+        cols["distance_to_border_m"] = pa.Array.from_buffers(
+            pa.float64(), n, [valid, pa.py_buffer(loc.distance)], null_count=nulls
+        )
+        cols["near_border"] = pa.Array.from_buffers(
+            pa.bool_(), n, [valid, pa.py_buffer(loc.near)], null_count=nulls
+        )
+    else:
+        cols["distance_to_border_m"] = pa.nulls(n, pa.float64())
+        cols["near_border"] = pa.nulls(n, pa.bool_())
+    log.info("located %d points: %d inside a grid", n, loc.inside)
+    return pa.table([cols[c] for c in BATCH_COLUMNS], names=BATCH_COLUMNS)
 
-    # categories → departments: one lookup per distinct (category, grid)
+
+def _dictionary(values: list[Any], ind: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+    """A dictionary column of ``values`` picked by ``ind`` (null where ``valid`` is False)."""
+    itype = pa.from_numpy_dtype(ind.dtype)
+    mask = None if valid is None else ~valid
+    indices = pa.array(ind, type=itype, mask=mask)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()), safe=False)
+
+
+def _department_columns(
+    snap: Snapshot,
+    loc: Located,
+    x: np.ndarray,
+    y: np.ndarray,
+    category: np.ndarray | str | None,
+) -> dict[str, pa.Array]:
+    """``category``, ``department``, ``department_phone`` and ``reason`` of a batch answer."""
+    n = loc.n
+    recs = snap.records
+    dep_ids = sorted(snap.departments)
+    dtype = index_type(len(dep_ids)).to_pandas_dtype()
+    reasons = [OUTSIDE_REASON if len(snap.index) else EMPTY_REASON]
+    out: dict[str, pa.Array] = {}
     if category is None or isinstance(category, str):
         # one category for all: no object array of n values to factorize
         cat_values = np.array([category or None], dtype=object)
         cat_idx = np.full(n, 0 if category else -1, dtype=np.int64)
-        cat_column = pa.repeat(pa.scalar(category or None, pa.string()), n)
+        out["category"] = pa.repeat(pa.scalar(category or None, pa.string()), n)
+        if not category:
+            # no department to find: the reason is "outside" wherever there is no grid
+            inv = np.invert(loc.valid)
+            if n % 8:
+                inv[-1] &= (1 << (n % 8)) - 1
+            reason = pa.Array.from_buffers(
+                pa.int32(), n, [pa.py_buffer(inv), pa.py_buffer(np.zeros(n, np.int32))],
+                null_count=loc.inside,
+            )  # fmt: skip
+            none = pa.Array.from_buffers(
+                pa.from_numpy_dtype(dtype), n,
+                [pa.py_buffer(np.zeros((n + 7) // 8, np.uint8)), pa.py_buffer(np.zeros(n, dtype))],
+                null_count=n,
+            )  # fmt: skip
+            for col, key in (("department", "name"), ("department_phone", "phone")):
+                names = pa.array([snap.departments[d][key] for d in dep_ids], type=pa.string())
+                out[col] = pa.DictionaryArray.from_arrays(none, names, safe=False)
+            out["reason"] = pa.DictionaryArray.from_arrays(
+                reason, pa.array(reasons, type=pa.string()), safe=False
+            )
+            return out
     else:
         cats = np.asarray(category, dtype=object)
         cat_idx, cat_values = pd.factorize(cats, use_na_sentinel=True)
         cat_idx = np.asarray(cat_idx)
         cat_values = np.asarray(cat_values, dtype=object)
-        cat_column = pa.array(cats, type=pa.string())
+        out["category"] = pa.array(cats, type=pa.string())
+    g = loc.positions()
+    hit = g >= 0
     empty = np.flatnonzero(cat_values == "")
     if empty.size:
         cat_idx[cat_idx == empty[0]] = -1
     # the department rule, vectorised: the best rank over grid and polygon coverage
     best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    reasons = [OUTSIDE_REASON if len(snap.index) else EMPTY_REASON]
-    reason_of = np.where(hit, -1, 0)
+    reason_of = np.where(hit, -1, 0).astype(np.int32)
     sel = np.flatnonzero(cat_idx >= 0)
     width = len(recs) + 1
     if sel.size:
@@ -370,24 +434,11 @@ def locate_batch(
             why = no_department_reason(snap, str(cat_values[ci]))
             reasons.append(why)
             reason_of[none[cat_idx[none] == ci]] = len(reasons) - 1
-    dep_ids = sorted(snap.departments)
     dep_pos = {d: i for i, d in enumerate(dep_ids)}
     has = best < np.iinfo(np.int64).max
-    dep_of = np.full(n, -1, dtype=np.int64)
+    dep_of = np.zeros(n, dtype=dtype)
     dep_of[has] = [dep_pos[ranked_department(v)] for v in best[has].tolist()]
-    cols["category"] = cat_column
-    dep_ind = _indices(dep_of, len(dep_ids))
-    cols["department"] = _take([snap.departments[d]["name"] for d in dep_ids], dep_of, dep_ind)
-    cols["department_phone"] = _take(
-        [snap.departments[d]["phone"] for d in dep_ids], dep_of, dep_ind
-    )
-    if distance and hit.any():
-        d = snap.index.border_distance(x, y, g)
-        cols["distance_to_border_m"] = pa.array(np.round(d, 3), mask=~hit)
-        cols["near_border"] = pa.array(d <= near_border_m, mask=~hit)
-    else:
-        cols["distance_to_border_m"] = pa.nulls(n, pa.float64())
-        cols["near_border"] = pa.nulls(n, pa.bool_())
-    cols["reason"] = _take(reasons, reason_of)
-    log.info("located %d points: %d inside a grid", n, int(hit.sum()))
-    return pa.table([cols[c] for c in BATCH_COLUMNS], names=BATCH_COLUMNS)
+    for col, key in (("department", "name"), ("department_phone", "phone")):
+        out[col] = _dictionary([snap.departments[d][key] for d in dep_ids], dep_of, has)
+    out["reason"] = _dictionary(reasons, np.maximum(reason_of, 0), reason_of >= 0)
+    return out

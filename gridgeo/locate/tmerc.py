@@ -187,17 +187,39 @@ def tm_forward(lon: np.ndarray, lat: np.ndarray, p: TMParams) -> tuple[np.ndarra
     y = np.empty_like(lat)
     al = np.array(p.alpha, dtype=np.float64)
     consts = (p.lon0, p.k0 * p.big_a, p.x0, p.y0, p.e, p.xi0, al)
-    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= _POLAR)
-    if lon.size >= 64 and ok.any():
-        lo0 = math.floor(float(lon[ok].min()) / TILE_DEG)
-        la0 = math.floor(float(lat[ok].min()) / TILE_DEG)
-        nx = math.floor(float(lon[ok].max()) / TILE_DEG) - lo0 + 1
-        ny = math.floor(float(lat[ok].max()) / TILE_DEG) - la0 + 1
+    if lon.size >= 64:
+        # extent of the finite, non-polar points (one compiled pass, no masked copies)
+        nok, lo_min, lo_max, la_min, la_max = _span(lon, lat, _POLAR)
+    if lon.size >= 64 and nok:
+        lo0 = math.floor(lo_min / TILE_DEG)
+        la0 = math.floor(la_min / TILE_DEG)
+        nx = math.floor(lo_max / TILE_DEG) - lo0 + 1
+        ny = math.floor(la_max / TILE_DEG) - la0 + 1
         if nx * ny <= max(lon.size // 8, 64):
             _tm_tiled(lon, lat, lo0, la0, nx, ny, TILE_DEG, _NODES, _VINV, *consts, x, y)
             return x, y
     _tm_kernel(lon, lat, *consts, x, y)
     return x, y
+
+
+@njit(cache=True, nogil=True)
+def _span(lon, lat, polar):  # pragma: no cover - compiled
+    """Count, min/max longitude and latitude of the points with finite ``|lat| <= polar``."""
+    n = 0
+    lo_min = np.inf
+    lo_max = -np.inf
+    la_min = np.inf
+    la_max = -np.inf
+    for i in range(lon.size):
+        lo = lon[i]
+        la = lat[i]
+        if math.isfinite(lo) and math.isfinite(la) and abs(la) <= polar:
+            n += 1
+            lo_min = min(lo_min, lo)
+            lo_max = max(lo_max, lo)
+            la_min = min(la_min, la)
+            la_max = max(la_max, la)
+    return n, lo_min, lo_max, la_min, la_max
 
 
 @njit(cache=True, nogil=True, inline="always")

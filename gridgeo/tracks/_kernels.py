@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from gridgeo.locate._kernels import _distance_one  # distance to a grid's boundary
+from gridgeo.locate._kernels import _edge_distance  # distance to a grid's boundary
 
 #: :func:`classify_legs` status: not a patrol leg / wholly in one grid (or none) / may cross.
 NO_LEG, WHOLE, CROSSES = 0, 1, 2
@@ -77,12 +77,36 @@ def _touches_border(xa, ya, xb, yb, g, xs, ys, ring_off, part_off, geom_off):  #
 
 @njit(cache=True, parallel=True)
 def classify_legs(
-    x, y, g, ok, x0, y0, inv, nx, ny, k, cells, subcells, xs, ys, ring_off, part_off, geom_off
+    x,
+    y,
+    g,
+    ok,
+    x0,
+    y0,
+    inv,
+    nx,
+    ny,
+    k,
+    cells,
+    subcells,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    edge_off,
+    eax,
+    eay,
+    edx,
+    edy,
+    einv,
 ):  # pragma: no cover - compiled
     """Per fix ``i``: the length of leg ``i → i + 1`` and its status (see module doc).
 
     ``g`` is each fix's grid (``-1``: none), ``ok[i]`` whether leg ``i`` is patrol. A leg
-    of length 0 is WHOLE (the fix's own grid).
+    of length 0 is WHOLE (the fix's own grid). ``edge_off … einv``: the grids' edges as
+    :meth:`gridgeo.locate.GridIndex.border_edge_arrays` gives them (the distance to a
+    grid's border is the locate answer's own kernel).
     """
     n = x.size
     length = np.zeros(n, np.float64)
@@ -106,7 +130,7 @@ def classify_legs(
             status[i] = WHOLE  # a square wholly in one grid or in none is convex
             continue
         if ga >= 0 and (
-            d < _distance_one(xa, ya, ga, xs, ys, ring_off, part_off, geom_off)
+            d < _edge_distance(xa, ya, ga, edge_off, eax, eay, edx, edy, einv)
             or not _touches_border(xa, ya, xb, yb, ga, xs, ys, ring_off, part_off, geom_off)
         ):
             status[i] = WHOLE  # both ends in grid ga and no edge of it met: wholly inside

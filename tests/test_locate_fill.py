@@ -1,0 +1,139 @@
+"""GridIndex.locate_fill (one compiled pass per batch) gives what locate + border_distance give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridgeo.locate import GridIndex
+from gridgeo.testing import jittered_tiling, sample_points
+
+
+@pytest.fixture(scope="module")
+def tiling():
+    codes, geoms = jittered_tiling(12, 9, seed=3)
+    return GridIndex.build(codes, geoms), codes, geoms
+
+
+@pytest.mark.parametrize("n", [1, 9, 700, 30_000])  # serial below 20,000 points, parallel above
+def test_locate_fill_equals_locate_and_border_distance(tiling, n):
+    index, codes, geoms = tiling
+    x, y = sample_points(codes, geoms, n, seed=n, share_on_vertices=0.1, share_on_edges=0.1)
+    if n > 5:
+        x[3] = np.nan  # NaN lies in no grid
+        y[4] = np.inf
+    want = index.locate(x, y)
+    hit = want >= 0
+    d = index.border_distance(x, y, want)
+    for dtype in (np.int16, np.int32):
+        got = index.locate_fill(x, y, distance=True, near=20.0, dtype=dtype)
+        assert got.grid.dtype == dtype
+        assert got.inside == int(hit.sum())
+        np.testing.assert_array_equal(got.hit(), hit)
+        np.testing.assert_array_equal(got.positions(), want)
+        np.testing.assert_array_equal(got.grid[~hit], 0)
+        # the same number numpy's round gives, to the bit
+        np.testing.assert_array_equal(got.distance[hit], np.round(d[hit], 3))
+        near = np.unpackbits(got.near, count=n, bitorder="little").view(bool)
+        np.testing.assert_array_equal(near, hit & (d <= 20.0))
+
+
+def test_locate_fill_without_distance_leaves_zeros(tiling):
+    index, codes, geoms = tiling
+    x, y = sample_points(codes, geoms, 25_000, seed=5)
+    got = index.locate_fill(x, y, distance=False)
+    np.testing.assert_array_equal(got.positions(), index.locate(x, y))
+    assert not got.distance.any()
+    assert not got.near.any()
+
+
+def test_locate_fill_bitmap_padding_is_zero(tiling):
+    index, codes, geoms = tiling
+    x, y = sample_points(codes, geoms, 21_003, seed=6, margin=0.0)
+    got = index.locate_fill(x, y, near=1e9)
+    assert got.valid.size == (21_003 + 7) // 8
+    assert got.valid[-1] >> 3 == 0 and got.near[-1] >> 3 == 0
+
+
+def test_empty_index_locates_nothing():
+    index = GridIndex.build([], [])
+    got = index.locate_fill(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert got.inside == 0
+    np.testing.assert_array_equal(got.positions(), [-1, -1])
+
+
+def _snapshot(codes, geoms, departments=()):
+    import pandas as pd
+
+    from gridgeo.locate.snapshot import build_snapshot
+
+    grids = pd.DataFrame(
+        {
+            "grid_code": codes,
+            "grid_name": [f"<b>{c}</b>" for c in codes],
+            "grid_type": "residential",
+            "community_code": codes,
+            "community_name": codes,
+            "valid_from": pd.Timestamp("2026-01-01"),
+            "valid_to": pd.NaT,
+        }
+    )
+    return build_snapshot(
+        srid=3826,
+        at=None,
+        grids=grids,
+        geoms=geoms,
+        contact_rows=[],
+        department_rows=list(departments),
+        coverage_rows=[],
+        category_rows=[],
+    )
+
+
+@pytest.mark.parametrize("n", [0, 3, 25_000])
+@pytest.mark.parametrize("category", [None, "noise"])
+def test_batch_answer_is_in_the_stream_schema_and_valid(tiling, n, category):
+    import pyproj
+
+    from gridgeo.locate.answer import batch_schema, locate_batch
+
+    _index, codes, geoms = tiling
+    snap = _snapshot(codes, geoms, [(7, "roads", "110", False)])
+    x, y = sample_points(codes, geoms, n, seed=9, margin=0.1)
+    lon, lat = pyproj.Transformer.from_crs(3826, 4326, always_xy=True).transform(x, y)
+    t = locate_batch(snap, np.asarray(lon), np.asarray(lat), category=category)
+    assert t.schema == batch_schema(snap)  # nothing to cast before streaming
+    t.validate(full=True)
+    if n:
+        from gridgeo.locate.points import to_srid
+
+        px, py = to_srid(np.asarray(lon), np.asarray(lat), "wgs84", 3826)
+        g = snap.index.locate(px, py)
+        hit = g >= 0
+        want_codes = np.where(hit, snap.index.codes[np.maximum(g, 0)], None)
+        assert t.column("grid_code").to_pylist() == want_codes.tolist()
+        d = snap.index.border_distance(px, py, g)
+        got_d = t.column("distance_to_border_m").to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(got_d[hit], np.round(d[hit], 3))
+        assert t.column("distance_to_border_m").null_count == int((~hit).sum())
+        reasons = t.column("reason").to_pylist()
+        assert all((r is None) == h for r, h in zip(reasons, hit, strict=True)) or category
+        assert t.column("department").null_count == n
+
+
+def test_locate_fill_in_a_worker_thread_gives_the_same(tiling):
+    """Worker threads take the one-thread kernel (the service locates chunks side by side)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index, codes, geoms = tiling
+    x, y = sample_points(codes, geoms, 30_000, seed=11, share_on_vertices=0.1)
+    here = index.locate_fill(x, y, near=20.0, dtype=np.int16)
+    with ThreadPoolExecutor(2) as pool:
+        there = [f.result() for f in [pool.submit(index.locate_fill, x, y, near=20.0,
+                                                  dtype=np.int16) for _ in range(2)]]  # fmt: skip
+    for got in there:
+        assert got.inside == here.inside
+        np.testing.assert_array_equal(got.grid, here.grid)
+        np.testing.assert_array_equal(got.valid, here.valid)
+        np.testing.assert_array_equal(got.distance, here.distance)
+        np.testing.assert_array_equal(got.near, here.near)
