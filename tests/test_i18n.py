@@ -757,3 +757,110 @@ def test_translations_keep_each_placeholders_format_and_conversion():
         except ValueError:  # not a str.format template (a lone brace)
             continue
     assert not wrong, wrong
+
+
+def test_every_message_of_the_partitioner_has_a_chinese_translation():
+    # violations, dedicated-site reasons, input problems and compound advice of gridgeo/partition
+    found = _wrapped_messages("partition")
+    assert len(found) > 30
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+@pytest.fixture
+def unattainable_gpkg(tmp_path):
+    """Two communities of ~150 households each (below the floor of 300: the band cannot be
+    met, reported by the workers) and one household point outside both (by the parent)."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import Point
+
+    from gridgeo.testing import CRS, tiled_district
+
+    comm, roads, hh = tiled_district(2, 1, size=400, n_households=160, per_point=4)
+    stray = gpd.GeoDataFrame({"households": [7]}, geometry=[Point(0, 0)], crs=CRS)
+    hh = gpd.GeoDataFrame(pd.concat([hh, stray], ignore_index=True), geometry="geometry", crs=CRS)
+    path = tmp_path / "unattainable.gpkg"
+    comm.to_file(path, layer="communities")
+    roads.to_file(path, layer="roads")
+    hh.to_file(path, layer="households")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lang", "unattainable", "outside"),
+    [
+        ("zh_CN", "无法划分为每格 300–500 户的网格", "住户点第 79 行（7 户）不在任何社区内"),
+        (
+            "en",
+            "cannot be divided into grids of 300–500 households",
+            "household point row 79 (7 households) lies in no community",
+        ),
+    ],
+)
+def test_partition_writes_its_violations_in_the_language_of_the_run(
+    unattainable_gpkg, tmp_path, lang, unattainable, outside
+):
+    import geopandas as gpd
+
+    out, report = tmp_path / "grids.gpkg", tmp_path / "report.json"
+    args = ["partition", str(unattainable_gpkg), "--out", str(out), "--workers", "2"]
+    res = runner.invoke(
+        app,
+        ["--lang", lang, *args, "--report", str(report)],
+        env={"GRIDGEO_LANG": "en" if lang != "en" else "zh_CN", "COLUMNS": "120"},
+    )
+    assert res.exit_code == 0, res.output
+    reasons = gpd.read_file(out, layer="violations").groupby("rule")["reason"].agg(list)
+    # made in the two worker processes, one per community
+    assert len(reasons["size.band_unattainable"]) == 4
+    assert any(unattainable in r for r in reasons["size.band_unattainable"])
+    assert reasons["household.outside_community"] == [outside]
+    assert outside in report.read_text(encoding="utf-8")
+    if lang == "zh_CN":
+        assert not any(re.search("[a-z]{4}", r) for rs in reasons for r in rs), reasons
+        assert "社区外户数" in res.output
+    else:
+        assert not any(re.search("[\u4e00-\u9fff]", r) for rs in reasons for r in rs), reasons
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_partition_workers_speak_the_language_in_use(monkeypatch, method):
+    # forked workers inherit the caller's --lang; forkserver (a thread runs, e.g. in the
+    # service) and spawn start afresh and must be told it
+    from gridgeo.i18n import use_language
+    from gridgeo.partition import parallel
+    from gridgeo.partition.core import partition
+    from gridgeo.testing import tiled_district
+
+    monkeypatch.setattr(parallel, "_start_method", lambda: method)
+    comm, roads, hh = tiled_district(2, 1, size=400, n_households=160, per_point=4)
+    try:
+        use_language("zh_CN")
+        zh = partition(comm, roads, hh, workers=2).violations
+        use_language("en")
+        en = partition(comm, roads, hh, workers=2).violations
+    finally:
+        use_language(None)
+    assert len(zh) == len(en) == 4 and zh["rule"].tolist() == en["rule"].tolist()
+    assert all("低于下限 300" in r or "无法划分" in r for r in zh["reason"]), zh["reason"].tolist()
+    assert all("floor of 300" in r or "cannot be divided" in r for r in en["reason"])
+
+
+def test_partition_reasons_in_chinese_keep_the_english_figures():
+    from gridgeo.i18n import use_language
+    from gridgeo.partition.dedicated import Site, stands_alone
+    from gridgeo.rules import load_profile
+
+    prof = load_profile("yongzhou")
+    school = Site(row=0, geom=None, name="一中", category="school")
+    try:
+        use_language("zh_CN")
+        zh = stands_alone(school, 250, 700, prof)
+        use_language("en")
+        en = stands_alone(school, 250, 700, prof)
+    finally:
+        use_language(None)
+    assert zh[0] == en[0]
+    assert "250 户 / 700 人" in zh[1] and "250 households / 700 residents" in en[1], (zh, en)

@@ -58,7 +58,7 @@ def test_spread_keeps_the_total_and_states_the_estimate():
     assert small["households"].tolist() == [120]  # below the ceiling: untouched
     (row,) = spread.report.to_dict("records")
     assert row["compound"] == "幸福家园" and row["can_split"] and row["method"] == "floor_area"
-    assert "估算" in row["advice"]
+    assert "estimated from floor area" in row["advice"]
 
 
 def test_a_3000_household_compound_with_12_buildings_is_split_into_grids_in_band():

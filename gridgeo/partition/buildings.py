@@ -38,6 +38,7 @@ import pandas as pd
 import shapely
 
 from gridgeo.crs import metric_crs
+from gridgeo.i18n import _
 from gridgeo.io.fields import find_field, resolve_count_fields
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,8 @@ def spread_over_buildings(
     -------
     BuildingSpread
     """
-    hh, _ = resolve_count_fields(households, warn_missing=False)
-    bld, _ = resolve_count_fields(buildings, warn_missing=False)
+    hh = resolve_count_fields(households, warn_missing=False)[0]
+    bld = resolve_count_fields(buildings, warn_missing=False)[0]
     work = metric_crs(hh)
     hm = hh.to_crs(work)
     bm = bld.to_crs(work)
@@ -207,7 +208,7 @@ def _match(hm: gpd.GeoDataFrame, bm: gpd.GeoDataFrame, max_distance_m: float) ->
     if len(todo) and len(hm):
         tree = shapely.STRtree(hm.geometry.to_numpy())
         geoms = bm.geometry.to_numpy()[todo]
-        (bi, hi), _ = tree.query_nearest(
+        (bi, hi), _dist = tree.query_nearest(
             geoms, max_distance=max_distance_m, return_distance=True, all_matches=False
         )
         owner[todo[bi]] = hi
@@ -240,19 +241,23 @@ def _largest_remainder(total: float, weights: np.ndarray) -> np.ndarray:
 def _row(name, row, total, n, how, largest, ceiling, max_distance_m) -> dict:
     can = n >= 2 and largest <= ceiling
     if n == 0:
-        advice = (
-            f"{max_distance_m:.0f} 米内没有楼栋：请补充其楼栋轮廓（如 OSM 建筑）或带户数的"
-            "楼栋地址（一标三实），或在楼栋图层中注明小区名称"
-        )
+        advice = _(
+            "no building within {distance:.0f} m: add its building footprints (e.g. OSM "
+            "buildings) or building addresses with household counts (一标三实), or name the "
+            "compound in the buildings layer"
+        ).format(distance=max_distance_m)
     elif largest > ceiling:
-        advice = (
-            f"单栋楼有 {largest:.0f} 户，超过上限 {ceiling:.0f}：楼栋不拆分；需要单元级地址"
-            "才能再分，或将其单独划为小区型网格"
-        )
+        advice = _(
+            "one building has {largest:.0f} households, above the ceiling of {ceiling:.0f}: "
+            "buildings are not split; it needs addresses by stairwell (单元) to be divided "
+            "further, or make it a compound grid of its own"
+        ).format(largest=largest, ceiling=ceiling)
     else:
-        advice = "可按楼栋拆分"
-        if how in ("floor_area", "building_count"):
-            advice += f"（每栋户数按{'建筑面积' if how == 'floor_area' else '楼栋数'}估算）"
+        advice = _("can be split by building")
+        if how == "floor_area":
+            advice += _(" (households per building estimated from floor area)")
+        elif how == "building_count":
+            advice += _(" (households per building estimated from the number of buildings)")
     return {
         "compound": name,
         "row": row,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
+from gridgeo.i18n import _
 from gridgeo.partition import codes
 from gridgeo.partition.aggregate import Graph, aggregate, choose_k, components
 from gridgeo.partition.blocks import (
@@ -177,10 +178,20 @@ class _Context:
         lo, hi = profile.household_band(task.kind)
         return cls(task, profile, task.kind, lo, hi, hh, pop, xy, hh)
 
-    @property
-    def unit(self) -> str:
-        """The unit of the band in messages."""
-        return "residents" if self.measure == "population" else "households"
+    def amount(self, n: float, *, whole: bool = True) -> str:
+        """``n`` in the band's unit for messages, in the language in use: "120 households"
+        ("120 户"), or residents; ``whole`` rounds to a whole number, else ``n`` as it is."""
+        if self.measure == "population":
+            text = _("{n:.0f} residents") if whole else _("{n} residents")
+        else:
+            text = _("{n:.0f} households") if whole else _("{n} households")
+        return text.format(n=n)
+
+    def band(self) -> str:
+        """The band ``lo``–``hi`` in its unit for messages, in the language in use."""
+        if self.measure == "population":
+            return _("{lo}–{hi} residents").format(lo=self.lo, hi=self.hi)
+        return _("{lo}–{hi} households").format(lo=self.lo, hi=self.hi)
 
     @property
     def whole_village_max(self) -> float:
@@ -347,7 +358,7 @@ def _tidy_grids(grids: list[dict], ctx: _Context) -> list[dict]:
         g["geometry"] = clean_polygon(g["geometry"], speck_m2=q.seam_tolerance_m2 / 2)
         if g["geometry"].geom_type != "Polygon":
             g.setdefault("problems", []).append(
-                ("geometry.not_contiguous", "the grid is made of more than one polygon")
+                ("geometry.not_contiguous", _("the grid is made of more than one polygon"))
             )
     return grids
 
@@ -370,8 +381,10 @@ def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) 
         found.append(
             violation(
                 "rural.no_villager_groups",
-                f"profile {profile.name} divides villages by villager group, but no villager "
-                "group lies in this village; its grids were formed by household counts",
+                _(
+                    "profile {profile} divides villages by villager group, but no villager "
+                    "group lies in this village; its grids were formed by household counts"
+                ).format(profile=profile.name),
                 **here,
             )
         )
@@ -380,7 +393,9 @@ def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) 
         found.append(
             violation(
                 "code.sequence_overflow",
-                f"{len(out)} grids do not fit a {digits}-digit sequence",
+                _("{n} grids do not fit a {digits}-digit sequence").format(
+                    n=len(out), digits=digits
+                ),
                 **here,
             )
         )
@@ -388,7 +403,7 @@ def _violations(grids: list[dict], out: list[dict], ctx: _Context, plan: _Plan) 
         found.append(
             violation(
                 "community.no_households",
-                "no household point lies in this community; it was made one grid",
+                _("no household point lies in this community; it was made one grid"),
                 community_code=task.code,
                 grid_code=out[0]["grid_code"] if len(out) == 1 else None,
                 geometry=task.geom,
@@ -410,15 +425,17 @@ def _band_unattainable(out: list[dict], ctx: _Context, here: dict) -> list[dict]
     """``size.band_unattainable`` when no whole number of grids fits the band."""
     lo, hi = ctx.lo, ctx.hi
     ord_total = sum(r[ctx.measure] for r in out if r["grid_type"] != "dedicated")
-    _, ok = choose_k(ord_total, lo, hi)
+    ok = choose_k(ord_total, lo, hi)[1]
     small_village = ctx.kind == "rural" and ord_total <= ctx.whole_village_max
     if ok or ord_total <= 0 or small_village:
         return []
     return [
         violation(
             "size.band_unattainable",
-            f"{ord_total} {ctx.unit} outside dedicated grids cannot be divided into "
-            f"grids of {lo}–{hi} {ctx.unit} (no whole number of grids fits)",
+            _(
+                "{amount} outside dedicated grids cannot be divided into grids of {band} "
+                "(no whole number of grids fits)"
+            ).format(amount=ctx.amount(ord_total, whole=False), band=ctx.band()),
             **here,
         )
     ]
@@ -556,40 +573,42 @@ def _light_parts(w: np.ndarray, graph: Graph, hi: float) -> tuple[dict, dict]:
 def _size_problems(g_hh, g_pop, idx, ctx: _Context, indivisible, parts) -> list[tuple[str, str]]:
     """``size.above_ceiling`` / ``size.below_floor`` of one grid (``g_hh`` in the band's
     unit), with the reason; none when the profile's population band is met instead."""
-    lo, hi, unit = ctx.lo, ctx.hi, ctx.unit
+    lo, hi = ctx.lo, ctx.hi
     problems = []
     if g_hh > hi:
         if len(idx) == 1 and indivisible[idx[0]]:
-            why = (
-                f"{g_hh:.0f} {unit} at one indivisible point or compound exceed "
-                f"the ceiling of {hi}; kept whole as its own grid"
-            )
+            why = _(
+                "{amount} at one indivisible point or compound exceed the ceiling of {hi}; "
+                "kept whole as its own grid"
+            ).format(amount=ctx.amount(g_hh), hi=hi)
         else:
-            why = (
-                f"{g_hh:.0f} {unit} exceed the ceiling of {hi}: the blocks here "
-                "could not be grouped below it"
-            )
+            why = _(
+                "{amount} exceed the ceiling of {hi}: the blocks here could not be grouped below it"
+            ).format(amount=ctx.amount(g_hh), hi=hi)
         problems.append(("size.above_ceiling", why))
     elif g_hh < lo:
         part_of, part_total = parts
         t = part_total.get(part_of.get(int(idx[0])), g_hh)
         if g_hh == 0:
-            why = f"this part of the community holds no {unit}"
+            why = (
+                _("this part of the community holds no residents")
+                if ctx.measure == "population"
+                else _("this part of the community holds no households")
+            )
         elif t < lo:
-            why = (
-                f"this connected part of the community holds only {t:.0f} {unit}, "
-                f"below the floor of {lo}"
-            )
+            why = _(
+                "this connected part of the community holds only {amount}, below the floor of {lo}"
+            ).format(amount=ctx.amount(t), lo=lo)
         elif not choose_k(t, lo, hi)[1]:
-            why = (
-                f"the {t:.0f} {unit} of this connected part cannot be divided into "
-                f"grids of {lo}–{hi}; the ceiling was kept, so grids fall below the floor"
-            )
+            why = _(
+                "the {amount} of this connected part cannot be divided into grids of {lo}–{hi}; "
+                "the ceiling was kept, so grids fall below the floor"
+            ).format(amount=ctx.amount(t), lo=lo, hi=hi)
         else:
-            why = (
-                f"{g_hh:.0f} {unit}, below the floor of {lo}: the block sizes and "
-                "their adjacency did not allow a grid in band"
-            )
+            why = _(
+                "{amount}, below the floor of {lo}: the block sizes and their adjacency did "
+                "not allow a grid in band"
+            ).format(amount=ctx.amount(g_hh), lo=lo)
         problems.append(("size.below_floor", why))
     alt = ctx.profile.population_band(ctx.kind) if ctx.measure == "households" else None
     if problems and g_hh <= hi and alt and alt[0] <= g_pop <= alt[1]:

@@ -28,6 +28,7 @@ import shapely
 
 from gridgeo.crs import work_crs as work_crs_for
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import raise_for_problems
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.partition.carriageways import collapse_carriageways
@@ -220,7 +221,7 @@ def _prepare(
     """
     prof = load_profile(profile).with_code_pattern(code_pattern)
     if kind is not None and kind not in ("urban", "rural"):
-        raise InputError(f"kind must be 'urban' or 'rural', got {kind!r}")
+        raise InputError(_("kind must be 'urban' or 'rural', got {kind}").format(kind=repr(kind)))
     if isinstance(layers["households"], gpd.GeoDataFrame):
         # 户数, 常住人口 … → households, population (warns when there is none)
         layers["households"] = resolve_count_fields(layers["households"])[0]
@@ -234,7 +235,7 @@ def _prepare(
         comm["code"].tolist(), comm.geometry.to_numpy(), tolerance_m2=prof.quality.seam_tolerance_m2
     )
     if overlaps:
-        raise InputError("communities overlap", overlaps)
+        raise InputError(_("communities overlap"), overlaps)
     return prof, crs, comm, problems
 
 
@@ -304,7 +305,9 @@ def _assign_households(households, crs, geoms: np.ndarray) -> _Points:
     lost = [
         violation(
             "household.outside_community",
-            f"household point row {hrows[k]} ({hw[k]:.0f} households) lies in no community",
+            _("household point row {row} ({n:.0f} households) lies in no community").format(
+                row=hrows[k], n=hw[k]
+            ),
             community_code=None,
             geometry=shapely.points(hxy[k]),
         )

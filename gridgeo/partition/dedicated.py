@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from gridgeo.i18n import _
 from gridgeo.partition.blocks import polygonal
 from gridgeo.rules import Profile
 
@@ -58,21 +59,37 @@ def stands_alone(
     if cat not in cats:
         return (
             False,
-            f"category {site.category!r} is not a dedicated category of profile {profile.name}",
+            _("category {category} is not a dedicated category of profile {profile}").format(
+                category=repr(site.category), profile=profile.name
+            ),
         )
     sized = {normalise_category(c) for c in rule.size_rule_categories}
     if cat not in sized:
-        return True, f"category {cat} stands alone under profile {profile.name}"
+        return True, _("category {category} stands alone under profile {profile}").format(
+            category=cat, profile=profile.name
+        )
     hh_ok = rule.min_households is not None and households >= rule.min_households
     pop_ok = rule.min_population is not None and population >= rule.min_population
     if hh_ok or pop_ok:
-        return True, (
-            f"{cat} with {households:.0f} households / {population:.0f} residents reaches "
-            f"{rule.min_households} households or {rule.min_population} residents"
+        return True, _(
+            "{category} with {households:.0f} households / {population:.0f} residents reaches "
+            "{min_households} households or {min_population} residents"
+        ).format(
+            category=cat,
+            households=households,
+            population=population,
+            min_households=rule.min_households,
+            min_population=rule.min_population,
         )
-    return False, (
-        f"{cat} with {households:.0f} households / {population:.0f} residents is below "
-        f"{rule.min_households} households and {rule.min_population} residents"
+    return False, _(
+        "{category} with {households:.0f} households / {population:.0f} residents is below "
+        "{min_households} households and {min_population} residents"
+    ).format(
+        category=cat,
+        households=households,
+        population=population,
+        min_households=rule.min_households,
+        min_population=rule.min_population,
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 
 from gridgeo.errors import Problem
+from gridgeo.i18n import _
 from gridgeo.io import check_layer
 from gridgeo.rules import Profile
 
@@ -58,10 +59,10 @@ def check_inputs(
         if gdf is None:
             continue
         if not isinstance(gdf, gpd.GeoDataFrame):
-            problems.append(Problem("is not a GeoDataFrame", layer=name, rule="layer.type"))
+            problems.append(Problem(_("is not a GeoDataFrame"), layer=name, rule="layer.type"))
             continue
         if name == "communities" and len(gdf) == 0:
-            problems.append(Problem("layer is empty", layer=name, rule="layer.empty"))
+            problems.append(Problem(_("layer is empty"), layer=name, rule="layer.empty"))
             continue
         # An empty optional layer is legitimate (e.g. a community without households).
         found = check_layer(
@@ -84,7 +85,9 @@ def overlap_problems(codes: list[str], geoms: np.ndarray, *, tolerance_m2: float
             if ar > tolerance_m2:
                 out.append(
                     Problem(
-                        f"communities {codes[i]} and {codes[j]} overlap by {ar:.1f} m²",
+                        _("communities {a} and {b} overlap by {area:.1f} m²").format(
+                            a=codes[i], b=codes[j], area=ar
+                        ),
                         layer="communities",
                         row=codes[i],
                         field="geometry",

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from gridgeo.i18n import language, use_language
 from gridgeo.partition.community import CommunityResult, CommunityTask, partition_community
 from gridgeo.rules import Profile
 
@@ -68,7 +69,11 @@ def run_local(
         # otherwise write to (and so copy) every page of them the fork shares
         gc.freeze()
     try:
-        with ProcessPoolExecutor(n, mp_context=mp.get_context(method)) as pool:
+        # the language in use (``--lang``) is a context variable of this process: each worker
+        # takes it up before its first community (forked or not), so its messages match
+        with ProcessPoolExecutor(
+            n, mp_context=mp.get_context(method), initializer=use_language, initargs=(language(),)
+        ) as pool:
             if method == "fork":
                 futures = [pool.submit(_forked_task, k, seed) for k in order]
             else:
@@ -97,6 +102,13 @@ def _forked_task(k: int, seed: int) -> CommunityResult:
     its geometries)."""
     tasks, profile = _FORKED
     return partition_community(tasks[k], profile, seed=seed)
+
+
+def _in_language(lang: str, task: CommunityTask, profile: Profile, *, seed: int) -> CommunityResult:
+    """:func:`partition_community` with its messages in ``lang`` (a dask worker does not share
+    the caller's ``--lang``)."""
+    use_language(lang)
+    return partition_community(task, profile, seed=seed)
 
 
 def _start_method() -> str:
@@ -186,9 +198,11 @@ def run_dask(
         client = Client(cluster)
     try:
         prof = client.scatter(profile, broadcast=True)
+        lang = language()
         futures = [
             client.submit(
-                partition_community,
+                _in_language,
+                lang,
                 t,
                 prof,
                 seed=seed,
