@@ -887,8 +887,10 @@ def sanity_problems(
     for i in np.flatnonzero(outside):
         problems.append(
             Problem(
-                f"feature at lon {lon[i]:.6f}, lat {lat[i]:.6f} is outside China's bounds"
-                + (" (row has lon/lat swapped?)" if swapped[i] else ""),
+                _("feature at lon {lon:.6f}, lat {lat:.6f} is outside China's bounds").format(
+                    lon=lon[i], lat=lat[i]
+                )
+                + (_(" (row has lon/lat swapped?)") if swapped[i] else ""),
                 file=source,
                 layer=layer,
                 row=_row_id(index[i]),

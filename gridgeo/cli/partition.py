@@ -376,7 +376,7 @@ def _print_summary(result, out: Path, report: Path | None) -> None:
     t.add_column(overflow="fold")
     t.add_column(overflow="fold")
     t.add_row(_("communities"), str(m["communities"]))
-    by_type = ", ".join(f"{k} {v}" for k, v in m["grids_by_type"].items())
+    by_type = _(", ").join(f"{_(k)} {v}" for k, v in m["grids_by_type"].items())
     t.add_row(_("grids"), f"{m['grids']} ({by_type})")
     feas = m["in_band_grids_feasible"]
     t.add_row(
