@@ -864,3 +864,86 @@ def test_partition_reasons_in_chinese_keep_the_english_figures():
         use_language(None)
     assert zh[0] == en[0]
     assert "250 户 / 700 人" in zh[1] and "250 households / 700 residents" in en[1], (zh, en)
+
+
+# -- the locator: point files and batch bodies, the grid index, /locate and its checks --
+
+
+def test_every_message_of_the_locator_and_its_routes_has_a_chinese_translation():
+    # gridgeo/locate/ and the two service files the service's own check leaves out
+    found = _wrapped_messages("locate", "service/routes_locate.py", "service/deps.py")
+    assert len(found) > 60
+    zh = catalogue("zh_CN")
+    missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        ("zh_CN", ["points.csv：1 个坐标值有误", "第 1 行", "字段 lon", "缺失或不是数字"]),
+        (
+            "en",
+            [
+                "points.csv: 1 bad coordinate values",
+                "row 1",
+                "field lon",
+                "missing or not a number",
+            ],
+        ),
+    ],
+)
+def test_a_bad_point_row_of_gridgeo_locate_in_the_language_of_the_run(tmp_path, lang, texts):
+    # the file is refused before the registry is opened: no database needed
+    src = tmp_path / "points.csv"
+    src.write_text("id,lon,lat\na,116.4,39.9\nb,abc,39.9\n", encoding="utf-8")
+    res = runner.invoke(
+        app,
+        ["--lang", lang, "locate", str(src), "--out", str(tmp_path / "out.csv")],
+        env={"GRIDGEO_LANG": "en" if lang != "en" else "zh_CN", "COLUMNS": "200"},
+    )
+    assert res.exit_code != 0
+    for text in texts:
+        assert text in res.output, res.output
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_batch_body_errors_in_the_language_in_use(tmp_path):
+    # a streamed body (PointFile, as /locate/batch reads it), a GeoJSON body and a bad crs=
+    from gridgeo.errors import InputError
+    from gridgeo.i18n import use_language
+    from gridgeo.locate.points import PointFile, read_points
+    from gridgeo.service.deps import parse_bbox
+
+    body = tmp_path / "body.csv"
+    body.write_text("x,y\n116.4,abc\n", encoding="utf-8")
+    geojson = b'{"type": "FeatureCollection", "features": [{"type": "Feature"}]}'
+    said: dict[str, list[str]] = {}
+    try:
+        for lang in ("zh_CN", "en"):
+            use_language(lang)
+            texts = said.setdefault(lang, [])
+            for refuse in (
+                lambda: PointFile(body, "csv").check(),
+                lambda: read_points(geojson, fmt="geojson"),
+                lambda: parse_bbox("1,2,3"),
+            ):
+                with pytest.raises(InputError) as err:
+                    refuse()
+                texts.append(str(err.value))
+    finally:
+        use_language(None)
+    zh, en = ("\n".join(said[k]) for k in ("zh_CN", "en"))
+    for text in ("请求体：1 个坐标值有误", "第 0 行", "字段 y", "缺失或不是数字"):
+        assert text in zh, zh
+    for text in (
+        "请求体：1 个要素无法使用",
+        "没有几何，应为点（Point）",
+        "bbox='1,2,3' 应为四个数字",
+    ):
+        assert text in zh, zh
+    for text in ("the request body: 1 bad coordinate values", "row 0", "field y"):
+        assert text in en, en
+    for text in ("1 unusable features", "no geometry is not a Point", "must be four numbers"):
+        assert text in en, en
+    assert not re.search("[\u4e00-\u9fff]", en), en

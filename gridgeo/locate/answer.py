@@ -20,6 +20,7 @@ import pyarrow as pa
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.locate import TIE_RULE
 from gridgeo.locate.index import Located
 from gridgeo.locate.points import to_srid
@@ -132,8 +133,10 @@ def locate_one(
     x, y = to_srid([lon], [lat], crs, snap.srid)
     if not (np.isfinite(x[0]) and np.isfinite(y[0])):
         raise InputError(
-            f"({lon}, {lat}) in {crs} has no position in the registry's CRS (EPSG:{snap.srid})",
-            [Problem("cannot be transformed", field="lon", rule="points.transform")],
+            _("({lon}, {lat}) in {crs} has no position in the registry's CRS (EPSG:{srid})").format(
+                lon=lon, lat=lat, crs=crs, srid=snap.srid
+            ),
+            [Problem(_("cannot be transformed"), field="lon", rule="points.transform")],
         )
     base["point"] = {"x": float(x[0]), "y": float(y[0]), "srid": snap.srid}
     g = int(snap.index.locate(x, y)[0])

@@ -53,6 +53,7 @@ import numpy as np
 import shapely
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.locate import _kernels as kern
 
 log = logging.getLogger(__name__)
@@ -226,8 +227,10 @@ class GridIndex:
             geoms_arr = shapely.from_wkb(geoms_arr)
         if codes_arr.size != geoms_arr.size:
             raise InputError(
-                f"{codes_arr.size} codes but {geoms_arr.size} geometries",
-                [Problem("codes and geometries differ in length", rule="locate.length")],
+                _("{codes} codes but {geometries} geometries").format(
+                    codes=codes_arr.size, geometries=geoms_arr.size
+                ),
+                [Problem(_("codes and geometries differ in length"), rule="locate.length")],
             )
         _check_grids(codes_arr, geoms_arr)
         order = np.argsort(codes_arr.astype(str), kind="stable")
@@ -654,12 +657,14 @@ def _check_grids(codes: np.ndarray, geoms: np.ndarray) -> None:
     for i, (code, geom) in enumerate(zip(codes, geoms, strict=True)):
         if not code:
             problems.append(
-                Problem("empty grid code", row=i, field="grid_code", rule="locate.code")
+                Problem(_("empty grid code"), row=i, field="grid_code", rule="locate.code")
             )
         elif code in seen:
             problems.append(
                 Problem(
-                    f"grid code {code} appears twice (rows {seen[code]} and {i})",
+                    _("grid code {code} appears twice (rows {first} and {row})").format(
+                        code=code, first=seen[code], row=i
+                    ),
                     row=i,
                     field="grid_code",
                     rule="locate.duplicate_code",
@@ -668,15 +673,17 @@ def _check_grids(codes: np.ndarray, geoms: np.ndarray) -> None:
         else:
             seen[code] = i
         if geom is None or not isinstance(geom, shapely.Geometry):
-            problems.append(Problem("no geometry", row=i, field="geometry", rule="locate.geometry"))
+            problems.append(
+                Problem(_("no geometry"), row=i, field="geometry", rule="locate.geometry")
+            )
         elif geom.is_empty:
             problems.append(
-                Problem("empty geometry", row=i, field="geometry", rule="locate.geometry")
+                Problem(_("empty geometry"), row=i, field="geometry", rule="locate.geometry")
             )
         elif geom.geom_type not in ("Polygon", "MultiPolygon"):
             problems.append(
                 Problem(
-                    f"{geom.geom_type} is not a polygon",
+                    _("{kind} is not a polygon").format(kind=geom.geom_type),
                     row=i,
                     field="geometry",
                     rule="locate.geometry",
@@ -684,7 +691,9 @@ def _check_grids(codes: np.ndarray, geoms: np.ndarray) -> None:
             )
         elif not np.isfinite(shapely.get_coordinates(geom)).all():
             problems.append(
-                Problem("non-finite coordinates", row=i, field="geometry", rule="locate.geometry")
+                Problem(
+                    _("non-finite coordinates"), row=i, field="geometry", rule="locate.geometry"
+                )
             )
     if problems:
-        raise InputError(f"cannot index {len(codes)} grids", problems)
+        raise InputError(_("cannot index {n} grids").format(n=len(codes)), problems)

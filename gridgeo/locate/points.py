@@ -23,6 +23,7 @@ from numba import njit
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import CRSError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
 from gridgeo.locate.tmerc import TMParams, fast_tmerc, tm_forward
 
@@ -101,12 +102,14 @@ def detect_format(name: str | None = None, content_type: str | None = None) -> s
         return "arrow"
     if suffix in (".parquet", ".geoparquet"):
         return "parquet"
+    said = _(" (content type {content_type!r})").format(content_type=content_type)
     raise InputError(
-        f"cannot tell the format of {name or 'the request body'}"
-        + (f" (content type {content_type!r})" if content_type else "")
-        + ": use CSV (text/csv), GeoJSON (application/geo+json), Arrow IPC "
-        "(application/vnd.apache.arrow.stream) or GeoParquet (application/vnd.apache.parquet)",
-        [Problem("unknown format", file=name, rule="points.format")],
+        _(
+            "cannot tell the format of {name}{content_type}: use CSV (text/csv), GeoJSON "
+            "(application/geo+json), Arrow IPC (application/vnd.apache.arrow.stream) or "
+            "GeoParquet (application/vnd.apache.parquet)"
+        ).format(name=_where(name), content_type=said if content_type else ""),
+        [Problem(_("unknown format"), file=name, rule="points.format")],
     )
 
 
@@ -150,8 +153,8 @@ def read_points(
             raw = path.read_bytes()
         except OSError as exc:
             raise InputError(
-                f"cannot read {path}: {exc.strerror or exc}",
-                [Problem("cannot read the file", file=str(path), rule="points.read")],
+                _("cannot read {path}: {exc}").format(path=path, exc=exc.strerror or exc),
+                [Problem(_("cannot read the file"), file=str(path), rule="points.read")],
             ) from None
         fmt = fmt or detect_format(path.name)
     else:
@@ -159,7 +162,11 @@ def read_points(
         if fmt is None:
             fmt = detect_format(source)
     if fmt not in FORMATS:
-        raise InputError(f"unknown point format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise InputError(
+            _("unknown point format {fmt!r}; use one of {formats}").format(
+                fmt=fmt, formats=", ".join(FORMATS)
+            )
+        )
     table = _read_geojson(raw, source) if fmt == "geojson" else _read_table(raw, fmt, source)
     log.info("read %d points from %s (%s)", len(table), source or "request body", fmt)
     return table
@@ -181,53 +188,25 @@ def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
         else:
             table = _read_arrow(raw)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
-        raise InputError(
-            f"{source or 'the request body'} is not a readable {fmt.upper()} table: {exc}",
-            [Problem(f"not a readable {fmt} table", file=source, rule="points.parse")],
-        ) from None
+        raise _unreadable(source, fmt, exc) from None
     seen: dict[str, int] = {}
     for n in table.column_names:
         seen[n.strip().lower()] = seen.get(n.strip().lower(), 0) + 1
     twice = sorted(n for n, k in seen.items() if k > 1)
     if twice:
-        raise InputError(
-            f"{source or 'the request body'} has duplicate columns: {', '.join(twice)}",
-            [
-                Problem("duplicate column", file=source, field=n, rule="points.column")
-                for n in twice
-            ],
-        )
+        raise _duplicate_columns(source, twice)
     xcol = find_column(table.column_names, LON_NAMES)
     ycol = find_column(table.column_names, LAT_NAMES)
-    problems = []
-    if xcol is None:
-        problems.append(
-            Problem(
-                f"no longitude/x column (one of {', '.join(LON_NAMES)}); columns are "
-                f"{', '.join(table.column_names) or 'none'}",
-                file=source,
-                field="lon",
-                rule="points.column",
-            )
-        )
-    if ycol is None:
-        problems.append(
-            Problem(
-                f"no latitude/y column (one of {', '.join(LAT_NAMES)})",
-                file=source,
-                field="lat",
-                rule="points.column",
-            )
-        )
+    problems = _missing_xy(source, table.column_names, xcol is None, ycol is None)
     if problems:
-        raise InputError(f"{source or 'the request body'} lacks coordinate columns", problems)
+        raise InputError(
+            _("{where} lacks coordinate columns").format(where=_where(source)), problems
+        )
     x, px = _numeric(table.column(xcol), xcol, source)
     y, py = _numeric(table.column(ycol), ycol, source)
     problems = px + py
     if problems:
-        raise InputError(
-            f"{source or 'the request body'}: {len(problems)} bad coordinate values", problems
-        )
+        raise _bad_values(source, problems)
     n = table.num_rows
     idcol = find_column(table.column_names, ("id",))
     ids = (
@@ -270,26 +249,90 @@ def _numeric(
         text = pc.cast(col, pa.string()).to_pandas()
         arr = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(arr))
-    for i in bad[:_MAX_SHOWN]:
-        problems.append(
-            Problem(
-                "missing or not a number",
-                file=source,
-                row=int(i),
-                field=name,
-                rule="points.coordinate",
-            )
-        )
-    if bad.size > _MAX_SHOWN:
-        problems.append(
-            Problem(
-                f"… and {bad.size - _MAX_SHOWN} more rows",
-                file=source,
-                field=name,
-                rule="points.coordinate",
-            )
-        )
+    if bad.size:
+        problems = _bad_rows(source, name, bad[:_MAX_SHOWN].tolist(), int(bad.size))
     return arr, problems
+
+
+def _where(source: str | None) -> str:
+    """``source``, or "the request body" in the language in use."""
+    return source or _("the request body")
+
+
+def _unreadable(source: str | None, fmt: str, exc: Exception) -> InputError:
+    """The error of a table that Arrow (or Parquet) cannot read."""
+    return InputError(
+        _("{where} is not a readable {fmt} table: {exc}").format(
+            where=_where(source), fmt=fmt.upper(), exc=exc
+        ),
+        [
+            Problem(
+                _("not a readable {fmt} table").format(fmt=fmt), file=source, rule="points.parse"
+            )
+        ],
+    )
+
+
+def _duplicate_columns(source: str | None, twice: list[str]) -> InputError:
+    """The error of a table with columns named twice (case and spaces ignored)."""
+    return InputError(
+        _("{where} has duplicate columns: {columns}").format(
+            where=_where(source), columns=", ".join(twice)
+        ),
+        [Problem(_("duplicate column"), file=source, field=n, rule="points.column") for n in twice],
+    )
+
+
+def _missing_xy(source: str | None, names: list[str], no_x: bool, no_y: bool) -> list[Problem]:
+    """Problems of a missing longitude and/or latitude column."""
+    problems = []
+    if no_x:
+        problems.append(
+            Problem(
+                _("no longitude/x column (one of {names}); columns are {columns}").format(
+                    names=", ".join(LON_NAMES), columns=", ".join(names) or _("none")
+                ),
+                file=source,
+                field="lon",
+                rule="points.column",
+            )
+        )
+    if no_y:
+        problems.append(
+            Problem(
+                _("no latitude/y column (one of {names})").format(names=", ".join(LAT_NAMES)),
+                file=source,
+                field="lat",
+                rule="points.column",
+            )
+        )
+    return problems
+
+
+def _bad_rows(source: str | None, name: str, rows: list[int], count: int) -> list[Problem]:
+    """Problems of the first ``rows`` of a coordinate column with ``count`` bad values."""
+    what = _("missing or not a number")  # once, not per row
+    out = [
+        Problem(what, file=source, row=int(r), field=name, rule="points.coordinate") for r in rows
+    ]
+    if count > _MAX_SHOWN:
+        out.append(
+            Problem(
+                _("… and {n} more rows").format(n=count - _MAX_SHOWN),
+                file=source,
+                field=name,
+                rule="points.coordinate",
+            )
+        )
+    return out
+
+
+def _bad_values(source: str | None, problems: list[Problem]) -> InputError:
+    """The error of a table with missing or non-numeric coordinates."""
+    return InputError(
+        _("{where}: {n} bad coordinate values").format(where=_where(source), n=len(problems)),
+        problems,
+    )
 
 
 def _scalar(value: Any) -> bool:
@@ -298,18 +341,18 @@ def _scalar(value: Any) -> bool:
 
 
 def _read_geojson(raw: bytes, source: str | None) -> PointTable:
-    where = source or "the request body"
+    where = _where(source)
     try:
         doc = json.loads(raw)
     except RecursionError:
         raise InputError(
-            f"{where} is nested too deeply to be GeoJSON",
-            [Problem("JSON nested too deeply", file=source, rule="points.parse")],
+            _("{where} is nested too deeply to be GeoJSON").format(where=where),
+            [Problem(_("JSON nested too deeply"), file=source, rule="points.parse")],
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(
-            f"{where} is not valid JSON: {exc}",
-            [Problem("not valid JSON", file=source, rule="points.parse")],
+            _("{where} is not valid JSON: {exc}").format(where=where, exc=exc),
+            [Problem(_("not valid JSON"), file=source, rule="points.parse")],
         ) from None
     if (
         not isinstance(doc, dict)
@@ -317,10 +360,10 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
         or not isinstance(doc.get("features"), list)
     ):
         raise InputError(
-            f"{where} is not a GeoJSON FeatureCollection",
+            _("{where} is not a GeoJSON FeatureCollection").format(where=where),
             [
                 Problem(
-                    'expected {"type": "FeatureCollection", "features": [...]}',
+                    _('expected {"type": "FeatureCollection", "features": [...]}'),
                     file=source,
                     rule="points.geojson",
                 )
@@ -337,7 +380,7 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
     for i, f in enumerate(feats):
         if not isinstance(f, dict) or f.get("type") != "Feature":
             problems.append(
-                Problem("not a GeoJSON Feature", file=source, row=i, rule="points.feature")
+                Problem(_("not a GeoJSON Feature"), file=source, row=i, rule="points.feature")
             )
             continue
         geom = f.get("geometry")
@@ -345,7 +388,7 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
         if props is not None and not isinstance(props, dict):
             problems.append(
                 Problem(
-                    "properties is not an object",
+                    _("properties is not an object"),
                     file=source,
                     row=i,
                     field="properties",
@@ -361,7 +404,11 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
         if any(v is not None and not _scalar(v) for v in (fid, prop_id)):
             problems.append(
                 Problem(
-                    "id is not text or a number", file=source, row=i, field="id", rule="points.id"
+                    _("id is not text or a number"),
+                    file=source,
+                    row=i,
+                    field="id",
+                    rule="points.id",
                 )
             )
             continue
@@ -370,7 +417,7 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
             if not isinstance(props["category"], str):
                 problems.append(
                     Problem(
-                        "category is not text",
+                        _("category is not text"),
                         file=source,
                         row=i,
                         field="category",
@@ -382,10 +429,11 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
             has_cat = True
         coords = geom.get("coordinates") if isinstance(geom, dict) else None
         if not isinstance(geom, dict) or geom.get("type") != "Point":
-            kind = geom.get("type") if isinstance(geom, dict) else "no geometry"
             problems.append(
                 Problem(
-                    f"{kind} is not a Point",
+                    _("{kind} is not a Point").format(kind=geom.get("type"))
+                    if isinstance(geom, dict)
+                    else _("no geometry is not a Point"),
                     file=source,
                     row=i,
                     field="geometry",
@@ -404,7 +452,7 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
         except (TypeError, ValueError, IndexError):
             problems.append(
                 Problem(
-                    "coordinates are not two numbers",
+                    _("coordinates are not two numbers"),
                     file=source,
                     row=i,
                     field="geometry",
@@ -415,7 +463,7 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
         if not (np.isfinite(x[i]) and np.isfinite(y[i])):
             problems.append(
                 Problem(
-                    "coordinates are not finite",
+                    _("coordinates are not finite"),
                     file=source,
                     row=i,
                     field="geometry",
@@ -427,12 +475,14 @@ def _read_geojson(raw: bytes, source: str | None) -> PointTable:
         if len(problems) > _MAX_SHOWN:
             shown.append(
                 Problem(
-                    f"… and {len(problems) - _MAX_SHOWN} more features",
+                    _("… and {n} more features").format(n=len(problems) - _MAX_SHOWN),
                     file=source,
                     rule="points.geometry",
                 )
             )
-        raise InputError(f"{where}: {len(problems)} unusable features", shown)
+        raise InputError(
+            _("{where}: {n} unusable features").format(where=where, n=len(problems)), shown
+        )
     return PointTable(x=x, y=y, ids=ids, category=cats if has_cat else None)
 
 
@@ -447,9 +497,11 @@ def _plan(crs: Any, srid: int) -> tuple[str | None, bool, pyproj.Transformer]:
     except pyproj.exceptions.ProjError as exc:
         # e.g. EPSG:2218, 22300: known to PROJ but with no usable operation to the target
         raise CRSError(
-            f"crs={crs!r} ({src.name}) cannot be transformed to EPSG:{srid} by PROJ ({exc}); "
-            "give the coordinates in wgs84, cgcs2000, gcj02, bd09 or another EPSG code",
-            [Problem("CRS cannot be transformed", field="crs", rule="query.crs")],
+            _(
+                "crs={crs!r} ({name}) cannot be transformed to EPSG:{srid} by PROJ ({exc}); "
+                "give the coordinates in wgs84, cgcs2000, gcj02, bd09 or another EPSG code"
+            ).format(crs=crs, name=src.name, srid=srid, exc=exc),
+            [Problem(_("CRS cannot be transformed"), field="crs", rule="query.crs")],
         ) from None
     return None, bool(src.is_geographic), transformer
 
@@ -512,12 +564,16 @@ def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray
             i = int(np.flatnonzero(bad)[0])
             field = "lon" if bad_x[i] else "lat"
             raise InputError(
-                f"{int(bad.sum())} points have longitude/latitude out of range "
-                f"(first: row {i}: {x[i]}, {y[i]}); are lon and lat swapped or is the "
-                "CRS projected?",
+                _(
+                    "{n} points have longitude/latitude out of range (first: row {row}: {x}, "
+                    "{y}); are lon and lat swapped or is the CRS projected?"
+                ).format(n=int(bad.sum()), row=i, x=x[i], y=y[i]),
                 [
                     Problem(
-                        "longitude/latitude out of range", row=i, field=field, rule="points.range"
+                        _("longitude/latitude out of range"),
+                        row=i,
+                        field=field,
+                        rule="points.range",
                     )
                 ],
             )
@@ -558,26 +614,9 @@ class _BadRows:
             self.rows += (bad[:room] + offset).tolist()
 
     def problems(self) -> list[Problem]:
-        out = [
-            Problem(
-                "missing or not a number",
-                file=self.source,
-                row=r,
-                field=self.name,
-                rule="points.coordinate",
-            )
-            for r in self.rows
-        ]
-        if self.count > _MAX_SHOWN:
-            out.append(
-                Problem(
-                    f"… and {self.count - _MAX_SHOWN} more rows",
-                    file=self.source,
-                    field=self.name,
-                    rule="points.coordinate",
-                )
-            )
-        return out
+        if not self.count:
+            return []
+        return _bad_rows(self.source, self.name, self.rows, self.count)
 
 
 def _float_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -743,20 +782,13 @@ class PointFile:
     def _columns(self) -> dict[str, str | None]:
         if self._cols:
             return self._cols
-        where = self.source or "the request body"
         names = self._names()
         seen: dict[str, int] = {}
         for n in names:
             seen[n.strip().lower()] = seen.get(n.strip().lower(), 0) + 1
         twice = sorted(n for n, k in seen.items() if k > 1)
         if twice:
-            raise InputError(
-                f"{where} has duplicate columns: {', '.join(twice)}",
-                [
-                    Problem("duplicate column", file=self.source, field=n, rule="points.column")
-                    for n in twice
-                ],
-            )
+            raise _duplicate_columns(self.source, twice)
         cols = {
             "x": find_column(names, LON_NAMES),
             "y": find_column(names, LAT_NAMES),
@@ -767,28 +799,12 @@ class PointFile:
         if (cols["x"] is None or cols["y"] is None) and self.fmt == "parquet":
             cols["geometry"] = find_column(names, ("geometry", "geom"))
         if cols["geometry"] is None:
-            problems = []
-            if cols["x"] is None:
-                problems.append(
-                    Problem(
-                        f"no longitude/x column (one of {', '.join(LON_NAMES)}); columns are "
-                        f"{', '.join(names) or 'none'}",
-                        file=self.source,
-                        field="lon",
-                        rule="points.column",
-                    )
-                )
-            if cols["y"] is None:
-                problems.append(
-                    Problem(
-                        f"no latitude/y column (one of {', '.join(LAT_NAMES)})",
-                        file=self.source,
-                        field="lat",
-                        rule="points.column",
-                    )
-                )
+            problems = _missing_xy(self.source, names, cols["x"] is None, cols["y"] is None)
             if problems:
-                raise InputError(f"{where} lacks coordinate columns", problems)
+                raise InputError(
+                    _("{where} lacks coordinate columns").format(where=_where(self.source)),
+                    problems,
+                )
         self._cols = cols
         return cols
 
@@ -852,11 +868,13 @@ class PointFile:
             col = batch.column(cols["geometry"])
             if not _point_type(col.type):  # e.g. numbers or a list: not points (was a 500)
                 raise InputError(
-                    f"{self.source or 'the request body'}: the column {cols['geometry']} holds "
-                    f"{col.type}, not points: use WKB points or GeoArrow points (x, y)",
+                    _(
+                        "{where}: the column {column} holds {type}, not points: use WKB points "
+                        "or GeoArrow points (x, y)"
+                    ).format(where=_where(self.source), column=cols["geometry"], type=col.type),
                     [
                         Problem(
-                            "not WKB or GeoArrow points",
+                            _("not WKB or GeoArrow points"),
                             file=self.source,
                             field=cols["geometry"],
                             rule="points.geometry",
@@ -884,18 +902,10 @@ class PointFile:
         InputError
             As :func:`read_points` would, with row numbers over the whole file.
         """
-        where = self.source or "the request body"
         try:
             cols = self._columns()
         except (pa.ArrowException, OSError) as exc:  # not Arrow/Parquet at all
-            raise InputError(
-                f"{where} is not a readable {self.fmt.upper()} table: {exc}",
-                [
-                    Problem(
-                        f"not a readable {self.fmt} table", file=self.source, rule="points.parse"
-                    )
-                ],
-            ) from None
+            raise _unreadable(self.source, self.fmt, exc) from None
         xname = cols["x"] or cols["geometry"] or "lon"
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
@@ -916,18 +926,11 @@ class PointFile:
             raise
         except (pa.ArrowException, OSError, ValueError) as exc:
             self._kept = []
-            raise InputError(
-                f"{where} is not a readable {self.fmt.upper()} table: {exc}",
-                [
-                    Problem(
-                        f"not a readable {self.fmt} table", file=self.source, rule="points.parse"
-                    )
-                ],
-            ) from None
+            raise _unreadable(self.source, self.fmt, exc) from None
         problems = bad_x.problems() + bad_y.problems()
         if problems:
             self._kept = []
-            raise InputError(f"{where}: {len(problems)} bad coordinate values", problems)
+            raise _bad_values(self.source, problems)
         self.rows = rows
         return rows
 

@@ -23,6 +23,7 @@ from gridgeo.errors import (
     NotFoundError,
     Problem,
 )
+from gridgeo.i18n import _
 from gridgeo.locate.points import check_transformable
 from gridgeo.service.settings import ServiceSettings
 from gridgeo.service.state import ServiceState
@@ -64,15 +65,17 @@ def crs_is_lonlat(value: str) -> bool:
         crs = resolve_crs(value)
     except CRSError as exc:
         raise InputError(
-            str(exc), [Problem("unknown CRS", field="crs", rule="query.crs")]
+            str(exc), [Problem(_("unknown CRS"), field="crs", rule="query.crs")]
         ) from None
     if isinstance(crs, str):
         return True
     if not (crs.is_geographic or crs.is_projected) or crs.is_geocentric:
         raise InputError(
-            f"crs={value!r} ({crs.name}) is not a horizontal CRS: give lon/lat or x/y in e.g. "
-            "wgs84, cgcs2000, gcj02, bd09 or a projected EPSG code",
-            [Problem("not a horizontal CRS", field="crs", rule="query.crs")],
+            _(
+                "crs={value!r} ({name}) is not a horizontal CRS: give lon/lat or x/y in e.g. "
+                "wgs84, cgcs2000, gcj02, bd09 or a projected EPSG code"
+            ).format(value=value, name=crs.name),
+            [Problem(_("not a horizontal CRS"), field="crs", rule="query.crs")],
         )
     check_transformable(value)  # known to PROJ but not transformable: EPSG:2218, 22300 …
     return bool(crs.is_geographic)
@@ -95,7 +98,7 @@ def check_lonlat(lon: float, lat: float, *, crs: str) -> list[str]:
     problems = point_problems(lon, lat, crs)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise InputError("lon/lat cannot be located", errors)
+        raise InputError(_("lon/lat cannot be located"), errors)
     return [p.message for p in problems]
 
 
@@ -115,8 +118,10 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         or nums[1] > nums[3]
     ):
         raise InputError(
-            f"bbox={value!r} must be four numbers minx,miny,maxx,maxy with min <= max",
-            [Problem("bad bbox", field="bbox", rule="query.bbox")],
+            _("bbox={value!r} must be four numbers minx,miny,maxx,maxy with min <= max").format(
+                value=value
+            ),
+            [Problem(_("bad bbox"), field="bbox", rule="query.bbox")],
         )
     return nums[0], nums[1], nums[2], nums[3]
 
@@ -139,29 +144,35 @@ def parse_polygon(geometry: dict[str, Any], *, max_vertices: int, field: str = "
         return InputError(f"{field}: {what}", [Problem(what, field=field, rule=rule)])
 
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
-        raise refuse("must be a GeoJSON Polygon or MultiPolygon")
+        raise refuse(_("must be a GeoJSON Polygon or MultiPolygon"))
     try:
         geom = shape(geometry)
         n = int(shapely.get_num_coordinates(geom))
     except (TypeError, ValueError, AttributeError, IndexError, KeyError, RecursionError):
-        raise refuse("coordinates are not rings of [lon, lat] number pairs") from None
+        raise refuse(_("coordinates are not rings of [lon, lat] number pairs")) from None
     except shapely.errors.ShapelyError as exc:
-        raise refuse(f"coordinates are not usable rings ({exc})") from None
+        raise refuse(_("coordinates are not usable rings ({exc})").format(exc=exc)) from None
     if geom.is_empty:
-        raise refuse("the polygon is empty", "geometry.empty")
+        raise refuse(_("the polygon is empty"), "geometry.empty")
     if n > max_vertices:
-        raise refuse(f"{n} vertices; at most {max_vertices} per polygon", "geometry.vertices")
+        raise refuse(
+            _("{n} vertices; at most {max_vertices} per polygon").format(
+                n=n, max_vertices=max_vertices
+            ),
+            "geometry.vertices",
+        )
     minx, miny, maxx, maxy = geom.bounds
     if not all(math.isfinite(v) for v in geom.bounds):
-        raise refuse("coordinates are not finite numbers", "geometry.range")
+        raise refuse(_("coordinates are not finite numbers"), "geometry.range")
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise refuse(
-            "longitude/latitude outside -180..180/-90..90 (give WGS 84 lon/lat)",
+            _("longitude/latitude outside -180..180/-90..90 (give WGS 84 lon/lat)"),
             "geometry.range",
         )
     if not geom.is_valid:
         raise refuse(
-            f"the polygon is not valid ({shapely.is_valid_reason(geom)})", "geometry.invalid"
+            _("the polygon is not valid ({reason})").format(reason=shapely.is_valid_reason(geom)),
+            "geometry.invalid",
         )
     return geom
 
@@ -183,20 +194,32 @@ def db_errors(what: str) -> Iterator[None]:
     try:
         yield
     except psycopg.errors.UniqueViolation as exc:
-        raise ConflictError(f"{what}: already exists ({exc.diag.message_detail or exc})") from None
+        raise ConflictError(
+            _("{what}: already exists ({detail})").format(
+                what=what, detail=exc.diag.message_detail or exc
+            )
+        ) from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise NotFoundError(f"{what}: {exc.diag.message_detail or exc}") from None
     except psycopg.errors.CheckViolation as exc:
         # the constraint's name is the schema's business, not the caller's: name the
         # column (PostgreSQL calls a column's check "<table>_<column>_check")
         column = exc.diag.column_name or _checked_column(exc.diag)
-        text = f"{column}: value not allowed" if column else "a value is not allowed"
+        text = (
+            _("{column}: value not allowed").format(column=column)
+            if column
+            else _("a value is not allowed")
+        )
         raise InputError(
             f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
         ) from None
     except psycopg.errors.NotNullViolation as exc:
         column = exc.diag.column_name
-        text = f"{column} is required" if column else "a required value is missing"
+        text = (
+            _("{column} is required").format(column=column)
+            if column
+            else _("a required value is missing")
+        )
         raise InputError(
             f"{what}: {text}", [Problem(text, field=column, rule="request.value")]
         ) from None
@@ -214,7 +237,9 @@ def db_errors(what: str) -> Iterator[None]:
             raise ConflictError(f"{what}: {exc.diag.message_primary or exc}") from None
         log.error("%s: database error %s: %s", what, exc.sqlstate, exc)
         raise DatabaseError(
-            f"{what}: 数据库暂不可用 the database failed (SQLSTATE {exc.sqlstate or 'none'})"
+            _("{what}: the database failed (SQLSTATE {sqlstate})").format(
+                what=what, sqlstate=exc.sqlstate or "none"
+            )
         ) from None
 
 
@@ -233,14 +258,24 @@ async def spool_body(request: Request, path: Path, limit: int, what: str) -> Pat
     """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"{what} is {declared} bytes; the limit is {limit}")
+        raise HTTPException(
+            413,
+            _("{what} is {declared} bytes; the limit is {limit}").format(
+                what=what, declared=declared, limit=limit
+            ),
+        )
     size = 0
     with path.open("wb") as fh:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise HTTPException(413, f"{what} is larger than the limit of {limit} bytes")
+                raise HTTPException(
+                    413,
+                    _("{what} is larger than the limit of {limit} bytes").format(
+                        what=what, limit=limit
+                    ),
+                )
             fh.write(chunk)
     if size == 0:
-        raise InputError(f"the request body is empty: send {what} as the body")
+        raise InputError(_("the request body is empty: send {what} as the body").format(what=what))
     return path

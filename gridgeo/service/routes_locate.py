@@ -25,6 +25,7 @@ from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
 from gridgeo.locate.csvout import csv_buffer, csv_bytes
 from gridgeo.locate.encode import STREAMERS, encoder
@@ -302,6 +303,14 @@ _MEDIA = {
 }
 
 
+def _not_utf8(line: int, byte: int) -> str:
+    """The message of a CSV body that is not UTF-8 at ``line`` (from 1), ``byte``."""
+    return _(
+        "the CSV body is not UTF-8 text (line {line}, byte {byte}); "
+        "save it as UTF-8 (Excel: CSV UTF-8) instead of GBK/GB18030"
+    ).format(line=line, byte=byte)
+
+
 def _check_utf8(body: bytes, *, line_offset: int = 0, byte_offset: int = 0) -> None:
     """CSV bodies are UTF-8: say which row is not (GBK/GB18030 exports are common).
 
@@ -317,12 +326,11 @@ def _check_utf8(body: bytes, *, line_offset: int = 0, byte_offset: int = 0) -> N
         except UnicodeDecodeError as exc:
             line = line_offset + body.count(b"\n", 0, exc.start)
             raise InputError(
-                f"the CSV body is not UTF-8 text (line {line + 1}, byte {byte_offset + exc.start}); "
-                "save it as UTF-8 (Excel: CSV UTF-8) instead of GBK/GB18030",
+                _not_utf8(line + 1, byte_offset + exc.start),
                 [
                     Problem(
-                        "not UTF-8 text",
-                        file="request body",
+                        _("not UTF-8 text"),
+                        file=_("request body"),
                         row=line - 1 if line else None,  # data rows count from 0 after the header
                         field=None if line else "header",
                         rule="points.encoding",
@@ -336,13 +344,21 @@ def _read_body(body: bytes, fmt: str) -> PointTable:
     if fmt == "csv":
         _check_utf8(body)
     try:
-        return read_points(body, fmt=fmt, source="request body")
+        return read_points(body, fmt=fmt, source=_("request body"))
     except MemoryError:
         raise
     except (pa.ArrowException, UnicodeDecodeError) as exc:  # deep in a column, e.g. bad UTF-8
         raise InputError(
-            f"the request body is not a readable {fmt.upper()} table: {exc}",
-            [Problem(f"not a readable {fmt} table", file="request body", rule="points.parse")],
+            _("{where} is not a readable {fmt} table: {exc}").format(
+                where=_("the request body"), fmt=fmt.upper(), exc=exc
+            ),
+            [
+                Problem(
+                    _("not a readable {fmt} table").format(fmt=fmt),
+                    file=_("request body"),
+                    rule="points.parse",
+                )
+            ],
         ) from None
 
 
@@ -378,7 +394,9 @@ async def locate_batch_endpoint(
     settings = service_settings(request)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
-        raise HTTPException(413, f"request body larger than {settings.batch_max_bytes} bytes")
+        raise HTTPException(
+            413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
+        )
     fmt_in = detect_format(None, request.headers.get("content-type"))
     fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
     os.close(fd)
@@ -386,8 +404,8 @@ async def locate_batch_endpoint(
     try:
         if not await _spool(request, path, fmt_in, settings):
             raise InputError(
-                "the request body is empty: send CSV, GeoJSON, Arrow or GeoParquet points",
-                [Problem("empty body", rule="points.empty")],
+                _("the request body is empty: send CSV, GeoJSON, Arrow or GeoParquet points"),
+                [Problem(_("empty body"), rule="points.empty")],
             )
         when = parse_at(at, settings.timezone)
         fmt_out = format or fmt_in
@@ -433,7 +451,7 @@ async def _spool(request: Request, path: Path, fmt_in: str, settings: Any) -> in
             size += len(part)
             if size > settings.batch_max_bytes:
                 raise HTTPException(
-                    413, f"request body larger than {settings.batch_max_bytes} bytes"
+                    413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
                 )
             if marker is not None:
                 joined = tail + part  # a marker split across chunks
@@ -442,8 +460,10 @@ async def _spool(request: Request, path: Path, fmt_in: str, settings: Any) -> in
                 if counted > limit:
                     raise HTTPException(
                         413,
-                        f"more than {settings.batch_max_points} points; at most "
-                        f"{settings.batch_max_points} per batch (counted while receiving)",
+                        _(
+                            "more than {limit} points; at most {limit} per batch "
+                            "(counted while receiving)"
+                        ).format(limit=settings.batch_max_points),
                     )
             pending.append(part)
             if len(pending) >= 64:
@@ -486,7 +506,9 @@ class _BatchJob:
     def _too_many(self, n: int) -> None:
         limit = self.settings.batch_max_points
         if n > limit:
-            raise HTTPException(413, f"{n} points; at most {limit} per batch")
+            raise HTTPException(
+                413, _("{n} points; at most {limit} per batch").format(n=n, limit=limit)
+            )
 
     def locate(self, pts: PointTable) -> pa.Table:
         """The answer table of some points (any chunk)."""
@@ -517,7 +539,7 @@ class _BatchJob:
         if self.fmt_in == "csv":
             _check_utf8_file(self.path)
         self.points = PointFile(
-            self.path, self.fmt_in, chunk=self.settings.batch_chunk, source="request body"
+            self.path, self.fmt_in, chunk=self.settings.batch_chunk, source=_("request body")
         )
         self.rows = self.points.check()
         self._too_many(self.rows)
@@ -653,9 +675,8 @@ def _check_utf8_file(path: Path) -> None:
                 _check_utf8(block, line_offset=lines, byte_offset=offset)
                 # the bad sequence began at the end of the block before
                 raise InputError(
-                    f"the CSV body is not UTF-8 text (line {lines + 1}, byte {offset}); "
-                    "save it as UTF-8 (Excel: CSV UTF-8) instead of GBK/GB18030",
-                    [Problem("not UTF-8 text", file="request body", rule="points.encoding")],
+                    _not_utf8(lines + 1, offset),
+                    [Problem(_("not UTF-8 text"), file=_("request body"), rule="points.encoding")],
                 ) from None
             lines += block.count(b"\n")
             offset += len(block)
