@@ -187,7 +187,7 @@ class _Context:
             text = _("{n:.0f} households") if whole else _("{n} households")
         return text.format(n=n)
 
-    def band(self) -> str:
+    def band_text(self) -> str:
         """The band ``lo``–``hi`` in its unit for messages, in the language in use."""
         if self.measure == "population":
             return _("{lo}–{hi} residents").format(lo=self.lo, hi=self.hi)
@@ -435,7 +435,7 @@ def _band_unattainable(out: list[dict], ctx: _Context, here: dict) -> list[dict]
             _(
                 "{amount} outside dedicated grids cannot be divided into grids of {band} "
                 "(no whole number of grids fits)"
-            ).format(amount=ctx.amount(ord_total, whole=False), band=ctx.band()),
+            ).format(amount=ctx.amount(ord_total, whole=False), band=ctx.band_text()),
             **here,
         )
     ]
