@@ -70,27 +70,22 @@ def stands_alone(
         )
     hh_ok = rule.min_households is not None and households >= rule.min_households
     pop_ok = rule.min_population is not None and population >= rule.min_population
+    values = {
+        "category": cat,
+        "households": households,
+        "population": population,
+        "min_households": rule.min_households,
+        "min_population": rule.min_population,
+    }
     if hh_ok or pop_ok:
         return True, _(
             "{category} with {households:.0f} households / {population:.0f} residents reaches "
             "{min_households} households or {min_population} residents"
-        ).format(
-            category=cat,
-            households=households,
-            population=population,
-            min_households=rule.min_households,
-            min_population=rule.min_population,
-        )
+        ).format(**values)
     return False, _(
         "{category} with {households:.0f} households / {population:.0f} residents is below "
         "{min_households} households and {min_population} residents"
-    ).format(
-        category=cat,
-        households=households,
-        population=population,
-        min_households=rule.min_households,
-        min_population=rule.min_population,
-    )
+    ).format(**values)
 
 
 def take_sites(
