@@ -555,12 +555,7 @@ class GridIndex:
         ``xs[ring_off[r]:ring_off[r + 1]]`` (and ``ys``). Read-only views, for compiled
         callers (e.g. distance to a grid's border).
         """
-        out = []
-        for a in self._geo:
-            v = a.view()
-            v.flags.writeable = False
-            out.append(v)
-        return tuple(out)
+        return _read_only(self._geo)
 
     def border_edge_arrays(self) -> tuple[np.ndarray, ...]:
         """Every grid's boundary edges ``(edge_off, ax, ay, dx, dy, inv)``, read-only views.
@@ -569,12 +564,7 @@ class GridIndex:
         ``dx, dy`` and ``1 / |d|²`` (0 for a zero-length edge), for compiled callers that
         need the distance to a grid's border (``_kernels._edge_distance``).
         """
-        out = []
-        for a in self._edges:
-            v = a.view()
-            v.flags.writeable = False
-            out.append(v)
-        return tuple(out)
+        return _read_only(self._edges)
 
     def _table_args(self) -> tuple:
         return (
@@ -697,3 +687,13 @@ def _check_grids(codes: np.ndarray, geoms: np.ndarray) -> None:
             )
     if problems:
         raise InputError(_("cannot index {n} grids").format(n=len(codes)), problems)
+
+
+def _read_only(arrays) -> tuple[np.ndarray, ...]:
+    """Read-only views of ``arrays`` (callers may not change the index under its users)."""
+    out = []
+    for a in arrays:
+        v = a.view()
+        v.flags.writeable = False
+        out.append(v)
+    return tuple(out)
