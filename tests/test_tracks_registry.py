@@ -186,6 +186,11 @@ def test_http_upload_and_summary_are_role_checked(district, tmp_path):
             "/tracks", params={"filename": "x.csv"}, content=b"a,b\n1,2\n", headers=tokens["ed"]
         )
         assert bad.status_code == 400 and "经度" in bad.text
+        empty = client.post(
+            "/tracks", params={"filename": "x.csv"}, content=b"", headers=tokens["ed"]
+        )
+        assert empty.status_code == 400 and "empty" in empty.json()["detail"]
+        assert [p["rule"] for p in empty.json()["problems"]] == ["request.empty"]
         q = {"from": day.isoformat(), "to": day.isoformat()}
         assert client.get("/tracks/summary", params=q).status_code == 401
         r = client.get("/tracks/summary", params=q, headers=tokens["ed"])

@@ -277,5 +277,6 @@ async def spool_body(request: Request, path: Path, limit: int, what: str) -> Pat
                 )
             fh.write(chunk)
     if size == 0:
-        raise InputError(_("the request body is empty: send {what} as the body").format(what=what))
+        text = _("the request body is empty: send {what} as the body").format(what=what)
+        raise InputError(text, [Problem(text, rule="request.empty")])
     return path
