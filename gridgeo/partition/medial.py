@@ -212,9 +212,7 @@ def _split_by_edges(
     # per-cell clip did: noding the lines into it moved its vertices by float noise and
     # the parts then met their blocks only at points
     box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
-    faces = shapely.get_parts(
-        shapely.polygonize([shapely.union(inner, box.boundary)])
-    )
+    faces = shapely.get_parts(shapely.polygonize([shapely.union(inner, box.boundary)]))
     if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
         return None
     # the sample nearest to a point inside each face (a few faces × a few hundred samples)
