@@ -982,6 +982,68 @@ def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
 
 
 @njit(cache=True, inline="always")
+def _settle(
+    x,
+    y,
+    v,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    distance,
+):
+    """(grid or OUTSIDE, distance to its border or 0) of a point whose table look-up gave
+    ``v``: the exact test where the cell is mixed, then the distance to the grid's edges."""
+    if v <= -2:
+        v = _exact(
+            x,
+            y,
+            -(v + 2),
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+        )
+    if v < 0 or not distance:
+        return v, 0.0
+    return v, _packed_distance(x, y, v, edge_off, edges)
+
+
+@njit(cache=True, inline="always")
+def _store(i, v, d, distance, near, grid, flag, dist):
+    """Row ``i`` of the answer arrays from (grid or OUTSIDE, distance)."""
+    if v < 0:
+        grid[i] = 0
+        flag[i] = 0
+        dist[i] = 0.0
+    else:
+        grid[i] = v
+        # numpy's round(d, 3): multiply, round half to even, divide
+        dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
+        flag[i] = 3 if distance and d <= near else 1
+
+
+@njit(cache=True, inline="always")
 def _point(
     x,
     y,
@@ -1012,28 +1074,27 @@ def _point(
 ):
     """(grid or OUTSIDE, distance to its border or 0) of one point: look-up, exact test, edges."""
     v = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
-    if v <= -2:
-        v = _exact(
-            x,
-            y,
-            -(v + 2),
-            border_ptr,
-            border_idx,
-            xs,
-            ys,
-            ring_off,
-            part_off,
-            geom_off,
-            ring_band0,
-            ring_nband,
-            ring_y0,
-            ring_invh,
-            band_ptr,
-            band_seg,
-        )
-    if v < 0 or not distance:
-        return v, 0.0
-    return v, _packed_distance(x, y, v, edge_off, edges)
+    return _settle(
+        x,
+        y,
+        v,
+        border_ptr,
+        border_idx,
+        xs,
+        ys,
+        ring_off,
+        part_off,
+        geom_off,
+        ring_band0,
+        ring_nband,
+        ring_y0,
+        ring_invh,
+        band_ptr,
+        band_seg,
+        edge_off,
+        edges,
+        distance,
+    )
 
 
 @njit(cache=True, parallel=True)
@@ -1094,41 +1155,31 @@ def locate_fill(
         sy[j] = y
         sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
     for j in prange(n):
-        v = sv[j]
-        if v <= -2:
-            v = _exact(
-                sx[j],
-                sy[j],
-                -(v + 2),
-                border_ptr,
-                border_idx,
-                xs,
-                ys,
-                ring_off,
-                part_off,
-                geom_off,
-                ring_band0,
-                ring_nband,
-                ring_y0,
-                ring_invh,
-                band_ptr,
-                band_seg,
-            )
-            sv[j] = v
-        sd[j] = _packed_distance(sx[j], sy[j], v, edge_off, edges) if v >= 0 and distance else 0.0
+        v, d = _settle(
+            sx[j],
+            sy[j],
+            sv[j],
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+            edge_off,
+            edges,
+            distance,
+        )
+        sv[j] = v
+        sd[j] = d
     for j in prange(n):
-        i = perm[j]
-        v = sv[j]
-        d = sd[j]
-        if v < 0:
-            grid[i] = 0
-            flag[i] = 0
-            dist[i] = 0.0
-        else:
-            grid[i] = v
-            # numpy's round(d, 3): multiply, round half to even, divide
-            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
-            flag[i] = 3 if distance and d <= near else 1
+        _store(perm[j], sv[j], sd[j], distance, near, grid, flag, dist)
 
 
 @njit(cache=True, nogil=True)
@@ -1180,41 +1231,31 @@ def locate_fill_sorted(
         sy[j] = y
         sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
     for j in range(n):
-        v = sv[j]
-        if v <= -2:
-            v = _exact(
-                sx[j],
-                sy[j],
-                -(v + 2),
-                border_ptr,
-                border_idx,
-                xs,
-                ys,
-                ring_off,
-                part_off,
-                geom_off,
-                ring_band0,
-                ring_nband,
-                ring_y0,
-                ring_invh,
-                band_ptr,
-                band_seg,
-            )
-            sv[j] = v
-        sd[j] = _packed_distance(sx[j], sy[j], v, edge_off, edges) if v >= 0 and distance else 0.0
+        v, d = _settle(
+            sx[j],
+            sy[j],
+            sv[j],
+            border_ptr,
+            border_idx,
+            xs,
+            ys,
+            ring_off,
+            part_off,
+            geom_off,
+            ring_band0,
+            ring_nband,
+            ring_y0,
+            ring_invh,
+            band_ptr,
+            band_seg,
+            edge_off,
+            edges,
+            distance,
+        )
+        sv[j] = v
+        sd[j] = d
     for j in range(n):
-        i = perm[j]
-        v = sv[j]
-        d = sd[j]
-        if v < 0:
-            grid[i] = 0
-            flag[i] = 0
-            dist[i] = 0.0
-        else:
-            grid[i] = v
-            # numpy's round(d, 3): multiply, round half to even, divide
-            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
-            flag[i] = 3 if distance and d <= near else 1
+        _store(perm[j], sv[j], sd[j], distance, near, grid, flag, dist)
 
 
 @njit(cache=True, nogil=True)
@@ -1280,15 +1321,7 @@ def locate_fill_serial(
             edges,
             distance,
         )
-        if v < 0:
-            grid[i] = 0
-            flag[i] = 0
-            dist[i] = 0.0
-        else:
-            grid[i] = v
-            # numpy's round(d, 3): multiply, round half to even, divide
-            dist[i] = np.rint(d * 1000.0) / 1000.0 if distance else 0.0
-            flag[i] = 3 if distance and d <= near else 1
+        _store(i, v, d, distance, near, grid, flag, dist)
 
 
 @njit(cache=True, parallel=True)
