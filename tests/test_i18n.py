@@ -197,37 +197,12 @@ def test_refusals_and_crs_errors_in_the_language_in_use(monkeypatch, lang, refus
 
 
 def test_printed_messages_in_chinese_and_english(tmp_path):
-    missing = tmp_path / "nope.gpkg"
-    zh = runner.invoke(
-        app,
-        [
-            "--lang",
-            "zh_CN",
-            "partition",
-            "--communities",
-            str(missing),
-            "--kind",
-            "town",
-            "--out",
-            str(tmp_path / "g.gpkg"),
-        ],
-    )
+    args = ["partition", "--communities", str(tmp_path / "nope.gpkg"), "--kind", "town"]
+    args += ["--out", str(tmp_path / "g.gpkg")]
+    zh = runner.invoke(app, ["--lang", "zh_CN", *args])
     assert zh.exit_code != 0
     assert "--kind 只能是 urban 或 rural" in zh.output and "错误：" in zh.output
-    en = runner.invoke(
-        app,
-        [
-            "--lang",
-            "en",
-            "partition",
-            "--communities",
-            str(missing),
-            "--kind",
-            "town",
-            "--out",
-            str(tmp_path / "g.gpkg"),
-        ],
-    )
+    en = runner.invoke(app, ["--lang", "en", *args])
     assert "--kind must be urban or rural" in en.output and "error:" in en.output
 
 
