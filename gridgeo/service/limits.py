@@ -62,6 +62,10 @@ class BodyLimits:
         self.app = app
         self.max_bytes = max_bytes
 
+    def _too_big(self) -> str:
+        # made only for a refusal, in the language of that moment (not on every write)
+        return _("the request body is larger than {n} bytes").format(n=self.max_bytes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
@@ -83,10 +87,9 @@ class BodyLimits:
         if path.startswith(STREAMED_PATHS) or UPLOAD_PATHS.match(path):
             await self.app(scope, receive, send)
             return
-        too_big = _("the request body is larger than {n} bytes").format(n=self.max_bytes)
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            await _answer(send, 413, "PayloadTooLarge", too_big, Connection="close")
+            await _answer(send, 413, "PayloadTooLarge", self._too_big(), Connection="close")
             return
         # read up to the cap, then hand the body on as one message
         # counted as the app reads it, not read ahead: a route may refuse the caller (its
@@ -99,7 +102,7 @@ class BodyLimits:
             if message["type"] == "http.request":
                 size += len(message.get("body", b""))
                 if size > self.max_bytes:
-                    raise HTTPException(413, too_big, headers={"Connection": "close"})
+                    raise HTTPException(413, self._too_big(), headers={"Connection": "close"})
             return message
 
         await self.app(scope, capped, send)
