@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from gridgeo._env import timezone_setting
 from gridgeo.errors import InputError, Problem
+
+
+def local_today() -> date:
+    """Today's date where the county is (``GRIDGEO_TIMEZONE``), not where the server's clock is.
+
+    A server kept on UTC is still on yesterday until 08:00 in China.
+    """
+    return datetime.now(ZoneInfo(timezone_setting())).date()
 
 
 def parse_at(value: str | None, tz: str, *, name: str = "at") -> datetime | None:

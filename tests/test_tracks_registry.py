@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -15,8 +15,11 @@ from gridgeo.database.connect import sqlalchemy_url
 from gridgeo.registry.history import grids_at
 from gridgeo.registry.tracks import import_file, patrol_stats
 from gridgeo.testing import seed_registry
+from gridgeo.times import local_today
 
-DAY = date.today() + timedelta(days=1)  # after the seeded grids became valid
+# after the seeded grids became valid, and not the China-local today on which the demo step
+# (test_demo_step_…) walks: a UTC clock is on the day before from 16:00 to 24:00 UTC
+DAY = local_today() + timedelta(days=1)
 
 
 @pytest.fixture(scope="module")

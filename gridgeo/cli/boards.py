@@ -226,9 +226,10 @@ def posted(
     """Record the date the communities' boards are posted (公示日期)."""
     from gridgeo.cli.registry import _me, _url
     from gridgeo.registry.posting import record_posting
+    from gridgeo.times import local_today
 
     try:
-        day = date.fromisoformat(on) if on else date.today()
+        day = date.fromisoformat(on) if on else local_today()
     except ValueError:
         raise InputError(
             _("--on {value} is not a date (use 2026-11-29)").format(value=repr(on))
