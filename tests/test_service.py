@@ -601,6 +601,10 @@ def test_category_and_department_crud(world):
     assert (
         c.post("/categories", json={"code": "Bad Code", "name": "x"}, headers=h).status_code == 422
     )
+    with pytest.MonkeyPatch.context() as mp:  # the label inside a database error is translated too
+        mp.setenv("GRIDGEO_LANG", "zh_CN")
+        r = c.post("/categories", json={"code": "greenery", "name": "again"}, headers=h)
+    assert r.status_code == 409 and "事项类别 greenery：已存在" in r.text, r.text
     r = c.patch("/categories/greenery", json={"deadline_days": 3}, headers=h)
     assert r.status_code == 200 and r.json()["deadline_days"] == 3
     assert c.patch("/categories/nothing", json={"name": "n"}, headers=h).status_code == 404

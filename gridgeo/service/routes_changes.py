@@ -205,7 +205,7 @@ async def upload_changes(
     limit = service_settings(request).upload_max_bytes
     with tempfile.TemporaryDirectory(prefix="gridgeo-upload-") as tmp:
         path = await spool_body(
-            request, Path(tmp) / f"upload{suffix}", limit, "the grid layer file"
+            request, Path(tmp) / f"upload{suffix}", limit, _("the grid layer file")
         )
         res = await run_in_threadpool(_load, url, path, filename, county, actor, title, reason)
     return {

@@ -184,7 +184,7 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
         )
     out = _collection(collection_id, _base(request), _registry_srid(request))
     with (
-        db_errors(f"reading {collection_id}"),
+        db_errors(_("reading {collection}").format(collection=collection_id)),
         read_pool(request).connection(timeout=10) as conn,  # public facts only
     ):
         bbox = features.extent_lonlat(conn, collection_id)
@@ -238,7 +238,7 @@ def items(
         bsrid = srid
     if srid is not None and not (bbox is not None and box is None):
         with (
-            db_errors(f"reading {collection_id}"),
+            db_errors(_("reading {collection}").format(collection=collection_id)),
             pool_for(request, caller).connection(timeout=10) as conn,
         ):
             rows, matched = features.feature_rows(
@@ -340,7 +340,7 @@ def item(
     rows: list[tuple] = []
     if srid:
         with (
-            db_errors(f"reading {collection_id}"),
+            db_errors(_("reading {collection}").format(collection=collection_id)),
             pool_for(request, caller).connection(timeout=10) as conn,
         ):
             rows, _count = features.feature_rows(
@@ -419,7 +419,7 @@ async def tile(request: Request, caller: CallerDep, z: int, x: int, y: int) -> R
     if found is None:
 
         def render() -> Tile:
-            with db_errors(f"making tile {z}/{x}/{y}"):
+            with db_errors(_("making tile {z}/{x}/{y}").format(z=z, x=x, y=y)):
                 srid = state.current().srid
                 return tiles.tile(generation, srid, level, z, x, y)
 

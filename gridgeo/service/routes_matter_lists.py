@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from gridgeo.i18n import _
 from gridgeo.registry import matter_lists
 from gridgeo.registry.components import route_problem
 from gridgeo.service.auth import CallerDep
@@ -17,7 +18,10 @@ router = APIRouter(tags=["matters"])
 
 @router.get("/categories/{code}/history", summary="Every version of a category (事项目录历史)")
 def category_history(request: Request, code: str) -> list[dict[str, Any]]:
-    with db_errors(f"category {code}"), request.app.state.pool.connection(timeout=10) as conn:
+    with (
+        db_errors(_("category {code}").format(code=code)),
+        request.app.state.pool.connection(timeout=10) as conn,
+    ):
         return matter_lists.catalogue_history(conn, code)
 
 
@@ -33,7 +37,10 @@ def dispatch_check(
 ) -> dict[str, Any]:
     """``allowed``, and when not, ``reason`` and the article (``basis``)."""
     caller.require("contacts.private")
-    with db_errors(f"category {category}"), request.app.state.pool.connection(timeout=10) as conn:
+    with (
+        db_errors(_("category {code}").format(code=category)),
+        request.app.state.pool.connection(timeout=10) as conn,
+    ):
         d = matter_lists.may_dispatch_to_grid_worker(conn, category, county=county)
     return {"category": category, "allowed": d.allowed, "reason": d.reason, "basis": d.basis}
 

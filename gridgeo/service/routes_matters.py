@@ -92,7 +92,7 @@ def _refresh(request: Request) -> None:
 
 @router.get("/categories", summary="The matter list: incident categories and deadlines")
 def list_categories(request: Request) -> list[dict[str, Any]]:
-    with db_errors("listing categories"), read_pool(request).connection(timeout=10) as conn:
+    with db_errors(_("listing categories")), read_pool(request).connection(timeout=10) as conn:
         return matters.list_categories(conn)
 
 
@@ -100,7 +100,10 @@ def list_categories(request: Request) -> list[dict[str, Any]]:
 @needs("matters.admin")
 def create_category(request: Request, caller: CallerDep, body: CategoryIn) -> dict[str, Any]:
     caller.require("matters.admin")
-    with db_errors(f"category {body.code}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("category {code}").format(code=body.code)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         matters.add_categories(conn, [body.model_dump()], skip_existing=False)
     _refresh(request)
     return body.model_dump()
@@ -112,7 +115,10 @@ def update_category(
     request: Request, caller: CallerDep, code: str, body: CategoryPatch
 ) -> dict[str, Any]:
     caller.require("matters.admin")
-    with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("category {code}").format(code=code)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         row = matters.update_category(conn, code, body.model_dump(exclude_none=True))
     _refresh(request)
     return row
@@ -122,7 +128,10 @@ def update_category(
 @needs("matters.admin")
 def delete_category(request: Request, caller: CallerDep, code: str) -> Response:
     caller.require("matters.admin")
-    with db_errors(f"category {code}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("category {code}").format(code=code)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         matters.delete_category(conn, code)
     _refresh(request)
     return Response(status_code=204)
@@ -133,13 +142,13 @@ def delete_category(request: Request, caller: CallerDep, code: str) -> Response:
 
 @router.get("/departments", summary="Departments with their current coverage")
 def list_departments(request: Request) -> list[dict[str, Any]]:
-    with db_errors("listing departments"), read_pool(request).connection(timeout=10) as conn:
+    with db_errors(_("listing departments")), read_pool(request).connection(timeout=10) as conn:
         return matters.list_departments(conn)
 
 
 @router.get("/departments/{department_id}", summary="One department and its coverage")
 def get_department(request: Request, department_id: int) -> dict[str, Any]:
-    with db_errors("reading department"), read_pool(request).connection(timeout=10) as conn:
+    with db_errors(_("reading department")), read_pool(request).connection(timeout=10) as conn:
         dep = matters.get_department(conn, department_id)
         cov = matters.list_coverage(conn, department_id=department_id)
     return dep | {"coverage": cov}
@@ -149,7 +158,10 @@ def get_department(request: Request, department_id: int) -> dict[str, Any]:
 @needs("matters.admin")
 def create_department(request: Request, caller: CallerDep, body: DepartmentIn) -> dict[str, Any]:
     caller.require("matters.admin")
-    with db_errors(f"department {body.name}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("department {name}").format(name=body.name)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         dep_id = matters.add_department(conn, body.name, phone=body.phone, is_sample=body.is_sample)
     _refresh(request)
     return {"department_id": dep_id, **body.model_dump()}
@@ -161,7 +173,10 @@ def update_department(
     request: Request, caller: CallerDep, department_id: int, body: DepartmentPatch
 ) -> dict[str, Any]:
     caller.require("matters.admin")
-    with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("department {name}").format(name=department_id)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         row = matters.update_department(conn, department_id, body.model_dump(exclude_unset=True))
     _refresh(request)
     return row
@@ -175,7 +190,10 @@ def update_department(
 @needs("matters.admin")
 def delete_department(request: Request, caller: CallerDep, department_id: int) -> Response:
     caller.require("matters.admin")
-    with db_errors(f"department {department_id}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("department {name}").format(name=department_id)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         matters.delete_department(conn, department_id)
     _refresh(request)
     return Response(status_code=204)
@@ -192,7 +210,7 @@ def list_coverage(
     at: Annotated[str | None, Query(description="valid at (default now)")] = None,
 ) -> list[dict[str, Any]]:
     when: datetime | None = parse_at(at, service_settings(request).timezone)
-    with db_errors("listing coverage"), read_pool(request).connection(timeout=10) as conn:
+    with db_errors(_("listing coverage")), read_pool(request).connection(timeout=10) as conn:
         return matters.list_coverage(conn, at=when, category=category, grid_code=grid_code)
 
 
@@ -234,7 +252,7 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> di
     if body.geometry is not None:  # refused for every role (coverage.polygon)
         parse_polygon(body.geometry, max_vertices=request.app.state.settings.max_vertices)
         raise refuse_polygon_coverage("geometry")
-    with db_errors("coverage"), _pool(request).connection(timeout=30) as conn:
+    with db_errors(_("coverage")), _pool(request).connection(timeout=30) as conn:
         county, department = _draft_target(
             conn, caller, body.department_id, body.category, body.grid_codes
         )
@@ -269,7 +287,10 @@ def create_coverage(request: Request, caller: CallerDep, body: CoverageIn) -> di
 @needs("coverage.edit")
 def close_coverage(request: Request, caller: CallerDep, coverage_id: int) -> Any:
     caller.require("coverage.edit")
-    with db_errors(f"coverage {coverage_id}"), _pool(request).connection(timeout=10) as conn:
+    with (
+        db_errors(_("coverage {id}").format(id=coverage_id)),
+        _pool(request).connection(timeout=10) as conn,
+    ):
         row = matters.coverage_row(conn, coverage_id)
         if row["valid_to"] is not None:
             raise ConflictError(

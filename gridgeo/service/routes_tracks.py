@@ -69,7 +69,7 @@ async def upload_tracks(
     url = request.app.state.db_url  # the application role
     limit = service_settings(request).upload_max_bytes
     with tempfile.TemporaryDirectory(prefix="gridgeo-tracks-") as tmp:
-        path = await spool_body(request, Path(tmp) / f"tracks{suffix}", limit, "the track file")
+        path = await spool_body(request, Path(tmp) / f"tracks{suffix}", limit, _("the track file"))
         named = path.with_name(Path(filename).name)
         path.rename(named)
         return await run_in_threadpool(
