@@ -101,7 +101,9 @@ def _open(browser, server, query: str, token: str = ADMIN):
     page.on("request", lambda req: page.requests.append(req.url))
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.goto(f"{server['base']}/console/trackday.html{query}")
-    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    # the first day asked for may compile the track kernels (a fresh clone has no numba cache):
+    # on a loaded 2-core machine that took over 20 s
+    page.wait_for_selector("body[data-ready=true]", timeout=90_000)
     return ctx, page
 
 
