@@ -10,6 +10,8 @@ import pytest
 import shapely
 
 from gridgeo.demo.build import build_daan, build_gongguan, raw_file
+from gridgeo.demo.people import NAMES
+from gridgeo.demo.pipeline import DEMO
 from gridgeo.partition import partition
 from gridgeo.partition.blocks import Blocks, _pp, _width, faces, tidy_blocks
 from gridgeo.partition.clean import clean_roads
@@ -68,6 +70,10 @@ def test_gongguan_rural_grids(tmp_path):
     res = partition(lay["communities"], lay["roads"], lay["households"], code_pattern=r"\d{11}")
     grids = res.grids
     assert set(grids["grid_type"]) == {"rural"}
+    # the demo files Gongguan under the township its villages' codes start with (公館鄉)
+    county = DEMO["gongguan"]["county"]
+    assert lay["communities"]["code"].str.startswith(county).all(), county
+    assert NAMES[county] == "公館鄉" and county.startswith(DEMO["gongguan"]["city"])
     assert seam_problems(grids, lay["communities"]) == []
     assert contiguity_problems(grids) == []
     totals = lay["households"].groupby("community_code")["households"].sum()

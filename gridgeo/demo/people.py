@@ -21,7 +21,7 @@ from gridgeo.registry.divisions import register_division
 log = logging.getLogger(__name__)
 
 #: Names of the demo's divisions (the codes come from the demo data).
-NAMES = {"63000": "臺北市", "63000030": "大安區", "10005": "苗栗縣", "10005130": "公館鄉"}
+NAMES = {"63000": "臺北市", "63000030": "大安區", "10005": "苗栗縣", "10005090": "公館鄉"}
 EDITOR, REVIEWER, DISPATCHER = "示例区县编辑 (demo)", "示例市审核 (demo)", "示例调度员 (demo)"
 _BY = "gridgeo demo"
 

@@ -37,7 +37,7 @@ DEMO = {
     },
     "gongguan": {
         "code_pattern": r"\d{11}",
-        "county": "10005130",
+        "county": "10005090",  # TOWNCODE of 公館鄉 (10005130 is 三義鄉)
         "city": "10005",
         "profile": "yongzhou",
     },
