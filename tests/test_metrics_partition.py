@@ -8,13 +8,14 @@ from shapely.geometry import box
 
 from gridgeo.partition import partition
 from gridgeo.partition.blocks import adjacency
+from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.metrics import (
+    _border_pieces,
     _shared_borders,
     border_stats,
     coverage_union,
     seam_error,
 )
-from gridgeo.partition.clean import clean_roads
 from gridgeo.testing import dual_carriageway_city, tiled_district
 
 
@@ -86,8 +87,6 @@ def test_seam_error_from_the_workers_is_the_parents():
 def test_border_stats_on_a_city_are_those_of_one_query_on_all_roads():
     # pieces near a line as drawn are not measured again against the cleaned and medial
     # lines: the figures are those of one query over every line
-    from gridgeo.partition.metrics import _border_pieces
-
     comm, roads, hh = dual_carriageway_city(2, 1, size=600.0, n_households=6000, seed=3)
     res = partition(comm, roads, hh, work_crs=comm.crs)
     cleaned = clean_roads(roads.geometry.to_numpy())
