@@ -432,18 +432,20 @@ class _Pieces:
             ],
             axis=1,
         )
-        # candidates: the points within the circle round each band's box (a k-d tree, no
-        # point geometries made for the many points nowhere near a band); then GEOS's test
-        lo, hi = quads.min(axis=1), quads.max(axis=1)
-        near = cKDTree(keep_xy).query_ball_point(
-            (lo + hi) / 2, np.hypot(*(hi - lo).T) / 2 * (1 + 1e-9) + 1e-9, return_sorted=False
-        )
-        count = np.fromiter((len(x) for x in near), dtype=np.int64, count=len(near))
+        # candidates: the points in each band's box (k-d trees for the circles round the
+        # boxes, no point geometries made for the many points nowhere near a band); then
+        # GEOS's test
         out = np.zeros(len(part), dtype=bool)
-        if count.sum() == 0:
+        if len(k) == 0 or len(keep_xy) == 0:
             return out
-        qi = np.repeat(np.arange(len(k)), count)
-        pj = np.fromiter((j for x in near for j in x), dtype=np.int64, count=int(count.sum()))
+        lo, hi = quads.min(axis=1), quads.max(axis=1)
+        reach = float(np.hypot(*(hi - lo).T).max()) / 2 * (1 + 1e-9) + 1e-9
+        pairs = cKDTree((lo + hi) / 2).sparse_distance_matrix(
+            cKDTree(keep_xy), reach, output_type="ndarray"
+        )
+        qi, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+        inbox = np.all((keep_xy[pj] >= lo[qi]) & (keep_xy[pj] <= hi[qi]), axis=1)
+        qi, pj = qi[inbox], pj[inbox]
         hit = shapely.intersects(shapely.polygons(quads[qi]), shapely.points(keep_xy[pj]))
         out[k[np.unique(qi[hit])]] = True
         return out
