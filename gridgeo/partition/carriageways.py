@@ -27,7 +27,6 @@ import logging
 
 import numpy as np
 import shapely
-from scipy.spatial import cKDTree
 from shapely import LineString
 from shapely.ops import substring
 
@@ -381,6 +380,8 @@ class _Pieces:
         is tested exactly by :meth:`partners`, so the order and a few extra pairs do not
         matter.
         """
+        from scipy.spatial import cKDTree  # here: importing the partitioner need not load it
+
         width = 2 * max(max_angle_deg, 1.0)
         n_bins = int(np.ceil(360 / width))
         ang = np.degrees(np.arctan2(self.d[:, 1], self.d[:, 0])) % 360
@@ -438,6 +439,8 @@ class _Pieces:
         out = np.zeros(len(part), dtype=bool)
         if len(k) == 0 or len(keep_xy) == 0:
             return out
+        from scipy.spatial import cKDTree
+
         lo, hi = quads.min(axis=1), quads.max(axis=1)
         reach = float(np.hypot(*(hi - lo).T).max()) / 2 * (1 + 1e-9) + 1e-9
         pairs = cKDTree((lo + hi) / 2).sparse_distance_matrix(
