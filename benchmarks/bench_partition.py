@@ -460,6 +460,46 @@ def dual_city(skip_spopt: bool, spopt_timeout: float) -> None:
     print(f"   load average after: {_load()}")
 
 
+def city_cpu_breakdown() -> None:
+    """CPU per function of a serial run on the generated city (as drawn and on the median):
+    the functions of the per-community stage and the parent's road lines, each wrapped with a
+    CPU timer for the run (a profile without the profiler's overhead)."""
+    import gridgeo.partition.community as community
+    import gridgeo.partition.core as core
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    spent: dict[str, float] = {}
+
+    def timed(owner, name: str, label: str) -> None:
+        f = getattr(owner, name)
+
+        def run(*a, **k):
+            c = time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - c
+
+        setattr(owner, name, run)
+
+    for name in ("faces", "tidy_blocks", "adjacency", "aggregate", "_grids_from_labels",
+                 "_tidy_grids", "border_stats", "seam_error", "_split_heavy"):  # fmt: skip
+        timed(community, name, name)
+    timed(core, "_road_lines", "parent: _road_lines")
+    comm, roads, hh = dual_carriageway_city(seed=0)
+    print(f"\n4b. City, CPU per function (serial; load {_load()})")
+    for label, median in (("as drawn", False), ("on their median", True)):
+        prof = load_profile(None).with_divided_roads_on_median(median)
+        partition(comm.iloc[:1], roads, hh, profile=prof, workers=1)  # warm-up
+        spent.clear()
+        c0 = time.process_time()
+        partition(comm, roads, hh, profile=prof, workers=1)
+        total = time.process_time() - c0
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(spent.items(), key=lambda x: -x[1]))
+        print(f"   divided roads {label}: {total:.2f} s CPU; {parts}")
+
+
 def _cpu() -> float:
     """CPU time of this process and its finished child processes (s)."""
     t = os.times()
@@ -575,8 +615,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        choices=["daan", "city", "quality"],
-        help="run one part: Da'an (0–3), the dual-carriageway city (4), quality (0, 5)",
+        choices=["daan", "city", "city-cpu", "quality"],
+        help="run one part: Da'an (0–3), the dual-carriageway city (4), its CPU per function "
+        "(4b), quality (0, 5)",
     )
     ap.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
@@ -584,6 +625,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.only == "city":
         dual_city(args.skip_spopt, args.spopt_timeout)
+        return
+    if args.only == "city-cpu":
+        city_cpu_breakdown()
         return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -180,3 +180,50 @@ def test_partition_keeps_carriageways_as_drawn_unless_the_profile_says_median():
     median = partition(comm, roads, hh, profile=prof.with_divided_roads_on_median(True))
     assert list(median.grids.geometry.to_wkb()) != list(drawn.grids.geometry.to_wkb())
     assert median.metrics["in_band_share_feasible"] == 1.0
+
+
+def _city_pieces():
+    """The one-way pieces of a small generated city as collapse_carriageways compares them."""
+    from gridgeo.partition.carriageways import _chains, _eligible, _Pieces
+
+    _, roads, hh = dual_carriageway_city(2, 1, size=600.0, n_households=6000, seed=3)
+    ok, key, rev = _eligible(roads)
+    chains, chain_key, _, _ = _chains(roads.geometry.to_numpy()[ok], key[ok], rev[ok], 0.01)
+    return _Pieces(shapely.segmentize(chains, 10.0), chain_key), hh
+
+
+def test_partner_candidates_miss_no_pair_a_brute_force_finds():
+    # every pair of pieces with middles within 100 m tested exactly, whatever their
+    # direction (no k-d tree, no direction bins): the same partner for each piece
+    seg, _ = _city_pieces()
+    got = seg.partners(max_gap=40.0, min_gap=3.0, max_angle_deg=10.0)
+    mids = shapely.points((seg.s + seg.e) / 2)
+    a, b = shapely.STRtree(mids).query(mids, predicate="dwithin", distance=100.0)
+    seg._opposite_near = lambda mids, reach, angle: (a, b)
+    want = seg.partners(max_gap=40.0, min_gap=3.0, max_angle_deg=10.0)
+    assert (got >= 0).sum() > 100
+    assert np.array_equal(got, want)
+
+
+def test_households_in_a_band_are_found_as_geos_finds_them():
+    seg, hh = _city_pieces()
+    part = seg.partners(max_gap=40.0, min_gap=3.0, max_angle_deg=10.0)
+    k = np.flatnonzero(part >= 0)
+    rng = np.random.default_rng(1)
+    # the city's households and points scattered round the middles of the paired pieces
+    xy = np.vstack(
+        [
+            shapely.get_coordinates(hh.geometry.to_numpy()),
+            (seg.s[k] + seg.e[k]) / 2 + rng.normal(0, 4, (len(k), 2)),
+        ]
+    )
+    got = seg.crossing(part, xy)
+    quads = np.stack(
+        [seg.s[k], seg.e[k], seg.project(seg.e[k], part[k]), seg.project(seg.s[k], part[k])],
+        axis=1,
+    )
+    hit = shapely.STRtree(shapely.points(xy)).query(shapely.polygons(quads), "intersects")[0]
+    want = np.zeros(len(part), dtype=bool)
+    want[k[np.unique(hit)]] = True
+    assert 0 < got.sum() < len(k)
+    assert np.array_equal(got, want)

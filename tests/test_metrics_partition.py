@@ -8,13 +8,15 @@ from shapely.geometry import box
 
 from gridgeo.partition import partition
 from gridgeo.partition.blocks import adjacency
+from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.metrics import (
+    _border_pieces,
     _shared_borders,
     border_stats,
     coverage_union,
     seam_error,
 )
-from gridgeo.testing import tiled_district
+from gridgeo.testing import dual_carriageway_city, tiled_district
 
 
 def _tiles(n: int = 4) -> list:
@@ -80,3 +82,25 @@ def test_seam_error_from_the_workers_is_the_parents():
     }
     worst = max(errs, key=lambda c: errs[c])
     assert res.metrics["seam_error"]["max_m2"] == round(errs[worst], 4)
+
+
+def test_border_stats_on_a_city_are_those_of_one_query_on_all_roads():
+    # pieces near a line as drawn are not measured again against the cleaned and medial
+    # lines: the figures are those of one query over every line
+    comm, roads, hh = dual_carriageway_city(2, 1, size=600.0, n_households=6000, seed=3)
+    res = partition(comm, roads, hh, work_crs=comm.crs)
+    cleaned = clean_roads(roads.geometry.to_numpy())
+    drawn = roads.geometry.to_numpy()[::2]  # every other line: the second query counts
+    for code, area in zip(comm["code"], comm.geometry, strict=True):
+        geoms = res.grids.geometry[res.grids["community_code"] == code].to_numpy()
+        lines = _shared_borders(geoms, 0.5)
+        seg_len, mids = _border_pieces(lines)
+        targets = np.concatenate([drawn, cleaned])
+        i, j = shapely.STRtree(targets).query(mids, predicate="dwithin", distance=5.0)
+        on_road, on_drawn = np.zeros(len(mids), bool), np.zeros(len(mids), bool)
+        on_road[i] = True
+        on_drawn[i[j < len(drawn)]] = True
+        got = border_stats(geoms, cleaned, [], area, 5.0, 0.5, drawn=drawn)
+        internal = float(shapely.length(lines).sum())
+        assert got == (internal, float(seg_len[on_road].sum()), float(seg_len[on_drawn].sum()))
+        assert got[2] < got[1]

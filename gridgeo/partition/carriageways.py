@@ -352,13 +352,17 @@ class _Pieces:
         if len(self.len) < 2:
             return out
         mids = (self.s + self.e) / 2
-        a, b = self._opposite_near(mids, max_gap + self.len.max() / 2, max_angle_deg)
+        # a partner's foot lies on it at most max_gap off: its middle is at most this far
+        reach = float(np.hypot(max_gap, self.len.max() / 2)) + 1e-6
+        a, b = self._opposite_near(mids, reach, max_angle_deg)
         ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
-        ok &= (self.d[a] * self.d[b]).sum(axis=1) <= -np.cos(np.radians(max_angle_deg))
+        a, b = a[ok], b[ok]
+        ok = (self.d[a] * self.d[b]).sum(axis=1) <= -np.cos(np.radians(max_angle_deg))
+        a, b = a[ok], b[ok]
         rel = mids[a] - self.s[b]
         t = (rel * self.d[b]).sum(axis=1)
         dist = np.abs(rel[:, 0] * self.d[b, 1] - rel[:, 1] * self.d[b, 0])
-        ok &= (t >= 0) & (t <= self.len[b]) & (dist >= min_gap) & (dist <= max_gap)
+        ok = (t >= 0) & (t <= self.len[b]) & (dist >= min_gap) & (dist <= max_gap)
         a, b, dist = a[ok], b[ok], dist[ok]
         order = np.lexsort((b, dist, a))
         a, b = a[order], b[order]
@@ -370,27 +374,33 @@ class _Pieces:
         self, mids: np.ndarray, reach: float, max_angle_deg: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Pairs of pieces with middles within ``reach`` and roughly opposite directions
-        (direction bins of ``2 × max_angle_deg``; the exact angle is checked after)."""
+        (direction bins of ``2 × max_angle_deg``; the exact angle is checked after).
+
+        Candidates only (a k-d tree per direction bin, ``reach`` plus a hair): every pair
+        is tested exactly by :meth:`partners`, so the order and a few extra pairs do not
+        matter.
+        """
+        from scipy.spatial import cKDTree  # here: importing the partitioner need not load it
+
         width = 2 * max(max_angle_deg, 1.0)
         n_bins = int(np.ceil(360 / width))
         ang = np.degrees(np.arctan2(self.d[:, 1], self.d[:, 0])) % 360
         bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
-        pts = shapely.points(mids)
         members = [np.flatnonzero(bins == b) for b in range(n_bins)]
+        trees = [cKDTree(mids[m]) if len(m) else None for m in members]
         out_a, out_b = [], []
         half = n_bins // 2
         for b in range(n_bins):
-            if len(members[b]) == 0:
+            if trees[b] is None:
                 continue
-            near = np.unique([(b + half + o) % n_bins for o in range(-1, 2)])
-            cand = np.concatenate([members[c] for c in near])
-            if len(cand) == 0:
-                continue
-            i, j = shapely.STRtree(pts[cand]).query(
-                pts[members[b]], predicate="dwithin", distance=reach
-            )
-            out_a.append(members[b][i])
-            out_b.append(cand[j])
+            for c in np.unique([(b + half + o) % n_bins for o in range(-1, 2)]):
+                if trees[c] is None:
+                    continue
+                hit = trees[b].sparse_distance_matrix(
+                    trees[c], reach * (1 + 1e-9) + 1e-9, output_type="ndarray"
+                )
+                out_a.append(members[b][hit["i"]])
+                out_b.append(members[c][hit["j"]])
         if not out_a:
             return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
         return np.concatenate(out_a), np.concatenate(out_b)
@@ -423,10 +433,24 @@ class _Pieces:
             ],
             axis=1,
         )
-        polys = shapely.polygons(quads)
-        hit = shapely.STRtree(shapely.points(keep_xy)).query(polys, predicate="intersects")[0]
+        # candidates: the points in each band's box (k-d trees for the circles round the
+        # boxes, no point geometries made for the many points nowhere near a band); then
+        # GEOS's test
         out = np.zeros(len(part), dtype=bool)
-        out[k[np.unique(hit)]] = True
+        if len(k) == 0 or len(keep_xy) == 0:
+            return out
+        from scipy.spatial import cKDTree
+
+        lo, hi = quads.min(axis=1), quads.max(axis=1)
+        reach = float(np.hypot(*(hi - lo).T).max()) / 2 * (1 + 1e-9) + 1e-9
+        pairs = cKDTree((lo + hi) / 2).sparse_distance_matrix(
+            cKDTree(keep_xy), reach, output_type="ndarray"
+        )
+        qi, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+        inbox = np.all((keep_xy[pj] >= lo[qi]) & (keep_xy[pj] <= hi[qi]), axis=1)
+        qi, pj = qi[inbox], pj[inbox]
+        hit = shapely.intersects(shapely.polygons(quads[qi]), shapely.points(keep_xy[pj]))
+        out[k[np.unique(qi[hit])]] = True
         return out
 
     def run_length(self, flag: np.ndarray) -> np.ndarray:

@@ -257,14 +257,12 @@ def border_stats(
     internal = float(shapely.length(lines).sum())
     seg_len, mids = _border_pieces(lines)
     drawn = np.asarray(roads if drawn is None else drawn, dtype=object)
-    targets = np.concatenate(
-        [drawn, np.asarray(roads, dtype=object), np.asarray(medians, dtype=object)]
-    )
-    on_road, on_drawn = np.zeros(len(mids), dtype=bool), np.zeros(len(mids), dtype=bool)
-    if len(mids) and len(targets):
-        i, j = shapely.STRtree(targets).query(mids, predicate="dwithin", distance=tol)
-        on_road[i] = True
-        on_drawn[i[j < len(drawn)]] = True
+    # a piece near a line as drawn is on a road: only the others are measured against the
+    # cleaned lines and the medial lines (long lines, the costlier distances)
+    on_drawn = _near(mids, drawn, tol)
+    on_road = on_drawn.copy()
+    rest = np.concatenate([np.asarray(roads, dtype=object), np.asarray(medians, dtype=object)])
+    on_road[~on_drawn] = _near(mids[~on_drawn], rest, tol)
     return (
         internal,
         min(float(seg_len[on_road].sum()), internal),
