@@ -970,7 +970,8 @@ def _packed_distance(x, y, g, edge_off, e):
 # out. CSR, int32: distance cell ``c``'s grids are ``dgrid[dptr[c]:dptr[c + 1]]``, entry
 # ``q``'s edges ``eidx[eptr[q]:eptr[q + 1]]`` (rows of :func:`pack_edges`, ascending).
 # The distance evaluates the same per-edge formula on a subset that holds every edge
-# reaching the minimum: the same number as over all edges.
+# reaching the minimum: the same number as over all edges. The build kernels release
+# the GIL (a registry reload builds the index while requests are served).
 
 
 @njit(cache=True, inline="always")
@@ -1036,7 +1037,7 @@ def _dcell_centre(ci, s, nx, x0, y0, c0, kd):
     return cx, cy, 0.5 * ds * np.sqrt(2.0)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def dist_cell_counts(dcells, kd, k, maxg, table0, table1, border_ptr, border_idx, edge_off, few):
     """Number of listed grids per distance cell of the given coarse cells (block order)."""
     kk = kd * kd
@@ -1066,7 +1067,7 @@ def _source(g, b, s, kd, pk, edge_off, src_ptr, src_grid, src_eptr):
     return edge_off[g], edge_off[g + 1], False
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def dist_cell_entries(
     dcells, kd, k, maxg, frame, margin, table0, table1, border_ptr, border_idx, edge_off, few,
     e, dptr, pk, src_ptr, src_grid, src_eptr, src_eidx,
@@ -1109,7 +1110,7 @@ def dist_cell_entries(
     return dgrid, count, bound
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def dist_cell_edges(
     dcells, kd, frame, dptr, dgrid, bound, eptr, edge_off, e, pk, src_ptr, src_grid, src_eptr,
     src_eidx,
