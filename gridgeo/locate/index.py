@@ -222,9 +222,9 @@ class GridIndex:
             The distance to the border of a grid with at most ``few_edges`` edges is
             measured over all of them. For the others, each coarse cell where they lie is
             split into ``kd × kd`` *distance cells* (``kd = distance_subdivisions``,
-            default: about one per mean edge length, at most 16 and at most one cell per
-            edge), each listing per grid the edges that can be nearest to one of its
-            points.
+            default: about one per mean edge length, at most 16; fewer where the candidate
+            edge ids would outnumber 16 per edge of those grids), each listing per grid
+            the edges that can be nearest to one of its points.
 
         Returns
         -------
