@@ -443,12 +443,30 @@ parts = ("projection", "cell lookup", "exact border tests", "border distance")
 if "one pass: lookup + border tests + distance" in best:
     parts = ("projection", "one pass: lookup + border tests + distance")
 best["columns (whole less the stages above)"] = wc - sum(best[k] for k in parts)
+# the index alone: build time (best of 3, wall and CPU) and its arrays' bytes
+from gridgeo.locate import GridIndex
+bw = bc = float("inf")
+for _ in range(3):
+    c, w = cpu(), wall()
+    built = GridIndex.build(codes, geoms)
+    bc, bw = min(bc, cpu() - c), min(bw, wall() - w)
+arrays = [built._table0, built._table1, built._border_ptr, built._border_idx, built._packed,
+          *built._geo, *built._bands, *built._edges]
+dist_bytes = sum(a.nbytes for a in getattr(built, "_dist", ())[2:] if hasattr(a, "nbytes"))
+info = {"build wall s": bw, "build cpu s": bc, "index MB (arrays)": (sum(a.nbytes for a in arrays) + dist_bytes) / 1e6,
+        "distance candidates MB": dist_bytes / 1e6}
+if hasattr(built, "_dist"):
+    st = built.stats()
+    info["distance cells"] = st.get("distance_cells", 0)
+    info["mean candidate edges"] = st.get("mean_distance_edges", 0.0)
 if save:
+    xa, ya = to_srid(lon, lat, "wgs84", srid)
+    np.save(save + ".dist.npy", index.border_distance(xa, ya, index.locate(xa, ya)))
     import pyarrow.ipc as ipc
     tab = pa.concat_tables([t.cast(schema) for t in tables])
     with ipc.new_file(save, tab.schema) as f:
         f.write_table(tab)
-print(json.dumps({"n": int(lon.size), "stages": best}))
+print(json.dumps({"n": int(lon.size), "stages": best, "info": info}))
 """
 
 
@@ -458,6 +476,10 @@ def _district_points(kind: str, n: int, seed: int):
 
     if kind == "benchmark":
         codes, geoms = jittered_tiling(71, 71, seed=seed)
+    elif kind == "rings":
+        # long rings: 900 grids whose borders have a vertex every 2.5 m (~520 edges each)
+        codes, geoms = jittered_tiling(30, 30, seed=seed)
+        geoms = shapely.segmentize(geoms, 2.5)
     else:
         from pathlib import Path
 
@@ -483,12 +505,14 @@ def bench_kernels(
     seed: int,
     threads: int | None,
     omp_wait: str | None,
+    districts: tuple[str, ...] = ("benchmark", "daan"),
 ) -> None:
     """CPU per 1 M points per stage of ``locate_batch`` (no reading, writing or HTTP).
 
     Runs in a subprocess per version (this checkout, and ``baseline`` when given) on the
-    same points, and checks that the two answers are equal (every column; distances to
-    1e-6 m).
+    same points, and checks that the two answers are equal (every column, to the bit,
+    and the unrounded distances to the border of every point, to the bit). Also the
+    index's build time and array bytes.
     """
     import json
     import tempfile
@@ -501,7 +525,7 @@ def bench_kernels(
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "kernels.py")
         script.write_text(KERNEL_CODE)
-        for kind in ("benchmark", "daan"):
+        for kind in districts:
             # the points of a district, made once (sampling Da'an takes a minute)
             npz = Path(tempfile.gettempdir(), f"gridgeo_bench_kernels_{kind}_{n}_{seed}.npz")
             if not npz.is_file():
@@ -509,6 +533,7 @@ def bench_kernels(
                 np.savez(npz, codes=codes, geoms=shapely.to_wkb(geoms), lon=lon, lat=lat, srid=CRS)
             codes = np.load(npz, allow_pickle=True)["codes"]
             res = {}
+            infos = {}
             for name, path in runs:
                 env = dict(os.environ, PYTHONPATH=path)
                 # importing gridgeo here set it: each version chooses its own (or --omp-wait)
@@ -524,7 +549,9 @@ def bench_kernels(
                 )  # fmt: skip
                 if r.returncode:
                     raise RuntimeError(f"{name} ({path}) failed:\n{r.stderr[-3000:]}")
-                res[name] = json.loads(r.stdout.strip().splitlines()[-1])["stages"]
+                out = json.loads(r.stdout.strip().splitlines()[-1])
+                res[name] = out["stages"]
+                infos[name] = out.get("info", {})
             print(
                 f"\n{kind} district ({len(codes):,} grids), {n:,} lon/lat points in chunks of "
                 f"{chunk:,}: CPU seconds per 1 M points (best of {reps}), numba threads "
@@ -535,14 +562,24 @@ def bench_kernels(
             for k in res["this"]:
                 vals = " ".join(f"{res[nm].get(k, float('nan')) * 1e6 / n:10.3f}" for nm, _ in runs)
                 print(f"{k:40s} {vals}")
+            print("index (not per point):")
+            for k in infos["this"]:
+                vals = " ".join(f"{infos[nm].get(k, float('nan')):10.3f}" for nm, _ in runs)
+                print(f"{k:40s} {vals}")
             if baseline:
                 a = ipc.open_file(Path(tmp, f"{kind}-this.arrow")).read_all()
                 b = ipc.open_file(Path(tmp, f"{kind}-baseline.arrow")).read_all()
                 _compare(a, b)
+                da = np.load(Path(tmp, f"{kind}-this.arrow.dist.npy"))
+                db = np.load(Path(tmp, f"{kind}-baseline.arrow.dist.npy"))
+                print(
+                    f"unrounded distances vs baseline: {da.size:,} points, "
+                    + ("equal to the bit" if np.array_equal(da, db, equal_nan=True) else "DIFFER")
+                )
 
 
 def _compare(a, b) -> None:
-    """Print whether two answer tables are equal (distances to 1e-6 m)."""
+    """Print whether two answer tables are equal (every column to the bit)."""
     import pyarrow as pa
 
     bad = []
@@ -553,9 +590,7 @@ def _compare(a, b) -> None:
         if name == "distance_to_border_m":
             da = ca.to_numpy(zero_copy_only=False)
             db = cb.to_numpy(zero_copy_only=False)
-            same = np.array_equal(np.isnan(da), np.isnan(db)) and (
-                np.nanmax(np.abs(da - db), initial=0.0) <= 1e-6
-            )
+            same = np.array_equal(da, db, equal_nan=True)
         else:
             if pa.types.is_dictionary(ca.type):
                 ca, cb = ca.dictionary_decode(), cb.dictionary_decode()
@@ -600,6 +635,11 @@ def main() -> None:
     ap.add_argument(
         "--omp-wait", default=None, help="OMP_WAIT_POLICY for both versions (--kernels)"
     )
+    ap.add_argument(
+        "--districts",
+        default="benchmark,daan",
+        help="comma list of benchmark,daan,rings (--kernels; rings: 900 grids of ~520 edges)",
+    )
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if args.kernels:
@@ -611,6 +651,7 @@ def main() -> None:
             args.seed,
             args.threads,
             args.omp_wait,
+            tuple(filter(None, args.districts.split(","))),
         )
         return
 

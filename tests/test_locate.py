@@ -6,6 +6,7 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
+import shapely.affinity
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
@@ -244,3 +245,55 @@ def test_identical_to_postgis_on_real_daan_statistical_areas(db_url, shared_data
         ]
     )
     assert multi.sum() > 50
+
+
+def _ring_district():
+    """Long ring grids: a disc, two annuli (polygons with holes, 512 edges per circle), the
+    outer annulus cut in two C-shaped halves, and jittered squares with 1 m edges."""
+    c = shapely.Point(0.0, 0.0)
+    discs = [c.buffer(r, quad_segs=128) for r in (100.0, 250.0, 400.0, 600.0)]
+    geoms = [discs[0], discs[1].difference(discs[0]), discs[2].difference(discs[1])]
+    outer = discs[3].difference(discs[2])
+    geoms += [outer.intersection(shapely.box(-700, -700, 0, 700))]
+    geoms += [outer.intersection(shapely.box(0, -700, 700, 700))]
+    codes = [f"R{i}" for i in range(len(geoms))]
+    tc, tg = jittered_tiling(4, 4, seed=9)
+    b = shapely.total_bounds(tg)
+    shifted = [shapely.affinity.translate(g, 700 - b[0], -200 - b[1]) for g in tg]
+    geoms += list(shapely.segmentize(np.asarray(shifted, dtype=object), 1.0))
+    codes += [f"T{c}" for c in tc]
+    return codes, geoms
+
+
+@pytest.mark.parametrize("district", ["rings", "tiling"])
+@pytest.mark.parametrize("n", [3000, 60_000])  # serial below 20,000 points, parallel above
+def test_border_distance_by_candidates_is_the_all_edges_number(district, n):
+    """The distance over a cell's candidate edges is the all-edges number to the bit."""
+    codes, geoms = _ring_district() if district == "rings" else jittered_tiling(12, 9, seed=3)
+    # few_edges=0: every grid by candidates; 10**9: every grid over all its edges
+    idx = GridIndex.build(codes, geoms, few_edges=0 if district == "tiling" else 24)
+    ref = GridIndex.build(codes, geoms, few_edges=10**9)
+    assert idx.stats()["distance_edge_ids"] > 0
+    assert ref.stats()["distance_edge_ids"] == 0
+    x, y = sample_points(codes, geoms, n, seed=n, share_on_vertices=0.05, share_on_edges=0.1)
+    x[1] = np.nan
+    g = idx.locate(x, y)
+    np.testing.assert_array_equal(g, ref.locate(x, y))
+    hit = g >= 0
+    d = idx.border_distance(x, y, g)
+    np.testing.assert_array_equal(d, ref.border_distance(x, y, g))
+    # a grid the point is not in (the cell does not list it: all its edges)
+    other = np.random.default_rng(n).integers(0, len(idx), n)
+    np.testing.assert_array_equal(
+        idx.border_distance(x, y, other), ref.border_distance(x, y, other)
+    )
+    # the one pass and the single point give the same numbers
+    got = idx.locate_fill(x, y, distance=True, near=20.0)
+    np.testing.assert_array_equal(got.distance[hit], np.round(d[hit], 3))
+    for i in range(0, n, n // 50):
+        gi, di = idx.locate_one(x[i], y[i])
+        assert gi == g[i]
+        assert di == (d[i] if hit[i] else 0.0)
+    ring = shapely.boundary(idx.geoms[g[hit]])
+    ref_geos = shapely.distance(ring, shapely.points(x[hit], y[hit]))
+    assert np.allclose(d[hit], ref_geos, rtol=1e-9, atol=1e-6)

@@ -885,23 +885,30 @@ def _edge_distance(x, y, g, edge_off, ax, ay, dx, dy, inv):
 
 
 @njit(cache=True, parallel=True)
-def border_distance(px, py, grid, edge_off, ax, ay, dx, dy, inv):
+def border_distance(
+    perm, px, py, grid, x0, y0, inv_c0, nx, ny, edge_off, e, cand,
+):  # fmt: skip
     """Euclidean distance from each point to the boundary of its grid (NaN when grid < 0).
 
-    The edges are :func:`border_edges`'."""
+    The points are taken in ``perm`` order (:func:`cell_order`: neighbours find their edges
+    in cache). ``edge_off, e`` are :func:`border_edges`' offsets and :func:`pack_edges`'
+    rows, ``cand`` the candidate edges per distance cell (:func:`_near_distance`)."""
     n = px.size
     out = np.empty(n, np.float64)
-    for i in prange(n):
+    for j in prange(n):
+        i = perm[j]
         out[i] = (
             np.nan
             if grid[i] < 0
-            else _edge_distance(px[i], py[i], grid[i], edge_off, ax, ay, dx, dy, inv)
-        )
+            else _near_distance(
+                px[i], py[i], grid[i], x0, y0, inv_c0, nx, ny, cand, edge_off, e,
+            )
+        )  # fmt: skip
     return out
 
 
 @njit(cache=True)
-def border_distance_serial(px, py, grid, edge_off, ax, ay, dx, dy, inv):
+def border_distance_serial(px, py, grid, x0, y0, inv_c0, nx, ny, edge_off, e, cand):
     """:func:`border_distance` on one thread."""
     n = px.size
     out = np.empty(n, np.float64)
@@ -909,8 +916,10 @@ def border_distance_serial(px, py, grid, edge_off, ax, ay, dx, dy, inv):
         out[i] = (
             np.nan
             if grid[i] < 0
-            else _edge_distance(px[i], py[i], grid[i], edge_off, ax, ay, dx, dy, inv)
-        )
+            else _near_distance(
+                px[i], py[i], grid[i], x0, y0, inv_c0, nx, ny, cand, edge_off, e,
+            )
+        )  # fmt: skip
     return out
 
 
@@ -941,15 +950,220 @@ def _packed_distance(x, y, g, edge_off, e):
     """:func:`_edge_distance` on :func:`pack_edges` rows (the same operations, same result)."""
     best = np.inf
     for k in range(edge_off[g], edge_off[g + 1]):
-        ax = e[k, 0]
-        ay = e[k, 1]
-        dx = e[k, 2]
-        dy = e[k, 3]
-        t = min(max(((x - ax) * dx + (y - ay) * dy) * e[k, 4], 0.0), 1.0)
-        qx = ax + t * dx - x
-        qy = ay + t * dy - y
-        best = min(best, qx * qx + qy * qy)
+        best = min(best, _edge_d2(x, y, e, k))
     return np.sqrt(best)
+
+
+# ---------------------------------------------------------------------------
+# candidate edges per distance cell (the border distance of grids with many edges)
+# ---------------------------------------------------------------------------
+#
+# A grid with at most ``few`` edges is measured over all its edges: one contiguous run
+# of :func:`pack_edges` rows, which costs less than any look-up. For the others, every
+# coarse cell where one of them can be located in is split into ``kd × kd`` *distance
+# cells* (``dblock[cell]`` is its block, -1: none), and each distance cell lists per such
+# grid the edges that can be the nearest to some point of the cell: with ``d_c`` the
+# distance from the cell's centre to the grid's boundary and ``r`` the cell's
+# half-diagonal, the nearest edge ``e`` of a point ``p`` of the cell has
+# ``|c e| <= |p e| + r = D(p) + r <= d_c + 2 r`` (the distance to the boundary is
+# 1-Lipschitz); edges farther than that plus a margin far above rounding error are left
+# out. CSR, int32: distance cell ``c``'s grids are ``dgrid[dptr[c]:dptr[c + 1]]``, entry
+# ``q``'s edges ``eidx[eptr[q]:eptr[q + 1]]`` (rows of :func:`pack_edges`, ascending).
+# The distance evaluates the same per-edge formula on a subset that holds every edge
+# reaching the minimum: the same number as over all edges. The build kernels release
+# the GIL (a registry reload builds the index while requests are served).
+
+
+@njit(cache=True, inline="always")
+def _edge_d2(x, y, e, k):
+    """Squared distance from (x, y) to :func:`pack_edges` row ``k`` (the per-edge formula)."""
+    ax = e[k, 0]
+    ay = e[k, 1]
+    dx = e[k, 2]
+    dy = e[k, 3]
+    t = min(max(((x - ax) * dx + (y - ay) * dy) * e[k, 4], 0.0), 1.0)
+    qx = ax + t * dx - x
+    qy = ay + t * dy - y
+    return qx * qx + qy * qy
+
+
+@njit(cache=True, inline="always")
+def _dcell_grids(
+    cid, sx, sy, kd, k, table0, table1, border_ptr, border_idx, edge_off, few, buf
+):  # fmt: skip
+    """Grids with more than ``few`` edges a point of distance cell ``(sx, sy)`` of coarse
+    cell ``cid`` can be located in, written to ``buf`` (distinct); returns their count."""
+    v = table0[cid]
+    if v >= 0:
+        if edge_off[v + 1] - edge_off[v] <= few:
+            return 0
+        buf[0] = v
+        return 1
+    if v == OUTSIDE:
+        return 0
+    blk = -(v + 2)
+    n = 0
+    for ty in range((sy * k) // kd, ((sy + 1) * k + kd - 1) // kd):
+        for tx in range((sx * k) // kd, ((sx + 1) * k + kd - 1) // kd):
+            t = table1[blk * k * k + ty * k + tx]
+            if t == OUTSIDE:
+                continue
+            q0 = 0
+            q1 = 1
+            if t <= -2:
+                q0 = border_ptr[-(t + 2)]
+                q1 = border_ptr[-(t + 2) + 1]
+            for q in range(q0, q1):
+                g = t if t >= 0 else border_idx[q]
+                if edge_off[g + 1] - edge_off[g] <= few:
+                    continue
+                seen = False
+                for j in range(n):
+                    if buf[j] == g:
+                        seen = True
+                        break
+                if not seen:
+                    buf[n] = g
+                    n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _dcell_centre(ci, s, nx, x0, y0, c0, kd):
+    """Centre and half-diagonal of distance cell ``s`` (row-major) of coarse cell ``ci``."""
+    ds = c0 / kd
+    cx = x0 + (ci % nx) * c0 + (s % kd + 0.5) * ds
+    cy = y0 + (ci // nx) * c0 + (s // kd + 0.5) * ds
+    return cx, cy, 0.5 * ds * np.sqrt(2.0)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def dist_cell_counts(dcells, kd, k, maxg, table0, table1, border_ptr, border_idx, edge_off, few):
+    """Number of listed grids per distance cell of the given coarse cells (block order)."""
+    kk = kd * kd
+    out = np.zeros(dcells.size * kk, np.int64)
+    for b in prange(dcells.size):
+        buf = np.empty(maxg, np.int64)
+        for s in range(kk):
+            out[b * kk + s] = _dcell_grids(
+                dcells[b], s % kd, s // kd, kd, k, table0, table1, border_ptr, border_idx,
+                edge_off, few, buf,
+            )  # fmt: skip
+    return out
+
+
+@njit(cache=True, inline="always")
+def _source(g, b, s, kd, pk, edge_off, src_ptr, src_grid, src_eptr):
+    """(first, end, indirect) of the edges to test for grid ``g`` in distance cell ``s`` of
+    block ``b``: the candidates of its parent cell (``pk × pk`` per block) when given
+    (``src_ptr`` not empty), else all of ``g``'s."""
+    if src_ptr.size == 0:
+        return edge_off[g], edge_off[g + 1], False
+    f = kd // pk
+    p = b * pk * pk + (s // kd // f) * pk + (s % kd) // f
+    for q in range(src_ptr[p], src_ptr[p + 1]):
+        if src_grid[q] == g:
+            return src_eptr[q], src_eptr[q + 1], True
+    return edge_off[g], edge_off[g + 1], False
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def dist_cell_entries(
+    dcells, kd, k, maxg, frame, margin, table0, table1, border_ptr, border_idx, edge_off, few,
+    e, dptr, pk, src_ptr, src_grid, src_eptr, src_eidx,
+):  # fmt: skip
+    """Grid of each entry (``dgrid``), its candidate count and squared bound ``(d_c + 2 r)²``.
+
+    ``frame`` is ``(x0, y0, c0, nx)``; ``src_*`` the candidates of the same blocks split
+    ``pk × pk`` (``kd`` a multiple of ``pk``): a distance cell's nearest edges are among
+    its parent cell's (empty ``src_ptr``: all the grid's edges)."""
+    x0, y0, c0, nx = frame
+    kk = kd * kd
+    m = dptr[dptr.size - 1]
+    dgrid = np.empty(m, np.int32)
+    count = np.empty(m, np.int64)
+    bound = np.empty(m, np.float64)
+    for b in prange(dcells.size):
+        buf = np.empty(maxg, np.int64)
+        for s in range(kk):
+            n = _dcell_grids(
+                dcells[b], s % kd, s // kd, kd, k, table0, table1, border_ptr, border_idx,
+                edge_off, few, buf,
+            )  # fmt: skip
+            cx, cy, r = _dcell_centre(dcells[b], s, int(nx), x0, y0, c0, kd)
+            q = dptr[b * kk + s]
+            for j in range(n):
+                g = buf[j]
+                lo, hi, ind = _source(g, b, s, kd, pk, edge_off, src_ptr, src_grid, src_eptr)
+                best = np.inf
+                for t in range(lo, hi):
+                    best = min(best, _edge_d2(cx, cy, e, src_eidx[t] if ind else t))
+                lim = np.sqrt(best) + 2.0 * r + margin
+                lim2 = lim * lim
+                c = 0
+                for t in range(lo, hi):
+                    if _edge_d2(cx, cy, e, src_eidx[t] if ind else t) <= lim2:
+                        c += 1
+                dgrid[q + j] = g
+                count[q + j] = c
+                bound[q + j] = lim2
+    return dgrid, count, bound
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def dist_cell_edges(
+    dcells, kd, frame, dptr, dgrid, bound, eptr, edge_off, e, pk, src_ptr, src_grid, src_eptr,
+    src_eidx,
+):  # fmt: skip
+    """The candidate edges of every entry (``eidx``), by :func:`dist_cell_entries`' bounds."""
+    x0, y0, c0, nx = frame
+    kk = kd * kd
+    eidx = np.empty(eptr[eptr.size - 1], np.int32)
+    for b in prange(dcells.size):
+        for s in range(kk):
+            cx, cy, _r = _dcell_centre(dcells[b], s, int(nx), x0, y0, c0, kd)
+            for q in range(dptr[b * kk + s], dptr[b * kk + s + 1]):
+                g = dgrid[q]
+                lo, hi, ind = _source(g, b, s, kd, pk, edge_off, src_ptr, src_grid, src_eptr)
+                w = eptr[q]
+                for t in range(lo, hi):
+                    u = src_eidx[t] if ind else t
+                    if _edge_d2(cx, cy, e, u) <= bound[q]:
+                        eidx[w] = u
+                        w += 1
+    return eidx
+
+
+@njit(cache=True, inline="always")
+def _near_distance(
+    x, y, g, x0, y0, inv_c0, nx, ny, cand, edge_off, e
+):  # fmt: skip
+    """Distance from (x, y) to grid ``g``'s boundary: over all its edges when it has at
+    most ``few``, else over the candidate edges of the point's distance cell (all edges
+    when the cell does not list ``g``: a point outside the table, or a grid the point is
+    not located in). Same result as :func:`_packed_distance`.
+
+    ``cand`` is ``(few, kd, dblock, dptr, dgrid, eptr, eidx)`` (one tuple: compiled calls
+    take at most 30 arguments)."""
+    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
+    if edge_off[g + 1] - edge_off[g] > few:
+        fx = (x - x0) * inv_c0
+        fy = (y - y0) * inv_c0
+        if fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny:
+            ix = int(fx)
+            iy = int(fy)
+            b = dblock[iy * nx + ix]
+            if b >= 0:
+                sx = min(int((fx - ix) * kd), kd - 1)
+                sy = min(int((fy - iy) * kd), kd - 1)
+                c = b * kd * kd + sy * kd + sx
+                for q in range(dptr[c], dptr[c + 1]):
+                    if dgrid[q] == g:
+                        best = np.inf
+                        for j in range(eptr[q], eptr[q + 1]):
+                            best = min(best, _edge_d2(x, y, e, eidx[j]))
+                        return np.sqrt(best)
+    return _packed_distance(x, y, g, edge_off, e)
 
 
 @njit(cache=True, nogil=True)
@@ -986,6 +1200,11 @@ def _settle(
     x,
     y,
     v,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
     border_ptr,
     border_idx,
     xs,
@@ -1001,6 +1220,7 @@ def _settle(
     band_seg,
     edge_off,
     edges,
+    cand,
     distance,
 ):
     """(grid or OUTSIDE, distance to its border or 0) of a point whose table look-up gave
@@ -1026,7 +1246,7 @@ def _settle(
         )
     if v < 0 or not distance:
         return v, 0.0
-    return v, _packed_distance(x, y, v, edge_off, edges)
+    return v, _near_distance(x, y, v, x0, y0, inv_c0, nx, ny, cand, edge_off, edges)
 
 
 @njit(cache=True, inline="always")
@@ -1070,6 +1290,7 @@ def _point(
     band_seg,
     edge_off,
     edges,
+    cand,
     distance,
 ):
     """(grid or OUTSIDE, distance to its border or 0) of one point: look-up, exact test, edges."""
@@ -1078,6 +1299,11 @@ def _point(
         x,
         y,
         v,
+        x0,
+        y0,
+        inv_c0,
+        nx,
+        ny,
         border_ptr,
         border_idx,
         xs,
@@ -1093,6 +1319,7 @@ def _point(
         band_seg,
         edge_off,
         edges,
+        cand,
         distance,
     )
 
@@ -1125,6 +1352,7 @@ def locate_fill(
     band_seg,
     edge_off,
     edges,
+    cand,
     distance,
     near,
     grid,
@@ -1159,6 +1387,11 @@ def locate_fill(
             sx[j],
             sy[j],
             sv[j],
+            x0,
+            y0,
+            inv_c0,
+            nx,
+            ny,
             border_ptr,
             border_idx,
             xs,
@@ -1174,6 +1407,7 @@ def locate_fill(
             band_seg,
             edge_off,
             edges,
+            cand,
             distance,
         )
         sv[j] = v
@@ -1210,6 +1444,7 @@ def locate_fill_sorted(
     band_seg,
     edge_off,
     edges,
+    cand,
     distance,
     near,
     grid,
@@ -1235,6 +1470,11 @@ def locate_fill_sorted(
             sx[j],
             sy[j],
             sv[j],
+            x0,
+            y0,
+            inv_c0,
+            nx,
+            ny,
             border_ptr,
             border_idx,
             xs,
@@ -1250,6 +1490,7 @@ def locate_fill_sorted(
             band_seg,
             edge_off,
             edges,
+            cand,
             distance,
         )
         sv[j] = v
@@ -1285,6 +1526,7 @@ def locate_fill_serial(
     band_seg,
     edge_off,
     edges,
+    cand,
     distance,
     near,
     grid,
@@ -1319,9 +1561,71 @@ def locate_fill_serial(
             band_seg,
             edge_off,
             edges,
+            cand,
             distance,
         )
         _store(i, v, d, distance, near, grid, flag, dist)
+
+
+@njit(cache=True)
+def locate_one(
+    x,
+    y,
+    x0,
+    y0,
+    inv_c0,
+    nx,
+    ny,
+    k,
+    table0,
+    table1,
+    border_ptr,
+    border_idx,
+    xs,
+    ys,
+    ring_off,
+    part_off,
+    geom_off,
+    ring_band0,
+    ring_nband,
+    ring_y0,
+    ring_invh,
+    band_ptr,
+    band_seg,
+    edge_off,
+    edges,
+    cand,
+):
+    """(grid or OUTSIDE, unrounded distance to its border or 0) of one point in one call."""
+    return _point(
+        x,
+        y,
+        x0,
+        y0,
+        inv_c0,
+        nx,
+        ny,
+        k,
+        table0,
+        table1,
+        border_ptr,
+        border_idx,
+        xs,
+        ys,
+        ring_off,
+        part_off,
+        geom_off,
+        ring_band0,
+        ring_nband,
+        ring_y0,
+        ring_invh,
+        band_ptr,
+        band_seg,
+        edge_off,
+        edges,
+        cand,
+        True,
+    )
 
 
 @njit(cache=True, parallel=True)

@@ -139,13 +139,12 @@ def locate_one(
             [Problem(_("cannot be transformed"), field="lon", rule="points.transform")],
         )
     base["point"] = {"x": float(x[0]), "y": float(y[0]), "srid": snap.srid}
-    g = int(snap.index.locate(x, y)[0])
+    g, dist = snap.index.locate_one(x[0], y[0])
     if g < 0:
         base["reason"] = OUTSIDE_REASON
         base.update(department_answer(snap, category, None, float(x[0]), float(y[0])))
         return base
     rec = snap.records[g]
-    dist = float(snap.index.border_distance(x, y, [g])[0])
     base.update(
         located=True,
         grid={k: rec[k] for k in ("code", "name", "type", "valid_from", "valid_to")},

@@ -66,6 +66,11 @@ TIE_RULE = (
 )
 
 _SEG_PER_BAND = 4
+# Up to this many edges, a grid's border distance loops over all its edges (one
+# contiguous run of memory, a loop the CPU predicts): the candidate look-up costs more
+# (measured: 16 edges per grid 0.044 s per 1 M points over all, 0.063 s by candidates;
+# 40 edges 0.113 s and 0.076 s).
+_FEW_EDGES = 24
 # below this many points the kernels run on one thread (thread start-up costs more)
 _PARALLEL_FROM = 20_000
 # Multi-threaded kernels already use every core; run one at a time (numba's fallback
@@ -182,6 +187,7 @@ class GridIndex:
     _bands: tuple = field(repr=False)
     _edges: tuple = field(repr=False, default=())
     _packed: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 5)))
+    _dist: tuple = field(repr=False, default=())
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -194,6 +200,8 @@ class GridIndex:
         subdivisions: int = 8,
         cells_per_grid: float = 4.0,
         max_cells: int = 4_000_000,
+        few_edges: int = _FEW_EDGES,
+        distance_subdivisions: int | None = None,
     ) -> GridIndex:
         """Build the index from grid codes and polygons (one projected CRS, metres).
 
@@ -210,6 +218,13 @@ class GridIndex:
             ``k``: mixed coarse cells are split into ``k × k`` sub-cells.
         cells_per_grid, max_cells
             Control the default cell size and cap the coarse table's size.
+        few_edges, distance_subdivisions
+            The distance to the border of a grid with at most ``few_edges`` edges is
+            measured over all of them. For the others, each coarse cell where they lie is
+            split into ``kd × kd`` *distance cells* (``kd = distance_subdivisions``,
+            default: about one per mean edge length, at most 16; fewer where the candidate
+            edge ids would outnumber 16 per edge of those grids), each listing per grid
+            the edges that can be nearest to one of its points.
 
         Returns
         -------
@@ -346,6 +361,16 @@ class GridIndex:
                 border_idx,
             )
         edges = kern.border_edges(*geo)
+        packed = kern.pack_edges(*edges[1:])
+        dist = _distance_cells(
+            (table0, table1, border_ptr, border_idx),
+            (x0, y0, cell_size, nx, k),
+            edges[0],
+            packed,
+            int(few_edges),
+            distance_subdivisions,
+            4.0 * eps,
+        )
         index = cls(
             codes=codes_arr,
             geoms=geoms_arr,
@@ -364,7 +389,8 @@ class GridIndex:
             _geo=geo,
             _bands=bands,
             _edges=edges,
-            _packed=kern.pack_edges(*edges[1:]),
+            _packed=packed,
+            _dist=dist,
         )
         log.info(
             "built locate index: %d grids, %d×%d cells of %.1f, %d mixed, %d border sub-cells",
@@ -407,6 +433,15 @@ class GridIndex:
             _bands=bands,
             _edges=kern.border_edges(*geo),
             _packed=np.zeros((0, 5)),
+            _dist=(
+                _FEW_EDGES,
+                1,
+                np.full(1, -1, np.int32),
+                np.zeros(1, np.int32),
+                np.zeros(0, np.int32),
+                np.zeros(1, np.int32),
+                np.zeros(0, np.int32),
+            ),
         )
 
     # -- queries -------------------------------------------------------------------------
@@ -496,8 +531,7 @@ class GridIndex:
             py,
             *self._table_args(),
             *self._exact_args(),
-            self._edges[0],
-            self._packed,
+            *self._distance_args(),
             bool(distance),
             float(near),
             grid,
@@ -508,11 +542,7 @@ class GridIndex:
             kern.locate_fill_serial(*args)
             inside = kern.pack_flags_serial(flag, valid, near_bits)
         else:
-            cells = self._nx * self._ny
-            shift = max(0, (cells // max(n // 4, 1)).bit_length() - 1)
-            perm = kern.cell_order(
-                px, py, self._x0, self._y0, 1.0 / self.cell_size, self._nx, self._ny, shift
-            )
+            perm = self._cell_order(px, py)
             if threading.current_thread() is threading.main_thread():
                 with _PARALLEL_LOCK:
                     kern.locate_fill(perm, *args)
@@ -523,6 +553,13 @@ class GridIndex:
                 kern.locate_fill_sorted(perm, *args)
                 inside = kern.pack_flags_serial(flag, valid, near_bits)
         return Located(n, int(inside), grid, valid, dist, near_bits)
+
+    def _cell_order(self, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        """Point order by coarse cell (``_kernels.cell_order``; few buckets for few points)."""
+        shift = max(0, (self._nx * self._ny // max(px.size // 4, 1)).bit_length() - 1)
+        return kern.cell_order(
+            px, py, self._x0, self._y0, 1.0 / self.cell_size, self._nx, self._ny, shift
+        )
 
     def cell_table(self) -> CellTable:
         """The lookup tables, read-only, for compiled kernels outside this module.
@@ -581,6 +618,40 @@ class GridIndex:
     def _exact_args(self) -> tuple:
         return (self._border_ptr, self._border_idx, *self._geo, *self._bands)
 
+    def _distance_args(self) -> tuple:
+        return (self._edges[0], self._packed, self._dist)
+
+    def border_distance_arrays(self) -> tuple:
+        """The border distance's arrays ``(edge_off, edges, (few, kd, dblock, dptr, dgrid,
+        eptr, eidx))`` (read-only views; ``few`` and ``kd`` ints), for compiled callers of
+        ``_kernels._near_distance`` (with the :meth:`cell_table` origin and shape).
+
+        ``edges`` has one row ``(ax, ay, dx, dy, 1/|d|²)`` per edge, grid ``g``'s rows
+        being ``edge_off[g]:edge_off[g + 1]``; the rest lists per distance cell and grid
+        the candidate edges (see ``_kernels``: candidate edges per distance cell).
+        """
+        edge_off, packed = _read_only((self._edges[0], self._packed))
+        return (edge_off, packed, (*self._dist[:2], *_read_only(self._dist[2:])))
+
+    def locate_one(self, x: float, y: float) -> tuple[int, float]:
+        """Grid position and distance to its border of one point, in one compiled call.
+
+        Parameters
+        ----------
+        x, y
+            Coordinates in the index's CRS.
+
+        Returns
+        -------
+        tuple[int, float]
+            ``(grid, distance)`` as :meth:`locate` and :meth:`border_distance` give them
+            (``(-1, 0.0)`` outside every grid); the distance is not rounded.
+        """
+        g, d = kern.locate_one(
+            float(x), float(y), *self._table_args(), *self._exact_args(), *self._distance_args()
+        )
+        return int(g), float(d)
+
     def locate_codes(self, x: Any, y: Any) -> np.ndarray:
         """Grid code per point (``None`` outside every grid)."""
         idx = self.locate(x, y)
@@ -598,14 +669,28 @@ class GridIndex:
             return kern.covers_pairs(px, py, g, *self._geo, *self._bands)
 
     def border_distance(self, x: Any, y: Any, grid: Any) -> np.ndarray:
-        """Distance from each point to the boundary of grid ``grid[i]`` (NaN where grid < 0)."""
+        """Distance from each point to the boundary of grid ``grid[i]`` (NaN where grid < 0).
+
+        From 20,000 points on, the points are taken in cell order, on all cores."""
         px = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
         py = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
+        args = (
+            px,
+            py,
+            g,
+            self._x0,
+            self._y0,
+            1.0 / self.cell_size,
+            self._nx,
+            self._ny,
+            *self._distance_args(),
+        )
         if px.size >= _PARALLEL_FROM:
+            perm = self._cell_order(px, py)
             with _PARALLEL_LOCK:
-                return kern.border_distance(px, py, g, *self._edges)
-        return kern.border_distance_serial(px, py, g, *self._edges)
+                return kern.border_distance(perm, *args)
+        return kern.border_distance_serial(*args)
 
     def stats(self) -> dict[str, float]:
         """Table sizes: coarse cells, mixed cells, border sub-cells and their share of area."""
@@ -622,7 +707,95 @@ class GridIndex:
             "border_subcells": nborder,
             "border_share_of_covered": nborder / kk / max(inside + mixed, 1),
             "mean_candidates": float(np.diff(self._border_ptr).mean()) if nborder else 0.0,
+            "distance_subdivisions": int(self._dist[1]),
+            "distance_cells": int(self._dist[3].size - 1),
+            "distance_entries": int(self._dist[4].size),
+            "distance_edge_ids": int(self._dist[6].size),
+            "mean_distance_edges": float(self._dist[6].size / max(self._dist[4].size, 1)),
+            "distance_bytes": int(sum(a.nbytes for a in self._dist[2:])),
         }
+
+
+def _distance_cells(
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    frame: tuple[float, float, float, int, int],
+    edge_off: np.ndarray,
+    packed: np.ndarray,
+    few: int,
+    kd: int | None,
+    margin: float,
+    ids_per_edge: float = 16.0,
+) -> tuple:
+    """Candidate edges per distance cell of the grids with more than ``few`` edges.
+
+    ``tables`` is ``(table0, table1, border_ptr, border_idx)``, ``frame`` ``(x0, y0,
+    cell_size, nx, k)``. First the coarse cells' candidates (over all the grid's edges),
+    then each cell split in four (its candidates found among its parent's) up to ``kd``,
+    or before the candidate ids outnumber ``ids_per_edge`` times those grids' edges.
+    ``kd`` by default: about one distance cell per mean edge length of those grids, at
+    most 16.
+
+    Returns ``(few, kd, dblock, dptr, dgrid, eptr, eidx)`` (see ``_kernels``: candidate
+    edges per distance cell).
+    """
+    table0, table1, border_ptr, border_idx = tables
+    x0, y0, c0, nx, k = frame
+    nedges = np.diff(edge_off)
+    many = nedges > few
+    dblock = np.full(table0.size, -1, np.int32)
+    z = np.zeros(0, np.int32)
+    if not many.any():
+        return few, 1, dblock, np.zeros(1, np.int32), z, np.zeros(1, np.int32), z
+    dcells = np.flatnonzero(table0 != kern.OUTSIDE).astype(np.int64)
+    most = int(np.diff(border_ptr).max()) if border_ptr.size > 1 else 1
+    maxg = int(min(edge_off.size - 1, (k + 1) ** 2 * max(most, 1)))
+    gframe = (float(x0), float(y0), float(c0), float(nx))
+    none = np.zeros(0, np.int64)
+    args = (table0, table1, border_ptr, border_idx, edge_off, few)
+
+    def level(cells, kdd, src, budget):
+        with _PARALLEL_LOCK:
+            counts = kern.dist_cell_counts(cells, kdd, k, maxg, *args)
+        dptr = np.zeros(counts.size + 1, np.int64)
+        np.cumsum(counts, out=dptr[1:])
+        with _PARALLEL_LOCK:
+            dgrid, count, bound = kern.dist_cell_entries(
+                cells, kdd, k, maxg, gframe, margin, *args, packed, dptr, *src
+            )
+        eptr = np.zeros(count.size + 1, np.int64)
+        np.cumsum(count, out=eptr[1:])
+        if eptr[-1] > budget:
+            return None
+        with _PARALLEL_LOCK:
+            eidx = kern.dist_cell_edges(
+                cells, kdd, gframe, dptr, dgrid, bound, eptr, edge_off, packed, *src
+            )
+        return counts, dptr, dgrid, eptr, eidx
+
+    # the coarse cells' candidates, then split in four while the ids stay in the budget
+    top = level(dcells, 1, (1, none, z, none, z), 2**31 - 1)
+    counts, dptr, dgrid, eptr, eidx = top
+    keep = np.flatnonzero(counts > 0)
+    dcells = dcells[keep]
+    dptr = np.concatenate([dptr[keep], dptr[-1:]])
+    budget = min(int(ids_per_edge * nedges[many].sum()), 2**31 - 1)
+    if kd is None:
+        mean_edge = float(
+            np.sqrt(packed[:, 2] ** 2 + packed[:, 3] ** 2)[np.repeat(many, nedges)].mean()
+        )
+        kd = 1
+        while kd < 16 and c0 / kd > mean_edge:
+            kd *= 2
+    got = 1
+    while got < kd:
+        nxt = level(dcells, got * 2, (got, dptr, dgrid, eptr, eidx), budget)
+        if nxt is None:
+            break
+        _c, dptr, dgrid, eptr, eidx = nxt
+        got *= 2
+    kd = got
+    dblock[dcells] = np.arange(dcells.size, dtype=np.int32)
+    return few, int(kd), dblock, dptr.astype(np.int32), dgrid, eptr.astype(np.int32), eidx
 
 
 def _bbox_cells(

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from gridgeo.locate._kernels import _edge_distance  # distance to a grid's boundary
+from gridgeo.locate._kernels import _near_distance  # distance to a grid's boundary
 
 #: :func:`classify_legs` status: not a patrol leg / wholly in one grid (or none) / may cross.
 NO_LEG, WHOLE, CROSSES = 0, 1, 2
@@ -95,17 +95,15 @@ def classify_legs(
     part_off,
     geom_off,
     edge_off,
-    eax,
-    eay,
-    edx,
-    edy,
-    einv,
+    edges,
+    cand,
 ):  # pragma: no cover - compiled
     """Per fix ``i``: the length of leg ``i → i + 1`` and its status (see module doc).
 
     ``g`` is each fix's grid (``-1``: none), ``ok[i]`` whether leg ``i`` is patrol. A leg
-    of length 0 is WHOLE (the fix's own grid). ``edge_off … einv``: the grids' edges as
-    :meth:`gridgeo.locate.GridIndex.border_edge_arrays` gives them (the distance to a
+    of length 0 is WHOLE (the fix's own grid). ``edge_off, edges, cand``: the grids' edges
+    and candidate edges per distance cell as
+    :meth:`gridgeo.locate.GridIndex.border_distance_arrays` gives them (the distance to a
     grid's border is the locate answer's own kernel).
     """
     n = x.size
@@ -130,7 +128,20 @@ def classify_legs(
             status[i] = WHOLE  # a square wholly in one grid or in none is convex
             continue
         if ga >= 0 and (
-            d < _edge_distance(xa, ya, ga, edge_off, eax, eay, edx, edy, einv)
+            d
+            < _near_distance(
+                xa,
+                ya,
+                ga,
+                x0,
+                y0,
+                inv,
+                nx,
+                ny,
+                cand,
+                edge_off,
+                edges,
+            )
             or not _touches_border(xa, ya, xb, yb, ga, xs, ys, ring_off, part_off, geom_off)
         ):
             status[i] = WHOLE  # both ends in grid ga and no edge of it met: wholly inside

@@ -158,7 +158,7 @@ def _classify(
         tab.cells,
         tab.subcells,
         *index.boundary_arrays(),
-        *index.border_edge_arrays(),
+        *index.border_distance_arrays(),
     )
 
 
