@@ -196,9 +196,9 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
 def _split_by_edges(
     strip, xy: np.ndarray, labels: np.ndarray, simplify_m: float
 ) -> tuple[dict, list] | None:
-    """The fast path: the Voronoi edges between neighbours cut the strip's bounding box
-    into faces, each face goes to the neighbour of its nearest sample, and each neighbour's
-    faces are clipped to the strip; ``None`` when the faces do not tile the box."""
+    """The fast path: the Voronoi edges between neighbours cut the strip into faces (the
+    lines clipped to its bounding box, noded into its outline), each face goes to the
+    neighbour of its nearest sample; ``None`` when the faces do not tile the strip."""
     x0, y0, x1, y1 = strip.bounds
     segs = _bisectors(xy, labels, 4.0 * ((x1 - x0) + (y1 - y0)) + 10.0)
     if segs is None:
@@ -207,29 +207,8 @@ def _split_by_edges(
     inner = shapely.line_merge(shapely.clip_by_rect(lines, x0 - 1, y0 - 1, x1 + 1, y1 + 1))
     if simplify_m > 0:
         inner = shapely.simplify(inner, simplify_m)
-    # faces of the box around the strip, cut by those lines (their ends lie on the box);
-    # the strip's own outline is left to one overlay per neighbour at the end, as the
-    # per-cell clip did: noding the lines into it moved its vertices by float noise and
-    # the parts then met their blocks only at points
-    box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
-    faces = shapely.get_parts(shapely.polygonize([shapely.union(inner, box.boundary)]))
-    if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
-        return None
-    # the sample nearest to a point inside each face (a few faces × a few hundred samples)
-    at = shapely.get_coordinates(shapely.point_on_surface(faces))
-    flab = labels[np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)]
-    labs = np.unique(flab)
-    regions = [_join_cells(faces[flab == j]) for j in labs.tolist()]
-    parts = shapely.intersection(np.array(regions, dtype=object), strip)
-    out = {}
-    for j, piece in zip(labs.tolist(), parts, strict=True):
-        piece = polygonal(piece)
-        if not piece.is_empty and piece.area > 0:
-            out[j] = piece
-    mid = shapely.get_parts(shapely.intersection(inner, strip))
-    kind = shapely.get_type_id(mid)
-    mid = mid[((kind == 1) | (kind == 2)) & (shapely.length(mid) > 0)]
-    return out, mid.tolist()
+    cut = _cut(np.array([strip], dtype=object), np.array([inner], dtype=object))[0]
+    return None if cut is None else _by_nearest(cut[0], xy, labels, cut[1])
 
 
 def _split_by_cells(strip, xy: np.ndarray, labels: np.ndarray) -> dict | None:
@@ -471,56 +450,57 @@ def _faces_many(
     inner = shapely.line_merge(inner)
     if tol > 0:
         inner = shapely.simplify(inner, tol)
-    box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
-    faces = shapely.polygonize(shapely.union(inner, shapely.boundary(box))[:, None])
-    parts, at = shapely.get_parts(faces, return_index=True)
-    area = np.bincount(at, weights=shapely.area(parts), minlength=len(ids))
-    good = (np.bincount(at, minlength=len(ids)) > 0) & (
-        np.abs(area - shapely.area(box)) <= 1e-6 * shapely.area(box)
-    )
-    out = {}
-    split = np.split(parts, np.flatnonzero(np.diff(at)) + 1) if len(parts) else []
-    first = at[np.r_[0, np.flatnonzero(np.diff(at)) + 1]] if len(parts) else []
-    got = dict(zip(np.asarray(first).tolist(), split, strict=True))
-    for k, t in enumerate(ids.tolist()):
-        out[t] = (inner[k], got[k]) if good[k] else None
-    return out
+    strips = np.array([tasks[t][0] for t in ids.tolist()], dtype=object)
+    cut = _cut(strips, inner)
+    return {t: c for t, c in zip(ids.tolist(), cut, strict=True)}
+
+
+def _cut(strips: np.ndarray, inner: np.ndarray) -> list:
+    """Each strip cut by its lines: ``(faces, lines inside the strip)``, or ``None`` where
+    the faces do not tile the strip. The lines are noded into the strip's outline once
+    (one union, one polygonize); no overlay of polygons."""
+    ring = shapely.boundary(strips)
+    noded = shapely.union(inner, ring)
+    shapely.prepare(strips)
+    faces, fo = shapely.get_parts(shapely.polygonize(noded[:, None]), return_index=True)
+    inside = shapely.contains_properly(strips[fo], shapely.point_on_surface(faces))
+    faces, fo = faces[inside], fo[inside]
+    lines, lo = shapely.get_parts(noded, return_index=True)
+    mid = shapely.line_interpolate_point(lines, 0.5, normalized=True)
+    # a point interpolated on the outline may test as inside by float noise: the lines
+    # inside are those whose middle is off the outline
+    inside = shapely.contains_properly(strips[lo], mid) & (shapely.length(lines) > 0)
+    inside[inside] = shapely.distance(mid[inside], ring[lo[inside]]) > 1e-6
+    lines, lo = lines[inside], lo[inside]
+    n = len(strips)
+    area = np.bincount(fo, weights=shapely.area(faces), minlength=n)
+    good = np.abs(area - shapely.area(strips)) <= 1e-9 * shapely.area(strips)
+    fsplit = np.split(faces, np.searchsorted(fo, np.arange(1, n)))
+    lsplit = np.split(lines, np.searchsorted(lo, np.arange(1, n)))
+    return [
+        (f, ln.tolist()) if ok else None for f, ln, ok in zip(fsplit, lsplit, good, strict=True)
+    ]
 
 
 def _parts_many(tasks: list, xy, labels, task, faces: dict) -> dict:
-    """For each strip in ``faces``: ``({neighbour: part}, lines)`` as
-    :func:`_split_by_edges` gives them (``None`` where the faces did not tile the box)."""
-    out: dict = {t: None for t, f in faces.items() if f is None}
-    regions, owner, labs = [], [], []
-    lo, hi = np.searchsorted(task, list(faces), "left"), np.searchsorted(task, list(faces), "right")
+    """For each strip in ``faces``: ``({neighbour: part}, lines)``, each face going to the
+    neighbour of its nearest sample (``None`` where the faces did not tile the strip)."""
+    out: dict = {}
+    keys = list(faces)
+    lo, hi = np.searchsorted(task, keys, "left"), np.searchsorted(task, keys, "right")
     for (t, f), a, b in zip(faces.items(), lo.tolist(), hi.tolist(), strict=True):
-        if f is None:
-            continue
-        pxy, plab = xy[a:b], labels[a:b]
-        at = shapely.get_coordinates(shapely.point_on_surface(f[1]))
-        flab = plab[np.argmin(((at[:, None, :] - pxy[None, :, :]) ** 2).sum(axis=2), axis=1)]
-        for j in np.unique(flab).tolist():
-            regions.append(_join_cells(f[1][flab == j]))
-            owner.append(t)
-            labs.append(j)
-    if not regions:
-        return out
-    strips = np.array([tasks[t][0] for t in owner], dtype=object)
-    parts = shapely.intersection(np.array(regions, dtype=object), strips)
-    for t in dict.fromkeys(owner):
-        out[t] = ({}, [])
-    for t, j, piece in zip(owner, labs, parts, strict=True):
-        piece = polygonal(piece)
-        if not piece.is_empty and piece.area > 0:
-            out[t][0][j] = piece
-    ts = list(dict.fromkeys(owner))
-    mids = shapely.intersection(
-        np.array([faces[t][0] for t in ts], dtype=object),
-        np.array([tasks[t][0] for t in ts], dtype=object),
-    )
-    for t, mid in zip(ts, mids, strict=True):
-        mid = shapely.get_parts(mid)
-        kind = shapely.get_type_id(mid)
-        mid = mid[((kind == 1) | (kind == 2)) & (shapely.length(mid) > 0)]
-        out[t] = (out[t][0], mid.tolist())
+        out[t] = None if f is None else _by_nearest(f[0], xy[a:b], labels[a:b], f[1])
     return out
+
+
+def _by_nearest(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray, lines: list) -> tuple:
+    """``({neighbour: its faces joined}, lines)``: a face goes to the neighbour of the
+    sample nearest to a point inside it (a few faces × a few hundred samples)."""
+    at = shapely.get_coordinates(shapely.point_on_surface(faces))
+    flab = labels[np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)]
+    out = {}
+    for j in np.unique(flab).tolist():
+        piece = polygonal(_join_cells(faces[flab == j]))
+        if not piece.is_empty and piece.area > 0:
+            out[j] = piece
+    return out, lines
