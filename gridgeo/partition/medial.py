@@ -68,20 +68,25 @@ def _onto_borders(pieces: dict, borders: dict, tol: float = 1e-6) -> dict:
     """Each part with the vertices of the border it shares with its neighbour within
     ``tol`` (:func:`shapely.snap`): its edge along that border is otherwise one segment
     between two clipped points, a few nm off the neighbour's vertices."""
-    labs = [j for j in pieces if j in borders]
-    if not labs:
-        return pieces
+    return _onto_borders_many([pieces], [borders], tol)[0]
+
+
+def _onto_borders_many(pieces: list, borders: list, tol: float = 1e-6) -> list:
+    """:func:`_onto_borders` of many strips' parts in one batch of GEOS calls."""
+    at = [(k, j) for k, (p, b) in enumerate(zip(pieces, borders, strict=True)) for j in p if j in b]
+    out = [dict(p) for p in pieces]
+    if not at:
+        return out
     snapped = shapely.snap(
-        np.array([pieces[j] for j in labs], dtype=object),
-        np.array([borders[j] for j in labs], dtype=object),
+        np.array([pieces[k][j] for k, j in at], dtype=object),
+        np.array([borders[k][j] for k, j in at], dtype=object),
         tol,
     )
     kind = shapely.get_type_id(snapped)
     ok = shapely.is_valid(snapped) & ((kind == 3) | (kind == 6))
-    out = dict(pieces)
-    for j, g, good in zip(labs, snapped, ok, strict=True):
+    for (k, j), g, good in zip(at, snapped, ok.tolist(), strict=True):
         if good:
-            out[j] = g
+            out[k][j] = g
     return out
 
 
@@ -295,11 +300,11 @@ def split_medial_many(
     bad |= ~two
     faces = _faces_many(tasks, segs, seg_task, ~bad, bounds, tol)
     pieces = _parts_many(tasks, xy, labels, task, faces)
-    for t, res in pieces.items():
-        if res is None:
-            alone[t] = True
-        elif len(res[0]) >= 2:
-            out[t] = (_onto_borders(res[0], dict(tasks[t][1])), res[1])
+    done = [t for t, res in pieces.items() if res is not None and len(res[0]) >= 2]
+    alone[[t for t, res in pieces.items() if res is None]] = True
+    snapped = _onto_borders_many([pieces[t][0] for t in done], [dict(tasks[t][1]) for t in done])
+    for t, got in zip(done, snapped, strict=True):
+        out[t] = (got, pieces[t][1])
     for t in np.flatnonzero(alone).tolist():
         out[t] = split_medial(tasks[t][0], tasks[t][1], segment_m, simplify_m=simplify_m)
     return out
