@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 
 SIMPLIFY_M = 0.0  # tolerance on the lines between the parts (m); 0: as found
+NOISE_M2 = 1e-6  # a face of a cut strip below this area is float noise (m²)
 
 
 def split_medial(
@@ -503,6 +504,16 @@ def _by_nearest(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray, lines: li
     sample nearest to a point inside it (a few faces × a few hundred samples)."""
     at = shapely.get_coordinates(shapely.point_on_surface(faces))
     flab = labels[np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)]
+    noise = shapely.area(faces) < NOISE_M2
+    if noise.any() and not noise.all():
+        # a face of float noise (a line passing a vertex of the outline by nm) goes with
+        # the face it shares most border with: on its own it would be a speck of a part
+        big = np.flatnonzero(~noise)
+        rings = shapely.boundary(faces[big])
+        for k in np.flatnonzero(noise).tolist():
+            shared = shapely.length(shapely.intersection(faces[k].boundary, rings))
+            if shared.max() > 0:
+                flab[k] = flab[big[int(np.argmax(shared))]]
     out = {}
     for j in np.unique(flab).tolist():
         piece = polygonal(_join_cells(faces[flab == j]))
