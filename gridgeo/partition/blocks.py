@@ -418,7 +418,9 @@ def merge_slivers(
 
     Slivers are taken smallest first. Their neighbours and shared borders come from one
     STRtree query and one batched intersection over all slivers; a sliver next to one
-    merged before it is looked at again with the current geometries. The pieces each
+    merged before it is looked at again with the current geometries. The thin slivers are
+    split up front in one batch (:func:`split_medial_many`) from those borders; a sliver's
+    turn takes that answer where it brings the same strip and borders. The pieces each
     block receives are unioned with it once, at the end.
     """
     geoms_arr = np.array(blocks.geoms, dtype=object)
