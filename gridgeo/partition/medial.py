@@ -8,14 +8,16 @@ samples.
 
 The cells themselves are never built. The borders between neighbours' parts are the
 Voronoi edges dual to the Delaunay edges joining samples of two different neighbours (one
-GEOS triangulation; the circumcentres in numpy). Those lines cut the strip's bounding box
-into faces (one polygonize), each face goes to the neighbour of its nearest sample, and
-each neighbour's faces are clipped to the strip once. This gives the parts the per-cell
-Voronoi clip gave (to float noise) at a fraction of the cost: that clip was one overlay per
-sample against the whole strip. Each part is then snapped (1 µm) onto the border it shares
-with its neighbour, so that the union with the neighbour closes. Where the fast path cannot
-vouch for its answer (a flat triangle joining two neighbours, faces that do not tile the
-box) the per-cell Voronoi clip runs instead.
+GEOS triangulation; the circumcentres in numpy). Those lines, noded into the strip's
+outline (one union, one polygonize), cut the strip into faces; each face goes to the
+neighbour of its nearest sample (a face of float noise, below :data:`NOISE_M2`, to the face
+it shares most border with). This gives the parts the per-cell Voronoi clip gave (to float
+noise) at a fraction of the cost: that clip was one overlay per sample against the whole
+strip. Each part is then snapped (1 µm) onto the border it shares with its neighbour, so
+that the union with the neighbour closes. Where the fast path cannot vouch for its answer
+(a flat triangle joining two neighbours, faces that do not tile the strip) the per-cell
+Voronoi clip runs instead. :func:`split_medial_many` gives the same answers for many strips
+in one batch of GEOS and numpy calls.
 """
 
 from __future__ import annotations
@@ -431,7 +433,7 @@ def _faces_many(
     tasks: list, segs: np.ndarray, seg_task: np.ndarray, ok: np.ndarray, bounds, tol: float
 ) -> dict:
     """For each strip ``t`` in ``ok``: the lines between its neighbours' parts (as
-    :func:`_split_by_edges` makes them) and the faces they cut its box into."""
+    :func:`_split_by_edges` makes them) and the strip cut by them (:func:`_cut`)."""
     ids = np.flatnonzero(ok)
     if len(ids) == 0:
         return {}
