@@ -124,3 +124,20 @@ def test_one_neighbour_is_no_split():
     border = shapely.intersection(strip.boundary, shapely.box(0, -50, 100, 0).boundary)
     assert split_medial(strip, [(0, border)], SEGMENT_M) is None
     assert split_medial(strip, [], SEGMENT_M) is None
+
+
+def test_split_many_gives_the_per_strip_answer_bit_for_bit(strips):
+    # the batch of all strips at once, plus strips the per-strip way does not split (one
+    # neighbour, no border) and the box strip with its flat hull triangles
+    box, _, box_borders = _box_strip()
+    tasks = [(strip, [(j, shared) for j, _, shared in nbrs]) for strip, nbrs in strips]
+    tasks += [(strips[0][0], tasks[0][1][:1]), (strips[1][0], []), (box, box_borders)]
+    many = medial.split_medial_many(tasks, SEGMENT_M)
+    assert len(many) == len(tasks)
+    for (strip, borders), got in zip(tasks, many, strict=True):
+        one = split_medial(strip, borders, SEGMENT_M)
+        assert (got is None) == (one is None)
+        if one is not None:
+            assert {j: g.wkb for j, g in got[0].items()} == {j: g.wkb for j, g in one[0].items()}
+            assert [g.wkb for g in got[1]] == [g.wkb for g in one[1]]
+    assert medial.split_medial_many([], SEGMENT_M) == []

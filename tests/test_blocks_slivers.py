@@ -101,3 +101,31 @@ def test_batched_dangle_connection_equals_the_loop(city):
         b = connect_dangles_loop(noded, precision=0.01, **kw)
         assert [g.wkb for g in a] == [g.wkb for g in b]
     assert _connect_dangles(noded, snap_m=0.0, extend_m=0.0, precision=0.01) == []
+
+
+def test_presplit_strips_give_the_blocks_of_the_per_strip_split(raw_blocks, monkeypatch):
+    # the batch answers (split_medial_many up front) are taken only where the sliver's turn
+    # brings the same strip and borders: the blocks are those of splitting every strip at
+    # its turn, bit for bit
+    import gridgeo.partition.blocks as blocks_mod
+
+    def digest(res):
+        return [
+            (
+                [g.wkb for g in b.geoms],
+                [np.asarray(m).tolist() for m in b.members],
+                [g.wkb for g in b.medians],
+            )
+            for _, b in res
+        ]
+
+    used = []
+    many = blocks_mod.split_medial_many
+    monkeypatch.setattr(
+        blocks_mod, "split_medial_many", lambda t, s: used.append(len(t)) or many(t, s)
+    )
+    batched = digest(_tidy(tidy_blocks, raw_blocks))
+    assert sum(used) > 20
+    monkeypatch.setattr(blocks_mod, "split_medial_many", lambda t, s: [None] * len(t))
+    monkeypatch.setattr(blocks_mod._Merger, "presplit_all", lambda *a: None)
+    assert digest(_tidy(tidy_blocks, raw_blocks)) == batched

@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 
 from gridgeo.partition.aggregate import Graph
-from gridgeo.partition.medial import polygonal, split_medial
+from gridgeo.partition.medial import polygonal, split_medial, split_medial_many
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,38 @@ class _Merger:
         self.owners: dict[int, list[int]] = {}
         self.pending: dict[int, list] = {}
         self.touched: set[int] = set()
+        self.presplit: dict[int, tuple] = {}
+
+    def presplit_all(self, shared: _Shared, order: list[int], segment_m: float) -> None:
+        """The medial split of every thin sliver as the batch figures see it (its split
+        neighbours and borders as :meth:`neighbours` gives them while none has changed),
+        all strips in one :func:`split_medial_many`; :meth:`split` uses an answer where
+        the sliver's turn brings the same strip and borders."""
+        tasks, keys = [], []
+        for i in order:
+            if self.kinds[i] != "thin":
+                continue
+            border = shared.border[i]
+            nbrs = [j for j in sorted(set(shared.near[i])) if border[j][0] >= 0.5]
+            solid = [j for j in nbrs if not self.kinds[j]] or nbrs
+            if len(solid) > 1:
+                tasks.append((self.geoms[i], [(j, border[j][1]) for j in solid]))
+                keys.append(i)
+        answers = split_medial_many(tasks, segment_m) if tasks else []
+        self.presplit = {i: (*t, a) for i, t, a in zip(keys, tasks, answers, strict=True)}
+
+    def split(self, i: int, borders: list, segment_m: float) -> tuple[dict, list] | None:
+        """:func:`split_medial` of sliver ``i`` with ``borders``: the batch answer where
+        the strip and its borders are those it was given (same coordinates), else anew."""
+        pre = self.presplit.pop(i, None)
+        if pre is not None and pre[0] is self.geoms[i]:
+            old = pre[1]
+            if [j for j, _ in old] == [j for j, _ in borders] and all(
+                a is b or shapely.equals_exact(a, b, 0.0)
+                for (_, a), (_, b) in zip(old, borders, strict=True)
+            ):
+                return pre[2]
+        return split_medial(self.geoms[i], borders, segment_m)
 
     def give(self, j: int, piece) -> None:
         self.pending.setdefault(j, []).append(piece)
@@ -386,7 +418,9 @@ def merge_slivers(
 
     Slivers are taken smallest first. Their neighbours and shared borders come from one
     STRtree query and one batched intersection over all slivers; a sliver next to one
-    merged before it is looked at again with the current geometries. The pieces each
+    merged before it is looked at again with the current geometries. The thin slivers are
+    split up front in one batch (:func:`split_medial_many`) from those borders; a sliver's
+    turn takes that answer where it brings the same strip and borders. The pieces each
     block receives are unioned with it once, at the end.
     """
     geoms_arr = np.array(blocks.geoms, dtype=object)
@@ -400,6 +434,7 @@ def merge_slivers(
         return blocks
     shared = _Shared(geoms_arr, np.array(order, dtype=int))
     mg = _Merger(list(blocks.geoms), kinds)
+    mg.presplit_all(shared, order, segment_m)
     medians = list(blocks.medians)
     for i in order:
         nbrs, borders = mg.neighbours(i, shared)
@@ -422,7 +457,7 @@ def _absorb(mg: _Merger, i: int, nbrs: list, borders: dict, segment_m: float) ->
     solid = [x for x in nbrs if not kinds[x[1]]] or nbrs
     pieces = None
     if kinds[i] != "tiny" and len(solid) > 1:
-        split = split_medial(g, [(j, borders[j]) for _, j in solid], segment_m)
+        split = mg.split(i, [(j, borders[j]) for _, j in solid], segment_m)
         pieces, lines = split if split is not None else (None, [])
     mg.alive[i] = False
     if pieces is None:

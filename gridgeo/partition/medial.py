@@ -8,14 +8,16 @@ samples.
 
 The cells themselves are never built. The borders between neighbours' parts are the
 Voronoi edges dual to the Delaunay edges joining samples of two different neighbours (one
-GEOS triangulation; the circumcentres in numpy). Those lines cut the strip's bounding box
-into faces (one polygonize), each face goes to the neighbour of its nearest sample, and
-each neighbour's faces are clipped to the strip once. This gives the parts the per-cell
-Voronoi clip gave (to float noise) at a fraction of the cost: that clip was one overlay per
-sample against the whole strip. Each part is then snapped (1 µm) onto the border it shares
-with its neighbour, so that the union with the neighbour closes. Where the fast path cannot
-vouch for its answer (a flat triangle joining two neighbours, faces that do not tile the
-box) the per-cell Voronoi clip runs instead.
+GEOS triangulation; the circumcentres in numpy). Those lines, noded into the strip's
+outline (one union, one polygonize), cut the strip into faces; each face goes to the
+neighbour of its nearest sample (a face of float noise, below :data:`NOISE_M2`, to the face
+it shares most border with). This gives the parts the per-cell Voronoi clip gave (to float
+noise) at a fraction of the cost: that clip was one overlay per sample against the whole
+strip. Each part is then snapped (1 µm) onto the border it shares with its neighbour, so
+that the union with the neighbour closes. Where the fast path cannot vouch for its answer
+(a flat triangle joining two neighbours, faces that do not tile the strip) the per-cell
+Voronoi clip runs instead. :func:`split_medial_many` gives the same answers for many strips
+in one batch of GEOS and numpy calls.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import shapely
 
 SIMPLIFY_M = 0.0  # tolerance on the lines between the parts (m); 0: as found
+NOISE_M2 = 1e-6  # a face of a cut strip below this area is float noise (m²)
 
 
 def split_medial(
@@ -68,20 +71,25 @@ def _onto_borders(pieces: dict, borders: dict, tol: float = 1e-6) -> dict:
     """Each part with the vertices of the border it shares with its neighbour within
     ``tol`` (:func:`shapely.snap`): its edge along that border is otherwise one segment
     between two clipped points, a few nm off the neighbour's vertices."""
-    labs = [j for j in pieces if j in borders]
-    if not labs:
-        return pieces
+    return _onto_borders_many([pieces], [borders], tol)[0]
+
+
+def _onto_borders_many(pieces: list, borders: list, tol: float = 1e-6) -> list:
+    """:func:`_onto_borders` of many strips' parts in one batch of GEOS calls."""
+    at = [(k, j) for k, (p, b) in enumerate(zip(pieces, borders, strict=True)) for j in p if j in b]
+    out = [dict(p) for p in pieces]
+    if not at:
+        return out
     snapped = shapely.snap(
-        np.array([pieces[j] for j in labs], dtype=object),
-        np.array([borders[j] for j in labs], dtype=object),
+        np.array([pieces[k][j] for k, j in at], dtype=object),
+        np.array([borders[k][j] for k, j in at], dtype=object),
         tol,
     )
     kind = shapely.get_type_id(snapped)
     ok = shapely.is_valid(snapped) & ((kind == 3) | (kind == 6))
-    out = dict(pieces)
-    for j, g, good in zip(labs, snapped, ok, strict=True):
+    for (k, j), g, good in zip(at, snapped, ok.tolist(), strict=True):
         if good:
-            out[j] = g
+            out[k][j] = g
     return out
 
 
@@ -196,9 +204,9 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
 def _split_by_edges(
     strip, xy: np.ndarray, labels: np.ndarray, simplify_m: float
 ) -> tuple[dict, list] | None:
-    """The fast path: the Voronoi edges between neighbours cut the strip's bounding box
-    into faces, each face goes to the neighbour of its nearest sample, and each neighbour's
-    faces are clipped to the strip; ``None`` when the faces do not tile the box."""
+    """The fast path: the Voronoi edges between neighbours cut the strip into faces (the
+    lines clipped to its bounding box, noded into its outline), each face goes to the
+    neighbour of its nearest sample; ``None`` when the faces do not tile the strip."""
     x0, y0, x1, y1 = strip.bounds
     segs = _bisectors(xy, labels, 4.0 * ((x1 - x0) + (y1 - y0)) + 10.0)
     if segs is None:
@@ -207,29 +215,8 @@ def _split_by_edges(
     inner = shapely.line_merge(shapely.clip_by_rect(lines, x0 - 1, y0 - 1, x1 + 1, y1 + 1))
     if simplify_m > 0:
         inner = shapely.simplify(inner, simplify_m)
-    # faces of the box around the strip, cut by those lines (their ends lie on the box);
-    # the strip's own outline is left to one overlay per neighbour at the end, as the
-    # per-cell clip did: noding the lines into it moved its vertices by float noise and
-    # the parts then met their blocks only at points
-    box = shapely.box(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
-    faces = shapely.get_parts(shapely.polygonize([shapely.union(inner, box.boundary)]))
-    if len(faces) == 0 or abs(float(shapely.area(faces).sum()) - box.area) > 1e-6 * box.area:
-        return None
-    # the sample nearest to a point inside each face (a few faces × a few hundred samples)
-    at = shapely.get_coordinates(shapely.point_on_surface(faces))
-    flab = labels[np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)]
-    labs = np.unique(flab)
-    regions = [_join_cells(faces[flab == j]) for j in labs.tolist()]
-    parts = shapely.intersection(np.array(regions, dtype=object), strip)
-    out = {}
-    for j, piece in zip(labs.tolist(), parts, strict=True):
-        piece = polygonal(piece)
-        if not piece.is_empty and piece.area > 0:
-            out[j] = piece
-    mid = shapely.get_parts(shapely.intersection(inner, strip))
-    kind = shapely.get_type_id(mid)
-    mid = mid[((kind == 1) | (kind == 2)) & (shapely.length(mid) > 0)]
-    return out, mid.tolist()
+    cut = _cut(np.array([strip], dtype=object), np.array([inner], dtype=object))[0]
+    return None if cut is None else _by_nearest(cut[0], xy, labels, cut[1])
 
 
 def _split_by_cells(strip, xy: np.ndarray, labels: np.ndarray) -> dict | None:
@@ -274,3 +261,264 @@ def _join_cells(cells: np.ndarray):
         if out is not None and out.geom_type in ("Polygon", "MultiPolygon"):
             return out
     return shapely.union_all(cells)
+
+
+def split_medial_many(
+    tasks: list, segment_m: float, *, simplify_m: float | None = None
+) -> list[tuple[dict, list] | None]:
+    """:func:`split_medial` of many strips at once, the same answer for each bit for bit.
+
+    The samples, Delaunay triangles and Voronoi edges of all strips come from one batch of
+    GEOS calls and one numpy pass over all triangles (the per-strip way spends more time in
+    the overhead of its ≈ 60 numpy and GEOS calls than in the work on a strip's few hundred
+    samples); the overlays stay one per strip and neighbour, vectorised. A strip the fast
+    path cannot vouch for is handed to :func:`split_medial`.
+
+    Parameters
+    ----------
+    tasks
+        ``(strip, borders)`` pairs as :func:`split_medial` takes them.
+    segment_m, simplify_m
+        As in :func:`split_medial`.
+
+    Returns
+    -------
+    list
+        :func:`split_medial`'s answer for each task, in order.
+    """
+    tol = SIMPLIFY_M if simplify_m is None else simplify_m
+    out: list = [None] * len(tasks)
+    xy, labels, task = _samples_many([b for _, b in tasks], segment_m)
+    # strips with samples of two neighbours or more (the others are not split); the
+    # samples come grouped by strip
+    start = np.flatnonzero(np.r_[True, np.diff(task) != 0]) if len(task) else task
+    other = labels != np.repeat(labels[start], np.diff(np.r_[start, len(task)]))
+    two = np.bincount(task[other], minlength=len(tasks)) > 0
+    keep = two[task]
+    xy, labels, task = xy[keep], labels[keep], task[keep]
+    bounds = shapely.bounds(np.array([s for s, _ in tasks], dtype=object)).reshape(-1, 4)
+    reach = 4.0 * ((bounds[:, 2] - bounds[:, 0]) + (bounds[:, 3] - bounds[:, 1])) + 10.0
+    segs, seg_task, bad = _bisectors_many(xy, labels, task, reach, len(tasks))
+    alone = two & bad  # not for the fast path: the per-strip way decides
+    bad |= ~two
+    faces = _faces_many(tasks, segs, seg_task, ~bad, bounds, tol)
+    pieces = _parts_many(tasks, xy, labels, task, faces)
+    done = [t for t, res in pieces.items() if res is not None and len(res[0]) >= 2]
+    alone[[t for t, res in pieces.items() if res is None]] = True
+    snapped = _onto_borders_many([pieces[t][0] for t in done], [dict(tasks[t][1]) for t in done])
+    for t, got in zip(done, snapped, strict=True):
+        out[t] = (got, pieces[t][1])
+    for t in np.flatnonzero(alone).tolist():
+        out[t] = split_medial(tasks[t][0], tasks[t][1], segment_m, simplify_m=simplify_m)
+    return out
+
+
+def _samples_many(borders_list: list, segment_m: float) -> tuple[np.ndarray, ...]:
+    """:func:`_samples` of many strips: points, neighbour and strip of each (grouped by
+    strip, in the order the per-strip call gives)."""
+    labs = np.array([j for b in borders_list for j, _ in b])
+    of = np.array([t for t, b in enumerate(borders_list) for _ in b], dtype=np.int64)
+    geoms = np.array([g for b in borders_list for _, g in b], dtype=object)
+    empty = np.zeros((0, 2)), labs[:0], of[:0]
+    if len(geoms) == 0:
+        return empty
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    kind = shapely.get_type_id(parts)
+    lines = (kind == 1) | (kind == 2)
+    if not lines.any():
+        return empty
+    xy, at = shapely.get_coordinates(shapely.segmentize(parts[lines], segment_m), return_index=True)
+    if len(xy) == 0:
+        return empty
+    src = owner[lines][at]
+    task, r = of[src], np.round(xy, 3)
+    # a point repeated (to the mm) within one strip is kept once, its first occurrence
+    o = np.lexsort((r[:, 1], r[:, 0], task))
+    start = np.r_[True, (np.diff(task[o]) != 0) | np.any(r[o][1:] != r[o][:-1], axis=1)]
+    first = np.sort(o[start])
+    return xy[first], labs[src[first]], task[first]
+
+
+def _triangles_many(xy: np.ndarray, task: np.ndarray, n_tasks: int) -> tuple[np.ndarray, ...]:
+    """:func:`_triangles` of many strips (``xy`` grouped by strip): corners as indices into
+    ``xy``, triangle across each edge, strip of each triangle, and the strips whose
+    triangulation failed (:func:`_triangles` gives ``None``)."""
+    bad = np.zeros(n_tasks, dtype=bool)
+    none = np.zeros((0, 3), dtype=np.int64)
+    if len(xy) < 2:
+        return none, none, np.zeros(0, dtype=np.int64), np.ones(n_tasks, dtype=bool)
+    # the samples come grouped by strip
+    compact = np.cumsum(np.r_[False, np.diff(task) != 0])
+    ids = task[np.flatnonzero(np.r_[True, np.diff(task) != 0])]
+    tri = shapely.delaunay_triangles(shapely.linestrings(xy, indices=compact))
+    bad[np.setdiff1d(np.arange(n_tasks), ids)] = True
+    corners, at = shapely.get_coordinates(tri, return_index=True)
+    corners, ct = corners.reshape(-1, 4, 2)[:, :3].reshape(-1, 2), ids[at[::4]]
+    bad[ids[shapely.is_empty(tri)]] = True
+    # each corner to the point it is, strip by strip (a point can be in two strips)
+    idx = np.full(len(corners), -1, dtype=np.int64)
+    start = np.flatnonzero(np.r_[True, np.diff(task) != 0, True])
+    cstart = np.searchsorted(np.repeat(ct, 3), task[start[:-1]])
+    cend = np.searchsorted(np.repeat(ct, 3), task[start[:-1]], "right")
+    key = xy[:, 0] + 1j * xy[:, 1]
+    ck = corners[:, 0] + 1j * corners[:, 1]
+    for a, b, ca, cb in zip(start[:-1], start[1:], cstart, cend, strict=True):
+        if ca == cb:
+            continue
+        order = np.argsort(key[a:b]) + a
+        i = order[np.clip(np.searchsorted(key[order], ck[ca:cb]), 0, b - a - 1)]
+        idx[ca:cb] = np.where(key[i] == ck[ca:cb], i, -1)
+    n = len(xy)
+    keep = ~bad[ct]  # a failed strip's triangles are left out before the pairing
+    s, ct = idx.reshape(-1, 3)[keep], ct[keep]
+    m = len(s)
+    u, v = s[:, [1, 2, 0]].T.ravel(), s[:, [2, 0, 1]].T.ravel()
+    ekey = np.minimum(u, v).astype(np.int64) * n + np.maximum(u, v)
+    so = np.argsort(ekey, kind="stable")
+    pair = ekey[so][1:] == ekey[so][:-1]
+    a, b = so[:-1][pair], so[1:][pair]
+    nb = np.full(3 * m, -1)
+    nb[a] = b % m
+    nb[b] = a % m
+    return s, nb.reshape(3, m).T, ct, bad
+
+
+def _bisectors_many(
+    xy: np.ndarray, labels: np.ndarray, task: np.ndarray, reach: np.ndarray, n_tasks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_bisectors` of many strips: segments, strip of each, and the strips for which
+    :func:`_bisectors` gives ``None``. The same arithmetic per triangle, so the same bits."""
+    s, nb, tt, bad = _triangles_many(xy, task, n_tasks)
+    if len(s) == 0:
+        return np.zeros((0, 2, 2)), np.zeros(0, dtype=np.int64), np.ones(n_tasks, dtype=bool)
+    start = np.flatnonzero(np.r_[True, np.diff(task) != 0])
+    origin = np.zeros((n_tasks, 2))
+    origin[task[start]] = np.minimum.reduceat(xy, start, axis=0)
+    o = origin[tt]
+    p = xy[s] - o[:, None, :]
+    b, c = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    b2, c2 = (b**2).sum(axis=1), (c**2).sum(axis=1)
+    flat = np.abs(d) <= 1e-15 * (b2 + c2)
+    lab = labels[s[flat]]
+    bad[np.unique(tt[flat][np.any(lab != lab[:, :1], axis=1)])] = True
+    d = np.where(flat, 1.0, d)
+    cc = (
+        p[:, 0]
+        + np.column_stack([c[:, 1] * b2 - b[:, 1] * c2, b[:, 0] * c2 - c[:, 0] * b2]) / d[:, None]
+    )
+    cc = cc + o
+    u, v, w, n = s[:, [1, 2, 0]].T, s[:, [2, 0, 1]].T, s.T, nb.T
+    t = np.broadcast_to(np.arange(len(s)), u.shape)
+    diff = labels[u] != labels[v]
+    inner, hull = diff & (n > t), diff & (n < 0)
+    k, kind, ti = np.nonzero(np.stack([inner, hull], axis=1))
+    end = cc[n[k, ti]]
+    h = np.flatnonzero(kind == 1)
+    if len(h):
+        ui, vi, wi = u[k[h], ti[h]], v[k[h], ti[h]], w[k[h], ti[h]]
+        e = xy[vi] - xy[ui]
+        out = np.column_stack([e[:, 1], -e[:, 0]])
+        out *= -np.sign(((xy[wi] - xy[ui]) * out).sum(axis=1))[:, None]
+        out /= np.linalg.norm(out, axis=1)[:, None]
+        end[h] = (xy[ui] + xy[vi]) / 2.0 + out * reach[tt[ti[h]]][:, None]
+    segs = np.stack([cc[ti], end], axis=1)
+    st = tt[ti]
+    bad[np.unique(st[~np.isfinite(segs).all(axis=(1, 2))])] = True
+    o = np.argsort(st, kind="stable")
+    return segs[o], st[o], bad
+
+
+def _faces_many(
+    tasks: list, segs: np.ndarray, seg_task: np.ndarray, ok: np.ndarray, bounds, tol: float
+) -> dict:
+    """For each strip ``t`` in ``ok``: the lines between its neighbours' parts (as
+    :func:`_split_by_edges` makes them) and the strip cut by them (:func:`_cut`)."""
+    ids = np.flatnonzero(ok)
+    if len(ids) == 0:
+        return {}
+    keep = ok[seg_task]
+    st = seg_task[keep]
+    first = np.flatnonzero(np.r_[True, np.diff(st) != 0])
+    ids = st[first]
+    # one MultiLineString of 2-point lines per strip, built from the flat coordinates
+    lines = shapely.from_ragged_array(
+        shapely.GeometryType.MULTILINESTRING,
+        segs[keep].reshape(-1, 2),
+        (np.arange(0, 2 * len(st) + 1, 2), np.r_[first, len(st)]),
+    )
+    x0, y0, x1, y1 = (bounds[ids, k] for k in range(4))
+    inner = np.array(
+        [
+            shapely.clip_by_rect(g, a - 1, b - 1, c + 1, d + 1)
+            for g, a, b, c, d in zip(lines, x0, y0, x1, y1, strict=True)
+        ],
+        dtype=object,
+    )
+    inner = shapely.line_merge(inner)
+    if tol > 0:
+        inner = shapely.simplify(inner, tol)
+    strips = np.array([tasks[t][0] for t in ids.tolist()], dtype=object)
+    cut = _cut(strips, inner)
+    return {t: c for t, c in zip(ids.tolist(), cut, strict=True)}
+
+
+def _cut(strips: np.ndarray, inner: np.ndarray) -> list:
+    """Each strip cut by its lines: ``(faces, lines inside the strip)``, or ``None`` where
+    the faces do not tile the strip. The lines are noded into the strip's outline once
+    (one union, one polygonize); no overlay of polygons."""
+    ring = shapely.boundary(strips)
+    noded = shapely.union(inner, ring)
+    shapely.prepare(strips)
+    faces, fo = shapely.get_parts(shapely.polygonize(noded[:, None]), return_index=True)
+    inside = shapely.contains_properly(strips[fo], shapely.point_on_surface(faces))
+    faces, fo = faces[inside], fo[inside]
+    lines, lo = shapely.get_parts(noded, return_index=True)
+    mid = shapely.line_interpolate_point(lines, 0.5, normalized=True)
+    # a point interpolated on the outline may test as inside by float noise: the lines
+    # inside are those whose middle is off the outline
+    inside = shapely.contains_properly(strips[lo], mid) & (shapely.length(lines) > 0)
+    inside[inside] = shapely.distance(mid[inside], ring[lo[inside]]) > 1e-6
+    lines, lo = lines[inside], lo[inside]
+    n = len(strips)
+    area = np.bincount(fo, weights=shapely.area(faces), minlength=n)
+    good = np.abs(area - shapely.area(strips)) <= 1e-9 * shapely.area(strips)
+    fsplit = np.split(faces, np.searchsorted(fo, np.arange(1, n)))
+    lsplit = np.split(lines, np.searchsorted(lo, np.arange(1, n)))
+    return [
+        (f, ln.tolist()) if ok else None for f, ln, ok in zip(fsplit, lsplit, good, strict=True)
+    ]
+
+
+def _parts_many(tasks: list, xy, labels, task, faces: dict) -> dict:
+    """For each strip in ``faces``: ``({neighbour: part}, lines)``, each face going to the
+    neighbour of its nearest sample (``None`` where the faces did not tile the strip)."""
+    out: dict = {}
+    keys = list(faces)
+    lo, hi = np.searchsorted(task, keys, "left"), np.searchsorted(task, keys, "right")
+    for (t, f), a, b in zip(faces.items(), lo.tolist(), hi.tolist(), strict=True):
+        out[t] = None if f is None else _by_nearest(f[0], xy[a:b], labels[a:b], f[1])
+    return out
+
+
+def _by_nearest(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray, lines: list) -> tuple:
+    """``({neighbour: its faces joined}, lines)``: a face goes to the neighbour of the
+    sample nearest to a point inside it (a few faces × a few hundred samples)."""
+    at = shapely.get_coordinates(shapely.point_on_surface(faces))
+    flab = labels[np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)]
+    noise = shapely.area(faces) < NOISE_M2
+    if noise.any() and not noise.all():
+        # a face of float noise (a line passing a vertex of the outline by nm) goes with
+        # the face it shares most border with: on its own it would be a speck of a part
+        big = np.flatnonzero(~noise)
+        rings = shapely.boundary(faces[big])
+        for k in np.flatnonzero(noise).tolist():
+            shared = shapely.length(shapely.intersection(faces[k].boundary, rings))
+            if shared.max() > 0:
+                flab[k] = flab[big[int(np.argmax(shared))]]
+    out = {}
+    for j in np.unique(flab).tolist():
+        piece = polygonal(_join_cells(faces[flab == j]))
+        if not piece.is_empty and piece.area > 0:
+            out[j] = piece
+    return out, lines
