@@ -29,7 +29,7 @@ from gridgeo.partition.blocks import (
 from gridgeo.partition.dedicated import Site, take_sites
 from gridgeo.partition.metrics import border_stats, coverage_union, seam_error
 from gridgeo.partition.split import _units, split_block
-from gridgeo.partition.tidy import absorb_tiny, clean_polygon, single
+from gridgeo.partition.tidy import absorb_tiny, clean_polygon, hand_over_lobes, single
 from gridgeo.partition.violations import violation
 from gridgeo.rules import Profile
 
@@ -344,17 +344,20 @@ def _tidy_grids(grids: list[dict], ctx: _Context) -> list[dict]:
         for g in grids:
             g["problems"] = []  # reported once as community.no_households
     grids = absorb_tiny(grids, q.sliver_min_area_m2)
-    for g in grids:
+    pinched = []
+    for i, g in enumerate(grids):
         # snap-round to 0.01 mm: shared vertices of neighbours snap alike (no new gaps) and
         # hair-thin spikes left by overlays collapse, so a reprojection cannot twist them
         snapped = polygonal(shapely.set_precision(g["geometry"], 1e-5))
-        n_before = shapely.get_num_geometries(g["geometry"])
-        if (
-            snapped is not None
-            and not snapped.is_empty
-            and shapely.get_num_geometries(snapped) <= n_before
-        ):
+        if snapped is None or snapped.is_empty:
+            continue
+        if shapely.get_num_geometries(snapped) <= shapely.get_num_geometries(g["geometry"]):
             g["geometry"] = snapped
+        elif g["grid_type"] != "dedicated":
+            pinched.append((i, snapped))  # lobes joined by a hairline corridor
+    for i, snapped in pinched:
+        hand_over_lobes(grids, i, snapped, ctx.xy)
+    for g in grids:
         g["geometry"] = clean_polygon(g["geometry"], speck_m2=q.seam_tolerance_m2 / 2)
         if g["geometry"].geom_type != "Polygon":
             g.setdefault("problems", []).append(

@@ -81,3 +81,37 @@ def absorb_tiny(grids: list[dict], min_area: float) -> list[dict]:
         grids[j]["geometry"] = single(poly_union(grids[j]["geometry"], g["geometry"]))
         alive[i] = False
     return [g for g, a in zip(grids, alive, strict=True) if a]
+
+
+def hand_over_lobes(grids: list[dict], i: int, snapped, xy) -> bool:
+    """Grid ``i``'s snap-rounded lobes without household points join the neighbour they
+    share the longest border with; ``True`` when grid ``i`` is one polygon after it.
+
+    A grid can be two lobes joined by a corridor a nanometre wide: one valid Polygon in
+    metres, two once snap-rounded or reprojected (a lon/lat run gave such a grid as a
+    MultiPolygon). ``snapped`` is its snap-rounded form (more than one part); ``xy`` the
+    community's household points. Lobes holding points stay (the grid is then reported
+    as not contiguous); the largest lobe stays when none holds any.
+    """
+    parts = shapely.get_parts(snapped)
+    parts = parts[shapely.area(parts) > 0]
+    held = [bool(shapely.covers(p, shapely.points(xy)).any()) if len(xy) else False for p in parts]
+    keep = [k for k, h in enumerate(held) if h] or [int(shapely.area(parts).argmax())]
+    for k in range(len(parts)):
+        if k in keep:
+            continue
+        best = max(
+            (
+                (shapely.intersection(parts[k].boundary, g["geometry"].boundary).length, j)
+                for j, g in enumerate(grids)
+                if j != i and g["grid_type"] != "dedicated"
+            ),
+            default=(0.0, -1),
+        )
+        joined = single(poly_union(grids[best[1]]["geometry"], parts[k])) if best[0] > 0 else None
+        if joined is None or joined.geom_type != "Polygon":
+            keep.append(k)
+            continue
+        grids[best[1]]["geometry"] = polygonal(shapely.set_precision(joined, 1e-5))
+    grids[i]["geometry"] = single(polygonal(shapely.union_all(parts[sorted(keep)])))
+    return len(keep) == 1
