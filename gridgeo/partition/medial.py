@@ -162,19 +162,30 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
     if tri is None:
         return None
     s, nb = tri
-    o = xy.min(axis=0)
-    p = xy[s] - o  # near the origin: the circumcentres keep their precision
+    # near the origin: the circumcentres keep their precision
+    segs, _ti, flat = _voronoi_segments(xy, s, nb, labels, xy.min(axis=0), reach)
+    # GEOS keeps flat triangles of collinear hull points: harmless while their corners are
+    # one neighbour's (no edge between them is drawn), else let the per-cell way decide
+    lab = labels[s[flat]]
+    if np.any(lab != lab[:, :1]):
+        return None
+    return segs if np.isfinite(segs).all() else None
+
+
+def _voronoi_segments(
+    xy: np.ndarray, s: np.ndarray, nb: np.ndarray, labels: np.ndarray, o, reach
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Voronoi edges dual to the Delaunay edges ``s``/``nb`` that join samples of two
+    labels, as ``(m, 2, 2)`` segments, the triangle of each, and which triangles are flat.
+
+    ``o``: the origin the circumcentres are computed from (one, or one per triangle);
+    ``reach``: where rays out of the hull are cut (one, or one per triangle)."""
+    p = xy[s] - (o[:, None, :] if np.ndim(o) == 2 else o)
     b, c = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
     b2, c2 = (b**2).sum(axis=1), (c**2).sum(axis=1)
-    # GEOS keeps flat triangles of collinear hull points: harmless while their corners are
-    # one neighbour's (no edge between them is drawn), else let the per-cell way decide
     flat = np.abs(d) <= 1e-15 * (b2 + c2)
-    if flat.any():
-        lab = labels[s[flat]]
-        if np.any(lab != lab[:, :1]):
-            return None
-        d = np.where(flat, 1.0, d)
+    d = np.where(flat, 1.0, d)
     cc = (
         p[:, 0]
         + np.column_stack([c[:, 1] * b2 - b[:, 1] * c2, b[:, 0] * c2 - c[:, 0] * b2]) / d[:, None]
@@ -196,9 +207,10 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
         out = np.column_stack([e[:, 1], -e[:, 0]])
         out *= -np.sign(((xy[wi] - xy[ui]) * out).sum(axis=1))[:, None]
         out /= np.linalg.norm(out, axis=1)[:, None]
-        end[h] = (xy[ui] + xy[vi]) / 2.0 + out * reach
-    segs = np.stack([cc[ti], end], axis=1)
-    return segs if np.isfinite(segs).all() else None
+        end[h] = (xy[ui] + xy[vi]) / 2.0 + out * (
+            reach if np.ndim(reach) == 0 else reach[ti[h]][:, None]
+        )
+    return np.stack([cc[ti], end], axis=1), ti, flat
 
 
 def _split_by_edges(
@@ -394,35 +406,9 @@ def _bisectors_many(
     start = np.flatnonzero(np.r_[True, np.diff(task) != 0])
     origin = np.zeros((n_tasks, 2))
     origin[task[start]] = np.minimum.reduceat(xy, start, axis=0)
-    o = origin[tt]
-    p = xy[s] - o[:, None, :]
-    b, c = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
-    b2, c2 = (b**2).sum(axis=1), (c**2).sum(axis=1)
-    flat = np.abs(d) <= 1e-15 * (b2 + c2)
+    segs, ti, flat = _voronoi_segments(xy, s, nb, labels, origin[tt], reach[tt])
     lab = labels[s[flat]]
     bad[np.unique(tt[flat][np.any(lab != lab[:, :1], axis=1)])] = True
-    d = np.where(flat, 1.0, d)
-    cc = (
-        p[:, 0]
-        + np.column_stack([c[:, 1] * b2 - b[:, 1] * c2, b[:, 0] * c2 - c[:, 0] * b2]) / d[:, None]
-    )
-    cc = cc + o
-    u, v, w, n = s[:, [1, 2, 0]].T, s[:, [2, 0, 1]].T, s.T, nb.T
-    t = np.broadcast_to(np.arange(len(s)), u.shape)
-    diff = labels[u] != labels[v]
-    inner, hull = diff & (n > t), diff & (n < 0)
-    k, kind, ti = np.nonzero(np.stack([inner, hull], axis=1))
-    end = cc[n[k, ti]]
-    h = np.flatnonzero(kind == 1)
-    if len(h):
-        ui, vi, wi = u[k[h], ti[h]], v[k[h], ti[h]], w[k[h], ti[h]]
-        e = xy[vi] - xy[ui]
-        out = np.column_stack([e[:, 1], -e[:, 0]])
-        out *= -np.sign(((xy[wi] - xy[ui]) * out).sum(axis=1))[:, None]
-        out /= np.linalg.norm(out, axis=1)[:, None]
-        end[h] = (xy[ui] + xy[vi]) / 2.0 + out * reach[tt[ti[h]]][:, None]
-    segs = np.stack([cc[ti], end], axis=1)
     st = tt[ti]
     bad[np.unique(st[~np.isfinite(segs).all(axis=(1, 2))])] = True
     o = np.argsort(st, kind="stable")
