@@ -248,3 +248,96 @@ def test_row_ids_are_the_decimal_text_arrow_gives():
         got.validate(full=True)
         want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
         assert got.equals(want), (start, n)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_point_file_in_memory_reads_as_the_file(tmp_path, fmt):
+    """A body held in memory (bytes) gives the same chunks as the same bytes in a file."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.points import PointFile
+
+    n = 95
+    table = pa.table(
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "lon": 121 + np.arange(n) / 1000,
+            "lat": 25 + np.arange(n) / 2000,
+        }
+    )
+    sink = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, sink)
+    elif fmt == "parquet":
+        pq.write_table(table, sink, row_group_size=30)
+    else:
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table, max_chunksize=30)
+    body = sink.getvalue()
+    path = tmp_path / ("p." + fmt)
+    path.write_bytes(body)
+    got = []
+    for source in (path, body, pa.py_buffer(body)):
+        pf = PointFile(source, fmt, chunk=20)
+        assert pf.check() == n
+        parts = list(pf.chunks())
+        got.append(
+            (
+                [s for s, _ in parts],
+                np.concatenate([p.x for _, p in parts]).tolist(),
+                pa.concat_arrays([p.ids for _, p in parts]).to_pylist(),
+            )
+        )
+    assert got[0] == got[1] == got[2]
+    assert got[0][2] == [f"p{i}" for i in range(n)]
+
+
+def test_point_file_on_batch_pieces_and_skip_make_the_same_chunks(tmp_path):
+    """check(on_batch=…) hands over the batches while every row is good; pieces() of those
+    plus chunks(skip=…) for the rest are the pieces chunks() gives alone."""
+    from gridgeo.locate.points import PointFile
+
+    n = 95
+    csv = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\n" for i in range(n))).encode()
+    seen = []
+    pf = PointFile(csv, "csv", chunk=20)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # 30-row batches
+    assert pf.check(on_batch=lambda *a: seen.append(a)) == n
+    assert [a[0] for a in seen] == [0, 30, 60, 90]
+    early = [s for a in seen[:2] for s, _p in pf.pieces(*a)]
+    rest = [s for s, _p in pf.chunks(skip=60)]
+    assert early + rest == [0, 20, 30, 50, 60, 80, 90]
+    pf = PointFile(csv, "csv", chunk=20)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
+    pf.check()
+    assert [s for s, _p in pf.chunks()] == [0, 20, 30, 50, 60, 80, 90]
+    # a bad row: on_batch stops being called from its batch on, check raises
+    bad = csv.replace(b"121.0450,", b"121.0450x,")
+    seen.clear()
+    pf = PointFile(bad, "csv", chunk=20)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
+    with pytest.raises(InputError):
+        pf.check(on_batch=lambda *a: seen.append(a))
+    assert [a[0] for a in seen] == [0]
+
+
+@pytest.mark.parametrize("degrees", [True, False])
+def test_point_file_refuses_degrees_out_of_range_with_the_file_row(degrees):
+    """With degrees=True, check() refuses a longitude beyond 180 (row numbered over the
+    whole file), as to_srid would have done later, in the middle of the answer."""
+    from gridgeo.locate.points import PointFile
+
+    rows = ["121.5,25.0"] * 50
+    rows[43] = "200.5,25.0"
+    rows[47] = "121.5,-95"
+    body = ("lon,lat\n" + "\n".join(rows) + "\n").encode()
+    pf = PointFile(body, "csv", chunk=10, degrees=degrees)
+    if not degrees:  # projected coordinates: any finite number
+        assert pf.check() == 50
+        return
+    with pytest.raises(InputError) as err:
+        pf.check()
+    (p,) = err.value.problems
+    assert (p.row, p.field, p.rule) == (43, "lon", "points.range")
+    assert "2 points" in str(err.value)

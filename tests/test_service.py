@@ -1084,7 +1084,7 @@ def test_batch_streamed_equals_whole(world, small_chunks):
     assert streamed.content == whole.content
 
 
-def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks):
+def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks, body_held):
     lon, lat = _batch_points(world, 150, seed=7)
     rows = [f"{float(a)!r},{float(b)!r}" for a, b in zip(lon, lat, strict=True)]
     rows[3] = f"{float(lon[3])!r},"
@@ -1098,6 +1098,55 @@ def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks):
     assert "bad coordinate" in r.json()["detail"]
     got = {(p["row"], p["field"]) for p in r.json()["problems"]}
     assert got == {(3, "lat"), (131, "lon")}
+
+
+@pytest.fixture(params=["in memory", "spooled"])
+def body_held(request, world):
+    """The batch body held in memory (the default) or spooled to a temporary file."""
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_memory_bytes
+    if request.param == "spooled":
+        settings.batch_memory_bytes = 0
+    yield request.param
+    settings.batch_memory_bytes = before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_batch_streamed_out_of_range_late_row_is_400_before_the_answer(
+    world, fmt, small_chunks, body_held
+):
+    """A longitude out of range in the last chunk is refused before a byte is streamed."""
+    lon, lat = _batch_points(world, 150, seed=9)
+    lon = np.array(lon, dtype=float)
+    lon[140] = 200.0
+    body, ctype = _bodies(lon, lat)[fmt]
+    r = world["client"].post(
+        "/locate/batch", content=body, headers={"Content-Type": ctype, **auth(world, "dispatcher")}
+    )
+    assert r.status_code == 400, r.text[:300]
+    problems = r.json()["problems"]
+    assert (problems[0]["row"], problems[0]["field"]) == (140, "lon")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_batch_body_in_memory_or_spooled_gives_the_same_bytes(world, fmt, small_chunks):
+    """A body held in memory is answered (the first chunks located while it is checked)
+    byte for byte as the same body spooled to a file; a bad row at its end is a 400 in both."""
+    lon, lat = _batch_points(world, 260, seed=10)
+    body, ctype = _bodies(lon, lat)[fmt]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_memory_bytes
+    got = {}
+    try:
+        for held in (1 << 30, 0):
+            settings.batch_memory_bytes = held
+            got[held] = world["client"].post("/locate/batch", content=body, headers=h)
+    finally:
+        settings.batch_memory_bytes = before
+    assert got[0].status_code == got[1 << 30].status_code == 200
+    assert got[0].content == got[1 << 30].content
+    assert _answer_table(fmt, got[0].content).num_rows == 260
 
 
 def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):

@@ -28,6 +28,12 @@ class ServiceSettings(BaseSettings):
         default=512 * 1024 * 1024, gt=0, description="Largest batch request body in bytes."
     )
     batch_chunk: int = Field(default=100_000, gt=0, description="Rows per streamed chunk.")
+    batch_memory_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="A batch body up to this size is held in memory (larger ones are spooled "
+        "to a temporary file) and its answer is started while the body is checked.",
+    )
     past_snapshots: int = Field(
         default=4, ge=1, description="How many past-date locate indexes to keep in memory."
     )
