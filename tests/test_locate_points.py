@@ -230,8 +230,8 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
 def _small_batches(batches):
     """Wrap PointFile._batches so a small file comes in batches of 30 rows."""
 
-    def wrapped(text_xy=False):
-        for b in batches(text_xy):
+    def wrapped(text_xy=False, **kw):
+        for b in batches(text_xy, **kw):
             for s in range(0, b.num_rows, 30):
                 yield b.slice(s, 30)
 
@@ -341,3 +341,46 @@ def test_point_file_refuses_degrees_out_of_range_with_the_file_row(degrees):
     (p,) = err.value.problems
     assert (p.row, p.field, p.rule) == (43, "lon", "points.range")
     assert "2 points" in str(err.value)
+
+
+@pytest.mark.parametrize("keep", [0, 700, 64 << 20])
+@pytest.mark.parametrize("held", ["memory", "file"])
+def test_point_file_reads_a_csv_without_quotes_by_blocks_once(tmp_path, monkeypatch, keep, held):
+    """A CSV whose rows hold no quote is parsed by byte blocks cut after a newline; past the
+    keep budget, chunks() starts again at the block of the first row not kept (each row
+    parsed once) and gives the chunks, text and row numbers a whole read gives."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    lines = [f"{i},{121 + i / 1000:.4f},25.{i:03d}0,c{i % 3}" for i in range(n)]
+    body = ('"id","lon","lat","category"\n' + "\n".join(lines) + "\n").encode()
+    source = body if held == "memory" else tmp_path / "p.csv"
+    if held == "file":
+        source.write_bytes(body)
+    pf = PointFile(source, "csv", chunk=20, keep_bytes=keep)
+    assert pf.check() == n
+    blocks = pf._csv_blocks()
+    assert blocks is not None and len(blocks) > 3 and len(pf._block_rows) == len(blocks)
+    assert sum(pf._block_rows) == n
+    parsed = []
+    real = pf._csv_block_batches
+    monkeypatch.setattr(
+        pf, "_csv_block_batches", lambda b, first, c: parsed.append(first) or real(b, first, c)
+    )
+    parts = list(pf.chunks())
+    assert pa.concat_arrays([p.ids for _, p in parts]).to_pylist() == [str(i) for i in range(n)]
+    assert np.allclose(np.concatenate([p.x for _, p in parts]), [121 + i / 1000 for i in range(n)])
+    assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[1] == "121.0010"
+    assert all(len(p) <= 20 for _, p in parts)
+    if keep == 64 << 20:
+        assert parsed == []  # all kept: not read again
+    else:
+        assert parsed and (keep == 0) == (parsed[0] == 0)  # from the first block not kept
+    bad = body.replace(b"121.0450,", b"121.0450x,")
+    with pytest.raises(InputError) as err:
+        PointFile(bad, "csv", chunk=7, keep_bytes=keep).check()
+    assert [(p.row, p.field) for p in err.value.problems] == [(45, "lon")]
+    quoted = body.replace(b",c1\n", b',"c1"\n')
+    assert PointFile(quoted, "csv")._csv_blocks() is None  # quotes: the streaming reader

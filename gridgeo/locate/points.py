@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 FORMATS = ("csv", "geojson", "arrow", "parquet")
+#: Bytes of CSV parsed at a time by :class:`PointFile`.
+_CSV_BLOCK = 8 << 20
 _MAX_SHOWN = 50
 
 
@@ -806,6 +809,8 @@ class PointFile:
         self.keep_bytes = keep_bytes if fmt != "arrow" else 0  # Arrow is mapped: no re-read cost
         self.rows: int | None = None
         self._cols: dict[str, str | None] = {}
+        self._blocks: list[tuple[int, int]] | bool | None = False  # False: not looked at
+        self._block_rows: list[int] = []
         self._kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
         self._keeping = True
 
@@ -877,7 +882,9 @@ class PointFile:
             source.seek(0)
             return ipc.open_stream(source)
 
-    def _batches(self, text_xy: bool = False) -> Iterator[pa.RecordBatch]:
+    def _batches(self, text_xy: bool = False, first_block: int = 0) -> Iterator[pa.RecordBatch]:
+        """The file's batches; a CSV without quotes in its rows read by byte blocks from
+        ``first_block`` (one batch per block, :meth:`_csv_blocks`)."""
         cols = self._columns()
         wanted = [c for c in cols.values() if c is not None]
         if self.fmt == "csv":
@@ -886,12 +893,17 @@ class PointFile:
             types = {c: pa.string() for c in (cols["id"], cols["category"]) if c}
             xy_type = pa.string() if text_xy else pa.float64()
             types.update({cols["x"]: xy_type, cols["y"]: xy_type})
+            convert = pacsv.ConvertOptions(
+                column_types=types, include_columns=wanted, strings_can_be_null=True
+            )
+            blocks = self._csv_blocks()
+            if blocks is not None:
+                yield from self._csv_block_batches(blocks, first_block, convert)
+                return
             reader = pacsv.open_csv(
                 self._input(),
-                read_options=pacsv.ReadOptions(block_size=8 << 20, use_threads=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types, include_columns=wanted, strings_can_be_null=True
-                ),
+                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=True),
+                convert_options=convert,
             )
             yield from reader
         elif self.fmt == "parquet":
@@ -908,9 +920,70 @@ class PointFile:
             else:
                 yield from reader
 
+    def _csv_view(self) -> Any:
+        """The CSV's bytes as a numpy view (the body in memory, or the file mapped)."""
+        if self.data is not None:
+            return np.frombuffer(self.data, dtype=np.uint8)
+        assert self.path is not None
+        if self.path.stat().st_size == 0:
+            return np.empty(0, np.uint8)
+        with self.path.open("rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return np.frombuffer(mm, dtype=np.uint8)  # the map lives as long as the view
+
+    def _csv_blocks(self) -> list[tuple[int, int]] | None:
+        """Byte ranges of ~8 MiB of whole rows after the header, when no row holds a quote
+        (then every newline ends a row: a range can be parsed alone, and read again from
+        its start by :meth:`chunks` instead of from the top of the file); else None."""
+        if self._blocks is not False:
+            return self._blocks  # type: ignore[return-value]
+        view = self._csv_view()
+        head = len(self._head())
+        self._blocks = None
+        if view.size - head > _CSV_BLOCK and not (view[head:] == 34).any():  # 34: '"'
+            blocks, start = [], head
+            while start < view.size:
+                end = min(start + _CSV_BLOCK, view.size)
+                if end < view.size:
+                    nl = np.flatnonzero(view[end : end + (1 << 20)] == 10)
+                    end = end + int(nl[0]) + 1 if nl.size else -1
+                if end < 0:  # a row over 1 MiB: the streaming reader
+                    return None
+                blocks.append((start, end))
+                start = end
+            self._blocks = blocks
+        return self._blocks
+
+    def _csv_block_batches(
+        self, blocks: list[tuple[int, int]], first: int, convert: Any
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow.csv as pacsv
+
+        view = self._csv_view()
+        names = self._names()
+        options = pacsv.ReadOptions(column_names=names, use_threads=True)
+        rows: list[int] = []
+        for start, end in blocks[first:]:
+            table = pacsv.read_csv(
+                pa.BufferReader(pa.py_buffer(view[start:end])),
+                read_options=options,
+                convert_options=convert,
+            )
+            batch = table.combine_chunks().to_batches()
+            rows.append(table.num_rows)
+            yield from batch if batch else ()
+        if first == 0:
+            self._block_rows = rows  # read whole: where each block starts, for chunks()
+
     def _sliced(self, text_xy: bool = False, skip: int = 0) -> Iterator[pa.RecordBatch]:
-        """Batches of at most ``chunk`` rows, the first ``skip`` rows left out."""
-        for batch in self._batches(text_xy):
+        """Batches of at most ``chunk`` rows, the first ``skip`` rows left out (a CSV read
+        by blocks starts at the block holding row ``skip``: parsed once)."""
+        first = 0
+        if self._block_rows:
+            while first < len(self._block_rows) and skip >= self._block_rows[first]:
+                skip -= self._block_rows[first]
+                first += 1
+        for batch in self._batches(text_xy, first_block=first) if first else self._batches(text_xy):
             if skip >= batch.num_rows:
                 skip -= batch.num_rows
                 continue
