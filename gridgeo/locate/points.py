@@ -811,6 +811,7 @@ class PointFile:
         self._cols: dict[str, str | None] = {}
         self._blocks: list[tuple[int, int]] | bool | None = False  # False: not looked at
         self._block_rows: list[int] = []
+        self._raw: Any = path if isinstance(path, bytes) else None
         self._kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
         self._keeping = True
 
@@ -920,16 +921,18 @@ class PointFile:
             else:
                 yield from reader
 
-    def _csv_view(self) -> Any:
-        """The CSV's bytes as a numpy view (the body in memory, or the file mapped)."""
-        if self.data is not None:
-            return np.frombuffer(self.data, dtype=np.uint8)
-        assert self.path is not None
-        if self.path.stat().st_size == 0:
-            return np.empty(0, np.uint8)
-        with self.path.open("rb") as fh:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return np.frombuffer(mm, dtype=np.uint8)  # the map lives as long as the view
+    def _csv_raw(self) -> Any:
+        """The CSV's bytes with a C ``find`` (``bytes`` in memory, or the file mapped)."""
+        if self._raw is None:
+            if self.data is not None:
+                self._raw = self.data.to_pybytes()  # a copy only for a pyarrow Buffer
+            else:
+                assert self.path is not None
+                if self.path.stat().st_size == 0:
+                    return b""
+                with self.path.open("rb") as fh:
+                    self._raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._raw
 
     def _csv_blocks(self) -> list[tuple[int, int]] | None:
         """Byte ranges of ~8 MiB of whole rows after the header, when no row holds a quote
@@ -937,41 +940,38 @@ class PointFile:
         its start by :meth:`chunks` instead of from the top of the file); else None."""
         if self._blocks is not False:
             return self._blocks  # type: ignore[return-value]
-        view = self._csv_view()
-        head = len(self._head())
         self._blocks = None
-        if view.size - head > _CSV_BLOCK and not (view[head:] == 34).any():  # 34: '"'
-            blocks, start = [], head
-            while start < view.size:
-                end = min(start + _CSV_BLOCK, view.size)
-                if end < view.size:
-                    nl = np.flatnonzero(view[end : end + (1 << 20)] == 10)
-                    end = end + int(nl[0]) + 1 if nl.size else -1
-                if end < 0:  # a row over 1 MiB: the streaming reader
-                    return None
-                blocks.append((start, end))
-                start = end
-            self._blocks = blocks
-        return self._blocks
+        raw = self._csv_raw()
+        size, head = len(raw), len(self._head())
+        if size - head <= _CSV_BLOCK or raw.find(b'"', head) >= 0:
+            return None
+        blocks, start = [], head
+        while start < size:
+            end = min(start + _CSV_BLOCK, size)
+            if end < size:
+                nl = raw.find(b"\n", end)
+                end = size if nl < 0 else nl + 1
+            blocks.append((start, end))
+            start = end
+        self._blocks = blocks
+        return blocks
 
     def _csv_block_batches(
         self, blocks: list[tuple[int, int]], first: int, convert: Any
     ) -> Iterator[pa.RecordBatch]:
         import pyarrow.csv as pacsv
 
-        view = self._csv_view()
-        names = self._names()
-        options = pacsv.ReadOptions(column_names=names, use_threads=True)
+        raw = memoryview(self._csv_raw())
+        options = pacsv.ReadOptions(column_names=self._names(), use_threads=True)
         rows: list[int] = []
         for start, end in blocks[first:]:
             table = pacsv.read_csv(
-                pa.BufferReader(pa.py_buffer(view[start:end])),
+                pa.BufferReader(pa.py_buffer(raw[start:end])),
                 read_options=options,
                 convert_options=convert,
             )
-            batch = table.combine_chunks().to_batches()
             rows.append(table.num_rows)
-            yield from batch if batch else ()
+            yield from table.combine_chunks().to_batches()
         if first == 0:
             self._block_rows = rows  # read whole: where each block starts, for chunks()
 

@@ -437,7 +437,7 @@ async def locate_batch_endpoint(
     )
 
 
-async def _spool(request: Request, fmt_in: str, settings: Any) -> pa.Buffer | Path | None:
+async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path | None:
     """The body, counting points as it arrives: in memory up to ``batch_memory_bytes``,
     else in a temporary file (its path; the caller removes it); None when empty.
 
@@ -472,7 +472,7 @@ async def _spool(request: Request, fmt_in: str, settings: Any) -> pa.Buffer | Pa
         raise
     if not parts:
         return None
-    return pa.py_buffer(parts[0] if len(parts) == 1 else b"".join(parts))
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class _Counter:
@@ -530,7 +530,7 @@ class _BatchJob:
         distance: bool,
         fmt_out: str,
         when: Any,
-        body: pa.Buffer | Path,
+        body: bytes | Path,
         fmt_in: str,
     ) -> None:
         self.request, self.caller, self.crs, self.category = request, caller, crs, category
@@ -582,8 +582,8 @@ class _BatchJob:
     def check(self) -> None:
         """Read and check the whole body (every error before the answer starts)."""
         if self.fmt_in == "geojson":
-            raw = self.path.read_bytes() if self.path else self.body.to_pybytes()  # type: ignore[union-attr]
-            pts = _read_body(raw, "geojson")
+            raw = self.path.read_bytes() if self.path else self.body
+            pts = _read_body(raw, "geojson")  # type: ignore[arg-type]
             self._too_many(len(pts))
             self._snapshot()
             self.frame = self.locate(pts)
@@ -755,14 +755,14 @@ def _ascii_file(path: Path, window: int = 64 << 20) -> bool:
     return True
 
 
-def _check_utf8_body(body: pa.Buffer | Path) -> None:
+def _check_utf8_body(body: bytes | Path) -> None:
     """:func:`_check_utf8` of a body in memory (an ASCII body by one numpy scan) or in a file."""
     if isinstance(body, Path):
         _check_utf8_file(body)
         return
     view = np.frombuffer(body, dtype=np.uint8)
     if view.size and int(view.max()) >= 128:
-        _check_utf8(body.to_pybytes())
+        _check_utf8(body)
 
 
 def _check_utf8_file(path: Path) -> None:
