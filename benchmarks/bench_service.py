@@ -637,6 +637,8 @@ def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
 #: The bulk client: ``curl`` (compiled; the body from a file, the answer to /dev/null) when
 #: installed, else httpx reading 1 MiB at a time. ``--client`` chooses.
 CLIENT = "curl" if shutil.which("curl") else "httpx"
+#: Formats ``--alternate`` runs (``--formats``).
+FORMATS = ("csv", "arrow", "parquet")
 
 
 def _post(
@@ -1052,6 +1054,8 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
         )
         sizes: dict[str, int] = {}
         for fmt, (body, ctype) in bodies.items():
+            if fmt not in FORMATS:
+                continue
             times: dict[str, list[float]] = {"new": [], "old": []}
             cpu: dict[str, list[float]] = {"new": [], "old": []}
             mb = {}
@@ -1067,14 +1071,16 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
             sizes[fmt] = int(mb["new"] * 1e6)
             bn, bo = min(times["new"]), min(times["old"])
             cn, co = min(cpu["new"]), min(cpu["old"])
+            mn, mo = float(np.median(times["new"])), float(np.median(times["old"]))
             print(
                 f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out, "
                 f"server CPU {cn:.2f} s)  previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, "
                 f"{mb['old']:.0f} MB out, server CPU {co:.2f} s)  {bo / bn:.2f}x wall, "
-                f"{co / cn:.2f}x CPU  (all: {times['new']!r} / {times['old']!r}); {_load()}",
+                f"{co / cn:.2f}x CPU; medians {mn:.2f} / {mo:.2f} s ({mo / mn:.2f}x)  "
+                f"(all: {times['new']!r} / {times['old']!r}); {_load()}",
                 flush=True,
             )
-        for fmt, secs in _floor(bodies, sizes).items():
+        for fmt, secs in _floor({f: bodies[f] for f in sizes}, sizes).items():
             print(
                 f"{fmt:8s} floor (the same bytes in and out, no work) {secs:6.2f} s "
                 f"({n / secs / 1e6:.2f} M/s); {_load()}",
@@ -1108,6 +1114,11 @@ def main() -> int:
         help="with --baseline: N requests per format and version, alternating (replaces bulk)",
     )
     ap.add_argument(
+        "--formats",
+        default="csv,arrow,parquet",
+        help="bulk formats of --alternate (comma list of csv,arrow,parquet)",
+    )
+    ap.add_argument(
         "--timeline",
         action="store_true",
         help="only the timeline of one batch request per format (and --baseline's)",
@@ -1119,8 +1130,9 @@ def main() -> int:
         help="bulk client: curl (compiled, default when installed) or httpx (1 MiB reads)",
     )
     args = ap.parse_args()
-    global CLIENT
+    global CLIENT, FORMATS
     CLIENT = args.client or CLIENT
+    FORMATS = tuple(filter(None, args.formats.split(",")))
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
