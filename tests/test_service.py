@@ -1186,3 +1186,30 @@ def test_start_up_reads_the_registry_once(db_url, app_db_url, world):
             time.sleep(0.1)
         assert state.generation == 2
         assert c.get("/locate", params={"lon": 121.5, "lat": 25.0}).status_code == 200
+
+
+def test_batch_spooled_body_file_is_removed(world, small_chunks, monkeypatch, tmp_path):
+    """A body over GRIDGEO_BATCH_MEMORY_BYTES goes to a temporary file, removed after the
+    answer and after a refusal; a body within it never touches the disk."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(1) or real(**kw))
+    settings = world["client"].app.state.service_settings
+    lon, lat = _batch_points(world, 120, seed=11)
+    body, ctype = _bodies(lon, lat)["csv"]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    bad = body.replace(b"\np7,", b"\np7,x")
+    before = settings.batch_memory_bytes
+    try:
+        for held in (0, len(body) - 1, len(body)):
+            settings.batch_memory_bytes = held
+            assert world["client"].post("/locate/batch", content=body, headers=h).status_code == 200
+            assert world["client"].post("/locate/batch", content=bad, headers=h).status_code == 400
+            assert list(tmp_path.iterdir()) == []
+            assert len(made) == (held < len(body)) + (held < len(bad))
+            made.clear()
+    finally:
+        settings.batch_memory_bytes = before

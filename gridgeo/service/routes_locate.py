@@ -414,7 +414,7 @@ async def locate_batch_endpoint(
         await run_in_threadpool(job.check)
     except BaseException:
         if job is not None:
-            await run_in_threadpool(job.close)
+            job.close()  # does not wait (also when the request is cancelled)
         elif isinstance(body, Path):
             body.unlink(missing_ok=True)
         raise
@@ -433,7 +433,7 @@ async def locate_batch_endpoint(
         job.stream(),
         media_type=_MEDIA[fmt_out],
         headers={"X-Points": str(job.rows)},
-        background=BackgroundTask(run_in_threadpool, job.close),
+        background=BackgroundTask(job.close),
     )
 
 
@@ -644,7 +644,8 @@ class _BatchJob:
         self.queue.append(writer.submit(self._write_when_ready, self.enc, self.works[-1]))
 
     def close(self) -> None:
-        """Cancel the chunks in flight, end the threads, remove a spooled body (idempotent)."""
+        """Cancel the chunks not started, let the threads end after the running ones (not
+        waited for), remove a spooled body (idempotent)."""
         for f in (*self.queue, *self.works):
             f.cancel()
         self.queue.clear()
@@ -653,7 +654,7 @@ class _BatchJob:
         pools, self.pools = self.pools, None
         if pools is not None:
             for p in pools:
-                p.shutdown(wait=True, cancel_futures=True)
+                p.shutdown(wait=False, cancel_futures=True)
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 
