@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import mmap
@@ -448,6 +449,8 @@ async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path |
     parts: list[bytes] = []
     fh: Any = None
     path: Path | None = None
+    writing: asyncio.Future | None = None  # the write of the parts before, in a thread
+    loop = asyncio.get_running_loop()
     try:
         async for part in request.stream():
             counter.add(part)
@@ -458,17 +461,28 @@ async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path |
                 fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
                 fh, path = os.fdopen(fd, "wb"), Path(name)
             if fh is not None and len(parts) >= 64:
-                fh.write(b"".join(parts))
+                data = b"".join(parts)
                 parts.clear()
+                if writing is not None:
+                    await writing
+                # off the event loop: the next parts are received while this one is written
+                writing = loop.run_in_executor(None, fh.write, data)
         if fh is not None:
+            if writing is not None:
+                await writing
+                writing = None
             fh.write(b"".join(parts))
             fh.close()
             return path
     except BaseException:
-        if fh is not None:
-            fh.close()
-        if path is not None:
-            path.unlink(missing_ok=True)
+        try:
+            if writing is not None:
+                await asyncio.wait([writing])  # not closed under a write in flight
+        finally:
+            if fh is not None:
+                fh.close()  # (its lock waits for a write still running, if cancelled above)
+            if path is not None:
+                path.unlink(missing_ok=True)
         raise
     if not parts:
         return None
