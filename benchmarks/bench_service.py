@@ -989,6 +989,8 @@ def timeline(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None
                     srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
                     _warm(srv.base, token, small, lon, lat)
                     for fmt, (body, ctype) in bodies.items():
+                        if fmt not in FORMATS:
+                            continue
                         seen = len(log.read_text().splitlines())
                         r = _post(srv.base, token, body, ctype)
                         for _try in range(50):
@@ -1116,7 +1118,7 @@ def main() -> int:
     ap.add_argument(
         "--formats",
         default="csv,arrow,parquet",
-        help="bulk formats of --alternate (comma list of csv,arrow,parquet)",
+        help="bulk formats of --alternate and --timeline (comma list of csv,arrow,parquet)",
     )
     ap.add_argument(
         "--timeline",
