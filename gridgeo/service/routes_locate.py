@@ -461,17 +461,18 @@ async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path |
                 fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
                 fh, path = os.fdopen(fd, "wb"), Path(name)
             if fh is not None and len(parts) >= 64:
-                data = b"".join(parts)
-                parts.clear()
+                done, parts = parts, []
                 if writing is not None:
                     await writing
-                # off the event loop: the next parts are received while this one is written
-                writing = loop.run_in_executor(None, fh.write, data)
+                # off the event loop (no join, no write on it): the next parts are
+                # received while these are written, and other requests are served
+                writing = loop.run_in_executor(None, fh.writelines, done)
         if fh is not None:
             if writing is not None:
                 await writing
-                writing = None
-            fh.write(b"".join(parts))
+            writing = loop.run_in_executor(None, fh.writelines, parts)
+            await writing
+            writing = None
             fh.close()
             return path
     except BaseException:
