@@ -528,11 +528,12 @@ _AHEAD = 4
 class _BatchJob:
     """One ``/locate/batch`` request after its body is received: check, then locate.
 
-    A body held in memory (up to ``batch_memory_bytes``) is located while it is checked:
-    the first :data:`_AHEAD` chunks are located and written as :meth:`check` reads them,
-    and held until the whole body has passed (every error still comes before the answer
-    starts; memory: the same chunks in flight as the stream has). A larger body, in a
-    temporary file, is checked first, then located.
+    With ``batch_early_start``, a body held in memory (up to ``batch_memory_bytes``) is
+    located while it is checked: the first :data:`_AHEAD` chunks are located and written
+    as :meth:`check` reads them, and held until the whole body has passed (every error
+    still comes before the answer starts; memory: the same chunks in flight as the stream
+    has). Otherwise, and for a larger body in a temporary file, it is checked first, then
+    located.
     """
 
     def __init__(
@@ -612,7 +613,8 @@ class _BatchJob:
             source=_("request body"),
             degrees=crs_is_lonlat(self.crs),
         )
-        early = self.path is None  # in memory: located while checked
+        # in memory: located while checked (GRIDGEO_BATCH_EARLY_START)
+        early = self.path is None and self.settings.batch_early_start
         if early:
             self._snapshot()
         self.rows = self.points.check(on_batch=self._early if early else None)
