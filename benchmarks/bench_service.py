@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -116,6 +117,105 @@ async def app(scope, receive, send):
 """
 
 
+TIMELINE_APP = r'''
+"""The service with a timeline of each ``POST /locate/batch`` (monotonic ms from the
+first body byte), printed as JSON to stderr when the answer's last byte was sent."""
+import json, sys, threading, time
+from gridgeo.service import routes_locate as rl
+from gridgeo.service.app import create_app as _create
+
+T = threading.local()
+EV = []
+LOCK = threading.Lock()
+T0 = [0.0]
+
+
+def mark(what, **kw):
+    with LOCK:
+        EV.append((time.monotonic(), threading.current_thread().name, what, kw))
+
+
+_spool = rl._spool
+
+
+async def spool(request, *args):
+    orig = request.stream
+    first = [True]
+
+    async def stream():
+        async for part in orig():
+            if first[0]:
+                first[0] = False
+                mark("first body byte")
+            yield part
+        mark("last body byte")
+
+    request.stream = stream
+    out = await _spool(request, *args)
+    mark("body received")
+    return out
+
+
+rl._spool = spool
+J = rl._BatchJob
+_check, _work, _written, _stream = J.check, J._work, J._written, J.stream
+
+
+def check(self):
+    mark("check start")
+    _check(self)
+    mark("check done")
+
+
+def work(self, enc, pts, first):
+    t = time.monotonic()
+    out = _work(self, enc, pts, first)
+    mark("chunk located+prepared", ms=round((time.monotonic() - t) * 1e3, 1))
+    return out
+
+
+def written(self, enc, out):
+    t = time.monotonic()
+    b = _written(self, enc, out)
+    mark("chunk written", ms=round((time.monotonic() - t) * 1e3, 1), bytes=len(b))
+    return b
+
+
+def stream(self):
+    for b in _stream(self):
+        mark("chunk handed to the event loop", bytes=len(b))
+        yield b
+    mark("generator done")
+
+
+J.check, J._work, J._written, J.stream = check, work, written, stream
+def create_app():
+    app = _create()
+
+    async def outer(scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/locate/batch":
+            return await app(scope, receive, send)
+        EV.clear()
+        mark("request start")
+
+        async def timed_send(msg):
+            if msg["type"] == "http.response.start":
+                mark("response start sent")
+            await send(msg)
+            if msg["type"] == "http.response.body":
+                mark("body part sent", bytes=len(msg.get("body", b"")),
+                     more=msg.get("more_body", False))
+
+        await app(scope, receive, timed_send)
+        mark("done")
+        t0 = EV[0][0]
+        print("TIMELINE " + json.dumps([(round((t - t0) * 1e3, 1), th, w, kw)
+                                        for t, th, w, kw in EV]), file=sys.stderr, flush=True)
+
+    return outer
+'''
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,7 +265,14 @@ class Server:
     or a module:attr."""
 
     def __init__(
-        self, app: str, env: dict[str, str], *, factory: bool, cwd: Path, pin: bool = True
+        self,
+        app: str,
+        env: dict[str, str],
+        *,
+        factory: bool,
+        cwd: Path,
+        pin: bool = True,
+        stderr: Any = None,
     ) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -173,7 +280,7 @@ class Server:
         cmd += ["--factory"] if factory else []
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--log-level", "warning", "--no-access-log"]
-        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=stderr)
 
     def wait(self, path: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -530,6 +637,8 @@ def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
 #: The bulk client: ``curl`` (compiled; the body from a file, the answer to /dev/null) when
 #: installed, else httpx reading 1 MiB at a time. ``--client`` chooses.
 CLIENT = "curl" if shutil.which("curl") else "httpx"
+#: Formats ``--alternate`` runs (``--formats``).
+FORMATS = ("csv", "arrow", "parquet")
 
 
 def _post(
@@ -557,9 +666,10 @@ def _post(
             fh.flush()
             cmd = ["curl", "-s", "-o", "/dev/null", "--data-binary", "@" + fh.name]
             cmd += ["-H", f"Content-Type: {ctype}", "-H", f"Authorization: Bearer {token}"]
-            cmd += ["-w", "%{http_code} %{size_download} %{time_total}", base + path]
+            cmd += ["-w", "%{http_code} %{size_download} %{time_total} %{time_starttransfer}"]
+            cmd += [base + path]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
-        status, got, secs = int(out[0]), int(out[1]), float(out[2])
+        status, got, secs, first = int(out[0]), int(out[1]), float(out[2]), float(out[3])
     else:
         got = 0
         t = time.perf_counter()
@@ -574,6 +684,7 @@ def _post(
                 got += len(part)
             status = r.status_code
         secs = time.perf_counter() - t
+        first = float("nan")
     stop.set()
     return {
         "status": status,
@@ -581,7 +692,22 @@ def _post(
         "mb_in": len(body) / 1e6,
         "mb_out": got / 1e6,
         "peak_rss_mb": peak[0],
+        "starttransfer": first,
     }
+
+
+#: Points of the warm-up request that takes the streamed path (more than one chunk): its
+#: compiled code is loaded before the measured request (a warm-up of 1,000 points, answered
+#: whole, left the first streamed request to load or compile it: seconds for CSV).
+WARM = 250_000
+
+
+def _warm(base: str, token: str, small: dict, lon: np.ndarray, lat: np.ndarray) -> None:
+    """One small (answered whole) and one streamed request per format."""
+    for body, ctype in small.values():
+        _post(base, token, body, ctype)
+    for body, ctype in _bodies(lon[:WARM], lat[:WARM]).values():
+        _post(base, token, body, ctype)
 
 
 def _geopandas(url: str, bodies: dict, n: int) -> dict[str, float]:
@@ -649,8 +775,7 @@ def bulk(
     try:
         srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
         small = _bodies(lon[:1000], lat[:1000])
-        for body, ctype in small.values():  # warm-up
-            _post(srv.base, token, body, ctype)
+        _warm(srv.base, token, small, lon, lat)
         print(
             f"\nPOST /locate/batch, {n:,} points, the same format in and out, server not "
             f"pinned (both cores), client {CLIENT} on the same machine; {_load()}"
@@ -684,6 +809,7 @@ def bulk(
                 for fmt in ("csv", "arrow", "parquet"):
                     body, ctype = bodies[fmt]
                     _post(old.base, token, small[fmt][0], ctype)
+                    _post(old.base, token, _bodies(lon[:WARM], lat[:WARM])[fmt][0], ctype)
                     r = _post(old.base, token, body, ctype)
                     print(
                         f"{'previous ' + fmt:26s} {r['mb_in']:7.1f} {r['mb_out']:7.1f} "
@@ -836,6 +962,71 @@ def stages(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
         print(f"{fmt:8s} {'total':62s} {tot}")
 
 
+def timeline(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
+    """Where the wall time of one batch request goes: monotonic timestamps in the server
+    (:data:`TIMELINE_APP`: body bytes, check, each chunk located / written / handed to the
+    event loop / sent) beside curl's own ``time_starttransfer`` and ``time_total``."""
+    token = "bench-" + os.urandom(8).hex()
+    lon, lat = _points(bounds, n, seed + 2)
+    bodies = _bodies(lon, lat)
+    small = _bodies(lon[:1000], lat[:1000])
+    runs = [("this version", ROOT)] + ([("previous", baseline)] if baseline else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "bench_timeline_app.py").write_text(TIMELINE_APP)
+        for name, root in runs:
+            log = Path(tmp, "stderr.txt")
+            env = _service_env(url, token) | {"PYTHONPATH": f"{root}:{tmp}"}
+            with log.open("w") as err:
+                srv = Server(
+                    "bench_timeline_app:create_app",
+                    env,
+                    factory=True,
+                    cwd=Path(tmp),
+                    pin=False,
+                    stderr=err,
+                )
+                try:
+                    srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+                    _warm(srv.base, token, small, lon, lat)
+                    for fmt, (body, ctype) in bodies.items():
+                        if fmt not in FORMATS:
+                            continue
+                        seen = len(log.read_text().splitlines())
+                        r = _post(srv.base, token, body, ctype)
+                        for _try in range(50):
+                            got = [
+                                ln
+                                for ln in log.read_text().splitlines()[seen:]
+                                if ln.startswith("TIMELINE ")
+                            ]
+                            if got:
+                                break
+                            time.sleep(0.1)
+                        print(
+                            f"\n{name}, {fmt}, {n:,} points: curl {r['seconds']:.3f} s "
+                            f"(first answer byte at {r.get('starttransfer', float('nan')):.3f} s); "
+                            f"{_load()}"
+                        )
+                        _print_timeline(json.loads(got[-1][len("TIMELINE ") :]))
+                finally:
+                    srv.stop()
+
+
+def _print_timeline(events: list) -> None:
+    """Events of one request, repeated ones (per chunk) folded into first … last."""
+    folded: dict[str, list] = {}
+    for ms, _thread, what, kw in events:
+        folded.setdefault(what, []).append((ms, kw))
+    for what, got in sorted(folded.items(), key=lambda kv: kv[1][0][0]):
+        first, last = got[0][0], got[-1][0]
+        extra = ""
+        spans = [kw["ms"] for _m, kw in got if "ms" in kw]
+        if spans:
+            extra = f"  each {min(spans):.0f}–{max(spans):.0f} ms, sum {sum(spans):.0f} ms"
+        when = f"{first:8.1f}" if len(got) == 1 else f"{first:8.1f} … {last:8.1f}"
+        print(f"  {what:34s} x{len(got):<3d} {when} ms{extra}")
+
+
 def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) -> None:
     """Both versions up at once, requests alternating (ABBA…); best and all times per format.
 
@@ -858,14 +1049,15 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
     try:
         for srv in (new, old):
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
-            for body, ctype in small.values():  # warm-up
-                _post(srv.base, token, body, ctype)
+            _warm(srv.base, token, small, lon, lat)
         print(
             f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating, "
             f"client {CLIENT}; {_load()}"
         )
         sizes: dict[str, int] = {}
         for fmt, (body, ctype) in bodies.items():
+            if fmt not in FORMATS:
+                continue
             times: dict[str, list[float]] = {"new": [], "old": []}
             cpu: dict[str, list[float]] = {"new": [], "old": []}
             mb = {}
@@ -881,14 +1073,16 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
             sizes[fmt] = int(mb["new"] * 1e6)
             bn, bo = min(times["new"]), min(times["old"])
             cn, co = min(cpu["new"]), min(cpu["old"])
+            mn, mo = float(np.median(times["new"])), float(np.median(times["old"]))
             print(
                 f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out, "
                 f"server CPU {cn:.2f} s)  previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, "
                 f"{mb['old']:.0f} MB out, server CPU {co:.2f} s)  {bo / bn:.2f}x wall, "
-                f"{co / cn:.2f}x CPU  (all: {times['new']!r} / {times['old']!r}); {_load()}",
+                f"{co / cn:.2f}x CPU; medians {mn:.2f} / {mo:.2f} s ({mo / mn:.2f}x)  "
+                f"(all: {times['new']!r} / {times['old']!r}); {_load()}",
                 flush=True,
             )
-        for fmt, secs in _floor(bodies, sizes).items():
+        for fmt, secs in _floor({f: bodies[f] for f in sizes}, sizes).items():
             print(
                 f"{fmt:8s} floor (the same bytes in and out, no work) {secs:6.2f} s "
                 f"({n / secs / 1e6:.2f} M/s); {_load()}",
@@ -922,20 +1116,34 @@ def main() -> int:
         help="with --baseline: N requests per format and version, alternating (replaces bulk)",
     )
     ap.add_argument(
+        "--formats",
+        default="csv,arrow,parquet",
+        help="bulk formats of --alternate and --timeline (comma list of csv,arrow,parquet)",
+    )
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="only the timeline of one batch request per format (and --baseline's)",
+    )
+    ap.add_argument(
         "--client",
         choices=("curl", "httpx"),
         default=None,
         help="bulk client: curl (compiled, default when installed) or httpx (1 MiB reads)",
     )
     args = ap.parse_args()
-    global CLIENT
+    global CLIENT, FORMATS
     CLIENT = args.client or CLIENT
+    FORMATS = tuple(filter(None, args.formats.split(",")))
     skip = set(filter(None, args.skip.split(",")))
     if shutil.which("wrk") is None and not {"tail", "swap"} <= skip:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
     url = _database(args.side, args.seed)
     bounds = _bounds(url)
+    if args.timeline:
+        timeline(url, bounds, args.batch_points, args.seed, args.baseline)
+        return 0
     if "tail" not in skip:
         tail(url, bounds, args.rate, args.seconds, args.seed, args.baseline)
     if "swap" not in skip:

@@ -168,3 +168,41 @@ def test_geometry_column_that_is_not_points_is_an_input_error(tmp_path, col):
         PointFile(path, "parquet", source="request body").check()
     assert "not points" in str(err.value)
     assert [(p.field, p.rule) for p in err.value.problems] == [("geometry", "points.geometry")]
+
+
+def test_spool_keeps_a_small_body_and_writes_a_large_one_off_the_event_loop(tmp_path, monkeypatch):
+    """The batch body: bytes in memory up to batch_memory_bytes; above it, a temporary file
+    written part by part in a thread (the bytes as sent, in order); refused midway (over the
+    byte cap), nothing is left on disk."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from gridgeo.service.routes_locate import _spool
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    parts = [bytes([65 + i % 26]) * 1000 for i in range(300)]
+
+    class Request:
+        async def stream(self):
+            for p in parts:
+                yield p
+            yield b""
+
+    settings = SimpleNamespace(
+        batch_max_bytes=1 << 30, batch_max_points=10**9, batch_memory_bytes=5000
+    )
+    got = asyncio.run(_spool(Request(), "arrow", settings))
+    assert isinstance(got, Path) and got.parent == tmp_path
+    assert got.read_bytes() == b"".join(parts)
+    got.unlink()
+    settings.batch_memory_bytes = 1 << 20
+    assert asyncio.run(_spool(Request(), "arrow", settings)) == b"".join(parts)
+    settings.batch_memory_bytes, settings.batch_max_bytes = 5000, 250_000
+    with pytest.raises(HTTPException) as err:
+        asyncio.run(_spool(Request(), "arrow", settings))
+    assert err.value.status_code == 413
+    assert list(tmp_path.iterdir()) == []

@@ -230,8 +230,8 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
 def _small_batches(batches):
     """Wrap PointFile._batches so a small file comes in batches of 30 rows."""
 
-    def wrapped(text_xy=False):
-        for b in batches(text_xy):
+    def wrapped(text_xy=False, **kw):
+        for b in batches(text_xy, **kw):
             for s in range(0, b.num_rows, 30):
                 yield b.slice(s, 30)
 
@@ -248,3 +248,142 @@ def test_row_ids_are_the_decimal_text_arrow_gives():
         got.validate(full=True)
         want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
         assert got.equals(want), (start, n)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_point_file_in_memory_reads_as_the_file(tmp_path, fmt):
+    """A body held in memory (bytes) gives the same chunks as the same bytes in a file."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.points import PointFile
+
+    n = 95
+    table = pa.table(
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "lon": 121 + np.arange(n) / 1000,
+            "lat": 25 + np.arange(n) / 2000,
+        }
+    )
+    sink = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, sink)
+    elif fmt == "parquet":
+        pq.write_table(table, sink, row_group_size=30)
+    else:
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table, max_chunksize=30)
+    body = sink.getvalue()
+    path = tmp_path / ("p." + fmt)
+    path.write_bytes(body)
+    got = []
+    for source in (path, body, pa.py_buffer(body)):
+        pf = PointFile(source, fmt, chunk=20)
+        assert pf.check() == n
+        parts = list(pf.chunks())
+        got.append(
+            (
+                [s for s, _ in parts],
+                np.concatenate([p.x for _, p in parts]).tolist(),
+                pa.concat_arrays([p.ids for _, p in parts]).to_pylist(),
+            )
+        )
+    assert got[0] == got[1] == got[2]
+    assert got[0][2] == [f"p{i}" for i in range(n)]
+
+
+def test_point_file_on_batch_pieces_and_skip_make_the_same_chunks(tmp_path):
+    """check(on_batch=…) hands over the batches while every row is good; pieces() of those
+    plus chunks(skip=…) for the rest are the pieces chunks() gives alone."""
+    from gridgeo.locate.points import PointFile
+
+    n = 95
+    csv = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\n" for i in range(n))).encode()
+    seen = []
+    pf = PointFile(csv, "csv", chunk=20)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # 30-row batches
+    assert pf.check(on_batch=lambda *a: seen.append(a)) == n
+    assert [a[0] for a in seen] == [0, 30, 60, 90]
+    early = [s for a in seen[:2] for s, _p in pf.pieces(*a)]
+    rest = [s for s, _p in pf.chunks(skip=60)]
+    assert early + rest == [0, 20, 30, 50, 60, 80, 90]
+    pf = PointFile(csv, "csv", chunk=20)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
+    pf.check()
+    assert [s for s, _p in pf.chunks()] == [0, 20, 30, 50, 60, 80, 90]
+    # a bad row: on_batch stops being called from its batch on, check raises
+    bad = csv.replace(b"121.0450,", b"121.0450x,")
+    seen.clear()
+    pf = PointFile(bad, "csv", chunk=20)
+    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
+    with pytest.raises(InputError):
+        pf.check(on_batch=lambda *a: seen.append(a))
+    assert [a[0] for a in seen] == [0]
+
+
+@pytest.mark.parametrize("degrees", [True, False])
+def test_point_file_refuses_degrees_out_of_range_with_the_file_row(degrees):
+    """With degrees=True, check() refuses a longitude beyond 180 (row numbered over the
+    whole file), as to_srid would have done later, in the middle of the answer."""
+    from gridgeo.locate.points import PointFile
+
+    rows = ["121.5,25.0"] * 50
+    rows[43] = "200.5,25.0"
+    rows[47] = "121.5,-95"
+    body = ("lon,lat\n" + "\n".join(rows) + "\n").encode()
+    pf = PointFile(body, "csv", chunk=10, degrees=degrees)
+    if not degrees:  # projected coordinates: any finite number
+        assert pf.check() == 50
+        return
+    with pytest.raises(InputError) as err:
+        pf.check()
+    (p,) = err.value.problems
+    assert (p.row, p.field, p.rule) == (43, "lon", "points.range")
+    assert "2 points" in str(err.value)
+
+
+@pytest.mark.parametrize("keep", [0, 700, 64 << 20])
+@pytest.mark.parametrize("held", ["memory", "file"])
+def test_point_file_reads_a_csv_without_quotes_by_blocks_once(tmp_path, monkeypatch, keep, held):
+    """A CSV whose rows hold no quote is parsed by byte blocks cut after a newline; past the
+    keep budget, chunks() starts again at the block of the first row not kept (each row
+    parsed once) and gives the chunks, text and row numbers a whole read gives."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    lines = [f"{i},{121 + i / 1000:.4f},25.{i:03d}0,c{i % 3}" for i in range(n)]
+    body = ('"id","lon","lat","category"\n' + "\n".join(lines) + "\n").encode()
+    source = body if held == "memory" else tmp_path / "p.csv"
+    if held == "file":
+        source.write_bytes(body)
+    pf = PointFile(source, "csv", chunk=20, keep_bytes=keep)
+    assert pf.check() == n
+    blocks = pf._csv_blocks()
+    if keep == 64 << 20:  # the file fits the keep budget: read once by the streaming reader
+        assert blocks is None
+    else:
+        assert blocks is not None and len(blocks) > 3 and len(pf._block_rows) == len(blocks)
+        assert sum(pf._block_rows) == n
+    parsed = []
+    real = pf._csv_block_batches
+    monkeypatch.setattr(
+        pf, "_csv_block_batches", lambda b, first, c: parsed.append(first) or real(b, first, c)
+    )
+    parts = list(pf.chunks())
+    assert pa.concat_arrays([p.ids for _, p in parts]).to_pylist() == [str(i) for i in range(n)]
+    assert np.allclose(np.concatenate([p.x for _, p in parts]), [121 + i / 1000 for i in range(n)])
+    assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[1] == "121.0010"
+    assert all(len(p) <= 20 for _, p in parts)
+    if keep == 64 << 20:
+        assert parsed == []  # all kept: not read again
+    else:
+        assert parsed and (keep == 0) == (parsed[0] == 0)  # from the first block not kept
+    bad = body.replace(b"121.0450,", b"121.0450x,")
+    with pytest.raises(InputError) as err:
+        PointFile(bad, "csv", chunk=7, keep_bytes=keep).check()
+    assert [(p.row, p.field) for p in err.value.problems] == [(45, "lon")]
+    quoted = body.replace(b",c1\n", b',"c1"\n')
+    assert PointFile(quoted, "csv", keep_bytes=0)._csv_blocks() is None  # quotes: streaming

@@ -1088,7 +1088,7 @@ def test_batch_streamed_equals_whole(world, small_chunks):
     assert streamed.content == whole.content
 
 
-def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks):
+def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks, body_held):
     lon, lat = _batch_points(world, 150, seed=7)
     rows = [f"{float(a)!r},{float(b)!r}" for a, b in zip(lon, lat, strict=True)]
     rows[3] = f"{float(lon[3])!r},"
@@ -1102,6 +1102,58 @@ def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks):
     assert "bad coordinate" in r.json()["detail"]
     got = {(p["row"], p["field"]) for p in r.json()["problems"]}
     assert got == {(3, "lat"), (131, "lon")}
+
+
+@pytest.fixture(params=["in memory", "in memory, early start", "spooled"])
+def body_held(request, world):
+    """The batch body held in memory (the default), in memory with its first chunks
+    located while it is checked, or spooled to a temporary file."""
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_memory_bytes, settings.batch_early_start
+    if request.param == "spooled":
+        settings.batch_memory_bytes = 0
+    settings.batch_early_start = request.param == "in memory, early start"
+    yield request.param
+    settings.batch_memory_bytes, settings.batch_early_start = before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_batch_streamed_out_of_range_late_row_is_400_before_the_answer(
+    world, fmt, small_chunks, body_held
+):
+    """A longitude out of range in the last chunk is refused before a byte is streamed."""
+    lon, lat = _batch_points(world, 150, seed=9)
+    lon = np.array(lon, dtype=float)
+    lon[140] = 200.0
+    body, ctype = _bodies(lon, lat)[fmt]
+    r = world["client"].post(
+        "/locate/batch", content=body, headers={"Content-Type": ctype, **auth(world, "dispatcher")}
+    )
+    assert r.status_code == 400, r.text[:300]
+    problems = r.json()["problems"]
+    assert (problems[0]["row"], problems[0]["field"]) == (140, "lon")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
+def test_batch_body_in_memory_or_spooled_gives_the_same_bytes(world, fmt, small_chunks):
+    """A body held in memory is answered (with or without its first chunks located while
+    it is checked) byte for byte as the same body spooled to a file."""
+    lon, lat = _batch_points(world, 260, seed=10)
+    body, ctype = _bodies(lon, lat)[fmt]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_memory_bytes, settings.batch_early_start
+    got = {}
+    try:
+        for held, early in ((1 << 30, True), (1 << 30, False), (0, True)):
+            settings.batch_memory_bytes, settings.batch_early_start = held, early
+            got[held, early] = world["client"].post("/locate/batch", content=body, headers=h)
+    finally:
+        settings.batch_memory_bytes, settings.batch_early_start = before
+    answers = list(got.values())
+    assert all(r.status_code == 200 for r in answers)
+    assert answers[0].content == answers[1].content == answers[2].content
+    assert _answer_table(fmt, answers[0].content).num_rows == 260
 
 
 def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):
@@ -1141,3 +1193,30 @@ def test_start_up_reads_the_registry_once(db_url, app_db_url, world):
             time.sleep(0.1)
         assert state.generation == 2
         assert c.get("/locate", params={"lon": 121.5, "lat": 25.0}).status_code == 200
+
+
+def test_batch_spooled_body_file_is_removed(world, small_chunks, monkeypatch, tmp_path):
+    """A body over GRIDGEO_BATCH_MEMORY_BYTES goes to a temporary file, removed after the
+    answer and after a refusal; a body within it never touches the disk."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(1) or real(**kw))
+    settings = world["client"].app.state.service_settings
+    lon, lat = _batch_points(world, 120, seed=11)
+    body, ctype = _bodies(lon, lat)["csv"]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    bad = body.replace(b"\np7,", b"\np7,x")
+    before = settings.batch_memory_bytes
+    try:
+        for held in (0, len(body) - 1, len(body)):
+            settings.batch_memory_bytes = held
+            assert world["client"].post("/locate/batch", content=body, headers=h).status_code == 200
+            assert world["client"].post("/locate/batch", content=bad, headers=h).status_code == 400
+            assert list(tmp_path.iterdir()) == []
+            assert len(made) == (held < len(body)) + (held < len(bad))
+            made.clear()
+    finally:
+        settings.batch_memory_bytes = before

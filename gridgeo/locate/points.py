@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 FORMATS = ("csv", "geojson", "arrow", "parquet")
+#: Bytes of CSV parsed at a time by :class:`PointFile`.
+_CSV_BLOCK = 8 << 20
 _MAX_SHOWN = 50
 
 
@@ -517,6 +520,27 @@ def _fast(crs: Any, srid: int) -> TMParams | None:
 FAST_FROM = 64
 
 
+def _out_of_range(
+    n: int, row: int, x: float, y: float, field: str, source: str | None = None
+) -> InputError:
+    """The error of ``n`` points with longitude/latitude out of range, the first at ``row``."""
+    return InputError(
+        _(
+            "{n} points have longitude/latitude out of range (first: row {row}: {x}, "
+            "{y}); are lon and lat swapped or is the CRS projected?"
+        ).format(n=n, row=row, x=x, y=y),
+        [
+            Problem(
+                _("longitude/latitude out of range"),
+                file=source,
+                row=row,
+                field=field,
+                rule="points.range",
+            )
+        ],
+    )
+
+
 def check_transformable(crs: Any) -> None:
     """Refuse a CRS that PROJ knows but cannot transform (cached with the transformers).
 
@@ -562,21 +586,7 @@ def to_srid(x: Any, y: Any, crs: Any, srid: int) -> tuple[np.ndarray, np.ndarray
         bad = bad_x | bad_y
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            field = "lon" if bad_x[i] else "lat"
-            raise InputError(
-                _(
-                    "{n} points have longitude/latitude out of range (first: row {row}: {x}, "
-                    "{y}); are lon and lat swapped or is the CRS projected?"
-                ).format(n=int(bad.sum()), row=i, x=x[i], y=y[i]),
-                [
-                    Problem(
-                        _("longitude/latitude out of range"),
-                        row=i,
-                        field=field,
-                        rule="points.range",
-                    )
-                ],
-            )
+            raise _out_of_range(int(bad.sum()), i, x[i], y[i], "lon" if bad_x[i] else "lat")
     if special == GCJ02:
         x, y = gcj02_to_wgs84(x, y)
     elif special == BD09:
@@ -617,6 +627,32 @@ class _BadRows:
         if not self.count:
             return []
         return _bad_rows(self.source, self.name, self.rows, self.count)
+
+
+class _FarRows:
+    """Longitudes/latitudes beyond ±180/±90 over all chunks: how many, and the first."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self.count = 0
+        self.first: tuple[int, float, float, str] | None = None
+
+    def add(self, offset: int, x: np.ndarray, y: np.ndarray) -> None:
+        far_x, far_y = np.abs(x) > 180, np.abs(y) > 90
+        far = far_x | far_y
+        n = int(np.count_nonzero(far))
+        if n and self.first is None:
+            i = int(np.flatnonzero(far)[0])
+            self.first = (offset + i, float(x[i]), float(y[i]), "lon" if far_x[i] else "lat")
+        self.count += n
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def error(self) -> InputError:
+        assert self.first is not None
+        row, x, y, field = self.first
+        return _out_of_range(self.count, row, x, y, field, self.source)
 
 
 def _float_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -720,7 +756,8 @@ def _wkb_xy(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 class PointFile:
-    """A CSV, Arrow IPC or (Geo)Parquet point file read in chunks of bounded size.
+    """A CSV, Arrow IPC or (Geo)Parquet point file (or body in memory) read in chunks of
+    bounded size.
 
     :meth:`check` reads it once and raises the same :class:`~gridgeo.errors.InputError`
     as :func:`read_points` (missing or duplicate columns; every bad coordinate by row,
@@ -733,7 +770,7 @@ class PointFile:
     Parameters
     ----------
     path
-        The file.
+        The file, or its bytes (a :class:`pyarrow.Buffer`, ``bytes``: a body held in memory).
     fmt
         ``csv``, ``arrow`` or ``parquet`` (GeoParquet: a WKB point ``geometry`` column
         stands in for lon/lat columns).
@@ -744,39 +781,65 @@ class PointFile:
     keep_bytes
         Bytes of batches (and their parsed coordinates) :meth:`check` keeps for
         :meth:`chunks` (0: read twice).
+    degrees
+        The coordinates are longitude/latitude: :meth:`check` refuses values beyond
+        ±180/±90 too (as :func:`to_srid` would, but before the answer starts).
     """
 
     def __init__(
         self,
-        path: Path,
+        path: Path | pa.Buffer | bytes,
         fmt: str,
         *,
         chunk: int = 100_000,
         source: str | None = None,
         keep_bytes: int = 64 << 20,
+        degrees: bool = False,
     ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
-        self.path, self.fmt, self.chunk = Path(path), fmt, chunk
-        self.source = source
+        self.data: pa.Buffer | None = None
+        if isinstance(path, pa.Buffer | bytes | bytearray | memoryview):
+            self.data = path if isinstance(path, pa.Buffer) else pa.py_buffer(path)
+            self.path = None
+        else:
+            self.path = Path(path)
+        self.fmt, self.chunk = fmt, chunk
+        self.source, self.degrees = source, degrees
         self.keep_bytes = keep_bytes if fmt != "arrow" else 0  # Arrow is mapped: no re-read cost
         self.rows: int | None = None
         self._cols: dict[str, str | None] = {}
+        self._blocks: list[tuple[int, int]] | bool | None = False  # False: not looked at
+        self._block_rows: list[int] = []
+        self._raw: Any = path if isinstance(path, bytes) else None
         self._kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
         self._keeping = True
 
     # -- columns ------------------------------------------------------------------------
+    def _input(self) -> Any:
+        """What pyarrow's readers open: the file's path or a reader of the bytes in memory."""
+        return pa.BufferReader(self.data) if self.data is not None else str(self.path)
+
+    def _head(self) -> bytes:
+        """The first line (at most 1 MiB) of the file, with its line end."""
+        if self.data is not None:
+            raw = memoryview(self.data)[: 1 << 20].tobytes()
+            end = raw.find(b"\n")
+            return raw if end < 0 else raw[: end + 1]
+        assert self.path is not None
+        with self.path.open("rb") as fh:
+            return fh.readline(1 << 20)
+
     def _names(self) -> list[str]:
         if self.fmt == "csv":
             import csv
 
-            with self.path.open("rb") as fh:
-                head = fh.readline(1 << 20).decode("utf-8-sig", errors="replace")
+            head = self._head().decode("utf-8-sig", errors="replace")
             return next(csv.reader([head.rstrip("\r\n")]), [])
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_schema(self.path).names
+            return pq.read_schema(self._input()).names
         return self._arrow_reader().schema.names
 
     def _columns(self) -> dict[str, str | None]:
@@ -812,14 +875,17 @@ class PointFile:
     def _arrow_reader(self) -> Any:
         import pyarrow.ipc as ipc
 
-        source = pa.memory_map(str(self.path))  # zero copy: batches point into the file
+        # zero copy: batches point into the mapped file or the body in memory
+        source = pa.memory_map(str(self.path)) if self.data is None else self._input()
         try:
             return ipc.open_file(source)
         except pa.ArrowInvalid:
             source.seek(0)
             return ipc.open_stream(source)
 
-    def _batches(self, text_xy: bool = False) -> Iterator[pa.RecordBatch]:
+    def _batches(self, text_xy: bool = False, first_block: int = 0) -> Iterator[pa.RecordBatch]:
+        """The file's batches; a CSV without quotes in its rows read by byte blocks from
+        ``first_block`` (one batch per block, :meth:`_csv_blocks`)."""
         cols = self._columns()
         wanted = [c for c in cols.values() if c is not None]
         if self.fmt == "csv":
@@ -828,18 +894,25 @@ class PointFile:
             types = {c: pa.string() for c in (cols["id"], cols["category"]) if c}
             xy_type = pa.string() if text_xy else pa.float64()
             types.update({cols["x"]: xy_type, cols["y"]: xy_type})
+            convert = pacsv.ConvertOptions(
+                column_types=types, include_columns=wanted, strings_can_be_null=True
+            )
+            blocks = self._csv_blocks()
+            if blocks is not None:
+                yield from self._csv_block_batches(blocks, first_block, convert)
+                return
             reader = pacsv.open_csv(
-                str(self.path),
-                read_options=pacsv.ReadOptions(block_size=8 << 20, use_threads=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types, include_columns=wanted, strings_can_be_null=True
-                ),
+                self._input(),
+                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=True),
+                convert_options=convert,
             )
             yield from reader
         elif self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk, columns=wanted)
+            yield from pq.ParquetFile(self._input()).iter_batches(
+                batch_size=self.chunk, columns=wanted
+            )
         else:
             reader = self._arrow_reader()
             if hasattr(reader, "num_record_batches"):
@@ -848,9 +921,75 @@ class PointFile:
             else:
                 yield from reader
 
+    def _csv_raw(self) -> Any:
+        """The CSV's bytes with a C ``find`` (``bytes`` in memory, or the file mapped)."""
+        if self._raw is None:
+            if self.data is not None:
+                self._raw = self.data.to_pybytes()  # a copy only for a pyarrow Buffer
+            else:
+                assert self.path is not None
+                if self.path.stat().st_size == 0:
+                    return b""
+                with self.path.open("rb") as fh:
+                    self._raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._raw
+
+    def _csv_blocks(self) -> list[tuple[int, int]] | None:
+        """Byte ranges of ~8 MiB of whole rows after the header, when the file is larger
+        than ``keep_bytes`` (:meth:`chunks` will read part of it again) and no row holds a
+        quote (then every newline ends a row: a range can be parsed alone, and read again
+        from its start instead of from the top of the file); else None (pyarrow's
+        streaming reader: ~10 % less CPU for a file read once)."""
+        if self._blocks is not False:
+            return self._blocks  # type: ignore[return-value]
+        self._blocks = None
+        if self.path is not None and self.path.stat().st_size <= self.keep_bytes:
+            return None
+        if self.data is not None and self.data.size <= self.keep_bytes:
+            return None
+        raw = self._csv_raw()
+        size, head = len(raw), len(self._head())
+        if size - head <= _CSV_BLOCK or raw.find(b'"', head) >= 0:
+            return None
+        blocks, start = [], head
+        while start < size:
+            end = min(start + _CSV_BLOCK, size)
+            if end < size:
+                nl = raw.find(b"\n", end)
+                end = size if nl < 0 else nl + 1
+            blocks.append((start, end))
+            start = end
+        self._blocks = blocks
+        return blocks
+
+    def _csv_block_batches(
+        self, blocks: list[tuple[int, int]], first: int, convert: Any
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow.csv as pacsv
+
+        raw = memoryview(self._csv_raw())
+        options = pacsv.ReadOptions(column_names=self._names(), use_threads=True)
+        rows: list[int] = []
+        for start, end in blocks[first:]:
+            table = pacsv.read_csv(
+                pa.BufferReader(pa.py_buffer(raw[start:end])),
+                read_options=options,
+                convert_options=convert,
+            )
+            rows.append(table.num_rows)
+            yield from table.combine_chunks().to_batches()
+        if first == 0:
+            self._block_rows = rows  # read whole: where each block starts, for chunks()
+
     def _sliced(self, text_xy: bool = False, skip: int = 0) -> Iterator[pa.RecordBatch]:
-        """Batches of at most ``chunk`` rows, the first ``skip`` rows left out."""
-        for batch in self._batches(text_xy):
+        """Batches of at most ``chunk`` rows, the first ``skip`` rows left out (a CSV read
+        by blocks starts at the block holding row ``skip``: parsed once)."""
+        first = 0
+        if self._block_rows:
+            while first < len(self._block_rows) and skip >= self._block_rows[first]:
+                skip -= self._block_rows[first]
+                first += 1
+        for batch in self._batches(text_xy, first_block=first) if first else self._batches(text_xy):
             if skip >= batch.num_rows:
                 skip -= batch.num_rows
                 continue
@@ -894,8 +1033,15 @@ class PointFile:
         return kept + size
 
     # -- the two passes -------------------------------------------------------------------
-    def check(self) -> int:
+    def check(self, on_batch: Any = None) -> int:
         """Read the whole file once; the number of points, or the input's errors.
+
+        Parameters
+        ----------
+        on_batch
+            Called as ``on_batch(first_row, batch, x, y)`` with each batch read while
+            every row so far is good (a caller may start on the answer; it is told
+            nothing when the file turns out bad: :meth:`check` raises).
 
         Raises
         ------
@@ -909,6 +1055,7 @@ class PointFile:
         xname = cols["x"] or cols["geometry"] or "lon"
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
+        far = _FarRows(self.source) if self.degrees else None
         rows = kept = 0
         self._kept, self._keeping = [], True
         try:
@@ -919,6 +1066,10 @@ class PointFile:
                         pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
                 bad_x.add(rows, x)
                 bad_y.add(rows, y)
+                if far is not None:
+                    far.add(rows, x, y)
+                if on_batch is not None and not (bad_x.count or bad_y.count or far):
+                    on_batch(rows, batch, x, y)
                 rows += batch.num_rows
                 if self.keep_bytes:
                     kept = self._keep(batch, x, y, kept)
@@ -931,28 +1082,53 @@ class PointFile:
         if problems:
             self._kept = []
             raise _bad_values(self.source, problems)
+        if far:
+            self._kept = []
+            raise far.error()
         self.rows = rows
         return rows
 
-    def chunks(self) -> Iterator[tuple[int, PointTable]]:
+    def chunks(self, skip: int = 0) -> Iterator[tuple[int, PointTable]]:
         """``(first row, points)`` pieces of at most ``chunk`` points, after :meth:`check`.
 
         ``ids`` is an Arrow string array here (the row numbers over the whole file when
         there is no id column), not an object array: no Python string per point. The
         batches :meth:`check` kept come first (parsed once); the rest is read again.
+        ``skip``: the first rows left out (pieces already made by :meth:`pieces` from
+        the batches ``check`` passed to ``on_batch``; a multiple of ``chunk`` within
+        each batch, so the pieces are the ones a whole run would give).
         """
         text_xy = self._text_xy()
         start = 0
         kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
         for batch, x, y in _pieces(kept, self.chunk):
+            if start + batch.num_rows <= skip:
+                start += batch.num_rows
+                continue
             yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
         if self.rows is not None and start >= self.rows:
             return  # all kept: not read again
-        for batch in self._sliced(text_xy, skip=start):
+        skip = max(skip, start)
+        for batch in self._sliced(text_xy, skip=skip):
             x, y = self._xy(batch)
-            yield start, self._points(batch, x, y, start, text_xy)
-            start += batch.num_rows
+            yield skip, self._points(batch, x, y, skip, text_xy)
+            skip += batch.num_rows
+
+    def pieces(
+        self, first: int, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray
+    ) -> Iterator[tuple[int, PointTable]]:
+        """The ``(first row, points)`` pieces :meth:`chunks` makes of a batch that
+        :meth:`check` passed to ``on_batch`` (starting at row ``first``)."""
+        text_xy = self._text_xy()
+        for s in range(0, batch.num_rows, self.chunk):
+            part = batch.slice(s, self.chunk)
+            yield (
+                first + s,
+                self._points(
+                    part, x[s : s + self.chunk], y[s : s + self.chunk], first + s, text_xy
+                ),
+            )
 
     def _points(
         self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool

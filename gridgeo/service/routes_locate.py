@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import mmap
@@ -398,26 +399,28 @@ async def locate_batch_endpoint(
             413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
         )
     fmt_in = detect_format(None, request.headers.get("content-type"))
-    fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
-    os.close(fd)
-    path = Path(name)
+    body = await _spool(request, fmt_in, settings)
+    if body is None:
+        raise InputError(
+            _("the request body is empty: send CSV, GeoJSON, Arrow or GeoParquet points"),
+            [Problem(_("empty body"), rule="points.empty")],
+        )
+    job: _BatchJob | None = None
     try:
-        if not await _spool(request, path, fmt_in, settings):
-            raise InputError(
-                _("the request body is empty: send CSV, GeoJSON, Arrow or GeoParquet points"),
-                [Problem(_("empty body"), rule="points.empty")],
-            )
         when = parse_at(at, settings.timezone)
         fmt_out = format or fmt_in
         job = _BatchJob(
-            request, caller, crs, category, settings, distance, fmt_out, when, path, fmt_in
+            request, caller, crs, category, settings, distance, fmt_out, when, body, fmt_in
         )
         await run_in_threadpool(job.check)
     except BaseException:
-        path.unlink(missing_ok=True)
+        if job is not None:
+            job.close()  # does not wait (also when the request is cancelled)
+        elif isinstance(body, Path):
+            body.unlink(missing_ok=True)
         raise
     if job.frame is not None:  # small (one chunk) or GeoJSON: answered whole
-        path.unlink(missing_ok=True)
+        job.close()
         frame = job.frame
         return StreamingResponse(
             job.whole(),
@@ -431,46 +434,91 @@ async def locate_batch_endpoint(
         job.stream(),
         media_type=_MEDIA[fmt_out],
         headers={"X-Points": str(job.rows)},
-        background=BackgroundTask(path.unlink, missing_ok=True),
+        background=BackgroundTask(job.close),
     )
 
 
-async def _spool(request: Request, path: Path, fmt_in: str, settings: Any) -> int:
-    """Write the body to ``path`` counting points as it arrives; the number of bytes.
+async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path | None:
+    """The body, counting points as it arrives: in memory up to ``batch_memory_bytes``,
+    else in a temporary file (its path; the caller removes it); None when empty.
 
     A body with too many points is refused before it is parsed (CSV: lines; GeoJSON:
     ``"coordinates"`` keys; Arrow and Parquet: the byte cap only).
     """
-    marker = {"csv": b"\n", "geojson": b'"coordinates"'}.get(fmt_in)
-    limit = settings.batch_max_points + (1 if fmt_in == "csv" else 0)  # + the CSV header
-    size = counted = 0
-    tail = b""
-    pending: list[bytes] = []
-    with path.open("wb") as fh:
+    counter = _Counter(fmt_in, settings)
+    parts: list[bytes] = []
+    fh: Any = None
+    path: Path | None = None
+    writing: asyncio.Future | None = None  # the write of the parts before, in a thread
+    loop = asyncio.get_running_loop()
+    try:
         async for part in request.stream():
-            size += len(part)
-            if size > settings.batch_max_bytes:
+            counter.add(part)
+            if not part:
+                continue
+            parts.append(part)
+            if fh is None and counter.size > settings.batch_memory_bytes:
+                fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
+                fh, path = os.fdopen(fd, "wb"), Path(name)
+            if fh is not None and len(parts) >= 64:
+                done, parts = parts, []
+                if writing is not None:
+                    await writing
+                # off the event loop (no join, no write on it): the next parts are
+                # received while these are written, and other requests are served
+                writing = loop.run_in_executor(None, fh.writelines, done)
+        if fh is not None:
+            if writing is not None:
+                await writing
+            writing = loop.run_in_executor(None, fh.writelines, parts)
+            await writing
+            writing = None
+            fh.close()
+            return path
+    except BaseException:
+        try:
+            if writing is not None:
+                await asyncio.wait([writing])  # not closed under a write in flight
+        finally:
+            if fh is not None:
+                fh.close()  # (its lock waits for a write still running, if cancelled above)
+            if path is not None:
+                path.unlink(missing_ok=True)
+        raise
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class _Counter:
+    """The byte cap and the point count of a batch body, checked part by part."""
+
+    def __init__(self, fmt_in: str, settings: Any) -> None:
+        self.marker = {"csv": b"\n", "geojson": b'"coordinates"'}.get(fmt_in)
+        self.limit = settings.batch_max_points + (1 if fmt_in == "csv" else 0)  # + the header
+        self.settings = settings
+        self.size = self.counted = 0
+        self.tail = b""
+
+    def add(self, part: bytes) -> None:
+        settings, marker = self.settings, self.marker
+        self.size += len(part)
+        if self.size > settings.batch_max_bytes:
+            raise HTTPException(
+                413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
+            )
+        if marker is not None:
+            joined = self.tail + part  # a marker split across chunks
+            self.counted += joined.count(marker) - self.tail.count(marker)
+            self.tail = joined[-(len(marker) - 1) :] if len(marker) > 1 else b""
+            if self.counted > self.limit:
                 raise HTTPException(
-                    413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
+                    413,
+                    _(
+                        "more than {limit} points; at most {limit} per batch "
+                        "(counted while receiving)"
+                    ).format(limit=settings.batch_max_points),
                 )
-            if marker is not None:
-                joined = tail + part  # a marker split across chunks
-                counted += joined.count(marker) - tail.count(marker)
-                tail = joined[-(len(marker) - 1) :] if len(marker) > 1 else b""
-                if counted > limit:
-                    raise HTTPException(
-                        413,
-                        _(
-                            "more than {limit} points; at most {limit} per batch "
-                            "(counted while receiving)"
-                        ).format(limit=settings.batch_max_points),
-                    )
-            pending.append(part)
-            if len(pending) >= 64:
-                fh.write(b"".join(pending))
-                pending.clear()
-        fh.write(b"".join(pending))
-    return size
 
 
 #: Chunks of a streamed batch answer in the worker pool at once (two computing, two ready).
@@ -478,7 +526,15 @@ _AHEAD = 4
 
 
 class _BatchJob:
-    """One ``/locate/batch`` request after its body is on disk: check, then locate."""
+    """One ``/locate/batch`` request after its body is received: check, then locate.
+
+    With ``batch_early_start``, a body held in memory (up to ``batch_memory_bytes``) is
+    located while it is checked: the first :data:`_AHEAD` chunks are located and written
+    as :meth:`check` reads them, and held until the whole body has passed (every error
+    still comes before the answer starts; memory: the same chunks in flight as the stream
+    has). Otherwise, and for a larger body in a temporary file, it is checked first, then
+    located.
+    """
 
     def __init__(
         self,
@@ -490,18 +546,26 @@ class _BatchJob:
         distance: bool,
         fmt_out: str,
         when: Any,
-        path: Path,
+        body: bytes | Path,
         fmt_in: str,
     ) -> None:
         self.request, self.caller, self.crs, self.category = request, caller, crs, category
         self.settings, self.distance, self.fmt_out, self.when = settings, distance, fmt_out, when
-        self.path, self.fmt_in = path, fmt_in
+        self.body, self.fmt_in = body, fmt_in
+        self.path = body if isinstance(body, Path) else None
         self.frame: pa.Table | None = None
         self.raw: dict[str, pa.Array] | None = None
         self.rows = 0
         self.snap: Any = None
         self.schema: pa.Schema | None = None  # one for every chunk (Arrow/Parquet need one)
         self.points: PointFile | None = None
+        self.enc: Any = None
+        self.pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self.queue: deque[Future] = deque()  # written bytes, in order
+        self.works: deque[Future] = deque()  # located and prepared chunks
+        self.early_rows = 0  # rows from the first whose chunks check() put in the queue
+        self._early_open = True
+        self._seen: list[tuple[int, pa.RecordBatch, np.ndarray, np.ndarray]] = []
 
     def _too_many(self, n: int) -> None:
         limit = self.settings.batch_max_points
@@ -527,24 +591,36 @@ class _BatchJob:
             distance=self.distance,
         )
 
+    def _snapshot(self) -> None:
+        self.snap = state(self.request).at(self.when)
+        self.schema = batch_schema(self.snap)
+
     def check(self) -> None:
         """Read and check the whole body (every error before the answer starts)."""
         if self.fmt_in == "geojson":
-            pts = _read_body(self.path.read_bytes(), "geojson")
+            raw = self.path.read_bytes() if self.path else self.body
+            pts = _read_body(raw, "geojson")  # type: ignore[arg-type]
             self._too_many(len(pts))
-            self.snap = state(self.request).at(self.when)
-            self.schema = batch_schema(self.snap)
+            self._snapshot()
             self.frame = self.locate(pts)
             return
         if self.fmt_in == "csv":
-            _check_utf8_file(self.path)
+            _check_utf8_body(self.body)
         self.points = PointFile(
-            self.path, self.fmt_in, chunk=self.settings.batch_chunk, source=_("request body")
+            self.body,
+            self.fmt_in,
+            chunk=self.settings.batch_chunk,
+            source=_("request body"),
+            degrees=crs_is_lonlat(self.crs),
         )
-        self.rows = self.points.check()
+        # in memory: located while checked (GRIDGEO_BATCH_EARLY_START)
+        early = self.path is None and self.settings.batch_early_start
+        if early:
+            self._snapshot()
+        self.rows = self.points.check(on_batch=self._early if early else None)
         self._too_many(self.rows)
-        self.snap = state(self.request).at(self.when)
-        self.schema = batch_schema(self.snap)
+        if not early:
+            self._snapshot()
         if self.rows <= self.settings.batch_chunk:
             pairs = [(pts, self.locate(pts)) for _start, pts in self.points.chunks()]
             parts = [t for _p, t in pairs]
@@ -552,6 +628,52 @@ class _BatchJob:
             raws = [_raw_xy(p) for p, _t in pairs]
             if raws and all(raws):
                 self.raw = {c: pa.concat_arrays([r[c] for r in raws]) for c in ("lon", "lat")}  # type: ignore[index]
+
+    def _early(self, first: int, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray) -> None:
+        """A batch :meth:`check` read (every row good so far): its chunks located and
+        written now while fewer than :data:`_AHEAD` are in the queue, once the body is
+        known to be more than one chunk (one chunk is answered whole)."""
+        if not self._early_open:
+            return
+        self._seen.append((first, batch, x, y))
+        if first + batch.num_rows <= self.settings.batch_chunk:
+            return
+        assert self.points is not None
+        seen, self._seen = self._seen, []
+        for item in seen:
+            for start, pts in self.points.pieces(*item):
+                if len(self.queue) >= _AHEAD:
+                    self._early_open = False
+                    return
+                self._submit(start, pts)
+                self.early_rows = start + len(pts)
+
+    def _submit(self, start: int, pts: PointTable) -> None:
+        """Locate and prepare a chunk in the pool; write it in order in the writer thread."""
+        if self.pools is None:
+            self.enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
+            self.pools = (
+                ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch"),
+                ThreadPoolExecutor(1, thread_name_prefix="gridgeo-batch-write"),
+            )
+        pool, writer = self.pools
+        self.works.append(pool.submit(self._work, self.enc, pts, start == 0))
+        self.queue.append(writer.submit(self._write_when_ready, self.enc, self.works[-1]))
+
+    def close(self) -> None:
+        """Cancel the chunks not started, let the threads end after the running ones (not
+        waited for), remove a spooled body (idempotent)."""
+        for f in (*self.queue, *self.works):
+            f.cancel()
+        self.queue.clear()
+        self.works.clear()
+        self._seen = []
+        pools, self.pools = self.pools, None
+        if pools is not None:
+            for p in pools:
+                p.shutdown(wait=False, cancel_futures=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def whole(self) -> Iterator[bytes]:
         """The answer of a small (one chunk) or GeoJSON body, located in :meth:`check`."""
@@ -582,32 +704,26 @@ class _BatchJob:
         event loop to send a chunk (it is suspended at ``yield``), both workers go on
         with the next ones (with two in flight one worker sat idle during every send).
         A third thread writes the prepared chunks in order as they are ready (the Parquet
-        writer is serial: it no longer waits for the generator to be resumed).
+        writer is serial: it no longer waits for the generator to be resumed). The
+        chunks :meth:`check` started come first.
         Memory: at most ``_AHEAD`` located chunks and their encoded bytes."""
         assert self.points is not None
-        enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
-        queue: deque[Future] = deque()  # written bytes, in order
-        works: deque[Future] = deque()  # located and prepared chunks
-        with (
-            ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch") as pool,
-            ThreadPoolExecutor(1, thread_name_prefix="gridgeo-batch-write") as writer,
-        ):
-            try:
-                for start, pts in self.points.chunks():
-                    works.append(pool.submit(self._work, enc, pts, start == 0))
-                    queue.append(writer.submit(self._write_when_ready, enc, works[-1]))
-                    if len(queue) >= _AHEAD:
-                        works.popleft()
-                        yield queue.popleft().result()
-                while queue:
+        queue, works = self.queue, self.works
+        try:
+            for start, pts in self.points.chunks(skip=self.early_rows):
+                while len(queue) >= _AHEAD:
                     works.popleft()
                     yield queue.popleft().result()
-                if self.fmt_out != "csv":
-                    yield enc.close()
-            finally:
-                for f in (*queue, *works):
-                    f.cancel()
-                self.path.unlink(missing_ok=True)
+                self._submit(start, pts)
+            while queue:
+                works.popleft()
+                yield queue.popleft().result()
+            if self.fmt_out != "csv":
+                if self.enc is None:  # no chunk at all
+                    self.enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
+                yield self.enc.close()
+        finally:
+            self.close()
 
     def _write_when_ready(self, enc: Any, work: Future) -> bytes | memoryview:
         """The bytes of a chunk once :meth:`_work` has it ready (the writer thread, in order)."""
@@ -655,6 +771,16 @@ def _ascii_file(path: Path, window: int = 64 << 20) -> bool:
             if high:
                 return False
     return True
+
+
+def _check_utf8_body(body: bytes | Path) -> None:
+    """:func:`_check_utf8` of a body in memory (an ASCII body by one numpy scan) or in a file."""
+    if isinstance(body, Path):
+        _check_utf8_file(body)
+        return
+    view = np.frombuffer(body, dtype=np.uint8)
+    if view.size and int(view.max()) >= 128:
+        _check_utf8(body)
 
 
 def _check_utf8_file(path: Path) -> None:

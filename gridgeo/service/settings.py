@@ -28,6 +28,17 @@ class ServiceSettings(BaseSettings):
         default=512 * 1024 * 1024, gt=0, description="Largest batch request body in bytes."
     )
     batch_chunk: int = Field(default=100_000, gt=0, description="Rows per streamed chunk.")
+    batch_memory_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="A batch body up to this size is held in memory (larger ones are spooled "
+        "to a temporary file).",
+    )
+    batch_early_start: bool = Field(
+        default=False,
+        description="Locate the first chunks of a batch body held in memory while the body is "
+        "checked (held until it passes). Off: on 2 cores the check already keeps both busy.",
+    )
     past_snapshots: int = Field(
         default=4, ge=1, description="How many past-date locate indexes to keep in memory."
     )
