@@ -121,6 +121,20 @@ cases = st.fixed_dictionaries(
         "geographic": True,
     }
 )
+# ... and a grid whose two lobes both hold households stays as it was (one Polygon)
+@example(
+    {
+        "seed": 2067,
+        "n_roads": 14,
+        "n_points": 132,
+        "two": True,
+        "heavy": False,
+        "compounds": False,
+        "site": "school",
+        "kind": "urban",
+        "geographic": False,
+    }
+)
 def test_rules_hold_on_generated_districts(case):
     case = dict(case)  # hypothesis prints the original on failure
     kind = case.pop("kind")

@@ -85,20 +85,25 @@ def absorb_tiny(grids: list[dict], min_area: float) -> list[dict]:
 
 def hand_over_lobes(grids: list[dict], i: int, snapped, xy) -> bool:
     """Grid ``i``'s snap-rounded lobes without household points join the neighbour they
-    share the longest border with; ``True`` when grid ``i`` is one polygon after it.
+    share the longest border with; ``True`` when done (grid ``i`` is then one polygon).
 
     A grid can be two lobes joined by a corridor a nanometre wide: one valid Polygon in
     metres, two once snap-rounded or reprojected (a lon/lat run gave such a grid as a
     MultiPolygon). ``snapped`` is its snap-rounded form (more than one part); ``xy`` the
-    community's household points. Lobes holding points stay (the grid is then reported
-    as not contiguous); the largest lobe stays when none holds any.
+    community's household points. Nothing changes unless exactly one lobe holds points
+    (or, when none does, the largest stays) and every other lobe joins a neighbour as
+    one polygon: a grid whose lobes both hold households stays as it was.
     """
     parts = shapely.get_parts(snapped)
     parts = parts[shapely.area(parts) > 0]
-    held = [bool(shapely.covers(p, shapely.points(xy)).any()) if len(xy) else False for p in parts]
+    pts = shapely.points(xy) if len(xy) else None
+    held = [pts is not None and bool(shapely.covers(p, pts).any()) for p in parts]
     keep = [k for k, h in enumerate(held) if h] or [int(shapely.area(parts).argmax())]
+    if len(keep) != 1:
+        return False
+    joins = {}
     for k in range(len(parts)):
-        if k in keep:
+        if k == keep[0]:
             continue
         best = max(
             (
@@ -108,10 +113,14 @@ def hand_over_lobes(grids: list[dict], i: int, snapped, xy) -> bool:
             ),
             default=(0.0, -1),
         )
-        joined = single(poly_union(grids[best[1]]["geometry"], parts[k])) if best[0] > 0 else None
-        if joined is None or joined.geom_type != "Polygon":
-            keep.append(k)
-            continue
-        grids[best[1]]["geometry"] = polygonal(shapely.set_precision(joined, 1e-5))
-    grids[i]["geometry"] = single(polygonal(shapely.union_all(parts[sorted(keep)])))
-    return len(keep) == 1
+        if best[0] <= 0:
+            return False
+        base = joins.get(best[1], grids[best[1]]["geometry"])
+        joined = single(poly_union(base, parts[k]))
+        if joined.geom_type != "Polygon":
+            return False
+        joins[best[1]] = joined
+    for j, joined in joins.items():
+        grids[j]["geometry"] = polygonal(shapely.set_precision(joined, 1e-5))
+    grids[i]["geometry"] = parts[keep[0]]
+    return True
