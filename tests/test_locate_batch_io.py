@@ -176,6 +176,7 @@ def test_spool_keeps_a_small_body_and_writes_a_large_one_off_the_event_loop(tmp_
     byte cap), nothing is left on disk."""
     import asyncio
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -195,14 +196,21 @@ def test_spool_keeps_a_small_body_and_writes_a_large_one_off_the_event_loop(tmp_
     settings = SimpleNamespace(
         batch_max_bytes=1 << 30, batch_max_points=10**9, batch_memory_bytes=5000
     )
-    got = asyncio.run(_spool(Request(), "arrow", settings))
+
+    def spool():
+        # a loop in a thread of its own: a browser test run earlier may leave a loop
+        # running in this one (asyncio.run then refuses)
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, _spool(Request(), "arrow", settings)).result()
+
+    got = spool()
     assert isinstance(got, Path) and got.parent == tmp_path
     assert got.read_bytes() == b"".join(parts)
     got.unlink()
     settings.batch_memory_bytes = 1 << 20
-    assert asyncio.run(_spool(Request(), "arrow", settings)) == b"".join(parts)
+    assert spool() == b"".join(parts)
     settings.batch_memory_bytes, settings.batch_max_bytes = 5000, 250_000
     with pytest.raises(HTTPException) as err:
-        asyncio.run(_spool(Request(), "arrow", settings))
+        spool()
     assert err.value.status_code == 413
     assert list(tmp_path.iterdir()) == []
