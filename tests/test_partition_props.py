@@ -121,6 +121,21 @@ cases = st.fixed_dictionaries(
         "geographic": True,
     }
 )
+# hairline holes (1e-8 m²) collapsed to rings of no area when the lon/lat grid was
+# reprojected: an invalid polygon
+@example(
+    {
+        "seed": 1852834284,
+        "n_roads": 14,
+        "n_points": 18,
+        "two": False,
+        "heavy": True,
+        "compounds": True,
+        "site": None,
+        "kind": "urban",
+        "geographic": True,
+    }
+)
 # ... and a grid whose two lobes both hold households stays as it was (one Polygon)
 @example(
     {

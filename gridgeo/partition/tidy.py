@@ -21,8 +21,12 @@ def clean_polygon(geom, *, speck_m2: float = 0.01, bridge: float = 0.001, join: 
     if not geom.is_valid:
         geom = polygonal(shapely.make_valid(geom))
     if geom.geom_type == "Polygon" or geom.is_empty:
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+        return _without_speck_holes(geom, speck_m2)
+    parts = [
+        _without_speck_holes(p, speck_m2)
+        for p in shapely.get_parts(geom)
+        if p.geom_type == "Polygon"
+    ]
     big = [p for p in parts if p.area >= speck_m2] or [max(parts, key=lambda p: p.area)]
     if len(big) == 1:
         return big[0]
@@ -49,6 +53,20 @@ def single(geom):
     if len(parts) == 1:
         return parts[0]
     return geom
+
+
+#: Holes below this area (m²) are hairline gaps, not a neighbour's enclave: dropped.
+HAIRLINE_HOLE_M2 = 1e-3
+
+
+def _without_speck_holes(poly, speck_m2: float):
+    """``poly`` without holes smaller than ``speck_m2``: hairline triangles where two blocks'
+    common edge was not noded alike (1e-8 m²) collapse to a ring of no area, an invalid
+    polygon, when the grid is reprojected."""
+    if poly.is_empty or not len(poly.interiors):
+        return poly
+    holes = [r for r in poly.interiors if shapely.area(shapely.Polygon(r)) >= speck_m2]
+    return poly if len(holes) == len(poly.interiors) else shapely.Polygon(poly.exterior, holes)
 
 
 def absorb_tiny(grids: list[dict], min_area: float) -> list[dict]:
