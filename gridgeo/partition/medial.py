@@ -141,17 +141,23 @@ def _triangles(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if not np.array_equal(key[idx], ck):
         return None
     s = idx.reshape(-1, 3)
+    return s, _across(s, len(xy))
+
+
+def _across(s: np.ndarray, n_points: int) -> np.ndarray:
+    """The triangle across the edge opposite each corner of triangles ``s`` (``(t, 3)``
+    indices of ``n_points`` points), ``-1`` on the hull."""
     n = len(s)
     # the edge opposite corner k joins corners k+1 and k+2; a shared edge pairs two triangles
     u, v = s[:, [1, 2, 0]].T.ravel(), s[:, [2, 0, 1]].T.ravel()
-    ekey = np.minimum(u, v).astype(np.int64) * len(xy) + np.maximum(u, v)
+    ekey = np.minimum(u, v).astype(np.int64) * n_points + np.maximum(u, v)
     o = np.argsort(ekey, kind="stable")
     pair = ekey[o][1:] == ekey[o][:-1]
     a, b = o[:-1][pair], o[1:][pair]
     nb = np.full(3 * n, -1)
     nb[a] = b % n
     nb[b] = a % n
-    return s, nb.reshape(3, n).T
+    return nb.reshape(3, n).T
 
 
 def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray | None:
@@ -380,19 +386,9 @@ def _triangles_many(xy: np.ndarray, task: np.ndarray, n_tasks: int) -> tuple[np.
         order = np.argsort(key[a:b]) + a
         i = order[np.clip(np.searchsorted(key[order], ck[ca:cb]), 0, b - a - 1)]
         idx[ca:cb] = np.where(key[i] == ck[ca:cb], i, -1)
-    n = len(xy)
     keep = ~bad[ct]  # a failed strip's triangles are left out before the pairing
     s, ct = idx.reshape(-1, 3)[keep], ct[keep]
-    m = len(s)
-    u, v = s[:, [1, 2, 0]].T.ravel(), s[:, [2, 0, 1]].T.ravel()
-    ekey = np.minimum(u, v).astype(np.int64) * n + np.maximum(u, v)
-    so = np.argsort(ekey, kind="stable")
-    pair = ekey[so][1:] == ekey[so][:-1]
-    a, b = so[:-1][pair], so[1:][pair]
-    nb = np.full(3 * m, -1)
-    nb[a] = b % m
-    nb[b] = a % m
-    return s, nb.reshape(3, m).T, ct, bad
+    return s, _across(s, len(xy)), ct, bad
 
 
 def _bisectors_many(
