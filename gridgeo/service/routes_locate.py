@@ -395,9 +395,7 @@ async def locate_batch_endpoint(
     settings = service_settings(request)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
-        raise HTTPException(
-            413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
-        )
+        raise _too_large(settings)
     fmt_in = detect_format(None, request.headers.get("content-type"))
     body = await _spool(request, fmt_in, settings)
     if body is None:
@@ -490,6 +488,13 @@ async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path |
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _too_large(settings: Any) -> HTTPException:
+    """The 413 of a batch body over ``batch_max_bytes`` (declared or counted)."""
+    return HTTPException(
+        413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
+    )
+
+
 class _Counter:
     """The byte cap and the point count of a batch body, checked part by part."""
 
@@ -504,9 +509,7 @@ class _Counter:
         settings, marker = self.settings, self.marker
         self.size += len(part)
         if self.size > settings.batch_max_bytes:
-            raise HTTPException(
-                413, _("request body larger than {n} bytes").format(n=settings.batch_max_bytes)
-            )
+            raise _too_large(settings)
         if marker is not None:
             joined = self.tail + part  # a marker split across chunks
             self.counted += joined.count(marker) - self.tail.count(marker)
