@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from gridgeo._env import timezone_setting
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 
 def local_today() -> date:
@@ -37,8 +38,10 @@ def parse_at(value: str | None, tz: str, *, name: str = "at") -> datetime | None
         when.astimezone(UTC)  # 0001-01-01T00:00+08:00 is before year 1 in UTC
     except (ValueError, OverflowError):
         raise InputError(
-            f"{name}={value!r} is not a usable date or time; use e.g. 2024-05-01 or "
-            "2024-05-01T08:30:00+08:00 (years 1 to 9998)",
-            [Problem("not an ISO 8601 date or date-time", field=name, rule="query.at")],
+            _(
+                "{name}={value!r} is not a usable date or time; use e.g. 2024-05-01 or "
+                "2024-05-01T08:30:00+08:00 (years 1 to 9998)"
+            ).format(name=name, value=value),
+            [Problem(_("not an ISO 8601 date or date-time"), field=name, rule="query.at")],
         ) from None
     return when

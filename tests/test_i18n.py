@@ -846,11 +846,29 @@ def test_partition_reasons_in_chinese_keep_the_english_figures():
 
 def test_every_message_of_the_locator_and_its_routes_has_a_chinese_translation():
     # gridgeo/locate/ and the two service files the service's own check leaves out
-    found = _wrapped_messages("locate", "service/routes_locate.py", "service/deps.py")
+    found = _wrapped_messages("locate", "service/routes_locate.py", "service/deps.py", "times.py")
     assert len(found) > 60
     zh = catalogue("zh_CN")
     missing = sorted(f"{where}: {msgid!r}" for msgid, where in found.items() if msgid not in zh)
     assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        ("zh_CN", ["at='yesterday' 不是可用的日期或时间", "2024-05-01", "不是 ISO 8601 日期"]),
+        ("en", ["at='yesterday' is not a usable date or time", "not an ISO 8601 date"]),
+    ],
+)
+def test_a_bad_at_time_in_the_language_in_use(monkeypatch, lang, texts):
+    from gridgeo.errors import InputError
+    from gridgeo.times import parse_at
+
+    monkeypatch.setenv("GRIDGEO_LANG", lang)
+    with pytest.raises(InputError) as err:
+        parse_at("yesterday", "Asia/Shanghai")
+    for text in texts:
+        assert text in str(err.value)
 
 
 @pytest.mark.parametrize(
