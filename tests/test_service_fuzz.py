@@ -16,6 +16,7 @@ import os
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
+import shapely
 import test_service
 from hypothesis import HealthCheck, settings
 from test_service import ADMIN, TO_WGS, _grids, _inner_point
@@ -67,6 +68,25 @@ def _arrow_bytes(table: pa.Table) -> bytes:
 
 
 _GOOD_ARROW = _arrow_bytes(pa.table({"lon": [121.5] * 50, "lat": [25.0] * 50}))
+
+
+def _parquet_bytes(table: pa.Table, geo: dict | None = None) -> bytes:
+    import pyarrow.parquet as pq
+
+    if geo is not None:
+        table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def _geo() -> dict:
+    col = {"encoding": "WKB", "geometry_types": ["Point"]}
+    return {"version": "1.0.0", "primary_column": "geometry", "columns": {"geometry": col}}
+
+
+_GOOD_PARQUET = _parquet_bytes(pa.table({"lon": [121.5] * 50, "lat": [25.0] * 50}))
+_PARQUET = "application/vnd.apache.parquet"
 
 
 def _features(*geoms) -> str:
@@ -178,6 +198,52 @@ def _features(*geoms) -> str:
             '{"type": "Feature"}', "application/geo+json", 400, "points.geojson", id="not-fc"
         ),
         pytest.param(b"\x00\x01\x02", "application/geo+json", 400, "points.parse", id="binary"),
+        pytest.param(
+            _GOOD_PARQUET[: len(_GOOD_PARQUET) // 2],
+            _PARQUET,
+            400,
+            "points.parse",
+            id="parquet-truncated",
+        ),
+        pytest.param(b"PAR1 garbage PAR1", _PARQUET, 400, "points.parse", id="parquet-garbage"),
+        pytest.param(
+            _parquet_bytes(pa.table({"lon": [121.5, float("nan")], "lat": [25.0, 25.0]})),
+            _PARQUET,
+            400,
+            1,
+            id="parquet-nan",
+        ),
+        pytest.param(
+            _parquet_bytes(pa.table({"lon": [121.5, 500.0], "lat": [25.0, 25.0]})),
+            _PARQUET,
+            400,
+            1,
+            id="parquet-lon-out-of-range",
+        ),
+        pytest.param(
+            _parquet_bytes(pa.table({"a": [121.5], "b": [25.0]})),
+            _PARQUET,
+            400,
+            "lon",
+            id="parquet-no-lon-no-geometry",
+        ),
+        pytest.param(
+            _parquet_bytes(pa.table({"geometry": [b"\x01\x01\x00\x00\x00garbage"]}), _geo()),
+            _PARQUET,
+            400,
+            "geometry",
+            id="parquet-bad-wkb",
+        ),
+        pytest.param(
+            _parquet_bytes(
+                pa.table({"geometry": [shapely.to_wkb(shapely.box(121, 25, 121.1, 25.1))]}),
+                _geo(),
+            ),
+            _PARQUET,
+            400,
+            0,
+            id="parquet-polygon",
+        ),
     ],
 )
 def test_batch_malformed_body_is_4xx_naming_row_or_field(world, body, ctype, status, where):
