@@ -193,6 +193,32 @@ def test_point_file_reads_chunks_and_wkb_points(tmp_path):
     assert {(p.row, p.field) for p in err.value.problems} == {(30, "lat"), (31, "lon")}
 
 
+@pytest.mark.parametrize("source", ["path", "bytes"])
+def test_a_big_geoparquet_is_read_row_group_by_row_group(tmp_path, source):
+    """Reading a GeoParquet body holds about one row group, not the whole file: pyarrow's
+    read-ahead (``pre_buffer``) held every row group's column chunks (+1 GB at 50 M points)."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+    from gridgeo.locate.points import PointFile
+
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    lon, lat = rng.uniform(121.0, 122.0, n), rng.uniform(25.0, 25.5, n)
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"geometry": wkb_points(lon, lat)}), path, row_group_size=50_000)
+    size = path.stat().st_size
+    body = path if source == "path" else path.read_bytes()
+    pf = PointFile(body, "parquet", chunk=25_000, keep_bytes=0)
+    start = pa.total_allocated_bytes()
+    peak = 0
+    assert pf.check() == n
+    for _, part in pf.chunks():
+        peak = max(peak, pa.total_allocated_bytes() - start)
+        assert len(part) <= pf.chunk
+    assert peak < size / 2, f"{peak >> 20} MiB held for a {size >> 20} MiB file"
+
+
 @pytest.mark.parametrize("keep", [0, 3000, 64 << 20])
 def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
     """PointFile keeps what check() read (up to keep_bytes) and reads only the rest again:
