@@ -75,3 +75,80 @@ def test_arrow_answer_keeps_int16_indices():
     table = pa.ipc.open_stream(enc.chunk(batch) + enc.close()).read_all()
     assert table.schema == schema
     assert table.column(0).to_pylist() == ["g1", None, "g2"]
+
+
+def _one_writer(schema: pa.Schema, prepared: list[pa.RecordBatch], geo: bytes) -> bytes:
+    """The answer as one pyarrow writer writes it, a row group per chunk in turn."""
+    sink = io.BytesIO()
+    with pq.ParquetWriter(
+        sink,
+        prepared[0].schema if prepared else schema.append(pa.field("geometry", pa.binary())),
+        compression="none",
+        use_dictionary=[f.name for f in schema if pa.types.is_dictionary(f.type)],
+        write_statistics=False,
+        store_schema=False,
+    ) as writer:
+        for b in prepared:
+            writer.write_batch(b)
+        writer.add_key_value_metadata({"geo": geo})
+    return sink.getvalue()
+
+
+def test_geoparquet_row_groups_written_apart_are_the_bytes_of_one_writer():
+    """Each chunk is a Parquet file of its own (written on any thread); the answer — the
+    row groups with their footer offsets shifted, one footer — is byte for byte what one
+    writer writing every chunk in turn gives: no chunk, one, and more than 15 (the
+    footer's row group ordinals and list sizes take their long forms), of varied sizes."""
+    from gridgeo.locate.encode import (
+        _geo_metadata,
+        _parquet_dictionary,
+        _ParquetEncoder,
+        wkb_points,
+    )
+
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("lon", pa.float64()),
+            ("lat", pa.float64()),
+            ("grid", pa.dictionary(pa.int16(), pa.string())),
+            ("dist", pa.float64()),
+        ]
+    )
+    crs = pyproj.CRS.from_epsg(4326)
+    rng = np.random.default_rng(3)
+    for sizes in ([], [7], [1, 0, 300, *range(1, 18)]):
+        enc = encoder("parquet", schema, crs=crs)
+        out, batches = b"", []
+        for k, n in enumerate(sizes):
+            lon = rng.uniform(121, 122, n)
+            ind = pa.array(rng.integers(0, 4, n), pa.int16(), mask=rng.random(n) < 0.2)
+            batch = pa.RecordBatch.from_arrays(
+                [
+                    pa.array([f"p{k}-{i}" for i in range(n)], pa.string()),
+                    pa.array(lon),
+                    pa.array(lon - 96),
+                    pa.DictionaryArray.from_arrays(ind, pa.array(["a", "b", "b", None])),
+                    pa.array(np.where(rng.random(n) < 0.1, np.nan, lon)),
+                ],
+                schema=schema,
+            )
+            batches.append(batch)
+            out += enc.chunk(batch)
+        out += enc.close()
+        reference = _ParquetEncoder(schema, crs)
+        prepared = [
+            pa.RecordBatch.from_arrays(
+                [
+                    *(
+                        _parquet_dictionary(c) if pa.types.is_dictionary(c.type) else c
+                        for c in b.columns
+                    ),
+                    wkb_points(b.column("lon").to_numpy(), b.column("lat").to_numpy()),
+                ],
+                schema=reference.schema,
+            )
+            for b in batches
+        ]
+        assert out == _one_writer(schema, prepared, _geo_metadata(crs).decode()), sizes
+        assert pq.read_table(io.BytesIO(out)).num_rows == sum(sizes)

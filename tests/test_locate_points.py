@@ -319,33 +319,22 @@ def test_point_file_in_memory_reads_as_the_file(tmp_path, fmt):
     assert got[0][2] == [f"p{i}" for i in range(n)]
 
 
-def test_point_file_on_batch_pieces_and_skip_make_the_same_chunks(tmp_path):
-    """check(on_batch=…) hands over the batches while every row is good; pieces() of those
-    plus chunks(skip=…) for the rest are the pieces chunks() gives alone."""
+def test_point_file_chunks_cut_each_batch_at_the_chunk_size(tmp_path):
+    """chunks() cuts every batch the reader gives into pieces of at most ``chunk`` rows,
+    numbered over the whole file; a bad row makes check() raise."""
     from gridgeo.locate.points import PointFile
 
     n = 95
     csv = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\n" for i in range(n))).encode()
-    seen = []
     pf = PointFile(csv, "csv", chunk=20)
     pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # 30-row batches
-    assert pf.check(on_batch=lambda *a: seen.append(a)) == n
-    assert [a[0] for a in seen] == [0, 30, 60, 90]
-    early = [s for a in seen[:2] for s, _p in pf.pieces(*a)]
-    rest = [s for s, _p in pf.chunks(skip=60)]
-    assert early + rest == [0, 20, 30, 50, 60, 80, 90]
-    pf = PointFile(csv, "csv", chunk=20)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
-    pf.check()
+    assert pf.check() == n
     assert [s for s, _p in pf.chunks()] == [0, 20, 30, 50, 60, 80, 90]
-    # a bad row: on_batch stops being called from its batch on, check raises
     bad = csv.replace(b"121.0450,", b"121.0450x,")
-    seen.clear()
     pf = PointFile(bad, "csv", chunk=20)
     pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
     with pytest.raises(InputError):
-        pf.check(on_batch=lambda *a: seen.append(a))
-    assert [a[0] for a in seen] == [0]
+        pf.check()
 
 
 @pytest.mark.parametrize("degrees", [True, False])

@@ -1104,17 +1104,15 @@ def test_batch_streamed_reports_bad_rows_of_late_chunks(world, small_chunks, bod
     assert got == {(3, "lat"), (131, "lon")}
 
 
-@pytest.fixture(params=["in memory", "in memory, early start", "spooled"])
+@pytest.fixture(params=["in memory", "spooled"])
 def body_held(request, world):
-    """The batch body held in memory (the default), in memory with its first chunks
-    located while it is checked, or spooled to a temporary file."""
+    """The batch body held in memory (the default) or spooled to a temporary file."""
     settings = world["client"].app.state.service_settings
-    before = settings.batch_memory_bytes, settings.batch_early_start
+    before = settings.batch_memory_bytes
     if request.param == "spooled":
         settings.batch_memory_bytes = 0
-    settings.batch_early_start = request.param == "in memory, early start"
     yield request.param
-    settings.batch_memory_bytes, settings.batch_early_start = before
+    settings.batch_memory_bytes = before
 
 
 @pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
@@ -1136,23 +1134,22 @@ def test_batch_streamed_out_of_range_late_row_is_400_before_the_answer(
 
 @pytest.mark.parametrize("fmt", ["csv", "arrow", "parquet"])
 def test_batch_body_in_memory_or_spooled_gives_the_same_bytes(world, fmt, small_chunks):
-    """A body held in memory is answered (with or without its first chunks located while
-    it is checked) byte for byte as the same body spooled to a file."""
+    """A body held in memory is answered byte for byte as the same body spooled to a file."""
     lon, lat = _batch_points(world, 260, seed=10)
     body, ctype = _bodies(lon, lat)[fmt]
     h = {"Content-Type": ctype, **auth(world, "dispatcher")}
     settings = world["client"].app.state.service_settings
-    before = settings.batch_memory_bytes, settings.batch_early_start
+    before = settings.batch_memory_bytes
     got = {}
     try:
-        for held, early in ((1 << 30, True), (1 << 30, False), (0, True)):
-            settings.batch_memory_bytes, settings.batch_early_start = held, early
-            got[held, early] = world["client"].post("/locate/batch", content=body, headers=h)
+        for held in (1 << 30, 0):
+            settings.batch_memory_bytes = held
+            got[held] = world["client"].post("/locate/batch", content=body, headers=h)
     finally:
-        settings.batch_memory_bytes, settings.batch_early_start = before
+        settings.batch_memory_bytes = before
     answers = list(got.values())
     assert all(r.status_code == 200 for r in answers)
-    assert answers[0].content == answers[1].content == answers[2].content
+    assert answers[0].content == answers[1].content
     assert _answer_table(fmt, answers[0].content).num_rows == 260
 
 

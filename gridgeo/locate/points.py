@@ -1035,15 +1035,8 @@ class PointFile:
         return kept + size
 
     # -- the two passes -------------------------------------------------------------------
-    def check(self, on_batch: Any = None) -> int:
+    def check(self) -> int:
         """Read the whole file once; the number of points, or the input's errors.
-
-        Parameters
-        ----------
-        on_batch
-            Called as ``on_batch(first_row, batch, x, y)`` with each batch read while
-            every row so far is good (a caller may start on the answer; it is told
-            nothing when the file turns out bad: :meth:`check` raises).
 
         Raises
         ------
@@ -1070,8 +1063,6 @@ class PointFile:
                 bad_y.add(rows, y)
                 if far is not None:
                     far.add(rows, x, y)
-                if on_batch is not None and not (bad_x.count or bad_y.count or far):
-                    on_batch(rows, batch, x, y)
                 rows += batch.num_rows
                 if self.keep_bytes:
                     kept = self._keep(batch, x, y, kept)
@@ -1090,47 +1081,26 @@ class PointFile:
         self.rows = rows
         return rows
 
-    def chunks(self, skip: int = 0) -> Iterator[tuple[int, PointTable]]:
+    def chunks(self) -> Iterator[tuple[int, PointTable]]:
         """``(first row, points)`` pieces of at most ``chunk`` points, after :meth:`check`.
 
         ``ids`` is an Arrow string array here (the row numbers over the whole file when
         there is no id column), not an object array: no Python string per point. The
         batches :meth:`check` kept come first (parsed once); the rest is read again.
-        ``skip``: the first rows left out (pieces already made by :meth:`pieces` from
-        the batches ``check`` passed to ``on_batch``; a multiple of ``chunk`` within
-        each batch, so the pieces are the ones a whole run would give).
         """
         text_xy = self._text_xy()
         start = 0
         kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
         for batch, x, y in _pieces(kept, self.chunk):
-            if start + batch.num_rows <= skip:
-                start += batch.num_rows
-                continue
             yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
         if self.rows is not None and start >= self.rows:
             return  # all kept: not read again
-        skip = max(skip, start)
+        skip = start
         for batch in self._sliced(text_xy, skip=skip):
             x, y = self._xy(batch)
             yield skip, self._points(batch, x, y, skip, text_xy)
             skip += batch.num_rows
-
-    def pieces(
-        self, first: int, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray
-    ) -> Iterator[tuple[int, PointTable]]:
-        """The ``(first row, points)`` pieces :meth:`chunks` makes of a batch that
-        :meth:`check` passed to ``on_batch`` (starting at row ``first``)."""
-        text_xy = self._text_xy()
-        for s in range(0, batch.num_rows, self.chunk):
-            part = batch.slice(s, self.chunk)
-            yield (
-                first + s,
-                self._points(
-                    part, x[s : s + self.chunk], y[s : s + self.chunk], first + s, text_xy
-                ),
-            )
 
     def _points(
         self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool

@@ -529,15 +529,8 @@ _AHEAD = 4
 
 
 class _BatchJob:
-    """One ``/locate/batch`` request after its body is received: check, then locate.
-
-    With ``batch_early_start``, a body held in memory (up to ``batch_memory_bytes``) is
-    located while it is checked: the first :data:`_AHEAD` chunks are located and written
-    as :meth:`check` reads them, and held until the whole body has passed (every error
-    still comes before the answer starts; memory: the same chunks in flight as the stream
-    has). Otherwise, and for a larger body in a temporary file, it is checked first, then
-    located.
-    """
+    """One ``/locate/batch`` request after its body is received: the whole body checked
+    first (every error before the answer starts), then located chunk by chunk."""
 
     def __init__(
         self,
@@ -566,9 +559,6 @@ class _BatchJob:
         self.pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self.queue: deque[Future] = deque()  # written bytes, in order
         self.works: deque[Future] = deque()  # located and prepared chunks
-        self.early_rows = 0  # rows from the first whose chunks check() put in the queue
-        self._early_open = True
-        self._seen: list[tuple[int, pa.RecordBatch, np.ndarray, np.ndarray]] = []
 
     def _too_many(self, n: int) -> None:
         limit = self.settings.batch_max_points
@@ -616,14 +606,9 @@ class _BatchJob:
             source=_("request body"),
             degrees=crs_is_lonlat(self.crs),
         )
-        # in memory: located while checked (GRIDGEO_BATCH_EARLY_START)
-        early = self.path is None and self.settings.batch_early_start
-        if early:
-            self._snapshot()
-        self.rows = self.points.check(on_batch=self._early if early else None)
+        self.rows = self.points.check()
         self._too_many(self.rows)
-        if not early:
-            self._snapshot()
+        self._snapshot()
         if self.rows <= self.settings.batch_chunk:
             pairs = [(pts, self.locate(pts)) for _start, pts in self.points.chunks()]
             parts = [t for _p, t in pairs]
@@ -631,25 +616,6 @@ class _BatchJob:
             raws = [_raw_xy(p) for p, _t in pairs]
             if raws and all(raws):
                 self.raw = {c: pa.concat_arrays([r[c] for r in raws]) for c in ("lon", "lat")}  # type: ignore[index]
-
-    def _early(self, first: int, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray) -> None:
-        """A batch :meth:`check` read (every row good so far): its chunks located and
-        written now while fewer than :data:`_AHEAD` are in the queue, once the body is
-        known to be more than one chunk (one chunk is answered whole)."""
-        if not self._early_open:
-            return
-        self._seen.append((first, batch, x, y))
-        if first + batch.num_rows <= self.settings.batch_chunk:
-            return
-        assert self.points is not None
-        seen, self._seen = self._seen, []
-        for item in seen:
-            for start, pts in self.points.pieces(*item):
-                if len(self.queue) >= _AHEAD:
-                    self._early_open = False
-                    return
-                self._submit(start, pts)
-                self.early_rows = start + len(pts)
 
     def _submit(self, start: int, pts: PointTable) -> None:
         """Locate and prepare a chunk in the pool; write it in order in the writer thread."""
@@ -670,7 +636,6 @@ class _BatchJob:
             f.cancel()
         self.queue.clear()
         self.works.clear()
-        self._seen = []
         pools, self.pools = self.pools, None
         if pools is not None:
             for p in pools:
@@ -688,7 +653,7 @@ class _BatchJob:
                 self.frame.cast(self.schema), self.settings.batch_chunk
             )
 
-    def _work(self, enc: Any, pts: PointTable, first: bool) -> list[pa.RecordBatch] | memoryview:
+    def _work(self, enc: Any, pts: PointTable, first: bool) -> list[Any] | memoryview:
         """Locate a chunk and get it ready to write (any thread; ``enc.prepare`` is stateless)."""
         table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores, sent uncopied
@@ -706,14 +671,14 @@ class _BatchJob:
         Up to :data:`_AHEAD` chunks are in the pool: while this generator waits for the
         event loop to send a chunk (it is suspended at ``yield``), both workers go on
         with the next ones (with two in flight one worker sat idle during every send).
-        A third thread writes the prepared chunks in order as they are ready (the Parquet
-        writer is serial: it no longer waits for the generator to be resumed). The
-        chunks :meth:`check` started come first.
+        A third thread writes the prepared chunks in order as they are ready (Arrow's
+        IPC writer; for GeoParquet only the row groups' footer offsets, the Parquet pages
+        being written in the workers): it does not wait for the generator to be resumed.
         Memory: at most ``_AHEAD`` located chunks and their encoded bytes."""
         assert self.points is not None
         queue, works = self.queue, self.works
         try:
-            for start, pts in self.points.chunks(skip=self.early_rows):
+            for start, pts in self.points.chunks():
                 while len(queue) >= _AHEAD:
                     works.popleft()
                     yield queue.popleft().result()
@@ -732,10 +697,11 @@ class _BatchJob:
         """The bytes of a chunk once :meth:`_work` has it ready (the writer thread, in order)."""
         return self._written(enc, work.result())
 
-    def _written(self, enc: Any, out: list[pa.RecordBatch] | memoryview) -> bytes | memoryview:
+    def _written(self, enc: Any, out: list[Any] | memoryview) -> bytes | memoryview:
         if isinstance(out, memoryview):
             return out
-        return b"".join(enc.write(b) for b in out)
+        parts = [enc.write(b) for b in out]
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # (one: not copied)
 
 
 def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:

@@ -34,11 +34,6 @@ class ServiceSettings(BaseSettings):
         description="A batch body up to this size is held in memory (larger ones are spooled "
         "to a temporary file).",
     )
-    batch_early_start: bool = Field(
-        default=False,
-        description="Locate the first chunks of a batch body held in memory while the body is "
-        "checked (held until it passes). Off: on 2 cores the check already keeps both busy.",
-    )
     past_snapshots: int = Field(
         default=4, ge=1, description="How many past-date locate indexes to keep in memory."
     )
