@@ -502,6 +502,60 @@ def test_batch_geoparquet_geometry_not_points_is_400(world):
     ]
 
 
+def _geoparquet(xs, ys, crs: dict | str | None = "absent") -> bytes:
+    import pyarrow.parquet as pq
+
+    col: dict = {"encoding": "WKB", "geometry_types": ["Point"]}
+    if crs != "absent":
+        col["crs"] = crs
+    geo = {"version": "1.0.0", "primary_column": "geometry", "columns": {"geometry": col}}
+    table = pa.table({"geometry": shapely.to_wkb(shapely.points(xs, ys))})
+    buf = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("declared", "given", "status"),
+    [
+        (3826, None, 200),  # the file's projected CRS counts without crs=
+        (3826, "EPSG:3826", 200),
+        (3826, "wgs84", 400),  # they disagree: refused, not guessed
+        (4326, "gcj02", 200),  # GCJ-02 labelled WGS 84: crs= knows better
+        ("absent", None, 200),  # GeoParquet's default, OGC:CRS84
+        (None, None, 200),  # "unknown": read as lon/lat, as before
+        ({"type": "nonsense"}, None, 400),
+    ],
+)
+def test_batch_geoparquet_uses_its_own_crs(world, declared, given, status):
+    """A GeoParquet body in the county's projected CRS is located without crs=: its ``geo``
+    metadata says what its coordinates are; a crs= that contradicts it is a 400."""
+    grids = _grids(world["url"])[::40]
+    xs, ys = map(np.array, zip(*(_inner_point(g) for _c, g in grids), strict=True))
+    lon, lat = TO_WGS.transform(xs, ys)
+    if declared == 3826:
+        body = _geoparquet(xs, ys, pyproj.CRS.from_epsg(3826).to_json_dict())
+    elif declared == 4326:
+        gx, gy = wgs84_to_gcj02(lon, lat)
+        body = _geoparquet(gx, gy, pyproj.CRS.from_epsg(4326).to_json_dict())
+    else:
+        body = _geoparquet(lon, lat, declared)
+    r = world["client"].post(
+        "/locate/batch",
+        params={"format": "csv", **({"crs": given} if given else {})},
+        content=body,
+        headers={"Content-Type": "application/vnd.apache.parquet", **auth(world, "dispatcher")},
+    )
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert r.json()["problems"][0]["field"] in ("crs", "geometry")
+        return
+    import pandas as pd
+
+    answer = pd.read_csv(io.StringIO(r.text), dtype={"grid_code": str})
+    assert answer["grid_code"].tolist() == [c for c, _g in grids]
+
+
 @pytest.mark.parametrize(("rows", "row"), [(60_000, "121.5,25.0\n"), (25_000, "1,2\n")])
 def test_batch_too_large_is_413(world, rows, row):
     body = "lon,lat\n" + row * rows

@@ -1035,6 +1035,46 @@ class PointFile:
         return kept + size
 
     # -- the two passes -------------------------------------------------------------------
+    def declared_crs(self) -> str | None:
+        """The CRS a GeoParquet file gives its point column (its ``geo`` metadata), as text
+        :func:`~gridgeo.crs.resolve_crs` reads (``"EPSG:4549"``, ``"OGC:CRS84"``, or PROJJSON);
+        None when the points come from lon/lat columns or the file gives none (GeoParquet
+        then means OGC:CRS84: longitude/latitude on WGS 84, the service's default).
+
+        Raises
+        ------
+        InputError
+            When the ``geo`` metadata is not JSON or its CRS is not one PROJ knows.
+        """
+        if self.fmt != "parquet":
+            return None
+        try:
+            column = self._columns()["geometry"]
+            if column is None:
+                return None
+            import pyarrow.parquet as pq
+
+            geo = (pq.read_schema(self._input()).metadata or {}).get(b"geo")
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable(self.source, self.fmt, exc) from None
+        if geo is None:
+            return None
+        problem = Problem(_("not a CRS PROJ knows"), field=column, rule="points.crs")
+        try:
+            crs = json.loads(geo)["columns"][column].get("crs")
+            if crs is None:  # absent: OGC:CRS84; null: unknown — both read as lon/lat
+                return None
+            parsed = pyproj.CRS.from_json_dict(crs)
+        except (ValueError, KeyError, TypeError, AttributeError, pyproj.exceptions.CRSError):
+            raise InputError(
+                _("{where}: the GeoParquet metadata gives no usable CRS for {column}").format(
+                    where=_where(self.source), column=column
+                ),
+                [problem],
+            ) from None
+        authority = parsed.to_authority(min_confidence=90)
+        return ":".join(authority) if authority else parsed.to_json()
+
     def check(self) -> int:
         """Read the whole file once; the number of points, or the input's errors.
 

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gridgeo.crs import resolve_crs
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
@@ -43,6 +44,16 @@ CrsParam = Annotated[
     Query(
         description="CRS of lon/lat: wgs84, cgcs2000, gcj02 (Gaode/Tencent/phone apps), "
         "bd09 (Baidu), or an EPSG code",
+        examples=["wgs84", "gcj02"],
+    ),
+]
+BatchCrsParam = Annotated[
+    str | None,
+    Query(
+        description="CRS of the coordinates: wgs84 (default), cgcs2000, gcj02 (Gaode/Tencent/"
+        "phone apps), bd09 (Baidu), or an EPSG code. A GeoParquet body's own CRS (its `geo` "
+        "metadata) is used when this is not given; given, it must agree with it (except "
+        "gcj02/bd09 over a geographic CRS: such files are often labelled WGS 84)",
         examples=["wgs84", "gcj02"],
     ),
 ]
@@ -381,7 +392,7 @@ def _read_body(body: bytes, fmt: str) -> PointTable:
 async def locate_batch_endpoint(
     request: Request,
     caller: CallerDep,
-    crs: CrsParam = "wgs84",
+    crs: BatchCrsParam = None,
     category: CategoryParam = None,
     at: AtParam = None,
     format: Annotated[
@@ -391,7 +402,7 @@ async def locate_batch_endpoint(
     distance: Annotated[bool, Query(description="Compute distance_to_border_m/near_border")] = True,
 ) -> StreamingResponse:
     caller.require("locate.batch")
-    crs_is_lonlat(crs)  # a bad crs= is refused before the body is read
+    crs_is_lonlat(crs or "wgs84")  # a bad crs= is refused before the body is read
     settings = service_settings(request)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
@@ -545,7 +556,8 @@ class _BatchJob:
         body: bytes | Path,
         fmt_in: str,
     ) -> None:
-        self.request, self.caller, self.crs, self.category = request, caller, crs, category
+        self.request, self.caller, self.category = request, caller, category
+        self.given_crs, self.crs = crs, crs or "wgs84"
         self.settings, self.distance, self.fmt_out, self.when = settings, distance, fmt_out, when
         self.body, self.fmt_in = body, fmt_in
         self.path = body if isinstance(body, Path) else None
@@ -604,8 +616,9 @@ class _BatchJob:
             self.fmt_in,
             chunk=self.settings.batch_chunk,
             source=_("request body"),
-            degrees=crs_is_lonlat(self.crs),
         )
+        self.crs = _batch_crs(self.given_crs, self.points.declared_crs())
+        self.points.degrees = crs_is_lonlat(self.crs)
         self.rows = self.points.check()
         self._too_many(self.rows)
         self._snapshot()
@@ -716,10 +729,40 @@ _EMPTY_POINTS = PointTable(
 )
 
 
+def _batch_crs(given: str | None, declared: str | None) -> str:
+    """The CRS of a batch's coordinates: ``crs=`` and what a GeoParquet body declares.
+
+    Either alone counts; both must be the same CRS, except ``gcj02``/``bd09`` over a
+    geographic one (GCJ-02 files are commonly labelled WGS 84: the caller knows better).
+    """
+    if declared is None:
+        return given or "wgs84"
+    try:
+        crs_is_lonlat(declared)
+    except InputError as exc:
+        raise InputError(
+            _("the GeoParquet body's own CRS cannot be used: {why}").format(why=exc.summary),
+            [Problem(_("unusable CRS in the geo metadata"), field="geometry", rule="points.crs")],
+        ) from None
+    if given is None:
+        return declared
+    mine, theirs = resolve_crs(given), resolve_crs(declared)
+    if isinstance(mine, str):  # gcj02 / bd09
+        agree = theirs.is_geographic
+    else:
+        agree = mine.equals(theirs, ignore_axis_order=True)
+    if not agree:
+        raise InputError(
+            _("crs={given!r} but the GeoParquet body says its points are in {name}").format(
+                given=given, name=theirs.name
+            ),
+            [Problem(_("leave crs= out or give the file's CRS"), field="crs", rule="query.crs")],
+        )
+    return given
+
+
 def _crs_or_none(crs: str) -> Any:
     """The pyproj CRS of ``crs=`` for GeoParquet metadata; None for GCJ-02/BD-09."""
-    from gridgeo.crs import resolve_crs
-
     resolved = resolve_crs(crs)
     return None if isinstance(resolved, str) else resolved
 
