@@ -96,3 +96,34 @@ def test_locate_cli_unknown_output_format(env, tmp_path):
     src.write_text("lon,lat\n121.5,25.0\n")
     res = CliRunner().invoke(app, ["locate", str(src), "--out", str(tmp_path / "o.xlsx")])
     assert res.exit_code == 2 and "cannot tell the format" in res.output
+
+
+@pytest.mark.parametrize(("given", "code"), [(None, 0), ("EPSG:3826", 0), ("wgs84", 2)])
+def test_locate_cli_reads_a_geoparquet_in_its_own_crs(env, tmp_path, given, code):
+    """A GeoParquet of points in the county's projected CRS (its ``geo`` metadata says so) is
+    located as given; a --crs that contradicts the file stops with the reason."""
+    import geopandas as gpd
+
+    _url, grids = env
+    x, y, lon, lat = _points(grids, n=60, seed=3)
+    src = tmp_path / "points.parquet"
+    gpd.GeoDataFrame(
+        {"id": [f"p{i}" for i in range(len(x))]}, geometry=gpd.points_from_xy(x, y), crs=3826
+    ).to_parquet(src)
+    lonlat = tmp_path / "points.csv"
+    pd.DataFrame({"id": [f"p{i}" for i in range(len(x))], "lon": lon, "lat": lat}).to_csv(
+        lonlat, index=False, float_format="%.17g"
+    )
+    args = ["locate", str(src), "--out", str(tmp_path / "a.csv")]
+    res = CliRunner().invoke(app, args + (["--crs", given] if given else []))
+    assert res.exit_code == code, res.output
+    if code:
+        assert "crs='wgs84'" in res.output and not (tmp_path / "a.csv").exists()
+        return
+    res = CliRunner().invoke(app, ["locate", str(lonlat), "--out", str(tmp_path / "b.csv")])
+    assert res.exit_code == 0, res.output
+    a = pd.read_csv(tmp_path / "a.csv", dtype={"grid_code": str, "id": str})
+    b = pd.read_csv(tmp_path / "b.csv", dtype={"grid_code": str, "id": str})
+    assert a["id"].tolist() == b["id"].tolist()
+    assert a["grid_code"].fillna("-").tolist() == b["grid_code"].fillna("-").tolist()
+    assert a["grid_code"].notna().sum() > 10

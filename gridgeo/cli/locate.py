@@ -18,12 +18,16 @@ from gridgeo.settings import get_settings
 def locate(
     points: str = typer.Argument(
         ...,
-        help="CSV (lon,lat[,id][,category]), GeoJSON or Arrow file; FILE@CRS (e.g. "
+        help="CSV (lon,lat[,id][,category]), GeoJSON, Arrow or GeoParquet file; FILE@CRS (e.g. "
         "incidents.csv@gcj02) gives the file's CRS.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output .csv, .geojson or .arrow file."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output .csv, .geojson, .arrow or .parquet file."
+    ),
     crs: str = typer.Option(
-        "wgs84", help="CRS of the points: wgs84, cgcs2000, gcj02, bd09, EPSG:…"
+        None,
+        help="CRS of the points: wgs84 (default), cgcs2000, gcj02, bd09, EPSG:…; a GeoParquet "
+        "file's own CRS is used when not given.",
     ),
     at: str = typer.Option(None, help="Answer for this date/time (ISO; a date = end of that day)."),
     category: str = typer.Option(None, help="Incident category for rows without their own."),
@@ -43,7 +47,7 @@ def locate(
     from gridgeo.io.layer_crs import split_crs_spec
     from gridgeo.locate.answer import locate_batch
     from gridgeo.locate.encode import STREAMERS
-    from gridgeo.locate.points import detect_format, read_points
+    from gridgeo.locate.points import PointFile, agreed_crs, detect_format, read_points
     from gridgeo.registry.snapshot import load_snapshot
     from gridgeo.times import parse_at
 
@@ -54,7 +58,15 @@ def locate(
     fmt_out = detect_format(out.name)
     when = parse_at(at, tz)
     t0 = time.perf_counter()
-    pts = read_points(points_path)
+    if detect_format(points_path.name) == "parquet":  # a geometry column, maybe a CRS
+        if not points_path.is_file():
+            pts = read_points(points_path)  # its "cannot read" error
+        pf = PointFile(points_path, "parquet", source=str(points_path))
+        crs = agreed_crs(crs, pf.declared_crs())
+        pts = pf.read_all()
+    else:
+        crs = crs or "wgs84"
+        pts = read_points(points_path)
     try:
         with psycopg.connect(app_database_url(get_settings()), connect_timeout=5) as conn:
             snap = load_snapshot(conn, at=when)

@@ -1072,8 +1072,29 @@ class PointFile:
                 ),
                 [problem],
             ) from None
+        if not (parsed.is_geographic or parsed.is_projected) or parsed.is_geocentric:
+            raise InputError(
+                _("{where}: the GeoParquet metadata gives no usable CRS for {column}").format(
+                    where=_where(self.source), column=column
+                ),
+                [problem],
+            )
         authority = parsed.to_authority(min_confidence=90)
         return ":".join(authority) if authority else parsed.to_json()
+
+    def read_all(self) -> PointTable:
+        """Every point of the file in one table (checked first: errors by row)."""
+        self.check()
+        parts = [pts for _start, pts in self.chunks()]
+        if not parts:
+            return PointTable(np.empty(0), np.empty(0), np.empty(0, dtype=object))
+        cats = [p.category for p in parts]
+        return PointTable(
+            x=np.concatenate([p.x for p in parts]),
+            y=np.concatenate([p.y for p in parts]),
+            ids=np.concatenate([p.ids for p in parts]),
+            category=None if cats[0] is None else np.concatenate(cats),  # type: ignore[arg-type]
+        )
 
     def check(self) -> int:
         """Read the whole file once; the number of points, or the input's errors.
@@ -1222,3 +1243,34 @@ def _row_id_text(start, n):  # pragma: no cover - compiled
             if v == 0:
                 break
     return off, data
+
+
+def agreed_crs(given: str | None, declared: str | None) -> str:
+    """The CRS of some points from what the user said (``given``) and what their file
+    says (``declared``, e.g. :meth:`PointFile.declared_crs`).
+
+    Either alone counts (neither: ``wgs84``); both must be the same CRS, except ``gcj02`` /
+    ``bd09`` over a geographic one (GCJ-02 files are commonly labelled WGS 84: the user
+    knows better).
+
+    Raises
+    ------
+    InputError
+        When they contradict each other (field ``crs``).
+    """
+    if declared is None or given is None:
+        return given or declared or "wgs84"
+    mine, theirs = resolve_crs(given), resolve_crs(declared)
+    if isinstance(mine, str):  # gcj02 / bd09
+        agree = not isinstance(theirs, str) and theirs.is_geographic
+    else:
+        agree = not isinstance(theirs, str) and mine.equals(theirs, ignore_axis_order=True)
+    if not agree:
+        name = theirs if isinstance(theirs, str) else theirs.name
+        raise InputError(
+            _("crs={given!r} but the GeoParquet body says its points are in {name}").format(
+                given=given, name=name
+            ),
+            [Problem(_("leave crs= out or give the file's CRS"), field="crs", rule="query.crs")],
+        )
+    return given

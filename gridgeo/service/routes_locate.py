@@ -31,7 +31,14 @@ from gridgeo.i18n import _
 from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
 from gridgeo.locate.csvout import csv_buffer, csv_bytes
 from gridgeo.locate.encode import STREAMERS, encoder
-from gridgeo.locate.points import PointFile, PointTable, detect_format, read_points, to_srid
+from gridgeo.locate.points import (
+    PointFile,
+    PointTable,
+    agreed_crs,
+    detect_format,
+    read_points,
+    to_srid,
+)
 from gridgeo.service.auth import CallerDep
 from gridgeo.service.deps import check_lonlat, crs_is_lonlat, service_settings, state
 from gridgeo.service.responses import ErrorBody, LocateAnswer
@@ -617,7 +624,7 @@ class _BatchJob:
             chunk=self.settings.batch_chunk,
             source=_("request body"),
         )
-        self.crs = _batch_crs(self.given_crs, self.points.declared_crs())
+        self.crs = agreed_crs(self.given_crs, self.points.declared_crs())
         self.points.degrees = crs_is_lonlat(self.crs)
         self.rows = self.points.check()
         self._too_many(self.rows)
@@ -727,38 +734,6 @@ def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
 _EMPTY_POINTS = PointTable(
     x=np.empty(0), y=np.empty(0), ids=np.empty(0, dtype=object), category=None
 )
-
-
-def _batch_crs(given: str | None, declared: str | None) -> str:
-    """The CRS of a batch's coordinates: ``crs=`` and what a GeoParquet body declares.
-
-    Either alone counts; both must be the same CRS, except ``gcj02``/``bd09`` over a
-    geographic one (GCJ-02 files are commonly labelled WGS 84: the caller knows better).
-    """
-    if declared is None:
-        return given or "wgs84"
-    try:
-        crs_is_lonlat(declared)
-    except InputError as exc:
-        raise InputError(
-            _("the GeoParquet body's own CRS cannot be used: {why}").format(why=exc.summary),
-            [Problem(_("unusable CRS in the geo metadata"), field="geometry", rule="points.crs")],
-        ) from None
-    if given is None:
-        return declared
-    mine, theirs = resolve_crs(given), resolve_crs(declared)
-    if isinstance(mine, str):  # gcj02 / bd09
-        agree = theirs.is_geographic
-    else:
-        agree = mine.equals(theirs, ignore_axis_order=True)
-    if not agree:
-        raise InputError(
-            _("crs={given!r} but the GeoParquet body says its points are in {name}").format(
-                given=given, name=theirs.name
-            ),
-            [Problem(_("leave crs= out or give the file's CRS"), field="crs", rule="query.crs")],
-        )
-    return given
 
 
 def _crs_or_none(crs: str) -> Any:
