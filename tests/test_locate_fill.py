@@ -137,3 +137,26 @@ def test_locate_fill_in_a_worker_thread_gives_the_same(tiling):
         np.testing.assert_array_equal(got.valid, here.valid)
         np.testing.assert_array_equal(got.distance, here.distance)
         np.testing.assert_array_equal(got.near, here.near)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_locate_fill_blocks_cover_every_point(tiling, extra):
+    """The parallel fill runs blocks of ``_FILL_BLOCK`` points: a batch of a whole number
+    of blocks, one point less and one more are filled to the last point (main thread and
+    worker thread alike)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gridgeo.locate import _kernels as kern
+
+    index, codes, geoms = tiling
+    n = 5 * kern._FILL_BLOCK + extra
+    x, y = sample_points(codes, geoms, n, seed=20 + extra, share_on_edges=0.1)
+    want = index.locate(x, y)
+    hit = want >= 0
+    d = index.border_distance(x, y, want)
+    with ThreadPoolExecutor(1) as pool:
+        there = pool.submit(index.locate_fill, x, y, near=20.0).result()
+    for got in (index.locate_fill(x, y, near=20.0), there):
+        np.testing.assert_array_equal(got.positions(), want)
+        np.testing.assert_array_equal(got.distance[hit], np.round(d[hit], 3))
+        np.testing.assert_array_equal(got.distance[~hit], 0.0)
