@@ -140,16 +140,16 @@ def test_locate_fill_in_a_worker_thread_gives_the_same(tiling):
 
 
 @pytest.mark.parametrize("extra", [-1, 0, 1])
-def test_locate_fill_blocks_cover_every_point(tiling, extra):
-    """The parallel fill runs blocks of ``_FILL_BLOCK`` points: a batch of a whole number
-    of blocks, one point less and one more are filled to the last point (main thread and
-    worker thread alike)."""
+def test_locate_fill_on_both_sides_of_the_parallel_threshold(tiling, extra):
+    """One point under, at and over the size where the fill switches from the one-thread
+    input-order kernel to the cell-order ones: every point filled, on the main thread
+    (parallel passes) and in a worker thread (the one-thread block, no reference counts)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from gridgeo.locate import _kernels as kern
+    from gridgeo.locate import index as index_module
 
     index, codes, geoms = tiling
-    n = 5 * kern._FILL_BLOCK + extra
+    n = index_module._PARALLEL_FROM + extra
     x, y = sample_points(codes, geoms, n, seed=20 + extra, share_on_edges=0.1)
     want = index.locate(x, y)
     hit = want >= 0

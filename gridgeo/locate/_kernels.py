@@ -1225,20 +1225,15 @@ def _store(i, v, d, distance, near, grid, flag, dist):
         flag[i] = 3 if distance and d <= near else 1
 
 
-# Points per block of :func:`locate_fill`'s parallel loop (each block: the three passes
-# of :func:`_fill_block` on a run of points in cell order).
-_FILL_BLOCK = 4096
-
-
 @njit(cache=True, nogil=True, _nrt=False)
 def _fill_block(j0, j1, perm, px, py, table, exact, bands, dargs, distance, near, out, work):
-    """:func:`locate_fill`'s three passes on points ``perm[j0:j1]``.
+    """:func:`locate_fill`'s three passes on points ``perm[j0:j1]``, on one thread.
 
-    The argument tuples are unpacked here, once per block, and the helpers of the loops
-    take plain arrays: a tuple of arrays handed to an inlined helper costs reference-count
-    updates (atomic) on every call, which measured more than half of the pass (and, two
-    threads updating the same counters, a cache line bouncing between the cores).
-    ``work`` is ``(sx, sy, sv, sd)``, scratch of at least ``j1`` rows."""
+    Compiled without reference counting (it allocates nothing): a helper inlined in a
+    loop that takes a tuple of arrays, or whose branches the pruner cannot follow, updates
+    the arrays' reference counts (atomically) on every call, which measured more than half
+    of this pass when it was compiled with them. The argument tuples are unpacked once
+    here. ``work`` is ``(sx, sy, sv, sd)``, scratch of at least ``j1`` rows."""
     x0, y0, inv_c0, nx, ny, k, table0, table1 = table
     border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off = exact
     ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg = bands
@@ -1316,28 +1311,44 @@ def locate_fill(
     its grid's border rounded to the millimetre as ``numpy.round(d, 3)``; 0 where none
     or ``not distance``).
 
-    Blocks of :data:`_FILL_BLOCK` points in ``perm`` order (:func:`cell_order`: by
-    cell) run side by side, each in three passes (:func:`_fill_block`): copy + table
-    look-up; exact test where needed + distance; results back to input order. Each
-    pass is a tight loop whose table entries, polygons and edges are those of the
-    previous point's neighbourhood (in cache)."""
+    Three parallel passes over contiguous copies in ``perm`` order (:func:`cell_order`:
+    by cell): copy + table look-up; exact test where needed + distance; results back to
+    input order. Each pass is a tight loop whose table entries, polygons and edges are
+    those of the previous point's neighbourhood (in cache). The same passes as
+    :func:`_fill_block` (the one-thread fills); the loop bodies of a parallel kernel
+    get their arrays without reference counting, so they stay in the loops here."""
+    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
     n = perm.size
     sx = np.empty(n, np.float64)
     sy = np.empty(n, np.float64)
     sv = np.empty(n, np.int32)
     sd = np.empty(n, np.float64)
-    nblock = (n + _FILL_BLOCK - 1) // _FILL_BLOCK
-    for b in prange(nblock):
-        # the tuples are made per block: a parallel loop cannot capture tuples of arrays
-        j0 = b * _FILL_BLOCK
-        j1 = min(n, j0 + _FILL_BLOCK)
-        table = (x0, y0, inv_c0, nx, ny, k, table0, table1)
-        exact = (border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off)
-        bands = (ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg)
-        out = (grid, flag, dist)
-        work = (sx, sy, sv, sd)
-        dargs = (edge_off, edges, cand)
-        _fill_block(j0, j1, perm, px, py, table, exact, bands, dargs, distance, near, out, work)
+    for j in prange(n):
+        i = perm[j]
+        x = px[i]
+        y = py[i]
+        sx[j] = x
+        sy[j] = y
+        sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    for j in prange(n):
+        v = sv[j]
+        x = sx[j]
+        y = sy[j]
+        if v <= -2:
+            v = _exact(
+                x, y, -(v + 2), border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off,
+                ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg,
+            )  # fmt: skip
+        d = 0.0
+        if v >= 0 and distance:
+            d = _cand_distance(
+                x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx,
+                edge_off, edges,
+            )  # fmt: skip
+        sv[j] = v
+        sd[j] = d
+    for j in prange(n):
+        _store(perm[j], sv[j], sd[j], distance, near, grid, flag, dist)
 
 
 @njit(cache=True, nogil=True)
