@@ -893,7 +893,6 @@ def border_distance(
     The points are taken in ``perm`` order (:func:`cell_order`: neighbours find their edges
     in cache). ``edge_off, e`` are :func:`border_edges`' offsets and :func:`pack_edges`'
     rows, ``cand`` the candidate edges per distance cell (:func:`_near_distance`)."""
-    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
     n = px.size
     out = np.empty(n, np.float64)
     for j in prange(n):
@@ -901,9 +900,8 @@ def border_distance(
         out[i] = (
             np.nan
             if grid[i] < 0
-            else _cand_distance(
-                px[i], py[i], grid[i], x0, y0, inv_c0, nx, ny,
-                few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e,
+            else _near_distance(
+                px[i], py[i], grid[i], x0, y0, inv_c0, nx, ny, cand, edge_off, e,
             )
         )  # fmt: skip
     return out
