@@ -137,3 +137,26 @@ def test_locate_fill_in_a_worker_thread_gives_the_same(tiling):
         np.testing.assert_array_equal(got.valid, here.valid)
         np.testing.assert_array_equal(got.distance, here.distance)
         np.testing.assert_array_equal(got.near, here.near)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_locate_fill_on_both_sides_of_the_parallel_threshold(tiling, extra):
+    """One point under, at and over the size where the fill switches from the one-thread
+    input-order kernel to the cell-order ones: every point filled, on the main thread
+    (parallel passes) and in a worker thread (the one-thread block, no reference counts)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gridgeo.locate import index as index_module
+
+    index, codes, geoms = tiling
+    n = index_module._PARALLEL_FROM + extra
+    x, y = sample_points(codes, geoms, n, seed=20 + extra, share_on_edges=0.1)
+    want = index.locate(x, y)
+    hit = want >= 0
+    d = index.border_distance(x, y, want)
+    with ThreadPoolExecutor(1) as pool:
+        there = pool.submit(index.locate_fill, x, y, near=20.0).result()
+    for got in (index.locate_fill(x, y, near=20.0), there):
+        np.testing.assert_array_equal(got.positions(), want)
+        np.testing.assert_array_equal(got.distance[hit], np.round(d[hit], 3))
+        np.testing.assert_array_equal(got.distance[~hit], 0.0)

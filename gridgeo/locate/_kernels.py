@@ -910,14 +910,16 @@ def border_distance(
 @njit(cache=True)
 def border_distance_serial(px, py, grid, x0, y0, inv_c0, nx, ny, edge_off, e, cand):
     """:func:`border_distance` on one thread."""
+    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
     n = px.size
     out = np.empty(n, np.float64)
     for i in range(n):
         out[i] = (
             np.nan
             if grid[i] < 0
-            else _near_distance(
-                px[i], py[i], grid[i], x0, y0, inv_c0, nx, ny, cand, edge_off, e,
+            else _cand_distance(
+                px[i], py[i], grid[i], x0, y0, inv_c0, nx, ny,
+                few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e,
             )
         )  # fmt: skip
     return out
@@ -1144,8 +1146,20 @@ def _near_distance(
     not located in). Same result as :func:`_packed_distance`.
 
     ``cand`` is ``(few, kd, dblock, dptr, dgrid, eptr, eidx)`` (one tuple: compiled calls
-    take at most 30 arguments)."""
+    take at most 30 arguments). Hot loops unpack it once and call :func:`_cand_distance`
+    instead: a tuple of arrays handed to an inlined function costs reference-count
+    updates on every call."""
     few, kd, dblock, dptr, dgrid, eptr, eidx = cand
+    return _cand_distance(
+        x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e
+    )
+
+
+@njit(cache=True, inline="always")
+def _cand_distance(
+    x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e
+):  # fmt: skip
+    """:func:`_near_distance` with the candidate arrays unpacked (the same number)."""
     if edge_off[g + 1] - edge_off[g] > few:
         fx = (x - x0) * inv_c0
         fy = (y - y0) * inv_c0
@@ -1196,60 +1210,6 @@ def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
 
 
 @njit(cache=True, inline="always")
-def _settle(
-    x,
-    y,
-    v,
-    x0,
-    y0,
-    inv_c0,
-    nx,
-    ny,
-    border_ptr,
-    border_idx,
-    xs,
-    ys,
-    ring_off,
-    part_off,
-    geom_off,
-    ring_band0,
-    ring_nband,
-    ring_y0,
-    ring_invh,
-    band_ptr,
-    band_seg,
-    edge_off,
-    edges,
-    cand,
-    distance,
-):
-    """(grid or OUTSIDE, distance to its border or 0) of a point whose table look-up gave
-    ``v``: the exact test where the cell is mixed, then the distance to the grid's edges."""
-    if v <= -2:
-        v = _exact(
-            x,
-            y,
-            -(v + 2),
-            border_ptr,
-            border_idx,
-            xs,
-            ys,
-            ring_off,
-            part_off,
-            geom_off,
-            ring_band0,
-            ring_nband,
-            ring_y0,
-            ring_invh,
-            band_ptr,
-            band_seg,
-        )
-    if v < 0 or not distance:
-        return v, 0.0
-    return v, _near_distance(x, y, v, x0, y0, inv_c0, nx, ny, cand, edge_off, edges)
-
-
-@njit(cache=True, inline="always")
 def _store(i, v, d, distance, near, grid, flag, dist):
     """Row ``i`` of the answer arrays from (grid or OUTSIDE, distance)."""
     if v < 0:
@@ -1263,65 +1223,48 @@ def _store(i, v, d, distance, near, grid, flag, dist):
         flag[i] = 3 if distance and d <= near else 1
 
 
-@njit(cache=True, inline="always")
-def _point(
-    x,
-    y,
-    x0,
-    y0,
-    inv_c0,
-    nx,
-    ny,
-    k,
-    table0,
-    table1,
-    border_ptr,
-    border_idx,
-    xs,
-    ys,
-    ring_off,
-    part_off,
-    geom_off,
-    ring_band0,
-    ring_nband,
-    ring_y0,
-    ring_invh,
-    band_ptr,
-    band_seg,
-    edge_off,
-    edges,
-    cand,
-    distance,
-):
-    """(grid or OUTSIDE, distance to its border or 0) of one point: look-up, exact test, edges."""
-    v = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
-    return _settle(
-        x,
-        y,
-        v,
-        x0,
-        y0,
-        inv_c0,
-        nx,
-        ny,
-        border_ptr,
-        border_idx,
-        xs,
-        ys,
-        ring_off,
-        part_off,
-        geom_off,
-        ring_band0,
-        ring_nband,
-        ring_y0,
-        ring_invh,
-        band_ptr,
-        band_seg,
-        edge_off,
-        edges,
-        cand,
-        distance,
-    )
+@njit(cache=True, nogil=True, _nrt=False)
+def _fill_block(j0, j1, perm, px, py, table, exact, bands, dargs, distance, near, out, work):
+    """:func:`locate_fill`'s three passes on points ``perm[j0:j1]``, on one thread.
+
+    Compiled without reference counting (it allocates nothing): a helper inlined in a
+    loop that takes a tuple of arrays, or whose branches the pruner cannot follow, updates
+    the arrays' reference counts (atomically) on every call, which measured more than half
+    of this pass when it was compiled with them. The argument tuples are unpacked once
+    here. ``work`` is ``(sx, sy, sv, sd)``, scratch of at least ``j1`` rows."""
+    x0, y0, inv_c0, nx, ny, k, table0, table1 = table
+    border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off = exact
+    ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg = bands
+    edge_off, edges, cand = dargs
+    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
+    grid, flag, dist = out
+    sx, sy, sv, sd = work
+    for j in range(j0, j1):
+        i = perm[j]
+        x = px[i]
+        y = py[i]
+        sx[j] = x
+        sy[j] = y
+        sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    for j in range(j0, j1):
+        v = sv[j]
+        x = sx[j]
+        y = sy[j]
+        if v <= -2:
+            v = _exact(
+                x, y, -(v + 2), border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off,
+                ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg,
+            )  # fmt: skip
+        d = 0.0
+        if v >= 0 and distance:
+            d = _cand_distance(
+                x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx,
+                edge_off, edges,
+            )  # fmt: skip
+        sv[j] = v
+        sd[j] = d
+    for j in range(j0, j1):
+        _store(perm[j], sv[j], sd[j], distance, near, grid, flag, dist)
 
 
 @njit(cache=True, parallel=True)
@@ -1366,10 +1309,13 @@ def locate_fill(
     its grid's border rounded to the millimetre as ``numpy.round(d, 3)``; 0 where none
     or ``not distance``).
 
-    Three passes over contiguous copies in ``perm`` order (:func:`cell_order`: by
-    cell): copy + table look-up; exact test where needed + distance; results back to
+    Three parallel passes over contiguous copies in ``perm`` order (:func:`cell_order`:
+    by cell): copy + table look-up; exact test where needed + distance; results back to
     input order. Each pass is a tight loop whose table entries, polygons and edges are
-    those of the previous point's neighbourhood (in cache)."""
+    those of the previous point's neighbourhood (in cache). The same passes as
+    :func:`_fill_block` (the one-thread fills); the loop bodies of a parallel kernel
+    get their arrays without reference counting, so they stay in the loops here."""
+    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
     n = perm.size
     sx = np.empty(n, np.float64)
     sy = np.empty(n, np.float64)
@@ -1383,33 +1329,20 @@ def locate_fill(
         sy[j] = y
         sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
     for j in prange(n):
-        v, d = _settle(
-            sx[j],
-            sy[j],
-            sv[j],
-            x0,
-            y0,
-            inv_c0,
-            nx,
-            ny,
-            border_ptr,
-            border_idx,
-            xs,
-            ys,
-            ring_off,
-            part_off,
-            geom_off,
-            ring_band0,
-            ring_nband,
-            ring_y0,
-            ring_invh,
-            band_ptr,
-            band_seg,
-            edge_off,
-            edges,
-            cand,
-            distance,
-        )
+        v = sv[j]
+        x = sx[j]
+        y = sy[j]
+        if v <= -2:
+            v = _exact(
+                x, y, -(v + 2), border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off,
+                ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg,
+            )  # fmt: skip
+        d = 0.0
+        if v >= 0 and distance:
+            d = _cand_distance(
+                x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx,
+                edge_off, edges,
+            )  # fmt: skip
         sv[j] = v
         sd[j] = d
     for j in prange(n):
@@ -1454,49 +1387,13 @@ def locate_fill_sorted(
     """:func:`locate_fill` on one thread, without the GIL (callers that run batches in
     several threads of their own)."""
     n = perm.size
-    sx = np.empty(n, np.float64)
-    sy = np.empty(n, np.float64)
-    sv = np.empty(n, np.int32)
-    sd = np.empty(n, np.float64)
-    for j in range(n):
-        i = perm[j]
-        x = px[i]
-        y = py[i]
-        sx[j] = x
-        sy[j] = y
-        sv[j] = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
-    for j in range(n):
-        v, d = _settle(
-            sx[j],
-            sy[j],
-            sv[j],
-            x0,
-            y0,
-            inv_c0,
-            nx,
-            ny,
-            border_ptr,
-            border_idx,
-            xs,
-            ys,
-            ring_off,
-            part_off,
-            geom_off,
-            ring_band0,
-            ring_nband,
-            ring_y0,
-            ring_invh,
-            band_ptr,
-            band_seg,
-            edge_off,
-            edges,
-            cand,
-            distance,
-        )
-        sv[j] = v
-        sd[j] = d
-    for j in range(n):
-        _store(perm[j], sv[j], sd[j], distance, near, grid, flag, dist)
+    table = (x0, y0, inv_c0, nx, ny, k, table0, table1)
+    exact = (border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off)
+    bands = (ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg)
+    out = (grid, flag, dist)
+    work = (np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int32), np.empty(n))
+    dargs = (edge_off, edges, cand)
+    _fill_block(0, n, perm, px, py, table, exact, bands, dargs, distance, near, out, work)
 
 
 @njit(cache=True, nogil=True)
@@ -1534,37 +1431,15 @@ def locate_fill_serial(
     dist,
 ):
     """:func:`locate_fill` on one thread in input order (a few points: no sort, no threads)."""
-    for i in range(px.size):
-        v, d = _point(
-            px[i],
-            py[i],
-            x0,
-            y0,
-            inv_c0,
-            nx,
-            ny,
-            k,
-            table0,
-            table1,
-            border_ptr,
-            border_idx,
-            xs,
-            ys,
-            ring_off,
-            part_off,
-            geom_off,
-            ring_band0,
-            ring_nband,
-            ring_y0,
-            ring_invh,
-            band_ptr,
-            band_seg,
-            edge_off,
-            edges,
-            cand,
-            distance,
-        )
-        _store(i, v, d, distance, near, grid, flag, dist)
+    n = px.size
+    table = (x0, y0, inv_c0, nx, ny, k, table0, table1)
+    exact = (border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off)
+    bands = (ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg)
+    out = (grid, flag, dist)
+    work = (np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int32), np.empty(n))
+    dargs = (edge_off, edges, cand)
+    perm = np.arange(n)
+    _fill_block(0, n, perm, px, py, table, exact, bands, dargs, distance, near, out, work)
 
 
 @njit(cache=True)
@@ -1597,34 +1472,17 @@ def locate_one(
     cand,
 ):
     """(grid or OUTSIDE, unrounded distance to its border or 0) of one point in one call."""
-    return _point(
-        x,
-        y,
-        x0,
-        y0,
-        inv_c0,
-        nx,
-        ny,
-        k,
-        table0,
-        table1,
-        border_ptr,
-        border_idx,
-        xs,
-        ys,
-        ring_off,
-        part_off,
-        geom_off,
-        ring_band0,
-        ring_nband,
-        ring_y0,
-        ring_invh,
-        band_ptr,
-        band_seg,
-        edge_off,
-        edges,
-        cand,
-        True,
+    few, kd, dblock, dptr, dgrid, eptr, eidx = cand
+    v = _lookup(x, y, x0, y0, inv_c0, nx, ny, k, table0, table1)
+    if v <= -2:
+        v = _exact(
+            x, y, -(v + 2), border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off,
+            ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg,
+        )  # fmt: skip
+    if v < 0:
+        return v, 0.0
+    return v, _cand_distance(
+        x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, edges
     )
 
 
