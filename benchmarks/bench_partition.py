@@ -500,6 +500,58 @@ def city_cpu_breakdown() -> None:
         print(f"   divided roads {label}: {total:.2f} s CPU; {parts}")
 
 
+def city_gc(rounds: int = 3) -> None:
+    """The cyclic garbage collector's share of a serial run on the generated city: runs with
+    the collector paused (as :func:`gridgeo.partition.partition` does) and on (the pause
+    replaced by a no-op), alternating, CPU and the time spent in collections
+    (``gc.callbacks``) of each; same process, so the figures compare under the same load."""
+    import contextlib
+    import gc
+
+    import gridgeo.partition.core as core
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    comm, roads, hh = dual_carriageway_city(seed=0)
+    spent = {"in": 0.0, "at": 0.0}
+
+    def clock(phase: str, _info: dict) -> None:
+        if phase == "start":
+            spent["at"] = time.process_time()
+        else:
+            spent["in"] += time.process_time() - spent["at"]
+
+    paused = core._gc_paused
+    gc.callbacks.append(clock)
+    print(f"\n4c. City, the garbage collector paused or on (serial; load {_load()})")
+    try:
+        for label, median in (("as drawn", False), ("on their median", True)):
+            prof = load_profile(None).with_divided_roads_on_median(median)
+            partition(comm.iloc[:1], roads, hh, profile=prof, workers=1)  # warm-up
+            got: dict[str, list[tuple[float, float]]] = {"paused": [], "on": []}
+            for _ in range(rounds):
+                for mode in got:
+                    core._gc_paused = paused if mode == "paused" else contextlib.nullcontext
+                    gc.collect()
+                    spent["in"] = 0.0
+                    c0 = time.process_time()
+                    partition(comm, roads, hh, profile=prof, workers=1)
+                    got[mode].append((time.process_time() - c0, spent["in"]))
+            text = "; ".join(
+                f"{mode}: CPU min {min(c for c, _ in v):.2f} s (runs "
+                + " ".join(f"{c:.2f}" for c, _ in v)
+                + "), in collections "
+                + " ".join(f"{g:.3f}" for _, g in v)
+                + " s"
+                for mode, v in got.items()
+            )
+            print(f"   divided roads {label}: {text}")
+    finally:
+        core._gc_paused = paused
+        gc.callbacks.remove(clock)
+    print(f"   load average after: {_load()}")
+
+
 def _cpu() -> float:
     """CPU time of this process and its finished child processes (s)."""
     t = os.times()
@@ -615,9 +667,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        choices=["daan", "city", "city-cpu", "quality"],
+        choices=["daan", "city", "city-cpu", "city-gc", "quality"],
         help="run one part: Da'an (0–3), the dual-carriageway city (4), its CPU per function "
-        "(4b), quality (0, 5)",
+        "(4b), the garbage collector's share (4c), quality (0, 5)",
     )
     ap.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
@@ -628,6 +680,9 @@ def main() -> None:
         return
     if args.only == "city-cpu":
         city_cpu_breakdown()
+        return
+    if args.only == "city-gc":
+        city_gc()
         return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

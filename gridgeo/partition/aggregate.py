@@ -356,21 +356,25 @@ def _subtree_sums(order, parent, w, rows_a, cols_a, lens_a) -> tuple[np.ndarray,
     cutting the edge above it would create (LCA trick: an edge's length is added at both
     ends and removed twice at their lowest common ancestor, then summed over subtrees)."""
     n = len(w)
-    sub = w.copy()
-    rev = order[::-1][:-1]
+    # the walks over the tree on Python lists (numpy's per-element access costs more than
+    # the additions); the same additions in the same order, so the same floats
+    par = parent.tolist()
+    rev = order[::-1][:-1].tolist()
+    sub = w.tolist()
     for u in rev:
-        sub[parent[u]] += sub[u]
-    depth = np.zeros(n, dtype=int)
-    for u in order[1:]:
-        depth[u] = depth[parent[u]] + 1
-    lca = _lca(parent, depth, rows_a, cols_a)
+        sub[par[u]] += sub[u]
+    depth = [0] * n
+    for u in order[1:].tolist():
+        depth[u] = depth[par[u]] + 1
+    lca = _lca(parent, np.array(depth, dtype=int), rows_a, cols_a)
     val = np.zeros(n)
     np.add.at(val, rows_a, lens_a)
     np.add.at(val, cols_a, lens_a)
     np.add.at(val, lca, -2.0 * lens_a)
+    cut = val.tolist()
     for u in rev:
-        val[parent[u]] += val[u]
-    return sub, val
+        cut[par[u]] += cut[u]
+    return np.array(sub, dtype=w.dtype), np.array(cut)
 
 
 def _random_tree(n: int, rows: np.ndarray, cols: np.ndarray, keys: np.ndarray):
@@ -389,8 +393,9 @@ def _random_tree(n: int, rows: np.ndarray, cols: np.ndarray, keys: np.ndarray):
 
     adj: list[list[int]] = [[] for _ in range(n)]
     used = 0
+    rows_l, cols_l = rows.tolist(), cols.tolist()
     for e in np.argsort(keys, kind="stable").tolist():
-        a, b = int(rows[e]), int(cols[e])
+        a, b = rows_l[e], cols_l[e]
         ra, rb = find(a), find(b)
         if ra != rb:
             parent_uf[ra] = rb
@@ -401,7 +406,7 @@ def _random_tree(n: int, rows: np.ndarray, cols: np.ndarray, keys: np.ndarray):
                 break
     if used < n - 1:
         return None
-    parent = np.zeros(n, dtype=int)
+    parent = [0] * n
     order = [0]
     seen = [False] * n
     seen[0] = True
@@ -414,7 +419,7 @@ def _random_tree(n: int, rows: np.ndarray, cols: np.ndarray, keys: np.ndarray):
                 seen[v] = True
                 parent[v] = u
                 order.append(v)
-    return np.array(order), parent
+    return np.array(order), np.array(parent, dtype=int)
 
 
 def _lca(parent: np.ndarray, depth: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

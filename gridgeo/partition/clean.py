@@ -142,9 +142,11 @@ def _connect_dangles(
         dist = shapely.distance(shapely.points(end[k]), inter)
         xy, at = shapely.get_coordinates(inter, return_index=True)
         gap = np.hypot(*(xy - end[k[at]]).T)
+        # the coordinates of ``inter[g]`` are ``xy[first[g]:first[g + 1]]`` (``at`` ascends)
+        first = np.searchsorted(at, np.arange(len(inter) + 1))
         for kk, _, g in _first_best(k, dist):
-            sel = np.flatnonzero(at == g)
-            target[kk] = xy[sel[int(np.argmin(gap[sel]))]]
+            a = first[g]
+            target[kk] = xy[a + int(np.argmin(gap[a : first[g + 1]]))]
     todo = np.flatnonzero(np.isnan(target[:, 0]))
     if snap_m > 0 and len(todo):
         pts = shapely.points(end[todo])
@@ -189,10 +191,8 @@ def _dangling_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     prev_i = np.column_stack([stop[idx] - 1, start[idx] + 1]).ravel()
     keys = np.round(np.vstack([xy[start[ok]], xy[stop[ok]]]), 3)
     mine = np.round(xy[end_i], 3)
-    _, pos = np.unique(np.vstack([keys, mine]), axis=0, return_inverse=True)
-    pos = pos.ravel()
-    cnt_by_key = np.zeros(pos.max() + 1, dtype=int)
-    np.add.at(cnt_by_key, pos[: len(keys)], 1)
+    pos = _row_groups(np.vstack([keys, mine]))
+    cnt_by_key = np.bincount(pos[: len(keys)], minlength=pos.max() + 1)
     single = cnt_by_key[pos[len(keys) :]] == 1
     end, prev = xy[end_i], xy[prev_i]
     d = end - prev
@@ -200,3 +200,15 @@ def _dangling_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     keep = single & (norm > 0)
     d = d[keep] / norm[keep, None]
     return line[keep], end[keep], d
+
+
+def _row_groups(xy: np.ndarray) -> np.ndarray:
+    """For each row of ``xy`` (n × 2), the rank of its value among the distinct rows (equal
+    rows, compared as numbers, share it): :func:`numpy.unique`'s ``return_inverse`` with
+    ``axis=0``, without its sort of the rows as one structured key."""
+    order = np.lexsort((xy[:, 1], xy[:, 0]))
+    s = xy[order]
+    new = np.r_[True, np.any(s[1:] != s[:-1], axis=1)] if len(s) else np.zeros(0, dtype=bool)
+    pos = np.empty(len(xy), dtype=np.intp)
+    pos[order] = np.cumsum(new) - 1
+    return pos

@@ -273,7 +273,7 @@ def _blocks(ctx: _Context, remaining, compound_geoms: list, free: np.ndarray):
         remaining, roads, extra_lines=extra, snap_m=q.road_snap_m, extend_m=q.road_extend_m
     )
     where = assign_points(polys, ctx.xy[free])
-    members = [free[where == i] for i in range(len(polys))]
+    members = _grouped(free, where, len(polys))
     blocks = Blocks(list(polys), members)
     blocks.recompute(ctx.w)
     blocks = tidy_blocks(
@@ -460,6 +460,14 @@ def _polygonal(g):
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+def _grouped(values: np.ndarray, keys: np.ndarray, n: int) -> list[np.ndarray]:
+    """``[values[keys == i] for i in range(n)]`` (order kept) in one stable sort, not ``n``
+    passes over ``keys``; keys outside ``0..n-1`` (a point in no block: -1) are left out."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    return [values[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
 
 
 def _link_small_parts(graph: Graph, geoms, w: np.ndarray, lo: float) -> Graph:

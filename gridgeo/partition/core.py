@@ -13,7 +13,10 @@ identical to the serial run.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,6 +95,52 @@ def _to_metric(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
     return gdf.to_crs(crs) if not pyproj.CRS(gdf.crs).equals(crs) else gdf
 
 
+class _GcPause:
+    """Python's cyclic garbage collector off while any :func:`partition` runs in this process.
+
+    A run allocates hundreds of thousands of short-lived objects (geometries, arrays, lists)
+    and holds few reference cycles, so the collector's passes free little and cost CPU
+    (city: 0.16 s in the communities and, on the median, 0.10 s of the serial road-line
+    stage). Runs nest or overlap in threads: the collector is switched off by the first and
+    back on (if it was on before) by the last to finish, so a caller's setting survives.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_gc_paused = _GcPause()
+
+
+def _without_gc(func: Callable) -> Callable:
+    """``func`` run with the cyclic garbage collector paused (:class:`_GcPause`)."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with _gc_paused():
+            return func(*args, **kwargs)
+
+    return run
+
+
+@_without_gc
 def partition(
     communities: gpd.GeoDataFrame,
     roads: gpd.GeoDataFrame | None = None,

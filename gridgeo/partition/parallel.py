@@ -72,7 +72,7 @@ def run_local(
         # the language in use (``--lang``) is a context variable of this process: each worker
         # takes it up before its first community (forked or not), so its messages match
         with ProcessPoolExecutor(
-            n, mp_context=mp.get_context(method), initializer=use_language, initargs=(language(),)
+            n, mp_context=mp.get_context(method), initializer=_init_worker, initargs=(language(),)
         ) as pool:
             if method == "fork":
                 futures = [pool.submit(_forked_task, k, seed) for k in order]
@@ -91,6 +91,14 @@ def run_local(
         _FORKED = None
     log.info("ran %d communities on %d local processes (%s)", len(tasks), n, method)
     return [results[t.index] for t in tasks]
+
+
+def _init_worker(lang: str) -> None:
+    """A local worker's start: the caller's language, and no cyclic garbage collection (as
+    in the caller's run, see :class:`gridgeo.partition.core._GcPause`; the worker is this
+    run's own process and ends with it)."""
+    use_language(lang)
+    gc.disable()
 
 
 #: the tasks and profile of the running :func:`run_local`, inherited by forked workers
