@@ -72,7 +72,11 @@ def faces(
         tree = shapely.STRtree(cand)
         idx = np.sort(tree.query(area, predicate="intersects"))
         if len(idx):
-            clipped = shapely.intersection(cand[idx], area)
+            # a line inside the area is its own clip: only the others are overlaid
+            shapely.prepare(area)
+            clipped = cand[idx].copy()
+            out = ~shapely.contains_properly(area, clipped)
+            clipped[out] = shapely.intersection(clipped[out], area)
             parts = shapely.get_parts(clipped)
             parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
             if len(parts) and snap_boundary_m > 0:
