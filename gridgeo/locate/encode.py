@@ -442,9 +442,8 @@ class _ParquetEncoder:
         meta = _ThriftReader(raw[-8 - size : -8].tobytes()).struct()
         return _RowGroup(raw[len(_MAGIC) : -8 - size], meta)
 
-    def write(self, prepared: _RowGroup) -> bytes | memoryview:
-        """The bytes of a row group made by :meth:`prepare` (in order; after the first, a
-        view of the chunk's file, not copied)."""
+    def write(self, prepared: _RowGroup) -> bytes:
+        """The bytes of a row group made by :meth:`prepare` (in order)."""
         head = b""
         if self.meta is None:
             self.meta, head = prepared.meta, _MAGIC
@@ -458,9 +457,9 @@ class _ParquetEncoder:
             _thrift_struct(encoded, rg)
             self.groups.append(bytes(encoded))  # now, not all at the end
         self.at += len(prepared.body)
-        return head + prepared.body if head else prepared.body
+        return head + prepared.body.tobytes() if head else prepared.body.tobytes()
 
-    def chunk(self, batch: pa.RecordBatch) -> bytes | memoryview:
+    def chunk(self, batch: pa.RecordBatch) -> bytes:
         return self.write(self.prepare(batch))
 
     def close(self) -> bytes:
@@ -497,7 +496,7 @@ def encoder(fmt: str, schema: pa.Schema, *, crs: Any = None) -> Any:
     return {"csv": _CsvEncoder, "geojson": _GeoJSONEncoder, "arrow": _ArrowEncoder}[fmt](schema)
 
 
-def _parquet_stream(table: pa.Table, chunk: int) -> Iterator[bytes | memoryview]:
+def _parquet_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
     enc = _ParquetEncoder(table.schema)
     for batch in table.to_batches(max_chunksize=chunk):
         yield enc.chunk(batch)

@@ -673,7 +673,7 @@ class _BatchJob:
                 self.frame.cast(self.schema), self.settings.batch_chunk
             )
 
-    def _work(self, enc: Any, pts: PointTable, first: bool) -> list[Any] | memoryview:
+    def _work(self, enc: Any, pts: PointTable, first: bool) -> list[pa.RecordBatch] | memoryview:
         """Locate a chunk and get it ready to write (any thread; ``enc.prepare`` is stateless)."""
         table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores, sent uncopied
@@ -717,11 +717,10 @@ class _BatchJob:
         """The bytes of a chunk once :meth:`_work` has it ready (the writer thread, in order)."""
         return self._written(enc, work.result())
 
-    def _written(self, enc: Any, out: list[Any] | memoryview) -> bytes | memoryview:
+    def _written(self, enc: Any, out: list[pa.RecordBatch] | memoryview) -> bytes | memoryview:
         if isinstance(out, memoryview):
             return out
-        parts = [enc.write(b) for b in out]
-        return parts[0] if len(parts) == 1 else b"".join(parts)  # (one: not copied)
+        return b"".join(enc.write(b) for b in out)
 
 
 def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
