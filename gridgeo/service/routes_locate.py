@@ -691,9 +691,8 @@ class _BatchJob:
         Up to :data:`_AHEAD` chunks are in the pool: while this generator waits for the
         event loop to send a chunk (it is suspended at ``yield``), both workers go on
         with the next ones (with two in flight one worker sat idle during every send).
-        A third thread writes the prepared chunks in order as they are ready (Arrow's
-        IPC writer; for GeoParquet only the row groups' footer offsets, the Parquet pages
-        being written in the workers): it does not wait for the generator to be resumed.
+        A third thread writes the prepared chunks in order as they are ready (the Parquet
+        writer is serial: it no longer waits for the generator to be resumed).
         Memory: at most ``_AHEAD`` located chunks and their encoded bytes."""
         assert self.points is not None
         queue, works = self.queue, self.works
