@@ -1,0 +1,96 @@
+"""The server's memory under one very large ``POST /locate/batch`` per format (by hand, not in
+``make bench``: 50 M points need ~4 GB of bodies and ~14 GB of answers streamed to /dev/null).
+
+Starts the service as ``bench_service.py`` does, posts each body from a file with ``curl -T``
+(streamed, not read into curl's memory) and samples the server's ``RssAnon`` (its own heap) and
+``RssFile`` (mapped files: the spooled body's pages, page cache) every 50 ms.
+
+    PYTHONPATH=. GRIDGEO_HOME=$PWD/.gridgeo .venv/bin/python benchmarks/batch_memory.py \\
+        --points 50000000 --formats arrow,parquet,csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+import bench_service as b
+
+
+def _memory(pid: int) -> dict[str, float]:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "RssAnon:", "RssFile:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--points", type=int, default=50_000_000)
+    ap.add_argument("--formats", default="arrow,parquet,csv")
+    ap.add_argument("--tmp", default=None, help="folder of the body files (default: the system's)")
+    args = ap.parse_args()
+    url = b._database(71, 0)
+    bounds = b._bounds(url)
+    token = "bench-" + os.urandom(8).hex()
+    env = b._service_env(url, token)
+    env["GRIDGEO_BATCH_MAX_POINTS"] = str(args.points)
+    env["GRIDGEO_BATCH_MAX_BYTES"] = str(16 << 30)
+    srv = b.Server("gridgeo.service.app:create_app", env, factory=True, cwd=b.ROOT, pin=False)
+    try:
+        lon, lat = b._points(bounds, 1000, 1)
+        srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+        b._warm(srv.base, token, b._bodies(lon, lat), lon, lat)
+        lon, lat = b._points(bounds, args.points, 3)
+        bodies = b._bodies(lon, lat)
+        del lon, lat
+        print(f"{args.points:,} points per request; {b._load()}")
+        for fmt in args.formats.split(","):
+            body, ctype = bodies[fmt]
+            with tempfile.NamedTemporaryFile(prefix="gridgeo-mem-", dir=args.tmp) as fh:
+                fh.write(body)
+                fh.flush()
+                start = _memory(srv.proc.pid)
+                peak = dict(start)
+                stop = threading.Event()
+
+                def sample(peak=peak, stop=stop) -> None:
+                    while not stop.wait(0.05):
+                        for k, v in _memory(srv.proc.pid).items():
+                            peak[k] = max(peak[k], v)
+
+                threading.Thread(target=sample, daemon=True).start()
+                cmd = ["curl", "-s", "-o", "/dev/null", "-T", fh.name, "-X", "POST"]
+                cmd += ["-H", "Expect:", "-H", f"Content-Type: {ctype}"]
+                cmd += ["-H", f"Authorization: Bearer {token}"]
+                cmd += [
+                    "-w",
+                    "%{http_code} %{size_download} %{time_total}",
+                    srv.base + "/locate/batch",
+                ]
+                code, size, secs = subprocess.run(
+                    cmd, capture_output=True, text=True, check=True
+                ).stdout.split()
+                stop.set()
+                time.sleep(2)
+                after = _memory(srv.proc.pid)
+            print(
+                f"{fmt:8s} {len(body) / 1e6:7.0f} MB in, HTTP {code}, {int(size) / 1e6:7.0f} MB out, "
+                f"{float(secs):6.1f} s ({args.points / float(secs) / 1e6:.2f} M/s); anonymous "
+                f"{start['RssAnon']:.0f} MB, peak +{peak['RssAnon'] - start['RssAnon']:.0f} MB; "
+                f"mapped files peak {peak['RssFile']:.0f} MB, 2 s after {after['RssFile']:.0f} MB",
+                flush=True,
+            )
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
