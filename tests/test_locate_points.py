@@ -402,3 +402,24 @@ def test_point_file_reads_a_csv_without_quotes_by_blocks_once(tmp_path, monkeypa
     assert [(p.row, p.field) for p in err.value.problems] == [(45, "lon")]
     quoted = body.replace(b",c1\n", b',"c1"\n')
     assert PointFile(quoted, "csv", keep_bytes=0)._csv_blocks() is None  # quotes: streaming
+
+
+def test_read_points_reads_geoparquet_by_lonlat_columns_or_wkb_geometry(tmp_path):
+    """The whole-file reader (``gridgeo locate``) takes a GeoParquet as the batch route
+    does: lon/lat columns or a WKB point geometry, ids and categories kept."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+    from gridgeo.locate.points import read_points
+
+    lon, lat = np.linspace(121.0, 121.5, 7), np.linspace(25.0, 25.3, 7)
+    cats = ["环境卫生", None, "治安", None, None, "治安", None]
+    pq.write_table(pa.table({"lon": lon, "lat": lat, "category": cats}), tmp_path / "a.parquet")
+    pq.write_table(
+        pa.table({"id": [f"p{i}" for i in range(7)], "geometry": wkb_points(lon, lat)}),
+        tmp_path / "b.parquet",
+    )
+    a, b = read_points(tmp_path / "a.parquet"), read_points(tmp_path / "b.parquet")
+    assert np.array_equal(a.x, lon) and np.array_equal(b.y, lat)
+    assert list(a.ids) == [str(i) for i in range(7)] and list(b.ids)[:2] == ["p0", "p1"]
+    assert list(a.category) == cats and b.category is None

@@ -58,15 +58,13 @@ def locate(
     fmt_out = detect_format(out.name)
     when = parse_at(at, tz)
     t0 = time.perf_counter()
-    if detect_format(points_path.name) == "parquet":  # a geometry column, maybe a CRS
-        if not points_path.is_file():
-            pts = read_points(points_path)  # its "cannot read" error
-        pf = PointFile(points_path, "parquet", source=str(points_path))
-        crs = agreed_crs(crs, pf.declared_crs())
-        pts = pf.read_all()
-    else:
-        crs = crs or "wgs84"
-        pts = read_points(points_path)
+    pts = read_points(points_path)
+    declared = (
+        PointFile(points_path, "parquet", source=str(points_path)).declared_crs()
+        if detect_format(points_path.name) == "parquet"
+        else None
+    )
+    crs = agreed_crs(crs, declared)
     try:
         with psycopg.connect(app_database_url(get_settings()), connect_timeout=5) as conn:
             snap = load_snapshot(conn, at=when)

@@ -122,20 +122,22 @@ def read_points(
     fmt: str | None = None,
     source: str | None = None,
 ) -> PointTable:
-    """Read points from CSV, GeoJSON or Arrow IPC.
+    """Read points from CSV, GeoJSON, Arrow IPC or GeoParquet.
 
     CSV and Arrow tables need a longitude and a latitude column (names as in
     :data:`gridgeo.io.schemas.LON_NAMES` / ``LAT_NAMES``: ``lon``/``lng``/``longitude``/
     ``long``/``经度``/``x`` and ``lat``/``latitude``/``纬度``/``y``); optional ``id``
     and ``category`` columns are kept. GeoJSON needs a FeatureCollection of Point
     features; ``id`` (feature id or property) and ``category`` properties are kept.
+    GeoParquet is read by :class:`PointFile` (lon/lat columns or a WKB point ``geometry``;
+    its CRS: :meth:`PointFile.declared_crs`).
 
     Parameters
     ----------
     data
         File content (bytes) or a path.
     fmt
-        ``csv``, ``geojson`` or ``arrow``; default from the file name.
+        ``csv``, ``geojson``, ``arrow`` or ``parquet``; default from the file name.
     source
         Name used in messages (default: the path).
 
@@ -170,7 +172,12 @@ def read_points(
                 fmt=fmt, formats=", ".join(FORMATS)
             )
         )
-    table = _read_geojson(raw, source) if fmt == "geojson" else _read_table(raw, fmt, source)
+    if fmt == "geojson":
+        table = _read_geojson(raw, source)
+    elif fmt == "parquet":
+        table = PointFile(raw, fmt, source=source).read_all()
+    else:
+        table = _read_table(raw, fmt, source)
     log.info("read %d points from %s (%s)", len(table), source or "request body", fmt)
     return table
 
@@ -184,10 +191,6 @@ def _read_table(raw: bytes, fmt: str, source: str | None) -> PointTable:
                 io.BytesIO(raw),
                 convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
             )
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(pa.BufferReader(raw))
         else:
             table = _read_arrow(raw)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
