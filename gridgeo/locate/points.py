@@ -1062,25 +1062,20 @@ class PointFile:
             raise _unreadable(self.source, self.fmt, exc) from None
         if geo is None:
             return None
-        problem = Problem(_("not a CRS PROJ knows"), field=column, rule="points.crs")
         try:
             crs = json.loads(geo)["columns"][column].get("crs")
             if crs is None:  # absent: OGC:CRS84; null: unknown — both read as lon/lat
                 return None
             parsed = pyproj.CRS.from_json_dict(crs)
+            usable = (parsed.is_geographic or parsed.is_projected) and not parsed.is_geocentric
         except (ValueError, KeyError, TypeError, AttributeError, pyproj.exceptions.CRSError):
+            usable = False
+        if not usable:
             raise InputError(
                 _("{where}: the GeoParquet metadata gives no usable CRS for {column}").format(
                     where=_where(self.source), column=column
                 ),
-                [problem],
-            ) from None
-        if not (parsed.is_geographic or parsed.is_projected) or parsed.is_geocentric:
-            raise InputError(
-                _("{where}: the GeoParquet metadata gives no usable CRS for {column}").format(
-                    where=_where(self.source), column=column
-                ),
-                [problem],
+                [Problem(_("not a CRS PROJ knows"), field=column, rule="points.crs")],
             )
         authority = parsed.to_authority(min_confidence=90)
         return ":".join(authority) if authority else parsed.to_json()
@@ -1160,11 +1155,10 @@ class PointFile:
             start += batch.num_rows
         if self.rows is not None and start >= self.rows:
             return  # all kept: not read again
-        skip = start
-        for batch in self._sliced(text_xy, skip=skip):
+        for batch in self._sliced(text_xy, skip=start):
             x, y = self._xy(batch)
-            yield skip, self._points(batch, x, y, skip, text_xy)
-            skip += batch.num_rows
+            yield start, self._points(batch, x, y, start, text_xy)
+            start += batch.num_rows
 
     def _points(
         self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool
