@@ -1384,8 +1384,8 @@ def locate_fill_sorted(
     flag,
     dist,
 ):
-    """:func:`locate_fill` on one thread, without the GIL (callers that run batches in
-    several threads of their own)."""
+    """:func:`locate_fill` on one thread, without the GIL, in the order of ``perm`` (callers
+    that run batches in several threads of their own; a few points in input order)."""
     n = perm.size
     table = (x0, y0, inv_c0, nx, ny, k, table0, table1)
     exact = (border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off)
@@ -1393,52 +1393,6 @@ def locate_fill_sorted(
     out = (grid, flag, dist)
     work = (np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int32), np.empty(n))
     dargs = (edge_off, edges, cand)
-    _fill_block(0, n, perm, px, py, table, exact, bands, dargs, distance, near, out, work)
-
-
-@njit(cache=True, nogil=True)
-def locate_fill_serial(
-    px,
-    py,
-    x0,
-    y0,
-    inv_c0,
-    nx,
-    ny,
-    k,
-    table0,
-    table1,
-    border_ptr,
-    border_idx,
-    xs,
-    ys,
-    ring_off,
-    part_off,
-    geom_off,
-    ring_band0,
-    ring_nband,
-    ring_y0,
-    ring_invh,
-    band_ptr,
-    band_seg,
-    edge_off,
-    edges,
-    cand,
-    distance,
-    near,
-    grid,
-    flag,
-    dist,
-):
-    """:func:`locate_fill` on one thread in input order (a few points: no sort, no threads)."""
-    n = px.size
-    table = (x0, y0, inv_c0, nx, ny, k, table0, table1)
-    exact = (border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off)
-    bands = (ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg)
-    out = (grid, flag, dist)
-    work = (np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int32), np.empty(n))
-    dargs = (edge_off, edges, cand)
-    perm = np.arange(n)
     _fill_block(0, n, perm, px, py, table, exact, bands, dargs, distance, near, out, work)
 
 

@@ -539,7 +539,7 @@ class GridIndex:
             dist,
         )
         if n < _PARALLEL_FROM:
-            kern.locate_fill_serial(*args)
+            kern.locate_fill_sorted(np.arange(n, dtype=np.int32), *args)  # input order
             inside = kern.pack_flags_serial(flag, valid, near_bits)
         else:
             perm = self._cell_order(px, py)
