@@ -162,3 +162,30 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         {k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
+
+
+def test_reasons_follow_the_language(world, monkeypatch):
+    """A dispatcher reads why a point has no grid or department in the service's language:
+    Simplified Chinese by default, the same texts in the single and the batch answer."""
+    url, points, _c_grids = world
+    monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")
+    csv = points.to_csv(index=False, float_format="%.17g")
+    settings = ServiceSettings(admin_token=ADMIN, token_cache_s=0.0)
+    with TestClient(create_app(Settings(database_url=url), settings)) as client:
+        single = _single(client, points)
+        r = client.post(
+            "/locate/batch",
+            content=csv.encode(),
+            headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 200, r.text
+        batch = _table(r.text)
+    assert _records(batch) == _records(single)
+    inside = single["grid_code"].notna()
+    cats = points["category"]
+    outside = single.loc[~inside, "reason"]
+    assert len(outside) and (outside == "该点不在当时有效的任何网格内").all()
+    orphan = single.loc[inside & (cats == "orphan"), "reason"]
+    assert len(orphan) and (orphan == "此处没有部门负责事项类别 'orphan'").all()
+    nope = single.loc[inside & (cats == "nope"), "reason"]
+    assert len(nope) and nope.str.startswith("未知的事项类别 'nope'").all()

@@ -28,6 +28,7 @@ from gridgeo.locate.snapshot import Snapshot, department_rank, ranked_department
 
 log = logging.getLogger(__name__)
 
+#: Why a point has no grid (English: translated where the answer is made, :func:`_`).
 OUTSIDE_REASON = "the point lies outside every grid valid at that time"
 EMPTY_REASON = "the registry has no grids valid at that time"
 
@@ -77,8 +78,12 @@ def department_answer(
 def no_department_reason(snap: Snapshot, category: str) -> str:
     """Why no department answers for ``category`` at a point."""
     if not snap.known_category(category):
-        return f"unknown category {category!r}: it is not in the matter list (GET /categories)"
-    return f"no department is assigned category {category!r} at this point"
+        return _(
+            "unknown category {category!r}: it is not in the matter list (GET /categories)"
+        ).format(category=category)
+    return _("no department is assigned category {category!r} at this point").format(
+        category=category
+    )
 
 
 def locate_one(
@@ -127,7 +132,7 @@ def locate_one(
         "tie_rule": TIE_RULE,
     }
     if snap.srid is None or len(snap.index) == 0:
-        base["reason"] = EMPTY_REASON
+        base["reason"] = _(EMPTY_REASON)
         base.update(department_answer(snap, category, None, np.nan, np.nan))
         return base
     x, y = to_srid([lon], [lat], crs, snap.srid)
@@ -141,7 +146,7 @@ def locate_one(
     base["point"] = {"x": float(x[0]), "y": float(y[0]), "srid": snap.srid}
     g, dist = snap.index.locate_one(x[0], y[0])
     if g < 0:
-        base["reason"] = OUTSIDE_REASON
+        base["reason"] = _(OUTSIDE_REASON)
         base.update(department_answer(snap, category, None, float(x[0]), float(y[0])))
         return base
     rec = snap.records[g]
@@ -356,7 +361,7 @@ def _department_columns(
     recs = snap.records
     dep_ids = sorted(snap.departments)
     dtype = index_type(len(dep_ids)).to_pandas_dtype()
-    reasons = [OUTSIDE_REASON if len(snap.index) else EMPTY_REASON]
+    reasons = [_(OUTSIDE_REASON if len(snap.index) else EMPTY_REASON)]
     out: dict[str, pa.Array] = {}
     if category is None or isinstance(category, str):
         # one category for all: no object array of n values to factorize
