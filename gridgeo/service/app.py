@@ -26,12 +26,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridgeo import __version__
 from gridgeo.database.connect import app_database_url, libpq_url, lower_priority
 from gridgeo.errors import GridgeoError
-from gridgeo.i18n import _
+from gridgeo.i18n import _, language
 from gridgeo.registry.users import read_only_session
 from gridgeo.service.auth import TokenCache
 from gridgeo.service.headers import SecurityHeaders
 from gridgeo.service.limits import BodyLimits
 from gridgeo.service.metrics import HandlerTimes, Metrics
+from gridgeo.service.openapi import translate_document
 from gridgeo.service.ratelimit import RateLimit
 from gridgeo.service.responses import ERROR_RESPONSES
 from gridgeo.service.settings import ServiceSettings
@@ -59,7 +60,9 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document; the bearer token is optional (no token = role public)."""
+    """The OpenAPI document in the server's language of the moment (as its error answers);
+    the bearer token is optional (no token = role public). Built once in English
+    (``app.openapi_schema``), translated once per language."""
     if app.openapi_schema is None:
         doc = get_openapi(
             title=app.title,
@@ -73,7 +76,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 if security and {} not in security:
                     op["security"] = [{}, *security]
         app.openapi_schema = doc
-    return app.openapi_schema
+    lang = language()
+    translated = getattr(app.state, "openapi_by_language", None)
+    if translated is None:  # a race only builds a document twice
+        translated = app.state.openapi_by_language = {}
+    if lang not in translated:
+        translated[lang] = translate_document(app.openapi_schema, lang)
+    return translated[lang]
 
 
 def _tile_service(
