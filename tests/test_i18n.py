@@ -940,3 +940,86 @@ def test_batch_body_errors_in_the_language_in_use(tmp_path):
     for text in ("1 unusable features", "no geometry is not a Point", "must be four numbers"):
         assert text in en, en
     assert not re.search("[\u4e00-\u9fff]", en), en
+
+
+# --- the API document (GET /openapi.json, /docs): Chinese by default, English on request ---
+
+
+def _api_app(tmp_path):
+    # the document needs no database: the app is built, never started
+    from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    return create_app(
+        Settings(database_url="postgresql://nowhere/none", home=tmp_path),
+        ServiceSettings(listen=False),
+    )
+
+
+def _api_texts(node, where=""):
+    """(where, text) of every summary/description string of an OpenAPI document."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _api_texts(item, f"{where}[{i}]")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("summary", "description") and isinstance(value, str):
+                yield f"{where}/{key}", value
+            else:
+                yield from _api_texts(value, f"{where}/{key}")
+
+
+def _without_texts(node):
+    if isinstance(node, list):
+        return [_without_texts(item) for item in node]
+    if isinstance(node, dict):
+        return {
+            k: "TEXT"
+            if k in ("summary", "description") and isinstance(v, str)
+            else _without_texts(v)
+            for k, v in node.items()
+        }
+    return node
+
+
+def test_every_text_of_the_api_document_has_a_chinese_translation(tmp_path, monkeypatch):
+    # a new route, parameter, response or model field needs its zh_CN entry (the whole text)
+    monkeypatch.setenv("GRIDGEO_LANG", "en")
+    texts = list(_api_texts(_api_app(tmp_path).openapi()))
+    assert len({text for _, text in texts}) > 100
+    zh = catalogue("zh_CN")
+    missing = sorted({f"{where}: {text!r}" for where, text in texts if text not in zh})
+    assert not missing, "no zh_CN translation for:\n" + "\n".join(missing)
+
+
+def test_api_document_in_the_servers_language(tmp_path, monkeypatch):
+    import schemathesis
+    from fastapi.testclient import TestClient
+
+    app = _api_app(tmp_path)
+    client = TestClient(app)  # no lifespan: /openapi.json and /docs need no database
+    docs = {}
+    for lang in ("zh_CN", "en", "zh_CN"):  # the server's language, read per answer
+        monkeypatch.setenv("GRIDGEO_LANG", lang)
+        res = client.get("/openapi.json")
+        assert res.status_code == 200
+        docs[lang] = res.json()
+        assert client.get("/docs").status_code == 200
+    zh, en = docs["zh_CN"], docs["en"]
+    locate, batch = zh["paths"]["/locate"]["get"], zh["paths"]["/locate/batch"]["post"]
+    assert locate["summary"] == "定位一个点"
+    assert locate["responses"]["400"]["description"] == "请求有误：detail 指出出错的参数、字段或行"
+    assert "每块 GRIDGEO_BATCH_CHUNK 行" in batch["description"]
+    assert "`Content-Type: text/csv`" in batch["description"]  # code kept as it is
+    assert zh["info"]["description"].startswith("将事件定位到网格")
+    assert zh["info"]["title"] == en["info"]["title"]  # names stay
+    assert en["paths"]["/locate"]["get"]["summary"] == "Locate one point"
+    assert not any(re.search("[\u4e00-\u9fff]", t) for _, t in _api_texts(en["paths"]["/health"]))
+    english = {text for _, text in _api_texts(en)}
+    assert not [(w, t) for w, t in _api_texts(zh) if t in english]  # every text reached
+    # only the texts differ: the same paths, parameters, schemas, examples and names
+    assert _without_texts(zh) == _without_texts(en)
+    schema = schemathesis.openapi.from_dict(zh)
+    operations = [op.ok() for op in schema.get_all_operations()]  # Err has no .ok()
+    assert len(operations) == sum(len(ops) for ops in en["paths"].values())
