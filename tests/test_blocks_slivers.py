@@ -60,7 +60,11 @@ def test_generated_city_is_deterministic_and_has_the_shape(city):
     assert len(tree.query(hh.geometry.to_numpy(), predicate="dwithin", distance=2.9)[0]) == 0
 
 
-def test_batched_sliver_merge_gives_the_blocks_of_the_loop(raw_blocks):
+def test_batched_sliver_merge_gives_the_blocks_of_the_loop(raw_blocks, monkeypatch):
+    # the round-by-round merge (the one pass's fallback) against the loop it replaced
+    import gridgeo.partition.blocks as blocks_mod
+
+    monkeypatch.setattr(blocks_mod, "ONE_PASS", False)
     _, polys, _ = raw_blocks[0][0]
     thin = [g for g in polys if _width(g) < MEDIAN_WIDTH and _pp(g) < 0.3]
     assert len(thin) > 20  # many medians between the carriageways
@@ -124,8 +128,48 @@ def test_presplit_strips_give_the_blocks_of_the_per_strip_split(raw_blocks, monk
     monkeypatch.setattr(
         blocks_mod, "split_medial_many", lambda t, s: used.append(len(t)) or many(t, s)
     )
+    monkeypatch.setattr(blocks_mod, "ONE_PASS", False)
     batched = digest(_tidy(tidy_blocks, raw_blocks))
     assert sum(used) > 20
     monkeypatch.setattr(blocks_mod, "split_medial_many", lambda t, s: [None] * len(t))
     monkeypatch.setattr(blocks_mod._Merger, "presplit_all", lambda *a: None)
     assert digest(_tidy(tidy_blocks, raw_blocks)) == batched
+
+
+def test_one_pass_tiles_the_community_and_splits_every_strip(raw_blocks, monkeypatch):
+    # all slivers of a community given to their neighbours in one Voronoi split: the blocks
+    # still tile the community, no sliver is left, every block with households keeps them,
+    # and the borders through the former strips are recorded as road middles
+    import gridgeo.partition.blocks as blocks_mod
+
+    calls = []
+    once = blocks_mod.merge_slivers_once
+    monkeypatch.setattr(
+        blocks_mod, "merge_slivers_once", lambda *a, **k: calls.append(once(*a, **k)) or calls[-1]
+    )
+    new = _tidy(tidy_blocks, raw_blocks)
+    assert calls and all(c is not None for c in calls)  # no fallback on this city
+    out = raw_blocks[0]
+    for (area, polys, members), (_, b) in zip(out, new, strict=True):
+        ga = np.array(b.geoms, dtype=object)
+        assert shapely.union_all(ga).symmetric_difference(area).area < 1e-3
+        assert abs(shapely.area(ga).sum() - area.area) < 1e-3  # no overlaps
+        assert shapely.is_valid(ga).all() and (shapely.get_type_id(ga) == 3).all()
+        empty = np.array([len(m) == 0 for m in b.members])
+        assert (shapely.area(ga[empty]) >= MIN_AREA).all()
+        assert not any(_width(g) < MEDIAN_WIDTH and _pp(g) < 0.3 for g in ga[empty])
+        key = lambda m: tuple(sorted(np.asarray(m).tolist()))  # noqa: E731
+        assert {key(m) for m in b.members if len(m)} == {key(m) for m in members if len(m)}
+        assert sum(line.length for line in b.medians) > 1000
+        # every block border off the drawn roads is a recorded road middle
+        inner = shapely.union_all(shapely.boundary(ga)).difference(area.boundary.buffer(0.01))
+        off = inner.difference(shapely.union_all(b.medians).buffer(0.01))
+        roads = shapely.union_all(shapely.boundary(np.asarray(polys, dtype=object)))
+        assert off.difference(roads.buffer(0.01)).length < 1.0
+
+
+def test_one_pass_is_deterministic(raw_blocks):
+    a, b = _tidy(tidy_blocks, raw_blocks), _tidy(tidy_blocks, raw_blocks)
+    for (_, x), (_, y) in zip(a, b, strict=True):
+        assert [g.wkb for g in x.geoms] == [g.wkb for g in y.geoms]
+        assert [g.wkb for g in x.medians] == [g.wkb for g in y.medians]

@@ -15,9 +15,13 @@ import numpy as np
 import shapely
 
 from gridgeo.partition.aggregate import Graph
-from gridgeo.partition.medial import polygonal, split_medial, split_medial_many
+from gridgeo.partition.medial import polygonal, split_medial, split_medial_many, split_region
 
 log = logging.getLogger(__name__)
+
+ONE_PASS = True  # all slivers of a community in one pass (merge_slivers_once)
+ONE_PASS_SEGMENT_M = 4.0  # sampling step of the one pass (m)
+ONE_PASS_SIMPLIFY_M = 0.2  # tolerance on its road middles (m): the sampling's zigzag
 
 
 @dataclass
@@ -487,7 +491,11 @@ def tidy_blocks(
     """Run :func:`merge_slivers` until nothing changes (parallel strips merge pairwise per pass)."""
     for _ in range(passes):
         before = len(blocks.geoms)
-        blocks = merge_slivers(blocks, hh, xy, min_area=min_area, median_width=median_width)
+        once = merge_slivers_once(blocks, hh, xy, min_area=min_area, median_width=median_width)
+        if once is not None and ONE_PASS:
+            blocks = explode(once, hh, xy)
+        else:
+            blocks = merge_slivers(blocks, hh, xy, min_area=min_area, median_width=median_width)
         if len(blocks.geoms) == before:
             break
     return blocks
@@ -537,3 +545,195 @@ def explode(blocks: Blocks, hh: np.ndarray, xy: np.ndarray | None = None) -> Blo
     res = Blocks(geoms, members, medians=list(blocks.medians))
     res.recompute(hh)
     return res
+
+
+def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Ring segments held by exactly two of ``polys`` (same end points): start, end and the
+    two owners of each, in a deterministic order (the faces of one polygonization share
+    their borders vertex for vertex)."""
+    parts, part_of = shapely.get_parts(polys, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, at = shapely.get_coordinates(rings, return_index=True)
+    step = np.flatnonzero(at[1:] == at[:-1])
+    p, q, own = xy[step], xy[step + 1], part_of[ring_of[at[step]]]
+    live = np.any(p != q, axis=1)
+    p, q, own = p[live], q[live], own[live]
+    swap = (p[:, 0] > q[:, 0]) | ((p[:, 0] == q[:, 0]) & (p[:, 1] > q[:, 1]))
+    key = np.where(swap[:, None], np.hstack([q, p]), np.hstack([p, q]))
+    o = np.lexsort(key.T[::-1])
+    key, own = key[o], own[o]
+    start = np.r_[True, np.any(key[1:] != key[:-1], axis=1)]
+    grp = np.cumsum(start) - 1
+    count = np.bincount(grp)[grp]
+    two = np.flatnonzero(start & (count == 2))
+    return key[two, :2], key[two, 2:], own[two], own[two + 1]
+
+
+def _border_samples(
+    p: np.ndarray, q: np.ndarray, lab: np.ndarray, segment_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points every ``segment_m`` or less along segments ``p``–``q`` (both ends included),
+    each with its segment's label; a point repeated (to the mm) kept once, for the lowest
+    label."""
+    ln = np.hypot(*(q - p).T)
+    n = np.maximum(np.ceil(ln / segment_m).astype(np.int64), 1)
+    seg = np.repeat(np.arange(len(p)), n + 1)
+    k = np.arange(len(seg)) - np.repeat(np.cumsum(n + 1) - (n + 1), n + 1)
+    f = (k / np.repeat(n, n + 1))[:, None]
+    xy = p[seg] + (q[seg] - p[seg]) * f
+    labels = lab[seg]
+    r = np.round(xy, 3)
+    o = np.lexsort((labels, r[:, 1], r[:, 0]))
+    first = o[np.r_[True, np.any(r[o][1:] != r[o][:-1], axis=1)]]
+    first = np.sort(first)
+    return xy[first], labels[first]
+
+
+def merge_slivers_once(
+    blocks: Blocks,
+    hh: np.ndarray,
+    xy: np.ndarray,
+    *,
+    min_area: float,
+    median_width: float,
+    segment_m: float | None = None,
+) -> Blocks | None:
+    """All household-free slivers of a community given to their neighbours in one pass.
+
+    The slivers (as :func:`merge_slivers` finds them) together are the road area; each
+    point of it goes to the neighbouring block nearest to it (the borders between the
+    slivers and the other blocks sampled every ``segment_m``, one Voronoi split of the
+    whole area: :func:`medial.split_region`), so every border runs down the middle of the
+    road, through the squares where roads cross too. A block and the faces it receives
+    are joined once. ``None`` where this way cannot vouch for its answer (the borders do
+    not match vertex for vertex, the faces do not tile the area, a block would fall apart):
+    :func:`merge_slivers` decides then.
+    """
+    geoms = np.array(blocks.geoms, dtype=object)
+    weights = np.array([float(hh[m].sum()) if len(m) else 0.0 for m in blocks.members])
+    kinds = _sliver_kinds(
+        geoms, blocks.members, weights, min_area=min_area, median_width=median_width
+    )
+    sl = np.array([k is not None for k in kinds], dtype=bool)
+    if not sl.any():
+        return blocks
+    if sl.all():
+        return None
+    p, q, a, b = _shared_segments(geoms)
+    cross = sl[a] != sl[b]
+    p, q, a, b = p[cross], q[cross], a[cross], b[cross]
+    solid = np.where(sl[a], b, a)
+    strip = np.where(sl[a], a, b)
+    # a neighbour shares at least 0.5 m with a strip, as in merge_slivers
+    n = len(geoms)
+    pair = strip.astype(np.int64) * n + solid
+    _, inv = np.unique(pair, return_inverse=True)
+    tot = np.bincount(inv, weights=np.hypot(*(q - p).T))
+    ok = tot[inv] >= 0.5
+    if not ok.any():
+        return None
+    step = ONE_PASS_SEGMENT_M if segment_m is None else segment_m
+    sxy, slab = _border_samples(p[ok], q[ok], solid[ok], step)
+    region = _strips_union(geoms[sl])
+    if region is None:
+        return None
+    got = split_region(region, sxy, slab, simplify_m=ONE_PASS_SIMPLIFY_M)
+    if got is None:
+        return None
+    fcs, flab, lines = got
+    out = _join_faces(geoms, sl, fcs, flab)
+    if out is None:
+        return None
+    members = [m for m, s in zip(blocks.members, sl.tolist(), strict=True) if not s]
+    medians = list(blocks.medians)
+    if lines:
+        merged = shapely.line_merge(shapely.multilinestrings(lines))
+        medians += [g for g in shapely.get_parts(merged) if g.geom_type == "LineString"]
+    res = Blocks(out, members, medians=medians)
+    res.recompute(hh)
+    return res
+
+
+def _strips_union(strips: np.ndarray):
+    """The union of the strips (faces sharing their edges: a coverage union), valid, or ``None``."""
+    try:
+        out = shapely.coverage_union_all(strips)
+    except shapely.errors.GEOSException:
+        out = None
+    if out is None or not out.is_valid or out.geom_type not in ("Polygon", "MultiPolygon"):
+        out = polygonal(shapely.union_all(strips))
+    return out if out.is_valid and not out.is_empty else None
+
+
+def _join_faces(
+    geoms: np.ndarray, sl: np.ndarray, fcs: np.ndarray, flab: np.ndarray
+) -> list | None:
+    """Each block other than the strips with the faces it receives (one polygon each), or
+    ``None`` when a block would not stay one polygon. A face that does not reach its
+    block (through the block's other faces) goes to the block or face it shares most
+    border with (a corner of two labels, a border sampled on one side only)."""
+    # the faces' edges along a block were noded with the middle lines: a few nm off the
+    # block's own vertices; snapped onto them (1 µm) the union closes
+    fcs = shapely.snap(fcs, geoms[flab], 1e-6)
+    flab = flab.copy()
+    done: dict[int, object] = {}
+    todo = set(np.unique(flab).tolist())
+    for _ in range(4):
+        loose = []
+        for j in sorted(todo):
+            at = np.flatnonzero(flab == j)
+            g, off = _join(geoms[j], fcs[at])
+            done[j] = g
+            loose.extend(at[off].tolist())
+        if not loose:
+            break
+        todo = set(flab[loose].tolist())
+        todo |= _relabel(geoms, sl, fcs, flab, loose)
+    else:
+        return None
+    return [done.get(j, geoms[j]) for j in np.flatnonzero(~sl).tolist()]
+
+
+def _relabel(geoms, sl, fcs, flab, loose: list) -> set:
+    """Faces ``loose`` to the label of the block, or face that reaches its block, they share
+    most border with (another label than theirs); the labels that gained a face."""
+    solid = np.flatnonzero(~sl)
+    held = np.ones(len(fcs), dtype=bool)
+    held[loose] = False  # only faces that reach their block pass a face on
+    pool = np.concatenate([geoms[solid], fcs[held]])
+    plab = np.concatenate([solid, flab[held]])
+    tree = shapely.STRtree(pool)
+    changed = set()
+    for k in loose:
+        near = tree.query(fcs[k], predicate="dwithin", distance=1e-6)
+        near = near[plab[near] != flab[k]]
+        if len(near) == 0:
+            continue
+        shared = shapely.length(shapely.intersection(fcs[k].boundary, shapely.boundary(pool[near])))
+        best = int(plab[near[int(np.argmax(shared))]])
+        changed.add(best)
+        flab[k] = best
+    return changed
+
+
+def _join(block, faces: np.ndarray) -> tuple[object, np.ndarray]:
+    """``block`` with ``faces`` joined (the part holding the block), and which faces are
+    not in that part."""
+    g = polygonal(shapely.union_all(np.r_[np.array([block], dtype=object), faces]))
+    if g.geom_type == "Polygon":
+        return g, np.zeros(len(faces), dtype=bool)
+    parts = shapely.get_parts(g)
+    parts = parts[shapely.area(parts) > 1e-6]
+    if len(parts) == 1:
+        return parts[0], np.zeros(len(faces), dtype=bool)
+    main = parts[int(np.argmax(shapely.area(shapely.intersection(parts, block))))]
+    inside = shapely.point_on_surface(faces)
+    return main, ~shapely.covered_by(inside, main)
+
+
+def single(geom):
+    """``geom`` as one Polygon when it is one apart from specks below 1e-6 m²."""
+    if geom.geom_type == "Polygon":
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.area > 1e-6]
+    return parts[0] if len(parts) == 1 else geom

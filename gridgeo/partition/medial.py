@@ -504,3 +504,82 @@ def _by_nearest(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray, lines: li
         if not piece.is_empty and piece.area > 0:
             out[j] = piece
     return out, lines
+
+
+def split_region(
+    region, xy: np.ndarray, labels: np.ndarray, *, simplify_m: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, list] | None:
+    """Cut ``region`` (all road strips of a community at once) into the parts nearest to
+    each label's samples: one Delaunay triangulation of all samples, the Voronoi edges
+    between samples of two labels that reach into ``region``, noded into its outline (one
+    union, one polygonize).
+
+    Parameters
+    ----------
+    region
+        Polygon or MultiPolygon (metres): the union of the strips.
+    xy, labels
+        Samples on the borders between ``region`` and its neighbours, and the neighbour of
+        each. A point of ``region`` is nearest to a sample on its own part of the outline
+        (any straight path out of it crosses the outline), so one triangulation serves all
+        strips.
+
+    Returns
+    -------
+    tuple or None
+        ``(faces, label of each face, lines between the faces inside region)``; ``None``
+        when the faces do not tile ``region`` or the triangulation failed.
+    """
+    if len(xy) < 3 or len(np.unique(labels)) < 2:
+        return None
+    # a deterministic 10 µm jitter: no three samples exactly collinear, no flat triangle
+    jit = xy + np.random.default_rng(0).uniform(-1e-5, 1e-5, xy.shape)
+    tri = _triangles(jit)
+    if tri is None:
+        return None
+    s, nb = tri
+    x0, y0, x1, y1 = region.bounds
+    reach = 4.0 * ((x1 - x0) + (y1 - y0)) + 10.0
+    segs, _ti, _flat = _voronoi_segments(jit, s, nb, labels, jit.min(axis=0), reach)
+    segs = segs[np.isfinite(segs).all(axis=(1, 2))]
+    # the edges with an end or their middle in the region (prepared point-in-polygon)
+    shapely.prepare(region)
+    ends = np.concatenate([segs[:, 0], segs[:, 1], segs.mean(axis=1)])
+    hit = shapely.intersects_xy(region, ends[:, 0], ends[:, 1]).reshape(3, -1).any(axis=0)
+    n = int(hit.sum())
+    if n == 0:
+        return None
+    inner = shapely.from_ragged_array(
+        shapely.GeometryType.MULTILINESTRING,
+        segs[hit].reshape(-1, 2),
+        (np.arange(0, 2 * n + 1, 2), np.array([0, n])),
+    )[0]
+    inner = shapely.line_merge(shapely.clip_by_rect(inner, x0 - 1, y0 - 1, x1 + 1, y1 + 1))
+    if simplify_m > 0:
+        inner = shapely.simplify(inner, simplify_m)
+    cut = _cut(np.array([region], dtype=object), np.array([inner], dtype=object))[0]
+    if cut is None:
+        return None
+    faces, mid = cut
+    return faces, _nearest_labels(faces, xy, labels), mid
+
+
+def _nearest_labels(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The label of the sample nearest to a point inside each face; a face of
+    float noise (below :data:`NOISE_M2`) takes the label of the face it shares most border
+    with."""
+    tree = shapely.STRtree(shapely.points(xy))
+    flab = labels[tree.query_nearest(shapely.point_on_surface(faces), all_matches=False)[1]]
+    noise = shapely.area(faces) < NOISE_M2
+    if noise.any() and not noise.all():
+        big = np.flatnonzero(~noise)
+        tree = shapely.STRtree(faces[big])
+        for k in np.flatnonzero(noise).tolist():
+            near = tree.query(faces[k], predicate="intersects")
+            if len(near) == 0:
+                continue
+            rings = shapely.boundary(faces[big[near]])
+            shared = shapely.length(shapely.intersection(faces[k].boundary, rings))
+            if shared.max() > 0:
+                flab[k] = flab[big[near[int(np.argmax(shared))]]]
+    return flab
