@@ -570,11 +570,13 @@ def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _border_samples(
-    p: np.ndarray, q: np.ndarray, lab: np.ndarray, segment_m: float
+    p: np.ndarray, q: np.ndarray, lab: np.ndarray, segment_m: float, corner_m: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points every ``segment_m`` or less along segments ``p``–``q`` (both ends included),
-    each with its segment's label; a point repeated (to the mm) kept once, for the lowest
-    label."""
+    each with its segment's label; a point repeated (to the mm) kept once. A point where
+    two labels meet (a corner where a road between two blocks reaches the strip) is moved
+    ``corner_m`` into each of its segments instead: the two labels' parts then meet at the
+    corner, not up to half a step beside it."""
     ln = np.hypot(*(q - p).T)
     n = np.maximum(np.ceil(ln / segment_m).astype(np.int64), 1)
     seg = np.repeat(np.arange(len(p)), n + 1)
@@ -584,8 +586,19 @@ def _border_samples(
     labels = lab[seg]
     r = np.round(xy, 3)
     o = np.lexsort((labels, r[:, 1], r[:, 0]))
-    first = o[np.r_[True, np.any(r[o][1:] != r[o][:-1], axis=1)]]
-    first = np.sort(first)
+    new = np.r_[True, np.any(r[o][1:] != r[o][:-1], axis=1)]
+    grp = np.cumsum(new) - 1
+    mixed = np.zeros(len(xy), dtype=bool)
+    lo = np.minimum.reduceat(labels[o], np.flatnonzero(new))
+    hi = np.maximum.reduceat(labels[o], np.flatnonzero(new))
+    mixed[o] = (lo != hi)[grp]
+    end = mixed & ((k == 0) | (k == np.repeat(n, n + 1)))
+    step = np.minimum(corner_m, ln[seg[end]] / 4.0)[:, None]
+    away = np.where((k[end] == 0)[:, None], q[seg[end]] - p[seg[end]], p[seg[end]] - q[seg[end]])
+    xy[end] += away / np.maximum(ln[seg[end]], 1e-12)[:, None] * step
+    r = np.round(xy, 3)
+    o = np.lexsort((labels, r[:, 1], r[:, 0]))
+    first = np.sort(o[np.r_[True, np.any(r[o][1:] != r[o][:-1], axis=1)]])
     return xy[first], labels[first]
 
 

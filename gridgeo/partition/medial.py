@@ -179,13 +179,21 @@ def _bisectors(xy: np.ndarray, labels: np.ndarray, reach: float) -> np.ndarray |
 
 
 def _voronoi_segments(
-    xy: np.ndarray, s: np.ndarray, nb: np.ndarray, labels: np.ndarray, o, reach
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xy: np.ndarray,
+    s: np.ndarray,
+    nb: np.ndarray,
+    labels: np.ndarray,
+    o,
+    reach,
+    *,
+    want_pairs: bool = False,
+) -> tuple[np.ndarray, ...]:
     """The Voronoi edges dual to the Delaunay edges ``s``/``nb`` that join samples of two
     labels, as ``(m, 2, 2)`` segments, the triangle of each, and which triangles are flat.
 
     ``o``: the origin the circumcentres are computed from (one, or one per triangle);
-    ``reach``: where rays out of the hull are cut (one, or one per triangle)."""
+    ``reach``: where rays out of the hull are cut (one, or one per triangle);
+    ``want_pairs``: also the two samples each edge lies between."""
     p = xy[s] - (o[:, None, :] if np.ndim(o) == 2 else o)
     b, c = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
@@ -216,6 +224,8 @@ def _voronoi_segments(
         end[h] = (xy[ui] + xy[vi]) / 2.0 + out * (
             reach if np.ndim(reach) == 0 else reach[ti[h]][:, None]
         )
+    if want_pairs:
+        return np.stack([cc[ti], end], axis=1), ti, flat, np.stack([u[k, ti], v[k, ti]], axis=1)
     return np.stack([cc[ti], end], axis=1), ti, flat
 
 
@@ -540,12 +550,21 @@ def split_region(
     s, nb = tri
     x0, y0, x1, y1 = region.bounds
     reach = 4.0 * ((x1 - x0) + (y1 - y0)) + 10.0
-    segs, _ti, _flat = _voronoi_segments(jit, s, nb, labels, jit.min(axis=0), reach)
-    segs = segs[np.isfinite(segs).all(axis=(1, 2))]
-    # the edges with an end or their middle in the region (prepared point-in-polygon)
+    segs, _ti, _flat, uv = _voronoi_segments(
+        jit, s, nb, labels, jit.min(axis=0), reach, want_pairs=True
+    )
+    fin = np.isfinite(segs).all(axis=(1, 2))
+    segs, uv = segs[fin], uv[fin]
+    # the edges with an end or their middle in the region (prepared point-in-polygon), or
+    # between two samples whose middle is on it (a strip too thin to hold a vertex)
     shapely.prepare(region)
     ends = np.concatenate([segs[:, 0], segs[:, 1], segs.mean(axis=1)])
     hit = shapely.intersects_xy(region, ends[:, 0], ends[:, 1]).reshape(3, -1).any(axis=0)
+    if not hit.all():
+        mid = (xy[uv[~hit, 0]] + xy[uv[~hit, 1]]) / 2.0
+        around = mid[None] + np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]])[:, None] * 1e-3
+        near = shapely.intersects_xy(region, around[..., 0].ravel(), around[..., 1].ravel())
+        hit[~hit] = near.reshape(5, -1).any(axis=0)
     n = int(hit.sum())
     if n == 0:
         return None
