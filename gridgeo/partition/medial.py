@@ -575,7 +575,7 @@ def split_region(
     )[0]
     inner = shapely.line_merge(shapely.clip_by_rect(inner, x0 - 1, y0 - 1, x1 + 1, y1 + 1))
     if simplify_m > 0:
-        inner = shapely.simplify(inner, simplify_m)
+        inner = shapely.simplify(inner, simplify_m, preserve_topology=False)
     cut = _cut(np.array([region], dtype=object), np.array([inner], dtype=object))[0]
     if cut is None:
         return None
