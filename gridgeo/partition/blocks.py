@@ -488,11 +488,19 @@ def tidy_blocks(
     median_width: float,
     passes: int = 3,
 ) -> Blocks:
-    """Run :func:`merge_slivers` until nothing changes (parallel strips merge pairwise per pass)."""
+    """Give the household-free slivers to the blocks around them until nothing changes.
+
+    Each pass is :func:`merge_slivers_once` (all slivers of the community in one Voronoi
+    split of the road area) where it vouches for its answer, else :func:`merge_slivers`
+    (sliver by sliver, smallest first; parallel strips merge pairwise per pass). A pass
+    changes nothing more once no sliver is left (a block grown thin may make a new one).
+    """
     for _ in range(passes):
         before = len(blocks.geoms)
-        once = merge_slivers_once(blocks, hh, xy, min_area=min_area, median_width=median_width)
-        if once is not None and ONE_PASS:
+        once = None
+        if ONE_PASS:
+            once = merge_slivers_once(blocks, hh, xy, min_area=min_area, median_width=median_width)
+        if once is not None:
             blocks = explode(once, hh, xy)
         else:
             blocks = merge_slivers(blocks, hh, xy, min_area=min_area, median_width=median_width)

@@ -17,7 +17,9 @@ strip. Each part is then snapped (1 µm) onto the border it shares with its neig
 that the union with the neighbour closes. Where the fast path cannot vouch for its answer
 (a flat triangle joining two neighbours, faces that do not tile the strip) the per-cell
 Voronoi clip runs instead. :func:`split_medial_many` gives the same answers for many strips
-in one batch of GEOS and numpy calls.
+in one batch of GEOS and numpy calls. :func:`split_region` cuts all strips of a community
+at once (one triangulation of all their borders' samples): the way
+:func:`gridgeo.partition.blocks.merge_slivers_once` takes.
 """
 
 from __future__ import annotations
