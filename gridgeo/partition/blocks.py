@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 ONE_PASS = True  # all slivers of a community in one pass (merge_slivers_once)
 ONE_PASS_SEGMENT_M = 4.0  # sampling step of the one pass (m)
 ONE_PASS_SIMPLIFY_M = 0.2  # tolerance on its road middles (m): the sampling's zigzag
+ONE_PASS_SIDE_BY_SIDE = (
+    0.25  # above this share of the strips' outline side by side: sliver by sliver
+)
+ONE_PASS_WHOLE = True  # slivers merge_slivers gives whole to one block: whole here too
+ONE_PASS_ZIGZAG_M = 0.15  # the sampling's zigzag on a strip's middle kept below this (m)
 
 
 @dataclass
@@ -491,18 +496,23 @@ def tidy_blocks(
     """Give the household-free slivers to the blocks around them until nothing changes.
 
     Each pass is :func:`merge_slivers_once` (all slivers of the community in one Voronoi
-    split of the road area) where it vouches for its answer, else :func:`merge_slivers`
-    (sliver by sliver, smallest first; parallel strips merge pairwise per pass). A pass
-    changes nothing more once no sliver is left (a block grown thin may make a new one).
+    split of the road area) where it vouches for its answer and the strips do not lie side
+    by side, else :func:`merge_slivers` (sliver by sliver, smallest first; parallel strips
+    merge pairwise per pass), that pass and the later ones. A pass changes nothing more
+    once no sliver is left (a block grown thin may make a new one).
     """
+    one = ONE_PASS
     for _ in range(passes):
         before = len(blocks.geoms)
         once = None
-        if ONE_PASS:
+        if one:
             once = merge_slivers_once(blocks, hh, xy, min_area=min_area, median_width=median_width)
         if once is not None:
             blocks = explode(once, hh, xy)
         else:
+            # the later passes go the same way (one pass over what the merge left would
+            # cut the strips it would have split in a later turn differently)
+            one = False
             blocks = merge_slivers(blocks, hh, xy, min_area=min_area, median_width=median_width)
         if len(blocks.geoms) == before:
             break
@@ -577,6 +587,26 @@ def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, ...]:
     return key[two, :2], key[two, 2:], own[two], own[two + 1]
 
 
+HAIR_STEP = 0.0
+MIN_STEP = 0.05
+
+
+def _sample_steps(geoms: np.ndarray, strip: np.ndarray, step: float) -> np.ndarray | float:
+    """The sampling step along each border segment of ``strip``: ``step``, or less on a
+    strip whose width ``w`` (2 × area / perimeter) would let the Voronoi middle zigzag more
+    than :data:`ONE_PASS_ZIGZAG_M` (samples ``s`` apart on its two sides, offset by half a
+    step, bend the middle by up to ``s² / (8 w)``); a strip too thin for that (the zigzag
+    crosses it whole, adding little length) keeps ``step``."""
+    if ONE_PASS_ZIGZAG_M <= 0:
+        return step
+    u, inv = np.unique(strip, return_inverse=True)
+    a, per = shapely.area(geoms[u]), shapely.length(geoms[u])
+    w = np.where(per > 0, 2.0 * a / np.maximum(per, 1e-12), 0.0)
+    s = np.sqrt(8.0 * ONE_PASS_ZIGZAG_M * w)
+    s = np.where(s > 2.0 * w, HAIR_STEP if HAIR_STEP > 0 else step, np.minimum(s, step))
+    return np.maximum(s[inv], MIN_STEP)
+
+
 def _border_samples(
     p: np.ndarray, q: np.ndarray, lab: np.ndarray, segment_m: float, corner_m: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -641,27 +671,21 @@ def merge_slivers_once(
     if sl.all():
         return None
     p, q, a, b = _shared_segments(geoms)
-    cross = sl[a] != sl[b]
-    p, q, a, b = p[cross], q[cross], a[cross], b[cross]
-    solid = np.where(sl[a], b, a)
-    strip = np.where(sl[a], a, b)
-    # a neighbour shares at least 0.5 m with a strip, as in merge_slivers
-    n = len(geoms)
-    pair = strip.astype(np.int64) * n + solid
-    _, inv = np.unique(pair, return_inverse=True)
-    tot = np.bincount(inv, weights=np.hypot(*(q - p).T))
-    ok = tot[inv] >= 0.5
-    if not ok.any():
+    if _side_by_side(geoms, kinds, a, b, np.hypot(*(q - p).T)) > ONE_PASS_SIDE_BY_SIDE:
         return None
-    step = ONE_PASS_SEGMENT_M if segment_m is None else segment_m
-    sxy, slab = _border_samples(p[ok], q[ok], solid[ok], step)
-    region = _strips_union(geoms[sl])
-    if region is None:
-        return None
-    got = split_region(region, sxy, slab, simplify_m=ONE_PASS_SIMPLIFY_M)
-    if got is None:
-        return None
-    fcs, flab, lines = got
+    root = _whole_slivers(geoms, kinds, a, b, np.hypot(*(q - p).T)) if ONE_PASS_WHOLE else None
+    if root is None:
+        root = np.arange(len(geoms))
+    # the region: slivers not given whole to a block; the rest joins its block as a face
+    free = sl & sl[root]
+    whole = sl & ~sl[root]
+    fcs, flab, lines = geoms[whole], root[whole], []
+    if free.any():
+        got = _split_free(geoms, free, root, p, q, a, b, segment_m)
+        if got is None:
+            return None
+        fcs, flab = np.concatenate([got[0], fcs]), np.concatenate([got[1], flab])
+        lines = got[2]
     out = _join_faces(geoms, sl, fcs, flab)
     if out is None:
         return None
@@ -673,6 +697,113 @@ def merge_slivers_once(
     res = Blocks(out, members, medians=medians)
     res.recompute(hh)
     return res
+
+
+def _split_free(
+    geoms: np.ndarray,
+    free: np.ndarray,
+    root: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    segment_m: float | None,
+) -> tuple[np.ndarray, np.ndarray, list] | None:
+    """The slivers ``free`` (the road area left to split) cut among the blocks around them:
+    faces, the block each goes to, lines between them (:func:`medial.split_region`), from
+    the shared segments ``p``–``q`` of blocks ``a`` and ``b`` (a sliver given whole to a
+    block, ``root``, counts as that block); ``None`` where that way cannot vouch for it."""
+    cross = free[a] != free[b]
+    p, q, a, b = p[cross], q[cross], a[cross], b[cross]
+    solid = root[np.where(free[a], b, a)]
+    strip = np.where(free[a], a, b)
+    # a neighbour shares at least 0.5 m with a strip, as in merge_slivers
+    n = len(geoms)
+    pair = strip.astype(np.int64) * n + solid
+    _, inv = np.unique(pair, return_inverse=True)
+    tot = np.bincount(inv, weights=np.hypot(*(q - p).T))
+    ok = tot[inv] >= 0.5
+    if not ok.any():
+        return None
+    step = ONE_PASS_SEGMENT_M if segment_m is None else segment_m
+    step = _sample_steps(geoms, strip[ok], step)
+    sxy, slab = _border_samples(p[ok], q[ok], solid[ok], step)
+    region = _strips_union(geoms[free])
+    if region is None:
+        return None
+    return split_region(region, sxy, slab, simplify_m=ONE_PASS_SIMPLIFY_M)
+
+
+def _side_by_side(
+    geoms: np.ndarray, kinds: list, a: np.ndarray, b: np.ndarray, ln: np.ndarray
+) -> float:
+    """The share of the thin slivers' outline (perimeter) on those that share 0.5 m of
+    border or more with another thin sliver (strips side by side: elevated and ground
+    carriageways drawn as separate lines); ``a``, ``b``, ``ln``: the shared segments'
+    owners and lengths."""
+    thin = np.array([k == "thin" for k in kinds], dtype=bool)
+    if not thin.any():
+        return 0.0
+    both = thin[a] & thin[b] & (a != b)
+    n = len(geoms)
+    key = np.minimum(a[both], b[both]).astype(np.int64) * n + np.maximum(a[both], b[both])
+    pairs, inv = np.unique(key, return_inverse=True)
+    near = pairs[np.bincount(inv, weights=ln[both], minlength=len(pairs)) >= 0.5]
+    touch = np.zeros(n, dtype=bool)
+    touch[near // n] = True
+    touch[near % n] = True
+    per = shapely.length(geoms)
+    return float(per[touch].sum() / per[thin].sum())
+
+
+def _whole_slivers(
+    geoms: np.ndarray, kinds: list, a: np.ndarray, b: np.ndarray, ln: np.ndarray
+) -> np.ndarray:
+    """The block each sliver goes to whole, as :func:`merge_slivers` decides it (the sliver
+    itself where it is left to the split), from the borders the ring segments give.
+
+    Smallest first, a sliver joins the neighbour it shares most border with (a block that
+    is not a sliver where it touches one): a tiny one always, a thin one when one such
+    neighbour is around it (0.5 m of border or more) and no sliver split before it. The
+    borders of a sliver given whole count as its neighbour's from then on.
+    """
+    n = len(geoms)
+    nb: list[dict[int, float]] = [{} for _ in range(n)]
+    for i, j, x in zip(a.tolist(), b.tolist(), ln.tolist(), strict=True):
+        if i != j and (kinds[i] or kinds[j]):
+            nb[i][j] = nb[i].get(j, 0.0) + x
+            nb[j][i] = nb[j].get(i, 0.0) + x
+    root = np.arange(n)
+    area = shapely.area(geoms)
+    order = sorted((i for i, k in enumerate(kinds) if k), key=lambda i: (area[i], i))
+    split: set[int] = set()
+    for i in order:
+        near = [(x, j) for j, x in nb[i].items() if x > 0]
+        if kinds[i] == "thin":
+            near = [c for c in near if c[0] >= 0.5]
+        solid = [c for c in near if not kinds[c[1]]] or near
+        # a sliver split before this one leaves blocks unknown here: this one is split too
+        if kinds[i] == "thin" and (len(solid) > 1 or any(c[1] in split for c in near)):
+            split.add(i)
+            continue
+        pick = max(solid, key=lambda c: (c[0], -c[1])) if solid else None
+        if pick is None:
+            continue
+        j = pick[1]
+        root[i] = j
+        for h, x in nb[i].items():
+            del nb[h][i]
+            if h != j:
+                nb[j][h] = nb[j].get(h, 0.0) + x
+                nb[h][j] = nb[h].get(j, 0.0) + x
+        nb[i] = {}
+    # a sliver joined to a sliver goes where that one goes
+    for _ in range(n):
+        nxt = root[root]
+        if np.array_equal(nxt, root):
+            break
+        root = nxt
+    return root
 
 
 def _strips_union(strips: np.ndarray):
