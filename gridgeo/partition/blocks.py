@@ -587,10 +587,6 @@ def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, ...]:
     return key[two, :2], key[two, 2:], own[two], own[two + 1]
 
 
-HAIR_STEP = 0.0
-MIN_STEP = 0.05
-
-
 def _sample_steps(geoms: np.ndarray, strip: np.ndarray, step: float) -> np.ndarray | float:
     """The sampling step along each border segment of ``strip``: ``step``, or less on a
     strip whose width ``w`` (2 × area / perimeter) would let the Voronoi middle zigzag more
@@ -603,8 +599,8 @@ def _sample_steps(geoms: np.ndarray, strip: np.ndarray, step: float) -> np.ndarr
     a, per = shapely.area(geoms[u]), shapely.length(geoms[u])
     w = np.where(per > 0, 2.0 * a / np.maximum(per, 1e-12), 0.0)
     s = np.sqrt(8.0 * ONE_PASS_ZIGZAG_M * w)
-    s = np.where(s > 2.0 * w, HAIR_STEP if HAIR_STEP > 0 else step, np.minimum(s, step))
-    return np.maximum(s[inv], MIN_STEP)
+    s = np.where(s > 2.0 * w, step, np.minimum(s, step))
+    return s[inv]
 
 
 def _border_samples(
