@@ -179,3 +179,89 @@ def test_one_pass_is_deterministic(raw_blocks):
     for (_, x), (_, y) in zip(a, b, strict=True):
         assert [g.wkb for g in x.geoms] == [g.wkb for g in y.geoms]
         assert [g.wkb for g in x.medians] == [g.wkb for g in y.medians]
+
+
+def _strip_between(offset: float, width: float = 1.5):
+    """Two blocks with households either side of a 100 m strip ``width`` wide, its two
+    edges drawn with vertices ``offset`` apart (a divided road's carriageways as drawn)."""
+    xs = np.arange(0.0, 100.0 + 1e-9, 2.5)
+    low = shapely.LineString(np.column_stack([xs, np.zeros_like(xs)]))
+    xs2 = np.r_[0.0, np.arange(offset, 100.0, 2.5), 100.0]
+    high = shapely.LineString(np.column_stack([xs2, np.full_like(xs2, width)]))
+    area = shapely.box(0.0, -50.0, 100.0, 50.0 + width)
+    polys = faces(area, np.array([low, high], dtype=object))
+    xy = np.array([[50.0, -25.0], [50.0, 25.0 + width]])
+    where = assign_points(polys, xy)
+    b = Blocks(list(polys), [np.flatnonzero(where == i) for i in range(len(polys))])
+    w = np.ones(2)
+    b.recompute(w)
+    return b, w, xy
+
+
+@pytest.mark.parametrize("offset", [1.25, 0.7])
+def test_one_pass_cuts_a_thin_strip_down_its_middle(offset):
+    # a strip narrower than the sampling step: the samples of its two sides are offset, and
+    # at 4 m apart the Voronoi middle zigzagged from edge to edge (a quarter longer than
+    # the strip); sampled as its width asks, the border runs down the middle
+    from gridgeo.partition.blocks import merge_slivers_once
+
+    b, w, xy = _strip_between(offset)
+    assert len(b.geoms) == 3
+    got = merge_slivers_once(b, w, xy, min_area=MIN_AREA, median_width=MEDIAN_WIDTH)
+    assert got is not None and len(got.geoms) == 2
+    border = shapely.intersection(got.geoms[0].boundary, got.geoms[1].boundary)
+    assert 100.0 <= border.length < 100.5
+    assert shapely.hausdorff_distance(border, shapely.LineString([(0, 0.75), (100, 0.75)])) < 0.2
+
+
+def test_one_pass_gives_tiny_slivers_whole():
+    # a tiny sliver (a triangle a short road cuts off a corner) goes whole to the block it
+    # shares most border with, as the sliver-by-sliver merge gives it, not cut among the
+    # blocks around it
+    from gridgeo.partition.blocks import merge_slivers_once
+
+    area = shapely.box(0.0, 0.0, 100.0, 100.0)
+    lines = np.array(
+        [shapely.LineString([(50, 0), (50, 100)]), shapely.LineString([(40, 0), (50, 10)])],
+        dtype=object,
+    )
+    polys = faces(area, lines)
+    xy = np.array([[20.0, 50.0], [80.0, 50.0]])
+    where = assign_points(polys, xy)
+    b = Blocks(list(polys), [np.flatnonzero(where == i) for i in range(len(polys))])
+    w = np.ones(2)
+    b.recompute(w)
+    assert len(b.geoms) == 3
+    got = merge_slivers_once(b, w, xy, min_area=MIN_AREA, median_width=MEDIAN_WIDTH)
+    assert got is not None and len(got.geoms) == 2
+    left = next(g for g, m in zip(got.geoms, got.members, strict=True) if 0 in m.tolist())
+    tri = shapely.Polygon([(40, 0), (50, 0), (50, 10)])
+    assert left.intersection(tri).area == pytest.approx(tri.area)
+    assert left.area == pytest.approx(5000.0)
+
+
+def test_strips_side_by_side_are_merged_sliver_by_sliver(monkeypatch):
+    # Huangpu's real roads: elevated and ground carriageways drawn as separate lines, so
+    # most strips lie beside another strip; the one pass would cut them otherwise than
+    # the sliver-by-sliver merge, smallest first, does: the blocks are that merge's
+    import gridgeo.partition.blocks as blocks_mod
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import huangpu_core
+
+    q = load_profile(None).quality
+    (comm, roads, hh), _ = huangpu_core(2000)
+    xy = shapely.get_coordinates(hh.geometry.to_numpy())
+    w = hh["households"].to_numpy(float)
+    area = comm.geometry.iloc[0]
+    polys = faces(area, clean_roads(roads.geometry.to_numpy()), snap_m=q.road_snap_m)
+    where = assign_points(polys, xy)
+
+    def run():
+        b = Blocks(list(polys), [np.flatnonzero(where == i) for i in range(len(polys))])
+        b.recompute(w)
+        t = tidy_blocks(b, w, xy, min_area=q.sliver_min_area_m2, median_width=q.median_max_width_m)
+        return [g.wkb for g in t.geoms], [g.wkb for g in t.medians]
+
+    got = run()
+    monkeypatch.setattr(blocks_mod, "ONE_PASS", False)
+    assert run() == got
