@@ -560,8 +560,11 @@ def split_region(
     # the edges with an end or their middle in the region (prepared point-in-polygon), or
     # between two samples whose middle is on it (a strip too thin to hold a vertex)
     shapely.prepare(region)
-    ends = np.concatenate([segs[:, 0], segs[:, 1], segs.mean(axis=1)])
-    hit = shapely.intersects_xy(region, ends[:, 0], ends[:, 1]).reshape(3, -1).any(axis=0)
+    hit = np.zeros(len(segs), dtype=bool)
+    for pt in (segs[:, 0], segs[:, 1], segs.mean(axis=1)):
+        # most edges lie in the strips: each point tested only where the last missed
+        rest = np.flatnonzero(~hit)
+        hit[rest] = shapely.intersects_xy(region, pt[rest, 0], pt[rest, 1])
     if not hit.all():
         mid = (xy[uv[~hit, 0]] + xy[uv[~hit, 1]]) / 2.0
         around = mid[None] + np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]])[:, None] * 1e-3
