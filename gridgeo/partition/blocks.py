@@ -587,19 +587,22 @@ def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, ...]:
     return key[two, :2], key[two, 2:], own[two], own[two + 1]
 
 
-def _sample_steps(geoms: np.ndarray, strip: np.ndarray, step: float) -> np.ndarray | float:
+def _sample_steps(
+    geoms: np.ndarray, strip: np.ndarray, step: float, thin: np.ndarray
+) -> np.ndarray | float:
     """The sampling step along each border segment of ``strip``: ``step``, or less on a
-    strip whose width ``w`` (2 × area / perimeter) would let the Voronoi middle zigzag more
-    than :data:`ONE_PASS_ZIGZAG_M` (samples ``s`` apart on its two sides, offset by half a
-    step, bend the middle by up to ``s² / (8 w)``); a strip too thin for that (the zigzag
-    crosses it whole, adding little length) keeps ``step``."""
+    ``thin`` strip whose width ``w`` (2 × area / perimeter) would let the Voronoi middle
+    zigzag more than :data:`ONE_PASS_ZIGZAG_M` (samples ``s`` apart on its two sides,
+    offset by half a step, bend the middle by up to ``s² / (8 w)``); a strip too thin for
+    that (the zigzag crosses it whole, adding little length) keeps ``step``, and so does a
+    tiny sliver (a square where roads cross: its 2 × area / perimeter is not a width)."""
     if ONE_PASS_ZIGZAG_M <= 0:
         return step
     u, inv = np.unique(strip, return_inverse=True)
     a, per = shapely.area(geoms[u]), shapely.length(geoms[u])
     w = np.where(per > 0, 2.0 * a / np.maximum(per, 1e-12), 0.0)
     s = np.sqrt(8.0 * ONE_PASS_ZIGZAG_M * w)
-    s = np.where(s > 2.0 * w, step, np.minimum(s, step))
+    s = np.where((s > 2.0 * w) | ~thin[u], step, np.minimum(s, step))
     return s[inv]
 
 
@@ -677,7 +680,8 @@ def merge_slivers_once(
     whole = sl & ~sl[root]
     fcs, flab, lines = geoms[whole], root[whole], []
     if free.any():
-        got = _split_free(geoms, free, root, p, q, a, b, segment_m)
+        thin = np.array([k == "thin" for k in kinds], dtype=bool)
+        got = _split_free(geoms, free & thin, free, root, p, q, a, b, segment_m)
         if got is None:
             return None
         fcs, flab = np.concatenate([got[0], fcs]), np.concatenate([got[1], flab])
@@ -697,6 +701,7 @@ def merge_slivers_once(
 
 def _split_free(
     geoms: np.ndarray,
+    thin: np.ndarray,
     free: np.ndarray,
     root: np.ndarray,
     p: np.ndarray,
@@ -708,7 +713,8 @@ def _split_free(
     """The slivers ``free`` (the road area left to split) cut among the blocks around them:
     faces, the block each goes to, lines between them (:func:`medial.split_region`), from
     the shared segments ``p``–``q`` of blocks ``a`` and ``b`` (a sliver given whole to a
-    block, ``root``, counts as that block); ``None`` where that way cannot vouch for it."""
+    block, ``root``, counts as that block; the ``thin`` ones sampled as their width asks);
+    ``None`` where that way cannot vouch for it."""
     cross = free[a] != free[b]
     p, q, a, b = p[cross], q[cross], a[cross], b[cross]
     solid = root[np.where(free[a], b, a)]
@@ -722,7 +728,7 @@ def _split_free(
     if not ok.any():
         return None
     step = ONE_PASS_SEGMENT_M if segment_m is None else segment_m
-    step = _sample_steps(geoms, strip[ok], step)
+    step = _sample_steps(geoms, strip[ok], step, thin)
     sxy, slab = _border_samples(p[ok], q[ok], solid[ok], step)
     region = _strips_union(geoms[free])
     if region is None:
