@@ -834,9 +834,10 @@ def _join_faces(
     todo = set(np.unique(flab).tolist())
     for _ in range(4):
         loose = []
-        for j in sorted(todo):
-            at = np.flatnonzero(flab == j)
-            g, off = _join(geoms[j], fcs[at])
+        labs = sorted(todo)
+        ats = [np.flatnonzero(flab == j) for j in labs]
+        for j, at, u in zip(labs, ats, _unions(geoms[labs], [fcs[at] for at in ats]), strict=True):
+            g, off = _join(geoms[j], fcs[at], u)
             done[j] = g
             loose.extend(at[off].tolist())
         if not loose:
@@ -870,10 +871,20 @@ def _relabel(geoms, sl, fcs, flab, loose: list) -> set:
     return changed
 
 
-def _join(block, faces: np.ndarray) -> tuple[object, np.ndarray]:
-    """``block`` with ``faces`` joined (the part holding the block), and which faces are
-    not in that part."""
-    g = polygonal(shapely.union_all(np.r_[np.array([block], dtype=object), faces]))
+def _unions(blocks: np.ndarray, faces: list) -> np.ndarray:
+    """The union of each block with its faces, all in one GEOS call (rows padded with
+    missing geometries, which a union skips: the same union as one call per block)."""
+    rows = np.full((len(blocks), 1 + max((len(f) for f in faces), default=0)), None, dtype=object)
+    rows[:, 0] = blocks
+    for k, f in enumerate(faces):
+        rows[k, 1 : 1 + len(f)] = f
+    return shapely.union_all(rows, axis=1)
+
+
+def _join(block, faces: np.ndarray, union) -> tuple[object, np.ndarray]:
+    """``block`` with ``faces`` joined (``union``: their union, :func:`_unions`): the part
+    holding the block, and which faces are not in that part."""
+    g = polygonal(union)
     if g.geom_type == "Polygon":
         return g, np.zeros(len(faces), dtype=bool)
     parts = shapely.get_parts(g)
