@@ -650,14 +650,31 @@ def merge_slivers_once(
 ) -> Blocks | None:
     """All household-free slivers of a community given to their neighbours in one pass.
 
-    The slivers (as :func:`merge_slivers` finds them) together are the road area; each
-    point of it goes to the neighbouring block nearest to it (the borders between the
-    slivers and the other blocks sampled every ``segment_m``, one Voronoi split of the
-    whole area: :func:`medial.split_region`), so every border runs down the middle of the
-    road, through the squares where roads cross too. A block and the faces it receives
-    are joined once. ``None`` where this way cannot vouch for its answer (the borders do
-    not match vertex for vertex, the faces do not tile the area, a block would fall apart):
-    :func:`merge_slivers` decides then.
+    The slivers :func:`merge_slivers` would give whole to one block (tiny ones, thin ones
+    with one block around them) go to it whole (:func:`_whole_slivers`). The others
+    together are the road area; each point of it goes to the neighbouring block nearest to
+    it (the borders between the slivers and the other blocks sampled every ``segment_m``,
+    closer on strips too narrow for that step; one Voronoi split of the whole area:
+    :func:`medial.split_region`), so every border runs down the middle of the road,
+    through the squares where roads cross too. A block and the faces it receives are
+    joined once.
+
+    Parameters
+    ----------
+    blocks, hh, xy
+        The community's blocks, household counts and household points.
+    min_area, median_width
+        What makes a household-free block a sliver (as in :func:`merge_slivers`).
+    segment_m
+        Sampling step along the borders (default :data:`ONE_PASS_SEGMENT_M`).
+
+    Returns
+    -------
+    Blocks or None
+        The blocks without slivers; ``None`` where this way cannot vouch for its answer
+        (the faces do not tile the area, a block would fall apart) or where the strips lie
+        side by side (more than :data:`ONE_PASS_SIDE_BY_SIDE` of their outline on strips
+        touching another: :func:`_side_by_side`): :func:`merge_slivers` decides then.
     """
     geoms = np.array(blocks.geoms, dtype=object)
     weights = np.array([float(hh[m].sum()) if len(m) else 0.0 for m in blocks.members])
