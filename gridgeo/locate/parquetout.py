@@ -241,6 +241,29 @@ def _plain_byte_array(
 
 
 @njit(cache=True, nogil=True)
+def _plain_fixed(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> bool:
+    """PLAIN byte arrays of values all as long as the first (no null; e.g. 21-byte WKB
+    points): False, with ``out`` partly written, as soon as one is not."""
+    n = offsets.size - 1
+    s0 = offsets[0]
+    ln = offsets[1] - s0
+    if offsets[n] - s0 != ln * n:
+        return False
+    for i in range(n):
+        s = s0 + ln * i
+        if offsets[i + 1] - offsets[i] != ln:
+            return False
+        p = (ln + 4) * i
+        out[p] = ln & 0xFF
+        out[p + 1] = (ln >> 8) & 0xFF
+        out[p + 2] = (ln >> 16) & 0xFF
+        out[p + 3] = (ln >> 24) & 0xFF
+        for j in range(ln):
+            out[p + 4 + j] = data[s + j]
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _present_bits(defs: np.ndarray, valid: np.ndarray, voff: int, n: int) -> int:
     """Copy ``n`` validity bits from bit ``voff`` into ``defs`` (zeroed): set bits."""
     k = 0
@@ -305,6 +328,32 @@ def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
 _NONE = np.zeros(0, dtype=np.uint8)
 
 
+class _Arena:
+    """Scratch memory of one row group's encoding, reused for the next row group.
+
+    The pages are encoded into it and then joined into the row group's bytes: memory
+    fresh from the system costs a page fault per 4 KiB touched (~0.8 ms of CPU per MB,
+    more than encoding it), so the scratch is taken back between row groups
+    (:meth:`ParquetAnswer.prepare` keeps a few)."""
+
+    def __init__(self, size: int) -> None:
+        self.buf = np.empty(size, dtype=np.uint8)
+        self.at = 0
+
+    def empty(self, n: int) -> np.ndarray:
+        """``n`` bytes (8-byte aligned), from the scratch while it lasts."""
+        if self.at + n > self.buf.size:
+            return np.empty(n, dtype=np.uint8)
+        out = self.buf[self.at : self.at + n]
+        self.at += (n + 7) & ~7
+        return out
+
+    def zeros(self, n: int) -> np.ndarray:
+        out = self.empty(n)
+        out.fill(0)
+        return out
+
+
 def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
     """The validity bitmap of ``arr`` (empty when it has no null) and its bit offset."""
     buf = arr.buffers()[0]
@@ -313,26 +362,32 @@ def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
     return np.frombuffer(buf, dtype=np.uint8), arr.offset
 
 
-def _levels(n: int, present: int, defs: np.ndarray | None) -> bytes:
+def _levels(n: int, present: int, defs: np.ndarray | None) -> list[Any]:
     """Definition levels (v1: 4-byte length, then the hybrid of bit width 1)."""
     if present == n or present == 0:
         body = _varint(n << 1) + (b"\x01" if present == n else b"\x00")
-    else:
-        assert defs is not None
-        body = _varint(((n + 7) // 8) << 1 | 1) + defs.tobytes()
-    return struct.pack("<I", len(body)) + body
+        return [struct.pack("<I", len(body)) + body]
+    assert defs is not None
+    head = _varint(((n + 7) // 8) << 1 | 1)
+    return [struct.pack("<I", len(head) + defs.size) + head, defs]
 
 
-def _valid_defs(valid: np.ndarray, voff: int, n: int) -> tuple[int, np.ndarray | None]:
-    if valid.size == 0:
-        return n, None
+def _valid_defs(arr: pa.Array, mem: _Arena) -> tuple[np.ndarray, int, int, np.ndarray | None]:
+    """(validity bitmap or empty, its bit offset, present rows, definition bits)."""
+    n = len(arr)
+    valid, voff = _bits(arr)
+    present = n - arr.null_count
+    if valid.size == 0 or present == 0:
+        return valid, voff, present, None
     if voff % 8 == 0:
-        defs = valid[voff // 8 : voff // 8 + (n + 7) // 8].copy()
-        if n % 8:
+        defs = valid[voff // 8 : voff // 8 + (n + 7) // 8]
+        if n % 8 and defs[-1] >> (n % 8):  # bits past the end: cleared in a copy
+            defs = defs.copy()
             defs[-1] &= (1 << (n % 8)) - 1
-        return int(np.unpackbits(defs, bitorder="little").sum()), defs
-    defs = np.zeros((n + 7) // 8, dtype=np.uint8)
-    return _present_bits(defs, valid, voff, n), defs
+        return valid, voff, present, defs
+    defs = mem.zeros((n + 7) // 8)
+    _present_bits(defs, valid, voff, n)
+    return valid, voff, present, defs
 
 
 def _offsets_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -344,13 +399,15 @@ def _offsets_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data
 
 
-def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int) -> bytes:
+def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int, mem: _Arena) -> np.ndarray:
     offsets, data = _offsets_data(arr)
     if len(arr) == 0:
-        return b""
-    out = np.empty(int(offsets[-1] - offsets[0]) + 4 * len(arr), dtype=np.uint8)
+        return _NONE
+    out = mem.empty(int(offsets[-1] - offsets[0]) + 4 * len(arr))
+    if valid.size == 0 and _plain_fixed(offsets, data, out):
+        return out
     _k, size = _plain_byte_array(offsets, data, valid, voff, out)
-    return out[:size].tobytes()
+    return out[:size]
 
 
 @dataclass
@@ -374,13 +431,15 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     hit = _DICTIONARIES.get(key)
     if hit is not None:
         return hit[0]
-    body = _byte_array_values(d, _NONE, 0)  # null entries as whatever their offsets span
+    offsets, data = _offsets_data(d)
+    body = np.empty(int(offsets[-1] - offsets[0]) + 4 * len(d), dtype=np.uint8)
+    _plain_byte_array(offsets, data, _NONE, 0, body)  # a null entry: what its offsets span
     null_entry = (
         np.asarray(d.is_null().to_numpy(zero_copy_only=False), dtype=np.uint8)
         if d.null_count
         else _NONE
     )
-    page = _page_header(_DICTIONARY_PAGE, len(body), len(d), _PLAIN) + body
+    page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
     out = _Dictionary(page, len(d), null_entry, max(1, int(len(d) - 1).bit_length()))
     if len(_DICTIONARIES) >= 256:
         _DICTIONARIES.clear()
@@ -389,10 +448,10 @@ def _dictionary(d: pa.Array) -> _Dictionary:
 
 
 def _dictionary_values(
-    col: pa.DictionaryArray, dic: _Dictionary, shared: dict
-) -> tuple[int, bytes, bytes]:
-    """(present rows, definition levels, RLE_DICTIONARY values) of ``col``; the columns of
-    one batch picked by the same indices (and with null entries alike) share them."""
+    col: pa.DictionaryArray, dic: _Dictionary, shared: dict, mem: _Arena
+) -> tuple[list[Any], list[Any]]:
+    """(definition levels, RLE_DICTIONARY values) of ``col``; the columns of one batch
+    picked by the same indices (and with null entries alike) share them."""
     ind = col.indices
     n = len(ind)
     bufs = ind.buffers()
@@ -407,37 +466,46 @@ def _dictionary_values(
     if got is None:
         idx = np.frombuffer(bufs[1], dtype=ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
         valid, voff = _bits(ind)
-        defs = np.zeros((n + 7) // 8, dtype=np.uint8)
-        out = np.empty(((n + 7) // 8) * dic.width, dtype=np.uint8)
+        defs = mem.zeros((n + 7) // 8)
+        out = mem.empty(((n + 7) // 8) * dic.width)
         k, size = _dictionary_stream(idx, valid, voff, dic.null_entry, dic.width, defs, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
-        got = (k, _levels(n, k, defs), run + out[:size].tobytes())
+        got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
     return got
 
 
-def _plain_values(arr: pa.Array) -> tuple[int, bytes, bytes]:
-    """(present rows, definition levels, PLAIN values) of a column that is not a dictionary."""
+def _plain_values(arr: pa.Array, mem: _Arena) -> tuple[list[Any], list[Any]]:
+    """(definition levels, PLAIN values) of a column that is not a dictionary."""
     n = len(arr)
     t = arr.type
-    valid, voff = _bits(arr)
-    present, defs = _valid_defs(valid, voff, n)
+    valid, voff, present, defs = _valid_defs(arr, mem)
+    levels = _levels(n, present, defs)
     if present == 0:
-        return 0, _levels(n, 0, None), b""
+        return levels, []
     if pa.types.is_boolean(t):
-        out = np.zeros((present + 7) // 8, dtype=np.uint8)
         vals = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+        if present == n and arr.offset % 8 == 0:
+            return levels, [vals[arr.offset // 8 : arr.offset // 8 + (n + 7) // 8]]
+        out = mem.zeros((present + 7) // 8)
         _compact_bits(vals, arr.offset, n, valid, voff, out)
-        return present, _levels(n, present, defs), out.tobytes()
+        return levels, [out]
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         vals = np.frombuffer(arr.buffers()[1], dtype=t.to_pandas_dtype())
         vals = vals[arr.offset : arr.offset + n]
         if present < n:
-            out = np.empty(present, dtype=vals.dtype)
+            out = mem.empty(8 * present).view(vals.dtype)
             _compact8(vals.view(np.uint64), valid, voff, out.view(np.uint64))
             vals = out
-        return present, _levels(n, present, defs), vals.tobytes()
-    return present, _levels(n, present, defs), _byte_array_values(arr, valid, voff)
+        return levels, [vals]
+    return levels, [_byte_array_values(arr, valid, voff, mem)]
+
+
+def _wkb_values(x: np.ndarray, y: np.ndarray, mem: _Arena) -> tuple[list[Any], list[Any]]:
+    n = len(x)
+    out = mem.empty(25 * n)
+    _plain_wkb_points(np.ascontiguousarray(x, "<f8"), np.ascontiguousarray(y, "<f8"), out)
+    return _levels(n, n, None), [out]
 
 
 def physical(t: pa.DataType) -> tuple[int, bool] | None:
@@ -474,12 +542,20 @@ def _binary(t: pa.DataType) -> bool:
 @dataclass
 class RowGroup:
     """One row group, encoded (:meth:`ParquetAnswer.prepare`): its bytes from offset 0 and,
-    per column, (num_values, encodings, dictionary page offset or -1, data page offset,
-    size), all relative to the row group's start."""
+    per column, its ``ColumnMetaData`` up to field 7 and the dictionary and data page
+    offsets in ``data`` (-1: no dictionary page)."""
 
     data: bytes
     rows: int
-    columns: list[tuple[int, tuple[int, ...], int, int, int]]
+    columns: list[tuple[bytes, int, int]]
+
+
+#: Scratch kept between row groups up to this size (a 100 k-row chunk takes ~5 MB).
+_SPARE_MAX = 64 << 20
+
+
+def _len(part: Any) -> int:
+    return part.nbytes if isinstance(part, np.ndarray) else len(part)
 
 
 class ParquetAnswer:
@@ -502,54 +578,88 @@ class ParquetAnswer:
             if kind is None:
                 raise TypeError(f"{f.name}: {f.type} is not written as Parquet here")
             self.kinds.append(kind)
+        self.paths = [_bin(f.name.encode()) for f in schema]
         self.metadata = metadata or {}
         self.offset = 0
         self.rows = 0
         self.groups: list[bytes] = []
+        self.spare: list[_Arena] = []
+
+    @staticmethod
+    def _column(
+        col: Any, shared: dict, mem: _Arena
+    ) -> tuple[int, bytes | None, list[Any], list[Any]]:
+        """(rows, dictionary page or None, definition levels, values) of one column."""
+        if isinstance(col, tuple):  # ("wkb_xy", x, y)
+            return (len(col[1]), None, *_wkb_values(col[1], col[2], mem))
+        n = len(col)
+        if pa.types.is_dictionary(col.type):
+            if len(col.dictionary) == 0:  # no entry: every row null
+                return (n, None, *_plain_values(pa.nulls(n, col.type.value_type), mem))
+            dic = _dictionary(col.dictionary)
+            return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
+        return (n, None, *_plain_values(col, mem))
+
+    def _arena(self, columns: list[Any]) -> _Arena:
+        """Scratch for a row group of ``columns``: a kept one when large enough."""
+        n = max((len(c[1]) if isinstance(c, tuple) else len(c) for c in columns), default=0)
+        size = 1024 + 48 * n  # the geometry, the doubles, the levels and indices
+        for c in columns:
+            if not isinstance(c, tuple) and (_text(c.type) or _binary(c.type)):
+                size += _len(c.buffers()[2] or b"") + 4 * n + 8
+        try:
+            mem = self.spare.pop()
+        except IndexError:
+            return _Arena(size)
+        mem.at = 0
+        return mem if mem.buf.size >= size else _Arena(size)
 
     def prepare(self, columns: list[Any]) -> RowGroup:
         """The row group of ``columns`` (Arrow arrays, one per schema field; the geometry
-        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points built here)."""
-        parts: list[bytes] = []
-        metas: list[tuple[int, tuple[int, ...], int, int, int]] = []
+        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here)."""
+        parts: list[Any] = []
+        metas: list[tuple[bytes, int, int]] = []
         at = 0
         shared: dict = {}
         rows = 0
-        for f, col in zip(self.schema, columns, strict=True):
+        mem = self._arena(columns)
+        for f, (ptype, _text), path, col in zip(
+            self.schema, self.kinds, self.paths, columns, strict=True
+        ):
+            rows, page, levels, values = self._column(col, shared, mem)
             dict_at = -1
-            if isinstance(col, tuple):
-                _tag, x, y = col
-                n = present = len(x)
-                levels = _levels(n, n, None)
-                out = np.empty(25 * n, dtype=np.uint8)
-                _plain_wkb_points(np.ascontiguousarray(x, "<f8"), np.ascontiguousarray(y, "<f8"), out)
-                values, enc = out.tobytes(), (_RLE, _PLAIN)
-                encoding = _PLAIN
-            elif pa.types.is_dictionary(col.type) and len(col.dictionary):
-                n = len(col)
-                dic = _dictionary(col.dictionary)
-                present, levels, values = _dictionary_values(col, dic, shared)
+            if page is not None:
                 dict_at = at
-                parts.append(dic.page)
-                at += len(dic.page)
-                enc, encoding = (_PLAIN, _RLE, _RLE_DICTIONARY), _RLE_DICTIONARY
-            else:
-                if pa.types.is_dictionary(col.type):  # no entry: every row null
-                    col = pa.nulls(len(col), col.type.value_type)
-                n = len(col)
-                present, levels, values = _plain_values(col)
-                enc, encoding = (_RLE, _PLAIN), _PLAIN
-            rows = n
+                parts.append(page)
+                at += len(page)
             if not f.nullable:
-                levels = b""
-            body = len(levels) + len(values)
-            head = _page_header(_DATA_PAGE, body, n, encoding)
-            parts += (head, levels, values)
+                levels = []
+            body = sum(_len(p) for p in levels) + sum(_len(p) for p in values)
+            encoding = _PLAIN if page is None else _RLE_DICTIONARY
+            head = _page_header(_DATA_PAGE, body, rows, encoding)
+            parts.append(head)
+            parts += levels
+            parts += values
             data_at = at
             at += len(head) + body
-            start = dict_at if dict_at >= 0 else data_at
-            metas.append((n, enc, dict_at, data_at, at - start))
-        return RowGroup(b"".join(parts), rows, metas)
+            size = at - (data_at if dict_at < 0 else dict_at)
+            encs = (_PLAIN, _RLE, _RLE_DICTIONARY) if page is not None else (_RLE, _PLAIN)
+            meta = (
+                _Struct()
+                .i32(1, ptype)
+                .list(2, _T_I32, [_zigzag(e) for e in encs])
+                .list(3, _T_BINARY, [path])
+                .i32(4, 0)
+                .i64(5, rows)
+                .i64(6, size)
+                .i64(7, size)
+            )
+            metas.append((bytes(meta.buf), dict_at, data_at))
+        data = b"".join(parts)
+        del parts, shared
+        if mem.buf.size <= _SPARE_MAX and len(self.spare) < 2:
+            self.spare.append(mem)  # (list append / pop: atomic, no lock)
+        return RowGroup(data, rows, metas)
 
     def write(self, group: RowGroup) -> bytes:
         """The bytes of ``group`` in the file (in order); its footer entry kept for close."""
@@ -560,23 +670,13 @@ class ParquetAnswer:
             return head
         base = self.offset
         chunks = []
-        for f, (ptype, _txt), (n, enc, dict_at, data_at, size) in zip(
-            self.schema, self.kinds, group.columns, strict=True
-        ):
-            meta = (
-                _Struct()
-                .i32(1, ptype)
-                .list(2, _T_I32, [_zigzag(e) for e in enc])
-                .list(3, _T_BINARY, [_bin(f.name.encode())])
-                .i32(4, 0)
-                .i64(5, n)
-                .i64(6, size)
-                .i64(7, size)
-                .i64(9, base + data_at)
-            )
+        for meta, dict_at, data_at in group.columns:
+            # ColumnChunk {2: file_offset 0, 3: ColumnMetaData {…, 9: data_page_offset,
+            # 11: dictionary_page_offset}}: fields 9 and 11 each 2 after the one before
+            tail = b"\x26" + _zigzag(base + data_at)
             if dict_at >= 0:
-                meta.i64(11, base + dict_at)
-            chunks.append(_Struct().i64(2, 0).struct(3, meta.end()).end())
+                tail += b"\x26" + _zigzag(base + dict_at)
+            chunks.append(b"\x26\x00\x1c" + meta + tail + b"\x00\x00")
         size = len(group.data)
         rg = (
             _Struct()
@@ -594,13 +694,7 @@ class ParquetAnswer:
         return head + group.data if head else group.data
 
     def _schema(self) -> list[bytes]:
-        out = [
-            _Struct()
-            .i32(3, _REQUIRED)
-            .binary(4, b"schema")
-            .i32(5, len(self.schema))
-            .end()
-        ]
+        out = [_Struct().i32(3, _REQUIRED).binary(4, b"schema").i32(5, len(self.schema)).end()]
         for f, (ptype, text) in zip(self.schema, self.kinds, strict=True):
             s = _Struct().i32(1, ptype).i32(3, _OPTIONAL if f.nullable else _REQUIRED)
             s.binary(4, f.name.encode())
