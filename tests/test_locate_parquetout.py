@@ -214,3 +214,27 @@ def test_schema_this_writer_does_not_know_goes_to_pyarrow():
     schema = pa.schema([("lon", pa.float64()), ("lat", pa.float64()), ("t", pa.timestamp("s"))])
     assert isinstance(encoder("parquet", schema), _PyarrowParquetEncoder)
     assert isinstance(encoder("parquet", _schema()), _ParquetEncoder)
+
+
+@pytest.mark.parametrize("value", ["sanitation", "", "环卫"])
+def test_one_category_for_all_is_written_once(value):
+    """A text column of one value (a category given for the whole batch, nulls aside) reads
+    back as that text on every row, written as a dictionary of one entry."""
+    gen = _Answer(np.random.default_rng(13), 30)
+    b = gen.chunk(1000)
+    cols = {n: b.column(n) for n in b.schema.names}
+    batches = []
+    for cat in (
+        pa.repeat(pa.scalar(value, pa.string()), 1000),
+        pa.array([None if i % 3 else value for i in range(1000)], pa.string()),
+        pa.array([value] * 999 + [value + "x"], pa.string()),  # not one value: plain
+    ):
+        cols["category"] = cat
+        batches.append(pa.RecordBatch.from_arrays(list(cols.values()), schema=b.schema))
+    ours, theirs = _both(gen.schema, batches)
+    _same(ours, theirs)
+    meta = pq.ParquetFile(io.BytesIO(ours)).metadata
+    at = b.schema.names.index("category")
+    assert "RLE_DICTIONARY" in meta.row_group(0).column(at).encodings
+    assert meta.row_group(0).column(at).total_uncompressed_size < 100
+    assert "RLE_DICTIONARY" not in meta.row_group(2).column(at).encodings

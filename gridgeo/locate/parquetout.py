@@ -171,19 +171,21 @@ def _dictionary_stream(
     idx: np.ndarray,
     valid: np.ndarray,
     voff: int,
-    null_entry: np.ndarray,
+    remap: np.ndarray,
     width: int,
     defs: np.ndarray,
     out: np.ndarray,
 ) -> tuple[int, int]:
     """Definition bits (into ``defs``, zeroed) and one bit-packed run of the present rows'
-    indices (into ``out``; padded to a multiple of 8 values): (present rows, bytes).
+    dictionary page positions (into ``out``; padded to a multiple of 8 values): (present
+    rows, bytes).
 
-    A row is present where its validity bit is set (``valid`` empty: all) and its entry is
-    not null (``null_entry`` empty: none is)."""
+    A row is present where its validity bit is set (``valid`` empty: all) and its entry
+    has a page position: ``remap[entry]`` (-1 for a null entry), or the entry itself when
+    ``remap`` is empty."""
     n = idx.size
     has_valid = valid.size > 0
-    has_null = null_entry.size > 0
+    has_remap = remap.size > 0
     acc = np.uint64(0)
     nbits = 0
     pos = 0
@@ -192,8 +194,10 @@ def _dictionary_stream(
         if has_valid and not _bit(valid, voff + i):
             continue
         v = idx[i]
-        if has_null and null_entry[v]:
-            continue
+        if has_remap:
+            v = remap[v]
+            if v < 0:
+                continue
         defs[i >> 3] |= np.uint8(1 << (i & 7))
         acc |= np.uint64(v) << np.uint64(nbits)
         nbits += width
@@ -261,6 +265,28 @@ def _plain_fixed(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> bool
         for j in range(ln):
             out[p + 4 + j] = data[s + j]
     return True
+
+
+@njit(cache=True, nogil=True)
+def _constant(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, voff: int) -> int:
+    """The row of the first present value when every present value is the same bytes
+    (a category given once for the whole batch); -1 when not, or none is present."""
+    has_valid = valid.size > 0
+    first = -1
+    for i in range(offsets.size - 1):
+        if has_valid and not _bit(valid, voff + i):
+            continue
+        if first < 0:
+            first = i
+            continue
+        s, f = offsets[i], offsets[first]
+        ln = offsets[first + 1] - f
+        if offsets[i + 1] - s != ln:
+            return -1
+        for j in range(ln):
+            if data[s + j] != data[f + j]:
+                return -1
+    return first
 
 
 @njit(cache=True, nogil=True)
@@ -412,12 +438,11 @@ def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int, mem: _Arena)
 
 @dataclass
 class _Dictionary:
-    """A dictionary page (header and body) and the entries that are null."""
+    """A dictionary page (header and body) and each Arrow entry's position in it."""
 
     page: bytes
-    entries: int
-    null_entry: np.ndarray  # uint8 per entry, or empty when none is null
-    width: int  # bit width of the indices
+    remap: np.ndarray  # int32 page position per entry (-1: null); empty: the entry itself
+    width: int  # bit width of the page positions
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
@@ -425,22 +450,34 @@ _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
 
 def _dictionary(d: pa.Array) -> _Dictionary:
     """The dictionary page of ``d``, cached by buffer (a snapshot's grid columns are the
-    same arrays for every chunk; the buffers are kept alive with the entry)."""
+    same arrays for every chunk; the buffers are kept alive with the entry).
+
+    The page holds every entry in order (a null one as an empty string no row points at),
+    so that the columns picked by one index array share one index stream; but when at
+    most half the entries are distinct (a grid's type or community), only the distinct
+    ones: a smaller page and fewer bits per row are worth a stream of its own."""
     bufs = d.buffers()
     key = (*(b.address if b is not None else 0 for b in bufs), d.offset, len(d), str(d.type))
     hit = _DICTIONARIES.get(key)
     if hit is not None:
         return hit[0]
+    values = d.to_pylist()
+    first: dict[Any, int] = {}
+    for v in values:
+        if v is not None:
+            first.setdefault(v, len(first))
+    remap = _NONE
+    if 2 * len(first) <= len(values) and len(values) > 8:
+        remap = np.array([-1 if v is None else first[v] for v in values], dtype=np.int32)
+        d = pa.array(list(first), type=d.type)
+    elif d.null_count:
+        remap = np.where(d.is_null().to_numpy(zero_copy_only=False), -1, np.arange(len(d)))
+        remap = remap.astype(np.int32)
     offsets, data = _offsets_data(d)
     body = np.empty(int(offsets[-1] - offsets[0]) + 4 * len(d), dtype=np.uint8)
     _plain_byte_array(offsets, data, _NONE, 0, body)  # a null entry: what its offsets span
-    null_entry = (
-        np.asarray(d.is_null().to_numpy(zero_copy_only=False), dtype=np.uint8)
-        if d.null_count
-        else _NONE
-    )
     page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
-    out = _Dictionary(page, len(d), null_entry, max(1, int(len(d) - 1).bit_length()))
+    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()))
     if len(_DICTIONARIES) >= 256:
         _DICTIONARIES.clear()
     _DICTIONARIES[key] = (out, bufs)
@@ -451,7 +488,8 @@ def _dictionary_values(
     col: pa.DictionaryArray, dic: _Dictionary, shared: dict, mem: _Arena
 ) -> tuple[list[Any], list[Any]]:
     """(definition levels, RLE_DICTIONARY values) of ``col``; the columns of one batch
-    picked by the same indices (and with null entries alike) share them."""
+    picked by the same indices into pages alike (same positions, same null entries) share
+    them."""
     ind = col.indices
     n = len(ind)
     bufs = ind.buffers()
@@ -460,7 +498,8 @@ def _dictionary_values(
         bufs[0].address if bufs[0] is not None and ind.null_count else 0,
         ind.offset,
         n,
-        dic.null_entry.tobytes(),
+        dic.width,
+        dic.remap.tobytes(),
     )
     got = shared.get(key)
     if got is None:
@@ -468,7 +507,7 @@ def _dictionary_values(
         valid, voff = _bits(ind)
         defs = mem.zeros((n + 7) // 8)
         out = mem.empty(((n + 7) // 8) * dic.width)
-        k, size = _dictionary_stream(idx, valid, voff, dic.null_entry, dic.width, defs, out)
+        k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
         got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
@@ -499,6 +538,21 @@ def _plain_values(arr: pa.Array, mem: _Arena) -> tuple[list[Any], list[Any]]:
             vals = out
         return levels, [vals]
     return levels, [_byte_array_values(arr, valid, voff, mem)]
+
+
+def _constant_values(arr: pa.Array, mem: _Arena) -> tuple[bytes, list[Any], list[Any]] | None:
+    """A text column of one value (nulls aside) as a dictionary of that value: (dictionary
+    page, definition levels, one RLE run of index 0); None when it has other values."""
+    offsets, data = _offsets_data(arr)
+    valid, voff = _bits(arr)
+    first = _constant(offsets, data, valid, voff)
+    if first < 0:
+        return None
+    value = data[offsets[first] : offsets[first + 1]].tobytes()
+    body = struct.pack("<I", len(value)) + value
+    page = _page_header(_DICTIONARY_PAGE, len(body), 1, _PLAIN) + body
+    _valid, _voff, present, defs = _valid_defs(arr, mem)
+    return page, _levels(len(arr), present, defs), [b"\x01" + _varint(present << 1) + b"\x00"]
 
 
 def _wkb_values(x: np.ndarray, y: np.ndarray, mem: _Arena) -> tuple[list[Any], list[Any]]:
@@ -598,6 +652,10 @@ class ParquetAnswer:
                 return (n, None, *_plain_values(pa.nulls(n, col.type.value_type), mem))
             dic = _dictionary(col.dictionary)
             return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
+        if n > 1 and (_text(col.type) or _binary(col.type)):
+            one = _constant_values(col, mem)
+            if one is not None:
+                return (n, *one)
         return (n, None, *_plain_values(col, mem))
 
     def _arena(self, columns: list[Any]) -> _Arena:
