@@ -48,6 +48,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--geometry", choices=("built", "given"), default="given",
                     help="given: the request's WKB points (GeoParquet in and out)")  # fmt: skip
+    ap.add_argument("--category", default=None,
+                    help="one category for every point (default none, as bench_service.py)")  # fmt: skip
     args = ap.parse_args()
     url = _database(args.side, args.seed)
     lon, lat = _points(_bounds(url), args.points, args.seed)
@@ -59,7 +61,7 @@ def main() -> int:
 
     for at in range(0, args.points, args.chunk):
         x, y = lon[at : at + args.chunk], lat[at : at + args.chunk]
-        table = answer.locate_batch(snap, x, y, category="sanitation").cast(schema)
+        table = answer.locate_batch(snap, x, y, category=args.category).cast(schema)
         batches += table.to_batches()
         geoms.append(wkb_points(x, y) if args.geometry == "given" else None)
     print(f"load average {os.getloadavg()}, {args.points:,} points, {len(batches)} chunks")
