@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from bench_service import _bounds, _database, _points  # noqa: E402
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bench_service import _bounds, _database, _points
 
-from gridgeo.locate import answer  # noqa: E402
-from gridgeo.locate.encode import _ParquetEncoder, _PyarrowParquetEncoder  # noqa: E402
-from gridgeo.registry.snapshot import load_snapshot  # noqa: E402
+from gridgeo.locate import answer
+from gridgeo.locate.encode import _ParquetEncoder, _PyarrowParquetEncoder
+from gridgeo.registry.snapshot import load_snapshot
 
 
 def _write(cls, schema: pa.Schema, batches: list, geoms: list) -> tuple[float, float, int]:
@@ -87,9 +87,9 @@ def main() -> int:
         enc = cls(schema)
         data = b"".join(enc.write(enc.prepare(b, g)) for b, g in zip(batches, geoms, strict=True))
         outs.append(pq.read_table(io.BytesIO(data + enc.close())))
-    same = all(
-        outs[0].column(c).equals(outs[1].column(c)) for c in outs[0].column_names
-    ) and outs[0].schema.equals(outs[1].schema, check_metadata=True)
+    same = all(outs[0].column(c).equals(outs[1].column(c)) for c in outs[0].column_names) and outs[
+        0
+    ].schema.equals(outs[1].schema, check_metadata=True)
     print("read back equal:", same)
     return 0 if same else 1
 
