@@ -537,6 +537,9 @@ class _Dictionary:
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
+#: Dictionaries of at least this many entries are cached (a snapshot's grid columns: a few
+#: per snapshot); the per-chunk ones (reasons, departments) are new arrays every chunk.
+_CACHED_FROM = 64
 
 
 def _dictionary(d: pa.Array) -> _Dictionary:
@@ -569,9 +572,10 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     _plain_byte_array(offsets, data, _NONE, 0, body)  # a null entry: what its offsets span
     page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
     out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()))
-    if len(_DICTIONARIES) >= 256:
-        _DICTIONARIES.clear()
-    _DICTIONARIES[key] = (out, bufs)
+    if len(d) >= _CACHED_FROM:  # a small one (reasons, departments) is made again
+        if len(_DICTIONARIES) >= 64:
+            _DICTIONARIES.clear()
+        _DICTIONARIES[key] = (out, bufs)
     return out
 
 
