@@ -238,3 +238,25 @@ def test_one_category_for_all_is_written_once(value):
     assert "RLE_DICTIONARY" in meta.row_group(0).column(at).encodings
     assert meta.row_group(0).column(at).total_uncompressed_size < 100
     assert "RLE_DICTIONARY" not in meta.row_group(2).column(at).encodings
+
+
+def test_dictionaries_of_one_value_or_only_nulls():
+    """One grid type for all grids, no contact at all (every entry null), one reason: read
+    back alike (written without a pass over the rows)."""
+    gen = _Answer(np.random.default_rng(17), 200)
+    gen.dicts["grid_type"] = pa.array(["社区网格"] * 200, pa.string())
+    for c in ("head_name", "head_phone", "worker_name", "worker_phone"):
+        gen.dicts[c] = pa.nulls(200, pa.string())
+    batches = []
+    for n in (500, 0, 33):
+        b = gen.chunk(n)
+        cols = {name: b.column(name) for name in b.schema.names}
+        valid = cols["grid_code"].indices.is_valid()
+        reason = pa.array(
+            np.zeros(n, np.int32), pa.int32(), mask=valid.to_numpy(zero_copy_only=False)
+        )
+        cols["reason"] = pa.DictionaryArray.from_arrays(reason, pa.array(["outside"]))
+        batches.append(pa.RecordBatch.from_arrays(list(cols.values()), schema=b.schema))
+    table = _same(*_both(gen.schema, batches))
+    assert set(table.column("grid_type").drop_null().to_pylist()) == {"社区网格"}
+    assert table.column("head_name").null_count == table.num_rows

@@ -1,4 +1,5 @@
-"""Encode located points (a pyarrow Table) as CSV, GeoJSON or Arrow IPC, chunk by chunk."""
+"""Encode located points (a pyarrow Table) as CSV, GeoJSON, Arrow IPC or GeoParquet, chunk by
+chunk (GeoParquet by :mod:`gridgeo.locate.parquetout`)."""
 
 from __future__ import annotations
 

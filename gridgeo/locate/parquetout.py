@@ -534,6 +534,8 @@ class _Dictionary:
     page: bytes
     remap: np.ndarray  # int32 page position per entry (-1: null); empty: the entry itself
     width: int  # bit width of the page positions
+    entries: int  # in the page (0: every entry is null)
+    one: bool  # one entry in the page and no null entry: every valid row points at it
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
@@ -571,7 +573,8 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     body = np.empty(int(offsets[-1] - offsets[0]) + 4 * len(d), dtype=np.uint8)
     _plain_byte_array(offsets, data, _NONE, 0, body)  # a null entry: what its offsets span
     page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
-    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()))
+    one = len(d) == 1 and not (remap.size and (remap < 0).any())
+    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()), len(d), one)
     if len(d) >= _CACHED_FROM:  # a small one (reasons, departments) is made again
         if len(_DICTIONARIES) >= 64:
             _DICTIONARIES.clear()
@@ -752,9 +755,13 @@ class ParquetAnswer:
             return (len(col[1]), None, *_wkb_values(col[1], col[2], mem))
         n = len(col)
         if pa.types.is_dictionary(col.type):
-            if len(col.dictionary) == 0:  # no entry: every row null
+            dic = _dictionary(col.dictionary) if len(col.dictionary) else None
+            if dic is None or dic.entries == 0:  # no entry, or only null ones: all null
                 return (n, None, *_plain_values(pa.nulls(n, col.type.value_type), mem))
-            dic = _dictionary(col.dictionary)
+            if dic.one:  # rows null where their index is, else the one entry: no pass
+                _v, _o, present, defs = _valid_defs(col.indices, mem)
+                run = b"\x01" + _varint(present << 1) + b"\x00" if present else b"\x01"
+                return (n, dic.page, _levels(n, present, defs), [run])
             return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
         if n > 1 and (_text(col.type) or _binary(col.type)):
             one = _constant_values(col, mem)
