@@ -260,3 +260,23 @@ def test_dictionaries_of_one_value_or_only_nulls():
     table = _same(*_both(gen.schema, batches))
     assert set(table.column("grid_type").drop_null().to_pylist()) == {"社区网格"}
     assert table.column("head_name").null_count == table.num_rows
+
+
+def test_a_chunk_larger_than_a_row_group_is_cut(monkeypatch):
+    import gridgeo.locate.encode as encode
+
+    monkeypatch.setattr(encode, "ROW_GROUP_MAX", 64)
+    gen = _Answer(np.random.default_rng(19), 40)
+    batches = [gen.chunk(200), gen.chunk(64), gen.chunk(0), gen.chunk(5)]
+    ours, theirs = _both(gen.schema, batches)
+    _same(ours, theirs)
+    sizes = [
+        pq.ParquetFile(io.BytesIO(ours)).metadata.row_group(i).num_rows
+        for i in range(pq.ParquetFile(io.BytesIO(ours)).metadata.num_row_groups)
+    ]
+    assert sizes == [64, 64, 64, 8, 64, 5]
+    lon = batches[0].column("lon").to_numpy(zero_copy_only=False)
+    lat = batches[0].column("lat").to_numpy(zero_copy_only=False)
+    a, c = encode._ParquetEncoder(gen.schema), encode._ParquetEncoder(gen.schema)
+    given = a.write(a.prepare(batches[0], wkb_points(lon, lat))) + a.close()
+    assert given == c.write(c.prepare(batches[0])) + c.close()

@@ -336,6 +336,10 @@ class _PyarrowParquetEncoder:
         return self._drain()
 
 
+#: Rows of a GeoParquet row group at most (a larger chunk is written as several).
+ROW_GROUP_MAX = 1 << 20
+
+
 class _ParquetEncoder:
     """GeoParquet written by :mod:`gridgeo.locate.parquetout`: the columns plus a WKB
     ``geometry`` of (lon, lat); one row group per chunk, encoded in :meth:`prepare`
@@ -350,25 +354,34 @@ class _ParquetEncoder:
         """Whether every column of ``schema`` is a type this writer writes."""
         return all(physical(f.type) is not None for f in schema)
 
-    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> RowGroup:
-        """The row group of ``batch`` encoded (no state: a batch answer prepares its chunks
-        on both cores, then writes them in order).
+    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> list[RowGroup]:
+        """The row groups of ``batch`` encoded (no state: a batch answer prepares its
+        chunks on both cores, then writes them in order): one, or one per
+        :data:`ROW_GROUP_MAX` rows (each column is one page: its size must fit Parquet's
+        32-bit page sizes).
 
         ``geometry``: the WKB points of ``lon``/``lat`` when the caller has them (the
         request's own geometry column, the same bytes :func:`wkb_points` would write);
         else they are written from ``lon``/``lat``."""
-        geom: Any = geometry
-        if geom is None:
-            geom = (
-                "wkb_xy",
-                batch.column("lon").to_numpy(zero_copy_only=False),
-                batch.column("lat").to_numpy(zero_copy_only=False),
-            )
-        return self.file.prepare([*batch.columns, geom])
+        out = []
+        for at in range(0, max(batch.num_rows, 1), ROW_GROUP_MAX):
+            part = batch.slice(at, ROW_GROUP_MAX) if batch.num_rows > ROW_GROUP_MAX else batch
+            geom: Any = geometry
+            if geom is None:
+                geom = (
+                    "wkb_xy",
+                    part.column("lon").to_numpy(zero_copy_only=False),
+                    part.column("lat").to_numpy(zero_copy_only=False),
+                )
+            elif part is not batch:
+                geom = geometry.slice(at, ROW_GROUP_MAX)  # type: ignore[union-attr]
+            out.append(self.file.prepare([*part.columns, geom]))
+        return out
 
-    def write(self, prepared: RowGroup) -> bytes:
-        """The bytes of a row group made by :meth:`prepare`."""
-        return self.file.write(prepared)
+    def write(self, prepared: list[RowGroup]) -> bytes:
+        """The bytes of the row groups made by :meth:`prepare`."""
+        parts = [self.file.write(g) for g in prepared]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def chunk(self, batch: pa.RecordBatch) -> bytes:
         return self.write(self.prepare(batch))
