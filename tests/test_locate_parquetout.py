@@ -280,3 +280,16 @@ def test_a_chunk_larger_than_a_row_group_is_cut(monkeypatch):
     a, c = encode._ParquetEncoder(gen.schema), encode._ParquetEncoder(gen.schema)
     given = a.write(a.prepare(batches[0], wkb_points(lon, lat))) + a.close()
     assert given == c.write(c.prepare(batches[0])) + c.close()
+
+
+def test_snapshot_dictionaries_are_made_once():
+    """A grid column's dictionary page (kept whole, deduplicated, or only nulls) is made
+    once per dictionary array, not once per chunk."""
+    from gridgeo.locate import parquetout
+
+    for d in (
+        pa.array([f"g{i}" for i in range(500)]),
+        pa.array(["社区网格"] * 500),
+        pa.nulls(500, pa.string()),
+    ):
+        assert parquetout._dictionary(d) is parquetout._dictionary(d)

@@ -557,6 +557,7 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     hit = _DICTIONARIES.get(key)
     if hit is not None:
         return hit[0]
+    entries = len(d)
     values = d.to_pylist()
     first: dict[Any, int] = {}
     for v in values:
@@ -575,7 +576,7 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
     one = len(d) == 1 and not (remap.size and (remap < 0).any())
     out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()), len(d), one)
-    if len(d) >= _CACHED_FROM:  # a small one (reasons, departments) is made again
+    if entries >= _CACHED_FROM:  # a small one (reasons, departments) is made again
         if len(_DICTIONARIES) >= 64:
             _DICTIONARIES.clear()
         _DICTIONARIES[key] = (out, bufs)
