@@ -407,15 +407,19 @@ def _compact_bits(
     bits: np.ndarray, boff: int, n: int, valid: np.ndarray, voff: int, out: np.ndarray
 ) -> int:
     """The booleans (bits from ``boff``) of the present rows bit-packed LSB first (PLAIN
-    BOOLEAN): how many (``valid`` empty: all rows)."""
+    BOOLEAN) into ``out`` (zeroed, one byte longer): how many (``valid`` empty: all rows).
+    No branch on presence (an absent row ORs in a zero bit)."""
     has_valid = valid.size > 0
     k = 0
     for i in range(n):
-        if has_valid and not _bit(valid, voff + i):
-            continue
-        if _bit(bits, boff + i):
-            out[k >> 3] |= np.uint8(1 << (k & 7))
-        k += 1
+        p = 1
+        if has_valid:
+            j = voff + i
+            p = (valid[j >> 3] >> (j & 7)) & 1
+        j = boff + i
+        b = (bits[j >> 3] >> (j & 7)) & 1
+        out[k >> 3] |= np.uint8((b & p) << (k & 7))
+        k += p
     return k
 
 
@@ -626,9 +630,9 @@ def _plain_values(arr: pa.Array, mem: _Arena) -> tuple[list[Any], list[Any]]:
         vals = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
         if present == n and arr.offset % 8 == 0:
             return levels, [vals[arr.offset // 8 : arr.offset // 8 + (n + 7) // 8]]
-        out = mem.zeros((present + 7) // 8)
+        out = mem.zeros((present + 7) // 8 + 1)
         _compact_bits(vals, arr.offset, n, valid, voff, out)
-        return levels, [out]
+        return levels, [out[: (present + 7) // 8]]
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         vals = np.frombuffer(arr.buffers()[1], dtype=t.to_pandas_dtype())
         vals = vals[arr.offset : arr.offset + n]
@@ -648,7 +652,9 @@ def _constant_values(arr: pa.Array, mem: _Arena) -> tuple[bytes, list[Any], list
     if valid.size == 0:  # all the same length, and the bytes repeat with that period
         ln = int(_same_length(offsets))
         block = data[offsets[0] : offsets[-1]]
-        if ln < 0 or (ln and not np.array_equal(block[ln:], block[:-ln])):
+        if ln < 0 or (ln and not np.array_equal(block[ln : 2 * ln], block[:ln])):
+            return None  # (the first two differ: most columns stop here)
+        if ln and not np.array_equal(block[ln:], block[:-ln]):
             return None
         first = 0
     else:
@@ -791,8 +797,9 @@ class ParquetAnswer:
         n = max((len(c[1]) if isinstance(c, tuple) else len(c) for c in columns), default=0)
         size = 1024 + 48 * n  # the geometry, the doubles, the levels and indices
         for c in columns:
-            if not isinstance(c, tuple) and (_text(c.type) or _binary(c.type)):
-                size += _len(c.buffers()[2] or b"") + 4 * n + 8
+            if not isinstance(c, tuple) and (_text(c.type) or _binary(c.type)) and len(c):
+                offsets, _data = _offsets_data(c)  # this slice's bytes, not its buffer's
+                size += int(offsets[-1] - offsets[0]) + 4 * n + 8
         try:
             mem = self.spare.pop()
         except IndexError:
