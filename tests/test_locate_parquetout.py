@@ -293,3 +293,16 @@ def test_snapshot_dictionaries_are_made_once():
         pa.nulls(500, pa.string()),
     ):
         assert parquetout._dictionary(d) is parquetout._dictionary(d)
+
+
+def test_thrift_varints_of_offsets_past_4_gib():
+    """File offsets of a large answer (over 2**32 bytes) are zigzag varints of any size."""
+    from gridgeo.locate.parquetout import _zigzag
+
+    def unzig(b: bytes) -> int:
+        n = sum((byte & 0x7F) << (7 * i) for i, byte in enumerate(b))
+        assert all(byte & 0x80 for byte in b[:-1]) and not b[-1] & 0x80
+        return (n >> 1) ^ -(n & 1)
+
+    for v in (0, 1, 63, 64, 127, 128, 2**31 - 1, 2**31, 2**32 + 5, 3 * 2**40, -1, -300):
+        assert unzig(_zigzag(v)) == v

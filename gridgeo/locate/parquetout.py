@@ -2,17 +2,23 @@
 
 pyarrow's ``ParquetWriter`` took ~0.24 s of CPU per 1 M answer rows, serially, most of it
 in per-row work: definition levels, dictionary indices and validity bits, column by
-column, although the eleven per-grid columns (grid code, name, type, community, head and
-worker …) are all picked by ONE per-row grid index. Here each such column is written as a
-dictionary column whose dictionary page holds *every* entry of the Arrow dictionary in its
-own order (a grid's community repeated for each of its grids; a null entry written as an
-empty string that no row points at): duplicate and unused dictionary entries are legal
-Parquet, and readers give the same strings. All the columns picked by one index array
-(and whose dictionaries have their null entries at the same positions) then have the same
-definition levels and the same RLE/bit-packed index stream: encoded once (a compiled pass)
-and copied. Doubles, booleans and byte arrays are PLAIN (the last as 4-byte length plus
-bytes). The dictionary pages are made once per dictionary (a snapshot's grid columns are
-the same arrays for every chunk) and copied into each row group.
+column, although the nine per-grid columns (grid code, name, type, community code and
+name, head and worker name and phone) are all picked by ONE per-row grid index. Here each
+such column is written as a dictionary column whose dictionary page holds *every* entry of
+the Arrow dictionary in its own order (a null entry written as an empty string that no row
+points at): duplicate and unused dictionary entries are legal Parquet, and readers give the
+same strings. The columns picked by one index array whose entries have the same page
+positions and the same null entries then share one stream of definition levels and
+RLE/bit-packed indices: encoded once per row group (a compiled pass, no branch per row)
+and copied. A dictionary with at most half its entries distinct (a grid's type,
+community) is written with only the distinct ones (a smaller page, fewer bits per row: a
+stream of its own); one of a single entry needs no pass (levels = the index validity, one
+RLE run); one of only null entries is an all-null column. A text column of one value (a
+category given for the whole batch) is written as a dictionary of one entry. The
+dictionary pages are made once per Arrow dictionary (a snapshot's grid columns are the
+same arrays for every chunk) and copied into each row group. Doubles, booleans and byte
+arrays are PLAIN (the last as 4-byte length plus bytes). A row group is encoded into
+scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined.
 
 Format, as in the Apache Parquet format specification (``parquet.thrift``, format 2.6,
 ``Encodings.md``), written with the Thrift compact protocol:
@@ -62,7 +68,7 @@ _REQUIRED, _OPTIONAL = 0, 1
 _UTF8 = 0
 
 # Thrift compact protocol type ids
-_T_TRUE, _T_FALSE, _T_I16, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 1, 2, 4, 5, 6, 8, 9, 12
+_T_I16, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 4, 5, 6, 8, 9, 12
 
 CREATED_BY = "gridgeo parquetout (parquet-format 2.6)"
 
@@ -117,10 +123,6 @@ class _Struct:
     def i16(self, fid: int, v: int) -> _Struct:
         self._head(fid, _T_I16)
         self.buf += _zigzag(v)
-        return self
-
-    def boolean(self, fid: int, v: bool) -> _Struct:
-        self._head(fid, _T_TRUE if v else _T_FALSE)
         return self
 
     def binary(self, fid: int, v: bytes) -> _Struct:
