@@ -59,6 +59,24 @@ def test_geoparquet_wkb_points_read_and_kept_for_the_answer(tmp_path):
     assert np.array_equal(np.concatenate(xs), lon) and np.array_equal(np.concatenate(ys), lat)
 
 
+def test_plain_wkb_points_read_from_their_bytes_as_shapely_reads_them():
+    """x, y of 21-byte points read from the bytes (one pass) equal shapely's, bit for bit:
+    NaN, -0.0, infinities, denormals, a slice."""
+    import shapely
+
+    from gridgeo.locate.points import _wkb_xy
+
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.uniform(-180, 180, 200), [np.nan, -0.0, np.inf, 5e-324, 0.0]])
+    y = np.concatenate([rng.uniform(-90, 90, 200), [1.0, np.nan, -np.inf, -0.0, 1e308]])
+    col = wkb_points(x, y)
+    for part in (col, col.slice(3, 150), col.slice(190)):
+        gx, gy = _wkb_xy(part)
+        geoms = shapely.from_wkb(part.to_numpy(zero_copy_only=False))
+        assert gx.tobytes() == shapely.get_x(geoms).tobytes()
+        assert gy.tobytes() == shapely.get_y(geoms).tobytes()
+
+
 def test_geoparquet_other_wkb_read_through_shapely_not_kept(tmp_path):
     lon, lat = _lonlat(30)
     geoms = shapely.to_wkb(shapely.points(lon, lat), byte_order=0)  # big endian

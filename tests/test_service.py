@@ -1126,6 +1126,44 @@ def test_batch_streamed_in_chunks_gives_the_whole_answer(world, fmt, small_chunk
         assert np.allclose(g.geometry.x, lon) and np.allclose(g.geometry.y, lat)
 
 
+@pytest.mark.parametrize("chunked", [True, False], ids=["streamed", "whole"])
+def test_batch_geoparquet_answer_reads_back_as_the_arrow_answer(world, small_chunks, chunked):
+    """The GeoParquet answer (the service's own Parquet writer) holds, column by column,
+    the values and nulls of the Arrow answer to the same body (dictionaries read as text),
+    plus the points' geometry; geopandas reads it with its CRS."""
+    import geopandas as gpd
+
+    if not chunked:
+        world["client"].app.state.service_settings.batch_chunk = 100_000
+    lon, lat = _batch_points(world, 260, seed=12)
+    body, ctype = _bodies(lon, lat)["parquet"]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    got = {}
+    for fmt in ("parquet", "arrow"):
+        r = world["client"].post(
+            "/locate/batch", content=body, headers=h, params={"format": fmt, "category": "x"}
+        )
+        assert r.status_code == 200, r.text
+        got[fmt] = _answer_table(fmt, r.content)
+    pq_table, arrow = got["parquet"], got["arrow"]
+    assert pq_table.column_names == [*arrow.column_names, "geometry"]
+    for name in arrow.column_names:
+        want = arrow.column(name)
+        if pa.types.is_dictionary(want.type):
+            want = want.cast(pa.string())
+        assert pq_table.column(name).to_pylist() == want.to_pylist(), name
+    frame = gpd.read_parquet(
+        io.BytesIO(
+            world["client"]
+            .post("/locate/batch", content=body, headers=h, params={"format": "parquet"})
+            .content
+        )
+    )
+    if chunked:  # (a one-chunk answer's metadata says "crs": null: not this writer's part)
+        assert frame.crs.to_epsg() == 4326
+    assert np.array_equal(frame.geometry.x, lon) and np.array_equal(frame.geometry.y, lat)
+
+
 def test_batch_streamed_equals_whole(world, small_chunks):
     """Chunked CSV out is byte for byte the one-piece answer (here: row numbers as ids)."""
     lon, lat = _batch_points(world, 130, seed=6)

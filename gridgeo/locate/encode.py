@@ -1,4 +1,5 @@
-"""Encode located points (a pyarrow Table) as CSV, GeoJSON or Arrow IPC, chunk by chunk."""
+"""Encode located points (a pyarrow Table) as CSV, GeoJSON, Arrow IPC or GeoParquet, chunk by
+chunk (GeoParquet by :mod:`gridgeo.locate.parquetout`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from gridgeo.locate.csvout import csv_bytes
+from gridgeo.locate.parquetout import ParquetAnswer, RowGroup, physical
 
 
 def _csv_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
@@ -272,8 +274,11 @@ def _parquet_dictionary(col: pa.Array, shared: dict | None = None) -> pa.Array:
     )
 
 
-class _ParquetEncoder:
-    """GeoParquet: the columns plus a WKB ``geometry`` of (lon, lat); one row group per chunk."""
+class _PyarrowParquetEncoder:
+    """GeoParquet by pyarrow's ``ParquetWriter``: the columns plus a WKB ``geometry`` of
+    (lon, lat); one row group per chunk. The answer's writer before
+    :class:`_ParquetEncoder` (kept for column types that one does not write, and as the
+    reference its tests read back)."""
 
     def __init__(self, schema: pa.Schema, crs: Any = None) -> None:
         import pyarrow.parquet as pq
@@ -331,6 +336,60 @@ class _ParquetEncoder:
         return self._drain()
 
 
+#: Rows of a GeoParquet row group at most (a larger chunk is written as several).
+ROW_GROUP_MAX = 1 << 20
+
+
+class _ParquetEncoder:
+    """GeoParquet written by :mod:`gridgeo.locate.parquetout`: the columns plus a WKB
+    ``geometry`` of (lon, lat); one row group per chunk, encoded in :meth:`prepare`
+    (stateless, any thread), sent in order by :meth:`write`."""
+
+    def __init__(self, schema: pa.Schema, crs: Any = None) -> None:
+        self.schema = schema.append(pa.field("geometry", pa.binary()))
+        self.file = ParquetAnswer(self.schema, {"geo": _geo_metadata(crs).decode()})
+
+    @staticmethod
+    def writes(schema: pa.Schema) -> bool:
+        """Whether every column of ``schema`` is a type this writer writes."""
+        return all(physical(f.type) is not None for f in schema)
+
+    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> list[RowGroup]:
+        """The row groups of ``batch`` encoded (no state: a batch answer prepares its
+        chunks on both cores, then writes them in order): one, or one per
+        :data:`ROW_GROUP_MAX` rows (each column is one page: its size must fit Parquet's
+        32-bit page sizes).
+
+        ``geometry``: the WKB points of ``lon``/``lat`` when the caller has them (the
+        request's own geometry column, the same bytes :func:`wkb_points` would write);
+        else they are written from ``lon``/``lat``."""
+        out = []
+        for at in range(0, max(batch.num_rows, 1), ROW_GROUP_MAX):
+            part = batch.slice(at, ROW_GROUP_MAX) if batch.num_rows > ROW_GROUP_MAX else batch
+            geom: Any = geometry
+            if geom is None:
+                geom = (
+                    "wkb_xy",
+                    part.column("lon").to_numpy(zero_copy_only=False),
+                    part.column("lat").to_numpy(zero_copy_only=False),
+                )
+            elif part is not batch:
+                geom = geometry.slice(at, ROW_GROUP_MAX)  # type: ignore[union-attr]
+            out.append(self.file.prepare([*part.columns, geom]))
+        return out
+
+    def write(self, prepared: list[RowGroup]) -> bytes:
+        """The bytes of the row groups made by :meth:`prepare`."""
+        parts = [self.file.write(g) for g in prepared]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def chunk(self, batch: pa.RecordBatch) -> bytes:
+        return self.write(self.prepare(batch))
+
+    def close(self) -> bytes:
+        return self.file.close()
+
+
 def encoder(fmt: str, schema: pa.Schema, *, crs: Any = None) -> Any:
     """An incremental encoder of ``fmt`` (``csv``, ``geojson``, ``arrow``, ``parquet``).
 
@@ -340,12 +399,14 @@ def encoder(fmt: str, schema: pa.Schema, *, crs: Any = None) -> Any:
     into the GeoParquet metadata.
     """
     if fmt == "parquet":
-        return _ParquetEncoder(schema, crs)
+        if _ParquetEncoder.writes(schema):
+            return _ParquetEncoder(schema, crs)
+        return _PyarrowParquetEncoder(schema, crs)
     return {"csv": _CsvEncoder, "geojson": _GeoJSONEncoder, "arrow": _ArrowEncoder}[fmt](schema)
 
 
 def _parquet_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
-    enc = _ParquetEncoder(table.schema)
+    enc = encoder("parquet", table.schema)
     for batch in table.to_batches(max_chunksize=chunk):
         yield enc.chunk(batch)
     yield enc.close()
