@@ -76,3 +76,23 @@ def test_raw_text_is_echoed_only_when_plain_number_text():
     lon = np.random.default_rng(2).uniform(73, 135, 1_000)
     want = pc.cast(pa.array(lon), pa.string()).to_pylist()
     assert format_floats(pa.array(lon)).to_pylist() == want
+
+
+@pytest.mark.parametrize("n", [1, 33, 5_000])
+def test_long_texts_and_quote_free_columns(n):
+    """Texts longer than one 32-byte copy step, texts ending at their buffer's end, and a
+    quoted column without any ``"`` (copied whole) give pyarrow's bytes."""
+    rng = np.random.default_rng(n)
+    lengths = rng.integers(0, 90, 50)
+    names = pa.array(["网格" * int(k) + f"{i}" for i, k in enumerate(lengths)])
+    g = rng.integers(0, 50, n).astype(np.int16)
+    ids = [f"id-{i}-" + "x" * int(rng.integers(0, 70)) for i in range(n)]
+    t = pa.table(
+        {
+            "id": pa.array(ids),
+            "grid_name": pa.DictionaryArray.from_arrays(pa.array(g), names),
+            "tail": pa.array(["尾" * int(rng.integers(0, 40)) for _ in range(n)]),
+        }
+    )
+    assert csv_bytes(t) == _ref(t)
+    assert csv_bytes(t.slice(n // 3)) == _ref(t.slice(n // 3))

@@ -231,7 +231,7 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
     csv = tmp_path / "p.csv"
     csv.write_text("id,lon,lat,category\n" + "\n".join(lines) + "\n")
     pf = PointFile(csv, "csv", chunk=20, keep_bytes=keep)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # several batches
+    pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]  # several batches
     assert pf.check() == n
     kept = len(pf._kept)
     assert kept == {0: 0, 3000: kept, 64 << 20: 4}[keep] and (keep != 3000 or 0 < kept < 4)
@@ -253,13 +253,13 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
     assert {(p.row, p.field) for p in err.value.problems} == {(40, "lat"), (41, "lon")}
 
 
-def _small_batches(batches):
-    """Wrap PointFile._batches so a small file comes in batches of 30 rows."""
+def _small_batches(parts):
+    """Wrap PointFile._parts so a small file comes in batches of 30 rows."""
 
     def wrapped(text_xy=False, **kw):
-        for b in batches(text_xy, **kw):
+        for b, x, y in parts(text_xy, **kw):
             for s in range(0, b.num_rows, 30):
-                yield b.slice(s, 30)
+                yield b.slice(s, 30), x[s : s + 30], y[s : s + 30]
 
     return wrapped
 
@@ -327,12 +327,12 @@ def test_point_file_chunks_cut_each_batch_at_the_chunk_size(tmp_path):
     n = 95
     csv = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\n" for i in range(n))).encode()
     pf = PointFile(csv, "csv", chunk=20)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # 30-row batches
+    pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]  # 30-row batches
     assert pf.check() == n
     assert [s for s, _p in pf.chunks()] == [0, 20, 30, 50, 60, 80, 90]
     bad = csv.replace(b"121.0450,", b"121.0450x,")
     pf = PointFile(bad, "csv", chunk=20)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
+    pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]
     with pytest.raises(InputError):
         pf.check()
 
@@ -377,15 +377,12 @@ def test_point_file_reads_a_csv_without_quotes_by_blocks_once(tmp_path, monkeypa
     pf = PointFile(source, "csv", chunk=20, keep_bytes=keep)
     assert pf.check() == n
     blocks = pf._csv_blocks()
-    if keep == 64 << 20:  # the file fits the keep budget: read once by the streaming reader
-        assert blocks is None
-    else:
-        assert blocks is not None and len(blocks) > 3 and len(pf._block_rows) == len(blocks)
-        assert sum(pf._block_rows) == n
+    assert blocks is not None and len(blocks) > 3 and len(pf._block_rows) == len(blocks)
+    assert sum(pf._block_rows) == n
     parsed = []
-    real = pf._csv_block_batches
+    real = pf._csv_block_parts
     monkeypatch.setattr(
-        pf, "_csv_block_batches", lambda b, first, c: parsed.append(first) or real(b, first, c)
+        pf, "_csv_block_parts", lambda b, first, c: parsed.append(first) or real(b, first, c)
     )
     parts = list(pf.chunks())
     assert pa.concat_arrays([p.ids for _, p in parts]).to_pylist() == [str(i) for i in range(n)]

@@ -183,13 +183,18 @@ def _merge(off, data, ok, fb_off, fb_data):  # pragma: no cover - compiled
 
 
 def _string_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(offsets int64 from 0, data uint8, valid bool) of a string array."""
-    arr = arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    """(offsets int64 from 0, data uint8, valid bool) of a string array (its bytes not
+    copied: a ``string`` array's int32 offsets are widened, no cast to ``large_string``)."""
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
     n = len(arr)
     bufs = arr.buffers()
     if bufs[1] is None:  # all null
         return np.zeros(n + 1, np.int64), np.empty(0, np.uint8), np.zeros(n, np.bool_)
-    off = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    wide = pa.types.is_large_string(arr.type)
+    off = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[
+        arr.offset : arr.offset + n + 1
+    ]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
     data = data[off[0] : off[-1]] if n else data[:0]
     valid = _valid(arr)
@@ -318,7 +323,7 @@ def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np
     text = frags[0]
     for frag in frags[1:]:
         text = pc.binary_join_element_wise(text, frag, _COMMA)
-    parts = _string_parts(text)
+    parts = _padded(text)
     if len(_GROUP_CACHE) >= 64:
         _GROUP_CACHE.clear()
     _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
@@ -429,61 +434,94 @@ def csv_buffer(
 
 
 def _assemble_cells(cells: list[Any], n: int, head: bytes) -> memoryview:
-    """Rows from per-column texts (``(kind, array)``) and ``[indices, texts]`` groups."""
+    """Rows from per-column texts (``(kind, array)``) and ``[indices, texts]`` groups.
+
+    Each column is passed as its own arrays (tuples of them: no ``n × columns`` copy):
+    a text column as int64 offsets from 0, its bytes and its validity; a group as int32
+    indices into the offsets and bytes of its joined texts."""
     kinds, which = [], []
-    texts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    idx: list[np.ndarray] = []
-    frags: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    t_off: list[np.ndarray] = []
+    t_data: list[np.ndarray] = []
+    t_valid: list[np.ndarray] = []
+    g_idx: list[np.ndarray] = []
+    g_off: list[np.ndarray] = []
+    g_data: list[np.ndarray] = []
     for c in cells:
         if isinstance(c, list):
             kinds.append(1)
-            which.append(len(idx))
-            idx.append(np.asarray(c[0].to_numpy(zero_copy_only=False), np.uint64))
-            frags.append(_group_text(c[1]) if isinstance(c[1], tuple) else _string_parts(c[1]))
+            which.append(len(g_idx))
+            g_idx.append(np.ascontiguousarray(c[0].to_numpy(zero_copy_only=False), np.int32))
+            off, data, _v = _group_text(c[1]) if isinstance(c[1], tuple) else _padded(c[1])
+            g_off.append(off)
+            g_data.append(data)
         else:
             kinds.append(2 if c[0] == "quote" else 0)
-            which.append(len(texts))
-            texts.append(_string_parts(c[1]))
-    s_off = np.zeros((n + 1, max(len(texts), 1)), np.uint64)
-    s_valid = np.zeros((n, max(len(texts), 1)), np.bool_)
-    s_base = np.zeros(max(len(texts), 1), np.uint64)
-    pos = 0
-    for j, (off, data, valid) in enumerate(texts):
-        s_off[:, j], s_valid[:, j], s_base[j] = off, valid, pos
-        pos += data.size
-    s_data = np.concatenate([t[1] for t in texts]) if texts else np.empty(0, np.uint8)
-    d_idx = np.stack(idx, axis=1) if idx else np.zeros((n, 1), np.uint64)
-    f_base = np.zeros(max(len(frags), 1), np.uint64)
-    f_offs, f_datas, fpos, dpos = [], [], 0, 0
-    for j, (off, data, _v) in enumerate(frags):
-        f_base[j] = fpos
-        f_offs.append(off + dpos)
-        f_datas.append(data)
-        fpos += off.size
-        dpos += data.size
-    f_off = np.concatenate(f_offs).astype(np.uint64) if f_offs else np.zeros(1, np.uint64)
-    f_data = np.concatenate(f_datas) if f_datas else np.empty(0, np.uint8)
-    out = _assemble(
+            which.append(len(t_off))
+            off, data, valid = _string_parts(c[1])
+            t_off.append(np.ascontiguousarray(off, np.int64))
+            t_data.append(np.ascontiguousarray(data))
+            t_valid.append(valid)
+    nt, ng = max(len(t_off), 1), max(len(g_idx), 1)
+    # flat arrays, one base per column (a tuple indexed at run time cost more per cell)
+    t_base = np.zeros(nt + 1, np.uint64)
+    for j, d in enumerate(t_data):
+        t_base[j + 1] = t_base[j] + d.size
+    g_base = np.zeros(ng + 1, np.uint64)
+    for j, d in enumerate(g_data):
+        g_base[j + 1] = g_base[j] + d.size
+    g_obase = np.zeros(ng + 1, np.int64)
+    for j, o in enumerate(g_off):
+        g_obase[j + 1] = g_obase[j] + o.size
+    cat = np.concatenate
+    out, total = _assemble(
         np.array(kinds, np.int64),
         np.array(which, np.int64),
-        s_off,
-        s_data,
-        s_base,
-        s_valid,
-        d_idx,
-        f_off,
-        f_data,
-        f_base,
+        cat(t_off) if t_off else np.zeros(1, np.int64),
+        cat(t_data) if t_data else _EMPTY,
+        t_base,
+        cat(t_valid) if t_valid else np.zeros(0, np.bool_),
+        cat(g_idx) if g_idx else np.zeros(0, np.int32),
+        cat(g_off) if g_off else np.zeros(1, np.int64),
+        g_obase,
+        cat(g_data) if g_data else _EMPTY,
+        g_base,
         np.frombuffer(head, np.uint8),
+        n,
     )
-    return memoryview(out)
+    return memoryview(out)[: int(total)]
+
+
+_EMPTY = np.empty(0, np.uint8)
+
+
+def _ro(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Read-only contiguous views: Arrow's buffers are read-only, and one numba type per
+    tuple needs every member alike."""
+    out = []
+    for a in arrays:
+        a = np.ascontiguousarray(a).view()
+        a.flags.writeable = False
+        out.append(a)
+    return tuple(out)
+
+
+#: Bytes one fixed-size copy moves (:func:`_copy_fixed`); buffers get this much slack.
+_STEP = 32
+
+
+def _padded(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_string_parts` with :data:`_STEP` zero bytes after the data (every copy
+    from it can move whole steps)."""
+    off, data, valid = _string_parts(text)
+    padded = np.zeros(data.size + _STEP, np.uint8)
+    padded[: data.size] = data
+    return np.ascontiguousarray(off, np.int64), padded, valid
 
 
 @intrinsic
 def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
     """``dst[dpos:dpos + n] = src[spos:spos + n]`` for uint8 arrays as one ``memcpy``
-    (LLVM's intrinsic: cacheable, no bounds checks; ~25 % less CPU in :func:`_assemble`
-    than a byte loop for the ~100-byte texts of a grid)."""
+    (LLVM's intrinsic: cacheable, no bounds checks)."""
     sig = types.void(dst, dpos, src, spos, n)
 
     def codegen(context, builder, signature, args):
@@ -497,83 +535,114 @@ def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
     return sig, codegen
 
 
+@intrinsic
+def _copy_fixed(typingctx, dst, dpos, src, spos):  # pragma: no cover - compiled
+    """``dst[dpos:dpos + 32] = src[spos:spos + 32]``: a ``memcpy`` of constant size, which
+    LLVM turns into two unaligned 16-byte moves (no call, no loop)."""
+    sig = types.void(dst, dpos, src, spos)
+
+    def codegen(context, builder, signature, args):
+        da = context.make_array(signature.args[0])(context, builder, args[0])
+        sa = context.make_array(signature.args[2])(context, builder, args[2])
+        dptr = builder.gep(da.data, [args[1]])
+        sptr = builder.gep(sa.data, [args[3]])
+        size = context.get_constant(types.uint64, _STEP)
+        cgutils.raw_memcpy(builder, dptr, sptr, size, 1, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy(out, p, src, a, ln):  # pragma: no cover - compiled
+    """``out[p:p + ln] = src[a:a + ln]``; may write up to 32 bytes past ``p + ln`` (the
+    caller's slack; later writes overwrite them)."""
+    step = np.uint64(32)
+    if a + ln + step <= np.uint64(src.size):  # whole steps stay within src
+        k = np.uint64(0)
+        while k < ln:
+            _copy_fixed(out, p + k, src, a + k)
+            k += step
+    elif ln > np.uint64(0):
+        _copy_at(out, p, src, a, ln)
+
+
 @njit(cache=True, nogil=True)
 def _assemble(
-    kinds, which, s_off, s_data, s_base, s_valid, d_idx, f_off, f_data, f_base, head
+    kinds, which, t_off, t_data, t_base, t_valid, g_idx, g_off, g_obase, g_data, g_base, head, n
 ):  # pragma: no cover - compiled
-    """CSV rows: kind 0 text as is, 2 text quoted (``"`` doubled), 1 a dictionary's text.
+    """CSV rows: kind 0 text as is, 2 text quoted (``"`` doubled), 1 a group's text.
 
-    Byte loops run on unsigned indices (no negative-index checks: ~4x faster copies).
-    """
+    Column ``w``'s arrays are at ``w * (n + 1)`` (text offsets), ``w * n`` (validity,
+    group indices), ``g_obase[w]`` (group offsets), ``t_base[w]`` / ``g_base[w]`` (bytes).
+    Returns the buffer (with slack at its end) and the number of bytes written. Byte
+    indices are unsigned (no negative-index checks)."""
     ncol = kinds.size
-    n = d_idx.shape[0]
     one = np.uint64(1)
-    total = np.uint64(head.size)
-    for i in range(n):
-        total += np.uint64(ncol)
-        for c in range(ncol):
-            w = which[c]
-            k = kinds[c]
-            if k == 1:
-                g = d_idx[i, w] + f_base[w]
-                total += f_off[g + one] - f_off[g]
-            elif s_valid[i, w]:
-                a = s_off[i, w]
-                b = s_off[i + 1, w]
-                total += b - a
-                if k == 2:
-                    total += np.uint64(2)
-                    a += s_base[w]
-                    b += s_base[w]
-                    while a < b:
-                        if s_data[a] == 34:
-                            total += one
-                        a += one
-    out = np.empty(total, np.uint8)
+    nt = t_base.size - 1
+    un = np.uint64(n)
+    quotes = np.zeros(max(nt, 1), np.uint64)  # per text column: the ``"`` in its bytes
+    total = np.uint64(head.size) + un * np.uint64(ncol)
+    for c in range(ncol):  # the size, column by column
+        w = np.uint64(which[c])
+        if kinds[c] == 1:
+            ib, ob = w * un, np.uint64(g_obase[w])
+            for i in range(un):
+                g = ob + np.uint64(g_idx[ib + i])
+                total += np.uint64(g_off[g + one] - g_off[g])
+        else:
+            ob, vb = w * (un + one), w * un
+            for i in range(un):
+                if t_valid[vb + i]:
+                    total += np.uint64(t_off[ob + i + one] - t_off[ob + i])
+                    if kinds[c] == 2:
+                        total += np.uint64(2)
+            if kinds[c] == 2:
+                q = np.uint64(0)
+                for j in range(t_base[w], t_base[w + one]):
+                    q += np.uint64(t_data[j] == 34)
+                quotes[w] = q
+                total += q
+    out = np.empty(total + np.uint64(32), np.uint8)
     p = np.uint64(0)
     while p < np.uint64(head.size):
         out[p] = head[p]
         p += one
-    for i in range(n):
+    for i in range(un):
         for c in range(ncol):
-            w = which[c]
+            w = np.uint64(which[c])
             k = kinds[c]
             if k == 1:
-                g = d_idx[i, w] + f_base[w]
-                a = f_off[g]
-                b = f_off[g + one]
-                if b - a > np.uint64(16):  # a grid's joined text: one memcpy
-                    _copy_at(out, p, f_data, a, b - a)
-                    p += b - a
-                else:
-                    while a < b:
-                        out[p] = f_data[a]
-                        p += one
-                        a += one
-            elif s_valid[i, w]:
-                a = s_off[i, w] + s_base[w]
-                b = s_off[i + 1, w] + s_base[w]
+                g = np.uint64(g_obase[w]) + np.uint64(g_idx[w * un + i])
+                a = np.uint64(g_off[g]) + g_base[w]
+                ln = np.uint64(g_off[g + one] - g_off[g])
+                _copy(out, p, g_data, a, ln)
+                p += ln
+            elif t_valid[w * un + i]:
+                o = w * (un + one) + i
+                a = np.uint64(t_off[o]) + t_base[w]
+                ln = np.uint64(t_off[o + one] - t_off[o])
                 if k == 2:
                     out[p] = 34
                     p += one
-                    while a < b:
-                        ch = s_data[a]
-                        out[p] = ch
-                        p += one
-                        if ch == 34:
-                            out[p] = 34
+                    if quotes[w] == 0:
+                        _copy(out, p, t_data, a, ln)
+                        p += ln
+                    else:
+                        b = a + ln
+                        while a < b:
+                            ch = t_data[a]
+                            out[p] = ch
                             p += one
-                        a += one
+                            if ch == 34:
+                                out[p] = 34
+                                p += one
+                            a += one
                     out[p] = 34
                     p += one
-                elif b - a > np.uint64(12):  # a coordinate's text
-                    _copy_at(out, p, s_data, a, b - a)
-                    p += b - a
                 else:
-                    while a < b:
-                        out[p] = s_data[a]
-                        p += one
-                        a += one
+                    _copy(out, p, t_data, a, ln)
+                    p += ln
             out[p] = 44 if c + 1 < ncol else 10
             p += one
-    return out
+    return out, p
