@@ -420,3 +420,34 @@ def test_read_points_reads_geoparquet_by_lonlat_columns_or_wkb_geometry(tmp_path
     assert np.array_equal(a.x, lon) and np.array_equal(b.y, lat)
     assert list(a.ids) == [str(i) for i in range(7)] and list(b.ids)[:2] == ["p0", "p1"]
     assert list(a.category) == cats and b.category is None
+
+
+@pytest.mark.parametrize("keep_xy", [0, 1 << 20])
+def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeypatch, keep_xy):
+    """Past keep_bytes, a CSV read by blocks keeps each block's parsed coordinates (within
+    keep_xy_bytes): chunks() parses the text again but converts no number twice, and gives
+    what a file read twice gives."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    body = (
+        "lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\r\n" for i in range(n))
+    ).encode()
+    pf = PointFile(body, "csv", chunk=20, keep_bytes=700, keep_xy_bytes=keep_xy)
+    assert pf.check() == n
+    blocks = pf._csv_blocks()
+    assert blocks is not None and len(blocks) > 3
+    assert bool(pf._xy_kept) == bool(keep_xy) and 0 not in pf._xy_kept
+    converted = []
+    real = pf._xy
+    monkeypatch.setattr(pf, "_xy", lambda b: converted.append(b.num_rows) or real(b))
+    parts = list(pf.chunks())
+    if keep_xy:
+        assert converted == [] and not pf._xy_kept  # every kept block used once, then freed
+    else:
+        assert sum(converted) == n - pf._block_rows[0]  # all but the block kept whole
+    assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
+    assert pa.concat_arrays([p.y_text for _, p in parts]).to_pylist()[-1] == "25.0940"
+    assert [s for s, _ in parts][:2] == [0, pf._block_rows[0]]

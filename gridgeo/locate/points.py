@@ -798,6 +798,7 @@ class PointFile:
         source: str | None = None,
         keep_bytes: int = 64 << 20,
         degrees: bool = False,
+        keep_xy_bytes: int = 64 << 20,
     ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
@@ -817,6 +818,11 @@ class PointFile:
         self._raw: Any = path if isinstance(path, bytes) else None
         self._kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
         self._keeping = True
+        #: Past ``keep_bytes``, a CSV read by blocks keeps each block's coordinates (16
+        #: bytes a row) up to ``keep_xy_bytes``: :meth:`chunks` parses its text again but
+        #: converts no number twice.
+        self.keep_xy_bytes = keep_xy_bytes if fmt == "csv" else 0
+        self._xy_kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- columns ------------------------------------------------------------------------
     def _input(self) -> Any:
@@ -979,9 +985,9 @@ class PointFile:
         ahead: list[Any] = []
         with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-csv") as pool:
             try:
-                todo = iter(blocks[first:])
-                for start, end in todo:
-                    ahead.append(pool.submit(self._csv_block, raw, start, end, names, convert))
+                for i, (start, end) in enumerate(blocks[first:], first):
+                    xy = self._xy_kept.pop(i, None)  # kept by check(): not converted again
+                    ahead.append(pool.submit(self._csv_block, raw, start, end, names, convert, xy))
                     if len(ahead) < 3:
                         continue
                     part = ahead.pop(0).result()
@@ -998,9 +1004,15 @@ class PointFile:
             self._block_rows = rows  # read whole: where each block starts, for chunks()
 
     def _csv_block(
-        self, raw: memoryview, start: int, end: int, names: list[str], convert: Any
+        self,
+        raw: memoryview,
+        start: int,
+        end: int,
+        names: list[str],
+        convert: Any,
+        xy: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
-        """One block's batch and coordinates (any thread)."""
+        """One block's batch and coordinates (``xy`` when given; any thread)."""
         import pyarrow.csv as pacsv
 
         options = pacsv.ReadOptions(
@@ -1014,6 +1026,8 @@ class PointFile:
         batch = table.combine_chunks().to_batches()
         if not batch:
             batch = [pa.RecordBatch.from_pylist([], schema=table.schema)]
+        if xy is not None and len(xy[0]) == batch[0].num_rows:
+            return batch[0], *xy
         x, y = self._xy(batch[0])
         return batch[0], x, y
 
@@ -1158,10 +1172,11 @@ class PointFile:
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
         far = _FarRows(self.source) if self.degrees else None
-        rows = kept = 0
-        self._kept, self._keeping = [], True
+        rows = kept = kept_xy = 0
+        self._kept, self._keeping, self._xy_kept = [], True, {}
+        by_blocks = self.fmt == "csv" and self._csv_blocks() is not None  # a part per block
         try:
-            for batch, x, y in self._parts(self._text_xy()):
+            for block, (batch, x, y) in enumerate(self._parts(self._text_xy())):
                 for c in (cols["id"], cols["category"]):
                     if c is not None and not pa.types.is_string(batch.column(c).type):
                         pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
@@ -1172,17 +1187,26 @@ class PointFile:
                 rows += batch.num_rows
                 if self.keep_bytes:
                     kept = self._keep(batch, x, y, kept)
+                text_kept = self.keep_bytes and self._keeping
+                if (
+                    by_blocks
+                    and not text_kept
+                    and kept_xy + x.nbytes + y.nbytes <= self.keep_xy_bytes
+                ):
+                    self._xy_kept[block] = (x, y)  # the text is parsed again, not the numbers
+                    kept_xy += x.nbytes + y.nbytes
         except InputError:
+            self._kept, self._xy_kept = [], {}
             raise
         except (pa.ArrowException, OSError, ValueError) as exc:
-            self._kept = []
+            self._kept, self._xy_kept = [], {}
             raise _unreadable(self.source, self.fmt, exc) from None
         problems = bad_x.problems() + bad_y.problems()
         if problems:
-            self._kept = []
+            self._kept, self._xy_kept = [], {}
             raise _bad_values(self.source, problems)
         if far:
-            self._kept = []
+            self._kept, self._xy_kept = [], {}
             raise far.error()
         self.rows = rows
         return rows
