@@ -341,20 +341,33 @@ _BOOL_TEXT = pa.array(["false", "true", ""], pa.large_string())
 _DICT_CACHE: dict[tuple, tuple[pa.Buffer | None, pa.Array]] = {}
 
 
+#: Dictionaries (and groups) of at least this many entries are cached (a snapshot's
+#: grids); smaller ones — made afresh per chunk, e.g. the departments or the reasons —
+#: cost little to quote and would only churn the caches (evicting the grids' texts).
+_CACHED_FROM = 64
+
+
 def _dictionary_text(dictionary: pa.Array) -> pa.Array:
     """CSV text of each dictionary entry plus "" for null, cached per dictionary buffer."""
+    if len(dictionary) < _CACHED_FROM:
+        return _quoted_entries(dictionary)
     bufs = dictionary.buffers()
     key = tuple(b.address if b is not None else 0 for b in bufs)
     key += (dictionary.offset, len(dictionary))
     hit = _DICT_CACHE.get(key)
     if hit is not None:
         return hit[1]
-    text = _quoted(pa.concat_arrays([dictionary.cast(pa.string()), pa.nulls(1, pa.string())]))
-    text = text.fill_null(pa.scalar("", pa.large_string()))
+    text = _quoted_entries(dictionary)
     if len(_DICT_CACHE) >= 256:
         _DICT_CACHE.clear()
     _DICT_CACHE[key] = (bufs, text)  # the buffers kept alive: their addresses stay unique
     return text
+
+
+def _quoted_entries(dictionary: pa.Array) -> pa.Array:
+    """Each entry quoted, then "" for the null entry."""
+    text = _quoted(pa.concat_arrays([dictionary.cast(pa.string()), pa.nulls(1, pa.string())]))
+    return text.fill_null(pa.scalar("", pa.large_string()))
 
 
 _GROUP_CACHE: dict[tuple[int, ...], tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
@@ -372,6 +385,8 @@ def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np
     for frag in frags[1:]:
         text = pc.binary_join_element_wise(text, frag, _COMMA)
     parts = _padded(text)
+    if len(frags[0]) <= _CACHED_FROM:  # not cached (nor its texts): nothing to key on
+        return parts
     if len(_GROUP_CACHE) >= 64:
         _GROUP_CACHE.clear()
     _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
