@@ -236,7 +236,7 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
     kept = len(pf._kept)
     assert kept == {0: 0, 3000: kept, 64 << 20: 4}[keep] and (keep != 3000 or 0 < kept < 4)
     parts = list(pf.chunks())
-    assert [s for s, _ in parts] == [0, 20, 30, 50, 60, 80, 90]  # 30-row batches in 20s
+    assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # 30-row batches joined into 20s
     x = np.concatenate([p.x for _, p in parts])
     assert np.allclose(x, [121 + i / 1000 for i in range(n)])
     assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[:2] == [
@@ -319,9 +319,9 @@ def test_point_file_in_memory_reads_as_the_file(tmp_path, fmt):
     assert got[0][2] == [f"p{i}" for i in range(n)]
 
 
-def test_point_file_chunks_cut_each_batch_at_the_chunk_size(tmp_path):
-    """chunks() cuts every batch the reader gives into pieces of at most ``chunk`` rows,
-    numbered over the whole file; a bad row makes check() raise."""
+def test_point_file_chunks_are_whole_chunks_across_batches(tmp_path):
+    """chunks() cuts and joins the batches the reader gives into pieces of ``chunk`` rows
+    (the last one fewer), numbered over the whole file; a bad row makes check() raise."""
     from gridgeo.locate.points import PointFile
 
     n = 95
@@ -329,7 +329,10 @@ def test_point_file_chunks_cut_each_batch_at_the_chunk_size(tmp_path):
     pf = PointFile(csv, "csv", chunk=20)
     pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]  # 30-row batches
     assert pf.check() == n
-    assert [s for s, _p in pf.chunks()] == [0, 20, 30, 50, 60, 80, 90]
+    parts = list(pf.chunks())
+    assert [s for s, _p in parts] == [0, 20, 40, 60, 80]
+    assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
+    assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[41] == "121.0410"
     bad = csv.replace(b"121.0450,", b"121.0450x,")
     pf = PointFile(bad, "csv", chunk=20)
     pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]
@@ -450,4 +453,4 @@ def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeyp
         assert sum(converted) == n - pf._block_rows[0]  # all but the block kept whole
     assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
     assert pa.concat_arrays([p.y_text for _, p in parts]).to_pylist()[-1] == "25.0940"
-    assert [s for s, _ in parts][:2] == [0, pf._block_rows[0]]
+    assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # blocks joined into whole chunks

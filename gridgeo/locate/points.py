@@ -1219,14 +1219,19 @@ class PointFile:
         batches :meth:`check` kept come first (parsed once); the rest is read again.
         """
         text_xy = self._text_xy()
-        start = 0
         kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
-        for batch, x, y in _pieces(kept, self.chunk):
-            yield start, self._points(batch, x, y, start, text_xy)
-            start += batch.num_rows
-        if self.rows is not None and start >= self.rows:
-            return  # all kept: not read again
-        for batch, x, y in self._sliced(text_xy, skip=start):
+        kept_rows = sum(b.num_rows for b, _x, _y in kept)
+
+        def parts() -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+            yield from _pieces(kept, self.chunk)
+            if self.rows is None or kept_rows < self.rows:  # else all kept: not read again
+                yield from self._sliced(text_xy, skip=kept_rows)
+
+        start = 0
+        # CSV blocks end at any row: their pieces are joined into whole chunks (each chunk
+        # costs a few ms beyond its rows to locate and write; 67 → 50 chunks at 5 M)
+        pieces = _whole_chunks(parts(), self.chunk) if self.fmt == "csv" else parts()
+        for batch, x, y in pieces:
             yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
 
@@ -1253,6 +1258,47 @@ class PointFile:
             y_text=yt,
             wkb=wkb,  # type: ignore[arg-type]
         )
+
+
+def _whole_chunks(
+    parts: Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]], chunk: int
+) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+    """``parts`` cut or joined into pieces of exactly ``chunk`` rows (the last one fewer):
+    only the rows of a piece made of several parts are copied."""
+    held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
+    count = 0
+    for batch, x, y in parts:
+        at, n = 0, batch.num_rows
+        while at < n:
+            if not held and n - at >= chunk:
+                yield batch.slice(at, chunk), x[at : at + chunk], y[at : at + chunk]
+                at += chunk
+                continue
+            take = min(chunk - count, n - at)
+            held.append((batch.slice(at, take), x[at : at + take], y[at : at + take]))
+            count += take
+            at += take
+            if count == chunk:
+                yield _joined(held)
+                held, count = [], 0
+    if held:
+        yield _joined(held)
+
+
+def _joined(
+    held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]],
+) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
+    """One piece of several (their rows copied once)."""
+    if len(held) == 1:
+        return held[0]
+    table = pa.Table.from_batches([b for b, _x, _y in held]).combine_chunks()
+    batches = table.to_batches()
+    batch = batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
+    return (
+        batch,
+        np.concatenate([x for _b, x, _y in held]),
+        np.concatenate([y for _b, _x, y in held]),
+    )
 
 
 def _pieces(

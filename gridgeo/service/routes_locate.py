@@ -535,14 +535,13 @@ class _Counter:
             joined = self.tail + part  # a marker split across chunks
             self.counted += joined.count(marker) - self.tail.count(marker)
             self.tail = joined[-(len(marker) - 1) :]
-            if self.counted > self.limit:
-                raise HTTPException(
-                    413,
-                    _(
-                        "more than {limit} points; at most {limit} per batch "
-                        "(counted while receiving)"
-                    ).format(limit=settings.batch_max_points),
-                )
+        if self.counted > self.limit:
+            raise HTTPException(
+                413,
+                _(
+                    "more than {limit} points; at most {limit} per batch (counted while receiving)"
+                ).format(limit=settings.batch_max_points),
+            )
 
 
 #: Chunks of a streamed batch answer in the worker pool at once (two computing, two ready).
