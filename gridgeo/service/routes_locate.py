@@ -581,7 +581,7 @@ class _BatchJob:
         self.queue: deque[Future] = deque()  # written bytes, in order
         self.works: deque[Future] = deque()  # located and prepared chunks
         #: CSV answers: the chunks' output buffers, reused once sent (this request only)
-        self.buffers = BufferPool(_AHEAD + 4)
+        self.buffers = BufferPool(_AHEAD + 2)
 
     def _too_many(self, n: int) -> None:
         limit = self.settings.batch_max_points
@@ -660,7 +660,7 @@ class _BatchJob:
             f.cancel()
         self.queue.clear()
         self.works.clear()
-        self.buffers = BufferPool(_AHEAD + 4)  # the old one's buffers freed once sent
+        self.buffers = BufferPool(_AHEAD + 2)  # the old one's buffers freed once sent
         pools, self.pools = self.pools, None
         if pools is not None:
             for p in pools:
