@@ -767,8 +767,11 @@ class PointFile:
     the first 50 shown); :meth:`chunks` then yields ``(first_row, PointTable)`` pieces
     of at most ``chunk`` points. A CSV or Parquet file's first batches read by
     :meth:`check` are kept, with their parsed coordinates, up to ``keep_bytes``:
-    :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once).
-    Memory stays within ``keep_bytes`` plus one chunk whatever the file's size.
+    :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once);
+    of a CSV without quotes read by blocks, past ``keep_bytes`` the blocks' parsed
+    coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again.
+    Memory stays within ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks and one
+    chunk whatever the file's size.
 
     Parameters
     ----------
@@ -976,7 +979,7 @@ class PointFile:
     ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
         """``(batch, x, y)`` of each block from ``first`` on: each block parsed (one
         thread each, no chunks to combine) and its coordinates converted in one of two
-        threads, at most three blocks ahead, given in order."""
+        threads, at most three blocks ahead (two parsed while one is used), in order."""
         from concurrent.futures import ThreadPoolExecutor
 
         raw = memoryview(self._csv_raw())
