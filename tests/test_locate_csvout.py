@@ -76,3 +76,51 @@ def test_raw_text_is_echoed_only_when_plain_number_text():
     lon = np.random.default_rng(2).uniform(73, 135, 1_000)
     want = pc.cast(pa.array(lon), pa.string()).to_pylist()
     assert format_floats(pa.array(lon)).to_pylist() == want
+
+
+@pytest.mark.parametrize("n", [1, 33, 5_000])
+def test_long_texts_and_quote_free_columns(n):
+    """Texts longer than one 32-byte copy step, texts ending at their buffer's end, and a
+    quoted column without any ``"`` (copied whole) give pyarrow's bytes."""
+    rng = np.random.default_rng(n)
+    lengths = rng.integers(0, 90, 50)
+    names = pa.array(["网格" * int(k) + f"{i}" for i, k in enumerate(lengths)])
+    g = rng.integers(0, 50, n).astype(np.int16)
+    ids = [f"id-{i}-" + "x" * int(rng.integers(0, 70)) for i in range(n)]
+    t = pa.table(
+        {
+            "id": pa.array(ids),
+            "grid_name": pa.DictionaryArray.from_arrays(pa.array(g), names),
+            "tail": pa.array(["尾" * int(rng.integers(0, 40)) for _ in range(n)]),
+        }
+    )
+    assert csv_bytes(t) == _ref(t)
+    assert csv_bytes(t.slice(n // 3)) == _ref(t.slice(n // 3))
+
+
+def test_buffer_pool_hands_out_a_buffer_again_only_when_nothing_refers_to_it():
+    """The CSV writer's pool reuses a buffer once every view of it is released (the bytes
+    still to be sent are never overwritten), and the answer's bytes stay pyarrow's."""
+    from gridgeo.locate.csvout import BufferPool, csv_buffer
+
+    pool = BufferPool(most=3)
+    a = pool.take(100)
+    view = memoryview(a)[:10]
+    del a
+    b = pool.take(50)
+    assert not np.shares_memory(np.frombuffer(view, np.uint8), b)  # the view still holds it
+    del view
+    c = pool.take(100)
+    assert np.shares_memory(c, pool._buffers[0]) and len(pool._buffers) == 2
+    del b, c
+    t = _table(2_000)
+    first = csv_buffer(t, pool=pool)
+    want = bytes(first)
+    assert want == _ref(t)
+    again = csv_buffer(t.slice(0, 500), header=False, pool=pool)  # the first is still held
+    assert bytes(first) == want and bytes(again) == _ref(t.slice(0, 500), header=False)
+    kept = pool._buffers[2].ctypes.data  # its address (a reference would keep it taken)
+    del first, again
+    last = csv_buffer(t, pool=pool)
+    assert bytes(last) == want
+    assert np.frombuffer(last, np.uint8).ctypes.data == kept  # a buffer written before

@@ -231,12 +231,12 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
     csv = tmp_path / "p.csv"
     csv.write_text("id,lon,lat,category\n" + "\n".join(lines) + "\n")
     pf = PointFile(csv, "csv", chunk=20, keep_bytes=keep)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # several batches
+    pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]  # several batches
     assert pf.check() == n
     kept = len(pf._kept)
     assert kept == {0: 0, 3000: kept, 64 << 20: 4}[keep] and (keep != 3000 or 0 < kept < 4)
     parts = list(pf.chunks())
-    assert [s for s, _ in parts] == [0, 20, 30, 50, 60, 80, 90]  # 30-row batches in 20s
+    assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # 30-row batches joined into 20s
     x = np.concatenate([p.x for _, p in parts])
     assert np.allclose(x, [121 + i / 1000 for i in range(n)])
     assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[:2] == [
@@ -253,13 +253,13 @@ def test_point_file_reads_a_csv_once_within_its_keep_budget(tmp_path, keep):
     assert {(p.row, p.field) for p in err.value.problems} == {(40, "lat"), (41, "lon")}
 
 
-def _small_batches(batches):
-    """Wrap PointFile._batches so a small file comes in batches of 30 rows."""
+def _small_batches(parts):
+    """Wrap PointFile._parts so a small file comes in batches of 30 rows."""
 
     def wrapped(text_xy=False, **kw):
-        for b in batches(text_xy, **kw):
+        for b, x, y in parts(text_xy, **kw):
             for s in range(0, b.num_rows, 30):
-                yield b.slice(s, 30)
+                yield b.slice(s, 30), x[s : s + 30], y[s : s + 30]
 
     return wrapped
 
@@ -319,20 +319,23 @@ def test_point_file_in_memory_reads_as_the_file(tmp_path, fmt):
     assert got[0][2] == [f"p{i}" for i in range(n)]
 
 
-def test_point_file_chunks_cut_each_batch_at_the_chunk_size(tmp_path):
-    """chunks() cuts every batch the reader gives into pieces of at most ``chunk`` rows,
-    numbered over the whole file; a bad row makes check() raise."""
+def test_point_file_chunks_are_whole_chunks_across_batches(tmp_path):
+    """chunks() cuts and joins the batches the reader gives into pieces of ``chunk`` rows
+    (the last one fewer), numbered over the whole file; a bad row makes check() raise."""
     from gridgeo.locate.points import PointFile
 
     n = 95
     csv = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\n" for i in range(n))).encode()
     pf = PointFile(csv, "csv", chunk=20)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]  # 30-row batches
+    pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]  # 30-row batches
     assert pf.check() == n
-    assert [s for s, _p in pf.chunks()] == [0, 20, 30, 50, 60, 80, 90]
+    parts = list(pf.chunks())
+    assert [s for s, _p in parts] == [0, 20, 40, 60, 80]
+    assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
+    assert pa.concat_arrays([p.x_text for _, p in parts]).to_pylist()[41] == "121.0410"
     bad = csv.replace(b"121.0450,", b"121.0450x,")
     pf = PointFile(bad, "csv", chunk=20)
-    pf._batches = _small_batches(pf._batches)  # type: ignore[method-assign]
+    pf._parts = _small_batches(pf._parts)  # type: ignore[method-assign]
     with pytest.raises(InputError):
         pf.check()
 
@@ -377,15 +380,12 @@ def test_point_file_reads_a_csv_without_quotes_by_blocks_once(tmp_path, monkeypa
     pf = PointFile(source, "csv", chunk=20, keep_bytes=keep)
     assert pf.check() == n
     blocks = pf._csv_blocks()
-    if keep == 64 << 20:  # the file fits the keep budget: read once by the streaming reader
-        assert blocks is None
-    else:
-        assert blocks is not None and len(blocks) > 3 and len(pf._block_rows) == len(blocks)
-        assert sum(pf._block_rows) == n
+    assert blocks is not None and len(blocks) > 3 and len(pf._block_rows) == len(blocks)
+    assert sum(pf._block_rows) == n
     parsed = []
-    real = pf._csv_block_batches
+    real = pf._csv_block_parts
     monkeypatch.setattr(
-        pf, "_csv_block_batches", lambda b, first, c: parsed.append(first) or real(b, first, c)
+        pf, "_csv_block_parts", lambda b, first, c: parsed.append(first) or real(b, first, c)
     )
     parts = list(pf.chunks())
     assert pa.concat_arrays([p.ids for _, p in parts]).to_pylist() == [str(i) for i in range(n)]
@@ -423,3 +423,34 @@ def test_read_points_reads_geoparquet_by_lonlat_columns_or_wkb_geometry(tmp_path
     assert np.array_equal(a.x, lon) and np.array_equal(b.y, lat)
     assert list(a.ids) == [str(i) for i in range(7)] and list(b.ids)[:2] == ["p0", "p1"]
     assert list(a.category) == cats and b.category is None
+
+
+@pytest.mark.parametrize("keep_xy", [0, 1 << 20])
+def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeypatch, keep_xy):
+    """Past keep_bytes, a CSV read by blocks keeps each block's parsed coordinates (within
+    keep_xy_bytes): chunks() parses the text again but converts no number twice, and gives
+    what a file read twice gives."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    body = (
+        "lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\r\n" for i in range(n))
+    ).encode()
+    pf = PointFile(body, "csv", chunk=20, keep_bytes=700, keep_xy_bytes=keep_xy)
+    assert pf.check() == n
+    blocks = pf._csv_blocks()
+    assert blocks is not None and len(blocks) > 3
+    assert bool(pf._xy_kept) == bool(keep_xy) and 0 not in pf._xy_kept
+    converted = []
+    real = pf._xy
+    monkeypatch.setattr(pf, "_xy", lambda b: converted.append(b.num_rows) or real(b))
+    parts = list(pf.chunks())
+    if keep_xy:
+        assert converted == [] and not pf._xy_kept  # every kept block used once, then freed
+    else:
+        assert sum(converted) == n - pf._block_rows[0]  # all but the block kept whole
+    assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
+    assert pa.concat_arrays([p.y_text for _, p in parts]).to_pylist()[-1] == "25.0940"
+    assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # blocks joined into whole chunks

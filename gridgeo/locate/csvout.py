@@ -16,6 +16,8 @@ nulls empty, numbers and booleans bare, ``\\n`` line ends.
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["csv_buffer", "csv_bytes", "format_floats"]
+__all__ = ["BufferPool", "csv_buffer", "csv_bytes", "format_floats"]
 
 _POW10 = np.array([10.0**k for k in range(16)])
 
@@ -183,13 +185,18 @@ def _merge(off, data, ok, fb_off, fb_data):  # pragma: no cover - compiled
 
 
 def _string_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(offsets int64 from 0, data uint8, valid bool) of a string array."""
-    arr = arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    """(offsets int64 from 0, data uint8, valid bool) of a string array (its bytes not
+    copied: a ``string`` array's int32 offsets are widened, no cast to ``large_string``)."""
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
     n = len(arr)
     bufs = arr.buffers()
     if bufs[1] is None:  # all null
         return np.zeros(n + 1, np.int64), np.empty(0, np.uint8), np.zeros(n, np.bool_)
-    off = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    wide = pa.types.is_large_string(arr.type)
+    off = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[
+        arr.offset : arr.offset + n + 1
+    ]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
     data = data[off[0] : off[-1]] if n else data[:0]
     valid = _valid(arr)
@@ -283,25 +290,84 @@ def _quoted(arr: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(q, s, q, pa.scalar("", pa.large_string()))
 
 
+class BufferPool:
+    """Output buffers of :func:`csv_buffer` reused once nothing refers to them any more.
+
+    A streamed answer of 5 M rows writes ~700 MB: in fresh buffers each page is faulted
+    in and zeroed by the kernel first (~15 % of the server's CPU in ``perf``). A buffer
+    is handed out again only when the pool holds the sole reference to it (the
+    memoryview sent and every slice of it released), so no byte still to be sent is
+    overwritten. Thread-safe; at most ``most`` buffers are kept (more are allocated
+    and left to the garbage collector).
+
+    Parameters
+    ----------
+    most
+        Buffers kept.
+    """
+
+    def __init__(self, most: int = 8) -> None:
+        self.most = most
+        self._buffers: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> np.ndarray:
+        """A buffer of at least ``size`` bytes (its content undefined).
+
+        Parameters
+        ----------
+        size
+            Bytes needed.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8.
+        """
+        with self._lock:
+            buffers = self._buffers
+            for i in range(len(buffers)):
+                # 2: the list's reference and getrefcount's argument — no view left
+                if buffers[i].size >= size and sys.getrefcount(buffers[i]) == 2:
+                    return buffers[i]
+            out = np.empty(size + (size >> 3), np.uint8)  # room for a longer chunk later
+            if len(buffers) < self.most:
+                buffers.append(out)
+            return out
+
+
 _COMMA = pa.scalar(",", pa.large_string())
 _BOOL_TEXT = pa.array(["false", "true", ""], pa.large_string())
 _DICT_CACHE: dict[tuple, tuple[pa.Buffer | None, pa.Array]] = {}
 
 
+#: Dictionaries (and groups) of at least this many entries are cached (a snapshot's
+#: grids); smaller ones — made afresh per chunk, e.g. the departments or the reasons —
+#: cost little to quote and would only churn the caches (evicting the grids' texts).
+_CACHED_FROM = 64
+
+
 def _dictionary_text(dictionary: pa.Array) -> pa.Array:
     """CSV text of each dictionary entry plus "" for null, cached per dictionary buffer."""
+    if len(dictionary) < _CACHED_FROM:
+        return _quoted_entries(dictionary)
     bufs = dictionary.buffers()
     key = tuple(b.address if b is not None else 0 for b in bufs)
     key += (dictionary.offset, len(dictionary))
     hit = _DICT_CACHE.get(key)
     if hit is not None:
         return hit[1]
-    text = _quoted(pa.concat_arrays([dictionary.cast(pa.string()), pa.nulls(1, pa.string())]))
-    text = text.fill_null(pa.scalar("", pa.large_string()))
+    text = _quoted_entries(dictionary)
     if len(_DICT_CACHE) >= 256:
         _DICT_CACHE.clear()
     _DICT_CACHE[key] = (bufs, text)  # the buffers kept alive: their addresses stay unique
     return text
+
+
+def _quoted_entries(dictionary: pa.Array) -> pa.Array:
+    """Each entry quoted, then "" for the null entry."""
+    text = _quoted(pa.concat_arrays([dictionary.cast(pa.string()), pa.nulls(1, pa.string())]))
+    return text.fill_null(pa.scalar("", pa.large_string()))
 
 
 _GROUP_CACHE: dict[tuple[int, ...], tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
@@ -318,7 +384,9 @@ def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np
     text = frags[0]
     for frag in frags[1:]:
         text = pc.binary_join_element_wise(text, frag, _COMMA)
-    parts = _string_parts(text)
+    parts = _padded(text)
+    if len(frags[0]) <= _CACHED_FROM:  # not cached (nor its texts): nothing to key on
+        return parts
     if len(_GROUP_CACHE) >= 64:
         _GROUP_CACHE.clear()
     _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
@@ -358,6 +426,7 @@ def csv_buffer(
     *,
     header: bool = True,
     raw: dict[str, pa.Array] | None = None,
+    pool: BufferPool | None = None,
 ) -> memoryview:
     """:func:`csv_bytes` without the copy into ``bytes``: a view of the compiled writer's
     buffer (a streamed answer sends it as it is; ~0.03 s less CPU per 100 MB).
@@ -370,6 +439,9 @@ def csv_buffer(
         Write the quoted header line.
     raw
         Per float column name, the text it was read from (echoed where plain).
+    pool
+        Where the output buffer comes from (one already written to and no longer
+        referred to, when there is one: no fresh pages to fault in and zero).
 
     Returns
     -------
@@ -425,65 +497,104 @@ def csv_buffer(
             pacsv.write_csv(batch, buf, write_options=pacsv.WriteOptions(include_header=header))
             return buf.getvalue()
         cells.append(("raw", text))
-    return _assemble_cells(cells, n, head)
+    return _assemble_cells(cells, n, head, pool)
 
 
-def _assemble_cells(cells: list[Any], n: int, head: bytes) -> memoryview:
-    """Rows from per-column texts (``(kind, array)``) and ``[indices, texts]`` groups."""
+def _assemble_cells(
+    cells: list[Any], n: int, head: bytes, pool: BufferPool | None = None
+) -> memoryview:
+    """Rows from per-column texts (``(kind, array)``) and ``[indices, texts]`` groups.
+
+    Each column is passed as its own arrays (tuples of them: no ``n × columns`` copy):
+    a text column as int64 offsets from 0, its bytes and its validity; a group as int32
+    indices into the offsets and bytes of its joined texts."""
     kinds, which = [], []
-    texts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    idx: list[np.ndarray] = []
-    frags: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    t_off: list[np.ndarray] = []
+    t_data: list[np.ndarray] = []
+    t_valid: list[np.ndarray] = []
+    g_idx: list[np.ndarray] = []
+    g_off: list[np.ndarray] = []
+    g_data: list[np.ndarray] = []
     for c in cells:
         if isinstance(c, list):
             kinds.append(1)
-            which.append(len(idx))
-            idx.append(np.asarray(c[0].to_numpy(zero_copy_only=False), np.uint64))
-            frags.append(_group_text(c[1]) if isinstance(c[1], tuple) else _string_parts(c[1]))
+            which.append(len(g_idx))
+            g_idx.append(np.ascontiguousarray(c[0].to_numpy(zero_copy_only=False), np.int32))
+            off, data, _v = _group_text(c[1]) if isinstance(c[1], tuple) else _padded(c[1])
+            g_off.append(off)
+            g_data.append(data)
         else:
             kinds.append(2 if c[0] == "quote" else 0)
-            which.append(len(texts))
-            texts.append(_string_parts(c[1]))
-    s_off = np.zeros((n + 1, max(len(texts), 1)), np.uint64)
-    s_valid = np.zeros((n, max(len(texts), 1)), np.bool_)
-    s_base = np.zeros(max(len(texts), 1), np.uint64)
-    pos = 0
-    for j, (off, data, valid) in enumerate(texts):
-        s_off[:, j], s_valid[:, j], s_base[j] = off, valid, pos
-        pos += data.size
-    s_data = np.concatenate([t[1] for t in texts]) if texts else np.empty(0, np.uint8)
-    d_idx = np.stack(idx, axis=1) if idx else np.zeros((n, 1), np.uint64)
-    f_base = np.zeros(max(len(frags), 1), np.uint64)
-    f_offs, f_datas, fpos, dpos = [], [], 0, 0
-    for j, (off, data, _v) in enumerate(frags):
-        f_base[j] = fpos
-        f_offs.append(off + dpos)
-        f_datas.append(data)
-        fpos += off.size
-        dpos += data.size
-    f_off = np.concatenate(f_offs).astype(np.uint64) if f_offs else np.zeros(1, np.uint64)
-    f_data = np.concatenate(f_datas) if f_datas else np.empty(0, np.uint8)
-    out = _assemble(
+            which.append(len(t_off))
+            off, data, valid = _string_parts(c[1])
+            t_off.append(np.ascontiguousarray(off, np.int64))
+            t_data.append(np.ascontiguousarray(data))
+            t_valid.append(valid)
+    nt, ng = max(len(t_off), 1), max(len(g_idx), 1)
+    # flat arrays, one base per column (a tuple indexed at run time cost more per cell)
+    t_base = np.zeros(nt + 1, np.uint64)
+    for j, d in enumerate(t_data):
+        t_base[j + 1] = t_base[j] + d.size
+    g_base = np.zeros(ng + 1, np.uint64)
+    for j, d in enumerate(g_data):
+        g_base[j + 1] = g_base[j] + d.size
+    g_obase = np.zeros(ng + 1, np.int64)
+    for j, o in enumerate(g_off):
+        g_obase[j + 1] = g_obase[j] + o.size
+    cat = np.concatenate
+    args = (
         np.array(kinds, np.int64),
         np.array(which, np.int64),
-        s_off,
-        s_data,
-        s_base,
-        s_valid,
-        d_idx,
-        f_off,
-        f_data,
-        f_base,
+        cat(t_off) if t_off else np.zeros(1, np.int64),
+        cat(t_data) if t_data else _EMPTY,
+        t_base,
+        cat(t_valid) if t_valid else np.zeros(0, np.bool_),
+        cat(g_idx) if g_idx else np.zeros(0, np.int32),
+        cat(g_off) if g_off else np.zeros(1, np.int64),
+        g_obase,
+        cat(g_data) if g_data else _EMPTY,
+        g_base,
         np.frombuffer(head, np.uint8),
+        n,
     )
-    return memoryview(out)
+    total, quotes = _assemble_size(*args)
+    size = int(total) + _STEP
+    out = pool.take(size) if pool is not None else np.empty(size, np.uint8)
+    end = _assemble(out, quotes, *args)
+    return memoryview(out)[: int(end)]
+
+
+_EMPTY = np.empty(0, np.uint8)
+
+
+def _ro(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Read-only contiguous views: Arrow's buffers are read-only, and one numba type per
+    tuple needs every member alike."""
+    out = []
+    for a in arrays:
+        a = np.ascontiguousarray(a).view()
+        a.flags.writeable = False
+        out.append(a)
+    return tuple(out)
+
+
+#: Bytes one fixed-size copy moves (:func:`_copy_fixed`); buffers get this much slack.
+_STEP = 32
+
+
+def _padded(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_string_parts` with :data:`_STEP` zero bytes after the data (every copy
+    from it can move whole steps)."""
+    off, data, valid = _string_parts(text)
+    padded = np.zeros(data.size + _STEP, np.uint8)
+    padded[: data.size] = data
+    return np.ascontiguousarray(off, np.int64), padded, valid
 
 
 @intrinsic
 def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
     """``dst[dpos:dpos + n] = src[spos:spos + n]`` for uint8 arrays as one ``memcpy``
-    (LLVM's intrinsic: cacheable, no bounds checks; ~25 % less CPU in :func:`_assemble`
-    than a byte loop for the ~100-byte texts of a grid)."""
+    (LLVM's intrinsic: cacheable, no bounds checks)."""
     sig = types.void(dst, dpos, src, spos, n)
 
     def codegen(context, builder, signature, args):
@@ -497,83 +608,138 @@ def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
     return sig, codegen
 
 
+@intrinsic
+def _copy_fixed(typingctx, dst, dpos, src, spos):  # pragma: no cover - compiled
+    """``dst[dpos:dpos + 32] = src[spos:spos + 32]``: a ``memcpy`` of constant size, which
+    LLVM turns into two unaligned 16-byte moves (no call, no loop)."""
+    sig = types.void(dst, dpos, src, spos)
+
+    def codegen(context, builder, signature, args):
+        da = context.make_array(signature.args[0])(context, builder, args[0])
+        sa = context.make_array(signature.args[2])(context, builder, args[2])
+        dptr = builder.gep(da.data, [args[1]])
+        sptr = builder.gep(sa.data, [args[3]])
+        size = context.get_constant(types.uint64, _STEP)
+        cgutils.raw_memcpy(builder, dptr, sptr, size, 1, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy(out, p, src, a, ln):  # pragma: no cover - compiled
+    """``out[p:p + ln] = src[a:a + ln]``; may write up to 32 bytes past ``p + ln`` (the
+    caller's slack; later writes overwrite them)."""
+    step = np.uint64(32)
+    if a + ln + step <= np.uint64(src.size):  # whole steps stay within src
+        k = np.uint64(0)
+        while k < ln:
+            _copy_fixed(out, p + k, src, a + k)
+            k += step
+    elif ln > np.uint64(0):
+        _copy_at(out, p, src, a, ln)
+
+
+@njit(cache=True, nogil=True)
+def _assemble_size(
+    kinds, which, t_off, t_data, t_base, t_valid, g_idx, g_off, g_obase, g_data, g_base, head, n
+):  # pragma: no cover - compiled
+    """The bytes :func:`_assemble` writes, and the ``"`` in each text column.
+
+    Column ``w``'s arrays are at ``w * (n + 1)`` (text offsets), ``w * n`` (validity,
+    group indices), ``g_obase[w]`` (group offsets), ``t_base[w]`` / ``g_base[w]`` (bytes)."""
+    ncol = kinds.size
+    one = np.uint64(1)
+    nt = t_base.size - 1
+    un = np.uint64(n)
+    quotes = np.zeros(max(nt, 1), np.uint64)  # per text column: the ``"`` in its bytes
+    total = np.uint64(head.size) + un * np.uint64(ncol)
+    for c in range(ncol):  # the size, column by column
+        w = np.uint64(which[c])
+        if kinds[c] == 1:
+            ib, ob = w * un, np.uint64(g_obase[w])
+            for i in range(un):
+                g = ob + np.uint64(g_idx[ib + i])
+                total += np.uint64(g_off[g + one] - g_off[g])
+        else:
+            ob, vb = w * (un + one), w * un
+            for i in range(un):
+                if t_valid[vb + i]:
+                    total += np.uint64(t_off[ob + i + one] - t_off[ob + i])
+                    if kinds[c] == 2:
+                        total += np.uint64(2)
+            if kinds[c] == 2:
+                q = np.uint64(0)
+                for j in range(t_base[w], t_base[w + one]):
+                    q += np.uint64(t_data[j] == 34)
+                quotes[w] = q
+                total += q
+    return total, quotes
+
+
 @njit(cache=True, nogil=True)
 def _assemble(
-    kinds, which, s_off, s_data, s_base, s_valid, d_idx, f_off, f_data, f_base, head
+    out,
+    quotes,
+    kinds,
+    which,
+    t_off,
+    t_data,
+    t_base,
+    t_valid,
+    g_idx,
+    g_off,
+    g_obase,
+    g_data,
+    g_base,
+    head,
+    n,
 ):  # pragma: no cover - compiled
-    """CSV rows: kind 0 text as is, 2 text quoted (``"`` doubled), 1 a dictionary's text.
-
-    Byte loops run on unsigned indices (no negative-index checks: ~4x faster copies).
-    """
+    """CSV rows into ``out`` (32 bytes of slack past the size :func:`_assemble_size`
+    gives): kind 0 text as is, 2 text quoted (``"`` doubled), 1 a group's text; the
+    bytes written. Byte indices are unsigned (no negative-index checks)."""
     ncol = kinds.size
-    n = d_idx.shape[0]
     one = np.uint64(1)
-    total = np.uint64(head.size)
-    for i in range(n):
-        total += np.uint64(ncol)
-        for c in range(ncol):
-            w = which[c]
-            k = kinds[c]
-            if k == 1:
-                g = d_idx[i, w] + f_base[w]
-                total += f_off[g + one] - f_off[g]
-            elif s_valid[i, w]:
-                a = s_off[i, w]
-                b = s_off[i + 1, w]
-                total += b - a
-                if k == 2:
-                    total += np.uint64(2)
-                    a += s_base[w]
-                    b += s_base[w]
-                    while a < b:
-                        if s_data[a] == 34:
-                            total += one
-                        a += one
-    out = np.empty(total, np.uint8)
+    un = np.uint64(n)
     p = np.uint64(0)
     while p < np.uint64(head.size):
         out[p] = head[p]
         p += one
-    for i in range(n):
+    for i in range(un):
         for c in range(ncol):
-            w = which[c]
+            w = np.uint64(which[c])
             k = kinds[c]
             if k == 1:
-                g = d_idx[i, w] + f_base[w]
-                a = f_off[g]
-                b = f_off[g + one]
-                if b - a > np.uint64(16):  # a grid's joined text: one memcpy
-                    _copy_at(out, p, f_data, a, b - a)
-                    p += b - a
-                else:
-                    while a < b:
-                        out[p] = f_data[a]
-                        p += one
-                        a += one
-            elif s_valid[i, w]:
-                a = s_off[i, w] + s_base[w]
-                b = s_off[i + 1, w] + s_base[w]
+                g = np.uint64(g_obase[w]) + np.uint64(g_idx[w * un + i])
+                a = np.uint64(g_off[g]) + g_base[w]
+                ln = np.uint64(g_off[g + one] - g_off[g])
+                _copy(out, p, g_data, a, ln)
+                p += ln
+            elif t_valid[w * un + i]:
+                o = w * (un + one) + i
+                a = np.uint64(t_off[o]) + t_base[w]
+                ln = np.uint64(t_off[o + one] - t_off[o])
                 if k == 2:
                     out[p] = 34
                     p += one
-                    while a < b:
-                        ch = s_data[a]
-                        out[p] = ch
-                        p += one
-                        if ch == 34:
-                            out[p] = 34
+                    if quotes[w] == 0:
+                        _copy(out, p, t_data, a, ln)
+                        p += ln
+                    else:
+                        b = a + ln
+                        while a < b:
+                            ch = t_data[a]
+                            out[p] = ch
                             p += one
-                        a += one
+                            if ch == 34:
+                                out[p] = 34
+                                p += one
+                            a += one
                     out[p] = 34
                     p += one
-                elif b - a > np.uint64(12):  # a coordinate's text
-                    _copy_at(out, p, s_data, a, b - a)
-                    p += b - a
                 else:
-                    while a < b:
-                        out[p] = s_data[a]
-                        p += one
-                        a += one
+                    _copy(out, p, t_data, a, ln)
+                    p += ln
             out[p] = 44 if c + 1 < ncol else 10
             p += one
-    return out
+    return p

@@ -767,8 +767,11 @@ class PointFile:
     the first 50 shown); :meth:`chunks` then yields ``(first_row, PointTable)`` pieces
     of at most ``chunk`` points. A CSV or Parquet file's first batches read by
     :meth:`check` are kept, with their parsed coordinates, up to ``keep_bytes``:
-    :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once).
-    Memory stays within ``keep_bytes`` plus one chunk whatever the file's size.
+    :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once);
+    of a CSV without quotes read by blocks, past ``keep_bytes`` the blocks' parsed
+    coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again.
+    Memory stays within ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks and one
+    chunk whatever the file's size.
 
     Parameters
     ----------
@@ -798,6 +801,7 @@ class PointFile:
         source: str | None = None,
         keep_bytes: int = 64 << 20,
         degrees: bool = False,
+        keep_xy_bytes: int = 64 << 20,
     ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
@@ -817,6 +821,11 @@ class PointFile:
         self._raw: Any = path if isinstance(path, bytes) else None
         self._kept: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
         self._keeping = True
+        #: Past ``keep_bytes``, a CSV read by blocks keeps each block's coordinates (16
+        #: bytes a row) up to ``keep_xy_bytes``: :meth:`chunks` parses its text again but
+        #: converts no number twice.
+        self.keep_xy_bytes = keep_xy_bytes if fmt == "csv" else 0
+        self._xy_kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- columns ------------------------------------------------------------------------
     def _input(self) -> Any:
@@ -886,28 +895,31 @@ class PointFile:
             source.seek(0)
             return ipc.open_stream(source)
 
-    def _batches(self, text_xy: bool = False, first_block: int = 0) -> Iterator[pa.RecordBatch]:
-        """The file's batches; a CSV without quotes in its rows read by byte blocks from
-        ``first_block`` (one batch per block, :meth:`_csv_blocks`)."""
+    def _csv_convert(self, text_xy: bool) -> Any:
+        """pyarrow's CSV convert options: the wanted columns, ids and categories as text,
+        coordinates as text (``text_xy``) or numbers."""
+        import pyarrow.csv as pacsv
+
+        cols = self._columns()
+        wanted = [c for c in cols.values() if c is not None]
+        types = {c: pa.string() for c in (cols["id"], cols["category"]) if c}
+        xy_type = pa.string() if text_xy else pa.float64()
+        types.update({cols["x"]: xy_type, cols["y"]: xy_type})
+        return pacsv.ConvertOptions(
+            column_types=types, include_columns=wanted, strings_can_be_null=True
+        )
+
+    def _batches(self, text_xy: bool = False) -> Iterator[pa.RecordBatch]:
+        """The file's batches (a CSV by pyarrow's streaming reader)."""
         cols = self._columns()
         wanted = [c for c in cols.values() if c is not None]
         if self.fmt == "csv":
             import pyarrow.csv as pacsv
 
-            types = {c: pa.string() for c in (cols["id"], cols["category"]) if c}
-            xy_type = pa.string() if text_xy else pa.float64()
-            types.update({cols["x"]: xy_type, cols["y"]: xy_type})
-            convert = pacsv.ConvertOptions(
-                column_types=types, include_columns=wanted, strings_can_be_null=True
-            )
-            blocks = self._csv_blocks()
-            if blocks is not None:
-                yield from self._csv_block_batches(blocks, first_block, convert)
-                return
             reader = pacsv.open_csv(
                 self._input(),
                 read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=True),
-                convert_options=convert,
+                convert_options=self._csv_convert(text_xy),
             )
             yield from reader
         elif self.fmt == "parquet":
@@ -940,21 +952,16 @@ class PointFile:
         return self._raw
 
     def _csv_blocks(self) -> list[tuple[int, int]] | None:
-        """Byte ranges of ~8 MiB of whole rows after the header, when the file is larger
-        than ``keep_bytes`` (:meth:`chunks` will read part of it again) and no row holds a
-        quote (then every newline ends a row: a range can be parsed alone, and read again
-        from its start instead of from the top of the file); else None (pyarrow's
-        streaming reader: ~10 % less CPU for a file read once)."""
+        """Byte ranges of ~8 MiB of whole rows after the header when no row holds a quote
+        (then every newline ends a row: a range can be parsed alone, two at a time in
+        threads, and read again from its start instead of from the top of the file);
+        else None (pyarrow's streaming reader)."""
         if self._blocks is not False:
             return self._blocks  # type: ignore[return-value]
         self._blocks = None
-        if self.path is not None and self.path.stat().st_size <= self.keep_bytes:
-            return None
-        if self.data is not None and self.data.size <= self.keep_bytes:
-            return None
         raw = self._csv_raw()
         size, head = len(raw), len(self._head())
-        if size - head <= _CSV_BLOCK or raw.find(b'"', head) >= 0:
+        if size <= head or raw.find(b'"', head) >= 0:
             return None
         blocks, start = [], head
         while start < size:
@@ -967,40 +974,98 @@ class PointFile:
         self._blocks = blocks
         return blocks
 
-    def _csv_block_batches(
+    def _csv_block_parts(
         self, blocks: list[tuple[int, int]], first: int, convert: Any
-    ) -> Iterator[pa.RecordBatch]:
-        import pyarrow.csv as pacsv
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+        """``(batch, x, y)`` of each block from ``first`` on: each block parsed (one
+        thread each, no chunks to combine) and its coordinates converted in one of two
+        threads, at most three blocks ahead (two parsed while one is used), in order."""
+        from concurrent.futures import ThreadPoolExecutor
 
         raw = memoryview(self._csv_raw())
-        options = pacsv.ReadOptions(column_names=self._names(), use_threads=True)
+        names = self._names()
         rows: list[int] = []
-        for start, end in blocks[first:]:
-            table = pacsv.read_csv(
-                pa.BufferReader(pa.py_buffer(raw[start:end])),
-                read_options=options,
-                convert_options=convert,
-            )
-            rows.append(table.num_rows)
-            yield from table.combine_chunks().to_batches()
+        ahead: list[Any] = []
+        with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-csv") as pool:
+            try:
+                for i, (start, end) in enumerate(blocks[first:], first):
+                    xy = self._xy_kept.pop(i, None)  # kept by check(): not converted again
+                    ahead.append(pool.submit(self._csv_block, raw, start, end, names, convert, xy))
+                    if len(ahead) < 3:
+                        continue
+                    part = ahead.pop(0).result()
+                    rows.append(part[0].num_rows)
+                    yield part
+                while ahead:
+                    part = ahead.pop(0).result()
+                    rows.append(part[0].num_rows)
+                    yield part
+            finally:
+                for f in ahead:
+                    f.cancel()
         if first == 0:
             self._block_rows = rows  # read whole: where each block starts, for chunks()
 
-    def _sliced(self, text_xy: bool = False, skip: int = 0) -> Iterator[pa.RecordBatch]:
-        """Batches of at most ``chunk`` rows, the first ``skip`` rows left out (a CSV read
-        by blocks starts at the block holding row ``skip``: parsed once)."""
+    def _csv_block(
+        self,
+        raw: memoryview,
+        start: int,
+        end: int,
+        names: list[str],
+        convert: Any,
+        xy: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
+        """One block's batch and coordinates (``xy`` when given; any thread)."""
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
+        )
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(raw[start:end])),
+            read_options=options,
+            convert_options=convert,
+        )
+        batch = table.combine_chunks().to_batches()
+        if not batch:
+            batch = [pa.RecordBatch.from_pylist([], schema=table.schema)]
+        if xy is not None and len(xy[0]) == batch[0].num_rows:
+            return batch[0], *xy
+        x, y = self._xy(batch[0])
+        return batch[0], x, y
+
+    def _parts(
+        self, text_xy: bool = False, first_block: int = 0
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+        """``(batch, x, y)`` of the file's batches (:meth:`_batches`), a CSV without quotes
+        by blocks from ``first_block`` (:meth:`_csv_blocks`)."""
+        if self.fmt == "csv" and self._csv_blocks() is not None:
+            blocks = self._csv_blocks()
+            assert blocks is not None
+            yield from self._csv_block_parts(blocks, first_block, self._csv_convert(text_xy))
+            return
+        for batch in self._batches(text_xy):
+            yield (batch, *self._xy(batch))
+
+    def _sliced(
+        self, text_xy: bool = False, skip: int = 0
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+        """``(batch, x, y)`` of at most ``chunk`` rows, the first ``skip`` rows left out (a
+        CSV read by blocks starts at the block holding row ``skip``: parsed once)."""
         first = 0
         if self._block_rows:
             while first < len(self._block_rows) and skip >= self._block_rows[first]:
                 skip -= self._block_rows[first]
                 first += 1
-        for batch in self._batches(text_xy, first_block=first) if first else self._batches(text_xy):
+        for batch, x, y in self._parts(text_xy, first_block=first):
             if skip >= batch.num_rows:
                 skip -= batch.num_rows
                 continue
-            batch, skip = batch.slice(skip), 0
+            if skip:
+                batch, x, y, skip = batch.slice(skip), x[skip:], y[skip:], 0
             for start in range(0, batch.num_rows, self.chunk):
-                yield batch.slice(start, self.chunk)
+                end = start + self.chunk
+                yield batch.slice(start, self.chunk), x[start:end], y[start:end]
 
     def _text_xy(self) -> bool:
         """CSV coordinates are read as text (parsed here; the text echoed in CSV answers)."""
@@ -1110,11 +1175,11 @@ class PointFile:
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
         far = _FarRows(self.source) if self.degrees else None
-        rows = kept = 0
-        self._kept, self._keeping = [], True
+        rows = kept = kept_xy = 0
+        self._kept, self._keeping, self._xy_kept = [], True, {}
+        by_blocks = self.fmt == "csv" and self._csv_blocks() is not None  # a part per block
         try:
-            for batch in self._batches(self._text_xy()):
-                x, y = self._xy(batch)
+            for block, (batch, x, y) in enumerate(self._parts(self._text_xy())):
                 for c in (cols["id"], cols["category"]):
                     if c is not None and not pa.types.is_string(batch.column(c).type):
                         pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
@@ -1125,17 +1190,26 @@ class PointFile:
                 rows += batch.num_rows
                 if self.keep_bytes:
                     kept = self._keep(batch, x, y, kept)
+                text_kept = self.keep_bytes and self._keeping
+                if (
+                    by_blocks
+                    and not text_kept
+                    and kept_xy + x.nbytes + y.nbytes <= self.keep_xy_bytes
+                ):
+                    self._xy_kept[block] = (x, y)  # the text is parsed again, not the numbers
+                    kept_xy += x.nbytes + y.nbytes
         except InputError:
+            self._kept, self._xy_kept = [], {}
             raise
         except (pa.ArrowException, OSError, ValueError) as exc:
-            self._kept = []
+            self._kept, self._xy_kept = [], {}
             raise _unreadable(self.source, self.fmt, exc) from None
         problems = bad_x.problems() + bad_y.problems()
         if problems:
-            self._kept = []
+            self._kept, self._xy_kept = [], {}
             raise _bad_values(self.source, problems)
         if far:
-            self._kept = []
+            self._kept, self._xy_kept = [], {}
             raise far.error()
         self.rows = rows
         return rows
@@ -1148,15 +1222,19 @@ class PointFile:
         batches :meth:`check` kept come first (parsed once); the rest is read again.
         """
         text_xy = self._text_xy()
-        start = 0
         kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
-        for batch, x, y in _pieces(kept, self.chunk):
-            yield start, self._points(batch, x, y, start, text_xy)
-            start += batch.num_rows
-        if self.rows is not None and start >= self.rows:
-            return  # all kept: not read again
-        for batch in self._sliced(text_xy, skip=start):
-            x, y = self._xy(batch)
+        kept_rows = sum(b.num_rows for b, _x, _y in kept)
+
+        def parts() -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+            yield from _pieces(kept, self.chunk)
+            if self.rows is None or kept_rows < self.rows:  # else all kept: not read again
+                yield from self._sliced(text_xy, skip=kept_rows)
+
+        start = 0
+        # CSV blocks end at any row: their pieces are joined into whole chunks (each chunk
+        # costs a few ms beyond its rows to locate and write; 67 → 50 chunks at 5 M)
+        pieces = _whole_chunks(parts(), self.chunk) if self.fmt == "csv" else parts()
+        for batch, x, y in pieces:
             yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
 
@@ -1183,6 +1261,47 @@ class PointFile:
             y_text=yt,
             wkb=wkb,  # type: ignore[arg-type]
         )
+
+
+def _whole_chunks(
+    parts: Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]], chunk: int
+) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
+    """``parts`` cut or joined into pieces of exactly ``chunk`` rows (the last one fewer):
+    only the rows of a piece made of several parts are copied."""
+    held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
+    count = 0
+    for batch, x, y in parts:
+        at, n = 0, batch.num_rows
+        while at < n:
+            if not held and n - at >= chunk:
+                yield batch.slice(at, chunk), x[at : at + chunk], y[at : at + chunk]
+                at += chunk
+                continue
+            take = min(chunk - count, n - at)
+            held.append((batch.slice(at, take), x[at : at + take], y[at : at + take]))
+            count += take
+            at += take
+            if count == chunk:
+                yield _joined(held)
+                held, count = [], 0
+    if held:
+        yield _joined(held)
+
+
+def _joined(
+    held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]],
+) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
+    """One piece of several (their rows copied once)."""
+    if len(held) == 1:
+        return held[0]
+    table = pa.Table.from_batches([b for b, _x, _y in held]).combine_chunks()
+    batches = table.to_batches()
+    batch = batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
+    return (
+        batch,
+        np.concatenate([x for _b, x, _y in held]),
+        np.concatenate([y for _b, _x, y in held]),
+    )
 
 
 def _pieces(

@@ -29,7 +29,7 @@ from gridgeo.crs import resolve_crs
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
-from gridgeo.locate.csvout import csv_buffer, csv_bytes
+from gridgeo.locate.csvout import BufferPool, csv_buffer, csv_bytes
 from gridgeo.locate.encode import STREAMERS, encoder
 from gridgeo.locate.points import (
     PointFile,
@@ -528,18 +528,20 @@ class _Counter:
         self.size += len(part)
         if self.size > settings.batch_max_bytes:
             raise _too_large(settings)
-        if marker is not None:
+        if marker is not None and len(marker) == 1:  # CSV lines: a vector compare, not
+            # bytes.count's byte loop (0.16 s of the event loop's CPU per 185 MB body)
+            self.counted += int(np.count_nonzero(np.frombuffer(part, np.uint8) == marker[0]))
+        elif marker is not None:
             joined = self.tail + part  # a marker split across chunks
             self.counted += joined.count(marker) - self.tail.count(marker)
-            self.tail = joined[-(len(marker) - 1) :] if len(marker) > 1 else b""
-            if self.counted > self.limit:
-                raise HTTPException(
-                    413,
-                    _(
-                        "more than {limit} points; at most {limit} per batch "
-                        "(counted while receiving)"
-                    ).format(limit=settings.batch_max_points),
-                )
+            self.tail = joined[-(len(marker) - 1) :]
+        if self.counted > self.limit:
+            raise HTTPException(
+                413,
+                _(
+                    "more than {limit} points; at most {limit} per batch (counted while receiving)"
+                ).format(limit=settings.batch_max_points),
+            )
 
 
 #: Chunks of a streamed batch answer in the worker pool at once (two computing, two ready).
@@ -578,6 +580,8 @@ class _BatchJob:
         self.pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self.queue: deque[Future] = deque()  # written bytes, in order
         self.works: deque[Future] = deque()  # located and prepared chunks
+        #: CSV answers: the chunks' output buffers, reused once sent (this request only)
+        self.buffers = BufferPool(_AHEAD + 2)
 
     def _too_many(self, n: int) -> None:
         limit = self.settings.batch_max_points
@@ -656,6 +660,7 @@ class _BatchJob:
             f.cancel()
         self.queue.clear()
         self.works.clear()
+        self.buffers = BufferPool(_AHEAD + 2)  # the old one's buffers freed once sent
         pools, self.pools = self.pools, None
         if pools is not None:
             for p in pools:
@@ -677,7 +682,7 @@ class _BatchJob:
         """Locate a chunk and get it ready to write (any thread; ``enc.prepare`` is stateless)."""
         table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores, sent uncopied
-            return csv_buffer(table, header=first, raw=_raw_xy(pts))
+            return csv_buffer(table, header=first, raw=_raw_xy(pts), pool=self.buffers)
         out, at = [], 0
         for b in table.to_batches():  # the request's WKB points reused (GeoParquet in and out)
             wkb = pts.wkb.slice(at, b.num_rows) if pts.wkb is not None else None
