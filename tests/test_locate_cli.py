@@ -127,3 +127,9 @@ def test_locate_cli_reads_a_geoparquet_in_its_own_crs(env, tmp_path, given, code
     assert a["id"].tolist() == b["id"].tolist()
     assert a["grid_code"].fillna("-").tolist() == b["grid_code"].fillna("-").tolist()
     assert a["grid_code"].notna().sum() > 10
+    # a GeoParquet answer says what its points' coordinates are: the file's own CRS
+    res = CliRunner().invoke(app, ["locate", str(src), "--out", str(tmp_path / "c.parquet")])
+    assert res.exit_code == 0, res.output
+    c = gpd.read_parquet(tmp_path / "c.parquet")
+    assert c.crs.to_epsg() == 3826
+    assert np.allclose(c.geometry.x, x) and np.allclose(c.geometry.y, y)

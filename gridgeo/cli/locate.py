@@ -46,7 +46,7 @@ def locate(
     from gridgeo.database.connect import app_database_url
     from gridgeo.io.layer_crs import split_crs_spec
     from gridgeo.locate.answer import locate_batch
-    from gridgeo.locate.encode import STREAMERS
+    from gridgeo.locate.encode import stream_table
     from gridgeo.locate.points import PointFile, agreed_crs, detect_format, read_points
     from gridgeo.registry.snapshot import load_snapshot
     from gridgeo.times import parse_at
@@ -92,7 +92,7 @@ def locate(
         distance=distance,
     )
     with atomic_path(out) as tmp, tmp.open("wb") as fh:
-        for chunk in STREAMERS[fmt_out](frame, 100_000):
+        for chunk in stream_table(fmt_out, frame, 100_000, crs=crs):
             fh.write(chunk)
     located = frame.num_rows - frame.column("grid_code").null_count
     console.print(

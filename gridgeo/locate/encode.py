@@ -405,11 +405,28 @@ def encoder(fmt: str, schema: pa.Schema, *, crs: Any = None) -> Any:
     return {"csv": _CsvEncoder, "geojson": _GeoJSONEncoder, "arrow": _ArrowEncoder}[fmt](schema)
 
 
-def _parquet_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
-    enc = encoder("parquet", table.schema)
+def _parquet_stream(table: pa.Table, chunk: int, crs: Any = None) -> Iterator[bytes]:
+    enc = encoder("parquet", table.schema, crs=crs)
     for batch in table.to_batches(max_chunksize=chunk):
         yield enc.chunk(batch)
     yield enc.close()
 
 
-STREAMERS["parquet"] = _parquet_stream
+def metadata_crs(crs: str) -> Any:
+    """The pyproj CRS of a ``crs=`` name for GeoParquet metadata; None (unknown) for
+    GCJ-02/BD-09, which no CRS definition describes."""
+    from gridgeo.crs import resolve_crs
+
+    resolved = resolve_crs(crs)
+    return None if isinstance(resolved, str) else resolved
+
+
+def stream_table(fmt: str, table: pa.Table, chunk: int, *, crs: str = "wgs84") -> Iterator[bytes]:
+    """A whole answer ``table`` as ``fmt`` (``csv``, ``geojson``, ``arrow``, ``parquet``),
+    ``chunk`` rows at a time.
+
+    ``crs``: the ``crs=`` name of the ``lon``/``lat`` columns, written into the GeoParquet
+    metadata (:func:`metadata_crs`; the other formats carry none)."""
+    if fmt == "parquet":
+        return _parquet_stream(table, chunk, metadata_crs(crs))
+    return STREAMERS[fmt](table, chunk)

@@ -25,12 +25,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridgeo.crs import resolve_crs
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
 from gridgeo.locate.csvout import BufferPool, csv_buffer, csv_bytes
-from gridgeo.locate.encode import STREAMERS, encoder
+from gridgeo.locate.encode import encoder, metadata_crs, stream_table
 from gridgeo.locate.points import (
     PointFile,
     PointTable,
@@ -644,7 +643,7 @@ class _BatchJob:
     def _submit(self, start: int, pts: PointTable) -> None:
         """Locate and prepare a chunk in the pool; write it in order in the writer thread."""
         if self.pools is None:
-            self.enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
+            self.enc = encoder(self.fmt_out, self.schema, crs=metadata_crs(self.crs))
             self.pools = (
                 ThreadPoolExecutor(2, thread_name_prefix="gridgeo-batch"),
                 ThreadPoolExecutor(1, thread_name_prefix="gridgeo-batch-write"),
@@ -674,8 +673,8 @@ class _BatchJob:
         if self.fmt_out == "csv":
             yield csv_bytes(self.frame.cast(self.schema), raw=self.raw)
         else:
-            yield from STREAMERS[self.fmt_out](
-                self.frame.cast(self.schema), self.settings.batch_chunk
+            yield from stream_table(
+                self.fmt_out, self.frame.cast(self.schema), self.settings.batch_chunk, crs=self.crs
             )
 
     def _work(self, enc: Any, pts: PointTable, first: bool) -> list[pa.RecordBatch] | memoryview:
@@ -712,7 +711,7 @@ class _BatchJob:
                 yield queue.popleft().result()
             if self.fmt_out != "csv":
                 if self.enc is None:  # no chunk at all
-                    self.enc = encoder(self.fmt_out, self.schema, crs=_crs_or_none(self.crs))
+                    self.enc = encoder(self.fmt_out, self.schema, crs=metadata_crs(self.crs))
                 yield self.enc.close()
         finally:
             self.close()
@@ -737,12 +736,6 @@ def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
 _EMPTY_POINTS = PointTable(
     x=np.empty(0), y=np.empty(0), ids=np.empty(0, dtype=object), category=None
 )
-
-
-def _crs_or_none(crs: str) -> Any:
-    """The pyproj CRS of ``crs=`` for GeoParquet metadata; None for GCJ-02/BD-09."""
-    resolved = resolve_crs(crs)
-    return None if isinstance(resolved, str) else resolved
 
 
 def _ascii_file(path: Path, window: int = 64 << 20) -> bool:
