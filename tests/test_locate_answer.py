@@ -110,8 +110,8 @@ def _table(text: str) -> pd.DataFrame:
     return got.replace({"": None})
 
 
-def test_single_batch_and_cli_give_one_answer(world, tmp_path, monkeypatch):
-    url, points, c_grids = world
+def _single_and_batch(url: str, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every point asked one by one (``GET /locate``) and all at once (``POST /locate/batch``)."""
     csv = points.to_csv(index=False, float_format="%.17g")
     settings = ServiceSettings(admin_token=ADMIN, token_cache_s=0.0)
     with TestClient(create_app(Settings(database_url=url), settings)) as client:
@@ -122,7 +122,13 @@ def test_single_batch_and_cli_give_one_answer(world, tmp_path, monkeypatch):
             headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "text/csv"},
         )
         assert r.status_code == 200, r.text
-        batch = _table(r.text)
+    return single, _table(r.text)
+
+
+def test_single_batch_and_cli_give_one_answer(world, tmp_path, monkeypatch):
+    url, points, c_grids = world
+    csv = points.to_csv(index=False, float_format="%.17g")
+    single, batch = _single_and_batch(url, points)
     src = tmp_path / "points.csv"
     src.write_text(csv)
     out = tmp_path / "out.csv"
@@ -169,17 +175,7 @@ def test_reasons_follow_the_language(world, monkeypatch):
     Simplified Chinese by default, the same texts in the single and the batch answer."""
     url, points, _c_grids = world
     monkeypatch.setenv("GRIDGEO_LANG", "zh_CN")
-    csv = points.to_csv(index=False, float_format="%.17g")
-    settings = ServiceSettings(admin_token=ADMIN, token_cache_s=0.0)
-    with TestClient(create_app(Settings(database_url=url), settings)) as client:
-        single = _single(client, points)
-        r = client.post(
-            "/locate/batch",
-            content=csv.encode(),
-            headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "text/csv"},
-        )
-        assert r.status_code == 200, r.text
-        batch = _table(r.text)
+    single, batch = _single_and_batch(url, points)
     assert _records(batch) == _records(single)
     inside = single["grid_code"].notna()
     cats = points["category"]
