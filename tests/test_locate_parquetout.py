@@ -306,3 +306,37 @@ def test_thrift_varints_of_offsets_past_4_gib():
 
     for v in (0, 1, 63, 64, 127, 128, 2**31 - 1, 2**31, 2**32 + 5, 3 * 2**40, -1, -300):
         assert unzig(_zigzag(v)) == v
+
+
+@pytest.mark.parametrize("width", [1, 3, 8, 13, 24, 25, 31, 32])
+def test_dictionary_stream_packs_every_width(width):
+    """The index stream is Parquet's bit-packed run (values LSB first, padded to a multiple
+    of 8 values) for every width up to 32, rows without a validity bit or page position
+    left out, and the definition bits say which rows are present."""
+    from gridgeo.locate.parquetout import _dictionary_stream
+
+    rng = np.random.default_rng(width)
+    n = 1_001
+    top = (1 << width) - 1
+    entries = rng.integers(max(0, top - 500), top + 1, 600)  # positions near the width's top
+    remap = np.where(rng.random(600) < 0.1, -1, entries).astype(np.int32)
+    if width == 32:
+        remap = np.empty(0, np.int32)  # int32 positions stop at 31 bits: the entries as they are
+        idx = rng.integers(top - 500, top + 1, n).astype(np.int64)
+    else:
+        idx = rng.integers(0, 600, n).astype(np.int64)
+    valid = rng.integers(0, 256, (n + 7) // 8).astype(np.uint8)
+    defs = np.zeros((n + 7) // 8, np.uint8)
+    out = np.zeros(((n + 7) // 8) * width + 8, np.uint8)
+    k, size = _dictionary_stream(idx, valid, 0, remap, width, defs, out)
+
+    present = np.unpackbits(valid, bitorder="little")[:n].astype(bool)
+    values = idx if remap.size == 0 else remap[idx]
+    present &= values >= 0
+    want = values[present].astype(np.uint64)
+    bits = "".join(format(int(v), f"0{width}b")[::-1] for v in want)
+    bits += "0" * (((8 - len(want) % 8) % 8) * width)
+    packed = bytes(int(bits[i : i + 8][::-1], 2) for i in range(0, len(bits), 8))
+    assert k == int(present.sum())
+    assert bytes(out[:size]) == packed
+    assert np.array_equal(np.unpackbits(defs, bitorder="little")[:n].astype(bool), present)

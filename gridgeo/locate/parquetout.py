@@ -190,7 +190,9 @@ def _dictionary_stream(
 ) -> tuple[int, int]:
     """Definition bits (into ``defs``, zeroed) and one bit-packed run of the present rows'
     dictionary page positions (into ``out``, 8 bytes longer than the run; padded to a
-    multiple of 8 values): (present rows, bytes). Bit widths up to 24.
+    multiple of 8 values): (present rows, bytes). Bit widths up to 32: at most 7 bits are
+    pending before a row, so the 64-bit accumulator holds them and the row's bits, and
+    the four bytes stored hold every whole byte a row completes (7 + 32 < 40).
 
     A row is present where its validity bit is set (``valid`` empty: all) and its entry
     has a page position: ``remap[entry]`` (-1 for a null entry), or the entry itself when
@@ -232,50 +234,6 @@ def _dictionary_stream(
         out[pos] = np.uint8(acc & np.uint64(0xFF))
         acc >>= np.uint64(8)
         left -= 8
-        pos += 1
-    return k, pos
-
-
-@njit(cache=True, nogil=True)
-def _dictionary_stream_wide(
-    idx: np.ndarray,
-    valid: np.ndarray,
-    voff: int,
-    remap: np.ndarray,
-    width: int,
-    defs: np.ndarray,
-    out: np.ndarray,
-) -> tuple[int, int]:
-    """:func:`_dictionary_stream` of any bit width (up to 32), a branch per row."""
-    n = idx.size
-    has_valid = valid.size > 0
-    has_remap = remap.size > 0
-    acc = np.uint64(0)
-    nbits = 0
-    pos = 0
-    k = 0
-    for i in range(n):
-        if has_valid and not _bit(valid, voff + i):
-            continue
-        v = idx[i]
-        if has_remap:
-            v = remap[v]
-            if v < 0:
-                continue
-        defs[i >> 3] |= np.uint8(1 << (i & 7))
-        acc |= np.uint64(v) << np.uint64(nbits)
-        nbits += width
-        while nbits >= 8:
-            out[pos] = np.uint8(acc & np.uint64(0xFF))
-            acc >>= np.uint64(8)
-            nbits -= 8
-            pos += 1
-        k += 1
-    nbits += ((8 - k % 8) % 8) * width
-    while nbits > 0:
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-        acc >>= np.uint64(8)
-        nbits -= 8
         pos += 1
     return k, pos
 
@@ -612,8 +570,7 @@ def _dictionary_values(
         valid, voff = _bits(ind)
         defs = mem.zeros((n + 7) // 8)
         out = mem.empty(((n + 7) // 8) * dic.width + 8)
-        stream = _dictionary_stream if dic.width <= 24 else _dictionary_stream_wide
-        k, size = stream(idx, valid, voff, dic.remap, dic.width, defs, out)
+        k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
         got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
