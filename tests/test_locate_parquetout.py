@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pyproj
 import pytest
 
-from gridgeo.locate.answer import BATCH_COLUMNS
+from gridgeo.locate.answer import BATCH_COLUMNS, answer_schema
 from gridgeo.locate.encode import (
     _ParquetEncoder,
     _PyarrowParquetEncoder,
@@ -25,20 +25,7 @@ _GRID = [c for c in BATCH_COLUMNS if c.startswith(("grid_", "community_", "head_
 
 def _schema(grid_index: pa.DataType = pa.int16()) -> pa.Schema:
     """The answer schema (as :func:`gridgeo.locate.answer.batch_schema` makes it)."""
-    grid = pa.dictionary(grid_index, pa.string())
-    dep = pa.dictionary(pa.int16(), pa.string())
-    plain = {
-        "id": pa.string(),
-        "lon": pa.float64(),
-        "lat": pa.float64(),
-        "category": pa.string(),
-        "distance_to_border_m": pa.float64(),
-        "near_border": pa.bool_(),
-        "department": dep,
-        "department_phone": dep,
-        "reason": pa.dictionary(pa.int32(), pa.string()),
-    }
-    return pa.schema([pa.field(c, plain.get(c, grid)) for c in BATCH_COLUMNS])
+    return answer_schema(grid_index, pa.int16())
 
 
 def _texts(rng: np.random.Generator, n: int, nulls: float, pool: int | None = None) -> list:

@@ -197,8 +197,14 @@ def batch_schema(snap: Snapshot) -> pa.Schema:
     indices when there are fewer than :data:`SMALL_DICTIONARY` of them; the reasons
     (one per category asked for) keep int32.
     """
-    grid = pa.dictionary(index_type(len(snap.records)), pa.string())
-    dep = pa.dictionary(index_type(len(snap.departments)), pa.string())
+    return answer_schema(index_type(len(snap.records)), index_type(len(snap.departments)))
+
+
+def answer_schema(grid_index: pa.DataType, department_index: pa.DataType) -> pa.Schema:
+    """The batch answer's schema (:data:`BATCH_COLUMNS`) with these dictionary index types
+    for the grid columns and the departments."""
+    grid = pa.dictionary(grid_index, pa.string())
+    dep = pa.dictionary(department_index, pa.string())
     plain = {
         "id": pa.string(),
         "lon": pa.float64(),
