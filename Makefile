@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 GG := $(BIN)/gridgeo
 STAMP := $(VENV)/.installed
+# numba's cache of the compiled kernels (gridgeo/warmup.py): made again when their code changes
+WARM := $(VENV)/.kernels
+KERNEL_SRC := $(wildcard gridgeo/locate/*.py gridgeo/tracks/*.py gridgeo/warmup.py)
 export GRIDGEO_HOME ?= $(CURDIR)/.gridgeo
 # Debian packages beyond PostgreSQL/PostGIS: headless Chromium for the browser tests and CJK
 # fonts for maps and screenshots (Playwright drives the system Chromium; it never downloads one).
@@ -14,7 +17,7 @@ DEMO_DEBS ?= fonts-noto-cjk fonts-wqy-microhei poppler-utils
 # wrk drives the bounded load test (benchmarks/load_service.py)
 BENCH_DEBS ?= wrk
 
-.PHONY: demo test lint format bench mutate sysdeps venv db clean help
+.PHONY: demo test lint format bench mutate sysdeps venv kernels db clean help
 
 help:
 	@echo "make demo   set up everything, build and partition the demo district, serve it on :8000"
@@ -38,14 +41,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Compile the kernels once here rather than in the first request, command or test.
+$(WARM): $(STAMP) $(KERNEL_SRC)
+	@$(BIN)/python -m gridgeo.warmup
+	@touch $(WARM)
+
+kernels: $(WARM)
+
 db: sysdeps venv
 	@$(GG) db up
 
-demo: db
+demo: db kernels
 	@$(GG) demo run
 	@$(GG) serve --no-start-db
 
-test: db
+test: db kernels
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; exit $$rc
 

@@ -1,7 +1,7 @@
 """Test helpers in one place: generated districts, tilings and partition checks.
 
-Used by the tests, the benchmarks and the notebooks; nothing in the library imports
-this module. All generators are seeded (same seed, same data).
+Used by the tests, the benchmarks and the notebooks, and by :mod:`gridgeo.warmup`
+(its tiny district); nothing else in the library imports this module. All generators are seeded (same seed, same data).
 
 * Partition inputs: :func:`district`, :func:`tiled_district`, :func:`street_grid`,
   :func:`dual_carriageway_city` (in
