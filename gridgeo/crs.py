@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -949,7 +950,7 @@ def point_problems(
             _("{n}={v!r} is not a finite number").format(n=n, v=v), field=n, rule="point.coordinate"
         )
         for n, v in zip(names, (x, y), strict=True)
-        if not np.isfinite(v)
+        if not math.isfinite(v)
     ]
     if problems:
         return problems

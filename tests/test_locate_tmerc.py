@@ -56,3 +56,32 @@ def test_to_srid_fast_and_slow_paths_agree_and_keep_nan():
         [to_srid([a], [b], "gcj02", 3826) for a, b in zip(lon[ok], lat[ok], strict=True)]
     )
     assert np.abs(gx - one[:, 0, 0]).max() <= 1e-3 and np.abs(gy - one[:, 1, 0]).max() <= 1e-3
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "cgcs2000", "gcj02", "bd09", "EPSG:4490", "EPSG:3826"])
+def test_one_point_path_gives_the_array_paths_numbers(crs):
+    from gridgeo.locate.points import point_to_srid
+
+    rng = np.random.default_rng(3)
+    if crs == "EPSG:3826":  # projected in: metres to metres
+        xs, ys = rng.uniform(250_000, 350_000, 40), rng.uniform(2_700_000, 2_800_000, 40)
+    else:
+        xs, ys = rng.uniform(119.5, 122.5, 40), rng.uniform(21.5, 25.5, 40)
+    for x, y in zip(xs, ys, strict=True):
+        ax, ay = to_srid([x], [y], crs, 3826)  # one point: PROJ, as before
+        assert point_to_srid(float(x), float(y), crs, 3826) == (float(ax[0]), float(ay[0]))
+
+
+@pytest.mark.parametrize(("lon", "lat", "field"), [(200.0, 25.0, "lon"), (121.0, -95.0, "lat")])
+def test_one_point_path_refuses_what_the_array_path_refuses(lon, lat, field):
+    from gridgeo.errors import InputError
+    from gridgeo.locate.points import point_to_srid
+
+    with pytest.raises(InputError) as one:
+        point_to_srid(lon, lat, "wgs84", 3826)
+    with pytest.raises(InputError) as many:
+        to_srid([lon], [lat], "wgs84", 3826)
+    assert str(one.value) == str(many.value)
+    assert one.value.problems[0].field == field
+    nan = point_to_srid(float("nan"), 25.0, "wgs84", 3826)
+    assert all(np.isnan(nan))

@@ -12,6 +12,7 @@ category is unknown or merely unassigned there (:func:`no_department_reason`).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.locate import TIE_RULE
 from gridgeo.locate.index import Located
-from gridgeo.locate.points import to_srid
+from gridgeo.locate.points import point_to_srid, to_srid
 from gridgeo.locate.snapshot import Snapshot, department_rank, ranked_department
 
 log = logging.getLogger(__name__)
@@ -135,19 +136,19 @@ def locate_one(
         base["reason"] = _(EMPTY_REASON)
         base.update(department_answer(snap, category, None, np.nan, np.nan))
         return base
-    x, y = to_srid([lon], [lat], crs, snap.srid)
-    if not (np.isfinite(x[0]) and np.isfinite(y[0])):
+    px, py = point_to_srid(lon, lat, crs, snap.srid)
+    if not (math.isfinite(px) and math.isfinite(py)):
         raise InputError(
             _("({lon}, {lat}) in {crs} has no position in the registry's CRS (EPSG:{srid})").format(
                 lon=lon, lat=lat, crs=crs, srid=snap.srid
             ),
             [Problem(_("cannot be transformed"), field="lon", rule="points.transform")],
         )
-    base["point"] = {"x": float(x[0]), "y": float(y[0]), "srid": snap.srid}
-    g, dist = snap.index.locate_one(x[0], y[0])
+    base["point"] = {"x": px, "y": py, "srid": snap.srid}
+    g, dist = snap.index.locate_one(px, py)
     if g < 0:
         base["reason"] = _(OUTSIDE_REASON)
-        base.update(department_answer(snap, category, None, float(x[0]), float(y[0])))
+        base.update(department_answer(snap, category, None, px, py))
         return base
     rec = snap.records[g]
     base.update(
@@ -158,7 +159,7 @@ def locate_one(
         distance_to_border_m=round(dist, 3),
         near_border=bool(dist <= near_border_m),
     )
-    base.update(department_answer(snap, category, rec["code"], float(x[0]), float(y[0])))
+    base.update(department_answer(snap, category, rec["code"], px, py))
     return base
 
 

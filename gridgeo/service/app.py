@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import inspect
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -132,6 +133,15 @@ def _open_pool(url: str, name: str, size: int, **kw: Any) -> ConnectionPool:
     return pool
 
 
+#: gridgeo exports no OpenTelemetry: FastAPI (from 0.165) otherwise asks OpenTelemetry on
+#: every request whether a provider is configured (8-25 µs of a ~0.5 ms ``GET /locate``).
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 def create_app(
     settings: Settings | None = None, service_settings: ServiceSettings | None = None
 ) -> FastAPI:
@@ -214,6 +224,7 @@ def create_app(
         ),
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        **_NO_TELEMETRY,
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
