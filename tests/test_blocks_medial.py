@@ -141,3 +141,45 @@ def test_split_many_gives_the_per_strip_answer_bit_for_bit(strips):
             assert {j: g.wkb for j, g in got[0].items()} == {j: g.wkb for j, g in one[0].items()}
             assert [g.wkb for g in got[1]] == [g.wkb for g in one[1]]
     assert medial.split_medial_many([], SEGMENT_M) == []
+
+
+def _voronoi_edges(seed: int, n: int = 300) -> np.ndarray:
+    """Voronoi edges between points of different labels, as 2-point segments, clipped to a
+    box (the input :func:`medial.split_region` merges): paths, branches, cycles."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (n, 2))
+    labels = (xy[:, 0] // 25 + 3 * (xy[:, 1] // 40)).astype(int)
+    labels[rng.random(n) < 0.05] = 99  # islands: closed bisectors
+    s, nb = medial._triangles(xy)
+    segs, *_ = medial._voronoi_segments(xy, s, nb, labels, xy.min(axis=0), 500.0)
+    return segs[np.isfinite(segs).all(axis=(1, 2))]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_merge_segments_is_geos_line_merge_bit_for_bit(seed):
+    """The numpy chain merge gives GEOS's ``line_merge`` (same strings, order, direction)."""
+    segs = _voronoi_edges(seed)
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(segs)) < 0.5  # directions do not follow the strings
+    segs[flip] = segs[flip, ::-1]
+    lines = shapely.clip_by_rect(
+        shapely.multilinestrings(shapely.linestrings(segs)), 10, 10, 90, 90
+    )
+    assert medial.merge_segments(lines).wkb == shapely.line_merge(lines).wkb
+
+
+@pytest.mark.parametrize(
+    "wkt",
+    [
+        "MULTILINESTRING ((0 0, 1 0), (1 0, 1 1), (1 1, 0 1), (0 1, 0 0))",  # one cycle
+        "MULTILINESTRING ((1 0, 0 0), (1 1, 1 0), (0 0, 0 1), (0 1, 1 1), (5 5, 6 6))",
+        "MULTILINESTRING ((0 0, 1 0), (1 0, 2 0), (1 0, 1 1), (1 -1, 1 0), (2 0, 2 0))",  # cross
+        "LINESTRING (0 0, 1 1)",
+        "MULTILINESTRING ((0 0, 1 1), (2 2, 1 1))",
+        "MULTILINESTRING ((0 0, 1 1, 2 2), (2 2, 3 3))",  # not all 2-point: GEOS itself
+        "MULTILINESTRING ((0 0, 0 0))",
+    ],
+)
+def test_merge_segments_small_cases(wkt):
+    g = shapely.from_wkt(wkt)
+    assert medial.merge_segments(g).wkb == shapely.line_merge(g).wkb

@@ -265,3 +265,17 @@ def test_strips_side_by_side_are_merged_sliver_by_sliver(monkeypatch):
     got = run()
     monkeypatch.setattr(blocks_mod, "ONE_PASS", False)
     assert run() == got
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_member_sums_are_numpys_sums_bit_for_bit(whole):
+    """One bincount for whole-number weights, numpy's own sums otherwise: the same bits."""
+    from gridgeo.partition.blocks import member_sums
+
+    rng = np.random.default_rng(5)
+    hh = rng.integers(0, 40, 500).astype(float) if whole else rng.uniform(0, 3, 500)
+    members = [rng.choice(500, k, replace=False) for k in rng.integers(0, 60, 80)]
+    members += [np.array([], dtype=int), np.array([])]
+    want = np.array([float(hh[m].sum()) if len(m) else 0.0 for m in members])
+    assert member_sums(hh, members).tobytes() == want.tobytes()
+    assert member_sums(hh, []).shape == (0,)

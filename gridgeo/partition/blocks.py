@@ -39,7 +39,34 @@ class Blocks:
     medians: list = field(default_factory=list)  # centre lines found in split road strips
 
     def recompute(self, hh: np.ndarray) -> None:
-        self.weights = np.array([float(hh[m].sum()) if len(m) else 0.0 for m in self.members])
+        self.weights = member_sums(hh, self.members)
+
+
+def member_sums(hh: np.ndarray, members: list) -> np.ndarray:
+    """``hh[m].sum()`` of each index array ``m`` of ``members`` (0 for an empty one).
+
+    Parameters
+    ----------
+    hh
+        Weights of the points.
+    members
+        Index arrays into ``hh``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One float per member. With whole-number weights (household and resident counts)
+        the sums are exact, so one ``bincount`` gives numpy's sums bit for bit; other
+        weights are summed member by member, as numpy does.
+    """
+    n = len(members)
+    lens = np.fromiter(map(len, members), dtype=np.int64, count=n)
+    if n == 0 or lens.sum() == 0:
+        return np.zeros(n)
+    vals = hh[np.concatenate(members).astype(np.intp, copy=False)]
+    if np.all(vals == np.floor(vals)) and float(np.abs(vals).sum()) < 2.0**52:
+        return np.bincount(np.repeat(np.arange(n), lens), weights=vals, minlength=n)
+    return np.array([float(hh[m].sum()) if len(m) else 0.0 for m in members])
 
 
 def faces(
@@ -437,7 +464,7 @@ def merge_slivers(
     block receives are unioned with it once, at the end.
     """
     geoms_arr = np.array(blocks.geoms, dtype=object)
-    weights = np.array([float(hh[m].sum()) if len(m) else 0.0 for m in blocks.members])
+    weights = member_sums(hh, blocks.members)
     kinds = _sliver_kinds(
         geoms_arr, blocks.members, weights, min_area=min_area, median_width=median_width
     )
@@ -677,7 +704,7 @@ def merge_slivers_once(
         touching another: :func:`_side_by_side`): :func:`merge_slivers` decides then.
     """
     geoms = np.array(blocks.geoms, dtype=object)
-    weights = np.array([float(hh[m].sum()) if len(m) else 0.0 for m in blocks.members])
+    weights = member_sums(hh, blocks.members)
     kinds = _sliver_kinds(
         geoms, blocks.members, weights, min_area=min_area, median_width=median_width
     )
