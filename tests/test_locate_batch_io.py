@@ -276,8 +276,15 @@ def test_geoparquet_checked_points_kept_within_budget_and_not_decoded_again(
     assert pf.check() == n
     decoded: list[int] = []
     read_columns: list[tuple] = []
-    xy, batches = PointFile._xy, PointFile._pq_batches
+    xy, pages, batches = PointFile._xy, PointFile._pq_points_xy, PointFile._pq_batches
+
+    def from_pages(self, group):
+        got = pages(self, group)
+        decoded.append(0 if got is None else len(got[0]))
+        return got
+
     monkeypatch.setattr(PointFile, "_xy", lambda self, b: decoded.append(b.num_rows) or xy(self, b))
+    monkeypatch.setattr(PointFile, "_pq_points_xy", from_pages)
     monkeypatch.setattr(
         PointFile,
         "_pq_batches",
@@ -295,6 +302,28 @@ def test_geoparquet_checked_points_kept_within_budget_and_not_decoded_again(
         assert ("id", "category") in read_columns  # their ids read again, alone
     if keep == keep_xy == 0:
         assert sum(decoded) == n
+
+
+@pytest.mark.parametrize("source", ["path", "bytes"])
+def test_geoparquet_plain_points_read_from_the_pages_others_by_pyarrow(tmp_path, source):
+    """A row group of plain WKB points is read from its pages (no Arrow binary array);
+    a row group of other WKB (here big endian) by pyarrow and shapely: the same values."""
+    import gridgeo.locate.parquetin as parquetin
+
+    lon, lat = _lonlat(300)
+    plain = wkb_points(lon, lat).to_pylist()
+    big = shapely.to_wkb(shapely.points(lon, lat), byte_order=0).tolist()
+    geometry = pa.array(plain[:140] + big[140:210] + plain[210:], pa.binary())
+    path = _parquet(tmp_path, pa.table({"geometry": geometry}))  # row groups of 70
+    body = path if source == "path" else path.read_bytes()
+    pf = PointFile(body, "parquet", chunk=64)
+    meta = pq.ParquetFile(path).metadata
+    got = [parquetin.read_points(pa.memory_map(str(path)), meta, g, 0, 1) for g in range(5)]
+    assert [g is None for g in got] == [False, False, True, False, False]
+    assert pf.check() == 300
+    _starts, xs, ys, ids, _cats = _read(pf)
+    assert np.array_equal(xs, lon) and np.array_equal(ys, lat)
+    assert ids == [str(i) for i in range(300)]
 
 
 def test_geoparquet_bad_point_in_the_last_row_group_is_numbered_and_nothing_kept(tmp_path):

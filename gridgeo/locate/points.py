@@ -1283,9 +1283,48 @@ class PointFile:
         return (batch.select(rest) if rest else None), x, y
 
     def _pq_group(self, group: int) -> list[_PqPart]:
-        """A whole row group checked (any thread: no state changed)."""
-        wanted = [c for c in self._cols.values() if c is not None]
-        return [self._pq_part(b) for b in self._pq_batches(group, wanted)]
+        """A whole row group checked (any thread: no state changed): its WKB points read
+        from the pages (:mod:`~gridgeo.locate.parquetin`) when plain, else by pyarrow."""
+        xy = self._pq_points_xy(group)
+        if xy is None:
+            wanted = [c for c in self._cols.values() if c is not None]
+            return [self._pq_part(b) for b in self._pq_batches(group, wanted)]
+        x, y = xy
+        rest = self._pq_rest()
+        if not rest:
+            return [
+                (None, x[a : a + self.chunk], y[a : a + self.chunk])
+                for a in range(0, len(x), self.chunk)
+            ]
+        parts, at = [], 0
+        for batch in self._pq_batches(group, rest):  # the same batches as with the points
+            for c in rest:
+                if not pa.types.is_string(batch.column(c).type):
+                    pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
+            n = batch.num_rows
+            parts.append((batch, x[at : at + n], y[at : at + n]))
+            at += n
+        return parts
+
+    def _pq_points_xy(self, group: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """x, y of a row group's plain WKB points read from its pages; None when the
+        column or the row group is not that (:func:`~gridgeo.locate.parquetin.read_points`)."""
+        import pyarrow.parquet as pq
+
+        from gridgeo.locate import parquetin
+
+        column = self._cols["geometry"]
+        if column is None:
+            return None
+        source = self._input()
+        if self.data is None:
+            source = pa.memory_map(str(self.path))
+        meta = pq.ParquetFile(source, pre_buffer=False)
+        leaf = parquetin.point_column(meta.schema, column)
+        if leaf is None:
+            return None
+        max_def = meta.schema.column(leaf).max_definition_level
+        return parquetin.read_points(source, meta.metadata, group, leaf, max_def)
 
     def _pq_read(self) -> Iterator[tuple[int, Iterator[_PqPart] | list[_PqPart]]]:
         """``(row group, its checked parts)`` in order: row groups of up to
@@ -1374,6 +1413,8 @@ class PointFile:
         for group, rows in enumerate(self._pq_sizes()):
             parts = kept.pop(group, [])
             whole = sum(len(x) for _r, x, _y in parts) == rows
+            if not whole and rows <= _PQ_GROUP_ROWS:
+                parts, whole = self._pq_group(group), True  # decoded again, whole
             if whole and (not rest or all(r is not None for r, _x, _y in parts)):
                 again: Iterator[pa.RecordBatch] = iter(())
             else:  # the points of the kept parts are not converted again
