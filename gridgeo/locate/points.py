@@ -775,8 +775,10 @@ class PointFile:
     :meth:`check` are kept, with their parsed coordinates, up to ``keep_bytes``:
     :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once);
     of a CSV without quotes read by blocks, past ``keep_bytes`` the blocks' parsed
-    coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again.
-    Memory stays within ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks and one
+    coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again. A
+    (Geo)Parquet file's row groups are decoded two at a time and only their checked x, y
+    kept (with the id/category columns within ``keep_bytes``, alone within
+    ``keep_xy_bytes``): a file of up to ~8 M points is decoded once. Memory stays within ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks and one
     chunk whatever the file's size.
 
     Parameters
