@@ -778,8 +778,9 @@ class PointFile:
     coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again. A
     (Geo)Parquet file's row groups are decoded two at a time and only their checked x, y
     kept (with the id/category columns within ``keep_bytes``, alone within
-    ``keep_xy_bytes``): a file of up to ~8 M points is decoded once. Memory stays within ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks and one
-    chunk whatever the file's size.
+    ``keep_xy_bytes``): a file of up to ~8 M points is decoded once. Memory stays within
+    ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks (row groups) and one chunk whatever
+    the file's size.
 
     Parameters
     ----------
