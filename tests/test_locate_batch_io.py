@@ -43,19 +43,19 @@ def test_plain_wkb_only_for_21_byte_little_endian_points():
     assert plain_wkb(pa.array(col.to_pylist(), pa.large_binary())) is None
 
 
-def test_geoparquet_wkb_points_read_and_kept_for_the_answer(tmp_path):
+def test_geoparquet_wkb_points_read_and_written_again_byte_for_byte(tmp_path):
+    """The request's plain WKB points are not kept past the check: the answer writes them
+    again from x, y (:func:`wkb_points`), the same bytes."""
     lon, lat = _lonlat(200)
-    path = _parquet(tmp_path, pa.table({"geometry": wkb_points(lon, lat)}))
+    col = wkb_points(lon, lat)
+    path = _parquet(tmp_path, pa.table({"geometry": col}))
     pf = PointFile(path, "parquet", chunk=64)
     assert pf.check() == 200
-    xs, ys, wkbs = [], [], []
-    for _start, pts in pf.chunks():
+    xs, ys = [], []
+    for start, pts in pf.chunks():
         xs.append(pts.x)
         ys.append(pts.y)
-        assert pts.wkb is not None
-        # the request's bytes are the ones the answer would write again
-        assert pts.wkb.equals(wkb_points(pts.x, pts.y))
-        wkbs.append(pts.wkb)
+        assert wkb_points(pts.x, pts.y).equals(col.slice(start, len(pts)))
     assert np.array_equal(np.concatenate(xs), lon) and np.array_equal(np.concatenate(ys), lat)
 
 
@@ -77,14 +77,13 @@ def test_plain_wkb_points_read_from_their_bytes_as_shapely_reads_them():
         assert gy.tobytes() == shapely.get_y(geoms).tobytes()
 
 
-def test_geoparquet_other_wkb_read_through_shapely_not_kept(tmp_path):
+def test_geoparquet_other_wkb_read_through_shapely(tmp_path):
     lon, lat = _lonlat(30)
     geoms = shapely.to_wkb(shapely.points(lon, lat), byte_order=0)  # big endian
     path = _parquet(tmp_path, pa.table({"geometry": pa.array(geoms)}))
     pf = PointFile(path, "parquet", chunk=64)
     assert pf.check() == 30
     (_start, pts), *_rest = list(pf.chunks())
-    assert pts.wkb is None
     assert np.allclose(pts.x, lon) and np.allclose(pts.y, lat)
 
 
@@ -97,7 +96,6 @@ def test_geoarrow_native_points_are_read(tmp_path):
     got = list(pf.chunks())
     assert np.array_equal(np.concatenate([p.x for _s, p in got]), lon)
     assert np.array_equal(np.concatenate([p.y for _s, p in got]), lat)
-    assert all(p.wkb is None for _s, p in got)
     ids = [i for _s, p in got for i in p.ids.to_pylist()]
     assert ids == [f"p{i}" for i in range(150)]
 
@@ -232,3 +230,113 @@ def test_spool_keeps_a_small_body_and_writes_a_large_one_off_the_event_loop(tmp_
         spool()
     assert err.value.status_code == 413
     assert list(tmp_path.iterdir()) == []
+
+
+def _geoparquet_with_ids(tmp_path, n: int, group: int, category: bool = True):
+    lon, lat = _lonlat(n, seed=9)
+    cols = {"id": [f"p{i}" for i in range(n)], "geometry": wkb_points(lon, lat)}
+    if category:
+        cols["category"] = ["a" if i % 3 else None for i in range(n)]
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table(cols), path, row_group_size=group)
+    return path, lon, lat
+
+
+def _read(pf: PointFile) -> tuple[list[int], np.ndarray, np.ndarray, list, list]:
+    got = list(pf.chunks())
+    cats = [c for _s, p in got for c in (p.category.tolist() if p.category is not None else [])]
+    return (
+        [s for s, _p in got],
+        np.concatenate([p.x for _s, p in got]),
+        np.concatenate([p.y for _s, p in got]),
+        [i for _s, p in got for i in p.ids.to_pylist()],
+        cats,
+    )
+
+
+@pytest.mark.parametrize(
+    "keep, keep_xy", [(0, 0), (3000, 0), (0, 5000), (3000, 5000), (64 << 20, 64 << 20)]
+)
+@pytest.mark.parametrize("big_groups", [False, True])
+def test_geoparquet_checked_points_kept_within_budget_and_not_decoded_again(
+    tmp_path, monkeypatch, keep, keep_xy, big_groups
+):
+    """check() keeps each row group's checked x, y (with its id/category columns within
+    ``keep_bytes``, alone within ``keep_xy_bytes``); chunks() decodes again only the rest
+    (the ids alone of a row group whose points were kept): the same chunks, ids,
+    categories and coordinates whatever was kept, row groups read in threads or (larger
+    than ``_PQ_GROUP_ROWS``) batch by batch."""
+    import gridgeo.locate.points as points
+
+    if big_groups:
+        monkeypatch.setattr(points, "_PQ_GROUP_ROWS", 100)
+    n = 1000
+    path, lon, lat = _geoparquet_with_ids(tmp_path, n, group=230)
+    pf = PointFile(path, "parquet", chunk=64, keep_bytes=keep, keep_xy_bytes=keep_xy)
+    assert pf.check() == n
+    decoded: list[int] = []
+    read_columns: list[tuple] = []
+    xy, pages, batches = PointFile._xy, PointFile._pq_points_xy, PointFile._pq_batches
+
+    def from_pages(self, group):
+        got = pages(self, group)
+        decoded.append(0 if got is None else len(got[0]))
+        return got
+
+    monkeypatch.setattr(PointFile, "_xy", lambda self, b: decoded.append(b.num_rows) or xy(self, b))
+    monkeypatch.setattr(PointFile, "_pq_points_xy", from_pages)
+    monkeypatch.setattr(
+        PointFile,
+        "_pq_batches",
+        lambda self, g, cols: read_columns.append(tuple(cols)) or batches(self, g, cols),
+    )
+    starts, xs, ys, ids, cats = _read(pf)
+    assert np.array_equal(xs, lon) and np.array_equal(ys, lat)
+    assert ids == [f"p{i}" for i in range(n)]
+    assert cats == ["a" if i % 3 else None for i in range(n)]
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    if keep == keep_xy == 64 << 20:
+        assert decoded == [] and read_columns == []  # read once
+    elif keep_xy:
+        assert sum(decoded) < n  # some points kept: not decoded again
+        assert ("id", "category") in read_columns  # their ids read again, alone
+    if keep == keep_xy == 0:
+        assert sum(decoded) == n
+
+
+@pytest.mark.parametrize("source", ["path", "bytes"])
+def test_geoparquet_plain_points_read_from_the_pages_others_by_pyarrow(tmp_path, source):
+    """A row group of plain WKB points is read from its pages (no Arrow binary array);
+    a row group of other WKB (here big endian) by pyarrow and shapely: the same values."""
+    import gridgeo.locate.parquetin as parquetin
+
+    lon, lat = _lonlat(300)
+    plain = wkb_points(lon, lat).to_pylist()
+    big = shapely.to_wkb(shapely.points(lon, lat), byte_order=0).tolist()
+    geometry = pa.array(plain[:140] + big[140:210] + plain[210:], pa.binary())
+    path = _parquet(tmp_path, pa.table({"geometry": geometry}))  # row groups of 70
+    body = path if source == "path" else path.read_bytes()
+    pf = PointFile(body, "parquet", chunk=64)
+    meta = pq.ParquetFile(path).metadata
+    got = [parquetin.read_points(pa.memory_map(str(path)), meta, g, 0, 1) for g in range(5)]
+    assert [g is None for g in got] == [False, False, True, False, False]
+    assert pf.check() == 300
+    _starts, xs, ys, ids, _cats = _read(pf)
+    assert np.array_equal(xs, lon) and np.array_equal(ys, lat)
+    assert ids == [str(i) for i in range(300)]
+
+
+def test_geoparquet_bad_point_in_the_last_row_group_is_numbered_and_nothing_kept(tmp_path):
+    """Row groups checked two at a time in threads: bad rows are numbered over the whole
+    file, in order; a non-point WKB in the last row group is refused by row."""
+    n = 1000
+    lon, lat = _lonlat(n)
+    wkb = wkb_points(lon, lat).to_pylist()
+    wkb[998] = shapely.to_wkb(shapely.linestrings([[0, 0], [1, 1]]))
+    wkb[5] = shapely.to_wkb(shapely.Point())  # empty: NaN
+    path = _parquet(tmp_path, pa.table({"geometry": pa.array(wkb, pa.binary())}))
+    pf = PointFile(path, "parquet", chunk=64, source="request body")
+    with pytest.raises(InputError) as err:
+        pf.check()
+    assert sorted({p.row for p in err.value.problems}) == [5, 998]
+    assert pf._pq_kept == {}

@@ -1163,6 +1163,32 @@ def test_batch_geoparquet_answer_reads_back_as_the_arrow_answer(world, small_chu
     assert np.array_equal(frame.geometry.x, lon) and np.array_equal(frame.geometry.y, lat)
 
 
+def test_batch_geoparquet_points_checked_once_bad_last_row_group_is_400(world, small_chunks):
+    """A GeoParquet body of several row groups (checked two at a time, points kept): the
+    answer's WKB points are the request's bytes; a line in the last row group is a 400
+    naming its row before any answer byte."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+
+    lon, lat = _batch_points(world, 300, seed=14)
+    wkb = wkb_points(lon, lat)
+    h = {"Content-Type": "application/vnd.apache.parquet", **auth(world, "dispatcher")}
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"geometry": wkb}), buf, row_group_size=40)
+    r = world["client"].post("/locate/batch", content=buf.getvalue(), headers=h)
+    assert r.status_code == 200, r.text
+    answer = pq.read_table(io.BytesIO(r.content))
+    assert answer.column("geometry").to_pylist() == wkb.to_pylist()
+    values = wkb.to_pylist()
+    values[297] = shapely.to_wkb(shapely.linestrings([[121.5, 25.0], [121.6, 25.1]]))
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"geometry": pa.array(values, pa.binary())}), buf, row_group_size=40)
+    r = world["client"].post("/locate/batch", content=buf.getvalue(), headers=h)
+    assert r.status_code == 400, r.text
+    assert {(p["row"], p["field"]) for p in r.json()["problems"]} == {(297, "geometry")}
+
+
 def test_batch_streamed_equals_whole(world, small_chunks):
     """Chunked CSV out is byte for byte the one-piece answer (here: row numbers as ids)."""
     lon, lat = _batch_points(world, 130, seed=6)

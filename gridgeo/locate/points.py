@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import mmap
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,9 +68,6 @@ class PointTable:
     #: The coordinates' text as read from a CSV body (Arrow strings), echoed in CSV answers.
     x_text: pa.Array | None = None
     y_text: pa.Array | None = None
-    #: The request's WKB points when they are exactly what a GeoParquet answer writes
-    #: (:func:`plain_wkb`): reused as the answer's geometry, no copy.
-    wkb: pa.Array | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -778,6 +776,14 @@ def _wkb_xy(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+#: A checked part of a Parquet row group: its id/category columns (None: none, or read
+#: again), x, y.
+_PqPart = tuple[pa.RecordBatch | None, np.ndarray, np.ndarray]
+#: Rows of a Parquet row group at most decoded whole in a thread (a larger one is read
+#: batch by batch: memory stays bounded whatever the file's row groups).
+_PQ_GROUP_ROWS = 1 << 20
+
+
 class PointFile:
     """A CSV, Arrow IPC or (Geo)Parquet point file (or body in memory) read in chunks of
     bounded size.
@@ -789,9 +795,12 @@ class PointFile:
     :meth:`check` are kept, with their parsed coordinates, up to ``keep_bytes``:
     :meth:`chunks` reads again only the rest (a file of up to ~1 M points is read once);
     of a CSV without quotes read by blocks, past ``keep_bytes`` the blocks' parsed
-    coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again.
-    Memory stays within ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks and one
-    chunk whatever the file's size.
+    coordinates are kept (up to ``keep_xy_bytes``) and only their text is parsed again. A
+    (Geo)Parquet file's row groups are decoded two at a time and only their checked x, y
+    kept (with the id/category columns within ``keep_bytes``, alone within
+    ``keep_xy_bytes``): a file of up to ~8 M points is decoded once. Memory stays within
+    ``keep_bytes`` + ``keep_xy_bytes`` plus a few blocks (row groups) and one chunk whatever
+    the file's size.
 
     Parameters
     ----------
@@ -844,8 +853,10 @@ class PointFile:
         #: Past ``keep_bytes``, a CSV read by blocks keeps each block's coordinates (16
         #: bytes a row) up to ``keep_xy_bytes``: :meth:`chunks` parses its text again but
         #: converts no number twice.
-        self.keep_xy_bytes = keep_xy_bytes if fmt == "csv" else 0
+        self.keep_xy_bytes = keep_xy_bytes if fmt in ("csv", "parquet") else 0
         self._xy_kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        #: GeoParquet: each row group's checked parts (:meth:`_pq_check`), by row group.
+        self._pq_kept: dict[int, list[_PqPart]] = {}
 
     # -- columns ------------------------------------------------------------------------
     def _input(self) -> Any:
@@ -1191,6 +1202,8 @@ class PointFile:
             cols = self._columns()
         except (pa.ArrowException, OSError) as exc:  # not Arrow/Parquet at all
             raise _unreadable(self.source, self.fmt, exc) from None
+        if self.fmt == "parquet":
+            return self._pq_check()
         xname = cols["x"] or cols["geometry"] or "lon"
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
@@ -1241,6 +1254,9 @@ class PointFile:
         there is no id column), not an object array: no Python string per point. The
         batches :meth:`check` kept come first (parsed once); the rest is read again.
         """
+        if self.fmt == "parquet":
+            yield from self._pq_chunks()
+            return
         text_xy = self._text_xy()
         kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
         kept_rows = sum(b.num_rows for b, _x, _y in kept)
@@ -1258,6 +1274,206 @@ class PointFile:
             yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
 
+    # -- GeoParquet: every row group decoded once ---------------------------------------
+    def _pq_sizes(self) -> list[int]:
+        """Rows of each row group (from the footer)."""
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(self._input(), pre_buffer=False).metadata
+        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+    def _pq_rest(self) -> list[str]:
+        """The columns a chunk needs besides the coordinates (id, category)."""
+        return [c for c in (self._cols["id"], self._cols["category"]) if c is not None]
+
+    def _pq_batches(self, group: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        """Row group ``group``'s batches of ``columns``, at most ``chunk`` rows each (its
+        own reader: any thread; pyarrow's threads off: two groups are read at once)."""
+        import pyarrow.parquet as pq
+
+        reader = pq.ParquetFile(self._input(), pre_buffer=False)
+        yield from reader.iter_batches(
+            batch_size=self.chunk, row_groups=[group], columns=columns, use_threads=False
+        )
+
+    def _pq_part(self, batch: pa.RecordBatch) -> _PqPart:
+        """A batch checked: its coordinates, and its id/category columns (or None)."""
+        rest = self._pq_rest()
+        for c in rest:
+            if not pa.types.is_string(batch.column(c).type):
+                pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
+        x, y = self._xy(batch)
+        return (batch.select(rest) if rest else None), x, y
+
+    def _pq_group(self, group: int) -> list[_PqPart]:
+        """A whole row group checked (any thread: no state changed): its WKB points read
+        from the pages (:mod:`~gridgeo.locate.parquetin`) when plain, else by pyarrow."""
+        xy = self._pq_points_xy(group)
+        if xy is None:
+            wanted = [c for c in self._cols.values() if c is not None]
+            return [self._pq_part(b) for b in self._pq_batches(group, wanted)]
+        x, y = xy
+        rest = self._pq_rest()
+        if not rest:
+            return [
+                (None, x[a : a + self.chunk], y[a : a + self.chunk])
+                for a in range(0, len(x), self.chunk)
+            ]
+        parts, at = [], 0
+        for batch in self._pq_batches(group, rest):  # the same batches as with the points
+            for c in rest:
+                if not pa.types.is_string(batch.column(c).type):
+                    pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
+            n = batch.num_rows
+            parts.append((batch, x[at : at + n], y[at : at + n]))
+            at += n
+        return parts
+
+    def _pq_points_xy(self, group: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """x, y of a row group's plain WKB points read from its pages; None when the
+        column or the row group is not that (:func:`~gridgeo.locate.parquetin.read_points`)."""
+        import pyarrow.parquet as pq
+
+        from gridgeo.locate import parquetin
+
+        column = self._cols["geometry"]
+        if column is None:
+            return None
+        source = self._input()
+        if self.data is None:
+            source = pa.memory_map(str(self.path))
+        meta = pq.ParquetFile(source, pre_buffer=False)
+        leaf = parquetin.point_column(meta.schema, column)
+        if leaf is None:
+            return None
+        max_def = meta.schema.column(leaf).max_definition_level
+        return parquetin.read_points(source, meta.metadata, group, leaf, max_def)
+
+    def _pq_read(self) -> Iterator[tuple[int, Iterator[_PqPart] | list[_PqPart]]]:
+        """``(row group, its checked parts)`` in order: row groups of up to
+        :data:`_PQ_GROUP_ROWS` rows decoded two at a time in threads (pyarrow's decode and
+        the WKB read let go of the GIL), a larger one batch by batch here (bounded memory)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        wanted = [c for c in self._cols.values() if c is not None]
+        ahead: deque[Any] = deque()
+        with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-parquet") as pool:
+            try:
+                for group, rows in enumerate(self._pq_sizes()):
+                    if rows > _PQ_GROUP_ROWS:
+                        while ahead:
+                            yield ahead.popleft().result()
+                        batches = self._pq_batches(group, wanted)
+                        yield group, (self._pq_part(b) for b in batches)
+                        continue
+                    ahead.append(pool.submit(lambda g=group: (g, self._pq_group(g))))
+                    if len(ahead) > 2:
+                        yield ahead.popleft().result()
+                while ahead:
+                    yield ahead.popleft().result()
+            finally:
+                for f in ahead:
+                    f.cancel()
+
+    def _pq_check(self) -> int:
+        """:meth:`check` of a (Geo)Parquet file: each row group decoded once, two at a
+        time; the checked coordinates kept (with the id/category columns while within
+        ``keep_bytes``, alone within ``keep_xy_bytes`` more): :meth:`chunks` decodes again
+        only what was not kept (16 bytes a point: a 5 M-point file is not read twice)."""
+        cols = self._cols
+        bad_x = _BadRows(cols["x"] or cols["geometry"] or "lon", self.source)
+        bad_y = _BadRows(cols["y"] or cols["geometry"] or "lat", self.source)
+        far = _FarRows(self.source) if self.degrees else None
+        rows = kept = kept_xy = 0
+        self._pq_kept = {}
+        try:
+            for group, parts in self._pq_read():
+                keep: list[_PqPart] = []  # the group's first parts (the rest: read again)
+                keeping = True
+                for rest, x, y in parts:
+                    bad_x.add(rows, x)
+                    bad_y.add(rows, y)
+                    if far is not None:
+                        far.add(rows, x, y)
+                    rows += len(x)
+                    size = x.nbytes + y.nbytes
+                    more = 0 if rest is None else rest.nbytes
+                    if keeping and kept + size + more <= self.keep_bytes:
+                        keep.append((rest, x, y))
+                        kept += size + more
+                    elif keeping and kept_xy + size <= self.keep_xy_bytes:
+                        keep.append((None, x, y))  # the ids are read again, not the points
+                        kept_xy += size
+                    else:
+                        keeping = False
+                if keep:
+                    self._pq_kept[group] = keep
+        except InputError:
+            self._pq_kept = {}
+            raise
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            self._pq_kept = {}
+            raise _unreadable(self.source, self.fmt, exc) from None
+        problems = bad_x.problems() + bad_y.problems()
+        if problems:
+            self._pq_kept = {}
+            raise _bad_values(self.source, problems)
+        if far:
+            self._pq_kept = {}
+            raise far.error()
+        self.rows = rows
+        return rows
+
+    def _pq_chunks(self) -> Iterator[tuple[int, PointTable]]:
+        """:meth:`chunks` of a (Geo)Parquet file: the kept parts of each row group, the
+        rest of it decoded again (only its id/category columns where its points were kept).
+        The answer's WKB points are written again from x, y (the same 21 bytes a plain
+        WKB point of the request holds)."""
+        kept, self._pq_kept = self._pq_kept, {}  # read once: memory freed as the answer goes
+        rest = self._pq_rest()
+        wanted = [c for c in self._cols.values() if c is not None]
+        start = 0
+        for group, rows in enumerate(self._pq_sizes()):
+            parts = kept.pop(group, [])
+            whole = sum(len(x) for _r, x, _y in parts) == rows
+            if not whole and rows <= _PQ_GROUP_ROWS:
+                parts, whole = self._pq_group(group), True  # decoded again, whole
+            if whole and (not rest or all(r is not None for r, _x, _y in parts)):
+                again: Iterator[pa.RecordBatch] = iter(())
+            else:  # the points of the kept parts are not converted again
+                again = self._pq_batches(group, rest if whole else wanted)
+            parts.reverse()
+            for batch in again:
+                if parts:
+                    r, x, y = parts.pop()
+                    if len(x) != batch.num_rows:  # pragma: no cover - pyarrow's batches
+                        raise RuntimeError("a row group read twice gave other batches")
+                    part: _PqPart = (batch.select(rest) if r is None and rest else r, x, y)
+                else:
+                    part = self._pq_part(batch)
+                yield start, self._pq_points(part, start)
+                start += len(part[1])
+            while parts:
+                part = parts.pop()
+                yield start, self._pq_points(part, start)
+                start += len(part[1])
+
+    def _pq_points(self, part: _PqPart, start: int) -> PointTable:
+        rest, x, y = part
+        cols = self._cols
+        n = len(x)
+        ids = (
+            pc.cast(rest.column(cols["id"]), pa.string())
+            if rest is not None and cols["id"]
+            else row_ids(start, n)
+        )
+        cat = (
+            _strings(rest.column(cols["category"]))
+            if rest is not None and cols["category"]
+            else None
+        )
+        return PointTable(x=x, y=y, ids=ids, category=cat)
+
     def _points(
         self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool
     ) -> PointTable:
@@ -1271,7 +1487,6 @@ class PointFile:
             else row_ids(start, batch.num_rows)
         )
         cat = _strings(batch.column(cols["category"])) if cols["category"] else None
-        wkb = plain_wkb(batch.column(cols["geometry"])) if cols["geometry"] else None
         return PointTable(
             x=x,
             y=y,
@@ -1279,7 +1494,6 @@ class PointFile:
             category=cat,
             x_text=xt,
             y_text=yt,
-            wkb=wkb,  # type: ignore[arg-type]
         )
 
 

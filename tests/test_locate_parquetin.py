@@ -1,0 +1,114 @@
+"""GeoParquet WKB points read straight from the pages (:mod:`gridgeo.locate.parquetin`):
+the same x, y as pyarrow + shapely, bit for bit, for every codec, page version and
+encoding pyarrow writes; None (read by pyarrow instead) for anything else."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from gridgeo.locate.encode import wkb_points
+from gridgeo.locate.parquetin import point_column, read_points
+
+
+def _groups(table: pa.Table, **options) -> tuple[list, list]:
+    """What :func:`read_points` gives for each row group, and shapely's x, y."""
+    out = io.BytesIO()
+    pq.write_table(table, out, **options)
+    body = pa.py_buffer(out.getvalue())
+    pf = pq.ParquetFile(pa.BufferReader(body))
+    leaf = point_column(pf.schema, "geometry")
+    assert leaf is not None
+    max_def = pf.schema.column(leaf).max_definition_level
+    got, want = [], []
+    for g in range(pf.metadata.num_row_groups):
+        got.append(read_points(pa.BufferReader(body), pf.metadata, g, leaf, max_def))
+        col = pf.read_row_group(g).column("geometry").combine_chunks()
+        geoms = shapely.from_wkb(col.to_numpy(zero_copy_only=False))
+        want.append((shapely.get_x(geoms), shapely.get_y(geoms)))
+    return got, want
+
+
+def _points(n: int, repeat: bool) -> pa.Table:
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(-180, 180, n), rng.uniform(-90, 90, n)
+    x[:6] = [np.nan, -0.0, np.inf, 5e-324, 0.0, 1e308]
+    if repeat:  # few distinct points: every page dictionary-encoded
+        x, y = x[np.arange(n) % 97], y[np.arange(n) % 97]
+    return pa.table({"geometry": wkb_points(x, y)})
+
+
+@pytest.mark.parametrize("codec", ["snappy", "none", "zstd"])
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+@pytest.mark.parametrize("dictionary", [True, False])
+@pytest.mark.parametrize("repeat", [True, False])
+def test_plain_points_read_from_the_pages_as_shapely_reads_them(codec, version, dictionary, repeat):
+    table = _points(9000, repeat)
+    for options in ({"row_group_size": 4000}, {"row_group_size": 9000, "data_page_size": 2000}):
+        got, want = _groups(
+            table,
+            compression=codec,
+            data_page_version=version,
+            use_dictionary=dictionary,
+            **options,
+        )
+        for (x, y), (wx, wy) in zip(got, want, strict=True):
+            assert x.tobytes() == wx.tobytes() and y.tobytes() == wy.tobytes()
+
+
+def test_a_required_column_is_read_too():
+    table = _points(500, False)
+    table = table.cast(pa.schema([pa.field("geometry", pa.binary(), nullable=False)]))
+    (got,), ((wx, wy),) = _groups(table)
+    assert got[0].tobytes() == wx.tobytes() and got[1].tobytes() == wy.tobytes()
+
+
+@pytest.mark.parametrize("kind", ["null", "three-d", "big-endian", "line", "gzip"])
+def test_anything_but_plain_points_is_left_to_pyarrow(kind):
+    x, y = np.linspace(121, 122, 50), np.linspace(25, 26, 50)
+    values = wkb_points(x, y).to_pylist()
+    options = {}
+    if kind == "null":
+        values[40] = None
+    elif kind == "three-d":
+        values[3] = shapely.to_wkb(shapely.points(1.0, 2.0, 3.0))
+    elif kind == "big-endian":
+        values[49] = shapely.to_wkb(shapely.points(1.0, 2.0), byte_order=0)
+    elif kind == "line":
+        values[10] = shapely.to_wkb(shapely.linestrings([[0, 0], [1, 1]]))
+    else:
+        options["compression"] = "gzip"
+    (got,), _want = _groups(pa.table({"geometry": pa.array(values, pa.binary())}), **options)
+    assert got is None
+
+
+def test_only_a_top_level_byte_array_column_is_read():
+    geo = pa.StructArray.from_arrays([pa.array([1.0]), pa.array([2.0])], names=["x", "y"])
+    out = io.BytesIO()
+    pq.write_table(pa.table({"geometry": geo, "g2": pa.array([1])}), out)
+    schema = pq.ParquetFile(io.BytesIO(out.getvalue())).schema
+    assert point_column(schema, "geometry") is None
+    assert point_column(schema, "g2") is None
+
+
+def test_an_empty_point_is_nan_as_through_pyarrow():
+    """GEOS writes POINT EMPTY as a 21-byte point of NaN: read as NaN (a bad row), as
+    :func:`~gridgeo.locate.points._wkb_xy` reads it from pyarrow's array."""
+    from gridgeo.locate.points import _wkb_xy
+
+    values = wkb_points(np.linspace(121, 122, 5), np.linspace(25, 26, 5)).to_pylist()
+    values[2] = shapely.to_wkb(shapely.Point())
+    col = pa.array(values, pa.binary())
+    out = io.BytesIO()
+    pq.write_table(pa.table({"geometry": col}), out)
+    body = pa.py_buffer(out.getvalue())
+    meta = pq.ParquetFile(pa.BufferReader(body)).metadata
+    x, y = read_points(pa.BufferReader(body), meta, 0, 0, 1)
+    wx, wy = _wkb_xy(col)
+    assert np.isnan(x[2]) and np.isnan(y[2])
+    assert x.tobytes() == wx.tobytes() and y.tobytes() == wy.tobytes()
