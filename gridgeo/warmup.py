@@ -120,11 +120,8 @@ def _answers(snap: Any, fmt_in: str, body: bytes, crs: str, *, distance: bool) -
             raw = {"lon": pts.x_text, "lat": pts.y_text}
         n += len(csv_buffer(table, header=start == 0, raw=raw, pool=pool))
         for fmt, enc in encs.items():
-            at = 0
             for b in (table if fmt != "geojson" else table.slice(0, 50)).to_batches():
-                wkb = pts.wkb.slice(at, b.num_rows) if pts.wkb is not None else None
-                n += len(enc.write(enc.prepare(b, wkb)))
-                at += b.num_rows
+                n += len(enc.write(enc.prepare(b)))
         small = table.slice(0, 50)  # the one-chunk answers
         n += len(csv_bytes(small, header=True))
         for fmt in ("parquet", "arrow", "csv"):
