@@ -454,3 +454,46 @@ def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeyp
     assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
     assert pa.concat_arrays([p.y_text for _, p in parts]).to_pylist()[-1] == "25.0940"
     assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # blocks joined into whole chunks
+
+
+@pytest.mark.parametrize("keep", [0, 700, 64 << 20])
+def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep):
+    """With ``lines``, a quote-free CSV of just lon,lat gives its lines as they are
+    (``xy_text``, no parse of its text in chunks()): the same rows, coordinates and CSV
+    answer bytes as the two text columns; a block whose lines are not all plain number
+    text (here CRLF line ends) is parsed as before, and chunks joining the two kinds
+    still come out whole."""
+    from gridgeo.locate import points
+    from gridgeo.locate.csvout import csv_bytes
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    rows = [f"{121 + i / 1000:.4f},25.{i:03d}0" for i in range(n)]
+    ends = ["\r\n" if 40 <= i < 50 else "\n" for i in range(n)]
+    body = ('"lon","lat"\n' + "".join(r + e for r, e in zip(rows, ends, strict=True))).encode()
+    body = body[:-1]  # the last line without its line end
+
+    def answer(pf: PointFile) -> tuple[bytes, list]:
+        assert pf.check() == n
+        out, parts = b"", list(pf.chunks())
+        for start, p in parts:
+            raw = {"lon,lat": p.xy_text} if p.xy_text is not None else None
+            raw = raw or {"lon": p.x_text, "lat": p.y_text}
+            table = pa.table({"id": p.ids, "lon": p.x, "lat": p.y})
+            out += csv_bytes(table, header=start == 0, raw=raw)
+        return out, parts
+
+    got, parts = answer(PointFile(body, "csv", chunk=20, keep_bytes=keep, lines=True))
+    want, before = answer(PointFile(body, "csv", chunk=20, keep_bytes=keep))
+    assert got == want and got.splitlines()[1:] == [
+        f'"{i}",{r}'.encode() for i, r in enumerate(rows)
+    ]
+    assert any(p.xy_text is not None for _, p in parts)
+    assert all(p.xy_text is None for _, p in before)
+    assert [s for s, _ in parts] == [0, 20, 40, 60, 80]
+    assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
+    # another column, or none asked for: the text columns as before
+    three = ("lon,lat,id\n" + "".join(f"{r},x{i}\n" for i, r in enumerate(rows))).encode()
+    pf = PointFile(three, "csv", chunk=20, keep_bytes=keep, lines=True)
+    assert pf.check() == n and all(p.xy_text is None for _, p in pf.chunks())
