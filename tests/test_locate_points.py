@@ -456,13 +456,14 @@ def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeyp
     assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # blocks joined into whole chunks
 
 
+@pytest.mark.parametrize("keep_xy", [0, 64 << 20])
 @pytest.mark.parametrize("keep", [0, 700, 64 << 20])
-def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep):
+def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep, keep_xy):
     """With ``lines``, a quote-free CSV of just lon,lat gives its lines as they are
-    (``xy_text``, no parse of its text in chunks()): the same rows, coordinates and CSV
-    answer bytes as the two text columns; a block whose lines are not all plain number
-    text (here CRLF line ends) is parsed as before, and chunks joining the two kinds
-    still come out whole."""
+    (``xy_text``, no parse of its text in chunks(); past the kept coordinates only the
+    numbers parsed again): the same rows, coordinates and CSV answer bytes as the two
+    text columns; a block whose lines are not all plain number text (here CRLF line
+    ends) is parsed as before, and chunks joining the two kinds still come out whole."""
     from gridgeo.locate import points
     from gridgeo.locate.csvout import csv_bytes
     from gridgeo.locate.points import PointFile
@@ -484,8 +485,9 @@ def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep):
             out += csv_bytes(table, header=start == 0, raw=raw)
         return out, parts
 
-    got, parts = answer(PointFile(body, "csv", chunk=20, keep_bytes=keep, lines=True))
-    want, before = answer(PointFile(body, "csv", chunk=20, keep_bytes=keep))
+    kw = {"chunk": 20, "keep_bytes": keep, "keep_xy_bytes": keep_xy}
+    got, parts = answer(PointFile(body, "csv", lines=True, **kw))
+    want, before = answer(PointFile(body, "csv", **kw))
     assert got == want and got.splitlines()[1:] == [
         f'"{i}",{r}'.encode() for i, r in enumerate(rows)
     ]
@@ -495,5 +497,5 @@ def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep):
     assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
     # another column, or none asked for: the text columns as before
     three = ("lon,lat,id\n" + "".join(f"{r},x{i}\n" for i, r in enumerate(rows))).encode()
-    pf = PointFile(three, "csv", chunk=20, keep_bytes=keep, lines=True)
+    pf = PointFile(three, "csv", lines=True, **kw)
     assert pf.check() == n and all(p.xy_text is None for _, p in pf.chunks())

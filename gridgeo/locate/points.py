@@ -1029,16 +1029,21 @@ class PointFile:
         """One block's batch and coordinates (``xy`` when given; any thread)."""
         import pyarrow.csv as pacsv
 
-        if xy is not None and self._by_lines():
+        if self.rows is not None and self._by_lines():  # checked: chunks() reads
+            if xy is None:  # past the budget: the numbers parsed again, not the text
+                x, y = self._csv_numbers(raw, start, end, names)
+            else:
+                x, y = xy
             starts = _line_starts(np.frombuffer(raw[start:end], np.uint8), _LINE_BYTES)
-            if starts.size == len(xy[0]) + 1:  # the rows check() parsed: no empty line
+            if starts.size == len(x) + 1:  # the rows check() parsed: no empty line
                 starts += start  # over the whole body: pieces of blocks join uncopied
                 text = pa.Array.from_buffers(
                     pa.large_string(),
                     starts.size - 1,
                     [None, pa.py_buffer(starts), pa.py_buffer(raw)],
                 )
-                return pa.RecordBatch.from_arrays([text], [_LINES]), *xy
+                return pa.RecordBatch.from_arrays([text], [_LINES]), x, y
+            xy = (x, y)
 
         options = pacsv.ReadOptions(
             column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
@@ -1055,6 +1060,23 @@ class PointFile:
             return batch[0], *xy
         x, y = self._xy(batch[0])
         return batch[0], x, y
+
+    def _csv_numbers(
+        self, raw: memoryview, start: int, end: int, names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A checked block's two coordinate columns parsed straight to numbers."""
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
+        )
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(raw[start:end])),
+            read_options=options,
+            convert_options=self._csv_convert(False),
+        )
+        cols = self._columns()
+        return _float_column(table.column(cols["x"])), _float_column(table.column(cols["y"]))
 
     def _parts(
         self, text_xy: bool = False, first_block: int = 0
