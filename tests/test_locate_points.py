@@ -499,3 +499,29 @@ def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep, 
     three = ("lon,lat,id\n" + "".join(f"{r},x{i}\n" for i, r in enumerate(rows))).encode()
     pf = PointFile(three, "csv", lines=True, **kw)
     assert pf.check() == n and all(p.xy_text is None for _, p in pf.chunks())
+
+
+def test_point_file_of_lines_names_every_bad_row_as_before(monkeypatch):
+    """``lines`` parses the coordinates straight to numbers in check(); a block holding a
+    value that is not a number is parsed as text instead, so every bad row is still named
+    (the same problems as without ``lines``), and spaces around numbers read the same."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    rows = [f"{121 + i / 1000:.4f},25.{i:03d}0" for i in range(95)]
+    rows[7], rows[60], rows[61] = "121.5x,25.1", "121.5,", " 121.5 ,25.2"
+    body = ("lon,lat\n" + "\n".join(rows) + "\n").encode()
+    found = []
+    for lines in (True, False):
+        with pytest.raises(InputError) as err:
+            PointFile(body, "csv", chunk=20, keep_bytes=0, lines=lines).check()
+        found.append([(p.row, p.field, p.message) for p in err.value.problems])
+    assert found[0] == found[1] and [r[:2] for r in found[0]] == [(7, "lon"), (60, "lat")]
+    good = body.replace(b"121.5x,25.1", b"121.5,25.1").replace(b"121.5,\n", b"121.5,25.3\n")
+    a = PointFile(good, "csv", chunk=20, keep_bytes=0, lines=True)
+    b = PointFile(good, "csv", chunk=20, keep_bytes=0)
+    assert a.check() == b.check() == 95
+    xa = np.concatenate([p.y for _, p in a.chunks()])
+    assert xa.tolist() == np.concatenate([p.y for _, p in b.chunks()]).tolist()
+    assert xa[61] == 25.2

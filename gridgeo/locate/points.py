@@ -1048,11 +1048,21 @@ class PointFile:
         options = pacsv.ReadOptions(
             column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
         )
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(raw[start:end])),
-            read_options=options,
-            convert_options=convert,
-        )
+        body = pa.py_buffer(raw[start:end])
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(body), read_options=options, convert_options=convert
+            )
+        except pa.ArrowInvalid:
+            if not (self.rows is None and self._by_lines()):
+                raise
+            # check() of lines parses numbers straight away; a block with a value that is
+            # not a number is parsed as text (every bad row named, as before)
+            table = pacsv.read_csv(
+                pa.BufferReader(body),
+                read_options=options,
+                convert_options=self._csv_convert(True),
+            )
         batch = table.combine_chunks().to_batches()
         if not batch:
             batch = [pa.RecordBatch.from_pylist([], schema=table.schema)]
@@ -1230,11 +1240,12 @@ class PointFile:
         rows = kept = kept_xy = 0
         self._kept, self._keeping, self._xy_kept = [], True, {}
         by_blocks = self.fmt == "csv" and self._csv_blocks() is not None  # a part per block
-        keep_xy = self.keep_xy_bytes
+        keep_xy, text_xy = self.keep_xy_bytes, self._text_xy()
         if by_blocks and self._by_lines():  # no text kept: every block's coordinates
             self._keeping, keep_xy = False, self.keep_bytes + self.keep_xy_bytes
+            text_xy = False  # numbers parsed straight away (0.10 vs 0.15 s CPU per 1 M)
         try:
-            for block, (batch, x, y) in enumerate(self._parts(self._text_xy())):
+            for block, (batch, x, y) in enumerate(self._parts(text_xy)):
                 for c in (cols["id"], cols["category"]):
                     if c is not None and not pa.types.is_string(batch.column(c).type):
                         pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
