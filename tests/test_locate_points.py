@@ -454,3 +454,74 @@ def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeyp
     assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
     assert pa.concat_arrays([p.y_text for _, p in parts]).to_pylist()[-1] == "25.0940"
     assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # blocks joined into whole chunks
+
+
+@pytest.mark.parametrize("keep_xy", [0, 64 << 20])
+@pytest.mark.parametrize("keep", [0, 700, 64 << 20])
+def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep, keep_xy):
+    """With ``lines``, a quote-free CSV of just lon,lat gives its lines as they are
+    (``xy_text``, no parse of its text in chunks(); past the kept coordinates only the
+    numbers parsed again): the same rows, coordinates and CSV answer bytes as the two
+    text columns; a block whose lines are not all plain number text (here CRLF line
+    ends) is parsed as before, and chunks joining the two kinds still come out whole."""
+    from gridgeo.locate import points
+    from gridgeo.locate.csvout import csv_bytes
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    rows = [f"{121 + i / 1000:.4f},25.{i:03d}0" for i in range(n)]
+    ends = ["\r\n" if 40 <= i < 50 else "\n" for i in range(n)]
+    body = ('"lon","lat"\n' + "".join(r + e for r, e in zip(rows, ends, strict=True))).encode()
+    body = body[:-1]  # the last line without its line end
+
+    def answer(pf: PointFile) -> tuple[bytes, list]:
+        assert pf.check() == n
+        out, parts = b"", list(pf.chunks())
+        for start, p in parts:
+            raw = {"lon,lat": p.xy_text} if p.xy_text is not None else None
+            raw = raw or {"lon": p.x_text, "lat": p.y_text}
+            table = pa.table({"id": p.ids, "lon": p.x, "lat": p.y})
+            out += csv_bytes(table, header=start == 0, raw=raw)
+        return out, parts
+
+    kw = {"chunk": 20, "keep_bytes": keep, "keep_xy_bytes": keep_xy}
+    got, parts = answer(PointFile(body, "csv", lines=True, **kw))
+    want, before = answer(PointFile(body, "csv", **kw))
+    assert got == want and got.splitlines()[1:] == [
+        f'"{i}",{r}'.encode() for i, r in enumerate(rows)
+    ]
+    assert any(p.xy_text is not None for _, p in parts)
+    assert all(p.xy_text is None for _, p in before)
+    assert [s for s, _ in parts] == [0, 20, 40, 60, 80]
+    assert np.concatenate([p.x for _, p in parts]).tolist() == [121 + i / 1000 for i in range(n)]
+    # another column, or none asked for: the text columns as before
+    three = ("lon,lat,id\n" + "".join(f"{r},x{i}\n" for i, r in enumerate(rows))).encode()
+    pf = PointFile(three, "csv", lines=True, **kw)
+    assert pf.check() == n and all(p.xy_text is None for _, p in pf.chunks())
+
+
+def test_point_file_of_lines_names_every_bad_row_as_before(monkeypatch):
+    """``lines`` parses the coordinates straight to numbers in check(); a block holding a
+    value that is not a number is parsed as text instead, so every bad row is still named
+    (the same problems as without ``lines``), and spaces around numbers read the same."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    rows = [f"{121 + i / 1000:.4f},25.{i:03d}0" for i in range(95)]
+    rows[7], rows[60], rows[61] = "121.5x,25.1", "121.5,", " 121.5 ,25.2"
+    body = ("lon,lat\n" + "\n".join(rows) + "\n").encode()
+    found = []
+    for lines in (True, False):
+        with pytest.raises(InputError) as err:
+            PointFile(body, "csv", chunk=20, keep_bytes=0, lines=lines).check()
+        found.append([(p.row, p.field, p.message) for p in err.value.problems])
+    assert found[0] == found[1] and [r[:2] for r in found[0]] == [(7, "lon"), (60, "lat")]
+    good = body.replace(b"121.5x,25.1", b"121.5,25.1").replace(b"121.5,\n", b"121.5,25.3\n")
+    a = PointFile(good, "csv", chunk=20, keep_bytes=0, lines=True)
+    b = PointFile(good, "csv", chunk=20, keep_bytes=0)
+    assert a.check() == b.check() == 95
+    xa = np.concatenate([p.y for _, p in a.chunks()])
+    assert xa.tolist() == np.concatenate([p.y for _, p in b.chunks()]).tolist()
+    assert xa[61] == 25.2

@@ -7,7 +7,9 @@ per dictionary entry and copied per row; floats with at most 15 significant digi
 between 1e-4 and 1e9 (every rounded distance; coordinates as people type them) are
 written by an exact fixed-point rule that gives the same shortest text; the rest are
 formatted by pyarrow. Longitude/latitude read from a CSV body can be echoed as sent
-(``raw=``): plain number text is copied, anything else is formatted from the value.
+(``raw=``): plain number text is copied, anything else is formatted from the value; a
+body's whole lines ``lon,lat`` (``raw={"lon,lat": lines}``, every value plain number
+text) are copied as the two cells, less their line ends.
 
 Output rules (pyarrow's defaults): a quoted header, strings quoted with ``"`` doubled,
 nulls empty, numbers and booleans bare, ``\\n`` line ends.
@@ -412,7 +414,8 @@ def csv_bytes(
     header
         Write the quoted header line.
     raw
-        Per float column name, the text it was read from (echoed where plain).
+        Per float column name, the text it was read from (echoed where plain); or under
+        ``"a,b"`` the lines ``a,b`` of two adjacent columns (their ``\n`` left out).
 
     Returns
     -------
@@ -438,7 +441,7 @@ def csv_buffer(
     header
         Write the quoted header line.
     raw
-        Per float column name, the text it was read from (echoed where plain).
+        As in :func:`csv_bytes`.
     pool
         Where the output buffer comes from (one already written to and no longer
         referred to, when there is one: no fresh pages to fault in and zero).
@@ -462,8 +465,17 @@ def csv_buffer(
     raw = raw or {}
     cells: list[Any] = []  # per column (group): a text per row, or [indices, texts]
     last_key: tuple | None = None
-    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+    names = batch.schema.names
+    skip = None
+    for j, (name, col) in enumerate(zip(names, batch.columns, strict=True)):
+        if name == skip:
+            continue
         t = col.type
+        pair = f"{name},{names[j + 1]}" if j + 1 < len(names) else None
+        if pair in raw and col.null_count == 0 and batch.column(j + 1).null_count == 0:
+            cells.append(("line", raw[pair]))  # two cells copied at once from the body
+            skip, last_key = names[j + 1], None
+            continue
         if pa.types.is_dictionary(t):
             # columns sharing one index array (a grid's code, name, community, contacts…)
             # are taken together from one joined text per dictionary entry
@@ -524,7 +536,7 @@ def _assemble_cells(
             g_off.append(off)
             g_data.append(data)
         else:
-            kinds.append(2 if c[0] == "quote" else 0)
+            kinds.append({"quote": 2, "line": 3}.get(c[0], 0))
             which.append(len(t_off))
             off, data, valid = _string_parts(c[1])
             t_off.append(np.ascontiguousarray(off, np.int64))
@@ -668,6 +680,11 @@ def _assemble_size(
                     total += np.uint64(t_off[ob + i + one] - t_off[ob + i])
                     if kinds[c] == 2:
                         total += np.uint64(2)
+            if kinds[c] == 3:  # lines: their line ends left out
+                for i in range(un):
+                    e = t_off[ob + i + one]
+                    if e > t_off[ob + i]:
+                        total -= np.uint64(t_data[t_base[w] + np.uint64(e) - one] == 10)
             if kinds[c] == 2:
                 q = np.uint64(0)
                 for j in range(t_base[w], t_base[w + one]):
@@ -696,8 +713,8 @@ def _assemble(
     n,
 ):  # pragma: no cover - compiled
     """CSV rows into ``out`` (32 bytes of slack past the size :func:`_assemble_size`
-    gives): kind 0 text as is, 2 text quoted (``"`` doubled), 1 a group's text; the
-    bytes written. Byte indices are unsigned (no negative-index checks)."""
+    gives): kind 0 text as is, 2 text quoted (``"`` doubled), 1 a group's text, 3 a
+    line less its ``\n``; the bytes written. Byte indices are unsigned (no negative-index checks)."""
     ncol = kinds.size
     one = np.uint64(1)
     un = np.uint64(n)
@@ -738,6 +755,8 @@ def _assemble(
                     out[p] = 34
                     p += one
                 else:
+                    if k == 3 and ln > 0:  # a line: its line end left out
+                        ln -= np.uint64(t_data[a + ln - one] == 10)
                     _copy(out, p, t_data, a, ln)
                     p += ln
             out[p] = 44 if c + 1 < ncol else 10

@@ -68,6 +68,10 @@ class PointTable:
     #: The coordinates' text as read from a CSV body (Arrow strings), echoed in CSV answers.
     x_text: pa.Array | None = None
     y_text: pa.Array | None = None
+    #: Instead of ``x_text``/``y_text``: the body's whole lines ``x,y`` (each with its
+    #: ``\n``; Arrow large strings over the body's bytes) of a CSV of just those two
+    #: columns, every value plain number text (:meth:`PointFile.chunks` with ``lines``).
+    xy_text: pa.Array | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -819,6 +823,11 @@ class PointFile:
     degrees
         The coordinates are longitude/latitude: :meth:`check` refuses values beyond
         ±180/±90 too (as :func:`to_srid` would, but before the answer starts).
+    lines
+        A CSV of just the two coordinate columns, without quotes, whose lines are plain
+        number text: :meth:`chunks` gives its lines as they are (``PointTable.xy_text``,
+        no ``x_text``/``y_text``), found by a compiled scan instead of parsed again, and
+        :meth:`check` keeps only coordinates (up to ``keep_bytes + keep_xy_bytes``).
     """
 
     def __init__(
@@ -831,6 +840,7 @@ class PointFile:
         keep_bytes: int = 64 << 20,
         degrees: bool = False,
         keep_xy_bytes: int = 64 << 20,
+        lines: bool = False,
     ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
@@ -857,6 +867,7 @@ class PointFile:
         self._xy_kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: GeoParquet: each row group's checked parts (:meth:`_pq_check`), by row group.
         self._pq_kept: dict[int, list[_PqPart]] = {}
+        self.lines = lines and fmt == "csv"
 
     # -- columns ------------------------------------------------------------------------
     def _input(self) -> Any:
@@ -1049,14 +1060,40 @@ class PointFile:
         """One block's batch and coordinates (``xy`` when given; any thread)."""
         import pyarrow.csv as pacsv
 
+        if self.rows is not None and self._by_lines():  # checked: chunks() reads
+            if xy is None:  # past the budget: the numbers parsed again, not the text
+                x, y = self._csv_numbers(raw, start, end, names)
+            else:
+                x, y = xy
+            starts = _line_starts(np.frombuffer(raw[start:end], np.uint8), _LINE_BYTES)
+            if starts.size == len(x) + 1:  # the rows check() parsed: no empty line
+                starts += start  # over the whole body: pieces of blocks join uncopied
+                text = pa.Array.from_buffers(
+                    pa.large_string(),
+                    starts.size - 1,
+                    [None, pa.py_buffer(starts), pa.py_buffer(raw)],
+                )
+                return pa.RecordBatch.from_arrays([text], [_LINES]), x, y
+            xy = (x, y)
+
         options = pacsv.ReadOptions(
             column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
         )
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(raw[start:end])),
-            read_options=options,
-            convert_options=convert,
-        )
+        body = pa.py_buffer(raw[start:end])
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(body), read_options=options, convert_options=convert
+            )
+        except pa.ArrowInvalid:
+            if not (self.rows is None and self._by_lines()):
+                raise
+            # check() of lines parses numbers straight away; a block with a value that is
+            # not a number is parsed as text (every bad row named, as before)
+            table = pacsv.read_csv(
+                pa.BufferReader(body),
+                read_options=options,
+                convert_options=self._csv_convert(True),
+            )
         batch = table.combine_chunks().to_batches()
         if not batch:
             batch = [pa.RecordBatch.from_pylist([], schema=table.schema)]
@@ -1064,6 +1101,23 @@ class PointFile:
             return batch[0], *xy
         x, y = self._xy(batch[0])
         return batch[0], x, y
+
+    def _csv_numbers(
+        self, raw: memoryview, start: int, end: int, names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A checked block's two coordinate columns parsed straight to numbers."""
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
+        )
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(raw[start:end])),
+            read_options=options,
+            convert_options=self._csv_convert(False),
+        )
+        cols = self._columns()
+        return _float_column(table.column(cols["x"])), _float_column(table.column(cols["y"]))
 
     def _parts(
         self, text_xy: bool = False, first_block: int = 0
@@ -1097,6 +1151,14 @@ class PointFile:
             for start in range(0, batch.num_rows, self.chunk):
                 end = start + self.chunk
                 yield batch.slice(start, self.chunk), x[start:end], y[start:end]
+
+    def _by_lines(self) -> bool:
+        """The body's lines are given as they are (see ``lines``): a quote-free CSV of
+        exactly the two coordinate columns, read by blocks."""
+        if not self.lines or not self._text_xy() or self._csv_blocks() is None:
+            return False
+        cols = self._columns()
+        return self._names() == [cols["x"], cols["y"]]
 
     def _text_xy(self) -> bool:
         """CSV coordinates are read as text (parsed here; the text echoed in CSV answers)."""
@@ -1211,8 +1273,12 @@ class PointFile:
         rows = kept = kept_xy = 0
         self._kept, self._keeping, self._xy_kept = [], True, {}
         by_blocks = self.fmt == "csv" and self._csv_blocks() is not None  # a part per block
+        keep_xy, text_xy = self.keep_xy_bytes, self._text_xy()
+        if by_blocks and self._by_lines():  # no text kept: every block's coordinates
+            self._keeping, keep_xy = False, self.keep_bytes + self.keep_xy_bytes
+            text_xy = False  # numbers parsed straight away (0.10 vs 0.15 s CPU per 1 M)
         try:
-            for block, (batch, x, y) in enumerate(self._parts(self._text_xy())):
+            for block, (batch, x, y) in enumerate(self._parts(text_xy)):
                 for c in (cols["id"], cols["category"]):
                     if c is not None and not pa.types.is_string(batch.column(c).type):
                         pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
@@ -1221,14 +1287,10 @@ class PointFile:
                 if far is not None:
                     far.add(rows, x, y)
                 rows += batch.num_rows
-                if self.keep_bytes:
+                if self.keep_bytes and self._keeping:
                     kept = self._keep(batch, x, y, kept)
                 text_kept = self.keep_bytes and self._keeping
-                if (
-                    by_blocks
-                    and not text_kept
-                    and kept_xy + x.nbytes + y.nbytes <= self.keep_xy_bytes
-                ):
+                if by_blocks and not text_kept and kept_xy + x.nbytes + y.nbytes <= keep_xy:
                     self._xy_kept[block] = (x, y)  # the text is parsed again, not the numbers
                     kept_xy += x.nbytes + y.nbytes
         except InputError:
@@ -1269,7 +1331,8 @@ class PointFile:
         start = 0
         # CSV blocks end at any row: their pieces are joined into whole chunks (each chunk
         # costs a few ms beyond its rows to locate and write; 67 → 50 chunks at 5 M)
-        pieces = _whole_chunks(parts(), self.chunk) if self.fmt == "csv" else parts()
+        names = self._names() if self.fmt == "csv" else []
+        pieces = _whole_chunks(parts(), self.chunk, names) if self.fmt == "csv" else parts()
         for batch, x, y in pieces:
             yield start, self._points(batch, x, y, start, text_xy)
             start += batch.num_rows
@@ -1478,6 +1541,8 @@ class PointFile:
         self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool
     ) -> PointTable:
         cols = self._cols
+        if batch.schema.names == [_LINES]:  # whole lines x,y: no id or category column
+            return PointTable(x=x, y=y, ids=row_ids(start, batch.num_rows), xy_text=batch.column(0))
         xt = yt = None
         if text_xy:  # the text as sent, echoed in CSV answers
             xt, yt = batch.column(cols["x"]), batch.column(cols["y"])
@@ -1498,10 +1563,13 @@ class PointFile:
 
 
 def _whole_chunks(
-    parts: Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]], chunk: int
+    parts: Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]],
+    chunk: int,
+    names: list[str] | None = None,
 ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
     """``parts`` cut or joined into pieces of exactly ``chunk`` rows (the last one fewer):
-    only the rows of a piece made of several parts are copied."""
+    only the rows of a piece made of several parts are copied (``names``: the CSV's
+    columns, for blocks given as lines joined with parsed ones)."""
     held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
     count = 0
     for batch, x, y in parts:
@@ -1516,18 +1584,24 @@ def _whole_chunks(
             count += take
             at += take
             if count == chunk:
-                yield _joined(held)
+                yield _joined(held, names)
                 held, count = [], 0
     if held:
-        yield _joined(held)
+        yield _joined(held, names)
 
 
 def _joined(
     held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]],
+    names: list[str] | None = None,
 ) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
     """One piece of several (their rows copied once)."""
     if len(held) == 1:
         return held[0]
+    kinds = {tuple(b.schema.names) for b, _x, _y in held}
+    if kinds == {(_LINES,)}:
+        return _joined_lines(held)
+    if len(kinds) > 1:  # lines and parsed text
+        held = [(_parsed_lines(b, names or ["x", "y"]), x, y) for b, x, y in held]
     table = pa.Table.from_batches([b for b, _x, _y in held]).combine_chunks()
     batches = table.to_batches()
     batch = batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
@@ -1536,6 +1610,50 @@ def _joined(
         np.concatenate([x for _b, x, _y in held]),
         np.concatenate([y for _b, _x, y in held]),
     )
+
+
+#: The column of a block given as its lines (:meth:`PointFile._by_lines`).
+_LINES = "\x00lines"
+
+
+def _joined_lines(
+    held: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]],
+) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
+    """Consecutive pieces given as lines in one piece: their offsets joined, the body's
+    bytes not copied (each piece's lines start where the one before ends)."""
+    offs = []
+    for b, _x, _y in held:
+        col = b.column(0)
+        off = np.frombuffer(col.buffers()[1], np.int64)[col.offset : col.offset + len(col) + 1]
+        offs.append(off if not offs else off[1:])
+    first = held[0][0].column(0)
+    n = sum(b.num_rows for b, _x, _y in held)
+    text = pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(np.concatenate(offs)), first.buffers()[2]]
+    )
+    return (
+        pa.RecordBatch.from_arrays([text], [_LINES]),
+        np.concatenate([x for _b, x, _y in held]),
+        np.concatenate([y for _b, _x, y in held]),
+    )
+
+
+def _parsed_lines(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+    """A batch of whole lines ``x,y`` parsed as two text columns (a chunk joining blocks
+    given as lines with one whose lines were not all plain: rare)."""
+    if batch.schema.names != [_LINES]:
+        return batch
+    import pyarrow.csv as pacsv
+
+    text = batch.column(0)
+    off = np.frombuffer(text.buffers()[1], np.int64)[text.offset : text.offset + len(text) + 1]
+    data = text.buffers()[2][int(off[0]) : int(off[-1])]
+    table = pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+    )
+    return table.combine_chunks().to_batches()[0]
 
 
 def _pieces(
@@ -1573,25 +1691,40 @@ def row_ids(start: int, n: int) -> pa.Array:
 
 @njit(cache=True, nogil=True)
 def _row_id_text(start, n):  # pragma: no cover - compiled
+    """Offsets and digits of ``start … start + n - 1``: each number's digits are the
+    previous one's plus one (carried by hand), no division per digit (0.14 → 0.07–0.08 s
+    per 5 M ids)."""
     off = np.empty(n + 1, np.int32)
     off[0] = 0
+    width = 1
+    bound = 10  # the first number with one more digit
+    while start >= bound:
+        bound *= 10
+        width += 1
+    w, b = width, bound
     for i in range(n):
-        v = start + i
-        d = 1
-        while v >= 10:
-            v //= 10
-            d += 1
-        off[i + 1] = off[i] + d
+        if start + i >= b:
+            b *= 10
+            w += 1
+        off[i + 1] = off[i] + w
     data = np.empty(off[n], np.uint8)
+    digits = np.full(20, 48, np.uint8)  # the current number, right-aligned
+    v = start
+    for k in range(19, -1, -1):
+        digits[k] = 48 + v % 10
+        v //= 10
+    w = width
     for i in range(n):
-        v = start + i
-        p = off[i + 1] - 1
-        while True:
-            data[p] = 48 + v % 10
-            v //= 10
-            p -= 1
-            if v == 0:
-                break
+        p = off[i]
+        for k in range(w):
+            data[p + k] = digits[20 - w + k]
+        k = 19
+        while digits[k] == 57:  # + 1
+            digits[k] = 48
+            k -= 1
+        digits[k] += 1
+        if k < 20 - w:
+            w += 1
     return off, data
 
 
@@ -1624,3 +1757,33 @@ def agreed_crs(given: str | None, declared: str | None) -> str:
             [Problem(_("leave crs= out or give the file's CRS"), field="crs", rule="query.crs")],
         )
     return given
+
+
+#: Bytes of an ``x,y`` line echoed as is (:func:`_line_starts`): plain number text, ``,``, ``\n``.
+_LINE_BYTES = np.zeros(256, np.uint8)
+_LINE_BYTES[[*range(48, 58), 46, 45, 43, 101, 69, 44, 10]] = 1
+
+
+@njit(cache=True, nogil=True)
+def _line_starts(data, table):  # pragma: no cover - compiled
+    """Where each line of ``data`` starts, then its end, when every byte is marked in
+    ``table``; else an empty array. Three passes without a branch per byte (the check,
+    the count, the starts), each simpler than one fused loop: 0.25 against 0.33 s per
+    187 MB, pyarrow's parse of the same text 0.4–0.5 s."""
+    n = data.size
+    bad = np.uint8(0)
+    for j in range(n):
+        bad |= table[data[j]] ^ np.uint8(1)
+    if bad or n == 0:
+        return np.empty(0, np.int64)
+    lines = 0
+    for j in range(n):
+        lines += data[j] == 10
+    tail = 1 if data[n - 1] != 10 else 0  # a last line without its line end
+    starts = np.empty(lines + 1 + tail, np.int64)
+    starts[0] = 0
+    k = 0
+    for j in range(n):
+        starts[k + 1] = j + 1  # kept when data[j] ends a line, else overwritten
+        k += data[j] == 10
+    return starts

@@ -634,6 +634,7 @@ class _BatchJob:
             self.fmt_in,
             chunk=self.settings.batch_chunk,
             source=_("request body"),
+            lines=self.fmt_out == "csv",  # lon,lat lines echoed as sent, not parsed again
         )
         self.crs = agreed_crs(self.given_crs, self.points.declared_crs())
         self.points.degrees = crs_is_lonlat(self.crs)
@@ -645,8 +646,8 @@ class _BatchJob:
             parts = [t for _p, t in pairs]
             self.frame = pa.concat_tables(parts) if parts else self.locate(_EMPTY_POINTS)
             raws = [_raw_xy(p) for p, _t in pairs]
-            if raws and all(raws):
-                self.raw = {c: pa.concat_arrays([r[c] for r in raws]) for c in ("lon", "lat")}  # type: ignore[index]
+            if raws and all(raws) and len({tuple(r) for r in raws}) == 1:  # type: ignore[arg-type]
+                self.raw = {c: pa.concat_arrays([r[c] for r in raws]) for c in raws[0]}  # type: ignore[index]
 
     def _submit(self, start: int, pts: PointTable) -> None:
         """Locate and prepare a chunk in the pool; write it in order in the writer thread."""
@@ -732,7 +733,10 @@ class _BatchJob:
 
 
 def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
-    """The CSV body's coordinate text, echoed as sent in a CSV answer where plain."""
+    """The CSV body's coordinate text, echoed as sent in a CSV answer where plain (its
+    whole lines ``lon,lat`` when the body has just those columns)."""
+    if pts.xy_text is not None:
+        return {"lon,lat": pts.xy_text}
     if pts.x_text is None or pts.y_text is None:
         return None
     return {"lon": pts.x_text, "lat": pts.y_text}
