@@ -93,7 +93,9 @@ def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, bytes]:
     }
 
 
-def _answers(snap: Any, fmt_in: str, body: bytes, crs: str, *, distance: bool) -> int:
+def _answers(
+    snap: Any, fmt_in: str, body: bytes, crs: str, *, distance: bool, lines: bool = False
+) -> int:
     """Read ``body`` as the batch endpoint does, locate it and write every answer format."""
     import pandas as pd
 
@@ -102,7 +104,9 @@ def _answers(snap: Any, fmt_in: str, body: bytes, crs: str, *, distance: bool) -
     from gridgeo.locate.encode import encoder, metadata_crs, stream_table
     from gridgeo.locate.points import PointFile
 
-    points = PointFile(body, fmt_in, chunk=_CHUNK, source="warm-up", degrees=crs == "wgs84")
+    points = PointFile(
+        body, fmt_in, chunk=_CHUNK, source="warm-up", degrees=crs == "wgs84", lines=lines
+    )
     points.check()
     schema = batch_schema(snap)
     encs = {f: encoder(f, schema, crs=metadata_crs(crs)) for f in ("parquet", "arrow", "geojson")}
@@ -115,10 +119,7 @@ def _answers(snap: Any, fmt_in: str, body: bytes, crs: str, *, distance: bool) -
             snap, pts.x, pts.y, ids=pts.ids, crs=crs, category=cats, private=True,
             near_border_m=5.0, distance=distance,
         ).cast(schema)  # fmt: skip
-        raw = None
-        if pts.x_text is not None and pts.y_text is not None:
-            raw = {"lon": pts.x_text, "lat": pts.y_text}
-        n += len(csv_buffer(table, header=start == 0, raw=raw, pool=pool))
+        n += len(csv_buffer(table, header=start == 0, raw=pts.echoed(), pool=pool))
         for fmt, enc in encs.items():
             for b in (table if fmt != "geojson" else table.slice(0, 50)).to_batches():
                 n += len(enc.write(enc.prepare(b)))
@@ -195,6 +196,9 @@ def warm_up() -> float:
         for distance in (False, True):
             _answers(snap, fmt, body, "wgs84", distance=distance)
     _answers(snap, "csv", _bodies(x, y)["csv"], "EPSG:3826", distance=True)
+    # a body of just lon,lat: its lines echoed in a CSV answer
+    plain = "".join(f"{a:.7f},{b:.7f}\n" for a, b in zip(lon.tolist(), lat.tolist(), strict=True))
+    _answers(snap, "csv", ("lon,lat\n" + plain).encode(), "wgs84", distance=False, lines=True)
     _single(snap, x, y)
     _tracks(codes, geoms)
     return time.perf_counter() - t0

@@ -6,7 +6,7 @@ from gridgeo import warmup
 
 
 def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
-    from gridgeo.locate import _kernels, csvout, parquetout
+    from gridgeo.locate import _kernels, csvout, parquetin, parquetout, points
     from gridgeo.tracks import _kernels as track_kernels
 
     assert warmup.warm_up() > 0
@@ -20,6 +20,8 @@ def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
         _kernels.dist_cell_counts,
         csvout._assemble,
         parquetout._dictionary_stream,
+        parquetin._plain_points,
+        points._line_starts,
         track_kernels.classify_legs,
         track_kernels.fix_days,
     ):

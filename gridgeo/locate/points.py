@@ -76,6 +76,16 @@ class PointTable:
     def __len__(self) -> int:
         return int(self.x.size)
 
+    def echoed(self) -> dict[str, pa.Array] | None:
+        """The CSV body's coordinate text as a CSV answer echoes it (``raw=`` of
+        :func:`~gridgeo.locate.csvout.csv_buffer`): the whole lines ``lon,lat`` when the body
+        has just those columns, else each column's text where plain; None for other bodies."""
+        if self.xy_text is not None:
+            return {"lon,lat": self.xy_text}
+        if self.x_text is None or self.y_text is None:
+            return None
+        return {"lon": self.x_text, "lat": self.y_text}
+
 
 def detect_format(name: str | None = None, content_type: str | None = None) -> str:
     """``csv``, ``geojson`` or ``arrow`` from a file name or an HTTP content type.

@@ -645,7 +645,7 @@ class _BatchJob:
             pairs = [(pts, self.locate(pts)) for _start, pts in self.points.chunks()]
             parts = [t for _p, t in pairs]
             self.frame = pa.concat_tables(parts) if parts else self.locate(_EMPTY_POINTS)
-            raws = [_raw_xy(p) for p, _t in pairs]
+            raws = [p.echoed() for p, _t in pairs]
             if raws and all(raws) and len({tuple(r) for r in raws}) == 1:  # type: ignore[arg-type]
                 self.raw = {c: pa.concat_arrays([r[c] for r in raws]) for c in raws[0]}  # type: ignore[index]
 
@@ -690,7 +690,7 @@ class _BatchJob:
         """Locate a chunk and get it ready to write (any thread; ``enc.prepare`` is stateless)."""
         table = self.locate(pts).cast(self.schema)
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores, sent uncopied
-            return csv_buffer(table, header=first, raw=_raw_xy(pts), pool=self.buffers)
+            return csv_buffer(table, header=first, raw=pts.echoed(), pool=self.buffers)
         # GeoParquet: the answer's WKB points are written from lon/lat (the same 21 bytes
         # as a request's plain WKB points, which are not kept past the check)
         return [enc.prepare(b) for b in table.to_batches()]
@@ -730,16 +730,6 @@ class _BatchJob:
         if isinstance(out, memoryview):
             return out
         return b"".join(enc.write(b) for b in out)
-
-
-def _raw_xy(pts: PointTable) -> dict[str, pa.Array] | None:
-    """The CSV body's coordinate text, echoed as sent in a CSV answer where plain (its
-    whole lines ``lon,lat`` when the body has just those columns)."""
-    if pts.xy_text is not None:
-        return {"lon,lat": pts.xy_text}
-    if pts.x_text is None or pts.y_text is None:
-        return None
-    return {"lon": pts.x_text, "lat": pts.y_text}
 
 
 _EMPTY_POINTS = PointTable(
