@@ -790,6 +790,14 @@ def _wkb_xy(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _texts_castable(batch: pa.RecordBatch, names: list[str]) -> None:
+    """Cast the non-string columns ``names`` (id, category) to text once, so that a column
+    that cannot be text (e.g. a list column) is refused in the check, not mid-answer."""
+    for c in names:
+        if not pa.types.is_string(batch.column(c).type):
+            pc.cast(batch.column(c), pa.string())
+
+
 #: A checked part of a Parquet row group: its id/category columns (None: none, or read
 #: again), x, y.
 _PqPart = tuple[pa.RecordBatch | None, np.ndarray, np.ndarray]
@@ -1372,9 +1380,7 @@ class PointFile:
     def _pq_part(self, batch: pa.RecordBatch) -> _PqPart:
         """A batch checked: its coordinates, and its id/category columns (or None)."""
         rest = self._pq_rest()
-        for c in rest:
-            if not pa.types.is_string(batch.column(c).type):
-                pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
+        _texts_castable(batch, rest)
         x, y = self._xy(batch)
         return (batch.select(rest) if rest else None), x, y
 
@@ -1394,9 +1400,7 @@ class PointFile:
             ]
         parts, at = [], 0
         for batch in self._pq_batches(group, rest):  # the same batches as with the points
-            for c in rest:
-                if not pa.types.is_string(batch.column(c).type):
-                    pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
+            _texts_castable(batch, rest)
             n = batch.num_rows
             parts.append((batch, x[at : at + n], y[at : at + n]))
             at += n
