@@ -97,7 +97,6 @@ def _answers(
     snap: Any, fmt_in: str, body: bytes, crs: str, *, distance: bool, lines: bool = False
 ) -> int:
     """Read ``body`` as the batch endpoint does, locate it and write every answer format."""
-    import pandas as pd
 
     from gridgeo.locate.answer import batch_schema, locate_batch
     from gridgeo.locate.csvout import BufferPool, csv_buffer, csv_bytes
@@ -112,12 +111,9 @@ def _answers(
     encs = {f: encoder(f, schema, crs=metadata_crs(crs)) for f in ("parquet", "arrow", "geojson")}
     pool, n = BufferPool(2), 0
     for start, pts in points.chunks():
-        cats: Any = "noise"
-        if pts.category is not None:
-            cats = np.where(pd.isna(pts.category), "noise", pts.category)
         table = locate_batch(
-            snap, pts.x, pts.y, ids=pts.ids, crs=crs, category=cats, private=True,
-            near_border_m=5.0, distance=distance,
+            snap, pts.x, pts.y, ids=pts.ids, crs=crs, category=pts.categories("noise"),
+            private=True, near_border_m=5.0, distance=distance,
         ).cast(schema)  # fmt: skip
         n += len(csv_buffer(table, header=start == 0, raw=pts.echoed(), pool=pool))
         for fmt, enc in encs.items():

@@ -39,8 +39,6 @@ def locate(
     tz: str = typer.Option("Asia/Shanghai", help="Time zone of dates and naive times in --at."),
 ) -> None:
     """Locate every point on the registry's grids (same answers as the /locate/batch API)."""
-    import numpy as np
-    import pandas as pd
     import psycopg
 
     from gridgeo.database.connect import app_database_url
@@ -77,16 +75,13 @@ def locate(
             _("the registry has no grids yet: load some with `gridgeo load`"),
             [Problem(_("empty registry"), rule="locate.registry")],
         )
-    cats = category
-    if pts.category is not None:
-        cats = np.where(pd.isna(pts.category), category, pts.category)
     frame = locate_batch(
         snap,
         pts.x,
         pts.y,
         ids=pts.ids,
         crs=crs,
-        category=cats,
+        category=pts.categories(category),
         private=not posted_only,
         near_border_m=near_border_m,
         distance=distance,

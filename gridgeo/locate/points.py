@@ -76,6 +76,15 @@ class PointTable:
     def __len__(self) -> int:
         return int(self.x.size)
 
+    def categories(self, default: str | None) -> Any:
+        """Each point's category, ``default`` for a point without one; ``default`` alone
+        when the file has no category column (what ``locate_batch``'s ``category`` takes)."""
+        if self.category is None:
+            return default
+        import pandas as pd
+
+        return np.where(pd.isna(self.category), default, self.category)
+
     def echoed(self) -> dict[str, pa.Array] | None:
         """The CSV body's coordinate text as a CSV answer echoes it (``raw=`` of
         :func:`~gridgeo.locate.csvout.csv_buffer`): the whole lines ``lon,lat`` when the body

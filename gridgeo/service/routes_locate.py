@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -599,16 +598,13 @@ class _BatchJob:
 
     def locate(self, pts: PointTable) -> pa.Table:
         """The answer table of some points (any chunk)."""
-        cats: Any = self.category
-        if pts.category is not None:
-            cats = np.where(pd.isna(pts.category), self.category, pts.category)
         return locate_batch(
             self.snap,
             pts.x,
             pts.y,
             ids=pts.ids,
             crs=self.crs,
-            category=cats,
+            category=pts.categories(self.category),
             private=self.caller.can("contacts.private"),
             near_border_m=self.settings.near_border_m,
             distance=self.distance,
