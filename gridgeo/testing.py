@@ -10,7 +10,7 @@ Used by the tests, the benchmarks and the notebooks, and by :mod:`gridgeo.warmup
   :func:`code_problems`, :func:`household_problems` (rules 1 and 5; sizes are judged
   with the violations layer).
 * Grid tilings for locate: :func:`jittered_tiling`, :func:`sample_points`,
-  :func:`synthetic_district`.
+  :func:`synthetic_district`, :func:`tiling_snapshot` (a locate snapshot without a database).
 * A filled registry: :func:`seed_registry` (needs a database; imports the registry
   only when called).
 """
@@ -471,6 +471,46 @@ def synthetic_district(
         crs=crs,
     )
     return communities, grids
+
+
+def tiling_snapshot(
+    codes: np.ndarray,
+    geoms: np.ndarray,
+    *,
+    name: str = "网格{code}",
+    srid: int = 3826,
+    contact_rows: list[tuple] | tuple = (),
+    department_rows: list[tuple] | tuple = (),
+    coverage_rows: list[tuple] | tuple = (),
+    category_rows: list[tuple] | tuple = (),
+):
+    """A locate :class:`~gridgeo.locate.snapshot.Snapshot` of a tiling (no database): one
+    residential grid per code, its own community, valid from 2026-01-01, named
+    ``name.format(code=…)``; the rows as :func:`~gridgeo.locate.snapshot.build_snapshot`
+    takes them."""
+    from gridgeo.locate.snapshot import build_snapshot
+
+    grids = pd.DataFrame(
+        {
+            "grid_code": codes,
+            "grid_name": [name.format(code=c) for c in codes],
+            "grid_type": "residential",
+            "community_code": codes,
+            "community_name": codes,
+            "valid_from": pd.Timestamp("2026-01-01"),
+            "valid_to": pd.NaT,
+        }
+    )
+    return build_snapshot(
+        srid=srid,
+        at=None,
+        grids=grids,
+        geoms=geoms,
+        contact_rows=list(contact_rows),
+        department_rows=list(department_rows),
+        coverage_rows=list(coverage_rows),
+        category_rows=list(category_rows),
+    )
 
 
 # -- a filled registry -------------------------------------------------------------------

@@ -33,31 +33,14 @@ _POINTS = 60_000
 
 
 def _snapshot() -> tuple[Any, np.ndarray, np.ndarray]:
-    import pandas as pd
-
-    from gridgeo.locate.snapshot import build_snapshot
-    from gridgeo.testing import jittered_tiling
+    from gridgeo.testing import jittered_tiling, tiling_snapshot
 
     # grids of many edges: the border distance takes its per-cell candidate-edge path too
     codes, geoms = jittered_tiling(4, 3, seed=0, vertices_per_edge=24)
-    grids = pd.DataFrame(
-        {
-            "grid_code": codes,
-            "grid_name": [f"网格{c}" for c in codes],
-            "grid_type": "residential",
-            "community_code": codes,
-            "community_name": codes,
-            "valid_from": pd.Timestamp("2026-01-01"),
-            "valid_to": pd.NaT,
-        }
-    )
-    contacts = [(str(c), "worker", "张三", "13800000000", True) for c in codes]
-    snap = build_snapshot(
-        srid=3826,
-        at=None,
-        grids=grids,
-        geoms=geoms,
-        contact_rows=contacts,
+    snap = tiling_snapshot(
+        codes,
+        geoms,
+        contact_rows=[(str(c), "worker", "张三", "13800000000", True) for c in codes],
         department_rows=[(7, "城管", "12345", False)],
         coverage_rows=[(1, 7, "noise", str(c), None, True) for c in codes],
         category_rows=[("noise", "噪声", "", 3, 7, False), ("other", "其他", "", 3, 7, False)],

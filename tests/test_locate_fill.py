@@ -63,31 +63,9 @@ def test_empty_index_locates_nothing():
 
 
 def _snapshot(codes, geoms, departments=()):
-    import pandas as pd
+    from gridgeo.testing import tiling_snapshot
 
-    from gridgeo.locate.snapshot import build_snapshot
-
-    grids = pd.DataFrame(
-        {
-            "grid_code": codes,
-            "grid_name": [f"<b>{c}</b>" for c in codes],
-            "grid_type": "residential",
-            "community_code": codes,
-            "community_name": codes,
-            "valid_from": pd.Timestamp("2026-01-01"),
-            "valid_to": pd.NaT,
-        }
-    )
-    return build_snapshot(
-        srid=3826,
-        at=None,
-        grids=grids,
-        geoms=geoms,
-        contact_rows=[],
-        department_rows=list(departments),
-        coverage_rows=[],
-        category_rows=[],
-    )
+    return tiling_snapshot(codes, geoms, name="<b>{code}</b>", department_rows=departments)
 
 
 @pytest.mark.parametrize("n", [0, 3, 25_000])
