@@ -15,12 +15,14 @@ run against a plain uvicorn echo app (no FastAPI, a fixed 800-byte JSON answer) 
 floor of uvicorn + loopback + wrk on this machine. Service rows: the FastAPI route, the
 previous version (``--baseline``), the service while its start-up tile pre-render runs
 (its PostgreSQL process at nice 19, the default, and at nice 0 as before:
-``GRIDGEO_TILE_PRERENDER_NICE=0``) and after it finished (the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
+``GRIDGEO_TILE_PRERENDER_NICE=0``; and with Python's interpreter switch interval of 5 ms
+instead of the service's 1 ms, ``GRIDGEO_GIL_SWITCH_MS=5``) and after it finished (the steady state). Per row, from ``GET /admin/metrics`` read before and after the window:
 the handler time and the event-loop lag (a 10 ms probe) of the window alone, and how long
 a pre-render ran in it; from ``/proc``: server CPU per request and the time the server's
 threads waited ready on a run queue (the CPU taken by other processes). The swap run
 repeats the load while the registry snapshot is reloaded every second (``NOTIFY
-gridgeo_registry``, as after every accepted change) and reports the slowest request.
+gridgeo_registry``, as after every accepted change) and reports the slowest request,
+with the service's switch interval and with 5 ms.
 
 Bulk: one ``POST /locate/batch`` per format (CSV, Arrow IPC stream, GeoParquet in and
 out), timed from the first byte sent to the last byte received by the client (``curl``,
@@ -516,6 +518,7 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
     runs += [
         ("service, pre-render (nice 19)", "", {}, ROOT, False),
         ("service, pre-render at nice 0", "", {"GRIDGEO_TILE_PRERENDER_NICE": "0"}, ROOT, False),
+        ("service, pre-render, switch 5 ms", "", {"GRIDGEO_GIL_SWITCH_MS": "5"}, ROOT, False),
         ("service, after pre-render", "", {}, ROOT, True),
     ]
     cpu = {"floor: uvicorn echo app": r["cpu"]}
@@ -579,32 +582,47 @@ def tail(url: str, bounds, rate: float, seconds: int, seed: int, baseline: Path 
 
 
 def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
-    """GET /locate at ``rate`` while the snapshot is reloaded every second."""
+    """GET /locate at ``rate`` while the snapshot is reloaded every second: the service as
+    configured (the interpreter switch interval ``GRIDGEO_GIL_SWITCH_MS``, 1 ms) and with
+    Python's default of 5 ms, one after the other in the same run."""
     lon, lat = _points(bounds, 20_000, seed + 1)
     token = "bench-" + os.urandom(8).hex()
-    srv = Server("gridgeo.service.app:create_app", _service_env(url, token), factory=True, cwd=ROOT)
-    try:
-        srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
-        _settled(srv.base, token)  # from the steady state: the reloads' own work only
-        wrk(srv.base, lon, lat, rate, 2)
-        stop = threading.Event()
-        count = [0]
-        t = threading.Thread(target=_swapper, args=(url, stop, 1.0, count))
-        t.start()
+    rows = []
+    for label, env in (
+        ("service", {}),
+        ("service, switch interval 5 ms", {"GRIDGEO_GIL_SWITCH_MS": "5"}),
+    ):
+        srv = Server(
+            "gridgeo.service.app:create_app",
+            _service_env(url, token) | env,
+            factory=True,
+            cwd=ROOT,
+        )
         try:
-            r = wrk(srv.base, lon, lat, rate, seconds)
+            srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
+            _settled(srv.base, token)  # from the steady state: the reloads' own work only
+            wrk(srv.base, lon, lat, rate, 2)
+            stop = threading.Event()
+            count = [0]
+            t = threading.Thread(target=_swapper, args=(url, stop, 1.0, count))
+            t.start()
+            try:
+                r = wrk(srv.base, lon, lat, rate, seconds)
+            finally:
+                stop.set()
+                t.join()
+            time.sleep(3)  # the last reload
+            rows.append((f"{label}, {count[0]} reloads", r, _metrics(srv.base, token)))
         finally:
-            stop.set()
-            t.join()
-        time.sleep(3)  # the last reload
-        m = _metrics(srv.base, token)
-    finally:
-        srv.stop()
+            srv.stop()
     print(f"\nthe same at {rate:.0f} req/s while the index is reloaded every second; {_load()}")
     _header()
-    _row(f"service, {count[0]} reloads", r)
-    print(_hist_line("handler time", m["handler_time"]["/locate"]))
-    print(_hist_line("reload (load + build + swap)", m["snapshot_reloads"]))
+    for name, r, _m in rows:
+        _row(name, r)
+    for name, _r, m in rows:
+        print(name)
+        print(_hist_line("  handler time", m["handler_time"]["/locate"]))
+        print(_hist_line("  reload (load + build + swap)", m["snapshot_reloads"]))
 
 
 def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:

@@ -110,3 +110,23 @@ def test_new_crs_is_built_off_the_event_loop(db_url, monkeypatch):
         r = c.get("/locate", params={"lon": 500000, "lat": 2800000, "crs": "EPSG:32650"})
         assert r.status_code == 200, r.text
     assert seen and loop_thread not in seen
+
+
+def test_background_threads_hold_the_interpreter_briefly_while_serving(db_url):
+    """A snapshot reload or tile pre-render thread may keep the request thread waiting for
+    the interpreter at most GRIDGEO_GIL_SWITCH_MS at a time (Python's 5 ms otherwise), while
+    the service runs; the process's own setting comes back when it stops."""
+    import sys
+
+    from pydantic import ValidationError
+
+    before = sys.getswitchinterval()
+    with TestClient(_app(db_url)) as c:
+        assert c.get("/health").status_code in (200, 503)
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+    assert sys.getswitchinterval() == pytest.approx(before)
+    with TestClient(_app(db_url, gil_switch_ms=0.5)):
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    assert sys.getswitchinterval() == pytest.approx(before)
+    with pytest.raises(ValidationError):
+        ServiceSettings(gil_switch_ms=0)

@@ -9,6 +9,7 @@ import gc
 import inspect
 import logging
 import re
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -161,6 +162,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        switch_before = sys.getswitchinterval()
+        sys.setswitchinterval(service_settings.gil_switch_ms / 1000.0)
         url = libpq_url(app_database_url(settings))  # the application role, not the owner
         pool = _open_pool(url, "gridgeo", 8)
         app.state.pool = pool
@@ -212,6 +215,7 @@ def create_app(
             read_pool.close()
             pool.close()
             metrics.uninstall_gc()
+            sys.setswitchinterval(switch_before)
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works on an intranet.
     app = FastAPIOffline(

@@ -43,6 +43,15 @@ class ServiceSettings(BaseSettings):
         "the garbage collector's reach (gc.freeze): a full collection then takes well under "
         "1 ms instead of ~130 ms, a pause every request waiting at that moment would share.",
     )
+    gil_switch_ms: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="How long a Python thread of the service may hold the interpreter while "
+        "another waits for it, in ms (sys.setswitchinterval; Python's default is 5). A snapshot "
+        "reload or a tile pre-render runs in a thread of its own: each time the request thread "
+        "waits for the interpreter it may wait this long, several times per request.",
+    )
     listen: bool = Field(
         default=True, description="Refresh the in-memory index on NOTIFY gridgeo_registry."
     )
