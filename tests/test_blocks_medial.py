@@ -183,3 +183,20 @@ def test_merge_segments_is_geos_line_merge_bit_for_bit(seed):
 def test_merge_segments_small_cases(wkt):
     g = shapely.from_wkt(wkt)
     assert medial.merge_segments(g).wkb == shapely.line_merge(g).wkb
+
+
+@pytest.mark.parametrize("shared_x", [False, True])
+def test_triangle_corners_are_the_points_indices(shared_x):
+    """Each Delaunay corner is mapped to the point it is, whether the points' x are all
+    distinct (the jittered samples: looked up by x) or not (a grid: by x and y)."""
+    rng = np.random.default_rng(4)
+    if shared_x:
+        xy = np.stack(np.meshgrid(np.arange(12.0), np.arange(9.0)), axis=-1).reshape(-1, 2)
+        xy = xy + rng.uniform(-0.2, 0.2, xy.shape) * [0, 1]  # columns keep one x
+    else:
+        xy = rng.uniform(0, 100, (400, 2))
+    s, _ = medial._triangles(xy)
+    corners = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(xy)))
+    assert np.array_equal(xy[s].reshape(-1, 2), corners.reshape(-1, 4, 2)[:, :3].reshape(-1, 2))
+    assert medial._point_index(xy, np.array([[500.0, 500.0]])) is None
+    assert medial._point_index(xy, xy[::-1]).tolist() == list(range(len(xy)))[::-1]
