@@ -183,3 +183,47 @@ def test_merge_segments_is_geos_line_merge_bit_for_bit(seed):
 def test_merge_segments_small_cases(wkt):
     g = shapely.from_wkt(wkt)
     assert medial.merge_segments(g).wkb == shapely.line_merge(g).wkb
+
+
+@pytest.mark.parametrize("shared_x", [False, True])
+def test_triangle_corners_are_the_points_indices(shared_x):
+    """Each Delaunay corner is mapped to the point it is, whether the points' x are all
+    distinct (the jittered samples: looked up by x) or not (a grid: by x and y)."""
+    rng = np.random.default_rng(4)
+    if shared_x:
+        xy = np.stack(np.meshgrid(np.arange(12.0), np.arange(9.0)), axis=-1).reshape(-1, 2)
+        xy = xy + rng.uniform(-0.2, 0.2, xy.shape) * [0, 1]  # columns keep one x
+    else:
+        xy = rng.uniform(0, 100, (400, 2))
+    s, _ = medial._triangles(xy)
+    corners = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(xy)))
+    assert np.array_equal(xy[s].reshape(-1, 2), corners.reshape(-1, 4, 2)[:, :3].reshape(-1, 2))
+    assert medial._point_index(xy, np.array([[500.0, 500.0]])) is None
+    assert medial._point_index(xy, xy[::-1]).tolist() == list(range(len(xy)))[::-1]
+
+
+def _across_stable(s: np.ndarray, n_points: int) -> np.ndarray:
+    """The pairing of :func:`medial._across` with the stable sort throughout."""
+    n = len(s)
+    u, v = s[:, [1, 2, 0]].T.ravel(), s[:, [2, 0, 1]].T.ravel()
+    ekey = np.minimum(u, v).astype(np.int64) * n_points + np.maximum(u, v)
+    o = np.argsort(ekey, kind="stable")
+    pair = ekey[o][1:] == ekey[o][:-1]
+    a, b = o[:-1][pair], o[1:][pair]
+    nb = np.full(3 * n, -1)
+    nb[a], nb[b] = b % n, a % n
+    return nb.reshape(3, n).T
+
+
+def test_triangles_across_each_edge():
+    """The triangle across each edge: the neighbour sharing it, -1 on the hull; an edge held
+    by three triangles (no triangulation) pairs as the stable sort pairs it."""
+    xy = np.random.default_rng(7).uniform(0, 100, (500, 2))
+    s, nb = medial._triangles(xy)
+    assert np.array_equal(nb, _across_stable(s, len(xy)))
+    edges = [{frozenset(t[[1, 2]]), frozenset(t[[2, 0]]), frozenset(t[[0, 1]])} for t in s]
+    for t, k in zip(*np.nonzero(nb >= 0), strict=True):
+        edge = frozenset(s[t][[(k + 1) % 3, (k + 2) % 3]])
+        assert edge in edges[nb[t, k]]
+    fan = np.array([[0, 1, 2], [1, 0, 3], [0, 1, 4], [2, 3, 4]])  # edge 0-1 held three times
+    assert np.array_equal(medial._across(fan, 5), _across_stable(fan, 5))

@@ -135,15 +135,29 @@ def _triangles(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     corners = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(xy)))
     if len(corners) == 0:
         return None
-    corners = corners.reshape(-1, 4, 2)[:, :3]
-    key = xy[:, 0] + 1j * xy[:, 1]
-    order = np.argsort(key)
-    ck = (corners[..., 0] + 1j * corners[..., 1]).ravel()
-    idx = order[np.clip(np.searchsorted(key[order], ck), 0, len(xy) - 1)]
-    if not np.array_equal(key[idx], ck):
+    corners = corners.reshape(-1, 4, 2)[:, :3].reshape(-1, 2)
+    idx = _point_index(xy, corners)
+    if idx is None:
         return None
     s = idx.reshape(-1, 3)
     return s, _across(s, len(xy))
+
+
+def _point_index(xy: np.ndarray, at: np.ndarray) -> np.ndarray | None:
+    """The index of the point of ``xy`` equal to each point of ``at``, or ``None`` when one
+    is none of them. Looked up by x alone (one float sort) when no two points share an x
+    (the jittered samples), else by x and y as one complex key (equal points: one of them)."""
+    x = xy[:, 0]
+    order = np.argsort(x)
+    xs = x[order]
+    if np.any(xs[1:] == xs[:-1]):
+        key = x + 1j * xy[:, 1]
+        order = np.argsort(key)
+        ck = at[:, 0] + 1j * at[:, 1]
+        idx = order[np.clip(np.searchsorted(key[order], ck), 0, len(xy) - 1)]
+        return idx if np.array_equal(key[idx], ck) else None
+    idx = order[np.clip(np.searchsorted(xs, at[:, 0]), 0, len(xy) - 1)]
+    return idx if np.array_equal(xy[idx], at) else None
 
 
 def _across(s: np.ndarray, n_points: int) -> np.ndarray:
@@ -153,8 +167,14 @@ def _across(s: np.ndarray, n_points: int) -> np.ndarray:
     # the edge opposite corner k joins corners k+1 and k+2; a shared edge pairs two triangles
     u, v = s[:, [1, 2, 0]].T.ravel(), s[:, [2, 0, 1]].T.ravel()
     ekey = np.minimum(u, v).astype(np.int64) * n_points + np.maximum(u, v)
-    o = np.argsort(ekey, kind="stable")
+    # an edge of a triangulation is held by two triangles at most: the two of a pair are
+    # told of each other in either order, so the faster unstable sort gives the same; an
+    # edge held three times (not a triangulation) pairs in the stable sort's order
+    o = np.argsort(ekey)
     pair = ekey[o][1:] == ekey[o][:-1]
+    if np.any(pair[1:] & pair[:-1]):
+        o = np.argsort(ekey, kind="stable")
+        pair = ekey[o][1:] == ekey[o][:-1]
     a, b = o[:-1][pair], o[1:][pair]
     nb = np.full(3 * n, -1)
     nb[a] = b % n
@@ -472,7 +492,10 @@ def _cut(strips: np.ndarray, inner: np.ndarray) -> list:
     # a point interpolated on the outline may test as inside by float noise: the lines
     # inside are those whose middle is off the outline
     inside = shapely.contains_properly(strips[lo], mid) & (shapely.length(lines) > 0)
-    inside[inside] = shapely.distance(mid[inside], ring[lo[inside]]) > 1e-6
+    # more than 1 µm off the outline: asked of the prepared outline (an indexed test that
+    # stops at the first segment within reach, not a distance to every segment)
+    shapely.prepare(ring)
+    inside[inside] = ~shapely.dwithin(ring[lo[inside]], mid[inside], 1e-6)
     lines, lo = lines[inside], lo[inside]
     n = len(strips)
     area = np.bincount(fo, weights=shapely.area(faces), minlength=n)
