@@ -383,25 +383,30 @@ def _compact_bits(
     return k
 
 
+#: The first 8 bytes of a PLAIN 21-byte WKB point as a little-endian uint64: the length
+#: 21 (4 bytes), byte order 1 (little-endian), type 1 (point; its first three bytes).
+_POINT_HEAD = np.uint64(0x0000010100000015)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put8(out: np.ndarray, p: int, v: np.uint64) -> None:
+    """The 8 bytes of ``v`` (little-endian) at ``out[p:]``: written byte by byte from one
+    word, which the compiler merges into one 8-byte store (a byte copy loop it does not)."""
+    for j in range(8):
+        out[p + j] = np.uint8((v >> np.uint64(8 * j)) & np.uint64(0xFF))
+
+
 @njit(cache=True, nogil=True)
 def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
     """PLAIN byte arrays of 21-byte little-endian WKB points (length 21, then the WKB)."""
-    xb = x.view(np.uint8)
-    yb = y.view(np.uint8)
+    xu = x.view(np.uint64)
+    yu = y.view(np.uint64)
     for i in range(x.size):
         p = 25 * i
-        out[p] = 21
-        out[p + 1] = 0
-        out[p + 2] = 0
-        out[p + 3] = 0
-        out[p + 4] = 1
-        out[p + 5] = 1
-        out[p + 6] = 0
-        out[p + 7] = 0
+        _put8(out, p, _POINT_HEAD)
         out[p + 8] = 0
-        for j in range(8):
-            out[p + 9 + j] = xb[8 * i + j]
-            out[p + 17 + j] = yb[8 * i + j]
+        _put8(out, p + 9, xu[i])
+        _put8(out, p + 17, yu[i])
 
 
 # -- columns ------------------------------------------------------------------------------
