@@ -676,7 +676,7 @@ class RowGroup:
     per column, its ``ColumnMetaData`` up to field 7 and the dictionary and data page
     offsets in ``data`` (-1: no dictionary page)."""
 
-    data: bytes
+    data: bytes | memoryview
     rows: int
     columns: list[tuple[bytes, int, int]]
 
@@ -687,6 +687,18 @@ _SPARE_MAX = 64 << 20
 
 def _len(part: Any) -> int:
     return part.nbytes if isinstance(part, np.ndarray) else len(part)
+
+
+def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
+    """``parts`` (bytes or uint8 arrays) copied one after the other into a buffer of
+    ``pool``: a view of its first ``size`` bytes."""
+    out = pool.take(size)
+    at = 0
+    for p in parts:
+        n = _len(p)
+        out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles, bools: not values)
+        at += n
+    return memoryview(out)[:size]
 
 
 class ParquetAnswer:
@@ -771,9 +783,13 @@ class ParquetAnswer:
         mem.at = 0
         return mem if mem.buf.size >= size else _Arena(size)
 
-    def prepare(self, columns: list[Any]) -> RowGroup:
+    def prepare(self, columns: list[Any], pool: Any = None) -> RowGroup:
         """The row group of ``columns`` (Arrow arrays, one per schema field; the geometry
-        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here)."""
+        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here).
+
+        ``pool``: a :class:`~gridgeo.locate.csvout.BufferPool` the row group's bytes are
+        joined into (``RowGroup.data`` is then a memoryview of one of its buffers, reused
+        once released: no fresh memory per row group); else they are new bytes."""
         parts: list[Any] = []
         metas: list[tuple[bytes, int, int]] = []
         at = 0
@@ -804,7 +820,7 @@ class ParquetAnswer:
             meta = self._meta_head(ptype, path, page is not None)
             meta += b"\x16" + _zigzag(rows) + b"\x16" + z + b"\x16" + z  # fields 5, 6, 7
             metas.append((meta, dict_at, data_at))
-        data = b"".join(parts)
+        data = b"".join(parts) if pool is None else _joined(parts, at, pool)
         del parts, shared
         if mem.buf.size <= _SPARE_MAX and len(self.spare) < 2:
             self.spare.append(mem)  # (list append / pop: atomic, no lock)
