@@ -746,8 +746,8 @@ class ParquetAnswer:
                 run = b"\x01" + _varint(present << 1) + b"\x00" if present else b"\x01"
                 return (n, dic.page, _levels(n, present, defs), [run])
             return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
-        if n > 1 and (_text(col.type) or _binary(col.type)):
-            one = _constant_values(col, mem)
+        if n > 1 and col.null_count < n and (_text(col.type) or _binary(col.type)):
+            one = _constant_values(col, mem)  # (all null: written as such, no pass)
             if one is not None:
                 return (n, *one)
         return (n, None, *_plain_values(col, mem))
