@@ -27,14 +27,22 @@ import pyarrow.parquet as pq
 from bench_service import _bounds, _database, _points
 
 from gridgeo.locate import answer
+from gridgeo.locate.csvout import BufferPool
 from gridgeo.locate.encode import _ParquetEncoder, _PyarrowParquetEncoder
 from gridgeo.registry.snapshot import load_snapshot
 
 
-def _write(cls, schema: pa.Schema, batches: list, geoms: list) -> tuple[float, float, int]:
+def _write(
+    cls, schema: pa.Schema, batches: list, geoms: list, pool: bool = False
+) -> tuple[float, float, int]:
     c, w = time.process_time(), time.perf_counter()
     enc = cls(schema)
-    size = sum(len(enc.write(enc.prepare(b, g))) for b, g in zip(batches, geoms, strict=True))
+    # pool: the row groups joined into reused buffers, as the batch route does (this
+    # writer; pyarrow's ignores it)
+    buffers = BufferPool(6) if pool else None
+    size = sum(
+        len(enc.write(enc.prepare(b, g, pool=buffers))) for b, g in zip(batches, geoms, strict=True)
+    )
     size += len(enc.close())
     return time.process_time() - c, time.perf_counter() - w, size
 
@@ -48,6 +56,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--geometry", choices=("built", "given"), default="given",
                     help="given: the request's WKB points (GeoParquet in and out)")  # fmt: skip
+    ap.add_argument("--pool", action="store_true",
+                    help="this writer joins row groups into reused buffers, as the service")  # fmt: skip
     ap.add_argument("--category", default=None,
                     help="one category for every point (default none, as bench_service.py)")  # fmt: skip
     args = ap.parse_args()
@@ -69,7 +79,7 @@ def main() -> int:
     for cls in (_ParquetEncoder, _PyarrowParquetEncoder):  # warm (compiled code, caches)
         _write(cls, schema, batches, geoms)
     for _ in range(args.reps):
-        got["this"].append(_write(_ParquetEncoder, schema, batches, geoms))
+        got["this"].append(_write(_ParquetEncoder, schema, batches, geoms, args.pool))
         got["pyarrow"].append(_write(_PyarrowParquetEncoder, schema, batches, geoms))
     for name, runs in got.items():
         cpu = sorted(r[0] for r in runs)

@@ -327,3 +327,27 @@ def test_dictionary_stream_packs_every_width(width):
     assert k == int(present.sum())
     assert bytes(out[:size]) == packed
     assert np.array_equal(np.unpackbits(defs, bitorder="little")[:n].astype(bool), present)
+
+
+def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():
+    from gridgeo.locate.csvout import BufferPool
+
+    gen = _Answer(np.random.default_rng(7), 300)
+    for sizes, buffers in (([500, 0, 1, 700, 64], 2), ([300, 300, 300, 300], 1)):
+        batches = [gen.chunk(n, first_id=i * 10_000) for i, n in enumerate(sizes)]
+        plain = _ParquetEncoder(gen.schema)
+        expected = b"".join(plain.write(plain.prepare(b)) for b in batches) + plain.close()
+        pool = BufferPool(2)
+        enc = _ParquetEncoder(gen.schema)
+        parts, seen = [], []
+        for b in batches:
+            got = enc.write(enc.prepare(b, pool=pool))
+            parts.append(bytes(got))  # sent, then released: its buffer is handed out again
+            if isinstance(got, memoryview):
+                seen.append(got.obj.ctypes.data)
+            del got
+        assert b"".join(parts) + enc.close() == expected
+        # the first row group comes after PAR1 (new bytes); the others are views of
+        # buffers handed out again once released (a larger row group takes a larger one)
+        assert len(seen) == len([n for n in sizes[1:] if n]) and len(set(seen)) == buffers
+        _same(expected, _both(gen.schema, batches)[1])

@@ -20,7 +20,7 @@ def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
         _kernels.dist_cell_counts,
         csvout._assemble,
         parquetout._dictionary_stream,
-        parquetin._plain_points,
+        parquetin._hybrid,
         points._line_starts,
         track_kernels.classify_legs,
         track_kernels.fix_days,

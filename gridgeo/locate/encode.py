@@ -303,12 +303,15 @@ class _PyarrowParquetEncoder:
     def _drain(self) -> bytes:
         return self.sink.drain()
 
-    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> pa.RecordBatch:
+    def prepare(
+        self, batch: pa.RecordBatch, geometry: pa.Array | None = None, pool: Any = None
+    ) -> pa.RecordBatch:
         """The row group to write (dictionaries Parquet takes, the WKB points): stateless,
         so a batch answer prepares its chunks on both cores, then writes them in order.
 
         ``geometry``: the WKB points of ``lon``/``lat`` when the caller has them (the
-        request's own geometry column, the same bytes :func:`wkb_points` would write)."""
+        request's own geometry column, the same bytes :func:`wkb_points` would write).
+        ``pool``: not used (as :meth:`_ParquetEncoder.prepare` takes it)."""
         geom = (
             geometry
             if geometry is not None
@@ -354,7 +357,9 @@ class _ParquetEncoder:
         """Whether every column of ``schema`` is a type this writer writes."""
         return all(physical(f.type) is not None for f in schema)
 
-    def prepare(self, batch: pa.RecordBatch, geometry: pa.Array | None = None) -> list[RowGroup]:
+    def prepare(
+        self, batch: pa.RecordBatch, geometry: pa.Array | None = None, pool: Any = None
+    ) -> list[RowGroup]:
         """The row groups of ``batch`` encoded (no state: a batch answer prepares its
         chunks on both cores, then writes them in order): one, or one per
         :data:`ROW_GROUP_MAX` rows (each column is one page: its size must fit Parquet's
@@ -362,7 +367,9 @@ class _ParquetEncoder:
 
         ``geometry``: the WKB points of ``lon``/``lat`` when the caller has them (the
         request's own geometry column, the same bytes :func:`wkb_points` would write);
-        else they are written from ``lon``/``lat``."""
+        else they are written from ``lon``/``lat``. ``pool``: a
+        :class:`~gridgeo.locate.csvout.BufferPool` the row groups' bytes are joined into
+        (:meth:`~gridgeo.locate.parquetout.ParquetAnswer.prepare`)."""
         out = []
         for at in range(0, max(batch.num_rows, 1), ROW_GROUP_MAX):
             part = batch.slice(at, ROW_GROUP_MAX) if batch.num_rows > ROW_GROUP_MAX else batch
@@ -375,7 +382,7 @@ class _ParquetEncoder:
                 )
             elif part is not batch:
                 geom = geometry.slice(at, ROW_GROUP_MAX)  # type: ignore[union-attr]
-            out.append(self.file.prepare([*part.columns, geom]))
+            out.append(self.file.prepare([*part.columns, geom], pool))
         return out
 
     def write(self, prepared: list[RowGroup]) -> bytes:

@@ -158,35 +158,34 @@ def _hybrid(buf: np.ndarray, pos: int, end: int, width: int, n: int, out: np.nda
     return pos
 
 
-@njit(cache=True, nogil=True)
+#: The first 8 bytes of a PLAIN 21-byte little-endian 2D WKB point as a little-endian
+#: uint64: the length 21 (4 bytes), byte order 1, type 1 (its first three bytes); the
+#: type's last byte (0) follows.
+_POINT_HEAD = np.uint64(0x0000010100000015)
+
+
 def _plain_points(
     buf: np.ndarray, pos: int, end: int, n: int, x: np.ndarray, y: np.ndarray, at: int
 ) -> int:
     """``n`` PLAIN byte arrays that are each a 21-byte little-endian 2D WKB point into
-    ``x[at:]``, ``y[at:]``; the position after them, or -1 when one is not."""
-    xb = x.view(np.uint8)
-    yb = y.view(np.uint8)
-    for i in range(n):
-        if pos + 25 > end:
-            return -1
-        if (
-            buf[pos] != 21
-            or buf[pos + 1] != 0
-            or buf[pos + 2] != 0
-            or buf[pos + 3] != 0
-            or buf[pos + 4] != 1
-            or buf[pos + 5] != 1
-            or buf[pos + 6] != 0
-            or buf[pos + 7] != 0
-            or buf[pos + 8] != 0
-        ):
-            return -1
-        o = 8 * (at + i)
-        for j in range(8):
-            xb[o + j] = buf[pos + 9 + j]
-            yb[o + j] = buf[pos + 17 + j]
-        pos += 25
-    return pos
+    ``x[at:]``, ``y[at:]``; the position after them, or -1 when one is not.
+
+    Strided views of the 25-byte values, checked and copied by numpy (no loop per byte:
+    ~2x less CPU than a compiled byte-by-byte pass, which no compiler turns into word
+    loads here)."""
+    if n == 0:
+        return pos
+    if pos + 25 * n > end or end > buf.size:
+        return -1
+
+    def field(dtype: str, offset: int) -> np.ndarray:
+        return np.ndarray((n,), dtype=dtype, buffer=buf, offset=pos + offset, strides=(25,))
+
+    if not (np.all(field("<u8", 0) == _POINT_HEAD) and not field("u1", 8).any()):
+        return -1
+    x[at : at + n] = field("<f8", 9)
+    y[at : at + n] = field("<f8", 17)
+    return pos + 25 * n
 
 
 @njit(cache=True, nogil=True)

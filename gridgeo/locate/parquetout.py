@@ -383,25 +383,30 @@ def _compact_bits(
     return k
 
 
+#: The first 8 bytes of a PLAIN 21-byte WKB point as a little-endian uint64: the length
+#: 21 (4 bytes), byte order 1 (little-endian), type 1 (point; its first three bytes).
+_POINT_HEAD = np.uint64(0x0000010100000015)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put8(out: np.ndarray, p: int, v: np.uint64) -> None:
+    """The 8 bytes of ``v`` (little-endian) at ``out[p:]``: written byte by byte from one
+    word, which the compiler merges into one 8-byte store (a byte copy loop it does not)."""
+    for j in range(8):
+        out[p + j] = np.uint8((v >> np.uint64(8 * j)) & np.uint64(0xFF))
+
+
 @njit(cache=True, nogil=True)
 def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
     """PLAIN byte arrays of 21-byte little-endian WKB points (length 21, then the WKB)."""
-    xb = x.view(np.uint8)
-    yb = y.view(np.uint8)
+    xu = x.view(np.uint64)
+    yu = y.view(np.uint64)
     for i in range(x.size):
         p = 25 * i
-        out[p] = 21
-        out[p + 1] = 0
-        out[p + 2] = 0
-        out[p + 3] = 0
-        out[p + 4] = 1
-        out[p + 5] = 1
-        out[p + 6] = 0
-        out[p + 7] = 0
+        _put8(out, p, _POINT_HEAD)
         out[p + 8] = 0
-        for j in range(8):
-            out[p + 9 + j] = xb[8 * i + j]
-            out[p + 17 + j] = yb[8 * i + j]
+        _put8(out, p + 9, xu[i])
+        _put8(out, p + 17, yu[i])
 
 
 # -- columns ------------------------------------------------------------------------------
@@ -671,7 +676,7 @@ class RowGroup:
     per column, its ``ColumnMetaData`` up to field 7 and the dictionary and data page
     offsets in ``data`` (-1: no dictionary page)."""
 
-    data: bytes
+    data: bytes | memoryview
     rows: int
     columns: list[tuple[bytes, int, int]]
 
@@ -682,6 +687,18 @@ _SPARE_MAX = 64 << 20
 
 def _len(part: Any) -> int:
     return part.nbytes if isinstance(part, np.ndarray) else len(part)
+
+
+def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
+    """``parts`` (bytes or uint8 arrays) copied one after the other into a buffer of
+    ``pool``: a view of its first ``size`` bytes."""
+    out = pool.take(size)
+    at = 0
+    for p in parts:
+        n = _len(p)
+        out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles, bools: not values)
+        at += n
+    return memoryview(out)[:size]
 
 
 class ParquetAnswer:
@@ -729,8 +746,8 @@ class ParquetAnswer:
                 run = b"\x01" + _varint(present << 1) + b"\x00" if present else b"\x01"
                 return (n, dic.page, _levels(n, present, defs), [run])
             return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
-        if n > 1 and (_text(col.type) or _binary(col.type)):
-            one = _constant_values(col, mem)
+        if n > 1 and col.null_count < n and (_text(col.type) or _binary(col.type)):
+            one = _constant_values(col, mem)  # (all null: written as such, no pass)
             if one is not None:
                 return (n, *one)
         return (n, None, *_plain_values(col, mem))
@@ -766,9 +783,13 @@ class ParquetAnswer:
         mem.at = 0
         return mem if mem.buf.size >= size else _Arena(size)
 
-    def prepare(self, columns: list[Any]) -> RowGroup:
+    def prepare(self, columns: list[Any], pool: Any = None) -> RowGroup:
         """The row group of ``columns`` (Arrow arrays, one per schema field; the geometry
-        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here)."""
+        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here).
+
+        ``pool``: a :class:`~gridgeo.locate.csvout.BufferPool` the row group's bytes are
+        joined into (``RowGroup.data`` is then a memoryview of one of its buffers, reused
+        once released: no fresh memory per row group); else they are new bytes."""
         parts: list[Any] = []
         metas: list[tuple[bytes, int, int]] = []
         at = 0
@@ -799,7 +820,7 @@ class ParquetAnswer:
             meta = self._meta_head(ptype, path, page is not None)
             meta += b"\x16" + _zigzag(rows) + b"\x16" + z + b"\x16" + z  # fields 5, 6, 7
             metas.append((meta, dict_at, data_at))
-        data = b"".join(parts)
+        data = b"".join(parts) if pool is None else _joined(parts, at, pool)
         del parts, shared
         if mem.buf.size <= _SPARE_MAX and len(self.spare) < 2:
             self.spare.append(mem)  # (list append / pop: atomic, no lock)

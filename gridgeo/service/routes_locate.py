@@ -586,7 +586,8 @@ class _BatchJob:
         self.pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self.queue: deque[Future] = deque()  # written bytes, in order
         self.works: deque[Future] = deque()  # located and prepared chunks
-        #: CSV answers: the chunks' output buffers, reused once sent (this request only)
+        #: CSV and GeoParquet answers: the chunks' output buffers, reused once sent (this
+        #: request only)
         self.buffers = BufferPool(_AHEAD + 2)
 
     def _too_many(self, n: int) -> None:
@@ -688,7 +689,10 @@ class _BatchJob:
         if self.fmt_out == "csv":  # stateless: encoded here, on both cores, sent uncopied
             return csv_buffer(table, header=first, raw=pts.echoed(), pool=self.buffers)
         # GeoParquet: the answer's WKB points are written from lon/lat (the same 21 bytes
-        # as a request's plain WKB points, which are not kept past the check)
+        # as a request's plain WKB points, which are not kept past the check); its row
+        # groups joined into this request's reused buffers, sent uncopied
+        if self.fmt_out == "parquet":
+            return [enc.prepare(b, pool=self.buffers) for b in table.to_batches()]
         return [enc.prepare(b) for b in table.to_batches()]
 
     def stream(self) -> Iterator[bytes | memoryview]:
@@ -725,7 +729,8 @@ class _BatchJob:
     def _written(self, enc: Any, out: list[pa.RecordBatch] | memoryview) -> bytes | memoryview:
         if isinstance(out, memoryview):
             return out
-        return b"".join(enc.write(b) for b in out)
+        parts = [enc.write(b) for b in out]
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # a view of a pool: not copied
 
 
 _EMPTY_POINTS = PointTable(
