@@ -75,3 +75,32 @@ def test_prerender_runs_are_reported():
     r = m.report()
     assert r["prerender_runs"]["count"] == 1 and r["prerender_runs"]["max_ms"] == 1500.0
     assert r["last_prerender"]["generation"] == 3 and r["last_prerender"]["tiles"] == 10
+
+
+def test_a_collection_at_the_bottom_of_a_deep_stack_loses_one_timing_not_the_request():
+    """A deeply nested JSON body is parsed until the recursion limit (then refused with a
+    400); a garbage collection starting down there calls the hook with almost no stack left.
+    The hook's own work must not raise there (the error would escape into the collector and
+    be printed, or fail the test run); only entering the hook itself can fail, one frame
+    from the limit."""
+    m = Metrics()
+    escaped: list[int] = []
+    tried = [12]
+
+    def climb() -> None:
+        try:  # noqa: SIM105 - contextlib.suppress would need frames of its own down there
+            climb()
+        except RecursionError:
+            pass
+        if tried[0] > 0:  # the 12 frames nearest the limit, from the bottom up
+            tried[0] -= 1
+            try:
+                m.gc_callback("start", {"generation": 0})
+                m.gc_callback("stop", {"generation": 0})
+            except RecursionError:
+                escaped.append(tried[0])
+
+    climb()
+    assert len(escaped) <= 1, escaped
+    assert 10 <= m.gc[0].n <= 11  # the collections timed where the hook could run
+    assert m.report()["gc_pauses"]["generation_0"]["count"] == m.gc[0].n

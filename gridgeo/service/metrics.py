@@ -18,6 +18,7 @@ import asyncio
 import gc
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,7 +105,9 @@ class Metrics:
     def __init__(self) -> None:
         self.started = time.time()
         self.routes: dict[str, Histogram] = {}
-        self.gc = {0: Histogram(), 1: Histogram(), 2: Histogram()}
+        self._gc = {0: Histogram(), 1: Histogram(), 2: Histogram()}
+        #: (generation, ns) of the collections not yet counted (see :meth:`gc_callback`)
+        self._gc_done: deque[tuple[int, int]] = deque(maxlen=100_000)
         self.swaps = Histogram()
         self.loop_lag = Histogram()
         self.prerenders = Histogram()
@@ -141,12 +144,32 @@ class Metrics:
             self.loop_lag.add(max(time.perf_counter_ns() - t0 - want, 0))
 
     def gc_callback(self, phase: str, info: dict[str, int]) -> None:
-        """``gc.callbacks`` hook: time each collection by generation."""
-        if phase == "start":
-            self._gc_start = time.perf_counter_ns()
-        elif self._gc_start:
-            self.gc[info.get("generation", 2)].add(time.perf_counter_ns() - self._gc_start)
+        """``gc.callbacks`` hook: time each collection by generation.
+
+        A collection may start anywhere, also at the bottom of a stack about to reach the
+        recursion limit (a deeply nested JSON body being refused): the hook calls no Python
+        function (the histograms are updated later, by :attr:`gc`) and a RecursionError in
+        it loses that one timing instead of escaping into the collector."""
+        try:
+            if phase == "start":
+                self._gc_start = time.perf_counter_ns()
+            elif self._gc_start:
+                self._gc_done.append(
+                    (info.get("generation", 2), time.perf_counter_ns() - self._gc_start)
+                )
+                self._gc_start = 0
+        except RecursionError:
             self._gc_start = 0
+
+    @property
+    def gc(self) -> dict[int, Histogram]:
+        """The collections' pauses per generation (those timed so far counted first)."""
+        done = self._gc_done
+        with self._lock:
+            while done:
+                generation, ns = done.popleft()
+                self._gc[generation].add(ns)
+        return self._gc
 
     def install_gc(self) -> None:
         """Start timing garbage collections (idempotent)."""
