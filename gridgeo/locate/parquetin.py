@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
+from gridgeo.locate.parquetout import _POINT_HEAD  # the answer writes the same heads
+
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
 _PLAIN, _PLAIN_DICTIONARY, _RLE_DICTIONARY = 0, 2, 8
 _CODECS = {"UNCOMPRESSED": None, "SNAPPY": "snappy", "ZSTD": "zstd"}
@@ -156,12 +158,6 @@ def _hybrid(buf: np.ndarray, pos: int, end: int, width: int, n: int, out: np.nda
                 out[i] = v
                 i += 1
     return pos
-
-
-#: The first 8 bytes of a PLAIN 21-byte little-endian 2D WKB point as a little-endian
-#: uint64: the length 21 (4 bytes), byte order 1, type 1 (its first three bytes); the
-#: type's last byte (0) follows.
-_POINT_HEAD = np.uint64(0x0000010100000015)
 
 
 def _plain_points(

@@ -384,7 +384,8 @@ def _compact_bits(
 
 
 #: The first 8 bytes of a PLAIN 21-byte WKB point as a little-endian uint64: the length
-#: 21 (4 bytes), byte order 1 (little-endian), type 1 (point; its first three bytes).
+#: 21 (4 bytes), byte order 1 (little-endian), type 1 (point; its first three bytes); the
+#: type's last byte (0) follows. Written here, checked when a body is read (``parquetin``).
 _POINT_HEAD = np.uint64(0x0000010100000015)
 
 
