@@ -1085,8 +1085,6 @@ class PointFile:
         xy: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
         """One block's batch and coordinates (``xy`` when given; any thread)."""
-        import pyarrow.csv as pacsv
-
         if self.rows is not None and self._by_lines():  # checked: chunks() reads
             if xy is None:  # past the budget: the numbers parsed again, not the text
                 x, y = self._csv_numbers(raw, start, end, names)
@@ -1103,24 +1101,15 @@ class PointFile:
                 return pa.RecordBatch.from_arrays([text], [_LINES]), x, y
             xy = (x, y)
 
-        options = pacsv.ReadOptions(
-            column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
-        )
         body = pa.py_buffer(raw[start:end])
         try:
-            table = pacsv.read_csv(
-                pa.BufferReader(body), read_options=options, convert_options=convert
-            )
+            table = _csv_rows(body, names, convert)
         except pa.ArrowInvalid:
             if not (self.rows is None and self._by_lines()):
                 raise
             # check() of lines parses numbers straight away; a block with a value that is
             # not a number is parsed as text (every bad row named, as before)
-            table = pacsv.read_csv(
-                pa.BufferReader(body),
-                read_options=options,
-                convert_options=self._csv_convert(True),
-            )
+            table = _csv_rows(body, names, self._csv_convert(True))
         batch = table.combine_chunks().to_batches()
         if not batch:
             batch = [pa.RecordBatch.from_pylist([], schema=table.schema)]
@@ -1133,16 +1122,7 @@ class PointFile:
         self, raw: memoryview, start: int, end: int, names: list[str]
     ) -> tuple[np.ndarray, np.ndarray]:
         """A checked block's two coordinate columns parsed straight to numbers."""
-        import pyarrow.csv as pacsv
-
-        options = pacsv.ReadOptions(
-            column_names=names, use_threads=False, block_size=max(end - start, 1) + 1
-        )
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(raw[start:end])),
-            read_options=options,
-            convert_options=self._csv_convert(False),
-        )
+        table = _csv_rows(pa.py_buffer(raw[start:end]), names, self._csv_convert(False))
         cols = self._columns()
         return _float_column(table.column(cols["x"])), _float_column(table.column(cols["y"]))
 
@@ -1304,11 +1284,10 @@ class PointFile:
         if by_blocks and self._by_lines():  # no text kept: every block's coordinates
             self._keeping, keep_xy = False, self.keep_bytes + self.keep_xy_bytes
             text_xy = False  # numbers parsed straight away (0.10 vs 0.15 s CPU per 1 M)
+        texts = [c for c in (cols["id"], cols["category"]) if c is not None]
         try:
             for block, (batch, x, y) in enumerate(self._parts(text_xy)):
-                for c in (cols["id"], cols["category"]):
-                    if c is not None and not pa.types.is_string(batch.column(c).type):
-                        pc.cast(batch.column(c), pa.string())  # e.g. a list column: refused here
+                _texts_castable(batch, texts)
                 bad_x.add(rows, x)
                 bad_y.add(rows, y)
                 if far is not None:
@@ -1646,8 +1625,7 @@ def _joined_lines(
     bytes not copied (each piece's lines start where the one before ends)."""
     offs = []
     for b, _x, _y in held:
-        col = b.column(0)
-        off = np.frombuffer(col.buffers()[1], np.int64)[col.offset : col.offset + len(col) + 1]
+        off = _offsets(b.column(0))
         offs.append(off if not offs else off[1:])
     first = held[0][0].column(0)
     n = sum(b.num_rows for b, _x, _y in held)
@@ -1661,6 +1639,23 @@ def _joined_lines(
     )
 
 
+def _csv_rows(body: pa.Buffer, names: list[str], convert: Any) -> pa.Table:
+    """Rows of CSV without a header (columns ``names``) read by pyarrow in one block, in
+    this thread."""
+    import pyarrow.csv as pacsv
+
+    options = pacsv.ReadOptions(
+        column_names=names, use_threads=False, block_size=max(body.size, 1) + 1
+    )
+    return pacsv.read_csv(pa.BufferReader(body), read_options=options, convert_options=convert)
+
+
+def _offsets(lines: pa.Array) -> np.ndarray:
+    """The int64 offsets of a large string array's rows (``len + 1``, into its data buffer)."""
+    off = np.frombuffer(lines.buffers()[1], np.int64)
+    return off[lines.offset : lines.offset + len(lines) + 1]
+
+
 def _parsed_lines(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
     """A batch of whole lines ``x,y`` parsed as two text columns (a chunk joining blocks
     given as lines with one whose lines were not all plain: rare)."""
@@ -1669,13 +1664,10 @@ def _parsed_lines(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
     import pyarrow.csv as pacsv
 
     text = batch.column(0)
-    off = np.frombuffer(text.buffers()[1], np.int64)[text.offset : text.offset + len(text) + 1]
+    off = _offsets(text)
     data = text.buffers()[2][int(off[0]) : int(off[-1])]
-    table = pacsv.read_csv(
-        pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
-    )
+    as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+    table = _csv_rows(data, names, as_text)
     return table.combine_chunks().to_batches()[0]
 
 
