@@ -87,3 +87,20 @@ def test_repartition_can_be_forced_and_uses_the_bound_code_scheme(registered, to
     mine = before[before["community_code"] == community]
     assert f"redrawn: {', '.join(sorted(mine['grid_code']))}" in res.output.replace("\n", " ")
     assert "{" not in res.output  # no raw Python dicts
+
+
+def test_the_width_follows_columns_within_one_process(monkeypatch):
+    """rich fixes a console's width from COLUMNS when it is made: a program running the CLI's
+    commands in one process (a notebook, a test runner, a county centre's script) with another
+    COLUMNS later still gets that width, also through a module that imported ``console``
+    before."""
+    from gridgeo.cli import _common, users  # users binds ``console`` at import
+
+    monkeypatch.setattr(_common, "_CONSOLES", {})  # none made yet, as in a new process
+    monkeypatch.setenv("COLUMNS", "60")
+    assert _common.console.width == 60
+    monkeypatch.setenv("COLUMNS", "200")
+    assert _common.console.width == 200
+    assert users.console.width == 200
+    monkeypatch.setenv("LINES", "40")
+    assert users.console.height == 40

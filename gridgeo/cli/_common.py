@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
@@ -16,28 +17,40 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-_CONSOLES: dict[bool, Console] = {}
+_CONSOLES: dict[tuple[bool, str | None, str | None], Console] = {}
 
 
-def _console(stderr: bool = False) -> Console:
-    """The rich console of stdout (or stderr), made on first use."""
-    if stderr not in _CONSOLES:
+def get_console(stderr: bool = False) -> Console:
+    """The rich console of stdout (or stderr), made on first use.
+
+    One per ``COLUMNS``/``LINES`` setting: rich fixes a console's size from them when it is
+    made, so a console made under one setting would keep its width under another (a
+    program calling the CLI's commands in one process with another ``COLUMNS``).
+    """
+    key = (stderr, os.environ.get("COLUMNS"), os.environ.get("LINES"))
+    if key not in _CONSOLES:
         from rich.console import Console
 
         # markup off: printed text quotes file, layer, division and change-set names, shown
         # as they are; lines that style themselves say markup=True and escape what they quote
-        _CONSOLES[stderr] = Console(stderr=stderr, highlight=False, markup=False)
-    return _CONSOLES[stderr]
+        _CONSOLES[key] = Console(stderr=stderr, highlight=False, markup=False)
+    return _CONSOLES[key]
 
 
-def __getattr__(name: str) -> Any:
-    # `console` and `err_console` are made when first asked for: importing rich costs
-    # start-up time that `gridgeo db status` does not spend (tests/test_cli_startup.py)
-    if name == "console":
-        return _console()
-    if name == "err_console":
-        return _console(stderr=True)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class _ConsoleOf:
+    """``console`` / ``err_console``: each use goes to :func:`get_console` of the moment
+    (rich is imported on first use: ``gridgeo db status`` does not spend its start-up
+    time, tests/test_cli_startup.py)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_console(self._stderr), name)
+
+
+console: Console = _ConsoleOf(False)  # type: ignore[assignment]
+err_console: Console = _ConsoleOf(True)  # type: ignore[assignment]
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,12 +64,12 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             from rich.markup import escape
 
             # the message quotes file names, layer names and values: text, never markup
-            _console(stderr=True).print(
+            get_console(stderr=True).print(
                 f"[bold red]{_('error:')}[/] {escape(str(exc))}", markup=True, soft_wrap=True
             )
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            _console(stderr=True).print(_("interrupted"))
+            get_console(stderr=True).print(_("interrupted"))
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -73,7 +86,7 @@ def print_warnings(problems: list[Problem], shown: int = 20) -> None:
     """Warnings, the silent-guess ones (no count field) first and in bold."""
     from rich.markup import escape
 
-    console = _console()
+    console = get_console()
     loud = [p for p in problems if p.rule == "households.no_count_field"]
     rest = [p for p in problems if p.rule != "households.no_count_field"]
     for p in loud:
@@ -140,7 +153,7 @@ def print_findings(
     """
     from rich.text import Text
 
-    console = _console()
+    console = get_console()
     if findings.empty:
         console.print(none)
         return

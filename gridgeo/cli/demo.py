@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gridgeo.cli._common import console, handle_errors
+from gridgeo.cli._common import console, get_console, handle_errors
 from gridgeo.i18n import _
 from gridgeo.settings import get_settings
 
@@ -43,7 +43,7 @@ def run(
         MofNCompleteColumn(),
         TextColumn(_("communities")),
         TimeElapsedColumn(),
-        console=console,
+        console=get_console(),
         transient=True,
     ) as bar:
         task = bar.add_task(_("partition"), total=None)

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from gridgeo.cli._common import console, handle_errors, print_warnings, read_layers
+from gridgeo.cli._common import console, get_console, handle_errors, print_warnings, read_layers
 from gridgeo.cli.communities import print_fixes
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
@@ -267,7 +267,7 @@ def partition(
         MofNCompleteColumn(),
         TextColumn(_("communities")),
         TimeElapsedColumn(),
-        console=console,
+        console=get_console(),
         transient=True,
         # no refresh thread: with none running, the process pool forks its workers (no
         # interpreter start-up, no imports to repeat); the bar is redrawn on each community
