@@ -500,6 +500,7 @@ class PageScan:
         self._stop = True
         self._queue.put(None)
         self._thread.join()
+        self._drain()
         return self.pages
 
     def cancel(self) -> None:
@@ -515,8 +516,17 @@ class PageScan:
         finally:
             self.done = True
             self._pending, self._window = [], b""
-            while not self._queue.empty():  # parts put before ``done`` was seen
+            self._drain()
+
+    def _drain(self) -> None:
+        """Drop the parts queued before the walk's end was seen."""
+        import queue
+
+        try:
+            while True:
                 self._queue.get_nowait()
+        except queue.Empty:
+            pass
 
     def _have(self, pos: int, k: int) -> int:
         """Make ``k`` bytes from ``pos`` of the window received; the position of ``pos`` in
@@ -589,7 +599,10 @@ class PageScan:
         indices = _indices(head, kind)
         if indices and dictionary is None:
             return
-        for codec in _guesses(arr, body_at, csize, head[2]):
+        skip = (head.get(8) or {}).get(5, 0) if kind == _DATA_PAGE_V2 else 0  # v2: levels
+        if not isinstance(skip, int) or not 0 <= skip <= csize:
+            return
+        for codec in _guesses(arr, body_at + skip, csize - skip, head[2] - skip):
             if indices and dictionary is not None and dictionary[1] != codec:
                 continue
             dx, dy = (dictionary[2], dictionary[3]) if indices and dictionary else (None, None)
