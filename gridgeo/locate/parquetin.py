@@ -431,6 +431,11 @@ def _levels(buf: np.ndarray, pos: int, end: int, count: int) -> None:
 #: A page header's compressed size beyond which :class:`PageScan` stops (it would hold
 #: that much of the body before decoding it).
 _SCAN_PAGE_BYTES = 32 << 20
+#: Values of a page beyond which :class:`PageScan` stops (a larger row group is read by
+#: pyarrow: ``points._PQ_GROUP_ROWS``), and bytes of a page header (a footer or something
+#: else is not parsed on).
+_SCAN_PAGE_VALUES = 1 << 20
+_SCAN_HEADER_BYTES = 16 << 10
 #: Bytes of the body :class:`PageScan` may be behind (queued, not yet walked) before it
 #: stops (a body that arrives faster than it is decoded is not held twice).
 _SCAN_BACKLOG = 48 << 20
@@ -551,14 +556,27 @@ class PageScan:
         pos = 4
         dictionary: tuple[int, str | None, np.ndarray, np.ndarray] | None = None
         while not self._stop and self._left > 0:
+            window = self._window
+            if len(window) - pos >= 3 and (window[pos], window[pos + 2]) != (0x15, 0x15):
+                return  # not "1: i32 type" (one byte), "2: i32 size": the footer, or no page
             try:
-                head, body_at, kind, csize = _header(memoryview(self._window), pos, None)
+                head, body_at, kind, csize = _header(memoryview(window), pos, None)
             except IndexError:  # the header is not all here yet
-                pos = self._have(pos, len(self._window) - pos + 1)
+                if len(window) - pos > _SCAN_HEADER_BYTES:
+                    return
+                pos = self._have(pos, len(window) - pos + 1)
                 if pos < 0:
                     return
                 continue
-            if csize > _SCAN_PAGE_BYTES:
+            values = (head.get(7 if kind == _DICTIONARY_PAGE else 5 if kind == 0 else 8) or {}).get(
+                1
+            )
+            if (
+                csize > _SCAN_PAGE_BYTES
+                or head[2] > 2 * _SCAN_PAGE_BYTES
+                or not isinstance(values, int)
+                or not 0 <= values <= _SCAN_PAGE_VALUES
+            ):
                 return
             start = self._have(pos, body_at - pos + csize)
             if start < 0:
