@@ -106,7 +106,8 @@ def main() -> None:
     for name, runs in got.items():
         total = [c + k for c, _w, k in runs]
         print(
-            f"{name:9} check {min(r[0] for r in runs):.3f} (wall {min(r[1] for r in runs):.3f})  "
+            f"{name:9} check {min(r[0] for r in runs):.3f} (wall {min(r[1] for r in runs):.3f}, "
+            f"median {statistics.median(r[1] for r in runs):.3f})  "
             f"chunks {min(r[2] for r in runs):.3f}  total best {min(total):.3f} "
             f"median {statistics.median(total):.3f}  {[round(t, 3) for t in total]}"
         )
