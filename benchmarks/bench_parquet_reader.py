@@ -3,8 +3,13 @@ like ``bench_service.py``'s (WKB points only, snappy, row groups of 500 k), CPU 
 the process (every thread) per rep; this version and ``--baseline`` (another checkout)
 alternating, each rep in its own process.
 
+With ``--upload S`` the body first arrives as the route receives it: 256 KiB parts over
+S seconds, each given to the version's ``parquetin.PageScan`` when it has one (its pages
+decoded meanwhile); the check's wall time then counts from the body's last part, its CPU
+time includes the walk's.
+
     PYTHONPATH=. python benchmarks/bench_parquet_reader.py --points 5000000 --reps 4 \
-        --baseline /work/wt/base10
+        --baseline /work/wt/base10 [--upload 0.25]
 """
 
 from __future__ import annotations
@@ -33,14 +38,34 @@ pq.write_table(table, out, row_group_size=500_000)
 body = out.getvalue()
 
 
+upload = float(sys.argv[2])
+try:
+    from gridgeo.locate.parquetin import PageScan
+except ImportError:  # a version without it
+    PageScan = None
+view = memoryview(body)
+parts = [bytes(view[a : a + (256 << 10)]) for a in range(0, len(body), 256 << 10)]
+
+
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
 for warm in (True, False):  # the first pass compiles / faults in: not counted
-    pf = PointFile(body, "parquet", chunk=100_000, source="body", degrees=True)
-    c0, w0 = cpu(), time.perf_counter()
+    pages, c0 = None, cpu()
+    if upload:
+        scan = PageScan() if PageScan is not None else None
+        t0 = time.perf_counter()
+        for i, part in enumerate(parts):
+            if scan is not None:
+                scan.feed(part)
+            time.sleep(max(0.0, t0 + (i + 1) * upload / len(parts) - time.perf_counter()))
+    w0 = time.perf_counter()  # the body is here
+    if upload and scan is not None:
+        pages = scan.finish()
+    kw = {"pages": pages} if pages is not None else {}
+    pf = PointFile(body, "parquet", chunk=100_000, source="body", degrees=True, **kw)
     assert pf.check() == n
     c1, w1 = cpu(), time.perf_counter()
     rows = sum(len(p) for _s, p in pf.chunks())
@@ -55,6 +80,9 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=5_000_000)
     ap.add_argument("--reps", type=int, default=4)
     ap.add_argument(
+        "--upload", type=float, default=0.0, help="seconds over which the body arrives (0: none)"
+    )
+    ap.add_argument(
         "--baseline", type=Path, default=None, help="a checkout of the previous version"
     )
     args = ap.parse_args()
@@ -66,15 +94,20 @@ def main() -> None:
         for name, root in versions.items():
             env = dict(os.environ, PYTHONPATH=str(root))
             out = subprocess.run(
-                [sys.executable, "-c", CODE, str(args.points)],
+                [sys.executable, "-c", CODE, str(args.points), str(args.upload)],
                 env=env, cwd=root, capture_output=True, text=True, check=True,
             )  # fmt: skip
             got[name].append(tuple(float(v) for v in out.stdout.split()))  # type: ignore[arg-type]
-    print(f"{args.points:,} points, CPU s (check wall s); load average {os.getloadavg()[0]:.2f}")
+    arriving = f", the body arriving over {args.upload} s" if args.upload else ""
+    print(
+        f"{args.points:,} points{arriving}, CPU s (check wall s); "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for name, runs in got.items():
         total = [c + k for c, _w, k in runs]
         print(
-            f"{name:9} check {min(r[0] for r in runs):.3f} (wall {min(r[1] for r in runs):.3f})  "
+            f"{name:9} check {min(r[0] for r in runs):.3f} (wall {min(r[1] for r in runs):.3f}, "
+            f"median {statistics.median(r[1] for r in runs):.3f})  "
             f"chunks {min(r[2] for r in runs):.3f}  total best {min(total):.3f} "
             f"median {statistics.median(total):.3f}  {[round(t, 3) for t in total]}"
         )

@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
 ``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,stages,bulk,sjoin,rss``,
 ``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too),
-``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating),
+``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating;
+``--compare``: their answers to one more request compared byte for byte),
 ``--client curl|httpx`` (the bulk client; curl when installed).
 
 Tail: the service runs in one ``uvicorn`` worker pinned to core 0 (``taskset``), ``wrk``
@@ -667,8 +668,10 @@ def _post(
     rss_of: Server | None = None,
     client: str | None = None,
     path: str = "/locate/batch",
+    save: Path | None = None,
 ) -> dict:
-    """One batch request; wall seconds from first byte sent to last byte received."""
+    """One batch request; wall seconds from first byte sent to last byte received (the
+    answer written to ``save`` when given, with curl)."""
     peak = [0.0]
     stop = threading.Event()
 
@@ -682,7 +685,8 @@ def _post(
         with tempfile.NamedTemporaryFile(prefix="gridgeo-bench-") as fh:
             fh.write(body)
             fh.flush()
-            cmd = ["curl", "-s", "-o", "/dev/null", "--data-binary", "@" + fh.name]
+            out_to = str(save) if save is not None else "/dev/null"
+            cmd = ["curl", "-s", "-o", out_to, "--data-binary", "@" + fh.name]
             cmd += ["-H", f"Content-Type: {ctype}", "-H", f"Authorization: Bearer {token}"]
             cmd += ["-w", "%{http_code} %{size_download} %{time_total} %{time_starttransfer}"]
             cmd += [base + path]
@@ -1055,11 +1059,15 @@ def _print_timeline(events: list) -> None:
         print(f"  {what:34s} x{len(got):<3d} {when} ms{extra}")
 
 
-def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) -> None:
+def alternate(
+    url: str, bounds, n: int, seed: int, baseline: Path, reps: int, compare: bool = False
+) -> None:
     """Both versions up at once, requests alternating (ABBA…); best and all times per format.
 
     On a shared machine the load swings between requests; alternating puts both versions
-    under the same swings, which one-after-the-other (``--baseline``) does not.
+    under the same swings, which one-after-the-other (``--baseline``) does not. With
+    ``compare`` (curl), one more request per format and version, the two answers
+    compared byte for byte.
     """
     token = "bench-" + os.urandom(8).hex()
     lon, lat = _points(bounds, n, seed + 2)
@@ -1100,6 +1108,8 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
                     cpu[name].append(_cpu_s(srv.proc.pid) - c0)
                     mb[name] = res["mb_out"]
             sizes[fmt] = int(mb["new"] * 1e6)
+            if compare:
+                _compare_answers(fmt, new.base, old.base, token, body, ctype)
             bn, bo = min(times["new"]), min(times["old"])
             cn, co = min(cpu["new"]), min(cpu["old"])
             mn, mo = float(np.median(times["new"])), float(np.median(times["old"]))
@@ -1120,6 +1130,22 @@ def alternate(url: str, bounds, n: int, seed: int, baseline: Path, reps: int) ->
     finally:
         new.stop()
         old.stop()
+
+
+def _compare_answers(fmt: str, new: str, old: str, token: str, body: bytes, ctype: str) -> None:
+    """The answers of both versions to one request, compared byte for byte (printed)."""
+    import filecmp
+
+    with tempfile.TemporaryDirectory(prefix="gridgeo-bench-") as tmp:
+        a, b = Path(tmp, "this"), Path(tmp, "previous")
+        _post(new, token, body, ctype, client="curl", save=a)
+        _post(old, token, body, ctype, client="curl", save=b)
+        same = filecmp.cmp(a, b, shallow=False)
+        print(
+            f"{fmt:8s} answers of both versions {'identical' if same else 'DIFFERENT'} "
+            f"({a.stat().st_size:,} / {b.stat().st_size:,} bytes)",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -1143,6 +1169,11 @@ def main() -> int:
         type=int,
         default=0,
         help="with --baseline: N requests per format and version, alternating (replaces bulk)",
+    )
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="with --alternate: both versions' answers to one more request compared byte for byte",
     )
     ap.add_argument(
         "--formats",
@@ -1180,7 +1211,15 @@ def main() -> int:
     if "stages" not in skip:
         stages(url, bounds, args.batch_points, args.seed, args.baseline)
     if args.alternate and args.baseline is not None:
-        alternate(url, bounds, args.batch_points, args.seed, args.baseline, args.alternate)
+        alternate(
+            url,
+            bounds,
+            args.batch_points,
+            args.seed,
+            args.baseline,
+            args.alternate,
+            args.compare,
+        )
     elif "bulk" not in skip:
         bulk(url, bounds, args.batch_points, args.rss_points, args.seed, skip, args.baseline)
     return 0

@@ -180,7 +180,20 @@ def warm_up() -> float:
     _answers(snap, "csv", ("lon,lat\n" + plain).encode(), "wgs84", distance=False, lines=True)
     _single(snap, x, y)
     _tracks(codes, geoms)
+    _value_check()
     return time.perf_counter() - t0
+
+
+def _value_check() -> None:
+    """The per-row-group value check of a GeoParquet body on the arrays any reader gives
+    (writable, and read-only views of pyarrow's buffers: numba compiles each apart)."""
+    from gridgeo.locate.points import _all_valid
+
+    a = np.zeros(4)
+    ro = a.copy()
+    ro.flags.writeable = False
+    for arr in (a, ro):
+        _all_valid(arr, arr, True)
 
 
 def main() -> int:

@@ -112,3 +112,133 @@ def test_an_empty_point_is_nan_as_through_pyarrow():
     wx, wy = _wkb_xy(col)
     assert np.isnan(x[2]) and np.isnan(y[2])
     assert x.tobytes() == wx.tobytes() and y.tobytes() == wy.tobytes()
+
+
+def _scanned(body: bytes, part: int | None = None, seed: int = 0, whole: bool = True):
+    """The pages :class:`PageScan` decoded from ``body`` fed in parts of random sizes
+    (up to ``part`` bytes), after its walk ended by itself (``whole``) or at once."""
+    import time
+
+    from gridgeo.locate.parquetin import PageScan
+
+    scan = PageScan()
+    rng = np.random.default_rng(seed)
+    at = 0
+    while at < len(body):
+        n = int(rng.integers(1, (part or 4096) + 1))
+        scan.feed(body[at : at + n])
+        at += n
+    deadline = time.monotonic() + 30
+    while whole and not scan.done and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return scan, scan.finish()
+
+
+def _read_with(body: bytes, pages) -> list:
+    buf = pa.py_buffer(body)
+    pf = pq.ParquetFile(pa.BufferReader(buf))
+    leaf = point_column(pf.schema, "geometry")
+    assert leaf is not None
+    max_def = pf.schema.column(leaf).max_definition_level
+    return [
+        read_points(pa.BufferReader(buf), pf.metadata, g, leaf, max_def, pages)
+        for g in range(pf.metadata.num_row_groups)
+    ]
+
+
+@pytest.mark.parametrize("codec", ["snappy", "none", "zstd"])
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+@pytest.mark.parametrize("dictionary", [True, False])
+@pytest.mark.parametrize("repeat", [True, False])
+def test_pages_decoded_while_the_body_arrives_are_the_points_read_after(
+    codec, version, dictionary, repeat
+):
+    """Every page of the point column decoded by the walk of the arriving body (in parts
+    of any size) is taken by :func:`read_points`, giving the same x, y bit for bit."""
+    table = _points(9000, repeat)
+    table = table.append_column("id", pa.array(np.arange(9000)))
+    out = io.BytesIO()
+    pq.write_table(
+        table,
+        out,
+        compression=codec,
+        data_page_version=version,
+        use_dictionary=dictionary,
+        row_group_size=4000,
+        data_page_size=2000,
+    )
+    body = out.getvalue()
+    want = _read_with(body, None)
+    assert all(w is not None for w in want)
+    scan, pages = _scanned(body, part=3000, seed=len(body))
+    assert scan.done and len(pages) >= 3
+    got = _read_with(body, pages)
+    assert pages == {}  # every decoded page taken: the id column's were never kept
+    for (x, y), (wx, wy) in zip(got, want, strict=True):
+        assert x.tobytes() == wx.tobytes() and y.tobytes() == wy.tobytes()
+
+
+def test_a_required_column_is_decoded_while_it_arrives_too():
+    table = _points(3000, False)
+    table = table.cast(pa.schema([pa.field("geometry", pa.binary(), nullable=False)]))
+    out = io.BytesIO()
+    pq.write_table(table, out, data_page_size=2000, compression="zstd")
+    body = out.getvalue()
+    want = _read_with(body, None)
+    _scan, pages = _scanned(body)
+    assert {v[3] for v in pages.values()} == {0}  # read without definition levels
+    got = _read_with(body, pages)
+    assert pages == {}
+    assert got[0][0].tobytes() == want[0][0].tobytes()
+    assert got[0][1].tobytes() == want[0][1].tobytes()
+
+
+def test_a_body_cut_short_keeps_only_whole_pages_and_reads_the_same():
+    table = _points(9000, False)
+    out = io.BytesIO()
+    pq.write_table(table, out, data_page_size=2000, row_group_size=3000)
+    body = out.getvalue()
+    want = _read_with(body, None)
+    _scan, pages = _scanned(body[: len(body) // 2])
+    assert pages and max(pages) < len(body) // 2
+    got = _read_with(body, pages)  # the rest decoded as before
+    for (x, y), (wx, wy) in zip(got, want, strict=True):
+        assert x.tobytes() == wx.tobytes() and y.tobytes() == wy.tobytes()
+
+
+@pytest.mark.parametrize("kind", ["null", "gzip", "not parquet", "corrupt page"])
+def test_pages_the_walk_does_not_know_are_left_to_the_reader(kind):
+    """A page with a null, another codec, a body that is not Parquet or a damaged page
+    header: nothing (or only the pages before it) decoded ahead, and the body reads as
+    without the walk (the same points, or None for pyarrow to read)."""
+    x, y = np.linspace(121, 122, 3000), np.linspace(25, 26, 3000)
+    values = wkb_points(x, y).to_pylist()
+    options: dict = {"data_page_size": 2000}
+    if kind == "null":
+        values[2500] = None
+    if kind == "gzip":
+        options["compression"] = "gzip"
+    out = io.BytesIO()
+    pq.write_table(pa.table({"geometry": pa.array(values, pa.binary())}), out, **options)
+    body = out.getvalue()
+    if kind == "not parquet":
+        scan, pages = _scanned(b"lon,lat\n" + b"121.5,25.0\n" * 5000)
+        assert scan.done and pages == {} and scan._queue.empty()
+        return
+    if kind == "corrupt page":  # the second page's header
+        second = sorted(_scanned(body)[1])[1]
+        body = body[:second] + b"\xff" * 8 + body[second + 8 :]
+    _scan, pages = _scanned(body)
+    if kind == "gzip":
+        assert pages == {}
+    if kind == "corrupt page":
+        assert len(pages) == 1 and max(pages) < second
+    try:
+        want = _read_with(body, None)
+    except (OSError, pa.ArrowException):  # a footer this damage makes unreadable
+        return
+    got = _read_with(body, pages)
+    for g, w in zip(got, want, strict=True):
+        assert (g is None) == (w is None)
+        if w is not None:
+            assert g[0].tobytes() == w[0].tobytes() and g[1].tobytes() == w[1].tobytes()

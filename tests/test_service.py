@@ -1334,3 +1334,54 @@ def test_batch_spooled_body_file_is_removed(world, small_chunks, monkeypatch, tm
             made.clear()
     finally:
         settings.batch_memory_bytes = before
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_batch_geoparquet_pages_decoded_while_it_arrives_give_the_same_answer(
+    world, small_chunks, body_held, monkeypatch, bad
+):
+    """A GeoParquet body whose pages are decoded as it arrives (every body here: no size
+    floor) is answered byte for byte as without that walk, and a bad row is refused
+    with the same 400."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate import parquetin
+    from gridgeo.locate.encode import wkb_points
+    from gridgeo.service import routes_locate
+
+    lon, lat = _batch_points(world, 600, seed=12)
+    if bad:
+        lon[451] = np.nan
+    table = pa.table({"id": [f"p{i}" for i in range(600)], "geometry": wkb_points(lon, lat)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=250, data_page_size=1000)
+    body = sink.getvalue()
+    h = {"Content-Type": "application/vnd.apache.parquet", **auth(world, "dispatcher")}
+    taken = []
+    finish = parquetin.PageScan.finish
+
+    def finished(scan):
+        time.sleep(0.2)  # (a test client sends the body at once: let the walk catch up)
+        pages = finish(scan)
+        taken.append(len(pages))
+        return pages
+
+    monkeypatch.setattr(parquetin.PageScan, "finish", finished)
+    got = {}
+    for floor in (1 << 40, 0):
+        monkeypatch.setattr(routes_locate, "_SCAN_MIN_BYTES", floor)
+        got[floor] = world["client"].post("/locate/batch", content=body, headers=h)
+    off, on = got[1 << 40], got[0]
+    assert taken and taken[0] > 0  # the walk ran (only) when on, and decoded pages
+    assert len(taken) == 1
+    if bad:
+        assert off.status_code == on.status_code == 400
+        assert off.json() == on.json()
+        assert (on.json()["problems"][0]["row"], on.json()["problems"][0]["field"]) == (
+            451,
+            "geometry",
+        )
+        return
+    assert off.status_code == on.status_code == 200
+    assert off.content == on.content
+    assert _answer_table("parquet", on.content).num_rows == 600

@@ -22,6 +22,7 @@ def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
         parquetout._dictionary_stream,
         parquetin._hybrid,
         points._line_starts,
+        points._all_valid,
         track_kernels.classify_legs,
         track_kernels.fix_days,
     ):

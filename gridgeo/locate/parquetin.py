@@ -223,7 +223,9 @@ def point_column(schema: Any, column: str) -> int | None:
     return None
 
 
-def read_points(source: Any, meta: Any, group: int, column: int, max_def: int) -> Any:
+def read_points(
+    source: Any, meta: Any, group: int, column: int, max_def: int, pages: Pages | None = None
+) -> Any:
     """x, y of the 21-byte WKB points of one row group's column chunk, or None when it
     holds anything else (then read it with pyarrow).
 
@@ -238,6 +240,10 @@ def read_points(source: Any, meta: Any, group: int, column: int, max_def: int) -
         The row group, and the leaf column (:func:`point_column`).
     max_def
         The column's maximum definition level (0 or 1).
+    pages
+        Pages of this body decoded while it arrived (:class:`PageScan`), by file offset:
+        a page found there with the codec, definition levels and dictionary page this
+        chunk gives is taken (and removed) instead of decoded again.
 
     Returns
     -------
@@ -253,71 +259,156 @@ def read_points(source: Any, meta: Any, group: int, column: int, max_def: int) -
     source.seek(start)
     raw = source.read_buffer(chunk.total_compressed_size)  # no copy of a body in memory
     try:
-        return _read_pages(raw, n, _CODECS[chunk.compression], max_def)
+        return _read_pages(raw, n, _CODECS[chunk.compression], max_def, pages, start)
     except (_UnknownPageError, IndexError, ValueError, pa.ArrowException):
         return None
 
 
-def _read_pages(raw: pa.Buffer, n: int, codec: str | None, max_def: int) -> Any:
-    """:func:`read_points` of the column chunk's bytes ``raw``."""
+#: A page decoded ahead (:class:`PageScan`): its x, y, the codec and maximum definition
+#: level it was read with, and the file offset of the dictionary page its indices were
+#: looked up in (None: PLAIN values; a dictionary page: its own offset).
+_Decoded = tuple[np.ndarray, np.ndarray, str | None, int, int | None]
+#: Decoded pages by the file offset of their page header.
+Pages = dict[int, _Decoded]
+
+
+def _header(buf: memoryview, pos: int, size: int | None) -> tuple[dict[int, Any], int, int, int]:
+    """A page header at ``pos`` of a buffer of ``size`` bytes (None: any size): the header,
+    where its page starts, its kind and compressed size (:class:`_UnknownPageError` for
+    anything but a data or dictionary page within the buffer; IndexError when the header
+    runs past the buffer's end)."""
+    head, body_at = _struct(buf, pos)
+    kind, usize, csize = head.get(1), head.get(2), head.get(3)
+    if (
+        not isinstance(usize, int)
+        or not isinstance(csize, int)
+        or usize < 0
+        or csize < 0
+        or (size is not None and body_at + csize > size)
+        or kind not in (_DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2)
+    ):
+        raise _UnknownPageError("page header")
+    return head, body_at, kind, csize
+
+
+def _read_pages(
+    raw: pa.Buffer,
+    n: int,
+    codec: str | None,
+    max_def: int,
+    pages: Pages | None = None,
+    offset: int = 0,
+) -> Any:
+    """:func:`read_points` of the column chunk's bytes ``raw`` (at file offset ``offset``)."""
     buf = memoryview(raw).cast("B")  # pyarrow exports signed bytes
     arr = np.frombuffer(raw, dtype=np.uint8)
     x, y = np.empty(n, np.float64), np.empty(n, np.float64)
     dx = dy = None
+    dict_at: int | None = None
     pos = at = 0
     while at < n:
-        head, pos = _struct(buf, pos)
-        kind, size, csize = head.get(1), head.get(2), head.get(3)
-        if size is None or csize is None or pos + csize > len(raw) or kind not in (0, 2, 3):
-            raise _UnknownPageError("page header")
-        body_at, pos = pos, pos + csize
+        head_at = pos
+        head, body_at, kind, csize = _header(buf, pos, len(raw))
+        pos = body_at + csize
+        ahead = pages.pop(offset + head_at, None) if pages else None
         if kind == _DICTIONARY_PAGE:
-            h = head.get(7) or {}
-            if h.get(2) not in (_PLAIN, _PLAIN_DICTIONARY):
-                raise _UnknownPageError("dictionary encoding")
-            page = _page(raw, arr, body_at, csize, size, codec)
-            m = h.get(1, 0)
-            dx, dy = np.empty(m, np.float64), np.empty(m, np.float64)
-            if _plain_points(page, 0, page.size, m, dx, dy, 0) < 0:
-                raise _UnknownPageError("dictionary value")
+            dict_at = offset + head_at
+            if ahead is not None and ahead[2:] == (codec, 0, dict_at):
+                dx, dy = ahead[0], ahead[1]
+            else:
+                dx, dy = _dictionary(head, raw, arr, body_at, csize, codec)
             continue
-        if kind == _DATA_PAGE:
-            h = head.get(5) or {}
-            count, enc = h.get(1, 0), h.get(2)
-            page = _page(raw, arr, body_at, csize, size, codec)
-            p = 0
-            if max_def:
-                if page.size < 4:
-                    raise _UnknownPageError("levels")
-                ln = int.from_bytes(page[:4].tobytes(), "little")
-                _levels(page, 4, 4 + ln, count)
-                p = 4 + ln
-        else:
-            h = head.get(8) or {}
-            count, enc = h.get(1, 0), h.get(4)
-            if h.get(2, 0) or h.get(6, 0):
-                raise _UnknownPageError("nulls or repetition")
-            dl = h.get(5, 0)
-            if max_def:
-                _levels(arr, body_at, body_at + dl, count)
-            values = codec if h.get(7, True) else None
-            page = _page(raw, arr, body_at + dl, csize - dl, size - dl, values)
-            p = 0
+        count = _count(head, kind)
         if count > n - at:
             raise _UnknownPageError("more values than rows")
-        if enc == _PLAIN:
-            if _plain_points(page, p, page.size, count, x, y, at) < 0:
-                raise _UnknownPageError("value")
-        elif enc in (_PLAIN_DICTIONARY, _RLE_DICTIONARY) and dx is not None and page.size > p:
-            idx = np.empty(count, np.int64)
-            if _hybrid(page, p + 1, page.size, int(page[p]), count, idx) < 0:
-                raise _UnknownPageError("indices")
-            if not _gather(idx, dx, dy, x, y, at):
-                raise _UnknownPageError("index")
+        want = (codec, max_def, dict_at if _indices(head, kind) else None)
+        if ahead is not None and ahead[2:] == want and len(ahead[0]) == count:
+            x[at : at + count], y[at : at + count] = ahead[0], ahead[1]
         else:
-            raise _UnknownPageError("encoding")
+            _data(head, kind, raw, arr, body_at, csize, codec, max_def, dx, dy, x, y, at)
         at += count
     return x, y
+
+
+def _count(head: dict[int, Any], kind: int) -> int:
+    """The number of values of a data page (v1 or v2)."""
+    count = (head.get(5 if kind == _DATA_PAGE else 8) or {}).get(1, 0)
+    if not isinstance(count, int) or count < 0:
+        raise _UnknownPageError("count")
+    return count
+
+
+def _indices(head: dict[int, Any], kind: int) -> bool:
+    """Whether a data page holds dictionary indices."""
+    h = head.get(5 if kind == _DATA_PAGE else 8) or {}
+    return h.get(2 if kind == _DATA_PAGE else 4) in (_PLAIN_DICTIONARY, _RLE_DICTIONARY)
+
+
+def _dictionary(
+    head: dict[int, Any], raw: pa.Buffer, arr: np.ndarray, body_at: int, csize: int, codec: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of a dictionary page's PLAIN points."""
+    h = head.get(7) or {}
+    if h.get(2) not in (_PLAIN, _PLAIN_DICTIONARY):
+        raise _UnknownPageError("dictionary encoding")
+    page = _page(raw, arr, body_at, csize, head[2], codec)
+    m = h.get(1, 0)
+    dx, dy = np.empty(m, np.float64), np.empty(m, np.float64)
+    if _plain_points(page, 0, page.size, m, dx, dy, 0) < 0:
+        raise _UnknownPageError("dictionary value")
+    return dx, dy
+
+
+def _data(
+    head: dict[int, Any],
+    kind: int,
+    raw: pa.Buffer,
+    arr: np.ndarray,
+    body_at: int,
+    csize: int,
+    codec: str | None,
+    max_def: int,
+    dx: np.ndarray | None,
+    dy: np.ndarray | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    at: int,
+) -> None:
+    """A data page's points (PLAIN, or indices into ``dx``, ``dy``) into ``x[at:]``, ``y[at:]``."""
+    size = head[2]
+    if kind == _DATA_PAGE:
+        h = head.get(5) or {}
+        count, enc = h.get(1, 0), h.get(2)
+        page = _page(raw, arr, body_at, csize, size, codec)
+        p = 0
+        if max_def:
+            if page.size < 4:
+                raise _UnknownPageError("levels")
+            ln = int.from_bytes(page[:4].tobytes(), "little")
+            _levels(page, 4, 4 + ln, count)
+            p = 4 + ln
+    else:
+        h = head.get(8) or {}
+        count, enc = h.get(1, 0), h.get(4)
+        if h.get(2, 0) or h.get(6, 0):
+            raise _UnknownPageError("nulls or repetition")
+        dl = h.get(5, 0)
+        if max_def:
+            _levels(arr, body_at, body_at + dl, count)
+        values = codec if h.get(7, True) else None
+        page = _page(raw, arr, body_at + dl, csize - dl, size - dl, values)
+        p = 0
+    if enc == _PLAIN:
+        if _plain_points(page, p, page.size, count, x, y, at) < 0:
+            raise _UnknownPageError("value")
+    elif enc in (_PLAIN_DICTIONARY, _RLE_DICTIONARY) and dx is not None and page.size > p:
+        idx = np.empty(count, np.int64)
+        if _hybrid(page, p + 1, page.size, int(page[p]), count, idx) < 0:
+            raise _UnknownPageError("indices")
+        if not _gather(idx, dx, dy, x, y, at):
+            raise _UnknownPageError("index")
+    else:
+        raise _UnknownPageError("encoding")
 
 
 def _page(
@@ -335,3 +426,221 @@ def _levels(buf: np.ndarray, pos: int, end: int, count: int) -> None:
     levels = np.empty(count, np.int64)
     if end > buf.size or _hybrid(buf, pos, end, 1, count, levels) < 0 or (levels != 1).any():
         raise _UnknownPageError("nulls")
+
+
+#: A page header's compressed size beyond which :class:`PageScan` stops (it would hold
+#: that much of the body before decoding it).
+_SCAN_PAGE_BYTES = 32 << 20
+#: Values of a page beyond which :class:`PageScan` stops (a larger row group is read by
+#: pyarrow: ``points._PQ_GROUP_ROWS``), and bytes of a page header (a footer or something
+#: else is not parsed on).
+_SCAN_PAGE_VALUES = 1 << 20
+_SCAN_HEADER_BYTES = 16 << 10
+#: Bytes of the body :class:`PageScan` may be behind (queued, not yet walked) before it
+#: stops (a body that arrives faster than it is decoded is not held twice).
+_SCAN_BACKLOG = 48 << 20
+
+
+class PageScan:
+    """A Parquet body's WKB-point pages decoded while it arrives, in a thread of its own.
+
+    A Parquet file's pages follow each other from byte 4, each after its ``PageHeader``:
+    the thread walks them as the parts of the body come in (:meth:`feed`) and decodes
+    each data or dictionary page that reads as 21-byte WKB points, keyed by the file
+    offset of its header, with the codec and definition levels it guessed (the footer,
+    which says which column chunk a page is of and with which codec, comes last).
+    :func:`read_points` takes a page from there only where the footer agrees (the same
+    offset, codec, levels and dictionary page); anything else is decoded as before, so
+    any writer's file reads the same. The walk stops at the first thing it does not know
+    (the footer, a page over 32 MiB, a body that is not Parquet: then :meth:`feed` keeps
+    nothing), at ``limit`` points, or at :meth:`finish`.
+
+    Parameters
+    ----------
+    limit
+        Points decoded ahead at most (16 bytes each, held until the body is checked).
+    """
+
+    def __init__(self, limit: int = 8 << 20) -> None:
+        import queue
+        import threading
+
+        self.pages: Pages = {}
+        self.done = False  # the walk ended: parts are no longer kept
+        self._stop = False
+        self._left = limit
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._fed = self._taken = 0  # bytes put in the queue (event loop), taken (the walk)
+        self._window = b""  # the body from file offset ``_base`` on, as far as received
+        self._base = 0
+        self._thread = threading.Thread(target=self._run, name="gridgeo-parquet-scan", daemon=True)
+        self._thread.start()
+
+    def feed(self, part: bytes) -> None:
+        """The next part of the body (the event loop: no work but a queue put; when the
+        walk is :data:`_SCAN_BACKLOG` bytes behind, it stops: memory stays bounded)."""
+        if self.done:
+            return
+        self._fed += len(part)
+        if self._fed - self._taken > _SCAN_BACKLOG:
+            self.cancel_walk()
+            return
+        self._queue.put(part)
+
+    def cancel_walk(self) -> None:
+        """Stop the walk (without waiting); the pages decoded so far stay."""
+        self._stop = self.done = True
+        self._queue.put(None)
+
+    def finish(self) -> Pages:
+        """Stop after the page being decoded; the pages decoded so far.
+
+        Returns
+        -------
+        dict
+            Decoded pages by the file offset of their page header (for :func:`read_points`).
+        """
+        self._stop = True
+        self._queue.put(None)
+        self._thread.join()
+        self._drain()
+        return self.pages
+
+    def cancel(self) -> None:
+        """Stop without waiting (the request failed); nothing is kept."""
+        self.cancel_walk()
+        self.pages = {}
+
+    def _run(self) -> None:
+        try:
+            self._walk()
+        except Exception:  # any doubt: these pages are decoded as before
+            pass
+        finally:
+            self.done = True
+            self._pending, self._window = [], b""
+            self._drain()
+
+    def _drain(self) -> None:
+        """Drop the parts queued before the walk's end was seen."""
+        import queue
+
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _have(self, pos: int, k: int) -> int:
+        """Make ``k`` bytes from ``pos`` of the window received; the position of ``pos`` in
+        the window (the bytes before it dropped), or -1 when the body ends first."""
+        while len(self._window) - pos + self._pending_bytes < k:
+            part = self._queue.get()
+            if part is None or self._stop:
+                return -1
+            self._taken += len(part)
+            self._pending.append(part)
+            self._pending_bytes += len(part)
+        if len(self._window) - pos < k:
+            self._window = b"".join([memoryview(self._window)[pos:], *self._pending])
+            self._base += pos
+            self._pending, self._pending_bytes, pos = [], 0, 0
+        return pos
+
+    def _walk(self) -> None:
+        pos = self._have(0, 4)
+        if pos < 0 or self._window[:4] != b"PAR1":
+            return
+        pos = 4
+        dictionary: tuple[int, str | None, np.ndarray, np.ndarray] | None = None
+        while not self._stop and self._left > 0:
+            window = self._window
+            if len(window) - pos >= 3 and (window[pos], window[pos + 2]) != (0x15, 0x15):
+                return  # not "1: i32 type" (one byte), "2: i32 size": the footer, or no page
+            try:
+                head, body_at, kind, csize = _header(memoryview(window), pos, None)
+            except IndexError:  # the header is not all here yet
+                if len(window) - pos > _SCAN_HEADER_BYTES:
+                    return
+                pos = self._have(pos, len(window) - pos + 1)
+                if pos < 0:
+                    return
+                continue
+            values = (head.get(7 if kind == _DICTIONARY_PAGE else 5 if kind == 0 else 8) or {}).get(
+                1
+            )
+            if (
+                csize > _SCAN_PAGE_BYTES
+                or head[2] > 2 * _SCAN_PAGE_BYTES
+                or not isinstance(values, int)
+                or not 0 <= values <= _SCAN_PAGE_VALUES
+            ):
+                return
+            start = self._have(pos, body_at - pos + csize)
+            if start < 0:
+                return
+            body_at, pos = body_at - pos + start, start
+            offset = self._base + pos
+            window = self._window
+            raw, arr = pa.py_buffer(window), np.frombuffer(window, np.uint8)
+            if kind == _DICTIONARY_PAGE:
+                dictionary = None
+                for codec in _guesses(arr, body_at, csize, head[2]):
+                    try:
+                        dx, dy = _dictionary(head, raw, arr, body_at, csize, codec)
+                    except (_UnknownPageError, IndexError, ValueError, pa.ArrowException):
+                        continue
+                    self.pages[offset] = (dx, dy, codec, 0, offset)
+                    dictionary = (offset, codec, dx, dy)
+                    self._left -= len(dx)
+                    break
+            else:
+                self._data_page(head, kind, raw, arr, body_at, csize, offset, dictionary)
+            pos = body_at + csize
+
+    def _data_page(
+        self,
+        head: dict[int, Any],
+        kind: int,
+        raw: pa.Buffer,
+        arr: np.ndarray,
+        body_at: int,
+        csize: int,
+        offset: int,
+        dictionary: tuple[int, str | None, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        """A data page's points, decoded as :func:`read_points` would with the codec and
+        definition levels it most likely has (nothing kept when none reads)."""
+        count = _count(head, kind)
+        indices = _indices(head, kind)
+        if indices and dictionary is None:
+            return
+        skip = (head.get(8) or {}).get(5, 0) if kind == _DATA_PAGE_V2 else 0  # v2: levels
+        if not isinstance(skip, int) or not 0 <= skip <= csize:
+            return
+        for codec in _guesses(arr, body_at + skip, csize - skip, head[2] - skip):
+            if indices and dictionary is not None and dictionary[1] != codec:
+                continue
+            dx, dy = (dictionary[2], dictionary[3]) if indices and dictionary else (None, None)
+            for max_def in (1, 0):
+                x, y = np.empty(count, np.float64), np.empty(count, np.float64)
+                try:
+                    _data(head, kind, raw, arr, body_at, csize, codec, max_def, dx, dy, x, y, 0)
+                except (_UnknownPageError, IndexError, ValueError, pa.ArrowException):
+                    continue
+                at = dictionary[0] if indices and dictionary else None
+                self.pages[offset] = (x, y, codec, max_def, at)
+                self._left -= count
+                return
+
+
+def _guesses(arr: np.ndarray, at: int, csize: int, size: int) -> tuple[str | None, ...]:
+    """The codecs a page most likely has: none when its sizes agree, zstd when it starts
+    with zstd's frame magic, else snappy (a wrong guess only costs the page's decode)."""
+    if csize == size:
+        return (None,)
+    if csize >= 4 and arr[at : at + 4].tobytes() == b"\x28\xb5\x2f\xfd":
+        return ("zstd",)
+    return ("snappy",)

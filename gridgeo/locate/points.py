@@ -699,6 +699,21 @@ class _FarRows:
         return _out_of_range(self.count, row, x, y, field, self.source)
 
 
+@njit(cache=True, nogil=True)
+def _all_valid(x, y, degrees):  # pragma: no cover - compiled
+    """Whether every x, y is finite (and, in ``degrees``, within ±180/±90): then
+    :class:`_BadRows` and :class:`_FarRows` would find nothing in them. One pass, no
+    temporary arrays (the decode threads run it: the check's serial passes only run
+    over a part with a bad value)."""
+    for i in range(x.size):
+        a, b = x[i], y[i]
+        if not (np.isfinite(a) and np.isfinite(b)):
+            return False
+        if degrees and (abs(a) > 180 or abs(b) > 90):
+            return False
+    return True
+
+
 def _float_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A coordinate column as float64 (NaN where null or not a number), copying only if needed."""
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
@@ -855,6 +870,10 @@ class PointFile:
         number text: :meth:`chunks` gives its lines as they are (``PointTable.xy_text``,
         no ``x_text``/``y_text``), found by a compiled scan instead of parsed again, and
         :meth:`check` keeps only coordinates (up to ``keep_bytes + keep_xy_bytes``).
+    pages
+        GeoParquet: the body's pages decoded while it arrived
+        (:class:`~gridgeo.locate.parquetin.PageScan`), taken by :meth:`check` where the
+        footer agrees (then dropped).
     """
 
     def __init__(
@@ -868,6 +887,7 @@ class PointFile:
         degrees: bool = False,
         keep_xy_bytes: int = 64 << 20,
         lines: bool = False,
+        pages: dict[int, Any] | None = None,
     ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
@@ -895,6 +915,7 @@ class PointFile:
         #: GeoParquet: each row group's checked parts (:meth:`_pq_check`), by row group.
         self._pq_kept: dict[int, list[_PqPart]] = {}
         self.lines = lines and fmt == "csv"
+        self._pages = pages if fmt == "parquet" else None
 
     # -- columns ------------------------------------------------------------------------
     def _input(self) -> Any:
@@ -1272,7 +1293,10 @@ class PointFile:
         except (pa.ArrowException, OSError) as exc:  # not Arrow/Parquet at all
             raise _unreadable(self.source, self.fmt, exc) from None
         if self.fmt == "parquet":
-            return self._pq_check()
+            try:
+                return self._pq_check()
+            finally:
+                self._pages = None  # the pages decoded ahead: taken, or not needed again
         xname = cols["x"] or cols["geometry"] or "lon"
         yname = cols["y"] or cols["geometry"] or "lat"
         bad_x, bad_y = _BadRows(xname, self.source), _BadRows(yname, self.source)
@@ -1412,12 +1436,21 @@ class PointFile:
         if leaf is None:
             return None
         max_def = meta.schema.column(leaf).max_definition_level
-        return parquetin.read_points(source, meta.metadata, group, leaf, max_def)
+        return parquetin.read_points(source, meta.metadata, group, leaf, max_def, self._pages)
 
-    def _pq_read(self) -> Iterator[tuple[int, Iterator[_PqPart] | list[_PqPart]]]:
-        """``(row group, its checked parts)`` in order: row groups of up to
-        :data:`_PQ_GROUP_ROWS` rows decoded two at a time in threads (pyarrow's decode and
-        the WKB read let go of the GIL), a larger one batch by batch here (bounded memory)."""
+    def _pq_valid_group(self, group: int) -> tuple[list[_PqPart], bool]:
+        """:meth:`_pq_group`, and whether all its coordinates are valid (:func:`_all_valid`:
+        its bad and far rows need not be looked for), in the same thread."""
+        parts = self._pq_group(group)
+        return parts, all(_all_valid(x, y, self.degrees) for _r, x, y in parts)
+
+    def _pq_read(
+        self,
+    ) -> Iterator[tuple[int, Iterator[_PqPart] | list[_PqPart], bool]]:
+        """``(row group, its checked parts, all its values valid)`` in order: row groups
+        of up to :data:`_PQ_GROUP_ROWS` rows decoded two at a time in threads (pyarrow's
+        decode and the WKB read let go of the GIL), and their values checked there; a
+        larger one batch by batch here (bounded memory; its values checked by the caller)."""
         from concurrent.futures import ThreadPoolExecutor
 
         wanted = [c for c in self._cols.values() if c is not None]
@@ -1429,9 +1462,9 @@ class PointFile:
                         while ahead:
                             yield ahead.popleft().result()
                         batches = self._pq_batches(group, wanted)
-                        yield group, (self._pq_part(b) for b in batches)
+                        yield group, (self._pq_part(b) for b in batches), False
                         continue
-                    ahead.append(pool.submit(lambda g=group: (g, self._pq_group(g))))
+                    ahead.append(pool.submit(lambda g=group: (g, *self._pq_valid_group(g))))
                     if len(ahead) > 2:
                         yield ahead.popleft().result()
                 while ahead:
@@ -1452,14 +1485,15 @@ class PointFile:
         rows = kept = kept_xy = 0
         self._pq_kept = {}
         try:
-            for group, parts in self._pq_read():
+            for group, parts, valid in self._pq_read():
                 keep: list[_PqPart] = []  # the group's first parts (the rest: read again)
                 keeping = True
                 for rest, x, y in parts:
-                    bad_x.add(rows, x)
-                    bad_y.add(rows, y)
-                    if far is not None:
-                        far.add(rows, x, y)
+                    if not valid:  # (a valid group has no bad or far row to name)
+                        bad_x.add(rows, x)
+                        bad_y.add(rows, y)
+                        if far is not None:
+                            far.add(rows, x, y)
                     rows += len(x)
                     size = x.nbytes + y.nbytes
                     more = 0 if rest is None else rest.nbytes

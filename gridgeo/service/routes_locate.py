@@ -29,6 +29,7 @@ from gridgeo.i18n import _
 from gridgeo.locate.answer import BATCH_COLUMNS, batch_schema, locate_batch, locate_one
 from gridgeo.locate.csvout import BufferPool, csv_buffer, csv_bytes
 from gridgeo.locate.encode import encoder, metadata_crs, stream_table
+from gridgeo.locate.parquetin import PageScan
 from gridgeo.locate.points import (
     PointFile,
     PointTable,
@@ -421,8 +422,16 @@ async def locate_batch_endpoint(
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
         raise _too_large(settings)
     fmt_in = detect_format(None, request.headers.get("content-type"))
-    body = await _spool(request, fmt_in, settings)
+    scan = _page_scan(fmt_in, length)
+    try:
+        body = await _spool(request, fmt_in, settings, scan)
+    except BaseException:
+        if scan is not None:
+            scan.cancel()
+        raise
     if body is None:
+        if scan is not None:
+            scan.cancel()
         raise InputError(
             _("the request body is empty: send CSV, GeoJSON, Arrow or GeoParquet points"),
             [Problem(_("empty body"), rule="points.empty")],
@@ -434,8 +443,11 @@ async def locate_batch_endpoint(
         job = _BatchJob(
             request, caller, crs, category, settings, distance, fmt_out, when, body, fmt_in
         )
+        job.scan, scan = scan, None
         await run_in_threadpool(job.check)
     except BaseException:
+        if scan is not None:
+            scan.cancel()
         if job is not None:
             job.close()  # does not wait (also when the request is cancelled)
         elif isinstance(body, Path):
@@ -460,12 +472,28 @@ async def locate_batch_endpoint(
     )
 
 
-async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path | None:
+#: A Parquet body from this size on has its pages decoded while it arrives
+#: (:class:`~gridgeo.locate.parquetin.PageScan`; a smaller one is read in a few ms).
+_SCAN_MIN_BYTES = 4 << 20
+
+
+def _page_scan(fmt_in: str, length: str | None) -> PageScan | None:
+    """A walk of a Parquet body's pages as it arrives, unless it is small (its declared
+    length) or not Parquet."""
+    if fmt_in != "parquet" or (length and length.isdigit() and int(length) < _SCAN_MIN_BYTES):
+        return None
+    return PageScan()
+
+
+async def _spool(
+    request: Request, fmt_in: str, settings: Any, scan: PageScan | None = None
+) -> bytes | Path | None:
     """The body, counting points as it arrives: in memory up to ``batch_memory_bytes``,
     else in a temporary file (its path; the caller removes it); None when empty.
 
     A body with too many points is refused before it is parsed (CSV: lines; GeoJSON:
-    ``"coordinates"`` keys; Arrow and Parquet: the byte cap only).
+    ``"coordinates"`` keys; Arrow and Parquet: the byte cap only). Each part is also
+    given to ``scan`` (a Parquet body's pages decoded in its thread meanwhile).
     """
     counter = _Counter(fmt_in, settings)
     parts: list[bytes] = []
@@ -479,6 +507,8 @@ async def _spool(request: Request, fmt_in: str, settings: Any) -> bytes | Path |
             if not part:
                 continue
             parts.append(part)
+            if scan is not None:
+                scan.feed(part)
             if fh is None and counter.size > settings.batch_memory_bytes:
                 fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
                 fh, path = os.fdopen(fd, "wb"), Path(name)
@@ -582,6 +612,8 @@ class _BatchJob:
         self.snap: Any = None
         self.schema: pa.Schema | None = None  # one for every chunk (Arrow/Parquet need one)
         self.points: PointFile | None = None
+        #: GeoParquet: the walk of the body's pages while it arrived (taken by :meth:`check`)
+        self.scan: PageScan | None = None
         self.enc: Any = None
         self.pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self.queue: deque[Future] = deque()  # written bytes, in order
@@ -626,12 +658,14 @@ class _BatchJob:
             return
         if self.fmt_in == "csv":
             _check_utf8_body(self.body)
+        scan, self.scan = self.scan, None
         self.points = PointFile(
             self.body,
             self.fmt_in,
             chunk=self.settings.batch_chunk,
             source=_("request body"),
             lines=self.fmt_out == "csv",  # lon,lat lines echoed as sent, not parsed again
+            pages=scan.finish() if scan is not None else None,
         )
         self.crs = agreed_crs(self.given_crs, self.points.declared_crs())
         self.points.degrees = crs_is_lonlat(self.crs)
@@ -661,6 +695,8 @@ class _BatchJob:
     def close(self) -> None:
         """Cancel the chunks not started, let the threads end after the running ones (not
         waited for), remove a spooled body (idempotent)."""
+        if self.scan is not None:
+            self.scan.cancel()
         for f in (*self.queue, *self.works):
             f.cancel()
         self.queue.clear()
