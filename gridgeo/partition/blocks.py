@@ -27,6 +27,10 @@ ONE_PASS_SIDE_BY_SIDE = (
 )
 ONE_PASS_WHOLE = True  # slivers merge_slivers gives whole to one block: whole here too
 ONE_PASS_ZIGZAG_M = 0.15  # the sampling's zigzag on a strip's middle kept below this (m)
+# the blocks take the faces' vertices and join them by a coverage union (_join_faces); off:
+# the faces snapped onto the blocks and joined by a plain union, where a face a few nm off
+# its block came out loose and went to the block it shared most border with
+JOIN_BY_COVERAGE = True
 
 
 @dataclass
@@ -874,8 +878,12 @@ def _join_faces(
     # meets a block's edge the faces have a vertex a few nm off it, which the block takes
     # (:func:`_snapped`); block and faces then share their borders vertex for vertex and
     # join by a coverage union, and the joined blocks do too
-    geoms = geoms.copy()
-    geoms[~sl] = _snapped(geoms[~sl], fcs)
+    if JOIN_BY_COVERAGE:
+        geoms = geoms.copy()
+        geoms[~sl] = _snapped(geoms[~sl], fcs)
+    else:
+        # as before: the faces snapped onto their block's vertices (1 µm), a plain union
+        fcs = shapely.snap(fcs, geoms[flab], 1e-6)
     flab = flab.copy()
     done: dict[int, object] = {}
     todo = set(np.unique(flab).tolist())
@@ -951,6 +959,8 @@ def _unions(blocks: np.ndarray, faces: list) -> np.ndarray:
     rows[:, 0] = blocks
     for k, f in enumerate(faces):
         rows[k, 1 : 1 + len(f)] = f
+    if not JOIN_BY_COVERAGE:
+        return shapely.union_all(rows, axis=1)
     try:
         out = shapely.coverage_union_all(rows, axis=1)
     except shapely.errors.GEOSException:
