@@ -27,6 +27,10 @@ ONE_PASS_SIDE_BY_SIDE = (
 )
 ONE_PASS_WHOLE = True  # slivers merge_slivers gives whole to one block: whole here too
 ONE_PASS_ZIGZAG_M = 0.15  # the sampling's zigzag on a strip's middle kept below this (m)
+# the blocks take the faces' vertices and join them by a coverage union (_join_faces); off:
+# the faces snapped onto the blocks and joined by a plain union, where a face a few nm off
+# its block came out loose and went to the block it shared most border with
+JOIN_BY_COVERAGE = True
 
 
 @dataclass
@@ -870,9 +874,16 @@ def _join_faces(
     ``None`` when a block would not stay one polygon. A face that does not reach its
     block (through the block's other faces) goes to the block or face it shares most
     border with (a corner of two labels, a border sampled on one side only)."""
-    # the faces' edges along a block were noded with the middle lines: a few nm off the
-    # block's own vertices; snapped onto them (1 µm) the union closes
-    fcs = shapely.snap(fcs, geoms[flab], 1e-6)
+    # the faces' edges along a block were noded with the middle lines: where a middle line
+    # meets a block's edge the faces have a vertex a few nm off it, which the block takes
+    # (:func:`_snapped`); block and faces then share their borders vertex for vertex and
+    # join by a coverage union, and the joined blocks do too
+    if JOIN_BY_COVERAGE:
+        geoms = geoms.copy()
+        geoms[~sl] = _snapped(geoms[~sl], fcs)
+    else:
+        # as before: the faces snapped onto their block's vertices (1 µm), a plain union
+        fcs = shapely.snap(fcs, geoms[flab], 1e-6)
     flab = flab.copy()
     done: dict[int, object] = {}
     todo = set(np.unique(flab).tolist())
@@ -915,14 +926,60 @@ def _relabel(geoms, sl, fcs, flab, loose: list) -> set:
     return changed
 
 
+#: Vertices of the faces this close to a block's edge are put into the edge (m): the
+#: points where the middle lines meet it, computed by the noding (float noise)
+JOIN_SNAP_M = 1e-8
+
+
+def _snapped(blocks: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``blocks`` with the vertices of the ``faces`` they touch that lie on their edges
+    (within :data:`JOIN_SNAP_M`) put into those edges (:func:`shapely.snap`); a block the
+    snap would make invalid is kept as it was."""
+    if len(blocks) == 0 or len(faces) == 0:
+        return blocks
+    bi, fi = shapely.STRtree(faces).query(blocks, predicate="intersects")
+    if len(bi) == 0:
+        return blocks
+    at, idx = np.unique(bi, return_inverse=True)
+    ref = shapely.multipolygons(faces[fi], indices=idx)
+    snapped = shapely.snap(blocks[at], ref, JOIN_SNAP_M)
+    ok = shapely.is_valid(snapped)
+    out = blocks.copy()
+    out[at[ok]] = snapped[ok]
+    return out
+
+
 def _unions(blocks: np.ndarray, faces: list) -> np.ndarray:
-    """The union of each block with its faces, all in one GEOS call (rows padded with
-    missing geometries, which a union skips: the same union as one call per block)."""
+    """The union of each block with its faces: their coverage union (no overlay) where
+    they share their borders vertex for vertex and it covers their area, else the plain
+    union of the block with the faces snapped onto its vertices (1 µm). Rows are padded
+    with missing geometries, which a union skips: one GEOS call for all blocks while no
+    row fails."""
     rows = np.full((len(blocks), 1 + max((len(f) for f in faces), default=0)), None, dtype=object)
     rows[:, 0] = blocks
     for k, f in enumerate(faces):
         rows[k, 1 : 1 + len(f)] = f
-    return shapely.union_all(rows, axis=1)
+    if not JOIN_BY_COVERAGE:
+        return shapely.union_all(rows, axis=1)
+    try:
+        out = shapely.coverage_union_all(rows, axis=1)
+    except shapely.errors.GEOSException:
+        out = np.empty(len(blocks), dtype=object)
+        for k, row in enumerate(rows):
+            try:
+                out[k] = shapely.coverage_union_all(row)
+            except shapely.errors.GEOSException:
+                out[k] = None
+    total = np.nansum(shapely.area(rows), axis=1)
+    bad = shapely.is_missing(out)
+    live = np.flatnonzero(~bad)
+    bad[live] = ~shapely.is_valid(out[live]) | (
+        np.abs(shapely.area(out[live]) - total[live]) > 1e-9 * np.maximum(total[live], 1.0)
+    )
+    for k in np.flatnonzero(bad).tolist():
+        f = shapely.snap(faces[k], blocks[k], 1e-6)
+        out[k] = shapely.union_all(np.concatenate([[blocks[k]], f]))
+    return out
 
 
 def _join(block, faces: np.ndarray, union) -> tuple[object, np.ndarray]:
