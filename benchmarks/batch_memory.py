@@ -12,11 +12,14 @@ Starts the service as ``bench_service.py`` does, posts each body from a file wit
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import bench_service as b
 
@@ -30,11 +33,29 @@ def _memory(pid: int) -> dict[str, float]:
     return out
 
 
+def _cpu(pid: int) -> float:
+    """The process's CPU seconds so far (user + system, every thread)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--points", type=int, default=50_000_000)
     ap.add_argument("--formats", default="arrow,parquet,csv")
     ap.add_argument("--tmp", default=None, help="folder of the body files (default: the system's)")
+    ap.add_argument(
+        "--spy",
+        default=None,
+        help="py-spy executable: record the server during each request (collapsed stacks "
+        "<format>.spy.txt in the current folder)",
+    )
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="serve bench_service.py's timeline app: print where each request's time goes",
+    )
     args = ap.parse_args()
     url = b._database(71, 0)
     bounds = b._bounds(url)
@@ -42,7 +63,19 @@ def main() -> int:
     env = b._service_env(url, token)
     env["GRIDGEO_BATCH_MAX_POINTS"] = str(args.points)
     env["GRIDGEO_BATCH_MAX_BYTES"] = str(16 << 30)
-    srv = b.Server("gridgeo.service.app:create_app", env, factory=True, cwd=b.ROOT, pin=False)
+    app, log = "gridgeo.service.app:create_app", None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.timeline:
+            Path(tmp, "bench_timeline_app.py").write_text(b.TIMELINE_APP)
+            env["PYTHONPATH"] = f"{b.ROOT}:{tmp}"
+            app, log = "bench_timeline_app:create_app", Path(tmp, "stderr.txt")
+        with log.open("w") if log else contextlib.nullcontext() as err:
+            srv = b.Server(app, env, factory=True, cwd=b.ROOT, pin=False, stderr=err)
+            return _run(args, srv, bounds, token, log)
+
+
+def _run(args: argparse.Namespace, srv: b.Server, bounds, token: str, log: Path | None) -> int:
+    """The requests of :func:`main` against ``srv`` (stopped at the end)."""
     try:
         lon, lat = b._points(bounds, 1000, 1)
         srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
@@ -66,6 +99,28 @@ def main() -> int:
                             peak[k] = max(peak[k], v)
 
                 threading.Thread(target=sample, daemon=True).start()
+                spy = None
+                if args.spy:
+                    spy = subprocess.Popen(
+                        [
+                            args.spy,
+                            "record",
+                            "-p",
+                            str(srv.proc.pid),
+                            "-t",
+                            "-r",
+                            "50",
+                            "-f",
+                            "raw",
+                            "-o",
+                            f"{fmt}.spy.txt",
+                            "--nonblocking",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(1)
+                cpu = _cpu(srv.proc.pid)
                 cmd = ["curl", "-s", "-o", "/dev/null", "-T", fh.name, "-X", "POST"]
                 cmd += ["-H", "Expect:", "-H", f"Content-Type: {ctype}"]
                 cmd += ["-H", f"Authorization: Bearer {token}"]
@@ -77,16 +132,25 @@ def main() -> int:
                 code, size, secs = subprocess.run(
                     cmd, capture_output=True, text=True, check=True
                 ).stdout.split()
+                cpu = _cpu(srv.proc.pid) - cpu
                 stop.set()
+                if spy is not None:
+                    spy.send_signal(2)  # SIGINT: py-spy writes its graph
+                    spy.wait()
                 time.sleep(2)
                 after = _memory(srv.proc.pid)
             print(
                 f"{fmt:8s} {len(body) / 1e6:7.0f} MB in, HTTP {code}, {int(size) / 1e6:7.0f} MB out, "
-                f"{float(secs):6.1f} s ({args.points / float(secs) / 1e6:.2f} M/s); anonymous "
+                f"{float(secs):6.1f} s ({args.points / float(secs) / 1e6:.2f} M/s), server CPU "
+                f"{cpu:.1f} s; anonymous "
                 f"{start['RssAnon']:.0f} MB, peak +{peak['RssAnon'] - start['RssAnon']:.0f} MB; "
                 f"mapped files peak {peak['RssFile']:.0f} MB, 2 s after {after['RssFile']:.0f} MB",
                 flush=True,
             )
+            if log is not None:
+                got = [ln for ln in log.read_text().splitlines() if ln.startswith("TIMELINE ")]
+                if got:
+                    b._print_timeline(json.loads(got[-1][len("TIMELINE ") :]))
     finally:
         srv.stop()
     return 0

@@ -632,6 +632,7 @@ class _BatchJob:
             chunk=self.settings.batch_chunk,
             source=_("request body"),
             lines=self.fmt_out == "csv",  # lon,lat lines echoed as sent, not parsed again
+            spill=True,  # past the kept coordinates, read back from a file, not parsed again
         )
         self.crs = agreed_crs(self.given_crs, self.points.declared_crs())
         self.points.degrees = crs_is_lonlat(self.crs)
