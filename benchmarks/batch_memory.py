@@ -106,18 +106,28 @@ def _run(args: argparse.Namespace, servers: list, bounds, token: str) -> int:
             for rep in range(args.alternate):
                 for k in order if rep % 2 == 0 else order[::-1]:
                     name, srv, log = servers[k]
+                    seen = len(_timelines(log))
                     line = _request(args, srv, fh.name, ctype, token, fmt)
                     print(
                         f"{name:12s} {fmt:8s} {len(body) / 1e6:7.0f} MB in, {line}; {b._load()}",
                         flush=True,
                     )
-                    if log is not None:
-                        got = [
-                            ln for ln in log.read_text().splitlines() if ln.startswith("TIMELINE ")
-                        ]
+                    got: list[str] = []
+                    for _try in range(50 if log else 0):  # printed once the last byte is sent
+                        got = _timelines(log)[seen:]
                         if got:
-                            b._print_timeline(json.loads(got[-1][len("TIMELINE ") :]))
+                            break
+                        time.sleep(0.1)
+                    if got:
+                        b._print_timeline(json.loads(got[-1][len("TIMELINE ") :]))
     return 0
+
+
+def _timelines(log: Path | None) -> list[str]:
+    """The timeline lines the server wrote so far (none without ``--timeline``)."""
+    if log is None:
+        return []
+    return [ln for ln in log.read_text().splitlines() if ln.startswith("TIMELINE ")]
 
 
 def _request(
