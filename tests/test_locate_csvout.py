@@ -124,3 +124,17 @@ def test_buffer_pool_hands_out_a_buffer_again_only_when_nothing_refers_to_it():
     last = csv_buffer(t, pool=pool)
     assert bytes(last) == want
     assert np.frombuffer(last, np.uint8).ctypes.data == kept  # a buffer written before
+
+
+def test_numbers_of_up_to_three_decimals_read_as_pyarrow_writes_them():
+    """Every magnitude from 1e-4 to 1e9 with 0 to 3 decimals, either sign, at the edges
+    of the integer rule (1e-4, just below 1e9, trailing zeros): pyarrow's text."""
+    rng = np.random.default_rng(5)
+    scales = 10.0 ** np.arange(-4, 10)
+    v = rng.uniform(0, 1, (scales.size, 2_000)) * scales[:, None]
+    values = np.concatenate([np.round(v, d).ravel() for d in range(4)])
+    edges = [1e-4, 0.001, 0.01, 0.1, 0.5, 0.999, 9.999, 10.0, 1e3, 999999999.999, 1e9 - 1]
+    values = np.concatenate([values, -values, edges, np.negative(edges)])
+    arr = pa.array(values)
+    want = pc.cast(arr, pa.large_string())
+    assert format_floats(arr).to_pylist() == want.to_pylist()

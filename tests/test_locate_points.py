@@ -456,6 +456,72 @@ def test_point_file_keeps_the_coordinates_of_blocks_past_its_keep_budget(monkeyp
     assert [s for s, _ in parts] == [0, 20, 40, 60, 80]  # blocks joined into whole chunks
 
 
+@pytest.mark.parametrize("lines", [False, True])
+def test_point_file_spills_the_coordinates_past_its_budgets_and_reads_them_back(monkeypatch, lines):
+    """With ``spill``, the coordinates of the blocks past both budgets go to a temporary
+    file: chunks() converts no number again (neither the text columns nor, for ``lines``,
+    the numbers of each block) and gives the same points, texts and row order as a file
+    read twice; the spill file is closed once chunks() is done."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    n = 95
+    body = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.{i:03d}0\n" for i in range(n))).encode()
+
+    def read(spill: bool) -> tuple[list, list]:
+        pf = PointFile(
+            body, "csv", chunk=20, keep_bytes=0, keep_xy_bytes=0, lines=lines, spill=spill
+        )
+        assert pf.check() == n
+        assert (pf._spill is not None) == spill
+        converted: list[int] = []
+        real_xy, real_numbers = pf._xy, pf._csv_numbers
+        monkeypatch.setattr(pf, "_xy", lambda b: converted.append(b.num_rows) or real_xy(b))
+        monkeypatch.setattr(
+            pf, "_csv_numbers", lambda *a: converted.append(a[2] - a[1]) or real_numbers(*a)
+        )
+        spilled = pf._spill
+        parts = list(pf.chunks())
+        assert pf._spill is None and (spilled is None or spilled._fh.closed)
+        assert bool(converted) != spill  # spilled: nothing converted again
+        texts = [p.xy_text if lines else p.x_text for _s, p in parts]
+        return parts, pa.concat_arrays(texts).to_pylist()
+
+    got, got_text = read(True)
+    want, want_text = read(False)
+    assert [s for s, _ in got] == [s for s, _ in want] == [0, 20, 40, 60, 80]
+    x = np.concatenate([p.x for _, p in got])
+    y = np.concatenate([p.y for _, p in got])
+    assert x.tolist() == np.concatenate([p.x for _, p in want]).tolist()
+    assert x.tolist() == [121 + i / 1000 for i in range(n)]
+    assert y.tolist() == [float(f"25.{i:03d}0") for i in range(n)]
+    assert got_text == want_text and len(got_text) == n
+
+
+def test_point_file_parses_again_when_the_spill_file_cannot_be_written(monkeypatch):
+    """A spill write that fails (a full disk) stops spilling: the blocks not written are
+    parsed again, the points are the same."""
+    from gridgeo.locate import points
+    from gridgeo.locate.points import PointFile
+
+    monkeypatch.setattr(points, "_CSV_BLOCK", 256)
+    calls = []
+    real = points._XySpill.write
+
+    def write(self, block, x, y):
+        calls.append(block)
+        return real(self, block, x, y) if len(calls) < 3 else False
+
+    monkeypatch.setattr(points._XySpill, "write", write)
+    n = 95
+    body = ("lon,lat\n" + "".join(f"{121 + i / 1000:.4f},25.1\n" for i in range(n))).encode()
+    pf = PointFile(body, "csv", chunk=20, keep_bytes=0, keep_xy_bytes=0, lines=True, spill=True)
+    assert pf.check() == n and not pf.spill and len(calls) == 3
+    x = np.concatenate([p.x for _, p in pf.chunks()])
+    assert x.tolist() == [121 + i / 1000 for i in range(n)]
+
+
 @pytest.mark.parametrize("keep_xy", [0, 64 << 20])
 @pytest.mark.parametrize("keep", [0, 700, 64 << 20])
 def test_point_file_gives_the_lines_of_a_lon_lat_csv_as_sent(monkeypatch, keep, keep_xy):

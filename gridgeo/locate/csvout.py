@@ -96,17 +96,64 @@ def _fixed_write(v, m, k, out, pos, width):  # pragma: no cover - compiled
         out[p] = 45  # "-"
 
 
+#: ``ks[i]`` of a value written by :func:`_milli_write` (its decimals added).
+_MILLI = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _milli_len(neg, m3):  # pragma: no cover - compiled
+    """(length, decimals) of the shortest text of ``m3 / 1000`` (``m3 > 0``), as
+    :func:`_fixed_len` gives it, with a comparison per digit instead of a division."""
+    ip = m3 // 1000
+    f = m3 - ip * 1000
+    k = 0 if f == 0 else (1 if f % 100 == 0 else (2 if f % 10 == 0 else 3))
+    d, t = 1, 10
+    while ip >= t:
+        d += 1
+        t *= 10
+    return neg + d + (k + 1 if k > 0 else 0), k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _milli_write(neg, m3, k, out, pos, width):  # pragma: no cover - compiled
+    """Write the text :func:`_milli_len` measured (``k`` decimals)."""
+    p = pos + width - 1
+    ip = m3 // 1000
+    if k > 0:
+        q = m3 - ip * 1000
+        if k == 1:
+            q //= 100
+        elif k == 2:
+            q //= 10
+        for _ in range(k):
+            out[p] = 48 + q % 10
+            q //= 10
+            p -= 1
+        out[p] = 46  # "."
+        p -= 1
+    while True:
+        out[p] = 48 + ip % 10
+        ip //= 10
+        p -= 1
+        if ip == 0:
+            break
+    if neg:
+        out[p] = 45  # "-"
+
+
 @njit(cache=True, nogil=True)
 def _format_floats(values, valid, raw_off, raw_data, pow10):  # pragma: no cover - compiled
     """Text per value; ``ok[i]`` False where pyarrow must format it (value and raw unusable)."""
     n = values.size
     use_raw = raw_off.size == n + 1
-    lens = np.zeros(n, np.int64)
-    ms = np.zeros(n, np.int64)
-    ks = np.zeros(n, np.int64)
+    off = np.empty(n + 1, np.int64)  # each text's length first added up here: no lengths array
+    off[0] = 0
+    ms = np.empty(n, np.int64)
+    ks = np.empty(n, np.int8)
     ok = np.ones(n, np.bool_)
     raw = np.zeros(n, np.bool_)
     for i in range(n):
+        off[i + 1] = off[i]
         if not valid[i]:
             continue
         if use_raw:
@@ -120,26 +167,33 @@ def _format_floats(values, valid, raw_off, raw_data, pow10):  # pragma: no cover
                 a += np.uint64(1)
             if plain:
                 raw[i] = True
-                lens[i] = raw_off[i + 1] - raw_off[i]
+                off[i + 1] += raw_off[i + 1] - raw_off[i]
                 continue
         v = values[i]
         if v == 0.0:
-            lens[i] = 2 if math.copysign(1.0, v) < 0 else 1
+            off[i + 1] += 2 if math.copysign(1.0, v) < 0 else 1
             continue
+        a = abs(v)
+        if 1e-4 <= a < 1e9:  # at most 3 decimals (every rounded distance): integers only
+            m3 = math.floor(a * 1000.0 + 0.5)
+            if m3 > 0 and m3 / 1000.0 == a:
+                ms[i] = int(m3)
+                ln, k = _milli_len(1 if v < 0 else 0, ms[i])
+                off[i + 1] += ln
+                ks[i] = k + _MILLI
+                continue
         m, k = _fixed_digits(v, pow10)
         if m < 0:
             ok[i] = False
             continue
         ms[i], ks[i] = m, k
-        lens[i] = _fixed_len(v, m, k)
-    off = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        off[i + 1] = off[i] + lens[i]
+        off[i + 1] += _fixed_len(v, m, k)
     data = np.empty(off[n], np.uint8)
     for i in range(n):
         if not valid[i] or not ok[i]:
             continue
         p = off[i]
+        width = off[i + 1] - p
         if raw[i]:
             a, b, q = np.uint64(raw_off[i]), np.uint64(raw_off[i + 1]), np.uint64(p)
             while a < b:
@@ -147,13 +201,15 @@ def _format_floats(values, valid, raw_off, raw_data, pow10):  # pragma: no cover
                 a += np.uint64(1)
                 q += np.uint64(1)
         elif values[i] == 0.0:
-            if lens[i] == 2:
+            if width == 2:
                 data[p] = 45
                 data[p + 1] = 48
             else:
                 data[p] = 48
+        elif ks[i] >= _MILLI:
+            _milli_write(values[i] < 0, ms[i], ks[i] - _MILLI, data, p, width)
         else:
-            _fixed_write(values[i], ms[i], ks[i], data, p, lens[i])
+            _fixed_write(values[i], ms[i], ks[i], data, p, width)
     return off, data, ok
 
 
