@@ -1367,6 +1367,7 @@ def test_batch_geoparquet_pages_decoded_while_it_arrives_give_the_same_answer(
         return pages
 
     monkeypatch.setattr(parquetin.PageScan, "finish", finished)
+    monkeypatch.setattr(world["client"].app.state.service_settings, "batch_scan_pages", True)
     got = {}
     for floor in (1 << 40, 0):
         monkeypatch.setattr(routes_locate, "_SCAN_MIN_BYTES", floor)
@@ -1385,3 +1386,26 @@ def test_batch_geoparquet_pages_decoded_while_it_arrives_give_the_same_answer(
     assert off.status_code == on.status_code == 200
     assert off.content == on.content
     assert _answer_table("parquet", on.content).num_rows == 600
+
+
+def test_batch_geoparquet_page_walk_is_off_unless_asked(world, body_held, monkeypatch):
+    """GRIDGEO_BATCH_SCAN_PAGES is off by default (on 2 cores the walk slowed the upload
+    more than it saved): no walk starts for a GeoParquet body of any size."""
+    from gridgeo.locate import parquetin
+    from gridgeo.service import routes_locate
+    from gridgeo.service.settings import ServiceSettings
+
+    assert ServiceSettings().batch_scan_pages is False
+    started = []
+    real = parquetin.PageScan.__init__
+    monkeypatch.setattr(
+        parquetin.PageScan,
+        "__init__",
+        lambda self, *a, **k: started.append(1) or real(self, *a, **k),
+    )
+    monkeypatch.setattr(routes_locate, "_SCAN_MIN_BYTES", 0)
+    lon, lat = _batch_points(world, 300, seed=13)
+    body, ctype = _bodies(lon, lat)["parquet"]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    assert world["client"].post("/locate/batch", content=body, headers=h).status_code == 200
+    assert started == []

@@ -422,7 +422,7 @@ async def locate_batch_endpoint(
     if length and length.isdigit() and int(length) > settings.batch_max_bytes:
         raise _too_large(settings)
     fmt_in = detect_format(None, request.headers.get("content-type"))
-    scan = _page_scan(fmt_in, length)
+    scan = _page_scan(fmt_in, length, settings)
     try:
         body = await _spool(request, fmt_in, settings, scan)
     except BaseException:
@@ -477,10 +477,12 @@ async def locate_batch_endpoint(
 _SCAN_MIN_BYTES = 4 << 20
 
 
-def _page_scan(fmt_in: str, length: str | None) -> PageScan | None:
-    """A walk of a Parquet body's pages as it arrives, unless it is small (its declared
-    length) or not Parquet."""
-    if fmt_in != "parquet" or (length and length.isdigit() and int(length) < _SCAN_MIN_BYTES):
+def _page_scan(fmt_in: str, length: str | None, settings: Any) -> PageScan | None:
+    """A walk of a Parquet body's pages as it arrives (``GRIDGEO_BATCH_SCAN_PAGES``),
+    unless it is small (its declared length) or not Parquet."""
+    if not settings.batch_scan_pages or fmt_in != "parquet":
+        return None
+    if length and length.isdigit() and int(length) < _SCAN_MIN_BYTES:
         return None
     return PageScan()
 

@@ -34,6 +34,12 @@ class ServiceSettings(BaseSettings):
         description="A batch body up to this size is held in memory (larger ones are spooled "
         "to a temporary file).",
     )
+    batch_scan_pages: bool = Field(
+        default=False,
+        description="Decode a GeoParquet body's pages in a thread while it arrives. Off by "
+        "default: on 2 cores the walk slowed the body's upload more than it shortened the "
+        "check (docs/benchmarks.md).",
+    )
     past_snapshots: int = Field(
         default=4, ge=1, description="How many past-date locate indexes to keep in memory."
     )
