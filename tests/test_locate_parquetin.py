@@ -129,7 +129,14 @@ def _scanned(body: bytes, part: int | None = None, seed: int = 0, whole: bool = 
         scan.feed(body[at : at + n])
         at += n
     deadline = time.monotonic() + 30
+    last, since = -1, time.monotonic()
     while whole and not scan.done and time.monotonic() < deadline:
+        # a body cut short never shows its footer: the walk waits for more, its pages
+        # decoded once it has taken every part and decodes no more for a while
+        if len(scan.pages) != last:
+            last, since = len(scan.pages), time.monotonic()
+        elif scan._taken == scan._fed and time.monotonic() - since > 0.3:
+            break
         time.sleep(0.01)
     return scan, scan.finish()
 
