@@ -116,29 +116,12 @@ def _milli_len(neg, m3):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, inline="always")
 def _milli_write(neg, m3, k, out, pos, width):  # pragma: no cover - compiled
-    """Write the text :func:`_milli_len` measured (``k`` decimals)."""
-    p = pos + width - 1
-    ip = m3 // 1000
-    if k > 0:
-        q = m3 - ip * 1000
-        if k == 1:
-            q //= 100
-        elif k == 2:
-            q //= 10
-        for _ in range(k):
-            out[p] = 48 + q % 10
-            q //= 10
-            p -= 1
-        out[p] = 46  # "."
-        p -= 1
-    while True:
-        out[p] = 48 + ip % 10
-        ip //= 10
-        p -= 1
-        if ip == 0:
-            break
-    if neg:
-        out[p] = 45  # "-"
+    """Write the text :func:`_milli_len` measured (``k`` decimals): the digits of
+    ``m3 / 1000`` without its ``3 - k`` trailing zeros, by :func:`_fixed_write`."""
+    d = 1
+    for _ in range(3 - k):
+        d *= 10
+    _fixed_write(-1 if neg else 1, m3 // d, k, out, pos, width)
 
 
 @njit(cache=True, nogil=True)
