@@ -70,6 +70,7 @@ __all__ = [
     "GCJ02",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "cached_transformer",
     "from_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
@@ -658,6 +659,18 @@ def from_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries, target: str) -> Any:
     out.attrs["coordinate_system"] = tgt
     log.info("shifted %d features from WGS 84 to %s", len(data), tgt)
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def cached_transformer(source: int | str, target: int | str) -> pyproj.Transformer:
+    """A transformer from ``source`` to ``target`` (EPSG codes or names; x/y order, i.e.
+    lon/lat for geographic CRSs), built once per pair and kept.
+
+    Building one costs 20–50 ms (PROJ's database); code that runs after every registry
+    change (the tile pre-render) would otherwise pay it each time. pyproj ≥ 3.1
+    transformers may be shared between threads (each thread gets its own PROJ object).
+    """
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
 @functools.lru_cache(maxsize=64)

@@ -42,6 +42,7 @@ import pyproj
 import shapely
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gridgeo.crs import cached_transformer
 from gridgeo.registry import features
 
 log = logging.getLogger(__name__)
@@ -217,8 +218,7 @@ def district_tiles(
     """
     if len(geoms) == 0 or max_tiles <= 0:
         return []
-    to_ll = pyproj.Transformer.from_crs(srid, 4326, always_xy=True)
-    to_reg = pyproj.Transformer.from_crs(4326, srid, always_xy=True)
+    to_ll, to_reg = cached_transformer(srid, 4326), cached_transformer(4326, srid)
     w, s, e, n = to_ll.transform_bounds(*shapely.total_bounds(geoms), densify_pts=21)
     if not all(math.isfinite(v) for v in (w, s, e, n)):
         return []
