@@ -421,19 +421,26 @@ class _Pieces:
         bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
         members = [np.flatnonzero(bins == b) for b in range(n_bins)]
         trees = [cKDTree(mids[m]) if len(m) else None for m in members]
-        out_a, out_b = [], []
         half = n_bins // 2
-        for b in range(n_bins):
-            if trees[b] is None:
-                continue
-            for c in np.unique([(b + half + o) % n_bins for o in range(-1, 2)]):
-                if trees[c] is None:
-                    continue
-                hit = trees[b].sparse_distance_matrix(
-                    trees[c], reach * (1 + 1e-9) + 1e-9, output_type="ndarray"
-                )
-                out_a.append(members[b][hit["i"]])
-                out_b.append(members[c][hit["j"]])
+        wanted = {
+            (b, int(c))
+            for b in range(n_bins)
+            for c in np.unique([(b + half + o) % n_bins for o in range(-1, 2)])
+            if trees[b] is not None and trees[int(c)] is not None
+        }
+        out_a, out_b = [], []
+        for b, c in sorted(wanted):
+            if (c, b) in wanted and c < b:
+                continue  # found with (c, b): a pair of bins opposite both ways is searched once
+            hit = trees[b].sparse_distance_matrix(
+                trees[c], reach * (1 + 1e-9) + 1e-9, output_type="ndarray"
+            )
+            i, j = members[b][hit["i"]], members[c][hit["j"]]
+            out_a.append(i)
+            out_b.append(j)
+            if (c, b) in wanted and c != b:
+                out_a.append(j)
+                out_b.append(i)
         if not out_a:
             return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
         return np.concatenate(out_a), np.concatenate(out_b)
