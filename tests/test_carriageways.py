@@ -227,3 +227,53 @@ def test_households_in_a_band_are_found_as_geos_finds_them():
     want[k[np.unique(hit)]] = True
     assert 0 < got.sum() < len(k)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("angle", [10.0, 8.0, 60.0])
+def test_candidates_of_opposite_bins_searched_once_are_those_of_each_bin_in_turn(angle):
+    # 18, 23 (odd: an opposite bin is not always opposite the other way) and 3 bins
+    from scipy.spatial import cKDTree
+
+    seg, _ = _city_pieces()
+    mids = (seg.s + seg.e) / 2
+    a, b = seg._opposite_near(mids, 40.5, angle)
+    n_bins = int(np.ceil(360 / (2 * angle)))
+    ang = np.degrees(np.arctan2(seg.d[:, 1], seg.d[:, 0])) % 360
+    bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
+    want = set()
+    for p in range(n_bins):  # each bin against its opposite bins, one direction at a time
+        mine = np.flatnonzero(bins == p)
+        for q in {(p + n_bins // 2 + o) % n_bins for o in (-1, 0, 1)}:
+            other = np.flatnonzero(bins == q)
+            if len(mine) and len(other):
+                hit = cKDTree(mids[mine]).sparse_distance_matrix(
+                    cKDTree(mids[other]), 40.5 * (1 + 1e-9) + 1e-9, output_type="ndarray"
+                )
+                want |= set(zip(mine[hit["i"]].tolist(), other[hit["j"]].tolist(), strict=True))
+    got = list(zip(a.tolist(), b.tolist(), strict=True))
+    assert len(got) == len(set(got)) == len(want) > 1000
+    assert set(got) == want
+
+
+def test_road_ends_near_an_old_carriageway_are_those_geos_finds():
+    from gridgeo.partition.carriageways import _near_pieces
+
+    seg, hh = _city_pieces()
+    part = seg.partners(max_gap=40.0, min_gap=3.0, max_angle_deg=10.0)
+    paired = part >= 0
+    rng = np.random.default_rng(2)
+    k = np.flatnonzero(paired)
+    # points on, beside and just beyond 2 m of the paired pieces, and the households
+    xy = np.vstack(
+        [
+            seg.s[k[::7]] + rng.normal(0, 2.0, (len(k[::7]), 2)),
+            seg.e[k[::5]] + [0.0, 2.0],
+            shapely.get_coordinates(hh.geometry.to_numpy()[::10]),
+        ]
+    )
+    pts = shapely.points(xy)
+    old = shapely.linestrings(np.stack([seg.s[paired], seg.e[paired]], axis=1))
+    want = np.unique(shapely.STRtree(old).query(pts, predicate="dwithin", distance=2.0)[0])
+    got = _near_pieces(seg, paired, pts, xy, 2.0)
+    assert 0 < len(want) < len(xy)
+    assert np.array_equal(got, want)

@@ -107,22 +107,25 @@ def collapse_carriageways(
     touched[seg.line[mid | drop]] = True
     others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
     others = _unfold(shapely.set_precision(others[~shapely.is_missing(others)], precision))
+    # the pieces' ends after the move and the centreline pieces, made once for every step
+    moved = seg.moved(part, mid)
+    k = np.flatnonzero(mid)
+    centre = _Centre(k, moved[0][k], moved[1][k])
 
     def assemble(at=None, xy=None) -> np.ndarray:
-        rebuilt = seg.rebuild(part, mid, drop, at, xy)
+        rebuilt = seg.rebuild(part, mid, drop, at, xy, moved=moved)
         kept = [g for i in np.flatnonzero(touched) for g in rebuilt.get(int(i), [])]
         return np.concatenate(
             [others, shapely.set_precision(np.array(kept, dtype=object), precision)]
         )
 
     out = assemble()
-    ends, at, target, cut = _join_ends(out, seg, part, mid, drop, snap_m=snap_m, max_gap=max_gap)
+    ends, at, target, cut = _join_ends(out, seg, mid | drop, centre, snap_m=snap_m, max_gap=max_gap)
     if len(ends) or cut:
         # the centreline gets a vertex where each link or cut road meets it: they node exactly
         at = np.r_[at, [c[3] for c in cut]].astype(int)
         target = np.vstack([target, *[c[2][None] for c in cut]])
         links = shapely.linestrings(np.stack([ends, target[: len(ends)]], axis=1))
-        centre = shapely.linestrings(np.stack(seg.moved(part, mid), axis=1)[mid])
         out = np.concatenate([_apply_cuts(assemble(at, target), cut, centre, max_gap), links])
         out = shapely.set_precision(out, precision)
     log.info(
@@ -224,25 +227,52 @@ def _chains(geoms, key, rev, precision):
     return np.array(chains, dtype=object), np.array(chain_key), parts, part_chain
 
 
-def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
+class _Centre:
+    """The centreline pieces (the middle pieces ``k`` moved to ``ms`` → ``me``) as lines,
+    with one STRtree of them for every query."""
+
+    def __init__(self, k: np.ndarray, ms: np.ndarray, me: np.ndarray) -> None:
+        self.k, self.ms, self.me = k, ms, me
+        self.lines = shapely.linestrings(np.stack([ms, me], axis=1))
+        self.tree = shapely.STRtree(self.lines)
+
+
+def _near_pieces(seg, paired: np.ndarray, pts: np.ndarray, xy: np.ndarray, snap_m: float):
+    """Indices into ``pts`` of the points within ``snap_m`` of a ``paired`` piece (GEOS's
+    test, as an STRtree of every paired piece would give), testing only the pieces whose
+    middle lies within ``snap_m`` plus half the longest piece of a point."""
+    from scipy.spatial import cKDTree
+
+    p = np.flatnonzero(paired)
+    if len(p) == 0 or len(xy) == 0:
+        return np.zeros(0, dtype=int)
+    mids = (seg.s[p] + seg.e[p]) / 2
+    reach = (snap_m + float(seg.len[p].max()) / 2) * (1 + 1e-9) + 1e-9
+    cand = np.unique(
+        cKDTree(xy).sparse_distance_matrix(cKDTree(mids), reach, output_type="ndarray")["j"]
+    )
+    if len(cand) == 0:
+        return np.zeros(0, dtype=int)
+    c = p[np.sort(cand)]
+    old = shapely.linestrings(np.stack([seg.s[c], seg.e[c]], axis=1))
+    return np.unique(shapely.STRtree(old).query(pts, predicate="dwithin", distance=snap_m)[0])
+
+
+def _join_ends(lines, seg, paired, centre: _Centre, *, snap_m: float, max_gap: float):
     """Road ends left dangling near a replaced carriageway and where they join the centreline.
 
     A road that crosses the centreline on its way to the old carriageway is cut where it
     crosses (no stub left beyond the centreline); any other end is linked to the nearest
-    point of the centreline within ``max_gap``. Returns ``(ends, piece, target, cut)``:
-    the linked end points, the middle piece each joins and the point on it, and the cuts
-    as ``(line index, at its start, point, piece)``.
+    point of the centreline within ``max_gap``. ``paired``: the pieces moved or dropped.
+    Returns ``(ends, piece, target, cut)``: the linked end points, the middle piece each
+    joins and the point on it, and the cuts as ``(line index, at its start, point, piece)``.
     """
     none = (np.zeros((0, 2)), np.zeros(0, dtype=int), np.zeros((0, 2)), [])
-    paired = mid | drop
-    old = shapely.linestrings(np.stack([seg.s[paired], seg.e[paired]], axis=1))
-    k = np.flatnonzero(mid)
-    ms, me = (a[k] for a in seg.moved(part, mid))
-    centre = shapely.linestrings(np.stack([ms, me], axis=1))
+    k, ms, me = centre.k, centre.ms, centre.me
     ends = np.vstack([shapely.get_coordinates(shapely.get_point(lines, i)) for i in (0, -1)])
     owner = np.r_[np.arange(len(lines)), np.arange(len(lines))]
     pts = shapely.points(ends)
-    near_old = np.unique(shapely.STRtree(old).query(pts, predicate="dwithin", distance=snap_m)[0])
+    near_old = _near_pieces(seg, paired, pts, ends, snap_m)
     if len(near_old) == 0:
         return none
     i, j = shapely.STRtree(lines).query(pts[near_old], predicate="dwithin", distance=1e-6)
@@ -253,9 +283,7 @@ def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
     cut, cand = _crossings(lines, ends, owner, cand, centre, k, max_gap)
     if len(cand) == 0:
         return (*none[:3], cut)
-    c_i, c_j = shapely.STRtree(centre).query_nearest(
-        pts[cand], max_distance=max_gap, all_matches=False
-    )
+    c_i, c_j = centre.tree.query_nearest(pts[cand], max_distance=max_gap, all_matches=False)
     a, b = ms[c_j], me[c_j]
     d = b - a
     t = np.clip(((ends[cand[c_i]] - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0.0, 1.0)
@@ -264,12 +292,12 @@ def _join_ends(lines, seg, part, mid, drop, *, snap_m: float, max_gap: float):
     return ends[cand[c_i]][far], k[c_j][far], target[far], cut
 
 
-def _crossings(lines, ends, owner, cand, centre, k, max_gap: float):
+def _crossings(lines, ends, owner, cand, centre: _Centre, k, max_gap: float):
     """For candidate ends whose road crosses the centreline within ``max_gap`` of the end:
     the cuts there (see :func:`_join_ends`); and the candidates left to link."""
     own = lines[owner[cand]]
-    ci, cj = shapely.STRtree(centre).query(own, predicate="intersects")
-    inter = shapely.intersection(own[ci], centre[cj])
+    ci, cj = centre.tree.query(own, predicate="intersects")
+    inter = shapely.intersection(own[ci], centre.lines[cj])
     point = np.isin(shapely.get_type_id(inter), [0, 4])
     ci, cj, inter = ci[point], cj[point], inter[point]
     xy, at = shapely.get_coordinates(inter, return_index=True)
@@ -299,7 +327,7 @@ def _unfold(lines: np.ndarray) -> np.ndarray:
     return lines
 
 
-def _apply_cuts(out: np.ndarray, cut: list, centre: np.ndarray, max_gap: float) -> np.ndarray:
+def _apply_cuts(out: np.ndarray, cut: list, centre: _Centre, max_gap: float) -> np.ndarray:
     """Lines shortened to end exactly at their cut points.
 
     A line cut at both ends with nothing left between the cuts lies between the two
@@ -310,7 +338,7 @@ def _apply_cuts(out: np.ndarray, cut: list, centre: np.ndarray, max_gap: float) 
     by_line: dict[int, dict[bool, np.ndarray]] = {}
     for li, at_start, xy, _ in cut:
         by_line.setdefault(li, {})[at_start] = xy
-    tree = shapely.STRtree(centre)
+    tree = centre.tree
     for li, ends in by_line.items():
         g = out[li]
         pos = {k: float(shapely.line_locate_point(g, shapely.points(v))) for k, v in ends.items()}
@@ -344,6 +372,7 @@ class _Pieces:
         ok = self.len > 0
         self.s, self.e, self.line, self.len = self.s[ok], self.e[ok], self.line[ok], self.len[ok]
         self.d = (self.e - self.s) / self.len[:, None]
+        self._dx, self._dy = self.d[:, 0].copy(), self.d[:, 1].copy()
         self.key = np.asarray(key)[self.line]
 
     def partners(self, *, max_gap: float, min_gap: float, max_angle_deg: float) -> np.ndarray:
@@ -357,11 +386,15 @@ class _Pieces:
         a, b = self._opposite_near(mids, reach, max_angle_deg)
         ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
         a, b = a[ok], b[ok]
-        ok = (self.d[a] * self.d[b]).sum(axis=1) <= -np.cos(np.radians(max_angle_deg))
+        # x and y as separate arrays: the same two-term sums as ``(u * v).sum(axis=1)``
+        # without numpy's slow reduction over rows of two
+        dx, dy = self._dx, self._dy
+        ok = dx[a] * dx[b] + dy[a] * dy[b] <= -np.cos(np.radians(max_angle_deg))
         a, b = a[ok], b[ok]
-        rel = mids[a] - self.s[b]
-        t = (rel * self.d[b]).sum(axis=1)
-        dist = np.abs(rel[:, 0] * self.d[b, 1] - rel[:, 1] * self.d[b, 0])
+        dxb, dyb = dx[b], dy[b]
+        rx, ry = mids[a, 0] - self.s[b, 0], mids[a, 1] - self.s[b, 1]
+        t = rx * dxb + ry * dyb
+        dist = np.abs(rx * dyb - ry * dxb)
         ok = (t >= 0) & (t <= self.len[b]) & (dist >= min_gap) & (dist <= max_gap)
         a, b, dist = a[ok], b[ok], dist[ok]
         order = np.lexsort((b, dist, a))
@@ -388,19 +421,26 @@ class _Pieces:
         bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
         members = [np.flatnonzero(bins == b) for b in range(n_bins)]
         trees = [cKDTree(mids[m]) if len(m) else None for m in members]
-        out_a, out_b = [], []
         half = n_bins // 2
-        for b in range(n_bins):
-            if trees[b] is None:
-                continue
-            for c in np.unique([(b + half + o) % n_bins for o in range(-1, 2)]):
-                if trees[c] is None:
-                    continue
-                hit = trees[b].sparse_distance_matrix(
-                    trees[c], reach * (1 + 1e-9) + 1e-9, output_type="ndarray"
-                )
-                out_a.append(members[b][hit["i"]])
-                out_b.append(members[c][hit["j"]])
+        wanted = {
+            (b, int(c))
+            for b in range(n_bins)
+            for c in np.unique([(b + half + o) % n_bins for o in range(-1, 2)])
+            if trees[b] is not None and trees[int(c)] is not None
+        }
+        out_a, out_b = [], []
+        for b, c in sorted(wanted):
+            if (c, b) in wanted and c < b:
+                continue  # found with (c, b): a pair of bins opposite both ways is searched once
+            hit = trees[b].sparse_distance_matrix(
+                trees[c], reach * (1 + 1e-9) + 1e-9, output_type="ndarray"
+            )
+            i, j = members[b][hit["i"]], members[c][hit["j"]]
+            out_a.append(i)
+            out_b.append(j)
+            if (c, b) in wanted and c != b:
+                out_a.append(j)
+                out_b.append(i)
         if not out_a:
             return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
         return np.concatenate(out_a), np.concatenate(out_b)
@@ -418,8 +458,9 @@ class _Pieces:
 
     def project(self, xy: np.ndarray, onto: np.ndarray) -> np.ndarray:
         """``xy`` projected onto the (extended) pieces ``onto``."""
-        t = ((xy - self.s[onto]) * self.d[onto]).sum(axis=1)
-        return self.s[onto] + self.d[onto] * t[:, None]
+        s, dx, dy = self.s[onto], self._dx[onto], self._dy[onto]
+        t = (xy[:, 0] - s[:, 0]) * dx + (xy[:, 1] - s[:, 1]) * dy
+        return np.stack([s[:, 0] + dx * t, s[:, 1] + dy * t], axis=1)
 
     def crossing(self, part: np.ndarray, keep_xy: np.ndarray) -> np.ndarray:
         """Paired pieces whose band to their partner holds a point of ``keep_xy``."""
@@ -441,7 +482,10 @@ class _Pieces:
             return out
         from scipy.spatial import cKDTree
 
-        lo, hi = quads.min(axis=1), quads.max(axis=1)
+        # the boxes corner by corner (numpy's min over an axis of four is slow; same values)
+        c = [quads[:, i] for i in range(4)]
+        lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
+        hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
         reach = float(np.hypot(*(hi - lo).T).max()) / 2 * (1 + 1e-9) + 1e-9
         pairs = cKDTree((lo + hi) / 2).sparse_distance_matrix(
             cKDTree(keep_xy), reach, output_type="ndarray"
@@ -478,11 +522,14 @@ class _Pieces:
         drop: np.ndarray,
         extra_at: np.ndarray | None = None,
         extra_xy: np.ndarray | None = None,
+        *,
+        moved: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[int, list]:
         """Lines again (their parts by line index): middle pieces moved halfway to their
         partner (with the vertices ``extra_xy`` added on pieces ``extra_at``), dropped
-        pieces cut out."""
-        s, e = self.moved(part, mid)
+        pieces cut out. ``moved``: :meth:`moved`'s answer for ``part`` and ``mid`` when the
+        caller has it."""
+        s, e = self.moved(part, mid) if moved is None else moved
         n = len(s)
         at = np.zeros(0, dtype=int) if extra_at is None else np.asarray(extra_at, dtype=int)
         xy_x = np.zeros((0, 2)) if extra_xy is None else np.asarray(extra_xy, dtype=float)
