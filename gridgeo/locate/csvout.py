@@ -245,9 +245,24 @@ def _string_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _valid(arr: pa.Array) -> np.ndarray:
-    if arr.null_count == 0:
-        return np.ones(len(arr), np.bool_)
-    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    """Whether each entry is valid: the validity bits unpacked by numpy (Arrow's
+    ``is_valid().to_numpy()`` converts bool by bool)."""
+    n, nulls = len(arr), arr.null_count
+    if nulls == 0 or nulls == n:
+        return np.full(n, nulls == 0, np.bool_)
+    bits = np.frombuffer(arr.buffers()[0], np.uint8)
+    return np.unpackbits(bits, count=arr.offset + n, bitorder="little")[arr.offset :].view(np.bool_)
+
+
+def _codes(ind: pa.Array, null: int) -> np.ndarray:
+    """Integer dictionary indices (or 0/1 bytes) as int32, ``null`` where null: a view of
+    their buffer and one numpy pass, no Arrow ``fill_null`` and conversion."""
+    n = len(ind)
+    data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())
+    out = data[ind.offset : ind.offset + n].astype(np.int32)
+    if ind.null_count:
+        out[~_valid(ind)] = null
+    return out
 
 
 def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
@@ -270,7 +285,13 @@ def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
         plain = _plain_text(raw)
         if plain is not None:  # every value sent as plain number text: echoed as it is
             return plain
-    vals = np.asarray(values.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+    # the values' buffer as it is: a null's slot holds any number, never read
+    buf = values.buffers()[1]
+    vals = (
+        np.frombuffer(buf, np.float64)[values.offset : values.offset + n]
+        if buf is not None
+        else np.zeros(n)
+    )
     if raw is not None:
         roff, rdata, rvalid = _string_parts(raw)
         valid_raw = roff if rvalid.all() else np.zeros(0, np.int64)
@@ -524,13 +545,12 @@ def csv_buffer(
             if key == last_key:
                 cells[-1][1] = (*cells[-1][1], frag)  # joined once per group: _group_text
                 continue
-            cells.append([ind.fill_null(len(col.dictionary)), (frag,)])
+            cells.append([_codes(ind, len(col.dictionary)), (frag,)])
             last_key = key
             continue
         last_key = None
         if pa.types.is_boolean(t):
-            ind = col.cast(pa.int8()).fill_null(2)
-            cells.append([ind, _BOOL_TEXT])
+            cells.append([_codes(col.cast(pa.int8()), 2), _BOOL_TEXT])
             continue
         if pa.types.is_floating(t):
             text = format_floats(col.cast(pa.float64()), raw.get(name))
@@ -570,7 +590,7 @@ def _assemble_cells(
         if isinstance(c, list):
             kinds.append(1)
             which.append(len(g_idx))
-            g_idx.append(np.ascontiguousarray(c[0].to_numpy(zero_copy_only=False), np.int32))
+            g_idx.append(c[0])
             off, data, _v = _group_text(c[1]) if isinstance(c[1], tuple) else _padded(c[1])
             g_off.append(off)
             g_data.append(data)
