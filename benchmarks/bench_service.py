@@ -1117,7 +1117,8 @@ def alternate(
                 f"{fmt:8s} this {bn:6.2f} s ({n / bn / 1e6:.2f} M/s, {mb['new']:.0f} MB out, "
                 f"server CPU {cn:.2f} s)  previous {bo:6.2f} s ({n / bo / 1e6:.2f} M/s, "
                 f"{mb['old']:.0f} MB out, server CPU {co:.2f} s)  {bo / bn:.2f}x wall, "
-                f"{co / cn:.2f}x CPU; medians {mn:.2f} / {mo:.2f} s ({mo / mn:.2f}x)  "
+                f"{co / cn:.2f}x CPU; medians {mn:.2f} / {mo:.2f} s ({mo / mn:.2f}x), server CPU "
+                f"{np.median(cpu['new']):.2f} / {np.median(cpu['old']):.2f} s  "
                 f"(all: {times['new']!r} / {times['old']!r}); {_load()}",
                 flush=True,
             )

@@ -138,3 +138,67 @@ def test_numbers_of_up_to_three_decimals_read_as_pyarrow_writes_them():
     arr = pa.array(values)
     want = pc.cast(arr, pa.large_string())
     assert format_floats(arr).to_pylist() == want.to_pylist()
+
+
+def _answer_to_lines(n: int, seed: int, ids: list[str | None]) -> tuple[pa.Table, dict]:
+    """A batch answer's columns to a ``lon,lat`` body, and the body's lines (``raw=``)."""
+    rng = np.random.default_rng(seed)
+    lon = pa.array(np.round(rng.uniform(73, 135, n), int(rng.integers(3, 15))))
+    lat = pa.array(rng.uniform(3, 53, n))  # 17 digits
+    text = pc.binary_join_element_wise(
+        pc.cast(lon, pa.large_string()),
+        pc.cast(lat, pa.large_string()),
+        pa.scalar(",", pa.large_string()),
+    )
+    lines = pc.binary_join_element_wise(
+        text, pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string())
+    )
+    if n:  # the body's last line may end without a line end
+        lines = pa.concat_arrays([lines.slice(0, n - 1), text.slice(n - 1)])
+    grids = pa.array([f'网格{i}"号"' if i % 5 else None for i in range(40)])
+    g = rng.integers(-1, 40, n)
+    grid = pa.array(np.where(g < 0, 0, g).astype(np.int16), mask=g < 0)
+    d = rng.integers(-1, 3, n)
+    dep = pa.array(np.where(d < 0, 0, d).astype(np.int16), mask=d < 0)
+    cols = {
+        "id": pa.array(ids, pa.string()),
+        "lon": lon,
+        "lat": lat,
+        **{f"grid_{k}": pa.DictionaryArray.from_arrays(grid, grids) for k in range(9)},
+        "category": pa.array([None if i % 3 else "噪音" for i in range(n)], pa.string()),
+        "department": pa.DictionaryArray.from_arrays(dep, pa.array(["城管", "环保", "水务"])),
+        "department_phone": pa.DictionaryArray.from_arrays(dep, pa.array(["1", "2", "3"])),
+        "distance_to_border_m": pa.array(
+            np.round(rng.uniform(0, 900, n), 3), mask=rng.random(n) < 0.1
+        ),
+        "near_border": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.1),
+        "reason": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32), mask=rng.random(n) < 0.9), pa.array(["远"])
+        ),
+    }
+    return pa.table(cols), {"lon,lat": lines}
+
+
+@pytest.mark.parametrize("n", [1, 7, 3_000])
+def test_answer_to_a_body_of_lines_gives_pyarrows_bytes(n, monkeypatch):
+    """The batch answer to a ``lon,lat`` body (its lines echoed; ids, categories and
+    distances with nulls; grids with quotes) is pyarrow's CSV of the same columns,
+    written by the row kernel of that layout — and by the general one when an id holds
+    a ``"``."""
+    from gridgeo.locate import csvout
+
+    used = []
+    kernel = csvout._assemble_lines
+    monkeypatch.setattr(
+        csvout, "_assemble_lines", lambda *a: used.append(1) or kernel(*a), raising=True
+    )
+    ids = [None if i % 4 == 0 else str(i) for i in range(n)]
+    t, raw = _answer_to_lines(n, n, ids)
+    assert csv_bytes(t, raw=raw) == _ref(t)
+    assert csv_bytes(
+        t.slice(n // 2), header=False, raw={"lon,lat": raw["lon,lat"].slice(n // 2)}
+    ) == _ref(t.slice(n // 2), header=False)
+    assert len(used) == 2
+    t, raw = _answer_to_lines(n, n, ['say "hi"'] * n)
+    assert csv_bytes(t, raw=raw) == _ref(t)
+    assert len(used) == 2

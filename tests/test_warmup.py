@@ -19,6 +19,7 @@ def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
         _kernels.border_distance_serial,
         _kernels.dist_cell_counts,
         csvout._assemble,
+        csvout._assemble_lines,
         parquetout._dictionary_stream,
         parquetin._hybrid,
         points._line_starts,

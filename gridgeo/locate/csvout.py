@@ -245,9 +245,24 @@ def _string_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _valid(arr: pa.Array) -> np.ndarray:
-    if arr.null_count == 0:
-        return np.ones(len(arr), np.bool_)
-    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    """Whether each entry is valid: the validity bits unpacked by numpy (Arrow's
+    ``is_valid().to_numpy()`` converts bool by bool)."""
+    n, nulls = len(arr), arr.null_count
+    if nulls == 0 or nulls == n:
+        return np.full(n, nulls == 0, np.bool_)
+    bits = np.frombuffer(arr.buffers()[0], np.uint8)
+    return np.unpackbits(bits, count=arr.offset + n, bitorder="little")[arr.offset :].view(np.bool_)
+
+
+def _codes(ind: pa.Array, null: int) -> np.ndarray:
+    """Integer dictionary indices (or 0/1 bytes) as int32, ``null`` where null: a view of
+    their buffer and one numpy pass, no Arrow ``fill_null`` and conversion."""
+    n = len(ind)
+    data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())
+    out = data[ind.offset : ind.offset + n].astype(np.int32)
+    if ind.null_count:
+        out[~_valid(ind)] = null
+    return out
 
 
 def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
@@ -270,7 +285,13 @@ def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
         plain = _plain_text(raw)
         if plain is not None:  # every value sent as plain number text: echoed as it is
             return plain
-    vals = np.asarray(values.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+    # the values' buffer as it is: a null's slot holds any number, never read
+    buf = values.buffers()[1]
+    vals = (
+        np.frombuffer(buf, np.float64)[values.offset : values.offset + n]
+        if buf is not None
+        else np.zeros(n)
+    )
     if raw is not None:
         roff, rdata, rvalid = _string_parts(raw)
         valid_raw = roff if rvalid.all() else np.zeros(0, np.int64)
@@ -524,13 +545,12 @@ def csv_buffer(
             if key == last_key:
                 cells[-1][1] = (*cells[-1][1], frag)  # joined once per group: _group_text
                 continue
-            cells.append([ind.fill_null(len(col.dictionary)), (frag,)])
+            cells.append([_codes(ind, len(col.dictionary)), (frag,)])
             last_key = key
             continue
         last_key = None
         if pa.types.is_boolean(t):
-            ind = col.cast(pa.int8()).fill_null(2)
-            cells.append([ind, _BOOL_TEXT])
+            cells.append([_codes(col.cast(pa.int8()), 2), _BOOL_TEXT])
             continue
         if pa.types.is_floating(t):
             text = format_floats(col.cast(pa.float64()), raw.get(name))
@@ -570,7 +590,7 @@ def _assemble_cells(
         if isinstance(c, list):
             kinds.append(1)
             which.append(len(g_idx))
-            g_idx.append(np.ascontiguousarray(c[0].to_numpy(zero_copy_only=False), np.int32))
+            g_idx.append(c[0])
             off, data, _v = _group_text(c[1]) if isinstance(c[1], tuple) else _padded(c[1])
             g_off.append(off)
             g_data.append(data)
@@ -597,7 +617,7 @@ def _assemble_cells(
         np.array(kinds, np.int64),
         np.array(which, np.int64),
         cat(t_off) if t_off else np.zeros(1, np.int64),
-        cat(t_data) if t_data else _EMPTY,
+        cat([*t_data, _PAD]),  # every 32-byte step of a copy stays within it
         t_base,
         cat(t_valid) if t_valid else np.zeros(0, np.bool_),
         cat(g_idx) if g_idx else np.zeros(0, np.int32),
@@ -611,11 +631,20 @@ def _assemble_cells(
     total, quotes = _assemble_size(*args)
     size = int(total) + _STEP
     out = pool.take(size) if pool is not None else np.empty(size, np.uint8)
-    end = _assemble(out, quotes, *args)
+    if tuple(kinds) == _LINES_LAYOUT and not quotes.any():
+        end = _assemble_lines(out, *args[2:])
+    else:
+        end = _assemble(out, quotes, *args)
     return memoryview(out)[: int(end)]
 
 
 _EMPTY = np.empty(0, np.uint8)
+_PAD = np.zeros(32, np.uint8)  # _STEP bytes after the texts: copies in whole steps
+
+#: The cells of the batch answer to a body of ``lon,lat`` lines, as :func:`csv_buffer`
+#: finds them: the id (quoted), the line, the grid's columns, the category (quoted), the
+#: department's, the distance, near_border, the reason (see :func:`_assemble_lines`).
+_LINES_LAYOUT = (2, 3, 1, 2, 1, 0, 1, 1)
 
 
 def _ro(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -800,4 +829,103 @@ def _assemble(
                     p += ln
             out[p] = 44 if c + 1 < ncol else 10
             p += one
+    return p
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _steps(out, p, src, a, ln):  # pragma: no cover - compiled
+    """:func:`_copy` from a source with :data:`_STEP` bytes of slack after ``a + ln``:
+    whole steps only, no bounds test."""
+    step = np.uint64(32)
+    k = np.uint64(0)
+    while k < ln:
+        _copy_fixed(out, p + k, src, a + k)
+        k += step
+
+
+@njit(cache=True, nogil=True)
+def _assemble_lines(
+    out, t_off, t_data, t_base, t_valid, g_idx, g_off, g_obase, g_data, g_base, head, n
+):  # pragma: no cover - compiled
+    """:func:`_assemble` of the cells :data:`_LINES_LAYOUT` names when no text column
+    holds a ``"`` (the sources have :data:`_STEP` bytes of slack): each row's cells
+    written in order, no per-cell look-up of their kind and column: a 100 k-row chunk of
+    the bench's answer in 3-6 ms against 9-15 ms (the same bytes)."""
+    one = np.uint64(1)
+    un = np.uint64(n)
+    un1 = un + one
+    p = np.uint64(0)
+    while p < np.uint64(head.size):
+        out[p] = head[p]
+        p += one
+    tb1, tb2, tb3 = t_base[1], t_base[2], t_base[3]
+    go1, go2, go3 = np.uint64(g_obase[1]), np.uint64(g_obase[2]), np.uint64(g_obase[3])
+    gb1, gb2, gb3 = g_base[1], g_base[2], g_base[3]
+    for i in range(un):
+        if t_valid[i]:  # the id, quoted
+            a = np.uint64(t_off[i])
+            ln = np.uint64(t_off[i + one]) - a
+            out[p] = 34
+            _steps(out, p + one, t_data, a, ln)
+            p += ln + one
+            out[p] = 34
+            p += one
+        out[p] = 44
+        p += one
+        o = un1 + i  # the line, less its line end
+        a = np.uint64(t_off[o]) + tb1
+        ln = np.uint64(t_off[o + one] - t_off[o])
+        if ln > 0:
+            ln -= np.uint64(t_data[a + ln - one] == 10)
+        _steps(out, p, t_data, a, ln)
+        p += ln
+        out[p] = 44
+        p += one
+        g = np.uint64(g_idx[i])  # the grid's columns
+        a = np.uint64(g_off[g])
+        ln = np.uint64(g_off[g + one]) - a
+        _steps(out, p, g_data, a, ln)
+        p += ln
+        out[p] = 44
+        p += one
+        if t_valid[un + un + i]:  # the category, quoted
+            o = un1 + un1 + i
+            a = np.uint64(t_off[o]) + tb2
+            ln = np.uint64(t_off[o + one] - t_off[o])
+            out[p] = 34
+            _steps(out, p + one, t_data, a, ln)
+            p += ln + one
+            out[p] = 34
+            p += one
+        out[p] = 44
+        p += one
+        g = go1 + np.uint64(g_idx[un + i])  # the department's columns
+        a = np.uint64(g_off[g]) + gb1
+        ln = np.uint64(g_off[g + one] - g_off[g])
+        _steps(out, p, g_data, a, ln)
+        p += ln
+        out[p] = 44
+        p += one
+        if t_valid[un + un + un + i]:  # the distance
+            o = un1 + un1 + un1 + i
+            a = np.uint64(t_off[o]) + tb3
+            ln = np.uint64(t_off[o + one] - t_off[o])
+            _steps(out, p, t_data, a, ln)
+            p += ln
+        out[p] = 44
+        p += one
+        g = go2 + np.uint64(g_idx[un + un + i])  # near_border
+        a = np.uint64(g_off[g]) + gb2
+        ln = np.uint64(g_off[g + one] - g_off[g])
+        _steps(out, p, g_data, a, ln)
+        p += ln
+        out[p] = 44
+        p += one
+        g = go3 + np.uint64(g_idx[un + un + un + i])  # the reason
+        a = np.uint64(g_off[g]) + gb3
+        ln = np.uint64(g_off[g + one] - g_off[g])
+        _steps(out, p, g_data, a, ln)
+        p += ln
+        out[p] = 10
+        p += one
     return p
