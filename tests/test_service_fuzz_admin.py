@@ -11,7 +11,14 @@ from __future__ import annotations
 import pytest
 import test_service
 from schemathesis.python import asgi as st_asgi
-from service_fuzzing import MAX_EXAMPLES, fuzz_one, fuzz_schema, fuzz_settings
+from service_fuzzing import (
+    MAX_EXAMPLES,
+    REFUSED_EXAMPLES,
+    fuzz_one,
+    fuzz_schema,
+    fuzz_settings,
+    refuses_anonymous,
+)
 from test_service import ADMIN, TO_WGS, _grids, _inner_point
 
 pytestmark = pytest.mark.db
@@ -20,6 +27,11 @@ pytestmark = pytest.mark.db
 world = test_service.world
 
 APP, _SETTINGS, schema = fuzz_schema()
+#: The operations open to a request without a token, and those that refuse it (401).
+open_ops, refusing_ops = (
+    schema.exclude(func=refuses_anonymous),
+    schema.include(func=refuses_anonymous),
+)
 
 
 def _still_serves(app, world) -> None:
@@ -44,9 +56,15 @@ def fuzz_app(world, db_url):
         st_asgi.shutdown_lifespans()
 
 
-@schema.parametrize()
+@open_ops.parametrize()
 @fuzz_settings(MAX_EXAMPLES)
-def test_fuzz_every_operation_without_a_token(fuzz_app, case):
+def test_fuzz_every_open_operation_without_a_token(fuzz_app, case):
+    fuzz_one(case, None, None)
+
+
+@refusing_ops.parametrize()
+@fuzz_settings(REFUSED_EXAMPLES)
+def test_fuzz_every_refusing_operation_without_a_token(fuzz_app, case):
     fuzz_one(case, None, None)
 
 
