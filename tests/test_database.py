@@ -63,6 +63,8 @@ def test_db_up_with_explicit_port_taken_says_so(own_home):
     assert res.returncode == 3
     assert f"port {port}" in res.stderr and "already in use" in res.stderr
     assert "Traceback" not in res.stderr + res.stdout
+    inst = PrivateInstance(Settings(home=Path(own_home["GRIDGEO_HOME"])))
+    assert not inst.is_initialized(), "refused before initdb: nothing written"
 
 
 def test_db_up_moves_to_a_free_port_when_the_remembered_one_is_taken(own_home):

@@ -412,8 +412,23 @@ class PrivateInstance:
             return None
         return pid if b"postgres" in cmdline else None
 
+    @staticmethod
+    def _refuse_taken(port: int) -> None:
+        """Raise :class:`DatabaseError` if ``port`` (set by GRIDGEO_PG_PORT) is in use."""
+        if not port_is_free(port):
+            raise DatabaseError(
+                _(
+                    "port {port} (GRIDGEO_PG_PORT) is already in use by another program; "
+                    "free it, set GRIDGEO_PG_PORT to a free port, or unset it to let gridgeo "
+                    "choose"
+                ).format(port=port)
+            )
+
     def start(self) -> Status:
         """Initialise if needed and start the server; reuses a running one (idempotent)."""
+        explicit = self.settings.pg_port
+        if explicit and not self.status().running:
+            self._refuse_taken(explicit)  # before initdb: a refused start writes nothing
         self.init()
         st = self.status()
         if st.running:
@@ -421,17 +436,10 @@ class PrivateInstance:
             self._use_passwords()
             return st
         bindir = _pg_bindir()
-        explicit = self.settings.pg_port
         port = explicit or self.port or find_free_port()
         if not port_is_free(port):
             if explicit:
-                raise DatabaseError(
-                    _(
-                        "port {port} (GRIDGEO_PG_PORT) is already in use by another program; "
-                        "free it, set GRIDGEO_PG_PORT to a free port, or unset it to let gridgeo "
-                        "choose"
-                    ).format(port=port)
-                )
+                self._refuse_taken(port)
             new_port = find_free_port(port + 1)
             log.warning("port %s is in use by another program; using %s instead", port, new_port)
             port = new_port
