@@ -55,8 +55,11 @@ demo: db kernels
 	@$(GG) demo run
 	@$(GG) serve --no-start-db
 
+# Bytecode caches on even where the environment turns them off (PYTHONDONTWRITEBYTECODE): without
+# them every test module is rewritten by pytest and every gridgeo module compiled again in each
+# of the suite's processes (measured: collection alone 33 → 19 s of CPU).
 test: db kernels
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
 lint: venv
