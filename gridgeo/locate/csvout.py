@@ -843,6 +843,32 @@ def _steps(out, p, src, a, ln):  # pragma: no cover - compiled
         k += step
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _cell(out, p, src, a, ln, end):  # pragma: no cover - compiled
+    """``ln`` bytes of ``src`` from ``a`` (:func:`_steps`), then the byte ``end``; the
+    position after them."""
+    _steps(out, p, src, a, ln)
+    p += ln
+    out[p] = end
+    return p + np.uint64(1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _quoted_cell(out, p, src, a, ln):  # pragma: no cover - compiled
+    """``"`` + :func:`_cell` + ``"``, then a comma; the position after them."""
+    out[p] = 34
+    p = _cell(out, p + np.uint64(1), src, a, ln, 34)
+    out[p] = 44
+    return p + np.uint64(1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _group_cell(out, p, g, g_off, g_data, base, end):  # pragma: no cover - compiled
+    """:func:`_cell` of group entry ``g`` (its texts in ``g_data`` from ``base``)."""
+    a = np.uint64(g_off[g]) + base
+    return _cell(out, p, g_data, a, np.uint64(g_off[g + np.uint64(1)] - g_off[g]), end)
+
+
 @njit(cache=True, nogil=True)
 def _assemble_lines(
     out, t_off, t_data, t_base, t_valid, g_idx, g_off, g_obase, g_data, g_base, head, n
@@ -861,71 +887,37 @@ def _assemble_lines(
     tb1, tb2, tb3 = t_base[1], t_base[2], t_base[3]
     go1, go2, go3 = np.uint64(g_obase[1]), np.uint64(g_obase[2]), np.uint64(g_obase[3])
     gb1, gb2, gb3 = g_base[1], g_base[2], g_base[3]
+    zero = gb1 - gb1
     for i in range(un):
         if t_valid[i]:  # the id, quoted
             a = np.uint64(t_off[i])
-            ln = np.uint64(t_off[i + one]) - a
-            out[p] = 34
-            _steps(out, p + one, t_data, a, ln)
-            p += ln + one
-            out[p] = 34
+            p = _quoted_cell(out, p, t_data, a, np.uint64(t_off[i + one]) - a)
+        else:
+            out[p] = 44
             p += one
-        out[p] = 44
-        p += one
         o = un1 + i  # the line, less its line end
         a = np.uint64(t_off[o]) + tb1
         ln = np.uint64(t_off[o + one] - t_off[o])
         if ln > 0:
             ln -= np.uint64(t_data[a + ln - one] == 10)
-        _steps(out, p, t_data, a, ln)
-        p += ln
-        out[p] = 44
-        p += one
-        g = np.uint64(g_idx[i])  # the grid's columns
-        a = np.uint64(g_off[g])
-        ln = np.uint64(g_off[g + one]) - a
-        _steps(out, p, g_data, a, ln)
-        p += ln
-        out[p] = 44
-        p += one
+        p = _cell(out, p, t_data, a, ln, 44)
+        p = _group_cell(out, p, np.uint64(g_idx[i]), g_off, g_data, zero, 44)  # the grid's
         if t_valid[un + un + i]:  # the category, quoted
             o = un1 + un1 + i
             a = np.uint64(t_off[o]) + tb2
-            ln = np.uint64(t_off[o + one] - t_off[o])
-            out[p] = 34
-            _steps(out, p + one, t_data, a, ln)
-            p += ln + one
-            out[p] = 34
+            p = _quoted_cell(out, p, t_data, a, np.uint64(t_off[o + one] - t_off[o]))
+        else:
+            out[p] = 44
             p += one
-        out[p] = 44
-        p += one
         g = go1 + np.uint64(g_idx[un + i])  # the department's columns
-        a = np.uint64(g_off[g]) + gb1
-        ln = np.uint64(g_off[g + one] - g_off[g])
-        _steps(out, p, g_data, a, ln)
-        p += ln
-        out[p] = 44
-        p += one
+        p = _group_cell(out, p, g, g_off, g_data, gb1, 44)
         if t_valid[un + un + un + i]:  # the distance
             o = un1 + un1 + un1 + i
             a = np.uint64(t_off[o]) + tb3
-            ln = np.uint64(t_off[o + one] - t_off[o])
-            _steps(out, p, t_data, a, ln)
-            p += ln
-        out[p] = 44
-        p += one
-        g = go2 + np.uint64(g_idx[un + un + i])  # near_border
-        a = np.uint64(g_off[g]) + gb2
-        ln = np.uint64(g_off[g + one] - g_off[g])
-        _steps(out, p, g_data, a, ln)
-        p += ln
-        out[p] = 44
-        p += one
-        g = go3 + np.uint64(g_idx[un + un + un + i])  # the reason
-        a = np.uint64(g_off[g]) + gb3
-        ln = np.uint64(g_off[g + one] - g_off[g])
-        _steps(out, p, g_data, a, ln)
-        p += ln
-        out[p] = 10
-        p += one
+            p = _cell(out, p, t_data, a, np.uint64(t_off[o + one] - t_off[o]), 44)
+        else:
+            out[p] = 44
+            p += one
+        p = _group_cell(out, p, go2 + np.uint64(g_idx[un + un + i]), g_off, g_data, gb2, 44)
+        p = _group_cell(out, p, go3 + np.uint64(g_idx[un + un + un + i]), g_off, g_data, gb3, 10)
     return p
