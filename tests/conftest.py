@@ -143,6 +143,15 @@ def shared_data() -> Path:
     return RAW_DATA
 
 
+@pytest.fixture(scope="session")
+def demo_district(tmp_path_factory: pytest.TempPathFactory):
+    """``demo_district("daan")`` / ``("gongguan")``: the real demo district's layers and its
+    partition (``tests/demo_districts.py``), made once per session; read-only."""
+    from demo_districts import DemoDistricts
+
+    return DemoDistricts(tmp_path_factory.mktemp("demo_districts"))
+
+
 # Debian's chromium package (GRIDGEO_TEST_CHROMIUM: another binary)
 CHROMIUM = os.environ.get("GRIDGEO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

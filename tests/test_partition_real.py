@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
 
-from gridgeo.demo.build import build_daan, build_gongguan, raw_file
+from gridgeo.demo.build import raw_file
 from gridgeo.demo.people import NAMES
 from gridgeo.demo.pipeline import DEMO
 from gridgeo.partition import partition
@@ -18,24 +16,18 @@ from gridgeo.partition.clean import clean_roads
 from gridgeo.testing import code_problems, contiguity_problems, huangpu_core, seam_problems
 
 
-def _layers(path: Path):
-    return {n: gpd.read_file(path, layer=n) for n in ("communities", "roads", "households")}
+@pytest.fixture(scope="module")
+def daan(demo_district):
+    return demo_district("daan").layers
 
 
 @pytest.fixture(scope="module")
-def daan(tmp_path_factory):
-    return _layers(build_daan(tmp_path_factory.mktemp("daan") / "daan.gpkg"))
-
-
-@pytest.fixture(scope="module")
-def daan_result(daan):
-    return partition(
-        daan["communities"],
-        daan["roads"],
-        daan["households"],
-        profile="yongzhou",
-        code_pattern=r"\d{11}",
-    )
+def daan_result(demo_district):
+    # profile yongzhou, seed 0 (made once per session, also checked by the validator in
+    # tests/test_validate_partition.py)
+    result = demo_district("daan").result
+    assert result.metrics["profile"] == "yongzhou"
+    return result
 
 
 def test_daan_grids_are_seamless_contiguous_and_coded(daan, daan_result):
@@ -65,9 +57,10 @@ def test_daan_sizes_and_borders_meet_the_acceptance_figures(daan_result):
     assert set(m["infeasible_banded_communities"]) == set(over["community_code"])
 
 
-def test_gongguan_rural_grids(tmp_path):
-    lay = _layers(build_gongguan(tmp_path / "gongguan.gpkg"))
-    res = partition(lay["communities"], lay["roads"], lay["households"], code_pattern=r"\d{11}")
+def test_gongguan_rural_grids(demo_district):
+    # profile yongzhou, seed 0 (made once per session)
+    lay, res = demo_district("gongguan").layers, demo_district("gongguan").result
+    assert res.metrics["profile"] == "yongzhou"
     grids = res.grids
     assert set(grids["grid_type"]) == {"rural"}
     # the demo files Gongguan under the township its villages' codes start with (公館鄉)

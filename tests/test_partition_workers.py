@@ -41,20 +41,27 @@ def test_local_processes_with_another_thread_running_match_serial(district):
     # another thread running (say a progress bar refreshing itself) makes the pool start
     # its workers by forkserver
     import threading
+    from multiprocessing import forkserver
 
-    from gridgeo.partition.parallel import _start_method
+    from gridgeo.partition.parallel import PRELOAD, _start_method
 
     comm, roads, hh, serial = district
     stop = threading.Event()
     t = threading.Thread(target=stop.wait, daemon=True)
     t.start()
     try:
-        assert _start_method() in ("forkserver", "spawn")
+        method = _start_method()
+        assert method in ("forkserver", "spawn")
         parallel = partition(comm, roads, hh, workers=2)
     finally:
         stop.set()
         t.join()
     _same(serial, parallel)
+    if method == "forkserver":
+        # the fork server imported the partitioner before forking the workers, so they
+        # start without importing it each
+        assert PRELOAD == "gridgeo.partition.parallel"
+        assert PRELOAD in forkserver._forkserver._preload_modules
 
 
 def test_dask_scheduler_matches_serial(district):

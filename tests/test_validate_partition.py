@@ -3,32 +3,19 @@ demo districts (real Da'an and Gongguan data) they must agree."""
 
 from __future__ import annotations
 
-import geopandas as gpd
 import pytest
+from demo_districts import TAIWAN
 
-from gridgeo.demo.build import build_daan, build_gongguan
-from gridgeo.partition import partition
 from gridgeo.rules import load_profile
 from gridgeo.validate import validate
 
-TAIWAN = r"\d{11}"  # Taiwan's 11-digit village codes
-
 
 @pytest.fixture(scope="module", params=["daan", "gongguan"])
-def district(request, tmp_path_factory):
-    build = {"daan": build_daan, "gongguan": build_gongguan}[request.param]
-    path = build(tmp_path_factory.mktemp(request.param) / f"{request.param}.gpkg")
-    layers = {
-        name: gpd.read_file(path, layer=name) for name in ("communities", "households", "roads")
-    }
-    result = partition(
-        layers["communities"],
-        layers["roads"],
-        layers["households"],
-        profile="yongzhou",
-        code_pattern=TAIWAN,
-        seed=0,
-    )
+def district(request, demo_district):
+    # the partition is the one tests/test_partition_real.py checks (made once per session)
+    made = demo_district(request.param)
+    layers, result = made.layers, made.result
+    assert result.metrics["profile"] == "yongzhou"
     report = validate(
         result.grids,
         layers["communities"],

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 #: runs serially: a pool's start-up would cost more than it saves
 AUTO_MIN_COST = 5_000
 
+#: the module a forkserver's workers run (with all the partitioner's imports), imported by
+#: the fork server itself before it forks them
+PRELOAD = __name__
+
 
 def run_local(
     tasks: list[CommunityTask],
@@ -63,6 +67,11 @@ def run_local(
     order = sorted(range(len(tasks)), key=lambda k: (-_cost(tasks[k]), k))
     results: dict[int, CommunityResult] = {}
     n = max(1, min(int(workers), len(tasks)))
+    context = mp.get_context(method)
+    if method == "forkserver":
+        # the fork server imports the partitioner once, before it forks the workers: else
+        # each worker of each run imports it anew (seconds of CPU per worker)
+        context.set_forkserver_preload([PRELOAD])
     if method == "fork":  # the workers inherit the tasks: only their index is sent
         _FORKED = (tasks, profile)
         # objects made so far are left out of the workers' garbage collection, which would
@@ -72,7 +81,7 @@ def run_local(
         # the language in use (``--lang``) is a context variable of this process: each worker
         # takes it up before its first community (forked or not), so its messages match
         with ProcessPoolExecutor(
-            n, mp_context=mp.get_context(method), initializer=_init_worker, initargs=(language(),)
+            n, mp_context=context, initializer=_init_worker, initargs=(language(),)
         ) as pool:
             if method == "fork":
                 futures = [pool.submit(_forked_task, k, seed) for k in order]
