@@ -535,12 +535,17 @@ print("committed")
 """
 
 
+#: The advisory lock the acceptance waits for in the crash test.
+_HELD = 727300
+
+
 def _backend_in_accept(conn: psycopg.Connection, timeout: float = 30.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-            "AND query LIKE '%accept_changeset%' AND datname = current_database()"
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND wait_event = 'advisory' AND query LIKE '%accept_changeset%' "
+            "AND datname = current_database()"
         ).fetchone()
         if row:
             return row[0]
@@ -570,10 +575,12 @@ def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, b
     before = grids_at(fresh_db_url)
 
     with psycopg.connect(fresh_db_url, autocommit=True) as admin:
-        # A slow step late in acceptance: after grids were closed and opened, before the status.
+        # A step late in acceptance (after grids were closed and opened, before the status)
+        # that waits on a lock this test holds: the kill lands there, however slow the start.
+        admin.execute("SELECT pg_advisory_lock(%s)", (_HELD,))
         admin.execute(
             "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$"
+            f"$$ BEGIN PERFORM pg_advisory_xact_lock({_HELD}); RETURN NULL; END $$"
         )
         admin.execute(
             "CREATE TRIGGER slow AFTER UPDATE ON registry.changeset "
@@ -595,6 +602,8 @@ def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, b
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            # a backend whose client is gone goes on until it next talks to it: let it
+            admin.execute("SELECT pg_advisory_unlock(%s)", (_HELD,))
         assert b"committed" not in proc.stdout.read()
         _wait_gone(admin, pid)
         admin.execute("DROP TRIGGER slow ON registry.changeset")
