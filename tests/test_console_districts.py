@@ -22,9 +22,9 @@ pytestmark = pytest.mark.db
 DISTRICTS = ("daan", "gongguan")
 
 
-def _register(url: str, name: str, tmp) -> tuple[str, list[str]]:
+def _register(url: str, name: str) -> tuple[str, list[str]]:
     """Five neighbouring villages of a demo district, partitioned and accepted."""
-    built = build_district(name, tmp / f"{name}.gpkg")
+    built = build_district(name)  # data/build/<name>.gpkg: reused while up to date
     communities = read_layer(built.path, "communities")
     county = str(communities["code"].iloc[0])[:8]  # the township (鄉鎮市區) of the first village
     city = county[:5]
@@ -53,9 +53,8 @@ def _register(url: str, name: str, tmp) -> tuple[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def server(db_url, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("districts")
-    codes = {name: _register(db_url, name, tmp) for name in DISTRICTS}
+def server(db_url):
+    codes = {name: _register(db_url, name) for name in DISTRICTS}
     app = create_app(
         Settings(database_url=db_url), ServiceSettings(listen=False, token_cache_s=0.0)
     )

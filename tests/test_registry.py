@@ -530,17 +530,23 @@ def test_bad_layers_list_every_problem(fresh_db_url, base):
 _ACCEPT_SCRIPT = """
 import sys
 from gridgeo.registry import Principal, accept_changeset
-accept_changeset(sys.argv[1], int(sys.argv[2]), actor=Principal("city-reviewer", "admin"))
+url, changeset = sys.stdin.readline().split()
+accept_changeset(url, int(changeset), actor=Principal("city-reviewer", "admin"))
 print("committed")
 """
+
+
+#: The advisory lock the acceptance waits for in the crash test.
+_HELD = 727300
 
 
 def _backend_in_accept(conn: psycopg.Connection, timeout: float = 30.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-            "AND query LIKE '%accept_changeset%' AND datname = current_database()"
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND wait_event = 'advisory' AND query LIKE '%accept_changeset%' "
+            "AND datname = current_database()"
         ).fetchone()
         if row:
             return row[0]
@@ -559,45 +565,58 @@ def _wait_gone(conn: psycopg.Connection, pid: int, timeout: float = 30.0) -> Non
 
 @pytest.mark.parametrize("kill", ["client-process", "server-backend"])
 def test_crash_in_the_middle_of_acceptance_leaves_previous_state(fresh_db_url, base, kill):
-    grids, communities = base
-    _register(fresh_db_url, grids, communities)
-    target = sorted(set(grids["community_code"]))[0]
-    layer = grids[grids["community_code"] == target].copy()
-    a, b = layer.index[:2]
-    layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
-    r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
-    file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
-    before = grids_at(fresh_db_url)
+    # the client process starts first: its imports take seconds, the set-up runs meanwhile
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ACCEPT_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        grids, communities = base
+        _register(fresh_db_url, grids, communities)
+        target = sorted(set(grids["community_code"]))[0]
+        layer = grids[grids["community_code"] == target].copy()
+        a, b = layer.index[:2]
+        layer.loc[a, "geometry"] = shapely.union(layer.loc[a, "geometry"], layer.loc[b, "geometry"])
+        r = _load(fresh_db_url, layer.drop(index=b).drop(columns=["grid_code"]), None)
+        file_changeset(fresh_db_url, r.changeset_id, actor=EDITOR, force=True, force_reason=FIRST)
+        before = grids_at(fresh_db_url)
 
-    with psycopg.connect(fresh_db_url, autocommit=True) as admin:
-        # A slow step late in acceptance: after grids were closed and opened, before the status.
-        admin.execute(
-            "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$"
-        )
-        admin.execute(
-            "CREATE TRIGGER slow AFTER UPDATE ON registry.changeset "
-            "FOR EACH STATEMENT EXECUTE FUNCTION public.slow()"
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _ACCEPT_SCRIPT, fresh_db_url, str(r.changeset_id)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            pid = _backend_in_accept(admin)
-            if kill == "client-process":
-                proc.send_signal(signal.SIGKILL)
-            else:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert b"committed" not in proc.stdout.read()
-        _wait_gone(admin, pid)
-        admin.execute("DROP TRIGGER slow ON registry.changeset")
+        with psycopg.connect(fresh_db_url, autocommit=True) as admin:
+            # A step late in acceptance (after grids were closed and opened, before the
+            # status) that waits on a lock this test holds: the kill lands there.
+            admin.execute("SELECT pg_advisory_lock(%s)", (_HELD,))
+            admin.execute(
+                "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN PERFORM pg_advisory_xact_lock({_HELD}); RETURN NULL; END $$"
+            )
+            admin.execute(
+                "CREATE TRIGGER slow AFTER UPDATE ON registry.changeset "
+                "FOR EACH STATEMENT EXECUTE FUNCTION public.slow()"
+            )
+            proc.stdin.write(f"{fresh_db_url} {r.changeset_id}\n".encode())
+            proc.stdin.close()
+            try:
+                pid = _backend_in_accept(admin)
+                if kill == "client-process":
+                    proc.send_signal(signal.SIGKILL)
+                else:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                # a backend whose client is gone goes on until it next talks to it: let it
+                admin.execute("SELECT pg_advisory_unlock(%s)", (_HELD,))
+            assert b"committed" not in proc.stdout.read()
+            _wait_gone(admin, pid)
+            admin.execute("DROP TRIGGER slow ON registry.changeset")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     after = grids_at(fresh_db_url)
     assert after[["grid_id", "grid_code", "valid_to"]].equals(

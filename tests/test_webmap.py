@@ -40,11 +40,11 @@ SCREENSHOT = Path("/tmp/webmap.png")
 
 
 @pytest.fixture(scope="module")
-def district(db_url, tmp_path_factory):
+def district(db_url):
     """Seven neighbouring Da'an villages, partitioned and accepted, with sample contacts."""
     from gridgeo.demo.pipeline import register_sample_contacts
 
-    built = build_district("daan", tmp_path_factory.mktemp("daan") / "daan.gpkg")
+    built = build_district("daan")  # data/build/daan.gpkg: reused while up to date
     communities = read_layer(built.path, "communities")
     first = communities.geometry.iloc[0]
     chosen = communities[communities.geometry.intersects(first.buffer(5))]
