@@ -639,7 +639,6 @@ def _assemble_cells(
 
 
 _EMPTY = np.empty(0, np.uint8)
-_PAD = np.zeros(32, np.uint8)  # _STEP bytes after the texts: copies in whole steps
 
 #: The cells of the batch answer to a body of ``lon,lat`` lines, as :func:`csv_buffer`
 #: finds them: the id (quoted), the line, the grid's columns, the category (quoted), the
@@ -660,6 +659,7 @@ def _ro(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
 
 #: Bytes one fixed-size copy moves (:func:`_copy_fixed`); buffers get this much slack.
 _STEP = 32
+_PAD = np.zeros(_STEP, np.uint8)  # after the texts: copies in whole steps
 
 
 def _padded(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -836,7 +836,7 @@ def _assemble(
 def _steps(out, p, src, a, ln):  # pragma: no cover - compiled
     """:func:`_copy` from a source with :data:`_STEP` bytes of slack after ``a + ln``:
     whole steps only, no bounds test."""
-    step = np.uint64(32)
+    step = np.uint64(_STEP)
     k = np.uint64(0)
     while k < ln:
         _copy_fixed(out, p + k, src, a + k)

@@ -113,7 +113,7 @@ def collapse_carriageways(
     centre = _Centre(k, moved[0][k], moved[1][k])
 
     def assemble(at=None, xy=None) -> np.ndarray:
-        rebuilt = seg.rebuild(part, mid, drop, at, xy, moved=moved)
+        rebuilt = seg.rebuild(moved, drop, at, xy)
         kept = [g for i in np.flatnonzero(touched) for g in rebuilt.get(int(i), [])]
         return np.concatenate(
             [others, shapely.set_precision(np.array(kept, dtype=object), precision)]
@@ -517,19 +517,15 @@ class _Pieces:
 
     def rebuild(
         self,
-        part: np.ndarray,
-        mid: np.ndarray,
+        moved: tuple[np.ndarray, np.ndarray],
         drop: np.ndarray,
         extra_at: np.ndarray | None = None,
         extra_xy: np.ndarray | None = None,
-        *,
-        moved: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[int, list]:
-        """Lines again (their parts by line index): middle pieces moved halfway to their
-        partner (with the vertices ``extra_xy`` added on pieces ``extra_at``), dropped
-        pieces cut out. ``moved``: :meth:`moved`'s answer for ``part`` and ``mid`` when the
-        caller has it."""
-        s, e = self.moved(part, mid) if moved is None else moved
+        """Lines again (their parts by line index) from the pieces' ends ``moved`` (see
+        :meth:`moved`: middle pieces halfway to their partner), with the vertices
+        ``extra_xy`` added on pieces ``extra_at`` and the ``drop`` pieces cut out."""
+        s, e = moved
         n = len(s)
         at = np.zeros(0, dtype=int) if extra_at is None else np.asarray(extra_at, dtype=int)
         xy_x = np.zeros((0, 2)) if extra_xy is None else np.asarray(extra_xy, dtype=float)
