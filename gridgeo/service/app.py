@@ -190,13 +190,18 @@ def create_app(
             # pre-render, in the first seconds of serving)
             state.start_listener()
             await run_in_threadpool(state.first_listen_attempt.wait, 5.0)
-        try:
-            # a short wait: with the database down, /health must answer 503 promptly
-            await run_in_threadpool(
-                lambda: state.refresh(timeout=5.0, unless_read_after=state.listened_at)
-            )
-        except GridgeoError as exc:  # serve /health anyway; locate retries on first use
-            log.error("could not load the registry at start-up: %s", exc)
+        if state.listener_refused:
+            # the database has just refused a connection: serve /health (503) at once
+            # instead of waiting on the pool too; locate retries on first use
+            log.error("could not load the registry at start-up: the database refused to connect")
+        else:
+            try:
+                # a short wait: with the database down, /health must answer 503 promptly
+                await run_in_threadpool(
+                    lambda: state.refresh(timeout=5.0, unless_read_after=state.listened_at)
+                )
+            except GridgeoError as exc:  # serve /health anyway; locate retries on first use
+                log.error("could not load the registry at start-up: %s", exc)
         if service_settings.gc_freeze:
             # once, before serving: collect, then keep the modules and the snapshot out of
             # every later collection (a full one over them took ~130 ms of CPU)

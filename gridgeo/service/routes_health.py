@@ -6,6 +6,8 @@ help whoever looks for a known hole).
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -17,14 +19,23 @@ from gridgeo.service.auth import CallerDep
 router = APIRouter(tags=["health"])
 
 
+def _connection(request: Request) -> contextlib.AbstractContextManager[psycopg.Connection]:
+    """A pooled connection, or, while the registry listener has no connection (the
+    database refused it), a connection of its own: a refused one fails at once, where the
+    pool, retrying in the background, would keep the probe waiting for its time-out."""
+    state = request.app.state.registry_state
+    if state.listener_refused:
+        return psycopg.connect(request.app.state.db_url, connect_timeout=2)
+    return request.app.state.pool.connection(timeout=5)
+
+
 @router.get("/health", summary="Service and database health")
 def health(request: Request, caller: CallerDep) -> JSONResponse:
     """``status`` ok (503: unavailable); with a token also gridgeo's, PostgreSQL's and
     PostGIS's versions and, when down, the reason."""
-    pool = request.app.state.pool
     insider = caller.authenticated
     try:
-        with pool.connection(timeout=5) as conn:
+        with _connection(request) as conn:
             versions = server_versions(conn)
     except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg.Error subclasses
         body = {"status": "unavailable"}

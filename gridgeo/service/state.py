@@ -129,6 +129,17 @@ class ServiceState:
         """Whether a current snapshot is in memory."""
         return self._current is not None
 
+    @property
+    def listener_refused(self) -> bool:
+        """Whether the listener runs, has tried to connect, and has no connection now: the
+        database refused or dropped it, so a wait on the pool (which keeps retrying in the
+        background) would only run into its time-out."""
+        return (
+            self._thread is not None
+            and self.first_listen_attempt.is_set()
+            and not self.listening.is_set()
+        )
+
     def current(self) -> Snapshot:
         """The current snapshot (loaded on first use)."""
         snap = self._current
