@@ -168,6 +168,25 @@ def test_merge_segments_is_geos_line_merge_bit_for_bit(seed):
     assert medial.merge_segments(lines).wkb == shapely.line_merge(lines).wkb
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_merge_segments_long_strings_and_cycles(seed):
+    """Strings and cycles of thousands of segments, given in any order and either way round
+    (the walk follows them by pointer doubling): GEOS's ``line_merge`` bit for bit."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 2 * np.pi, 1500, endpoint=False)
+    ring = np.column_stack([np.cos(t), np.sin(t)]) * 50 + 100  # one cycle
+    path = np.column_stack([np.arange(2500.0), rng.uniform(0, 1, 2500)])  # one long string
+    fork = np.array([path[1200], [1200.0, -40.0], [1180.0, -60.0]])  # a branch off it
+    segs = [np.stack([ring, np.roll(ring, -1, axis=0)], axis=1)]
+    segs += [np.stack([p[:-1], p[1:]], axis=1) for p in (path, fork)]
+    segs = np.concatenate(segs)
+    segs = segs[rng.permutation(len(segs))]
+    flip = rng.random(len(segs)) < 0.5
+    segs[flip] = segs[flip, ::-1]
+    lines = shapely.multilinestrings(shapely.linestrings(segs))
+    assert medial.merge_segments(lines).wkb == shapely.line_merge(lines).wkb
+
+
 @pytest.mark.parametrize(
     "wkt",
     [

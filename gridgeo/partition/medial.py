@@ -684,39 +684,77 @@ def _merge_graph(ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return star, np.bincount(node)[node] == 2
 
 
-def _merge_walk(star: np.ndarray, two: np.ndarray) -> list[list[int]]:
-    """The edge strings as lists of directed edges, in GEOS's order (:func:`merge_segments`)."""
+def _merge_walk(star: np.ndarray, two: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The edge strings in GEOS's order (:func:`merge_segments`): their directed edges one
+    string after another, and each string's length.
+
+    GEOS walks the edges out of the nodes of degree other than two, in ``star`` order, then
+    those of degree two, each string from the first of its edges not yet used. So a string
+    runs from the end whose first edge comes first in that order, a cycle from its first
+    edge either way round, and the strings come in the order of their first edges: found
+    for all edges at once by pointer doubling (each edge's first edge and rank on it)."""
     n_dir = len(star)
     other = np.full(n_dir, -1, dtype=np.int64)
     s2 = star[two[star]]  # a degree-two node's two edges are neighbours in ``star``
     other[s2[0::2]], other[s2[1::2]] = s2[1::2], s2[0::2]
-    nxt = other[np.arange(n_dir) ^ 1].tolist()
-    used = bytearray(n_dir // 2)
-    chains = []
-    for d in star[~two[star]].tolist() + s2.tolist():
-        if used[d >> 1]:
-            continue
-        chain = [d]
-        used[d >> 1] = 1
-        cur = nxt[d]
-        while cur >= 0 and cur != d:
-            chain.append(cur)
-            used[cur >> 1] = 1
-            cur = nxt[cur]
-        chains.append(chain)
-    return chains
+    nxt = other[np.arange(n_dir) ^ 1]  # the edge after each, -1 where its node ends it
+    order = np.concatenate([star[~two[star]], s2])  # the walk's order of first edges
+    pos = np.empty(n_dir, dtype=np.int64)
+    pos[order] = np.arange(n_dir)
+    has = np.flatnonzero(nxt >= 0)
+    prv = np.full(n_dir, -1, dtype=np.int64)
+    prv[nxt[has]] = has
+    rounds = int(n_dir).bit_length() + 1  # 2**rounds > any string's length
+    first, rank = _ranked(prv, rounds)
+    cyc = prv[first] >= 0  # on a cycle: no edge before all others
+    keep = np.zeros(n_dir, dtype=bool)
+    if cyc.any():
+        c = np.flatnonzero(cyc)
+        low = np.full(n_dir, n_dir, dtype=np.int64)
+        low[c] = pos[c]
+        j = np.where(cyc, nxt, np.arange(n_dir))
+        for _ in range(rounds):  # the lowest position on each cycle
+            low = np.minimum(low, low[j])
+            j = j[j]
+        mine = low[c] < low[c ^ 1]  # this way round holds the cycle's first edge
+        prv[np.unique(order[low[c[mine]]])] = -1
+        first, rank = _ranked(prv, rounds)
+        keep[c[mine]] = True
+    line = np.flatnonzero(~cyc)
+    keep[line] = pos[first[line]] < pos[first[line ^ 1]]
+    d = np.flatnonzero(keep)
+    o = np.lexsort((rank[d], pos[first[d]]))
+    d = d[o]
+    starts = np.flatnonzero(np.r_[True, first[d[1:]] != first[d[:-1]]])
+    return d, np.diff(np.r_[starts, len(d)])
 
 
-def _merge_strings(ends: np.ndarray, chains: list[list[int]]):
+def _ranked(prv: np.ndarray, rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pointer doubling back along ``prv`` (the edge before each, -1 at a string's start):
+    each edge's first edge and its rank from it (on a cycle: meaningless)."""
+    n = len(prv)
+    ptr = np.where(prv >= 0, prv, np.arange(n))
+    rank = (prv >= 0).astype(np.int64)
+    for _ in range(rounds):
+        nptr = ptr[ptr]
+        if np.array_equal(nptr, ptr):
+            break
+        rank = rank + rank[ptr]
+        ptr = nptr
+    return ptr, rank
+
+
+def _merge_strings(ends: np.ndarray, chains: tuple[np.ndarray, np.ndarray]):
     """The LineString of each edge string (its first edge's start, then every edge's end;
-    reversed when most of its edges run backwards); one, or a MultiLineString of them."""
-    lens = np.fromiter(map(len, chains), dtype=np.int64, count=len(chains))
-    d = np.fromiter((x for c in chains for x in c), dtype=np.int64, count=int(lens.sum()))
+    reversed when most of its edges run backwards); one, or a MultiLineString of them.
+    ``chains``: the strings' directed edges one after another, and their lengths."""
+    d, lens = chains
+    n_chains = len(lens)
     first = np.r_[0, np.cumsum(lens)[:-1]]
     back = np.add.reduceat(d & 1, first) * 2 > lens
     pidx = np.insert(d ^ 1, first, d[first])
     npt = lens + 1
-    pc = np.repeat(np.arange(len(chains)), npt)
+    pc = np.repeat(np.arange(n_chains), npt)
     if back.any():
         pstart = np.r_[0, np.cumsum(npt)[:-1]]
         rev = 2 * pstart[pc] + npt[pc] - 1 - np.arange(len(pidx))
