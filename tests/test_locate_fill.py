@@ -138,3 +138,27 @@ def test_locate_fill_on_both_sides_of_the_parallel_threshold(tiling, extra):
         np.testing.assert_array_equal(got.positions(), want)
         np.testing.assert_array_equal(got.distance[hit], np.round(d[hit], 3))
         np.testing.assert_array_equal(got.distance[~hit], 0.0)
+
+
+def test_cell_sort_orders_by_cell_and_copies_the_coordinates(tiling):
+    """The fill reads the points in the cell order ``cell_sort`` gives: the same order as
+    ``cell_order`` (every point once, by coarse cell, outside the table first), with
+    the coordinates copied in it."""
+    from gridgeo.locate import _kernels as kern
+
+    index, codes, geoms = tiling
+    x, y = sample_points(codes, geoms, 5_000, seed=11, margin=0.2)
+    x[7] = np.nan
+    args = (index._x0, index._y0, 1.0 / index.cell_size, index._nx, index._ny)
+    for shift in (0, 3):
+        perm, sx, sy = kern.cell_sort(x, y, *args, shift)
+        np.testing.assert_array_equal(perm, kern.cell_order(x, y, *args, shift))
+        np.testing.assert_array_equal(np.sort(perm), np.arange(x.size))
+        np.testing.assert_array_equal(sx, x[perm])  # NaN at the same place, bits alike
+        np.testing.assert_array_equal(sy, y[perm])
+        fx = (x[perm] - index._x0) * args[2]  # the kernel's arithmetic
+        fy = (y[perm] - index._y0) * args[2]
+        inside = (fx >= 0) & (fy >= 0) & (fx < index._nx) & (fy < index._ny)
+        assert not np.any(np.diff(inside.astype(int)) < 0)  # outside the table first
+        cell = (np.floor(fy[inside]) * index._nx + np.floor(fx[inside])).astype(int) >> shift
+        assert np.all(np.diff(cell) >= 0)

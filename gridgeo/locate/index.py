@@ -527,8 +527,6 @@ class GridIndex:
         valid = np.empty(nbytes, np.uint8)
         near_bits = np.empty(nbytes, np.uint8)
         args = (
-            px,
-            py,
             *self._table_args(),
             *self._exact_args(),
             *self._distance_args(),
@@ -539,10 +537,13 @@ class GridIndex:
             dist,
         )
         if n < _PARALLEL_FROM:
-            kern.locate_fill_sorted(np.arange(n, dtype=np.int32), *args)  # input order
+            # input order
+            kern.locate_fill_sorted(np.arange(n, dtype=np.int32), px, py, *args)
             inside = kern.pack_flags_serial(flag, valid, near_bits)
         else:
-            perm = self._cell_order(px, py)
+            # cell order, the coordinates copied in that order while sorting
+            perm, sx, sy = self._cell_order(px, py, copy=True)
+            args = (sx, sy, *args)
             if threading.current_thread() is threading.main_thread():
                 with _PARALLEL_LOCK:
                     kern.locate_fill(perm, *args)
@@ -554,12 +555,13 @@ class GridIndex:
                 inside = kern.pack_flags_serial(flag, valid, near_bits)
         return Located(n, int(inside), grid, valid, dist, near_bits)
 
-    def _cell_order(self, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-        """Point order by coarse cell (``_kernels.cell_order``; few buckets for few points)."""
+    def _cell_order(self, px: np.ndarray, py: np.ndarray, *, copy: bool = False) -> Any:
+        """Point order by coarse cell (``_kernels.cell_order``; few buckets for few points);
+        with ``copy``, ``(order, x, y)``: the coordinates in that order too
+        (``_kernels.cell_sort``)."""
         shift = max(0, (self._nx * self._ny // max(px.size // 4, 1)).bit_length() - 1)
-        return kern.cell_order(
-            px, py, self._x0, self._y0, 1.0 / self.cell_size, self._nx, self._ny, shift
-        )
+        sort = kern.cell_sort if copy else kern.cell_order
+        return sort(px, py, self._x0, self._y0, 1.0 / self.cell_size, self._nx, self._ny, shift)
 
     def cell_table(self) -> CellTable:
         """The lookup tables, read-only, for compiled kernels outside this module.
