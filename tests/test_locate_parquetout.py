@@ -351,3 +351,25 @@ def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():
         # buffers handed out again once released (a larger row group takes a larger one)
         assert len(seen) == len([n for n in sizes[1:] if n]) and len(set(seen)) == buffers
         _same(expected, _both(gen.schema, batches)[1])
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_plain_texts_are_length_then_bytes_whatever_their_length(large):
+    """Text without nulls written in fixed moves is Parquet's PLAIN byte arrays (4-byte
+    length, then the bytes) for every length, the last values included (no byte written
+    past the part, none read past the data), from a slice too."""
+    from gridgeo.locate.parquetout import _offsets_data, _plain_texts
+
+    rng = np.random.default_rng(3)
+    values = ["".join(chr(0x4E00 + int(c)) for c in rng.integers(0, 50, int(k))) for k in
+              rng.integers(0, 40, 300)] + ["", "x" * 33, "", "y" * 31]  # fmt: skip
+    arr = pa.array(values, pa.large_string() if large else pa.string())
+    for part in (arr, arr.slice(5, 290), arr.slice(299)):
+        want = b"".join(
+            len(v.encode()).to_bytes(4, "little") + v.encode() for v in part.to_pylist()
+        )
+        offsets, data = _offsets_data(part)
+        out = np.full(len(want) + 40, 0xAB, np.uint8)
+        _plain_texts(offsets, data, out[: len(want)])
+        assert bytes(out[: len(want)]) == want
+        assert (out[len(want) :] == 0xAB).all()

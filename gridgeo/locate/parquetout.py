@@ -58,6 +58,8 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
+from gridgeo.locate.csvout import _STEP, _copy_at, _copy_fixed  # fixed-size moves
+
 MAGIC = b"PAR1"
 
 # parquet.thrift enums
@@ -278,44 +280,28 @@ def _same_length(offsets: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _copy_fixed(s0: int, data: np.ndarray, out: np.ndarray, n: int, ln: int) -> None:
-    for i in range(n):
-        p = (ln + 4) * i
-        s = s0 + ln * i
-        out[p] = ln & 0xFF
-        out[p + 1] = (ln >> 8) & 0xFF
-        out[p + 2] = (ln >> 16) & 0xFF
-        out[p + 3] = (ln >> 24) & 0xFF
-        for j in range(ln):
-            out[p + 4 + j] = data[s + j]
-
-
-@njit(cache=True, nogil=True)
-def _copy_wkb_points(s0: int, data: np.ndarray, out: np.ndarray, n: int) -> None:
-    """:func:`_copy_fixed` of 21-byte values (a loop of known length: ~3x faster)."""
-    for i in range(n):
-        p = 25 * i
-        s = s0 + 21 * i
-        out[p] = 21
-        out[p + 1] = 0
-        out[p + 2] = 0
-        out[p + 3] = 0
-        for j in range(21):
-            out[p + 4 + j] = data[s + j]
-
-
-def _plain_fixed(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> bool:
-    """PLAIN byte arrays of values all as long as the first (no null; e.g. 21-byte WKB
-    points) into ``out``; False (nothing written) when they are not."""
-    n = offsets.size - 1
-    ln = _same_length(offsets)
-    if ln < 0:
-        return False
-    if ln == 21:
-        _copy_wkb_points(int(offsets[0]), data, out, n)
-    else:
-        _copy_fixed(int(offsets[0]), data, out, n, int(ln))
-    return True
+def _plain_texts(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """PLAIN byte arrays of every value (no null) into ``out``, exactly as long (the
+    values' bytes plus 4 a value): each length one 4-byte store, each value copied in
+    fixed 32-byte moves (no loop per byte) while they stay within ``out`` and ``data``
+    (the bytes moved past a value's end are overwritten by the next one), else by a
+    ``memcpy`` of its length."""
+    end = np.int64(out.size)
+    size = np.int64(data.size)
+    pos = np.int64(0)
+    for i in range(offsets.size - 1):
+        s = np.int64(offsets[i])
+        ln = np.int64(offsets[i + 1]) - s
+        _put4(out, pos, np.uint32(ln))
+        pos += 4
+        if pos + ln + _STEP <= end and s + ln + _STEP <= size:
+            k = np.int64(0)
+            while k < ln:
+                _copy_fixed(out, pos + k, data, s + k)
+                k += _STEP
+        elif ln > 0:
+            _copy_at(out, pos, data, s, ln)
+        pos += ln
 
 
 @njit(cache=True, nogil=True)
@@ -397,6 +383,13 @@ def _put8(out: np.ndarray, p: int, v: np.uint64) -> None:
         out[p + j] = np.uint8((v >> np.uint64(8 * j)) & np.uint64(0xFF))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _put4(out: np.ndarray, p: int, v: np.uint32) -> None:
+    """The 4 bytes of ``v`` (little-endian) at ``out[p:]``: one store (:func:`_put8`)."""
+    for j in range(4):
+        out[p + j] = np.uint8((v >> np.uint32(8 * j)) & np.uint32(0xFF))
+
+
 @njit(cache=True, nogil=True)
 def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
     """PLAIN byte arrays of 21-byte little-endian WKB points (length 21, then the WKB)."""
@@ -439,6 +432,19 @@ class _Arena:
         out = self.empty(n)
         out.fill(0)
         return out
+
+
+class _Fill:
+    """A large part of a row group (WKB points, text without nulls) written where it
+    goes: ``fill(out)`` writes its ``size`` bytes into ``out`` (a view of exactly that
+    many bytes) — into the row group's pooled buffer directly (:func:`_joined`), not
+    into scratch first and then copied."""
+
+    __slots__ = ("fill", "size")
+
+    def __init__(self, size: int, fill: Any) -> None:
+        self.size = size
+        self.fill = fill
 
 
 def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
@@ -486,13 +492,14 @@ def _offsets_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data
 
 
-def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int, mem: _Arena) -> np.ndarray:
+def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int, mem: _Arena) -> Any:
     offsets, data = _offsets_data(arr)
     if len(arr) == 0:
         return _NONE
-    out = mem.empty(int(offsets[-1] - offsets[0]) + 4 * len(arr))
-    if valid.size == 0 and _plain_fixed(offsets, data, out):
-        return out
+    size = int(offsets[-1] - offsets[0]) + 4 * len(arr)
+    if valid.size == 0:  # no null: as long as that, written where it goes
+        return _Fill(size, lambda out: _plain_texts(offsets, data, out))
+    out = mem.empty(size)
     _k, size = _plain_byte_array(offsets, data, valid, voff, out)
     return out[:size]
 
@@ -635,9 +642,8 @@ def _constant_values(arr: pa.Array, mem: _Arena) -> tuple[bytes, list[Any], list
 
 def _wkb_values(x: np.ndarray, y: np.ndarray, mem: _Arena) -> tuple[list[Any], list[Any]]:
     n = len(x)
-    out = mem.empty(25 * n)
-    _plain_wkb_points(np.ascontiguousarray(x, "<f8"), np.ascontiguousarray(y, "<f8"), out)
-    return _levels(n, n, None), [out]
+    x, y = np.ascontiguousarray(x, "<f8"), np.ascontiguousarray(y, "<f8")
+    return _levels(n, n, None), [_Fill(25 * n, lambda out: _plain_wkb_points(x, y, out))]
 
 
 def physical(t: pa.DataType) -> tuple[int, bool] | None:
@@ -687,19 +693,37 @@ _SPARE_MAX = 64 << 20
 
 
 def _len(part: Any) -> int:
-    return part.nbytes if isinstance(part, np.ndarray) else len(part)
+    if isinstance(part, np.ndarray):
+        return part.nbytes
+    return part.size if isinstance(part, _Fill) else len(part)
 
 
 def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
-    """``parts`` (bytes or uint8 arrays) copied one after the other into a buffer of
-    ``pool``: a view of its first ``size`` bytes."""
+    """``parts`` (bytes, uint8 arrays or :class:`_Fill`) one after the other in a buffer
+    of ``pool`` (in order: a fill may move bytes past its end that the next part then
+    overwrites): a view of its first ``size`` bytes."""
     out = pool.take(size)
     at = 0
     for p in parts:
         n = _len(p)
-        out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles, bools: not values)
+        if isinstance(p, _Fill):
+            p.fill(out[at : at + n])
+        else:
+            out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles: not values)
         at += n
     return memoryview(out)[:size]
+
+
+def _filled(parts: list[Any], mem: _Arena) -> list[Any]:
+    """``parts`` with each :class:`_Fill` written into scratch (for ``b"".join``)."""
+    out = []
+    for p in parts:
+        if isinstance(p, _Fill):
+            buf = mem.empty(p.size)
+            p.fill(buf)
+            p = buf
+        out.append(p)
+    return out
 
 
 class ParquetAnswer:
@@ -821,7 +845,7 @@ class ParquetAnswer:
             meta = self._meta_head(ptype, path, page is not None)
             meta += b"\x16" + _zigzag(rows) + b"\x16" + z + b"\x16" + z  # fields 5, 6, 7
             metas.append((meta, dict_at, data_at))
-        data = b"".join(parts) if pool is None else _joined(parts, at, pool)
+        data = b"".join(_filled(parts, mem)) if pool is None else _joined(parts, at, pool)
         del parts, shared
         if mem.buf.size <= _SPARE_MAX and len(self.spare) < 2:
             self.spare.append(mem)  # (list append / pop: atomic, no lock)
