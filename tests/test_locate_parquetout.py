@@ -373,3 +373,28 @@ def test_plain_texts_are_length_then_bytes_whatever_their_length(large):
         _plain_texts(offsets, data, out[: len(want)])
         assert bytes(out[: len(want)]) == want
         assert (out[len(want) :] == 0xAB).all()
+
+
+@pytest.mark.parametrize("offset", [0, 3, 8, 13])
+def test_present_values_and_booleans_compacted_in_order(offset):
+    """The doubles and booleans of the present rows, in order, whatever the validity's
+    bit offset, eight present rows at a time or not (none, some, all null per eight)."""
+    from gridgeo.locate.parquetout import _compact8, _compact_bits
+
+    rng = np.random.default_rng(offset)
+    n = 1_003
+    present = rng.random(n + offset) < rng.choice([0.0, 0.5, 0.97, 1.0], n + offset)
+    valid = np.packbits(present, bitorder="little")
+    present = present[offset:]
+    vals = rng.random(n)
+    out = np.full(n + 1, -1.0)
+    k = _compact8(vals.view(np.uint64), valid, offset, out.view(np.uint64))
+    assert k == present.sum() and np.array_equal(out[:k], vals[present])
+    flags = rng.random(n + 5) < 0.5
+    bits = np.packbits(flags, bitorder="little")
+    for v, voff in ((valid, offset), (np.zeros(0, np.uint8), 0)):
+        keep = present if v.size else np.ones(n, bool)
+        out8 = np.zeros((int(keep.sum()) + 7) // 8 + 1, np.uint8)
+        k = _compact_bits(bits, 5, n, v, voff, out8)
+        want = np.packbits(flags[5:][keep], bitorder="little")
+        assert k == keep.sum() and bytes(out8[: want.size]) == want.tobytes()
