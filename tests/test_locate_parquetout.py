@@ -398,3 +398,23 @@ def test_present_values_and_booleans_compacted_in_order(offset):
         k = _compact_bits(bits, 5, n, v, voff, out8)
         want = np.packbits(flags[5:][keep], bitorder="little")
         assert k == keep.sum() and bytes(out8[: want.size]) == want.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("values", "one"),
+    [
+        (["a", "a", "a"], True),
+        (["a", "a", "b"], False),
+        (["ab", "a", "b"], False),
+        (["a", "b", "a"], False),
+        (["", "", ""], True),
+        (["xy", "xy", "xy", "x"], False),
+        (["xy", "xy", "xyxy"], False),
+    ],
+)
+def test_one_value_text_found_whatever_the_first_rows(values, one):
+    """A text column without nulls is written as one value only when every row is it."""
+    from gridgeo.locate.parquetout import _Arena, _constant_values
+
+    got = _constant_values(pa.array(values, pa.string()), _Arena(1024))
+    assert (got is not None) == one

@@ -421,10 +421,54 @@ def _page(
     return np.frombuffer(out, dtype=np.uint8)
 
 
+@njit(cache=True, nogil=True)
+def _all_ones(buf: np.ndarray, pos: int, end: int, n: int) -> bool:
+    """Whether the first ``n`` values of the RLE/bit-packed hybrid of bit width 1 in
+    ``buf[pos:end]`` are all 1 (False also when short or bad, as :func:`_hybrid`): its
+    runs walked without decoding a value each (an RLE run: its one value byte; a
+    bit-packed run: its bytes, the last one's bits past ``n`` left out)."""
+    i = 0
+    while i < n:
+        if pos >= end:
+            return False
+        h = np.int64(0)
+        shift = 0
+        while True:
+            if pos >= end or shift > 35:
+                return False
+            b = np.int64(buf[pos])
+            pos += 1
+            h |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        if h & 1:
+            groups = h >> 1
+            stop = pos + groups
+            if stop > end:
+                return False
+            for at in range(pos, stop):
+                if i >= n:
+                    break
+                left = n - i
+                want = 0xFF if left >= 8 else (1 << left) - 1
+                if buf[at] & want != want:
+                    return False
+                i += 8
+            pos = stop
+        else:
+            if pos + 1 > end:
+                return False
+            if h >> 1 and buf[pos] != 1:
+                return False
+            i += h >> 1
+            pos += 1
+    return True
+
+
 def _levels(buf: np.ndarray, pos: int, end: int, count: int) -> None:
     """Definition levels (bit width 1) that are all 1 (no null); else :class:`_UnknownPageError`."""
-    levels = np.empty(count, np.int64)
-    if end > buf.size or _hybrid(buf, pos, end, 1, count, levels) < 0 or (levels != 1).any():
+    if end > buf.size or not _all_ones(buf, pos, end, count):
         raise _UnknownPageError("nulls")
 
 

@@ -641,11 +641,12 @@ def _constant_values(arr: pa.Array, mem: _Arena) -> tuple[bytes, list[Any], list
     offsets, data = _offsets_data(arr)
     valid, voff = _bits(arr)
     if valid.size == 0:  # all the same length, and the bytes repeat with that period
+        a, b, c = int(offsets[0]), int(offsets[1]), int(offsets[2])
+        if c - b != b - a or not np.array_equal(data[a:b], data[b:c]):
+            return None  # (the first two differ: most columns stop here, with no pass)
         ln = int(_same_length(offsets))
         block = data[offsets[0] : offsets[-1]]
-        if ln < 0 or (ln and not np.array_equal(block[ln : 2 * ln], block[:ln])):
-            return None  # (the first two differ: most columns stop here)
-        if ln and not np.array_equal(block[ln:], block[:-ln]):
+        if ln < 0 or (ln and not np.array_equal(block[ln:], block[:-ln])):
             return None
         first = 0
     else:
