@@ -327,6 +327,12 @@ def test_dictionary_stream_packs_every_width(width):
     assert k == int(present.sum())
     assert bytes(out[:size]) == packed
     assert np.array_equal(np.unpackbits(defs, bitorder="little")[:n].astype(bool), present)
+    again = np.zeros_like(out)  # no definition bits wanted: the same stream
+    assert _dictionary_stream(idx, valid, 0, remap, width, np.zeros(0, np.uint8), again) == (
+        k,
+        size,
+    )
+    assert bytes(again[:size]) == packed
 
 
 def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():

@@ -190,7 +190,7 @@ def _dictionary_stream(
     defs: np.ndarray,
     out: np.ndarray,
 ) -> tuple[int, int]:
-    """Definition bits (into ``defs``, zeroed) and one bit-packed run of the present rows'
+    """Definition bits (into ``defs``, zeroed; empty: not wanted) and one bit-packed run of the present rows'
     dictionary page positions (into ``out``, 8 bytes longer than the run; padded to a
     multiple of 8 values): (present rows, bytes). Bit widths up to 32: at most 7 bits are
     pending before a row, so the 64-bit accumulator holds them and the row's bits, and
@@ -203,6 +203,7 @@ def _dictionary_stream(
     n = idx.size
     has_valid = valid.size > 0
     has_remap = remap.size > 0
+    has_defs = defs.size > 0
     acc = np.uint64(0)
     nbits = np.uint64(0)
     w = np.uint64(width)
@@ -221,7 +222,8 @@ def _dictionary_stream(
         pm = np.uint64(0) - np.uint64(p)
         acc |= (np.uint64(v) & pm) << nbits
         nbits += w & pm
-        defs[i >> 3] |= np.uint8(p << (i & 7))
+        if has_defs:
+            defs[i >> 3] |= np.uint8(p << (i & 7))
         out[pos] = np.uint8(acc & np.uint64(0xFF))
         out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
         out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
@@ -532,6 +534,7 @@ class _Dictionary:
     width: int  # bit width of the page positions
     entries: int  # in the page (0: every entry is null)
     one: bool  # one entry in the page and no null entry: every valid row points at it
+    holes: bool = True  # a null entry (remap -1): rows with a valid index may be absent
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
@@ -571,7 +574,8 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     _plain_byte_array(offsets, data, _NONE, 0, body)  # a null entry: what its offsets span
     page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
     one = len(d) == 1 and not (remap.size and (remap < 0).any())
-    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()), len(d), one)
+    holes = bool(remap.size and (remap < 0).any())
+    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()), len(d), one, holes)
     if entries >= _CACHED_FROM:  # a small one (reasons, departments) is made again
         if len(_DICTIONARIES) >= 64:
             _DICTIONARIES.clear()
@@ -599,10 +603,15 @@ def _dictionary_values(
     got = shared.get(key)
     if got is None:
         idx = np.frombuffer(bufs[1], dtype=ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
-        valid, voff = _bits(ind)
-        defs = mem.zeros((n + 7) // 8)
-        out = mem.empty(((n + 7) // 8) * dic.width + 8)
-        k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
+        if dic.holes:
+            valid, voff = _bits(ind)
+            defs = mem.zeros((n + 7) // 8)
+            out = mem.empty(((n + 7) // 8) * dic.width + 8)
+            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
+        else:  # present where the index is valid: the levels are its validity bits
+            valid, voff, _present, defs = _valid_defs(ind, mem)
+            out = mem.empty(((n + 7) // 8) * dic.width + 8)
+            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, _NONE, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
         got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
