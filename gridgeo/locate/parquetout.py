@@ -18,7 +18,9 @@ category given for the whole batch) is written as a dictionary of one entry. The
 dictionary pages are made once per Arrow dictionary (a snapshot's grid columns are the
 same arrays for every chunk) and copied into each row group. Doubles, booleans and byte
 arrays are PLAIN (the last as 4-byte length plus bytes). A row group is encoded into
-scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined.
+scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined;
+its largest parts, the WKB points and text without nulls (the ids), are written straight
+into the joined buffer instead (:class:`_Fill`: not encoded into scratch and copied).
 
 Format, as in the Apache Parquet format specification (``parquet.thrift``, format 2.6,
 ``Encodings.md``), written with the Thrift compact protocol:
