@@ -7,14 +7,22 @@ process (serial: one thread). Both files are read back and compared.
 
     PYTHONPATH=. GRIDGEO_HOME=$PWD/.gridgeo python benchmarks/bench_parquet_writer.py \
         --points 1000000 --reps 5
+
+With ``--baseline DIR`` (another checkout) this writer is timed against that checkout's
+instead of pyarrow's: each version in its own process, ``--alternate`` times in turn,
+``--reps`` writes each, into reused buffers as the route does (``--pool`` implied); the
+answers' bytes are compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,7 +68,13 @@ def main() -> int:
                     help="this writer joins row groups into reused buffers, as the service")  # fmt: skip
     ap.add_argument("--category", default=None,
                     help="one category for every point (default none, as bench_service.py)")  # fmt: skip
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout: its writer against this one, alternating")  # fmt: skip
+    ap.add_argument("--alternate", type=int, default=3, help="with --baseline: turns per version")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one version's run
     args = ap.parse_args()
+    if args.baseline is not None:
+        return _versions(args)
     url = _database(args.side, args.seed)
     lon, lat = _points(_bounds(url), args.points, args.seed)
     with psycopg.connect(url) as conn:
@@ -74,6 +88,8 @@ def main() -> int:
         table = answer.locate_batch(snap, x, y, category=args.category).cast(schema)
         batches += table.to_batches()
         geoms.append(wkb_points(x, y) if args.geometry == "given" else None)
+    if args.json:
+        return _one_version(schema, batches, geoms, args.reps)
     print(f"load average {os.getloadavg()}, {args.points:,} points, {len(batches)} chunks")
     got: dict[str, list[tuple[float, float, int]]] = {"this": [], "pyarrow": []}
     for cls in (_ParquetEncoder, _PyarrowParquetEncoder):  # warm (compiled code, caches)
@@ -101,6 +117,54 @@ def main() -> int:
         0
     ].schema.equals(outs[1].schema, check_metadata=True)
     print("read back equal:", same)
+    return 0 if same else 1
+
+
+def _one_version(schema: pa.Schema, batches: list, geoms: list, reps: int) -> int:
+    """This checkout's writer, ``reps`` times into reused buffers: CPU and wall seconds,
+    and the answer's size and SHA-1, as JSON."""
+    _write(_ParquetEncoder, schema, batches, geoms, True)  # warm
+    runs = [_write(_ParquetEncoder, schema, batches, geoms, True) for _ in range(reps)]
+    enc = _ParquetEncoder(schema)
+    data = b"".join(
+        bytes(enc.write(enc.prepare(b, g))) for b, g in zip(batches, geoms, strict=True)
+    )
+    data += enc.close()
+    print(json.dumps({"cpu": [r[0] for r in runs], "wall": [r[1] for r in runs],
+                      "size": len(data), "sha1": hashlib.sha1(data).hexdigest()}))  # fmt: skip
+    return 0
+
+
+def _versions(args: argparse.Namespace) -> int:
+    """This checkout's writer against ``--baseline``'s, each run in its own process."""
+    here = Path(__file__).resolve().parent.parent
+    versions = {"this": here, "previous": args.baseline.resolve()}
+    got: dict[str, dict] = {k: {"cpu": [], "wall": [], "answers": set()} for k in versions}
+    loads = [os.getloadavg()[0]]
+    for _turn in range(args.alternate):
+        for name, root in versions.items():
+            cmd = [sys.executable, __file__, "--json", "--points", str(args.points),
+                   "--chunk", str(args.chunk), "--reps", str(args.reps), "--side",
+                   str(args.side), "--seed", str(args.seed), "--geometry", args.geometry]  # fmt: skip
+            if args.category:
+                cmd += ["--category", args.category]
+            env = dict(os.environ, PYTHONPATH=str(root))
+            out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=True)
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            got[name]["cpu"] += res["cpu"]
+            got[name]["wall"] += res["wall"]
+            got[name]["answers"].add((res["size"], res["sha1"]))
+            loads.append(os.getloadavg()[0])
+    print(f"{args.points:,} points, writer CPU s (reused buffers), {args.alternate} turns x "
+          f"{args.reps} reps; load average {min(loads):.2f}-{max(loads):.2f}")  # fmt: skip
+    for name, g in got.items():
+        print(
+            f"{name:9s} CPU best {min(g['cpu']):.3f} / median {statistics.median(g['cpu']):.3f}"
+            f"  wall best {min(g['wall']):.3f} / median {statistics.median(g['wall']):.3f}"
+            f"  answer {sorted(g['answers'])}"
+        )
+    same = got["this"]["answers"] == got["previous"]["answers"] and len(got["this"]["answers"]) == 1
+    print("answers byte for byte the same:", same)
     return 0 if same else 1
 
 

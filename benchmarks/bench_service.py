@@ -896,6 +896,10 @@ schema = answer.batch_schema(snap) if hasattr(answer, "batch_schema") else None
 if schema is None:  # before batch_schema
     from gridgeo.service.routes_locate import _BATCH_SCHEMA as schema
 clock = time.process_time  # every thread of the process: the parallel kernels count whole
+try:
+    pool = csvout.BufferPool(6)
+except AttributeError:  # a version before it
+    pool = None
 out = {}
 for fmt in ("arrow", "parquet", "csv"):
     t = {}
@@ -929,6 +933,9 @@ for fmt in ("arrow", "parquet", "csv"):
             elif getattr(pts, "wkb", None) is not None:  # GeoParquet: the request's points reused
                 for b in table.to_batches():
                     enc.write(enc.prepare(b, pts.wkb))
+            elif fmt == "parquet" and pool is not None:  # into reused buffers, as the route
+                for b in table.to_batches():
+                    enc.write(enc.prepare(b, pool=pool))
             else:
                 for b in table.to_batches():
                     enc.chunk(b)

@@ -249,3 +249,39 @@ def test_pages_the_walk_does_not_know_are_left_to_the_reader(kind):
         assert (g is None) == (w is None)
         if w is not None:
             assert g[0].tobytes() == w[0].tobytes() and g[1].tobytes() == w[1].tobytes()
+
+
+def test_levels_all_one_walked_by_runs_as_decoded():
+    """Definition levels checked "all 1" by their runs say what decoding every value says,
+    for random RLE / bit-packed streams (value bytes other than 0 and 1, short streams,
+    runs past the page's values, empty runs)."""
+    from gridgeo.locate.parquetin import _all_ones, _hybrid
+
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        parts = []
+        for _run in range(int(rng.integers(1, 5))):
+            if rng.random() < 0.5:  # RLE: header, one value byte
+                run = int(rng.integers(0, 300))
+                head = run << 1
+                parts += [*_uleb(head), int(rng.choice([1, 1, 1, 0, 3]))]
+            else:  # bit-packed: header, groups bytes (mostly all ones)
+                groups = int(rng.integers(0, 6))
+                parts += [*_uleb(groups << 1 | 1)]
+                parts += [
+                    255 if rng.random() < 0.8 else int(rng.integers(256)) for _ in range(groups)
+                ]
+        buf = np.array(parts, np.uint8)
+        end = int(rng.integers(0, buf.size + 1)) if rng.random() < 0.2 else buf.size
+        n = int(rng.integers(0, 400))
+        out = np.empty(n, np.int64)
+        want = _hybrid(buf, 0, end, 1, n, out) >= 0 and bool((out == 1).all())
+        assert _all_ones(buf, 0, end, n) == want
+
+
+def _uleb(v: int) -> list[int]:
+    out = []
+    while v > 0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    return [*out, v]

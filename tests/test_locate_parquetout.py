@@ -327,6 +327,12 @@ def test_dictionary_stream_packs_every_width(width):
     assert k == int(present.sum())
     assert bytes(out[:size]) == packed
     assert np.array_equal(np.unpackbits(defs, bitorder="little")[:n].astype(bool), present)
+    again = np.zeros_like(out)  # no definition bits wanted: the same stream
+    assert _dictionary_stream(idx, valid, 0, remap, width, np.zeros(0, np.uint8), again) == (
+        k,
+        size,
+    )
+    assert bytes(again[:size]) == packed
 
 
 def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():
@@ -351,3 +357,70 @@ def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():
         # buffers handed out again once released (a larger row group takes a larger one)
         assert len(seen) == len([n for n in sizes[1:] if n]) and len(set(seen)) == buffers
         _same(expected, _both(gen.schema, batches)[1])
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_plain_texts_are_length_then_bytes_whatever_their_length(large):
+    """Text without nulls written in fixed moves is Parquet's PLAIN byte arrays (4-byte
+    length, then the bytes) for every length, the last values included (no byte written
+    past the part, none read past the data), from a slice too."""
+    from gridgeo.locate.parquetout import _offsets_data, _plain_texts
+
+    rng = np.random.default_rng(3)
+    values = ["".join(chr(0x4E00 + int(c)) for c in rng.integers(0, 50, int(k))) for k in
+              rng.integers(0, 40, 300)] + ["", "x" * 33, "", "y" * 31]  # fmt: skip
+    arr = pa.array(values, pa.large_string() if large else pa.string())
+    for part in (arr, arr.slice(5, 290), arr.slice(299)):
+        want = b"".join(
+            len(v.encode()).to_bytes(4, "little") + v.encode() for v in part.to_pylist()
+        )
+        offsets, data = _offsets_data(part)
+        out = np.full(len(want) + 40, 0xAB, np.uint8)
+        _plain_texts(offsets, data, out[: len(want)])
+        assert bytes(out[: len(want)]) == want
+        assert (out[len(want) :] == 0xAB).all()
+
+
+@pytest.mark.parametrize("offset", [0, 3, 8, 13])
+def test_present_values_and_booleans_compacted_in_order(offset):
+    """The doubles and booleans of the present rows, in order, whatever the validity's
+    bit offset, eight present rows at a time or not (none, some, all null per eight)."""
+    from gridgeo.locate.parquetout import _compact8, _compact_bits
+
+    rng = np.random.default_rng(offset)
+    n = 1_003
+    present = rng.random(n + offset) < rng.choice([0.0, 0.5, 0.97, 1.0], n + offset)
+    valid = np.packbits(present, bitorder="little")
+    present = present[offset:]
+    vals = rng.random(n)
+    out = np.full(n + 1, -1.0)
+    k = _compact8(vals.view(np.uint64), valid, offset, out.view(np.uint64))
+    assert k == present.sum() and np.array_equal(out[:k], vals[present])
+    flags = rng.random(n + 5) < 0.5
+    bits = np.packbits(flags, bitorder="little")
+    for v, voff in ((valid, offset), (np.zeros(0, np.uint8), 0)):
+        keep = present if v.size else np.ones(n, bool)
+        out8 = np.zeros((int(keep.sum()) + 7) // 8 + 1, np.uint8)
+        k = _compact_bits(bits, 5, n, v, voff, out8)
+        want = np.packbits(flags[5:][keep], bitorder="little")
+        assert k == keep.sum() and bytes(out8[: want.size]) == want.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("values", "one"),
+    [
+        (["a", "a", "a"], True),
+        (["a", "a", "b"], False),
+        (["ab", "a", "b"], False),
+        (["a", "b", "a"], False),
+        (["", "", ""], True),
+        (["xy", "xy", "xy", "x"], False),
+        (["xy", "xy", "xyxy"], False),
+    ],
+)
+def test_one_value_text_found_whatever_the_first_rows(values, one):
+    """A text column without nulls is written as one value only when every row is it."""
+    from gridgeo.locate.parquetout import _Arena, _constant_values
+
+    got = _constant_values(pa.array(values, pa.string()), _Arena(1024))
+    assert (got is not None) == one

@@ -18,7 +18,9 @@ category given for the whole batch) is written as a dictionary of one entry. The
 dictionary pages are made once per Arrow dictionary (a snapshot's grid columns are the
 same arrays for every chunk) and copied into each row group. Doubles, booleans and byte
 arrays are PLAIN (the last as 4-byte length plus bytes). A row group is encoded into
-scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined.
+scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined;
+its largest parts, the WKB points and text without nulls (the ids), are written straight
+into the joined buffer instead (:class:`_Fill`: not encoded into scratch and copied).
 
 Format, as in the Apache Parquet format specification (``parquet.thrift``, format 2.6,
 ``Encodings.md``), written with the Thrift compact protocol:
@@ -57,6 +59,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from numba import njit
+
+from gridgeo.locate.csvout import _STEP, _copy_at, _copy_fixed  # fixed-size moves
 
 MAGIC = b"PAR1"
 
@@ -188,7 +192,7 @@ def _dictionary_stream(
     defs: np.ndarray,
     out: np.ndarray,
 ) -> tuple[int, int]:
-    """Definition bits (into ``defs``, zeroed) and one bit-packed run of the present rows'
+    """Definition bits (into ``defs``, zeroed; empty: not wanted) and one bit-packed run of the present rows'
     dictionary page positions (into ``out``, 8 bytes longer than the run; padded to a
     multiple of 8 values): (present rows, bytes). Bit widths up to 32: at most 7 bits are
     pending before a row, so the 64-bit accumulator holds them and the row's bits, and
@@ -201,6 +205,7 @@ def _dictionary_stream(
     n = idx.size
     has_valid = valid.size > 0
     has_remap = remap.size > 0
+    has_defs = defs.size > 0
     acc = np.uint64(0)
     nbits = np.uint64(0)
     w = np.uint64(width)
@@ -219,7 +224,8 @@ def _dictionary_stream(
         pm = np.uint64(0) - np.uint64(p)
         acc |= (np.uint64(v) & pm) << nbits
         nbits += w & pm
-        defs[i >> 3] |= np.uint8(p << (i & 7))
+        if has_defs:
+            defs[i >> 3] |= np.uint8(p << (i & 7))
         out[pos] = np.uint8(acc & np.uint64(0xFF))
         out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
         out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
@@ -278,44 +284,28 @@ def _same_length(offsets: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _copy_fixed(s0: int, data: np.ndarray, out: np.ndarray, n: int, ln: int) -> None:
-    for i in range(n):
-        p = (ln + 4) * i
-        s = s0 + ln * i
-        out[p] = ln & 0xFF
-        out[p + 1] = (ln >> 8) & 0xFF
-        out[p + 2] = (ln >> 16) & 0xFF
-        out[p + 3] = (ln >> 24) & 0xFF
-        for j in range(ln):
-            out[p + 4 + j] = data[s + j]
-
-
-@njit(cache=True, nogil=True)
-def _copy_wkb_points(s0: int, data: np.ndarray, out: np.ndarray, n: int) -> None:
-    """:func:`_copy_fixed` of 21-byte values (a loop of known length: ~3x faster)."""
-    for i in range(n):
-        p = 25 * i
-        s = s0 + 21 * i
-        out[p] = 21
-        out[p + 1] = 0
-        out[p + 2] = 0
-        out[p + 3] = 0
-        for j in range(21):
-            out[p + 4 + j] = data[s + j]
-
-
-def _plain_fixed(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> bool:
-    """PLAIN byte arrays of values all as long as the first (no null; e.g. 21-byte WKB
-    points) into ``out``; False (nothing written) when they are not."""
-    n = offsets.size - 1
-    ln = _same_length(offsets)
-    if ln < 0:
-        return False
-    if ln == 21:
-        _copy_wkb_points(int(offsets[0]), data, out, n)
-    else:
-        _copy_fixed(int(offsets[0]), data, out, n, int(ln))
-    return True
+def _plain_texts(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """PLAIN byte arrays of every value (no null) into ``out``, exactly as long (the
+    values' bytes plus 4 a value): each length one 4-byte store, each value copied in
+    fixed 32-byte moves (no loop per byte) while they stay within ``out`` and ``data``
+    (the bytes moved past a value's end are overwritten by the next one), else by a
+    ``memcpy`` of its length."""
+    end = np.int64(out.size)
+    size = np.int64(data.size)
+    pos = np.int64(0)
+    for i in range(offsets.size - 1):
+        s = np.int64(offsets[i])
+        ln = np.int64(offsets[i + 1]) - s
+        _put4(out, pos, np.uint32(ln))
+        pos += 4
+        if pos + ln + _STEP <= end and s + ln + _STEP <= size:
+            k = np.int64(0)
+            while k < ln:
+                _copy_fixed(out, pos + k, data, s + k)
+                k += _STEP
+        elif ln > 0:
+            _copy_at(out, pos, data, s, ln)
+        pos += ln
 
 
 @njit(cache=True, nogil=True)
@@ -351,6 +341,17 @@ def _present_bits(defs: np.ndarray, valid: np.ndarray, voff: int, n: int) -> int
     return k
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bits8(bits: np.ndarray, b: int) -> int:
+    """The 8 bits of ``bits`` from bit ``b`` on, LSB first (those past its end: 0)."""
+    i = b >> 3
+    r = b & 7
+    v = np.int64(bits[i]) >> r
+    if r and i + 1 < bits.size:
+        v |= np.int64(bits[i + 1]) << (8 - r)
+    return v & 0xFF
+
+
 @njit(cache=True, nogil=True)
 def _compact8(vals: np.ndarray, valid: np.ndarray, voff: int, out: np.ndarray) -> int:
     """The 8-byte values of the present rows, in order: how many."""
@@ -368,18 +369,26 @@ def _compact_bits(
 ) -> int:
     """The booleans (bits from ``boff``) of the present rows bit-packed LSB first (PLAIN
     BOOLEAN) into ``out`` (zeroed, one byte longer): how many (``valid`` empty: all rows).
-    No branch on presence (an absent row ORs in a zero bit)."""
+    Eight rows at a time: eight present are appended as one byte; else row by row, no
+    branch on presence (an absent row ORs in a zero bit)."""
     has_valid = valid.size > 0
     k = 0
-    for i in range(n):
-        p = 1
-        if has_valid:
-            j = voff + i
-            p = (valid[j >> 3] >> (j & 7)) & 1
-        j = boff + i
-        b = (bits[j >> 3] >> (j & 7)) & 1
-        out[k >> 3] |= np.uint8((b & p) << (k & 7))
-        k += p
+    for base in range(0, n, 8):
+        vb = _bits8(valid, voff + base) if has_valid else 0xFF
+        if vb == 0xFF and base + 8 <= n:
+            b8 = _bits8(bits, boff + base)
+            r = k & 7
+            out[k >> 3] |= np.uint8((b8 << r) & 0xFF)
+            if r:
+                out[(k >> 3) + 1] |= np.uint8(b8 >> (8 - r))
+            k += 8
+            continue
+        for j in range(min(8, n - base)):
+            p = (vb >> j) & 1
+            i = boff + base + j
+            b = (bits[i >> 3] >> (i & 7)) & 1
+            out[k >> 3] |= np.uint8((b & p) << (k & 7))
+            k += p
     return k
 
 
@@ -395,6 +404,13 @@ def _put8(out: np.ndarray, p: int, v: np.uint64) -> None:
     word, which the compiler merges into one 8-byte store (a byte copy loop it does not)."""
     for j in range(8):
         out[p + j] = np.uint8((v >> np.uint64(8 * j)) & np.uint64(0xFF))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put4(out: np.ndarray, p: int, v: np.uint32) -> None:
+    """The 4 bytes of ``v`` (little-endian) at ``out[p:]``: one store (:func:`_put8`)."""
+    for j in range(4):
+        out[p + j] = np.uint8((v >> np.uint32(8 * j)) & np.uint32(0xFF))
 
 
 @njit(cache=True, nogil=True)
@@ -439,6 +455,19 @@ class _Arena:
         out = self.empty(n)
         out.fill(0)
         return out
+
+
+class _Fill:
+    """A large part of a row group (WKB points, text without nulls) written where it
+    goes: ``fill(out)`` writes its ``size`` bytes into ``out`` (a view of exactly that
+    many bytes) — into the row group's pooled buffer directly (:func:`_joined`), not
+    into scratch first and then copied."""
+
+    __slots__ = ("fill", "size")
+
+    def __init__(self, size: int, fill: Any) -> None:
+        self.size = size
+        self.fill = fill
 
 
 def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
@@ -486,13 +515,14 @@ def _offsets_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data
 
 
-def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int, mem: _Arena) -> np.ndarray:
+def _byte_array_values(arr: pa.Array, valid: np.ndarray, voff: int, mem: _Arena) -> Any:
     offsets, data = _offsets_data(arr)
     if len(arr) == 0:
         return _NONE
-    out = mem.empty(int(offsets[-1] - offsets[0]) + 4 * len(arr))
-    if valid.size == 0 and _plain_fixed(offsets, data, out):
-        return out
+    size = int(offsets[-1] - offsets[0]) + 4 * len(arr)
+    if valid.size == 0:  # no null: as long as that, written where it goes
+        return _Fill(size, lambda out: _plain_texts(offsets, data, out))
+    out = mem.empty(size)
     _k, size = _plain_byte_array(offsets, data, valid, voff, out)
     return out[:size]
 
@@ -506,6 +536,7 @@ class _Dictionary:
     width: int  # bit width of the page positions
     entries: int  # in the page (0: every entry is null)
     one: bool  # one entry in the page and no null entry: every valid row points at it
+    holes: bool = True  # a null entry (remap -1): rows with a valid index may be absent
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
@@ -545,7 +576,8 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     _plain_byte_array(offsets, data, _NONE, 0, body)  # a null entry: what its offsets span
     page = _page_header(_DICTIONARY_PAGE, body.size, len(d), _PLAIN) + body.tobytes()
     one = len(d) == 1 and not (remap.size and (remap < 0).any())
-    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()), len(d), one)
+    holes = bool(remap.size and (remap < 0).any())
+    out = _Dictionary(page, remap, max(1, int(len(d) - 1).bit_length()), len(d), one, holes)
     if entries >= _CACHED_FROM:  # a small one (reasons, departments) is made again
         if len(_DICTIONARIES) >= 64:
             _DICTIONARIES.clear()
@@ -573,10 +605,15 @@ def _dictionary_values(
     got = shared.get(key)
     if got is None:
         idx = np.frombuffer(bufs[1], dtype=ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
-        valid, voff = _bits(ind)
-        defs = mem.zeros((n + 7) // 8)
-        out = mem.empty(((n + 7) // 8) * dic.width + 8)
-        k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
+        if dic.holes:
+            valid, voff = _bits(ind)
+            defs = mem.zeros((n + 7) // 8)
+            out = mem.empty(((n + 7) // 8) * dic.width + 8)
+            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
+        else:  # present where the index is valid: the levels are its validity bits
+            valid, voff, _present, defs = _valid_defs(ind, mem)
+            out = mem.empty(((n + 7) // 8) * dic.width + 8)
+            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, _NONE, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
         got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
@@ -615,11 +652,12 @@ def _constant_values(arr: pa.Array, mem: _Arena) -> tuple[bytes, list[Any], list
     offsets, data = _offsets_data(arr)
     valid, voff = _bits(arr)
     if valid.size == 0:  # all the same length, and the bytes repeat with that period
+        a, b, c = int(offsets[0]), int(offsets[1]), int(offsets[2])
+        if c - b != b - a or not np.array_equal(data[a:b], data[b:c]):
+            return None  # (the first two differ: most columns stop here, with no pass)
         ln = int(_same_length(offsets))
         block = data[offsets[0] : offsets[-1]]
-        if ln < 0 or (ln and not np.array_equal(block[ln : 2 * ln], block[:ln])):
-            return None  # (the first two differ: most columns stop here)
-        if ln and not np.array_equal(block[ln:], block[:-ln]):
+        if ln < 0 or (ln and not np.array_equal(block[ln:], block[:-ln])):
             return None
         first = 0
     else:
@@ -635,9 +673,8 @@ def _constant_values(arr: pa.Array, mem: _Arena) -> tuple[bytes, list[Any], list
 
 def _wkb_values(x: np.ndarray, y: np.ndarray, mem: _Arena) -> tuple[list[Any], list[Any]]:
     n = len(x)
-    out = mem.empty(25 * n)
-    _plain_wkb_points(np.ascontiguousarray(x, "<f8"), np.ascontiguousarray(y, "<f8"), out)
-    return _levels(n, n, None), [out]
+    x, y = np.ascontiguousarray(x, "<f8"), np.ascontiguousarray(y, "<f8")
+    return _levels(n, n, None), [_Fill(25 * n, lambda out: _plain_wkb_points(x, y, out))]
 
 
 def physical(t: pa.DataType) -> tuple[int, bool] | None:
@@ -687,19 +724,37 @@ _SPARE_MAX = 64 << 20
 
 
 def _len(part: Any) -> int:
-    return part.nbytes if isinstance(part, np.ndarray) else len(part)
+    if isinstance(part, np.ndarray):
+        return part.nbytes
+    return part.size if isinstance(part, _Fill) else len(part)
 
 
 def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
-    """``parts`` (bytes or uint8 arrays) copied one after the other into a buffer of
-    ``pool``: a view of its first ``size`` bytes."""
+    """``parts`` (bytes, uint8 arrays or :class:`_Fill`) one after the other in a buffer
+    of ``pool`` (in order: a fill may move bytes past its end that the next part then
+    overwrites): a view of its first ``size`` bytes."""
     out = pool.take(size)
     at = 0
     for p in parts:
         n = _len(p)
-        out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles, bools: not values)
+        if isinstance(p, _Fill):
+            p.fill(out[at : at + n])
+        else:
+            out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles: not values)
         at += n
     return memoryview(out)[:size]
+
+
+def _filled(parts: list[Any], mem: _Arena) -> list[Any]:
+    """``parts`` with each :class:`_Fill` written into scratch (for ``b"".join``)."""
+    out = []
+    for p in parts:
+        if isinstance(p, _Fill):
+            buf = mem.empty(p.size)
+            p.fill(buf)
+            p = buf
+        out.append(p)
+    return out
 
 
 class ParquetAnswer:
@@ -741,7 +796,7 @@ class ParquetAnswer:
         if pa.types.is_dictionary(col.type):
             dic = _dictionary(col.dictionary) if len(col.dictionary) else None
             if dic is None or dic.entries == 0:  # no entry, or only null ones: all null
-                return (n, None, *_plain_values(pa.nulls(n, col.type.value_type), mem))
+                return (n, None, _levels(n, 0, None), [])
             if dic.one:  # rows null where their index is, else the one entry: no pass
                 _v, _o, present, defs = _valid_defs(col.indices, mem)
                 run = b"\x01" + _varint(present << 1) + b"\x00" if present else b"\x01"
@@ -821,7 +876,7 @@ class ParquetAnswer:
             meta = self._meta_head(ptype, path, page is not None)
             meta += b"\x16" + _zigzag(rows) + b"\x16" + z + b"\x16" + z  # fields 5, 6, 7
             metas.append((meta, dict_at, data_at))
-        data = b"".join(parts) if pool is None else _joined(parts, at, pool)
+        data = b"".join(_filled(parts, mem)) if pool is None else _joined(parts, at, pool)
         del parts, shared
         if mem.buf.size <= _SPARE_MAX and len(self.spare) < 2:
             self.spare.append(mem)  # (list append / pop: atomic, no lock)
