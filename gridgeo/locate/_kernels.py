@@ -1180,13 +1180,10 @@ def _cand_distance(
     return _packed_distance(x, y, g, edge_off, e)
 
 
-@njit(cache=True, nogil=True)
-def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
-    """Point order by coarse cell (row by row; points outside the table first).
-
-    A counting sort on ``cell >> shift`` (``shift`` keeps the buckets few): processed
-    in this order, neighbouring points find their table entries, polygons and edges in
-    the CPU cache, where in input order every point of a random batch misses it."""
+@njit(cache=True, inline="always")
+def _cell_buckets(px, py, x0, y0, inv_c0, nx, ny, shift):
+    """Each point's bucket ``cell >> shift`` (0: outside the table) and each bucket's first
+    place in the sorted order: the counting of :func:`cell_order` and :func:`cell_sort`."""
     n = px.size
     nb = ((nx * ny) >> shift) + 2
     key = np.empty(n, np.int32)
@@ -1201,8 +1198,19 @@ def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
         start[kk + 1] += 1
     for b in range(nb):
         start[b + 1] += start[b]
-    perm = np.empty(n, np.int32)
-    for i in range(n):
+    return key, start
+
+
+@njit(cache=True, nogil=True)
+def cell_order(px, py, x0, y0, inv_c0, nx, ny, shift):
+    """Point order by coarse cell (row by row; points outside the table first).
+
+    A counting sort on ``cell >> shift`` (``shift`` keeps the buckets few): processed
+    in this order, neighbouring points find their table entries, polygons and edges in
+    the CPU cache, where in input order every point of a random batch misses it."""
+    key, start = _cell_buckets(px, py, x0, y0, inv_c0, nx, ny, shift)
+    perm = np.empty(px.size, np.int32)
+    for i in range(px.size):
         kk = key[i]
         perm[start[kk]] = i
         start[kk] += 1
@@ -1218,20 +1226,8 @@ def cell_sort(px, py, x0, y0, inv_c0, nx, ny, shift):
     the located points' pass then reads them one after the other, where gathering them
     as ``px[perm[j]]`` missed the cache on almost every point of a chunk larger than it
     (measured: a fifth of the whole fill)."""
+    key, start = _cell_buckets(px, py, x0, y0, inv_c0, nx, ny, shift)
     n = px.size
-    nb = ((nx * ny) >> shift) + 2
-    key = np.empty(n, np.int32)
-    start = np.zeros(nb + 1, np.int64)
-    for i in range(n):
-        fx = (px[i] - x0) * inv_c0
-        fy = (py[i] - y0) * inv_c0
-        kk = 0
-        if fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny:
-            kk = ((int(fy) * nx + int(fx)) >> shift) + 1
-        key[i] = kk
-        start[kk + 1] += 1
-    for b in range(nb):
-        start[b + 1] += start[b]
     perm = np.empty(n, np.int32)
     sx = np.empty(n, np.float64)
     sy = np.empty(n, np.float64)

@@ -108,6 +108,23 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
             return n, pos
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _run_header(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+    """The ULEB128 header of a hybrid run at ``buf[pos:end]``: (header, the position after
+    it), or (0, -1) when it is short or longer than 5 bytes."""
+    h = np.int64(0)
+    shift = 0
+    while True:
+        if pos >= end or shift > 35:
+            return np.int64(0), -1
+        b = np.int64(buf[pos])
+        pos += 1
+        h |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return h, pos
+
+
 @njit(cache=True, nogil=True)
 def _hybrid(buf: np.ndarray, pos: int, end: int, width: int, n: int, out: np.ndarray) -> int:
     """``n`` values of the RLE/bit-packed hybrid of ``width`` bits (≤ 32) in
@@ -116,19 +133,9 @@ def _hybrid(buf: np.ndarray, pos: int, end: int, width: int, n: int, out: np.nda
     nbytes = (width + 7) // 8
     mask = (np.int64(1) << width) - 1
     while i < n:
-        if pos >= end:
+        h, pos = _run_header(buf, pos, end)
+        if pos < 0:
             return -1
-        h = np.int64(0)
-        shift = 0
-        while True:
-            if pos >= end or shift > 35:
-                return -1
-            b = np.int64(buf[pos])
-            pos += 1
-            h |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
         if h & 1:
             groups = h >> 1
             stop = pos + groups * width
@@ -449,19 +456,9 @@ def _all_ones(buf: np.ndarray, pos: int, end: int, n: int) -> bool:
     bit-packed run: its bytes, the last one's bits past ``n`` left out)."""
     i = 0
     while i < n:
-        if pos >= end:
+        h, pos = _run_header(buf, pos, end)
+        if pos < 0:
             return False
-        h = np.int64(0)
-        shift = 0
-        while True:
-            if pos >= end or shift > 35:
-                return False
-            b = np.int64(buf[pos])
-            pos += 1
-            h |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
         if h & 1:
             groups = h >> 1
             stop = pos + groups
