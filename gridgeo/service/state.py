@@ -223,7 +223,10 @@ class ServiceState:
                         retry = min(retry * 2, 5.0)
                     backoff = 0.5
                     while not self._stop.is_set():
-                        events = list(conn.notifies(timeout=0.5, stop_after=None))
+                        # back at once with the first notification (a registry change
+                        # is served without waiting out the window); at most 0.2 s
+                        # otherwise, so that stop() is not kept waiting longer
+                        events = list(conn.notifies(timeout=0.2, stop_after=1))
                         if events:
                             # one refresh for a burst of notifications
                             with contextlib.suppress(Exception):
