@@ -122,6 +122,21 @@ def _single(snap: Any, x: np.ndarray, y: np.ndarray) -> None:
     locate_one(snap, float(x[0]), float(y[0]), crs="EPSG:3826", category="noise")
 
 
+def _large_registry(snap: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """The fill's int32 variants: a registry of more than 32,767 grids (a large city's)
+    answers with int32 grid indices, a small one with int16 (the requests above). A few
+    points (one thread), a chunk on all cores, and a chunk in a worker thread (the
+    service)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = snap.index
+    for n in (100, _CHUNK):
+        index.locate_fill(x[:n], y[:n], near=20.0, dtype=np.int32)
+        index.locate_fill(x[:n], y[:n], distance=False, dtype=np.int32)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(index.locate_fill, x[:_CHUNK], y[:_CHUNK], near=20.0, dtype=np.int32).result()
+
+
 def _tracks(codes: np.ndarray, geoms: np.ndarray) -> None:
     """A patrol day: cleaning, attribution of legs to grids, daily sums."""
     import geopandas as gpd
@@ -179,6 +194,7 @@ def warm_up() -> float:
     plain = "".join(f"{a:.7f},{b:.7f}\n" for a, b in zip(lon.tolist(), lat.tolist(), strict=True))
     _answers(snap, "csv", ("lon,lat\n" + plain).encode(), "wgs84", distance=False, lines=True)
     _single(snap, x, y)
+    _large_registry(snap, x, y)
     _tracks(codes, geoms)
     _value_check()
     return time.perf_counter() - t0
