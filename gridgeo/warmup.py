@@ -125,16 +125,10 @@ def _single(snap: Any, x: np.ndarray, y: np.ndarray) -> None:
 def _large_registry(snap: Any, x: np.ndarray, y: np.ndarray) -> None:
     """The fill's int32 variants: a registry of more than 32,767 grids (a large city's)
     answers with int32 grid indices, a small one with int16 (the requests above). A few
-    points (one thread), a chunk on all cores, and a chunk in a worker thread (the
-    service)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    index = snap.index
+    points (one thread; a worker thread's chunk runs the same kernel) and a chunk on all
+    cores; ``distance`` is a value, not a type, so one call each compiles both."""
     for n in (100, _CHUNK):
-        index.locate_fill(x[:n], y[:n], near=20.0, dtype=np.int32)
-        index.locate_fill(x[:n], y[:n], distance=False, dtype=np.int32)
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(index.locate_fill, x[:_CHUNK], y[:_CHUNK], near=20.0, dtype=np.int32).result()
+        snap.index.locate_fill(x[:n], y[:n], near=20.0, dtype=np.int32)
 
 
 def _tracks(codes: np.ndarray, geoms: np.ndarray) -> None:
