@@ -992,23 +992,22 @@ def _field_distance(x, y, g, edge_off, fe, buf):
     Each edge's squared distance by the same operations, written to ``buf`` (at least
     the grid's edge count) in a loop without a dependency between edges (vectorised),
     then their minimum with four running minima: the minimum of the same values in
-    another order is the same value (all are >= +0, none NaN)."""
+    another order is the same value (all are >= +0, none NaN). The indices are unsigned:
+    a signed index is tested for being negative on every load, which keeps the loop
+    from being vectorised as well as it can be."""
     lo = edge_off[g]
-    n = edge_off[g + 1] - lo
-    b = 5 * lo
-    # slices indexed by the loop counter: no negative-index test per load (it kept the
-    # loop from being vectorised)
-    fax = fe[b : b + n]
-    fay = fe[b + n : b + 2 * n]
-    fdx = fe[b + 2 * n : b + 3 * n]
-    fdy = fe[b + 3 * n : b + 4 * n]
-    finv = fe[b + 4 * n : b + 5 * n]
+    n = np.uint64(edge_off[g + 1] - lo)
+    b = np.uint64(5 * lo)
+    u1 = np.uint64(1)
+    u2 = np.uint64(2)
+    u3 = np.uint64(3)
+    u4 = np.uint64(4)
     for k in range(n):
-        ax = fax[k]
-        ay = fay[k]
-        dx = fdx[k]
-        dy = fdy[k]
-        t = min(max(((x - ax) * dx + (y - ay) * dy) * finv[k], 0.0), 1.0)
+        ax = fe[b + k]
+        ay = fe[b + n + k]
+        dx = fe[b + u2 * n + k]
+        dy = fe[b + u3 * n + k]
+        t = min(max(((x - ax) * dx + (y - ay) * dy) * fe[b + u4 * n + k], 0.0), 1.0)
         qx = ax + t * dx - x
         qy = ay + t * dy - y
         buf[k] = qx * qx + qy * qy
@@ -1016,16 +1015,16 @@ def _field_distance(x, y, g, edge_off, fe, buf):
     m1 = np.inf
     m2 = np.inf
     m3 = np.inf
-    k = 0
-    while k + 4 <= n:
+    k = np.uint64(0)
+    while k + u4 <= n:
         m0 = min(m0, buf[k])
-        m1 = min(m1, buf[k + 1])
-        m2 = min(m2, buf[k + 2])
-        m3 = min(m3, buf[k + 3])
-        k += 4
+        m1 = min(m1, buf[k + u1])
+        m2 = min(m2, buf[k + u2])
+        m3 = min(m3, buf[k + u3])
+        k += u4
     while k < n:
         m0 = min(m0, buf[k])
-        k += 1
+        k += u1
     return np.sqrt(min(min(m0, m1), min(m2, m3)))
 
 
