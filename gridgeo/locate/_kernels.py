@@ -35,8 +35,9 @@ from numba import njit, prange
 
 OUTSIDE = -1
 _MIXED = -2
-# points per block of the parallel fill's second pass (one scratch allocation each)
-_BLOCK = 4096
+# points per block of the parallel fill's second pass (one scratch allocation each; small
+# enough that the blocks share out evenly among the threads)
+_BLOCK = 1024
 
 
 # ---------------------------------------------------------------------------
