@@ -1233,6 +1233,17 @@ def _cand_distance(
     x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e
 ):  # fmt: skip
     """:func:`_near_distance` with the candidate arrays unpacked (the same number)."""
+    q = _cand_entry(x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, edge_off)
+    if q < 0:
+        return _packed_distance(x, y, g, edge_off, e)
+    return _cand_min(x, y, q, eptr, eidx, e)
+
+
+@njit(cache=True, inline="always")
+def _cand_entry(x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, edge_off):
+    """Entry of grid ``g`` in the distance cell of (x, y), or -1: a grid of at most
+    ``few`` edges, a point outside the table, or a cell that does not list ``g`` (then
+    all its edges are measured)."""
     if edge_off[g + 1] - edge_off[g] > few:
         fx = (x - x0) * inv_c0
         fy = (y - y0) * inv_c0
@@ -1246,11 +1257,17 @@ def _cand_distance(
                 c = b * kd * kd + sy * kd + sx
                 for q in range(dptr[c], dptr[c + 1]):
                     if dgrid[q] == g:
-                        best = np.inf
-                        for j in range(eptr[q], eptr[q + 1]):
-                            best = min(best, _edge_d2(x, y, e, eidx[j]))
-                        return np.sqrt(best)
-    return _packed_distance(x, y, g, edge_off, e)
+                        return q
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _cand_min(x, y, q, eptr, eidx, e):
+    """Distance from (x, y) over the candidate edges of entry ``q`` (:func:`pack_edges` rows)."""
+    best = np.inf
+    for j in range(eptr[q], eptr[q + 1]):
+        best = min(best, _edge_d2(x, y, e, eidx[j]))
+    return np.sqrt(best)
 
 
 @njit(cache=True, inline="always")
@@ -1260,24 +1277,10 @@ def _fill_distance(
 ):  # fmt: skip
     """:func:`_cand_distance` with the all-edges minimum on :func:`field_edges`
     (:func:`_field_distance`, scratch ``buf``): the same number, the bulk fill's."""
-    if edge_off[g + 1] - edge_off[g] > few:
-        fx = (x - x0) * inv_c0
-        fy = (y - y0) * inv_c0
-        if fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny:
-            ix = int(fx)
-            iy = int(fy)
-            b = dblock[iy * nx + ix]
-            if b >= 0:
-                sx = min(int((fx - ix) * kd), kd - 1)
-                sy = min(int((fy - iy) * kd), kd - 1)
-                c = b * kd * kd + sy * kd + sx
-                for q in range(dptr[c], dptr[c + 1]):
-                    if dgrid[q] == g:
-                        best = np.inf
-                        for j in range(eptr[q], eptr[q + 1]):
-                            best = min(best, _edge_d2(x, y, e, eidx[j]))
-                        return np.sqrt(best)
-    return _field_distance(x, y, g, edge_off, fe, buf)
+    q = _cand_entry(x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, edge_off)
+    if q < 0:
+        return _field_distance(x, y, g, edge_off, fe, buf)
+    return _cand_min(x, y, q, eptr, eidx, e)
 
 
 @njit(cache=True, inline="always")
