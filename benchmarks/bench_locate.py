@@ -471,7 +471,7 @@ for _ in range(3):
     built = GridIndex.build(codes, geoms)
     bc, bw = min(bc, cpu() - c), min(bw, wall() - w)
 arrays = [built._table0, built._table1, built._border_ptr, built._border_idx, built._packed,
-          *built._geo, *built._bands, *built._edges]
+          *built._geo, *built._bands, *built._edges, *getattr(built, "_fields", ())[:1]]
 dist_bytes = sum(a.nbytes for a in getattr(built, "_dist", ())[2:] if hasattr(a, "nbytes"))
 info = {"csv bytes per row": csv_bytes / lon.size, "build wall s": bw, "build cpu s": bc, "index MB (arrays)": (sum(a.nbytes for a in arrays) + dist_bytes) / 1e6,
         "distance candidates MB": dist_bytes / 1e6}

@@ -162,3 +162,39 @@ def test_cell_sort_orders_by_cell_and_copies_the_coordinates(tiling):
         assert not np.any(np.diff(inside.astype(int)) < 0)  # outside the table first
         cell = (np.floor(fy[inside]) * index._nx + np.floor(fx[inside])).astype(int) >> shift
         assert np.all(np.diff(cell) >= 0)
+
+
+@pytest.mark.parametrize("few", [0, 24, 10_000])
+def test_locate_fill_distance_over_grids_of_any_edge_count(few):
+    """The fill's distance over a grid's edges laid out field by field (four at a time,
+    then the rest one by one) gives the number ``border_distance`` gives, for grids of
+    16 to ~100 edges, one with a hole, whether the grid's edges are all measured (``few``
+    large) or its distance cell's candidates are (``few`` 0)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import shapely
+
+    codes, geoms = jittered_tiling(6, 5, seed=7)
+    # more and more edges per side: every remainder of four, and grids of many edges
+    geoms = np.array(
+        [shapely.segmentize(g, 300.0 / (1 + i % 9) ** 1.3) for i, g in enumerate(geoms)],
+        dtype=object,
+    )
+    c = shapely.centroid(geoms[8])
+    geoms[8] = shapely.difference(geoms[8], shapely.buffer(c, 40.0, quad_segs=3))
+    index = GridIndex.build(codes, geoms, few_edges=few)
+    counts = np.diff(index._edges[0])
+    assert counts.max() > 100 and len(set(counts % 4)) == 4
+    x, y = sample_points(codes, geoms, 24_000, seed=few, share_on_vertices=0.1,
+                         share_on_edges=0.1)  # fmt: skip
+    want = index.locate(x, y)
+    hit = want >= 0
+    d = index.border_distance(x, y, want)
+    with ThreadPoolExecutor(1) as pool:
+        there = pool.submit(index.locate_fill, x, y, near=5.0).result()
+    for got in (index.locate_fill(x, y, near=5.0), there, index.locate_fill(x[:999], y[:999])):
+        m = got.n
+        np.testing.assert_array_equal(got.positions(), want[:m])
+        np.testing.assert_array_equal(got.distance[hit[:m]], np.round(d[:m][hit[:m]], 3))
+    near = np.unpackbits(there.near, count=x.size, bitorder="little").view(bool)
+    np.testing.assert_array_equal(near, hit & (d <= 5.0))

@@ -35,6 +35,9 @@ from numba import njit, prange
 
 OUTSIDE = -1
 _MIXED = -2
+# points per block of the parallel fill's second pass (one scratch allocation each; small
+# enough that the blocks share out evenly among the threads)
+_BLOCK = 1024
 
 
 # ---------------------------------------------------------------------------
@@ -956,6 +959,76 @@ def _packed_distance(x, y, g, edge_off, e):
     return np.sqrt(best)
 
 
+@njit(cache=True)
+def field_edges(edge_off, e):
+    """:func:`pack_edges` rows grid by grid as five runs of one field each.
+
+    Grid ``g``'s ``n`` edges start at ``5 * edge_off[g]``: ``n`` values of ``ax``, then
+    ``n`` of ``ay``, ``dx``, ``dy`` and ``1/|d|²``. A grid is still one contiguous run of
+    memory, and the same field of neighbouring edges is side by side: the per-edge
+    formula over a grid's edges compiles to vector instructions (4 edges at once)."""
+    out = np.empty(5 * e.shape[0], np.float64)
+    for g in range(edge_off.size - 1):
+        lo = edge_off[g]
+        n = edge_off[g + 1] - lo
+        for f in range(5):
+            for k in range(n):
+                out[5 * lo + f * n + k] = e[lo + k, f]
+    return out
+
+
+@njit(cache=True)
+def most_edges(edge_off):
+    """The largest number of edges of one grid (the scratch :func:`_field_distance` needs)."""
+    m = 0
+    for g in range(edge_off.size - 1):
+        m = max(m, edge_off[g + 1] - edge_off[g])
+    return m
+
+
+@njit(cache=True, inline="always")
+def _field_distance(x, y, g, edge_off, fe, buf):
+    """:func:`_packed_distance` on :func:`field_edges` (the same number).
+
+    Each edge's squared distance by the same operations, written to ``buf`` (at least
+    the grid's edge count) in a loop without a dependency between edges (vectorised),
+    then their minimum with four running minima: the minimum of the same values in
+    another order is the same value (all are >= +0, none NaN). The indices are unsigned:
+    a signed index is tested for being negative on every load, which keeps the loop
+    from being vectorised as well as it can be."""
+    lo = edge_off[g]
+    n = np.uint64(edge_off[g + 1] - lo)
+    b = np.uint64(5 * lo)
+    u1 = np.uint64(1)
+    u2 = np.uint64(2)
+    u3 = np.uint64(3)
+    u4 = np.uint64(4)
+    for k in range(n):
+        ax = fe[b + k]
+        ay = fe[b + n + k]
+        dx = fe[b + u2 * n + k]
+        dy = fe[b + u3 * n + k]
+        t = min(max(((x - ax) * dx + (y - ay) * dy) * fe[b + u4 * n + k], 0.0), 1.0)
+        qx = ax + t * dx - x
+        qy = ay + t * dy - y
+        buf[k] = qx * qx + qy * qy
+    m0 = np.inf
+    m1 = np.inf
+    m2 = np.inf
+    m3 = np.inf
+    k = np.uint64(0)
+    while k + u4 <= n:
+        m0 = min(m0, buf[k])
+        m1 = min(m1, buf[k + u1])
+        m2 = min(m2, buf[k + u2])
+        m3 = min(m3, buf[k + u3])
+        k += u4
+    while k < n:
+        m0 = min(m0, buf[k])
+        k += u1
+    return np.sqrt(min(min(m0, m1), min(m2, m3)))
+
+
 # ---------------------------------------------------------------------------
 # candidate edges per distance cell (the border distance of grids with many edges)
 # ---------------------------------------------------------------------------
@@ -1160,6 +1233,17 @@ def _cand_distance(
     x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e
 ):  # fmt: skip
     """:func:`_near_distance` with the candidate arrays unpacked (the same number)."""
+    q = _cand_entry(x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, edge_off)
+    if q < 0:
+        return _packed_distance(x, y, g, edge_off, e)
+    return _cand_min(x, y, q, eptr, eidx, e)
+
+
+@njit(cache=True, inline="always")
+def _cand_entry(x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, edge_off):
+    """Entry of grid ``g`` in the distance cell of (x, y), or -1: a grid of at most
+    ``few`` edges, a point outside the table, or a cell that does not list ``g`` (then
+    all its edges are measured)."""
     if edge_off[g + 1] - edge_off[g] > few:
         fx = (x - x0) * inv_c0
         fy = (y - y0) * inv_c0
@@ -1173,11 +1257,30 @@ def _cand_distance(
                 c = b * kd * kd + sy * kd + sx
                 for q in range(dptr[c], dptr[c + 1]):
                     if dgrid[q] == g:
-                        best = np.inf
-                        for j in range(eptr[q], eptr[q + 1]):
-                            best = min(best, _edge_d2(x, y, e, eidx[j]))
-                        return np.sqrt(best)
-    return _packed_distance(x, y, g, edge_off, e)
+                        return q
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _cand_min(x, y, q, eptr, eidx, e):
+    """Distance from (x, y) over the candidate edges of entry ``q`` (:func:`pack_edges` rows)."""
+    best = np.inf
+    for j in range(eptr[q], eptr[q + 1]):
+        best = min(best, _edge_d2(x, y, e, eidx[j]))
+    return np.sqrt(best)
+
+
+@njit(cache=True, inline="always")
+def _fill_distance(
+    x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx, edge_off, e, fe,
+    buf,
+):  # fmt: skip
+    """:func:`_cand_distance` with the all-edges minimum on :func:`field_edges`
+    (:func:`_field_distance`, scratch ``buf``): the same number, the bulk fill's."""
+    q = _cand_entry(x, y, g, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, edge_off)
+    if q < 0:
+        return _field_distance(x, y, g, edge_off, fe, buf)
+    return _cand_min(x, y, q, eptr, eidx, e)
 
 
 @njit(cache=True, inline="always")
@@ -1264,14 +1367,15 @@ def _fill_block(j0, j1, perm, px, py, table, exact, bands, dargs, distance, near
     loop that takes a tuple of arrays, or whose branches the pruner cannot follow, updates
     the arrays' reference counts (atomically) on every call, which measured more than half
     of this pass when it was compiled with them. The argument tuples are unpacked once
-    here. ``work`` is ``(sv, sd)``, scratch of at least ``j1`` rows."""
+    here. ``work`` is ``(sv, sd, buf)``: scratch of at least ``j1`` rows, and of a grid's
+    edges (:func:`_field_distance`)."""
     x0, y0, inv_c0, nx, ny, k, table0, table1 = table
     border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off = exact
     ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg = bands
-    edge_off, edges, cand = dargs
+    edge_off, edges, cand, fe = dargs
     few, kd, dblock, dptr, dgrid, eptr, eidx = cand
     grid, flag, dist = out
-    sv, sd = work
+    sv, sd, buf = work
     for j in range(j0, j1):
         sv[j] = _lookup(px[j], py[j], x0, y0, inv_c0, nx, ny, k, table0, table1)
     for j in range(j0, j1):
@@ -1285,9 +1389,9 @@ def _fill_block(j0, j1, perm, px, py, table, exact, bands, dargs, distance, near
             )  # fmt: skip
         d = 0.0
         if v >= 0 and distance:
-            d = _cand_distance(
+            d = _fill_distance(
                 x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx,
-                edge_off, edges,
+                edge_off, edges, fe, buf,
             )  # fmt: skip
         sv[j] = v
         sd[j] = d
@@ -1324,6 +1428,7 @@ def locate_fill(
     edge_off,
     edges,
     cand,
+    fields,
     distance,
     near,
     grid,
@@ -1337,6 +1442,9 @@ def locate_fill(
     its grid's border rounded to the millimetre as ``numpy.round(d, 3)``; 0 where none
     or ``not distance``).
 
+    ``fields`` is ``(field_edges(edge_off, edges), most_edges(edge_off))``: the edges
+    laid out for the all-edges minimum and the scratch it needs per thread.
+
     ``px, py`` are given in ``perm`` order (:func:`cell_sort`: by cell; row ``j`` is input
     point ``perm[j]``). Three parallel passes: table look-up; exact test where needed +
     distance; results back to input order. Each pass is a tight loop whose table entries,
@@ -1345,28 +1453,32 @@ def locate_fill(
     parallel kernel get their arrays without reference counting, so they stay in the
     loops here."""
     few, kd, dblock, dptr, dgrid, eptr, eidx = cand
+    fe, most = fields
     n = perm.size
     sv = np.empty(n, np.int32)
     sd = np.empty(n, np.float64)
     for j in prange(n):
         sv[j] = _lookup(px[j], py[j], x0, y0, inv_c0, nx, ny, k, table0, table1)
-    for j in prange(n):
-        v = sv[j]
-        x = px[j]
-        y = py[j]
-        if v <= -2:
-            v = _exact(
-                x, y, -(v + 2), border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off,
-                ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg,
-            )  # fmt: skip
-        d = 0.0
-        if v >= 0 and distance:
-            d = _cand_distance(
-                x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx,
-                edge_off, edges,
-            )  # fmt: skip
-        sv[j] = v
-        sd[j] = d
+    # in blocks of points: each block's scratch for the distance allocated once
+    for c in prange((n + _BLOCK - 1) // _BLOCK):
+        buf = np.empty(most, np.float64)
+        for j in range(c * _BLOCK, min(n, (c + 1) * _BLOCK)):
+            v = sv[j]
+            x = px[j]
+            y = py[j]
+            if v <= -2:
+                v = _exact(
+                    x, y, -(v + 2), border_ptr, border_idx, xs, ys, ring_off, part_off,
+                    geom_off, ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg,
+                )  # fmt: skip
+            d = 0.0
+            if v >= 0 and distance:
+                d = _fill_distance(
+                    x, y, v, x0, y0, inv_c0, nx, ny, few, kd, dblock, dptr, dgrid, eptr, eidx,
+                    edge_off, edges, fe, buf,
+                )  # fmt: skip
+            sv[j] = v
+            sd[j] = d
     for j in prange(n):
         _store(perm[j], sv[j], sd[j], distance, near, grid, flag, dist)
 
@@ -1400,6 +1512,7 @@ def locate_fill_sorted(
     edge_off,
     edges,
     cand,
+    fields,
     distance,
     near,
     grid,
@@ -1414,8 +1527,9 @@ def locate_fill_sorted(
     exact = (border_ptr, border_idx, xs, ys, ring_off, part_off, geom_off)
     bands = (ring_band0, ring_nband, ring_y0, ring_invh, band_ptr, band_seg)
     out = (grid, flag, dist)
-    work = (np.empty(n, np.int32), np.empty(n))
-    dargs = (edge_off, edges, cand)
+    fe, most = fields
+    work = (np.empty(n, np.int32), np.empty(n), np.empty(most))
+    dargs = (edge_off, edges, cand, fe)
     _fill_block(0, n, perm, px, py, table, exact, bands, dargs, distance, near, out, work)
 
 

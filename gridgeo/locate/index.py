@@ -188,6 +188,7 @@ class GridIndex:
     _edges: tuple = field(repr=False, default=())
     _packed: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 5)))
     _dist: tuple = field(repr=False, default=())
+    _fields: tuple = field(repr=False, default=(np.zeros(0), 0))
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -391,6 +392,7 @@ class GridIndex:
             _edges=edges,
             _packed=packed,
             _dist=dist,
+            _fields=(kern.field_edges(edges[0], packed), int(kern.most_edges(edges[0]))),
         )
         log.info(
             "built locate index: %d grids, %d×%d cells of %.1f, %d mixed, %d border sub-cells",
@@ -433,6 +435,7 @@ class GridIndex:
             _bands=bands,
             _edges=kern.border_edges(*geo),
             _packed=np.zeros((0, 5)),
+            _fields=(np.zeros(0), 0),
             _dist=(
                 _FEW_EDGES,
                 1,
@@ -530,6 +533,7 @@ class GridIndex:
             *self._table_args(),
             *self._exact_args(),
             *self._distance_args(),
+            self._fields,
             bool(distance),
             float(near),
             grid,
