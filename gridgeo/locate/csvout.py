@@ -403,16 +403,26 @@ _BOOL_TEXT = pa.array(["false", "true", ""], pa.large_string())
 _DICT_CACHE: dict[tuple, tuple[pa.Buffer | None, pa.Array]] = {}
 
 
-#: Dictionaries (and groups) of at least this many entries are cached (a snapshot's
-#: grids); smaller ones — made afresh per chunk, e.g. the departments or the reasons —
-#: cost little to quote and would only churn the caches (evicting the grids' texts).
+#: Dictionaries of at least this many entries (a snapshot's grids) are cached per
+#: buffer; smaller ones — made afresh per chunk, e.g. the departments or the reasons —
+#: per content (:data:`_SMALL_CACHE`): by buffer they would only churn the caches.
 _CACHED_FROM = 64
+_SMALL_CACHE: dict[tuple, pa.Array] = {}
 
 
 def _dictionary_text(dictionary: pa.Array) -> pa.Array:
-    """CSV text of each dictionary entry plus "" for null, cached per dictionary buffer."""
+    """CSV text of each dictionary entry plus "" for null, cached per dictionary buffer
+    (small dictionaries per content: one text object for equal dictionaries, so their
+    groups' joined texts are cached too)."""
     if len(dictionary) < _CACHED_FROM:
-        return _quoted_entries(dictionary)
+        small = (str(dictionary.type), *dictionary.to_pylist())
+        text = _SMALL_CACHE.get(small)
+        if text is None:
+            text = _quoted_entries(dictionary)
+            if len(_SMALL_CACHE) >= 256:
+                _SMALL_CACHE.clear()
+            _SMALL_CACHE[small] = text
+        return text
     bufs = dictionary.buffers()
     key = tuple(b.address if b is not None else 0 for b in bufs)
     key += (dictionary.offset, len(dictionary))
@@ -447,8 +457,6 @@ def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np
     for frag in frags[1:]:
         text = pc.binary_join_element_wise(text, frag, _COMMA)
     parts = _padded(text)
-    if len(frags[0]) <= _CACHED_FROM:  # not cached (nor its texts): nothing to key on
-        return parts
     if len(_GROUP_CACHE) >= 64:
         _GROUP_CACHE.clear()
     _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
