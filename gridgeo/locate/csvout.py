@@ -9,7 +9,9 @@ written by an exact fixed-point rule that gives the same shortest text; the rest
 formatted by pyarrow. Longitude/latitude read from a CSV body can be echoed as sent
 (``raw=``): plain number text is copied, anything else is formatted from the value; a
 body's whole lines ``lon,lat`` (``raw={"lon,lat": lines}``, every value plain number
-text) are copied as the two cells, less their line ends.
+text) are copied as the two cells, less their line ends; the batch answer to such a
+body is written by one row kernel (:func:`_assemble_lines`), its distances formatted
+in it.
 
 Output rules (pyarrow's defaults): a quoted header, strings quoted with ``"`` doubled,
 nulls empty, numbers and booleans bare, ``\\n`` line ends.
