@@ -258,12 +258,26 @@ def _valid(arr: pa.Array) -> np.ndarray:
 
 def _codes(ind: pa.Array, null: int) -> np.ndarray:
     """Integer dictionary indices (or 0/1 bytes) as int32, ``null`` where null: a view of
-    their buffer and one numpy pass, no Arrow ``fill_null`` and conversion."""
+    their buffer and one pass (with nulls: compiled, reading the validity bits), no Arrow
+    ``fill_null`` and conversion."""
     n = len(ind)
-    data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())
-    out = data[ind.offset : ind.offset + n].astype(np.int32)
-    if ind.null_count:
-        out[~_valid(ind)] = null
+    data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
+    if not ind.null_count:
+        return data.astype(np.int32)
+    if ind.null_count == n:
+        return np.full(n, null, np.int32)
+    bits = np.frombuffer(ind.buffers()[0], np.uint8)
+    return _filled_codes(data, bits, ind.offset, null)
+
+
+@njit(cache=True, nogil=True)
+def _filled_codes(data, bits, start, null):  # pragma: no cover - compiled
+    """``data`` as int32, ``null`` where bit ``start + i`` of ``bits`` is 0."""
+    out = np.empty(data.size, np.int32)
+    for i in range(data.size):
+        j = start + i
+        valid = (bits[j >> 3] >> (j & 7)) & 1
+        out[i] = data[i] if valid else null
     return out
 
 
