@@ -258,27 +258,26 @@ def _valid(arr: pa.Array) -> np.ndarray:
 
 def _codes(ind: pa.Array, null: int) -> np.ndarray:
     """Integer dictionary indices (or 0/1 bytes) as int32, ``null`` where null: a view of
-    their buffer and one pass (with nulls: compiled, reading the validity bits), no Arrow
-    ``fill_null`` and conversion."""
+    their buffer converted by numpy, the nulls set by one compiled pass over the validity
+    bits (no mask array, no Arrow ``fill_null``)."""
     n = len(ind)
     data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
     if not ind.null_count:
         return data.astype(np.int32)
     if ind.null_count == n:
         return np.full(n, null, np.int32)
-    bits = np.frombuffer(ind.buffers()[0], np.uint8)
-    return _filled_codes(data, bits, ind.offset, null)
+    out = data.astype(np.int32)  # one kernel signature for int8, int16 and int32 indices
+    _fill_nulls(out, np.frombuffer(ind.buffers()[0], np.uint8), ind.offset, null)
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _filled_codes(data, bits, start, null):  # pragma: no cover - compiled
-    """``data`` as int32, ``null`` where bit ``start + i`` of ``bits`` is 0."""
-    out = np.empty(data.size, np.int32)
-    for i in range(data.size):
+def _fill_nulls(out, bits, start, null):  # pragma: no cover - compiled
+    """``out[i] = null`` where bit ``start + i`` of ``bits`` is 0."""
+    for i in range(out.size):
         j = start + i
-        valid = (bits[j >> 3] >> (j & 7)) & 1
-        out[i] = data[i] if valid else null
-    return out
+        if not (bits[j >> 3] >> (j & 7)) & 1:
+            out[i] = null
 
 
 def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
