@@ -202,3 +202,35 @@ def test_answer_to_a_body_of_lines_gives_pyarrows_bytes(n, monkeypatch):
     t, raw = _answer_to_lines(n, n, ['say "hi"'] * n)
     assert csv_bytes(t, raw=raw) == _ref(t)
     assert len(used) == 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, -0.0, 0.001, 0.01, 0.1, 1.0, 10.5, 100.25, 999.999, 1000.0, 12345.678, -3.25, 1e-4],
+        [999_999_999.999, 5e8, 0.0005, 7.0, 0.123],
+        [1.5, 1e-5],  # fewer than 1e-4: formatted apart, then the general kernel
+        [2.0, 1e9],  # 1e9 and more: likewise
+        [0.5, 0.1234],  # more than 3 decimals: likewise
+        [3.0, float("nan")],
+    ],
+)
+def test_answer_to_a_body_of_lines_writes_each_distance_as_pyarrow(values, monkeypatch):
+    """The row kernel of the lines' layout writes a distance of at most 3 decimals from
+    its thousandths (zero, negative zero, every digit count): pyarrow's text; any other
+    value sends the chunk to the general kernel, with the same bytes."""
+    from gridgeo.locate import csvout
+
+    used = []
+    kernel = csvout._assemble_lines
+    monkeypatch.setattr(csvout, "_assemble_lines", lambda *a: used.append(kernel(*a)) or used[-1])
+    n = len(values)
+    t, raw = _answer_to_lines(n, 5, [str(i) for i in range(n)])
+    t = t.set_column(
+        t.schema.get_field_index("distance_to_border_m"),
+        "distance_to_border_m",
+        pa.array(values, pa.float64()),
+    )
+    assert csv_bytes(t, raw=raw) == _ref(t)
+    fast = all(v == 0 or (1e-4 <= abs(v) < 1e9 and round(v, 3) == v) for v in values)
+    assert (used[0] >= 0) == fast

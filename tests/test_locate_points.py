@@ -591,3 +591,24 @@ def test_point_file_of_lines_names_every_bad_row_as_before(monkeypatch):
     xa = np.concatenate([p.y for _, p in a.chunks()])
     assert xa.tolist() == np.concatenate([p.y for _, p in b.chunks()]).tolist()
     assert xa[61] == 25.2
+
+
+@pytest.mark.parametrize("cut", [0, 1, 7, 8, 9, 63])
+def test_line_starts_are_each_lines_first_byte_then_the_end(cut):
+    """The starts of a block's lines (found 8 bytes at a time) are the bytes after each
+    ``\\n``, then the end when the last line has none; empty when a byte is not one of a
+    ``x,y`` line's (a space, a ``\\r``)."""
+    from gridgeo.locate.points import _LINE_BYTES, _line_starts
+
+    rng = np.random.default_rng(cut)
+    text = "".join(
+        f"{a},{b}\n" for a, b in rng.uniform(-180, 180, (300, 2)).round(rng.integers(0, 9))
+    )
+    text += "1,2\n\n3e5,-4.5E-3\n" + "9,9" * (cut % 2)
+    data = np.frombuffer(text.encode()[cut:], np.uint8)
+    ends = np.flatnonzero(data == 10) + 1
+    want = np.concatenate([[0], ends, [data.size] if data[-1] != 10 else []]).astype(np.int64)
+    assert np.array_equal(_line_starts(data, _LINE_BYTES), want)
+    for bad in (b" ", b"\r"):
+        broken = np.frombuffer(text.encode()[cut:] + bad + b"1,1\n", np.uint8)
+        assert _line_starts(broken, _LINE_BYTES).size == 0

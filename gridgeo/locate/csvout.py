@@ -9,7 +9,9 @@ written by an exact fixed-point rule that gives the same shortest text; the rest
 formatted by pyarrow. Longitude/latitude read from a CSV body can be echoed as sent
 (``raw=``): plain number text is copied, anything else is formatted from the value; a
 body's whole lines ``lon,lat`` (``raw={"lon,lat": lines}``, every value plain number
-text) are copied as the two cells, less their line ends.
+text) are copied as the two cells, less their line ends; the batch answer to such a
+body is written by one row kernel (:func:`_assemble_lines`), its distances formatted
+in it.
 
 Output rules (pyarrow's defaults): a quoted header, strings quoted with ``"`` doubled,
 nulls empty, numbers and booleans bare, ``\\n`` line ends.
@@ -256,13 +258,26 @@ def _valid(arr: pa.Array) -> np.ndarray:
 
 def _codes(ind: pa.Array, null: int) -> np.ndarray:
     """Integer dictionary indices (or 0/1 bytes) as int32, ``null`` where null: a view of
-    their buffer and one numpy pass, no Arrow ``fill_null`` and conversion."""
+    their buffer converted by numpy, the nulls set by one compiled pass over the validity
+    bits (no mask array, no Arrow ``fill_null``)."""
     n = len(ind)
-    data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())
-    out = data[ind.offset : ind.offset + n].astype(np.int32)
-    if ind.null_count:
-        out[~_valid(ind)] = null
+    data = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
+    if not ind.null_count:
+        return data.astype(np.int32)
+    if ind.null_count == n:
+        return np.full(n, null, np.int32)
+    out = data.astype(np.int32)  # one kernel signature for int8, int16 and int32 indices
+    _fill_nulls(out, np.frombuffer(ind.buffers()[0], np.uint8), ind.offset, null)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _fill_nulls(out, bits, start, null):  # pragma: no cover - compiled
+    """``out[i] = null`` where bit ``start + i`` of ``bits`` is 0."""
+    for i in range(out.size):
+        j = start + i
+        if not (bits[j >> 3] >> (j & 7)) & 1:
+            out[i] = null
 
 
 def format_floats(values: pa.Array, raw: pa.Array | None = None) -> pa.Array:
@@ -403,16 +418,26 @@ _BOOL_TEXT = pa.array(["false", "true", ""], pa.large_string())
 _DICT_CACHE: dict[tuple, tuple[pa.Buffer | None, pa.Array]] = {}
 
 
-#: Dictionaries (and groups) of at least this many entries are cached (a snapshot's
-#: grids); smaller ones — made afresh per chunk, e.g. the departments or the reasons —
-#: cost little to quote and would only churn the caches (evicting the grids' texts).
+#: Dictionaries of at least this many entries (a snapshot's grids) are cached per
+#: buffer; smaller ones — made afresh per chunk, e.g. the departments or the reasons —
+#: per content (:data:`_SMALL_CACHE`): by buffer they would only churn the caches.
 _CACHED_FROM = 64
+_SMALL_CACHE: dict[tuple, pa.Array] = {}
 
 
 def _dictionary_text(dictionary: pa.Array) -> pa.Array:
-    """CSV text of each dictionary entry plus "" for null, cached per dictionary buffer."""
+    """CSV text of each dictionary entry plus "" for null, cached per dictionary buffer
+    (small dictionaries per content: one text object for equal dictionaries, so their
+    groups' joined texts are cached too)."""
     if len(dictionary) < _CACHED_FROM:
-        return _quoted_entries(dictionary)
+        small = (str(dictionary.type), *dictionary.to_pylist())
+        text = _SMALL_CACHE.get(small)
+        if text is None:
+            text = _quoted_entries(dictionary)
+            if len(_SMALL_CACHE) >= 256:
+                _SMALL_CACHE.clear()
+            _SMALL_CACHE[small] = text
+        return text
     bufs = dictionary.buffers()
     key = tuple(b.address if b is not None else 0 for b in bufs)
     key += (dictionary.offset, len(dictionary))
@@ -447,8 +472,6 @@ def _group_text(frags: tuple[pa.Array, ...]) -> tuple[np.ndarray, np.ndarray, np
     for frag in frags[1:]:
         text = pc.binary_join_element_wise(text, frag, _COMMA)
     parts = _padded(text)
-    if len(frags[0]) <= _CACHED_FROM:  # not cached (nor its texts): nothing to key on
-        return parts
     if len(_GROUP_CACHE) >= 64:
         _GROUP_CACHE.clear()
     _GROUP_CACHE[key] = (frags, parts)  # the texts kept alive: their ids stay unique
@@ -552,9 +575,10 @@ def csv_buffer(
         if pa.types.is_boolean(t):
             cells.append([_codes(col.cast(pa.int8()), 2), _BOOL_TEXT])
             continue
-        if pa.types.is_floating(t):
-            text = format_floats(col.cast(pa.float64()), raw.get(name))
-        elif pa.types.is_integer(t):
+        if pa.types.is_floating(t):  # formatted in _assemble_cells (or written by a kernel)
+            cells.append(("float", col.cast(pa.float64()), raw.get(name)))
+            continue
+        if pa.types.is_integer(t):
             text = pc.cast(col, pa.large_string())
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
             cells.append(("quote", col))
@@ -578,7 +602,18 @@ def _assemble_cells(
 
     Each column is passed as its own arrays (tuples of them: no ``n × columns`` copy):
     a text column as int64 offsets from 0, its bytes and its validity; a group as int32
-    indices into the offsets and bytes of its joined texts."""
+    indices into the offsets and bytes of its joined texts. A float column (``("float",
+    values, raw text)``) is written by :func:`_assemble_lines` in the layout it knows,
+    else formatted here first (:func:`format_floats`)."""
+    layout = tuple(1 if isinstance(c, list) else _KINDS.get(c[0], 0) for c in cells)
+    if layout == _LINES_LAYOUT:
+        got = _lines_answer(cells, n, head, pool)
+        if got is not None:
+            return got
+    cells = [
+        ("raw", format_floats(c[1], c[2])) if not isinstance(c, list) and c[0] == "float" else c
+        for c in cells
+    ]
     kinds, which = [], []
     t_off: list[np.ndarray] = []
     t_data: list[np.ndarray] = []
@@ -595,7 +630,7 @@ def _assemble_cells(
             g_off.append(off)
             g_data.append(data)
         else:
-            kinds.append({"quote": 2, "line": 3}.get(c[0], 0))
+            kinds.append(_KINDS.get(c[0], 0))
             which.append(len(t_off))
             off, data, valid = _string_parts(c[1])
             t_off.append(np.ascontiguousarray(off, np.int64))
@@ -631,10 +666,7 @@ def _assemble_cells(
     total, quotes = _assemble_size(*args)
     size = int(total) + _STEP
     out = pool.take(size) if pool is not None else np.empty(size, np.uint8)
-    if tuple(kinds) == _LINES_LAYOUT and not quotes.any():
-        end = _assemble_lines(out, *args[2:])
-    else:
-        end = _assemble(out, quotes, *args)
+    end = _assemble(out, quotes, *args)
     return memoryview(out)[: int(end)]
 
 
@@ -644,6 +676,8 @@ _EMPTY = np.empty(0, np.uint8)
 #: finds them: the id (quoted), the line, the grid's columns, the category (quoted), the
 #: department's, the distance, near_border, the reason (see :func:`_assemble_lines`).
 _LINES_LAYOUT = (2, 3, 1, 2, 1, 0, 1, 1)
+#: The kernels' kind of each text cell (a group's is 1): 0 as it is, 2 quoted, 3 a line.
+_KINDS = {"quote": 2, "line": 3}
 
 
 def _ro(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -844,80 +878,225 @@ def _steps(out, p, src, a, ln):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cell(out, p, src, a, ln, end):  # pragma: no cover - compiled
-    """``ln`` bytes of ``src`` from ``a`` (:func:`_steps`), then the byte ``end``; the
-    position after them."""
-    _steps(out, p, src, a, ln)
+def _group_cell(out, p, g, g_off, g_data, end):  # pragma: no cover - compiled
+    """Group entry ``g``'s text (``g_data`` padded by :data:`_STEP`), then the byte
+    ``end``; the position after them."""
+    g = np.uint64(g)
+    a = np.uint64(g_off[g])
+    ln = np.uint64(g_off[g + np.uint64(1)]) - a
+    _steps(out, p, g_data, a, ln)
     p += ln
     out[p] = end
     return p + np.uint64(1)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _quoted_cell(out, p, src, a, ln):  # pragma: no cover - compiled
-    """``"`` + :func:`_cell` + ``"``, then a comma; the position after them."""
-    out[p] = 34
-    p = _cell(out, p + np.uint64(1), src, a, ln, 34)
+def _text_cell(out, p, off, data, i, quote):  # pragma: no cover - compiled
+    """Text ``i`` (``off`` into ``data``, no slack needed), in ``"`` when ``quote``,
+    then a comma; the position after them."""
+    one = np.uint64(1)
+    a = np.uint64(off[i])
+    ln = np.uint64(off[i + 1]) - a
+    if quote:
+        out[p] = 34
+        p += one
+    _copy(out, p, data, a, ln)
+    p += ln
+    if quote:
+        out[p] = 34
+        p += one
     out[p] = 44
-    return p + np.uint64(1)
+    return p + one
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _group_cell(out, p, g, g_off, g_data, base, end):  # pragma: no cover - compiled
-    """:func:`_cell` of group entry ``g`` (its texts in ``g_data`` from ``base``)."""
-    a = np.uint64(g_off[g]) + base
-    return _cell(out, p, g_data, a, np.uint64(g_off[g + np.uint64(1)] - g_off[g]), end)
+#: ``.ddd`` of each thousandth 0-999 (4 bytes each), and how many of them the shortest
+#: text keeps: none for 0, the point and one digit for 100, 200…, two for 10, 20…, else 4.
+_MILLI_TEXT = np.frombuffer(b"".join(b".%03d" % f for f in range(1000)), np.uint8).copy()
+_MILLI_KEEP = np.array(
+    [0 if f == 0 else 2 if f % 100 == 0 else 3 if f % 10 == 0 else 4 for f in range(1000)],
+    np.uint8,
+)
+#: Bytes a distance cell of :func:`_assemble_lines` may take: ``-``, 9 digits, ``.ddd``.
+_MILLI_WIDTH = 14
 
 
 @njit(cache=True, nogil=True)
 def _assemble_lines(
-    out, t_off, t_data, t_base, t_valid, g_idx, g_off, g_obase, g_data, g_base, head, n
+    out,
+    head,
+    id_off,
+    id_data,
+    id_valid,
+    ln_off,
+    ln_data,
+    g0_idx,
+    g0_off,
+    g0_data,
+    cat_off,
+    cat_data,
+    cat_valid,
+    g1_idx,
+    g1_off,
+    g1_data,
+    dist,
+    dist_valid,
+    g2_idx,
+    g2_off,
+    g2_data,
+    g3_idx,
+    g3_off,
+    g3_data,
+    milli_text,
+    milli_keep,
+    n,
 ):  # pragma: no cover - compiled
-    """:func:`_assemble` of the cells :data:`_LINES_LAYOUT` names when no text column
-    holds a ``"`` (the sources have :data:`_STEP` bytes of slack): each row's cells
-    written in order, no per-cell look-up of their kind and column: a 100 k-row chunk of
-    the bench's answer in 3-6 ms against 9-15 ms (the same bytes)."""
+    """The answer to a body of ``lon,lat`` lines (:data:`_LINES_LAYOUT`) in one pass, row
+    by row: the id (quoted), the line less its ``\\n``, the grid's group, the category
+    (quoted), the department's group, the distance written from its thousandths (as
+    :func:`_format_floats` writes it), near_border's and the reason's groups. Texts hold
+    no ``"`` (the caller checks); the groups' texts have :data:`_STEP` bytes of slack.
+    ``out`` has room for :data:`_MILLI_WIDTH` bytes per distance and 32 bytes of slack.
+    The bytes written, or -1 at a distance not of at most 3 decimals within 1e-4…1e9
+    (nothing usable written: the caller formats the floats and writes by :func:`_assemble`).
+    """
     one = np.uint64(1)
-    un = np.uint64(n)
-    un1 = un + one
     p = np.uint64(0)
     while p < np.uint64(head.size):
         out[p] = head[p]
         p += one
-    tb1, tb2, tb3 = t_base[1], t_base[2], t_base[3]
-    go1, go2, go3 = np.uint64(g_obase[1]), np.uint64(g_obase[2]), np.uint64(g_obase[3])
-    gb1, gb2, gb3 = g_base[1], g_base[2], g_base[3]
-    zero = gb1 - gb1
-    for i in range(un):
-        if t_valid[i]:  # the id, quoted
-            a = np.uint64(t_off[i])
-            p = _quoted_cell(out, p, t_data, a, np.uint64(t_off[i + one]) - a)
+    for i in range(n):
+        if id_valid[i]:
+            p = _text_cell(out, p, id_off, id_data, i, True)
         else:
             out[p] = 44
             p += one
-        o = un1 + i  # the line, less its line end
-        a = np.uint64(t_off[o]) + tb1
-        ln = np.uint64(t_off[o + one] - t_off[o])
+        a = np.uint64(ln_off[i])  # the line, less its line end
+        ln = np.uint64(ln_off[i + 1]) - a
         if ln > 0:
-            ln -= np.uint64(t_data[a + ln - one] == 10)
-        p = _cell(out, p, t_data, a, ln, 44)
-        p = _group_cell(out, p, np.uint64(g_idx[i]), g_off, g_data, zero, 44)  # the grid's
-        if t_valid[un + un + i]:  # the category, quoted
-            o = un1 + un1 + i
-            a = np.uint64(t_off[o]) + tb2
-            p = _quoted_cell(out, p, t_data, a, np.uint64(t_off[o + one] - t_off[o]))
+            ln -= np.uint64(ln_data[a + ln - one] == 10)
+        _copy(out, p, ln_data, a, ln)
+        p += ln
+        out[p] = 44
+        p += one
+        p = _group_cell(out, p, g0_idx[i], g0_off, g0_data, 44)
+        if cat_valid[i]:
+            p = _text_cell(out, p, cat_off, cat_data, i, True)
         else:
             out[p] = 44
             p += one
-        g = go1 + np.uint64(g_idx[un + i])  # the department's columns
-        p = _group_cell(out, p, g, g_off, g_data, gb1, 44)
-        if t_valid[un + un + un + i]:  # the distance
-            o = un1 + un1 + un1 + i
-            a = np.uint64(t_off[o]) + tb3
-            p = _cell(out, p, t_data, a, np.uint64(t_off[o + one] - t_off[o]), 44)
-        else:
-            out[p] = 44
-            p += one
-        p = _group_cell(out, p, go2 + np.uint64(g_idx[un + un + i]), g_off, g_data, gb2, 44)
-        p = _group_cell(out, p, go3 + np.uint64(g_idx[un + un + un + i]), g_off, g_data, gb3, 10)
-    return p
+        p = _group_cell(out, p, g1_idx[i], g1_off, g1_data, 44)
+        if dist_valid[i]:
+            v = dist[i]
+            if v == 0.0:
+                if math.copysign(1.0, v) < 0:
+                    out[p] = 45
+                    p += one
+                out[p] = 48
+                p += one
+            else:
+                a_ = abs(v)
+                if not (1e-4 <= a_ < 1e9):
+                    return -1
+                m3 = math.floor(a_ * 1000.0 + 0.5)
+                if not (m3 > 0 and m3 / 1000.0 == a_):
+                    return -1
+                if v < 0:
+                    out[p] = 45
+                    p += one
+                ip = m3 // 1000
+                f = m3 - ip * 1000
+                d, t = 1, 10
+                while ip >= t:
+                    d += 1
+                    t *= 10
+                q = p + np.uint64(d)
+                while True:  # the integer part's digits, last first
+                    q -= one
+                    out[q] = 48 + ip % 10
+                    ip //= 10
+                    if ip == 0:
+                        break
+                p += np.uint64(d)
+                fa = np.uint64(f) * np.uint64(4)  # ".ddd", of which the shortest text keeps
+                out[p] = milli_text[fa]  # all or part (the rest overwritten next)
+                out[p + one] = milli_text[fa + one]
+                out[p + np.uint64(2)] = milli_text[fa + np.uint64(2)]
+                out[p + np.uint64(3)] = milli_text[fa + np.uint64(3)]
+                p += np.uint64(milli_keep[f])
+        out[p] = 44
+        p += one
+        p = _group_cell(out, p, g2_idx[i], g2_off, g2_data, 44)
+        p = _group_cell(out, p, g3_idx[i], g3_off, g3_data, 10)
+    return np.int64(p)
+
+
+def _text_view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, data, valid) of a string array as read-only views of its buffers: the
+    offsets as stored (int32 or int64, not rebased), the whole data buffer."""
+    n = len(arr)
+    bufs = arr.buffers()
+    wide = pa.types.is_large_string(arr.type)
+    if bufs[1] is None:  # all null
+        off = np.zeros(n + 1, np.int64 if wide else np.int32)
+    else:
+        off = np.frombuffer(bufs[1], np.int64 if wide else np.int32)[
+            arr.offset : arr.offset + n + 1
+        ]
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else _EMPTY
+    return (*_ro([off, data]), _ro([_valid(arr)])[0])
+
+
+def _has_quote(off: np.ndarray, data: np.ndarray, valid: np.ndarray) -> bool:
+    """Whether the valid texts' bytes (``off`` into ``data``) hold a ``"``."""
+    if not valid.any():
+        return False
+    return bool(np.count_nonzero(data[int(off[0]) : int(off[-1])] == 34))
+
+
+def _lines_answer(cells: list[Any], n: int, head: bytes, pool: BufferPool | None) -> Any:
+    """The cells of :data:`_LINES_LAYOUT` written by :func:`_assemble_lines` (its texts
+    passed as they are: nothing joined or measured first; the buffer sized from above);
+    None when a text holds a ``"`` or a distance needs more than that kernel writes."""
+    ids, lines, grid, cat, dep, dist, near, reason = cells
+    if dist[0] != "float" or dist[2] is not None or not _is_text(ids[1]) or not _is_text(cat[1]):
+        return None
+    id_t, cat_t = _text_view(ids[1]), _text_view(cat[1])
+    if _has_quote(*id_t) or _has_quote(*cat_t):
+        return None
+    ln_off, ln_data, _v = _text_view(lines[1])
+    if not pa.types.is_large_string(lines[1].type) or not ln_data.size:
+        return None
+    groups = []
+    size = len(head) + n * (8 + 2 + 2 + _MILLI_WIDTH) + _STEP
+    for g in (grid, dep, near, reason):
+        off, data, _v = _group_text(g[1]) if isinstance(g[1], tuple) else _padded(g[1])
+        size += n * int(np.diff(off).max())
+        groups.append((*_ro([g[0]]), *_ro([off, data])))
+    for off in (id_t[0], cat_t[0], ln_off):
+        size += int(off[-1]) - int(off[0])
+    col = dist[1]
+    buf = col.buffers()[1]
+    vals = np.frombuffer(buf, np.float64)[col.offset : col.offset + n] if buf else np.zeros(n)
+    out = pool.take(size) if pool is not None else np.empty(size, np.uint8)
+    end = _assemble_lines(
+        out,
+        *_ro([np.frombuffer(head, np.uint8)]),
+        *id_t,
+        ln_off,
+        ln_data,
+        *groups[0],
+        *cat_t,
+        *groups[1],
+        *_ro([vals, _valid(col)]),
+        *groups[2],
+        *groups[3],
+        _MILLI_TEXT,
+        _MILLI_KEEP,
+        n,
+    )
+    return None if end < 0 else memoryview(out)[: int(end)]
+
+
+def _is_text(arr: pa.Array) -> bool:
+    """A string or large string array."""
+    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
