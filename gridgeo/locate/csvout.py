@@ -723,6 +723,22 @@ def _copy_at(typingctx, dst, dpos, src, spos, n):  # pragma: no cover - compiled
 
 
 @intrinsic
+def _load8(typingctx, buf, pos):  # pragma: no cover - compiled
+    """The 8 bytes of uint8 array ``buf`` at ``pos`` as a little-endian uint64: one
+    unaligned load (no bounds check; a loop of byte loads is not merged into one). Used
+    by the GeoParquet points' check and the CSV line-start scan."""
+    sig = types.uint64(buf, pos)
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(arr.data, [args[1]])
+        word = builder.bitcast(ptr, context.get_value_type(types.uint64).as_pointer())
+        return builder.load(word, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
 def _copy_fixed(typingctx, dst, dpos, src, spos):  # pragma: no cover - compiled
     """``dst[dpos:dpos + 32] = src[spos:spos + 32]``: a ``memcpy`` of constant size, which
     LLVM turns into two unaligned 16-byte moves (no call, no loop)."""

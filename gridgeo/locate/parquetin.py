@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
+from gridgeo.locate.csvout import _load8  # unaligned 8-byte loads
 from gridgeo.locate.parquetout import _POINT_HEAD  # the answer writes the same heads
 
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
@@ -167,20 +166,6 @@ def _hybrid(buf: np.ndarray, pos: int, end: int, width: int, n: int, out: np.nda
                 out[i] = v
                 i += 1
     return pos
-
-
-@intrinsic
-def _load8(typingctx, buf, pos):  # pragma: no cover - compiled
-    """The 8 bytes of uint8 array ``buf`` at ``pos`` as a little-endian uint64: one
-    unaligned load (no bounds check; a loop of byte loads is not merged into one)."""
-    sig = types.uint64(buf, pos)
-
-    def codegen(context, builder, signature, args):
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.bitcast(builder.gep(arr.data, [args[1]]), ir.IntType(64).as_pointer())
-        return builder.load(ptr, align=1)
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True)

@@ -22,14 +22,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
-from numba import njit, types
+from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
 
 from gridgeo.crs import BD09, GCJ02, bd09_to_wgs84, gcj02_to_wgs84, resolve_crs
 from gridgeo.errors import CRSError, InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.io.schemas import LAT_NAMES, LON_NAMES, find_column
+from gridgeo.locate.csvout import _load8  # unaligned 8-byte loads
 from gridgeo.locate.tmerc import TMParams, fast_tmerc, tm_forward
 
 log = logging.getLogger(__name__)
@@ -1912,21 +1912,6 @@ _LINE_BYTES = np.zeros(256, np.uint8)
 _LINE_BYTES[[*range(48, 58), 46, 45, 43, 101, 69, 44, 10]] = 1
 
 
-@intrinsic
-def _load_u64(typingctx, arr, pos):  # pragma: no cover - compiled
-    """The 8 bytes of a uint8 array from ``pos`` as one little-endian uint64 (an unaligned
-    load, no bounds check)."""
-    sig = types.uint64(arr, pos)
-
-    def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.gep(a.data, [args[1]])
-        word = builder.bitcast(ptr, context.get_value_type(types.uint64).as_pointer())
-        return builder.load(word, align=1)
-
-    return sig, codegen
-
-
 @njit(cache=True, nogil=True)
 def _line_starts(data, table):  # pragma: no cover - compiled
     """Where each line of ``data`` starts, then its end, when every byte is marked in
@@ -1952,7 +1937,7 @@ def _line_starts(data, table):  # pragma: no cover - compiled
     one = np.uint64(1)
     w = 0
     while w + 8 <= n:
-        x = _load_u64(data, w) ^ ends  # a zero byte where data has "\n"
+        x = _load8(data, w) ^ ends  # a zero byte where data has "\n"
         t = ~(((x & low7) + low7) | x | low7)  # the high bit of each zero byte, no other
         while t:
             starts[k] = w + np.int64(trailing_zeros(t) >> np.uint64(3)) + 1
