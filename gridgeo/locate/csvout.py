@@ -37,23 +37,35 @@ _POW10 = np.array([10.0**k for k in range(16)])
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _thousandths(a):  # pragma: no cover - compiled
+    """``m`` with ``a == m / 1000`` exactly when ``1e-4 <= a < 1e9`` and ``a`` has at most
+    3 decimals (every rounded distance), else -1: integer arithmetic only."""
+    if not (1e-4 <= a < 1e9):
+        return -1
+    m3 = math.floor(a * 1000.0 + 0.5)
+    if m3 > 0 and m3 / 1000.0 == a:
+        return m3
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _fixed_digits(v, pow10):  # pragma: no cover - compiled
     """(m, k) with |v| == m / 10**k exactly, k minimal, m < 1e15; (-1, 0) when none."""
     a = abs(v)
-    if not (1e-4 <= a < 1e9):
-        return -1, 0
-    # Fast path, integer arithmetic: at most 3 decimals (every rounded distance). When
-    # m3 / 1000 == a, the loop below stops at some k <= 3 with m3 == m * 10**(3 - k)
-    # (distinct 3-decimal numbers below 1e9 are far more than an ulp apart), so the
-    # answer is m3 without its trailing zeros: the same (m, k) without a division per k.
-    m3 = math.floor(a * 1000.0 + 0.5)
-    if m3 > 0 and m3 / 1000.0 == a:
+    # Fast path, at most 3 decimals: when m3 / 1000 == a, the loop below stops at some
+    # k <= 3 with m3 == m * 10**(3 - k) (distinct 3-decimal numbers below 1e9 are far
+    # more than an ulp apart), so the answer is m3 without its trailing zeros: the same
+    # (m, k) without a division per k.
+    m3 = _thousandths(a)
+    if m3 > 0:
         m = int(m3)
         k = 3
         while k > 0 and m % 10 == 0:
             m //= 10
             k -= 1
         return m, k
+    if not (1e-4 <= a < 1e9):
+        return -1, 0
     for k in range(16):
         s = a * pow10[k]
         if s >= 1e15:
@@ -158,15 +170,13 @@ def _format_floats(values, valid, raw_off, raw_data, pow10):  # pragma: no cover
         if v == 0.0:
             off[i + 1] += 2 if math.copysign(1.0, v) < 0 else 1
             continue
-        a = abs(v)
-        if 1e-4 <= a < 1e9:  # at most 3 decimals (every rounded distance): integers only
-            m3 = math.floor(a * 1000.0 + 0.5)
-            if m3 > 0 and m3 / 1000.0 == a:
-                ms[i] = int(m3)
-                ln, k = _milli_len(1 if v < 0 else 0, ms[i])
-                off[i + 1] += ln
-                ks[i] = k + _MILLI
-                continue
+        m3 = _thousandths(abs(v))
+        if m3 > 0:  # at most 3 decimals (every rounded distance): integers only
+            ms[i] = int(m3)
+            ln, k = _milli_len(1 if v < 0 else 0, ms[i])
+            off[i + 1] += ln
+            ks[i] = k + _MILLI
+            continue
         m, k = _fixed_digits(v, pow10)
         if m < 0:
             ok[i] = False
@@ -1010,11 +1020,8 @@ def _assemble_lines(
                 out[p] = 48
                 p += one
             else:
-                a_ = abs(v)
-                if not (1e-4 <= a_ < 1e9):
-                    return -1
-                m3 = math.floor(a_ * 1000.0 + 0.5)
-                if not (m3 > 0 and m3 / 1000.0 == a_):
+                m3 = _thousandths(abs(v))
+                if m3 < 0:
                     return -1
                 if v < 0:
                     out[p] = 45
