@@ -49,7 +49,6 @@ import functools
 import logging
 import math
 import re
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -529,7 +528,7 @@ def _transform_xy_func(source: CRSLike) -> Callable[[np.ndarray], np.ndarray]:
             return np.column_stack([x, y])
 
         return _special
-    transformer = pyproj.Transformer.from_crs(source, 4326, always_xy=True)
+    transformer = cached_transformer(source, 4326)
 
     def _proj(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
@@ -609,8 +608,7 @@ def to_wgs84(data: Any, source_crs: Any = None) -> Any:
         y = np.asarray(data[1], dtype=np.float64)
         if isinstance(src, str):
             return gcj02_to_wgs84(x, y) if src == GCJ02 else bd09_to_wgs84(x, y)
-        transformer = pyproj.Transformer.from_crs(src, 4326, always_xy=True)
-        return transformer.transform(x, y)
+        return cached_transformer(src, 4326).transform(x, y)
     raise TypeError("to_wgs84 expects a GeoDataFrame, a GeoSeries or an (x, y) tuple")
 
 
@@ -661,23 +659,27 @@ def from_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries, target: str) -> Any:
     return out
 
 
-@functools.lru_cache(maxsize=32)
-def cached_transformer(source: int | str, target: int | str) -> pyproj.Transformer:
-    """A transformer from ``source`` to ``target`` (EPSG codes or names; x/y order, i.e.
-    lon/lat for geographic CRSs), built once per pair and kept.
+@functools.lru_cache(maxsize=64)
+def cached_transformer(
+    source: int | str | pyproj.CRS, target: int | str | pyproj.CRS
+) -> pyproj.Transformer:
+    """A transformer from ``source`` to ``target``, built once per pair and kept.
 
-    Building one costs 20–50 ms (PROJ's database); code that runs after every registry
-    change (the tile pre-render) would otherwise pay it each time. pyproj ≥ 3.1
-    transformers may be shared between threads (each thread gets its own PROJ object).
+    Parameters
+    ----------
+    source, target
+        EPSG codes, names PROJ understands or :class:`pyproj.CRS` objects (a layer's
+        ``.crs``); coordinates in x/y order, i.e. lon/lat for geographic CRSs.
+
+    Returns
+    -------
+    pyproj.Transformer
+        The one transformer of the project for that pair. Building one costs 20–50 ms
+        (PROJ's database), which every layer check, map, problem message and tile
+        pre-render would otherwise pay again. pyproj ≥ 3.1 transformers may be shared
+        between threads (each thread gets its own PROJ object).
     """
     return pyproj.Transformer.from_crs(source, target, always_xy=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _to_lonlat(crs: pyproj.CRS, thread: int) -> pyproj.Transformer:
-    """A cached transformer to WGS 84 lon/lat (one per thread: transformers are not
-    thread-safe); building one costs ~50 ms, and every layer check needs one."""
-    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
 
 
 def _lonlat_points(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
@@ -695,7 +697,7 @@ def _lonlat_points(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[np.ndarray, n
         lat[ok] = (b[:, 1] + b[:, 3]) / 2
     crs = gdf.crs
     if crs is not None and not pyproj.CRS.from_user_input(crs).is_geographic:
-        transformer = _to_lonlat(pyproj.CRS.from_user_input(crs), threading.get_ident())
+        transformer = cached_transformer(pyproj.CRS.from_user_input(crs), 4326)
         finite = np.isfinite(lon) & np.isfinite(lat)
         if finite.any():
             lon[finite], lat[finite] = transformer.transform(lon[finite], lat[finite])

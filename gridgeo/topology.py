@@ -171,9 +171,9 @@ def _check(gdf: gpd.GeoDataFrame, code_field: str) -> None:
 
 
 def _transformer(src, dst):
-    import pyproj
+    from gridgeo.crs import cached_transformer
 
-    t = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    t = cached_transformer(src, dst)
     return lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
 
 

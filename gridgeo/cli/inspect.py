@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gridgeo.cli._common import console, handle_errors
-from gridgeo.crs import crs_label, metric_crs
+from gridgeo.crs import cached_transformer, crs_label, metric_crs
 from gridgeo.errors import CRSError, GridgeoError, InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.io import (
@@ -122,7 +122,7 @@ def _bounds_text(gdf: gpd.GeoDataFrame) -> tuple[str, str | None]:
     native = f"{minx:.6g}, {miny:.6g} – {maxx:.6g}, {maxy:.6g}"
     lonlat = None
     if gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
-        t = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True)
+        t = cached_transformer(gdf.crs, 4326)
         lo, la = t.transform(np.array([minx, maxx]), np.array([miny, maxy]))
         if np.isfinite(lo).all() and np.isfinite(la).all():
             lonlat = f"{lo[0]:.5f}, {la[0]:.5f} – {lo[1]:.5f}, {la[1]:.5f} (lon/lat)"

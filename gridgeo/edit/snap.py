@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
+from gridgeo.crs import cached_transformer
 from gridgeo.edit.model import Plan
 from gridgeo.errors import Problem
 from gridgeo.i18n import _
@@ -55,7 +55,7 @@ def _where(geom, crs) -> str:
     c = shapely.point_on_surface(geom)
     text = f"({c.x:,.1f}, {c.y:,.1f})"
     if crs is not None:
-        lon, lat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True).transform(c.x, c.y)
+        lon, lat = cached_transformer(crs, 4326).transform(c.x, c.y)
         text += f" ≈ {lon:.6f}°E {lat:.6f}°N"
     return text
 

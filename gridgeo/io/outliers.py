@@ -14,6 +14,7 @@ import numpy as np
 import pyproj
 import shapely
 
+from gridgeo.crs import cached_transformer
 from gridgeo.errors import Problem
 from gridgeo.i18n import _
 from gridgeo.io._read import split_layer_spec
@@ -39,7 +40,7 @@ def _lonlat(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pts = shapely.point_on_surface(geoms[ok]) if len(pos) else np.array([], dtype=object)
     xy = shapely.get_coordinates(pts) if len(pos) else np.zeros((0, 2))
     if len(pos) and gdf.crs is not None and not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
-        t = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True)
+        t = cached_transformer(gdf.crs, 4326)
         xy = np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
     good = np.isfinite(xy).all(axis=1) if len(xy) else np.zeros(0, dtype=bool)
     return xy[good, 0], xy[good, 1], pos[good]

@@ -230,9 +230,9 @@ def _bounds_wgs84(data: Any, crs: Any) -> tuple[float, float, float, float]:
             raise ValueError("offline_map: bounds must be (minx, miny, maxx, maxy)")
         minx, miny, maxx, maxy = (float(v) for v in data)
         if crs is not None:
-            from pyproj import Transformer
+            from gridgeo.crs import cached_transformer
 
-            tr = Transformer.from_crs(crs, 4326, always_xy=True)
+            tr = cached_transformer(crs, 4326)
             minx, miny, maxx, maxy = tr.transform_bounds(minx, miny, maxx, maxy)
     if not all(map(lambda v: v == v, (minx, miny, maxx, maxy))):  # NaN: empty data
         raise ValueError("offline_map: the data is empty, so there is nothing to fit the map to")

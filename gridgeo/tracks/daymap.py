@@ -21,6 +21,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridgeo.crs import cached_transformer
 from gridgeo.i18n import _
 from gridgeo.tracks.pipeline import GridSnapshot, Patrol
 
@@ -104,7 +105,7 @@ def day_geojson(
     own_idx = np.flatnonzero(np.isin(codes, list(own)))
     in_own = np.isin(patrol.legs.grid, own_idx)
     mine = patrol.cleaned.points.worker[patrol.legs.fix] == str(worker)
-    to_ll = pyproj.Transformer.from_crs(grids.crs, 4326, always_xy=True)
+    to_ll = cached_transformer(grids.crs, 4326)
     runs = _track_runs(patrol, mine, in_own)
     lines = [shapely.LineString(pts) for _, pts in runs if len(pts) >= 2]
     track = shapely.union_all(lines) if lines else shapely.Point()

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
+from gridgeo.crs import cached_transformer
 from gridgeo.i18n import _
 from gridgeo.io.metadata import CODE_PATTERN_HINT
 from gridgeo.rule_ids import RULES
@@ -295,7 +295,7 @@ def check_gaps(gs: GridSet) -> list[Issue]:
     near_g, near_i = gs.grid_tree.query(gaps, predicate="dwithin", distance=0.01)
     neighbours = pd.Series(near_i).groupby(near_g).agg(list)
     inside = shapely.get_coordinates(shapely.point_on_surface(gaps))
-    lon, lat = Transformer.from_crs(gs.crs, 4326, always_xy=True).transform(*inside.T)
+    lon, lat = cached_transformer(gs.crs, 4326).transform(*inside.T)
     issues = []
     for k, gap in enumerate(gaps):
         code = gs.community_codes[gap_comm[k]]
