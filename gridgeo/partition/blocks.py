@@ -15,7 +15,6 @@ import numpy as np
 import shapely
 
 from gridgeo.partition.aggregate import Graph
-from gridgeo.partition.facing import facing_samples
 from gridgeo.partition.medial import polygonal, split_medial, split_medial_many, split_region
 
 log = logging.getLogger(__name__)
@@ -28,9 +27,6 @@ ONE_PASS_SIDE_BY_SIDE = (
 )
 ONE_PASS_WHOLE = True  # slivers merge_slivers gives whole to one block: whole here too
 ONE_PASS_ZIGZAG_M = 0.15  # the sampling's zigzag on a strip's middle kept below this (m)
-# thin strips' two-sided runs sampled coarsely, each sample with its foot across the strip
-# (gridgeo.partition.facing); off: every border of a thin strip sampled finely, as before
-ONE_PASS_FACING = True
 # the blocks take the faces' vertices and join them by a coverage union (_join_faces); off:
 # the faces snapped onto the blocks and joined by a plain union, where a face a few nm off
 # its block came out loose and went to the block it shared most border with
@@ -641,36 +637,19 @@ def _sample_steps(
     return s[inv]
 
 
-def _widths(geoms: np.ndarray, strip: np.ndarray) -> np.ndarray:
-    """The width of each ``strip`` (2 × area / perimeter)."""
-    u, inv = np.unique(strip, return_inverse=True)
-    a, per = shapely.area(geoms[u]), shapely.length(geoms[u])
-    return np.where(per > 0, 2.0 * a / np.maximum(per, 1e-12), 0.0)[inv]
-
-
 def _border_samples(
-    p: np.ndarray,
-    q: np.ndarray,
-    lab: np.ndarray,
-    segment_m,
-    keep=None,
-    corner_m: float = 0.05,
-) -> tuple[np.ndarray, ...]:
+    p: np.ndarray, q: np.ndarray, lab: np.ndarray, segment_m: float, corner_m: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """Points every ``segment_m`` or less along segments ``p``–``q`` (both ends included),
     each with its segment's label; a point repeated (to the mm) kept once. A point where
     two labels meet (a corner where a road between two blocks reaches the strip) is moved
     ``corner_m`` into each of its segments instead: the two labels' parts then meet at the
-    corner, not up to half a step beside it. With ``keep(seg, k, n)`` (which of the
-    ``n + 1`` points ``k`` of each segment ``seg`` to keep): only those, and the segment of
-    each point is returned too."""
+    corner, not up to half a step beside it."""
     ln = np.hypot(*(q - p).T)
     n = np.maximum(np.ceil(ln / segment_m).astype(np.int64), 1)
     seg = np.repeat(np.arange(len(p)), n + 1)
     k = np.arange(len(seg)) - np.repeat(np.cumsum(n + 1) - (n + 1), n + 1)
-    if keep is not None:
-        on = keep(seg, k, n[seg])
-        seg, k = seg[on], k[on]
-    f = (k / n[seg])[:, None]
+    f = (k / np.repeat(n, n + 1))[:, None]
     xy = p[seg] + (q[seg] - p[seg]) * f
     labels = lab[seg]
     r = np.round(xy, 3)
@@ -681,15 +660,13 @@ def _border_samples(
     lo = np.minimum.reduceat(labels[o], np.flatnonzero(new))
     hi = np.maximum.reduceat(labels[o], np.flatnonzero(new))
     mixed[o] = (lo != hi)[grp]
-    end = mixed & ((k == 0) | (k == n[seg]))
+    end = mixed & ((k == 0) | (k == np.repeat(n, n + 1)))
     step = np.minimum(corner_m, ln[seg[end]] / 4.0)[:, None]
     away = np.where((k[end] == 0)[:, None], q[seg[end]] - p[seg[end]], p[seg[end]] - q[seg[end]])
     xy[end] += away / np.maximum(ln[seg[end]], 1e-12)[:, None] * step
     r = np.round(xy, 3)
     o = np.lexsort((labels, r[:, 1], r[:, 0]))
     first = np.sort(o[np.r_[True, np.any(r[o][1:] != r[o][:-1], axis=1)]])
-    if keep is not None:
-        return xy[first], labels[first], seg[first]
     return xy[first], labels[first]
 
 
@@ -798,21 +775,9 @@ def _split_free(
     ok = tot[inv] >= 0.5
     if not ok.any():
         return None
-    base = ONE_PASS_SEGMENT_M if segment_m is None else segment_m
-    step = _sample_steps(geoms, strip[ok], base, thin)
-    if ONE_PASS_FACING and np.ndim(step):
-        sxy, slab = facing_samples(
-            p[ok],
-            q[ok],
-            solid[ok],
-            strip[ok],
-            _widths(geoms, strip[ok]),
-            step,
-            step < base,
-            _border_samples,
-        )
-    else:
-        sxy, slab = _border_samples(p[ok], q[ok], solid[ok], step)
+    step = ONE_PASS_SEGMENT_M if segment_m is None else segment_m
+    step = _sample_steps(geoms, strip[ok], step, thin)
+    sxy, slab = _border_samples(p[ok], q[ok], solid[ok], step)
     region = _strips_union(geoms[free])
     if region is None:
         return None
