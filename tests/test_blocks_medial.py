@@ -272,3 +272,16 @@ def test_mixed_triangles_are_the_triangles_between_labels(seed):
     assert np.array_equal(got[3], want[3])
     # one label: no triangle between labels
     assert len(medial._mixed_triangles(xy, np.zeros(len(xy), dtype=int))[0]) == 0
+
+
+def test_mixed_triangles_without_z(monkeypatch):
+    """A GEOS that drops the points' Z on the triangles: the corners are looked up among
+    the points instead, with the same answer."""
+    xy = np.random.default_rng(5).uniform(0, 100, (300, 2))
+    labels = (xy[:, 0] // 30).astype(int)
+    want = medial._mixed_triangles(xy, labels)
+    flat = shapely.delaunay_triangles
+    monkeypatch.setattr(medial.shapely, "delaunay_triangles", lambda g: shapely.force_2d(flat(g)))
+    got = medial._mixed_triangles(xy, labels)
+    assert np.array_equal(got[0], want[0])
+    assert np.array_equal(got[1], want[1])

@@ -152,7 +152,8 @@ def _mixed_triangles(xy: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     Only edges between two labels make Voronoi edges (:func:`_voronoi_segments`), and
     both triangles holding one are mixed: the triangles inside a block (half of them) are
     never paired. Each point carries its index as its Z, which GEOS keeps on the
-    triangles' corners (the same triangles; no look-up of the corners among the points).
+    triangles' corners (the same triangles; no look-up of the corners among the points,
+    unless the Z is lost).
     """
     n = len(xy)
     tri = shapely.delaunay_triangles(
@@ -163,11 +164,14 @@ def _mixed_triangles(xy: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
         return None
     corners = corners.reshape(-1, 4, 3)[:, :3].reshape(-1, 3)
     z = corners[:, 2]
-    if not np.all((z >= 0) & (z < n)):  # also where GEOS gave no Z (NaN)
-        return None
-    idx = z.astype(np.int64)
-    if not np.array_equal(xy[idx], corners[:, :2]):
-        return None
+    if np.all((z >= 0) & (z < n)):
+        idx = z.astype(np.int64)
+        if not np.array_equal(xy[idx], corners[:, :2]):
+            return None
+    else:  # a GEOS that drops the Z: the corners looked up among the points
+        idx = _point_index(xy, np.ascontiguousarray(corners[:, :2]))
+        if idx is None:
+            return None
     s = idx.reshape(-1, 3)
     lab = labels[s]
     s = s[(lab[:, 0] != lab[:, 1]) | (lab[:, 0] != lab[:, 2])]
