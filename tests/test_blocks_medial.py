@@ -246,3 +246,42 @@ def test_triangles_across_each_edge():
         assert edge in edges[nb[t, k]]
     fan = np.array([[0, 1, 2], [1, 0, 3], [0, 1, 4], [2, 3, 4]])  # edge 0-1 held three times
     assert np.array_equal(medial._across(fan, 5), _across_stable(fan, 5))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mixed_triangles_are_the_triangles_between_labels(seed):
+    """:func:`medial._mixed_triangles` (corners from the points' Z) gives the rows of
+    :func:`medial._triangles` with corners of two labels, in order, each edge between two
+    labels paired with the same triangle; so the Voronoi edges between labels come out
+    the same, bit for bit and in the same order."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (600, 2)) + np.array([500_000.0, 3_000_000.0])
+    labels = (xy[:, 0] // 20 + 5 * (xy[:, 1] // 25)).astype(int)
+    s, nb = medial._triangles(xy)
+    lab = labels[s]
+    mixed = np.any(lab != lab[:, :1], axis=1)
+    sm, nbm = medial._mixed_triangles(xy, labels)
+    assert np.array_equal(sm, s[mixed])
+    full = np.flatnonzero(mixed)
+    diff = labels[sm[:, [1, 2, 0]]] != labels[sm[:, [2, 0, 1]]]
+    assert np.array_equal(np.where(nbm >= 0, full[nbm], -1)[diff], nb[mixed][diff])
+    o = xy.min(axis=0)
+    got = medial._voronoi_segments(xy, sm, nbm, labels, o, 500.0, want_pairs=True)
+    want = medial._voronoi_segments(xy, s, nb, labels, o, 500.0, want_pairs=True)
+    assert got[0].tobytes() == want[0].tobytes()
+    assert np.array_equal(got[3], want[3])
+    # one label: no triangle between labels
+    assert len(medial._mixed_triangles(xy, np.zeros(len(xy), dtype=int))[0]) == 0
+
+
+def test_mixed_triangles_without_z(monkeypatch):
+    """A GEOS that drops the points' Z on the triangles: the corners are looked up among
+    the points instead, with the same answer."""
+    xy = np.random.default_rng(5).uniform(0, 100, (300, 2))
+    labels = (xy[:, 0] // 30).astype(int)
+    want = medial._mixed_triangles(xy, labels)
+    flat = shapely.delaunay_triangles
+    monkeypatch.setattr(medial.shapely, "delaunay_triangles", lambda g: shapely.force_2d(flat(g)))
+    got = medial._mixed_triangles(xy, labels)
+    assert np.array_equal(got[0], want[0])
+    assert np.array_equal(got[1], want[1])

@@ -143,6 +143,41 @@ def _triangles(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return s, _across(s, len(xy))
 
 
+def _mixed_triangles(xy: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The Delaunay triangles of ``xy`` (GEOS) with corners of two labels or more, as
+    :func:`_triangles` gives them (the others left out, in the same order), and the
+    triangle across each edge between two labels (an index among these; ``-1`` on the
+    hull); ``None`` if GEOS returned a corner that is not one of the points.
+
+    Only edges between two labels make Voronoi edges (:func:`_voronoi_segments`), and
+    both triangles holding one are mixed: the triangles inside a block (half of them) are
+    never paired. Each point carries its index as its Z, which GEOS keeps on the
+    triangles' corners (the same triangles; no look-up of the corners among the points,
+    unless the Z is lost).
+    """
+    n = len(xy)
+    tri = shapely.delaunay_triangles(
+        shapely.linestrings(np.column_stack([xy, np.arange(n, dtype=np.float64)]))
+    )
+    corners = shapely.get_coordinates(tri, include_z=True)
+    if len(corners) == 0:
+        return None
+    corners = corners.reshape(-1, 4, 3)[:, :3].reshape(-1, 3)
+    z = corners[:, 2]
+    if np.all((z >= 0) & (z < n)):
+        idx = z.astype(np.int64)
+        if not np.array_equal(xy[idx], corners[:, :2]):
+            return None
+    else:  # a GEOS that drops the Z: the corners looked up among the points
+        idx = _point_index(xy, np.ascontiguousarray(corners[:, :2]))
+        if idx is None:
+            return None
+    s = idx.reshape(-1, 3)
+    lab = labels[s]
+    s = s[(lab[:, 0] != lab[:, 1]) | (lab[:, 0] != lab[:, 2])]
+    return s, _across(s, n)
+
+
 def _point_index(xy: np.ndarray, at: np.ndarray) -> np.ndarray | None:
     """The index of the point of ``xy`` equal to each point of ``at``, or ``None`` when one
     is none of them. Looked up by x alone (one float sort) when no two points share an x
@@ -569,7 +604,7 @@ def split_region(
         return None
     # a deterministic 10 µm jitter: no three samples exactly collinear, no flat triangle
     jit = xy + np.random.default_rng(0).uniform(-1e-5, 1e-5, xy.shape)
-    tri = _triangles(jit)
+    tri = _mixed_triangles(jit, labels)
     if tri is None:
         return None
     s, nb = tri
