@@ -6,6 +6,7 @@ import io
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import mapbox_vector_tile
 import numpy as np
@@ -1278,6 +1279,69 @@ def test_batch_body_in_memory_or_spooled_gives_the_same_bytes(world, fmt, small_
     assert all(r.status_code == 200 for r in answers)
     assert answers[0].content == answers[1].content
     assert _answer_table(fmt, answers[0].content).num_rows == 260
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+def test_batch_arrow_or_parquet_body_up_to_twice_the_memory_size_is_held(
+    world, fmt, small_chunks, monkeypatch, tmp_path
+):
+    """An Arrow or GeoParquet body of declared length is gathered in memory up to twice
+    GRIDGEO_BATCH_MEMORY_BYTES (held once, not joined), spooled past it; the same answer."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(1) or real(**kw))
+    lon, lat = _batch_points(world, 130, seed=12)
+    body, ctype = _bodies(lon, lat)[fmt]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_memory_bytes
+    got = []
+    try:
+        for held, spooled in (((len(body) + 1) // 2, 0), (len(body) // 2 - 1, 1)):
+            settings.batch_memory_bytes = held
+            got.append(world["client"].post("/locate/batch", content=body, headers=h))
+            assert len(made) == spooled
+            assert list(tmp_path.iterdir()) == []
+            made.clear()
+    finally:
+        settings.batch_memory_bytes = before
+    assert [r.status_code for r in got] == [200, 200]
+    assert got[0].content == got[1].content
+    assert _answer_table(fmt, got[0].content).num_rows == 130
+
+
+@pytest.mark.parametrize(
+    ("declared", "held"),
+    [(10, 100), (11, 100), (9, 100), (5, 100), (0, 100), (0, 4), (5, 4)],
+)
+def test_spool_gathers_a_declared_body_whatever_arrives(declared, held):
+    """The parts of a body are its bytes whether the declared length is right, short
+    (more arrives: kept as parts from there), long (less arrives: what came) or absent,
+    and when it is spooled past the memory size."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from gridgeo.service.routes_locate import _spool
+
+    parts = [b"abc", b"", b"defg", b"hij"]
+
+    class Request:
+        async def stream(self):
+            for p in parts:
+                yield p
+
+    settings = SimpleNamespace(batch_max_bytes=100, batch_max_points=100, batch_memory_bytes=held)
+    got = asyncio.run(_spool(Request(), "arrow", settings, None, declared))
+    if isinstance(got, Path):
+        data = got.read_bytes()
+        got.unlink()
+        assert held < 10  # spooled only past the memory size
+    else:
+        data = bytes(got)
+    assert data == b"abcdefghij"
 
 
 def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):
