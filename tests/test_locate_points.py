@@ -659,3 +659,19 @@ def test_an_arrow_body_with_a_bad_value_names_its_row(bad):
     (p,) = err.value.problems
     field = "lon" if bad == "null" else "lat"
     assert (p.row, p.field) == (17, field)
+
+
+def test_row_ids_across_every_width_and_the_word_limit():
+    """Row ids as Arrow's text across the widths 1–10 (the 8-byte word of up to 8 digits
+    and the digit loop past it), each start just before a new width, and chunk-sized runs."""
+    import pyarrow.compute as pc
+
+    from gridgeo.locate.points import row_ids
+
+    cases = [(10**w - 3, 7) for w in range(1, 11)]
+    cases += [(0, 100_001), (4_900_000, 100_000), (99_999_989, 25), (12_345_678_901_234, 12)]
+    for start, n in cases:
+        got = row_ids(start, n)
+        got.validate(full=True)
+        want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+        assert got.equals(want), (start, n)
