@@ -6,7 +6,6 @@ import io
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import mapbox_vector_tile
 import numpy as np
@@ -1311,37 +1310,6 @@ def test_batch_arrow_or_parquet_body_up_to_twice_the_memory_size_is_held(
     assert [r.status_code for r in got] == [200, 200]
     assert got[0].content == got[1].content
     assert _answer_table(fmt, got[0].content).num_rows == 130
-
-
-@pytest.mark.parametrize(
-    ("declared", "held"),
-    [(10, 100), (11, 100), (9, 100), (5, 100), (0, 100), (0, 4), (5, 4)],
-)
-def test_spool_gathers_a_declared_body_whatever_arrives(declared, held):
-    """The parts of a body are its bytes whether the declared length is right, short
-    (more arrives: kept as parts from there), long (less arrives: what came) or absent,
-    and when it is spooled past the memory size."""
-    import asyncio
-    from types import SimpleNamespace
-
-    from gridgeo.service.routes_locate import _spool
-
-    parts = [b"abc", b"", b"defg", b"hij"]
-
-    class Request:
-        async def stream(self):
-            for p in parts:
-                yield p
-
-    settings = SimpleNamespace(batch_max_bytes=100, batch_max_points=100, batch_memory_bytes=held)
-    got = asyncio.run(_spool(Request(), "arrow", settings, None, declared))
-    if isinstance(got, Path):
-        data = got.read_bytes()
-        got.unlink()
-        assert held < 10  # spooled only past the memory size
-    else:
-        data = bytes(got)
-    assert data == b"abcdefghij"
 
 
 def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):
