@@ -232,6 +232,41 @@ def test_spool_keeps_a_small_body_and_writes_a_large_one_off_the_event_loop(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("declared", "held"),
+    [(10, 100), (11, 100), (9, 100), (5, 100), (0, 100), (0, 4), (5, 4)],
+)
+def test_spool_gathers_a_declared_body_whatever_arrives(declared, held):
+    """The body is its bytes whether its declared length is right, short (more arrives:
+    kept as parts from there), long (less arrives: what came) or absent, and when it is
+    spooled past the memory size."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gridgeo.service.routes_locate import _spool
+
+    parts = [b"abc", b"", b"defg", b"hij"]
+
+    class Request:
+        async def stream(self):
+            for p in parts:
+                yield p
+
+    settings = SimpleNamespace(batch_max_bytes=100, batch_max_points=100, batch_memory_bytes=held)
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own (see the test above)
+        got = pool.submit(asyncio.run, _spool(Request(), "arrow", settings, None, declared))
+        got = got.result()
+    if isinstance(got, Path):
+        data = got.read_bytes()
+        got.unlink()
+        assert held < 10  # spooled only past the memory size
+    else:
+        data = bytes(got)
+    assert data == b"abcdefghij"
+
+
 def _geoparquet_with_ids(tmp_path, n: int, group: int, category: bool = True):
     lon, lat = _lonlat(n, seed=9)
     cols = {"id": [f"p{i}" for i in range(n)], "geometry": wkb_points(lon, lat)}

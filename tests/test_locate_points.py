@@ -612,3 +612,66 @@ def test_line_starts_are_each_lines_first_byte_then_the_end(cut):
     for bad in (b" ", b"\r"):
         broken = np.frombuffer(text.encode()[cut:] + bad + b"1,1\n", np.uint8)
         assert _line_starts(broken, _LINE_BYTES).size == 0
+
+
+def test_the_value_check_says_what_a_test_of_each_value_says():
+    """``_all_valid`` (one compare per value, counted in blocks) against the plain
+    per-value rule, for edge values at block borders, in degrees and not."""
+    from gridgeo.locate.points import _all_valid
+
+    big = np.finfo(np.float64).max
+    edge = [0.0, -0.0, 90.0, -90.0, 180.0, -180.0, 90.0000001, 180.0000001, 5e-324, big, -big,
+            np.inf, -np.inf, np.nan]  # fmt: skip
+    for degrees in (True, False):
+        for a in edge:
+            for b in edge:
+                expected = bool(np.isfinite(a) and np.isfinite(b)) and not (
+                    degrees and (abs(a) > 180 or abs(b) > 90)
+                )
+                for at in (0, 4095, 4096, 8999):
+                    x, y = np.zeros(9000), np.zeros(9000)
+                    x[at], y[at] = a, b
+                    assert _all_valid(x, y, degrees) is expected, (a, b, at, degrees)
+        assert _all_valid(np.empty(0), np.empty(0), degrees) is True
+
+
+@pytest.mark.parametrize("bad", ["nan", "far", "null"])
+def test_an_arrow_body_with_a_bad_value_names_its_row(bad):
+    """An Arrow body (read-only coordinate views) still gets its bad rows named by the
+    whole-file row, whether the fast check or the row-by-row passes see them."""
+    from gridgeo.locate.points import PointFile
+
+    lon = pa.array(np.full(30, 121.5))
+    lat = np.full(30, 25.0)
+    if bad == "nan":
+        lat[17] = np.nan
+    elif bad == "far":
+        lat[17] = 95.0
+    else:
+        lon = pa.array([None if i == 17 else 121.5 for i in range(30)], pa.float64())
+    table = pa.table({"lon": lon, "lat": lat})
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=10)
+    pf = PointFile(sink.getvalue(), "arrow", chunk=8, degrees=True)
+    with pytest.raises(InputError) as err:
+        pf.check()
+    (p,) = err.value.problems
+    field = "lon" if bad == "null" else "lat"
+    assert (p.row, p.field) == (17, field)
+
+
+def test_row_ids_across_every_width_and_the_word_limit():
+    """Row ids as Arrow's text across the widths 1–10 (the 8-byte word of up to 8 digits
+    and the digit loop past it), each start just before a new width, and chunk-sized runs."""
+    import pyarrow.compute as pc
+
+    from gridgeo.locate.points import row_ids
+
+    cases = [(10**w - 3, 7) for w in range(1, 11)]
+    cases += [(0, 100_001), (4_900_000, 100_000), (99_999_989, 25), (12_345_678_901_234, 12)]
+    for start, n in cases:
+        got = row_ids(start, n)
+        got.validate(full=True)
+        want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+        assert got.equals(want), (start, n)

@@ -1280,6 +1280,38 @@ def test_batch_body_in_memory_or_spooled_gives_the_same_bytes(world, fmt, small_
     assert _answer_table(fmt, answers[0].content).num_rows == 260
 
 
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+def test_batch_arrow_or_parquet_body_up_to_twice_the_memory_size_is_held(
+    world, fmt, small_chunks, monkeypatch, tmp_path
+):
+    """An Arrow or GeoParquet body of declared length is gathered in memory up to twice
+    GRIDGEO_BATCH_MEMORY_BYTES (held once, not joined), spooled past it; the same answer."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(1) or real(**kw))
+    lon, lat = _batch_points(world, 130, seed=12)
+    body, ctype = _bodies(lon, lat)[fmt]
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    settings = world["client"].app.state.service_settings
+    before = settings.batch_memory_bytes
+    got = []
+    try:
+        for held, spooled in (((len(body) + 1) // 2, 0), (len(body) // 2 - 1, 1)):
+            settings.batch_memory_bytes = held
+            got.append(world["client"].post("/locate/batch", content=body, headers=h))
+            assert len(made) == spooled
+            assert list(tmp_path.iterdir()) == []
+            made.clear()
+    finally:
+        settings.batch_memory_bytes = before
+    assert [r.status_code for r in got] == [200, 200]
+    assert got[0].content == got[1].content
+    assert _answer_table(fmt, got[0].content).num_rows == 130
+
+
 def test_batch_arrow_over_the_point_limit_is_413(world, small_chunks):
     settings = world["client"].app.state.service_settings
     lon, lat = _batch_points(world, 120, seed=8)

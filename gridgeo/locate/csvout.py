@@ -749,6 +749,23 @@ def _load8(typingctx, buf, pos):  # pragma: no cover - compiled
 
 
 @intrinsic
+def _store8(typingctx, buf, pos, word):  # pragma: no cover - compiled
+    """Write uint64 ``word`` little-endian into uint8 array ``buf`` at ``pos``: one
+    unaligned store (no bounds check: the caller leaves 8 bytes of room). Used by the
+    row ids' text (``points._row_id_text``)."""
+    sig = types.void(buf, pos, word)
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(arr.data, [args[1]])
+        dst = builder.bitcast(ptr, context.get_value_type(types.uint64).as_pointer())
+        builder.store(args[2], dst, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def _copy_fixed(typingctx, dst, dpos, src, spos):  # pragma: no cover - compiled
     """``dst[dpos:dpos + 32] = src[spos:spos + 32]``: a ``memcpy`` of constant size, which
     LLVM turns into two unaligned 16-byte moves (no call, no loop)."""

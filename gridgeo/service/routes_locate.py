@@ -424,7 +424,7 @@ async def locate_batch_endpoint(
     fmt_in = detect_format(None, request.headers.get("content-type"))
     scan = _page_scan(fmt_in, length, settings)
     try:
-        body = await _spool(request, fmt_in, settings, scan)
+        body = await _spool(request, fmt_in, settings, scan, _declared(fmt_in, length, settings))
     except BaseException:
         if scan is not None:
             scan.cancel()
@@ -487,18 +487,66 @@ def _page_scan(fmt_in: str, length: str | None, settings: Any) -> PageScan | Non
     return PageScan()
 
 
+def _declared(fmt_in: str, length: str | None, settings: Any) -> int:
+    """The declared length of an Arrow or Parquet body to gather in memory (0: none, or
+    another format): :func:`_spool` copies its parts into one buffer of that size.
+
+    Up to twice ``batch_memory_bytes``: a body joined from its parts is held twice while
+    it is joined, a gathered one once, so both peak at the same memory. (A 5 M-point
+    Arrow or GeoParquet body, 80–85 MB, is then held, not written to a file.)"""
+    if fmt_in not in ("arrow", "parquet") or not (length and length.isdigit()):
+        return 0
+    n = int(length)
+    return n if n <= 2 * settings.batch_memory_bytes else 0
+
+
+class _Gathered:
+    """A body's parts copied into one buffer of its declared length as they arrive.
+
+    Instead of joining the parts once the last has come (a serial pause after the upload,
+    ~0.06–0.08 s per 80 MB on fresh pages), each is copied in as it arrives, on the event
+    loop, into numpy's memory (huge pages from 4 MiB on: few page faults). The buffer is
+    only reserved until written, so a length declared and not sent costs no memory.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.buffer = np.empty(size, np.uint8)
+        self.view = memoryview(self.buffer)
+        self.size = 0
+
+    def add(self, part: bytes) -> bool:
+        """Copy ``part`` in; False (nothing copied) when it would pass the declared length."""
+        end = self.size + len(part)
+        if end > self.buffer.size:
+            return False
+        self.view[self.size : end] = part
+        self.size = end
+        return True
+
+    def body(self) -> pa.Buffer | None:
+        """What was received (None when nothing)."""
+        return pa.py_buffer(self.buffer[: self.size]) if self.size else None
+
+
 async def _spool(
-    request: Request, fmt_in: str, settings: Any, scan: PageScan | None = None
-) -> bytes | Path | None:
+    request: Request,
+    fmt_in: str,
+    settings: Any,
+    scan: PageScan | None = None,
+    declared: int = 0,
+) -> bytes | pa.Buffer | Path | None:
     """The body, counting points as it arrives: in memory up to ``batch_memory_bytes``,
     else in a temporary file (its path; the caller removes it); None when empty.
 
     A body with too many points is refused before it is parsed (CSV: lines; GeoJSON:
     ``"coordinates"`` keys; Arrow and Parquet: the byte cap only). Each part is also
-    given to ``scan`` (a Parquet body's pages decoded in its thread meanwhile).
+    given to ``scan`` (a Parquet body's pages decoded in its thread meanwhile). With
+    ``declared`` (:func:`_declared`) the parts are gathered as they arrive
+    (:class:`_Gathered`; more bytes than declared: kept as parts from there on).
     """
     counter = _Counter(fmt_in, settings)
     parts: list[bytes] = []
+    gathered = _Gathered(declared) if declared else None
     fh: Any = None
     path: Path | None = None
     writing: asyncio.Future | None = None  # the write of the parts before, in a thread
@@ -508,9 +556,14 @@ async def _spool(
             counter.add(part)
             if not part:
                 continue
-            parts.append(part)
             if scan is not None:
                 scan.feed(part)
+            if gathered is not None:
+                if gathered.add(part):
+                    continue
+                held = gathered.body()  # more than declared: parts from here on
+                parts, gathered = ([] if held is None else [held.to_pybytes()]), None
+            parts.append(part)
             if fh is None and counter.size > settings.batch_memory_bytes:
                 fd, name = tempfile.mkstemp(prefix="gridgeo-batch-", suffix="." + fmt_in)
                 fh, path = os.fdopen(fd, "wb"), Path(name)
@@ -529,6 +582,8 @@ async def _spool(
             writing = None
             fh.close()
             return path
+        if gathered is not None:
+            return gathered.body()
     except BaseException:
         try:
             if writing is not None:
@@ -600,7 +655,7 @@ class _BatchJob:
         distance: bool,
         fmt_out: str,
         when: Any,
-        body: bytes | Path,
+        body: bytes | pa.Buffer | Path,
         fmt_in: str,
     ) -> None:
         self.request, self.caller, self.category = request, caller, category

@@ -32,7 +32,8 @@ class ServiceSettings(BaseSettings):
         default=64 * 1024 * 1024,
         ge=0,
         description="A batch body up to this size is held in memory (larger ones are spooled "
-        "to a temporary file).",
+        "to a temporary file); an Arrow or GeoParquet body whose length is declared up to "
+        "twice this size (gathered in one buffer as it arrives: held once, not joined).",
     )
     batch_scan_pages: bool = Field(
         default=False,
