@@ -113,11 +113,9 @@ def collapse_carriageways(
     centre = _Centre(k, moved[0][k], moved[1][k])
 
     def assemble(at=None, xy=None) -> np.ndarray:
-        rebuilt = seg.rebuild(moved, drop, at, xy)
-        kept = [g for i in np.flatnonzero(touched) for g in rebuilt.get(int(i), [])]
-        return np.concatenate(
-            [others, shapely.set_precision(np.array(kept, dtype=object), precision)]
-        )
+        rebuilt, line = seg.rebuild(moved, drop, at, xy)
+        # the rebuilt parts come in line order, so the touched lines' parts keep that order
+        return np.concatenate([others, shapely.set_precision(rebuilt[touched[line]], precision)])
 
     out = assemble()
     ends, at, target, cut = _join_ends(out, seg, mid | drop, centre, snap_m=snap_m, max_gap=max_gap)
@@ -521,10 +519,14 @@ class _Pieces:
         drop: np.ndarray,
         extra_at: np.ndarray | None = None,
         extra_xy: np.ndarray | None = None,
-    ) -> dict[int, list]:
-        """Lines again (their parts by line index) from the pieces' ends ``moved`` (see
-        :meth:`moved`: middle pieces halfway to their partner), with the vertices
-        ``extra_xy`` added on pieces ``extra_at`` and the ``drop`` pieces cut out."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lines again from the pieces' ends ``moved`` (see :meth:`moved`: middle pieces
+        halfway to their partner), with the vertices ``extra_xy`` added on pieces
+        ``extra_at`` and the ``drop`` pieces cut out.
+
+        Returns ``(parts, line)``: the LineStrings, each run of kept pieces of a line one
+        part, in piece order (so by line index), and the line each belongs to.
+        """
         s, e = moved
         n = len(s)
         at = np.zeros(0, dtype=int) if extra_at is None else np.asarray(extra_at, dtype=int)
@@ -534,15 +536,21 @@ class _Pieces:
         idx = np.r_[np.arange(n), np.arange(n), at]
         order = np.lexsort((np.r_[np.zeros(n), np.ones(n), np.clip(t, 1e-9, 1 - 1e-9)], idx))
         idx, xy = idx[order], np.vstack([s, e, xy_x])[order]
-        out: dict[int, list] = {}
         brk = np.r_[True, (self.line[1:] != self.line[:-1]) | drop[1:] | drop[:-1]]
         starts = np.flatnonzero(brk)
         bounds = np.searchsorted(idx, np.r_[starts, n])
-        for r, a in enumerate(starts):
-            if drop[a]:
-                continue
-            pts = xy[bounds[r] : bounds[r + 1]]
-            pts = pts[np.r_[True, np.any(np.abs(np.diff(pts, axis=0)) > 1e-9, axis=1)]]
-            if len(pts) >= 2:
-                out.setdefault(int(self.line[a]), []).append(LineString(pts))
-        return out
+        # each vertex's run; a vertex is kept when it is its run's first or differs from
+        # the vertex before it (a repeated vertex, e.g. a piece's end and the next's start)
+        run = np.repeat(np.arange(len(starts)), np.diff(bounds))
+        first = np.zeros(len(xy), dtype=bool)
+        first[bounds[:-1][bounds[:-1] < len(xy)]] = True
+        step = np.r_[True, np.any(np.abs(np.diff(xy, axis=0)) > 1e-9, axis=1)]
+        keep = (first | step) & ~drop[starts][run]
+        count = np.bincount(run[keep], minlength=len(starts))
+        keep &= count[run] >= 2
+        good = np.flatnonzero(count >= 2)
+        good = good[~drop[starts[good]]]
+        if len(good) == 0:
+            return np.array([], dtype=object), np.zeros(0, dtype=int)
+        parts = shapely.linestrings(xy[keep], indices=np.searchsorted(good, run[keep]))
+        return parts, self.line[starts[good]]
