@@ -486,7 +486,7 @@ def city_cpu_breakdown() -> None:
     for name in ("faces", "tidy_blocks", "adjacency", "aggregate", "_grids_from_labels",
                  "_tidy_grids", "border_stats", "seam_error", "_split_heavy"):  # fmt: skip
         timed(community, name, name)
-    timed(core, "_road_lines", "parent: _road_lines")
+    timed(core, "_clean_lines", "parent: _clean_lines (thread)")
     comm, roads, hh = dual_carriageway_city(seed=0)
     print(f"\n4b. City, CPU per function (serial; load {_load()})")
     for label, median in (("as drawn", False), ("on their median", True)):

@@ -13,6 +13,7 @@ identical to the serial run.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import gc
 import logging
@@ -200,14 +201,17 @@ def partition(
         layers = {"communities": communities, "roads": roads, "households": households,
                   "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
         prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
-    with clock("clean"):
-        lines, drawn = _road_lines(roads, crs, prof, layers["households"])
-    with clock("assign"):
+    # the roads are cleaned on a thread while this one assigns points, sites and groups to the
+    # communities: both are mostly GEOS and numpy work, which releases the GIL
+    rm, hm = _to_metric(roads, crs), _to_metric(layers["households"], crs)
+    with clock("clean"), _Background(_clean_lines, rm, hm, prof) as cleaning, clock("assign"):
         geoms = comm.geometry.to_numpy()
-        pts = _assign_households(layers["households"], crs, geoms)
+        drawn = _drawn_lines(rm)
+        pts = _assign_households(hm, crs, geoms)
         sites = _sites_by_community(dedicated, crs, geoms)
         groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
-        tasks = _tasks(comm, (lines, drawn), pts, sites, groups, prof, kind)
+    with clock("tasks"):
+        tasks = _tasks(comm, (cleaning.result, drawn), pts, sites, groups, prof, kind)
     with clock("communities"):
         results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
                        progress=progress)  # fmt: skip
@@ -291,23 +295,71 @@ def _prepare(
 def _road_lines(
     roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended; with
-    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their centreline),
-    and the road lines as drawn (their straight segments, in the work CRS) for the road-share
-    metric."""
-    none = np.array([], dtype=object)
+    """Cleaned road centrelines in the work CRS (:func:`_clean_lines`) and the road lines as
+    drawn (:func:`_drawn_lines`), one after the other (:func:`partition` runs them side by side).
+    """
+    rm, hm = _to_metric(roads, crs), _to_metric(households, crs)
+    return _clean_lines(rm, hm, prof), _drawn_lines(rm)
+
+
+def _clean_lines(
+    roads: gpd.GeoDataFrame | None,
+    households: gpd.GeoDataFrame | None,
+    prof: Profile,
+) -> np.ndarray:
+    """Cleaned road centrelines (near misses closed, dangles extended; with
+    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their
+    centreline), from the roads and households in the work CRS."""
     if roads is None or not len(roads):
-        return none, none
+        return np.array([], dtype=object)
     q = prof.quality
-    rm = _to_metric(roads, crs)
-    geoms = rm.geometry.to_numpy()
-    drawn = straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
+    geoms = roads.geometry.to_numpy()
     if q.divided_roads_on_median:  # off by default: borders stay on the carriageways
         keep = None
         if households is not None and len(households):
-            keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
-        geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
-    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m), drawn
+            keep = shapely.get_coordinates(households.geometry.to_numpy())
+        geoms = collapse_carriageways(roads, keep_xy=keep, snap_m=q.road_snap_m)
+    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+
+
+def _drawn_lines(roads: gpd.GeoDataFrame | None) -> np.ndarray:
+    """The road lines as drawn, as their straight segments (work CRS), for the road-share
+    metric."""
+    if roads is None or not len(roads):
+        return np.array([], dtype=object)
+    geoms = roads.geometry.to_numpy()
+    return straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
+
+
+class _Background:
+    """``func(*args)`` on a thread of its own: ``with _Background(func, ...) as job:`` runs
+    the block meanwhile; leaving it waits for the thread (also when the block raises), then
+    ``job.result`` holds the return value, or the thread's exception is raised.
+
+    No thread outlives the block, so the local pool that follows may still fork.
+    """
+
+    def __init__(self, func: Callable, *args) -> None:
+        # the caller's context variables (the language in use) hold on the thread too
+        self._func, self._args, self._context = func, args, contextvars.copy_context()
+        self._error: BaseException | None = None
+        self.result: Any = None
+        self._thread = threading.Thread(target=self._run, name="gridgeo-roads", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result = self._context.run(self._func, *self._args)
+        except BaseException as exc:  # handed to the caller's thread
+            self._error = exc
+
+    def __enter__(self) -> _Background:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._thread.join()
+        if self._error is not None and exc is None:
+            raise self._error
 
 
 @dataclass

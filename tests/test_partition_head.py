@@ -1,0 +1,76 @@
+"""The partitioner's head: the roads cleaned on a thread beside the households' assignment
+(``core._Background``), and nothing of it left running when the communities' pool starts."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import shapely
+
+from gridgeo.i18n import language, use_language
+from gridgeo.partition import core
+from gridgeo.testing import tiled_district
+
+
+def test_background_result_and_no_thread_left_after_the_block():
+    before = threading.active_count()
+    with core._Background(lambda a, b: a + b, 2, 3) as job:
+        pass
+    assert job.result == 5
+    assert threading.active_count() == before
+
+
+def test_background_error_is_raised_in_the_caller():
+    def fail():
+        raise ValueError("bad roads")
+
+    with pytest.raises(ValueError, match="bad roads"), core._Background(fail):
+        pass
+
+
+def test_an_error_of_the_block_wins_and_the_thread_is_waited_for():
+    done = threading.Event()
+
+    def slow():
+        done.wait(0.1)
+        raise ValueError("later")
+
+    with pytest.raises(KeyError), core._Background(slow):
+        raise KeyError("first")
+    assert not any(t.name == "gridgeo-roads" for t in threading.enumerate())
+
+
+def test_background_sees_the_callers_language():
+    try:
+        use_language("en")
+        with core._Background(language) as job:
+            pass
+        assert job.result == "en"
+    finally:
+        use_language(None)
+
+
+def test_partition_cleans_as_the_serial_road_lines_and_the_pool_still_forks(monkeypatch):
+    from gridgeo.partition import parallel
+    from gridgeo.rules import load_profile
+
+    comm, roads, hh = tiled_district(2, 1, size=400, n_households=160, per_point=4)
+    seen = {}
+    real = parallel.run_local
+
+    def run_local(tasks, *a, **k):
+        seen["method"] = parallel._start_method()
+        seen["roads"] = [t.roads for t in tasks]
+        return real(tasks, *a, **k)
+
+    monkeypatch.setattr(parallel, "run_local", run_local)
+    core.partition(comm, roads, hh, workers=2)
+    assert seen["method"] == "fork"  # no thread of the head still runs
+    crs = core.work_crs_for(comm, None)
+    lines, _ = core._road_lines(roads, crs, load_profile(None), hh)
+    geoms = comm.to_crs(crs).sort_values("code").geometry.to_numpy()
+    for got, area in zip(seen["roads"], geoms, strict=True):
+        want = lines[np.sort(shapely.STRtree(lines).query(area, predicate="intersects"))]
+        assert list(shapely.to_wkb(got)) == list(shapely.to_wkb(want))
