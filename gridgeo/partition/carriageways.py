@@ -382,18 +382,21 @@ class _Pieces:
         # a partner's foot lies on it at most max_gap off: its middle is at most this far
         reach = float(np.hypot(max_gap, self.len.max() / 2)) + 1e-6
         a, b = self._opposite_near(mids, reach, max_angle_deg)
-        ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
-        a, b = a[ok], b[ok]
         # x and y as separate arrays: the same two-term sums as ``(u * v).sum(axis=1)``
         # without numpy's slow reduction over rows of two
         dx, dy = self._dx, self._dy
-        ok = dx[a] * dx[b] + dy[a] * dy[b] <= -np.cos(np.radians(max_angle_deg))
-        a, b = a[ok], b[ok]
+        mx, my = mids[:, 0].copy(), mids[:, 1].copy()
+        sx, sy = self.s[:, 0].copy(), self.s[:, 1].copy()
+        # the foot test first: it keeps about one candidate in eight (the partner's piece
+        # under the middle, not its neighbours), so the other tests read fewer pairs
         dxb, dyb = dx[b], dy[b]
-        rx, ry = mids[a, 0] - self.s[b, 0], mids[a, 1] - self.s[b, 1]
+        rx, ry = mx[a] - sx[b], my[a] - sy[b]
         t = rx * dxb + ry * dyb
         dist = np.abs(rx * dyb - ry * dxb)
         ok = (t >= 0) & (t <= self.len[b]) & (dist >= min_gap) & (dist <= max_gap)
+        a, b, dist = a[ok], b[ok], dist[ok]
+        ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
+        ok &= dx[a] * dx[b] + dy[a] * dy[b] <= -np.cos(np.radians(max_angle_deg))
         a, b, dist = a[ok], b[ok], dist[ok]
         order = np.lexsort((b, dist, a))
         a, b = a[order], b[order]
@@ -417,7 +420,10 @@ class _Pieces:
         n_bins = int(np.ceil(360 / width))
         ang = np.degrees(np.arctan2(self.d[:, 1], self.d[:, 0])) % 360
         bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
-        members = [np.flatnonzero(bins == b) for b in range(n_bins)]
+        # each bin's pieces in index order (a stable sort by bin: one pass, not one per bin)
+        by_bin = np.argsort(bins, kind="stable")
+        cut = np.searchsorted(bins[by_bin], np.arange(n_bins + 1))
+        members = [by_bin[cut[b] : cut[b + 1]] for b in range(n_bins)]
         trees = [cKDTree(mids[m]) if len(m) else None for m in members]
         half = n_bins // 2
         wanted = {
