@@ -207,11 +207,13 @@ def partition(
     with clock("clean"), _Background(_clean_lines, rm, hm, prof) as cleaning, clock("assign"):
         geoms = comm.geometry.to_numpy()
         drawn = _drawn_lines(rm)
+        drawn_by = _by_community(drawn, geoms)
         pts = _assign_households(hm, crs, geoms)
         sites = _sites_by_community(dedicated, crs, geoms)
         groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
     with clock("tasks"):
-        tasks = _tasks(comm, (cleaning.result, drawn), pts, sites, groups, prof, kind)
+        lines_by = _by_community(cleaning.result, geoms)
+        tasks = _tasks(comm, (lines_by, drawn_by), pts, sites, groups, prof, kind)
     with clock("communities"):
         results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
                        progress=progress)  # fmt: skip
@@ -456,21 +458,16 @@ def _groups_by_community(villager_groups, crs, geoms, codes: list[str]) -> dict[
 
 
 def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
-    """One picklable task per community: its kind, roads (cleaned, and as drawn), points,
-    sites and groups."""
-    lines, drawn = roads
+    """One picklable task per community: its kind, roads (cleaned, and as drawn: each a list of
+    the lines per community, :func:`_by_community`), points, sites and groups."""
+    lines_by, drawn_by = roads
     geoms = comm.geometry.to_numpy()
     codes = comm["code"].tolist()
     names = comm["name"].astype(str).tolist()
     kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * len(comm)
-    rtree = shapely.STRtree(lines) if len(lines) else None
-    dtree = shapely.STRtree(drawn) if len(drawn) else None
     tasks = []
     for i in range(len(comm)):
         mine = np.flatnonzero(pts.owner == i)
-        road_idx = (
-            np.sort(rtree.query(geoms[i], predicate="intersects")) if rtree is not None else []
-        )
         tasks.append(
             CommunityTask(
                 index=i,
@@ -478,8 +475,8 @@ def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> lis
                 name=names[i],
                 kind=prof.community_kind(kinds_col[i], codes[i], default=kind) or "urban",
                 geom=geoms[i],
-                roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
-                drawn_roads=_within(dtree, drawn, geoms[i]),
+                roads=lines_by[i],
+                drawn_roads=drawn_by[i],
                 xy=pts.xy[mine],
                 households=pts.households[mine],
                 population=pts.population[mine],
@@ -492,11 +489,15 @@ def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> lis
     return tasks
 
 
-def _within(tree, lines: np.ndarray, geom) -> np.ndarray:
-    """The ``lines`` (indexed by ``tree``) that meet ``geom``, in input order."""
-    if tree is None:
-        return np.array([], dtype=object)
-    return lines[np.sort(tree.query(geom, predicate="intersects"))]
+def _by_community(lines: np.ndarray, geoms: np.ndarray) -> list[np.ndarray]:
+    """For each of ``geoms``, the ``lines`` that meet it, in input order."""
+    if not len(lines):
+        return [np.array([], dtype=object) for _ in geoms]
+    gi, li = shapely.STRtree(lines).query(geoms, predicate="intersects")
+    order = np.lexsort((li, gi))
+    gi, li = gi[order], li[order]
+    cut = np.searchsorted(gi, np.arange(len(geoms) + 1))
+    return [lines[li[cut[k] : cut[k + 1]]] for k in range(len(geoms))]
 
 
 def _assemble(
