@@ -52,7 +52,7 @@ def test_background_sees_the_callers_language():
         use_language(None)
 
 
-def test_partition_cleans_as_the_serial_road_lines_and_the_pool_still_forks(monkeypatch):
+def test_partition_cleans_as_the_serial_road_lines_and_leaves_no_thread_to_the_pool(monkeypatch):
     from gridgeo.partition import parallel
     from gridgeo.rules import load_profile
 
@@ -61,13 +61,15 @@ def test_partition_cleans_as_the_serial_road_lines_and_the_pool_still_forks(monk
     real = parallel.run_local
 
     def run_local(tasks, *a, **k):
-        seen["method"] = parallel._start_method()
+        seen["threads"] = set(threading.enumerate())
         seen["roads"] = [t.roads for t in tasks]
         return real(tasks, *a, **k)
 
     monkeypatch.setattr(parallel, "run_local", run_local)
+    before = set(threading.enumerate())
     core.partition(comm, roads, hh, workers=2)
-    assert seen["method"] == "fork"  # no thread of the head still runs
+    # no thread of the head still runs when the pool starts (it forks when no other does)
+    assert seen["threads"] == before
     crs = core.work_crs_for(comm, None)
     lines, _ = core._road_lines(roads, crs, load_profile(None), hh)
     geoms = comm.to_crs(crs).sort_values("code").geometry.to_numpy()
