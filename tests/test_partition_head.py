@@ -1,5 +1,5 @@
 """The partitioner's head: the roads cleaned on a thread beside the households' assignment
-(``core._Background``), and nothing of it left running when the communities' pool starts."""
+(``Background``), and nothing of it left running when the communities' pool starts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import shapely
 
 from gridgeo.i18n import language, use_language
 from gridgeo.partition import core
+from gridgeo.partition.twocores import Background
 from gridgeo.testing import tiled_district
 
 
 def test_background_result_and_no_thread_left_after_the_block():
     before = threading.active_count()
-    with core._Background(lambda a, b: a + b, 2, 3) as job:
+    with Background(lambda a, b: a + b, 2, 3) as job:
         pass
     assert job.result == 5
     assert threading.active_count() == before
@@ -26,7 +27,7 @@ def test_background_error_is_raised_in_the_caller():
     def fail():
         raise ValueError("bad roads")
 
-    with pytest.raises(ValueError, match="bad roads"), core._Background(fail):
+    with pytest.raises(ValueError, match="bad roads"), Background(fail):
         pass
 
 
@@ -37,15 +38,15 @@ def test_an_error_of_the_block_wins_and_the_thread_is_waited_for():
         done.wait(0.1)
         raise ValueError("later")
 
-    with pytest.raises(KeyError), core._Background(slow):
+    with pytest.raises(KeyError), Background(slow):
         raise KeyError("first")
-    assert not any(t.name == "gridgeo-roads" for t in threading.enumerate())
+    assert not any(t.name == "gridgeo-head" for t in threading.enumerate())
 
 
 def test_background_sees_the_callers_language():
     try:
         use_language("en")
-        with core._Background(language) as job:
+        with Background(language) as job:
             pass
         assert job.result == "en"
     finally:
@@ -76,3 +77,50 @@ def test_partition_cleans_as_the_serial_road_lines_and_leaves_no_thread_to_the_p
     for got, area in zip(seen["roads"], geoms, strict=True):
         want = lines[np.sort(shapely.STRtree(lines).query(area, predicate="intersects"))]
         assert list(shapely.to_wkb(got)) == list(shapely.to_wkb(want))
+
+
+def test_elementwise_halves_are_the_whole_call():
+    from gridgeo.partition.twocores import SPLIT_MIN, elementwise
+
+    rng = np.random.default_rng(5)
+    n = SPLIT_MIN * 2 + 3
+    a = shapely.linestrings(rng.uniform(0, 1000, (n, 3, 2)))
+    b = shapely.linestrings(rng.uniform(0, 1000, (n, 2, 2)))
+    for func, args, kw in (
+        (shapely.set_precision, (a,), {"grid_size": 0.01}),
+        (shapely.normalize, (a,), {}),
+        (shapely.to_wkb, (a,), {}),
+        (shapely.intersection, (a, b), {}),
+        (shapely.distance, (a, b), {}),
+    ):
+        whole = func(*args, **kw)
+        halves = elementwise(func, *args, **kw)
+        assert len(halves) == n
+        if whole.dtype == object and isinstance(whole[0], bytes):
+            assert list(halves) == list(whole)
+        elif whole.dtype == object:
+            assert list(shapely.to_wkb(halves)) == list(shapely.to_wkb(whole))
+        else:
+            assert np.array_equal(halves, whole)
+    short = a[:10]
+    assert list(shapely.to_wkb(elementwise(shapely.normalize, short))) == list(
+        shapely.to_wkb(shapely.normalize(short))
+    )
+
+
+def test_elementwise_error_of_either_half_is_raised():
+    from gridgeo.partition.twocores import SPLIT_MIN, elementwise
+
+    n = SPLIT_MIN * 2
+    calls = []
+
+    def fails_on_second_half(arr):
+        calls.append(len(arr))
+        if threading.current_thread().name == "gridgeo-head":
+            raise ValueError("second half")
+        return arr
+
+    with pytest.raises(ValueError, match="second half"):
+        elementwise(fails_on_second_half, np.arange(n))
+    assert sorted(calls) == [n // 2, n // 2]
+    assert not any(t.name == "gridgeo-head" for t in threading.enumerate())

@@ -30,6 +30,8 @@ import shapely
 from shapely import LineString
 from shapely.ops import substring
 
+from gridgeo.partition.twocores import elementwise
+
 log = logging.getLogger(__name__)
 
 FORWARD = {"yes", "true", "1"}
@@ -106,7 +108,8 @@ def collapse_carriageways(
     touched = np.zeros(len(chains), dtype=bool)
     touched[seg.line[mid | drop]] = True
     others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
-    others = _unfold(shapely.set_precision(others[~shapely.is_missing(others)], precision))
+    others = others[~shapely.is_missing(others)]
+    others = _unfold(elementwise(shapely.set_precision, others, grid_size=precision))
     # the pieces' ends after the move and the centreline pieces, made once for every step
     moved = seg.moved(part, mid)
     k = np.flatnonzero(mid)
@@ -115,7 +118,8 @@ def collapse_carriageways(
     def assemble(at=None, xy=None) -> np.ndarray:
         rebuilt, line = seg.rebuild(moved, drop, at, xy)
         # the rebuilt parts come in line order, so the touched lines' parts keep that order
-        return np.concatenate([others, shapely.set_precision(rebuilt[touched[line]], precision)])
+        kept = elementwise(shapely.set_precision, rebuilt[touched[line]], grid_size=precision)
+        return np.concatenate([others, kept])
 
     out = assemble()
     ends, at, target, cut = _join_ends(out, seg, mid | drop, centre, snap_m=snap_m, max_gap=max_gap)
@@ -125,7 +129,7 @@ def collapse_carriageways(
         target = np.vstack([target, *[c[2][None] for c in cut]])
         links = shapely.linestrings(np.stack([ends, target[: len(ends)]], axis=1))
         out = np.concatenate([_apply_cuts(assemble(at, target), cut, centre, max_gap), links])
-        out = shapely.set_precision(out, precision)
+        out = elementwise(shapely.set_precision, out, grid_size=precision)
     log.info(
         "dual carriageways: %d of %d one-way pieces onto centrelines, %d ends joined",
         int(mid.sum()),

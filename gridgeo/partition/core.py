@@ -13,7 +13,6 @@ identical to the serial run.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import gc
 import logging
@@ -46,6 +45,7 @@ from gridgeo.partition.community import (
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
 from gridgeo.partition.metrics import straight_pieces, summarise
+from gridgeo.partition.twocores import Background
 from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
@@ -204,7 +204,7 @@ def partition(
     # the roads are cleaned on a thread while this one assigns points, sites and groups to the
     # communities: both are mostly GEOS and numpy work, which releases the GIL
     rm, hm = _to_metric(roads, crs), _to_metric(layers["households"], crs)
-    with clock("clean"), _Background(_clean_lines, rm, hm, prof) as cleaning, clock("assign"):
+    with clock("clean"), Background(_clean_lines, rm, hm, prof) as cleaning, clock("assign"):
         geoms = comm.geometry.to_numpy()
         drawn = _drawn_lines(rm)
         drawn_by = _by_community(drawn, geoms)
@@ -331,37 +331,6 @@ def _drawn_lines(roads: gpd.GeoDataFrame | None) -> np.ndarray:
         return np.array([], dtype=object)
     geoms = roads.geometry.to_numpy()
     return straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
-
-
-class _Background:
-    """``func(*args)`` on a thread of its own: ``with _Background(func, ...) as job:`` runs
-    the block meanwhile; leaving it waits for the thread (also when the block raises), then
-    ``job.result`` holds the return value, or the thread's exception is raised.
-
-    No thread outlives the block, so the local pool that follows may still fork.
-    """
-
-    def __init__(self, func: Callable, *args) -> None:
-        # the caller's context variables (the language in use) hold on the thread too
-        self._func, self._args, self._context = func, args, contextvars.copy_context()
-        self._error: BaseException | None = None
-        self.result: Any = None
-        self._thread = threading.Thread(target=self._run, name="gridgeo-roads", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.result = self._context.run(self._func, *self._args)
-        except BaseException as exc:  # handed to the caller's thread
-            self._error = exc
-
-    def __enter__(self) -> _Background:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._thread.join()
-        if self._error is not None and exc is None:
-            raise self._error
 
 
 @dataclass
