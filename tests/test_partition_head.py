@@ -80,7 +80,7 @@ def test_partition_cleans_as_the_serial_road_lines_and_leaves_no_thread_to_the_p
 
 
 def test_elementwise_halves_are_the_whole_call():
-    from gridgeo.partition.twocores import SPLIT_MIN, elementwise
+    from gridgeo.partition.twocores import SPLIT_MIN, both_cores, elementwise
 
     rng = np.random.default_rng(5)
     n = SPLIT_MIN * 2 + 3
@@ -94,7 +94,8 @@ def test_elementwise_halves_are_the_whole_call():
         (shapely.distance, (a, b), {}),
     ):
         whole = func(*args, **kw)
-        halves = elementwise(func, *args, **kw)
+        with both_cores():
+            halves = elementwise(func, *args, **kw)
         assert len(halves) == n
         if whole.dtype == object and isinstance(whole[0], bytes):
             assert list(halves) == list(whole)
@@ -109,7 +110,7 @@ def test_elementwise_halves_are_the_whole_call():
 
 
 def test_elementwise_error_of_either_half_is_raised():
-    from gridgeo.partition.twocores import SPLIT_MIN, elementwise
+    from gridgeo.partition.twocores import SPLIT_MIN, both_cores, elementwise
 
     n = SPLIT_MIN * 2
     calls = []
@@ -120,7 +121,26 @@ def test_elementwise_error_of_either_half_is_raised():
             raise ValueError("second half")
         return arr
 
-    with pytest.raises(ValueError, match="second half"):
+    with pytest.raises(ValueError, match="second half"), both_cores():
         elementwise(fails_on_second_half, np.arange(n))
     assert sorted(calls) == [n // 2, n // 2]
     assert not any(t.name == "gridgeo-head" for t in threading.enumerate())
+
+
+def test_elementwise_splits_only_inside_both_cores():
+    # the same functions run in the communities' workers, where both cores are busy already
+    from gridgeo.partition.twocores import SPLIT_MIN, both_cores, elementwise
+
+    seen = []
+
+    def record(arr):
+        seen.append(threading.current_thread().name)
+        return arr
+
+    data = np.arange(SPLIT_MIN * 2)
+    assert np.array_equal(elementwise(record, data), data)
+    assert seen == ["MainThread"]
+    seen.clear()
+    with both_cores():
+        assert np.array_equal(elementwise(record, data), data)
+    assert sorted(seen) == ["MainThread", "gridgeo-head"]

@@ -45,7 +45,7 @@ from gridgeo.partition.community import (
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
 from gridgeo.partition.metrics import straight_pieces, summarise
-from gridgeo.partition.twocores import Background
+from gridgeo.partition.twocores import Background, both_cores
 from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
@@ -204,7 +204,12 @@ def partition(
     # the roads are cleaned on a thread while this one assigns points, sites and groups to the
     # communities: both are mostly GEOS and numpy work, which releases the GIL
     rm, hm = _to_metric(roads, crs), _to_metric(layers["households"], crs)
-    with clock("clean"), Background(_clean_lines, rm, hm, prof) as cleaning, clock("assign"):
+    with (
+        clock("clean"),
+        both_cores(),
+        Background(_clean_lines, rm, hm, prof) as cleaning,
+        clock("assign"),
+    ):
         geoms = comm.geometry.to_numpy()
         drawn = _drawn_lines(rm)
         drawn_by = _by_community(drawn, geoms)

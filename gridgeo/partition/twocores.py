@@ -7,7 +7,9 @@ the GIL, so threads put the second core to use without changing a result:
 * :class:`Background` runs one job (the road cleaning) beside the caller's own (the
   households' assignment);
 * :func:`elementwise` splits one element-wise shapely call over two threads (each element's
-  answer does not depend on the others, so the halves joined are the whole call's answer).
+  answer does not depend on the others, so the halves joined are the whole call's answer),
+  inside :func:`both_cores` only: the same functions run in the communities' workers, where
+  both cores are already busy.
 
 No thread outlives its call or block: the local pool that follows forks only when no other
 thread runs (:func:`gridgeo.partition.parallel._start_method`).
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,19 @@ import numpy as np
 #: below this many elements :func:`elementwise` makes one call (a thread's start costs
 #: about what GEOS spends on a few hundred short lines)
 SPLIT_MIN = 2_000
+
+_ON: contextvars.ContextVar[bool] = contextvars.ContextVar("gridgeo_both_cores", default=False)
+
+
+@contextmanager
+def both_cores() -> Iterator[None]:
+    """Within the block (and in :class:`Background` jobs started in it), :func:`elementwise`
+    splits its calls over two threads."""
+    token = _ON.set(True)
+    try:
+        yield
+    finally:
+        _ON.reset(token)
 
 
 class Background:
@@ -60,7 +76,7 @@ class Background:
 
 def elementwise(func: Callable, *arrays: np.ndarray, **kwargs) -> np.ndarray:
     """``func(*arrays, **kwargs)`` for an element-wise shapely function of equally long 1-D
-    arrays, the second half on another thread.
+    arrays, the second half on another thread (inside :func:`both_cores`).
 
     Parameters
     ----------
@@ -78,7 +94,7 @@ def elementwise(func: Callable, *arrays: np.ndarray, **kwargs) -> np.ndarray:
         The same array as the single call.
     """
     n = len(arrays[0])
-    if n < SPLIT_MIN:
+    if n < SPLIT_MIN or not _ON.get():
         return func(*arrays, **kwargs)
     half = n // 2
     with Background(func, *(a[half:] for a in arrays), **kwargs) as rest:
