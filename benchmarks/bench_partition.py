@@ -23,6 +23,7 @@ Needs the bench extras: ``pip install spopt pygeoda libpysal``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import tempfile
@@ -486,7 +487,7 @@ def city_cpu_breakdown() -> None:
     for name in ("faces", "tidy_blocks", "adjacency", "aggregate", "_grids_from_labels",
                  "_tidy_grids", "border_stats", "seam_error", "_split_heavy"):  # fmt: skip
         timed(community, name, name)
-    timed(core, "_road_lines", "parent: _road_lines")
+    timed(core, "_clean_lines", "parent: _clean_lines (thread)")
     comm, roads, hh = dual_carriageway_city(seed=0)
     print(f"\n4b. City, CPU per function (serial; load {_load()})")
     for label, median in (("as drawn", False), ("on their median", True)):
@@ -549,6 +550,65 @@ def city_gc(rounds: int = 3) -> None:
     finally:
         core._gc_paused = paused
         gc.callbacks.remove(clock)
+    print(f"   load average after: {_load()}")
+
+
+def city_head(rounds: int = 8) -> None:
+    """The parent's head of a city run (everything before the communities' pool: checks, road
+    cleaning, households, tasks) on both cores (:mod:`gridgeo.partition.twocores`: the
+    cleaning on a thread beside the assignment, element-wise calls in halves) and on one (the
+    same code, threads off), alternating in one process: wall and CPU."""
+    import statistics
+
+    import gridgeo.partition.core as core
+    import gridgeo.partition.twocores as twocores
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    class _InPlace(twocores.Background):
+        def __enter__(self):
+            self._run()
+            return self
+
+        def __exit__(self, exc_type, exc, tb):
+            if self._error is not None and exc is None:
+                raise self._error
+
+    class _HeadDoneError(Exception):
+        pass
+
+    def stop(*_a, **_k):
+        raise _HeadDoneError
+
+    real = (core.Background, twocores.SPLIT_MIN, core._run)
+    modes = {
+        "both cores": (real[0], real[1]),
+        "one core": (_InPlace, 1 << 62),
+    }
+    comm, roads, hh = dual_carriageway_city(seed=0)
+    print(f"\n4d. City, the parent's head on both cores or one (load {_load()})")
+    core._run = stop
+    try:
+        for label, median in (("as drawn", False), ("on their median", True)):
+            prof = load_profile(None).with_divided_roads_on_median(median)
+            got: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+            for r in range(rounds + 1):
+                for mode, (bg, split) in modes.items():
+                    core.Background, twocores.SPLIT_MIN = bg, split
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    with contextlib.suppress(_HeadDoneError):
+                        partition(comm, roads, hh, profile=prof, workers=2)
+                    if r:  # the first round warms up
+                        got[mode].append((time.perf_counter() - t0, time.process_time() - c0))
+            text = "; ".join(
+                f"{mode}: wall best {min(w for w, _ in v):.3f} / median "
+                f"{statistics.median(w for w, _ in v):.3f} s, CPU best "
+                f"{min(c for _, c in v):.3f} / median {statistics.median(c for _, c in v):.3f} s"
+                for mode, v in got.items()
+            )
+            print(f"   divided roads {label}: {text}")
+    finally:
+        core.Background, twocores.SPLIT_MIN, core._run = real
     print(f"   load average after: {_load()}")
 
 
@@ -667,9 +727,10 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        choices=["daan", "city", "city-cpu", "city-gc", "quality"],
+        choices=["daan", "city", "city-cpu", "city-gc", "city-head", "quality"],
         help="run one part: Da'an (0–3), the dual-carriageway city (4), its CPU per function "
-        "(4b), the garbage collector's share (4c), quality (0, 5)",
+        "(4b), the garbage collector's share (4c), the parent's head on both cores or one "
+        "(4d), quality (0, 5)",
     )
     ap.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
@@ -683,6 +744,9 @@ def main() -> None:
         return
     if args.only == "city-gc":
         city_gc()
+        return
+    if args.only == "city-head":
+        city_head()
         return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

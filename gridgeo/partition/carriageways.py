@@ -30,6 +30,8 @@ import shapely
 from shapely import LineString
 from shapely.ops import substring
 
+from gridgeo.partition.twocores import elementwise
+
 log = logging.getLogger(__name__)
 
 FORWARD = {"yes", "true", "1"}
@@ -106,18 +108,18 @@ def collapse_carriageways(
     touched = np.zeros(len(chains), dtype=bool)
     touched[seg.line[mid | drop]] = True
     others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
-    others = _unfold(shapely.set_precision(others[~shapely.is_missing(others)], precision))
+    others = others[~shapely.is_missing(others)]
+    others = _unfold(elementwise(shapely.set_precision, others, grid_size=precision))
     # the pieces' ends after the move and the centreline pieces, made once for every step
     moved = seg.moved(part, mid)
     k = np.flatnonzero(mid)
     centre = _Centre(k, moved[0][k], moved[1][k])
 
     def assemble(at=None, xy=None) -> np.ndarray:
-        rebuilt = seg.rebuild(moved, drop, at, xy)
-        kept = [g for i in np.flatnonzero(touched) for g in rebuilt.get(int(i), [])]
-        return np.concatenate(
-            [others, shapely.set_precision(np.array(kept, dtype=object), precision)]
-        )
+        rebuilt, line = seg.rebuild(moved, drop, at, xy)
+        # the rebuilt parts come in line order, so the touched lines' parts keep that order
+        kept = elementwise(shapely.set_precision, rebuilt[touched[line]], grid_size=precision)
+        return np.concatenate([others, kept])
 
     out = assemble()
     ends, at, target, cut = _join_ends(out, seg, mid | drop, centre, snap_m=snap_m, max_gap=max_gap)
@@ -127,7 +129,7 @@ def collapse_carriageways(
         target = np.vstack([target, *[c[2][None] for c in cut]])
         links = shapely.linestrings(np.stack([ends, target[: len(ends)]], axis=1))
         out = np.concatenate([_apply_cuts(assemble(at, target), cut, centre, max_gap), links])
-        out = shapely.set_precision(out, precision)
+        out = elementwise(shapely.set_precision, out, grid_size=precision)
     log.info(
         "dual carriageways: %d of %d one-way pieces onto centrelines, %d ends joined",
         int(mid.sum()),
@@ -384,18 +386,21 @@ class _Pieces:
         # a partner's foot lies on it at most max_gap off: its middle is at most this far
         reach = float(np.hypot(max_gap, self.len.max() / 2)) + 1e-6
         a, b = self._opposite_near(mids, reach, max_angle_deg)
-        ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
-        a, b = a[ok], b[ok]
         # x and y as separate arrays: the same two-term sums as ``(u * v).sum(axis=1)``
         # without numpy's slow reduction over rows of two
         dx, dy = self._dx, self._dy
-        ok = dx[a] * dx[b] + dy[a] * dy[b] <= -np.cos(np.radians(max_angle_deg))
-        a, b = a[ok], b[ok]
+        mx, my = mids[:, 0].copy(), mids[:, 1].copy()
+        sx, sy = self.s[:, 0].copy(), self.s[:, 1].copy()
+        # the foot test first: it keeps about one candidate in eight (the partner's piece
+        # under the middle, not its neighbours), so the other tests read fewer pairs
         dxb, dyb = dx[b], dy[b]
-        rx, ry = mids[a, 0] - self.s[b, 0], mids[a, 1] - self.s[b, 1]
+        rx, ry = mx[a] - sx[b], my[a] - sy[b]
         t = rx * dxb + ry * dyb
         dist = np.abs(rx * dyb - ry * dxb)
         ok = (t >= 0) & (t <= self.len[b]) & (dist >= min_gap) & (dist <= max_gap)
+        a, b, dist = a[ok], b[ok], dist[ok]
+        ok = (self.line[a] != self.line[b]) & (self.key[a] == self.key[b])
+        ok &= dx[a] * dx[b] + dy[a] * dy[b] <= -np.cos(np.radians(max_angle_deg))
         a, b, dist = a[ok], b[ok], dist[ok]
         order = np.lexsort((b, dist, a))
         a, b = a[order], b[order]
@@ -419,7 +424,10 @@ class _Pieces:
         n_bins = int(np.ceil(360 / width))
         ang = np.degrees(np.arctan2(self.d[:, 1], self.d[:, 0])) % 360
         bins = np.minimum((ang // (360 / n_bins)).astype(int), n_bins - 1)
-        members = [np.flatnonzero(bins == b) for b in range(n_bins)]
+        # each bin's pieces in index order (a stable sort by bin: one pass, not one per bin)
+        by_bin = np.argsort(bins, kind="stable")
+        cut = np.searchsorted(bins[by_bin], np.arange(n_bins + 1))
+        members = [by_bin[cut[b] : cut[b + 1]] for b in range(n_bins)]
         trees = [cKDTree(mids[m]) if len(m) else None for m in members]
         half = n_bins // 2
         wanted = {
@@ -521,10 +529,14 @@ class _Pieces:
         drop: np.ndarray,
         extra_at: np.ndarray | None = None,
         extra_xy: np.ndarray | None = None,
-    ) -> dict[int, list]:
-        """Lines again (their parts by line index) from the pieces' ends ``moved`` (see
-        :meth:`moved`: middle pieces halfway to their partner), with the vertices
-        ``extra_xy`` added on pieces ``extra_at`` and the ``drop`` pieces cut out."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lines again from the pieces' ends ``moved`` (see :meth:`moved`: middle pieces
+        halfway to their partner), with the vertices ``extra_xy`` added on pieces
+        ``extra_at`` and the ``drop`` pieces cut out.
+
+        Returns ``(parts, line)``: the LineStrings, each run of kept pieces of a line one
+        part, in piece order (so by line index), and the line each belongs to.
+        """
         s, e = moved
         n = len(s)
         at = np.zeros(0, dtype=int) if extra_at is None else np.asarray(extra_at, dtype=int)
@@ -534,15 +546,21 @@ class _Pieces:
         idx = np.r_[np.arange(n), np.arange(n), at]
         order = np.lexsort((np.r_[np.zeros(n), np.ones(n), np.clip(t, 1e-9, 1 - 1e-9)], idx))
         idx, xy = idx[order], np.vstack([s, e, xy_x])[order]
-        out: dict[int, list] = {}
         brk = np.r_[True, (self.line[1:] != self.line[:-1]) | drop[1:] | drop[:-1]]
         starts = np.flatnonzero(brk)
         bounds = np.searchsorted(idx, np.r_[starts, n])
-        for r, a in enumerate(starts):
-            if drop[a]:
-                continue
-            pts = xy[bounds[r] : bounds[r + 1]]
-            pts = pts[np.r_[True, np.any(np.abs(np.diff(pts, axis=0)) > 1e-9, axis=1)]]
-            if len(pts) >= 2:
-                out.setdefault(int(self.line[a]), []).append(LineString(pts))
-        return out
+        # each vertex's run; a vertex is kept when it is its run's first or differs from
+        # the vertex before it (a repeated vertex, e.g. a piece's end and the next's start)
+        run = np.repeat(np.arange(len(starts)), np.diff(bounds))
+        first = np.zeros(len(xy), dtype=bool)
+        first[bounds[:-1][bounds[:-1] < len(xy)]] = True
+        step = np.r_[True, np.any(np.abs(np.diff(xy, axis=0)) > 1e-9, axis=1)]
+        keep = (first | step) & ~drop[starts][run]
+        count = np.bincount(run[keep], minlength=len(starts))
+        keep &= count[run] >= 2
+        good = np.flatnonzero(count >= 2)
+        good = good[~drop[starts[good]]]
+        if len(good) == 0:
+            return np.array([], dtype=object), np.zeros(0, dtype=int)
+        parts = shapely.linestrings(xy[keep], indices=np.searchsorted(good, run[keep]))
+        return parts, self.line[starts[good]]

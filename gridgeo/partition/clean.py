@@ -22,6 +22,8 @@ import numpy as np
 import shapely
 from shapely import LineString
 
+from gridgeo.partition.twocores import elementwise
+
 log = logging.getLogger(__name__)
 
 
@@ -78,12 +80,12 @@ def clean_roads(
     extensions = _connect_dangles(noded, snap_m=snap_m, extend_m=extend_m, precision=precision)
     if extensions:
         allg = np.concatenate([noded, np.array(extensions, dtype=object)])
-        allg = shapely.set_precision(allg, precision)
+        allg = elementwise(shapely.set_precision, allg, grid_size=precision)
         noded = node_lines(allg)
         noded = noded[shapely.length(noded) > precision]
     # deterministic order (by WKB of the normalised line) and no duplicates
-    norm = shapely.normalize(noded)
-    _, first = np.unique(shapely.to_wkb(norm), return_index=True)
+    norm = elementwise(shapely.normalize, noded)
+    _, first = np.unique(elementwise(shapely.to_wkb, norm), return_index=True)
     out = norm[first]
     log.info(
         "cleaned %d road parts into %d noded segments (%d dangles connected)",
@@ -103,7 +105,7 @@ def node_lines(lines) -> np.ndarray:
     arr = arr[shapely.length(arr) > 0]
     if len(arr) == 0:
         return arr
-    arr = shapely.remove_repeated_points(arr, 0.0)
+    arr = elementwise(shapely.remove_repeated_points, arr, tolerance=0.0)
     try:
         noded = shapely.node(shapely.multilinestrings(arr))
     except shapely.errors.GEOSException:
@@ -136,10 +138,10 @@ def _connect_dangles(
         k, j = tree.query(rays, predicate="intersects")
         keep = j != line[k]
         k, j = k[keep], j[keep]
-        inter = shapely.intersection(rays[k], lines[j])
+        inter = elementwise(shapely.intersection, rays[k], lines[j])
         ok = ~shapely.is_empty(inter)
         k, inter = k[ok], inter[ok]
-        dist = shapely.distance(shapely.points(end[k]), inter)
+        dist = elementwise(shapely.distance, shapely.points(end[k]), inter)
         xy, at = shapely.get_coordinates(inter, return_index=True)
         gap = np.hypot(*(xy - end[k[at]]).T)
         # the coordinates of ``inter[g]`` are ``xy[first[g]:first[g + 1]]`` (``at`` ascends)

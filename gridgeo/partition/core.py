@@ -45,6 +45,7 @@ from gridgeo.partition.community import (
 from gridgeo.partition.dedicated import Site
 from gridgeo.partition.inputs import check_inputs, overlap_problems
 from gridgeo.partition.metrics import straight_pieces, summarise
+from gridgeo.partition.twocores import Background, both_cores
 from gridgeo.partition.violations import VIOLATION_COLUMNS, violation
 from gridgeo.rules import Profile, load_profile
 
@@ -200,14 +201,24 @@ def partition(
         layers = {"communities": communities, "roads": roads, "households": households,
                   "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
         prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
-    with clock("clean"):
-        lines, drawn = _road_lines(roads, crs, prof, layers["households"])
-    with clock("assign"):
+    # the roads are cleaned on a thread while this one assigns points, sites and groups to the
+    # communities: both are mostly GEOS and numpy work, which releases the GIL
+    rm, hm = _to_metric(roads, crs), _to_metric(layers["households"], crs)
+    with (
+        clock("clean"),
+        both_cores(),
+        Background(_clean_lines, rm, hm, prof) as cleaning,
+        clock("assign"),
+    ):
         geoms = comm.geometry.to_numpy()
-        pts = _assign_households(layers["households"], crs, geoms)
+        drawn = _drawn_lines(rm)
+        drawn_by = _by_community(drawn, geoms)
+        pts = _assign_households(hm, crs, geoms)
         sites = _sites_by_community(dedicated, crs, geoms)
         groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
-        tasks = _tasks(comm, (lines, drawn), pts, sites, groups, prof, kind)
+    with clock("tasks"):
+        lines_by = _by_community(cleaning.result, geoms)
+        tasks = _tasks(comm, (lines_by, drawn_by), pts, sites, groups, prof, kind)
     with clock("communities"):
         results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
                        progress=progress)  # fmt: skip
@@ -291,23 +302,40 @@ def _prepare(
 def _road_lines(
     roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cleaned road centrelines in the work CRS (near misses closed, dangles extended; with
-    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their centreline),
-    and the road lines as drawn (their straight segments, in the work CRS) for the road-share
-    metric."""
-    none = np.array([], dtype=object)
+    """Cleaned road centrelines in the work CRS (:func:`_clean_lines`) and the road lines as
+    drawn (:func:`_drawn_lines`), one after the other (:func:`partition` runs them side by side).
+    """
+    rm, hm = _to_metric(roads, crs), _to_metric(households, crs)
+    return _clean_lines(rm, hm, prof), _drawn_lines(rm)
+
+
+def _clean_lines(
+    roads: gpd.GeoDataFrame | None,
+    households: gpd.GeoDataFrame | None,
+    prof: Profile,
+) -> np.ndarray:
+    """Cleaned road centrelines (near misses closed, dangles extended; with
+    ``quality.divided_roads_on_median`` the one-way halves of divided roads on their
+    centreline), from the roads and households in the work CRS."""
     if roads is None or not len(roads):
-        return none, none
+        return np.array([], dtype=object)
     q = prof.quality
-    rm = _to_metric(roads, crs)
-    geoms = rm.geometry.to_numpy()
-    drawn = straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
+    geoms = roads.geometry.to_numpy()
     if q.divided_roads_on_median:  # off by default: borders stay on the carriageways
         keep = None
         if households is not None and len(households):
-            keep = shapely.get_coordinates(_to_metric(households, crs).geometry.to_numpy())
-        geoms = collapse_carriageways(rm, keep_xy=keep, snap_m=q.road_snap_m)
-    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m), drawn
+            keep = shapely.get_coordinates(households.geometry.to_numpy())
+        geoms = collapse_carriageways(roads, keep_xy=keep, snap_m=q.road_snap_m)
+    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+
+
+def _drawn_lines(roads: gpd.GeoDataFrame | None) -> np.ndarray:
+    """The road lines as drawn, as their straight segments (work CRS), for the road-share
+    metric."""
+    if roads is None or not len(roads):
+        return np.array([], dtype=object)
+    geoms = roads.geometry.to_numpy()
+    return straight_pieces(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
 
 
 @dataclass
@@ -404,21 +432,16 @@ def _groups_by_community(villager_groups, crs, geoms, codes: list[str]) -> dict[
 
 
 def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
-    """One picklable task per community: its kind, roads (cleaned, and as drawn), points,
-    sites and groups."""
-    lines, drawn = roads
+    """One picklable task per community: its kind, roads (cleaned, and as drawn: each a list of
+    the lines per community, :func:`_by_community`), points, sites and groups."""
+    lines_by, drawn_by = roads
     geoms = comm.geometry.to_numpy()
     codes = comm["code"].tolist()
     names = comm["name"].astype(str).tolist()
     kinds_col = comm["kind"].tolist() if "kind" in comm.columns else [None] * len(comm)
-    rtree = shapely.STRtree(lines) if len(lines) else None
-    dtree = shapely.STRtree(drawn) if len(drawn) else None
     tasks = []
     for i in range(len(comm)):
         mine = np.flatnonzero(pts.owner == i)
-        road_idx = (
-            np.sort(rtree.query(geoms[i], predicate="intersects")) if rtree is not None else []
-        )
         tasks.append(
             CommunityTask(
                 index=i,
@@ -426,8 +449,8 @@ def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> lis
                 name=names[i],
                 kind=prof.community_kind(kinds_col[i], codes[i], default=kind) or "urban",
                 geom=geoms[i],
-                roads=lines[road_idx] if len(road_idx) else np.array([], dtype=object),
-                drawn_roads=_within(dtree, drawn, geoms[i]),
+                roads=lines_by[i],
+                drawn_roads=drawn_by[i],
                 xy=pts.xy[mine],
                 households=pts.households[mine],
                 population=pts.population[mine],
@@ -440,11 +463,15 @@ def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> lis
     return tasks
 
 
-def _within(tree, lines: np.ndarray, geom) -> np.ndarray:
-    """The ``lines`` (indexed by ``tree``) that meet ``geom``, in input order."""
-    if tree is None:
-        return np.array([], dtype=object)
-    return lines[np.sort(tree.query(geom, predicate="intersects"))]
+def _by_community(lines: np.ndarray, geoms: np.ndarray) -> list[np.ndarray]:
+    """For each of ``geoms``, the ``lines`` that meet it, in input order."""
+    if not len(lines):
+        return [np.array([], dtype=object) for _ in geoms]
+    gi, li = shapely.STRtree(lines).query(geoms, predicate="intersects")
+    order = np.lexsort((li, gi))
+    gi, li = gi[order], li[order]
+    cut = np.searchsorted(gi, np.arange(len(geoms) + 1))
+    return [lines[li[cut[k] : cut[k + 1]]] for k in range(len(geoms))]
 
 
 def _assemble(
