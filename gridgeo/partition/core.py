@@ -201,24 +201,7 @@ def partition(
         layers = {"communities": communities, "roads": roads, "households": households,
                   "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
         prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
-    # the roads are cleaned on a thread while this one assigns points, sites and groups to the
-    # communities: both are mostly GEOS and numpy work, which releases the GIL
-    rm, hm = _to_metric(roads, crs), _to_metric(layers["households"], crs)
-    with (
-        clock("clean"),
-        both_cores(),
-        Background(_clean_lines, rm, hm, prof) as cleaning,
-        clock("assign"),
-    ):
-        geoms = comm.geometry.to_numpy()
-        drawn = _drawn_lines(rm)
-        drawn_by = _by_community(drawn, geoms)
-        pts = _assign_households(hm, crs, geoms)
-        sites = _sites_by_community(dedicated, crs, geoms)
-        groups = _groups_by_community(villager_groups, crs, geoms, comm["code"].tolist())
-    with clock("tasks"):
-        lines_by = _by_community(cleaning.result, geoms)
-        tasks = _tasks(comm, (lines_by, drawn_by), pts, sites, groups, prof, kind)
+    tasks, pts = _head(layers, comm, crs, prof, kind, clock)
     with clock("communities"):
         results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
                        progress=progress)  # fmt: skip
@@ -232,6 +215,33 @@ def partition(
     log.info("partitioned %d communities into %d grids (%d violations) in %.1f s",
              len(comm), len(grids), len(violations), clock.total())  # fmt: skip
     return PartitionResult(grids, violations, metrics, warnings)
+
+
+def _head(
+    layers: dict[str, Any], comm: gpd.GeoDataFrame, crs, prof: Profile, kind, clock: _Clock
+) -> tuple[list[CommunityTask], _Points]:
+    """The parent's work before the pool: the communities' tasks and the assigned points.
+
+    The roads are cleaned on a thread while this one assigns points, sites and groups to the
+    communities and cuts each one's drawn roads: both are mostly GEOS and numpy work, which
+    releases the GIL (:mod:`gridgeo.partition.twocores`).
+    """
+    rm, hm = _to_metric(layers["roads"], crs), _to_metric(layers["households"], crs)
+    with (
+        clock("clean"),
+        both_cores(),
+        Background(_clean_lines, rm, hm, prof) as cleaning,
+        clock("assign"),
+    ):
+        geoms = comm.geometry.to_numpy()
+        drawn_by = _by_community(_drawn_lines(rm), geoms)
+        pts = _assign_households(hm, crs, geoms)
+        sites = _sites_by_community(layers["dedicated"], crs, geoms)
+        groups = _groups_by_community(layers["villager_groups"], crs, geoms, comm["code"].tolist())
+    with clock("tasks"):
+        lines_by = _by_community(cleaning.result, geoms)
+        tasks = _tasks(comm, (lines_by, drawn_by), pts, sites, groups, prof, kind)
+    return tasks, pts
 
 
 def _metrics(results, grid_rows, comm, prof: Profile, pts: _Points, crs) -> dict[str, Any]:
