@@ -8,8 +8,10 @@ from gridgeo.partition.aggregate import (
     Graph,
     _edge_list,
     _is_connected_without,
+    _random_tree,
     _shared_by_label,
     _Solver,
+    _subtree_mask,
     aggregate,
     band_penalty,
     components,
@@ -99,3 +101,13 @@ def test_repair_moves_the_blocks_the_plain_loop_moves():
             assert got == _repair_plain(solver, dict(start), compact=compact)
     labels = aggregate(w, graph, lo=300, hi=500, seed=7)
     assert np.array_equal(labels, aggregate(w, graph, lo=300, hi=500, seed=7))
+
+
+def test_subtree_from_the_bfs_order_is_the_walk_up_s():
+    graph = _grid_graph(8, 6, seed=4)
+    rows, cols = graph.edges[:, 0], graph.edges[:, 1]
+    for seed in range(3):
+        keys = np.random.default_rng(seed).random(len(rows))
+        order, parent = _random_tree(graph.n, rows, cols, keys)
+        for c in order[1:].tolist():
+            assert np.array_equal(_subtree_mask(parent, c, order), _subtree_mask(parent, c))

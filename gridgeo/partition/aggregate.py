@@ -192,7 +192,7 @@ class _Solver:
                 return None, None  # not connected (should not happen)
             order, parent = got
             sub, cut = _subtree_sums(order, parent, w, rows_a, cols_a, lens_a)
-            trees.append(parent)
+            trees.append((order, parent))
             cs = np.asarray(order[1:])
             for ks, ko in ((k1, k2), (k2, k1)):
                 lo_r, hi_r = ranges[ks]
@@ -218,8 +218,8 @@ class _Solver:
         else:
             pick = cands[0]
         _, tid, c, ks, ko = pick
-        parent = trees[tid]
-        inside = _subtree_mask(parent, c)
+        order, parent = trees[tid]
+        inside = _subtree_mask(parent, c, order)
         members = [nodes[i] for i in range(n) if inside[i]]
         rest = [nodes[i] for i in range(n) if not inside[i]]
         return (members, ks), (rest, ko)
@@ -458,8 +458,17 @@ def _lca(parent: np.ndarray, depth: np.ndarray, a: np.ndarray, b: np.ndarray) ->
     return np.where(a == b, a, parent[a])
 
 
-def _subtree_mask(parent: np.ndarray, c: int) -> np.ndarray:
-    """Nodes in the subtree of ``c`` (root's parent is itself)."""
+def _subtree_mask(parent: np.ndarray, c: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Nodes in the subtree of ``c`` (root's parent is itself); ``order``: the tree's nodes,
+    each after its parent (the BFS order of :func:`_random_tree`)."""
+    if order is not None:
+        par = parent.tolist()
+        below = [False] * len(par)
+        below[c] = True
+        for u in order.tolist():
+            if not below[u]:
+                below[u] = below[par[u]] and par[u] != u
+        return np.array(below, dtype=bool)
     n = len(parent)
     inside = np.zeros(n, dtype=bool)
     inside[c] = True
