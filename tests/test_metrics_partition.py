@@ -152,3 +152,21 @@ def test_pieces_near_at_the_tolerance_and_other_targets():
         for tol in (1.0, 4.0, 5.0, np.nextafter(5.0, 0.0), 6.0):
             assert np.array_equal(pieces.near(targets, tol), _near_by_points(pieces, targets, tol))
     assert not pieces.near(np.array([], dtype=object), 5.0).any()
+
+
+def test_pieces_near_of_crowded_parts_asks_geos(monkeypatch):
+    # a part whose box holds more road segments than the bound: its pieces are asked of
+    # GEOS, with the same answer
+    import gridgeo.partition.metrics as metrics
+
+    pieces = _Pieces.of([shapely.linestrings([[0.0, 0.0], [100.0, 100.0]])])
+    roads = np.array(
+        [shapely.linestrings([[x, 0.0], [x, 100.0]]) for x in np.arange(0.5, 100.0, 7.3)]
+        + [shapely.linestrings([[0.0, 50.0], [40.0, 50.0], [40.0, 90.0]])],
+        dtype=object,
+    )
+    want = _near_by_points(pieces, roads, 1.5)
+    assert 0 < want.sum() < len(want)
+    assert np.array_equal(pieces.near(roads, 1.5), want)
+    monkeypatch.setattr(metrics, "_MAX_SEGMENTS", 3)
+    assert np.array_equal(pieces.near(roads, 1.5), want)

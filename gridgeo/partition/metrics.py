@@ -315,6 +315,9 @@ def _border_pieces(lines, piece_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]
 #: tolerance: numpy's float steps are not GEOS's, so the few closer are asked of GEOS
 _SLACK_M = 1e-6
 
+#: a piece is measured in numpy against at most this many road segments, else by GEOS
+_MAX_SEGMENTS = 64
+
 
 @dataclass
 class _Pieces:
@@ -324,9 +327,9 @@ class _Pieces:
     of their midpoints answers (:func:`_near`), found without a point geometry per piece:
     one query of the parts' boxes (far fewer than the pieces) grown by ``tol`` +
     :data:`_SLACK_M` names every road line that can be near a piece of each; each piece is
-    then measured
-    in numpy against the segments of its part's lines, and only a piece whose distance
-    lies within ``_SLACK_M`` of ``tol`` is asked of GEOS.
+    then measured in numpy against the segments of its part's lines, and only a piece
+    whose distance lies within ``_SLACK_M`` of ``tol`` (or whose part's box holds more than
+    :data:`_MAX_SEGMENTS` road segments) is asked of GEOS.
     """
 
     parts: np.ndarray  # the lines' parts (LineStrings)
@@ -368,11 +371,15 @@ class _Pieces:
         # each piece against every segment of the lines near its part
         first = np.searchsorted(seg_part, self.part_of[sel], side="left")
         count = np.searchsorted(seg_part, self.part_of[sel], side="right") - first
+        # a long part whose box holds many road segments: its pieces asked of GEOS (the
+        # pairs measured here stay a few dozen per piece)
+        crowded = count > _MAX_SEGMENTS
+        count[crowded] = 0
         row = np.repeat(np.arange(len(sel)), count)
         at = first[row] + np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
         d = _segment_distance(self.mid[sel[row]], t0[at], t1[at])
         hit[row[d <= tol - _SLACK_M]] = True
-        maybe = np.zeros(len(sel), dtype=bool)
+        maybe = crowded.copy()
         maybe[row[d <= tol + _SLACK_M]] = True
         ask = np.flatnonzero(maybe & ~hit)
         if len(ask):
