@@ -109,7 +109,7 @@ def choose_k(total: float, lo: float, hi: float) -> tuple[list[int], bool]:
 class _Solver:
     """Partition one connected set of blocks into ``k`` contiguous parts."""
 
-    def __init__(self, nodes, weights, nb, lo, hi, rng, *, explore: bool = False):
+    def __init__(self, nodes, weights, nb, lo, hi, rng, *, explore: bool = False, edges=None):
         self.explore = explore
         self.nodes = nodes
         self.w = weights
@@ -117,6 +117,7 @@ class _Solver:
         self.lo = lo
         self.hi = hi
         self.rng = rng
+        self.edges = edges  # :func:`_edge_list` of ``nodes``, when the caller has it
 
     # -- bisection -------------------------------------------------------------------------
     def bisect(self, nodes: list[int], k: int, labels: dict[int, int], next_label: list[int]):
@@ -140,6 +141,15 @@ class _Solver:
 
     def _local_edges(self, nodes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges among ``nodes`` as local indices (``i < j``) and their border lengths."""
+        arr = np.asarray(nodes, dtype=int)
+        if self.edges is not None and len(arr) and bool(np.all(arr[1:] > arr[:-1])):
+            # sorted nodes: local order is global order, so the edges among them are those
+            # of the whole list whose two ends are in ``nodes``, in the same order
+            rows, cols, lens = self.edges
+            mark = np.zeros(len(self.w), dtype=bool)
+            mark[arr] = True
+            keep = mark[rows] & mark[cols]
+            return np.searchsorted(arr, rows[keep]), np.searchsorted(arr, cols[keep]), lens[keep]
         index = {u: i for i, u in enumerate(nodes)}
         rows, cols, lens = [], [], []
         for u in nodes:
@@ -182,7 +192,7 @@ class _Solver:
                 return None, None  # not connected (should not happen)
             order, parent = got
             sub, cut = _subtree_sums(order, parent, w, rows_a, cols_a, lens_a)
-            trees.append(parent)
+            trees.append((order, parent))
             cs = np.asarray(order[1:])
             for ks, ko in ((k1, k2), (k2, k1)):
                 lo_r, hi_r = ranges[ks]
@@ -208,8 +218,8 @@ class _Solver:
         else:
             pick = cands[0]
         _, tid, c, ks, ko = pick
-        parent = trees[tid]
-        inside = _subtree_mask(parent, c)
+        order, parent = trees[tid]
+        inside = _subtree_mask(parent, c, order)
         members = [nodes[i] for i in range(n) if inside[i]]
         rest = [nodes[i] for i in range(n) if not inside[i]]
         return (members, ks), (rest, ko)
@@ -217,27 +227,32 @@ class _Solver:
     # -- local search ------------------------------------------------------------------------
     def repair(self, labels: dict[int, int], *, compact: bool) -> dict[int, int]:
         """Move single boundary blocks between adjacent grids while that improves the plan."""
-        lo, hi, w, nb = self.lo, self.hi, self.w, self.nb
+        lo, hi, nb = self.lo, self.hi, self.nb
+        w = self.w.tolist()  # Python floats: the same sums, cheaper to read one by one
         members: dict[int, set[int]] = {}
         for u, lab in labels.items():
             members.setdefault(lab, set()).add(u)
         totals = {lab: sum(w[u] for u in m) for lab, m in members.items()}
+        around = {u: sorted(nb[u]) for u in labels}
         for _sweep in range(60):
             moved = False
             for u in sorted(labels):
                 a = labels[u]
-                ta = totals[a]
+                ta, wu = totals[a], w[u]
                 best = None
                 shared = None  # border shared with each label, once u has another label near
-                for v in sorted(nb[u]):
+                seen = set()  # a label's gain does not depend on which of its blocks is met
+                for v in around[u]:
                     b = labels.get(v)
-                    if b is None or b == a:
+                    if b is None or b == a or b in seen:
                         continue
+                    seen.add(b)
                     if shared is None:
                         shared = _shared_by_label(u, nb[u], labels)
+                        pa, pa_after = band_penalty(ta, lo, hi), band_penalty(ta - wu, lo, hi)
                     tb = totals[b]
-                    before = band_penalty(ta, lo, hi) + band_penalty(tb, lo, hi)
-                    after = band_penalty(ta - w[u], lo, hi) + band_penalty(tb + w[u], lo, hi)
+                    before = pa + band_penalty(tb, lo, hi)
+                    after = pa_after + band_penalty(tb + wu, lo, hi)
                     d_cut = shared.get(a, 0.0) - shared[b]
                     gain = (before - after, -d_cut)
                     improves = gain[0] > 1e-9 or (compact and gain[0] >= -1e-9 and -d_cut > 1e-6)
@@ -443,8 +458,17 @@ def _lca(parent: np.ndarray, depth: np.ndarray, a: np.ndarray, b: np.ndarray) ->
     return np.where(a == b, a, parent[a])
 
 
-def _subtree_mask(parent: np.ndarray, c: int) -> np.ndarray:
-    """Nodes in the subtree of ``c`` (root's parent is itself)."""
+def _subtree_mask(parent: np.ndarray, c: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Nodes in the subtree of ``c`` (root's parent is itself); ``order``: the tree's nodes,
+    each after its parent (the BFS order of :func:`_random_tree`)."""
+    if order is not None:
+        par = parent.tolist()
+        below = [False] * len(par)
+        below[c] = True
+        for u in order.tolist():
+            if not below[u]:
+                below[u] = below[par[u]] and par[u] != u
+        return np.array(below, dtype=bool)
     n = len(parent)
     inside = np.zeros(n, dtype=bool)
     inside[c] = True
@@ -522,14 +546,30 @@ def _bfs_order(start: int, allowed: set[int], nb) -> list[int]:
     return order
 
 
+def _edge_list(nodes: list[int], nb: list[dict[int, float]]):
+    """Edges ``u < v`` among the sorted ``nodes`` (block ids) in the order
+    :meth:`_Solver._local_edges` lists them (by ``u``, then ``nb[u]``'s order), with their
+    lengths: ``(rows, cols, lengths)``."""
+    allowed = set(nodes)
+    rows, cols, lens = [], [], []
+    for u in nodes:
+        for v, length in nb[u].items():
+            if v > u and v in allowed:
+                rows.append(u)
+                cols.append(v)
+                lens.append(length)
+    return np.array(rows, dtype=int), np.array(cols, dtype=int), np.array(lens, dtype=float)
+
+
 def _best_labels(comp, comp_i, ks, w, nb, lo, hi, *, seed: int, tries: int) -> dict[int, int]:
     """The best of ``tries`` spanning-tree solutions per grid count in ``ks`` (the first
     count with an in-band solution wins): lowest band penalty, then shortest cut."""
     best = None
+    edges = _edge_list(comp, nb) if bool(np.all(np.diff(comp) > 0)) else None
     for k in ks:
         for attempt in range(tries):
             rng = np.random.default_rng([seed, comp_i, k, attempt])
-            solver = _Solver(comp, w, nb, lo, hi, rng, explore=attempt > 0)
+            solver = _Solver(comp, w, nb, lo, hi, rng, explore=attempt > 0, edges=edges)
             lab: dict[int, int] = {}
             solver.bisect(comp, k, lab, [0])
             lab = solver.repair(lab, compact=False)

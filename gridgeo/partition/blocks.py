@@ -201,7 +201,10 @@ def adjacency(polys, *, min_shared: float = 0.5) -> Graph:
     if n < 2:
         return Graph(n, np.zeros((0, 2), dtype=int), np.zeros(0))
     tree = shapely.STRtree(polys)
-    a, b = tree.query(polys, predicate="intersects")
+    # with a positive minimum, pairs whose boxes meet suffice (GEOS's intersects test of
+    # every pair costs more than measuring them): apart ones hold no common segment, and a
+    # pair GEOS measures gets an empty intersection
+    a, b = tree.query(polys, predicate=None if min_shared > 0 else "intersects")
     keep = a < b
     a, b = a[keep], b[keep]
     if len(a) == 0:
