@@ -11,13 +11,10 @@ from gridgeo.partition.blocks import adjacency
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.metrics import (
     _border_pieces,
-    _near,
-    _Pieces,
     _shared_borders,
     border_stats,
     coverage_union,
     seam_error,
-    straight_pieces,
 )
 from gridgeo.testing import dual_carriageway_city, tiled_district
 
@@ -107,66 +104,3 @@ def test_border_stats_on_a_city_are_those_of_one_query_on_all_roads():
         internal = float(shapely.length(lines).sum())
         assert got == (internal, float(seg_len[on_road].sum()), float(seg_len[on_drawn].sum()))
         assert got[2] < got[1]
-
-
-def _near_by_points(pieces, targets, tol, among=None):
-    sel = np.arange(len(pieces.length)) if among is None else np.flatnonzero(among)
-    return _near(shapely.points(pieces.mid[sel]), np.asarray(targets, dtype=object), tol)
-
-
-def test_pieces_near_is_the_point_query_on_a_city():
-    # border pieces decided from their parts' candidate lines in numpy: the answer of the
-    # STRtree query of every midpoint, against the lines as drawn and the cleaned lines
-    comm, roads, hh = dual_carriageway_city(2, 1, size=600.0, n_households=6000, seed=3)
-    res = partition(comm, roads, hh, work_crs=comm.crs)
-    cleaned = clean_roads(roads.geometry.to_numpy())
-    drawn = straight_pieces(roads.geometry.to_numpy())
-    for code in comm["code"]:
-        geoms = res.grids.geometry[res.grids["community_code"] == code].to_numpy()
-        pieces = _Pieces.of(_shared_borders(geoms, 0.5))
-        assert len(pieces.length) > 100
-        for targets, tol in ((drawn, 5.0), (cleaned, 5.0), (drawn, 1.0)):
-            want = _near_by_points(pieces, targets, tol)
-            assert want.any()
-            assert np.array_equal(pieces.near(targets, tol), want)
-            odd = np.arange(len(want)) % 2 == 1
-            got = pieces.near(targets, tol, among=odd)
-            assert np.array_equal(got, _near_by_points(pieces, targets, tol, among=odd))
-
-
-def test_pieces_near_at_the_tolerance_and_other_targets():
-    # a border 10 m long on x = 10; roads exactly 5 m from it, bent lines, a multi-line,
-    # a polygon (not a line: asked of GEOS) and a missing geometry
-    pieces = _Pieces.of([shapely.linestrings([[10.0, 0.0], [10.0, 10.0]])])
-    assert len(pieces.length) == 5
-    cases = [
-        [shapely.linestrings([[15.0, -5.0], [15.0, 20.0]])],  # 5 m away, all along
-        [shapely.linestrings([[15.0, 3.0], [15.0, 3.0 + 1e-9]])],  # near-point road
-        [shapely.linestrings([[20.0, 0.0], [12.0, 5.0], [20.0, 10.0]])],  # a bend 2 m away
-        [shapely.multilinestrings([[[0.0, 9.0], [4.9, 9.0]], [[10.0, -6.0], [10.0, -4.0]]])],
-        [box(14.0, 4.0, 16.0, 6.0), None],
-        [shapely.linestrings([[0.0, 11.0], [20.0, 11.0]])],  # across the border's end
-    ]
-    for targets in cases:
-        targets = np.asarray(targets, dtype=object)
-        for tol in (1.0, 4.0, 5.0, np.nextafter(5.0, 0.0), 6.0):
-            assert np.array_equal(pieces.near(targets, tol), _near_by_points(pieces, targets, tol))
-    assert not pieces.near(np.array([], dtype=object), 5.0).any()
-
-
-def test_pieces_near_of_crowded_parts_asks_geos(monkeypatch):
-    # a part whose box holds more road segments than the bound: its pieces are asked of
-    # GEOS, with the same answer
-    import gridgeo.partition.metrics as metrics
-
-    pieces = _Pieces.of([shapely.linestrings([[0.0, 0.0], [100.0, 100.0]])])
-    roads = np.array(
-        [shapely.linestrings([[x, 0.0], [x, 100.0]]) for x in np.arange(0.5, 100.0, 7.3)]
-        + [shapely.linestrings([[0.0, 50.0], [40.0, 50.0], [40.0, 90.0]])],
-        dtype=object,
-    )
-    want = _near_by_points(pieces, roads, 1.5)
-    assert 0 < want.sum() < len(want)
-    assert np.array_equal(pieces.near(roads, 1.5), want)
-    monkeypatch.setattr(metrics, "_MAX_SEGMENTS", 3)
-    assert np.array_equal(pieces.near(roads, 1.5), want)

@@ -38,8 +38,6 @@ seam error
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import shapely
 
@@ -257,15 +255,14 @@ def border_stats(
     if len(lines) == 0:
         return 0.0, 0.0, 0.0
     internal = float(shapely.length(lines).sum())
-    pieces = _Pieces.of(lines)
-    seg_len = pieces.length
+    seg_len, mids = _border_pieces(lines)
     drawn = np.asarray(roads if drawn is None else drawn, dtype=object)
     # a piece near a line as drawn is on a road: only the others are measured against the
     # cleaned lines and the medial lines (long lines, the costlier distances)
-    on_drawn = pieces.near(drawn, tol)
+    on_drawn = _near(mids, drawn, tol)
     on_road = on_drawn.copy()
     rest = np.concatenate([np.asarray(roads, dtype=object), np.asarray(medians, dtype=object)])
-    on_road[~on_drawn] = pieces.near(rest, tol, among=~on_drawn)
+    on_road[~on_drawn] = _near(mids[~on_drawn], rest, tol)
     return (
         internal,
         min(float(seg_len[on_road].sum()), internal),
@@ -309,106 +306,6 @@ def _border_pieces(lines, piece_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]
     same = which[1:] == which[:-1]
     a, b = coords[:-1][same], coords[1:][same]
     return np.hypot(*(b - a).T), shapely.points((a + b) / 2)
-
-
-#: a piece is decided in numpy only when its distance to the roads is this far (m) from the
-#: tolerance: numpy's float steps are not GEOS's, so the few closer are asked of GEOS
-_SLACK_M = 1e-6
-
-#: a piece is measured in numpy against at most this many road segments, else by GEOS
-_MAX_SEGMENTS = 64
-
-
-@dataclass
-class _Pieces:
-    """The border lines' pieces (:func:`_border_pieces`) with the line part each lies on.
-
-    Which pieces lie within ``tol`` of a set of lines is what an STRtree ``dwithin`` query
-    of their midpoints answers (:func:`_near`), found without a point geometry per piece:
-    one query of the parts' boxes (far fewer than the pieces) grown by ``tol`` +
-    :data:`_SLACK_M` names every road line that can be near a piece of each; each piece is
-    then measured in numpy against the segments of its part's lines, and only a piece
-    whose distance lies within ``_SLACK_M`` of ``tol`` (or whose part's box holds more than
-    :data:`_MAX_SEGMENTS` road segments) is asked of GEOS.
-    """
-
-    parts: np.ndarray  # the lines' parts (LineStrings)
-    part_of: np.ndarray  # part of each piece
-    length: np.ndarray  # each piece's length
-    mid: np.ndarray  # each piece's midpoint (n × 2)
-
-    @classmethod
-    def of(cls, lines) -> _Pieces:
-        """The pieces of ``lines`` (as :func:`_border_pieces` cuts them)."""
-        parts = shapely.get_parts(np.asarray(lines, dtype=object))
-        parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
-        if len(parts) == 0:
-            return cls(parts, np.zeros(0, dtype=int), np.zeros(0), np.zeros((0, 2)))
-        dense = shapely.segmentize(parts, 2.0)
-        coords, which = shapely.get_coordinates(dense, return_index=True)
-        same = np.flatnonzero(which[1:] == which[:-1])
-        a, b = coords[same], coords[same + 1]
-        return cls(parts, which[same], np.hypot(*(b - a).T), (a + b) / 2)
-
-    def near(self, targets: np.ndarray, tol: float, among: np.ndarray | None = None):
-        """Which pieces (of those ``among`` selects, in their order) lie within ``tol`` of
-        any of the lines ``targets``: :func:`_near` of their midpoints."""
-        sel = np.arange(len(self.length)) if among is None else np.flatnonzero(among)
-        hit = np.zeros(len(sel), dtype=bool)
-        targets = targets[~shapely.is_missing(targets)] if len(targets) else targets
-        if len(sel) == 0 or len(targets) == 0:
-            return hit
-        if not np.isin(shapely.get_type_id(targets), [1, 2]).all():
-            return _near(shapely.points(self.mid[sel]), targets, tol)
-        tree = shapely.STRtree(targets)
-        use = np.unique(self.part_of[sel])
-        # the road lines whose boxes meet a part's box grown by the tolerance: every line
-        # within ``tol`` of a piece is among them
-        reach = tol + _SLACK_M
-        grown = shapely.box(*(shapely.bounds(self.parts[use]) + np.array([-1, -1, 1, 1]) * reach).T)
-        i, j = tree.query(grown)
-        seg_part, t0, t1 = _target_segments(use[i], j, targets)
-        # each piece against every segment of the lines near its part
-        first = np.searchsorted(seg_part, self.part_of[sel], side="left")
-        count = np.searchsorted(seg_part, self.part_of[sel], side="right") - first
-        # a long part whose box holds many road segments: its pieces asked of GEOS (the
-        # pairs measured here stay a few dozen per piece)
-        crowded = count > _MAX_SEGMENTS
-        count[crowded] = 0
-        row = np.repeat(np.arange(len(sel)), count)
-        at = first[row] + np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
-        d = _segment_distance(self.mid[sel[row]], t0[at], t1[at])
-        hit[row[d <= tol - _SLACK_M]] = True
-        maybe = crowded.copy()
-        maybe[row[d <= tol + _SLACK_M]] = True
-        ask = np.flatnonzero(maybe & ~hit)
-        if len(ask):
-            pts = shapely.points(self.mid[sel[ask]])
-            hit[ask[np.unique(tree.query(pts, predicate="dwithin", distance=tol)[0])]] = True
-        return hit
-
-
-def _target_segments(part: np.ndarray, j: np.ndarray, targets: np.ndarray):
-    """Every segment of the target ``j[k]`` for each pair ``(part[k], j[k])``, sorted by
-    part: ``(part of each segment, its start, its end)``."""
-    order = np.argsort(part, kind="stable")
-    part, j = part[order], j[order]
-    coords, which = shapely.get_coordinates(targets, return_index=True)
-    count = np.bincount(which, minlength=len(targets))
-    first = np.cumsum(count) - count
-    reps = np.maximum(count - 1, 0)[j]
-    row = np.repeat(np.arange(len(j)), reps)
-    at = first[j][row] + np.arange(len(row)) - np.repeat(np.cumsum(reps) - reps, reps)
-    return part[row], coords[at], coords[at + 1]
-
-
-def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance from each point ``p`` to the segment ``a``–``b``."""
-    dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
-    len2 = dx * dx + dy * dy
-    px, py = p[:, 0] - a[:, 0], p[:, 1] - a[:, 1]
-    t = np.clip(np.divide(px * dx + py * dy, len2, out=np.zeros_like(len2), where=len2 > 0), 0, 1)
-    return np.hypot(px - t * dx, py - t * dy)
 
 
 def _near(points: np.ndarray, targets: np.ndarray, tol: float) -> np.ndarray:
