@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pyarrow as pa
 from numba import njit
 
 from gridgeo.locate.csvout import _copy_fixed, _load8, _store8  # unaligned moves
@@ -138,7 +139,10 @@ def decompress(src: np.ndarray, pos: int, end: int, size: int) -> np.ndarray | N
         return None
     out = getattr(_local, "buf", None)
     if out is None or out.size < size + _SLACK:
-        out = np.empty(max(size + _SLACK, 1 << 20), np.uint8)
+        # from pyarrow's memory pool, as pyarrow's own decompression took it: memory from
+        # the C allocator in these short-lived threads, freed as they end, made the
+        # server's next request fault the body's x, y in again (7 k -> 16 k faults)
+        out = np.frombuffer(pa.allocate_buffer(max(size + _SLACK, 1 << 20)), np.uint8)
         _local.buf = out
     if _decompress(src, pos, end, out, size) != size:
         return None
