@@ -717,6 +717,9 @@ class RowGroup:
     data: bytes | memoryview
     rows: int
     columns: list[tuple[bytes, int, int]]
+    #: ``data`` is a view of a buffer of the pool from its 4th byte on: the file's first
+    #: row group is sent with ``PAR1`` written before it there (not copied behind it).
+    head_room: bool = False
 
 
 #: Scratch kept between row groups up to this size (a 100 k-row chunk takes ~5 MB).
@@ -732,9 +735,9 @@ def _len(part: Any) -> int:
 def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
     """``parts`` (bytes, uint8 arrays or :class:`_Fill`) one after the other in a buffer
     of ``pool`` (in order: a fill may move bytes past its end that the next part then
-    overwrites): a view of its first ``size`` bytes."""
-    out = pool.take(size)
-    at = 0
+    overwrites), after 4 bytes left for ``PAR1``: a view of those ``size`` bytes."""
+    out = pool.take(size + len(MAGIC))
+    at = len(MAGIC)
     for p in parts:
         n = _len(p)
         if isinstance(p, _Fill):
@@ -742,7 +745,7 @@ def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
         else:
             out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles: not values)
         at += n
-    return memoryview(out)[:size]
+    return memoryview(out)[len(MAGIC) : len(MAGIC) + size]
 
 
 def _filled(parts: list[Any], mem: _Arena) -> list[Any]:
@@ -880,7 +883,7 @@ class ParquetAnswer:
         del parts, shared
         if mem.buf.size <= _SPARE_MAX and len(self.spare) < 2:
             self.spare.append(mem)  # (list append / pop: atomic, no lock)
-        return RowGroup(data, rows, metas)
+        return RowGroup(data, rows, metas, head_room=pool is not None)
 
     def write(self, group: RowGroup) -> bytes:
         """The bytes of ``group`` in the file (in order); its footer entry kept for close."""
@@ -912,6 +915,10 @@ class ParquetAnswer:
         self.groups.append(rg)
         self.rows += group.rows
         self.offset += size
+        if head and group.head_room:  # PAR1 into the 4 bytes before the data: no copy
+            room = group.data.obj  # type: ignore[union-attr]
+            room[: len(MAGIC)] = np.frombuffer(MAGIC, np.uint8)
+            return memoryview(room)[: len(MAGIC) + size]
         return head + group.data if head else group.data
 
     def _schema(self) -> list[bytes]:
