@@ -1,4 +1,4 @@
-"""The compiled snappy decoder of a GeoParquet body's pages (``locate/snappy.py``)."""
+"""The snappy decompression of a GeoParquet body's pages into each thread's buffer (``locate/snappy.py``)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from gridgeo import warmup
 
 
 def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
-    from gridgeo.locate import _kernels, csvout, parquetin, parquetout, points, snappy
+    from gridgeo.locate import _kernels, csvout, parquetin, parquetout, points
     from gridgeo.tracks import _kernels as track_kernels
 
     assert warmup.warm_up() > 0
@@ -22,7 +22,6 @@ def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
         csvout._assemble_lines,
         parquetout._dictionary_stream,
         parquetin._hybrid,
-        snappy._decompress,
         points._line_starts,
         points._all_valid,
         track_kernels.classify_legs,
