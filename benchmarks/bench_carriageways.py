@@ -133,7 +133,7 @@ def _pieces(grids) -> tuple[np.ndarray, np.ndarray]:
 def classify(seeds: list[int]) -> None:
     """Where the road share of Huangpu goes with the median option (see the module doc)."""
     from gridgeo.partition.carriageways import divided_road_centrelines
-    from gridgeo.partition.core import _road_lines
+    from gridgeo.partition.core import _clean_lines, _to_metric
 
     (comm, roads, hh), _ = _huangpu()
     keep = shapely.get_coordinates(hh.geometry.to_numpy())
@@ -145,7 +145,13 @@ def classify(seeds: list[int]) -> None:
         for median in (False, True):
             prof = load_profile(None).with_divided_roads_on_median(median)
             res = partition(comm, roads, hh, seed=seed, profile=prof)
-            used = np.concatenate([drawn, _road_lines(roads, roads.crs, prof, hh)[0], centre])
+            used = np.concatenate(
+                [
+                    drawn,
+                    _clean_lines(_to_metric(roads, roads.crs), _to_metric(hh, roads.crs), prof),
+                    centre,
+                ]
+            )
             length, mid = _pieces(res.grids)
             tree = shapely.STRtree(used)
             on = np.zeros(len(mid), dtype=bool)

@@ -72,7 +72,9 @@ def test_partition_cleans_as_the_serial_road_lines_and_leaves_no_thread_to_the_p
     # no thread of the head still runs when the pool starts (it forks when no other does)
     assert seen["threads"] == before
     crs = core.work_crs_for(comm, None)
-    lines, _ = core._road_lines(roads, crs, load_profile(None), hh)
+    lines = core._clean_lines(
+        core._to_metric(roads, crs), core._to_metric(hh, crs), load_profile(None)
+    )
     geoms = comm.to_crs(crs).sort_values("code").geometry.to_numpy()
     for got, area in zip(seen["roads"], geoms, strict=True):
         want = lines[np.sort(shapely.STRtree(lines).query(area, predicate="intersects"))]

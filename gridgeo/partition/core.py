@@ -309,16 +309,6 @@ def _prepare(
     return prof, crs, comm, problems
 
 
-def _road_lines(
-    roads: gpd.GeoDataFrame | None, crs, prof: Profile, households: gpd.GeoDataFrame | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cleaned road centrelines in the work CRS (:func:`_clean_lines`) and the road lines as
-    drawn (:func:`_drawn_lines`), one after the other (:func:`partition` runs them side by side).
-    """
-    rm, hm = _to_metric(roads, crs), _to_metric(households, crs)
-    return _clean_lines(rm, hm, prof), _drawn_lines(rm)
-
-
 def _clean_lines(
     roads: gpd.GeoDataFrame | None,
     households: gpd.GeoDataFrame | None,
