@@ -150,17 +150,7 @@ class _Solver:
             mark[arr] = True
             keep = mark[rows] & mark[cols]
             return np.searchsorted(arr, rows[keep]), np.searchsorted(arr, cols[keep]), lens[keep]
-        index = {u: i for i, u in enumerate(nodes)}
-        rows, cols, lens = [], [], []
-        for u in nodes:
-            iu = index[u]
-            for v, length in self.nb[u].items():
-                iv = index.get(v)
-                if iv is not None and iu < iv:
-                    rows.append(iu)
-                    cols.append(iv)
-                    lens.append(length)
-        return np.array(rows, dtype=int), np.array(cols, dtype=int), np.array(lens, dtype=float)
+        return _edges_among(nodes, self.nb)
 
     def _split(self, nodes: list[int], k1: int, k2: int):
         """Best tree edge to cut ``nodes`` into parts for ``k1`` and ``k2`` grids.
@@ -546,19 +536,28 @@ def _bfs_order(start: int, allowed: set[int], nb) -> list[int]:
     return order
 
 
-def _edge_list(nodes: list[int], nb: list[dict[int, float]]):
-    """Edges ``u < v`` among the sorted ``nodes`` (block ids) in the order
-    :meth:`_Solver._local_edges` lists them (by ``u``, then ``nb[u]``'s order), with their
-    lengths: ``(rows, cols, lengths)``."""
-    allowed = set(nodes)
+def _edges_among(nodes: list[int], nb: list[dict[int, float]]):
+    """Edges among ``nodes`` as local indices ``i < j`` (by ``i``, then ``nb[u]``'s order)
+    and their border lengths: ``(rows, cols, lengths)``."""
+    index = {u: i for i, u in enumerate(nodes)}
     rows, cols, lens = [], [], []
     for u in nodes:
+        iu = index[u]
         for v, length in nb[u].items():
-            if v > u and v in allowed:
-                rows.append(u)
-                cols.append(v)
+            iv = index.get(v)
+            if iv is not None and iu < iv:
+                rows.append(iu)
+                cols.append(iv)
                 lens.append(length)
     return np.array(rows, dtype=int), np.array(cols, dtype=int), np.array(lens, dtype=float)
+
+
+def _edge_list(nodes: list[int], nb: list[dict[int, float]]):
+    """:func:`_edges_among` the sorted ``nodes`` as block ids (``u < v``; local order is
+    the ids' order), for :meth:`_Solver._local_edges` to take any sorted subset's from."""
+    rows, cols, lens = _edges_among(nodes, nb)
+    ids = np.asarray(nodes, dtype=int)
+    return ids[rows], ids[cols], lens
 
 
 def _best_labels(comp, comp_i, ks, w, nb, lo, hi, *, seed: int, tries: int) -> dict[int, int]:
