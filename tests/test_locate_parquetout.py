@@ -394,9 +394,10 @@ def test_present_values_and_booleans_compacted_in_order(offset):
     valid = np.packbits(present, bitorder="little")
     present = present[offset:]
     vals = rng.random(n)
-    out = np.full(n + 1, -1.0)
-    k = _compact8(vals.view(np.uint64), valid, offset, out.view(np.uint64))
-    assert k == present.sum() and np.array_equal(out[:k], vals[present])
+    out = np.full(8 * int(present.sum()) + 16, 0xAB, np.uint8)  # bytes, written exactly
+    k = _compact8(vals.view(np.uint64), valid, offset, out[: 8 * int(present.sum())])
+    assert k == present.sum() and np.array_equal(out[: 8 * k].view(np.float64), vals[present])
+    assert (out[8 * k :] == 0xAB).all()
     flags = rng.random(n + 5) < 0.5
     bits = np.packbits(flags, bitorder="little")
     for v, voff in ((valid, offset), (np.zeros(0, np.uint8), 0)):

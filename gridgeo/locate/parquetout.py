@@ -84,8 +84,12 @@ _SMALL = [bytes([i]) for i in range(128)]
 
 
 def _varint(n: int) -> bytes:
-    if n < 128:
+    if n < 0x80:
         return _SMALL[n]
+    if n < 0x4000:  # sizes and counts of a row group: two or three bytes, no loop
+        return bytes((n & 0x7F | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -183,6 +187,112 @@ def _bit(bits: np.ndarray, i: int) -> bool:
 
 
 @njit(cache=True, nogil=True)
+def _present_entries(
+    idx: np.ndarray,
+    valid: np.ndarray,
+    voff: int,
+    remap: np.ndarray,
+    defs: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """The dictionary entries of the present rows, in order, into ``out`` (uint32, at least
+    as long as ``idx``): how many. Definition bits into ``defs`` (zeroed; empty: not wanted).
+
+    A row is present where its validity bit is set (``valid`` empty: all) and, when
+    ``remap`` is given, its entry has a page position (``remap[entry]`` >= 0; then the
+    position is what is kept). No branch on presence: each row is stored and the count
+    advanced by its presence (the next row overwrites an absent one); eight valid rows
+    without a remap are copied at once."""
+    n = idx.size
+    has_valid = valid.size > 0
+    has_remap = remap.size > 0
+    has_defs = defs.size > 0
+    k = 0
+    i = 0
+    if not has_remap:
+        while i + 8 <= n:
+            vb = _bits8(valid, voff + i) if has_valid else 0xFF
+            if vb == 0xFF:
+                for j in range(8):
+                    out[k + j] = idx[i + j]
+                k += 8
+            else:
+                for j in range(8):
+                    out[k] = idx[i + j]
+                    k += (vb >> j) & 1
+            if has_defs:
+                defs[i >> 3] = vb
+            i += 8
+    for t in range(i, n):
+        p = np.int64(1)
+        if has_valid:
+            b = voff + t
+            p = np.int64((valid[b >> 3] >> (b & 7)) & 1)
+        v = np.int64(idx[t]) * p  # a null row's index may be anything: entry 0 read instead
+        if has_remap:
+            v = np.int64(remap[v])
+            p &= np.int64(v >= 0)
+        out[k] = v
+        k += p
+        if has_defs:
+            defs[t >> 3] |= np.uint8(p << (t & 7))
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _bit_packed(vals: np.ndarray, k: int, remap: np.ndarray, width: int, out: np.ndarray) -> int:
+    """One bit-packed run of the first ``k`` values (``remap[value]`` when ``remap`` is
+    given), ``width`` bits each, LSB first, padded with zero bits to a multiple of 8
+    values, into ``out`` (8 bytes longer than the run): its bytes.
+
+    Eight values take exactly ``width`` bytes: up to 16 bits a value, each group of eight
+    is put together in registers (two words of four values) and stored at its own place,
+    with no state carried from one group to the next; wider values go through one
+    64-bit accumulator (at most 7 bits pending + 32 < 64)."""
+    has_remap = remap.size > 0
+    w = np.uint64(width)
+    groups = (k + 7) // 8
+    if width <= 16:
+        half = 4 * width  # bits of the first four values of a group
+        r = np.uint64(half & 7)
+        lo_bits = np.uint64(half - (half & 7))
+        for g in range(groups):
+            lo = np.uint64(0)
+            hi = np.uint64(0)
+            for j in range(8):
+                at = g * 8 + j
+                v = np.uint64(0)
+                if at < k:
+                    v = np.uint64(remap[vals[at]]) if has_remap else np.uint64(vals[at])
+                if j < 4:
+                    lo |= v << (w * np.uint64(j))
+                else:
+                    hi |= v << (w * np.uint64(j - 4))
+            pos = g * width
+            if width <= 8:
+                _put8(out, pos, lo | (hi << np.uint64(half)))
+            else:
+                _put8(out, pos, lo)
+                top = (hi << r) | (lo >> lo_bits) if r else hi
+                _put8(out, pos + (half >> 3), top)
+        return groups * width
+    acc = np.uint64(0)
+    nbits = np.uint64(0)
+    pos = 0
+    for at in range(groups * 8):
+        v = np.uint64(0)
+        if at < k:
+            v = np.uint64(remap[vals[at]]) if has_remap else np.uint64(vals[at])
+        acc |= v << nbits
+        nbits += w
+        _put4(out, pos, np.uint32(acc & np.uint64(0xFFFFFFFF)))
+        adv = nbits >> np.uint64(3)
+        pos += np.int64(adv)
+        acc >>= adv * np.uint64(8)
+        nbits &= np.uint64(7)
+    return groups * width
+
+
 def _dictionary_stream(
     idx: np.ndarray,
     valid: np.ndarray,
@@ -192,56 +302,17 @@ def _dictionary_stream(
     defs: np.ndarray,
     out: np.ndarray,
 ) -> tuple[int, int]:
-    """Definition bits (into ``defs``, zeroed; empty: not wanted) and one bit-packed run of the present rows'
-    dictionary page positions (into ``out``, 8 bytes longer than the run; padded to a
-    multiple of 8 values): (present rows, bytes). Bit widths up to 32: at most 7 bits are
-    pending before a row, so the 64-bit accumulator holds them and the row's bits, and
-    the four bytes stored hold every whole byte a row completes (7 + 32 < 40).
+    """Definition bits (into ``defs``, zeroed; empty: not wanted) and one bit-packed run of
+    the present rows' dictionary page positions (into ``out``, 8 bytes longer than the
+    run; padded to a multiple of 8 values): (present rows, bytes). Bit widths up to 32.
 
     A row is present where its validity bit is set (``valid`` empty: all) and its entry
     has a page position: ``remap[entry]`` (-1 for a null entry), or the entry itself when
-    ``remap`` is empty. No branch on presence: an absent row adds no bits, and four bytes
-    are stored for every row (the next row overwrites what is not whole yet)."""
-    n = idx.size
-    has_valid = valid.size > 0
-    has_remap = remap.size > 0
-    has_defs = defs.size > 0
-    acc = np.uint64(0)
-    nbits = np.uint64(0)
-    w = np.uint64(width)
-    pos = 0
-    k = 0
-    for i in range(n):
-        p = 1
-        if has_valid:
-            b = voff + i
-            p = (valid[b >> 3] >> (b & 7)) & 1
-        v = np.int64(idx[i])
-        if has_remap:
-            v = np.int64(remap[v]) if p else 0
-            if v < 0:
-                p = 0
-        pm = np.uint64(0) - np.uint64(p)
-        acc |= (np.uint64(v) & pm) << nbits
-        nbits += w & pm
-        if has_defs:
-            defs[i >> 3] |= np.uint8(p << (i & 7))
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-        out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
-        out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
-        out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
-        adv = nbits >> np.uint64(3)
-        pos += np.int64(adv)
-        acc >>= adv * np.uint64(8)
-        nbits &= np.uint64(7)
-        k += p
-    left = np.int64(nbits) + ((8 - k % 8) % 8) * width
-    while left > 0:
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-        acc >>= np.uint64(8)
-        left -= 8
-        pos += 1
-    return k, pos
+    ``remap`` is empty. :func:`_present_entries`, then :func:`_bit_packed`
+    (:func:`_dictionary_values` shares the first among the columns of one index array)."""
+    entries = np.empty(idx.size, np.uint32)
+    k = _present_entries(idx, valid, voff, remap, defs, entries)
+    return k, _bit_packed(entries, k, _NONE_I32, width, out)
 
 
 @njit(cache=True, nogil=True)
@@ -354,12 +425,30 @@ def _bits8(bits: np.ndarray, b: int) -> int:
 
 @njit(cache=True, nogil=True)
 def _compact8(vals: np.ndarray, valid: np.ndarray, voff: int, out: np.ndarray) -> int:
-    """The 8-byte values of the present rows, in order: how many."""
+    """The 8-byte values (``vals``: uint64) of the present rows, in order, into the bytes
+    ``out`` (8 a present row): how many. Eight present rows are copied at once; else each
+    row is stored and the count advanced by its presence (no branch on it)."""
+    n = vals.size
+    cap = out.size // 8
     k = 0
-    for i in range(vals.size):
-        if _bit(valid, voff + i):
-            out[k] = vals[i]
-            k += 1
+    i = 0
+    while i + 8 <= n:
+        vb = _bits8(valid, voff + i)
+        if vb == 0xFF:
+            for j in range(8):
+                _put8(out, 8 * (k + j), vals[i + j])
+            k += 8
+        else:
+            for j in range(8):
+                if k < cap:
+                    _put8(out, 8 * k, vals[i + j])
+                k += (vb >> j) & 1
+        i += 8
+    for t in range(i, n):
+        b = voff + t
+        if k < cap:
+            _put8(out, 8 * k, vals[t])
+        k += (valid[b >> 3] >> (b & 7)) & 1
     return k
 
 
@@ -368,27 +457,39 @@ def _compact_bits(
     bits: np.ndarray, boff: int, n: int, valid: np.ndarray, voff: int, out: np.ndarray
 ) -> int:
     """The booleans (bits from ``boff``) of the present rows bit-packed LSB first (PLAIN
-    BOOLEAN) into ``out`` (zeroed, one byte longer): how many (``valid`` empty: all rows).
-    Eight rows at a time: eight present are appended as one byte; else row by row, no
-    branch on presence (an absent row ORs in a zero bit)."""
+    BOOLEAN) into ``out`` (one byte longer; the bits past the last zero): how many
+    (``valid`` empty: all rows). Eight rows at a time into a register: eight present
+    are appended as they are, else gathered row by row without a branch on presence."""
     has_valid = valid.size > 0
+    acc = np.uint64(0)
+    nbits = np.uint64(0)
+    pos = 0
     k = 0
     for base in range(0, n, 8):
-        vb = _bits8(valid, voff + base) if has_valid else 0xFF
-        if vb == 0xFF and base + 8 <= n:
-            b8 = _bits8(bits, boff + base)
-            r = k & 7
-            out[k >> 3] |= np.uint8((b8 << r) & 0xFF)
-            if r:
-                out[(k >> 3) + 1] |= np.uint8(b8 >> (8 - r))
-            k += 8
-            continue
-        for j in range(min(8, n - base)):
-            p = (vb >> j) & 1
-            i = boff + base + j
-            b = (bits[i >> 3] >> (i & 7)) & 1
-            out[k >> 3] |= np.uint8((b & p) << (k & 7))
-            k += p
+        m = min(8, n - base)
+        keep = (1 << m) - 1
+        vb = (_bits8(valid, voff + base) if has_valid else 0xFF) & keep
+        b8 = _bits8(bits, boff + base) & vb
+        if vb == 0xFF:
+            got = b8
+            c = 8
+        else:
+            got = 0
+            c = 0
+            for j in range(m):
+                p = (vb >> j) & 1
+                got |= ((b8 >> j) & 1) << c
+                c += p
+        acc |= np.uint64(got) << nbits
+        nbits += np.uint64(c)
+        k += c
+        out[pos] = np.uint8(acc & np.uint64(0xFF))
+        adv = nbits >> np.uint64(3)
+        pos += np.int64(adv)
+        acc >>= adv * np.uint64(8)
+        nbits &= np.uint64(7)
+    if nbits:
+        out[pos] = np.uint8(acc & np.uint64(0xFF))
     return k
 
 
@@ -429,6 +530,7 @@ def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
 # -- columns ------------------------------------------------------------------------------
 
 _NONE = np.zeros(0, dtype=np.uint8)
+_NONE_I32 = np.zeros(0, dtype=np.int32)  # no remap: the entries are the page positions
 
 
 class _Arena:
@@ -537,6 +639,12 @@ class _Dictionary:
     entries: int  # in the page (0: every entry is null)
     one: bool  # one entry in the page and no null entry: every valid row points at it
     holes: bool = True  # a null entry (remap -1): rows with a valid index may be absent
+    #: ``remap``'s bytes: the columns of one index array with equal ones share a stream
+    #: (a bytes object hashes once)
+    positions: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.positions = self.remap.tobytes()
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
@@ -564,7 +672,7 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     for v in values:
         if v is not None:
             first.setdefault(v, len(first))
-    remap = _NONE
+    remap = _NONE_I32
     if 2 * len(first) <= len(values) and len(values) > 8:
         remap = np.array([-1 if v is None else first[v] for v in values], dtype=np.int32)
         d = pa.array(list(first), type=d.type)
@@ -600,20 +708,28 @@ def _dictionary_values(
         ind.offset,
         n,
         dic.width,
-        dic.remap.tobytes(),
+        dic.positions,
     )
     got = shared.get(key)
     if got is None:
         idx = np.frombuffer(bufs[1], dtype=ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
-        if dic.holes:
-            valid, voff = _bits(ind)
+        valid, voff = _bits(ind)
+        if dic.holes:  # present where the entry has a page position too: entries of its own
             defs = mem.zeros((n + 7) // 8)
-            out = mem.empty(((n + 7) // 8) * dic.width + 8)
-            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
-        else:  # present where the index is valid: the levels are its validity bits
-            valid, voff, _present, defs = _valid_defs(ind, mem)
-            out = mem.empty(((n + 7) // 8) * dic.width + 8)
-            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, _NONE, out)
+            entries = mem.empty(4 * n).view(np.uint32)
+            k = _present_entries(idx, valid, voff, dic.remap, defs, entries)
+            remap = _NONE_I32
+        else:  # present where the index is valid: levels and entries shared by the columns
+            both = key[:4]
+            if both not in shared:
+                _v, _o, _present, defs = _valid_defs(ind, mem)
+                entries = mem.empty(4 * n).view(np.uint32)
+                k = _present_entries(idx, valid, voff, _NONE_I32, _NONE, entries)
+                shared[both] = (k, entries, defs)
+            k, entries, defs = shared[both]
+            remap = dic.remap
+        out = mem.empty(((k + 7) // 8) * dic.width + 8)
+        size = _bit_packed(entries, k, remap, dic.width, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
         got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
@@ -638,10 +754,9 @@ def _plain_values(arr: pa.Array, mem: _Arena) -> tuple[list[Any], list[Any]]:
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         vals = np.frombuffer(arr.buffers()[1], dtype=t.to_pandas_dtype())
         vals = vals[arr.offset : arr.offset + n]
-        if present < n:
-            out = mem.empty(8 * present).view(vals.dtype)
-            _compact8(vals.view(np.uint64), valid, voff, out.view(np.uint64))
-            vals = out
+        if present < n:  # the present values written where they go (as a _Fill)
+            words = vals.view(np.uint64)
+            return levels, [_Fill(8 * present, lambda out: _compact8(words, valid, voff, out))]
         return levels, [vals]
     return levels, [_byte_array_values(arr, valid, voff, mem)]
 
@@ -781,6 +896,8 @@ class ParquetAnswer:
                 raise TypeError(f"{f.name}: {f.type} is not written as Parquet here")
             self.kinds.append(kind)
         self.paths = [_bin(f.name.encode()) for f in schema]
+        #: the columns of text or bytes, not dictionaries (their size is the slice's)
+        self.byte_arrays = [i for i, f in enumerate(schema) if _text(f.type) or _binary(f.type)]
         self.metadata = metadata or {}
         self.offset = 0
         self.rows = 0
@@ -831,8 +948,9 @@ class ParquetAnswer:
         """Scratch for a row group of ``columns``: a kept one when large enough."""
         n = max((len(c[1]) if isinstance(c, tuple) else len(c) for c in columns), default=0)
         size = 1024 + 48 * n  # the geometry, the doubles, the levels and indices
-        for c in columns:
-            if not isinstance(c, tuple) and (_text(c.type) or _binary(c.type)) and len(c):
+        for i in self.byte_arrays:
+            c = columns[i]
+            if not isinstance(c, tuple) and len(c):
                 offsets, _data = _offsets_data(c)  # this slice's bytes, not its buffer's
                 size += int(offsets[-1] - offsets[0]) + 4 * n + 8
         try:
