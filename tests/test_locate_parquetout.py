@@ -335,6 +335,35 @@ def test_dictionary_stream_packs_every_width(width):
     assert bytes(again[:size]) == packed
 
 
+@pytest.mark.parametrize("offset", [0, 5])
+def test_entries_compacted_once_then_packed_per_column(offset):
+    """The present rows' entries compacted once (eight valid rows at a time or not), then
+    bit-packed with each column's own page positions: Parquet's run for every width the
+    grouped packing takes (1-16) and past it, and as many present rows as valid bits."""
+    from gridgeo.locate.parquetout import _NONE, _NONE_I32, _bit_packed, _present_entries
+
+    rng = np.random.default_rng(offset)
+    n = 2_003
+    present = rng.random(n + offset) < rng.choice([0.0, 0.6, 0.97, 1.0], n + offset)
+    valid = np.packbits(present, bitorder="little")
+    present = present[offset:]
+    idx = rng.integers(0, 700, n).astype(np.int16)
+    idx[~present] = -7  # what a null row's index holds does not matter
+    entries = np.full(n, 99, np.uint32)
+    k = _present_entries(idx, valid, offset, _NONE_I32, _NONE, entries)
+    assert k == present.sum() and np.array_equal(entries[:k], idx[present])
+    for width in range(1, 21):
+        top = (1 << width) - 1
+        remap = rng.integers(0, top + 1, 700).astype(np.int32)
+        want = remap[idx[present]].astype(np.uint64)
+        bits = "".join(format(int(v), f"0{width}b")[::-1] for v in want)
+        bits += "0" * (((8 - len(want) % 8) % 8) * width)
+        packed = bytes(int(bits[i : i + 8][::-1], 2) for i in range(0, len(bits), 8))
+        out = np.full(((k + 7) // 8) * width + 8, 0xAB, np.uint8)
+        assert _bit_packed(entries, k, remap, width, out) == len(packed)
+        assert bytes(out[: len(packed)]) == packed
+
+
 def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():
     from gridgeo.locate.csvout import BufferPool
 
