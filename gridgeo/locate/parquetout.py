@@ -60,7 +60,13 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from gridgeo.locate.csvout import _STEP, _copy_at, _copy_fixed  # fixed-size moves
+from gridgeo.locate.csvout import (  # fixed-size moves, unaligned 8-byte loads and stores
+    _STEP,
+    _copy_at,
+    _copy_fixed,
+    _load8,
+    _store8,
+)
 
 MAGIC = b"PAR1"
 
@@ -357,26 +363,34 @@ def _same_length(offsets: np.ndarray) -> int:
 @njit(cache=True, nogil=True)
 def _plain_texts(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
     """PLAIN byte arrays of every value (no null) into ``out``, exactly as long (the
-    values' bytes plus 4 a value): each length one 4-byte store, each value copied in
-    fixed 32-byte moves (no loop per byte) while they stay within ``out`` and ``data``
-    (the bytes moved past a value's end are overwritten by the next one), else by a
-    ``memcpy`` of its length."""
+    values' bytes plus 4 a value). A value of up to 8 bytes (a row number, a short code)
+    is one 8-byte load and two 8-byte stores: its length and first 4 bytes, then the
+    other 4 (bytes past the value are overwritten by the next one); a longer one is its
+    length, then fixed 32-byte moves (no loop per byte) while they stay within ``out``
+    and ``data``, else a ``memcpy`` of its length."""
     end = np.int64(out.size)
     size = np.int64(data.size)
     pos = np.int64(0)
+    s = np.int64(offsets[0])
     for i in range(offsets.size - 1):
-        s = np.int64(offsets[i])
-        ln = np.int64(offsets[i + 1]) - s
-        _put4(out, pos, np.uint32(ln))
-        pos += 4
-        if pos + ln + _STEP <= end and s + ln + _STEP <= size:
-            k = np.int64(0)
-            while k < ln:
-                _copy_fixed(out, pos + k, data, s + k)
-                k += _STEP
-        elif ln > 0:
-            _copy_at(out, pos, data, s, ln)
-        pos += ln
+        e = np.int64(offsets[i + 1])
+        ln = e - s
+        if ln <= 8 and pos + 12 <= end and s + 8 <= size:
+            word = _load8(data, s)
+            _store8(out, pos, np.uint64(ln) | (word << np.uint64(32)))
+            _store8(out, pos + 4, word)
+        else:
+            _put4(out, pos, np.uint32(ln))
+            at = pos + 4
+            if at + ln + _STEP <= end and s + ln + _STEP <= size:
+                k = np.int64(0)
+                while k < ln:
+                    _copy_fixed(out, at + k, data, s + k)
+                    k += _STEP
+            elif ln > 0:
+                _copy_at(out, at, data, s, ln)
+        pos += 4 + ln
+        s = e
 
 
 @njit(cache=True, nogil=True)
@@ -426,28 +440,15 @@ def _bits8(bits: np.ndarray, b: int) -> int:
 @njit(cache=True, nogil=True)
 def _compact8(vals: np.ndarray, valid: np.ndarray, voff: int, out: np.ndarray) -> int:
     """The 8-byte values (``vals``: uint64) of the present rows, in order, into the bytes
-    ``out`` (8 a present row): how many. Eight present rows are copied at once; else each
-    row is stored and the count advanced by its presence (no branch on it)."""
-    n = vals.size
+    ``out`` (8 a present row): how many. Each row is stored (one 8-byte store while
+    there is room) and the count advanced by its presence: no branch on it (the next
+    row overwrites an absent one)."""
     cap = out.size // 8
     k = 0
-    i = 0
-    while i + 8 <= n:
-        vb = _bits8(valid, voff + i)
-        if vb == 0xFF:
-            for j in range(8):
-                _put8(out, 8 * (k + j), vals[i + j])
-            k += 8
-        else:
-            for j in range(8):
-                if k < cap:
-                    _put8(out, 8 * k, vals[i + j])
-                k += (vb >> j) & 1
-        i += 8
-    for t in range(i, n):
-        b = voff + t
+    for i in range(vals.size):
+        b = voff + i
         if k < cap:
-            _put8(out, 8 * k, vals[t])
+            _store8(out, 8 * k, vals[i])
         k += (valid[b >> 3] >> (b & 7)) & 1
     return k
 
