@@ -453,35 +453,43 @@ def _compact8(vals: np.ndarray, valid: np.ndarray, voff: int, out: np.ndarray) -
     return k
 
 
+def _gather_table() -> tuple[np.ndarray, np.ndarray]:
+    """For each (validity byte, value byte): the value bits of the valid rows moved down
+    together (LSB first), at ``256 * validity + value``; and each validity byte's count."""
+    valid = np.arange(256, dtype=np.int64)[:, None]
+    bits = np.arange(256, dtype=np.int64)[None, :]
+    out = np.zeros((256, 256), np.int64)
+    count = np.zeros((256, 1), np.int64)
+    for j in range(8):
+        keep = (valid >> j) & 1
+        out |= ((bits >> j) & 1 & keep) << count
+        count = count + keep
+    return out.astype(np.uint8).ravel(), count.astype(np.uint8).ravel()
+
+
+#: :func:`_compact_bits`' lookups (64 KiB: compiled in as constants)
+_GATHERED, _COUNT = _gather_table()
+
+
 @njit(cache=True, nogil=True)
 def _compact_bits(
     bits: np.ndarray, boff: int, n: int, valid: np.ndarray, voff: int, out: np.ndarray
 ) -> int:
     """The booleans (bits from ``boff``) of the present rows bit-packed LSB first (PLAIN
     BOOLEAN) into ``out`` (one byte longer; the bits past the last zero): how many
-    (``valid`` empty: all rows). Eight rows at a time into a register: eight present
-    are appended as they are, else gathered row by row without a branch on presence."""
+    (``valid`` empty: all rows). Eight rows at a time: their present bits gathered by
+    one table lookup (:data:`_GATHERED`), appended to a register, no branch per row."""
     has_valid = valid.size > 0
     acc = np.uint64(0)
     nbits = np.uint64(0)
     pos = 0
     k = 0
     for base in range(0, n, 8):
-        m = min(8, n - base)
-        keep = (1 << m) - 1
+        keep = (1 << min(8, n - base)) - 1
         vb = (_bits8(valid, voff + base) if has_valid else 0xFF) & keep
-        b8 = _bits8(bits, boff + base) & vb
-        if vb == 0xFF:
-            got = b8
-            c = 8
-        else:
-            got = 0
-            c = 0
-            for j in range(m):
-                p = (vb >> j) & 1
-                got |= ((b8 >> j) & 1) << c
-                c += p
-        acc |= np.uint64(got) << nbits
+        at = vb * 256 + _bits8(bits, boff + base)
+        acc |= np.uint64(_GATHERED[at]) << nbits
+        c = _COUNT[vb]
         nbits += np.uint64(c)
         k += c
         out[pos] = np.uint8(acc & np.uint64(0xFF))
@@ -854,13 +862,25 @@ def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
     overwrites), after 4 bytes left for ``PAR1``: a view of those ``size`` bytes."""
     out = pool.take(size + len(MAGIC))
     at = len(MAGIC)
+    small: list[bytes] = []  # headers, levels, runs: copied as one (fewer numpy steps)
     for p in parts:
+        if type(p) is bytes and len(p) < 4096:
+            small.append(p)
+            continue
+        if small:
+            joined = b"".join(small)
+            out[at : at + len(joined)] = np.frombuffer(joined, np.uint8)
+            at += len(joined)
+            small.clear()
         n = _len(p)
         if isinstance(p, _Fill):
             p.fill(out[at : at + n])
         else:
             out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles: not values)
         at += n
+    if small:
+        joined = b"".join(small)
+        out[at : at + len(joined)] = np.frombuffer(joined, np.uint8)
     return memoryview(out)[len(MAGIC) : len(MAGIC) + size]
 
 
