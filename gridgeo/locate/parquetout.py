@@ -52,6 +52,7 @@ writer: dictionary columns read back as text.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,19 @@ def _page_header(kind: int, size: int, num_values: int, encoding: int) -> bytes:
     # 7: DictionaryPageHeader {1, 2, 3: is_sorted false}
     inner = b"\x15" + _zigzag(num_values) + b"\x15" + _zigzag(encoding) + b"\x12\x00"
     return head + b"\x4c" + inner + b"\x00"
+
+
+def _data_page_ends(rows: int) -> tuple[bytes, bytes, bytes]:
+    """The ends of a row group's ``DATA_PAGE`` headers after their sizes (PLAIN, then
+    RLE_DICTIONARY: the ``DataPageHeader`` of ``rows`` values, as :func:`_page_header`
+    writes it) and ``ColumnMetaData`` field 5's head and value (``rows``) with field 6's
+    head: the same for every column of the row group."""
+    nv = _zigzag(rows)
+    ends = tuple(
+        b"\x2c\x15" + nv + b"\x15" + _zigzag(e) + b"\x15\x06\x15\x06\x00\x00"
+        for e in (_PLAIN, _RLE_DICTIONARY)
+    )
+    return ends[0], ends[1], b"\x16" + nv + b"\x16"
 
 
 # -- compiled encoders (no GIL: a batch answer prepares its chunks on both cores) --------
@@ -600,11 +614,17 @@ def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
     return np.frombuffer(buf, dtype=np.uint8), arr.offset
 
 
+@functools.lru_cache(maxsize=256)
+def _run_levels(n: int, present: bool) -> bytes:
+    """Definition levels of ``n`` rows all present or all absent: one RLE run."""
+    body = _varint(n << 1) + (b"\x01" if present else b"\x00")
+    return struct.pack("<I", len(body)) + body
+
+
 def _levels(n: int, present: int, defs: np.ndarray | None) -> list[Any]:
     """Definition levels (v1: 4-byte length, then the hybrid of bit width 1)."""
     if present == n or present == 0:
-        body = _varint(n << 1) + (b"\x01" if present == n else b"\x00")
-        return [struct.pack("<I", len(body)) + body]
+        return [_run_levels(n, present == n)]
     assert defs is not None
     head = _varint(((n + 7) // 8) << 1 | 1)
     return [struct.pack("<I", len(head) + defs.size) + head, defs]
@@ -682,7 +702,7 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     most half the entries are distinct (a grid's type or community), only the distinct
     ones: a smaller page and fewer bits per row are worth a stream of its own."""
     bufs = d.buffers()
-    key = (*(b.address if b is not None else 0 for b in bufs), d.offset, len(d), str(d.type))
+    key = (*(b.address if b is not None else 0 for b in bufs), d.offset, len(d), d.type.id)
     hit = _DICTIONARIES.get(key)
     if hit is not None:
         return hit[0]
@@ -930,6 +950,11 @@ class ParquetAnswer:
         self.paths = [_bin(f.name.encode()) for f in schema]
         #: the columns of text or bytes, not dictionaries (their size is the slice's)
         self.byte_arrays = [i for i, f in enumerate(schema) if _text(f.type) or _binary(f.type)]
+        #: per column: a dictionary column, a text or bytes one (looked up once, not per
+        #: row group: the row groups' columns are of the schema's types)
+        self.forms = [
+            (pa.types.is_dictionary(f.type), i in self.byte_arrays) for i, f in enumerate(schema)
+        ]
         self.metadata = metadata or {}
         self.offset = 0
         self.rows = 0
@@ -939,14 +964,16 @@ class ParquetAnswer:
 
     @staticmethod
     def _column(
-        col: Any, shared: dict, mem: _Arena
+        col: Any, form: tuple[bool, bool], shared: dict, mem: _Arena
     ) -> tuple[int, bytes | None, list[Any], list[Any]]:
-        """(rows, dictionary page or None, definition levels, values) of one column."""
+        """(rows, dictionary page or None, definition levels, values) of one column;
+        ``form``: (a dictionary column, a text or bytes one)."""
         if isinstance(col, tuple):  # ("wkb_xy", x, y)
             return (len(col[1]), None, *_wkb_values(col[1], col[2], mem))
         n = len(col)
-        if pa.types.is_dictionary(col.type):
-            dic = _dictionary(col.dictionary) if len(col.dictionary) else None
+        if form[0]:
+            d = col.dictionary
+            dic = _dictionary(d) if len(d) else None
             if dic is None or dic.entries == 0:  # no entry, or only null ones: all null
                 return (n, None, _levels(n, 0, None), [])
             if dic.one:  # rows null where their index is, else the one entry: no pass
@@ -954,7 +981,7 @@ class ParquetAnswer:
                 run = b"\x01" + _varint(present << 1) + b"\x00" if present else b"\x01"
                 return (n, dic.page, _levels(n, present, defs), [run])
             return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
-        if n > 1 and col.null_count < n and (_text(col.type) or _binary(col.type)):
+        if n > 1 and form[1] and col.null_count < n:
             one = _constant_values(col, mem)  # (all null: written as such, no pass)
             if one is not None:
                 return (n, *one)
@@ -1005,10 +1032,11 @@ class ParquetAnswer:
         shared: dict = {}
         rows = 0
         mem = self._arena(columns)
-        for f, (ptype, _text), path, col in zip(
-            self.schema, self.kinds, self.paths, columns, strict=True
+        tails: dict[int, tuple[bytes, bytes]] = {}  # per row count: page header and meta ends
+        for f, (ptype, _text), path, col, form in zip(
+            self.schema, self.kinds, self.paths, columns, self.forms, strict=True
         ):
-            rows, page, levels, values = self._column(col, shared, mem)
+            rows, page, levels, values = self._column(col, form, shared, mem)
             dict_at = -1
             if page is not None:
                 dict_at = at
@@ -1016,9 +1044,17 @@ class ParquetAnswer:
                 at += len(page)
             if not f.nullable:
                 levels = []
-            body = sum(_len(p) for p in levels) + sum(_len(p) for p in values)
-            encoding = _PLAIN if page is None else _RLE_DICTIONARY
-            head = _page_header(_DATA_PAGE, body, rows, encoding)
+            body = 0
+            for p in levels:
+                body += _len(p)
+            for p in values:
+                body += _len(p)
+            ends = tails.get(rows)
+            if ends is None:
+                ends = tails[rows] = _data_page_ends(rows)
+            z = _zigzag(body)
+            # a DATA_PAGE header (as _page_header writes it), its encoding's ending
+            head = b"\x15\x00\x15" + z + b"\x15" + z + ends[0 if page is None else 1]
             parts.append(head)
             parts += levels
             parts += values
@@ -1027,7 +1063,7 @@ class ParquetAnswer:
             size = at - (data_at if dict_at < 0 else dict_at)
             z = _zigzag(size)
             meta = self._meta_head(ptype, path, page is not None)
-            meta += b"\x16" + _zigzag(rows) + b"\x16" + z + b"\x16" + z  # fields 5, 6, 7
+            meta += ends[2] + z + b"\x16" + z  # fields 5, 6, 7
             metas.append((meta, dict_at, data_at))
         data = b"".join(_filled(parts, mem)) if pool is None else _joined(parts, at, pool)
         del parts, shared
