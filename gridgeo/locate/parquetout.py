@@ -9,18 +9,24 @@ the Arrow dictionary in its own order (a null entry written as an empty string t
 points at): duplicate and unused dictionary entries are legal Parquet, and readers give the
 same strings. The columns picked by one index array whose entries have the same page
 positions and the same null entries then share one stream of definition levels and
-RLE/bit-packed indices: encoded once per row group (a compiled pass, no branch per row)
-and copied. A dictionary with at most half its entries distinct (a grid's type,
-community) is written with only the distinct ones (a smaller page, fewer bits per row: a
-stream of its own); one of a single entry needs no pass (levels = the index validity, one
-RLE run); one of only null entries is an all-null column. A text column of one value (a
+RLE/bit-packed indices, encoded once per row group and copied. A dictionary with at most
+half its entries distinct (a grid's type, community) is written with only the distinct
+ones (a smaller page, fewer bits per row: a stream of its own); one of a single entry
+needs no pass (levels = the index validity, one RLE run); one of only null entries is an
+all-null column. A stream is made in two compiled passes: the present rows' entries
+compacted (:func:`_present_entries`; once per index array for the dictionaries without
+null entries, whose levels are the index validity), then bit-packed with the column's
+own page positions eight values at a time (:func:`_bit_packed`: a group of eight is
+``width`` bytes, put together in registers, no state carried between groups). A text column of one value (a
 category given for the whole batch) is written as a dictionary of one entry. The
 dictionary pages are made once per Arrow dictionary (a snapshot's grid columns are the
 same arrays for every chunk) and copied into each row group. Doubles, booleans and byte
 arrays are PLAIN (the last as 4-byte length plus bytes). A row group is encoded into
 scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined;
-its largest parts, the WKB points and text without nulls (the ids), are written straight
-into the joined buffer instead (:class:`_Fill`: not encoded into scratch and copied).
+its largest parts, the WKB points, text without nulls (the ids) and the present doubles of
+a column with nulls (the border distance), are written straight into the joined buffer
+instead (:class:`_Fill`: not encoded into scratch and copied); the small ones (page
+headers, levels, runs) are copied into it as one.
 
 Format, as in the Apache Parquet format specification (``parquet.thrift``, format 2.6,
 ``Encodings.md``), written with the Thrift compact protocol:
