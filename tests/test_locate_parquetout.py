@@ -362,6 +362,15 @@ def test_entries_compacted_once_then_packed_per_column(offset):
         out = np.full(((k + 7) // 8) * width + 8, 0xAB, np.uint8)
         assert _bit_packed(entries, k, remap, width, out) == len(packed)
         assert bytes(out[: len(packed)]) == packed
+    # entries without a page position (null ones): left out in the compaction, their
+    # rows' definition bits cleared
+    remap = np.where(rng.random(700) < 0.3, -1, rng.integers(0, 500, 700)).astype(np.int32)
+    defs = np.zeros((n + 7) // 8, np.uint8)
+    k = _present_entries(idx, valid, offset, remap, defs, entries)
+    kept = present.copy()
+    kept[present] = remap[idx[present]] >= 0
+    assert k == kept.sum() and np.array_equal(entries[:k], remap[idx[kept]])
+    assert np.array_equal(np.unpackbits(defs, bitorder="little")[:n].astype(bool), kept)
 
 
 def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():

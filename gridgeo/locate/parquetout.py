@@ -228,7 +228,8 @@ def _present_entries(
     ``remap`` is given, its entry has a page position (``remap[entry]`` >= 0; then the
     position is what is kept). No branch on presence: each row is stored and the count
     advanced by its presence (the next row overwrites an absent one); eight valid rows
-    without a remap are copied at once."""
+    without a remap are copied at once. Rows go eight at a time (a byte of definition
+    bits each, zeroed ones needed only for the last seven rows)."""
     n = idx.size
     has_valid = valid.size > 0
     has_remap = remap.size > 0
@@ -248,6 +249,20 @@ def _present_entries(
                     k += (vb >> j) & 1
             if has_defs:
                 defs[i >> 3] = vb
+            i += 8
+    else:  # eight rows at a time: their definition bits gathered in a register
+        while i + 8 <= n:
+            vb = _bits8(valid, voff + i) if has_valid else 0xFF
+            d = 0
+            for j in range(8):
+                p = np.int64((vb >> j) & 1)
+                v = np.int64(remap[np.int64(idx[i + j]) * p])  # (a null row: entry 0)
+                p &= np.int64(v >= 0)
+                out[k] = v
+                k += p
+                d |= p << j
+            if has_defs:
+                defs[i >> 3] = d
             i += 8
     for t in range(i, n):
         p = np.int64(1)
