@@ -17,8 +17,9 @@ all-null column. A stream is made in two compiled passes: the present rows' entr
 compacted (:func:`_present_entries`; once per index array for the dictionaries without
 null entries, whose levels are the index validity), then bit-packed with the column's
 own page positions eight values at a time (:func:`_bit_packed`: a group of eight is
-``width`` bytes, put together in registers, no state carried between groups). A text column of one value (a
-category given for the whole batch) is written as a dictionary of one entry. The
+``width`` bytes, put together in registers, no state carried between groups). A text
+column of one value (a category given for the whole batch) is written as a dictionary
+of one entry. The
 dictionary pages are made once per Arrow dictionary (a snapshot's grid columns are the
 same arrays for every chunk) and copied into each row group. Doubles, booleans and byte
 arrays are PLAIN (the last as 4-byte length plus bytes). A row group is encoded into
@@ -228,8 +229,8 @@ def _present_entries(
     ``remap`` is given, its entry has a page position (``remap[entry]`` >= 0; then the
     position is what is kept). No branch on presence: each row is stored and the count
     advanced by its presence (the next row overwrites an absent one); eight valid rows
-    without a remap are copied at once. Rows go eight at a time (a byte of definition
-    bits each, zeroed ones needed only for the last seven rows)."""
+    without a remap are copied at once. Rows go eight at a time, their definition bits
+    stored as a byte; those of the last (up to seven) rows are ORed into ``defs``."""
     n = idx.size
     has_valid = valid.size > 0
     has_remap = remap.size > 0
@@ -317,8 +318,7 @@ def _bit_packed(vals: np.ndarray, k: int, remap: np.ndarray, width: int, out: np
         r = np.uint64(half & 7)
         lo_bits = np.uint64(half - (half & 7))
         for g in range(groups):
-            # whole groups: eight values, no test per value (the test folds away)
-            m = 8 if g < k // 8 else k - 8 * g
+            m = 8 if g < k // 8 else k - 8 * g  # values in the group (the last: fewer)
             lo, hi = _group(vals, 8 * g, m, remap, has_remap, w)
             pos = g * width
             if width <= 8:
@@ -777,7 +777,9 @@ def _dictionary_values(
         valid, voff = _bits(ind)
         if dic.holes:  # present where the entry has a page position too: entries of its own
             defs = mem.zeros((n + 7) // 8)
-            entries = mem.empty(4 * n).view(np.uint32)
+            if "holes" not in shared:  # scratch for them, packed at once: one per row group
+                shared["holes"] = mem.empty(4 * n).view(np.uint32)
+            entries = shared["holes"]
             k = _present_entries(idx, valid, voff, dic.remap, defs, entries)
             remap = _NONE_I32
         else:  # present where the index is valid: levels and entries shared by the columns
