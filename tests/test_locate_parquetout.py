@@ -335,6 +335,44 @@ def test_dictionary_stream_packs_every_width(width):
     assert bytes(again[:size]) == packed
 
 
+@pytest.mark.parametrize("offset", [0, 5])
+def test_entries_compacted_once_then_packed_per_column(offset):
+    """The present rows' entries compacted once (eight valid rows at a time or not), then
+    bit-packed with each column's own page positions: Parquet's run for every width the
+    grouped packing takes (1-16) and past it, and as many present rows as valid bits."""
+    from gridgeo.locate.parquetout import _NONE, _NONE_I32, _bit_packed, _present_entries
+
+    rng = np.random.default_rng(offset)
+    n = 2_003
+    present = rng.random(n + offset) < rng.choice([0.0, 0.6, 0.97, 1.0], n + offset)
+    valid = np.packbits(present, bitorder="little")
+    present = present[offset:]
+    idx = rng.integers(0, 700, n).astype(np.int16)
+    idx[~present] = -7  # what a null row's index holds does not matter
+    entries = np.full(n, 99, np.uint32)
+    k = _present_entries(idx, valid, offset, _NONE_I32, _NONE, entries)
+    assert k == present.sum() and np.array_equal(entries[:k], idx[present])
+    for width in range(1, 21):
+        top = (1 << width) - 1
+        remap = rng.integers(0, top + 1, 700).astype(np.int32)
+        want = remap[idx[present]].astype(np.uint64)
+        bits = "".join(format(int(v), f"0{width}b")[::-1] for v in want)
+        bits += "0" * (((8 - len(want) % 8) % 8) * width)
+        packed = bytes(int(bits[i : i + 8][::-1], 2) for i in range(0, len(bits), 8))
+        out = np.full(((k + 7) // 8) * width + 8, 0xAB, np.uint8)
+        assert _bit_packed(entries, k, remap, width, out) == len(packed)
+        assert bytes(out[: len(packed)]) == packed
+    # entries without a page position (null ones): left out in the compaction, their
+    # rows' definition bits cleared
+    remap = np.where(rng.random(700) < 0.3, -1, rng.integers(0, 500, 700)).astype(np.int32)
+    defs = np.zeros((n + 7) // 8, np.uint8)
+    k = _present_entries(idx, valid, offset, remap, defs, entries)
+    kept = present.copy()
+    kept[present] = remap[idx[present]] >= 0
+    assert k == kept.sum() and np.array_equal(entries[:k], remap[idx[kept]])
+    assert np.array_equal(np.unpackbits(defs, bitorder="little")[:n].astype(bool), kept)
+
+
 def test_row_groups_joined_into_reused_buffers_are_the_same_bytes():
     from gridgeo.locate.csvout import BufferPool
 
@@ -394,9 +432,10 @@ def test_present_values_and_booleans_compacted_in_order(offset):
     valid = np.packbits(present, bitorder="little")
     present = present[offset:]
     vals = rng.random(n)
-    out = np.full(n + 1, -1.0)
-    k = _compact8(vals.view(np.uint64), valid, offset, out.view(np.uint64))
-    assert k == present.sum() and np.array_equal(out[:k], vals[present])
+    out = np.full(8 * int(present.sum()) + 16, 0xAB, np.uint8)  # bytes, written exactly
+    k = _compact8(vals.view(np.uint64), valid, offset, out[: 8 * int(present.sum())])
+    assert k == present.sum() and np.array_equal(out[: 8 * k].view(np.float64), vals[present])
+    assert (out[8 * k :] == 0xAB).all()
     flags = rng.random(n + 5) < 0.5
     bits = np.packbits(flags, bitorder="little")
     for v, voff in ((valid, offset), (np.zeros(0, np.uint8), 0)):

@@ -9,18 +9,25 @@ the Arrow dictionary in its own order (a null entry written as an empty string t
 points at): duplicate and unused dictionary entries are legal Parquet, and readers give the
 same strings. The columns picked by one index array whose entries have the same page
 positions and the same null entries then share one stream of definition levels and
-RLE/bit-packed indices: encoded once per row group (a compiled pass, no branch per row)
-and copied. A dictionary with at most half its entries distinct (a grid's type,
-community) is written with only the distinct ones (a smaller page, fewer bits per row: a
-stream of its own); one of a single entry needs no pass (levels = the index validity, one
-RLE run); one of only null entries is an all-null column. A text column of one value (a
-category given for the whole batch) is written as a dictionary of one entry. The
+RLE/bit-packed indices, encoded once per row group and copied. A dictionary with at most
+half its entries distinct (a grid's type, community) is written with only the distinct
+ones (a smaller page, fewer bits per row: a stream of its own); one of a single entry
+needs no pass (levels = the index validity, one RLE run); one of only null entries is an
+all-null column. A stream is made in two compiled passes: the present rows' entries
+compacted (:func:`_present_entries`; once per index array for the dictionaries without
+null entries, whose levels are the index validity), then bit-packed with the column's
+own page positions eight values at a time (:func:`_bit_packed`: a group of eight is
+``width`` bytes, put together in registers, no state carried between groups). A text
+column of one value (a category given for the whole batch) is written as a dictionary
+of one entry. The
 dictionary pages are made once per Arrow dictionary (a snapshot's grid columns are the
 same arrays for every chunk) and copied into each row group. Doubles, booleans and byte
 arrays are PLAIN (the last as 4-byte length plus bytes). A row group is encoded into
 scratch memory the writer reuses (fresh memory costs a page fault per 4 KiB), then joined;
-its largest parts, the WKB points and text without nulls (the ids), are written straight
-into the joined buffer instead (:class:`_Fill`: not encoded into scratch and copied).
+its largest parts, the WKB points, text without nulls (the ids) and the present doubles of
+a column with nulls (the border distance), are written straight into the joined buffer
+instead (:class:`_Fill`: not encoded into scratch and copied); the small ones (page
+headers, levels, runs) are copied into it as one.
 
 Format, as in the Apache Parquet format specification (``parquet.thrift``, format 2.6,
 ``Encodings.md``), written with the Thrift compact protocol:
@@ -52,6 +59,7 @@ writer: dictionary columns read back as text.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +68,13 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from gridgeo.locate.csvout import _STEP, _copy_at, _copy_fixed  # fixed-size moves
+from gridgeo.locate.csvout import (  # fixed-size moves, unaligned 8-byte loads and stores
+    _STEP,
+    _copy_at,
+    _copy_fixed,
+    _load8,
+    _store8,
+)
 
 MAGIC = b"PAR1"
 
@@ -84,8 +98,12 @@ _SMALL = [bytes([i]) for i in range(128)]
 
 
 def _varint(n: int) -> bytes:
-    if n < 128:
+    if n < 0x80:
         return _SMALL[n]
+    if n < 0x4000:  # sizes and counts of a row group: two or three bytes, no loop
+        return bytes((n & 0x7F | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -174,6 +192,19 @@ def _page_header(kind: int, size: int, num_values: int, encoding: int) -> bytes:
     return head + b"\x4c" + inner + b"\x00"
 
 
+def _data_page_ends(rows: int) -> tuple[bytes, bytes, bytes]:
+    """The ends of a row group's ``DATA_PAGE`` headers after their sizes (PLAIN, then
+    RLE_DICTIONARY: the ``DataPageHeader`` of ``rows`` values, as :func:`_page_header`
+    writes it) and ``ColumnMetaData`` field 5's head and value (``rows``) with field 6's
+    head: the same for every column of the row group."""
+    nv = _zigzag(rows)
+    ends = tuple(
+        b"\x2c\x15" + nv + b"\x15" + _zigzag(e) + b"\x15\x06\x15\x06\x00\x00"
+        for e in (_PLAIN, _RLE_DICTIONARY)
+    )
+    return ends[0], ends[1], b"\x16" + nv + b"\x16"
+
+
 # -- compiled encoders (no GIL: a batch answer prepares its chunks on both cores) --------
 
 
@@ -183,6 +214,137 @@ def _bit(bits: np.ndarray, i: int) -> bool:
 
 
 @njit(cache=True, nogil=True)
+def _present_entries(
+    idx: np.ndarray,
+    valid: np.ndarray,
+    voff: int,
+    remap: np.ndarray,
+    defs: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """The dictionary entries of the present rows, in order, into ``out`` (uint32, at least
+    as long as ``idx``): how many. Definition bits into ``defs`` (zeroed; empty: not wanted).
+
+    A row is present where its validity bit is set (``valid`` empty: all) and, when
+    ``remap`` is given, its entry has a page position (``remap[entry]`` >= 0; then the
+    position is what is kept). No branch on presence: each row is stored and the count
+    advanced by its presence (the next row overwrites an absent one); eight valid rows
+    without a remap are copied at once. Rows go eight at a time, their definition bits
+    stored as a byte; those of the last (up to seven) rows are ORed into ``defs``."""
+    n = idx.size
+    has_valid = valid.size > 0
+    has_remap = remap.size > 0
+    has_defs = defs.size > 0
+    k = 0
+    i = 0
+    if not has_remap:
+        while i + 8 <= n:
+            vb = _bits8(valid, voff + i) if has_valid else 0xFF
+            if vb == 0xFF:
+                for j in range(8):
+                    out[k + j] = idx[i + j]
+                k += 8
+            else:
+                for j in range(8):
+                    out[k] = idx[i + j]
+                    k += (vb >> j) & 1
+            if has_defs:
+                defs[i >> 3] = vb
+            i += 8
+    else:  # eight rows at a time: their definition bits gathered in a register
+        while i + 8 <= n:
+            vb = _bits8(valid, voff + i) if has_valid else 0xFF
+            d = 0
+            for j in range(8):
+                p = np.int64((vb >> j) & 1)
+                v = np.int64(remap[np.int64(idx[i + j]) * p])  # (a null row: entry 0)
+                p &= np.int64(v >= 0)
+                out[k] = v
+                k += p
+                d |= p << j
+            if has_defs:
+                defs[i >> 3] = d
+            i += 8
+    for t in range(i, n):
+        p = np.int64(1)
+        if has_valid:
+            b = voff + t
+            p = np.int64((valid[b >> 3] >> (b & 7)) & 1)
+        v = np.int64(idx[t]) * p  # a null row's index may be anything: entry 0 read instead
+        if has_remap:
+            v = np.int64(remap[v])
+            p &= np.int64(v >= 0)
+        out[k] = v
+        k += p
+        if has_defs:
+            defs[t >> 3] |= np.uint8(p << (t & 7))
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _group(
+    vals: np.ndarray, base: int, m: int, remap: np.ndarray, has_remap: bool, w: np.uint64
+) -> tuple[np.uint64, np.uint64]:
+    """The first four and the last four of the eight values from ``base`` (the first
+    ``m``; the others 0), ``w`` bits each, packed LSB first into two words."""
+    lo = np.uint64(0)
+    hi = np.uint64(0)
+    for j in range(8):
+        v = np.uint64(0)
+        if j < m:
+            v = np.uint64(remap[vals[base + j]]) if has_remap else np.uint64(vals[base + j])
+        if j < 4:
+            lo |= v << (w * np.uint64(j))
+        else:
+            hi |= v << (w * np.uint64(j - 4))
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _bit_packed(vals: np.ndarray, k: int, remap: np.ndarray, width: int, out: np.ndarray) -> int:
+    """One bit-packed run of the first ``k`` values (``remap[value]`` when ``remap`` is
+    given), ``width`` bits each, LSB first, padded with zero bits to a multiple of 8
+    values, into ``out`` (8 bytes longer than the run): its bytes.
+
+    Eight values take exactly ``width`` bytes: up to 16 bits a value, each group of eight
+    is put together in registers (two words of four values) and stored at its own place,
+    with no state carried from one group to the next; wider values go through one
+    64-bit accumulator (at most 7 bits pending + 32 < 64)."""
+    has_remap = remap.size > 0
+    w = np.uint64(width)
+    groups = (k + 7) // 8
+    if width <= 16:
+        half = 4 * width  # bits of the first four values of a group
+        r = np.uint64(half & 7)
+        lo_bits = np.uint64(half - (half & 7))
+        for g in range(groups):
+            m = 8 if g < k // 8 else k - 8 * g  # values in the group (the last: fewer)
+            lo, hi = _group(vals, 8 * g, m, remap, has_remap, w)
+            pos = g * width
+            if width <= 8:
+                _put8(out, pos, lo | (hi << np.uint64(half)))
+            else:
+                _put8(out, pos, lo)
+                top = (hi << r) | (lo >> lo_bits) if r else hi
+                _put8(out, pos + (half >> 3), top)
+        return groups * width
+    acc = np.uint64(0)
+    nbits = np.uint64(0)
+    pos = 0
+    for at in range(groups * 8):
+        v = np.uint64(0)
+        if at < k:
+            v = np.uint64(remap[vals[at]]) if has_remap else np.uint64(vals[at])
+        acc |= v << nbits
+        nbits += w
+        _put4(out, pos, np.uint32(acc & np.uint64(0xFFFFFFFF)))
+        adv = nbits >> np.uint64(3)
+        pos += np.int64(adv)
+        acc >>= adv * np.uint64(8)
+        nbits &= np.uint64(7)
+    return groups * width
+
+
 def _dictionary_stream(
     idx: np.ndarray,
     valid: np.ndarray,
@@ -192,56 +354,17 @@ def _dictionary_stream(
     defs: np.ndarray,
     out: np.ndarray,
 ) -> tuple[int, int]:
-    """Definition bits (into ``defs``, zeroed; empty: not wanted) and one bit-packed run of the present rows'
-    dictionary page positions (into ``out``, 8 bytes longer than the run; padded to a
-    multiple of 8 values): (present rows, bytes). Bit widths up to 32: at most 7 bits are
-    pending before a row, so the 64-bit accumulator holds them and the row's bits, and
-    the four bytes stored hold every whole byte a row completes (7 + 32 < 40).
+    """Definition bits (into ``defs``, zeroed; empty: not wanted) and one bit-packed run of
+    the present rows' dictionary page positions (into ``out``, 8 bytes longer than the
+    run; padded to a multiple of 8 values): (present rows, bytes). Bit widths up to 32.
 
     A row is present where its validity bit is set (``valid`` empty: all) and its entry
     has a page position: ``remap[entry]`` (-1 for a null entry), or the entry itself when
-    ``remap`` is empty. No branch on presence: an absent row adds no bits, and four bytes
-    are stored for every row (the next row overwrites what is not whole yet)."""
-    n = idx.size
-    has_valid = valid.size > 0
-    has_remap = remap.size > 0
-    has_defs = defs.size > 0
-    acc = np.uint64(0)
-    nbits = np.uint64(0)
-    w = np.uint64(width)
-    pos = 0
-    k = 0
-    for i in range(n):
-        p = 1
-        if has_valid:
-            b = voff + i
-            p = (valid[b >> 3] >> (b & 7)) & 1
-        v = np.int64(idx[i])
-        if has_remap:
-            v = np.int64(remap[v]) if p else 0
-            if v < 0:
-                p = 0
-        pm = np.uint64(0) - np.uint64(p)
-        acc |= (np.uint64(v) & pm) << nbits
-        nbits += w & pm
-        if has_defs:
-            defs[i >> 3] |= np.uint8(p << (i & 7))
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-        out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
-        out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
-        out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
-        adv = nbits >> np.uint64(3)
-        pos += np.int64(adv)
-        acc >>= adv * np.uint64(8)
-        nbits &= np.uint64(7)
-        k += p
-    left = np.int64(nbits) + ((8 - k % 8) % 8) * width
-    while left > 0:
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-        acc >>= np.uint64(8)
-        left -= 8
-        pos += 1
-    return k, pos
+    ``remap`` is empty. :func:`_present_entries`, then :func:`_bit_packed`
+    (:func:`_dictionary_values` shares the first among the columns of one index array)."""
+    entries = np.empty(idx.size, np.uint32)
+    k = _present_entries(idx, valid, voff, remap, defs, entries)
+    return k, _bit_packed(entries, k, _NONE_I32, width, out)
 
 
 @njit(cache=True, nogil=True)
@@ -286,26 +409,34 @@ def _same_length(offsets: np.ndarray) -> int:
 @njit(cache=True, nogil=True)
 def _plain_texts(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
     """PLAIN byte arrays of every value (no null) into ``out``, exactly as long (the
-    values' bytes plus 4 a value): each length one 4-byte store, each value copied in
-    fixed 32-byte moves (no loop per byte) while they stay within ``out`` and ``data``
-    (the bytes moved past a value's end are overwritten by the next one), else by a
-    ``memcpy`` of its length."""
+    values' bytes plus 4 a value). A value of up to 8 bytes (a row number, a short code)
+    is one 8-byte load and two 8-byte stores: its length and first 4 bytes, then the
+    other 4 (bytes past the value are overwritten by the next one); a longer one is its
+    length, then fixed 32-byte moves (no loop per byte) while they stay within ``out``
+    and ``data``, else a ``memcpy`` of its length."""
     end = np.int64(out.size)
     size = np.int64(data.size)
     pos = np.int64(0)
+    s = np.int64(offsets[0])
     for i in range(offsets.size - 1):
-        s = np.int64(offsets[i])
-        ln = np.int64(offsets[i + 1]) - s
-        _put4(out, pos, np.uint32(ln))
-        pos += 4
-        if pos + ln + _STEP <= end and s + ln + _STEP <= size:
-            k = np.int64(0)
-            while k < ln:
-                _copy_fixed(out, pos + k, data, s + k)
-                k += _STEP
-        elif ln > 0:
-            _copy_at(out, pos, data, s, ln)
-        pos += ln
+        e = np.int64(offsets[i + 1])
+        ln = e - s
+        if ln <= 8 and pos + 12 <= end and s + 8 <= size:
+            word = _load8(data, s)
+            _store8(out, pos, np.uint64(ln) | (word << np.uint64(32)))
+            _store8(out, pos + 4, word)
+        else:
+            _put4(out, pos, np.uint32(ln))
+            at = pos + 4
+            if at + ln + _STEP <= end and s + ln + _STEP <= size:
+                k = np.int64(0)
+                while k < ln:
+                    _copy_fixed(out, at + k, data, s + k)
+                    k += _STEP
+            elif ln > 0:
+                _copy_at(out, at, data, s, ln)
+        pos += 4 + ln
+        s = e
 
 
 @njit(cache=True, nogil=True)
@@ -354,13 +485,36 @@ def _bits8(bits: np.ndarray, b: int) -> int:
 
 @njit(cache=True, nogil=True)
 def _compact8(vals: np.ndarray, valid: np.ndarray, voff: int, out: np.ndarray) -> int:
-    """The 8-byte values of the present rows, in order: how many."""
+    """The 8-byte values (``vals``: uint64) of the present rows, in order, into the bytes
+    ``out`` (8 a present row): how many. Each row is stored (one 8-byte store while
+    there is room) and the count advanced by its presence: no branch on it (the next
+    row overwrites an absent one)."""
+    cap = out.size // 8
     k = 0
     for i in range(vals.size):
-        if _bit(valid, voff + i):
-            out[k] = vals[i]
-            k += 1
+        b = voff + i
+        if k < cap:
+            _store8(out, 8 * k, vals[i])
+        k += (valid[b >> 3] >> (b & 7)) & 1
     return k
+
+
+def _gather_table() -> tuple[np.ndarray, np.ndarray]:
+    """For each (validity byte, value byte): the value bits of the valid rows moved down
+    together (LSB first), at ``256 * validity + value``; and each validity byte's count."""
+    valid = np.arange(256, dtype=np.int64)[:, None]
+    bits = np.arange(256, dtype=np.int64)[None, :]
+    out = np.zeros((256, 256), np.int64)
+    count = np.zeros((256, 1), np.int64)
+    for j in range(8):
+        keep = (valid >> j) & 1
+        out |= ((bits >> j) & 1 & keep) << count
+        count = count + keep
+    return out.astype(np.uint8).ravel(), count.astype(np.uint8).ravel()
+
+
+#: :func:`_compact_bits`' lookups (64 KiB: compiled in as constants)
+_GATHERED, _COUNT = _gather_table()
 
 
 @njit(cache=True, nogil=True)
@@ -368,27 +522,29 @@ def _compact_bits(
     bits: np.ndarray, boff: int, n: int, valid: np.ndarray, voff: int, out: np.ndarray
 ) -> int:
     """The booleans (bits from ``boff``) of the present rows bit-packed LSB first (PLAIN
-    BOOLEAN) into ``out`` (zeroed, one byte longer): how many (``valid`` empty: all rows).
-    Eight rows at a time: eight present are appended as one byte; else row by row, no
-    branch on presence (an absent row ORs in a zero bit)."""
+    BOOLEAN) into ``out`` (one byte longer; the bits past the last zero): how many
+    (``valid`` empty: all rows). Eight rows at a time: their present bits gathered by
+    one table lookup (:data:`_GATHERED`), appended to a register, no branch per row."""
     has_valid = valid.size > 0
+    acc = np.uint64(0)
+    nbits = np.uint64(0)
+    pos = 0
     k = 0
     for base in range(0, n, 8):
-        vb = _bits8(valid, voff + base) if has_valid else 0xFF
-        if vb == 0xFF and base + 8 <= n:
-            b8 = _bits8(bits, boff + base)
-            r = k & 7
-            out[k >> 3] |= np.uint8((b8 << r) & 0xFF)
-            if r:
-                out[(k >> 3) + 1] |= np.uint8(b8 >> (8 - r))
-            k += 8
-            continue
-        for j in range(min(8, n - base)):
-            p = (vb >> j) & 1
-            i = boff + base + j
-            b = (bits[i >> 3] >> (i & 7)) & 1
-            out[k >> 3] |= np.uint8((b & p) << (k & 7))
-            k += p
+        keep = (1 << min(8, n - base)) - 1
+        vb = (_bits8(valid, voff + base) if has_valid else 0xFF) & keep
+        at = vb * 256 + _bits8(bits, boff + base)
+        acc |= np.uint64(_GATHERED[at]) << nbits
+        c = _COUNT[vb]
+        nbits += np.uint64(c)
+        k += c
+        out[pos] = np.uint8(acc & np.uint64(0xFF))
+        adv = nbits >> np.uint64(3)
+        pos += np.int64(adv)
+        acc >>= adv * np.uint64(8)
+        nbits &= np.uint64(7)
+    if nbits:
+        out[pos] = np.uint8(acc & np.uint64(0xFF))
     return k
 
 
@@ -429,6 +585,7 @@ def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
 # -- columns ------------------------------------------------------------------------------
 
 _NONE = np.zeros(0, dtype=np.uint8)
+_NONE_I32 = np.zeros(0, dtype=np.int32)  # no remap: the entries are the page positions
 
 
 class _Arena:
@@ -478,11 +635,17 @@ def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
     return np.frombuffer(buf, dtype=np.uint8), arr.offset
 
 
+@functools.lru_cache(maxsize=256)
+def _run_levels(n: int, present: bool) -> bytes:
+    """Definition levels of ``n`` rows all present or all absent: one RLE run."""
+    body = _varint(n << 1) + (b"\x01" if present else b"\x00")
+    return struct.pack("<I", len(body)) + body
+
+
 def _levels(n: int, present: int, defs: np.ndarray | None) -> list[Any]:
     """Definition levels (v1: 4-byte length, then the hybrid of bit width 1)."""
     if present == n or present == 0:
-        body = _varint(n << 1) + (b"\x01" if present == n else b"\x00")
-        return [struct.pack("<I", len(body)) + body]
+        return [_run_levels(n, present == n)]
     assert defs is not None
     head = _varint(((n + 7) // 8) << 1 | 1)
     return [struct.pack("<I", len(head) + defs.size) + head, defs]
@@ -537,6 +700,12 @@ class _Dictionary:
     entries: int  # in the page (0: every entry is null)
     one: bool  # one entry in the page and no null entry: every valid row points at it
     holes: bool = True  # a null entry (remap -1): rows with a valid index may be absent
+    #: ``remap``'s bytes: the columns of one index array with equal ones share a stream
+    #: (a bytes object hashes once)
+    positions: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.positions = self.remap.tobytes()
 
 
 _DICTIONARIES: dict[tuple, tuple[_Dictionary, Any]] = {}
@@ -554,7 +723,7 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     most half the entries are distinct (a grid's type or community), only the distinct
     ones: a smaller page and fewer bits per row are worth a stream of its own."""
     bufs = d.buffers()
-    key = (*(b.address if b is not None else 0 for b in bufs), d.offset, len(d), str(d.type))
+    key = (*(b.address if b is not None else 0 for b in bufs), d.offset, len(d), d.type.id)
     hit = _DICTIONARIES.get(key)
     if hit is not None:
         return hit[0]
@@ -564,7 +733,7 @@ def _dictionary(d: pa.Array) -> _Dictionary:
     for v in values:
         if v is not None:
             first.setdefault(v, len(first))
-    remap = _NONE
+    remap = _NONE_I32
     if 2 * len(first) <= len(values) and len(values) > 8:
         remap = np.array([-1 if v is None else first[v] for v in values], dtype=np.int32)
         d = pa.array(list(first), type=d.type)
@@ -600,20 +769,30 @@ def _dictionary_values(
         ind.offset,
         n,
         dic.width,
-        dic.remap.tobytes(),
+        dic.positions,
     )
     got = shared.get(key)
     if got is None:
         idx = np.frombuffer(bufs[1], dtype=ind.type.to_pandas_dtype())[ind.offset : ind.offset + n]
-        if dic.holes:
-            valid, voff = _bits(ind)
+        valid, voff = _bits(ind)
+        if dic.holes:  # present where the entry has a page position too: entries of its own
             defs = mem.zeros((n + 7) // 8)
-            out = mem.empty(((n + 7) // 8) * dic.width + 8)
-            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, defs, out)
-        else:  # present where the index is valid: the levels are its validity bits
-            valid, voff, _present, defs = _valid_defs(ind, mem)
-            out = mem.empty(((n + 7) // 8) * dic.width + 8)
-            k, size = _dictionary_stream(idx, valid, voff, dic.remap, dic.width, _NONE, out)
+            if "holes" not in shared:  # scratch for them, packed at once: one per row group
+                shared["holes"] = mem.empty(4 * n).view(np.uint32)
+            entries = shared["holes"]
+            k = _present_entries(idx, valid, voff, dic.remap, defs, entries)
+            remap = _NONE_I32
+        else:  # present where the index is valid: levels and entries shared by the columns
+            both = key[:4]
+            if both not in shared:
+                _v, _o, _present, defs = _valid_defs(ind, mem)
+                entries = mem.empty(4 * n).view(np.uint32)
+                k = _present_entries(idx, valid, voff, _NONE_I32, _NONE, entries)
+                shared[both] = (k, entries, defs)
+            k, entries, defs = shared[both]
+            remap = dic.remap
+        out = mem.empty(((k + 7) // 8) * dic.width + 8)
+        size = _bit_packed(entries, k, remap, dic.width, out)
         run = bytes([dic.width]) + (_varint(((k + 7) // 8) << 1 | 1) if k else b"")
         got = (_levels(n, k, defs), [run, out[:size]])
         shared[key] = got
@@ -638,10 +817,9 @@ def _plain_values(arr: pa.Array, mem: _Arena) -> tuple[list[Any], list[Any]]:
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         vals = np.frombuffer(arr.buffers()[1], dtype=t.to_pandas_dtype())
         vals = vals[arr.offset : arr.offset + n]
-        if present < n:
-            out = mem.empty(8 * present).view(vals.dtype)
-            _compact8(vals.view(np.uint64), valid, voff, out.view(np.uint64))
-            vals = out
+        if present < n:  # the present values written where they go (as a _Fill)
+            words = vals.view(np.uint64)
+            return levels, [_Fill(8 * present, lambda out: _compact8(words, valid, voff, out))]
         return levels, [vals]
     return levels, [_byte_array_values(arr, valid, voff, mem)]
 
@@ -738,13 +916,25 @@ def _joined(parts: list[Any], size: int, pool: Any) -> memoryview:
     overwrites), after 4 bytes left for ``PAR1``: a view of those ``size`` bytes."""
     out = pool.take(size + len(MAGIC))
     at = len(MAGIC)
+    small: list[bytes] = []  # headers, levels, runs: copied as one (fewer numpy steps)
     for p in parts:
+        if type(p) is bytes and len(p) < 4096:
+            small.append(p)
+            continue
+        if small:
+            joined = b"".join(small)
+            out[at : at + len(joined)] = np.frombuffer(joined, np.uint8)
+            at += len(joined)
+            small.clear()
         n = _len(p)
         if isinstance(p, _Fill):
             p.fill(out[at : at + n])
         else:
             out[at : at + n] = np.frombuffer(p, np.uint8)  # the bytes (doubles: not values)
         at += n
+    if small:
+        joined = b"".join(small)
+        out[at : at + len(joined)] = np.frombuffer(joined, np.uint8)
     return memoryview(out)[len(MAGIC) : len(MAGIC) + size]
 
 
@@ -781,6 +971,13 @@ class ParquetAnswer:
                 raise TypeError(f"{f.name}: {f.type} is not written as Parquet here")
             self.kinds.append(kind)
         self.paths = [_bin(f.name.encode()) for f in schema]
+        #: the columns of text or bytes, not dictionaries (their size is the slice's)
+        self.byte_arrays = [i for i, f in enumerate(schema) if _text(f.type) or _binary(f.type)]
+        #: per column: a dictionary column, a text or bytes one (looked up once, not per
+        #: row group: the row groups' columns are of the schema's types)
+        self.forms = [
+            (pa.types.is_dictionary(f.type), i in self.byte_arrays) for i, f in enumerate(schema)
+        ]
         self.metadata = metadata or {}
         self.offset = 0
         self.rows = 0
@@ -790,14 +987,16 @@ class ParquetAnswer:
 
     @staticmethod
     def _column(
-        col: Any, shared: dict, mem: _Arena
+        col: Any, form: tuple[bool, bool], shared: dict, mem: _Arena
     ) -> tuple[int, bytes | None, list[Any], list[Any]]:
-        """(rows, dictionary page or None, definition levels, values) of one column."""
+        """(rows, dictionary page or None, definition levels, values) of one column;
+        ``form``: (a dictionary column, a text or bytes one)."""
         if isinstance(col, tuple):  # ("wkb_xy", x, y)
             return (len(col[1]), None, *_wkb_values(col[1], col[2], mem))
         n = len(col)
-        if pa.types.is_dictionary(col.type):
-            dic = _dictionary(col.dictionary) if len(col.dictionary) else None
+        if form[0]:
+            d = col.dictionary
+            dic = _dictionary(d) if len(d) else None
             if dic is None or dic.entries == 0:  # no entry, or only null ones: all null
                 return (n, None, _levels(n, 0, None), [])
             if dic.one:  # rows null where their index is, else the one entry: no pass
@@ -805,7 +1004,7 @@ class ParquetAnswer:
                 run = b"\x01" + _varint(present << 1) + b"\x00" if present else b"\x01"
                 return (n, dic.page, _levels(n, present, defs), [run])
             return (n, dic.page, *_dictionary_values(col, dic, shared, mem))
-        if n > 1 and col.null_count < n and (_text(col.type) or _binary(col.type)):
+        if n > 1 and form[1] and col.null_count < n:
             one = _constant_values(col, mem)  # (all null: written as such, no pass)
             if one is not None:
                 return (n, *one)
@@ -831,8 +1030,9 @@ class ParquetAnswer:
         """Scratch for a row group of ``columns``: a kept one when large enough."""
         n = max((len(c[1]) if isinstance(c, tuple) else len(c) for c in columns), default=0)
         size = 1024 + 48 * n  # the geometry, the doubles, the levels and indices
-        for c in columns:
-            if not isinstance(c, tuple) and (_text(c.type) or _binary(c.type)) and len(c):
+        for i in self.byte_arrays:
+            c = columns[i]
+            if not isinstance(c, tuple) and len(c):
                 offsets, _data = _offsets_data(c)  # this slice's bytes, not its buffer's
                 size += int(offsets[-1] - offsets[0]) + 4 * n + 8
         try:
@@ -855,10 +1055,11 @@ class ParquetAnswer:
         shared: dict = {}
         rows = 0
         mem = self._arena(columns)
-        for f, (ptype, _text), path, col in zip(
-            self.schema, self.kinds, self.paths, columns, strict=True
+        tails: dict[int, tuple[bytes, bytes]] = {}  # per row count: page header and meta ends
+        for f, (ptype, _text), path, col, form in zip(
+            self.schema, self.kinds, self.paths, columns, self.forms, strict=True
         ):
-            rows, page, levels, values = self._column(col, shared, mem)
+            rows, page, levels, values = self._column(col, form, shared, mem)
             dict_at = -1
             if page is not None:
                 dict_at = at
@@ -866,9 +1067,17 @@ class ParquetAnswer:
                 at += len(page)
             if not f.nullable:
                 levels = []
-            body = sum(_len(p) for p in levels) + sum(_len(p) for p in values)
-            encoding = _PLAIN if page is None else _RLE_DICTIONARY
-            head = _page_header(_DATA_PAGE, body, rows, encoding)
+            body = 0
+            for p in levels:
+                body += _len(p)
+            for p in values:
+                body += _len(p)
+            ends = tails.get(rows)
+            if ends is None:
+                ends = tails[rows] = _data_page_ends(rows)
+            z = _zigzag(body)
+            # a DATA_PAGE header (as _page_header writes it), its encoding's ending
+            head = b"\x15\x00\x15" + z + b"\x15" + z + ends[0 if page is None else 1]
             parts.append(head)
             parts += levels
             parts += values
@@ -877,7 +1086,7 @@ class ParquetAnswer:
             size = at - (data_at if dict_at < 0 else dict_at)
             z = _zigzag(size)
             meta = self._meta_head(ptype, path, page is not None)
-            meta += b"\x16" + _zigzag(rows) + b"\x16" + z + b"\x16" + z  # fields 5, 6, 7
+            meta += ends[2] + z + b"\x16" + z  # fields 5, 6, 7
             metas.append((meta, dict_at, data_at))
         data = b"".join(_filled(parts, mem)) if pool is None else _joined(parts, at, pool)
         del parts, shared
