@@ -1483,28 +1483,34 @@ class PointFile:
     def _pq_group(self, group: int) -> list[_PqPart]:
         """A whole row group checked (any thread: no state changed): its WKB points read
         from the pages (:mod:`~gridgeo.locate.parquetin`) when plain, else by pyarrow."""
+        return self._pq_checked_group(group)[0]
+
+    def _pq_checked_group(self, group: int) -> tuple[list[_PqPart], bool | None]:
+        """:meth:`_pq_group`, and whether all its x, y are valid as :func:`_all_valid`
+        says when the pass that read them from the pages checked them (None: not checked)."""
         xy = self._pq_points_xy(group)
         if xy is None:
             wanted = [c for c in self._cols.values() if c is not None]
-            return [self._pq_part(b) for b in self._pq_batches(group, wanted)]
-        x, y = xy
+            return [self._pq_part(b) for b in self._pq_batches(group, wanted)], None
+        x, y, valid = xy
         rest = self._pq_rest()
         if not rest:
             return [
                 (None, x[a : a + self.chunk], y[a : a + self.chunk])
                 for a in range(0, len(x), self.chunk)
-            ]
+            ], valid
         parts, at = [], 0
         for batch in self._pq_batches(group, rest):  # the same batches as with the points
             _texts_castable(batch, rest)
             n = batch.num_rows
             parts.append((batch, x[at : at + n], y[at : at + n]))
             at += n
-        return parts
+        return parts, valid
 
-    def _pq_points_xy(self, group: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """x, y of a row group's plain WKB points read from its pages; None when the
-        column or the row group is not that (:func:`~gridgeo.locate.parquetin.read_points`)."""
+    def _pq_points_xy(self, group: int) -> tuple[np.ndarray, np.ndarray, bool | None] | None:
+        """x, y of a row group's plain WKB points read from its pages, and whether they
+        are all valid (:func:`_all_valid`; None: not checked); None when the column or the
+        row group is not that (:func:`~gridgeo.locate.parquetin.read_checked_points`)."""
         import pyarrow.parquet as pq
 
         from gridgeo.locate import parquetin
@@ -1520,13 +1526,19 @@ class PointFile:
         if leaf is None:
             return None
         max_def = meta.schema.column(leaf).max_definition_level
-        return parquetin.read_points(source, meta.metadata, group, leaf, max_def, self._pages)
+        limits = (180.0, 90.0) if self.degrees else (_FINITE_MAX, _FINITE_MAX)
+        return parquetin.read_checked_points(
+            source, meta.metadata, group, leaf, max_def, self._pages, limits
+        )
 
     def _pq_valid_group(self, group: int) -> tuple[list[_PqPart], bool]:
         """:meth:`_pq_group`, and whether all its coordinates are valid (:func:`_all_valid`:
-        its bad and far rows need not be looked for), in the same thread."""
-        parts = self._pq_group(group)
-        return parts, all(_all_valid(x, y, self.degrees) for _r, x, y in parts)
+        its bad and far rows need not be looked for), in the same thread: checked while
+        the points were read from the pages, else by :func:`_all_valid` here."""
+        parts, valid = self._pq_checked_group(group)
+        if valid is None:
+            valid = all(_all_valid(x, y, self.degrees) for _r, x, y in parts)
+        return parts, valid
 
     def _pq_read(
         self,
