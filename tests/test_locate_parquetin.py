@@ -354,21 +354,3 @@ def test_pages_decoded_ahead_are_not_called_checked():
     assert pages
     assert [g[2] for g in _checked(body, (180.0, 90.0), pages)] == [None]
     assert [g[2] for g in _checked(body, (180.0, 90.0))] == [False]  # NaN, ±inf in _points
-
-
-def test_row_groups_x_y_come_from_pyarrows_pool_and_are_the_arrays_checked():
-    """A row group's x, y are held in pyarrow's memory pool (reused across requests, few
-    page faults) as writable, contiguous float64 arrays: the kind the value check takes."""
-    from gridgeo.locate.points import _checked_valid
-
-    table = _points(5000, False)
-    out = io.BytesIO()
-    pq.write_table(table, out)
-    before = pa.total_allocated_bytes()
-    got = _read_with(out.getvalue(), None)
-    x, y = got[0]
-    assert pa.total_allocated_bytes() - before >= 16 * 5000
-    for a in (x, y):
-        assert a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
-    x[6:], y[6:] = 1.0, 2.0  # (the first rows hold NaN and inf)
-    assert _checked_valid(x[6:], y[6:], True)

@@ -209,9 +209,7 @@ def test_a_big_geoparquet_is_read_row_group_by_row_group(tmp_path, source):
     pq.write_table(pa.table({"geometry": wkb_points(lon, lat)}), path, row_group_size=50_000)
     size = path.stat().st_size
     body = path if source == "path" else path.read_bytes()
-    # nothing kept by the check (the x, y it keeps come from pyarrow's pool too, counted
-    # here): what is held is what is read per row group
-    pf = PointFile(body, "parquet", chunk=25_000, keep_bytes=0, keep_xy_bytes=0)
+    pf = PointFile(body, "parquet", chunk=25_000, keep_bytes=0)
     start = pa.total_allocated_bytes()
     peak = 0
     assert pf.check() == n

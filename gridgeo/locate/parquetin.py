@@ -364,7 +364,7 @@ def _read_pages(
     ``offset``)."""
     buf = memoryview(raw).cast("B")  # pyarrow exports signed bytes
     arr = np.frombuffer(raw, dtype=np.uint8)
-    x, y = _fresh(n)
+    x, y = np.empty(n, np.float64), np.empty(n, np.float64)
     dx = dy = None
     dict_at: int | None = None
     dict_valid: bool | None = None  # the dictionary's values within the limits (None: unchecked)
@@ -402,17 +402,6 @@ def _read_pages(
             valid = None
         at += count
     return x, y, valid
-
-
-def _fresh(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two float64 arrays of ``n`` values from pyarrow's memory pool.
-
-    Its allocator keeps the memory it frees for the next request: a row group's x, y
-    taken from the C allocator (``np.empty``) in the check's short-lived threads come
-    back as fresh pages (per 5 M points ~4–6 k page faults, ~10–15 ms of CPU), from the
-    pool mostly without a fault."""
-    xy = np.frombuffer(pa.allocate_buffer(16 * n), np.float64) if n else np.empty(0)
-    return xy[:n], xy[n:]
 
 
 def _count(head: dict[int, Any], kind: int) -> int:
