@@ -9,7 +9,12 @@ decoded meanwhile); the check's wall time then counts from the body's last part,
 time includes the walk's.
 
     PYTHONPATH=. python benchmarks/bench_parquet_reader.py --points 5000000 --reps 4 \
-        --baseline /work/wt/base10 [--upload 0.25]
+        --baseline /work/wt/base10 [--upload 0.25] [--warm 3]
+
+``--warm N``: N uncounted passes before the counted one in each process. One pass leaves
+the C allocator of a fresh process, which maps fresh pages for the next pass's row groups;
+a long-running server reuses the memory its last requests freed: the counted pass of a
+fresh process can show page faults a server does not pay.
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ def cpu():
     return r.ru_utime + r.ru_stime
 
 
-for warm in (True, False):  # the first pass compiles / faults in: not counted
+# the first passes compile and fault in: not counted (more than one: the C allocator's
+# state of a long-running server, which reuses the memory freed by the passes before)
+for warm in [True] * int(sys.argv[3]) + [False]:
     pages, c0 = None, cpu()
     if upload:
         scan = PageScan() if PageScan is not None else None
@@ -85,6 +92,12 @@ def main() -> None:
     ap.add_argument(
         "--baseline", type=Path, default=None, help="a checkout of the previous version"
     )
+    ap.add_argument(
+        "--warm",
+        type=int,
+        default=1,
+        help="passes before the counted one, in the same process (3: a server's steady state)",
+    )
     args = ap.parse_args()
     here = Path(__file__).resolve().parent.parent
     # each run in the checkout's folder: ``python -c`` puts the working folder first on the path
@@ -94,13 +107,13 @@ def main() -> None:
         for name, root in versions.items():
             env = dict(os.environ, PYTHONPATH=str(root))
             out = subprocess.run(
-                [sys.executable, "-c", CODE, str(args.points), str(args.upload)],
+                [sys.executable, "-c", CODE, str(args.points), str(args.upload), str(args.warm)],
                 env=env, cwd=root, capture_output=True, text=True, check=True,
             )  # fmt: skip
             got[name].append(tuple(float(v) for v in out.stdout.split()))  # type: ignore[arg-type]
     arriving = f", the body arriving over {args.upload} s" if args.upload else ""
     print(
-        f"{args.points:,} points{arriving}, CPU s (check wall s); "
+        f"{args.points:,} points{arriving}, {args.warm} pass(es) before, CPU s (check wall s); "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     for name, runs in got.items():

@@ -122,8 +122,9 @@ async def app(scope, receive, send):
 
 TIMELINE_APP = r'''
 """The service with a timeline of each ``POST /locate/batch`` (monotonic ms from the
-first body byte), printed as JSON to stderr when the answer's last byte was sent."""
-import json, sys, threading, time
+first body byte; the process's CPU ms and minor page faults so far), printed as JSON to
+stderr when the answer's last byte was sent."""
+import json, resource, sys, threading, time
 from gridgeo.service import routes_locate as rl
 from gridgeo.service.app import create_app as _create
 
@@ -134,6 +135,9 @@ T0 = [0.0]
 
 
 def mark(what, **kw):
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    kw["cpu"] = (r.ru_utime + r.ru_stime) * 1e3
+    kw["minflt"] = r.ru_minflt
     with LOCK:
         EV.append((time.monotonic(), threading.current_thread().name, what, kw))
 
@@ -1059,8 +1063,11 @@ def timeline(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None
 
 
 def _print_timeline(events: list) -> None:
-    """Events of one request, repeated ones (per chunk) folded into first … last."""
+    """Events of one request, repeated ones (per chunk) folded into first … last; the
+    server's CPU time and minor page faults since the request's start beside each."""
     folded: dict[str, list] = {}
+    cpu0 = events[0][3].get("cpu", 0.0) if events else 0.0
+    flt0 = events[0][3].get("minflt", 0) if events else 0
     for ms, _thread, what, kw in events:
         folded.setdefault(what, []).append((ms, kw))
     for what, got in sorted(folded.items(), key=lambda kv: kv[1][0][0]):
@@ -1070,6 +1077,9 @@ def _print_timeline(events: list) -> None:
         if spans:
             extra = f"  each {min(spans):.0f}–{max(spans):.0f} ms, sum {sum(spans):.0f} ms"
         when = f"{first:8.1f}" if len(got) == 1 else f"{first:8.1f} … {last:8.1f}"
+        kw = got[-1][1]
+        if "cpu" in kw:  # at the (last) event
+            extra += f"  [CPU {kw['cpu'] - cpu0:6.0f} ms, faults {kw['minflt'] - flt0:6d}]"
         print(f"  {what:34s} x{len(got):<3d} {when} ms{extra}")
 
 

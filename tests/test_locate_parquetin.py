@@ -285,3 +285,72 @@ def _uleb(v: int) -> list[int]:
         out.append((v & 0x7F) | 0x80)
         v >>= 7
     return [*out, v]
+
+
+def _checked(body: bytes, limits, pages=None) -> list:
+    """:func:`read_checked_points` of every row group of ``body``."""
+    from gridgeo.locate.parquetin import read_checked_points
+
+    buf = pa.py_buffer(body)
+    pf = pq.ParquetFile(pa.BufferReader(buf))
+    leaf = point_column(pf.schema, "geometry")
+    assert leaf is not None
+    max_def = pf.schema.column(leaf).max_definition_level
+    return [
+        read_checked_points(pa.BufferReader(buf), pf.metadata, g, leaf, max_def, pages, limits)
+        for g in range(pf.metadata.num_row_groups)
+    ]
+
+
+@pytest.mark.parametrize("codec", ["snappy", "none"])
+@pytest.mark.parametrize("dictionary", [True, False])
+@pytest.mark.parametrize("repeat", [True, False])
+def test_values_checked_while_read_say_what_the_value_check_says(codec, dictionary, repeat):
+    """The check made while the points are read (finite, within ±180/±90 in degrees)
+    says True only where :func:`~gridgeo.locate.points._all_valid` of the row group's
+    x, y says True: a bad value anywhere in a page, or in the dictionary its values are
+    taken from, is looked for; the x, y are the same as without the check."""
+    from gridgeo.locate.points import _FINITE_MAX, _all_valid
+
+    rng = np.random.default_rng(11)
+    n = 8000
+    bad = [np.nan, np.inf, -np.inf, 180.5, -90.0000001, 1e308, -0.0, 180.0, -90.0]
+    for trial in range(12):
+        x, y = rng.uniform(-180, 180, n), rng.uniform(-90, 90, n)
+        if repeat:
+            x, y = x[np.arange(n) % 53], y[np.arange(n) % 53]
+        at = int(rng.integers(0, n))
+        (x if trial % 2 else y)[at] = bad[trial % len(bad)]
+        out = io.BytesIO()
+        pq.write_table(
+            pa.table({"geometry": wkb_points(x, y)}),
+            out,
+            compression=codec,
+            use_dictionary=dictionary,
+            row_group_size=3000,
+            data_page_size=1500,
+        )
+        body = out.getvalue()
+        for degrees, limits in ((True, (180.0, 90.0)), (False, (_FINITE_MAX, _FINITE_MAX))):
+            got = _checked(body, limits)
+            plain = _read_with(body, None)
+            for (gx, gy, valid), (px, py) in zip(got, plain, strict=True):
+                assert gx.tobytes() == px.tobytes() and gy.tobytes() == py.tobytes()
+                assert valid in (True, False)
+                if valid:
+                    assert _all_valid(gx, gy, degrees)
+                elif not repeat:  # (a dictionary's unused bad value may say False)
+                    assert not _all_valid(gx, gy, degrees)
+
+
+def test_pages_decoded_ahead_are_not_called_checked():
+    """Points taken from the walk of the arriving body were not checked: None (the
+    caller checks them)."""
+    table = _points(3000, False)
+    out = io.BytesIO()
+    pq.write_table(table, out, data_page_size=2000)
+    body = out.getvalue()
+    _scan, pages = _scanned(body)
+    assert pages
+    assert [g[2] for g in _checked(body, (180.0, 90.0), pages)] == [None]
+    assert [g[2] for g in _checked(body, (180.0, 90.0))] == [False]  # NaN, ±inf in _points

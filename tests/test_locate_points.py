@@ -675,3 +675,97 @@ def test_row_ids_across_every_width_and_the_word_limit():
         got.validate(full=True)
         want = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
         assert got.equals(want), (start, n)
+
+
+def _small_geoparquet(seed: int, n: int = 2000, bad_row: int | None = None) -> bytes:
+    """A GeoParquet body of ``n`` WKB points in row groups of 300 (one bad lat at ``bad_row``)."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+
+    rng = np.random.default_rng(seed)
+    lon, lat = rng.uniform(121.0, 122.0, n), rng.uniform(24.0, 25.0, n)
+    if bad_row is not None:
+        lat[bad_row] = 91.0
+    out = io.BytesIO()
+    pq.write_table(pa.table({"geometry": wkb_points(lon, lat)}), out, row_group_size=300)
+    return out.getvalue()
+
+
+def _checked_xy(body: bytes) -> tuple[np.ndarray, np.ndarray]:
+    from gridgeo.locate.points import PointFile
+
+    pf = PointFile(body, "parquet", chunk=250, degrees=True)
+    pf.check()
+    parts = [p for _s, p in pf.chunks()]
+    return np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts])
+
+
+def test_geoparquet_bodies_are_decoded_by_the_same_two_threads(monkeypatch):
+    """Every GeoParquet body's row groups are decoded by the process's two decode threads
+    (made once: the memory the last body freed is theirs to reuse), with the same points."""
+    import threading
+
+    from gridgeo.locate import points
+
+    seen: set[int] = set()
+    decode = points.PointFile._pq_valid_group
+
+    def spy(self, group):
+        seen.add(threading.get_ident())
+        return decode(self, group)
+
+    monkeypatch.setattr(points.PointFile, "_pq_valid_group", spy)
+    for seed in range(4):
+        body = _small_geoparquet(seed)
+        x, y = _checked_xy(body)
+        want = read_points(body, fmt="parquet")
+        assert x.tobytes() == want.x.tobytes() and y.tobytes() == want.y.tobytes()
+    assert 1 <= len(seen) <= 2 and threading.get_ident() not in seen
+
+
+def test_geoparquet_bodies_checked_at_once_share_the_decode_threads():
+    """Bodies checked at the same time (requests in the route's threads) each get their
+    own points, and a bad row in one is that body's error only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [_small_geoparquet(seed, bad_row=1234 if seed == 2 else None) for seed in range(6)]
+
+    def check(body: bytes) -> object:
+        try:
+            return _checked_xy(body)
+        except InputError as exc:
+            return exc
+
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(check, bodies))
+    for seed, (body, res) in enumerate(zip(bodies, got, strict=True)):
+        if seed == 2:
+            assert isinstance(res, InputError)
+            assert [p.row for p in res.problems] == [1234]
+            continue
+        want = read_points(body, fmt="parquet")
+        assert res[0].tobytes() == want.x.tobytes() and res[1].tobytes() == want.y.tobytes()
+
+
+def test_a_forked_child_decodes_geoparquet_with_threads_of_its_own():
+    """A child forked after the parent decoded a body (which has none of the parent's
+    threads) makes its own decode threads instead of waiting for ones that are not there."""
+    import multiprocessing
+
+    body = _small_geoparquet(7)
+    x, _y = _checked_xy(body)  # the parent's decode threads exist
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+
+    def child() -> None:
+        queue.put(_checked_xy(body)[0].tobytes())
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    try:
+        assert queue.get(timeout=60) == x.tobytes()
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()

@@ -171,31 +171,49 @@ def _hybrid(buf: np.ndarray, pos: int, end: int, width: int, n: int, out: np.nda
 
 
 @njit(cache=True, nogil=True)
-def _points_pass(buf, pos, n, x, y, at):  # pragma: no cover - compiled
+def _points_pass(buf, pos, n, x, y, at, lx, ly):  # pragma: no cover - compiled
     """:func:`_plain_points` after its bounds check: one pass, three 8-byte loads a
-    value (length + byte order + type; x; y) and the type's last byte."""
+    value (length + byte order + type; x; y) and the type's last byte, and the values
+    checked as ``points._all_valid`` checks them (``|x| <= lx`` and ``|y| <= ly``, false
+    for NaN and ±inf too) while they are in the registers. -1 when a value is not such a
+    point, else the number of points within the limits."""
     xu = x.view(np.uint64)
     yu = y.view(np.uint64)
     bad = np.uint64(0)
+    ok = 0
     for i in range(n):
         p = pos + 25 * i
         bad |= (_load8(buf, p) ^ _POINT_HEAD) | np.uint64(buf[p + 8])
         xu[at + i] = _load8(buf, p + 9)
         yu[at + i] = _load8(buf, p + 17)
-    return bad == 0
+        ok += (abs(x[at + i]) <= lx) & (abs(y[at + i]) <= ly)
+    return ok if bad == 0 else -1
+
+
+#: Limits that only exclude NaN and ±inf (``|v| <= _FINITE`` only for finite ``v``).
+_FINITE = float(np.finfo(np.float64).max)
 
 
 def _plain_points(
-    buf: np.ndarray, pos: int, end: int, n: int, x: np.ndarray, y: np.ndarray, at: int
-) -> int:
+    buf: np.ndarray,
+    pos: int,
+    end: int,
+    n: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    at: int,
+    limits: tuple[float, float] = (_FINITE, _FINITE),
+) -> tuple[int, bool]:
     """``n`` PLAIN byte arrays that are each a 21-byte little-endian 2D WKB point into
-    ``x[at:]``, ``y[at:]``; the position after them, or -1 when one is not (x, y then
-    hold what was read)."""
+    ``x[at:]``, ``y[at:]``: the position after them, or -1 when one is not (x, y then
+    hold what was read); and whether every x, y is within ``limits`` (finite, and
+    ``|x| <= limits[0]``, ``|y| <= limits[1]``)."""
     if n == 0:
-        return pos
+        return pos, True
     if pos + 25 * n > end or end > buf.size or at + n > min(x.size, y.size):
-        return -1
-    return pos + 25 * n if _points_pass(buf, pos, n, x, y, at) else -1
+        return -1, False
+    ok = _points_pass(buf, pos, n, x, y, at, float(limits[0]), float(limits[1]))
+    return (pos + 25 * n, ok == n) if ok >= 0 else (-1, False)
 
 
 @njit(cache=True, nogil=True)
@@ -241,7 +259,29 @@ def read_points(
     source: Any, meta: Any, group: int, column: int, max_def: int, pages: Pages | None = None
 ) -> Any:
     """x, y of the 21-byte WKB points of one row group's column chunk, or None when it
-    holds anything else (then read it with pyarrow).
+    holds anything else (then read it with pyarrow): :func:`read_checked_points`
+    without the values' check.
+
+    Returns
+    -------
+    tuple of numpy.ndarray (float64) or None
+    """
+    got = read_checked_points(source, meta, group, column, max_def, pages)
+    return None if got is None else got[:2]
+
+
+def read_checked_points(
+    source: Any,
+    meta: Any,
+    group: int,
+    column: int,
+    max_def: int,
+    pages: Pages | None = None,
+    limits: tuple[float, float] = (_FINITE, _FINITE),
+) -> Any:
+    """x, y of the 21-byte WKB points of one row group's column chunk, and whether every
+    value is within ``limits``; or None when it holds anything else (then read it with
+    pyarrow).
 
     Parameters
     ----------
@@ -258,10 +298,16 @@ def read_points(
         Pages of this body decoded while it arrived (:class:`PageScan`), by file offset:
         a page found there with the codec, definition levels and dictionary page this
         chunk gives is taken (and removed) instead of decoded again.
+    limits
+        The largest ``|x|`` and ``|y|`` a valid value has (180, 90 for degrees; NaN and
+        ±inf are never valid): checked in the pass that reads the values, as
+        ``points._all_valid`` would check them.
 
     Returns
     -------
-    tuple of numpy.ndarray (float64) or None
+    tuple of (numpy.ndarray, numpy.ndarray, bool or None) or None
+        x, y (float64), and True when every value is within ``limits``, False when one
+        may not be (look for the bad rows), None when not checked (pages decoded ahead).
     """
     chunk = meta.row_group(group).column(column)
     if chunk.compression not in _CODECS:
@@ -273,7 +319,7 @@ def read_points(
     source.seek(start)
     raw = source.read_buffer(chunk.total_compressed_size)  # no copy of a body in memory
     try:
-        return _read_pages(raw, n, _CODECS[chunk.compression], max_def, pages, start)
+        return _read_pages(raw, n, _CODECS[chunk.compression], max_def, pages, start, limits)
     except (_UnknownPageError, IndexError, ValueError, pa.ArrowException):
         return None
 
@@ -312,13 +358,17 @@ def _read_pages(
     max_def: int,
     pages: Pages | None = None,
     offset: int = 0,
+    limits: tuple[float, float] = (_FINITE, _FINITE),
 ) -> Any:
-    """:func:`read_points` of the column chunk's bytes ``raw`` (at file offset ``offset``)."""
+    """:func:`read_checked_points` of the column chunk's bytes ``raw`` (at file offset
+    ``offset``)."""
     buf = memoryview(raw).cast("B")  # pyarrow exports signed bytes
     arr = np.frombuffer(raw, dtype=np.uint8)
     x, y = np.empty(n, np.float64), np.empty(n, np.float64)
     dx = dy = None
     dict_at: int | None = None
+    dict_valid: bool | None = None  # the dictionary's values within the limits (None: unchecked)
+    valid: bool | None = True
     pos = at = 0
     while at < n:
         head_at = pos
@@ -328,20 +378,30 @@ def _read_pages(
         if kind == _DICTIONARY_PAGE:
             dict_at = offset + head_at
             if ahead is not None and ahead[2:] == (codec, 0, dict_at):
-                dx, dy = ahead[0], ahead[1]
+                dx, dy, dict_valid = ahead[0], ahead[1], None
             else:
-                dx, dy = _dictionary(head, raw, arr, body_at, csize, codec)
+                dx, dy, dict_valid = _dictionary(head, raw, arr, body_at, csize, codec, limits)
             continue
         count = _count(head, kind)
         if count > n - at:
             raise _UnknownPageError("more values than rows")
-        want = (codec, max_def, dict_at if _indices(head, kind) else None)
+        indices = _indices(head, kind)
+        want = (codec, max_def, dict_at if indices else None)
         if ahead is not None and ahead[2:] == want and len(ahead[0]) == count:
             x[at : at + count], y[at : at + count] = ahead[0], ahead[1]
+            ok: bool | None = None  # decoded ahead, not checked
         else:
-            _data(head, kind, raw, arr, body_at, csize, codec, max_def, dx, dy, x, y, at)
+            ok = _data(
+                head, kind, raw, arr, body_at, csize, codec, max_def, dx, dy, x, y, at, limits
+            )
+            if indices:  # values of the dictionary: valid when all of its values are
+                ok = dict_valid
+        if ok is False:
+            valid = False  # (bad rows may be here: they are looked for)
+        elif ok is None and valid:
+            valid = None
         at += count
-    return x, y
+    return x, y, valid
 
 
 def _count(head: dict[int, Any], kind: int) -> int:
@@ -359,18 +419,25 @@ def _indices(head: dict[int, Any], kind: int) -> bool:
 
 
 def _dictionary(
-    head: dict[int, Any], raw: pa.Buffer, arr: np.ndarray, body_at: int, csize: int, codec: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """x, y of a dictionary page's PLAIN points."""
+    head: dict[int, Any],
+    raw: pa.Buffer,
+    arr: np.ndarray,
+    body_at: int,
+    csize: int,
+    codec: Any,
+    limits: tuple[float, float] = (_FINITE, _FINITE),
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """x, y of a dictionary page's PLAIN points, and whether all are within ``limits``."""
     h = head.get(7) or {}
     if h.get(2) not in (_PLAIN, _PLAIN_DICTIONARY):
         raise _UnknownPageError("dictionary encoding")
     page = _page(raw, arr, body_at, csize, head[2], codec)
     m = h.get(1, 0)
     dx, dy = np.empty(m, np.float64), np.empty(m, np.float64)
-    if _plain_points(page, 0, page.size, m, dx, dy, 0) < 0:
+    end, valid = _plain_points(page, 0, page.size, m, dx, dy, 0, limits)
+    if end < 0:
         raise _UnknownPageError("dictionary value")
-    return dx, dy
+    return dx, dy, valid
 
 
 def _data(
@@ -387,8 +454,11 @@ def _data(
     x: np.ndarray,
     y: np.ndarray,
     at: int,
-) -> None:
-    """A data page's points (PLAIN, or indices into ``dx``, ``dy``) into ``x[at:]``, ``y[at:]``."""
+    limits: tuple[float, float] = (_FINITE, _FINITE),
+) -> bool:
+    """A data page's points (PLAIN, or indices into ``dx``, ``dy``) into ``x[at:]``,
+    ``y[at:]``; whether its PLAIN points are all within ``limits`` (indices: True, the
+    dictionary's values are checked)."""
     size = head[2]
     if kind == _DATA_PAGE:
         h = head.get(5) or {}
@@ -413,16 +483,18 @@ def _data(
         page = _page(raw, arr, body_at + dl, csize - dl, size - dl, values)
         p = 0
     if enc == _PLAIN:
-        if _plain_points(page, p, page.size, count, x, y, at) < 0:
+        end, valid = _plain_points(page, p, page.size, count, x, y, at, limits)
+        if end < 0:
             raise _UnknownPageError("value")
-    elif enc in (_PLAIN_DICTIONARY, _RLE_DICTIONARY) and dx is not None and page.size > p:
+        return valid
+    if enc in (_PLAIN_DICTIONARY, _RLE_DICTIONARY) and dx is not None and page.size > p:
         idx = np.empty(count, np.int64)
         if _hybrid(page, p + 1, page.size, int(page[p]), count, idx) < 0:
             raise _UnknownPageError("indices")
         if not _gather(idx, dx, dy, x, y, at):
             raise _UnknownPageError("index")
-    else:
-        raise _UnknownPageError("encoding")
+        return True
+    raise _UnknownPageError("encoding")
 
 
 def _page(
@@ -642,7 +714,7 @@ class PageScan:
                 dictionary = None
                 for codec in _guesses(arr, body_at, csize, head[2]):
                     try:
-                        dx, dy = _dictionary(head, raw, arr, body_at, csize, codec)
+                        dx, dy, _valid = _dictionary(head, raw, arr, body_at, csize, codec)
                     except (_UnknownPageError, IndexError, ValueError, pa.ArrowException):
                         continue
                     self.pages[offset] = (dx, dy, codec, 0, offset)

@@ -11,6 +11,7 @@ import json
 import logging
 import mmap
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -862,6 +863,27 @@ _PqPart = tuple[pa.RecordBatch | None, np.ndarray, np.ndarray]
 #: batch by batch: memory stays bounded whatever the file's row groups).
 _PQ_GROUP_ROWS = 1 << 20
 
+#: The two threads that decode GeoParquet row groups, for the process's life: (the pid
+#: that made them, the pool). Made once, not per body: the row groups' x, y that the last
+#: request freed are in these threads' allocator arenas, so the next body's come without
+#: page faults (in the server, per 5 M points, ~4-5 k faults and ~20 ms of the check's
+#: CPU with threads made for each body).
+_pq_decode: tuple[int, Any] | None = None
+_pq_decode_lock = threading.Lock()
+
+
+def _pq_decode_pool() -> Any:
+    """The GeoParquet decode threads, a :class:`~concurrent.futures.ThreadPoolExecutor`
+    (made again in a forked child, which has none)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _pq_decode
+    with _pq_decode_lock:
+        if _pq_decode is None or _pq_decode[0] != os.getpid():
+            pool = ThreadPoolExecutor(2, thread_name_prefix="gridgeo-parquet")
+            _pq_decode = (os.getpid(), pool)
+        return _pq_decode[1]
+
 
 class PointFile:
     """A CSV, Arrow IPC or (Geo)Parquet point file (or body in memory) read in chunks of
@@ -1483,28 +1505,34 @@ class PointFile:
     def _pq_group(self, group: int) -> list[_PqPart]:
         """A whole row group checked (any thread: no state changed): its WKB points read
         from the pages (:mod:`~gridgeo.locate.parquetin`) when plain, else by pyarrow."""
+        return self._pq_checked_group(group)[0]
+
+    def _pq_checked_group(self, group: int) -> tuple[list[_PqPart], bool | None]:
+        """:meth:`_pq_group`, and whether all its x, y are valid as :func:`_all_valid`
+        says when the pass that read them from the pages checked them (None: not checked)."""
         xy = self._pq_points_xy(group)
         if xy is None:
             wanted = [c for c in self._cols.values() if c is not None]
-            return [self._pq_part(b) for b in self._pq_batches(group, wanted)]
-        x, y = xy
+            return [self._pq_part(b) for b in self._pq_batches(group, wanted)], None
+        x, y, valid = xy
         rest = self._pq_rest()
         if not rest:
             return [
                 (None, x[a : a + self.chunk], y[a : a + self.chunk])
                 for a in range(0, len(x), self.chunk)
-            ]
+            ], valid
         parts, at = [], 0
         for batch in self._pq_batches(group, rest):  # the same batches as with the points
             _texts_castable(batch, rest)
             n = batch.num_rows
             parts.append((batch, x[at : at + n], y[at : at + n]))
             at += n
-        return parts
+        return parts, valid
 
-    def _pq_points_xy(self, group: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """x, y of a row group's plain WKB points read from its pages; None when the
-        column or the row group is not that (:func:`~gridgeo.locate.parquetin.read_points`)."""
+    def _pq_points_xy(self, group: int) -> tuple[np.ndarray, np.ndarray, bool | None] | None:
+        """x, y of a row group's plain WKB points read from its pages, and whether they
+        are all valid (:func:`_all_valid`; None: not checked); None when the column or the
+        row group is not that (:func:`~gridgeo.locate.parquetin.read_checked_points`)."""
         import pyarrow.parquet as pq
 
         from gridgeo.locate import parquetin
@@ -1520,13 +1548,19 @@ class PointFile:
         if leaf is None:
             return None
         max_def = meta.schema.column(leaf).max_definition_level
-        return parquetin.read_points(source, meta.metadata, group, leaf, max_def, self._pages)
+        limits = (180.0, 90.0) if self.degrees else (_FINITE_MAX, _FINITE_MAX)
+        return parquetin.read_checked_points(
+            source, meta.metadata, group, leaf, max_def, self._pages, limits
+        )
 
     def _pq_valid_group(self, group: int) -> tuple[list[_PqPart], bool]:
         """:meth:`_pq_group`, and whether all its coordinates are valid (:func:`_all_valid`:
-        its bad and far rows need not be looked for), in the same thread."""
-        parts = self._pq_group(group)
-        return parts, all(_all_valid(x, y, self.degrees) for _r, x, y in parts)
+        its bad and far rows need not be looked for), in the same thread: checked while
+        the points were read from the pages, else by :func:`_all_valid` here."""
+        parts, valid = self._pq_checked_group(group)
+        if valid is None:
+            valid = all(_all_valid(x, y, self.degrees) for _r, x, y in parts)
+        return parts, valid
 
     def _pq_read(
         self,
@@ -1534,28 +1568,31 @@ class PointFile:
         """``(row group, its checked parts, all its values valid)`` in order: row groups
         of up to :data:`_PQ_GROUP_ROWS` rows decoded two at a time in threads (pyarrow's
         decode and the WKB read let go of the GIL), and their values checked there; a
-        larger one batch by batch here (bounded memory; its values checked by the caller)."""
-        from concurrent.futures import ThreadPoolExecutor
+        larger one batch by batch here (bounded memory; its values checked by the caller).
+        The threads are the process's (:func:`_pq_decode_pool`): bodies checked at once
+        share them."""
+        from concurrent.futures import wait
 
         wanted = [c for c in self._cols.values() if c is not None]
         ahead: deque[Any] = deque()
-        with ThreadPoolExecutor(2, thread_name_prefix="gridgeo-parquet") as pool:
-            try:
-                for group, rows in enumerate(self._pq_sizes()):
-                    if rows > _PQ_GROUP_ROWS:
-                        while ahead:
-                            yield ahead.popleft().result()
-                        batches = self._pq_batches(group, wanted)
-                        yield group, (self._pq_part(b) for b in batches), False
-                        continue
-                    ahead.append(pool.submit(lambda g=group: (g, *self._pq_valid_group(g))))
-                    if len(ahead) > 2:
+        pool = _pq_decode_pool()
+        try:
+            for group, rows in enumerate(self._pq_sizes()):
+                if rows > _PQ_GROUP_ROWS:
+                    while ahead:
                         yield ahead.popleft().result()
-                while ahead:
+                    batches = self._pq_batches(group, wanted)
+                    yield group, (self._pq_part(b) for b in batches), False
+                    continue
+                ahead.append(pool.submit(lambda g=group: (g, *self._pq_valid_group(g))))
+                if len(ahead) > 2:
                     yield ahead.popleft().result()
-            finally:
-                for f in ahead:
-                    f.cancel()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for f in ahead:
+                f.cancel()
+            wait(ahead)  # the groups being decoded: done before this body's check ends
 
     def _pq_check(self) -> int:
         """:meth:`check` of a (Geo)Parquet file: each row group decoded once, two at a
