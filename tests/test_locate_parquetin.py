@@ -141,16 +141,21 @@ def _scanned(body: bytes, part: int | None = None, seed: int = 0, whole: bool = 
     return scan, scan.finish()
 
 
-def _read_with(body: bytes, pages) -> list:
+def _per_group(body: bytes, read) -> list:
+    """``read(source, metadata, group, leaf, max_def)`` for every row group of ``body``."""
     buf = pa.py_buffer(body)
     pf = pq.ParquetFile(pa.BufferReader(buf))
     leaf = point_column(pf.schema, "geometry")
     assert leaf is not None
     max_def = pf.schema.column(leaf).max_definition_level
     return [
-        read_points(pa.BufferReader(buf), pf.metadata, g, leaf, max_def, pages)
+        read(pa.BufferReader(buf), pf.metadata, g, leaf, max_def)
         for g in range(pf.metadata.num_row_groups)
     ]
+
+
+def _read_with(body: bytes, pages) -> list:
+    return _per_group(body, lambda src, meta, g, leaf, d: read_points(src, meta, g, leaf, d, pages))
 
 
 @pytest.mark.parametrize("codec", ["snappy", "none", "zstd"])
@@ -291,15 +296,10 @@ def _checked(body: bytes, limits, pages=None) -> list:
     """:func:`read_checked_points` of every row group of ``body``."""
     from gridgeo.locate.parquetin import read_checked_points
 
-    buf = pa.py_buffer(body)
-    pf = pq.ParquetFile(pa.BufferReader(buf))
-    leaf = point_column(pf.schema, "geometry")
-    assert leaf is not None
-    max_def = pf.schema.column(leaf).max_definition_level
-    return [
-        read_checked_points(pa.BufferReader(buf), pf.metadata, g, leaf, max_def, pages, limits)
-        for g in range(pf.metadata.num_row_groups)
-    ]
+    return _per_group(
+        body,
+        lambda src, meta, g, leaf, d: read_checked_points(src, meta, g, leaf, d, pages, limits),
+    )
 
 
 @pytest.mark.parametrize("codec", ["snappy", "none"])
