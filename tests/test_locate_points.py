@@ -692,36 +692,46 @@ def _small_geoparquet(seed: int, n: int = 2000, bad_row: int | None = None) -> b
     return out.getvalue()
 
 
-def _checked_xy(body: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _checked_xy(body: bytes, decoders=None) -> tuple[np.ndarray, np.ndarray]:
     from gridgeo.locate.points import PointFile
 
-    pf = PointFile(body, "parquet", chunk=250, degrees=True)
+    pf = PointFile(body, "parquet", chunk=250, degrees=True, decoders=decoders)
     pf.check()
     parts = [p for _s, p in pf.chunks()]
     return np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts])
 
 
-def test_geoparquet_bodies_are_decoded_by_the_same_two_threads(monkeypatch):
-    """Every GeoParquet body's row groups are decoded by the process's two decode threads
-    (made once: the memory the last body freed is theirs to reuse), with the same points."""
+def test_geoparquet_bodies_are_decoded_by_the_decode_threads_given(monkeypatch):
+    """Every GeoParquet body's row groups are decoded by the threads it is given (the
+    service's two, kept for its life: the memory the last body freed is theirs to reuse),
+    with the same points; without them, by two threads of the check's own that end with
+    it (a process that forks later — the partitioner's pool — runs no thread of ours)."""
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from gridgeo.locate import points
 
-    seen: set[int] = set()
+    seen: set[str] = set()
     decode = points.PointFile._pq_valid_group
 
     def spy(self, group):
-        seen.add(threading.get_ident())
+        seen.add(threading.current_thread().name)
         return decode(self, group)
 
+    bodies = [_small_geoparquet(seed) for seed in range(4)]
+    wants = [read_points(body, fmt="parquet") for body in bodies]  # before the spy
     monkeypatch.setattr(points.PointFile, "_pq_valid_group", spy)
-    for seed in range(4):
-        body = _small_geoparquet(seed)
-        x, y = _checked_xy(body)
-        want = read_points(body, fmt="parquet")
-        assert x.tobytes() == want.x.tobytes() and y.tobytes() == want.y.tobytes()
-    assert 1 <= len(seen) <= 2 and threading.get_ident() not in seen
+    with ThreadPoolExecutor(2, "test-decoders") as decoders:
+        for body, want in zip(bodies, wants, strict=True):
+            x, y = _checked_xy(body, decoders)
+            assert x.tobytes() == want.x.tobytes() and y.tobytes() == want.y.tobytes()
+    assert 1 <= len(seen) <= 2 and all(n.startswith("test-decoders") for n in seen)
+    before = threading.active_count()
+    seen.clear()
+    x, y = _checked_xy(_small_geoparquet(9))
+    assert seen and all(n.startswith("gridgeo-parquet") for n in seen)
+    assert threading.active_count() == before  # the check's own threads have ended
+    assert not [t for t in threading.enumerate() if t.name.startswith("gridgeo-parquet")]
 
 
 def test_geoparquet_bodies_checked_at_once_share_the_decode_threads():
@@ -731,14 +741,14 @@ def test_geoparquet_bodies_checked_at_once_share_the_decode_threads():
 
     bodies = [_small_geoparquet(seed, bad_row=1234 if seed == 2 else None) for seed in range(6)]
 
-    def check(body: bytes) -> object:
+    def check(body: bytes, decoders) -> object:
         try:
-            return _checked_xy(body)
+            return _checked_xy(body, decoders)
         except InputError as exc:
             return exc
 
-    with ThreadPoolExecutor(6) as pool:
-        got = list(pool.map(check, bodies))
+    with ThreadPoolExecutor(2) as decoders, ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda b: check(b, decoders), bodies))
     for seed, (body, res) in enumerate(zip(bodies, got, strict=True)):
         if seed == 2:
             assert isinstance(res, InputError)
@@ -749,12 +759,12 @@ def test_geoparquet_bodies_checked_at_once_share_the_decode_threads():
 
 
 def test_a_forked_child_decodes_geoparquet_with_threads_of_its_own():
-    """A child forked after the parent decoded a body (which has none of the parent's
-    threads) makes its own decode threads instead of waiting for ones that are not there."""
+    """A child forked after the parent decoded a body decodes with threads of its own
+    (none of the parent's check is left behind to wait for)."""
     import multiprocessing
 
     body = _small_geoparquet(7)
-    x, _y = _checked_xy(body)  # the parent's decode threads exist
+    x, _y = _checked_xy(body)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
 

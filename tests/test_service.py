@@ -566,6 +566,37 @@ def test_batch_geoparquet_uses_its_own_crs(world, declared, given, status):
     assert answer["grid_code"].tolist() == [c for c, _g in grids]
 
 
+def test_batch_geoparquet_bodies_decoded_by_the_services_kept_threads(world, monkeypatch):
+    """Every GeoParquet body is decoded by the two threads the service keeps for its life
+    (the memory the last body freed is reused), and the answers are right each time."""
+    import threading
+
+    from gridgeo.locate import points
+
+    seen: set[str] = set()
+    decode = points.PointFile._pq_valid_group
+
+    def spy(self, group):
+        seen.add(threading.current_thread().name)
+        return decode(self, group)
+
+    monkeypatch.setattr(points.PointFile, "_pq_valid_group", spy)
+    grids = _grids(world["url"])[::40]
+    xs, ys = map(np.array, zip(*(_inner_point(g) for _c, g in grids), strict=True))
+    lon, lat = TO_WGS.transform(xs, ys)
+    for _ in range(3):
+        r = world["client"].post(
+            "/locate/batch",
+            params={"format": "csv"},
+            content=_geoparquet(lon, lat),
+            headers={"Content-Type": "application/vnd.apache.parquet", **auth(world, "dispatcher")},
+        )
+        assert r.status_code == 200, r.text
+        assert r.text.count("\n") == len(grids) + 1
+    kept = world["client"].app.state.parquet_decoders
+    assert seen and seen <= {t.name for t in kept._threads}
+
+
 @pytest.mark.parametrize(("rows", "row"), [(60_000, "121.5,25.0\n"), (25_000, "1,2\n")])
 def test_batch_too_large_is_413(world, rows, row):
     body = "lon,lat\n" + row * rows

@@ -11,9 +11,9 @@ import json
 import logging
 import mmap
 import os
-import threading
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -863,27 +863,6 @@ _PqPart = tuple[pa.RecordBatch | None, np.ndarray, np.ndarray]
 #: batch by batch: memory stays bounded whatever the file's row groups).
 _PQ_GROUP_ROWS = 1 << 20
 
-#: The two threads that decode GeoParquet row groups, for the process's life: (the pid
-#: that made them, the pool). Made once, not per body: the row groups' x, y that the last
-#: request freed are in these threads' allocator arenas, so the next body's come without
-#: page faults (in the server, per 5 M points, ~4-5 k faults and ~20 ms of the check's
-#: CPU with threads made for each body).
-_pq_decode: tuple[int, Any] | None = None
-_pq_decode_lock = threading.Lock()
-
-
-def _pq_decode_pool() -> Any:
-    """The GeoParquet decode threads, a :class:`~concurrent.futures.ThreadPoolExecutor`
-    (made again in a forked child, which has none)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    global _pq_decode
-    with _pq_decode_lock:
-        if _pq_decode is None or _pq_decode[0] != os.getpid():
-            pool = ThreadPoolExecutor(2, thread_name_prefix="gridgeo-parquet")
-            _pq_decode = (os.getpid(), pool)
-        return _pq_decode[1]
-
 
 class PointFile:
     """A CSV, Arrow IPC or (Geo)Parquet point file (or body in memory) read in chunks of
@@ -935,6 +914,13 @@ class PointFile:
         temporary folder) and read back by :meth:`chunks` instead of parsed again (a body
         of 50 M points: ~6 s of CPU less, 800 MB on disk, no more memory). A failed write
         (a full disk) stops spilling: the rest is parsed again as without it.
+    decoders
+        GeoParquet: the threads that decode its row groups, two at a time (the service
+        keeps two for its life and gives them to every body: the memory the last body
+        freed is in their allocator arenas, so the next body's x, y come without page
+        faults — ~4-5 k faults and ~20 ms of a 5 M-point check's CPU). None: two threads
+        made for this file's check and ended with it (a process that forks later, as the
+        partitioner's pool does, then runs no thread of ours).
     """
 
     def __init__(
@@ -950,6 +936,7 @@ class PointFile:
         lines: bool = False,
         pages: dict[int, Any] | None = None,
         spill: bool = False,
+        decoders: Executor | None = None,
     ):
         if fmt not in STREAMED_FORMATS:
             raise ValueError(f"not a streamed format: {fmt}")
@@ -960,6 +947,7 @@ class PointFile:
         else:
             self.path = Path(path)
         self.fmt, self.chunk = fmt, chunk
+        self.decoders = decoders
         self.source, self.degrees = source, degrees
         self.keep_bytes = keep_bytes if fmt != "arrow" else 0  # Arrow is mapped: no re-read cost
         self.rows: int | None = None
@@ -1569,13 +1557,14 @@ class PointFile:
         of up to :data:`_PQ_GROUP_ROWS` rows decoded two at a time in threads (pyarrow's
         decode and the WKB read let go of the GIL), and their values checked there; a
         larger one batch by batch here (bounded memory; its values checked by the caller).
-        The threads are the process's (:func:`_pq_decode_pool`): bodies checked at once
-        share them."""
-        from concurrent.futures import wait
+        The threads are ``decoders`` when given (bodies checked at once share them), else
+        two of this check's own."""
+        from concurrent.futures import ThreadPoolExecutor, wait
 
         wanted = [c for c in self._cols.values() if c is not None]
         ahead: deque[Any] = deque()
-        pool = _pq_decode_pool()
+        own = None if self.decoders is not None else ThreadPoolExecutor(2, "gridgeo-parquet")
+        pool = self.decoders or own
         try:
             for group, rows in enumerate(self._pq_sizes()):
                 if rows > _PQ_GROUP_ROWS:
@@ -1593,6 +1582,8 @@ class PointFile:
             for f in ahead:
                 f.cancel()
             wait(ahead)  # the groups being decoded: done before this body's check ends
+            if own is not None:
+                own.shutdown()
 
     def _pq_check(self) -> int:
         """:meth:`check` of a (Geo)Parquet file: each row group decoded once, two at a

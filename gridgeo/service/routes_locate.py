@@ -724,6 +724,7 @@ class _BatchJob:
             lines=self.fmt_out == "csv",  # lon,lat lines echoed as sent, not parsed again
             pages=scan.finish() if scan is not None else None,
             spill=True,  # past the kept coordinates, read back from a file, not parsed again
+            decoders=getattr(self.request.app.state, "parquet_decoders", None),
         )
         self.crs = agreed_crs(self.given_crs, self.points.declared_crs())
         self.points.degrees = crs_is_lonlat(self.crs)
