@@ -714,8 +714,7 @@ def _all_valid(x, y, degrees):  # pragma: no cover - compiled
     (the largest finite double as the limit when not in degrees); the rows are counted
     in blocks without a branch (vector instructions, half the time of a test per value
     that returns at the first bad one), a bad value still ends the pass at its block."""
-    lx = 180.0 if degrees else _FINITE_MAX
-    ly = 90.0 if degrees else _FINITE_MAX
+    lx, ly = _limits(degrees)
     n = x.size
     for s in range(0, n, 4096):
         e = min(s + 4096, n)
@@ -729,6 +728,14 @@ def _all_valid(x, y, degrees):  # pragma: no cover - compiled
 
 #: The largest finite double: ``|v| <= _FINITE_MAX`` only for finite ``v``.
 _FINITE_MAX = float(np.finfo(np.float64).max)
+
+
+@njit(cache=True, nogil=True)
+def _limits(degrees):  # pragma: no cover - compiled
+    """The largest ``|x|``, ``|y|`` a valid coordinate has: 180, 90 in ``degrees``, else
+    the largest finite double (NaN and ±inf are never valid): for :func:`_all_valid` and
+    the GeoParquet pages' in-pass check alike."""
+    return (180.0, 90.0) if degrees else (_FINITE_MAX, _FINITE_MAX)
 
 
 def _checked_valid(x: np.ndarray, y: np.ndarray, degrees: bool) -> bool:
@@ -1536,9 +1543,8 @@ class PointFile:
         if leaf is None:
             return None
         max_def = meta.schema.column(leaf).max_definition_level
-        limits = (180.0, 90.0) if self.degrees else (_FINITE_MAX, _FINITE_MAX)
         return parquetin.read_checked_points(
-            source, meta.metadata, group, leaf, max_def, self._pages, limits
+            source, meta.metadata, group, leaf, max_def, self._pages, _limits(self.degrees)
         )
 
     def _pq_valid_group(self, group: int) -> tuple[list[_PqPart], bool]:

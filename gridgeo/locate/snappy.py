@@ -49,8 +49,8 @@ def decompress(src: np.ndarray, pos: int, end: int, size: int) -> np.ndarray | N
     out = getattr(_local, "buf", None)
     if out is None or out.size < size:
         # from pyarrow's memory pool, as pyarrow's own decompression took it: memory from
-        # the C allocator in these short-lived threads, freed as they end, made the
-        # server's next request fault the body's x, y in again (7 k -> 16 k faults)
+        # the C allocator in decode threads that end with their check, freed as they end,
+        # made the next check fault the body's x, y in again (7 k -> 16 k faults)
         out = np.frombuffer(pa.allocate_buffer(max(size, 1 << 20)), np.uint8)
         _local.buf = out
     if size == 0:
