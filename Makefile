@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) (first run takes a few minutes)…"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,fast]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -71,7 +71,7 @@ format: venv
 	@$(BIN)/ruff format gridgeo tests benchmarks data scripts
 
 bench: db
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,fast,bench]'
 	@$(BIN)/python benchmarks/run_all.py
 
 clean:

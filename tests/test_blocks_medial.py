@@ -12,6 +12,7 @@ import shapely
 from partition_reference import _medial_lines, split_medial_cells
 
 import gridgeo.partition.medial as medial
+from gridgeo.partition import delaunay
 from gridgeo.partition.blocks import _pp, _width, faces
 from gridgeo.partition.clean import clean_roads
 from gridgeo.partition.medial import split_medial
@@ -217,8 +218,8 @@ def test_triangle_corners_are_the_points_indices(shared_x):
     s, _ = medial._triangles(xy)
     corners = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(xy)))
     assert np.array_equal(xy[s].reshape(-1, 2), corners.reshape(-1, 4, 2)[:, :3].reshape(-1, 2))
-    assert medial._point_index(xy, np.array([[500.0, 500.0]])) is None
-    assert medial._point_index(xy, xy[::-1]).tolist() == list(range(len(xy)))[::-1]
+    assert delaunay.point_index(xy, np.array([[500.0, 500.0]])) is None
+    assert delaunay.point_index(xy, xy[::-1]).tolist() == list(range(len(xy)))[::-1]
 
 
 def _across_stable(s: np.ndarray, n_points: int) -> np.ndarray:
@@ -248,16 +249,23 @@ def test_triangles_across_each_edge():
     assert np.array_equal(medial._across(fan, 5), _across_stable(fan, 5))
 
 
+@pytest.mark.parametrize("engine", ["triangle", "geos"])
 @pytest.mark.parametrize("seed", range(3))
-def test_mixed_triangles_are_the_triangles_between_labels(seed):
-    """:func:`medial._mixed_triangles` (corners from the points' Z) gives the rows of
-    :func:`medial._triangles` with corners of two labels, in order, each edge between two
-    labels paired with the same triangle; so the Voronoi edges between labels come out
-    the same, bit for bit and in the same order."""
+def test_mixed_triangles_are_the_triangles_between_labels(seed, engine, monkeypatch):
+    """:func:`medial._mixed_triangles` gives the Delaunay triangles (GEOS's, in the canonical
+    order) with corners of two labels, each edge between two labels paired with the same
+    triangle as among all triangles; so the Voronoi edges between labels are those drawn
+    from all triangles, bit for bit and in the same order. With Triangle or with GEOS."""
+    if engine == "geos":
+        monkeypatch.setattr(delaunay, "_triangle", None)
+    elif delaunay._triangle is None:
+        pytest.skip("the optional triangle package is not installed")
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 100, (600, 2)) + np.array([500_000.0, 3_000_000.0])
     labels = (xy[:, 0] // 20 + 5 * (xy[:, 1] // 25)).astype(int)
-    s, nb = medial._triangles(xy)
+    s0, _ = medial._triangles(xy)
+    s = delaunay.canonical(s0)
+    nb = medial._across(s, len(xy))
     lab = labels[s]
     mixed = np.any(lab != lab[:, :1], axis=1)
     sm, nbm = medial._mixed_triangles(xy, labels)
@@ -279,9 +287,10 @@ def test_mixed_triangles_without_z(monkeypatch):
     the points instead, with the same answer."""
     xy = np.random.default_rng(5).uniform(0, 100, (300, 2))
     labels = (xy[:, 0] // 30).astype(int)
+    monkeypatch.setattr(delaunay, "_triangle", None)
     want = medial._mixed_triangles(xy, labels)
     flat = shapely.delaunay_triangles
-    monkeypatch.setattr(medial.shapely, "delaunay_triangles", lambda g: shapely.force_2d(flat(g)))
+    monkeypatch.setattr(delaunay.shapely, "delaunay_triangles", lambda g: shapely.force_2d(flat(g)))
     got = medial._mixed_triangles(xy, labels)
     assert np.array_equal(got[0], want[0])
     assert np.array_equal(got[1], want[1])

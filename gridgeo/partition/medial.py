@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from gridgeo.partition import delaunay
+
 SIMPLIFY_M = 0.0  # tolerance on the lines between the parts (m); 0: as found
 NOISE_M2 = 1e-6  # a face of a cut strip below this area is float noise (m²)
 
@@ -127,72 +129,31 @@ def _samples(borders, segment_m: float) -> tuple[np.ndarray | None, np.ndarray |
 
 
 def _triangles(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Delaunay triangles of ``xy`` (GEOS) as ``(t, 3)`` point indices, and the triangle
-    across the edge opposite each corner (``-1`` on the hull); ``None`` if GEOS returned a
-    corner that is not one of the points."""
-    # a LineString through the points is built without one geometry per point; GEOS
-    # triangulates the same (deduplicated, sorted) sites either way
-    corners = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(xy)))
-    if len(corners) == 0:
+    """Delaunay triangles of ``xy`` (GEOS, in its order) as ``(t, 3)`` point indices, and the
+    triangle across the edge opposite each corner (``-1`` on the hull); ``None`` if GEOS
+    returned a corner that is not one of the points."""
+    s = delaunay.geos_triangles(xy)
+    if s is None:
         return None
-    corners = corners.reshape(-1, 4, 2)[:, :3].reshape(-1, 2)
-    idx = _point_index(xy, corners)
-    if idx is None:
-        return None
-    s = idx.reshape(-1, 3)
     return s, _across(s, len(xy))
 
 
 def _mixed_triangles(xy: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The Delaunay triangles of ``xy`` (GEOS) with corners of two labels or more, as
-    :func:`_triangles` gives them (the others left out, in the same order), and the
-    triangle across each edge between two labels (an index among these; ``-1`` on the
-    hull); ``None`` if GEOS returned a corner that is not one of the points.
+    """The Delaunay triangles of ``xy`` with corners of two labels or more
+    (:func:`delaunay.triangles`: Triangle when installed, else GEOS; in the canonical order),
+    and the triangle across each edge between two labels (an index among these; ``-1`` on
+    the hull); ``None`` when there is no triangle.
 
     Only edges between two labels make Voronoi edges (:func:`_voronoi_segments`), and
     both triangles holding one are mixed: the triangles inside a block (half of them) are
-    never paired. Each point carries its index as its Z, which GEOS keeps on the
-    triangles' corners (the same triangles; no look-up of the corners among the points,
-    unless the Z is lost).
+    never paired.
     """
-    n = len(xy)
-    tri = shapely.delaunay_triangles(
-        shapely.linestrings(np.column_stack([xy, np.arange(n, dtype=np.float64)]))
-    )
-    corners = shapely.get_coordinates(tri, include_z=True)
-    if len(corners) == 0:
+    s = delaunay.triangles(xy)
+    if s is None:
         return None
-    corners = corners.reshape(-1, 4, 3)[:, :3].reshape(-1, 3)
-    z = corners[:, 2]
-    if np.all((z >= 0) & (z < n)):
-        idx = z.astype(np.int64)
-        if not np.array_equal(xy[idx], corners[:, :2]):
-            return None
-    else:  # a GEOS that drops the Z: the corners looked up among the points
-        idx = _point_index(xy, np.ascontiguousarray(corners[:, :2]))
-        if idx is None:
-            return None
-    s = idx.reshape(-1, 3)
     lab = labels[s]
     s = s[(lab[:, 0] != lab[:, 1]) | (lab[:, 0] != lab[:, 2])]
-    return s, _across(s, n)
-
-
-def _point_index(xy: np.ndarray, at: np.ndarray) -> np.ndarray | None:
-    """The index of the point of ``xy`` equal to each point of ``at``, or ``None`` when one
-    is none of them. Looked up by x alone (one float sort) when no two points share an x
-    (the jittered samples), else by x and y as one complex key (equal points: one of them)."""
-    x = xy[:, 0]
-    order = np.argsort(x)
-    xs = x[order]
-    if np.any(xs[1:] == xs[:-1]):
-        key = x + 1j * xy[:, 1]
-        order = np.argsort(key)
-        ck = at[:, 0] + 1j * at[:, 1]
-        idx = order[np.clip(np.searchsorted(key[order], ck), 0, len(xy) - 1)]
-        return idx if np.array_equal(key[idx], ck) else None
-    idx = order[np.clip(np.searchsorted(xs, at[:, 0]), 0, len(xy) - 1)]
-    return idx if np.array_equal(xy[idx], at) else None
+    return s, _across(s, len(xy))
 
 
 def _across(s: np.ndarray, n_points: int) -> np.ndarray:
