@@ -21,7 +21,9 @@ except ImportError:  # pragma: no cover - exercised by forcing the GEOS path in 
     _triangle = None
 
 
-def triangles(xy: np.ndarray, *, engine: str | None = None) -> np.ndarray | None:
+def triangles(
+    xy: np.ndarray, *, engine: str | None = None, labels: np.ndarray | None = None
+) -> np.ndarray | None:
     """The Delaunay triangles of ``xy``.
 
     Parameters
@@ -29,8 +31,11 @@ def triangles(xy: np.ndarray, *, engine: str | None = None) -> np.ndarray | None
     xy
         ``(n, 2)`` float coordinates.
     engine
-        ``"triangle"`` or ``"geos"``; default Triangle when installed and the points are
-        distinct (GEOS keeps one of equal points, Triangle another), else GEOS.
+        ``"triangle"`` or ``"geos"``; default Triangle when installed, else GEOS. Where
+        points are equal GEOS decides (it keeps one of them, Triangle another).
+    labels
+        A label per point: only the triangles whose corners do not all share one label
+        are kept (the only ones a Voronoi edge between two labels comes from).
 
     Returns
     -------
@@ -41,23 +46,33 @@ def triangles(xy: np.ndarray, *, engine: str | None = None) -> np.ndarray | None
     """
     xy = np.ascontiguousarray(xy, dtype=np.float64)
     if engine is None:
-        engine = "triangle" if _triangle is not None and _distinct(xy) else "geos"
+        engine = "triangle" if _triangle is not None else "geos"
     s = _by_triangle(xy) if engine == "triangle" else geos_triangles(xy)
+    if s is not None and engine == "triangle" and not _all_used(s, len(xy)):
+        s = geos_triangles(xy)  # equal points: Triangle left one out
     if s is None or len(s) == 0:
         return None
-    return canonical(s)
+    if labels is not None:
+        lab = labels[s]
+        s = s[(lab[:, 0] != lab[:, 1]) | (lab[:, 0] != lab[:, 2])]
+    return canonical(s, len(xy))
 
 
-def canonical(s: np.ndarray) -> np.ndarray:
-    """Rows of ``s`` (counter-clockwise index triples) each rotated to start at its lowest
-    index, then sorted."""
+def canonical(s: np.ndarray, n_points: int | None = None) -> np.ndarray:
+    """Rows of ``s`` (counter-clockwise index triples of ``n_points`` points) each rotated
+    to start at its lowest index, then sorted."""
     r = np.argmin(s, axis=1)
     s = np.take_along_axis(s, (r[:, None] + np.arange(3)) % 3, axis=1)
+    n = int(s.max(initial=0)) + 1 if n_points is None else n_points
+    if n < 2**21:  # the three indices as one int64 key: one sort
+        return s[np.argsort((s[:, 0] * n + s[:, 1]) * n + s[:, 2])]
     return s[np.lexsort(s.T[::-1])]
 
 
-def _distinct(xy: np.ndarray) -> bool:
-    return len(np.unique(xy[:, 0] + 1j * xy[:, 1])) == len(xy)
+def _all_used(s: np.ndarray, n: int) -> bool:
+    """Every point is a corner (a Delaunay triangulation of three points or more, not all on
+    one line, has each of them as a vertex, unless it equals another)."""
+    return bool(np.bincount(s.ravel(), minlength=n).all())
 
 
 def _by_triangle(xy: np.ndarray) -> np.ndarray | None:

@@ -148,11 +148,9 @@ def _mixed_triangles(xy: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     both triangles holding one are mixed: the triangles inside a block (half of them) are
     never paired.
     """
-    s = delaunay.triangles(xy)
+    s = delaunay.triangles(xy, labels=labels)
     if s is None:
         return None
-    lab = labels[s]
-    s = s[(lab[:, 0] != lab[:, 1]) | (lab[:, 0] != lab[:, 2])]
     return s, _across(s, len(xy))
 
 
