@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import math
 import os
+import statistics
 import tempfile
 import time
 import warnings
@@ -553,6 +554,48 @@ def city_gc(rounds: int = 3) -> None:
     print(f"   load average after: {_load()}")
 
 
+def city_delaunay(rounds: int = 5) -> None:
+    """The strips' Delaunay triangulations of a serial city run (as drawn), each engine on
+    the same inputs in turn: Triangle (when installed) against GEOS, CPU of all calls, and
+    whether they give the same triangles."""
+    from gridgeo.partition import delaunay
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    run = delaunay.triangles
+
+    def record(xy, *, engine=None, labels=None):
+        calls.append((np.array(xy), None if labels is None else np.array(labels)))
+        return run(xy, engine=engine, labels=labels)
+
+    comm, roads, hh = dual_carriageway_city(seed=0)
+    delaunay.triangles = record
+    try:
+        partition(comm, roads, hh, profile=load_profile(None), workers=1)
+    finally:
+        delaunay.triangles = run
+    n = sum(len(xy) for xy, _ in calls)
+    print(f"\n4e. City, the strips' Delaunay triangulations: {len(calls)} calls, {n:,} points "
+          f"(load {_load()})")  # fmt: skip
+    engines = ["geos"] + (["triangle"] if delaunay._triangle is not None else [])
+    cpu: dict[str, list[float]] = {e: [] for e in engines}
+    out: dict[str, list] = {}
+    for _ in range(rounds):
+        for e in engines:
+            c0 = time.process_time()
+            out[e] = [run(xy, engine=e, labels=lab) for xy, lab in calls]
+            cpu[e].append(time.process_time() - c0)
+    for e in engines:
+        print(f"   {e:8s}: CPU best {min(cpu[e]):.3f} s / median {statistics.median(cpu[e]):.3f} s")
+    if "triangle" in out:
+        same = all(np.array_equal(a, b) for a, b in zip(out["geos"], out["triangle"], strict=True))
+        ratio = statistics.median(cpu["geos"]) / max(statistics.median(cpu["triangle"]), 1e-9)
+        print(f"   Triangle {ratio:.1f}× less CPU than GEOS (median); same triangles: {same}")
+    else:
+        print("   the optional triangle package is not installed: GEOS only")
+
+
 def city_head(rounds: int = 8) -> None:
     """The parent's head of a city run (everything before the communities' pool: checks, road
     cleaning, households, tasks) on both cores (:mod:`gridgeo.partition.twocores`: the
@@ -727,10 +770,10 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        choices=["daan", "city", "city-cpu", "city-gc", "city-head", "quality"],
+        choices=["daan", "city", "city-cpu", "city-gc", "city-head", "city-delaunay", "quality"],
         help="run one part: Da'an (0–3), the dual-carriageway city (4), its CPU per function "
         "(4b), the garbage collector's share (4c), the parent's head on both cores or one "
-        "(4d), quality (0, 5)",
+        "(4d), the strips' triangulations by Triangle and by GEOS (4e), quality (0, 5)",
     )
     ap.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
@@ -747,6 +790,9 @@ def main() -> None:
         return
     if args.only == "city-head":
         city_head()
+        return
+    if args.only == "city-delaunay":
+        city_delaunay()
         return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -771,6 +817,7 @@ def main() -> None:
             return
         if args.only != "daan":
             dual_city(args.skip_spopt, args.spopt_timeout)
+            city_delaunay()
             quality(daan, args.seeds)
         same_blocks(units, args.skip_spopt, args.spopt_timeout)
         one_region(units, args.skip_spopt, args.spopt_timeout)
