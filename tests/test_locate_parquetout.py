@@ -464,3 +464,55 @@ def test_one_value_text_found_whatever_the_first_rows(values, one):
 
     got = _constant_values(pa.array(values, pa.string()), _Arena(1024))
     assert (got is not None) == one
+
+
+def test_row_numbers_are_written_as_their_text_would_be():
+    """The row numbers written by the writer itself are the bytes of their text as
+    ``row_ids`` makes it (4-byte length, the digits), across a new digit, near the end of
+    the part (no byte past it) and from any first row."""
+    from gridgeo.locate.parquetout import _row_number_texts, _row_numbers_size
+
+    rng = np.random.default_rng(11)
+    cases = [(0, 0), (0, 1), (0, 25), (7, 1), (95, 10), (99_999_990, 30), (999_999_998, 5)]
+    cases += [(int(rng.integers(0, 10**12)), int(rng.integers(0, 40))) for _ in range(200)]
+    for start, n in cases:
+        want = b"".join(len(str(v)).to_bytes(4, "little") + str(v).encode() for v in
+                        range(start, start + n))  # fmt: skip
+        assert _row_numbers_size(start, n) == len(want)
+        out = np.full(len(want) + 16, 0xAB, np.uint8)
+        _row_number_texts(start, n, out[: len(want)])
+        assert bytes(out[: len(want)]) == want, (start, n)
+        assert (out[len(want) :] == 0xAB).all()
+
+
+def test_an_answer_given_its_first_row_writes_the_row_numbers_as_ids(monkeypatch):
+    """``prepare(row_start=)``: the ``id`` column is the row numbers whatever the batch
+    holds there — the same file as with their text in the batch, a row group cut in two
+    included, into reused buffers too."""
+    import gridgeo.locate.encode as encode
+    from gridgeo.locate.csvout import BufferPool
+    from gridgeo.locate.points import row_ids
+
+    monkeypatch.setattr(encode, "ROW_GROUP_MAX", 64)
+    gen = _Answer(np.random.default_rng(23), 40)
+    starts, sizes = [0, 200, 201, 1000], [200, 1, 0, 90]
+    batches = [gen.chunk(n) for n in sizes]
+    with_text = [
+        b.set_column(0, "id", row_ids(s, b.num_rows)) for s, b in zip(starts, batches, strict=True)
+    ]
+    without = [b.set_column(0, "id", pa.nulls(b.num_rows, pa.string())) for b in batches]
+    plain = _ParquetEncoder(gen.schema)
+    expected = b"".join(plain.write(plain.prepare(b)) for b in with_text) + plain.close()
+    for pool in (None, BufferPool(2)):
+        enc = _ParquetEncoder(gen.schema)
+        got = b"".join(
+            bytes(enc.write(enc.prepare(b, pool=pool, row_start=s)))
+            for s, b in zip(starts, without, strict=True)
+        )
+        assert got + enc.close() == expected
+    assert pq.read_table(io.BytesIO(expected)).column("id").to_pylist()[198:202] == [
+        "198",
+        "199",
+        "200",
+        "1000",
+    ]

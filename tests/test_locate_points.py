@@ -193,6 +193,44 @@ def test_point_file_reads_chunks_and_wkb_points(tmp_path):
     assert {(p.row, p.field) for p in err.value.problems} == {(30, "lat"), (31, "lon")}
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "arrow"])
+def test_chunks_without_the_row_numbers_text_say_their_first_row(tmp_path, fmt):
+    """``chunks(row_numbers=False)``: no id column, so no ids built, ``row_start`` the first
+    row's number (what the GeoParquet writer writes); with an id column the ids as read."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+    from gridgeo.locate.points import PointFile
+
+    lon, lat = np.linspace(121.0, 122.0, 25), np.linspace(25.0, 25.5, 25)
+    for ids in (None, [f"p{i}" for i in range(25)]):
+        cols = {} if ids is None else {"id": ids}
+        path = tmp_path / f"p.{fmt}"
+        if fmt == "parquet":
+            pq.write_table(pa.table({**cols, "geometry": wkb_points(lon, lat)}), path)
+        elif fmt == "arrow":
+            table = pa.table({**cols, "lon": lon, "lat": lat})
+            with ipc.new_stream(str(path), table.schema) as w:
+                w.write_table(table, max_chunksize=7)
+        else:
+            rows = zip(ids or [None] * 25, lon.tolist(), lat.tolist(), strict=True)
+            head = "lon,lat\n" if ids is None else "id,lon,lat\n"
+            path.write_text(head + "".join(f"{a},{x!r},{y!r}\n" if a else f"{x!r},{y!r}\n"
+                                           for a, x, y in rows))  # fmt: skip
+        pf = PointFile(path, fmt, chunk=10)
+        assert pf.check() == 25
+        texts = [(s, p.ids, p.row_start) for s, p in pf.chunks()]
+        lazy = [(s, p.ids, p.row_start) for s, p in pf.chunks(row_numbers=False)]
+        assert [s for s, _i, _r in lazy] == [s for s, _i, _r in texts]
+        if ids is None:
+            assert all(i is None and r == s for s, i, r in lazy)
+            assert [v for _s, i, _r in texts for v in i.to_pylist()] == [str(n) for n in range(25)]
+            assert all(r == s and i.to_pylist()[0] == str(s) for s, i, r in texts)
+        else:
+            got = [v for _s, i, _r in lazy for v in i.to_pylist()]
+            assert got == ids and all(r is None for _s, _i, r in lazy)
+
+
 @pytest.mark.parametrize("source", ["path", "bytes"])
 def test_a_big_geoparquet_is_read_row_group_by_row_group(tmp_path, source):
     """Reading a GeoParquet body holds about one row group, not the whole file: pyarrow's

@@ -1204,6 +1204,43 @@ def test_batch_geoparquet_answer_reads_back_as_the_arrow_answer(world, small_chu
     assert np.array_equal(frame.geometry.x, lon) and np.array_equal(frame.geometry.y, lat)
 
 
+@pytest.mark.parametrize("fmt_in", ["csv", "arrow", "parquet"])
+def test_batch_geoparquet_answer_of_a_body_without_ids_numbers_its_rows(
+    world, small_chunks, fmt_in
+):
+    """A body without an id column, answered as GeoParquet in chunks: the ids are the row
+    numbers over the whole body (the writer writes them itself), as in the Arrow answer."""
+    import pyarrow.parquet as pq
+
+    from gridgeo.locate.encode import wkb_points
+
+    lon, lat = _batch_points(world, 130, seed=14)
+    if fmt_in == "csv":
+        text = "lon,lat\n" + "".join(
+            f"{float(a)!r},{float(b)!r}\n" for a, b in zip(lon, lat, strict=True)
+        )
+        body, ctype = text.encode(), "text/csv"
+    elif fmt_in == "arrow":
+        sink = io.BytesIO()
+        table = pa.table({"lon": lon, "lat": lat})
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        body, ctype = sink.getvalue(), "application/vnd.apache.arrow.stream"
+    else:
+        pbuf = io.BytesIO()
+        pq.write_table(pa.table({"geometry": wkb_points(lon, lat)}), pbuf, row_group_size=45)
+        body, ctype = pbuf.getvalue(), "application/vnd.apache.parquet"
+    h = {"Content-Type": ctype, **auth(world, "dispatcher")}
+    got = {}
+    for fmt in ("parquet", "arrow"):
+        r = world["client"].post("/locate/batch", content=body, headers=h, params={"format": fmt})
+        assert r.status_code == 200, r.text
+        got[fmt] = _answer_table(fmt, r.content)
+    assert got["parquet"].column("id").to_pylist() == [str(i) for i in range(130)]
+    assert got["arrow"].column("id").to_pylist() == [str(i) for i in range(130)]
+    assert got["parquet"].column("lon").to_pylist() == got["arrow"].column("lon").to_pylist()
+
+
 def test_batch_geoparquet_points_checked_once_bad_last_row_group_is_400(world, small_chunks):
     """A GeoParquet body of several row groups (checked two at a time, points kept): the
     answer's WKB points are the request's bytes; a line in the last row group is a 400

@@ -23,6 +23,7 @@ def test_warm_up_runs_every_path_and_leaves_the_kernels_compiled():
         parquetout._present_entries,
         parquetout._bit_packed,
         parquetout._compact8,
+        parquetout._row_number_texts,
         parquetin._hybrid,
         points._line_starts,
         points._all_valid,

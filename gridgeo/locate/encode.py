@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from gridgeo.locate.csvout import csv_bytes
-from gridgeo.locate.parquetout import ParquetAnswer, RowGroup, physical
+from gridgeo.locate.parquetout import ParquetAnswer, RowGroup, RowNumbers, physical
 
 
 def _csv_stream(table: pa.Table, chunk: int) -> Iterator[bytes]:
@@ -357,8 +357,15 @@ class _ParquetEncoder:
         """Whether every column of ``schema`` is a type this writer writes."""
         return all(physical(f.type) is not None for f in schema)
 
+    #: :meth:`prepare` takes ``row_start`` (the ``id`` column written as row numbers).
+    writes_row_numbers = True
+
     def prepare(
-        self, batch: pa.RecordBatch, geometry: pa.Array | None = None, pool: Any = None
+        self,
+        batch: pa.RecordBatch,
+        geometry: pa.Array | None = None,
+        pool: Any = None,
+        row_start: int | None = None,
     ) -> list[RowGroup]:
         """The row groups of ``batch`` encoded (no state: a batch answer prepares its
         chunks on both cores, then writes them in order): one, or one per
@@ -369,8 +376,12 @@ class _ParquetEncoder:
         request's own geometry column, the same bytes :func:`wkb_points` would write);
         else they are written from ``lon``/``lat``. ``pool``: a
         :class:`~gridgeo.locate.csvout.BufferPool` the row groups' bytes are joined into
-        (:meth:`~gridgeo.locate.parquetout.ParquetAnswer.prepare`)."""
+        (:meth:`~gridgeo.locate.parquetout.ParquetAnswer.prepare`). ``row_start``: the
+        ``id`` column is the row numbers from ``row_start`` on, written as their text
+        (:class:`~gridgeo.locate.parquetout.RowNumbers`: the same bytes) whatever the
+        batch's ``id`` holds (the caller need not build that text)."""
         out = []
+        ids = self.schema.get_field_index("id") if row_start is not None else -1
         for at in range(0, max(batch.num_rows, 1), ROW_GROUP_MAX):
             part = batch.slice(at, ROW_GROUP_MAX) if batch.num_rows > ROW_GROUP_MAX else batch
             geom: Any = geometry
@@ -382,7 +393,10 @@ class _ParquetEncoder:
                 )
             elif part is not batch:
                 geom = geometry.slice(at, ROW_GROUP_MAX)  # type: ignore[union-attr]
-            out.append(self.file.prepare([*part.columns, geom], pool))
+            columns = [*part.columns, geom]
+            if ids >= 0 and part.num_rows:
+                columns[ids] = RowNumbers(row_start + at, part.num_rows)  # type: ignore[operator]
+            out.append(self.file.prepare(columns, pool))
         return out
 
     def write(self, prepared: list[RowGroup]) -> bytes:

@@ -582,6 +582,74 @@ def _plain_wkb_points(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
         _put8(out, p + 17, yu[i])
 
 
+@njit(cache=True, nogil=True)
+def _row_number_texts(start: int, n: int, out: np.ndarray) -> None:
+    """PLAIN byte arrays of the decimal row numbers ``start … start + n - 1`` into ``out``
+    (exactly as long: :func:`_row_numbers_size`): the text
+    :func:`~gridgeo.locate.points.row_ids` gives them, written here instead of copied.
+
+    Ten numbers at a time (up to the next one ending in 0): their text differs only in the
+    last digit, so a number of at most 8 digits is one 8-byte word of its text, built once
+    per ten and stepped by adding 1 to its last byte, and written by two unaligned stores
+    (its length and first 4 digits, then 8 digits from the 4th byte: the next number
+    overwrites the bytes past it), as :func:`_plain_texts` writes a short text. The digits
+    are carried by hand once per ten (no division per digit)."""
+    end = np.int64(out.size)
+    digits = np.full(20, 48, np.uint8)  # the current number, right-aligned
+    v = np.int64(start)
+    for k in range(19, -1, -1):
+        digits[k] = 48 + v % 10
+        v //= 10
+    w = 1  # digits of the current number
+    bound = np.int64(10)
+    while start >= bound:
+        bound *= 10
+        w += 1
+    pos = np.int64(0)
+    i = np.int64(0)
+    while i < n:
+        m = min(np.int64(58 - digits[19]), n - i)  # up to the next number ending in 0
+        word = np.uint64(0)
+        for k in range(min(w, 8)):
+            word |= np.uint64(digits[20 - w + k]) << np.uint64(8 * k)
+        step = np.uint64(1) << np.uint64(8 * (min(w, 8) - 1))
+        size = 4 + w
+        if w <= 8 and pos + m * size + 8 <= end:
+            head = np.uint64(w)
+            for _j in range(m):
+                _store8(out, pos, head | (word << np.uint64(32)))
+                _store8(out, pos + 4, word)
+                word += step
+                pos += size
+        else:  # longer, or the last ones (no room past them): digit by digit
+            for j in range(m):
+                _put4(out, pos, np.uint32(w))
+                for k in range(w - 1):
+                    out[pos + 4 + k] = digits[20 - w + k]
+                out[pos + 3 + w] = digits[19] + j
+                pos += size
+        i += m
+        digits[19] += m  # (now at most 58: ":" = 10, carried)
+        k = 19
+        while digits[k] == 58:
+            digits[k] = 48
+            k -= 1
+            digits[k] += 1
+        if k < 20 - w:
+            w += 1
+
+
+def _row_numbers_size(start: int, n: int) -> int:
+    """Bytes of :func:`_row_number_texts`: 4 a number and its digits."""
+    size, at, end = 4 * n, start, start + n
+    width, bound = len(str(start)), 10 ** len(str(start))
+    while at < end:
+        upto = min(end, bound)
+        size += width * (upto - at)
+        at, width, bound = upto, width + 1, bound * 10
+    return size
+
+
 # -- columns ------------------------------------------------------------------------------
 
 _NONE = np.zeros(0, dtype=np.uint8)
@@ -625,6 +693,32 @@ class _Fill:
     def __init__(self, size: int, fill: Any) -> None:
         self.size = size
         self.fill = fill
+
+
+class RowNumbers:
+    """A text column of the row numbers ``start … start + n - 1`` (the ids of points sent
+    without an id column), given to :meth:`ParquetAnswer.prepare` in place of their Arrow
+    text: written where it goes (:func:`_row_number_texts`), the same bytes as that text
+    would be, never built as text first."""
+
+    __slots__ = ("n", "start")
+
+    def __init__(self, start: int, n: int) -> None:
+        self.start = start
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _row_number_values(col: RowNumbers) -> tuple[list[Any], list[Any]]:
+    """(definition levels, PLAIN values) of ``col``: what :func:`_plain_values` gives for
+    its text (no null; never one value repeated, which would be a dictionary)."""
+    n, start = col.n, col.start
+    if n == 0:
+        return _levels(0, 0, None), []
+    size = _row_numbers_size(start, n)
+    return _levels(n, n, None), [_Fill(size, lambda out: _row_number_texts(start, n, out))]
 
 
 def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
@@ -993,6 +1087,8 @@ class ParquetAnswer:
         ``form``: (a dictionary column, a text or bytes one)."""
         if isinstance(col, tuple):  # ("wkb_xy", x, y)
             return (len(col[1]), None, *_wkb_values(col[1], col[2], mem))
+        if isinstance(col, RowNumbers):
+            return (len(col), None, *_row_number_values(col))
         n = len(col)
         if form[0]:
             d = col.dictionary
@@ -1032,7 +1128,7 @@ class ParquetAnswer:
         size = 1024 + 48 * n  # the geometry, the doubles, the levels and indices
         for i in self.byte_arrays:
             c = columns[i]
-            if not isinstance(c, tuple) and len(c):
+            if not isinstance(c, tuple | RowNumbers) and len(c):
                 offsets, _data = _offsets_data(c)  # this slice's bytes, not its buffer's
                 size += int(offsets[-1] - offsets[0]) + 4 * n + 8
         try:
@@ -1044,7 +1140,8 @@ class ParquetAnswer:
 
     def prepare(self, columns: list[Any], pool: Any = None) -> RowGroup:
         """The row group of ``columns`` (Arrow arrays, one per schema field; the geometry
-        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here).
+        may be given as ``("wkb_xy", x, y)``: 21-byte WKB points of x, y built here; a
+        text column of row numbers as :class:`RowNumbers`).
 
         ``pool``: a :class:`~gridgeo.locate.csvout.BufferPool` the row group's bytes are
         joined into (``RowGroup.data`` is then a memoryview of one of its buffers, reused

@@ -60,14 +60,16 @@ class PointTable:
     x, y
         Coordinates as given (float64).
     ids
-        Per-point id (object array of str); the 0-based row number when absent.
+        Per-point id (object array of str); the 0-based row number when absent. None
+        when the row numbers were not built (:meth:`PointFile.chunks` with
+        ``row_numbers=False``): ``row_start`` says which they are.
     category
         Per-point incident category (object array, ``None`` where empty) or ``None``.
     """
 
     x: np.ndarray
     y: np.ndarray
-    ids: np.ndarray
+    ids: np.ndarray | pa.Array | None
     category: np.ndarray | None = None
     #: The coordinates' text as read from a CSV body (Arrow strings), echoed in CSV answers.
     x_text: pa.Array | None = None
@@ -76,6 +78,8 @@ class PointTable:
     #: ``\n``; Arrow large strings over the body's bytes) of a CSV of just those two
     #: columns, every value plain number text (:meth:`PointFile.chunks` with ``lines``).
     xy_text: pa.Array | None = None
+    #: The first row number when the ids are the row numbers (``row_start + i``), else None.
+    row_start: int | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -955,6 +959,7 @@ class PointFile:
             self.path = Path(path)
         self.fmt, self.chunk = fmt, chunk
         self.decoders = decoders
+        self._row_texts = True  # the row numbers built as ids (:meth:`chunks`)
         self.source, self.degrees = source, degrees
         self.keep_bytes = keep_bytes if fmt != "arrow" else 0  # Arrow is mapped: no re-read cost
         self.rows: int | None = None
@@ -1436,13 +1441,18 @@ class PointFile:
         self._kept, self._xy_kept = [], {}
         self._close_spill()
 
-    def chunks(self) -> Iterator[tuple[int, PointTable]]:
+    def chunks(self, row_numbers: bool = True) -> Iterator[tuple[int, PointTable]]:
         """``(first row, points)`` pieces of at most ``chunk`` points, after :meth:`check`.
 
         ``ids`` is an Arrow string array here (the row numbers over the whole file when
         there is no id column), not an object array: no Python string per point. The
         batches :meth:`check` kept come first (parsed once); the rest is read again.
+
+        ``row_numbers=False``: the row numbers are not built as text (``ids`` None,
+        ``row_start`` the first row's number) — for a writer that writes them itself
+        (:meth:`~gridgeo.locate.encode._ParquetEncoder.prepare`'s ``row_start``).
         """
+        self._row_texts = row_numbers
         if self.fmt == "parquet":
             yield from self._pq_chunks()
             return
@@ -1679,31 +1689,40 @@ class PointFile:
         rest, x, y = part
         cols = self._cols
         n = len(x)
-        ids = (
-            pc.cast(rest.column(cols["id"]), pa.string())
-            if rest is not None and cols["id"]
-            else row_ids(start, n)
-        )
         cat = (
             _strings(rest.column(cols["category"]))
             if rest is not None and cols["category"]
             else None
         )
-        return PointTable(x=x, y=y, ids=ids, category=cat)
+        if rest is not None and cols["id"]:
+            return PointTable(
+                x=x, y=y, ids=pc.cast(rest.column(cols["id"]), pa.string()), category=cat
+            )
+        return PointTable(x=x, y=y, ids=self._row_ids(start, n), category=cat, row_start=start)
+
+    def _row_ids(self, start: int, n: int) -> pa.Array | None:
+        """The row numbers as ids (None: not built, :meth:`chunks`' ``row_numbers``)."""
+        return row_ids(start, n) if self._row_texts else None
 
     def _points(
         self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool
     ) -> PointTable:
         cols = self._cols
         if batch.schema.names == [_LINES]:  # whole lines x,y: no id or category column
-            return PointTable(x=x, y=y, ids=row_ids(start, batch.num_rows), xy_text=batch.column(0))
+            return PointTable(
+                x=x,
+                y=y,
+                ids=self._row_ids(start, batch.num_rows),
+                xy_text=batch.column(0),
+                row_start=start,
+            )
         xt = yt = None
         if text_xy:  # the text as sent, echoed in CSV answers
             xt, yt = batch.column(cols["x"]), batch.column(cols["y"])
         ids = (
             pc.cast(batch.column(cols["id"]), pa.string())
             if cols["id"]
-            else row_ids(start, batch.num_rows)
+            else self._row_ids(start, batch.num_rows)
         )
         cat = _strings(batch.column(cols["category"])) if cols["category"] else None
         return PointTable(
@@ -1713,6 +1732,7 @@ class PointFile:
             category=cat,
             x_text=xt,
             y_text=yt,
+            row_start=None if cols["id"] else start,
         )
 
 
