@@ -394,6 +394,8 @@ def _triangles_many(xy: np.ndarray, task: np.ndarray, n_tasks: int) -> tuple[np.
     # the samples come grouped by strip
     compact = np.cumsum(np.r_[False, np.diff(task) != 0])
     ids = task[np.flatnonzero(np.r_[True, np.diff(task) != 0])]
+    # one GEOS call for all strips (one triangulation each, in GEOS's order: the per-strip
+    # way's, :func:`delaunay.geos_triangles`; not one call per strip)
     tri = shapely.delaunay_triangles(shapely.linestrings(xy, indices=compact))
     bad[np.setdiff1d(np.arange(n_tasks), ids)] = True
     corners, at = shapely.get_coordinates(tri, return_index=True)
