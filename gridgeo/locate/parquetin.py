@@ -37,6 +37,9 @@ from gridgeo.locate import snappy
 from gridgeo.locate.csvout import _load8  # unaligned 8-byte loads
 from gridgeo.locate.parquetout import _POINT_HEAD  # the answer writes the same heads
 
+# limits that only exclude NaN and ±inf: the valid-coordinate rule's home (points._limits)
+from gridgeo.locate.points import _FINITE_MAX
+
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
 _PLAIN, _PLAIN_DICTIONARY, _RLE_DICTIONARY = 0, 2, 8
 _CODECS = {"UNCOMPRESSED": None, "SNAPPY": "snappy", "ZSTD": "zstd"}
@@ -190,10 +193,6 @@ def _points_pass(buf, pos, n, x, y, at, lx, ly):  # pragma: no cover - compiled
     return ok if bad == 0 else -1
 
 
-#: Limits that only exclude NaN and ±inf (``|v| <= _FINITE`` only for finite ``v``).
-_FINITE = float(np.finfo(np.float64).max)
-
-
 def _plain_points(
     buf: np.ndarray,
     pos: int,
@@ -202,7 +201,7 @@ def _plain_points(
     x: np.ndarray,
     y: np.ndarray,
     at: int,
-    limits: tuple[float, float] = (_FINITE, _FINITE),
+    limits: tuple[float, float] = (_FINITE_MAX, _FINITE_MAX),
 ) -> tuple[int, bool]:
     """``n`` PLAIN byte arrays that are each a 21-byte little-endian 2D WKB point into
     ``x[at:]``, ``y[at:]``: the position after them, or -1 when one is not (x, y then
@@ -277,7 +276,7 @@ def read_checked_points(
     column: int,
     max_def: int,
     pages: Pages | None = None,
-    limits: tuple[float, float] = (_FINITE, _FINITE),
+    limits: tuple[float, float] = (_FINITE_MAX, _FINITE_MAX),
 ) -> Any:
     """x, y of the 21-byte WKB points of one row group's column chunk, and whether every
     value is within ``limits``; or None when it holds anything else (then read it with
@@ -358,7 +357,7 @@ def _read_pages(
     max_def: int,
     pages: Pages | None = None,
     offset: int = 0,
-    limits: tuple[float, float] = (_FINITE, _FINITE),
+    limits: tuple[float, float] = (_FINITE_MAX, _FINITE_MAX),
 ) -> Any:
     """:func:`read_checked_points` of the column chunk's bytes ``raw`` (at file offset
     ``offset``)."""
@@ -425,7 +424,7 @@ def _dictionary(
     body_at: int,
     csize: int,
     codec: Any,
-    limits: tuple[float, float] = (_FINITE, _FINITE),
+    limits: tuple[float, float] = (_FINITE_MAX, _FINITE_MAX),
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """x, y of a dictionary page's PLAIN points, and whether all are within ``limits``."""
     h = head.get(7) or {}
@@ -454,7 +453,7 @@ def _data(
     x: np.ndarray,
     y: np.ndarray,
     at: int,
-    limits: tuple[float, float] = (_FINITE, _FINITE),
+    limits: tuple[float, float] = (_FINITE_MAX, _FINITE_MAX),
 ) -> bool:
     """A data page's points (PLAIN, or indices into ``dx``, ``dy``) into ``x[at:]``,
     ``y[at:]``; whether its PLAIN points are all within ``limits`` (indices: True, the
