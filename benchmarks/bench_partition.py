@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import math
 import os
 import statistics
@@ -655,6 +656,48 @@ def city_head(rounds: int = 8) -> None:
     print(f"   load average after: {_load()}")
 
 
+def city_ratio(rounds: int = 7) -> None:
+    """The goal's ratio with its spread: the whole partition of the city on 2 processes and
+    pygeoda's max-p on the blocks the run builds, alternating ``rounds`` times in one process
+    (after one warm-up round of each), with best and median of each side."""
+    import statistics
+
+    from gridgeo.partition.blocks import tidy_blocks
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    comm, roads, hh = dual_carriageway_city(seed=0)
+    print(
+        f"\n4f. City, the whole run (2 processes) and pygeoda's max-p, alternating (load {_load()})"
+    )
+    for label, median in (("as drawn (default)", False), ("on their median", True)):
+        prof = load_profile(None).with_divided_roads_on_median(median)
+        blocks, _, _ = city_blocks(comm, roads, hh, tidy=tidy_blocks, median=median)
+        units = _units_frame(blocks, hh.crs)
+        ours: list[tuple[float, float]] = []
+        theirs: list[float] = []
+        for r in range(rounds + 1):
+            t0, c0 = time.perf_counter(), _cpu()
+            partition(comm, roads, hh, profile=prof, workers=2)
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            with contextlib.redirect_stdout(io.StringIO()):
+                _, t = run_pygeoda(units)
+            if r:  # the first round warms up
+                ours.append((wall, cpu))
+                theirs.append(t)
+        walls = [w for w, _ in ours]
+        med, best = statistics.median(walls), min(walls)
+        pmed, pbest = statistics.median(theirs), min(theirs)
+        print(
+            f"   divided roads {label}: gridgeo {' '.join(f'{w:.2f}' for w in walls)} s (best "
+            f"{best:.2f}, median {med:.2f}; CPU median {statistics.median(c for _, c in ours):.2f} "
+            f"s); pygeoda {' '.join(f'{t:.2f}' for t in theirs)} s (best {pbest:.2f}, median "
+            f"{pmed:.2f}) → median / median {med / pmed:.2f}×, best / best {best / pbest:.2f}× "
+            f"(goal ≤ 2×)"
+        )
+    print(f"   load average after: {_load()}")
+
+
 def _cpu() -> float:
     """CPU time of this process and its finished child processes (s)."""
     t = os.times()
@@ -770,10 +813,20 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        choices=["daan", "city", "city-cpu", "city-gc", "city-head", "city-delaunay", "quality"],
+        choices=[
+            "daan",
+            "city",
+            "city-cpu",
+            "city-gc",
+            "city-head",
+            "city-delaunay",
+            "city-ratio",
+            "quality",
+        ],
         help="run one part: Da'an (0–3), the dual-carriageway city (4), its CPU per function "
         "(4b), the garbage collector's share (4c), the parent's head on both cores or one "
-        "(4d), the strips' triangulations by Triangle and by GEOS (4e), quality (0, 5)",
+        "(4d), the strips' triangulations by Triangle and by GEOS (4e), the whole run and "
+        "pygeoda alternating, best and median (4f), quality (0, 5)",
     )
     ap.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
@@ -793,6 +846,9 @@ def main() -> None:
         return
     if args.only == "city-delaunay":
         city_delaunay()
+        return
+    if args.only == "city-ratio":
+        city_ratio()
         return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -818,6 +874,7 @@ def main() -> None:
         if args.only != "daan":
             dual_city(args.skip_spopt, args.spopt_timeout)
             city_delaunay()
+            city_ratio()
             quality(daan, args.seeds)
         same_blocks(units, args.skip_spopt, args.spopt_timeout)
         one_region(units, args.skip_spopt, args.spopt_timeout)
