@@ -530,11 +530,12 @@ class _Gathered:
         self._thread.start()
 
     def _copy(self) -> None:
-        buffer, parts = self.buffer, self._parts
-        while (item := parts.get()) is not None:
-            at, part = item
-            buffer[at : at + len(part)] = np.frombuffer(part, np.uint8)  # (without the GIL)
-            self._copied += len(part)
+        while (item := self._parts.get()) is not None:
+            self._put(*item)
+
+    def _put(self, at: int, part: bytes) -> None:
+        self.buffer[at : at + len(part)] = np.frombuffer(part, np.uint8)  # (without the GIL)
+        self._copied += len(part)
 
     def add(self, part: bytes) -> bool:
         """Copy ``part`` in; False (nothing copied) when it would pass the declared length."""
@@ -550,12 +551,20 @@ class _Gathered:
         return True
 
     def close(self, wait: bool = True) -> None:
-        """End the copier thread once it has copied what it was given; ``wait``: for that
+        """End the copier thread; ``wait``: once every part is copied, those it has not
+        taken yet by the caller (a thread that lags under load is not waited for)
         (idempotent)."""
-        if self._thread.is_alive():
-            self._parts.put(None)
-            if wait:
-                self._thread.join()
+        if not self._thread.is_alive():
+            return
+        if wait:
+            try:
+                while (item := self._parts.get_nowait()) is not None:
+                    self._put(*item)
+            except queue.Empty:
+                pass
+        self._parts.put(None)
+        if wait:
+            self._thread.join()  # (at most the part it is copying)
 
     def body(self) -> pa.Buffer | None:
         """What was received (None when nothing), every part copied."""
@@ -618,7 +627,6 @@ async def _spool(
             fh.close()
             return path
         if gathered is not None:
-            await loop.run_in_executor(None, gathered.close)  # the last copies, off the loop
             return gathered.body()
     except BaseException:
         if gathered is not None:
