@@ -130,3 +130,18 @@ def test_another_servers_send_is_left_as_it_is():
 
     other = RequestResponseCycle().send
     assert direct_send(http, other) is other
+
+
+def test_the_service_stack_is_wrapped_outside_starlettes_own():
+    """The service's app hands the server's own ``send`` to :class:`DirectChunks` (outside
+    Starlette's error middleware, which wraps ``send``); built without a database."""
+    from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    app = create_app(
+        Settings(database_url="postgresql://nobody@127.0.0.1:1/none"), ServiceSettings()
+    )
+    stack = app.build_middleware_stack()
+    assert isinstance(stack, DirectChunks)
+    assert type(stack.app).__name__ == "ServerErrorMiddleware"
