@@ -515,9 +515,9 @@ class _Gathered:
     memory (huge pages from 4 MiB on: few page faults). The copies (and the faults of the
     fresh pages) are made by a thread of the body's own, not the event loop: uvicorn reads
     no more of the body until the loop has taken a part, so the loop's time per part sets
-    the upload's pace (an 80 MB body: ~0.03–0.15 s less, by how long the fresh pages take).
-    The buffer is only reserved until written, so a length declared and not sent costs no
-    memory. :meth:`body` or :meth:`close` ends the thread.
+    the upload's pace (a 5 M-point body: received 0.02–0.13 s sooner in the timelines of
+    docs/benchmarks.md, pq23). The buffer is only reserved until written, so a length
+    declared and not sent costs no memory. :meth:`body` or :meth:`close` ends the thread.
     """
 
     def __init__(self, size: int) -> None:
