@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_service.py`` (needs the private PostGIS
 Debian's ``wrk``; ``make bench`` installs it). Options: ``--side 71`` (grids per side),
 ``--rate 1000``, ``--seconds 10``, ``--batch-points 1000000``, ``--skip tail,swap,stages,bulk,sjoin,rss``,
 ``--baseline DIR`` (a checkout of the previous version: its bulk CSV/Arrow/GeoParquet run too),
-``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating;
+``--alternate N`` (with ``--baseline``: both versions up at once, N requests each, alternating,
+timed once both servers' start-up tile pre-renders have ended;
 ``--compare``: their answers to one more request compared byte for byte),
 ``--client curl|httpx`` (the bulk client; curl when installed).
 
@@ -1038,6 +1039,7 @@ def timeline(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None
                     srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
                     _warm(srv.base, token, small, lon, lat)
                     _warm_full(srv.base, token, bodies)
+                    _settled(srv.base, token)  # after the tile pre-render (see alternate)
                     for fmt, (body, ctype) in bodies.items():
                         if fmt not in FORMATS:
                             continue
@@ -1111,9 +1113,13 @@ def alternate(
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
             _warm(srv.base, token, small, lon, lat)
             _warm_full(srv.base, token, bodies)
+        # from the steady state: each server pre-renders tiles after it starts (PostgreSQL
+        # and a thread of the server, ~8 s each here); requests timed during it were
+        # 1.4-2 times slower, for the first ~5 requests of a run
+        waited = [_settled(srv.base, token) for srv in (new, old)]
         print(
             f"\nPOST /locate/batch, {n:,} points, this version and {baseline} alternating, "
-            f"client {CLIENT}; {_load()}"
+            f"client {CLIENT}, after the tile pre-renders (waited {sum(waited):.1f} s); {_load()}"
         )
         sizes: dict[str, int] = {}
         for fmt, (body, ctype) in bodies.items():

@@ -236,16 +236,22 @@ def test_spool_keeps_a_small_body_and_writes_a_large_one_off_the_event_loop(tmp_
     ("declared", "held"),
     [(10, 100), (11, 100), (9, 100), (5, 100), (0, 100), (0, 4), (5, 4)],
 )
-def test_spool_gathers_a_declared_body_whatever_arrives(declared, held):
+@pytest.mark.parametrize("backlog", [16 << 20, 4, 0], ids=["thread", "some", "loop"])
+def test_spool_gathers_a_declared_body_whatever_arrives(declared, held, backlog, monkeypatch):
     """The body is its bytes whether its declared length is right, short (more arrives:
     kept as parts from there), long (less arrives: what came) or absent, and when it is
-    spooled past the memory size."""
+    spooled past the memory size; its parts copied by the copier thread, on the event loop
+    past the backlog, or both. No copier thread is left behind."""
     import asyncio
+    import threading
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
     from types import SimpleNamespace
 
+    from gridgeo.service import routes_locate
     from gridgeo.service.routes_locate import _spool
+
+    monkeypatch.setattr(routes_locate, "_GATHER_BACKLOG", backlog)
 
     parts = [b"abc", b"", b"defg", b"hij"]
 
@@ -265,6 +271,34 @@ def test_spool_gathers_a_declared_body_whatever_arrives(declared, held):
     else:
         data = bytes(got)
     assert data == b"abcdefghij"
+    assert not [t for t in threading.enumerate() if t.name == "gridgeo-body"]
+
+
+def test_spool_cancelled_ends_the_copier_thread():
+    """A body whose upload fails (here: past the byte cap) leaves no copier thread."""
+    import asyncio
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from gridgeo.service.routes_locate import _spool
+
+    class Request:
+        async def stream(self):
+            for p in (b"abc", b"defg", b"x" * 200):
+                yield p
+
+    settings = SimpleNamespace(batch_max_bytes=100, batch_max_points=100, batch_memory_bytes=100)
+    with ThreadPoolExecutor(1) as pool, pytest.raises(HTTPException) as err:
+        pool.submit(asyncio.run, _spool(Request(), "arrow", settings, None, 150)).result()
+    assert err.value.status_code == 413
+    deadline = time.monotonic() + 5
+    while [t for t in threading.enumerate() if t.name == "gridgeo-body"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
 
 def _geoparquet_with_ids(tmp_path, n: int, group: int, category: bool = True):

@@ -287,6 +287,7 @@ def create_app(
             headers=headers,
         )
 
+    from gridgeo.service.directsend import DirectChunks
     from gridgeo.service.routes_admin import router as admin_router
     from gridgeo.service.routes_changes import router as changes_router
     from gridgeo.service.routes_edit import router as edit_router
@@ -329,4 +330,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)  # also on the limits' own answers
     app.add_middleware(HandlerTimes, metrics=metrics)  # outermost: times everything
+    # outside Starlette's own error middleware too: the server's send, not a wrapper of it
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: DirectChunks(build())  # type: ignore[method-assign]
     return app
