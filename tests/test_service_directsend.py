@@ -145,3 +145,19 @@ def test_the_service_stack_is_wrapped_outside_starlettes_own():
     stack = app.build_middleware_stack()
     assert isinstance(stack, DirectChunks)
     assert type(stack.app).__name__ == "ServerErrorMiddleware"
+
+
+def test_off_by_setting_leaves_starlettes_stack_as_it_is(monkeypatch):
+    """``GRIDGEO_DIRECT_SEND=0`` (the escape hatch should a uvicorn release change what
+    :mod:`gridgeo.service.directsend` reads): no wrapper, uvicorn's own ``send``."""
+    from gridgeo.service import create_app
+    from gridgeo.service.settings import ServiceSettings
+    from gridgeo.settings import Settings
+
+    monkeypatch.setenv("GRIDGEO_DIRECT_SEND", "0")
+    app = create_app(
+        Settings(database_url="postgresql://nobody@127.0.0.1:1/none"), ServiceSettings()
+    )
+    stack = app.build_middleware_stack()
+    assert not isinstance(stack, DirectChunks)
+    assert type(stack).__name__ == "ServerErrorMiddleware"

@@ -330,7 +330,8 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)  # also on the limits' own answers
     app.add_middleware(HandlerTimes, metrics=metrics)  # outermost: times everything
-    # outside Starlette's own error middleware too: the server's send, not a wrapper of it
-    build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: DirectChunks(build())  # type: ignore[method-assign]
+    if service_settings.direct_send:
+        # outside Starlette's own error middleware too: the server's send, not a wrapper of it
+        build = app.build_middleware_stack
+        app.build_middleware_stack = lambda: DirectChunks(build())  # type: ignore[method-assign]
     return app

@@ -50,6 +50,12 @@ class ServiceSettings(BaseSettings):
         "the garbage collector's reach (gc.freeze): a full collection then takes well under "
         "1 ms instead of ~130 ms, a pause every request waiting at that moment would share.",
     )
+    direct_send: bool = Field(
+        default=True,
+        description="Write a streamed answer's large parts to uvicorn's transport without its "
+        "chunked-encoding copy (gridgeo.service.directsend; the same bytes on the wire). It "
+        "reads uvicorn's request cycle, checked by class: off falls back to uvicorn's own send.",
+    )
     gil_switch_ms: float = Field(
         default=1.0,
         gt=0,
