@@ -959,7 +959,6 @@ class PointFile:
             self.path = Path(path)
         self.fmt, self.chunk = fmt, chunk
         self.decoders = decoders
-        self._row_texts = True  # the row numbers built as ids (:meth:`chunks`)
         self.source, self.degrees = source, degrees
         self.keep_bytes = keep_bytes if fmt != "arrow" else 0  # Arrow is mapped: no re-read cost
         self.rows: int | None = None
@@ -1452,9 +1451,8 @@ class PointFile:
         ``row_start`` the first row's number) — for a writer that writes them itself
         (:meth:`~gridgeo.locate.encode._ParquetEncoder.prepare`'s ``row_start``).
         """
-        self._row_texts = row_numbers
         if self.fmt == "parquet":
-            yield from self._pq_chunks()
+            yield from self._pq_chunks(row_numbers)
             return
         text_xy = self._text_xy()
         kept, self._kept = self._kept, []  # read once: memory freed as the answer goes
@@ -1472,7 +1470,7 @@ class PointFile:
         pieces = _whole_chunks(parts(), self.chunk, names) if self.fmt == "csv" else parts()
         try:
             for batch, x, y in pieces:
-                yield start, self._points(batch, x, y, start, text_xy)
+                yield start, self._points(batch, x, y, start, text_xy, row_numbers)
                 start += batch.num_rows
         finally:
             pieces.close()  # (its blocks' threads done) before the spill file is closed
@@ -1651,7 +1649,7 @@ class PointFile:
         self.rows = rows
         return rows
 
-    def _pq_chunks(self) -> Iterator[tuple[int, PointTable]]:
+    def _pq_chunks(self, row_numbers: bool = True) -> Iterator[tuple[int, PointTable]]:
         """:meth:`chunks` of a (Geo)Parquet file: the kept parts of each row group, the
         rest of it decoded again (only its id/category columns where its points were kept).
         The answer's WKB points are written again from x, y (the same 21 bytes a plain
@@ -1678,14 +1676,14 @@ class PointFile:
                     part: _PqPart = (batch.select(rest) if r is None and rest else r, x, y)
                 else:
                     part = self._pq_part(batch)
-                yield start, self._pq_points(part, start)
+                yield start, self._pq_points(part, start, row_numbers)
                 start += len(part[1])
             while parts:
                 part = parts.pop()
-                yield start, self._pq_points(part, start)
+                yield start, self._pq_points(part, start, row_numbers)
                 start += len(part[1])
 
-    def _pq_points(self, part: _PqPart, start: int) -> PointTable:
+    def _pq_points(self, part: _PqPart, start: int, row_numbers: bool = True) -> PointTable:
         rest, x, y = part
         cols = self._cols
         n = len(x)
@@ -1698,21 +1696,24 @@ class PointFile:
             return PointTable(
                 x=x, y=y, ids=pc.cast(rest.column(cols["id"]), pa.string()), category=cat
             )
-        return PointTable(x=x, y=y, ids=self._row_ids(start, n), category=cat, row_start=start)
-
-    def _row_ids(self, start: int, n: int) -> pa.Array | None:
-        """The row numbers as ids (None: not built, :meth:`chunks`' ``row_numbers``)."""
-        return row_ids(start, n) if self._row_texts else None
+        ids = _numbers(start, n, row_numbers)
+        return PointTable(x=x, y=y, ids=ids, category=cat, row_start=start)
 
     def _points(
-        self, batch: pa.RecordBatch, x: np.ndarray, y: np.ndarray, start: int, text_xy: bool
+        self,
+        batch: pa.RecordBatch,
+        x: np.ndarray,
+        y: np.ndarray,
+        start: int,
+        text_xy: bool,
+        row_numbers: bool = True,
     ) -> PointTable:
         cols = self._cols
         if batch.schema.names == [_LINES]:  # whole lines x,y: no id or category column
             return PointTable(
                 x=x,
                 y=y,
-                ids=self._row_ids(start, batch.num_rows),
+                ids=_numbers(start, batch.num_rows, row_numbers),
                 xy_text=batch.column(0),
                 row_start=start,
             )
@@ -1722,7 +1723,7 @@ class PointFile:
         ids = (
             pc.cast(batch.column(cols["id"]), pa.string())
             if cols["id"]
-            else self._row_ids(start, batch.num_rows)
+            else _numbers(start, batch.num_rows, row_numbers)
         )
         cat = _strings(batch.column(cols["category"])) if cols["category"] else None
         return PointTable(
@@ -1734,6 +1735,12 @@ class PointFile:
             y_text=yt,
             row_start=None if cols["id"] else start,
         )
+
+
+def _numbers(start: int, n: int, build: bool) -> pa.Array | None:
+    """The ids of rows without an id column: their row numbers as text (:func:`row_ids`), or
+    None when not ``build`` (a writer that writes them itself, :meth:`PointFile.chunks`)."""
+    return row_ids(start, n) if build else None
 
 
 class _XySpill:
