@@ -602,8 +602,6 @@ def city_head(rounds: int = 8) -> None:
     cleaning, households, tasks) on both cores (:mod:`gridgeo.partition.twocores`: the
     cleaning on a thread beside the assignment, element-wise calls in halves) and on one (the
     same code, threads off), alternating in one process: wall and CPU."""
-    import statistics
-
     import gridgeo.partition.core as core
     import gridgeo.partition.twocores as twocores
     from gridgeo.rules import load_profile
@@ -660,8 +658,6 @@ def city_ratio(rounds: int = 7) -> None:
     """The goal's ratio with its spread: the whole partition of the city on 2 processes and
     pygeoda's max-p on the blocks the run builds, alternating ``rounds`` times in one process
     (after one warm-up round of each), with best and median of each side."""
-    import statistics
-
     from gridgeo.partition.blocks import tidy_blocks
     from gridgeo.rules import load_profile
     from gridgeo.testing import dual_carriageway_city
