@@ -146,3 +146,56 @@ def test_elementwise_splits_only_inside_both_cores():
     with both_cores():
         assert np.array_equal(elementwise(record, data), data)
     assert sorted(seen) == ["MainThread", "gridgeo-head"]
+
+
+def test_background_wait_inside_the_block_gives_the_result_or_the_error():
+    with Background(lambda: 7) as job:
+        assert job.wait() == 7
+    assert job.wait() == 7  # after the block too
+
+    def fail():
+        raise ValueError("bad roads")
+
+    with pytest.raises(ValueError, match="bad roads"), Background(fail) as job:
+        job.wait()
+
+
+def test_roads_cleaning_starts_before_the_check_and_gives_the_same_grids(monkeypatch):
+    """The cleaning starts before the inputs' check (on the other core) and the grids are
+    those of a cleaning started after it; with ``repair`` it starts after the check (the
+    check may change the layers)."""
+    comm, roads, hh = tiled_district(2, 1, size=400, n_households=160, per_point=4)
+    started = []
+    real = core._early_cleaning
+
+    def spy(layers, profile, code_pattern, work_crs, repair):
+        cm = real(layers, profile, code_pattern, work_crs, repair)
+        job = cm.__enter__()
+        started.append(job is not None)
+
+        class Wrapped:
+            def __enter__(self):
+                return job
+
+            def __exit__(self, *exc):
+                return cm.__exit__(*exc)
+
+        return Wrapped()
+
+    monkeypatch.setattr(core, "_early_cleaning", spy)
+    early = core.partition(comm, roads, hh)
+    later = core.partition(comm, roads, hh, repair=True)
+    assert started == [True, False]
+    assert list(early.grids.geometry.to_wkb()) == list(later.grids.geometry.to_wkb())
+    assert early.metrics["road_border_share"] == later.metrics["road_border_share"]
+
+
+def test_a_refused_input_still_names_its_problem_with_the_cleaning_started():
+    from gridgeo.errors import InputError
+
+    comm, roads, hh = tiled_district(2, 1, size=400, n_households=160, per_point=4)
+    before = threading.active_count()
+    with pytest.raises(InputError) as exc:
+        core.partition(comm.assign(name=""), roads, hh)
+    assert any(p.field == "name" for p in exc.value.problems)
+    assert threading.active_count() == before  # the cleaning thread was waited for

@@ -964,15 +964,7 @@ def _unions(blocks: np.ndarray, faces: list) -> np.ndarray:
         rows[k, 1 : 1 + len(f)] = f
     if not JOIN_BY_COVERAGE:
         return shapely.union_all(rows, axis=1)
-    try:
-        out = shapely.coverage_union_all(rows, axis=1)
-    except shapely.errors.GEOSException:
-        out = np.empty(len(blocks), dtype=object)
-        for k, row in enumerate(rows):
-            try:
-                out[k] = shapely.coverage_union_all(row)
-            except shapely.errors.GEOSException:
-                out[k] = None
+    out = _coverage_rows(rows)
     total = np.nansum(shapely.area(rows), axis=1)
     bad = shapely.is_missing(out)
     live = np.flatnonzero(~bad)
@@ -982,6 +974,23 @@ def _unions(blocks: np.ndarray, faces: list) -> np.ndarray:
     for k in np.flatnonzero(bad).tolist():
         f = shapely.snap(faces[k], blocks[k], 1e-6)
         out[k] = shapely.union_all(np.concatenate([[blocks[k]], f]))
+    return out
+
+
+def _coverage_rows(rows: np.ndarray) -> np.ndarray:
+    """The coverage union of each row of ``rows``, None where GEOS refuses one: all rows in
+    one call, and where that fails, each half again (a row or two fail in a call of dozens:
+    a few calls find them, not one per row)."""
+    out = np.full(len(rows), None, dtype=object)
+    spans = [(0, len(rows))]
+    while spans:
+        a, b = spans.pop()
+        try:
+            out[a:b] = shapely.coverage_union_all(rows[a:b], axis=1)
+        except shapely.errors.GEOSException:
+            if b - a > 1:
+                m = (a + b) // 2
+                spans += [(m, b), (a, m)]
     return out
 
 

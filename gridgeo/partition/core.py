@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,11 +197,16 @@ def partition(
         Every error of the inputs against the layer contracts, or overlapping communities.
     """
     clock = _Clock()
-    with clock("prepare"):
-        layers = {"communities": communities, "roads": roads, "households": households,
-                  "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
-        prof, crs, comm, warnings = _prepare(layers, profile, code_pattern, kind, work_crs, repair)
-    tasks, pts = _head(layers, comm, crs, prof, kind, clock)
+    layers = {"communities": communities, "roads": roads, "households": households,
+              "dedicated": dedicated, "villager_groups": villager_groups}  # fmt: skip
+    # the roads' cleaning starts before the inputs are checked (on the other core); a
+    # check that fails waits for it, then raises (its result is not used)
+    with _early_cleaning(layers, profile, code_pattern, work_crs, repair) as early:
+        with clock("prepare"):
+            prof, crs, comm, warnings = _prepare(
+                layers, profile, code_pattern, kind, work_crs, repair
+            )
+        tasks, pts = _head(layers, comm, crs, prof, kind, clock, early)
     with clock("communities"):
         results = _run(tasks, prof, seed=seed, workers=workers, scheduler=scheduler,
                        progress=progress)  # fmt: skip
@@ -218,28 +223,31 @@ def partition(
 
 
 def _head(
-    layers: dict[str, Any], comm: gpd.GeoDataFrame, crs, prof: Profile, kind, clock: _Clock
+    layers: dict[str, Any],
+    comm: gpd.GeoDataFrame,
+    crs,
+    prof: Profile,
+    kind,
+    clock: _Clock,
+    early: Background | None = None,
 ) -> tuple[list[CommunityTask], _Points]:
     """The parent's work before the pool: the communities' tasks and the assigned points.
 
-    The roads are cleaned on a thread while this one assigns points, sites and groups to the
+    The roads are cleaned on a thread (``early``: started before the inputs' check, by
+    :func:`_early_cleaning`) while this one assigns points, sites and groups to the
     communities and cuts each one's drawn roads: both are mostly GEOS and numpy work, which
     releases the GIL (:mod:`gridgeo.partition.twocores`).
     """
     rm, hm = _to_metric(layers["roads"], crs), _to_metric(layers["households"], crs)
-    with (
-        clock("clean"),
-        both_cores(),
-        Background(_clean_lines, rm, hm, prof) as cleaning,
-        clock("assign"),
-    ):
+    own = Background(_clean_lines, rm, hm, prof) if early is None else nullcontext(early)
+    with clock("clean"), both_cores(), own as cleaning, clock("assign"):
         geoms = comm.geometry.to_numpy()
         drawn_by = _by_community(_drawn_lines(rm), geoms)
         pts = _assign_households(hm, crs, geoms)
         sites = _sites_by_community(layers["dedicated"], crs, geoms)
         groups = _groups_by_community(layers["villager_groups"], crs, geoms, comm["code"].tolist())
     with clock("tasks"):
-        lines_by = _by_community(cleaning.result, geoms)
+        lines_by = _by_community(cleaning.wait(), geoms)
         tasks = _tasks(comm, (lines_by, drawn_by), pts, sites, groups, prof, kind)
     return tasks, pts
 
@@ -307,6 +315,38 @@ def _prepare(
     if overlaps:
         raise InputError(_("communities overlap"), overlaps)
     return prof, crs, comm, problems
+
+
+@contextmanager
+def _early_cleaning(
+    layers: dict[str, Any], profile, code_pattern, work_crs, repair: bool
+) -> Iterator[Background | None]:
+    """The roads' cleaning (:func:`_clean_lines`) started on a thread before the inputs are
+    checked, in the work CRS :func:`_prepare` will choose; ``None`` when it cannot start
+    yet: inputs to repair first (``repair``: the check changes them), or a profile, CRS or
+    road layer the check will refuse. Leaving the block waits for the thread."""
+    job = None
+    roads = layers["roads"]
+    if not repair and isinstance(roads, gpd.GeoDataFrame) and roads.crs is not None:
+        try:
+            prof = load_profile(profile).with_code_pattern(code_pattern)
+            crs = work_crs_for(layers["communities"], work_crs)
+        except Exception:  # the check names the problem
+            crs = None
+        if crs is not None:
+            with both_cores():  # (the thread takes up this context)
+                job = Background(_clean_in, roads, layers["households"], prof, crs)
+    if job is None:
+        yield None
+        return
+    with job:
+        yield job
+
+
+def _clean_in(roads: gpd.GeoDataFrame, households, prof: Profile, crs) -> np.ndarray:
+    """:func:`_clean_lines` of the layers taken to ``crs`` first."""
+    hm = households if isinstance(households, gpd.GeoDataFrame) else None
+    return _clean_lines(_to_metric(roads, crs), _to_metric(hm, crs), prof)
 
 
 def _clean_lines(

@@ -73,6 +73,14 @@ class Background:
         if self._error is not None and exc is None:
             raise self._error
 
+    def wait(self) -> Any:
+        """Wait for the thread (started by ``with``) inside the block: its return value, or
+        its exception raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.result
+
 
 def elementwise(func: Callable, *arrays: np.ndarray, **kwargs) -> np.ndarray:
     """``func(*arrays, **kwargs)`` for an element-wise shapely function of equally long 1-D
