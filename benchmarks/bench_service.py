@@ -880,7 +880,9 @@ def bulk(
 
 
 STAGES_CODE = r"""
-import json, os, sys, time
+import json, os, sys, threading, time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -900,13 +902,57 @@ with psycopg.connect(url) as conn:
 schema = answer.batch_schema(snap) if hasattr(answer, "batch_schema") else None
 if schema is None:  # before batch_schema
     from gridgeo.service.routes_locate import _BATCH_SCHEMA as schema
-clock = time.process_time  # every thread of the process: the parallel kernels count whole
-try:
-    pool = csvout.BufferPool(6)
-except AttributeError:  # a version before it
-    pool = None
-out = {}
-for fmt in ("arrow", "parquet", "csv"):
+# the process's CPU (the check's decode threads count too); every stage runs in a worker
+# thread, as the service's chunks do: the locate kernels take their one-thread path there
+clock = time.process_time
+fused = hasattr(snap.index, "locate_fill")
+
+
+def pool_of(n):
+    try:
+        return csvout.BufferPool(n)
+    except AttributeError:  # a version before it
+        return None
+
+
+def point_file(fmt):
+    try:  # as the service reads a CSV body answered in CSV: its lines echoed as sent
+        return PointFile(folder / ("body." + fmt), fmt, chunk=chunk, lines=fmt == "csv", spill=True)
+    except TypeError:  # a version before them
+        return PointFile(folder / ("body." + fmt), fmt, chunk=chunk)
+
+
+def encoded(fmt, enc, start, pts, table, pool):
+    # the answer of one chunk as the route makes it (its bytes, or the prepared row groups)
+    if fmt == "csv":
+        if hasattr(pts, "echoed"):  # the body's text as the service echoes it
+            return [write_csv(table, header=start == 0, raw=pts.echoed(), pool=pool)]
+        raw = None if pts.x_text is None else {"lon": pts.x_text, "lat": pts.y_text}
+        return [write_csv(table, header=start == 0, raw=raw)]
+    if getattr(pts, "wkb", None) is not None:  # GeoParquet: the request's points reused
+        return [enc.prepare(b, pts.wkb) for b in table.to_batches()]
+    if fmt == "parquet" and pool is not None:  # into reused buffers, as the route
+        return [enc.prepare(b, pool=pool) for b in table.to_batches()]
+    return [enc.prepare(b) for b in table.to_batches()] if hasattr(enc, "prepare") else [
+        ("chunk", b) for b in table.to_batches()]
+
+
+def written(fmt, enc, parts):
+    if fmt == "csv":
+        return
+    for p in parts:
+        if isinstance(p, tuple) and p and p[0] == "chunk":
+            enc.chunk(p[1])
+        else:
+            enc.write(p)
+
+
+def located(pts):
+    table = answer.locate_batch(snap, pts.x, pts.y, ids=pts.ids)
+    return table.cast(schema)
+
+
+def stages(fmt):
     t = {}
 
     def tick(name, t0):
@@ -916,55 +962,100 @@ for fmt in ("arrow", "parquet", "csv"):
     for rep in range(2):  # the first warms caches and compiled code; the second counts
         t.clear()
         c = clock()
-        try:  # as the service reads a CSV body answered in CSV: its lines echoed as sent
-            lines = fmt == "csv"
-            pf = PointFile(folder / ("body." + fmt), fmt, chunk=chunk, lines=lines, spill=True)
-        except TypeError:  # a version before them
-            pf = PointFile(folder / ("body." + fmt), fmt, chunk=chunk)
+        pf = point_file(fmt)
         pf.check()
         c = tick("read: check", c)
         enc = encoder(fmt, schema)
+        pool = pool_of(6)
+        parts_s = 0.0
         for start, pts in pf.chunks():
             c = tick("read: chunks", c)
             x, y = to_srid(pts.x, pts.y, "wgs84", snap.srid)
             c = tick("locate: projection", c)
-            g = snap.index.locate(x, y)
-            c = tick("locate: cell lookup + border tests", c)
-            snap.index.border_distance(x, y, g)
-            c = tick("locate: border distance", c)
+            if fused:
+                snap.index.locate_fill(x, y, distance=True, near=20.0)
+                c = tick("locate: grid and border distance (one compiled pass)", c)
+            else:
+                g = snap.index.locate(x, y)
+                c = tick("locate: cell lookup + border tests", c)
+                snap.index.border_distance(x, y, g)
+                c = tick("locate: border distance", c)
+            parts_s = sum(v for k, v in t.items() if k.startswith("locate:"))
             table = answer.locate_batch(snap, pts.x, pts.y, ids=pts.ids)
-            c = clock()  # the whole locate_batch, less the three stages above (timed apart)
+            c = tick("answer: locate_batch whole", c)
             table = table.cast(schema)
             c = tick("answer: cast to the stream schema", c)
-            if fmt == "csv":  # as the service does: the view of the buffer where there is one
-                if hasattr(pts, "echoed"):  # the body's text as the service echoes it
-                    write_csv(table, header=start == 0, raw=pts.echoed(), pool=pool)
-                else:
-                    raw = None if pts.x_text is None else {"lon": pts.x_text, "lat": pts.y_text}
-                    write_csv(table, header=start == 0, raw=raw)
-            elif getattr(pts, "wkb", None) is not None:  # GeoParquet: the request's points reused
-                for b in table.to_batches():
-                    enc.write(enc.prepare(b, pts.wkb))
-            elif fmt == "parquet" and pool is not None:  # into reused buffers, as the route
-                for b in table.to_batches():
-                    enc.write(enc.prepare(b, pool=pool))
-            else:
-                for b in table.to_batches():
-                    enc.chunk(b)
+            written(fmt, enc, encoded(fmt, enc, start, pts, table, pool))
             c = tick("write " + fmt, c)
         if fmt != "csv":
             enc.close()
         tick("write " + fmt, c)
-    out[fmt] = t
+        whole = t.pop("answer: locate_batch whole")
+        t["answer: columns (locate_batch less the locate stages)"] = whole - parts_s
+    return t
+
+
+def chunk_cpu(fmt, threads):
+    # the chunks' work (locate_batch, cast, encode, write) after the check, serially or as
+    # the service runs it: two worker threads and a writer thread, in order
+    pf = point_file(fmt)
+    pf.check()
+    enc = encoder(fmt, schema)
+    pool = pool_of(8)
+    w0, c0 = time.perf_counter(), clock()
+    if not threads:
+        for start, pts in pf.chunks():
+            written(fmt, enc, encoded(fmt, enc, start, pts, located(pts), pool))
+    else:
+        work, writer, queue = ThreadPoolExecutor(2), ThreadPoolExecutor(1), deque()
+
+        def job(start, pts):
+            return encoded(fmt, enc, start, pts, located(pts), pool)
+
+        for start, pts in pf.chunks():
+            while len(queue) >= 6:
+                queue.popleft().result()
+            f = work.submit(job, start, pts)
+            queue.append(writer.submit(lambda f=f: written(fmt, enc, f.result())))
+        while queue:
+            queue.popleft().result()
+        work.shutdown()
+        writer.shutdown()
+    if fmt != "csv":
+        enc.close()
+    return {"wall": time.perf_counter() - w0, "cpu": clock() - c0}
+
+
+out = {}
+
+
+def main():
+    for fmt in ("arrow", "parquet", "csv"):
+        out[fmt] = stages(fmt)
+        runs = {"serial": [], "threads": []}
+        for _round in range(2):
+            for mode in runs:
+                runs[mode].append(chunk_cpu(fmt, mode == "threads"))
+        out[fmt + " chunks"] = runs
+
+
+th = threading.Thread(target=main)
+th.start()
+th.join()
 print(json.dumps(out))
 """
 
 
 def stages(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
-    """Server-side CPU per stage of one batch (in process, serial, no HTTP), per format.
+    """Server-side CPU per stage of one batch (in process, no HTTP), per format; and the
+    chunks' work serially against the service's way (two worker threads and a writer).
 
-    The stages are timed apart by calling them one after the other as the service does;
-    "answer: columns" is :func:`locate_batch` less its projection, lookup and distance.
+    Everything runs in a worker thread, as the service's chunks do (the locate kernels then
+    take their one-thread path), timed by the process's CPU clock (the check's decode
+    threads count too). The stages are timed apart by calling them one after the other as
+    the service does; "answer: columns" is :func:`locate_batch` less its locate stages (an
+    estimate: the chunk is located twice, the second time in warm caches, so it can come
+    out below zero, as for CSV).
     """
     lon, lat = _points(bounds, n, seed + 2)
     bodies = _bodies(lon, lat)
@@ -973,34 +1064,20 @@ def stages(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
         for fmt, (body, _c) in bodies.items():
             Path(tmp, "body." + fmt).write_bytes(body)
         Path(tmp, "stages.py").write_text(STAGES_CODE)
-        # locate_batch timed whole too, for "answer: columns"
-        Path(tmp, "whole.py").write_text(
-            STAGES_CODE.replace(
-                "            x, y = to_srid(pts.x, pts.y",
-                "            c = clock()\n            table = answer.locate_batch(snap, pts.x, "
-                "pts.y, ids=pts.ids)\n            c = tick('locate_batch', c)\n"
-                "            continue\n            x, y = to_srid(pts.x, pts.y",
-            )
-        )
         res = {}
         for name, root in runs:
             env = dict(os.environ, PYTHONPATH=str(root))
-            got = {}
-            for script in ("stages.py", "whole.py"):
-                r = subprocess.run(
-                    [sys.executable, str(Path(tmp, script)), url, tmp, "100000"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                got[script] = json.loads(r.stdout.strip().splitlines()[-1])
-            for fmt, t in got["stages.py"].items():
-                whole = got["whole.py"][fmt]["locate_batch"]
-                parts = sum(v for k, v in t.items() if k.startswith("locate:"))
-                t["answer: columns (locate_batch less the three locate stages)"] = whole - parts
-            res[name] = got["stages.py"]
-    print(f"\nserver-side CPU seconds per stage, {n:,} points, in process, serial; {_load()}")
+            r = subprocess.run(
+                [sys.executable, str(Path(tmp, "stages.py")), url, tmp, "100000"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            res[name] = json.loads(r.stdout.strip().splitlines()[-1])
+    print(
+        f"\nserver-side CPU seconds per stage, {n:,} points, in process, one worker thread; {_load()}"
+    )
     names = list(res)
     print(f"{'format':8s} {'stage':62s} " + " ".join(f"{nm:>13s}" for nm in names))
     for fmt in ("arrow", "parquet", "csv"):
@@ -1010,6 +1087,18 @@ def stages(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
             print(f"{fmt:8s} {k:62s} {vals}")
         tot = " ".join(f"{sum(res[nm][fmt].values()):13.3f}" for nm in names)
         print(f"{fmt:8s} {'total':62s} {tot}")
+    print(
+        "\nthe chunks' work after the check (locate_batch, cast, encode, write), serially and as "
+        "the service runs it (two worker threads + a writer thread): process CPU / wall, s"
+    )
+    for name in names:
+        for fmt in ("arrow", "parquet", "csv"):
+            runs_ = res[name][fmt + " chunks"]
+            cells = "  ".join(
+                f"{mode} " + ", ".join(f"{x['cpu']:.2f} / {x['wall']:.2f}" for x in runs_[mode])
+                for mode in ("serial", "threads")
+            )
+            print(f"{name:13s} {fmt:8s} {cells}")
 
 
 def timeline(url: str, bounds, n: int, seed: int, baseline: Path | None) -> None:
