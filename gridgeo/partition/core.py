@@ -229,17 +229,21 @@ def _head(
     prof: Profile,
     kind,
     clock: _Clock,
-    early: Background | None = None,
+    early: tuple[Background, gpd.GeoDataFrame] | None = None,
 ) -> tuple[list[CommunityTask], _Points]:
     """The parent's work before the pool: the communities' tasks and the assigned points.
 
     The roads are cleaned on a thread (``early``: started before the inputs' check, by
-    :func:`_early_cleaning`) while this one assigns points, sites and groups to the
-    communities and cuts each one's drawn roads: both are mostly GEOS and numpy work, which
-    releases the GIL (:mod:`gridgeo.partition.twocores`).
+    :func:`_early_cleaning`, with the roads it took to ``crs``) while this one assigns
+    points, sites and groups to the communities and cuts each one's drawn roads: both are
+    mostly GEOS and numpy work, which releases the GIL (:mod:`gridgeo.partition.twocores`).
     """
-    rm, hm = _to_metric(layers["roads"], crs), _to_metric(layers["households"], crs)
-    own = Background(_clean_lines, rm, hm, prof) if early is None else nullcontext(early)
+    hm = _to_metric(layers["households"], crs)
+    if early is None:
+        rm = _to_metric(layers["roads"], crs)
+        own = Background(_clean_lines, rm, hm, prof)
+    else:
+        own, rm = nullcontext(early[0]), early[1]
     with clock("clean"), both_cores(), own as cleaning, clock("assign"):
         geoms = comm.geometry.to_numpy()
         drawn_by = _by_community(_drawn_lines(rm), geoms)
@@ -320,33 +324,34 @@ def _prepare(
 @contextmanager
 def _early_cleaning(
     layers: dict[str, Any], profile, code_pattern, work_crs, repair: bool
-) -> Iterator[Background | None]:
+) -> Iterator[tuple[Background, gpd.GeoDataFrame] | None]:
     """The roads' cleaning (:func:`_clean_lines`) started on a thread before the inputs are
-    checked, in the work CRS :func:`_prepare` will choose; ``None`` when it cannot start
-    yet: inputs to repair first (``repair``: the check changes them), or a profile, CRS or
-    road layer the check will refuse. Leaving the block waits for the thread."""
+    checked, in the work CRS :func:`_prepare` will choose: ``(the thread, the roads in that
+    CRS)``, or ``None`` when it cannot start yet: inputs to repair first (``repair``: the
+    check changes them), or a profile, CRS or road layer the check will refuse. Leaving the
+    block waits for the thread."""
     job = None
     roads = layers["roads"]
     if not repair and isinstance(roads, gpd.GeoDataFrame) and roads.crs is not None:
         try:
             prof = load_profile(profile).with_code_pattern(code_pattern)
             crs = work_crs_for(layers["communities"], work_crs)
+            rm = _to_metric(roads, crs)
+            hh = layers["households"]
+            # the households only place the median of divided roads (off by default)
+            hm = None
+            if prof.quality.divided_roads_on_median and isinstance(hh, gpd.GeoDataFrame):
+                hm = _to_metric(hh, crs)
         except Exception:  # the check names the problem
             crs = None
         if crs is not None:
             with both_cores():  # (the thread takes up this context)
-                job = Background(_clean_in, roads, layers["households"], prof, crs)
+                job = Background(_clean_lines, rm, hm, prof)
     if job is None:
         yield None
         return
     with job:
-        yield job
-
-
-def _clean_in(roads: gpd.GeoDataFrame, households, prof: Profile, crs) -> np.ndarray:
-    """:func:`_clean_lines` of the layers taken to ``crs`` first."""
-    hm = households if isinstance(households, gpd.GeoDataFrame) else None
-    return _clean_lines(_to_metric(roads, crs), _to_metric(hm, crs), prof)
+        yield job, rm
 
 
 def _clean_lines(
