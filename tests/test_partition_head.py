@@ -183,11 +183,29 @@ def test_roads_cleaning_starts_before_the_check_and_gives_the_same_grids(monkeyp
         return Wrapped()
 
     monkeypatch.setattr(core, "_early_cleaning", spy)
-    early = core.partition(comm, roads, hh)
-    later = core.partition(comm, roads, hh, repair=True)
+    # roads and households in another CRS than the work CRS: the early thread takes them
+    # there as the head would
+    for r, h in ((roads, hh), (roads.to_crs(4326), hh.to_crs(4326))):
+        started.clear()
+        early = core.partition(comm, r, h)
+        later = core.partition(comm, r, h, repair=True)
+        assert started == [True, False]
+        assert list(early.grids.geometry.to_wkb()) == list(later.grids.geometry.to_wkb())
+        assert early.metrics["road_border_share"] == later.metrics["road_border_share"]
+    # on the median of divided roads the households go to the thread too
+    started.clear()
+    early = core.partition(comm, roads.to_crs(4326), hh.to_crs(4326), profile=_median())
+    later = core.partition(
+        comm, roads.to_crs(4326), hh.to_crs(4326), profile=_median(), repair=True
+    )
     assert started == [True, False]
     assert list(early.grids.geometry.to_wkb()) == list(later.grids.geometry.to_wkb())
-    assert early.metrics["road_border_share"] == later.metrics["road_border_share"]
+
+
+def _median():
+    from gridgeo.rules import load_profile
+
+    return load_profile(None).with_divided_roads_on_median(True)
 
 
 def test_a_refused_input_still_names_its_problem_with_the_cleaning_started():
