@@ -217,3 +217,13 @@ def test_a_refused_input_still_names_its_problem_with_the_cleaning_started():
         core.partition(comm.assign(name=""), roads, hh)
     assert any(p.field == "name" for p in exc.value.problems)
     assert threading.active_count() == before  # the cleaning thread was waited for
+
+
+def test_household_counts_under_a_chinese_field_name_size_the_grids_alike():
+    """The head assigns the households as the check left them (户数 resolved to
+    households), not as the early cleaning took them before the check."""
+    comm, roads, hh = tiled_district(2, 1, size=400, n_households=160, per_point=4)
+    plain = core.partition(comm, roads, hh)
+    named = core.partition(comm, roads, hh.rename(columns={"households": "户数"}))
+    assert list(named.grids.geometry.to_wkb()) == list(plain.grids.geometry.to_wkb())
+    assert named.grids["households"].tolist() == plain.grids["households"].tolist()

@@ -238,6 +238,8 @@ def _head(
     points, sites and groups to the communities and cuts each one's drawn roads: both are
     mostly GEOS and numpy work, which releases the GIL (:mod:`gridgeo.partition.twocores`).
     """
+    # the households as the check left them (their count fields resolved), not the early
+    # thread's copy (taken before the check, for the divided roads' median alone)
     hm = _to_metric(layers["households"], crs)
     if early is None:
         rm = _to_metric(layers["roads"], crs)
