@@ -694,6 +694,67 @@ def city_ratio(rounds: int = 7) -> None:
     print(f"   load average after: {_load()}")
 
 
+def city_timeline(rounds: int = 5) -> None:
+    """Where the wall of the city's 2-process run goes: the parent's head (until the first
+    community starts in a worker), each worker's time busy on communities and idle between
+    its first start and the run's end, and the end (the last community's end to the
+    result): medians over ``rounds`` runs after a warm-up. The per-community function of
+    the forked workers is wrapped to log its start and end (one line per community,
+    appended to a temporary file)."""
+    import json
+
+    import gridgeo.partition.parallel as parallel
+    from gridgeo.rules import load_profile
+    from gridgeo.testing import dual_carriageway_city
+
+    real = parallel.partition_community
+    comm, roads, hh = dual_carriageway_city(seed=0)
+    print(f"\n4g. City, where the 2-process run's wall goes (load {_load()})")
+    with tempfile.TemporaryDirectory() as d:
+        log_path = Path(d, "timeline.jsonl")
+
+        def logged(task, profile, *, seed=0):
+            t = time.perf_counter()
+            res = real(task, profile, seed=seed)
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps([os.getpid(), t, time.perf_counter()]) + "\n")
+            return res
+
+        parallel.partition_community = logged
+        try:
+            for label, median in (("as drawn (default)", False), ("on their median", True)):
+                prof = load_profile(None).with_divided_roads_on_median(median)
+                rows: list[dict[str, float]] = []
+                for r in range(rounds + 1):
+                    log_path.write_text("")
+                    t0 = time.perf_counter()
+                    partition(comm, roads, hh, profile=prof, workers=2)
+                    t1 = time.perf_counter()
+                    spans = [json.loads(s) for s in log_path.read_text().splitlines()]
+                    if not r:  # the first round warms up
+                        continue
+                    first = min(a for _, a, _ in spans)
+                    last = max(b for _, _, b in spans)
+                    busy: dict[int, float] = {}
+                    for pid, a, b in spans:
+                        busy[pid] = busy.get(pid, 0.0) + b - a
+                    rows.append({
+                        "total": t1 - t0, "head": first - t0, "end": t1 - last,
+                        "busy": sum(busy.values()), "idle": 2 * (last - first) - sum(busy.values()),
+                    })  # fmt: skip
+                m = {k: statistics.median(x[k] for x in rows) for k in rows[0]}
+                print(
+                    f"   divided roads {label}: total {m['total']:.3f} s = head {m['head']:.3f} s "
+                    f"({m['head'] / m['total']:.0%}; one core busy with the roads' cleaning, the "
+                    f"other mostly waiting) + communities {m['total'] - m['head'] - m['end']:.3f}"
+                    f" s (workers busy {m['busy']:.3f} s, idle {m['idle']:.3f} s of the two "
+                    f"cores) + end {m['end']:.3f} s (medians of {rounds})"
+                )
+        finally:
+            parallel.partition_community = real
+    print(f"   load average after: {_load()}")
+
+
 def _cpu() -> float:
     """CPU time of this process and its finished child processes (s)."""
     t = os.times()
@@ -817,12 +878,14 @@ def main() -> None:
             "city-head",
             "city-delaunay",
             "city-ratio",
+            "city-timeline",
             "quality",
         ],
         help="run one part: Da'an (0–3), the dual-carriageway city (4), its CPU per function "
         "(4b), the garbage collector's share (4c), the parent's head on both cores or one "
         "(4d), the strips' triangulations by Triangle and by GEOS (4e), the whole run and "
-        "pygeoda alternating, best and median (4f), quality (0, 5)",
+        "pygeoda alternating, best and median (4f), where the 2-process run's wall goes (4g), "
+        "quality (0, 5)",
     )
     ap.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="seeds of the quality runs (5)"
@@ -845,6 +908,9 @@ def main() -> None:
         return
     if args.only == "city-ratio":
         city_ratio()
+        return
+    if args.only == "city-timeline":
+        city_timeline()
         return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -871,6 +937,7 @@ def main() -> None:
             dual_city(args.skip_spopt, args.spopt_timeout)
             city_delaunay()
             city_ratio()
+            city_timeline()
             quality(daan, args.seeds)
         same_blocks(units, args.skip_spopt, args.spopt_timeout)
         one_region(units, args.skip_spopt, args.spopt_timeout)
