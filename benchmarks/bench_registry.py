@@ -443,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(server) as conn:
         print("server:", conn.execute("SELECT version()").fetchone()[0].split(",")[0])
     rows = []
+    if not DAAN.is_file():  # a fresh checkout: built from the shipped raw files (offline)
+        from gridgeo.demo.build import build_daan
+
+        build_daan(DAAN)
     if DAAN.is_file():
         t, (grids, comm, pattern) = timed(daan_partition)
         print(f"Da'an partition: {len(grids)} grids in {t:.1f} s (not part of the figures)")

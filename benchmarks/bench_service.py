@@ -608,6 +608,9 @@ def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
             srv.wait(f"/locate?lon={lon[0]}&lat={lat[0]}")
             _settled(srv.base, token)  # from the steady state: the reloads' own work only
             wrk(srv.base, lon, lat, rate, 2)
+            # the server's histograms are read before and after the reloads' window: the
+            # server's first requests (its start, the warm-up) are not in the figures
+            m0 = _metrics(srv.base, token)
             stop = threading.Event()
             count = [0]
             t = threading.Thread(target=_swapper, args=(url, stop, 1.0, count))
@@ -618,17 +621,23 @@ def swap(url: str, bounds, rate: float, seconds: int, seed: int) -> None:
                 stop.set()
                 t.join()
             time.sleep(3)  # the last reload
-            rows.append((f"{label}, {count[0]} reloads", r, _metrics(srv.base, token)))
+            m = _metrics(srv.base, token)
+            got = {
+                "handler": _window(m0["handler_time"]["/locate"], m["handler_time"]["/locate"]),
+                "reloads": _window(m0["snapshot_reloads"], m["snapshot_reloads"]),
+            }
+            rows.append((f"{label}, {count[0]} reloads", r, got))
         finally:
             srv.stop()
     print(f"\nthe same at {rate:.0f} req/s while the index is reloaded every second; {_load()}")
     _header()
     for name, r, _m in rows:
         _row(name, r)
+    print("server-side, the reloads' window only (GET /admin/metrics before and after):")
     for name, _r, m in rows:
         print(name)
-        print(_hist_line("  handler time", m["handler_time"]["/locate"]))
-        print(_hist_line("  reload (load + build + swap)", m["snapshot_reloads"]))
+        print(_hist_line("  handler time", m["handler"]))
+        print(_hist_line("  reload (load + build + swap)", m["reloads"]))
 
 
 def _bodies(lon: np.ndarray, lat: np.ndarray) -> dict[str, tuple[bytes, str]]:
