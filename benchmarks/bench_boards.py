@@ -3,8 +3,9 @@
 Goal (issue 17): boards for a county of ≥ 50 communities in ≤ 60 s on 2 cores. Runs on
 the registry the demo leaves (``gridgeo demo run``: Da'an, 53 communities, with sample
 staff and a sample supervision phone; set up here first when the county is empty),
-reading it as any user would (``make_boards``), with 1 and with 2 worker processes. Also reports the label placement: labels placed
-inside their grid, outside with a leader line, and overlapping pairs (must be 0).
+reading it as any user would (``make_boards``), with 1 and with 2 worker processes.
+Also reports the label placement: labels placed inside their grid, outside with a
+leader line, and overlapping pairs (must be 0).
 
 Usage: ``.venv/bin/python benchmarks/bench_boards.py [--county 63000030] [--size A3]``
 (``GRIDGEO_DATABASE_URL`` or the private instance of ``GRIDGEO_HOME``).

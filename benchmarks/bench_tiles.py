@@ -263,7 +263,8 @@ def main() -> int:
         "--daan",
         type=Path,
         default=DAAN,
-        help="Da'an GeoPackage for the simplification side by side (skipped when missing).",
+        help="Da'an GeoPackage for the simplification side by side (the default one is built "
+        "from the shipped raw files when missing; another path missing: skipped).",
     )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
