@@ -20,13 +20,14 @@ from gridgeo.partition.medial import polygonal, split_medial, split_medial_many,
 log = logging.getLogger(__name__)
 
 ONE_PASS = True  # all slivers of a community in one pass (merge_slivers_once)
-ONE_PASS_SEGMENT_M = 4.0  # sampling step of the one pass (m)
-ONE_PASS_SIMPLIFY_M = 0.2  # tolerance on its road middles (m): the sampling's zigzag
+ONE_PASS_SEGMENT_M = 8.0  # sampling step of the one pass (m)
+ONE_PASS_SIMPLIFY_M = 0.5  # tolerance on its road middles (m): the sampling's zigzag
 ONE_PASS_SIDE_BY_SIDE = (
     0.25  # above this share of the strips' outline side by side: sliver by sliver
 )
 ONE_PASS_WHOLE = True  # slivers merge_slivers gives whole to one block: whole here too
-ONE_PASS_ZIGZAG_M = 0.15  # the sampling's zigzag on a strip's middle kept below this (m)
+ONE_PASS_ZIGZAG_M = 0.3  # the sampling's zigzag on a strip's middle kept below this (m)
+ONE_PASS_ZIGZAG_SHARE = 0.1  # ... and below this share of the strip's width
 # the blocks take the faces' vertices and join them by a coverage union (_join_faces); off:
 # the faces snapped onto the blocks and joined by a plain union, where a face a few nm off
 # its block came out loose and went to the block it shared most border with
@@ -635,7 +636,8 @@ def _sample_steps(
     u, inv = np.unique(strip, return_inverse=True)
     a, per = shapely.area(geoms[u]), shapely.length(geoms[u])
     w = np.where(per > 0, 2.0 * a / np.maximum(per, 1e-12), 0.0)
-    s = np.sqrt(8.0 * ONE_PASS_ZIGZAG_M * w)
+    z = np.minimum(ONE_PASS_ZIGZAG_M, ONE_PASS_ZIGZAG_SHARE * w)
+    s = np.sqrt(8.0 * z * w)
     s = np.where((s > 2.0 * w) | ~thin[u], step, np.minimum(s, step))
     return s[inv]
 

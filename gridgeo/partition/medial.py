@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 
 from gridgeo.partition import delaunay
 
@@ -611,8 +612,10 @@ def _nearest_labels(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray) -> np
     """The label of the sample nearest to a point inside each face; a face of
     float noise (below :data:`NOISE_M2`) takes the label of the face it shares most border
     with."""
-    tree = shapely.STRtree(shapely.points(xy))
-    flab = labels[tree.query_nearest(shapely.point_on_surface(faces), all_matches=False)[1]]
+    # a k-d tree of the samples' coordinates: no point geometry made for each of the
+    # thousands of samples (that cost more than the rest of the labelling)
+    at = shapely.get_coordinates(shapely.point_on_surface(faces))
+    flab = labels[cKDTree(xy).query(at, k=1)[1]]
     noise = shapely.area(faces) < NOISE_M2
     if noise.any() and not noise.all():
         big = np.flatnonzero(~noise)
