@@ -74,7 +74,7 @@ def test_partition_cleans_as_the_serial_road_lines_and_leaves_no_thread_to_the_p
     crs = core.work_crs_for(comm, None)
     lines = core._clean_lines(
         core._to_metric(roads, crs), core._to_metric(hh, crs), load_profile(None)
-    )
+    ).all_lines()
     geoms = comm.to_crs(crs).sort_values("code").geometry.to_numpy()
     for got, area in zip(seen["roads"], geoms, strict=True):
         want = lines[np.sort(shapely.STRtree(lines).query(area, predicate="intersects"))]

@@ -10,6 +10,9 @@ carriageways. This module fixes what can be fixed on the lines themselves:
   to the first road it reaches (or to the nearest road within ``snap_m``);
 * node the result (every crossing becomes a vertex).
 
+:func:`clean_roads_for` cleans the roads of two halves of the communities at once, on two
+threads, and hands each community the lines the cleaning of all roads would give it.
+
 Dual carriageways and elevated roads stay as parallel lines here; the thin strips they
 enclose are split down their middle by :func:`gridgeo.partition.blocks.merge_slivers`.
 """
@@ -17,12 +20,13 @@ enclose are split down their middle by :func:`gridgeo.partition.blocks.merge_sli
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
 from shapely import LineString
 
-from gridgeo.partition.twocores import elementwise
+from gridgeo.partition.twocores import Background, elementwise, on_both_cores, one_core
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +82,12 @@ def clean_roads(
     noded = node_lines(lines)
     noded = noded[shapely.length(noded) > precision]
     extensions = _connect_dangles(noded, snap_m=snap_m, extend_m=extend_m, precision=precision)
-    if extensions:
-        allg = np.concatenate([noded, np.array(extensions, dtype=object)])
-        allg = elementwise(shapely.set_precision, allg, grid_size=precision)
-        noded = node_lines(allg)
-        noded = noded[shapely.length(noded) > precision]
+    # rounded and noded again even without an extension: what happens to a line then
+    # depends on the lines near it alone (:func:`clean_roads_for` cleans halves apart)
+    allg = np.concatenate([noded, np.array(extensions, dtype=object)])
+    allg = elementwise(shapely.set_precision, allg, grid_size=precision)
+    noded = node_lines(allg)
+    noded = noded[shapely.length(noded) > precision]
     # deterministic order (by WKB of the normalised line) and no duplicates
     norm = elementwise(shapely.normalize, noded)
     _, first = np.unique(elementwise(shapely.to_wkb, norm), return_index=True)
@@ -94,6 +99,157 @@ def clean_roads(
         len(extensions),
     )
     return out
+
+
+#: a half's box reaches this far beyond its areas (m) (:func:`clean_roads_for`)
+HALF_MARGIN_M = 200.0
+#: fewer road vertices than this are cleaned in one piece: two threads would cost more
+HALVES_MIN_COORDS = 10_000
+
+
+def clean_roads_for(
+    roads,
+    areas,
+    *,
+    precision: float = 0.01,
+    snap_m: float = 2.0,
+    extend_m: float = 10.0,
+) -> CleanedRoads:
+    """The roads cleaned (:func:`clean_roads`) for ``areas``: in two halves at once where that
+    gives the same lines.
+
+    Inside :func:`~gridgeo.partition.twocores.both_cores` and with enough roads, the areas
+    are split in two halves across their longer extent (as many road vertices each side); each
+    half's roads (the lines meeting the box of its areas widened by :data:`HALF_MARGIN_M`)
+    are cleaned on their own thread. What the cleaning does to a line depends only on the
+    lines within a few metres of it (a crossing, a dangling end's ray of ``extend_m``, a
+    snap of ``snap_m``), so a piece that lies well inside the box (``2 × (extend_m +
+    snap_m) + 1`` m from its edge) is the piece the cleaning of all roads makes:
+    :meth:`CleanedRoads.meeting` hands an area the lines of its half where each of them
+    does, else the lines of all roads cleaned at once (a road without a crossing from the
+    area to beyond the margin).
+
+    Parameters
+    ----------
+    roads
+        Road geometries (metres), as :func:`clean_roads` takes them.
+    areas
+        The areas the lines are for (the communities, metres).
+    precision, snap_m, extend_m
+        As in :func:`clean_roads`.
+
+    Returns
+    -------
+    CleanedRoads
+    """
+    roads = np.asarray(roads, dtype=object)
+    areas = np.asarray(areas, dtype=object)
+    kw = {"precision": precision, "snap_m": snap_m, "extend_m": extend_m}
+    out = CleanedRoads(roads, kw, inset=2.0 * (extend_m + snap_m) + 1.0)
+    split = _halves(roads, areas) if on_both_cores() else None
+    if split is None:
+        out.whole = clean_roads(roads, **kw)
+        return out
+    out.axis, out.cut, boxes, picks = split
+    with one_core(), Background(clean_roads, roads[picks[1]], **kw) as other:
+        first = clean_roads(roads[picks[0]], **kw)
+    out.halves = [(boxes[0], first), (boxes[1], other.result)]
+    return out
+
+
+@dataclass
+class CleanedRoads:
+    """Cleaned road lines (:func:`clean_roads_for`): of all roads (``whole``), or of two
+    halves, each with the box its lines are the whole cleaning's lines in."""
+
+    roads: np.ndarray
+    options: dict
+    inset: float
+    whole: np.ndarray | None = None
+    halves: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    axis: int = 0
+    cut: float = 0.0
+
+    def all_lines(self) -> np.ndarray:
+        """The cleaning of all roads at once (made on first use)."""
+        if self.whole is None:
+            self.whole = clean_roads(self.roads, **self.options)
+        return self.whole
+
+    def meeting(self, geoms: np.ndarray) -> list[np.ndarray]:
+        """For each of ``geoms``, the cleaned lines that meet it, in the order of the
+        cleaning of all roads: from its half where they lie well inside that half's box,
+        else from the cleaning of all roads."""
+        geoms = np.asarray(geoms, dtype=object)
+        if not self.halves:
+            return lines_meeting(self.all_lines(), geoms)
+        out: list = [None] * len(geoms)
+        side = _side(geoms, self.axis, self.cut)
+        redo = []
+        for k, (box, lines) in enumerate(self.halves):
+            at = np.flatnonzero(side == k)
+            inner = box + np.array([1.0, 1.0, -1.0, -1.0]) * self.inset
+            for i, mine in zip(at.tolist(), lines_meeting(lines, geoms[at]), strict=True):
+                b = np.vstack([shapely.bounds(geoms[i])[None], shapely.bounds(mine)])
+                inside = (b[:, :2] >= inner[:2]).all() and (b[:, 2:] <= inner[2:]).all()
+                if inside:
+                    out[i] = mine
+                else:
+                    redo.append(i)
+        if redo:
+            log.info("%d areas take the roads cleaned all at once", len(redo))
+            for i, mine in zip(redo, lines_meeting(self.all_lines(), geoms[redo]), strict=True):
+                out[i] = mine
+        return out
+
+
+def lines_meeting(lines: np.ndarray, geoms: np.ndarray) -> list[np.ndarray]:
+    """For each of ``geoms``, the ``lines`` that meet it, in input order."""
+    if not len(lines):
+        return [np.array([], dtype=object) for _ in geoms]
+    gi, li = shapely.STRtree(lines).query(geoms, predicate="intersects")
+    order = np.lexsort((li, gi))
+    gi, li = gi[order], li[order]
+    cut = np.searchsorted(gi, np.arange(len(geoms) + 1))
+    return [lines[li[cut[k] : cut[k + 1]]] for k in range(len(geoms))]
+
+
+def _side(geoms: np.ndarray, axis: int, cut: float) -> np.ndarray:
+    """0 or 1 for each of ``geoms``: its box's middle before ``cut`` along ``axis``, or not."""
+    b = shapely.bounds(geoms)
+    return ((b[:, axis] + b[:, axis + 2]) / 2.0 >= cut).astype(int)
+
+
+def _halves(roads: np.ndarray, areas: np.ndarray):
+    """``(axis, cut, boxes, picks)``: the areas split in two across their longer extent,
+    as many road vertices each side; each half's box (its areas' box widened by
+    :data:`HALF_MARGIN_M`) and the roads meeting it. ``None`` for too few roads or
+    areas, or a half without an area."""
+    ok = ~shapely.is_missing(roads)
+    if len(areas) < 2 or int(shapely.get_num_coordinates(roads[ok]).sum()) < HALVES_MIN_COORDS:
+        return None
+    ab = shapely.bounds(areas)
+    if np.isnan(ab).any():
+        return None
+    axis = int((ab[:, 3].max() - ab[:, 1].min()) > (ab[:, 2].max() - ab[:, 0].min()))
+    # as many road vertices each side (what the cleaning's time goes with)
+    rb = shapely.bounds(roads[ok])
+    mid = (rb[:, axis] + rb[:, axis + 2]) / 2.0
+    o = np.argsort(mid, kind="stable")
+    weight = np.cumsum(shapely.get_num_coordinates(roads[ok])[o])
+    cut = float(mid[o][np.searchsorted(weight, weight[-1] / 2.0)])
+    side = _side(areas, axis, cut)
+    if side.all() or not side.any():
+        return None
+    tree = shapely.STRtree(roads)
+    boxes, picks = [], []
+    for k in (0, 1):
+        b = ab[side == k]
+        box = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+        box += np.array([-1.0, -1.0, 1.0, 1.0]) * HALF_MARGIN_M
+        boxes.append(box)
+        picks.append(np.sort(tree.query(shapely.box(*box), predicate="intersects")))
+    return axis, cut, boxes, picks
 
 
 def node_lines(lines) -> np.ndarray:
@@ -140,15 +296,22 @@ def _connect_dangles(
         k, j = k[keep], j[keep]
         inter = elementwise(shapely.intersection, rays[k], lines[j])
         ok = ~shapely.is_empty(inter)
-        k, inter = k[ok], inter[ok]
+        k, j, inter = k[ok], j[ok], inter[ok]
         dist = elementwise(shapely.distance, shapely.points(end[k]), inter)
         xy, at = shapely.get_coordinates(inter, return_index=True)
         gap = np.hypot(*(xy - end[k[at]]).T)
         # the coordinates of ``inter[g]`` are ``xy[first[g]:first[g + 1]]`` (``at`` ascends)
         first = np.searchsorted(at, np.arange(len(inter) + 1))
-        for kk, _, g in _first_best(k, dist):
-            a = first[g]
-            target[kk] = xy[a + int(np.argmin(gap[a : first[g + 1]]))]
+        kk, g = _first_best(k, dist, shapely.bounds(lines[j]))
+        if len(g):
+            # the coordinate of each chosen intersection nearest to its end (the first of
+            # equal ones): its gap's minimum over the intersection's coordinates
+            a, b = first[g], first[g + 1]
+            owner = np.repeat(np.arange(len(g)), b - a)
+            pos = np.arange(len(owner)) + np.repeat(a - np.cumsum(b - a) + (b - a), b - a)
+            o = np.lexsort((pos, gap[pos], owner))
+            best = pos[o[np.searchsorted(owner[o], np.arange(len(g)))]]
+            target[kk] = xy[best]
     todo = np.flatnonzero(np.isnan(target[:, 0]))
     if snap_m > 0 and len(todo):
         pts = shapely.points(end[todo])
@@ -158,24 +321,26 @@ def _connect_dangles(
         dist = shapely.distance(pts[k], lines[j])
         ok = dist > precision
         k, j, dist = k[ok], j[ok], dist[ok]
-        for kk, _, g in _first_best(k, dist):
-            q = shapely.line_interpolate_point(
-                lines[j[g]], shapely.line_locate_point(lines[j[g]], pts[kk])
-            )
-            target[todo[kk]] = shapely.get_coordinates(q)[0]
+        kk, g = _first_best(k, dist, shapely.bounds(lines[j]))
+        if len(g):
+            near = lines[j[g]]
+            q = shapely.line_interpolate_point(near, shapely.line_locate_point(near, pts[kk]))
+            target[todo[kk]] = shapely.get_coordinates(q)
     found = np.flatnonzero(~np.isnan(target[:, 0]))
     return list(shapely.linestrings(np.stack([end[found], target[found]], axis=1)))
 
 
-def _first_best(k: np.ndarray, dist: np.ndarray):
-    """For each query index in ``k`` (grouped), ``(index, distance, position)`` of the first
-    smallest distance in query order."""
+def _first_best(k: np.ndarray, dist: np.ndarray, tie: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query index in ``k``: ``(query indices, positions)`` of the smallest distance;
+    among equal distances the smallest row of ``tie`` (the candidate lines' bounds: the
+    same choice whatever the lines' order, so a half of the roads cleaned alone joins a
+    dangle to the line the whole cleaning joins it to), then the first in query order."""
     if len(k) == 0:
-        return []
-    order = np.lexsort((np.arange(len(k)), dist, k))
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    order = np.lexsort((np.arange(len(k)), *np.asarray(tie).T[::-1], dist, k))
     k_sorted = k[order]
     first = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
-    return [(int(k_sorted[f]), float(dist[order[f]]), int(order[f])) for f in first]
+    return k_sorted[first], order[first]
 
 
 def _dangling_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from gridgeo.i18n import _
 from gridgeo.io import raise_for_problems
 from gridgeo.io.fields import resolve_count_fields
 from gridgeo.partition.carriageways import collapse_carriageways
-from gridgeo.partition.clean import clean_roads
+from gridgeo.partition.clean import CleanedRoads, clean_roads_for, lines_meeting
 from gridgeo.partition.community import (
     CommunityResult,
     CommunityTask,
@@ -243,17 +243,17 @@ def _head(
     hm = _to_metric(layers["households"], crs)
     if early is None:
         rm = _to_metric(layers["roads"], crs)
-        own = Background(_clean_lines, rm, hm, prof)
+        own = Background(_clean_lines, rm, hm, prof, comm.geometry.to_numpy())
     else:
         own, rm = nullcontext(early[0]), early[1]
     with clock("clean"), both_cores(), own as cleaning, clock("assign"):
         geoms = comm.geometry.to_numpy()
-        drawn_by = _by_community(_drawn_lines(rm), geoms)
+        drawn_by = lines_meeting(_drawn_lines(rm), geoms)
         pts = _assign_households(hm, crs, geoms)
         sites = _sites_by_community(layers["dedicated"], crs, geoms)
         groups = _groups_by_community(layers["villager_groups"], crs, geoms, comm["code"].tolist())
     with clock("tasks"):
-        lines_by = _by_community(cleaning.wait(), geoms)
+        lines_by = cleaning.wait().meeting(geoms)
         tasks = _tasks(comm, (lines_by, drawn_by), pts, sites, groups, prof, kind)
     return tasks, pts
 
@@ -344,11 +344,12 @@ def _early_cleaning(
             hm = None
             if prof.quality.divided_roads_on_median and isinstance(hh, gpd.GeoDataFrame):
                 hm = _to_metric(hh, crs)
+            areas = _to_metric(layers["communities"], crs).geometry.to_numpy()
         except Exception:  # the check names the problem
             crs = None
         if crs is not None:
             with both_cores():  # (the thread takes up this context)
-                job = Background(_clean_lines, rm, hm, prof)
+                job = Background(_clean_lines, rm, hm, prof, areas)
     if job is None:
         yield None
         return
@@ -360,20 +361,25 @@ def _clean_lines(
     roads: gpd.GeoDataFrame | None,
     households: gpd.GeoDataFrame | None,
     prof: Profile,
-) -> np.ndarray:
+    areas: np.ndarray | None = None,
+) -> CleanedRoads:
     """Cleaned road centrelines (near misses closed, dangles extended; with
     ``quality.divided_roads_on_median`` the one-way halves of divided roads on their
-    centreline), from the roads and households in the work CRS."""
-    if roads is None or not len(roads):
-        return np.array([], dtype=object)
+    centreline), from the roads and households in the work CRS, for the communities
+    ``areas`` (:func:`gridgeo.partition.clean.clean_roads_for`: in two halves at once
+    where that gives the same lines)."""
+    areas = np.array([], dtype=object) if areas is None else areas
     q = prof.quality
+    kw = {"snap_m": q.road_snap_m, "extend_m": q.road_extend_m}
+    if roads is None or not len(roads):
+        return clean_roads_for(np.array([], dtype=object), areas, **kw)
     geoms = roads.geometry.to_numpy()
     if q.divided_roads_on_median:  # off by default: borders stay on the carriageways
         keep = None
         if households is not None and len(households):
             keep = shapely.get_coordinates(households.geometry.to_numpy())
         geoms = collapse_carriageways(roads, keep_xy=keep, snap_m=q.road_snap_m)
-    return clean_roads(geoms, snap_m=q.road_snap_m, extend_m=q.road_extend_m)
+    return clean_roads_for(geoms, areas, **kw)
 
 
 def _drawn_lines(roads: gpd.GeoDataFrame | None) -> np.ndarray:
@@ -480,7 +486,7 @@ def _groups_by_community(villager_groups, crs, geoms, codes: list[str]) -> dict[
 
 def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> list[CommunityTask]:
     """One picklable task per community: its kind, roads (cleaned, and as drawn: each a list of
-    the lines per community, :func:`_by_community`), points, sites and groups."""
+    the lines per community, :func:`gridgeo.partition.clean.lines_meeting`), points, sites and groups."""
     lines_by, drawn_by = roads
     geoms = comm.geometry.to_numpy()
     codes = comm["code"].tolist()
@@ -508,17 +514,6 @@ def _tasks(comm, roads, pts: _Points, sites, groups, prof: Profile, kind) -> lis
             )
         )
     return tasks
-
-
-def _by_community(lines: np.ndarray, geoms: np.ndarray) -> list[np.ndarray]:
-    """For each of ``geoms``, the ``lines`` that meet it, in input order."""
-    if not len(lines):
-        return [np.array([], dtype=object) for _ in geoms]
-    gi, li = shapely.STRtree(lines).query(geoms, predicate="intersects")
-    order = np.lexsort((li, gi))
-    gi, li = gi[order], li[order]
-    cut = np.searchsorted(gi, np.arange(len(geoms) + 1))
-    return [lines[li[cut[k] : cut[k + 1]]] for k in range(len(geoms))]
 
 
 def _assemble(

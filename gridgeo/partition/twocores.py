@@ -9,7 +9,10 @@ the GIL, so threads put the second core to use without changing a result:
 * :func:`elementwise` splits one element-wise shapely call over two threads (each element's
   answer does not depend on the others, so the halves joined are the whole call's answer),
   inside :func:`both_cores` only: the same functions run in the communities' workers, where
-  both cores are already busy.
+  both cores are already busy;
+* :func:`gridgeo.partition.clean.clean_roads_for` cleans the roads of two halves of the
+  communities at once inside :func:`both_cores` (each half under :func:`one_core`), where
+  that gives the lines the cleaning of all roads gives.
 
 No thread outlives its call or block: the local pool that follows forks only when no other
 thread runs (:func:`gridgeo.partition.parallel._start_method`).
@@ -41,6 +44,22 @@ def both_cores() -> Iterator[None]:
         yield
     finally:
         _ON.reset(token)
+
+
+@contextmanager
+def one_core() -> Iterator[None]:
+    """Within the block (and in :class:`Background` jobs started in it), :func:`elementwise`
+    makes one call: for work that already runs beside another on the second core."""
+    token = _ON.set(False)
+    try:
+        yield
+    finally:
+        _ON.reset(token)
+
+
+def on_both_cores() -> bool:
+    """Whether :func:`both_cores` is on here."""
+    return _ON.get()
 
 
 class Background:
