@@ -616,6 +616,11 @@ def city_head(rounds: int = 8) -> None:
             if self._error is not None and exc is None:
                 raise self._error
 
+        def wait(self):
+            if self._error is not None:
+                raise self._error
+            return self.result
+
     class _HeadDoneError(Exception):
         pass
 
