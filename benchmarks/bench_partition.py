@@ -600,8 +600,10 @@ def city_delaunay(rounds: int = 5) -> None:
 def city_head(rounds: int = 8) -> None:
     """The parent's head of a city run (everything before the communities' pool: checks, road
     cleaning, households, tasks) on both cores (:mod:`gridgeo.partition.twocores`: the
-    cleaning on a thread beside the assignment, element-wise calls in halves) and on one (the
-    same code, threads off), alternating in one process: wall and CPU."""
+    cleaning on a thread beside the assignment, the roads of two halves of the communities
+    cleaned at once, element-wise calls in halves) and on one (the same code, threads off),
+    alternating in one process: wall and CPU."""
+    import gridgeo.partition.clean as clean
     import gridgeo.partition.core as core
     import gridgeo.partition.twocores as twocores
     from gridgeo.rules import load_profile
@@ -627,10 +629,10 @@ def city_head(rounds: int = 8) -> None:
     def stop(*_a, **_k):
         raise _HeadDoneError
 
-    real = (core.Background, twocores.SPLIT_MIN, core._run)
+    real = (core.Background, twocores.SPLIT_MIN, clean.HALVES_MIN_COORDS, core._run)
     modes = {
-        "both cores": (real[0], real[1]),
-        "one core": (_InPlace, 1 << 62),
+        "both cores": (real[0], real[1], real[2]),
+        "one core": (_InPlace, 1 << 62, 1 << 62),
     }
     comm, roads, hh = dual_carriageway_city(seed=0)
     print(f"\n4d. City, the parent's head on both cores or one (load {_load()})")
@@ -640,8 +642,8 @@ def city_head(rounds: int = 8) -> None:
             prof = load_profile(None).with_divided_roads_on_median(median)
             got: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
             for r in range(rounds + 1):
-                for mode, (bg, split) in modes.items():
-                    core.Background, twocores.SPLIT_MIN = bg, split
+                for mode, (bg, split, halves) in modes.items():
+                    core.Background, twocores.SPLIT_MIN, clean.HALVES_MIN_COORDS = bg, split, halves
                     t0, c0 = time.perf_counter(), time.process_time()
                     with contextlib.suppress(_HeadDoneError):
                         partition(comm, roads, hh, profile=prof, workers=2)
@@ -655,7 +657,7 @@ def city_head(rounds: int = 8) -> None:
             )
             print(f"   divided roads {label}: {text}")
     finally:
-        core.Background, twocores.SPLIT_MIN, core._run = real
+        core.Background, twocores.SPLIT_MIN, clean.HALVES_MIN_COORDS, core._run = real
     print(f"   load average after: {_load()}")
 
 
