@@ -203,13 +203,19 @@ def _strip_between(offset: float, width: float = 1.5):
     xs2 = np.r_[0.0, np.arange(offset, 100.0, 2.5), 100.0]
     high = shapely.LineString(np.column_stack([xs2, np.full_like(xs2, width)]))
     area = shapely.box(0.0, -50.0, 100.0, 50.0 + width)
-    polys = faces(area, np.array([low, high], dtype=object))
     xy = np.array([[50.0, -25.0], [50.0, 25.0 + width]])
+    return (*_blocks_of(area, [low, high], xy), xy)
+
+
+def _blocks_of(area, lines: list, xy: np.ndarray) -> tuple[Blocks, np.ndarray]:
+    """The faces of ``area`` cut by ``lines``, each with the household points ``xy`` (one
+    household each) it holds, and the households' weights."""
+    polys = faces(area, np.array(lines, dtype=object))
     where = assign_points(polys, xy)
     b = Blocks(list(polys), [np.flatnonzero(where == i) for i in range(len(polys))])
-    w = np.ones(2)
+    w = np.ones(len(xy))
     b.recompute(w)
-    return b, w, xy
+    return b, w
 
 
 @pytest.mark.parametrize("offset", [1.25, 0.7])
@@ -247,12 +253,8 @@ def test_one_pass_cuts_a_curved_strip_near_its_middle(width, vertex_m):
     r = 200.0
     inner, outer = _arc(r, vertex_m), _arc(r + width, vertex_m, shift=vertex_m / 2)
     area = shapely.box(0.0, 0.0, r + width + 60.0, r + width + 60.0)
-    polys = faces(area, np.array([inner, outer], dtype=object))
     xy = np.array([[r / 3, r / 3], [r + width + 30.0, r + width + 30.0]])
-    where = assign_points(polys, xy)
-    b = Blocks(list(polys), [np.flatnonzero(where == i) for i in range(len(polys))])
-    w = np.ones(2)
-    b.recompute(w)
+    b, w = _blocks_of(area, [inner, outer], xy)
     assert len(b.geoms) == 3
     got = merge_slivers_once(b, w, xy, min_area=MIN_AREA, median_width=MEDIAN_WIDTH)
     assert got is not None and len(got.geoms) == 2
@@ -271,16 +273,9 @@ def test_one_pass_gives_tiny_slivers_whole():
     from gridgeo.partition.blocks import merge_slivers_once
 
     area = shapely.box(0.0, 0.0, 100.0, 100.0)
-    lines = np.array(
-        [shapely.LineString([(50, 0), (50, 100)]), shapely.LineString([(40, 0), (50, 10)])],
-        dtype=object,
-    )
-    polys = faces(area, lines)
+    lines = [shapely.LineString([(50, 0), (50, 100)]), shapely.LineString([(40, 0), (50, 10)])]
     xy = np.array([[20.0, 50.0], [80.0, 50.0]])
-    where = assign_points(polys, xy)
-    b = Blocks(list(polys), [np.flatnonzero(where == i) for i in range(len(polys))])
-    w = np.ones(2)
-    b.recompute(w)
+    b, w = _blocks_of(area, lines, xy)
     assert len(b.geoms) == 3
     got = merge_slivers_once(b, w, xy, min_area=MIN_AREA, median_width=MEDIAN_WIDTH)
     assert got is not None and len(got.geoms) == 2

@@ -59,7 +59,7 @@ def test_one_piece_without_both_cores_or_for_few_roads(city, monkeypatch):
 def test_a_piece_reaching_beyond_the_margin_takes_the_whole_cleaning(monkeypatch):
     # two communities side by side; a road starts in the left one and meets no other road
     # before x = 800: its first piece reaches past what the left half's box vouches for
-    # (its edge 200 m beyond the community, less 21 m), so the left community takes the
+    # (its edge 200 m beyond the community, less 25 m), so the left community takes the
     # lines of all roads cleaned at once
     monkeypatch.setattr(clean, "HALVES_MIN_COORDS", 0)
     left, right = shapely.box(0, 0, 500, 500), shapely.box(500, 0, 1000, 500)
