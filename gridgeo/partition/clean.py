@@ -127,7 +127,9 @@ def clean_roads_for(
     snap_m) + 1`` m from its edge) is the piece the cleaning of all roads makes:
     :meth:`CleanedRoads.meeting` hands an area the lines of its half where each of them
     does, else the lines of all roads cleaned at once (a road without a crossing from the
-    area to beyond the margin).
+    area to beyond the margin). One case is not the same: where GEOS cannot node all the
+    roads at once (it then snap-rounds them to 1 µm, :func:`node_lines`) but can node a
+    half's, the half's noding stands.
 
     Parameters
     ----------
