@@ -590,15 +590,19 @@ def split_region(
         around = mid[None] + np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]])[:, None] * 1e-3
         near = shapely.intersects_xy(region, around[..., 0].ravel(), around[..., 1].ravel())
         hit[~hit] = near.reshape(5, -1).any(axis=0)
-    n = int(hit.sum())
-    if n == 0:
+    if not hit.any():
         return None
-    inner = shapely.from_ragged_array(
-        shapely.GeometryType.MULTILINESTRING,
-        segs[hit].reshape(-1, 2),
-        (np.arange(0, 2 * n + 1, 2), np.array([0, n])),
-    )[0]
-    inner = merge_segments(shapely.clip_by_rect(inner, x0 - 1, y0 - 1, x1 + 1, y1 + 1))
+    box = (x0 - 1, y0 - 1, x1 + 1, y1 + 1)
+    clipped = _clipped(segs[hit], box)
+    inner = None if clipped is None else _merge_pairs(clipped.reshape(-1, 2))
+    if inner is None:  # the edges as one MultiLineString, clipped and merged by GEOS's rules
+        n = int(hit.sum())
+        edges = shapely.from_ragged_array(
+            shapely.GeometryType.MULTILINESTRING,
+            segs[hit].reshape(-1, 2),
+            (np.arange(0, 2 * n + 1, 2), np.array([0, n])),
+        )[0]
+        inner = merge_segments(shapely.clip_by_rect(edges, *box))
     if simplify_m > 0:
         inner = shapely.simplify(inner, simplify_m, preserve_topology=False)
     cut = _cut(np.array([region], dtype=object), np.array([inner], dtype=object))[0]
@@ -631,6 +635,30 @@ def _nearest_labels(faces: np.ndarray, xy: np.ndarray, labels: np.ndarray) -> np
     return flab
 
 
+def _clipped(segs: np.ndarray, box: tuple) -> np.ndarray | None:
+    """Segments ``segs`` (``(n, 2, 2)``) clipped to ``box``, in order, those left outside
+    dropped: the coordinates of what :func:`shapely.clip_by_rect` makes of them as one
+    MultiLineString. Only the few not strictly inside (the rays of the Voronoi diagram's
+    hull) go to GEOS. ``None`` where a clipped segment is other than two points."""
+    x0, y0, x1, y1 = box
+    x, y = segs[..., 0], segs[..., 1]
+    out = np.flatnonzero(~((x > x0) & (x < x1) & (y > y0) & (y < y1)).all(axis=1))
+    if len(out) == 0:
+        return segs
+    cut = shapely.clip_by_rect(shapely.linestrings(segs[out]), x0, y0, x1, y1)
+    left = ~shapely.is_empty(cut)
+    if not (shapely.get_type_id(cut[left]) == 1).all():
+        return None
+    xy = shapely.get_coordinates(cut[left])
+    if len(xy) != 2 * int(left.sum()):
+        return None
+    keep = np.ones(len(segs), dtype=bool)
+    keep[out[~left]] = False
+    res = segs.copy()
+    res[out[left]] = xy.reshape(-1, 2, 2)
+    return res[keep]
+
+
 def merge_segments(lines):
     """:func:`shapely.line_merge` of lines of two points each (the clipped Voronoi edges
     of :func:`split_region`), the same geometry bit for bit, in numpy and one walk.
@@ -657,11 +685,20 @@ def merge_segments(lines):
     xy = shapely.get_coordinates(lines)
     if n == 0 or len(xy) != 2 * n or shapely.get_type_id(lines) not in (1, 5):
         return shapely.line_merge(lines)
+    merged = _merge_pairs(xy)
+    return shapely.line_merge(lines) if merged is None else merged
+
+
+def _merge_pairs(xy: np.ndarray):
+    """:func:`merge_segments` of the segments whose ends are rows ``2k`` and ``2k + 1`` of
+    ``xy``; ``None`` when none is left (all of one point)."""
+    if len(xy) == 0:
+        return None
     keep = np.any(xy[0::2] != xy[1::2], axis=1)  # a repeated point is no edge
     if not keep.all():
         xy = xy.reshape(-1, 2, 2)[keep].reshape(-1, 2)
     if len(xy) == 0:
-        return shapely.line_merge(lines)
+        return None
     star, two = _merge_graph(xy)
     return _merge_strings(xy, _merge_walk(star, two))
 
