@@ -277,3 +277,26 @@ def test_road_ends_near_an_old_carriageway_are_those_geos_finds():
     got = _near_pieces(seg, paired, pts, xy, 2.0)
     assert 0 < len(want) < len(xy)
     assert np.array_equal(got, want)
+
+
+def test_pairs_on_two_threads_are_the_pairs_on_one(monkeypatch):
+    # the keys (name and level) split in two sets, each set's pieces paired on its own
+    # thread: the same lines bit for bit, households kept out of the collapse alike
+    import gridgeo.partition.carriageways as carriageways
+    from gridgeo.partition.twocores import both_cores
+
+    _, roads, hh = dual_carriageway_city(3, 2, size=600.0, n_households=6000, seed=4)
+    xy = shapely.get_coordinates(hh.geometry.to_numpy())
+    one = collapse_carriageways(roads, keep_xy=xy)
+    monkeypatch.setattr(carriageways, "HALVES_MIN_PIECES", 0)
+    seen = []
+    real = carriageways._Pieces.subset
+    monkeypatch.setattr(
+        carriageways._Pieces, "subset", lambda self, idx: seen.append(len(idx)) or real(self, idx)
+    )
+    with both_cores():
+        two = collapse_carriageways(roads, keep_xy=xy)
+    assert len(seen) == 2 and min(seen) > 0  # two sets of keys, each paired on its own
+    assert list(shapely.to_wkb(two)) == list(shapely.to_wkb(one))
+    # pairs were collapsed: a centreline instead of two carriageways
+    assert shapely.length(one).sum() < 0.8 * shapely.length(roads.geometry.to_numpy()).sum()

@@ -30,7 +30,7 @@ import shapely
 from shapely import LineString
 from shapely.ops import substring
 
-from gridgeo.partition.twocores import elementwise
+from gridgeo.partition.twocores import Background, elementwise, on_both_cores, one_core
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +188,47 @@ def _pairs(roads, keep_xy, precision, min_gap, max_gap, max_angle_deg, step, min
     geoms = roads.geometry.to_numpy()
     chains, chain_key, parts, part_chain = _chains(geoms[ok], key[ok], rev[ok], precision)
     seg = _Pieces(shapely.segmentize(chains, step), chain_key)
-    part = seg.partners(max_gap=max_gap, min_gap=min_gap, max_angle_deg=max_angle_deg)
-    if keep_xy is not None and len(keep_xy) and (part >= 0).any():
-        part[seg.crossing(part, keep_xy)] = -1
+
+    def partners(pieces: _Pieces) -> np.ndarray:
+        got = pieces.partners(max_gap=max_gap, min_gap=min_gap, max_angle_deg=max_angle_deg)
+        if keep_xy is not None and len(keep_xy) and (got >= 0).any():
+            got[pieces.crossing(got, keep_xy)] = -1
+        return got
+
+    part = _by_key_halves(seg, partners)
     mid, drop = seg.middles(part, min_run_m)
     if not mid.any():
         return None
     return ok, chains, parts, part_chain, seg, part, mid, drop
+
+
+#: fewer pieces than this are paired on one thread
+HALVES_MIN_PIECES = 20_000
+
+
+def _by_key_halves(seg: _Pieces, partners) -> np.ndarray:
+    """``partners(seg)`` (each piece's partner or -1), on two threads inside
+    :func:`~gridgeo.partition.twocores.both_cores`: pieces pair only within their key (name
+    and level), so the keys are split in two sets of about as many pieces, each set's
+    pieces paired on its own thread (in their order: a tie goes the same way) and the
+    partners put back in the whole's numbering."""
+    if not on_both_cores() or len(seg.len) < HALVES_MIN_PIECES:
+        return partners(seg)
+    keys, inv, count = np.unique(seg.key, return_inverse=True, return_counts=True)
+    if len(keys) < 2:
+        return partners(seg)
+    # the largest keys first, each to the lighter set
+    side, load = np.zeros(len(keys), dtype=int), [0, 0]
+    for k in np.argsort(-count, kind="stable").tolist():
+        side[k] = int(load[1] < load[0])
+        load[side[k]] += int(count[k])
+    at = [np.flatnonzero(side[inv] == h) for h in (0, 1)]
+    with one_core(), Background(partners, seg.subset(at[1])) as other:
+        first = partners(seg.subset(at[0]))
+    out = np.full(len(seg.len), -1)
+    for idx, got in zip(at, (first, other.result), strict=True):
+        out[idx] = np.where(got >= 0, idx[np.maximum(got, 0)], -1)
+    return out
 
 
 def _chains(geoms, key, rev, precision):
@@ -376,6 +410,13 @@ class _Pieces:
         self.d = (self.e - self.s) / self.len[:, None]
         self._dx, self._dy = self.d[:, 0].copy(), self.d[:, 1].copy()
         self.key = np.asarray(key)[self.line]
+
+    def subset(self, idx: np.ndarray) -> _Pieces:
+        """The pieces ``idx`` (in their order) as pieces of their own."""
+        out = object.__new__(_Pieces)
+        for name in ("s", "e", "line", "len", "d", "_dx", "_dy", "key"):
+            setattr(out, name, getattr(self, name)[idx])
+        return out
 
     def partners(self, *, max_gap: float, min_gap: float, max_angle_deg: float) -> np.ndarray:
         """Index of each piece's nearest opposite-direction partner of the same key, or -1."""
