@@ -12,7 +12,9 @@ the GIL, so threads put the second core to use without changing a result:
   both cores are already busy;
 * :func:`gridgeo.partition.clean.clean_roads_for` cleans the roads of two halves of the
   communities at once inside :func:`both_cores` (each half under :func:`one_core`), where
-  that gives the lines the cleaning of all roads gives.
+  that gives the lines the cleaning of all roads gives; the carriageways' collapse pairs
+  the pieces of two sets of road names on two threads the same way
+  (:func:`gridgeo.partition.carriageways._by_key_halves`).
 
 No thread outlives its call or block: the local pool that follows forks only when no other
 thread runs (:func:`gridgeo.partition.parallel._start_method`).
