@@ -627,7 +627,8 @@ def _sample_steps(
 ) -> np.ndarray | float:
     """The sampling step along each border segment of ``strip``: ``step``, or less on a
     ``thin`` strip whose width ``w`` (2 × area / perimeter) would let the Voronoi middle
-    zigzag more than :data:`ONE_PASS_ZIGZAG_M` (samples ``s`` apart on its two sides,
+    zigzag more than :data:`ONE_PASS_ZIGZAG_M`, or than :data:`ONE_PASS_ZIGZAG_SHARE` of
+    its width (samples ``s`` apart on its two sides,
     offset by half a step, bend the middle by up to ``s² / (8 w)``); a strip too thin for
     that (the zigzag crosses it whole, adding little length) keeps ``step``, and so does a
     tiny sliver (a square where roads cross: its 2 × area / perimeter is not a width)."""
