@@ -281,7 +281,8 @@ def test_road_ends_near_an_old_carriageway_are_those_geos_finds():
 
 def test_pairs_on_two_threads_are_the_pairs_on_one(monkeypatch):
     # the keys (name and level) split in two sets, each set's pieces paired on its own
-    # thread: the same lines bit for bit, households kept out of the collapse alike
+    # thread, and the centreline's tree built on a thread beside the roads' rebuilding:
+    # the same lines bit for bit, households kept out of the collapse alike
     import gridgeo.partition.carriageways as carriageways
     from gridgeo.partition.twocores import both_cores
 

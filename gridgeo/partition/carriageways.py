@@ -105,31 +105,34 @@ def collapse_carriageways(
     if found is None:
         return geoms
     ok, chains, parts, part_chain, seg, part, mid, drop = found
-    touched = np.zeros(len(chains), dtype=bool)
-    touched[seg.line[mid | drop]] = True
-    others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
-    others = others[~shapely.is_missing(others)]
-    others = _unfold(elementwise(shapely.set_precision, others, grid_size=precision))
     # the pieces' ends after the move and the centreline pieces, made once for every step
     moved = seg.moved(part, mid)
     k = np.flatnonzero(mid)
-    centre = _Centre(k, moved[0][k], moved[1][k])
+    with _Centre(k, moved[0][k], moved[1][k]) as centre:
+        touched = np.zeros(len(chains), dtype=bool)
+        touched[seg.line[mid | drop]] = True
+        others = np.concatenate([geoms[~ok], parts[~touched[part_chain]]])
+        others = others[~shapely.is_missing(others)]
+        others = _unfold(elementwise(shapely.set_precision, others, grid_size=precision))
 
-    def assemble(at=None, xy=None) -> np.ndarray:
-        rebuilt, line = seg.rebuild(moved, drop, at, xy)
-        # the rebuilt parts come in line order, so the touched lines' parts keep that order
-        kept = elementwise(shapely.set_precision, rebuilt[touched[line]], grid_size=precision)
-        return np.concatenate([others, kept])
+        def assemble(at=None, xy=None) -> np.ndarray:
+            rebuilt, line = seg.rebuild(moved, drop, at, xy)
+            # the rebuilt parts come in line order, so the touched lines' parts keep that order
+            kept = elementwise(shapely.set_precision, rebuilt[touched[line]], grid_size=precision)
+            return np.concatenate([others, kept])
 
-    out = assemble()
-    ends, at, target, cut = _join_ends(out, seg, mid | drop, centre, snap_m=snap_m, max_gap=max_gap)
-    if len(ends) or cut:
-        # the centreline gets a vertex where each link or cut road meets it: they node exactly
-        at = np.r_[at, [c[3] for c in cut]].astype(int)
-        target = np.vstack([target, *[c[2][None] for c in cut]])
-        links = shapely.linestrings(np.stack([ends, target[: len(ends)]], axis=1))
-        out = np.concatenate([_apply_cuts(assemble(at, target), cut, centre, max_gap), links])
-        out = elementwise(shapely.set_precision, out, grid_size=precision)
+        out = assemble()
+        ends, at, target, cut = _join_ends(
+            out, seg, mid | drop, centre, snap_m=snap_m, max_gap=max_gap
+        )
+        if len(ends) or cut:
+            # the centreline gets a vertex where each link or cut road meets it: they node
+            # exactly
+            at = np.r_[at, [c[3] for c in cut]].astype(int)
+            target = np.vstack([target, *[c[2][None] for c in cut]])
+            links = shapely.linestrings(np.stack([ends, target[: len(ends)]], axis=1))
+            out = np.concatenate([_apply_cuts(assemble(at, target), cut, centre, max_gap), links])
+            out = elementwise(shapely.set_precision, out, grid_size=precision)
     log.info(
         "dual carriageways: %d of %d one-way pieces onto centrelines, %d ends joined",
         int(mid.sum()),
@@ -265,12 +268,44 @@ def _chains(geoms, key, rev, precision):
 
 class _Centre:
     """The centreline pieces (the middle pieces ``k`` moved to ``ms`` → ``me``) as lines,
-    with one STRtree of them for every query."""
+    with one STRtree of them for every query.
+
+    ``with _Centre(...) as centre:`` builds the lines and their tree on a thread of their
+    own inside :func:`~gridgeo.partition.twocores.both_cores` (while the caller rebuilds
+    the roads and looks for the ends to join, which need neither); ``lines`` and ``tree``
+    wait for it. Leaving the block waits for the thread too.
+    """
 
     def __init__(self, k: np.ndarray, ms: np.ndarray, me: np.ndarray) -> None:
         self.k, self.ms, self.me = k, ms, me
-        self.lines = shapely.linestrings(np.stack([ms, me], axis=1))
-        self.tree = shapely.STRtree(self.lines)
+        self._job: Background | None = None
+        self._built: tuple[np.ndarray, shapely.STRtree] | None = None
+
+    def _build(self) -> tuple[np.ndarray, shapely.STRtree]:
+        lines = shapely.linestrings(np.stack([self.ms, self.me], axis=1))
+        return lines, shapely.STRtree(lines)
+
+    def __enter__(self) -> _Centre:
+        if on_both_cores():
+            self._job = Background(self._build).__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._job is not None:
+            self._job.__exit__(exc_type, exc, tb)
+
+    def _get(self) -> tuple[np.ndarray, shapely.STRtree]:
+        if self._built is None:
+            self._built = self._job.wait() if self._job is not None else self._build()
+        return self._built
+
+    @property
+    def lines(self) -> np.ndarray:
+        return self._get()[0]
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        return self._get()[1]
 
 
 def _near_pieces(seg, paired: np.ndarray, pts: np.ndarray, xy: np.ndarray, snap_m: float):
