@@ -227,3 +227,20 @@ def test_household_counts_under_a_chinese_field_name_size_the_grids_alike():
     named = core.partition(comm, roads, hh.rename(columns={"households": "户数"}))
     assert list(named.grids.geometry.to_wkb()) == list(plain.grids.geometry.to_wkb())
     assert named.grids["households"].tolist() == plain.grids["households"].tolist()
+
+
+def test_two_at_once_gives_both_answers_one_call_each_and_leaves_no_thread():
+    from gridgeo.partition.twocores import both_cores, on_both_cores, two_at_once
+
+    seen = []
+
+    def job(n, *, add):
+        seen.append(on_both_cores())  # elementwise makes one call inside each
+        return n + add
+
+    before = threading.active_count()
+    with both_cores():
+        assert two_at_once(job, 1, 2, add=10) == (11, 12)
+        assert on_both_cores()  # switched back for the caller
+    assert seen == [False, False]
+    assert threading.active_count() == before

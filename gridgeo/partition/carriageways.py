@@ -30,7 +30,7 @@ import shapely
 from shapely import LineString
 from shapely.ops import substring
 
-from gridgeo.partition.twocores import Background, elementwise, on_both_cores, one_core
+from gridgeo.partition.twocores import Background, elementwise, on_both_cores, two_at_once
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +226,9 @@ def _by_key_halves(seg: _Pieces, partners) -> np.ndarray:
         side[k] = int(load[1] < load[0])
         load[side[k]] += int(count[k])
     at = [np.flatnonzero(side[inv] == h) for h in (0, 1)]
-    with one_core(), Background(partners, seg.subset(at[1])) as other:
-        first = partners(seg.subset(at[0]))
+    both = two_at_once(lambda idx: partners(seg.subset(idx)), at[0], at[1])
     out = np.full(len(seg.len), -1)
-    for idx, got in zip(at, (first, other.result), strict=True):
+    for idx, got in zip(at, both, strict=True):
         out[idx] = np.where(got >= 0, idx[np.maximum(got, 0)], -1)
     return out
 

@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 from shapely import LineString
 
-from gridgeo.partition.twocores import Background, elementwise, on_both_cores, one_core
+from gridgeo.partition.twocores import elementwise, on_both_cores, two_at_once
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +147,14 @@ def clean_roads_for(
     roads = np.asarray(roads, dtype=object)
     areas = np.asarray(areas, dtype=object)
     kw = {"precision": precision, "snap_m": snap_m, "extend_m": extend_m}
-    out = CleanedRoads(roads, kw, inset=2.0 * (extend_m + snap_m) + 1.0)
+    out = CleanedRoads(roads, kw)
     split = _halves(roads, areas) if on_both_cores() else None
     if split is None:
         out.whole = clean_roads(roads, **kw)
         return out
     out.axis, out.cut, boxes, picks = split
-    with one_core(), Background(clean_roads, roads[picks[1]], **kw) as other:
-        first = clean_roads(roads[picks[0]], **kw)
-    out.halves = [(boxes[0], first), (boxes[1], other.result)]
+    lines = two_at_once(clean_roads, roads[picks[0]], roads[picks[1]], **kw)
+    out.halves = list(zip(boxes, lines, strict=True))
     return out
 
 
@@ -166,11 +165,16 @@ class CleanedRoads:
 
     roads: np.ndarray
     options: dict
-    inset: float
     whole: np.ndarray | None = None
     halves: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     axis: int = 0
     cut: float = 0.0
+
+    @property
+    def inset(self) -> float:
+        """How far inside a half's box its lines are the whole cleaning's (m): a dangle's
+        ray and snap reach, twice, and a metre."""
+        return 2.0 * (self.options["extend_m"] + self.options["snap_m"]) + 1.0
 
     def all_lines(self) -> np.ndarray:
         """The cleaning of all roads at once (made on first use)."""
@@ -228,7 +232,8 @@ def _halves(roads: np.ndarray, areas: np.ndarray):
     :data:`HALF_MARGIN_M`) and the roads meeting it. ``None`` for too few roads or
     areas, or a half without an area."""
     ok = ~shapely.is_missing(roads)
-    if len(areas) < 2 or int(shapely.get_num_coordinates(roads[ok]).sum()) < HALVES_MIN_COORDS:
+    coords = shapely.get_num_coordinates(roads[ok])
+    if len(areas) < 2 or int(coords.sum()) < HALVES_MIN_COORDS:
         return None
     ab = shapely.bounds(areas)
     if np.isnan(ab).any():
@@ -238,7 +243,7 @@ def _halves(roads: np.ndarray, areas: np.ndarray):
     rb = shapely.bounds(roads[ok])
     mid = (rb[:, axis] + rb[:, axis + 2]) / 2.0
     o = np.argsort(mid, kind="stable")
-    weight = np.cumsum(shapely.get_num_coordinates(roads[ok])[o])
+    weight = np.cumsum(coords[o])
     cut = float(mid[o][np.searchsorted(weight, weight[-1] / 2.0)])
     side = _side(areas, axis, cut)
     if side.all() or not side.any():

@@ -10,10 +10,10 @@ the GIL, so threads put the second core to use without changing a result:
   answer does not depend on the others, so the halves joined are the whole call's answer),
   inside :func:`both_cores` only: the same functions run in the communities' workers, where
   both cores are already busy;
-* :func:`gridgeo.partition.clean.clean_roads_for` cleans the roads of two halves of the
-  communities at once inside :func:`both_cores` (each half under :func:`one_core`), where
-  that gives the lines the cleaning of all roads gives; the carriageways' collapse pairs
-  the pieces of two sets of road names on two threads the same way
+* :func:`two_at_once` runs one function on two inputs side by side, inside
+  :func:`both_cores`: the roads of two halves of the communities
+  (:func:`gridgeo.partition.clean.clean_roads_for`, where that gives the lines the cleaning
+  of all roads gives) and the carriageways' pieces of two sets of road names
   (:func:`gridgeo.partition.carriageways._by_key_halves`).
 
 No thread outlives its call or block: the local pool that follows forks only when no other
@@ -48,20 +48,22 @@ def both_cores() -> Iterator[None]:
         _ON.reset(token)
 
 
-@contextmanager
-def one_core() -> Iterator[None]:
-    """Within the block (and in :class:`Background` jobs started in it), :func:`elementwise`
-    makes one call: for work that already runs beside another on the second core."""
-    token = _ON.set(False)
-    try:
-        yield
-    finally:
-        _ON.reset(token)
-
-
 def on_both_cores() -> bool:
     """Whether :func:`both_cores` is on here."""
     return _ON.get()
+
+
+def two_at_once(func: Callable, first: Any, second: Any, **kwargs) -> tuple[Any, Any]:
+    """``func(first, **kwargs)`` here and ``func(second, **kwargs)`` on a thread beside it:
+    the two answers. Both cores are busy with the two, so :func:`elementwise` makes one
+    call in each."""
+    token = _ON.set(False)
+    try:
+        with Background(func, second, **kwargs) as other:
+            mine = func(first, **kwargs)
+    finally:
+        _ON.reset(token)
+    return mine, other.result
 
 
 class Background:
