@@ -14,8 +14,9 @@ export GRIDGEO_HOME ?= $(CURDIR)/.gridgeo
 # fonts for maps and screenshots (Playwright drives the system Chromium; it never downloads one).
 TEST_DEBS ?= chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils zbar-tools
 DEMO_DEBS ?= fonts-noto-cjk fonts-wqy-microhei poppler-utils
-# wrk drives the bounded load test (benchmarks/load_service.py)
-BENCH_DEBS ?= wrk
+# wrk drives the bounded load test (benchmarks/load_service.py); the noticeboards' benchmark needs
+# the CJK fonts and poppler of the demo
+BENCH_DEBS ?= wrk $(DEMO_DEBS)
 
 .PHONY: demo test lint format bench mutate sysdeps venv kernels db clean help
 

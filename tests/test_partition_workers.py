@@ -105,3 +105,30 @@ def test_auto_workers_one_per_core_and_community_serial_when_small(district, mon
     assert chosen == [1]  # this district is small: it would have run serially
     with pytest.raises(ValueError, match="auto"):
         partition(comm, roads, hh, workers="many")
+
+
+def test_a_task_pickles_its_roads_as_wkb_bit_for_bit():
+    # the processes that do not inherit the tasks (forkserver, spawn, dask) are sent them
+    # pickled: the road arrays as one WKB array each, every coordinate kept
+    import pickle
+
+    import shapely
+
+    from gridgeo.partition.community import CommunityTask
+
+    rng = np.random.default_rng(3)
+    lines = shapely.linestrings(rng.uniform(0, 1000, (50, 3, 2)))
+    task = CommunityTask(
+        index=4, code="110101001001", name="社区", kind="urban", geom=shapely.box(0, 0, 9, 9),
+        roads=lines, xy=rng.uniform(0, 9, (7, 2)), households=np.ones(7),
+        population=np.zeros(7),
+    )  # fmt: skip
+    back = pickle.loads(pickle.dumps(task))
+    assert list(shapely.to_wkb(back.roads)) == list(shapely.to_wkb(lines))
+    assert back.drawn_roads is None and back.geom.equals_exact(task.geom, 0)
+    assert np.array_equal(back.xy, task.xy) and back.name == "社区"
+    assert back.roads.dtype == object and isinstance(task.roads[0], shapely.LineString)
+    task.drawn_roads = lines[:3]
+    assert list(shapely.to_wkb(pickle.loads(pickle.dumps(task)).drawn_roads)) == list(
+        shapely.to_wkb(lines[:3])
+    )
