@@ -76,3 +76,61 @@ def test_a_piece_reaching_beyond_the_margin_takes_the_whole_cleaning(monkeypatch
     for mine, theirs in zip(got.meeting(areas), want, strict=True):
         assert _wkb(mine) == _wkb(theirs)
     assert got.whole is not None  # made for the left community
+
+
+def _rounded_pieces_and_links(geoms, precision=0.01):
+    lines = clean._as_lines(geoms)
+    lines = shapely.get_parts(shapely.set_precision(lines, precision))
+    lines = lines[shapely.length(lines) > precision]
+    noded = clean.node_lines(lines)
+    noded = noded[shapely.length(noded) > precision]
+    links = np.array(
+        clean._connect_dangles(noded, snap_m=2.0, extend_m=10.0, precision=precision),
+        dtype=object,
+    )
+    both = shapely.set_precision(np.concatenate([noded, links]), precision)
+    return both[: len(noded)], both[len(noded) :]
+
+
+def _same_set(a, b) -> bool:
+    def canon(x):
+        return sorted(set(shapely.to_wkb(shapely.normalize(np.asarray(x, dtype=object)))))
+
+    return canon(a) == canon(b)
+
+
+@pytest.mark.parametrize("median", [False, True])
+def test_noding_again_only_the_links_and_what_they_meet_gives_the_noding_of_all(
+    city, median, monkeypatch
+):
+    _, roads, hh = city
+    geoms = roads.geometry.to_numpy()
+    if median:
+        geoms = collapse_carriageways(roads, keep_xy=shapely.get_coordinates(hh.geometry))
+    pieces, links = _rounded_pieces_and_links(geoms)
+    want = clean.node_lines(np.concatenate([pieces, links]))
+    sizes, real = [], clean.node_lines
+    monkeypatch.setattr(clean, "node_lines", lambda a: sizes.append(len(a)) or real(a))
+    got = clean.node_again(pieces, links)
+    assert _same_set(got, want)
+    # the pieces no link meets were not noded again
+    assert sizes and max(sizes) < len(pieces) + len(links)
+    # and, as GEOS's noding leaves lines, they carry no 1 cm grid for later overlays to
+    # round their results to (the faces' clip did, and the blocks changed)
+    assert (shapely.get_precision(pieces) == 0.01).all()
+    assert (shapely.get_precision(got) == 0).all() and (shapely.get_precision(want) == 0).all()
+
+
+def test_noding_again_all_where_the_rounding_made_a_piece_meet_another_inside():
+    # b's end lies 1 mm above a; rounded to the 1 cm grid it lands on a's inside: a must be
+    # split there, which only noding all of them does
+    a = shapely.LineString([(0.0, 0.0), (10.0, 0.004)])
+    b = shapely.LineString([(5.0, 0.003), (5.0, 1.0)])
+    c = shapely.LineString([(20.0, 0.0), (20.0, 5.0)])
+    link = shapely.LineString([(20.0, 5.0), (25.0, 5.0)])
+    pieces = shapely.set_precision(np.array([a, b, c], dtype=object), 0.01)
+    links = shapely.set_precision(np.array([link], dtype=object), 0.01)
+    assert not shapely.is_simple(shapely.multilinestrings(pieces))
+    got = clean.node_again(pieces, links)
+    assert _same_set(got, clean.node_lines(np.concatenate([pieces, links])))
+    assert len(got) == 5  # a in two, b, c, the link
