@@ -109,8 +109,8 @@ def test_noding_again_only_the_links_and_what_they_meet_gives_the_noding_of_all(
         geoms = collapse_carriageways(roads, keep_xy=shapely.get_coordinates(hh.geometry))
     pieces, links = _rounded_pieces_and_links(geoms)
     want = clean.node_lines(np.concatenate([pieces, links]))
-    sizes, real = [], clean.node_lines
-    monkeypatch.setattr(clean, "node_lines", lambda a: sizes.append(len(a)) or real(a))
+    sizes, real = [], clean._node
+    monkeypatch.setattr(clean, "_node", lambda a: sizes.append(len(a)) or real(a))
     got = clean.node_again(pieces, links)
     assert _same_set(got, want)
     # the pieces no link meets were not noded again
